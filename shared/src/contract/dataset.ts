@@ -1,0 +1,125 @@
+/** @module Dataset contracts: the create request, the dataset record (job state) and documents. */
+import { z } from 'zod'
+
+export const INLINE_DOCUMENTS_MAX = 1000
+
+export const SourceFormat = z.enum(['jsonl', 'json', 'csv', 'parquet', 'text'])
+export type SourceFormat = z.infer<typeof SourceFormat>
+
+export const SourceSpec = z.object({
+  url: z.string().min(1).describe('http(s):// URL, or (local mode) file:// URL or absolute path'),
+  format: SourceFormat.optional().describe('guessed from the URL extension and content when absent'),
+  textField: z.string().min(1).default('text'),
+  idField: z.string().min(1).optional(),
+  metadataFields: z.array(z.string().min(1)).max(64).default([]),
+  messagesField: z.string().min(1).optional().describe('a list of { role, content }, rendered with the chat template'),
+  poolRoles: z.array(z.string().min(1)).min(1).default(['assistant']),
+  textUnit: z.enum(['line', 'paragraph', 'file']).default('paragraph')
+    .describe("plain text only: one document per line, per blank-line-separated paragraph, or the whole file"),
+})
+export type SourceSpec = z.infer<typeof SourceSpec>
+
+export const ChatMessage = z.object({ role: z.string().min(1), content: z.string() })
+export type ChatMessage = z.infer<typeof ChatMessage>
+
+export const InlineDocument = z.object({
+  id: z.string().max(512).optional(),
+  text: z.string().optional(),
+  messages: z.array(ChatMessage).min(1).optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+}).refine((d) => (d.text === undefined) !== (d.messages === undefined), {
+  message: 'each document needs exactly one of "text" or "messages"',
+})
+export type InlineDocument = z.infer<typeof InlineDocument>
+
+export const PoolingMethod = z.enum(['max', 'mean', 'sum', 'binary', 'count'])
+export type PoolingMethod = z.infer<typeof PoolingMethod>
+
+export const PoolingSpec = z.object({
+  method: PoolingMethod.default('max'),
+  outlierNormRatio: z.number().positive().default(100)
+    .describe('tokens whose activation norm exceeds this multiple of the document median norm are left out of pooling'),
+})
+export type PoolingSpec = z.infer<typeof PoolingSpec>
+
+export const WebhookSpec = z.object({
+  url: z.string().url(),
+  secret: z.string().regex(/^whsec_[A-Za-z0-9+/=]{32,}$/, 'a webhook secret looks like whsec_<base64 of at least 24 bytes>').optional(),
+})
+
+export const CreateDatasetRequest = z.object({
+  name: z.string().max(200).optional(),
+  source: SourceSpec.optional(),
+  documents: z.array(InlineDocument).min(1).max(INLINE_DOCUMENTS_MAX).optional(),
+  poolRoles: z.array(z.string().min(1)).min(1).optional().describe('inline chat documents: whose tokens are pooled'),
+  encoder: z.string().default('demo'),
+  pooling: PoolingSpec.default({ method: 'max', outlierNormRatio: 100 }),
+  webhook: WebhookSpec.optional(),
+}).refine((r) => (r.source === undefined) !== (r.documents === undefined), {
+  message: 'give exactly one of "source" (a URL) or "documents" (inline)',
+  path: ['source'],
+})
+export type CreateDatasetRequest = z.infer<typeof CreateDatasetRequest>
+
+export const DatasetStatus = z.enum(['queued', 'running', 'ready', 'failed'])
+export type DatasetStatus = z.infer<typeof DatasetStatus>
+
+export const ProblemCode = z.string()
+
+export const DatasetStats = z.object({
+  documents: z.number().int(),
+  tokens: z.number().int(),
+  meanTokens: z.number(),
+  truncated: z.number().int(),
+  skipped: z.record(z.string(), z.number().int()).describe('skipped documents by reason'),
+  maskedTokens: z.object({ special: z.number().int(), outlier: z.number().int(), role: z.number().int() }),
+  activeLatents: z.number().int().describe('latents present in at least one document'),
+  meanActivePerDocument: z.number(),
+  seconds: z.object({ total: z.number(), reader: z.number().optional() }).partial().optional(),
+})
+export type DatasetStats = z.infer<typeof DatasetStats>
+
+export const DatasetRecord = z.object({
+  id: z.string(),
+  tenant: z.string(),
+  name: z.string(),
+  status: DatasetStatus,
+  encoder: z.string(),
+  pooling: PoolingSpec,
+  source: z.union([SourceSpec, z.object({ inline: z.number().int() })]),
+  poolRoles: z.array(z.string()).optional(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  progress: z.object({
+    documents: z.object({ done: z.number().int(), total: z.number().int().nullable() }),
+    tokens: z.number().int(),
+  }),
+  stats: DatasetStats.optional(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  webhook: z.object({ url: z.string(), secret: z.string() }).optional().describe('stored only; never returned by the API'),
+  attempts: z.number().int().default(0),
+})
+export type DatasetRecord = z.infer<typeof DatasetRecord>
+
+/** The public view of a dataset: the record without its webhook secret. */
+export const DatasetView = DatasetRecord.omit({ webhook: true, tenant: true }).extend({
+  webhook: z.object({ url: z.string() }).optional(),
+})
+export type DatasetView = z.infer<typeof DatasetView>
+
+export const CreatedDataset = DatasetView.extend({
+  webhookSecret: z.string().optional().describe('returned once, when the server generated the secret'),
+})
+
+export const DocumentLatent = z.object({ latent: z.number().int(), value: z.number(), position: z.number().int(), label: z.string().nullable() })
+export const DocumentView = z.object({
+  dataset: z.string(),
+  row: z.number().int(),
+  id: z.string(),
+  text: z.string(),
+  metadata: z.record(z.string(), z.unknown()),
+  tokenCount: z.number().int(),
+  truncated: z.boolean(),
+  latents: z.array(DocumentLatent),
+})
+export type DocumentView = z.infer<typeof DocumentView>

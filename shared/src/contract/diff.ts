@@ -1,0 +1,51 @@
+/** @module The diff contract: query parameters and result of GET /diff. */
+import { z } from 'zod'
+
+const csvInts = z.string().regex(/^\d+(,\d+)*$/, 'a comma-separated list of latent ids, e.g. 12,40,977')
+  .transform((s) => s.split(',').map(Number))
+
+export const DiffQuery = z.object({
+  a: z.string().min(1),
+  b: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).transform((b) => (Array.isArray(b) ? b : [b])),
+  limit: z.coerce.number().int().min(1).max(5000).default(50),
+  minFrequency: z.coerce.number().min(0).max(1).default(0),
+  maxFrequency: z.coerce.number().min(0).max(1).default(1),
+  metric: z.enum(['absolute', 'relative']).default('absolute'),
+  direction: z.enum(['a', 'b', 'both']).default('a'),
+  latents: csvInts.optional(),
+  pairBy: z.string().min(1).optional(),
+  controlLength: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+})
+export type DiffQuery = z.infer<typeof DiffQuery>
+
+export const DiffSide = z.object({ id: z.string(), name: z.string(), documents: z.number().int(), meanTokens: z.number() })
+
+export const DiffTest = z.enum(['fisher', 'z', 'mcnemar', 'cmh'])
+
+export const DiffLatent = z.object({
+  latent: z.number().int(),
+  label: z.string().nullable(),
+  frequencyA: z.number(),
+  frequencyB: z.number(),
+  countA: z.number().int(),
+  countB: z.number().int(),
+  against: z.string().describe('the b dataset with the highest frequency of this latent'),
+  difference: z.number().describe('frequencyA - frequencyB (absolute) or that over max(fA, fB) (relative)'),
+  ci95: z.tuple([z.number(), z.number()]).describe('95% interval on frequencyA - frequencyB'),
+  pValue: z.number(),
+  qValue: z.number().nullable().describe('Benjamini-Hochberg over the latents passing the coverage masks'),
+  test: DiffTest,
+})
+export type DiffLatent = z.infer<typeof DiffLatent>
+
+export const DiffResult = z.object({
+  a: DiffSide,
+  b: z.array(DiffSide),
+  encoder: z.string(),
+  metric: z.enum(['absolute', 'relative']),
+  design: z.enum(['independent', 'paired', 'length-stratified']),
+  pairs: z.number().int().optional().describe('paired designs: documents matched by pairBy'),
+  tested: z.number().int().describe('latents that passed the coverage masks (the BH family)'),
+  latents: z.array(DiffLatent),
+})
+export type DiffResult = z.infer<typeof DiffResult>

@@ -1,0 +1,56 @@
+/** @module The encoder.json contract: reader + layer + SAE + labels, the unit users choose. */
+import { z } from 'zod'
+
+export const ReaderOutput = z.union([
+  z.string().min(1),
+  z.object({
+    name: z.string().min(1),
+    index: z.number().int().nonnegative().describe('index into a stacked hidden-states output [layers, B, T, D]'),
+  }),
+])
+
+export const ReaderConfig = z.object({
+  model: z.string().min(1).describe('path of the reader ONNX file, relative to the encoder folder'),
+  tokenizer: z.string().min(1).describe('path of a Hugging Face tokenizer.json'),
+  tokenizerConfig: z.string().optional().describe('path of tokenizer_config.json (chat template, special tokens)'),
+  inputs: z.object({
+    ids: z.string().min(1),
+    mask: z.string().optional(),
+    positions: z.string().optional(),
+  }),
+  output: ReaderOutput,
+  hookName: z.string().min(1).describe('SAELens hook name the output corresponds to, checked against the SAE metadata'),
+  maxTokens: z.number().int().positive().optional().describe("defaults to the SAE's context_size"),
+  prependBos: z.boolean().default(true),
+  longDocuments: z.enum(['truncate', 'window']).default('truncate'),
+  preprocess: z.enum(['none', 'center']).default('none')
+    .describe("'center' subtracts each token's mean over d_model (for SAEs trained on centred-writing-weight models)"),
+})
+
+export const SaeRef = z.object({
+  format: z.enum(['saelens']),
+  path: z.string().min(1),
+})
+
+export const EncoderConfig = z.object({
+  id: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'encoder id: lower-case letters, digits, . _ -'),
+  description: z.string().optional(),
+  reader: ReaderConfig,
+  sae: SaeRef,
+  labels: z.string().optional().describe('JSONL of { latent, label } (relative path)'),
+})
+export type EncoderConfig = z.infer<typeof EncoderConfig>
+
+/** What the API says about a loaded encoder. */
+export const EncoderInfo = z.object({
+  id: z.string(),
+  description: z.string().optional(),
+  fingerprint: z.string(),
+  hookName: z.string(),
+  dIn: z.number().int(),
+  dSae: z.number().int(),
+  architecture: z.string(),
+  maxTokens: z.number().int(),
+  labelled: z.number().int().describe('number of latents with a label'),
+})
+export type EncoderInfo = z.infer<typeof EncoderInfo>

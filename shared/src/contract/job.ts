@@ -1,0 +1,24 @@
+/** @module Job messages carried by the queue. Kept tiny: the dataset record in the store holds the spec. */
+import { z } from 'zod'
+
+export const EncodeJob = z.object({
+  kind: z.literal('encode'),
+  tenant: z.string().min(1),
+  datasetId: z.string().min(1),
+})
+export const WebhookJob = z.object({
+  kind: z.literal('webhook'),
+  tenant: z.string().min(1),
+  datasetId: z.string().min(1),
+  event: z.enum(['dataset.ready', 'dataset.failed']),
+  /** The Standard Webhooks message id: stable across retries so receivers can deduplicate. */
+  messageId: z.string().min(1),
+  /** The exact body that is signed, so every retry sends the same bytes. */
+  body: z.string(),
+  timestamp: z.number().int(),
+  attempt: z.number().int().nonnegative().default(0),
+})
+export const JobMessage = z.discriminatedUnion('kind', [EncodeJob, WebhookJob])
+export type JobMessage = z.infer<typeof JobMessage>
+export type EncodeJob = z.infer<typeof EncodeJob>
+export type WebhookJob = z.infer<typeof WebhookJob>

@@ -1,0 +1,48 @@
+/** @module The latent store manifest: written last, its presence means a dataset is complete. */
+import { z } from 'zod'
+import { PoolingSpec } from './dataset.ts'
+
+export const STORE_VERSION = 1
+
+/** A row group of a Parquet file with the range of the sort key it covers (inclusive). */
+export const RowGroupRange = z.object({
+  rowStart: z.number().int().nonnegative(),
+  rowCount: z.number().int().nonnegative(),
+  first: z.number().int().describe('sort key of the first row (doc for by-doc, latent for by-latent)'),
+  last: z.number().int().describe('sort key of the last row'),
+})
+export type RowGroupRange = z.infer<typeof RowGroupRange>
+
+export const ShardFile = z.object({
+  key: z.string().describe('object key relative to the dataset prefix'),
+  rows: z.number().int().nonnegative(),
+  bytes: z.number().int().nonnegative(),
+  rowGroups: z.array(RowGroupRange),
+})
+export type ShardFile = z.infer<typeof ShardFile>
+
+export const Manifest = z.object({
+  storeVersion: z.literal(STORE_VERSION),
+  datasetId: z.string(),
+  tenant: z.string(),
+  createdAt: z.string(),
+  encoder: z.object({ id: z.string(), hookName: z.string(), dSae: z.number().int(), architecture: z.string() }),
+  encoderFingerprint: z.string(),
+  pooling: PoolingSpec,
+  maxTokens: z.number().int(),
+  longDocuments: z.enum(['truncate', 'window']),
+  documents: z.object({
+    count: z.number().int(),
+    tokens: z.number().int(),
+    files: z.array(ShardFile).describe('documents Parquet, sorted by row'),
+  }),
+  latents: z.object({
+    nnz: z.number().int(),
+    byDocument: z.array(ShardFile).describe('(doc, latent, value, position) sorted by doc then latent'),
+    byLatent: z.array(ShardFile).describe('(latent, doc, value, position) sorted by latent then doc'),
+  }),
+  stats: z.object({ key: z.string(), histogramEdges: z.array(z.number()) }),
+  topExamples: z.object({ key: z.string(), perLatent: z.number().int() }).optional(),
+  summary: z.record(z.string(), z.unknown()).describe('the DatasetStats at commit time'),
+})
+export type Manifest = z.infer<typeof Manifest>
