@@ -73,3 +73,22 @@ export function cscFromCsr(m: PooledCsr): PooledCsc {
   }
   return { nDocs: m.nDocs, nLatents: m.nLatents, indptr, docs, values, positions }
 }
+
+/**
+ * A CSR from rows already in (doc, latent) order, as the encoder emits them, with global doc ids
+ * starting at docOffset (a part of a dataset). Copies, so the sources may be reused.
+ */
+export function csrFromSortedRows(nDocs: number, nLatents: number, docOffset: number, docs: Int32Array, latents: Int32Array,
+  values: Float32Array, positions: Int32Array): PooledCsr {
+  const indptr = new Int32Array(nDocs + 1)
+  for (let k = 0; k < docs.length; k++) {
+    const d = docs[k] - docOffset
+    if (d < 0 || d >= nDocs) throw new Error(`row ${k}: doc ${docs[k]} outside [${docOffset}, ${docOffset + nDocs})`)
+    if (k > 0 && (docs[k] < docs[k - 1] || (docs[k] === docs[k - 1] && latents[k] <= latents[k - 1]))) {
+      throw new Error(`row ${k}: rows are not in (doc, latent) order`)
+    }
+    indptr[d + 1]++
+  }
+  for (let i = 0; i < nDocs; i++) indptr[i + 1] += indptr[i]
+  return { nDocs, nLatents, indptr, latents: latents.slice(), values: values.slice(), positions: positions.slice() }
+}

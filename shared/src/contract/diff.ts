@@ -5,8 +5,10 @@ const csvInts = z.string().regex(/^\d+(,\d+)*$/, 'a comma-separated list of late
   .transform((s) => s.split(',').map(Number))
 
 export const DiffQuery = z.object({
-  a: z.string().min(1),
-  b: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).transform((b) => (Array.isArray(b) ? b : [b])),
+  a: z.string({ error: 'a is required: the dataset id to compare' }).min(1),
+  b: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
+    error: 'b is required: the dataset id(s) to compare against (repeat b=... for several)',
+  }).transform((b) => (Array.isArray(b) ? b : [b])),
   limit: z.coerce.number().int().min(1).max(5000).default(50),
   minFrequency: z.coerce.number().min(0).max(1).default(0),
   maxFrequency: z.coerce.number().min(0).max(1).default(1),

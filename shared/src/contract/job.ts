@@ -15,8 +15,11 @@ export const WebhookJob = z.object({
   messageId: z.string().min(1),
   /** The exact body that is signed, so every retry sends the same bytes. */
   body: z.string(),
+  /** When the event happened (epoch seconds); each attempt is signed with its own send time. */
   timestamp: z.number().int(),
   attempt: z.number().int().nonnegative().default(0),
+  /** Earliest send time (epoch seconds): retries wait longer than a queue's maximum delay. */
+  notBefore: z.number().int().optional(),
 })
 export const JobMessage = z.discriminatedUnion('kind', [EncodeJob, WebhookJob])
 export type JobMessage = z.infer<typeof JobMessage>

@@ -18,6 +18,10 @@ export const ShardFile = z.object({
   rows: z.number().int().nonnegative(),
   bytes: z.number().int().nonnegative(),
   rowGroups: z.array(RowGroupRange),
+  docStart: z.number().int().nonnegative().optional()
+    .describe('first document row the shard covers: shards from parallel chunks cover disjoint row ranges'),
+  docCount: z.number().int().nonnegative().optional()
+    .describe('document rows covered, including documents without any active latent'),
 })
 export type ShardFile = z.infer<typeof ShardFile>
 

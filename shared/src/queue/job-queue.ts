@@ -19,6 +19,8 @@ export interface ReceiveOptions {
   waitSeconds?: number
   /** How long a received message stays invisible before redelivery unless acknowledged or extended. */
   visibilitySeconds?: number
+  /** Ends a long poll early (a consumer shutting down); the receive then resolves with what it has. */
+  signal?: AbortSignal
 }
 
 export interface JobQueue<T = unknown> {

@@ -36,3 +36,40 @@ export const layout = {
   latentStats: () => 'stats/latent-stats.parquet',
   topExamples: () => 'examples/top-examples.parquet',
 }
+
+const MAX_KEY_BYTES = 1024
+const utf8 = new TextEncoder()
+
+/**
+ * Why a key is unusable, or null when it is fine. Shared by every ObjectStore so that a key valid on S3
+ * is valid on disk too, and no key can climb out of a filesystem root ('..', leading '/', empty segments).
+ */
+export function keyProblem(key: string): string | null {
+  if (typeof key !== 'string' || key.length === 0) return 'empty key'
+  if (utf8.encode(key).length > MAX_KEY_BYTES) return `longer than ${MAX_KEY_BYTES} bytes`
+  if (key.startsWith('/')) return 'starts with "/"'
+  if (/[\u0000-\u001f\u007f\\]/.test(key)) return 'contains a control character or "\\"'
+  for (const segment of key.split('/')) {
+    if (segment === '') return 'has an empty segment'
+    if (segment === '.' || segment === '..') return `has a "${segment}" segment`
+  }
+  return null
+}
+
+export function assertValidKey(key: string): void {
+  const problem = keyProblem(key)
+  if (problem) throw new Error(`invalid object key ${JSON.stringify(key)}: ${problem}`)
+}
+
+/** A list prefix is '' or a key prefix: the same rules, except that it may end with '/'. */
+export function assertValidPrefix(prefix: string): void {
+  if (prefix === '') return
+  assertValidKey(prefix.endsWith('/') ? prefix.slice(0, -1) : prefix)
+}
+
+/** Absolute key of a file named relative to a dataset prefix (as in ShardFile.key). */
+export function datasetKey(tenant: string, datasetId: string, relativeKey: string): string {
+  const key = layout.datasetPrefix(tenant, datasetId) + relativeKey
+  assertValidKey(key)
+  return key
+}

@@ -1,0 +1,82 @@
+/** @module The Hono application: every HTTP route, independent of the runtime it is served from. */
+import { OpenAPIHono } from '@hono/zod-openapi'
+import { bodyLimit } from 'hono/body-limit'
+import { HTTPException } from 'hono/http-exception'
+import type { Context } from 'hono'
+import type { ObjectStore } from '@latentbase/shared/store/object-store'
+import type { DatasetStore } from '@latentbase/shared/store/dataset-store'
+import type { JobQueue } from '@latentbase/shared/queue/job-queue'
+import type { JobMessage } from '@latentbase/shared/contract/job'
+import type { EncoderCatalog } from '@latentbase/shared/encoders/catalog'
+import { ApiError, issuesToErrors, problem } from './problem.ts'
+import { registerDatasetRoutes } from './routes/datasets.ts'
+import { registerDiffRoutes } from './routes/diff.ts'
+import { registerMetaRoutes } from './routes/meta.ts'
+
+export interface AppDeps {
+  objects: ObjectStore
+  datasets: DatasetStore
+  queue: JobQueue<JobMessage>
+  encoders: EncoderCatalog
+  /** 'local' allows loopback and file sources and webhooks; 'cloud' will refuse them. */
+  mode: 'local' | 'cloud'
+  /** The tenant a request acts for; every store key starts with it. */
+  tenantOf: (c: Context) => string
+  now?: () => Date
+  version?: string
+}
+
+export type AppEnv = { Variables: { tenant: string } }
+
+/** Inline documents are capped by count in the contract; this caps the bytes before parsing. */
+export const MAX_BODY_BYTES = 16 * 1024 * 1024
+
+export function createApp(deps: AppDeps) {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result, c) => {
+      if (!result.success) {
+        const errors = issuesToErrors(result.error.issues)
+        const where = result.target === 'json' ? 'request body' : result.target === 'query' ? 'query string' : result.target
+        const first = errors[0]
+        return problem(c, 400, 'invalid-request', `invalid ${where}: ${first.path}: ${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`, { errors })
+      }
+    },
+  })
+
+  app.use('*', async (c, next) => {
+    c.set('tenant', deps.tenantOf(c))
+    await next()
+  })
+  app.use('/datasets', bodyLimit({
+    maxSize: MAX_BODY_BYTES,
+    onError: (c) => problem(c, 413, 'body-too-large', `request body over ${MAX_BODY_BYTES} bytes: post large datasets by URL ("source") instead of inline`),
+  }))
+
+  registerDatasetRoutes(app, deps)
+  registerDiffRoutes(app, deps)
+  registerMetaRoutes(app, deps)
+
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: { title: 'Latentbase API', version: deps.version ?? '0.1.0', description: 'Encode text datasets into sparse autoencoder latents and compare them.' },
+  })
+
+  app.notFound((c) => problem(c, 404, 'route-not-found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}; see GET /openapi.json`))
+  app.onError((err, c) => {
+    if (err instanceof ApiError) return problem(c, err.status, err.code, err.message, err.extra)
+    if (err instanceof HTTPException) {
+      // Keep the exception's own headers (e.g. WWW-Authenticate): rebuilding the body must not drop them.
+      const res = err.getResponse()
+      const code = /malformed json/i.test(err.message) ? 'malformed-json' : 'http-error'
+      const out = problem(c, err.status as 400, code, err.message || res.statusText)
+      res.headers.forEach((v, k) => { if (k !== 'content-type' && k !== 'content-length') out.headers.set(k, v) })
+      return out
+    }
+    if (err instanceof SyntaxError && /JSON/.test(err.message)) return problem(c, 400, 'malformed-json', `request body is not valid JSON: ${err.message}`)
+    console.error('[api] unhandled error', err)
+    return problem(c, 500, 'internal', 'an internal error occurred; it has been logged')
+  })
+  return app
+}
+
+export type App = ReturnType<typeof createApp>

@@ -1,0 +1,79 @@
+/** @module The all-in-one local deployment: API + in-process durable queue + worker on the CPU, storing under DATA_DIR. */
+import { join, resolve } from 'node:path'
+import { serve, type ServerType } from '@hono/node-server'
+import type { JobMessage } from '@latentbase/shared/contract/job'
+import { JobMessage as JobMessageSchema } from '@latentbase/shared/contract/job'
+import { FsObjectStore } from '@latentbase/shared/store/fs-store'
+import { DatasetStore } from '@latentbase/shared/store/dataset-store'
+import { EmbeddedQueue } from '@latentbase/shared/queue/embedded-queue'
+import { runConsumer } from '@latentbase/shared/queue/consumer'
+import { handleJob, onDeadLetter, type WorkerDeps } from '@latentbase/gpu-worker/job/handler'
+import { catalogOf, findEncoderFolders, loadEncoders } from '@latentbase/gpu-worker/registry'
+import type { LoadedEncoder } from '@latentbase/gpu-worker/encoder/runtime'
+import { createApp } from './app.ts'
+
+export interface LocalOptions {
+  dataDir?: string
+  port?: number
+  hostname?: string
+  encodersDir?: string
+  /** Already-loaded encoders (tests share one across servers). */
+  encoders?: Map<string, LoadedEncoder>
+  log?: (line: string) => void
+  workerConcurrency?: number
+  encodeOptions?: WorkerDeps['encodeOptions']
+}
+
+export interface LocalServer {
+  url: string
+  port: number
+  close(): Promise<void>
+}
+
+export async function startLocal(options: LocalOptions = {}): Promise<LocalServer> {
+  const log = options.log ?? ((line: string) => console.log(line))
+  const dataDir = resolve(options.dataDir ?? process.env.DATA_DIR ?? '.data')
+  const objects = new FsObjectStore(join(dataDir, 'store'))
+  const datasets = new DatasetStore(objects)
+  const encoders = options.encoders ?? await loadEncoders(await findEncoderFolders(options.encodersDir ?? process.env.ENCODERS_DIR), log)
+  if (encoders.size === 0) log('[local] no encoder loaded: POST /datasets will refuse every request (run `npm ci` to build the demo encoder)')
+
+  let deadLetter: (job: JobMessage, reason: string) => Promise<void> = async () => {}
+  const queue = new EmbeddedQueue<JobMessage>(join(dataDir, 'queue'), {
+    maxReceives: 4,
+    deadLetter: (message, reason) => deadLetter(message.body, reason),
+  })
+  const workerDeps: WorkerDeps = {
+    objects, datasets, queue, allowLocalSources: true, log,
+    encoder: async (id) => encoders.get(id),
+    encodeOptions: options.encodeOptions,
+  }
+  deadLetter = (job, reason) => onDeadLetter(workerDeps, job, reason)
+
+  const app = createApp({ objects, datasets, queue, encoders: catalogOf(encoders), mode: 'local', tenantOf: () => 'local' })
+  const abort = new AbortController()
+  const consumer = runConsumer(queue, async (message) => {
+    const job = JobMessageSchema.parse(message.body)
+    await handleJob(job, workerDeps, abort.signal)
+  }, {
+    concurrency: options.workerConcurrency ?? 1, visibilitySeconds: 120, heartbeatSeconds: 30, signal: abort.signal,
+    onError: (err) => log(`[worker] job failed, will be retried: ${(err as Error).stack ?? err}`),
+  })
+
+  const server: ServerType = await new Promise((ok) => {
+    const s = serve({ fetch: app.fetch, port: options.port ?? 8787, hostname: options.hostname ?? '127.0.0.1' }, () => ok(s))
+  })
+  const address = server.address()
+  const port = typeof address === 'object' && address ? address.port : (options.port ?? 8787)
+  const url = `http://${options.hostname ?? '127.0.0.1'}:${port}`
+  log(`[local] Latentbase on ${url} (data in ${dataDir}; local mode: no API keys, loopback and file sources allowed)`)
+  return {
+    url, port,
+    async close() {
+      abort.abort()
+      await new Promise<void>((ok) => server.close(() => ok()))
+      await consumer
+      await queue.close()
+    },
+  }
+}

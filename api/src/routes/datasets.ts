@@ -1,0 +1,162 @@
+/** @module Dataset routes: create (queue an encode job), list, get, delete, and read one document. */
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
+import {
+  CreateDatasetRequest, CreatedDataset, DatasetView, DocumentView, type DatasetRecord,
+} from '@latentbase/shared/contract/dataset'
+import { Problem } from '@latentbase/shared/contract/problem'
+import { layout } from '@latentbase/shared/store/layout'
+import { generateWebhookSecret } from '@latentbase/shared/webhooks/sign'
+import { readDocuments, readByDocument } from '@latentbase/shared/store/shards'
+import type { AppDeps, AppEnv } from '../app.ts'
+import { ApiError } from '../problem.ts'
+import { checkSourceUrl, checkWebhookUrl } from '../urls.ts'
+
+const problemResponse = (description: string) => ({ content: { 'application/problem+json': { schema: Problem } }, description })
+const IdParam = z.object({ id: z.string().min(1).max(128) })
+
+export function toView(record: DatasetRecord): z.infer<typeof DatasetView> {
+  const { webhook, tenant: _tenant, ...rest } = record
+  return { ...rest, ...(webhook ? { webhook: { url: webhook.url } } : {}) }
+}
+
+/** Dataset ids are random, URL-safe and valid store key segments. */
+export function newDatasetId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(12))
+  const alphabet = 'abcdefghijkmnpqrstuvwxyz23456789'
+  let id = 'ds_'
+  for (const b of bytes) id += alphabet[b & 31]
+  return id
+}
+
+export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  const now = () => (deps.now ? deps.now() : new Date()).toISOString()
+
+  async function mustGet(tenant: string, id: string): Promise<DatasetRecord> {
+    const record = await deps.datasets.getRecord(tenant, id)
+    if (!record) throw new ApiError(404, 'dataset-not-found', `dataset "${id}" not found`)
+    return record
+  }
+
+  app.openapi(createRoute({
+    method: 'post', path: '/datasets', summary: 'Create a dataset and queue its encoding',
+    request: { body: { required: true, content: { 'application/json': { schema: CreateDatasetRequest } } } },
+    responses: {
+      202: { content: { 'application/json': { schema: CreatedDataset } }, description: 'queued' },
+      400: problemResponse('invalid request'), 422: problemResponse('unknown encoder or refused URL'),
+    },
+  }), async (c) => {
+    const req = c.req.valid('json')
+    const tenant = c.get('tenant')
+    const encoder = deps.encoders.get(req.encoder)
+    if (!encoder) {
+      const known = deps.encoders.list().map((e) => e.id).join(', ') || '(none loaded)'
+      throw new ApiError(422, 'unknown-encoder', `unknown encoder "${req.encoder}"; available: ${known} (GET /encoders)`)
+    }
+    if (req.source) checkSourceUrl(req.source.url, deps.mode)
+    if (req.webhook) checkWebhookUrl(req.webhook.url, deps.mode)
+    if (req.source?.messagesField && req.source.metadataFields.includes(req.source.messagesField)) {
+      throw new ApiError(400, 'invalid-request', 'messagesField cannot also be a metadata field')
+    }
+
+    const id = newDatasetId()
+    const generatedSecret = req.webhook && !req.webhook.secret ? generateWebhookSecret() : undefined
+    const at = now()
+    const record: DatasetRecord = {
+      id, tenant,
+      name: req.name ?? (req.source ? lastPathSegment(req.source.url) : `inline-${id}`),
+      status: 'queued',
+      encoder: req.encoder,
+      pooling: req.pooling,
+      source: req.source ?? { inline: req.documents!.length },
+      ...(req.poolRoles ? { poolRoles: req.poolRoles } : {}),
+      createdAt: at, updatedAt: at,
+      progress: { documents: { done: 0, total: req.documents ? req.documents.length : null }, tokens: 0 },
+      ...(req.webhook ? { webhook: { url: req.webhook.url, secret: req.webhook.secret ?? generatedSecret! } } : {}),
+      attempts: 0,
+    }
+    if (req.documents) {
+      const jsonl = req.documents.map((d) => JSON.stringify(d)).join('\n') + '\n'
+      await deps.objects.put(layout.inlineInput(tenant, id), jsonl, { contentType: 'application/x-ndjson' })
+    }
+    await deps.datasets.putRecord(record)
+    await deps.queue.send({ kind: 'encode', tenant, datasetId: id })
+    c.header('Location', `/datasets/${id}`)
+    return c.json({ ...toView(record), ...(generatedSecret ? { webhookSecret: generatedSecret } : {}) }, 202)
+  })
+
+  app.openapi(createRoute({
+    method: 'get', path: '/datasets', summary: 'List datasets',
+    responses: { 200: { content: { 'application/json': { schema: z.object({ datasets: z.array(DatasetView) }) } }, description: 'datasets, newest first' } },
+  }), async (c) => {
+    const records = await deps.datasets.listRecords(c.get('tenant'))
+    records.sort((x, y) => (x.createdAt < y.createdAt ? 1 : x.createdAt > y.createdAt ? -1 : 0))
+    return c.json({ datasets: records.map(toView) }, 200)
+  })
+
+  app.openapi(createRoute({
+    method: 'get', path: '/datasets/{id}', summary: 'A dataset: its status, progress, stats or error',
+    request: { params: IdParam },
+    responses: { 200: { content: { 'application/json': { schema: DatasetView } }, description: 'the dataset' }, 404: problemResponse('not found') },
+  }), async (c) => {
+    const { id } = c.req.valid('param')
+    return c.json(toView(await mustGet(c.get('tenant'), id)), 200)
+  })
+
+  app.openapi(createRoute({
+    method: 'delete', path: '/datasets/{id}', summary: 'Delete a dataset (a tombstone keeps late jobs from bringing it back)',
+    request: { params: IdParam },
+    responses: { 204: { description: 'deleted' }, 404: problemResponse('not found') },
+  }), async (c) => {
+    const { id } = c.req.valid('param')
+    const tenant = c.get('tenant')
+    await mustGet(tenant, id)
+    await deps.datasets.deleteDataset(tenant, id)
+    return c.body(null, 204)
+  })
+
+  app.openapi(createRoute({
+    method: 'get', path: '/datasets/{id}/documents/{row}', summary: "One document: text, metadata and its pooled latents",
+    request: { params: IdParam.extend({ row: z.coerce.number().int().nonnegative() }) },
+    responses: { 200: { content: { 'application/json': { schema: DocumentView } }, description: 'the document' }, 404: problemResponse('not found'), 409: problemResponse('not ready') },
+  }), async (c) => {
+    const { id, row } = c.req.valid('param')
+    const tenant = c.get('tenant')
+    const record = await mustGet(tenant, id)
+    const manifest = await deps.datasets.getManifest(tenant, id)
+    if (!manifest) throw new ApiError(409, 'dataset-not-ready', `dataset "${id}" is ${record.status}; documents can be read once it is ready`)
+    if (row >= manifest.documents.count) {
+      throw new ApiError(404, 'document-not-found', `dataset "${id}" has ${manifest.documents.count} documents (rows 0-${manifest.documents.count - 1}); row ${row} does not exist`)
+    }
+    const prefix = layout.datasetPrefix(tenant, id)
+    const [docs, csr, labels] = await Promise.all([
+      readDocuments(deps.objects, prefix, manifest.documents.files, [row, row]),
+      readByDocument(deps.objects, prefix, manifest.latents.byDocument, [row, row]),
+      deps.encoders.labels(manifest.encoder.id).catch(() => [] as (string | null)[]),
+    ])
+    const k0 = csr.indptr[0]
+    const k1 = csr.indptr[csr.nDocs]
+    const latents = []
+    for (let k = k0; k < k1; k++) {
+      latents.push({ latent: csr.latents[k], value: csr.values[k], position: csr.positions[k], label: labels[csr.latents[k]] ?? null })
+    }
+    latents.sort((x, y) => y.value - x.value)
+    return c.json({
+      dataset: id, row,
+      id: String(docs.id[0]), text: String(docs.text[0]),
+      metadata: parseMetadata(docs.metadata[0]),
+      tokenCount: Number(docs.token_count[0]), truncated: Boolean(docs.truncated[0]),
+      latents,
+    }, 200)
+  })
+}
+
+function parseMetadata(raw: unknown): Record<string, unknown> {
+  if (raw && typeof raw === 'object') return raw as Record<string, unknown>
+  if (typeof raw === 'string' && raw) return JSON.parse(raw) as Record<string, unknown>
+  return {}
+}
+
+function lastPathSegment(url: string): string {
+  const path = url.split('?')[0].replace(/\/+$/, '')
+  return decodeURIComponent(path.slice(path.lastIndexOf('/') + 1)) || url
+}

@@ -1,0 +1,20 @@
+/** @module GET /diff: which latents fire more in dataset A than in the B datasets, with statistics. */
+import { createRoute, type OpenAPIHono } from '@hono/zod-openapi'
+import { DiffQuery, DiffResult } from '@latentbase/shared/contract/diff'
+import { Problem } from '@latentbase/shared/contract/problem'
+import type { AppDeps, AppEnv } from '../app.ts'
+import { runDiff } from '../services/diff-service.ts'
+
+const problemResponse = (description: string) => ({ content: { 'application/problem+json': { schema: Problem } }, description })
+
+export function registerDiffRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+  app.openapi(createRoute({
+    method: 'get', path: '/diff', summary: 'Latents that fire more in A than in B (each latent against the B where it is most frequent)',
+    request: { query: DiffQuery },
+    responses: {
+      200: { content: { 'application/json': { schema: DiffResult } }, description: 'latent differences, sorted' },
+      400: problemResponse('invalid parameters'), 404: problemResponse('unknown dataset'),
+      409: problemResponse('a dataset is not ready, or the datasets were encoded with different encoders'),
+    },
+  }), async (c) => c.json(await runDiff(deps, c.get('tenant'), c.req.valid('query')), 200))
+}

@@ -1,0 +1,409 @@
+/** @module Loads an encoder folder (encoder.json, reader ONNX, tokenizer, SAE, labels) and runs its fused graphs in onnxruntime-node. */
+import { createHash } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
+import { availableParallelism } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { InferenceSession, Tensor } from 'onnxruntime-node'
+import { Tokenizer } from '@huggingface/tokenizers'
+import { EncoderConfig, EncoderInfo } from '@latentbase/shared/contract/encoder'
+import type { PoolingSpec } from '@latentbase/shared/contract/dataset'
+import { loadSaeLens, SAE_CFG_FILE, SAE_WEIGHTS_FILE, type SaeWeights } from './sae.ts'
+import { loadLabels } from './labels.ts'
+import {
+  buildPooledGraph, buildReaderOnlyGraph, buildTokenActivationsGraph, checkReader, POOL_MASK_INPUT,
+  type ComposedGraph, type GraphInput,
+} from './fused-graph.ts'
+
+export const ENCODER_FILE = 'encoder.json'
+
+/** One batch, right-padded: row b holds tokens [b * seqLen, (b + 1) * seqLen). */
+export interface EncoderBatch {
+  ids: BigInt64Array | Int32Array
+  /** 1 = real token, 0 = padding (fed to the reader's attention mask). */
+  attention: Uint8Array
+  /** 1 = pool this token; 0 for padding, BOS / special tokens and tokens of roles that are not pooled. */
+  poolMask: Float32Array
+  batchSize: number
+  seqLen: number
+}
+
+export interface PooledBatch {
+  /** [B * dSae] pooled value per latent. */
+  pooled: Float32Array
+  /** [B * dSae] token position of each latent's max (meaningless where the max is 0). */
+  argmax: Int32Array
+  /** [B] tokens left out of pooling as norm outliers. */
+  outliers: Int32Array
+}
+
+export interface TokenActivationsBatch {
+  /** [B * T * dSae] per-token SAE activations (before masking). */
+  activations: Float32Array
+  /** [B * T] activation norm of each token. */
+  norms: Float32Array
+  /** [B * T] the pool mask after outlier removal (1 = pooled). */
+  poolMask: Float32Array
+}
+
+export interface EncoderSession<R> {
+  run(batch: EncoderBatch): Promise<R>
+  release(): Promise<void>
+  /** Execution provider the session was created with ('cuda' or 'cpu'). */
+  readonly provider: string
+}
+export type PoolingSession = EncoderSession<PooledBatch>
+export type TokenActivationsSession = EncoderSession<TokenActivationsBatch>
+export type ReaderOnlySession = EncoderSession<{ hiddenSum: Float32Array }>
+
+/** What the tokenizing / batching stage needs from the encoder. */
+export interface PrepareContext {
+  tokenizer: Tokenizer
+  maxTokens: number
+  prependBos: boolean
+  bosTokenId: number | null
+  eosTokenId: number | null
+  padTokenId: number
+  specialTokenIds: Set<number>
+  longDocuments: 'truncate' | 'window'
+  /** Jinja chat template from tokenizer_config.json, when it has one. */
+  chatTemplate: string | null
+}
+
+export interface LoadedEncoder {
+  folder: string
+  config: EncoderConfig
+  info: EncoderInfo
+  /** sha256 over the canonical encoder config and the hashes of reader, SAE and tokenizer files. */
+  baseFingerprint: string
+  sae: SaeWeights
+  tokenizer: Tokenizer
+  tokenizerConfig: Record<string, unknown>
+  labels: (string | null)[]
+  labelSources: (string | null)[]
+  specialTokenIds: Set<number>
+  bosTokenId: number | null
+  eosTokenId: number | null
+  padTokenId: number
+  prepareContext: PrepareContext
+  /** Readable text of one token (for highlighting top examples). */
+  tokenText(id: number): string
+  createPoolingSession(pooling: PoolingSpec): Promise<PoolingSession>
+  createTokenActivationsSession(opts?: { outlierNormRatio?: number }): Promise<TokenActivationsSession>
+  createReaderOnlySession(): Promise<ReaderOnlySession>
+  close(): Promise<void>
+}
+
+export interface LoadEncoderOptions {
+  /** e.g. ['cuda', 'cpu']; defaults to ['cuda'] when LATENTBASE_DEVICE=cuda, else ['cpu']. */
+  executionProviders?: string[]
+  /** defaults to LATENTBASE_INTRA_OP_THREADS, else os.availableParallelism(). */
+  intraOpNumThreads?: number
+  log?: (line: string) => void
+}
+
+const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex')
+
+/** JSON with object keys sorted at every level, so equal values hash equally. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`
+  }
+  return JSON.stringify(value) ?? 'null'
+}
+
+/** The manifest's encoderFingerprint: two datasets are comparable only when these are equal. */
+export function datasetFingerprint(baseFingerprint: string, pooling: PoolingSpec, maxTokens: number, longDocuments: 'truncate' | 'window'): string {
+  return sha256(canonicalJson({
+    base: baseFingerprint,
+    pooling: { method: pooling.method, outlierNormRatio: pooling.outlierNormRatio },
+    maxTokens, longDocuments,
+    sparsification: null,
+  }))
+}
+
+function tokenId(tokenizer: Tokenizer, token: unknown): number | null {
+  const content = typeof token === 'string' ? token : token && typeof token === 'object' && 'content' in token ? (token as { content: unknown }).content : null
+  if (typeof content !== 'string') return null
+  return tokenizer.token_to_id(content) ?? null
+}
+
+/** SentencePiece (▁), byte-level BPE (Ġ Ċ) and byte-fallback (<0x0A>) spellings turned into text. */
+function readableToken(token: string): string {
+  const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(token)
+  if (byte) return String.fromCharCode(parseInt(byte[1], 16))
+  return token.replace(/\u2581/g, ' ').replace(/\u0120/g, ' ').replace(/\u010a/g, '\n').replace(/\u0109/g, '\t')
+}
+
+async function readBytes(path: string, field: string): Promise<Uint8Array> {
+  try {
+    const buf = await readFile(path)
+    return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
+  } catch (err) {
+    throw new Error(`${ENCODER_FILE}: ${field}: ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+  }
+}
+
+function parseJson(bytes: Uint8Array, what: string): unknown {
+  try { return JSON.parse(new TextDecoder().decode(bytes)) } catch (err) { throw new Error(`${what}: not valid JSON (${(err as Error).message})`) }
+}
+
+export function requestedProviders(opts: LoadEncoderOptions = {}): string[] {
+  if (opts.executionProviders?.length) return opts.executionProviders
+  return process.env.LATENTBASE_DEVICE === 'cuda' ? ['cuda'] : ['cpu']
+}
+
+function threadCount(opts: LoadEncoderOptions): number {
+  if (opts.intraOpNumThreads) return opts.intraOpNumThreads
+  const env = Number(process.env.LATENTBASE_INTRA_OP_THREADS)
+  return Number.isInteger(env) && env > 0 ? env : availableParallelism()
+}
+
+/** Create a session on the requested providers; if an accelerator is missing, fall back to CPU and say so. */
+async function createSession(bytes: Uint8Array, opts: LoadEncoderOptions, what: string): Promise<{ session: InferenceSession; provider: string }> {
+  const log = opts.log ?? ((line: string) => console.log(line))
+  const providers = requestedProviders(opts)
+  const base: InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', intraOpNumThreads: threadCount(opts) }
+  const accelerated = providers.filter((p) => p !== 'cpu')
+  if (accelerated.length) {
+    try {
+      const session = await InferenceSession.create(bytes, { ...base, executionProviders: [...accelerated.map((name) => ({ name })), 'cpu'] as InferenceSession.ExecutionProviderConfig[] })
+      log(`[encoder] ${what}: running on ${accelerated.join(', ')} (cpu for unsupported nodes)`)
+      return { session, provider: accelerated[0] }
+    } catch (err) {
+      log(`[encoder] ${what}: execution provider ${accelerated.join(', ')} unavailable (${(err as Error).message.split('\n')[0]}); falling back to CPU`)
+    }
+  }
+  const session = await InferenceSession.create(bytes, { ...base, executionProviders: ['cpu'] })
+  log(`[encoder] ${what}: running on cpu (${base.intraOpNumThreads} threads)`)
+  return { session, provider: 'cpu' }
+}
+
+/** Load and check an encoder folder. Every error names the file and field at fault. */
+export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {}): Promise<LoadedEncoder> {
+  const root = resolve(folder)
+  const configPath = join(root, ENCODER_FILE)
+  const configBytes = await readBytes(configPath, '(file)').catch(() => {
+    throw new Error(`${configPath}: cannot be read (is this an encoder folder?)`)
+  })
+  const parsed = EncoderConfig.safeParse(parseJson(configBytes, configPath))
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+    throw new Error(`${configPath}: ${problems}`)
+  }
+  const config = parsed.data
+  const at = (rel: string) => resolve(root, rel)
+
+  const readerBytes = await readBytes(at(config.reader.model), 'reader.model')
+  const tokenizerBytes = await readBytes(at(config.reader.tokenizer), 'reader.tokenizer')
+  let tokenizerConfigBytes: Uint8Array | null = null
+  if (config.reader.tokenizerConfig) {
+    tokenizerConfigBytes = await readBytes(at(config.reader.tokenizerConfig), 'reader.tokenizerConfig')
+  } else {
+    // tokenizer_config.json beside tokenizer.json is the Hugging Face layout: use it when present.
+    tokenizerConfigBytes = await readFile(join(dirname(at(config.reader.tokenizer)), 'tokenizer_config.json'))
+      .then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)).catch(() => null)
+  }
+  const saeDir = at(config.sae.path)
+  const saeCfgBytes = await readBytes(join(saeDir, SAE_CFG_FILE), 'sae.path')
+  const saeWeightsBytes = await readBytes(join(saeDir, SAE_WEIGHTS_FILE), 'sae.path')
+
+  let sae: SaeWeights
+  try { sae = await loadSaeLens(saeDir) } catch (err) { throw new Error(`${config.sae.path}/${(err as Error).message}`) }
+  if (sae.hookName !== config.reader.hookName) {
+    throw new Error(`${ENCODER_FILE}: reader.hookName is "${config.reader.hookName}" but the SAE's ${config.sae.path}/${SAE_CFG_FILE} says metadata.hook_name "${sae.hookName}"`)
+  }
+  const maxTokens = config.reader.maxTokens ?? sae.contextSize
+  if (!maxTokens) throw new Error(`${ENCODER_FILE}: reader.maxTokens is not set and ${config.sae.path}/${SAE_CFG_FILE} has no metadata.context_size`)
+
+  const readerOpts = { output: config.reader.output, preprocess: config.reader.preprocess }
+  let readerInputs: GraphInput[]
+  try { readerInputs = checkReader(readerBytes, readerOpts, sae.dIn) } catch (err) {
+    throw new Error(`${config.reader.model}: ${(err as Error).message}`)
+  }
+  const mapped = new Set([config.reader.inputs.ids, config.reader.inputs.mask, config.reader.inputs.positions].filter(Boolean) as string[])
+  for (const input of readerInputs) {
+    if (!mapped.has(input.name)) {
+      throw new Error(`${ENCODER_FILE}: reader.inputs: the reader needs input "${input.name}", which is mapped to none of ids / mask / positions`)
+    }
+  }
+
+  const tokenizerJson = parseJson(tokenizerBytes, config.reader.tokenizer) as Record<string, unknown>
+  const tokenizerConfig = (tokenizerConfigBytes ? parseJson(tokenizerConfigBytes, config.reader.tokenizerConfig ?? 'tokenizer_config.json') : {}) as Record<string, unknown>
+  let tokenizer: Tokenizer
+  try { tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig) } catch (err) {
+    throw new Error(`${ENCODER_FILE}: reader.tokenizer: ${config.reader.tokenizer} is not a usable tokenizer.json (${(err as Error).message})`)
+  }
+  const specialTokenIds = new Set<number>()
+  for (const t of (tokenizerJson.added_tokens ?? []) as Array<{ id?: number; special?: boolean }>) {
+    if (t.special && typeof t.id === 'number') specialTokenIds.add(t.id)
+  }
+  const bosTokenId = tokenId(tokenizer, tokenizerConfig.bos_token)
+  const eosTokenId = tokenId(tokenizer, tokenizerConfig.eos_token)
+  const padTokenId = tokenId(tokenizer, tokenizerConfig.pad_token) ?? eosTokenId ?? 0
+  for (const id of [bosTokenId, eosTokenId]) if (id !== null) specialTokenIds.add(id)
+  const chatTemplate = typeof tokenizerConfig.chat_template === 'string' ? tokenizerConfig.chat_template
+    : Array.isArray(tokenizerConfig.chat_template)
+      ? ((tokenizerConfig.chat_template as Array<{ name?: string; template?: string }>).find((t) => t.name === 'default')?.template ?? null)
+      : null
+
+  let labels: (string | null)[] = new Array(sae.dSae).fill(null)
+  let labelSources: (string | null)[] = new Array(sae.dSae).fill(null)
+  let labelled = 0
+  if (config.labels) {
+    const l = await loadLabels(at(config.labels), sae.dSae, config.labels)
+    labels = l.labels; labelSources = l.sources; labelled = l.labelled
+  }
+
+  const baseFingerprint = sha256(canonicalJson({
+    encoder: config,
+    files: {
+      reader: sha256(readerBytes),
+      tokenizer: sha256(tokenizerBytes),
+      tokenizerConfig: tokenizerConfigBytes ? sha256(tokenizerConfigBytes) : null,
+      saeCfg: sha256(saeCfgBytes),
+      saeWeights: sha256(saeWeightsBytes),
+    },
+  }))
+  const info = EncoderInfo.parse({
+    id: config.id,
+    ...(config.description ? { description: config.description } : {}),
+    fingerprint: baseFingerprint,
+    hookName: sae.hookName,
+    dIn: sae.dIn,
+    dSae: sae.dSae,
+    architecture: sae.architecture,
+    maxTokens,
+    labelled,
+  })
+
+  const tokenTexts = new Map<number, string>()
+  const tokenText = (id: number): string => {
+    let t = tokenTexts.get(id)
+    if (t === undefined) { t = readableToken(tokenizer.id_to_token(id) ?? ''); tokenTexts.set(id, t) }
+    return t
+  }
+
+  const inputs = config.reader.inputs
+  const feeds = (batch: EncoderBatch, withPoolMask: boolean): Record<string, Tensor> => {
+    const { batchSize: B, seqLen: T } = batch
+    const n = B * T
+    if (batch.ids.length !== n || batch.attention.length !== n || batch.poolMask.length !== n) {
+      throw new Error(`batch: ids (${batch.ids.length}), attention (${batch.attention.length}) and poolMask (${batch.poolMask.length}) must each hold batchSize x seqLen = ${n} values`)
+    }
+    const out: Record<string, Tensor> = {}
+    for (const input of readerInputs) {
+      let values: ArrayLike<number> | ArrayLike<bigint>
+      if (input.name === inputs.ids) values = batch.ids
+      else if (input.name === inputs.mask) values = batch.attention
+      else {
+        const positions = new Int32Array(n)
+        for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = t
+        values = positions
+      }
+      out[input.name] = toTensor(values, input.type, [B, T])
+    }
+    if (withPoolMask) out[POOL_MASK_INPUT] = new Tensor('float32', batch.poolMask, [B, T])
+    return out
+  }
+
+  const sessions: InferenceSession[] = []
+  const open = async (graph: ComposedGraph, what: string) => {
+    const { session, provider } = await createSession(graph.bytes, opts, `${config.id} ${what}`)
+    sessions.push(session)
+    return { session, provider }
+  }
+  const release = (session: InferenceSession) => async () => {
+    const i = sessions.indexOf(session)
+    if (i >= 0) { sessions.splice(i, 1); await session.release() }
+  }
+
+  const encoder: LoadedEncoder = {
+    folder: root, config, info, baseFingerprint, sae, tokenizer, tokenizerConfig,
+    labels, labelSources, specialTokenIds, bosTokenId, eosTokenId, padTokenId,
+    prepareContext: {
+      tokenizer, maxTokens, prependBos: config.reader.prependBos, bosTokenId, eosTokenId, padTokenId,
+      specialTokenIds, longDocuments: config.reader.longDocuments, chatTemplate,
+    },
+    tokenText,
+
+    async createPoolingSession(pooling) {
+      const graph = buildPooledGraph(readerBytes, sae, { ...readerOpts, method: pooling.method, outlierNormRatio: pooling.outlierNormRatio })
+      const { session, provider } = await open(graph, `pooling (${pooling.method})`)
+      return {
+        provider,
+        release: release(session),
+        async run(batch) {
+          const r = await session.run(feeds(batch, true))
+          return {
+            pooled: r.pooled.data as Float32Array,
+            argmax: int32Of(r.argmax.data as BigInt64Array),
+            outliers: int32Of(r.outliers.data as BigInt64Array),
+          }
+        },
+      }
+    },
+
+    async createTokenActivationsSession(o = {}) {
+      const graph = buildTokenActivationsGraph(readerBytes, sae, { ...readerOpts, outlierNormRatio: o.outlierNormRatio ?? 100 })
+      const { session, provider } = await open(graph, 'token activations')
+      return {
+        provider,
+        release: release(session),
+        async run(batch) {
+          const r = await session.run(feeds(batch, true))
+          return {
+            activations: r.activations.data as Float32Array,
+            norms: r.norms.data as Float32Array,
+            poolMask: r.pool_mask_out.data as Float32Array,
+          }
+        },
+      }
+    },
+
+    async createReaderOnlySession() {
+      const graph = buildReaderOnlyGraph(readerBytes, readerOpts)
+      const { session, provider } = await open(graph, 'reader only')
+      return {
+        provider,
+        release: release(session),
+        async run(batch) {
+          const r = await session.run(feeds(batch, false))
+          return { hiddenSum: r.hidden_sum.data as Float32Array }
+        },
+      }
+    },
+
+    async close() {
+      const all = sessions.splice(0)
+      await Promise.all(all.map((s) => s.release()))
+    },
+  }
+  return encoder
+}
+
+function int32Of(values: BigInt64Array): Int32Array {
+  const out = new Int32Array(values.length)
+  for (let i = 0; i < values.length; i++) out[i] = Number(values[i])
+  return out
+}
+
+function toTensor(values: ArrayLike<number> | ArrayLike<bigint>, type: GraphInput['type'], dims: number[]): Tensor {
+  const n = values.length
+  switch (type) {
+    case 'int64': {
+      if (values instanceof BigInt64Array) return new Tensor('int64', values, dims)
+      const out = new BigInt64Array(n)
+      for (let i = 0; i < n; i++) out[i] = BigInt(values[i] as number)
+      return new Tensor('int64', out, dims)
+    }
+    case 'int32': {
+      if (values instanceof Int32Array) return new Tensor('int32', values, dims)
+      return new Tensor('int32', Int32Array.from(values as ArrayLike<number>, Number), dims)
+    }
+    case 'float32': return new Tensor('float32', Float32Array.from(values as ArrayLike<number>, Number), dims)
+    case 'bool': return new Tensor('bool', Uint8Array.from(values as ArrayLike<number>, (v) => (Number(v) ? 1 : 0)), dims)
+    case 'float16': throw new Error('reader inputs of type float16 are not supported')
+  }
+}

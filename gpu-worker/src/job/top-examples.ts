@@ -1,0 +1,109 @@
+/**
+ * @module Top examples per latent, for highlighting: re-encode only the candidate documents (each latent's
+ * top documents from the merged stats) token by token, and keep a window of tokens and activations around the max.
+ */
+import { parquetWriteBuffer } from 'hyparquet-writer'
+import type { ObjectStore } from '@latentbase/shared/store/object-store'
+import type { ShardFile } from '@latentbase/shared/contract/manifest'
+import { readDocuments } from '@latentbase/shared/store/shards'
+import type { LatentStats } from '@latentbase/shared/store/latent-stats'
+import type { LoadedEncoder } from '../encoder/runtime.ts'
+import { prepareDocument } from '../prepare/tokenize.ts'
+import { packBatch } from '../prepare/batches.ts'
+
+/** Tokens kept on each side of the max. */
+export const EXAMPLE_HALF_WINDOW = 12
+
+export interface MineOptions {
+  objects: ObjectStore
+  prefix: string
+  encoder: LoadedEncoder
+  stats: LatentStats
+  documentFiles: ShardFile[]
+  perLatent: number
+  poolRoles: string[]
+  log?: (line: string) => void
+}
+
+/** Returns the bytes of examples/top-examples.parquet: (latent, rank, doc, value, position, window_start, tokens, activations). */
+export async function mineTopExamples(o: MineOptions): Promise<Uint8Array> {
+  const { stats, encoder } = o
+  const nLatents = stats.nLatents
+  const K = stats.topDocs.length / nLatents
+  const perLatent = Math.min(o.perLatent, K)
+  // doc -> latents (with their rank) for which it is a top document
+  const wanted = new Map<number, Array<[latent: number, rank: number]>>()
+  for (let s = 0; s < nLatents; s++) {
+    for (let r = 0; r < perLatent; r++) {
+      const doc = stats.topDocs[s * K + r]
+      if (doc < 0 || !(stats.topValues[s * K + r] > 0)) break
+      let list = wanted.get(doc)
+      if (!list) wanted.set(doc, (list = []))
+      list.push([s, r])
+    }
+  }
+  const docs = Int32Array.from(wanted.keys()).sort()
+  const out = { latent: [] as number[], rank: [] as number[], doc: [] as number[], value: [] as number[], position: [] as number[], windowStart: [] as number[], tokens: [] as string[], activations: [] as string[] }
+  if (docs.length === 0) return writeExamples(out)
+
+  const session = await encoder.createTokenActivationsSession()
+  const t0 = performance.now()
+  const context = { ...encoder.prepareContext, poolRoles: o.poolRoles }
+  const BATCH = 256
+  for (let start = 0; start < docs.length; start += BATCH) {
+    const rows = Array.from(docs.subarray(start, start + BATCH))
+    const columns = await readDocuments(o.objects, o.prefix, o.documentFiles, rows, ['row', 'id', 'text', 'messages'])
+    for (let i = 0; i < rows.length; i++) {
+      const messages = columns.messages?.[i] ? JSON.parse(String(columns.messages[i])) : undefined
+      const prep = prepareDocument({ id: String(columns.id[i]), ...(messages ? { messages } : { text: String(columns.text[i]) }), metadata: {} }, context)
+      const targets = wanted.get(rows[i])!
+      for (const w of prep.windows) {
+        const batch = packBatch([w], encoder.padTokenId)
+        const res = await session.run(batch)
+        const T = batch.seqLen
+        for (const [latent, rank] of targets) {
+          let bestT = -1
+          let bestV = 0
+          for (let t = 0; t < T; t++) {
+            if (!(res.poolMask[t] > 0)) continue
+            const v = res.activations[t * nLatents + latent]
+            if (v > bestV) { bestV = v; bestT = t }
+          }
+          if (bestT < 0) continue
+          const lo = Math.max(0, bestT - EXAMPLE_HALF_WINDOW)
+          const hi = Math.min(w.ids.length, bestT + EXAMPLE_HALF_WINDOW + 1)
+          const toks: string[] = []
+          const acts: number[] = []
+          for (let t = lo; t < hi; t++) {
+            toks.push(encoder.tokenText(w.ids[t]))
+            acts.push(res.poolMask[t] > 0 ? Math.round(res.activations[t * nLatents + latent] * 1e4) / 1e4 : 0)
+          }
+          out.latent.push(latent); out.rank.push(rank); out.doc.push(rows[i]); out.value.push(bestV)
+          out.position.push(bestT + w.offset); out.windowStart.push(lo + w.offset)
+          out.tokens.push(JSON.stringify(toks)); out.activations.push(JSON.stringify(acts))
+        }
+      }
+    }
+  }
+  o.log?.(`top examples: re-encoded ${docs.length} candidate documents in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+  return writeExamples(out)
+}
+
+function writeExamples(c: { latent: number[]; rank: number[]; doc: number[]; value: number[]; position: number[]; windowStart: number[]; tokens: string[]; activations: string[] }): Uint8Array {
+  // Sorted by (latent, rank) so a latent page reads one contiguous run.
+  const order = c.latent.map((_, i) => i).sort((x, y) => c.latent[x] - c.latent[y] || c.rank[x] - c.rank[y])
+  const pick = <T>(a: T[]) => order.map((i) => a[i])
+  const buffer = parquetWriteBuffer({
+    columnData: [
+      { name: 'latent', data: Int32Array.from(pick(c.latent)), type: 'INT32' },
+      { name: 'rank', data: Int32Array.from(pick(c.rank)), type: 'INT32' },
+      { name: 'doc', data: Int32Array.from(pick(c.doc)), type: 'INT32' },
+      { name: 'value', data: Float32Array.from(pick(c.value)), type: 'FLOAT' },
+      { name: 'position', data: Int32Array.from(pick(c.position)), type: 'INT32' },
+      { name: 'window_start', data: Int32Array.from(pick(c.windowStart)), type: 'INT32' },
+      { name: 'tokens', data: pick(c.tokens), type: 'JSON' },
+      { name: 'activations', data: pick(c.activations), type: 'JSON' },
+    ],
+  })
+  return new Uint8Array(buffer)
+}

@@ -1,0 +1,46 @@
+/**
+ * @module The container worker entry: consumes encode and webhook jobs from SQS and writes to S3.
+ * Environment: QUEUE_URL, BUCKET, AWS_REGION, optional S3_ENDPOINT / SQS_ENDPOINT (S3-compatible stores),
+ * ENCODERS_DIR, MAX_RECEIVES (the queue's redrive maxReceiveCount), WORKER_CONCURRENCY.
+ */
+import { S3Client } from '@aws-sdk/client-s3'
+import { SQSClient } from '@aws-sdk/client-sqs'
+import { JobMessage } from '@latentbase/shared/contract/job'
+import { S3ObjectStore } from '@latentbase/shared/store/s3-store'
+import { DatasetStore } from '@latentbase/shared/store/dataset-store'
+import { SqsQueue } from '@latentbase/shared/queue/sqs-queue'
+import { runConsumer } from '@latentbase/shared/queue/consumer'
+import { handleJob, onDeadLetter, type WorkerDeps } from './job/handler.ts'
+import { findEncoderFolders, loadEncoders } from './registry.ts'
+
+function required(name: string): string {
+  const v = process.env[name]
+  if (!v) { console.error(`[worker] ${name} is not set`); process.exit(2) }
+  return v
+}
+
+const region = process.env.AWS_REGION ?? 'us-east-1'
+const s3 = new S3Client({ region, ...(process.env.S3_ENDPOINT ? { endpoint: process.env.S3_ENDPOINT, forcePathStyle: true } : {}) })
+const sqs = new SQSClient({ region, ...(process.env.SQS_ENDPOINT ? { endpoint: process.env.SQS_ENDPOINT } : {}) })
+const objects = new S3ObjectStore({ client: s3, bucket: required('BUCKET') })
+const datasets = new DatasetStore(objects)
+const queue = new SqsQueue<JobMessage>({ client: sqs, queueUrl: required('QUEUE_URL'), schema: JobMessage })
+const maxReceives = Number(process.env.MAX_RECEIVES ?? 4)
+const encoders = await loadEncoders(await findEncoderFolders(process.env.ENCODERS_DIR))
+const deps: WorkerDeps = {
+  objects, datasets, queue, allowLocalSources: false,
+  encoder: async (id) => encoders.get(id),
+  log: (line) => console.log(line),
+}
+const abort = new AbortController()
+for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { console.log(`[worker] ${sig}: draining`); abort.abort() })
+console.log(`[worker] consuming ${process.env.QUEUE_URL} with ${encoders.size} encoder(s)`)
+await runConsumer(queue, async (message) => {
+  try {
+    await handleJob(message.body, deps, abort.signal)
+  } catch (err) {
+    // The last receive before the queue's redrive policy moves it to the DLQ: say why on the dataset.
+    if (message.receiveCount >= maxReceives) await onDeadLetter(deps, message.body, (err as Error).message)
+    throw err
+  }
+}, { concurrency: Number(process.env.WORKER_CONCURRENCY ?? 1), visibilitySeconds: 300, heartbeatSeconds: 60, signal: abort.signal })

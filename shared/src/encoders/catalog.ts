@@ -1,0 +1,24 @@
+/** @module The EncoderCatalog adapter: what the API knows about encoders without loading any model. */
+import type { EncoderInfo } from '../contract/encoder.ts'
+
+export interface EncoderCatalog {
+  list(): EncoderInfo[]
+  get(id: string): EncoderInfo | undefined
+  /** One label (or null) per latent. */
+  labels(id: string): Promise<(string | null)[]>
+}
+
+/** A catalog over a fixed set of encoders, with their labels already in memory. */
+export class StaticEncoderCatalog implements EncoderCatalog {
+  private readonly byId = new Map<string, { info: EncoderInfo; labels: (string | null)[] }>()
+  constructor(entries: Array<{ info: EncoderInfo; labels: (string | null)[] }>) {
+    for (const e of entries) this.byId.set(e.info.id, e)
+  }
+  list(): EncoderInfo[] { return [...this.byId.values()].map((e) => e.info) }
+  get(id: string): EncoderInfo | undefined { return this.byId.get(id)?.info }
+  async labels(id: string): Promise<(string | null)[]> {
+    const entry = this.byId.get(id)
+    if (!entry) throw new Error(`unknown encoder "${id}"`)
+    return entry.labels
+  }
+}

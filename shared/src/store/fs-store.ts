@@ -1,0 +1,187 @@
+/** @module ObjectStore on a local directory: the embedded default (atomic puts, create-only writes, ranged reads). */
+import { randomBytes } from 'node:crypto'
+import { promises as fs } from 'node:fs'
+import path from 'node:path'
+import { NotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.ts'
+import { assertValidKey, assertValidPrefix } from './layout.ts'
+
+/** Temporary files live beside their target (same filesystem, so rename is atomic) and are hidden from list(). */
+const TMP_MARK = '.lbtmp-'
+
+function isMissing(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code
+  return code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR'
+}
+
+export class FsObjectStore implements ObjectStore {
+  readonly root: string
+
+  constructor(rootDir: string) {
+    this.root = path.resolve(rootDir)
+  }
+
+  private pathOf(key: string): string {
+    assertValidKey(key)
+    if (key.includes(TMP_MARK)) throw new Error(`invalid object key ${JSON.stringify(key)}: contains "${TMP_MARK}"`)
+    const full = path.join(this.root, ...key.split('/'))
+    // Validation already forbids '..'; this is the belt to its braces.
+    if (!full.startsWith(this.root + path.sep)) throw new Error(`object key escapes the store root: ${key}`)
+    return full
+  }
+
+  async get(key: string): Promise<Uint8Array | null> {
+    try {
+      const buf = await fs.readFile(this.pathOf(key))
+      return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
+    } catch (err) {
+      if (isMissing(err)) return null
+      throw err
+    }
+  }
+
+  async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
+    if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end >= start)) {
+      throw new RangeError(`bad byte range [${start}, ${end}) for ${key}`)
+    }
+    let handle: fs.FileHandle
+    try {
+      handle = await fs.open(this.pathOf(key), 'r')
+    } catch (err) {
+      if (isMissing(err)) throw new NotFoundError(key)
+      throw err
+    }
+    try {
+      const size = (await handle.stat()).size
+      const stop = Math.min(end, size)
+      if (start >= stop) return new Uint8Array(0)
+      const out = new Uint8Array(stop - start)
+      let filled = 0
+      while (filled < out.length) {
+        const { bytesRead } = await handle.read(out, filled, out.length - filled, start + filled)
+        if (bytesRead === 0) break // the file shrank under us: impossible with rename-based puts, but never loop forever
+        filled += bytesRead
+      }
+      return filled === out.length ? out : out.subarray(0, filled)
+    } finally {
+      await handle.close()
+    }
+  }
+
+  async head(key: string): Promise<number | null> {
+    try {
+      const st = await fs.stat(this.pathOf(key))
+      return st.isFile() ? st.size : null
+    } catch (err) {
+      if (isMissing(err)) return null
+      throw err
+    }
+  }
+
+  async put(key: string, body: Uint8Array | string, options: PutOptions = {}): Promise<void> {
+    const target = this.pathOf(key)
+    const dir = path.dirname(target)
+    const tmp = path.join(dir, `${path.basename(target)}${TMP_MARK}${process.pid}-${randomBytes(6).toString('hex')}`)
+    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body
+    // A concurrent delete() may prune the (then empty) parent between mkdir and open: retry a few times.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await fs.mkdir(dir, { recursive: true })
+        const handle = await fs.open(tmp, 'wx')
+        try {
+          await handle.writeFile(bytes)
+          await handle.sync()
+        } finally {
+          await handle.close()
+        }
+        break
+      } catch (err) {
+        await fs.rm(tmp, { force: true })
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT' && attempt < 3) continue
+        throw err
+      }
+    }
+    try {
+      if (options.ifNoneMatch) {
+        // link() never replaces an existing name: the create-only primitive that rename() lacks.
+        try {
+          await fs.link(tmp, target)
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new PreconditionFailedError(key)
+          throw err
+        }
+      } else {
+        await fs.rename(tmp, target)
+      }
+    } finally {
+      await fs.rm(tmp, { force: true })
+    }
+    await syncDir(dir)
+  }
+
+  async delete(key: string): Promise<void> {
+    const target = this.pathOf(key)
+    try {
+      await fs.unlink(target)
+    } catch (err) {
+      if (isMissing(err)) return
+      throw err
+    }
+    // Prune now-empty folders so a deleted dataset leaves no directory skeleton behind.
+    let dir = path.dirname(target)
+    while (dir !== this.root && dir.startsWith(this.root + path.sep)) {
+      try {
+        await fs.rmdir(dir)
+      } catch {
+        break // not empty (or already gone): stop climbing
+      }
+      dir = path.dirname(dir)
+    }
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    assertValidPrefix(prefix)
+    // Walk only the deepest folder the prefix fully names; the rest of the prefix filters names.
+    const slash = prefix.lastIndexOf('/')
+    const baseKey = slash >= 0 ? prefix.slice(0, slash + 1) : ''
+    const out: ObjectInfo[] = []
+    const walk = async (dirKey: string): Promise<void> => {
+      let entries: import('node:fs').Dirent[]
+      try {
+        entries = await fs.readdir(path.join(this.root, ...dirKey.split('/').filter(Boolean)), { withFileTypes: true })
+      } catch (err) {
+        if (isMissing(err)) return
+        throw err
+      }
+      for (const entry of entries) {
+        const key = dirKey + entry.name
+        if (entry.isDirectory()) {
+          const asDir = key + '/'
+          if (asDir.startsWith(prefix) || prefix.startsWith(asDir)) await walk(asDir)
+        } else if (entry.isFile() && key.startsWith(prefix) && !entry.name.includes(TMP_MARK)) {
+          try {
+            const st = await fs.stat(path.join(this.root, ...key.split('/')))
+            out.push({ key, size: st.size })
+          } catch (err) {
+            if (!isMissing(err)) throw err // deleted while listing: leave it out
+          }
+        }
+      }
+    }
+    await walk(baseKey)
+    // S3 lists in UTF-8 byte order; match it so both stores page and compare the same way.
+    return out.sort((a, b) => Buffer.compare(Buffer.from(a.key), Buffer.from(b.key)))
+  }
+}
+
+/** fsync the folder so a rename survives a crash (best effort: some filesystems refuse it). */
+async function syncDir(dir: string): Promise<void> {
+  let handle: fs.FileHandle | undefined
+  try {
+    handle = await fs.open(dir, 'r')
+    await handle.sync()
+  } catch {
+    // not supported here: the rename is still atomic, only its durability is weaker
+  } finally {
+    await handle?.close()
+  }
+}

@@ -1,0 +1,285 @@
+/** @module Tests for the sparse Parquet shards: round trips, row-group planning, and bytes actually fetched. */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { parquetMetadata } from 'hyparquet'
+import { csrFromCoo, cscFromCsr, type PooledCsr } from '../analysis/sparse.ts'
+import type { ShardFile } from '../contract/manifest.ts'
+import { CountingObjectStore, MemoryObjectStore } from './memory-store.ts'
+import {
+  FOOTER_FETCH_BYTES, planRowGroupRuns, readByDocument, readByLatent, readDocuments, writeDocumentsShard, writeLatentShards,
+  type DocumentColumns,
+} from './shards.ts'
+
+const PREFIX = 't/datasets/d/'
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
+    return s / 2 ** 32
+  }
+}
+
+/** A random pooled CSR; some documents have no latent at all, and low latent ids are far more frequent. */
+function randomCsr(nDocs: number, nLatents: number, perDoc: number, seed: number): PooledCsr {
+  const r = rng(seed)
+  const docs: number[] = []
+  const latents: number[] = []
+  const values: number[] = []
+  const positions: number[] = []
+  for (let d = 0; d < nDocs; d++) {
+    if (r() < 0.05) continue
+    const seen = new Set<number>()
+    const n = 1 + Math.floor(r() * perDoc * 2)
+    for (let k = 0; k < n; k++) {
+      const l = Math.floor(r() ** 2 * nLatents)
+      if (seen.has(l)) continue
+      seen.add(l)
+      docs.push(d)
+      latents.push(l)
+      values.push(Math.fround(-Math.log(r() + 1e-12)))
+      positions.push(Math.floor(r() * 300))
+    }
+  }
+  return csrFromCoo(nDocs, nLatents, docs, latents, values, positions)
+}
+
+function sliceCsr(m: PooledCsr, start: number, end: number): PooledCsr {
+  const a = m.indptr[start]
+  const b = m.indptr[end]
+  return {
+    nDocs: end - start, nLatents: m.nLatents, indptr: m.indptr.slice(start, end + 1).map((x) => x - a),
+    latents: m.latents.slice(a, b), values: m.values.slice(a, b), positions: m.positions.slice(a, b),
+  }
+}
+
+function assertCsrEqual(got: PooledCsr, want: PooledCsr): void {
+  assert.equal(got.nDocs, want.nDocs)
+  assert.equal(got.nLatents, want.nLatents)
+  assert.deepEqual(got.indptr, want.indptr)
+  assert.deepEqual(got.latents, want.latents)
+  assert.deepEqual(got.values, want.values)
+  assert.deepEqual(got.positions, want.positions)
+}
+
+/** The whole matrix written as two parts (two chunks encoded in parallel), as the worker does. */
+async function writeParts(store: MemoryObjectStore, m: PooledCsr, split: number, rowGroupRows: number) {
+  const byDocument: ShardFile[] = []
+  const byLatent: ShardFile[] = []
+  for (const [part, [a, b]] of [[0, split], [split, m.nDocs]].entries()) {
+    const shards = writeLatentShards(sliceCsr(m, a, b), { docOffset: a, rowGroupRows })
+    const kd = `latents/by-document/part-${part}.parquet`
+    const kl = `latents/by-latent/part-${part}.parquet`
+    await store.put(PREFIX + kd, shards.byDocument.bytes)
+    await store.put(PREFIX + kl, shards.byLatent.bytes)
+    byDocument.push({ key: kd, ...shards.byDocument.file })
+    byLatent.push({ key: kl, ...shards.byLatent.file })
+  }
+  // Listed out of order on purpose: readers must not depend on the manifest's file order.
+  return { byDocument: byDocument.reverse(), byLatent: byLatent.reverse() }
+}
+
+test('latent shards: the row-group index matches the written file and the sort keys', () => {
+  const m = randomCsr(800, 500, 20, 1)
+  const { byDocument, byLatent } = writeLatentShards(m, { docOffset: 100, rowGroupRows: 2000 })
+  const nnz = m.latents.length
+  for (const [shard, sortKey] of [[byDocument, 'doc'], [byLatent, 'latent']] as const) {
+    const meta = parquetMetadata(shard.bytes.buffer as ArrayBuffer)
+    assert.equal(Number(meta.num_rows), nnz)
+    assert.equal(shard.file.rows, nnz)
+    assert.equal(shard.file.bytes, shard.bytes.length)
+    assert.equal(shard.file.docStart, 100)
+    assert.equal(shard.file.docCount, 800)
+    assert.deepEqual(shard.file.rowGroups.map((g) => g.rowCount), meta.row_groups.map((g) => Number(g.num_rows)))
+    let at = 0
+    for (const g of shard.file.rowGroups) {
+      assert.equal(g.rowStart, at)
+      at += g.rowCount
+      assert.ok(g.first <= g.last)
+    }
+    // Sorted keys: each group starts at or after the previous one ended.
+    for (let i = 1; i < shard.file.rowGroups.length; i++) assert.ok(shard.file.rowGroups[i].first >= shard.file.rowGroups[i - 1].last)
+    const encodings = meta.row_groups[0].columns.map((c) => c.meta_data!.encodings.join('+'))
+    assert.deepEqual(encodings, ['DELTA_BINARY_PACKED', 'DELTA_BINARY_PACKED', 'BYTE_STREAM_SPLIT', 'DELTA_BINARY_PACKED'])
+    assert.equal(meta.schema[1].name, sortKey)
+  }
+  assert.equal(byDocument.file.rowGroups[0].first, 100 + [...m.indptr].findIndex((x, i) => m.indptr[i + 1] > x))
+  assert.equal(byLatent.file.rowGroups.at(-1)!.last, Math.max(...m.latents))
+})
+
+test('latent shards: unsorted or inconsistent CSRs are refused', () => {
+  const m = csrFromCoo(2, 10, [0, 0], [3, 5], [1, 2])
+  writeLatentShards(m)
+  const swapped = { ...m, latents: Int32Array.from([5, 3]) }
+  assert.throws(() => writeLatentShards(swapped), /not sorted/)
+  assert.throws(() => writeLatentShards({ ...m, latents: Int32Array.from([3, 12]) }), /out of range/)
+})
+
+test('readByDocument: whole dataset and document ranges, across parts', async () => {
+  const store = new MemoryObjectStore()
+  const m = randomCsr(3000, 1500, 25, 2)
+  const files = await writeParts(store, m, 1700, 5000)
+  assertCsrEqual(await readByDocument(store, PREFIX, files.byDocument), m)
+  for (const [first, last] of [[0, 0], [5, 5], [1650, 1760], [1699, 1700], [2990, 2999], [0, 2999]]) {
+    const got = await readByDocument(store, PREFIX, files.byDocument, [first, last])
+    assert.equal(got.docStart, first)
+    assertCsrEqual(got, sliceCsr(m, first, last + 1))
+  }
+  const half = await readByDocument(store, PREFIX, files.byDocument, { start: 100, end: 200 })
+  assertCsrEqual(half, sliceCsr(m, 100, 200))
+  // nDocs comes from the shards' doc ranges, so trailing documents without latents still count.
+  assert.equal((await readByDocument(store, PREFIX, files.byDocument)).nDocs, 3000)
+})
+
+test('readByLatent: a list or a range of latents, other columns empty, docs sorted across parts', async () => {
+  const store = new MemoryObjectStore()
+  const m = randomCsr(3000, 1500, 25, 3)
+  const files = await writeParts(store, m, 1300, 4000)
+  const full = cscFromCsr(m)
+  const check = (got: Awaited<ReturnType<typeof readByLatent>>, wanted: (j: number) => boolean) => {
+    assert.equal(got.nLatents, 1500)
+    assert.equal(got.nDocs, 3000)
+    for (let j = 0; j < 1500; j++) {
+      const [a, b] = [got.indptr[j], got.indptr[j + 1]]
+      if (!wanted(j)) { assert.equal(b - a, 0, `latent ${j} should be empty`); continue }
+      const [fa, fb] = [full.indptr[j], full.indptr[j + 1]]
+      assert.deepEqual(got.docs.subarray(a, b), full.docs.subarray(fa, fb), `docs of latent ${j}`)
+      assert.deepEqual(got.values.subarray(a, b), full.values.subarray(fa, fb))
+      assert.deepEqual(got.positions.subarray(a, b), full.positions.subarray(fa, fb))
+    }
+  }
+  const list = [0, 7, 7, 300, 1499, 42]
+  check(await readByLatent(store, PREFIX, files.byLatent, list), (j) => list.includes(j))
+  check(await readByLatent(store, PREFIX, files.byLatent, { start: 200, end: 260 }), (j) => j >= 200 && j < 260)
+  check(await readByLatent(store, PREFIX, files.byLatent, Int32Array.from([1200])), (j) => j === 1200)
+})
+
+test('planRowGroupRuns merges adjacent overlapping groups and skips the rest', () => {
+  const groups = [
+    { rowStart: 0, rowCount: 10, first: 0, last: 3 }, { rowStart: 10, rowCount: 10, first: 3, last: 6 },
+    { rowStart: 20, rowCount: 10, first: 6, last: 9 }, { rowStart: 30, rowCount: 10, first: 9, last: 12 },
+  ]
+  assert.deepEqual(planRowGroupRuns(groups, (f, l) => l >= 6 && f <= 6), [[10, 30]])
+  assert.deepEqual(planRowGroupRuns(groups, (f, l) => (l >= 0 && f <= 1) || (l >= 11 && f <= 11)), [[0, 10], [30, 40]])
+  assert.deepEqual(planRowGroupRuns(groups, (f, l) => l >= 20 && f <= 20), [])
+})
+
+/** Byte span [start, end) of every row group's column chunks, from the footer. */
+function groupSpans(bytes: Uint8Array): Array<[number, number]> {
+  const meta = parquetMetadata(bytes.buffer as ArrayBuffer)
+  return meta.row_groups.map((g) => {
+    let lo = Infinity
+    let hi = 0
+    for (const c of g.columns) {
+      const md = c.meta_data!
+      const start = Number(md.dictionary_page_offset || md.data_page_offset)
+      lo = Math.min(lo, start)
+      hi = Math.max(hi, start + Number(md.total_compressed_size))
+    }
+    return [lo, hi]
+  })
+}
+
+test('a latent-range read fetches the footer and the needed row groups, nothing else', async () => {
+  const inner = new MemoryObjectStore()
+  const m = randomCsr(12000, 4000, 30, 4) // ~350k pooled latents, ~40 row groups
+  const { byLatent } = writeLatentShards(m, { rowGroupRows: 8000 })
+  await inner.put(PREFIX + 'by-latent.parquet', byLatent.bytes)
+  const file: ShardFile = { key: 'by-latent.parquet', ...byLatent.file }
+  const spans = groupSpans(byLatent.bytes)
+  const size = byLatent.bytes.length
+  assert.ok(size > 8 * FOOTER_FETCH_BYTES, `file of ${size} bytes is big enough for the check`)
+
+  const store = new CountingObjectStore(inner)
+  const range = { start: 1800, end: 1830 }
+  const got = await readByLatent(store, PREFIX, [file], range)
+  const needed = file.rowGroups.map((g, i) => ({ g, i })).filter(({ g }) => g.last >= range.start && g.first < range.end).map(({ i }) => i)
+  assert.ok(needed.length >= 1 && needed.length < 6, `${needed.length} groups needed`)
+  const neededBytes = needed.reduce((s, i) => s + spans[i][1] - spans[i][0], 0)
+  const tail = size - FOOTER_FETCH_BYTES
+  for (const f of store.fetches) {
+    const inTail = f.start >= tail
+    const inNeeded = needed.some((i) => f.start >= spans[i][0] && f.end <= spans[i][1])
+    assert.ok(inTail || inNeeded, `fetch [${f.start}, ${f.end}) is outside the footer and the needed row groups`)
+  }
+  assert.equal(store.bytesRead, FOOTER_FETCH_BYTES + neededBytes)
+  assert.ok(store.bytesRead < size / 4, `read ${store.bytesRead} of ${size} bytes`)
+  assert.equal(got.indptr[range.end] - got.indptr[range.start], cscFromCsr(m).indptr[range.end] - cscFromCsr(m).indptr[range.start])
+
+  // The footer is cached per store: a second read fetches row groups only.
+  store.reset()
+  await readByLatent(store, PREFIX, [file], [3])
+  assert.ok(store.fetches.every((f) => f.start < tail), 'no footer fetch the second time')
+})
+
+function sampleDocuments(n: number, rowStart: number, withMessages: boolean): DocumentColumns {
+  const r = rng(n + rowStart)
+  const words = ['whale', 'ship', 'Ahab', 'sea', 'ïle', '日本', 'tax', 'nation', 'free', 'offer', '🐋']
+  const text = Array.from({ length: n }, (_, i) =>
+    Array.from({ length: 20 + Math.floor(r() * 400) }, () => words[Math.floor(r() * words.length)]).join(' ') + ` #${rowStart + i}`)
+  return {
+    row: Int32Array.from({ length: n }, (_, i) => rowStart + i),
+    id: Array.from({ length: n }, (_, i) => `doc-${rowStart + i}`),
+    text,
+    metadata: Array.from({ length: n }, (_, i) => JSON.stringify({ split: i % 3 ? 'train' : 'test', n: i })),
+    token_count: Int32Array.from(text, (t) => t.split(' ').length),
+    truncated: Uint8Array.from({ length: n }, (_, i) => (i % 17 === 0 ? 1 : 0)),
+    masked_tokens: Int32Array.from({ length: n }, (_, i) => i % 5),
+    ...(withMessages ? { messages: text.map((t) => JSON.stringify([{ role: 'assistant', content: t.slice(0, 20) }])) } : {}),
+  }
+}
+
+test('documents shards: round trip of every column, by list, range and all, across parts', async () => {
+  const inner = new MemoryObjectStore()
+  const parts = [sampleDocuments(900, 0, false), sampleDocuments(700, 900, true)]
+  const files: ShardFile[] = []
+  for (const [i, cols] of parts.entries()) {
+    const w = writeDocumentsShard(cols, { rowGroupBytes: 64 << 10 })
+    assert.ok(w.file.rowGroups.length > 3, 'row groups cut by text size')
+    assert.deepEqual([w.file.docStart, w.file.docCount], [cols.row[0], cols.row.length])
+    await inner.put(`${PREFIX}documents/part-${i}.parquet`, w.bytes)
+    files.push({ key: `documents/part-${i}.parquet`, ...w.file })
+  }
+  const all = await readDocuments(inner, PREFIX, files, undefined, ['row', 'id', 'text', 'metadata', 'token_count', 'truncated', 'masked_tokens', 'messages'])
+  assert.equal(all.row.length, 1600)
+  for (const [i, cols] of parts.entries()) {
+    const at = i === 0 ? 0 : 900
+    const n = cols.row.length
+    assert.deepEqual(all.row.subarray(at, at + n), cols.row)
+    assert.deepEqual(all.id.slice(at, at + n), cols.id)
+    assert.deepEqual(all.text.slice(at, at + n), cols.text)
+    assert.deepEqual(all.metadata.slice(at, at + n), cols.metadata)
+    assert.deepEqual(all.token_count.subarray(at, at + n), cols.token_count)
+    assert.deepEqual(all.truncated.subarray(at, at + n), cols.truncated)
+    assert.deepEqual(all.masked_tokens.subarray(at, at + n), cols.masked_tokens)
+    assert.deepEqual(all.messages.slice(at, at + n), cols.messages ?? new Array(n).fill(''))
+  }
+  const some = await readDocuments(inner, PREFIX, files, [1599, 3, 899, 900, 3, 5000], ['text'])
+  assert.deepEqual([...some.row], [3, 899, 900, 1599]) // ascending, once each, the missing row left out
+  assert.deepEqual(some.text, [all.text[3], all.text[899], all.text[900], all.text[1599]])
+  assert.equal((some as Record<string, unknown>).metadata, undefined)
+  const range = await readDocuments(inner, PREFIX, files, { start: 850, end: 950 }, ['id'])
+  assert.deepEqual(range.id, all.id.slice(850, 950))
+
+  // One document out of a multi-MB shard costs the footer and about one page, not the shard.
+  const big = writeDocumentsShard(sampleDocuments(6000, 0, false))
+  await inner.put(`${PREFIX}documents/big.parquet`, big.bytes)
+  const store = new CountingObjectStore(inner)
+  const one = await readDocuments(store, PREFIX, [{ key: 'documents/big.parquet', ...big.file }], [4321])
+  assert.equal(one.id[0], 'doc-4321')
+  assert.ok(store.bytesRead < big.bytes.length / 3, `read ${store.bytesRead} of ${big.bytes.length} bytes`)
+})
+
+test('an empty chunk (no pooled latents) writes valid shards that read back empty', async () => {
+  const store = new MemoryObjectStore()
+  const m = csrFromCoo(5, 100, [], [], [])
+  const { byDocument, byLatent } = writeLatentShards(m, { docOffset: 10 })
+  assert.deepEqual(byDocument.file.rowGroups, [])
+  await store.put(PREFIX + 'a.parquet', byDocument.bytes)
+  await store.put(PREFIX + 'b.parquet', byLatent.bytes)
+  const csr = await readByDocument(store, PREFIX, [{ key: 'a.parquet', ...byDocument.file }], [10, 14])
+  assert.equal(csr.nDocs, 5)
+  assert.equal(csr.indptr[5], 0)
+  const csc = await readByLatent(store, PREFIX, [{ key: 'b.parquet', ...byLatent.file }], [1, 2])
+  assert.equal(csc.docs.length, 0)
+})
