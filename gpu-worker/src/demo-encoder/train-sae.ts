@@ -262,7 +262,8 @@ async function main(): Promise<void> {
     if (fires[j] === 0) continue
     const examples = topActs.examples(j)
     const ranked = rankTokens(examples.map((e) => ({ value: e.value, text: pieceText(corpus.ids[e.token]) })))
-    const best = examples[0].token
+    // The context illustrates the first token named, so take that token's strongest example.
+    const best = examples.find((e) => pieceText(corpus.ids[e.token]) === ranked[0])!.token
     const w = windowOf(best)
     const from = Math.max(corpus.starts[w] + 1, best - 6) // never show BOS
     const to = Math.min(corpus.starts[w + 1], best + 3)

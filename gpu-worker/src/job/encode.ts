@@ -233,7 +233,8 @@ export async function encodeDataset(record: DatasetRecord, opts: EncodeOptions):
   }
   const manifest: Manifest = {
     storeVersion: STORE_VERSION,
-    datasetId: record.id, tenant, createdAt: new Date().toISOString(),
+    // Derived from the record, not the clock, so a re-run writes a byte-identical manifest.
+    datasetId: record.id, tenant, createdAt: record.createdAt,
     encoder: { id: encoder.info.id, hookName: encoder.info.hookName, dSae: nLatents, architecture: encoder.info.architecture },
     encoderFingerprint: datasetFingerprint(encoder.baseFingerprint, pooling, encoder.info.maxTokens, encoder.config.reader.longDocuments),
     pooling, maxTokens: encoder.info.maxTokens, longDocuments: encoder.config.reader.longDocuments,
@@ -241,7 +242,7 @@ export async function encodeDataset(record: DatasetRecord, opts: EncodeOptions):
     latents: { nnz, byDocument: byDocumentFiles, byLatent: byLatentFiles },
     stats: { key: statsKey, histogramEdges: Array.from(HISTOGRAM_EDGES) },
     ...(topExamples ? { topExamples } : {}),
-    summary: summary as unknown as Record<string, unknown>,
+    summary: { ...summary, seconds: undefined } as unknown as Record<string, unknown>,
   }
   // The manifest goes last, and only if the dataset was not deleted meanwhile.
   await datasets.commitManifest(tenant, record.id, manifest)

@@ -211,20 +211,23 @@ function encodeSegment(tokenizer: Tokenizer, before: string, text: string): numb
   return both.slice(prefix.length)
 }
 
-/** Characters kept when tokenizing only the start of a long text (truncate mode): a generous 6 per token. */
-const CHARS_PER_TOKEN_BOUND = 6
-
-/** The first `budget` (+ a margin) tokens of a long text without tokenizing all of it; null when the prefix falls short. */
+/**
+ * The first `budget` (+ a margin) tokens of a long text without tokenizing all of it (truncate mode:
+ * BPE cost grows with the text). Starts from 3 characters a token and doubles the prefix until it
+ * holds enough tokens; null when the whole text is as short.
+ */
 function encodePrefix(tokenizer: Tokenizer, text: string, budget: number): number[] | null {
-  const want = budget * CHARS_PER_TOKEN_BOUND
-  if (text.length <= want * 1.5) return null
-  // Cut at whitespace so the tokens up to the cut are those of the full text.
-  let cut = text.lastIndexOf(' ', want)
-  if (cut < want / 2) cut = want
-  const code = text.charCodeAt(cut - 1)
-  if (code >= 0xd800 && code <= 0xdbff) cut--
-  const ids = encodeIds(tokenizer, text.slice(0, cut))
-  return ids.length >= budget + 16 ? ids : null
+  const need = budget + 16
+  for (let want = need * 3; want * 1.5 < text.length; want *= 2) {
+    // Cut at whitespace so the tokens up to the cut are those of the full text.
+    let cut = text.lastIndexOf(' ', want)
+    if (cut < want / 2) cut = want
+    const code = text.charCodeAt(cut - 1)
+    if (code >= 0xd800 && code <= 0xdbff) cut--
+    const ids = encodeIds(tokenizer, text.slice(0, cut))
+    if (ids.length >= need) return ids
+  }
+  return null
 }
 
 /**

@@ -19,6 +19,13 @@ async function readAll(s: OpenedSource): Promise<string> {
   return Buffer.concat(parts).toString('utf8')
 }
 
+/** The error may come when the source is opened (it peeks at the first bytes) or while it is read. */
+async function failsOpeningOrReading(opening: Promise<OpenedSource>, check: (err: unknown) => boolean): Promise<void> {
+  let source: OpenedSource
+  try { source = await opening } catch (err) { check(err); return }
+  await assert.rejects(readAll(source), check)
+}
+
 function isSourceError(code: string, message?: RegExp) {
   return (err: unknown) => {
     assert.ok(err instanceof SourceError, `expected a SourceError, got ${String(err)}`)
@@ -40,6 +47,7 @@ describe('formatFromName / sniffFormat', () => {
     assert.equal(sniffFormat(enc.encode('PAR1....')), 'parquet')
     assert.equal(sniffFormat(enc.encode('\uFEFF  [ {"text": 1}]')), 'json')
     assert.equal(sniffFormat(enc.encode('{"text": "a"}\n{"text": "b"}')), 'jsonl')
+    assert.equal(sniffFormat(enc.encode('{\n  "text": "a"\n}\n')), 'json')
     assert.equal(sniffFormat(enc.encode('id,body\n1,hello'), 'body'), 'csv')
     assert.equal(sniffFormat(enc.encode('id,body\n1,hello'), 'text'), 'text')
     assert.equal(sniffFormat(enc.encode('Call me Ishmael. Some years ago')), 'text')
@@ -91,9 +99,7 @@ describe('local sources', () => {
     const gz = gzipSync(lines)
     gz.fill(0x41, 20, 2000)
     await writeFile(join(dir, 'bad.jsonl.gz'), gz)
-    const s = await openSource({ url: join(dir, 'bad.jsonl.gz') }, { allowLocal: true }).catch((e) => e)
-    if (s instanceof Error) return isSourceError('bad-format', /gzip/)(s)
-    await assert.rejects(readAll(s), isSourceError('bad-format', /gzip/))
+    await failsOpeningOrReading(openSource({ url: join(dir, 'bad.jsonl.gz') }, { allowLocal: true }), isSourceError('bad-format', /gzip/))
   })
 
   test('a declared format that the content contradicts is bad-format', async () => {
@@ -105,9 +111,7 @@ describe('local sources', () => {
 
   test('maxBytes caps the decompressed size', async () => {
     await writeFile(join(dir, 'big.txt.gz'), gzipSync('x'.repeat(200_000)))
-    const s = await openSource({ url: join(dir, 'big.txt.gz') }, { allowLocal: true, maxBytes: 50_000 }).catch((e) => e)
-    if (s instanceof Error) return isSourceError('too-large')(s)
-    await assert.rejects(readAll(s), isSourceError('too-large'))
+    await failsOpeningOrReading(openSource({ url: join(dir, 'big.txt.gz') }, { allowLocal: true, maxBytes: 50_000 }), isSourceError('too-large'))
   })
 })
 
@@ -151,9 +155,7 @@ describe('http sources', () => {
 
   test('a server that never answers, or stops sending, times out as unreachable', async () => {
     await assert.rejects(openSource({ url: `${server.url}/hang` }, { allowLocal: false, connectTimeoutMs: 300 }), isSourceError('unreachable', /timed out/))
-    const s = await openSource({ url: `${server.url}/stall`, format: 'jsonl' }, { allowLocal: false, idleTimeoutMs: 300 }).catch((e) => e)
-    if (s instanceof Error) return isSourceError('unreachable', /timed out/)(s)
-    await assert.rejects(readAll(s), isSourceError('unreachable', /no data/))
+    await failsOpeningOrReading(openSource({ url: `${server.url}/stall`, format: 'jsonl' }, { allowLocal: false, idleTimeoutMs: 300 }), isSourceError('unreachable', /no data/))
   })
 
   test('an unknown host is unreachable', async () => {

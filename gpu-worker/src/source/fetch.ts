@@ -80,16 +80,23 @@ export function formatFromName(url: string): { format?: SourceFormat; gzip: bool
 
 /**
  * Guesses the format from the first bytes of the (decompressed) content: Parquet magic, a JSON array,
- * JSON objects (read as JSONL), CSV when the first line is a header naming `textField`, else text.
+ * JSON objects (JSONL when the first line is a whole object), CSV when the first line is a header
+ * naming `textField`, else text.
  * Throws `bad-format` for binary content.
  */
 export function sniffFormat(head: Uint8Array, textField = 'text'): SourceFormat {
   if (startsWith(head, PARQUET_MAGIC)) return 'parquet'
   rejectBinary(head)
   const text = new TextDecoder().decode(head.subarray(0, SNIFF_BYTES)).replace(/^\uFEFF/, '')
-  const first = text.trimStart()[0]
+  const trimmed = text.trimStart()
+  const first = trimmed[0]
   if (first === '[') return 'json'
-  if (first === '{') return 'jsonl'
+  if (first === '{') {
+    // One object per line is JSONL; an object spread over lines (pretty-printed) is read as JSON values.
+    const nl = trimmed.indexOf('\n')
+    if (nl === -1) return 'jsonl'
+    try { JSON.parse(trimmed.slice(0, nl)); return 'jsonl' } catch { return 'json' }
+  }
   const header = text.split(/\r?\n/, 1)[0]
   for (const delimiter of [',', '\t', ';']) {
     const cells = header.split(delimiter).map((c) => c.trim().replace(/^"(.*)"$/, '$1'))

@@ -3,6 +3,7 @@ import { Readable } from 'node:stream'
 import * as zlib from 'node:zlib'
 import { parse as parseCsv, CsvError } from 'csv-parse'
 import { asyncBufferFromFile, parquetMetadataAsync, parquetReadObjects, parquetSchema, type Compressors } from 'hyparquet'
+import type { input } from 'zod'
 import { SourceSpec, type ChatMessage } from '@latentbase/shared/contract/dataset'
 import { openSource, SourceError, type OpenSourceOptions, type StreamedSource, type FileSource } from './fetch.ts'
 
@@ -41,6 +42,9 @@ export interface ReadSourceOptions extends OpenSourceOptions {
   maxRecordChars?: number
 }
 
+/** A source spec as given (defaults not yet applied). */
+export type SourceSpecInput = input<typeof SourceSpec>
+
 /** A parsed record before field extraction. */
 type RawRecord = { row: number; value: unknown } | SourceSkip
 
@@ -52,7 +56,7 @@ const DEFAULT_MAX_RECORD_CHARS = 64 * 2 ** 20
  * out as `{ skip }`; a source that cannot be read, or whose first records all lack the text field,
  * throws a `SourceError`.
  */
-export async function* readSourceDocuments(input: SourceSpec | Parameters<typeof SourceSpec.parse>[0], opts: ReadSourceOptions): AsyncGenerator<SourceRecord> {
+export async function* readSourceDocuments(input: SourceSpecInput, opts: ReadSourceOptions): AsyncGenerator<SourceRecord> {
   const spec = SourceSpec.parse(input)
   const maxRecordChars = opts.maxRecordChars ?? DEFAULT_MAX_RECORD_CHARS
   const source = await openSource({ url: spec.url, format: spec.format, textField: spec.textField }, opts)
