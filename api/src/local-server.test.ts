@@ -9,7 +9,7 @@ import { createClient, verifyWebhook, LatentbaseError, DatasetFailedError } from
 import { DEMO_ENCODER_DIR, loadEncoders } from '@latentbase/gpu-worker/registry'
 import type { LoadedEncoder } from '@latentbase/gpu-worker/encoder/runtime'
 import { startLocal, type LocalServer } from './local-server.ts'
-import { loadSpamAssassin } from './demo/spam-assassin.ts'
+import { loadSpamAssassin } from '@latentbase/gpu-worker/corpus/spam-assassin'
 
 let dataDir: string
 let server: LocalServer

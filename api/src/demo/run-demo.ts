@@ -9,9 +9,11 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient } from '@latentbase/sdk'
 import { startLocal } from '../local-server.ts'
-import { loadSpamAssassin, splitHalf, toJsonl } from './spam-assassin.ts'
+import { loadSpamAssassin, splitHalf, toJsonl } from '@latentbase/gpu-worker/corpus/spam-assassin'
 
 const keep = process.argv.includes('--keep')
+const stages = (s: Record<string, number | undefined> | undefined) =>
+  Object.entries(s ?? {}).filter(([k]) => k !== 'total').map(([k, v]) => `${k} ${(v ?? 0).toFixed(1)} s`).join(', ')
 const dataDir = process.env.DATA_DIR ?? await mkdtemp(join(tmpdir(), 'latentbase-demo-'))
 const emails = loadSpamAssassin()
 const files = new Map<string, string>()
@@ -41,7 +43,7 @@ for (const [name, id] of Object.entries(ids)) {
     onProgress: (p) => process.stdout.write(`\r${name}: ${p.status} ${p.progress.documents.done} documents, ${p.progress.tokens} tokens   `),
   })
   tokens += d.stats!.tokens
-  process.stdout.write(`\r${name}: ${d.stats!.documents} documents, ${d.stats!.tokens} tokens (reader+SAE ${d.stats!.seconds?.reader?.toFixed(1)} s of ${d.stats!.seconds?.total?.toFixed(1)} s)\n`)
+  process.stdout.write(`\r${name}: ${d.stats!.documents} documents, ${d.stats!.tokens} tokens in ${d.stats!.seconds?.total?.toFixed(1)} s: ${stages(d.stats!.seconds)}\n`)
 }
 const seconds = (performance.now() - t0) / 1000
 console.log(`encoded ${tokens} tokens in ${seconds.toFixed(1)} s: ${Math.round(tokens / seconds)} tokens/s\n`)

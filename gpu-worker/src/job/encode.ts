@@ -81,7 +81,7 @@ export async function encodeDataset(record: DatasetRecord, opts: EncodeOptions):
   let row = 0
   let tokens = 0
   let truncatedCount = 0
-  let readerSeconds = 0
+  const seconds = { tokenize: 0, encode: 0, write: 0, topExamples: 0 }
   let part = 0
   let partStart = 0
   let columns = emptyPart()
@@ -103,6 +103,7 @@ export async function encodeDataset(record: DatasetRecord, opts: EncodeOptions):
 
   const flushPart = async () => {
     if (columns.row.length === 0) return
+    const t0 = performance.now()
     const nDocs = columns.row.length
     const csr = csrFromSortedRows(nDocs, nLatents, partStart, pooled.docs.subarray(0, pooled.length),
       pooled.latents.subarray(0, pooled.length), pooled.values.subarray(0, pooled.length), pooled.positions.subarray(0, pooled.length))
@@ -121,6 +122,7 @@ export async function encodeDataset(record: DatasetRecord, opts: EncodeOptions):
     const partStats = statsFromCsr(csr, partStart)
     stats = stats ? mergeStats(stats, partStats) : partStats
     nnz += pooled.length
+    seconds.write += (performance.now() - t0) / 1000
     log(`part ${part}: ${nDocs} documents, ${pooled.length} pooled latents`)
     part++
     partStart = row
@@ -134,6 +136,7 @@ export async function encodeDataset(record: DatasetRecord, opts: EncodeOptions):
   const weight = new Float64Array(chunkDocuments)
 
   const encodeChunk = async (docs: SourceDocument[]) => {
+    const tPrepare = performance.now()
     const prepared: Array<{ doc: SourceDocument; prep: PreparedDocument }> = []
     for (const doc of docs) {
       let prep: PreparedDocument
@@ -147,6 +150,7 @@ export async function encodeDataset(record: DatasetRecord, opts: EncodeOptions):
       if (prep.pooledTokens === 0) { skipped['nothing-to-pool'] = (skipped['nothing-to-pool'] ?? 0) + 1; continue }
       prepared.push({ doc, prep })
     }
+    seconds.tokenize += (performance.now() - tPrepare) / 1000
     // Each window is one batch row; a document's windows are merged below.
     const windowDoc: number[] = []
     const windowItems: PreparedDocument['windows'] = []
@@ -161,7 +165,7 @@ export async function encodeDataset(record: DatasetRecord, opts: EncodeOptions):
       const batch = packBatch(Array.from(batchIdx, (i) => windowItems[i]), encoder.padTokenId)
       const t0 = performance.now()
       const out = await session.run(batch)
-      readerSeconds += (performance.now() - t0) / 1000
+      seconds.encode += (performance.now() - t0) / 1000
       for (let b = 0; b < batchIdx.length; b++) {
         const w = windowItems[batchIdx[b]]
         const d = windowDoc[batchIdx[b]]
@@ -194,7 +198,9 @@ export async function encodeDataset(record: DatasetRecord, opts: EncodeOptions):
     ? readInlineDocuments(objects, layout.inlineInput(tenant, record.id))
     : readSourceDocuments(record.source as SourceSpec, { allowLocal: opts.allowLocalSources, signal: opts.signal })
   let chunk: SourceDocument[] = []
+  let tRead = performance.now()
   for await (const item of source) {
+    seconds.tokenize += (performance.now() - tRead) / 1000
     if ('skip' in item) { skipped[item.skip] = (skipped[item.skip] ?? 0) + 1; continue }
     chunk.push(item)
     if (chunk.length === chunkDocuments) {
@@ -202,8 +208,10 @@ export async function encodeDataset(record: DatasetRecord, opts: EncodeOptions):
       chunk = []
       await reportProgress()
     }
+    tRead = performance.now()
   }
   if (chunk.length) await encodeChunk(chunk)
+  await session.release()
   await flushPart()
   if (row === 0) {
     const reasons = Object.entries(skipped).map(([k, v]) => `${v} ${k}`).join(', ')
@@ -213,7 +221,9 @@ export async function encodeDataset(record: DatasetRecord, opts: EncodeOptions):
 
   const finalStats = stats as unknown as LatentStats
   const statsKey = layout.latentStats()
+  const tStats = performance.now()
   await objects.put(prefix + statsKey, writeLatentStats(finalStats))
+  seconds.write += (performance.now() - tStats) / 1000
   let activeLatents = 0
   for (let s = 0; s < nLatents; s++) if (finalStats.docCount[s] > 0) activeLatents++
 
@@ -221,15 +231,17 @@ export async function encodeDataset(record: DatasetRecord, opts: EncodeOptions):
   let topExamples: Manifest['topExamples']
   if (perLatent > 0) {
     const examplesKey = layout.topExamples()
+    const tExamples = performance.now()
     const bytes = await mineTopExamples({ objects, prefix, encoder, stats: finalStats, documentFiles, perLatent, poolRoles, log })
     await objects.put(prefix + examplesKey, bytes)
+    seconds.topExamples = (performance.now() - tExamples) / 1000
     topExamples = { key: examplesKey, perLatent }
   }
 
   const summary: DatasetStats = {
     documents: row, tokens, meanTokens: tokens / row, truncated: truncatedCount, skipped, maskedTokens: masked,
     activeLatents, meanActivePerDocument: nnz / row,
-    seconds: { total: (performance.now() - started) / 1000, reader: readerSeconds },
+    seconds: { total: (performance.now() - started) / 1000, ...seconds },
   }
   const manifest: Manifest = {
     storeVersion: STORE_VERSION,

@@ -8,8 +8,8 @@ import type { ShardFile } from '@latentbase/shared/contract/manifest'
 import { readDocuments } from '@latentbase/shared/store/shards'
 import type { LatentStats } from '@latentbase/shared/store/latent-stats'
 import type { LoadedEncoder } from '../encoder/runtime.ts'
-import { prepareDocument } from '../prepare/tokenize.ts'
-import { packBatch } from '../prepare/batches.ts'
+import { prepareDocument, type PreparedDocument } from '../prepare/tokenize.ts'
+import { packBatch, planBatches } from '../prepare/batches.ts'
 
 /** Tokens kept on each side of the max. */
 export const EXAMPLE_HALF_WINDOW = 12
@@ -49,24 +49,32 @@ export async function mineTopExamples(o: MineOptions): Promise<Uint8Array> {
   const session = await encoder.createTokenActivationsSession()
   const t0 = performance.now()
   const context = { ...encoder.prepareContext, poolRoles: o.poolRoles }
-  const BATCH = 256
-  for (let start = 0; start < docs.length; start += BATCH) {
-    const rows = Array.from(docs.subarray(start, start + BATCH))
+  const DOCS_PER_READ = 256
+  const slot = new Map<number, number>()
+  for (let start = 0; start < docs.length; start += DOCS_PER_READ) {
+    const rows = Array.from(docs.subarray(start, start + DOCS_PER_READ))
     const columns = await readDocuments(o.objects, o.prefix, o.documentFiles, rows, ['row', 'id', 'text', 'messages'])
-    for (let i = 0; i < rows.length; i++) {
+    // Every window of these documents, length-bucketed into batches small enough for dense [B, T, S] output.
+    const windows: Array<{ w: PreparedDocument['windows'][number]; row: number }> = []
+    for (let i = 0; i < columns.row.length; i++) {
       const messages = columns.messages?.[i] ? JSON.parse(String(columns.messages[i])) : undefined
       const prep = prepareDocument({ id: String(columns.id[i]), ...(messages ? { messages } : { text: String(columns.text[i]) }), metadata: {} }, context)
-      const targets = wanted.get(rows[i])!
-      for (const w of prep.windows) {
-        const batch = packBatch([w], encoder.padTokenId)
-        const res = await session.run(batch)
-        const T = batch.seqLen
-        for (const [latent, rank] of targets) {
+      for (const w of prep.windows) windows.push({ w, row: Number(columns.row[i]) })
+    }
+    const lengths = Int32Array.from(windows, (x) => x.w.ids.length)
+    for (const batchIdx of planBatches(lengths, { maxTokensPerBatch: Math.max(2048, encoder.info.maxTokens), maxBatchSize: 16 })) {
+      const batch = packBatch(Array.from(batchIdx, (i) => windows[i].w), encoder.padTokenId)
+      const res = await session.run(batch)
+      const T = batch.seqLen
+      for (let b = 0; b < batchIdx.length; b++) {
+        const { w, row } = windows[batchIdx[b]]
+        const base = b * T
+        for (const [latent, rank] of wanted.get(row)!) {
           let bestT = -1
           let bestV = 0
-          for (let t = 0; t < T; t++) {
-            if (!(res.poolMask[t] > 0)) continue
-            const v = res.activations[t * nLatents + latent]
+          for (let t = 0; t < w.ids.length; t++) {
+            if (!(res.poolMask[base + t] > 0)) continue
+            const v = res.activations[(base + t) * nLatents + latent]
             if (v > bestV) { bestV = v; bestT = t }
           }
           if (bestT < 0) continue
@@ -76,15 +84,23 @@ export async function mineTopExamples(o: MineOptions): Promise<Uint8Array> {
           const acts: number[] = []
           for (let t = lo; t < hi; t++) {
             toks.push(encoder.tokenText(w.ids[t]))
-            acts.push(res.poolMask[t] > 0 ? Math.round(res.activations[t * nLatents + latent] * 1e4) / 1e4 : 0)
+            acts.push(res.poolMask[base + t] > 0 ? Math.round(res.activations[(base + t) * nLatents + latent] * 1e4) / 1e4 : 0)
           }
-          out.latent.push(latent); out.rank.push(rank); out.doc.push(rows[i]); out.value.push(bestV)
-          out.position.push(bestT + w.offset); out.windowStart.push(lo + w.offset)
-          out.tokens.push(JSON.stringify(toks)); out.activations.push(JSON.stringify(acts))
+          // A long document has several windows: keep the one holding its max.
+          const key = latent * perLatent + rank
+          let at = slot.get(key)
+          if (at === undefined) {
+            at = out.latent.length
+            slot.set(key, at)
+          } else if (out.value[at] >= bestV) continue
+          out.latent[at] = latent; out.rank[at] = rank; out.doc[at] = row; out.value[at] = bestV
+          out.position[at] = bestT + w.offset; out.windowStart[at] = lo + w.offset
+          out.tokens[at] = JSON.stringify(toks); out.activations[at] = JSON.stringify(acts)
         }
       }
     }
   }
+  await session.release()
   o.log?.(`top examples: re-encoded ${docs.length} candidate documents in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
   return writeExamples(out)
 }

@@ -75,7 +75,13 @@ export const DatasetStats = z.object({
   maskedTokens: z.object({ special: z.number().int(), outlier: z.number().int(), role: z.number().int() }),
   activeLatents: z.number().int().describe('latents present in at least one document'),
   meanActivePerDocument: z.number(),
-  seconds: z.object({ total: z.number(), reader: z.number().optional() }).partial().optional(),
+  seconds: z.object({
+    total: z.number(),
+    tokenize: z.number().describe('reading the source and tokenizing'),
+    encode: z.number().describe('the fused reader + SAE + pooling graph'),
+    write: z.number().describe('building and writing shards and statistics'),
+    topExamples: z.number().describe('re-encoding candidate documents for top examples'),
+  }).partial().optional().describe('wall-clock time by stage'),
 })
 export type DatasetStats = z.infer<typeof DatasetStats>
 
