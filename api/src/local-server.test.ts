@@ -190,3 +190,42 @@ test('a webhook receiver on loopback gets a correctly signed dataset.ready', asy
   assert.equal(event.data.id, created.id)
   await assert.rejects(verifyWebhook(created.webhookSecret!, received[0].headers, received[0].body.replace('ready', 'Ready')))
 })
+
+test('pairBy matches documents by a metadata field and uses McNemar on the pairs', async () => {
+  const prompts = ham.slice(0, 10)
+  const a = await client.datasets.create({ documents: prompts.map((d, i) => ({ text: d.text, metadata: { prompt: `p${i}` } })) })
+  const b = await client.datasets.create({ documents: [...spam.slice(0, 10).map((d, i) => ({ text: d.text, metadata: { prompt: `p${9 - i}` } })), { text: 'unmatched', metadata: { prompt: 'other' } }] })
+  await client.datasets.waitUntilReady(a.id, { timeoutMs: 120_000 })
+  await client.datasets.waitUntilReady(b.id, { timeoutMs: 120_000 })
+  const paired = await client.diff({ a: a.id, b: b.id, pairBy: 'prompt', limit: 5 })
+  assert.equal(paired.design, 'paired')
+  assert.equal(paired.pairs, 10)
+  assert.ok(paired.latents.every((l) => l.test === 'mcnemar'))
+  await assert.rejects(client.diff({ a: a.id, b: b.id, pairBy: 'nothing' }), (e: LatentbaseError) => e.status === 422 && /metadataFields/.test(e.message))
+})
+
+test('a server stopped mid-job picks the job up again after a restart, and nothing is lost', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'latentbase-restart-'))
+  const docs = emails.filter((e) => e.group === 'easy-ham-2').slice(0, 96).map((e) => ({ id: e.id, text: e.text.slice(0, 1200) }))
+  const encodeOptions = { chunkDocuments: 8, progressIntervalMs: 0, topExamplesPerLatent: 1 }
+  const first = await startLocal({ dataDir: dir, port: 0, encoders, log: () => {}, encodeOptions })
+  const c1 = createClient({ baseUrl: first.url })
+  const created = await c1.datasets.create({ documents: docs })
+  for (let d = await c1.datasets.get(created.id); d.progress.documents.done < 8; d = await c1.datasets.get(created.id)) {
+    assert.notEqual(d.status, 'ready', 'the job must still be running when the server stops')
+    await new Promise((r) => setTimeout(r, 20))
+  }
+  await first.close()
+  const second = await startLocal({ dataDir: dir, port: 0, encoders, log: () => {}, encodeOptions })
+  try {
+    const c2 = createClient({ baseUrl: second.url })
+    const ready = await c2.datasets.waitUntilReady(created.id, { timeoutMs: 180_000, intervalMs: 200 })
+    assert.equal(ready.stats!.documents, docs.length)
+    assert.equal(ready.attempts, 2)
+    const last = await c2.documents.get(created.id, docs.length - 1)
+    assert.equal(last.id, docs.at(-1)!.id)
+  } finally {
+    await second.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+})

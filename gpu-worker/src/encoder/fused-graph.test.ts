@@ -265,6 +265,21 @@ test('token activations graph returns per-token activations, norms and the pool 
   assert.equal(keep[IDS[0].indexOf(HUGE)], 0)
 })
 
+test('token activations graph with selectLatents returns only the requested latents, in order', async () => {
+  const { weights } = await sae(ARCHS[1])
+  const full = buildTokenActivationsGraph(reader.bytes, weights, { output: 'hidden_states.1', outlierNormRatio: 100 })
+  const picked = buildTokenActivationsGraph(reader.bytes, weights, { output: 'hidden_states.1', outlierNormRatio: 100, selectLatents: true })
+  const all = (await run(full, feeds(full))).activations.data as Float32Array
+  const latentIds = [S - 1, 0, 2]
+  const inputs = { ...feeds(picked), latent_ids: new Tensor('int64', BigInt64Array.from(latentIds, BigInt), [latentIds.length]) }
+  const out = await run(picked, inputs)
+  assert.deepEqual(out.activations.dims, [B, T, latentIds.length])
+  const sel = out.activations.data as Float32Array
+  for (let bt = 0; bt < B * T; bt++) {
+    latentIds.forEach((l, j) => assert.equal(sel[bt * latentIds.length + j], all[bt * S + l], `token ${bt}, latent ${l}`))
+  }
+})
+
 test('reader-only graph sums the chosen hidden states', async () => {
   const graph = buildReaderOnlyGraph(reader.bytes, { output: 'hidden_states.1' })
   assert.deepEqual(graph.outputs, ['hidden_sum'])

@@ -25,7 +25,11 @@ export interface PooledGraphOptions extends ReaderGraphOptions {
 
 export interface TokenActivationsGraphOptions extends ReaderGraphOptions {
   outlierNormRatio: number
+  /** Add an input `latent_ids` int64 [L] and return only those latents: [B, T, L] instead of [B, T, S]. */
+  selectLatents?: boolean
 }
+
+export const LATENT_IDS_INPUT = 'latent_ids'
 
 export type InputElemType = 'float32' | 'float16' | 'int32' | 'int64' | 'bool'
 
@@ -471,14 +475,17 @@ export function buildTokenActivationsGraph(readerBytes: Uint8Array, sae: SaeWeig
   const norms = tokenNorms(b, stage.hidden)
   const { keep } = outlierStage(b, norms, POOL_MASK_INPUT, opts.outlierNormRatio)
   const h = preActivations(b, stage.hidden, sae)
-  b.nameLast(activations(b, h, gateOf(b, h, sae)), 'activations')
+  let acts = activations(b, h, gateOf(b, h, sae))
+  // Copying [B, T, S] to the host costs as much as the forward pass; mining needs only a few latents per batch.
+  if (opts.selectLatents) acts = b.op('Gather', [acts, LATENT_IDS_INPUT], { axis: 2 }, 'selected')
+  b.nameLast(acts, 'activations')
   b.nameLast(b.op('Identity', [norms]), 'norms')
   b.nameLast(b.cast(keep, DT.FLOAT), 'pool_mask_out')
   return finish(stage, [
-    valueInfo('activations', DT.FLOAT, ['batch', 'tokens', sae.dSae]),
+    valueInfo('activations', DT.FLOAT, ['batch', 'tokens', opts.selectLatents ? 'latents' : sae.dSae]),
     valueInfo('norms', DT.FLOAT, ['batch', 'tokens']),
     valueInfo('pool_mask_out', DT.FLOAT, ['batch', 'tokens']),
-  ], [poolMaskInput()])
+  ], opts.selectLatents ? [poolMaskInput(), valueInfo(LATENT_IDS_INPUT, DT.INT64, ['latents'])] : [poolMaskInput()])
 }
 
 /**

@@ -12,6 +12,7 @@ import { loadLabels } from './labels.ts'
 import {
   buildPooledGraph, buildReaderOnlyGraph, buildTokenActivationsGraph, checkReader, POOL_MASK_INPUT,
   type ComposedGraph, type GraphInput,
+  LATENT_IDS_INPUT,
 } from './fused-graph.ts'
 
 export const ENCODER_FILE = 'encoder.json'
@@ -25,6 +26,8 @@ export interface EncoderBatch {
   poolMask: Float32Array
   batchSize: number
   seqLen: number
+  /** Token-activation sessions created with selectLatents: the latents to return, in this order. */
+  latentIds?: Int32Array
 }
 
 export interface PooledBatch {
@@ -37,7 +40,7 @@ export interface PooledBatch {
 }
 
 export interface TokenActivationsBatch {
-  /** [B * T * dSae] per-token SAE activations (before masking). */
+  /** [B * T * dSae] per-token SAE activations (before masking); [B * T * L] for selected latents. */
   activations: Float32Array
   /** [B * T] activation norm of each token. */
   norms: Float32Array
@@ -88,7 +91,8 @@ export interface LoadedEncoder {
   /** Readable text of one token (for highlighting top examples). */
   tokenText(id: number): string
   createPoolingSession(pooling: PoolingSpec): Promise<PoolingSession>
-  createTokenActivationsSession(opts?: { outlierNormRatio?: number }): Promise<TokenActivationsSession>
+  /** Per-token activations of every latent [B, T, S], or with selectLatents of batch.latentIds only [B, T, L]. */
+  createTokenActivationsSession(opts?: { outlierNormRatio?: number; selectLatents?: boolean }): Promise<TokenActivationsSession>
   createReaderOnlySession(): Promise<ReaderOnlySession>
   close(): Promise<void>
 }
@@ -346,13 +350,18 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
     },
 
     async createTokenActivationsSession(o = {}) {
-      const graph = buildTokenActivationsGraph(readerBytes, sae, { ...readerOpts, outlierNormRatio: o.outlierNormRatio ?? 100 })
+      const graph = buildTokenActivationsGraph(readerBytes, sae, { ...readerOpts, outlierNormRatio: o.outlierNormRatio ?? 100, selectLatents: o.selectLatents })
       const { session, provider } = await open(graph, 'token activations')
       return {
         provider,
         release: release(session),
         async run(batch) {
-          const r = await session.run(feeds(batch, true))
+          const input = feeds(batch, true)
+          if (o.selectLatents) {
+            if (!batch.latentIds?.length) throw new Error('this token-activations session returns selected latents: give batch.latentIds')
+            input[LATENT_IDS_INPUT] = new Tensor('int64', BigInt64Array.from(batch.latentIds, BigInt), [batch.latentIds.length])
+          }
+          const r = await session.run(input)
           return {
             activations: r.activations.data as Float32Array,
             norms: r.norms.data as Float32Array,

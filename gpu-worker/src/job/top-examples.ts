@@ -46,7 +46,7 @@ export async function mineTopExamples(o: MineOptions): Promise<Uint8Array> {
   const out = { latent: [] as number[], rank: [] as number[], doc: [] as number[], value: [] as number[], position: [] as number[], windowStart: [] as number[], tokens: [] as string[], activations: [] as string[] }
   if (docs.length === 0) return writeExamples(out)
 
-  const session = await encoder.createTokenActivationsSession()
+  const session = await encoder.createTokenActivationsSession({ selectLatents: true })
   const t0 = performance.now()
   const context = { ...encoder.prepareContext, poolRoles: o.poolRoles }
   const DOCS_PER_READ = 256
@@ -63,18 +63,24 @@ export async function mineTopExamples(o: MineOptions): Promise<Uint8Array> {
     }
     const lengths = Int32Array.from(windows, (x) => x.w.ids.length)
     for (const batchIdx of planBatches(lengths, { maxTokensPerBatch: Math.max(2048, encoder.info.maxTokens), maxBatchSize: 16 })) {
-      const batch = packBatch(Array.from(batchIdx, (i) => windows[i].w), encoder.padTokenId)
+      // Only the latents whose top documents are in this batch leave the graph.
+      const column = new Map<number, number>()
+      for (const i of batchIdx) for (const [latent] of wanted.get(windows[i].row)!) if (!column.has(latent)) column.set(latent, column.size)
+      const latentIds = Int32Array.from(column.keys())
+      const L = latentIds.length
+      const batch = { ...packBatch(Array.from(batchIdx, (i) => windows[i].w), encoder.padTokenId), latentIds }
       const res = await session.run(batch)
       const T = batch.seqLen
       for (let b = 0; b < batchIdx.length; b++) {
         const { w, row } = windows[batchIdx[b]]
         const base = b * T
         for (const [latent, rank] of wanted.get(row)!) {
+          const c = column.get(latent)!
           let bestT = -1
           let bestV = 0
           for (let t = 0; t < w.ids.length; t++) {
             if (!(res.poolMask[base + t] > 0)) continue
-            const v = res.activations[(base + t) * nLatents + latent]
+            const v = res.activations[(base + t) * L + c]
             if (v > bestV) { bestV = v; bestT = t }
           }
           if (bestT < 0) continue
@@ -84,7 +90,7 @@ export async function mineTopExamples(o: MineOptions): Promise<Uint8Array> {
           const acts: number[] = []
           for (let t = lo; t < hi; t++) {
             toks.push(encoder.tokenText(w.ids[t]))
-            acts.push(res.poolMask[base + t] > 0 ? Math.round(res.activations[(base + t) * nLatents + latent] * 1e4) / 1e4 : 0)
+            acts.push(res.poolMask[base + t] > 0 ? Math.round(res.activations[(base + t) * L + c] * 1e4) / 1e4 : 0)
           }
           // A long document has several windows: keep the one holding its max.
           const key = latent * perLatent + rank
