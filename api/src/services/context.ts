@@ -1,0 +1,16 @@
+/** @module What an analysis service needs to answer a request: store, catalog, embedder and the tenant. */
+import type { ObjectStore } from '@latentbase/shared/store/object-store'
+import type { DatasetStore } from '@latentbase/shared/store/dataset-store'
+import type { EncoderCatalog } from '@latentbase/shared/encoders/catalog'
+import type { Embedder } from '@latentbase/shared/embeddings/embedder'
+
+export interface AnalysisContext {
+  objects: ObjectStore
+  datasets: DatasetStore
+  encoders: EncoderCatalog
+  embedder: Embedder
+  tenant: string
+  /** Progress of a long analysis, 0..1, with a short phase name. */
+  progress?: (fraction: number, phase: string) => void
+  signal?: AbortSignal
+}
