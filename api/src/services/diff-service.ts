@@ -1,25 +1,14 @@
 /** @module Loads what a diff needs from the store (counts, or sparse rows for paired and stratified designs) and runs the pure analysis. */
 import type { DiffQuery, DiffResult } from '@latentbase/shared/contract/diff'
-import type { Manifest } from '@latentbase/shared/contract/manifest'
-import type { DatasetRecord } from '@latentbase/shared/contract/dataset'
-import { layout } from '@latentbase/shared/store/layout'
 import { readByDocument, readDocuments } from '@latentbase/shared/store/shards'
 import { readLatentStats } from '@latentbase/shared/store/latent-stats'
 import { diffLatents, diffPaired, diffLengthControlled } from '@latentbase/shared/analysis/diff'
 import type { AppDeps } from '../app.ts'
 import { ApiError } from '../problem.ts'
+import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
 
-interface Side { record: DatasetRecord; manifest: Manifest; prefix: string }
-
-async function loadSide(deps: AppDeps, tenant: string, id: string, role: string): Promise<Side> {
-  const record = await deps.datasets.getRecord(tenant, id)
-  if (!record) throw new ApiError(404, 'dataset-not-found', `dataset "${id}" (${role}) not found`)
-  const manifest = record.status === 'ready' ? await deps.datasets.getManifest(tenant, id) : null
-  if (!manifest) {
-    throw new ApiError(409, 'dataset-not-ready', `dataset "${id}" (${role}) is ${record.status}${record.error ? ` (${record.error.message})` : ''}; diff needs ready datasets`)
-  }
-  return { record, manifest, prefix: layout.datasetPrefix(tenant, id) }
-}
+type Side = ReadyDataset
+const loadSide = (deps: AppDeps, tenant: string, id: string, role: string) => loadReadyDataset(deps.datasets, tenant, id, role)
 
 function sideInfo(s: Side) {
   const n = s.manifest.documents.count
