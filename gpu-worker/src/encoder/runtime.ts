@@ -9,6 +9,7 @@ import { EncoderConfig, EncoderInfo } from '@latentbase/shared/contract/encoder'
 import type { PoolingSpec } from '@latentbase/shared/contract/dataset'
 import { loadSaeLens, SAE_CFG_FILE, SAE_WEIGHTS_FILE, type SaeWeights } from './sae.ts'
 import { loadLabels } from './labels.ts'
+import { tokenizerInfo } from '../prepare/tokenize.ts'
 import {
   buildPooledGraph, buildReaderOnlyGraph, buildTokenActivationsGraph, checkReader, POOL_MASK_INPUT,
   type ComposedGraph, type GraphInput,
@@ -127,12 +128,6 @@ export function datasetFingerprint(baseFingerprint: string, pooling: PoolingSpec
   }))
 }
 
-function tokenId(tokenizer: Tokenizer, token: unknown): number | null {
-  const content = typeof token === 'string' ? token : token && typeof token === 'object' && 'content' in token ? (token as { content: unknown }).content : null
-  if (typeof content !== 'string') return null
-  return tokenizer.token_to_id(content) ?? null
-}
-
 /** SentencePiece (▁), byte-level BPE (Ġ Ċ) and byte-fallback (<0x0A>) spellings turned into text. */
 function readableToken(token: string): string {
   const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(token)
@@ -239,18 +234,7 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
   try { tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig) } catch (err) {
     throw new Error(`${ENCODER_FILE}: reader.tokenizer: ${config.reader.tokenizer} is not a usable tokenizer.json (${(err as Error).message})`)
   }
-  const specialTokenIds = new Set<number>()
-  for (const t of (tokenizerJson.added_tokens ?? []) as Array<{ id?: number; special?: boolean }>) {
-    if (t.special && typeof t.id === 'number') specialTokenIds.add(t.id)
-  }
-  const bosTokenId = tokenId(tokenizer, tokenizerConfig.bos_token)
-  const eosTokenId = tokenId(tokenizer, tokenizerConfig.eos_token)
-  const padTokenId = tokenId(tokenizer, tokenizerConfig.pad_token) ?? eosTokenId ?? 0
-  for (const id of [bosTokenId, eosTokenId]) if (id !== null) specialTokenIds.add(id)
-  const chatTemplate = typeof tokenizerConfig.chat_template === 'string' ? tokenizerConfig.chat_template
-    : Array.isArray(tokenizerConfig.chat_template)
-      ? ((tokenizerConfig.chat_template as Array<{ name?: string; template?: string }>).find((t) => t.name === 'default')?.template ?? null)
-      : null
+  const { specialTokenIds, bosTokenId, eosTokenId, padTokenId, chatTemplate } = tokenizerInfo(tokenizer, tokenizerJson, tokenizerConfig)
 
   let labels: (string | null)[] = new Array(sae.dSae).fill(null)
   let labelSources: (string | null)[] = new Array(sae.dSae).fill(null)

@@ -5,21 +5,13 @@ import onnxPkg from 'onnx-proto'
 import type { onnx as Onnx } from 'onnx-proto'
 import { writeSafetensors } from '@latentbase/shared/tensor/safetensors'
 import { fromHalfBits, toHalfBits } from '@latentbase/shared/tensor/float16'
+import { mulberry32 } from '@latentbase/shared/util/random'
 
 const { onnx } = onnxPkg
 const DT = onnx.TensorProto.DataType
 
-/** Deterministic uniform [0, 1) generator (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** Deterministic uniform [0, 1) generator. */
+export const rng = mulberry32
 
 export function gaussian(rand: () => number, n: number, scale = 1): Float32Array {
   const out = new Float32Array(n)

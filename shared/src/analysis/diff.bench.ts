@@ -1,21 +1,12 @@
 /** @module Benchmark of the three diff designs at the target size: 10k documents x 4096 latents x ~500 present latents per document, per dataset. Run: node --import tsx shared/src/analysis/diff.bench.ts [docs] [latents] [nnzPerDoc] */
 import { diffLatents, diffLengthControlled, diffPaired, type DiffOptions } from './diff.ts'
 import { presenceCounts, type PooledCsr } from './sparse.ts'
+import { mulberry32 as rng } from '../util/random.ts'
 
 const nDocs = Number(process.argv[2] ?? 10_000)
 const nLatents = Number(process.argv[3] ?? 4096)
 const nnzPerDoc = Number(process.argv[4] ?? 500)
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** Latent rates with a heavy tail (a few common latents, many rare ones), scaled to nnzPerDoc per document. */
 function rates(seed: number, shift: number): Float64Array {

@@ -4,17 +4,8 @@ import assert from 'node:assert/strict'
 import { diffLatents, diffLengthControlled, diffPaired, lengthStrata, type DiffOptions } from './diff.ts'
 import { presenceCounts, type PooledCsr } from './sparse.ts'
 import { benjaminiHochberg } from './stats.ts'
+import { mulberry32 as rng } from '../util/random.ts'
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 /** A CSR whose entry (doc, latent) is present when present(doc, latent) says so; values are positive. */
 function makeCsr(nDocs: number, nLatents: number, present: (doc: number, latent: number) => boolean, r: () => number): PooledCsr {

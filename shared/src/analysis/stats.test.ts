@@ -1,6 +1,7 @@
 /** @module Tests of the count statistics against published values, exact BigInt oracles and properties. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
+import { mulberry32 as rng } from '../util/random.ts'
 import {
   benjaminiHochberg, chiSquare1Tail, chooseTest, cochranMantelHaenszel, erfc, fisherExact,
   greenlandRobinsRiskDifferenceVariance, logFactorial, mcnemarExact, newcombeDifferenceInterval,
@@ -17,17 +18,6 @@ function near(actual: number, expected: number, abs: number, what = ''): void {
   assert.ok(Math.abs(actual - expected) <= abs, `${what} ${actual} vs ${expected} (off by more than ${abs})`)
 }
 
-/** Deterministic generator (mulberry32) so property tests are reproducible. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function binomialSample(n: number, p: number, r: () => number): number {
   let x = 0

@@ -1,0 +1,13 @@
+/** @module Seeded pseudo-random numbers, so tests, benchmarks and seeded analyses repeat exactly. */
+
+/** Uniform [0, 1) from a 32-bit seed (mulberry32: small, fast, good enough for sampling and initialization). */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
