@@ -40,36 +40,31 @@ export async function runDiff(deps: AppDeps, tenant: string, q: DiffQuery): Prom
   const options = { limit: q.limit, minFrequency: q.minFrequency, maxFrequency: q.maxFrequency, metric: q.metric, direction: q.direction, latents: q.latents }
   const base = { a: sideInfo(a), b: bs.map(sideInfo), encoder: a.manifest.encoder.id, metric: q.metric }
 
-  if (q.pairBy) {
+  if (q.pairBy || q.controlLength) {
+    // Paired and stratified designs need every document's latents and one documents column; both sides are read together.
     const b = bs[0]
+    const column = q.pairBy ? 'metadata' : 'token_count'
     const [docsA, docsB, csrA, csrB] = await Promise.all([
-      readDocuments(deps.objects, a.prefix, a.manifest.documents.files, undefined, ['metadata']),
-      readDocuments(deps.objects, b.prefix, b.manifest.documents.files, undefined, ['metadata']),
+      readDocuments(deps.objects, a.prefix, a.manifest.documents.files, undefined, [column]),
+      readDocuments(deps.objects, b.prefix, b.manifest.documents.files, undefined, [column]),
       readByDocument(deps.objects, a.prefix, a.manifest.latents.byDocument),
       readByDocument(deps.objects, b.prefix, b.manifest.latents.byDocument),
     ])
-    const { rowsA, rowsB } = matchPairs(docsA.metadata, docsB.metadata, q.pairBy)
-    if (rowsA.length === 0) {
-      throw new ApiError(422, 'no-pairs', `no document of "${a.record.id}" shares a metadata "${q.pairBy}" value with a document of "${b.record.id}"; was "${q.pairBy}" listed in metadataFields when the datasets were created?`)
+    if (q.pairBy) {
+      const { rowsA, rowsB } = matchPairs(docsA.metadata, docsB.metadata, q.pairBy)
+      if (rowsA.length === 0) {
+        throw new ApiError(422, 'no-pairs', `no document of "${a.record.id}" shares a metadata "${q.pairBy}" value with a document of "${b.record.id}"; was "${q.pairBy}" listed in metadataFields when the datasets were created?`)
+      }
+      const out = diffPaired({ a: csrA, b: csrB, rowsA, rowsB, labels, against: b.record.id, options })
+      return { ...base, design: 'paired', pairs: rowsA.length, tested: out.tested, latents: out.latents }
     }
-    const out = diffPaired({ a: csrA, b: csrB, rowsA, rowsB, labels, against: b.record.id, options })
-    return { ...base, design: 'paired', pairs: rowsA.length, tested: out.tested, latents: out.latents }
-  }
-  if (q.controlLength) {
-    const b = bs[0]
-    const [docsA, docsB, csrA, csrB] = await Promise.all([
-      readDocuments(deps.objects, a.prefix, a.manifest.documents.files, undefined, ['token_count']),
-      readDocuments(deps.objects, b.prefix, b.manifest.documents.files, undefined, ['token_count']),
-      readByDocument(deps.objects, a.prefix, a.manifest.latents.byDocument),
-      readByDocument(deps.objects, b.prefix, b.manifest.latents.byDocument),
-    ])
     const out = diffLengthControlled({
       a: csrA, b: csrB, tokensA: Int32Array.from(docsA.token_count, Number), tokensB: Int32Array.from(docsB.token_count, Number),
       labels, against: b.record.id, options,
     })
     return { ...base, design: 'length-stratified', tested: out.tested, latents: out.latents }
   }
-  const stats = await Promise.all([a, ...bs].map((s) => readLatentStats(deps.objects, s.prefix + s.manifest.stats.key)))
+  const stats = await Promise.all([a, ...bs].map((s) => readLatentStats(deps.objects, s.prefix + s.manifest.stats.key, ['doc_count'])))
   const out = diffLatents({
     a: { id: a.record.id, name: a.record.name, documents: a.manifest.documents.count, counts: stats[0].docCount },
     b: bs.map((s, i) => ({ id: s.record.id, name: s.record.name, documents: s.manifest.documents.count, counts: stats[i + 1].docCount })),
