@@ -6,12 +6,14 @@ export interface EncoderCatalog {
   get(id: string): EncoderInfo | undefined
   /** One label (or null) per latent. */
   labels(id: string): Promise<(string | null)[]>
+  /** Where each label came from (e.g. 'offline-top-tokens', 'neuronpedia'), or null. */
+  labelSources?(id: string): Promise<(string | null)[]>
 }
 
 /** A catalog over a fixed set of encoders, with their labels already in memory. */
 export class StaticEncoderCatalog implements EncoderCatalog {
-  private readonly byId = new Map<string, { info: EncoderInfo; labels: (string | null)[] }>()
-  constructor(entries: Array<{ info: EncoderInfo; labels: (string | null)[] }>) {
+  private readonly byId = new Map<string, { info: EncoderInfo; labels: (string | null)[]; labelSources?: (string | null)[] }>()
+  constructor(entries: Array<{ info: EncoderInfo; labels: (string | null)[]; labelSources?: (string | null)[] }>) {
     for (const e of entries) this.byId.set(e.info.id, e)
   }
   list(): EncoderInfo[] { return [...this.byId.values()].map((e) => e.info) }
@@ -20,5 +22,10 @@ export class StaticEncoderCatalog implements EncoderCatalog {
     const entry = this.byId.get(id)
     if (!entry) throw new Error(`unknown encoder "${id}"`)
     return entry.labels
+  }
+  async labelSources(id: string): Promise<(string | null)[]> {
+    const entry = this.byId.get(id)
+    if (!entry) throw new Error(`unknown encoder "${id}"`)
+    return entry.labelSources ?? entry.labels.map(() => null)
   }
 }
