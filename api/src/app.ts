@@ -8,10 +8,18 @@ import type { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import type { JobQueue } from '@latentbase/shared/queue/job-queue'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import type { EncoderCatalog } from '@latentbase/shared/encoders/catalog'
+import type { Embedder } from '@latentbase/shared/embeddings/embedder'
+import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
+import type { AnalysisQueueMessage } from '@latentbase/shared/contract/analysis-job'
 import { ApiError, issuesToErrors, problem } from './problem.ts'
 import { registerDatasetRoutes } from './routes/datasets.ts'
 import { registerDiffRoutes } from './routes/diff.ts'
 import { registerMetaRoutes } from './routes/meta.ts'
+import { registerLatentRoutes } from './routes/latents.ts'
+import { registerCorrelationsRoutes } from './routes/correlations.ts'
+import { registerSearchRoutes } from './routes/search.ts'
+import { registerAnalysisRoutes } from './routes/analysis-jobs.ts'
+import type { AnalysisRunners } from './services/analysis-jobs.ts'
 
 export interface AppDeps {
   objects: ObjectStore
@@ -24,6 +32,14 @@ export interface AppDeps {
   tenantOf: (c: Context) => string
   now?: () => Date
   version?: string
+  /** Label embeddings for search, correlations and targeted clustering (offline hashing by default). */
+  embedder?: Embedder
+  /** Heavy analyses (clustering) run as jobs on this queue; without it POST /clusters and /jobs are not served. */
+  analysisQueue?: JobQueue<AnalysisQueueMessage>
+  /** Analysis implementations (tests inject their own); the real services by default. */
+  runners?: AnalysisRunners
+  /** POST /clusters answers directly up to this many documents, else queues a job. */
+  directMaxDocuments?: number
 }
 
 export type AppEnv = { Variables: { tenant: string } }
@@ -31,7 +47,8 @@ export type AppEnv = { Variables: { tenant: string } }
 /** Inline documents are capped by count in the contract; this caps the bytes before parsing. */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024
 
-export function createApp(deps: AppDeps) {
+export function createApp(appDeps: AppDeps) {
+  const deps = { ...appDeps, embedder: appDeps.embedder ?? new OfflineEmbedder() }
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result, c) => {
       if (!result.success) {
@@ -55,6 +72,10 @@ export function createApp(deps: AppDeps) {
   registerDatasetRoutes(app, deps)
   registerDiffRoutes(app, deps)
   registerMetaRoutes(app, deps)
+  registerLatentRoutes(app, deps)
+  registerCorrelationsRoutes(app, deps)
+  registerSearchRoutes(app, deps)
+  if (deps.analysisQueue) registerAnalysisRoutes(app, { ...deps, analysisQueue: deps.analysisQueue })
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

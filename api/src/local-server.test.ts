@@ -229,3 +229,22 @@ test('a server stopped mid-job picks the job up again after a restart, and nothi
     await rm(dir, { recursive: true, force: true })
   }
 })
+
+test('the analyses answer on an encoded dataset through the SDK: latent page, search, correlations, clusters', async () => {
+  const d = await client.datasets.create({ documents: [...ham.slice(0, 15), ...spam.slice(0, 15)] })
+  await client.datasets.waitUntilReady(d.id, { timeoutMs: 120_000 })
+  const doc = await client.documents.get(d.id, 0)
+  const page = await client.latents.get(d.id, doc.latents[0].latent)
+  assert.equal(page.latent, doc.latents[0].latent)
+  assert.ok(page.topExamples.length > 0 && page.topExamples[0].tokens.length === page.topExamples[0].activations.length)
+  const found = await client.search({ dataset: d.id, q: 'unsubscribe', method: 'bm25', limit: 5 })
+  assert.ok(found.results.length > 0)
+  const bySae = await client.search({ dataset: d.id, q: 'money', method: 'sae', limit: 5 })
+  assert.ok(bySae.latents.length > 0)
+  const pairs = await client.correlations({ dataset: d.id, minCount: 2, limit: 5 })
+  assert.equal(pairs.documents, 30)
+  const clusters = await client.clusters({ dataset: d.id, k: 2, seed: 1 })
+  assert.equal(clusters.assignments.length, 30)
+  const again = await client.clusters({ dataset: d.id, k: 2, seed: 1 })
+  assert.deepEqual(again.assignments, clusters.assignments, 'same seed, same clusters')
+})

@@ -10,7 +10,9 @@ import { runConsumer } from '@latentbase/shared/queue/consumer'
 import { handleJob, onDeadLetter, type WorkerDeps } from '@latentbase/gpu-worker/job/handler'
 import { catalogOf, findEncoderFolders, loadEncoders } from '@latentbase/gpu-worker/registry'
 import type { LoadedEncoder } from '@latentbase/gpu-worker/encoder/runtime'
+import { embedderFromEnv } from '@latentbase/shared/embeddings/openai'
 import { createApp } from './app.ts'
+import { startLocalAnalysis } from './services/analysis-jobs.ts'
 
 export interface LocalOptions {
   dataDir?: string
@@ -50,7 +52,13 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalServe
   }
   deadLetter = (job, reason) => onDeadLetter(workerDeps, job, reason)
 
-  const app = createApp({ objects, datasets, queue, encoders: catalogOf(encoders), mode: 'local', tenantOf: () => 'local' })
+  const catalog = catalogOf(encoders)
+  // An OpenAI-compatible embeddings endpoint when EMBEDDINGS_BASE_URL is set, else the offline hashing embedder.
+  const embedder = embedderFromEnv(process.env)
+  const analysis = startLocalAnalysis({ dataDir, objects, datasets, encoders: catalog, embedder, log })
+  const app = createApp({
+    objects, datasets, queue, encoders: catalog, mode: 'local', tenantOf: () => 'local', embedder, analysisQueue: analysis.queue,
+  })
   const abort = new AbortController()
   const consumer = runConsumer(queue, async (message) => {
     const job = JobMessageSchema.parse(message.body)
@@ -74,6 +82,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalServe
       await new Promise<void>((ok) => server.close(() => ok()))
       await consumer
       await queue.close()
+      await analysis.close()
     },
   }
 }

@@ -8,8 +8,10 @@ import { EncoderInfo } from '@latentbase/shared/contract/encoder'
 import { Problem } from '@latentbase/shared/contract/problem'
 import { WebhookEvent } from '@latentbase/shared/contract/webhook'
 import { verifyWebhook as verifySigned } from '@latentbase/shared/webhooks/sign'
+import { analysesClient } from './analyses.ts'
 
 export { WebhookEvent }
+export { AnalysisJobFailedError, type AnalysesClient, type ClustersRequest, type CorrelationsParams, type SearchParams } from './analyses.ts'
 export type { DatasetView, DocumentView, DiffResult, EncoderInfo, Problem }
 export type CreateDatasetInput = z.input<typeof CreateDatasetRequest>
 export type Dataset = z.infer<typeof DatasetView>
@@ -97,6 +99,7 @@ export function createClient(options: ClientOptions) {
   }
 
   return {
+    ...analysesClient(call),
     datasets,
     documents: {
       get: (dataset: string, row: number) => call(DocumentView, 'GET', `/datasets/${encodeURIComponent(dataset)}/documents/${row}`),

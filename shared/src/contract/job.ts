@@ -10,7 +10,9 @@ export const WebhookJob = z.object({
   kind: z.literal('webhook'),
   tenant: z.string().min(1),
   datasetId: z.string().min(1),
-  event: z.enum(['dataset.ready', 'dataset.failed']),
+  event: z.enum(['dataset.ready', 'dataset.failed', 'analysis.ready', 'analysis.failed']),
+  /** Analysis events only: the job whose record holds the webhook (they travel on the analysis queue). */
+  jobId: z.string().min(1).optional(),
   /** The Standard Webhooks message id: stable across retries so receivers can deduplicate. */
   messageId: z.string().min(1),
   /** The exact body that is signed, so every retry sends the same bytes. */

@@ -1,10 +1,12 @@
 /** @module Webhook event payloads (the signed body of each delivery). */
 import { z } from 'zod'
 import { DatasetView } from './dataset.ts'
+import { AnalysisJobView } from './analysis-job.ts'
 
 export const WebhookEvent = z.object({
-  type: z.enum(['dataset.ready', 'dataset.failed']),
+  type: z.enum(['dataset.ready', 'dataset.failed', 'analysis.ready', 'analysis.failed']),
   timestamp: z.string().describe('ISO 8601 time of the event'),
-  data: DatasetView,
+  /** A dataset for dataset.* events, an analysis job for analysis.* events. */
+  data: z.union([DatasetView, AnalysisJobView]),
 })
 export type WebhookEvent = z.infer<typeof WebhookEvent>

@@ -1,0 +1,346 @@
+/** @module Analysis jobs: submit, run (the same pure analysis the API answers small requests with), store results page by page, and tell webhooks. */
+import { join } from 'node:path'
+import { ZodError } from 'zod'
+import {
+  AnalysisJobRecord, AnalysisQueueMessage, analysisLayout,
+  type AnalysisJobMessage, type AnalysisJobView, type AnalysisKind, type ResultRows,
+} from '@latentbase/shared/contract/analysis-job'
+import type { WebhookJob } from '@latentbase/shared/contract/job'
+import type { WebhookEvent } from '@latentbase/shared/contract/webhook'
+import type { ObjectStore } from '@latentbase/shared/store/object-store'
+import type { DatasetStore } from '@latentbase/shared/store/dataset-store'
+import type { EncoderCatalog } from '@latentbase/shared/encoders/catalog'
+import type { Embedder } from '@latentbase/shared/embeddings/embedder'
+import type { JobQueue, QueueMessage } from '@latentbase/shared/queue/job-queue'
+import { EmbeddedQueue } from '@latentbase/shared/queue/embedded-queue'
+import { runConsumer, type ConsumerOptions } from '@latentbase/shared/queue/consumer'
+import { deliverWebhook, nextRetryDelay } from '@latentbase/shared/webhooks/deliver'
+import { CorrelationsQuery } from '@latentbase/shared/contract/correlations'
+import { ApiError } from '../problem.ts'
+import type { AnalysisContext } from './context.ts'
+import { computeCorrelations } from './correlations-service.ts'
+import { computeClusters } from './clusters-service.ts'
+
+/** SQS caps a message delay at 15 minutes; longer webhook waits are re-queued hops. */
+const MAX_QUEUE_DELAY_SECONDS = 900
+/** Rows per stored chunk of a result's per-row arrays (one page read touches one or two chunks). */
+export const RESULT_CHUNK_ROWS = 10_000
+/** Progress is written to the record at most this often: a store write per k-means iteration would cost more than it says. */
+const PROGRESS_WRITE_MS = 1000
+
+export type ProgressFn = (fraction: number, phase: string) => void
+/** One analysis as a function of the context and its request: the same function serves direct answers and jobs. */
+export type AnalysisRunner = (ctx: AnalysisContext, request: Record<string, unknown>, progress?: ProgressFn) => Promise<unknown>
+export type AnalysisRunners = Record<AnalysisKind, AnalysisRunner>
+
+/** The analysis services: the job machinery depends only on `compute*(ctx, request, progress)`, not on how they work. */
+export const defaultRunners: AnalysisRunners = {
+  clusters: (ctx, request, progress) => computeClusters(ctx, request, progress),
+  async correlations(ctx, request, progress) {
+    // Stored requests are query-string shaped or already parsed: booleans go back to the strings the query schema takes.
+    const raw = Object.fromEntries(Object.entries(request).map(([k, v]) => [k, typeof v === 'boolean' ? String(v) : v]))
+    return computeCorrelations(ctx, CorrelationsQuery.parse(raw), progress)
+  },
+}
+
+export interface AnalysisJobDeps {
+  objects: ObjectStore
+  datasets: DatasetStore
+  encoders: EncoderCatalog
+  embedder: Embedder
+  /** The analysis queue (not the encode queue): analysis jobs and their webhook deliveries. */
+  queue: JobQueue<AnalysisQueueMessage>
+  runners?: AnalysisRunners
+  log?: (line: string) => void
+  fetch?: typeof globalThis.fetch
+  now?: () => Date
+  /** Rows per stored chunk of per-row result arrays (default RESULT_CHUNK_ROWS). */
+  resultChunkRows?: number
+}
+
+const text = new TextDecoder()
+const nowIso = (deps: Pick<AnalysisJobDeps, 'now'>) => (deps.now ? deps.now() : new Date()).toISOString()
+
+/** Job ids are random, URL-safe and valid store key segments. */
+export function newJobId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(14))
+  const alphabet = 'abcdefghijkmnpqrstuvwxyz23456789'
+  let id = 'aj_'
+  for (const b of bytes) id += alphabet[b & 31]
+  return id
+}
+
+export async function getJob(objects: ObjectStore, tenant: string, jobId: string): Promise<AnalysisJobRecord | null> {
+  let key: string
+  try { key = analysisLayout.record(tenant, jobId) } catch { return null } // an id that cannot exist
+  const bytes = await objects.get(key)
+  return bytes ? AnalysisJobRecord.parse(JSON.parse(text.decode(bytes))) : null
+}
+
+export async function putJob(objects: ObjectStore, record: AnalysisJobRecord): Promise<void> {
+  const parsed = AnalysisJobRecord.parse(record)
+  await objects.put(analysisLayout.record(parsed.tenant, parsed.id), JSON.stringify(parsed), { contentType: 'application/json' })
+}
+
+export function jobHref(id: string): string { return `/jobs/${id}` }
+
+export function toJobView(record: AnalysisJobRecord): AnalysisJobView {
+  const { tenant: _t, webhook, resultKey: _r, rows: _rows, ...rest } = record
+  return {
+    ...rest, href: jobHref(record.id),
+    ...(record.status === 'ready' ? { resultHref: `${jobHref(record.id)}/result` } : {}),
+    ...(webhook ? { webhook: { url: webhook.url } } : {}),
+  }
+}
+
+export interface SubmitAnalysis {
+  analysis: AnalysisKind
+  dataset: string
+  request: Record<string, unknown>
+  webhook?: { url: string; secret: string }
+}
+
+/** Store a queued job record, then queue its message (a message without a record is dropped by the runner). */
+export async function submitAnalysisJob(deps: Pick<AnalysisJobDeps, 'objects' | 'queue' | 'now'>, tenant: string, spec: SubmitAnalysis): Promise<AnalysisJobRecord> {
+  const at = nowIso(deps)
+  const record: AnalysisJobRecord = {
+    id: newJobId(), tenant, analysis: spec.analysis, dataset: spec.dataset, status: 'queued',
+    progress: { fraction: 0, phase: 'queued' }, request: spec.request, createdAt: at, updatedAt: at, attempts: 0,
+    ...(spec.webhook ? { webhook: spec.webhook } : {}),
+  }
+  await putJob(deps.objects, record)
+  await deps.queue.send({ kind: 'analysis', tenant, jobId: record.id })
+  return record
+}
+
+/** A failure no retry can fix: the request or the dataset is wrong, not the machine. */
+function permanentFailure(err: unknown): { code: string; message: string } | null {
+  if (err instanceof ApiError && err.status < 500) return { code: err.code, message: err.message }
+  if (err instanceof ZodError) {
+    const first = err.issues[0]
+    return { code: 'invalid-request', message: `invalid request: ${first?.path.join('.') || '(root)'}: ${first?.message ?? err.message}` }
+  }
+  if (err instanceof RangeError) return { code: 'invalid-request', message: err.message }
+  return null
+}
+
+/** Which top-level arrays of a result have one entry per document row (paged apart from the rest). */
+export function perRowFields(analysis: AnalysisKind, result: Record<string, unknown>): string[] {
+  if (analysis !== 'clusters' || !Array.isArray(result.assignments)) return []
+  const n = result.assignments.length
+  return Object.keys(result).filter((k) => k !== 'clusters' && Array.isArray(result[k]) && (result[k] as unknown[]).length === n)
+}
+
+/** Write result.json (without its per-row arrays) and the per-row arrays in chunks; returns where they are. */
+export async function writeResult(objects: ObjectStore, record: AnalysisJobRecord, result: unknown,
+  chunkRows = RESULT_CHUNK_ROWS): Promise<{ resultKey: string; rows?: ResultRows }> {
+  const tenant = record.tenant
+  const resultKey = analysisLayout.result(tenant, record.id)
+  if (!result || typeof result !== 'object' || Array.isArray(result)) {
+    await objects.put(resultKey, JSON.stringify(result ?? null), { contentType: 'application/json' })
+    return { resultKey }
+  }
+  const body = result as Record<string, unknown>
+  const fields = perRowFields(record.analysis, body)
+  if (!fields.length) {
+    await objects.put(resultKey, JSON.stringify(body), { contentType: 'application/json' })
+    return { resultKey }
+  }
+  const count = (body[fields[0]] as unknown[]).length
+  const rows: ResultRows = { fields, count, chunkRows }
+  for (let c = 0; c * chunkRows < count; c++) {
+    const chunk: Record<string, unknown[]> = {}
+    for (const f of fields) chunk[f] = (body[f] as unknown[]).slice(c * chunkRows, (c + 1) * chunkRows)
+    await objects.put(analysisLayout.rowsChunk(tenant, record.id, c), JSON.stringify(chunk), { contentType: 'application/json' })
+  }
+  const summary: Record<string, unknown> = {}
+  for (const [k, v] of Object.entries(body)) if (!fields.includes(k)) summary[k] = v
+  await objects.put(resultKey, JSON.stringify(summary), { contentType: 'application/json' })
+  return { resultKey, rows }
+}
+
+export interface ResultPage {
+  result: Record<string, unknown>
+  page?: { offset: number; limit: number; total: number; fields: string[]; next: string | null }
+}
+
+/** The result of a ready job with its per-row arrays cut to [offset, offset + limit): reads only the chunks that overlap. */
+export async function readResultPage(objects: ObjectStore, record: AnalysisJobRecord, offset: number, limit: number): Promise<ResultPage> {
+  if (!record.resultKey) throw new Error(`job ${record.id} has no result`)
+  const bytes = await objects.get(record.resultKey)
+  if (!bytes) throw new ApiError(410, 'result-gone', `the result of job "${record.id}" is no longer stored`)
+  const parsed = JSON.parse(text.decode(bytes)) as unknown
+  const result = (parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : { value: parsed }) as Record<string, unknown>
+  const rows = record.rows
+  if (!rows) return { result }
+  const start = Math.min(offset, rows.count)
+  const end = Math.min(rows.count, start + limit)
+  const out: Record<string, unknown[]> = Object.fromEntries(rows.fields.map((f) => [f, []]))
+  for (let c = Math.floor(start / rows.chunkRows); c * rows.chunkRows < end; c++) {
+    const chunkBytes = await objects.get(analysisLayout.rowsChunk(record.tenant, record.id, c))
+    if (!chunkBytes) throw new ApiError(410, 'result-gone', `part of the result of job "${record.id}" is no longer stored`)
+    const chunk = JSON.parse(text.decode(chunkBytes)) as Record<string, unknown[]>
+    const base = c * rows.chunkRows
+    const lo = Math.max(0, start - base)
+    const hi = Math.min(chunk[rows.fields[0]].length, end - base)
+    for (const f of rows.fields) for (let i = lo; i < hi; i++) out[f].push(chunk[f][i])
+  }
+  const next = end < rows.count ? `${jobHref(record.id)}/result?offset=${end}&limit=${limit}` : null
+  return { result: { ...result, ...out }, page: { offset: start, limit, total: rows.count, fields: rows.fields, next } }
+}
+
+/** Records progress at most once a second, in order; `flush` waits for the last write so it cannot land after "ready". */
+function progressWriter(deps: AnalysisJobDeps, running: AnalysisJobRecord) {
+  let chain: Promise<void> = Promise.resolve()
+  let last = 0
+  let closed = false
+  const report: ProgressFn = (fraction, phase) => {
+    const t = Date.now()
+    if (closed || t - last < PROGRESS_WRITE_MS) return
+    last = t
+    const f = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0))
+    const rec: AnalysisJobRecord = { ...running, progress: { fraction: f, phase: String(phase).slice(0, 200) }, updatedAt: nowIso(deps) }
+    chain = chain.then(() => putJob(deps.objects, rec)).catch((err) => deps.log?.(`[analysis ${running.id}] progress not recorded: ${(err as Error).message}`))
+  }
+  return { report, flush: async () => { closed = true; await chain } }
+}
+
+/** Run one analysis job: load its record, run the service, write the result, then mark it ready (or failed with a reason). */
+export async function runAnalysisJob(deps: AnalysisJobDeps, message: AnalysisJobMessage, signal?: AbortSignal): Promise<void> {
+  const log = (line: string) => deps.log?.(`[analysis ${message.jobId}] ${line}`)
+  const record = await getJob(deps.objects, message.tenant, message.jobId)
+  if (!record) { log('no such job: nothing to do'); return }
+  if (record.status === 'failed') { log('already failed: not retried'); return }
+  if (record.status === 'ready' && record.resultKey && await deps.objects.head(record.resultKey) !== null) { log('already ready (duplicate delivery)'); return }
+
+  const running: AnalysisJobRecord = {
+    ...record, status: 'running', attempts: (record.attempts ?? 0) + 1, updatedAt: nowIso(deps),
+    progress: { fraction: 0, phase: 'starting' },
+  }
+  delete running.error
+  await putJob(deps.objects, running)
+  const runner = (deps.runners ?? defaultRunners)[record.analysis]
+  const progress = progressWriter(deps, running)
+  const ctx: AnalysisContext = {
+    objects: deps.objects, datasets: deps.datasets, encoders: deps.encoders, embedder: deps.embedder,
+    tenant: record.tenant, progress: progress.report, signal,
+  }
+  log(`${record.analysis} on ${record.dataset} (attempt ${running.attempts})`)
+  const started = performance.now()
+  let result: unknown
+  try {
+    result = await runner(ctx, { ...record.request, dataset: record.dataset }, progress.report)
+  } catch (err) {
+    await progress.flush()
+    const permanent = permanentFailure(err)
+    if (permanent) return failJob(deps, running, permanent.code, permanent.message)
+    const reason = err instanceof Error ? err.message : String(err)
+    await putJob(deps.objects, { ...running, lastAttemptError: reason.slice(0, 1000), updatedAt: nowIso(deps) })
+      .catch((e) => log(`attempt error not recorded: ${(e as Error).message}`))
+    throw err // transient: the message becomes visible again and is retried
+  }
+  await progress.flush()
+  const where = await writeResult(deps.objects, running, result, deps.resultChunkRows)
+  delete running.lastAttemptError
+  const ready: AnalysisJobRecord = {
+    ...running, status: 'ready', ...where, progress: { fraction: 1, phase: 'done' }, updatedAt: nowIso(deps),
+  }
+  await putJob(deps.objects, ready)
+  log(`ready in ${((performance.now() - started) / 1000).toFixed(2)} s`)
+  await queueAnalysisEvent(deps, ready, 'analysis.ready')
+}
+
+export async function failJob(deps: Pick<AnalysisJobDeps, 'objects' | 'queue' | 'log' | 'now'>, record: AnalysisJobRecord, code: string, message: string): Promise<void> {
+  const failed: AnalysisJobRecord = { ...record, status: 'failed', error: { code, message }, updatedAt: nowIso(deps) }
+  await putJob(deps.objects, failed)
+  deps.log?.(`[analysis ${record.id}] failed: ${code}: ${message}`)
+  await queueAnalysisEvent(deps, failed, 'analysis.failed')
+}
+
+/** Called when a message used up its receives: the job is failed, never left running. */
+export async function onAnalysisDeadLetter(deps: Pick<AnalysisJobDeps, 'objects' | 'queue' | 'log' | 'now'>, message: AnalysisQueueMessage, reason: string): Promise<void> {
+  if (message.kind !== 'analysis') { deps.log?.(`[analysis webhook ${message.jobId ?? message.datasetId}] dead-lettered: ${reason}`); return }
+  const record = await getJob(deps.objects, message.tenant, message.jobId)
+  if (!record || record.status === 'ready' || record.status === 'failed') return
+  await failJob(deps, record, 'retries-exhausted',
+    `the analysis failed repeatedly and was given up (${reason})${record.lastAttemptError ? `; last error: ${record.lastAttemptError}` : ''}`)
+}
+
+async function queueAnalysisEvent(deps: Pick<AnalysisJobDeps, 'queue'>, record: AnalysisJobRecord, type: 'analysis.ready' | 'analysis.failed'): Promise<void> {
+  if (!record.webhook) return
+  const event: WebhookEvent = { type, timestamp: record.updatedAt, data: toJobView(record) }
+  await deps.queue.send({
+    kind: 'webhook', tenant: record.tenant, datasetId: record.dataset, jobId: record.id, event: type,
+    messageId: `msg_${record.id}_${type}_${record.attempts}`,
+    body: JSON.stringify(event), timestamp: Math.floor(Date.now() / 1000), attempt: 0,
+  })
+}
+
+/** One delivery attempt of an analysis event; retries are re-queued with the Standard Webhooks schedule. */
+async function handleAnalysisWebhook(deps: AnalysisJobDeps, job: WebhookJob): Promise<void> {
+  const log = (line: string) => deps.log?.(`[analysis webhook ${job.jobId}] ${line}`)
+  const now = Math.floor(Date.now() / 1000)
+  if (job.notBefore && job.notBefore > now) {
+    await deps.queue.send(job, { delaySeconds: Math.min(job.notBefore - now, MAX_QUEUE_DELAY_SECONDS) })
+    return
+  }
+  const record = job.jobId ? await getJob(deps.objects, job.tenant, job.jobId) : null
+  if (!record?.webhook) { log('job unknown or without webhook: dropped'); return }
+  const result = await deliverWebhook(
+    { url: record.webhook.url, secret: record.webhook.secret, messageId: job.messageId, timestamp: now, body: job.body },
+    { fetch: deps.fetch },
+  )
+  if (result.ok) { log(`${job.event} delivered (${result.status})`); return }
+  const delay = result.retry ? nextRetryDelay(job.attempt + 1) : undefined
+  if (delay === undefined) { log(`${job.event} not delivered, giving up: ${result.error ?? result.status}`); return }
+  log(`${job.event} not delivered (${result.error ?? result.status}); retry ${job.attempt + 1} in ${delay} s`)
+  await deps.queue.send({ ...job, attempt: job.attempt + 1, notBefore: now + delay }, { delaySeconds: Math.min(delay, MAX_QUEUE_DELAY_SECONDS) })
+}
+
+export async function handleAnalysisMessage(deps: AnalysisJobDeps, body: unknown, signal?: AbortSignal): Promise<void> {
+  const message = AnalysisQueueMessage.parse(body)
+  if (message.kind === 'analysis') return runAnalysisJob(deps, message, signal)
+  return handleAnalysisWebhook(deps, message)
+}
+
+/** The receive loop of an analysis consumer (local process, container or Lambda-style poller); resolves once `signal` stops it. */
+export function startAnalysisConsumer(deps: AnalysisJobDeps, options: Omit<ConsumerOptions<AnalysisQueueMessage>, 'signal'> & { signal: AbortSignal }): Promise<void> {
+  return runConsumer(deps.queue, (message) => handleAnalysisMessage(deps, message.body, options.signal), {
+    concurrency: 1, visibilitySeconds: 120, heartbeatSeconds: 30,
+    onError: (err) => deps.log?.(`[analysis] job failed, will be retried: ${(err as Error).stack ?? err}`),
+    ...options,
+  })
+}
+
+export interface LocalAnalysis {
+  queue: EmbeddedQueue<AnalysisQueueMessage>
+  /** Stops receiving, finishes the job in hand, closes the queue. */
+  close(): Promise<void>
+}
+
+/** Local mode: an embedded queue in `DATA_DIR/analysis-queue` and its consumer in this process. */
+export function startLocalAnalysis(options: Omit<AnalysisJobDeps, 'queue'> & {
+  dataDir: string
+  concurrency?: number
+  maxReceives?: number
+  consumer?: Omit<ConsumerOptions<AnalysisQueueMessage>, 'signal'>
+}): LocalAnalysis {
+  const { dataDir, concurrency, maxReceives, consumer, ...rest } = options
+  let deps: AnalysisJobDeps | undefined
+  const queue = new EmbeddedQueue<AnalysisQueueMessage>(join(dataDir, 'analysis-queue'), {
+    maxReceives: maxReceives ?? 3,
+    deadLetter: (message: QueueMessage<AnalysisQueueMessage>, reason: string) => onAnalysisDeadLetter(deps!, message.body, reason),
+  })
+  deps = { ...rest, queue }
+  const abort = new AbortController()
+  const done = startAnalysisConsumer(deps, { ...consumer, signal: abort.signal, concurrency: concurrency ?? 1 })
+  return {
+    queue,
+    async close() {
+      abort.abort()
+      await done
+      await queue.close()
+    },
+  }
+}
+

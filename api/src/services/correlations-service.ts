@@ -1,0 +1,139 @@
+/**
+ * @module Correlations of a dataset: reads the by-document shards, counts co-occurring latent pairs (pure, in
+ * shared/analysis/cooccurrence), then drops pairs whose labels say the same thing. No HTTP here: the route and an
+ * analysis-job consumer call the same function.
+ */
+import type { CorrelationPair, CorrelationsQuery, CorrelationsResult } from '@latentbase/shared/contract/correlations'
+import { latentRef } from '@latentbase/shared/contract/latents'
+import { CooccurrenceCounter } from '@latentbase/shared/analysis/cooccurrence'
+import { readByDocument } from '@latentbase/shared/store/shards'
+import { readLatentStats } from '@latentbase/shared/store/latent-stats'
+import type { Embedder } from '@latentbase/shared/embeddings/embedder'
+import { ApiError } from '../problem.ts'
+import type { AnalysisContext } from './context.ts'
+import { loadReadyDataset } from './ready-dataset.ts'
+import { loadLabelInfo } from './latent-page-service.ts'
+
+export type Progress = (fraction: number, phase: string) => void
+
+/** Latent entries per read of the by-document shards (~24 MB of columns in flight). */
+export const SLICE_ENTRIES = 2_000_000
+
+/** Embeddings of labels, computed once per distinct label text and only when asked for. */
+class LabelEmbeddings {
+  private readonly byText = new Map<string, Float32Array>()
+  constructor(private readonly embedder: Embedder) {}
+
+  async ensure(texts: Iterable<string>): Promise<void> {
+    const missing = [...new Set(texts)].filter((t) => !this.byText.has(t))
+    if (!missing.length) return
+    const flat = await this.embedder.embed(missing)
+    // An embedder may learn its dimension from its first answer (dimensions 0 until then): trust the answer's shape.
+    const dim = flat.length / missing.length
+    if (!Number.isInteger(dim) || dim === 0 || (this.embedder.dimensions && dim !== this.embedder.dimensions)) {
+      throw new Error(`embedder ${this.embedder.id} returned ${flat.length} numbers for ${missing.length} texts (dimension ${this.embedder.dimensions})`)
+    }
+    missing.forEach((t, i) => this.byText.set(t, flat.subarray(i * dim, (i + 1) * dim)))
+  }
+
+  /** Cosine of two embedded labels (the embedder returns unit vectors, but normalizing here costs nothing). */
+  cosine(x: string, y: string): number {
+    if (x === y) return 1
+    const a = this.byText.get(x)!
+    const b = this.byText.get(y)!
+    let dot = 0, na = 0, nb = 0
+    for (let i = 0; i < a.length; i++) { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i] }
+    return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0
+  }
+}
+
+export interface CorrelationsOptions {
+  /** Latent entries per read of the by-document shards (default SLICE_ENTRIES). */
+  sliceEntries?: number
+}
+
+export async function computeCorrelations(ctx: AnalysisContext, query: CorrelationsQuery, progress?: Progress,
+  options: CorrelationsOptions = {}): Promise<CorrelationsResult> {
+  const started = performance.now()
+  const report = progress ?? ctx.progress ?? (() => {})
+  if (query.minFrequency > query.maxFrequency) {
+    throw new ApiError(400, 'invalid-request', `minFrequency (${query.minFrequency}) is above maxFrequency (${query.maxFrequency})`)
+  }
+  const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, query.dataset, 'dataset')
+  const { manifest, prefix } = ds
+  const nLatents = manifest.encoder.dSae
+  report(0, 'reading')
+  const nDocs = manifest.documents.count
+  const [stats, labels] = await Promise.all([
+    readLatentStats(ctx.objects, prefix + manifest.stats.key, ['doc_count']),
+    loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents),
+  ])
+  if (stats.nLatents !== nLatents) throw new Error(`the latent statistics of "${ds.record.id}" cover ${stats.nLatents} latents, its encoder has ${nLatents}`)
+  // Candidates well beyond the limit, so that dropping pairs for similar labels still leaves `limit` of them.
+  const counter = new CooccurrenceCounter(stats.docCount, nDocs, {
+    minFrequency: query.minFrequency, maxFrequency: query.maxFrequency, minCount: query.minCount, minNpmi: query.minNpmi,
+    dropAdjacent: query.dropAdjacent, adjacentShare: query.adjacentShare,
+    maxCandidates: Math.max(200_000, query.limit * 50),
+    progress: (f) => report(0.3 + 0.6 * f, 'counting'),
+  })
+  // The by-document shards are read in slices of ~SLICE_ENTRIES and only the considered latents are kept, so the
+  // whole CSR (12 bytes per entry, plus the read's own copies) is never held at once.
+  const perDoc = nDocs ? Math.max(1, manifest.latents.nnz / nDocs) : 1
+  const slice = Math.max(1, Math.floor((options.sliceEntries ?? SLICE_ENTRIES) / perDoc))
+  for (let start = 0; start < nDocs; start += slice) {
+    const end = Math.min(nDocs, start + slice)
+    counter.add(await readByDocument(ctx.objects, prefix, manifest.latents.byDocument, { start, end }, { nDocs, nLatents }))
+    ctx.signal?.throwIfAborted()
+    report(0.3 * (end / nDocs), 'reading')
+  }
+  const r = counter.finish()
+  ctx.signal?.throwIfAborted()
+  report(0.9, 'labels')
+
+  const n = r.documents
+  const side = (latent: number) => latentRef(labels.labels, labels.sources, latent, {
+    dataset: ds.record.id, frequency: n ? r.docCount[latent] / n : 0, documents: r.docCount[latent],
+  })
+  const filterLabels = query.maxLabelSimilarity < 1
+  const embeddings = filterLabels ? new LabelEmbeddings(ctx.embedder) : null
+  const pairs: CorrelationPair[] = []
+  let similarLabels = 0
+  // Walk the sorted candidates in windows, embedding only the labels of the pairs about to be examined.
+  const window = Math.max(64, query.limit * 2)
+  for (let start = 0; start < r.pairs.length && pairs.length < query.limit; start += window) {
+    const end = Math.min(r.pairs.length, start + window)
+    if (embeddings) {
+      const texts: string[] = []
+      for (let i = start; i < end; i++) {
+        const la = labels.labels[r.pairs.a[i]], lb = labels.labels[r.pairs.b[i]]
+        if (la && lb) texts.push(la, lb)
+      }
+      await embeddings.ensure(texts)
+    }
+    for (let i = start; i < end && pairs.length < query.limit; i++) {
+      const a = r.pairs.a[i], b = r.pairs.b[i], count = r.pairs.count[i]
+      const la = labels.labels[a], lb = labels.labels[b]
+      const similarity = embeddings && la && lb ? embeddings.cosine(la, lb) : null
+      if (similarity !== null && similarity > query.maxLabelSimilarity) { similarLabels++; continue }
+      pairs.push({
+        a: side(a), b: side(b), npmi: r.pairs.npmi[i], count,
+        pAGivenB: count / r.docCount[b], pBGivenA: count / r.docCount[a],
+        adjacentShare: r.pairs.adjacent[i] / count,
+        labelSimilarity: similarity,
+      })
+    }
+  }
+  report(1, 'done')
+  return {
+    dataset: ds.record.id,
+    encoder: manifest.encoder.id,
+    documents: n,
+    latentsConsidered: r.considered.length,
+    pairsCounted: r.pairsCounted,
+    dropped: { adjacent: r.droppedAdjacent, similarLabels },
+    truncated: r.truncated,
+    embedder: embeddings ? ctx.embedder.id : null,
+    seconds: (performance.now() - started) / 1000,
+    pairs,
+  }
+}

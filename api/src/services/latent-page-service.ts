@@ -1,0 +1,213 @@
+/** @module A latent's page: frequency and value distribution from the latent statistics, and its top examples with per-token activations. */
+import { parquetMetadataAsync, parquetRead } from 'hyparquet'
+import type { LatentPage, LatentPageQuery, TopExample } from '@latentbase/shared/contract/latents'
+import type { EncoderCatalog } from '@latentbase/shared/encoders/catalog'
+import type { ObjectStore } from '@latentbase/shared/store/object-store'
+import { readDocuments, storeAsyncBuffer, FOOTER_FETCH_BYTES } from '@latentbase/shared/store/shards'
+import { emptyStats, quantile, HISTOGRAM_EDGES, HISTOGRAM_SLOTS, type LatentStats } from '@latentbase/shared/store/latent-stats'
+import { ApiError } from '../problem.ts'
+import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
+import type { AnalysisContext } from './context.ts'
+
+export interface LabelInfo {
+  labels: (string | null)[]
+  /** Where each label came from; all null when the catalog does not say. */
+  sources: (string | null)[]
+}
+
+/**
+ * The encoder's labels and their sources. EncoderCatalog has no `labelSources` yet: a catalog that offers one is used,
+ * otherwise sources read as null. A catalog that fails (unknown encoder) gives all-null labels rather than failing the page.
+ */
+export async function loadLabelInfo(encoders: EncoderCatalog, encoderId: string, dSae: number): Promise<LabelInfo> {
+  const blank = () => new Array<string | null>(dSae).fill(null)
+  const withSources = encoders as EncoderCatalog & { labelSources?: (id: string) => Promise<(string | null)[]> }
+  const [labels, sources] = await Promise.all([
+    encoders.labels(encoderId).catch(blank),
+    withSources.labelSources ? withSources.labelSources(encoderId).catch(blank) : Promise.resolve(blank()),
+  ])
+  return { labels, sources }
+}
+
+/** The 404 for a latent the dataset's encoder does not have. */
+export function checkLatent(ds: ReadyDataset, latent: number): void {
+  const dSae = ds.manifest.encoder.dSae
+  if (!(Number.isInteger(latent) && latent >= 0 && latent < dSae)) {
+    throw new ApiError(404, 'latent-not-found', `latent ${latent} does not exist: encoder ${ds.manifest.encoder.id} of dataset "${ds.record.id}" has latents 0-${dSae - 1}`)
+  }
+}
+
+/** One latent's rows of examples/top-examples.parquet, columnar, in rank order. */
+export interface LatentExamples {
+  rank: Int32Array
+  doc: Int32Array
+  value: Float32Array
+  position: Int32Array
+  windowStart: Int32Array
+  tokens: string[][]
+  activations: number[][]
+}
+
+/** First index in sorted `a` within [lo, hi) whose value is >= x. */
+function lowerBound(a: ArrayLike<number>, x: number, lo: number, hi: number): number {
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1
+    if (a[mid] < x) lo = mid + 1
+    else hi = mid
+  }
+  return lo
+}
+
+const asJson = <T>(x: unknown): T => (typeof x === 'string' ? JSON.parse(x) : x) as T
+
+/**
+ * A latent's top examples. The file is sorted by (latent, rank): row groups whose latent statistics exclude it are
+ * skipped, the latent column of the others locates its rows, and only those rows of the wide columns (tokens and
+ * activations as JSON) are read, through the offset index.
+ */
+export async function readLatentExamples(store: ObjectStore, key: string, latent: number, limit = Infinity): Promise<LatentExamples> {
+  const out: LatentExamples = { rank: new Int32Array(0), doc: new Int32Array(0), value: new Float32Array(0), position: new Int32Array(0), windowStart: new Int32Array(0), tokens: [], activations: [] }
+  const size = await store.head(key)
+  if (size === null) return out
+  const file = storeAsyncBuffer(store, key, size)
+  const metadata = await parquetMetadataAsync(file, { initialFetchSize: FOOTER_FETCH_BYTES })
+  let groupStart = 0
+  let lo = -1
+  let hi = -1
+  for (const group of metadata.row_groups) {
+    const rows = Number(group.num_rows)
+    const start = groupStart
+    groupStart += rows
+    const stats = group.columns.find((c) => c.meta_data?.path_in_schema.join('.') === 'latent')?.meta_data?.statistics
+    const min = stats?.min_value ?? stats?.min
+    const max = stats?.max_value ?? stats?.max
+    if (typeof min === 'number' && typeof max === 'number' && (latent < min || latent > max)) continue
+    const column = new Int32Array(rows)
+    await parquetRead({
+      file, metadata, columns: ['latent'], rowStart: start, rowEnd: start + rows,
+      onChunk({ columnData, rowStart }) {
+        const data = columnData as ArrayLike<number>
+        for (let i = Math.max(0, start - rowStart); i < data.length && rowStart + i < start + rows; i++) column[rowStart + i - start] = data[i]
+      },
+    })
+    const a = lowerBound(column, latent, 0, rows)
+    const b = lowerBound(column, latent + 1, a, rows)
+    if (b > a) {
+      if (lo < 0) lo = start + a
+      hi = start + b
+    }
+    if (b < rows) break // sorted by latent: the rows end here
+  }
+  if (lo < 0) return out
+  const n = Math.min(hi - lo, limit)
+  if (n <= 0) return out
+  const rowEnd = lo + n
+  out.rank = new Int32Array(n); out.doc = new Int32Array(n); out.value = new Float32Array(n)
+  out.position = new Int32Array(n); out.windowStart = new Int32Array(n)
+  out.tokens = new Array(n); out.activations = new Array(n)
+  await parquetRead({
+    file, metadata, rowStart: lo, rowEnd, useOffsetIndex: true,
+    columns: ['rank', 'doc', 'value', 'position', 'window_start', 'tokens', 'activations'],
+    onChunk({ columnName, columnData, rowStart }) {
+      const data = columnData as ArrayLike<unknown>
+      for (let i = Math.max(0, lo - rowStart); i < data.length && rowStart + i < rowEnd; i++) {
+        const r = rowStart + i - lo
+        const x = data[i]
+        switch (columnName) {
+          case 'rank': out.rank[r] = x as number; break
+          case 'doc': out.doc[r] = x as number; break
+          case 'value': out.value[r] = x as number; break
+          case 'position': out.position[r] = x as number; break
+          case 'window_start': out.windowStart[r] = x as number; break
+          case 'tokens': out.tokens[r] = asJson<string[]>(x); break
+          case 'activations': out.activations[r] = asJson<number[]>(x); break
+        }
+      }
+    },
+  })
+  return out
+}
+
+/**
+ * One latent's row of the statistics file, as a one-latent LatentStats (so `quantile` applies). Reads only that row
+ * through the offset index: parsing the whole histogram column of a 16k-latent file costs ~150 ms, one row a few.
+ */
+export async function readLatentStatsRow(store: ObjectStore, key: string, latent: number): Promise<LatentStats> {
+  const size = await store.head(key)
+  if (size === null) throw new Error(`latent statistics not found: ${key}`)
+  const file = storeAsyncBuffer(store, key, size)
+  const metadata = await parquetMetadataAsync(file, { initialFetchSize: FOOTER_FETCH_BYTES })
+  const edges = JSON.parse(metadata.key_value_metadata?.find((e) => e.key === 'latentbase.histogram_edges')?.value ?? '[]') as number[]
+  if (edges.length !== HISTOGRAM_EDGES.length || edges.some((e, i) => Math.abs(e - HISTOGRAM_EDGES[i]) > 1e-12 * HISTOGRAM_EDGES[i])) {
+    throw new Error('latent statistics were written with other histogram edges')
+  }
+  const s = emptyStats(1, 1)
+  if (latent >= Number(metadata.num_rows)) return s
+  await parquetRead({
+    file, metadata, rowStart: latent, rowEnd: latent + 1, useOffsetIndex: true,
+    columns: ['doc_count', 'sum', 'max', 'histogram'],
+    onChunk({ columnName, columnData, rowStart }) {
+      const i = latent - rowStart
+      const rows = columnData as ArrayLike<unknown>
+      if (i < 0 || i >= rows.length) return
+      const x = rows[i]
+      if (columnName === 'doc_count') s.docCount[0] = x as number
+      else if (columnName === 'sum') s.sum[0] = x as number
+      else if (columnName === 'max') s.max[0] = x as number
+      else if (columnName === 'histogram') s.histogram.set(x as number[])
+    },
+  })
+  return s
+}
+
+/** GET /latents/{latent}?dataset=ID */
+export async function getLatentPage(ctx: AnalysisContext, latent: number, query: LatentPageQuery): Promise<LatentPage> {
+  const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, query.dataset, 'dataset')
+  checkLatent(ds, latent)
+  const { manifest, prefix } = ds
+  const [stats, labels, examples] = await Promise.all([
+    readLatentStatsRow(ctx.objects, prefix + manifest.stats.key, latent),
+    loadLabelInfo(ctx.encoders, manifest.encoder.id, manifest.encoder.dSae),
+    manifest.topExamples && query.examples !== 0
+      ? readLatentExamples(ctx.objects, prefix + manifest.topExamples.key, latent, query.examples ?? Infinity)
+      : Promise.resolve(null),
+  ])
+  const documents = stats.docCount[0]
+  const slots = stats.histogram.subarray(0, HISTOGRAM_SLOTS)
+
+  const topExamples: TopExample[] = []
+  if (examples && examples.doc.length) {
+    const docs = await readDocuments(ctx.objects, prefix, manifest.documents.files, examples.doc, query.text ? ['id', 'text'] : ['id'])
+    const at = new Map<number, number>()
+    for (let i = 0; i < docs.row.length; i++) at.set(docs.row[i], i)
+    for (let i = 0; i < examples.doc.length; i++) {
+      const j = at.get(examples.doc[i])
+      topExamples.push({
+        row: examples.doc[i], id: j === undefined ? '' : String(docs.id[j]), rank: examples.rank[i], value: examples.value[i],
+        ...(query.text && j !== undefined ? { text: String((docs as { text?: string[] }).text![j]) } : {}),
+        tokens: examples.tokens[i], activations: examples.activations[i],
+        position: examples.position[i], windowStart: examples.windowStart[i],
+      })
+    }
+  }
+  const p90 = quantile(stats, 0, 0.9)
+  return {
+    latent,
+    label: labels.labels[latent] ?? null,
+    labelSource: labels.sources[latent] ?? null,
+    encoder: manifest.encoder.id,
+    dataset: ds.record.id,
+    frequency: manifest.documents.count ? documents / manifest.documents.count : 0,
+    documents,
+    mean: documents ? stats.sum[0] / documents : null,
+    p90: Number.isNaN(p90) ? null : p90,
+    max: stats.max[0],
+    histogram: {
+      edges: Array.from(HISTOGRAM_EDGES),
+      counts: Array.from(slots.subarray(1, HISTOGRAM_SLOTS - 1)),
+      underflow: slots[0],
+      overflow: slots[HISTOGRAM_SLOTS - 1],
+    },
+    topExamples,
+  }
+}

@@ -1,0 +1,282 @@
+/**
+ * @module Latent co-occurrence over binary presence per document: frequency filters, pair counts from the sparse rows
+ * without a dense documents x latents (or latents x latents) matrix, NPMI, and the adjacency of the latents' max positions.
+ */
+import type { PooledCsr } from './sparse.ts'
+
+/**
+ * NPMI of a pair seen together in `count` of `n` documents, `countA` and `countB` alone:
+ * ln(P(a,b) / P(a)P(b)) / -ln P(a,b); 1 when P(a,b) = 1; NaN when they never co-occur (such pairs are not listed).
+ */
+export function npmi(count: number, countA: number, countB: number, n: number): number {
+  if (!(count > 0) || !(n > 0)) return NaN
+  if (count >= n) return 1
+  const pab = count / n
+  const lnPab = Math.log(pab)
+  return (lnPab - Math.log(countA / n) - Math.log(countB / n)) / -lnPab
+}
+
+export interface CooccurrenceOptions {
+  /** Drop latents present in fewer than this share of documents (default 0). */
+  minFrequency?: number
+  /** Drop latents present in more than this share of documents (default 0.5). */
+  maxFrequency?: number
+  /** Documents where both are present (default 5); also drops latents seen in fewer documents, at no loss. */
+  minCount?: number
+  /** Default 0.5. */
+  minNpmi?: number
+  /** Drop pairs whose max positions are within one token in at least `adjacentShare` of their shared documents (default true). */
+  dropAdjacent?: boolean
+  /** Default 0.9. */
+  adjacentShare?: number
+  /**
+   * Pairs kept as candidates (default 200,000): when more pass the thresholds, the buffer keeps its better half and
+   * raises its NPMI floor, so memory stays bounded and the top pairs stay exact.
+   */
+  maxCandidates?: number
+  /** Called now and then with the share of the pair-counting work done. */
+  progress?: (fraction: number) => void
+}
+
+/** Pairs sorted by NPMI (descending; ties by count descending, then a, then b), as parallel arrays. */
+export interface PairTable {
+  length: number
+  a: Int32Array
+  b: Int32Array
+  count: Int32Array
+  /** Shared documents where the two max positions are within one token. */
+  adjacent: Int32Array
+  npmi: Float64Array
+}
+
+export interface CooccurrenceResult {
+  documents: number
+  /** Documents where each latent is present (value > 0). */
+  docCount: Int32Array
+  /** Latents kept by the frequency filters, ascending. */
+  considered: Int32Array
+  pairs: PairTable
+  /** Pairs of considered latents present together in at least one document. */
+  pairsCounted: number
+  droppedAdjacent: number
+  truncated: boolean
+  /** Pair increments done: sum over documents of m_d (m_d - 1) / 2 for the m_d considered latents present. */
+  work: number
+}
+
+/** Documents where each latent is present: a value > 0 (zeros, negatives and NaN are absent). */
+export function presence(csr: PooledCsr): Int32Array {
+  const counts = new Int32Array(csr.nLatents)
+  const { latents, values } = csr
+  for (let k = 0; k < latents.length; k++) if (values[k] > 0) counts[latents[k]]++
+  return counts
+}
+
+/** Latents whose document count lies in [max(minCount, ceil(minFrequency n)), floor(maxFrequency n)]. */
+export function consideredLatents(docCount: Int32Array, n: number, o: Pick<CooccurrenceOptions, 'minFrequency' | 'maxFrequency' | 'minCount'> = {}): Int32Array {
+  const lo = Math.max(1, o.minCount ?? 5, Math.ceil((o.minFrequency ?? 0) * n - 1e-9))
+  const hi = Math.floor((o.maxFrequency ?? 0.5) * n + 1e-9)
+  let m = 0
+  for (let l = 0; l < docCount.length; l++) if (docCount[l] >= lo && docCount[l] <= hi) m++
+  const out = new Int32Array(m)
+  m = 0
+  for (let l = 0; l < docCount.length; l++) if (docCount[l] >= lo && docCount[l] <= hi) out[m++] = l
+  return out
+}
+
+/** Growable parallel arrays of candidate pairs. */
+class Candidates {
+  length = 0
+  floor = -Infinity
+  truncated = false
+  a: Int32Array; b: Int32Array; count: Int32Array; adjacent: Int32Array; npmi: Float64Array
+  constructor(private readonly cap: number) {
+    const n = Math.min(cap, 4096)
+    this.a = new Int32Array(n); this.b = new Int32Array(n); this.count = new Int32Array(n); this.adjacent = new Int32Array(n); this.npmi = new Float64Array(n)
+  }
+
+  push(a: number, b: number, count: number, adjacent: number, v: number): void {
+    if (v <= this.floor) return
+    if (this.length >= this.cap) {
+      this.halve()
+      if (v <= this.floor) return
+    }
+    if (this.length === this.a.length) this.grow(Math.min(this.cap, Math.max(16, this.a.length * 2)))
+    const k = this.length++
+    this.a[k] = a; this.b[k] = b; this.count[k] = count; this.adjacent[k] = adjacent; this.npmi[k] = v
+  }
+
+  private grow(n: number): void {
+    const g = <T extends Int32Array | Float64Array>(x: T, C: new (n: number) => T) => { const y = new C(n); y.set(x); return y }
+    this.a = g(this.a, Int32Array); this.b = g(this.b, Int32Array); this.count = g(this.count, Int32Array)
+    this.adjacent = g(this.adjacent, Int32Array); this.npmi = g(this.npmi, Float64Array)
+  }
+
+  /** Keep the better half and accept only pairs above the worst one kept from now on. */
+  private halve(): void {
+    const order = this.order()
+    const keep = Math.max(1, this.length >> 1)
+    this.floor = this.npmi[order[keep - 1]]
+    // Everything tied with the new floor is dropped too, so the kept set is exactly "all pairs above the floor".
+    let n = keep
+    while (n > 0 && this.npmi[order[n - 1]] <= this.floor) n--
+    this.permute(order.subarray(0, n))
+    this.truncated = true
+  }
+
+  order(): Uint32Array {
+    const order = new Uint32Array(this.length)
+    for (let i = 0; i < order.length; i++) order[i] = i
+    const { npmi, count, a, b } = this
+    return order.sort((x, y) => npmi[y] - npmi[x] || count[y] - count[x] || a[x] - a[y] || b[x] - b[y])
+  }
+
+  permute(order: Uint32Array): void {
+    const pick = <T extends Int32Array | Float64Array>(x: T): T => { const y = x.slice(0, order.length) as T; for (let i = 0; i < order.length; i++) y[i] = x[order[i]]; return y }
+    this.a = pick(this.a); this.b = pick(this.b); this.count = pick(this.count); this.adjacent = pick(this.adjacent); this.npmi = pick(this.npmi)
+    this.length = order.length
+  }
+}
+
+/**
+ * Co-occurring pairs of latents with NPMI >= minNpmi and count >= minCount, sorted by NPMI.
+ *
+ * Counting is a row-by-row sparse product X^T X over the considered latents (Gustavson's method): for each latent a,
+ * walk the documents holding it and, in each, the considered latents after a, adding into one dense accumulator row of
+ * m counts. Memory is the filtered rows (16 bytes per kept entry) plus O(m), never the m(m-1)/2 triangle (505 MB of
+ * Int32 at m = 16k), and the accumulator stays in cache where a triangle or a hash of pair keys takes a cache miss
+ * per increment (measured: 15.5 s and 680 MB for the triangle against 4.3 s and 230 MB here, 10k x 16k, 474 active).
+ *
+ * The documents may come in slices (`add`, in row order), so a caller streaming the store never holds the whole
+ * CSR: the per-latent document counts, known up front from the latent statistics, size everything.
+ */
+export class CooccurrenceCounter {
+  readonly considered: Int32Array
+  private readonly slot: Int32Array
+  private readonly fSlot: Int32Array
+  private readonly fPos: Int32Array
+  private readonly rowEnd: Int32Array
+  private readonly perSlot: Int32Array
+  private at = 0
+  private rows = 0
+  private work = 0
+
+  /** `docCount`: documents where each latent is present (value > 0), over all `nDocs` documents to be added. */
+  constructor(readonly docCount: Int32Array, readonly nDocs: number, private readonly options: CooccurrenceOptions = {}) {
+    this.considered = consideredLatents(docCount, nDocs, options)
+    const m = this.considered.length
+    this.slot = new Int32Array(docCount.length).fill(-1)
+    this.perSlot = new Int32Array(m + 1)
+    let kept = 0
+    for (let i = 0; i < m; i++) {
+      this.slot[this.considered[i]] = i
+      kept += docCount[this.considered[i]]
+      this.perSlot[i + 1] = kept
+    }
+    this.fSlot = new Int32Array(kept)
+    this.fPos = new Int32Array(kept)
+    this.rowEnd = new Int32Array(nDocs)
+  }
+
+  /** The next documents, in row order: keeps the considered latents present in them (value > 0). */
+  add(csr: PooledCsr): void {
+    const { indptr, latents, values, positions } = csr
+    const { slot, fSlot, fPos } = this
+    if (this.rows + csr.nDocs > this.nDocs) throw new Error(`more than the ${this.nDocs} documents announced were added`)
+    let at = this.at
+    for (let d = 0; d < csr.nDocs; d++) {
+      const start = at
+      for (let k = indptr[d]; k < indptr[d + 1]; k++) {
+        const s = values[k] > 0 ? slot[latents[k]] : -1
+        if (s < 0) continue
+        if (at === fSlot.length) throw new Error(`the documents hold more of latent ${latents[k]} (or others) than its document count says`)
+        fSlot[at] = s; fPos[at] = positions[k]; at++
+      }
+      this.rowEnd[this.rows++] = at
+      const md = at - start
+      this.work += (md * (md - 1)) / 2
+    }
+    this.at = at
+  }
+
+  /** Count every pair, score it and return the pairs that pass, sorted. */
+  finish(): CooccurrenceResult {
+    const { considered, docCount, fSlot, fPos, rowEnd, perSlot, options } = this
+    const n = this.nDocs
+    const m = considered.length
+    if (this.rows !== n || this.at !== fSlot.length) {
+      throw new Error(`added ${this.rows} of ${n} documents and ${this.at} of ${fSlot.length} latent entries: the document counts disagree with the rows`)
+    }
+    const minCount = options.minCount ?? 5
+    const minNpmi = options.minNpmi ?? 0.5
+    const dropAdjacent = options.dropAdjacent ?? true
+    const adjacentShare = options.adjacentShare ?? 0.9
+    const work = this.work
+    // For each slot, the filtered entries holding it (in document order) and where their row ends.
+    const fill = perSlot.slice(0, m)
+    const entry = new Int32Array(fSlot.length)
+    const entryEnd = new Int32Array(fSlot.length)
+    for (let d = 0, k = 0; d < n; d++) {
+      for (; k < rowEnd[d]; k++) { const e = fill[fSlot[k]]++; entry[e] = k; entryEnd[e] = rowEnd[d] }
+    }
+    for (let s = 0; s < m; s++) {
+      if (fill[s] !== perSlot[s + 1]) throw new Error(`latent ${considered[s]} is present in ${fill[s] - perSlot[s]} documents, but its document count says ${docCount[considered[s]]}`)
+    }
+
+    const acc = new Int32Array(m)
+    const adj = new Int32Array(m)
+    const out = new Candidates(options.maxCandidates ?? 200_000)
+    let pairsCounted = 0
+    let droppedAdjacent = 0
+    let done = 0
+    let nextReport = work / 50
+    for (let a = 0; a < m; a++) {
+      for (let e = perSlot[a]; e < perSlot[a + 1]; e++) {
+        const k0 = entry[e]
+        const end = entryEnd[e]
+        const pa = fPos[k0]
+        done += end - k0 - 1
+        if (pa < 0) {
+          for (let k = k0 + 1; k < end; k++) acc[fSlot[k]]++
+        } else {
+          for (let k = k0 + 1; k < end; k++) {
+            const b = fSlot[k]
+            acc[b]++
+            // |dp| <= 1 as one unsigned compare: the branch is rarely taken, so it predicts well.
+            if (((fPos[k] - pa + 1) >>> 0) <= 2) adj[b]++
+          }
+        }
+      }
+      // A full scan of the row's upper part (m^2/2 reads in all) is cheaper than tracking touched slots per increment.
+      const ca = docCount[considered[a]]
+      for (let b = a + 1; b < m; b++) {
+        const c = acc[b]
+        if (c === 0) continue
+        pairsCounted++
+        const near = adj[b]
+        acc[b] = 0
+        adj[b] = 0
+        if (c < minCount) continue
+        const v = npmi(c, ca, docCount[considered[b]], n)
+        if (!(v >= minNpmi)) continue
+        if (dropAdjacent && near >= adjacentShare * c) { droppedAdjacent++; continue }
+        out.push(considered[a], considered[b], c, near, v)
+      }
+      if (options.progress && done >= nextReport) { options.progress(work > 0 ? done / work : 1); nextReport += work / 50 }
+    }
+    options.progress?.(1)
+    out.permute(out.order())
+    return {
+      documents: n, docCount, considered,
+      pairs: { length: out.length, a: out.a, b: out.b, count: out.count, adjacent: out.adjacent, npmi: out.npmi },
+      pairsCounted, droppedAdjacent, truncated: out.truncated, work,
+    }
+  }
+}
+
+/** Co-occurring pairs of a whole CSR (see CooccurrenceCounter). */
+export function cooccurrence(csr: PooledCsr, options: CooccurrenceOptions = {}): CooccurrenceResult {
+  const counter = new CooccurrenceCounter(presence(csr), csr.nDocs, options)
+  counter.add(csr)
+  return counter.finish()
+}

@@ -1,0 +1,172 @@
+/** @module Property retrieval as pure functions: the paper's SAE score, ranking, reciprocal rank fusion and snippets. */
+import type { PooledCsc } from './sparse.ts'
+import { quantile, type LatentStats } from '../store/latent-stats.ts'
+
+/**
+ * Latents kept per query. The paper keeps the top 100 by label similarity and lets an LLM keep the relevant ones;
+ * without that filter, labels ranked past ~10 by an embedding are mostly unrelated, and with T = 0.2 the rank
+ * weights exp(-(r/k)/T) already leave latents past rank k/2 at under 10% of the first: k sets both how many
+ * latents are read and how fast their weights fall. 10 keeps the read small (10 latents' row groups). On the default
+ * retrieval evaluation (api/src/eval) k = 30 and k = 100 gained 0.015 and 0.008 MAP over k = 10 (0.317), within the
+ * spread of 13 queries, for 3x and 10x the latents read.
+ */
+export const DEFAULT_K = 10
+export const MAX_K = 200
+/** The paper's best average temperature over its sweep (0.01-1.5); 0.01 is poor (one latent decides). */
+export const DEFAULT_TEMPERATURE = 0.2
+/** Reciprocal rank fusion constant of Cormack et al. (2009). */
+export const RRF_K = 60
+
+/** w_r = exp(-(r/k)/T) for ranks r = 0..n-1 (the first latent weighs 1). */
+export function rankWeights(n: number, k: number, temperature: number): Float32Array {
+  if (!(temperature > 0)) throw new RangeError(`temperature must be > 0, got ${temperature}`)
+  const w = new Float32Array(n)
+  for (let r = 0; r < n; r++) w[r] = Math.exp(-(r / k) / temperature)
+  return w
+}
+
+/** The 90th percentile of each listed latent's present values (from the statistics histogram); 0 when never present. */
+export function p90Of(stats: LatentStats, latents: ArrayLike<number>): Float32Array {
+  const out = new Float32Array(latents.length)
+  for (let i = 0; i < latents.length; i++) {
+    const v = quantile(stats, latents[i], 0.9)
+    out[i] = Number.isFinite(v) && v > 0 ? v : 0
+  }
+  return out
+}
+
+/**
+ * score[doc] = sum_i weights[i] * min(cap, value(doc, latents[i]) / p90[i]). `csc` needs only the listed latents'
+ * columns (readByLatent of those latents). The paper sums normalized activations uncapped, and so does the default
+ * (cap = Infinity): capping at 1 (one latent adds at most its weight) measured 0.309 MAP against 0.317 uncapped on the
+ * default evaluation, so the strength of a firing above p90 carries some signal.
+ */
+export function saeScores(csc: PooledCsc, latents: ArrayLike<number>, weights: ArrayLike<number>, p90: ArrayLike<number>, cap = Infinity): Float32Array {
+  const scores = new Float32Array(csc.nDocs)
+  for (let i = 0; i < latents.length; i++) {
+    const l = latents[i]
+    if (l < 0 || l >= csc.nLatents || !(p90[i] > 0) || !(weights[i] > 0)) continue
+    const w = weights[i]
+    const inv = 1 / p90[i]
+    for (let p = csc.indptr[l]; p < csc.indptr[l + 1]; p++) {
+      const v = csc.values[p]
+      if (!(v > 0)) continue
+      scores[csc.docs[p]] += w * Math.min(cap, v * inv)
+    }
+  }
+  return scores
+}
+
+/** True when (sa, ra) ranks below (sb, rb): lower score, or equal score and higher row. */
+const worse = (sa: number, ra: number, sb: number, rb: number) => sa < sb || (sa === sb && ra > rb)
+
+/**
+ * Rows with a positive score, best first (ties to the lower row), at most `limit` of them. A bounded min-heap keeps
+ * this O(n log limit) with no array of all rows.
+ */
+export function topRows(scores: ArrayLike<number>, limit: number = Infinity): Int32Array {
+  const n = scores.length
+  const cap = Math.min(Math.max(0, Math.floor(Math.min(limit, n))), n)
+  if (cap === 0) return new Int32Array(0)
+  const heap = new Int32Array(cap)
+  let size = 0
+  const down = (i: number) => {
+    for (;;) {
+      const l = 2 * i + 1
+      const r = l + 1
+      let m = i
+      if (l < size && worse(scores[heap[l]], heap[l], scores[heap[m]], heap[m])) m = l
+      if (r < size && worse(scores[heap[r]], heap[r], scores[heap[m]], heap[m])) m = r
+      if (m === i) return
+      const t = heap[i]; heap[i] = heap[m]; heap[m] = t
+      i = m
+    }
+  }
+  for (let row = 0; row < n; row++) {
+    const s = scores[row]
+    if (!(s > 0)) continue
+    if (size < cap) {
+      let i = size++
+      heap[i] = row
+      while (i > 0) {
+        const p = (i - 1) >> 1
+        if (!worse(scores[heap[i]], heap[i], scores[heap[p]], heap[p])) break
+        const t = heap[i]; heap[i] = heap[p]; heap[p] = t
+        i = p
+      }
+    } else if (worse(scores[heap[0]], heap[0], s, row)) {
+      heap[0] = row
+      down(0)
+    }
+  }
+  const out = heap.slice(0, size)
+  return out.sort((a, b) => (scores[b] - scores[a]) || (a - b))
+}
+
+/**
+ * Reciprocal rank fusion: score[doc] = sum over rankings of 1 / (k + rank), rank 1-based. Documents missing from
+ * a ranking get nothing from it.
+ */
+export function reciprocalRankFusion(rankings: ReadonlyArray<ArrayLike<number>>, nDocs: number, k = RRF_K): Float32Array {
+  const scores = new Float32Array(nDocs)
+  for (const ranking of rankings) {
+    for (let r = 0; r < ranking.length; r++) scores[ranking[r]] += 1 / (k + r + 1)
+  }
+  return scores
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/** Characters per token assumed where a document was cut at max tokens (typical of English with BPE tokenizers). */
+export const CHARS_PER_TOKEN = 4
+
+/**
+ * Estimated character offset of token `position` (BOS is token 0): positions, not character offsets, are stored, so
+ * this scales by the document's own characters per token, or CHARS_PER_TOKEN when it was truncated (its tokens cover
+ * only a prefix of the text). Good to a few dozen characters on prose, enough to centre a snippet.
+ */
+export function estimateCharOffset(textLength: number, tokenCount: number, truncated: boolean, position: number): number {
+  if (!(position >= 0) || textLength === 0) return -1
+  const perToken = truncated || tokenCount <= 1 ? CHARS_PER_TOKEN : textLength / (tokenCount - 1)
+  return Math.min(textLength - 1, Math.round(Math.max(0, position - 1) * perToken))
+}
+
+/** Token position of the max of the first listed latent present in `doc` (columns sorted by doc), or -1. */
+export function firstLatentPosition(csc: PooledCsc, latents: ArrayLike<number>, doc: number): number {
+  for (let i = 0; i < latents.length; i++) {
+    const l = latents[i]
+    if (l < 0 || l >= csc.nLatents) continue
+    let lo = csc.indptr[l]
+    let hi = csc.indptr[l + 1]
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (csc.docs[mid] < doc) lo = mid + 1
+      else hi = mid
+    }
+    if (lo < csc.indptr[l + 1] && csc.docs[lo] === doc && csc.values[lo] > 0) return csc.positions[lo]
+  }
+  return -1
+}
+
+/**
+ * About `width` characters of `text`, centred on character `at` when given (>= 0), else on the first occurrence of any of `terms` as a whole word when there is
+ * one, else its start. Whitespace is collapsed; cut ends get an ellipsis.
+ */
+export function snippet(text: string, terms: readonly string[] = [], width = 200, atChar = -1): string {
+  const flat = text.replace(/\s+/g, ' ').trim()
+  if (flat.length <= width) return flat
+  // Collapsing whitespace moves characters left: map the offset through the prefix.
+  let at = atChar >= 0 ? text.slice(0, atChar).replace(/\s+/g, ' ').trimStart().length : -1
+  const words = terms.filter((t) => t.length > 0)
+  if (at < 0 && words.length) {
+    const re = new RegExp(`(?<![\\p{L}\\p{N}])(?:${words.map(escapeRegExp).join('|')})(?![\\p{L}\\p{N}])`, 'iu')
+    at = flat.search(re)
+  }
+  let start = at < 0 ? 0 : Math.max(0, at - Math.floor(width / 3))
+  let end = Math.min(flat.length, start + width)
+  start = Math.max(0, end - width)
+  // Cut at word boundaries when one is near.
+  if (start > 0) { const sp = flat.indexOf(' ', start); if (sp >= 0 && sp - start < 20) start = sp + 1 }
+  if (end < flat.length) { const sp = flat.lastIndexOf(' ', end); if (sp > start && end - sp < 20) end = sp }
+  return `${start > 0 ? '…' : ''}${flat.slice(start, end)}${end < flat.length ? '…' : ''}`
+}

@@ -1,0 +1,71 @@
+/** @module The correlations contract: query parameters and result of GET /correlations (latent pairs that co-occur, by NPMI). */
+import { z } from 'zod'
+import { LatentRef } from './latents.ts'
+
+const bool = (fallback: boolean) => z.enum(['true', 'false']).transform((v) => v === 'true').default(fallback)
+
+/**
+ * Defaults, and why:
+ * - minFrequency 0: the floor that matters is minCount (a latent in fewer documents than minCount cannot form a
+ *   listed pair, so it is dropped before pairing at no loss). Raise it to skip rare latents on purpose.
+ * - maxFrequency 0.5: a latent present in p_a > 1/2 of the documents can reach NPMI at most ln(1/p_a)/(-ln p_b) with a
+ *   rarer latent b (0.15 for p_b = 1%), so it only pairs with other dense (format, BOS-like) latents, while its pairs
+ *   cost the most to count (work grows with frequency squared).
+ * - minCount 5: pairs seen in 1-2 documents get NPMI near 1 from chance alone among rare latents; 5 still finds the
+ *   paper's planted correlation at 10 documents in 10,000.
+ * - minNpmi 0.5: results are sorted by NPMI, so the threshold only cuts the tail; 0.5 sits below the paper's 0.6-0.7
+ *   for real data so borderline pairs stay visible. For two 1% latents NPMI 0.5 means P(a|b) ~ 0.22, 21x chance.
+ * - maxLabelSimilarity 0.2: the paper's cosine between label embeddings above which two labels say the same thing.
+ * - dropAdjacent with adjacentShare >= 0.9: see CorrelationPair.adjacentShare.
+ */
+export const CorrelationsQuery = z.object({
+  dataset: z.string({ error: 'dataset is required: the id of the dataset to find co-occurring latents in' }).min(1),
+  minNpmi: z.coerce.number().min(-1).max(1).default(0.5),
+  minFrequency: z.coerce.number().min(0).max(1).default(0).describe('drop latents present in fewer than this share of documents before pairing'),
+  maxFrequency: z.coerce.number().min(0).max(1).default(0.5).describe('drop latents present in more than this share of documents before pairing'),
+  minCount: z.coerce.number().int().min(1).default(5).describe('documents where both latents are present'),
+  maxLabelSimilarity: z.coerce.number().min(-1).max(1).default(0.2)
+    .describe('drop pairs whose labels\' embeddings have a cosine above this (1 keeps all); pairs with an unlabelled latent are kept'),
+  dropAdjacent: bool(true).describe('drop pairs whose max positions are within one token in (almost) every shared document'),
+  adjacentShare: z.coerce.number().min(0).max(1).default(0.9).describe('the share of shared documents that makes a pair adjacent'),
+  limit: z.coerce.number().int().min(1).max(5000).default(100),
+})
+export type CorrelationsQuery = z.infer<typeof CorrelationsQuery>
+export type CorrelationsInput = z.input<typeof CorrelationsQuery>
+
+export const CorrelatedLatent = LatentRef.extend({
+  frequency: z.number().describe('share of documents where the latent is present'),
+  documents: z.number().int().describe('documents where the latent is present'),
+})
+
+export const CorrelationPair = z.object({
+  a: CorrelatedLatent,
+  b: CorrelatedLatent,
+  npmi: z.number().describe('ln(P(a,b) / P(a)P(b)) / -ln P(a,b), over binary presence per document'),
+  count: z.number().int().describe('documents where both are present'),
+  pAGivenB: z.number(),
+  pBGivenA: z.number(),
+  adjacentShare: z.number().describe(
+    'share of the shared documents where the two latents\' max-activation tokens are within one token of each other. '
+    + 'An approximation: only the position of each latent\'s max is stored, so two latents that fire on the same '
+    + 'tokens but peak elsewhere are not caught, and a pair that peaks together by chance is'),
+  labelSimilarity: z.number().nullable().describe('cosine of the two labels\' embeddings; null when a label is missing or the filter is off'),
+})
+export type CorrelationPair = z.infer<typeof CorrelationPair>
+
+export const CorrelationsResult = z.object({
+  dataset: z.string(),
+  encoder: z.string(),
+  documents: z.number().int(),
+  latentsConsidered: z.number().int().describe('latents left after the frequency filters'),
+  pairsCounted: z.number().int().describe('pairs of considered latents that co-occur in at least one document'),
+  dropped: z.object({
+    adjacent: z.number().int().describe('pairs above minNpmi and minCount dropped as adjacent'),
+    similarLabels: z.number().int().describe('pairs dropped for similar labels (among those examined to fill the limit)'),
+  }),
+  truncated: z.boolean().describe('more pairs passed the thresholds than were kept as candidates; the top ones are exact'),
+  embedder: z.string().nullable().describe('the embedder used for label similarity (null when the filter was off)'),
+  seconds: z.number(),
+  pairs: z.array(CorrelationPair),
+})
+export type CorrelationsResult = z.infer<typeof CorrelationsResult>

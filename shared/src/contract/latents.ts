@@ -1,0 +1,79 @@
+/** @module The latent page contract (GET /latents/{latent}) and the latent reference every analysis result carries to link there. */
+import { z } from 'zod'
+
+/** What an analysis result says about a latent it names: enough to show it and to open its page. */
+export const LatentRef = z.object({
+  latent: z.number().int(),
+  label: z.string().nullable(),
+  labelSource: z.string().nullable().describe('where the label came from (e.g. "offline-top-tokens"), null when unknown'),
+  href: z.string().describe('the latent page: /latents/{latent}?dataset=...'),
+})
+export type LatentRef = z.infer<typeof LatentRef>
+
+/** Path of a latent's page within a dataset, relative to the API root. */
+export function latentHref(latent: number, dataset: string): string {
+  return `/latents/${latent}?dataset=${encodeURIComponent(dataset)}`
+}
+
+/**
+ * The reference to `latent` with its label, label source and page link, plus `extra` fields (frequency, weight...).
+ * `labels` / `sources` are the encoder's per-latent arrays; a missing entry reads as null.
+ */
+export function latentRef<E extends Record<string, unknown>>(labels: ArrayLike<string | null> | null | undefined,
+  sources: ArrayLike<string | null> | null | undefined, latent: number, extra: { dataset: string } & E): LatentRef & Omit<E, 'dataset'> {
+  const { dataset, ...rest } = extra
+  return {
+    latent,
+    label: labels?.[latent] ?? null,
+    labelSource: sources?.[latent] ?? null,
+    href: latentHref(latent, dataset),
+    ...(rest as Omit<E, 'dataset'>),
+  }
+}
+
+export const LatentParams = z.object({
+  latent: z.coerce.number({ error: 'latent must be a non-negative integer' }).int().nonnegative(),
+})
+
+export const LatentPageQuery = z.object({
+  dataset: z.string({ error: 'dataset is required: the id of the dataset whose examples to show' }).min(1),
+  examples: z.coerce.number().int().min(0).max(100).optional()
+    .describe('top examples to return (default: all stored, the dataset\'s perLatent)'),
+  text: z.enum(['true', 'false']).transform((v) => v === 'true').default(false)
+    .describe('include each example document\'s full text (tokens and activations are always included)'),
+})
+export type LatentPageQuery = z.infer<typeof LatentPageQuery>
+
+export const TopExample = z.object({
+  row: z.number().int().describe('dataset row of the document'),
+  id: z.string().describe('the document id given at upload'),
+  rank: z.number().int().describe('0 for the document where the latent fires most'),
+  value: z.number().describe('max activation of the latent over the document\'s tokens'),
+  text: z.string().optional(),
+  tokens: z.array(z.string()).describe('a window of tokens around the max'),
+  activations: z.array(z.number()).describe('the latent\'s activation on each token of the window (same length as tokens)'),
+  position: z.number().int().describe('token position of the max in the document'),
+  windowStart: z.number().int().describe('token position of tokens[0]; the max is tokens[position - windowStart]'),
+})
+export type TopExample = z.infer<typeof TopExample>
+
+export const LatentPage = z.object({
+  latent: z.number().int(),
+  label: z.string().nullable(),
+  labelSource: z.string().nullable(),
+  encoder: z.string(),
+  dataset: z.string(),
+  frequency: z.number().describe('share of the dataset\'s documents where the latent is present'),
+  documents: z.number().int().describe('documents where the latent is present'),
+  mean: z.number().nullable().describe('mean pooled value over the documents where it is present'),
+  p90: z.number().nullable().describe('90th percentile of the pooled value where present (from the histogram: within one bin)'),
+  max: z.number(),
+  histogram: z.object({
+    edges: z.array(z.number()).describe('bin edges (log-spaced); bin i is [edges[i], edges[i+1])'),
+    counts: z.array(z.number().int()).describe('documents per bin, edges.length - 1 entries'),
+    underflow: z.number().int().describe('present values below edges[0]'),
+    overflow: z.number().int().describe('values at or above the last edge'),
+  }),
+  topExamples: z.array(TopExample),
+})
+export type LatentPage = z.infer<typeof LatentPage>

@@ -1,0 +1,59 @@
+/** @module Tests of the label-embedding cache (store + memory) and top latents by query. */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { MemoryObjectStore } from '../store/memory-store.ts'
+import type { Embedder } from './embedder.ts'
+import { OfflineEmbedder } from './offline.ts'
+import { LabelEmbeddingCache, labelEmbeddingsKey, topLatentsByQuery, embedLabels } from './label-cache.ts'
+
+/** The offline embedder, counting the texts it is asked to embed. */
+class CountingEmbedder implements Embedder {
+  readonly inner = new OfflineEmbedder(128)
+  readonly id = 'counting:offline-128'
+  readonly dimensions = 128
+  texts = 0
+  async embed(texts: string[]) { this.texts += texts.length; return this.inner.embed(texts) }
+}
+
+const labels = ['token "whale" (e.g. "...the whale...")', null, 'email addresses', 'prices in dollars $', '', 'web links http www']
+
+test('label embeddings are computed once, stored under the encoder, and reused by a fresh cache', async () => {
+  const store = new MemoryObjectStore()
+  const emb = new CountingEmbedder()
+  const a = await new LabelEmbeddingCache(store).get('fp123', emb, labels)
+  assert.equal(emb.texts, 4, 'null and empty labels are not embedded')
+  const key = labelEmbeddingsKey('fp123', emb.id)
+  assert.equal(key, '_encoders/fp123/label-embeddings/counting_offline-128.bin')
+  assert.ok(await store.head(key))
+  assert.ok(await store.head(key.replace(/\.bin$/, '.json')))
+  const cache = new LabelEmbeddingCache(store)
+  const b = await cache.get('fp123', emb, labels)
+  await cache.get('fp123', emb, labels)
+  assert.equal(emb.texts, 4, 'read back from the store, then from memory')
+  assert.deepEqual(b.codes, a.codes)
+  assert.deepEqual(b.scales, a.scales)
+  assert.deepEqual(Array.from(b.present), [1, 0, 1, 1, 0, 1])
+  const changed = [...labels]
+  changed[1] = 'ships at sea'
+  await new LabelEmbeddingCache(store).get('fp123', emb, changed)
+  assert.equal(emb.texts, 9, 'a changed label set is embedded again')
+})
+
+test('topLatentsByQuery agrees with float cosine, best first, and never returns unlabelled latents', async () => {
+  const emb = new OfflineEmbedder(128)
+  const e = await embedLabels(emb, labels)
+  const q = await emb.embed(['links to a website: http'])
+  const top = topLatentsByQuery(e, q, 10)
+  assert.equal(top.latents.length, 4, 'only the four labelled latents')
+  assert.equal(top.latents[0], 5)
+  const vectors = await emb.embed(labels.map((l) => l ?? ''))
+  const exact = [0, 2, 3, 5].map((i) => {
+    let s = 0
+    for (let j = 0; j < 128; j++) s += q[j] * vectors[i * 128 + j]
+    return { i, s }
+  }).sort((x, y) => y.s - x.s)
+  assert.deepEqual(Array.from(top.latents), exact.map((x) => x.i))
+  exact.forEach((x, r) => assert.ok(Math.abs(top.similarities[r] - x.s) < 0.02, 'int8 cosines within 0.02'))
+  assert.deepEqual(Array.from(topLatentsByQuery(e, q, 2).latents), exact.slice(0, 2).map((x) => x.i))
+  assert.throws(() => topLatentsByQuery(e, new Float32Array(3), 2))
+})

@@ -1,0 +1,194 @@
+/** @module Embeddings of an encoder's latent labels, cached in the ObjectStore and in memory, and the top latents for a query. */
+/**
+ * Stored as int8 with one float scale per label (`_encoders/{fingerprint}/label-embeddings/{embedder}.bin`, plus a
+ * `.json` header): a 65k-latent encoder with 1536-d embeddings is 100 MB in int8 and 400 MB in float32, and an edge
+ * function has 128 MB. Quantization moves a cosine by about 1/127 of a label's largest coordinate, which reorders
+ * only near-ties.
+ */
+import { createHash } from 'node:crypto'
+import type { ObjectStore } from '../store/object-store.ts'
+import type { Embedder } from './embedder.ts'
+
+export const LABEL_EMBEDDINGS_FORMAT = 'int8-rowscale-v1'
+/** Labels embedded per call to the embedder (the OpenAI embedder batches further itself). */
+const EMBED_CHUNK = 1024
+
+export interface LabelEmbeddings {
+  embedderId: string
+  dimensions: number
+  /** Number of latents (labels), including unlabelled ones. */
+  count: number
+  /** count x dimensions, row-major; a row is the label's unit vector / scale[row]. */
+  codes: Int8Array
+  scales: Float32Array
+  /** 1 when the latent has a label (unlabelled rows are zero and never chosen). */
+  present: Uint8Array
+}
+
+interface Header {
+  format: typeof LABEL_EMBEDDINGS_FORMAT
+  embedder: string
+  dimensions: number
+  count: number
+  labelsSha256: string
+}
+
+/** Key-safe form of an embedder id ('openai:text-embedding-3-small' -> 'openai_text-embedding-3-small'). */
+export function embedderKey(id: string): string {
+  return id.replace(/[^A-Za-z0-9._-]/g, '_')
+}
+
+export function labelEmbeddingsKey(encoderFingerprint: string, embedderId: string): string {
+  return `_encoders/${embedderKey(encoderFingerprint)}/label-embeddings/${embedderKey(embedderId)}.bin`
+}
+
+const digests = new WeakMap<ReadonlyArray<string | null>, string>()
+
+/**
+ * sha256 of the label list. Memoized per array: catalogs hand out the same array on every request, and hashing 65k
+ * labels each time would cost more than the search itself (callers must not mutate a list they passed in).
+ */
+export function labelsDigest(labels: ReadonlyArray<string | null>): string {
+  let d = digests.get(labels)
+  if (!d) digests.set(labels, (d = createHash('sha256').update(JSON.stringify(labels)).digest('hex')))
+  return d
+}
+
+/** Quantize unit vectors [n x d] to int8 with a per-row scale (max |x| / 127). */
+export function quantizeRows(vectors: Float32Array, n: number, d: number): { codes: Int8Array; scales: Float32Array } {
+  const codes = new Int8Array(n * d)
+  const scales = new Float32Array(n)
+  for (let i = 0; i < n; i++) {
+    let max = 0
+    for (let j = 0; j < d; j++) max = Math.max(max, Math.abs(vectors[i * d + j]))
+    if (max === 0) continue
+    const s = max / 127
+    scales[i] = s
+    for (let j = 0; j < d; j++) codes[i * d + j] = Math.round(vectors[i * d + j] / s)
+  }
+  return { codes, scales }
+}
+
+/**
+ * The k latents whose labels are most similar (cosine) to `query` (a unit vector), best first, ties to the lower
+ * latent. Unlabelled latents are never returned, so fewer than k may come back.
+ */
+export function topLatentsByQuery(embeddings: LabelEmbeddings, query: Float32Array, k: number): { latents: Int32Array; similarities: Float32Array } {
+  const { dimensions: d, count, codes, scales, present } = embeddings
+  if (query.length !== d) throw new Error(`query has ${query.length} dimensions, the label embeddings ${d}`)
+  const kk = Math.max(0, Math.min(k, count))
+  // Sorted insertion into a k-long list: k is small (<= a few hundred) next to the latent count.
+  const top = new Int32Array(kk).fill(-1)
+  const sims = new Float32Array(kk).fill(-Infinity)
+  let filled = 0
+  for (let i = 0; i < count; i++) {
+    if (!present[i]) continue
+    let dot = 0
+    const base = i * d
+    for (let j = 0; j < d; j++) dot += query[j] * codes[base + j]
+    const s = dot * scales[i]
+    if (filled === kk && !(s > sims[kk - 1])) continue
+    let at = filled < kk ? filled++ : kk - 1
+    while (at > 0 && sims[at - 1] < s) {
+      sims[at] = sims[at - 1]
+      top[at] = top[at - 1]
+      at--
+    }
+    sims[at] = s
+    top[at] = i
+  }
+  return { latents: top.subarray(0, filled), similarities: sims.subarray(0, filled) }
+}
+
+function encodeBin(e: LabelEmbeddings): Uint8Array {
+  // Scales first (4-byte aligned), then presence, then the codes.
+  const out = new Uint8Array(e.count * 4 + e.count + e.codes.length)
+  out.set(new Uint8Array(e.scales.buffer, e.scales.byteOffset, e.scales.byteLength), 0)
+  out.set(e.present, e.count * 4)
+  out.set(new Uint8Array(e.codes.buffer, e.codes.byteOffset, e.codes.byteLength), e.count * 5)
+  return out
+}
+
+function decodeBin(bytes: Uint8Array, h: Header): LabelEmbeddings | null {
+  if (bytes.length !== h.count * 5 + h.count * h.dimensions) return null
+  const copy = bytes.slice() // aligned, owned buffer
+  return {
+    embedderId: h.embedder, dimensions: h.dimensions, count: h.count,
+    scales: new Float32Array(copy.buffer, 0, h.count),
+    present: new Uint8Array(copy.buffer, h.count * 4, h.count),
+    codes: new Int8Array(copy.buffer, h.count * 5, h.count * h.dimensions),
+  }
+}
+
+export interface LabelEmbeddingCacheOptions {
+  /** Label sets kept in memory (least recently used goes first). */
+  memoryEntries?: number
+  log?: (line: string) => void
+}
+
+/** Label embeddings per (encoder fingerprint, embedder): memory, then the store, then the embedder (once). */
+export class LabelEmbeddingCache {
+  private readonly memory = new Map<string, Promise<LabelEmbeddings>>()
+  constructor(readonly objects: ObjectStore, private readonly options: LabelEmbeddingCacheOptions = {}) {}
+
+  get(encoderFingerprint: string, embedder: Embedder, labels: ReadonlyArray<string | null>): Promise<LabelEmbeddings> {
+    const key = labelEmbeddingsKey(encoderFingerprint, embedder.id)
+    const digest = labelsDigest(labels)
+    const id = `${key}\u0000${digest}`
+    const hit = this.memory.get(id)
+    if (hit) {
+      this.memory.delete(id)
+      this.memory.set(id, hit)
+      return hit
+    }
+    const loading = this.load(key, digest, embedder, labels)
+    loading.catch(() => this.memory.delete(id))
+    this.memory.set(id, loading)
+    const max = this.options.memoryEntries ?? 4
+    while (this.memory.size > max) this.memory.delete(this.memory.keys().next().value!)
+    return loading
+  }
+
+  private async load(key: string, digest: string, embedder: Embedder, labels: ReadonlyArray<string | null>): Promise<LabelEmbeddings> {
+    const headerKey = key.replace(/\.bin$/, '.json')
+    const headerBytes = await this.objects.get(headerKey)
+    if (headerBytes) {
+      const h = JSON.parse(new TextDecoder().decode(headerBytes)) as Header
+      // Labels can be regenerated without the encoder's weights changing: the digest catches that.
+      if (h.format === LABEL_EMBEDDINGS_FORMAT && h.embedder === embedder.id && h.labelsSha256 === digest && h.count === labels.length) {
+        const bin = await this.objects.get(key)
+        const e = bin && decodeBin(bin, h)
+        if (e) return e
+      }
+    }
+    const e = await embedLabels(embedder, labels)
+    // Body first, header last: a reader that finds the header finds a complete body of the same digest.
+    await this.objects.put(key, encodeBin(e), { contentType: 'application/octet-stream' })
+    const header: Header = { format: LABEL_EMBEDDINGS_FORMAT, embedder: embedder.id, dimensions: e.dimensions, count: e.count, labelsSha256: digest }
+    await this.objects.put(headerKey, JSON.stringify(header), { contentType: 'application/json' })
+    this.options.log?.(`[labels] embedded ${e.count} labels with ${embedder.id} -> ${key}`)
+    return e
+  }
+}
+
+/** Embed every present label (in chunks, so a large encoder never holds all float vectors at once). */
+export async function embedLabels(embedder: Embedder, labels: ReadonlyArray<string | null>): Promise<LabelEmbeddings> {
+  const n = labels.length
+  const present = new Uint8Array(n)
+  const wanted: number[] = []
+  for (let i = 0; i < n; i++) if (labels[i] && labels[i]!.trim()) { present[i] = 1; wanted.push(i) }
+  let d = embedder.dimensions
+  let codes = new Int8Array(n * d)
+  const scales = new Float32Array(n)
+  for (let at = 0; at < wanted.length; at += EMBED_CHUNK) {
+    const rows = wanted.slice(at, at + EMBED_CHUNK)
+    const vectors = await embedder.embed(rows.map((i) => labels[i]!))
+    if (d === 0) { d = vectors.length / rows.length; codes = new Int8Array(n * d) } // learnt from the first answer
+    const q = quantizeRows(vectors, rows.length, d)
+    rows.forEach((row, r) => {
+      codes.set(q.codes.subarray(r * d, (r + 1) * d), row * d)
+      scales[row] = q.scales[r]
+    })
+  }
+  return { embedderId: embedder.id, dimensions: d, count: n, codes, scales, present }
+}

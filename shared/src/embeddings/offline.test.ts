@@ -1,0 +1,46 @@
+/** @module Tests of the offline hashed-feature embedder. */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { OfflineEmbedder, OFFLINE_DIMENSIONS, lexicalTokens } from './offline.ts'
+
+const dot = (v: Float32Array, d: number, i: number, j: number) => {
+  let s = 0
+  for (let x = 0; x < d; x++) s += v[i * d + x] * v[j * d + x]
+  return s
+}
+
+test('embeddings are unit vectors, deterministic across instances, zero for stopwords only', async () => {
+  const texts = ['The white whale', 'mailing list unsubscribe footer', 'the of and', '']
+  const e = new OfflineEmbedder()
+  assert.equal(e.dimensions, OFFLINE_DIMENSIONS)
+  const a = await e.embed(texts)
+  const b = await new OfflineEmbedder().embed(texts)
+  assert.deepEqual(a, b)
+  assert.equal(a.length, texts.length * OFFLINE_DIMENSIONS)
+  assert.ok(Math.abs(dot(a, OFFLINE_DIMENSIONS, 0, 0) - 1) < 1e-5)
+  assert.ok(Math.abs(dot(a, OFFLINE_DIMENSIONS, 1, 1) - 1) < 1e-5)
+  assert.equal(dot(a, OFFLINE_DIMENSIONS, 2, 2), 0)
+  assert.equal(dot(a, OFFLINE_DIMENSIONS, 3, 3), 0)
+})
+
+test('lexical overlap, inflections and shared fragments score above unrelated text', async () => {
+  const e = new OfflineEmbedder()
+  const d = e.dimensions
+  const v = await e.embed([
+    'emails with links to websites', // 0 query
+    'token "email" (e.g. "...send me an email at...")', // 1 shares "email"
+    'token "website" (e.g. "...visit our website...")', // 2 shares "website" via n-grams of "websites"
+    'tokens " whale", " ship" (e.g. "...the whale swam...")', // 3 unrelated
+  ])
+  assert.ok(dot(v, d, 0, 1) > dot(v, d, 0, 3) + 0.05, `email ${dot(v, d, 0, 1)} vs whale ${dot(v, d, 0, 3)}`)
+  assert.ok(dot(v, d, 0, 2) > dot(v, d, 0, 3) + 0.05, `website ${dot(v, d, 0, 2)} vs whale ${dot(v, d, 0, 3)}`)
+})
+
+test('symbols are tokens of their own, so a query for "@" meets a label quoting it', async () => {
+  assert.deepEqual(lexicalTokens('root@localhost, $5!'), ['root', '@', 'localhost', '$', '5'])
+  const e = new OfflineEmbedder(64)
+  assert.equal(e.id, 'offline-hash-v1-64')
+  const v = await e.embed(['@', 'token "@"', 'token "ated"'])
+  assert.ok(dot(v, 64, 0, 1) > 0.4)
+  assert.ok(dot(v, 64, 0, 1) > dot(v, 64, 0, 2))
+})
