@@ -40,6 +40,8 @@ export interface AppDeps {
   runners?: AnalysisRunners
   /** POST /clusters answers directly up to this many documents, else queues a job. */
   directMaxDocuments?: number
+  /** GET /correlations answers directly up to this many documents, else queues a job (with an analysis queue). */
+  correlationsDirectMaxDocuments?: number
 }
 
 export type AppEnv = { Variables: { tenant: string } }

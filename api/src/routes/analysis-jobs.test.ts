@@ -248,19 +248,37 @@ test('the real clustering service through a job gives the direct answer, seed fo
   } finally { await analysis.close() }
 })
 
-test('a correlations job (as a large GET /correlations would queue it) runs the correlations service', async () => {
+test('GET /correlations on a dataset over the direct limit queues a job whose result equals the direct answer', async () => {
   const analysis = startAnalysis({ runners: defaultRunners })
   try {
-    const request = CorrelationsQuery.parse({ dataset: 'ds_small', minCount: '2', maxLabelSimilarity: '1', limit: '5' })
-    const record = await submitAnalysisJob({ objects, queue: analysis.queue }, TENANT, { analysis: 'correlations', dataset: 'ds_small', request })
+    const query = 'dataset=ds_small&minCount=2&maxLabelSimilarity=1&limit=5'
+    const direct = await json(appWith(analysis.queue, 0, true), `/correlations?${query}`)
+    assert.equal(direct.status, 200, '60 documents are under the default direct limit')
+    const small = createApp({
+      objects, datasets, encoders, mode: 'local', tenantOf: () => TENANT, queue: new EmbeddedQueue<JobMessage>(join(dir, 'queue')),
+      analysisQueue: analysis.queue, embedder, correlationsDirectMaxDocuments: 50,
+    })
+    const accepted = await json(small, `/correlations?${query}`)
+    assert.equal(accepted.status, 202, JSON.stringify(accepted.body))
+    assert.equal(accepted.headers.get('location'), accepted.body.job.href)
+    const forced = await json(appWith(analysis.queue, 0, true), `/correlations?${query}&async=true`)
+    assert.equal(forced.status, 202, 'async=true queues whatever the size')
+    const bad = await json(small, '/correlations?dataset=ds_small&minNpmi=7')
+    assert.equal(bad.status, 400, 'parameters are checked before a job is made')
+    const missing = await json(small, '/correlations?dataset=ds_nope')
+    assert.equal(missing.status, 404, 'an unknown dataset is refused before a job is made')
+
     const app = appWith(analysis.queue, 0, true)
-    const job = await waitFor(app, record.id, ['ready', 'failed'])
+    const job = await waitFor(app, accepted.body.job.id, ['ready', 'failed'])
     assert.equal(job.status, 'ready', JSON.stringify(job.error))
     const res = await json(app, `/jobs/${job.id}/result`)
     const result = CorrelationsResult.parse(res.body)
     assert.equal(res.body.page, undefined, 'correlations have no per-row arrays to page')
     assert.equal(result.documents, 60)
     assert.ok(result.pairs.length > 0 && result.pairs.length <= 5)
+    const { seconds: _a, ...fromJob } = result
+    const { seconds: _b, ...fromRequest } = CorrelationsResult.parse(direct.body)
+    assert.deepEqual(fromJob, fromRequest, 'the job runs the same function as the direct answer')
   } finally { await analysis.close() }
 })
 

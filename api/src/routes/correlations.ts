@@ -1,21 +1,56 @@
-/** @module GET /correlations: latent pairs that co-occur in a dataset's documents, by NPMI, answered directly. */
-import { createRoute, type OpenAPIHono } from '@hono/zod-openapi'
+/** @module GET /correlations: latent pairs that co-occur in a dataset's documents, by NPMI; large datasets become an analysis job. */
+import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
 import { CorrelationsQuery, CorrelationsResult } from '@latentbase/shared/contract/correlations'
+import { AnalysisJobAccepted, type AnalysisQueueMessage } from '@latentbase/shared/contract/analysis-job'
 import { Problem } from '@latentbase/shared/contract/problem'
+import type { JobQueue } from '@latentbase/shared/queue/job-queue'
 import type { AppEnv } from '../app.ts'
 import { computeCorrelations } from '../services/correlations-service.ts'
+import { loadReadyDataset } from '../services/ready-dataset.ts'
+import { jobHref, submitAnalysisJob } from '../services/analysis-jobs.ts'
 import { analysisContext, type AnalysisDeps } from './latents.ts'
+
+/**
+ * Up to this many documents GET /correlations answers in the request. Measured (`npm run bench:analyses`): 10k
+ * documents x 16k latents take ~3 s on 2 cores, 100k take ~20 s, which is past what an HTTP client (or an edge
+ * function's time limit) should wait: those become an analysis job when an analysis queue is configured.
+ */
+export const CORRELATIONS_DIRECT_MAX_DOCUMENTS = 20_000
+
+export type CorrelationsRouteDeps = AnalysisDeps & {
+  analysisQueue?: JobQueue<AnalysisQueueMessage>
+  correlationsDirectMaxDocuments?: number
+}
 
 const problemResponse = (description: string) => ({ content: { 'application/problem+json': { schema: Problem } }, description })
 
-export function registerCorrelationsRoutes(app: OpenAPIHono<AppEnv>, deps: AnalysisDeps): void {
+export function registerCorrelationsRoutes(app: OpenAPIHono<AppEnv>, deps: CorrelationsRouteDeps): void {
   app.openapi(createRoute({
     method: 'get', path: '/correlations',
     summary: 'Latent pairs that co-occur more than chance (NPMI over binary presence), minus adjacent-token and same-label pairs',
-    request: { query: CorrelationsQuery },
+    description: `Datasets of up to ${CORRELATIONS_DIRECT_MAX_DOCUMENTS.toLocaleString('en')} documents are answered directly (200). `
+      + 'Larger ones, and requests with `async=true` or `Prefer: respond-async`, become an analysis job (202) where the server '
+      + 'has an analysis queue: poll `GET /jobs/{id}`, then read `GET /jobs/{id}/result`.',
+    request: { query: CorrelationsQuery.extend({ async: z.enum(['true', 'false']).optional().describe('true: always answer with a job (202)') }) },
     responses: {
       200: { content: { 'application/json': { schema: CorrelationsResult } }, description: 'pairs sorted by NPMI, descending' },
+      202: { content: { 'application/json': { schema: AnalysisJobAccepted } }, description: 'queued as an analysis job' },
       400: problemResponse('invalid parameters'), 404: problemResponse('unknown dataset'), 409: problemResponse('the dataset is not ready'),
     },
-  }), async (c) => c.json(await computeCorrelations(analysisContext(deps, c.get('tenant'), c.req.raw.signal), c.req.valid('query')), 200))
+  }), async (c) => {
+    const { async: asyncParam, ...query } = c.req.valid('query')
+    const tenant = c.get('tenant')
+    if (deps.analysisQueue) {
+      const forceJob = asyncParam === 'true' || /respond-async/i.test(c.req.header('prefer') ?? '')
+      const ds = await loadReadyDataset(deps.datasets, tenant, query.dataset, 'dataset')
+      if (forceJob || ds.manifest.documents.count > (deps.correlationsDirectMaxDocuments ?? CORRELATIONS_DIRECT_MAX_DOCUMENTS)) {
+        const record = await submitAnalysisJob({ objects: deps.objects, queue: deps.analysisQueue, now: deps.now }, tenant, {
+          analysis: 'correlations', dataset: query.dataset, request: query,
+        })
+        c.header('Location', jobHref(record.id))
+        return c.json({ job: { id: record.id, status: record.status, href: jobHref(record.id) } }, 202)
+      }
+    }
+    return c.json(await computeCorrelations(analysisContext(deps, tenant, c.req.raw.signal), query), 200)
+  })
 }

@@ -197,12 +197,16 @@ test('a latent-range read fetches the footer and the needed row groups, nothing 
   assert.ok(needed.length >= 1 && needed.length < 6, `${needed.length} groups needed`)
   const neededBytes = needed.reduce((s, i) => s + spans[i][1] - spans[i][0], 0)
   const tail = size - FOOTER_FETCH_BYTES
+  const indexes = spans[spans.length - 1][1] // page indexes sit between the last row group and the footer
   for (const f of store.fetches) {
     const inTail = f.start >= tail
+    const inIndexes = f.start >= indexes
     const inNeeded = needed.some((i) => f.start >= spans[i][0] && f.end <= spans[i][1])
-    assert.ok(inTail || inNeeded, `fetch [${f.start}, ${f.end}) is outside the footer and the needed row groups`)
+    assert.ok(inTail || inIndexes || inNeeded, `fetch [${f.start}, ${f.end}) is outside the footer, the page indexes and the needed row groups`)
   }
-  assert.equal(store.bytesRead, FOOTER_FETCH_BYTES + neededBytes)
+  // The page index narrows reads below whole row groups: only the pages holding latents 1800-1829.
+  const groupBytesRead = store.fetches.filter((f) => f.start < indexes && f.start < tail).reduce((s, f) => s + f.end - f.start, 0)
+  assert.ok(groupBytesRead < neededBytes, `read ${groupBytesRead} bytes of pages, less than the ${neededBytes} of the needed row groups`)
   assert.ok(store.bytesRead < size / 4, `read ${store.bytesRead} of ${size} bytes`)
   assert.equal(got.indptr[range.end] - got.indptr[range.start], cscFromCsr(m).indptr[range.end] - cscFromCsr(m).indptr[range.start])
 
@@ -210,6 +214,28 @@ test('a latent-range read fetches the footer and the needed row groups, nothing 
   store.reset()
   await readByLatent(store, PREFIX, [file], [3])
   assert.ok(store.fetches.every((f) => f.start < tail), 'no footer fetch the second time')
+})
+
+test('one latent in 100k-row groups costs a few pages, not the column chunks, and reads back exactly', async () => {
+  const inner = new MemoryObjectStore()
+  const m = randomCsr(20000, 2000, 40, 7) // ~800k pooled latents: every group spans ~250 latents
+  const { byLatent } = writeLatentShards(m)
+  await inner.put(PREFIX + 'by-latent.parquet', byLatent.bytes)
+  const file: ShardFile = { key: 'by-latent.parquet', ...byLatent.file }
+  const spans = groupSpans(byLatent.bytes)
+  const store = new CountingObjectStore(inner)
+  const latent = 777
+  const got = await readByLatent(store, PREFIX, [file], [latent])
+  const expected = cscFromCsr(m)
+  const a = expected.indptr[latent], b = expected.indptr[latent + 1]
+  assert.deepEqual(Array.from(got.docs.subarray(got.indptr[latent], got.indptr[latent + 1])), Array.from(expected.docs.subarray(a, b)))
+  assert.deepEqual(Array.from(got.values.subarray(got.indptr[latent], got.indptr[latent + 1])), Array.from(expected.values.subarray(a, b)))
+  assert.deepEqual(Array.from(got.positions.subarray(got.indptr[latent], got.indptr[latent + 1])), Array.from(expected.positions.subarray(a, b)))
+  const indexes = spans[spans.length - 1][1]
+  const pageBytes = store.fetches.filter((f) => f.start < indexes).reduce((s, f) => s + f.end - f.start, 0)
+  const group = file.rowGroups.findIndex((g) => g.first <= latent && g.last >= latent)
+  const groupBytes = spans[group][1] - spans[group][0]
+  assert.ok(pageBytes * 4 < groupBytes, `read ${pageBytes} bytes of pages for one latent; its row group is ${groupBytes} bytes`)
 })
 
 function sampleDocuments(n: number, rowStart: number, withMessages: boolean): DocumentColumns {

@@ -1,5 +1,5 @@
 /** @module Sparse Parquet shards of the latent store: write them, and read only the row groups a request needs (planned from the manifest). */
-import { parquetMetadataAsync, parquetRead, type AsyncBuffer, type FileMetaData } from 'hyparquet'
+import { parquetMetadataAsync, parquetRead, readColumnIndex, readOffsetIndex, type AsyncBuffer, type FileMetaData } from 'hyparquet'
 import { parquetWriteBuffer } from 'hyparquet-writer'
 import type { ColumnSource } from 'hyparquet-writer'
 import { cscFromCsr, type PooledCsc, type PooledCsr } from '../analysis/sparse.ts'
@@ -11,6 +11,13 @@ export const DEFAULT_ROW_GROUP_ROWS = 100_000
 /** Documents shards cut row groups by text size instead, so reading one document fetches a few MB at most. */
 export const DOCUMENTS_ROW_GROUP_BYTES = 4 << 20
 export const DOCUMENTS_MAX_ROW_GROUP_ROWS = 100_000
+/**
+ * Target uncompressed page sizes. Small pages plus the offset index (written by default) let a read of a few
+ * latents or a few documents fetch and decode only the pages holding them, not whole 100k-row column chunks:
+ * ~4k ints a latent-shard page, and a few documents' text a documents page.
+ */
+export const LATENT_PAGE_BYTES = 16 << 10
+export const DOCUMENTS_PAGE_BYTES = 32 << 10
 /** Bytes read from the end of a file to get its footer in one request (hyparquet asks again if it is longer). */
 export const FOOTER_FETCH_BYTES = 64 << 10
 
@@ -53,10 +60,11 @@ export interface LatentShardOptions {
   rowGroupRows?: number
 }
 
-function int32Column(name: string, data: Int32Array): ColumnSource {
+function int32Column(name: string, data: Int32Array, sortKey = false): ColumnSource {
   // Sorted and small-delta ints: DELTA_BINARY_PACKED is ~25% smaller than dictionaries here, and reads back
-  // as an Int32Array rather than a plain Array.
-  return { name, data, type: 'INT32', nullable: false, encoding: 'DELTA_BINARY_PACKED' }
+  // as an Int32Array rather than a plain Array. A sort key also gets a column index (min/max per page), so a
+  // reader finds the pages holding a key without decoding the column.
+  return { name, data, type: 'INT32', nullable: false, encoding: 'DELTA_BINARY_PACKED', columnIndex: sortKey }
 }
 
 function floatColumn(name: string, data: Float32Array): ColumnSource {
@@ -80,9 +88,10 @@ function fixedSizes(rows: number, per: number): number[] {
   return sizes
 }
 
-function writeTable(columnData: ColumnSource[], sizes: number[], kv: Record<string, string | number>): Uint8Array {
+function writeTable(columnData: ColumnSource[], sizes: number[], kv: Record<string, string | number>, pageSize: number): Uint8Array {
   const buffer = parquetWriteBuffer({
     columnData,
+    pageSize,
     // hyparquet-writer repeats the last size; with no rows any size gives an empty file with the schema.
     rowGroupSize: sizes.length ? sizes : [1],
     kvMetadata: Object.entries(kv).map(([key, value]) => ({ key, value: String(value) })),
@@ -122,22 +131,22 @@ export function writeLatentShards(csr: PooledCsr, options: LatentShardOptions = 
   const docOfRow = new Int32Array(nnz)
   for (let i = 0; i < csr.nDocs; i++) docOfRow.fill(docStart + i, csr.indptr[i], csr.indptr[i + 1])
   const byDocBytes = writeTable([
-    int32Column('doc', docOfRow),
+    int32Column('doc', docOfRow, true),
     int32Column('latent', csr.latents),
     floatColumn('value', csr.values),
     int32Column('position', csr.positions),
-  ], sizes, kv('by-document'))
+  ], sizes, kv('by-document'), LATENT_PAGE_BYTES)
 
   const csc = cscFromCsr(csr)
   const latentOfRow = new Int32Array(nnz)
   for (let j = 0; j < csc.nLatents; j++) latentOfRow.fill(j, csc.indptr[j], csc.indptr[j + 1])
   const docs = docStart === 0 ? csc.docs : csc.docs.map((d) => d + docStart)
   const byLatentBytes = writeTable([
-    int32Column('latent', latentOfRow),
+    int32Column('latent', latentOfRow, true),
     int32Column('doc', docs),
     floatColumn('value', csc.values),
     int32Column('position', csc.positions),
-  ], sizes, kv('by-latent'))
+  ], sizes, kv('by-latent'), LATENT_PAGE_BYTES)
 
   return {
     byDocument: {
@@ -217,7 +226,7 @@ export function writeDocumentsShard(columns: DocumentColumnsInput, options: Docu
     { name: 'truncated', data: Array.from(columns.truncated, (v) => Boolean(v)), type: 'BOOLEAN', nullable: false },
     { name: 'masked_tokens', data: Int32Array.from(columns.masked_tokens), type: 'INT32', nullable: false },
     ...(columns.messages ? [{ name: 'messages', data: columns.messages, type: 'JSON', nullable: false } satisfies ColumnSource] : []),
-  ], sizes, { [KV.storeVersion]: STORE_VERSION, [KV.shard]: 'documents', [KV.docStart]: docStart, [KV.docCount]: docCount })
+  ], sizes, { [KV.storeVersion]: STORE_VERSION, [KV.shard]: 'documents', [KV.docStart]: docStart, [KV.docCount]: docCount }, DOCUMENTS_PAGE_BYTES)
   return { bytes: out, file: { rows: n, bytes: out.length, rowGroups: rowGroupRanges(columns.row, sizes), docStart, docCount } }
 }
 
@@ -249,40 +258,43 @@ export function storeAsyncBuffer(store: ObjectStore, key: string, byteLength: nu
 }
 
 const METADATA_CACHE_ENTRIES = 256
-const metadataCaches = new WeakMap<ObjectStore, Map<string, Promise<FileMetaData>>>()
+let metadataCaches = new WeakMap<ObjectStore, Map<string, Promise<OpenShard>>>()
+let pageIndexCaches = new WeakMap<ObjectStore, Map<string, Promise<SortKeyPages | null>>>()
 
-/** Parsed footers, per store, keyed by object key and size (a rewritten shard of another size is re-read). */
-function cachedMetadata(store: ObjectStore, key: string, file: AsyncBuffer): Promise<FileMetaData> {
+/** Drop cached footers and page indexes of one store, or of every store (benchmarks measuring cold reads). */
+export function clearShardMetadataCache(store?: ObjectStore): void {
+  if (store) { metadataCaches.delete(store); pageIndexCaches.delete(store) }
+  else { metadataCaches = new WeakMap(); pageIndexCaches = new WeakMap() }
+}
+
+interface OpenShard {
+  key: string
+  buffer: AsyncBuffer
+  metadata: FileMetaData
+}
+
+/**
+ * An open shard (its parsed footer, and its buffer with the fetched tail, where the page indexes usually sit too),
+ * cached per store by key and size (a rewritten shard of another size is re-read): a repeated search touches
+ * new pages, not the footer again.
+ */
+function openShard(store: ObjectStore, datasetPrefix: string, file: ShardFile): Promise<OpenShard> {
   let cache = metadataCaches.get(store)
   if (!cache) metadataCaches.set(store, (cache = new Map()))
-  const id = `${key}\u0000${file.byteLength}`
+  const key = datasetPrefix + file.key
+  const id = `${key}\u0000${file.bytes}`
   const hit = cache.get(id)
   if (hit) {
     cache.delete(id) // move to the back: least recently used goes first
     cache.set(id, hit)
     return hit
   }
-  const loading = parquetMetadataAsync(file, { initialFetchSize: FOOTER_FETCH_BYTES })
+  const buffer = storeAsyncBuffer(store, key, file.bytes)
+  const loading = parquetMetadataAsync(buffer, { initialFetchSize: FOOTER_FETCH_BYTES }).then((metadata) => ({ key, buffer, metadata }))
   loading.catch(() => cache.delete(id))
   cache.set(id, loading)
   if (cache.size > METADATA_CACHE_ENTRIES) cache.delete(cache.keys().next().value!)
   return loading
-}
-
-/** Drop cached footers (e.g. after a dataset was deleted and its keys may be reused). */
-export function clearShardMetadataCache(store?: ObjectStore): void {
-  if (store) metadataCaches.delete(store)
-}
-
-interface OpenShard {
-  buffer: AsyncBuffer
-  metadata: FileMetaData
-}
-
-async function openShard(store: ObjectStore, datasetPrefix: string, file: ShardFile): Promise<OpenShard> {
-  const key = datasetPrefix + file.key
-  const buffer = storeAsyncBuffer(store, key, file.bytes)
-  return { buffer, metadata: await cachedMetadata(store, key, buffer) }
 }
 
 function kvNumber(metadata: FileMetaData, key: string): number | undefined {
@@ -475,6 +487,102 @@ function overlapTest(want: Int32Array | KeyRange): (first: number, last: number)
   }
 }
 
+interface LatentPart { latent: Int32Array; doc: Int32Array; value: Float32Array; position: Int32Array }
+
+/** Pages of one sort-key column chunk: the file row each starts at, and the smallest and largest key on it. */
+interface SortKeyPages { firstRow: number[]; min: number[]; max: number[] }
+
+/**
+ * The page index (column index + offset index) of a sort-key column chunk, or null when the shard was written
+ * without one (older stores). Cached per store like footers: a few KB per row group.
+ */
+function sortKeyPages(store: ObjectStore, shard: OpenShard, rowGroup: number, column: string): Promise<SortKeyPages | null> {
+  let cache = pageIndexCaches.get(store)
+  if (!cache) pageIndexCaches.set(store, (cache = new Map()))
+  const id = `${shard.key}\u0000${shard.buffer.byteLength}\u0000${rowGroup}\u0000${column}`
+  const hit = cache.get(id)
+  if (hit) return hit
+  const load = async (): Promise<SortKeyPages | null> => {
+    const group = shard.metadata.row_groups[rowGroup]
+    const chunk = group.columns.find((c) => c.meta_data?.path_in_schema[0] === column)
+    const schema = shard.metadata.schema.find((e) => e.name === column)
+    if (!chunk?.column_index_offset || !chunk.column_index_length || !chunk.offset_index_offset || !chunk.offset_index_length || !schema) return null
+    const ci = Number(chunk.column_index_offset)
+    const oi = Number(chunk.offset_index_offset)
+    const [colBytes, offBytes] = await Promise.all([
+      shard.buffer.slice(ci, ci + chunk.column_index_length), shard.buffer.slice(oi, oi + chunk.offset_index_length),
+    ])
+    const columnIndex = readColumnIndex({ view: new DataView(colBytes), offset: 0 }, schema)
+    const offsetIndex = readOffsetIndex({ view: new DataView(offBytes), offset: 0 })
+    let groupStart = 0
+    for (let g = 0; g < rowGroup; g++) groupStart += Number(shard.metadata.row_groups[g].num_rows)
+    return {
+      firstRow: offsetIndex.page_locations.map((p) => groupStart + Number(p.first_row_index)),
+      min: columnIndex.min_values.map(Number),
+      max: columnIndex.max_values.map(Number),
+    }
+  }
+  const loading = load()
+  loading.catch(() => cache.delete(id))
+  cache.set(id, loading)
+  if (cache.size > METADATA_CACHE_ENTRIES * 16) cache.delete(cache.keys().next().value!)
+  return loading
+}
+
+/**
+ * File rows to read for the wanted keys in rows [a, b): the runs of pages whose key span meets a wanted key, from
+ * the page index, or the whole range when a row group has none.
+ */
+async function pagesToRead(store: ObjectStore, shard: OpenShard, a: number, b: number, column: string,
+  overlaps: (first: number, last: number) => boolean): Promise<Array<[number, number]>> {
+  const spans: Array<[number, number]> = []
+  const add = (lo: number, hi: number) => {
+    const last = spans[spans.length - 1]
+    if (last && last[1] >= lo) last[1] = Math.max(last[1], hi)
+    else spans.push([lo, hi])
+  }
+  let groupStart = 0
+  for (let g = 0; g < shard.metadata.row_groups.length; g++) {
+    const groupEnd = groupStart + Number(shard.metadata.row_groups[g].num_rows)
+    if (groupEnd > a && groupStart < b) {
+      const pages = await sortKeyPages(store, shard, g, column)
+      if (!pages) add(Math.max(a, groupStart), Math.min(b, groupEnd))
+      else for (let p = 0; p < pages.firstRow.length; p++) {
+        if (!overlaps(pages.min[p], pages.max[p])) continue
+        const lo = Math.max(a, pages.firstRow[p])
+        const hi = Math.min(b, p + 1 < pages.firstRow.length ? pages.firstRow[p + 1] : groupEnd)
+        if (hi > lo) add(lo, hi)
+      }
+    }
+    groupStart = groupEnd
+  }
+  return spans
+}
+
+interface LatentPart { latent: Int32Array; doc: Int32Array; value: Float32Array; position: Int32Array }
+
+/**
+ * The wanted latents' rows in rows [a, b) of a by-latent shard: only the pages whose latent span meets a wanted
+ * latent are fetched and decoded (page index + offset index), so a latent with 2k documents costs about a page per
+ * column instead of four 100k-row column chunks.
+ */
+async function readLatentRun(store: ObjectStore, shard: OpenShard, a: number, b: number, want: Int32Array | KeyRange): Promise<LatentPart[]> {
+  const spans = await pagesToRead(store, shard, a, b, 'latent', overlapTest(want))
+  const reads = await Promise.all(spans.map(([lo, hi]) =>
+    readColumns(shard, { latent: 'i32', doc: 'i32', value: 'f32', position: 'i32' }, lo, hi, true)))
+  const parts: LatentPart[] = []
+  for (const cols of reads) {
+    const latent = cols.latent as Int32Array
+    for (const [lo, hi] of wantedSlices(latent, want)) {
+      parts.push({
+        latent: latent.subarray(lo, hi), doc: (cols.doc as Int32Array).subarray(lo, hi),
+        value: (cols.value as Float32Array).subarray(lo, hi), position: (cols.position as Int32Array).subarray(lo, hi),
+      })
+    }
+  }
+  return parts
+}
+
 /** Columns of the requested latents only (the other columns are empty), from the by-latent shards. */
 export async function readByLatent(store: ObjectStore, datasetPrefix: string, files: ShardFile[],
   latents: ArrayLike<number> | KeyRange, shape: DatasetShape = {}): Promise<PooledCsc> {
@@ -482,7 +590,7 @@ export async function readByLatent(store: ObjectStore, datasetPrefix: string, fi
     ? latents as KeyRange : sortedUnique(latents as ArrayLike<number>)
   let nLatents = shape.nLatents
   const overlaps = overlapTest(want)
-  const parts: { latent: Int32Array; doc: Int32Array; value: Float32Array; position: Int32Array }[] = []
+  const parts: LatentPart[] = []
   let maxDoc = -1
   let maxLatent = -1
   for (const file of inDocOrder(files)) {
@@ -490,19 +598,11 @@ export async function readByLatent(store: ObjectStore, datasetPrefix: string, fi
     if (!runs.length) continue
     const shard = await openShard(store, datasetPrefix, file)
     nLatents ??= kvNumber(shard.metadata, KV.nLatents)
-    const reads = await Promise.all(runs.map(([a, b]) =>
-      readColumns(shard, { latent: 'i32', doc: 'i32', value: 'f32', position: 'i32' }, a, b)))
-    for (const cols of reads) {
-      const latent = cols.latent as Int32Array
-      for (const [lo, hi] of wantedSlices(latent, want)) {
-        const part = {
-          latent: latent.subarray(lo, hi), doc: (cols.doc as Int32Array).subarray(lo, hi),
-          value: (cols.value as Float32Array).subarray(lo, hi), position: (cols.position as Int32Array).subarray(lo, hi),
-        }
-        maxLatent = Math.max(maxLatent, part.latent[part.latent.length - 1])
-        for (let k = 0; k < part.doc.length; k++) if (part.doc[k] > maxDoc) maxDoc = part.doc[k]
-        parts.push(part)
-      }
+    const reads = await Promise.all(runs.map(([a, b]) => readLatentRun(store, shard, a, b, want)))
+    for (const part of reads.flat()) {
+      maxLatent = Math.max(maxLatent, part.latent[part.latent.length - 1])
+      for (let k = 0; k < part.doc.length; k++) if (part.doc[k] > maxDoc) maxDoc = part.doc[k]
+      parts.push(part)
     }
   }
   const L = Math.max(nLatents ?? 0, maxLatent + 1)
@@ -550,6 +650,8 @@ function sortColumnsByDoc(indptr: Int32Array, docs: Int32Array, values: Float32A
 const DOCUMENT_KINDS: Record<DocumentColumnName, ColumnKind> = {
   row: 'i32', id: 'str', text: 'str', metadata: 'str', token_count: 'i32', truncated: 'bool', masked_tokens: 'i32', messages: 'str',
 }
+/** Wanted document rows this close together are read as one span. */
+const DOCUMENTS_GAP_ROWS = 16
 const BASE_DOCUMENT_COLUMNS: DocumentColumnName[] = ['row', 'id', 'text', 'metadata', 'token_count', 'truncated', 'masked_tokens']
 
 /**
@@ -572,19 +674,24 @@ export async function readDocuments<C extends DocumentColumnName = DocumentColum
     const present = new Set(shard.metadata.schema.map((e) => e.name))
     const wanted: Record<string, ColumnKind> = {}
     for (const name of names) if (present.has(name)) wanted[name] = DOCUMENT_KINDS[name]
-    // Within a group, narrow to the span between the first and last wanted row: rows are dense there, so the
-    // offset index lets hyparquet fetch only the pages of that span.
-    const reads = await Promise.all(groups.map((g) => {
-      let a = 0
-      let b = g.rowCount
-      if (g.last - g.first + 1 === g.rowCount) {
-        const lo = want instanceof Int32Array ? want[lowerBound(want, g.first)] : Math.max(want.start, g.first)
-        const hi = want instanceof Int32Array ? want[lowerBound(want, g.last + 1) - 1] : Math.min(want.end - 1, g.last)
-        a = lo - g.first
-        b = hi - g.first + 1
+    // Within a group whose rows are dense, read only the spans of wanted rows (close ones merged): with small pages
+    // and the offset index, hyparquet then fetches just the pages holding them.
+    const spans: Array<[number, number]> = []
+    for (const g of groups) {
+      if (g.last - g.first + 1 !== g.rowCount) { spans.push([g.rowStart, g.rowStart + g.rowCount]); continue }
+      if (!(want instanceof Int32Array)) {
+        spans.push([g.rowStart + Math.max(want.start, g.first) - g.first, g.rowStart + Math.min(want.end - 1, g.last) - g.first + 1])
+        continue
       }
-      return readColumns(shard, wanted, g.rowStart + a, g.rowStart + b, true)
-    }))
+      const before = spans.length
+      for (let i = lowerBound(want, g.first); i < want.length && want[i] <= g.last; i++) {
+        const at = g.rowStart + want[i] - g.first
+        const last = spans.length > before ? spans[spans.length - 1] : undefined
+        if (last && at - last[1] <= DOCUMENTS_GAP_ROWS) last[1] = at + 1
+        else spans.push([at, at + 1])
+      }
+    }
+    const reads = await Promise.all(spans.map(([a, b]) => readColumns(shard, wanted, a, b, true)))
     for (const cols of reads) {
       const row = cols.row as Int32Array
       for (const [lo, hi] of wantedSlices(row, want)) {
