@@ -93,7 +93,7 @@ test('a failed job throws AnalysisJobFailedError with its reason; API errors thr
 
 test('query strings and a correlations answer that came as a job', async () => {
   const calls: string[] = []
-  const correlations = { dataset: 'd', encoder: 'e', documents: 5, latentsConsidered: 2, pairsCounted: 1, dropped: { adjacent: 0, similarLabels: 0 }, truncated: false, embedder: null, seconds: 0.1, pairs: [] }
+  const correlations = { dataset: 'd', encoder: 'e', documents: 5, latentsConsidered: 2, pairsCounted: 1, dropped: { positional: 0, adjacent: 0, similarLabels: 0 }, truncated: false, embedder: null, seconds: 0.1, pairs: [] }
   const responder = (method: string, path: string): unknown => {
     calls.push(`${method} ${path}`)
     if (path.startsWith('/correlations')) return { job: { id: 'aj_1', status: 'queued', href: '/jobs/aj_1' } }

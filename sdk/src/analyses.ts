@@ -24,6 +24,9 @@ export interface CorrelationsParams {
   maxLabelSimilarity?: number
   dropAdjacent?: boolean
   adjacentShare?: number
+  /** Present only where a latent reaches this share of its max in the dataset (server default 0.5; 0: value > 0). */
+  minActivation?: number
+  dropPositional?: boolean
   limit?: number
 }
 

@@ -41,12 +41,12 @@ function cut(text: string, max = MAX_CHARS): string {
   return t.slice(0, sp > max * 0.8 ? sp : max)
 }
 
-function sample<T extends { id: string }>(items: T[], n: number): T[] {
+export function sample<T extends { id: string }>(items: T[], n: number): T[] {
   return [...items].sort((a, b) => hash(a.id) - hash(b.id) || (a.id < b.id ? -1 : 1)).slice(0, n)
 }
 
 /** Passages of about `size` characters, cut at sentence ends (speeches come as one unbroken line). */
-function passages(text: string, size: number): string[] {
+export function passages(text: string, size: number): string[] {
   const sentences = text.replace(/\s+/g, ' ').split(/(?<=[.!?])\s+(?=[A-Z"'])/)
   const out: string[] = []
   let cur = ''

@@ -3,7 +3,7 @@ import { test, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { STORE_VERSION, type Manifest } from '@latentbase/shared/contract/manifest'
 import type { DatasetRecord } from '@latentbase/shared/contract/dataset'
-import { CorrelationsResult } from '@latentbase/shared/contract/correlations'
+import { CorrelationsQuery, CorrelationsResult } from '@latentbase/shared/contract/correlations'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { StaticEncoderCatalog } from '@latentbase/shared/encoders/catalog'
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
@@ -82,8 +82,9 @@ async function writeDataset(id: string, status: 'ready' | 'running' = 'ready') {
     const row = new Map<number, number>()
     // Zipf-like background over the other latents, positions spread over 200 tokens.
     for (let j = 0; j < N_LATENTS; j++) if (!special.has(j) && rand() < 0.5 / (1 + j) ** 0.7) row.set(j, Math.floor(rand() * 200))
-    if (planted.xy.has(i)) { row.set(X, 10); row.set(Y, 150) }
-    if (planted.s.has(i)) { row.set(S1, 20); row.set(S2, 120) }
+    // Planted content sits wherever the document puts it: positions vary (a fixed one would make the latent positional).
+    if (planted.xy.has(i)) { row.set(X, 10 + (i % 37)); row.set(Y, 150 + (i % 41)) }
+    if (planted.s.has(i)) { row.set(S1, 20 + (i % 29)); row.set(S2, 120 + (i % 31)) }
     if (planted.pq.has(i)) { const at = Math.floor(rand() * 190); row.set(P, at); row.set(Q, at + 1) }
     for (const [latent, pos] of row) { d.push(i); l.push(latent); v.push(planted.xy.has(i) && (latent === X || latent === Y) ? 5 : 0.5 + rand()); p.push(pos) }
   }
@@ -204,16 +205,34 @@ test('thresholds narrow the list', async () => {
 test('the service reports progress and gives the same answer as the route', async () => {
   const phases: Array<[number, string]> = []
   const ctx: AnalysisContext = { objects, datasets, encoders, embedder, tenant: TENANT }
-  const direct = await computeCorrelations(ctx, { dataset: 'ds_corr', minNpmi: 0.5, minFrequency: 0, maxFrequency: 0.5, minCount: 5, maxLabelSimilarity: 0.2, dropAdjacent: true, adjacentShare: 0.9, limit: 5 },
+  const direct = await computeCorrelations(ctx, CorrelationsQuery.parse({ dataset: 'ds_corr', limit: '5' }),
     (f, phase) => phases.push([f, phase]))
   const routed = CorrelationsResult.parse((await get('/correlations?dataset=ds_corr&limit=5')).body)
   assert.deepEqual(direct.pairs, routed.pairs)
-  const sliced = await computeCorrelations(ctx, { dataset: 'ds_corr', minNpmi: 0.5, minFrequency: 0, maxFrequency: 0.5, minCount: 5, maxLabelSimilarity: 0.2, dropAdjacent: true, adjacentShare: 0.9, limit: 5 },
+  const sliced = await computeCorrelations(ctx, CorrelationsQuery.parse({ dataset: 'ds_corr', limit: '5' }),
     undefined, { sliceEntries: 1000 })
   assert.deepEqual(sliced.pairs, direct.pairs, 'reading the shards in slices of ~100 documents changes nothing')
   assert.equal(sliced.pairsCounted, direct.pairsCounted)
   assert.equal(phases[phases.length - 1][0], 1)
   for (let i = 1; i < phases.length; i++) assert.ok(phases[i][0] >= phases[i - 1][0], 'progress never goes back')
+})
+
+test('minActivation: presence at a share of each latent\'s max drops weak firings; 0 is the paper\'s value > 0', async () => {
+  const key = (p: { a: { latent: number }; b: { latent: number } }) => [p.a.latent, p.b.latent].sort((x, y) => x - y).join('-')
+  const xy = [X, Y].sort((x, y) => x - y).join('-')
+  const strict = CorrelationsResult.parse((await get('/correlations?dataset=ds_corr&limit=50&maxLabelSimilarity=1')).body)
+  const paper = CorrelationsResult.parse((await get('/correlations?dataset=ds_corr&limit=50&maxLabelSimilarity=1&minActivation=0')).body)
+  const s = strict.pairs.find((p) => key(p) === xy)!
+  const p = paper.pairs.find((p) => key(p) === xy)!
+  assert.ok(s && p, 'the planted pair is found either way')
+  // X and Y fire at 5 in the planted documents and at 1 alone elsewhere: half their max (2.5) leaves only the planted ones.
+  assert.equal(s.count, planted.xy.size)
+  assert.equal(s.a.documents, planted.xy.size)
+  assert.equal(s.pAGivenB, 1)
+  assert.ok(p.a.documents > planted.xy.size && p.pAGivenB < 1, 'value > 0 also counts the weak lone firings')
+  assert.ok(s.npmi > p.npmi)
+  const bad = await get('/correlations?dataset=ds_corr&minActivation=2')
+  assert.equal(bad.status, 400)
 })
 
 test('errors: unknown or unready dataset, bad parameters', async () => {

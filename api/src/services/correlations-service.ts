@@ -5,7 +5,7 @@
  */
 import type { CorrelationPair, CorrelationsQuery, CorrelationsResult } from '@latentbase/shared/contract/correlations'
 import { latentRef } from '@latentbase/shared/contract/latents'
-import { CooccurrenceCounter } from '@latentbase/shared/analysis/cooccurrence'
+import { CooccurrenceCounter, presence } from '@latentbase/shared/analysis/cooccurrence'
 import { readByDocument } from '@latentbase/shared/store/shards'
 import { readLatentStats } from '@latentbase/shared/store/latent-stats'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
@@ -65,26 +65,43 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
   report(0, 'reading')
   const nDocs = manifest.documents.count
   const [stats, labels] = await Promise.all([
-    readLatentStats(ctx.objects, prefix + manifest.stats.key, ['doc_count']),
+    readLatentStats(ctx.objects, prefix + manifest.stats.key, query.minActivation > 0 ? ['doc_count', 'max'] : ['doc_count']),
     loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents),
   ])
   if (stats.nLatents !== nLatents) throw new Error(`the latent statistics of "${ds.record.id}" cover ${stats.nLatents} latents, its encoder has ${nLatents}`)
-  // Candidates well beyond the limit, so that dropping pairs for similar labels still leaves `limit` of them.
-  const counter = new CooccurrenceCounter(stats.docCount, nDocs, {
-    minFrequency: query.minFrequency, maxFrequency: query.maxFrequency, minCount: query.minCount, minNpmi: query.minNpmi,
-    dropAdjacent: query.dropAdjacent, adjacentShare: query.adjacentShare,
-    maxCandidates: Math.max(200_000, query.limit * 50),
-    progress: (f) => report(0.3 + 0.6 * f, 'counting'),
-  })
   // The by-document shards are read in slices of ~SLICE_ENTRIES and only the considered latents are kept, so the
   // whole CSR (12 bytes per entry, plus the read's own copies) is never held at once.
   const perDoc = nDocs ? Math.max(1, manifest.latents.nnz / nDocs) : 1
   const slice = Math.max(1, Math.floor((options.sliceEntries ?? SLICE_ENTRIES) / perDoc))
+  const readSlice = (start: number) => readByDocument(ctx.objects, prefix, manifest.latents.byDocument, { start, end: Math.min(nDocs, start + slice) }, { nDocs, nLatents })
+
+  // With a presence threshold the statistics' document counts (value > 0) are only upper bounds: one more pass
+  // counts presence under the thresholds, so the frequency filters and NPMI see the same binarization.
+  let docCount: Int32Array = stats.docCount
+  let minValue: Float32Array | undefined
+  const passes = query.minActivation > 0 ? 2 : 1
+  if (query.minActivation > 0) {
+    minValue = Float32Array.from(stats.max, (m) => m * query.minActivation)
+    docCount = new Int32Array(nLatents)
+    for (let start = 0; start < nDocs; start += slice) {
+      presence(await readSlice(start), minValue, docCount)
+      ctx.signal?.throwIfAborted()
+      report(0.3 / passes * (Math.min(nDocs, start + slice) / nDocs), 'reading')
+    }
+  }
+  // Candidates well beyond the limit, so that dropping pairs for similar labels still leaves `limit` of them.
+  const counter = new CooccurrenceCounter(docCount, nDocs, {
+    minValue,
+    minFrequency: query.minFrequency, maxFrequency: query.maxFrequency, minCount: query.minCount, minNpmi: query.minNpmi,
+    dropAdjacent: query.dropAdjacent, adjacentShare: query.adjacentShare, dropPositional: query.dropPositional,
+    maxCandidates: Math.max(200_000, query.limit * 50),
+    progress: (f) => report(0.3 + 0.6 * f, 'counting'),
+  })
   for (let start = 0; start < nDocs; start += slice) {
-    const end = Math.min(nDocs, start + slice)
-    counter.add(await readByDocument(ctx.objects, prefix, manifest.latents.byDocument, { start, end }, { nDocs, nLatents }))
+    counter.add(await readSlice(start))
     ctx.signal?.throwIfAborted()
-    report(0.3 * (end / nDocs), 'reading')
+    const done = Math.min(nDocs, start + slice) / nDocs
+    report(passes === 2 ? 0.15 + 0.15 * done : 0.3 * done, 'reading')
   }
   const r = counter.finish()
   ctx.signal?.throwIfAborted()
@@ -130,7 +147,7 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
     documents: n,
     latentsConsidered: r.considered.length,
     pairsCounted: r.pairsCounted,
-    dropped: { adjacent: r.droppedAdjacent, similarLabels },
+    dropped: { positional: r.droppedPositional, adjacent: r.droppedAdjacent, similarLabels },
     truncated: r.truncated,
     embedder: embeddings ? ctx.embedder.id : null,
     seconds: (performance.now() - started) / 1000,

@@ -78,7 +78,7 @@ test('counts equal a brute-force count over random sparse rows; values <= 0 are 
     }
   }
   const csr = csrFromCoo(nDocs, nLatents, d, l, v, p)
-  const r = cooccurrence(csr, { minCount: 1, minNpmi: -1, maxFrequency: 1, dropAdjacent: false })
+  const r = cooccurrence(csr, { minCount: 1, minNpmi: -1, maxFrequency: 1, dropAdjacent: false, dropPositional: false })
   const counts = presence(csr)
   const pair = new Map<number, [number, number]>()
   for (let i = 0; i < nDocs; i++) {
@@ -147,7 +147,8 @@ test('pairs peaking on the same or adjacent tokens are dropped (or kept and flag
   docs.push([[4, 5], [5, 6]], [[4, 5], [5, 30]], [[4, 5], [5, 50]])
   for (let i = 0; i < 12; i++) docs.push([])
   const csr = rows(6, docs)
-  const flagged = cooccurrence(csr, { minCount: 3, minNpmi: 0.5, dropAdjacent: false })
+  // Latents 2 and 4 peak at one fixed position: positional, which this test is not about.
+  const flagged = cooccurrence(csr, { minCount: 3, minNpmi: 0.5, dropAdjacent: false, dropPositional: false })
   const share = (r: ReturnType<typeof cooccurrence>, a: number, b: number) => {
     for (let i = 0; i < r.pairs.length; i++) if (r.pairs.a[i] === a && r.pairs.b[i] === b) return r.pairs.adjacent[i] / r.pairs.count[i]
     return null
@@ -155,7 +156,7 @@ test('pairs peaking on the same or adjacent tokens are dropped (or kept and flag
   assert.equal(share(flagged, 0, 1), 1)
   assert.equal(share(flagged, 2, 3), 0)
   assert.equal(share(flagged, 4, 5), 1 / 3)
-  const dropped = cooccurrence(csr, { minCount: 3, minNpmi: 0.5 })
+  const dropped = cooccurrence(csr, { minCount: 3, minNpmi: 0.5, dropPositional: false })
   assert.equal(share(dropped, 0, 1), null)
   assert.equal(share(dropped, 2, 3), 0)
   assert.equal(share(dropped, 4, 5), 1 / 3)
@@ -164,6 +165,26 @@ test('pairs peaking on the same or adjacent tokens are dropped (or kept and flag
   const unknown = cooccurrence(rows(2, [[0, 1], [0, 1], [0, 1], [], [], [], []]), { minCount: 3 })
   assert.equal(unknown.pairs.length, 1)
   assert.equal(unknown.pairs.adjacent[0], 0)
+})
+
+test('positional latents (max at one position, within a token, in >= 90% of their documents) are left out', () => {
+  // 0 and 1 peak at positions 200 and 205 in every document long enough (the first 10), i.e. pure position;
+  // 2 and 3 co-occur in the same 10 documents but peak wherever the content is; 4 peaks at 7 or 8 (within one) in 9 of 10.
+  const docs: Array<Array<[number, number]>> = []
+  for (let i = 0; i < 10; i++) docs.push([[0, 200], [1, 205], [2, 13 * i + 1], [3, 17 * i + 40], [4, i === 9 ? 60 : 7 + (i % 2)], [5, 11 * i + 3]])
+  for (let i = 0; i < 30; i++) docs.push([])
+  const csr = rows(6, docs)
+  const kept = cooccurrence(csr, { minCount: 3, minNpmi: 0.5, dropPositional: false })
+  const has = (r: ReturnType<typeof cooccurrence>, a: number, b: number) => Array.from({ length: r.pairs.length }, (_, i) => i).some((i) => r.pairs.a[i] === a && r.pairs.b[i] === b)
+  assert.ok(has(kept, 0, 1) && has(kept, 2, 3) && has(kept, 4, 5))
+  assert.equal(kept.droppedPositional, 0)
+  const r = cooccurrence(csr, { minCount: 3, minNpmi: 0.5 })
+  assert.equal(r.droppedPositional, 3, 'latents 0, 1 and 4 (9 of 10 within one token) are positional')
+  assert.ok(!has(r, 0, 1) && !has(r, 0, 2) && !has(r, 4, 5), 'no pair with a positional latent')
+  assert.ok(has(r, 2, 3) && has(r, 2, 5) && has(r, 3, 5), 'content latents keep their pairs')
+  assert.equal(r.pairsCounted, 3)
+  // Unknown positions (-1) never make a latent positional.
+  assert.equal(cooccurrence(rows(2, [[0, 1], [0, 1], [0, 1], [], [], [], []]), { minCount: 3 }).droppedPositional, 0)
 })
 
 test('documents added in slices give the same pairs as the whole CSR; counts that disagree with the rows are refused', () => {

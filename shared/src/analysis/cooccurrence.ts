@@ -27,13 +27,24 @@ export interface CooccurrenceOptions {
   minNpmi?: number
   /** Drop pairs whose max positions are within one token in at least `adjacentShare` of their shared documents (default true). */
   dropAdjacent?: boolean
-  /** Default 0.9. */
+  /** Default 0.5. */
   adjacentShare?: number
+  /**
+   * Leave out positional latents (default true): those whose max sits on the same token position (within one) in at
+   * least POSITIONAL_SHARE of their documents. They encode where a token is, not what the text says, and pair with
+   * each other in exactly the documents long enough to reach those positions.
+   */
+  dropPositional?: boolean
   /**
    * Pairs kept as candidates (default 200,000): when more pass the thresholds, the buffer keeps its better half and
    * raises its NPMI floor, so memory stays bounded and the top pairs stay exact.
    */
   maxCandidates?: number
+  /**
+   * Per-latent activation a pooled value must reach to count as present (indexed by latent; absent or 0: any value
+   * > 0, the paper's rule). `docCount` must then count presence under the same thresholds (see `presence`).
+   */
+  minValue?: Float32Array
   /** Called now and then with the share of the pair-counting work done. */
   progress?: (fraction: number) => void
 }
@@ -59,17 +70,22 @@ export interface CooccurrenceResult {
   /** Pairs of considered latents present together in at least one document. */
   pairsCounted: number
   droppedAdjacent: number
+  /** Considered latents left out as positional. */
+  droppedPositional: number
   truncated: boolean
   /** Pair increments done: sum over documents of m_d (m_d - 1) / 2 for the m_d considered latents present. */
   work: number
 }
 
-/** Documents where each latent is present: a value > 0 (zeros, negatives and NaN are absent). */
-export function presence(csr: PooledCsr): Int32Array {
-  const counts = new Int32Array(csr.nLatents)
+/**
+ * Documents where each latent is present: a value > 0 (zeros, negatives and NaN are absent) and, with `minValue`,
+ * at least that latent's threshold. Adds into `into` when given (documents read in slices).
+ */
+export function presence(csr: PooledCsr, minValue?: Float32Array, into: Int32Array = new Int32Array(csr.nLatents)): Int32Array {
   const { latents, values } = csr
-  for (let k = 0; k < latents.length; k++) if (values[k] > 0) counts[latents[k]]++
-  return counts
+  if (!minValue) for (let k = 0; k < latents.length; k++) { if (values[k] > 0) into[latents[k]]++ }
+  else for (let k = 0; k < latents.length; k++) { const l = latents[k]; if (values[k] > 0 && values[k] >= minValue[l]) into[l]++ }
+  return into
 }
 
 /** Latents whose document count lies in [max(minCount, ceil(minFrequency n)), floor(maxFrequency n)]. */
@@ -83,6 +99,11 @@ export function consideredLatents(docCount: Int32Array, n: number, o: Pick<Coocc
   for (let l = 0; l < docCount.length; l++) if (docCount[l] >= lo && docCount[l] <= hi) out[m++] = l
   return out
 }
+
+/** Share of a latent's documents whose max sits at one position (within one token) that makes it positional. */
+export const POSITIONAL_SHARE = 0.9
+/** ...and the documents it must be seen in first: one or two documents at one position say nothing. */
+export const POSITIONAL_MIN_DOCS = 10
 
 /** Growable parallel arrays of candidate pairs. */
 class Candidates {
@@ -182,14 +203,16 @@ export class CooccurrenceCounter {
   add(csr: PooledCsr): void {
     const { indptr, latents, values, positions } = csr
     const { slot, fSlot, fPos } = this
+    const minValue = this.options.minValue
     if (this.rows + csr.nDocs > this.nDocs) throw new Error(`more than the ${this.nDocs} documents announced were added`)
     let at = this.at
     for (let d = 0; d < csr.nDocs; d++) {
       const start = at
       for (let k = indptr[d]; k < indptr[d + 1]; k++) {
-        const s = values[k] > 0 ? slot[latents[k]] : -1
+        const l = latents[k]
+        const s = values[k] > 0 && (!minValue || values[k] >= minValue[l]) ? slot[l] : -1
         if (s < 0) continue
-        if (at === fSlot.length) throw new Error(`the documents hold more of latent ${latents[k]} (or others) than its document count says`)
+        if (at === fSlot.length) throw new Error(`the documents hold more of latent ${l} (or others) than its document count says`)
         fSlot[at] = s; fPos[at] = positions[k]; at++
       }
       this.rowEnd[this.rows++] = at
@@ -210,7 +233,7 @@ export class CooccurrenceCounter {
     const minCount = options.minCount ?? 5
     const minNpmi = options.minNpmi ?? 0.5
     const dropAdjacent = options.dropAdjacent ?? true
-    const adjacentShare = options.adjacentShare ?? 0.9
+    const adjacentShare = options.adjacentShare ?? 0.5
     const work = this.work
     // For each slot, the filtered entries holding it (in document order) and where their row ends.
     const fill = perSlot.slice(0, m)
@@ -223,6 +246,10 @@ export class CooccurrenceCounter {
       if (fill[s] !== perSlot[s + 1]) throw new Error(`latent ${considered[s]} is present in ${fill[s] - perSlot[s]} documents, but its document count says ${docCount[considered[s]]}`)
     }
 
+    const positional = options.dropPositional ?? true ? positionalSlots(fPos, entry, perSlot, m) : new Uint8Array(m)
+    let droppedPositional = 0
+    for (let a = 0; a < m; a++) droppedPositional += positional[a]
+
     const acc = new Int32Array(m)
     const adj = new Int32Array(m)
     const out = new Candidates(options.maxCandidates ?? 200_000)
@@ -231,6 +258,7 @@ export class CooccurrenceCounter {
     let done = 0
     let nextReport = work / 50
     for (let a = 0; a < m; a++) {
+      if (positional[a]) continue
       for (let e = perSlot[a]; e < perSlot[a + 1]; e++) {
         const k0 = entry[e]
         const end = entryEnd[e]
@@ -252,10 +280,11 @@ export class CooccurrenceCounter {
       for (let b = a + 1; b < m; b++) {
         const c = acc[b]
         if (c === 0) continue
-        pairsCounted++
         const near = adj[b]
         acc[b] = 0
         adj[b] = 0
+        if (positional[b]) continue
+        pairsCounted++
         if (c < minCount) continue
         const v = npmi(c, ca, docCount[considered[b]], n)
         if (!(v >= minNpmi)) continue
@@ -269,14 +298,42 @@ export class CooccurrenceCounter {
     return {
       documents: n, docCount, considered,
       pairs: { length: out.length, a: out.a, b: out.b, count: out.count, adjacent: out.adjacent, npmi: out.npmi },
-      pairsCounted, droppedAdjacent, truncated: out.truncated, work,
+      pairsCounted, droppedAdjacent, droppedPositional, truncated: out.truncated, work,
     }
   }
 }
 
+/**
+ * Slots (considered latents) whose max position is, in at least POSITIONAL_SHARE of their documents, within one token
+ * of their most common max position. One histogram of positions, reset per slot over the positions it touched.
+ */
+function positionalSlots(fPos: Int32Array, entry: Int32Array, perSlot: Int32Array, m: number): Uint8Array {
+  const out = new Uint8Array(m)
+  let maxPos = -1
+  for (let k = 0; k < fPos.length; k++) if (fPos[k] > maxPos) maxPos = fPos[k]
+  if (maxPos < 0) return out
+  const hist = new Int32Array(maxPos + 2)
+  for (let s = 0; s < m; s++) {
+    const n = perSlot[s + 1] - perSlot[s]
+    if (n < POSITIONAL_MIN_DOCS) continue
+    let best = 0
+    for (let e = perSlot[s]; e < perSlot[s + 1]; e++) {
+      const p = fPos[entry[e]]
+      if (p < 0) continue
+      const h = ++hist[p]
+      // The best window of two neighbouring positions: [p-1, p] or [p, p+1].
+      const w = h + Math.max(p > 0 ? hist[p - 1] : 0, hist[p + 1])
+      if (w > best) best = w
+    }
+    for (let e = perSlot[s]; e < perSlot[s + 1]; e++) { const p = fPos[entry[e]]; if (p >= 0) hist[p] = 0 }
+    if (best >= POSITIONAL_SHARE * n) out[s] = 1
+  }
+  return out
+}
+
 /** Co-occurring pairs of a whole CSR (see CooccurrenceCounter). */
 export function cooccurrence(csr: PooledCsr, options: CooccurrenceOptions = {}): CooccurrenceResult {
-  const counter = new CooccurrenceCounter(presence(csr), csr.nDocs, options)
+  const counter = new CooccurrenceCounter(presence(csr, options.minValue), csr.nDocs, options)
   counter.add(csr)
   return counter.finish()
 }

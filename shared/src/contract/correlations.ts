@@ -16,7 +16,16 @@ const bool = (fallback: boolean) => z.enum(['true', 'false']).transform((v) => v
  * - minNpmi 0.5: results are sorted by NPMI, so the threshold only cuts the tail; 0.5 sits below the paper's 0.6-0.7
  *   for real data so borderline pairs stay visible. For two 1% latents NPMI 0.5 means P(a|b) ~ 0.22, 21x chance.
  * - maxLabelSimilarity 0.2: the paper's cosine between label embeddings above which two labels say the same thing.
- * - dropAdjacent with adjacentShare >= 0.9: see CorrelationPair.adjacentShare.
+ * - minActivation 0.5: under max pooling a latent fires weakly in most long documents, so "value > 0" (the paper's
+ *   binarization) makes frequent latents co-occur through document length alone. Counting a latent only where it reaches
+ *   half its largest value in the dataset keeps the documents where it really fires. Measured (`npm run eval:correlations`,
+ *   demo encoder, 40 planted documents in 2,000): the planted pair is absent from the top 100 at 0, first at 0.5.
+ *   minActivation=0 gives the paper's rule.
+ * - dropPositional: latents that fire at a fixed token position (within one) in >= 90% of their documents encode where
+ *   a token is, not what the text says; they pair with each other in exactly the documents long enough to reach those
+ *   positions (measured: such pairs took the 21 places above the planted pair in `npm run eval:correlations`).
+ * - dropAdjacent with adjacentShare 0.5: two latents whose max sits on the same or the next token in over half of their
+ *   shared documents describe the same tokens (twins of one token, a multi-token word): see CorrelationPair.adjacentShare.
  */
 export const CorrelationsQuery = z.object({
   dataset: z.string({ error: 'dataset is required: the id of the dataset to find co-occurring latents in' }).min(1),
@@ -27,7 +36,11 @@ export const CorrelationsQuery = z.object({
   maxLabelSimilarity: z.coerce.number().min(-1).max(1).default(0.2)
     .describe('drop pairs whose labels\' embeddings have a cosine above this (1 keeps all); pairs with an unlabelled latent are kept'),
   dropAdjacent: bool(true).describe('drop pairs whose max positions are within one token in (almost) every shared document'),
-  adjacentShare: z.coerce.number().min(0).max(1).default(0.9).describe('the share of shared documents that makes a pair adjacent'),
+  dropPositional: bool(true).describe('leave out positional latents: those whose max sits at the same token position (within one) in >= 90% of their documents'),
+  adjacentShare: z.coerce.number().min(0).max(1).default(0.5).describe('the share of shared documents that makes a pair adjacent'),
+  minActivation: z.coerce.number().min(0).max(1).default(0.5).describe(
+    'a latent counts as present in a document only when its pooled value reaches this share of its largest value in the dataset '
+    + '(0: any value > 0, the paper\'s rule). Under max pooling latents fire weakly in most long documents; 0.5 keeps the documents where a latent really fires'),
   limit: z.coerce.number().int().min(1).max(5000).default(100),
 })
 export type CorrelationsQuery = z.infer<typeof CorrelationsQuery>
@@ -60,6 +73,7 @@ export const CorrelationsResult = z.object({
   latentsConsidered: z.number().int().describe('latents left after the frequency filters'),
   pairsCounted: z.number().int().describe('pairs of considered latents that co-occur in at least one document'),
   dropped: z.object({
+    positional: z.number().int().describe('considered latents left out as positional (dropPositional)'),
     adjacent: z.number().int().describe('pairs above minNpmi and minCount dropped as adjacent'),
     similarLabels: z.number().int().describe('pairs dropped for similar labels (among those examined to fill the limit)'),
   }),
