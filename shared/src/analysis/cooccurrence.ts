@@ -102,8 +102,8 @@ export function consideredLatents(docCount: Int32Array, n: number, o: Pick<Coocc
 
 /** Share of a latent's documents whose max sits at one position (within one token) that makes it positional. */
 export const POSITIONAL_SHARE = 0.9
-/** ...and the documents it must be seen in first: one or two documents at one position say nothing. */
-export const POSITIONAL_MIN_DOCS = 10
+/** ...and the documents it must be seen in first (the default minCount): 5 documents at one position of ~200 by chance have odds ~1e-6. */
+export const POSITIONAL_MIN_DOCS = 5
 
 /** Growable parallel arrays of candidate pairs. */
 class Candidates {
