@@ -225,7 +225,7 @@ test('minActivation: presence at a share of each latent\'s max drops weak firing
   const s = strict.pairs.find((p) => key(p) === xy)!
   const p = paper.pairs.find((p) => key(p) === xy)!
   assert.ok(s && p, 'the planted pair is found either way')
-  // X and Y fire at 5 in the planted documents and at 1 alone elsewhere: half their max (2.5) leaves only the planted ones.
+  // X and Y fire at 5 in the planted documents and at 1 alone elsewhere: half their 16th strongest value (2.5) leaves only the planted ones.
   assert.equal(s.count, planted.xy.size)
   assert.equal(s.a.documents, planted.xy.size)
   assert.equal(s.pAGivenB, 1)

@@ -65,7 +65,7 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
   report(0, 'reading')
   const nDocs = manifest.documents.count
   const [stats, labels] = await Promise.all([
-    readLatentStats(ctx.objects, prefix + manifest.stats.key, query.minActivation > 0 ? ['doc_count', 'max'] : ['doc_count']),
+    readLatentStats(ctx.objects, prefix + manifest.stats.key, query.minActivation > 0 ? ['doc_count', 'top_values'] : ['doc_count']),
     loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents),
   ])
   if (stats.nLatents !== nLatents) throw new Error(`the latent statistics of "${ds.record.id}" cover ${stats.nLatents} latents, its encoder has ${nLatents}`)
@@ -81,7 +81,13 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
   let minValue: Float32Array | undefined
   const passes = query.minActivation > 0 ? 2 : 1
   if (query.minActivation > 0) {
-    minValue = Float32Array.from(stats.max, (m) => m * query.minActivation)
+    // The reference is the latent's k-th strongest document (k = the stored top-k, 16), not its max: one outlier
+    // document must not raise the bar for all the others.
+    minValue = new Float32Array(nLatents)
+    for (let l = 0; l < nLatents; l++) {
+      const k = Math.min(stats.topK, stats.docCount[l])
+      if (k > 0) minValue[l] = query.minActivation * stats.topValues[l * stats.topK + k - 1]
+    }
     docCount = new Int32Array(nLatents)
     for (let start = 0; start < nDocs; start += slice) {
       presence(await readSlice(start), minValue, docCount)

@@ -18,7 +18,8 @@ const bool = (fallback: boolean) => z.enum(['true', 'false']).transform((v) => v
  * - maxLabelSimilarity 0.2: the paper's cosine between label embeddings above which two labels say the same thing.
  * - minActivation 0.5: under max pooling a latent fires weakly in most long documents, so "value > 0" (the paper's
  *   binarization) makes frequent latents co-occur through document length alone. Counting a latent only where it reaches
- *   half its largest value in the dataset keeps the documents where it really fires. Measured (`npm run eval:correlations`,
+ *   half its value in its 16th strongest document (a high quantile that one outlier cannot move, from the stored
+ *   top-16) keeps the documents where it really fires. Measured (`npm run eval:correlations`,
  *   demo encoder, 40 planted documents in 2,000): the planted pair is absent from the top 100 at 0, first at 0.5.
  *   minActivation=0 gives the paper's rule.
  * - dropPositional: latents that fire at a fixed token position (within one) in >= 90% of their documents encode where
@@ -39,7 +40,7 @@ export const CorrelationsQuery = z.object({
   dropPositional: bool(true).describe('leave out positional latents: those whose max sits at the same token position (within one) in >= 90% of their documents'),
   adjacentShare: z.coerce.number().min(0).max(1).default(0.5).describe('the share of shared documents that makes a pair adjacent'),
   minActivation: z.coerce.number().min(0).max(1).default(0.5).describe(
-    'a latent counts as present in a document only when its pooled value reaches this share of its largest value in the dataset '
+    'a latent counts as present in a document only when its pooled value reaches this share of its value in its 16th strongest document '
     + '(0: any value > 0, the paper\'s rule). Under max pooling latents fire weakly in most long documents; 0.5 keeps the documents where a latent really fires'),
   limit: z.coerce.number().int().min(1).max(5000).default(100),
 })
