@@ -1,0 +1,67 @@
+/**
+ * @module The analysis consumer for the cloud: heavy analyses (clustering, large correlations) from the analysis
+ * queue on SQS, results to S3. Environment: ANALYSIS_QUEUE_URL, BUCKET, AWS_REGION, optional S3_ENDPOINT /
+ * SQS_ENDPOINT (compatible servers), ENCODERS_DIR (for labels), EMBEDDINGS_* (label similarity), MAX_RECEIVES.
+ */
+import { S3Client } from '@aws-sdk/client-s3'
+import { SQSClient } from '@aws-sdk/client-sqs'
+import { AnalysisQueueMessage } from '@latentbase/shared/contract/analysis-job'
+import { S3ObjectStore } from '@latentbase/shared/store/s3-store'
+import { DatasetStore } from '@latentbase/shared/store/dataset-store'
+import { SqsQueue } from '@latentbase/shared/queue/sqs-queue'
+import type { EncoderCatalog } from '@latentbase/shared/encoders/catalog'
+import type { Embedder } from '@latentbase/shared/embeddings/embedder'
+import { embedderFromEnv } from '@latentbase/shared/embeddings/openai'
+import { handleAnalysisMessage, onAnalysisDeadLetter, type AnalysisJobDeps } from './services/analysis-jobs.ts'
+import { runConsumer } from '@latentbase/shared/queue/consumer'
+
+export interface AnalysisWorkerOptions {
+  env: Record<string, string | undefined>
+  encoders: EncoderCatalog
+  embedder?: Embedder
+  s3?: S3Client
+  sqs?: SQSClient
+  log?: (line: string) => void
+  signal: AbortSignal
+}
+
+/** Consume the analysis queue until `signal` aborts. */
+export async function runAnalysisWorker(o: AnalysisWorkerOptions): Promise<void> {
+  const need = (name: string) => {
+    const v = o.env[name]
+    if (!v) throw new Error(`${name} is not set: the analysis worker needs ANALYSIS_QUEUE_URL and BUCKET`)
+    return v
+  }
+  const region = o.env.AWS_REGION ?? 'us-east-1'
+  const s3 = o.s3 ?? new S3Client({ region, ...(o.env.S3_ENDPOINT ? { endpoint: o.env.S3_ENDPOINT, forcePathStyle: true } : {}) })
+  const sqs = o.sqs ?? new SQSClient({ region, ...(o.env.SQS_ENDPOINT ? { endpoint: o.env.SQS_ENDPOINT } : {}) })
+  const objects = new S3ObjectStore({ client: s3, bucket: need('BUCKET') })
+  const queue = new SqsQueue<AnalysisQueueMessage>({ client: sqs, queueUrl: need('ANALYSIS_QUEUE_URL'), schema: AnalysisQueueMessage })
+  const log = o.log ?? ((line: string) => console.log(line))
+  const deps: AnalysisJobDeps = {
+    objects, datasets: new DatasetStore(objects), encoders: o.encoders, embedder: o.embedder ?? embedderFromEnv(o.env), queue, log,
+  }
+  const maxReceives = Number(o.env.MAX_RECEIVES ?? 3)
+  log(`[analysis] consuming ${queue.queueUrl}`)
+  await runConsumer(queue, async (message) => {
+    try {
+      await handleAnalysisMessage(deps, message.body, o.signal)
+    } catch (err) {
+      // The last receive before the queue's redrive policy moves it to the DLQ: the job says why.
+      if (message.receiveCount >= maxReceives) await onAnalysisDeadLetter(deps, message.body, (err as Error).message)
+      throw err
+    }
+  }, { concurrency: 1, visibilitySeconds: 120, heartbeatSeconds: 30, signal: o.signal,
+    onError: (err) => log(`[analysis] job failed, will be retried: ${(err as Error).message}`) })
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const { catalogOf, findEncoderFolders, loadEncoders } = await import('@latentbase/gpu-worker/registry')
+  const abort = new AbortController()
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { console.log(`[analysis] ${sig}: draining`); abort.abort() })
+  const encoders = catalogOf(await loadEncoders(await findEncoderFolders(process.env.ENCODERS_DIR)))
+  await runAnalysisWorker({ env: process.env, encoders, signal: abort.signal }).catch((err) => {
+    console.error(`[analysis] ${(err as Error).message}`)
+    process.exit(2)
+  })
+}
