@@ -1,5 +1,6 @@
-/** @module Reads a latent labels JSONL file ({ latent, label, source? } per line) into one label per latent. */
+/** @module Reads a latent labels file ({ latent, label, source? } JSONL, or a Neuronpedia export; gzip or not) into one label per latent. */
 import { readFile } from 'node:fs/promises'
+import { looksLikeNeuronpedia, parseNeuronpedia, textOf } from './neuronpedia.ts'
 
 export interface LatentLabels {
   /** One entry per latent; null where the latent has no label. */
@@ -47,8 +48,13 @@ export function parseLabels(text: string, dSae: number, file = 'labels.jsonl'): 
 }
 
 export async function loadLabels(path: string, dSae: number, displayName = path): Promise<LatentLabels> {
-  const text = await readFile(path, 'utf8').catch((err: NodeJS.ErrnoException) => {
+  const bytes = await readFile(path).catch((err: NodeJS.ErrnoException) => {
     throw new Error(`${displayName}: cannot be read (${err.code ?? err.message})`)
   })
+  const text = textOf(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength))
+  if (looksLikeNeuronpedia(text)) {
+    const { labels, sources, labelled } = parseNeuronpedia([{ text, file: displayName }], dSae)
+    return { labels, sources, labelled }
+  }
   return parseLabels(text, dSae, displayName)
 }
