@@ -1,4 +1,5 @@
-/** @module The OpenAI-compatible Embedder over plain fetch, and embedderFromEnv (that endpoint when configured, offline otherwise). */
+/** @module The OpenAI-compatible Embedder (the `openai` client against any compatible server), and embedderFromEnv (that endpoint when configured, offline otherwise). */
+import OpenAI from 'openai'
 import type { Embedder } from './embedder.ts'
 import { OfflineEmbedder } from './offline.ts'
 
@@ -52,6 +53,7 @@ export class OpenAIEmbedder implements Embedder {
   private dims: number
   private readonly url: string
   private readonly opts: OpenAIEmbedderOptions
+  private readonly client: OpenAI
 
   constructor(opts: OpenAIEmbedderOptions) {
     if (!opts.model) throw new Error('OpenAIEmbedder needs a model')
@@ -60,6 +62,17 @@ export class OpenAIEmbedder implements Embedder {
     this.dims = opts.dimensions ?? KNOWN_DIMENSIONS[opts.model] ?? 0
     // The cache key names the model and any shortening: two sizes of one model are different embeddings.
     this.id = `openai:${opts.model}${opts.dimensions ? `@${opts.dimensions}` : ''}`
+    this.client = new OpenAI({
+      baseURL: opts.baseURL,
+      // Never fall back to OPENAI_API_KEY from the environment: that key must not go to another server. Without a
+      // key (vLLM, Ollama, TEI) no Authorization header is sent at all.
+      apiKey: opts.apiKey ?? 'none',
+      ...(opts.apiKey ? {} : { defaultHeaders: { Authorization: null } }),
+      // Retries are ours (below): the same policy for every compatible server, and testable without waiting.
+      maxRetries: 0,
+      timeout: opts.timeoutMs ?? 60_000,
+      ...(opts.fetch ? { fetch: opts.fetch } : {}),
+    })
   }
 
   /** 0 until the first answer for a model of unknown size. */
@@ -77,31 +90,30 @@ export class OpenAIEmbedder implements Embedder {
   }
 
   private async embedBatch(input: string[]): Promise<Float32Array> {
-    const doFetch = this.opts.fetch ?? globalThis.fetch
     const sleep = this.opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
     const attempts = this.opts.maxAttempts ?? 5
-    const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json' }
-    if (this.opts.apiKey) headers.authorization = `Bearer ${this.opts.apiKey}`
-    // Empty strings are rejected by OpenAI: a single space embeds to "nothing in particular" instead.
-    const body = JSON.stringify({
-      model: this.opts.model, input: input.map((s) => (s.length ? s : ' ')), encoding_format: 'float',
-      ...(this.opts.dimensions ? { dimensions: this.opts.dimensions } : {}),
-    })
     let lastError: Error = new Error('no attempt made')
     for (let attempt = 0; attempt < attempts; attempt++) {
-      let res: Response
       try {
-        res = await doFetch(this.url, { method: 'POST', headers, body, signal: AbortSignal.timeout(this.opts.timeoutMs ?? 60_000) })
+        const res = await this.client.embeddings.create({
+          // Empty strings are rejected by OpenAI: a single space embeds to "nothing in particular" instead.
+          model: this.opts.model, input: input.map((s) => (s.length ? s : ' ')), encoding_format: 'float',
+          ...(this.opts.dimensions ? { dimensions: this.opts.dimensions } : {}),
+        })
+        return this.parse(res, input.length)
       } catch (err) {
-        lastError = err as Error
-        if (attempt + 1 < attempts) await sleep(this.backoff(attempt, null))
-        continue
+        if (err instanceof EmbeddingRequestError) throw err
+        if (err instanceof OpenAI.APIError && err.status !== undefined) {
+          const detail = (err.message ?? '').slice(0, 300)
+          lastError = new EmbeddingRequestError(err.status, `embeddings endpoint ${this.url} answered ${err.status}: ${detail}`)
+          if (!retryable(err.status)) throw lastError
+          if (attempt + 1 < attempts) await sleep(this.backoff(attempt, err.headers?.get('retry-after') ?? null))
+        } else {
+          // Network errors and timeouts (APIConnectionError, APIConnectionTimeoutError): retried like a 5xx.
+          lastError = err as Error
+          if (attempt + 1 < attempts) await sleep(this.backoff(attempt, null))
+        }
       }
-      if (res.ok) return this.parse(await res.json(), input.length)
-      const detail = (await res.text().catch(() => '')).slice(0, 300)
-      lastError = new EmbeddingRequestError(res.status, `embeddings endpoint ${this.url} answered ${res.status}: ${detail}`)
-      if (!retryable(res.status)) throw lastError
-      if (attempt + 1 < attempts) await sleep(this.backoff(attempt, res.headers.get('retry-after')))
     }
     throw lastError
   }
