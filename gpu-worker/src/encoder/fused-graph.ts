@@ -307,6 +307,7 @@ function preActivations(b: GraphBuilder, x: string, sae: SaeWeights, keep?: stri
     x = b.op('Div', [xc, b.op('Add', [b.op('Sqrt', [variance]), b.f32([1e-5], [])])], {}, 'layer_normed')
   }
   if (sae.rescaleActsByDecoderNorm && !sae.decoderNorms) throw new Error('SAE: rescale_acts_by_decoder_norm is set but no decoder norms were loaded')
+  if (sae.rescaleActsByDecoderNorm && sae.architecture === 'gated') throw new Error('SAE: rescale_acts_by_decoder_norm is not defined for a gated SAE')
   const rows = D + 1 + (keep ? 1 : 0)
   const w = new Float32Array(rows * S)
   for (let s = 0; s < S; s++) {
@@ -330,9 +331,10 @@ function preActivations(b: GraphBuilder, x: string, sae: SaeWeights, keep?: stri
 /**
  * How an activation follows from its pre-activation h. standard and jumprelu are one monotone function of
  * h per latent: f(h) = h if h > max(threshold, 0) else 0 (standard: threshold 0). topk keeps h when it is
- * at least the token's k-th largest value (and above 0), so its threshold is per token.
+ * at least the token's k-th largest value (and above 0), so its threshold is per token. gated: h is the gate
+ * pre-activation and the value comes from a second, magnitude pre-activation.
  */
-type Gate = { kind: 'latent'; theta: string } | { kind: 'token'; kth: string }
+type Gate = { kind: 'latent'; theta: string } | { kind: 'token'; kth: string } | { kind: 'gated'; mag: string }
 
 function gateOf(b: GraphBuilder, h: string, sae: SaeWeights): Gate {
   switch (sae.architecture) {
@@ -348,16 +350,36 @@ function gateOf(b: GraphBuilder, h: string, sae: SaeWeights): Gate {
       const kth = b.op('Slice', [values, b.i64([sae.k - 1], [1]), b.i64([sae.k], [1]), b.i64([-1], [1])], {}, 'kth')
       return { kind: 'token', kth: b.op('Max', [kth, b.zero()]) }
     }
+    case 'gated': {
+      if (!sae.rMag || !sae.bMag) throw new Error('SAE: gated without r_mag / b_mag')
+      // The magnitude path shares W_enc scaled per latent by e = exp(r_mag): with h = x'W + b_gate (the folded
+      // pre-activation above), x'(W e) + b_mag = e h + (b_mag - e b_gate). No second matrix product.
+      const S = sae.dSae
+      const e = new Float32Array(S)
+      const c = new Float32Array(S)
+      for (let s = 0; s < S; s++) {
+        const es = Math.exp(sae.rMag[s])
+        e[s] = es
+        c[s] = sae.bMag[s] - es * sae.bEnc[s]
+      }
+      const mag = b.op('Add', [b.op('Mul', [h, b.f32(e, [S], 'exp_r_mag')]), b.f32(c, [S], 'mag_bias')], {}, 'mag_pre')
+      return { kind: 'gated', mag }
+    }
   }
 }
 
-/** Where the activation is non-zero (bool, same shape as `x`). */
+/** Where the activation is non-zero (bool, same shape as `x`); for gated, where the gate is open. */
 function isActive(b: GraphBuilder, x: string, gate: Gate): string {
-  return gate.kind === 'latent' ? b.op('Greater', [x, gate.theta]) : b.op('GreaterOrEqual', [x, gate.kth])
+  switch (gate.kind) {
+    case 'latent': return b.op('Greater', [x, gate.theta])
+    case 'token': return b.op('GreaterOrEqual', [x, gate.kth])
+    case 'gated': return b.op('Greater', [x, b.zero()])
+  }
 }
 
 function activations(b: GraphBuilder, h: string, gate: Gate): string {
-  return b.op('Where', [isActive(b, h, gate), h, b.zero()], {}, 'acts')
+  const value = gate.kind === 'gated' ? b.op('Relu', [gate.mag]) : h
+  return b.op('Where', [isActive(b, h, gate), value, b.zero()], {}, 'acts')
 }
 
 /**

@@ -7,7 +7,8 @@ import { InferenceSession, Tensor } from 'onnxruntime-node'
 import { Tokenizer } from '@huggingface/tokenizers'
 import { EncoderConfig, EncoderInfo } from '@latentbase/shared/contract/encoder'
 import type { PoolingSpec } from '@latentbase/shared/contract/dataset'
-import { loadSaeLens, SAE_CFG_FILE, SAE_WEIGHTS_FILE, type SaeWeights } from './sae.ts'
+import type { SaeWeights } from './sae.ts'
+import { loadSae, sameHook, SaeFileError, type LoadedSae } from './formats/index.ts'
 import { loadLabels } from './labels.ts'
 import { tokenizerInfo } from '../prepare/tokenize.ts'
 import {
@@ -204,17 +205,19 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
     tokenizerConfigBytes = await readFile(join(dirname(at(config.reader.tokenizer)), 'tokenizer_config.json'))
       .then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)).catch(() => null)
   }
-  const saeDir = at(config.sae.path)
-  const saeCfgBytes = await readBytes(join(saeDir, SAE_CFG_FILE), 'sae.path')
-  const saeWeightsBytes = await readBytes(join(saeDir, SAE_WEIGHTS_FILE), 'sae.path')
-
-  let sae: SaeWeights
-  try { sae = await loadSaeLens(saeDir) } catch (err) { throw new Error(`${config.sae.path}/${(err as Error).message}`) }
-  if (sae.hookName !== config.reader.hookName) {
-    throw new Error(`${ENCODER_FILE}: reader.hookName is "${config.reader.hookName}" but the SAE's ${config.sae.path}/${SAE_CFG_FILE} says metadata.hook_name "${sae.hookName}"`)
+  const { format, path: saePath, ...saeOptions } = config.sae
+  let loadedSae: LoadedSae
+  try { loadedSae = await loadSae(format, at(saePath), saeOptions, { displayRoot: root }) } catch (err) {
+    if (err instanceof SaeFileError) throw new Error(`${ENCODER_FILE}: sae.path: ${err.message}`)
+    throw err
+  }
+  const sae: SaeWeights = loadedSae.sae
+  // Equal names, or two names of the same residual-stream hidden state (layers.6 = blocks.6.hook_resid_post = blocks.7.hook_resid_pre).
+  if (!sameHook(sae.hookName, config.reader.hookName)) {
+    throw new Error(`${ENCODER_FILE}: reader.hookName is "${config.reader.hookName}" but the SAE's ${loadedSae.hookOrigin} "${sae.hookName}"`)
   }
   const maxTokens = config.reader.maxTokens ?? sae.contextSize
-  if (!maxTokens) throw new Error(`${ENCODER_FILE}: reader.maxTokens is not set and ${config.sae.path}/${SAE_CFG_FILE} has no metadata.context_size`)
+  if (!maxTokens) throw new Error(`${ENCODER_FILE}: reader.maxTokens is not set and ${loadedSae.contextOrigin}`)
 
   const readerOpts = { output: config.reader.output, preprocess: config.reader.preprocess }
   let readerInputs: GraphInput[]
@@ -250,8 +253,8 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
       reader: sha256(readerBytes),
       tokenizer: sha256(tokenizerBytes),
       tokenizerConfig: tokenizerConfigBytes ? sha256(tokenizerConfigBytes) : null,
-      saeCfg: sha256(saeCfgBytes),
-      saeWeights: sha256(saeWeightsBytes),
+      saeCfg: loadedSae.files.find((f) => f.role === 'saeCfg')?.sha256 ?? null,
+      saeWeights: loadedSae.files.find((f) => f.role === 'saeWeights')?.sha256 ?? null,
     },
   }))
   const info = EncoderInfo.parse({

@@ -126,7 +126,7 @@ test('inconsistent or unsupported configs fail naming the field', async () => {
     [v6({ d_in: 16 }), /cfg\.json: d_in is 16 but W_enc has shape \[8, 24\]/],
     [v6({ d_sae: -1 }), /d_sae must be a positive integer/],
     [v6({ d_in: undefined }), /d_in must be a positive integer, got undefined/],
-    [v6({ architecture: 'gated' }), /architecture "gated" is not supported yet/],
+    [v6({ architecture: 'gated' }), /has no tensor "b_gate"/],
     [v6({ architecture: 'matryoshka' }), /architecture "matryoshka" is not supported/],
     [v6({ architecture: 'topk' }), /k is missing for a topk SAE/],
     [v6({ architecture: 'topk', k: 100 }), /k is 100 but d_sae is only 24/],

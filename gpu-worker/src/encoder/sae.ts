@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { parseSafetensors, tensorToFloat32, type Safetensors, type TensorEntry } from '@latentbase/shared/tensor/safetensors'
 
-export type SaeArchitecture = 'standard' | 'topk' | 'jumprelu'
+export type SaeArchitecture = 'standard' | 'topk' | 'jumprelu' | 'gated'
 export type SaeInputNormalization = 'none' | 'constant_norm_rescale' | 'layer_norm'
 
 /** Every SAE format is translated into this; architectures differ only in the encode step. */
@@ -15,10 +15,14 @@ export interface SaeWeights {
   k?: number
   /** [dIn * dSae], row-major dIn x dSae (x W_enc). */
   wEnc: Float32Array
+  /** [dSae] encoder bias; for gated SAEs the gate path's bias b_gate. */
   bEnc: Float32Array
   bDec: Float32Array
   /** jumprelu only: [dSae]. */
   threshold?: Float32Array
+  /** gated only: [dSae] log-scale of the magnitude path (its weights are W_enc * exp(r_mag)) and its bias. */
+  rMag?: Float32Array
+  bMag?: Float32Array
   applyBDecToInput: boolean
   normalizeActivations: SaeInputNormalization
   rescaleActsByDecoderNorm: boolean
@@ -29,6 +33,8 @@ export interface SaeWeights {
   prependBos?: boolean
   /** dtype of the stored weights (e.g. "F16"), for reporting. */
   sourceDtype: string
+  /** Where the weights came from (saelens, gemma-scope, sparsify, goodfire), for reporting. */
+  format?: string
 }
 
 export const SAE_CFG_FILE = 'cfg.json'
@@ -72,9 +78,13 @@ export function saeFromSaeLens(cfgRaw: unknown, st: Safetensors): SaeWeights {
     return v as boolean
   }
   const dIn = int('d_in', cfg.d_in)
-  const dSae = int('d_sae', cfg.d_sae)
+  // Early configs gave only expansion_factor; SAELens derived d_sae = d_in * expansion_factor.
+  const dSae = cfg.d_sae === undefined || cfg.d_sae === null
+    ? (cfg.expansion_factor === undefined ? int('d_sae', cfg.d_sae) : dIn * int('expansion_factor', cfg.expansion_factor))
+    : int('d_sae', cfg.d_sae)
 
-  // Before v6 the activation lived in activation_fn_str (+ kwargs) and architecture could be absent.
+  // Before v6 the activation lived in activation_fn_str (renamed activation_fn by SAELens's 6.0 translation)
+  // + activation_fn_kwargs, and architecture could be absent (standard).
   const activationFn = (cfg.activation_fn_str ?? cfg.activation_fn) as unknown
   let architecture: string
   if (cfg.architecture !== undefined && cfg.architecture !== null) {
@@ -84,12 +94,20 @@ export function saeFromSaeLens(cfgRaw: unknown, st: Safetensors): SaeWeights {
   } else {
     architecture = activationFn === 'topk' ? 'topk' : 'standard'
   }
-  if (architecture === 'gated') fail('architecture "gated" is not supported yet (standard, topk and jumprelu are)')
-  if (architecture !== 'standard' && architecture !== 'topk' && architecture !== 'jumprelu') {
-    fail(`architecture "${architecture}" is not supported (standard, topk, jumprelu)`)
+  // BatchTopK SAEs are saved for inference as JumpReLU with one threshold per latent; a training checkpoint
+  // that still says batchtopk is read the same way when it carries that threshold tensor.
+  const batchTopk = architecture === 'batchtopk' || architecture === 'matryoshka_batchtopk'
+  if (batchTopk) {
+    if (!st.tensors.has('threshold') && !st.tensors.has('log_threshold')) {
+      fail(`architecture "${architecture}" needs a "threshold" tensor in ${SAE_WEIGHTS_FILE} (save it with SAELens's inference conversion, which writes it as jumprelu)`)
+    }
+    architecture = 'jumprelu'
   }
-  if (architecture === 'standard' && activationFn !== undefined && activationFn !== null && activationFn !== 'relu') {
-    fail(`activation_fn_str "${String(activationFn)}" is not supported for a standard SAE (relu, topk)`)
+  if (architecture !== 'standard' && architecture !== 'topk' && architecture !== 'jumprelu' && architecture !== 'gated') {
+    fail(`architecture "${architecture}" is not supported (standard, topk, jumprelu, gated, batchtopk)`)
+  }
+  if (activationFn !== undefined && activationFn !== null && activationFn !== 'relu' && !(architecture === 'topk' && activationFn === 'topk')) {
+    fail(`activation_fn_str "${String(activationFn)}" is not supported for a ${architecture} SAE (relu${architecture === 'topk' ? ', topk' : ''})`)
   }
   let k: number | undefined
   if (architecture === 'topk') {
@@ -100,7 +118,8 @@ export function saeFromSaeLens(cfgRaw: unknown, st: Safetensors): SaeWeights {
     if (k > dSae) fail(`k is ${k} but d_sae is only ${dSae}`)
   }
 
-  const normRaw = cfg.normalize_activations ?? 'none'
+  // Configs from before SAELens 3 stored a bool: true meant expected_average_only_in.
+  const normRaw = cfg.normalize_activations === true ? 'expected_average_only_in' : cfg.normalize_activations === false ? 'none' : cfg.normalize_activations ?? 'none'
   let normalizeActivations: SaeInputNormalization
   switch (normRaw) {
     case 'none': case 'expected_average_only_in': normalizeActivations = 'none'; break // folded into the weights at save time
@@ -110,6 +129,7 @@ export function saeFromSaeLens(cfgRaw: unknown, st: Safetensors): SaeWeights {
   }
   const applyBDecToInput = bool('apply_b_dec_to_input', cfg.apply_b_dec_to_input, true)
   const rescaleActsByDecoderNorm = bool('rescale_acts_by_decoder_norm', cfg.rescale_acts_by_decoder_norm, false)
+  if (rescaleActsByDecoderNorm && architecture === 'gated') fail('rescale_acts_by_decoder_norm is not defined for a gated SAE')
 
   const hookName = meta.hook_name ?? cfg.hook_name ?? cfg.hook_point
   if (typeof hookName !== 'string' || hookName.length === 0) fail('metadata.hook_name (or hook_name / hook_point in older configs) is missing')
@@ -133,8 +153,12 @@ export function saeFromSaeLens(cfgRaw: unknown, st: Safetensors): SaeWeights {
   const wEncEntry = tensor('W_enc', ['d_in', 'd_sae'])
   const wDecEntry = tensor('W_dec', ['d_sae', 'd_in'])
   const bDecEntry = tensor('b_dec', ['d_in'])
-  const bEncEntry = tensor('b_enc', ['d_sae'])
-  const thresholdEntry = architecture === 'jumprelu' ? tensor('threshold', ['d_sae']) : undefined
+  // Gated SAEs have no b_enc: the gate path uses b_gate, the magnitude path r_mag and b_mag.
+  const bEncEntry = architecture === 'gated' ? tensor('b_gate', ['d_sae']) : tensor('b_enc', ['d_sae'])
+  // A JumpReLU training checkpoint holds log_threshold; the inference form (and every release) holds threshold.
+  const logThreshold = architecture === 'jumprelu' && !st.tensors.has('threshold') && st.tensors.has('log_threshold')
+  const thresholdEntry = architecture === 'jumprelu' ? tensor(logThreshold ? 'log_threshold' : 'threshold', ['d_sae']) : undefined
+  const gated = architecture === 'gated' ? { rMag: tensorToFloat32(tensor('r_mag', ['d_sae'])), bMag: tensorToFloat32(tensor('b_mag', ['d_sae'])) } : {}
 
   const weights: SaeWeights = {
     architecture: architecture as SaeArchitecture,
@@ -143,7 +167,8 @@ export function saeFromSaeLens(cfgRaw: unknown, st: Safetensors): SaeWeights {
     wEnc: tensorToFloat32(wEncEntry),
     bEnc: tensorToFloat32(bEncEntry),
     bDec: tensorToFloat32(bDecEntry),
-    ...(thresholdEntry ? { threshold: tensorToFloat32(thresholdEntry) } : {}),
+    ...(thresholdEntry ? { threshold: logThreshold ? tensorToFloat32(thresholdEntry).map(Math.exp) : tensorToFloat32(thresholdEntry) } : {}),
+    ...gated,
     applyBDecToInput,
     normalizeActivations,
     rescaleActsByDecoderNorm,
@@ -152,6 +177,7 @@ export function saeFromSaeLens(cfgRaw: unknown, st: Safetensors): SaeWeights {
     ...(contextSize !== undefined ? { contextSize } : {}),
     ...(prependBos !== undefined ? { prependBos } : {}),
     sourceDtype: wEncEntry.dtype,
+    format: 'saelens',
   }
   return weights
 }

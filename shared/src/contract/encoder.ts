@@ -27,9 +27,16 @@ export const ReaderConfig = z.object({
     .describe("'center' subtracts each token's mean over d_model (for SAEs trained on centred-writing-weight models)"),
 })
 
+export const SaeFormat = z.enum(['saelens', 'gemma-scope', 'sparsify', 'goodfire'])
+
 export const SaeRef = z.object({
-  format: z.enum(['saelens']),
-  path: z.string().min(1),
+  format: SaeFormat.describe('saelens: cfg.json + sae_weights.safetensors; gemma-scope: params.npz, or params.safetensors + config.json (Gemma Scope 2); sparsify: a layers.N folder with cfg.json + sae.safetensors; goodfire: the .pth checkpoint or a safetensors conversion of it'),
+  path: z.string().min(1).describe('the SAE folder (or, for gemma-scope and goodfire, the file), relative to the encoder folder'),
+  hookName: z.string().min(1).optional()
+    .describe('the hook the SAE reads, where its files do not say (gemma-scope params.npz outside its hub path, goodfire); checked where they do'),
+  dIn: z.number().int().positive().optional().describe('expected d_in, checked against the tensors'),
+  dSae: z.number().int().positive().optional().describe('expected number of latents, checked against the tensors'),
+  contextSize: z.number().int().positive().optional().describe("training context length, where the SAE's files give none"),
 })
 
 export const EncoderConfig = z.object({
