@@ -126,11 +126,8 @@ export function pruneReader(model: Onnx.IModelProto, valueName: string): PrunedR
   const inputs = (graph.input ?? []).filter((v) => needed.has(v.name ?? '') && !initNames.has(v.name ?? '') && !sparseNames.has(v.name ?? ''))
   const initializers = (graph.initializer ?? []).filter((t) => needed.has(t.name ?? ''))
   const sparseInitializers = (graph.sparseInitializer ?? []).filter((t) => needed.has(t.values?.name ?? ''))
-  for (const t of initializers) {
-    if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL) {
-      throw new Error(`reader model: initializer "${t.name}" uses external data, which is not supported yet (models over 2 GB)`)
-    }
-  }
+  // Initializers in external data (readers over 2 GB) keep their references: the runtime writes the composed graph
+  // beside the reader's side files (external-data.ts), since onnxruntime resolves them only from a file on disk.
   const valueInfo = (graph.valueInfo ?? []).filter((v) => needed.has(v.name ?? ''))
   const declared = [...(graph.output ?? []), ...(graph.valueInfo ?? []), ...(graph.input ?? [])].find((v) => v.name === valueName)
   const tensorType = declared?.type?.tensorType

@@ -1,8 +1,8 @@
 /** @module Loads an encoder folder (encoder.json, reader ONNX, tokenizer, SAE, labels) and runs its fused graphs in onnxruntime-node. */
 import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
-import { availableParallelism } from 'node:os'
-import { dirname, join, resolve } from 'node:path'
+import { availableParallelism, homedir } from 'node:os'
+import { basename, dirname, join, resolve } from 'node:path'
 import { InferenceSession, Tensor } from 'onnxruntime-node'
 import { Tokenizer } from '@huggingface/tokenizers'
 import { EncoderConfig, EncoderInfo } from '@latentbase/shared/contract/encoder'
@@ -10,9 +10,11 @@ import type { PoolingSpec } from '@latentbase/shared/contract/dataset'
 import type { SaeWeights } from './sae.ts'
 import { loadSae, sameHook, SaeFileError, type LoadedSae } from './formats/index.ts'
 import { loadLabels } from './labels.ts'
+import { externalDataFiles, writeModelWithExternalData } from './external-data.ts'
+import { fetchFolder, fetchPart, isRemotePart, RemotePartError, type FetchPartOptions } from '../fetch/remote-part.ts'
 import { tokenizerInfo } from '../prepare/tokenize.ts'
 import {
-  buildPooledGraph, buildReaderOnlyGraph, buildTokenActivationsGraph, checkReader, POOL_MASK_INPUT,
+  buildPooledGraph, buildReaderOnlyGraph, buildTokenActivationsGraph, checkReader, decodeModel, POOL_MASK_INPUT,
   type ComposedGraph, type GraphInput,
   LATENT_IDS_INPUT,
 } from './fused-graph.ts'
@@ -105,6 +107,23 @@ export interface LoadEncoderOptions {
   /** defaults to LATENTBASE_INTRA_OP_THREADS, else os.availableParallelism(). */
   intraOpNumThreads?: number
   log?: (line: string) => void
+  /**
+   * Where parts named by hf://, https:// or s3:// URLs are downloaded once (default LATENTBASE_CACHE, else
+   * ~/.cache/latentbase); also where composed graphs of external-data readers are written.
+   */
+  cacheDir?: string
+  /** Passed to the part fetcher (tests inject fetch, env with HF_ENDPOINT / HF_TOKEN, an S3 client). */
+  fetchOptions?: Omit<FetchPartOptions, 'cacheDir'>
+}
+
+/** The files each SAE format keeps in its folder, for folder references on the hub or S3. */
+const SAE_FOLDER_FILES: Record<string, string[]> = {
+  saelens: ['cfg.json', 'sae_weights.safetensors'],
+  sparsify: ['cfg.json', 'sae.safetensors'],
+}
+
+export function defaultCacheDir(env: Record<string, string | undefined> = process.env): string {
+  return env.LATENTBASE_CACHE || join(homedir(), '.cache', 'latentbase')
 }
 
 const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex')
@@ -161,21 +180,21 @@ function threadCount(opts: LoadEncoderOptions): number {
 }
 
 /** Create a session on the requested providers; if an accelerator is missing, fall back to CPU and say so. */
-async function createSession(bytes: Uint8Array, opts: LoadEncoderOptions, what: string): Promise<{ session: InferenceSession; provider: string }> {
+async function createSession(bytes: Uint8Array | string, opts: LoadEncoderOptions, what: string): Promise<{ session: InferenceSession; provider: string }> {
   const log = opts.log ?? ((line: string) => console.log(line))
   const providers = requestedProviders(opts)
   const base: InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', intraOpNumThreads: threadCount(opts) }
   const accelerated = providers.filter((p) => p !== 'cpu')
   if (accelerated.length) {
     try {
-      const session = await InferenceSession.create(bytes, { ...base, executionProviders: [...accelerated.map((name) => ({ name })), 'cpu'] as InferenceSession.ExecutionProviderConfig[] })
+      const session = await (typeof bytes === 'string' ? InferenceSession.create(bytes, { ...base, executionProviders: [...accelerated.map((name) => ({ name })), 'cpu'] as InferenceSession.ExecutionProviderConfig[] }) : InferenceSession.create(bytes, { ...base, executionProviders: [...accelerated.map((name) => ({ name })), 'cpu'] as InferenceSession.ExecutionProviderConfig[] }))
       log(`[encoder] ${what}: running on ${accelerated.join(', ')} (cpu for unsupported nodes)`)
       return { session, provider: accelerated[0] }
     } catch (err) {
       log(`[encoder] ${what}: execution provider ${accelerated.join(', ')} unavailable (${(err as Error).message.split('\n')[0]}); falling back to CPU`)
     }
   }
-  const session = await InferenceSession.create(bytes, { ...base, executionProviders: ['cpu'] })
+  const session = await (typeof bytes === 'string' ? InferenceSession.create(bytes, { ...base, executionProviders: ['cpu'] }) : InferenceSession.create(bytes, { ...base, executionProviders: ['cpu'] }))
   log(`[encoder] ${what}: running on cpu (${base.intraOpNumThreads} threads)`)
   return { session, provider: 'cpu' }
 }
@@ -193,21 +212,59 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
     throw new Error(`${configPath}: ${problems}`)
   }
   const config = parsed.data
+  const cacheDir = opts.cacheDir ?? defaultCacheDir()
+  const fetchOpts: FetchPartOptions = { log: opts.log, ...opts.fetchOptions, cacheDir }
+  // A part is a path relative to the folder, or an hf:// / https:// / s3:// URL downloaded once into the cache.
+  const fetched = async (ref: string, field: string, fetch: () => Promise<string>): Promise<string> => {
+    try { return await fetch() } catch (err) {
+      throw new Error(`${ENCODER_FILE}: ${field}: ${ref}: ${(err as Error).message}`)
+    }
+  }
   const at = (rel: string) => resolve(root, rel)
+  const part = (ref: string, field: string) => isRemotePart(ref) ? fetched(ref, field, async () => (await fetchPart(ref, fetchOpts)).path) : Promise.resolve(at(ref))
+  /** A sibling of a remote part, or null when the repository has none (404). */
+  const sibling = async (ref: string, name: string): Promise<string | null> => {
+    const url = `${ref.slice(0, ref.lastIndexOf('/') + 1)}${name}`
+    try { return (await fetchPart(url, fetchOpts)).path } catch (err) {
+      if (err instanceof RemotePartError && err.code === 'not-found') return null
+      throw new Error(`${ENCODER_FILE}: ${url}: ${(err as Error).message}`)
+    }
+  }
 
-  const readerBytes = await readBytes(at(config.reader.model), 'reader.model')
-  const tokenizerBytes = await readBytes(at(config.reader.tokenizer), 'reader.tokenizer')
+  const readerPath = await part(config.reader.model, 'reader.model')
+  const readerBytes = await readBytes(readerPath, 'reader.model')
+  // Readers over 2 GB keep their weights in side files: fetch those beside a remote reader too.
+  const readerSideFiles = externalDataFiles(decodeModel(readerBytes))
+  if (isRemotePart(config.reader.model)) {
+    for (const file of readerSideFiles) {
+      const url = `${config.reader.model.slice(0, config.reader.model.lastIndexOf('/') + 1)}${file}`
+      await fetched(url, 'reader.model (external data)', async () => (await fetchPart(url, fetchOpts)).path)
+    }
+  }
+  const tokenizerBytes = await readBytes(await part(config.reader.tokenizer, 'reader.tokenizer'), 'reader.tokenizer')
   let tokenizerConfigBytes: Uint8Array | null = null
   if (config.reader.tokenizerConfig) {
-    tokenizerConfigBytes = await readBytes(at(config.reader.tokenizerConfig), 'reader.tokenizerConfig')
+    tokenizerConfigBytes = await readBytes(await part(config.reader.tokenizerConfig, 'reader.tokenizerConfig'), 'reader.tokenizerConfig')
   } else {
     // tokenizer_config.json beside tokenizer.json is the Hugging Face layout: use it when present.
-    tokenizerConfigBytes = await readFile(join(dirname(at(config.reader.tokenizer)), 'tokenizer_config.json'))
+    const besideTokenizer = isRemotePart(config.reader.tokenizer)
+      ? await sibling(config.reader.tokenizer, 'tokenizer_config.json')
+      : join(dirname(at(config.reader.tokenizer)), 'tokenizer_config.json')
+    tokenizerConfigBytes = besideTokenizer === null ? null : await readFile(besideTokenizer)
       .then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)).catch(() => null)
   }
-  const { format, path: saePath, ...saeOptions } = config.sae
+  const { format, path: saeRef, ...saeOptions } = config.sae
+  let saePath: string
+  if (!isRemotePart(saeRef)) saePath = at(saeRef)
+  else if (SAE_FOLDER_FILES[format]) {
+    saePath = await fetched(saeRef, 'sae.path', async () => (await fetchFolder(saeRef, SAE_FOLDER_FILES[format], fetchOpts)).dir)
+  } else {
+    saePath = await part(saeRef, 'sae.path')
+    // Gemma Scope 2 keeps a config.json beside params.safetensors.
+    if (format === 'gemma-scope' && basename(saeRef) === 'params.safetensors') await sibling(saeRef, 'config.json')
+  }
   let loadedSae: LoadedSae
-  try { loadedSae = await loadSae(format, at(saePath), saeOptions, { displayRoot: root }) } catch (err) {
+  try { loadedSae = await loadSae(format, saePath, saeOptions, { displayRoot: isRemotePart(saeRef) ? dirname(saePath) : root }) } catch (err) {
     if (err instanceof SaeFileError) throw new Error(`${ENCODER_FILE}: sae.path: ${err.message}`)
     throw err
   }
@@ -243,7 +300,7 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
   let labelSources: (string | null)[] = new Array(sae.dSae).fill(null)
   let labelled = 0
   if (config.labels) {
-    const l = await loadLabels(at(config.labels), sae.dSae, config.labels)
+    const l = await loadLabels(await part(config.labels, 'labels'), sae.dSae, config.labels)
     labels = l.labels; labelSources = l.sources; labelled = l.labelled
   }
 
@@ -301,7 +358,12 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
 
   const sessions: InferenceSession[] = []
   const open = async (graph: ComposedGraph, what: string) => {
-    const { session, provider } = await createSession(graph.bytes, opts, `${config.id} ${what}`)
+    // onnxruntime resolves external data only for a model file on disk, relative to it: write the composed graph
+    // into the cache beside links to the reader's side files.
+    const model = readerSideFiles.length
+      ? await writeModelWithExternalData(join(cacheDir, 'composed', sha256(graph.bytes).slice(0, 24)), 'model.onnx', graph.bytes, null, dirname(readerPath), readerSideFiles)
+      : graph.bytes
+    const { session, provider } = await createSession(model, opts, `${config.id} ${what}`)
     sessions.push(session)
     return { session, provider }
   }
