@@ -3,6 +3,7 @@ import onnxPkg from 'onnx-proto'
 import type { onnx as Onnx } from 'onnx-proto'
 import type { PoolingMethod } from '@latentbase/shared/contract/dataset'
 import type { SaeWeights } from './sae.ts'
+import { float32ToHalf } from '@latentbase/shared/tensor/float16'
 
 const { onnx } = onnxPkg
 const DT = onnx.TensorProto.DataType
@@ -15,6 +16,11 @@ export interface ReaderGraphOptions {
   output: ReaderOutputRef
   /** 'center' subtracts each token's mean over d_model before anything else. */
   preprocess?: 'none' | 'center'
+  /**
+   * Precision of the SAE encoder's matrix product (default float32). float16 halves the weights' memory and uses
+   * tensor cores on a GPU; activations come back to float32 before the threshold / top-k and pooling.
+   */
+  saeDtype?: 'float32' | 'float16'
 }
 
 export interface PooledGraphOptions extends ReaderGraphOptions {
@@ -189,6 +195,13 @@ class GraphBuilder {
     return name
   }
 
+  f16(values: ArrayLike<number>, dims: number[], hint = 'const'): string {
+    const name = this.fresh(hint)
+    const bits = float32ToHalf(values)
+    this.initializers.push({ name, dataType: DT.FLOAT16, dims, rawData: new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength) })
+    return name
+  }
+
   f32(values: ArrayLike<number>, dims: number[], hint = 'const'): string {
     const name = this.fresh(hint)
     const data = values instanceof Float32Array ? values : Float32Array.from(values)
@@ -291,7 +304,7 @@ function tokenNorms(b: GraphBuilder, x: string): string {
  * sits at -1e30 on every latent and can never be a max, a count or part of a sum. That saves a full
  * masking pass over the dense [B, T, S] activations.
  */
-function preActivations(b: GraphBuilder, x: string, sae: SaeWeights, keep?: string): string {
+function preActivations(b: GraphBuilder, x: string, sae: SaeWeights, keep?: string, dtype: 'float32' | 'float16' = 'float32'): string {
   const D = sae.dIn
   const S = sae.dSae
   if (sae.normalizeActivations === 'constant_norm_rescale') {
@@ -305,7 +318,10 @@ function preActivations(b: GraphBuilder, x: string, sae: SaeWeights, keep?: stri
   }
   if (sae.rescaleActsByDecoderNorm && !sae.decoderNorms) throw new Error('SAE: rescale_acts_by_decoder_norm is set but no decoder norms were loaded')
   if (sae.rescaleActsByDecoderNorm && sae.architecture === 'gated') throw new Error('SAE: rescale_acts_by_decoder_norm is not defined for a gated SAE')
-  const rows = D + 1 + (keep ? 1 : 0)
+  // float16: the penalty stays out of the half-precision product (-1e30 is -inf there, and +inf from an outlier
+  // token's huge activations would meet it as NaN): masked tokens are zeroed, multiplied, then penalized in float32.
+  const half = dtype === 'float16'
+  const rows = D + 1 + (keep && !half ? 1 : 0)
   const w = new Float32Array(rows * S)
   for (let s = 0; s < S; s++) {
     const scale = sae.rescaleActsByDecoderNorm ? sae.decoderNorms![s] : 1
@@ -316,11 +332,17 @@ function preActivations(b: GraphBuilder, x: string, sae: SaeWeights, keep?: stri
       if (sae.applyBDecToInput) bias -= sae.bDec[i] * wis
     }
     w[D * S + s] = bias * scale
-    if (keep) w[(D + 1) * S + s] = 1
+    if (keep && !half) w[(D + 1) * S + s] = 1
   }
   const pen3 = keep ? b.unsqueeze(b.op('Where', [keep, b.f32([0], []), b.f32([MASKED], [], 'masked')], {}, 'penalty'), [-1]) : null
   const btShape = b.op('Slice', [b.op('Shape', [x]), b.i64([0], [1]), b.i64([2], [1]), b.i64([0], [1])])
   const ones = b.op('Expand', [b.f32([1], [], 'one'), b.op('Concat', [btShape, b.i64([1], [1])], { axis: 0 })], {}, 'ones')
+  if (half) {
+    const kept = keep ? b.op('Where', [b.unsqueeze(keep, [-1]), x, b.zero()], {}, 'sae_in_kept') : x
+    const xa16 = b.cast(b.op('Concat', [kept, ones], { axis: -1 }, 'sae_in'), DT.FLOAT16)
+    const h = b.cast(b.op('MatMul', [xa16, b.f16(w, [rows, S], 'W_enc_folded_f16')], {}, 'hidden_pre_f16'), DT.FLOAT)
+    return pen3 ? b.op('Add', [h, pen3], {}, 'hidden_pre') : h
+  }
   const xa = b.op('Concat', [x, ones, ...(pen3 ? [pen3] : [])], { axis: -1 }, 'sae_in')
   return b.op('MatMul', [xa, b.f32(w, [rows, S], 'W_enc_folded')], {}, 'hidden_pre')
 }
@@ -445,7 +467,7 @@ export function buildPooledGraph(readerBytes: Uint8Array, sae: SaeWeights, opts:
   const stage = readerStage(readerBytes, opts, sae.dIn)
   const { b } = stage
   const { keep, outliers } = outlierStage(b, tokenNorms(b, stage.hidden), POOL_MASK_INPUT, opts.outlierNormRatio)
-  const h = preActivations(b, stage.hidden, sae, keep)
+  const h = preActivations(b, stage.hidden, sae, keep, opts.saeDtype)
   const gate = gateOf(b, h, sae)
   const zero = b.zero()
   let pooled: string
@@ -493,7 +515,7 @@ export function buildTokenActivationsGraph(readerBytes: Uint8Array, sae: SaeWeig
   const { b } = stage
   const norms = tokenNorms(b, stage.hidden)
   const { keep } = outlierStage(b, norms, POOL_MASK_INPUT, opts.outlierNormRatio)
-  const h = preActivations(b, stage.hidden, sae)
+  const h = preActivations(b, stage.hidden, sae, undefined, opts.saeDtype)
   let acts = activations(b, h, gateOf(b, h, sae))
   // Copying [B, T, S] to the host costs as much as the forward pass; mining needs only a few latents per batch.
   if (opts.selectLatents) acts = b.op('Gather', [acts, LATENT_IDS_INPUT], { axis: 2 }, 'selected')

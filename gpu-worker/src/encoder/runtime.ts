@@ -114,6 +114,12 @@ export interface LoadEncoderOptions {
   cacheDir?: string
   /** Passed to the part fetcher (tests inject fetch, env with HF_ENDPOINT / HF_TOKEN, an S3 client). */
   fetchOptions?: Omit<FetchPartOptions, 'cacheDir'>
+  /**
+   * Precision of the SAE's matrix product: default float16 when CUDA is requested (half the weight memory, tensor
+   * cores), else float32; LATENTBASE_SAE_DTYPE overrides. Part of the fingerprint when float16: values differ
+   * in the third significant digit, so datasets encoded both ways are not compared silently.
+   */
+  saeDtype?: 'float32' | 'float16'
 }
 
 /** The files each SAE format keeps in its folder, for folder references on the hub or S3. */
@@ -276,7 +282,10 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
   const maxTokens = config.reader.maxTokens ?? sae.contextSize
   if (!maxTokens) throw new Error(`${ENCODER_FILE}: reader.maxTokens is not set and ${loadedSae.contextOrigin}`)
 
-  const readerOpts = { output: config.reader.output, preprocess: config.reader.preprocess }
+  const envDtype = process.env.LATENTBASE_SAE_DTYPE
+  if (envDtype && envDtype !== 'float32' && envDtype !== 'float16') throw new Error(`LATENTBASE_SAE_DTYPE must be float32 or float16, got "${envDtype}"`)
+  const saeDtype = opts.saeDtype ?? (envDtype as 'float32' | 'float16' | undefined) ?? (requestedProviders(opts).includes('cuda') ? 'float16' : 'float32')
+  const readerOpts = { output: config.reader.output, preprocess: config.reader.preprocess, saeDtype }
   let readerInputs: GraphInput[]
   try { readerInputs = checkReader(readerBytes, readerOpts, sae.dIn) } catch (err) {
     throw new Error(`${config.reader.model}: ${(err as Error).message}`)
@@ -306,6 +315,7 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
 
   const baseFingerprint = sha256(canonicalJson({
     encoder: config,
+    ...(saeDtype === 'float16' ? { saeDtype } : {}),
     files: {
       reader: sha256(readerBytes),
       tokenizer: sha256(tokenizerBytes),
