@@ -4,7 +4,8 @@
  *  - `matmul`: X [B, T, d_in] x W [d_in, d_sae], then a max over tokens (so both graphs return [B, d_sae] and the
  *    host copy is the same): the floating-point work any SAE encode must do;
  *  - the production graph (buildPooledGraph: SAE encode with the architecture's activation, masked max pooling,
- *    argmax, outlier mask) behind an identity reader, for TopK and JumpReLU.
+ *    argmax, outlier mask) behind an identity reader, for TopK and JumpReLU, and TopK with the float16 product
+ *    (the GPU default).
  * Tokens per second and the ratio to the plain product are printed. The CUDA provider is used when
  * LATENTBASE_DEVICE=cuda and available (same table on a GPU).
  *
@@ -103,23 +104,23 @@ for (const [d, S] of sizes) {
   const plain = await session(matmulGraph(wEnc, d, S))
   const plainSeconds = await seconds(plain.s, { hidden_in: hidden })
   await plain.s.release()
-  rows.push(`${`${d} x ${S}`.padEnd(14)} ${'plain MatMul + max'.padEnd(26)} ${String(Math.round(tokens / plainSeconds)).padStart(9)} tok/s  ${(plainSeconds * 1000).toFixed(0).padStart(7)} ms/batch  1.00x  (${plain.provider})`)
+  rows.push(`${`${d} x ${S}`.padEnd(14)} ${'plain MatMul + max'.padEnd(30)} ${String(Math.round(tokens / plainSeconds)).padStart(9)} tok/s  ${(plainSeconds * 1000).toFixed(0).padStart(7)} ms/batch  1.00x  (${plain.provider})`)
 
-  for (const architecture of ['topk', 'jumprelu'] as const) {
+  for (const [architecture, saeDtype] of [['topk', 'float32'], ['jumprelu', 'float32'], ['topk', 'float16']] as const) {
     const sae: SaeWeights = {
       architecture, dIn: d, dSae: S, ...(architecture === 'topk' ? { k: K } : { threshold: randomWeights(S, 0.05, 3).map((v) => Math.abs(v) + 0.1) }),
       wEnc, bEnc: randomWeights(S, 0.1, 4), bDec: randomWeights(d, 0.1, 5),
       applyBDecToInput: true, normalizeActivations: 'none', rescaleActsByDecoderNorm: false,
       hookName: 'blocks.0.hook_resid_post', sourceDtype: 'F32',
     }
-    const graph = buildPooledGraph(identityReader(d), sae, { output: 'hidden_states', method: 'max', outlierNormRatio: 100 })
+    const graph = buildPooledGraph(identityReader(d), sae, { output: 'hidden_states', method: 'max', outlierNormRatio: 100, saeDtype })
     const pooled = await session(graph.bytes)
     const t = await seconds(pooled.s, { hidden_in: hidden, pool_mask: poolMask })
     await pooled.s.release()
-    const name = architecture === 'topk' ? `SAE topk (k ${K}) + max pool` : 'SAE jumprelu + max pool'
-    rows.push(`${' '.repeat(14)} ${name.padEnd(26)} ${String(Math.round(tokens / t)).padStart(9)} tok/s  ${(t * 1000).toFixed(0).padStart(7)} ms/batch  ${(t / plainSeconds).toFixed(2)}x  (${pooled.provider})`)
+    const name = `SAE ${architecture === 'topk' ? `topk (k ${K})` : 'jumprelu'}${saeDtype === 'float16' ? ' f16' : ''} + max pool`
+    rows.push(`${' '.repeat(14)} ${name.padEnd(30)} ${String(Math.round(tokens / t)).padStart(9)} tok/s  ${(t * 1000).toFixed(0).padStart(7)} ms/batch  ${(t / plainSeconds).toFixed(2)}x  (${pooled.provider})`)
   }
 }
 console.log(`SAE encode throughput, batch ${B} x ${T} tokens, ${RUNS} runs after a warm-up, float32 weights, ${availableParallelism()} CPU threads`)
-console.log(`${'d_in x d_sae'.padEnd(14)} ${'graph'.padEnd(26)} ${'tokens/s'.padStart(15)}  ${'time'.padStart(14)}  vs plain`)
+console.log(`${'d_in x d_sae'.padEnd(14)} ${'graph'.padEnd(30)} ${'tokens/s'.padStart(15)}  ${'time'.padStart(14)}  vs plain`)
 for (const r of rows) console.log(r)
