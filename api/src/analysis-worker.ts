@@ -12,6 +12,7 @@ import { SqsQueue } from '@latentbase/shared/queue/sqs-queue'
 import type { EncoderCatalog } from '@latentbase/shared/encoders/catalog'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { embedderFromEnv } from '@latentbase/shared/embeddings/openai'
+import { guardedFetch } from '@latentbase/shared/net/url-guard'
 import { handleAnalysisMessage, onAnalysisDeadLetter, type AnalysisJobDeps } from './services/analysis-jobs.ts'
 import { runConsumer } from '@latentbase/shared/queue/consumer'
 
@@ -22,6 +23,8 @@ export interface AnalysisWorkerOptions {
   s3?: S3Client
   sqs?: SQSClient
   log?: (line: string) => void
+  /** Webhook deliveries (default: the URL guard's fetch). */
+  fetch?: typeof globalThis.fetch
   signal: AbortSignal
 }
 
@@ -40,6 +43,8 @@ export async function runAnalysisWorker(o: AnalysisWorkerOptions): Promise<void>
   const log = o.log ?? ((line: string) => console.log(line))
   const deps: AnalysisJobDeps = {
     objects, datasets: new DatasetStore(objects), encoders: o.encoders, embedder: o.embedder ?? embedderFromEnv(o.env), queue, log,
+    // Webhook receivers are strangers' URLs: no private, loopback or metadata addresses.
+    fetch: o.fetch ?? guardedFetch(),
   }
   const maxReceives = Number(o.env.MAX_RECEIVES ?? 3)
   log(`[analysis] consuming ${queue.queueUrl}`)

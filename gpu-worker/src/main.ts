@@ -12,6 +12,7 @@ import { SqsQueue } from '@latentbase/shared/queue/sqs-queue'
 import { runConsumer } from '@latentbase/shared/queue/consumer'
 import { handleJob, onDeadLetter, type WorkerDeps } from './job/handler.ts'
 import { findEncoderFolders, loadEncoders } from './registry.ts'
+import { guardedFetch } from '@latentbase/shared/net/url-guard'
 
 function required(name: string): string {
   const v = process.env[name]
@@ -29,7 +30,11 @@ const maxReceives = Number(process.env.MAX_RECEIVES ?? 4)
 const encoders = await loadEncoders(await findEncoderFolders(process.env.ENCODERS_DIR))
 const deps: WorkerDeps = {
   objects, datasets, queue, allowLocalSources: false,
+  // Sources come from strangers: no private, loopback or metadata addresses, on any hop (SOURCE_MAX_BYTES caps them).
+  encodeOptions: { sourceGuard: { maxBytes: Number(process.env.SOURCE_MAX_BYTES ?? 64 * 2 ** 30) } },
   encoder: async (id) => encoders.get(id),
+  // Webhook receivers are strangers' URLs too.
+  fetch: guardedFetch(),
   log: (line) => console.log(line),
 }
 const abort = new AbortController()

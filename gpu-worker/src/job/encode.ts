@@ -9,6 +9,7 @@ import { statsFromCsr, mergeStats, writeLatentStats, HISTOGRAM_EDGES, type Laten
 import { csrFromSortedRows, type PooledCsr } from '@latentbase/shared/analysis/sparse'
 import { datasetFingerprint, type LoadedEncoder } from '../encoder/runtime.ts'
 import { readSourceDocuments, SourceError, type SourceDocument } from '../source/records.ts'
+import type { OpenSourceOptions } from '../source/fetch.ts'
 import { prepareDocument, type PreparedDocument } from '../prepare/tokenize.ts'
 import { planBatches, packBatch } from '../prepare/batches.ts'
 import { mineTopExamples } from './top-examples.ts'
@@ -26,6 +27,8 @@ export interface EncodeOptions {
   datasets: DatasetStore
   encoder: LoadedEncoder
   allowLocalSources: boolean
+  /** Cloud mode: sources are fetched through the URL guard (see OpenSourceOptions.guard). */
+  sourceGuard?: OpenSourceOptions['guard']
   /** Documents per part: each part is written as its own shards, bounding memory. */
   partDocuments?: number
   /** Documents tokenized and batched together (length-sorted within the chunk). */
@@ -196,7 +199,7 @@ export async function encodeDataset(record: DatasetRecord, opts: EncodeOptions):
 
   const source: AsyncIterable<SourceDocument | { skip: string }> = 'inline' in record.source
     ? readInlineDocuments(objects, layout.inlineInput(tenant, record.id))
-    : readSourceDocuments(record.source as SourceSpec, { allowLocal: opts.allowLocalSources, signal: opts.signal })
+    : readSourceDocuments(record.source as SourceSpec, { allowLocal: opts.allowLocalSources, signal: opts.signal, guard: opts.sourceGuard })
   let chunk: SourceDocument[] = []
   let tRead = performance.now()
   for await (const item of source) {

@@ -162,6 +162,17 @@ describe('http sources', () => {
     await assert.rejects(openSource({ url: 'http://no-such-host.invalid/x.jsonl' }, { allowLocal: false, connectTimeoutMs: 5000 }), isSourceError('unreachable', /DNS|timed out/))
   })
 
+  test('cloud mode: the URL guard refuses loopback sources, and with an allowed address reads gzip through it and caps a bomb', async () => {
+    await assert.rejects(openSource({ url: `${server.url}/data.jsonl` }, { allowLocal: false, guard: {} }), isSourceError('refused-url', /127\.0\.0\.1 \(loopback\)/))
+    const port = new URL(server.url).port
+    await assert.rejects(openSource({ url: `http://169.254.169.254:${port}/latest/meta-data` }, { allowLocal: false, guard: {} }), isSourceError('refused-url', /metadata/))
+    const guard = { allowAddress: (ip: string) => ip === '127.0.0.1' }
+    const gz = await openSource({ url: `${server.url}/data.jsonl.gz` }, { allowLocal: false, guard })
+    assert.equal(await readAll(gz), body)
+    // ~6 KB of gzip that inflates past the cap: stopped on the decompressed bytes.
+    await failsOpeningOrReading(openSource({ url: `${server.url}/data.jsonl.gz` }, { allowLocal: false, guard, maxBytes: 1000 }), isSourceError('too-large'))
+  })
+
   test('a caller abort is passed through, not turned into a SourceError', async () => {
     const ac = new AbortController()
     const p = openSource({ url: `${server.url}/hang` }, { allowLocal: false, signal: ac.signal })

@@ -7,8 +7,9 @@ import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { createGunzip } from 'node:zlib'
 import type { SourceFormat } from '@latentbase/shared/contract/dataset'
+import { guardedRequest, RefusedUrlError, type GuardOptions } from '@latentbase/shared/net/url-guard'
 
-export type SourceErrorCode = 'unreachable' | 'http-status' | 'bad-format' | 'wrong-field' | 'too-large' | 'local-not-allowed'
+export type SourceErrorCode = 'unreachable' | 'http-status' | 'bad-format' | 'wrong-field' | 'too-large' | 'local-not-allowed' | 'refused-url'
 
 /** A source the job cannot read: the message is meant for the user who gave the URL. */
 export class SourceError extends Error {
@@ -31,8 +32,14 @@ export interface OpenSourceOptions {
   connectTimeoutMs?: number
   /** Time allowed between two chunks of the body (default 60 s). */
   idleTimeoutMs?: number
-  /** Cap on the decompressed bytes read (default 64 GiB). */
+  /** Cap on the decompressed bytes read (default 64 GiB): also the gzip-bomb guard. */
   maxBytes?: number
+  /**
+   * Cloud mode: fetch through the URL guard (every hop's addresses checked at connect time, no private or
+   * metadata addresses, redirects re-checked, `maxBytes` on the compressed bytes too). Left out in local mode,
+   * where loopback sources are allowed on purpose.
+   */
+  guard?: Omit<GuardOptions, 'method' | 'headers' | 'body' | 'signal' | 'timeoutMs' | 'idleTimeoutMs'>
 }
 
 /** A streamed source (everything but Parquet). Iterate `chunks` once; `close` releases it early. */
@@ -191,7 +198,7 @@ export async function openSource(spec: { url: string; format?: SourceFormat; tex
 interface RawSource { chunks: AsyncIterable<Uint8Array>; close(): Promise<void>; localPath?: string }
 
 async function openRaw(url: string, name: string, opts: OpenSourceOptions): Promise<RawSource> {
-  if (/^https?:\/\//i.test(url)) return openHttp(url, name, opts)
+  if (/^https?:\/\//i.test(url)) return opts.guard ? openGuardedHttp(url, name, opts) : openHttp(url, name, opts)
   let path: string
   if (/^file:\/\//i.test(url)) {
     if (!opts.allowLocal) throw new SourceError('local-not-allowed', `file:// URLs are only allowed in local mode; give an http(s):// URL (${name})`)
@@ -311,6 +318,43 @@ async function openHttp(url: string, name: string, opts: OpenSourceOptions): Pro
         }
       } finally {
         await close()
+      }
+    })(),
+  }
+}
+
+async function openGuardedHttp(url: string, name: string, opts: OpenSourceOptions): Promise<RawSource> {
+  const host = new URL(url).host
+  const asSourceError = (err: unknown, during: string): unknown => {
+    if (opts.signal?.aborted) return opts.signal.reason
+    if (err instanceof RefusedUrlError) {
+      return new SourceError(err.code === 'timeout' ? 'unreachable' : err.code === 'size' ? 'too-large' : 'refused-url', `${err.message} (${name})`, { cause: err })
+    }
+    return new SourceError('unreachable', `${during}${describeFetchError(err, host)} (${name})`, { cause: err })
+  }
+  let res
+  try {
+    res = await guardedRequest(url, {
+      ...opts.guard, headers: { 'user-agent': 'latentbase-worker' }, signal: opts.signal,
+      timeoutMs: opts.connectTimeoutMs ?? 30_000, idleTimeoutMs: opts.idleTimeoutMs ?? 60_000, maxBytes: opts.guard?.maxBytes ?? opts.maxBytes ?? DEFAULT_MAX_BYTES,
+    })
+  } catch (err) {
+    throw asSourceError(err, '')
+  }
+  if (res.status < 200 || res.status >= 300) {
+    res.body.destroy()
+    throw new SourceError('http-status', `GET ${name} answered HTTP ${res.status}`, { status: res.status })
+  }
+  const body = res.body
+  return {
+    close: async () => { body.destroy() },
+    chunks: (async function* () {
+      try {
+        for await (const chunk of body) yield chunk as Uint8Array
+      } catch (err) {
+        throw asSourceError(err, 'the download broke off: ')
+      } finally {
+        body.destroy()
       }
     })(),
   }

@@ -3,7 +3,8 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
 import type { LookupAddress } from 'node:dns'
-import { forbiddenAddress, guardedRequest, readAll, RefusedUrlError, checkUrlForm } from './url-guard.ts'
+import { forbiddenAddress, guardedFetch, guardedRequest, readAll, RefusedUrlError, checkUrlForm } from './url-guard.ts'
+import { deliverWebhook } from '../webhooks/deliver.ts'
 
 test('address classes: private, loopback, link-local, metadata, CGNAT, IPv6 and its IPv4 disguises are refused', () => {
   const refused = ['127.0.0.1', '127.255.0.9', '10.1.2.3', '172.16.0.1', '172.31.255.255', '192.168.1.1', '169.254.169.254',
@@ -84,6 +85,21 @@ test('size and time caps: declared and streamed bodies over the limit, and a ser
   await assert.rejects(async () => readAll((await guardedRequest(`http://public.test:${port}/big`, { ...opts, maxBytes: 1 << 20 })).body), (e: RefusedUrlError) => e.code === 'size' && /declares/.test(e.message))
   await assert.rejects(async () => readAll((await guardedRequest(`http://public.test:${port}/big-chunked`, { ...opts, maxBytes: 1 << 20 })).body), (e: RefusedUrlError) => e.code === 'size')
   const t = Date.now()
-  await assert.rejects(async () => readAll((await guardedRequest(`http://public.test:${port}/hang`, { ...opts, timeoutMs: 300 })).body), /timed out|aborted|socket hang up/)
+  await assert.rejects(async () => readAll((await guardedRequest(`http://public.test:${port}/hang`, { ...opts, idleTimeoutMs: 300 })).body), /sent no data for 0\.3 s/)
   assert.ok(Date.now() - t < 5000)
+})
+
+test('webhook delivery through the guarded fetch: a receiver inside is refused, a redirect is reported not followed', async () => {
+  const secret = 'whsec_' + Buffer.from('0123456789abcdef0123456789abcdef').toString('base64')
+  const event = { url: '', secret, messageId: 'msg_1', timestamp: Date.now() / 1000, body: { type: 'dataset.ready' } }
+  const inside = await deliverWebhook({ ...event, url: `http://internal.test:${port}/hook` }, { fetch: guardedFetch(opts) })
+  assert.equal(inside.ok, false)
+  assert.match(inside.error ?? '', /10\.0\.0\.7 \(private\)/)
+  const redirected = await deliverWebhook({ ...event, url: `http://public.test:${port}/to-other-public` }, { fetch: guardedFetch(opts) })
+  assert.equal(redirected.status, 302)
+  assert.match(redirected.error ?? '', /redirects are not followed/)
+  hits.length = 0
+  const ok = await deliverWebhook({ ...event, url: `http://public.test:${port}/ok` }, { fetch: guardedFetch(opts) })
+  assert.equal(ok.ok, true)
+  assert.equal(hits.length, 1)
 })

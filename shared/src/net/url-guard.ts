@@ -84,9 +84,13 @@ export function forbiddenAddress(ip: string): string | null {
 export interface GuardOptions {
   /** Total bytes of the body (default 1 GiB). */
   maxBytes?: number
-  /** Whole request, headers and body included (default 60 s). */
+  /** Until the response headers arrive, redirects included (default 30 s). */
   timeoutMs?: number
+  /** Longest silence between two chunks of the body (default 60 s): large bodies may take long, stalls may not. */
+  idleTimeoutMs?: number
   maxRedirects?: number
+  /** false: a 3xx is returned as the answer instead of followed (webhooks never follow redirects). */
+  followRedirects?: boolean
   /** Addresses to allow despite the rules (tests, or a deployment's own private services): return true to allow. */
   allowAddress?: (ip: string) => boolean
   /** DNS resolution (tests inject one); default node:dns lookup, all addresses. */
@@ -125,7 +129,7 @@ export function checkUrlForm(raw: string): URL {
 export async function guardedRequest(raw: string, o: GuardOptions = {}): Promise<GuardedResponse> {
   const resolve = o.resolve ?? defaultResolve
   const maxRedirects = o.maxRedirects ?? 5
-  const deadline = Date.now() + (o.timeoutMs ?? 60_000)
+  const deadline = Date.now() + (o.timeoutMs ?? 30_000)
   let url = checkUrlForm(raw)
   let method = o.method ?? 'GET'
   let body = o.body
@@ -133,7 +137,7 @@ export async function guardedRequest(raw: string, o: GuardOptions = {}): Promise
   for (let hop = 0; ; hop++) {
     const res = await requestOnce(url, method, headers, body, resolve, o, deadline)
     const location = res.headers.location
-    if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && location) {
+    if (res.statusCode && res.statusCode >= 300 && res.statusCode < 400 && location && o.followRedirects !== false) {
       res.resume()
       if (hop >= maxRedirects) throw new RefusedUrlError(`more than ${maxRedirects} redirects from ${raw}`, 'redirect')
       const next = checkUrlForm(new URL(location, url).toString())
@@ -143,7 +147,7 @@ export async function guardedRequest(raw: string, o: GuardOptions = {}): Promise
       url = next
       continue
     }
-    return { status: res.statusCode ?? 0, headers: res.headers, url: url.toString(), body: capped(res, o.maxBytes ?? 2 ** 30, url) }
+    return { status: res.statusCode ?? 0, headers: res.headers, url: url.toString(), body: capped(res, o.maxBytes ?? 2 ** 30, o.idleTimeoutMs ?? 60_000, url) }
   }
 }
 
@@ -169,28 +173,36 @@ function requestOnce(url: URL, method: string, headers: Record<string, string>, 
     const remaining = deadline - Date.now()
     if (remaining <= 0) { fail(new RefusedUrlError(`timed out fetching ${url}`, 'timeout')); return }
     const lib = url.protocol === 'https:' ? https : http
-    // agent: false: no pooled keep-alive sockets, so a connection is never reused for a host checked under another name.
-    const req = lib.request(url, { method, headers, lookup: lookup as never, timeout: remaining, signal: o.signal, agent: false }, ok)
-    req.on('timeout', () => req.destroy(new RefusedUrlError(`timed out fetching ${url}`, 'timeout')))
-    req.on('error', fail)
-    // The deadline covers the body too: a server that trickles bytes is cut off.
-    const timer = setTimeout(() => req.destroy(new RefusedUrlError(`timed out fetching ${url}`, 'timeout')), remaining)
+    // The deadline runs until the headers arrive; the body is then watched for silence (capped()).
+    const timer = setTimeout(() => req.destroy(new RefusedUrlError(`timed out waiting for ${url.host} to answer`, 'timeout')), remaining)
     timer.unref()
-    req.on('close', () => clearTimeout(timer))
+    // agent: false: no pooled keep-alive sockets, so a connection is never reused for a host checked under another name.
+    const req = lib.request(url, { method, headers, lookup: lookup as never, signal: o.signal, agent: false }, (res) => { clearTimeout(timer); ok(res) })
+    req.on('error', (err) => { clearTimeout(timer); fail(err) })
     req.end(body)
   })
 }
 
-function capped(res: http.IncomingMessage, maxBytes: number, url: URL): Readable {
+function capped(res: http.IncomingMessage, maxBytes: number, idleMs: number, url: URL): Readable {
   const declared = Number(res.headers['content-length'])
   let seen = 0
+  let idle: NodeJS.Timeout | undefined
+  const arm = () => {
+    clearTimeout(idle)
+    idle = setTimeout(() => res.destroy(new RefusedUrlError(`timed out: ${url.host} sent no data for ${idleMs / 1000} s`, 'timeout')), idleMs)
+    idle.unref()
+  }
+  arm()
   const guard = new Transform({
     transform(chunk: Buffer, _enc, done) {
+      arm()
       seen += chunk.length
       if (seen > maxBytes) done(new RefusedUrlError(`${url.host} sent more than ${maxBytes} bytes`, 'size'))
       else done(null, chunk)
     },
+    flush(done) { clearTimeout(idle); done() },
   })
+  guard.on('close', () => clearTimeout(idle))
   if (Number.isFinite(declared) && declared > maxBytes) {
     res.destroy()
     process.nextTick(() => guard.destroy(new RefusedUrlError(`${url.host} declares ${declared} bytes, over the ${maxBytes} limit`, 'size')))
@@ -205,4 +217,26 @@ export async function readAll(body: Readable): Promise<Uint8Array> {
   const chunks: Buffer[] = []
   for await (const c of body) chunks.push(c as Buffer)
   return new Uint8Array(Buffer.concat(chunks))
+}
+
+/**
+ * A fetch for callers written against the Fetch API (webhook delivery) that goes through the guard. Enough of fetch
+ * for a request with a string or byte body: the answer is a Response with status, headers and body; redirects are
+ * returned, not followed, when the caller asks `redirect: 'manual'`.
+ */
+export function guardedFetch(guard: Omit<GuardOptions, 'method' | 'headers' | 'body' | 'signal' | 'followRedirects'> = {}): typeof globalThis.fetch {
+  return (async (input: string | URL | Request, init: RequestInit = {}) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.toString() : input.url
+    const headers: Record<string, string> = {}
+    new Headers(init.headers).forEach((v, k) => { headers[k] = v })
+    const body = typeof init.body === 'string' || init.body instanceof Uint8Array ? init.body : init.body == null ? undefined : String(init.body)
+    const res = await guardedRequest(url, {
+      ...guard, method: (init.method ?? 'GET') as GuardOptions['method'], headers, body,
+      signal: init.signal ?? undefined, followRedirects: init.redirect !== 'manual',
+    })
+    const out = new Headers()
+    for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) out.set(k, Array.isArray(v) ? v.join(', ') : v)
+    const bytes = await readAll(res.body)
+    return new Response(res.status === 204 || res.status === 304 ? null : bytes, { status: res.status, headers: out })
+  }) as typeof globalThis.fetch
 }
