@@ -237,6 +237,6 @@ export function guardedFetch(guard: Omit<GuardOptions, 'method' | 'headers' | 'b
     const out = new Headers()
     for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) out.set(k, Array.isArray(v) ? v.join(', ') : v)
     const bytes = await readAll(res.body)
-    return new Response(res.status === 204 || res.status === 304 ? null : bytes, { status: res.status, headers: out })
+    return new Response(res.status === 204 || res.status === 304 ? null : new Blob([bytes as Uint8Array<ArrayBuffer>]), { status: res.status, headers: out })
   }) as typeof globalThis.fetch
 }
