@@ -1,4 +1,5 @@
 /** @module The Hono application: every HTTP route, independent of the runtime it is served from. */
+import type { ApiKeyStore } from '@latentbase/shared/auth/api-keys'
 import { OpenAPIHono } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
@@ -28,8 +29,10 @@ export interface AppDeps {
   encoders: EncoderCatalog
   /** 'local' allows loopback and file sources and webhooks; 'cloud' will refuse them. */
   mode: 'local' | 'cloud'
-  /** The tenant a request acts for; every store key starts with it. */
+  /** The tenant a request acts for when no API keys are configured (local mode: 'local'); every store key starts with it. */
   tenantOf: (c: Context) => string
+  /** API keys (stored hashed), each mapping to a tenant: when given, every route but /health and /openapi.json needs one. */
+  apiKeys?: ApiKeyStore
   now?: () => Date
   version?: string
   /** Label embeddings for search, correlations and targeted clustering (offline hashing by default). */
@@ -45,6 +48,9 @@ export interface AppDeps {
 }
 
 export type AppEnv = { Variables: { tenant: string } }
+
+/** Routes that answer without an API key. */
+const PUBLIC_PATHS = new Set(['/health', '/openapi.json'])
 
 /** Inline documents are capped by count in the contract; this caps the bytes before parsing. */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -63,7 +69,22 @@ export function createApp(appDeps: AppDeps) {
   })
 
   app.use('*', async (c, next) => {
-    c.set('tenant', deps.tenantOf(c))
+    if (deps.apiKeys && PUBLIC_PATHS.has(new URL(c.req.url).pathname)) {
+      // Public routes read no tenant's data.
+    } else if (deps.apiKeys) {
+      // Bearer or x-api-key. A missing and a wrong key get the same answer; a key only ever sees its own tenant.
+      const header = c.req.header('authorization') ?? ''
+      const key = /^Bearer\s+(\S+)$/i.exec(header)?.[1] ?? c.req.header('x-api-key') ?? ''
+      const tenant = key ? await deps.apiKeys.tenantOf(key) : null
+      if (!tenant) {
+        const res = problem(c, 401, 'unauthorized', key ? 'this API key is not valid (unknown or revoked)' : 'an API key is required: send "Authorization: Bearer lb_..." (or x-api-key)')
+        res.headers.set('WWW-Authenticate', 'Bearer realm="latentbase"')
+        return res
+      }
+      c.set('tenant', tenant)
+    } else {
+      c.set('tenant', deps.tenantOf(c))
+    }
     await next()
   })
   app.use('/datasets', bodyLimit({

@@ -1,4 +1,5 @@
 /** @module The all-in-one local deployment: API + in-process durable queue + worker on the CPU, storing under DATA_DIR. */
+import { ApiKeyStore } from '@latentbase/shared/auth/api-keys'
 import { join, resolve } from 'node:path'
 import { serve, type ServerType } from '@hono/node-server'
 import type { JobMessage } from '@latentbase/shared/contract/job'
@@ -56,8 +57,10 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalServe
   // An OpenAI-compatible embeddings endpoint when EMBEDDINGS_BASE_URL is set, else the offline hashing embedder.
   const embedder = embedderFromEnv(process.env)
   const analysis = startLocalAnalysis({ dataDir, objects, datasets, encoders: catalog, embedder, log })
+  // API_KEYS=required: the local server checks keys (made with `npm run keys -- create --tenant NAME`) like a deployment.
+  const apiKeys = process.env.API_KEYS === 'required' ? new ApiKeyStore(objects) : undefined
   const app = createApp({
-    objects, datasets, queue, encoders: catalog, mode: 'local', tenantOf: () => 'local', embedder, analysisQueue: analysis.queue,
+    objects, datasets, queue, encoders: catalog, mode: 'local', tenantOf: () => 'local', embedder, analysisQueue: analysis.queue, apiKeys,
   })
   const abort = new AbortController()
   const consumer = runConsumer(queue, async (message) => {
@@ -74,7 +77,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalServe
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 8787)
   const url = `http://${options.hostname ?? '127.0.0.1'}:${port}`
-  log(`[local] Latentbase on ${url} (data in ${dataDir}; local mode: no API keys, loopback and file sources allowed)`)
+  log(`[local] Latentbase on ${url} (data in ${dataDir}; local mode: ${apiKeys ? 'API keys required' : 'no API keys (API_KEYS=required to check them)'}, loopback and file sources allowed)`)
   return {
     url, port,
     async close() {
