@@ -107,7 +107,11 @@ export function createApp(appDeps: AppDeps) {
 
   app.notFound((c) => problem(c, 404, 'route-not-found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}; see GET /openapi.json`))
   app.onError((err, c) => {
-    if (err instanceof ApiError) return problem(c, err.status, err.code, err.message, err.extra)
+    if (err instanceof ApiError) {
+      const res = problem(c, err.status, err.code, err.message, err.extra)
+      for (const [k, v] of Object.entries(err.headers)) res.headers.set(k, v)
+      return res
+    }
     if (err instanceof HTTPException) {
       // Keep the exception's own headers (e.g. WWW-Authenticate): rebuilding the body must not drop them.
       const res = err.getResponse()

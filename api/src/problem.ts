@@ -10,6 +10,8 @@ export class ApiError extends Error {
     readonly code: string,
     message: string,
     readonly extra: Partial<Problem> = {},
+    /** Response headers the answer carries (e.g. Retry-After on 409 and 429). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message)
     this.name = 'ApiError'

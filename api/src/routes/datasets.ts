@@ -10,6 +10,7 @@ import { readDocuments, readByDocument } from '@latentbase/shared/store/shards'
 import type { AppDeps, AppEnv } from '../app.ts'
 import { ApiError } from '../problem.ts'
 import { checkSourceUrl, checkWebhookUrl } from '../urls.ts'
+import { checkIdempotencyKey, idempotentDatasetId, withIdempotency } from '../idempotency.ts'
 
 const problemResponse = (description: string) => ({ content: { 'application/problem+json': { schema: Problem } }, description })
 const IdParam = z.object({ id: z.string().min(1).max(128) })
@@ -37,28 +38,8 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
     return record
   }
 
-  app.openapi(createRoute({
-    method: 'post', path: '/datasets', summary: 'Create a dataset and queue its encoding',
-    request: { body: { required: true, content: { 'application/json': { schema: CreateDatasetRequest } } } },
-    responses: {
-      202: { content: { 'application/json': { schema: CreatedDataset } }, description: 'queued' },
-      400: problemResponse('invalid request'), 422: problemResponse('unknown encoder or refused URL'),
-    },
-  }), async (c) => {
-    const req = c.req.valid('json')
-    const tenant = c.get('tenant')
-    const encoder = deps.encoders.get(req.encoder)
-    if (!encoder) {
-      const known = deps.encoders.list().map((e) => e.id).join(', ') || '(none loaded)'
-      throw new ApiError(422, 'unknown-encoder', `unknown encoder "${req.encoder}"; available: ${known} (GET /encoders)`)
-    }
-    if (req.source) checkSourceUrl(req.source.url, deps.mode)
-    if (req.webhook) checkWebhookUrl(req.webhook.url, deps.mode)
-    if (req.source?.messagesField && req.source.metadataFields.includes(req.source.messagesField)) {
-      throw new ApiError(400, 'invalid-request', 'messagesField cannot also be a metadata field')
-    }
-
-    const id = newDatasetId()
+  /** Records the dataset, stores inline documents, queues the encode job; the 202 body. */
+  async function createDataset(tenant: string, id: string, req: z.infer<typeof CreateDatasetRequest>): Promise<z.infer<typeof CreatedDataset>> {
     const generatedSecret = req.webhook && !req.webhook.secret ? generateWebhookSecret() : undefined
     const at = now()
     const record: DatasetRecord = {
@@ -80,8 +61,50 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
     }
     await deps.datasets.putRecord(record)
     await deps.queue.send({ kind: 'encode', tenant, datasetId: id })
+    return { ...toView(record), ...(generatedSecret ? { webhookSecret: generatedSecret } : {}) }
+  }
+
+  app.openapi(createRoute({
+    method: 'post', path: '/datasets', summary: 'Create a dataset and queue its encoding',
+    description: 'With an `Idempotency-Key` header, a retried request (same key, same body) gets the first answer (with `Idempotent-Replayed: true`) and creates one dataset; the same key with another body is refused (422).',
+    request: {
+      headers: z.object({ 'idempotency-key': z.string().optional() }),
+      body: { required: true, content: { 'application/json': { schema: CreateDatasetRequest } } },
+    },
+    responses: {
+      202: { content: { 'application/json': { schema: CreatedDataset } }, description: 'queued' },
+      400: problemResponse('invalid request'), 422: problemResponse('unknown encoder or refused URL'),
+    },
+  }), async (c) => {
+    const req = c.req.valid('json')
+    const tenant = c.get('tenant')
+    const encoder = deps.encoders.get(req.encoder)
+    if (!encoder) {
+      const known = deps.encoders.list().map((e) => e.id).join(', ') || '(none loaded)'
+      throw new ApiError(422, 'unknown-encoder', `unknown encoder "${req.encoder}"; available: ${known} (GET /encoders)`)
+    }
+    if (req.source) checkSourceUrl(req.source.url, deps.mode)
+    if (req.webhook) checkWebhookUrl(req.webhook.url, deps.mode)
+    if (req.source?.messagesField && req.source.metadataFields.includes(req.source.messagesField)) {
+      throw new ApiError(400, 'invalid-request', 'messagesField cannot also be a metadata field')
+    }
+
+    const idempotencyKey = c.req.header('idempotency-key')
+    if (idempotencyKey !== undefined) {
+      checkIdempotencyKey(idempotencyKey)
+      const id = await idempotentDatasetId(tenant, idempotencyKey)
+      const answer = await withIdempotency(deps.objects, tenant, idempotencyKey, req, async () => {
+        const created = await createDataset(tenant, id, req)
+        return { status: 202, body: created, location: `/datasets/${id}` }
+      })
+      c.header('Location', answer.location ?? `/datasets/${id}`)
+      if (answer.replayed) c.header('Idempotent-Replayed', 'true')
+      return c.json(answer.body as z.infer<typeof CreatedDataset>, 202)
+    }
+    const id = newDatasetId()
+    const body = await createDataset(tenant, id, req)
     c.header('Location', `/datasets/${id}`)
-    return c.json({ ...toView(record), ...(generatedSecret ? { webhookSecret: generatedSecret } : {}) }, 202)
+    return c.json(body, 202)
   })
 
   app.openapi(createRoute({
