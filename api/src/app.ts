@@ -1,4 +1,5 @@
 /** @module The Hono application: every HTTP route, independent of the runtime it is served from. */
+import { RateLimiter, type RateLimit } from './rate-limit.ts'
 import type { ApiKeyStore } from '@latentbase/shared/auth/api-keys'
 import { OpenAPIHono } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
@@ -33,6 +34,8 @@ export interface AppDeps {
   tenantOf: (c: Context) => string
   /** API keys (stored hashed), each mapping to a tenant: when given, every route but /health and /openapi.json needs one. */
   apiKeys?: ApiKeyStore
+  /** Requests per tenant: over it, 429 with Retry-After. */
+  rateLimit?: RateLimit
   now?: () => Date
   version?: string
   /** Label embeddings for search, correlations and targeted clustering (offline hashing by default). */
@@ -87,6 +90,19 @@ export function createApp(appDeps: AppDeps) {
     }
     await next()
   })
+  if (deps.rateLimit) {
+    const limiter = new RateLimiter(deps.rateLimit, deps.now ? () => deps.now!().getTime() : Date.now)
+    app.use('*', async (c, next) => {
+      if (PUBLIC_PATHS.has(new URL(c.req.url).pathname)) return next()
+      const verdict = limiter.take(c.get('tenant'))
+      if (!verdict.ok) {
+        const res = problem(c, 429, 'rate-limited', `too many requests for this API key: retry in ${verdict.retryAfterSeconds} s`)
+        res.headers.set('Retry-After', String(verdict.retryAfterSeconds))
+        return res
+      }
+      await next()
+    })
+  }
   app.use('/datasets', bodyLimit({
     maxSize: MAX_BODY_BYTES,
     onError: (c) => problem(c, 413, 'body-too-large', `request body over ${MAX_BODY_BYTES} bytes: post large datasets by URL ("source") instead of inline`),

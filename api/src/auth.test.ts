@@ -92,3 +92,23 @@ test('a revoked key stops working once its cached entry expires (at most 30 s)',
   now += 60_000
   assert.equal(await other.tenantOf(acme), null)
 })
+
+test('rate limits per tenant: over the burst, 429 with Retry-After; other tenants unaffected; the bucket refills', async () => {
+  let t = 1_700_000_000_000
+  const limited = createApp({
+    objects, datasets, encoders, mode: 'cloud', apiKeys: new ApiKeyStore(objects), tenantOf: () => 'unused',
+    queue: new EmbeddedQueue<JobMessage>(join(await mkdtemp(join(tmpdir(), 'latentbase-rate-')), 'q')),
+    rateLimit: { perSecond: 0.5, burst: 3 }, now: () => new Date(t),
+  })
+  const g = (key: string) => limited.request('/datasets', { headers: { authorization: `Bearer ${key}` } })
+  const fresh = (await keys.create('acme', 'rate')).key
+  for (let i = 0; i < 3; i++) assert.equal((await g(fresh)).status, 200)
+  const over = await g(fresh)
+  assert.equal(over.status, 429)
+  assert.equal(over.headers.get('retry-after'), '2')
+  assert.equal(over.headers.get('content-type'), 'application/problem+json')
+  assert.equal((await g(globex)).status, 200, 'another tenant has its own bucket')
+  assert.equal((await limited.request('/health')).status, 200)
+  t += 2_000
+  assert.equal((await g(fresh)).status, 200, 'refilled after Retry-After')
+})
