@@ -1,0 +1,80 @@
+/**
+ * @module `npm run bench:load`: many concurrent GET /diff and GET /search against the API served over HTTP on
+ * loopback (Node server, synthetic stores on disk), printing p50 / p99 latency, throughput and errors.
+ *
+ *   npm run bench:load [-- --docs 10000 --latents 16384 --concurrency 32 --requests 2000]
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { serve } from '@hono/node-server'
+import type { AddressInfo } from 'node:net'
+import type { JobMessage } from '@latentbase/shared/contract/job'
+import { FsObjectStore } from '@latentbase/shared/store/fs-store'
+import { DatasetStore } from '@latentbase/shared/store/dataset-store'
+import { EmbeddedQueue } from '@latentbase/shared/queue/embedded-queue'
+import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
+import { createApp } from '../app.ts'
+import { syntheticCatalog, syntheticTopics, writeSyntheticDataset } from './synthetic-store.ts'
+
+const { values } = parseArgs({
+  options: {
+    docs: { type: 'string', default: '10000' }, latents: { type: 'string', default: '16384' },
+    concurrency: { type: 'string', default: '32' }, requests: { type: 'string', default: '2000' },
+  },
+})
+const nDocs = Number(values.docs), nLatents = Number(values.latents)
+const concurrency = Number(values.concurrency), total = Number(values.requests)
+
+const root = await mkdtemp(join(tmpdir(), 'latentbase-load-'))
+try {
+  const objects = new FsObjectStore(join(root, 'store'))
+  const datasets = new DatasetStore(objects)
+  const topics = syntheticTopics(nLatents, 20, 40)
+  const encoders = syntheticCatalog('syn', nLatents, topics)
+  for (const [id, rate, seed] of [['ds_a', 0.6, 1], ['ds_b', 0.3, 2]] as const) {
+    await writeSyntheticDataset(objects, datasets, { tenant: 'local', id, encoderId: 'syn' }, { nDocs, nLatents, meanActive: 300, topics: 20, topicLatents: 40, topicRate: rate, seed })
+  }
+  const labels = await encoders.labels('syn')
+  const queries = topics.map((ls) => (labels[ls[0]] ?? '').replace(/ aspect \d+$/, ''))
+  const app = createApp({
+    objects, datasets, encoders, mode: 'local', tenantOf: () => 'local', embedder: new OfflineEmbedder(),
+    queue: new EmbeddedQueue<JobMessage>(join(root, 'queue')),
+  })
+  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' })
+  await new Promise((ok) => server.once('listening', ok))
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+
+  for (const [name, pathOf] of [
+    ['GET /diff', (i: number) => `/diff?a=ds_a&b=ds_b&limit=${20 + (i % 5)}`],
+    ['GET /search (sae)', (i: number) => `/search?dataset=ds_a&q=${encodeURIComponent(queries[i % queries.length])}&limit=20`],
+    ['GET /search (bm25)', (i: number) => `/search?dataset=ds_a&method=bm25&q=${encodeURIComponent(queries[i % queries.length])}&limit=20`],
+  ] as const) {
+    await fetch(base + pathOf(0)).then((r) => r.arrayBuffer()) // warm: footers, indexes, label embeddings
+    const latencies = new Float64Array(total)
+    let next = 0, errors = 0
+    const statuses = new Map<number, number>()
+    const t0 = performance.now()
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      for (let i = next++; i < total; i = next++) {
+        const t = performance.now()
+        try {
+          const res = await fetch(base + pathOf(i))
+          await res.arrayBuffer()
+          statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
+          if (res.status !== 200) errors++
+        } catch { errors++ }
+        latencies[i] = performance.now() - t
+      }
+    }))
+    const seconds = (performance.now() - t0) / 1000
+    latencies.sort()
+    const q = (p: number) => latencies[Math.min(total - 1, Math.floor(p * total))].toFixed(1)
+    console.log(`${name.padEnd(20)} ${total} requests, ${concurrency} concurrent: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, ${(total / seconds).toFixed(0)} req/s, errors ${errors} (${[...statuses].map(([s, n]) => `${s}: ${n}`).join(', ')})`)
+  }
+  server.close()
+  console.log(`(${nDocs.toLocaleString('en')} documents x ${nLatents.toLocaleString('en')} latents per dataset, one Node process on this machine)`)
+} finally {
+  await rm(root, { recursive: true, force: true })
+}
