@@ -1,4 +1,6 @@
 /** @module The Hono application: every HTTP route, independent of the runtime it is served from. */
+import type { LlmClient } from '@latentbase/shared/llm/client'
+import { registerLlmRoutes } from './routes/llm.ts'
 import { RateLimiter, type RateLimit } from './rate-limit.ts'
 import type { ApiKeyStore } from '@latentbase/shared/auth/api-keys'
 import { OpenAPIHono } from '@hono/zod-openapi'
@@ -36,6 +38,10 @@ export interface AppDeps {
   apiKeys?: ApiKeyStore
   /** Requests per tenant: over it, 429 with Retry-After. */
   rateLimit?: RateLimit
+  /** The LLM for hypotheses and verification; null: none (503). Left out: read once from LLM_* in `env`. */
+  llm?: LlmClient | null
+  /** Where LLM_* settings are read (default process.env). */
+  env?: Record<string, string | undefined>
   now?: () => Date
   version?: string
   /** Label embeddings for search, correlations and targeted clustering (offline hashing by default). */
@@ -115,6 +121,7 @@ export function createApp(appDeps: AppDeps) {
   registerCorrelationsRoutes(app, deps)
   registerSearchRoutes(app, deps)
   if (deps.analysisQueue) registerAnalysisRoutes(app, { ...deps, analysisQueue: deps.analysisQueue })
+  registerLlmRoutes(app, deps)
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

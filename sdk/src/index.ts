@@ -9,6 +9,7 @@ import { Problem } from '@latentbase/shared/contract/problem'
 import { WebhookEvent } from '@latentbase/shared/contract/webhook'
 import { verifyWebhook as verifySigned } from '@latentbase/shared/webhooks/sign'
 import { analysesClient } from './analyses.ts'
+import { llmClient } from './llm.ts'
 
 export { WebhookEvent }
 export { AnalysisJobFailedError, type AnalysesClient, type ClustersRequest, type CorrelationsParams, type SearchParams } from './analyses.ts'
@@ -100,6 +101,7 @@ export function createClient(options: ClientOptions) {
 
   return {
     ...analysesClient(call),
+    ...llmClient(call),
     datasets,
     documents: {
       get: (dataset: string, row: number) => call(DocumentView, 'GET', `/datasets/${encodeURIComponent(dataset)}/documents/${row}`),

@@ -1,0 +1,44 @@
+/** @module Typed client methods for the LLM endpoints (hypotheses from a diff, their verification), on the server's contracts. */
+import { z } from 'zod'
+import {
+  DryRunEstimate, HypothesesRequest, HypothesesResult, VerifyRequest, VerifyResult,
+} from '@latentbase/shared/contract/llm'
+import type { Call } from './analyses.ts'
+
+export type { HypothesesResult, VerifyResult, DryRunEstimate }
+export type HypothesesParams = Omit<z.input<typeof HypothesesRequest>, 'dryRun'>
+export type VerifyParams = Omit<z.input<typeof VerifyRequest>, 'dryRun'>
+
+const HypothesesAnswer = z.union([HypothesesResult, DryRunEstimate])
+const VerifyAnswer = z.union([VerifyResult, DryRunEstimate])
+
+export function llmClient(call: Call) {
+  return {
+    hypotheses: {
+      /** POST /diff/hypotheses: hypotheses about how a differs from b, citing latent ids. */
+      create: async (params: HypothesesParams): Promise<HypothesesResult> =>
+        HypothesesResult.parse(await call(HypothesesAnswer, 'POST', '/diff/hypotheses', { ...params, dryRun: false })),
+      /** The tokens and cost the same request would spend; spends nothing. */
+      estimate: async (params: HypothesesParams): Promise<DryRunEstimate> =>
+        DryRunEstimate.parse(await call(HypothesesAnswer, 'POST', '/diff/hypotheses', { ...params, dryRun: true })),
+      /** POST /hypotheses/verify: judge hypotheses on held-out documents (pass a hypotheses result's usedRows as exclude). */
+      verify: async (params: VerifyParams): Promise<VerifyResult> =>
+        VerifyResult.parse(await call(VerifyAnswer, 'POST', '/hypotheses/verify', { ...params, dryRun: false })),
+      estimateVerify: async (params: VerifyParams): Promise<DryRunEstimate> =>
+        DryRunEstimate.parse(await call(VerifyAnswer, 'POST', '/hypotheses/verify', { ...params, dryRun: true })),
+      /** Hypotheses from the diff, then verified on documents other than the examples that produced them. */
+      async createAndVerify(params: HypothesesParams & Pick<VerifyParams, 'perDataset' | 'seed' | 'baseline' | 'correction'>): Promise<{ hypotheses: HypothesesResult; verification: VerifyResult | null }> {
+        const { perDataset, seed, baseline, correction, ...h } = params
+        const hypotheses = await this.create(h)
+        const b = Array.isArray(h.b) ? h.b : [h.b]
+        if (!hypotheses.hypotheses.length) return { hypotheses, verification: null }
+        if (b.length !== 1) throw new Error('createAndVerify verifies against exactly one b; call verify per b')
+        const verification = await this.verify({
+          a: h.a, b: b[0], hypotheses: hypotheses.hypotheses.map((x) => ({ text: x.text, latents: x.latents })),
+          exclude: hypotheses.usedRows, perDataset, seed, baseline, correction,
+        })
+        return { hypotheses, verification }
+      },
+    },
+  }
+}
