@@ -41,15 +41,16 @@ async function handleEncode(job: EncodeJob, deps: WorkerDeps, signal?: AbortSign
   }
   delete running.error
   await deps.datasets.putRecord(running)
-  const encoder = await deps.encoder(record.encoder)
-  if (!encoder) return fail(deps, running, 'unknown-encoder', `encoder "${record.encoder}" is not loaded on this worker`)
-  log(`encoding with ${encoder.info.id} (attempt ${running.attempts})`)
   try {
+    const encoder = await deps.encoder(record.encoder)
+    if (!encoder) return fail(deps, running, 'unknown-encoder', `encoder "${record.encoder}" is not loaded on this worker`)
+    log(`encoding with ${encoder.info.id} (attempt ${running.attempts})`)
     const { stats } = await encodeDataset(running, {
       objects: deps.objects, datasets: deps.datasets, encoder, allowLocalSources: deps.allowLocalSources, signal, log, ...deps.encodeOptions,
     })
+    const { lastAttemptError: _cleared, ...done } = running
     const ready: DatasetRecord = {
-      ...running, status: 'ready', stats, updatedAt: new Date().toISOString(),
+      ...done, status: 'ready', stats, updatedAt: new Date().toISOString(),
       progress: { documents: { done: stats.documents, total: stats.documents }, tokens: stats.tokens },
     }
     await deps.datasets.putRecord(ready)
@@ -58,7 +59,10 @@ async function handleEncode(job: EncodeJob, deps: WorkerDeps, signal?: AbortSign
   } catch (err) {
     if (err instanceof DatasetDeletedError) { log('deleted while encoding: dropped'); return }
     if (isPermanent(err)) return fail(deps, running, err.code, err.message)
-    throw err // transient: the message becomes visible again and is retried
+    // Transient: the message becomes visible again and is retried. The record says why meanwhile, and the
+    // dead-letter handler can say it when the retries run out.
+    await deps.datasets.putRecord({ ...running, lastAttemptError: (err as Error).message, updatedAt: new Date().toISOString() }).catch(() => {})
+    throw err
   }
 }
 
@@ -76,7 +80,8 @@ export async function onDeadLetter(deps: Pick<WorkerDeps, 'datasets' | 'queue' |
   if (job.kind !== 'encode') { deps.log?.(`[webhook ${job.datasetId}] dead-lettered: ${reason}`); return }
   const record = await deps.datasets.getRecord(job.tenant, job.datasetId)
   if (!record || record.status === 'ready' || record.status === 'failed') return
-  await fail(deps, record, 'retries-exhausted', `encoding failed repeatedly and was given up: ${reason}`)
+  const last = record.lastAttemptError ? `; the last attempt failed with: ${record.lastAttemptError}` : ''
+  await fail(deps, record, 'retries-exhausted', `encoding was given up after ${record.attempts} attempts (${reason})${last}`)
 }
 
 async function queueEvent(deps: Pick<WorkerDeps, 'queue'>, record: DatasetRecord, type: WebhookEvent['type']): Promise<void> {

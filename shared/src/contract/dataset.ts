@@ -102,6 +102,7 @@ export const DatasetRecord = z.object({
   }),
   stats: DatasetStats.optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
+  lastAttemptError: z.string().optional().describe('why the previous attempt stopped, while the job is being retried'),
   webhook: z.object({ url: z.string(), secret: z.string() }).optional().describe('stored only; never returned by the API'),
   attempts: z.number().int().default(0),
 })
