@@ -1,6 +1,6 @@
 /** @module Read and write the safetensors format (SAELens, sparsify and Gemma Scope 2 weights). */
 import { bfloat16ToFloat32Array, } from './dtype.ts'
-import { halfToFloat32, float32ToHalf } from './float16.ts'
+import { halfToFloat32, float32ToHalf, toBfloat16Bits } from './float16.ts'
 
 export type SafetensorsDtype = 'F32' | 'F16' | 'BF16' | 'F64' | 'I32' | 'I64'
 
@@ -56,7 +56,8 @@ export function tensorToFloat32(entry: TensorEntry): Float32Array {
 }
 
 export interface TensorToWrite {
-  dtype: 'F32' | 'F16'
+  /** Stored precision: float32 values are rounded to it (bfloat16 by round-to-nearest-even). */
+  dtype: 'F32' | 'F16' | 'BF16'
   shape: number[]
   data: Float32Array
 }
@@ -74,7 +75,9 @@ export function writeSafetensors(tensors: Record<string, TensorToWrite>, metadat
     if (count !== t.data.length) throw new Error(`tensor "${name}": ${t.data.length} values do not fill shape [${t.shape}]`)
     const blob = t.dtype === 'F16'
       ? new Uint8Array(float32ToHalf(t.data).buffer)
-      : new Uint8Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength))
+      : t.dtype === 'BF16'
+        ? new Uint8Array(Uint16Array.from(t.data, toBfloat16Bits).buffer)
+        : new Uint8Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.data.byteLength))
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + blob.byteLength] }
     blobs.push(blob)
     offset += blob.byteLength

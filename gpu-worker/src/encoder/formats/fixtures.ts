@@ -3,6 +3,7 @@ import assert from 'node:assert/strict'
 import { crc32, deflateRawSync } from 'node:zlib'
 import { InferenceSession, Tensor } from 'onnxruntime-node'
 import { fromBfloat16Bits, fromHalfBits, toBfloat16Bits, toHalfBits } from '@latentbase/shared/tensor/float16'
+import { writeSafetensors } from '@latentbase/shared/tensor/safetensors'
 import { buildPooledGraph, buildTokenActivationsGraph } from '../fused-graph.ts'
 import type { SaeWeights } from '../sae.ts'
 import { buildTinyReader, gaussian, referenceHidden, rng, type TinyReader } from '../test-fixtures.ts'
@@ -19,31 +20,12 @@ export function storedValues(dtype: StoredDtype, x: Float32Array): Float64Array 
 
 function encodeAs(dtype: StoredDtype, data: Float32Array): Uint8Array {
   if (dtype === 'F32') return new Uint8Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength))
-  const bits = Uint16Array.from(data, dtype === 'F16' ? toHalfBits : toBfloat16Bits)
-  return new Uint8Array(bits.buffer)
+  return new Uint8Array(Uint16Array.from(data, dtype === 'F16' ? toHalfBits : toBfloat16Bits).buffer)
 }
 
-/** A safetensors file as the Rust/Python writers lay it out: JSON header (padded to 8), then the tensors in order. */
+/** A safetensors file as the Rust/Python writers lay it out (the shared writer: header padded to 8, tensors sorted). */
 export function safetensorsFile(tensors: Record<string, { dtype: StoredDtype; shape: number[]; data: Float32Array }>, metadata?: Record<string, string>): Uint8Array {
-  const header: Record<string, unknown> = metadata ? { __metadata__: metadata } : {}
-  const blobs: Uint8Array[] = []
-  let offset = 0
-  for (const name of Object.keys(tensors).sort()) {
-    const t = tensors[name]
-    const blob = encodeAs(t.dtype, t.data)
-    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + blob.byteLength] }
-    blobs.push(blob)
-    offset += blob.byteLength
-  }
-  let json = JSON.stringify(header)
-  json += ' '.repeat((8 - (json.length % 8)) % 8)
-  const head = new TextEncoder().encode(json)
-  const out = new Uint8Array(8 + head.byteLength + offset)
-  new DataView(out.buffer).setBigUint64(0, BigInt(head.byteLength), true)
-  out.set(head, 8)
-  let at = 8 + head.byteLength
-  for (const b of blobs) { out.set(b, at); at += b.byteLength }
-  return out
+  return writeSafetensors(tensors, metadata)
 }
 
 /** A .npy file (format 1.0) as numpy writes it: header dict padded with spaces to a multiple of 64, then C-order data. */
