@@ -13,7 +13,7 @@ import { catalogOf, findEncoderFolders, loadEncoders } from '@latentbase/gpu-wor
 import type { LoadedEncoder } from '@latentbase/gpu-worker/encoder/runtime'
 import { embedderFromEnv } from '@latentbase/shared/embeddings/openai'
 import { createApp } from './app.ts'
-import { startLocalAnalysis } from './services/analysis-jobs.ts'
+import { startLocalAnalysis } from './services/analysis-local.ts'
 
 export interface LocalOptions {
   dataDir?: string

@@ -12,6 +12,7 @@ import { SqsQueue } from '@latentbase/shared/queue/sqs-queue'
 import { runConsumer } from '@latentbase/shared/queue/consumer'
 import { handleJob, onDeadLetter, type WorkerDeps } from './job/handler.ts'
 import { findEncoderFolders, loadEncoders } from './registry.ts'
+import { publishEncoderCatalog } from './publish-catalog.ts'
 import { guardedFetch } from '@latentbase/shared/net/url-guard'
 
 function required(name: string): string {
@@ -28,6 +29,8 @@ const datasets = new DatasetStore(objects)
 const queue = new SqsQueue<JobMessage>({ client: sqs, queueUrl: required('QUEUE_URL'), schema: JobMessage })
 const maxReceives = Number(process.env.MAX_RECEIVES ?? 4)
 const encoders = await loadEncoders(await findEncoderFolders(process.env.ENCODERS_DIR))
+// The API (Worker, Lambda) knows encoders and their labels from the store, without loading any model.
+await publishEncoderCatalog(objects, encoders)
 const deps: WorkerDeps = {
   objects, datasets, queue, allowLocalSources: false,
   // Sources come from strangers: no private, loopback or metadata addresses, on any hop (SOURCE_MAX_BYTES caps them).

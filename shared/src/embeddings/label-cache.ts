@@ -5,7 +5,7 @@
  * function has 128 MB. Quantization moves a cosine by about 1/127 of a label's largest coordinate, which reorders
  * only near-ties.
  */
-import { createHash } from 'node:crypto'
+import { sha256Hex } from '../util/sha256.ts'
 import type { ObjectStore } from '../store/object-store.ts'
 import type { Embedder } from './embedder.ts'
 
@@ -50,7 +50,7 @@ const digests = new WeakMap<ReadonlyArray<string | null>, string>()
  */
 export function labelsDigest(labels: ReadonlyArray<string | null>): string {
   let d = digests.get(labels)
-  if (!d) digests.set(labels, (d = createHash('sha256').update(JSON.stringify(labels)).digest('hex')))
+  if (!d) digests.set(labels, (d = sha256Hex(JSON.stringify(labels))))
   return d
 }
 

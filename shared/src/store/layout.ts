@@ -61,6 +61,13 @@ export function assertValidKey(key: string): void {
   if (problem) throw new Error(`invalid object key ${JSON.stringify(key)}: ${problem}`)
 }
 
+/** A store-wide key prefix as given in config ('' or 'a/b' or 'a/b/'), normalized to '' or ending in '/', and checked. */
+export function normalizeStorePrefix(prefix = ''): string {
+  const p = prefix === '' || prefix.endsWith('/') ? prefix : `${prefix}/`
+  if (p) assertValidPrefix(p)
+  return p
+}
+
 /** A list prefix is '' or a key prefix: the same rules, except that it may end with '/'. */
 export function assertValidPrefix(prefix: string): void {
   if (prefix === '') return

@@ -3,7 +3,7 @@ import {
   DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
 } from '@aws-sdk/client-s3'
 import { NotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.ts'
-import { assertValidKey, assertValidPrefix } from './layout.ts'
+import { assertValidKey, assertValidPrefix, normalizeStorePrefix } from './layout.ts'
 
 export interface S3ObjectStoreOptions {
   client: S3Client
@@ -42,9 +42,7 @@ export class S3ObjectStore implements ObjectStore {
   constructor(options: S3ObjectStoreOptions) {
     this.client = options.client
     this.bucket = options.bucket
-    const p = options.prefix ?? ''
-    this.prefix = p === '' || p.endsWith('/') ? p : `${p}/`
-    if (this.prefix) assertValidPrefix(this.prefix)
+    this.prefix = normalizeStorePrefix(options.prefix)
   }
 
   private full(key: string): string {
