@@ -5,6 +5,7 @@ import { CorrelationsResult } from '@latentbase/shared/contract/correlations'
 import { ClustersResult, type ClustersInput } from '@latentbase/shared/contract/clusters'
 import { LatentPage } from '@latentbase/shared/contract/latents'
 import { SearchResult } from '@latentbase/shared/contract/search'
+import { DryRunEstimate } from '@latentbase/shared/contract/llm'
 
 export type { AnalysisJobView, LatentPage, CorrelationsResult, SearchResult, ClustersResult }
 export type AnalysisJob = z.infer<typeof AnalysisJobView>
@@ -38,6 +39,12 @@ export interface SearchParams {
   k?: number
   temperature?: number
   limit?: number
+  /** LLM query expansion: keywords for BM25, label-style phrases for the latent match (the server needs an LLM). */
+  expand?: boolean
+  /** LLM rerank of the top 50 (the server needs an LLM); the result's `usage` says what the LLM steps cost. */
+  rerank?: boolean
+  /** LLM selection: among the 100 closest labels an LLM keeps and ranks the relevant latents (sae, hybrid). */
+  select?: boolean
 }
 
 export interface WaitOptions {
@@ -136,6 +143,10 @@ export function analysesClient(call: Call) {
     jobs,
     /** Documents with a property: `sae` (latents whose labels match q), `bm25`, or `hybrid`. */
     search: (params: SearchParams) => call(SearchResult, 'GET', `/search?${queryString(params)}`),
+    /** The tokens and cost the LLM steps (expand, select, rerank) of a search would spend; spends nothing. */
+    estimateSearch: (params: SearchParams) => call(DryRunEstimate, 'GET', `/search?${queryString({ ...params, dryRun: true })}`),
+    /** The tokens and cost of a clustering's LLM calls (axis, nameClusters); clusters and spends nothing. */
+    estimateClusters: (request: ClustersRequest) => call(DryRunEstimate, 'POST', '/clusters', { ...request, dryRun: true }),
   }
 }
 

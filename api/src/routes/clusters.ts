@@ -10,6 +10,8 @@ import type { AppDeps, AppEnv } from '../app.ts'
 import { checkWebhookUrl } from '../urls.ts'
 import { loadReadyDataset } from '../services/ready-dataset.ts'
 import { defaultRunners, jobHref, submitAnalysisJob, type AnalysisRunners } from '../services/analysis-jobs.ts'
+import { llmOf, requireLlmOf } from '../services/llm-helpers.ts'
+import { estimateClusters } from '../services/clusters-service.ts'
 
 /**
  * Up to this many documents a clustering is answered in the request: exact Jaccard + spectral on 2,000 rows takes
@@ -41,18 +43,26 @@ export function registerClustersRoutes(app: OpenAPIHono<AppEnv>, deps: AnalysisR
       202: { content: { 'application/json': { schema: AnalysisJobAccepted } }, description: 'queued as an analysis job' },
       400: problemResponse('invalid request'), 404: problemResponse('unknown dataset'), 409: problemResponse('dataset not ready'),
       422: problemResponse('refused webhook URL'),
+      503: problemResponse('axis or nameClusters without an LLM configured (llm-not-configured)'),
     },
   }), async (c) => {
     const { webhook, ...request } = c.req.valid('json')
     const forceJob = c.req.valid('query').async === 'true' || /respond-async/i.test(c.req.header('prefer') ?? '')
     const tenant = c.get('tenant')
+    // Checked before anything is queued: a job without an LLM would only fail later.
+    if (request.axis || request.nameClusters) requireLlmOf(deps, request.axis ? 'axis' : 'nameClusters')
+    if (request.dryRun && (request.axis || request.nameClusters)) {
+      return c.json(await estimateClusters({
+        objects: deps.objects, datasets: deps.datasets, encoders: deps.encoders, embedder: deps.embedder, tenant, llm: llmOf(deps).llm,
+      }, request) as unknown as Record<string, unknown>, 200)
+    }
     const ds = await loadReadyDataset(deps.datasets, tenant, request.dataset, 'dataset')
     if (webhook) checkWebhookUrl(webhook.url, deps.mode)
     const direct = ds.manifest.documents.count <= (deps.directMaxDocuments ?? DIRECT_MAX_DOCUMENTS)
     if (direct && !webhook && !forceJob) {
       const result = await (deps.runners ?? defaultRunners).clusters({
         objects: deps.objects, datasets: deps.datasets, encoders: deps.encoders, embedder: deps.embedder, tenant,
-        signal: c.req.raw.signal,
+        signal: c.req.raw.signal, llm: llmOf(deps).llm,
       }, request)
       return c.json(result as Record<string, unknown>, 200)
     }

@@ -208,8 +208,12 @@ test('404 for a latent outside the encoder, an unknown dataset; 409 for one not 
 
 test('latentRef links a named latent to its page', () => {
   const ref = latentRef(['a', null], ['auto', null], 1, { dataset: 'my ds', weight: 0.5 })
-  assert.deepEqual(ref, { latent: 1, label: null, labelSource: null, href: '/latents/1?dataset=my%20ds', weight: 0.5 })
-  assert.deepEqual(latentRef(['a'], null, 0, { dataset: 'x' }), { latent: 0, label: 'a', labelSource: null, href: '/latents/0?dataset=x' })
+  assert.deepEqual(ref, { latent: 1, label: null, labelSource: null, labelScore: null, href: '/latents/1?dataset=my%20ds', weight: 0.5 })
+  assert.deepEqual(latentRef(['a'], null, 0, { dataset: 'x' }), { latent: 0, label: 'a', labelSource: null, labelScore: null, href: '/latents/0?dataset=x' })
+  // Scores (NaN: none) ride along: one known score is enough to report the pair.
+  const scores = { detection: Float32Array.of(NaN, 0.75), fuzzing: Float32Array.of(NaN, NaN) }
+  assert.deepEqual(latentRef(['a', 'b'], ['llm:m', 'llm:m'], 1, { dataset: 'x' }, scores).labelScore, { detection: 0.75, fuzzing: null })
+  assert.equal(latentRef(['a', 'b'], null, 0, { dataset: 'x' }, scores).labelScore, null)
 })
 
 test('the SDK method reads the same page', async () => {

@@ -1,12 +1,22 @@
 /** @module POST /diff/hypotheses and POST /hypotheses/verify: the LLM half of the method, answered in the request (dry runs first), or a 503 saying how to configure an LLM. */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
-import { HypothesesRequest, HypothesesResult, VerifyRequest, VerifyResult, DryRunEstimate } from '@latentbase/shared/contract/llm'
+import { HypothesesRequest, HypothesesResult, VerifyRequest, VerifyResult, DryRunEstimate, RelabelRequest, RelabelResult, RELABEL_DIRECT_MAX } from '@latentbase/shared/contract/llm'
+import { AnalysisJobAccepted, type AnalysisKind } from '@latentbase/shared/contract/analysis-job'
+import type { Context } from 'hono'
+import { WebhookSpec } from '@latentbase/shared/contract/dataset'
+import { generateWebhookSecret } from '@latentbase/shared/webhooks/sign'
+import { checkWebhookUrl } from '../urls.ts'
 import { Problem } from '@latentbase/shared/contract/problem'
-import { LlmClient, llmConfigFromEnv } from '@latentbase/shared/llm/client'
+import type { LlmClient } from '@latentbase/shared/llm/client'
+import { LLM_NOT_CONFIGURED_DETAIL, requireLlmOf } from '../services/llm-helpers.ts'
 import type { AppDeps, AppEnv } from '../app.ts'
 import { ApiError } from '../problem.ts'
 import { generateHypotheses } from '../services/hypotheses-service.ts'
 import { verifyHypotheses } from '../services/verify-service.ts'
+import { relabelEncoder } from '../services/relabel-service.ts'
+import { jobHref, submitAnalysisJob } from '../services/analysis-jobs.ts'
+import { loadReadyDataset } from '../services/ready-dataset.ts'
+import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 
 export type LlmRouteDeps = AppDeps & {
   /** The LLM; null: none configured (503). Left out: read once from the environment (LLM_BASE_URL, LLM_MODEL, ...). */
@@ -14,8 +24,7 @@ export type LlmRouteDeps = AppDeps & {
   env?: Record<string, string | undefined>
 }
 
-export const LLM_NOT_CONFIGURED_DETAIL = 'no LLM is configured: set LLM_BASE_URL (any OpenAI-compatible endpoint, e.g. https://api.openai.com/v1, a vLLM or Ollama server) and LLM_MODEL, '
-  + 'plus LLM_API_KEY if the server needs one; LLM_PRICE_IN and LLM_PRICE_OUT (per million tokens) make results and dry runs state their cost'
+export { LLM_NOT_CONFIGURED_DETAIL }
 
 const problemResponse = (description: string) => ({ content: { 'application/problem+json': { schema: Problem } }, description })
 const common = {
@@ -23,29 +32,34 @@ const common = {
   503: problemResponse('no LLM configured (code llm-not-configured), or its configuration is invalid (llm-misconfigured)'),
 }
 
+const webhookField = { webhook: WebhookSpec.optional().describe('as a job: told analysis.ready / analysis.failed (implies a job)') }
+const HypothesesBody = HypothesesRequest.extend(webhookField)
+const VerifyBody = VerifyRequest.extend(webhookField)
+const RelabelBody = RelabelRequest.extend(webhookField)
+
+const AsyncQuery = z.object({ async: z.enum(['true', 'false']).optional().describe('true: answer 202 with an analysis job (as `Prefer: respond-async` does)') })
+const accepted = { 202: { content: { 'application/json': { schema: AnalysisJobAccepted } }, description: 'queued as an analysis job: poll GET /jobs/{id}, then GET /jobs/{id}/result' } }
+const ASYNC_NOTE = ' With `?async=true`, `Prefer: respond-async` or a `webhook` the request becomes an analysis job (202 + Location); dry runs are always answered directly.'
+
 export function registerLlmRoutes(app: OpenAPIHono<AppEnv>, deps: LlmRouteDeps): void {
-  let resolved: { llm: LlmClient | null; error?: string } | undefined
-  const llmOf = () => {
-    if (!resolved) {
-      if (deps.llm !== undefined) resolved = { llm: deps.llm }
-      else {
-        try {
-          const config = llmConfigFromEnv(deps.env ?? process.env)
-          resolved = { llm: config ? new LlmClient(config) : null }
-        } catch (err) {
-          resolved = { llm: null, error: (err as Error).message }
-        }
-      }
+  const requireLlm = (what: string): LlmClient => requireLlmOf(deps, what)
+  const wantsJob = (c: Context<AppEnv>, body: { webhook?: unknown }) => Boolean(body.webhook) || c.req.query('async') === 'true' || /respond-async/i.test(c.req.header('prefer') ?? '')
+  /** Queue an LLM analysis (the LLM is checked first: a consumer without one would only fail it later). */
+  const submit = async (c: Context<AppEnv>, analysis: AnalysisKind, dataset: string, body: Record<string, unknown>) => {
+    if (!deps.analysisQueue) {
+      throw new ApiError(503, 'jobs-not-available', 'this server runs no analysis queue, so it cannot answer with a job: send the request without async=true / Prefer: respond-async / webhook')
     }
-    return resolved
+    const { webhook, ...request } = body as { webhook?: { url: string; secret?: string } }
+    if (webhook) checkWebhookUrl(webhook.url, deps.mode)
+    const generatedSecret = webhook && !webhook.secret ? generateWebhookSecret() : undefined
+    const record = await submitAnalysisJob({ objects: deps.objects, queue: deps.analysisQueue, now: deps.now }, c.get('tenant'), {
+      analysis, dataset, request, ...(webhook ? { webhook: { url: webhook.url, secret: webhook.secret ?? generatedSecret! } } : {}),
+    })
+    c.header('Location', jobHref(record.id))
+    return c.json({ job: { id: record.id, status: record.status, href: jobHref(record.id) }, ...(generatedSecret ? { webhookSecret: generatedSecret } : {}) }, 202)
   }
-  /** The configured LLM, or the 503 that says how to configure one. */
-  const requireLlm = (): LlmClient => {
-    const r = llmOf()
-    if (r.llm) return r.llm
-    if (r.error) throw new ApiError(503, 'llm-misconfigured', `the LLM configuration is invalid: ${r.error}`)
-    throw new ApiError(503, 'llm-not-configured', LLM_NOT_CONFIGURED_DETAIL)
-  }
+  /** Without the webhook: what the services take. */
+  const direct = <T extends { webhook?: unknown }>(body: T): Omit<T, 'webhook'> => { const { webhook: _w, ...rest } = body; return rest }
 
   app.openapi(createRoute({
     method: 'post', path: '/diff/hypotheses',
@@ -53,14 +67,20 @@ export function registerLlmRoutes(app: OpenAPIHono<AppEnv>, deps: LlmRouteDeps):
     description: 'Each top latent\'s label, its frequencies, one document of A where it fires and one of B where it does not go to the LLM with the question '
       + '(default: the paper\'s "What are the most significant, interesting differences?"). `dryRun: true` returns the estimated tokens and cost and spends nothing. '
       + 'The result lists the rows used as examples (`usedRows`): pass them to POST /hypotheses/verify as `exclude`.',
-    request: { body: { content: { 'application/json': { schema: HypothesesRequest } }, required: true } },
+    request: { query: AsyncQuery, body: { content: { 'application/json': { schema: HypothesesBody } }, required: true } },
     responses: {
       200: { content: { 'application/json': { schema: z.union([HypothesesResult, DryRunEstimate]) } }, description: 'hypotheses (with what failed and the usage), or a dry-run estimate' },
+      ...accepted,
       422: problemResponse('no latent differs enough to write hypotheses from'), ...common,
     },
   }), async (c) => {
-    const llm = requireLlm()
-    return c.json(await generateHypotheses(deps, c.get('tenant'), llm, c.req.valid('json')), 200)
+    const llm = requireLlm('POST /diff/hypotheses')
+    const body = c.req.valid('json')
+    if (wantsJob(c, body) && !body.dryRun) {
+      await loadReadyDataset(deps.datasets, c.get('tenant'), body.a, 'a')
+      return submit(c, 'hypotheses', body.a, body)
+    }
+    return c.json(await generateHypotheses(deps, c.get('tenant'), llm, direct(body)), 200)
   })
 
   app.openapi(createRoute({
@@ -71,13 +91,54 @@ export function registerLlmRoutes(app: OpenAPIHono<AppEnv>, deps: LlmRouteDeps):
       + 'baseline (the LLM compares samples of A and B directly, then summarizes) on the same judged documents, with the tokens it spent. '
       + '`judge: "document"` asks once per document for all hypotheses (fewer calls and tokens than the paper\'s per-pair judging). '
       + '`dryRun: true` returns the estimated tokens and cost and spends nothing; `maxCalls` (default 20,000) refuses runs larger than that.',
-    request: { body: { content: { 'application/json': { schema: VerifyRequest } }, required: true } },
+    request: { query: AsyncQuery, body: { content: { 'application/json': { schema: VerifyBody } }, required: true } },
     responses: {
       200: { content: { 'application/json': { schema: z.union([VerifyResult, DryRunEstimate]) } }, description: 'verified hypotheses (with what failed and the usage), or a dry-run estimate' },
-      ...common,
+      ...accepted, ...common,
     },
   }), async (c) => {
-    const llm = requireLlm()
-    return c.json(await verifyHypotheses(deps, c.get('tenant'), llm, c.req.valid('json')), 200)
+    const llm = requireLlm('POST /hypotheses/verify')
+    const body = c.req.valid('json')
+    if (wantsJob(c, body) && !body.dryRun) {
+      await Promise.all([loadReadyDataset(deps.datasets, c.get('tenant'), body.a, 'a'), loadReadyDataset(deps.datasets, c.get('tenant'), body.b, 'b')])
+      return submit(c, 'hypotheses-verify', body.a, body)
+    }
+    return c.json(await verifyHypotheses(deps, c.get('tenant'), llm, direct(body)), 200)
+  })
+
+  app.openapi(createRoute({
+    method: 'post', path: '/encoders/{id}/relabel',
+    summary: 'LLM labels for an encoder\'s latents, written from a dataset\'s windows and scored (detection, fuzzing)',
+    description: 'For each latent an LLM reads windows of the dataset where it fires (firing tokens marked << >>, from the stored top examples) and a few where it does not, '
+      + 'and writes a label; the label is then scored on held-out windows: detection (which of a shuffled mix of activating and non-activating windows fire?) '
+      + 'and fuzzing (which windows are marked on the right tokens?), both balanced accuracies (0.5 chance). Labels and scores are stored in this tenant\'s label overlay '
+      + 'for the encoder, and from then on every diff, correlation, cluster, search and latent page shows them with `labelSource: "llm:<model>"` and `labelScore`. '
+      + `At most ${RELABEL_DIRECT_MAX} latents are answered directly; more need a job.` + ASYNC_NOTE,
+    request: {
+      params: z.object({ id: z.string().min(1).max(200) }), query: AsyncQuery,
+      body: { content: { 'application/json': { schema: RelabelBody } }, required: true },
+    },
+    responses: {
+      200: { content: { 'application/json': { schema: z.union([RelabelResult, DryRunEstimate]) } }, description: 'the new labels with their scores (with what failed and the usage), or a dry-run estimate' },
+      ...accepted,
+      422: problemResponse('the dataset has no stored top examples'), ...common,
+      409: problemResponse('the dataset is not ready, or was encoded with another encoder'),
+    },
+  }), async (c) => {
+    const llm = requireLlm('POST /encoders/{id}/relabel')
+    const { id } = c.req.valid('param')
+    const body = c.req.valid('json')
+    const tenant = c.get('tenant')
+    if (!deps.encoders.get(id)) throw new ApiError(404, 'encoder-not-found', `encoder "${id}" is not in this deployment's catalog (GET /encoders lists them)`)
+    if (wantsJob(c, body) && !body.dryRun) {
+      const ds = await loadReadyDataset(deps.datasets, tenant, body.dataset, 'dataset')
+      if (ds.manifest.encoder.id !== id) throw new ApiError(409, 'encoder-mismatch', `dataset "${ds.record.id}" was encoded with ${ds.manifest.encoder.id}, not ${id}`)
+      return submit(c, 'relabel', body.dataset, { ...body, encoder: id })
+    }
+    const count = body.latents ? new Set(body.latents).size : body.limit
+    if (!body.dryRun && count > RELABEL_DIRECT_MAX) {
+      throw new ApiError(400, 'too-many-latents', `${count} latents is more than the ${RELABEL_DIRECT_MAX} a relabel answers in the request: send it with ?async=true (an analysis job), or fewer latents`)
+    }
+    return c.json(await relabelEncoder({ ...deps, embedder: deps.embedder ?? new OfflineEmbedder(), tenant, signal: c.req.raw.signal, llm }, id, llm, direct(body)), 200)
   })
 }

@@ -1,5 +1,4 @@
 /** @module Analysis jobs: submit, run (the same pure analysis the API answers small requests with), store results page by page, and tell webhooks. */
-import { join } from 'node:path'
 import { ZodError } from 'zod'
 import {
   AnalysisJobRecord, AnalysisQueueMessage, analysisLayout,
@@ -12,7 +11,6 @@ import type { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import type { EncoderCatalog } from '@latentbase/shared/encoders/catalog'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import type { JobQueue, QueueMessage } from '@latentbase/shared/queue/job-queue'
-import { EmbeddedQueue } from '@latentbase/shared/queue/embedded-queue'
 import { runConsumer, type ConsumerOptions } from '@latentbase/shared/queue/consumer'
 import { deliverWebhook, nextRetryDelay } from '@latentbase/shared/webhooks/deliver'
 import { CorrelationsQuery } from '@latentbase/shared/contract/correlations'
@@ -20,6 +18,11 @@ import { ApiError } from '../problem.ts'
 import type { AnalysisContext } from './context.ts'
 import { computeCorrelations } from './correlations-service.ts'
 import { computeClusters } from './clusters-service.ts'
+import type { LlmClient } from '@latentbase/shared/llm/client'
+import { generateHypotheses } from './hypotheses-service.ts'
+import { verifyHypotheses } from './verify-service.ts'
+import { relabelEncoder } from './relabel-service.ts'
+import { llmOf, requireLlm } from './llm-helpers.ts'
 
 /** SQS caps a message delay at 15 minutes; longer webhook waits are re-queued hops. */
 const MAX_QUEUE_DELAY_SECONDS = 900
@@ -31,17 +34,28 @@ const PROGRESS_WRITE_MS = 1000
 export type ProgressFn = (fraction: number, phase: string) => void
 /** One analysis as a function of the context and its request: the same function serves direct answers and jobs. */
 export type AnalysisRunner = (ctx: AnalysisContext, request: Record<string, unknown>, progress?: ProgressFn) => Promise<unknown>
-export type AnalysisRunners = Record<AnalysisKind, AnalysisRunner>
+/** Injected runners (tests) may leave kinds out: those fall back to the default runners. */
+export type AnalysisRunners = Record<'clusters' | 'correlations', AnalysisRunner> & Partial<Record<AnalysisKind, AnalysisRunner>>
 
 /** The analysis services: the job machinery depends only on `compute*(ctx, request, progress)`, not on how they work. */
-export const defaultRunners: AnalysisRunners = {
+export const defaultRunners: Record<AnalysisKind, AnalysisRunner> = {
   clusters: (ctx, request, progress) => computeClusters(ctx, request, progress),
   async correlations(ctx, request, progress) {
     // Stored requests are query-string shaped or already parsed: booleans go back to the strings the query schema takes.
     const raw = Object.fromEntries(Object.entries(request).map(([k, v]) => [k, typeof v === 'boolean' ? String(v) : v]))
     return computeCorrelations(ctx, CorrelationsQuery.parse(raw), progress)
   },
+  // The LLM analyses: the stored request is the endpoint's body (hypotheses: `a` is the job's dataset; relabel: plus `encoder`).
+  hypotheses: (ctx, request) => generateHypotheses(ctx, ctx.tenant, requireLlm(ctx.llm, 'the hypotheses job'), request as never),
+  'hypotheses-verify': (ctx, request, progress) => verifyHypotheses(ctx, ctx.tenant, requireLlm(ctx.llm, 'the verification job'), request as never, progress),
+  relabel: (ctx, request, progress) => {
+    if (typeof request.encoder !== 'string') throw new ApiError(400, 'invalid-request', 'a relabel job needs the encoder id in its request')
+    return relabelEncoder(ctx, request.encoder, requireLlm(ctx.llm, 'the relabel job'), request as never, progress)
+  },
 }
+
+/** Analysis kinds that need an LLM: their routes answer 503 llm-not-configured before queueing anything. */
+export const LLM_ANALYSES: ReadonlySet<AnalysisKind> = new Set(['hypotheses', 'hypotheses-verify', 'relabel'])
 
 export interface AnalysisJobDeps {
   objects: ObjectStore
@@ -56,6 +70,9 @@ export interface AnalysisJobDeps {
   now?: () => Date
   /** Rows per stored chunk of per-row result arrays (default RESULT_CHUNK_ROWS). */
   resultChunkRows?: number
+  /** The LLM of the LLM analyses and options; null: none. Left out: read once from LLM_* in `env` (default process.env). */
+  llm?: LlmClient | null
+  env?: Record<string, string | undefined>
 }
 
 const text = new TextDecoder()
@@ -116,6 +133,8 @@ export async function submitAnalysisJob(deps: Pick<AnalysisJobDeps, 'objects' | 
 /** A failure no retry can fix: the request or the dataset is wrong, not the machine. */
 function permanentFailure(err: unknown): { code: string; message: string } | null {
   if (err instanceof ApiError && err.status < 500) return { code: err.code, message: err.message }
+  // No LLM on this consumer: retrying will not configure one.
+  if (err instanceof ApiError && (err.code === 'llm-not-configured' || err.code === 'llm-misconfigured')) return { code: err.code, message: err.message }
   if (err instanceof ZodError) {
     const first = err.issues[0]
     return { code: 'invalid-request', message: `invalid request: ${first?.path.join('.') || '(root)'}: ${first?.message ?? err.message}` }
@@ -219,11 +238,11 @@ export async function runAnalysisJob(deps: AnalysisJobDeps, message: AnalysisJob
   }
   delete running.error
   await putJob(deps.objects, running)
-  const runner = (deps.runners ?? defaultRunners)[record.analysis]
+  const runner = deps.runners?.[record.analysis] ?? defaultRunners[record.analysis]
   const progress = progressWriter(deps, running)
   const ctx: AnalysisContext = {
     objects: deps.objects, datasets: deps.datasets, encoders: deps.encoders, embedder: deps.embedder,
-    tenant: record.tenant, progress: progress.report, signal,
+    tenant: record.tenant, progress: progress.report, signal, llm: llmOf(deps).llm,
   }
   log(`${record.analysis} on ${record.dataset} (attempt ${running.attempts})`)
   const started = performance.now()
@@ -311,36 +330,3 @@ export function startAnalysisConsumer(deps: AnalysisJobDeps, options: Omit<Consu
     ...options,
   })
 }
-
-export interface LocalAnalysis {
-  queue: EmbeddedQueue<AnalysisQueueMessage>
-  /** Stops receiving, finishes the job in hand, closes the queue. */
-  close(): Promise<void>
-}
-
-/** Local mode: an embedded queue in `DATA_DIR/analysis-queue` and its consumer in this process. */
-export function startLocalAnalysis(options: Omit<AnalysisJobDeps, 'queue'> & {
-  dataDir: string
-  concurrency?: number
-  maxReceives?: number
-  consumer?: Omit<ConsumerOptions<AnalysisQueueMessage>, 'signal'>
-}): LocalAnalysis {
-  const { dataDir, concurrency, maxReceives, consumer, ...rest } = options
-  let deps: AnalysisJobDeps | undefined
-  const queue = new EmbeddedQueue<AnalysisQueueMessage>(join(dataDir, 'analysis-queue'), {
-    maxReceives: maxReceives ?? 3,
-    deadLetter: (message: QueueMessage<AnalysisQueueMessage>, reason: string) => onAnalysisDeadLetter(deps!, message.body, reason),
-  })
-  deps = { ...rest, queue }
-  const abort = new AbortController()
-  const done = startAnalysisConsumer(deps, { ...consumer, signal: abort.signal, concurrency: concurrency ?? 1 })
-  return {
-    queue,
-    async close() {
-      abort.abort()
-      await done
-      await queue.close()
-    },
-  }
-}
-

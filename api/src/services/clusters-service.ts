@@ -8,13 +8,22 @@ import { ClustersRequest, type Cluster, type ClustersResult } from '@latentbase/
 import { latentRef } from '@latentbase/shared/contract/latents'
 import { binarize } from '@latentbase/shared/analysis/clustering/jaccard'
 import { clusterDocuments, describeClusters } from '@latentbase/shared/analysis/clustering/cluster'
-import { LabelEmbeddingCache, topLatentsByQuery } from '@latentbase/shared/embeddings/label-cache'
+import { LabelEmbeddingCache } from '@latentbase/shared/embeddings/label-cache'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { readByDocument } from '@latentbase/shared/store/shards'
+import { readDocuments } from '@latentbase/shared/store/shards'
+import type { FailedItem } from '@latentbase/shared/contract/llm'
+import { failedItem } from '@latentbase/shared/llm/client'
 import { ApiError, issuesToErrors } from '../problem.ts'
+import { axisPhrases, axisMessages, AXIS_ANSWER_TOKENS, ClusterNameAnswer, clusterNameMessages, CLUSTER_NAME_ANSWER_TOKENS, requireLlm } from './llm-helpers.ts'
+import type { DryRunEstimate } from '@latentbase/shared/contract/llm'
+import { estimatePlan, type PlannedCall } from '@latentbase/shared/llm/cost'
+import { TYPICAL_LABEL } from './relabel-service.ts'
+import { clip } from './hypotheses-service.ts'
 import type { AnalysisContext } from './context.ts'
 import { loadReadyDataset } from './ready-dataset.ts'
 import { loadLabelInfo } from './latent-page-service.ts'
+import { labelMatcher } from './label-match.ts'
 
 export type Progress = (fraction: number, phase: string) => void
 
@@ -39,6 +48,9 @@ export async function computeClusters(ctx: AnalysisContext, input: unknown, prog
   const started = performance.now()
   const report = progress ?? ctx.progress ?? (() => {})
   const request = parseRequest(input)
+  const llm = request.axis || request.nameClusters ? requireLlm(ctx.llm, request.axis ? 'axis' : 'nameClusters') : null
+  const ledger = llm?.newLedger()
+  const failed: FailedItem[] = []
   const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, request.dataset, 'dataset')
   const { manifest, prefix } = ds
   const nLatents = manifest.encoder.dSae
@@ -50,15 +62,21 @@ export async function computeClusters(ctx: AnalysisContext, input: unknown, prog
   report(0, 'reading')
   const [csr, labels] = await Promise.all([
     readByDocument(ctx.objects, prefix, manifest.latents.byDocument, undefined, { nDocs, nLatents }),
-    loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents),
+    loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents, { objects: ctx.objects, tenant: ctx.tenant, fingerprint: manifest.encoderFingerprint }),
   ])
   ctx.signal?.throwIfAborted()
 
   let chosen: number[] | null = request.latents ?? null
   let phrases: ClustersResult['phrases']
+  let axis: ClustersResult['axis']
+  if (request.axis) {
+    report(0.03, 'axis phrases')
+    axis = { text: request.axis, phrases: await axisPhrases(llm!, ledger!, request.axis) }
+    request.phrases = axis.phrases
+  }
   if (request.phrases) {
     report(0.05, 'matching phrases')
-    const embeddings = await labelCache(ctx.objects).get(manifest.encoderFingerprint, ctx.embedder, labels.labels)
+    const embeddings = await labelMatcher(labelCache(ctx.objects), manifest.encoderFingerprint, ctx.embedder, labels)
     const vectors = await ctx.embedder.embed(request.phrases)
     const d = embeddings.dimensions
     if (vectors.length !== request.phrases.length * d) {
@@ -66,7 +84,7 @@ export async function computeClusters(ctx: AnalysisContext, input: unknown, prog
     }
     const union = new Set<number>()
     phrases = request.phrases.map((phrase, p) => {
-      const top = topLatentsByQuery(embeddings, vectors.subarray(p * d, (p + 1) * d), request.latentsPerPhrase)
+      const top = embeddings.top(vectors.subarray(p * d, (p + 1) * d), request.latentsPerPhrase)
       for (const l of top.latents) union.add(l)
       return { phrase, latents: Array.from(top.latents) }
     })
@@ -94,9 +112,30 @@ export async function computeClusters(ctx: AnalysisContext, input: unknown, prog
     size: out.sizes[c],
     latents: latents.map((l) => latentRef(labels.labels, labels.sources, l.latent, {
       dataset: ds.record.id, frequencyIn: l.frequencyIn, frequencyOut: l.frequencyOut, difference: l.difference,
-    })),
+    }, labels)),
     central: Array.from(out.central[c]),
   }))
+  if (request.nameClusters) {
+    report(0.92, 'naming clusters')
+    const rowsNeeded = [...new Set(clusters.flatMap((c) => c.central))].sort((a, b) => a - b)
+    const docs = rowsNeeded.length ? await readDocuments(ctx.objects, prefix, manifest.documents.files, rowsNeeded, ['text']) : null
+    const textOf = new Map<number, string>()
+    if (docs) for (let i = 0; i < docs.row.length; i++) textOf.set(docs.row[i], clip(String(docs.text[i]), NAME_DOCUMENT_CHARS))
+    await Promise.all(clusters.map(async (c) => {
+      try {
+        const r = await llm!.chatJson(ClusterNameAnswer, {
+          step: 'name-clusters', temperature: 0,
+          messages: clusterNameMessages(c.latents, c.central.map((row) => textOf.get(row) ?? '')),
+        }, ledger!)
+        c.name = r.value.name
+        c.description = r.value.description || null
+      } catch (err) {
+        failed.push(failedItem(err, 'name-clusters', `cluster ${c.id}`))
+        c.name = null
+        c.description = null
+      }
+    }))
+  }
 
   const k = request.k
   const top = Math.min(request.affinityTop, k)
@@ -129,6 +168,7 @@ export async function computeClusters(ctx: AnalysisContext, input: unknown, prog
     similarity: out.similarity,
     latentsUsed: Array.from(rows.latentOf),
     ...(phrases ? { phrases } : {}),
+    ...(axis ? { axis } : {}),
     embedder: request.phrases ? ctx.embedder.id : null,
     emptyDocuments,
     ...(out.eigenvalues ? { eigenvalues: Array.from(out.eigenvalues) } : {}),
@@ -136,5 +176,32 @@ export async function computeClusters(ctx: AnalysisContext, input: unknown, prog
     clusters,
     assignments: Array.from(out.assignments),
     ...(affinities ? { affinities } : {}),
+    ...(ledger ? { usage: ledger.summary(), failed } : {}),
   }
 }
+
+/**
+ * dryRun with axis / nameClusters: the axis call is exact; each naming call is planned with 5 typical labels and 5
+ * documents spread over the dataset (cut as the namer cuts them), since the clusters do not exist yet.
+ */
+export async function estimateClusters(ctx: AnalysisContext, input: unknown): Promise<DryRunEstimate> {
+  const request = parseRequest(input)
+  const llm = requireLlm(ctx.llm, request.axis ? 'axis' : 'nameClusters')
+  const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, request.dataset, 'dataset')
+  const plan: PlannedCall[] = []
+  if (request.axis) plan.push({ step: 'axis', messages: axisMessages(request.axis), expectedOutputTokens: AXIS_ANSWER_TOKENS })
+  if (request.nameClusters) {
+    // Five documents spread over the dataset stand in for each cluster's central ones (their length and token density).
+    const n = ds.manifest.documents.count
+    const rows = [...new Set(Array.from({ length: Math.min(5, n) }, (_, i) => Math.floor(((i + 0.5) * n) / 5)))]
+    const docs = rows.length ? await readDocuments(ctx.objects, ds.prefix, ds.manifest.documents.files, rows, ['text']) : { text: [] as string[] }
+    const sample = Array.from(docs.text, (t) => clip(String(t), NAME_DOCUMENT_CHARS))
+    const latents = new Array(5).fill({ label: TYPICAL_LABEL, frequencyIn: 0.5, frequencyOut: 0.1 })
+    const messages = clusterNameMessages(latents, sample)
+    for (let c = 0; c < request.k; c++) plan.push({ step: 'name-clusters', messages, expectedOutputTokens: CLUSTER_NAME_ANSWER_TOKENS })
+  }
+  return { dryRun: true, model: llm.model, tokenScale: llm.tokenScale(), ...estimatePlan(plan, llm.prices, llm.tokenScale()) }
+}
+
+/** Characters of each central document shown to the cluster namer. */
+export const NAME_DOCUMENT_CHARS = 600

@@ -3,6 +3,7 @@ import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import type { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import type { EncoderCatalog } from '@latentbase/shared/encoders/catalog'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
+import type { LlmClient } from '@latentbase/shared/llm/client'
 
 export interface AnalysisContext {
   objects: ObjectStore
@@ -13,4 +14,6 @@ export interface AnalysisContext {
   /** Progress of a long analysis, 0..1, with a short phase name. */
   progress?: (fraction: number, phase: string) => void
   signal?: AbortSignal
+  /** The LLM for the options that need one (search expand/rerank, cluster axis and names); absent or null: none configured. */
+  llm?: LlmClient | null
 }

@@ -66,7 +66,7 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
   const nDocs = manifest.documents.count
   const [stats, labels] = await Promise.all([
     readLatentStats(ctx.objects, prefix + manifest.stats.key, query.minActivation > 0 ? ['doc_count', 'top_values'] : ['doc_count']),
-    loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents),
+    loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents, { objects: ctx.objects, tenant: ctx.tenant, fingerprint: manifest.encoderFingerprint }),
   ])
   if (stats.nLatents !== nLatents) throw new Error(`the latent statistics of "${ds.record.id}" cover ${stats.nLatents} latents, its encoder has ${nLatents}`)
   // The by-document shards are read in slices of ~SLICE_ENTRIES and only the considered latents are kept, so the
@@ -116,7 +116,7 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
   const n = r.documents
   const side = (latent: number) => latentRef(labels.labels, labels.sources, latent, {
     dataset: ds.record.id, frequency: n ? r.docCount[latent] / n : 0, documents: r.docCount[latent],
-  })
+  }, labels)
   const filterLabels = query.maxLabelSimilarity < 1
   const embeddings = filterLabels ? new LabelEmbeddings(ctx.embedder) : null
   const pairs: CorrelationPair[] = []

@@ -4,7 +4,10 @@ import { readByDocument, readDocuments } from '@latentbase/shared/store/shards'
 import { readLatentStats } from '@latentbase/shared/store/latent-stats'
 import { diffLatents, diffPaired, diffLengthControlled } from '@latentbase/shared/analysis/diff'
 import type { AppDeps } from '../app.ts'
+import { scoreAt } from '@latentbase/shared/contract/latents'
+import type { LabelInfo } from '@latentbase/shared/encoders/label-overlay'
 import { ApiError } from '../problem.ts'
+import { loadLabelInfo } from './latent-page-service.ts'
 import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
 
 type Side = ReadyDataset
@@ -36,7 +39,9 @@ export async function runDiff(deps: AppDeps, tenant: string, q: DiffQuery): Prom
     const bad = q.latents.find((l) => l >= nLatents)
     if (bad !== undefined) throw new ApiError(400, 'invalid-request', `latent ${bad} does not exist: encoder ${a.manifest.encoder.id} has latents 0-${nLatents - 1}`)
   }
-  const labels = await deps.encoders.labels(a.manifest.encoder.id).catch(() => new Array<string | null>(nLatents).fill(null))
+  const info = await loadLabelInfo(deps.encoders, a.manifest.encoder.id, nLatents, { objects: deps.objects, tenant, fingerprint: a.manifest.encoderFingerprint })
+  const labels = info.labels
+  const scored = <T extends { latent: number; label: string | null }>(latents: T[]) => withLabelScores(latents, info)
   const options = { limit: q.limit, minFrequency: q.minFrequency, maxFrequency: q.maxFrequency, metric: q.metric, direction: q.direction, latents: q.latents }
   const base = { a: sideInfo(a), b: bs.map(sideInfo), encoder: a.manifest.encoder.id, metric: q.metric }
 
@@ -56,13 +61,13 @@ export async function runDiff(deps: AppDeps, tenant: string, q: DiffQuery): Prom
         throw new ApiError(422, 'no-pairs', `no document of "${a.record.id}" shares a metadata "${q.pairBy}" value with a document of "${b.record.id}"; was "${q.pairBy}" listed in metadataFields when the datasets were created?`)
       }
       const out = diffPaired({ a: csrA, b: csrB, rowsA, rowsB, labels, against: b.record.id, options })
-      return { ...base, design: 'paired', pairs: rowsA.length, tested: out.tested, latents: out.latents }
+      return { ...base, design: 'paired', pairs: rowsA.length, tested: out.tested, latents: scored(out.latents) }
     }
     const out = diffLengthControlled({
       a: csrA, b: csrB, tokensA: Int32Array.from(docsA.token_count, Number), tokensB: Int32Array.from(docsB.token_count, Number),
       labels, against: b.record.id, options,
     })
-    return { ...base, design: 'length-stratified', tested: out.tested, latents: out.latents }
+    return { ...base, design: 'length-stratified', tested: out.tested, latents: scored(out.latents) }
   }
   const stats = await Promise.all([a, ...bs].map((s) => readLatentStats(deps.objects, s.prefix + s.manifest.stats.key, ['doc_count'])))
   const out = diffLatents({
@@ -70,7 +75,12 @@ export async function runDiff(deps: AppDeps, tenant: string, q: DiffQuery): Prom
     b: bs.map((s, i) => ({ id: s.record.id, name: s.record.name, documents: s.manifest.documents.count, counts: stats[i + 1].docCount })),
     labels, options,
   })
-  return { ...base, design: 'independent', tested: out.tested, latents: out.latents }
+  return { ...base, design: 'independent', tested: out.tested, latents: scored(out.latents) }
+}
+
+/** Each latent with its label's source and scores (the label itself is already the merged one). */
+function withLabelScores<T extends { latent: number; label: string | null }>(latents: T[], info: LabelInfo): Array<T & { labelSource: string | null; labelScore: ReturnType<typeof scoreAt> }> {
+  return latents.map((l) => ({ ...l, labelSource: l.label == null ? null : (info.sources[l.latent] ?? 'imported'), labelScore: scoreAt(info, l.latent) }))
 }
 
 /** Rows of A and B whose metadata[field] values match; values that repeat within a dataset are ambiguous and left out. */

@@ -40,12 +40,14 @@ export interface ShownExample {
   against: string
   activating: string | null
   nonActivating: string | null
+  /** Scores of an LLM label (relabel runs): the LLM is told how far to trust the description. */
+  labelScore?: { detection: number | null; fuzzing: number | null } | null
 }
 
 export function hypothesesMessages(question: string, max: number, shown: readonly ShownExample[]): ChatMessage[] {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`
   const blocks = shown.map((s) => [
-    `Latent ${s.latent}: ${s.label ?? '(no label)'}`,
+    `Latent ${s.latent}: ${s.label ?? '(no label)'}${s.labelScore ? ` (how well this description predicts the latent, 0.5 = chance, 1 = perfect: detection ${s.labelScore.detection ?? 'n/a'}, fuzzing ${s.labelScore.fuzzing ?? 'n/a'})` : ''}`,
     `Present in ${pct(s.frequencyA)} of A and ${pct(s.frequencyB)} of B (difference ${(100 * s.difference).toFixed(1)} points).`,
     `Example from A where it is present:\n<example>\n${s.activating ?? '(none found)'}\n</example>`,
     `Example from B where it is absent:\n<example>\n${s.nonActivating ?? '(none found)'}\n</example>`,
@@ -123,6 +125,7 @@ export async function generateHypotheses(deps: LlmServiceDeps, tenant: string, l
   }
   const shown: ShownExample[] = top.map((l) => ({
     latent: l.latent, label: l.label, frequencyA: l.frequencyA, frequencyB: l.frequencyB, difference: l.difference, against: l.against,
+    labelScore: l.labelScore ?? null,
     activating: activatingRow.has(l.latent) ? textsA.get(activatingRow.get(l.latent)!) ?? null : null,
     nonActivating: nonActivatingRow.has(l.latent) ? textsB.get(l.against)?.get(nonActivatingRow.get(l.latent)!) ?? null : null,
   }))
@@ -155,6 +158,7 @@ export async function generateHypotheses(deps: LlmServiceDeps, tenant: string, l
     latents: top.map((l) => ({
       latent: l.latent, label: l.label, frequencyA: l.frequencyA, frequencyB: l.frequencyB, difference: l.difference, against: l.against,
       activatingRow: activatingRow.get(l.latent) ?? null, nonActivatingRow: nonActivatingRow.get(l.latent) ?? null,
+      labelSource: l.labelSource ?? null, labelScore: l.labelScore ?? null,
     })),
     usedRows, failed, usage: ledger.summary(),
   }

@@ -5,28 +5,60 @@ import type { EncoderCatalog } from '@latentbase/shared/encoders/catalog'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { readDocuments, storeAsyncBuffer, FOOTER_FETCH_BYTES } from '@latentbase/shared/store/shards'
 import { emptyStats, quantile, HISTOGRAM_EDGES, HISTOGRAM_SLOTS, type LatentStats } from '@latentbase/shared/store/latent-stats'
+import { mergeLabelOverlay, readLabelOverlay, type LabelInfo } from '@latentbase/shared/encoders/label-overlay'
+import { scoreAt } from '@latentbase/shared/contract/latents'
 import { ApiError } from '../problem.ts'
 import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
 import type { AnalysisContext } from './context.ts'
 
-export interface LabelInfo {
-  labels: (string | null)[]
-  /** Where each label came from; all null when the catalog does not say. */
-  sources: (string | null)[]
-}
+export type { LabelInfo }
+
+/** Where a tenant's label overlay is (relabel runs): without it, the encoder's own labels only. */
+export interface OverlayScope { objects: ObjectStore; tenant: string; fingerprint: string }
 
 /**
- * The encoder's labels and their sources. EncoderCatalog has no `labelSources` yet: a catalog that offers one is used,
- * otherwise sources read as null. A catalog that fails (unknown encoder) gives all-null labels rather than failing the page.
+ * Sources with "imported" where a label has no stated source, memoized per catalog label array: the same array must
+ * come back while nothing changes (merged overlays and label matchers are cached by identity), also from catalogs that
+ * build a fresh sources array on every call.
  */
-export async function loadLabelInfo(encoders: EncoderCatalog, encoderId: string, dSae: number): Promise<LabelInfo> {
+const sourcesWithDefault = new WeakMap<ReadonlyArray<string | null>, { raw: (string | null)[]; out: (string | null)[] }>()
+function withImported(labels: (string | null)[], sources: (string | null)[]): (string | null)[] {
+  const hit = sourcesWithDefault.get(labels)
+  if (hit && (hit.raw === sources || sameArray(hit.raw, sources))) return hit.out
+  const out = labels.map((l, i) => (l == null ? (sources[i] ?? null) : (sources[i] ?? 'imported')))
+  sourcesWithDefault.set(labels, { raw: sources, out })
+  return out
+}
+
+function sameArray(a: readonly unknown[], b: readonly unknown[]): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
+
+const noOverlay = { signature: '', lines: new Map() }
+
+/**
+ * The encoder's labels, their sources and scores, with the tenant's label overlay (LLM labels of relabel runs) merged
+ * on top when `scope` is given. A catalog that fails (unknown encoder) gives all-null labels rather than failing the
+ * result; an overlay that cannot be read leaves the encoder's own labels.
+ */
+export async function loadLabelInfo(encoders: EncoderCatalog, encoderId: string, dSae: number, scope?: OverlayScope): Promise<LabelInfo> {
   const blank = () => new Array<string | null>(dSae).fill(null)
-  const withSources = encoders as EncoderCatalog & { labelSources?: (id: string) => Promise<(string | null)[]> }
-  const [labels, sources] = await Promise.all([
+  const [labels, sources, overlay] = await Promise.all([
     encoders.labels(encoderId).catch(blank),
-    withSources.labelSources ? withSources.labelSources(encoderId).catch(blank) : Promise.resolve(blank()),
+    encoders.labelSources ? encoders.labelSources(encoderId).catch(blank) : Promise.resolve(null),
+    scope ? readLabelOverlay(scope.objects, scope.tenant, scope.fingerprint).catch(() => noOverlay) : Promise.resolve(noOverlay),
   ])
-  return { labels, sources }
+  const base = { labels, sources: withImported(labels, sources ?? blankSources(labels)) }
+  return mergeLabelOverlay(base, overlay, scope ? `${scope.tenant}/${scope.fingerprint}` : '')
+}
+
+const blanks = new WeakMap<ReadonlyArray<string | null>, (string | null)[]>()
+function blankSources(labels: (string | null)[]): (string | null)[] {
+  let b = blanks.get(labels)
+  if (!b) blanks.set(labels, (b = new Array<string | null>(labels.length).fill(null)))
+  return b
 }
 
 /** The 404 for a latent the dataset's encoder does not have. */
@@ -167,7 +199,7 @@ export async function getLatentPage(ctx: AnalysisContext, latent: number, query:
   const { manifest, prefix } = ds
   const [stats, labels, examples] = await Promise.all([
     readLatentStatsRow(ctx.objects, prefix + manifest.stats.key, latent),
-    loadLabelInfo(ctx.encoders, manifest.encoder.id, manifest.encoder.dSae),
+    loadLabelInfo(ctx.encoders, manifest.encoder.id, manifest.encoder.dSae, { objects: ctx.objects, tenant: ctx.tenant, fingerprint: manifest.encoderFingerprint }),
     manifest.topExamples && query.examples !== 0
       ? readLatentExamples(ctx.objects, prefix + manifest.topExamples.key, latent, query.examples ?? Infinity)
       : Promise.resolve(null),
@@ -195,6 +227,7 @@ export async function getLatentPage(ctx: AnalysisContext, latent: number, query:
     latent,
     label: labels.labels[latent] ?? null,
     labelSource: labels.sources[latent] ?? null,
+    labelScore: scoreAt(labels, latent),
     encoder: manifest.encoder.id,
     dataset: ds.record.id,
     frequency: manifest.documents.count ? documents / manifest.documents.count : 0,

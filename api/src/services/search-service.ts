@@ -3,12 +3,23 @@ import type { SearchQuery, SearchResult, SearchLatent } from '@latentbase/shared
 import { readByLatent, readDocuments } from '@latentbase/shared/store/shards'
 import { readLatentStats } from '@latentbase/shared/store/latent-stats'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
-import { LabelEmbeddingCache, topLatentsByQuery, type LabelEmbeddings } from '@latentbase/shared/embeddings/label-cache'
+import { LabelEmbeddingCache } from '@latentbase/shared/embeddings/label-cache'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { Bm25IndexBuilder, bm25Scores, bm25Tokens, type Bm25Index } from '@latentbase/shared/analysis/bm25'
 import { rankWeights, p90Of, saeScores, topRows, reciprocalRankFusion, snippet, estimateCharOffset, firstLatentPosition, RRF_K } from '@latentbase/shared/analysis/search'
 import type { PooledCsc } from '@latentbase/shared/analysis/sparse'
+import { RERANK_TOP } from '@latentbase/shared/contract/search'
+import type { FailedItem } from '@latentbase/shared/contract/llm'
+import { scoreAt } from '@latentbase/shared/contract/latents'
 import { ApiError } from '../problem.ts'
+import { loadLabelInfo } from './latent-page-service.ts'
+import { labelMatcher, type LabelMatcher } from './label-match.ts'
+import { expandQuery, requireLlm, rerankOrder, RERANK_CHARS, expansionMessages, EXPANSION_ANSWER_TOKENS, rerankMessages, rerankAnswerTokens, SELECT_CANDIDATES, SelectAnswer, selectMessages, selectAnswerTokens, type Expansion } from './llm-helpers.ts'
+import { failedItem, type LlmClient } from '@latentbase/shared/llm/client'
+import type { UsageLedger } from '@latentbase/shared/llm/cost'
+import type { DryRunEstimate } from '@latentbase/shared/contract/llm'
+import { estimatePlan, type PlannedCall } from '@latentbase/shared/llm/cost'
+import { clip } from './hypotheses-service.ts'
 import type { AnalysisContext } from './context.ts'
 import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
 
@@ -22,6 +33,10 @@ export interface SearchTuning {
   cap?: number
   /** How deep the returned ranking goes (default: the query's limit). The evaluation asks for every document. */
   depth?: number
+  /** An LLM query expansion: keywords join the BM25 query, phrases pick latents beside q. */
+  expansion?: Expansion | null
+  /** LLM selection of the latents among the closest candidates; with `plan`, the call is planned (dry run), not made. */
+  select?: { llm: LlmClient; ledger?: UsageLedger; failed: FailedItem[]; plan?: PlannedCall[]; selected?: number }
 }
 
 export interface Ranked {
@@ -50,14 +65,14 @@ function labelCache(objects: ObjectStore): LabelEmbeddingCache {
 
 /** Query -> top latents, per label-embedding set: scanning 65k labels costs ~35 ms, and queries repeat. */
 const QUERY_CACHE_ENTRIES = 256
-const queryCaches = new WeakMap<LabelEmbeddings, Map<string, { latents: Int32Array; similarities: Float32Array }>>()
-async function latentsForQuery(embeddings: LabelEmbeddings, embedder: Embedder, text: string, k: number) {
+const queryCaches = new WeakMap<LabelMatcher, Map<string, { latents: Int32Array; similarities: Float32Array }>>()
+async function latentsForQuery(embeddings: LabelMatcher, embedder: Embedder, text: string, k: number) {
   let cache = queryCaches.get(embeddings)
   if (!cache) queryCaches.set(embeddings, (cache = new Map()))
   const key = `${k}\u0000${text}`
   const hit = cache.get(key)
   if (hit) { cache.delete(key); cache.set(key, hit); return hit }
-  const top = topLatentsByQuery(embeddings, await embedder.embed([text]), k)
+  const top = embeddings.top(await embedder.embed([text]), k)
   cache.set(key, top)
   if (cache.size > QUERY_CACHE_ENTRIES) cache.delete(cache.keys().next().value!)
   return top
@@ -161,7 +176,8 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
   let sae: { scores: Float32Array; latents: SearchLatent[]; embedder: string | null; k: number; csc: PooledCsc; chosen: number[] } | null = null
   if (q.method !== 'bm25') {
     ctx.progress?.(0.1, 'latents')
-    const labels = await ctx.encoders.labels(encoderId).catch(() => new Array<string | null>(nLatents).fill(null))
+    const info = await loadLabelInfo(ctx.encoders, encoderId, nLatents, { objects: ctx.objects, tenant: ctx.tenant, fingerprint: manifest.encoderFingerprint })
+    const labels = info.labels
     let chosen: number[]
     let similarities: (number | null)[]
     let embedder: string | null = null
@@ -179,14 +195,24 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
       const fingerprint = ctx.encoders.get(encoderId)?.fingerprint ?? manifest.encoderFingerprint
       let top: { latents: Int32Array; similarities: Float32Array }
       try {
-        const embeddings = await labelCache(ctx.objects).get(fingerprint, ctx.embedder, labels)
-        top = await latentsForQuery(embeddings, ctx.embedder, q.q!, q.k)
+        const embeddings = await labelMatcher(labelCache(ctx.objects), fingerprint, ctx.embedder, info)
+        const depth = tuning.select ? Math.max(q.k, SELECT_CANDIDATES) : q.k
+        top = await latentsForQuery(embeddings, ctx.embedder, q.q!, depth)
+        const phrases = tuning.expansion?.phrases ?? []
+        if (phrases.length) top = mergeTops([top, ...await Promise.all(phrases.map((p) => latentsForQuery(embeddings, ctx.embedder, p, depth)))], depth)
       } catch (err) {
         // The embeddings endpoint is a dependency the user can route around (bm25, latents=): say so, not a bare 500.
         throw new ApiError(503, 'embeddings-unavailable', `label similarity needs the embedder ${ctx.embedder.id}, which failed: ${(err as Error).message}; method=bm25 or latents=... work without it`)
       }
       chosen = Array.from(top.latents)
       similarities = Array.from(top.similarities)
+      if (tuning.select) {
+        const picked = await selectLatents(tuning.select, q.q!, chosen.map((latent) => ({ latent, label: labels[latent] ?? null })), q.k)
+        const sim = new Map(chosen.map((l, i) => [l, similarities[i]]))
+        // Without a usable answer, the closest labels stand (as without select).
+        chosen = picked.length ? picked : chosen.slice(0, q.k)
+        similarities = chosen.map((l) => sim.get(l) ?? null)
+      }
       embedder = ctx.embedder.id
       k = q.k
     }
@@ -199,7 +225,10 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
     const p90 = Float32Array.from(chosen, (l) => p90s[l])
     sae = {
       scores: saeScores(csc, chosen, weights, p90, tuning.cap ?? Infinity),
-      latents: chosen.map((latent, i) => ({ latent, label: labels[latent] ?? null, weight: weights[i], similarity: similarities[i], p90: p90[i] })),
+      latents: chosen.map((latent, i) => ({
+        latent, label: labels[latent] ?? null, weight: weights[i], similarity: similarities[i], p90: p90[i],
+        labelSource: info.sources[latent] ?? null, labelScore: scoreAt(info, latent),
+      })),
       embedder, k, csc, chosen,
     }
   }
@@ -208,7 +237,8 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
   let bm25: Float32Array | null = null
   if (q.method !== 'sae') {
     ctx.progress?.(0.5, 'bm25')
-    bm25 = bm25Scores(await bm25Index(ctx.objects, d), q.q!)
+    const keywords = tuning.expansion?.keywords ?? []
+    bm25 = bm25Scores(await bm25Index(ctx.objects, d), keywords.length ? `${q.q!} ${keywords.join(' ')}` : q.q!)
   }
 
   let scores: Float32Array
@@ -229,15 +259,101 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
   }
 }
 
+/** The LLM's choice among the candidates (ids it made up are dropped); [] when it kept none or failed (recorded), or in a dry run. */
+async function selectLatents(select: NonNullable<SearchTuning['select']>, query: string, candidates: Array<{ latent: number; label: string | null }>, k: number): Promise<number[]> {
+  const messages = selectMessages(query, candidates, k)
+  if (select.plan) { select.plan.push({ step: 'select', messages, expectedOutputTokens: selectAnswerTokens(k) }); return [] }
+  let ids: number[]
+  try {
+    ids = (await select.llm.chatJson(SelectAnswer, { step: 'select', messages, temperature: 0 }, select.ledger!)).value.latents
+  } catch (err) {
+    select.failed.push(failedItem(err, 'select', 'the latent selection'))
+    select.selected = 0
+    return []
+  }
+  const allowed = new Set(candidates.map((c) => c.latent))
+  const picked = [...new Set(ids)].filter((l) => allowed.has(l)).slice(0, k)
+  select.selected = picked.length
+  return picked
+}
+
+/** Latents of several label-similarity queries: each latent at its best similarity, the k best overall. */
+function mergeTops(tops: Array<{ latents: Int32Array; similarities: Float32Array }>, k: number): { latents: Int32Array; similarities: Float32Array } {
+  const best = new Map<number, number>()
+  for (const t of tops) for (let i = 0; i < t.latents.length; i++) {
+    const l = t.latents[i]
+    if (!(best.get(l)! >= t.similarities[i])) best.set(l, t.similarities[i])
+  }
+  const order = [...best].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, k)
+  return { latents: Int32Array.from(order, (e) => e[0]), similarities: Float32Array.from(order, (e) => e[1]) }
+}
+
+async function topTexts(ctx: AnalysisContext, r: Ranked, top: Int32Array): Promise<string[]> {
+  const texts = await readDocuments(ctx.objects, r.dataset.prefix, r.dataset.manifest.documents.files, top, ['text'])
+  const at = new Map<number, string>()
+  for (let i = 0; i < texts.row.length; i++) at.set(texts.row[i], clip(String(texts.text[i]), RERANK_CHARS))
+  return Array.from(top, (row) => at.get(row) ?? '')
+}
+
+/**
+ * dryRun=true with expand or rerank: the expansion call is exact; the rerank is planned on the unexpanded ranking's
+ * top documents (an expansion can change which documents those are, rarely their number or size by much).
+ */
+/** The LLM option a query asks for, to name in a 503. */
+export function llmOptionName(q: Pick<SearchQuery, 'expand' | 'select' | 'rerank'>): string {
+  return q.expand ? 'expand=true' : q.select ? 'select=true' : 'rerank=true'
+}
+
+export async function estimateSearch(ctx: AnalysisContext, q: SearchQuery): Promise<DryRunEstimate> {
+  const llm = requireLlm(ctx.llm, llmOptionName(q))
+  if (!q.q) throw new ApiError(400, 'invalid-request', 'expand, select and rerank work on a query in words: they need q')
+  const plan: PlannedCall[] = []
+  if (q.expand && !q.latents?.length) plan.push({ step: 'expand', messages: expansionMessages(q.q), expectedOutputTokens: EXPANSION_ANSWER_TOKENS })
+  const selecting = q.select && q.method !== 'bm25' && !q.latents?.length
+  if (q.rerank || selecting) {
+    // Ranked without the expansion (not written yet); a selection is planned on the unexpanded candidates.
+    const r = await rankDocuments(ctx, q, { depth: Math.max(q.limit, RERANK_TOP), ...(selecting ? { select: { llm, failed: [], plan } } : {}) })
+    if (!q.rerank) return { dryRun: true, model: llm.model, tokenScale: llm.tokenScale(), ...estimatePlan(plan, llm.prices, llm.tokenScale()) }
+    const top = r.ranking.subarray(0, Math.min(RERANK_TOP, r.ranking.length))
+    if (top.length > 1) plan.push({ step: 'rerank', messages: rerankMessages(q.q, await topTexts(ctx, r, top)), expectedOutputTokens: rerankAnswerTokens(top.length) })
+  }
+  return { dryRun: true, model: llm.model, tokenScale: llm.tokenScale(), ...estimatePlan(plan, llm.prices, llm.tokenScale()) }
+}
+
 export async function runSearch(ctx: AnalysisContext, q: SearchQuery, tuning: SearchTuning = {}): Promise<SearchResult> {
-  const r = await rankDocuments(ctx, q, tuning)
-  const rows = r.ranking.subarray(0, q.limit)
+  const useLlm = Boolean(q.expand || q.rerank || q.select)
+  const llm = useLlm ? requireLlm(ctx.llm, llmOptionName(q)) : null
+  if (useLlm && !q.q) throw new ApiError(400, 'invalid-request', `${llmOptionName(q)} works on a query in words: it needs q`)
+  const ledger = llm?.newLedger()
+  const failed: FailedItem[] = []
+  let expansion: Expansion | null | undefined
+  if (q.expand && !q.latents?.length) expansion = await expandQuery(llm!, ledger!, q.q!, failed)
+  const depth = q.rerank ? Math.max(tuning.depth ?? q.limit, RERANK_TOP) : tuning.depth
+  const select = q.select && q.method !== 'bm25' && !q.latents?.length ? { llm: llm!, ledger, failed } as NonNullable<SearchTuning['select']> : undefined
+  const r = await rankDocuments(ctx, q, { ...tuning, depth, expansion, select })
+  let ranking = r.ranking
+  let scores = r.scores
+  let reranked: number | undefined
+  if (q.rerank) {
+    const top = ranking.subarray(0, Math.min(RERANK_TOP, ranking.length))
+    reranked = 0
+    if (top.length > 1) {
+      const order = await rerankOrder(llm!, ledger!, q.q!, await topTexts(ctx, r, top), failed)
+      if (order) {
+        ranking = Int32Array.from(ranking)
+        scores = Float32Array.from(scores)
+        order.forEach((from, to) => { ranking[to] = r.ranking[from]; scores[to] = r.scores[from] })
+        reranked = top.length
+      }
+    }
+  }
+  const rows = ranking.subarray(0, q.limit)
   const docs = rows.length
     ? await readDocuments(ctx.objects, r.dataset.prefix, r.dataset.manifest.documents.files, rows, ['id', 'text', 'token_count', 'truncated'])
     : { row: new Int32Array(0), id: [] as string[], text: [] as string[], token_count: new Int32Array(0), truncated: new Uint8Array(0) }
   const at = new Map<number, number>()
   for (let i = 0; i < docs.row.length; i++) at.set(docs.row[i], i)
-  const terms = q.q ? bm25Tokens(q.q) : []
+  const terms = q.q ? bm25Tokens([q.q, ...(expansion?.keywords ?? [])].join(' ')) : []
   // sae: around the (estimated) place where the first chosen latent present peaks; bm25 and hybrid: the first query word.
   const place = (row: number, j: number) => {
     if (q.method !== 'sae' || !r.sae) return -1
@@ -255,8 +371,12 @@ export async function runSearch(ctx: AnalysisContext, q: SearchQuery, tuning: Se
     matched: r.matched,
     results: Array.from(rows, (row, i) => {
       const j = at.get(row)
-      return { row, id: j === undefined ? '' : docs.id[j], score: r.scores[i], snippet: j === undefined ? '' : snippet(docs.text[j], terms, 200, place(row, j)) }
+      return { row, id: j === undefined ? '' : docs.id[j], score: scores[i], snippet: j === undefined ? '' : snippet(docs.text[j], terms, 200, place(row, j)) }
     }),
     latents: r.latents,
+    ...(q.expand ? { expansion: expansion ?? null } : {}),
+    ...(select ? { selected: select.selected ?? 0 } : {}),
+    ...(q.rerank ? { reranked } : {}),
+    ...(useLlm ? { usage: ledger!.summary(), failed } : {}),
   }
 }

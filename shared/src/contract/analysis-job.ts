@@ -2,9 +2,9 @@
 import { z } from 'zod'
 import { WebhookJob } from './job.ts'
 import { WebhookSpec } from './dataset.ts'
-import { ClustersRequest } from './clusters.ts'
+import { ClustersRequest, oneLatentChoice } from './clusters.ts'
 
-export const AnalysisKind = z.enum(['clusters', 'correlations'])
+export const AnalysisKind = z.enum(['clusters', 'correlations', 'hypotheses', 'hypotheses-verify', 'relabel'])
 export type AnalysisKind = z.infer<typeof AnalysisKind>
 
 export const AnalysisJobStatus = z.enum(['queued', 'running', 'ready', 'failed'])
@@ -79,7 +79,7 @@ export type AnalysisJobAccepted = z.infer<typeof AnalysisJobAccepted>
 export const ClustersJobRequest = z.object({
   ...ClustersRequest.shape,
   webhook: WebhookSpec.optional().describe('told analysis.ready / analysis.failed when the request runs as a job'),
-}).refine((r) => !(r.latents && r.phrases), { message: 'give either latents or phrases, not both', path: ['phrases'] })
+}).refine(oneLatentChoice, { message: 'give at most one of latents, phrases and axis', path: ['phrases'] })
 export type ClustersJobRequest = z.infer<typeof ClustersJobRequest>
 
 export const ResultPageQuery = z.object({

@@ -1,6 +1,12 @@
 /** @module The clusters contract: request and result of targeted clustering (POST /clusters, or an analysis job). */
 import { z } from 'zod'
 import { LatentRef } from './latents.ts'
+import { FailedItem, Usage } from './llm.ts'
+
+/** latents, phrases and axis each choose the latents: at most one of them. */
+export function oneLatentChoice(r: { latents?: unknown; phrases?: unknown; axis?: unknown }): boolean {
+  return [r.latents, r.phrases, r.axis].filter((x) => x !== undefined).length <= 1
+}
 
 export const ClusterMethod = z.enum(['spectral', 'kmeans'])
 export type ClusterMethod = z.infer<typeof ClusterMethod>
@@ -19,7 +25,13 @@ export const ClustersRequest = z.object({
   seed: z.number().int().default(0).describe('the same seed gives the same clustering'),
   affinityTop: z.number().int().min(0).max(200).default(3)
     .describe('per document, its affinity to this many clusters (highest first); 0 leaves affinities out'),
-}).refine((r) => !(r.latents && r.phrases), { message: 'give either latents or phrases, not both', path: ['phrases'] })
+  axis: z.string().trim().min(1).max(500).optional()
+    .describe('an axis of interest in words: an LLM writes 2-10 key phrases for it, which then choose the latents as `phrases` do (needs an LLM)'),
+  nameClusters: z.boolean().default(false)
+    .describe('an LLM names each cluster from its top latents and central documents (needs an LLM)'),
+  dryRun: z.boolean().default(false)
+    .describe('with axis or nameClusters: answer the estimated tokens and cost of the LLM calls (a DryRunEstimate), cluster nothing and spend nothing'),
+}).refine(oneLatentChoice, { message: 'give at most one of latents, phrases and axis', path: ['phrases'] })
 export type ClustersRequest = z.infer<typeof ClustersRequest>
 export type ClustersInput = z.input<typeof ClustersRequest>
 
@@ -35,6 +47,8 @@ export const Cluster = z.object({
   size: z.number().int(),
   latents: z.array(ClusterLatent).describe('the 5 kept latents most over-represented in the cluster'),
   central: z.array(z.number().int()).describe('the 5 most central rows: highest mean similarity to the cluster (kmeans: cosine to its centroid)'),
+  name: z.string().nullable().optional().describe('nameClusters: the LLM\'s name for the cluster (null when that call failed)'),
+  description: z.string().nullable().optional().describe('nameClusters: one sentence on what its documents share'),
 })
 export type Cluster = z.infer<typeof Cluster>
 
@@ -50,6 +64,7 @@ export const ClustersResult = z.object({
   latentsUsed: z.array(z.number().int()).describe('the latents clustered on, ascending'),
   phrases: z.array(z.object({ phrase: z.string(), latents: z.array(z.number().int()) })).optional()
     .describe('the latents each phrase chose, best match first'),
+  axis: z.object({ text: z.string(), phrases: z.array(z.string()) }).optional().describe('axis: the key phrases the LLM wrote for it'),
   embedder: z.string().nullable().describe('the embedder that matched phrases to labels (null without phrases)'),
   emptyDocuments: z.number().int().describe('documents with none of the latents used: they join their nearest cluster with no evidence'),
   eigenvalues: z.array(z.number()).optional().describe('spectral: the k leading eigenvalues of D^-1/2 W D^-1/2'),
@@ -58,5 +73,7 @@ export const ClustersResult = z.object({
   assignments: z.array(z.number().int()).describe('assignments[i] is the cluster of row i'),
   affinities: z.array(z.array(z.tuple([z.number().int(), z.number()]))).optional()
     .describe('affinities[i]: [cluster, affinity] pairs of row i, highest first; a row\'s affinities over all clusters sum to 1'),
+  usage: Usage.optional().describe('axis / nameClusters: tokens (and cost) the LLM spent'),
+  failed: z.array(FailedItem).optional().describe('LLM calls that failed (a cluster whose naming failed has name null)'),
 })
 export type ClustersResult = z.infer<typeof ClustersResult>

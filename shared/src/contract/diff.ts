@@ -1,5 +1,6 @@
 /** @module The diff contract: query parameters and result of GET /diff. */
 import { z } from 'zod'
+import { LabelScore } from '../encoders/label-overlay.ts'
 
 const csvInts = z.string().regex(/^\d+(,\d+)*$/, 'a comma-separated list of latent ids, e.g. 12,40,977')
   .transform((s) => s.split(',').map(Number))
@@ -27,6 +28,8 @@ export const DiffTest = z.enum(['fisher', 'z', 'mcnemar', 'cmh'])
 export const DiffLatent = z.object({
   latent: z.number().int(),
   label: z.string().nullable(),
+  labelSource: z.string().nullable().optional().describe('"imported", the catalog\'s word (e.g. "offline-top-tokens"), or "llm:<model>" for a relabel; null without a label'),
+  labelScore: LabelScore.nullable().optional().describe('detection and fuzzing scores of the label; null for imported and offline labels (always sent by this server; optional for older ones)'),
   frequencyA: z.number(),
   frequencyB: z.number(),
   countA: z.number().int(),

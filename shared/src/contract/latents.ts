@@ -1,11 +1,15 @@
 /** @module The latent page contract (GET /latents/{latent}) and the latent reference every analysis result carries to link there. */
 import { z } from 'zod'
+import { LabelScore } from '../encoders/label-overlay.ts'
+
+export { LabelScore }
 
 /** What an analysis result says about a latent it names: enough to show it and to open its page. */
 export const LatentRef = z.object({
   latent: z.number().int(),
   label: z.string().nullable(),
-  labelSource: z.string().nullable().describe('where the label came from (e.g. "offline-top-tokens"), null when unknown'),
+  labelSource: z.string().nullable().describe('where the label came from: "imported" (no source stated), the catalog\'s word (e.g. "offline-top-tokens", "neuronpedia"), or "llm:<model>" for a relabel; null without a label'),
+  labelScore: LabelScore.nullable().default(null).describe('detection and fuzzing scores of the label (LLM labels from a relabel run); null for imported and offline labels'),
   href: z.string().describe('the latent page: /latents/{latent}?dataset=...'),
 })
 export type LatentRef = z.infer<typeof LatentRef>
@@ -20,15 +24,27 @@ export function latentHref(latent: number, dataset: string): string {
  * `labels` / `sources` are the encoder's per-latent arrays; a missing entry reads as null.
  */
 export function latentRef<E extends Record<string, unknown>>(labels: ArrayLike<string | null> | null | undefined,
-  sources: ArrayLike<string | null> | null | undefined, latent: number, extra: { dataset: string } & E): LatentRef & Omit<E, 'dataset'> {
+  sources: ArrayLike<string | null> | null | undefined, latent: number, extra: { dataset: string } & E,
+  scores?: { detection: ArrayLike<number>; fuzzing: ArrayLike<number> } | null): LatentRef & Omit<E, 'dataset'> {
   const { dataset, ...rest } = extra
   return {
     latent,
     label: labels?.[latent] ?? null,
     labelSource: sources?.[latent] ?? null,
+    labelScore: scoreAt(scores, latent),
     href: latentHref(latent, dataset),
     ...(rest as Omit<E, 'dataset'>),
   }
+}
+
+/** Score arrays (NaN: none) at one latent, as the contract's pair or null. */
+export function scoreAt(scores: { detection: ArrayLike<number>; fuzzing: ArrayLike<number> } | null | undefined, latent: number): LabelScore | null {
+  if (!scores) return null
+  const d = scores.detection[latent]
+  const f = scores.fuzzing[latent]
+  const ok = (x: number | undefined) => x !== undefined && !Number.isNaN(x)
+  if (!ok(d) && !ok(f)) return null
+  return { detection: ok(d) ? Math.round(d * 1e4) / 1e4 : null, fuzzing: ok(f) ? Math.round(f * 1e4) / 1e4 : null }
 }
 
 export const LatentParams = z.object({
@@ -61,6 +77,7 @@ export const LatentPage = z.object({
   latent: z.number().int(),
   label: z.string().nullable(),
   labelSource: z.string().nullable(),
+  labelScore: LabelScore.nullable().default(null),
   encoder: z.string(),
   dataset: z.string(),
   frequency: z.number().describe('share of the dataset\'s documents where the latent is present'),

@@ -89,6 +89,9 @@ export const ShownLatent = z.object({
   activatingRow: z.number().int().nullable().describe('row in a of the activating example'),
   nonActivatingRow: z.number().int().nullable().describe('row in the against dataset of the non-activating example'),
   against: z.string(),
+  labelSource: z.string().nullable().optional().describe('"imported", the catalog\'s word, or "llm:<model>" for a relabel'),
+  labelScore: z.object({ detection: z.number().nullable(), fuzzing: z.number().nullable() }).nullable().optional()
+    .describe('detection and fuzzing scores of the label shown to the LLM; null for imported and offline labels'),
 })
 
 export const HypothesesResult = z.object({
@@ -171,3 +174,44 @@ export const VerifyResult = z.object({
   }).optional(),
 })
 export type VerifyResult = z.infer<typeof VerifyResult>
+
+// --- relabel: LLM labels for an encoder's latents, written from a dataset's windows and scored ----------------------
+
+/** Latents a relabel answers in the request; more need `async=true` (an analysis job). */
+export const RELABEL_DIRECT_MAX = 50
+
+export const RelabelRequest = z.object({
+  dataset: z.string().min(1).describe('the dataset (encoded with this encoder) whose windows the LLM reads'),
+  latents: z.array(z.number().int().min(0)).min(1).max(2000).optional().describe('latents to relabel (default: the `limit` most frequent in the dataset with stored examples)'),
+  limit: z.number().int().min(1).max(2000).default(20),
+  explainExamples: z.number().int().min(1).max(40).default(10).describe('activating windows shown to the explainer (the stored top examples at even ranks, spanning their range)'),
+  scoreExamples: z.number().int().min(1).max(20).default(5).describe('held-out activating windows (odd ranks) and as many non-activating ones, for detection and fuzzing'),
+  seed: z.number().int().default(0),
+  dryRun: z.boolean().default(false),
+})
+export type RelabelRequest = z.input<typeof RelabelRequest>
+
+export const RelabelledLatent = z.object({
+  latent: z.number().int(),
+  label: z.string().nullable().describe('the new label; null when the explainer failed (see failed)'),
+  previous: z.object({ label: z.string().nullable(), source: z.string().nullable() }),
+  source: z.string().describe('"llm:<model>"'),
+  detection: z.number().nullable().describe('balanced accuracy: activating vs non-activating windows told apart from the label alone (0.5 chance, 1 perfect)'),
+  fuzzing: z.number().nullable().describe('balanced accuracy: correctly vs wrongly marked firing tokens told apart from the label'),
+  examples: z.object({ explain: z.number().int(), activating: z.number().int(), nonActivating: z.number().int() }),
+})
+export type RelabelledLatent = z.infer<typeof RelabelledLatent>
+
+export const RelabelResult = z.object({
+  dryRun: z.literal(false),
+  encoder: z.string(),
+  dataset: z.string(),
+  model: z.string(),
+  source: z.string(),
+  overlayKey: z.string().nullable().describe('the label overlay file written (null when no label was written)'),
+  labels: z.array(RelabelledLatent),
+  skipped: z.array(z.object({ latent: z.number().int(), reason: z.string() })).describe('latents without stored examples in this dataset'),
+  failed: z.array(FailedItem),
+  usage: Usage,
+})
+export type RelabelResult = z.infer<typeof RelabelResult>

@@ -1,5 +1,13 @@
 /** @module The search contract: query parameters and result of GET /search (property retrieval). */
 import { z } from 'zod'
+import { LabelScore } from '../encoders/label-overlay.ts'
+import { FailedItem, Usage } from './llm.ts'
+
+/** An optional flag of the query string (absent: false). */
+const bool = z.enum(['true', 'false']).transform((v) => v === 'true').optional()
+
+/** Documents an LLM rerank reorders (the paper: the top 50). */
+export const RERANK_TOP = 50
 
 const csvInts = z.string().regex(/^\d+(,\d+)*$/, 'a comma-separated list of latent ids, e.g. 12,40,977')
   .transform((s) => s.split(',').map(Number))
@@ -16,6 +24,10 @@ export const SearchQuery = z.object({
   k: z.coerce.number().int().min(1).max(200).default(10).describe('latents kept (those whose labels are closest to q)'),
   temperature: z.coerce.number().gt(0).max(10).default(0.2).describe('rank weights exp(-(r/k)/T): lower favours the first latents'),
   limit: z.coerce.number().int().min(1).max(1000).default(20),
+  expand: bool.describe('LLM query expansion: keywords added to the BM25 query, phrases matched against labels beside q (needs an LLM; 503 llm-not-configured without one)'),
+  rerank: bool.describe(`LLM rerank of the top ${RERANK_TOP} documents; the results come in the reranked order (needs an LLM)`),
+  select: bool.describe('sae and hybrid: from the 100 latents whose labels are closest to q, an LLM keeps and ranks the relevant ones (at most k), which then weigh by the LLM\'s order (the paper\'s LLM selection; needs an LLM)'),
+  dryRun: bool.describe('with expand, select or rerank: answer the estimated tokens and cost of the LLM steps (a DryRunEstimate) and spend nothing'),
 })
 export type SearchQuery = z.infer<typeof SearchQuery>
 
@@ -33,6 +45,8 @@ export const SearchLatent = z.object({
   weight: z.number().describe('rank weight exp(-(r/k)/T)'),
   similarity: z.number().nullable().describe('label-to-query cosine; null for latents given explicitly'),
   p90: z.number().describe('90th percentile of the latent\'s present values in this dataset (its normalizer)'),
+  labelSource: z.string().nullable().optional().describe('"imported", the catalog\'s word, or "llm:<model>" for a relabel; null without a label'),
+  labelScore: LabelScore.nullable().optional().describe('detection and fuzzing scores of the label; null for imported and offline labels'),
 })
 export type SearchLatent = z.infer<typeof SearchLatent>
 
@@ -47,5 +61,11 @@ export const SearchResult = z.object({
   matched: z.number().int().describe('documents with a positive score'),
   results: z.array(SearchHit),
   latents: z.array(SearchLatent),
+  expansion: z.object({ keywords: z.array(z.string()), phrases: z.array(z.string()) }).nullable().optional()
+    .describe('expand=true: what the LLM added (null when its answer failed: see failed)'),
+  selected: z.number().int().optional().describe('select=true: latents the LLM kept (0: none, or its answer failed; the closest labels were used)'),
+  reranked: z.number().int().optional().describe('rerank=true: how many of the top documents the LLM reordered (0 when its answer failed)'),
+  usage: Usage.nullable().optional().describe('tokens (and cost) the LLM steps spent; null without expand or rerank'),
+  failed: z.array(FailedItem).optional().describe('LLM steps that failed: the search answered without them'),
 })
 export type SearchResult = z.infer<typeof SearchResult>

@@ -1,0 +1,287 @@
+/** @module Tests of relabel (delphi-style labels with detection and fuzzing scores) against a scripted loopback LLM, and of the label overlay reaching diff, correlations, clusters, search and latent pages. */
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { parquetWriteBuffer } from 'hyparquet-writer'
+import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
+import { DatasetStore } from '@latentbase/shared/store/dataset-store'
+import { layout } from '@latentbase/shared/store/layout'
+import { readDocuments } from '@latentbase/shared/store/shards'
+import { LlmClient } from '@latentbase/shared/llm/client'
+import { startScriptedLlm, userText, type ScriptedLlm, type RecordedRequest, type ScriptedReply } from '@latentbase/shared/llm/testkit'
+import { writeMarkedDataset, markedCatalog, markedLabels, MARKER, MARKED_LATENT, MARKED_ENCODER } from '@latentbase/shared/llm/corpus-fixture'
+import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
+import { labelsDigest } from '@latentbase/shared/embeddings/label-cache'
+import { labelOverlayPrefix, readLabelOverlay } from '@latentbase/shared/encoders/label-overlay'
+import { DiffResult } from '@latentbase/shared/contract/diff'
+import { RelabelResult, DryRunEstimate } from '@latentbase/shared/contract/llm'
+import type { JobQueue } from '@latentbase/shared/queue/job-queue'
+import type { JobMessage } from '@latentbase/shared/contract/job'
+import { createApp, type AppDeps } from '../app.ts'
+import type { AnalysisContext } from './context.ts'
+import { balancedAccuracy, markWindow, relabelEncoder } from './relabel-service.ts'
+import { computeClusters } from './clusters-service.ts'
+import { computeCorrelations } from './correlations-service.ts'
+import { CorrelationsQuery } from '@latentbase/shared/contract/correlations'
+import { llmClient } from '@latentbase/sdk/llm'
+
+const TENANT = 'local'
+const N_DOCS = 120
+/** The word each latent of the fixture fires on (its label says it): latent 1 the marker, latents >= 2 a plain word. */
+const wordOf = (latent: number) => (latent === MARKED_LATENT ? MARKER : /"([^"]+)"/.exec(markedLabels()[latent])?.[1] ?? '')
+
+/**
+ * Top examples in the layout of gpu-worker's top-examples.ts for latents 1-5: each latent's 8 strongest documents,
+ * a window of whitespace tokens around the word it fires on, activation 1 on that word and 0 elsewhere.
+ */
+async function addTopExamples(objects: MemoryObjectStore, datasets: DatasetStore, id: string): Promise<void> {
+  const manifest = (await datasets.getManifest(TENANT, id))!
+  const prefix = layout.datasetPrefix(TENANT, id)
+  const docs = await readDocuments(objects, prefix, manifest.documents.files, undefined, ['text'])
+  const col = { latent: [] as number[], rank: [] as number[], doc: [] as number[], value: [] as number[], position: [] as number[], windowStart: [] as number[], tokens: [] as string[], activations: [] as string[] }
+  for (let latent = 1; latent <= 5; latent++) {
+    const word = wordOf(latent)
+    let rank = 0
+    for (let i = 0; i < docs.row.length && rank < 8; i++) {
+      const words = String(docs.text[i]).split(' ')
+      const at = words.findIndex((w) => w.replace(/\W/g, '') === word)
+      if (at < 0) continue
+      const lo = Math.max(0, at - 8)
+      const window = words.slice(lo, at + 9).map((w, j) => (j === 0 ? w : ` ${w}`))
+      col.latent.push(latent); col.rank.push(rank++); col.doc.push(docs.row[i]); col.value.push(2 - rank / 10)
+      col.position.push(at); col.windowStart.push(lo)
+      col.tokens.push(JSON.stringify(window)); col.activations.push(JSON.stringify(window.map((_, j) => (lo + j === at ? 1.5 : 0))))
+    }
+  }
+  const bytes = new Uint8Array(parquetWriteBuffer({
+    columnData: [
+      { name: 'latent', data: Int32Array.from(col.latent), type: 'INT32' },
+      { name: 'rank', data: Int32Array.from(col.rank), type: 'INT32' },
+      { name: 'doc', data: Int32Array.from(col.doc), type: 'INT32' },
+      { name: 'value', data: Float32Array.from(col.value), type: 'FLOAT' },
+      { name: 'position', data: Int32Array.from(col.position), type: 'INT32' },
+      { name: 'window_start', data: Int32Array.from(col.windowStart), type: 'INT32' },
+      { name: 'tokens', data: col.tokens, type: 'JSON' },
+      { name: 'activations', data: col.activations, type: 'JSON' },
+    ],
+  }))
+  await objects.put(prefix + layout.topExamples(), bytes)
+  await datasets.commitManifest(TENANT, id, { ...manifest, topExamples: { key: layout.topExamples(), perLatent: 8 } })
+}
+
+/** The word a prompt's marks or feature line names. */
+const markedWord = (text: string) => {
+  const counts = new Map<string, number>()
+  for (const m of text.matchAll(/<<([^>]+)>>/g)) counts.set(m[1].replace(/\W/g, ''), (counts.get(m[1].replace(/\W/g, '')) ?? 0) + 1)
+  return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? ''
+}
+const textsOf = (user: string) => [...user.matchAll(/^\d+\. (.*)$/gm)].map((m) => m[1])
+
+/** An oracle LLM: labels a latent by its marked word, and answers detection and fuzzing exactly by that word. */
+type Mode = 'oracle' | 'yes' | 'malformed-detection'
+let mode: Mode = 'oracle'
+function scripted(req: RecordedRequest): ScriptedReply {
+  const user = userText(req)
+  if (/Texts where it fires:/.test(user)) return { json: { label: `the word ${markedWord(user.split('Texts where it does not fire:')[0])}` } }
+  const word = /^Feature: the word (\S+)$/m.exec(user)?.[1] ?? '?'
+  const texts = textsOf(user.split('Texts:\n')[1] ?? '')
+  if (/does the feature fire somewhere/.test(user)) {
+    if (mode === 'malformed-detection') return { content: 'I think most of them.' }
+    return { json: { answers: texts.map((t) => (mode === 'yes' ? 1 : (new RegExp(`\\b${word}\\b`).test(t) ? 1 : 0))) } }
+  }
+  if (/are the marked tokens the ones/.test(user)) {
+    return { json: { answers: texts.map((t) => (mode === 'yes' ? 'yes' : ([...t.matchAll(/<<([^>]+)>>/g)].some((m) => m[1].replace(/\W/g, '') === word) ? 1 : 0))) } }
+  }
+  return { content: 'unexpected prompt' }
+}
+
+let llm: ScriptedLlm
+let client: LlmClient
+let objects: MemoryObjectStore
+let deps: AppDeps
+let ctx: AnalysisContext
+/** Every text the embedder was asked for, to see what is embedded again. */
+const embedded: string[] = []
+
+before(async () => {
+  llm = await startScriptedLlm({ respond: scripted })
+  objects = new MemoryObjectStore()
+  const datasets = new DatasetStore(objects)
+  await writeMarkedDataset(objects, datasets, { tenant: TENANT, id: 'a', nDocs: N_DOCS, markerShare: 0.3, seed: 1 })
+  await writeMarkedDataset(objects, datasets, { tenant: TENANT, id: 'b', nDocs: N_DOCS, markerShare: 0.1, seed: 2 })
+  await addTopExamples(objects, datasets, 'a')
+  client = new LlmClient({ baseURL: llm.baseURL, model: 'scripted', maxRetries: 0, jsonRetries: 0, concurrency: 8, prices: { inputPerMillion: 1, outputPerMillion: 2 } })
+  deps = { objects, datasets, queue: {} as JobQueue<JobMessage>, encoders: markedCatalog(), mode: 'local', tenantOf: () => TENANT, embedder: countingEmbedder() }
+  ctx = { objects, datasets, encoders: deps.encoders, embedder: deps.embedder!, tenant: TENANT, llm: client }
+})
+after(() => llm.close())
+
+test('markWindow wraps runs of firing tokens, leading spaces outside; balancedAccuracy is the mean of both rates', () => {
+  assert.equal(markWindow(['The', ' big', ' red', ' dog'], [0, 1, 1, 0]), 'The <<big red>> dog')
+  assert.equal(markWindow(['a', ' b'], [0, 1]), 'a <<b>>')
+  assert.equal(balancedAccuracy([1, 1, 0, 0], [1, 1, 0, 0]), 1)
+  assert.equal(balancedAccuracy([1, 1, 0, 0], [1, 1, 1, 1]), 0.5)
+  assert.equal(balancedAccuracy([1, 1, 1, 0], [1, 0, 0, 0]), (1 / 3 + 1) / 2)
+  assert.equal(balancedAccuracy([], []), null)
+})
+
+test('an oracle LLM writes the right labels with perfect detection and fuzzing; a yes-sayer scores chance; the dry run is within 10% of the tokens spent', async () => {
+  mode = 'oracle'
+  const sent = llm.requests.length
+  const estimate = DryRunEstimate.parse(await relabelEncoder(ctx, MARKED_ENCODER, client, { dataset: 'a', latents: [1, 2, 3], dryRun: true }))
+  assert.equal(llm.requests.length, sent, 'a dry run sends nothing')
+  const before = llm.usage()
+  const result = RelabelResult.parse(await relabelEncoder(ctx, MARKED_ENCODER, client, { dataset: 'a', latents: [1, 2, 3] }))
+  const spent = { calls: llm.usage().calls - before.calls, input: llm.usage().inputTokens - before.inputTokens }
+  assert.equal(estimate.calls, spent.calls, 'explain + detection + fuzzing per latent')
+  assert.equal(spent.calls, 9)
+  assert.ok(Math.abs(estimate.inputTokens - spent.input) / spent.input < 0.1, `estimate ${estimate.inputTokens} vs spent ${spent.input}`)
+  assert.equal(result.usage.inputTokens, spent.input)
+  assert.deepEqual(result.failed, [])
+  for (const l of result.labels) {
+    assert.equal(l.label, `the word ${wordOf(l.latent)}`)
+    assert.equal(l.source, 'llm:scripted')
+    if (l.latent === MARKED_LATENT) {
+      // The marker is in a document exactly when the latent fires: the oracle's answers are the truth.
+      assert.equal(l.detection, 1)
+      assert.equal(l.fuzzing, 1)
+    } else {
+      // Plain words also turn up in the filler of documents where their latent is absent: the oracle errs there, above chance.
+      assert.ok(l.detection! > 0.5 && l.detection! <= 1, String(l.detection))
+      assert.ok(l.fuzzing! > 0.5 && l.fuzzing! <= 1, String(l.fuzzing))
+    }
+    assert.equal(l.previous.label, markedLabels()[l.latent])
+    assert.equal(l.previous.source, 'imported')
+    assert.ok(l.examples.explain >= 3 && l.examples.activating >= 3 && l.examples.nonActivating >= 3, JSON.stringify(l.examples))
+  }
+  assert.ok(result.overlayKey?.startsWith(labelOverlayPrefix(TENANT, 'fp-marked')))
+  // Firing tokens reach the explainer marked, and the scored windows are not the ones it saw.
+  const explain = llm.requests.find((r) => /Texts where it fires:/.test(userText(r)) && userText(r).includes(`<<${MARKER}`))!
+  assert.ok(explain, 'the marker latent was explained from windows with the marker marked')
+
+  mode = 'yes'
+  const chance = RelabelResult.parse(await relabelEncoder(ctx, MARKED_ENCODER, client, { dataset: 'a', latents: [2] }))
+  assert.equal(chance.labels[0].detection, 0.5)
+  assert.equal(chance.labels[0].fuzzing, 0.5)
+})
+
+test('a malformed scoring answer loses only that score: the label is kept with detection null and the failure reported', async () => {
+  mode = 'malformed-detection'
+  const r = RelabelResult.parse(await relabelEncoder(ctx, MARKED_ENCODER, client, { dataset: 'a', latents: [4] }))
+  assert.equal(r.labels[0].label, `the word ${wordOf(4)}`)
+  assert.equal(r.labels[0].detection, null)
+  assert.ok(r.labels[0].fuzzing! > 0.5)
+  assert.equal(r.failed.length, 1)
+  assert.equal(r.failed[0].step, 'detection')
+  assert.equal(r.failed[0].kind, 'malformed-output')
+  const overlay = await readLabelOverlay(objects, TENANT, 'fp-marked')
+  assert.equal(overlay.lines.get(4)?.detection, null)
+  mode = 'oracle'
+})
+
+test('relabelled latents show their LLM label, source and scores in diff, correlations, clusters, search and latent pages; others stay imported with null scores', async () => {
+  mode = 'oracle'
+  await relabelEncoder(ctx, MARKED_ENCODER, client, { dataset: 'a', latents: [1] })
+  const app = createApp({ ...deps, llm: null })
+  const get = async (path: string) => { const res = await app.request(path); assert.equal(res.status, 200, path); return res.json() as Promise<Record<string, unknown>> }
+
+  const diff = DiffResult.parse(await get('/diff?a=a&b=b&limit=24'))
+  const marked = diff.latents.find((l) => l.latent === MARKED_LATENT)!
+  assert.equal(marked.label, `the word ${MARKER}`)
+  assert.equal(marked.labelSource, 'llm:scripted')
+  assert.deepEqual(marked.labelScore, { detection: 1, fuzzing: 1 })
+  const plain = diff.latents.find((l) => l.latent > 5)
+  if (plain) { assert.equal(plain.labelSource, 'imported'); assert.equal(plain.labelScore, null) }
+
+  const page = await get(`/latents/${MARKED_LATENT}?dataset=a`)
+  assert.equal(page.labelSource, 'llm:scripted')
+  assert.deepEqual(page.labelScore, { detection: 1, fuzzing: 1 })
+
+  const search = await get(`/search?dataset=a&latents=${MARKED_LATENT},7`) as { latents: Array<{ latent: number; label: string; labelSource: string; labelScore: unknown }> }
+  assert.equal(search.latents[0].label, `the word ${MARKER}`)
+  assert.deepEqual(search.latents[0].labelScore, { detection: 1, fuzzing: 1 })
+  assert.equal(search.latents[1].labelSource, 'imported')
+  assert.equal(search.latents[1].labelScore, null)
+
+  const corr = await computeCorrelations({ ...ctx, llm: null }, CorrelationsQuery.parse({ dataset: 'a', minNpmi: '-1', minFrequency: '0', maxFrequency: '1', minActivation: '0', maxLabelSimilarity: '1', dropAdjacent: 'false', dropPositional: 'false', limit: '500' }))
+  const sides = corr.pairs.flatMap((p) => [p.a, p.b])
+  const inCorr = sides.find((s) => s.latent === MARKED_LATENT)
+  assert.ok(inCorr, 'the marked latent is in some pair')
+  assert.equal(inCorr.labelSource, 'llm:scripted')
+  assert.deepEqual(inCorr.labelScore, { detection: 1, fuzzing: 1 })
+  for (const s of sides) assert.ok('labelScore' in s && 'labelSource' in s)
+
+  const clusters = await computeClusters({ ...ctx, llm: null }, { dataset: 'a', k: 2, latents: [0, MARKED_LATENT, 2, 3] })
+  const refs = clusters.clusters.flatMap((c) => c.latents)
+  const ref = refs.find((l) => l.latent === MARKED_LATENT)!
+  assert.ok(ref, 'the marked latent describes a cluster')
+  assert.equal(ref.labelSource, 'llm:scripted')
+  assert.deepEqual(ref.labelScore, { detection: 1, fuzzing: 1 })
+
+  // The new label is matched by words (only the overlay's labels are embedded apart; the encoder's cached embeddings stay as they were).
+  const embeddingsKey = '_encoders/fp-marked/label-embeddings/offline-hash-v1.json'
+  const byWords = await get(`/search?dataset=a&q=${encodeURIComponent(`the word ${MARKER}`)}&k=1`) as { latents: Array<{ latent: number; labelSource: string }> }
+  assert.equal(byWords.latents[0].latent, MARKED_LATENT)
+  assert.equal(byWords.latents[0].labelSource, 'llm:scripted')
+  const header = JSON.parse(new TextDecoder().decode((await objects.get(embeddingsKey))!)) as { labelsSha256: string }
+  assert.equal(header.labelsSha256, labelsDigest(markedLabels()), 'the stored embeddings are of the encoder\'s own labels')
+  embedded.length = 0
+  await get(`/search?dataset=a&q=${encodeURIComponent('copper harbor')}&k=1`)
+  assert.deepEqual(embedded, ['copper harbor'], 'a second search embeds its query only: labels and the overlay\'s stay cached')
+  const byPhrase = await computeClusters({ ...ctx, llm: null }, { dataset: 'a', k: 2, phrases: [`the word ${MARKER}`], latentsPerPhrase: 1 })
+  assert.deepEqual(byPhrase.phrases?.[0].latents, [MARKED_LATENT])
+
+  // Hypotheses show the LLM the new label with its scores, and report them with each latent.
+  const withLlm = createApp({ ...deps, llm: client })
+  const res = await withLlm.request('/diff/hypotheses', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ a: 'a', b: 'b', max: 2 }) })
+  const hyp = await res.json() as { latents: Array<{ latent: number; labelSource: string; labelScore: unknown }> }
+  const shown = hyp.latents.find((l) => l.latent === MARKED_LATENT)!
+  assert.equal(shown.labelSource, 'llm:scripted')
+  assert.deepEqual(shown.labelScore, { detection: 1, fuzzing: 1 })
+  assert.match(userText(llm.requests.at(-1)!), new RegExp(`Latent ${MARKED_LATENT}: the word ${MARKER} \\(.*detection 1, fuzzing 1\\)`))
+
+  // Another tenant's analyses do not see this tenant's labels.
+  const other = await loadOther()
+  assert.equal(other.lines.size, 0)
+})
+
+function countingEmbedder() {
+  const inner = new OfflineEmbedder()
+  return { id: inner.id, dimensions: inner.dimensions, embed: (texts: string[]) => { embedded.push(...texts); return inner.embed(texts) } }
+}
+
+async function loadOther() { return readLabelOverlay(objects, 'other', 'fp-marked') }
+
+test('POST /encoders/:id/relabel: the result, its dry run, the direct cap, encoder checks, and 503 without an LLM; SDK methods', async () => {
+  mode = 'oracle'
+  const app = createApp({ ...deps, llm: client })
+  const bare = createApp({ ...deps, env: {} })
+  const post = async (target: ReturnType<typeof createApp>, path: string, body: unknown) => {
+    const res = await target.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    return { status: res.status, type: res.headers.get('content-type'), body: await res.json() as Record<string, unknown> }
+  }
+  const none = await post(bare, `/encoders/${MARKED_ENCODER}/relabel`, { dataset: 'a', latents: [1] })
+  assert.equal(none.status, 503)
+  assert.match(String(none.type), /problem\+json/)
+  assert.equal(none.body.code, 'llm-not-configured')
+  assert.match(String(none.body.detail), /LLM_BASE_URL/)
+
+  const ok = await post(app, `/encoders/${MARKED_ENCODER}/relabel`, { dataset: 'a', latents: [2] })
+  assert.equal(ok.status, 200)
+  assert.equal(RelabelResult.parse(ok.body).labels[0].label, `the word ${wordOf(2)}`)
+  const dry = await post(app, `/encoders/${MARKED_ENCODER}/relabel`, { dataset: 'a', latents: [2], dryRun: true })
+  assert.equal(DryRunEstimate.parse(dry.body).calls, 3)
+  assert.equal((await post(app, `/encoders/${MARKED_ENCODER}/relabel`, { dataset: 'a', limit: 51 })).body.code, 'too-many-latents')
+  assert.equal((await post(app, '/encoders/nope/relabel', { dataset: 'a' })).status, 404)
+  assert.equal((await post(app, `/encoders/${MARKED_ENCODER}/relabel`, { dataset: 'b', latents: [1] })).body.code, 'no-examples')
+  assert.equal((await post(app, `/encoders/${MARKED_ENCODER}/relabel?async=true`, { dataset: 'a', latents: [1] })).body.code, 'jobs-not-available', 'no analysis queue: no job')
+
+  const sdk = llmClient(async (schema, method, path, body) => {
+    const res = await app.request(path, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    const json = await res.json()
+    if (res.status >= 400) throw new Error(JSON.stringify(json))
+    return schema ? schema.parse(json) : json
+  })
+  const viaSdk = await sdk.labels.relabel(MARKED_ENCODER, { dataset: 'a', latents: [MARKED_LATENT] })
+  assert.equal(viaSdk.labels[0].detection, 1)
+  assert.equal((await sdk.labels.estimate(MARKED_ENCODER, { dataset: 'a', latents: [3] })).calls, 3)
+})
