@@ -25,6 +25,11 @@ export interface LocalOptions {
   log?: (line: string) => void
   workerConcurrency?: number
   encodeOptions?: WorkerDeps['encodeOptions']
+  /**
+   * How long a job taken by a worker that then dies stays hidden before another takes it (default 120 s; the
+   * heartbeat renews it every quarter while the worker lives).
+   */
+  visibilitySeconds?: number
 }
 
 export interface LocalServer {
@@ -67,7 +72,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalServe
     const job = JobMessageSchema.parse(message.body)
     await handleJob(job, workerDeps, abort.signal)
   }, {
-    concurrency: options.workerConcurrency ?? 1, visibilitySeconds: 120, heartbeatSeconds: 30, signal: abort.signal,
+    concurrency: options.workerConcurrency ?? 1, visibilitySeconds: options.visibilitySeconds ?? 120, heartbeatSeconds: (options.visibilitySeconds ?? 120) / 4, signal: abort.signal,
     onError: (err) => log(`[worker] job failed, will be retried: ${(err as Error).stack ?? err}`),
   })
 

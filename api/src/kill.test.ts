@@ -1,0 +1,87 @@
+/**
+ * @module Killing the worker (SIGKILL, the whole local server process) at random moments during encoding, many times
+ * over, loses and duplicates nothing: the dataset ends ready with every document once, and its shards are byte for
+ * byte those of an uninterrupted run.
+ */
+import { test } from 'node:test'
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, relative } from 'node:path'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { mulberry32 } from '@latentbase/shared/util/random'
+import { loadSpamAssassin } from '@latentbase/gpu-worker/corpus/spam-assassin'
+import { createClient } from '@latentbase/sdk'
+
+const CHILD = fileURLToPath(new URL('./kill-child.ts', import.meta.url))
+const docs = loadSpamAssassin().filter((e) => e.group === 'easy-ham-1').slice(0, 48).map((e) => ({ id: e.id, text: e.text.slice(0, 900) }))
+
+async function start(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD], { env: { ...process.env, DATA_DIR: dataDir }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const line = await new Promise<string>((ok, fail) => {
+    const rl = createInterface({ input: child.stdout! })
+    rl.once('line', ok)
+    child.once('exit', (code) => fail(new Error(`child exited (${code}) before listening`)))
+  })
+  return { child, url: (JSON.parse(line) as { url: string }).url }
+}
+
+function kill(child: ChildProcess): Promise<void> {
+  return new Promise((ok) => { child.once('exit', () => ok()); child.kill('SIGKILL') })
+}
+
+/** Shard files of a dataset, by path relative to the dataset folder (the record and manifest name the dataset: left out). */
+async function shards(dataDir: string, id: string): Promise<Map<string, string>> {
+  const root = join(dataDir, 'store', 'local', 'datasets', id)
+  const out = new Map<string, string>()
+  for (const sub of ['documents', 'latents/by-document', 'latents/by-latent', 'stats', 'examples']) {
+    for (const name of await readdir(join(root, sub)).catch(() => [] as string[])) {
+      if (name.includes('.lbtmp-')) continue
+      out.set(relative(root, join(root, sub, name)), (await readFile(join(root, sub, name))).toString('base64'))
+    }
+  }
+  return out
+}
+
+test('SIGKILL during encoding, many times over: every document once, the same shards as an uninterrupted run', { timeout: 240_000 }, async () => {
+  const refDir = await mkdtemp(join(tmpdir(), 'latentbase-kill-ref-'))
+  const dir = await mkdtemp(join(tmpdir(), 'latentbase-kill-'))
+  try {
+    // The uninterrupted run.
+    let s = await start(refDir)
+    const ref = await createClient({ baseUrl: s.url }).datasets.create({ documents: docs })
+    await createClient({ baseUrl: s.url }).datasets.waitUntilReady(ref.id, { timeoutMs: 120_000, intervalMs: 100 })
+    await kill(s.child)
+    const expected = await shards(refDir, ref.id)
+    assert.ok(expected.size >= 10, `${expected.size} shard files`)
+
+    // The killed run: kill at random moments until the dataset is ready.
+    const rand = mulberry32(7)
+    s = await start(dir)
+    let client = createClient({ baseUrl: s.url })
+    const created = await client.datasets.create({ documents: docs })
+    let kills = 0
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 200 + rand() * 1200))
+      const d = await client.datasets.get(created.id)
+      if (d.status === 'ready' || kills >= 12) break
+      await kill(s.child)
+      kills++
+      s = await start(dir)
+      client = createClient({ baseUrl: s.url })
+    }
+    const ready = await client.datasets.waitUntilReady(created.id, { timeoutMs: 120_000, intervalMs: 100 })
+    await kill(s.child)
+    assert.ok(kills >= 3, `killed ${kills} times before the job finished`)
+    assert.ok((ready.attempts ?? 0) >= 2, `attempts ${ready.attempts}`)
+    assert.equal(ready.stats!.documents, docs.length, 'every document once')
+    const got = await shards(dir, created.id)
+    assert.deepEqual([...got.keys()].sort(), [...expected.keys()].sort(), 'the same shard files')
+    for (const [key, bytes] of expected) assert.equal(got.get(key), bytes, `${key} differs from the uninterrupted run`)
+  } finally {
+    await rm(refDir, { recursive: true, force: true })
+    await rm(dir, { recursive: true, force: true })
+  }
+})
