@@ -1,4 +1,5 @@
 /** @module The Hono application: every HTTP route, independent of the runtime it is served from. */
+import type { WindowMiner } from './services/context.ts'
 import type { LlmClient } from '@latentbase/shared/llm/client'
 import { registerLlmRoutes } from './routes/llm.ts'
 import { RateLimiter, type RateLimit } from './rate-limit.ts'
@@ -42,6 +43,8 @@ export interface AppDeps {
   llm?: LlmClient | null
   /** Where LLM_* settings are read (default process.env). */
   env?: Record<string, string | undefined>
+  /** Per-token windows re-encoded on demand (the local server, which holds the encoders); see AnalysisContext. */
+  windowMiner?: WindowMiner
   now?: () => Date
   version?: string
   /** Label embeddings for search, correlations and targeted clustering (offline hashing by default). */

@@ -11,6 +11,8 @@ import { runConsumer } from '@latentbase/shared/queue/consumer'
 import { handleJob, onDeadLetter, type WorkerDeps } from '@latentbase/gpu-worker/job/handler'
 import { catalogOf, findEncoderFolders, loadEncoders } from '@latentbase/gpu-worker/registry'
 import type { LoadedEncoder } from '@latentbase/gpu-worker/encoder/runtime'
+import { encoderWindowMiner } from '@latentbase/gpu-worker/job/window-miner'
+import type { WindowMiner } from './services/context.ts'
 import { embedderFromEnv } from '@latentbase/shared/embeddings/openai'
 import { createApp } from './app.ts'
 import { startLocalAnalysis } from './services/analysis-local.ts'
@@ -61,11 +63,13 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalServe
   const catalog = catalogOf(encoders)
   // An OpenAI-compatible embeddings endpoint when EMBEDDINGS_BASE_URL is set, else the offline hashing embedder.
   const embedder = embedderFromEnv(process.env)
-  const analysis = startLocalAnalysis({ dataDir, objects, datasets, encoders: catalog, embedder, log })
+  // This process holds the encoders: relabelling can re-encode documents sampled across activation quantiles.
+  const windowMiner: WindowMiner = encoderWindowMiner(objects, encoders)
+  const analysis = startLocalAnalysis({ dataDir, objects, datasets, encoders: catalog, embedder, log, windowMiner })
   // API_KEYS=required: the local server checks keys (made with `npm run keys -- create --tenant NAME`) like a deployment.
   const apiKeys = process.env.API_KEYS === 'required' ? new ApiKeyStore(objects) : undefined
   const app = createApp({
-    objects, datasets, queue, encoders: catalog, mode: 'local', tenantOf: () => 'local', embedder, analysisQueue: analysis.queue, apiKeys,
+    objects, datasets, queue, encoders: catalog, mode: 'local', tenantOf: () => 'local', embedder, analysisQueue: analysis.queue, apiKeys, windowMiner,
   })
   const abort = new AbortController()
   const consumer = runConsumer(queue, async (message) => {

@@ -17,7 +17,7 @@ const noEmbedder: Embedder = {
 
 /** The AnalysisContext of one request. */
 export function analysisContext(deps: AnalysisDeps, tenant: string, signal?: AbortSignal): AnalysisContext {
-  return { objects: deps.objects, datasets: deps.datasets, encoders: deps.encoders, embedder: deps.embedder ?? noEmbedder, tenant, signal }
+  return { objects: deps.objects, datasets: deps.datasets, encoders: deps.encoders, embedder: deps.embedder ?? noEmbedder, tenant, signal, windowMiner: deps.windowMiner }
 }
 
 const problemResponse = (description: string) => ({ content: { 'application/problem+json': { schema: Problem } }, description })

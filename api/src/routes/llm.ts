@@ -139,6 +139,6 @@ export function registerLlmRoutes(app: OpenAPIHono<AppEnv>, deps: LlmRouteDeps):
     if (!body.dryRun && count > RELABEL_DIRECT_MAX) {
       throw new ApiError(400, 'too-many-latents', `${count} latents is more than the ${RELABEL_DIRECT_MAX} a relabel answers in the request: send it with ?async=true (an analysis job), or fewer latents`)
     }
-    return c.json(await relabelEncoder({ ...deps, embedder: deps.embedder ?? new OfflineEmbedder(), tenant, signal: c.req.raw.signal, llm }, id, llm, direct(body)), 200)
+    return c.json(await relabelEncoder({ ...deps, embedder: deps.embedder ?? new OfflineEmbedder(), tenant, signal: c.req.raw.signal, llm, windowMiner: deps.windowMiner }, id, llm, direct(body)), 200)
   })
 }

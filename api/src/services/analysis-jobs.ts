@@ -15,7 +15,7 @@ import { runConsumer, type ConsumerOptions } from '@latentbase/shared/queue/cons
 import { deliverWebhook, nextRetryDelay } from '@latentbase/shared/webhooks/deliver'
 import { CorrelationsQuery } from '@latentbase/shared/contract/correlations'
 import { ApiError } from '../problem.ts'
-import type { AnalysisContext } from './context.ts'
+import type { AnalysisContext, WindowMiner } from './context.ts'
 import { computeCorrelations } from './correlations-service.ts'
 import { computeClusters } from './clusters-service.ts'
 import type { LlmClient } from '@latentbase/shared/llm/client'
@@ -58,6 +58,8 @@ export const defaultRunners: Record<AnalysisKind, AnalysisRunner> = {
 export const LLM_ANALYSES: ReadonlySet<AnalysisKind> = new Set(['hypotheses', 'hypotheses-verify', 'relabel'])
 
 export interface AnalysisJobDeps {
+  /** Re-encodes chosen documents for per-token windows (where this process holds the encoders). */
+  windowMiner?: WindowMiner
   objects: ObjectStore
   datasets: DatasetStore
   encoders: EncoderCatalog
@@ -242,7 +244,7 @@ export async function runAnalysisJob(deps: AnalysisJobDeps, message: AnalysisJob
   const progress = progressWriter(deps, running)
   const ctx: AnalysisContext = {
     objects: deps.objects, datasets: deps.datasets, encoders: deps.encoders, embedder: deps.embedder,
-    tenant: record.tenant, progress: progress.report, signal, llm: llmOf(deps).llm,
+    tenant: record.tenant, progress: progress.report, signal, llm: llmOf(deps).llm, windowMiner: deps.windowMiner,
   }
   log(`${record.analysis} on ${record.dataset} (attempt ${running.attempts})`)
   const started = performance.now()

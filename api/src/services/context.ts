@@ -4,6 +4,7 @@ import type { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import type { EncoderCatalog } from '@latentbase/shared/encoders/catalog'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import type { LlmClient } from '@latentbase/shared/llm/client'
+import type { Manifest } from '@latentbase/shared/contract/manifest'
 
 export interface AnalysisContext {
   objects: ObjectStore
@@ -16,4 +17,13 @@ export interface AnalysisContext {
   signal?: AbortSignal
   /** The LLM for the options that need one (search expand/rerank, cluster axis and names); absent or null: none configured. */
   llm?: LlmClient | null
+  /**
+   * Per-token activations of chosen (document, latent) pairs, re-encoded by the encoder: where a process holds the
+   * encoders (the local server, a GPU worker). Relabelling then scores labels on windows sampled across activation
+   * quantiles; without it, on the stored top examples only.
+   */
+  windowMiner?: WindowMiner
 }
+
+export interface MinedWindow { latent: number; doc: number; tokens: string[]; activations: number[] }
+export type WindowMiner = (dataset: { prefix: string; manifest: Manifest }, pairs: Array<{ latent: number; doc: number }>) => Promise<MinedWindow[]>

@@ -285,3 +285,38 @@ test('POST /encoders/:id/relabel: the result, its dry run, the direct cap, encod
   assert.equal(viaSdk.labels[0].detection, 1)
   assert.equal((await sdk.labels.estimate(MARKED_ENCODER, { dataset: 'a', latents: [3] })).calls, 3)
 })
+
+test('with a window miner, scoring windows are sampled across activation quantiles (top examples excluded) and re-encoded', async () => {
+  mode = 'oracle'
+  const prefix = layout.datasetPrefix(TENANT, 'a')
+  const manifest = (await deps.datasets.getManifest(TENANT, 'a'))!
+  const docs = await readDocuments(objects, prefix, manifest.documents.files, undefined, ['text'])
+  const asked: Array<{ latent: number; doc: number }> = []
+  // Stands in for the local server's re-encoding: a window around the latent's word, activation on it.
+  const windowMiner: AnalysisContext['windowMiner'] = async (_ds, pairs) => {
+    asked.push(...pairs)
+    return pairs.flatMap(({ latent, doc }) => {
+      const words = String(docs.text[docs.row.indexOf(doc)]).split(' ')
+      const at = words.findIndex((w) => w.replace(/\W/g, '') === wordOf(latent))
+      if (at < 0) return []
+      const lo = Math.max(0, at - 6)
+      const tokens = words.slice(lo, at + 7).map((w, j) => (j === 0 ? w : ` ${w}`))
+      return [{ latent, doc, tokens, activations: tokens.map((_, j) => (lo + j === at ? 0.7 : 0)) }]
+    })
+  }
+  const r = RelabelResult.parse(await relabelEncoder({ ...ctx, windowMiner }, MARKED_ENCODER, client, { dataset: 'a', latents: [MARKED_LATENT], scoreExamples: 5 }))
+  assert.equal(r.sampling, 'quantiles')
+  assert.equal(asked.length, 5, 'one document per quantile')
+  // The fixture's stored top examples are each latent's first 8 documents holding its word.
+  const topDocs = new Set<number>()
+  const withMarker = docs.row.filter((_, i) => String(docs.text[i]).includes(MARKER))
+  withMarker.slice(0, 8).forEach((d) => topDocs.add(d))
+  assert.ok(asked.every((p) => p.latent === MARKED_LATENT && !topDocs.has(p.doc)), 'stored top examples are not scored on')
+  assert.equal(new Set(asked.map((p) => p.doc)).size, 5)
+  assert.equal(r.labels[0].examples.activating, 5, 'scored on the mined windows')
+  assert.equal(r.labels[0].examples.explain, 8, 'every stored top example explains')
+  assert.equal(r.labels[0].detection, 1)
+  assert.equal(r.labels[0].fuzzing, 1)
+  const without = RelabelResult.parse(await relabelEncoder(ctx, MARKED_ENCODER, client, { dataset: 'a', latents: [MARKED_LATENT] }))
+  assert.equal(without.sampling, 'top-examples')
+})

@@ -242,18 +242,44 @@ export async function relabelEncoder(ctx: AnalysisContext, encoderId: string, ll
     const docs = await readDocuments(ctx.objects, prefix, manifest.documents.files, allQuiet, ['text'])
     for (let i = 0; i < docs.row.length; i++) texts.set(docs.row[i], String(docs.text[i]))
   }
+  // Scoring windows across the activation distribution (delphi): documents at evenly spaced quantiles of each
+  // latent's pooled values, top examples excluded, re-encoded for per-token activations where this process holds
+  // the encoder. Without one, the stored top examples are split between explaining and scoring.
+  const quantileScored = new Map<number, Planned['scored']>()
+  let sampling: 'quantiles' | 'top-examples' = 'top-examples'
+  if (ctx.windowMiner && csc && !req.dryRun) {
+    const pairs: Array<{ latent: number; doc: number }> = []
+    for (const l of kept) {
+      const exclude = new Set(byLatent.get(l)!.doc)
+      const cand: Array<[doc: number, value: number]> = []
+      for (let j = csc.indptr[l]; j < csc.indptr[l + 1]; j++) if (!exclude.has(csc.docs[j])) cand.push([csc.docs[j], csc.values[j]])
+      cand.sort((x, y) => x[1] - y[1] || x[0] - y[0])
+      const picked = new Set<number>()
+      for (let i = 0; i < req.scoreExamples && cand.length; i++) picked.add(cand[Math.min(cand.length - 1, Math.floor(((i + 0.5) / req.scoreExamples) * cand.length))][0])
+      for (const doc of picked) pairs.push({ latent: l, doc })
+    }
+    report(0.02, 'sampling windows across activation quantiles')
+    for (const w of await ctx.windowMiner({ prefix, manifest }, pairs)) {
+      const list = quantileScored.get(w.latent) ?? []
+      list.push({ tokens: w.tokens, firing: Uint8Array.from(w.activations, (a) => (a > 0 ? 1 : 0)) })
+      quantileScored.set(w.latent, list)
+    }
+    sampling = 'quantiles'
+  }
   const planned: Planned[] = kept.map((l) => {
     const ex = byLatent.get(l)!
     const rand = mulberry32((req.seed ^ Math.imul(l + 3, 0x27d4eb2d)) >>> 0)
     const explain: string[] = []
-    const scored: Planned['scored'] = []
+    let scored: Planned['scored'] = []
     for (let i = 0; i < ex.doc.length; i++) {
       const tokens = ex.tokens[i]
       const firing = Uint8Array.from(ex.activations[i], (a) => (a > 0 ? 1 : 0))
-      // One stored example only: it explains, and nothing is left to score on.
-      if (i % 2 === 0 || ex.doc.length === 1) { if (explain.length < req.explainExamples) explain.push(markWindow(tokens, firing)) }
+      // Sampled across quantiles: every top example explains. Otherwise one stored example only explains, and
+      // nothing is left to score on.
+      if (sampling === 'quantiles' || i % 2 === 0 || ex.doc.length === 1) { if (explain.length < req.explainExamples) explain.push(markWindow(tokens, firing)) }
       else if (scored.length < req.scoreExamples) scored.push({ tokens, firing })
     }
+    if (sampling === 'quantiles') scored = (quantileScored.get(l) ?? []).slice(0, req.scoreExamples)
     const quiet = (quietRows.get(l) ?? []).map((r) => textWindow(texts.get(r) ?? '', rand)).filter(Boolean)
     return { latent: l, explain, contrast: quiet.slice(0, EXPLAIN_CONTRAST), scored, nonActivating: quiet.slice(EXPLAIN_CONTRAST, EXPLAIN_CONTRAST + req.scoreExamples) }
   })
@@ -289,7 +315,7 @@ export async function relabelEncoder(ctx: AnalysisContext, encoderId: string, ll
   const lines: OverlayLine[] = labels.filter((l) => l.label).map((l) => ({ latent: l.latent, label: l.label!, source, detection: l.detection, fuzzing: l.fuzzing }))
   const overlayKey = await writeLabelOverlay(ctx.objects, ctx.tenant, manifest.encoderFingerprint, lines)
   report(1, 'done')
-  return { dryRun: false, encoder: encoderId, dataset: ds.record.id, model: llm.model, source, overlayKey, labels, skipped, failed, usage: ledger.summary() }
+  return { dryRun: false, encoder: encoderId, dataset: ds.record.id, model: llm.model, source, overlayKey, sampling, labels, skipped, failed, usage: ledger.summary() }
 }
 
 const round4 = (x: number | null) => (x === null ? null : Math.round(x * 1e4) / 1e4)

@@ -27,7 +27,7 @@ export interface MineOptions {
 
 /** Returns the bytes of examples/top-examples.parquet: (latent, rank, doc, value, position, window_start, tokens, activations). */
 export async function mineTopExamples(o: MineOptions): Promise<Uint8Array> {
-  const { stats, encoder } = o
+  const { stats } = o
   const nLatents = stats.nLatents
   const K = stats.topDocs.length / nLatents
   const perLatent = Math.min(o.perLatent, K)
@@ -42,10 +42,21 @@ export async function mineTopExamples(o: MineOptions): Promise<Uint8Array> {
       list.push([s, r])
     }
   }
-  const docs = Int32Array.from(wanted.keys()).sort()
-  const out = { latent: [] as number[], rank: [] as number[], doc: [] as number[], value: [] as number[], position: [] as number[], windowStart: [] as number[], tokens: [] as string[], activations: [] as string[] }
-  if (docs.length === 0) return writeExamples(out)
+  return writeExamples(await mineWindows(o, wanted, perLatent))
+}
 
+export type MinedWindows = { latent: number[]; rank: number[]; doc: number[]; value: number[]; position: number[]; windowStart: number[]; tokens: string[]; activations: string[] }
+
+/**
+ * Windows of +/- EXAMPLE_HALF_WINDOW tokens around each wanted (document, latent)'s max, with per-token activations:
+ * the documents are re-encoded token by token, and only the wanted latents leave the graph. `wanted` maps a
+ * document row to its (latent, rank) pairs; ranks are below `ranksPerLatent`.
+ */
+export async function mineWindows(o: Omit<MineOptions, 'stats' | 'perLatent'>, wanted: Map<number, Array<[latent: number, rank: number]>>, ranksPerLatent: number): Promise<MinedWindows> {
+  const { encoder } = o
+  const docs = Int32Array.from(wanted.keys()).sort()
+  const out: MinedWindows = { latent: [], rank: [], doc: [], value: [], position: [], windowStart: [], tokens: [], activations: [] }
+  if (docs.length === 0) return out
   const session = await encoder.createTokenActivationsSession({ selectLatents: true })
   const t0 = performance.now()
   const context = { ...encoder.prepareContext, poolRoles: o.poolRoles }
@@ -93,7 +104,7 @@ export async function mineTopExamples(o: MineOptions): Promise<Uint8Array> {
             acts.push(res.poolMask[base + t] > 0 ? Math.round(res.activations[(base + t) * L + c] * 1e4) / 1e4 : 0)
           }
           // A long document has several windows: keep the one holding its max.
-          const key = latent * perLatent + rank
+          const key = latent * ranksPerLatent + rank
           let at = slot.get(key)
           if (at === undefined) {
             at = out.latent.length
@@ -108,10 +119,10 @@ export async function mineTopExamples(o: MineOptions): Promise<Uint8Array> {
   }
   await session.release()
   o.log?.(`top examples: re-encoded ${docs.length} candidate documents in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
-  return writeExamples(out)
+  return out
 }
 
-function writeExamples(c: { latent: number[]; rank: number[]; doc: number[]; value: number[]; position: number[]; windowStart: number[]; tokens: string[]; activations: string[] }): Uint8Array {
+function writeExamples(c: MinedWindows): Uint8Array {
   // Sorted by (latent, rank) so a latent page reads one contiguous run.
   const order = c.latent.map((_, i) => i).sort((x, y) => c.latent[x] - c.latent[y] || c.rank[x] - c.rank[y])
   const pick = <T>(a: T[]) => order.map((i) => a[i])

@@ -209,6 +209,8 @@ export const RelabelResult = z.object({
   model: z.string(),
   source: z.string(),
   overlayKey: z.string().nullable().describe('the label overlay file written (null when no label was written)'),
+  sampling: z.enum(['quantiles', 'top-examples']).optional()
+    .describe('quantiles: scored on windows sampled across each latent\'s activation quantiles (re-encoded); top-examples: on held-out stored top examples'),
   labels: z.array(RelabelledLatent),
   skipped: z.array(z.object({ latent: z.number().int(), reason: z.string() })).describe('latents without stored examples in this dataset'),
   failed: z.array(FailedItem),
