@@ -18,8 +18,13 @@ import { createClient } from '@latentbase/sdk'
 const CHILD = fileURLToPath(new URL('./kill-child.ts', import.meta.url))
 const docs = loadSpamAssassin().filter((e) => e.group === 'easy-ham-1').slice(0, 48).map((e) => ({ id: e.id, text: e.text.slice(0, 900) }))
 
+/** Every child started, so that a failing test still kills them: a live child would keep this test file from exiting. */
+const children = new Set<ChildProcess>()
+
 async function start(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', CHILD], { env: { ...process.env, DATA_DIR: dataDir }, stdio: ['ignore', 'pipe', 'inherit'] })
+  children.add(child)
+  child.once('exit', () => children.delete(child))
   const line = await new Promise<string>((ok, fail) => {
     const rl = createInterface({ input: child.stdout! })
     rl.once('line', ok)
@@ -29,6 +34,7 @@ async function start(dataDir: string): Promise<{ child: ChildProcess; url: strin
 }
 
 function kill(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
   return new Promise((ok) => { child.once('exit', () => ok()); child.kill('SIGKILL') })
 }
 
@@ -81,6 +87,7 @@ test('SIGKILL during encoding, many times over: every document once, the same sh
     assert.deepEqual([...got.keys()].sort(), [...expected.keys()].sort(), 'the same shard files')
     for (const [key, bytes] of expected) assert.equal(got.get(key), bytes, `${key} differs from the uninterrupted run`)
   } finally {
+    await Promise.all([...children].map(kill))
     await rm(refDir, { recursive: true, force: true })
     await rm(dir, { recursive: true, force: true })
   }
