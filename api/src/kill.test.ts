@@ -81,7 +81,7 @@ test('SIGKILL during encoding, many times over: every document once, the same sh
     const ready = await client.datasets.waitUntilReady(created.id, { timeoutMs: 120_000, intervalMs: 100 })
     await kill(s.child)
     assert.ok(kills >= 3, `killed ${kills} times before the job finished`)
-    assert.ok((ready.attempts ?? 0) >= 2, `attempts ${ready.attempts}`)
+    assert.ok((ready.attempts ?? 0) >= 2 || (ready.stats?.parts?.redelivered ?? 0) >= 1, `the kills cut jobs off: plan attempts ${ready.attempts}, parts ${JSON.stringify(ready.stats?.parts)}`)
     assert.equal(ready.stats!.documents, docs.length, 'every document once')
     const got = await shards(dir, created.id)
     assert.deepEqual([...got.keys()].sort(), [...expected.keys()].sort(), 'the same shard files')

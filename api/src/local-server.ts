@@ -32,6 +32,8 @@ export interface LocalOptions {
    * heartbeat renews it every quarter while the worker lives).
    */
   visibilitySeconds?: number
+  /** Deliveries of a job message before it is dead-lettered and its dataset failed (default 4, the SQS redrive of the deployment). */
+  maxReceives?: number
 }
 
 export interface LocalServer {
@@ -50,7 +52,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalServe
 
   let deadLetter: (job: JobMessage, reason: string) => Promise<void> = async () => {}
   const queue = new EmbeddedQueue<JobMessage>(join(dataDir, 'queue'), {
-    maxReceives: 4,
+    maxReceives: options.maxReceives ?? 4,
     deadLetter: (message, reason) => deadLetter(message.body, reason),
   })
   const workerDeps: WorkerDeps = {
@@ -74,7 +76,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalServe
   const abort = new AbortController()
   const consumer = runConsumer(queue, async (message) => {
     const job = JobMessageSchema.parse(message.body)
-    await handleJob(job, workerDeps, abort.signal)
+    await handleJob(job, workerDeps, abort.signal, message)
   }, {
     concurrency: options.workerConcurrency ?? 1, visibilitySeconds: options.visibilitySeconds ?? 120, heartbeatSeconds: (options.visibilitySeconds ?? 120) / 4, signal: abort.signal,
     onError: (err) => log(`[worker] job failed, will be retried: ${(err as Error).stack ?? err}`),

@@ -45,7 +45,7 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { cons
 console.log(`[worker] consuming ${process.env.QUEUE_URL} with ${encoders.size} encoder(s)`)
 await runConsumer(queue, async (message) => {
   try {
-    await handleJob(message.body, deps, abort.signal)
+    await handleJob(message.body, deps, abort.signal, message)
   } catch (err) {
     // The last receive before the queue's redrive policy moves it to the DLQ: say why on the dataset.
     if (message.receiveCount >= maxReceives) await onDeadLetter(deps, message.body, (err as Error).message)

@@ -7,6 +7,7 @@ import { Problem } from '@latentbase/shared/contract/problem'
 import { layout } from '@latentbase/shared/store/layout'
 import { generateWebhookSecret } from '@latentbase/shared/webhooks/sign'
 import { readDocuments, readByDocument } from '@latentbase/shared/store/shards'
+import { withLiveProgress } from '@latentbase/shared/store/encode-progress'
 import type { AppDeps, AppEnv } from '../app.ts'
 import { ApiError } from '../problem.ts'
 import { checkSourceUrl, checkWebhookUrl } from '../urls.ts'
@@ -122,7 +123,7 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
     responses: { 200: { content: { 'application/json': { schema: DatasetView } }, description: 'the dataset' }, 404: problemResponse('not found') },
   }), async (c) => {
     const { id } = c.req.valid('param')
-    return c.json(toView(await mustGet(c.get('tenant'), id)), 200)
+    return c.json(toView(await withLiveProgress(deps.objects, await mustGet(c.get('tenant'), id))), 200)
   })
 
   app.openapi(createRoute({

@@ -42,7 +42,7 @@ async function snapshot(store: MemoryObjectStore, prefix: string): Promise<Map<s
 
 const options = { allowLocalSources: false, chunkDocuments: 8, partDocuments: 16, topExamplesPerLatent: 2, progressIntervalMs: 0 }
 
-test('re-running a job gives byte-identical store contents, with no duplicates', async () => {
+test('two stores get byte-identical contents; a re-run after the commit changes nothing; the bookkeeping is swept', async () => {
   const first = await setup()
   await encodeDataset(first.record, { ...options, objects: first.store, datasets: first.datasets, encoder })
   const prefix = layout.datasetPrefix('local', 'ds_test')
@@ -53,6 +53,7 @@ test('re-running a job gives byte-identical store contents, with no duplicates',
   await encodeDataset(other.record, { ...options, objects: other.store, datasets: other.datasets, encoder })
   const elsewhere = await snapshot(other.store, prefix)
   assert.deepEqual([...twice.keys()], [...once.keys()])
+  for (const key of once.keys()) assert.doesNotMatch(key.slice(prefix.length), /^(input\/|parts\/|plan\.json|finalize\.json)/, `${key} left after the commit`)
   assert.ok(once.size >= 8, 'two parts of documents, by-document and by-latent shards, stats, examples, manifest')
   for (const [key, bytes] of once) {
     assert.equal(twice.get(key), bytes, `${key} changed on re-run`)

@@ -1,11 +1,16 @@
-/** @module The encode job: source -> tokens -> one fused reader+SAE+pooling graph per batch -> sparse shards -> manifest (last). */
+/**
+ * @module The encode job in three steps that many workers can share: plan (source -> staged parts), encode a part
+ * (tokens -> one fused reader+SAE+pooling graph per batch -> sparse shards -> part marker), finalize (merged
+ * statistics, top examples -> manifest, written once and last).
+ */
 import type { DatasetRecord, DatasetStats, SourceSpec } from '@latentbase/shared/contract/dataset'
-import { STORE_VERSION, type Manifest, type ShardFile } from '@latentbase/shared/contract/manifest'
+import { STORE_VERSION, type Manifest } from '@latentbase/shared/contract/manifest'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { layout } from '@latentbase/shared/store/layout'
 import { DatasetDeletedError, type DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { writeDocumentsShard, writeLatentShards } from '@latentbase/shared/store/shards'
-import { statsFromCsr, mergeStats, writeLatentStats, HISTOGRAM_EDGES, type LatentStats } from '@latentbase/shared/store/latent-stats'
+import { statsFromCsr, mergeStats, writeLatentStats, readLatentStats, HISTOGRAM_EDGES, type LatentStats } from '@latentbase/shared/store/latent-stats'
+import { EncodePlan, PartMarker, type EncodePart, type PartProgress } from '@latentbase/shared/contract/encode-plan'
 import { csrFromSortedRows, type PooledCsr } from '@latentbase/shared/analysis/sparse'
 import { datasetFingerprint, type LoadedEncoder } from '../encoder/runtime.ts'
 import { readSourceDocuments, SourceError, type SourceDocument } from '../source/records.ts'
@@ -29,9 +34,11 @@ export interface EncodeOptions {
   allowLocalSources: boolean
   /** Cloud mode: sources are fetched through the URL guard (see OpenSourceOptions.guard). */
   sourceGuard?: OpenSourceOptions['guard']
-  /** Documents per part: each part is written as its own shards, bounding memory. */
+  /** Documents per part (default 65,536): a part is one job for one worker, and is written as its own shards. */
   partDocuments?: number
-  /** Documents tokenized and batched together (length-sorted within the chunk). */
+  /** Reader tokens per part (default 2^20), so that parts cost about the same whatever the document lengths. */
+  partTokens?: number
+  /** Documents of a part tokenized and batched together (length-sorted within the chunk). */
   chunkDocuments?: number
   maxTokensPerBatch?: number
   maxBatchSize?: number
@@ -65,72 +72,171 @@ class PooledRows {
 
 export interface EncodeResult { manifest: Manifest; stats: DatasetStats }
 
-export async function encodeDataset(record: DatasetRecord, opts: EncodeOptions): Promise<EncodeResult> {
+const JSONL = { contentType: 'application/x-ndjson' }
+const JSON_TYPE = { contentType: 'application/json' }
+
+async function readJson<T>(objects: ObjectStore, key: string, schema: { parse(v: unknown): T }): Promise<T | null> {
+  const bytes = await objects.get(key)
+  return bytes ? schema.parse(JSON.parse(new TextDecoder().decode(bytes))) : null
+}
+
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const out = new Array<R>(items.length)
+  let next = 0
+  const run = async () => { for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]) }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run))
+  return out
+}
+
+const poolRolesOf = (record: DatasetRecord): string[] =>
+  'url' in record.source ? (record.source as SourceSpec).poolRoles : (record.poolRoles ?? ['assistant'])
+
+/** The plan of a dataset, or null before planning (or after the sweep that follows the commit). */
+export function readPlan(objects: ObjectStore, record: Pick<DatasetRecord, 'tenant' | 'id'>): Promise<EncodePlan | null> {
+  return readJson(objects, layout.datasetPrefix(record.tenant, record.id) + layout.encodePlan(), EncodePlan)
+}
+
+/** The marker of a finished part, or null. */
+export function readPartMarker(objects: ObjectStore, record: Pick<DatasetRecord, 'tenant' | 'id'>, part: number): Promise<PartMarker | null> {
+  return readJson(objects, layout.datasetPrefix(record.tenant, record.id) + layout.partDone(part), PartMarker)
+}
+
+/** Parts with a completion marker, from one listing. */
+export async function finishedParts(objects: ObjectStore, record: Pick<DatasetRecord, 'tenant' | 'id'>): Promise<Set<number>> {
+  const prefix = layout.datasetPrefix(record.tenant, record.id)
+  const done = new Set<number>()
+  for (const { key } of await objects.list(prefix + 'parts/')) {
+    const m = /part-(\d+)\.done\.json$/.exec(key)
+    if (m) done.add(Number(m[1]))
+  }
+  return done
+}
+
+/**
+ * Planning: read the source once, tokenize each document to decide whether it can be pooled (so that rows are
+ * contiguous however the parts are spread), stage the documents as part inputs of at most partDocuments documents
+ * and partTokens tokens, and write the plan. Idempotent: a plan already written is returned as is.
+ */
+export function planEncode(record: DatasetRecord, opts: EncodeOptions): Promise<EncodePlan> {
+  return failIfDeleted(record, opts.datasets, () => planParts(record, opts))
+}
+
+/**
+ * Run a step; should it fail because the dataset was deleted under it (a sweep removed what it reads), say that:
+ * the caller drops the job instead of retrying it.
+ */
+async function failIfDeleted<T>(record: DatasetRecord, datasets: DatasetStore, step: () => Promise<T>): Promise<T> {
+  try {
+    return await step()
+  } catch (err) {
+    if (!(err instanceof DatasetDeletedError) && await datasets.isTombstoned(record.tenant, record.id).catch(() => false)) {
+      throw new DatasetDeletedError(record.tenant, record.id)
+    }
+    throw err
+  }
+}
+
+async function planParts(record: DatasetRecord, opts: EncodeOptions): Promise<EncodePlan> {
+  const { objects, datasets, encoder } = opts
+  const existing = await readPlan(objects, record)
+  if (existing) return existing
+  const log = opts.log ?? (() => {})
   const started = performance.now()
+  const startedAt = new Date().toISOString()
+  const prefix = layout.datasetPrefix(record.tenant, record.id)
+  const partDocuments = opts.partDocuments ?? 65_536
+  const partTokens = opts.partTokens ?? 2 ** 20
+  const context = { ...encoder.prepareContext, poolRoles: poolRolesOf(record) }
+  const skipped: Record<string, number> = {}
+  const parts: EncodePart[] = []
+  let lines: string[] = []
+  let lineTokens = 0
+  let documents = 0
+  let tokens = 0
+  const flush = async () => {
+    if (lines.length === 0) return
+    if (await datasets.isTombstoned(record.tenant, record.id)) throw new DatasetDeletedError(record.tenant, record.id)
+    await objects.put(prefix + layout.partInput(parts.length), lines.join('\n') + '\n', JSONL)
+    parts.push({ docStart: documents - lines.length, docCount: lines.length, tokens: lineTokens })
+    lines = []
+    lineTokens = 0
+  }
+  const source: AsyncIterable<SourceDocument | { skip: string }> = 'inline' in record.source
+    ? readInlineDocuments(objects, layout.inlineInput(record.tenant, record.id))
+    : readSourceDocuments(record.source as SourceSpec, { allowLocal: opts.allowLocalSources, signal: opts.signal, guard: opts.sourceGuard })
+  for await (const item of source) {
+    opts.signal?.throwIfAborted()
+    if ('skip' in item) { skipped[item.skip] = (skipped[item.skip] ?? 0) + 1; continue }
+    let prep: PreparedDocument
+    try {
+      prep = prepareDocument(item, context)
+    } catch (err) {
+      skipped['tokenizer-error'] = (skipped['tokenizer-error'] ?? 0) + 1
+      log(`skipped document ${item.id}: ${(err as Error).message}`)
+      continue
+    }
+    if (prep.pooledTokens === 0) { skipped['nothing-to-pool'] = (skipped['nothing-to-pool'] ?? 0) + 1; continue }
+    lines.push(JSON.stringify({
+      id: item.id, ...(item.text !== undefined ? { text: item.text } : {}), ...(item.messages ? { messages: item.messages } : {}), metadata: item.metadata ?? {},
+    }))
+    documents++
+    tokens += prep.tokenCount
+    lineTokens += prep.tokenCount
+    if (lines.length >= partDocuments || lineTokens >= partTokens) await flush()
+  }
+  await flush()
+  if (documents === 0) {
+    const reasons = Object.entries(skipped).map(([k, v]) => `${v} ${k}`).join(', ')
+    throw new PermanentJobError('no-documents', `the source has no usable documents${reasons ? ` (skipped: ${reasons})` : ''}`)
+  }
+  const plan: EncodePlan = {
+    tenant: record.tenant, datasetId: record.id, startedAt, documents, tokens, skipped, parts,
+    seconds: (performance.now() - started) / 1000,
+  }
+  await objects.put(prefix + layout.encodePlan(), JSON.stringify(EncodePlan.parse(plan)), JSON_TYPE)
+  log(`planned ${documents} documents, ${tokens} tokens in ${parts.length} part(s)`)
+  return plan
+}
+
+/**
+ * Encode one part of a plan: its staged documents -> one fused reader+SAE+pooling graph per batch -> the part's
+ * shards and statistics -> its marker (last). Deterministic: a re-run writes the same bytes under the same keys.
+ */
+export function encodePart(record: DatasetRecord, plan: EncodePlan, part: number, opts: EncodeOptions & { receiveCount?: number }): Promise<PartMarker> {
+  return failIfDeleted(record, opts.datasets, () => encodeOnePart(record, plan, part, opts))
+}
+
+async function encodeOnePart(record: DatasetRecord, plan: EncodePlan, part: number, opts: EncodeOptions & { receiveCount?: number }): Promise<PartMarker> {
   const { encoder, objects, datasets } = opts
   const log = opts.log ?? (() => {})
   const tenant = record.tenant
   const prefix = layout.datasetPrefix(tenant, record.id)
+  const spec = plan.parts[part]
+  if (!spec) throw new PermanentJobError('bad-part', `part ${part} is not in the plan of ${plan.parts.length} part(s)`)
+  const input = await objects.get(prefix + layout.partInput(part))
+  if (!input) throw new PermanentJobError('input-missing', `the staged documents of part ${part} are missing from the store`)
+  const docs = parseStagedDocuments(input)
   const nLatents = encoder.info.dSae
-  const partDocuments = opts.partDocuments ?? 65_536
   const chunkDocuments = opts.chunkDocuments ?? 512
   const pooling = record.pooling
   const session = await encoder.createPoolingSession(pooling)
-  const poolRoles = 'url' in record.source ? (record.source as SourceSpec).poolRoles : (record.poolRoles ?? ['assistant'])
-  const prepareContext = { ...encoder.prepareContext, poolRoles }
+  const prepareContext = { ...encoder.prepareContext, poolRoles: poolRolesOf(record) }
 
-  const skipped: Record<string, number> = {}
   const masked = { special: 0, outlier: 0, role: 0 }
-  let row = 0
+  let row = spec.docStart
   let tokens = 0
-  let truncatedCount = 0
-  const seconds = { tokenize: 0, encode: 0, write: 0, topExamples: 0 }
-  let part = 0
-  let partStart = 0
-  let columns = emptyPart()
-  let pooled = new PooledRows()
-  let stats: LatentStats | null = null
-  const documentFiles: ShardFile[] = []
-  const byDocumentFiles: ShardFile[] = []
-  const byLatentFiles: ShardFile[] = []
-  let nnz = 0
+  let truncated = 0
+  const seconds = { tokenize: 0, encode: 0, write: 0 }
+  const columns = emptyPart()
+  const pooled = new PooledRows()
   let lastProgress = performance.now()
-  const total = 'inline' in record.source ? record.source.inline : null
 
   const reportProgress = async (force = false) => {
     if (!force && performance.now() - lastProgress < (opts.progressIntervalMs ?? 2000)) return
     lastProgress = performance.now()
     if (await datasets.isTombstoned(tenant, record.id)) throw new DatasetDeletedError(tenant, record.id)
-    await datasets.putRecord({ ...record, progress: { documents: { done: row, total }, tokens }, updatedAt: new Date().toISOString() })
-  }
-
-  const flushPart = async () => {
-    if (columns.row.length === 0) return
-    const t0 = performance.now()
-    const nDocs = columns.row.length
-    const csr = csrFromSortedRows(nDocs, nLatents, partStart, pooled.docs.subarray(0, pooled.length),
-      pooled.latents.subarray(0, pooled.length), pooled.values.subarray(0, pooled.length), pooled.positions.subarray(0, pooled.length))
-    const docsShard = writeDocumentsShard({
-      row: Int32Array.from(columns.row), id: columns.id, text: columns.text, metadata: columns.metadata, messages: columns.messages,
-      token_count: columns.tokenCount, truncated: columns.truncated, masked_tokens: columns.maskedTokens,
-    })
-    const latentShards = writeLatentShards(csr, { docOffset: partStart })
-    const keys = { docs: layout.documentsShard(part), byDoc: layout.byDocumentShard(part), byLat: layout.byLatentShard(part) }
-    await objects.put(prefix + keys.docs, docsShard.bytes)
-    await objects.put(prefix + keys.byDoc, latentShards.byDocument.bytes)
-    await objects.put(prefix + keys.byLat, latentShards.byLatent.bytes)
-    documentFiles.push({ key: keys.docs, ...docsShard.file })
-    byDocumentFiles.push({ key: keys.byDoc, ...latentShards.byDocument.file })
-    byLatentFiles.push({ key: keys.byLat, ...latentShards.byLatent.file })
-    const partStats = statsFromCsr(csr, partStart)
-    stats = stats ? mergeStats(stats, partStats) : partStats
-    nnz += pooled.length
-    seconds.write += (performance.now() - t0) / 1000
-    log(`part ${part}: ${nDocs} documents, ${pooled.length} pooled latents`)
-    part++
-    partStart = row
-    columns = emptyPart()
-    pooled = new PooledRows()
+    const progress: PartProgress = { part, documents: row - spec.docStart, tokens }
+    await objects.put(prefix + layout.partProgress(part), JSON.stringify(progress), JSON_TYPE)
   }
 
   // Dense per-chunk pooled buffers: chunk x latents, small (512 x 16k floats = 32 MB at most), reused.
@@ -138,21 +244,14 @@ export async function encodeDataset(record: DatasetRecord, opts: EncodeOptions):
   const bestPos = new Int32Array(chunkDocuments * nLatents)
   const weight = new Float64Array(chunkDocuments)
 
-  const encodeChunk = async (docs: SourceDocument[]) => {
+  const encodeChunk = async (chunk: SourceDocument[]) => {
     const tPrepare = performance.now()
-    const prepared: Array<{ doc: SourceDocument; prep: PreparedDocument }> = []
-    for (const doc of docs) {
-      let prep: PreparedDocument
-      try {
-        prep = prepareDocument(doc, prepareContext)
-      } catch (err) {
-        skipped['tokenizer-error'] = (skipped['tokenizer-error'] ?? 0) + 1
-        log(`skipped document ${doc.id}: ${(err as Error).message}`)
-        continue
-      }
-      if (prep.pooledTokens === 0) { skipped['nothing-to-pool'] = (skipped['nothing-to-pool'] ?? 0) + 1; continue }
-      prepared.push({ doc, prep })
-    }
+    const prepared = chunk.map((doc) => {
+      const prep = prepareDocument(doc, prepareContext)
+      // The planner kept only documents with something to pool; another answer means the encoder changed since.
+      if (prep.pooledTokens === 0) throw new PermanentJobError('plan-mismatch', `document ${doc.id} was planned but has nothing to pool: did the encoder change since planning?`)
+      return { doc, prep }
+    })
     seconds.tokenize += (performance.now() - tPrepare) / 1000
     // Each window is one batch row; a document's windows are merged below.
     const windowDoc: number[] = []
@@ -191,77 +290,164 @@ export async function encodeDataset(record: DatasetRecord, opts: EncodeOptions):
       columns.maskedTokens.push(prep.masked.special + prep.masked.role + outliers[d])
       masked.special += prep.masked.special; masked.role += prep.masked.role; masked.outlier += outliers[d]
       tokens += prep.tokenCount
-      if (prep.truncated) truncatedCount++
+      if (prep.truncated) truncated++
       row++
-      if (row - partStart >= partDocuments) await flushPart()
     }
   }
 
-  const source: AsyncIterable<SourceDocument | { skip: string }> = 'inline' in record.source
-    ? readInlineDocuments(objects, layout.inlineInput(tenant, record.id))
-    : readSourceDocuments(record.source as SourceSpec, { allowLocal: opts.allowLocalSources, signal: opts.signal, guard: opts.sourceGuard })
-  let chunk: SourceDocument[] = []
-  let tRead = performance.now()
-  for await (const item of source) {
-    seconds.tokenize += (performance.now() - tRead) / 1000
-    if ('skip' in item) { skipped[item.skip] = (skipped[item.skip] ?? 0) + 1; continue }
-    chunk.push(item)
-    if (chunk.length === chunkDocuments) {
-      await encodeChunk(chunk)
-      chunk = []
+  try {
+    for (let i = 0; i < docs.length; i += chunkDocuments) {
+      await encodeChunk(docs.slice(i, i + chunkDocuments))
       await reportProgress()
     }
-    tRead = performance.now()
+  } finally {
+    await session.release()
   }
-  if (chunk.length) await encodeChunk(chunk)
-  await session.release()
-  await flushPart()
-  if (row === 0) {
-    const reasons = Object.entries(skipped).map(([k, v]) => `${v} ${k}`).join(', ')
-    throw new PermanentJobError('no-documents', `the source has no usable documents${reasons ? ` (skipped: ${reasons})` : ''}`)
+  if (row - spec.docStart !== spec.docCount) {
+    throw new PermanentJobError('plan-mismatch', `part ${part} holds ${row - spec.docStart} documents where the plan says ${spec.docCount}`)
   }
-  await reportProgress(true)
 
-  const finalStats = stats as unknown as LatentStats
+  const t0 = performance.now()
+  const nDocs = columns.row.length
+  const csr = csrFromSortedRows(nDocs, nLatents, spec.docStart, pooled.docs.subarray(0, pooled.length),
+    pooled.latents.subarray(0, pooled.length), pooled.values.subarray(0, pooled.length), pooled.positions.subarray(0, pooled.length))
+  const docsShard = writeDocumentsShard({
+    row: Int32Array.from(columns.row), id: columns.id, text: columns.text, metadata: columns.metadata, messages: columns.messages,
+    token_count: columns.tokenCount, truncated: columns.truncated, masked_tokens: columns.maskedTokens,
+  })
+  const latentShards = writeLatentShards(csr, { docOffset: spec.docStart })
+  const keys = { docs: layout.documentsShard(part), byDoc: layout.byDocumentShard(part), byLat: layout.byLatentShard(part), stats: layout.partStats(part) }
+  await objects.put(prefix + keys.docs, docsShard.bytes)
+  await objects.put(prefix + keys.byDoc, latentShards.byDocument.bytes)
+  await objects.put(prefix + keys.byLat, latentShards.byLatent.bytes)
+  await objects.put(prefix + keys.stats, writeLatentStats(statsFromCsr(csr, spec.docStart)))
+  seconds.write += (performance.now() - t0) / 1000
+  const marker: PartMarker = {
+    part, docStart: spec.docStart, docCount: nDocs, tokens, truncated, masked, nnz: pooled.length,
+    files: {
+      documents: { key: keys.docs, ...docsShard.file },
+      byDocument: { key: keys.byDoc, ...latentShards.byDocument.file },
+      byLatent: { key: keys.byLat, ...latentShards.byLatent.file },
+    },
+    statsKey: keys.stats, seconds, receiveCount: opts.receiveCount ?? 1,
+  }
+  // The marker goes last, and only if the dataset was not deleted meanwhile.
+  if (await datasets.isTombstoned(tenant, record.id)) throw new DatasetDeletedError(tenant, record.id)
+  await objects.put(prefix + layout.partDone(part), JSON.stringify(PartMarker.parse(marker)), JSON_TYPE)
+  log(`part ${part}: ${nDocs} documents, ${pooled.length} pooled latents`)
+  return marker
+}
+
+/**
+ * Once every part is done: merge the parts' statistics in part order, mine top examples, and commit the manifest
+ * create-only (exactly once however many finalizers race). `committed` is false when another had committed it.
+ */
+export function finalizeEncode(record: DatasetRecord, plan: EncodePlan, opts: EncodeOptions): Promise<EncodeResult & { committed: boolean }> {
+  return failIfDeleted(record, opts.datasets, () => finalizeParts(record, plan, opts))
+}
+
+async function finalizeParts(record: DatasetRecord, plan: EncodePlan, opts: EncodeOptions): Promise<EncodeResult & { committed: boolean }> {
+  const { encoder, objects, datasets } = opts
+  const log = opts.log ?? (() => {})
+  const tenant = record.tenant
+  const prefix = layout.datasetPrefix(tenant, record.id)
+  const nLatents = encoder.info.dSae
+  const markers = await mapLimit(plan.parts.map((_, p) => p), 16, async (p) => {
+    const marker = await readPartMarker(objects, record, p)
+    if (!marker) throw new Error(`part ${p} is not done yet: the manifest waits for every part`)
+    return marker
+  })
+  const seconds = { plan: plan.seconds, tokenize: 0, encode: 0, write: 0, topExamples: 0 }
+  const masked = { special: 0, outlier: 0, role: 0 }
+  let tokens = 0, truncated = 0, nnz = 0, documents = 0, redelivered = 0
+  for (const m of markers) {
+    seconds.tokenize += m.seconds.tokenize; seconds.encode += m.seconds.encode; seconds.write += m.seconds.write
+    masked.special += m.masked.special; masked.outlier += m.masked.outlier; masked.role += m.masked.role
+    tokens += m.tokens; truncated += m.truncated; nnz += m.nnz; documents += m.docCount
+    if (m.receiveCount > 1) redelivered++
+  }
+  const t0 = performance.now()
+  let stats: LatentStats | null = null
+  for (const m of markers) {
+    const partStats = await readLatentStats(objects, prefix + m.statsKey)
+    stats = stats ? mergeStats(stats, partStats) : partStats
+  }
+  const finalStats = stats!
   const statsKey = layout.latentStats()
-  const tStats = performance.now()
   await objects.put(prefix + statsKey, writeLatentStats(finalStats))
-  seconds.write += (performance.now() - tStats) / 1000
+  seconds.write += (performance.now() - t0) / 1000
   let activeLatents = 0
   for (let s = 0; s < nLatents; s++) if (finalStats.docCount[s] > 0) activeLatents++
 
+  const documentFiles = markers.map((m) => m.files.documents)
   const perLatent = opts.topExamplesPerLatent ?? 5
   let topExamples: Manifest['topExamples']
   if (perLatent > 0) {
     const examplesKey = layout.topExamples()
     const tExamples = performance.now()
-    const bytes = await mineTopExamples({ objects, prefix, encoder, stats: finalStats, documentFiles, perLatent, poolRoles, log })
+    const bytes = await mineTopExamples({ objects, prefix, encoder, stats: finalStats, documentFiles, perLatent, poolRoles: poolRolesOf(record), log })
     await objects.put(prefix + examplesKey, bytes)
     seconds.topExamples = (performance.now() - tExamples) / 1000
     topExamples = { key: examplesKey, perLatent }
   }
 
   const summary: DatasetStats = {
-    documents: row, tokens, meanTokens: tokens / row, truncated: truncatedCount, skipped, maskedTokens: masked,
-    activeLatents, meanActivePerDocument: nnz / row,
-    seconds: { total: (performance.now() - started) / 1000, ...seconds },
+    documents, tokens, meanTokens: tokens / documents, truncated, skipped: plan.skipped, maskedTokens: masked,
+    activeLatents, meanActivePerDocument: nnz / documents,
+    seconds: { total: (Date.now() - Date.parse(plan.startedAt)) / 1000, ...seconds },
+    parts: { count: markers.length, redelivered },
   }
   const manifest: Manifest = {
     storeVersion: STORE_VERSION,
     // Derived from the record, not the clock, so a re-run writes a byte-identical manifest.
     datasetId: record.id, tenant, createdAt: record.createdAt,
     encoder: { id: encoder.info.id, hookName: encoder.info.hookName, dSae: nLatents, architecture: encoder.info.architecture },
-    encoderFingerprint: datasetFingerprint(encoder.baseFingerprint, pooling, encoder.info.maxTokens, encoder.config.reader.longDocuments),
-    pooling, maxTokens: encoder.info.maxTokens, longDocuments: encoder.config.reader.longDocuments,
-    documents: { count: row, tokens, files: documentFiles },
-    latents: { nnz, byDocument: byDocumentFiles, byLatent: byLatentFiles },
+    encoderFingerprint: datasetFingerprint(encoder.baseFingerprint, record.pooling, encoder.info.maxTokens, encoder.config.reader.longDocuments),
+    pooling: record.pooling, maxTokens: encoder.info.maxTokens, longDocuments: encoder.config.reader.longDocuments,
+    documents: { count: documents, tokens, files: documentFiles },
+    latents: { nnz, byDocument: markers.map((m) => m.files.byDocument), byLatent: markers.map((m) => m.files.byLatent) },
     stats: { key: statsKey, histogramEdges: Array.from(HISTOGRAM_EDGES) },
     ...(topExamples ? { topExamples } : {}),
-    summary: { ...summary, seconds: undefined } as unknown as Record<string, unknown>,
+    // Timings and redeliveries differ from run to run: the record has them, the manifest stays reproducible.
+    summary: { ...summary, seconds: undefined, parts: undefined } as unknown as Record<string, unknown>,
   }
   // The manifest goes last, and only if the dataset was not deleted meanwhile.
-  await datasets.commitManifest(tenant, record.id, manifest)
-  return { manifest, stats: summary }
+  const committed = await datasets.commitManifest(tenant, record.id, manifest, { once: true })
+  return { manifest, stats: summary, committed }
+}
+
+/** After the commit: delete the plan, staged inputs, markers, progress and part statistics (idempotent). */
+export async function sweepBookkeeping(objects: ObjectStore, record: Pick<DatasetRecord, 'tenant' | 'id'>): Promise<void> {
+  const prefix = layout.datasetPrefix(record.tenant, record.id)
+  for (const entry of layout.encodeBookkeeping) {
+    const keys = entry.endsWith('/') ? (await objects.list(prefix + entry)).map((o) => o.key) : [prefix + entry]
+    await mapLimit(keys, 16, (key) => objects.delete(key))
+  }
+}
+
+/**
+ * The whole encoding in this process: plan, every part not yet done, finalize, sweep. What tests, benchmarks and
+ * evaluations use; the queue handler spreads the same steps over workers.
+ */
+export async function encodeDataset(record: DatasetRecord, opts: EncodeOptions): Promise<EncodeResult> {
+  const committed = await opts.datasets.getManifest(record.tenant, record.id)
+  if (committed) {
+    // Committed by an earlier run that may have died before its sweep.
+    await sweepBookkeeping(opts.objects, record)
+    return { manifest: committed, stats: committed.summary as unknown as DatasetStats }
+  }
+  const plan = await planEncode(record, opts)
+  const done = await finishedParts(opts.objects, record)
+  for (let p = 0; p < plan.parts.length; p++) if (!done.has(p)) await encodePart(record, plan, p, opts)
+  const result = await finalizeEncode(record, plan, opts)
+  await sweepBookkeeping(opts.objects, record)
+  return result
+}
+
+function parseStagedDocuments(bytes: Uint8Array): SourceDocument[] {
+  const out: SourceDocument[] = []
+  for (const line of new TextDecoder().decode(bytes).split('\n')) if (line) out.push(JSON.parse(line) as SourceDocument)
+  return out
 }
 
 /**

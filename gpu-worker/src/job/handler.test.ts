@@ -80,20 +80,47 @@ test('a poison message is dead-lettered after maxReceives, and the dataset is fa
   await queue.close()
 })
 
-test('the same encode job delivered twice: the second is a no-op and the store is unchanged', async () => {
+/** Runs the queued encode-part jobs in order, each delivered once (webhook jobs are left in `sent`). */
+async function runParts(sent: Array<{ job: JobMessage }>, deps: WorkerDeps): Promise<JobMessage[]> {
+  const parts: JobMessage[] = []
+  for (let i = 0; i < sent.length;) {
+    if (sent[i].job.kind !== 'encode-part') { i++; continue }
+    const [{ job }] = sent.splice(i, 1)
+    parts.push(job)
+    await handleJob(job, deps, undefined, { receiveCount: 1 })
+  }
+  return parts
+}
+
+test('the same jobs delivered twice (the plan while its parts wait, then every job after the commit): no-ops, the store unchanged', async () => {
   const store = new MemoryObjectStore()
   const datasets = new DatasetStore(store)
   await dataset(store, 'ds_twice')
-  const sent: JobMessage[] = []
-  const queue = { send: async (m: JobMessage) => { sent.push(m); return 'id' } } as unknown as JobQueue<JobMessage>
-  const deps: WorkerDeps = { objects: store, datasets, queue, allowLocalSources: false, encoder: async () => encoder, encodeOptions: { topExamplesPerLatent: 1 } }
+  const sent: Array<{ job: JobMessage }> = []
+  const queue = { send: async (job: JobMessage) => { sent.push({ job }); return 'id' } } as unknown as JobQueue<JobMessage>
+  const deps: WorkerDeps = {
+    objects: store, datasets, queue, allowLocalSources: false, encoder: async () => encoder, encodeOptions: { topExamplesPerLatent: 1, partDocuments: 2 },
+  }
+  const listing = async () => new Map((await store.list('local/datasets/ds_twice/')).map((o) => [o.key, o.size]))
   const job: JobMessage = { kind: 'encode', tenant: 'local', datasetId: 'ds_twice' }
   await handleJob(job, deps)
-  const snapshot = new Map((await store.list('local/datasets/ds_twice/')).map((o) => [o.key, o.size]))
-  const first = await datasets.getRecord('local', 'ds_twice')
+  assert.deepEqual(sent.map((s) => s.job), [0, 1].map((part) => ({ kind: 'encode-part', tenant: 'local', datasetId: 'ds_twice', part })), 'one job per part')
+  let before = await listing()
+  let record = await datasets.getRecord('local', 'ds_twice')
   await handleJob(job, deps)
-  assert.deepEqual(new Map((await store.list('local/datasets/ds_twice/')).map((o) => [o.key, o.size])), snapshot)
-  assert.deepEqual(await datasets.getRecord('local', 'ds_twice'), first, 'the record is not touched either')
+  assert.equal(sent.length, 2, 'the parts are not queued twice')
+  assert.deepEqual(await listing(), before)
+  assert.deepEqual(await datasets.getRecord('local', 'ds_twice'), record, 'the record is not touched either')
+
+  const parts = await runParts(sent, deps)
+  record = await datasets.getRecord('local', 'ds_twice')
+  assert.equal(record?.status, 'ready')
+  assert.deepEqual(record?.stats?.parts, { count: 2, redelivered: 0 })
+  before = await listing()
+  for (const again of [job, ...parts]) await handleJob(again, deps, undefined, { receiveCount: 2 })
+  assert.deepEqual(await listing(), before)
+  assert.deepEqual(await datasets.getRecord('local', 'ds_twice'), record)
+  assert.equal(sent.length, 0, 'no second event or job')
 })
 
 test('a webhook receiver down for a while gets the event later, once, signed exactly as the spec says', async () => {
@@ -117,6 +144,7 @@ test('a webhook receiver down for a while gets the event later, once, signed exa
     const queue = { send: async (job: JobMessage, o?: { delaySeconds?: number }) => { sent.push({ job, delaySeconds: o?.delaySeconds }); return 'id' } } as unknown as JobQueue<JobMessage>
     const deps: WorkerDeps = { objects: store, datasets, queue, allowLocalSources: false, encoder: async () => encoder, encodeOptions: { topExamplesPerLatent: 1 } }
     await handleJob({ kind: 'encode', tenant: 'local', datasetId: 'ds_hook' }, deps)
+    await runParts(sent, deps)
     let job = sent.shift()!.job as WebhookJob
     assert.equal(job.kind, 'webhook')
     // Deliver, and on failure take the re-queued job as if its delay had passed.

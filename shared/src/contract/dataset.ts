@@ -77,11 +77,14 @@ export const DatasetStats = z.object({
   meanActivePerDocument: z.number(),
   seconds: z.object({
     total: z.number(),
-    tokenize: z.number().describe('reading the source and tokenizing'),
+    plan: z.number().describe('the planner: reading the source, tokenizing to check each document, staging the parts'),
+    tokenize: z.number().describe('tokenizing in the part jobs'),
     encode: z.number().describe('the fused reader + SAE + pooling graph'),
     write: z.number().describe('building and writing shards and statistics'),
     topExamples: z.number().describe('re-encoding candidate documents for top examples'),
-  }).partial().optional().describe('wall-clock time by stage'),
+  }).partial().optional().describe('time by stage: total is wall-clock; the stages add up the seconds of every worker'),
+  parts: z.object({ count: z.number().int(), redelivered: z.number().int().describe('parts finished by a redelivered job (a worker died or failed)') })
+    .optional().describe('how the encoding was split; left out of the manifest'),
 })
 export type DatasetStats = z.infer<typeof DatasetStats>
 
@@ -99,6 +102,8 @@ export const DatasetRecord = z.object({
   progress: z.object({
     documents: z.object({ done: z.number().int(), total: z.number().int().nullable() }),
     tokens: z.number().int(),
+    parts: z.object({ done: z.number().int(), total: z.number().int() }).optional()
+      .describe('once planned: parts encoded in parallel, and how many are done'),
   }),
   stats: DatasetStats.optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),

@@ -1,10 +1,18 @@
 /** @module Job messages carried by the queue. Kept tiny: the dataset record in the store holds the spec. */
 import { z } from 'zod'
 
+/** Plans the encoding: stages the source into parts and queues one encode-part job per part. */
 export const EncodeJob = z.object({
   kind: z.literal('encode'),
   tenant: z.string().min(1),
   datasetId: z.string().min(1),
+})
+/** Encodes one part of a planned dataset; whoever finishes the last part commits the manifest. */
+export const EncodePartJob = z.object({
+  kind: z.literal('encode-part'),
+  tenant: z.string().min(1),
+  datasetId: z.string().min(1),
+  part: z.number().int().nonnegative(),
 })
 export const WebhookJob = z.object({
   kind: z.literal('webhook'),
@@ -23,7 +31,8 @@ export const WebhookJob = z.object({
   /** Earliest send time (epoch seconds): retries wait longer than a queue's maximum delay. */
   notBefore: z.number().int().optional(),
 })
-export const JobMessage = z.discriminatedUnion('kind', [EncodeJob, WebhookJob])
+export const JobMessage = z.discriminatedUnion('kind', [EncodeJob, EncodePartJob, WebhookJob])
 export type JobMessage = z.infer<typeof JobMessage>
 export type EncodeJob = z.infer<typeof EncodeJob>
+export type EncodePartJob = z.infer<typeof EncodePartJob>
 export type WebhookJob = z.infer<typeof WebhookJob>

@@ -2,7 +2,7 @@
 import { DatasetRecord } from '../contract/dataset.ts'
 import { Manifest } from '../contract/manifest.ts'
 import { clearShardMetadataCache } from './shards.ts'
-import type { ObjectStore } from './object-store.ts'
+import { PreconditionFailedError, type ObjectStore } from './object-store.ts'
 import { layout } from './layout.ts'
 
 export class DatasetDeletedError extends Error {
@@ -97,13 +97,20 @@ export class DatasetStore {
    * Write the manifest: the last write of a job, after every shard. The tombstone is checked first; should a delete
    * slip in between, its sweep removes the manifest and reads treat the dataset as deleted anyway.
    */
-  async commitManifest(tenant: string, id: string, manifest: Manifest): Promise<void> {
+  async commitManifest(tenant: string, id: string, manifest: Manifest, options: { once?: boolean } = {}): Promise<boolean> {
     const parsed = Manifest.parse(manifest)
     if (parsed.tenant !== tenant || parsed.datasetId !== id) {
       throw new Error(`manifest of ${parsed.tenant}/${parsed.datasetId} committed as ${tenant}/${id}`)
     }
     if (await this.isTombstoned(tenant, id)) throw new DatasetDeletedError(tenant, id)
-    await this.objects.put(layout.manifest(tenant, id), JSON.stringify(parsed), { contentType: 'application/json' })
+    try {
+      // once: create-only (If-None-Match: *), so racing committers write it exactly once; false when it already was.
+      await this.objects.put(layout.manifest(tenant, id), JSON.stringify(parsed), { contentType: 'application/json', ifNoneMatch: options.once })
+      return true
+    } catch (err) {
+      if (options.once && err instanceof PreconditionFailedError) return false
+      throw err
+    }
   }
 
   /** Tombstone first, then every key under the dataset prefix (swept twice to catch a write racing the first sweep). */

@@ -19,7 +19,7 @@ export const layout = {
   },
   /** The dataset record: spec and job state, mutable while the job runs. */
   record: (tenant: string, id: string) => `${layout.datasetPrefix(tenant, id)}dataset.json`,
-  /** Inline documents posted with the request, kept until the job commits. */
+  /** Inline documents posted with the request, kept until the job commits (then swept with the bookkeeping). */
   inlineInput: (tenant: string, id: string) => `${layout.datasetPrefix(tenant, id)}input/documents.jsonl`,
   /** Written last: its presence means the dataset is complete. */
   manifest: (tenant: string, id: string) => `${layout.datasetPrefix(tenant, id)}manifest.json`,
@@ -34,6 +34,16 @@ export const layout = {
   byDocumentShard: (part: number) => `latents/by-document/part-${String(part).padStart(5, '0')}.parquet`,
   byLatentShard: (part: number) => `latents/by-latent/part-${String(part).padStart(5, '0')}.parquet`,
   latentStats: () => 'stats/latent-stats.parquet',
+  /** While encoding runs (see contract/encode-plan): the plan, staged part inputs, part markers, progress and stats. */
+  encodePlan: () => 'plan.json',
+  partInput: (part: number) => `input/part-${String(part).padStart(5, '0')}.jsonl`,
+  partDone: (part: number) => `parts/part-${String(part).padStart(5, '0')}.done.json`,
+  partProgress: (part: number) => `parts/part-${String(part).padStart(5, '0')}.progress.json`,
+  partError: (part: number) => `parts/part-${String(part).padStart(5, '0')}.error.json`,
+  partStats: (part: number) => `parts/part-${String(part).padStart(5, '0')}.stats.parquet`,
+  finalizeClaim: () => 'finalize.json',
+  /** What the sweep after the manifest commit deletes (prefixes end with '/'). */
+  encodeBookkeeping: ['input/', 'parts/', 'plan.json', 'finalize.json'] as readonly string[],
   topExamples: () => 'examples/top-examples.parquet',
 }
 

@@ -1,0 +1,43 @@
+/** @module A running dataset's progress as it stands, from the plan and the part objects that parallel workers write. */
+import type { DatasetRecord } from '../contract/dataset.ts'
+import { EncodePlan, PartProgress } from '../contract/encode-plan.ts'
+import type { ObjectStore } from './object-store.ts'
+import { layout } from './layout.ts'
+
+/** Running parts whose progress objects are read; beyond it they count as not started (one GET each). */
+const MAX_PROGRESS_READS = 32
+
+const decode = (bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes)) as unknown
+
+/**
+ * The record with its progress filled in from the store when the dataset is being encoded in parts: finished parts
+ * count whole (as planned), running ones as far as their last progress object says. Other records come back as is.
+ */
+export async function withLiveProgress(objects: ObjectStore, record: DatasetRecord): Promise<DatasetRecord> {
+  if (record.status !== 'running' || !record.progress.parts) return record
+  const prefix = layout.datasetPrefix(record.tenant, record.id)
+  const [planBytes, listed] = await Promise.all([objects.get(prefix + layout.encodePlan()), objects.list(prefix + 'parts/')])
+  if (!planBytes) return record
+  const plan = EncodePlan.parse(decode(planBytes))
+  const done = new Set<number>()
+  const reporting: number[] = []
+  for (const { key } of listed) {
+    const m = /part-(\d+)\.(done|progress)\.json$/.exec(key)
+    if (!m) continue
+    if (m[2] === 'done') done.add(Number(m[1]))
+    else reporting.push(Number(m[1]))
+  }
+  let documents = 0
+  let tokens = 0
+  for (const p of done) { documents += plan.parts[p]?.docCount ?? 0; tokens += plan.parts[p]?.tokens ?? 0 }
+  const running = reporting.filter((p) => !done.has(p)).slice(0, MAX_PROGRESS_READS)
+  const progress = await Promise.all(running.map(async (p) => {
+    const bytes = await objects.get(prefix + layout.partProgress(p)).catch(() => null)
+    return bytes ? PartProgress.safeParse(decode(bytes)).data : undefined
+  }))
+  for (const p of progress) if (p) { documents += p.documents; tokens += p.tokens }
+  return {
+    ...record,
+    progress: { documents: { done: documents, total: plan.documents }, tokens, parts: { done: done.size, total: plan.parts.length } },
+  }
+}
