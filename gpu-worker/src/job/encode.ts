@@ -11,6 +11,8 @@ import { DatasetDeletedError, type DatasetStore } from '@latentbase/shared/store
 import { writeDocumentsShard, writeLatentShards } from '@latentbase/shared/store/shards'
 import { statsFromCsr, mergeStats, writeLatentStats, readLatentStats, HISTOGRAM_EDGES, type LatentStats } from '@latentbase/shared/store/latent-stats'
 import { EncodePlan, PartMarker, type EncodePart, type PartProgress } from '@latentbase/shared/contract/encode-plan'
+import { listParts, readPlan } from '@latentbase/shared/store/encode-progress'
+import { mapLimit } from '@latentbase/shared/util/map-limit'
 import { csrFromSortedRows, type PooledCsr } from '@latentbase/shared/analysis/sparse'
 import { datasetFingerprint, type LoadedEncoder } from '../encoder/runtime.ts'
 import { readSourceDocuments, SourceError, type SourceDocument } from '../source/records.ts'
@@ -80,21 +82,8 @@ async function readJson<T>(objects: ObjectStore, key: string, schema: { parse(v:
   return bytes ? schema.parse(JSON.parse(new TextDecoder().decode(bytes))) : null
 }
 
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length)
-  let next = 0
-  const run = async () => { for (let i = next++; i < items.length; i = next++) out[i] = await fn(items[i]) }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, run))
-  return out
-}
-
 const poolRolesOf = (record: DatasetRecord): string[] =>
   'url' in record.source ? (record.source as SourceSpec).poolRoles : (record.poolRoles ?? ['assistant'])
-
-/** The plan of a dataset, or null before planning (or after the sweep that follows the commit). */
-export function readPlan(objects: ObjectStore, record: Pick<DatasetRecord, 'tenant' | 'id'>): Promise<EncodePlan | null> {
-  return readJson(objects, layout.datasetPrefix(record.tenant, record.id) + layout.encodePlan(), EncodePlan)
-}
 
 /** The marker of a finished part, or null. */
 export function readPartMarker(objects: ObjectStore, record: Pick<DatasetRecord, 'tenant' | 'id'>, part: number): Promise<PartMarker | null> {
@@ -103,13 +92,7 @@ export function readPartMarker(objects: ObjectStore, record: Pick<DatasetRecord,
 
 /** Parts with a completion marker, from one listing. */
 export async function finishedParts(objects: ObjectStore, record: Pick<DatasetRecord, 'tenant' | 'id'>): Promise<Set<number>> {
-  const prefix = layout.datasetPrefix(record.tenant, record.id)
-  const done = new Set<number>()
-  for (const { key } of await objects.list(prefix + 'parts/')) {
-    const m = /part-(\d+)\.done\.json$/.exec(key)
-    if (m) done.add(Number(m[1]))
-  }
-  return done
+  return (await listParts(objects, record)).done
 }
 
 /**

@@ -4,6 +4,7 @@ import type { JobMessage, EncodeJob, EncodePartJob, WebhookJob } from '@latentba
 import { FinalizeClaim } from '@latentbase/shared/contract/encode-plan'
 import { layout } from '@latentbase/shared/store/layout'
 import { PreconditionFailedError } from '@latentbase/shared/store/object-store'
+import { readPlan } from '@latentbase/shared/store/encode-progress'
 import type { WebhookEvent } from '@latentbase/shared/contract/webhook'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { DatasetDeletedError, type DatasetStore } from '@latentbase/shared/store/dataset-store'
@@ -11,7 +12,7 @@ import type { JobQueue } from '@latentbase/shared/queue/job-queue'
 import { deliverWebhook, nextRetryDelay } from '@latentbase/shared/webhooks/deliver'
 import type { LoadedEncoder } from '../encoder/runtime.ts'
 import {
-  encodePart, finalizeEncode, finishedParts, isPermanent, planEncode, readPartMarker, readPlan, sweepBookkeeping, type EncodeOptions,
+  encodePart, finalizeEncode, finishedParts, isPermanent, planEncode, readPartMarker, sweepBookkeeping, type EncodeOptions,
 } from './encode.ts'
 
 /** SQS caps a message delay at 15 minutes; longer waits are re-queued hops. */
@@ -57,7 +58,7 @@ async function handleEncode(job: EncodeJob, deps: WorkerDeps, signal?: AbortSign
     const encoder = await deps.encoder(record.encoder)
     if (!encoder) return fail(deps, running, 'unknown-encoder', `encoder "${record.encoder}" is not loaded on this worker`)
     log(`planning with ${encoder.info.id} (attempt ${running.attempts})`)
-    const plan = await planEncode(running, { ...encodeOptions(deps, encoder, signal, log) })
+    const plan = await planEncode(running, encodeOptions(deps, encoder, signal, log))
     const done = await finishedParts(deps.objects, running)
     const { lastAttemptError: _cleared, ...planned } = running
     await deps.datasets.putRecord({

@@ -4,6 +4,7 @@ import { Manifest } from '../contract/manifest.ts'
 import { clearShardMetadataCache } from './shards.ts'
 import { PreconditionFailedError, type ObjectStore } from './object-store.ts'
 import { layout } from './layout.ts'
+import { mapLimit } from '../util/map-limit.ts'
 
 export class DatasetDeletedError extends Error {
   constructor(readonly tenant: string, readonly datasetId: string) {
@@ -19,19 +20,6 @@ export interface Tombstone {
 }
 
 const text = new TextDecoder()
-
-async function mapLimit<T, R>(items: T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const out = new Array<R>(items.length)
-  let next = 0
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++
-      out[i] = await fn(items[i])
-    }
-  }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
-  return out
-}
 
 /**
  * Deleting writes a tombstone first, and every read and commit checks it, so a late job redelivery cannot bring a

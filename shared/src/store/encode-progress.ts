@@ -1,4 +1,4 @@
-/** @module A running dataset's progress as it stands, from the plan and the part objects that parallel workers write. */
+/** @module Reading an encoding's bookkeeping: its plan, which parts are done, and a running dataset's progress as it stands. */
 import type { DatasetRecord } from '../contract/dataset.ts'
 import { EncodePlan, PartProgress } from '../contract/encode-plan.ts'
 import type { ObjectStore } from './object-store.ts'
@@ -13,20 +13,33 @@ const decode = (bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes)
  * The record with its progress filled in from the store when the dataset is being encoded in parts: finished parts
  * count whole (as planned), running ones as far as their last progress object says. Other records come back as is.
  */
+/** The plan of a dataset, or null before planning (or after the sweep that follows the commit). */
+export async function readPlan(objects: ObjectStore, record: Pick<DatasetRecord, 'tenant' | 'id'>): Promise<EncodePlan | null> {
+  const bytes = await objects.get(layout.datasetPrefix(record.tenant, record.id) + layout.encodePlan())
+  return bytes ? EncodePlan.parse(decode(bytes)) : null
+}
+
+/** From one listing: the parts with a completion marker, and those that have written progress. */
+export async function listParts(objects: ObjectStore, record: Pick<DatasetRecord, 'tenant' | 'id'>): Promise<{ done: Set<number>; reporting: number[] }> {
+  const done = new Set<number>()
+  const reporting: number[] = []
+  for (const { key } of await objects.list(layout.datasetPrefix(record.tenant, record.id) + 'parts/')) {
+    const m = /part-(\d+)\.(done|progress)\.json$/.exec(key)
+    if (m?.[2] === 'done') done.add(Number(m[1]))
+    else if (m) reporting.push(Number(m[1]))
+  }
+  return { done, reporting }
+}
+
+/**
+ * The record with its progress filled in from the store when the dataset is being encoded in parts: finished parts
+ * count whole (as planned), running ones as far as their last progress object says. Other records come back as is.
+ */
 export async function withLiveProgress(objects: ObjectStore, record: DatasetRecord): Promise<DatasetRecord> {
   if (record.status !== 'running' || !record.progress.parts) return record
   const prefix = layout.datasetPrefix(record.tenant, record.id)
-  const [planBytes, listed] = await Promise.all([objects.get(prefix + layout.encodePlan()), objects.list(prefix + 'parts/')])
-  if (!planBytes) return record
-  const plan = EncodePlan.parse(decode(planBytes))
-  const done = new Set<number>()
-  const reporting: number[] = []
-  for (const { key } of listed) {
-    const m = /part-(\d+)\.(done|progress)\.json$/.exec(key)
-    if (!m) continue
-    if (m[2] === 'done') done.add(Number(m[1]))
-    else reporting.push(Number(m[1]))
-  }
+  const [plan, { done, reporting }] = await Promise.all([readPlan(objects, record), listParts(objects, record)])
+  if (!plan) return record
   let documents = 0
   let tokens = 0
   for (const p of done) { documents += plan.parts[p]?.docCount ?? 0; tokens += plan.parts[p]?.tokens ?? 0 }
