@@ -11,7 +11,7 @@ export type { AnalysisJobView, LatentPage, CorrelationsResult, SearchResult, Clu
 export type AnalysisJob = z.infer<typeof AnalysisJobView>
 
 /** The `call(schema, method, path, body?)` helper of createClient: sends, maps errors to LatentbaseError, parses. */
-export type Call = <T>(schema: z.ZodType<T> | null, method: string, path: string, body?: unknown) => Promise<T>
+export type Call = <T>(schema: z.ZodType<T> | null, method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<T>
 
 /** The clustering request (shared contract), plus a webhook told when it runs as a job. */
 export type ClustersRequest = ClustersInput & { webhook?: { url: string; secret?: string } }

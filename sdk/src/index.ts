@@ -8,10 +8,12 @@ import { EncoderInfo } from '@latentbase/shared/contract/encoder'
 import { Problem } from '@latentbase/shared/contract/problem'
 import { WebhookEvent } from '@latentbase/shared/contract/webhook'
 import { verifyWebhook as verifySigned } from '@latentbase/shared/webhooks/sign'
+import { retryingFetch, type RetryOptions } from '@latentbase/shared/net/retry'
 import { analysesClient } from './analyses.ts'
 import { llmClient } from './llm.ts'
 
 export { WebhookEvent }
+export { isConnectionReset, type RetryOptions } from '@latentbase/shared/net/retry'
 export { AnalysisJobFailedError, type AnalysesClient, type ClustersRequest, type CorrelationsParams, type SearchParams } from './analyses.ts'
 export type { DatasetView, DocumentView, DiffResult, EncoderInfo, Problem }
 export type CreateDatasetInput = z.input<typeof CreateDatasetRequest>
@@ -26,6 +28,11 @@ export interface ClientOptions {
   fetch?: typeof globalThis.fetch
   /** Extra headers sent with every request. */
   headers?: Record<string, string>
+  /**
+   * Retries of idempotent requests (GET, HEAD, DELETE; POST with an Idempotency-Key, which `datasets.create`
+   * always sends) whose connection was reset, with exponential backoff (default 4 retries from 100 ms); false: none.
+   */
+  retry?: RetryOptions | false
 }
 
 export interface DiffParams {
@@ -58,11 +65,13 @@ export class DatasetFailedError extends Error {
 }
 
 export function createClient(options: ClientOptions) {
-  const doFetch = options.fetch ?? globalThis.fetch
+  // The one place requests are sent: every method below, and the polling loops, retry through it.
+  const plainFetch = options.fetch ?? globalThis.fetch
+  const doFetch = options.retry === false ? plainFetch : retryingFetch(plainFetch, options.retry)
   const base = options.baseUrl.replace(/\/+$/, '')
 
-  async function call<T>(schema: z.ZodType<T> | null, method: string, path: string, body?: unknown): Promise<T> {
-    const headers: Record<string, string> = { accept: 'application/json', ...options.headers }
+  async function call<T>(schema: z.ZodType<T> | null, method: string, path: string, body?: unknown, extraHeaders?: Record<string, string>): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json', ...options.headers, ...extraHeaders }
     if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`
     if (body !== undefined) headers['content-type'] = 'application/json'
     const res = await doFetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
@@ -77,8 +86,12 @@ export function createClient(options: ClientOptions) {
   }
 
   const datasets = {
-    /** Queue a dataset for encoding. A generated webhook secret is returned once, here. */
-    create: (input: CreateDatasetInput) => call(CreatedDataset, 'POST', '/datasets', CreateDatasetRequest.parse(input)),
+    /**
+     * Queue a dataset for encoding. A generated webhook secret is returned once, here. Sent with an Idempotency-Key
+     * (a new UUID unless given), so a retry after a reset connection creates one dataset, not two.
+     */
+    create: (input: CreateDatasetInput, opts: { idempotencyKey?: string } = {}) =>
+      call(CreatedDataset, 'POST', '/datasets', CreateDatasetRequest.parse(input), { 'idempotency-key': opts.idempotencyKey ?? crypto.randomUUID() }),
     get: (id: string) => call(DatasetView, 'GET', `/datasets/${encodeURIComponent(id)}`),
     list: async () => (await call(z.object({ datasets: z.array(DatasetView) }), 'GET', '/datasets')).datasets,
     delete: (id: string) => call(null, 'DELETE', `/datasets/${encodeURIComponent(id)}`),

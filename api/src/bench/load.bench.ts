@@ -9,6 +9,9 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { serve } from '@hono/node-server'
+import type { Server } from 'node:http'
+import { holdIdleConnections } from '@latentbase/shared/net/keep-alive'
+import { retryingFetch } from '@latentbase/shared/net/retry'
 import type { AddressInfo } from 'node:net'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import { FsObjectStore } from '@latentbase/shared/store/fs-store'
@@ -42,7 +45,10 @@ try {
     objects, datasets, encoders, mode: 'local', tenantOf: () => 'local', embedder: new OfflineEmbedder(),
     queue: new EmbeddedQueue<JobMessage>(join(root, 'queue')),
   })
-  const server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' })
+  const server = holdIdleConnections(serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server)
+  // A client as the SDK is: idempotent requests retried on a reset connection (counted, and printed).
+  let resets = 0
+  const fetch = retryingFetch(globalThis.fetch, { onRetry: () => { resets++ } })
   await new Promise((ok) => server.once('listening', ok))
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 
@@ -71,7 +77,7 @@ try {
     const seconds = (performance.now() - t0) / 1000
     latencies.sort()
     const q = (p: number) => latencies[Math.min(total - 1, Math.floor(p * total))].toFixed(1)
-    console.log(`${name.padEnd(20)} ${total} requests, ${concurrency} concurrent: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, ${(total / seconds).toFixed(0)} req/s, errors ${errors} (${[...statuses].map(([s, n]) => `${s}: ${n}`).join(', ')})`)
+    console.log(`${name.padEnd(20)} ${total} requests, ${concurrency} concurrent: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, ${(total / seconds).toFixed(0)} req/s, errors ${errors}, connection resets retried ${resets} (${[...statuses].map(([s, n]) => `${s}: ${n}`).join(', ')})`)
   }
   server.close()
   console.log(`(${nDocs.toLocaleString('en')} documents x ${nLatents.toLocaleString('en')} latents per dataset, one Node process on this machine)`)
