@@ -17,6 +17,7 @@ import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import type { AnalysisQueueMessage } from '@latentbase/shared/contract/analysis-job'
 import { ApiError, issuesToErrors, problem } from './problem.ts'
+import { InvalidIdError } from '@latentbase/shared/contract/id'
 import { registerDatasetRoutes } from './routes/datasets.ts'
 import { registerDiffRoutes } from './routes/diff.ts'
 import { registerMetaRoutes } from './routes/meta.ts'
@@ -112,9 +113,10 @@ export function createApp(appDeps: AppDeps) {
       await next()
     })
   }
-  app.use('/datasets', bodyLimit({
+  // Every route: no request body is buffered past the cap (only POST /datasets can legitimately come near it).
+  app.use('*', bodyLimit({
     maxSize: MAX_BODY_BYTES,
-    onError: (c) => problem(c, 413, 'body-too-large', `request body over ${MAX_BODY_BYTES} bytes: post large datasets by URL ("source") instead of inline`),
+    onError: (c) => problem(c, 413, 'body-too-large', `request body over ${MAX_BODY_BYTES} bytes${new URL(c.req.url).pathname === '/datasets' ? ': post large datasets by URL ("source") instead of inline' : ''}`),
   }))
 
   registerDatasetRoutes(app, deps)
@@ -146,6 +148,8 @@ export function createApp(appDeps: AppDeps) {
       res.headers.forEach((v, k) => { if (k !== 'content-type' && k !== 'content-length') out.headers.set(k, v) })
       return out
     }
+    // A malformed id that got past a route (a query or body field) names nothing: answered as a missing one.
+    if (err instanceof InvalidIdError) return problem(c, 404, `${err.kind.replace(/ id$/, '').replace(/\W+/g, '-')}-not-found`, err.message)
     if (err instanceof SyntaxError && /JSON/.test(err.message)) return problem(c, 400, 'malformed-json', `request body is not valid JSON: ${err.message}`)
     console.error('[api] unhandled error', err)
     return problem(c, 500, 'internal', 'an internal error occurred; it has been logged')

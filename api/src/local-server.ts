@@ -15,7 +15,7 @@ import type { LoadedEncoder } from '@latentbase/gpu-worker/encoder/runtime'
 import { encoderWindowMiner } from '@latentbase/gpu-worker/job/window-miner'
 import type { WindowMiner } from './services/context.ts'
 import { embedderFromEnv } from '@latentbase/shared/embeddings/openai'
-import { holdIdleConnections } from '@latentbase/shared/net/keep-alive'
+import { configureNodeServer } from '@latentbase/shared/net/node-server'
 import { createApp } from './app.ts'
 import { startLocalAnalysis } from './services/analysis-local.ts'
 
@@ -87,7 +87,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalServe
   const server: ServerType = await new Promise((ok) => {
     const s = serve({ fetch: app.fetch, port: options.port ?? 8787, hostname: options.hostname ?? '127.0.0.1' }, () => ok(s))
     // Idle keep-alive connections outlive any client's reuse of them (Node's default 5 s raced the SDK's polling).
-    holdIdleConnections(s as Server)
+    configureNodeServer(s as Server)
   })
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 8787)

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { serve } from '@hono/node-server'
 import type { Server } from 'node:http'
-import { holdIdleConnections } from '@latentbase/shared/net/keep-alive'
+import { configureNodeServer } from '@latentbase/shared/net/node-server'
 import { retryingFetch } from '@latentbase/shared/net/retry'
 import type { AddressInfo } from 'node:net'
 import type { JobMessage } from '@latentbase/shared/contract/job'
@@ -45,7 +45,7 @@ try {
     objects, datasets, encoders, mode: 'local', tenantOf: () => 'local', embedder: new OfflineEmbedder(),
     queue: new EmbeddedQueue<JobMessage>(join(root, 'queue')),
   })
-  const server = holdIdleConnections(serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server)
+  const server = configureNodeServer(serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server)
   // A client as the SDK is: idempotent requests retried on a reset connection (counted, and printed).
   let resets = 0
   const fetch = retryingFetch(globalThis.fetch, { onRetry: () => { resets++ } })

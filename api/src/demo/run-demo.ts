@@ -8,7 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient } from '@latentbase/sdk'
-import { holdIdleConnections } from '@latentbase/shared/net/keep-alive'
+import { configureNodeServer } from '@latentbase/shared/net/node-server'
 import { startLocal } from '../local-server.ts'
 import { loadSpamAssassin, splitHalf, toJsonl } from '@latentbase/gpu-worker/corpus/spam-assassin'
 
@@ -27,7 +27,7 @@ const corpusServer = createServer((req, res) => {
   if (!body) { res.writeHead(404).end(); return }
   res.writeHead(200, { 'content-type': 'application/x-ndjson' }).end(body)
 })
-holdIdleConnections(corpusServer)
+configureNodeServer(corpusServer)
 await new Promise<void>((ok) => corpusServer.listen(0, '127.0.0.1', ok))
 const corpusUrl = `http://127.0.0.1:${(corpusServer.address() as { port: number }).port}`
 

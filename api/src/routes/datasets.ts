@@ -4,6 +4,7 @@ import {
   CreateDatasetRequest, CreatedDataset, DatasetView, DocumentView, type DatasetRecord,
 } from '@latentbase/shared/contract/dataset'
 import { Problem } from '@latentbase/shared/contract/problem'
+import { ID_RULE, ResourceId, RowParam } from '@latentbase/shared/contract/id'
 import { layout } from '@latentbase/shared/store/layout'
 import { generateWebhookSecret } from '@latentbase/shared/webhooks/sign'
 import { readDocuments, readByDocument } from '@latentbase/shared/store/shards'
@@ -34,6 +35,8 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
   const now = () => (deps.now ? deps.now() : new Date()).toISOString()
 
   async function mustGet(tenant: string, id: string): Promise<DatasetRecord> {
+    // An id outside the contract's pattern names no dataset (like a missing one), and never reaches a store key.
+    if (!ResourceId.safeParse(id).success) throw new ApiError(404, 'dataset-not-found', `dataset "${id.length > 80 ? `${id.slice(0, 80)}...` : id}" not found: dataset ids are ${ID_RULE}`)
     const record = await deps.datasets.getRecord(tenant, id)
     if (!record) throw new ApiError(404, 'dataset-not-found', `dataset "${id}" not found`)
     return record
@@ -120,7 +123,7 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
   app.openapi(createRoute({
     method: 'get', path: '/datasets/{id}', summary: 'A dataset: its status, progress, stats or error',
     request: { params: IdParam },
-    responses: { 200: { content: { 'application/json': { schema: DatasetView } }, description: 'the dataset' }, 404: problemResponse('not found') },
+    responses: { 200: { content: { 'application/json': { schema: DatasetView } }, description: 'the dataset' }, 404: problemResponse('not found (or not a dataset id)') },
   }), async (c) => {
     const { id } = c.req.valid('param')
     return c.json(toView(await withLiveProgress(deps.objects, await mustGet(c.get('tenant'), id))), 200)
@@ -129,7 +132,7 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
   app.openapi(createRoute({
     method: 'delete', path: '/datasets/{id}', summary: 'Delete a dataset (a tombstone keeps late jobs from bringing it back)',
     request: { params: IdParam },
-    responses: { 204: { description: 'deleted' }, 404: problemResponse('not found') },
+    responses: { 204: { description: 'deleted' }, 404: problemResponse('not found (or not a dataset id)') },
   }), async (c) => {
     const { id } = c.req.valid('param')
     const tenant = c.get('tenant')
@@ -140,8 +143,8 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
 
   app.openapi(createRoute({
     method: 'get', path: '/datasets/{id}/documents/{row}', summary: "One document: text, metadata and its pooled latents",
-    request: { params: IdParam.extend({ row: z.coerce.number().int().nonnegative() }) },
-    responses: { 200: { content: { 'application/json': { schema: DocumentView } }, description: 'the document' }, 404: problemResponse('not found'), 409: problemResponse('not ready') },
+    request: { params: IdParam.extend({ row: RowParam }) },
+    responses: { 200: { content: { 'application/json': { schema: DocumentView } }, description: 'the document' }, 400: problemResponse('row is not a non-negative integer'), 404: problemResponse('not found'), 409: problemResponse('not ready') },
   }), async (c) => {
     const { id, row } = c.req.valid('param')
     const tenant = c.get('tenant')

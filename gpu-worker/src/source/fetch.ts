@@ -1,4 +1,5 @@
 /** @module Opens a dataset source (http(s), or a local file in local mode) as a decompressed byte stream with its format resolved. */
+import { retryingFetch } from '@latentbase/shared/net/retry'
 import { createReadStream } from 'node:fs'
 import { mkdtemp, open, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -263,7 +264,8 @@ async function openHttp(url: string, name: string, opts: OpenSourceOptions): Pro
   }, connectMs)
   let response: Response
   try {
-    response = await fetch(url, { signal: controller.signal, headers: { 'user-agent': 'latentbase-worker' }, redirect: 'follow' })
+    // A GET: sent again on a fresh connection if a pooled one was reset under it (see shared/net/retry).
+    response = await retryingFetch()(url, { signal: controller.signal, headers: { 'user-agent': 'latentbase-worker' }, redirect: 'follow' })
   } catch (err) {
     clearTimeout(timer)
     detach()

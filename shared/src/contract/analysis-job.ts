@@ -1,4 +1,5 @@
 /** @module Analysis jobs: heavy analyses (clustering, large correlations) queued on their own queue, with a job resource, progress and a result. */
+import { assertSafeId } from './id.ts'
 import { z } from 'zod'
 import { WebhookJob } from './job.ts'
 import { WebhookSpec } from './dataset.ts'
@@ -99,9 +100,8 @@ export const AnalysisResultPage = z.object({
 }).catchall(z.unknown())
 export type AnalysisResultPage = z.infer<typeof AnalysisResultPage>
 
-const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/
 function safe(kind: string, id: string): string {
-  if (!SAFE_ID.test(id)) throw new Error(`invalid ${kind} "${id}": letters, digits, _ and - only`)
+  assertSafeId(kind, id)
   return id
 }
 

@@ -1,10 +1,8 @@
 /** @module Object keys of the latent store. Every key starts with the tenant. */
 
-const SAFE_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/
+import { assertSafeId } from '../contract/id.ts'
 
-export function assertSafeId(kind: string, id: string): void {
-  if (!SAFE_ID.test(id)) throw new Error(`invalid ${kind} "${id}": letters, digits, _ and - only`)
-}
+export { assertSafeId }
 
 export const layout = {
   /** Prefix of everything a dataset owns (deleted as a whole). */
