@@ -8,6 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient } from '@latentbase/sdk'
+import { createProgress } from '@latentbase/shared/util/progress'
 import { configureNodeServer } from '@latentbase/shared/net/node-server'
 import { startLocal } from '../local-server.ts'
 import { loadSpamAssassin, splitHalf, toJsonl } from '@latentbase/gpu-worker/corpus/spam-assassin'
@@ -39,13 +40,21 @@ for (const name of ['ham-0', 'spam-0', 'ham-1', 'spam-1']) {
   const created = await client.datasets.create({ name, source: { url: `${corpusUrl}/${name}.jsonl` } })
   ids[name] = created.id
 }
+// All four encode at once: one progress bar each on a terminal, one line per change otherwise; log lines (the
+// encoder's own) go above the bars instead of through them.
+const progress = createProgress()
+progress.captureConsole()
 let tokens = 0
-for (const [name, id] of Object.entries(ids)) {
-  const d = await client.datasets.waitUntilReady(id, {
-    onProgress: (p) => process.stdout.write(`\r${name}: ${p.status} ${p.progress.documents.done} documents, ${p.progress.tokens} tokens   `),
-  })
-  tokens += d.stats!.tokens
-  process.stdout.write(`\r${name}: ${d.stats!.documents} documents, ${d.stats!.tokens} tokens in ${d.stats!.seconds?.total?.toFixed(1)} s: ${stages(d.stats!.seconds)}\n`)
+try {
+  await Promise.all(Object.entries(ids).map(async ([name, id]) => {
+    const d = await client.datasets.waitUntilReady(id, {
+      onProgress: (p) => progress.update(name, { done: p.progress.documents.done, total: p.progress.documents.total, status: p.status, detail: `${p.progress.tokens.toLocaleString('en')} tokens` }),
+    })
+    tokens += d.stats!.tokens
+    progress.finish(name, `${name}: ${d.stats!.documents} documents, ${d.stats!.tokens} tokens in ${d.stats!.seconds?.total?.toFixed(1)} s: ${stages(d.stats!.seconds)}`)
+  }))
+} finally {
+  progress.close()
 }
 const seconds = (performance.now() - t0) / 1000
 console.log(`encoded ${tokens} tokens in ${seconds.toFixed(1)} s: ${Math.round(tokens / seconds)} tokens/s\n`)
