@@ -247,7 +247,8 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
   const readerPath = await part(given.reader.model, 'reader.model')
   const readerBytes = await readBytes(readerPath, 'reader.model')
   // Readers over 2 GB keep their weights in side files: fetch those beside a remote reader too.
-  const readerSideFiles = externalDataFiles(decodeModel(readerBytes))
+  const readerModel = decodeModel(readerBytes)
+  const readerSideFiles = externalDataFiles(readerModel)
   if (isRemotePart(given.reader.model)) {
     for (const file of readerSideFiles) {
       const url = `${given.reader.model.slice(0, given.reader.model.lastIndexOf('/') + 1)}${file}`
@@ -292,7 +293,7 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
   if (envDtype && envDtype !== 'float32' && envDtype !== 'float16') throw new Error(`LATENTBASE_SAE_DTYPE must be float32 or float16, got "${envDtype}"`)
   const saeDtype = opts.saeDtype ?? (envDtype as 'float32' | 'float16' | undefined) ?? (requestedProviders(opts).includes('cuda') ? 'float16' : 'float32')
   // What encoder.json leaves out, the reader graph says: its hidden-state output for the hook, then the inputs that output needs.
-  const signature = graphSignature(decodeModel(readerBytes))
+  const signature = graphSignature(readerModel)
   const output = given.reader.output ?? inferReaderOutput(signature.outputs, hookName, sae.dIn)
   const readerOpts = { output, preprocess: given.reader.preprocess, saeDtype }
   let readerInputs: GraphInput[]
