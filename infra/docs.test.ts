@@ -1,6 +1,7 @@
 /**
  * @module The README and docs/*.md hold together: every relative link reaches a file that exists and every #anchor a
- * heading of that file (GitHub's slugs); the README stays short, names the commands and links every docs page.
+ * heading of that file (GitHub's slugs), every repository path they name (`gpu-worker/src/encoder/`) exists; the README
+ * stays short, names the commands and links every docs page.
  */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
@@ -76,6 +77,25 @@ test('every relative link in README.md and docs/*.md reaches an existing file an
   }
   assert.ok(links > 30, `${links} links checked`)
   assert.deepEqual(all, [])
+})
+
+/** Paths from the repository root the text names (api/..., gpu-worker/..., shared/..., sdk/..., infra/...). */
+export function repositoryPaths(markdown: string): string[] {
+  return [...markdown.matchAll(/(?<![\w./-])((?:api|gpu-worker|shared|sdk|infra)\/[\w./-]*)/g)].map((m) => m[1].replace(/\.+$/, ''))
+}
+
+test('every repository path README.md and docs/*.md name exists (the pipeline picture included)', () => {
+  assert.deepEqual(repositoryPaths('see `gpu-worker/src/encoder/` and api/src/app.ts. Not xapi/y'), ['gpu-worker/src/encoder/', 'api/src/app.ts'])
+  const missing: string[] = []
+  let named = 0
+  for (const file of files()) {
+    for (const path of repositoryPaths(readFileSync(file, 'utf8'))) {
+      named++
+      if (!existsSync(join(ROOT, path))) missing.push(`${relative(ROOT, file)}: ${path}`)
+    }
+  }
+  assert.ok(named > 50, `${named} paths checked`)
+  assert.deepEqual(missing, [])
 })
 
 test('the README is short, names the commands, and links every docs page', () => {
