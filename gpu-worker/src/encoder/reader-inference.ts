@@ -87,7 +87,8 @@ export function inferReaderInputs(needed: GraphValue[], explicit: Partial<Reader
     throw new Error(
       `encoder.json: reader.inputs cannot be inferred from the reader graph: ${problems.join('; ')}. ` +
       `The graph's inputs: ${listing}. Usual names: ids ${INPUT_NAMES.ids.join(' / ')}, mask ${INPUT_NAMES.mask.join(' / ')}, ` +
-      `positions ${INPUT_NAMES.positions.join(' / ')}. Set reader.inputs in encoder.json, e.g. "inputs": ${example}`)
+      `positions ${INPUT_NAMES.positions.join(' / ')}. Set reader.inputs in encoder.json, e.g. "inputs": ${example} ` +
+      `(only token ids, the attention mask and position ids are fed: a reader that needs another input must be exported without it)`)
   }
   return out as ReaderInputNames
 }
