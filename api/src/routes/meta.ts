@@ -1,13 +1,13 @@
 /** @module Service routes: encoders and health. */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
-import { EncoderInfo } from '@latentbase/shared/contract/encoder'
+import { EncoderList } from '@latentbase/shared/contract/encoder'
 import type { AppDeps, AppEnv } from '../app.ts'
 
 export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   app.openapi(createRoute({
-    method: 'get', path: '/encoders', summary: 'Encoders this deployment can use',
-    responses: { 200: { content: { 'application/json': { schema: z.object({ encoders: z.array(EncoderInfo) }) } }, description: 'encoders' } },
-  }), (c) => c.json({ encoders: deps.encoders.list() }, 200))
+    method: 'get', path: '/encoders', summary: 'Encoders this deployment can use, and encoder folders that failed to load (with why)',
+    responses: { 200: { content: { 'application/json': { schema: EncoderList } }, description: 'encoders' } },
+  }), (c) => c.json({ encoders: deps.encoders.list(), unavailable: deps.encoders.unavailable?.() ?? [] }, 200))
 
   app.openapi(createRoute({
     method: 'get', path: '/health', summary: 'Liveness and queue depth',

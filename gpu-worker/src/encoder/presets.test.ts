@@ -16,7 +16,7 @@ test('every preset is a valid encoder.json whose reader output index matches its
     assert.equal(config.id, name)
     // hidden_states[i] = blocks.{i}.hook_resid_pre = blocks.{i-1}.hook_resid_post (gpu-worker/tools/export_reader.py).
     const index = Number(String(config.reader.output).replace('hidden_states.', ''))
-    const m = /^blocks\.(\d+)\.hook_resid_(pre|post)$/.exec(config.reader.hookName)
+    const m = /^blocks\.(\d+)\.hook_resid_(pre|post)$/.exec(config.reader.hookName ?? '(none)')
     assert.ok(m, `${name}: hook ${config.reader.hookName}`)
     assert.equal(index, Number(m[1]) + (m[2] === 'post' ? 1 : 0), `${name}: output index matches the hook`)
     if (config.sae.hookName) assert.equal(config.sae.hookName, config.reader.hookName)

@@ -227,14 +227,18 @@ test('a requested accelerator that is missing falls back to CPU with a log line'
 
 test('configuration errors name the file and field', async () => {
   const cases: Array<[string, (c: ReturnType<typeof baseConfig>) => unknown, RegExp, Record<string, string>?]> = [
-    ['no-output', (c) => ({ ...c, reader: { ...c.reader, output: undefined } }), /encoder\.json: reader\.output: /],
+    // No reader.output and a hook (from the SAE) that neither hidden_states.<i> nor the stacked output holds: two candidates.
+    ['no-output', (c) => ({ ...c, reader: { ...c.reader, output: undefined, hookName: undefined } }),
+      /encoder\.json: reader\.output cannot be inferred from the reader graph: the hook "blocks\.3\.hook_resid_post" is hidden_states\[4\], and 2 outputs could be its hidden states \(hidden_states\.0, hidden_states\.1\)\. The graph's outputs: hidden_states\.0 \(float32 \[batch, tokens, 16\]\), .*logits/,
+      { 'sae/cfg.json': JSON.stringify({ d_in: D, d_sae: S, architecture: 'standard', metadata: { hook_name: 'blocks.3.hook_resid_post', context_size: 64 } }) }],
     ['bad-id', (c) => ({ ...c, id: 'Has Spaces' }), /encoder\.json: id: encoder id/],
     ['hook', (c) => ({ ...c, reader: { ...c.reader, hookName: 'blocks.5.hook_resid_post' } }),
       /encoder\.json: reader\.hookName is "blocks\.5\.hook_resid_post" but the SAE's sae\/cfg\.json says metadata\.hook_name "blocks\.0\.hook_resid_post"/],
     ['no-model', (c) => ({ ...c, reader: { ...c.reader, model: 'missing.onnx' } }), /encoder\.json: reader\.model: .*missing\.onnx cannot be read \(ENOENT\)/],
     ['no-tokenizer', (c) => ({ ...c, reader: { ...c.reader, tokenizer: 'nope.json' } }), /encoder\.json: reader\.tokenizer: .*nope\.json cannot be read/],
     ['no-sae', (c) => ({ ...c, sae: { format: 'saelens', path: 'elsewhere' } }), /encoder\.json: sae\.path: .*elsewhere\/cfg\.json cannot be read/],
-    ['unmapped', (c) => ({ ...c, reader: { ...c.reader, inputs: { ids: 'input_ids' } } }), /encoder\.json: reader\.inputs: the reader needs input "attention_mask"/],
+    ['unknown-input', (c) => ({ ...c, reader: { ...c.reader, inputs: { ids: 'input_id' } } }),
+      /encoder\.json: reader\.inputs\.ids is "input_id" but the reader graph has no such input; its inputs: input_ids \(int64 \[batch, tokens\]\), attention_mask \(int64 \[batch, tokens\]\)/],
     ['bad-output', (c) => ({ ...c, reader: { ...c.reader, output: 'hidden_states.9' } }), /reader\.onnx: reader model: no value named "hidden_states\.9"/],
     ['bad-labels', (c) => c, /labels\.jsonl: 1 bad line: line 2: latent 999 is outside 0\.\.39/, { 'labels.jsonl': '{"latent": 1, "label": "a"}\n{"latent": 999, "label": "b"}\n' }],
     ['bad-sae-cfg', (c) => c, /sae\/cfg\.json: d_sae is 41 but W_enc has shape \[16, 40\]/,

@@ -8,7 +8,8 @@ import { Tokenizer } from '@huggingface/tokenizers'
 import { EncoderConfig, EncoderInfo } from '@latentbase/shared/contract/encoder'
 import type { PoolingSpec } from '@latentbase/shared/contract/dataset'
 import type { SaeWeights } from './sae.ts'
-import { loadSae, sameHook, SaeFileError, type LoadedSae } from './formats/index.ts'
+import { loadSae, SaeFileError, type LoadedSae } from './formats/index.ts'
+import { graphSignature, inferReaderInputs, inferReaderOutput, resolveHook, type ReaderInputNames } from './reader-inference.ts'
 import { loadLabels } from './labels.ts'
 import { externalDataFiles, writeModelWithExternalData } from './external-data.ts'
 import { fetchFolder, fetchPart, isRemotePart, RemotePartError, type FetchPartOptions } from '../fetch/remote-part.ts'
@@ -76,9 +77,15 @@ export interface PrepareContext {
   chatTemplate: string | null
 }
 
+/** encoder.json with what a minimal one leaves out filled in from the reader graph and the SAE's metadata. */
+export type EncoderConfigResolved = EncoderConfig & {
+  reader: EncoderConfig['reader'] & { inputs: ReaderInputNames; output: NonNullable<EncoderConfig['reader']['output']>; hookName: string }
+}
+
 export interface LoadedEncoder {
   folder: string
-  config: EncoderConfig
+  /** The encoder.json as loaded, with inferred reader inputs, output and hook filled in (also what the fingerprint hashes). */
+  config: EncoderConfigResolved
   info: EncoderInfo
   /** sha256 over the canonical encoder config and the hashes of reader, SAE and tokenizer files. */
   baseFingerprint: string
@@ -217,7 +224,7 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
     const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
     throw new Error(`${configPath}: ${problems}`)
   }
-  const config = parsed.data
+  const given = parsed.data
   const cacheDir = opts.cacheDir ?? defaultCacheDir()
   const fetchOpts: FetchPartOptions = { log: opts.log, ...opts.fetchOptions, cacheDir }
   // A part is a path relative to the folder, or an hf:// / https:// / s3:// URL downloaded once into the cache.
@@ -237,29 +244,30 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
     }
   }
 
-  const readerPath = await part(config.reader.model, 'reader.model')
+  const readerPath = await part(given.reader.model, 'reader.model')
   const readerBytes = await readBytes(readerPath, 'reader.model')
   // Readers over 2 GB keep their weights in side files: fetch those beside a remote reader too.
-  const readerSideFiles = externalDataFiles(decodeModel(readerBytes))
-  if (isRemotePart(config.reader.model)) {
+  const readerModel = decodeModel(readerBytes)
+  const readerSideFiles = externalDataFiles(readerModel)
+  if (isRemotePart(given.reader.model)) {
     for (const file of readerSideFiles) {
-      const url = `${config.reader.model.slice(0, config.reader.model.lastIndexOf('/') + 1)}${file}`
+      const url = `${given.reader.model.slice(0, given.reader.model.lastIndexOf('/') + 1)}${file}`
       await fetched(url, 'reader.model (external data)', async () => (await fetchPart(url, fetchOpts)).path)
     }
   }
-  const tokenizerBytes = await readBytes(await part(config.reader.tokenizer, 'reader.tokenizer'), 'reader.tokenizer')
+  const tokenizerBytes = await readBytes(await part(given.reader.tokenizer, 'reader.tokenizer'), 'reader.tokenizer')
   let tokenizerConfigBytes: Uint8Array | null = null
-  if (config.reader.tokenizerConfig) {
-    tokenizerConfigBytes = await readBytes(await part(config.reader.tokenizerConfig, 'reader.tokenizerConfig'), 'reader.tokenizerConfig')
+  if (given.reader.tokenizerConfig) {
+    tokenizerConfigBytes = await readBytes(await part(given.reader.tokenizerConfig, 'reader.tokenizerConfig'), 'reader.tokenizerConfig')
   } else {
     // tokenizer_config.json beside tokenizer.json is the Hugging Face layout: use it when present.
-    const besideTokenizer = isRemotePart(config.reader.tokenizer)
-      ? await sibling(config.reader.tokenizer, 'tokenizer_config.json')
-      : join(dirname(at(config.reader.tokenizer)), 'tokenizer_config.json')
+    const besideTokenizer = isRemotePart(given.reader.tokenizer)
+      ? await sibling(given.reader.tokenizer, 'tokenizer_config.json')
+      : join(dirname(at(given.reader.tokenizer)), 'tokenizer_config.json')
     tokenizerConfigBytes = besideTokenizer === null ? null : await readFile(besideTokenizer)
       .then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)).catch(() => null)
   }
-  const { format, path: saeRef, ...saeOptions } = config.sae
+  const { format, path: saeRef, ...saeOptions } = given.sae
   let saePath: string
   if (!isRemotePart(saeRef)) saePath = at(saeRef)
   else if (SAE_FOLDER_FILES[format]) {
@@ -275,27 +283,26 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
     throw err
   }
   const sae: SaeWeights = loadedSae.sae
-  // Equal names, or two names of the same residual-stream hidden state (layers.6 = blocks.6.hook_resid_post = blocks.7.hook_resid_pre).
-  if (!sameHook(sae.hookName, config.reader.hookName)) {
-    throw new Error(`${ENCODER_FILE}: reader.hookName is "${config.reader.hookName}" but the SAE's ${loadedSae.hookOrigin} "${sae.hookName}"`)
-  }
-  const maxTokens = config.reader.maxTokens ?? sae.contextSize
+  // A minimal encoder.json leaves the hook to the SAE's metadata; when both say one they must agree: equal names, or two
+  // names of the same residual-stream hidden state (layers.6 = blocks.6.hook_resid_post = blocks.7.hook_resid_pre).
+  const hookName = resolveHook(sae.hookName, loadedSae.hookOrigin, given.reader.hookName)
+  const maxTokens = given.reader.maxTokens ?? sae.contextSize
   if (!maxTokens) throw new Error(`${ENCODER_FILE}: reader.maxTokens is not set and ${loadedSae.contextOrigin}`)
 
   const envDtype = process.env.LATENTBASE_SAE_DTYPE
   if (envDtype && envDtype !== 'float32' && envDtype !== 'float16') throw new Error(`LATENTBASE_SAE_DTYPE must be float32 or float16, got "${envDtype}"`)
   const saeDtype = opts.saeDtype ?? (envDtype as 'float32' | 'float16' | undefined) ?? (requestedProviders(opts).includes('cuda') ? 'float16' : 'float32')
-  const readerOpts = { output: config.reader.output, preprocess: config.reader.preprocess, saeDtype }
+  // What encoder.json leaves out, the reader graph says: its hidden-state output for the hook, then the inputs that output needs.
+  const signature = graphSignature(readerModel)
+  const output = given.reader.output ?? inferReaderOutput(signature.outputs, hookName, sae.dIn)
+  const readerOpts = { output, preprocess: given.reader.preprocess, saeDtype }
   let readerInputs: GraphInput[]
   try { readerInputs = checkReader(readerBytes, readerOpts, sae.dIn) } catch (err) {
-    throw new Error(`${config.reader.model}: ${(err as Error).message}`)
+    throw new Error(`${given.reader.model}: ${(err as Error).message}`)
   }
-  const mapped = new Set([config.reader.inputs.ids, config.reader.inputs.mask, config.reader.inputs.positions].filter(Boolean) as string[])
-  for (const input of readerInputs) {
-    if (!mapped.has(input.name)) {
-      throw new Error(`${ENCODER_FILE}: reader.inputs: the reader needs input "${input.name}", which is mapped to none of ids / mask / positions`)
-    }
-  }
+  const needed = signature.inputs.filter((v) => readerInputs.some((r) => r.name === v.name))
+  const inputs = inferReaderInputs(needed, given.reader.inputs, signature.inputs)
+  const config: EncoderConfigResolved = { ...given, reader: { ...given.reader, inputs, output, hookName } }
 
   const tokenizerJson = parseJson(tokenizerBytes, config.reader.tokenizer) as Record<string, unknown>
   const tokenizerConfig = (tokenizerConfigBytes ? parseJson(tokenizerConfigBytes, config.reader.tokenizerConfig ?? 'tokenizer_config.json') : {}) as Record<string, unknown>
@@ -343,7 +350,6 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
     return t
   }
 
-  const inputs = config.reader.inputs
   const feeds = (batch: EncoderBatch, withPoolMask: boolean): Record<string, Tensor> => {
     const { batchSize: B, seqLen: T } = batch
     const n = B * T

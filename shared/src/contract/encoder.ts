@@ -14,12 +14,14 @@ export const ReaderConfig = z.object({
   tokenizer: z.string().min(1).describe('path of a Hugging Face tokenizer.json'),
   tokenizerConfig: z.string().optional().describe('path of tokenizer_config.json (chat template, special tokens)'),
   inputs: z.object({
-    ids: z.string().min(1),
-    mask: z.string().optional(),
-    positions: z.string().optional(),
-  }),
-  output: ReaderOutput,
-  hookName: z.string().min(1).describe('SAELens hook name the output corresponds to, checked against the SAE metadata'),
+    ids: z.string().min(1).optional(),
+    mask: z.string().min(1).optional(),
+    positions: z.string().min(1).optional(),
+  }).optional().describe('graph input names; when left out, told from the graph by their usual names (input_ids / ids / tokens, attention_mask / mask, position_ids)'),
+  output: ReaderOutput.optional()
+    .describe("the graph output holding the hook's hidden states; when left out, hidden_states.<i> for the hook's index, or the one output shaped [batch, tokens, d_in]"),
+  hookName: z.string().min(1).optional()
+    .describe("SAELens hook name the output corresponds to; when left out, the SAE's (its metadata, folder or path); checked against it when both are given"),
   maxTokens: z.number().int().positive().optional().describe("defaults to the SAE's context_size"),
   prependBos: z.boolean().default(true),
   longDocuments: z.enum(['truncate', 'window']).default('truncate'),
@@ -61,3 +63,17 @@ export const EncoderInfo = z.object({
   labelled: z.number().int().describe('number of latents with a label'),
 })
 export type EncoderInfo = z.infer<typeof EncoderInfo>
+
+/** An encoder folder that was found but did not load, and why (the folder's name only: no machine paths). */
+export const UnavailableEncoder = z.object({
+  folder: z.string().describe('name of the encoder folder (its last path segment)'),
+  error: z.string().describe('why it did not load, naming the encoder.json field or file at fault'),
+})
+export type UnavailableEncoder = z.infer<typeof UnavailableEncoder>
+
+/** GET /encoders: the encoders a deployment can use, and the folders it found that failed to load. */
+export const EncoderList = z.object({
+  encoders: z.array(EncoderInfo),
+  unavailable: z.array(UnavailableEncoder).describe('encoder folders that failed to load, with the reason; empty when all loaded'),
+})
+export type EncoderList = z.infer<typeof EncoderList>

@@ -1,5 +1,5 @@
 /** @module The EncoderCatalog adapter: what the API knows about encoders without loading any model. */
-import type { EncoderInfo } from '../contract/encoder.ts'
+import type { EncoderInfo, UnavailableEncoder } from '../contract/encoder.ts'
 
 export interface EncoderCatalog {
   list(): EncoderInfo[]
@@ -8,15 +8,19 @@ export interface EncoderCatalog {
   labels(id: string): Promise<(string | null)[]>
   /** Where each label came from (e.g. 'offline-top-tokens', 'neuronpedia'), or null. */
   labelSources?(id: string): Promise<(string | null)[]>
+  /** Encoder folders that were found but failed to load, with the reason (folder names only, no machine paths). */
+  unavailable?(): UnavailableEncoder[]
 }
 
 /** A catalog over a fixed set of encoders, with their labels already in memory. */
 export class StaticEncoderCatalog implements EncoderCatalog {
   private readonly byId = new Map<string, { info: EncoderInfo; labels: (string | null)[]; labelSources?: (string | null)[] }>()
-  constructor(entries: Array<{ info: EncoderInfo; labels: (string | null)[]; labelSources?: (string | null)[] }>) {
+  constructor(entries: Array<{ info: EncoderInfo; labels: (string | null)[]; labelSources?: (string | null)[] }>,
+    private readonly failed: UnavailableEncoder[] = []) {
     for (const e of entries) this.byId.set(e.info.id, e)
   }
   list(): EncoderInfo[] { return [...this.byId.values()].map((e) => e.info) }
+  unavailable(): UnavailableEncoder[] { return [...this.failed] }
   get(id: string): EncoderInfo | undefined { return this.byId.get(id)?.info }
   async labels(id: string): Promise<(string | null)[]> {
     const entry = this.byId.get(id)

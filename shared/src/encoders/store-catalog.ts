@@ -4,7 +4,7 @@
  * a Lambda) still knows every encoder and its labels.
  */
 import { z } from 'zod'
-import { EncoderInfo } from '../contract/encoder.ts'
+import { EncoderInfo, UnavailableEncoder } from '../contract/encoder.ts'
 import type { ObjectStore } from '../store/object-store.ts'
 import type { EncoderCatalog } from './catalog.ts'
 
@@ -15,6 +15,8 @@ export const PublishedCatalog = z.object({
   version: z.literal(1),
   publishedAt: z.string(),
   encoders: z.array(EncoderInfo),
+  /** Folders the last publishing worker found but could not load (absent in catalogs published before it existed). */
+  unavailable: z.array(UnavailableEncoder).optional(),
 })
 export type PublishedCatalog = z.infer<typeof PublishedCatalog>
 
@@ -45,7 +47,8 @@ function parseJson(bytes: Uint8Array, key: string): unknown {
  * encoder whose labels are missing. Entries already published under other ids (another worker's
  * encoders) are kept; an id published again is replaced.
  */
-export async function publishEncoderCatalog(objects: ObjectStore, encoders: Iterable<PublishableEncoder>, now: () => Date = () => new Date()): Promise<PublishedCatalog> {
+export async function publishEncoderCatalog(objects: ObjectStore, encoders: Iterable<PublishableEncoder>, now: () => Date = () => new Date(),
+  unavailable: UnavailableEncoder[] = []): Promise<PublishedCatalog> {
   const list = [...encoders]
   for (const e of list) {
     const body: PublishedLabels = { fingerprint: e.info.fingerprint, labels: e.labels, ...(e.labelSources ? { labelSources: e.labelSources } : {}) }
@@ -59,6 +62,8 @@ export async function publishEncoderCatalog(objects: ObjectStore, encoders: Iter
     version: 1,
     publishedAt: now().toISOString(),
     encoders: [...list.map((e) => e.info), ...kept].sort((a, b) => a.id.localeCompare(b.id)),
+    // What this worker could not load: its folders are the ones it says anything about.
+    unavailable,
   }
   await objects.put(ENCODER_CATALOG_KEY, JSON.stringify(catalog), { contentType: 'application/json' })
   return catalog
@@ -110,6 +115,7 @@ export class StoreEncoderCatalog implements EncoderCatalog {
 
   list(): EncoderInfo[] { return this.snapshot ? [...this.snapshot.encoders] : [] }
   get(id: string): EncoderInfo | undefined { return this.snapshot?.encoders.find((e) => e.id === id) }
+  unavailable(): UnavailableEncoder[] { return [...this.snapshot?.unavailable ?? []] }
 
   private published(id: string): Promise<PublishedLabels> {
     const info = this.get(id)

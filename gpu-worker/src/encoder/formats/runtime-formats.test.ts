@@ -36,7 +36,8 @@ before(async () => {
 after(async () => { await rm(root, { recursive: true, force: true }) })
 
 /** An encoder folder with the SAE files `files` (relative path -> bytes) and encoder.json's `sae` entry. */
-async function encoderFolder(hookName: string, sae: Record<string, unknown>, files: Record<string, Uint8Array | string>, maxTokens: number | null = 32): Promise<string> {
+/** `hookName` null: a minimal encoder.json (no reader inputs, output or hook: the graph and the SAE say them). */
+async function encoderFolder(hookName: string | null, sae: Record<string, unknown>, files: Record<string, Uint8Array | string>, maxTokens: number | null = 32): Promise<string> {
   const f = join(root, `enc-${n++}`)
   await mkdir(join(f, 'tokenizer'), { recursive: true })
   const models = llamaModels()
@@ -49,8 +50,9 @@ async function encoderFolder(hookName: string, sae: Record<string, unknown>, fil
   }
   await writeFile(join(f, 'encoder.json'), JSON.stringify({
     id: 'fmt', reader: {
-      model: 'reader.onnx', tokenizer: 'tokenizer/tokenizer.json', inputs: { ids: 'input_ids', mask: 'attention_mask' },
-      output: 'hidden_states.1', hookName, ...(maxTokens === null ? {} : { maxTokens }),
+      model: 'reader.onnx', tokenizer: 'tokenizer/tokenizer.json',
+      ...(hookName === null ? {} : { inputs: { ids: 'input_ids', mask: 'attention_mask' }, output: 'hidden_states.1', hookName }),
+      ...(maxTokens === null ? {} : { maxTokens }),
     },
     sae,
   }))
@@ -130,6 +132,32 @@ test('gemma-scope params.npz, sparsify layers.0, goodfire safetensors and a gate
   prints.add(await assertEncoderMatches(await encoderFolder('blocks.0.hook_resid_post', { format: 'saelens', path: 'sae' }, gated),
     ref({ architecture: 'gated', applyBDecToInput: true }), 'gated'))
   assert.equal(prints.size, 4, 'each SAE gives its own fingerprint')
+})
+
+test('a minimal encoder.json takes the hook from a sparsify layers.N folder or a Gemma Scope layer_L path, the output and inputs from the graph', async () => {
+  const npz = zipFile([
+    { name: 'W_enc.npy', data: npyFile(raw.wEnc, [D, S]) }, { name: 'W_dec.npy', data: npyFile(raw.wDec, [S, D]) },
+    { name: 'b_enc.npy', data: npyFile(raw.bEnc, [S]) }, { name: 'b_dec.npy', data: npyFile(raw.bDec, [D]) },
+    { name: 'threshold.npy', data: npyFile(raw.threshold, [S]) },
+  ], 8)
+  // The tiny reader outputs hidden_states.0, hidden_states.1, a stacked hidden_states and logits: the hook picks .1.
+  const gemmaPath = 'gemma-scope-2b-pt-res/layer_0/width_16k/average_l0_8/params.npz'
+  const gemma = await encoderFolder(null, { format: 'gemma-scope', path: gemmaPath }, { [gemmaPath]: npz })
+  const sparsify = await encoderFolder(null, { format: 'sparsify', path: 'run/layers.0' }, {
+    'run/layers.0/cfg.json': JSON.stringify({ activation: 'topk', num_latents: S, k: 6, d_in: D, transcode: false }),
+    'run/layers.0/sae.safetensors': safetensorsFile({
+      'encoder.weight': F32([S, D], transpose(raw.wEnc, D, S)), 'encoder.bias': F32([S], raw.bEnc), W_dec: F32([S, D], raw.wDec), b_dec: F32([D], raw.bDec),
+    }),
+  })
+  for (const [folder, hook] of [[gemma, 'blocks.0.hook_resid_post'], [sparsify, 'blocks.0.hook_resid_post']] as const) {
+    const encoder = await loadEncoder(folder, quiet)
+    assert.equal(encoder.config.reader.hookName, hook)
+    assert.equal(encoder.config.reader.output, 'hidden_states.1')
+    assert.deepEqual(encoder.config.reader.inputs, { ids: 'input_ids', mask: 'attention_mask' })
+    await encoder.close()
+  }
+  await assertEncoderMatches(gemma, ref({ architecture: 'jumprelu' }), 'jumprelu')
+  await assertEncoderMatches(sparsify, ref({ architecture: 'topk', applyBDecToInput: true }), 'topk')
 })
 
 test('encoder.json errors for the new formats name the field', async () => {
