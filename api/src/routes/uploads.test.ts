@@ -24,7 +24,7 @@ async function setup(uploadMaxBytes?: number) {
     objects, datasets: new DatasetStore(objects), queue, encoders: syntheticCatalog('demo', 16, syntheticTopics(16, 2, 4)), mode: 'cloud', apiKeys: keys,
     tenantOf: () => { throw new Error('keys give the tenant') }, ...(uploadMaxBytes ? { uploadMaxBytes } : {}),
   })
-  const clientOf = (apiKey: string) => createClient({ baseUrl: 'http://api.test', apiKey, fetch: (url, init) => app.request(String(url), init as RequestInit) })
+  const clientOf = (apiKey: string) => createClient({ baseUrl: 'http://api.test', apiKey, fetch: async (url, init) => app.request(String(url), init as RequestInit) })
   return { objects, app, acme: clientOf(acme), globex: clientOf(globex), acmeKey: acme, queue }
 }
 
