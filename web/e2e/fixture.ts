@@ -1,5 +1,6 @@
 /** @module A small encoded fixture for the web interface's browser tests and screenshots: two datasets of short documents (cooking vs. football, both with weather) on the local server with the demo encoder. */
 import { DEMO_ENCODER_DIR, loadEncoders } from '@latentbase/gpu-worker/registry'
+import type { LoadedEncoder } from '@latentbase/gpu-worker/encoder/runtime'
 import { startLocal, type LocalServer } from '../../api/src/local-server.ts'
 
 /** Deterministic pick (a small LCG) so the fixture is the same on every run. */
@@ -33,8 +34,8 @@ export function fixtureDocuments(topic: 'cooking' | 'football', n: number, seed:
 export interface Fixture { server: LocalServer; a: string; b: string }
 
 /** Starts the local server on `dataDir` and encodes the two datasets (about 30 short documents each: seconds). */
-export async function startFixture(dataDir: string, opts: { port?: number; log?: (line: string) => void } = {}): Promise<Fixture> {
-  const encoders = await loadEncoders([DEMO_ENCODER_DIR], () => {})
+export async function startFixture(dataDir: string, opts: { port?: number; log?: (line: string) => void; encoders?: Map<string, LoadedEncoder> } = {}): Promise<Fixture> {
+  const encoders = opts.encoders ?? await loadEncoders([DEMO_ENCODER_DIR], () => {})
   const server = await startLocal({ dataDir, port: opts.port ?? 0, encoders, log: opts.log ?? (() => {}) })
   const post = async (name: string, documents: unknown[]) => {
     const res = await fetch(`${server.url}/datasets`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name, documents, encoder: 'demo' }) })

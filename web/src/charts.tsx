@@ -35,7 +35,7 @@ export function DiffChart({ latents, metric, onOpen }: { latents: DiffLatent[]; 
         const y = 24 + i * rowH
         const open = () => onOpen(l)
         return (
-          <g key={l.latent} class="row" role="listitem" tabIndex={0} data-latent={l.latent} aria-label={`latent ${l.latent}: ${l.label ?? 'no label'}; difference ${fmt.pct(l.difference)}, q ${fmt.p(l.qValue)}`}
+          <g key={l.latent} class="row" role="listitem" tabindex={0} data-latent={l.latent} aria-label={`latent ${l.latent}: ${l.label ?? 'no label'}; difference ${fmt.pct(l.difference)}, q ${fmt.p(l.qValue)}`}
             onClick={open} onKeyDown={(e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); open() } }}>
             <rect x={0} y={y - 2} width={width} height={rowH} class="hit" />
             <text x={4} y={y + 11} class="name">#{l.latent} {shortLabel(l.label, 38)}</text>
