@@ -66,7 +66,7 @@ export function DiffView({ route }: { route: Route }) {
             <button type="button" onClick={exportCsv}>Export CSV</button>
           </div>
           {d.latents.length === 0 ? <p class="muted">No latent passed the filters.</p>
-            : <DiffChart latents={d.latents} metric={d.metric} onOpen={(l) => { location.hash = href(`latent/${l.latent}`, { dataset: d.a.id, compare: d.b.map((x) => x.id) }) }} />}
+            : <div class="chart-scroll"><DiffChart latents={d.latents} metric={d.metric} onOpen={(l) => { location.hash = href(`latent/${l.latent}`, { dataset: d.a.id, compare: d.b.map((x) => x.id) }) }} /></div>}
           <p class="muted small">Bars: difference; whiskers: 95% interval; q-values under 0.05 in bold. Click a row (or focus it and press Enter) for the latent's page. {d.latents.length ? `Largest: #${d.latents[0].latent} at ${fmt.pct(d.latents[0].difference)}.` : ''}</p>
         </div>
       ) : null}
