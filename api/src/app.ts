@@ -25,6 +25,7 @@ import { registerLatentRoutes } from './routes/latents.ts'
 import { registerCorrelationsRoutes } from './routes/correlations.ts'
 import { registerSearchRoutes } from './routes/search.ts'
 import { registerAnalysisRoutes } from './routes/analysis-jobs.ts'
+import { registerUploadRoutes } from './routes/uploads.ts'
 import type { AnalysisRunners } from './services/analysis-jobs.ts'
 
 export interface AppDeps {
@@ -58,6 +59,8 @@ export interface AppDeps {
   directMaxDocuments?: number
   /** GET /correlations answers directly up to this many documents, else queues a job (with an analysis queue). */
   correlationsDirectMaxDocuments?: number
+  /** POST /uploads refuses bodies over this many bytes (default UPLOAD_MAX_BYTES from `env`, else 100 MB). */
+  uploadMaxBytes?: number
 }
 
 export type AppEnv = { Variables: { tenant: string } }
@@ -119,6 +122,7 @@ export function createApp(appDeps: AppDeps) {
     onError: (c) => problem(c, 413, 'body-too-large', `request body over ${MAX_BODY_BYTES} bytes${new URL(c.req.url).pathname === '/datasets' ? ': post large datasets by URL ("source") instead of inline' : ''}`),
   }))
 
+  registerUploadRoutes(app, deps)
   registerDatasetRoutes(app, deps)
   registerDiffRoutes(app, deps)
   registerMetaRoutes(app, deps)

@@ -17,6 +17,7 @@ import type { WindowMiner } from './services/context.ts'
 import { embedderFromEnv } from '@latentbase/shared/embeddings/openai'
 import { configureNodeServer } from '@latentbase/shared/net/node-server'
 import { createApp } from './app.ts'
+import { withWebAssets, WEB_DIST } from './web-assets.ts'
 import { startLocalAnalysis } from './services/analysis-local.ts'
 
 export interface LocalOptions {
@@ -36,6 +37,8 @@ export interface LocalOptions {
   visibilitySeconds?: number
   /** Deliveries of a job message before it is dead-lettered and its dataset failed (default 4, the SQS redrive of the deployment). */
   maxReceives?: number
+  /** The web interface's build served at / (default web/dist; WEB_DIR overrides). */
+  webDir?: string
 }
 
 export interface LocalServer {
@@ -85,7 +88,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalServe
   })
 
   const server: ServerType = await new Promise((ok) => {
-    const s = serve({ fetch: app.fetch, port: options.port ?? 8787, hostname: options.hostname ?? '127.0.0.1' }, () => ok(s))
+    const s = serve({ fetch: withWebAssets(app.fetch, options.webDir ?? process.env.WEB_DIR ?? WEB_DIST), port: options.port ?? 8787, hostname: options.hostname ?? '127.0.0.1' }, () => ok(s))
     // Idle keep-alive connections outlive any client's reuse of them (Node's default 5 s raced the SDK's polling).
     configureNodeServer(s as Server)
   })

@@ -6,6 +6,7 @@ import {
 import { DiffResult } from '@latentbase/shared/contract/diff'
 import { EncoderInfo } from '@latentbase/shared/contract/encoder'
 import { Problem } from '@latentbase/shared/contract/problem'
+import { UploadResult } from '@latentbase/shared/contract/upload'
 import { WebhookEvent } from '@latentbase/shared/contract/webhook'
 import { verifyWebhook as verifySigned } from '@latentbase/shared/webhooks/sign'
 import { retryingFetch, type RetryOptions } from '@latentbase/shared/net/retry'
@@ -21,6 +22,9 @@ export type Dataset = z.infer<typeof DatasetView>
 export type CreatedDatasetResult = z.infer<typeof CreatedDataset>
 export type Document = z.infer<typeof DocumentView>
 export type Diff = z.infer<typeof DiffResult>
+export type Upload = z.infer<typeof UploadResult>
+/** What POST /uploads takes as the file: its bytes (a Blob or File keeps its own type when contentType is left out). */
+export type UploadBody = Blob | ArrayBuffer | Uint8Array | string
 
 export interface ClientOptions {
   baseUrl: string
@@ -112,8 +116,30 @@ export function createClient(options: ClientOptions) {
     },
   }
 
+  const uploads = {
+    /**
+     * Upload a source file (POST /uploads, the raw bytes as the body); create a dataset from it with
+     * `datasets.create({ source: { url: upload.url } })`. Over the server's limit (100 MB by default): 413.
+     */
+    async create(body: UploadBody, opts: { filename?: string; contentType?: string } = {}): Promise<Upload> {
+      const headers: Record<string, string> = { accept: 'application/json', ...options.headers }
+      if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`
+      headers['content-type'] = opts.contentType ?? (body instanceof Blob && body.type ? body.type : 'application/octet-stream')
+      const q = opts.filename ? `?${new URLSearchParams({ filename: opts.filename })}` : ''
+      const res = await doFetch(`${base}/uploads${q}`, { method: 'POST', headers, body: body as BodyInit })
+      if (!res.ok) {
+        const text = await res.text()
+        let parsed: Problem
+        try { parsed = Problem.parse(JSON.parse(text)) } catch { parsed = { type: 'about:blank', title: res.statusText || 'Error', status: res.status, detail: text.slice(0, 500) } }
+        throw new LatentbaseError(res.status, parsed)
+      }
+      return UploadResult.parse(await res.json())
+    },
+  }
+
   return {
     ...analysesClient(call),
+    uploads,
     ...llmClient(call),
     datasets,
     documents: {

@@ -12,6 +12,7 @@ import { withLiveProgress } from '@latentbase/shared/store/encode-progress'
 import type { AppDeps, AppEnv } from '../app.ts'
 import { ApiError } from '../problem.ts'
 import { checkSourceUrl, checkWebhookUrl } from '../urls.ts'
+import { readUploadMeta, uploadIdOf } from '@latentbase/shared/store/uploads'
 import { checkIdempotencyKey, idempotentDatasetId, withIdempotency } from '../idempotency.ts'
 
 const problemResponse = (description: string) => ({ content: { 'application/problem+json': { schema: Problem } }, description })
@@ -43,12 +44,12 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
   }
 
   /** Records the dataset, stores inline documents, queues the encode job; the 202 body. */
-  async function createDataset(tenant: string, id: string, req: z.infer<typeof CreateDatasetRequest>): Promise<z.infer<typeof CreatedDataset>> {
+  async function createDataset(tenant: string, id: string, req: z.infer<typeof CreateDatasetRequest>, uploadName?: string): Promise<z.infer<typeof CreatedDataset>> {
     const generatedSecret = req.webhook && !req.webhook.secret ? generateWebhookSecret() : undefined
     const at = now()
     const record: DatasetRecord = {
       id, tenant,
-      name: req.name ?? (req.source ? lastPathSegment(req.source.url) : `inline-${id}`),
+      name: req.name ?? uploadName ?? (req.source ? lastPathSegment(req.source.url) : `inline-${id}`),
       status: 'queued',
       encoder: req.encoder,
       pooling: req.pooling,
@@ -88,6 +89,10 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       throw new ApiError(422, 'unknown-encoder', `unknown encoder "${req.encoder}"; available: ${known} (GET /encoders)`)
     }
     if (req.source) checkSourceUrl(req.source.url, deps.mode)
+    const uploadId = req.source ? uploadIdOf(req.source.url) : null
+    // Looked up under the caller's tenant only: another tenant's upload id is not found here.
+    const upload = uploadId ? await readUploadMeta(deps.objects, tenant, uploadId) : null
+    if (uploadId && !upload) throw new ApiError(422, 'upload-not-found', `no upload "${uploadId}" for this API key: POST the file to /uploads first and use the url it answers`)
     if (req.webhook) checkWebhookUrl(req.webhook.url, deps.mode)
     if (req.source?.messagesField && req.source.metadataFields.includes(req.source.messagesField)) {
       throw new ApiError(400, 'invalid-request', 'messagesField cannot also be a metadata field')
@@ -98,7 +103,7 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       checkIdempotencyKey(idempotencyKey)
       const id = await idempotentDatasetId(tenant, idempotencyKey)
       const answer = await withIdempotency(deps.objects, tenant, idempotencyKey, req, async () => {
-        const created = await createDataset(tenant, id, req)
+        const created = await createDataset(tenant, id, req, upload?.filename)
         return { status: 202, body: created, location: `/datasets/${id}` }
       })
       c.header('Location', answer.location ?? `/datasets/${id}`)
@@ -106,7 +111,7 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       return c.json(answer.body as z.infer<typeof CreatedDataset>, 202)
     }
     const id = newDatasetId()
-    const body = await createDataset(tenant, id, req)
+    const body = await createDataset(tenant, id, req, upload?.filename)
     c.header('Location', `/datasets/${id}`)
     return c.json(body, 202)
   })

@@ -146,7 +146,7 @@ async function planParts(record: DatasetRecord, opts: EncodeOptions): Promise<En
   }
   const source: AsyncIterable<SourceDocument | { skip: string }> = 'inline' in record.source
     ? readInlineDocuments(objects, layout.inlineInput(record.tenant, record.id))
-    : readSourceDocuments(record.source as SourceSpec, { allowLocal: opts.allowLocalSources, signal: opts.signal, guard: opts.sourceGuard })
+    : readSourceDocuments(record.source as SourceSpec, { allowLocal: opts.allowLocalSources, signal: opts.signal, guard: opts.sourceGuard, uploads: { objects, tenant: record.tenant } })
   for await (const item of source) {
     opts.signal?.throwIfAborted()
     if ('skip' in item) { skipped[item.skip] = (skipped[item.skip] ?? 0) + 1; continue }

@@ -8,6 +8,8 @@ import { Readable } from 'node:stream'
 import { fileURLToPath } from 'node:url'
 import { createGunzip } from 'node:zlib'
 import type { SourceFormat } from '@latentbase/shared/contract/dataset'
+import type { ObjectStore } from '@latentbase/shared/store/object-store'
+import { readUploadMeta, uploadIdOf, uploadKeys } from '@latentbase/shared/store/uploads'
 import { guardedRequest, RefusedUrlError, type GuardOptions } from '@latentbase/shared/net/url-guard'
 
 export type SourceErrorCode = 'unreachable' | 'http-status' | 'bad-format' | 'wrong-field' | 'too-large' | 'local-not-allowed' | 'refused-url'
@@ -41,6 +43,8 @@ export interface OpenSourceOptions {
    * where loopback sources are allowed on purpose.
    */
   guard?: Omit<GuardOptions, 'method' | 'headers' | 'body' | 'signal' | 'timeoutMs' | 'idleTimeoutMs'>
+  /** Where `upload://up_...` sources are read: the dataset's tenant's uploads in the object store (no other tenant's). */
+  uploads?: { objects: ObjectStore; tenant: string }
 }
 
 /** A streamed source (everything but Parquet). Iterate `chunks` once; `close` releases it early. */
@@ -149,9 +153,18 @@ export function displayName(url: string): string {
  * temp file because they are read by byte ranges; everything else stays a stream.
  */
 export async function openSource(spec: { url: string; format?: SourceFormat; textField?: string }, opts: OpenSourceOptions): Promise<OpenedSource> {
-  const name = displayName(spec.url)
-  const fromName = formatFromName(spec.url)
-  const raw = await openRaw(spec.url, name, opts)
+  let name = displayName(spec.url)
+  let fromName = formatFromName(spec.url)
+  let raw: RawSource
+  const uploadId = uploadIdOf(spec.url)
+  if (uploadId) {
+    const upload = await openUpload(uploadId, opts)
+    name = `the uploaded file ${upload.filename}`
+    fromName = formatFromName(upload.filename)
+    raw = upload.raw
+  } else {
+    raw = await openRaw(spec.url, name, opts)
+  }
   let head: Uint8Array
   let chunks: AsyncIterable<Uint8Array>
   try {
@@ -197,6 +210,23 @@ export async function openSource(spec: { url: string; format?: SourceFormat; tex
 }
 
 interface RawSource { chunks: AsyncIterable<Uint8Array>; close(): Promise<void>; localPath?: string }
+
+/** An upload of the dataset's own tenant, read whole from the object store (uploads are capped, 100 MB by default). */
+async function openUpload(id: string, opts: OpenSourceOptions): Promise<{ raw: RawSource; filename: string }> {
+  if (!opts.uploads) throw new SourceError('unreachable', `upload://${id}: this worker was given no object store to read uploads from`)
+  const { objects, tenant } = opts.uploads
+  const meta = await readUploadMeta(objects, tenant, id)
+  const bytes = meta ? await objects.get(uploadKeys.data(tenant, id)) : null
+  if (!meta || !bytes) throw new SourceError('unreachable', `upload://${id} was not found for this tenant (deleted, or uploaded with another API key)`)
+  const CHUNK = 1 << 16
+  return {
+    filename: meta.filename,
+    raw: {
+      chunks: (async function* () { for (let i = 0; i < bytes.length; i += CHUNK) yield bytes.subarray(i, i + CHUNK) })(),
+      close: async () => {},
+    },
+  }
+}
 
 async function openRaw(url: string, name: string, opts: OpenSourceOptions): Promise<RawSource> {
   if (/^https?:\/\//i.test(url)) return opts.guard ? openGuardedHttp(url, name, opts) : openHttp(url, name, opts)

@@ -7,7 +7,7 @@ export const SourceFormat = z.enum(['jsonl', 'json', 'csv', 'parquet', 'text'])
 export type SourceFormat = z.infer<typeof SourceFormat>
 
 export const SourceSpec = z.object({
-  url: z.string().min(1).describe('http(s):// URL, or (local mode) file:// URL or absolute path'),
+  url: z.string().min(1).describe('http(s):// URL, upload://up_... (a file posted to POST /uploads), or (local mode) file:// URL or absolute path'),
   format: SourceFormat.optional().describe('guessed from the URL extension and content when absent'),
   textField: z.string().min(1).default('text'),
   idField: z.string().min(1).optional(),

@@ -1,0 +1,265 @@
+/**
+ * @module Browser tests of the web interface: real headless Chromium (Debian's, driven by playwright-core) against the
+ * local server with two small encoded datasets. Every view loads without console errors; the diff chart shows the
+ * latents that differ most (checked against frequencies counted here from the documents); a latent opens with its tokens
+ * shaded; search answers; a dropped file becomes a ready dataset; a dry run shows the cost before anything is spent; a
+ * server that requires keys explains its 401 and works once a key is saved. Screenshots go to .data/screenshots/.
+ */
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { createServer, type Server } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { chromium, type Browser, type Page } from 'playwright-core'
+import { ApiKeyStore } from '@latentbase/shared/auth/api-keys'
+import { FsObjectStore } from '@latentbase/shared/store/fs-store'
+import { DEMO_ENCODER_DIR, loadEncoders } from '@latentbase/gpu-worker/registry'
+import type { LoadedEncoder } from '@latentbase/gpu-worker/encoder/runtime'
+import { startLocal, type LocalServer } from '../../api/src/local-server.ts'
+import { ensureWebBuild } from '../build.ts'
+import { fixtureDocuments, startFixture, type Fixture } from './fixture.ts'
+
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+const SHOTS = join(import.meta.dirname, '..', '..', '.data', 'screenshots')
+/** The flags a closed network needs: without them Chromium keeps calling Google's hosts. */
+const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+
+let dataDir: string
+let fx: Fixture
+let browser: Browser
+let encoders: Map<string, LoadedEncoder>
+/** A stand-in LLM endpoint that only counts requests: dry runs must not reach it. */
+let llm: Server
+let llmRequests = 0
+const savedEnv = { ...process.env }
+
+before(async () => {
+  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: apt-get install -y chromium (as .ci/run does), or set CHROMIUM_PATH`)
+  await ensureWebBuild({ log: () => {} })
+  await mkdir(SHOTS, { recursive: true })
+  llm = createServer((_req, res) => { llmRequests++; res.writeHead(500).end() })
+  await new Promise<void>((ok) => llm.listen(0, '127.0.0.1', ok))
+  // Configured, so dry runs answer; prices, so the estimate states a cost.
+  Object.assign(process.env, { LLM_BASE_URL: `http://127.0.0.1:${(llm.address() as { port: number }).port}/v1`, LLM_MODEL: 'fixture-model', LLM_PRICE_IN: '1', LLM_PRICE_OUT: '2' })
+  dataDir = await mkdtemp(join(tmpdir(), 'latentbase-web-'))
+  encoders = await loadEncoders([DEMO_ENCODER_DIR], () => {})
+  fx = await startFixture(dataDir, { encoders })
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS })
+})
+
+after(async () => {
+  await browser?.close()
+  await fx?.server.close()
+  llm?.close()
+  process.env = savedEnv
+  await rm(dataDir, { recursive: true, force: true })
+})
+
+/** A page that records console errors and uncaught exceptions. */
+async function openPage(width = 1280, height = 900): Promise<{ page: Page; errors: string[] }> {
+  const page = await browser.newPage({ viewport: { width, height } })
+  const errors: string[] = []
+  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()) })
+  page.on('pageerror', (e) => errors.push(String(e)))
+  return { page, errors }
+}
+
+const json = async <T>(path: string): Promise<T> => (await fetch(fx.server.url + path)).json() as Promise<T>
+
+test('every view loads without console errors (screenshots of each, wide and narrow)', async () => {
+  const { a, b } = fx
+  const views: Array<[string, string, string]> = [
+    ['datasets', '#/datasets', `[data-id="${a}"][data-status=ready]`],
+    ['diff', `#/diff?a=${a}&b=${b}&limit=20`, '[data-testid=diff-chart] [data-latent]'],
+    ['latent', `#/latent/${(await json<{ latents: Array<{ latent: number }> }>(`/diff?a=${a}&b=${b}&limit=1`)).latents[0].latent}?dataset=${a}`, 'mark.tok'],
+    ['document', `#/document/${a}/0`, '[data-testid=doc-latents] tbody tr'],
+    ['search', `#/search?dataset=${a}&q=bread%20flour`, '[data-testid=search-results] li'],
+    ['correlations', `#/correlations?dataset=${a}`, 'main form'],
+    ['clusters', `#/clusters?dataset=${a}`, 'main form'],
+    ['hypotheses', `#/hypotheses?a=${a}&b=${b}`, 'main form'],
+  ]
+  for (const width of [1280, 420]) {
+    const { page, errors } = await openPage(width)
+    for (const [name, hash, ready] of views) {
+      await page.goto(`${fx.server.url}/${hash}`)
+      await page.waitForSelector(ready, { timeout: 20_000 })
+      await page.waitForLoadState('networkidle')
+      assert.equal(await page.locator('h1').count(), 1, `${name}: one page title`)
+      // Readable in a narrow window: nothing wider than the viewport but the scrolling tables.
+      const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth)
+      assert.ok(overflow <= 1, `${name} at ${width}px: the page is ${overflow}px wider than the window`)
+      await page.screenshot({ path: join(SHOTS, `${name}-${width}.png`), fullPage: true })
+    }
+    assert.deepEqual(errors, [], `console errors at ${width}px`)
+    await page.close()
+  }
+})
+
+test('the diff chart shows the latents that differ most, as counted here from the documents of A and B', async () => {
+  const { a, b } = fx
+  // Presence per document through the public API (each document's pooled latents), counted independently of /diff.
+  const presence = async (id: string) => {
+    const n = (await json<{ stats: { documents: number } }>(`/datasets/${id}`)).stats.documents
+    const counts = new Map<number, number>()
+    for (let row = 0; row < n; row++) {
+      for (const l of (await json<{ latents: Array<{ latent: number; value: number }> }>(`/datasets/${id}/documents/${row}`)).latents) {
+        if (l.value > 0) counts.set(l.latent, (counts.get(l.latent) ?? 0) + 1)
+      }
+    }
+    return { n, counts }
+  }
+  const [pa, pb] = await Promise.all([presence(a), presence(b)])
+  const difference = (latent: number) => (pa.counts.get(latent) ?? 0) / pa.n - (pb.counts.get(latent) ?? 0) / pb.n
+  const expected = [...new Set([...pa.counts.keys(), ...pb.counts.keys()])].map(difference).sort((x, y) => y - x)
+
+  const { page, errors } = await openPage()
+  await page.goto(`${fx.server.url}/#/diff?a=${a}&b=${b}&limit=10`)
+  await page.waitForSelector('[data-testid=diff-chart] [data-latent]')
+  const shown = (await page.locator('[data-testid=diff-chart] [data-latent]').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-latent')))))
+  assert.equal(shown.length, 10)
+  shown.forEach((latent, i) => assert.ok(Math.abs(difference(latent) - expected[i]) < 1e-9,
+    `row ${i}: latent ${latent} differs by ${difference(latent)}, the ${i + 1}th largest difference is ${expected[i]}`))
+  assert.ok(expected[0] > 0.5, 'cooking and football share few words: the top latent is far more frequent in A')
+  // Labels with their source, and q-values, are on the chart.
+  const first = page.locator('[data-testid=diff-chart] [data-latent]').first()
+  assert.match(await first.textContent() ?? '', new RegExp(`#${shown[0]} .*offline-top-tokens`))
+  assert.match(await first.locator('text.q').textContent() ?? '', /^\d/)
+  // CSV export: a download with a header and one line per latent.
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()])
+  const csv = await (await import('node:fs/promises')).readFile(await download.path(), 'utf8')
+  const lines = csv.trim().split('\n')
+  assert.match(lines[0], /^latent,label,labelSource,frequencyA,frequencyB/)
+  assert.equal(lines.length, 11)
+  assert.equal(Number(lines[1].split(',')[0]), shown[0])
+  assert.deepEqual(errors, [])
+  await page.close()
+})
+
+test('a latent opens from the chart (by keyboard) with its tokens shaded by activation; a document opens from there with its own latents', async () => {
+  const { a, b } = fx
+  const { page, errors } = await openPage()
+  await page.goto(`${fx.server.url}/#/diff?a=${a}&b=${b}&limit=5`)
+  const row = page.locator('[data-testid=diff-chart] [data-latent]').first()
+  const latent = Number(await row.getAttribute('data-latent'))
+  await row.focus()
+  await page.keyboard.press('Enter')
+  await page.waitForSelector('mark.tok')
+  assert.match(page.url(), new RegExp(`#/latent/${latent}\\?dataset=${a}`))
+  const marks = page.locator('[data-testid=examples] mark.tok')
+  assert.ok(await marks.count() > 0, 'activating tokens are shaded')
+  const acts = await marks.evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-act'))))
+  assert.ok(acts.every((x) => x > 0))
+  // The page's numbers are the API's: the strongest shaded token is the latent's top example value.
+  const api = await json<{ topExamples: Array<{ value: number; activations: number[] }>; frequency: number }>(`/latents/${latent}?dataset=${a}&examples=20`)
+  assert.ok(Math.abs(Math.max(...acts) - api.topExamples[0].value) < 1e-3)
+  await marks.first().hover()
+  assert.ok(await marks.first().locator('.tip').isVisible(), 'hover shows the activation')
+  // Frequency in each dataset (both fixture datasets listed).
+  await page.waitForSelector('[data-testid=frequencies] tr >> nth=1')
+  assert.equal(await page.locator('[data-testid=frequencies] tr').count(), 2)
+  // The example's document, with its own latents linking back.
+  await page.locator('[data-testid=examples] a').first().click()
+  await page.waitForSelector('[data-testid=doc-latents] tbody tr')
+  assert.ok(await page.locator(`[data-testid=doc-latents] a[href^="#/latent/${latent}?"]`).count() === 1, 'the document lists the latent it was opened from')
+  assert.deepEqual(errors, [])
+  await page.close()
+})
+
+test('search returns results with the used latents', async () => {
+  const { page, errors } = await openPage()
+  await page.goto(`${fx.server.url}/#/search?dataset=${fx.a}&q=bread%20oven%20flour`)
+  await page.waitForSelector('[data-testid=search-results] li')
+  assert.ok(await page.locator('[data-testid=search-results] li').count() > 0)
+  assert.ok(await page.locator('[data-testid=search-latents] tbody tr').count() > 0)
+  await page.waitForSelector('[data-testid=search-results] mark.hl', { timeout: 10_000 })
+  // bm25 too, from the form.
+  await page.selectOption('select[name=method]', 'bm25')
+  await page.click('main form button[type=submit]')
+  await page.waitForFunction(() => document.querySelector('[data-testid=search-latents] tbody')?.children.length === 0)
+  assert.match(await page.locator('[data-testid=search-results] li').first().textContent() ?? '', /bread|oven|flour/i)
+  assert.deepEqual(errors, [])
+  await page.close()
+})
+
+test('a dropped file is uploaded and becomes a ready dataset', async () => {
+  const { page, errors } = await openPage()
+  await page.goto(`${fx.server.url}/#/datasets`)
+  await page.getByRole('tab', { name: 'From a file' }).click()
+  const jsonl = fixtureDocuments('cooking', 12, 7).map((d) => JSON.stringify({ id: d.id, body: d.text, topic: d.metadata.topic })).join('\n') + '\n'
+  const dataTransfer = await page.evaluateHandle((text) => {
+    const dt = new DataTransfer()
+    dt.items.add(new File([text], 'dropped.jsonl', { type: 'application/x-ndjson' }))
+    return dt
+  }, jsonl)
+  await page.dispatchEvent('[data-testid=dropzone]', 'drop', { dataTransfer })
+  await page.waitForSelector('[data-testid=dropzone] >> text=dropped.jsonl')
+  await page.fill('input[name=textField]', 'body')
+  await page.fill('input[name=idField]', 'id')
+  await page.fill('input[name=metadataFields]', 'topic')
+  await page.click('main form button[type=submit]')
+  await page.waitForSelector('[role=status] >> text=Queued dropped.jsonl')
+  const row = page.locator('tr', { hasText: 'dropped.jsonl' })
+  await row.locator('.badge.ready').waitFor({ timeout: 90_000 })
+  const id = await row.getAttribute('data-id')
+  const d = await json<{ stats: { documents: number }; source: { url: string } }>(`/datasets/${id}`)
+  assert.equal(d.stats.documents, 12)
+  assert.match(d.source.url, /^upload:\/\/up_/)
+  assert.equal((await json<{ id: string; metadata: { topic: string } }>(`/datasets/${id}/documents/0`)).metadata.topic, 'cooking')
+  assert.deepEqual(errors, [])
+  await page.close()
+})
+
+test('clusters run as an analysis job and draw a map; correlations list pairs; hypotheses show the dry-run cost first, spending nothing', async () => {
+  const { page, errors } = await openPage()
+  await page.goto(`${fx.server.url}/#/clusters?dataset=${fx.a}`)
+  await page.fill('main input[type=number] >> nth=0', '3')
+  await page.click('main form button[type=submit]')
+  await page.waitForSelector('[data-testid=cluster-map] circle')
+  assert.equal(await page.locator('[data-testid=cluster-map] circle').count(), 32)
+  assert.equal(await page.locator('[data-testid=clusters] tbody tr').count(), 3)
+  assert.match(await page.locator('main form [role=status]').textContent() ?? '', /Analysis job aj_\w+ done/)
+  await page.screenshot({ path: join(SHOTS, 'clusters-result-1280.png'), fullPage: true })
+
+  await page.goto(`${fx.server.url}/#/correlations?dataset=${fx.a}`)
+  await page.click('main form button[type=submit]')
+  await page.waitForSelector('[data-testid=correlations] tbody tr')
+  await page.screenshot({ path: join(SHOTS, 'correlations-result-1280.png'), fullPage: true })
+
+  await page.goto(`${fx.server.url}/#/hypotheses?a=${fx.a}&b=${fx.b}`)
+  await page.waitForSelector('#hyp-b option >> nth=1', { state: 'attached' })
+  await page.click('main form button[type=submit]')
+  const estimate = page.locator('[data-testid=estimate]')
+  await estimate.waitFor()
+  assert.match(await estimate.textContent() ?? '', /nothing spent yet.*LLM calls to fixture-model.*cost \d+\.\d{4} USD/)
+  assert.ok(await estimate.getByRole('button', { name: /Generate \(spend\)/ }).isVisible())
+  assert.equal(llmRequests, 0, 'the dry run did not call the LLM')
+  await page.screenshot({ path: join(SHOTS, 'hypotheses-estimate-1280.png'), fullPage: true })
+  assert.deepEqual(errors, [])
+  await page.close()
+})
+
+test('a server that requires API keys: the 401 is explained, and a saved key opens the datasets', async () => {
+  process.env.API_KEYS = 'required'
+  const dir = await mkdtemp(join(tmpdir(), 'latentbase-web-keys-'))
+  let server: LocalServer | undefined
+  try {
+    server = await startLocal({ dataDir: dir, port: 0, encoders, log: () => {} })
+    const { key } = await new ApiKeyStore(new FsObjectStore(join(dir, 'store'))).create('acme')
+    const { page } = await openPage()
+    await page.goto(`${server.url}/#/datasets`)
+    const alert = page.locator('main .error')
+    await alert.waitFor()
+    assert.match(await alert.textContent() ?? '', /401.*requires an API key.*key field/s)
+    await page.fill('header input[type=password]', key)
+    await page.click('header button[type=submit]')
+    await page.waitForSelector('main >> text=No dataset yet')
+    assert.equal(await page.evaluate(() => localStorage.getItem('latentbase.apiKey')), key, 'the key is kept in the browser')
+    await page.close()
+  } finally {
+    delete process.env.API_KEYS
+    await server?.close()
+    await rm(dir, { recursive: true, force: true })
+  }
+})
