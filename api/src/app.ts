@@ -18,6 +18,7 @@ import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import type { AnalysisQueueMessage } from '@latentbase/shared/contract/analysis-job'
 import { ApiError, issuesToErrors, problem } from './problem.ts'
 import { InvalidIdError } from '@latentbase/shared/contract/id'
+import { finishOpenApiDocument, PUBLIC_PATHS } from './openapi.ts'
 import { registerDatasetRoutes } from './routes/datasets.ts'
 import { registerDiffRoutes } from './routes/diff.ts'
 import { registerMetaRoutes } from './routes/meta.ts'
@@ -65,8 +66,6 @@ export interface AppDeps {
 
 export type AppEnv = { Variables: { tenant: string } }
 
-/** Routes that answer without an API key. */
-const PUBLIC_PATHS = new Set(['/health', '/openapi.json'])
 
 /** Inline documents are capped by count in the contract; this caps the bytes before parsing. */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -132,9 +131,14 @@ export function createApp(appDeps: AppDeps) {
   if (deps.analysisQueue) registerAnalysisRoutes(app, { ...deps, analysisQueue: deps.analysisQueue })
   registerLlmRoutes(app, deps)
 
-  app.doc31('/openapi.json', {
-    openapi: '3.1.0',
-    info: { title: 'Latentbase API', version: deps.version ?? '0.1.0', description: 'Encode text datasets into sparse autoencoder latents and compare them.' },
+  // Generated once from the routes, then completed for client generators (see openapi.ts); servers name the origin asked.
+  let generated: Record<string, unknown> | undefined
+  app.get('/openapi.json', (c) => {
+    generated ??= app.getOpenAPI31Document({
+      openapi: '3.1.0',
+      info: { title: 'Latentbase API', version: deps.version ?? '0.1.0', description: 'Encode text datasets into sparse autoencoder latents and compare them.' },
+    }) as unknown as Record<string, unknown>
+    return c.json(finishOpenApiDocument(generated, new URL(c.req.url).origin))
   })
 
   app.notFound((c) => problem(c, 404, 'route-not-found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}; see GET /openapi.json`))

@@ -1,0 +1,99 @@
+/** @module The served OpenAPI document made ready for tools: security schemes, servers, stable operationIds and problem+json on every error. */
+import { z } from '@hono/zod-openapi'
+import { Problem } from '@latentbase/shared/contract/problem'
+
+/** Routes that answer without an API key (the auth middleware and the document agree on this set). */
+export const PUBLIC_PATHS = new Set(['/health', '/openapi.json'])
+
+/**
+ * operationIds by `method path`. Client generators name their methods after these, so they are part of the API:
+ * never rename one. A route missing here gets `operationIdFor`'s derived name (stable too, but less readable).
+ */
+export const OPERATION_IDS: Readonly<Record<string, string>> = {
+  'post /datasets': 'createDataset',
+  'get /datasets': 'listDatasets',
+  'get /datasets/{id}': 'getDataset',
+  'delete /datasets/{id}': 'deleteDataset',
+  'get /datasets/{id}/documents/{row}': 'getDocument',
+  'get /diff': 'diffDatasets',
+  'get /encoders': 'listEncoders',
+  'get /health': 'getHealth',
+  'get /latents/{latent}': 'getLatentPage',
+  'get /correlations': 'getCorrelations',
+  'get /search': 'searchDocuments',
+  'post /clusters': 'clusterDocuments',
+  'get /jobs/{id}': 'getJob',
+  'get /jobs/{id}/result': 'getJobResult',
+  'post /diff/hypotheses': 'createHypotheses',
+  'post /hypotheses/verify': 'verifyHypotheses',
+  'post /encoders/{id}/relabel': 'relabelLatents',
+  'post /uploads': 'createUpload',
+}
+
+/** `get /datasets/{id}/documents/{row}` -> `getDatasetsIdDocumentsRow`: deterministic, for routes not in OPERATION_IDS. */
+export function operationIdFor(method: string, path: string): string {
+  const words = path.split(/[/{}_-]+/).filter(Boolean)
+  return method.toLowerCase() + words.map((w) => w[0].toUpperCase() + w.slice(1)).join('')
+}
+
+const PROBLEM_REF = { $ref: '#/components/schemas/Problem' }
+const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: PROBLEM_REF } } })
+
+/** The error answers any operation can give, from the app's middleware rather than its handler. */
+const COMMON_ERRORS: Record<string, string> = {
+  '401': 'no API key, or an unknown or revoked one (code `unauthorized`)',
+  '429': 'over the rate limit of this API key; retry after `Retry-After` seconds (code `rate-limited`)',
+}
+
+type Json = Record<string, any>
+
+/**
+ * Completes the document @hono/zod-openapi generates from the routes. Done on the generated document rather than in
+ * every createRoute so that all routes, including ones added later, get the same security, errors and names.
+ */
+export function finishOpenApiDocument(doc: Json, serverUrl: string): Json {
+  const out: Json = structuredClone(doc)
+  out.servers = [{ url: serverUrl, description: 'this deployment (local: `npm start` serves http://127.0.0.1:8787)' }]
+  out.components ??= {}
+  out.components.schemas = { ...out.components.schemas, Problem: out.components.schemas?.Problem ?? problemJsonSchema() }
+  out.components.securitySchemes = {
+    ...out.components.securitySchemes,
+    bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key (`lb_...`, made with `npm run keys -- create`) as `Authorization: Bearer lb_...`' },
+    apiKeyHeader: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'The same API key in the `x-api-key` header' },
+  }
+  const seen = new Set<string>()
+  for (const [path, item] of Object.entries(out.paths ?? {}) as Array<[string, Json]>) {
+    for (const method of ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'] as const) {
+      const op = item[method] as Json | undefined
+      if (!op) continue
+      op.operationId ??= OPERATION_IDS[`${method} ${path}`] ?? operationIdFor(method, path)
+      if (seen.has(op.operationId)) throw new Error(`duplicate operationId ${op.operationId} (${method} ${path})`)
+      seen.add(op.operationId)
+      op.responses ??= {}
+      const isPublic = PUBLIC_PATHS.has(path)
+      if (isPublic) {
+        op.security = []
+      } else {
+        // Either header is accepted; a local server started without API_KEYS=required ignores both.
+        op.security = [{ bearerAuth: [] }, { apiKeyHeader: [] }]
+        for (const [status, description] of Object.entries(COMMON_ERRORS)) op.responses[status] ??= problemResponse(description)
+      }
+      const hasInput = (op.parameters?.length ?? 0) > 0 || op.requestBody
+      if (hasInput) op.responses['400'] ??= problemResponse('invalid request (code `invalid-request`, with `errors` naming each field)')
+      op.responses['500'] ??= problemResponse('an internal error (code `internal`); it has been logged')
+      for (const [status, response] of Object.entries(op.responses) as Array<[string, Json]>) {
+        if (Number(status) < 400 && status !== 'default') continue
+        // Every error body is the one Problem schema, by reference, so generators make one error type.
+        response.content = { 'application/problem+json': { schema: PROBLEM_REF } }
+      }
+    }
+  }
+  return out
+}
+
+function problemJsonSchema(): Json {
+  const schema = z.toJSONSchema(Problem, { io: 'output', target: 'draft-2020-12' }) as Json
+  delete schema.$schema
+  schema.description = 'RFC 9457 problem details: the body of every error response'
+  return schema
+}

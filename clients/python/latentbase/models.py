@@ -1,0 +1,442 @@
+"""Results of the API as dataclasses (snake_case fields from the API's camelCase JSON), with ``.to_pandas()`` where a table fits."""
+from __future__ import annotations
+
+import dataclasses
+import re
+import sys
+import typing
+from typing import Any, Dict, List, Optional, Type, TypeVar
+
+T = TypeVar("T")
+
+_CAMEL = re.compile(r"(?<!^)(?=[A-Z])")
+
+
+def snake(name: str) -> str:
+    """``frequencyA`` -> ``frequency_a``, ``pAGivenB`` -> ``p_a_given_b``: the API's names in Python's style."""
+    return _CAMEL.sub("_", name).lower()
+
+
+def _pandas():
+    try:
+        import pandas
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise ImportError("to_pandas() needs pandas: pip install 'latentbase[pandas]' (or apt install python3-pandas)") from None
+    return pandas
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin is typing.Union:  # Optional[X]
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value) if len(inner) == 1 else value
+    if origin in (list, List) and args and dataclasses.is_dataclass(args[0]):
+        return [from_json(args[0], v) for v in value]
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
+        return from_json(hint, value)
+    return value
+
+
+def from_json(cls: Type[T], data: Dict[str, Any]) -> T:
+    """Build ``cls`` from an API object: known keys become fields, the rest stays in ``extra``; ``raw`` keeps the JSON."""
+    hints = typing.get_type_hints(cls, vars(sys.modules[cls.__module__]))
+    names = {f.name for f in dataclasses.fields(cls)}
+    kwargs: Dict[str, Any] = {}
+    extra: Dict[str, Any] = {}
+    for key, value in data.items():
+        name = snake(key)
+        if name in names and name not in ("raw", "extra"):
+            kwargs[name] = _convert(hints[name], value)
+        else:
+            extra[key] = value
+    if "extra" in names:
+        kwargs["extra"] = extra
+    if "raw" in names:
+        kwargs["raw"] = data
+    return cls(**kwargs)  # type: ignore[call-arg]
+
+
+def _meta():
+    """Fields every model carries: what the API sent beyond the typed fields, and the whole JSON."""
+    return (
+        dataclasses.field(default_factory=dict, repr=False),
+        dataclasses.field(default_factory=dict, repr=False, compare=False),
+    )
+
+
+@dataclasses.dataclass
+class Encoder:
+    id: str
+    fingerprint: str
+    hook_name: str
+    d_in: int
+    d_sae: int
+    architecture: str
+    max_tokens: int
+    labelled: int
+    description: Optional[str] = None
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+
+@dataclasses.dataclass
+class Dataset:
+    id: str
+    name: str
+    status: str
+    encoder: str
+    created_at: str
+    updated_at: str
+    progress: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    pooling: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    source: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    stats: Optional[Dict[str, Any]] = None
+    error: Optional[Dict[str, Any]] = None
+    last_attempt_error: Optional[str] = None
+    webhook: Optional[Dict[str, Any]] = None
+    attempts: int = 0
+    webhook_secret: Optional[str] = None
+    """Returned once, by create, when the server generated the secret."""
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+    @property
+    def fraction(self) -> Optional[float]:
+        """Share of documents encoded, when the total is known."""
+        docs = self.progress.get("documents") or {}
+        total = docs.get("total")
+        return None if not total else min(1.0, docs.get("done", 0) / total)
+
+
+@dataclasses.dataclass
+class DocumentLatent:
+    latent: int
+    value: float
+    position: int
+    label: Optional[str] = None
+
+
+@dataclasses.dataclass
+class Document:
+    dataset: str
+    row: int
+    id: str
+    text: str
+    token_count: int
+    truncated: bool
+    metadata: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    latents: List[DocumentLatent] = dataclasses.field(default_factory=list)
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+    def to_pandas(self):
+        """The document's pooled latents, strongest first: latent, value, position, label."""
+        pd = _pandas()
+        return pd.DataFrame([dataclasses.asdict(l) for l in self.latents], columns=["latent", "value", "position", "label"])
+
+
+class DocumentList(List[Document]):
+    """Documents read together; ``to_pandas()`` gives one row per (document, latent)."""
+
+    def to_pandas(self):
+        pd = _pandas()
+        rows = [
+            {"row": d.row, "id": d.id, "text": d.text, "token_count": d.token_count, "latent": l.latent, "value": l.value,
+             "position": l.position, "label": l.label}
+            for d in self for l in d.latents
+        ]
+        return pd.DataFrame(rows, columns=["row", "id", "text", "token_count", "latent", "value", "position", "label"])
+
+
+@dataclasses.dataclass
+class DiffSide:
+    id: str
+    name: str
+    documents: int
+    mean_tokens: float
+
+
+@dataclasses.dataclass
+class DiffLatent:
+    latent: int
+    label: Optional[str]
+    frequency_a: float
+    frequency_b: float
+    count_a: int
+    count_b: int
+    against: str
+    difference: float
+    ci95: List[float]
+    p_value: float
+    q_value: Optional[float]
+    test: str
+    label_source: Optional[str] = None
+    label_score: Optional[Dict[str, Any]] = None
+
+
+@dataclasses.dataclass
+class DiffResult:
+    a: DiffSide
+    b: List[DiffSide]
+    encoder: str
+    metric: str
+    design: str
+    tested: int
+    latents: List[DiffLatent]
+    pairs: Optional[int] = None
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+    def to_pandas(self):
+        """One row per latent, in the server's order: frequencies, counts, difference with its 95% interval, p and q."""
+        pd = _pandas()
+        cols = ["latent", "label", "frequency_a", "frequency_b", "count_a", "count_b", "difference", "ci_low", "ci_high",
+                "p_value", "q_value", "test", "against", "label_source"]
+        rows = []
+        for l in self.latents:
+            row = dataclasses.asdict(l)
+            row["ci_low"], row["ci_high"] = l.ci95
+            rows.append({c: row.get(c) for c in cols})
+        return pd.DataFrame(rows, columns=cols)
+
+
+@dataclasses.dataclass
+class TopExample:
+    row: int
+    id: str
+    rank: int
+    value: float
+    tokens: List[str]
+    activations: List[float]
+    position: int
+    window_start: int
+    text: Optional[str] = None
+
+
+@dataclasses.dataclass
+class LatentPage:
+    latent: int
+    label: Optional[str]
+    encoder: str
+    dataset: str
+    frequency: float
+    documents: int
+    max: float
+    mean: Optional[float] = None
+    label_source: Optional[str] = None
+    label_score: Optional[Dict[str, Any]] = None
+    histogram: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    top_examples: List[TopExample] = dataclasses.field(default_factory=list)
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+    def to_pandas(self):
+        """The top examples: row, id, rank, value, position and the token window around the max."""
+        pd = _pandas()
+        return pd.DataFrame([dataclasses.asdict(e) for e in self.top_examples],
+                            columns=["row", "id", "rank", "value", "position", "window_start", "tokens", "activations", "text"])
+
+
+@dataclasses.dataclass
+class SearchHit:
+    row: int
+    id: str
+    score: float
+    snippet: str
+
+
+@dataclasses.dataclass
+class SearchLatent:
+    latent: int
+    label: Optional[str]
+    weight: float
+    similarity: Optional[float] = None
+    label_source: Optional[str] = None
+
+
+@dataclasses.dataclass
+class SearchResult:
+    dataset: str
+    encoder: str
+    method: str
+    query: Optional[str]
+    k: int
+    matched: int
+    results: List[SearchHit]
+    latents: List[SearchLatent]
+    temperature: Optional[float] = None
+    embedder: Optional[str] = None
+    usage: Optional[Dict[str, Any]] = None
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+    def to_pandas(self):
+        """The documents found, best first: row, id, score, snippet."""
+        pd = _pandas()
+        return pd.DataFrame([dataclasses.asdict(h) for h in self.results], columns=["row", "id", "score", "snippet"])
+
+
+@dataclasses.dataclass
+class CorrelatedLatent:
+    latent: int
+    label: Optional[str]
+    frequency: float
+    documents: int
+
+
+@dataclasses.dataclass
+class CorrelationPair:
+    a: CorrelatedLatent
+    b: CorrelatedLatent
+    npmi: float
+    count: int
+    p_a_given_b: float
+    p_b_given_a: float
+    adjacent_share: Optional[float] = None
+    label_similarity: Optional[float] = None
+
+
+@dataclasses.dataclass
+class CorrelationsResult:
+    dataset: str
+    encoder: str
+    documents: int
+    latents_considered: int
+    pairs_counted: int
+    truncated: bool
+    pairs: List[CorrelationPair]
+    seconds: Optional[float] = None
+    embedder: Optional[str] = None
+    dropped: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+    def to_pandas(self):
+        """One row per pair, by NPMI: latent_a, label_a, latent_b, label_b, npmi, count, conditional probabilities."""
+        pd = _pandas()
+        rows = [{"latent_a": p.a.latent, "label_a": p.a.label, "latent_b": p.b.latent, "label_b": p.b.label, "npmi": p.npmi,
+                 "count": p.count, "p_a_given_b": p.p_a_given_b, "p_b_given_a": p.p_b_given_a} for p in self.pairs]
+        return pd.DataFrame(rows, columns=["latent_a", "label_a", "latent_b", "label_b", "npmi", "count", "p_a_given_b", "p_b_given_a"])
+
+
+@dataclasses.dataclass
+class ClustersResult:
+    dataset: str
+    k: int
+    assignments: List[int]
+    clusters: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    encoder: Optional[str] = None
+    documents: Optional[int] = None
+    method: Optional[str] = None
+    latents_used: List[int] = dataclasses.field(default_factory=list)
+    affinities: Optional[List[Any]] = None
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+    def to_pandas(self):
+        """One row per document: row and its cluster."""
+        pd = _pandas()
+        return pd.DataFrame({"row": range(len(self.assignments)), "cluster": self.assignments})
+
+
+@dataclasses.dataclass
+class AnalysisJob:
+    id: str
+    analysis: str
+    dataset: str
+    status: str
+    progress: Dict[str, Any]
+    href: str
+    created_at: str
+    updated_at: str
+    request: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    error: Optional[Dict[str, Any]] = None
+    attempts: int = 0
+    result_href: Optional[str] = None
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+
+@dataclasses.dataclass
+class JobAccepted:
+    job: Dict[str, Any]
+    webhook_secret: Optional[str] = None
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+    @property
+    def id(self) -> str:
+        return self.job["id"]
+
+
+@dataclasses.dataclass
+class Hypothesis:
+    id: int
+    text: str
+    latents: List[int]
+
+
+@dataclasses.dataclass
+class HypothesesResult:
+    a: str
+    b: List[str]
+    question: str
+    model: str
+    hypotheses: List[Hypothesis]
+    used_rows: Dict[str, List[int]] = dataclasses.field(default_factory=dict)
+    latents: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    failed: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    usage: Optional[Dict[str, Any]] = None
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+
+@dataclasses.dataclass
+class VerifiedHypothesis:
+    text: str
+    latents: List[int]
+    share_a: float
+    share_b: float
+    p_value: float
+    adjusted_p_value: float
+    test: str
+    yes_a: int = 0
+    n_a: int = 0
+    yes_b: int = 0
+    n_b: int = 0
+    extra: Dict[str, Any] = _meta()[0]
+
+
+@dataclasses.dataclass
+class VerifyResult:
+    model: str
+    hypotheses: List[VerifiedHypothesis]
+    valid_count: int
+    correction: str
+    alpha: float
+    a: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    b: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    failed: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    usage: Optional[Dict[str, Any]] = None
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+    def to_pandas(self):
+        """One row per hypothesis: share of yes in a and b, p and adjusted p."""
+        pd = _pandas()
+        return pd.DataFrame([{k: v for k, v in dataclasses.asdict(h).items() if k != "extra"} for h in self.hypotheses])
+
+
+@dataclasses.dataclass
+class Estimate:
+    """A dry run: the tokens and cost an LLM step would spend."""
+    model: str
+    calls: int
+    cost: Optional[float]
+    currency: str
+    steps: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]

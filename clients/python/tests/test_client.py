@@ -1,0 +1,152 @@
+"""The client against a real local server (started by clients/python/python-client.test.ts with two encoded datasets)."""
+import json
+import os
+import unittest
+
+import pandas as pd
+
+from latentbase import (Client, DatasetFailedError, LatentbaseError, DiffResult, Document, LatentPage, SearchResult)
+
+URL = os.environ.get("LATENTBASE_URL")
+FIXTURE = json.loads(os.environ.get("LATENTBASE_TEST_FIXTURE", "{}"))
+
+
+def setUpModule():
+    if not URL or not FIXTURE:
+        raise RuntimeError("run through `node --import tsx --test clients/python/python-client.test.ts`, which starts the server "
+                           "and sets LATENTBASE_URL and LATENTBASE_TEST_FIXTURE")
+
+
+class ClientTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.lb = Client(URL)
+        cls.spam, cls.ham = FIXTURE["spam"], FIXTURE["ham"]
+        cls.spam_docs = FIXTURE["documents"]["spam"]
+
+    def test_encoders_and_datasets_are_listed_as_dataclasses(self):
+        encoders = self.lb.encoders.list()
+        demo = next(e for e in encoders if e.id == "demo")
+        self.assertGreater(demo.d_sae, 0)
+        self.assertTrue(demo.hook_name)
+        ids = [d.id for d in self.lb.datasets.list()]
+        self.assertIn(self.spam, ids)
+        self.assertIn(self.ham, ids)
+        spam = self.lb.datasets.get(self.spam)
+        self.assertEqual(spam.status, "ready")
+        self.assertEqual(spam.stats["documents"], len(self.spam_docs))
+        self.assertEqual(spam.fraction, 1.0)
+
+    def test_create_wait_with_progress_then_delete(self):
+        created = self.lb.datasets.create(documents=[{"id": f"d{i}", "text": f"note number {i} about the garden"} for i in range(4)], name="py")
+        self.assertEqual(created.status, "queued")
+        self.assertEqual(created.name, "py")
+        seen = []
+        ready = self.lb.datasets.wait_until_ready(created.id, timeout=300, interval=0.05, on_progress=lambda d: seen.append(d.status))
+        self.assertEqual(ready.status, "ready")
+        self.assertEqual(seen[-1], "ready")
+        self.assertEqual(ready.stats["documents"], 4)
+        self.lb.datasets.delete(created.id)
+        with self.assertRaises(LatentbaseError) as caught:
+            self.lb.datasets.get(created.id)
+        self.assertEqual(caught.exception.status, 404)
+        self.assertEqual(caught.exception.code, "dataset-not-found")
+        self.assertIn(created.id, caught.exception.detail)
+
+    def test_a_failed_encoding_raises_with_its_reason(self):
+        created = self.lb.datasets.create(source="file:///nonexistent/latentbase-python-test.jsonl")
+        with self.assertRaises(DatasetFailedError) as caught:
+            self.lb.datasets.wait_until_ready(created.id, timeout=300, interval=0.05)
+        self.assertEqual(caught.exception.dataset.status, "failed")
+        self.assertTrue(caught.exception.dataset.error["message"])
+
+    def test_bad_requests_raise_the_problem_detail(self):
+        with self.assertRaises(LatentbaseError) as caught:
+            self.lb.datasets.create(documents=[{"text": "x"}], encoder="nope")
+        self.assertEqual(caught.exception.status, 422)
+        self.assertEqual(caught.exception.code, "unknown-encoder")
+        self.assertIn("available: demo", str(caught.exception))
+        with self.assertRaises(LatentbaseError) as caught:
+            self.lb.diff(self.spam, self.ham, limit=0)
+        self.assertEqual(caught.exception.status, 400)
+        self.assertEqual(caught.exception.errors[0]["path"], "limit")
+
+    def test_documents_with_latents_and_to_pandas(self):
+        doc = self.lb.documents.get(self.spam, 3)
+        self.assertIsInstance(doc, Document)
+        self.assertEqual(doc.id, self.spam_docs[3]["id"])
+        self.assertEqual(doc.text, self.spam_docs[3]["text"])
+        self.assertEqual(doc.metadata, {"group": "spam-1"})
+        values = [l.value for l in doc.latents]
+        self.assertGreater(len(values), 5)
+        self.assertEqual(values, sorted(values, reverse=True))
+        frame = doc.to_pandas()
+        self.assertEqual(list(frame.columns), ["latent", "value", "position", "label"])
+        self.assertEqual(len(frame), len(doc.latents))
+        many = self.lb.documents.get_many(self.spam, [0, 1, 2]).to_pandas()
+        self.assertEqual(sorted(many["row"].unique().tolist()), [0, 1, 2])
+        self.assertEqual(many[many.row == 0]["id"].iloc[0], self.spam_docs[0]["id"])
+
+    def test_diff_latent_page_and_their_tables_agree_with_the_documents(self):
+        diff = self.lb.diff(self.spam, self.ham, limit=10)
+        self.assertIsInstance(diff, DiffResult)
+        self.assertEqual(diff.a.documents, len(self.spam_docs))
+        self.assertEqual(diff.b[0].id, self.ham)
+        table = diff.to_pandas()
+        self.assertEqual(len(table), 10)
+        self.assertTrue(table["difference"].is_monotonic_decreasing)
+        self.assertTrue(((table.ci_low <= table.difference) & (table.difference <= table.ci_high)).all())
+        top = diff.latents[0]
+        present = sum(1 for row in range(len(self.spam_docs)) if any(l.latent == top.latent for l in self.lb.documents.get(self.spam, row).latents))
+        self.assertEqual(present, top.count_a)
+        page = self.lb.latents.get(self.spam, top.latent, examples=3)
+        self.assertIsInstance(page, LatentPage)
+        self.assertEqual(page.documents, top.count_a)
+        self.assertAlmostEqual(page.frequency, top.frequency_a)
+        examples = page.to_pandas()
+        self.assertEqual(len(examples), min(3, top.count_a))
+        self.assertTrue(all(len(t) == len(a) for t, a in zip(examples.tokens, examples.activations)))
+        several = self.lb.diff(self.spam, [self.ham, self.ham], limit=3)
+        self.assertEqual(len(several.b), 2)
+
+    def test_search_correlations_and_clusters(self):
+        word = "click"
+        found = self.lb.search(self.spam, word, method="bm25", limit=5)
+        self.assertIsInstance(found, SearchResult)
+        hits = found.to_pandas()
+        self.assertEqual(list(hits.columns), ["row", "id", "score", "snippet"])
+        self.assertGreater(len(hits), 0)
+        for row in hits.itertuples():
+            self.assertIn(word, self.spam_docs[row.row]["text"].lower())
+        by_latent = self.lb.search(self.spam, latents=[self.lb.diff(self.spam, self.ham, limit=1).latents[0].latent])
+        self.assertEqual(by_latent.method, "sae")
+        self.assertGreater(by_latent.matched, 0)
+
+        corr = self.lb.correlations(self.spam, min_npmi=0.0, min_count=2, max_frequency=1.0, limit=20)
+        self.assertEqual(corr.documents, len(self.spam_docs))
+        npmi = corr.to_pandas()["npmi"].tolist()
+        self.assertEqual(npmi, sorted(npmi, reverse=True))
+
+        clusters = self.lb.clusters(self.spam, 2, seed=1)
+        self.assertEqual(len(clusters.assignments), len(self.spam_docs))
+        self.assertEqual(set(clusters.to_pandas()["cluster"]) <= {0, 1}, True)
+
+    def test_a_clustering_job_is_waited_on_and_read_back(self):
+        accepted = self.lb.submit_clusters(self.spam, 2, seed=1)
+        progress = []
+        job = self.lb.jobs.wait(accepted.id, timeout=300, on_progress=lambda j: progress.append(j.status))
+        self.assertEqual(job.status, "ready")
+        self.assertEqual(progress[-1], "ready")
+        result = self.lb.jobs.result_all(accepted.id, page_size=5)
+        direct = self.lb.clusters(self.spam, 2, seed=1)
+        self.assertEqual(result["assignments"], direct.assignments)
+
+    def test_llm_steps_without_an_llm_say_so(self):
+        with self.assertRaises(LatentbaseError) as caught:
+            self.lb.hypotheses.create(self.spam, self.ham)
+        self.assertEqual(caught.exception.status, 503)
+        self.assertEqual(caught.exception.code, "llm-not-configured")
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,177 @@
+/** @module Tests of the `latentbase` CLI against the real local server (demo encoder, two encoded datasets), in-process and through its bin. */
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { serve, type ServerType } from '@hono/node-server'
+import { ApiKeyStore } from '@latentbase/shared/auth/api-keys'
+import { FsObjectStore } from '@latentbase/shared/store/fs-store'
+import { DatasetStore } from '@latentbase/shared/store/dataset-store'
+import { StaticEncoderCatalog } from '@latentbase/shared/encoders/catalog'
+import type { JobQueue } from '@latentbase/shared/queue/job-queue'
+import type { JobMessage } from '@latentbase/shared/contract/job'
+import { createApp } from '@latentbase/api/app'
+import { startDemoServer, type DemoServer } from '@latentbase/api/testing/demo-server'
+import { EXIT, main } from './cli.ts'
+
+const BIN = fileURLToPath(new URL('../bin/latentbase.js', import.meta.url))
+let demo: DemoServer
+let tmp: string
+
+before(async () => {
+  demo = await startDemoServer(12)
+  tmp = await mkdtemp(join(tmpdir(), 'latentbase-cli-'))
+})
+after(async () => {
+  await demo?.close()
+  await rm(tmp, { recursive: true, force: true })
+})
+
+/** Runs the CLI in-process with captured output; `tty` makes stderr look like a terminal. */
+async function cli(args: string[], opts: { env?: Record<string, string>; tty?: boolean } = {}) {
+  let stdout = ''
+  let stderr = ''
+  const code = await main(args, {
+    stdout: { write: (s: string) => { stdout += s } },
+    stderr: { write: (s: string) => { stderr += s }, isTTY: opts.tty ?? false },
+    env: { LATENTBASE_URL: demo.server.url, ...opts.env },
+  })
+  return { code, stdout, stderr, json: () => JSON.parse(stdout) }
+}
+
+test('encoders and datasets: human tables by default, the API JSON with --json', async () => {
+  const encoders = await cli(['encoders'])
+  assert.equal(encoders.code, EXIT.ok)
+  assert.match(encoders.stdout, /^id\s+hookName\s+dIn\s+dSae/)
+  assert.match(encoders.stdout, /\ndemo\s/)
+  assert.equal((await cli(['encoders', '--json'])).json()[0].id, 'demo')
+
+  const list = await cli(['datasets', 'list'])
+  assert.match(list.stdout, new RegExp(`${demo.spam}\\s+spam\\s+ready\\s+12\\s+demo`))
+  const got = await cli(['--json', 'datasets', 'get', demo.spam])
+  assert.equal(got.json().status, 'ready')
+  assert.equal(got.json().stats.documents, 12)
+})
+
+test('datasets create --wait shows progress lines off a terminal, a bar on one, and prints the ready dataset; delete removes it', async () => {
+  const file = join(tmp, 'notes.jsonl')
+  await writeFile(file, Array.from({ length: 6 }, (_, i) => JSON.stringify({ id: `n${i}`, text: `note ${i} about the harbour and its boats` })).join('\n') + '\n')
+  const lines = await cli(['datasets', 'create', `file://${file}`, '--name', 'notes', '--wait'])
+  assert.equal(lines.code, EXIT.ok, lines.stderr)
+  assert.match(lines.stdout, /status\s+ready/)
+  assert.match(lines.stdout, /documents\s+6\n/)
+  assert.match(lines.stderr, /^ds_\w+ (queued|running|ready)/m)
+  assert.ok(!lines.stderr.includes('\r'), 'no carriage returns in logs')
+  const id = /id\s+(ds_\w+)/.exec(lines.stdout)![1]
+
+  const bar = await cli(['datasets', 'create', `file://${file}`, '--wait', '--json'], { tty: true })
+  assert.equal(bar.code, EXIT.ok)
+  assert.match(bar.stderr, /\r\[#{30}\] ready 100% 6\/6 documents/)
+  assert.equal(bar.json().status, 'ready')
+
+  assert.equal((await cli(['datasets', 'delete', id])).code, EXIT.ok)
+  const gone = await cli(['datasets', 'get', id])
+  assert.equal(gone.code, EXIT.notFound)
+  assert.match(gone.stderr, new RegExp(`dataset "${id}" not found`))
+})
+
+test('diff, latent, search, correlations and clusters answer as tables and JSON', async () => {
+  const diff = await cli(['diff', demo.spam, demo.ham, '--limit', '5', '--json'])
+  assert.equal(diff.code, EXIT.ok)
+  const top = diff.json().latents[0]
+  assert.equal(diff.json().latents.length, 5)
+  const table = await cli(['diff', demo.spam, demo.ham, '--limit', '5'])
+  assert.match(table.stdout, /^spam \(12 documents\) vs ham \(12\)/)
+  assert.match(table.stdout, new RegExp(`\\n${top.latent}\\s+${top.frequencyA.toPrecision(4)}`))
+  assert.equal((await cli(['diff', demo.spam, demo.ham, demo.ham, '--json', '--limit', '1'])).json().b.length, 2)
+
+  const latent = await cli(['latent', String(top.latent), '--dataset', demo.spam, '--examples', '2'])
+  assert.equal(latent.code, EXIT.ok)
+  assert.match(latent.stdout, new RegExp(`^latent ${top.latent}: `))
+  assert.match(latent.stdout, new RegExp(`in ${top.countA} documents of ${demo.spam}`))
+
+  const search = await cli(['search', demo.spam, 'click', '--method', 'bm25', '--json'])
+  assert.ok(search.json().results.length > 0)
+  for (const r of search.json().results) assert.match(demo.documents.spam[r.row].text.toLowerCase(), /click/)
+
+  const corr = await cli(['correlations', demo.spam, '--min-npmi', '0', '--min-count', '2', '--max-frequency', '1', '--json'])
+  assert.equal(corr.code, EXIT.ok)
+  assert.equal(corr.json().documents, 12)
+
+  const clusters = await cli(['clusters', demo.spam, '--k', '2', '--seed', '1', '--json'])
+  assert.equal(clusters.json().assignments.length, 12)
+  const clusterTable = (await cli(['clusters', demo.spam, '--k', '2', '--seed', '1'])).stdout
+  assert.match(clusterTable, /^12 documents in 2 clusters/)
+  const c0 = clusters.json().clusters[0]
+  assert.match(clusterTable, new RegExp(`\\n0\\s+${c0.size}\\s+${c0.latents.map((l: { latent: number }) => l.latent).join(',')}\\s+${c0.central.join(',')}`))
+})
+
+test('exit codes: usage 2, refused 3, not found 4, encoding failed 7, timeout 8, unreachable 6', async () => {
+  assert.equal((await cli(['frobnicate'])).code, EXIT.usage)
+  assert.equal((await cli(['diff', demo.spam])).code, EXIT.usage)
+  assert.equal((await cli(['diff', demo.spam, demo.ham, '--bogus'])).code, EXIT.usage)
+  assert.equal((await cli(['latent', '3'])).code, EXIT.usage)
+  const local = await cli(['datasets', 'create', join(tmp, 'notes.jsonl')])
+  assert.equal(local.code, EXIT.usage)
+  assert.match(local.stderr, /file:\/\//, 'says what works instead of a local upload')
+
+  const refused = await cli(['diff', demo.spam, demo.ham, '--limit', '0'])
+  assert.equal(refused.code, EXIT.refused)
+  assert.match(refused.stderr, /limit/)
+  const refusedJson = await cli(['diff', demo.spam, demo.ham, '--limit', '0', '--json'])
+  assert.equal(JSON.parse(refusedJson.stderr).code, 'invalid-request', '--json prints the problem document')
+  assert.equal((await cli(['latent', '3', '--dataset', 'ds_missing'])).code, EXIT.notFound)
+
+  const failed = await cli(['datasets', 'create', 'file:///nonexistent/latentbase-cli.jsonl', '--wait'])
+  assert.equal(failed.code, EXIT.datasetFailed)
+  assert.match(failed.stderr, /failed/)
+  const timeout = await cli(['datasets', 'create', `file://${join(tmp, 'notes.jsonl')}`, '--wait', '--timeout', '0'])
+  assert.equal(timeout.code, EXIT.timeout)
+
+  const unreachable = await cli(['encoders', '--base-url', 'http://127.0.0.1:9'])
+  assert.equal(unreachable.code, EXIT.unavailable)
+  assert.match(unreachable.stderr, /cannot reach http:\/\/127\.0\.0\.1:9/)
+})
+
+test('keys create, check, list and revoke against a server that requires keys (exit 5 when refused)', async () => {
+  const dataDir = join(tmp, 'keys')
+  const objects = new FsObjectStore(join(dataDir, 'store'))
+  const queue = { send: async () => '1' } as unknown as JobQueue<JobMessage>
+  const app = createApp({
+    objects, datasets: new DatasetStore(objects), queue, encoders: new StaticEncoderCatalog([]), mode: 'local', tenantOf: () => 'local',
+    apiKeys: new ApiKeyStore(objects, 0), env: {},
+  })
+  const server: ServerType = await new Promise((ok) => { const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => ok(s)) })
+  try {
+    const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
+    const env = { DATA_DIR: dataDir, LATENTBASE_URL: url }
+    const created = await cli(['keys', 'create', '--tenant', 'acme', '--name', 'ci', '--json'], { env })
+    assert.equal(created.code, EXIT.ok, created.stderr)
+    const { key, hash } = created.json()
+    assert.match(key, /^lb_/)
+    assert.match((await cli(['keys', 'list'], { env })).stdout, new RegExp(`${hash}\\s+acme\\s+ci`))
+    assert.equal((await cli(['keys', 'check'], { env })).code, EXIT.unauthorized)
+    assert.equal((await cli(['keys', 'check', '--api-key', key], { env })).code, EXIT.ok)
+    assert.equal((await cli(['datasets', 'list'], { env: { ...env, LATENTBASE_API_KEY: key } })).code, EXIT.ok)
+    assert.equal((await cli(['keys', 'revoke', hash], { env })).code, EXIT.ok)
+    assert.equal((await cli(['keys', 'check', '--api-key', key], { env })).code, EXIT.unauthorized)
+    assert.equal((await cli(['keys', 'revoke', 'f'.repeat(64)], { env })).code, EXIT.notFound)
+  } finally {
+    await new Promise<void>((ok) => server.close(() => ok()))
+  }
+})
+
+test('the bin runs the CLI and exits with its code', async () => {
+  const run = promisify(execFile)
+  const env = { ...process.env, LATENTBASE_URL: demo.server.url }
+  const ok = await run(process.execPath, [BIN, 'datasets', 'list', '--json'], { env })
+  assert.ok((JSON.parse(ok.stdout) as Array<{ id: string }>).some((d) => d.id === demo.ham))
+  const help = await run(process.execPath, [BIN, 'datasets', 'create', '--help'], { env })
+  assert.match(help.stdout, /Usage: latentbase datasets create <url\|file>/)
+  await assert.rejects(run(process.execPath, [BIN, 'datasets', 'get', 'ds_missing'], { env }), (err: { code: number; stderr: string }) =>
+    err.code === EXIT.notFound && /not found/.test(err.stderr))
+})

@@ -1,0 +1,430 @@
+/** @module The `latentbase` command line: the SDK's operations as commands, human tables by default, --json for scripts, documented exit codes. */
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { stat } from 'node:fs/promises'
+import { resolve } from 'node:path'
+import { createClient, DatasetFailedError, LatentbaseError, type Dataset, type LatentbaseClient } from './index.ts'
+
+/** Exit codes scripts can rely on (docs/clients.md lists them too). */
+export const EXIT = {
+  ok: 0,
+  /** Anything unexpected (a bug, an answer that does not parse). */
+  error: 1,
+  /** Bad command line: unknown command or option, missing argument. */
+  usage: 2,
+  /** The API refused the request (400, 409, 413, 422, ...): the problem's detail is printed. */
+  refused: 3,
+  /** 404: no such dataset, document, job or latent. */
+  notFound: 4,
+  /** 401 / 403: no API key, or a wrong one. */
+  unauthorized: 5,
+  /** The server failed (5xx, 503 llm-not-configured included) or could not be reached. */
+  unavailable: 6,
+  /** `datasets create --wait`: the encoding failed. */
+  datasetFailed: 7,
+  /** `--wait` ran past `--timeout`. */
+  timeout: 8,
+} as const
+
+class UsageError extends Error {}
+class TimeoutError extends Error {}
+
+export interface Io {
+  stdout: { write(s: string): unknown; isTTY?: boolean }
+  stderr: { write(s: string): unknown; isTTY?: boolean }
+  env: Record<string, string | undefined>
+}
+
+const GLOBAL_OPTIONS = {
+  'base-url': { type: 'string' },
+  'api-key': { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const satisfies ParseArgsConfig['options']
+
+const GLOBAL_HELP = `Global options:
+  --base-url URL    the API (default $LATENTBASE_URL, else http://127.0.0.1:8787)
+  --api-key KEY     an API key lb_... (default $LATENTBASE_API_KEY)
+  --json            print the API's JSON (for scripts) instead of a table
+  -h, --help        help for the command`
+
+const EXIT_HELP = `Exit codes: 0 ok, 1 unexpected error, 2 bad command line, 3 request refused (4xx), 4 not found (404),
+5 unauthorized (401/403), 6 server failed or unreachable (5xx), 7 dataset encoding failed (--wait), 8 --wait timed out.`
+
+interface Command {
+  usage: string
+  summary: string
+  options?: ParseArgsConfig['options']
+  help?: string
+  run(ctx: Ctx, args: string[], values: Record<string, unknown>): Promise<unknown>
+}
+
+interface Ctx {
+  client: LatentbaseClient
+  io: Io
+  json: boolean
+  baseUrl: string
+  apiKey?: string
+}
+
+const int = (name: string, v: unknown): number | undefined => {
+  if (v === undefined) return undefined
+  const n = Number(v)
+  if (!Number.isInteger(n)) throw new UsageError(`--${name} must be an integer, not "${v}"`)
+  return n
+}
+const num = (name: string, v: unknown): number | undefined => {
+  if (v === undefined) return undefined
+  const n = Number(v)
+  if (!Number.isFinite(n)) throw new UsageError(`--${name} must be a number, not "${v}"`)
+  return n
+}
+const ints = (name: string, v: unknown): number[] | undefined => {
+  if (v === undefined) return undefined
+  const list = String(v).split(',').map((s) => Number(s.trim()))
+  if (list.some((n) => !Number.isInteger(n) || n < 0)) throw new UsageError(`--${name} takes latent ids separated by commas, e.g. 12,40,977`)
+  return list
+}
+function need(args: string[], n: number, what: string): void {
+  if (args.length < n) throw new UsageError(`missing ${what}`)
+}
+
+/** A plain text table: columns padded to their widest cell, long cells cut. */
+export function table(rows: Array<Record<string, unknown>>, columns: string[], maxWidth = 60): string {
+  const cell = (v: unknown) => {
+    const s = v === null || v === undefined ? '' : typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v)
+    const flat = s.replace(/\s+/g, ' ')
+    return flat.length > maxWidth ? `${flat.slice(0, maxWidth - 1)}…` : flat
+  }
+  const cells = rows.map((r) => columns.map((c) => cell(r[c])))
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)))
+  const line = (r: string[]) => r.map((s, i) => s.padEnd(widths[i])).join('  ').trimEnd()
+  return [line(columns), ...cells.map(line)].join('\n') + '\n'
+}
+
+function progressOf(d: Dataset): string {
+  const docs = d.progress.documents
+  const pct = docs.total ? Math.floor((100 * docs.done) / docs.total) : null
+  return `${d.status}${pct === null ? '' : ` ${pct}%`} ${docs.done}${docs.total ? `/${docs.total}` : ''} documents, ${d.progress.tokens} tokens`
+}
+
+function bar(d: Dataset, width = 30): string {
+  const { done, total } = d.progress.documents
+  const f = total ? Math.min(1, done / total) : 0
+  const filled = Math.round(f * width)
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${progressOf(d)}`
+}
+
+/**
+ * A local file given to `datasets create`: uploading it needs the API's upload route (POST /uploads, added beside
+ * this CLI). The integration point: replace the body with `client.uploads.create(...)` and return the source URL it
+ * gives. Until then the CLI says what works instead.
+ */
+export async function sourceForLocalFile(_client: LatentbaseClient, path: string): Promise<string> {
+  throw new UsageError(`"${path}" is a local file, and uploading files is not available in this version of the CLI. `
+    + `Give a URL the server can read (https://...); a local server (npm start) also reads file://${resolve(path)}`)
+}
+
+async function sourceArg(ctx: Ctx, arg: string): Promise<string> {
+  if (/^(https?|file|s3):\/\//i.test(arg)) return arg
+  const info = await stat(arg).catch(() => null)
+  if (info?.isFile()) return sourceForLocalFile(ctx.client, arg)
+  throw new UsageError(`"${arg}" is neither a URL (https://..., file://...) nor a file`)
+}
+
+async function printDataset(ctx: Ctx, d: Dataset & { webhookSecret?: string }): Promise<void> {
+  if (ctx.json) return void ctx.io.stdout.write(JSON.stringify(d, null, 2) + '\n')
+  const lines = [
+    ['id', d.id], ['name', d.name], ['status', d.status], ['encoder', d.encoder], ['progress', progressOf(d)],
+    ['created', d.createdAt],
+    ...(d.stats ? [['documents', d.stats.documents], ['tokens', d.stats.tokens], ['active latents', d.stats.activeLatents]] : []),
+    ...(d.error ? [['error', `${d.error.code}: ${d.error.message}`]] : []),
+    ...(d.webhookSecret ? [['webhook secret', `${d.webhookSecret} (shown once)`]] : []),
+  ] as Array<[string, unknown]>
+  ctx.io.stdout.write(lines.map(([k, v]) => `${k.padEnd(15)} ${v}`).join('\n') + '\n')
+}
+
+async function waitFor(ctx: Ctx, id: string, timeoutSeconds: number): Promise<Dataset> {
+  const tty = Boolean(ctx.io.stderr.isTTY)
+  let last = ''
+  try {
+    const ready = await ctx.client.datasets.waitUntilReady(id, {
+      timeoutMs: timeoutSeconds * 1000,
+      onProgress: (d) => {
+        // A bar redrawn in place on a terminal; one line per change otherwise (logs, CI).
+        if (tty) ctx.io.stderr.write(`\r${bar(d)}\x1b[K`)
+        else if (progressOf(d) !== last) ctx.io.stderr.write(`${id} ${progressOf(d)}\n`)
+        last = progressOf(d)
+      },
+    })
+    if (tty) ctx.io.stderr.write('\n')
+    return ready
+  } catch (err) {
+    if (tty) ctx.io.stderr.write('\n')
+    if (err instanceof Error && !(err instanceof DatasetFailedError) && !(err instanceof LatentbaseError) && /not ready after/.test(err.message)) {
+      throw new TimeoutError(err.message)
+    }
+    throw err
+  }
+}
+
+const COMMANDS: Record<string, Command> = {
+  'datasets create': {
+    usage: 'datasets create <url|file> [--name NAME] [--encoder ID] [--format F] [--text-field F] [--id-field F] [--metadata-field F]... [--wait [--timeout S]]',
+    summary: 'queue a dataset for encoding from a URL',
+    options: {
+      name: { type: 'string' }, encoder: { type: 'string' }, format: { type: 'string' }, 'text-field': { type: 'string' },
+      'id-field': { type: 'string' }, 'metadata-field': { type: 'string', multiple: true }, 'messages-field': { type: 'string' },
+      wait: { type: 'boolean', default: false }, timeout: { type: 'string' },
+    },
+    help: 'With --wait, shows a progress bar (on a terminal; lines otherwise, on stderr) and prints the ready dataset.',
+    async run(ctx, args, v) {
+      need(args, 1, 'the dataset source: a URL')
+      const url = await sourceArg(ctx, args[0])
+      const created = await ctx.client.datasets.create({
+        ...(v.name ? { name: String(v.name) } : {}), ...(v.encoder ? { encoder: String(v.encoder) } : {}),
+        source: {
+          url,
+          ...(v.format ? { format: v.format as 'jsonl' } : {}),
+          ...(v['text-field'] ? { textField: String(v['text-field']) } : {}),
+          ...(v['id-field'] ? { idField: String(v['id-field']) } : {}),
+          ...(v['metadata-field'] ? { metadataFields: v['metadata-field'] as string[] } : {}),
+          ...(v['messages-field'] ? { messagesField: String(v['messages-field']) } : {}),
+        },
+      })
+      if (!v.wait) return printDataset(ctx, created)
+      return printDataset(ctx, await waitFor(ctx, created.id, num('timeout', v.timeout) ?? 3600))
+    },
+  },
+  'datasets list': {
+    usage: 'datasets list', summary: 'datasets, newest first',
+    async run(ctx) {
+      const list = await ctx.client.datasets.list()
+      if (ctx.json) return ctx.io.stdout.write(JSON.stringify(list, null, 2) + '\n')
+      ctx.io.stdout.write(table(list.map((d) => ({ id: d.id, name: d.name, status: d.status, documents: d.stats?.documents ?? d.progress.documents.done, encoder: d.encoder, created: d.createdAt })),
+        ['id', 'name', 'status', 'documents', 'encoder', 'created']))
+    },
+  },
+  'datasets get': {
+    usage: 'datasets get <id> [--wait [--timeout S]]', summary: "a dataset's status, progress, stats or error",
+    options: { wait: { type: 'boolean', default: false }, timeout: { type: 'string' } },
+    async run(ctx, args, v) {
+      need(args, 1, 'the dataset id')
+      return printDataset(ctx, v.wait ? await waitFor(ctx, args[0], num('timeout', v.timeout) ?? 3600) : await ctx.client.datasets.get(args[0]))
+    },
+  },
+  'datasets delete': {
+    usage: 'datasets delete <id>', summary: 'delete a dataset',
+    async run(ctx, args) {
+      need(args, 1, 'the dataset id')
+      await ctx.client.datasets.delete(args[0])
+      ctx.io.stdout.write(ctx.json ? JSON.stringify({ deleted: args[0] }) + '\n' : `deleted ${args[0]}\n`)
+    },
+  },
+  diff: {
+    usage: 'diff <a> <b> [b...] [--limit N] [--direction a|b|both] [--metric absolute|relative] [--min-frequency F] [--max-frequency F] [--latents 1,2] [--pair-by FIELD] [--control-length]',
+    summary: 'latents that fire more in dataset a than in the b datasets',
+    options: {
+      limit: { type: 'string' }, direction: { type: 'string' }, metric: { type: 'string' }, 'min-frequency': { type: 'string' },
+      'max-frequency': { type: 'string' }, latents: { type: 'string' }, 'pair-by': { type: 'string' }, 'control-length': { type: 'boolean' },
+    },
+    async run(ctx, args, v) {
+      need(args, 2, 'two dataset ids: diff <a> <b> [b...]')
+      const diff = await ctx.client.diff({
+        a: args[0], b: args.slice(1), limit: int('limit', v.limit), direction: v.direction as 'a' | undefined, metric: v.metric as 'absolute' | undefined,
+        minFrequency: num('min-frequency', v['min-frequency']), maxFrequency: num('max-frequency', v['max-frequency']),
+        latents: ints('latents', v.latents), pairBy: v['pair-by'] as string | undefined, controlLength: v['control-length'] as boolean | undefined,
+      })
+      if (ctx.json) return ctx.io.stdout.write(JSON.stringify(diff, null, 2) + '\n')
+      ctx.io.stdout.write(`${diff.a.name} (${diff.a.documents} documents) vs ${diff.b.map((b) => `${b.name} (${b.documents})`).join(', ')}; ${diff.design}, ${diff.tested} latents tested\n`)
+      ctx.io.stdout.write(table(diff.latents.map((l) => ({
+        latent: l.latent, freqA: l.frequencyA, freqB: l.frequencyB, difference: l.difference, ci95: `${l.ci95[0].toFixed(3)}..${l.ci95[1].toFixed(3)}`,
+        q: l.qValue, label: l.label,
+      })), ['latent', 'freqA', 'freqB', 'difference', 'ci95', 'q', 'label']))
+    },
+  },
+  latent: {
+    usage: 'latent <n> --dataset ID [--examples N] [--text]', summary: "a latent's page: label, frequency, top examples",
+    options: { dataset: { type: 'string' }, examples: { type: 'string' }, text: { type: 'boolean' } },
+    async run(ctx, args, v) {
+      need(args, 1, 'the latent id')
+      if (!v.dataset) throw new UsageError('missing --dataset ID')
+      const latent = int('latent', args[0])!
+      const page = await ctx.client.latents.get(String(v.dataset), latent, { examples: int('examples', v.examples), text: v.text as boolean | undefined })
+      if (ctx.json) return ctx.io.stdout.write(JSON.stringify(page, null, 2) + '\n')
+      ctx.io.stdout.write(`latent ${page.latent}: ${page.label ?? '(no label)'}\nin ${page.documents} documents of ${page.dataset} (frequency ${page.frequency.toPrecision(3)}), max ${page.max.toPrecision(3)}\n`)
+      ctx.io.stdout.write(table(page.topExamples.map((e) => ({
+        rank: e.rank, row: e.row, id: e.id, value: e.value,
+        window: e.tokens.map((t, i) => (i === e.position - e.windowStart ? `[${t}]` : t)).join(''),
+      })), ['rank', 'row', 'id', 'value', 'window'], 80))
+    },
+  },
+  search: {
+    usage: 'search <dataset> [query...] [--method sae|bm25|hybrid] [--latents 1,2] [--k N] [--limit N]', summary: 'documents with a property',
+    options: { method: { type: 'string' }, latents: { type: 'string' }, k: { type: 'string' }, limit: { type: 'string' } },
+    async run(ctx, args, v) {
+      need(args, 1, 'the dataset id')
+      const q = args.slice(1).join(' ') || undefined
+      if (!q && !v.latents) throw new UsageError('give a query (words) or --latents')
+      const result = await ctx.client.search({
+        dataset: args[0], q, method: v.method as 'sae' | undefined, latents: ints('latents', v.latents), k: int('k', v.k), limit: int('limit', v.limit),
+      })
+      if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
+      ctx.io.stdout.write(`${result.matched} documents match (${result.method})${result.latents.length ? `; latents ${result.latents.map((l) => l.latent).join(', ')}` : ''}\n`)
+      ctx.io.stdout.write(table(result.results.map((r) => ({ row: r.row, id: r.id, score: r.score, snippet: r.snippet })), ['row', 'id', 'score', 'snippet'], 70))
+    },
+  },
+  correlations: {
+    usage: 'correlations <dataset> [--min-npmi X] [--min-count N] [--max-frequency F] [--limit N]', summary: 'latent pairs that co-occur (NPMI)',
+    options: { 'min-npmi': { type: 'string' }, 'min-count': { type: 'string' }, 'min-frequency': { type: 'string' }, 'max-frequency': { type: 'string' }, limit: { type: 'string' } },
+    async run(ctx, args, v) {
+      need(args, 1, 'the dataset id')
+      const result = await ctx.client.correlations({
+        dataset: args[0], minNpmi: num('min-npmi', v['min-npmi']), minCount: int('min-count', v['min-count']),
+        minFrequency: num('min-frequency', v['min-frequency']), maxFrequency: num('max-frequency', v['max-frequency']), limit: int('limit', v.limit),
+      })
+      if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
+      ctx.io.stdout.write(table(result.pairs.map((p) => ({ a: p.a.latent, b: p.b.latent, npmi: p.npmi, count: p.count, labelA: p.a.label, labelB: p.b.label })),
+        ['a', 'b', 'npmi', 'count', 'labelA', 'labelB'], 40))
+    },
+  },
+  clusters: {
+    usage: 'clusters <dataset> --k N [--latents 1,2] [--phrase TEXT]... [--method M] [--seed N]', summary: "cluster a dataset's documents",
+    options: { k: { type: 'string' }, latents: { type: 'string' }, phrase: { type: 'string', multiple: true }, method: { type: 'string' }, seed: { type: 'string' } },
+    async run(ctx, args, v) {
+      need(args, 1, 'the dataset id')
+      const k = int('k', v.k)
+      if (k === undefined) throw new UsageError('missing --k N (the number of clusters)')
+      const result = await ctx.client.clusters({
+        dataset: args[0], k, latents: ints('latents', v.latents), phrases: v.phrase as string[] | undefined,
+        method: v.method as 'spectral' | undefined, seed: int('seed', v.seed),
+      })
+      if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
+      ctx.io.stdout.write(`${result.documents} documents in ${result.k} clusters (${result.method}, ${result.latentsUsed.length} latents)\n`)
+      ctx.io.stdout.write(table(result.clusters.map((c) => ({
+        id: c.id, size: c.size, name: c.name, latents: c.latents.map((l) => l.latent).join(','), central: c.central.join(','),
+      })), ['id', 'size', 'name', 'latents', 'central']))
+    },
+  },
+  encoders: {
+    usage: 'encoders', summary: 'encoders this deployment can use',
+    async run(ctx) {
+      const list = await ctx.client.encoders.list()
+      if (ctx.json) return ctx.io.stdout.write(JSON.stringify(list, null, 2) + '\n')
+      ctx.io.stdout.write(table(list.map((e) => ({ ...e })), ['id', 'hookName', 'dIn', 'dSae', 'architecture', 'labelled', 'maxTokens']))
+    },
+  },
+  'keys check': {
+    usage: 'keys check', summary: 'check that the API key is accepted by the server (exit 5 if not)',
+    async run(ctx) {
+      await ctx.client.datasets.list()
+      ctx.io.stdout.write(ctx.json ? JSON.stringify({ ok: true, baseUrl: ctx.baseUrl, apiKey: Boolean(ctx.apiKey) }) + '\n'
+        : `${ctx.baseUrl} accepts ${ctx.apiKey ? `the API key ${ctx.apiKey.slice(0, 7)}...` : 'requests without an API key'}\n`)
+    },
+  },
+  'keys create': {
+    usage: 'keys create --tenant NAME [--name LABEL]', summary: "make an API key in the deployment's store (DATA_DIR, or BUCKET on S3)",
+    options: { tenant: { type: 'string' }, name: { type: 'string' } },
+    help: 'Key management is not an API operation: these commands write the store the server reads keys from, so they run where that store is reachable (DATA_DIR=... for a local server, BUCKET=... with AWS credentials for a deployment).',
+    async run(ctx, _args, v) {
+      if (!v.tenant) throw new UsageError('missing --tenant NAME')
+      const { key, hash, record } = await (await keyStore(ctx)).create(String(v.tenant), v.name as string | undefined)
+      if (ctx.json) return ctx.io.stdout.write(JSON.stringify({ key, hash, record }) + '\n')
+      ctx.io.stdout.write(`API key for tenant ${record.tenant} (${record.name}), shown once:\n\n  ${key}\n\nid (sha256, for revoke): ${hash}\n`)
+    },
+  },
+  'keys list': {
+    usage: 'keys list', summary: "API keys in the deployment's store (hashes, tenants, hints)",
+    async run(ctx) {
+      const list = await (await keyStore(ctx)).list()
+      if (ctx.json) return ctx.io.stdout.write(JSON.stringify(list, null, 2) + '\n')
+      ctx.io.stdout.write(table(list.map(({ hash, record }) => ({ hash, tenant: record.tenant, name: record.name, hint: `${record.hint}...`, created: record.createdAt, revoked: record.revokedAt ?? '' })),
+        ['hash', 'tenant', 'name', 'hint', 'created', 'revoked'], 64))
+    },
+  },
+  'keys revoke': {
+    usage: 'keys revoke <hash>', summary: 'revoke an API key by its id (sha256)',
+    async run(ctx, args) {
+      need(args, 1, 'the key id (sha256 hash, from keys list)')
+      const ok = await (await keyStore(ctx)).revoke(args[0])
+      if (!ok) throw new LatentbaseError(404, { type: 'about:blank', title: 'Not Found', status: 404, detail: `no API key ${args[0]}`, code: 'key-not-found' })
+      ctx.io.stdout.write(ctx.json ? JSON.stringify({ revoked: args[0] }) + '\n' : `revoked ${args[0]}\n`)
+    },
+  },
+}
+
+async function keyStore(ctx: Ctx) {
+  // Loaded only here: the S3 client is large, and the other commands only speak HTTP.
+  const [{ ApiKeyStore }, { storeFromEnv }] = await Promise.all([import('@latentbase/shared/auth/api-keys'), import('@latentbase/shared/store/store-from-env')])
+  return new ApiKeyStore(storeFromEnv(ctx.io.env))
+}
+
+function mainHelp(): string {
+  const names = Object.keys(COMMANDS)
+  const width = Math.max(...names.map((n) => n.length))
+  return `latentbase: the Latentbase API from the shell\n\nUsage: latentbase <command> [arguments] [options]\n\nCommands:\n`
+    + names.map((n) => `  ${n.padEnd(width)}  ${COMMANDS[n].summary}`).join('\n')
+    + `\n\n${GLOBAL_HELP}\n\nlatentbase <command> --help shows a command's options.\n${EXIT_HELP}\n`
+}
+
+function commandHelp(name: string, cmd: Command): string {
+  return `Usage: latentbase ${cmd.usage}\n\n${cmd.summary}.${cmd.help ? `\n${cmd.help}` : ''}\n\n${GLOBAL_HELP}\n\n${EXIT_HELP}\n`
+}
+
+function exitCodeOf(err: unknown): number {
+  if (err instanceof UsageError) return EXIT.usage
+  if (err instanceof TimeoutError) return EXIT.timeout
+  if (err instanceof DatasetFailedError) return EXIT.datasetFailed
+  if (err instanceof LatentbaseError) {
+    if (err.status === 401 || err.status === 403) return EXIT.unauthorized
+    if (err.status === 404) return EXIT.notFound
+    if (err.status >= 500) return EXIT.unavailable
+    return EXIT.refused
+  }
+  // fetch's network failures (refused, reset, DNS) are TypeErrors with a cause.
+  if (err instanceof TypeError && /fetch failed/i.test(err.message)) return EXIT.unavailable
+  return EXIT.error
+}
+
+/** Runs one command line; returns the exit code (the bin calls process.exit with it). */
+export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+  // Option values are not words: a lenient parse with every option known finds the command wherever options sit.
+  const allOptions = Object.assign({}, GLOBAL_OPTIONS, ...Object.values(COMMANDS).map((c) => c.options ?? {})) as ParseArgsConfig['options']
+  const words = parseArgs({ args: argv, allowPositionals: true, strict: false, options: allOptions }).positionals
+  const name = [`${words[0]} ${words[1]}`, words[0]].find((n) => n && COMMANDS[n])
+  if (!name) {
+    if (!words.length || argv.includes('--help') || argv.includes('-h')) {
+      io.stdout.write(mainHelp())
+      return words.length ? EXIT.usage : argv.length ? EXIT.ok : EXIT.usage
+    }
+    io.stderr.write(`latentbase: unknown command "${words.slice(0, 2).join(' ')}"\n\n${mainHelp()}`)
+    return EXIT.usage
+  }
+  const cmd = COMMANDS[name]
+  let parsed
+  try {
+    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { ...GLOBAL_OPTIONS, ...cmd.options } })
+  } catch (err) {
+    io.stderr.write(`latentbase ${name}: ${(err as Error).message}\n\nUsage: latentbase ${cmd.usage}\n`)
+    return EXIT.usage
+  }
+  const { values, positionals } = parsed
+  if (values.help) {
+    io.stdout.write(commandHelp(name, cmd))
+    return EXIT.ok
+  }
+  const baseUrl = String(values['base-url'] ?? io.env.LATENTBASE_URL ?? 'http://127.0.0.1:8787')
+  const apiKey = (values['api-key'] as string | undefined) ?? (io.env.LATENTBASE_API_KEY || undefined)
+  const ctx: Ctx = { client: createClient({ baseUrl, apiKey }), io, json: Boolean(values.json), baseUrl, apiKey }
+  try {
+    await cmd.run(ctx, positionals.slice(name.split(' ').length), values as Record<string, unknown>)
+    return EXIT.ok
+  } catch (err) {
+    const code = exitCodeOf(err)
+    if (ctx.json && err instanceof LatentbaseError) io.stderr.write(JSON.stringify(err.problem) + '\n')
+    else if (code === EXIT.usage) io.stderr.write(`latentbase ${name}: ${(err as Error).message}\n\nUsage: latentbase ${cmd.usage}\n`)
+    else if (code === EXIT.unavailable && !(err instanceof LatentbaseError)) io.stderr.write(`latentbase: cannot reach ${baseUrl}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}\n`)
+    else io.stderr.write(`latentbase ${name}: ${(err as Error).message}\n`)
+    if (code === EXIT.error && !(err instanceof LatentbaseError)) io.stderr.write(`${(err as Error).stack ?? ''}\n`)
+    return code
+  }
+}
