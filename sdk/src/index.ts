@@ -4,7 +4,7 @@ import {
   CreateDatasetRequest, CreatedDataset, DatasetView, DocumentView,
 } from '@latentbase/shared/contract/dataset'
 import { DiffResult } from '@latentbase/shared/contract/diff'
-import { EncoderInfo } from '@latentbase/shared/contract/encoder'
+import { EncoderInfo, EncoderList } from '@latentbase/shared/contract/encoder'
 import { Problem } from '@latentbase/shared/contract/problem'
 import { UploadResult } from '@latentbase/shared/contract/upload'
 import { WebhookEvent } from '@latentbase/shared/contract/webhook'
@@ -156,7 +156,9 @@ export function createClient(options: ClientOptions) {
       return call(DiffResult, 'GET', `/diff?${q}`)
     },
     encoders: {
-      list: async () => (await call(z.object({ encoders: z.array(EncoderInfo) }), 'GET', '/encoders')).encoders,
+      list: async () => (await call(EncoderList, 'GET', '/encoders')).encoders,
+      /** Encoder folders the server found but could not load, each with its reason. */
+      unavailable: async () => (await call(EncoderList, 'GET', '/encoders')).unavailable,
     },
   }
 }
