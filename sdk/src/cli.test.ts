@@ -68,10 +68,12 @@ test('datasets create --wait shows progress lines off a terminal, a bar on one, 
   assert.ok(!lines.stderr.includes('\r'), 'no carriage returns in logs')
   const id = /id\s+(ds_\w+)/.exec(lines.stdout)![1]
 
-  const bar = await cli(['datasets', 'create', `file://${file}`, '--wait', '--json'], { tty: true })
+  // A local path (not a URL) is uploaded through POST /uploads, then encoded like any source.
+  const bar = await cli(['datasets', 'create', file, '--wait', '--json'], { tty: true })
   assert.equal(bar.code, EXIT.ok)
   assert.match(bar.stderr, /\r\[#{30}\] ready 100% 6\/6 documents/)
   assert.equal(bar.json().status, 'ready')
+  assert.match(bar.json().source.url, /^upload:\/\/up_/)
 
   assert.equal((await cli(['datasets', 'delete', id])).code, EXIT.ok)
   const gone = await cli(['datasets', 'get', id])
@@ -115,9 +117,9 @@ test('exit codes: usage 2, refused 3, not found 4, encoding failed 7, timeout 8,
   assert.equal((await cli(['diff', demo.spam])).code, EXIT.usage)
   assert.equal((await cli(['diff', demo.spam, demo.ham, '--bogus'])).code, EXIT.usage)
   assert.equal((await cli(['latent', '3'])).code, EXIT.usage)
-  const local = await cli(['datasets', 'create', join(tmp, 'notes.jsonl')])
-  assert.equal(local.code, EXIT.usage)
-  assert.match(local.stderr, /file:\/\//, 'says what works instead of a local upload')
+  const missing = await cli(['datasets', 'create', join(tmp, 'no-such-file.jsonl')])
+  assert.equal(missing.code, EXIT.usage)
+  assert.match(missing.stderr, /neither a URL/)
 
   const refused = await cli(['diff', demo.spam, demo.ham, '--limit', '0'])
   assert.equal(refused.code, EXIT.refused)

@@ -1,7 +1,7 @@
 /** @module The `latentbase` command line: the SDK's operations as commands, human tables by default, --json for scripts, documented exit codes. */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
-import { stat } from 'node:fs/promises'
-import { resolve } from 'node:path'
+import { readFile, stat } from 'node:fs/promises'
+import { basename } from 'node:path'
 import { createClient, DatasetFailedError, LatentbaseError, type Dataset, type LatentbaseClient } from './index.ts'
 
 /** Exit codes scripts can rely on (docs/clients.md lists them too). */
@@ -114,14 +114,11 @@ function bar(d: Dataset, width = 30): string {
   return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${progressOf(d)}`
 }
 
-/**
- * A local file given to `datasets create`: uploading it needs the API's upload route (POST /uploads, added beside
- * this CLI). The integration point: replace the body with `client.uploads.create(...)` and return the source URL it
- * gives. Until then the CLI says what works instead.
- */
-export async function sourceForLocalFile(_client: LatentbaseClient, path: string): Promise<string> {
-  throw new UsageError(`"${path}" is a local file, and uploading files is not available in this version of the CLI. `
-    + `Give a URL the server can read (https://...); a local server (npm start) also reads file://${resolve(path)}`)
+/** A local file given to `datasets create` is uploaded (POST /uploads); the dataset reads it from the upload:// URL it gets. */
+export async function sourceForLocalFile(client: LatentbaseClient, path: string): Promise<string> {
+  const bytes = await readFile(path)
+  const upload = await client.uploads.create(new Uint8Array(bytes), { filename: basename(path) })
+  return upload.url
 }
 
 async function sourceArg(ctx: Ctx, arg: string): Promise<string> {
