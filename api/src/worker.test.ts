@@ -197,3 +197,21 @@ test('with SQS_QUEUE_URL the Worker sends jobs straight to SQS (SigV4 over fetch
     await server.stop()
   }
 })
+
+test('POST /uploads in workerd: the raw body lands in R2 under the tenant, and only that tenant can make a dataset of it', async () => {
+  const body = '{"text":"uploaded through the Worker"}\n'
+  const res = await mf.dispatchFetch('http://latentbase.test/uploads?filename=notes.jsonl', {
+    method: 'POST', headers: { authorization: `Bearer ${keyA}`, 'content-type': 'application/x-ndjson' }, body,
+  })
+  assert.equal(res.status, 201)
+  const up = await res.json() as { id: string; url: string; bytes: number }
+  assert.equal(up.bytes, body.length)
+  const bucket = (await mf.getR2Bucket('STORE', 'api')) as unknown as R2BucketLike
+  assert.equal(new TextDecoder().decode(await (await bucket.get(`acme/uploads/${up.id}`))!.arrayBuffer()), body)
+  const mine = await call('/datasets', { method: 'POST', key: keyA, body: { source: { url: up.url }, encoder: ENCODER } })
+  assert.equal(mine.status, 202)
+  assert.equal(mine.body.name, 'notes.jsonl')
+  const theirs = await call('/datasets', { method: 'POST', key: keyB, body: { source: { url: up.url }, encoder: ENCODER } })
+  assert.equal(theirs.status, 422)
+  assert.equal(theirs.body.code, 'upload-not-found')
+})

@@ -48,10 +48,23 @@ export async function startFixture(dataDir: string, opts: { port?: number; log?:
   return { server, a, b }
 }
 
+/**
+ * GET with a retry when the connection itself fails: on a loaded machine the server can close an idle keep-alive socket
+ * just as the client reuses it ("fetch failed"); a GET is safe to send again. HTTP errors are answers, not retried.
+ */
+export async function getWithRetry(url: string, tries = 3): Promise<Response> {
+  for (let i = 1; ; i++) {
+    try { return await fetch(url) } catch (err) {
+      if (i >= tries) throw err
+      await new Promise((r) => setTimeout(r, 100 * i))
+    }
+  }
+}
+
 export async function waitReady(url: string, id: string, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs
   for (;;) {
-    const d = await (await fetch(`${url}/datasets/${id}`)).json() as { status: string; error?: { message: string } }
+    const d = await (await getWithRetry(`${url}/datasets/${id}`)).json() as { status: string; error?: { message: string } }
     if (d.status === 'ready') return
     if (d.status === 'failed') throw new Error(`dataset ${id} failed: ${d.error?.message}`)
     if (Date.now() > deadline) throw new Error(`dataset ${id} not ready in ${timeoutMs} ms`)

@@ -19,7 +19,7 @@ import { DEMO_ENCODER_DIR, loadEncoders } from '@latentbase/gpu-worker/registry'
 import type { LoadedEncoder } from '@latentbase/gpu-worker/encoder/runtime'
 import { startLocal, type LocalServer } from '../../api/src/local-server.ts'
 import { ensureWebBuild } from '../build.ts'
-import { fixtureDocuments, startFixture, type Fixture } from './fixture.ts'
+import { fixtureDocuments, getWithRetry, startFixture, type Fixture } from './fixture.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const SHOTS = join(import.meta.dirname, '..', '..', '.data', 'screenshots')
@@ -66,7 +66,7 @@ async function openPage(width = 1280, height = 900): Promise<{ page: Page; error
   return { page, errors }
 }
 
-const json = async <T>(path: string): Promise<T> => (await fetch(fx.server.url + path)).json() as Promise<T>
+const json = async <T>(path: string): Promise<T> => (await getWithRetry(fx.server.url + path)).json() as Promise<T>
 
 test('every view loads without console errors (screenshots of each, wide and narrow)', async () => {
   const { a, b } = fx
@@ -201,6 +201,9 @@ test('a dropped file is uploaded and becomes a ready dataset', async () => {
   await page.click('main form button[type=submit]')
   await page.waitForSelector('[role=status] >> text=Queued dropped.jsonl')
   const row = page.locator('tr', { hasText: 'dropped.jsonl' })
+  // While it encodes, the row shows a live progress bar (polled every second), then the ready badge.
+  await row.locator('[role=progressbar]').waitFor({ timeout: 30_000 })
+  await page.screenshot({ path: join(SHOTS, 'datasets-progress-1280.png'), fullPage: true })
   await row.locator('.badge.ready').waitFor({ timeout: 90_000 })
   const id = await row.getAttribute('data-id')
   const d = await json<{ stats: { documents: number }; source: { url: string } }>(`/datasets/${id}`)
