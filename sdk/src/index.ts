@@ -33,6 +33,8 @@ export interface ClientOptions {
    * always sends) whose connection was reset, with exponential backoff (default 4 retries from 100 ms); false: none.
    */
   retry?: RetryOptions | false
+  /** Polling of waitUntilReady / jobs.wait: the interval grows 1.5x per poll up to maxIntervalMs (default 5000). */
+  poll?: { maxIntervalMs?: number }
 }
 
 export interface DiffParams {
@@ -96,7 +98,7 @@ export function createClient(options: ClientOptions) {
     list: async () => (await call(z.object({ datasets: z.array(DatasetView) }), 'GET', '/datasets')).datasets,
     delete: (id: string) => call(null, 'DELETE', `/datasets/${encodeURIComponent(id)}`),
     /** Poll until the dataset is ready; throws DatasetFailedError if its job failed. */
-    async waitUntilReady(id: string, opts: { timeoutMs?: number; intervalMs?: number; onProgress?: (d: Dataset) => void; signal?: AbortSignal } = {}): Promise<Dataset> {
+    async waitUntilReady(id: string, opts: { timeoutMs?: number; intervalMs?: number; maxIntervalMs?: number; onProgress?: (d: Dataset) => void; signal?: AbortSignal } = {}): Promise<Dataset> {
       const deadline = Date.now() + (opts.timeoutMs ?? 30 * 60_000)
       let interval = opts.intervalMs ?? 500
       for (;;) {
@@ -107,13 +109,13 @@ export function createClient(options: ClientOptions) {
         if (Date.now() > deadline) throw new Error(`dataset ${id} not ready after ${opts.timeoutMs ?? 1_800_000} ms (status ${d.status})`)
         opts.signal?.throwIfAborted()
         await new Promise((r) => setTimeout(r, interval))
-        interval = Math.min(interval * 1.5, 5000)
+        interval = Math.min(interval * 1.5, opts.maxIntervalMs ?? options.poll?.maxIntervalMs ?? 5000)
       }
     },
   }
 
   return {
-    ...analysesClient(call),
+    ...analysesClient(call, options.poll),
     ...llmClient(call),
     datasets,
     documents: {
