@@ -34,7 +34,7 @@ before(async () => {
   const queue = new SqsQueue<JobMessage>({ client: sqs, queueUrl: QueueUrl!, schema: JobMessage })
   const encoders = await loadEncoders([DEMO_ENCODER_DIR], () => {})
   const app = createApp({ objects, datasets, queue, encoders: catalogOf(encoders), mode: 'cloud', tenantOf: () => 'acme' })
-  client = createClient({ baseUrl: 'http://api.test', fetch: async (input, init) => app.request(String(input), init) })
+  client = createClient({ baseUrl: 'http://api.test', fetch: async (input, init) => app.request(String(input), init), poll: { maxIntervalMs: 1000 } })
   consumer = runConsumer(queue, (m) => handleJob(m.body, {
     objects, datasets, queue, allowLocalSources: false, encoder: async (id) => encoders.get(id),
     encodeOptions: { topExamplesPerLatent: 1 },

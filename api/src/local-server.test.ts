@@ -27,7 +27,9 @@ before(async () => {
   dataDir = await mkdtemp(join(tmpdir(), 'latentbase-e2e-'))
   encoders = await loadEncoders([DEMO_ENCODER_DIR], () => {})
   server = await startLocal({ dataDir, port: 0, encoders, log: () => {} })
-  client = createClient({ baseUrl: server.url })
+  // Polls capped at 1 s: a ready dataset is seen within a second, not up to 5 s later (and the in-process server is not
+  // kept busy answering polls while it encodes).
+  client = createClient({ baseUrl: server.url, poll: { maxIntervalMs: 1000 } })
   files = createServer((req, res) => {
     const f = served.get(req.url ?? '')
     if (!f) { res.writeHead(404).end('no such file'); return }
@@ -218,7 +220,7 @@ test('a server stopped mid-job picks the job up again after a restart, and nothi
   await first.close()
   const second = await startLocal({ dataDir: dir, port: 0, encoders, log: () => {}, encodeOptions })
   try {
-    const c2 = createClient({ baseUrl: second.url })
+    const c2 = createClient({ baseUrl: second.url, poll: { maxIntervalMs: 1000 } })
     const ready = await c2.datasets.waitUntilReady(created.id, { timeoutMs: 180_000, intervalMs: 200 })
     assert.equal(ready.stats!.documents, docs.length)
     assert.deepEqual(ready.stats!.parts, { count: 1, redelivered: 1 }, 'the part cut off by the stop was finished by its redelivery')

@@ -50,6 +50,8 @@ export interface SearchParams {
 export interface WaitOptions {
   timeoutMs?: number
   intervalMs?: number
+  /** The interval grows 1.5x per poll up to this (default: the client's poll.maxIntervalMs, else 5000). */
+  maxIntervalMs?: number
   onProgress?: (job: AnalysisJob) => void
   signal?: AbortSignal
 }
@@ -73,7 +75,7 @@ function queryString(params: object): string {
 
 const jobPath = (id: string) => `/jobs/${encodeURIComponent(id)}`
 
-export function analysesClient(call: Call) {
+export function analysesClient(call: Call, poll: { maxIntervalMs?: number } = {}) {
   const jobs = {
     get: (id: string) => call(AnalysisJobView, 'GET', jobPath(id)),
     /** Poll until the job is ready; throws AnalysisJobFailedError when it failed. */
@@ -89,7 +91,7 @@ export function analysesClient(call: Call) {
         if (Date.now() > deadline) throw new Error(`analysis job ${id} not ready after ${timeoutMs} ms (status ${job.status}, ${Math.round(job.progress.fraction * 100)}% ${job.progress.phase})`)
         opts.signal?.throwIfAborted()
         await new Promise((r) => setTimeout(r, interval))
-        interval = Math.min(interval * 1.5, 5000)
+        interval = Math.min(interval * 1.5, opts.maxIntervalMs ?? poll.maxIntervalMs ?? 5000)
       }
     },
     /** One page of a ready job's result: its per-row arrays (clusters: assignments) cut to [offset, offset + limit). */

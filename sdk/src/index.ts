@@ -37,6 +37,8 @@ export interface ClientOptions {
    * always sends) whose connection was reset, with exponential backoff (default 4 retries from 100 ms); false: none.
    */
   retry?: RetryOptions | false
+  /** Polling of waitUntilReady / jobs.wait: the interval grows 1.5x per poll up to maxIntervalMs (default 5000). */
+  poll?: { maxIntervalMs?: number }
 }
 
 export interface DiffParams {
@@ -74,11 +76,12 @@ export function createClient(options: ClientOptions) {
   const doFetch = options.retry === false ? plainFetch : retryingFetch(plainFetch, options.retry)
   const base = options.baseUrl.replace(/\/+$/, '')
 
-  async function call<T>(schema: z.ZodType<T> | null, method: string, path: string, body?: unknown, extraHeaders?: Record<string, string>): Promise<T> {
+  /** One request: `body` is sent as JSON, or `rawBody` as it is (its content type in `extraHeaders`). */
+  async function call<T>(schema: z.ZodType<T> | null, method: string, path: string, body?: unknown, extraHeaders?: Record<string, string>, rawBody?: BodyInit): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers, ...extraHeaders }
     if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`
     if (body !== undefined) headers['content-type'] = 'application/json'
-    const res = await doFetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
+    const res = await doFetch(`${base}${path}`, { method, headers, body: rawBody ?? (body === undefined ? undefined : JSON.stringify(body)) })
     if (!res.ok) {
       const text = await res.text()
       let parsed: Problem
@@ -100,7 +103,7 @@ export function createClient(options: ClientOptions) {
     list: async () => (await call(z.object({ datasets: z.array(DatasetView) }), 'GET', '/datasets')).datasets,
     delete: (id: string) => call(null, 'DELETE', `/datasets/${encodeURIComponent(id)}`),
     /** Poll until the dataset is ready; throws DatasetFailedError if its job failed. */
-    async waitUntilReady(id: string, opts: { timeoutMs?: number; intervalMs?: number; onProgress?: (d: Dataset) => void; signal?: AbortSignal } = {}): Promise<Dataset> {
+    async waitUntilReady(id: string, opts: { timeoutMs?: number; intervalMs?: number; maxIntervalMs?: number; onProgress?: (d: Dataset) => void; signal?: AbortSignal } = {}): Promise<Dataset> {
       const deadline = Date.now() + (opts.timeoutMs ?? 30 * 60_000)
       let interval = opts.intervalMs ?? 500
       for (;;) {
@@ -111,7 +114,7 @@ export function createClient(options: ClientOptions) {
         if (Date.now() > deadline) throw new Error(`dataset ${id} not ready after ${opts.timeoutMs ?? 1_800_000} ms (status ${d.status})`)
         opts.signal?.throwIfAborted()
         await new Promise((r) => setTimeout(r, interval))
-        interval = Math.min(interval * 1.5, 5000)
+        interval = Math.min(interval * 1.5, opts.maxIntervalMs ?? options.poll?.maxIntervalMs ?? 5000)
       }
     },
   }
@@ -122,23 +125,14 @@ export function createClient(options: ClientOptions) {
      * `datasets.create({ source: { url: upload.url } })`. Over the server's limit (100 MB by default): 413.
      */
     async create(body: UploadBody, opts: { filename?: string; contentType?: string } = {}): Promise<Upload> {
-      const headers: Record<string, string> = { accept: 'application/json', ...options.headers }
-      if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`
-      headers['content-type'] = opts.contentType ?? (body instanceof Blob && body.type ? body.type : 'application/octet-stream')
+      const contentType = opts.contentType ?? (body instanceof Blob && body.type ? body.type : 'application/octet-stream')
       const q = opts.filename ? `?${new URLSearchParams({ filename: opts.filename })}` : ''
-      const res = await doFetch(`${base}/uploads${q}`, { method: 'POST', headers, body: body as BodyInit })
-      if (!res.ok) {
-        const text = await res.text()
-        let parsed: Problem
-        try { parsed = Problem.parse(JSON.parse(text)) } catch { parsed = { type: 'about:blank', title: res.statusText || 'Error', status: res.status, detail: text.slice(0, 500) } }
-        throw new LatentbaseError(res.status, parsed)
-      }
-      return UploadResult.parse(await res.json())
+      return call(UploadResult, 'POST', `/uploads${q}`, undefined, { 'content-type': contentType }, body as BodyInit)
     },
   }
 
   return {
-    ...analysesClient(call),
+    ...analysesClient(call, options.poll),
     uploads,
     ...llmClient(call),
     datasets,

@@ -47,7 +47,10 @@ progress.captureConsole()
 let tokens = 0
 try {
   await Promise.all(Object.entries(ids).map(async ([name, id]) => {
+    // The four are queued at once and encoded one after another, so the last waits for the others: no 30-min default
+    // here (a busy 2-core machine took 19 min for ham-0 alone). Progress is on screen; Ctrl-C stops.
     const d = await client.datasets.waitUntilReady(id, {
+      timeoutMs: 6 * 3600_000,
       onProgress: (p) => progress.update(name, { done: p.progress.documents.done, total: p.progress.documents.total, status: p.status, detail: `${p.progress.tokens.toLocaleString('en')} tokens` }),
     })
     tokens += d.stats!.tokens

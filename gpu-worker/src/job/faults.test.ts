@@ -18,8 +18,9 @@ import { encodeDataset } from './encode.ts'
 let encoder: LoadedEncoder
 before(async () => { encoder = await loadEncoder(DEMO_ENCODER_DIR, { log: () => {} }) })
 
-const docs = Array.from({ length: 20 }, (_, i) => ({ id: `d${i}`, text: `Note ${i}. ${'Rain fell on the harbour and the gulls went quiet. '.repeat(1 + (i % 5))}`, metadata: {} }))
-const options = { allowLocalSources: false, chunkDocuments: 6, partDocuments: 8, topExamplesPerLatent: 2, progressIntervalMs: 0 }
+// Small on purpose (the job runs 33 times): still three parts of two chunks each, so every kind of put is hit.
+const docs = Array.from({ length: 12 }, (_, i) => ({ id: `d${i}`, text: `Note ${i}. ${'Rain fell on the harbour and the gulls went quiet. '.repeat(1 + (i % 3))}`, metadata: {} }))
+const options = { allowLocalSources: false, chunkDocuments: 2, partDocuments: 4, topExamplesPerLatent: 2, progressIntervalMs: 0 }
 
 /** Fails the n-th put: before it lands ('lost'), or after it lands with the answer lost ('landed'). */
 class FaultyStore implements ObjectStore {

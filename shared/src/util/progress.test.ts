@@ -60,15 +60,15 @@ test('on a terminal: every task has a bar, redrawn in place; logs and finished t
   p.update('spam-0', { done: 10, total: 40, status: 'running' })
   assert.deepEqual(screen(out.text()), [
     '[encoder] running on cpu',
-    `ham-0  ${bar({ done: 50, total: 100 })}  50%  50/100 documents  running`,
-    `spam-0 ${bar({ done: 10, total: 40 })}  25%  10/40 documents  running`,
+    `ham-0  ${bar({ done: 50, total: 100 })}  50%  running  50/100 documents`,
+    `spam-0 ${bar({ done: 10, total: 40 })}  25%  running  10/40 documents`,
   ])
   p.finish('ham-0', 'ham-0: 100 documents')
   p.close()
   assert.deepEqual(screen(out.text()), [
     '[encoder] running on cpu',
     'ham-0: 100 documents',
-    `spam-0 ${bar({ done: 10, total: 40 })}  25%  10/40 documents  running`,
+    `spam-0 ${bar({ done: 10, total: 40 })}  25%  running  10/40 documents`,
   ])
 })
 

@@ -82,7 +82,8 @@ export function createProgress(options: ProgressOptions = {}): Progress {
   const nameWidth = () => Math.max(4, ...[...tasks.keys()].map((k) => k.length))
 
   function barLine(name: string, s: TaskState): string {
-    const text = `${name.padEnd(nameWidth())} ${bar(s)} ${percent(s).padStart(4)}  ${counts(s, unit)}${s.detail ? `, ${s.detail}` : ''}${s.status ? `  ${s.status}` : ''}`
+    // Most telling first: a narrow terminal cuts the detail, not the status.
+    const text = `${name.padEnd(nameWidth())} ${bar(s)} ${percent(s).padStart(4)}  ${s.status ? `${s.status.padEnd(7)}  ` : ''}${counts(s, unit)}${s.detail ? `, ${s.detail}` : ''}`
     const columns = stream.columns ?? 120
     return text.length > columns - 1 ? text.slice(0, columns - 1) : text
   }
