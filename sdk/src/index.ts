@@ -4,6 +4,7 @@ import {
   CreateDatasetRequest, CreatedDataset, DatasetView, DocumentView,
 } from '@latentbase/shared/contract/dataset'
 import { DiffResult } from '@latentbase/shared/contract/diff'
+import { sliceQueryValue, type Slice } from '@latentbase/shared/contract/slice'
 import { EncoderInfo } from '@latentbase/shared/contract/encoder'
 import { Problem } from '@latentbase/shared/contract/problem'
 import { WebhookEvent } from '@latentbase/shared/contract/webhook'
@@ -13,7 +14,7 @@ import { llmClient } from './llm.ts'
 
 export { WebhookEvent }
 export { AnalysisJobFailedError, type AnalysesClient, type ClustersRequest, type CorrelationsParams, type SearchParams } from './analyses.ts'
-export type { DatasetView, DocumentView, DiffResult, EncoderInfo, Problem }
+export type { DatasetView, DocumentView, DiffResult, EncoderInfo, Problem, Slice }
 export type CreateDatasetInput = z.input<typeof CreateDatasetRequest>
 export type Dataset = z.infer<typeof DatasetView>
 export type CreatedDatasetResult = z.infer<typeof CreatedDataset>
@@ -39,6 +40,10 @@ export interface DiffParams {
   latents?: number[]
   pairBy?: string
   controlLength?: boolean
+  /** Compare only a slice of a: an object (JSON form) or the text form, e.g. `metadata.model = "x" and latent 12 > 0.5`. */
+  aWhere?: Slice | string
+  /** Slices of the b datasets: one, or one per b in the same order (undefined for a whole dataset). */
+  bWhere?: Slice | string | Array<Slice | string | undefined>
 }
 
 /** An error answer of the API, with its problem document. */
@@ -114,6 +119,8 @@ export function createClient(options: ClientOptions) {
       }
       if (params.latents?.length) q.set('latents', params.latents.join(','))
       if (params.controlLength !== undefined) q.set('controlLength', String(params.controlLength))
+      if (params.aWhere !== undefined) q.set('aWhere', sliceQueryValue(params.aWhere))
+      if (params.bWhere !== undefined) for (const w of Array.isArray(params.bWhere) ? params.bWhere : [params.bWhere]) q.append('bWhere', sliceQueryValue(w))
       return call(DiffResult, 'GET', `/diff?${q}`)
     },
     encoders: {
