@@ -1,6 +1,7 @@
 /** @module Evaluating a slice over columnar document data and latent columns (pure, typed arrays), and restricting sparse matrices to the rows of a slice. */
 import { metadataPath, type NumberRange, type Slice, type SliceScalar } from '../contract/slice.ts'
 import type { PooledCsr } from './sparse.ts'
+import { emptyStats, histogramSlot, HISTOGRAM_SLOTS, type LatentStats } from '../store/latent-stats.ts'
 
 /**
  * What a slice is evaluated over. Document columns are aligned with `documents.row` (ascending dataset rows) and only
@@ -182,4 +183,36 @@ export function pick<T extends Int32Array | Float32Array | Float64Array>(col: T,
   const out = new (col.constructor as { new(n: number): T })(at.length)
   for (let i = 0; i < at.length; i++) out[i] = col[at[i]]
   return out
+}
+
+/**
+ * One latent's statistics (count, sum, max, histogram: a one-latent LatentStats, so `quantile` applies) over the
+ * documents of a slice, from its by-latent column (`docs` ascending, pooled `values`) and the slice's rows (ascending).
+ */
+export function latentStatsOfRows(docs: ArrayLike<number>, values: ArrayLike<number>, rows: ArrayLike<number>): LatentStats {
+  const s = emptyStats(1, 1)
+  let j = 0
+  for (let k = 0; k < docs.length; k++) {
+    const d = docs[k]
+    while (j < rows.length && rows[j] < d) j++
+    if (j >= rows.length) break
+    if (rows[j] !== d) continue
+    const v = values[k]
+    if (!(v > 0)) continue
+    s.docCount[0]++
+    s.sum[0] += v
+    if (v > s.max[0]) s.max[0] = v
+    s.histogram[histogramSlot(v)]++
+  }
+  if (s.histogram.length !== HISTOGRAM_SLOTS) throw new Error('one latent has HISTOGRAM_SLOTS slots')
+  return s
+}
+
+/** Whether each of `docs` is one of the slice's rows (ascending); `docs` in any order. */
+export function inRows(rows: Int32Array, docs: ArrayLike<number>): boolean[] {
+  return Array.from(docs, (d) => {
+    let lo = 0, hi = rows.length
+    while (lo < hi) { const mid = (lo + hi) >>> 1; if (rows[mid] < d) lo = mid + 1; else hi = mid }
+    return lo < rows.length && rows[lo] === d
+  })
 }

@@ -1,4 +1,4 @@
-/** @module Diff between slices of one dataset equals, field for field, the diff of the same documents encoded as separate datasets (demo encoder, real store); slice errors are 400 problems naming the fault. */
+/** @module Analyses on slices (demo encoder, real store): a diff between slices of one dataset equals, field for field, the diff of the same documents encoded as separate datasets, and so do latent pages and the other analyses; slice errors are 400 problems naming the fault. */
 import { test, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { mkdtempSync } from 'node:fs'
@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import type { DatasetRecord, InlineDocument } from '@latentbase/shared/contract/dataset'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import { DiffResult } from '@latentbase/shared/contract/diff'
+import { LatentPage } from '@latentbase/shared/contract/latents'
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
@@ -48,7 +49,7 @@ async function encode(id: string, list: InlineDocument[]): Promise<void> {
   await objects.put(layout.inlineInput(TENANT, id), list.map((d) => JSON.stringify(d)).join('\n') + '\n')
   await datasets.putRecord(record)
   // Small parts and chunks: the whole dataset's shards span several files and row groups.
-  await encodeDataset(record, { objects, datasets, encoder, allowLocalSources: false, chunkDocuments: 8, partDocuments: 16, topExamplesPerLatent: 0, progressIntervalMs: 0 })
+  await encodeDataset(record, { objects, datasets, encoder, allowLocalSources: false, chunkDocuments: 8, partDocuments: 16, topExamplesPerLatent: 3, progressIntervalMs: 0 })
   await datasets.putRecord({ ...record, status: 'ready' })
 }
 
@@ -200,4 +201,31 @@ test('bad slices are 400 problems naming the field, the operator or the paramete
     assert.equal(res.type, 'application/problem+json')
     assert.match(res.body.detail, message)
   }
+})
+
+test('a latent page of a slice equals the page of the same documents encoded as a dataset', async () => {
+  const diff = DiffResult.parse((await get(`/diff?${q({ limit: '5000', direction: 'both', a: 'ds_x', b: 'ds_y' })}`)).body)
+  const checked = diff.latents.filter((l) => l.countA > 0).slice(0, 6).map((l) => l.latent)
+  assert.ok(checked.length >= 3)
+  for (const latent of checked) {
+    const separate = LatentPage.parse((await get(`/latents/${latent}?dataset=ds_x`)).body)
+    const res = await get(`/latents/${latent}?${q({ dataset: 'ds_all', where: 'metadata.model = "x"' })}`)
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    const sliced = LatentPage.parse(res.body)
+    assert.equal(sliced.where, 'metadata.model = "x"')
+    assert.equal(sliced.sliceDocuments, ofModel('x').length)
+    assert.equal(sliced.documents, separate.documents)
+    assert.equal(sliced.frequency, separate.frequency)
+    assert.equal(sliced.max, separate.max)
+    assert.deepEqual(sliced.histogram, separate.histogram)
+    assert.equal(sliced.p90, separate.p90)
+    assert.ok(Math.abs(sliced.mean! - separate.mean!) <= 1e-9 * separate.mean!, 'the same mean up to summation order')
+    // Top examples: the stored ones of the whole dataset that fall in the slice, in rank order.
+    const all = LatentPage.parse((await get(`/latents/${latent}?dataset=ds_all`)).body)
+    const inSlice = all.topExamples.filter((e) => docs[e.row].metadata!.model === 'x')
+    assert.deepEqual(sliced.topExamples, inSlice)
+  }
+  const bad = await get(`/latents/${checked[0]}?${q({ dataset: 'ds_all', where: 'metadata.model =' })}`)
+  assert.equal(bad.status, 400)
+  assert.match(bad.body.detail, /expected a value/)
 })
