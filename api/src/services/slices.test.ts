@@ -8,6 +8,7 @@ import type { DatasetRecord, InlineDocument } from '@latentbase/shared/contract/
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import { DiffResult } from '@latentbase/shared/contract/diff'
 import { LatentPage } from '@latentbase/shared/contract/latents'
+import { SearchResult } from '@latentbase/shared/contract/search'
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
@@ -228,4 +229,20 @@ test('a latent page of a slice equals the page of the same documents encoded as 
   const bad = await get(`/latents/${checked[0]}?${q({ dataset: 'ds_all', where: 'metadata.model =' })}`)
   assert.equal(bad.status, 400)
   assert.match(bad.body.detail, /expected a value/)
+})
+
+test('search in a slice ranks as the same documents encoded as a dataset (sae with latents, bm25, hybrid)', async () => {
+  const diff = DiffResult.parse((await get(`/diff?${q({ limit: '5', a: 'ds_x', b: 'ds_y' })}`)).body)
+  const latents = diff.latents.slice(0, 3).map((l) => l.latent).join(',')
+  const client = createClient({ baseUrl: 'http://local', fetch: async (input, init) => app().request(String(input).replace('http://local', ''), init) })
+  for (const params of [{ method: 'sae' as const, latents: latents.split(',').map(Number) }, { method: 'bm25' as const, q: 'whale prize report' }, { method: 'hybrid' as const, q: 'dear sir', latents: latents.split(',').map(Number) }]) {
+    const separate = SearchResult.parse(await client.search({ dataset: 'ds_x', limit: 50, ...params }))
+    const sliced = await client.search({ dataset: 'ds_all', where: { field: 'metadata.model', eq: 'x' }, limit: 50, ...params })
+    assert.equal(sliced.where, 'metadata.model = "x"')
+    assert.ok(separate.results.length > 0, params.method)
+    assert.equal(sliced.matched, separate.matched, params.method)
+    assert.deepEqual(sliced.results.map((r) => [r.id, r.score, r.snippet]), separate.results.map((r) => [r.id, r.score, r.snippet]), params.method)
+    assert.deepEqual(sliced.latents, separate.latents)
+    for (const r of sliced.results) assert.equal(docs[r.row].metadata!.model, 'x')
+  }
 })
