@@ -19,6 +19,8 @@ export type ClustersRequest = ClustersInput & { webhook?: { url: string; secret?
 
 export interface CorrelationsParams {
   dataset: string
+  /** Only a slice of the dataset: an object (JSON form) or the text form (docs/slices.md). */
+  where?: Slice | string
   minNpmi?: number
   minFrequency?: number
   maxFrequency?: number

@@ -216,3 +216,36 @@ export function inRows(rows: Int32Array, docs: ArrayLike<number>): boolean[] {
     return lo < rows.length && rows[lo] === d
   })
 }
+
+/**
+ * Add a CSR's rows (the slice's documents only) to per-latent presence counts and top values: the slice's version of
+ * the stats file's doc_count and top_values (K values per latent, descending, 0 where fewer documents have it).
+ */
+export function accumulatePresenceAndTop(m: PooledCsr, docCount: Int32Array, topValues: Float32Array, K: number): void {
+  for (let k = 0; k < m.latents.length; k++) {
+    const v = m.values[k]
+    if (!(v > 0)) continue
+    const l = m.latents[k]
+    docCount[l]++
+    const base = l * K
+    if (!(v > topValues[base + K - 1])) continue
+    let i = K - 1
+    while (i > 0 && topValues[base + i - 1] < v) { topValues[base + i] = topValues[base + i - 1]; i-- }
+    topValues[base + i] = v
+  }
+}
+
+/**
+ * Chunks of a slice's rows to read together: [i, j) index ranges of `rows` holding at most `maxRows` rows and spanning
+ * fewer than `maxRows` dataset rows, so a sparse slice never reads (and holds) a huge range for a few documents.
+ */
+export function rowChunks(rows: Int32Array, maxRows: number): Array<[number, number]> {
+  const out: Array<[number, number]> = []
+  for (let i = 0; i < rows.length;) {
+    let j = i + 1
+    while (j < rows.length && j - i < maxRows && rows[j] - rows[i] < maxRows) j++
+    out.push([i, j])
+    i = j
+  }
+  return out
+}

@@ -370,9 +370,12 @@ export const SliceSchema: z.ZodType<Slice> = z.unknown().transform((v, ctx) => {
   }
 }).meta({ description: 'a slice (JSON form): conditions on metadata, token counts and latents combined with and/or/not; see docs/slices.md' }) as unknown as z.ZodType<Slice>
 
-/** zod: a slice in a query string (JSON or text form); an empty value means the whole dataset. */
-export const SliceParam = z.string().max(SLICE_MAX_TEXT).transform((v, ctx) => {
-  try { return parseSliceParam(v) } catch (e) {
+/**
+ * zod: a slice in a query string (JSON or text form; empty means the whole dataset), or already in JSON form (an
+ * analysis job's stored request is re-validated with the same query schema).
+ */
+export const SliceParam = z.union([z.string().max(SLICE_MAX_TEXT), z.record(z.string(), z.unknown())]).transform((v, ctx) => {
+  try { return typeof v === 'string' ? parseSliceParam(v) : checkSlice(v) } catch (e) {
     if (!(e instanceof SliceError)) throw e
     for (const i of e.issues) ctx.addIssue({ code: 'custom', message: i.message, path: i.path })
     return z.NEVER
