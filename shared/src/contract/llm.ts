@@ -1,5 +1,6 @@
 /** @module The contract of the LLM endpoints: hypotheses from a diff, their verification by a judge, usage and cost, dry-run estimates. */
 import { z } from 'zod'
+import { SliceParam } from './slice.ts'
 
 /** The paper's default question for hypotheses from a diff. */
 export const DEFAULT_QUESTION = 'What are the most significant, interesting differences?'
@@ -70,6 +71,8 @@ export const HypothesesRequest = z.object({
   exampleChars: z.number().int().min(100).max(20_000).default(800).describe('each example document is cut to this many characters'),
   seed: z.number().int().default(0),
   dryRun: z.boolean().default(false),
+  aWhere: SliceParam.optional().describe('a slice of a (JSON form or text, docs/slices.md), as in GET /diff'),
+  bWhere: z.array(SliceParam.optional()).min(1).optional().describe('slices of the b datasets, one per b in the same order ("" for a whole dataset)'),
 })
 export type HypothesesRequest = z.input<typeof HypothesesRequest>
 

@@ -380,7 +380,9 @@ export const SliceParam = z.union([z.string().max(SLICE_MAX_TEXT), z.record(z.st
     for (const i of e.issues) ctx.addIssue({ code: 'custom', message: i.message, path: i.path })
     return z.NEVER
   }
-}).describe('a slice of the dataset, as text (metadata.model = "x" and latent 123 > 0.5) or JSON; see docs/slices.md')
+}).describe('a slice of the dataset, as text (metadata.model = "x" and latent 123 > 0.5) or JSON; see docs/slices.md') as unknown as
+  // Typed to take a Slice as input too (the interfaces have no index signature, which a record schema's input needs).
+  z.ZodType<Slice | undefined, string | Slice>
 
 /**
  * A slice as a query-string value (clients): text passes through, an object is checked (SliceError on a bad one,
