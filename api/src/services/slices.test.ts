@@ -9,6 +9,8 @@ import type { JobMessage } from '@latentbase/shared/contract/job'
 import { DiffResult } from '@latentbase/shared/contract/diff'
 import { LatentPage } from '@latentbase/shared/contract/latents'
 import { SearchResult } from '@latentbase/shared/contract/search'
+import { CorrelationsResult } from '@latentbase/shared/contract/correlations'
+import { ClustersResult } from '@latentbase/shared/contract/clusters'
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
@@ -20,6 +22,8 @@ import { DEMO_ENCODER_DIR } from '../../../gpu-worker/src/registry.ts'
 import { encodeDataset } from '../../../gpu-worker/src/job/encode.ts'
 import { createClient } from '@latentbase/sdk'
 import { createApp } from '../app.ts'
+import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
+import { computeClusters } from './clusters-service.ts'
 
 const TENANT = 'local'
 const subjects = ['the whale', 'my tax return', 'the quarterly report', 'a free prize', 'the lazy dog', 'sea shells',
@@ -244,5 +248,42 @@ test('search in a slice ranks as the same documents encoded as a dataset (sae wi
     assert.deepEqual(sliced.results.map((r) => [r.id, r.score, r.snippet]), separate.results.map((r) => [r.id, r.score, r.snippet]), params.method)
     assert.deepEqual(sliced.latents, separate.latents)
     for (const r of sliced.results) assert.equal(docs[r.row].metadata!.model, 'x')
+  }
+})
+
+test('correlations in a slice equal correlations of the same documents encoded as a dataset', async () => {
+  const client = createClient({ baseUrl: 'http://local', fetch: async (input, init) => app().request(String(input).replace('http://local', ''), init) })
+  // Loose filters so that a 24-document dataset has pairs; label similarity needs an embedder, so it is off.
+  for (const minActivation of [0, 0.5]) {
+    const params = { minNpmi: 0, minCount: 2, maxFrequency: 0.5, maxLabelSimilarity: 1, limit: 300, minActivation, dropAdjacent: false, dropPositional: false }
+    const separate = CorrelationsResult.parse(await client.correlations({ dataset: 'ds_x', ...params }))
+    const sliced = CorrelationsResult.parse(await client.correlations({ dataset: 'ds_all', where: 'metadata.model = "x"', ...params }))
+    assert.ok(separate.pairs.length > 10, `pairs at minActivation ${minActivation}`)
+    assert.equal(sliced.where, 'metadata.model = "x"')
+    const { seconds: _s, dataset: _d, where: _w, pairs, ...rest } = sliced
+    const { seconds: _s2, dataset: _d2, pairs: pairsSeparate, ...restSeparate } = separate
+    assert.deepEqual(rest, restSeparate)
+    for (const p of pairs) assert.equal(p.a.href, `/latents/${p.a.latent}?dataset=ds_all&where=${encodeURIComponent('metadata.model = "x"')}`)
+    const strip = (p: typeof pairs[number]) => ({ ...p, a: { ...p.a, dataset: '', href: '' }, b: { ...p.b, dataset: '', href: '' } })
+    assert.deepEqual(pairs.map(strip), pairsSeparate.map(strip))
+  }
+})
+
+test('clustering a slice equals clustering the same documents encoded as a dataset', async () => {
+  // The service the POST /clusters route and the analysis job call (the route needs an analysis queue).
+  const ctx = { objects, datasets, encoders, embedder: new OfflineEmbedder(), tenant: TENANT }
+  const xRows = docs.flatMap((d, i) => (d.metadata!.model === 'x' ? [i] : []))
+  for (const method of ['spectral', 'kmeans'] as const) {
+    const separate = ClustersResult.parse(await computeClusters(ctx, { dataset: 'ds_x', k: 3, method, seed: 5 }))
+    const sliced = ClustersResult.parse(await computeClusters(ctx, { dataset: 'ds_all', k: 3, method, seed: 5, where: { field: 'metadata.model', eq: 'x' } }))
+    assert.equal(sliced.where, 'metadata.model = "x"')
+    assert.deepEqual(sliced.rows, xRows)
+    assert.deepEqual(sliced.assignments, separate.assignments)
+    assert.deepEqual(sliced.affinities, separate.affinities)
+    assert.deepEqual(sliced.latentsUsed, separate.latentsUsed)
+    assert.equal(sliced.documents, separate.documents)
+    assert.equal(sliced.emptyDocuments, separate.emptyDocuments)
+    const strip = (c: ClustersResult['clusters'][number]) => ({ ...c, latents: c.latents.map((l) => ({ ...l, dataset: '', href: '' })) })
+    assert.deepEqual(sliced.clusters.map(strip), separate.clusters.map((c) => strip({ ...c, central: c.central.map((r) => xRows[r]) })))
   }
 })
