@@ -4,17 +4,18 @@ import {
   CreateDatasetRequest, CreatedDataset, DatasetView, DocumentView,
 } from '@latentbase/shared/contract/dataset'
 import { DiffResult } from '@latentbase/shared/contract/diff'
-import { sliceQueryValue, type Slice } from '@latentbase/shared/contract/slice'
 import { EncoderInfo } from '@latentbase/shared/contract/encoder'
 import { Problem } from '@latentbase/shared/contract/problem'
 import { WebhookEvent } from '@latentbase/shared/contract/webhook'
 import { verifyWebhook as verifySigned } from '@latentbase/shared/webhooks/sign'
 import { analysesClient } from './analyses.ts'
 import { llmClient } from './llm.ts'
+import { sliceQueryValue, type Slice } from '@latentbase/shared/contract/slice'
+export type { Slice } from '@latentbase/shared/contract/slice'
 
 export { WebhookEvent }
 export { AnalysisJobFailedError, type AnalysesClient, type ClustersRequest, type CorrelationsParams, type SearchParams } from './analyses.ts'
-export type { DatasetView, DocumentView, DiffResult, EncoderInfo, Problem, Slice }
+export type { DatasetView, DocumentView, DiffResult, EncoderInfo, Problem }
 export type CreateDatasetInput = z.input<typeof CreateDatasetRequest>
 export type Dataset = z.infer<typeof DatasetView>
 export type CreatedDatasetResult = z.infer<typeof CreatedDataset>
