@@ -6,6 +6,7 @@ import { ClustersResult, type ClustersInput } from '@latentbase/shared/contract/
 import { LatentPage } from '@latentbase/shared/contract/latents'
 import { SearchResult } from '@latentbase/shared/contract/search'
 import { DryRunEstimate } from '@latentbase/shared/contract/llm'
+import { sliceQueryValue, type Slice } from '@latentbase/shared/contract/slice'
 
 export type { AnalysisJobView, LatentPage, CorrelationsResult, SearchResult, ClustersResult }
 export type AnalysisJob = z.infer<typeof AnalysisJobView>
@@ -18,6 +19,8 @@ export type ClustersRequest = ClustersInput & { webhook?: { url: string; secret?
 
 export interface CorrelationsParams {
   dataset: string
+  /** Only a slice of the dataset: an object (JSON form) or the text form (docs/slices.md). */
+  where?: Slice | string
   minNpmi?: number
   minFrequency?: number
   maxFrequency?: number
@@ -33,6 +36,8 @@ export interface CorrelationsParams {
 
 export interface SearchParams {
   dataset: string
+  /** Search only a slice of the dataset: an object (JSON form) or the text form (docs/slices.md). */
+  where?: Slice | string
   q?: string
   method?: 'sae' | 'bm25' | 'hybrid'
   latents?: number[]
@@ -68,6 +73,7 @@ function queryString(params: object): string {
   const q = new URLSearchParams()
   for (const [key, value] of Object.entries(params)) {
     if (value === undefined || value === null) continue
+    if (key === 'where') { q.set(key, sliceQueryValue(value as Slice | string)); continue }
     q.set(key, Array.isArray(value) ? value.join(',') : String(value))
   }
   return q.toString()
@@ -127,7 +133,7 @@ export function analysesClient(call: Call, poll: { maxIntervalMs?: number } = {}
   return {
     latents: {
       /** A latent's page in a dataset: label, frequency, p90, histogram and top examples with per-token activations. */
-      get: (dataset: string, latent: number, opts: { examples?: number; text?: boolean } = {}) =>
+      get: (dataset: string, latent: number, opts: { examples?: number; text?: boolean; where?: Slice | string } = {}) =>
         call(LatentPage, 'GET', `/latents/${latent}?${queryString({ dataset, ...opts })}`),
     },
     /** Latent pairs that co-occur, by NPMI (waits on the job when the server queues a large dataset). */

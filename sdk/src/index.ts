@@ -12,6 +12,8 @@ import { verifyWebhook as verifySigned } from '@latentbase/shared/webhooks/sign'
 import { retryingFetch, type RetryOptions } from '@latentbase/shared/net/retry'
 import { analysesClient } from './analyses.ts'
 import { llmClient } from './llm.ts'
+import { sliceQueryValue, type Slice } from '@latentbase/shared/contract/slice'
+export type { Slice } from '@latentbase/shared/contract/slice'
 
 export { WebhookEvent }
 export { isConnectionReset, type RetryOptions } from '@latentbase/shared/net/retry'
@@ -52,6 +54,10 @@ export interface DiffParams {
   latents?: number[]
   pairBy?: string
   controlLength?: boolean
+  /** Compare only a slice of a: an object (JSON form) or the text form, e.g. `metadata.model = "x" and latent 12 > 0.5`. */
+  aWhere?: Slice | string
+  /** Slices of the b datasets: one, or one per b in the same order (undefined for a whole dataset). */
+  bWhere?: Slice | string | Array<Slice | string | undefined>
 }
 
 /** An error answer of the API, with its problem document. */
@@ -147,6 +153,8 @@ export function createClient(options: ClientOptions) {
       }
       if (params.latents?.length) q.set('latents', params.latents.join(','))
       if (params.controlLength !== undefined) q.set('controlLength', String(params.controlLength))
+      if (params.aWhere !== undefined) q.set('aWhere', sliceQueryValue(params.aWhere))
+      if (params.bWhere !== undefined) for (const w of Array.isArray(params.bWhere) ? params.bWhere : [params.bWhere]) q.append('bWhere', sliceQueryValue(w))
       return call(DiffResult, 'GET', `/diff?${q}`)
     },
     encoders: {

@@ -22,6 +22,8 @@ import { TYPICAL_LABEL } from './relabel-service.ts'
 import { clip } from './hypotheses-service.ts'
 import type { AnalysisContext } from './context.ts'
 import { loadReadyDataset } from './ready-dataset.ts'
+import { sliceDataset } from './slice-service.ts'
+import { selectRows } from '@latentbase/shared/analysis/slice'
 import { loadLabelInfo } from './latent-page-service.ts'
 import { labelMatcher } from './label-match.ts'
 
@@ -51,17 +53,22 @@ export async function computeClusters(ctx: AnalysisContext, input: unknown, prog
   const llm = request.axis || request.nameClusters ? requireLlm(ctx.llm, request.axis ? 'axis' : 'nameClusters') : null
   const ledger = llm?.newLedger()
   const failed: FailedItem[] = []
-  const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, request.dataset, 'dataset')
+  const ds = await sliceDataset(ctx.objects, await loadReadyDataset(ctx.datasets, ctx.tenant, request.dataset, 'dataset'), request.where, 'where')
   const { manifest, prefix } = ds
   const nLatents = manifest.encoder.dSae
-  const nDocs = manifest.documents.count
-  if (request.k > nDocs) throw new ApiError(400, 'invalid-request', `k=${request.k} is more than the ${nDocs} documents of "${ds.record.id}"`)
+  const sliceRows = ds.slice?.rows
+  // A slice is clustered as its own matrix: local row i is dataset row sliceRows[i].
+  const nDocs = sliceRows ? sliceRows.length : manifest.documents.count
+  const datasetRow = (i: number) => (sliceRows ? sliceRows[i] : i)
+  if (request.k > nDocs) throw new ApiError(400, 'invalid-request', `k=${request.k} is more than the ${nDocs} documents of "${ds.record.id}"${ds.slice ? ` in the slice ${ds.slice.text}` : ''}`)
   const bad = request.latents?.find((l) => l >= nLatents)
   if (bad !== undefined) throw new ApiError(400, 'invalid-request', `latent ${bad} does not exist: encoder ${manifest.encoder.id} has latents 0-${nLatents - 1}`)
 
   report(0, 'reading')
   const [csr, labels] = await Promise.all([
-    readByDocument(ctx.objects, prefix, manifest.latents.byDocument, undefined, { nDocs, nLatents }),
+    sliceRows
+      ? readByDocument(ctx.objects, prefix, manifest.latents.byDocument, { start: sliceRows[0], end: sliceRows[sliceRows.length - 1] + 1 }, { nDocs: manifest.documents.count, nLatents }).then((m) => selectRows(m, sliceRows))
+      : readByDocument(ctx.objects, prefix, manifest.latents.byDocument, undefined, { nDocs, nLatents }),
     loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents, { objects: ctx.objects, tenant: ctx.tenant, fingerprint: manifest.encoderFingerprint }),
   ])
   ctx.signal?.throwIfAborted()
@@ -113,7 +120,7 @@ export async function computeClusters(ctx: AnalysisContext, input: unknown, prog
     latents: latents.map((l) => latentRef(labels.labels, labels.sources, l.latent, {
       dataset: ds.record.id, frequencyIn: l.frequencyIn, frequencyOut: l.frequencyOut, difference: l.difference,
     }, labels)),
-    central: Array.from(out.central[c]),
+    central: Array.from(out.central[c], datasetRow),
   }))
   if (request.nameClusters) {
     report(0.92, 'naming clusters')
@@ -160,6 +167,7 @@ export async function computeClusters(ctx: AnalysisContext, input: unknown, prog
   report(1, 'done')
   return {
     dataset: ds.record.id,
+    ...(ds.slice ? { where: ds.slice.text } : {}),
     encoder: manifest.encoder.id,
     documents: nDocs,
     k,
@@ -174,6 +182,7 @@ export async function computeClusters(ctx: AnalysisContext, input: unknown, prog
     ...(out.eigenvalues ? { eigenvalues: Array.from(out.eigenvalues) } : {}),
     seconds: (performance.now() - started) / 1000,
     clusters,
+    ...(sliceRows ? { rows: Array.from(sliceRows) } : {}),
     assignments: Array.from(out.assignments),
     ...(affinities ? { affinities } : {}),
     ...(ledger ? { usage: ledger.summary(), failed } : {}),

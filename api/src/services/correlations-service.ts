@@ -12,6 +12,10 @@ import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { ApiError } from '../problem.ts'
 import type { AnalysisContext } from './context.ts'
 import { loadReadyDataset } from './ready-dataset.ts'
+import { sliceDataset } from './slice-service.ts'
+import { accumulatePresenceAndTop, rowChunks, selectRows } from '@latentbase/shared/analysis/slice'
+import { DEFAULT_TOP_K } from '@latentbase/shared/store/latent-stats'
+import type { PooledCsr } from '@latentbase/shared/analysis/sparse'
 import { loadLabelInfo } from './latent-page-service.ts'
 
 export type Progress = (fraction: number, phase: string) => void
@@ -59,21 +63,40 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
   if (query.minFrequency > query.maxFrequency) {
     throw new ApiError(400, 'invalid-request', `minFrequency (${query.minFrequency}) is above maxFrequency (${query.maxFrequency})`)
   }
-  const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, query.dataset, 'dataset')
+  const ds = await sliceDataset(ctx.objects, await loadReadyDataset(ctx.datasets, ctx.tenant, query.dataset, 'dataset'), query.where, 'where')
   const { manifest, prefix } = ds
   const nLatents = manifest.encoder.dSae
   report(0, 'reading')
-  const nDocs = manifest.documents.count
-  const [stats, labels] = await Promise.all([
-    readLatentStats(ctx.objects, prefix + manifest.stats.key, query.minActivation > 0 ? ['doc_count', 'top_values'] : ['doc_count']),
-    loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents, { objects: ctx.objects, tenant: ctx.tenant, fingerprint: manifest.encoderFingerprint }),
-  ])
-  if (stats.nLatents !== nLatents) throw new Error(`the latent statistics of "${ds.record.id}" cover ${stats.nLatents} latents, its encoder has ${nLatents}`)
+  const rows = ds.slice?.rows
+  const nDocs = rows ? rows.length : manifest.documents.count
   // The by-document shards are read in slices of ~SLICE_ENTRIES and only the considered latents are kept, so the
   // whole CSR (12 bytes per entry, plus the read's own copies) is never held at once.
-  const perDoc = nDocs ? Math.max(1, manifest.latents.nnz / nDocs) : 1
+  const perDoc = manifest.documents.count ? Math.max(1, manifest.latents.nnz / manifest.documents.count) : 1
   const slice = Math.max(1, Math.floor((options.sliceEntries ?? SLICE_ENTRIES) / perDoc))
-  const readSlice = (start: number) => readByDocument(ctx.objects, prefix, manifest.latents.byDocument, { start, end: Math.min(nDocs, start + slice) }, { nDocs, nLatents })
+  const readRange = (start: number, end: number) => readByDocument(ctx.objects, prefix, manifest.latents.byDocument, { start, end }, { nDocs: manifest.documents.count, nLatents })
+  // Chunks of documents to read: [start, end) of the rows analysed (dataset rows, or indexes into a slice's rows).
+  const chunks: Array<[number, number]> = rows ? rowChunks(rows, slice) : []
+  if (!rows) for (let start = 0; start < nDocs; start += slice) chunks.push([start, Math.min(nDocs, start + slice)])
+  const readChunk = async ([i, j]: [number, number]): Promise<PooledCsr> => {
+    if (!rows) return readRange(i, j)
+    const part = rows.subarray(i, j)
+    return selectRows(await readRange(part[0], part[part.length - 1] + 1), part)
+  }
+
+  const labels = await loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents, { objects: ctx.objects, tenant: ctx.tenant, fingerprint: manifest.encoderFingerprint })
+  let stats: { nLatents: number; docCount: Int32Array; topValues: Float32Array; topK: number }
+  if (rows) {
+    // A slice's document counts and top values (what the stats file holds for a whole dataset) take one more pass.
+    stats = { nLatents, docCount: new Int32Array(nLatents), topValues: new Float32Array(nLatents * DEFAULT_TOP_K), topK: DEFAULT_TOP_K }
+    for (const chunk of chunks) {
+      accumulatePresenceAndTop(await readChunk(chunk), stats.docCount, stats.topValues, stats.topK)
+      ctx.signal?.throwIfAborted()
+    }
+  } else {
+    stats = await readLatentStats(ctx.objects, prefix + manifest.stats.key, query.minActivation > 0 ? ['doc_count', 'top_values'] : ['doc_count'])
+  }
+  if (stats.nLatents !== nLatents) throw new Error(`the latent statistics of "${ds.record.id}" cover ${stats.nLatents} latents, its encoder has ${nLatents}`)
+  const readSlice = (start: number) => readChunk(chunks[start])
 
   // With a presence threshold the statistics' document counts (value > 0) are only upper bounds: one more pass
   // counts presence under the thresholds, so the frequency filters and NPMI see the same binarization.
@@ -89,10 +112,10 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
       if (k > 0) minValue[l] = query.minActivation * stats.topValues[l * stats.topK + k - 1]
     }
     docCount = new Int32Array(nLatents)
-    for (let start = 0; start < nDocs; start += slice) {
-      presence(await readSlice(start), minValue, docCount)
+    for (let c = 0; c < chunks.length; c++) {
+      presence(await readSlice(c), minValue, docCount)
       ctx.signal?.throwIfAborted()
-      report(0.3 / passes * (Math.min(nDocs, start + slice) / nDocs), 'reading')
+      report(0.3 / passes * ((c + 1) / chunks.length), 'reading')
     }
   }
   // Candidates well beyond the limit, so that dropping pairs for similar labels still leaves `limit` of them.
@@ -103,10 +126,10 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
     maxCandidates: Math.max(200_000, query.limit * 50),
     progress: (f) => report(0.3 + 0.6 * f, 'counting'),
   })
-  for (let start = 0; start < nDocs; start += slice) {
-    counter.add(await readSlice(start))
+  for (let c = 0; c < chunks.length; c++) {
+    counter.add(await readSlice(c))
     ctx.signal?.throwIfAborted()
-    const done = Math.min(nDocs, start + slice) / nDocs
+    const done = (c + 1) / chunks.length
     report(passes === 2 ? 0.15 + 0.15 * done : 0.3 * done, 'reading')
   }
   const r = counter.finish()
@@ -114,9 +137,14 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
   report(0.9, 'labels')
 
   const n = r.documents
-  const side = (latent: number) => latentRef(labels.labels, labels.sources, latent, {
-    dataset: ds.record.id, frequency: n ? r.docCount[latent] / n : 0, documents: r.docCount[latent],
-  }, labels)
+  // A slice's latent links open the latent's page of the same slice.
+  const sliceParam = ds.slice ? `&where=${encodeURIComponent(ds.slice.text)}` : ''
+  const side = (latent: number) => {
+    const ref = latentRef(labels.labels, labels.sources, latent, {
+      dataset: ds.record.id, frequency: n ? r.docCount[latent] / n : 0, documents: r.docCount[latent],
+    }, labels)
+    return sliceParam && 'href' in ref ? { ...ref, href: `${ref.href}${sliceParam}` } : ref
+  }
   const filterLabels = query.maxLabelSimilarity < 1
   const embeddings = filterLabels ? new LabelEmbeddings(ctx.embedder) : null
   const pairs: CorrelationPair[] = []
@@ -149,6 +177,7 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
   report(1, 'done')
   return {
     dataset: ds.record.id,
+    ...(ds.slice ? { where: ds.slice.text } : {}),
     encoder: manifest.encoder.id,
     documents: n,
     latentsConsidered: r.considered.length,

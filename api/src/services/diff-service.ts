@@ -3,31 +3,91 @@ import type { DiffQuery, DiffResult } from '@latentbase/shared/contract/diff'
 import { readByDocument, readDocuments } from '@latentbase/shared/store/shards'
 import { readLatentStats } from '@latentbase/shared/store/latent-stats'
 import { diffLatents, diffPaired, diffLengthControlled } from '@latentbase/shared/analysis/diff'
+import { presenceCountsOfRows, selectRows } from '@latentbase/shared/analysis/slice'
+import { sliceToText } from '@latentbase/shared/contract/slice'
 import type { AppDeps } from '../app.ts'
 import { scoreAt } from '@latentbase/shared/contract/latents'
 import type { LabelInfo } from '@latentbase/shared/encoders/label-overlay'
 import { ApiError } from '../problem.ts'
 import { loadLabelInfo } from './latent-page-service.ts'
-import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
+import { loadReadyDataset } from './ready-dataset.ts'
+import { documentsOf, sliceDataset, type SlicedDataset } from './slice-service.ts'
 
-type Side = ReadyDataset
-const loadSide = (deps: AppDeps, tenant: string, id: string, role: string) => loadReadyDataset(deps.datasets, tenant, id, role)
+type Side = SlicedDataset & { tokens: number }
+type Slice = NonNullable<DiffQuery['aWhere']>
+
+async function loadSide(deps: AppDeps, tenant: string, id: string, where: Slice | undefined, param: string): Promise<Side> {
+  const ds = await sliceDataset(deps.objects, await loadReadyDataset(deps.datasets, tenant, id, param.replace('Where', '')), where, param)
+  if (!ds.slice) return { ...ds, tokens: ds.manifest.documents.tokens }
+  // The slice's own token total (its mean length is part of the result), from the token_count pages of its rows.
+  const rows = ds.slice.rows
+  const docs = rows.length ? await readDocuments(deps.objects, ds.prefix, ds.manifest.documents.files, rows, ['token_count']) : { token_count: new Int32Array(0) }
+  let tokens = 0
+  for (const t of docs.token_count) tokens += t
+  return { ...ds, tokens }
+}
 
 function sideInfo(s: Side) {
-  const n = s.manifest.documents.count
-  return { id: s.record.id, name: s.record.name, documents: n, meanTokens: n ? s.manifest.documents.tokens / n : 0 }
+  const n = documentsOf(s)
+  return { id: s.record.id, name: s.record.name, documents: n, meanTokens: n ? s.tokens / n : 0, ...(s.slice ? { where: s.slice.text } : {}) }
+}
+
+/** Per-latent presence counts of each side: the stats file for a whole dataset, the by-document shards for a slice. */
+async function sideCounts(deps: AppDeps, sides: Side[]): Promise<Int32Array[]> {
+  // Slices of one dataset share one read of the by-document rows they span.
+  const spans = new Map<string, [number, number]>()
+  for (const s of sides) {
+    if (!s.slice?.rows.length) continue
+    const rows = s.slice.rows
+    const span = spans.get(s.prefix)
+    spans.set(s.prefix, span ? [Math.min(span[0], rows[0]), Math.max(span[1], rows[rows.length - 1] + 1)] : [rows[0], rows[rows.length - 1] + 1])
+  }
+  const reads = new Map<string, ReturnType<typeof readByDocument>>()
+  for (const s of sides) {
+    const span = spans.get(s.prefix)
+    if (span && !reads.has(s.prefix)) {
+      reads.set(s.prefix, readByDocument(deps.objects, s.prefix, s.manifest.latents.byDocument, { start: span[0], end: span[1] }, { nLatents: s.manifest.encoder.dSae }))
+    }
+  }
+  return Promise.all(sides.map(async (s) => {
+    if (!s.slice) return (await readLatentStats(deps.objects, s.prefix + s.manifest.stats.key, ['doc_count'])).docCount
+    if (!s.slice.rows.length) return new Int32Array(s.manifest.encoder.dSae)
+    return presenceCountsOfRows(await reads.get(s.prefix)!, s.slice.rows)
+  }))
+}
+
+/** Rows of a documents read (ascending `row`) at the given dataset rows, as indexes into its columns. */
+function indexesOf(docRows: Int32Array, rows: Int32Array): Int32Array {
+  const out = new Int32Array(rows.length)
+  let j = 0
+  for (let i = 0; i < rows.length; i++) {
+    while (j < docRows.length && docRows[j] < rows[i]) j++
+    if (docRows[j] !== rows[i]) throw new Error(`document row ${rows[i]} is missing from the documents shards`)
+    out[i] = j
+  }
+  return out
 }
 
 export async function runDiff(deps: AppDeps, tenant: string, q: DiffQuery): Promise<DiffResult> {
-  if (q.b.includes(q.a)) throw new ApiError(400, 'invalid-request', `dataset "${q.a}" is both a and b`)
+  const bWhere = q.bWhere ?? []
+  if (bWhere.length && bWhere.length !== q.b.length) {
+    throw new ApiError(400, 'invalid-request', `bWhere is given ${bWhere.length} time(s) for ${q.b.length} b dataset(s): give one bWhere per b, in the same order (an empty bWhere= takes the whole dataset)`)
+  }
+  const textOf = (w: Slice | undefined) => (w ? sliceToText(w) : '')
+  const same = q.b.findIndex((b, i) => b === q.a && textOf(bWhere[i]) === textOf(q.aWhere))
+  if (same >= 0) {
+    throw new ApiError(400, 'invalid-request', q.aWhere || bWhere[same]
+      ? `a and b[${same}] are the same slice of dataset "${q.a}": give them different aWhere / bWhere`
+      : `dataset "${q.a}" is both a and b; to compare parts of one dataset, give aWhere and bWhere slices`)
+  }
   if (q.minFrequency > q.maxFrequency) throw new ApiError(400, 'invalid-request', `minFrequency (${q.minFrequency}) is above maxFrequency (${q.maxFrequency})`)
   if ((q.pairBy || q.controlLength) && q.b.length > 1) {
     throw new ApiError(400, 'invalid-request', `${q.pairBy ? 'pairBy' : 'controlLength'} compares a with exactly one b; got ${q.b.length}`)
   }
   if (q.pairBy && q.controlLength) throw new ApiError(400, 'invalid-request', 'choose either pairBy or controlLength, not both')
 
-  const a = await loadSide(deps, tenant, q.a, 'a')
-  const bs = await Promise.all(q.b.map((id) => loadSide(deps, tenant, id, 'b')))
+  const a = await loadSide(deps, tenant, q.a, q.aWhere, 'aWhere')
+  const bs = await Promise.all(q.b.map((id, i) => loadSide(deps, tenant, id, bWhere[i], bWhere.length > 1 ? `bWhere[${i}]` : 'bWhere')))
   for (const b of bs) {
     if (b.manifest.encoderFingerprint !== a.manifest.encoderFingerprint) {
       throw new ApiError(409, 'encoder-mismatch',
@@ -55,24 +115,33 @@ export async function runDiff(deps: AppDeps, tenant: string, q: DiffQuery): Prom
       readByDocument(deps.objects, a.prefix, a.manifest.latents.byDocument),
       readByDocument(deps.objects, b.prefix, b.manifest.latents.byDocument),
     ])
+    // A slice keeps its rows only: the designs then run on the sub-matrices as if the slice were its own dataset.
+    const restrict = <T extends { row: Int32Array }>(side: Side, docs: T, csr: typeof csrA) => {
+      if (!side.slice) return { docs, csr }
+      const at = indexesOf(docs.row, side.slice.rows)
+      const picked = Object.fromEntries(Object.entries(docs).map(([k, col]) => [k, Array.isArray(col) ? Array.from(at, (i) => col[i]) : Array.from(at, (i) => (col as Int32Array)[i])]))
+      return { docs: picked as unknown as T, csr: { ...selectRows(csr, side.slice.rows), docStart: 0 } }
+    }
+    const A = restrict(a, docsA, csrA)
+    const B = restrict(b, docsB, csrB)
     if (q.pairBy) {
-      const { rowsA, rowsB } = matchPairs(docsA.metadata, docsB.metadata, q.pairBy)
+      const { rowsA, rowsB } = matchPairs((A.docs as { metadata: string[] }).metadata, (B.docs as { metadata: string[] }).metadata, q.pairBy)
       if (rowsA.length === 0) {
         throw new ApiError(422, 'no-pairs', `no document of "${a.record.id}" shares a metadata "${q.pairBy}" value with a document of "${b.record.id}"; was "${q.pairBy}" listed in metadataFields when the datasets were created?`)
       }
-      const out = diffPaired({ a: csrA, b: csrB, rowsA, rowsB, labels, against: b.record.id, options })
+      const out = diffPaired({ a: A.csr, b: B.csr, rowsA, rowsB, labels, against: b.record.id, options })
       return { ...base, design: 'paired', pairs: rowsA.length, tested: out.tested, latents: scored(out.latents) }
     }
     const out = diffLengthControlled({
-      a: csrA, b: csrB, tokensA: Int32Array.from(docsA.token_count, Number), tokensB: Int32Array.from(docsB.token_count, Number),
+      a: A.csr, b: B.csr, tokensA: Int32Array.from((A.docs as { token_count: ArrayLike<number> }).token_count, Number), tokensB: Int32Array.from((B.docs as { token_count: ArrayLike<number> }).token_count, Number),
       labels, against: b.record.id, options,
     })
     return { ...base, design: 'length-stratified', tested: out.tested, latents: scored(out.latents) }
   }
-  const stats = await Promise.all([a, ...bs].map((s) => readLatentStats(deps.objects, s.prefix + s.manifest.stats.key, ['doc_count'])))
+  const counts = await sideCounts(deps, [a, ...bs])
   const out = diffLatents({
-    a: { id: a.record.id, name: a.record.name, documents: a.manifest.documents.count, counts: stats[0].docCount },
-    b: bs.map((s, i) => ({ id: s.record.id, name: s.record.name, documents: s.manifest.documents.count, counts: stats[i + 1].docCount })),
+    a: { id: a.record.id, name: a.record.name, documents: documentsOf(a), counts: counts[0] },
+    b: bs.map((s, i) => ({ id: s.record.id, name: s.record.name, documents: documentsOf(s), counts: counts[i + 1] })),
     labels, options,
   })
   return { ...base, design: 'independent', tested: out.tested, latents: scored(out.latents) }

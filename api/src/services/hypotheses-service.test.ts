@@ -99,3 +99,24 @@ test('dry run: no call, and the estimate is within 10% of the tokens then spent'
 test('no latent above minDifference is a 422 no-differences', async () => {
   await assert.rejects(generateHypotheses(deps, TENANT, client(), { a: 'a', b: 'b', minDifference: 0.9 }), (e: { status?: number; code?: string }) => e.status === 422 && e.code === 'no-differences')
 })
+
+test('slices: examples come from the slices, and two slices of one dataset are two sides', async () => {
+  // Token counts are text length / 4: a slice of the shorter documents of a, against the longer ones of a.
+  const { readDocuments } = await import('@latentbase/shared/store/shards')
+  const manifest = (await deps.datasets.getManifest(TENANT, 'a'))!
+  const docs = await readDocuments(deps.objects, `${TENANT}/datasets/a/`, manifest.documents.files, undefined, ['token_count'])
+  const sorted = Array.from(docs.token_count).sort((x, y) => x - y)
+  const median = sorted[sorted.length >> 1]
+  const short = (row: number) => docs.token_count[row] < median
+  llm.requests.length = 0
+  const r = HypothesesResult.parse(await generateHypotheses(deps, TENANT, client(), {
+    a: 'a', aWhere: `tokens < ${median}`, b: ['a', 'b'], bWhere: [{ tokens: { gte: median } }, ''], max: 2, minDifference: 0,
+  }))
+  assert.equal(llm.requests.length, 1)
+  assert.ok(r.latents.length > 0)
+  for (const l of r.latents) {
+    if (l.activatingRow !== null) assert.ok(short(l.activatingRow), `activating row ${l.activatingRow} is in the slice of a`)
+    if (l.nonActivatingRow !== null && l.against === 'a') assert.ok(!short(l.nonActivatingRow), `non-activating row ${l.nonActivatingRow} is in the slice of b`)
+  }
+  await assert.rejects(generateHypotheses(deps, TENANT, client(), { a: 'a', aWhere: 'tokens < 5', b: ['a', 'b'], bWhere: ['tokens >= 5'] }), /bWhere has 1 slice\(s\) for 2 b dataset/)
+})

@@ -10,6 +10,8 @@ import type { AppDeps } from '../app.ts'
 import { ApiError } from '../problem.ts'
 import { runDiff } from './diff-service.ts'
 import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
+import { sliceDataset, type SlicedDataset } from './slice-service.ts'
+import { sliceToText } from '@latentbase/shared/contract/slice'
 
 /** What the LLM services read: the store, the dataset records and the encoder catalog (an AppDeps or an AnalysisContext). */
 export type LlmServiceDeps = Pick<AppDeps, 'objects' | 'datasets' | 'encoders'>
@@ -65,13 +67,15 @@ export function hypothesesMessages(question: string, max: number, shown: readonl
 }
 
 /** The row in [0, n) of a seeded draw that is not in `present` (null when 64 draws all hit it). */
-function drawAbsent(n: number, present: Set<number>, rand: () => number): number | null {
-  if (present.size >= n) return null
-  for (let t = 0; t < 64; t++) {
-    const r = Math.floor(rand() * n)
+/** A seeded draw of a row without the latent, among the dataset's rows (or a slice's: `rows`). */
+function drawAbsent(n: number, present: Set<number>, rand: () => number, rows?: Int32Array): number | null {
+  const row = (i: number) => (rows ? rows[i] : i)
+  if (!rows && present.size >= n) return null
+  for (let t = 0; t < 64 && n > 0; t++) {
+    const r = row(Math.floor(rand() * n))
     if (!present.has(r)) return r
   }
-  for (let r = 0; r < n; r++) if (!present.has(r)) return r
+  for (let i = 0; i < n; i++) if (!present.has(row(i))) return row(i)
   return null
 }
 
@@ -87,15 +91,27 @@ async function textsOf(deps: LlmServiceDeps, ds: ReadyDataset, rows: number[], c
 export async function generateHypotheses(deps: LlmServiceDeps, tenant: string, llm: LlmClient, input: HypothesesRequest): Promise<HypothesesResult | DryRunEstimate> {
   const req = HypothesesRequest.parse(input)
   // runDiff reads only objects, datasets and encoders of its deps.
-  const diff = await runDiff(deps as AppDeps, tenant, DiffQuery.parse({ a: req.a, b: req.b, limit: req.topLatents }))
+  if (req.bWhere && req.bWhere.length !== req.b.length) {
+    throw new ApiError(400, 'invalid-request', `bWhere has ${req.bWhere.length} slice(s) for ${req.b.length} b dataset(s): give one per b, in the same order ("" for a whole dataset)`)
+  }
+  const text = (w: typeof req.aWhere) => (w ? sliceToText(w) : '')
+  const diff = await runDiff(deps as AppDeps, tenant, DiffQuery.parse({
+    a: req.a, b: req.b, limit: req.topLatents,
+    ...(req.aWhere ? { aWhere: text(req.aWhere) } : {}), ...(req.bWhere ? { bWhere: req.bWhere.map(text) } : {}),
+  }))
   const top = diff.latents.filter((l) => l.difference >= req.minDifference)
   if (!top.length) {
     throw new ApiError(422, 'no-differences', `no latent is more frequent in "${req.a}" than in ${req.b.map((b) => `"${b}"`).join(', ')} by ${req.minDifference} or more: nothing to write hypotheses from (lower minDifference to see smaller differences)`)
   }
-  const a = await loadReadyDataset(deps.datasets, tenant, req.a, 'a')
+  const a: SlicedDataset = await sliceDataset(deps.objects, await loadReadyDataset(deps.datasets, tenant, req.a, 'a'), req.aWhere, 'aWhere')
+  // Keyed by the b's index: two slices of one dataset are two b's.
+  const sideOf = (l: (typeof top)[number]) => l.againstIndex ?? req.b.indexOf(l.against)
+  const againstIndexes = [...new Set(top.map(sideOf))]
   const againstIds = [...new Set(top.map((l) => l.against))]
-  const against = new Map(await Promise.all(againstIds.map(async (id) => [id, await loadReadyDataset(deps.datasets, tenant, id, 'b')] as const)))
+  const against = new Map(await Promise.all(againstIndexes.map(async (i) =>
+    [i, await sliceDataset(deps.objects, await loadReadyDataset(deps.datasets, tenant, req.b[i], 'b'), req.bWhere?.[i], 'bWhere')] as const)))
   const latents = top.map((l) => l.latent)
+  const inA = a.slice ? new Set(a.slice.rows) : null
 
   // Activating: the document of A where the latent is strongest. Non-activating: a seeded draw from the against dataset among documents without it.
   const cscA = await readByLatent(deps.objects, a.prefix, a.manifest.latents.byLatent, latents, { nLatents: a.manifest.encoder.dSae })
@@ -103,31 +119,34 @@ export async function generateHypotheses(deps: LlmServiceDeps, tenant: string, l
   for (const l of latents) {
     let best = -1
     let bestValue = -Infinity
-    for (let j = cscA.indptr[l]; j < cscA.indptr[l + 1]; j++) if (cscA.values[j] > bestValue) { bestValue = cscA.values[j]; best = cscA.docs[j] }
+    for (let j = cscA.indptr[l]; j < cscA.indptr[l + 1]; j++) {
+      if (cscA.values[j] > bestValue && (!inA || inA.has(cscA.docs[j]))) { bestValue = cscA.values[j]; best = cscA.docs[j] }
+    }
     if (best >= 0) activatingRow.set(l, best)
   }
   const nonActivatingRow = new Map<number, number>()
-  for (const [id, ds] of against) {
-    const mine = top.filter((l) => l.against === id).map((l) => l.latent)
+  for (const [side, ds] of against) {
+    const mine = top.filter((l) => sideOf(l) === side).map((l) => l.latent)
     const csc = await readByLatent(deps.objects, ds.prefix, ds.manifest.latents.byLatent, mine, { nLatents: ds.manifest.encoder.dSae })
     for (const l of mine) {
       const present = new Set<number>()
       for (let j = csc.indptr[l]; j < csc.indptr[l + 1]; j++) present.add(csc.docs[j])
-      const row = drawAbsent(ds.manifest.documents.count, present, mulberry32((req.seed ^ Math.imul(l + 1, 0x9e3779b1)) >>> 0))
+      const rows = ds.slice?.rows
+      const row = drawAbsent(rows ? rows.length : ds.manifest.documents.count, present, mulberry32((req.seed ^ Math.imul(l + 1, 0x9e3779b1)) >>> 0), rows)
       if (row !== null) nonActivatingRow.set(l, row)
     }
   }
   const textsA = await textsOf(deps, a, [...new Set(activatingRow.values())], req.exampleChars)
-  const textsB = new Map<string, Map<number, string>>()
-  for (const [id, ds] of against) {
-    const rows = top.filter((l) => l.against === id && nonActivatingRow.has(l.latent)).map((l) => nonActivatingRow.get(l.latent)!)
-    textsB.set(id, await textsOf(deps, ds, [...new Set(rows)], req.exampleChars))
+  const textsB = new Map<number, Map<number, string>>()
+  for (const [side, ds] of against) {
+    const rows = top.filter((l) => sideOf(l) === side && nonActivatingRow.has(l.latent)).map((l) => nonActivatingRow.get(l.latent)!)
+    textsB.set(side, await textsOf(deps, ds, [...new Set(rows)], req.exampleChars))
   }
   const shown: ShownExample[] = top.map((l) => ({
     latent: l.latent, label: l.label, frequencyA: l.frequencyA, frequencyB: l.frequencyB, difference: l.difference, against: l.against,
     labelScore: l.labelScore ?? null,
     activating: activatingRow.has(l.latent) ? textsA.get(activatingRow.get(l.latent)!) ?? null : null,
-    nonActivating: nonActivatingRow.has(l.latent) ? textsB.get(l.against)?.get(nonActivatingRow.get(l.latent)!) ?? null : null,
+    nonActivating: nonActivatingRow.has(l.latent) ? textsB.get(sideOf(l))?.get(nonActivatingRow.get(l.latent)!) ?? null : null,
   }))
   const messages = hypothesesMessages(req.question, req.max, shown)
 

@@ -3,7 +3,9 @@ import { parquetMetadataAsync, parquetRead } from 'hyparquet'
 import type { LatentPage, LatentPageQuery, TopExample } from '@latentbase/shared/contract/latents'
 import type { EncoderCatalog } from '@latentbase/shared/encoders/catalog'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
-import { readDocuments, storeAsyncBuffer, FOOTER_FETCH_BYTES } from '@latentbase/shared/store/shards'
+import { readByLatent, readDocuments, storeAsyncBuffer, FOOTER_FETCH_BYTES } from '@latentbase/shared/store/shards'
+import { inRows, latentStatsOfRows } from '@latentbase/shared/analysis/slice'
+import { documentsOf, sliceDataset } from './slice-service.ts'
 import { emptyStats, quantile, HISTOGRAM_EDGES, HISTOGRAM_SLOTS, type LatentStats } from '@latentbase/shared/store/latent-stats'
 import { mergeLabelOverlay, readLabelOverlay, type LabelInfo } from '@latentbase/shared/encoders/label-overlay'
 import { scoreAt } from '@latentbase/shared/contract/latents'
@@ -194,16 +196,25 @@ export async function readLatentStatsRow(store: ObjectStore, key: string, latent
 
 /** GET /latents/{latent}?dataset=ID */
 export async function getLatentPage(ctx: AnalysisContext, latent: number, query: LatentPageQuery): Promise<LatentPage> {
-  const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, query.dataset, 'dataset')
-  checkLatent(ds, latent)
-  const { manifest, prefix } = ds
-  const [stats, labels, examples] = await Promise.all([
-    readLatentStatsRow(ctx.objects, prefix + manifest.stats.key, latent),
+  const whole = await loadReadyDataset(ctx.datasets, ctx.tenant, query.dataset, 'dataset')
+  checkLatent(whole, latent)
+  const ds = await sliceDataset(ctx.objects, whole, query.where, 'where')
+  const { manifest, prefix, slice } = ds
+  // A slice's statistics come from the latent's own pages of the by-latent shards, restricted to the slice's rows.
+  const sliceStats = async () => {
+    const csc = await readByLatent(ctx.objects, prefix, manifest.latents.byLatent, [latent], { nDocs: manifest.documents.count, nLatents: manifest.encoder.dSae })
+    const a = csc.indptr[latent]
+    const b = csc.indptr[latent + 1]
+    return latentStatsOfRows(csc.docs.subarray(a, b), csc.values.subarray(a, b), slice!.rows)
+  }
+  const [stats, labels, stored] = await Promise.all([
+    slice ? sliceStats() : readLatentStatsRow(ctx.objects, prefix + manifest.stats.key, latent),
     loadLabelInfo(ctx.encoders, manifest.encoder.id, manifest.encoder.dSae, { objects: ctx.objects, tenant: ctx.tenant, fingerprint: manifest.encoderFingerprint }),
     manifest.topExamples && query.examples !== 0
-      ? readLatentExamples(ctx.objects, prefix + manifest.topExamples.key, latent, query.examples ?? Infinity)
+      ? readLatentExamples(ctx.objects, prefix + manifest.topExamples.key, latent, slice ? Infinity : query.examples ?? Infinity)
       : Promise.resolve(null),
   ])
+  const examples = stored && slice ? examplesInSlice(stored, slice.rows, query.examples ?? Infinity) : stored
   const documents = stats.docCount[0]
   const slots = stats.histogram.subarray(0, HISTOGRAM_SLOTS)
 
@@ -230,7 +241,8 @@ export async function getLatentPage(ctx: AnalysisContext, latent: number, query:
     labelScore: scoreAt(labels, latent),
     encoder: manifest.encoder.id,
     dataset: ds.record.id,
-    frequency: manifest.documents.count ? documents / manifest.documents.count : 0,
+    ...(slice ? { where: slice.text, sliceDocuments: slice.rows.length } : {}),
+    frequency: documentsOf(ds) ? documents / documentsOf(ds) : 0,
     documents,
     mean: documents ? stats.sum[0] / documents : null,
     p90: Number.isNaN(p90) ? null : p90,
@@ -242,5 +254,17 @@ export async function getLatentPage(ctx: AnalysisContext, latent: number, query:
       overflow: slots[HISTOGRAM_SLOTS - 1],
     },
     topExamples,
+  }
+}
+
+/** The stored top examples (the whole dataset's best) whose documents are in the slice, in rank order, at most `limit`. */
+function examplesInSlice(ex: LatentExamples, rows: Int32Array, limit: number): LatentExamples {
+  const keep = inRows(rows, ex.doc)
+  const at: number[] = []
+  for (let i = 0; i < keep.length && at.length < limit; i++) if (keep[i]) at.push(i)
+  const pickTyped = <T extends Int32Array | Float32Array>(a: T): T => { const out = new (a.constructor as { new(n: number): T })(at.length); at.forEach((i, j) => { out[j] = a[i] }); return out }
+  return {
+    rank: pickTyped(ex.rank), doc: pickTyped(ex.doc), value: pickTyped(ex.value), position: pickTyped(ex.position), windowStart: pickTyped(ex.windowStart),
+    tokens: at.map((i) => ex.tokens[i]), activations: at.map((i) => ex.activations[i]),
   }
 }

@@ -1,7 +1,8 @@
 /** @module Property retrieval over a ready dataset: reads only what a method needs, caches per dataset, runs the pure functions. */
 import type { SearchQuery, SearchResult, SearchLatent } from '@latentbase/shared/contract/search'
 import { readByLatent, readDocuments } from '@latentbase/shared/store/shards'
-import { readLatentStats } from '@latentbase/shared/store/latent-stats'
+import { quantile, readLatentStats } from '@latentbase/shared/store/latent-stats'
+import { latentStatsOfRows } from '@latentbase/shared/analysis/slice'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { LabelEmbeddingCache } from '@latentbase/shared/embeddings/label-cache'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
@@ -22,6 +23,7 @@ import { estimatePlan, type PlannedCall } from '@latentbase/shared/llm/cost'
 import { clip } from './hypotheses-service.ts'
 import type { AnalysisContext } from './context.ts'
 import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
+import { sliceDataset, type SlicedDataset } from './slice-service.ts'
 
 /** Documents taken from each ranking into the fusion: deep enough that the fused top `limit` is stable. */
 export const FUSION_DEPTH = 1000
@@ -40,7 +42,7 @@ export interface SearchTuning {
 }
 
 export interface Ranked {
-  dataset: ReadyDataset
+  dataset: SlicedDataset
   /** Rows, best first. */
   ranking: Int32Array
   /** Score of each ranked row (same order). */
@@ -156,6 +158,29 @@ function countPositive(scores: Float32Array): number {
   return n
 }
 
+/** Scores of the slice's rows only (others 0, so no ranking lists them); all scores without a slice. */
+function onlyRows(scores: Float32Array, rows: Int32Array | undefined): Float32Array {
+  if (!rows) return scores
+  const out = new Float32Array(scores.length)
+  for (const r of rows) out[r] = scores[r]
+  return out
+}
+
+/**
+ * BM25 over a slice: an index of the slice's texts alone (document frequencies and the mean length are the slice's,
+ * as if it were its own dataset), built per request rather than cached; scores come back over dataset rows.
+ */
+async function sliceBm25(objects: ObjectStore, d: ReadyDataset, rows: Int32Array, query: string): Promise<Float32Array> {
+  const builder = new Bm25IndexBuilder()
+  const out = new Float32Array(d.manifest.documents.count)
+  if (!rows.length) return out
+  const docs = await readDocuments(objects, d.prefix, d.manifest.documents.files, rows, ['text'])
+  for (let i = 0; i < docs.row.length; i++) builder.add(i, docs.text[i])
+  const local = bm25Scores(builder.build(docs.row.length), query)
+  for (let i = 0; i < docs.row.length; i++) out[docs.row[i]] = local[i]
+  return out
+}
+
 /** Validate a query against a dataset and rank its documents; no texts are read (except bm25's index). */
 export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning: SearchTuning = {}): Promise<Ranked> {
   if (!q.q && !q.latents?.length) {
@@ -165,11 +190,12 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
   if (q.method === 'bm25' && q.latents?.length) throw new ApiError(400, 'invalid-request', 'latents apply to methods sae and hybrid, not bm25')
   if (q.method === 'hybrid' && !q.q) throw new ApiError(400, 'invalid-request', 'method hybrid fuses sae with bm25 over the text: it needs q')
 
-  const d = await loadReadyDataset(ctx.datasets, ctx.tenant, q.dataset, 'dataset')
+  const d = await sliceDataset(ctx.objects, await loadReadyDataset(ctx.datasets, ctx.tenant, q.dataset, 'dataset'), q.where, 'where')
   const { manifest } = d
   const nDocs = manifest.documents.count
   const nLatents = manifest.encoder.dSae
-  const depth = Math.max(1, Math.min(tuning.depth ?? q.limit, nDocs))
+  const sliceRows = d.slice?.rows
+  const depth = Math.max(1, Math.min(tuning.depth ?? q.limit, sliceRows?.length || nDocs))
   const encoderId = manifest.encoder.id
   ctx.signal?.throwIfAborted()
 
@@ -220,11 +246,15 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
     const weights = rankWeights(chosen.length, k, q.temperature)
     const [csc, p90s] = await Promise.all([
       readByLatent(ctx.objects, d.prefix, manifest.latents.byLatent, chosen, { nDocs, nLatents }),
-      p90All(ctx.objects, d),
+      sliceRows ? null : p90All(ctx.objects, d),
     ])
-    const p90 = Float32Array.from(chosen, (l) => p90s[l])
+    // A slice normalizes by the p90 within the slice, from the chosen latents' columns already read.
+    const p90 = p90s ? Float32Array.from(chosen, (l) => p90s[l]) : Float32Array.from(chosen, (l) => {
+      const v = quantile(latentStatsOfRows(csc.docs.subarray(csc.indptr[l], csc.indptr[l + 1]), csc.values.subarray(csc.indptr[l], csc.indptr[l + 1]), sliceRows!), 0, 0.9)
+      return Number.isFinite(v) && v > 0 ? v : 0
+    })
     sae = {
-      scores: saeScores(csc, chosen, weights, p90, tuning.cap ?? Infinity),
+      scores: onlyRows(saeScores(csc, chosen, weights, p90, tuning.cap ?? Infinity), sliceRows),
       latents: chosen.map((latent, i) => ({
         latent, label: labels[latent] ?? null, weight: weights[i], similarity: similarities[i], p90: p90[i],
         labelSource: info.sources[latent] ?? null, labelScore: scoreAt(info, latent),
@@ -238,7 +268,8 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
   if (q.method !== 'sae') {
     ctx.progress?.(0.5, 'bm25')
     const keywords = tuning.expansion?.keywords ?? []
-    bm25 = bm25Scores(await bm25Index(ctx.objects, d), keywords.length ? `${q.q!} ${keywords.join(' ')}` : q.q!)
+    const query = keywords.length ? `${q.q!} ${keywords.join(' ')}` : q.q!
+    bm25 = sliceRows ? await sliceBm25(ctx.objects, d, sliceRows, query) : bm25Scores(await bm25Index(ctx.objects, d), query)
   }
 
   let scores: Float32Array
@@ -362,6 +393,7 @@ export async function runSearch(ctx: AnalysisContext, q: SearchQuery, tuning: Se
   }
   return {
     dataset: r.dataset.record.id,
+    ...(r.dataset.slice ? { where: r.dataset.slice.text, sliceDocuments: r.dataset.slice.rows.length } : {}),
     encoder: r.dataset.manifest.encoder.id,
     method: q.method,
     query: q.q ?? null,

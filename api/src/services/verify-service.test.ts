@@ -225,3 +225,23 @@ test('judge: document asks once per document for every hypothesis, with the same
     assert.ok(bad.hypotheses.every((h) => h.failedA === badRows && h.nA === 80 - badRows && h.nB === 80 && h.failedB === 0))
   } finally { llm.setResponder(scripted) }
 })
+
+test('slices: documents are judged from each slice only (two slices of one dataset), excluded rows stay out', async () => {
+  const { MARKED_LATENT } = await import('@latentbase/shared/llm/corpus-fixture')
+  const firstMarked = markedA.indexOf(1)
+  const r = VerifyResult.parse(await verifyHypotheses(deps, TENANT, client(), {
+    a: 'a', aWhere: `latent ${MARKED_LATENT}`, b: 'a', bWhere: { not: { latent: MARKED_LATENT } },
+    hypotheses: [MARKER_HYP], perDataset: 20, exclude: { a: [firstMarked] },
+  }))
+  const marked = markedA.reduce((s, v) => s + v, 0)
+  assert.equal(r.a.documents, marked)
+  assert.equal(r.b.documents, markedA.length - marked)
+  assert.equal(r.a.where, `latent ${MARKED_LATENT}`)
+  assert.equal(r.a.excluded, 1, 'the excluded row is in the slice of a')
+  assert.equal(r.b.excluded, 0, 'b is a slice of the same dataset that does not hold it')
+  assert.ok(r.a.rows.every((row) => markedA[row] === 1) && !r.a.rows.includes(firstMarked))
+  assert.ok(r.b.rows.every((row) => markedA[row] === 0))
+  assert.equal(r.hypotheses[0].yesA, r.hypotheses[0].nA)
+  assert.equal(r.hypotheses[0].yesB, 0)
+  await assert.rejects(verifyHypotheses(deps, TENANT, client(), { a: 'a', b: 'a', hypotheses: [MARKER_HYP] }), /both a and b/)
+})

@@ -8,6 +8,8 @@ import { verificationStatistics } from '@latentbase/shared/analysis/verification
 import { mulberry32 } from '@latentbase/shared/util/random'
 import { ApiError } from '../problem.ts'
 import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
+import { documentsOf, sliceDataset, type SlicedDataset } from './slice-service.ts'
+import { sliceToText } from '@latentbase/shared/contract/slice'
 import { ANSWER_FRAME_TOKENS, HYPOTHESIS_ANSWER_TOKENS, HypothesesAnswer, TYPICAL_HYPOTHESIS, clip, generateHypotheses, type LlmServiceDeps } from './hypotheses-service.ts'
 import type { AnalysisContext } from './context.ts'
 
@@ -77,7 +79,7 @@ export function sampleRows(n: number, k: number, seed: number, exclude: Readonly
   return out
 }
 
-interface Side { ds: ReadyDataset; rows: number[]; texts: string[]; excluded: number }
+interface Side { ds: SlicedDataset; rows: number[]; texts: string[]; excluded: number }
 
 async function loadTexts(deps: LlmServiceDeps, ds: ReadyDataset, rows: number[], chars: number): Promise<string[]> {
   if (!rows.length) return []
@@ -149,18 +151,27 @@ function verified(texts: readonly { text: string; latents: number[] }[], tallies
 export async function verifyHypotheses(deps: LlmServiceDeps, tenant: string, llm: LlmClient, input: VerifyRequest,
   progress?: (fraction: number, phase: string) => void): Promise<VerifyResult | DryRunEstimate> {
   const req = VerifyRequest.parse(input)
-  if (req.a === req.b) throw new ApiError(400, 'invalid-request', `dataset "${req.a}" is both a and b`)
+  const textOf = (w: typeof req.aWhere) => (w ? sliceToText(w) : '')
+  if (req.a === req.b && textOf(req.aWhere) === textOf(req.bWhere)) {
+    throw new ApiError(400, 'invalid-request', `dataset "${req.a}" is both a and b${req.aWhere ? ' with the same slice' : ''}; to compare parts of one dataset, give aWhere and bWhere slices`)
+  }
   const perDocument = req.judge === 'document'
   const judgeCalls = (perDocument ? 1 : req.hypotheses.length) * 2 * req.perDataset + (req.baseline ? (perDocument ? 1 : req.baselineMax) * 2 * req.perDataset : 0)
   if (judgeCalls > req.maxCalls) {
     throw new ApiError(400, 'too-many-calls', `this verification needs up to ${judgeCalls} judge calls (${perDocument ? '' : 'hypotheses x '}2 x perDataset${req.baseline ? ', plus the baseline\'s' : ''}), above maxCalls = ${req.maxCalls}: lower perDataset, or raise maxCalls after checking the cost with dryRun: true`)
   }
-  const [dsA, dsB] = await Promise.all([loadReadyDataset(deps.datasets, tenant, req.a, 'a'), loadReadyDataset(deps.datasets, tenant, req.b, 'b')])
+  const [dsA, dsB] = await Promise.all([
+    loadReadyDataset(deps.datasets, tenant, req.a, 'a').then((ds) => sliceDataset(deps.objects, ds, req.aWhere, 'aWhere')),
+    loadReadyDataset(deps.datasets, tenant, req.b, 'b').then((ds) => sliceDataset(deps.objects, ds, req.bWhere, 'bWhere')),
+  ])
   const extra = req.baseline ? req.baselineDocuments : 0
-  const pick = (ds: ReadyDataset, salt: number) => {
+  const pick = (ds: SlicedDataset, salt: number) => {
     const exclude = new Set(req.exclude[ds.record.id] ?? [])
-    const order = sampleRows(ds.manifest.documents.count, req.perDataset + extra, (req.seed ^ salt) >>> 0, exclude)
-    return { judged: order.slice(0, req.perDataset), proposer: order.slice(req.perDataset), excluded: exclude.size }
+    const rows = ds.slice?.rows
+    // A slice samples positions in its rows (excluded rows mapped to their positions), then names dataset rows.
+    const excludeAt = rows ? new Set(Array.from(rows.keys()).filter((i) => exclude.has(rows[i]))) : exclude
+    const order = sampleRows(documentsOf(ds), req.perDataset + extra, (req.seed ^ salt) >>> 0, excludeAt).map((i) => (rows ? rows[i] : i))
+    return { judged: order.slice(0, req.perDataset), proposer: order.slice(req.perDataset), excluded: excludeAt.size }
   }
   const sa = pick(dsA, 0x1a2b3c4d)
   const sb = pick(dsB, 0x5e6f7a8b)
@@ -202,7 +213,10 @@ export async function verifyHypotheses(deps: LlmServiceDeps, tenant: string, llm
   const share = req.baseline ? 0.6 : 1
   const tallies = await judgeAll(llm, ledger, 'judge', req.hypotheses.map((h) => h.text), a, b, failed, req.judge, (d, t) => progress?.(share * d / t, 'judging'))
   const hypotheses = verified(req.hypotheses, tallies, req)
-  const sideInfo = (s: Side) => ({ id: s.ds.record.id, documents: s.ds.manifest.documents.count, excluded: s.excluded, judged: s.rows.length, rows: s.rows })
+  const sideInfo = (s: Side) => ({
+    id: s.ds.record.id, documents: documentsOf(s.ds), excluded: s.excluded, judged: s.rows.length, rows: s.rows,
+    ...(s.ds.slice ? { where: s.ds.slice.text } : {}),
+  })
   const result: VerifyResult = {
     dryRun: false, model: llm.model, a: sideInfo(a), b: sideInfo(b), correction: req.correction, alpha: req.alpha, judge: req.judge,
     hypotheses, validCount: hypotheses.filter((h) => h.valid).length, failed, usage: ledger.summary(),

@@ -125,6 +125,7 @@ function report(cols: Columns, nLatents: number, labels: Labels, options: DiffOp
     countA: cols.countA[l],
     countB: cols.countB[l],
     against: cols.againstIds[cols.against[l]],
+    againstIndex: cols.against[l],
     difference: difference(l),
     ci95: [cols.lower[l], cols.upper[l]],
     pValue: cols.pValue[l],

@@ -1,5 +1,6 @@
 /** @module The clusters contract: request and result of targeted clustering (POST /clusters, or an analysis job). */
 import { z } from 'zod'
+import { SliceParam } from './slice.ts'
 import { LatentRef } from './latents.ts'
 import { FailedItem, Usage } from './llm.ts'
 
@@ -31,6 +32,7 @@ export const ClustersRequest = z.object({
     .describe('an LLM names each cluster from its top latents and central documents (needs an LLM)'),
   dryRun: z.boolean().default(false)
     .describe('with axis or nameClusters: answer the estimated tokens and cost of the LLM calls (a DryRunEstimate), cluster nothing and spend nothing'),
+  where: SliceParam.optional().describe('cluster only a slice of the dataset (JSON form or text, docs/slices.md); assignments then follow `rows`'),
 }).refine(oneLatentChoice, { message: 'give at most one of latents, phrases and axis', path: ['phrases'] })
 export type ClustersRequest = z.infer<typeof ClustersRequest>
 export type ClustersInput = z.input<typeof ClustersRequest>
@@ -70,7 +72,9 @@ export const ClustersResult = z.object({
   eigenvalues: z.array(z.number()).optional().describe('spectral: the k leading eigenvalues of D^-1/2 W D^-1/2'),
   seconds: z.number(),
   clusters: z.array(Cluster),
-  assignments: z.array(z.number().int()).describe('assignments[i] is the cluster of row i'),
+  where: z.string().optional().describe('the slice clustered (canonical text form); absent for the whole dataset'),
+  rows: z.array(z.number().int()).optional().describe('slices only: the dataset row of each entry of assignments and affinities'),
+  assignments: z.array(z.number().int()).describe('assignments[i] is the cluster of row i (of rows[i] for a slice)'),
   affinities: z.array(z.array(z.tuple([z.number().int(), z.number()]))).optional()
     .describe('affinities[i]: [cluster, affinity] pairs of row i, highest first; a row\'s affinities over all clusters sum to 1'),
   usage: Usage.optional().describe('axis / nameClusters: tokens (and cost) the LLM spent'),

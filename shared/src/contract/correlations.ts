@@ -1,6 +1,7 @@
 /** @module The correlations contract: query parameters and result of GET /correlations (latent pairs that co-occur, by NPMI). */
 import { z } from 'zod'
 import { LatentRef } from './latents.ts'
+import { SliceParam } from './slice.ts'
 
 const bool = (fallback: boolean) => z.enum(['true', 'false']).transform((v) => v === 'true').default(fallback)
 
@@ -43,6 +44,7 @@ export const CorrelationsQuery = z.object({
     'a latent counts as present in a document only when its pooled value reaches this share of its value in its 16th strongest document '
     + '(0: any value > 0, the paper\'s rule). Under max pooling latents fire weakly in most long documents; 0.5 keeps the documents where a latent really fires'),
   limit: z.coerce.number().int().min(1).max(5000).default(100),
+  where: SliceParam.optional().describe('only the documents of a slice (docs/slices.md): frequencies, thresholds and NPMI are the slice\'s own'),
 })
 export type CorrelationsQuery = z.infer<typeof CorrelationsQuery>
 export type CorrelationsInput = z.input<typeof CorrelationsQuery>
@@ -69,6 +71,7 @@ export type CorrelationPair = z.infer<typeof CorrelationPair>
 
 export const CorrelationsResult = z.object({
   dataset: z.string(),
+  where: z.string().optional().describe('the slice analysed (canonical text form); absent for the whole dataset'),
   encoder: z.string(),
   documents: z.number().int(),
   latentsConsidered: z.number().int().describe('latents left after the frequency filters'),

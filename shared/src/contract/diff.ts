@@ -1,6 +1,7 @@
 /** @module The diff contract: query parameters and result of GET /diff. */
 import { z } from 'zod'
 import { LabelScore } from '../encoders/label-overlay.ts'
+import { parseSliceParam, SliceError, SLICE_MAX_TEXT, type Slice } from './slice.ts'
 
 const csvInts = z.string().regex(/^\d+(,\d+)*$/, 'a comma-separated list of latent ids, e.g. 12,40,977')
   .transform((s) => s.split(',').map(Number))
@@ -18,10 +19,28 @@ export const DiffQuery = z.object({
   latents: csvInts.optional(),
   pairBy: z.string().min(1).optional(),
   controlLength: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+  aWhere: z.string().max(SLICE_MAX_TEXT).optional().transform((v, ctx) => sliceOrIssue(v, ctx, ['aWhere']))
+    .describe('a slice of a (text or JSON form, see docs/slices.md): only its documents are compared'),
+  bWhere: z.union([z.string().max(SLICE_MAX_TEXT), z.array(z.string().max(SLICE_MAX_TEXT))]).optional()
+    .transform((v, ctx) => (v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map((s, i) => sliceOrIssue(s, ctx, ['bWhere', i]))))
+    .describe('slices of the b datasets, one per b in the same order (an empty bWhere= takes the whole dataset)'),
 })
 export type DiffQuery = z.infer<typeof DiffQuery>
 
-export const DiffSide = z.object({ id: z.string(), name: z.string(), documents: z.number().int(), meanTokens: z.number() })
+export const DiffSide = z.object({
+  id: z.string(), name: z.string(), documents: z.number().int(), meanTokens: z.number(),
+  where: z.string().optional().describe('the slice compared (canonical text form); absent for the whole dataset'),
+})
+
+/** Parse one query-string slice, turning its problems into zod issues at `path` (so a 400 names the parameter). */
+function sliceOrIssue(v: string | undefined, ctx: z.RefinementCtx, path: (string | number)[]): Slice | undefined {
+  if (v === undefined) return undefined
+  try { return parseSliceParam(v) } catch (e) {
+    if (!(e instanceof SliceError)) throw e
+    for (const i of e.issues) ctx.addIssue({ code: 'custom', message: i.message, path: [...path, ...i.path] })
+    return undefined
+  }
+}
 
 export const DiffTest = z.enum(['fisher', 'z', 'mcnemar', 'cmh'])
 
@@ -35,6 +54,7 @@ export const DiffLatent = z.object({
   countA: z.number().int(),
   countB: z.number().int(),
   against: z.string().describe('the b dataset with the highest frequency of this latent'),
+  againstIndex: z.number().int().optional().describe('its index in b (tells apart two slices of one dataset)'),
   difference: z.number().describe('frequencyA - frequencyB (absolute) or that over max(fA, fB) (relative)'),
   ci95: z.tuple([z.number(), z.number()]).describe('95% interval on frequencyA - frequencyB'),
   pValue: z.number(),

@@ -1,6 +1,7 @@
 /** @module The latent page contract (GET /latents/{latent}) and the latent reference every analysis result carries to link there. */
 import { z } from 'zod'
 import { LabelScore } from '../encoders/label-overlay.ts'
+import { SliceParam } from './slice.ts'
 
 export { LabelScore }
 
@@ -57,6 +58,7 @@ export const LatentPageQuery = z.object({
     .describe('top examples to return (default: all stored, the dataset\'s perLatent)'),
   text: z.enum(['true', 'false']).transform((v) => v === 'true').default(false)
     .describe('include each example document\'s full text (tokens and activations are always included)'),
+  where: SliceParam.optional().describe('a slice of the dataset (docs/slices.md): statistics over its documents only, and the stored top examples that fall in it'),
 })
 export type LatentPageQuery = z.infer<typeof LatentPageQuery>
 
@@ -80,7 +82,9 @@ export const LatentPage = z.object({
   labelScore: LabelScore.nullable().default(null),
   encoder: z.string(),
   dataset: z.string(),
-  frequency: z.number().describe('share of the dataset\'s documents where the latent is present'),
+  where: z.string().optional().describe('the slice the page describes (canonical text form); absent for the whole dataset'),
+  sliceDocuments: z.number().int().optional().describe('documents in the slice'),
+  frequency: z.number().describe('share of the dataset\'s (or slice\'s) documents where the latent is present'),
   documents: z.number().int().describe('documents where the latent is present'),
   mean: z.number().nullable().describe('mean pooled value over the documents where it is present'),
   p90: z.number().nullable().describe('90th percentile of the pooled value where present (from the histogram: within one bin)'),

@@ -1,5 +1,6 @@
 /** @module The contract of the LLM endpoints: hypotheses from a diff, their verification by a judge, usage and cost, dry-run estimates. */
 import { z } from 'zod'
+import { SliceParam } from './slice.ts'
 
 /** The paper's default question for hypotheses from a diff. */
 export const DEFAULT_QUESTION = 'What are the most significant, interesting differences?'
@@ -70,6 +71,8 @@ export const HypothesesRequest = z.object({
   exampleChars: z.number().int().min(100).max(20_000).default(800).describe('each example document is cut to this many characters'),
   seed: z.number().int().default(0),
   dryRun: z.boolean().default(false),
+  aWhere: SliceParam.optional().describe('a slice of a (JSON form or text, docs/slices.md), as in GET /diff'),
+  bWhere: z.array(SliceParam.optional()).min(1).optional().describe('slices of the b datasets, one per b in the same order ("" for a whole dataset)'),
 })
 export type HypothesesRequest = z.input<typeof HypothesesRequest>
 
@@ -128,6 +131,8 @@ export const VerifyRequest = z.object({
   baselineDocuments: z.number().int().min(2).max(200).default(20).describe('documents per dataset the baseline proposer reads (not judged)'),
   baselineMax: z.number().int().min(1).max(MAX_HYPOTHESES).default(MAX_HYPOTHESES),
   judge: z.enum(['pair', 'document']).default('pair').describe('pair: one judge call per (document, hypothesis), as in the paper; document: one call per document answering every hypothesis (about hypotheses-times fewer calls and document tokens; the judge then sees the hypotheses together)'),
+  aWhere: SliceParam.optional().describe('judge documents of a slice of a only (JSON form or text, docs/slices.md)'),
+  bWhere: SliceParam.optional().describe('judge documents of a slice of b only'),
   maxCalls: z.number().int().min(1).max(10_000_000).default(20_000).describe('refuse (400 too-many-calls) a verification that needs more judge calls than this'),
   dryRun: z.boolean().default(false),
 })
@@ -150,7 +155,10 @@ export const VerifiedHypothesis = z.object({
 })
 export type VerifiedHypothesis = z.infer<typeof VerifiedHypothesis>
 
-const SampleInfo = z.object({ id: z.string(), documents: z.number().int(), excluded: z.number().int(), judged: z.number().int(), rows: z.array(z.number().int()) })
+const SampleInfo = z.object({
+  id: z.string(), documents: z.number().int(), excluded: z.number().int(), judged: z.number().int(), rows: z.array(z.number().int()),
+  where: z.string().optional().describe('the slice sampled (canonical text form); absent for the whole dataset'),
+})
 
 export const VerifyResult = z.object({
   dryRun: z.literal(false),

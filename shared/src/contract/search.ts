@@ -2,6 +2,7 @@
 import { z } from 'zod'
 import { LabelScore } from '../encoders/label-overlay.ts'
 import { FailedItem, Usage } from './llm.ts'
+import { SliceParam } from './slice.ts'
 
 /** An optional flag of the query string (absent: false). */
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true').optional()
@@ -28,6 +29,7 @@ export const SearchQuery = z.object({
   rerank: bool.describe(`LLM rerank of the top ${RERANK_TOP} documents; the results come in the reranked order (needs an LLM)`),
   select: bool.describe('sae and hybrid: from the 100 latents whose labels are closest to q, an LLM keeps and ranks the relevant ones (at most k), which then weigh by the LLM\'s order (the paper\'s LLM selection; needs an LLM)'),
   dryRun: bool.describe('with expand, select or rerank: answer the estimated tokens and cost of the LLM steps (a DryRunEstimate) and spend nothing'),
+  where: SliceParam.optional().describe('search only a slice of the dataset (docs/slices.md); p90 normalization and BM25 statistics are the slice\'s own'),
 })
 export type SearchQuery = z.infer<typeof SearchQuery>
 
@@ -52,6 +54,8 @@ export type SearchLatent = z.infer<typeof SearchLatent>
 
 export const SearchResult = z.object({
   dataset: z.string(),
+  where: z.string().optional().describe('the slice searched (canonical text form); absent for the whole dataset'),
+  sliceDocuments: z.number().int().optional().describe('documents in the slice'),
   encoder: z.string(),
   method: SearchMethod,
   query: z.string().nullable(),

@@ -1,0 +1,52 @@
+/** @module Resolves a request's slice of a ready dataset to its rows, with the 400s a user can act on (unknown latent, unknown metadata field). */
+import { metadataPath, sliceFields, sliceNeeds, sliceToText, type Slice } from '@latentbase/shared/contract/slice'
+import { readSliceRows, type SliceReadInfo } from '@latentbase/shared/store/slice-reader'
+import type { ObjectStore } from '@latentbase/shared/store/object-store'
+import { ApiError } from '../problem.ts'
+import type { ReadyDataset } from './ready-dataset.ts'
+
+/** A dataset, or the part of it a slice selects. */
+export interface SlicedDataset extends ReadyDataset {
+  slice?: {
+    where: Slice
+    /** Canonical text form, echoed in results. */
+    text: string
+    /** Dataset rows in the slice, ascending. */
+    rows: Int32Array
+    read: SliceReadInfo
+  }
+}
+
+/**
+ * Check a slice against the dataset (latent ids its encoder has; metadata keys the dataset was created with, when its
+ * source listed them) before reading anything. `param` names the query parameter in the message (aWhere, where, ...).
+ */
+export function checkSliceFor(ds: ReadyDataset, where: Slice, param: string): void {
+  const dSae = ds.manifest.encoder.dSae
+  const bad = sliceNeeds(where).latents.find((l) => l >= dSae)
+  if (bad !== undefined) {
+    throw new ApiError(400, 'invalid-slice', `${param}: latent ${bad} does not exist: encoder ${ds.manifest.encoder.id} of dataset "${ds.record.id}" has latents 0-${dSae - 1}`)
+  }
+  const source = ds.record.source
+  if ('url' in source) {
+    const known = new Set(source.metadataFields)
+    for (const field of sliceFields(where)) {
+      const key = metadataPath(field)!
+      if (!known.has(key) && !known.has(key.split('.')[0])) {
+        throw new ApiError(400, 'invalid-slice', `${param}: unknown field "${field}": dataset "${ds.record.id}" has ${known.size ? `metadata fields ${[...known].map((k) => `metadata.${k}`).join(', ')}` : 'no metadata fields'} (list them in source.metadataFields when creating a dataset)`)
+      }
+    }
+  }
+}
+
+/** The dataset restricted to a slice (or the whole dataset when `where` is undefined). */
+export async function sliceDataset(objects: ObjectStore, ds: ReadyDataset, where: Slice | undefined, param: string): Promise<SlicedDataset> {
+  if (!where) return ds
+  checkSliceFor(ds, where, param)
+  const read: SliceReadInfo = { documentsRead: 0, latentsRead: 0 }
+  const rows = await readSliceRows(objects, ds.prefix, ds.manifest, where, read)
+  return { ...ds, slice: { where, text: sliceToText(where), rows, read } }
+}
+
+/** Documents an analysis of this (sliced) dataset covers. */
+export const documentsOf = (ds: SlicedDataset): number => ds.slice ? ds.slice.rows.length : ds.manifest.documents.count
