@@ -41,6 +41,8 @@ export const layout = {
   partProgress: (part: number) => `parts/part-${String(part).padStart(5, '0')}.progress.json`,
   partError: (part: number) => `parts/part-${String(part).padStart(5, '0')}.error.json`,
   partStats: (part: number) => `parts/part-${String(part).padStart(5, '0')}.stats.parquet`,
+  /** The part's top examples captured while encoding: each latent's top documents of the part with their windows. */
+  partExamples: (part: number) => `parts/part-${String(part).padStart(5, '0')}.examples.parquet`,
   finalizeClaim: () => 'finalize.json',
   /** What the sweep after the manifest commit deletes (prefixes end with '/'). */
   encodeBookkeeping: ['input/', 'parts/', 'plan.json', 'finalize.json'] as readonly string[],
