@@ -25,6 +25,7 @@ import { registerCorrelationsRoutes } from './routes/correlations.ts'
 import { registerSearchRoutes } from './routes/search.ts'
 import { registerAnalysisRoutes } from './routes/analysis-jobs.ts'
 import type { AnalysisRunners } from './services/analysis-jobs.ts'
+import { AnswerCache } from './services/answer-cache.ts'
 
 export interface AppDeps {
   objects: ObjectStore
@@ -57,6 +58,8 @@ export interface AppDeps {
   directMaxDocuments?: number
   /** GET /correlations answers directly up to this many documents, else queues a job (with an analysis queue). */
   correlationsDirectMaxDocuments?: number
+  /** Answers over ready datasets (diff, latent page, correlations, search, documents) kept in this process; false: none. */
+  answerCache?: AnswerCache | false
 }
 
 export type AppEnv = { Variables: { tenant: string } }
@@ -68,7 +71,7 @@ const PUBLIC_PATHS = new Set(['/health', '/openapi.json'])
 export const MAX_BODY_BYTES = 16 * 1024 * 1024
 
 export function createApp(appDeps: AppDeps) {
-  const deps = { ...appDeps, embedder: appDeps.embedder ?? new OfflineEmbedder() }
+  const deps = { ...appDeps, embedder: appDeps.embedder ?? new OfflineEmbedder(), answerCache: appDeps.answerCache ?? new AnswerCache() }
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result, c) => {
       if (!result.success) {
