@@ -20,6 +20,12 @@ export class AnswerCache {
   private readonly entries = new Map<string, Entry>()
   /** Answers being computed: concurrent requests for the same one wait for it rather than compute it again. */
   readonly inflight = new Map<string, Promise<string>>()
+  /**
+   * What the ETag needs of each ready dataset (tenant/id -> its part of the tag). A ready dataset changes only by being
+   * deleted, and a delete writes its tombstone first: with this, a request checks the tombstone (one HEAD) instead of
+   * reading and validating the record and the manifest again.
+   */
+  readonly readyDatasets = new Map<string, string>()
   private bytes = 0
   hits = 0
   misses = 0
@@ -49,6 +55,7 @@ export class AnswerCache {
   /** Drop every answer that read this dataset. */
   purgeDataset(tenant: string, id: string): number {
     const key = `${tenant}/${id}`
+    this.readyDatasets.delete(key)
     let n = 0
     for (const [etag, e] of this.entries) if (e.datasets.includes(key)) { this.delete(etag); n++ }
     return n
@@ -112,10 +119,25 @@ async function sha256(text: string): Promise<string> {
  * The manifest digest changes if a dataset ever changes (versions); the overlay signature when labels are rewritten.
  */
 export async function answerETag(deps: CachedAnswerDeps, scope: AnswerScope): Promise<string> {
+  const known = deps.answerCache ? deps.answerCache.readyDatasets : null
   const parts = await Promise.all(scope.datasets.map(async ({ id, role }) => {
-    const ds = await loadReadyDataset(deps.datasets, scope.tenant, id, role)
-    const overlay = await readLabelOverlay(deps.objects, scope.tenant, ds.manifest.encoderFingerprint).then((o) => o.signature, () => '')
-    return [id, ds.record.createdAt, await sha256(canonical(ds.manifest)), overlay]
+    const key = `${scope.tenant}/${id}`
+    let part = known?.get(key)
+    let fingerprint: string
+    if (part !== undefined && !(await deps.datasets.isTombstoned(scope.tenant, id))) {
+      fingerprint = part.slice(0, part.indexOf('\u0000'))
+    } else {
+      // First sight, or tombstoned: the full load (which gives the 404 / 409).
+      const ds = await loadReadyDataset(deps.datasets, scope.tenant, id, role)
+      fingerprint = ds.manifest.encoderFingerprint
+      part = `${fingerprint}\u0000${ds.record.createdAt}\u0000${await sha256(canonical(ds.manifest))}`
+      if (known) {
+        known.set(key, part)
+        if (known.size > 4096) known.delete(known.keys().next().value!)
+      }
+    }
+    const overlay = await readLabelOverlay(deps.objects, scope.tenant, fingerprint).then((o) => o.signature, () => '')
+    return [id, part, overlay]
   }))
   return `"${await sha256(canonical({ v: 1, deployment: deps.deployment, route: scope.route, tenant: scope.tenant, query: scope.query, datasets: parts }))}"`
 }

@@ -15,6 +15,7 @@ import { EncodePlan, PartMarker, type EncodePart, type PartProgress } from '@lat
 import { listParts, readPlan } from '@latentbase/shared/store/encode-progress'
 import { mapLimit } from '@latentbase/shared/util/map-limit'
 import { csrFromSortedRows, type PooledCsr } from '@latentbase/shared/analysis/sparse'
+import { p90Bytes } from '@latentbase/shared/analysis/search'
 import { datasetFingerprint, type EncoderBatch, type LoadedEncoder } from '../encoder/runtime.ts'
 import { readSourceDocuments, SourceError, type SourceDocument } from '../source/records.ts'
 import type { OpenSourceOptions } from '../source/fetch.ts'
@@ -389,6 +390,8 @@ async function finalizeParts(record: DatasetRecord, plan: EncodePlan, opts: Enco
   const finalStats = stats!
   const statsKey = layout.latentStats()
   await objects.put(prefix + statsKey, writeLatentStats(finalStats))
+  // What search reads of the statistics, precomputed: a fresh process need not decode every histogram.
+  await objects.put(prefix + layout.latentP90(), p90Bytes(finalStats))
   seconds.write += (performance.now() - t0) / 1000
   let activeLatents = 0
   for (let s = 0; s < nLatents; s++) if (finalStats.docCount[s] > 0) activeLatents++

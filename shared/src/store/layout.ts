@@ -34,6 +34,8 @@ export const layout = {
   byDocumentShard: (part: number) => `latents/by-document/part-${String(part).padStart(5, '0')}.parquet`,
   byLatentShard: (part: number) => `latents/by-latent/part-${String(part).padStart(5, '0')}.parquet`,
   latentStats: () => 'stats/latent-stats.parquet',
+  /** Every latent's p90 as float32 little-endian, written with the statistics: search reads 4 bytes a latent, not histograms. */
+  latentP90: () => 'stats/latent-p90.f32',
   /** While encoding runs (see contract/encode-plan): the plan, staged part inputs, part markers, progress and stats. */
   encodePlan: () => 'plan.json',
   partInput: (part: number) => `input/part-${String(part).padStart(5, '0')}.jsonl`,
