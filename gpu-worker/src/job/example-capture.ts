@@ -20,8 +20,10 @@ interface Example {
   /** Positions in the document (a window of a long document adds its offset). */
   position: number
   windowStart: number
+  /** The window's token ids (a view of the prepared window: most candidates are dropped before the part is written). */
   ids: Int32Array
-  acts: number[]
+  /** Activations as the graph returned them; rounded to 4 decimals only when written. */
+  acts: Float32Array
 }
 
 /** One batch row as the capture needs it: its document (index in the chunk and dataset row) and its window. */
@@ -74,10 +76,9 @@ export class TopExampleCapture {
       const c = argmax[b * S + s]
       const lo = Math.max(0, c - h)
       const hi = Math.min(r.ids.length, c + h + 1)
-      const acts = new Array<number>(hi - lo)
-      // Rounded as shown (4 decimals); tokens left out of pooling are 0 already.
-      for (let t = lo; t < hi; t++) acts[t - lo] = Math.round(activations[at + t - c + h] * 1e4) / 1e4
-      const example: Example = { row: r.row, score: 0, value, position: c + r.offset, windowStart: lo + r.offset, ids: r.ids.slice(lo, hi), acts }
+      // Tokens left out of pooling are 0 already; one typed copy per candidate, the rest waits for the part's winners.
+      const acts = activations.slice(at + lo - c + h, at + hi - c + h)
+      const example: Example = { row: r.row, score: 0, value, position: c + r.offset, windowStart: lo + r.offset, ids: r.ids.subarray(lo, hi), acts }
       if (!r.multi) {
         example.score = score(r.doc, s)
         this.offer(s, example)
@@ -137,7 +138,8 @@ export class TopExampleCapture {
         if (!e) break
         c.latent.push(s); c.rank.push(r); c.doc.push(e.row); c.score.push(e.score); c.value.push(e.value)
         c.position.push(e.position); c.windowStart.push(e.windowStart)
-        c.tokens.push(JSON.stringify(Array.from(e.ids, tokenText))); c.activations.push(JSON.stringify(e.acts))
+        // Rounded as shown (4 decimals), as the second pass wrote them.
+        c.tokens.push(JSON.stringify(Array.from(e.ids, tokenText))); c.activations.push(JSON.stringify(Array.from(e.acts, (v) => Math.round(v * 1e4) / 1e4)))
       }
     }
     return new Uint8Array(parquetWriteBuffer({
