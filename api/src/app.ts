@@ -28,6 +28,7 @@ import { registerSearchRoutes } from './routes/search.ts'
 import { registerAnalysisRoutes } from './routes/analysis-jobs.ts'
 import { registerUploadRoutes } from './routes/uploads.ts'
 import type { AnalysisRunners } from './services/analysis-jobs.ts'
+import { AnswerCache } from './services/answer-cache.ts'
 
 export interface AppDeps {
   objects: ObjectStore
@@ -62,6 +63,8 @@ export interface AppDeps {
   correlationsDirectMaxDocuments?: number
   /** POST /uploads refuses bodies over this many bytes (default UPLOAD_MAX_BYTES from `env`, else 100 MB). */
   uploadMaxBytes?: number
+  /** Answers over ready datasets (diff, latent page, correlations, search, documents) kept in this process; false: none. */
+  answerCache?: AnswerCache | false
 }
 
 export type AppEnv = { Variables: { tenant: string } }
@@ -71,7 +74,7 @@ export type AppEnv = { Variables: { tenant: string } }
 export const MAX_BODY_BYTES = 16 * 1024 * 1024
 
 export function createApp(appDeps: AppDeps) {
-  const deps = { ...appDeps, embedder: appDeps.embedder ?? new OfflineEmbedder() }
+  const deps = { ...appDeps, embedder: appDeps.embedder ?? new OfflineEmbedder(), answerCache: appDeps.answerCache ?? new AnswerCache() }
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result, c) => {
       if (!result.success) {

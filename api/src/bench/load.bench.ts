@@ -2,7 +2,10 @@
  * @module `npm run bench:load`: many concurrent GET /diff and GET /search against the API served over HTTP on
  * loopback (Node server, synthetic stores on disk), printing p50 / p99 latency, throughput and errors.
  *
- *   npm run bench:load [-- --docs 10000 --latents 16384 --concurrency 32 --requests 2000]
+ *   npm run bench:load [-- --docs 10000 --latents 16384 --concurrency 32 --requests 2000 --cache both]
+ *
+ * --cache off: every request computes its answer (ETags still computed); on: the in-process answer cache, plus
+ * conditional requests (If-None-Match -> 304); both (default): off then on, in one process on the same stores.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -19,12 +22,14 @@ import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { EmbeddedQueue } from '@latentbase/shared/queue/embedded-queue'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import { createApp } from '../app.ts'
+import { AnswerCache } from '../services/answer-cache.ts'
 import { syntheticCatalog, syntheticTopics, writeSyntheticDataset } from './synthetic-store.ts'
 
 const { values } = parseArgs({
   options: {
     docs: { type: 'string', default: '10000' }, latents: { type: 'string', default: '16384' },
     concurrency: { type: 'string', default: '32' }, requests: { type: 'string', default: '2000' },
+    cache: { type: 'string', default: 'both' },
   },
 })
 const nDocs = Number(values.docs), nLatents = Number(values.latents)
@@ -41,23 +46,37 @@ try {
   }
   const labels = await encoders.labels('syn')
   const queries = topics.map((ls) => (labels[ls[0]] ?? '').replace(/ aspect \d+$/, ''))
-  const app = createApp({
-    objects, datasets, encoders, mode: 'local', tenantOf: () => 'local', embedder: new OfflineEmbedder(),
-    queue: new EmbeddedQueue<JobMessage>(join(root, 'queue')),
-  })
-  const server = configureNodeServer(serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server)
+  const queue = new EmbeddedQueue<JobMessage>(join(root, 'queue'))
   // A client as the SDK is: idempotent requests retried on a reset connection (counted, and printed).
   let resets = 0
   const fetch = retryingFetch(globalThis.fetch, { onRetry: () => { resets++ } })
+  for (const mode of values.cache === 'both' ? ['off', 'on'] : [values.cache!]) {
+  const cache = mode === 'on' ? new AnswerCache() : false
+  const app = createApp({ objects, datasets, encoders, mode: 'local', tenantOf: () => 'local', embedder: new OfflineEmbedder(), queue, answerCache: cache })
+  const server = configureNodeServer(serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }) as Server)
   await new Promise((ok) => server.once('listening', ok))
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  console.log(`answer cache ${mode}:`)
+  const etags = new Map<string, string>()
 
-  for (const [name, pathOf] of [
-    ['GET /diff', (i: number) => `/diff?a=ds_a&b=ds_b&limit=${20 + (i % 5)}`],
-    ['GET /search (sae)', (i: number) => `/search?dataset=ds_a&q=${encodeURIComponent(queries[i % queries.length])}&limit=20`],
-    ['GET /search (bm25)', (i: number) => `/search?dataset=ds_a&method=bm25&q=${encodeURIComponent(queries[i % queries.length])}&limit=20`],
+  for (const [name, pathOf, conditional] of [
+    ['GET /diff', (i: number) => `/diff?a=ds_a&b=ds_b&limit=${20 + (i % 5)}`, false],
+    ['GET /search (sae)', (i: number) => `/search?dataset=ds_a&q=${encodeURIComponent(queries[i % queries.length])}&limit=20`, false],
+    ['GET /search (bm25)', (i: number) => `/search?dataset=ds_a&method=bm25&q=${encodeURIComponent(queries[i % queries.length])}&limit=20`, false],
+    ...(mode === 'on' ? [
+      ['GET /diff 304', (i: number) => `/diff?a=ds_a&b=ds_b&limit=${20 + (i % 5)}`, true],
+      ['GET /search 304', (i: number) => `/search?dataset=ds_a&q=${encodeURIComponent(queries[i % queries.length])}&limit=20`, true],
+    ] as const : []),
   ] as const) {
     await fetch(base + pathOf(0)).then((r) => r.arrayBuffer()) // warm: footers, indexes, label embeddings
+    if (conditional) {
+      // A client that holds each answer already: If-None-Match with its ETag.
+      for (let i = 0; i < Math.min(total, 64); i++) {
+        const res = await fetch(base + pathOf(i))
+        await res.arrayBuffer()
+        etags.set(pathOf(i), res.headers.get('etag') ?? '')
+      }
+    }
     const latencies = new Float64Array(total)
     let next = 0, errors = 0
     const statuses = new Map<number, number>()
@@ -66,10 +85,11 @@ try {
       for (let i = next++; i < total; i = next++) {
         const t = performance.now()
         try {
-          const res = await fetch(base + pathOf(i))
+          const path = pathOf(i)
+          const res = await fetch(base + path, conditional && etags.get(path) ? { headers: { 'if-none-match': etags.get(path)! } } : {})
           await res.arrayBuffer()
           statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1)
-          if (res.status !== 200) errors++
+          if (res.status !== (conditional ? 304 : 200)) errors++
         } catch { errors++ }
         latencies[i] = performance.now() - t
       }
@@ -77,9 +97,10 @@ try {
     const seconds = (performance.now() - t0) / 1000
     latencies.sort()
     const q = (p: number) => latencies[Math.min(total - 1, Math.floor(p * total))].toFixed(1)
-    console.log(`${name.padEnd(20)} ${total} requests, ${concurrency} concurrent: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, ${(total / seconds).toFixed(0)} req/s, errors ${errors}, connection resets retried ${resets} (${[...statuses].map(([s, n]) => `${s}: ${n}`).join(', ')})`)
+    console.log(`  ${name.padEnd(20)} ${total} requests, ${concurrency} concurrent: p50 ${q(0.5)} ms, p99 ${q(0.99)} ms, ${(total / seconds).toFixed(0)} req/s, errors ${errors}, connection resets retried ${resets} (${[...statuses].map(([s, n]) => `${s}: ${n}`).join(', ')})`)
   }
   server.close()
+  }
   console.log(`(${nDocs.toLocaleString('en')} documents x ${nLatents.toLocaleString('en')} latents per dataset, one Node process on this machine)`)
 } finally {
   await rm(root, { recursive: true, force: true })

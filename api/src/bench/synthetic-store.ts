@@ -6,6 +6,7 @@ import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import type { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
 import { writeDocumentsShard, writeLatentShards } from '@latentbase/shared/store/shards'
+import { p90Bytes } from '@latentbase/shared/analysis/search'
 import { HISTOGRAM_EDGES, mergeStats, statsFromCsr, writeLatentStats, type LatentStats } from '@latentbase/shared/store/latent-stats'
 import { StaticEncoderCatalog } from '@latentbase/shared/encoders/catalog'
 import type { PooledCsr } from '@latentbase/shared/analysis/sparse'
@@ -202,6 +203,7 @@ export async function writeSyntheticDataset(objects: ObjectStore, datasets: Data
     nnzTotal += nnz
   }
   await objects.put(prefix + layout.latentStats(), writeLatentStats(stats!))
+  await objects.put(prefix + layout.latentP90(), p90Bytes(stats!))
 
   const at = new Date(0).toISOString()
   const record: DatasetRecord = {

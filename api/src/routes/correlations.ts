@@ -9,6 +9,7 @@ import { computeCorrelations } from '../services/correlations-service.ts'
 import { loadReadyDataset } from '../services/ready-dataset.ts'
 import { jobHref, submitAnalysisJob } from '../services/analysis-jobs.ts'
 import { analysisContext, type AnalysisDeps } from './latents.ts'
+import { answerDepsOf, cachedJson } from '../services/answer-cache.ts'
 
 /**
  * Up to this many documents GET /correlations answers in the request. Measured (`npm run bench:analyses`): 10k
@@ -51,6 +52,7 @@ export function registerCorrelationsRoutes(app: OpenAPIHono<AppEnv>, deps: Corre
         return c.json({ job: { id: record.id, status: record.status, href: jobHref(record.id) } }, 202)
       }
     }
-    return c.json(await computeCorrelations(analysisContext(deps, tenant, c.req.raw.signal), query), 200)
+    return cachedJson(c, answerDepsOf(deps, deps.embedder?.id), { route: 'correlations', tenant, datasets: [{ id: query.dataset, role: 'dataset' }], query },
+      () => computeCorrelations(analysisContext(deps, tenant, c.req.raw.signal), query))
   })
 }

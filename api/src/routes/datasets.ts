@@ -5,6 +5,7 @@ import {
 } from '@latentbase/shared/contract/dataset'
 import { Problem } from '@latentbase/shared/contract/problem'
 import { ID_RULE, ResourceId, RowParam } from '@latentbase/shared/contract/id'
+import { answerDepsOf, cachedJson } from '../services/answer-cache.ts'
 import { layout } from '@latentbase/shared/store/layout'
 import { generateWebhookSecret } from '@latentbase/shared/webhooks/sign'
 import { readDocuments, readByDocument } from '@latentbase/shared/store/shards'
@@ -143,6 +144,8 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
     const tenant = c.get('tenant')
     await mustGet(tenant, id)
     await deps.datasets.deleteDataset(tenant, id)
+    // Other processes never serve it either: every cached answer first loads its datasets, and this one is gone.
+    if (deps.answerCache) deps.answerCache.purgeDataset(tenant, id)
     return c.body(null, 204)
   })
 
@@ -160,6 +163,7 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       throw new ApiError(404, 'document-not-found', `dataset "${id}" has ${manifest.documents.count} documents (rows 0-${manifest.documents.count - 1}); row ${row} does not exist`)
     }
     const prefix = layout.datasetPrefix(tenant, id)
+    return cachedJson(c, answerDepsOf(deps), { route: 'document', tenant, datasets: [{ id, role: 'dataset' }], query: { row } }, async () => {
     const [docs, csr, labels] = await Promise.all([
       readDocuments(deps.objects, prefix, manifest.documents.files, [row, row]),
       readByDocument(deps.objects, prefix, manifest.latents.byDocument, [row, row]),
@@ -172,13 +176,14 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       latents.push({ latent: csr.latents[k], value: csr.values[k], position: csr.positions[k], label: labels[csr.latents[k]] ?? null })
     }
     latents.sort((x, y) => y.value - x.value)
-    return c.json({
+    return {
       dataset: id, row,
       id: String(docs.id[0]), text: String(docs.text[0]),
       metadata: parseMetadata(docs.metadata[0]),
       tokenCount: Number(docs.token_count[0]), truncated: Boolean(docs.truncated[0]),
       latents,
-    }, 200)
+    }
+    })
   })
 }
 

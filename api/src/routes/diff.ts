@@ -4,6 +4,7 @@ import { DiffQuery, DiffResult } from '@latentbase/shared/contract/diff'
 import { Problem } from '@latentbase/shared/contract/problem'
 import type { AppDeps, AppEnv } from '../app.ts'
 import { runDiff } from '../services/diff-service.ts'
+import { answerDepsOf, cachedJson } from '../services/answer-cache.ts'
 
 const problemResponse = (description: string) => ({ content: { 'application/problem+json': { schema: Problem } }, description })
 
@@ -16,5 +17,10 @@ export function registerDiffRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
       400: problemResponse('invalid parameters'), 404: problemResponse('unknown dataset'),
       409: problemResponse('a dataset is not ready, or the datasets were encoded with different encoders'),
     },
-  }), async (c) => c.json(await runDiff(deps, c.get('tenant'), c.req.valid('query')), 200))
+  }), async (c) => {
+    const query = c.req.valid('query')
+    const tenant = c.get('tenant')
+    const datasets = [{ id: query.a, role: 'a' }, ...query.b.map((id) => ({ id, role: 'b' }))]
+    return cachedJson(c, answerDepsOf(deps, deps.embedder?.id), { route: 'diff', tenant, datasets, query }, () => runDiff(deps, tenant, query))
+  })
 }

@@ -6,6 +6,7 @@ import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import type { AppDeps, AppEnv } from '../app.ts'
 import type { AnalysisContext } from '../services/context.ts'
 import { getLatentPage } from '../services/latent-page-service.ts'
+import { answerDepsOf, cachedJson } from '../services/answer-cache.ts'
 
 /** What the analysis routes need beyond AppDeps. The latent page itself never embeds anything. */
 export type AnalysisDeps = AppDeps & { embedder?: Embedder }
@@ -34,6 +35,9 @@ export function registerLatentRoutes(app: OpenAPIHono<AppEnv>, deps: AnalysisDep
     },
   }), async (c) => {
     const { latent } = c.req.valid('param')
-    return c.json(await getLatentPage(analysisContext(deps, c.get('tenant'), c.req.raw.signal), latent, c.req.valid('query')), 200)
+    const query = c.req.valid('query')
+    const tenant = c.get('tenant')
+    return cachedJson(c, answerDepsOf(deps), { route: 'latent', tenant, datasets: [{ id: query.dataset, role: 'dataset' }], query: { latent, ...query } },
+      () => getLatentPage(analysisContext(deps, tenant, c.req.raw.signal), latent, query))
   })
 }

@@ -8,6 +8,7 @@ import type { AppDeps, AppEnv } from '../app.ts'
 import { estimateSearch, llmOptionName, runSearch } from '../services/search-service.ts'
 import { DryRunEstimate } from '@latentbase/shared/contract/llm'
 import { llmOf, requireLlmOf } from '../services/llm-helpers.ts'
+import { answerDepsOf, cachedJson } from '../services/answer-cache.ts'
 
 const problemResponse = (description: string) => ({ content: { 'application/problem+json': { schema: Problem } }, description })
 
@@ -36,6 +37,9 @@ export function registerSearchRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps & {
       llm: llmOf(deps).llm,
     }
     if (query.dryRun && (query.expand || query.rerank || query.select)) return c.json(await estimateSearch(ctx, query), 200)
-    return c.json(await runSearch(ctx, query), 200)
+    // LLM steps are neither free nor deterministic: only searches without them are cached answers.
+    if (query.expand || query.rerank || query.select) return c.json(await runSearch(ctx, query), 200)
+    return cachedJson(c, answerDepsOf(deps, embedder.id), { route: 'search', tenant: ctx.tenant, datasets: [{ id: query.dataset, role: 'dataset' }], query },
+      () => runSearch(ctx, query))
   })
 }

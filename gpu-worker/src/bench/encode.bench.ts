@@ -1,7 +1,8 @@
 /**
  * @module `npm run bench`: encoding throughput of the demo encoder on the ~1M-token SpamAssassin workload,
  * split into the reader's forward pass, the SAE + pooling on top of it, and everything else (tokenizing,
- * shards, statistics, top examples), measured end to end through the real encode job.
+ * shards, statistics, top examples), measured end to end through the real encode job; and the top examples
+ * captured in that pass against the second pass that re-encoded the candidate documents before (issue 13).
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -15,6 +16,8 @@ import { DEMO_ENCODER_DIR } from '../registry.ts'
 import { prepareDocument, type PreparedDocument } from '../prepare/tokenize.ts'
 import { planBatches, packBatch } from '../prepare/batches.ts'
 import { encodeDataset } from '../job/encode.ts'
+import { EXAMPLE_HALF_WINDOW, mineTopExamples } from '../job/top-examples.ts'
+import { readLatentStats } from '@latentbase/shared/store/latent-stats'
 import { loadSpamAssassin } from '../corpus/spam-assassin.ts'
 
 const targetTokens = Number(process.argv[2] ?? 1_000_000)
@@ -67,8 +70,33 @@ const record: DatasetRecord = {
 await objects.put(layout.inlineInput('local', 'ds_bench'), docs.map((d) => JSON.stringify(d)).join('\n'))
 await datasets.putRecord(record)
 t = performance.now()
-const { stats } = await encodeDataset(record, { objects, datasets, encoder, allowLocalSources: false })
+const { stats, manifest } = await encodeDataset(record, { objects, datasets, encoder, allowLocalSources: false })
 const endToEnd = (performance.now() - t) / 1000
+
+// Before issue 13 top examples were a second pass: re-encode each latent's top documents token by token. Timed on
+// the same store, and the same fused graph with the capture outputs, fed the final lists' entry bars (steady state).
+const prefix = layout.datasetPrefix('local', 'ds_bench')
+const latentStats = await readLatentStats(objects, prefix + manifest.stats.key)
+const perLatent = manifest.topExamples?.perLatent ?? 5
+t = performance.now()
+await mineTopExamples({ objects, prefix, encoder, stats: latentStats, documentFiles: manifest.documents.files, perLatent, poolRoles: ['assistant'] })
+const secondPass = (performance.now() - t) / 1000
+const bar = Float32Array.from({ length: encoder.info.dSae }, (_, s) => latentStats.topValues[s * latentStats.topK + perLatent - 1])
+// Interleaved batch by batch, so that a loaded machine slows both alike.
+const plainSession = await encoder.createPoolingSession({ method: 'max', outlierNormRatio: 100 })
+const captureSession = await encoder.createPoolingSession({ method: 'max', outlierNormRatio: 100 }, { examples: { halfWindow: EXAMPLE_HALF_WINDOW } })
+await plainSession.run(batches[0]); await captureSession.run({ ...batches[0], exampleThreshold: bar })
+let plainFused = 0
+let fusedCaptureSeconds = 0
+for (const b of batches) {
+  let t0 = performance.now()
+  await plainSession.run(b)
+  plainFused += (performance.now() - t0) / 1000
+  t0 = performance.now()
+  await captureSession.run({ ...b, exampleThreshold: bar })
+  fusedCaptureSeconds += (performance.now() - t0) / 1000
+}
+await plainSession.release(); await captureSession.release()
 await rm(dir, { recursive: true, force: true })
 
 const rate = (s: number) => `${Math.round(tokens / s).toLocaleString('en-US')} tokens/s`
@@ -78,4 +106,9 @@ row('tokenize (Llama 2 tokenizer, 1 core)', tokenizeSeconds)
 row('reader forward pass only (layers 0-1)', readerSeconds)
 row('fused reader + SAE + masked max pooling', fusedSeconds, `SAE + pooling add ${(fusedSeconds - readerSeconds).toFixed(1)} s`)
 row('encode job end to end', endToEnd, Object.entries(stats.seconds ?? {}).filter(([k]) => k !== 'total').map(([k, v]) => `${k} ${(v ?? 0).toFixed(1)} s`).join(', '))
+const s = stats.seconds ?? {}
+row('fused graph, again (interleaved with the next)', plainFused)
+row('fused graph + top-example capture outputs', fusedCaptureSeconds, `capture outputs add ${(fusedCaptureSeconds - plainFused).toFixed(1)} s over the fused graph`)
+row('top examples by a second pass (before)', secondPass, `re-encoding the candidates: ${(100 * secondPass / (s.encode ?? NaN)).toFixed(0)}% of the job's encode step`)
+console.log(`top examples captured in the encode pass: ${(s.topExamples ?? 0).toFixed(2)} s on the host (${(100 * (s.topExamples ?? 0) / (s.encode ?? NaN)).toFixed(1)}% of the encode step) + ${(fusedCaptureSeconds - plainFused).toFixed(1)} s in the graph (${(100 * (fusedCaptureSeconds - plainFused) / plainFused).toFixed(1)}% of the fused pass)`)
 console.log(`reader forward pass: ${(100 * readerSeconds / endToEnd).toFixed(0)}% of the end-to-end time; SAE + pooling ${(100 * (fusedSeconds - readerSeconds) / endToEnd).toFixed(0)}%; everything else ${(100 * (endToEnd - fusedSeconds) / endToEnd).toFixed(0)}%`)

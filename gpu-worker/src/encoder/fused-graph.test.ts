@@ -303,3 +303,58 @@ test('configuration errors name what is wrong', async () => {
   assert.throws(() => buildPooledGraph(new Uint8Array([1, 2, 3, 4]), weights, { output: 'x', method: 'max', outlierNormRatio: 100 }), /reader model/)
   assert.throws(() => buildPooledGraph(reader.bytes, weights, { output: 'hidden_states.1', method: 'median' as PoolingMethod, outlierNormRatio: 100 }), /pooling method "median"/)
 })
+
+test('top-example capture returns the selected (row, latent) pairs and the activations around each argmax, as the per-token graph has them', async () => {
+  const HALF = 2
+  const W = 2 * HALF + 1
+  const { weights: standard } = await sae(ARCHS[0])
+  // A gated SAE from the standard weights plus a magnitude path (the tiny fixtures write no gated SAE).
+  const gated: SaeWeights = { ...standard, architecture: 'gated', rMag: Float32Array.from({ length: S }, (_, s) => 0.3 * Math.sin(s)), bMag: Float32Array.from({ length: S }, (_, s) => 0.1 * Math.cos(s)) }
+  const cases: Array<[string, SaeWeights, PoolingMethod]> = [
+    ['standard/max', standard, 'max'], ['jumprelu/max', (await sae(ARCHS[1])).weights, 'max'], ['topk/max', (await sae(ARCHS[2])).weights, 'max'],
+    ['standard/mean', standard, 'mean'], ['topk/sum', (await sae(ARCHS[2])).weights, 'sum'], ['gated/max', gated, 'max'],
+  ]
+  for (const [label, weights, method] of cases) {
+    const graph = buildPooledGraph(reader.bytes, weights, { output: 'hidden_states.1', method, outlierNormRatio: 100, examples: { halfWindow: HALF } })
+    const perToken = buildTokenActivationsGraph(reader.bytes, weights, { output: 'hidden_states.1', outlierNormRatio: 100 })
+    const tok = await run(perToken, feeds(perToken))
+    const acts = tok.activations.data as Float32Array
+    const keep = tok.pool_mask_out.data as Float32Array
+    // Thresholds that let some latents through and hold others back; row 2 is flagged to return all it has.
+    const thr = Float32Array.from({ length: S }, (_, s) => (s % 3 === 0 ? 0 : s % 3 === 1 ? 0.5 : Infinity))
+    const all = Float32Array.from([0, 0, 1])
+    const out = await run(graph, { ...feeds(graph), example_threshold: new Tensor('float32', thr, [S]), example_all: new Tensor('float32', all, [B]) })
+    const pooled = out.pooled.data as Float32Array
+    const argmax = out.argmax.data as BigInt64Array
+    const index = Array.from(out.example_index.data as BigInt64Array, Number)
+    const windows = out.example_activations.data as Float32Array
+    const want: string[] = []
+    let positive = 0
+    for (let b = 0; b < B; b++) for (let s = 0; s < S; s++) {
+      if (pooled[b * S + s] > 0) positive++
+      if (pooled[b * S + s] > 0 && (pooled[b * S + s] >= thr[s] || all[b] > 0)) want.push(`${b},${s}`)
+    }
+    const got = Array.from({ length: index.length / 2 }, (_, n) => `${index[2 * n]},${index[2 * n + 1]}`)
+    assert.deepEqual(got, want, `${label}: selected pairs`)
+    assert.ok(want.length > 5 && want.length < positive, `${label}: ${want.length} of ${positive} active pairs selected: the test should select some and leave some`)
+    assert.deepEqual(out.example_activations.dims, [want.length, W])
+    for (let n = 0; n < got.length; n++) {
+      const [b, s] = [index[2 * n], index[2 * n + 1]]
+      const c = Number(argmax[b * S + s])
+      let scale = 1e-3
+      for (let t = 0; t < T; t++) scale = Math.max(scale, Math.abs(acts[(b * T + t) * S + s]))
+      for (let o = -HALF; o <= HALF; o++) {
+        const t = Math.min(Math.max(c + o, 0), T - 1)
+        const expected = keep[b * T + t] > 0 ? acts[(b * T + t) * S + s] : 0
+        const value = windows[n * W + o + HALF]
+        assert.ok(Math.abs(value - expected) <= 1e-4 * scale, `${label}: row ${b} latent ${s} token ${t}: ${value} vs per-token ${expected}`)
+      }
+      if (method === 'max') assert.ok(Math.abs(windows[n * W + HALF] - pooled[b * S + s]) <= 1e-6 * scale, `${label}: the window's centre is the pooled max`)
+    }
+  }
+  // Nothing above the thresholds: an empty, well-shaped answer.
+  const graph = buildPooledGraph(reader.bytes, standard, { output: 'hidden_states.1', method: 'max', outlierNormRatio: 100, examples: { halfWindow: HALF } })
+  const none = await run(graph, { ...feeds(graph), example_threshold: new Tensor('float32', new Float32Array(S).fill(Infinity), [S]), example_all: new Tensor('float32', new Float32Array(B), [B]) })
+  assert.deepEqual(none.example_index.dims, [0, 2])
+  assert.deepEqual(none.example_activations.dims, [0, W])
+})

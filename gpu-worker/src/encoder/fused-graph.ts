@@ -27,6 +27,13 @@ export interface PooledGraphOptions extends ReaderGraphOptions {
   method: PoolingMethod
   /** Tokens whose norm exceeds this multiple of the document's median norm leave the pool (Infinity: none). */
   outlierNormRatio: number
+  /**
+   * Top-example capture in the same pass: with this set, the graph takes `example_threshold` float32 [S] and
+   * `example_all` float32 [B] and also returns, for every (row, latent) whose pooled value is > 0 and >= the
+   * latent's threshold (or any > 0 on a row flagged in example_all), the activations of the tokens
+   * argmax - halfWindow .. argmax + halfWindow (positions clamped into the batch; 0 on tokens left out of pooling).
+   */
+  examples?: { halfWindow: number }
 }
 
 export interface TokenActivationsGraphOptions extends ReaderGraphOptions {
@@ -36,6 +43,9 @@ export interface TokenActivationsGraphOptions extends ReaderGraphOptions {
 }
 
 export const LATENT_IDS_INPUT = 'latent_ids'
+/** Inputs and outputs of the top-example capture (PooledGraphOptions.examples). */
+export const EXAMPLE_THRESHOLD_INPUT = 'example_threshold'
+export const EXAMPLE_ALL_INPUT = 'example_all'
 
 export type InputElemType = 'float32' | 'float16' | 'int32' | 'int64' | 'bool'
 
@@ -353,14 +363,14 @@ function preActivations(b: GraphBuilder, x: string, sae: SaeWeights, keep?: stri
  * at least the token's k-th largest value (and above 0), so its threshold is per token. gated: h is the gate
  * pre-activation and the value comes from a second, magnitude pre-activation.
  */
-type Gate = { kind: 'latent'; theta: string } | { kind: 'token'; kth: string } | { kind: 'gated'; mag: string }
+type Gate = { kind: 'latent'; theta: string; perLatent: boolean } | { kind: 'token'; kth: string } | { kind: 'gated'; mag: string; e: string; c: string }
 
 function gateOf(b: GraphBuilder, h: string, sae: SaeWeights): Gate {
   switch (sae.architecture) {
-    case 'standard': return { kind: 'latent', theta: b.zero() }
+    case 'standard': return { kind: 'latent', theta: b.zero(), perLatent: false }
     case 'jumprelu': {
       if (!sae.threshold) throw new Error('SAE: jumprelu without a threshold')
-      return { kind: 'latent', theta: b.f32(Float32Array.from(sae.threshold, (t) => Math.max(t, 0)), [sae.dSae], 'threshold') }
+      return { kind: 'latent', theta: b.f32(Float32Array.from(sae.threshold, (t) => Math.max(t, 0)), [sae.dSae], 'threshold'), perLatent: true }
     }
     case 'topk': {
       if (!sae.k) throw new Error('SAE: topk without k')
@@ -381,8 +391,10 @@ function gateOf(b: GraphBuilder, h: string, sae: SaeWeights): Gate {
         e[s] = es
         c[s] = sae.bMag[s] - es * sae.bEnc[s]
       }
-      const mag = b.op('Add', [b.op('Mul', [h, b.f32(e, [S], 'exp_r_mag')]), b.f32(c, [S], 'mag_bias')], {}, 'mag_pre')
-      return { kind: 'gated', mag }
+      const eName = b.f32(e, [S], 'exp_r_mag')
+      const cName = b.f32(c, [S], 'mag_bias')
+      const mag = b.op('Add', [b.op('Mul', [h, eName]), cName], {}, 'mag_pre')
+      return { kind: 'gated', mag, e: eName, c: cName }
     }
   }
 }
@@ -459,6 +471,53 @@ function finish(stage: Stage, outputs: Onnx.IValueInfoProto[], extraInputs: Onnx
 const poolMaskInput = (): Onnx.IValueInfoProto => valueInfo(POOL_MASK_INPUT, DT.FLOAT, ['batch', 'tokens'])
 
 /**
+ * Top-example capture: the (row, latent) pairs that may enter a latent's running top list (pooled > 0 and >= the
+ * latent's current threshold, or any > 0 on rows flagged `example_all`), and the activations of a window of
+ * tokens around each one's argmax, gathered from the pre-activations with the gate applied to the gathered
+ * values only. Masked tokens carry the -1e30 penalty in `h`, so they come out as 0, as the pool saw them.
+ * Returns `example_index` int64 [N, 2] (row, latent) and `example_activations` float32 [N, 2 * halfWindow + 1].
+ */
+function exampleCapture(b: GraphBuilder, h: string, gate: Gate, pooled: string, argmax: string, halfWindow: number): { index: string; acts: string } {
+  const zero = b.zero()
+  const all = b.op('Greater', [b.unsqueeze(EXAMPLE_ALL_INPUT, [-1]), zero], {}, 'example_row_all')
+  const wanted = b.op('Or', [b.op('GreaterOrEqual', [pooled, EXAMPLE_THRESHOLD_INPUT]), all])
+  const sel = b.op('And', [b.op('Greater', [pooled, zero]), wanted], {}, 'example_selected')
+  const index = b.op('Transpose', [b.op('NonZero', [sel])], { perm: [1, 0] }, 'example_index') // [N, 2]
+  const center = b.op('GatherND', [argmax, index], {}, 'example_center') // [N]
+  const width = 2 * halfWindow + 1
+  const offsets = b.i64(Array.from({ length: width }, (_, i) => i - halfWindow), [width], 'window_offsets')
+  const lastToken = b.op('Sub', [b.op('Gather', [b.op('Shape', [h]), b.i64([1], [], 'token_axis')], { axis: 0 }), b.i64([1], [], 'one_i64')])
+  const positions = b.op('Min', [b.op('Max', [b.op('Add', [b.unsqueeze(center, [1]), offsets]), b.i64([0], [], 'zero_i64')]), lastToken], {}, 'window_positions') // [N, W]
+  const column = (i: number) => b.op('Gather', [index, b.i64([i], [], 'col')], { axis: 1 }) // [N]
+  const rowIdx = column(0)
+  const latentIdx = column(1)
+  const spread = (x: string) => b.unsqueeze(b.op('Expand', [b.unsqueeze(x, [1]), b.op('Shape', [positions])]), [-1]) // [N, W, 1]
+  const tokenIdx = b.op('Concat', [spread(rowIdx), b.unsqueeze(positions, [-1])], { axis: -1 }) // [N, W, 2]
+  const hg = b.op('GatherND', [h, b.op('Concat', [tokenIdx, spread(latentIdx)], { axis: -1 })], {}, 'window_pre') // [N, W]
+  const perLatent = (v: string) => b.unsqueeze(b.op('Gather', [v, latentIdx], { axis: 0 }), [1]) // [N, 1]
+  let acts: string
+  switch (gate.kind) {
+    case 'latent': {
+      const theta = gate.perLatent ? perLatent(gate.theta) : gate.theta
+      acts = b.op('Where', [b.op('Greater', [hg, theta]), hg, zero])
+      break
+    }
+    case 'token': {
+      // The per-token k-th largest value [B, T, 1], at the window's tokens.
+      const kth = b.op('Squeeze', [b.op('GatherND', [gate.kth, tokenIdx]), b.i64([-1], [1], 'axes')])
+      acts = b.op('Where', [b.op('GreaterOrEqual', [hg, kth]), hg, zero])
+      break
+    }
+    case 'gated': {
+      const mag = b.op('Add', [b.op('Mul', [hg, perLatent(gate.e)]), perLatent(gate.c)])
+      acts = b.op('Where', [b.op('Greater', [hg, zero]), b.op('Relu', [mag]), zero])
+      break
+    }
+  }
+  return { index, acts }
+}
+
+/**
  * Reader -> SAE -> masked pooling. Outputs `pooled` float32 [B, S], `argmax` int64 [B, S] (token position of
  * the max; meaningless where the pooled value is 0) and `outliers` int64 [B]. Dense per-token SAE output
  * stays inside the graph.
@@ -495,14 +554,27 @@ export function buildPooledGraph(readerBytes: Uint8Array, sae: SaeWeights, opts:
       default: throw new Error(`pooling method "${String(method)}" is not supported (max, mean, sum, binary, count)`)
     }
   }
-  b.nameLast(pooled, 'pooled')
-  b.nameLast(argmax, 'argmax')
+  // Named before the capture reads them: nameLast renames a value where it is produced, not where it is read.
+  pooled = b.nameLast(pooled, 'pooled')
+  argmax = b.nameLast(argmax, 'argmax')
   b.nameLast(outliers, 'outliers')
+  const capture = opts.examples ? exampleCapture(b, h, gate, pooled, argmax, opts.examples.halfWindow) : null
+  if (capture) {
+    b.nameLast(b.op('Identity', [capture.index]), 'example_index')
+    b.nameLast(capture.acts, 'example_activations')
+  }
   return finish(stage, [
     valueInfo('pooled', DT.FLOAT, ['batch', sae.dSae]),
     valueInfo('argmax', DT.INT64, ['batch', sae.dSae]),
     valueInfo('outliers', DT.INT64, ['batch']),
-  ], [poolMaskInput()])
+    ...(capture ? [
+      valueInfo('example_index', DT.INT64, ['examples', 2]),
+      valueInfo('example_activations', DT.FLOAT, ['examples', 2 * opts.examples!.halfWindow + 1]),
+    ] : []),
+  ], [poolMaskInput(), ...(capture ? [
+    valueInfo(EXAMPLE_THRESHOLD_INPUT, DT.FLOAT, [sae.dSae]),
+    valueInfo(EXAMPLE_ALL_INPUT, DT.FLOAT, ['batch']),
+  ] : [])])
 }
 
 /**

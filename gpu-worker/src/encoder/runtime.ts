@@ -17,7 +17,7 @@ import { tokenizerInfo } from '../prepare/tokenize.ts'
 import {
   buildPooledGraph, buildReaderOnlyGraph, buildTokenActivationsGraph, checkReader, decodeModel, POOL_MASK_INPUT,
   type ComposedGraph, type GraphInput,
-  LATENT_IDS_INPUT,
+  LATENT_IDS_INPUT, EXAMPLE_ALL_INPUT, EXAMPLE_THRESHOLD_INPUT,
 } from './fused-graph.ts'
 
 export const ENCODER_FILE = 'encoder.json'
@@ -33,6 +33,9 @@ export interface EncoderBatch {
   seqLen: number
   /** Token-activation sessions created with selectLatents: the latents to return, in this order. */
   latentIds?: Int32Array
+  /** Pooling sessions created with examples: [dSae] each latent's entry bar, [B] rows whose every active latent is wanted. */
+  exampleThreshold?: Float32Array
+  exampleAll?: Float32Array
 }
 
 export interface PooledBatch {
@@ -42,6 +45,17 @@ export interface PooledBatch {
   argmax: Int32Array
   /** [B] tokens left out of pooling as norm outliers. */
   outliers: Int32Array
+  /** Pooling sessions created with examples: the captured windows (see PooledGraphOptions.examples). */
+  examples?: CapturedWindows
+}
+
+/** N captured (row, latent) pairs and the activations of the 2 * halfWindow + 1 tokens around each one's argmax. */
+export interface CapturedWindows {
+  /** [N * 2] (row, latent) pairs, row-major. */
+  index: Int32Array
+  /** [N * width] activations at argmax - halfWindow .. argmax + halfWindow (clamped into the batch). */
+  activations: Float32Array
+  width: number
 }
 
 export interface TokenActivationsBatch {
@@ -101,7 +115,8 @@ export interface LoadedEncoder {
   prepareContext: PrepareContext
   /** Readable text of one token (for highlighting top examples). */
   tokenText(id: number): string
-  createPoolingSession(pooling: PoolingSpec): Promise<PoolingSession>
+  /** With examples, the session also captures top-example windows in the same pass (batch.exampleThreshold / exampleAll). */
+  createPoolingSession(pooling: PoolingSpec, opts?: { examples?: { halfWindow: number } }): Promise<PoolingSession>
   /** Per-token activations of every latent [B, T, S], or with selectLatents of batch.latentIds only [B, T, L]. */
   createTokenActivationsSession(opts?: { outlierNormRatio?: number; selectLatents?: boolean }): Promise<TokenActivationsSession>
   createReaderOnlySession(): Promise<ReaderOnlySession>
@@ -397,18 +412,35 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
     },
     tokenText,
 
-    async createPoolingSession(pooling) {
-      const graph = buildPooledGraph(readerBytes, sae, { ...readerOpts, method: pooling.method, outlierNormRatio: pooling.outlierNormRatio })
-      const { session, provider } = await open(graph, `pooling (${pooling.method})`)
+    async createPoolingSession(pooling, o = {}) {
+      const graph = buildPooledGraph(readerBytes, sae, { ...readerOpts, method: pooling.method, outlierNormRatio: pooling.outlierNormRatio, examples: o.examples })
+      const { session, provider } = await open(graph, `pooling (${pooling.method})${o.examples ? ' + top examples' : ''}`)
       return {
         provider,
         release: release(session),
         async run(batch) {
-          const r = await session.run(feeds(batch, true))
+          const input = feeds(batch, true)
+          if (o.examples) {
+            const threshold = batch.exampleThreshold ?? new Float32Array(sae.dSae)
+            const all = batch.exampleAll ?? new Float32Array(batch.batchSize)
+            if (threshold.length !== sae.dSae || all.length !== batch.batchSize) {
+              throw new Error(`batch: exampleThreshold must hold dSae = ${sae.dSae} values and exampleAll batchSize = ${batch.batchSize}`)
+            }
+            input[EXAMPLE_THRESHOLD_INPUT] = new Tensor('float32', threshold, [sae.dSae])
+            input[EXAMPLE_ALL_INPUT] = new Tensor('float32', all, [batch.batchSize])
+          }
+          const r = await session.run(input)
           return {
             pooled: r.pooled.data as Float32Array,
             argmax: int32Of(r.argmax.data as BigInt64Array),
             outliers: int32Of(r.outliers.data as BigInt64Array),
+            ...(o.examples ? {
+              examples: {
+                index: int32Of(r.example_index.data as BigInt64Array),
+                activations: r.example_activations.data as Float32Array,
+                width: 2 * o.examples.halfWindow + 1,
+              },
+            } : {}),
           }
         },
       }

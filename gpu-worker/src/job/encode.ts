@@ -1,7 +1,8 @@
 /**
  * @module The encode job in three steps that many workers can share: plan (source -> staged parts), encode a part
- * (tokens -> one fused reader+SAE+pooling graph per batch -> sparse shards -> part marker), finalize (merged
- * statistics, top examples -> manifest, written once and last).
+ * (tokens -> one fused reader+SAE+pooling graph per batch, which also returns the windows of top-example candidates
+ * -> sparse shards, the part's top examples -> part marker), finalize (merged statistics, merged top examples ->
+ * manifest, written once and last). Each document is read by the reader once.
  */
 import type { DatasetRecord, DatasetStats, SourceSpec } from '@latentbase/shared/contract/dataset'
 import { STORE_VERSION, type Manifest } from '@latentbase/shared/contract/manifest'
@@ -9,17 +10,19 @@ import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { layout } from '@latentbase/shared/store/layout'
 import { DatasetDeletedError, type DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { writeDocumentsShard, writeLatentShards } from '@latentbase/shared/store/shards'
-import { statsFromCsr, mergeStats, writeLatentStats, readLatentStats, HISTOGRAM_EDGES, type LatentStats } from '@latentbase/shared/store/latent-stats'
+import { statsFromCsr, mergeStats, writeLatentStats, readLatentStats, HISTOGRAM_EDGES, DEFAULT_TOP_K, type LatentStats } from '@latentbase/shared/store/latent-stats'
 import { EncodePlan, PartMarker, type EncodePart, type PartProgress } from '@latentbase/shared/contract/encode-plan'
 import { listParts, readPlan } from '@latentbase/shared/store/encode-progress'
 import { mapLimit } from '@latentbase/shared/util/map-limit'
 import { csrFromSortedRows, type PooledCsr } from '@latentbase/shared/analysis/sparse'
-import { datasetFingerprint, type LoadedEncoder } from '../encoder/runtime.ts'
+import { p90Bytes } from '@latentbase/shared/analysis/search'
+import { datasetFingerprint, type EncoderBatch, type LoadedEncoder } from '../encoder/runtime.ts'
 import { readSourceDocuments, SourceError, type SourceDocument } from '../source/records.ts'
 import type { OpenSourceOptions } from '../source/fetch.ts'
 import { prepareDocument, type PreparedDocument } from '../prepare/tokenize.ts'
 import { planBatches, packBatch } from '../prepare/batches.ts'
-import { mineTopExamples } from './top-examples.ts'
+import { EXAMPLE_HALF_WINDOW, mineTopExamples } from './top-examples.ts'
+import { mergePartExamples, partExamplesPerLatent, TopExampleCapture } from './example-capture.ts'
 
 /** A failure that retrying cannot fix: the job is marked failed with this code and message. */
 export class PermanentJobError extends Error {
@@ -202,14 +205,18 @@ async function encodeOnePart(record: DatasetRecord, plan: EncodePlan, part: numb
   const nLatents = encoder.info.dSae
   const chunkDocuments = opts.chunkDocuments ?? 512
   const pooling = record.pooling
-  const session = await encoder.createPoolingSession(pooling)
+  // Top examples are captured in this pass: the graph returns the windows of the documents that may enter a
+  // latent's top list, and each latent keeps its running top list (perLatent as finalize asks, at most the stats' K).
+  const perLatent = Math.min(opts.topExamplesPerLatent ?? 5, DEFAULT_TOP_K)
+  const capture = perLatent > 0 ? new TopExampleCapture(nLatents, perLatent, EXAMPLE_HALF_WINDOW) : null
+  const session = await encoder.createPoolingSession(pooling, capture ? { examples: { halfWindow: EXAMPLE_HALF_WINDOW } } : undefined)
   const prepareContext = { ...encoder.prepareContext, poolRoles: poolRolesOf(record) }
 
   const masked = { special: 0, outlier: 0, role: 0 }
   let row = spec.docStart
   let tokens = 0
   let truncated = 0
-  const seconds = { tokenize: 0, encode: 0, write: 0 }
+  const seconds = { tokenize: 0, encode: 0, write: 0, examples: 0 }
   const columns = emptyPart()
   const pooled = new PooledRows()
   let lastProgress = performance.now()
@@ -245,9 +252,16 @@ async function encodeOnePart(record: DatasetRecord, plan: EncodePlan, part: numb
     bestPos.fill(-1, 0, prepared.length * nLatents)
     weight.fill(0, 0, prepared.length)
     const outliers = new Int32Array(prepared.length)
+    const multi = prepared.map((p) => p.prep.windows.length > 1)
+    const score = (d: number, s: number) => best[d * nLatents + s]
     for (const batchIdx of planBatches(lengths, { maxTokensPerBatch: opts.maxTokensPerBatch ?? 8192, maxBatchSize: opts.maxBatchSize ?? 32 })) {
       opts.signal?.throwIfAborted()
-      const batch = packBatch(Array.from(batchIdx, (i) => windowItems[i]), encoder.padTokenId)
+      const batch: EncoderBatch = packBatch(Array.from(batchIdx, (i) => windowItems[i]), encoder.padTokenId)
+      if (capture) {
+        batch.exampleThreshold = capture.threshold
+        // Rows of long documents return every active latent: their pooled values are final only after the chunk.
+        batch.exampleAll = Float32Array.from(batchIdx, (i) => (multi[windowDoc[i]] ? 1 : 0))
+      }
       const t0 = performance.now()
       const out = await session.run(batch)
       seconds.encode += (performance.now() - t0) / 1000
@@ -258,6 +272,17 @@ async function encodeOnePart(record: DatasetRecord, plan: EncodePlan, part: numb
         const wWeight = w.pooledTokens - out.outliers[b]
         mergeWindow(pooling.method, best, bestPos, weight, d, nLatents, out.pooled, out.argmax, b, w.offset, wWeight)
       }
+      if (capture && out.examples) {
+        const tc = performance.now()
+        const rows = Array.from(batchIdx, (i) => ({ doc: windowDoc[i], row: row + windowDoc[i], ids: windowItems[i].ids, offset: windowItems[i].offset, multi: multi[windowDoc[i]] }))
+        capture.takeBatch(out.examples, out.argmax, rows, score)
+        seconds.examples += (performance.now() - tc) / 1000
+      }
+    }
+    if (capture) {
+      const tc = performance.now()
+      capture.endChunk(score)
+      seconds.examples += (performance.now() - tc) / 1000
     }
     for (let d = 0; d < prepared.length; d++) {
       const { doc, prep } = prepared[d]
@@ -299,12 +324,17 @@ async function encodeOnePart(record: DatasetRecord, plan: EncodePlan, part: numb
     token_count: columns.tokenCount, truncated: columns.truncated, masked_tokens: columns.maskedTokens,
   })
   const latentShards = writeLatentShards(csr, { docOffset: spec.docStart })
-  const keys = { docs: layout.documentsShard(part), byDoc: layout.byDocumentShard(part), byLat: layout.byLatentShard(part), stats: layout.partStats(part) }
+  const keys = { docs: layout.documentsShard(part), byDoc: layout.byDocumentShard(part), byLat: layout.byLatentShard(part), stats: layout.partStats(part), examples: layout.partExamples(part) }
   await objects.put(prefix + keys.docs, docsShard.bytes)
   await objects.put(prefix + keys.byDoc, latentShards.byDocument.bytes)
   await objects.put(prefix + keys.byLat, latentShards.byLatent.bytes)
   await objects.put(prefix + keys.stats, writeLatentStats(statsFromCsr(csr, spec.docStart)))
   seconds.write += (performance.now() - t0) / 1000
+  if (capture) {
+    const tc = performance.now()
+    await objects.put(prefix + keys.examples, capture.write(encoder.tokenText))
+    seconds.examples += (performance.now() - tc) / 1000
+  }
   const marker: PartMarker = {
     part, docStart: spec.docStart, docCount: nDocs, tokens, truncated, masked, nnz: pooled.length,
     files: {
@@ -312,7 +342,7 @@ async function encodeOnePart(record: DatasetRecord, plan: EncodePlan, part: numb
       byDocument: { key: keys.byDoc, ...latentShards.byDocument.file },
       byLatent: { key: keys.byLat, ...latentShards.byLatent.file },
     },
-    statsKey: keys.stats, seconds, receiveCount: opts.receiveCount ?? 1,
+    statsKey: keys.stats, ...(capture ? { examplesKey: keys.examples } : {}), seconds, receiveCount: opts.receiveCount ?? 1,
   }
   // The marker goes last, and only if the dataset was not deleted meanwhile.
   if (await datasets.isTombstoned(tenant, record.id)) throw new DatasetDeletedError(tenant, record.id)
@@ -341,10 +371,12 @@ async function finalizeParts(record: DatasetRecord, plan: EncodePlan, opts: Enco
     return marker
   })
   const seconds = { plan: plan.seconds, tokenize: 0, encode: 0, write: 0, topExamples: 0 }
+  let captureSeconds = 0
   const masked = { special: 0, outlier: 0, role: 0 }
   let tokens = 0, truncated = 0, nnz = 0, documents = 0, redelivered = 0
   for (const m of markers) {
     seconds.tokenize += m.seconds.tokenize; seconds.encode += m.seconds.encode; seconds.write += m.seconds.write
+    captureSeconds += m.seconds.examples ?? 0
     masked.special += m.masked.special; masked.outlier += m.masked.outlier; masked.role += m.masked.role
     tokens += m.tokens; truncated += m.truncated; nnz += m.nnz; documents += m.docCount
     if (m.receiveCount > 1) redelivered++
@@ -358,6 +390,8 @@ async function finalizeParts(record: DatasetRecord, plan: EncodePlan, opts: Enco
   const finalStats = stats!
   const statsKey = layout.latentStats()
   await objects.put(prefix + statsKey, writeLatentStats(finalStats))
+  // What search reads of the statistics, precomputed: a fresh process need not decode every histogram.
+  await objects.put(prefix + layout.latentP90(), p90Bytes(finalStats))
   seconds.write += (performance.now() - t0) / 1000
   let activeLatents = 0
   for (let s = 0; s < nLatents; s++) if (finalStats.docCount[s] > 0) activeLatents++
@@ -368,9 +402,11 @@ async function finalizeParts(record: DatasetRecord, plan: EncodePlan, opts: Enco
   if (perLatent > 0) {
     const examplesKey = layout.topExamples()
     const tExamples = performance.now()
-    const bytes = await mineTopExamples({ objects, prefix, encoder, stats: finalStats, documentFiles, perLatent, poolRoles: poolRolesOf(record), log })
+    const bytes = await capturedTopExamples(objects, prefix, markers, finalStats, perLatent, log)
+      ?? await mineTopExamples({ objects, prefix, encoder, stats: finalStats, documentFiles, perLatent, poolRoles: poolRolesOf(record), log })
     await objects.put(prefix + examplesKey, bytes)
-    seconds.topExamples = (performance.now() - tExamples) / 1000
+    // The parts' capture (host side: cutting windows, the running lists, their files) plus this merge.
+    seconds.topExamples = captureSeconds + (performance.now() - tExamples) / 1000
     topExamples = { key: examplesKey, perLatent }
   }
 
@@ -397,6 +433,31 @@ async function finalizeParts(record: DatasetRecord, plan: EncodePlan, opts: Enco
   // The manifest goes last, and only if the dataset was not deleted meanwhile.
   const committed = await datasets.commitManifest(tenant, record.id, manifest, { once: true })
   return { manifest, stats: summary, committed }
+}
+
+/**
+ * The parts' captured top examples merged, or null when a part has none (encoded without capture, or for fewer
+ * examples per latent than asked) or when they disagree with the statistics: the caller then mines them.
+ */
+async function capturedTopExamples(objects: ObjectStore, prefix: string, markers: PartMarker[], stats: LatentStats, perLatent: number,
+  log: (line: string) => void): Promise<Uint8Array | null> {
+  const want = Math.min(perLatent, stats.topK)
+  const files: Uint8Array[] = []
+  for (const m of markers) {
+    const bytes = m.examplesKey ? await objects.get(prefix + m.examplesKey) : null
+    if (!bytes || partExamplesPerLatent(bytes) < want) {
+      log(`top examples: part ${m.part} has no captured examples (for ${want} per latent): mining them in a second pass`)
+      return null
+    }
+    files.push(bytes)
+  }
+  const merged = await mergePartExamples(files, stats, want)
+  if ('mismatch' in merged) {
+    log(`top examples: the captured lists disagree with the statistics (${merged.mismatch}): mining them in a second pass`)
+    return null
+  }
+  log(`top examples: merged ${merged.rows} captured examples of ${markers.length} part(s)`)
+  return merged.bytes
 }
 
 /** After the commit: delete the plan, staged inputs, markers, progress and part statistics (idempotent). */

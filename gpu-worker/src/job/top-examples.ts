@@ -1,6 +1,8 @@
 /**
- * @module Top examples per latent, for highlighting: re-encode only the candidate documents (each latent's
- * top documents from the merged stats) token by token, and keep a window of tokens and activations around the max.
+ * @module Top examples per latent, for highlighting, by a second pass: re-encode only the candidate documents (each
+ * latent's top documents from the merged stats) token by token, and keep a window of tokens and activations around
+ * the max. The encode job captures them in its own pass (example-capture.ts); this is its fallback for parts encoded
+ * without capture, the reference the capture is tested against, and the window miner's engine.
  */
 import { parquetWriteBuffer } from 'hyparquet-writer'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
@@ -122,7 +124,8 @@ export async function mineWindows(o: Omit<MineOptions, 'stats' | 'perLatent'>, w
   return out
 }
 
-function writeExamples(c: MinedWindows): Uint8Array {
+/** The bytes of examples/top-examples.parquet from columns of examples (any order). */
+export function writeExamples(c: MinedWindows): Uint8Array {
   // Sorted by (latent, rank) so a latent page reads one contiguous run.
   const order = c.latent.map((_, i) => i).sort((x, y) => c.latent[x] - c.latent[y] || c.rank[x] - c.rank[y])
   const pick = <T>(a: T[]) => order.map((i) => a[i])

@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { csrFromCoo, cscFromCsr } from './sparse.ts'
 import { emptyStats, statsFromCsr } from '../store/latent-stats.ts'
-import { rankWeights, saeScores, topRows, reciprocalRankFusion, snippet, p90Of, estimateCharOffset, firstLatentPosition, CHARS_PER_TOKEN } from './search.ts'
+import { rankWeights, saeScores, topRows, reciprocalRankFusion, snippet, p90Of, p90Bytes, parseP90Bytes, estimateCharOffset, firstLatentPosition, CHARS_PER_TOKEN } from './search.ts'
 
 test('rank weights are exp(-(r/k)/T)', () => {
   const w = rankWeights(3, 10, 0.2)
@@ -30,6 +30,17 @@ test('p90 comes from the statistics histogram, within one bin', () => {
   assert.ok(p[0] > 90 / 1.34 && p[0] < 90 * 1.34, `p90 ${p[0]}`)
   assert.equal(p[1], 0)
   assert.equal(p90Of(emptyStats(1), [0])[0], 0)
+})
+
+test('p90s stored at write time read back equal to p90Of; bytes of another size are refused', () => {
+  const values = Array.from({ length: 300 }, (_, i) => ((i * 37) % 101) / 7 + 0.01)
+  const csr = csrFromCoo(100, 3, values.map((_, i) => i % 100), values.map((_, i) => i % 3), values)
+  const stats = statsFromCsr(csr)
+  const stored = parseP90Bytes(p90Bytes(stats), 3)!
+  assert.deepEqual(Array.from(stored), Array.from(p90Of(stats, [0, 1, 2])))
+  assert.ok(stored.every((v) => v > 0))
+  assert.equal(parseP90Bytes(p90Bytes(stats), 4), null)
+  assert.equal(parseP90Bytes(null, 3), null)
 })
 
 test('topRows keeps positive scores, best first, ties to the lower row, same as a full sort', () => {

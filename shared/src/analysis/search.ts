@@ -26,6 +26,22 @@ export function rankWeights(n: number, k: number, temperature: number): Float32A
 }
 
 /** The 90th percentile of each listed latent's present values (from the statistics histogram); 0 when never present. */
+/** p90 of every latent, as stored beside the statistics at write time (layout.latentP90). */
+export function p90Bytes(stats: LatentStats): Uint8Array {
+  const p90 = p90Of(stats, Int32Array.from({ length: stats.nLatents }, (_, i) => i))
+  const bytes = new Uint8Array(p90.byteLength)
+  const view = new DataView(bytes.buffer)
+  for (let i = 0; i < p90.length; i++) view.setFloat32(4 * i, p90[i], true)
+  return bytes
+}
+
+/** The stored p90s, or null when the bytes do not hold nLatents of them (a dataset written before they were stored). */
+export function parseP90Bytes(bytes: Uint8Array | null, nLatents: number): Float32Array | null {
+  if (!bytes || bytes.byteLength !== 4 * nLatents) return null
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  return Float32Array.from({ length: nLatents }, (_, i) => view.getFloat32(4 * i, true))
+}
+
 export function p90Of(stats: LatentStats, latents: ArrayLike<number>): Float32Array {
   const out = new Float32Array(latents.length)
   for (let i = 0; i < latents.length; i++) {

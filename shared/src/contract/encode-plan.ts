@@ -36,7 +36,8 @@ export const PartMarker = z.object({
   nnz: z.number().int().nonnegative(),
   files: z.object({ documents: ShardFile, byDocument: ShardFile, byLatent: ShardFile }),
   statsKey: z.string(),
-  seconds: z.object({ tokenize: z.number(), encode: z.number(), write: z.number() }),
+  examplesKey: z.string().optional().describe('top examples captured in the encode pass (absent: finalize mines them in a second pass)'),
+  seconds: z.object({ tokenize: z.number(), encode: z.number(), write: z.number(), examples: z.number().optional() }),
   receiveCount: z.number().int().positive().describe('the delivery of the part job that finished it (1: first try)'),
 })
 export type PartMarker = z.infer<typeof PartMarker>

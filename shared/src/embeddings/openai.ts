@@ -1,5 +1,5 @@
 /** @module The OpenAI-compatible Embedder (the `openai` client against any compatible server), and embedderFromEnv (that endpoint when configured, offline otherwise). */
-import OpenAI from 'openai'
+import type OpenAI from 'openai'
 import type { Embedder } from './embedder.ts'
 import { OfflineEmbedder } from './offline.ts'
 
@@ -53,7 +53,7 @@ export class OpenAIEmbedder implements Embedder {
   private dims: number
   private readonly url: string
   private readonly opts: OpenAIEmbedderOptions
-  private readonly client: OpenAI
+  private clientLoad?: Promise<{ client: OpenAI; OpenAI: typeof OpenAI }>
 
   constructor(opts: OpenAIEmbedderOptions) {
     if (!opts.model) throw new Error('OpenAIEmbedder needs a model')
@@ -62,7 +62,15 @@ export class OpenAIEmbedder implements Embedder {
     this.dims = opts.dimensions ?? KNOWN_DIMENSIONS[opts.model] ?? 0
     // The cache key names the model and any shortening: two sizes of one model are different embeddings.
     this.id = `openai:${opts.model}${opts.dimensions ? `@${opts.dimensions}` : ''}`
-    this.client = new OpenAI({
+  }
+
+  /**
+   * The `openai` package is imported on first use, not with this module: it is the heaviest import of the API (a
+   * process that never embeds through an endpoint, or a cold start before its first query, does not pay for it).
+   */
+  private client(): Promise<{ client: OpenAI; OpenAI: typeof OpenAI }> {
+    const opts = this.opts
+    return this.clientLoad ??= import('openai').then(({ default: OpenAI }) => ({ OpenAI, client: new OpenAI({
       baseURL: opts.baseURL,
       // Never fall back to OPENAI_API_KEY from the environment: that key must not go to another server. Without a
       // key (vLLM, Ollama, TEI) no Authorization header is sent at all.
@@ -72,7 +80,7 @@ export class OpenAIEmbedder implements Embedder {
       maxRetries: 0,
       timeout: opts.timeoutMs ?? 60_000,
       ...(opts.fetch ? { fetch: opts.fetch } : {}),
-    })
+    }) }))
   }
 
   /** 0 until the first answer for a model of unknown size. */
@@ -93,9 +101,10 @@ export class OpenAIEmbedder implements Embedder {
     const sleep = this.opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
     const attempts = this.opts.maxAttempts ?? 5
     let lastError: Error = new Error('no attempt made')
+    const { client, OpenAI } = await this.client()
     for (let attempt = 0; attempt < attempts; attempt++) {
       try {
-        const res = await this.client.embeddings.create({
+        const res = await client.embeddings.create({
           // Empty strings are rejected by OpenAI: a single space embeds to "nothing in particular" instead.
           model: this.opts.model, input: input.map((s) => (s.length ? s : ' ')), encoding_format: 'float',
           ...(this.opts.dimensions ? { dimensions: this.opts.dimensions } : {}),

@@ -1,5 +1,5 @@
 /** @module The one LLM adapter: any OpenAI-compatible chat endpoint through the `openai` package, with zod-validated JSON answers, retries, a concurrency cap, timeouts and a usage ledger. */
-import OpenAI from 'openai'
+import type OpenAI from 'openai'
 import type { z } from 'zod'
 import { countChatTokens, countTokens, UsageLedger, type ChatMessage, type PriceTable, type TokenScale, type TokenUsage } from './cost.ts'
 
@@ -123,7 +123,9 @@ export interface LlmClientOptions {
 
 export class LlmClient {
   readonly config: Required<Omit<LlmConfig, 'apiKey' | 'prices'>> & Pick<LlmConfig, 'apiKey'> & { prices: PriceTable | null }
-  readonly openai: OpenAI
+  /** The `openai` package, imported on the first call rather than with this module (the API's heaviest import). */
+  private openaiLoad?: Promise<{ client: OpenAI; OpenAI: typeof OpenAI }>
+  private readonly fetchOption?: typeof globalThis.fetch
   private readonly gate: Semaphore
   // Reported vs counted tokens over this client's answered calls: the server's tokenizer relative to countTokens.
   private readonly seen = { reportedIn: 0, countedIn: 0, reportedOut: 0, countedOut: 0 }
@@ -134,11 +136,15 @@ export class LlmClient {
       maxRetries: config.maxRetries ?? 3, timeoutMs: config.timeoutMs ?? 60_000, concurrency: config.concurrency ?? 4,
       jsonRetries: config.jsonRetries ?? 2, jsonMode: config.jsonMode ?? true,
     }
-    this.openai = new OpenAI({
-      baseURL: config.baseURL, apiKey: config.apiKey || 'not-needed', maxRetries: this.config.maxRetries,
-      timeout: this.config.timeoutMs, ...(options.fetch ? { fetch: options.fetch } : {}),
-    })
+    this.fetchOption = options.fetch
     this.gate = new Semaphore(this.config.concurrency)
+  }
+
+  private openai(): Promise<{ client: OpenAI; OpenAI: typeof OpenAI }> {
+    return this.openaiLoad ??= import('openai').then(({ default: OpenAI }) => ({ OpenAI, client: new OpenAI({
+      baseURL: this.config.baseURL, apiKey: this.config.apiKey || 'not-needed', maxRetries: this.config.maxRetries,
+      timeout: this.config.timeoutMs, ...(this.fetchOption ? { fetch: this.fetchOption } : {}),
+    }) }))
   }
 
   get model(): string { return this.config.model }
@@ -160,8 +166,9 @@ export class LlmClient {
   async chat(req: ChatRequest, ledger: UsageLedger): Promise<{ text: string; usage: TokenUsage }> {
     return this.gate.run(async () => {
       let completion: OpenAI.Chat.Completions.ChatCompletion
+      const { client, OpenAI } = await this.openai()
       try {
-        completion = await this.openai.chat.completions.create({
+        completion = await client.chat.completions.create({
           model: this.config.model,
           messages: req.messages,
           temperature: req.temperature ?? 0,

@@ -32,6 +32,8 @@ export const layout = {
   byDocumentShard: (part: number) => `latents/by-document/part-${String(part).padStart(5, '0')}.parquet`,
   byLatentShard: (part: number) => `latents/by-latent/part-${String(part).padStart(5, '0')}.parquet`,
   latentStats: () => 'stats/latent-stats.parquet',
+  /** Every latent's p90 as float32 little-endian, written with the statistics: search reads 4 bytes a latent, not histograms. */
+  latentP90: () => 'stats/latent-p90.f32',
   /** While encoding runs (see contract/encode-plan): the plan, staged part inputs, part markers, progress and stats. */
   encodePlan: () => 'plan.json',
   partInput: (part: number) => `input/part-${String(part).padStart(5, '0')}.jsonl`,
@@ -39,6 +41,8 @@ export const layout = {
   partProgress: (part: number) => `parts/part-${String(part).padStart(5, '0')}.progress.json`,
   partError: (part: number) => `parts/part-${String(part).padStart(5, '0')}.error.json`,
   partStats: (part: number) => `parts/part-${String(part).padStart(5, '0')}.stats.parquet`,
+  /** The part's top examples captured while encoding: each latent's top documents of the part with their windows. */
+  partExamples: (part: number) => `parts/part-${String(part).padStart(5, '0')}.examples.parquet`,
   finalizeClaim: () => 'finalize.json',
   /** What the sweep after the manifest commit deletes (prefixes end with '/'). */
   encodeBookkeeping: ['input/', 'parts/', 'plan.json', 'finalize.json'] as readonly string[],
