@@ -6,7 +6,7 @@ import type { LoadedEncoder } from './encoder/runtime.ts'
 export async function publishEncoderCatalog(objects: ObjectStore, encoders: Map<string, LoadedEncoder> | Iterable<LoadedEncoder>,
   log: (line: string) => void = console.log): Promise<PublishedCatalog> {
   const list = encoders instanceof Map ? [...encoders.values()] : [...encoders]
-  const catalog = await publish(objects, list.map((e) => ({ info: e.info, labels: e.labels, labelSources: e.labelSources })))
+  const catalog = await publish(objects, list.map((e) => ({ info: e.info, labels: e.labels, labelSources: e.labelSources, labelDetection: e.labelDetection })))
   log(`[encoders] published ${list.length} encoder(s) to the store catalog (${catalog.encoders.length} listed)`)
   return catalog
 }

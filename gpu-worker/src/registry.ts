@@ -39,5 +39,5 @@ export async function loadEncoders(folders: string[], log: (line: string) => voi
 }
 
 export function catalogOf(encoders: Map<string, LoadedEncoder>): StaticEncoderCatalog {
-  return new StaticEncoderCatalog([...encoders.values()].map((e) => ({ info: e.info, labels: e.labels, labelSources: e.labelSources })))
+  return new StaticEncoderCatalog([...encoders.values()].map((e) => ({ info: e.info, labels: e.labels, labelSources: e.labelSources, labelDetection: e.labelDetection })))
 }
