@@ -46,7 +46,8 @@ class Sae:
 
     def encode(self, x):
         pre = (x - self.b_dec) @ self.W_enc + self.b_enc
-        idx = np.argpartition(-pre, self.k, axis=1)[:, :self.k]
+        # A copy: a slice would keep the whole [T, d_sae] index array alive (64 KB per token).
+        idx = np.argpartition(-pre, self.k, axis=1)[:, :self.k].copy()
         vals = np.maximum(np.take_along_axis(pre, idx, 1), 0)
         return idx, vals
 
