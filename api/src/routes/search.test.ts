@@ -15,6 +15,7 @@ import type { Manifest } from '@latentbase/shared/contract/manifest'
 import type { JobQueue } from '@latentbase/shared/queue/job-queue'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import { createApp } from '../app.ts'
+import { OFFLINE_EMBEDDER_ID } from '@latentbase/shared/embeddings/offline'
 
 const TENANT = 'local'
 const N_LATENTS = 16
@@ -109,7 +110,7 @@ test('sae: the latent whose label matches the query ranks the planted documents 
   assert.equal(status, 200)
   const r = SearchResult.parse(body)
   assert.equal(r.method, 'sae')
-  assert.equal(r.embedder, 'offline-hash-v1')
+  assert.equal(r.embedder, OFFLINE_EMBEDDER_ID)
   assert.equal(r.latents[0].latent, 3)
   assert.equal(r.latents[0].label, labels[3])
   assert.equal(r.latents[0].weight, 1)
@@ -118,7 +119,7 @@ test('sae: the latent whose label matches the query ranks the planted documents 
   assert.equal(r.results[0].id, 'doc-19')
   assert.ok(r.results[0].snippet.startsWith('Entry 19.'))
   for (let i = 1; i < r.results.length; i++) assert.ok(r.results[i - 1].score >= r.results[i].score)
-  assert.ok(await store.head('_encoders/base-fp/label-embeddings/offline-hash-v1.bin'), 'label embeddings cached under the encoder')
+  assert.ok(await store.head(`_encoders/base-fp/label-embeddings/${OFFLINE_EMBEDDER_ID}.bin`), 'label embeddings cached under the encoder')
 
   const one = SearchResult.parse((await get('dataset=mixed&q=whaling+ships&limit=30&k=1')).body)
   assert.deepEqual(one.latents.map((l) => l.latent), [3])

@@ -47,12 +47,13 @@ const noOverlay = { signature: '', lines: new Map() }
  */
 export async function loadLabelInfo(encoders: EncoderCatalog, encoderId: string, dSae: number, scope?: OverlayScope): Promise<LabelInfo> {
   const blank = () => new Array<string | null>(dSae).fill(null)
-  const [labels, sources, overlay] = await Promise.all([
+  const [labels, sources, detection, overlay] = await Promise.all([
     encoders.labels(encoderId).catch(blank),
     encoders.labelSources ? encoders.labelSources(encoderId).catch(blank) : Promise.resolve(null),
+    encoders.labelDetection ? encoders.labelDetection(encoderId).catch(() => null) : Promise.resolve(null),
     scope ? readLabelOverlay(scope.objects, scope.tenant, scope.fingerprint).catch(() => noOverlay) : Promise.resolve(noOverlay),
   ])
-  const base = { labels, sources: withImported(labels, sources ?? blankSources(labels)) }
+  const base = { labels, sources: withImported(labels, sources ?? blankSources(labels)), detection }
   return mergeLabelOverlay(base, overlay, scope ? `${scope.tenant}/${scope.fingerprint}` : '')
 }
 

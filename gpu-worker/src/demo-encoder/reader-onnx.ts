@@ -1,4 +1,4 @@
-/** @module The demo reader: a randomly initialized GPT-2-shaped transformer, written to ONNX by our own code. */
+/** @module A GPT-2-shaped transformer reader written to ONNX by our own code, from seeded random weights (the demo reader before it was trained; kept as a tested builder for synthetic readers). */
 import { createHash } from 'node:crypto'
 import { GraphBuilder, float, int, ints } from './onnx-graph.ts'
 

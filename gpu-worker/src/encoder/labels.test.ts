@@ -43,3 +43,14 @@ test('many bad lines are summarised', () => {
   const text = Array.from({ length: 25 }, () => 'x').join('\n')
   assert.throws(() => parseLabels(text, 4), /25 bad lines: .*line 10: .*\(and 15 more\)$/)
 })
+
+test('an offline detection score is read with its label; a bad one is reported; a score without a label is dropped', () => {
+  const text = [
+    '{"latent": 0, "label": "\\"cash\\", \\"money\\"", "source": "offline-lift", "detection": 0.83}',
+    '{"latent": 1, "label": null, "detection": 0.9}',
+    '{"latent": 2, "label": "no score"}',
+  ].join('\n')
+  const l = parseLabels(text, 3)
+  assert.deepEqual(l.detection, [0.83, null, null])
+  assert.throws(() => parseLabels('{"latent": 0, "label": "x", "detection": 1.5}', 1), /line 1: "detection" must be a number in \[0, 1\], got 1\.5/)
+})

@@ -108,6 +108,8 @@ export interface LoadedEncoder {
   tokenizerConfig: Record<string, unknown>
   labels: (string | null)[]
   labelSources: (string | null)[]
+  /** Detection score of each label when the labels file gives one (offline labels do), else null. */
+  labelDetection: (number | null)[]
   specialTokenIds: Set<number>
   bosTokenId: number | null
   eosTokenId: number | null
@@ -329,10 +331,11 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
 
   let labels: (string | null)[] = new Array(sae.dSae).fill(null)
   let labelSources: (string | null)[] = new Array(sae.dSae).fill(null)
+  let labelDetection: (number | null)[] = new Array(sae.dSae).fill(null)
   let labelled = 0
   if (config.labels) {
     const l = await loadLabels(await part(config.labels, 'labels'), sae.dSae, config.labels)
-    labels = l.labels; labelSources = l.sources; labelled = l.labelled
+    labels = l.labels; labelSources = l.sources; labelled = l.labelled; labelDetection = l.detection ?? labelDetection
   }
 
   const baseFingerprint = sha256(canonicalJson({
@@ -405,7 +408,7 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
 
   const encoder: LoadedEncoder = {
     folder: root, config, info, baseFingerprint, sae, tokenizer, tokenizerConfig,
-    labels, labelSources, specialTokenIds, bosTokenId, eosTokenId, padTokenId,
+    labels, labelSources, labelDetection, specialTokenIds, bosTokenId, eosTokenId, padTokenId,
     prepareContext: {
       tokenizer, maxTokens, prependBos: config.reader.prependBos, bosTokenId, eosTokenId, padTokenId,
       specialTokenIds, longDocuments: config.reader.longDocuments, chatTemplate,

@@ -94,7 +94,7 @@ export const ShownLatent = z.object({
   against: z.string(),
   labelSource: z.string().nullable().optional().describe('"imported", the catalog\'s word, or "llm:<model>" for a relabel'),
   labelScore: z.object({ detection: z.number().nullable(), fuzzing: z.number().nullable() }).nullable().optional()
-    .describe('detection and fuzzing scores of the label shown to the LLM; null for imported and offline labels'),
+    .describe('detection and fuzzing scores of the label shown to the LLM; null for imported labels (offline labels carry an offline detection score, fuzzing null)'),
 })
 
 export const HypothesesResult = z.object({

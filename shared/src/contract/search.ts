@@ -48,7 +48,7 @@ export const SearchLatent = z.object({
   similarity: z.number().nullable().describe('label-to-query cosine; null for latents given explicitly'),
   p90: z.number().describe('90th percentile of the latent\'s present values in this dataset (its normalizer)'),
   labelSource: z.string().nullable().optional().describe('"imported", the catalog\'s word, or "llm:<model>" for a relabel; null without a label'),
-  labelScore: LabelScore.nullable().optional().describe('detection and fuzzing scores of the label; null for imported and offline labels'),
+  labelScore: LabelScore.nullable().optional().describe('detection and fuzzing scores of the label; null for imported labels (offline labels carry an offline detection score, fuzzing null)'),
 })
 export type SearchLatent = z.infer<typeof SearchLatent>
 

@@ -1,7 +1,7 @@
-/** @module Tests of the offline hashed-feature embedder. */
+/** @module Tests of the offline embedder: hashed lexical features plus lexicon neighbours. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { OfflineEmbedder, OFFLINE_DIMENSIONS, lexicalTokens } from './offline.ts'
+import { OfflineEmbedder, OFFLINE_DIMENSIONS, OFFLINE_EMBEDDER_ID, lexicalTokens, neighboursOf } from './offline.ts'
 
 const dot = (v: Float32Array, d: number, i: number, j: number) => {
   let s = 0
@@ -39,8 +39,38 @@ test('lexical overlap, inflections and shared fragments score above unrelated te
 test('symbols are tokens of their own, so a query for "@" meets a label quoting it', async () => {
   assert.deepEqual(lexicalTokens('root@localhost, $5!'), ['root', '@', 'localhost', '$', '5'])
   const e = new OfflineEmbedder(64)
-  assert.equal(e.id, 'offline-hash-v1-64')
+  assert.equal(e.id, `${OFFLINE_EMBEDDER_ID}-64`)
+  assert.notEqual(OFFLINE_EMBEDDER_ID, 'offline-hash-v1', 'label-embedding caches of the lexical-only embedder are not reused')
   const v = await e.embed(['@', 'token "@"', 'token "ated"'])
   assert.ok(dot(v, 64, 0, 1) > 0.4)
   assert.ok(dot(v, 64, 0, 1) > dot(v, 64, 0, 2))
+})
+
+test('words meet their synonyms and near-synonyms, not unrelated words', async () => {
+  const e = new OfflineEmbedder()
+  const d = e.dimensions
+  const pairs: Array<[string, string, string]> = [
+    // [word, related, unrelated]
+    ['cash', 'money', 'whale'],
+    ['physician', 'doctor', 'harbour'],
+    ['advertising', 'marketing', 'scripture'],
+    ['war', 'battle', 'software'],
+    ['ship', 'vessel', 'payment'],
+  ]
+  for (const [w, related, unrelated] of pairs) {
+    const v = await e.embed([w, related, unrelated])
+    const near = dot(v, d, 0, 1), far = dot(v, d, 0, 2)
+    assert.ok(near > 0.1, `${w} ~ ${related}: ${near.toFixed(3)}`)
+    assert.ok(near > far + 0.08, `${w} ~ ${related} ${near.toFixed(3)} vs ${unrelated} ${far.toFixed(3)}`)
+  }
+  // A query meets a label made of its synonyms.
+  const v = await e.embed(['cash prices', '"money", "dollars" (e.g. "...send the money...")', '"whale", "sea" (e.g. "...the whale...")'])
+  assert.ok(dot(v, d, 0, 1) > dot(v, d, 0, 2) + 0.1, `${dot(v, d, 0, 1)} vs ${dot(v, d, 0, 2)}`)
+})
+
+test('the lexicon is parsed once; plurals fall back to their singular; unknown words have no neighbours', () => {
+  assert.ok(neighboursOf('physician').some(([w]) => w === 'doctor'))
+  assert.ok(neighboursOf('physicians').length > 0 || neighboursOf('physician').length > 0)
+  assert.deepEqual(neighboursOf('qzxv'), [])
+  for (const [, sim] of neighboursOf('cash')) assert.ok(sim > 0 && sim < 1)
 })

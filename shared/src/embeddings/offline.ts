@@ -1,22 +1,56 @@
-/** @module The offline Embedder: hashed lexical features, no model and no network. */
+/** @module The offline Embedder: hashed lexical features plus a word-neighbour lexicon, no model and no network. */
 /**
  * What it is: each text becomes a bag of features, hashed (FNV-1a, signed) into 512 dimensions and unit-normalized:
  *  - lower-cased word tokens (runs of letters/digits; a symbol such as "@", "$" or "<" is a token too), minus a
- *    small English stopword list, weight 1;
+ *    small English stopword list, weight 1 x (1 + ln tf);
  *  - character 3- to 5-grams of every word wrapped as "<word>" (fastText style), weight 0.35 each, so "email" still
  *    meets "emails" and "e-mail", and a label quoting a token fragment ("ated") meets words containing it;
- *  - term frequency is sublinear (1 + ln tf); there is no IDF (the embedder sees one text at a time).
+ *  - the word's neighbours in meaning from the lexicon (offline-lexicon.ts: up to 6 per word for ~22k English
+ *    words, from word vectors trained on public text and retrofitted to WordNet synsets; made symmetric), each as a
+ *    word feature of weight 0.6 x similarity: "cash" carries some "money" and "money" some "cash", so the two meet;
+ *  - there is no IDF (the embedder sees one text at a time).
  *
- * Limits: it measures lexical overlap only. It knows no synonyms ("car" and "automobile" share nothing), no
- * paraphrase, no word order beyond a word's own letters, and no language other than through shared spellings.
+ * Limits: similarity is word-to-word only. It knows no paraphrase beyond single-word neighbours, no word order beyond
+ * a word's own letters, no negation, no word outside its lexicon except by spelling, and no language but English.
  * Hash collisions add a small random similarity (about 1/sqrt(512) between unrelated texts). Configure an
- * OpenAI-compatible endpoint (embedderFromEnv) for semantic similarity.
+ * OpenAI-compatible endpoint (embedderFromEnv) for real semantic similarity.
  */
 import type { Embedder } from './embedder.ts'
+import { LEXICON, LEXICON_VERSION } from './offline-lexicon.ts'
 
 export const OFFLINE_DIMENSIONS = 512
 const WORD_WEIGHT = 1
 const GRAM_WEIGHT = 0.35
+/** Weight of a lexicon neighbour per unit of similarity (neighbours have similarity 0.2-0.99). */
+const NEIGHBOUR_WEIGHT = 0.6
+/** Part of every cache key of label embeddings: changes whenever the features or the lexicon change. */
+export const OFFLINE_EMBEDDER_ID = `offline-v2-${LEXICON_VERSION}`
+
+let lexicon: Map<string, Array<[string, number]>> | undefined
+/** The lexicon parsed on first use (~22k lines, tens of milliseconds). */
+export function neighboursOf(word: string): ReadonlyArray<[string, number]> {
+  if (!lexicon) {
+    // Symmetric: when "vessel" lists "ship", "ship" gets "vessel" too, so the two share both word features.
+    const map = new Map<string, Map<string, number>>()
+    const link = (a: string, b: string, sim: number) => {
+      let m = map.get(a)
+      if (!m) map.set(a, (m = new Map()))
+      m.set(b, Math.max(m.get(b) ?? 0, sim))
+    }
+    for (const line of LEXICON.split('\n')) {
+      const parts = line.split(' ')
+      for (const p of parts.slice(1)) {
+        const at = p.lastIndexOf(':')
+        const sim = Number(p.slice(at + 1))
+        link(parts[0], p.slice(0, at), sim)
+        link(p.slice(0, at), parts[0], sim)
+      }
+    }
+    lexicon = new Map([...map].map(([w, m]) => [w, [...m].sort((x, y) => y[1] - x[1])]))
+  }
+  // Plurals and third persons fall back to the stem the lexicon knows ("doctors" -> "doctor").
+  return lexicon.get(word) ?? (word.length > 3 && word.endsWith('s') ? lexicon.get(word.slice(0, -1)) : undefined) ?? []
+}
 
 /** Words that carry no property on their own: kept short on purpose (negations stay in). */
 export const STOPWORDS: ReadonlySet<string> = new Set((
@@ -50,21 +84,24 @@ function fnv1a(s: string): number {
   return h >>> 0
 }
 
-/** The feature counts of one text, keyed by a prefixed feature name ('w:' word, 'c:' character n-gram). */
+/** The weighted features of one text, keyed by a prefixed feature name ('w:' word, 'c:' character n-gram). */
 function features(text: string): Map<string, number> {
+  const tf = new Map<string, number>()
+  for (const tok of lexicalTokens(text)) if (!STOPWORDS.has(tok)) tf.set(tok, (tf.get(tok) ?? 0) + 1)
   const out = new Map<string, number>()
-  const add = (f: string) => out.set(f, (out.get(f) ?? 0) + 1)
-  for (const tok of lexicalTokens(text)) {
-    if (STOPWORDS.has(tok)) continue
-    add(`w:${tok}`)
+  const add = (f: string, w: number) => out.set(f, (out.get(f) ?? 0) + w)
+  for (const [tok, n] of tf) {
+    const scale = 1 + Math.log(n)
+    add(`w:${tok}`, WORD_WEIGHT * scale)
     const w = `<${tok}>`
     const chars = [...w]
-    for (let n = 3; n <= 5; n++) {
-      for (let i = 0; i + n <= chars.length; i++) {
-        const g = chars.slice(i, i + n).join('')
-        if (g !== w) add(`c:${g}`) // the whole wrapped word is already the word feature
+    for (let len = 3; len <= 5; len++) {
+      for (let i = 0; i + len <= chars.length; i++) {
+        const g = chars.slice(i, i + len).join('')
+        if (g !== w) add(`c:${g}`, GRAM_WEIGHT * scale) // the whole wrapped word is already the word feature
       }
     }
+    for (const [nb, sim] of neighboursOf(tok)) add(`w:${nb}`, NEIGHBOUR_WEIGHT * sim * scale)
   }
   return out
 }
@@ -73,9 +110,8 @@ function features(text: string): Map<string, number> {
 export function hashEmbed(text: string, out: Float32Array): void {
   out.fill(0)
   const dims = out.length
-  for (const [f, tf] of features(text)) {
+  for (const [f, weight] of features(text)) {
     const h = fnv1a(f)
-    const weight = (f.charCodeAt(0) === 119 /* w */ ? WORD_WEIGHT : GRAM_WEIGHT) * (1 + Math.log(tf))
     out[h % dims] += (h & 0x80000000 ? -1 : 1) * weight
   }
   let norm = 0
@@ -90,7 +126,7 @@ export class OfflineEmbedder implements Embedder {
   readonly id: string
   constructor(readonly dimensions: number = OFFLINE_DIMENSIONS) {
     if (!(Number.isInteger(dimensions) && dimensions >= 16)) throw new RangeError(`dimensions must be an integer >= 16, got ${dimensions}`)
-    this.id = dimensions === OFFLINE_DIMENSIONS ? 'offline-hash-v1' : `offline-hash-v1-${dimensions}`
+    this.id = dimensions === OFFLINE_DIMENSIONS ? OFFLINE_EMBEDDER_ID : `${OFFLINE_EMBEDDER_ID}-${dimensions}`
   }
 
   async embed(texts: string[]): Promise<Float32Array> {

@@ -10,13 +10,16 @@ export interface EncoderCatalog {
   labelSources?(id: string): Promise<(string | null)[]>
   /** Encoder folders that were found but failed to load, with the reason (folder names only, no machine paths). */
   unavailable?(): UnavailableEncoder[]
+  /** The detection score the encoder's own labels file gives each label (offline labels), or null. */
+  labelDetection?(id: string): Promise<(number | null)[]>
 }
+
+type CatalogEntry = { info: EncoderInfo; labels: (string | null)[]; labelSources?: (string | null)[]; labelDetection?: (number | null)[] }
 
 /** A catalog over a fixed set of encoders, with their labels already in memory. */
 export class StaticEncoderCatalog implements EncoderCatalog {
-  private readonly byId = new Map<string, { info: EncoderInfo; labels: (string | null)[]; labelSources?: (string | null)[] }>()
-  constructor(entries: Array<{ info: EncoderInfo; labels: (string | null)[]; labelSources?: (string | null)[] }>,
-    private readonly failed: UnavailableEncoder[] = []) {
+  private readonly byId = new Map<string, CatalogEntry>()
+  constructor(entries: CatalogEntry[], private readonly failed: UnavailableEncoder[] = []) {
     for (const e of entries) this.byId.set(e.info.id, e)
   }
   list(): EncoderInfo[] { return [...this.byId.values()].map((e) => e.info) }
@@ -31,5 +34,10 @@ export class StaticEncoderCatalog implements EncoderCatalog {
     const entry = this.byId.get(id)
     if (!entry) throw new Error(`unknown encoder "${id}"`)
     return entry.labelSources ?? entry.labels.map(() => null)
+  }
+  async labelDetection(id: string): Promise<(number | null)[]> {
+    const entry = this.byId.get(id)
+    if (!entry) throw new Error(`unknown encoder "${id}"`)
+    return entry.labelDetection ?? entry.labels.map(() => null)
   }
 }

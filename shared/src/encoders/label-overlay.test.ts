@@ -30,3 +30,12 @@ test('overlays are per tenant and encoder; a later relabel wins per latent; a co
   assert.equal(other.labels, base.labels, 'another tenant sees the encoder\'s own labels')
   assert.ok(Number.isNaN(other.detection[0]))
 })
+
+test("the encoder's own detection scores show until an overlay label replaces the label", () => {
+  const base = { labels: ['a', 'b', 'c'], sources: ['offline-lift', 'offline-lift', 'offline-lift'], detection: [0.8, null, 0.6] }
+  const plain = mergeLabelOverlay(base, { signature: '', lines: new Map() }, 'x')
+  assert.deepEqual(Array.from(plain.detection, (d) => (Number.isNaN(d) ? null : Math.round(d * 100) / 100)), [0.8, null, 0.6])
+  const over = mergeLabelOverlay(base, { signature: 's', lines: new Map([[2, { latent: 2, label: 'new', source: 'llm:m', detection: null, fuzzing: 0.9 }]]) }, 'x')
+  assert.ok(Number.isNaN(over.detection[2]), 'the LLM label has no detection score: the offline one no longer applies')
+  assert.equal(Math.round(over.detection[0] * 100) / 100, 0.8)
+})

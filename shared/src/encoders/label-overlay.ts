@@ -105,7 +105,7 @@ export async function readLabelOverlay(objects: ObjectStore, tenant: string, fin
 const merged = new WeakMap<ReadonlyArray<string | null>, Map<string, { info: LabelInfo; baseSources: (string | null)[] }>>()
 
 /** The encoder's labels with the overlay on top; without overlay lines, the base arrays themselves. */
-export function mergeLabelOverlay(base: { labels: (string | null)[]; sources: (string | null)[] }, overlay: Overlay, tag: string): LabelInfo {
+export function mergeLabelOverlay(base: { labels: (string | null)[]; sources: (string | null)[]; detection?: ArrayLike<number | null> | null }, overlay: Overlay, tag: string): LabelInfo {
   const n = base.labels.length
   let perBase = merged.get(base.labels)
   if (!perBase) merged.set(base.labels, (perBase = new Map()))
@@ -113,6 +113,8 @@ export function mergeLabelOverlay(base: { labels: (string | null)[]; sources: (s
   const hit = perBase.get(key)
   if (hit && hit.baseSources === base.sources) return hit.info
   const detection = new Float32Array(n).fill(NaN)
+  // The encoder's own scores (offline labels carry a detection score), until an overlay label replaces the label.
+  if (base.detection) for (let i = 0; i < n; i++) detection[i] = base.detection[i] ?? NaN
   const fuzzing = new Float32Array(n).fill(NaN)
   let labels = base.labels
   let sources = base.sources

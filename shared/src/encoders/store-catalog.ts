@@ -25,6 +25,7 @@ export const PublishedLabels = z.object({
   fingerprint: z.string(),
   labels: z.array(z.string().nullable()),
   labelSources: z.array(z.string().nullable()).optional(),
+  labelDetection: z.array(z.number().nullable()).optional(),
 })
 export type PublishedLabels = z.infer<typeof PublishedLabels>
 
@@ -32,6 +33,7 @@ export interface PublishableEncoder {
   info: EncoderInfo
   labels: (string | null)[]
   labelSources?: (string | null)[]
+  labelDetection?: (number | null)[]
 }
 
 function parseJson(bytes: Uint8Array, key: string): unknown {
@@ -51,7 +53,8 @@ export async function publishEncoderCatalog(objects: ObjectStore, encoders: Iter
   unavailable: UnavailableEncoder[] = []): Promise<PublishedCatalog> {
   const list = [...encoders]
   for (const e of list) {
-    const body: PublishedLabels = { fingerprint: e.info.fingerprint, labels: e.labels, ...(e.labelSources ? { labelSources: e.labelSources } : {}) }
+    const body: PublishedLabels = { fingerprint: e.info.fingerprint, labels: e.labels, ...(e.labelSources ? { labelSources: e.labelSources } : {}),
+      ...(e.labelDetection?.some((d) => d !== null) ? { labelDetection: e.labelDetection } : {}) }
     await objects.put(encoderLabelsKey(e.info.id), JSON.stringify(body), { contentType: 'application/json' })
   }
   const existing = await objects.get(ENCODER_CATALOG_KEY)
@@ -144,5 +147,9 @@ export class StoreEncoderCatalog implements EncoderCatalog {
   async labelSources(id: string): Promise<(string | null)[]> {
     const p = await this.published(id)
     return p.labelSources ?? p.labels.map(() => null)
+  }
+  async labelDetection(id: string): Promise<(number | null)[]> {
+    const p = await this.published(id)
+    return p.labelDetection ?? p.labels.map(() => null)
   }
 }
