@@ -124,7 +124,11 @@ test('the diff chart shows the latents that differ most, as counted here from th
   assert.ok(expected[0] > 0.5, 'cooking and football share few words: the top latent is far more frequent in A')
   // Labels with their source, and q-values, are on the chart.
   const first = page.locator('[data-testid=diff-chart] [data-latent]').first()
-  assert.match(await first.textContent() ?? '', new RegExp(`#${shown[0]} .*offline-top-tokens`))
+  const answer = await (await fetch(`${fx.server.url}/diff?a=${a}&b=${b}&limit=10`)).json() as { latents: { latent: number; labelSource?: string | null }[] }
+  const source = answer.latents.find((l) => l.latent === shown[0])?.labelSource
+  assert.ok(source, 'the demo encoder labels its latents, with a source')
+  const firstText = await first.textContent() ?? ''
+  assert.ok(firstText.startsWith(`#${shown[0]} `) && firstText.includes(source), `the first row names latent ${shown[0]} and its label source ${source}: ${firstText}`)
   assert.match(await first.locator('text.q').textContent() ?? '', /^\d/)
   // CSV export: a download with a header and one line per latent.
   const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()])

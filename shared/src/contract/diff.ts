@@ -47,7 +47,7 @@ export const DiffTest = z.enum(['fisher', 'z', 'mcnemar', 'cmh'])
 export const DiffLatent = z.object({
   latent: z.number().int(),
   label: z.string().nullable(),
-  labelSource: z.string().nullable().optional().describe('"imported", the catalog\'s word (e.g. "offline-top-tokens"), or "llm:<model>" for a relabel; null without a label'),
+  labelSource: z.string().nullable().optional().describe('"imported", the catalog\'s word (e.g. "offline-lift"), or "llm:<model>" for a relabel; null without a label'),
   labelScore: LabelScore.nullable().optional().describe('detection and fuzzing scores of the label; null for imported labels (offline labels carry an offline detection score, fuzzing null) (always sent by this server; optional for older ones)'),
   frequencyA: z.number(),
   frequencyB: z.number(),

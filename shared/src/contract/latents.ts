@@ -9,7 +9,7 @@ export { LabelScore }
 export const LatentRef = z.object({
   latent: z.number().int(),
   label: z.string().nullable(),
-  labelSource: z.string().nullable().describe('where the label came from: "imported" (no source stated), the catalog\'s word (e.g. "offline-top-tokens", "neuronpedia"), or "llm:<model>" for a relabel; null without a label'),
+  labelSource: z.string().nullable().describe('where the label came from: "imported" (no source stated), the catalog\'s word (e.g. "offline-lift", "neuronpedia"), or "llm:<model>" for a relabel; null without a label'),
   labelScore: LabelScore.nullable().default(null).describe('detection and fuzzing scores of the label (LLM labels from a relabel run; offline labels carry an offline detection score, fuzzing null); null for imported labels'),
   href: z.string().describe('the latent page: /latents/{latent}?dataset=...'),
 })

@@ -6,7 +6,7 @@ export interface EncoderCatalog {
   get(id: string): EncoderInfo | undefined
   /** One label (or null) per latent. */
   labels(id: string): Promise<(string | null)[]>
-  /** Where each label came from (e.g. 'offline-top-tokens', 'neuronpedia'), or null. */
+  /** Where each label came from (e.g. 'offline-lift', 'neuronpedia'), or null. */
   labelSources?(id: string): Promise<(string | null)[]>
   /** Encoder folders that were found but failed to load, with the reason (folder names only, no machine paths). */
   unavailable?(): UnavailableEncoder[]
