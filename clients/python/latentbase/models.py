@@ -83,6 +83,18 @@ class Encoder:
 
 
 @dataclasses.dataclass
+class Upload:
+    id: str
+    url: str
+    bytes: int
+    filename: Optional[str] = None
+    content_type: Optional[str] = None
+    created_at: Optional[str] = None
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+
+@dataclasses.dataclass
 class Dataset:
     id: str
     name: str

@@ -53,6 +53,22 @@ class ClientTests(unittest.TestCase):
         self.assertEqual(caught.exception.code, "dataset-not-found")
         self.assertIn(created.id, caught.exception.detail)
 
+    def test_a_local_file_is_uploaded_and_encoded(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "notes.jsonl")
+            with open(path, "w") as f:
+                f.writelines(json.dumps({"id": f"u{i}", "text": f"uploaded note {i} about the harbour"}) + "\n" for i in range(5))
+            upload = self.lb.uploads.create(path)
+            self.assertTrue(upload.url.startswith("upload://up_"), upload.url)
+            self.assertEqual(upload.filename, "notes.jsonl")
+            self.assertEqual(upload.bytes, os.path.getsize(path))
+            created = self.lb.datasets.create_from_file(path, name="uploaded")
+        ready = self.lb.datasets.wait_until_ready(created.id, timeout=300, interval=0.05)
+        self.assertEqual(ready.stats["documents"], 5)
+        self.assertTrue(ready.raw["source"]["url"].startswith("upload://"))
+        self.lb.datasets.delete(created.id)
+
     def test_a_failed_encoding_raises_with_its_reason(self):
         created = self.lb.datasets.create(source="file:///nonexistent/latentbase-python-test.jsonl")
         with self.assertRaises(DatasetFailedError) as caught:
