@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DEMO_ENCODER_DIR, loadEncoders } from '@latentbase/gpu-worker/registry'
-import type { LoadedEncoder } from '@latentbase/gpu-worker/encoder/runtime'
+import type { LoadedEncoder } from '@latentbase/gpu-worker/encode/runtime'
 import { startScriptedLlm, userText, type RecordedRequest, type ScriptedLlm, type ScriptedReply } from '@latentbase/shared/llm/testkit'
 import { startLocal } from '@latentbase/api/local-server'
 

@@ -1,6 +1,6 @@
 /**
  * @module The README and docs/*.md hold together: every relative link reaches a file that exists and every #anchor a
- * heading of that file (GitHub's slugs), every repository path they name (`gpu-worker/src/encoder/`) exists; the README
+ * heading of that file (GitHub's slugs), every repository path they name (`gpu-worker/src/encode/`) exists; the README
  * stays short, names the commands and links every docs page.
  */
 import { test } from 'node:test'
@@ -85,7 +85,7 @@ export function repositoryPaths(markdown: string): string[] {
 }
 
 test('every repository path README.md and docs/*.md name exists (the pipeline picture included)', () => {
-  assert.deepEqual(repositoryPaths('see `gpu-worker/src/encoder/` and api/src/app.ts. Not xapi/y'), ['gpu-worker/src/encoder/', 'api/src/app.ts'])
+  assert.deepEqual(repositoryPaths('see `gpu-worker/src/encode/` and api/src/app.ts. Not xapi/y'), ['gpu-worker/src/encode/', 'api/src/app.ts'])
   const missing: string[] = []
   let named = 0
   for (const file of files()) {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient, verifyWebhook, LatentbaseError, DatasetFailedError } from '@latentbase/sdk'
 import { DEMO_ENCODER_DIR, loadEncoders } from '@latentbase/gpu-worker/registry'
-import type { LoadedEncoder } from '@latentbase/gpu-worker/encoder/runtime'
+import type { LoadedEncoder } from '@latentbase/gpu-worker/encode/runtime'
 import { startLocal, type LocalServer } from './local-server.ts'
 import { loadSpamAssassin } from '@latentbase/gpu-worker/corpus/spam-assassin'
 

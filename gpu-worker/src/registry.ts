@@ -5,7 +5,7 @@ import { basename, dirname, join, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { StaticEncoderCatalog } from '@latentbase/shared/encoders/catalog'
 import type { UnavailableEncoder } from '@latentbase/shared/contract/encoder'
-import { loadEncoder, type LoadedEncoder } from './encoder/runtime.ts'
+import { loadEncoder, type LoadedEncoder } from './encode/runtime.ts'
 
 export const DEMO_ENCODER_DIR = fileURLToPath(new URL('../encoders/demo/', import.meta.url))
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Make the PyTorch-exported reader fixture used by gpu-worker/src/encoder/torch-reader.test.ts.
+"""Make the PyTorch-exported reader fixture used by gpu-worker/src/encode/torch-reader.test.ts.
 
 Everything here comes from outside this project's code: a small GPT-2-shaped model written in PyTorch and
 exported by torch.onnx.export (the TorchScript exporter, as most Hugging Face exports are), two SAEs in SAELens
@@ -7,7 +7,7 @@ format (a JumpReLU and a TopK), and the expected pooled activations computed in 
 straight from the formulas. The test then checks that Latentbase's worker, given these files, pools the same
 values. Run with any Python that has torch and numpy (Debian's python3-torch works):
 
-    python3 gpu-worker/tools/make_torch_fixture.py gpu-worker/src/encoder/fixtures/torch-gpt2-tiny
+    python3 gpu-worker/tools/make_torch_fixture.py gpu-worker/src/encode/fixtures/torch-gpt2-tiny
 """
 import json
 import math
@@ -151,4 +151,4 @@ def main(out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "gpu-worker/src/encoder/fixtures/torch-gpt2-tiny")
+    main(sys.argv[1] if len(sys.argv) > 1 else "gpu-worker/src/encode/fixtures/torch-gpt2-tiny")

@@ -1,6 +1,6 @@
 /** @module A small encoded fixture for the web interface's browser tests and screenshots: two datasets of short documents (cooking vs. football, both with weather) on the local server with the demo encoder. */
 import { DEMO_ENCODER_DIR, loadEncoders } from '@latentbase/gpu-worker/registry'
-import type { LoadedEncoder } from '@latentbase/gpu-worker/encoder/runtime'
+import type { LoadedEncoder } from '@latentbase/gpu-worker/encode/runtime'
 import { startLocal, type LocalServer } from '../../api/src/local-server.ts'
 
 /** Deterministic pick (a small LCG) so the fixture is the same on every run. */

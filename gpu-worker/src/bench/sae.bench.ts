@@ -17,9 +17,9 @@ import onnxPkg from 'onnx-proto'
 import type { onnx as Onnx } from 'onnx-proto'
 import ort from 'onnxruntime-node'
 import { mulberry32 } from '@latentbase/shared/util/random'
-import { buildPooledGraph } from '../encoder/fused-graph.ts'
-import { requestedProviders } from '../encoder/runtime.ts'
-import type { SaeWeights } from '../encoder/sae.ts'
+import { buildPooledGraph } from '../encode/fused-graph.ts'
+import { requestedProviders } from '../encode/runtime.ts'
+import type { SaeWeights } from '../encode/architectures/index.ts'
 
 const { onnx } = onnxPkg
 const DT = onnx.TensorProto.DataType
@@ -107,12 +107,14 @@ for (const [d, S] of sizes) {
   rows.push(`${`${d} x ${S}`.padEnd(14)} ${'plain MatMul + max'.padEnd(30)} ${String(Math.round(tokens / plainSeconds)).padStart(9)} tok/s  ${(plainSeconds * 1000).toFixed(0).padStart(7)} ms/batch  1.00x  (${plain.provider})`)
 
   for (const [architecture, saeDtype] of [['topk', 'float32'], ['jumprelu', 'float32'], ['topk', 'float16']] as const) {
-    const sae: SaeWeights = {
-      architecture, dIn: d, dSae: S, ...(architecture === 'topk' ? { k: K } : { threshold: randomWeights(S, 0.05, 3).map((v) => Math.abs(v) + 0.1) }),
-      wEnc, bEnc: randomWeights(S, 0.1, 4), bDec: randomWeights(d, 0.1, 5),
+    const common = {
+      dIn: d, dSae: S, wEnc, bEnc: randomWeights(S, 0.1, 4), bDec: randomWeights(d, 0.1, 5),
       applyBDecToInput: true, normalizeActivations: 'none', rescaleActsByDecoderNorm: false,
       hookName: 'blocks.0.hook_resid_post', sourceDtype: 'F32',
-    }
+    } as const
+    const sae: SaeWeights = architecture === 'topk'
+      ? { ...common, architecture, k: K }
+      : { ...common, architecture, threshold: randomWeights(S, 0.05, 3).map((v) => Math.abs(v) + 0.1) }
     const graph = buildPooledGraph(identityReader(d), sae, { output: 'hidden_states', method: 'max', outlierNormRatio: 100, saeDtype })
     const pooled = await session(graph.bytes)
     const t = await seconds(pooled.s, { hidden_in: hidden, pool_mask: poolMask })

@@ -7,7 +7,7 @@ import { DatasetStore, DatasetDeletedError } from '@latentbase/shared/store/data
 import { layout } from '@latentbase/shared/store/layout'
 import { readByDocument, readDocuments } from '@latentbase/shared/store/shards'
 import { readLatentStats } from '@latentbase/shared/store/latent-stats'
-import { loadEncoder, type LoadedEncoder } from '../encoder/runtime.ts'
+import { loadEncoder, type LoadedEncoder } from '../encode/runtime.ts'
 import { DEMO_ENCODER_DIR } from '../registry.ts'
 import { encodeDataset } from './encode.ts'
 

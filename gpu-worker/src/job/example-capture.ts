@@ -7,7 +7,7 @@
 import { parquetMetadata, parquetReadObjects } from 'hyparquet'
 import { parquetWriteBuffer } from 'hyparquet-writer'
 import type { LatentStats } from '@latentbase/shared/store/latent-stats'
-import type { CapturedWindows } from '../encoder/runtime.ts'
+import type { CapturedWindows } from '../encode/runtime.ts'
 import { writeExamples, type MinedWindows } from './top-examples.ts'
 
 /** One candidate: a (document, latent) with its window, cut to the document and ready to show. */

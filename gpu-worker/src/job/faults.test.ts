@@ -11,7 +11,7 @@ import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
 import type { ObjectStore, PutOptions } from '@latentbase/shared/store/object-store'
 import { mulberry32 } from '@latentbase/shared/util/random'
-import { loadEncoder, type LoadedEncoder } from '../encoder/runtime.ts'
+import { loadEncoder, type LoadedEncoder } from '../encode/runtime.ts'
 import { DEMO_ENCODER_DIR } from '../registry.ts'
 import { encodeDataset } from './encode.ts'
 

@@ -18,7 +18,7 @@ import { layout } from '@latentbase/shared/store/layout'
 import { EmbeddedQueue } from '@latentbase/shared/queue/embedded-queue'
 import { runConsumer } from '@latentbase/shared/queue/consumer'
 import type { JobQueue, QueueMessage } from '@latentbase/shared/queue/job-queue'
-import { loadEncoder, type LoadedEncoder } from '../encoder/runtime.ts'
+import { loadEncoder, type LoadedEncoder } from '../encode/runtime.ts'
 import { DEMO_ENCODER_DIR } from '../registry.ts'
 import { handleJob, onDeadLetter, type WorkerDeps } from './handler.ts'
 

@@ -10,7 +10,7 @@ import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { DatasetDeletedError, type DatasetStore } from '@latentbase/shared/store/dataset-store'
 import type { JobQueue } from '@latentbase/shared/queue/job-queue'
 import { deliverWebhook, nextRetryDelay } from '@latentbase/shared/webhooks/deliver'
-import type { LoadedEncoder } from '../encoder/runtime.ts'
+import type { LoadedEncoder } from '../encode/runtime.ts'
 import {
   encodePart, finalizeEncode, finishedParts, isPermanent, planEncode, readPartMarker, sweepBookkeeping, type EncodeOptions,
 } from './encode.ts'

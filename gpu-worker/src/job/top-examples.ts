@@ -9,7 +9,7 @@ import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import type { ShardFile } from '@latentbase/shared/contract/manifest'
 import { readDocuments } from '@latentbase/shared/store/shards'
 import type { LatentStats } from '@latentbase/shared/store/latent-stats'
-import type { LoadedEncoder } from '../encoder/runtime.ts'
+import type { LoadedEncoder } from '../encode/runtime.ts'
 import { prepareDocument, type PreparedDocument } from '../prepare/tokenize.ts'
 import { packBatch, planBatches } from '../prepare/batches.ts'
 

@@ -5,7 +5,7 @@
  */
 import type { Manifest } from '@latentbase/shared/contract/manifest'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
-import { datasetFingerprint, type LoadedEncoder } from '../encoder/runtime.ts'
+import { datasetFingerprint, type LoadedEncoder } from '../encode/runtime.ts'
 import { mineWindows } from './top-examples.ts'
 
 export interface MinedWindow { latent: number; doc: number; tokens: string[]; activations: number[] }

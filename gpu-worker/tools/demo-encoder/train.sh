@@ -16,7 +16,7 @@ mkdir -p "$WORK"
 t0=$(date +%s)
 lap() { echo "[demo-encoder:train] $1 ($(( $(date +%s) - t0 )) s)"; }
 "$PY" "$TOOLS/collect_corpus.py" "$WORK/docs.jsonl"; lap 'collected text'
-node --import tsx gpu-worker/src/demo-encoder/tokenize-corpus.ts "$WORK/docs.jsonl" "$WORK"; lap 'tokenized'
+node --import tsx gpu-worker/src/demo-build/tokenize-corpus.ts "$WORK/docs.jsonl" "$WORK"; lap 'tokenized'
 "$HEAVY" "$PY" "$TOOLS/train_reader.py" "$WORK" "$WORK/build"; lap 'trained the reader'
 "$HEAVY" "$PY" "$TOOLS/train_sae.py" "$WORK" "$WORK/build" "$WORK/sae" --latents 8192 --k 16 --tokens 3000000 --lr 1e-3 --eval-tokens 300000; lap 'fitted the SAE'
 "$HEAVY" "$PY" "$TOOLS/mine_labels.py" "$WORK" "$WORK/build" "$WORK/sae" "$DEMO/tokenizer.json" "$WORK/labels.jsonl"; lap 'mined labels'
@@ -25,5 +25,5 @@ cp "$WORK/build/reader-weights.safetensors" "$WORK/build/reader.json" "$DEMO/"
 mkdir -p "$DEMO/sae"
 cp "$WORK/sae/cfg.json" "$WORK/sae/sae_weights.safetensors" "$DEMO/sae/"
 cp "$WORK/labels.jsonl" "$DEMO/labels.jsonl"
-node --import tsx gpu-worker/src/demo-encoder/write-report.ts "$WORK" "$(( $(date +%s) - t0 ))"
+node --import tsx gpu-worker/src/demo-build/write-report.ts "$WORK" "$(( $(date +%s) - t0 ))"
 lap 'installed'

@@ -1,0 +1,459 @@
+/** @module Composes one ONNX graph per batch: the reader pruned at the chosen layer, then SAE encode and masked pooling. */
+import onnxPkg from 'onnx-proto'
+import type { onnx as Onnx } from 'onnx-proto'
+import type { PoolingMethod } from '@latentbase/shared/contract/dataset'
+import { architectureOf, type GraphGate, type SaeWeights } from './architectures/index.ts'
+import { DT, GraphBuilder, valueInfo } from './graph-builder.ts'
+
+const { onnx } = onnxPkg
+
+/** Which reader value holds the hidden states: a name, or an index into a stacked [L, B, T, D] output. */
+export type ReaderOutputRef = string | { name: string; index: number }
+
+export interface ReaderGraphOptions {
+  output: ReaderOutputRef
+  /** 'center' subtracts each token's mean over d_model before anything else. */
+  preprocess?: 'none' | 'center'
+  /**
+   * Precision of the SAE encoder's matrix product (default float32). float16 halves the weights' memory and uses
+   * tensor cores on a GPU; activations come back to float32 before the threshold / top-k and pooling.
+   */
+  saeDtype?: 'float32' | 'float16'
+}
+
+export interface PooledGraphOptions extends ReaderGraphOptions {
+  method: PoolingMethod
+  /** Tokens whose norm exceeds this multiple of the document's median norm leave the pool (Infinity: none). */
+  outlierNormRatio: number
+  /**
+   * Top-example capture in the same pass: with this set, the graph takes `example_threshold` float32 [S] and
+   * `example_all` float32 [B] and also returns, for every (row, latent) whose pooled value is > 0 and >= the
+   * latent's threshold (or any > 0 on a row flagged in example_all), the activations of the tokens
+   * argmax - halfWindow .. argmax + halfWindow (positions clamped into the batch; 0 on tokens left out of pooling).
+   */
+  examples?: { halfWindow: number }
+}
+
+export interface TokenActivationsGraphOptions extends ReaderGraphOptions {
+  outlierNormRatio: number
+  /** Add an input `latent_ids` int64 [L] and return only those latents: [B, T, L] instead of [B, T, S]. */
+  selectLatents?: boolean
+}
+
+export const LATENT_IDS_INPUT = 'latent_ids'
+/** Inputs and outputs of the top-example capture (PooledGraphOptions.examples). */
+export const EXAMPLE_THRESHOLD_INPUT = 'example_threshold'
+export const EXAMPLE_ALL_INPUT = 'example_all'
+
+export type InputElemType = 'float32' | 'float16' | 'int32' | 'int64' | 'bool'
+
+export interface GraphInput { name: string; type: InputElemType }
+
+export interface ComposedGraph {
+  /** Serialized ModelProto, ready for InferenceSession.create. */
+  bytes: Uint8Array
+  /** The reader inputs the pruned graph still needs (an unused attention mask is dropped). */
+  readerInputs: GraphInput[]
+  /** Output names, in the order the builder declares them. */
+  outputs: string[]
+  opset: number
+  /** Node and initializer names of the composed graph (for inspection and tests). */
+  nodeNames: string[]
+  initializerNames: string[]
+  ops: string[]
+}
+
+/** Name of the extra graph input: float32 [B, T], 1 = pool this token. */
+export const POOL_MASK_INPUT = 'pool_mask'
+export const MIN_OPSET = 13
+
+// ---------------------------------------------------------------------------------------------
+// Reader: decode and prune
+// ---------------------------------------------------------------------------------------------
+
+type Long = { toNumber(): number }
+const num = (v: number | Long | null | undefined): number => (v === null || v === undefined ? 0 : typeof v === 'number' ? v : v.toNumber())
+
+export function decodeModel(bytes: Uint8Array): Onnx.ModelProto {
+  try {
+    return onnx.ModelProto.decode(bytes)
+  } catch (err) {
+    throw new Error(`reader model: not a valid ONNX file (${(err as Error).message})`)
+  }
+}
+
+/** ai.onnx opset of the model (domain "" or "ai.onnx"). */
+export function defaultOpset(model: Onnx.IModelProto): number {
+  const entry = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')
+  if (!entry) throw new Error('reader model: no ai.onnx opset import')
+  return num(entry.version as number | Long)
+}
+
+/** Every value a node reads, including outer-scope names used inside its subgraphs (If / Loop / Scan). */
+function nodeReads(node: Onnx.INodeProto, out: Set<string>): void {
+  for (const i of node.input ?? []) if (i) out.add(i)
+  for (const a of node.attribute ?? []) {
+    const graphs = [...(a.g ? [a.g] : []), ...(a.graphs ?? [])]
+    for (const g of graphs) for (const n of g.node ?? []) nodeReads(n, out)
+  }
+}
+
+interface PrunedReader {
+  nodes: Onnx.INodeProto[]
+  initializers: Onnx.ITensorProto[]
+  sparseInitializers: Onnx.ISparseTensorProto[]
+  inputs: Onnx.IValueInfoProto[]
+  valueInfo: Onnx.IValueInfoProto[]
+  /** Element type of the chosen value when the model declares it, else undefined. */
+  elemType?: number
+  /** Declared shape of the chosen value (numbers, names, or null when unknown). */
+  shape?: (number | string | null)[]
+}
+
+/** Keep only what the chosen value depends on: a reader with 12 layers cut at layer 6 runs 6. */
+export function pruneReader(model: Onnx.IModelProto, valueName: string): PrunedReader {
+  const graph = model.graph
+  if (!graph) throw new Error('reader model: no graph')
+  const nodes = graph.node ?? []
+  const producer = new Map<string, number>()
+  nodes.forEach((n, i) => { for (const o of n.output ?? []) if (o) producer.set(o, i) })
+  const initNames = new Set((graph.initializer ?? []).map((t) => t.name ?? ''))
+  const sparseNames = new Set((graph.sparseInitializer ?? []).map((t) => t.values?.name ?? ''))
+  const inputNames = new Set((graph.input ?? []).map((v) => v.name ?? ''))
+  if (!producer.has(valueName) && !inputNames.has(valueName)) {
+    const outs = (graph.output ?? []).map((o) => o.name).join(', ')
+    throw new Error(`reader model: no value named "${valueName}" (graph outputs: ${outs || 'none'})`)
+  }
+  const needed = new Set<string>([valueName])
+  const keep = new Uint8Array(nodes.length)
+  const stack = [valueName]
+  while (stack.length) {
+    const name = stack.pop()!
+    const p = producer.get(name)
+    if (p === undefined || keep[p]) continue
+    keep[p] = 1
+    const reads = new Set<string>()
+    nodeReads(nodes[p], reads)
+    for (const r of reads) if (!needed.has(r)) { needed.add(r); stack.push(r) }
+  }
+  const keptNodes = nodes.filter((_, i) => keep[i])
+  const inputs = (graph.input ?? []).filter((v) => needed.has(v.name ?? '') && !initNames.has(v.name ?? '') && !sparseNames.has(v.name ?? ''))
+  const initializers = (graph.initializer ?? []).filter((t) => needed.has(t.name ?? ''))
+  const sparseInitializers = (graph.sparseInitializer ?? []).filter((t) => needed.has(t.values?.name ?? ''))
+  // Initializers in external data (readers over 2 GB) keep their references: the runtime writes the composed graph
+  // beside the reader's side files (external-data.ts), since onnxruntime resolves them only from a file on disk.
+  const valueInfo = (graph.valueInfo ?? []).filter((v) => needed.has(v.name ?? ''))
+  const declared = [...(graph.output ?? []), ...(graph.valueInfo ?? []), ...(graph.input ?? [])].find((v) => v.name === valueName)
+  const tensorType = declared?.type?.tensorType
+  const shape = tensorType?.shape?.dim?.map((d) => (d.dimValue !== undefined && d.dimValue !== null && num(d.dimValue as number | Long) > 0
+    ? num(d.dimValue as number | Long) : d.dimParam || null))
+  return {
+    nodes: keptNodes, initializers, sparseInitializers, inputs, valueInfo,
+    ...(tensorType?.elemType ? { elemType: tensorType.elemType } : {}),
+    ...(shape ? { shape } : {}),
+  }
+}
+
+function inputType(v: Onnx.IValueInfoProto): InputElemType {
+  const t = v.type?.tensorType?.elemType
+  switch (t) {
+    case DT.FLOAT: return 'float32'
+    case DT.FLOAT16: return 'float16'
+    case DT.INT32: return 'int32'
+    case DT.INT64: return 'int64'
+    case DT.BOOL: return 'bool'
+    default: throw new Error(`reader model: input "${v.name}" has element type ${t}, expected int64, int32, float, float16 or bool`)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Composition
+// ---------------------------------------------------------------------------------------------
+
+interface Stage {
+  model: Onnx.IModelProto
+  pruned: PrunedReader
+  b: GraphBuilder
+  /** float32 [B, T, D] after the optional centring: the activations the SAE reads. */
+  hidden: string
+  readerInputs: GraphInput[]
+}
+
+function readerStage(readerBytes: Uint8Array, opts: ReaderGraphOptions, dIn?: number): Stage {
+  const model = decodeModel(readerBytes)
+  const opset = defaultOpset(model)
+  if (opset < MIN_OPSET) {
+    throw new Error(`reader model: opset ${opset} is older than ${MIN_OPSET}; re-export the reader with opset >= ${MIN_OPSET}`)
+  }
+  const ref = typeof opts.output === 'string' ? { name: opts.output, index: undefined } : opts.output
+  const pruned = pruneReader(model, ref.name)
+  const b = new GraphBuilder(opset)
+  let hidden = ref.name
+  let shape = pruned.shape
+  if (ref.index !== undefined) {
+    if (shape && shape.length !== 4) {
+      throw new Error(`encoder.json: reader.output.index is set but "${ref.name}" has rank ${shape.length}, not a stacked [layers, B, T, D] output`)
+    }
+    if (shape && typeof shape[0] === 'number' && ref.index >= shape[0]) {
+      throw new Error(`encoder.json: reader.output.index is ${ref.index} but "${ref.name}" stacks only ${shape[0]} layers`)
+    }
+    hidden = b.op('Gather', [hidden, b.i64([ref.index], [], 'layer')], { axis: 0 }, 'layer_hidden')
+    shape = shape?.slice(1)
+  }
+  if (shape && shape.length !== 3) {
+    throw new Error(`reader model: "${ref.name}" has rank ${shape.length}; expected hidden states [batch, tokens, d_model]`)
+  }
+  if (dIn !== undefined && shape && typeof shape[2] === 'number' && shape[2] !== dIn) {
+    throw new Error(`reader model: "${ref.name}" has d_model ${shape[2]} but the SAE's d_in is ${dIn}`)
+  }
+  if (pruned.elemType !== DT.FLOAT) hidden = b.cast(hidden, DT.FLOAT)
+  if (opts.preprocess === 'center') {
+    hidden = b.op('Sub', [hidden, b.reduce('ReduceMean', hidden, [-1], true)], {}, 'centred')
+  }
+  return { model, pruned, b, hidden, readerInputs: pruned.inputs.map((v) => ({ name: v.name!, type: inputType(v) })) }
+}
+
+/** Value that masked tokens add to every pre-activation: far below any threshold, still finite in float32. */
+const MASKED = -1e30
+
+/** L2 norm over d_model of each token: the quantity outlier masking compares. */
+function tokenNorms(b: GraphBuilder, x: string): string {
+  return b.op('Sqrt', [b.reduce('ReduceSum', b.op('Mul', [x, x]), [-1], false)], {}, 'token_norm')
+}
+
+/**
+ * The SAE's pre-activations [B, T, S] as ONE MatMul. Everything linear is folded into the weights at build
+ * time (in float64): b_dec (x - b_dec) W + b_enc = x W + (b_enc - b_dec W), the decoder-norm rescale
+ * (scales W's columns and the bias), and, when `keep` is given, the pool mask: the SAE input gets two extra
+ * columns, [1, penalty], multiplying the folded bias row and a row of ones, so a token left out of pooling
+ * sits at -1e30 on every latent and can never be a max, a count or part of a sum. That saves a full
+ * masking pass over the dense [B, T, S] activations.
+ */
+function preActivations(b: GraphBuilder, x: string, sae: SaeWeights, keep?: string, dtype: 'float32' | 'float16' = 'float32'): string {
+  const D = sae.dIn
+  const S = sae.dSae
+  if (sae.normalizeActivations === 'constant_norm_rescale') {
+    const norm3 = b.op('Max', [b.unsqueeze(tokenNorms(b, x), [-1]), b.f32([1e-12], [])])
+    x = b.op('Mul', [x, b.op('Div', [b.f32([Math.sqrt(D)], []), norm3])], {}, 'rescaled')
+  } else if (sae.normalizeActivations === 'layer_norm') {
+    const xc = b.op('Sub', [x, b.reduce('ReduceMean', x, [-1], true)])
+    // torch's default std is unbiased (divides by d_in - 1)
+    const variance = b.op('Div', [b.reduce('ReduceSum', b.op('Mul', [xc, xc]), [-1], true), b.f32([D - 1], [])])
+    x = b.op('Div', [xc, b.op('Add', [b.op('Sqrt', [variance]), b.f32([1e-5], [])])], {}, 'layer_normed')
+  }
+  if (sae.rescaleActsByDecoderNorm && !sae.decoderNorms) throw new Error('SAE: rescale_acts_by_decoder_norm is set but no decoder norms were loaded')
+  if (sae.rescaleActsByDecoderNorm && !architectureOf(sae).decoderNormRescale) throw new Error(`SAE: rescale_acts_by_decoder_norm is not defined for a ${sae.architecture} SAE`)
+  // float16: the penalty stays out of the half-precision product (-1e30 is -inf there, and +inf from an outlier
+  // token's huge activations would meet it as NaN): masked tokens are zeroed, multiplied, then penalized in float32.
+  const half = dtype === 'float16'
+  const rows = D + 1 + (keep && !half ? 1 : 0)
+  const w = new Float32Array(rows * S)
+  for (let s = 0; s < S; s++) {
+    const scale = sae.rescaleActsByDecoderNorm ? sae.decoderNorms![s] : 1
+    let bias = sae.bEnc[s]
+    for (let i = 0; i < D; i++) {
+      const wis = sae.wEnc[i * S + s]
+      w[i * S + s] = wis * scale
+      if (sae.applyBDecToInput) bias -= sae.bDec[i] * wis
+    }
+    w[D * S + s] = bias * scale
+    if (keep && !half) w[(D + 1) * S + s] = 1
+  }
+  const pen3 = keep ? b.unsqueeze(b.op('Where', [keep, b.f32([0], []), b.f32([MASKED], [], 'masked')], {}, 'penalty'), [-1]) : null
+  const btShape = b.op('Slice', [b.op('Shape', [x]), b.i64([0], [1]), b.i64([2], [1]), b.i64([0], [1])])
+  const ones = b.op('Expand', [b.f32([1], [], 'one'), b.op('Concat', [btShape, b.i64([1], [1])], { axis: 0 })], {}, 'ones')
+  if (half) {
+    const kept = keep ? b.op('Where', [b.unsqueeze(keep, [-1]), x, b.zero()], {}, 'sae_in_kept') : x
+    const xa16 = b.cast(b.op('Concat', [kept, ones], { axis: -1 }, 'sae_in'), DT.FLOAT16)
+    const h = b.cast(b.op('MatMul', [xa16, b.f16(w, [rows, S], 'W_enc_folded_f16')], {}, 'hidden_pre_f16'), DT.FLOAT)
+    return pen3 ? b.op('Add', [h, pen3], {}, 'hidden_pre') : h
+  }
+  const xa = b.op('Concat', [x, ones, ...(pen3 ? [pen3] : [])], { axis: -1 }, 'sae_in')
+  return b.op('MatMul', [xa, b.f32(w, [rows, S], 'W_enc_folded')], {}, 'hidden_pre')
+}
+
+/**
+ * Per document: median norm over the pooled tokens (lower median, by a sort with masked tokens at +inf),
+ * then tokens above ratio x median leave the pool. Returns the kept-token mask (bool [B, T]) and the count.
+ */
+function outlierStage(b: GraphBuilder, norms: string, poolMask: string, ratio: number): { keep: string; outliers: string } {
+  const inMask = b.op('Greater', [poolMask, b.f32([0], [])], {}, 'in_pool')
+  const inMaskF = b.cast(inMask, DT.FLOAT)
+  const masked = b.op('Where', [inMask, norms, b.f32([Infinity], [], 'inf')])
+  const tokens = b.op('Slice', [b.op('Shape', [masked]), b.i64([1], [1]), b.i64([2], [1]), b.i64([0], [1])], {}, 'tokens')
+  const [sorted] = b.node('TopK', [masked, tokens], { axis: -1, largest: 0, sorted: 1 }, 2, 'sorted_norms')
+  const n = b.reduce('ReduceSum', inMaskF, [1], true)
+  const mid = b.op('Floor', [b.op('Div', [b.op('Sub', [n, b.f32([1], [])]), b.f32([2], [])])])
+  const midIdx = b.cast(b.op('Max', [mid, b.f32([0], [])]), DT.INT64)
+  const median = b.op('GatherElements', [sorted, midIdx], { axis: 1 }, 'median_norm')
+  const limit = b.op('Mul', [median, b.f32([ratio], [], 'outlier_ratio')])
+  const isOutlier = b.op('And', [inMask, b.op('Greater', [norms, limit])], {}, 'outlier')
+  const keep = b.op('And', [inMask, b.op('Not', [isOutlier])], {}, 'pooled_token')
+  const outliers = b.cast(b.reduce('ReduceSum', b.cast(isOutlier, DT.FLOAT), [1], false), DT.INT64)
+  return { keep, outliers }
+}
+
+function finish(stage: Stage, outputs: Onnx.IValueInfoProto[], extraInputs: Onnx.IValueInfoProto[]): ComposedGraph {
+  const { model, pruned, b } = stage
+  const graph: Onnx.IGraphProto = {
+    name: `latentbase(${model.graph?.name ?? 'reader'})`,
+    node: [...pruned.nodes, ...b.nodes],
+    initializer: [...pruned.initializers, ...b.initializers],
+    sparseInitializer: pruned.sparseInitializers,
+    input: [...pruned.inputs, ...extraInputs],
+    output: outputs,
+    valueInfo: pruned.valueInfo,
+  }
+  const composed: Onnx.IModelProto = {
+    irVersion: Math.max(num(model.irVersion as number | Long), 7),
+    opsetImport: model.opsetImport,
+    producerName: 'latentbase',
+    producerVersion: '1',
+    domain: model.domain,
+    modelVersion: model.modelVersion,
+    functions: model.functions,
+    metadataProps: model.metadataProps,
+    graph,
+  }
+  const bytes = onnx.ModelProto.encode(onnx.ModelProto.create(composed)).finish()
+  return {
+    bytes,
+    readerInputs: stage.readerInputs,
+    outputs: outputs.map((o) => o.name!),
+    opset: b.opset,
+    nodeNames: graph.node!.map((n) => n.name ?? ''),
+    initializerNames: graph.initializer!.map((t) => t.name ?? ''),
+    ops: graph.node!.map((n) => n.opType ?? ''),
+  }
+}
+
+const poolMaskInput = (): Onnx.IValueInfoProto => valueInfo(POOL_MASK_INPUT, DT.FLOAT, ['batch', 'tokens'])
+
+/**
+ * Top-example capture: the (row, latent) pairs that may enter a latent's running top list (pooled > 0 and >= the
+ * latent's current threshold, or any > 0 on rows flagged `example_all`), and the activations of a window of
+ * tokens around each one's argmax, gathered from the pre-activations with the gate applied to the gathered
+ * values only. Masked tokens carry the -1e30 penalty in `h`, so they come out as 0, as the pool saw them.
+ * Returns `example_index` int64 [N, 2] (row, latent) and `example_activations` float32 [N, 2 * halfWindow + 1].
+ */
+function exampleCapture(b: GraphBuilder, h: string, gate: GraphGate, pooled: string, argmax: string, halfWindow: number): { index: string; acts: string } {
+  const zero = b.zero()
+  const all = b.op('Greater', [b.unsqueeze(EXAMPLE_ALL_INPUT, [-1]), zero], {}, 'example_row_all')
+  const wanted = b.op('Or', [b.op('GreaterOrEqual', [pooled, EXAMPLE_THRESHOLD_INPUT]), all])
+  const sel = b.op('And', [b.op('Greater', [pooled, zero]), wanted], {}, 'example_selected')
+  const index = b.op('Transpose', [b.op('NonZero', [sel])], { perm: [1, 0] }, 'example_index') // [N, 2]
+  const center = b.op('GatherND', [argmax, index], {}, 'example_center') // [N]
+  const width = 2 * halfWindow + 1
+  const offsets = b.i64(Array.from({ length: width }, (_, i) => i - halfWindow), [width], 'window_offsets')
+  const lastToken = b.op('Sub', [b.op('Gather', [b.op('Shape', [h]), b.i64([1], [], 'token_axis')], { axis: 0 }), b.i64([1], [], 'one_i64')])
+  const positions = b.op('Min', [b.op('Max', [b.op('Add', [b.unsqueeze(center, [1]), offsets]), b.i64([0], [], 'zero_i64')]), lastToken], {}, 'window_positions') // [N, W]
+  const column = (i: number) => b.op('Gather', [index, b.i64([i], [], 'col')], { axis: 1 }) // [N]
+  const rowIdx = column(0)
+  const latentIdx = column(1)
+  const spread = (x: string) => b.unsqueeze(b.op('Expand', [b.unsqueeze(x, [1]), b.op('Shape', [positions])]), [-1]) // [N, W, 1]
+  const tokenIdx = b.op('Concat', [spread(rowIdx), b.unsqueeze(positions, [-1])], { axis: -1 }) // [N, W, 2]
+  const hg = b.op('GatherND', [h, b.op('Concat', [tokenIdx, spread(latentIdx)], { axis: -1 })], {}, 'window_pre') // [N, W]
+  const perLatent = (v: string) => b.unsqueeze(b.op('Gather', [v, latentIdx], { axis: 0 }), [1]) // [N, 1]
+  const acts = gate.window(b, hg, { tokenIdx, perLatent })
+  return { index, acts }
+}
+
+/**
+ * Reader -> SAE -> masked pooling. Outputs `pooled` float32 [B, S], `argmax` int64 [B, S] (token position of
+ * the max; meaningless where the pooled value is 0) and `outliers` int64 [B]. Dense per-token SAE output
+ * stays inside the graph.
+ */
+export function buildPooledGraph(readerBytes: Uint8Array, sae: SaeWeights, opts: PooledGraphOptions): ComposedGraph {
+  const stage = readerStage(readerBytes, opts, sae.dIn)
+  const { b } = stage
+  const { keep, outliers } = outlierStage(b, tokenNorms(b, stage.hidden), POOL_MASK_INPUT, opts.outlierNormRatio)
+  const h = preActivations(b, stage.hidden, sae, keep, opts.saeDtype)
+  const gate = architectureOf(sae).graph(b, h, sae)
+  const zero = b.zero()
+  let pooled: string
+  let argmax: string
+  const method = opts.method
+  if ((method === 'max' || method === 'binary') && gate.monotone) {
+    // f is monotone, so the max over tokens of f(h) is f(max over tokens of h): no per-token activation pass.
+    const m = b.reduce('ReduceMax', h, [1], false)
+    argmax = b.op('ArgMax', [h], { axis: 1, keepdims: 0 })
+    const on = gate.isActive(b, m)
+    pooled = method === 'max' ? b.op('Where', [on, m, zero]) : b.cast(on, DT.FLOAT)
+  } else {
+    const acts = gate.activations(b, h)
+    argmax = b.op('ArgMax', [acts], { axis: 1, keepdims: 0 })
+    switch (method) {
+      case 'max': pooled = b.reduce('ReduceMax', acts, [1], false); break
+      case 'binary': pooled = b.cast(b.op('Greater', [b.reduce('ReduceMax', acts, [1], false), zero]), DT.FLOAT); break
+      case 'sum': pooled = b.reduce('ReduceSum', acts, [1], false); break
+      case 'mean': {
+        const count = b.op('Max', [b.reduce('ReduceSum', b.cast(keep, DT.FLOAT), [1], true), b.f32([1], [])])
+        pooled = b.op('Div', [b.reduce('ReduceSum', acts, [1], false), count])
+        break
+      }
+      case 'count': pooled = b.reduce('ReduceSum', b.cast(b.op('Greater', [acts, zero]), DT.FLOAT), [1], false); break
+      default: throw new Error(`pooling method "${String(method)}" is not supported (max, mean, sum, binary, count)`)
+    }
+  }
+  // Named before the capture reads them: nameLast renames a value where it is produced, not where it is read.
+  pooled = b.nameLast(pooled, 'pooled')
+  argmax = b.nameLast(argmax, 'argmax')
+  b.nameLast(outliers, 'outliers')
+  const capture = opts.examples ? exampleCapture(b, h, gate, pooled, argmax, opts.examples.halfWindow) : null
+  if (capture) {
+    b.nameLast(b.op('Identity', [capture.index]), 'example_index')
+    b.nameLast(capture.acts, 'example_activations')
+  }
+  return finish(stage, [
+    valueInfo('pooled', DT.FLOAT, ['batch', sae.dSae]),
+    valueInfo('argmax', DT.INT64, ['batch', sae.dSae]),
+    valueInfo('outliers', DT.INT64, ['batch']),
+    ...(capture ? [
+      valueInfo('example_index', DT.INT64, ['examples', 2]),
+      valueInfo('example_activations', DT.FLOAT, ['examples', 2 * opts.examples!.halfWindow + 1]),
+    ] : []),
+  ], [poolMaskInput(), ...(capture ? [
+    valueInfo(EXAMPLE_THRESHOLD_INPUT, DT.FLOAT, [sae.dSae]),
+    valueInfo(EXAMPLE_ALL_INPUT, DT.FLOAT, ['batch']),
+  ] : [])])
+}
+
+/**
+ * Reader -> SAE, per token: `activations` float32 [B, T, S] (every token, masked or not), `norms` float32
+ * [B, T] and `pool_mask_out` float32 [B, T] (the pool mask after outlier removal). For re-encoding a few
+ * candidate documents only.
+ */
+export function buildTokenActivationsGraph(readerBytes: Uint8Array, sae: SaeWeights, opts: TokenActivationsGraphOptions): ComposedGraph {
+  const stage = readerStage(readerBytes, opts, sae.dIn)
+  const { b } = stage
+  const norms = tokenNorms(b, stage.hidden)
+  const { keep } = outlierStage(b, norms, POOL_MASK_INPUT, opts.outlierNormRatio)
+  const h = preActivations(b, stage.hidden, sae, undefined, opts.saeDtype)
+  let acts = architectureOf(sae).graph(b, h, sae).activations(b, h)
+  // Copying [B, T, S] to the host costs as much as the forward pass; mining needs only a few latents per batch.
+  if (opts.selectLatents) acts = b.op('Gather', [acts, LATENT_IDS_INPUT], { axis: 2 }, 'selected')
+  b.nameLast(acts, 'activations')
+  b.nameLast(b.op('Identity', [norms]), 'norms')
+  b.nameLast(b.cast(keep, DT.FLOAT), 'pool_mask_out')
+  return finish(stage, [
+    valueInfo('activations', DT.FLOAT, ['batch', 'tokens', opts.selectLatents ? 'latents' : sae.dSae]),
+    valueInfo('norms', DT.FLOAT, ['batch', 'tokens']),
+    valueInfo('pool_mask_out', DT.FLOAT, ['batch', 'tokens']),
+  ], opts.selectLatents ? [poolMaskInput(), valueInfo(LATENT_IDS_INPUT, DT.INT64, ['latents'])] : [poolMaskInput()])
+}
+
+/**
+ * The pruned reader alone, reduced to `hidden_sum` float32 [B] so that timing it measures the forward pass,
+ * not a copy of the hidden states to the host.
+ */
+export function buildReaderOnlyGraph(readerBytes: Uint8Array, opts: ReaderGraphOptions): ComposedGraph {
+  const stage = readerStage(readerBytes, opts)
+  const { b } = stage
+  b.nameLast(b.reduce('ReduceSum', stage.hidden, [1, 2], false), 'hidden_sum')
+  return finish(stage, [valueInfo('hidden_sum', DT.FLOAT, ['batch'])], [])
+}
+
+/** Validate the reader against the options (output name, rank, d_model, opset) and list the inputs it needs. */
+export function checkReader(readerBytes: Uint8Array, opts: ReaderGraphOptions, dIn?: number): GraphInput[] {
+  return readerStage(readerBytes, opts, dIn).readerInputs
+}
