@@ -1,0 +1,206 @@
+/** @module onnxruntime-node sessions over an encoder's fused graphs: provider choice with a CPU fallback, batch feeds, outputs as typed arrays. */
+import { createHash } from 'node:crypto'
+import { availableParallelism } from 'node:os'
+import { dirname, join } from 'node:path'
+import { InferenceSession, Tensor } from 'onnxruntime-node'
+import type { SaeWeights } from './architectures/index.ts'
+import { writeModelWithExternalData } from './external-data.ts'
+import {
+  buildPooledGraph, buildReaderOnlyGraph, buildTokenActivationsGraph, POOL_MASK_INPUT,
+  type ComposedGraph, type GraphInput, type ReaderGraphOptions,
+  LATENT_IDS_INPUT, EXAMPLE_ALL_INPUT, EXAMPLE_THRESHOLD_INPUT,
+} from './fused-graph.ts'
+import type { ReaderInputNames } from './reader-inference.ts'
+import type { EncoderBatch, LoadedEncoder, LoadEncoderOptions } from './runtime.ts'
+
+export function requestedProviders(opts: LoadEncoderOptions = {}): string[] {
+  if (opts.executionProviders?.length) return opts.executionProviders
+  return process.env.LATENTBASE_DEVICE === 'cuda' ? ['cuda'] : ['cpu']
+}
+
+function threadCount(opts: LoadEncoderOptions): number {
+  if (opts.intraOpNumThreads) return opts.intraOpNumThreads
+  const env = Number(process.env.LATENTBASE_INTRA_OP_THREADS)
+  return Number.isInteger(env) && env > 0 ? env : availableParallelism()
+}
+
+/** Create a session on the requested providers; if an accelerator is missing, fall back to CPU and say so. */
+async function createSession(bytes: Uint8Array | string, opts: LoadEncoderOptions, what: string): Promise<{ session: InferenceSession; provider: string }> {
+  const log = opts.log ?? ((line: string) => console.log(line))
+  const providers = requestedProviders(opts)
+  const base: InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', intraOpNumThreads: threadCount(opts) }
+  const accelerated = providers.filter((p) => p !== 'cpu')
+  if (accelerated.length) {
+    try {
+      const session = await (typeof bytes === 'string' ? InferenceSession.create(bytes, { ...base, executionProviders: [...accelerated.map((name) => ({ name })), 'cpu'] as InferenceSession.ExecutionProviderConfig[] }) : InferenceSession.create(bytes, { ...base, executionProviders: [...accelerated.map((name) => ({ name })), 'cpu'] as InferenceSession.ExecutionProviderConfig[] }))
+      log(`[encoder] ${what}: running on ${accelerated.join(', ')} (cpu for unsupported nodes)`)
+      return { session, provider: accelerated[0] }
+    } catch (err) {
+      log(`[encoder] ${what}: execution provider ${accelerated.join(', ')} unavailable (${(err as Error).message.split('\n')[0]}); falling back to CPU`)
+    }
+  }
+  const session = await (typeof bytes === 'string' ? InferenceSession.create(bytes, { ...base, executionProviders: ['cpu'] }) : InferenceSession.create(bytes, { ...base, executionProviders: ['cpu'] }))
+  log(`[encoder] ${what}: running on cpu (${base.intraOpNumThreads} threads)`)
+  return { session, provider: 'cpu' }
+}
+
+/** What the sessions of one loaded encoder are built from. */
+export interface SessionSource {
+  id: string
+  readerBytes: Uint8Array
+  readerPath: string
+  readerSideFiles: string[]
+  sae: SaeWeights
+  readerOpts: ReaderGraphOptions
+  /** The reader inputs the pruned graph needs, and which of them is ids / mask / positions. */
+  readerInputs: GraphInput[]
+  inputs: ReaderInputNames
+  /** Composed graphs of external-data readers are written under it. */
+  cacheDir: string
+  opts: LoadEncoderOptions
+}
+
+type Sessions = Pick<LoadedEncoder, 'createPoolingSession' | 'createTokenActivationsSession' | 'createReaderOnlySession' | 'close'>
+
+/** The session factories of a loaded encoder; `close` releases every session still open. */
+export function encoderSessions(src: SessionSource): Sessions {
+  const { readerBytes, sae, readerOpts, readerInputs, inputs } = src
+  const feeds = (batch: EncoderBatch, withPoolMask: boolean): Record<string, Tensor> => {
+    const { batchSize: B, seqLen: T } = batch
+    const n = B * T
+    if (batch.ids.length !== n || batch.attention.length !== n || batch.poolMask.length !== n) {
+      throw new Error(`batch: ids (${batch.ids.length}), attention (${batch.attention.length}) and poolMask (${batch.poolMask.length}) must each hold batchSize x seqLen = ${n} values`)
+    }
+    const out: Record<string, Tensor> = {}
+    for (const input of readerInputs) {
+      let values: ArrayLike<number> | ArrayLike<bigint>
+      if (input.name === inputs.ids) values = batch.ids
+      else if (input.name === inputs.mask) values = batch.attention
+      else {
+        const positions = new Int32Array(n)
+        for (let b = 0; b < B; b++) for (let t = 0; t < T; t++) positions[b * T + t] = t
+        values = positions
+      }
+      out[input.name] = toTensor(values, input.type, [B, T])
+    }
+    if (withPoolMask) out[POOL_MASK_INPUT] = new Tensor('float32', batch.poolMask, [B, T])
+    return out
+  }
+
+  const sessions: InferenceSession[] = []
+  const open = async (graph: ComposedGraph, what: string) => {
+    // onnxruntime resolves external data only for a model file on disk, relative to it: write the composed graph
+    // into the cache beside links to the reader's side files.
+    const model = src.readerSideFiles.length
+      ? await writeModelWithExternalData(join(src.cacheDir, 'composed', createHash('sha256').update(graph.bytes).digest('hex').slice(0, 24)), 'model.onnx', graph.bytes, null, dirname(src.readerPath), src.readerSideFiles)
+      : graph.bytes
+    const { session, provider } = await createSession(model, src.opts, `${src.id} ${what}`)
+    sessions.push(session)
+    return { session, provider }
+  }
+  const release = (session: InferenceSession) => async () => {
+    const i = sessions.indexOf(session)
+    if (i >= 0) { sessions.splice(i, 1); await session.release() }
+  }
+
+  return {
+    async createPoolingSession(pooling, o = {}) {
+      const graph = buildPooledGraph(readerBytes, sae, { ...readerOpts, method: pooling.method, outlierNormRatio: pooling.outlierNormRatio, examples: o.examples })
+      const { session, provider } = await open(graph, `pooling (${pooling.method})${o.examples ? ' + top examples' : ''}`)
+      return {
+        provider,
+        release: release(session),
+        async run(batch) {
+          const input = feeds(batch, true)
+          if (o.examples) {
+            const threshold = batch.exampleThreshold ?? new Float32Array(sae.dSae)
+            const all = batch.exampleAll ?? new Float32Array(batch.batchSize)
+            if (threshold.length !== sae.dSae || all.length !== batch.batchSize) {
+              throw new Error(`batch: exampleThreshold must hold dSae = ${sae.dSae} values and exampleAll batchSize = ${batch.batchSize}`)
+            }
+            input[EXAMPLE_THRESHOLD_INPUT] = new Tensor('float32', threshold, [sae.dSae])
+            input[EXAMPLE_ALL_INPUT] = new Tensor('float32', all, [batch.batchSize])
+          }
+          const r = await session.run(input)
+          return {
+            pooled: r.pooled.data as Float32Array,
+            argmax: int32Of(r.argmax.data as BigInt64Array),
+            outliers: int32Of(r.outliers.data as BigInt64Array),
+            ...(o.examples ? {
+              examples: {
+                index: int32Of(r.example_index.data as BigInt64Array),
+                activations: r.example_activations.data as Float32Array,
+                width: 2 * o.examples.halfWindow + 1,
+              },
+            } : {}),
+          }
+        },
+      }
+    },
+
+    async createTokenActivationsSession(o = {}) {
+      const graph = buildTokenActivationsGraph(readerBytes, sae, { ...readerOpts, outlierNormRatio: o.outlierNormRatio ?? 100, selectLatents: o.selectLatents })
+      const { session, provider } = await open(graph, 'token activations')
+      return {
+        provider,
+        release: release(session),
+        async run(batch) {
+          const input = feeds(batch, true)
+          if (o.selectLatents) {
+            if (!batch.latentIds?.length) throw new Error('this token-activations session returns selected latents: give batch.latentIds')
+            input[LATENT_IDS_INPUT] = new Tensor('int64', BigInt64Array.from(batch.latentIds, BigInt), [batch.latentIds.length])
+          }
+          const r = await session.run(input)
+          return {
+            activations: r.activations.data as Float32Array,
+            norms: r.norms.data as Float32Array,
+            poolMask: r.pool_mask_out.data as Float32Array,
+          }
+        },
+      }
+    },
+
+    async createReaderOnlySession() {
+      const graph = buildReaderOnlyGraph(readerBytes, readerOpts)
+      const { session, provider } = await open(graph, 'reader only')
+      return {
+        provider,
+        release: release(session),
+        async run(batch) {
+          const r = await session.run(feeds(batch, false))
+          return { hiddenSum: r.hidden_sum.data as Float32Array }
+        },
+      }
+    },
+
+    async close() {
+      const all = sessions.splice(0)
+      await Promise.all(all.map((s) => s.release()))
+    },
+  }
+}
+
+function int32Of(values: BigInt64Array): Int32Array {
+  const out = new Int32Array(values.length)
+  for (let i = 0; i < values.length; i++) out[i] = Number(values[i])
+  return out
+}
+
+function toTensor(values: ArrayLike<number> | ArrayLike<bigint>, type: GraphInput['type'], dims: number[]): Tensor {
+  const n = values.length
+  switch (type) {
+    case 'int64': {
+      if (values instanceof BigInt64Array) return new Tensor('int64', values, dims)
+      const out = new BigInt64Array(n)
+      for (let i = 0; i < n; i++) out[i] = BigInt(values[i] as number)
+      return new Tensor('int64', out, dims)
+    }
+    case 'int32': {
+      if (values instanceof Int32Array) return new Tensor('int32', values, dims)
+      return new Tensor('int32', Int32Array.from(values as ArrayLike<number>, Number), dims)
+    }
+    case 'float32': return new Tensor('float32', Float32Array.from(values as ArrayLike<number>, Number), dims)
+    case 'bool': return new Tensor('bool', Uint8Array.from(values as ArrayLike<number>, (v) => (Number(v) ? 1 : 0)), dims)
+    case 'float16': throw new Error('reader inputs of type float16 are not supported')
+  }
+}
