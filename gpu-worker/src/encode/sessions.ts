@@ -11,7 +11,7 @@ import {
   LATENT_IDS_INPUT, EXAMPLE_ALL_INPUT, EXAMPLE_THRESHOLD_INPUT,
 } from './fused-graph.ts'
 import type { ReaderInputNames } from './reader-inference.ts'
-import type { EncoderBatch, LoadedEncoder, LoadEncoderOptions } from './runtime.ts'
+import type { EncoderBatch, EncoderSession, LoadedEncoder, LoadEncoderOptions } from './runtime.ts'
 
 export function requestedProviders(opts: LoadEncoderOptions = {}): string[] {
   if (opts.executionProviders?.length) return opts.executionProviders
@@ -98,79 +98,72 @@ export function encoderSessions(src: SessionSource): Sessions {
     sessions.push(session)
     return { session, provider }
   }
-  const release = (session: InferenceSession) => async () => {
-    const i = sessions.indexOf(session)
-    if (i >= 0) { sessions.splice(i, 1); await session.release() }
+  /** A session over one composed graph; release() takes it out of the encoder's list. */
+  const sessionOver = async <R>(graph: ComposedGraph, what: string, run: (session: InferenceSession, batch: EncoderBatch) => Promise<R>): Promise<EncoderSession<R>> => {
+    const { session, provider } = await open(graph, what)
+    return {
+      provider,
+      async release() {
+        const i = sessions.indexOf(session)
+        if (i >= 0) { sessions.splice(i, 1); await session.release() }
+      },
+      run: (batch) => run(session, batch),
+    }
   }
 
   return {
     async createPoolingSession(pooling, o = {}) {
       const graph = buildPooledGraph(readerBytes, sae, { ...readerOpts, method: pooling.method, outlierNormRatio: pooling.outlierNormRatio, examples: o.examples })
-      const { session, provider } = await open(graph, `pooling (${pooling.method})${o.examples ? ' + top examples' : ''}`)
-      return {
-        provider,
-        release: release(session),
-        async run(batch) {
-          const input = feeds(batch, true)
-          if (o.examples) {
-            const threshold = batch.exampleThreshold ?? new Float32Array(sae.dSae)
-            const all = batch.exampleAll ?? new Float32Array(batch.batchSize)
-            if (threshold.length !== sae.dSae || all.length !== batch.batchSize) {
-              throw new Error(`batch: exampleThreshold must hold dSae = ${sae.dSae} values and exampleAll batchSize = ${batch.batchSize}`)
-            }
-            input[EXAMPLE_THRESHOLD_INPUT] = new Tensor('float32', threshold, [sae.dSae])
-            input[EXAMPLE_ALL_INPUT] = new Tensor('float32', all, [batch.batchSize])
+      return sessionOver(graph, `pooling (${pooling.method})${o.examples ? ' + top examples' : ''}`, async (session, batch) => {
+        const input = feeds(batch, true)
+        if (o.examples) {
+          const threshold = batch.exampleThreshold ?? new Float32Array(sae.dSae)
+          const all = batch.exampleAll ?? new Float32Array(batch.batchSize)
+          if (threshold.length !== sae.dSae || all.length !== batch.batchSize) {
+            throw new Error(`batch: exampleThreshold must hold dSae = ${sae.dSae} values and exampleAll batchSize = ${batch.batchSize}`)
           }
-          const r = await session.run(input)
-          return {
-            pooled: r.pooled.data as Float32Array,
-            argmax: int32Of(r.argmax.data as BigInt64Array),
-            outliers: int32Of(r.outliers.data as BigInt64Array),
-            ...(o.examples ? {
-              examples: {
-                index: int32Of(r.example_index.data as BigInt64Array),
-                activations: r.example_activations.data as Float32Array,
-                width: 2 * o.examples.halfWindow + 1,
-              },
-            } : {}),
-          }
-        },
-      }
+          input[EXAMPLE_THRESHOLD_INPUT] = new Tensor('float32', threshold, [sae.dSae])
+          input[EXAMPLE_ALL_INPUT] = new Tensor('float32', all, [batch.batchSize])
+        }
+        const r = await session.run(input)
+        return {
+          pooled: r.pooled.data as Float32Array,
+          argmax: int32Of(r.argmax.data as BigInt64Array),
+          outliers: int32Of(r.outliers.data as BigInt64Array),
+          ...(o.examples ? {
+            examples: {
+              index: int32Of(r.example_index.data as BigInt64Array),
+              activations: r.example_activations.data as Float32Array,
+              width: 2 * o.examples.halfWindow + 1,
+            },
+          } : {}),
+        }
+      })
     },
 
     async createTokenActivationsSession(o = {}) {
       const graph = buildTokenActivationsGraph(readerBytes, sae, { ...readerOpts, outlierNormRatio: o.outlierNormRatio ?? 100, selectLatents: o.selectLatents })
-      const { session, provider } = await open(graph, 'token activations')
-      return {
-        provider,
-        release: release(session),
-        async run(batch) {
-          const input = feeds(batch, true)
-          if (o.selectLatents) {
-            if (!batch.latentIds?.length) throw new Error('this token-activations session returns selected latents: give batch.latentIds')
-            input[LATENT_IDS_INPUT] = new Tensor('int64', BigInt64Array.from(batch.latentIds, BigInt), [batch.latentIds.length])
-          }
-          const r = await session.run(input)
-          return {
-            activations: r.activations.data as Float32Array,
-            norms: r.norms.data as Float32Array,
-            poolMask: r.pool_mask_out.data as Float32Array,
-          }
-        },
-      }
+      return sessionOver(graph, 'token activations', async (session, batch) => {
+        const input = feeds(batch, true)
+        if (o.selectLatents) {
+          if (!batch.latentIds?.length) throw new Error('this token-activations session returns selected latents: give batch.latentIds')
+          input[LATENT_IDS_INPUT] = new Tensor('int64', BigInt64Array.from(batch.latentIds, BigInt), [batch.latentIds.length])
+        }
+        const r = await session.run(input)
+        return {
+          activations: r.activations.data as Float32Array,
+          norms: r.norms.data as Float32Array,
+          poolMask: r.pool_mask_out.data as Float32Array,
+        }
+      })
     },
 
     async createReaderOnlySession() {
       const graph = buildReaderOnlyGraph(readerBytes, readerOpts)
-      const { session, provider } = await open(graph, 'reader only')
-      return {
-        provider,
-        release: release(session),
-        async run(batch) {
-          const r = await session.run(feeds(batch, false))
-          return { hiddenSum: r.hidden_sum.data as Float32Array }
-        },
-      }
+      return sessionOver(graph, 'reader only', async (session, batch) => {
+        const r = await session.run(feeds(batch, false))
+        return { hiddenSum: r.hidden_sum.data as Float32Array }
+      })
     },
 
     async close() {

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { gzipSync } from 'node:zlib'
 import { formatFromName, openSource, sniffFormat, SourceError, type OpenedSource } from './open-source.ts'
-import { closedPort, startTestServer, type TestServer } from './test-server.ts'
+import { closedPort, isSourceError, startTestServer, type TestServer } from './test-server.ts'
 
 const enc = new TextEncoder()
 
@@ -24,15 +24,6 @@ async function failsOpeningOrReading(opening: Promise<OpenedSource>, check: (err
   let source: OpenedSource
   try { source = await opening } catch (err) { check(err); return }
   await assert.rejects(readAll(source), check)
-}
-
-function isSourceError(code: string, message?: RegExp) {
-  return (err: unknown) => {
-    assert.ok(err instanceof SourceError, `expected a SourceError, got ${String(err)}`)
-    assert.equal(err.code, code, err.message)
-    if (message) assert.match(err.message, message)
-    return true
-  }
 }
 
 describe('formatFromName / sniffFormat', () => {

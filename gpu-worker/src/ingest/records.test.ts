@@ -7,8 +7,8 @@ import { join } from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { parquetWriteBuffer } from 'hyparquet-writer'
 import type { SourceSpec } from '@latentbase/shared/contract/dataset'
-import { isSkip, JsonValueSplitter, readSourceDocuments, SourceError, type SourceDocument, type SourceSkip } from './records.ts'
-import { startTestServer, type TestServer } from './test-server.ts'
+import { isSkip, JsonValueSplitter, readSourceDocuments, type SourceDocument, type SourceSkip } from './records.ts'
+import { isSourceError, startTestServer, type TestServer } from './test-server.ts'
 
 type SpecInput = Partial<SourceSpec> & { url: string }
 
@@ -22,15 +22,6 @@ async function readAll(spec: SpecInput, opts: { allowLocal?: boolean } = {}) {
   const reasons: Record<string, number> = {}
   for (const s of skips) reasons[s.skip] = (reasons[s.skip] ?? 0) + 1
   return { docs, skips, reasons }
-}
-
-function sourceError(code: string, message?: RegExp) {
-  return (err: unknown) => {
-    assert.ok(err instanceof SourceError, `expected a SourceError, got ${String(err)}`)
-    assert.equal(err.code, code, err.message)
-    if (message) assert.match(err.message, message)
-    return true
-  }
 }
 
 let dir: string
@@ -77,10 +68,10 @@ describe('JSONL', () => {
 
   test('a wrong textField fails naming the fields the records have', async () => {
     const path = await fixture('wrong.jsonl', Array.from({ length: 50 }, (_, i) => JSON.stringify({ body: `doc ${i}`, label: i % 2 })).join('\n'))
-    await assert.rejects(readAll({ url: path }), sourceError('wrong-field', /"text".*"body".*"label"/))
+    await assert.rejects(readAll({ url: path }), isSourceError('wrong-field', /"text".*"body".*"label"/))
     // a short source where every record lacks the field fails too
     const short = await fixture('wrong-short.jsonl', '{"content":"a"}\n{"content":"b"}\n')
-    await assert.rejects(readAll({ url: short }), sourceError('wrong-field', /"content"/))
+    await assert.rejects(readAll({ url: short }), isSourceError('wrong-field', /"content"/))
   })
 
   test('a few records without the field before good ones are skipped, not fatal', async () => {
@@ -105,13 +96,13 @@ describe('JSONL', () => {
     assert.deepEqual(docs[0].metadata, { topic: 'greet' })
     assert.deepEqual(docs[1].messages, [{ role: 'user', content: 'multipart' }])
     assert.deepEqual(reasons, { 'bad-messages': 3 })
-    await assert.rejects(readAll({ url: path, messagesField: 'messages' }), sourceError('wrong-field', /"messages".*messagesField.*"conv"/))
+    await assert.rejects(readAll({ url: path, messagesField: 'messages' }), isSourceError('wrong-field', /"messages".*messagesField.*"conv"/))
   })
 
   test('a record longer than the cap is too-large', async () => {
     const path = await fixture('long.jsonl', JSON.stringify({ text: 'x'.repeat(5000) }))
     const it = readSourceDocuments({ url: path }, { allowLocal: true, maxRecordChars: 1000 })
-    await assert.rejects((async () => { for await (const _ of it) { /* drain */ } })(), sourceError('too-large'))
+    await assert.rejects((async () => { for await (const _ of it) { /* drain */ } })(), isSourceError('too-large'))
   })
 })
 
@@ -153,8 +144,8 @@ describe('JSON', () => {
   })
 
   test('a truncated array is bad-format', async () => {
-    await assert.rejects(readAll({ url: await fixture('trunc.json', '[{"text":"a"},{"text":"b"') }), sourceError('bad-format', /truncated/))
-    await assert.rejects(readAll({ url: await fixture('trunc2.json', '[{"text":"a"}') }), sourceError('bad-format', /truncated/))
+    await assert.rejects(readAll({ url: await fixture('trunc.json', '[{"text":"a"},{"text":"b"') }), isSourceError('bad-format', /truncated/))
+    await assert.rejects(readAll({ url: await fixture('trunc2.json', '[{"text":"a"}') }), isSourceError('bad-format', /truncated/))
   })
 })
 
@@ -177,8 +168,8 @@ describe('CSV', () => {
   })
 
   test('a wrong textField names the header columns; an unclosed quote is bad-format', async () => {
-    await assert.rejects(readAll({ url: await fixture('w.csv', 'body,label\nhi,1\n') }), sourceError('wrong-field', /"body", "label"/))
-    await assert.rejects(readAll({ url: await fixture('q.csv', 'text,label\n"never closed,1\n') }), sourceError('bad-format', /CSV/))
+    await assert.rejects(readAll({ url: await fixture('w.csv', 'body,label\nhi,1\n') }), isSourceError('wrong-field', /"body", "label"/))
+    await assert.rejects(readAll({ url: await fixture('q.csv', 'text,label\n"never closed,1\n') }), isSourceError('bad-format', /CSV/))
   })
 })
 
@@ -213,10 +204,10 @@ describe('Parquet', () => {
 
   test('a wrong textField names the columns; a damaged file is bad-format', async () => {
     const path = await fixture('c.parquet', buffer())
-    await assert.rejects(readAll({ url: path, textField: 'body' }), sourceError('wrong-field', /"body".*"doc_id", "text", "score"/))
+    await assert.rejects(readAll({ url: path, textField: 'body' }), isSourceError('wrong-field', /"body".*"doc_id", "text", "score"/))
     const broken = buffer().slice()
     broken.fill(7, broken.length - 200, broken.length - 8)
-    await assert.rejects(readAll({ url: await fixture('d.parquet', broken) }), sourceError('bad-format'))
+    await assert.rejects(readAll({ url: await fixture('d.parquet', broken) }), isSourceError('bad-format'))
   })
 })
 
@@ -234,7 +225,7 @@ describe('plain text', () => {
   })
 
   test('binary content is bad-format', async () => {
-    await assert.rejects(readAll({ url: await fixture('x.bin', new Uint8Array([1, 2, 0, 0, 5, 6])) }), sourceError('bad-format'))
+    await assert.rejects(readAll({ url: await fixture('x.bin', new Uint8Array([1, 2, 0, 0, 5, 6])) }), isSourceError('bad-format'))
   })
 })
 
@@ -252,10 +243,10 @@ describe('over http', () => {
     assert.equal(a.docs[99].text, 'web doc 99')
     const b = await readAll({ url: `${server.url}/d.parquet` }, { allowLocal: false })
     assert.deepEqual(b.docs.map((d) => d.text), ['p1', 'p2'])
-    await assert.rejects(readAll({ url: `${server.url}/none.jsonl` }, { allowLocal: false }), sourceError('http-status', /404/))
+    await assert.rejects(readAll({ url: `${server.url}/none.jsonl` }, { allowLocal: false }), isSourceError('http-status', /404/))
   })
 
   test('a local path is refused outside local mode', async () => {
-    await assert.rejects(readAll({ url: join(dir, 'whatever.jsonl') }, { allowLocal: false }), sourceError('local-not-allowed'))
+    await assert.rejects(readAll({ url: join(dir, 'whatever.jsonl') }, { allowLocal: false }), isSourceError('local-not-allowed'))
   })
 })

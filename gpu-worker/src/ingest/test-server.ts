@@ -1,6 +1,8 @@
-/** @module A tiny HTTP server on 127.0.0.1 for source tests: fixed routes, a stalled body and a hanging response. */
+/** @module Test kit for source tests: a tiny HTTP server on 127.0.0.1 (fixed routes, a stalled body, a hanging response) and a SourceError matcher. */
+import assert from 'node:assert/strict'
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { SourceError } from './open-source.ts'
 
 export interface Route { status?: number; body: Uint8Array | string; headers?: Record<string, string> }
 
@@ -39,4 +41,14 @@ export async function closedPort(): Promise<number> {
   const { port } = server.address() as AddressInfo
   await new Promise<void>((resolve) => server.close(() => resolve()))
   return port
+}
+
+/** For assert.rejects / assert.throws: a SourceError with this code (and a message matching `message`). */
+export function isSourceError(code: string, message?: RegExp) {
+  return (err: unknown) => {
+    assert.ok(err instanceof SourceError, `expected a SourceError, got ${String(err)}`)
+    assert.equal(err.code, code, err.message)
+    if (message) assert.match(err.message, message)
+    return true
+  }
 }

@@ -55,6 +55,27 @@ const ref = (o: Partial<ReferenceSae>): ReferenceSae => ({
   bMag: Float64Array.from(raw.bMag), k: 6, applyBDecToInput: false, normalize: 'none', ...o,
 })
 
+/** The raw SAE as Gemma Scope's params.npz (deflated, as np.savez_compressed writes it). */
+const gemmaScopeNpz = () => zipFile([
+  { name: 'W_enc.npy', data: npyFile(raw.wEnc, [D, S]) }, { name: 'W_dec.npy', data: npyFile(raw.wDec, [S, D]) },
+  { name: 'b_enc.npy', data: npyFile(raw.bEnc, [S]) }, { name: 'b_dec.npy', data: npyFile(raw.bDec, [D]) },
+  { name: 'threshold.npy', data: npyFile(raw.threshold, [S]) },
+], 8)
+
+/** The raw SAE as a sparsify run's layers.0 folder (TopK, k 6). */
+const sparsifyFiles = () => ({
+  'run/layers.0/cfg.json': JSON.stringify({ activation: 'topk', num_latents: S, k: 6, d_in: D, transcode: false }),
+  'run/layers.0/sae.safetensors': safetensorsFile({
+    'encoder.weight': F32([S, D], transpose(raw.wEnc, D, S)), 'encoder.bias': F32([S], raw.bEnc), W_dec: F32([S, D], raw.wDec), b_dec: F32([D], raw.bDec),
+  }),
+})
+
+/** The raw SAE as Goodfire's state dict (two nn.Linear) in safetensors. */
+const goodfireSafetensors = () => safetensorsFile({
+  'encoder_linear.weight': F32([S, D], transpose(raw.wEnc, D, S)), 'encoder_linear.bias': F32([S], raw.bEnc),
+  'decoder_linear.weight': F32([D, S], transpose(raw.wDec, S, D)), 'decoder_linear.bias': F32([D], raw.bDec),
+})
+
 /** Pool two documents with a max session and compare with the reference (no special tokens among the ids). */
 async function assertEncoderMatches(folder: string, reference: ReferenceSae, architecture: string) {
   const encoder = await loadEncoder(folder, quiet)
@@ -83,32 +104,18 @@ async function assertEncoderMatches(folder: string, reference: ReferenceSae, arc
 }
 
 test('gemma-scope params.npz, sparsify layers.0, goodfire safetensors and a gated SAELens SAE all load and pool through loadEncoder', async () => {
-  const npz = zipFile([
-    { name: 'W_enc.npy', data: npyFile(raw.wEnc, [D, S]) }, { name: 'W_dec.npy', data: npyFile(raw.wDec, [S, D]) },
-    { name: 'b_enc.npy', data: npyFile(raw.bEnc, [S]) }, { name: 'b_dec.npy', data: npyFile(raw.bDec, [D]) },
-    { name: 'threshold.npy', data: npyFile(raw.threshold, [S]) },
-  ], 8)
+  const npz = gemmaScopeNpz()
   const prints = new Set<string>()
   prints.add(await assertEncoderMatches(
     await encoderFolder('blocks.0.hook_resid_post', { format: 'gemma-scope', path: 'sae/params.npz', hookName: 'blocks.0.hook_resid_post' }, { 'sae/params.npz': npz }),
     ref({ architecture: 'jumprelu' }), 'jumprelu'))
 
-  const sparsify = {
-    'run/layers.0/cfg.json': JSON.stringify({ activation: 'topk', num_latents: S, k: 6, d_in: D, transcode: false }),
-    'run/layers.0/sae.safetensors': safetensorsFile({
-      'encoder.weight': F32([S, D], transpose(raw.wEnc, D, S)), 'encoder.bias': F32([S], raw.bEnc), W_dec: F32([S, D], raw.wDec), b_dec: F32([D], raw.bDec),
-    }),
-  }
+  const sparsify = sparsifyFiles()
   // The reader names the hook the Hugging Face way: layers.0 is hidden_states[1] = blocks.1.hook_resid_pre.
   prints.add(await assertEncoderMatches(await encoderFolder('blocks.1.hook_resid_pre', { format: 'sparsify', path: 'run/layers.0' }, sparsify),
     ref({ architecture: 'topk', applyBDecToInput: true }), 'topk'))
 
-  const goodfire = {
-    'Llama-3.1-8B-Instruct-SAE-l0.safetensors': safetensorsFile({
-      'encoder_linear.weight': F32([S, D], transpose(raw.wEnc, D, S)), 'encoder_linear.bias': F32([S], raw.bEnc),
-      'decoder_linear.weight': F32([D, S], transpose(raw.wDec, S, D)), 'decoder_linear.bias': F32([D], raw.bDec),
-    }),
-  }
+  const goodfire = { 'Llama-3.1-8B-Instruct-SAE-l0.safetensors': goodfireSafetensors() }
   prints.add(await assertEncoderMatches(await encoderFolder('blocks.0.hook_resid_post', { format: 'goodfire', path: 'Llama-3.1-8B-Instruct-SAE-l0.safetensors' }, goodfire),
     ref({ architecture: 'standard' }), 'standard'))
 
@@ -124,20 +131,11 @@ test('gemma-scope params.npz, sparsify layers.0, goodfire safetensors and a gate
 })
 
 test('a minimal encoder.json takes the hook from a sparsify layers.N folder or a Gemma Scope layer_L path, the output and inputs from the graph', async () => {
-  const npz = zipFile([
-    { name: 'W_enc.npy', data: npyFile(raw.wEnc, [D, S]) }, { name: 'W_dec.npy', data: npyFile(raw.wDec, [S, D]) },
-    { name: 'b_enc.npy', data: npyFile(raw.bEnc, [S]) }, { name: 'b_dec.npy', data: npyFile(raw.bDec, [D]) },
-    { name: 'threshold.npy', data: npyFile(raw.threshold, [S]) },
-  ], 8)
+  const npz = gemmaScopeNpz()
   // The tiny reader outputs hidden_states.0, hidden_states.1, a stacked hidden_states and logits: the hook picks .1.
   const gemmaPath = 'gemma-scope-2b-pt-res/layer_0/width_16k/average_l0_8/params.npz'
   const gemma = await encoderFolder(null, { format: 'gemma-scope', path: gemmaPath }, { [gemmaPath]: npz })
-  const sparsify = await encoderFolder(null, { format: 'sparsify', path: 'run/layers.0' }, {
-    'run/layers.0/cfg.json': JSON.stringify({ activation: 'topk', num_latents: S, k: 6, d_in: D, transcode: false }),
-    'run/layers.0/sae.safetensors': safetensorsFile({
-      'encoder.weight': F32([S, D], transpose(raw.wEnc, D, S)), 'encoder.bias': F32([S], raw.bEnc), W_dec: F32([S, D], raw.wDec), b_dec: F32([D], raw.bDec),
-    }),
-  })
+  const sparsify = await encoderFolder(null, { format: 'sparsify', path: 'run/layers.0' }, sparsifyFiles())
   for (const [folder, hook] of [[gemma, 'blocks.0.hook_resid_post'], [sparsify, 'blocks.0.hook_resid_post']] as const) {
     const encoder = await loadEncoder(folder, quiet)
     assert.equal(encoder.config.reader.hookName, hook)
@@ -153,12 +151,7 @@ test('encoder.json errors for the new formats name the field', async () => {
   await assert.rejects(loadEncoder(await encoderFolder('blocks.0.hook_resid_post', { format: 'gemma-scope', path: 'nowhere/params.npz', hookName: 'x' }, {}), quiet),
     /encoder\.json: sae\.path: .*nowhere\/params\.npz cannot be read \(ENOENT\)/)
   await assert.rejects(loadEncoder(await encoderFolder('blocks.0.hook_resid_post', { format: 'npz', path: 'x' }, {}), quiet), /encoder\.json: sae\.format: /)
-  const goodfire = {
-    'sae-l2.safetensors': safetensorsFile({
-      'encoder_linear.weight': F32([S, D], transpose(raw.wEnc, D, S)), 'encoder_linear.bias': F32([S], raw.bEnc),
-      'decoder_linear.weight': F32([D, S], transpose(raw.wDec, S, D)), 'decoder_linear.bias': F32([D], raw.bDec),
-    }),
-  }
+  const goodfire = { 'sae-l2.safetensors': goodfireSafetensors() }
   await assert.rejects(loadEncoder(await encoderFolder('blocks.0.hook_resid_post', { format: 'goodfire', path: 'sae-l2.safetensors' }, goodfire), quiet),
     /encoder\.json: reader\.hookName is "blocks\.0\.hook_resid_post" but the SAE's the file name sae-l2\.safetensors says "blocks\.2\.hook_resid_post"/)
   await assert.rejects(loadEncoder(await encoderFolder('blocks.2.hook_resid_post', { format: 'goodfire', path: 'sae-l2.safetensors' }, goodfire, null), quiet),
