@@ -1,7 +1,9 @@
 /** @module Property retrieval over a ready dataset: reads only what a method needs, caches per dataset, runs the pure functions. */
 import type { SearchQuery, SearchResult, SearchLatent } from '@latentbase/shared/contract/search'
-import { readByLatent, readDocuments } from '@latentbase/shared/store/shards'
-import { quantile, readLatentStats } from '@latentbase/shared/store/latent-stats'
+import { readByLatent } from '@latentbase/shared/store/latent-shards/read-by-latent'
+import { readDocuments } from '@latentbase/shared/store/documents/read'
+import { quantile } from '@latentbase/shared/analysis/latent-stats'
+import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { latentStatsOfRows } from '@latentbase/shared/analysis/slice'
 import { layout } from '@latentbase/shared/store/layout'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
