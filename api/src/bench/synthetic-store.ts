@@ -7,9 +7,8 @@ import type { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
 import { writeDocumentsShard } from '@latentbase/shared/store/documents/write'
 import { writeLatentShards } from '@latentbase/shared/store/latent-shards/write'
-import { p90Bytes } from '@latentbase/shared/analysis/search'
 import { HISTOGRAM_EDGES, mergeStats, statsFromCsr, type LatentStats } from '@latentbase/shared/analysis/latent-stats'
-import { writeLatentStats } from '@latentbase/shared/store/stats/write'
+import { writeLatentP90, writeLatentStats } from '@latentbase/shared/store/stats/write'
 import { StaticEncoderCatalog } from '@latentbase/shared/encoders/catalog'
 import type { PooledCsr } from '@latentbase/shared/analysis/sparse'
 
@@ -205,7 +204,7 @@ export async function writeSyntheticDataset(objects: ObjectStore, datasets: Data
     nnzTotal += nnz
   }
   await objects.put(prefix + layout.latentStats(), writeLatentStats(stats!))
-  await objects.put(prefix + layout.latentP90(), p90Bytes(stats!))
+  await objects.put(prefix + layout.latentP90(), writeLatentP90(stats!))
 
   const at = new Date(0).toISOString()
   const record: DatasetRecord = {

@@ -12,13 +12,12 @@ import { DatasetDeletedError, type DatasetStore } from '@latentbase/shared/store
 import { writeDocumentsShard } from '@latentbase/shared/store/documents/write'
 import { writeLatentShards } from '@latentbase/shared/store/latent-shards/write'
 import { statsFromCsr, mergeStats, HISTOGRAM_EDGES, DEFAULT_TOP_K, type LatentStats } from '@latentbase/shared/analysis/latent-stats'
-import { writeLatentStats } from '@latentbase/shared/store/stats/write'
+import { writeLatentP90, writeLatentStats } from '@latentbase/shared/store/stats/write'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { EncodePlan, PartMarker, type EncodePart, type PartProgress } from '@latentbase/shared/contract/encode-plan'
 import { listParts, readPlan } from '@latentbase/shared/store/encode-progress'
 import { mapLimit } from '@latentbase/shared/util/map-limit'
 import { csrFromSortedRows, type PooledCsr } from '@latentbase/shared/analysis/sparse'
-import { p90Bytes } from '@latentbase/shared/analysis/search'
 import { datasetFingerprint, type EncoderBatch, type LoadedEncoder } from '../encoder/runtime.ts'
 import { readSourceDocuments, SourceError, type SourceDocument } from '../source/records.ts'
 import type { OpenSourceOptions } from '../source/fetch.ts'
@@ -394,7 +393,7 @@ async function finalizeParts(record: DatasetRecord, plan: EncodePlan, opts: Enco
   const statsKey = layout.latentStats()
   await objects.put(prefix + statsKey, writeLatentStats(finalStats))
   // What search reads of the statistics, precomputed: a fresh process need not decode every histogram.
-  await objects.put(prefix + layout.latentP90(), p90Bytes(finalStats))
+  await objects.put(prefix + layout.latentP90(), writeLatentP90(finalStats))
   seconds.write += (performance.now() - t0) / 1000
   let activeLatents = 0
   for (let s = 0; s < nLatents; s++) if (finalStats.docCount[s] > 0) activeLatents++
