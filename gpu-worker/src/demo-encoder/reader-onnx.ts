@@ -1,5 +1,5 @@
 /** @module A GPT-2-shaped transformer reader written to ONNX by our own code, from seeded random weights (the demo reader before it was trained; kept as a tested builder for synthetic readers). */
-import { createHash } from 'node:crypto'
+import { sha256Hex } from '@latentbase/shared/util/sha256'
 import { GraphBuilder, float, int, ints } from './onnx-graph.ts'
 
 /**
@@ -226,10 +226,6 @@ export function buildReaderModel(spec: ReaderSpec = READER_SPEC, weights = gener
   return g.toModel('latentbase-demo-reader',
     'Randomly initialized GPT-2-shaped reader for the Latentbase demo encoder (weights from a seeded PRNG, untrained).',
     { spec: JSON.stringify(spec), builderVersion: String(READER_BUILDER_VERSION) })
-}
-
-export function sha256Hex(bytes: Uint8Array | string): string {
-  return createHash('sha256').update(bytes).digest('hex')
 }
 
 /** sha256 of the reader bytes a spec produces (what training-report.json records). */

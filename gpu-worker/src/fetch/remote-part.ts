@@ -1,5 +1,6 @@
 /** @module Fetches encoder parts named by hf://, https:// and s3:// refs into a local cache: once, resumable, checksum-verified, pinned to a commit. */
 import { createHash, type Hash } from 'node:crypto'
+import { sha256Hex } from '@latentbase/shared/util/sha256'
 import { createReadStream } from 'node:fs'
 import { mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
@@ -641,10 +642,6 @@ function basenameOf(url: string): string {
   try { name = decodeURIComponent(last) } catch { name = last }
   name = name.replace(/[\\/\0]/g, '_')
   return name === '' || name === '.' || name === '..' ? 'download' : name
-}
-
-function sha256Hex(s: string): string {
-  return createHash('sha256').update(s).digest('hex')
 }
 
 async function fetchHttpsTo(ctx: Ctx, url: string, sha256: string | undefined, final: string, label: string): Promise<FetchedPart> {
