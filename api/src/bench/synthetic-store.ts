@@ -5,6 +5,7 @@ import type { EncoderInfo } from '@latentbase/shared/contract/encoder'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import type { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
+import { mulberry32 as rng } from '@latentbase/shared/util/random'
 import { writeDocumentsShard } from '@latentbase/shared/store/documents/write'
 import { writeLatentShards } from '@latentbase/shared/store/latent-shards/write'
 import { HISTOGRAM_EDGES, mergeStats, statsFromCsr, type LatentStats } from '@latentbase/shared/analysis/latent-stats'
@@ -37,18 +38,6 @@ export interface SyntheticDataset {
   /** The latents of each topic. */
   topicLatents: Int32Array[]
   nnz: number
-}
-
-/** Deterministic, fast PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 function normal(rand: () => number): number {

@@ -8,7 +8,7 @@ import { writeSafetensors } from '@latentbase/shared/tensor/safetensors'
 import { buildDistributionalReader, parseReaderWeights, READER_OUTPUT, type ReaderWeightsFile } from './distributional-reader.ts'
 import { sha256Hex } from '@latentbase/shared/util/sha256'
 import { DEMO_DIR, READER_MIXING, READER_WEIGHTS } from './ensure.ts'
-import { xoshiro128 } from './reader-onnx.ts'
+import { xoshiro128 } from '@latentbase/shared/util/random'
 
 const V = 40, D = 6
 
