@@ -15,6 +15,7 @@ import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { ApiKeyStore } from '@latentbase/shared/auth/api-keys'
 import { publishEncoderCatalog } from '@latentbase/shared/encoders/store-catalog'
 import { buildWorkerBundle, FREE_PLAN_LIMIT_BYTES } from '../../infra/worker-bundle.ts'
+import { ensureWebBuild } from '../../web/build.ts'
 import { syntheticEncoderInfo, syntheticLabels, syntheticTopics, writeSyntheticDataset } from './bench/synthetic-store.ts'
 
 const ENCODER = 'syn'
@@ -48,6 +49,8 @@ async function call(path: string, init: { method?: string; key?: string; body?: 
 }
 
 before(async () => {
+  // The static assets a deploy uploads beside the script (web/dist, with the embedder's lexicon), current.
+  await ensureWebBuild({ log: () => {} })
   // The exact bundle a deploy would upload, from wrangler.jsonc.
   const bundle = await buildWorkerBundle()
   outDir = bundle.outDir
