@@ -9,6 +9,8 @@ export function functions(s: Storage) {
     architecture: 'arm64',
     // IAM comes from `permissions` only (no `link`, which would grant the whole bucket and queues).
     environment: { BUCKET: s.bucket.name },
+    // The offline embedder reads its lexicon from shared/assets/ under the working directory (/var/task) once bundled.
+    copyFiles: [{ from: 'shared/assets/offline-lexicon.txt' }],
   }
 
   const api = new sst.aws.Function('Api', {

@@ -9,6 +9,8 @@ import { fileURLToPath } from 'node:url'
 
 export const WEB_ROOT = fileURLToPath(new URL('.', import.meta.url))
 const DIST_INDEX = join(WEB_ROOT, 'dist', 'index.html')
+/** Copied into web/dist too (vite.config.ts publicDir): the offline embedder's lexicon, a static asset of the Worker. */
+const SHARED_ASSETS = fileURLToPath(new URL('../shared/assets', import.meta.url))
 
 async function newestSource(dir: string): Promise<number> {
   let newest = 0
@@ -25,7 +27,7 @@ export async function ensureWebBuild(opts: { force?: boolean; log?: (line: strin
   const log = opts.log ?? ((line: string) => console.log(line))
   if (!opts.force) {
     const built = await stat(DIST_INDEX).then((s) => s.mtimeMs, () => 0)
-    if (built > await newestSource(WEB_ROOT)) return 'fresh'
+    if (built > Math.max(await newestSource(WEB_ROOT), await newestSource(SHARED_ASSETS))) return 'fresh'
   }
   let vite: typeof import('vite')
   try { vite = await import('vite') } catch { log('[web] vite is not installed (dev dependency): the web interface is not built'); return 'no-vite' }

@@ -6,7 +6,7 @@
  */
 import { PreconditionFailedError, type ObjectStore } from '@latentbase/shared/store/object-store'
 import { assertSafeId } from '@latentbase/shared/store/layout'
-import { sha256Hex } from '@latentbase/shared/auth/api-keys'
+import { sha256HexAsync as sha256Hex } from '@latentbase/shared/util/sha256'
 import { ApiError } from './problem.ts'
 
 export interface StoredAnswer { status: number; body: unknown; location?: string }

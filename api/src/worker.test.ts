@@ -4,19 +4,22 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { rm } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs'
 import { startFauxqs } from 'fauxqs'
 import { SqsQueue } from '@latentbase/shared/queue/sqs-queue'
+import { fileURLToPath } from 'node:url'
 import { Miniflare } from 'miniflare'
 import { R2ObjectStore, type R2BucketLike } from '@latentbase/shared/store/r2-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { ApiKeyStore } from '@latentbase/shared/auth/api-keys'
 import { publishEncoderCatalog } from '@latentbase/shared/encoders/store-catalog'
 import { buildWorkerBundle, FREE_PLAN_LIMIT_BYTES } from '../../infra/worker-bundle.ts'
+import { ensureWebBuild } from '../../web/build.ts'
 import { syntheticEncoderInfo, syntheticLabels, syntheticTopics, writeSyntheticDataset } from './bench/synthetic-store.ts'
 
 const ENCODER = 'syn'
+const WEB_DIST = fileURLToPath(new URL('../../web/dist', import.meta.url))
 const N_LATENTS = 256
 
 let mf: Miniflare
@@ -46,6 +49,8 @@ async function call(path: string, init: { method?: string; key?: string; body?: 
 }
 
 before(async () => {
+  // The static assets a deploy uploads beside the script (web/dist, with the embedder's lexicon), current.
+  await ensureWebBuild({ log: () => {} })
   // The exact bundle a deploy would upload, from wrangler.jsonc.
   const bundle = await buildWorkerBundle()
   outDir = bundle.outDir
@@ -54,6 +59,10 @@ before(async () => {
   console.log(`[worker] ${bundle.wranglerSize}`)
   // A node: import would only be a warning at bundle time and a failure at run time.
   assert.deepEqual(bundle.nodeImports, [], 'the Worker bundle must not import node: modules')
+  // The API reads Parquet but never writes it, and the offline embedder's lexicon is a static asset, not script.
+  const script = await readFile(scriptPath, 'utf8')
+  assert.ok(!script.includes('node_modules/hyparquet-writer/'), 'hyparquet-writer is in the Worker bundle')
+  assert.ok(!script.includes('physician'), 'the offline embedder\'s lexicon is inlined in the Worker bundle')
 
   mf = new Miniflare({
     workers: [
@@ -66,6 +75,8 @@ before(async () => {
         compatibilityDate: '2026-07-01',
         r2Buckets: ['STORE'],
         queueProducers: { JOBS: { queueName: 'latentbase-encode' } },
+        // As wrangler.jsonc: web/dist (built by `npm ci`), which holds the offline embedder's lexicon too.
+        assets: { directory: WEB_DIST, binding: 'ASSETS', routerConfig: { has_user_worker: true } },
       },
       {
         // Stands in for the GPU container: records each message it is handed.
@@ -139,6 +150,14 @@ test('POST /datasets: 202, the inline documents land in R2 and one encode job re
   // The record is readable through the API by its tenant, and only by it.
   assert.equal((await call(`/datasets/${id}`, { key: keyA })).body.status, 'queued')
   assert.equal((await call(`/datasets/${id}`, { key: keyB })).status, 404)
+})
+
+test('GET /search embeds labels and query with the offline embedder, its lexicon read from the static assets', async () => {
+  const topic = syntheticTopics(N_LATENTS, 4, 8)[0][0]
+  const res = await call(`/search?dataset=ds_spam&q=${encodeURIComponent(labels[topic])}&k=3&limit=5`, { key: keyA })
+  assert.equal(res.status, 200, JSON.stringify(res.body))
+  assert.ok(res.body.latents.some((l: { latent: number }) => l.latent === topic), JSON.stringify(res.body.latents))
+  assert.ok(res.body.results.length > 0)
 })
 
 test('GET /diff reads a ready dataset pair from R2, with labels from the published catalog', async () => {

@@ -12,11 +12,18 @@ import { SqsFetchProducer } from '@latentbase/shared/queue/sqs-fetch-producer'
 import type { JobQueue } from '@latentbase/shared/queue/job-queue'
 import { StoreEncoderCatalog } from '@latentbase/shared/encoders/store-catalog'
 import { ApiKeyStore } from '@latentbase/shared/auth/api-keys'
+import { setLexiconLoader } from '@latentbase/shared/embeddings/offline'
+import { LEXICON_FILE } from '@latentbase/shared/embeddings/offline-lexicon'
 import { createApp, type App } from './app.ts'
 
 export interface WorkerEnv {
   /** R2 bucket holding the latent store (the same layout as S3 / local disk). */
   STORE: R2BucketLike
+  /**
+   * The static assets (web/dist): the web interface, and the offline embedder's lexicon (shared/assets, copied there by
+   * the web build), read on first use instead of being bundled into the script.
+   */
+  ASSETS?: { fetch(input: Request | string): Promise<Response> }
   /** Encode and webhook jobs on Cloudflare Queues (unless SQS_QUEUE_URL is set). */
   JOBS?: CfQueueLike<JobMessage>
   /** Heavy analyses on Cloudflare Queues; without it (or SQS_ANALYSIS_QUEUE_URL) clustering and large correlations are not offered. */
@@ -64,10 +71,19 @@ function producer<T>(env: WorkerEnv, sqsUrl: string | undefined, binding: CfQueu
   return binding ? new CfQueueProducer<T>(binding) : undefined
 }
 
+/** The offline embedder's lexicon from the static assets (any host: the binding serves by path). */
+async function lexiconFromAssets(assets: NonNullable<WorkerEnv['ASSETS']>): Promise<string> {
+  const res = await assets.fetch(`https://assets.invalid/${LEXICON_FILE}`)
+  if (!res.ok) throw new Error(`the offline embedder's lexicon (/${LEXICON_FILE}) is not among the static assets: ${res.status}; run \`npm run build:web\` before deploying`)
+  return res.text()
+}
+
 export function buildWorkerApp(env: WorkerEnv): Built {
   const hit = built.get(env)
   if (hit) return hit
   const objects = new R2ObjectStore({ bucket: env.STORE, prefix: env.STORE_PREFIX })
+  const assets = env.ASSETS
+  if (assets) setLexiconLoader(() => lexiconFromAssets(assets))
   const catalog = new StoreEncoderCatalog(objects)
   const perSecond = Number(env.RATE_LIMIT_PER_SECOND ?? 0)
   const queue = producer<JobMessage>(env, env.SQS_QUEUE_URL, env.JOBS, 'jobs')

@@ -5,9 +5,11 @@ import type { EncoderInfo } from '@latentbase/shared/contract/encoder'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import type { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
-import { writeDocumentsShard, writeLatentShards } from '@latentbase/shared/store/shards'
-import { p90Bytes } from '@latentbase/shared/analysis/search'
-import { HISTOGRAM_EDGES, mergeStats, statsFromCsr, writeLatentStats, type LatentStats } from '@latentbase/shared/store/latent-stats'
+import { mulberry32 as rng } from '@latentbase/shared/util/random'
+import { writeDocumentsShard } from '@latentbase/shared/store/documents/write'
+import { writeLatentShards } from '@latentbase/shared/store/latent-shards/write'
+import { HISTOGRAM_EDGES, mergeStats, statsFromCsr, type LatentStats } from '@latentbase/shared/analysis/latent-stats'
+import { writeLatentP90, writeLatentStats } from '@latentbase/shared/store/stats/write'
 import { StaticEncoderCatalog } from '@latentbase/shared/encoders/catalog'
 import type { PooledCsr } from '@latentbase/shared/analysis/sparse'
 
@@ -36,18 +38,6 @@ export interface SyntheticDataset {
   /** The latents of each topic. */
   topicLatents: Int32Array[]
   nnz: number
-}
-
-/** Deterministic, fast PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 function normal(rand: () => number): number {
@@ -203,7 +193,7 @@ export async function writeSyntheticDataset(objects: ObjectStore, datasets: Data
     nnzTotal += nnz
   }
   await objects.put(prefix + layout.latentStats(), writeLatentStats(stats!))
-  await objects.put(prefix + layout.latentP90(), p90Bytes(stats!))
+  await objects.put(prefix + layout.latentP90(), writeLatentP90(stats!))
 
   const at = new Date(0).toISOString()
   const record: DatasetRecord = {

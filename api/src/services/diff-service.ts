@@ -1,7 +1,8 @@
 /** @module Loads what a diff needs from the store (counts, or sparse rows for paired and stratified designs) and runs the pure analysis. */
 import type { DiffQuery, DiffResult } from '@latentbase/shared/contract/diff'
-import { readByDocument, readDocuments } from '@latentbase/shared/store/shards'
-import { readLatentStats } from '@latentbase/shared/store/latent-stats'
+import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
+import { readDocuments } from '@latentbase/shared/store/documents/read'
+import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { diffLatents, diffPaired, diffLengthControlled } from '@latentbase/shared/analysis/diff'
 import { presenceCountsOfRows, selectRows } from '@latentbase/shared/analysis/slice'
 import { sliceToText } from '@latentbase/shared/contract/slice'

@@ -102,7 +102,7 @@ test('no latent above minDifference is a 422 no-differences', async () => {
 
 test('slices: examples come from the slices, and two slices of one dataset are two sides', async () => {
   // Token counts are text length / 4: a slice of the shorter documents of a, against the longer ones of a.
-  const { readDocuments } = await import('@latentbase/shared/store/shards')
+  const { readDocuments } = await import('@latentbase/shared/store/documents/read')
   const manifest = (await deps.datasets.getManifest(TENANT, 'a'))!
   const docs = await readDocuments(deps.objects, `${TENANT}/datasets/a/`, manifest.documents.files, undefined, ['token_count'])
   const sorted = Array.from(docs.token_count).sort((x, y) => x - y)

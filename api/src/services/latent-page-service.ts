@@ -1,12 +1,14 @@
 /** @module A latent's page: frequency and value distribution from the latent statistics, and its top examples with per-token activations. */
-import { parquetMetadataAsync, parquetRead } from 'hyparquet'
 import type { LatentPage, LatentPageQuery, TopExample } from '@latentbase/shared/contract/latents'
 import type { EncoderCatalog } from '@latentbase/shared/encoders/catalog'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
-import { readByLatent, readDocuments, storeAsyncBuffer, FOOTER_FETCH_BYTES } from '@latentbase/shared/store/shards'
+import { readByLatent } from '@latentbase/shared/store/latent-shards/read-by-latent'
+import { readDocuments } from '@latentbase/shared/store/documents/read'
+import { readLatentExamples, type LatentExamples } from '@latentbase/shared/store/top-examples/read'
+import { readLatentStatsRow } from '@latentbase/shared/store/stats/read'
 import { inRows, latentStatsOfRows } from '@latentbase/shared/analysis/slice'
 import { documentsOf, sliceDataset } from './slice-service.ts'
-import { emptyStats, quantile, HISTOGRAM_EDGES, HISTOGRAM_SLOTS, type LatentStats } from '@latentbase/shared/store/latent-stats'
+import { emptyStats, quantile, HISTOGRAM_EDGES, HISTOGRAM_SLOTS, type LatentStats } from '@latentbase/shared/analysis/latent-stats'
 import { mergeLabelOverlay, readLabelOverlay, type LabelInfo } from '@latentbase/shared/encoders/label-overlay'
 import { scoreAt } from '@latentbase/shared/contract/latents'
 import { ApiError } from '../problem.ts'
@@ -70,129 +72,6 @@ export function checkLatent(ds: ReadyDataset, latent: number): void {
   if (!(Number.isInteger(latent) && latent >= 0 && latent < dSae)) {
     throw new ApiError(404, 'latent-not-found', `latent ${latent} does not exist: encoder ${ds.manifest.encoder.id} of dataset "${ds.record.id}" has latents 0-${dSae - 1}`)
   }
-}
-
-/** One latent's rows of examples/top-examples.parquet, columnar, in rank order. */
-export interface LatentExamples {
-  rank: Int32Array
-  doc: Int32Array
-  value: Float32Array
-  position: Int32Array
-  windowStart: Int32Array
-  tokens: string[][]
-  activations: number[][]
-}
-
-/** First index in sorted `a` within [lo, hi) whose value is >= x. */
-function lowerBound(a: ArrayLike<number>, x: number, lo: number, hi: number): number {
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (a[mid] < x) lo = mid + 1
-    else hi = mid
-  }
-  return lo
-}
-
-const asJson = <T>(x: unknown): T => (typeof x === 'string' ? JSON.parse(x) : x) as T
-
-/**
- * A latent's top examples. The file is sorted by (latent, rank): row groups whose latent statistics exclude it are
- * skipped, the latent column of the others locates its rows, and only those rows of the wide columns (tokens and
- * activations as JSON) are read, through the offset index.
- */
-export async function readLatentExamples(store: ObjectStore, key: string, latent: number, limit = Infinity): Promise<LatentExamples> {
-  const out: LatentExamples = { rank: new Int32Array(0), doc: new Int32Array(0), value: new Float32Array(0), position: new Int32Array(0), windowStart: new Int32Array(0), tokens: [], activations: [] }
-  const size = await store.head(key)
-  if (size === null) return out
-  const file = storeAsyncBuffer(store, key, size)
-  const metadata = await parquetMetadataAsync(file, { initialFetchSize: FOOTER_FETCH_BYTES })
-  let groupStart = 0
-  let lo = -1
-  let hi = -1
-  for (const group of metadata.row_groups) {
-    const rows = Number(group.num_rows)
-    const start = groupStart
-    groupStart += rows
-    const stats = group.columns.find((c) => c.meta_data?.path_in_schema.join('.') === 'latent')?.meta_data?.statistics
-    const min = stats?.min_value ?? stats?.min
-    const max = stats?.max_value ?? stats?.max
-    if (typeof min === 'number' && typeof max === 'number' && (latent < min || latent > max)) continue
-    const column = new Int32Array(rows)
-    await parquetRead({
-      file, metadata, columns: ['latent'], rowStart: start, rowEnd: start + rows,
-      onChunk({ columnData, rowStart }) {
-        const data = columnData as ArrayLike<number>
-        for (let i = Math.max(0, start - rowStart); i < data.length && rowStart + i < start + rows; i++) column[rowStart + i - start] = data[i]
-      },
-    })
-    const a = lowerBound(column, latent, 0, rows)
-    const b = lowerBound(column, latent + 1, a, rows)
-    if (b > a) {
-      if (lo < 0) lo = start + a
-      hi = start + b
-    }
-    if (b < rows) break // sorted by latent: the rows end here
-  }
-  if (lo < 0) return out
-  const n = Math.min(hi - lo, limit)
-  if (n <= 0) return out
-  const rowEnd = lo + n
-  out.rank = new Int32Array(n); out.doc = new Int32Array(n); out.value = new Float32Array(n)
-  out.position = new Int32Array(n); out.windowStart = new Int32Array(n)
-  out.tokens = new Array(n); out.activations = new Array(n)
-  await parquetRead({
-    file, metadata, rowStart: lo, rowEnd, useOffsetIndex: true,
-    columns: ['rank', 'doc', 'value', 'position', 'window_start', 'tokens', 'activations'],
-    onChunk({ columnName, columnData, rowStart }) {
-      const data = columnData as ArrayLike<unknown>
-      for (let i = Math.max(0, lo - rowStart); i < data.length && rowStart + i < rowEnd; i++) {
-        const r = rowStart + i - lo
-        const x = data[i]
-        switch (columnName) {
-          case 'rank': out.rank[r] = x as number; break
-          case 'doc': out.doc[r] = x as number; break
-          case 'value': out.value[r] = x as number; break
-          case 'position': out.position[r] = x as number; break
-          case 'window_start': out.windowStart[r] = x as number; break
-          case 'tokens': out.tokens[r] = asJson<string[]>(x); break
-          case 'activations': out.activations[r] = asJson<number[]>(x); break
-        }
-      }
-    },
-  })
-  return out
-}
-
-/**
- * One latent's row of the statistics file, as a one-latent LatentStats (so `quantile` applies). Reads only that row
- * through the offset index: parsing the whole histogram column of a 16k-latent file costs ~150 ms, one row a few.
- */
-export async function readLatentStatsRow(store: ObjectStore, key: string, latent: number): Promise<LatentStats> {
-  const size = await store.head(key)
-  if (size === null) throw new Error(`latent statistics not found: ${key}`)
-  const file = storeAsyncBuffer(store, key, size)
-  const metadata = await parquetMetadataAsync(file, { initialFetchSize: FOOTER_FETCH_BYTES })
-  const edges = JSON.parse(metadata.key_value_metadata?.find((e) => e.key === 'latentbase.histogram_edges')?.value ?? '[]') as number[]
-  if (edges.length !== HISTOGRAM_EDGES.length || edges.some((e, i) => Math.abs(e - HISTOGRAM_EDGES[i]) > 1e-12 * HISTOGRAM_EDGES[i])) {
-    throw new Error('latent statistics were written with other histogram edges')
-  }
-  const s = emptyStats(1, 1)
-  if (latent >= Number(metadata.num_rows)) return s
-  await parquetRead({
-    file, metadata, rowStart: latent, rowEnd: latent + 1, useOffsetIndex: true,
-    columns: ['doc_count', 'sum', 'max', 'histogram'],
-    onChunk({ columnName, columnData, rowStart }) {
-      const i = latent - rowStart
-      const rows = columnData as ArrayLike<unknown>
-      if (i < 0 || i >= rows.length) return
-      const x = rows[i]
-      if (columnName === 'doc_count') s.docCount[0] = x as number
-      else if (columnName === 'sum') s.sum[0] = x as number
-      else if (columnName === 'max') s.max[0] = x as number
-      else if (columnName === 'histogram') s.histogram.set(x as number[])
-    },
-  })
-  return s
 }
 
 /** GET /latents/{latent}?dataset=ID */

@@ -13,8 +13,9 @@
  */
 import { z } from 'zod'
 import { RelabelRequest, type DryRunEstimate, type FailedItem, type RelabelResult, type RelabelledLatent } from '@latentbase/shared/contract/llm'
-import { readByLatent, readDocuments } from '@latentbase/shared/store/shards'
-import { readLatentStats } from '@latentbase/shared/store/latent-stats'
+import { readByLatent } from '@latentbase/shared/store/latent-shards/read-by-latent'
+import { readDocuments } from '@latentbase/shared/store/documents/read'
+import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { writeLabelOverlay, type OverlayLine } from '@latentbase/shared/encoders/label-overlay'
 import { estimatePlan, countTokens, type ChatMessage, type PlannedCall, type UsageLedger } from '@latentbase/shared/llm/cost'
 import { failedItem, type LlmClient } from '@latentbase/shared/llm/client'
@@ -22,7 +23,8 @@ import { mulberry32 } from '@latentbase/shared/util/random'
 import { ApiError } from '../problem.ts'
 import type { AnalysisContext } from './context.ts'
 import { loadReadyDataset } from './ready-dataset.ts'
-import { loadLabelInfo, readLatentExamples, type LatentExamples } from './latent-page-service.ts'
+import { loadLabelInfo } from './latent-page-service.ts'
+import { readLatentExamples, type LatentExamples } from '@latentbase/shared/store/top-examples/read'
 
 /** Words of a non-activating window (a top-example window is 25 tokens, about 20 words). */
 export const WINDOW_WORDS = 20

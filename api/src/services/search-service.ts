@@ -1,14 +1,16 @@
 /** @module Property retrieval over a ready dataset: reads only what a method needs, caches per dataset, runs the pure functions. */
 import type { SearchQuery, SearchResult, SearchLatent } from '@latentbase/shared/contract/search'
-import { readByLatent, readDocuments } from '@latentbase/shared/store/shards'
-import { quantile, readLatentStats } from '@latentbase/shared/store/latent-stats'
+import { readByLatent } from '@latentbase/shared/store/latent-shards/read-by-latent'
+import { readDocuments } from '@latentbase/shared/store/documents/read'
+import { quantile } from '@latentbase/shared/analysis/latent-stats'
+import { readLatentP90, readLatentStats } from '@latentbase/shared/store/stats/read'
 import { latentStatsOfRows } from '@latentbase/shared/analysis/slice'
 import { layout } from '@latentbase/shared/store/layout'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { LabelEmbeddingCache } from '@latentbase/shared/embeddings/label-cache'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { Bm25IndexBuilder, bm25Scores, bm25Tokens, type Bm25Index } from '@latentbase/shared/analysis/bm25'
-import { rankWeights, p90Of, parseP90Bytes, saeScores, topRows, reciprocalRankFusion, snippet, estimateCharOffset, firstLatentPosition, RRF_K } from '@latentbase/shared/analysis/search'
+import { rankWeights, p90Of, saeScores, topRows, reciprocalRankFusion, snippet, estimateCharOffset, firstLatentPosition, RRF_K } from '@latentbase/shared/analysis/search'
 import type { PooledCsc } from '@latentbase/shared/analysis/sparse'
 import { RERANK_TOP } from '@latentbase/shared/contract/search'
 import type { FailedItem } from '@latentbase/shared/contract/llm'
@@ -136,7 +138,7 @@ function p90All(objects: ObjectStore, d: ReadyDataset): Promise<Float32Array> {
   if (!cache) p90Caches.set(objects, (cache = new BoundedCache(16 << 20, 64)))
   return cache.get(datasetKey(d), async () => {
     // Written with the statistics since issue 13 (64 KB at 16k latents); older datasets: from the histograms.
-    const stored = parseP90Bytes(await objects.get(d.prefix + layout.latentP90()), d.manifest.encoder.dSae)
+    const stored = await readLatentP90(objects, d.prefix + layout.latentP90(), d.manifest.encoder.dSae)
     if (stored) return stored
     const stats = await readLatentStats(objects, d.prefix + d.manifest.stats.key, ['histogram', 'max'])
     return p90Of(stats, Int32Array.from({ length: stats.nLatents }, (_, i) => i))

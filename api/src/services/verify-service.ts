@@ -1,7 +1,7 @@
 /** @module Verification of hypotheses by an LLM judge on held-out documents (YES/NO per document and hypothesis), and the pure-LLM baseline that proposes hypotheses from samples directly. */
 import { z } from 'zod'
 import { VerifyRequest, type DryRunEstimate, type FailedItem, type VerifiedHypothesis, type VerifyResult } from '@latentbase/shared/contract/llm'
-import { readDocuments } from '@latentbase/shared/store/shards'
+import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { estimatePlan, countTokens, type ChatMessage, type PlannedCall, type UsageLedger } from '@latentbase/shared/llm/cost'
 import { failedItem, type LlmClient } from '@latentbase/shared/llm/client'
 import { verificationStatistics } from '@latentbase/shared/analysis/verification'

@@ -17,7 +17,7 @@ import { prepareDocument, type PreparedDocument } from '../prepare/tokenize.ts'
 import { planBatches, packBatch } from '../prepare/batches.ts'
 import { encodeDataset } from '../job/encode.ts'
 import { EXAMPLE_HALF_WINDOW, mineTopExamples } from '../job/top-examples.ts'
-import { readLatentStats } from '@latentbase/shared/store/latent-stats'
+import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { loadSpamAssassin } from '../corpus/spam-assassin.ts'
 
 const targetTokens = Number(process.argv[2] ?? 1_000_000)

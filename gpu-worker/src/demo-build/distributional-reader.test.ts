@@ -5,9 +5,10 @@ import { readFileSync } from 'node:fs'
 import * as ort from 'onnxruntime-node'
 import { halfToFloat32, float32ToHalf } from '@latentbase/shared/tensor/float16'
 import { writeSafetensors } from '@latentbase/shared/tensor/safetensors'
-import { buildDistributionalReader, parseReaderWeights, sha256Hex, READER_OUTPUT, type ReaderWeightsFile } from './distributional-reader.ts'
+import { buildDistributionalReader, parseReaderWeights, READER_OUTPUT, type ReaderWeightsFile } from './distributional-reader.ts'
+import { sha256Hex } from '@latentbase/shared/util/sha256'
 import { DEMO_DIR, READER_MIXING, READER_WEIGHTS } from './ensure.ts'
-import { xoshiro128 } from './reader-onnx.ts'
+import { xoshiro128 } from '@latentbase/shared/util/random'
 
 const V = 40, D = 6
 

@@ -3,7 +3,7 @@
  * gpu-worker/tools/demo-encoder/train_reader.py) plus a causal context average, written as an ONNX graph with the
  * same contract as a user's reader (inputs input_ids / attention_mask, output hidden_states.1).
  */
-import { createHash } from 'node:crypto'
+import { sha256Hex } from '@latentbase/shared/util/sha256'
 import { parseSafetensors } from '@latentbase/shared/tensor/safetensors'
 import { FLOAT32_TYPE, GraphBuilder, int, readerPrelude } from './onnx-graph.ts'
 
@@ -83,10 +83,6 @@ export function buildDistributionalReader(w: ReaderWeightsFile, mixing: ReaderMi
   return g.toModel('latentbase-demo-reader',
     'Distributional reader for the Latentbase demo encoder: PPMI+SVD token vectors and a causal decayed context average (see docs/demo-encoder.md).',
     { decay: String(mixing.decay), gain: String(mixing.gain), builderVersion: String(READER_BUILDER_VERSION) })
-}
-
-export function sha256Hex(bytes: Uint8Array | string): string {
-  return createHash('sha256').update(bytes).digest('hex')
 }
 
 /** Key of a build: changes when the weights, the mixing constants or the builder change. */

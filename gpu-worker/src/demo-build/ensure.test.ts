@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { writeSafetensors } from '@latentbase/shared/tensor/safetensors'
 import { ensureDemoEncoder, READER_MIXING, READER_WEIGHTS } from './ensure.ts'
-import { sha256Hex } from './distributional-reader.ts'
+import { sha256Hex } from '@latentbase/shared/util/sha256'
 
 /** Reader files of the real Llama 2 vocabulary with 2-dimensional vectors, so each build takes milliseconds. */
 function writeReader(dir: string, vocab = 32000, seed = 1, mixing = { decay: 0.9, gain: 2 }): void {

@@ -7,7 +7,8 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { buildDistributionalReader, distributionalBuildKey, parseReaderWeights, sha256Hex, type ReaderMixing } from './distributional-reader.ts'
+import { buildDistributionalReader, distributionalBuildKey, parseReaderWeights, type ReaderMixing } from './distributional-reader.ts'
+import { sha256Hex } from '@latentbase/shared/util/sha256'
 
 export const DEMO_DIR = fileURLToPath(new URL('../../encoders/demo/', import.meta.url))
 

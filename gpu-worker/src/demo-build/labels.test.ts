@@ -2,7 +2,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { formatLabel, MAX_LABEL_LENGTH, rankTokens, tokenText, TopActivations } from './labels.ts'
-import { xoshiro128 } from './reader-onnx.ts'
+import { xoshiro128 } from '@latentbase/shared/util/random'
 
 test('TopActivations keeps exactly the strongest activations of each latent', () => {
   const top = new TopActivations(3, 5)

@@ -3,9 +3,11 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import * as ort from 'onnxruntime-node'
 import {
-  buildReaderModel, generateReaderWeights, readerBuildKey, readerSha256, sha256Hex, xoshiro128,
+  buildReaderModel, generateReaderWeights, readerBuildKey, readerSha256,
   READER_SPEC, type ReaderSpec, type ReaderWeights,
 } from './reader-onnx.ts'
+import { sha256Hex } from '@latentbase/shared/util/sha256'
+import { xoshiro128 } from '@latentbase/shared/util/random'
 
 const TINY: ReaderSpec = { vocab: 50, dModel: 16, nHeads: 2, dMlp: 64, nLayers: 2, maxPositions: 16, seed: 7 }
 

@@ -1,5 +1,6 @@
 /** @module A GPT-2-shaped transformer reader written to ONNX by our own code, from seeded random weights (the demo reader before it was trained; kept as a tested builder for synthetic readers). */
-import { createHash } from 'node:crypto'
+import { sha256Hex } from '@latentbase/shared/util/sha256'
+import { xoshiro128 } from '@latentbase/shared/util/random'
 import { GraphBuilder, float, int, ints, readerPrelude } from './onnx-graph.ts'
 
 /**
@@ -57,39 +58,6 @@ export interface ReaderWeights {
   wte: Float32Array // [vocab, D]
   wpe: Float32Array // [maxPositions, D]
   blocks: BlockWeights[]
-}
-
-// ---------------------------------------------------------------------------------------------
-// Deterministic PRNG. Only integer ops (Math.imul, shifts) and IEEE-exact float ops (+, -, *, sqrt)
-// are used, so every machine and Node version produces the same floats; Math.sin/log/exp are not
-// required by the spec to be correctly rounded and could differ between engines.
-
-/** splitmix32: turns one 32-bit seed into well-mixed words to fill xoshiro's state. */
-function splitmix32(seed: number): () => number {
-  let a = seed | 0
-  return () => {
-    a = (a + 0x9e3779b9) | 0
-    let t = a ^ (a >>> 16)
-    t = Math.imul(t, 0x21f0aaad)
-    t ^= t >>> 15
-    t = Math.imul(t, 0x735a2d97)
-    return (t ^ (t >>> 15)) >>> 0
-  }
-}
-
-/** xoshiro128**: a fast 32-bit generator, returning uniforms in [0, 1) on a 2^-24 grid. */
-export function xoshiro128(seed: number): () => number {
-  const init = splitmix32(seed)
-  let s0 = init(), s1 = init(), s2 = init(), s3 = init()
-  const rotl = (x: number, k: number) => (x << k) | (x >>> (32 - k))
-  return () => {
-    const result = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0
-    const t = s1 << 9
-    s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3
-    s2 ^= t
-    s3 = rotl(s3, 11)
-    return (result >>> 8) * 2 ** -24
-  }
 }
 
 /** FNV-1a of a tensor name: gives every tensor its own stream, so adding a tensor never shifts the others. */
@@ -220,10 +188,6 @@ export function buildReaderModel(spec: ReaderSpec = READER_SPEC, weights = gener
   return g.toModel('latentbase-demo-reader',
     'Randomly initialized GPT-2-shaped reader for the Latentbase demo encoder (weights from a seeded PRNG, untrained).',
     { spec: JSON.stringify(spec), builderVersion: String(READER_BUILDER_VERSION) })
-}
-
-export function sha256Hex(bytes: Uint8Array | string): string {
-  return createHash('sha256').update(bytes).digest('hex')
 }
 
 /** sha256 of the reader bytes a spec produces (what training-report.json records). */

@@ -2,7 +2,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { accumulateGradients, centre, initTopKSae, SaeEncoder, zeroGradients, type TopK, type TopKSae } from './topk-sae.ts'
-import { xoshiro128 } from './reader-onnx.ts'
+import { xoshiro128 } from '@latentbase/shared/util/random'
 
 function randomData(n: number, dIn: number, seed: number): Float32Array {
   const next = xoshiro128(seed)

@@ -4,7 +4,7 @@
  */
 import * as ort from 'onnxruntime-node'
 import { GraphBuilder, int } from './onnx-graph.ts'
-import { xoshiro128 } from './reader-onnx.ts'
+import { xoshiro128 } from '@latentbase/shared/util/random'
 
 /**
  * Parameters in training layout. The encoder is kept transposed ([dSae, dIn], one contiguous row per

@@ -9,13 +9,15 @@ import { STORE_VERSION, type Manifest } from '@latentbase/shared/contract/manife
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { layout } from '@latentbase/shared/store/layout'
 import { DatasetDeletedError, type DatasetStore } from '@latentbase/shared/store/dataset-store'
-import { writeDocumentsShard, writeLatentShards } from '@latentbase/shared/store/shards'
-import { statsFromCsr, mergeStats, writeLatentStats, readLatentStats, HISTOGRAM_EDGES, DEFAULT_TOP_K, type LatentStats } from '@latentbase/shared/store/latent-stats'
+import { writeDocumentsShard } from '@latentbase/shared/store/documents/write'
+import { writeLatentShards } from '@latentbase/shared/store/latent-shards/write'
+import { statsFromCsr, mergeStats, HISTOGRAM_EDGES, DEFAULT_TOP_K, type LatentStats } from '@latentbase/shared/analysis/latent-stats'
+import { writeLatentP90, writeLatentStats } from '@latentbase/shared/store/stats/write'
+import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { EncodePlan, PartMarker, type EncodePart, type PartProgress } from '@latentbase/shared/contract/encode-plan'
 import { listParts, readPlan } from '@latentbase/shared/store/encode-progress'
 import { mapLimit } from '@latentbase/shared/util/map-limit'
 import { csrFromSortedRows, type PooledCsr } from '@latentbase/shared/analysis/sparse'
-import { p90Bytes } from '@latentbase/shared/analysis/search'
 import { datasetFingerprint, type EncoderBatch, type LoadedEncoder } from '../encode/runtime.ts'
 import { readSourceDocuments, SourceError, type SourceDocument } from '../ingest/records.ts'
 import type { OpenSourceOptions } from '../ingest/open-source.ts'
@@ -391,7 +393,7 @@ async function finalizeParts(record: DatasetRecord, plan: EncodePlan, opts: Enco
   const statsKey = layout.latentStats()
   await objects.put(prefix + statsKey, writeLatentStats(finalStats))
   // What search reads of the statistics, precomputed: a fresh process need not decode every histogram.
-  await objects.put(prefix + layout.latentP90(), p90Bytes(finalStats))
+  await objects.put(prefix + layout.latentP90(), writeLatentP90(finalStats))
   seconds.write += (performance.now() - t0) / 1000
   let activeLatents = 0
   for (let s = 0; s < nLatents; s++) if (finalStats.docCount[s] > 0) activeLatents++

@@ -10,7 +10,7 @@ import type { DatasetRecord, PoolingSpec } from '@latentbase/shared/contract/dat
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
-import { readLatentStats } from '@latentbase/shared/store/latent-stats'
+import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { loadEncoder, type LoadedEncoder } from '../encode/runtime.ts'
 import { DEMO_ENCODER_DIR } from '../registry.ts'
 import { encodeDataset, encodePart, finalizeEncode, planEncode } from './encode.ts'

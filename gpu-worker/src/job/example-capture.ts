@@ -6,9 +6,10 @@
  */
 import { parquetMetadata, parquetReadObjects } from 'hyparquet'
 import { parquetWriteBuffer } from 'hyparquet-writer'
-import type { LatentStats } from '@latentbase/shared/store/latent-stats'
+import type { LatentStats } from '@latentbase/shared/analysis/latent-stats'
 import type { CapturedWindows } from '../encode/runtime.ts'
-import { writeExamples, type MinedWindows } from './top-examples.ts'
+import type { MinedWindows } from './top-examples.ts'
+import { writeTopExamples } from '@latentbase/shared/store/top-examples/write'
 
 /** One candidate: a (document, latent) with its window, cut to the document and ready to show. */
 interface Example {
@@ -203,5 +204,5 @@ export async function mergePartExamples(parts: Uint8Array[], stats: LatentStats,
     }
     if (rank !== want) return { mismatch: `latent ${s}: ${rank} captured examples, statistics have ${want} top documents` }
   }
-  return { bytes: writeExamples(out), rows: out.latent.length }
+  return { bytes: writeTopExamples(out), rows: out.latent.length }
 }

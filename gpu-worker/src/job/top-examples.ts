@@ -4,11 +4,12 @@
  * the max. The encode job captures them in its own pass (example-capture.ts); this is its fallback for parts encoded
  * without capture, the reference the capture is tested against, and the window miner's engine.
  */
-import { parquetWriteBuffer } from 'hyparquet-writer'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import type { ShardFile } from '@latentbase/shared/contract/manifest'
-import { readDocuments } from '@latentbase/shared/store/shards'
-import type { LatentStats } from '@latentbase/shared/store/latent-stats'
+import { readDocuments } from '@latentbase/shared/store/documents/read'
+import { writeTopExamples } from '@latentbase/shared/store/top-examples/write'
+import type { TopExampleColumns } from '@latentbase/shared/store/top-examples/columns'
+import type { LatentStats } from '@latentbase/shared/analysis/latent-stats'
 import type { LoadedEncoder } from '../encode/runtime.ts'
 import { prepareDocument, type PreparedDocument } from '../prepare/tokenize.ts'
 import { packBatch, planBatches } from '../prepare/batches.ts'
@@ -44,10 +45,10 @@ export async function mineTopExamples(o: MineOptions): Promise<Uint8Array> {
       list.push([s, r])
     }
   }
-  return writeExamples(await mineWindows(o, wanted, perLatent))
+  return writeTopExamples(await mineWindows(o, wanted, perLatent))
 }
 
-export type MinedWindows = { latent: number[]; rank: number[]; doc: number[]; value: number[]; position: number[]; windowStart: number[]; tokens: string[]; activations: string[] }
+export type MinedWindows = TopExampleColumns
 
 /**
  * Windows of +/- EXAMPLE_HALF_WINDOW tokens around each wanted (document, latent)'s max, with per-token activations:
@@ -122,24 +123,4 @@ export async function mineWindows(o: Omit<MineOptions, 'stats' | 'perLatent'>, w
   await session.release()
   o.log?.(`top examples: re-encoded ${docs.length} candidate documents in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
   return out
-}
-
-/** The bytes of examples/top-examples.parquet from columns of examples (any order). */
-export function writeExamples(c: MinedWindows): Uint8Array {
-  // Sorted by (latent, rank) so a latent page reads one contiguous run.
-  const order = c.latent.map((_, i) => i).sort((x, y) => c.latent[x] - c.latent[y] || c.rank[x] - c.rank[y])
-  const pick = <T>(a: T[]) => order.map((i) => a[i])
-  const buffer = parquetWriteBuffer({
-    columnData: [
-      { name: 'latent', data: Int32Array.from(pick(c.latent)), type: 'INT32' },
-      { name: 'rank', data: Int32Array.from(pick(c.rank)), type: 'INT32' },
-      { name: 'doc', data: Int32Array.from(pick(c.doc)), type: 'INT32' },
-      { name: 'value', data: Float32Array.from(pick(c.value)), type: 'FLOAT' },
-      { name: 'position', data: Int32Array.from(pick(c.position)), type: 'INT32' },
-      { name: 'window_start', data: Int32Array.from(pick(c.windowStart)), type: 'INT32' },
-      { name: 'tokens', data: pick(c.tokens), type: 'JSON' },
-      { name: 'activations', data: pick(c.activations), type: 'JSON' },
-    ],
-  })
-  return new Uint8Array(buffer)
 }

@@ -20,7 +20,7 @@ node --import tsx gpu-worker/src/demo-build/tokenize-corpus.ts "$WORK/docs.jsonl
 "$HEAVY" "$PY" "$TOOLS/train_reader.py" "$WORK" "$WORK/build"; lap 'trained the reader'
 "$HEAVY" "$PY" "$TOOLS/train_sae.py" "$WORK" "$WORK/build" "$WORK/sae" --latents 8192 --k 16 --tokens 3000000 --lr 1e-3 --eval-tokens 300000; lap 'fitted the SAE'
 "$HEAVY" "$PY" "$TOOLS/mine_labels.py" "$WORK" "$WORK/build" "$WORK/sae" "$DEMO/tokenizer.json" "$WORK/labels.jsonl"; lap 'mined labels'
-"$HEAVY" "$PY" "$TOOLS/build_lexicon.py" "$WORK/docs.jsonl" shared/src/embeddings/offline-lexicon.ts; lap 'built the lexicon'
+"$HEAVY" "$PY" "$TOOLS/build_lexicon.py" "$WORK/docs.jsonl" shared/assets/offline-lexicon.txt shared/src/embeddings/offline-lexicon.ts; lap 'built the lexicon'
 cp "$WORK/build/reader-weights.safetensors" "$WORK/build/reader.json" "$DEMO/"
 mkdir -p "$DEMO/sae"
 cp "$WORK/sae/cfg.json" "$WORK/sae/sae_weights.safetensors" "$DEMO/sae/"

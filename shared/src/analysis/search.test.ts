@@ -2,7 +2,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { csrFromCoo, cscFromCsr } from './sparse.ts'
-import { emptyStats, statsFromCsr } from '../store/latent-stats.ts'
+import { emptyStats, statsFromCsr } from './latent-stats.ts'
 import { rankWeights, saeScores, topRows, reciprocalRankFusion, snippet, p90Of, p90Bytes, parseP90Bytes, estimateCharOffset, firstLatentPosition, CHARS_PER_TOKEN } from './search.ts'
 
 test('rank weights are exp(-(r/k)/T)', () => {

@@ -1,6 +1,6 @@
 /** @module Property retrieval as pure functions: the paper's SAE score, ranking, reciprocal rank fusion and snippets. */
 import type { PooledCsc } from './sparse.ts'
-import { quantile, type LatentStats } from '../store/latent-stats.ts'
+import { quantile, type LatentStats } from './latent-stats.ts'
 
 /**
  * Latents kept per query. The paper keeps the top 100 by label similarity and lets an LLM keep the relevant ones;

@@ -1,7 +1,7 @@
 /** @module Evaluating a slice over columnar document data and latent columns (pure, typed arrays), and restricting sparse matrices to the rows of a slice. */
 import { metadataPath, type NumberRange, type Slice, type SliceScalar } from '../contract/slice.ts'
 import type { PooledCsr } from './sparse.ts'
-import { emptyStats, histogramSlot, HISTOGRAM_SLOTS, type LatentStats } from '../store/latent-stats.ts'
+import { emptyStats, histogramSlot, HISTOGRAM_SLOTS, type LatentStats } from './latent-stats.ts'
 
 /**
  * What a slice is evaluated over. Document columns are aligned with `documents.row` (ascending dataset rows) and only

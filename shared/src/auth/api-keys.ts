@@ -5,6 +5,7 @@
 import { z } from 'zod'
 import { assertSafeId } from '../store/layout.ts'
 import type { ObjectStore } from '../store/object-store.ts'
+import { sha256HexAsync as sha256Hex } from '../util/sha256.ts'
 
 export const API_KEY_PREFIX = 'lb_'
 
@@ -17,13 +18,6 @@ export const ApiKeyRecord = z.object({
   revokedAt: z.string().optional(),
 })
 export type ApiKeyRecord = z.infer<typeof ApiKeyRecord>
-
-const text = new TextEncoder()
-
-export async function sha256Hex(value: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', text.encode(value))
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, '0')).join('')
-}
 
 /** 32 random bytes, base64url: guessing one is hopeless, and it is safe in a header. */
 export function generateApiKey(): string {

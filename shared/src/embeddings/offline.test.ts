@@ -1,7 +1,12 @@
 /** @module Tests of the offline embedder: hashed lexical features plus lexicon neighbours. */
-import { test } from 'node:test'
+import { before, test } from 'node:test'
 import assert from 'node:assert/strict'
-import { OfflineEmbedder, OFFLINE_DIMENSIONS, OFFLINE_EMBEDDER_ID, lexicalTokens, neighboursOf } from './offline.ts'
+import {
+  OfflineEmbedder, OFFLINE_DIMENSIONS, OFFLINE_EMBEDDER_ID, lexicalTokens, loadLexicon, neighboursOf, readLexiconFile, setLexiconLoader,
+} from './offline.ts'
+
+// neighboursOf is synchronous: the lexicon file is read first (OfflineEmbedder.embed awaits the same load).
+before(() => loadLexicon())
 
 const dot = (v: Float32Array, d: number, i: number, j: number) => {
   let s = 0
@@ -73,4 +78,23 @@ test('the lexicon is parsed once; plurals fall back to their singular; unknown w
   assert.ok(neighboursOf('physicians').length > 0 || neighboursOf('physician').length > 0)
   assert.deepEqual(neighboursOf('qzxv'), [])
   for (const [, sim] of neighboursOf('cash')) assert.ok(sim > 0 && sim < 1)
+})
+
+test('the lexicon comes through an injectable loader (the Worker reads its ASSETS); a failed load is retried', async () => {
+  try {
+    setLexiconLoader(async () => 'alpha beta:0.5\n')
+    await loadLexicon()
+    assert.deepEqual(neighboursOf('beta'), [['alpha', 0.5]], 'neighbours are made symmetric')
+    let calls = 0
+    setLexiconLoader(async () => { if (++calls === 1) throw new Error('assets unavailable'); return 'x y:0.3' })
+    await assert.rejects(loadLexicon(), /assets unavailable/)
+    assert.throws(() => neighboursOf('x'), /not loaded/)
+    await loadLexicon()
+    assert.deepEqual(neighboursOf('x'), [['y', 0.3]])
+    assert.equal(calls, 2)
+  } finally {
+    setLexiconLoader(readLexiconFile)
+    await loadLexicon()
+  }
+  assert.ok(neighboursOf('physician').some(([w]) => w === 'doctor'))
 })

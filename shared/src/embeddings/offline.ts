@@ -5,7 +5,7 @@
  *    small English stopword list, weight 1 x (1 + ln tf);
  *  - character 3- to 5-grams of every word wrapped as "<word>" (fastText style), weight 0.35 each, so "email" still
  *    meets "emails" and "e-mail", and a label quoting a token fragment ("ated") meets words containing it;
- *  - the word's neighbours in meaning from the lexicon (offline-lexicon.ts: up to 6 per word for ~22k English
+ *  - the word's neighbours in meaning from the lexicon (shared/assets/offline-lexicon.txt: up to 6 per word for ~22k English
  *    words, from word vectors trained on public text and retrofitted to WordNet synsets; made symmetric), each as a
  *    word feature of weight 0.6 x similarity: "cash" carries some "money" and "money" some "cash", so the two meet;
  *  - there is no IDF (the embedder sees one text at a time).
@@ -16,7 +16,7 @@
  * OpenAI-compatible endpoint (embedderFromEnv) for real semantic similarity.
  */
 import type { Embedder } from './embedder.ts'
-import { LEXICON, LEXICON_VERSION } from './offline-lexicon.ts'
+import { LEXICON_FILE, LEXICON_VERSION } from './offline-lexicon.ts'
 
 export const OFFLINE_DIMENSIONS = 512
 const WORD_WEIGHT = 1
@@ -26,28 +26,71 @@ const NEIGHBOUR_WEIGHT = 0.6
 /** Part of every cache key of label embeddings: changes whenever the features or the lexicon change. */
 export const OFFLINE_EMBEDDER_ID = `offline-v2-${LEXICON_VERSION}`
 
-let lexicon: Map<string, Array<[string, number]>> | undefined
-/** The lexicon parsed on first use (~22k lines, tens of milliseconds). */
-export function neighboursOf(word: string): ReadonlyArray<[string, number]> {
-  if (!lexicon) {
-    // Symmetric: when "vessel" lists "ship", "ship" gets "vessel" too, so the two share both word features.
-    const map = new Map<string, Map<string, number>>()
-    const link = (a: string, b: string, sim: number) => {
-      let m = map.get(a)
-      if (!m) map.set(a, (m = new Map()))
-      m.set(b, Math.max(m.get(b) ?? 0, sim))
-    }
-    for (const line of LEXICON.split('\n')) {
-      const parts = line.split(' ')
-      for (const p of parts.slice(1)) {
-        const at = p.lastIndexOf(':')
-        const sim = Number(p.slice(at + 1))
-        link(parts[0], p.slice(0, at), sim)
-        link(p.slice(0, at), parts[0], sim)
-      }
-    }
-    lexicon = new Map([...map].map(([w, m]) => [w, [...m].sort((x, y) => y[1] - x[1])]))
+/** Where the lexicon text comes from: a file in Node (the default), the ASSETS binding in the Worker (api/src/worker.ts). */
+export type LexiconLoader = () => Promise<string>
+
+type NodeFs = { readFile(path: string | URL, encoding: 'utf8'): Promise<string> }
+/**
+ * The default loader: shared/assets/offline-lexicon.txt beside this source tree, or under the working directory (a
+ * bundled Lambda, which ships the file with `copyFiles`). node:fs comes through process.getBuiltinModule, not an
+ * import, so the Worker's import graph stays free of node: modules.
+ */
+export async function readLexiconFile(): Promise<string> {
+  const proc = (globalThis as { process?: { cwd(): string; getBuiltinModule?: (id: string) => unknown } }).process
+  const fs = proc?.getBuiltinModule?.('node:fs/promises') as NodeFs | undefined
+  if (!fs || !proc) throw new Error(`no file system to read the offline embedder's lexicon from: inject a loader with setLexiconLoader (the Worker reads ${LEXICON_FILE} from its ASSETS binding)`)
+  const candidates = [new URL(`../../assets/${LEXICON_FILE}`, import.meta.url), `${proc.cwd()}/shared/assets/${LEXICON_FILE}`]
+  let first: unknown
+  for (const at of candidates) {
+    try { return await fs.readFile(at, 'utf8') } catch (e) { first ??= e }
   }
+  throw new Error(`the offline embedder's lexicon (shared/assets/${LEXICON_FILE}) was not found: ${(first as Error).message}`)
+}
+
+let loader: LexiconLoader = readLexiconFile
+let lexicon: Map<string, Array<[string, number]>> | undefined
+let loading: Promise<void> | undefined
+
+/** Where the lexicon is read from (the Worker injects its ASSETS binding); forgets a lexicon already loaded. */
+export function setLexiconLoader(load: LexiconLoader): void {
+  loader = load
+  lexicon = undefined
+  loading = undefined
+}
+
+/**
+ * Reads and parses the lexicon once (~22k lines, tens of milliseconds); OfflineEmbedder.embed awaits it. A failed
+ * read is not remembered, so the next call tries again.
+ */
+export function loadLexicon(): Promise<void> {
+  loading ??= loader().then((text) => { lexicon = parseLexicon(text) }, (e: unknown) => { loading = undefined; throw e })
+  return loading
+}
+
+function parseLexicon(text: string): Map<string, Array<[string, number]>> {
+  // Symmetric: when "vessel" lists "ship", "ship" gets "vessel" too, so the two share both word features.
+  const map = new Map<string, Map<string, number>>()
+  const link = (a: string, b: string, sim: number) => {
+    let m = map.get(a)
+    if (!m) map.set(a, (m = new Map()))
+    m.set(b, Math.max(m.get(b) ?? 0, sim))
+  }
+  for (const line of text.split('\n')) {
+    if (!line) continue
+    const parts = line.split(' ')
+    for (const p of parts.slice(1)) {
+      const at = p.lastIndexOf(':')
+      const sim = Number(p.slice(at + 1))
+      link(parts[0], p.slice(0, at), sim)
+      link(p.slice(0, at), parts[0], sim)
+    }
+  }
+  return new Map([...map].map(([w, m]) => [w, [...m].sort((x, y) => y[1] - x[1])]))
+}
+
+/** A word's neighbours in meaning, most similar first; the lexicon must be loaded (loadLexicon) first. */
+export function neighboursOf(word: string): ReadonlyArray<[string, number]> {
+  if (!lexicon) throw new Error('the offline embedder\'s lexicon is not loaded: await loadLexicon() first')
   // Plurals and third persons fall back to the stem the lexicon knows ("doctors" -> "doctor").
   return lexicon.get(word) ?? (word.length > 3 && word.endsWith('s') ? lexicon.get(word.slice(0, -1)) : undefined) ?? []
 }
@@ -106,7 +149,10 @@ function features(text: string): Map<string, number> {
   return out
 }
 
-/** Embed one text into `out` (length = dimensions), unit-normalized; an empty or all-stopword text stays zero. */
+/**
+ * Embed one text into `out` (length = dimensions), unit-normalized; an empty or all-stopword text stays zero. The
+ * lexicon must be loaded (loadLexicon); OfflineEmbedder.embed does that.
+ */
 export function hashEmbed(text: string, out: Float32Array): void {
   out.fill(0)
   const dims = out.length
@@ -130,6 +176,7 @@ export class OfflineEmbedder implements Embedder {
   }
 
   async embed(texts: string[]): Promise<Float32Array> {
+    await loadLexicon()
     const d = this.dimensions
     const out = new Float32Array(texts.length * d)
     for (let i = 0; i < texts.length; i++) hashEmbed(texts[i], out.subarray(i * d, (i + 1) * d))

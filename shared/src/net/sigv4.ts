@@ -2,6 +2,7 @@
  * @module AWS Signature Version 4 for fetch, on Web Crypto only: lets a Worker call AWS (SQS) without the AWS SDK or
  * node: modules. Covers what we send: one request with a body, headers we set, no query-string signing, no chunking.
  */
+import { sha256HexAsync as sha256Hex } from '../util/sha256.ts'
 
 export interface AwsCredentials {
   accessKeyId: string
@@ -27,10 +28,6 @@ function hex(bytes: ArrayBuffer | Uint8Array): string {
   let s = ''
   for (const b of new Uint8Array(bytes)) s += b.toString(16).padStart(2, '0')
   return s
-}
-
-async function sha256Hex(data: string): Promise<string> {
-  return hex(await crypto.subtle.digest('SHA-256', utf8.encode(data)))
 }
 
 async function hmac(key: Uint8Array, data: string): Promise<Uint8Array> {

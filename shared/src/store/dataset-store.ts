@@ -1,7 +1,7 @@
 /** @module Dataset records, manifests and tombstones over an ObjectStore: what the API and the worker share. */
 import { DatasetRecord } from '../contract/dataset.ts'
 import { Manifest } from '../contract/manifest.ts'
-import { clearShardMetadataCache } from './shards.ts'
+import { clearShardMetadataCache } from './parquet/read.ts'
 import { PreconditionFailedError, type ObjectStore } from './object-store.ts'
 import { layout } from './layout.ts'
 import { mapLimit } from '../util/map-limit.ts'

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto'
 import { closeSync, openSync, readSync, promises as fs } from 'node:fs'
 import path from 'node:path'
-import { NotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.ts'
+import { NotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type PutOptions, assertByteRange } from './object-store.ts'
 import { assertValidKey, assertValidPrefix } from './layout.ts'
 
 /** Temporary files live beside their target (same filesystem, so rename is atomic) and are hidden from list(). */
@@ -47,9 +47,7 @@ export class FsObjectStore implements ObjectStore {
   }
 
   async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
-    if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end >= start)) {
-      throw new RangeError(`bad byte range [${start}, ${end}) for ${key}`)
-    }
+    assertByteRange(key, start, end)
     const file = this.pathOf(key)
     if (end - start <= SYNC_READ_BYTES) return readRangeSync(file, key, start, end)
     let handle: fs.FileHandle

@@ -1,5 +1,5 @@
 /** @module ObjectStore in memory: for tests, and a counting wrapper that records every byte fetched. */
-import { NotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.ts'
+import { NotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type PutOptions, assertByteRange } from './object-store.ts'
 import { assertValidKey, assertValidPrefix } from './layout.ts'
 
 const utf8 = new TextEncoder()
@@ -26,9 +26,7 @@ export class MemoryObjectStore implements ObjectStore {
 
   async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
     assertValidKey(key)
-    if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end >= start)) {
-      throw new RangeError(`bad byte range [${start}, ${end}) for ${key}`)
-    }
+    assertByteRange(key, start, end)
     const v = this.objects.get(key)
     if (!v) throw new NotFoundError(key)
     return v.slice(Math.min(start, v.length), Math.min(end, v.length))

@@ -39,3 +39,10 @@ export class PreconditionFailedError extends Error {
     this.name = 'PreconditionFailedError'
   }
 }
+
+/** Refuses a byte range [start, end) that is not whole numbers with 0 <= start <= end: every adapter's getRange checks this first. */
+export function assertByteRange(key: string, start: number, end: number): void {
+  if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end >= start)) {
+    throw new RangeError(`bad byte range [${start}, ${end}) for ${key}`)
+  }
+}

@@ -1,5 +1,5 @@
 /** @module ObjectStore over a Cloudflare R2 bucket binding (the Worker's store), with no Node or AWS SDK code. */
-import { NotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.ts'
+import { NotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type PutOptions, assertByteRange } from './object-store.ts'
 import { assertValidKey, assertValidPrefix, normalizeStorePrefix } from './layout.ts'
 
 /**
@@ -54,9 +54,7 @@ export class R2ObjectStore implements ObjectStore {
   }
 
   async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
-    if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end >= start)) {
-      throw new RangeError(`bad byte range [${start}, ${end}) for ${key}`)
-    }
+    assertByteRange(key, start, end)
     const full = this.full(key)
     if (start === end) {
       if ((await this.bucket.head(full)) === null) throw new NotFoundError(key)

@@ -2,7 +2,7 @@
 import {
   DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
 } from '@aws-sdk/client-s3'
-import { NotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type PutOptions } from './object-store.ts'
+import { NotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type PutOptions, assertByteRange } from './object-store.ts'
 import { assertValidKey, assertValidPrefix, normalizeStorePrefix } from './layout.ts'
 
 export interface S3ObjectStoreOptions {
@@ -61,9 +61,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
-    if (!(Number.isInteger(start) && Number.isInteger(end) && start >= 0 && end >= start)) {
-      throw new RangeError(`bad byte range [${start}, ${end}) for ${key}`)
-    }
+    assertByteRange(key, start, end)
     if (start === end) {
       // HTTP has no empty range; still report a missing object as missing.
       if ((await this.head(key)) === null) throw new NotFoundError(key)

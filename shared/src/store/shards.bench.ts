@@ -1,8 +1,12 @@
 /** @module Benchmark of the latent shards and statistics file at 5M pooled latents: sizes and write/read times. */
 import { csrFromCoo } from '../analysis/sparse.ts'
 import { MemoryObjectStore, CountingObjectStore } from './memory-store.ts'
-import { readByDocument, readByLatent, writeLatentShards } from './shards.ts'
-import { mergeStats, statsFromCsr, writeLatentStats, parseLatentStats, readLatentStats } from './latent-stats.ts'
+import { readByDocument } from './latent-shards/read-by-document.ts'
+import { readByLatent } from './latent-shards/read-by-latent.ts'
+import { writeLatentShards } from './latent-shards/write.ts'
+import { mergeStats, statsFromCsr } from '../analysis/latent-stats.ts'
+import { writeLatentStats } from './stats/write.ts'
+import { parseLatentStats, readLatentStats } from './stats/read.ts'
 
 const nnzTarget = Number(process.argv[2] ?? 5_000_000)
 const nLatents = 16384

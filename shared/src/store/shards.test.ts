@@ -5,10 +5,14 @@ import { parquetMetadata } from 'hyparquet'
 import { csrFromCoo, cscFromCsr, type PooledCsr } from '../analysis/sparse.ts'
 import type { ShardFile } from '../contract/manifest.ts'
 import { CountingObjectStore, MemoryObjectStore } from './memory-store.ts'
-import {
-  FOOTER_FETCH_BYTES, planRowGroupRuns, readByDocument, readByLatent, readDocuments, writeDocumentsShard, writeLatentShards,
-  type DocumentColumns,
-} from './shards.ts'
+import { FOOTER_FETCH_BYTES } from './format.ts'
+import { planRowGroupRuns } from './parquet/read.ts'
+import { readByDocument } from './latent-shards/read-by-document.ts'
+import { readByLatent } from './latent-shards/read-by-latent.ts'
+import { readDocuments } from './documents/read.ts'
+import { writeDocumentsShard } from './documents/write.ts'
+import { writeLatentShards } from './latent-shards/write.ts'
+import { type DocumentColumns } from './documents/columns.ts'
 
 const PREFIX = 't/datasets/d/'
 

@@ -3,7 +3,9 @@ import type { Manifest } from '../contract/manifest.ts'
 import { sliceNeeds, type Slice } from '../contract/slice.ts'
 import { evaluateSlice, type SliceData } from '../analysis/slice.ts'
 import type { ObjectStore } from './object-store.ts'
-import { readByLatent, readDocuments, type DocumentColumnName } from './shards.ts'
+import { readByLatent } from './latent-shards/read-by-latent.ts'
+import { readDocuments } from './documents/read.ts'
+import { type DocumentColumnName } from './documents/columns.ts'
 
 /** What evaluating a slice read, for the cost figures in docs/slices.md. */
 export interface SliceReadInfo {

@@ -1,6 +1,6 @@
 /**
- * @module Synchronous SHA-256 in plain JavaScript, for digests that must be computed synchronously in every runtime
- * (Workers have no node:crypto without nodejs_compat, and Web Crypto's digest is async). FIPS 180-4.
+ * @module Synchronous SHA-256 for every runtime, the one sha256Hex of the code base: node:crypto where present, else
+ * plain JavaScript (Workers have no node:crypto without nodejs_compat, and Web Crypto's digest is async). FIPS 180-4.
  */
 
 const K = new Uint32Array([
@@ -54,8 +54,30 @@ export function sha256(input: Uint8Array | string): Uint8Array {
   return out
 }
 
-export function sha256Hex(input: Uint8Array | string): string {
+/** Lower-case hex of bytes. */
+export function toHex(bytes: Uint8Array): string {
   let s = ''
-  for (const b of sha256(input)) s += b.toString(16).padStart(2, '0')
+  for (const b of bytes) s += b.toString(16).padStart(2, '0')
   return s
+}
+
+type NodeCrypto = { createHash(algorithm: string): { update(data: Uint8Array | string): { digest(encoding: 'hex'): string } } }
+/**
+ * node:crypto where the runtime has it, fetched with process.getBuiltinModule (Node >= 22.3) rather than an import,
+ * so the Worker's import graph stays free of node: modules: native hashing is ~100x faster (32 MB: 23 ms vs 2.3 s),
+ * which matters for model files. Elsewhere (Workers) the plain-JS digest above.
+ */
+const nodeCrypto: NodeCrypto | undefined = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } })
+  .process?.getBuiltinModule?.('node:crypto') as NodeCrypto | undefined
+
+/** SHA-256 as lower-case hex through Web Crypto (native in Node and Workers alike): for callers that can await. */
+export async function sha256HexAsync(input: Uint8Array | string): Promise<string> {
+  const data = typeof input === 'string' ? utf8.encode(input) : input
+  return toHex(new Uint8Array(await crypto.subtle.digest('SHA-256', data as Uint8Array<ArrayBuffer>)))
+}
+
+/** SHA-256 as lower-case hex, synchronously, in every runtime; strings are hashed as UTF-8. */
+export function sha256Hex(input: Uint8Array | string): string {
+  if (nodeCrypto) return nodeCrypto.createHash('sha256').update(input).digest('hex')
+  return toHex(sha256(input))
 }

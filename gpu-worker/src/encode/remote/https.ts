@@ -1,5 +1,4 @@
 /** @module https:// parts: a cache path from the URL, an optional #sha256= pin, the resumable transfer. */
-import { createHash } from 'node:crypto'
 import { rm } from 'node:fs/promises'
 import { cachedPart, exists, once, type Ctx, type FetchedPart } from './cache.ts'
 import { httpOpener, redact } from './http.ts'
@@ -11,10 +10,6 @@ export function basenameOf(url: string): string {
   try { name = decodeURIComponent(last) } catch { name = last }
   name = name.replace(/[\\/\0]/g, '_')
   return name === '' || name === '.' || name === '..' ? 'download' : name
-}
-
-export function sha256Hex(s: string): string {
-  return createHash('sha256').update(s).digest('hex')
 }
 
 export async function fetchHttpsTo(ctx: Ctx, url: string, sha256: string | undefined, final: string, label: string): Promise<FetchedPart> {

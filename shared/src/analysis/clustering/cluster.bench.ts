@@ -8,7 +8,7 @@
 import type { PooledCsr } from '../sparse.ts'
 import { binarize } from './jaccard.ts'
 import { clusterDocuments, describeClusters } from './cluster.ts'
-import { seededRng } from './prng.ts'
+import { seededRng } from '../../util/random.ts'
 import { purity } from './synthetic.ts'
 
 /**

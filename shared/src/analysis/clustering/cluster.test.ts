@@ -6,7 +6,7 @@ import { binarize, components, jaccardDense, jaccardKnn, packedAt, postingsOf } 
 import { kmeansDense } from './kmeans.ts'
 import { clusterDocuments, describeClusters } from './cluster.ts'
 import { plantedCsr, purity } from './synthetic.ts'
-import { seededRng } from './prng.ts'
+import { seededRng } from '../../util/random.ts'
 import { diffLatents } from '../diff.ts'
 
 function randomRows(nDocs: number, nLatents: number, seed: number) {

@@ -1,5 +1,6 @@
 /** @module Binarized document vectors over a latent subset, their inverted index, and Jaccard similarity (exact dense, or a kNN graph). */
 import type { PooledCsr } from '../sparse.ts'
+import { lowerBound } from '../../util/sorted.ts'
 
 /** Binarized documents x kept latents. `cols` index into `latentOf` (compact columns), sorted within a row. */
 export interface BinaryRows {
@@ -77,16 +78,6 @@ export function postingsOf(rows: BinaryRows): Postings {
   return { indptr, docs }
 }
 
-function lowerBound(a: Int32Array, from: number, to: number, x: number): number {
-  let lo = from, hi = to
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1
-    if (a[mid] < x) lo = mid + 1
-    else hi = mid
-  }
-  return lo
-}
-
 /**
  * Offset of row i's first entry (the pair (i, i + 1)) in a packed strict upper triangle of order n: pair (i, j), i < j,
  * sits at packedRow(n, i) + j - i - 1.
@@ -148,12 +139,12 @@ export function jaccardDense(rows: BinaryRows, postings: Postings = postingsOf(r
       has[c] = 1
       if (dense[c]) continue
       const end = postings.indptr[c + 1]
-      for (let p = lowerBound(postings.docs, postings.indptr[c], end, i + 1); p < end; p++) acc[postings.docs[p]]++
+      for (let p = lowerBound(postings.docs, i + 1, postings.indptr[c], end); p < end; p++) acc[postings.docs[p]]++
     }
     for (let t = 0; t < nDense; t++) {
       if (has[denseCols[t]]) continue
       const end = compIndptr[t + 1]
-      for (let p = lowerBound(compDocs, compIndptr[t], end, i + 1); p < end; p++) acc[compDocs[p]]++
+      for (let p = lowerBound(compDocs, i + 1, compIndptr[t], end); p < end; p++) acc[compDocs[p]]++
     }
     for (let k = r0; k < r1; k++) has[rows.cols[k]] = 0
     const base = nDense - absent[i]
@@ -231,7 +222,7 @@ export function jaccardKnn(rows: BinaryRows, postings: Postings = postingsOf(row
       const p0 = postings.indptr[c], p1 = postings.indptr[c + 1]
       const len = p1 - p0
       if (len <= cap) continue
-      const start = lowerBound(postings.docs, p0, p1, i) - p0
+      const start = lowerBound(postings.docs, i, p0, p1) - p0
       for (let s = 0; s < cap && nt < C; s++) {
         const j = postings.docs[p0 + ((start + s) % len)]
         if (j === i) continue

@@ -1,5 +1,5 @@
 /** @module Seeded k-means++ with restarts: dense (the spectral embedding) and spherical over binarized latent vectors (cosine). */
-import { seededRng, type Rng } from './prng.ts'
+import { seededRng, type Rng } from '../../util/random.ts'
 import type { BinaryRows } from './jaccard.ts'
 
 export interface KmeansOptions {

@@ -2,7 +2,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { jacobiEigen, lanczosTop, tridiagonalEigen, type MatVec } from './lanczos.ts'
-import { seededRng } from './prng.ts'
+import { seededRng } from '../../util/random.ts'
 
 function randomSymmetric(n: number, seed: number): Float64Array {
   const rng = seededRng(seed)

@@ -1,5 +1,5 @@
 /** @module Leading eigenpairs of a symmetric operator: Lanczos with full reorthogonalization and locking, the tridiagonal QL solver, and a dense Jacobi solver (reference for tests and tiny inputs). */
-import { seededRng } from './prng.ts'
+import { seededRng } from '../../util/random.ts'
 
 /** y = A x for a symmetric A of order n. */
 export type MatVec = (x: Float64Array, y: Float64Array) => void

@@ -1,6 +1,6 @@
 /** @module Synthetic pooled-latent matrices with planted document groups, for clustering tests and benchmarks. */
 import { csrFromCoo, type PooledCsr } from '../sparse.ts'
-import { seededRng } from './prng.ts'
+import { seededRng } from '../../util/random.ts'
 
 export interface PlantedAxis {
   /** Number of groups along this axis; each document belongs to one group per axis. */

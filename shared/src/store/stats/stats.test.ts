@@ -1,13 +1,12 @@
-/** @module Tests for mergeable per-latent statistics: merge laws, top-k ties, p90 from the histogram, Parquet round trip. */
+/** @module Tests for the statistics object: merge laws, top-k ties, p90 from the histogram (analysis/latent-stats.ts), Parquet round trip. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parquetMetadata } from 'hyparquet'
-import { csrFromCoo, type PooledCsr } from '../analysis/sparse.ts'
-import { CountingObjectStore, MemoryObjectStore } from './memory-store.ts'
-import {
-  HISTOGRAM_EDGES, HISTOGRAM_SLOTS, histogramSlot, mergeStats, p90, parseLatentStats, quantile, readLatentStats, statsFromCsr,
-  writeLatentStats, type LatentStats,
-} from './latent-stats.ts'
+import { csrFromCoo, type PooledCsr } from '../../analysis/sparse.ts'
+import { CountingObjectStore, MemoryObjectStore } from '../memory-store.ts'
+import { HISTOGRAM_EDGES, HISTOGRAM_SLOTS, histogramSlot, mergeStats, p90, quantile, statsFromCsr, type LatentStats } from '../../analysis/latent-stats.ts'
+import { parseLatentStats, readLatentStats } from './read.ts'
+import { writeLatentStats } from './write.ts'
 
 function rng(seed: number): () => number {
   let s = seed >>> 0

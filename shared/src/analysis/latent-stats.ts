@@ -1,10 +1,9 @@
-/** @module Per-latent statistics that merge across chunks encoded in parallel, and their Parquet file. */
-import { parquetMetadata, parquetMetadataAsync, parquetRead, type AsyncBuffer } from 'hyparquet'
-import { parquetWriteBuffer } from 'hyparquet-writer'
-import type { PooledCsr } from '../analysis/sparse.ts'
-import { STORE_VERSION } from '../contract/manifest.ts'
-import type { ObjectStore } from './object-store.ts'
-import { FOOTER_FETCH_BYTES, storeAsyncBuffer } from './shards.ts'
+/**
+ * @module Per-latent statistics as pure functions over typed arrays: document counts, sums, maxima, a fixed log
+ * histogram and top-k documents that merge exactly across chunks encoded in parallel, and quantiles read from the
+ * histogram. Their Parquet file is store/stats/.
+ */
+import type { PooledCsr } from './sparse.ts'
 
 /** Regular histogram bins: 8 per decade from 1e-4 to 1e4. Fixed, so histograms of any two chunks add up. */
 export const HISTOGRAM_BINS = 64
@@ -166,118 +165,3 @@ export function p90(stats: LatentStats, latent: number): number {
   return quantile(stats, latent, 0.9)
 }
 
-// ---------------------------------------------------------------------------------------------------------------
-// Parquet file: one row per latent. The histogram and the top-k are LIST columns (DuckDB, pandas and Spark read
-// them as arrays); the top-k lists hold only the filled entries.
-
-const KV_EDGES = 'latentbase.histogram_edges'
-const KV_LAYOUT = 'latentbase.histogram_layout'
-const KV_TOP_K = 'latentbase.top_k'
-
-function listOf(name: string, type: 'INT32' | 'FLOAT') {
-  return [
-    { name, repetition_type: 'REQUIRED' as const, converted_type: 'LIST' as const, num_children: 1 },
-    { name: 'list', repetition_type: 'REPEATED' as const, num_children: 1 },
-    { name: 'element', type, repetition_type: 'REQUIRED' as const },
-  ]
-}
-
-export function writeLatentStats(stats: LatentStats): Uint8Array {
-  const { nLatents, topK: K } = stats
-  const histogram: number[][] = new Array(nLatents)
-  const topDocs: number[][] = new Array(nLatents)
-  const topValues: number[][] = new Array(nLatents)
-  for (let l = 0; l < nLatents; l++) {
-    histogram[l] = Array.from(stats.histogram.subarray(l * HISTOGRAM_SLOTS, (l + 1) * HISTOGRAM_SLOTS))
-    let n = 0
-    while (n < K && stats.topDocs[l * K + n] >= 0) n++
-    topDocs[l] = Array.from(stats.topDocs.subarray(l * K, l * K + n))
-    topValues[l] = Array.from(stats.topValues.subarray(l * K, l * K + n))
-  }
-  const buffer = parquetWriteBuffer({
-    columnData: [
-      { name: 'latent', data: Int32Array.from({ length: nLatents }, (_, i) => i) },
-      { name: 'doc_count', data: stats.docCount },
-      { name: 'sum', data: stats.sum },
-      { name: 'max', data: stats.max },
-      { name: 'histogram', data: histogram },
-      { name: 'top_docs', data: topDocs },
-      { name: 'top_values', data: topValues },
-    ],
-    schema: [
-      { name: 'root', num_children: 7 },
-      { name: 'latent', type: 'INT32', repetition_type: 'REQUIRED' },
-      { name: 'doc_count', type: 'INT32', repetition_type: 'REQUIRED' },
-      { name: 'sum', type: 'DOUBLE', repetition_type: 'REQUIRED' },
-      { name: 'max', type: 'FLOAT', repetition_type: 'REQUIRED' },
-      ...listOf('histogram', 'INT32'),
-      ...listOf('top_docs', 'INT32'),
-      ...listOf('top_values', 'FLOAT'),
-    ],
-    rowGroupSize: 100_000,
-    kvMetadata: [
-      { key: 'latentbase.store_version', value: String(STORE_VERSION) },
-      { key: KV_EDGES, value: JSON.stringify(Array.from(HISTOGRAM_EDGES)) },
-      { key: KV_LAYOUT, value: `underflow (0, ${HISTOGRAM_MIN}), ${HISTOGRAM_BINS} log-spaced bins [edges[i], edges[i+1]), overflow [${HISTOGRAM_MAX}, inf)` },
-      { key: KV_TOP_K, value: String(K) },
-    ],
-    createdBy: 'latentbase (hyparquet-writer)',
-  })
-  return new Uint8Array(buffer)
-}
-
-/** Parquet columns of the statistics file ('latent' is implied). Reading fewer fetches fewer bytes. */
-export type LatentStatsColumn = 'doc_count' | 'sum' | 'max' | 'histogram' | 'top_docs' | 'top_values'
-
-/** Parse a statistics file (bytes, or an AsyncBuffer over ranged reads); left-out columns stay zero / empty. */
-export async function parseLatentStats(file: Uint8Array | AsyncBuffer, columns?: readonly LatentStatsColumn[]): Promise<LatentStats> {
-  const buffer: AsyncBuffer = file instanceof Uint8Array
-    ? (file.byteOffset === 0 && file.byteLength === file.buffer.byteLength ? file.buffer as ArrayBuffer : file.slice().buffer as ArrayBuffer)
-    : file
-  const metadata = buffer instanceof ArrayBuffer ? parquetMetadata(buffer) : await parquetMetadataAsync(buffer, { initialFetchSize: FOOTER_FETCH_BYTES })
-  const kv = (key: string) => metadata.key_value_metadata?.find((e) => e.key === key)?.value
-  const edges = JSON.parse(kv(KV_EDGES) ?? '[]') as number[]
-  if (edges.length !== HISTOGRAM_EDGES.length || edges.some((e, i) => Math.abs(e - HISTOGRAM_EDGES[i]) > 1e-12 * HISTOGRAM_EDGES[i])) {
-    throw new Error('latent statistics were written with other histogram edges')
-  }
-  const K = Number(kv(KV_TOP_K) ?? DEFAULT_TOP_K)
-  const nLatents = Number(metadata.num_rows)
-  const s = emptyStats(nLatents, K)
-  if (columns?.length === 0) return s
-  await parquetRead({
-    file: buffer,
-    metadata,
-    columns: columns ? [...columns] : undefined,
-    onChunk({ columnName, columnData, rowStart }) {
-      const rows = columnData as ArrayLike<unknown>
-      for (let r = 0; r < rows.length; r++) {
-        const l = rowStart + r
-        const x = rows[r]
-        switch (columnName) {
-          case 'doc_count': s.docCount[l] = x as number; break
-          case 'sum': s.sum[l] = x as number; break
-          case 'max': s.max[l] = x as number; break
-          case 'histogram': s.histogram.set(x as number[], l * HISTOGRAM_SLOTS); break
-          case 'top_docs': s.topDocs.set(x as number[], l * K); break
-          case 'top_values': s.topValues.set(x as number[], l * K); break
-        }
-      }
-    },
-  })
-  return s
-}
-
-/**
- * The statistics file of a dataset (key: dataset prefix + manifest.stats.key). With `columns`, only those column
- * chunks (and the footer) are fetched: a diff needs doc_count alone, a few kB instead of the whole file.
- */
-export async function readLatentStats(store: ObjectStore, key: string, columns?: readonly LatentStatsColumn[]): Promise<LatentStats> {
-  if (!columns) {
-    const bytes = await store.get(key)
-    if (!bytes) throw new Error(`latent statistics not found: ${key}`)
-    return parseLatentStats(bytes)
-  }
-  const size = await store.head(key)
-  if (size === null) throw new Error(`latent statistics not found: ${key}`)
-  return parseLatentStats(storeAsyncBuffer(store, key, size), columns)
-}
