@@ -8,8 +8,6 @@ import { ClustersRequest, type Cluster, type ClustersResult } from '@latentbase/
 import { latentRef } from '@latentbase/shared/contract/latents'
 import { binarize } from '@latentbase/shared/analysis/clustering/jaccard'
 import { clusterDocuments, describeClusters } from '@latentbase/shared/analysis/clustering/cluster'
-import { LabelEmbeddingCache } from '@latentbase/shared/embeddings/label-cache'
-import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { readByDocument } from '@latentbase/shared/store/shards'
 import { readDocuments } from '@latentbase/shared/store/shards'
 import type { FailedItem } from '@latentbase/shared/contract/llm'
@@ -25,16 +23,9 @@ import { loadReadyDataset } from './ready-dataset.ts'
 import { sliceDataset } from './slice-service.ts'
 import { selectRows } from '@latentbase/shared/analysis/slice'
 import { loadLabelInfo } from './latent-page-service.ts'
-import { labelMatcher } from './label-match.ts'
+import { labelCache, labelMatcher } from './label-match.ts'
 
 export type Progress = (fraction: number, phase: string) => void
-
-const labelCaches = new WeakMap<ObjectStore, LabelEmbeddingCache>()
-function labelCache(objects: ObjectStore): LabelEmbeddingCache {
-  let c = labelCaches.get(objects)
-  if (!c) labelCaches.set(objects, (c = new LabelEmbeddingCache(objects)))
-  return c
-}
 
 function parseRequest(request: unknown): ClustersRequest {
   try {
