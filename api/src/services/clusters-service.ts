@@ -20,7 +20,7 @@ import { TYPICAL_LABEL } from './relabel-service.ts'
 import { clip } from './hypotheses-service.ts'
 import type { AnalysisContext } from './context.ts'
 import { loadReadyDataset } from './ready-dataset.ts'
-import { sliceDataset } from './slice-service.ts'
+import { resultHead, sliceDataset } from './slice-service.ts'
 import { selectRows } from '@latentbase/shared/analysis/slice'
 import { loadLabelInfo } from './latent-page-service.ts'
 import { labelCache, labelMatcher } from './label-match.ts'
@@ -157,10 +157,7 @@ export async function computeClusters(ctx: AnalysisContext, input: unknown, prog
   }
   report(1, 'done')
   return {
-    dataset: ds.record.id,
-    ...(ds.slice ? { where: ds.slice.text } : {}),
-    encoder: manifest.encoder.id,
-    documents: nDocs,
+    ...resultHead(ds, nDocs),
     k,
     method: out.method,
     seed: request.seed,
