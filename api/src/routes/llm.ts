@@ -5,6 +5,8 @@ import { AnalysisJobAccepted, type AnalysisKind } from '@latentbase/shared/contr
 import type { Context } from 'hono'
 import { WebhookSpec } from '@latentbase/shared/contract/dataset'
 import { checkWebhookUrl } from '../urls.ts'
+import type { LlmClient } from '@latentbase/shared/llm/client'
+import type { AnalysisContext } from '../services/context.ts'
 import { LLM_NOT_CONFIGURED_DETAIL, requireLlmOf } from '../services/llm-helpers.ts'
 import { analysisContext, hasAnalysisQueue, type AppEnv, type Deps } from '../deps.ts'
 import { ApiError, problemResponse } from '../problem.ts'
@@ -47,6 +49,16 @@ export function registerLlmRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
   }
   /** Without the webhook: what the services take. */
   const direct = <T extends { webhook?: unknown }>(body: T): Omit<T, 'webhook'> => { const { webhook: _w, ...rest } = body; return rest }
+  /** An A-vs-B LLM analysis: queued when asked for a job (once `a`, and `b` where given, are ready), else answered here. */
+  const answerAB = async <B extends { a: string; b: string | string[]; webhook?: { url: string; secret?: string }; dryRun?: boolean }, R>(
+    c: Context<AppEnv>, body: B, what: string, analysis: AnalysisKind, run: (ctx: AnalysisContext, llm: LlmClient, input: Omit<B, 'webhook'>) => Promise<R>,
+  ) => {
+    const llm = requireLlmOf(deps, what)
+    if (wantsJob(c, body.webhook) && !body.dryRun) {
+      return submit(c, analysis, body.a, body, [[body.a, 'a'], ...(typeof body.b === 'string' ? [[body.b, 'b'] as [string, string]] : [])])
+    }
+    return c.json(await run(analysisContext(deps, c.get('tenant'), c.req.raw.signal), llm, direct(body)), 200)
+  }
 
   app.openapi(createRoute({
     method: 'post', path: '/diff/hypotheses',
@@ -60,12 +72,7 @@ export function registerLlmRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
       ...accepted,
       422: problemResponse('no latent differs enough to write hypotheses from'), ...common,
     },
-  }), async (c) => {
-    const llm = requireLlmOf(deps, 'POST /diff/hypotheses')
-    const body = c.req.valid('json')
-    if (wantsJob(c, body.webhook) && !body.dryRun) return submit(c, 'hypotheses', body.a, body, [[body.a, 'a']])
-    return c.json(await generateHypotheses(analysisContext(deps, c.get('tenant'), c.req.raw.signal), llm, direct(body)), 200)
-  })
+  }), (c) => answerAB(c, c.req.valid('json'), 'POST /diff/hypotheses', 'hypotheses', generateHypotheses))
 
   app.openapi(createRoute({
     method: 'post', path: '/hypotheses/verify',
@@ -80,12 +87,7 @@ export function registerLlmRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
       200: { content: { 'application/json': { schema: z.union([VerifyResult, DryRunEstimate]) } }, description: 'verified hypotheses (with what failed and the usage), or a dry-run estimate' },
       ...accepted, ...common,
     },
-  }), async (c) => {
-    const llm = requireLlmOf(deps, 'POST /hypotheses/verify')
-    const body = c.req.valid('json')
-    if (wantsJob(c, body.webhook) && !body.dryRun) return submit(c, 'hypotheses-verify', body.a, body, [[body.a, 'a'], [body.b, 'b']])
-    return c.json(await verifyHypotheses(analysisContext(deps, c.get('tenant'), c.req.raw.signal), llm, direct(body)), 200)
-  })
+  }), (c) => answerAB(c, c.req.valid('json'), 'POST /hypotheses/verify', 'hypotheses-verify', (ctx, llm, input) => verifyHypotheses(ctx, llm, input)))
 
   app.openapi(createRoute({
     method: 'post', path: '/encoders/{id}/relabel',
