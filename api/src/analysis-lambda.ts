@@ -4,8 +4,7 @@
  * it is retried, and on its last receive (MAX_RECEIVES, the queue's maxReceiveCount) the job is marked failed with why
  * before SQS moves it to the dead-letter queue. Environment as api/src/analysis-worker.ts.
  */
-import { S3Client } from '@aws-sdk/client-s3'
-import { SQSClient } from '@aws-sdk/client-sqs'
+import { awsClientsFromEnv, requiredEnv } from '@latentbase/shared/aws/clients'
 import type { AnalysisQueueMessage } from '@latentbase/shared/contract/analysis-job'
 import { S3ObjectStore } from '@latentbase/shared/store/s3-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
@@ -52,17 +51,13 @@ export async function handleAnalysisBatch(event: SqsEvent, deps: AnalysisJobDeps
 let deps: AnalysisJobDeps | undefined
 
 function depsFromEnv(env: Record<string, string | undefined>): AnalysisJobDeps {
-  const need = (name: string) => {
-    const v = env[name]
-    if (!v) throw new Error(`${name} is not set: the analysis Lambda needs ANALYSIS_QUEUE_URL and BUCKET`)
-    return v
-  }
-  const region = env.AWS_REGION ?? 'us-east-1'
-  const objects = new S3ObjectStore({ client: new S3Client({ region }), bucket: need('BUCKET') })
+  const need = requiredEnv(env, 'the analysis Lambda needs ANALYSIS_QUEUE_URL and BUCKET')
+  const { s3, sqs } = awsClientsFromEnv(env)
+  const objects = new S3ObjectStore({ client: s3, bucket: need('BUCKET') })
   return {
     objects, datasets: new DatasetStore(objects), encoders: new StoreEncoderCatalog(objects), embedder: embedderFromEnv(env),
     // Webhook retries go back on the analysis queue.
-    queue: new SqsQueue<AnalysisQueueMessage>({ client: new SQSClient({ region }), queueUrl: need('ANALYSIS_QUEUE_URL') }),
+    queue: new SqsQueue<AnalysisQueueMessage>({ client: sqs, queueUrl: need('ANALYSIS_QUEUE_URL') }),
     log: (line) => console.log(line),
     // Webhook receivers are strangers' URLs: no private, loopback or metadata addresses.
     fetch: guardedFetch(),

@@ -3,8 +3,9 @@
  * queue on SQS, results to S3. Environment: ANALYSIS_QUEUE_URL, BUCKET, AWS_REGION, optional S3_ENDPOINT /
  * SQS_ENDPOINT (compatible servers), ENCODERS_DIR (for labels), EMBEDDINGS_* (label similarity), MAX_RECEIVES.
  */
-import { S3Client } from '@aws-sdk/client-s3'
-import { SQSClient } from '@aws-sdk/client-sqs'
+import type { S3Client } from '@aws-sdk/client-s3'
+import type { SQSClient } from '@aws-sdk/client-sqs'
+import { awsClientsFromEnv, requiredEnv } from '@latentbase/shared/aws/clients'
 import { AnalysisQueueMessage } from '@latentbase/shared/contract/analysis-job'
 import { S3ObjectStore } from '@latentbase/shared/store/s3-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
@@ -30,14 +31,8 @@ export interface AnalysisWorkerOptions {
 
 /** Consume the analysis queue until `signal` aborts. */
 export async function runAnalysisWorker(o: AnalysisWorkerOptions): Promise<void> {
-  const need = (name: string) => {
-    const v = o.env[name]
-    if (!v) throw new Error(`${name} is not set: the analysis worker needs ANALYSIS_QUEUE_URL and BUCKET`)
-    return v
-  }
-  const region = o.env.AWS_REGION ?? 'us-east-1'
-  const s3 = o.s3 ?? new S3Client({ region, ...(o.env.S3_ENDPOINT ? { endpoint: o.env.S3_ENDPOINT, forcePathStyle: true } : {}) })
-  const sqs = o.sqs ?? new SQSClient({ region, ...(o.env.SQS_ENDPOINT ? { endpoint: o.env.SQS_ENDPOINT } : {}) })
+  const need = requiredEnv(o.env, 'the analysis worker needs ANALYSIS_QUEUE_URL and BUCKET')
+  const { s3, sqs } = awsClientsFromEnv(o.env, o)
   const objects = new S3ObjectStore({ client: s3, bucket: need('BUCKET') })
   const queue = new SqsQueue<AnalysisQueueMessage>({ client: sqs, queueUrl: need('ANALYSIS_QUEUE_URL'), schema: AnalysisQueueMessage })
   const log = o.log ?? ((line: string) => console.log(line))

@@ -1,21 +1,10 @@
 /** @module The Hono application: every HTTP route, independent of the runtime it is served from. */
-import type { WindowMiner } from './services/context.ts'
-import type { LlmClient } from '@latentbase/shared/llm/client'
+import { RateLimiter } from './rate-limit.ts'
+import { hasAnalysisQueue, resolveDeps, type AppDeps, type AppEnv } from './deps.ts'
 import { registerLlmRoutes } from './routes/llm.ts'
-import { RateLimiter, type RateLimit } from './rate-limit.ts'
-import type { ApiKeyStore } from '@latentbase/shared/auth/api-keys'
 import { OpenAPIHono } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
 import { HTTPException } from 'hono/http-exception'
-import type { Context } from 'hono'
-import type { ObjectStore } from '@latentbase/shared/store/object-store'
-import type { DatasetStore } from '@latentbase/shared/store/dataset-store'
-import type { JobQueue } from '@latentbase/shared/queue/job-queue'
-import type { JobMessage } from '@latentbase/shared/contract/job'
-import type { EncoderCatalog } from '@latentbase/shared/encoders/catalog'
-import type { Embedder } from '@latentbase/shared/embeddings/embedder'
-import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
-import type { AnalysisQueueMessage } from '@latentbase/shared/contract/analysis-job'
 import { ApiError, issuesToErrors, problem } from './problem.ts'
 import { InvalidIdError } from '@latentbase/shared/contract/id'
 import { finishOpenApiDocument, PUBLIC_PATHS } from './openapi.ts'
@@ -25,56 +14,15 @@ import { registerMetaRoutes } from './routes/meta.ts'
 import { registerLatentRoutes } from './routes/latents.ts'
 import { registerCorrelationsRoutes } from './routes/correlations.ts'
 import { registerSearchRoutes } from './routes/search.ts'
-import { registerAnalysisRoutes } from './routes/analysis-jobs.ts'
+import { registerJobRoutes } from './routes/jobs.ts'
+import { registerClustersRoutes } from './routes/clusters.ts'
 import { registerUploadRoutes } from './routes/uploads.ts'
-import type { AnalysisRunners } from './services/analysis-jobs.ts'
-import { AnswerCache } from './services/answer-cache.ts'
-
-export interface AppDeps {
-  objects: ObjectStore
-  datasets: DatasetStore
-  queue: JobQueue<JobMessage>
-  encoders: EncoderCatalog
-  /** 'local' allows loopback and file sources and webhooks; 'cloud' will refuse them. */
-  mode: 'local' | 'cloud'
-  /** The tenant a request acts for when no API keys are configured (local mode: 'local'); every store key starts with it. */
-  tenantOf: (c: Context) => string
-  /** API keys (stored hashed), each mapping to a tenant: when given, every route but /health and /openapi.json needs one. */
-  apiKeys?: ApiKeyStore
-  /** Requests per tenant: over it, 429 with Retry-After. */
-  rateLimit?: RateLimit
-  /** The LLM for hypotheses and verification; null: none (503). Left out: read once from LLM_* in `env`. */
-  llm?: LlmClient | null
-  /** Where LLM_* settings are read (default process.env). */
-  env?: Record<string, string | undefined>
-  /** Per-token windows re-encoded on demand (the local server, which holds the encoders); see AnalysisContext. */
-  windowMiner?: WindowMiner
-  now?: () => Date
-  version?: string
-  /** Label embeddings for search, correlations and targeted clustering (offline hashing by default). */
-  embedder?: Embedder
-  /** Heavy analyses (clustering) run as jobs on this queue; without it POST /clusters and /jobs are not served. */
-  analysisQueue?: JobQueue<AnalysisQueueMessage>
-  /** Analysis implementations (tests inject their own); the real services by default. */
-  runners?: AnalysisRunners
-  /** POST /clusters answers directly up to this many documents, else queues a job. */
-  directMaxDocuments?: number
-  /** GET /correlations answers directly up to this many documents, else queues a job (with an analysis queue). */
-  correlationsDirectMaxDocuments?: number
-  /** POST /uploads refuses bodies over this many bytes (default UPLOAD_MAX_BYTES from `env`, else 100 MB). */
-  uploadMaxBytes?: number
-  /** Answers over ready datasets (diff, latent page, correlations, search, documents) kept in this process; false: none. */
-  answerCache?: AnswerCache | false
-}
-
-export type AppEnv = { Variables: { tenant: string } }
-
 
 /** Inline documents are capped by count in the contract; this caps the bytes before parsing. */
 export const MAX_BODY_BYTES = 16 * 1024 * 1024
 
 export function createApp(appDeps: AppDeps) {
-  const deps = { ...appDeps, embedder: appDeps.embedder ?? new OfflineEmbedder(), answerCache: appDeps.answerCache ?? new AnswerCache() }
+  const deps = resolveDeps(appDeps)
   const app = new OpenAPIHono<AppEnv>({
     defaultHook: (result, c) => {
       if (!result.success) {
@@ -131,7 +79,10 @@ export function createApp(appDeps: AppDeps) {
   registerLatentRoutes(app, deps)
   registerCorrelationsRoutes(app, deps)
   registerSearchRoutes(app, deps)
-  if (deps.analysisQueue) registerAnalysisRoutes(app, { ...deps, analysisQueue: deps.analysisQueue })
+  if (hasAnalysisQueue(deps)) {
+    registerClustersRoutes(app, deps)
+    registerJobRoutes(app, deps)
+  }
   registerLlmRoutes(app, deps)
 
   // Generated once from the routes, then completed for client generators (see openapi.ts); servers name the origin asked.

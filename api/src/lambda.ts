@@ -5,8 +5,9 @@
  * RATE_LIMIT_BURST, EMBEDDINGS_* and LLM_* as for the local server.
  */
 import { handle } from 'hono/aws-lambda'
-import { S3Client } from '@aws-sdk/client-s3'
-import { SQSClient } from '@aws-sdk/client-sqs'
+import type { S3Client } from '@aws-sdk/client-s3'
+import type { SQSClient } from '@aws-sdk/client-sqs'
+import { awsClientsFromEnv, requiredEnv } from '@latentbase/shared/aws/clients'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import type { AnalysisQueueMessage } from '@latentbase/shared/contract/analysis-job'
 import { S3ObjectStore } from '@latentbase/shared/store/s3-store'
@@ -24,14 +25,8 @@ export interface LambdaAppOptions {
 }
 
 export function buildLambdaApp(o: LambdaAppOptions): { app: App; catalog: StoreEncoderCatalog } {
-  const need = (name: string) => {
-    const v = o.env[name]
-    if (!v) throw new Error(`${name} is not set: the API Lambda needs BUCKET and QUEUE_URL`)
-    return v
-  }
-  const region = o.env.AWS_REGION ?? 'us-east-1'
-  const s3 = o.s3 ?? new S3Client({ region, ...(o.env.S3_ENDPOINT ? { endpoint: o.env.S3_ENDPOINT, forcePathStyle: true } : {}) })
-  const sqs = o.sqs ?? new SQSClient({ region, ...(o.env.SQS_ENDPOINT ? { endpoint: o.env.SQS_ENDPOINT } : {}) })
+  const need = requiredEnv(o.env, 'the API Lambda needs BUCKET and QUEUE_URL')
+  const { s3, sqs } = awsClientsFromEnv(o.env, o)
   const objects = new S3ObjectStore({ client: s3, bucket: need('BUCKET') })
   const catalog = new StoreEncoderCatalog(objects)
   const perSecond = Number(o.env.RATE_LIMIT_PER_SECOND ?? 0)

@@ -37,7 +37,7 @@ export function operationIdFor(method: string, path: string): string {
 }
 
 const PROBLEM_REF = { $ref: '#/components/schemas/Problem' }
-const problemResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: PROBLEM_REF } } })
+const problemRefResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: PROBLEM_REF } } })
 
 /** The error answers any operation can give, from the app's middleware rather than its handler. */
 const COMMON_ERRORS: Record<string, string> = {
@@ -76,11 +76,11 @@ export function finishOpenApiDocument(doc: Json, serverUrl: string): Json {
       } else {
         // Either header is accepted; a local server started without API_KEYS=required ignores both.
         op.security = [{ bearerAuth: [] }, { apiKeyHeader: [] }]
-        for (const [status, description] of Object.entries(COMMON_ERRORS)) op.responses[status] ??= problemResponse(description)
+        for (const [status, description] of Object.entries(COMMON_ERRORS)) op.responses[status] ??= problemRefResponse(description)
       }
       const hasInput = (op.parameters?.length ?? 0) > 0 || op.requestBody
-      if (hasInput) op.responses['400'] ??= problemResponse('invalid request (code `invalid-request`, with `errors` naming each field)')
-      op.responses['500'] ??= problemResponse('an internal error (code `internal`); it has been logged')
+      if (hasInput) op.responses['400'] ??= problemRefResponse('invalid request (code `invalid-request`, with `errors` naming each field)')
+      op.responses['500'] ??= problemRefResponse('an internal error (code `internal`); it has been logged')
       for (const [status, response] of Object.entries(op.responses) as Array<[string, Json]>) {
         if (Number(status) < 400 && status !== 'default') continue
         // Every error body is the one Problem schema, by reference, so generators make one error type.

@@ -1,7 +1,7 @@
 /** @module application/problem+json (RFC 9457) responses and the errors that become them. */
 import type { Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import type { Problem } from '@latentbase/shared/contract/problem'
+import { Problem } from '@latentbase/shared/contract/problem'
 
 /** An error a handler throws to answer with a problem document. */
 export class ApiError extends Error {
@@ -32,4 +32,9 @@ export function problem(c: Context, status: ContentfulStatusCode, code: string, 
 /** zod issues as `{ path, message }` pairs a user can act on. */
 export function issuesToErrors(issues: ReadonlyArray<{ path: PropertyKey[]; message: string }>): Array<{ path: string; message: string }> {
   return issues.map((i) => ({ path: i.path.map(String).join('.') || '(root)', message: i.message }))
+}
+
+/** A route's documented error answer (OpenAPI): an application/problem+json body, described for this route. */
+export function problemResponse(description: string) {
+  return { content: { 'application/problem+json': { schema: Problem } }, description }
 }

@@ -3,8 +3,7 @@
  * Environment: QUEUE_URL, BUCKET, AWS_REGION, optional S3_ENDPOINT / SQS_ENDPOINT (S3-compatible stores),
  * ENCODERS_DIR, MAX_RECEIVES (the queue's redrive maxReceiveCount), WORKER_CONCURRENCY.
  */
-import { S3Client } from '@aws-sdk/client-s3'
-import { SQSClient } from '@aws-sdk/client-sqs'
+import { awsClientsFromEnv } from '@latentbase/shared/aws/clients'
 import { JobMessage } from '@latentbase/shared/contract/job'
 import { S3ObjectStore } from '@latentbase/shared/store/s3-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
@@ -21,9 +20,7 @@ function required(name: string): string {
   return v
 }
 
-const region = process.env.AWS_REGION ?? 'us-east-1'
-const s3 = new S3Client({ region, ...(process.env.S3_ENDPOINT ? { endpoint: process.env.S3_ENDPOINT, forcePathStyle: true } : {}) })
-const sqs = new SQSClient({ region, ...(process.env.SQS_ENDPOINT ? { endpoint: process.env.SQS_ENDPOINT } : {}) })
+const { s3, sqs } = awsClientsFromEnv(process.env)
 const objects = new S3ObjectStore({ client: s3, bucket: required('BUCKET') })
 const datasets = new DatasetStore(objects)
 const queue = new SqsQueue<JobMessage>({ client: sqs, queueUrl: required('QUEUE_URL'), schema: JobMessage })

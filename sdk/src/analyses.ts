@@ -7,6 +7,7 @@ import { LatentPage } from '@latentbase/shared/contract/latents'
 import { SearchResult } from '@latentbase/shared/contract/search'
 import { DryRunEstimate } from '@latentbase/shared/contract/llm'
 import { sliceQueryValue, type Slice } from '@latentbase/shared/contract/slice'
+import { pollUntil } from './poll.ts'
 
 export type { AnalysisJobView, LatentPage, CorrelationsResult, SearchResult, ClustersResult }
 export type AnalysisJob = z.infer<typeof AnalysisJobView>
@@ -85,20 +86,15 @@ export function analysesClient(call: Call, poll: { maxIntervalMs?: number } = {}
   const jobs = {
     get: (id: string) => call(AnalysisJobView, 'GET', jobPath(id)),
     /** Poll until the job is ready; throws AnalysisJobFailedError when it failed. */
-    async wait(id: string, opts: WaitOptions = {}): Promise<AnalysisJob> {
+    wait(id: string, opts: WaitOptions = {}): Promise<AnalysisJob> {
       const timeoutMs = opts.timeoutMs ?? 30 * 60_000
-      const deadline = Date.now() + timeoutMs
-      let interval = opts.intervalMs ?? 250
-      for (;;) {
-        const job = await jobs.get(id)
-        opts.onProgress?.(job)
-        if (job.status === 'ready') return job
+      return pollUntil(() => jobs.get(id), (job) => {
         if (job.status === 'failed') throw new AnalysisJobFailedError(job)
-        if (Date.now() > deadline) throw new Error(`analysis job ${id} not ready after ${timeoutMs} ms (status ${job.status}, ${Math.round(job.progress.fraction * 100)}% ${job.progress.phase})`)
-        opts.signal?.throwIfAborted()
-        await new Promise((r) => setTimeout(r, interval))
-        interval = Math.min(interval * 1.5, opts.maxIntervalMs ?? poll.maxIntervalMs ?? 5000)
-      }
+        return job.status === 'ready'
+      }, {
+        timeoutMs, intervalMs: opts.intervalMs ?? 250, maxIntervalMs: opts.maxIntervalMs ?? poll.maxIntervalMs ?? 5000, signal: opts.signal, onProgress: opts.onProgress,
+        notReady: (job) => `analysis job ${id} not ready after ${timeoutMs} ms (status ${job.status}, ${Math.round(job.progress.fraction * 100)}% ${job.progress.phase})`,
+      })
     },
     /** One page of a ready job's result: its per-row arrays (clusters: assignments) cut to [offset, offset + limit). */
     result: (id: string, page: { offset?: number; limit?: number } = {}) =>

@@ -12,6 +12,7 @@ import { verifyWebhook as verifySigned } from '@latentbase/shared/webhooks/sign'
 import { retryingFetch, type RetryOptions } from '@latentbase/shared/net/retry'
 import { analysesClient } from './analyses.ts'
 import { llmClient } from './llm.ts'
+import { pollUntil } from './poll.ts'
 import { sliceQueryValue, type Slice } from '@latentbase/shared/contract/slice'
 export type { Slice } from '@latentbase/shared/contract/slice'
 
@@ -109,19 +110,15 @@ export function createClient(options: ClientOptions) {
     list: async () => (await call(z.object({ datasets: z.array(DatasetView) }), 'GET', '/datasets')).datasets,
     delete: (id: string) => call(null, 'DELETE', `/datasets/${encodeURIComponent(id)}`),
     /** Poll until the dataset is ready; throws DatasetFailedError if its job failed. */
-    async waitUntilReady(id: string, opts: { timeoutMs?: number; intervalMs?: number; maxIntervalMs?: number; onProgress?: (d: Dataset) => void; signal?: AbortSignal } = {}): Promise<Dataset> {
-      const deadline = Date.now() + (opts.timeoutMs ?? 30 * 60_000)
-      let interval = opts.intervalMs ?? 500
-      for (;;) {
-        const d = await datasets.get(id)
-        opts.onProgress?.(d)
-        if (d.status === 'ready') return d
+    waitUntilReady(id: string, opts: { timeoutMs?: number; intervalMs?: number; maxIntervalMs?: number; onProgress?: (d: Dataset) => void; signal?: AbortSignal } = {}): Promise<Dataset> {
+      const timeoutMs = opts.timeoutMs ?? 30 * 60_000
+      return pollUntil(() => datasets.get(id), (d) => {
         if (d.status === 'failed') throw new DatasetFailedError(d)
-        if (Date.now() > deadline) throw new Error(`dataset ${id} not ready after ${opts.timeoutMs ?? 1_800_000} ms (status ${d.status})`)
-        opts.signal?.throwIfAborted()
-        await new Promise((r) => setTimeout(r, interval))
-        interval = Math.min(interval * 1.5, opts.maxIntervalMs ?? options.poll?.maxIntervalMs ?? 5000)
-      }
+        return d.status === 'ready'
+      }, {
+        timeoutMs, intervalMs: opts.intervalMs ?? 500, maxIntervalMs: opts.maxIntervalMs ?? options.poll?.maxIntervalMs ?? 5000, signal: opts.signal, onProgress: opts.onProgress,
+        notReady: (d) => `dataset ${id} not ready after ${timeoutMs} ms (status ${d.status})`,
+      })
     },
   }
 

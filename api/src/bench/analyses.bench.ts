@@ -25,9 +25,6 @@ import { CorrelationsQuery } from '@latentbase/shared/contract/correlations'
 import { SearchQuery } from '@latentbase/shared/contract/search'
 import { ClustersRequest } from '@latentbase/shared/contract/clusters'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
-import type { JobQueue } from '@latentbase/shared/queue/job-queue'
-import type { JobMessage } from '@latentbase/shared/contract/job'
-import type { AppDeps } from '../app.ts'
 import type { AnalysisContext } from '../services/context.ts'
 import { runDiff } from '../services/diff-service.ts'
 import { computeCorrelations } from '../services/correlations-service.ts'
@@ -119,10 +116,6 @@ try {
     const topics = syntheticTopics(nLatents, TOPICS, TOPIC_LATENTS)
     const encoderId = `synthetic-${nLatents}`
     const encoders = syntheticCatalog(encoderId, nLatents, topics)
-    const deps: AppDeps = {
-      objects, datasets, encoders, mode: 'local', tenantOf: () => tenant,
-      queue: null as unknown as JobQueue<JobMessage>, // diff never queues
-    }
     const ctx: AnalysisContext = { objects, datasets, encoders, embedder, tenant }
     for (const nDocs of DOCS) {
       console.log(`\n== ${nDocs.toLocaleString('en')} documents x ${nLatents.toLocaleString('en')} latents`)
@@ -137,9 +130,9 @@ try {
 
       // Diff: counts from the statistics files only, so its time should not grow with the documents.
       const diffQuery = DiffQuery.parse({ a, b })
-      const diffCold = await timed(() => runDiff(deps, tenant, diffQuery))
+      const diffCold = await timed(() => runDiff(ctx, diffQuery))
       const diffWarm: number[] = []
-      for (let i = 0; i < 5; i++) diffWarm.push((await timed(() => runDiff(deps, tenant, diffQuery))).ms)
+      for (let i = 0; i < 5; i++) diffWarm.push((await timed(() => runDiff(ctx, diffQuery))).ms)
       report('diff (A vs B): first / median of 5', `${diffCold.ms.toFixed(0)} ms / ${median(diffWarm).toFixed(0)} ms (peak ${mb(diffCold.peak)})`)
 
       const corr = await timed(() => computeCorrelations(ctx, CorrelationsQuery.parse({ dataset: a })))

@@ -14,9 +14,6 @@ import { DiffQuery } from '@latentbase/shared/contract/diff'
 import { LatentPageQuery } from '@latentbase/shared/contract/latents'
 import { CorrelationsQuery } from '@latentbase/shared/contract/correlations'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
-import type { JobQueue } from '@latentbase/shared/queue/job-queue'
-import type { JobMessage } from '@latentbase/shared/contract/job'
-import type { AppDeps } from '../app.ts'
 import type { AnalysisContext } from '../services/context.ts'
 import { runDiff } from '../services/diff-service.ts'
 import { getLatentPage } from '../services/latent-page-service.ts'
@@ -54,7 +51,6 @@ try {
   const tenant = 'bench'
   const encoderId = `synthetic-${N_LATENTS}`
   const encoders = syntheticCatalog(encoderId, N_LATENTS, syntheticTopics(N_LATENTS, TOPICS, 40))
-  const deps: AppDeps = { objects, datasets, encoders, mode: 'local', tenantOf: () => tenant, queue: null as unknown as JobQueue<JobMessage> }
   const ctx: AnalysisContext = { objects, datasets, encoders, embedder: new OfflineEmbedder(), tenant }
   console.log(`slices benchmark: ${N_DOCS.toLocaleString('en')} documents x ${N_LATENTS.toLocaleString('en')} latents, ~${ACTIVE} active per document; store in ${root}`)
   const spec = { nDocs: N_DOCS, nLatents: N_LATENTS, meanActive: ACTIVE, topics: TOPICS, topicLatents: 40 }
@@ -65,13 +61,13 @@ try {
   // A topic latent: fires in ~60% of one topic's documents (~3% of the dataset).
   const latent = a.topicLatents[0][0]
 
-  const whole = await timed(() => runDiff(deps, tenant, DiffQuery.parse({ a: 'a', b: 'b' })))
+  const whole = await timed(() => runDiff(ctx, DiffQuery.parse({ a: 'a', b: 'b' })))
   report('diff a vs b, whole datasets (stats files)', whole, `${whole.value.a.documents} vs ${whole.value.b[0].documents} documents`)
-  const halfDiff = await timed(() => runDiff(deps, tenant, DiffQuery.parse({ a: 'a', aWhere: half, b: 'b', bWhere: half })))
+  const halfDiff = await timed(() => runDiff(ctx, DiffQuery.parse({ a: 'a', aWhere: half, b: 'b', bWhere: half })))
   report(`diff a vs b, 50% slices (${half})`, halfDiff, `${halfDiff.value.a.documents} (${(100 * inHalf / N_DOCS).toFixed(0)}%) vs ${halfDiff.value.b[0].documents} documents`)
-  const oneDs = await timed(() => runDiff(deps, tenant, DiffQuery.parse({ a: 'a', aWhere: half, b: 'a', bWhere: `not (${half})` })))
+  const oneDs = await timed(() => runDiff(ctx, DiffQuery.parse({ a: 'a', aWhere: half, b: 'a', bWhere: `not (${half})` })))
   report('diff of two halves of one dataset (one by-document read)', oneDs)
-  const latentDiff = await timed(() => runDiff(deps, tenant, DiffQuery.parse({ a: 'a', aWhere: `latent ${latent}`, b: 'a', bWhere: `not latent ${latent}` })))
+  const latentDiff = await timed(() => runDiff(ctx, DiffQuery.parse({ a: 'a', aWhere: `latent ${latent}`, b: 'a', bWhere: `not latent ${latent}` })))
   report(`diff latent ${latent} present vs absent, one dataset`, latentDiff, `${latentDiff.value.a.documents} vs ${latentDiff.value.b[0].documents} documents`)
 
   const page = await timed(() => getLatentPage(ctx, latent, LatentPageQuery.parse({ dataset: 'a', examples: '0' })))

@@ -1,17 +1,14 @@
 /** @module POST /clusters: targeted clustering, answered directly for small datasets and as an analysis job (202) otherwise. */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
 import { AnalysisJobAccepted, ClustersJobRequest } from '@latentbase/shared/contract/analysis-job'
-import type { AnalysisQueueMessage } from '@latentbase/shared/contract/analysis-job'
-import { Problem } from '@latentbase/shared/contract/problem'
-import type { Embedder } from '@latentbase/shared/embeddings/embedder'
-import type { JobQueue } from '@latentbase/shared/queue/job-queue'
-import { generateWebhookSecret } from '@latentbase/shared/webhooks/sign'
-import type { AppDeps, AppEnv } from '../app.ts'
+import { analysisContext, type AppEnv, type QueuedDeps } from '../deps.ts'
 import { checkWebhookUrl } from '../urls.ts'
 import { loadReadyDataset } from '../services/ready-dataset.ts'
-import { defaultRunners, jobHref, submitAnalysisJob, type AnalysisRunners } from '../services/analysis-jobs.ts'
-import { llmOf, requireLlmOf } from '../services/llm-helpers.ts'
+import { defaultRunners } from '../services/analysis-jobs.ts'
+import { requireLlmOf } from '../services/llm-helpers.ts'
 import { estimateClusters } from '../services/clusters-service.ts'
+import { problemResponse } from '../problem.ts'
+import { answerWithJob, wantsJob } from './job-answer.ts'
 
 /**
  * Up to this many documents a clustering is answered in the request: exact Jaccard + spectral on 2,000 rows takes
@@ -19,18 +16,8 @@ import { estimateClusters } from '../services/clusters-service.ts'
  */
 export const DIRECT_MAX_DOCUMENTS = 2000
 
-export type AnalysisRouteDeps = AppDeps & {
-  analysisQueue: JobQueue<AnalysisQueueMessage>
-  embedder: Embedder
-  /** The analyses (tests inject their own); the real services by default. */
-  runners?: AnalysisRunners
-  /** Datasets with at most this many documents are answered directly (default DIRECT_MAX_DOCUMENTS). */
-  directMaxDocuments?: number
-}
 
-const problemResponse = (description: string) => ({ content: { 'application/problem+json': { schema: Problem } }, description })
-
-export function registerClustersRoutes(app: OpenAPIHono<AppEnv>, deps: AnalysisRouteDeps): void {
+export function registerClustersRoutes(app: OpenAPIHono<AppEnv>, deps: QueuedDeps): void {
   app.openapi(createRoute({
     method: 'post', path: '/clusters',
     summary: 'Cluster the documents of a dataset on all latents, given latents, or the latents closest to phrases',
@@ -47,31 +34,19 @@ export function registerClustersRoutes(app: OpenAPIHono<AppEnv>, deps: AnalysisR
     },
   }), async (c) => {
     const { webhook, ...request } = c.req.valid('json')
-    const forceJob = c.req.valid('query').async === 'true' || /respond-async/i.test(c.req.header('prefer') ?? '')
     const tenant = c.get('tenant')
     // Checked before anything is queued: a job without an LLM would only fail later.
     if (request.axis || request.nameClusters) requireLlmOf(deps, request.axis ? 'axis' : 'nameClusters')
     if (request.dryRun && (request.axis || request.nameClusters)) {
-      return c.json(await estimateClusters({
-        objects: deps.objects, datasets: deps.datasets, encoders: deps.encoders, embedder: deps.embedder, tenant, llm: llmOf(deps).llm,
-      }, request) as unknown as Record<string, unknown>, 200)
+      return c.json(await estimateClusters(analysisContext(deps, tenant), request) as unknown as Record<string, unknown>, 200)
     }
     const ds = await loadReadyDataset(deps.datasets, tenant, request.dataset, 'dataset')
     if (webhook) checkWebhookUrl(webhook.url, deps.mode)
     const direct = ds.manifest.documents.count <= (deps.directMaxDocuments ?? DIRECT_MAX_DOCUMENTS)
-    if (direct && !webhook && !forceJob) {
-      const result = await (deps.runners ?? defaultRunners).clusters({
-        objects: deps.objects, datasets: deps.datasets, encoders: deps.encoders, embedder: deps.embedder, tenant,
-        signal: c.req.raw.signal, llm: llmOf(deps).llm,
-      }, request)
+    if (direct && !wantsJob(c, webhook)) {
+      const result = await (deps.runners ?? defaultRunners).clusters(analysisContext(deps, tenant, c.req.raw.signal), request)
       return c.json(result as Record<string, unknown>, 200)
     }
-    const generatedSecret = webhook && !webhook.secret ? generateWebhookSecret() : undefined
-    const record = await submitAnalysisJob({ objects: deps.objects, queue: deps.analysisQueue, now: deps.now }, tenant, {
-      analysis: 'clusters', dataset: request.dataset, request,
-      ...(webhook ? { webhook: { url: webhook.url, secret: webhook.secret ?? generatedSecret! } } : {}),
-    })
-    c.header('Location', jobHref(record.id))
-    return c.json({ job: { id: record.id, status: record.status, href: jobHref(record.id) }, ...(generatedSecret ? { webhookSecret: generatedSecret } : {}) }, 202)
+    return answerWithJob(c, deps, { analysis: 'clusters', dataset: request.dataset, request, webhook })
   })
 }

@@ -1,15 +1,13 @@
 /** @module GET /correlations: latent pairs that co-occur in a dataset's documents, by NPMI; large datasets become an analysis job. */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
 import { CorrelationsQuery, CorrelationsResult } from '@latentbase/shared/contract/correlations'
-import { AnalysisJobAccepted, type AnalysisQueueMessage } from '@latentbase/shared/contract/analysis-job'
-import { Problem } from '@latentbase/shared/contract/problem'
-import type { JobQueue } from '@latentbase/shared/queue/job-queue'
-import type { AppEnv } from '../app.ts'
+import { AnalysisJobAccepted } from '@latentbase/shared/contract/analysis-job'
+import { analysisContext, hasAnalysisQueue, type AppEnv, type Deps } from '../deps.ts'
 import { computeCorrelations } from '../services/correlations-service.ts'
 import { loadReadyDataset } from '../services/ready-dataset.ts'
-import { jobHref, submitAnalysisJob } from '../services/analysis-jobs.ts'
-import { analysisContext, type AnalysisDeps } from './latents.ts'
+import { answerWithJob, wantsJob } from './job-answer.ts'
 import { answerDepsOf, cachedJson } from '../services/answer-cache.ts'
+import { problemResponse } from '../problem.ts'
 
 /**
  * Up to this many documents GET /correlations answers in the request. Measured (`npm run bench:analyses`): 10k
@@ -18,14 +16,8 @@ import { answerDepsOf, cachedJson } from '../services/answer-cache.ts'
  */
 export const CORRELATIONS_DIRECT_MAX_DOCUMENTS = 20_000
 
-export type CorrelationsRouteDeps = AnalysisDeps & {
-  analysisQueue?: JobQueue<AnalysisQueueMessage>
-  correlationsDirectMaxDocuments?: number
-}
 
-const problemResponse = (description: string) => ({ content: { 'application/problem+json': { schema: Problem } }, description })
-
-export function registerCorrelationsRoutes(app: OpenAPIHono<AppEnv>, deps: CorrelationsRouteDeps): void {
+export function registerCorrelationsRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
   app.openapi(createRoute({
     method: 'get', path: '/correlations',
     summary: 'Latent pairs that co-occur more than chance (NPMI over binary presence), minus adjacent-token and same-label pairs',
@@ -39,20 +31,15 @@ export function registerCorrelationsRoutes(app: OpenAPIHono<AppEnv>, deps: Corre
       400: problemResponse('invalid parameters'), 404: problemResponse('unknown dataset'), 409: problemResponse('the dataset is not ready'),
     },
   }), async (c) => {
-    const { async: asyncParam, ...query } = c.req.valid('query')
+    const { async: _async, ...query } = c.req.valid('query')
     const tenant = c.get('tenant')
-    if (deps.analysisQueue) {
-      const forceJob = asyncParam === 'true' || /respond-async/i.test(c.req.header('prefer') ?? '')
+    if (hasAnalysisQueue(deps)) {
       const ds = await loadReadyDataset(deps.datasets, tenant, query.dataset, 'dataset')
-      if (forceJob || ds.manifest.documents.count > (deps.correlationsDirectMaxDocuments ?? CORRELATIONS_DIRECT_MAX_DOCUMENTS)) {
-        const record = await submitAnalysisJob({ objects: deps.objects, queue: deps.analysisQueue, now: deps.now }, tenant, {
-          analysis: 'correlations', dataset: query.dataset, request: query,
-        })
-        c.header('Location', jobHref(record.id))
-        return c.json({ job: { id: record.id, status: record.status, href: jobHref(record.id) } }, 202)
+      if (wantsJob(c) || ds.manifest.documents.count > (deps.correlationsDirectMaxDocuments ?? CORRELATIONS_DIRECT_MAX_DOCUMENTS)) {
+        return answerWithJob(c, deps, { analysis: 'correlations', dataset: query.dataset, request: query })
       }
     }
-    return cachedJson(c, answerDepsOf(deps, deps.embedder?.id), { route: 'correlations', tenant, datasets: [{ id: query.dataset, role: 'dataset' }], query },
+    return cachedJson(c, answerDepsOf(deps, deps.embedder.id), { route: 'correlations', tenant, datasets: [{ id: query.dataset, role: 'dataset' }], query },
       () => computeCorrelations(analysisContext(deps, tenant, c.req.raw.signal), query))
   })
 }

@@ -3,21 +3,20 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
 import {
   CreateDatasetRequest, CreatedDataset, DatasetView, DocumentView, type DatasetRecord,
 } from '@latentbase/shared/contract/dataset'
-import { Problem } from '@latentbase/shared/contract/problem'
 import { ID_RULE, ResourceId, RowParam } from '@latentbase/shared/contract/id'
 import { answerDepsOf, cachedJson } from '../services/answer-cache.ts'
 import { layout } from '@latentbase/shared/store/layout'
+import { randomId } from '@latentbase/shared/util/random-id'
 import { generateWebhookSecret } from '@latentbase/shared/webhooks/sign'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
 import { withLiveProgress } from '@latentbase/shared/store/encode-progress'
-import type { AppDeps, AppEnv } from '../app.ts'
-import { ApiError } from '../problem.ts'
+import type { AppEnv, Deps } from '../deps.ts'
+import { ApiError, problemResponse } from '../problem.ts'
 import { checkSourceUrl, checkWebhookUrl } from '../urls.ts'
 import { readUploadMeta, uploadIdOf } from '@latentbase/shared/store/uploads'
 import { checkIdempotencyKey, idempotentDatasetId, withIdempotency } from '../idempotency.ts'
 
-const problemResponse = (description: string) => ({ content: { 'application/problem+json': { schema: Problem } }, description })
 const IdParam = z.object({ id: z.string().min(1).max(128) })
 
 export function toView(record: DatasetRecord): z.infer<typeof DatasetView> {
@@ -27,14 +26,10 @@ export function toView(record: DatasetRecord): z.infer<typeof DatasetView> {
 
 /** Dataset ids are random, URL-safe and valid store key segments. */
 export function newDatasetId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(12))
-  const alphabet = 'abcdefghijkmnpqrstuvwxyz23456789'
-  let id = 'ds_'
-  for (const b of bytes) id += alphabet[b & 31]
-  return id
+  return randomId('ds_', 12)
 }
 
-export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
   const now = () => (deps.now ? deps.now() : new Date()).toISOString()
 
   async function mustGet(tenant: string, id: string): Promise<DatasetRecord> {

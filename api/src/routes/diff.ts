@@ -1,14 +1,13 @@
 /** @module GET /diff: which latents fire more in dataset A than in the B datasets, with statistics. */
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi'
 import { DiffQuery, DiffResult } from '@latentbase/shared/contract/diff'
-import { Problem } from '@latentbase/shared/contract/problem'
-import type { AppDeps, AppEnv } from '../app.ts'
+import { analysisContext, type AppEnv, type Deps } from '../deps.ts'
 import { runDiff } from '../services/diff-service.ts'
 import { answerDepsOf, cachedJson } from '../services/answer-cache.ts'
+import { problemResponse } from '../problem.ts'
 
-const problemResponse = (description: string) => ({ content: { 'application/problem+json': { schema: Problem } }, description })
 
-export function registerDiffRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+export function registerDiffRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
   app.openapi(createRoute({
     method: 'get', path: '/diff', summary: 'Latents that fire more in A than in B (each latent against the B where it is most frequent)',
     request: { query: DiffQuery },
@@ -21,6 +20,6 @@ export function registerDiffRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): voi
     const query = c.req.valid('query')
     const tenant = c.get('tenant')
     const datasets = [{ id: query.a, role: 'a' }, ...query.b.map((id) => ({ id, role: 'b' }))]
-    return cachedJson(c, answerDepsOf(deps, deps.embedder?.id), { route: 'diff', tenant, datasets, query }, () => runDiff(deps, tenant, query))
+    return cachedJson(c, answerDepsOf(deps, deps.embedder.id), { route: 'diff', tenant, datasets, query }, () => runDiff(analysisContext(deps, tenant, c.req.raw.signal), query))
   })
 }

@@ -9,7 +9,8 @@ import { writeMarkedDataset, markedCatalog, MARKER, MARKED_LATENT } from '@laten
 import { HypothesesResult, VerifyResult, DryRunEstimate } from '@latentbase/shared/contract/llm'
 import type { JobQueue } from '@latentbase/shared/queue/job-queue'
 import type { JobMessage } from '@latentbase/shared/contract/job'
-import { createApp, type AppDeps } from '../app.ts'
+import { createApp } from '../app.ts'
+import type { AppDeps } from '../deps.ts'
 import { llmClient } from '@latentbase/sdk/llm'
 
 const TENANT = 'local'

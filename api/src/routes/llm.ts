@@ -4,29 +4,20 @@ import { HypothesesRequest, HypothesesResult, VerifyRequest, VerifyResult, DryRu
 import { AnalysisJobAccepted, type AnalysisKind } from '@latentbase/shared/contract/analysis-job'
 import type { Context } from 'hono'
 import { WebhookSpec } from '@latentbase/shared/contract/dataset'
-import { generateWebhookSecret } from '@latentbase/shared/webhooks/sign'
 import { checkWebhookUrl } from '../urls.ts'
-import { Problem } from '@latentbase/shared/contract/problem'
 import type { LlmClient } from '@latentbase/shared/llm/client'
+import type { AnalysisContext } from '../services/context.ts'
 import { LLM_NOT_CONFIGURED_DETAIL, requireLlmOf } from '../services/llm-helpers.ts'
-import type { AppDeps, AppEnv } from '../app.ts'
-import { ApiError } from '../problem.ts'
+import { analysisContext, hasAnalysisQueue, type AppEnv, type Deps } from '../deps.ts'
+import { ApiError, problemResponse } from '../problem.ts'
 import { generateHypotheses } from '../services/hypotheses-service.ts'
 import { verifyHypotheses } from '../services/verify-service.ts'
 import { relabelEncoder } from '../services/relabel-service.ts'
-import { jobHref, submitAnalysisJob } from '../services/analysis-jobs.ts'
 import { loadReadyDataset } from '../services/ready-dataset.ts'
-import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
-
-export type LlmRouteDeps = AppDeps & {
-  /** The LLM; null: none configured (503). Left out: read once from the environment (LLM_BASE_URL, LLM_MODEL, ...). */
-  llm?: LlmClient | null
-  env?: Record<string, string | undefined>
-}
+import { answerWithJob, wantsJob } from './job-answer.ts'
 
 export { LLM_NOT_CONFIGURED_DETAIL }
 
-const problemResponse = (description: string) => ({ content: { 'application/problem+json': { schema: Problem } }, description })
 const common = {
   400: problemResponse('invalid request, or more judge calls than maxCalls (too-many-calls)'), 404: problemResponse('unknown dataset'), 409: problemResponse('a dataset is not ready, or the datasets were encoded differently'),
   503: problemResponse('no LLM configured (code llm-not-configured), or its configuration is invalid (llm-misconfigured)'),
@@ -41,25 +32,33 @@ const AsyncQuery = z.object({ async: z.enum(['true', 'false']).optional().descri
 const accepted = { 202: { content: { 'application/json': { schema: AnalysisJobAccepted } }, description: 'queued as an analysis job: poll GET /jobs/{id}, then GET /jobs/{id}/result' } }
 const ASYNC_NOTE = ' With `?async=true`, `Prefer: respond-async` or a `webhook` the request becomes an analysis job (202 + Location); dry runs are always answered directly.'
 
-export function registerLlmRoutes(app: OpenAPIHono<AppEnv>, deps: LlmRouteDeps): void {
-  const requireLlm = (what: string): LlmClient => requireLlmOf(deps, what)
-  const wantsJob = (c: Context<AppEnv>, body: { webhook?: unknown }) => Boolean(body.webhook) || c.req.query('async') === 'true' || /respond-async/i.test(c.req.header('prefer') ?? '')
-  /** Queue an LLM analysis (the LLM is checked first: a consumer without one would only fail it later). */
-  const submit = async (c: Context<AppEnv>, analysis: AnalysisKind, dataset: string, body: Record<string, unknown>) => {
-    if (!deps.analysisQueue) {
+export function registerLlmRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
+  /**
+   * Queue an LLM analysis once the datasets named in `ready` (id, role) are ready. The routes check the LLM first: a
+   * consumer without one would only fail the job later.
+   */
+  const submit = async (c: Context<AppEnv>, analysis: AnalysisKind, dataset: string, body: { webhook?: { url: string; secret?: string } } & Record<string, unknown>,
+    ready: Array<[id: string, role: string]> = []) => {
+    await Promise.all(ready.map(([id, role]) => loadReadyDataset(deps.datasets, c.get('tenant'), id, role)))
+    if (!hasAnalysisQueue(deps)) {
       throw new ApiError(503, 'jobs-not-available', 'this server runs no analysis queue, so it cannot answer with a job: send the request without async=true / Prefer: respond-async / webhook')
     }
-    const { webhook, ...request } = body as { webhook?: { url: string; secret?: string } }
+    const { webhook, ...request } = body
     if (webhook) checkWebhookUrl(webhook.url, deps.mode)
-    const generatedSecret = webhook && !webhook.secret ? generateWebhookSecret() : undefined
-    const record = await submitAnalysisJob({ objects: deps.objects, queue: deps.analysisQueue, now: deps.now }, c.get('tenant'), {
-      analysis, dataset, request, ...(webhook ? { webhook: { url: webhook.url, secret: webhook.secret ?? generatedSecret! } } : {}),
-    })
-    c.header('Location', jobHref(record.id))
-    return c.json({ job: { id: record.id, status: record.status, href: jobHref(record.id) }, ...(generatedSecret ? { webhookSecret: generatedSecret } : {}) }, 202)
+    return answerWithJob(c, deps, { analysis, dataset, request, webhook })
   }
   /** Without the webhook: what the services take. */
   const direct = <T extends { webhook?: unknown }>(body: T): Omit<T, 'webhook'> => { const { webhook: _w, ...rest } = body; return rest }
+  /** An A-vs-B LLM analysis: queued when asked for a job (once `a`, and `b` where given, are ready), else answered here. */
+  const answerAB = async <B extends { a: string; b: string | string[]; webhook?: { url: string; secret?: string }; dryRun?: boolean }, R>(
+    c: Context<AppEnv>, body: B, what: string, analysis: AnalysisKind, run: (ctx: AnalysisContext, llm: LlmClient, input: Omit<B, 'webhook'>) => Promise<R>,
+  ) => {
+    const llm = requireLlmOf(deps, what)
+    if (wantsJob(c, body.webhook) && !body.dryRun) {
+      return submit(c, analysis, body.a, body, [[body.a, 'a'], ...(typeof body.b === 'string' ? [[body.b, 'b'] as [string, string]] : [])])
+    }
+    return c.json(await run(analysisContext(deps, c.get('tenant'), c.req.raw.signal), llm, direct(body)), 200)
+  }
 
   app.openapi(createRoute({
     method: 'post', path: '/diff/hypotheses',
@@ -73,15 +72,7 @@ export function registerLlmRoutes(app: OpenAPIHono<AppEnv>, deps: LlmRouteDeps):
       ...accepted,
       422: problemResponse('no latent differs enough to write hypotheses from'), ...common,
     },
-  }), async (c) => {
-    const llm = requireLlm('POST /diff/hypotheses')
-    const body = c.req.valid('json')
-    if (wantsJob(c, body) && !body.dryRun) {
-      await loadReadyDataset(deps.datasets, c.get('tenant'), body.a, 'a')
-      return submit(c, 'hypotheses', body.a, body)
-    }
-    return c.json(await generateHypotheses(deps, c.get('tenant'), llm, direct(body)), 200)
-  })
+  }), (c) => answerAB(c, c.req.valid('json'), 'POST /diff/hypotheses', 'hypotheses', generateHypotheses))
 
   app.openapi(createRoute({
     method: 'post', path: '/hypotheses/verify',
@@ -96,15 +87,7 @@ export function registerLlmRoutes(app: OpenAPIHono<AppEnv>, deps: LlmRouteDeps):
       200: { content: { 'application/json': { schema: z.union([VerifyResult, DryRunEstimate]) } }, description: 'verified hypotheses (with what failed and the usage), or a dry-run estimate' },
       ...accepted, ...common,
     },
-  }), async (c) => {
-    const llm = requireLlm('POST /hypotheses/verify')
-    const body = c.req.valid('json')
-    if (wantsJob(c, body) && !body.dryRun) {
-      await Promise.all([loadReadyDataset(deps.datasets, c.get('tenant'), body.a, 'a'), loadReadyDataset(deps.datasets, c.get('tenant'), body.b, 'b')])
-      return submit(c, 'hypotheses-verify', body.a, body)
-    }
-    return c.json(await verifyHypotheses(deps, c.get('tenant'), llm, direct(body)), 200)
-  })
+  }), (c) => answerAB(c, c.req.valid('json'), 'POST /hypotheses/verify', 'hypotheses-verify', (ctx, llm, input) => verifyHypotheses(ctx, llm, input)))
 
   app.openapi(createRoute({
     method: 'post', path: '/encoders/{id}/relabel',
@@ -125,12 +108,12 @@ export function registerLlmRoutes(app: OpenAPIHono<AppEnv>, deps: LlmRouteDeps):
       409: problemResponse('the dataset is not ready, or was encoded with another encoder'),
     },
   }), async (c) => {
-    const llm = requireLlm('POST /encoders/{id}/relabel')
+    const llm = requireLlmOf(deps, 'POST /encoders/{id}/relabel')
     const { id } = c.req.valid('param')
     const body = c.req.valid('json')
     const tenant = c.get('tenant')
     if (!deps.encoders.get(id)) throw new ApiError(404, 'encoder-not-found', `encoder "${id}" is not in this deployment's catalog (GET /encoders lists them)`)
-    if (wantsJob(c, body) && !body.dryRun) {
+    if (wantsJob(c, body.webhook) && !body.dryRun) {
       const ds = await loadReadyDataset(deps.datasets, tenant, body.dataset, 'dataset')
       if (ds.manifest.encoder.id !== id) throw new ApiError(409, 'encoder-mismatch', `dataset "${ds.record.id}" was encoded with ${ds.manifest.encoder.id}, not ${id}`)
       return submit(c, 'relabel', body.dataset, { ...body, encoder: id })
@@ -139,6 +122,6 @@ export function registerLlmRoutes(app: OpenAPIHono<AppEnv>, deps: LlmRouteDeps):
     if (!body.dryRun && count > RELABEL_DIRECT_MAX) {
       throw new ApiError(400, 'too-many-latents', `${count} latents is more than the ${RELABEL_DIRECT_MAX} a relabel answers in the request: send it with ?async=true (an analysis job), or fewer latents`)
     }
-    return c.json(await relabelEncoder({ ...deps, embedder: deps.embedder ?? new OfflineEmbedder(), tenant, signal: c.req.raw.signal, llm, windowMiner: deps.windowMiner }, id, llm, direct(body)), 200)
+    return c.json(await relabelEncoder(analysisContext(deps, tenant, c.req.raw.signal), id, llm, direct(body)), 200)
   })
 }

@@ -1,9 +1,9 @@
 /** @module Service routes: encoders and health. */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
 import { EncoderList } from '@latentbase/shared/contract/encoder'
-import type { AppDeps, AppEnv } from '../app.ts'
+import type { AppEnv, Deps } from '../deps.ts'
 
-export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+export function registerMetaRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
   app.openapi(createRoute({
     method: 'get', path: '/encoders', summary: 'Encoders this deployment can use, and encoder folders that failed to load (with why)',
     responses: { 200: { content: { 'application/json': { schema: EncoderList } }, description: 'encoders' } },

@@ -1,20 +1,15 @@
 /** @module GET /search: documents that have a property, found through latents whose labels match it, BM25, or both. */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
 import { SearchQuery, SearchResult } from '@latentbase/shared/contract/search'
-import { Problem } from '@latentbase/shared/contract/problem'
-import type { Embedder } from '@latentbase/shared/embeddings/embedder'
-import { embedderFromEnv } from '@latentbase/shared/embeddings/openai'
-import type { AppDeps, AppEnv } from '../app.ts'
+import { analysisContext, type AppEnv, type Deps } from '../deps.ts'
 import { estimateSearch, llmOptionName, runSearch } from '../services/search-service.ts'
 import { DryRunEstimate } from '@latentbase/shared/contract/llm'
-import { llmOf, requireLlmOf } from '../services/llm-helpers.ts'
+import { requireLlmOf } from '../services/llm-helpers.ts'
 import { answerDepsOf, cachedJson } from '../services/answer-cache.ts'
+import { problemResponse } from '../problem.ts'
 
-const problemResponse = (description: string) => ({ content: { 'application/problem+json': { schema: Problem } }, description })
 
-/** `embedder` defaults to embedderFromEnv(process.env): an OpenAI-compatible endpoint when configured, else offline. */
-export function registerSearchRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps & { embedder?: Embedder }): void {
-  const embedder = deps.embedder ?? embedderFromEnv(process.env)
+export function registerSearchRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
   app.openapi(createRoute({
     method: 'get', path: '/search',
     summary: 'Documents with a property: sae (latents whose labels match q, p90-normalized, rank-weighted), bm25 over the text, or hybrid (reciprocal rank fusion)',
@@ -32,14 +27,11 @@ export function registerSearchRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps & {
   }), async (c) => {
     const query = c.req.valid('query')
     if (query.expand || query.rerank || query.select) requireLlmOf(deps, llmOptionName(query))
-    const ctx = {
-      objects: deps.objects, datasets: deps.datasets, encoders: deps.encoders, embedder, tenant: c.get('tenant'), signal: c.req.raw.signal,
-      llm: llmOf(deps).llm,
-    }
+    const ctx = analysisContext(deps, c.get('tenant'), c.req.raw.signal)
     if (query.dryRun && (query.expand || query.rerank || query.select)) return c.json(await estimateSearch(ctx, query), 200)
     // LLM steps are neither free nor deterministic: only searches without them are cached answers.
     if (query.expand || query.rerank || query.select) return c.json(await runSearch(ctx, query), 200)
-    return cachedJson(c, answerDepsOf(deps, embedder.id), { route: 'search', tenant: ctx.tenant, datasets: [{ id: query.dataset, role: 'dataset' }], query },
+    return cachedJson(c, answerDepsOf(deps, deps.embedder.id), { route: 'search', tenant: ctx.tenant, datasets: [{ id: query.dataset, role: 'dataset' }], query },
       () => runSearch(ctx, query))
   })
 }

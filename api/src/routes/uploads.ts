@@ -2,21 +2,19 @@
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
 import { bodyLimit } from 'hono/body-limit'
 import { DEFAULT_UPLOAD_MAX_BYTES, UploadQuery, UploadResult } from '@latentbase/shared/contract/upload'
-import { Problem } from '@latentbase/shared/contract/problem'
 import { newUploadId, uploadKeys, uploadProblem } from '@latentbase/shared/store/uploads'
-import type { AppDeps, AppEnv } from '../app.ts'
-import { ApiError, problem } from '../problem.ts'
+import type { AppEnv, Deps } from '../deps.ts'
+import { ApiError, problem, problemResponse } from '../problem.ts'
 
-const problemResponse = (description: string) => ({ content: { 'application/problem+json': { schema: Problem } }, description })
 
 /** The deployment's cap: deps.uploadMaxBytes, else UPLOAD_MAX_BYTES from the environment, else 100 MB. */
-export function uploadMaxBytes(deps: AppDeps): number {
+export function uploadMaxBytes(deps: Deps): number {
   const env = deps.env ?? (globalThis as { process?: { env: Record<string, string | undefined> } }).process?.env ?? {}
   const fromEnv = Number(env.UPLOAD_MAX_BYTES)
   return deps.uploadMaxBytes ?? (Number.isFinite(fromEnv) && fromEnv > 0 ? fromEnv : DEFAULT_UPLOAD_MAX_BYTES)
 }
 
-export function registerUploadRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
+export function registerUploadRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
   const maxBytes = uploadMaxBytes(deps)
   app.use('/uploads', bodyLimit({
     maxSize: maxBytes,

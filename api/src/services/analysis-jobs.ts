@@ -12,7 +12,8 @@ import type { EncoderCatalog } from '@latentbase/shared/encoders/catalog'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import type { JobQueue, QueueMessage } from '@latentbase/shared/queue/job-queue'
 import { runConsumer, type ConsumerOptions } from '@latentbase/shared/queue/consumer'
-import { deliverWebhook, nextRetryDelay } from '@latentbase/shared/webhooks/deliver'
+import { deliverQueuedWebhook } from '@latentbase/shared/webhooks/queued-delivery'
+import { randomId } from '@latentbase/shared/util/random-id'
 import { CorrelationsQuery } from '@latentbase/shared/contract/correlations'
 import { ApiError } from '../problem.ts'
 import type { AnalysisContext, WindowMiner } from './context.ts'
@@ -24,8 +25,6 @@ import { verifyHypotheses } from './verify-service.ts'
 import { relabelEncoder } from './relabel-service.ts'
 import { llmOf, requireLlm } from './llm-helpers.ts'
 
-/** SQS caps a message delay at 15 minutes; longer webhook waits are re-queued hops. */
-const MAX_QUEUE_DELAY_SECONDS = 900
 /** Rows per stored chunk of a result's per-row arrays (one page read touches one or two chunks). */
 export const RESULT_CHUNK_ROWS = 10_000
 /** Progress is written to the record at most this often: a store write per k-means iteration would cost more than it says. */
@@ -46,8 +45,8 @@ export const defaultRunners: Record<AnalysisKind, AnalysisRunner> = {
     return computeCorrelations(ctx, CorrelationsQuery.parse(raw), progress)
   },
   // The LLM analyses: the stored request is the endpoint's body (hypotheses: `a` is the job's dataset; relabel: plus `encoder`).
-  hypotheses: (ctx, request) => generateHypotheses(ctx, ctx.tenant, requireLlm(ctx.llm, 'the hypotheses job'), request as never),
-  'hypotheses-verify': (ctx, request, progress) => verifyHypotheses(ctx, ctx.tenant, requireLlm(ctx.llm, 'the verification job'), request as never, progress),
+  hypotheses: (ctx, request) => generateHypotheses(ctx, requireLlm(ctx.llm, 'the hypotheses job'), request as never),
+  'hypotheses-verify': (ctx, request, progress) => verifyHypotheses(ctx, requireLlm(ctx.llm, 'the verification job'), request as never, progress),
   relabel: (ctx, request, progress) => {
     if (typeof request.encoder !== 'string') throw new ApiError(400, 'invalid-request', 'a relabel job needs the encoder id in its request')
     return relabelEncoder(ctx, request.encoder, requireLlm(ctx.llm, 'the relabel job'), request as never, progress)
@@ -82,11 +81,7 @@ const nowIso = (deps: Pick<AnalysisJobDeps, 'now'>) => (deps.now ? deps.now() : 
 
 /** Job ids are random, URL-safe and valid store key segments. */
 export function newJobId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(14))
-  const alphabet = 'abcdefghijkmnpqrstuvwxyz23456789'
-  let id = 'aj_'
-  for (const b of bytes) id += alphabet[b & 31]
-  return id
+  return randomId('aj_', 14)
 }
 
 export async function getJob(objects: ObjectStore, tenant: string, jobId: string): Promise<AnalysisJobRecord | null> {
@@ -300,22 +295,8 @@ async function queueAnalysisEvent(deps: Pick<AnalysisJobDeps, 'queue'>, record: 
 /** One delivery attempt of an analysis event; retries are re-queued with the Standard Webhooks schedule. */
 async function handleAnalysisWebhook(deps: AnalysisJobDeps, job: WebhookJob): Promise<void> {
   const log = (line: string) => deps.log?.(`[analysis webhook ${job.jobId}] ${line}`)
-  const now = Math.floor(Date.now() / 1000)
-  if (job.notBefore && job.notBefore > now) {
-    await deps.queue.send(job, { delaySeconds: Math.min(job.notBefore - now, MAX_QUEUE_DELAY_SECONDS) })
-    return
-  }
-  const record = job.jobId ? await getJob(deps.objects, job.tenant, job.jobId) : null
-  if (!record?.webhook) { log('job unknown or without webhook: dropped'); return }
-  const result = await deliverWebhook(
-    { url: record.webhook.url, secret: record.webhook.secret, messageId: job.messageId, timestamp: now, body: job.body },
-    { fetch: deps.fetch },
-  )
-  if (result.ok) { log(`${job.event} delivered (${result.status})`); return }
-  const delay = result.retry ? nextRetryDelay(job.attempt + 1) : undefined
-  if (delay === undefined) { log(`${job.event} not delivered, giving up: ${result.error ?? result.status}`); return }
-  log(`${job.event} not delivered (${result.error ?? result.status}); retry ${job.attempt + 1} in ${delay} s`)
-  await deps.queue.send({ ...job, attempt: job.attempt + 1, notBefore: now + delay }, { delaySeconds: Math.min(delay, MAX_QUEUE_DELAY_SECONDS) })
+  await deliverQueuedWebhook({ queue: deps.queue, fetch: deps.fetch, log }, job,
+    async () => (job.jobId ? await getJob(deps.objects, job.tenant, job.jobId) : null)?.webhook, 'job unknown or without webhook: dropped')
 }
 
 export async function handleAnalysisMessage(deps: AnalysisJobDeps, body: unknown, signal?: AbortSignal): Promise<void> {

@@ -8,8 +8,6 @@ import { ClustersRequest, type Cluster, type ClustersResult } from '@latentbase/
 import { latentRef } from '@latentbase/shared/contract/latents'
 import { binarize } from '@latentbase/shared/analysis/clustering/jaccard'
 import { clusterDocuments, describeClusters } from '@latentbase/shared/analysis/clustering/cluster'
-import { LabelEmbeddingCache } from '@latentbase/shared/embeddings/label-cache'
-import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import type { FailedItem } from '@latentbase/shared/contract/llm'
@@ -22,19 +20,12 @@ import { TYPICAL_LABEL } from './relabel-service.ts'
 import { clip } from './hypotheses-service.ts'
 import type { AnalysisContext } from './context.ts'
 import { loadReadyDataset } from './ready-dataset.ts'
-import { sliceDataset } from './slice-service.ts'
+import { resultHead, sliceDataset } from './slice-service.ts'
 import { selectRows } from '@latentbase/shared/analysis/slice'
 import { loadLabelInfo } from './latent-page-service.ts'
-import { labelMatcher } from './label-match.ts'
+import { labelCache, labelMatcher } from './label-match.ts'
 
 export type Progress = (fraction: number, phase: string) => void
-
-const labelCaches = new WeakMap<ObjectStore, LabelEmbeddingCache>()
-function labelCache(objects: ObjectStore): LabelEmbeddingCache {
-  let c = labelCaches.get(objects)
-  if (!c) labelCaches.set(objects, (c = new LabelEmbeddingCache(objects)))
-  return c
-}
 
 function parseRequest(request: unknown): ClustersRequest {
   try {
@@ -166,10 +157,7 @@ export async function computeClusters(ctx: AnalysisContext, input: unknown, prog
   }
   report(1, 'done')
   return {
-    dataset: ds.record.id,
-    ...(ds.slice ? { where: ds.slice.text } : {}),
-    encoder: manifest.encoder.id,
-    documents: nDocs,
+    ...resultHead(ds, nDocs),
     k,
     method: out.method,
     seed: request.seed,

@@ -12,7 +12,7 @@ import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { ApiError } from '../problem.ts'
 import type { AnalysisContext } from './context.ts'
 import { loadReadyDataset } from './ready-dataset.ts'
-import { sliceDataset } from './slice-service.ts'
+import { resultHead, sliceDataset } from './slice-service.ts'
 import { accumulatePresenceAndTop, rowChunks, selectRows } from '@latentbase/shared/analysis/slice'
 import { DEFAULT_TOP_K } from '@latentbase/shared/analysis/latent-stats'
 import type { PooledCsr } from '@latentbase/shared/analysis/sparse'
@@ -176,10 +176,7 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
   }
   report(1, 'done')
   return {
-    dataset: ds.record.id,
-    ...(ds.slice ? { where: ds.slice.text } : {}),
-    encoder: manifest.encoder.id,
-    documents: n,
+    ...resultHead(ds, n),
     latentsConsidered: r.considered.length,
     pairsCounted: r.pairsCounted,
     dropped: { positional: r.droppedPositional, adjacent: r.droppedAdjacent, similarLabels },

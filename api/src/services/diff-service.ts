@@ -6,7 +6,7 @@ import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { diffLatents, diffPaired, diffLengthControlled } from '@latentbase/shared/analysis/diff'
 import { presenceCountsOfRows, selectRows } from '@latentbase/shared/analysis/slice'
 import { sliceToText } from '@latentbase/shared/contract/slice'
-import type { AppDeps } from '../app.ts'
+import type { AnalysisContext } from './context.ts'
 import { scoreAt } from '@latentbase/shared/contract/latents'
 import type { LabelInfo } from '@latentbase/shared/encoders/label-overlay'
 import { ApiError } from '../problem.ts'
@@ -17,12 +17,12 @@ import { documentsOf, sliceDataset, type SlicedDataset } from './slice-service.t
 type Side = SlicedDataset & { tokens: number }
 type Slice = NonNullable<DiffQuery['aWhere']>
 
-async function loadSide(deps: AppDeps, tenant: string, id: string, where: Slice | undefined, param: string): Promise<Side> {
-  const ds = await sliceDataset(deps.objects, await loadReadyDataset(deps.datasets, tenant, id, param.replace('Where', '')), where, param)
+async function loadSide(ctx: AnalysisContext, id: string, where: Slice | undefined, param: string): Promise<Side> {
+  const ds = await sliceDataset(ctx.objects, await loadReadyDataset(ctx.datasets, ctx.tenant, id, param.replace('Where', '')), where, param)
   if (!ds.slice) return { ...ds, tokens: ds.manifest.documents.tokens }
   // The slice's own token total (its mean length is part of the result), from the token_count pages of its rows.
   const rows = ds.slice.rows
-  const docs = rows.length ? await readDocuments(deps.objects, ds.prefix, ds.manifest.documents.files, rows, ['token_count']) : { token_count: new Int32Array(0) }
+  const docs = rows.length ? await readDocuments(ctx.objects, ds.prefix, ds.manifest.documents.files, rows, ['token_count']) : { token_count: new Int32Array(0) }
   let tokens = 0
   for (const t of docs.token_count) tokens += t
   return { ...ds, tokens }
@@ -34,7 +34,7 @@ function sideInfo(s: Side) {
 }
 
 /** Per-latent presence counts of each side: the stats file for a whole dataset, the by-document shards for a slice. */
-async function sideCounts(deps: AppDeps, sides: Side[]): Promise<Int32Array[]> {
+async function sideCounts(ctx: AnalysisContext, sides: Side[]): Promise<Int32Array[]> {
   // Slices of one dataset share one read of the by-document rows they span.
   const spans = new Map<string, [number, number]>()
   for (const s of sides) {
@@ -47,11 +47,11 @@ async function sideCounts(deps: AppDeps, sides: Side[]): Promise<Int32Array[]> {
   for (const s of sides) {
     const span = spans.get(s.prefix)
     if (span && !reads.has(s.prefix)) {
-      reads.set(s.prefix, readByDocument(deps.objects, s.prefix, s.manifest.latents.byDocument, { start: span[0], end: span[1] }, { nLatents: s.manifest.encoder.dSae }))
+      reads.set(s.prefix, readByDocument(ctx.objects, s.prefix, s.manifest.latents.byDocument, { start: span[0], end: span[1] }, { nLatents: s.manifest.encoder.dSae }))
     }
   }
   return Promise.all(sides.map(async (s) => {
-    if (!s.slice) return (await readLatentStats(deps.objects, s.prefix + s.manifest.stats.key, ['doc_count'])).docCount
+    if (!s.slice) return (await readLatentStats(ctx.objects, s.prefix + s.manifest.stats.key, ['doc_count'])).docCount
     if (!s.slice.rows.length) return new Int32Array(s.manifest.encoder.dSae)
     return presenceCountsOfRows(await reads.get(s.prefix)!, s.slice.rows)
   }))
@@ -69,7 +69,7 @@ function indexesOf(docRows: Int32Array, rows: Int32Array): Int32Array {
   return out
 }
 
-export async function runDiff(deps: AppDeps, tenant: string, q: DiffQuery): Promise<DiffResult> {
+export async function runDiff(ctx: AnalysisContext, q: DiffQuery): Promise<DiffResult> {
   const bWhere = q.bWhere ?? []
   if (bWhere.length && bWhere.length !== q.b.length) {
     throw new ApiError(400, 'invalid-request', `bWhere is given ${bWhere.length} time(s) for ${q.b.length} b dataset(s): give one bWhere per b, in the same order (an empty bWhere= takes the whole dataset)`)
@@ -87,8 +87,8 @@ export async function runDiff(deps: AppDeps, tenant: string, q: DiffQuery): Prom
   }
   if (q.pairBy && q.controlLength) throw new ApiError(400, 'invalid-request', 'choose either pairBy or controlLength, not both')
 
-  const a = await loadSide(deps, tenant, q.a, q.aWhere, 'aWhere')
-  const bs = await Promise.all(q.b.map((id, i) => loadSide(deps, tenant, id, bWhere[i], bWhere.length > 1 ? `bWhere[${i}]` : 'bWhere')))
+  const a = await loadSide(ctx, q.a, q.aWhere, 'aWhere')
+  const bs = await Promise.all(q.b.map((id, i) => loadSide(ctx, id, bWhere[i], bWhere.length > 1 ? `bWhere[${i}]` : 'bWhere')))
   for (const b of bs) {
     if (b.manifest.encoderFingerprint !== a.manifest.encoderFingerprint) {
       throw new ApiError(409, 'encoder-mismatch',
@@ -100,7 +100,7 @@ export async function runDiff(deps: AppDeps, tenant: string, q: DiffQuery): Prom
     const bad = q.latents.find((l) => l >= nLatents)
     if (bad !== undefined) throw new ApiError(400, 'invalid-request', `latent ${bad} does not exist: encoder ${a.manifest.encoder.id} has latents 0-${nLatents - 1}`)
   }
-  const info = await loadLabelInfo(deps.encoders, a.manifest.encoder.id, nLatents, { objects: deps.objects, tenant, fingerprint: a.manifest.encoderFingerprint })
+  const info = await loadLabelInfo(ctx.encoders, a.manifest.encoder.id, nLatents, { objects: ctx.objects, tenant: ctx.tenant, fingerprint: a.manifest.encoderFingerprint })
   const labels = info.labels
   const scored = <T extends { latent: number; label: string | null }>(latents: T[]) => withLabelScores(latents, info)
   const options = { limit: q.limit, minFrequency: q.minFrequency, maxFrequency: q.maxFrequency, metric: q.metric, direction: q.direction, latents: q.latents }
@@ -111,10 +111,10 @@ export async function runDiff(deps: AppDeps, tenant: string, q: DiffQuery): Prom
     const b = bs[0]
     const column = q.pairBy ? 'metadata' : 'token_count'
     const [docsA, docsB, csrA, csrB] = await Promise.all([
-      readDocuments(deps.objects, a.prefix, a.manifest.documents.files, undefined, [column]),
-      readDocuments(deps.objects, b.prefix, b.manifest.documents.files, undefined, [column]),
-      readByDocument(deps.objects, a.prefix, a.manifest.latents.byDocument),
-      readByDocument(deps.objects, b.prefix, b.manifest.latents.byDocument),
+      readDocuments(ctx.objects, a.prefix, a.manifest.documents.files, undefined, [column]),
+      readDocuments(ctx.objects, b.prefix, b.manifest.documents.files, undefined, [column]),
+      readByDocument(ctx.objects, a.prefix, a.manifest.latents.byDocument),
+      readByDocument(ctx.objects, b.prefix, b.manifest.latents.byDocument),
     ])
     // A slice keeps its rows only: the designs then run on the sub-matrices as if the slice were its own dataset.
     const restrict = <T extends { row: Int32Array }>(side: Side, docs: T, csr: typeof csrA) => {
@@ -139,7 +139,7 @@ export async function runDiff(deps: AppDeps, tenant: string, q: DiffQuery): Prom
     })
     return { ...base, design: 'length-stratified', tested: out.tested, latents: scored(out.latents) }
   }
-  const counts = await sideCounts(deps, [a, ...bs])
+  const counts = await sideCounts(ctx, [a, ...bs])
   const out = diffLatents({
     a: { id: a.record.id, name: a.record.name, documents: documentsOf(a), counts: counts[0] },
     b: bs.map((s, i) => ({ id: s.record.id, name: s.record.name, documents: documentsOf(s), counts: counts[i + 1] })),

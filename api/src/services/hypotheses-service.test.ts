@@ -7,14 +7,13 @@ import { LlmClient } from '@latentbase/shared/llm/client'
 import { startScriptedLlm, lastUserMessage, type ScriptedLlm, type RecordedRequest, type ScriptedReply } from '@latentbase/shared/llm/testkit'
 import { writeMarkedDataset, markedCatalog, MARKER, MARKED_LATENT } from '@latentbase/shared/llm/corpus-fixture'
 import { HypothesesResult, DryRunEstimate, DEFAULT_QUESTION } from '@latentbase/shared/contract/llm'
-import type { JobQueue } from '@latentbase/shared/queue/job-queue'
-import type { JobMessage } from '@latentbase/shared/contract/job'
-import type { AppDeps } from '../app.ts'
+import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
+import type { AnalysisContext } from './context.ts'
 import { generateHypotheses } from './hypotheses-service.ts'
 
 const TENANT = 'local'
 let llm: ScriptedLlm
-let deps: AppDeps
+let ctx: AnalysisContext
 let markedA: Uint8Array
 let markedB: Uint8Array
 
@@ -34,7 +33,7 @@ before(async () => {
   const datasets = new DatasetStore(objects)
   markedA = await writeMarkedDataset(objects, datasets, { tenant: TENANT, id: 'a', nDocs: 300, markerShare: 0.3, seed: 1 })
   markedB = await writeMarkedDataset(objects, datasets, { tenant: TENANT, id: 'b', nDocs: 300, markerShare: 0.1, seed: 2 })
-  deps = { objects, datasets, queue: {} as JobQueue<JobMessage>, encoders: markedCatalog(), mode: 'local', tenantOf: () => TENANT }
+  ctx = { objects, datasets, encoders: markedCatalog(), embedder: new OfflineEmbedder(), tenant: TENANT }
 })
 after(() => llm.close())
 
@@ -42,7 +41,7 @@ const client = (extra = {}) => new LlmClient({ baseURL: llm.baseURL, model: 'wri
 
 test('the top latent with its label, an activating example of A and a non-activating one of B go to the LLM; citations are checked', async () => {
   llm.requests.length = 0
-  const r = HypothesesResult.parse(await generateHypotheses(deps, TENANT, client(), { a: 'a', b: 'b', max: 3 }))
+  const r = HypothesesResult.parse(await generateHypotheses(ctx, client(), { a: 'a', b: 'b', max: 3 }))
   assert.equal(llm.requests.length, 1)
   const prompt = lastUserMessage(llm.requests[0])
   assert.ok(prompt.startsWith(DEFAULT_QUESTION), 'the paper\'s default question')
@@ -69,7 +68,7 @@ test('the top latent with its label, an activating example of A and a non-activa
 test('malformed answers are retried, then reported as a failed item with the raw text and the tokens spent', async () => {
   llm.requests.length = 0
   llm.enqueue({ content: 'Here are my thoughts: A is nicer.' }, { json: { hypotheses: 'none' } }, { content: '{"hypotheses": [' })
-  const r = HypothesesResult.parse(await generateHypotheses(deps, TENANT, client(), { a: 'a', b: 'b', max: 2 }))
+  const r = HypothesesResult.parse(await generateHypotheses(ctx, client(), { a: 'a', b: 'b', max: 2 }))
   assert.equal(llm.requests.length, 3)
   assert.deepEqual(r.hypotheses, [])
   assert.equal(r.failed.length, 1)
@@ -79,16 +78,16 @@ test('malformed answers are retried, then reported as a failed item with the raw
   assert.equal(r.usage.inputTokens, llm.usage().inputTokens)
   assert.ok(r.latents.length > 0, 'the diff part of the result stands')
   llm.enqueue({ status: 500 })
-  const down = HypothesesResult.parse(await generateHypotheses(deps, TENANT, client(), { a: 'a', b: 'b' }))
+  const down = HypothesesResult.parse(await generateHypotheses(ctx, client(), { a: 'a', b: 'b' }))
   assert.equal(down.failed[0].kind, 'request-failed')
 })
 
 test('dry run: no call, and the estimate is within 10% of the tokens then spent', async () => {
   const c = client({ prices: { inputPerMillion: 3, outputPerMillion: 15 } })
   llm.requests.length = 0
-  const est = DryRunEstimate.parse(await generateHypotheses(deps, TENANT, c, { a: 'a', b: 'b', max: 10, dryRun: true }))
+  const est = DryRunEstimate.parse(await generateHypotheses(ctx, c, { a: 'a', b: 'b', max: 10, dryRun: true }))
   assert.equal(llm.requests.length, 0)
-  const r = HypothesesResult.parse(await generateHypotheses(deps, TENANT, c, { a: 'a', b: 'b', max: 10 }))
+  const r = HypothesesResult.parse(await generateHypotheses(ctx, c, { a: 'a', b: 'b', max: 10 }))
   assert.equal(est.inputTokens, r.usage.inputTokens, 'the prompt is known exactly')
   const spent = r.usage.inputTokens + r.usage.outputTokens
   const rel = Math.abs(est.inputTokens + est.outputTokens - spent) / spent
@@ -97,19 +96,19 @@ test('dry run: no call, and the estimate is within 10% of the tokens then spent'
 })
 
 test('no latent above minDifference is a 422 no-differences', async () => {
-  await assert.rejects(generateHypotheses(deps, TENANT, client(), { a: 'a', b: 'b', minDifference: 0.9 }), (e: { status?: number; code?: string }) => e.status === 422 && e.code === 'no-differences')
+  await assert.rejects(generateHypotheses(ctx, client(), { a: 'a', b: 'b', minDifference: 0.9 }), (e: { status?: number; code?: string }) => e.status === 422 && e.code === 'no-differences')
 })
 
 test('slices: examples come from the slices, and two slices of one dataset are two sides', async () => {
   // Token counts are text length / 4: a slice of the shorter documents of a, against the longer ones of a.
   const { readDocuments } = await import('@latentbase/shared/store/documents/read')
-  const manifest = (await deps.datasets.getManifest(TENANT, 'a'))!
-  const docs = await readDocuments(deps.objects, `${TENANT}/datasets/a/`, manifest.documents.files, undefined, ['token_count'])
+  const manifest = (await ctx.datasets.getManifest(TENANT, 'a'))!
+  const docs = await readDocuments(ctx.objects, `${TENANT}/datasets/a/`, manifest.documents.files, undefined, ['token_count'])
   const sorted = Array.from(docs.token_count).sort((x, y) => x - y)
   const median = sorted[sorted.length >> 1]
   const short = (row: number) => docs.token_count[row] < median
   llm.requests.length = 0
-  const r = HypothesesResult.parse(await generateHypotheses(deps, TENANT, client(), {
+  const r = HypothesesResult.parse(await generateHypotheses(ctx, client(), {
     a: 'a', aWhere: `tokens < ${median}`, b: ['a', 'b'], bWhere: [{ tokens: { gte: median } }, ''], max: 2, minDifference: 0,
   }))
   assert.equal(llm.requests.length, 1)
@@ -118,5 +117,5 @@ test('slices: examples come from the slices, and two slices of one dataset are t
     if (l.activatingRow !== null) assert.ok(short(l.activatingRow), `activating row ${l.activatingRow} is in the slice of a`)
     if (l.nonActivatingRow !== null && l.against === 'a') assert.ok(!short(l.nonActivatingRow), `non-activating row ${l.nonActivatingRow} is in the slice of b`)
   }
-  await assert.rejects(generateHypotheses(deps, TENANT, client(), { a: 'a', aWhere: 'tokens < 5', b: ['a', 'b'], bWhere: ['tokens >= 5'] }), /bWhere has 1 slice\(s\) for 2 b dataset/)
+  await assert.rejects(generateHypotheses(ctx, client(), { a: 'a', aWhere: 'tokens < 5', b: ['a', 'b'], bWhere: ['tokens >= 5'] }), /bWhere has 1 slice\(s\) for 2 b dataset/)
 })

@@ -7,15 +7,12 @@ import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { estimatePlan, countTokens, type ChatMessage, type PlannedCall } from '@latentbase/shared/llm/cost'
 import { failedItem, type LlmClient } from '@latentbase/shared/llm/client'
 import { mulberry32 } from '@latentbase/shared/util/random'
-import type { AppDeps } from '../app.ts'
+import type { AnalysisContext } from './context.ts'
 import { ApiError } from '../problem.ts'
 import { runDiff } from './diff-service.ts'
 import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
 import { sliceDataset, type SlicedDataset } from './slice-service.ts'
 import { sliceToText } from '@latentbase/shared/contract/slice'
-
-/** What the LLM services read: the store, the dataset records and the encoder catalog (an AppDeps or an AnalysisContext). */
-export type LlmServiceDeps = Pick<AppDeps, 'objects' | 'datasets' | 'encoders'>
 
 /** Expected answer tokens per hypothesis, for dry runs: a one-sentence "This response ..." with its latent ids, as JSON. */
 export const HYPOTHESIS_ANSWER_TOKENS = 36
@@ -80,23 +77,22 @@ function drawAbsent(n: number, present: Set<number>, rand: () => number, rows?: 
   return null
 }
 
-async function textsOf(deps: LlmServiceDeps, ds: ReadyDataset, rows: number[], chars: number): Promise<Map<number, string>> {
+async function textsOf(ctx: AnalysisContext, ds: ReadyDataset, rows: number[], chars: number): Promise<Map<number, string>> {
   const out = new Map<number, string>()
   if (!rows.length) return out
-  const docs = await readDocuments(deps.objects, ds.prefix, ds.manifest.documents.files, rows, ['text'])
+  const docs = await readDocuments(ctx.objects, ds.prefix, ds.manifest.documents.files, rows, ['text'])
   for (let i = 0; i < docs.row.length; i++) out.set(docs.row[i], clip(String(docs.text[i]), chars))
   return out
 }
 
 /** POST /diff/hypotheses: a dry run answers the estimate; otherwise one LLM call, whose failure is reported, not thrown. */
-export async function generateHypotheses(deps: LlmServiceDeps, tenant: string, llm: LlmClient, input: HypothesesRequest): Promise<HypothesesResult | DryRunEstimate> {
+export async function generateHypotheses(ctx: AnalysisContext, llm: LlmClient, input: HypothesesRequest): Promise<HypothesesResult | DryRunEstimate> {
   const req = HypothesesRequest.parse(input)
-  // runDiff reads only objects, datasets and encoders of its deps.
   if (req.bWhere && req.bWhere.length !== req.b.length) {
     throw new ApiError(400, 'invalid-request', `bWhere has ${req.bWhere.length} slice(s) for ${req.b.length} b dataset(s): give one per b, in the same order ("" for a whole dataset)`)
   }
   const text = (w: typeof req.aWhere) => (w ? sliceToText(w) : '')
-  const diff = await runDiff(deps as AppDeps, tenant, DiffQuery.parse({
+  const diff = await runDiff(ctx, DiffQuery.parse({
     a: req.a, b: req.b, limit: req.topLatents,
     ...(req.aWhere ? { aWhere: text(req.aWhere) } : {}), ...(req.bWhere ? { bWhere: req.bWhere.map(text) } : {}),
   }))
@@ -104,18 +100,18 @@ export async function generateHypotheses(deps: LlmServiceDeps, tenant: string, l
   if (!top.length) {
     throw new ApiError(422, 'no-differences', `no latent is more frequent in "${req.a}" than in ${req.b.map((b) => `"${b}"`).join(', ')} by ${req.minDifference} or more: nothing to write hypotheses from (lower minDifference to see smaller differences)`)
   }
-  const a: SlicedDataset = await sliceDataset(deps.objects, await loadReadyDataset(deps.datasets, tenant, req.a, 'a'), req.aWhere, 'aWhere')
+  const a: SlicedDataset = await sliceDataset(ctx.objects, await loadReadyDataset(ctx.datasets, ctx.tenant, req.a, 'a'), req.aWhere, 'aWhere')
   // Keyed by the b's index: two slices of one dataset are two b's.
   const sideOf = (l: (typeof top)[number]) => l.againstIndex ?? req.b.indexOf(l.against)
   const againstIndexes = [...new Set(top.map(sideOf))]
   const againstIds = [...new Set(top.map((l) => l.against))]
   const against = new Map(await Promise.all(againstIndexes.map(async (i) =>
-    [i, await sliceDataset(deps.objects, await loadReadyDataset(deps.datasets, tenant, req.b[i], 'b'), req.bWhere?.[i], 'bWhere')] as const)))
+    [i, await sliceDataset(ctx.objects, await loadReadyDataset(ctx.datasets, ctx.tenant, req.b[i], 'b'), req.bWhere?.[i], 'bWhere')] as const)))
   const latents = top.map((l) => l.latent)
   const inA = a.slice ? new Set(a.slice.rows) : null
 
   // Activating: the document of A where the latent is strongest. Non-activating: a seeded draw from the against dataset among documents without it.
-  const cscA = await readByLatent(deps.objects, a.prefix, a.manifest.latents.byLatent, latents, { nLatents: a.manifest.encoder.dSae })
+  const cscA = await readByLatent(ctx.objects, a.prefix, a.manifest.latents.byLatent, latents, { nLatents: a.manifest.encoder.dSae })
   const activatingRow = new Map<number, number>()
   for (const l of latents) {
     let best = -1
@@ -128,7 +124,7 @@ export async function generateHypotheses(deps: LlmServiceDeps, tenant: string, l
   const nonActivatingRow = new Map<number, number>()
   for (const [side, ds] of against) {
     const mine = top.filter((l) => sideOf(l) === side).map((l) => l.latent)
-    const csc = await readByLatent(deps.objects, ds.prefix, ds.manifest.latents.byLatent, mine, { nLatents: ds.manifest.encoder.dSae })
+    const csc = await readByLatent(ctx.objects, ds.prefix, ds.manifest.latents.byLatent, mine, { nLatents: ds.manifest.encoder.dSae })
     for (const l of mine) {
       const present = new Set<number>()
       for (let j = csc.indptr[l]; j < csc.indptr[l + 1]; j++) present.add(csc.docs[j])
@@ -137,11 +133,11 @@ export async function generateHypotheses(deps: LlmServiceDeps, tenant: string, l
       if (row !== null) nonActivatingRow.set(l, row)
     }
   }
-  const textsA = await textsOf(deps, a, [...new Set(activatingRow.values())], req.exampleChars)
+  const textsA = await textsOf(ctx, a, [...new Set(activatingRow.values())], req.exampleChars)
   const textsB = new Map<number, Map<number, string>>()
   for (const [side, ds] of against) {
     const rows = top.filter((l) => sideOf(l) === side && nonActivatingRow.has(l.latent)).map((l) => nonActivatingRow.get(l.latent)!)
-    textsB.set(side, await textsOf(deps, ds, [...new Set(rows)], req.exampleChars))
+    textsB.set(side, await textsOf(ctx, ds, [...new Set(rows)], req.exampleChars))
   }
   const shown: ShownExample[] = top.map((l) => ({
     latent: l.latent, label: l.label, frequencyA: l.frequencyA, frequencyB: l.frequencyB, difference: l.difference, against: l.against,

@@ -3,8 +3,9 @@
  * every label: the encoder's own label embeddings stay cached (and shared by every tenant) with the overlaid latents
  * masked out, and only the overlay's few labels are embedded apart; a query takes the best of both.
  */
-import { embedLabels, topLatentsByQuery, type LabelEmbeddingCache, type LabelEmbeddings } from '@latentbase/shared/embeddings/label-cache'
+import { embedLabels, topLatentsByQuery, LabelEmbeddingCache, type LabelEmbeddings } from '@latentbase/shared/embeddings/label-cache'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
+import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import type { LabelInfo } from '@latentbase/shared/encoders/label-overlay'
 
 export interface LabelMatcher {
@@ -14,6 +15,14 @@ export interface LabelMatcher {
 }
 
 const matchers = new WeakMap<LabelInfo, Map<string, Promise<LabelMatcher>>>()
+
+const labelCaches = new WeakMap<ObjectStore, LabelEmbeddingCache>()
+/** The label embedding cache of an object store: one per store (a test's store never sees another's), shared by search and clustering. */
+export function labelCache(objects: ObjectStore): LabelEmbeddingCache {
+  let c = labelCaches.get(objects)
+  if (!c) labelCaches.set(objects, (c = new LabelEmbeddingCache(objects)))
+  return c
+}
 
 export function labelMatcher(cache: LabelEmbeddingCache, fingerprint: string, embedder: Embedder, info: LabelInfo): Promise<LabelMatcher> {
   let perInfo = matchers.get(info)

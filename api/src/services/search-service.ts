@@ -7,7 +7,6 @@ import { readLatentP90, readLatentStats } from '@latentbase/shared/store/stats/r
 import { latentStatsOfRows } from '@latentbase/shared/analysis/slice'
 import { layout } from '@latentbase/shared/store/layout'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
-import { LabelEmbeddingCache } from '@latentbase/shared/embeddings/label-cache'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { Bm25IndexBuilder, bm25Scores, bm25Tokens, type Bm25Index } from '@latentbase/shared/analysis/bm25'
 import { rankWeights, p90Of, saeScores, topRows, reciprocalRankFusion, snippet, estimateCharOffset, firstLatentPosition, RRF_K } from '@latentbase/shared/analysis/search'
@@ -17,7 +16,7 @@ import type { FailedItem } from '@latentbase/shared/contract/llm'
 import { scoreAt } from '@latentbase/shared/contract/latents'
 import { ApiError } from '../problem.ts'
 import { loadLabelInfo } from './latent-page-service.ts'
-import { labelMatcher, type LabelMatcher } from './label-match.ts'
+import { labelCache, labelMatcher, type LabelMatcher } from './label-match.ts'
 import { expandQuery, requireLlm, rerankOrder, RERANK_CHARS, expansionMessages, EXPANSION_ANSWER_TOKENS, rerankMessages, rerankAnswerTokens, SELECT_CANDIDATES, SelectAnswer, selectMessages, selectAnswerTokens, type Expansion } from './llm-helpers.ts'
 import { failedItem, type LlmClient } from '@latentbase/shared/llm/client'
 import type { UsageLedger } from '@latentbase/shared/llm/cost'
@@ -60,13 +59,6 @@ export interface Ranked {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Caches, per object store (a test's MemoryObjectStore never sees another test's entries).
-
-const labelCaches = new WeakMap<ObjectStore, LabelEmbeddingCache>()
-function labelCache(objects: ObjectStore): LabelEmbeddingCache {
-  let c = labelCaches.get(objects)
-  if (!c) labelCaches.set(objects, (c = new LabelEmbeddingCache(objects)))
-  return c
-}
 
 /** Query -> top latents, per label-embedding set: scanning 65k labels costs ~35 ms, and queries repeat. */
 const QUERY_CACHE_ENTRIES = 256

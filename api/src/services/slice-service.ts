@@ -50,3 +50,8 @@ export async function sliceDataset(objects: ObjectStore, ds: ReadyDataset, where
 
 /** Documents an analysis of this (sliced) dataset covers. */
 export const documentsOf = (ds: SlicedDataset): number => ds.slice ? ds.slice.rows.length : ds.manifest.documents.count
+
+/** The head every result over one (sliced) dataset starts with: which dataset, which slice, which encoder, how many documents. */
+export function resultHead(ds: SlicedDataset, documents: number): { dataset: string; where?: string; encoder: string; documents: number } {
+  return { dataset: ds.record.id, ...(ds.slice ? { where: ds.slice.text } : {}), encoder: ds.manifest.encoder.id, documents }
+}

@@ -8,15 +8,13 @@ import { startScriptedLlm, lastUserMessage, userText, type ScriptedLlm, type Rec
 import { writeMarkedDataset, markedCatalog, MARKER } from '@latentbase/shared/llm/corpus-fixture'
 import { newcombeDifferenceInterval } from '@latentbase/shared/analysis/stats'
 import { VerifyResult, DryRunEstimate } from '@latentbase/shared/contract/llm'
-import type { JobQueue } from '@latentbase/shared/queue/job-queue'
-import type { JobMessage } from '@latentbase/shared/contract/job'
-import type { AppDeps } from '../app.ts'
+import type { AnalysisContext } from './context.ts'
 import { verifyHypotheses, sampleRows, llmAnalysisRunners } from './verify-service.ts'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 
 const TENANT = 'local'
 let llm: ScriptedLlm
-let deps: AppDeps
+let ctx: AnalysisContext
 let markedA: Uint8Array
 let markedB: Uint8Array
 
@@ -62,7 +60,7 @@ before(async () => {
   const datasets = new DatasetStore(objects)
   markedA = await writeMarkedDataset(objects, datasets, { tenant: TENANT, id: 'a', nDocs: 600, markerShare: 0.3, seed: 1 })
   markedB = await writeMarkedDataset(objects, datasets, { tenant: TENANT, id: 'b', nDocs: 600, markerShare: 0.1, seed: 2 })
-  deps = { objects, datasets, queue: {} as JobQueue<JobMessage>, encoders: markedCatalog(), mode: 'local', tenantOf: () => TENANT }
+  ctx = { objects, datasets, encoders: markedCatalog(), embedder: new OfflineEmbedder(), tenant: TENANT }
 })
 after(() => llm.close())
 
@@ -73,7 +71,7 @@ const NULL_HYP = "This response mentions a 'river'."
 test('the verified difference of a 30% vs 10% marker is ~20 points, equal to the sample truth, with a covering interval', async () => {
   llm.requests.length = 0
   const exclude = { a: Array.from({ length: 50 }, (_, i) => i), b: [0, 1, 2] }
-  const r = VerifyResult.parse(await verifyHypotheses(deps, TENANT, client(), { a: 'a', b: 'b', hypotheses: [MARKER_HYP, { text: NULL_HYP, latents: [3] }], perDataset: 250, seed: 7, exclude }))
+  const r = VerifyResult.parse(await verifyHypotheses(ctx, client(), { a: 'a', b: 'b', hypotheses: [MARKER_HYP, { text: NULL_HYP, latents: [3] }], perDataset: 250, seed: 7, exclude }))
   assert.equal(r.a.judged, 250)
   assert.equal(r.b.judged, 250)
   assert.equal(r.a.excluded, 50)
@@ -99,7 +97,7 @@ test('the verified difference of a 30% vs 10% marker is ~20 points, equal to the
   assert.equal(r.usage.inputTokens, llm.usage().inputTokens)
   assert.ok(Math.abs(r.usage.cost! - (r.usage.inputTokens + 4 * r.usage.outputTokens) / 1e6) < 1e-12)
   // Same seed, same sample.
-  const again = VerifyResult.parse(await verifyHypotheses(deps, TENANT, client(), { a: 'a', b: 'b', hypotheses: [MARKER_HYP], perDataset: 250, seed: 7, exclude }))
+  const again = VerifyResult.parse(await verifyHypotheses(ctx, client(), { a: 'a', b: 'b', hypotheses: [MARKER_HYP], perDataset: 250, seed: 7, exclude }))
   assert.deepEqual(again.a.rows, r.a.rows)
 })
 
@@ -112,7 +110,7 @@ test('malformed and failing judge answers are reported per item; the run complet
   }
   llm.setResponder((req) => bad(req) ?? scripted(req))
   try {
-    const r = VerifyResult.parse(await verifyHypotheses(deps, TENANT, client({ jsonRetries: 1 }), { a: 'a', b: 'b', hypotheses: [MARKER_HYP], perDataset: 100, seed: 3 }))
+    const r = VerifyResult.parse(await verifyHypotheses(ctx, client({ jsonRetries: 1 }), { a: 'a', b: 'b', hypotheses: [MARKER_HYP], perDataset: 100, seed: 3 }))
     const h = r.hypotheses[0]
     const badA = r.a.rows.filter((row) => row % 10 === 0).length
     const badB = r.b.rows.filter((row) => row % 10 === 1).length
@@ -135,9 +133,9 @@ test('dry run: nothing is spent, and the estimate is within 10% of what the run 
   const c = client()
   const body = { a: 'a', b: 'b', hypotheses: [MARKER_HYP, NULL_HYP], perDataset: 40, seed: 11, baseline: true, baselineDocuments: 20, baselineMax: 4 }
   llm.requests.length = 0
-  const est = DryRunEstimate.parse(await verifyHypotheses(deps, TENANT, c, { ...body, dryRun: true }))
+  const est = DryRunEstimate.parse(await verifyHypotheses(ctx, c, { ...body, dryRun: true }))
   assert.equal(llm.requests.length, 0, 'a dry run sends nothing')
-  const r = VerifyResult.parse(await verifyHypotheses(deps, TENANT, c, body))
+  const r = VerifyResult.parse(await verifyHypotheses(ctx, c, body))
   const b = r.baseline!
   const spent = {
     input: r.usage.inputTokens + b.proposeUsage.inputTokens + b.verifyUsage.inputTokens,
@@ -154,7 +152,7 @@ test('dry run: nothing is spent, and the estimate is within 10% of what the run 
 })
 
 test('baseline: proposals read rows disjoint from the judged ones and are verified on the same judged documents', async () => {
-  const r = VerifyResult.parse(await verifyHypotheses(deps, TENANT, client(), { a: 'a', b: 'b', hypotheses: [MARKER_HYP], perDataset: 120, seed: 5, baseline: true, baselineDocuments: 30 }))
+  const r = VerifyResult.parse(await verifyHypotheses(ctx, client(), { a: 'a', b: 'b', hypotheses: [MARKER_HYP], perDataset: 120, seed: 5, baseline: true, baselineDocuments: 30 }))
   const b = r.baseline!
   assert.equal(b.rows.a.length, 30)
   assert.ok(!b.rows.a.some((row) => r.a.rows.includes(row)))
@@ -169,8 +167,8 @@ test('baseline: proposals read rows disjoint from the judged ones and are verifi
 })
 
 test('problems: same dataset twice, unknown dataset', async () => {
-  await assert.rejects(verifyHypotheses(deps, TENANT, client(), { a: 'a', b: 'a', hypotheses: ['x'] }), /both a and b/)
-  await assert.rejects(verifyHypotheses(deps, TENANT, client(), { a: 'a', b: 'nope', hypotheses: ['x'] }), (e: { code?: string }) => e.code === 'dataset-not-found')
+  await assert.rejects(verifyHypotheses(ctx, client(), { a: 'a', b: 'a', hypotheses: ['x'] }), /both a and b/)
+  await assert.rejects(verifyHypotheses(ctx, client(), { a: 'a', b: 'nope', hypotheses: ['x'] }), (e: { code?: string }) => e.code === 'dataset-not-found')
 })
 
 test('sampleRows: a seeded draw without replacement that skips excluded rows', () => {
@@ -184,13 +182,12 @@ test('sampleRows: a seeded draw without replacement that skips excluded rows', (
 
 test('a verification over maxCalls is refused before anything is spent', async () => {
   llm.requests.length = 0
-  await assert.rejects(verifyHypotheses(deps, TENANT, client(), { a: 'a', b: 'b', hypotheses: ['x', 'y'], perDataset: 100, maxCalls: 399 }),
+  await assert.rejects(verifyHypotheses(ctx, client(), { a: 'a', b: 'b', hypotheses: ['x', 'y'], perDataset: 100, maxCalls: 399 }),
     (e: { code?: string; message: string }) => e.code === 'too-many-calls' && /400 judge calls/.test(e.message))
   assert.equal(llm.requests.length, 0)
 })
 
 test('as analysis-job runners: progress climbs to 1 and the results match the direct call', async () => {
-  const ctx = { objects: deps.objects, datasets: deps.datasets, encoders: deps.encoders, embedder: new OfflineEmbedder(), tenant: TENANT }
   const runners = llmAnalysisRunners(client())
   const seen: Array<[number, string]> = []
   const request = { a: 'a', b: 'b', hypotheses: [MARKER_HYP], perDataset: 30, seed: 2, baseline: true, baselineDocuments: 10, baselineMax: 2 }
@@ -199,25 +196,25 @@ test('as analysis-job runners: progress climbs to 1 and the results match the di
   for (let i = 1; i < seen.length; i++) assert.ok(seen[i][0] >= seen[i - 1][0] - 1e-12, 'progress never goes back')
   assert.ok(Math.abs(seen.at(-1)![0] - 1) < 1e-9)
   assert.ok(seen.some(([, p]) => p === 'judging') && seen.some(([, p]) => p === 'baseline: judging'))
-  const direct = VerifyResult.parse(await verifyHypotheses(deps, TENANT, client(), request))
+  const direct = VerifyResult.parse(await verifyHypotheses(ctx, client(), request))
   assert.deepEqual(r.hypotheses, direct.hypotheses)
 })
 
 test('judge: document asks once per document for every hypothesis, with the same counts as per-pair judging and fewer tokens', async () => {
   const body = { a: 'a', b: 'b', hypotheses: [MARKER_HYP, NULL_HYP, "This response mentions a 'lantern'."], perDataset: 80, seed: 4 }
   llm.requests.length = 0
-  const est = DryRunEstimate.parse(await verifyHypotheses(deps, TENANT, client(), { ...body, judge: 'document', dryRun: true }))
-  const doc = VerifyResult.parse(await verifyHypotheses(deps, TENANT, client(), { ...body, judge: 'document' }))
+  const est = DryRunEstimate.parse(await verifyHypotheses(ctx, client(), { ...body, judge: 'document', dryRun: true }))
+  const doc = VerifyResult.parse(await verifyHypotheses(ctx, client(), { ...body, judge: 'document' }))
   assert.equal(doc.judge, 'document')
   assert.equal(llm.requests.length, 160)
   assert.equal(doc.usage.inputTokens + doc.usage.outputTokens, est.inputTokens + est.outputTokens)
-  const pair = VerifyResult.parse(await verifyHypotheses(deps, TENANT, client(), body))
+  const pair = VerifyResult.parse(await verifyHypotheses(ctx, client(), body))
   assert.deepEqual(doc.hypotheses.map((h) => [h.yesA, h.nA, h.yesB, h.nB]), pair.hypotheses.map((h) => [h.yesA, h.nA, h.yesB, h.nB]))
   assert.ok(doc.usage.inputTokens < 0.5 * pair.usage.inputTokens, `${doc.usage.inputTokens} vs ${pair.usage.inputTokens}`)
   // A per-document answer of the wrong length is malformed: every hypothesis loses that document, the rest stands.
   llm.setResponder((req) => /Document a-\d*0\./.test(userText(req)) ? { json: { answers: ['YES'] } } : scripted(req))
   try {
-    const bad = VerifyResult.parse(await verifyHypotheses(deps, TENANT, client({ jsonRetries: 2 }), { ...body, judge: 'document' }))
+    const bad = VerifyResult.parse(await verifyHypotheses(ctx, client({ jsonRetries: 2 }), { ...body, judge: 'document' }))
     const badRows = bad.a.rows.filter((row) => row % 10 === 0).length
     assert.ok(badRows > 0)
     assert.equal(bad.failed.length, badRows)
@@ -229,7 +226,7 @@ test('judge: document asks once per document for every hypothesis, with the same
 test('slices: documents are judged from each slice only (two slices of one dataset), excluded rows stay out', async () => {
   const { MARKED_LATENT } = await import('@latentbase/shared/llm/corpus-fixture')
   const firstMarked = markedA.indexOf(1)
-  const r = VerifyResult.parse(await verifyHypotheses(deps, TENANT, client(), {
+  const r = VerifyResult.parse(await verifyHypotheses(ctx, client(), {
     a: 'a', aWhere: `latent ${MARKED_LATENT}`, b: 'a', bWhere: { not: { latent: MARKED_LATENT } },
     hypotheses: [MARKER_HYP], perDataset: 20, exclude: { a: [firstMarked] },
   }))
@@ -243,5 +240,5 @@ test('slices: documents are judged from each slice only (two slices of one datas
   assert.ok(r.b.rows.every((row) => markedA[row] === 0))
   assert.equal(r.hypotheses[0].yesA, r.hypotheses[0].nA)
   assert.equal(r.hypotheses[0].yesB, 0)
-  await assert.rejects(verifyHypotheses(deps, TENANT, client(), { a: 'a', b: 'a', hypotheses: [MARKER_HYP] }), /both a and b/)
+  await assert.rejects(verifyHypotheses(ctx, client(), { a: 'a', b: 'a', hypotheses: [MARKER_HYP] }), /both a and b/)
 })

@@ -10,7 +10,7 @@ import { ApiError } from '../problem.ts'
 import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
 import { documentsOf, sliceDataset, type SlicedDataset } from './slice-service.ts'
 import { sliceToText } from '@latentbase/shared/contract/slice'
-import { ANSWER_FRAME_TOKENS, HYPOTHESIS_ANSWER_TOKENS, HypothesesAnswer, TYPICAL_HYPOTHESIS, clip, generateHypotheses, type LlmServiceDeps } from './hypotheses-service.ts'
+import { ANSWER_FRAME_TOKENS, HYPOTHESIS_ANSWER_TOKENS, HypothesesAnswer, TYPICAL_HYPOTHESIS, clip, generateHypotheses } from './hypotheses-service.ts'
 import type { AnalysisContext } from './context.ts'
 
 /** The judge's answer: "YES"/"NO", tolerant of case and punctuation ("Yes." reads as YES). */
@@ -81,9 +81,9 @@ export function sampleRows(n: number, k: number, seed: number, exclude: Readonly
 
 interface Side { ds: SlicedDataset; rows: number[]; texts: string[]; excluded: number }
 
-async function loadTexts(deps: LlmServiceDeps, ds: ReadyDataset, rows: number[], chars: number): Promise<string[]> {
+async function loadTexts(ctx: AnalysisContext, ds: ReadyDataset, rows: number[], chars: number): Promise<string[]> {
   if (!rows.length) return []
-  const docs = await readDocuments(deps.objects, ds.prefix, ds.manifest.documents.files, rows, ['text'])
+  const docs = await readDocuments(ctx.objects, ds.prefix, ds.manifest.documents.files, rows, ['text'])
   const at = new Map<number, string>()
   for (let i = 0; i < docs.row.length; i++) at.set(docs.row[i], clip(String(docs.text[i]), chars))
   return rows.map((r) => at.get(r) ?? '')
@@ -148,7 +148,7 @@ function verified(texts: readonly { text: string; latents: number[] }[], tallies
 }
 
 /** POST /hypotheses/verify */
-export async function verifyHypotheses(deps: LlmServiceDeps, tenant: string, llm: LlmClient, input: VerifyRequest,
+export async function verifyHypotheses(ctx: AnalysisContext, llm: LlmClient, input: VerifyRequest,
   progress?: (fraction: number, phase: string) => void): Promise<VerifyResult | DryRunEstimate> {
   const req = VerifyRequest.parse(input)
   const textOf = (w: typeof req.aWhere) => (w ? sliceToText(w) : '')
@@ -161,8 +161,8 @@ export async function verifyHypotheses(deps: LlmServiceDeps, tenant: string, llm
     throw new ApiError(400, 'too-many-calls', `this verification needs up to ${judgeCalls} judge calls (${perDocument ? '' : 'hypotheses x '}2 x perDataset${req.baseline ? ', plus the baseline\'s' : ''}), above maxCalls = ${req.maxCalls}: lower perDataset, or raise maxCalls after checking the cost with dryRun: true`)
   }
   const [dsA, dsB] = await Promise.all([
-    loadReadyDataset(deps.datasets, tenant, req.a, 'a').then((ds) => sliceDataset(deps.objects, ds, req.aWhere, 'aWhere')),
-    loadReadyDataset(deps.datasets, tenant, req.b, 'b').then((ds) => sliceDataset(deps.objects, ds, req.bWhere, 'bWhere')),
+    loadReadyDataset(ctx.datasets, ctx.tenant, req.a, 'a').then((ds) => sliceDataset(ctx.objects, ds, req.aWhere, 'aWhere')),
+    loadReadyDataset(ctx.datasets, ctx.tenant, req.b, 'b').then((ds) => sliceDataset(ctx.objects, ds, req.bWhere, 'bWhere')),
   ])
   const extra = req.baseline ? req.baselineDocuments : 0
   const pick = (ds: SlicedDataset, salt: number) => {
@@ -176,8 +176,8 @@ export async function verifyHypotheses(deps: LlmServiceDeps, tenant: string, llm
   const sa = pick(dsA, 0x1a2b3c4d)
   const sb = pick(dsB, 0x5e6f7a8b)
   const [textsA, textsB, propA, propB] = await Promise.all([
-    loadTexts(deps, dsA, sa.judged, req.documentChars), loadTexts(deps, dsB, sb.judged, req.documentChars),
-    loadTexts(deps, dsA, sa.proposer, req.documentChars), loadTexts(deps, dsB, sb.proposer, req.documentChars),
+    loadTexts(ctx, dsA, sa.judged, req.documentChars), loadTexts(ctx, dsB, sb.judged, req.documentChars),
+    loadTexts(ctx, dsA, sa.proposer, req.documentChars), loadTexts(ctx, dsB, sb.proposer, req.documentChars),
   ])
   const a: Side = { ds: dsA, rows: sa.judged, texts: textsA, excluded: sa.excluded }
   const b: Side = { ds: dsB, rows: sb.judged, texts: textsB, excluded: sb.excluded }
@@ -259,8 +259,8 @@ async function runBaseline(llm: LlmClient, req: ReturnType<typeof VerifyRequest.
  */
 export function llmAnalysisRunners(llm: LlmClient) {
   return {
-    hypotheses: (ctx: AnalysisContext, request: Record<string, unknown>) => generateHypotheses(ctx, ctx.tenant, llm, request as never),
+    hypotheses: (ctx: AnalysisContext, request: Record<string, unknown>) => generateHypotheses(ctx, llm, request as never),
     'hypotheses-verify': (ctx: AnalysisContext, request: Record<string, unknown>, progress?: (fraction: number, phase: string) => void) =>
-      verifyHypotheses(ctx, ctx.tenant, llm, request as never, progress ?? ctx.progress),
+      verifyHypotheses(ctx, llm, request as never, progress ?? ctx.progress),
   }
 }

@@ -9,14 +9,11 @@ import type { WebhookEvent } from '@latentbase/shared/contract/webhook'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { DatasetDeletedError, type DatasetStore } from '@latentbase/shared/store/dataset-store'
 import type { JobQueue } from '@latentbase/shared/queue/job-queue'
-import { deliverWebhook, nextRetryDelay } from '@latentbase/shared/webhooks/deliver'
+import { deliverQueuedWebhook } from '@latentbase/shared/webhooks/queued-delivery'
 import type { LoadedEncoder } from '../encode/runtime.ts'
 import {
   encodePart, finalizeEncode, finishedParts, isPermanent, planEncode, readPartMarker, sweepBookkeeping, type EncodeOptions,
 } from './encode.ts'
-
-/** SQS caps a message delay at 15 minutes; longer waits are re-queued hops. */
-const MAX_QUEUE_DELAY_SECONDS = 900
 
 export interface WorkerDeps {
   objects: ObjectStore
@@ -191,20 +188,6 @@ async function queueEvent(deps: Pick<WorkerDeps, 'queue'>, record: DatasetRecord
 
 async function handleWebhook(job: WebhookJob, deps: WorkerDeps): Promise<void> {
   const log = (line: string) => deps.log?.(`[webhook ${job.datasetId}] ${line}`)
-  const now = Math.floor(Date.now() / 1000)
-  if (job.notBefore && job.notBefore > now) {
-    await deps.queue.send(job, { delaySeconds: Math.min(job.notBefore - now, MAX_QUEUE_DELAY_SECONDS) })
-    return
-  }
-  const record = await deps.datasets.getRecord(job.tenant, job.datasetId)
-  if (!record?.webhook) { log('dataset deleted or webhook removed: dropped'); return }
-  const result = await deliverWebhook(
-    { url: record.webhook.url, secret: record.webhook.secret, messageId: job.messageId, timestamp: now, body: job.body },
-    { fetch: deps.fetch },
-  )
-  if (result.ok) { log(`${job.event} delivered (${result.status})`); return }
-  const delay = result.retry ? nextRetryDelay(job.attempt + 1) : undefined
-  if (delay === undefined) { log(`${job.event} not delivered, giving up: ${result.error ?? result.status}`); return }
-  log(`${job.event} not delivered (${result.error ?? result.status}); retry ${job.attempt + 1} in ${delay} s`)
-  await deps.queue.send({ ...job, attempt: job.attempt + 1, notBefore: now + delay }, { delaySeconds: Math.min(delay, MAX_QUEUE_DELAY_SECONDS) })
+  await deliverQueuedWebhook({ queue: deps.queue, fetch: deps.fetch, log }, job,
+    async () => (await deps.datasets.getRecord(job.tenant, job.datasetId))?.webhook, 'dataset deleted or webhook removed: dropped')
 }

@@ -3,6 +3,7 @@ import { z } from 'zod'
 import { assertSafeId } from './layout.ts'
 import type { ObjectStore } from './object-store.ts'
 import { UPLOAD_URL, UploadResult } from '../contract/upload.ts'
+import { randomId } from '../util/random-id.ts'
 
 export const UploadMeta = UploadResult
 export type UploadMeta = z.infer<typeof UploadMeta>
@@ -18,11 +19,7 @@ export const uploadKeys = {
 
 /** Upload ids: random, URL-safe, valid key segments. */
 export function newUploadId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(20))
-  const alphabet = 'abcdefghijkmnpqrstuvwxyz23456789'
-  let id = 'up_'
-  for (const b of bytes) id += alphabet[b & 31]
-  return id
+  return randomId('up_', 20)
 }
 
 /** The upload id an `upload://` URL names, or null when it is not one. */

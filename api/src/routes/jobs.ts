@@ -1,20 +1,13 @@
-/** @module Analysis job routes: GET /jobs/:id (status, progress, error) and GET /jobs/:id/result (page by page), plus POST /clusters. */
+/** @module Analysis job routes: GET /jobs/:id (status, progress, error) and GET /jobs/:id/result (page by page). */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
 import { AnalysisJobView, AnalysisResultPage, ResultPageQuery } from '@latentbase/shared/contract/analysis-job'
-import { Problem } from '@latentbase/shared/contract/problem'
-import type { AppEnv } from '../app.ts'
-import { ApiError } from '../problem.ts'
+import type { AppEnv, QueuedDeps } from '../deps.ts'
+import { ApiError, problemResponse } from '../problem.ts'
 import { getJob, readResultPage, toJobView } from '../services/analysis-jobs.ts'
-import { registerClustersRoutes, type AnalysisRouteDeps } from './clusters.ts'
 
-export type { AnalysisRouteDeps }
-
-const problemResponse = (description: string) => ({ content: { 'application/problem+json': { schema: Problem } }, description })
 const IdParam = z.object({ id: z.string().min(1).max(128) })
 
-export function registerAnalysisRoutes(app: OpenAPIHono<AppEnv>, deps: AnalysisRouteDeps): void {
-  registerClustersRoutes(app, deps)
-
+export function registerJobRoutes(app: OpenAPIHono<AppEnv>, deps: QueuedDeps): void {
   async function mustGet(tenant: string, id: string) {
     const record = await getJob(deps.objects, tenant, id)
     if (!record) throw new ApiError(404, 'job-not-found', `analysis job "${id}" not found`)
