@@ -4,6 +4,7 @@ import type { onnx as Onnx } from 'onnx-proto'
 import type { PoolingMethod } from '@latentbase/shared/contract/dataset'
 import type { SaeWeights } from './sae.ts'
 import { float32ToHalf } from '@latentbase/shared/tensor/float16'
+import { externalize, INLINE_LIMIT_BYTES } from './external-data.ts'
 
 const { onnx } = onnxPkg
 const DT = onnx.TensorProto.DataType
@@ -21,7 +22,15 @@ export interface ReaderGraphOptions {
    * tensor cores on a GPU; activations come back to float32 before the threshold / top-k and pooling.
    */
   saeDtype?: 'float32' | 'float16'
+  /**
+   * A composed graph whose inline weights (reader and SAE together) pass this many bytes keeps them in external
+   * data (ComposedGraph.externalData): protobuf cannot hold a model past 2 GB. Default INLINE_LIMIT_BYTES; tests lower it.
+   */
+  inlineLimitBytes?: number
 }
+
+/** The side file a composed graph's own weights go to when they pass the inline limit. */
+export const COMPOSED_DATA_FILE = 'composed.onnx.data'
 
 export interface PooledGraphOptions extends ReaderGraphOptions {
   method: PoolingMethod
@@ -52,8 +61,13 @@ export type InputElemType = 'float32' | 'float16' | 'int32' | 'int64' | 'bool'
 export interface GraphInput { name: string; type: InputElemType }
 
 export interface ComposedGraph {
-  /** Serialized ModelProto, ready for InferenceSession.create. */
+  /**
+   * Serialized ModelProto: ready for InferenceSession.create when neither the reader nor this graph keeps weights in
+   * external data; otherwise written to disk beside its side files (external-data.ts writeModelWithExternalData).
+   */
   bytes: Uint8Array
+  /** The weights moved out of `bytes` (past inlineLimitBytes), to be written as `location` beside the model file. */
+  externalData?: { location: string; bytes: Uint8Array }
   /** The reader inputs the pruned graph still needs (an unused attention mask is dropped). */
   readerInputs: GraphInput[]
   /** Output names, in the order the builder declares them. */
@@ -262,6 +276,7 @@ interface Stage {
   /** float32 [B, T, D] after the optional centring: the activations the SAE reads. */
   hidden: string
   readerInputs: GraphInput[]
+  inlineLimitBytes: number
 }
 
 function readerStage(readerBytes: Uint8Array, opts: ReaderGraphOptions, dIn?: number): Stage {
@@ -295,7 +310,10 @@ function readerStage(readerBytes: Uint8Array, opts: ReaderGraphOptions, dIn?: nu
   if (opts.preprocess === 'center') {
     hidden = b.op('Sub', [hidden, b.reduce('ReduceMean', hidden, [-1], true)], {}, 'centred')
   }
-  return { model, pruned, b, hidden, readerInputs: pruned.inputs.map((v) => ({ name: v.name!, type: inputType(v) })) }
+  return {
+    model, pruned, b, hidden, readerInputs: pruned.inputs.map((v) => ({ name: v.name!, type: inputType(v) })),
+    inlineLimitBytes: opts.inlineLimitBytes ?? INLINE_LIMIT_BYTES,
+  }
 }
 
 /** Value that masked tokens add to every pre-activation: far below any threshold, still finite in float32. */
@@ -435,7 +453,7 @@ function outlierStage(b: GraphBuilder, norms: string, poolMask: string, ratio: n
 }
 
 function finish(stage: Stage, outputs: Onnx.IValueInfoProto[], extraInputs: Onnx.IValueInfoProto[]): ComposedGraph {
-  const { model, pruned, b } = stage
+  const { model, pruned, b, inlineLimitBytes } = stage
   const graph: Onnx.IGraphProto = {
     name: `latentbase(${model.graph?.name ?? 'reader'})`,
     node: [...pruned.nodes, ...b.nodes],
@@ -456,9 +474,15 @@ function finish(stage: Stage, outputs: Onnx.IValueInfoProto[], extraInputs: Onnx
     metadataProps: model.metadataProps,
     graph,
   }
+  // A reader under the limit plus a large SAE (gpt2-small's 24,576 latents are 75 MB, a 131k-latent SAE on a 4096-wide
+  // reader 2.1 GB) can pass protobuf's 2 GB: move the large inline weights out before encoding.
+  let inline = 0
+  for (const t of graph.initializer!) if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) inline += (t.rawData as Uint8Array | null)?.byteLength ?? 0
+  const side = inline > inlineLimitBytes ? externalize(composed, COMPOSED_DATA_FILE, Math.min(1 << 20, Math.max(1, inlineLimitBytes >> 4))) : null
   const bytes = onnx.ModelProto.encode(onnx.ModelProto.create(composed)).finish()
   return {
     bytes,
+    ...(side?.byteLength ? { externalData: { location: COMPOSED_DATA_FILE, bytes: side } } : {}),
     readerInputs: stage.readerInputs,
     outputs: outputs.map((o) => o.name!),
     opset: b.opset,

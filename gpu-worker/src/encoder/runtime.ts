@@ -144,6 +144,8 @@ export interface LoadEncoderOptions {
    * in the third significant digit, so datasets encoded both ways are not compared silently.
    */
   saeDtype?: 'float32' | 'float16'
+  /** Composed graphs whose inline weights pass this many bytes keep them in external data (default 1.8 GB; tests lower it). */
+  inlineLimitBytes?: number
 }
 
 /** The files each SAE format keeps in its folder, for folder references on the hub or S3. */
@@ -312,7 +314,7 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
   // What encoder.json leaves out, the reader graph says: its hidden-state output for the hook, then the inputs that output needs.
   const signature = graphSignature(readerModel)
   const output = given.reader.output ?? inferReaderOutput(signature.outputs, hookName, sae.dIn)
-  const readerOpts = { output, preprocess: given.reader.preprocess, saeDtype }
+  const readerOpts = { output, preprocess: given.reader.preprocess, saeDtype, inlineLimitBytes: opts.inlineLimitBytes }
   let readerInputs: GraphInput[]
   try { readerInputs = checkReader(readerBytes, readerOpts, sae.dIn) } catch (err) {
     throw new Error(`${given.reader.model}: ${(err as Error).message}`)
@@ -393,9 +395,12 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
   const sessions: InferenceSession[] = []
   const open = async (graph: ComposedGraph, what: string) => {
     // onnxruntime resolves external data only for a model file on disk, relative to it: write the composed graph
-    // into the cache beside links to the reader's side files.
-    const model = readerSideFiles.length
-      ? await writeModelWithExternalData(join(cacheDir, 'composed', sha256(graph.bytes).slice(0, 24)), 'model.onnx', graph.bytes, null, dirname(readerPath), readerSideFiles)
+    // into the cache beside links to the reader's side files and its own (an SAE past the 2 GB protobuf limit), in
+    // a folder named by the hash of both (the graph alone names offsets, not the weights).
+    const side = graph.externalData
+    const key = side ? createHash('sha256').update(graph.bytes).update(side.bytes).digest('hex') : sha256(graph.bytes)
+    const model = readerSideFiles.length || side
+      ? await writeModelWithExternalData(join(cacheDir, 'composed', key.slice(0, 24)), 'model.onnx', graph.bytes, side ?? null, dirname(readerPath), readerSideFiles)
       : graph.bytes
     const { session, provider } = await createSession(model, opts, `${config.id} ${what}`)
     sessions.push(session)
