@@ -52,9 +52,9 @@ step "python with torch: $PYTHON"
 
 # The first run exports the reader and SAE into .cache/bench (about a minute); the others reuse it.
 step "GPU, float16 SAE product (the CUDA default)"
-node --import tsx gpu-worker/src/bench/gpt2.bench.ts --device cuda --sae-dtype float16 --tokens "$TOKENS"
+node --import tsx gpu-worker/src/bench/gpt2.bench.ts --device cuda --sae-dtype float16 --tokens "$TOKENS" --batch-tokens 8192 --profile-batches 3
 step "GPU, float32 SAE product"
-node --import tsx gpu-worker/src/bench/gpt2.bench.ts --device cuda --sae-dtype float32 --tokens "$TOKENS"
+node --import tsx gpu-worker/src/bench/gpt2.bench.ts --device cuda --sae-dtype float32 --tokens "$TOKENS" --batch-tokens 8192 --profile-batches 3
 step "CPU, for reference ($(nproc) cores)"
-node --import tsx gpu-worker/src/bench/gpt2.bench.ts --device cpu --tokens 4096
+node --import tsx gpu-worker/src/bench/gpt2.bench.ts --device cpu --tokens 4096 --batch-tokens 2048
 step "done"

@@ -5,7 +5,7 @@
  * fused reader + SAE + pooling graph and of the encode job end to end (shards written), each stage's share, an
  * onnxruntime per-node profile of the fused graph (reader nodes / SAE product / the rest), and peak RSS.
  *
- *   npm run bench:gpt2 -- [--tokens 4096] [--device cpu|cuda] [--sae-dtype float32|float16] [--folder DIR] [--max-tokens 256]
+ *   npm run bench:gpt2 -- [--tokens 2048] [--batch-tokens 1024] [--device cpu|cuda] [--sae-dtype float32|float16] [--folder DIR] [--max-tokens 256]
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -16,28 +16,32 @@ import type { DatasetRecord } from '@latentbase/shared/contract/dataset'
 import { FsObjectStore } from '@latentbase/shared/store/fs-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
+import { readLatentStats, writeLatentStats } from '@latentbase/shared/store/latent-stats'
 import { loadEncoder, type EncoderBatch } from '../encoder/runtime.ts'
 import { buildPooledGraph } from '../encoder/fused-graph.ts'
 import { prepareDocument, type PreparedDocument } from '../prepare/tokenize.ts'
 import { planBatches, packBatch } from '../prepare/batches.ts'
 import { encodeDataset } from '../job/encode.ts'
+import { EXAMPLE_HALF_WINDOW } from '../job/top-examples.ts'
 import { loadSpamAssassin } from '../corpus/spam-assassin.ts'
 import { DEFAULT_GPT2_FOLDER, ensureGpt2Folder } from './gpt2-folder.ts'
 
 const { values: args } = parseArgs({
   options: {
-    tokens: { type: 'string', default: '4096' },
+    tokens: { type: 'string', default: '2048' },
     device: { type: 'string', default: 'cpu' },
     'sae-dtype': { type: 'string' },
     folder: { type: 'string', default: DEFAULT_GPT2_FOLDER },
     'max-tokens': { type: 'string', default: '256' },
-    'profile-batches': { type: 'string', default: '3' },
+    'profile-batches': { type: 'string', default: '1' },
+    'batch-tokens': { type: 'string', default: '1024' },
   },
 })
 if (args.device !== 'cpu' && args.device !== 'cuda') throw new Error(`--device must be cpu or cuda, got ${args.device}`)
 const saeDtype = args['sae-dtype'] as 'float32' | 'float16' | undefined
 if (saeDtype !== undefined && saeDtype !== 'float32' && saeDtype !== 'float16') throw new Error(`--sae-dtype must be float32 or float16, got ${saeDtype}`)
 const targetTokens = Number(args.tokens)
+const maxTokensPerBatch = Number(args['batch-tokens'])
 const log = (line: string) => console.log(line)
 
 const made = await ensureGpt2Folder(args.folder!, { maxTokens: Number(args['max-tokens']), log })
@@ -63,29 +67,30 @@ for (const e of loadSpamAssassin()) {
   tokens += prep.tokenCount
 }
 const lengths = Int32Array.from(windows, (w) => w.ids.length)
-const batches: EncoderBatch[] = planBatches(lengths, { maxTokensPerBatch: 8192, maxBatchSize: 32 }).map((idx) => packBatch(Array.from(idx, (i) => windows[i]), encoder.padTokenId))
+const batches: EncoderBatch[] = planBatches(lengths, { maxTokensPerBatch, maxBatchSize: 32 }).map((idx) => packBatch(Array.from(idx, (i) => windows[i]), encoder.padTokenId))
 const padded = batches.reduce((s, b) => s + b.batchSize * b.seqLen, 0)
 
-// Reader alone and the fused graph, interleaved batch by batch so that a loaded machine slows both alike.
+// Reader alone, the fused graph, and the fused graph with the top-example capture outputs the job runs (every
+// latent a candidate, as in a part's first chunk), interleaved batch by batch so that a loaded machine slows all alike.
 const readerSession = await encoder.createReaderOnlySession()
 const pooling = { method: 'max' as const, outlierNormRatio: 100 }
 const fusedSession = await encoder.createPoolingSession(pooling)
+const captureSession = await encoder.createPoolingSession(pooling, { examples: { halfWindow: EXAMPLE_HALF_WINDOW } })
 provider = fusedSession.provider
-await readerSession.run(batches[0]); await fusedSession.run(batches[0]) // warm-up: the first run allocates
-let readerSeconds = 0, fusedSeconds = 0
+const withCapture = (b: EncoderBatch): EncoderBatch => ({ ...b, exampleThreshold: new Float32Array(encoder.info.dSae), exampleAll: new Float32Array(b.batchSize) })
+await readerSession.run(batches[0]); await fusedSession.run(batches[0]); await captureSession.run(withCapture(batches[0])) // warm-up: the first run allocates
+let readerSeconds = 0, fusedSeconds = 0, captureSeconds = 0
+const timed = async (run: () => Promise<unknown>) => { const t0 = performance.now(); await run(); return (performance.now() - t0) / 1000 }
 for (const b of batches) {
-  let t0 = performance.now()
-  await readerSession.run(b)
-  readerSeconds += (performance.now() - t0) / 1000
-  t0 = performance.now()
-  await fusedSession.run(b)
-  fusedSeconds += (performance.now() - t0) / 1000
+  readerSeconds += await timed(() => readerSession.run(b))
+  fusedSeconds += await timed(() => fusedSession.run(b))
+  captureSeconds += await timed(() => captureSession.run(withCapture(b)))
 }
-await readerSession.release(); await fusedSession.release()
+await readerSession.release(); await fusedSession.release(); await captureSession.release()
 
 // The encode job end to end on the local-disk store: tokenizing, the fused graph with top-example capture, shards, statistics.
 const dir = await mkdtemp(join(tmpdir(), 'latentbase-bench-gpt2-'))
-let job: { seconds: Record<string, number | undefined>; total: number; activePerDocument: number }
+let job: { seconds: Record<string, number | undefined>; total: number; activePerDocument: number; statsWrite: number }
 try {
   const objects = new FsObjectStore(dir)
   const datasets = new DatasetStore(objects)
@@ -97,8 +102,14 @@ try {
   await objects.put(layout.inlineInput('local', 'ds_bench'), docs.map((d) => JSON.stringify(d)).join('\n'))
   await datasets.putRecord(record)
   const t0 = performance.now()
-  const { stats } = await encodeDataset(record, { objects, datasets, encoder, allowLocalSources: false })
-  job = { seconds: stats.seconds ?? {}, total: (performance.now() - t0) / 1000, activePerDocument: stats.meanActivePerDocument }
+  const { stats, manifest } = await encodeDataset(record, { objects, datasets, encoder, allowLocalSources: false, maxTokensPerBatch })
+  const total = (performance.now() - t0) / 1000
+  // The statistics file (histogram, top documents per latent) is written once per part and once merged: a cost per
+  // latent, not per token. Timed again here to tell it from the shards.
+  const latentStats = await readLatentStats(objects, layout.datasetPrefix('local', 'ds_bench') + manifest.stats.key)
+  const t1 = performance.now()
+  writeLatentStats(latentStats)
+  job = { seconds: stats.seconds ?? {}, total, activePerDocument: stats.meanActivePerDocument, statsWrite: (performance.now() - t1) / 1000 }
 } finally { await rm(dir, { recursive: true, force: true }) }
 
 // Where the fused graph's time goes: onnxruntime's own per-node profile on a few batches, split into the reader's
@@ -144,12 +155,18 @@ log(`workload: ${docs.length} SpamAssassin e-mails, ${tokens.toLocaleString('en-
 log(`encoder: GPT-2-small shape (random weights), ${hookIndex} of 12 blocks run (${encoder.info.hookName}), SAE d_in ${encoder.info.dIn} x ${encoder.info.dSae.toLocaleString('en-US')} latents (${encoder.info.architecture}); device ${provider}, SAE product ${saeDtype ?? (args.device === 'cuda' ? 'float16' : 'float32')}, ${process.env.LATENTBASE_INTRA_OP_THREADS ?? 'all'} threads`)
 row('reader forward pass only', readerSeconds)
 row('fused reader + SAE + max pooling', fusedSeconds, `SAE + pooling add ${pct(fusedSeconds - readerSeconds, readerSeconds)} over the reader; fused throughput ${pct(readerSeconds, fusedSeconds)} of the reader's`)
+row('fused + top-example capture outputs', captureSeconds, `capture outputs add ${pct(captureSeconds - fusedSeconds, readerSeconds)} of the reader (every latent a candidate)`)
 row('encode job end to end', job.total, Object.entries(s).filter(([k]) => k !== 'total').map(([k, v]) => `${k} ${(v ?? 0).toFixed(2)} s`).join(', '))
-// The goal (issue 13): what the job adds to the reader's forward pass, tokenizing aside: the fused graph's SAE and
-// pooling part (its encode step against the reader's share of it), shard and statistics writing, top examples.
-const readerInJob = (s.encode ?? 0) * readerSeconds / fusedSeconds
-const added = (s.encode ?? 0) - readerInJob + (s.write ?? 0) + (s.topExamples ?? 0)
-log(`SAE + pooling + writing over the reader alone: ${pct(added, readerInJob)} in the job (SAE + pooling in the graph ${pct((s.encode ?? 0) - readerInJob, readerInJob)}, writing ${pct(s.write ?? 0, readerInJob)}, top examples ${pct(s.topExamples ?? 0, readerInJob)}; tokenizing + planning ${((s.tokenize ?? 0) + (s.plan ?? 0)).toFixed(2)} s more); goal <= 10%`)
+// The goal (issue 13): what the job adds to the reader's forward pass, tokenizing aside. The job's encode step is the
+// fused graph with capture outputs; its reader share is scaled from the interleaved timings above. Writing splits
+// into the two statistics files (a fixed cost per part, per latent) and the shards (per document).
+const readerInJob = (s.encode ?? 0) * readerSeconds / captureSeconds
+const graphAdded = (s.encode ?? 0) - readerInJob
+const fixed = 2 * job.statsWrite
+const shards = Math.max(0, (s.write ?? 0) - fixed)
+const added = graphAdded + shards + (s.topExamples ?? 0)
+log(`SAE + pooling + writing over the reader alone, per token: ${pct(added, readerInJob)} (goal <= 10%): SAE + pooling + capture in the graph ${pct(graphAdded, readerInJob)}, shards ${pct(shards, readerInJob)}, top examples on the host ${pct(s.topExamples ?? 0, readerInJob)}`)
+log(`fixed per part, whatever its size: the statistics file twice (part + merged), ${fixed.toFixed(2)} s = ${pct(fixed, readerInJob)} of this run's reader time, ${pct(fixed, readerInJob * 2 ** 20 / tokens)} of a full part's (2^20 tokens); tokenizing + planning ${((s.tokenize ?? 0) + (s.plan ?? 0)).toFixed(2)} s`)
 const profiled = profile.reader + profile.saeMatMul + profile.other
 const topOps = [...profile.ops].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([op, us]) => `${op} ${pct(us, profiled)}`).join(', ')
 log(`fused graph profile (onnxruntime per-node times, ${args['profile-batches']} batches): reader nodes ${pct(profile.reader, profiled)}, SAE product (MatMul) ${pct(profile.saeMatMul, profiled)}, other SAE + pooling nodes ${pct(profile.other, profiled)} (${topOps})`)
