@@ -165,7 +165,7 @@ const graphAdded = (s.encode ?? 0) - readerInJob
 const fixed = 2 * job.statsWrite
 const shards = Math.max(0, (s.write ?? 0) - fixed)
 const added = graphAdded + shards + (s.topExamples ?? 0)
-log(`SAE + pooling + writing over the reader alone, per token: ${pct(added, readerInJob)} (goal <= 10%): SAE + pooling + capture in the graph ${pct(graphAdded, readerInJob)}, shards ${pct(shards, readerInJob)}, top examples on the host ${pct(s.topExamples ?? 0, readerInJob)}`)
+log(`SAE + pooling + writing over the reader alone, per token: ${pct(added, readerInJob)} (goal <= 10%): SAE + pooling + capture in the graph ${pct(graphAdded, readerInJob)}, shards and the rest of the write step ${pct(shards, readerInJob)}, top examples on the host ${pct(s.topExamples ?? 0, readerInJob)}`)
 log(`fixed per part, whatever its size: the statistics file twice (part + merged), ${fixed.toFixed(2)} s = ${pct(fixed, readerInJob)} of this run's reader time, ${pct(fixed, readerInJob * 2 ** 20 / tokens)} of a full part's (2^20 tokens); tokenizing + planning ${((s.tokenize ?? 0) + (s.plan ?? 0)).toFixed(2)} s`)
 const profiled = profile.reader + profile.saeMatMul + profile.other
 const topOps = [...profile.ops].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([op, us]) => `${op} ${pct(us, profiled)}`).join(', ')
