@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The GPT-2-sized encode benchmark on a fresh CUDA machine (issue 13): install, export, then `bench:gpt2` on the GPU with the float16 and float32 SAE product and once on the CPU for reference; about 5-8 minutes.
 # Needs: an NVIDIA driver with CUDA 12, network to the npm registry and to onnxruntime's CUDA download (nuget / GitHub
-# releases), and Python 3 with torch (Debian/Ubuntu: apt-get install python3-torch; else pip install torch --index-url
-# https://download.pytorch.org/whl/cpu: the export runs on the CPU). Usage: bash scripts/gpu-bench.sh [TOKENS]
+# releases), and Python 3 (torch comes from apt's python3-torch as root, else a venv with the CPU wheel: the export
+# runs on the CPU). Usage: bash scripts/gpu-bench.sh [TOKENS]
 # Prints every figure; copy them into docs/performance.md with the GPU's name from nvidia-smi.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,7 +33,8 @@ step "dependencies installed"
 # driver gets them from NVIDIA's Python wheels (without them the bench logs a fallback to the CPU and says so).
 if ! ldconfig -p | grep -q 'libcudnn.so.9' || ! ldconfig -p | grep -q 'libcublasLt.so.12'; then
   libs="${LATENTBASE_CUDA_LIBS:-$HOME/.cache/latentbase-cuda-libs}"
-  python3 -m pip install -q --target "$libs" nvidia-cudnn-cu12 nvidia-cublas-cu12 nvidia-cuda-runtime-cu12 nvidia-cufft-cu12 nvidia-curand-cu12
+  wheels="nvidia-cudnn-cu12 nvidia-cublas-cu12 nvidia-cuda-runtime-cu12 nvidia-cufft-cu12 nvidia-curand-cu12"
+  python3 -m pip install -q --target "$libs" $wheels || python3 -m pip install -q --break-system-packages --target "$libs" $wheels
   export LD_LIBRARY_PATH="$(find "$libs/nvidia" -maxdepth 2 -name lib -type d | tr '\n' ':')${LD_LIBRARY_PATH:-}"
   step "CUDA libraries from pip wheels in $libs"
 fi
@@ -44,7 +45,10 @@ if ! "$PYTHON" -c 'import torch' 2>/dev/null; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-torch >/dev/null
     PYTHON=/usr/bin/python3
   else
-    "$PYTHON" -m pip install -q torch --index-url https://download.pytorch.org/whl/cpu
+    # A virtual environment: distributions that mark their Python externally managed (PEP 668) refuse pip otherwise.
+    venv="$HOME/.cache/latentbase-torch"
+    python3 -m venv "$venv" && "$venv/bin/pip" install -q numpy && "$venv/bin/pip" install -q torch --index-url https://download.pytorch.org/whl/cpu
+    PYTHON="$venv/bin/python"
   fi
 fi
 export PYTHON

@@ -20,6 +20,7 @@ in float64 by PyTorch straight from the formulas (centring, x - b_dec, ReLU, max
 gpu-worker/src/encoder/gpt2-bench-export.test.ts compares with what the worker pools through the encoder folder.
 """
 import argparse
+import inspect
 import json
 import math
 import os
@@ -133,8 +134,10 @@ def main():
     out_name = f"hidden_states.{args.layer}"
     ids = torch.randint(3, args.vocab, (2, 16), generator=gen)
     mask = torch.ones_like(ids)
+    # The TorchScript exporter, as export_reader.py uses: newer torch defaults to the dynamo one (which needs onnxscript).
+    legacy = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
     with torch.no_grad():
-        torch.onnx.export(reader, (ids, mask), os.path.join(args.out, "reader.onnx"), opset_version=17,
+        torch.onnx.export(reader, (ids, mask), os.path.join(args.out, "reader.onnx"), opset_version=17, **legacy,
                           input_names=["input_ids", "attention_mask"], output_names=[out_name],
                           dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
                                         out_name: {0: "batch", 1: "tokens"}})
