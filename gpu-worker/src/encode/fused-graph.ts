@@ -4,6 +4,7 @@ import type { onnx as Onnx } from 'onnx-proto'
 import type { PoolingMethod } from '@latentbase/shared/contract/dataset'
 import { architectureOf, type GraphGate, type SaeWeights } from './architectures/index.ts'
 import { DT, GraphBuilder, valueInfo } from './graph-builder.ts'
+import { externalize, INLINE_LIMIT_BYTES } from './external-data.ts'
 
 const { onnx } = onnxPkg
 
@@ -19,7 +20,15 @@ export interface ReaderGraphOptions {
    * tensor cores on a GPU; activations come back to float32 before the threshold / top-k and pooling.
    */
   saeDtype?: 'float32' | 'float16'
+  /**
+   * A composed graph whose inline weights (reader and SAE together) pass this many bytes keeps them in external
+   * data (ComposedGraph.externalData): protobuf cannot hold a model past 2 GB. Default INLINE_LIMIT_BYTES; tests lower it.
+   */
+  inlineLimitBytes?: number
 }
+
+/** The side file a composed graph's own weights go to when they pass the inline limit. */
+export const COMPOSED_DATA_FILE = 'composed.onnx.data'
 
 export interface PooledGraphOptions extends ReaderGraphOptions {
   method: PoolingMethod
@@ -50,8 +59,13 @@ export type InputElemType = 'float32' | 'float16' | 'int32' | 'int64' | 'bool'
 export interface GraphInput { name: string; type: InputElemType }
 
 export interface ComposedGraph {
-  /** Serialized ModelProto, ready for InferenceSession.create. */
+  /**
+   * Serialized ModelProto: ready for InferenceSession.create when neither the reader nor this graph keeps weights in
+   * external data; otherwise written to disk beside its side files (external-data.ts writeModelWithExternalData).
+   */
   bytes: Uint8Array
+  /** The weights moved out of `bytes` (past inlineLimitBytes), to be written as `location` beside the model file. */
+  externalData?: { location: string; bytes: Uint8Array }
   /** The reader inputs the pruned graph still needs (an unused attention mask is dropped). */
   readerInputs: GraphInput[]
   /** Output names, in the order the builder declares them. */
@@ -177,6 +191,7 @@ interface Stage {
   /** float32 [B, T, D] after the optional centring: the activations the SAE reads. */
   hidden: string
   readerInputs: GraphInput[]
+  inlineLimitBytes: number
 }
 
 function readerStage(readerBytes: Uint8Array, opts: ReaderGraphOptions, dIn?: number): Stage {
@@ -210,7 +225,10 @@ function readerStage(readerBytes: Uint8Array, opts: ReaderGraphOptions, dIn?: nu
   if (opts.preprocess === 'center') {
     hidden = b.op('Sub', [hidden, b.reduce('ReduceMean', hidden, [-1], true)], {}, 'centred')
   }
-  return { model, pruned, b, hidden, readerInputs: pruned.inputs.map((v) => ({ name: v.name!, type: inputType(v) })) }
+  return {
+    model, pruned, b, hidden, readerInputs: pruned.inputs.map((v) => ({ name: v.name!, type: inputType(v) })),
+    inlineLimitBytes: opts.inlineLimitBytes ?? INLINE_LIMIT_BYTES,
+  }
 }
 
 /** Value that masked tokens add to every pre-activation: far below any threshold, still finite in float32. */
@@ -294,7 +312,7 @@ function outlierStage(b: GraphBuilder, norms: string, poolMask: string, ratio: n
 }
 
 function finish(stage: Stage, outputs: Onnx.IValueInfoProto[], extraInputs: Onnx.IValueInfoProto[]): ComposedGraph {
-  const { model, pruned, b } = stage
+  const { model, pruned, b, inlineLimitBytes } = stage
   const graph: Onnx.IGraphProto = {
     name: `latentbase(${model.graph?.name ?? 'reader'})`,
     node: [...pruned.nodes, ...b.nodes],
@@ -315,9 +333,15 @@ function finish(stage: Stage, outputs: Onnx.IValueInfoProto[], extraInputs: Onnx
     metadataProps: model.metadataProps,
     graph,
   }
+  // A reader under the limit plus a large SAE (gpt2-small's 24,576 latents are 75 MB, a 131k-latent SAE on a 4096-wide
+  // reader 2.1 GB) can pass protobuf's 2 GB: move the large inline weights out before encoding.
+  let inline = 0
+  for (const t of graph.initializer!) if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) inline += (t.rawData as Uint8Array | null)?.byteLength ?? 0
+  const side = inline > inlineLimitBytes ? externalize(composed, COMPOSED_DATA_FILE, Math.min(1 << 20, Math.max(1, inlineLimitBytes >> 4))) : null
   const bytes = onnx.ModelProto.encode(onnx.ModelProto.create(composed)).finish()
   return {
     bytes,
+    ...(side?.byteLength ? { externalData: { location: COMPOSED_DATA_FILE, bytes: side } } : {}),
     readerInputs: stage.readerInputs,
     outputs: outputs.map((o) => o.name!),
     opset: b.opset,
@@ -359,6 +383,17 @@ function exampleCapture(b: GraphBuilder, h: string, gate: GraphGate, pooled: str
 }
 
 /**
+ * Max and argmax over tokens of [B, T, S] in one pass over it: ArgMax, then the max read at the argmax
+ * (GatherElements, B x S reads) instead of a second reduction over every token (bench:gpt2's profile: ReduceMax was
+ * a quarter of the pooling nodes' time at 24,576 latents). Ties resolve to the first token, as ArgMax does.
+ */
+function maxOverTokens(b: GraphBuilder, x: string): { max: string; argmax: string } {
+  const at = b.op('ArgMax', [x], { axis: 1, keepdims: 1 })
+  const axis = b.i64([1], [1], 'axes')
+  return { max: b.op('Squeeze', [b.op('GatherElements', [x, at], { axis: 1 }), axis]), argmax: b.op('Squeeze', [at, axis]) }
+}
+
+/**
  * Reader -> SAE -> masked pooling. Outputs `pooled` float32 [B, S], `argmax` int64 [B, S] (token position of
  * the max; meaningless where the pooled value is 0) and `outliers` int64 [B]. Dense per-token SAE output
  * stays inside the graph.
@@ -375,15 +410,16 @@ export function buildPooledGraph(readerBytes: Uint8Array, sae: SaeWeights, opts:
   const method = opts.method
   if ((method === 'max' || method === 'binary') && gate.monotone) {
     // f is monotone, so the max over tokens of f(h) is f(max over tokens of h): no per-token activation pass.
-    const m = b.reduce('ReduceMax', h, [1], false)
-    argmax = b.op('ArgMax', [h], { axis: 1, keepdims: 0 })
+    const { max: m, argmax: at } = maxOverTokens(b, h)
+    argmax = at
     const on = gate.isActive(b, m)
     pooled = method === 'max' ? b.op('Where', [on, m, zero]) : b.cast(on, DT.FLOAT)
   } else {
     const acts = gate.activations(b, h)
-    argmax = b.op('ArgMax', [acts], { axis: 1, keepdims: 0 })
+    const best = maxOverTokens(b, acts)
+    argmax = best.argmax
     switch (method) {
-      case 'max': pooled = b.reduce('ReduceMax', acts, [1], false); break
+      case 'max': pooled = best.max; break
       case 'binary': pooled = b.cast(b.op('Greater', [b.reduce('ReduceMax', acts, [1], false), zero]), DT.FLOAT); break
       case 'sum': pooled = b.reduce('ReduceSum', acts, [1], false); break
       case 'mean': {

@@ -140,6 +140,8 @@ export interface LoadEncoderOptions {
    * in the third significant digit, so datasets encoded both ways are not compared silently.
    */
   saeDtype?: 'float32' | 'float16'
+  /** Composed graphs whose inline weights pass this many bytes keep them in external data (default 1.8 GB; tests lower it). */
+  inlineLimitBytes?: number
 }
 
 export function defaultCacheDir(env: Record<string, string | undefined> = process.env): string {
@@ -243,7 +245,7 @@ function wireReader(given: EncoderConfig, files: ReaderFiles, loadedSae: LoadedS
   // What encoder.json leaves out, the reader graph says: its hidden-state output for the hook, then the inputs that output needs.
   const signature = graphSignature(files.readerModel)
   const output = given.reader.output ?? inferReaderOutput(signature.outputs, hookName, sae.dIn)
-  const readerOpts = { output, preprocess: given.reader.preprocess, saeDtype }
+  const readerOpts = { output, preprocess: given.reader.preprocess, saeDtype, inlineLimitBytes: opts.inlineLimitBytes }
   let readerInputs: GraphInput[]
   try { readerInputs = checkReader(files.readerBytes, readerOpts, sae.dIn) } catch (err) {
     throw new Error(`${given.reader.model}: ${(err as Error).message}`)

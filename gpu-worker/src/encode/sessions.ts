@@ -90,9 +90,13 @@ export function encoderSessions(src: SessionSource): Sessions {
   const sessions: InferenceSession[] = []
   const open = async (graph: ComposedGraph, what: string) => {
     // onnxruntime resolves external data only for a model file on disk, relative to it: write the composed graph
-    // into the cache beside links to the reader's side files.
-    const model = src.readerSideFiles.length
-      ? await writeModelWithExternalData(join(src.cacheDir, 'composed', createHash('sha256').update(graph.bytes).digest('hex').slice(0, 24)), 'model.onnx', graph.bytes, null, dirname(src.readerPath), src.readerSideFiles)
+    // into the cache beside links to the reader's side files and its own (an SAE past the 2 GB protobuf limit), in
+    // a folder named by the hash of both (the graph alone names offsets, not the weights).
+    const side = graph.externalData
+    const hash = createHash('sha256').update(graph.bytes)
+    if (side) hash.update(side.bytes)
+    const model = src.readerSideFiles.length || side
+      ? await writeModelWithExternalData(join(src.cacheDir, 'composed', hash.digest('hex').slice(0, 24)), 'model.onnx', graph.bytes, side ?? null, dirname(src.readerPath), src.readerSideFiles)
       : graph.bytes
     const { session, provider } = await createSession(model, src.opts, `${src.id} ${what}`)
     sessions.push(session)
