@@ -61,6 +61,7 @@ export async function evaluateSstConfig(configPath: string, app = { name: 'laten
     constructor(name: string, args: Record<string, any> = {}, opts?: Record<string, any>) {
       if (resources.some((r) => r.type === type && r.name === name)) throw new Error(`duplicate ${type} "${name}"`)
       resources.push({ type, name, args, opts })
+      // biome-ignore lint/correctness/noConstructorReturn: SST resources answer any output property; a Proxy stands in for them
       return new Proxy(this, {
         get(_t, p) {
           if (typeof p === 'symbol' || p === 'then') return undefined

@@ -46,12 +46,13 @@ function refusal(version, step, platform, arch) {
 
 module.exports = { REQUIRED: REQUIRED, parse: parse, supported: supported, installCommand: installCommand, refusal: refusal }
 
-if (require.main === module) {
+function refuseUnsupported() {
   var version = process.env.LATENTBASE_NODE_VERSION || process.version
-  if (!supported(version)) {
-    var step = process.env.npm_lifecycle_event ? String(process.env.npm_lifecycle_event).replace(/^pre/, '') : ''
-    if (step === 'install') step = 'ci / npm install'
-    console.error(refusal(version, step, process.platform, process.arch))
-    process.exit(1)
-  }
+  if (supported(version)) return
+  var step = process.env.npm_lifecycle_event ? String(process.env.npm_lifecycle_event).replace(/^pre/, '') : ''
+  if (step === 'install') step = 'ci / npm install'
+  console.error(refusal(version, step, process.platform, process.arch))
+  process.exit(1)
 }
+
+if (require.main === module) refuseUnsupported()

@@ -83,7 +83,7 @@ test('bad requests get problem+json answers a user can act on', async () => {
   assert.equal(health.status, 200)
   assert.equal(health.body?.ok, true)
   const spec = await raw('/openapi.json')
-  assert.ok((spec.body?.paths as Record<string, unknown>)['/diff'])
+  assert.ok((spec.body?.paths as Record<string, unknown> | undefined)?.['/diff'])
 })
 
 test('inline ham and spam encode to ready datasets, documents read back, and diff ranks latents with statistics', async () => {

@@ -103,7 +103,7 @@ test('the SQL diff gives the API diff\'s frequencies and differences', async () 
   const api = await client.diff({ a: demo.spam, b: demo.ham, limit: 20 })
   assert.equal(mine.length, 20)
   // Same differences in the same order (latents tied on a difference may come in another order).
-  mine.forEach((r, i) => close(Number(r.difference), api.latents[i].difference, `difference #${i}`))
+  mine.forEach((r, i) => { close(Number(r.difference), api.latents[i].difference, `difference #${i}`) })
   const byLatent = new Map(mine.map((r) => [Number(r.latent), r]))
   for (const l of api.latents) {
     const r = byLatent.get(l.latent)
@@ -132,9 +132,9 @@ test('pandas: the exported CSV and the documented steps give the same diff and f
   const result = JSON.parse(output) as { diff: Array<{ latent: number; difference: number; frequency_a: number }>; top: number; fires: Array<{ doc: number; value: number; position: number }> }
   const sqlDiff = await rows(sql().diff)
   assert.deepEqual(result.diff.map((r) => r.latent), sqlDiff.map((r) => Number(r.latent)), 'pandas and SQL order the diff alike')
-  result.diff.forEach((r, i) => close(r.difference, Number(sqlDiff[i].difference), `difference #${i}`))
+  result.diff.forEach((r, i) => { close(r.difference, Number(sqlDiff[i].difference), `difference #${i}`) })
   await con.run(`SET VARIABLE latent = ${result.top}`)
   const fires = await rows(sql().fires)
   assert.deepEqual(result.fires.map((f) => f.doc), fires.map((f) => Number(f.row)))
-  result.fires.forEach((f, i) => close(f.value, Number(fires[i].value), `value #${i}`))
+  result.fires.forEach((f, i) => { close(f.value, Number(fires[i].value), `value #${i}`) })
 })

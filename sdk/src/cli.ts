@@ -397,7 +397,7 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
     return EXIT.usage
   }
   const cmd = COMMANDS[name]
-  let parsed
+  let parsed: ReturnType<typeof parseArgs>
   try {
     parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { ...GLOBAL_OPTIONS, ...cmd.options } })
   } catch (err) {

@@ -119,8 +119,8 @@ test('the diff chart shows the latents that differ most, as counted here from th
   await page.waitForSelector('[data-testid=diff-chart] [data-latent]')
   const shown = (await page.locator('[data-testid=diff-chart] [data-latent]').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-latent')))))
   assert.equal(shown.length, 10)
-  shown.forEach((latent, i) => assert.ok(Math.abs(difference(latent) - expected[i]) < 1e-9,
-    `row ${i}: latent ${latent} differs by ${difference(latent)}, the ${i + 1}th largest difference is ${expected[i]}`))
+  shown.forEach((latent, i) => { assert.ok(Math.abs(difference(latent) - expected[i]) < 1e-9,
+    `row ${i}: latent ${latent} differs by ${difference(latent)}, the ${i + 1}th largest difference is ${expected[i]}`) })
   assert.ok(expected[0] > 0.5, 'cooking and football share few words: the top latent is far more frequent in A')
   // Labels with their source, and q-values, are on the chart.
   const first = page.locator('[data-testid=diff-chart] [data-latent]').first()

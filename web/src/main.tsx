@@ -1,5 +1,5 @@
 /** @module The web interface's shell: navigation, the API key field, and the hash routes of every view. */
-import { render } from 'preact'
+import { render, type JSX } from 'preact'
 import { useEffect, useState } from 'preact/hooks'
 import './style.css'
 import { getApiKey, setApiKey } from './api.ts'
@@ -42,7 +42,7 @@ function App() {
   const route = useRoute()
   const [view, a1, a2] = route.parts
   useEffect(() => { document.getElementById('page-title')?.focus({ preventScroll: true }) }, [view, a1])
-  let body
+  let body: JSX.Element
   if (view === 'diff') body = <DiffView route={route} />
   else if (view === 'latent' && a1) body = <LatentView key={`${a1}-${route.params.get('dataset')}`} latent={Number(a1)} route={route} />
   else if (view === 'document' && a1 && a2) body = <DocumentPage key={`${a1}/${a2}`} dataset={a1} row={Number(a2)} />

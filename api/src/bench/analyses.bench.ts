@@ -142,7 +142,7 @@ try {
       // topic and background latents (strength carries no signal here), so it binarizes as the paper does (value > 0).
       const corrAll = await timed(() => computeCorrelations(ctx, CorrelationsQuery.parse({ dataset: a, maxLabelSimilarity: '1', minActivation: '0', limit: '50' })))
       const topicOf = new Map<number, number>()
-      topics.forEach((ls, t) => ls.forEach((l) => topicOf.set(l, t)))
+      topics.forEach((ls, t) => { ls.forEach((l) => { topicOf.set(l, t) }) })
       const top = corrAll.value.pairs
       const plantedTop = top.filter((p) => topicOf.has(p.a.latent) && topicOf.get(p.a.latent) === topicOf.get(p.b.latent)).length
       report('correlations, value > 0, label filter off: planted pairs in top 50', `${plantedTop} / ${top.length} (${(corrAll.ms / 1000).toFixed(2)} s)`)

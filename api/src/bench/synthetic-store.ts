@@ -73,7 +73,7 @@ function plantTopics(nLatents: number, topics: number, per: number, rand: () => 
 /** Labels of a synthetic encoder: topic latents say their topic, the others a made-up word. */
 export function syntheticLabels(nLatents: number, topicLatents: Int32Array[]): string[] {
   const labels = Array.from({ length: nLatents }, (_, l) => `mentions ${word(l)} and ${word(l * 7 + 3)}`)
-  topicLatents.forEach((ls, t) => ls.forEach((l, j) => { labels[l] = `topic ${word(1000 + t)} aspect ${j}` }))
+  topicLatents.forEach((ls, t) => { ls.forEach((l, j) => { labels[l] = `topic ${word(1000 + t)} aspect ${j}` }) })
   return labels
 }
 

@@ -38,7 +38,7 @@ const runners: AnalysisRunners = {
     const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, String(request.dataset), 'dataset')
     const csr = await readByDocument(ctx.objects, ds.prefix, ds.manifest.latents.byDocument)
     const topicOfLatent = new Int32Array(N_LATENTS).fill(-1)
-    topics.forEach((ls, t) => ls.forEach((l) => { topicOfLatent[l] = t }))
+    topics.forEach((ls, t) => { ls.forEach((l) => { topicOfLatent[l] = t }) })
     const assignments: number[] = []
     const affinities: number[][] = []
     for (let i = 0; i < csr.nDocs; i++) {

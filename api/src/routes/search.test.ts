@@ -127,7 +127,7 @@ test('sae: the latent whose label matches the query ranks the planted documents 
   assert.deepEqual(one.latents.map((l) => l.latent), [3])
   assert.equal(one.matched, 20)
   assert.deepEqual(one.results.map((h) => h.row), Array.from({ length: 20 }, (_, i) => 19 - i))
-  one.results.forEach((h) => assert.ok(Math.abs(h.score - whaleValues[h.row] / whaleP90) < 1e-5, `row ${h.row}: ${h.score}`))
+  one.results.forEach((h) => { assert.ok(Math.abs(h.score - whaleValues[h.row] / whaleP90) < 1e-5, `row ${h.row}: ${h.score}`) })
   assert.ok(Math.abs(one.latents[0].p90 - whaleP90) < 1e-5)
 })
 

@@ -24,8 +24,8 @@ const planted = plantedCsr({
   axes: [{ groups: 3, latentsPerGroup: 40, p: 0.5 }, { groups: 2, latentsPerGroup: 50, p: 0.2 }],
 })
 const labels: (string | null)[] = Array.from({ length: N_LATENTS }, (_, l) => `noise pattern ${l}`)
-planted.groupLatents[0].forEach((ls, g) => ls.forEach((l, q) => { labels[l] = `${TOPICS[g]} term ${q}` }))
-planted.groupLatents[1].forEach((ls, g) => ls.forEach((l, q) => { labels[l] = `${g === 0 ? 'positive' : 'negative'} sentiment expression ${q}` }))
+planted.groupLatents[0].forEach((ls, g) => { ls.forEach((l, q) => { labels[l] = `${TOPICS[g]} term ${q}` }) })
+planted.groupLatents[1].forEach((ls, g) => { ls.forEach((l, q) => { labels[l] = `${g === 0 ? 'positive' : 'negative'} sentiment expression ${q}` }) })
 labels[N_LATENTS - 1] = null
 const sentimentLatents = planted.groupLatents[1].flat().sort((a, b) => a - b)
 

@@ -312,7 +312,7 @@ test('with a window miner, scoring windows are sampled across activation quantil
   // The fixture's stored top examples are each latent's first 8 documents holding its word.
   const topDocs = new Set<number>()
   const withMarker = docs.row.filter((_, i) => String(docs.text[i]).includes(MARKER))
-  withMarker.slice(0, 8).forEach((d) => topDocs.add(d))
+  withMarker.slice(0, 8).forEach((d) => { topDocs.add(d) })
   assert.ok(asked.every((p) => p.latent === MARKED_LATENT && !topDocs.has(p.doc)), 'stored top examples are not scored on')
   assert.equal(new Set(asked.map((p) => p.doc)).size, 5)
   assert.equal(r.labels[0].examples.activating, 5, 'scored on the mined windows')

@@ -41,7 +41,7 @@ test('the graph computes token vectors and the causal decayed context average, p
   const rows = [[1, 5, 9, 9, 30, 2, 17], [1, 39, 4]]
   const T = 7
   const ids = new BigInt64Array(2 * T), mask = new BigInt64Array(2 * T)
-  rows.forEach((r, b) => r.forEach((id, t) => { ids[b * T + t] = BigInt(id); mask[b * T + t] = 1n }))
+  rows.forEach((r, b) => { r.forEach((id, t) => { ids[b * T + t] = BigInt(id); mask[b * T + t] = 1n }) })
   const out = await session.run({ input_ids: new ort.Tensor('int64', ids, [2, T]), attention_mask: new ort.Tensor('int64', mask, [2, T]) })
   const h = out[READER_OUTPUT]
   assert.deepEqual(h.dims, [2, T, 2 * D])

@@ -81,6 +81,7 @@ export class GraphBuilder {
         case 'float': return { name, type: AttributeType.FLOAT, f: a.value }
         case 'ints': return { name, type: AttributeType.INTS, ints: a.value }
       }
+      throw new Error(`attribute ${name}: unknown type`)
     })
     this.nodes.push({ name: `${opType}_${id}`, opType, input: inputs, output: names, attribute })
     return names

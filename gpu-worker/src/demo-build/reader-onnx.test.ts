@@ -69,7 +69,7 @@ async function runBatch(session: ort.InferenceSession, seqs: number[][]): Promis
   const T = Math.max(...seqs.map((s) => s.length))
   const ids = new BigInt64Array(B * T)
   const mask = new BigInt64Array(B * T)
-  seqs.forEach((s, b) => s.forEach((id, t) => { ids[b * T + t] = BigInt(id); mask[b * T + t] = 1n }))
+  seqs.forEach((s, b) => { s.forEach((id, t) => { ids[b * T + t] = BigInt(id); mask[b * T + t] = 1n }) })
   const result = await session.run({
     input_ids: new ort.Tensor('int64', ids, [B, T]),
     attention_mask: new ort.Tensor('int64', mask, [B, T]),

@@ -277,7 +277,7 @@ test('token activations graph with selectLatents returns only the requested late
   assert.deepEqual(out.activations.dims, [B, T, latentIds.length])
   const sel = out.activations.data as Float32Array
   for (let bt = 0; bt < B * T; bt++) {
-    latentIds.forEach((l, j) => assert.equal(sel[bt * latentIds.length + j], all[bt * S + l], `token ${bt}, latent ${l}`))
+    latentIds.forEach((l, j) => { assert.equal(sel[bt * latentIds.length + j], all[bt * S + l], `token ${bt}, latent ${l}`) })
   }
 })
 

@@ -364,7 +364,7 @@ async function openGuardedHttp(url: string, name: string, opts: OpenSourceOption
     }
     return new SourceError('unreachable', `${during}${describeFetchError(err, host)} (${name})`, { cause: err })
   }
-  let res
+  let res: Awaited<ReturnType<typeof guardedRequest>>
   try {
     res = await guardedRequest(url, {
       ...opts.guard, headers: { 'user-agent': 'latentbase-worker' }, signal: opts.signal,

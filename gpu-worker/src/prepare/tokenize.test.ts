@@ -134,7 +134,7 @@ describe('chat', () => {
   test('ChatML with its marker tokens added: exact segmentation, markers and role names never pooled', () => {
     const json = structuredClone(tokenizerJson)
     const markers = ['<|im_start|>', '<|im_end|>']
-    markers.forEach((content, i) => json.added_tokens.push({ id: 32000 + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }))
+    markers.forEach((content, i) => { json.added_tokens.push({ id: 32000 + i, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true }) })
     const t = new Tokenizer(json, { ...tokenizerConfig, chat_template: CHATML_TEMPLATE })
     const i2 = tokenizerInfo(t, json, { ...tokenizerConfig, chat_template: CHATML_TEMPLATE })
     assert.equal(i2.chatTemplate, CHATML_TEMPLATE)

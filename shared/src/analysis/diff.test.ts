@@ -83,7 +83,7 @@ test('q-values are Benjamini-Hochberg over exactly the tested latents', () => {
   const out = run({ limit: 5000 })
   assert.equal(out.latents.length, out.tested)
   const q = benjaminiHochberg(Float64Array.from(out.latents, (d) => d.pValue))
-  out.latents.forEach((d, i) => assert.equal(d.qValue, q[i]))
+  out.latents.forEach((d, i) => { assert.equal(d.qValue, q[i]) })
 })
 
 test('direction b puts the most negative differences first; both sorts by |difference|', () => {
@@ -119,7 +119,7 @@ test('coverage masks on max(fA, fB) decide the family', () => {
   assert.ok(ids.has(20), 'latent 20 (35% in B) passes')
   // BH runs over the masked family only.
   const q = benjaminiHochberg(Float64Array.from(masked.latents, (d) => d.pValue))
-  masked.latents.forEach((d, i) => assert.equal(d.qValue, q[i]))
+  masked.latents.forEach((d, i) => { assert.equal(d.qValue, q[i]) })
   assert.notEqual(masked.latents.find((d) => d.latent === 20)!.qValue, run({ limit: 5000 }).latents.find((d) => d.latent === 20)!.qValue)
 })
 

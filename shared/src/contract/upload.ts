@@ -9,6 +9,7 @@ export const UPLOAD_URL = /^upload:\/\/(up_[a-z0-9]{20})$/
 
 export const UploadQuery = z.object({
   filename: z.string().trim().min(1).max(200)
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what a file name must not hold
     .regex(/^[^/\\\u0000-\u001f\u007f]+$/, 'a file name without "/", "\\" or control characters')
     .optional().describe('the file\'s name: its extension (.jsonl, .csv, .parquet, .txt, .gz ...) tells the format when the dataset does not'),
 })

@@ -53,7 +53,7 @@ test('topLatentsByQuery agrees with float cosine, best first, and never returns 
     return { i, s }
   }).sort((x, y) => y.s - x.s)
   assert.deepEqual(Array.from(top.latents), exact.map((x) => x.i))
-  exact.forEach((x, r) => assert.ok(Math.abs(top.similarities[r] - x.s) < 0.02, 'int8 cosines within 0.02'))
+  exact.forEach((x, r) => { assert.ok(Math.abs(top.similarities[r] - x.s) < 0.02, 'int8 cosines within 0.02') })
   assert.deepEqual(Array.from(topLatentsByQuery(e, q, 2).latents), exact.slice(0, 2).map((x) => x.i))
   assert.throws(() => topLatentsByQuery(e, new Float32Array(3), 2))
 })

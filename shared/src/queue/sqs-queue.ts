@@ -4,6 +4,7 @@ import {
   DeleteMessageCommand,
   GetQueueAttributesCommand,
   ReceiveMessageCommand,
+  type ReceiveMessageCommandOutput,
   SendMessageCommand,
   type SQSClient,
 } from '@aws-sdk/client-sqs'
@@ -66,7 +67,7 @@ export class SqsQueue<T = unknown> implements JobQueue<T> {
 
   async receive(options: ReceiveOptions = {}): Promise<QueueMessage<T>[]> {
     if (options.signal?.aborted) return []
-    let out
+    let out: ReceiveMessageCommandOutput
     try {
       out = await this.#client.send(
         new ReceiveMessageCommand({

@@ -60,6 +60,7 @@ export function keyProblem(key: string): string | null {
   if (typeof key !== 'string' || key.length === 0) return 'empty key'
   if (utf8.encode(key).length > MAX_KEY_BYTES) return `longer than ${MAX_KEY_BYTES} bytes`
   if (key.startsWith('/')) return 'starts with "/"'
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: a store key must hold no control character
   if (/[\u0000-\u001f\u007f\\]/.test(key)) return 'contains a control character or "\\"'
   for (const segment of key.split('/')) {
     if (segment === '') return 'has an empty segment'

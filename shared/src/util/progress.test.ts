@@ -13,6 +13,7 @@ function screen(output: string): string[] {
   const lines: string[] = ['']
   let row = 0
   for (let i = 0; i < output.length;) {
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the test reads the terminal's escape sequences
     const esc = /^\x1b\[(\d*)([AK])/.exec(output.slice(i))
     if (esc) {
       if (esc[2] === 'A') row = Math.max(0, row - Number(esc[1] || 1))
@@ -47,6 +48,7 @@ test('off a terminal: one plain line per change, none for a repeat, no carriage 
     'ham-0: 1000 documents in 3.0 s',
     '',
   ].join('\n'))
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: no escape sequence may reach a non-terminal
   assert.doesNotMatch(out.text(), /[\r\x1b]/)
 })
 

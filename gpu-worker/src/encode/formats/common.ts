@@ -55,7 +55,7 @@ export function displayer(path: string, opts: LoadSaeOptions = {}): (file: strin
 
 /** Read a whole file (also past Node's 2 GiB readFile limit) and hash it. */
 export async function readFileHashed(path: string): Promise<{ bytes: Uint8Array; sha256: string }> {
-  let handle
+  let handle: Awaited<ReturnType<typeof open>>
   try { handle = await open(path, 'r') } catch (err) {
     throw new SaeFileError(`${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
   }

@@ -14,7 +14,7 @@ export async function loadSaeLensFormat(dir: string, ref: SaeRefOptions = {}, op
   const weightsFile = await readFileHashed(weightsPath)
   const cfg = parseJsonObject(cfgFile.bytes, show(cfgPath))
   const st = parseSafetensorsNamed(weightsFile.bytes, show(weightsPath))
-  let sae
+  let sae: ReturnType<typeof saeFromSaeLens>
   // saeFromSaeLens names files by their base name; put the folder in front so the message points at the file.
   const folder = show(cfgPath).slice(0, -SAE_CFG_FILE.length)
   try { sae = saeFromSaeLens(cfg, st) } catch (err) { throw new Error(`${folder}${(err as Error).message}`) }
