@@ -122,7 +122,7 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
   const counter = new CooccurrenceCounter(docCount, nDocs, {
     minValue,
     minFrequency: query.minFrequency, maxFrequency: query.maxFrequency, minCount: query.minCount, minNpmi: query.minNpmi,
-    dropAdjacent: query.dropAdjacent, adjacentShare: query.adjacentShare, dropPositional: query.dropPositional,
+    dropAdjacent: query.dropAdjacent, adjacentShare: query.adjacentShare, adjacentTokens: query.adjacentTokens, dropPositional: query.dropPositional,
     maxCandidates: Math.max(200_000, query.limit * 50),
     progress: (f) => report(0.3 + 0.6 * f, 'counting'),
   })
