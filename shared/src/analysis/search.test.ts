@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { csrFromCoo, cscFromCsr } from './sparse.ts'
 import { emptyStats, statsFromCsr } from '../store/latent-stats.ts'
-import { rankWeights, saeScores, topRows, reciprocalRankFusion, snippet, p90Of, p90Bytes, parseP90Bytes, estimateCharOffset, firstLatentPosition, CHARS_PER_TOKEN } from './search.ts'
+import { rankWeights, distinctLabels, saeScores, topRows, reciprocalRankFusion, snippet, p90Of, p90Bytes, parseP90Bytes, estimateCharOffset, firstLatentPosition, CHARS_PER_TOKEN } from './search.ts'
 
 test('rank weights are exp(-(r/k)/T)', () => {
   const w = rankWeights(3, 10, 0.2)
@@ -82,4 +82,15 @@ test('a latent\'s max position becomes an estimated character offset that centre
   const text = `${'a'.repeat(300)} MARK ${'b'.repeat(300)}`
   assert.ok(snippet(text, [], 100, 301).includes('MARK'))
   assert.ok(snippet(text, ['zzz'], 100).startsWith('aaa'))
+})
+
+test('distinct labels: a near-duplicate of a label already kept is passed over, and the next distinct one taken', () => {
+  // 0, 1 and 3 say the same thing; 2 and 4 are distinct.
+  const same = new Set(['0-1', '0-3', '1-3'])
+  const cos = (i: number, j: number) => (i === j || same.has(`${Math.min(i, j)}-${Math.max(i, j)}`) ? 0.95 : 0.1)
+  assert.deepEqual(Array.from(distinctLabels(5, 3, 0.8, cos)), [0, 2, 4])
+  assert.deepEqual(Array.from(distinctLabels(5, 2, 0.8, cos)), [0, 2], 'k kept, best first')
+  assert.deepEqual(Array.from(distinctLabels(5, 3, 1, cos)), [0, 1, 2], 'maxCosine 1: the k best')
+  assert.deepEqual(Array.from(distinctLabels(5, 9, 0.99, cos)), [0, 1, 2, 3, 4], 'fewer than k distinct: all of them')
+  assert.equal(distinctLabels(0, 3, 0.8, cos).length, 0)
 })

@@ -2,18 +2,6 @@
 import type { PooledCsc } from './sparse.ts'
 import { quantile, type LatentStats } from '../store/latent-stats.ts'
 
-/**
- * Latents kept per query. The paper keeps the top 100 by label similarity and lets an LLM keep the relevant ones;
- * without that filter, labels ranked past ~10 by an embedding are mostly unrelated, and with T = 0.2 the rank
- * weights exp(-(r/k)/T) already leave latents past rank k/2 at under 10% of the first: k sets both how many
- * latents are read and how fast their weights fall. 10 keeps the read small (10 latents' row groups). On the default
- * retrieval evaluation (api/src/eval) k = 30 and k = 100 gained 0.015 and 0.008 MAP over k = 10 (0.317), within the
- * spread of 13 queries, for 3x and 10x the latents read.
- */
-export const DEFAULT_K = 10
-export const MAX_K = 200
-/** The paper's best average temperature over its sweep (0.01-1.5); 0.01 is poor (one latent decides). */
-export const DEFAULT_TEMPERATURE = 0.2
 /** Reciprocal rank fusion constant of Cormack et al. (2009). */
 export const RRF_K = 60
 
@@ -23,6 +11,22 @@ export function rankWeights(n: number, k: number, temperature: number): Float32A
   const w = new Float32Array(n)
   for (let r = 0; r < n; r++) w[r] = Math.exp(-(r / k) / temperature)
   return w
+}
+
+/**
+ * Near-duplicate labels left out: walk the candidates (sorted by label-to-query similarity) and keep one only when
+ * its label's cosine with every label already kept is below `maxCosine`, until `k` are kept. Returns indexes into the
+ * candidates, best first. An SAE splits a concept into many latents whose labels say the same thing (the demo's
+ * "prev", "up", "chapter" x5); without this they take the first ranks, and with them most of the rank weight, from the
+ * other concepts of a query. maxCosine >= 1 keeps every candidate (the k best).
+ */
+export function distinctLabels(n: number, k: number, maxCosine: number, cosine: (i: number, j: number) => number): Int32Array {
+  const kept: number[] = []
+  for (let c = 0; c < n && kept.length < k; c++) {
+    if (maxCosine < 1 && kept.some((j) => cosine(c, j) >= maxCosine)) continue
+    kept.push(c)
+  }
+  return Int32Array.from(kept)
 }
 
 /** The 90th percentile of each listed latent's present values (from the statistics histogram); 0 when never present. */
