@@ -129,6 +129,24 @@ test('sae: the latent whose label matches the query ranks the planted documents 
   assert.ok(Math.abs(one.latents[0].p90 - whaleP90) < 1e-5)
 })
 
+test('hits carry their own ids and texts before and after the dataset\'s ids are held in memory', async () => {
+  const check = (r: SearchResult) => {
+    assert.ok(r.results.length > 5)
+    for (const h of r.results) {
+      assert.equal(h.id, `doc-${h.row}`)
+      assert.ok(h.snippet.startsWith(`Entry ${h.row}.`), h.snippet)
+    }
+  }
+  const first = SearchResult.parse((await get('dataset=mixed&q=price+offer&method=bm25&limit=12')).body)
+  check(first)
+  await new Promise((resolve) => setTimeout(resolve, 50)) // the background read of every id
+  for (const q of ['method=bm25&q=price+offer', 'method=bm25&q=minutes+list', 'q=whaling+ships', 'method=hybrid&q=email+addresses']) {
+    const r = SearchResult.parse((await get(`dataset=mixed&${q}&limit=12`)).body)
+    check(r)
+    if (q.includes('price')) assert.deepEqual(r.results, first.results)
+  }
+})
+
 test('latents=: an explicit query, weighted in the order given', async () => {
   const r = SearchResult.parse((await get('dataset=mixed&latents=9,5&limit=60')).body)
   assert.equal(r.embedder, null)

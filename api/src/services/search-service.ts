@@ -375,6 +375,65 @@ export async function estimateSearch(ctx: AnalysisContext, q: SearchQuery): Prom
   return { dryRun: true, model: llm.model, tokenScale: llm.tokenScale(), ...estimatePlan(plan, llm.prices, llm.tokenScale()) }
 }
 
+/** Documents up to which every id of a dataset is kept in memory once read (~40 bytes each: 20 MB at 500k). */
+export const ID_CACHE_MAX_DOCUMENTS = 500_000
+/** Bytes of ids kept per object store, over all datasets (an edge function has 128 MB). */
+export const ID_CACHE_BYTES = 24 << 20
+interface IdCache { ready: Map<string, { ids: string[]; bytes: number }>; loading: Set<string>; bytes: number }
+const idCaches = new WeakMap<ObjectStore, IdCache>()
+
+/**
+ * Every id of a dataset, once a background read has them (null until then: the first search starts that read and
+ * reads its hits' ids as before, so a cold start pays nothing more). A hit's id is otherwise read from the documents
+ * shard, where one id costs the decoding of its whole page (~5,000 ids): 20 hits took ~25 ms of CPU at 100k
+ * documents for their ids alone, more than for their texts.
+ */
+function cachedIds(objects: ObjectStore, d: ReadyDataset): string[] | null {
+  const n = d.manifest.documents.count
+  if (n > ID_CACHE_MAX_DOCUMENTS) return null
+  let cache = idCaches.get(objects)
+  if (!cache) idCaches.set(objects, (cache = { ready: new Map(), loading: new Set(), bytes: 0 }))
+  const c = cache
+  const key = datasetKey(d)
+  const hit = c.ready.get(key)
+  if (hit) { c.ready.delete(key); c.ready.set(key, hit); return hit.ids }
+  if (c.loading.has(key)) return null
+  c.loading.add(key)
+  readDocuments(objects, d.prefix, d.manifest.documents.files, undefined, ['id']).then((all) => {
+    const ids: string[] = new Array(n).fill('')
+    let bytes = 0
+    for (let i = 0; i < all.row.length; i++) { ids[all.row[i]] = all.id[i]; bytes += 40 + 2 * all.id[i].length }
+    if (bytes > ID_CACHE_BYTES) return
+    c.ready.set(key, { ids, bytes })
+    c.bytes += bytes
+    for (const [k, e] of c.ready) {
+      if (c.bytes <= ID_CACHE_BYTES) break
+      c.ready.delete(k)
+      c.bytes -= e.bytes
+    }
+  }, () => {}).finally(() => c.loading.delete(key))
+  return null
+}
+
+/**
+ * The hits' ids and texts (and, for sae snippets, token counts). `truncated` is inferred rather than read: a
+ * truncated document was cut at the manifest's maxTokens, so its token count equals it (the column has no page index,
+ * so reading it for 20 rows decoded the whole column once per row: ~45 ms of CPU at 100k documents).
+ */
+async function hitDocuments(objects: ObjectStore, d: SlicedDataset, rows: Int32Array, positions: boolean) {
+  const ids = cachedIds(objects, d)
+  if (!rows.length) return { row: new Int32Array(0), id: [] as string[], text: [] as string[], token_count: new Int32Array(0), truncated: [] as boolean[] }
+  const columns = [...(ids ? [] : ['id' as const]), 'text' as const, ...(positions ? ['token_count' as const] : [])]
+  const docs = await readDocuments(objects, d.prefix, d.manifest.documents.files, rows, columns) as { row: Int32Array; text: string[]; id?: string[]; token_count?: Int32Array }
+  const tokenCount = docs.token_count ?? new Int32Array(docs.row.length)
+  const cut = d.manifest.longDocuments === 'truncate'
+  return {
+    row: docs.row, text: docs.text, token_count: tokenCount,
+    id: ids ? Array.from(docs.row, (row) => ids[row]) : docs.id!,
+    truncated: Array.from(tokenCount, (n) => cut && n >= d.manifest.maxTokens),
+  }
+}
+
 export async function runSearch(ctx: AnalysisContext, q: SearchQuery, tuning: SearchTuning = {}): Promise<SearchResult> {
   const useLlm = Boolean(q.expand || q.rerank || q.select)
   const llm = useLlm ? requireLlm(ctx.llm, llmOptionName(q)) : null
@@ -403,9 +462,7 @@ export async function runSearch(ctx: AnalysisContext, q: SearchQuery, tuning: Se
     }
   }
   const rows = ranking.subarray(0, q.limit)
-  const docs = rows.length
-    ? await readDocuments(ctx.objects, r.dataset.prefix, r.dataset.manifest.documents.files, rows, ['id', 'text', 'token_count', 'truncated'])
-    : { row: new Int32Array(0), id: [] as string[], text: [] as string[], token_count: new Int32Array(0), truncated: new Uint8Array(0) }
+  const docs = await hitDocuments(ctx.objects, r.dataset, rows, q.method === 'sae' && Boolean(r.sae))
   const at = new Map<number, number>()
   for (let i = 0; i < docs.row.length; i++) at.set(docs.row[i], i)
   const terms = q.q ? bm25Tokens([q.q, ...(expansion?.keywords ?? [])].join(' ')) : []
@@ -413,7 +470,7 @@ export async function runSearch(ctx: AnalysisContext, q: SearchQuery, tuning: Se
   const place = (row: number, j: number) => {
     if (q.method !== 'sae' || !r.sae) return -1
     const position = firstLatentPosition(r.sae.csc, r.sae.latents, row)
-    return estimateCharOffset(docs.text[j].length, Number(docs.token_count[j]), Boolean(docs.truncated[j]), position)
+    return estimateCharOffset(docs.text[j].length, Number(docs.token_count[j]), docs.truncated[j], position)
   }
   return {
     dataset: r.dataset.record.id,
