@@ -17,7 +17,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createRequire } from 'node:module'
-import type { DatasetRecord } from '@latentbase/shared/contract/dataset'
 import { CorrelationsQuery, type CorrelationsInput, type CorrelationsResult } from '@latentbase/shared/contract/correlations'
 import { FsObjectStore } from '@latentbase/shared/store/fs-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
@@ -27,10 +26,10 @@ import { readDocuments } from '@latentbase/shared/store/shards'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import { loadEncoder } from '@latentbase/gpu-worker/encoder/runtime'
 import { DEMO_ENCODER_DIR, catalogOf } from '@latentbase/gpu-worker/registry'
-import { encodeDataset } from '@latentbase/gpu-worker/job/encode'
 import type { AnalysisContext } from '../services/context.ts'
 import { computeCorrelations } from '../services/correlations-service.ts'
 import { passages, sample } from './corpus.ts'
+import { encodeInline } from './encode-inline.ts'
 
 const TENANT = 'eval'
 const DATASET = 'planted-cooccurrence'
@@ -79,26 +78,10 @@ export async function evaluatePlanted(opts: { docs: number; planted: number; pai
     const objects = new FsObjectStore(dir)
     const datasets = new DatasetStore(objects)
     const corpus = plantedCorpus(opts.docs, opts.planted, opts.pairs)
-    const now = new Date().toISOString()
-    const record: DatasetRecord = {
-      id: DATASET, tenant: TENANT, name: 'planted co-occurrence', status: 'running', encoder: encoder.info.id,
-      pooling: { method: 'max', outlierNormRatio: 100 }, source: { inline: corpus.texts.length }, createdAt: now, updatedAt: now,
-      progress: { documents: { done: 0, total: corpus.texts.length }, tokens: 0 }, attempts: 1,
-    }
-    const inline = corpus.texts.map((text, i) => JSON.stringify({ id: `p${i}`, text, metadata: {} })).join('\n') + '\n'
-    const previous = opts.reuse && opts.storeDir ? await objects.get(layout.inlineInput(TENANT, DATASET)) : null
-    let encodeSeconds = 0
-    if (previous && new TextDecoder().decode(previous) === inline && (await datasets.getManifest(TENANT, DATASET))) {
-      log(`reusing the passages encoded in ${dir}`)
-    } else {
-      await objects.put(layout.inlineInput(TENANT, DATASET), inline)
-      await datasets.putRecord(record)
-      log(`encoding ${corpus.texts.length} passages (${corpus.planted.map((s) => s.size).join(' + ')} planted) with ${encoder.info.id} ...`)
-      const t0 = performance.now()
-      await encodeDataset(record, { objects, datasets, encoder, allowLocalSources: false, topExamplesPerLatent: 0, log: () => {} })
-      await datasets.putRecord({ ...record, status: 'ready', updatedAt: new Date().toISOString() })
-      encodeSeconds = (performance.now() - t0) / 1000
-    }
+    log(`${corpus.texts.length} passages (${corpus.planted.map((s) => s.size).join(' + ')} planted)`)
+    const encodeSeconds = await encodeInline(objects, datasets, encoder, {
+      tenant: TENANT, id: DATASET, name: 'planted co-occurrence', docs: corpus.texts.map((text, i) => ({ id: `p${i}`, text })),
+    }, opts.reuse && Boolean(opts.storeDir), log)
 
     const manifest = (await datasets.getManifest(TENANT, DATASET))!
     const prefix = layout.datasetPrefix(TENANT, DATASET)

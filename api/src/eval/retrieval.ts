@@ -18,7 +18,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
-import type { DatasetRecord } from '@latentbase/shared/contract/dataset'
 import { SearchQuery, DEFAULT_K, DEFAULT_TEMPERATURE } from '@latentbase/shared/contract/search'
 import { FsObjectStore } from '@latentbase/shared/store/fs-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
@@ -28,10 +27,10 @@ import { embedderFromEnv } from '@latentbase/shared/embeddings/openai'
 import { averagePrecision, precisionAtK } from '@latentbase/shared/analysis/retrieval-metrics'
 import { loadEncoder } from '@latentbase/gpu-worker/encoder/runtime'
 import { DEMO_ENCODER_DIR, catalogOf } from '@latentbase/gpu-worker/registry'
-import { encodeDataset } from '@latentbase/gpu-worker/job/encode'
 import type { AnalysisContext } from '../services/context.ts'
 import { rankDocuments, type SearchTuning } from '../services/search-service.ts'
 import { buildDefaultCorpus, type LabelledDocument } from './corpus.ts'
+import { encodeInline } from './encode-inline.ts'
 
 export const DEFAULT_QUERIES = fileURLToPath(new URL('./fixtures/queries.jsonl', import.meta.url))
 const TENANT = 'eval'
@@ -101,28 +100,11 @@ export async function evaluateRetrieval(opts: EvalOptions): Promise<EvalResult> 
   try {
     const objects = new FsObjectStore(dir)
     const datasets = new DatasetStore(objects)
-    const now = new Date().toISOString()
-    const record: DatasetRecord = {
-      id: DATASET, tenant: TENANT, name: 'retrieval evaluation', status: 'running', encoder: encoder.info.id,
-      pooling: { method: 'max', outlierNormRatio: 100 }, source: { inline: opts.docs.length }, createdAt: now, updatedAt: now,
-      progress: { documents: { done: 0, total: opts.docs.length }, tokens: 0 }, attempts: 1,
-    }
     const ids = opts.docs.map((d, i) => d.id ?? `doc-${i}`)
-    const inline = opts.docs.map((d, i) => JSON.stringify({ id: ids[i], text: d.text, metadata: {} })).join('\n') + '\n'
-    const previous = opts.reuse && opts.storeDir ? await objects.get(layout.inlineInput(TENANT, DATASET)) : null
-    let encodeSeconds = 0
-    if (previous && new TextDecoder().decode(previous) === inline && (await datasets.getManifest(TENANT, DATASET))) {
-      log(`reusing the dataset encoded in ${dir}`)
-    } else {
-      await objects.put(layout.inlineInput(TENANT, DATASET), inline)
-      await datasets.putRecord(record)
-      log(`encoding ${opts.docs.length} documents with ${encoder.info.id} into ${dir} ...`)
-      const t0 = performance.now()
-      await encodeDataset(record, { objects, datasets, encoder, allowLocalSources: false, topExamplesPerLatent: 0, log: () => {} })
-      await datasets.putRecord({ ...record, status: 'ready', updatedAt: new Date().toISOString() })
-      encodeSeconds = (performance.now() - t0) / 1000
-      log(`encoded in ${encodeSeconds.toFixed(1)} s`)
-    }
+    const encodeSeconds = await encodeInline(objects, datasets, encoder, {
+      tenant: TENANT, id: DATASET, name: 'retrieval evaluation', docs: opts.docs.map((d, i) => ({ id: ids[i], text: d.text })),
+    }, opts.reuse && Boolean(opts.storeDir), log)
+    if (encodeSeconds) log(`encoded in ${encodeSeconds.toFixed(1)} s into ${dir}`)
 
     // Relevance by document id: rows of skipped documents (nothing to pool) simply do not exist.
     const manifest = (await datasets.getManifest(TENANT, DATASET))!
