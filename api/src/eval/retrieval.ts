@@ -137,12 +137,15 @@ export async function evaluateRetrieval(opts: EvalOptions): Promise<EvalResult> 
       runs.push(
         { name: 'sae cap=1', rank: search('sae', { cap: 1 }) },
         { name: 'sae k=10', rank: search('sae', {}, { k: 10 }) },
-        { name: 'sae k=10, duplicate labels kept', rank: search('sae', { distinctCosine: 1 }, { k: 10 }) },
-        { name: 'sae duplicate labels kept', rank: search('sae', { distinctCosine: 1 }) },
+        { name: 'sae k=10, similarity order', rank: search('sae', { diversity: 1 }, { k: 10 }) },
+        { name: 'sae similarity order', rank: search('sae', { diversity: 1 }) },
+        { name: 'sae MMR 0.6', rank: search('sae', { diversity: 0.6 }) },
+        { name: 'sae MMR 0.8', rank: search('sae', { diversity: 0.8 }) },
         { name: 'sae k=30', rank: search('sae', {}, { k: 30 }) },
         { name: 'sae k=100', rank: search('sae', {}, { k: 100 }) },
         { name: 'sae T=1', rank: search('sae', {}, { temperature: 1 }) },
         { name: 'hybrid k=10', rank: search('hybrid', {}, { k: 10 }) },
+        { name: 'hybrid similarity order', rank: search('hybrid', { diversity: 1 }) },
         { name: 'oracle cap=1', rank: async (q) => q.latents?.length
           ? (await rankDocuments(ctx, { ...base, method: 'sae', latents: q.latents, k: q.latents.length }, { depth: nDocs, cap: 1 })).ranking : null },
       )

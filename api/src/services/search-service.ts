@@ -8,9 +8,9 @@ import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { LabelEmbeddingCache } from '@latentbase/shared/embeddings/label-cache'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { Bm25IndexBuilder, bm25Scores, bm25Tokens, type Bm25Index } from '@latentbase/shared/analysis/bm25'
-import { rankWeights, distinctLabels, p90Of, parseP90Bytes, saeScores, topRows, reciprocalRankFusion, snippet, estimateCharOffset, firstLatentPosition, RRF_K } from '@latentbase/shared/analysis/search'
+import { rankWeights, maximalMarginalRelevance, p90Of, parseP90Bytes, saeScores, topRows, reciprocalRankFusion, snippet, estimateCharOffset, firstLatentPosition, RRF_K } from '@latentbase/shared/analysis/search'
 import type { PooledCsc } from '@latentbase/shared/analysis/sparse'
-import { RERANK_TOP, DISTINCT_LABEL_COSINE, LABEL_CANDIDATES } from '@latentbase/shared/contract/search'
+import { RERANK_TOP, DIVERSITY_LAMBDA, LABEL_CANDIDATES } from '@latentbase/shared/contract/search'
 import type { FailedItem } from '@latentbase/shared/contract/llm'
 import { scoreAt } from '@latentbase/shared/contract/latents'
 import { ApiError } from '../problem.ts'
@@ -34,8 +34,8 @@ export const BM25_CACHE_BYTES = 48 << 20
 export interface SearchTuning {
   /** Cap on a latent's normalized activation (value / p90); Infinity is the paper's uncapped sum. */
   cap?: number
-  /** Near-duplicate label cosine (default DISTINCT_LABEL_COSINE; 1 keeps the plain similarity order). */
-  distinctCosine?: number
+  /** MMR lambda of the latent order (default DIVERSITY_LAMBDA; 1 keeps the plain similarity order). */
+  diversity?: number
   /** How deep the returned ranking goes (default: the query's limit). The evaluation asks for every document. */
   depth?: number
   /** An LLM query expansion: keywords join the BM25 query, phrases pick latents beside q. */
@@ -228,13 +228,13 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
       let top: { latents: Int32Array; similarities: Float32Array }
       try {
         const embeddings = await labelMatcher(labelCache(ctx.objects), fingerprint, ctx.embedder, info)
-        const distinct = tuning.distinctCosine ?? DISTINCT_LABEL_COSINE
-        // The LLM selection sees the closest candidates as they are; otherwise near-duplicate labels are skipped.
-        const depth = tuning.select || distinct < 1 ? Math.max(q.k, LABEL_CANDIDATES) : q.k
+        const lambda = tuning.diversity ?? DIVERSITY_LAMBDA
+        // The LLM selection sees the closest candidates as they are; otherwise they are taken in MMR order.
+        const depth = tuning.select || lambda < 1 ? Math.max(q.k, LABEL_CANDIDATES) : q.k
         top = await latentsForQuery(embeddings, ctx.embedder, q.q!, depth)
         const phrases = tuning.expansion?.phrases ?? []
         if (phrases.length) top = mergeTops([top, ...await Promise.all(phrases.map((p) => latentsForQuery(embeddings, ctx.embedder, p, depth)))], depth)
-        if (!tuning.select && distinct < 1) top = distinctTop(embeddings, top, q.k, distinct)
+        if (!tuning.select && lambda < 1) top = diverseTop(embeddings, top, q.k, lambda)
       } catch (err) {
         // The embeddings endpoint is a dependency the user can route around (bm25, latents=): say so, not a bare 500.
         throw new ApiError(503, 'embeddings-unavailable', `label similarity needs the embedder ${ctx.embedder.id}, which failed: ${(err as Error).message}; method=bm25 or latents=... work without it`)
@@ -317,16 +317,16 @@ async function selectLatents(select: NonNullable<SearchTuning['select']>, query:
   return picked
 }
 
-/** The k best of `top` whose labels are not near-duplicates of a better one's (memoized per candidate list). */
-const distinctCache = new WeakMap<Int32Array, Map<string, { latents: Int32Array; similarities: Float32Array }>>()
-function distinctTop(matcher: LabelMatcher, top: { latents: Int32Array; similarities: Float32Array }, k: number, maxCosine: number) {
-  let perTop = distinctCache.get(top.latents)
-  if (!perTop) distinctCache.set(top.latents, (perTop = new Map()))
-  const key = `${k}\u0000${maxCosine}`
+/** k latents of `top` in maximal-marginal-relevance order (memoized per candidate list, which the query cache keeps). */
+const diverseCache = new WeakMap<Int32Array, Map<string, { latents: Int32Array; similarities: Float32Array }>>()
+function diverseTop(matcher: LabelMatcher, top: { latents: Int32Array; similarities: Float32Array }, k: number, lambda: number) {
+  let perTop = diverseCache.get(top.latents)
+  if (!perTop) diverseCache.set(top.latents, (perTop = new Map()))
+  const key = `${k}\u0000${lambda}`
   let out = perTop.get(key)
   if (!out) {
-    const keep = distinctLabels(top.latents.length, k, maxCosine, (i, j) => matcher.cosine(top.latents[i], top.latents[j]))
-    out = { latents: Int32Array.from(keep, (i) => top.latents[i]), similarities: Float32Array.from(keep, (i) => top.similarities[i]) }
+    const order = maximalMarginalRelevance(top.similarities, k, lambda, (i, j) => matcher.cosine(top.latents[i], top.latents[j]))
+    out = { latents: Int32Array.from(order, (i) => top.latents[i]), similarities: Float32Array.from(order, (i) => top.similarities[i]) }
     perTop.set(key, out)
   }
   return out

@@ -14,19 +14,37 @@ export function rankWeights(n: number, k: number, temperature: number): Float32A
 }
 
 /**
- * Near-duplicate labels left out: walk the candidates (sorted by label-to-query similarity) and keep one only when
- * its label's cosine with every label already kept is below `maxCosine`, until `k` are kept. Returns indexes into the
- * candidates, best first. An SAE splits a concept into many latents whose labels say the same thing (the demo's
- * "prev", "up", "chapter" x5); without this they take the first ranks, and with them most of the rank weight, from the
- * other concepts of a query. maxCosine >= 1 keeps every candidate (the k best).
+ * Maximal marginal relevance (Carbonell & Goldstein 1998) over candidate latents sorted by label-to-query similarity:
+ * repeatedly take the candidate maximizing lambda * similarity - (1 - lambda) * (its highest label cosine with one
+ * already taken), until k are taken. Returns indexes into the candidates in the order taken (the first is always the
+ * closest label). An SAE splits a concept into several latents that get nearly the same label (the demo's "prev",
+ * "up", "chapter" x5): taken in plain similarity order they fill the first ranks, and with them most of the rank
+ * weight, whether or not that concept is what the query means. MMR moves such a near-duplicate behind a slightly
+ * less similar but different label, yet still takes it before a label that matches the query much less (a set of
+ * latents that truly are the query's concept stays together). lambda 1 keeps the similarity order.
  */
-export function distinctLabels(n: number, k: number, maxCosine: number, cosine: (i: number, j: number) => number): Int32Array {
-  const kept: number[] = []
-  for (let c = 0; c < n && kept.length < k; c++) {
-    if (maxCosine < 1 && kept.some((j) => cosine(c, j) >= maxCosine)) continue
-    kept.push(c)
+export function maximalMarginalRelevance(similarities: ArrayLike<number>, k: number, lambda: number, cosine: (i: number, j: number) => number): Int32Array {
+  const n = similarities.length
+  const m = Math.max(0, Math.min(k, n))
+  const out = new Int32Array(m)
+  if (m === 0 || lambda >= 1) { for (let i = 0; i < m; i++) out[i] = i; return out }
+  const taken = new Uint8Array(n)
+  const redundancy = new Float64Array(n).fill(-Infinity)
+  let last = 0
+  taken[0] = 1
+  for (let t = 1; t < m; t++) {
+    let best = -1, bestScore = -Infinity
+    for (let c = 0; c < n; c++) {
+      if (taken[c]) continue
+      const r = cosine(c, last)
+      if (r > redundancy[c]) redundancy[c] = r
+      const score = lambda * similarities[c] - (1 - lambda) * redundancy[c]
+      if (score > bestScore) { bestScore = score; best = c }
+    }
+    taken[best] = 1
+    out[t] = last = best
   }
-  return Int32Array.from(kept)
+  return out
 }
 
 /** The 90th percentile of each listed latent's present values (from the statistics histogram); 0 when never present. */
