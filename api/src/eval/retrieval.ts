@@ -136,6 +136,8 @@ export async function evaluateRetrieval(opts: EvalOptions): Promise<EvalResult> 
     if (opts.variants) {
       runs.push(
         { name: 'sae cap=1', rank: search('sae', { cap: 1 }) },
+        { name: 'sae, every latent of k read', rank: search('sae', { minWeight: 0 }) },
+        { name: 'hybrid, every latent of k read', rank: search('hybrid', { minWeight: 0 }) },
         { name: 'sae k=10', rank: search('sae', {}, { k: 10 }) },
         { name: 'sae k=10, similarity order', rank: search('sae', { diversity: 1 }, { k: 10 }) },
         { name: 'sae similarity order', rank: search('sae', { diversity: 1 }) },

@@ -114,7 +114,10 @@ test('sae: the latent whose label matches the query ranks the planted documents 
   assert.equal(r.latents[0].latent, 3)
   assert.equal(r.latents[0].label, labels[3])
   assert.equal(r.latents[0].weight, 1)
-  assert.ok(r.latents.length === 3 && r.latents[1].weight < 1 && r.latents.every((l) => l.label !== null))
+  // k 3, T 0.2: weights 1, 0.19, 0.036; the last is under MIN_RANK_WEIGHT (0.1), so it is neither read nor listed.
+  assert.ok(r.latents.length === 2 && r.latents[1].weight < 1 && r.latents.every((l) => l.label !== null && l.weight >= 0.1), JSON.stringify(r.latents))
+  const wide = SearchResult.parse((await get('dataset=mixed&q=whaling+ships&limit=30&k=3&temperature=1')).body)
+  assert.equal(wide.latents.length, 3, 'T 1: all three weigh >= 0.1 (1, 0.72, 0.51)')
   assert.ok(r.results.slice(0, 10).every((h) => h.row < 20), 'the strongest whale documents come first')
   assert.equal(r.results[0].id, 'doc-19')
   assert.ok(r.results[0].snippet.startsWith('Entry 19.'))

@@ -10,7 +10,7 @@ import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { Bm25IndexBuilder, bm25Scores, bm25Tokens, type Bm25Index } from '@latentbase/shared/analysis/bm25'
 import { rankWeights, maximalMarginalRelevance, p90Of, parseP90Bytes, saeScores, topRows, reciprocalRankFusion, snippet, estimateCharOffset, firstLatentPosition, RRF_K } from '@latentbase/shared/analysis/search'
 import type { PooledCsc } from '@latentbase/shared/analysis/sparse'
-import { RERANK_TOP, DIVERSITY_LAMBDA, LABEL_CANDIDATES } from '@latentbase/shared/contract/search'
+import { RERANK_TOP, DIVERSITY_LAMBDA, LABEL_CANDIDATES, MIN_RANK_WEIGHT } from '@latentbase/shared/contract/search'
 import type { FailedItem } from '@latentbase/shared/contract/llm'
 import { scoreAt } from '@latentbase/shared/contract/latents'
 import { ApiError } from '../problem.ts'
@@ -34,6 +34,8 @@ export const BM25_CACHE_BYTES = 48 << 20
 export interface SearchTuning {
   /** Cap on a latent's normalized activation (value / p90); Infinity is the paper's uncapped sum. */
   cap?: number
+  /** Rank weight under which a latent chosen by label is not read (default MIN_RANK_WEIGHT; 0 reads all k). */
+  minWeight?: number
   /** MMR lambda of the latent order (default DIVERSITY_LAMBDA; 1 keeps the plain similarity order). */
   diversity?: number
   /** How deep the returned ranking goes (default: the query's limit). The evaluation asks for every document. */
@@ -252,7 +254,15 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
       k = q.k
     }
     ctx.signal?.throwIfAborted()
-    const weights = rankWeights(chosen.length, k, q.temperature)
+    let weights = rankWeights(chosen.length, k, q.temperature)
+    if (embedder) {
+      // Latents chosen by label whose rank weight is negligible are not read (explicit latents always are).
+      const minWeight = tuning.minWeight ?? MIN_RANK_WEIGHT
+      let n = 0
+      while (n < weights.length && weights[n] >= minWeight) n++
+      n = Math.max(1, n)
+      chosen = chosen.slice(0, n); similarities = similarities.slice(0, n); weights = weights.slice(0, n)
+    }
     const [csc, p90s] = await Promise.all([
       readByLatent(ctx.objects, d.prefix, manifest.latents.byLatent, chosen, { nDocs, nLatents }),
       sliceRows ? null : p90All(ctx.objects, d),
