@@ -29,6 +29,8 @@ export interface CorrelationsParams {
   maxLabelSimilarity?: number
   dropAdjacent?: boolean
   adjacentShare?: number
+  /** Tokens apart two latents' peaks may be and count as adjacent (server default 3; 1: the paper's same-or-next token). */
+  adjacentTokens?: number
   /** Present only where a latent reaches this share of its max in the dataset (server default 0.5; 0: value > 0). */
   minActivation?: number
   dropPositional?: boolean

@@ -9,14 +9,14 @@
  * the defaults. A pair counts as the planted one when both latents have at least 4 of their 5 top documents (the
  * documents their top examples are mined from) among that pair's planted documents.
  *
- *   npm run eval:correlations [-- --docs 2000 --planted 20 --a "..." --b "..." --store DIR]
+ *   npm run eval:correlations [-- --docs 2000 --planted 20 --a "..." --b "..." --store DIR [--reuse]]
+ * --store DIR keeps the encoded store; --reuse then skips encoding when DIR already holds the same passages.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createRequire } from 'node:module'
-import type { DatasetRecord } from '@latentbase/shared/contract/dataset'
 import { CorrelationsQuery, type CorrelationsInput, type CorrelationsResult } from '@latentbase/shared/contract/correlations'
 import { FsObjectStore } from '@latentbase/shared/store/fs-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
@@ -26,10 +26,10 @@ import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import { loadEncoder } from '@latentbase/gpu-worker/encode/runtime'
 import { DEMO_ENCODER_DIR, catalogOf } from '@latentbase/gpu-worker/registry'
-import { encodeDataset } from '@latentbase/gpu-worker/job/encode'
 import type { AnalysisContext } from '../services/context.ts'
 import { computeCorrelations } from '../services/correlations-service.ts'
 import { passages, sample } from './corpus.ts'
+import { encodeInline } from './encode-inline.ts'
 
 const TENANT = 'eval'
 const DATASET = 'planted-cooccurrence'
@@ -64,13 +64,13 @@ export function plantedCorpus(docs: number, planted: number, pairs: Array<[strin
 
 interface Setting { name: string; query: Omit<CorrelationsInput, 'dataset'> }
 const SETTINGS: Setting[] = [
-  { name: 'paper (value > 0, no positional filter, adjacentShare 0.9)', query: { minActivation: '0', adjacentShare: '0.9', dropPositional: 'false' } },
-  { name: 'defaults (minActivation 0.5, positional filter, adjacentShare 0.5)', query: {} },
+  { name: 'paper (value > 0, no positional filter, adjacent: 1 token in 90%)', query: { minActivation: '0', adjacentShare: '0.9', adjacentTokens: '1', dropPositional: 'false' } },
+  { name: 'defaults (minActivation 0.5, positional filter, adjacent: 3 tokens in 50%)', query: {} },
 ]
 
 export interface SettingRow { name: string; pair: number; rank: number; npmi: number | null; count: number | null; labels: string[]; seconds: number; above: string[] }
 
-export async function evaluatePlanted(opts: { docs: number; planted: number; pairs: Array<[string, string]>; storeDir?: string; log?: (line: string) => void }): Promise<{ encodeSeconds: number; rows: SettingRow[] }> {
+export async function evaluatePlanted(opts: { docs: number; planted: number; pairs: Array<[string, string]>; storeDir?: string; reuse?: boolean; log?: (line: string) => void }): Promise<{ encodeSeconds: number; rows: SettingRow[] }> {
   const log = opts.log ?? (() => {})
   const dir = opts.storeDir ?? await mkdtemp(join(tmpdir(), 'latentbase-planted-'))
   const encoder = await loadEncoder(DEMO_ENCODER_DIR, { log: () => {} })
@@ -78,19 +78,10 @@ export async function evaluatePlanted(opts: { docs: number; planted: number; pai
     const objects = new FsObjectStore(dir)
     const datasets = new DatasetStore(objects)
     const corpus = plantedCorpus(opts.docs, opts.planted, opts.pairs)
-    const now = new Date().toISOString()
-    const record: DatasetRecord = {
-      id: DATASET, tenant: TENANT, name: 'planted co-occurrence', status: 'running', encoder: encoder.info.id,
-      pooling: { method: 'max', outlierNormRatio: 100 }, source: { inline: corpus.texts.length }, createdAt: now, updatedAt: now,
-      progress: { documents: { done: 0, total: corpus.texts.length }, tokens: 0 }, attempts: 1,
-    }
-    await objects.put(layout.inlineInput(TENANT, DATASET), corpus.texts.map((text, i) => JSON.stringify({ id: `p${i}`, text, metadata: {} })).join('\n') + '\n')
-    await datasets.putRecord(record)
-    log(`encoding ${corpus.texts.length} passages (${corpus.planted.map((s) => s.size).join(' + ')} planted) with ${encoder.info.id} ...`)
-    const t0 = performance.now()
-    await encodeDataset(record, { objects, datasets, encoder, allowLocalSources: false, topExamplesPerLatent: 0, log: () => {} })
-    await datasets.putRecord({ ...record, status: 'ready', updatedAt: new Date().toISOString() })
-    const encodeSeconds = (performance.now() - t0) / 1000
+    log(`${corpus.texts.length} passages (${corpus.planted.map((s) => s.size).join(' + ')} planted)`)
+    const encodeSeconds = await encodeInline(objects, datasets, encoder, {
+      tenant: TENANT, id: DATASET, name: 'planted co-occurrence', docs: corpus.texts.map((text, i) => ({ id: `p${i}`, text })),
+    }, opts.reuse && Boolean(opts.storeDir), log)
 
     const manifest = (await datasets.getManifest(TENANT, DATASET))!
     const prefix = layout.datasetPrefix(TENANT, DATASET)
@@ -131,16 +122,16 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({
     options: {
       docs: { type: 'string', default: '2000' }, planted: { type: 'string', default: '20' },
-      a: { type: 'string' }, b: { type: 'string' }, store: { type: 'string' },
+      a: { type: 'string' }, b: { type: 'string' }, store: { type: 'string' }, reuse: { type: 'boolean' },
     },
   })
   const docs = Number(values.docs), planted = Number(values.planted)
   if ((values.a === undefined) !== (values.b === undefined)) throw new Error('give both --a and --b, or neither (the default pairs)')
   const pairs: Array<[string, string]> = values.a !== undefined ? [[values.a, values.b!]] : DEFAULT_PAIRS
   if (!(docs > 0 && planted > 0 && planted * pairs.length < docs)) throw new Error('--docs and --planted must be positive, planted x pairs < docs')
-  const out = await evaluatePlanted({ docs, planted, pairs, storeDir: values.store, log: console.log })
+  const out = await evaluatePlanted({ docs, planted, pairs, storeDir: values.store, reuse: values.reuse, log: console.log })
   console.log(`encoded in ${out.encodeSeconds.toFixed(1)} s\n`)
-  pairs.forEach(([a, b], p) => console.log(`pair ${p}: ${planted} of ${docs} passages contain both "${a}" and "${b}"`))
+  pairs.forEach(([a, b], p) => { console.log(`pair ${p}: ${planted} of ${docs} passages contain both "${a}" and "${b}"`) })
   console.log('rank of the first pair whose two latents have >= 4 of their top 5 documents planted (0 = top; -1 = not in the top 100):\n')
   for (const r of out.rows) {
     console.log(`  pair ${r.pair}  ${r.name.padEnd(50)} rank ${String(r.rank).padStart(3)}${r.npmi !== null ? `  npmi ${r.npmi.toFixed(3)}  count ${r.count}` : ''}  (${r.seconds.toFixed(2)} s)`)

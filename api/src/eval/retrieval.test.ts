@@ -2,6 +2,9 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { labelsOf, PROPERTY_PATTERNS } from './corpus.ts'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { completeRanking, evaluateRetrieval, formatTable } from './retrieval.ts'
 
 test('labels come from the source and the property patterns', () => {
@@ -22,11 +25,18 @@ test('end to end on a small corpus: the oracle finds "@" documents, bm25 a word 
   const docs = Array.from({ length: 24 }, (_, i) => i % 2
     ? { id: `m${i}`, text: `Please write to person${i}@example.org or admin${i}@example.net about the meeting notes.`, labels: ['mail'] }
     : { id: `p${i}`, text: `The ship sailed on through the long grey morning, and the sea was calm number ${i}.`, labels: ['prose'] })
-  const r = await evaluateRetrieval({
-    docs,
-    queries: [{ query: 'example addresses', relevant_label: 'mail', latents: [7082, 1591, 1978, 6505] }, { query: 'sailing ships', relevant_label: 'prose' }],
-  })
+  const queries = [{ query: 'example addresses', relevant_label: 'mail', latents: [7082, 1591, 1978, 6505] }, { query: 'sailing ships', relevant_label: 'prose' }]
+  const storeDir = await mkdtemp(join(tmpdir(), 'latentbase-eval-test-'))
+  const r = await evaluateRetrieval({ docs, queries, storeDir, reuse: true })
   assert.equal(r.documents, 24)
+  assert.ok(r.encodeSeconds > 0)
+  // --reuse: the same documents in the same store are searched again without encoding; other documents are encoded.
+  const again = await evaluateRetrieval({ docs, queries, storeDir, reuse: true })
+  assert.equal(again.encodeSeconds, 0)
+  assert.deepEqual(again.rows.map((x) => x.ap), r.rows.map((x) => x.ap))
+  const other = await evaluateRetrieval({ docs: docs.slice(0, 20), queries, storeDir, reuse: true })
+  assert.ok(other.encodeSeconds > 0 && other.documents === 20)
+  await rm(storeDir, { recursive: true, force: true })
   const row = (m: string) => r.rows.find((x) => x.method === m)!
   assert.deepEqual(r.rows.map((x) => x.method), ['sae', 'bm25', 'hybrid', 'random', 'oracle latents'])
   assert.equal(row('bm25').ap[0], 1, '"example" occurs only in the mail documents')

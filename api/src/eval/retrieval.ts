@@ -7,7 +7,8 @@
  * measured on full rankings, like the random baseline.
  *
  * Usage: node --import tsx api/src/eval/retrieval.ts [--dataset docs.jsonl] [--queries queries.jsonl]
- *          [--k 10] [--temperature 0.2] [--limit-docs N] [--keep DIR] [--write-corpus out.jsonl] [--json]
+ *          [--k 10] [--temperature 0.2] [--limit-docs N] [--keep DIR [--reuse]] [--write-corpus out.jsonl] [--json]
+ *   --reuse: with --keep, search the dataset an earlier run encoded into DIR (same documents) without encoding again
  *   docs.jsonl:    one `{ "id"?, "text", "labels": ["spam", ...] }` per line (default: corpus.ts, built on the fly)
  *   queries.jsonl: one `{ "query", "relevant_label", "latents"?: [ids] }` per line (default: fixtures/queries.jsonl)
  * The embedder is embedderFromEnv (EMBEDDINGS_BASE_URL / EMBEDDINGS_MODEL / EMBEDDINGS_API_KEY), offline otherwise.
@@ -17,8 +18,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
-import type { DatasetRecord } from '@latentbase/shared/contract/dataset'
-import { SearchQuery } from '@latentbase/shared/contract/search'
+import { SearchQuery, DEFAULT_K, DEFAULT_TEMPERATURE } from '@latentbase/shared/contract/search'
 import { FsObjectStore } from '@latentbase/shared/store/fs-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
@@ -27,10 +27,10 @@ import { embedderFromEnv } from '@latentbase/shared/embeddings/openai'
 import { averagePrecision, precisionAtK } from '@latentbase/shared/analysis/retrieval-metrics'
 import { loadEncoder } from '@latentbase/gpu-worker/encode/runtime'
 import { DEMO_ENCODER_DIR, catalogOf } from '@latentbase/gpu-worker/registry'
-import { encodeDataset } from '@latentbase/gpu-worker/job/encode'
 import type { AnalysisContext } from '../services/context.ts'
 import { rankDocuments, type SearchTuning } from '../services/search-service.ts'
 import { buildDefaultCorpus, type LabelledDocument } from './corpus.ts'
+import { encodeInline } from './encode-inline.ts'
 
 export const DEFAULT_QUERIES = fileURLToPath(new URL('./fixtures/queries.jsonl', import.meta.url))
 const TENANT = 'eval'
@@ -81,6 +81,8 @@ export interface EvalOptions {
   log?: (line: string) => void
   /** Extra sae rows (cap at p90, larger k) to justify the defaults. */
   variants?: boolean
+  /** With storeDir: reuse the dataset encoded there by an earlier run (same documents) instead of encoding again. */
+  reuse?: boolean
 }
 
 export interface EvalResult {
@@ -98,21 +100,11 @@ export async function evaluateRetrieval(opts: EvalOptions): Promise<EvalResult> 
   try {
     const objects = new FsObjectStore(dir)
     const datasets = new DatasetStore(objects)
-    const now = new Date().toISOString()
-    const record: DatasetRecord = {
-      id: DATASET, tenant: TENANT, name: 'retrieval evaluation', status: 'running', encoder: encoder.info.id,
-      pooling: { method: 'max', outlierNormRatio: 100 }, source: { inline: opts.docs.length }, createdAt: now, updatedAt: now,
-      progress: { documents: { done: 0, total: opts.docs.length }, tokens: 0 }, attempts: 1,
-    }
     const ids = opts.docs.map((d, i) => d.id ?? `doc-${i}`)
-    await objects.put(layout.inlineInput(TENANT, DATASET), opts.docs.map((d, i) => JSON.stringify({ id: ids[i], text: d.text, metadata: {} })).join('\n') + '\n')
-    await datasets.putRecord(record)
-    log(`encoding ${opts.docs.length} documents with ${encoder.info.id} into ${dir} ...`)
-    const t0 = performance.now()
-    await encodeDataset(record, { objects, datasets, encoder, allowLocalSources: false, topExamplesPerLatent: 0, log: () => {} })
-    await datasets.putRecord({ ...record, status: 'ready', updatedAt: new Date().toISOString() })
-    const encodeSeconds = (performance.now() - t0) / 1000
-    log(`encoded in ${encodeSeconds.toFixed(1)} s`)
+    const encodeSeconds = await encodeInline(objects, datasets, encoder, {
+      tenant: TENANT, id: DATASET, name: 'retrieval evaluation', docs: opts.docs.map((d, i) => ({ id: ids[i], text: d.text })),
+    }, opts.reuse && Boolean(opts.storeDir), log)
+    if (encodeSeconds) log(`encoded in ${encodeSeconds.toFixed(1)} s into ${dir}`)
 
     // Relevance by document id: rows of skipped documents (nothing to pool) simply do not exist.
     const manifest = (await datasets.getManifest(TENANT, DATASET))!
@@ -124,8 +116,8 @@ export async function evaluateRetrieval(opts: EvalOptions): Promise<EvalResult> 
 
     const embedder = embedderFromEnv(process.env)
     const ctx: AnalysisContext = { objects, datasets, encoders: catalogOf(new Map([[encoder.info.id, encoder]])), embedder, tenant: TENANT }
-    const k = opts.k ?? 10
-    const temperature = opts.temperature ?? 0.2
+    const k = opts.k ?? DEFAULT_K
+    const temperature = opts.temperature ?? DEFAULT_TEMPERATURE
     const base = { dataset: DATASET, k, temperature, limit: 50 }
 
     type Run = { name: string; rank: (q: EvalQuery) => Promise<Int32Array | null> }
@@ -144,9 +136,18 @@ export async function evaluateRetrieval(opts: EvalOptions): Promise<EvalResult> 
     if (opts.variants) {
       runs.push(
         { name: 'sae cap=1', rank: search('sae', { cap: 1 }) },
+        { name: 'sae, every latent of k read', rank: search('sae', { minWeight: 0 }) },
+        { name: 'hybrid, every latent of k read', rank: search('hybrid', { minWeight: 0 }) },
+        { name: 'sae k=10', rank: search('sae', {}, { k: 10 }) },
+        { name: 'sae k=10, similarity order', rank: search('sae', { diversity: 1 }, { k: 10 }) },
+        { name: 'sae similarity order', rank: search('sae', { diversity: 1 }) },
+        { name: 'sae MMR 0.6', rank: search('sae', { diversity: 0.6 }) },
+        { name: 'sae MMR 0.8', rank: search('sae', { diversity: 0.8 }) },
         { name: 'sae k=30', rank: search('sae', {}, { k: 30 }) },
         { name: 'sae k=100', rank: search('sae', {}, { k: 100 }) },
         { name: 'sae T=1', rank: search('sae', {}, { temperature: 1 }) },
+        { name: 'hybrid k=10', rank: search('hybrid', {}, { k: 10 }) },
+        { name: 'hybrid similarity order', rank: search('hybrid', { diversity: 1 }) },
         { name: 'oracle cap=1', rank: async (q) => q.latents?.length
           ? (await rankDocuments(ctx, { ...base, method: 'sae', latents: q.latents, k: q.latents.length }, { depth: nDocs, cap: 1 })).ranking : null },
       )
@@ -215,7 +216,7 @@ async function main() {
     options: {
       dataset: { type: 'string' }, queries: { type: 'string' }, k: { type: 'string' }, temperature: { type: 'string' },
       'limit-docs': { type: 'string' }, keep: { type: 'string' }, 'write-corpus': { type: 'string' }, json: { type: 'boolean' },
-      'no-variants': { type: 'boolean' },
+      'no-variants': { type: 'boolean' }, reuse: { type: 'boolean' },
     },
   })
   let docs = values.dataset ? await readJsonl<LabelledDocument>(values.dataset) : buildDefaultCorpus()
@@ -227,7 +228,7 @@ async function main() {
   const queries = await readJsonl<EvalQuery>(values.queries ?? DEFAULT_QUERIES)
   const result = await evaluateRetrieval({
     docs, queries, k: values.k ? Number(values.k) : undefined, temperature: values.temperature ? Number(values.temperature) : undefined,
-    storeDir: values.keep, variants: !values['no-variants'], log: (l) => console.error(l),
+    storeDir: values.keep, reuse: values.reuse, variants: !values['no-variants'], log: (l) => console.error(l),
   })
   console.log(values.json ? JSON.stringify(result, null, 2) : formatTable(result))
 }

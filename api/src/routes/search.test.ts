@@ -116,7 +116,10 @@ test('sae: the latent whose label matches the query ranks the planted documents 
   assert.equal(r.latents[0].latent, 3)
   assert.equal(r.latents[0].label, labels[3])
   assert.equal(r.latents[0].weight, 1)
-  assert.ok(r.latents.length === 3 && r.latents[1].weight < 1 && r.latents.every((l) => l.label !== null))
+  // k 3, T 0.2: weights 1, 0.19, 0.036; the last is under MIN_RANK_WEIGHT (0.1), so it is neither read nor listed.
+  assert.ok(r.latents.length === 2 && r.latents[1].weight < 1 && r.latents.every((l) => l.label !== null && l.weight >= 0.1), JSON.stringify(r.latents))
+  const wide = SearchResult.parse((await get('dataset=mixed&q=whaling+ships&limit=30&k=3&temperature=1')).body)
+  assert.equal(wide.latents.length, 3, 'T 1: all three weigh >= 0.1 (1, 0.72, 0.51)')
   assert.ok(r.results.slice(0, 10).every((h) => h.row < 20), 'the strongest whale documents come first')
   assert.equal(r.results[0].id, 'doc-19')
   assert.ok(r.results[0].snippet.startsWith('Entry 19.'))
@@ -129,6 +132,24 @@ test('sae: the latent whose label matches the query ranks the planted documents 
   assert.deepEqual(one.results.map((h) => h.row), Array.from({ length: 20 }, (_, i) => 19 - i))
   one.results.forEach((h) => { assert.ok(Math.abs(h.score - whaleValues[h.row] / whaleP90) < 1e-5, `row ${h.row}: ${h.score}`) })
   assert.ok(Math.abs(one.latents[0].p90 - whaleP90) < 1e-5)
+})
+
+test('hits carry their own ids and texts before and after the dataset\'s ids are held in memory', async () => {
+  const check = (r: SearchResult) => {
+    assert.ok(r.results.length > 5)
+    for (const h of r.results) {
+      assert.equal(h.id, `doc-${h.row}`)
+      assert.ok(h.snippet.startsWith(`Entry ${h.row}.`), h.snippet)
+    }
+  }
+  const first = SearchResult.parse((await get('dataset=mixed&q=price+offer&method=bm25&limit=12')).body)
+  check(first)
+  await new Promise((resolve) => setTimeout(resolve, 50)) // the background read of every id
+  for (const q of ['method=bm25&q=price+offer', 'method=bm25&q=minutes+list', 'q=whaling+ships', 'method=hybrid&q=email+addresses']) {
+    const r = SearchResult.parse((await get(`dataset=mixed&${q}&limit=12`)).body)
+    check(r)
+    if (q.includes('price')) assert.deepEqual(r.results, first.results)
+  }
 })
 
 test('latents=: an explicit query, weighted in the order given', async () => {

@@ -37,7 +37,7 @@ class LabelEmbeddings {
     if (!Number.isInteger(dim) || dim === 0 || (this.embedder.dimensions && dim !== this.embedder.dimensions)) {
       throw new Error(`embedder ${this.embedder.id} returned ${flat.length} numbers for ${missing.length} texts (dimension ${this.embedder.dimensions})`)
     }
-    missing.forEach((t, i) => this.byText.set(t, flat.subarray(i * dim, (i + 1) * dim)))
+    missing.forEach((t, i) => { this.byText.set(t, flat.subarray(i * dim, (i + 1) * dim)) })
   }
 
   /** Cosine of two embedded labels (the embedder returns unit vectors, but normalizing here costs nothing). */
@@ -122,7 +122,7 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
   const counter = new CooccurrenceCounter(docCount, nDocs, {
     minValue,
     minFrequency: query.minFrequency, maxFrequency: query.maxFrequency, minCount: query.minCount, minNpmi: query.minNpmi,
-    dropAdjacent: query.dropAdjacent, adjacentShare: query.adjacentShare, dropPositional: query.dropPositional,
+    dropAdjacent: query.dropAdjacent, adjacentShare: query.adjacentShare, adjacentTokens: query.adjacentTokens, dropPositional: query.dropPositional,
     maxCandidates: Math.max(200_000, query.limit * 50),
     progress: (f) => report(0.3 + 0.6 * f, 'counting'),
   })

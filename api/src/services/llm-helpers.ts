@@ -82,8 +82,7 @@ export async function expandQuery(llm: LlmClient, ledger: UsageLedger, query: st
 
 // --- selection of candidate latents (the SAE method) -----------------------------------------------------------
 
-/** Candidates shown to the selecting LLM: the paper's top 100 by label similarity. */
-export const SELECT_CANDIDATES = 100
+// Candidates shown to the selecting LLM: LABEL_CANDIDATES (shared/src/contract/search.ts), the paper's top 100.
 export const SelectAnswer = z.object({ latents: z.array(z.coerce.number().int()) })
 
 export function selectMessages(query: string, candidates: readonly { latent: number; label: string | null }[], k: number): ChatMessage[] {

@@ -9,15 +9,15 @@ import { layout } from '@latentbase/shared/store/layout'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { Bm25IndexBuilder, bm25Scores, bm25Tokens, type Bm25Index } from '@latentbase/shared/analysis/bm25'
-import { rankWeights, p90Of, saeScores, topRows, reciprocalRankFusion, snippet, estimateCharOffset, firstLatentPosition, RRF_K } from '@latentbase/shared/analysis/search'
+import { rankWeights, maximalMarginalRelevance, p90Of, saeScores, topRows, reciprocalRankFusion, snippet, estimateCharOffset, firstLatentPosition, RRF_K } from '@latentbase/shared/analysis/search'
 import type { PooledCsc } from '@latentbase/shared/analysis/sparse'
-import { RERANK_TOP } from '@latentbase/shared/contract/search'
+import { RERANK_TOP, DIVERSITY_LAMBDA, LABEL_CANDIDATES, MIN_RANK_WEIGHT } from '@latentbase/shared/contract/search'
 import type { FailedItem } from '@latentbase/shared/contract/llm'
 import { scoreAt } from '@latentbase/shared/contract/latents'
 import { ApiError } from '../problem.ts'
 import { loadLabelInfo } from './latent-page-service.ts'
 import { labelCache, labelMatcher, type LabelMatcher } from './label-match.ts'
-import { expandQuery, requireLlm, rerankOrder, RERANK_CHARS, expansionMessages, EXPANSION_ANSWER_TOKENS, rerankMessages, rerankAnswerTokens, SELECT_CANDIDATES, SelectAnswer, selectMessages, selectAnswerTokens, type Expansion } from './llm-helpers.ts'
+import { expandQuery, requireLlm, rerankOrder, RERANK_CHARS, expansionMessages, EXPANSION_ANSWER_TOKENS, rerankMessages, rerankAnswerTokens, SelectAnswer, selectMessages, selectAnswerTokens, type Expansion } from './llm-helpers.ts'
 import { failedItem, type LlmClient } from '@latentbase/shared/llm/client'
 import type { UsageLedger } from '@latentbase/shared/llm/cost'
 import type { DryRunEstimate } from '@latentbase/shared/contract/llm'
@@ -35,6 +35,10 @@ export const BM25_CACHE_BYTES = 48 << 20
 export interface SearchTuning {
   /** Cap on a latent's normalized activation (value / p90); Infinity is the paper's uncapped sum. */
   cap?: number
+  /** Rank weight under which a latent chosen by label is not read (default MIN_RANK_WEIGHT; 0 reads all k). */
+  minWeight?: number
+  /** MMR lambda of the latent order (default DIVERSITY_LAMBDA; 1 keeps the plain similarity order). */
+  diversity?: number
   /** How deep the returned ranking goes (default: the query's limit). The evaluation asks for every document. */
   depth?: number
   /** An LLM query expansion: keywords join the BM25 query, phrases pick latents beside q. */
@@ -220,10 +224,13 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
       let top: { latents: Int32Array; similarities: Float32Array }
       try {
         const embeddings = await labelMatcher(labelCache(ctx.objects), fingerprint, ctx.embedder, info)
-        const depth = tuning.select ? Math.max(q.k, SELECT_CANDIDATES) : q.k
+        const lambda = tuning.diversity ?? DIVERSITY_LAMBDA
+        // The LLM selection sees the closest candidates as they are; otherwise they are taken in MMR order.
+        const depth = tuning.select || lambda < 1 ? Math.max(q.k, LABEL_CANDIDATES) : q.k
         top = await latentsForQuery(embeddings, ctx.embedder, q.q!, depth)
         const phrases = tuning.expansion?.phrases ?? []
         if (phrases.length) top = mergeTops([top, ...await Promise.all(phrases.map((p) => latentsForQuery(embeddings, ctx.embedder, p, depth)))], depth)
+        if (!tuning.select && lambda < 1) top = diverseTop(embeddings, top, q.k, lambda)
       } catch (err) {
         // The embeddings endpoint is a dependency the user can route around (bm25, latents=): say so, not a bare 500.
         throw new ApiError(503, 'embeddings-unavailable', `label similarity needs the embedder ${ctx.embedder.id}, which failed: ${(err as Error).message}; method=bm25 or latents=... work without it`)
@@ -241,7 +248,15 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
       k = q.k
     }
     ctx.signal?.throwIfAborted()
-    const weights = rankWeights(chosen.length, k, q.temperature)
+    let weights = rankWeights(chosen.length, k, q.temperature)
+    if (embedder) {
+      // Latents chosen by label whose rank weight is negligible are not read (explicit latents always are).
+      const minWeight = tuning.minWeight ?? MIN_RANK_WEIGHT
+      let n = 0
+      while (n < weights.length && weights[n] >= minWeight) n++
+      n = Math.max(1, n)
+      chosen = chosen.slice(0, n); similarities = similarities.slice(0, n); weights = weights.slice(0, n)
+    }
     const [csc, p90s] = await Promise.all([
       readByLatent(ctx.objects, d.prefix, manifest.latents.byLatent, chosen, { nDocs, nLatents }),
       sliceRows ? null : p90All(ctx.objects, d),
@@ -306,6 +321,21 @@ async function selectLatents(select: NonNullable<SearchTuning['select']>, query:
   return picked
 }
 
+/** k latents of `top` in maximal-marginal-relevance order (memoized per candidate list, which the query cache keeps). */
+const diverseCache = new WeakMap<Int32Array, Map<string, { latents: Int32Array; similarities: Float32Array }>>()
+function diverseTop(matcher: LabelMatcher, top: { latents: Int32Array; similarities: Float32Array }, k: number, lambda: number) {
+  let perTop = diverseCache.get(top.latents)
+  if (!perTop) diverseCache.set(top.latents, (perTop = new Map()))
+  const key = `${k}\u0000${lambda}`
+  let out = perTop.get(key)
+  if (!out) {
+    const order = maximalMarginalRelevance(top.similarities, k, lambda, (i, j) => matcher.cosine(top.latents[i], top.latents[j]))
+    out = { latents: Int32Array.from(order, (i) => top.latents[i]), similarities: Float32Array.from(order, (i) => top.similarities[i]) }
+    perTop.set(key, out)
+  }
+  return out
+}
+
 /** Latents of several label-similarity queries: each latent at its best similarity, the k best overall. */
 function mergeTops(tops: Array<{ latents: Int32Array; similarities: Float32Array }>, k: number): { latents: Int32Array; similarities: Float32Array } {
   const best = new Map<number, number>()
@@ -349,6 +379,65 @@ export async function estimateSearch(ctx: AnalysisContext, q: SearchQuery): Prom
   return { dryRun: true, model: llm.model, tokenScale: llm.tokenScale(), ...estimatePlan(plan, llm.prices, llm.tokenScale()) }
 }
 
+/** Documents up to which every id of a dataset is kept in memory once read (~40 bytes each: 20 MB at 500k). */
+export const ID_CACHE_MAX_DOCUMENTS = 500_000
+/** Bytes of ids kept per object store, over all datasets (an edge function has 128 MB). */
+export const ID_CACHE_BYTES = 24 << 20
+interface IdCache { ready: Map<string, { ids: string[]; bytes: number }>; loading: Set<string>; bytes: number }
+const idCaches = new WeakMap<ObjectStore, IdCache>()
+
+/**
+ * Every id of a dataset, once a background read has them (null until then: the first search starts that read and
+ * reads its hits' ids as before, so a cold start pays nothing more). A hit's id is otherwise read from the documents
+ * shard, where one id costs the decoding of its whole page (~5,000 ids): 20 hits took ~25 ms of CPU at 100k
+ * documents for their ids alone, more than for their texts.
+ */
+function cachedIds(objects: ObjectStore, d: ReadyDataset): string[] | null {
+  const n = d.manifest.documents.count
+  if (n > ID_CACHE_MAX_DOCUMENTS) return null
+  let cache = idCaches.get(objects)
+  if (!cache) idCaches.set(objects, (cache = { ready: new Map(), loading: new Set(), bytes: 0 }))
+  const c = cache
+  const key = datasetKey(d)
+  const hit = c.ready.get(key)
+  if (hit) { c.ready.delete(key); c.ready.set(key, hit); return hit.ids }
+  if (c.loading.has(key)) return null
+  c.loading.add(key)
+  readDocuments(objects, d.prefix, d.manifest.documents.files, undefined, ['id']).then((all) => {
+    const ids: string[] = new Array(n).fill('')
+    let bytes = 0
+    for (let i = 0; i < all.row.length; i++) { ids[all.row[i]] = all.id[i]; bytes += 40 + 2 * all.id[i].length }
+    if (bytes > ID_CACHE_BYTES) return
+    c.ready.set(key, { ids, bytes })
+    c.bytes += bytes
+    for (const [k, e] of c.ready) {
+      if (c.bytes <= ID_CACHE_BYTES) break
+      c.ready.delete(k)
+      c.bytes -= e.bytes
+    }
+  }, () => {}).finally(() => c.loading.delete(key))
+  return null
+}
+
+/**
+ * The hits' ids and texts (and, for sae snippets, token counts). `truncated` is inferred rather than read: a
+ * truncated document was cut at the manifest's maxTokens, so its token count equals it (the column has no page index,
+ * so reading it for 20 rows decoded the whole column once per row: ~45 ms of CPU at 100k documents).
+ */
+async function hitDocuments(objects: ObjectStore, d: SlicedDataset, rows: Int32Array, positions: boolean) {
+  const ids = cachedIds(objects, d)
+  if (!rows.length) return { row: new Int32Array(0), id: [] as string[], text: [] as string[], token_count: new Int32Array(0), truncated: [] as boolean[] }
+  const columns = [...(ids ? [] : ['id' as const]), 'text' as const, ...(positions ? ['token_count' as const] : [])]
+  const docs = await readDocuments(objects, d.prefix, d.manifest.documents.files, rows, columns) as { row: Int32Array; text: string[]; id?: string[]; token_count?: Int32Array }
+  const tokenCount = docs.token_count ?? new Int32Array(docs.row.length)
+  const cut = d.manifest.longDocuments === 'truncate'
+  return {
+    row: docs.row, text: docs.text, token_count: tokenCount,
+    id: ids ? Array.from(docs.row, (row) => ids[row]) : docs.id!,
+    truncated: Array.from(tokenCount, (n) => cut && n >= d.manifest.maxTokens),
+  }
+}
+
 export async function runSearch(ctx: AnalysisContext, q: SearchQuery, tuning: SearchTuning = {}): Promise<SearchResult> {
   const useLlm = Boolean(q.expand || q.rerank || q.select)
   const llm = useLlm ? requireLlm(ctx.llm, llmOptionName(q)) : null
@@ -377,9 +466,7 @@ export async function runSearch(ctx: AnalysisContext, q: SearchQuery, tuning: Se
     }
   }
   const rows = ranking.subarray(0, q.limit)
-  const docs = rows.length
-    ? await readDocuments(ctx.objects, r.dataset.prefix, r.dataset.manifest.documents.files, rows, ['id', 'text', 'token_count', 'truncated'])
-    : { row: new Int32Array(0), id: [] as string[], text: [] as string[], token_count: new Int32Array(0), truncated: new Uint8Array(0) }
+  const docs = await hitDocuments(ctx.objects, r.dataset, rows, q.method === 'sae' && Boolean(r.sae))
   const at = new Map<number, number>()
   for (let i = 0; i < docs.row.length; i++) at.set(docs.row[i], i)
   const terms = q.q ? bm25Tokens([q.q, ...(expansion?.keywords ?? [])].join(' ')) : []
@@ -387,7 +474,7 @@ export async function runSearch(ctx: AnalysisContext, q: SearchQuery, tuning: Se
   const place = (row: number, j: number) => {
     if (q.method !== 'sae' || !r.sae) return -1
     const position = firstLatentPosition(r.sae.csc, r.sae.latents, row)
-    return estimateCharOffset(docs.text[j].length, Number(docs.token_count[j]), Boolean(docs.truncated[j]), position)
+    return estimateCharOffset(docs.text[j].length, Number(docs.token_count[j]), docs.truncated[j], position)
   }
   return {
     dataset: r.dataset.record.id,

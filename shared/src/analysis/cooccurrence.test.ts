@@ -167,6 +167,21 @@ test('pairs peaking on the same or adjacent tokens are dropped (or kept and flag
   assert.equal(unknown.pairs.adjacent[0], 0)
 })
 
+test('adjacentTokens widens "adjacent" to the pieces of one word: peaks 3 tokens apart drop at 3, stay at 1 and 2', () => {
+  // 0-1 peak 3 tokens apart (either order) in every document; 2-3 4 tokens apart; 4-5 far apart.
+  const docs: Array<Array<[number, number]>> = []
+  for (let i = 0; i < 6; i++) docs.push([[0, 20 + i], [1, i % 2 ? 23 + i : 17 + i], [2, 60 + 7 * i], [3, 64 + 7 * i], [4, 5 + i], [5, 90 + 3 * i]])
+  for (let i = 0; i < 12; i++) docs.push([])
+  const csr = rows(6, docs)
+  const kept = (r: ReturnType<typeof cooccurrence>) => Array.from({ length: r.pairs.length }, (_, i) => `${r.pairs.a[i]}-${r.pairs.b[i]}`).filter((p) => ['0-1', '2-3', '4-5'].includes(p)).sort()
+  const at = (adjacentTokens?: number) => cooccurrence(csr, { minCount: 3, minNpmi: 0.5, dropPositional: false, adjacentTokens })
+  assert.deepEqual(kept(at()), ['0-1', '2-3', '4-5'], 'default 1: the same or the next token only')
+  assert.deepEqual(kept(at(2)), ['0-1', '2-3', '4-5'])
+  assert.deepEqual(kept(at(3)), ['2-3', '4-5'])
+  assert.deepEqual(kept(at(4)), ['4-5'])
+  assert.equal(at(0).droppedAdjacent, 0, 'no pair peaks on the very same token')
+})
+
 test('positional latents (max at one position, within a token, in >= 90% of their documents) are left out', () => {
   // 0 and 1 peak at positions 200 and 205 in every document long enough (the first 10), i.e. pure position;
   // 2 and 3 co-occur in the same 10 documents but peak wherever the content is; 4 peaks at 7 or 8 (within one) in 9 of 10.

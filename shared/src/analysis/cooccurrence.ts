@@ -25,8 +25,13 @@ export interface CooccurrenceOptions {
   minCount?: number
   /** Default 0.5. */
   minNpmi?: number
-  /** Drop pairs whose max positions are within one token in at least `adjacentShare` of their shared documents (default true). */
+  /** Drop pairs whose max positions are within `adjacentTokens` in at least `adjacentShare` of their shared documents (default true). */
   dropAdjacent?: boolean
+  /**
+   * How many tokens apart two max positions may be and still count as adjacent (default 1: the same or the next
+   * token, the paper's rule). The API's default is wider (see contract/correlations.ts).
+   */
+  adjacentTokens?: number
   /** Default 0.5. */
   adjacentShare?: number
   /**
@@ -55,7 +60,7 @@ export interface PairTable {
   a: Int32Array
   b: Int32Array
   count: Int32Array
-  /** Shared documents where the two max positions are within one token. */
+  /** Shared documents where the two max positions are within `adjacentTokens` (default one token). */
   adjacent: Int32Array
   npmi: Float64Array
 }
@@ -234,6 +239,7 @@ export class CooccurrenceCounter {
     const minNpmi = options.minNpmi ?? 0.5
     const dropAdjacent = options.dropAdjacent ?? true
     const adjacentShare = options.adjacentShare ?? 0.5
+    const near = Math.max(0, Math.floor(options.adjacentTokens ?? 1))
     const work = this.work
     // For each slot, the filtered entries holding it (in document order) and where their row ends.
     const fill = perSlot.slice(0, m)
@@ -270,8 +276,8 @@ export class CooccurrenceCounter {
           for (let k = k0 + 1; k < end; k++) {
             const b = fSlot[k]
             acc[b]++
-            // |dp| <= 1 as one unsigned compare: the branch is rarely taken, so it predicts well.
-            if (((fPos[k] - pa + 1) >>> 0) <= 2) adj[b]++
+            // |dp| <= near as one unsigned compare: the branch is rarely taken, so it predicts well.
+            if (((fPos[k] - pa + near) >>> 0) <= 2 * near) adj[b]++
           }
         }
       }
@@ -280,7 +286,7 @@ export class CooccurrenceCounter {
       for (let b = a + 1; b < m; b++) {
         const c = acc[b]
         if (c === 0) continue
-        const near = adj[b]
+        const close = adj[b]
         acc[b] = 0
         adj[b] = 0
         if (positional[b]) continue
@@ -288,8 +294,8 @@ export class CooccurrenceCounter {
         if (c < minCount) continue
         const v = npmi(c, ca, docCount[considered[b]], n)
         if (!(v >= minNpmi)) continue
-        if (dropAdjacent && near >= adjacentShare * c) { droppedAdjacent++; continue }
-        out.push(considered[a], considered[b], c, near, v)
+        if (dropAdjacent && close >= adjacentShare * c) { droppedAdjacent++; continue }
+        out.push(considered[a], considered[b], c, close, v)
       }
       if (options.progress && done >= nextReport) { options.progress(work > 0 ? done / work : 1); nextReport += work / 50 }
     }

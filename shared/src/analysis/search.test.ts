@@ -3,7 +3,7 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { csrFromCoo, cscFromCsr } from './sparse.ts'
 import { emptyStats, statsFromCsr } from './latent-stats.ts'
-import { rankWeights, saeScores, topRows, reciprocalRankFusion, snippet, p90Of, p90Bytes, parseP90Bytes, estimateCharOffset, firstLatentPosition, CHARS_PER_TOKEN } from './search.ts'
+import { rankWeights, maximalMarginalRelevance, saeScores, topRows, reciprocalRankFusion, snippet, p90Of, p90Bytes, parseP90Bytes, estimateCharOffset, firstLatentPosition, CHARS_PER_TOKEN } from './search.ts'
 
 test('rank weights are exp(-(r/k)/T)', () => {
   const w = rankWeights(3, 10, 0.2)
@@ -82,4 +82,16 @@ test('a latent\'s max position becomes an estimated character offset that centre
   const text = `${'a'.repeat(300)} MARK ${'b'.repeat(300)}`
   assert.ok(snippet(text, [], 100, 301).includes('MARK'))
   assert.ok(snippet(text, ['zzz'], 100).startsWith('aaa'))
+})
+
+test('maximal marginal relevance moves a near-duplicate behind a different label, not behind a poor match', () => {
+  // 0 and 1 say the same thing (cosine 0.98); 2 is a little less similar to the query but different; 3 matches poorly.
+  const cos = [[1, 0.98, 0.1, 0.1], [0.98, 1, 0.05, 0.1], [0.1, 0.05, 1, 0.1], [0.1, 0.1, 0.1, 1]]
+  const c = (i: number, j: number) => cos[i][j]
+  assert.deepEqual(Array.from(maximalMarginalRelevance([0.5, 0.49, 0.4, 0.1], 4, 0.7, c)), [0, 2, 1, 3])
+  assert.deepEqual(Array.from(maximalMarginalRelevance([0.5, 0.49, 0.4, 0.1], 2, 0.7, c)), [0, 2], 'k taken, best first')
+  // A concept of many near-duplicates that all match well stays ahead of a poor, different match.
+  assert.deepEqual(Array.from(maximalMarginalRelevance([0.9, 0.89, 0.88, 0.3], 3, 0.7, (i, j) => (i < 3 && j < 3 ? 0.95 : 0.1))), [0, 1, 2])
+  assert.deepEqual(Array.from(maximalMarginalRelevance([0.5, 0.49, 0.4, 0.1], 4, 1, c)), [0, 1, 2, 3], 'lambda 1: the similarity order')
+  assert.equal(maximalMarginalRelevance([], 5, 0.7, c).length, 0)
 })

@@ -2,18 +2,6 @@
 import type { PooledCsc } from './sparse.ts'
 import { quantile, type LatentStats } from './latent-stats.ts'
 
-/**
- * Latents kept per query. The paper keeps the top 100 by label similarity and lets an LLM keep the relevant ones;
- * without that filter, labels ranked past ~10 by an embedding are mostly unrelated, and with T = 0.2 the rank
- * weights exp(-(r/k)/T) already leave latents past rank k/2 at under 10% of the first: k sets both how many
- * latents are read and how fast their weights fall. 10 keeps the read small (10 latents' row groups). On the default
- * retrieval evaluation (api/src/eval) k = 30 and k = 100 gained 0.015 and 0.008 MAP over k = 10 (0.317), within the
- * spread of 13 queries, for 3x and 10x the latents read.
- */
-export const DEFAULT_K = 10
-export const MAX_K = 200
-/** The paper's best average temperature over its sweep (0.01-1.5); 0.01 is poor (one latent decides). */
-export const DEFAULT_TEMPERATURE = 0.2
 /** Reciprocal rank fusion constant of Cormack et al. (2009). */
 export const RRF_K = 60
 
@@ -23,6 +11,40 @@ export function rankWeights(n: number, k: number, temperature: number): Float32A
   const w = new Float32Array(n)
   for (let r = 0; r < n; r++) w[r] = Math.exp(-(r / k) / temperature)
   return w
+}
+
+/**
+ * Maximal marginal relevance (Carbonell & Goldstein 1998) over candidate latents sorted by label-to-query similarity:
+ * repeatedly take the candidate maximizing lambda * similarity - (1 - lambda) * (its highest label cosine with one
+ * already taken), until k are taken. Returns indexes into the candidates in the order taken (the first is always the
+ * closest label). An SAE splits a concept into several latents that get nearly the same label (the demo's "prev",
+ * "up", "chapter" x5): taken in plain similarity order they fill the first ranks, and with them most of the rank
+ * weight, whether or not that concept is what the query means. MMR moves such a near-duplicate behind a slightly
+ * less similar but different label, yet still takes it before a label that matches the query much less (a set of
+ * latents that truly are the query's concept stays together). lambda 1 keeps the similarity order.
+ */
+export function maximalMarginalRelevance(similarities: ArrayLike<number>, k: number, lambda: number, cosine: (i: number, j: number) => number): Int32Array {
+  const n = similarities.length
+  const m = Math.max(0, Math.min(k, n))
+  const out = new Int32Array(m)
+  if (m === 0 || lambda >= 1) { for (let i = 0; i < m; i++) out[i] = i; return out }
+  const taken = new Uint8Array(n)
+  const redundancy = new Float64Array(n).fill(-Infinity)
+  let last = 0
+  taken[0] = 1
+  for (let t = 1; t < m; t++) {
+    let best = -1, bestScore = -Infinity
+    for (let c = 0; c < n; c++) {
+      if (taken[c]) continue
+      const r = cosine(c, last)
+      if (r > redundancy[c]) redundancy[c] = r
+      const score = lambda * similarities[c] - (1 - lambda) * redundancy[c]
+      if (score > bestScore) { bestScore = score; best = c }
+    }
+    taken[best] = 1
+    out[t] = last = best
+  }
+  return out
 }
 
 /** The 90th percentile of each listed latent's present values (from the statistics histogram); 0 when never present. */

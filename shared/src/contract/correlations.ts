@@ -26,8 +26,15 @@ const bool = (fallback: boolean) => z.enum(['true', 'false']).transform((v) => v
  * - dropPositional: latents that fire at a fixed token position (within one) in >= 90% of their documents encode where
  *   a token is, not what the text says; they pair with each other in exactly the documents long enough to reach those
  *   positions (measured: such pairs took the 21 places above the planted pair in `npm run eval:correlations`).
- * - dropAdjacent with adjacentShare 0.5: two latents whose max sits on the same or the next token in over half of their
- *   shared documents describe the same tokens (twins of one token, a multi-token word): see CorrelationPair.adjacentShare.
+ * - dropAdjacent with adjacentShare 0.5 and adjacentTokens 3: two latents whose max sits within 3 tokens of each other
+ *   in over half of their shared documents describe the same word or phrase (twins of one token, the pieces of a
+ *   multi-token word): see CorrelationPair.adjacentShare. The paper drops pairs on the same or adjacent tokens
+ *   (adjacentTokens 1), but a rare word is split into 2-5 subword tokens (Llama 2: `▁ob jections`, `▁ad ul ter ation`,
+ *   `▁sa x oph on ist`) and a latent of one piece can peak on any of them, or just after them in a reader that mixes in
+ *   the preceding tokens, so the latents of one word peak up to ~3 tokens apart. Measured (`npm run eval:correlations`,
+ *   demo encoder): at 1, the pairs above the planted ones were pieces of one background word ("objections",
+ *   "deficiency", "adulteration"; their peaks a median 2-3 tokens apart); at 3 they are dropped and the planted pairs,
+ *   whose sentences sit ~60 tokens apart, move from ranks 12 and 4 to 4 and 1.
  */
 export const CorrelationsQuery = z.object({
   dataset: z.string({ error: 'dataset is required: the id of the dataset to find co-occurring latents in' }).min(1),
@@ -37,9 +44,11 @@ export const CorrelationsQuery = z.object({
   minCount: z.coerce.number().int().min(1).default(5).describe('documents where both latents are present'),
   maxLabelSimilarity: z.coerce.number().min(-1).max(1).default(0.2)
     .describe('drop pairs whose labels\' embeddings have a cosine above this (1 keeps all); pairs with an unlabelled latent are kept'),
-  dropAdjacent: bool(true).describe('drop pairs whose max positions are within one token in (almost) every shared document'),
+  dropAdjacent: bool(true).describe('drop pairs whose max positions are within adjacentTokens of each other in over adjacentShare of their shared documents (the same word or phrase)'),
   dropPositional: bool(true).describe('leave out positional latents: those whose max sits at the same token position (within one) in >= 90% of their documents'),
   adjacentShare: z.coerce.number().min(0).max(1).default(0.5).describe('the share of shared documents that makes a pair adjacent'),
+  adjacentTokens: z.coerce.number().int().min(0).max(64).default(3)
+    .describe('how many tokens apart two max positions may be and count as adjacent (1: the same or the next token, the paper\'s rule; 3 covers the pieces of a word split into up to 4 tokens)'),
   minActivation: z.coerce.number().min(0).max(1).default(0.5).describe(
     'a latent counts as present in a document only when its pooled value reaches this share of its value in its 16th strongest document '
     + '(0: any value > 0, the paper\'s rule). Under max pooling latents fire weakly in most long documents; 0.5 keeps the documents where a latent really fires'),
@@ -62,7 +71,7 @@ export const CorrelationPair = z.object({
   pAGivenB: z.number(),
   pBGivenA: z.number(),
   adjacentShare: z.number().describe(
-    'share of the shared documents where the two latents\' max-activation tokens are within one token of each other. '
+    'share of the shared documents where the two latents\' max-activation tokens are within adjacentTokens of each other. '
     + 'An approximation: only the position of each latent\'s max is stored, so two latents that fire on the same '
     + 'tokens but peak elsewhere are not caught, and a pair that peaks together by chance is'),
   labelSimilarity: z.number().nullable().describe('cosine of the two labels\' embeddings; null when a label is missing or the filter is off'),

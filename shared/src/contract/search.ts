@@ -7,6 +7,42 @@ import { SliceParam } from './slice.ts'
 /** An optional flag of the query string (absent: false). */
 const bool = z.enum(['true', 'false']).transform((v) => v === 'true').optional()
 
+/**
+ * The search defaults, written here only: the query schema below applies them, the service reads the rest from here,
+ * and the pure scoring in shared/src/analysis/search.ts takes them as arguments.
+ *
+ * k, latents kept per query. The paper keeps the top 100 by label similarity and lets an LLM keep the relevant ones;
+ * without that filter an embedding's ranking of labels is noisy, and the score averages that noise away over more
+ * latents. With T = 0.2 the rank weights exp(-(r/k)/T) leave latents past rank k/2 at under 10% of the first, so k
+ * sets both how many latents are read and how fast their weights fall. Measured (`npm run eval:retrieval`, demo
+ * encoder, offline embedder, 13 queries; MMR order and MIN_RANK_WEIGHT, below): k 10 / 20 / 30 / 100 = 0.481 /
+ * 0.511 / 0.520 / 0.526. At k 20 the latents past rank 9 weigh under MIN_RANK_WEIGHT and are not read, so a search
+ * reads 10 latents as at k 10; see docs/demo-encoder.md.
+ */
+export const DEFAULT_K = 20
+export const MAX_K = 200
+/** The paper's best average temperature over its sweep (0.01-1.5); 0.01 is poor (one latent decides). */
+export const DEFAULT_TEMPERATURE = 0.2
+/**
+ * Latents chosen by label similarity are taken in maximal-marginal-relevance order (shared/src/analysis/search.ts)
+ * with this lambda: a near-duplicate of a label already taken (an SAE splits a concept into several latents with the
+ * same label) moves behind a different label of nearly the same similarity, so the k ranks cover what else the query
+ * may mean. 1 keeps the plain similarity order; 0.7 weighs similarity above novelty. Measured (`npm run
+ * eval:retrieval`, k 20): 0.6 / 0.7 / 0.8 gave MAP 0.472 / 0.511 / 0.499, 1 (off) 0.475. The synthetic benchmark's
+ * sae precision@20 (`npm run bench:analyses`, topics of 40 latents with near-identical labels): 0.89 before, 0.94.
+ */
+export const DIVERSITY_LAMBDA = 0.7
+/**
+ * Latents chosen by label whose rank weight exp(-(r/k)/T) is under this share of the first's are left out of the
+ * score and not read: each would add at most a tenth of the first latent's weight, and reading a latent's column is
+ * most of a search's cost. At k 20 and T 0.2 the first 10 are read (rank 9 weighs 0.105, rank 10 0.082); at k 100,
+ * 47. Measured (`npm run eval:retrieval`, k 20): MAP 0.514 reading all 20, 0.511 reading 10. Explicit latents
+ * (`latents=`) are always all read.
+ */
+export const MIN_RANK_WEIGHT = 0.1
+/** Candidates (closest labels) the MMR ordering and an LLM selection choose from: the paper's top 100. */
+export const LABEL_CANDIDATES = 100
+
 /** Documents an LLM rerank reorders (the paper: the top 50). */
 export const RERANK_TOP = 50
 
@@ -22,8 +58,8 @@ export const SearchQuery = z.object({
   method: SearchMethod.default('sae')
     .describe('sae: latents whose labels match q; bm25: the text itself; hybrid: reciprocal rank fusion of the two'),
   latents: csvInts.optional().describe('query given as latents, most important first (replaces the label match of sae)'),
-  k: z.coerce.number().int().min(1).max(200).default(10).describe('latents kept (those whose labels are closest to q)'),
-  temperature: z.coerce.number().gt(0).max(10).default(0.2).describe('rank weights exp(-(r/k)/T): lower favours the first latents'),
+  k: z.coerce.number().int().min(1).max(MAX_K).default(DEFAULT_K).describe('latents kept (those whose labels are closest to q)'),
+  temperature: z.coerce.number().gt(0).max(10).default(DEFAULT_TEMPERATURE).describe('rank weights exp(-(r/k)/T): lower favours the first latents'),
   limit: z.coerce.number().int().min(1).max(1000).default(20),
   expand: bool.describe('LLM query expansion: keywords added to the BM25 query, phrases matched against labels beside q (needs an LLM; 503 llm-not-configured without one)'),
   rerank: bool.describe(`LLM rerank of the top ${RERANK_TOP} documents; the results come in the reranked order (needs an LLM)`),

@@ -1,0 +1,67 @@
+/**
+ * @module `npm run bench:search`: p50 of GET /search's service (sae, bm25, hybrid) over kept synthetic stores, wall and
+ * CPU time, the same queries as `npm run bench:analyses` (20 planted topics, limit 20), without its other phases.
+ *
+ *   npm run bench:search [-- --docs 10000,100000 --latents 16384 --methods sae,bm25,hybrid --reps 1 --keep DIR]
+ *
+ * --keep DIR writes the stores there once (100k documents: ~2 minutes) and reuses them on later runs: run this file
+ * from a copy of another commit with the same DIR for a before/after on identical data. CPU time (this process's user +
+ * system) is printed beside wall time because on a shared machine wall time mostly measures the other processes.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { parseArgs } from 'node:util'
+import { FsObjectStore } from '@latentbase/shared/store/fs-store'
+import { DatasetStore } from '@latentbase/shared/store/dataset-store'
+import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
+import { SearchQuery } from '@latentbase/shared/contract/search'
+import type { AnalysisContext } from '../services/context.ts'
+import { runSearch } from '../services/search-service.ts'
+import { syntheticCatalog, syntheticTopics, writeSyntheticDataset } from './synthetic-store.ts'
+
+const { values } = parseArgs({ options: {
+  docs: { type: 'string', default: '10000,100000' }, latents: { type: 'string', default: '16384' },
+  methods: { type: 'string', default: 'sae,bm25,hybrid' }, reps: { type: 'string', default: '1' }, keep: { type: 'string' },
+} })
+const TOPICS = 20
+const TOPIC_LATENTS = 40
+const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length ? (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2 : NaN }
+const root = values.keep ?? await mkdtemp(join(tmpdir(), 'latentbase-search-'))
+try {
+  for (const nLatents of values.latents!.split(',').map(Number)) {
+    for (const nDocs of values.docs!.split(',').map(Number)) {
+      const objects = new FsObjectStore(join(root, `store-${nDocs}-${nLatents}`))
+      const datasets = new DatasetStore(objects)
+      const tenant = 'bench', encoderId = `synthetic-${nLatents}`, id = `a_${nDocs}_${nLatents}`
+      const topics = syntheticTopics(nLatents, TOPICS, TOPIC_LATENTS)
+      const encoders = syntheticCatalog(encoderId, nLatents, topics)
+      if (!(await datasets.getManifest(tenant, id))) {
+        await writeSyntheticDataset(objects, datasets, { tenant, id, encoderId }, { nDocs, nLatents, meanActive: 300, topics: TOPICS, topicLatents: TOPIC_LATENTS, seed: 1 })
+      }
+      const ctx: AnalysisContext = { objects, datasets, encoders, embedder: new OfflineEmbedder(), tenant }
+      const labels = await encoders.labels(encoderId)
+      console.log(`\n${nDocs.toLocaleString('en')} documents x ${nLatents.toLocaleString('en')} latents`)
+      for (const method of values.methods!.split(',') as Array<'sae' | 'bm25' | 'hybrid'>) {
+        const wall: number[] = [], cpu: number[] = []
+        let first = 0
+        for (let rep = 0; rep < Number(values.reps); rep++) {
+          for (let i = 0; i < TOPICS; i++) {
+            // Each repetition asks new queries (the answer and query caches would otherwise hide the work).
+            const q = `${(labels[topics[i][0]] ?? '').replace(/ aspect \d+$/, '')}${rep ? ` ${rep}` : ''}`
+            const t = performance.now()
+            const c = process.cpuUsage()
+            await runSearch(ctx, SearchQuery.parse({ dataset: id, q, method, limit: 20 }))
+            const u = process.cpuUsage(c)
+            if (rep === 0 && i === 0) { first = performance.now() - t; continue }
+            wall.push(performance.now() - t)
+            cpu.push((u.user + u.system) / 1000)
+          }
+        }
+        console.log(`  search ${method.padEnd(6)} first ${first.toFixed(0)} ms; p50 of ${wall.length}: wall ${median(wall).toFixed(1)} ms, cpu ${median(cpu).toFixed(1)} ms`)
+      }
+    }
+  }
+} finally {
+  if (!values.keep) await rm(root, { recursive: true, force: true })
+}
