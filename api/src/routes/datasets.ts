@@ -59,6 +59,7 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): 
       createdAt: at, updatedAt: at,
       progress: { documents: { done: 0, total: req.documents ? req.documents.length : null }, tokens: 0 },
       ...(req.webhook ? { webhook: { url: req.webhook.url, secret: req.webhook.secret ?? generatedSecret! } } : {}),
+      ...(req.watch ? { watch: req.watch } : {}),
       attempts: 0,
     }
     if (req.documents) {

@@ -136,7 +136,7 @@ function p90All(objects: ObjectStore, d: ReadyDataset): Promise<Float32Array> {
   if (!cache) p90Caches.set(objects, (cache = new BoundedCache(16 << 20, 64)))
   return cache.get(datasetKey(d), async () => {
     // Written with the statistics since issue 13 (64 KB at 16k latents); older datasets: from the histograms.
-    const stored = parseP90Bytes(await objects.get(d.prefix + layout.latentP90()), d.manifest.encoder.dSae)
+    const stored = parseP90Bytes(await objects.get(d.prefix + (d.manifest.stats.p90Key ?? layout.latentP90())), d.manifest.encoder.dSae)
     if (stored) return stored
     const stats = await readLatentStats(objects, d.prefix + d.manifest.stats.key, ['histogram', 'max'])
     return p90Of(stats, Int32Array.from({ length: stats.nLatents }, (_, i) => i))

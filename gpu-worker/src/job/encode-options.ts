@@ -37,6 +37,8 @@ export interface EncodeOptions {
   topExamplesPerLatent?: number
   signal?: AbortSignal
   log?: (line: string) => void
+  /** First row of the documents planned (an appended batch continues the dataset's numbering); 0 by default. */
+  rowOffset?: number
 }
 
 

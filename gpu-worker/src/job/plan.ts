@@ -27,6 +27,7 @@ async function planParts(record: DatasetRecord, opts: EncodeOptions): Promise<En
   const startedAt = new Date().toISOString()
   const prefix = layout.datasetPrefix(record.tenant, record.id)
   const partDocuments = opts.partDocuments ?? 65_536
+  const rowOffset = opts.rowOffset ?? 0
   const partTokens = opts.partTokens ?? 2 ** 20
   const context = { ...encoder.prepareContext, poolRoles: poolRolesOf(record) }
   const skipped: Record<string, number> = {}
@@ -39,7 +40,7 @@ async function planParts(record: DatasetRecord, opts: EncodeOptions): Promise<En
     if (lines.length === 0) return
     if (await datasets.isTombstoned(record.tenant, record.id)) throw new DatasetDeletedError(record.tenant, record.id)
     await objects.put(prefix + layout.partInput(parts.length), lines.join('\n') + '\n', JSONL)
-    parts.push({ docStart: documents - lines.length, docCount: lines.length, tokens: lineTokens })
+    parts.push({ docStart: rowOffset + documents - lines.length, docCount: lines.length, tokens: lineTokens })
     lines = []
     lineTokens = 0
   }
