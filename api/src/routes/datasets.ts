@@ -21,7 +21,13 @@ const IdParam = z.object({ id: z.string().min(1).max(128) })
 
 export function toView(record: DatasetRecord): z.infer<typeof DatasetView> {
   const { webhook, tenant: _tenant, ...rest } = record
-  return { ...rest, ...(webhook ? { webhook: { url: webhook.url } } : {}) }
+  return { ...rest, ...versionsView(record), ...(webhook ? { webhook: { url: webhook.url } } : {}) }
+}
+
+/** A ready dataset answers its version and per-version counts: one version until the first append. */
+function versionsView(record: DatasetRecord): Pick<DatasetRecord, 'version' | 'versions'> {
+  if (record.versions || record.status !== 'ready' || !record.stats) return {}
+  return { version: 1, versions: [{ version: 1, documents: { start: 0, count: record.stats.documents }, tokens: record.stats.tokens, createdAt: record.createdAt }] }
 }
 
 /** Dataset ids are random, URL-safe and valid store key segments. */

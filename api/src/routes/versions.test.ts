@@ -19,6 +19,7 @@ import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { FsObjectStore } from '@latentbase/shared/store/fs-store'
 import { EmbeddedQueue } from '@latentbase/shared/queue/embedded-queue'
 import { StaticEncoderCatalog } from '@latentbase/shared/encoders/catalog'
+import { DuckDBInstance } from '@duckdb/node-api'
 import { startLocal, type LocalServer } from '../local-server.ts'
 import { createApp } from '../app.ts'
 
@@ -92,7 +93,8 @@ test('append: versions, stable rows, pinned reads, ETag after append, failure is
   const id: string = created.body.id
   const secret: string = created.body.webhookSecret
   assert.deepEqual(created.body.watch, { against: 'previous', minDifference: 0.3, maxQValue: 0.05 })
-  await datasetWhen(id, (d) => d.status === 'ready')
+  const v1 = await datasetWhen(id, (d) => d.status === 'ready')
+  assert.deepEqual([v1.version, v1.versions.map((v: any) => [v.version, v.documents.start, v.documents.count])], [1, [[1, 0, 10]]])
 
   const diffPath = `/diff?a=${id}&b=${id}&aWhere=${encodeURIComponent('tokens >= 0')}&bWhere=${encodeURIComponent('tokens >= 1')}&limit=5`
   const first = await call('GET', diffPath)
@@ -121,6 +123,25 @@ test('append: versions, stable rows, pinned reads, ETag after append, failure is
   // Rows are stable: row 0 is still the first friendly note; the batch continues at row 10.
   assert.equal((await call('GET', `/datasets/${id}/documents/0`)).body.text, friendly[0].text)
   assert.equal((await call('GET', `/datasets/${id}/documents/10`)).body.text, shouting[0].text)
+
+  // Statistics merged per version equal those of the same documents encoded at once: the diff finds no difference at
+  // all, and the latent pages (frequencies, quantiles from the merged histograms, top examples) are the same.
+  const whole = (await call('POST', '/datasets', { documents: [...friendly, ...shouting] })).body.id as string
+  await datasetWhen(whole, (d) => d.status === 'ready')
+  const same = await call('GET', `/diff?a=${id}&b=${whole}&direction=both&limit=5000`)
+  assert.equal(same.status, 200, JSON.stringify(same.body))
+  assert.ok(same.body.latents.length > 20)
+  for (const l of same.body.latents) assert.deepEqual([l.latent, l.countA, l.difference], [l.latent, l.countB, 0])
+  const top = (await call('GET', `/diff?a=${id}@2&b=${id}@1&limit=1`)).body.latents[0].latent as number
+  const page = (ds: string) => call('GET', `/latents/${top}?dataset=${ds}`).then((r) => { assert.equal(r.status, 200, JSON.stringify(r.body)); const { dataset: _d, ...rest } = r.body; return rest })
+  assert.deepEqual(await page(id), await page(whole))
+
+  // The store stays readable by DuckDB: version 1's files and version 2's, rows continued.
+  const folder = join(dataDir, 'store', 'local', 'datasets', id)
+  const con = await (await DuckDBInstance.create(':memory:', { threads: '1' })).connect()
+  const [docs] = (await con.runAndReadAll(`SELECT count(*) AS n, min("row") AS first, max("row") AS last FROM read_parquet('${folder}/**/documents/*.parquet')`)).getRowObjectsJson()
+  assert.deepEqual([Number(docs.n), Number(docs.first), Number(docs.last)], [20, 0, 19])
+  con.closeSync()
 
   // The cached answer is not served stale: the old ETag now gets a 200 with a new one.
   const fresh = await call('GET', diffPath, undefined, { 'if-none-match': etag })
