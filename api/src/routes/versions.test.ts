@@ -11,7 +11,7 @@ import { createServer, type Server } from 'node:http'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { verifyWebhook, type WebhookEvent } from '@latentbase/sdk'
+import { AppendFailedError, createClient, verifyWebhook, type WebhookEvent } from '@latentbase/sdk'
 import { DEMO_ENCODER_DIR, catalogOf, loadEncoders } from '@latentbase/gpu-worker/registry'
 import type { LoadedEncoder } from '@latentbase/gpu-worker/encoder/runtime'
 import type { JobMessage } from '@latentbase/shared/contract/job'
@@ -233,4 +233,12 @@ test('an append is refused with a 409 saying why: dataset not ready, encoder mis
   const invalid = await call('POST', `/datasets/${id}/documents`, { documents: [] })
   assert.equal(invalid.status, 400)
   await rm(queueDir, { recursive: true, force: true })
+
+  // The SDK: set a watch (defaults filled in), append, and wait for the version (a failed batch throws, saying why).
+  const client = createClient({ baseUrl: server.url })
+  const watched = await client.datasets.update(id, { watch: { against: 1, minDifference: 0.1 } })
+  assert.deepEqual(watched.watch, { against: 1, minDifference: 0.1, maxQValue: 0.05 })
+  const pending = await client.datasets.append(id, { documents: [{ text: '' }] })
+  await assert.rejects(client.datasets.waitForVersion(id, pending.append!.version, { timeoutMs: 120_000, intervalMs: 100 }),
+    (e: AppendFailedError) => e instanceof AppendFailedError && e.dataset.append?.error?.code === 'no-documents')
 })
