@@ -128,6 +128,18 @@ async function sourceArg(ctx: Ctx, arg: string): Promise<string> {
   throw new UsageError(`"${arg}" is neither a URL (https://..., file://...) nor a file`)
 }
 
+/** The source spec of `datasets create` and `datasets append` from their options. */
+function sourceSpecOf(url: string, v: Record<string, unknown>) {
+  return {
+    url,
+    ...(v.format ? { format: v.format as 'jsonl' } : {}),
+    ...(v['text-field'] ? { textField: String(v['text-field']) } : {}),
+    ...(v['id-field'] ? { idField: String(v['id-field']) } : {}),
+    ...(v['metadata-field'] ? { metadataFields: v['metadata-field'] as string[] } : {}),
+    ...(v['messages-field'] ? { messagesField: String(v['messages-field']) } : {}),
+  }
+}
+
 async function printDataset(ctx: Ctx, d: Dataset & { webhookSecret?: string }): Promise<void> {
   if (ctx.json) return void ctx.io.stdout.write(JSON.stringify(d, null, 2) + '\n')
   const lines = [
@@ -182,38 +194,25 @@ const COMMANDS: Record<string, Command> = {
       const url = await sourceArg(ctx, args[0])
       const created = await ctx.client.datasets.create({
         ...(v.name ? { name: String(v.name) } : {}), ...(v.encoder ? { encoder: String(v.encoder) } : {}),
-        source: {
-          url,
-          ...(v.format ? { format: v.format as 'jsonl' } : {}),
-          ...(v['text-field'] ? { textField: String(v['text-field']) } : {}),
-          ...(v['id-field'] ? { idField: String(v['id-field']) } : {}),
-          ...(v['metadata-field'] ? { metadataFields: v['metadata-field'] as string[] } : {}),
-          ...(v['messages-field'] ? { messagesField: String(v['messages-field']) } : {}),
-        },
+        source: sourceSpecOf(url, v),
       })
       if (!v.wait) return printDataset(ctx, created)
       return printDataset(ctx, await waitFor(ctx, created.id, num('timeout', v.timeout) ?? 3600))
     },
   },
   'datasets append': {
-    usage: 'datasets append <id> <url|file> [--format F] [--text-field F] [--id-field F] [--metadata-field F]... [--wait [--timeout S]]',
+    usage: 'datasets append <id> <url|file> [--format F] [--text-field F] [--id-field F] [--metadata-field F]... [--messages-field F] [--wait [--timeout S]]',
     summary: 'append documents to a ready dataset as a new version (analyses take <id>@<version>)',
     options: {
       format: { type: 'string' }, 'text-field': { type: 'string' }, 'id-field': { type: 'string' }, 'metadata-field': { type: 'string', multiple: true },
-      wait: { type: 'boolean', default: false }, timeout: { type: 'string' },
+      'messages-field': { type: 'string' }, wait: { type: 'boolean', default: false }, timeout: { type: 'string' },
     },
     help: 'With --wait, waits until the new version is committed and prints the dataset (exit 7 when the batch failed).',
     async run(ctx, args, v) {
       need(args, 2, 'the dataset id and the source of the batch: a URL or a file')
       const url = await sourceArg(ctx, args[1])
       const pending = await ctx.client.datasets.append(args[0], {
-        source: {
-          url,
-          ...(v.format ? { format: v.format as 'jsonl' } : {}),
-          ...(v['text-field'] ? { textField: String(v['text-field']) } : {}),
-          ...(v['id-field'] ? { idField: String(v['id-field']) } : {}),
-          ...(v['metadata-field'] ? { metadataFields: v['metadata-field'] as string[] } : {}),
-        },
+        source: sourceSpecOf(url, v),
       })
       if (!v.wait) return printDataset(ctx, pending)
       return printDataset(ctx, await ctx.client.datasets.waitForVersion(args[0], pending.append!.version, { timeoutMs: (num('timeout', v.timeout) ?? 3600) * 1000 }))

@@ -4,7 +4,8 @@ import {
   CreateDatasetRequest, CreatedDataset, DatasetView, DocumentView, type DatasetRecord,
 } from '@latentbase/shared/contract/dataset'
 import { Problem } from '@latentbase/shared/contract/problem'
-import { ID_RULE, ResourceId, RowParam } from '@latentbase/shared/contract/id'
+import { RowParam } from '@latentbase/shared/contract/id'
+import { loadDatasetRecord } from '../services/ready-dataset.ts'
 import { answerDepsOf, cachedJson } from '../services/answer-cache.ts'
 import { layout } from '@latentbase/shared/store/layout'
 import { generateWebhookSecret } from '@latentbase/shared/webhooks/sign'
@@ -42,13 +43,8 @@ export function newDatasetId(): string {
 export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   const now = () => (deps.now ? deps.now() : new Date()).toISOString()
 
-  async function mustGet(tenant: string, id: string): Promise<DatasetRecord> {
-    // An id outside the contract's pattern names no dataset (like a missing one), and never reaches a store key.
-    if (!ResourceId.safeParse(id).success) throw new ApiError(404, 'dataset-not-found', `dataset "${id.length > 80 ? `${id.slice(0, 80)}...` : id}" not found: dataset ids are ${ID_RULE}`)
-    const record = await deps.datasets.getRecord(tenant, id)
-    if (!record) throw new ApiError(404, 'dataset-not-found', `dataset "${id}" not found`)
-    return record
-  }
+  // An id outside the contract's pattern names no dataset (like a missing one), and never reaches a store key.
+  const mustGet = (tenant: string, id: string): Promise<DatasetRecord> => loadDatasetRecord(deps.datasets, tenant, id)
 
   /** Records the dataset, stores inline documents, queues the encode job; the 202 body. */
   async function createDataset(tenant: string, id: string, req: z.infer<typeof CreateDatasetRequest>, uploadName?: string): Promise<z.infer<typeof CreatedDataset>> {

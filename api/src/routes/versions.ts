@@ -7,7 +7,6 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
 import { DatasetView, type DatasetRecord } from '@latentbase/shared/contract/dataset'
 import { AppendDocumentsRequest, UpdateDatasetRequest } from '@latentbase/shared/contract/versions'
 import { Problem } from '@latentbase/shared/contract/problem'
-import { ID_RULE, ResourceId } from '@latentbase/shared/contract/id'
 import { layout } from '@latentbase/shared/store/layout'
 import { versionLayout } from '@latentbase/shared/store/versions'
 import { readUploadMeta, uploadIdOf } from '@latentbase/shared/store/uploads'
@@ -19,6 +18,7 @@ import { ApiError } from '../problem.ts'
 import { checkSourceUrl } from '../urls.ts'
 import { checkIdempotencyKey, withIdempotency } from '../idempotency.ts'
 import { toView } from './datasets.ts'
+import { loadDatasetRecord } from '../services/ready-dataset.ts'
 
 const problemResponse = (description: string) => ({ content: { 'application/problem+json': { schema: Problem } }, description })
 const IdParam = z.object({ id: z.string().min(1).max(128) })
@@ -26,12 +26,7 @@ const IdParam = z.object({ id: z.string().min(1).max(128) })
 export function registerVersionRoutes(app: OpenAPIHono<AppEnv>, deps: AppDeps): void {
   const now = () => (deps.now ? deps.now() : new Date()).toISOString()
 
-  async function mustGet(tenant: string, id: string): Promise<DatasetRecord> {
-    if (!ResourceId.safeParse(id).success) throw new ApiError(404, 'dataset-not-found', `dataset "${id.length > 80 ? `${id.slice(0, 80)}...` : id}" not found: dataset ids are ${ID_RULE}`)
-    const record = await deps.datasets.getRecord(tenant, id)
-    if (!record) throw new ApiError(404, 'dataset-not-found', `dataset "${id}" not found`)
-    return record
-  }
+  const mustGet = (tenant: string, id: string): Promise<DatasetRecord> => loadDatasetRecord(deps.datasets, tenant, id)
 
   /** Why this dataset cannot take a batch now, as a 409 (not ready, a batch pending, its encoder gone or changed). */
   async function checkAppendable(record: DatasetRecord): Promise<void> {

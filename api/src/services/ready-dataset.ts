@@ -6,6 +6,15 @@ import { layout } from '@latentbase/shared/store/layout'
 import { parseDatasetRef } from '@latentbase/shared/contract/versions'
 import { getManifestAt, versionOf } from '@latentbase/shared/store/versions'
 import { ApiError } from '../problem.ts'
+import { ID_RULE, ResourceId } from '@latentbase/shared/contract/id'
+
+/** A dataset's record by id, in any state: 404 when missing, deleted, or not a dataset id (never a store lookup then). */
+export async function loadDatasetRecord(datasets: DatasetStore, tenant: string, id: string): Promise<DatasetRecord> {
+  if (!ResourceId.safeParse(id).success) throw new ApiError(404, 'dataset-not-found', `dataset "${id.length > 80 ? `${id.slice(0, 80)}...` : id}" not found: dataset ids are ${ID_RULE}`)
+  const record = await datasets.getRecord(tenant, id)
+  if (!record) throw new ApiError(404, 'dataset-not-found', `dataset "${id}" not found`)
+  return record
+}
 
 export interface ReadyDataset {
   record: DatasetRecord
