@@ -53,7 +53,7 @@ try {
   const t0 = performance.now()
   while (pending.length) {
     const job = pending.shift()!
-    if (job.kind !== 'webhook') await handleJob(job, { objects, datasets, queue, encoder: async () => encoder, allowLocalSources: false })
+    if (job.kind !== 'webhook') await handleJob(job, { objects, datasets, queue, encoder: async () => encoder, allowLocalSources: false, log: process.env.BENCH_LOG ? (l) => console.log(`${((performance.now() - t0) / 1000).toFixed(2)} s ${l}`) : undefined })
   }
   const appendSeconds = (performance.now() - t0) / 1000
   const grown = (await datasets.getRecord('local', 'ds_grow'))!
