@@ -1,6 +1,7 @@
 /**
- * @module Answers over ready datasets are cached where they are asked. A ready dataset never changes (a delete
- * tombstones it for good; ids are never reused), so a GET answer over ready datasets is a pure function of the
+ * @module Answers over ready datasets are cached where they are asked. A ready dataset changes only by a new version
+ * (an append; the ETag covers the version read) or a delete (a tombstone for good; ids are never reused), so a GET
+ * answer over ready datasets is a pure function of the
  * datasets' manifests, the tenant's label overlay, the normalized query and the deployment: a strong ETag is a
  * digest of exactly these, `If-None-Match` gets a 304, and a bounded in-process LRU keeps the answers' bytes.
  * Every request still loads the datasets (record, tombstone, manifest) before anything is served, so a deleted
@@ -23,9 +24,10 @@ export class AnswerCache {
   /** Answers being computed: concurrent requests for the same one wait for it rather than compute it again. */
   readonly inflight = new Map<string, Promise<string>>()
   /**
-   * What the ETag needs of each ready dataset (tenant/id -> its part of the tag). A ready dataset changes only by being
-   * deleted, and a delete writes its tombstone first: with this, a request checks the tombstone (one HEAD) instead of
-   * reading and validating the record and the manifest again.
+   * What the ETag needs of each ready dataset (tenant/id or tenant/id@N -> its part of the tag). A ready dataset changes
+   * only by being deleted (its tombstone is written first) or by a new version (whose versions/NNNNN.json is written
+   * before manifest.json switches): with this, a request checks the tombstone and the next version's manifest (two
+   * HEADs in parallel; a pinned id@N only the tombstone) instead of reading and validating the record and manifest.
    */
   readonly readyDatasets = new Map<string, string>()
   private bytes = 0

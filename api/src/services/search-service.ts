@@ -81,7 +81,7 @@ async function latentsForQuery(embeddings: LabelMatcher, embedder: Embedder, tex
   return top
 }
 
-const datasetKey = (d: ReadyDataset) => `${d.prefix}\u0000${d.manifest.createdAt}\u0000${d.manifest.latents.nnz}`
+const datasetKey = (d: ReadyDataset) => `${d.prefix}\u0000${d.manifest.createdAt}\u0000${d.manifest.version ?? 1}\u0000${d.manifest.latents.nnz}`
 
 class BoundedCache<T> {
   private readonly entries = new Map<string, { value: Promise<T>; bytes: number }>()
