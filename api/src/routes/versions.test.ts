@@ -157,6 +157,15 @@ WHERE "row" < (SELECT documents.count FROM read_json('${folder}/manifest.json'))
   const pinned = await call('GET', `/diff?a=${id}@2&b=${id}@1&limit=3`)
   assert.equal(pinned.status, 200, JSON.stringify(pinned.body))
   assert.deepEqual([pinned.body.a.id, pinned.body.a.documents, pinned.body.b[0].id, pinned.body.b[0].documents], [`${id}@2`, 20, `${id}@1`, 10])
+  // Every analysis takes the pinned reference and names it in its answer.
+  for (const [path, body] of [
+    [`/latents/${top}?dataset=${id}@1`, undefined], [`/correlations?dataset=${id}@1&minCount=1`, undefined],
+    [`/search?dataset=${id}@1&q=note&method=bm25`, undefined], ['/clusters', { dataset: `${id}@1`, k: 2 }],
+  ] as const) {
+    const r = await call(body ? 'POST' : 'GET', path, body)
+    assert.equal(r.status, 200, `${path}: ${JSON.stringify(r.body)}`)
+    assert.equal(r.body.dataset, `${id}@1`, path)
+  }
   const latestSearch = await call('GET', `/search?dataset=${id}&q=prize&limit=3`)
   assert.equal(latestSearch.status, 200, JSON.stringify(latestSearch.body))
   const missing = await call('GET', `/diff?a=${id}@7&b=${id}`)
