@@ -9,6 +9,7 @@ import { ApiError, issuesToErrors, problem } from './problem.ts'
 import { InvalidIdError } from '@latentbase/shared/contract/id'
 import { finishOpenApiDocument, PUBLIC_PATHS } from './openapi.ts'
 import { registerDatasetRoutes } from './routes/datasets.ts'
+import { registerVersionRoutes } from './routes/versions.ts'
 import { registerDiffRoutes } from './routes/diff.ts'
 import { registerMetaRoutes } from './routes/meta.ts'
 import { registerLatentRoutes } from './routes/latents.ts'
@@ -74,6 +75,7 @@ export function createApp(appDeps: AppDeps) {
 
   registerUploadRoutes(app, deps)
   registerDatasetRoutes(app, deps)
+  registerVersionRoutes(app, deps)
   registerDiffRoutes(app, deps)
   registerMetaRoutes(app, deps)
   registerLatentRoutes(app, deps)

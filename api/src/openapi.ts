@@ -15,6 +15,8 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'get /datasets/{id}': 'getDataset',
   'delete /datasets/{id}': 'deleteDataset',
   'get /datasets/{id}/documents/{row}': 'getDocument',
+  'post /datasets/{id}/documents': 'appendDocuments',
+  'patch /datasets/{id}': 'updateDataset',
   'get /diff': 'diffDatasets',
   'get /encoders': 'listEncoders',
   'get /health': 'getHealth',

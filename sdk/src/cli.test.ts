@@ -177,3 +177,24 @@ test('the bin runs the CLI and exits with its code', async () => {
   await assert.rejects(run(process.execPath, [BIN, 'datasets', 'get', 'ds_missing'], { env }), (err: { code: number; stderr: string }) =>
     err.code === EXIT.notFound && /not found/.test(err.stderr))
 })
+
+test('datasets append --wait commits a new version (analyses take id@version); datasets watch sets and removes the drift watch', async () => {
+  // Last in the file: it grows the ham dataset the tests above read at 12 documents.
+  const file = join(tmp, 'more-ham.jsonl')
+  await writeFile(file, demo.documents.ham.slice(0, 4).map((d, i) => JSON.stringify({ id: `more${i}`, text: d.text })).join('\n') + '\n')
+  const appended = await cli(['datasets', 'append', demo.ham, file, '--wait'])
+  assert.equal(appended.code, EXIT.ok, appended.stderr)
+  assert.match(appended.stdout, /version\s+2 \(v1: 12, v2: 4 documents\)/)
+  assert.match(appended.stdout, /documents\s+16\n/)
+  const pinned = await cli(['diff', demo.spam, `${demo.ham}@1`, '--limit', '1', '--json'])
+  assert.equal(pinned.code, EXIT.ok, pinned.stderr)
+  assert.deepEqual([pinned.json().b[0].id, pinned.json().b[0].documents], [`${demo.ham}@1`, 12])
+  assert.equal((await cli(['diff', demo.spam, demo.ham, '--limit', '1', '--json'])).json().b[0].documents, 16)
+
+  const watched = await cli(['datasets', 'watch', demo.ham, '--against', '1', '--min-difference', '0.2'])
+  assert.equal(watched.code, EXIT.ok, watched.stderr)
+  assert.match(watched.stdout, /watch\s+against 1, minDifference 0.2, maxQValue 0.05/)
+  assert.doesNotMatch((await cli(['datasets', 'watch', demo.ham, '--off'])).stdout, /watch/)
+  const bad = await cli(['datasets', 'append', demo.ham])
+  assert.equal(bad.code, EXIT.usage)
+})

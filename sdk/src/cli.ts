@@ -2,7 +2,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { readFile, stat } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { createClient, DatasetFailedError, LatentbaseError, type Dataset, type LatentbaseClient } from './index.ts'
+import { AppendFailedError, createClient, DatasetFailedError, LatentbaseError, type Dataset, type LatentbaseClient } from './index.ts'
 
 /** Exit codes scripts can rely on (docs/clients.md lists them too). */
 export const EXIT = {
@@ -128,11 +128,26 @@ async function sourceArg(ctx: Ctx, arg: string): Promise<string> {
   throw new UsageError(`"${arg}" is neither a URL (https://..., file://...) nor a file`)
 }
 
+/** The source spec of `datasets create` and `datasets append` from their options. */
+function sourceSpecOf(url: string, v: Record<string, unknown>) {
+  return {
+    url,
+    ...(v.format ? { format: v.format as 'jsonl' } : {}),
+    ...(v['text-field'] ? { textField: String(v['text-field']) } : {}),
+    ...(v['id-field'] ? { idField: String(v['id-field']) } : {}),
+    ...(v['metadata-field'] ? { metadataFields: v['metadata-field'] as string[] } : {}),
+    ...(v['messages-field'] ? { messagesField: String(v['messages-field']) } : {}),
+  }
+}
+
 async function printDataset(ctx: Ctx, d: Dataset & { webhookSecret?: string }): Promise<void> {
   if (ctx.json) return void ctx.io.stdout.write(JSON.stringify(d, null, 2) + '\n')
   const lines = [
     ['id', d.id], ['name', d.name], ['status', d.status], ['encoder', d.encoder], ['progress', progressOf(d)],
     ['created', d.createdAt],
+    ...(d.version ? [['version', `${d.version} (${(d.versions ?? []).map((v) => `v${v.version}: ${v.documents.count}`).join(', ')} documents)`]] : []),
+    ...(d.append ? [['append', `version ${d.append.version} ${d.append.status}${d.append.error ? ` (${d.append.error.code}: ${d.append.error.message})` : ''}`]] : []),
+    ...(d.watch ? [['watch', `against ${d.watch.against}, minDifference ${d.watch.minDifference}, maxQValue ${d.watch.maxQValue}${d.watch.latents ? `, latents ${d.watch.latents.join(',')}` : ''}`]] : []),
     ...(d.stats ? [['documents', d.stats.documents], ['tokens', d.stats.tokens], ['active latents', d.stats.activeLatents]] : []),
     ...(d.error ? [['error', `${d.error.code}: ${d.error.message}`]] : []),
     ...(d.webhookSecret ? [['webhook secret', `${d.webhookSecret} (shown once)`]] : []),
@@ -179,17 +194,42 @@ const COMMANDS: Record<string, Command> = {
       const url = await sourceArg(ctx, args[0])
       const created = await ctx.client.datasets.create({
         ...(v.name ? { name: String(v.name) } : {}), ...(v.encoder ? { encoder: String(v.encoder) } : {}),
-        source: {
-          url,
-          ...(v.format ? { format: v.format as 'jsonl' } : {}),
-          ...(v['text-field'] ? { textField: String(v['text-field']) } : {}),
-          ...(v['id-field'] ? { idField: String(v['id-field']) } : {}),
-          ...(v['metadata-field'] ? { metadataFields: v['metadata-field'] as string[] } : {}),
-          ...(v['messages-field'] ? { messagesField: String(v['messages-field']) } : {}),
-        },
+        source: sourceSpecOf(url, v),
       })
       if (!v.wait) return printDataset(ctx, created)
       return printDataset(ctx, await waitFor(ctx, created.id, num('timeout', v.timeout) ?? 3600))
+    },
+  },
+  'datasets append': {
+    usage: 'datasets append <id> <url|file> [--format F] [--text-field F] [--id-field F] [--metadata-field F]... [--messages-field F] [--wait [--timeout S]]',
+    summary: 'append documents to a ready dataset as a new version (analyses take <id>@<version>)',
+    options: {
+      format: { type: 'string' }, 'text-field': { type: 'string' }, 'id-field': { type: 'string' }, 'metadata-field': { type: 'string', multiple: true },
+      'messages-field': { type: 'string' }, wait: { type: 'boolean', default: false }, timeout: { type: 'string' },
+    },
+    help: 'With --wait, waits until the new version is committed and prints the dataset (exit 7 when the batch failed).',
+    async run(ctx, args, v) {
+      need(args, 2, 'the dataset id and the source of the batch: a URL or a file')
+      const url = await sourceArg(ctx, args[1])
+      const pending = await ctx.client.datasets.append(args[0], {
+        source: sourceSpecOf(url, v),
+      })
+      if (!v.wait) return printDataset(ctx, pending)
+      return printDataset(ctx, await ctx.client.datasets.waitForVersion(args[0], pending.append!.version, { timeoutMs: (num('timeout', v.timeout) ?? 3600) * 1000 }))
+    },
+  },
+  'datasets watch': {
+    usage: 'datasets watch <id> [--against previous|N] [--latents 1,2,3] [--min-difference X] [--max-q Q] | --off',
+    summary: 'set (or with --off remove) the drift watch: each appended version is diffed against a baseline and a dataset.drift webhook names the latents that moved',
+    options: { against: { type: 'string' }, latents: { type: 'string' }, 'min-difference': { type: 'string' }, 'max-q': { type: 'string' }, off: { type: 'boolean', default: false } },
+    async run(ctx, args, v) {
+      need(args, 1, 'the dataset id')
+      if (v.off) return printDataset(ctx, await ctx.client.datasets.update(args[0], { watch: null }))
+      const against = v.against === undefined || v.against === 'previous' ? 'previous' as const : num('against', v.against)!
+      const latents = v.latents === undefined ? undefined : String(v.latents).split(',').map((l) => num('latents', l)!)
+      return printDataset(ctx, await ctx.client.datasets.update(args[0], {
+        watch: { against, ...(latents ? { latents } : {}), minDifference: num('min-difference', v['min-difference']), maxQValue: num('max-q', v['max-q']) },
+      }))
     },
   },
   'datasets list': {
@@ -370,7 +410,7 @@ function commandHelp(name: string, cmd: Command): string {
 function exitCodeOf(err: unknown): number {
   if (err instanceof UsageError) return EXIT.usage
   if (err instanceof TimeoutError) return EXIT.timeout
-  if (err instanceof DatasetFailedError) return EXIT.datasetFailed
+  if (err instanceof DatasetFailedError || err instanceof AppendFailedError) return EXIT.datasetFailed
   if (err instanceof LatentbaseError) {
     if (err.status === 401 || err.status === 403) return EXIT.unauthorized
     if (err.status === 404) return EXIT.notFound

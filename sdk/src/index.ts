@@ -13,10 +13,12 @@ import { retryingFetch, type RetryOptions } from '@latentbase/shared/net/retry'
 import { analysesClient } from './analyses.ts'
 import { llmClient } from './llm.ts'
 import { pollUntil } from './poll.ts'
+import { versionMethods } from './versions.ts'
 import { sliceQueryValue, type Slice } from '@latentbase/shared/contract/slice'
 export type { Slice } from '@latentbase/shared/contract/slice'
 
 export { WebhookEvent }
+export { AppendFailedError, parseDatasetRef, formatDatasetRef, versionOf, type AppendDocumentsInput, type UpdateDatasetInput, type DatasetRef, type Watch, type VersionInfo, type DriftReport } from './versions.ts'
 export { isConnectionReset, type RetryOptions } from '@latentbase/shared/net/retry'
 export { AnalysisJobFailedError, type AnalysesClient, type ClustersRequest, type CorrelationsParams, type SearchParams } from './analyses.ts'
 export type { DatasetView, DocumentView, DiffResult, EncoderInfo, Problem }
@@ -109,6 +111,8 @@ export function createClient(options: ClientOptions) {
     get: (id: string) => call(DatasetView, 'GET', `/datasets/${encodeURIComponent(id)}`),
     list: async () => (await call(z.object({ datasets: z.array(DatasetView) }), 'GET', '/datasets')).datasets,
     delete: (id: string) => call(null, 'DELETE', `/datasets/${encodeURIComponent(id)}`),
+    /** append, update (watch), waitForVersion: see versions.ts. */
+    ...versionMethods(call, options.poll),
     /** Poll until the dataset is ready; throws DatasetFailedError if its job failed. */
     waitUntilReady(id: string, opts: { timeoutMs?: number; intervalMs?: number; maxIntervalMs?: number; onProgress?: (d: Dataset) => void; signal?: AbortSignal } = {}): Promise<Dataset> {
       const timeoutMs = opts.timeoutMs ?? 30 * 60_000

@@ -3,7 +3,9 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
 import {
   CreateDatasetRequest, CreatedDataset, DatasetView, DocumentView, type DatasetRecord,
 } from '@latentbase/shared/contract/dataset'
+import { Problem } from '@latentbase/shared/contract/problem'
 import { ID_RULE, ResourceId, RowParam } from '@latentbase/shared/contract/id'
+import { loadDatasetRecord } from '../services/ready-dataset.ts'
 import { answerDepsOf, cachedJson } from '../services/answer-cache.ts'
 import { layout } from '@latentbase/shared/store/layout'
 import { randomId } from '@latentbase/shared/util/random-id'
@@ -21,7 +23,13 @@ const IdParam = z.object({ id: z.string().min(1).max(128) })
 
 export function toView(record: DatasetRecord): z.infer<typeof DatasetView> {
   const { webhook, tenant: _tenant, ...rest } = record
-  return { ...rest, ...(webhook ? { webhook: { url: webhook.url } } : {}) }
+  return { ...rest, ...versionsView(record), ...(webhook ? { webhook: { url: webhook.url } } : {}) }
+}
+
+/** A ready dataset answers its version and per-version counts: one version until the first append. */
+function versionsView(record: DatasetRecord): Pick<DatasetRecord, 'version' | 'versions'> {
+  if (record.versions || record.status !== 'ready' || !record.stats) return {}
+  return { version: 1, versions: [{ version: 1, documents: { start: 0, count: record.stats.documents }, tokens: record.stats.tokens, createdAt: record.createdAt }] }
 }
 
 /** Dataset ids are random, URL-safe and valid store key segments. */
@@ -32,13 +40,8 @@ export function newDatasetId(): string {
 export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
   const now = () => (deps.now ? deps.now() : new Date()).toISOString()
 
-  async function mustGet(tenant: string, id: string): Promise<DatasetRecord> {
-    // An id outside the contract's pattern names no dataset (like a missing one), and never reaches a store key.
-    if (!ResourceId.safeParse(id).success) throw new ApiError(404, 'dataset-not-found', `dataset "${id.length > 80 ? `${id.slice(0, 80)}...` : id}" not found: dataset ids are ${ID_RULE}`)
-    const record = await deps.datasets.getRecord(tenant, id)
-    if (!record) throw new ApiError(404, 'dataset-not-found', `dataset "${id}" not found`)
-    return record
-  }
+  // An id outside the contract's pattern names no dataset (like a missing one), and never reaches a store key.
+  const mustGet = (tenant: string, id: string): Promise<DatasetRecord> => loadDatasetRecord(deps.datasets, tenant, id)
 
   /** Records the dataset, stores inline documents, queues the encode job; the 202 body. */
   async function createDataset(tenant: string, id: string, req: z.infer<typeof CreateDatasetRequest>, uploadName?: string): Promise<z.infer<typeof CreatedDataset>> {
@@ -55,6 +58,7 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
       createdAt: at, updatedAt: at,
       progress: { documents: { done: 0, total: req.documents ? req.documents.length : null }, tokens: 0 },
       ...(req.webhook ? { webhook: { url: req.webhook.url, secret: req.webhook.secret ?? generatedSecret! } } : {}),
+      ...(req.watch ? { watch: req.watch } : {}),
       attempts: 0,
     }
     if (req.documents) {

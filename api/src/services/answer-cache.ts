@@ -1,6 +1,7 @@
 /**
- * @module Answers over ready datasets are cached where they are asked. A ready dataset never changes (a delete
- * tombstones it for good; ids are never reused), so a GET answer over ready datasets is a pure function of the
+ * @module Answers over ready datasets are cached where they are asked. A ready dataset changes only by a new version
+ * (an append; the ETag covers the version read) or a delete (a tombstone for good; ids are never reused), so a GET
+ * answer over ready datasets is a pure function of the
  * datasets' manifests, the tenant's label overlay, the normalized query and the deployment: a strong ETag is a
  * digest of exactly these, `If-None-Match` gets a 304, and a bounded in-process LRU keeps the answers' bytes.
  * Every request still loads the datasets (record, tombstone, manifest) before anything is served, so a deleted
@@ -12,6 +13,8 @@ import type { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { readLabelOverlay } from '@latentbase/shared/encoders/label-overlay'
 import { loadReadyDataset } from './ready-dataset.ts'
+import { parseDatasetRef } from '@latentbase/shared/contract/versions'
+import { hasNewerVersion, versionOf } from '@latentbase/shared/store/versions'
 
 interface Entry { body: string; bytes: number; datasets: string[] }
 
@@ -21,9 +24,10 @@ export class AnswerCache {
   /** Answers being computed: concurrent requests for the same one wait for it rather than compute it again. */
   readonly inflight = new Map<string, Promise<string>>()
   /**
-   * What the ETag needs of each ready dataset (tenant/id -> its part of the tag). A ready dataset changes only by being
-   * deleted, and a delete writes its tombstone first: with this, a request checks the tombstone (one HEAD) instead of
-   * reading and validating the record and the manifest again.
+   * What the ETag needs of each ready dataset (tenant/id or tenant/id@N -> its part of the tag). A ready dataset changes
+   * only by being deleted (its tombstone is written first) or by a new version (whose versions/NNNNN.json is written
+   * before manifest.json switches): with this, a request checks the tombstone and the next version's manifest (two
+   * HEADs in parallel; a pinned id@N only the tombstone) instead of reading and validating the record and manifest.
    */
   readonly readyDatasets = new Map<string, string>()
   private bytes = 0
@@ -56,8 +60,11 @@ export class AnswerCache {
   purgeDataset(tenant: string, id: string): number {
     const key = `${tenant}/${id}`
     this.readyDatasets.delete(key)
+    // Versioned references (ds_1@2) read the same dataset.
+    const reads = (d: string) => d === key || d.startsWith(`${key}@`)
+    for (const k of [...this.readyDatasets.keys()]) if (k.startsWith(`${key}@`)) this.readyDatasets.delete(k)
     let n = 0
-    for (const [etag, e] of this.entries) if (e.datasets.includes(key)) { this.delete(etag); n++ }
+    for (const [etag, e] of this.entries) if (e.datasets.some(reads)) { this.delete(etag); n++ }
     return n
   }
 
@@ -116,7 +123,7 @@ async function sha256(text: string): Promise<string> {
 
 /**
  * The strong ETag of an answer. Loading the datasets here gives the usual 404 / 409 before anything is served.
- * The manifest digest changes if a dataset ever changes (versions); the overlay signature when labels are rewritten.
+ * The version and the manifest digest change when a version is appended; the overlay signature when labels are rewritten.
  */
 export async function answerETag(deps: CachedAnswerDeps, scope: AnswerScope): Promise<string> {
   const known = deps.answerCache ? deps.answerCache.readyDatasets : null
@@ -124,13 +131,18 @@ export async function answerETag(deps: CachedAnswerDeps, scope: AnswerScope): Pr
     const key = `${scope.tenant}/${id}`
     let part = known?.get(key)
     let fingerprint: string
-    if (part !== undefined && !(await deps.datasets.isTombstoned(scope.tenant, id))) {
+    const ref = parseDatasetRef(id)
+    // The memo holds while the dataset is not deleted and, for its latest version, no newer version was committed.
+    if (part !== undefined && ref && !(await Promise.all([
+      deps.datasets.isTombstoned(scope.tenant, ref.id),
+      ref.version === undefined && hasNewerVersion(deps.objects, scope.tenant, ref.id, Number(part.split('\u0000')[2])),
+    ])).some(Boolean)) {
       fingerprint = part.slice(0, part.indexOf('\u0000'))
     } else {
       // First sight, or tombstoned: the full load (which gives the 404 / 409).
       const ds = await loadReadyDataset(deps.datasets, scope.tenant, id, role)
       fingerprint = ds.manifest.encoderFingerprint
-      part = `${fingerprint}\u0000${ds.record.createdAt}\u0000${await sha256(canonical(ds.manifest))}`
+      part = `${fingerprint}\u0000${ds.record.createdAt}\u0000${versionOf(ds.manifest)}\u0000${await sha256(canonical(ds.manifest))}`
       if (known) {
         known.set(key, part)
         if (known.size > 4096) known.delete(known.keys().next().value!)

@@ -79,7 +79,7 @@ async function latentsForQuery(embeddings: LabelMatcher, embedder: Embedder, tex
   return top
 }
 
-const datasetKey = (d: ReadyDataset) => `${d.prefix}\u0000${d.manifest.createdAt}\u0000${d.manifest.latents.nnz}`
+const datasetKey = (d: ReadyDataset) => `${d.prefix}\u0000${d.manifest.createdAt}\u0000${d.manifest.version ?? 1}\u0000${d.manifest.latents.nnz}`
 
 class BoundedCache<T> {
   private readonly entries = new Map<string, { value: Promise<T>; bytes: number }>()
@@ -134,7 +134,7 @@ function p90All(objects: ObjectStore, d: ReadyDataset): Promise<Float32Array> {
   if (!cache) p90Caches.set(objects, (cache = new BoundedCache(16 << 20, 64)))
   return cache.get(datasetKey(d), async () => {
     // Written with the statistics since issue 13 (64 KB at 16k latents); older datasets: from the histograms.
-    const stored = await readLatentP90(objects, d.prefix + layout.latentP90(), d.manifest.encoder.dSae)
+    const stored = await readLatentP90(objects, d.prefix + (d.manifest.stats.p90Key ?? layout.latentP90()), d.manifest.encoder.dSae)
     if (stored) return stored
     const stats = await readLatentStats(objects, d.prefix + d.manifest.stats.key, ['histogram', 'max'])
     return p90Of(stats, Int32Array.from({ length: stats.nLatents }, (_, i) => i))

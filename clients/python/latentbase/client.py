@@ -12,7 +12,7 @@ import uuid
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 from . import models as m
-from .errors import AnalysisJobFailedError, DatasetFailedError, LatentbaseError
+from .errors import AnalysisJobFailedError, AppendFailedError, DatasetFailedError, LatentbaseError
 
 DEFAULT_BASE_URL = "http://127.0.0.1:8787"
 USER_AGENT = "latentbase-python/0.1.0"
@@ -170,6 +170,41 @@ class Datasets:
             return d.status == "ready"
         return _poll(lambda: self.get(id), done, timeout, interval, on_progress, f"dataset {id}")
 
+
+    def append(self, id: str, source: Union[str, Mapping[str, Any], None] = None, *, documents: Optional[Sequence[Mapping[str, Any]]] = None,
+               pool_roles: Optional[Sequence[str]] = None, idempotency_key: Optional[str] = None, **source_options: Any) -> m.Dataset:
+        """
+        Append documents to a ready dataset as a new version (``source`` or ``documents`` as for ``create``); the answer's
+        ``append["version"]`` is its number (analyses take ``f"{id}@{version}"``). Sent with an Idempotency-Key.
+        """
+        if (source is None) == (documents is None):
+            raise ValueError('give exactly one of source (a URL) or documents (inline)')
+        body: Dict[str, Any] = _params({"poolRoles": list(pool_roles) if pool_roles else None})
+        if source is not None:
+            spec = {"url": source} if isinstance(source, str) else dict(source)
+            spec.update(_params(source_options))
+            body["source"] = spec
+        else:
+            body["documents"] = list(documents)  # type: ignore[arg-type]
+        key = idempotency_key or str(uuid.uuid4())
+        path = f"/datasets/{urllib.parse.quote(id, safe='')}/documents"
+        return m.from_json(m.Dataset, self._http.request("POST", path, body, {"idempotency-key": key}))
+
+    def update(self, id: str, *, name: Optional[str] = None, watch: Union[Mapping[str, Any], None, bool] = False) -> m.Dataset:
+        """Rename a dataset or set its drift watch (``{"against": "previous", "minDifference": 0.1}``); ``watch=None`` removes it."""
+        body: Dict[str, Any] = _params({"name": name})
+        if watch is not False:
+            body["watch"] = None if watch is None else dict(watch)  # type: ignore[arg-type]
+        return m.from_json(m.Dataset, self._http.request("PATCH", f"/datasets/{urllib.parse.quote(id, safe='')}", body))
+
+    def wait_for_version(self, id: str, version: int, timeout: float = 1800.0, interval: float = 0.5) -> m.Dataset:
+        """Poll until the dataset reached ``version``; AppendFailedError if that batch failed."""
+        def done(d: m.Dataset) -> bool:
+            pending = d.append or {}
+            if pending.get("version") == version and pending.get("status") == "failed":
+                raise AppendFailedError(d, version)
+            return (d.version or 1) >= version
+        return _poll(lambda: self.get(id), done, timeout, interval, None, f"dataset {id} version {version}")
 
     def create_from_file(self, path: Union[str, "os.PathLike[str]"], **options: Any) -> m.Dataset:
         """Upload a local file (``POST /uploads``) and queue a dataset reading it; ``options`` as for ``create``."""

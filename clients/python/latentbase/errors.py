@@ -36,6 +36,16 @@ class DatasetFailedError(Exception):
         super().__init__(f"dataset {dataset.id} failed: {error.get('message', 'no reason given')}")
 
 
+class AppendFailedError(Exception):
+    """The batch appended as ``version`` failed; the dataset stays on its previous version (``dataset.append["error"]`` says why)."""
+
+    def __init__(self, dataset: Any, version: int):
+        self.dataset = dataset
+        self.version = version
+        error = (getattr(dataset, "append", None) or {}).get("error") or {}
+        super().__init__(f"appending version {version} to dataset {dataset.id} failed: {error.get('message', 'no reason given')}")
+
+
 class AnalysisJobFailedError(Exception):
     """An analysis job failed; ``job`` holds it with ``error``."""
 

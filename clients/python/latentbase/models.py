@@ -112,6 +112,12 @@ class Dataset:
     attempts: int = 0
     webhook_secret: Optional[str] = None
     """Returned once, by create, when the server generated the secret."""
+    version: Optional[int] = None
+    """The latest committed version (``ds_1@3`` reads version 3); ``versions`` has the rows each added."""
+    versions: Optional[List[Dict[str, Any]]] = None
+    append: Optional[Dict[str, Any]] = None
+    """The batch being appended (``version``, ``status``), or the last one that failed with its ``error``."""
+    watch: Optional[Dict[str, Any]] = None
     extra: Dict[str, Any] = _meta()[0]
     raw: Dict[str, Any] = _meta()[1]
 

@@ -5,7 +5,7 @@ import unittest
 
 import pandas as pd
 
-from latentbase import (Client, DatasetFailedError, LatentbaseError, DiffResult, Document, LatentPage, SearchResult)
+from latentbase import (AppendFailedError, Client, DatasetFailedError, LatentbaseError, DiffResult, Document, LatentPage, SearchResult)
 
 URL = os.environ.get("LATENTBASE_URL")
 FIXTURE = json.loads(os.environ.get("LATENTBASE_TEST_FIXTURE", "{}"))
@@ -52,6 +52,27 @@ class ClientTests(unittest.TestCase):
         self.assertEqual(caught.exception.status, 404)
         self.assertEqual(caught.exception.code, "dataset-not-found")
         self.assertIn(created.id, caught.exception.detail)
+
+    def test_append_a_version_read_it_pinned_watch_and_a_failed_batch(self):
+        created = self.lb.datasets.create(documents=[{"id": f"g{i}", "text": f"a note about the garden, number {i}"} for i in range(4)])
+        ready = self.lb.datasets.wait_until_ready(created.id, timeout=300, interval=0.05)
+        self.assertEqual((ready.version, [v["documents"]["count"] for v in ready.versions]), (1, [4]))
+        pending = self.lb.datasets.append(created.id, documents=[{"text": "FREE PRIZE!!! click here now"}, {"text": "win $$$ now!!!"}])
+        self.assertEqual(pending.append["version"], 2)
+        v2 = self.lb.datasets.wait_for_version(created.id, 2, timeout=300, interval=0.05)
+        self.assertEqual([(v["version"], v["documents"]["start"], v["documents"]["count"]) for v in v2.versions], [(1, 0, 4), (2, 4, 2)])
+        self.assertEqual(self.lb.documents.get(created.id, 4).text, "FREE PRIZE!!! click here now")
+        pinned = self.lb.diff(self.spam, f"{created.id}@1", limit=1)
+        self.assertEqual((pinned.b[0].id, pinned.b[0].documents), (f"{created.id}@1", 4))
+        self.assertEqual(self.lb.diff(self.spam, created.id, limit=1).b[0].documents, 6)
+        watched = self.lb.datasets.update(created.id, watch={"against": "previous", "minDifference": 0.2})
+        self.assertEqual(watched.watch, {"against": "previous", "minDifference": 0.2, "maxQValue": 0.05})
+        self.assertIsNone(self.lb.datasets.update(created.id, watch=None).watch)
+        failing = self.lb.datasets.append(created.id, documents=[{"text": ""}])
+        with self.assertRaises(AppendFailedError) as caught:
+            self.lb.datasets.wait_for_version(created.id, failing.append["version"], timeout=300, interval=0.05)
+        self.assertEqual(caught.exception.dataset.append["error"]["code"], "no-documents")
+        self.lb.datasets.delete(created.id)
 
     def test_a_local_file_is_uploaded_and_encoded(self):
         import tempfile

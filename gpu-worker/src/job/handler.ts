@@ -14,6 +14,7 @@ import type { LoadedEncoder } from '../encode/runtime.ts'
 import {
   encodePart, finalizeEncode, finishedParts, isPermanent, planEncode, readPartMarker, sweepBookkeeping, type EncodeOptions,
 } from './encode.ts'
+import { failAppend, handleAppend, handleAppendPart } from './append.ts'
 
 export interface WorkerDeps {
   objects: ObjectStore
@@ -30,8 +31,9 @@ export interface WorkerDeps {
 export interface Delivery { receiveCount: number }
 
 export async function handleJob(job: JobMessage, deps: WorkerDeps, signal?: AbortSignal, delivery?: Delivery): Promise<void> {
-  if (job.kind === 'encode') return handleEncode(job, deps, signal)
-  if (job.kind === 'encode-part') return handleEncodePart(job, deps, signal, delivery)
+  // An append (job.version): the batch of a new version of a ready dataset (see append.ts).
+  if (job.kind === 'encode') return job.version ? handleAppend({ ...job, version: job.version }, deps, signal) : handleEncode(job, deps, signal)
+  if (job.kind === 'encode-part') return job.version ? handleAppendPart({ ...job, version: job.version }, deps, signal, delivery) : handleEncodePart(job, deps, signal, delivery)
   return handleWebhook(job, deps)
 }
 
@@ -162,6 +164,7 @@ export async function fail(deps: Pick<WorkerDeps, 'datasets' | 'queue' | 'log'>,
 /** Called when a message exhausted its receives (dead-lettered): the dataset is failed, never left running. */
 export async function onDeadLetter(deps: Pick<WorkerDeps, 'datasets' | 'queue' | 'log'>, job: JobMessage, reason: string): Promise<void> {
   if (job.kind === 'webhook') { deps.log?.(`[webhook ${job.datasetId}] dead-lettered: ${reason}`); return }
+  if (job.version) return failAppend(deps, job, 'retries-exhausted', `appending version ${job.version} was given up (${reason})`)
   const record = await deps.datasets.getRecord(job.tenant, job.datasetId)
   if (!record || record.status === 'ready' || record.status === 'failed') return
   if (job.kind === 'encode-part') {

@@ -1,5 +1,6 @@
 /** @module Dataset contracts: the create request, the dataset record (job state) and documents. */
 import { z } from 'zod'
+import { VersionInfo, Watch } from './version-info.ts'
 
 export const INLINE_DOCUMENTS_MAX = 1000
 
@@ -55,6 +56,7 @@ export const CreateDatasetRequest = z.object({
   encoder: z.string().default('demo'),
   pooling: PoolingSpec.default({ method: 'max', outlierNormRatio: 100 }),
   webhook: WebhookSpec.optional(),
+  watch: Watch.optional().describe('drift watch: when a version is appended, its batch is compared with a baseline and a dataset.drift webhook says which latents moved'),
 }).refine((r) => (r.source === undefined) !== (r.documents === undefined), {
   message: 'give exactly one of "source" (a URL) or "documents" (inline)',
   path: ['source'],
@@ -88,6 +90,18 @@ export const DatasetStats = z.object({
 })
 export type DatasetStats = z.infer<typeof DatasetStats>
 
+/** A batch being appended as a new version; the dataset stays ready on its previous version meanwhile. */
+export const AppendState = z.object({
+  version: z.number().int().min(2),
+  status: z.enum(['queued', 'running', 'failed']),
+  source: z.union([SourceSpec, z.object({ inline: z.number().int() })]),
+  poolRoles: z.array(z.string()).optional(),
+  createdAt: z.string(),
+  error: z.object({ code: z.string(), message: z.string() }).optional(),
+  requestKey: z.string().optional().describe('hash of the Idempotency-Key that asked for it'),
+})
+export type AppendState = z.infer<typeof AppendState>
+
 export const DatasetRecord = z.object({
   id: z.string(),
   tenant: z.string(),
@@ -110,6 +124,10 @@ export const DatasetRecord = z.object({
   lastAttemptError: z.string().optional().describe('why the previous attempt stopped, while the job is being retried'),
   webhook: z.object({ url: z.string(), secret: z.string() }).optional().describe('stored only; never returned by the API'),
   attempts: z.number().int().default(0),
+  version: z.number().int().min(1).optional().describe('the latest committed version (absent: 1); analyses read it unless given ds_id@N'),
+  versions: z.array(VersionInfo).optional().describe('per-version counts, oldest first (absent until the first append)'),
+  append: AppendState.optional().describe('the batch being appended (POST /datasets/{id}/documents), or the last one that failed'),
+  watch: Watch.optional(),
 })
 export type DatasetRecord = z.infer<typeof DatasetRecord>
 

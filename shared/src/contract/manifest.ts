@@ -1,6 +1,7 @@
 /** @module The latent store manifest: written last, its presence means a dataset is complete. */
 import { z } from 'zod'
 import { PoolingSpec } from './dataset.ts'
+import { VersionInfo } from './version-info.ts'
 
 export const STORE_VERSION = 1
 
@@ -45,8 +46,16 @@ export const Manifest = z.object({
     byDocument: z.array(ShardFile).describe('(doc, latent, value, position) sorted by doc then latent'),
     byLatent: z.array(ShardFile).describe('(latent, doc, value, position) sorted by latent then doc'),
   }),
-  stats: z.object({ key: z.string(), histogramEdges: z.array(z.number()) }),
+  stats: z.object({
+    key: z.string(), histogramEdges: z.array(z.number()),
+    p90Key: z.string().optional().describe('every latent\'s p90 (float32 LE); absent: stats/latent-p90.f32'),
+  }),
   topExamples: z.object({ key: z.string(), perLatent: z.number().int() }).optional(),
   summary: z.record(z.string(), z.unknown()).describe('the DatasetStats at commit time'),
+  version: z.number().int().min(1).optional().describe('the dataset version this manifest describes (absent: 1)'),
+  versions: z.array(VersionInfo.extend({
+    dir: z.string().describe('folder of the files this version added, relative to the dataset prefix ("" for version 1)'),
+    statsKey: z.string().describe('statistics of this version\'s batch alone (what a drift diff reads)'),
+  })).optional().describe('every version up to this one, oldest first (absent: one version)'),
 })
 export type Manifest = z.infer<typeof Manifest>
