@@ -207,6 +207,7 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
     const info = await loadLabelInfo(ctx.encoders, encoderId, nLatents, { objects: ctx.objects, tenant: ctx.tenant, fingerprint: manifest.encoderFingerprint })
     const labels = info.labels
     let chosen: number[]
+    let llmPicked = false
     let similarities: (number | null)[]
     let embedder: string | null = null
     let k: number
@@ -242,6 +243,7 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
         const sim = new Map(chosen.map((l, i) => [l, similarities[i]]))
         // Without a usable answer, the closest labels stand (as without select).
         chosen = picked.length ? picked : chosen.slice(0, q.k)
+        llmPicked = picked.length > 0
         similarities = chosen.map((l) => sim.get(l) ?? null)
       }
       embedder = ctx.embedder.id
@@ -249,8 +251,9 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
     }
     ctx.signal?.throwIfAborted()
     let weights = rankWeights(chosen.length, k, q.temperature)
-    if (embedder) {
-      // Latents chosen by label whose rank weight is negligible are not read (explicit latents always are).
+    if (embedder && !llmPicked) {
+      // Latents chosen by label whose rank weight is negligible are not read (explicit latents, and those an LLM
+      // selected, always are).
       const minWeight = tuning.minWeight ?? MIN_RANK_WEIGHT
       let n = 0
       while (n < weights.length && weights[n] >= minWeight) n++
