@@ -112,6 +112,58 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   assert.match(clusterTable, new RegExp(`\\n0\\s+${c0.size}\\s+${c0.latents.map((l: { latent: number }) => l.latent).join(',')}\\s+${c0.central.join(',')}`))
 })
 
+test('slices: --where on latent, search, correlations and clusters, --a-where / --b-where on diff (text or JSON); a bad slice exits 3 with the reason', async () => {
+  const top = (await cli(['diff', demo.spam, demo.ham, '--limit', '1', '--json'])).json().latents[0]
+  const present = `latent ${top.latent}`
+  // One dataset, two slices: the latent's documents against the others; the JSON form of a slice says the same.
+  const halves = await cli(['diff', demo.spam, demo.spam, '--a-where', present, '--b-where', `not ${present}`, '--json'])
+  assert.equal(halves.code, EXIT.ok, halves.stderr)
+  assert.equal(halves.json().a.documents, top.countA)
+  assert.equal(halves.json().b[0].documents, 12 - top.countA)
+  assert.equal(halves.json().a.where, present)
+  const asJson = await cli(['diff', demo.spam, demo.spam, '--a-where', JSON.stringify({ latent: top.latent }), '--b-where', JSON.stringify({ not: { latent: top.latent } }), '--json'])
+  assert.deepEqual(asJson.json().latents, halves.json().latents)
+  const halvesTable = await cli(['diff', demo.spam, demo.spam, '--a-where', present, '--b-where', `not ${present}`, '--limit', '1'])
+  assert.match(halvesTable.stdout, new RegExp(`^spam \\[${present}\\] \\(${top.countA} documents\\) vs spam \\[not ${present}\\] \\(${12 - top.countA}\\)`))
+  // One --b-where applies to every b; otherwise one per b.
+  const twoB = (await cli(['diff', demo.spam, demo.ham, demo.ham, '--b-where', present, '--json', '--limit', '1'])).json()
+  assert.deepEqual(twoB.b.map((b: { where: string }) => b.where), [present, present])
+  assert.equal((await cli(['diff', demo.spam, demo.ham, demo.ham, '--b-where', present, '--b-where', present, '--b-where', present])).code, EXIT.usage)
+
+  const page = await cli(['latent', String(top.latent), '--dataset', demo.spam, '--where', present, '--json'])
+  assert.equal(page.json().documents, top.countA)
+  assert.equal(page.json().frequency, 1)
+  assert.equal((await cli(['latent', String(top.latent), '--dataset', demo.spam, '--where', `not ${present}`, '--json'])).json().documents, 0)
+
+  const clusters = (await cli(['clusters', demo.spam, '--k', '2', '--seed', '1', '--where', present, '--json'])).json()
+  assert.equal(clusters.documents, top.countA)
+  assert.equal(clusters.where, present)
+  const rows = new Set<number>(clusters.rows)
+  const search = (await cli(['search', demo.spam, '--latents', String(top.latent), '--where', present, '--json'])).json()
+  assert.equal(search.where, present)
+  assert.ok(search.results.length > 0)
+  for (const r of search.results) assert.ok(rows.has(r.row), `search result row ${r.row} is in the slice`)
+  const notIn = (await cli(['search', demo.spam, '--latents', String(top.latent), '--where', `not ${present}`, '--json'])).json()
+  for (const r of notIn.results) assert.ok(!rows.has(r.row), `search result row ${r.row} is outside the slice`)
+
+  const corr = await cli(['correlations', demo.spam, '--where', present, '--min-npmi', '0', '--min-count', '2', '--max-frequency', '1', '--json'])
+  assert.equal(corr.code, EXIT.ok, corr.stderr)
+  assert.equal(corr.json().documents, top.countA)
+
+  // The server's 400 names the fault; the CLI prints it and exits 3 (--json: the problem document).
+  const bad = await cli(['diff', demo.spam, demo.ham, '--a-where', 'metadata.group ~ "x"'])
+  assert.equal(bad.code, EXIT.refused)
+  assert.match(bad.stderr, /^latentbase diff: 400 Bad Request: .*aWhere.*bad operator "~".* at character 16\n/)
+  const badField = await cli(['search', demo.spam, 'click', '--where', 'colour = "red"'])
+  assert.equal(badField.code, EXIT.refused)
+  assert.match(badField.stderr, /unknown field "colour"/)
+  for (const args of [['latent', '3', '--dataset', demo.spam], ['correlations', demo.spam], ['clusters', demo.spam, '--k', '2']]) {
+    const refused = await cli([...args, '--where', '{"latent": -1}', '--json'])
+    assert.equal(refused.code, EXIT.refused, args[0])
+    assert.match(JSON.parse(refused.stderr).detail, /latent/, args[0])
+  }
+})
+
 test('exit codes: usage 2, refused 3, not found 4, encoding failed 7, timeout 8, unreachable 6', async () => {
   assert.equal((await cli(['frobnicate'])).code, EXIT.usage)
   assert.equal((await cli(['diff', demo.spam])).code, EXIT.usage)
