@@ -247,6 +247,60 @@ test('clusters run as an analysis job and draw a map; correlations list pairs; h
   await page.close()
 })
 
+test('slices: a where field per diff side changes the document counts (two slices of one dataset), a bad slice shows the API\'s reason under its field; search and latent pages take one too', async () => {
+  const { a } = fx
+  const docs = fixtureDocuments('cooking', 32, 1)
+  const rainy = docs.filter((d) => d.metadata.weather).length
+  assert.ok(rainy > 0 && rainy < docs.length)
+  const { page, errors } = await openPage()
+  await page.goto(`${fx.server.url}/#/diff`)
+  await page.waitForSelector(`#diff-a option[value="${a}"]`, { state: 'attached' })
+  await page.selectOption('#diff-a', a)
+  await page.fill('input[name=aWhere]', 'metadata.weather = true')
+  await page.fill('input[name=bWhere]', 'not metadata.weather = true')
+  // With a slice, A itself can be a B: two parts of one dataset.
+  await page.check(`[data-testid=diff-b] input[value="${a}"]`)
+  await page.click('main form button[type=submit]')
+  const sides = page.locator('[data-testid=diff-sides]')
+  await sides.waitFor()
+  assert.equal(await sides.textContent(), `cooking [metadata.weather = true] (${rainy} docs) vs cooking [not metadata.weather = true] (${docs.length - rainy})`)
+  const hash = new URLSearchParams((await page.evaluate(() => location.hash)).split('?')[1])
+  assert.equal(hash.get('aWhere'), 'metadata.weather = true', 'the slice is kept in the URL')
+  await page.screenshot({ path: join(SHOTS, 'diff-slices-1280.png'), fullPage: true })
+  // Reloading the link gives the same comparison.
+  await page.reload()
+  await page.locator('[data-testid=diff-sides]').waitFor()
+  assert.match(await page.locator('[data-testid=diff-sides]').textContent() ?? '', new RegExp(`\\(${rainy} docs\\)`))
+
+  await page.fill('input[name=aWhere]', 'metadata.weather ~ true')
+  await page.click('main form button[type=submit]')
+  const aError = page.locator('[data-testid=aWhere-error]')
+  await aError.waitFor()
+  assert.match(await aError.textContent() ?? '', /bad operator "~".*at character 18/)
+  assert.equal(await page.locator('[data-testid=bWhere-error]').count(), 0, 'only the faulty side is marked')
+  assert.equal(await sides.count(), 0)
+  await page.screenshot({ path: join(SHOTS, 'diff-slice-error-1280.png'), fullPage: true })
+
+  await page.goto(`${fx.server.url}/#/search?dataset=${a}&q=flour&method=bm25`)
+  await page.waitForSelector('[data-testid=search-results] li')
+  await page.fill('input[name=where]', 'colour = "red"')
+  await page.click('main form button[type=submit]')
+  assert.match(await page.locator('[data-testid=where-error]').textContent() ?? '', /unknown field "colour"/)
+  await page.fill('input[name=where]', 'metadata.weather = true')
+  await page.click('main form button[type=submit]')
+  await page.waitForSelector('[data-testid=search-results] li')
+  const rows = await page.locator('[data-testid=search-results] a').evaluateAll((els) => els.map((e) => e.textContent))
+  assert.ok(rows.length > 0)
+  for (const id of rows) assert.ok(docs.find((d) => d.id === id)?.metadata.weather, `${id} is in the slice`)
+
+  const latent = (await json<{ latents: Array<{ latent: number }> }>(`/diff?a=${a}&b=${fx.b}&limit=1`)).latents[0].latent
+  const sliced = await json<{ documents: number }>(`/latents/${latent}?dataset=${a}&where=${encodeURIComponent('metadata.weather = true')}`)
+  await page.goto(`${fx.server.url}/#/latent/${latent}?dataset=${a}&where=${encodeURIComponent('metadata.weather = true')}`)
+  await page.waitForSelector(`main >> text=in ${sliced.documents} documents of ${a} [metadata.weather = true]`)
+  assert.deepEqual(errors.filter((e) => !/status of 400/.test(e)), [])
+  await page.close()
+})
+
 test('a server that requires API keys: the 401 is explained, and a saved key opens the datasets', async () => {
   process.env.API_KEYS = 'required'
   const dir = await mkdtemp(join(tmpdir(), 'latentbase-web-keys-'))
