@@ -326,7 +326,7 @@ class Hypotheses:
             return hyps, None
         verification = self.verify(a, b, hyps.hypotheses, exclude=hyps.used_rows, per_dataset=per_dataset, seed=seed,
                                    baseline=baseline, correction=correction, a_where=params.get("a_where"),
-                                   b_where=params.get("b_where"))
+                                   b_where=(_slices(params.get("b_where")) or [None])[0])
         return hyps, verification
 
 
@@ -397,13 +397,15 @@ class Client:
              a_where: Optional[Slice] = None, b_where: Union[Slice, Sequence[Optional[Slice]], None] = None) -> m.DiffResult:
         """Latents that fire more in a than in b (each latent against the b where it is most frequent), with statistics.
 
-        ``a_where`` restricts a to a slice; ``b_where`` is one slice per b, in order (``None`` or ``""``: the whole
-        dataset), or one slice for a single b. a and b may be one dataset with two slices.
+        ``a_where`` restricts a to a slice; ``b_where`` is a list of slices, one per b in order (``None`` or ``""``: the
+        whole dataset), or one slice for every b. a and b may be one dataset with two slices.
         """
-        pairs = [("a", a)] + [("b", x) for x in ([b] if isinstance(b, str) else b)]
+        bs = [b] if isinstance(b, str) else list(b)
+        pairs = [("a", a)] + [("b", x) for x in bs]
         if a_where is not None:
             pairs.append(("aWhere", _slice(a_where)))
-        pairs += [("bWhere", _slice(w) or "") for w in _slices(b_where)]
+        b_slices = [b_where] * len(bs) if isinstance(b_where, (str, Mapping)) else _slices(b_where)
+        pairs += [("bWhere", _slice(w) or "") for w in b_slices]
         rest = _query(_params({"limit": limit, "min_frequency": min_frequency, "max_frequency": max_frequency, "metric": metric,
                                "direction": direction, "latents": latents, "pair_by": pair_by, "control_length": control_length}))
         q = urllib.parse.urlencode(pairs) + (f"&{rest}" if rest else "")

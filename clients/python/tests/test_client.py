@@ -160,6 +160,9 @@ class ClientTests(unittest.TestCase):
         per_b = self.lb.diff(self.spam, [self.ham, self.ham], b_where=[present, None], limit=1)
         self.assertEqual([b.where for b in per_b.b], [present, None])
         self.assertEqual(per_b.b[1].documents, n)
+        every_b = self.lb.diff(self.spam, [self.ham, self.spam], b_where=present, limit=1)
+        self.assertEqual([b.where for b in every_b.b], [present, present])
+        self.assertEqual(every_b.b[1].documents, top.count_a)
 
         page = self.lb.latents.get(self.spam, top.latent, where=present)
         self.assertEqual((page.documents, page.frequency, page.where), (top.count_a, 1.0, present))
