@@ -297,6 +297,29 @@ test('slices: a where field per diff side changes the document counts (two slice
   const sliced = await json<{ documents: number }>(`/latents/${latent}?dataset=${a}&where=${encodeURIComponent('metadata.weather = true')}`)
   await page.goto(`${fx.server.url}/#/latent/${latent}?dataset=${a}&where=${encodeURIComponent('metadata.weather = true')}`)
   await page.waitForSelector(`main >> text=in ${sliced.documents} documents of ${a} [metadata.weather = true]`)
+
+  // Clusters of a slice: one dot per document of the slice.
+  await page.goto(`${fx.server.url}/#/clusters?dataset=${a}`)
+  await page.fill('main input[type=number] >> nth=0', '2')
+  await page.fill('input[name=where]', 'metadata.weather = true')
+  await page.click('main form button[type=submit]')
+  await page.waitForSelector('[data-testid=cluster-map] circle')
+  assert.equal(await page.locator('[data-testid=cluster-map] circle').count(), rainy)
+
+  // Hypotheses: the dry run takes the slices (A its own B), and a bad one is refused under its field before any LLM call.
+  const before = llmRequests
+  await page.goto(`${fx.server.url}/#/hypotheses?a=${a}`)
+  await page.waitForSelector(`#hyp-a option[value="${a}"]`, { state: 'attached' })
+  await page.selectOption('#hyp-a', a)
+  await page.fill('input[name=aWhere]', 'metadata.weather = true')
+  await page.fill('input[name=bWhere]', 'latent -3')
+  await page.selectOption('#hyp-b', a)
+  await page.click('main form button[type=submit]')
+  assert.match(await page.locator('[data-testid=bWhere-error]').textContent() ?? '', /latent/)
+  await page.fill('input[name=bWhere]', 'not metadata.weather = true')
+  await page.click('main form button[type=submit]')
+  await page.locator('[data-testid=estimate]').waitFor()
+  assert.equal(llmRequests, before, 'dry runs do not call the LLM')
   assert.deepEqual(errors.filter((e) => !/status of 400/.test(e)), [])
   await page.close()
 })
