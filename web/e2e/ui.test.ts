@@ -3,7 +3,8 @@
  * local server with two small encoded datasets. Every view loads without console errors; the diff chart shows the
  * latents that differ most (checked against frequencies counted here from the documents); a latent opens with its tokens
  * shaded; search answers; a dropped file becomes a ready dataset; a dry run shows the cost before anything is spent; a
- * server that requires keys explains its 401 and works once a key is saved. Screenshots go to .data/screenshots/.
+ * server that requires keys explains its 401 and works once a key is saved; slices (where fields) change the documents
+ * analysed, and a bad one shows the API's reason under its field. Screenshots go to .data/screenshots/.
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
