@@ -3,6 +3,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { readFile, stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { createClient, DatasetFailedError, LatentbaseError, type Dataset, type LatentbaseClient } from './index.ts'
+import type { DryRunEstimate } from './llm.ts'
 
 /** Exit codes scripts can rely on (docs/clients.md lists them too). */
 export const EXIT = {
@@ -90,6 +91,16 @@ const ints = (name: string, v: unknown): number[] | undefined => {
  */
 const where = (v: unknown): string | undefined => (v === undefined ? undefined : String(v))
 const SLICE_HELP = 'A slice (docs/slices.md) is text, e.g. \'metadata.model = "x" and latent 12 > 0.5\', or its JSON form \'{"latent":12}\'; quote it for the shell.'
+/** `--a-where` and `--b-where` (one per b, or one for all of them) as the API's aWhere / bWhere. */
+function sideSlices(bs: string[], v: Record<string, unknown>): { aWhere?: string; bWhere?: string[] } {
+  const bWhere = v['b-where'] as string[] | undefined
+  if (bWhere && bWhere.length > 1 && bWhere.length !== bs.length) throw new UsageError(`give one --b-where per b dataset (${bs.length}), or one for all of them; got ${bWhere.length}`)
+  return { aWhere: where(v['a-where']), bWhere: bWhere?.length === 1 ? bs.map(() => bWhere[0]) : bWhere }
+}
+async function printEstimate(ctx: Ctx, e: DryRunEstimate): Promise<void> {
+  if (ctx.json) return void ctx.io.stdout.write(JSON.stringify(e, null, 2) + '\n')
+  ctx.io.stdout.write(`estimate (nothing spent): ${e.calls} calls to ${e.model}, ${e.inputTokens} input and ${e.outputTokens} output tokens, cost ${e.cost === null ? 'unknown (no price configured)' : `${e.cost.toFixed(4)} ${e.currency}`}\n`)
+}
 function need(args: string[], n: number, what: string): void {
   if (args.length < n) throw new UsageError(`missing ${what}`)
 }
@@ -234,11 +245,8 @@ const COMMANDS: Record<string, Command> = {
     },
     async run(ctx, args, v) {
       need(args, 2, 'two dataset ids: diff <a> <b> [b...]')
-      const bWhere = v['b-where'] as string[] | undefined
-      if (bWhere && bWhere.length > 1 && bWhere.length !== args.length - 1) throw new UsageError(`give one --b-where per b dataset (${args.length - 1}), or one for all of them; got ${bWhere.length}`)
       const diff = await ctx.client.diff({
-        a: args[0], b: args.slice(1), aWhere: where(v['a-where']),
-        bWhere: bWhere?.length === 1 ? args.slice(1).map(() => bWhere[0]) : bWhere, limit: int('limit', v.limit), direction: v.direction as 'a' | undefined, metric: v.metric as 'absolute' | undefined,
+        a: args[0], b: args.slice(1), ...sideSlices(args.slice(1), v), limit: int('limit', v.limit), direction: v.direction as 'a' | undefined, metric: v.metric as 'absolute' | undefined,
         minFrequency: num('min-frequency', v['min-frequency']), maxFrequency: num('max-frequency', v['max-frequency']),
         latents: ints('latents', v.latents), pairBy: v['pair-by'] as string | undefined, controlLength: v['control-length'] as boolean | undefined,
       })
@@ -316,6 +324,54 @@ const COMMANDS: Record<string, Command> = {
       ctx.io.stdout.write(table(result.clusters.map((c) => ({
         id: c.id, size: c.size, name: c.name, latents: c.latents.map((l) => l.latent).join(','), central: c.central.join(','),
       })), ['id', 'size', 'name', 'latents', 'central']))
+    },
+  },
+  hypotheses: {
+    usage: 'hypotheses <a> <b> [b...] [--a-where SLICE] [--b-where SLICE]... [--question Q] [--max N] [--top-latents N] [--dry-run]',
+    summary: 'hypotheses about how a differs from b, written by the server\'s LLM from the diff',
+    help: `--dry-run prints the estimated calls, tokens and cost and spends nothing. --a-where / --b-where as in diff.\n${SLICE_HELP}`,
+    options: {
+      'a-where': { type: 'string' }, 'b-where': { type: 'string', multiple: true }, question: { type: 'string' }, max: { type: 'string' },
+      'top-latents': { type: 'string' }, 'dry-run': { type: 'boolean', default: false },
+    },
+    async run(ctx, args, v) {
+      need(args, 2, 'two dataset ids: hypotheses <a> <b> [b...]')
+      const params = {
+        a: args[0], b: args.slice(1), ...sideSlices(args.slice(1), v), ...(v.question ? { question: String(v.question) } : {}),
+        max: int('max', v.max), topLatents: int('top-latents', v['top-latents']),
+      }
+      if (v['dry-run']) return printEstimate(ctx, await ctx.client.hypotheses.estimate(params))
+      const result = await ctx.client.hypotheses.create(params)
+      if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
+      ctx.io.stdout.write(`${result.hypotheses.length} hypotheses (${result.model}); verify on other rows than ${Object.entries(result.usedRows).map(([id, rows]) => `${id}: ${rows.join(',')}`).join('; ')}\n`)
+      ctx.io.stdout.write(table(result.hypotheses.map((h) => ({ id: h.id, text: h.text, latents: h.latents.join(',') })), ['id', 'text', 'latents'], 100))
+    },
+  },
+  verify: {
+    usage: 'verify <a> <b> --hypothesis TEXT... [--a-where SLICE] [--b-where SLICE] [--per-dataset N] [--judge pair|document] [--seed N] [--dry-run]',
+    summary: 'judge hypotheses on samples of a and b with the server\'s LLM (share YES in each, difference, q)',
+    help: `--a-where / --b-where judge documents of those slices only (a and b may be one dataset). --dry-run spends nothing.\n${SLICE_HELP}`,
+    options: {
+      hypothesis: { type: 'string', multiple: true }, 'a-where': { type: 'string' }, 'b-where': { type: 'string' }, 'per-dataset': { type: 'string' },
+      judge: { type: 'string' }, seed: { type: 'string' }, 'dry-run': { type: 'boolean', default: false },
+    },
+    async run(ctx, args, v) {
+      need(args, 2, 'two dataset ids: verify <a> <b>')
+      const hypotheses = v.hypothesis as string[] | undefined
+      if (!hypotheses?.length) throw new UsageError('give at least one --hypothesis TEXT')
+      const params = {
+        a: args[0], b: args[1], hypotheses, aWhere: where(v['a-where']), bWhere: where(v['b-where']),
+        perDataset: int('per-dataset', v['per-dataset']), judge: v.judge as 'pair' | undefined, seed: int('seed', v.seed),
+      }
+      if (v['dry-run']) return printEstimate(ctx, await ctx.client.hypotheses.estimateVerify(params))
+      const result = await ctx.client.hypotheses.verify(params)
+      if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
+      const side = (s: { id: string; where?: string; judged: number }) => `${s.id}${s.where ? ` [${s.where}]` : ''} (${s.judged} judged)`
+      ctx.io.stdout.write(`${side(result.a)} vs ${side(result.b)}; ${result.validCount} of ${result.hypotheses.length} valid (${result.model})\n`)
+      ctx.io.stdout.write(table(result.hypotheses.map((h) => ({
+        shareA: h.shareA, shareB: h.shareB, difference: h.difference, ci95: `${h.ci95[0].toFixed(3)}..${h.ci95[1].toFixed(3)}`, p: h.adjustedPValue,
+        valid: h.valid ? 'yes' : 'no', text: h.text,
+      })), ['shareA', 'shareB', 'difference', 'ci95', 'p', 'valid', 'text']))
     },
   },
   encoders: {
