@@ -205,7 +205,7 @@ test('hypotheses and verify: --a-where / --b-where reach the LLM steps (verifica
 
   const made = await cli(['hypotheses', demo.spam, demo.spam, ...sliceArgs, '--max', '1'])
   assert.equal(made.code, EXIT.ok, made.stderr)
-  assert.match(made.stdout, new RegExp(`^1 hypotheses \\(scripted-model\\)[^]*\\n0\\s+This response mentions 'click'\\.\\s+${top.latent}\\n`))
+  assert.match(made.stdout, new RegExp(`^1 hypotheses \\(scripted-model\\)[\\s\\S]*\\n0\\s+This response mentions 'click'\\.\\s+${top.latent}\\n`))
 
   const verified = await cli(['verify', demo.spam, demo.spam, '--hypothesis', "This response mentions 'click'.", ...sliceArgs, '--per-dataset', '50', '--json'])
   assert.equal(verified.code, EXIT.ok, verified.stderr)

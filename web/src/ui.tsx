@@ -120,7 +120,7 @@ export function sliceError(error: unknown, param: string, index?: number): strin
   const fits = (parts: string[]) => parts[0] === param && (index === undefined || parts.at(-1) === String(index))
   const issue = error.problem.errors?.find((e) => fits(e.path.split('.')))
   if (issue) return issue.message
-  const m = /^(\w+)((?:\.\w+)*): ([^]*)$/.exec(error.problem.detail ?? '')
+  const m = /^(\w+)((?:\.\w+)*): ([\s\S]*)$/.exec(error.problem.detail ?? '')
   return m && fits([m[1], ...m[2].split('.').filter(Boolean)]) ? m[3] : null
 }
 
