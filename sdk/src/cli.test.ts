@@ -161,7 +161,7 @@ test('slices: --where on latent, search, correlations and clusters, --a-where / 
   // The server's 400 names the fault; the CLI prints it and exits 3 (--json: the problem document).
   const bad = await cli(['diff', demo.spam, demo.ham, '--a-where', 'metadata.group ~ "x"'])
   assert.equal(bad.code, EXIT.refused)
-  assert.match(bad.stderr, /^latentbase diff: 400 Bad Request: .*aWhere.*bad operator "~".* at character 16\n/)
+  assert.match(bad.stderr, /^latentbase diff: 400 Bad Request: invalid query string: aWhere: bad operator "~": use =, .* at character 16\n/)
   const badField = await cli(['search', demo.spam, 'click', '--where', 'colour = "red"'])
   assert.equal(badField.code, EXIT.refused)
   assert.match(badField.stderr, /unknown field "colour"/)
