@@ -15,19 +15,27 @@ import { StaticEncoderCatalog } from '@latentbase/shared/encoders/catalog'
 import type { JobQueue } from '@latentbase/shared/queue/job-queue'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import { createApp } from '@latentbase/api/app'
+import { startScriptedLlm, userText, type RecordedRequest, type ScriptedLlm, type ScriptedReply } from '@latentbase/shared/llm/testkit'
 import { startDemoServer, type DemoServer } from '@latentbase/api/testing/demo-server'
 import { EXIT, main } from './cli.ts'
 
 const BIN = fileURLToPath(new URL('../bin/latentbase.js', import.meta.url))
 let demo: DemoServer
 let tmp: string
+/** A loopback LLM for hypotheses and verify (the server reads LLM_* once, when its app is made). */
+let llm: ScriptedLlm
+const savedEnv = { ...process.env }
 
 before(async () => {
+  llm = await startScriptedLlm()
+  Object.assign(process.env, { LLM_BASE_URL: llm.baseURL, LLM_MODEL: 'scripted-model' })
   demo = await startDemoServer(12)
   tmp = await mkdtemp(join(tmpdir(), 'latentbase-cli-'))
 })
 after(async () => {
   await demo?.close()
+  await llm?.close()
+  process.env = savedEnv
   await rm(tmp, { recursive: true, force: true })
 })
 
@@ -110,6 +118,105 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   assert.match(clusterTable, /^12 documents in 2 clusters/)
   const c0 = clusters.json().clusters[0]
   assert.match(clusterTable, new RegExp(`\\n0\\s+${c0.size}\\s+${c0.latents.map((l: { latent: number }) => l.latent).join(',')}\\s+${c0.central.join(',')}`))
+})
+
+test('slices: --where on latent, search, correlations and clusters, --a-where / --b-where on diff (text or JSON); a bad slice exits 3 with the reason', async () => {
+  const top = (await cli(['diff', demo.spam, demo.ham, '--limit', '1', '--json'])).json().latents[0]
+  const present = `latent ${top.latent}`
+  // One dataset, two slices: the latent's documents against the others; the JSON form of a slice says the same.
+  const halves = await cli(['diff', demo.spam, demo.spam, '--a-where', present, '--b-where', `not ${present}`, '--json'])
+  assert.equal(halves.code, EXIT.ok, halves.stderr)
+  assert.equal(halves.json().a.documents, top.countA)
+  assert.equal(halves.json().b[0].documents, 12 - top.countA)
+  assert.equal(halves.json().a.where, present)
+  const asJson = await cli(['diff', demo.spam, demo.spam, '--a-where', JSON.stringify({ latent: top.latent }), '--b-where', JSON.stringify({ not: { latent: top.latent } }), '--json'])
+  assert.deepEqual(asJson.json().latents, halves.json().latents)
+  const halvesTable = await cli(['diff', demo.spam, demo.spam, '--a-where', present, '--b-where', `not ${present}`, '--limit', '1'])
+  assert.match(halvesTable.stdout, new RegExp(`^spam \\[${present}\\] \\(${top.countA} documents\\) vs spam \\[not ${present}\\] \\(${12 - top.countA}\\)`))
+  // One --b-where applies to every b; otherwise one per b.
+  const twoB = (await cli(['diff', demo.spam, demo.ham, demo.ham, '--b-where', present, '--json', '--limit', '1'])).json()
+  assert.deepEqual(twoB.b.map((b: { where: string }) => b.where), [present, present])
+  assert.equal((await cli(['diff', demo.spam, demo.ham, demo.ham, '--b-where', present, '--b-where', present, '--b-where', present])).code, EXIT.usage)
+
+  const page = await cli(['latent', String(top.latent), '--dataset', demo.spam, '--where', present, '--json'])
+  assert.equal(page.json().documents, top.countA)
+  assert.equal(page.json().frequency, 1)
+  assert.equal((await cli(['latent', String(top.latent), '--dataset', demo.spam, '--where', `not ${present}`, '--json'])).json().documents, 0)
+
+  const clusters = (await cli(['clusters', demo.spam, '--k', '2', '--seed', '1', '--where', present, '--json'])).json()
+  assert.equal(clusters.documents, top.countA)
+  assert.equal(clusters.where, present)
+  const rows = new Set<number>(clusters.rows)
+  const search = (await cli(['search', demo.spam, '--latents', String(top.latent), '--where', present, '--json'])).json()
+  assert.equal(search.where, present)
+  assert.ok(search.results.length > 0)
+  for (const r of search.results) assert.ok(rows.has(r.row), `search result row ${r.row} is in the slice`)
+  const notIn = (await cli(['search', demo.spam, '--latents', String(top.latent), '--where', `not ${present}`, '--json'])).json()
+  for (const r of notIn.results) assert.ok(!rows.has(r.row), `search result row ${r.row} is outside the slice`)
+
+  const corr = await cli(['correlations', demo.spam, '--where', present, '--min-npmi', '0', '--min-count', '2', '--max-frequency', '1', '--json'])
+  assert.equal(corr.code, EXIT.ok, corr.stderr)
+  assert.equal(corr.json().documents, top.countA)
+
+  // The server's 400 names the fault; the CLI prints it and exits 3 (--json: the problem document).
+  const bad = await cli(['diff', demo.spam, demo.ham, '--a-where', 'metadata.group ~ "x"'])
+  assert.equal(bad.code, EXIT.refused)
+  assert.match(bad.stderr, /^latentbase diff: 400 Bad Request: invalid query string: aWhere: bad operator "~": use =, .* at character 16\n/)
+  const badField = await cli(['search', demo.spam, 'click', '--where', 'colour = "red"'])
+  assert.equal(badField.code, EXIT.refused)
+  assert.match(badField.stderr, /unknown field "colour"/)
+  for (const args of [['latent', '3', '--dataset', demo.spam], ['correlations', demo.spam], ['clusters', demo.spam, '--k', '2']]) {
+    const refused = await cli([...args, '--where', '{"latent": -1}', '--json'])
+    assert.equal(refused.code, EXIT.refused, args[0])
+    assert.match(JSON.parse(refused.stderr).detail, /latent/, args[0])
+  }
+})
+
+/** A loopback LLM: hypotheses citing the given latent; the judge answers YES where the document contains the quoted word. */
+function scriptedAnswer(latent: number) {
+  return (req: RecordedRequest): ScriptedReply => {
+    const user = userText(req)
+    if (/^Latent \d+:/m.test(user)) return { json: { hypotheses: [{ text: "This response mentions 'click'.", latents: [latent] }] } }
+    const word = /Statement: [^'\n]*'([^'\n]+)'/.exec(user)?.[1]
+    const doc = /<document>\n([\s\S]*)\n<\/document>/.exec(user)?.[1]
+    if (word === undefined || doc === undefined) return { content: 'unsure' }
+    return { json: { answer: doc.toLowerCase().includes(word) ? 'YES' : 'NO' } }
+  }
+}
+
+test('hypotheses and verify: --a-where / --b-where reach the LLM steps (verification samples the slices); --dry-run spends nothing; a bad slice exits 3 before any LLM call', async () => {
+  const top = (await cli(['diff', demo.spam, demo.ham, '--limit', '1', '--json'])).json().latents[0]
+  const present = `latent ${top.latent}`
+  llm.setResponder(scriptedAnswer(top.latent))
+  const calls = llm.requests.length
+  const sliceArgs = ['--a-where', present, '--b-where', `not ${present}`]
+  const dry = await cli(['hypotheses', demo.spam, demo.spam, ...sliceArgs, '--max', '1', '--dry-run'])
+  assert.equal(dry.code, EXIT.ok, dry.stderr)
+  assert.match(dry.stdout, /^estimate \(nothing spent\): 1 calls to scripted-model, \d+ input and \d+ output tokens/)
+  assert.equal(llm.requests.length, calls, 'a dry run calls no LLM')
+
+  const bad = await cli(['hypotheses', demo.spam, demo.spam, '--a-where', present, '--b-where', 'latent -1'])
+  assert.equal(bad.code, EXIT.refused)
+  assert.match(bad.stderr, /bWhere/)
+  const badVerify = await cli(['verify', demo.spam, demo.spam, '--hypothesis', 'x', '--a-where', 'metadata.group ~ 1'])
+  assert.equal(badVerify.code, EXIT.refused)
+  assert.match(badVerify.stderr, /aWhere.*bad operator "~"/)
+  assert.equal(llm.requests.length, calls, 'refused before any LLM call')
+
+  const made = await cli(['hypotheses', demo.spam, demo.spam, ...sliceArgs, '--max', '1'])
+  assert.equal(made.code, EXIT.ok, made.stderr)
+  assert.match(made.stdout, new RegExp(`^1 hypotheses \\(scripted-model\\)[\\s\\S]*\\n0\\s+This response mentions 'click'\\.\\s+${top.latent}\\n`))
+
+  const verified = await cli(['verify', demo.spam, demo.spam, '--hypothesis', "This response mentions 'click'.", ...sliceArgs, '--per-dataset', '50', '--json'])
+  assert.equal(verified.code, EXIT.ok, verified.stderr)
+  const v = verified.json()
+  assert.deepEqual([v.a.where, v.b.where], [present, `not ${present}`])
+  assert.deepEqual([v.a.judged, v.b.judged], [top.countA, 12 - top.countA], 'every document of each slice judged, none of the other')
+  const clicks = (rows: number[]) => rows.filter((r) => demo.documents.spam[r].text.toLowerCase().includes('click')).length
+  assert.equal(v.hypotheses[0].yesA, clicks(v.a.rows))
+  assert.equal(v.hypotheses[0].yesB, clicks(v.b.rows))
+  const verifiedTable = await cli(['verify', demo.spam, demo.spam, '--hypothesis', "This response mentions 'click'.", ...sliceArgs])
+  assert.match(verifiedTable.stdout, new RegExp(`^${demo.spam} \\[${present}\\] \\(${top.countA} judged\\) vs ${demo.spam} \\[not ${present}\\]`))
 })
 
 test('exit codes: usage 2, refused 3, not found 4, encoding failed 7, timeout 8, unreachable 6', async () => {

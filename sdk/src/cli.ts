@@ -3,6 +3,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { readFile, stat } from 'node:fs/promises'
 import { basename } from 'node:path'
 import { AppendFailedError, createClient, DatasetFailedError, LatentbaseError, type Dataset, type LatentbaseClient } from './index.ts'
+import type { DryRunEstimate } from './llm.ts'
 
 /** Exit codes scripts can rely on (docs/clients.md lists them too). */
 export const EXIT = {
@@ -83,6 +84,22 @@ const ints = (name: string, v: unknown): number[] | undefined => {
   const list = String(v).split(',').map((s) => Number(s.trim()))
   if (list.some((n) => !Number.isInteger(n) || n < 0)) throw new UsageError(`--${name} takes latent ids separated by commas, e.g. 12,40,977`)
   return list
+}
+/**
+ * A slice option (docs/slices.md), passed through as the user wrote it, text or JSON (starting with "{"): the server
+ * parses it and answers a bad one with a 400 naming the fault, which the CLI prints (exit 3). Empty: the whole dataset.
+ */
+const where = (v: unknown): string | undefined => (v === undefined ? undefined : String(v))
+const SLICE_HELP = 'A slice (docs/slices.md) is text, e.g. \'metadata.model = "x" and latent 12 > 0.5\', or its JSON form \'{"latent":12}\'; quote it for the shell.'
+/** `--a-where` and `--b-where` (one per b, or one for all of them) as the API's aWhere / bWhere. */
+function sideSlices(bs: string[], v: Record<string, unknown>): { aWhere?: string; bWhere?: string[] } {
+  const bWhere = v['b-where'] as string[] | undefined
+  if (bWhere && bWhere.length > 1 && bWhere.length !== bs.length) throw new UsageError(`give one --b-where per b dataset (${bs.length}), or one for all of them; got ${bWhere.length}`)
+  return { aWhere: where(v['a-where']), bWhere: bWhere?.length === 1 ? bs.map(() => bWhere[0]) : bWhere }
+}
+async function printEstimate(ctx: Ctx, e: DryRunEstimate): Promise<void> {
+  if (ctx.json) return void ctx.io.stdout.write(JSON.stringify(e, null, 2) + '\n')
+  ctx.io.stdout.write(`estimate (nothing spent): ${e.calls} calls to ${e.model}, ${e.inputTokens} input and ${e.outputTokens} output tokens, cost ${e.cost === null ? 'unknown (no price configured)' : `${e.cost.toFixed(4)} ${e.currency}`}\n`)
 }
 function need(args: string[], n: number, what: string): void {
   if (args.length < n) throw new UsageError(`missing ${what}`)
@@ -258,21 +275,24 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   diff: {
-    usage: 'diff <a> <b> [b...] [--limit N] [--direction a|b|both] [--metric absolute|relative] [--min-frequency F] [--max-frequency F] [--latents 1,2] [--pair-by FIELD] [--control-length]',
+    usage: 'diff <a> <b> [b...] [--a-where SLICE] [--b-where SLICE]... [--limit N] [--direction a|b|both] [--metric absolute|relative] [--min-frequency F] [--max-frequency F] [--latents 1,2] [--pair-by FIELD] [--control-length]',
     summary: 'latents that fire more in dataset a than in the b datasets',
+    help: `--a-where restricts a to a slice; --b-where once per b, in order (one --b-where for several b applies to each; '' is a whole dataset). a and b may be one dataset with two slices.\n${SLICE_HELP}`,
     options: {
+      'a-where': { type: 'string' }, 'b-where': { type: 'string', multiple: true },
       limit: { type: 'string' }, direction: { type: 'string' }, metric: { type: 'string' }, 'min-frequency': { type: 'string' },
       'max-frequency': { type: 'string' }, latents: { type: 'string' }, 'pair-by': { type: 'string' }, 'control-length': { type: 'boolean' },
     },
     async run(ctx, args, v) {
       need(args, 2, 'two dataset ids: diff <a> <b> [b...]')
       const diff = await ctx.client.diff({
-        a: args[0], b: args.slice(1), limit: int('limit', v.limit), direction: v.direction as 'a' | undefined, metric: v.metric as 'absolute' | undefined,
+        a: args[0], b: args.slice(1), ...sideSlices(args.slice(1), v), limit: int('limit', v.limit), direction: v.direction as 'a' | undefined, metric: v.metric as 'absolute' | undefined,
         minFrequency: num('min-frequency', v['min-frequency']), maxFrequency: num('max-frequency', v['max-frequency']),
         latents: ints('latents', v.latents), pairBy: v['pair-by'] as string | undefined, controlLength: v['control-length'] as boolean | undefined,
       })
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(diff, null, 2) + '\n')
-      ctx.io.stdout.write(`${diff.a.name} (${diff.a.documents} documents) vs ${diff.b.map((b) => `${b.name} (${b.documents})`).join(', ')}; ${diff.design}, ${diff.tested} latents tested\n`)
+      const side = (s: { name: string; where?: string }) => (s.where ? `${s.name} [${s.where}]` : s.name)
+      ctx.io.stdout.write(`${side(diff.a)} (${diff.a.documents} documents) vs ${diff.b.map((b) => `${side(b)} (${b.documents})`).join(', ')}; ${diff.design}, ${diff.tested} latents tested\n`)
       ctx.io.stdout.write(table(diff.latents.map((l) => ({
         latent: l.latent, freqA: l.frequencyA, freqB: l.frequencyB, difference: l.difference, ci95: `${l.ci95[0].toFixed(3)}..${l.ci95[1].toFixed(3)}`,
         q: l.qValue, label: l.label,
@@ -280,15 +300,16 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   latent: {
-    usage: 'latent <n> --dataset ID [--examples N] [--text]', summary: "a latent's page: label, frequency, top examples",
-    options: { dataset: { type: 'string' }, examples: { type: 'string' }, text: { type: 'boolean' } },
+    usage: 'latent <n> --dataset ID [--where SLICE] [--examples N] [--text]', summary: "a latent's page: label, frequency, top examples",
+    help: `--where: the page of a slice (statistics over its documents, the stored top examples that fall in it).\n${SLICE_HELP}`,
+    options: { dataset: { type: 'string' }, where: { type: 'string' }, examples: { type: 'string' }, text: { type: 'boolean' } },
     async run(ctx, args, v) {
       need(args, 1, 'the latent id')
       if (!v.dataset) throw new UsageError('missing --dataset ID')
       const latent = int('latent', args[0])!
-      const page = await ctx.client.latents.get(String(v.dataset), latent, { examples: int('examples', v.examples), text: v.text as boolean | undefined })
+      const page = await ctx.client.latents.get(String(v.dataset), latent, { examples: int('examples', v.examples), text: v.text as boolean | undefined, where: where(v.where) })
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(page, null, 2) + '\n')
-      ctx.io.stdout.write(`latent ${page.latent}: ${page.label ?? '(no label)'}\nin ${page.documents} documents of ${page.dataset} (frequency ${page.frequency.toPrecision(3)}), max ${page.max.toPrecision(3)}\n`)
+      ctx.io.stdout.write(`latent ${page.latent}: ${page.label ?? '(no label)'}\nin ${page.documents} documents of ${page.dataset}${page.where ? ` [${page.where}]` : ''} (frequency ${page.frequency.toPrecision(3)}), max ${page.max.toPrecision(3)}\n`)
       ctx.io.stdout.write(table(page.topExamples.map((e) => ({
         rank: e.rank, row: e.row, id: e.id, value: e.value,
         window: e.tokens.map((t, i) => (i === e.position - e.windowStart ? `[${t}]` : t)).join(''),
@@ -296,27 +317,29 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   search: {
-    usage: 'search <dataset> [query...] [--method sae|bm25|hybrid] [--latents 1,2] [--k N] [--limit N]', summary: 'documents with a property',
-    options: { method: { type: 'string' }, latents: { type: 'string' }, k: { type: 'string' }, limit: { type: 'string' } },
+    usage: 'search <dataset> [query...] [--where SLICE] [--method sae|bm25|hybrid] [--latents 1,2] [--k N] [--limit N]', summary: 'documents with a property',
+    help: `--where: rank only a slice's documents.\n${SLICE_HELP}`,
+    options: { where: { type: 'string' }, method: { type: 'string' }, latents: { type: 'string' }, k: { type: 'string' }, limit: { type: 'string' } },
     async run(ctx, args, v) {
       need(args, 1, 'the dataset id')
       const q = args.slice(1).join(' ') || undefined
       if (!q && !v.latents) throw new UsageError('give a query (words) or --latents')
       const result = await ctx.client.search({
-        dataset: args[0], q, method: v.method as 'sae' | undefined, latents: ints('latents', v.latents), k: int('k', v.k), limit: int('limit', v.limit),
+        dataset: args[0], where: where(v.where), q, method: v.method as 'sae' | undefined, latents: ints('latents', v.latents), k: int('k', v.k), limit: int('limit', v.limit),
       })
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
-      ctx.io.stdout.write(`${result.matched} documents match (${result.method})${result.latents.length ? `; latents ${result.latents.map((l) => l.latent).join(', ')}` : ''}\n`)
+      ctx.io.stdout.write(`${result.matched} documents match (${result.method}${result.where ? `, in ${result.where}` : ''})${result.latents.length ? `; latents ${result.latents.map((l) => l.latent).join(', ')}` : ''}\n`)
       ctx.io.stdout.write(table(result.results.map((r) => ({ row: r.row, id: r.id, score: r.score, snippet: r.snippet })), ['row', 'id', 'score', 'snippet'], 70))
     },
   },
   correlations: {
-    usage: 'correlations <dataset> [--min-npmi X] [--min-count N] [--max-frequency F] [--limit N]', summary: 'latent pairs that co-occur (NPMI)',
-    options: { 'min-npmi': { type: 'string' }, 'min-count': { type: 'string' }, 'min-frequency': { type: 'string' }, 'max-frequency': { type: 'string' }, limit: { type: 'string' } },
+    usage: 'correlations <dataset> [--where SLICE] [--min-npmi X] [--min-count N] [--max-frequency F] [--limit N]', summary: 'latent pairs that co-occur (NPMI)',
+    help: `--where: pairs within a slice's documents (frequencies, thresholds and NPMI are the slice's own).\n${SLICE_HELP}`,
+    options: { where: { type: 'string' }, 'min-npmi': { type: 'string' }, 'min-count': { type: 'string' }, 'min-frequency': { type: 'string' }, 'max-frequency': { type: 'string' }, limit: { type: 'string' } },
     async run(ctx, args, v) {
       need(args, 1, 'the dataset id')
       const result = await ctx.client.correlations({
-        dataset: args[0], minNpmi: num('min-npmi', v['min-npmi']), minCount: int('min-count', v['min-count']),
+        dataset: args[0], where: where(v.where), minNpmi: num('min-npmi', v['min-npmi']), minCount: int('min-count', v['min-count']),
         minFrequency: num('min-frequency', v['min-frequency']), maxFrequency: num('max-frequency', v['max-frequency']), limit: int('limit', v.limit),
       })
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
@@ -325,21 +348,70 @@ const COMMANDS: Record<string, Command> = {
     },
   },
   clusters: {
-    usage: 'clusters <dataset> --k N [--latents 1,2] [--phrase TEXT]... [--method M] [--seed N]', summary: "cluster a dataset's documents",
-    options: { k: { type: 'string' }, latents: { type: 'string' }, phrase: { type: 'string', multiple: true }, method: { type: 'string' }, seed: { type: 'string' } },
+    usage: 'clusters <dataset> --k N [--where SLICE] [--latents 1,2] [--phrase TEXT]... [--method M] [--seed N]', summary: "cluster a dataset's documents",
+    help: `--where: cluster only a slice's documents (central documents are dataset rows).\n${SLICE_HELP}`,
+    options: { where: { type: 'string' }, k: { type: 'string' }, latents: { type: 'string' }, phrase: { type: 'string', multiple: true }, method: { type: 'string' }, seed: { type: 'string' } },
     async run(ctx, args, v) {
       need(args, 1, 'the dataset id')
       const k = int('k', v.k)
       if (k === undefined) throw new UsageError('missing --k N (the number of clusters)')
       const result = await ctx.client.clusters({
-        dataset: args[0], k, latents: ints('latents', v.latents), phrases: v.phrase as string[] | undefined,
+        dataset: args[0], k, ...(v.where === undefined ? {} : { where: String(v.where) }), latents: ints('latents', v.latents), phrases: v.phrase as string[] | undefined,
         method: v.method as 'spectral' | undefined, seed: int('seed', v.seed),
       })
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
-      ctx.io.stdout.write(`${result.documents} documents in ${result.k} clusters (${result.method}, ${result.latentsUsed.length} latents)\n`)
+      ctx.io.stdout.write(`${result.documents} documents${result.where ? ` of ${result.where}` : ''} in ${result.k} clusters (${result.method}, ${result.latentsUsed.length} latents)\n`)
       ctx.io.stdout.write(table(result.clusters.map((c) => ({
         id: c.id, size: c.size, name: c.name, latents: c.latents.map((l) => l.latent).join(','), central: c.central.join(','),
       })), ['id', 'size', 'name', 'latents', 'central']))
+    },
+  },
+  hypotheses: {
+    usage: 'hypotheses <a> <b> [b...] [--a-where SLICE] [--b-where SLICE]... [--question Q] [--max N] [--top-latents N] [--dry-run]',
+    summary: 'hypotheses about how a differs from b, written by the server\'s LLM from the diff',
+    help: `--dry-run prints the estimated calls, tokens and cost and spends nothing. --a-where / --b-where as in diff.\n${SLICE_HELP}`,
+    options: {
+      'a-where': { type: 'string' }, 'b-where': { type: 'string', multiple: true }, question: { type: 'string' }, max: { type: 'string' },
+      'top-latents': { type: 'string' }, 'dry-run': { type: 'boolean', default: false },
+    },
+    async run(ctx, args, v) {
+      need(args, 2, 'two dataset ids: hypotheses <a> <b> [b...]')
+      const params = {
+        a: args[0], b: args.slice(1), ...sideSlices(args.slice(1), v), ...(v.question ? { question: String(v.question) } : {}),
+        max: int('max', v.max), topLatents: int('top-latents', v['top-latents']),
+      }
+      if (v['dry-run']) return printEstimate(ctx, await ctx.client.hypotheses.estimate(params))
+      const result = await ctx.client.hypotheses.create(params)
+      if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
+      ctx.io.stdout.write(`${result.hypotheses.length} hypotheses (${result.model}); verify on other rows than ${Object.entries(result.usedRows).map(([id, rows]) => `${id}: ${rows.join(',')}`).join('; ')}\n`)
+      ctx.io.stdout.write(table(result.hypotheses.map((h) => ({ id: h.id, text: h.text, latents: h.latents.join(',') })), ['id', 'text', 'latents'], 100))
+    },
+  },
+  verify: {
+    usage: 'verify <a> <b> --hypothesis TEXT... [--a-where SLICE] [--b-where SLICE] [--per-dataset N] [--judge pair|document] [--seed N] [--dry-run]',
+    summary: 'judge hypotheses on samples of a and b with the server\'s LLM (share YES in each, difference, q)',
+    help: `--a-where / --b-where judge documents of those slices only (a and b may be one dataset). --dry-run spends nothing.\n${SLICE_HELP}`,
+    options: {
+      hypothesis: { type: 'string', multiple: true }, 'a-where': { type: 'string' }, 'b-where': { type: 'string' }, 'per-dataset': { type: 'string' },
+      judge: { type: 'string' }, seed: { type: 'string' }, 'dry-run': { type: 'boolean', default: false },
+    },
+    async run(ctx, args, v) {
+      need(args, 2, 'two dataset ids: verify <a> <b>')
+      const hypotheses = v.hypothesis as string[] | undefined
+      if (!hypotheses?.length) throw new UsageError('give at least one --hypothesis TEXT')
+      const params = {
+        a: args[0], b: args[1], hypotheses, aWhere: where(v['a-where']), bWhere: where(v['b-where']),
+        perDataset: int('per-dataset', v['per-dataset']), judge: v.judge as 'pair' | undefined, seed: int('seed', v.seed),
+      }
+      if (v['dry-run']) return printEstimate(ctx, await ctx.client.hypotheses.estimateVerify(params))
+      const result = await ctx.client.hypotheses.verify(params)
+      if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
+      const side = (s: { id: string; where?: string; judged: number }) => `${s.id}${s.where ? ` [${s.where}]` : ''} (${s.judged} judged)`
+      ctx.io.stdout.write(`${side(result.a)} vs ${side(result.b)}; ${result.validCount} of ${result.hypotheses.length} valid (${result.model})\n`)
+      ctx.io.stdout.write(table(result.hypotheses.map((h) => ({
+        shareA: h.shareA, shareB: h.shareB, difference: h.difference, ci95: `${h.ci95[0].toFixed(3)}..${h.ci95[1].toFixed(3)}`, p: h.adjustedPValue,
+        valid: h.valid ? 'yes' : 'no', text: h.text,
+      })), ['shareA', 'shareB', 'difference', 'ci95', 'p', 'valid', 'text']))
     },
   },
   encoders: {

@@ -46,6 +46,8 @@ export function llmClient(call: Call) {
         const verification = await this.verify({
           a: h.a, b: b[0], hypotheses: hypotheses.hypotheses.map((x) => ({ text: x.text, latents: x.latents })),
           exclude: hypotheses.usedRows, perDataset, seed, baseline, correction,
+          // The same slices: judged documents come from the parts that were compared.
+          aWhere: h.aWhere, bWhere: h.bWhere?.[0],
         })
         return { hypotheses, verification }
       },

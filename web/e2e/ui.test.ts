@@ -3,7 +3,8 @@
  * local server with two small encoded datasets. Every view loads without console errors; the diff chart shows the
  * latents that differ most (checked against frequencies counted here from the documents); a latent opens with its tokens
  * shaded; search answers; a dropped file becomes a ready dataset; a dry run shows the cost before anything is spent; a
- * server that requires keys explains its 401 and works once a key is saved. Screenshots go to .data/screenshots/.
+ * server that requires keys explains its 401 and works once a key is saved; slices (where fields) change the documents
+ * analysed, and a bad one shows the API's reason under its field. Screenshots go to .data/screenshots/.
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
@@ -244,6 +245,83 @@ test('clusters run as an analysis job and draw a map; correlations list pairs; h
   assert.equal(llmRequests, 0, 'the dry run did not call the LLM')
   await page.screenshot({ path: join(SHOTS, 'hypotheses-estimate-1280.png'), fullPage: true })
   assert.deepEqual(errors, [])
+  await page.close()
+})
+
+test('slices: a where field per diff side changes the document counts (two slices of one dataset), a bad slice shows the API\'s reason under its field; search and latent pages take one too', async () => {
+  const { a } = fx
+  const docs = fixtureDocuments('cooking', 32, 1)
+  const rainy = docs.filter((d) => d.metadata.weather).length
+  assert.ok(rainy > 0 && rainy < docs.length)
+  const { page, errors } = await openPage()
+  await page.goto(`${fx.server.url}/#/diff`)
+  await page.waitForSelector(`#diff-a option[value="${a}"]`, { state: 'attached' })
+  await page.selectOption('#diff-a', a)
+  await page.fill('input[name=aWhere]', 'metadata.weather = true')
+  await page.fill('input[name=bWhere]', 'not metadata.weather = true')
+  // With a slice, A itself can be a B: two parts of one dataset.
+  await page.check(`[data-testid=diff-b] input[value="${a}"]`)
+  await page.click('main form button[type=submit]')
+  const sides = page.locator('[data-testid=diff-sides]')
+  await sides.waitFor()
+  assert.equal(await sides.textContent(), `cooking [metadata.weather = true] (${rainy} docs) vs cooking [not metadata.weather = true] (${docs.length - rainy})`)
+  const hash = new URLSearchParams((await page.evaluate(() => location.hash)).split('?')[1])
+  assert.equal(hash.get('aWhere'), 'metadata.weather = true', 'the slice is kept in the URL')
+  await page.screenshot({ path: join(SHOTS, 'diff-slices-1280.png'), fullPage: true })
+  // Reloading the link gives the same comparison.
+  await page.reload()
+  await page.locator('[data-testid=diff-sides]').waitFor()
+  assert.match(await page.locator('[data-testid=diff-sides]').textContent() ?? '', new RegExp(`\\(${rainy} docs\\)`))
+
+  await page.fill('input[name=aWhere]', 'metadata.weather ~ true')
+  await page.click('main form button[type=submit]')
+  const aError = page.locator('[data-testid=aWhere-error]')
+  await aError.waitFor()
+  assert.match(await aError.textContent() ?? '', /bad operator "~".*at character 18/)
+  assert.equal(await page.locator('[data-testid=bWhere-error]').count(), 0, 'only the faulty side is marked')
+  assert.equal(await sides.count(), 0)
+  await page.screenshot({ path: join(SHOTS, 'diff-slice-error-1280.png'), fullPage: true })
+
+  await page.goto(`${fx.server.url}/#/search?dataset=${a}&q=flour&method=bm25`)
+  await page.waitForSelector('[data-testid=search-results] li')
+  await page.fill('input[name=where]', 'colour = "red"')
+  await page.click('main form button[type=submit]')
+  assert.match(await page.locator('[data-testid=where-error]').textContent() ?? '', /unknown field "colour"/)
+  await page.fill('input[name=where]', 'metadata.weather = true')
+  await page.click('main form button[type=submit]')
+  await page.waitForSelector('[data-testid=search-results] li')
+  const rows = await page.locator('[data-testid=search-results] a').evaluateAll((els) => els.map((e) => e.textContent))
+  assert.ok(rows.length > 0)
+  for (const id of rows) assert.ok(docs.find((d) => d.id === id)?.metadata.weather, `${id} is in the slice`)
+
+  const latent = (await json<{ latents: Array<{ latent: number }> }>(`/diff?a=${a}&b=${fx.b}&limit=1`)).latents[0].latent
+  const sliced = await json<{ documents: number }>(`/latents/${latent}?dataset=${a}&where=${encodeURIComponent('metadata.weather = true')}`)
+  await page.goto(`${fx.server.url}/#/latent/${latent}?dataset=${a}&where=${encodeURIComponent('metadata.weather = true')}`)
+  await page.waitForSelector(`main >> text=in ${sliced.documents} documents of ${a} [metadata.weather = true]`)
+
+  // Clusters of a slice: one dot per document of the slice.
+  await page.goto(`${fx.server.url}/#/clusters?dataset=${a}`)
+  await page.fill('main input[type=number] >> nth=0', '2')
+  await page.fill('input[name=where]', 'metadata.weather = true')
+  await page.click('main form button[type=submit]')
+  await page.waitForSelector('[data-testid=cluster-map] circle')
+  assert.equal(await page.locator('[data-testid=cluster-map] circle').count(), rainy)
+
+  // Hypotheses: the dry run takes the slices (A its own B), and a bad one is refused under its field before any LLM call.
+  const before = llmRequests
+  await page.goto(`${fx.server.url}/#/hypotheses?a=${a}`)
+  await page.waitForSelector(`#hyp-a option[value="${a}"]`, { state: 'attached' })
+  await page.selectOption('#hyp-a', a)
+  await page.fill('input[name=aWhere]', 'metadata.weather = true')
+  await page.fill('input[name=bWhere]', 'latent -3')
+  await page.selectOption('#hyp-b', a)
+  await page.click('main form button[type=submit]')
+  assert.match(await page.locator('[data-testid=bWhere-error]').textContent() ?? '', /latent/)
+  await page.fill('input[name=bWhere]', 'not metadata.weather = true')
+  await page.click('main form button[type=submit]')
+  await page.locator('[data-testid=estimate]').waitFor()
+  assert.equal(llmRequests, before, 'dry runs do not call the LLM')
+  assert.deepEqual(errors.filter((e) => !/status of 400/.test(e)), [])
   await page.close()
 })
 

@@ -111,6 +111,29 @@ export function Field({ label, hint, children }: { label: string; hint?: string;
   return <label class="field"><span class="label">{label}</span>{children}{hint ? <small>{hint}</small> : null}</label>
 }
 
+/**
+ * The API's complaint about one slice parameter in a 400 (`where`, `aWhere`, `bWhere` with the b's index), or null:
+ * from the problem's `errors` (a query that does not parse) or its `detail` (`where: latent 70000 does not exist ...`).
+ */
+export function sliceError(error: unknown, param: string, index?: number): string | null {
+  if (!(error instanceof ApiError) || error.status !== 400) return null
+  const fits = (parts: string[]) => parts[0] === param && (index === undefined || parts.at(-1) === String(index))
+  const issue = error.problem.errors?.find((e) => fits(e.path.split('.')))
+  if (issue) return issue.message
+  const m = /^(\w+)((?:\.\w+)*): ([\s\S]*)$/.exec(error.problem.detail ?? '')
+  return m && fits([m[1], ...m[2].split('.').filter(Boolean)]) ? m[3] : null
+}
+
+/** A slice of a dataset (docs/slices.md: text or JSON), with the API's complaint about it shown under the field. */
+export function WhereField({ label = 'Where', value, onInput, error, name = 'where' }: { label?: string; value: string; onInput: (v: string) => void; error: string | null; name?: string }) {
+  return (
+    <label class="field wide"><span class="label">{label}</span>
+      <input type="text" name={name} value={value} onInput={(e) => onInput((e.target as HTMLInputElement).value)} placeholder='e.g. metadata.model = "x" and latent 12 > 0.5' aria-invalid={error ? true : undefined} spellcheck={false} />
+      {error ? <small class="field-error" role="alert" data-testid={`${name}-error`}>{error}</small> : <small>a slice: metadata, tokens, latents with and / or / not; empty for the whole dataset</small>}
+    </label>
+  )
+}
+
 export function DatasetSelect({ value, onChange, datasets, label = 'Dataset', id }: { value: string; onChange: (v: string) => void; datasets: DatasetView[]; label?: string; id?: string }) {
   const ready = datasets.filter((d) => d.status === 'ready')
   return (

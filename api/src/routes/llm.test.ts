@@ -110,6 +110,10 @@ test('the SDK methods call the same endpoints and parse the contract', async () 
   assert.equal(hypotheses.hypotheses.length, 2)
   assert.ok(verification && verification.hypotheses.length === 2 && verification.baseline)
   assert.ok(!verification.a.rows.some((r) => hypotheses.usedRows.a.includes(r)))
+  // Slices given to createAndVerify reach both steps: the verification samples from them.
+  const sliced = await sdk.hypotheses.createAndVerify({ a: 'a', b: 'b', max: 2, perDataset: 60, aWhere: 'tokens >= 1', bWhere: [{ tokens: { gte: 1 } }] })
+  assert.equal(sliced.verification?.a.where, 'tokens >= 1')
+  assert.equal(sliced.verification?.b.where, 'tokens >= 1')
 })
 
 test('the endpoints are in the OpenAPI document', async () => {

@@ -206,6 +206,10 @@ test('bad slices are 400 problems naming the field, the operator or the paramete
     assert.equal(res.type, 'application/problem+json')
     assert.match(res.body.detail, message)
   }
+  // The problem names the parameter once (and which bWhere), so clients can show the reason beside the right field.
+  const twoB = await get(`/diff?${q({ a: 'ds_all', b: ['ds_x', 'ds_y'], aWhere: 'metadata.model ~ "x"', bWhere: ['', 'colour = 1'] })}`)
+  assert.deepEqual(twoB.body.errors.map((e: { path: string }) => e.path).sort(), ['aWhere', 'bWhere.1'])
+  assert.match(twoB.body.detail, /aWhere: bad operator "~"/)
 })
 
 test('a latent page of a slice equals the page of the same documents encoded as a dataset', async () => {

@@ -46,6 +46,26 @@ def _query(params: Mapping[str, Any]) -> str:
     return urllib.parse.urlencode(pairs)
 
 
+#: A slice of a dataset (docs/slices.md): the text form (``'metadata.model = "x" and latent 12 > 0.5'``) or the JSON form as a dict.
+Slice = Union[str, Mapping[str, Any]]
+
+
+def _slice(value: Optional[Slice]) -> Optional[str]:
+    """A slice as a query-string value: text passes through, a dict is sent as JSON; the server checks both (400 names the fault)."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return json.dumps(value, separators=(",", ":"))
+    raise TypeError(f"a slice is text or a dict (its JSON form), not {type(value).__name__}")
+
+
+def _slices(value: Union[Slice, Sequence[Optional[Slice]], None]) -> List[Optional[Slice]]:
+    """One slice or a list of them (one per b dataset); a single one stays a list of one."""
+    if value is None:
+        return []
+    return [value] if isinstance(value, (str, Mapping)) else list(value)
+
+
 class Transport:
     """HTTP with the API key, problem+json errors, and retries of idempotent requests when the connection fails."""
 
@@ -252,9 +272,10 @@ class Latents:
     def __init__(self, http: Transport):
         self._http = http
 
-    def get(self, dataset: str, latent: int, *, examples: Optional[int] = None, text: Optional[bool] = None) -> m.LatentPage:
-        """A latent's page in a dataset: label, frequency, value histogram and top examples with per-token activations."""
-        q = _query({"dataset": dataset, "examples": examples, "text": text})
+    def get(self, dataset: str, latent: int, *, examples: Optional[int] = None, text: Optional[bool] = None,
+            where: Optional[Slice] = None) -> m.LatentPage:
+        """A latent's page in a dataset (or a slice of it, ``where``): label, frequency, histogram and top examples."""
+        q = _query({"dataset": dataset, "examples": examples, "text": text, "where": _slice(where)})
         return m.from_json(m.LatentPage, self._http.request("GET", f"/latents/{int(latent)}?{q}"))
 
 
@@ -304,7 +325,12 @@ class Hypotheses:
         self._http = http
 
     def _post(self, path: str, params: Mapping[str, Any], dry_run: bool) -> Any:
-        return self._http.request("POST", path, {**_params(params), "dryRun": dry_run})
+        body = _params(params)
+        # Hypotheses take one b slice per b (a list); verification has one b, so one slice. a_where / b_where go as they
+        # are (text or the JSON form): the body's slices are checked by the server like the query's.
+        if "bWhere" in body and path.startswith("/diff/hypotheses"):
+            body["bWhere"] = ["" if w is None else w for w in _slices(body["bWhere"])]
+        return self._http.request("POST", path, {**body, "dryRun": dry_run})
 
     def create(self, a: str, b: Union[str, Sequence[str]], **params: Any) -> m.HypothesesResult:
         """POST /diff/hypotheses: hypotheses about how a differs from b, citing latent ids (the server needs an LLM)."""
@@ -334,7 +360,8 @@ class Hypotheses:
         if not hyps.hypotheses:
             return hyps, None
         verification = self.verify(a, b, hyps.hypotheses, exclude=hyps.used_rows, per_dataset=per_dataset, seed=seed,
-                                   baseline=baseline, correction=correction)
+                                   baseline=baseline, correction=correction, a_where=params.get("a_where"),
+                                   b_where=(_slices(params.get("b_where")) or [None])[0])
         return hyps, verification
 
 
@@ -401,22 +428,32 @@ class Client:
 
     def diff(self, a: str, b: Union[str, Sequence[str]], *, limit: Optional[int] = None, min_frequency: Optional[float] = None,
              max_frequency: Optional[float] = None, metric: Optional[str] = None, direction: Optional[str] = None,
-             latents: Optional[Sequence[int]] = None, pair_by: Optional[str] = None, control_length: Optional[bool] = None) -> m.DiffResult:
-        """Latents that fire more in a than in b (each latent against the b where it is most frequent), with statistics."""
-        pairs = [("a", a)] + [("b", x) for x in ([b] if isinstance(b, str) else b)]
+             latents: Optional[Sequence[int]] = None, pair_by: Optional[str] = None, control_length: Optional[bool] = None,
+             a_where: Optional[Slice] = None, b_where: Union[Slice, Sequence[Optional[Slice]], None] = None) -> m.DiffResult:
+        """Latents that fire more in a than in b (each latent against the b where it is most frequent), with statistics.
+
+        ``a_where`` restricts a to a slice; ``b_where`` is a list of slices, one per b in order (``None`` or ``""``: the
+        whole dataset), or one slice for every b. a and b may be one dataset with two slices.
+        """
+        bs = [b] if isinstance(b, str) else list(b)
+        pairs = [("a", a)] + [("b", x) for x in bs]
+        if a_where is not None:
+            pairs.append(("aWhere", _slice(a_where)))
+        b_slices = [b_where] * len(bs) if isinstance(b_where, (str, Mapping)) else _slices(b_where)
+        pairs += [("bWhere", _slice(w) or "") for w in b_slices]
         rest = _query(_params({"limit": limit, "min_frequency": min_frequency, "max_frequency": max_frequency, "metric": metric,
                                "direction": direction, "latents": latents, "pair_by": pair_by, "control_length": control_length}))
         q = urllib.parse.urlencode(pairs) + (f"&{rest}" if rest else "")
         return m.from_json(m.DiffResult, self._http.request("GET", f"/diff?{q}"))
 
-    def correlations(self, dataset: str, *, wait_timeout: float = 1800.0, **params: Any) -> m.CorrelationsResult:
-        """Latent pairs that co-occur, by NPMI; when the server answers with a job (large dataset), waits for it."""
-        answer = self._http.request("GET", f"/correlations?{_query(_params({'dataset': dataset, **params}))}")
+    def correlations(self, dataset: str, *, where: Optional[Slice] = None, wait_timeout: float = 1800.0, **params: Any) -> m.CorrelationsResult:
+        """Latent pairs that co-occur, by NPMI (in a slice: ``where``); when the server answers with a job, waits for it."""
+        answer = self._http.request("GET", f"/correlations?{_query(_params({'dataset': dataset, 'where': _slice(where), **params}))}")
         return m.from_json(m.CorrelationsResult, self._result_of(answer, wait_timeout))
 
-    def clusters(self, dataset: str, k: int, *, wait_timeout: float = 1800.0, **request: Any) -> m.ClustersResult:
-        """Cluster a dataset's documents (all latents, given latents, or those closest to phrases); waits on a job."""
-        answer = self._http.request("POST", "/clusters", {**_params(request), "dataset": dataset, "k": k})
+    def clusters(self, dataset: str, k: int, *, where: Optional[Slice] = None, wait_timeout: float = 1800.0, **request: Any) -> m.ClustersResult:
+        """Cluster a dataset's documents, or a slice's (``where``; then ``rows`` gives each assignment's dataset row); waits on a job."""
+        answer = self._http.request("POST", "/clusters", {**_params({**request, "where": where}), "dataset": dataset, "k": k})
         return m.from_json(m.ClustersResult, self._result_of(answer, wait_timeout))
 
     def submit_clusters(self, dataset: str, k: int, **request: Any) -> m.JobAccepted:
@@ -426,9 +463,10 @@ class Client:
     def estimate_clusters(self, dataset: str, k: int, **request: Any) -> m.Estimate:
         return m.from_json(m.Estimate, self._http.request("POST", "/clusters", {**_params(request), "dataset": dataset, "k": k, "dryRun": True}))
 
-    def search(self, dataset: str, q: Optional[str] = None, **params: Any) -> m.SearchResult:
-        """Documents with a property: method ``sae`` (latents whose labels match q), ``bm25`` or ``hybrid``."""
-        return m.from_json(m.SearchResult, self._http.request("GET", f"/search?{_query(_params({'dataset': dataset, 'q': q, **params}))}"))
+    def search(self, dataset: str, q: Optional[str] = None, *, where: Optional[Slice] = None, **params: Any) -> m.SearchResult:
+        """Documents with a property: method ``sae`` (latents whose labels match q), ``bm25`` or ``hybrid``; ``where``: in a slice."""
+        query = _query(_params({'dataset': dataset, 'q': q, 'where': _slice(where), **params}))
+        return m.from_json(m.SearchResult, self._http.request("GET", f"/search?{query}"))
 
     def estimate_search(self, dataset: str, q: Optional[str] = None, **params: Any) -> m.Estimate:
         return m.from_json(m.Estimate, self._http.request("GET", f"/search?{_query(_params({'dataset': dataset, 'q': q, **params, 'dry_run': True}))}"))

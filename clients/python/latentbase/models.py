@@ -175,6 +175,8 @@ class DiffSide:
     name: str
     documents: int
     mean_tokens: float
+    #: The slice compared (canonical text form); None for the whole dataset.
+    where: Optional[str] = None
 
 
 @dataclasses.dataclass
@@ -248,6 +250,7 @@ class LatentPage:
     label_score: Optional[Dict[str, Any]] = None
     histogram: Dict[str, Any] = dataclasses.field(default_factory=dict)
     top_examples: List[TopExample] = dataclasses.field(default_factory=list)
+    where: Optional[str] = None
     extra: Dict[str, Any] = _meta()[0]
     raw: Dict[str, Any] = _meta()[1]
 
@@ -288,6 +291,7 @@ class SearchResult:
     temperature: Optional[float] = None
     embedder: Optional[str] = None
     usage: Optional[Dict[str, Any]] = None
+    where: Optional[str] = None
     extra: Dict[str, Any] = _meta()[0]
     raw: Dict[str, Any] = _meta()[1]
 
@@ -329,6 +333,7 @@ class CorrelationsResult:
     seconds: Optional[float] = None
     embedder: Optional[str] = None
     dropped: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    where: Optional[str] = None
     extra: Dict[str, Any] = _meta()[0]
     raw: Dict[str, Any] = _meta()[1]
 
@@ -351,13 +356,16 @@ class ClustersResult:
     method: Optional[str] = None
     latents_used: List[int] = dataclasses.field(default_factory=list)
     affinities: Optional[List[Any]] = None
+    #: For a slice: the slice (canonical text) and the dataset row of each assignment.
+    where: Optional[str] = None
+    rows: Optional[List[int]] = None
     extra: Dict[str, Any] = _meta()[0]
     raw: Dict[str, Any] = _meta()[1]
 
     def to_pandas(self):
-        """One row per document: row and its cluster."""
+        """One row per document: its dataset row and its cluster."""
         pd = _pandas()
-        return pd.DataFrame({"row": range(len(self.assignments)), "cluster": self.assignments})
+        return pd.DataFrame({"row": self.rows if self.rows is not None else range(len(self.assignments)), "cluster": self.assignments})
 
 
 @dataclasses.dataclass

@@ -168,6 +168,68 @@ class ClientTests(unittest.TestCase):
         self.assertEqual(len(clusters.assignments), len(self.spam_docs))
         self.assertEqual(set(clusters.to_pandas()["cluster"]) <= {0, 1}, True)
 
+    def test_slices_as_text_or_dict_on_diff_latent_page_search_correlations_and_clusters(self):
+        top = self.lb.diff(self.spam, self.ham, limit=1).latents[0]
+        present, n = f"latent {top.latent}", len(self.spam_docs)
+        # One dataset, two slices: the latent's documents against the others; the dict (JSON form) says the same.
+        halves = self.lb.diff(self.spam, self.spam, a_where=present, b_where=f"not {present}")
+        self.assertEqual((halves.a.documents, halves.b[0].documents), (top.count_a, n - top.count_a))
+        self.assertEqual((halves.a.where, halves.b[0].where), (present, f"not {present}"))
+        as_dict = self.lb.diff(self.spam, self.spam, a_where={"latent": top.latent}, b_where=[{"not": {"latent": top.latent}}])
+        self.assertEqual(as_dict.to_pandas().to_dict("records"), halves.to_pandas().to_dict("records"))
+        # One slice per b; None is the whole dataset.
+        per_b = self.lb.diff(self.spam, [self.ham, self.ham], b_where=[present, None], limit=1)
+        self.assertEqual([b.where for b in per_b.b], [present, None])
+        self.assertEqual(per_b.b[1].documents, n)
+        every_b = self.lb.diff(self.spam, [self.ham, self.spam], b_where=present, limit=1)
+        self.assertEqual([b.where for b in every_b.b], [present, present])
+        self.assertEqual(every_b.b[1].documents, top.count_a)
+
+        page = self.lb.latents.get(self.spam, top.latent, where=present)
+        self.assertEqual((page.documents, page.frequency, page.where), (top.count_a, 1.0, present))
+        self.assertEqual(self.lb.latents.get(self.spam, top.latent, where={"not": {"latent": top.latent}}).documents, 0)
+
+        clusters = self.lb.clusters(self.spam, 2, seed=1, where=present)
+        self.assertEqual((clusters.documents, clusters.where, len(clusters.rows)), (top.count_a, present, top.count_a))
+        rows = set(clusters.to_pandas()["row"])
+        self.assertEqual(rows, set(clusters.rows))
+        inside = self.lb.search(self.spam, latents=[top.latent], where={"latent": top.latent})
+        self.assertEqual(inside.where, present)
+        self.assertGreater(len(inside.results), 0)
+        self.assertTrue(all(h.row in rows for h in inside.results))
+        outside = self.lb.search(self.spam, latents=[top.latent], where=f"not {present}")
+        self.assertTrue(all(h.row not in rows for h in outside.results))
+
+        corr = self.lb.correlations(self.spam, where=present, min_npmi=0.0, min_count=2, max_frequency=1.0)
+        self.assertEqual((corr.documents, corr.where), (top.count_a, present))
+
+    def test_a_bad_slice_raises_the_servers_reason(self):
+        with self.assertRaises(LatentbaseError) as caught:
+            self.lb.diff(self.spam, self.ham, a_where='metadata.group ~ "x"')
+        self.assertEqual(caught.exception.status, 400)
+        self.assertIn('bad operator "~"', str(caught.exception))
+        for call in (lambda: self.lb.search(self.spam, "click", where={"field": "colour", "eq": "red"}),
+                     lambda: self.lb.correlations(self.spam, where="colour = 1"),
+                     lambda: self.lb.clusters(self.spam, 2, where={"field": "colour", "eq": "red"}),
+                     lambda: self.lb.latents.get(self.spam, 3, where="colour exists")):
+            with self.assertRaises(LatentbaseError) as caught:
+                call()
+            self.assertEqual(caught.exception.status, 400)
+            self.assertIn('"colour"', str(caught.exception))
+        with self.assertRaises(TypeError):
+            self.lb.search(self.spam, "click", where=12)
+        # Hypotheses and verification take a_where / b_where in the body, checked before the LLM is needed: a valid
+        # slice gets as far as the missing LLM (503), a bad one is refused with its reason (400).
+        for call in (lambda w: self.lb.hypotheses.create(self.spam, self.spam, a_where="latent 1", b_where=w),
+                     lambda w: self.lb.hypotheses.verify(self.spam, self.spam, ["x"], a_where={"latent": 1}, b_where=w)):
+            with self.assertRaises(LatentbaseError) as caught:
+                call("not latent 1")
+            self.assertEqual(caught.exception.code, "llm-not-configured")
+            with self.assertRaises(LatentbaseError) as caught:
+                call("tokens ~ 3")
+            self.assertEqual(caught.exception.status, 400)
+            self.assertIn('bWhere', str(caught.exception))
+
     def test_a_clustering_job_is_waited_on_and_read_back(self):
         accepted = self.lb.submit_clusters(self.spam, 2, seed=1)
         progress = []

@@ -19,10 +19,10 @@ export const DiffQuery = z.object({
   latents: csvInts.optional(),
   pairBy: z.string().min(1).optional(),
   controlLength: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
-  aWhere: z.string().max(SLICE_MAX_TEXT).optional().transform((v, ctx) => sliceOrIssue(v, ctx, ['aWhere']))
+  aWhere: z.string().max(SLICE_MAX_TEXT).optional().transform((v, ctx) => sliceOrIssue(v, ctx, []))
     .describe('a slice of a (text or JSON form, see docs/slices.md): only its documents are compared'),
   bWhere: z.union([z.string().max(SLICE_MAX_TEXT), z.array(z.string().max(SLICE_MAX_TEXT))]).optional()
-    .transform((v, ctx) => (v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map((s, i) => sliceOrIssue(s, ctx, ['bWhere', i]))))
+    .transform((v, ctx) => (v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map((s, i) => sliceOrIssue(s, ctx, [i]))))
     .describe('slices of the b datasets, one per b in the same order (an empty bWhere= takes the whole dataset)'),
 })
 export type DiffQuery = z.infer<typeof DiffQuery>
@@ -33,6 +33,7 @@ export const DiffSide = z.object({
 })
 
 /** Parse one query-string slice, turning its problems into zod issues at `path` (so a 400 names the parameter). */
+/** `path` is below the parameter (zod puts the parameter's name in front): [] for aWhere, [i] for the i-th bWhere. */
 function sliceOrIssue(v: string | undefined, ctx: z.RefinementCtx, path: (string | number)[]): Slice | undefined {
   if (v === undefined) return undefined
   try { return parseSliceParam(v) } catch (e) {

@@ -3,25 +3,28 @@ import { useState } from 'preact/hooks'
 import type { ClustersResult } from '@latentbase/shared/contract/clusters'
 import { runAnalysis, type JobView } from '../api.ts'
 import { ClusterMap, clusterColor } from '../charts.tsx'
-import { DatasetSelect, ErrorBox, Field, LatentLink, Page, ProgressBar, fmt, href, setParams, useAction, useDatasets, type Route } from '../ui.tsx'
+import { DatasetSelect, ErrorBox, Field, LatentLink, Page, ProgressBar, WhereField, fmt, href, setParams, sliceError, useAction, useDatasets, type Route } from '../ui.tsx'
 
 export function ClustersView({ route }: { route: Route }) {
   const p = route.params
   const datasets = useDatasets()
-  const [form, setForm] = useState(() => ({ dataset: p.get('dataset') ?? '', k: '4', method: 'spectral', phrases: '', seed: '0' }))
+  const [form, setForm] = useState(() => ({ dataset: p.get('dataset') ?? '', where: p.get('where') ?? '', k: '4', method: 'spectral', phrases: '', seed: '0' }))
   const [job, setJob] = useState<JobView | null>(null)
   const [result, setResult] = useState<ClustersResult | null>(null)
   const [minSize, setMinSize] = useState('0')
   const set = (k: keyof typeof form) => (e: Event) => setForm({ ...form, [k]: (e.target as HTMLInputElement).value })
   const run = useAction(async () => {
-    setParams('clusters', { dataset: form.dataset })
+    const where = form.where.trim()
+    setParams('clusters', { dataset: form.dataset, where })
     setJob(null)
     const phrases = form.phrases.split(',').map((x) => x.trim()).filter(Boolean)
-    const body = { dataset: form.dataset, k: Number(form.k), method: form.method, seed: Number(form.seed), affinityTop: 3, ...(phrases.length ? { phrases } : {}) }
+    const body = { dataset: form.dataset, k: Number(form.k), method: form.method, seed: Number(form.seed), affinityTop: 3, ...(phrases.length ? { phrases } : {}), ...(where ? { where } : {}) }
     // Always as a job: the progress is shown, and large datasets would become one anyway.
     setResult(await runAnalysis<ClustersResult>('/clusters?async=true', { method: 'POST', body }, setJob))
   })
-  const open = (row: number) => { if (result) location.hash = href(`document/${result.dataset}/${row}`) }
+  // A slice's assignments follow `rows` (dataset rows); a whole dataset's are the rows themselves.
+  const open = (i: number) => { if (result) location.hash = href(`document/${result.dataset}/${result.rows?.[i] ?? i}`) }
+  const whereError = sliceError(run.error, 'where')
   const shown = (result?.clusters ?? []).filter((c) => c.size >= Number(minSize || 0))
   return (
     <Page title="Clusters" intro="Group documents by the latents they share (spectral clustering on Jaccard similarity, or k-means), optionally on the latents closest to some phrases.">
@@ -31,17 +34,18 @@ export function ClustersView({ route }: { route: Route }) {
           <Field label="Clusters (k)"><input type="number" min="2" max="200" value={form.k} onInput={set('k')} /></Field>
           <Field label="Method"><select value={form.method} onChange={set('method')}><option value="spectral">spectral</option><option value="kmeans">k-means</option></select></Field>
           <Field label="Phrases" hint="optional, comma-separated: cluster on the latents closest to them"><input type="text" value={form.phrases} onInput={set('phrases')} placeholder="e.g. cooking, sport" /></Field>
+          <WhereField value={form.where} onInput={(v) => setForm({ ...form, where: v })} error={whereError} />
           <Field label="Seed"><input type="number" value={form.seed} onInput={set('seed')} /></Field>
         </div>
         <div class="row-actions"><button type="submit" disabled={!form.dataset || run.pending}>Cluster</button></div>
         {job && (run.pending || job.status !== 'ready') ? <ProgressBar value={job.progress.fraction} label={`analysis job ${job.id}: ${job.status} · ${job.progress.phase} · ${fmt.pct(job.progress.fraction)}`} /> : null}
         {job && !run.pending && job.status === 'ready' ? <p class="muted small" role="status">Analysis job {job.id} done.</p> : null}
       </form>
-      <ErrorBox error={run.error ?? datasets.error} />
+      <ErrorBox error={whereError ? datasets.error : run.error ?? datasets.error} />
       {result ? (
         <div class="two">
           <div class="card">
-            <h2>Map of {result.assignments.length} documents</h2>
+            <h2>Map of {result.assignments.length} documents{result.where ? <span class="muted small"> of {result.where}</span> : null}</h2>
             <ClusterMap assignments={result.assignments} affinities={result.affinities} k={result.k} onOpen={open} />
             <p class="muted small">Each cluster sits on the circle; a document is placed at the mean of its clusters' places weighted by its affinities (highest three), coloured by its cluster. Click a dot to open the document.</p>
           </div>

@@ -2,7 +2,7 @@
 import { useState } from 'preact/hooks'
 import type { DryRunEstimate, HypothesesResult, VerifyResult } from '@latentbase/shared/contract/llm'
 import { api } from '../api.ts'
-import { DatasetSelect, ErrorBox, Field, LatentLink, Page, fmt, useAction, useDatasets, type Route } from '../ui.tsx'
+import { DatasetSelect, ErrorBox, Field, LatentLink, Page, WhereField, fmt, sliceError, useAction, useDatasets, type Route } from '../ui.tsx'
 
 export function Estimate({ estimate, onRun, pending, what = 'Run' }: { estimate: DryRunEstimate; onRun: () => void; pending: boolean; what?: string }) {
   return (
@@ -17,15 +17,18 @@ export function Estimate({ estimate, onRun, pending, what = 'Run' }: { estimate:
 export function HypothesesView({ route }: { route: Route }) {
   const datasets = useDatasets()
   const all = datasets.data?.datasets ?? []
-  const [form, setForm] = useState(() => ({ a: route.params.get('a') ?? '', b: route.params.get('b') ?? '', question: '', max: '5', topLatents: '20', perDataset: '50', judge: 'pair' }))
+  const [form, setForm] = useState(() => ({ a: route.params.get('a') ?? '', b: route.params.get('b') ?? '', aWhere: route.params.get('aWhere') ?? '', bWhere: route.params.get('bWhere') ?? '', question: '', max: '5', topLatents: '20', perDataset: '50', judge: 'pair' }))
   const [genEstimate, setGenEstimate] = useState<DryRunEstimate | null>(null)
   const [hyps, setHyps] = useState<HypothesesResult | null>(null)
   const [verEstimate, setVerEstimate] = useState<DryRunEstimate | null>(null)
   const [verified, setVerified] = useState<VerifyResult | null>(null)
   const set = (k: keyof typeof form) => (e: Event) => { setForm({ ...form, [k]: (e.target as HTMLInputElement).value }); setGenEstimate(null) }
-  const genBody = (dryRun: boolean) => ({ a: form.a, b: form.b, max: Number(form.max), topLatents: Number(form.topLatents), ...(form.question ? { question: form.question } : {}), dryRun })
+  // Slices (docs/slices.md) of A and B: POST /diff/hypotheses takes one bWhere per b (a list), verification one.
+  const aWhere = form.aWhere.trim(), bWhere = form.bWhere.trim()
+  const slices = { ...(aWhere ? { aWhere } : {}), ...(bWhere ? { bWhere } : {}) }
+  const genBody = (dryRun: boolean) => ({ a: form.a, b: form.b, ...slices, ...(bWhere ? { bWhere: [bWhere] } : {}), max: Number(form.max), topLatents: Number(form.topLatents), ...(form.question ? { question: form.question } : {}), dryRun })
   const verBody = (dryRun: boolean) => ({
-    a: form.a, b: form.b, hypotheses: hyps!.hypotheses.map((h) => ({ text: h.text, latents: h.latents })), exclude: hyps!.usedRows,
+    a: form.a, b: form.b, ...slices, hypotheses: hyps!.hypotheses.map((h) => ({ text: h.text, latents: h.latents })), exclude: hyps!.usedRows,
     perDataset: Number(form.perDataset), judge: form.judge, dryRun,
   })
   const generate = useAction(async (spend: boolean) => {
@@ -33,6 +36,7 @@ export function HypothesesView({ route }: { route: Route }) {
     setHyps(await api<HypothesesResult>('/diff/hypotheses', { method: 'POST', body: genBody(false) }))
     setGenEstimate(null)
   })
+  const aError = sliceError(generate.error, 'aWhere'), bError = sliceError(generate.error, 'bWhere')
   const verify = useAction(async (spend: boolean) => {
     if (!spend) { setVerEstimate(await api<DryRunEstimate>('/hypotheses/verify', { method: 'POST', body: verBody(true) })); return }
     setVerified(await api<VerifyResult>('/hypotheses/verify', { method: 'POST', body: verBody(false) }))
@@ -43,7 +47,9 @@ export function HypothesesView({ route }: { route: Route }) {
       <form class="card" onSubmit={(e) => { e.preventDefault(); void generate.run(false) }} aria-label="hypotheses options">
         <div class="grid">
           <DatasetSelect label="A" value={form.a} onChange={(v) => setForm({ ...form, a: v })} datasets={all} id="hyp-a" />
-          <DatasetSelect label="B" value={form.b} onChange={(v) => setForm({ ...form, b: v })} datasets={all.filter((d) => d.id !== form.a)} id="hyp-b" />
+          <DatasetSelect label="B" value={form.b} onChange={(v) => setForm({ ...form, b: v })} datasets={all.filter((d) => d.id !== form.a || aWhere || bWhere)} id="hyp-b" />
+          <WhereField label="A where" name="aWhere" value={form.aWhere} onInput={(v) => { setForm({ ...form, aWhere: v }); setGenEstimate(null) }} error={aError} />
+          <WhereField label="B where" name="bWhere" value={form.bWhere} onInput={(v) => { setForm({ ...form, bWhere: v }); setGenEstimate(null) }} error={bError} />
           <Field label="Question"><input type="text" value={form.question} onInput={set('question')} placeholder="What are the most significant, interesting differences?" /></Field>
           <Field label="Hypotheses"><input type="number" min="1" max="10" value={form.max} onInput={set('max')} /></Field>
           <Field label="Top latents shown"><input type="number" min="1" max="200" value={form.topLatents} onInput={set('topLatents')} /></Field>
@@ -51,7 +57,7 @@ export function HypothesesView({ route }: { route: Route }) {
         <div class="row-actions"><button type="submit" disabled={!form.a || !form.b || generate.pending}>Estimate cost</button></div>
         {genEstimate ? <Estimate estimate={genEstimate} onRun={() => void generate.run(true)} pending={generate.pending} what="Generate" /> : null}
       </form>
-      <ErrorBox error={generate.error ?? datasets.error} />
+      <ErrorBox error={aError || bError ? datasets.error : generate.error ?? datasets.error} />
       {hyps ? (
         <div class="card">
           <h2>{hyps.hypotheses.length} hypotheses <span class="muted small">({hyps.model}, {fmt.cost(hyps.usage.cost, hyps.usage.currency)})</span></h2>

@@ -1,13 +1,17 @@
-/** @module A latent's page: label, source and score; its frequency in each dataset; the value histogram; top examples with every token shaded by activation. */
+/** @module A latent's page (of a dataset, or of a slice of it): label, source and score; its frequency in each dataset; the value histogram; top examples with every token shaded by activation. */
 import { useEffect, useState } from 'preact/hooks'
 import type { LatentPage } from '@latentbase/shared/contract/latents'
 import { api } from '../api.ts'
 import { Histogram, TokenText } from '../charts.tsx'
-import { ErrorBox, Page, fmt, href, labelMeta, useApi, useDatasets, type Route } from '../ui.tsx'
+import { ErrorBox, Page, WhereField, fmt, href, labelMeta, setParams, sliceError, useApi, useDatasets, type Route } from '../ui.tsx'
 
 export function LatentView({ latent, route }: { latent: number; route: Route }) {
   const dataset = route.params.get('dataset') ?? ''
-  const page = useApi<LatentPage>(dataset ? `/latents/${latent}?dataset=${encodeURIComponent(dataset)}&examples=20` : null)
+  const where = route.params.get('where') ?? ''
+  const [whereInput, setWhereInput] = useState(where)
+  useEffect(() => setWhereInput(where), [where])
+  const page = useApi<LatentPage>(dataset ? `/latents/${latent}?${new URLSearchParams({ dataset, examples: '20', ...(where ? { where } : {}) })}` : null)
+  const whereError = sliceError(page.error, 'where')
   const datasets = useDatasets()
   const [freqs, setFreqs] = useState<Array<{ id: string; name: string; frequency: number | null; documents: number | null; error?: string }>>([])
   const l = page.data
@@ -26,15 +30,21 @@ export function LatentView({ latent, route }: { latent: number; route: Route }) 
   return (
     <Page title={`Latent #${latent}`}>
       {!dataset ? <p class="muted">Open a latent from a diff, search, correlation or cluster: its page needs a dataset.</p> : null}
-      <ErrorBox error={page.error} />
+      {dataset ? (
+        <form class="card" aria-label="slice" onSubmit={(e) => { e.preventDefault(); setParams(`latent/${latent}`, { dataset, where: whereInput.trim() }) }}>
+          <div class="grid"><WhereField value={whereInput} onInput={setWhereInput} error={whereError} /></div>
+          <button type="submit">Apply</button>
+        </form>
+      ) : null}
+      <ErrorBox error={whereError ? null : page.error} />
       {l ? <>
         <div class="card">
           <p class="latent-label" data-testid="latent-label">{l.label ?? '(no label)'}</p>
-          <p class="muted">{labelMeta(l.labelSource, l.labelScore)} · encoder {l.encoder} · in {l.documents} documents of {l.dataset} ({fmt.pct(l.frequency)}) · mean {l.mean === null ? '–' : fmt.num(l.mean)} · p90 {l.p90 === null ? '–' : fmt.num(l.p90)} · max {fmt.num(l.max)}</p>
+          <p class="muted">{labelMeta(l.labelSource, l.labelScore)} · encoder {l.encoder} · in {l.documents} documents of {l.dataset}{l.where ? ` [${l.where}]` : ''} ({fmt.pct(l.frequency)}) · mean {l.mean === null ? '–' : fmt.num(l.mean)} · p90 {l.p90 === null ? '–' : fmt.num(l.p90)} · max {fmt.num(l.max)}</p>
         </div>
         <div class="two">
           <div class="card">
-            <h2>Frequency per dataset</h2>
+            <h2>Frequency per dataset{l.where ? ' (whole datasets)' : ''}</h2>
             <table class="compact" data-testid="frequencies">
               <tbody>
                 {freqs.map((f) => (

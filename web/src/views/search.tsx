@@ -4,7 +4,7 @@ import type { SearchResult } from '@latentbase/shared/contract/search'
 import type { LatentPage } from '@latentbase/shared/contract/latents'
 import type { DryRunEstimate } from '@latentbase/shared/contract/llm'
 import { api, query } from '../api.ts'
-import { DatasetSelect, ErrorBox, Field, LatentLink, Page, fmt, href, setParams, useAction, useDatasets, type Route } from '../ui.tsx'
+import { DatasetSelect, ErrorBox, Field, LatentLink, Page, WhereField, fmt, href, setParams, sliceError, useAction, useDatasets, type Route } from '../ui.tsx'
 import { Estimate } from './hypotheses.tsx'
 
 /** Latents whose activating tokens are highlighted in the snippets (the most weighted ones). */
@@ -14,7 +14,7 @@ export function SearchView({ route }: { route: Route }) {
   const p = route.params
   const datasets = useDatasets()
   const [form, setForm] = useState(() => ({
-    dataset: p.get('dataset') ?? '', q: p.get('q') ?? '', method: p.get('method') ?? 'sae', k: p.get('k') ?? '10', limit: p.get('limit') ?? '20',
+    dataset: p.get('dataset') ?? '', q: p.get('q') ?? '', where: p.get('where') ?? '', method: p.get('method') ?? 'sae', k: p.get('k') ?? '10', limit: p.get('limit') ?? '20',
     expand: false, select: false, rerank: false,
   }))
   const [result, setResult] = useState<SearchResult | null>(null)
@@ -23,15 +23,16 @@ export function SearchView({ route }: { route: Route }) {
   const set = (k: keyof typeof form) => (e: Event) => { const t = e.target as HTMLInputElement; setForm({ ...form, [k]: t.type === 'checkbox' ? t.checked : t.value }); setEstimate(null) }
   const usesLlm = form.expand || form.select || form.rerank
   const params = (dryRun: boolean) => query({
-    dataset: form.dataset, q: form.q, method: form.method, k: form.k, limit: form.limit,
+    dataset: form.dataset, q: form.q, where: form.where.trim(), method: form.method, k: form.k, limit: form.limit,
     expand: form.expand || undefined, select: form.select || undefined, rerank: form.rerank || undefined, dryRun: dryRun || undefined,
   })
   const search = useAction(async (spend: boolean) => {
-    setParams('search', { dataset: form.dataset, q: form.q, method: form.method, k: form.k, limit: form.limit })
+    setParams('search', { dataset: form.dataset, q: form.q, where: form.where.trim(), method: form.method, k: form.k, limit: form.limit })
     if (usesLlm && !spend) { setEstimate(await api<DryRunEstimate>(`/search?${params(true)}`)); return }
     setEstimate(null)
     setResult(await api<SearchResult>(`/search?${params(false)}`))
   })
+  const whereError = sliceError(search.error, 'where')
   // Run the search a link describes (dataset + q in the URL).
   useEffect(() => { if (form.dataset && form.q && !result) void search.run(false) }, [])
 
@@ -65,6 +66,7 @@ export function SearchView({ route }: { route: Route }) {
           <Field label="Query"><input type="search" name="q" value={form.q} onInput={set('q')} placeholder="e.g. baking bread" required /></Field>
           <Field label="Method"><select name="method" value={form.method} onChange={set('method')}>{['sae', 'bm25', 'hybrid'].map((m) => <option key={m} value={m}>{m}</option>)}</select></Field>
           <Field label="Latents kept (k)"><input type="number" min="1" max="200" value={form.k} onInput={set('k')} /></Field>
+          <WhereField value={form.where} onInput={(v) => { setForm({ ...form, where: v }); setEstimate(null) }} error={whereError} />
           <Field label="Results"><input type="number" min="1" max="1000" value={form.limit} onInput={set('limit')} /></Field>
         </div>
         <fieldset class="inline">
@@ -79,11 +81,11 @@ export function SearchView({ route }: { route: Route }) {
         </div>
         {estimate ? <Estimate estimate={estimate} onRun={() => void search.run(true)} pending={search.pending} /> : null}
       </form>
-      <ErrorBox error={search.error ?? datasets.error} />
+      <ErrorBox error={whereError ? datasets.error : search.error ?? datasets.error} />
       {result ? (
         <div class="two wide-left">
           <div class="card">
-            <h2>{result.matched} matching documents</h2>
+            <h2>{result.matched} matching documents{result.where ? <span class="muted small"> in {result.where}</span> : null}</h2>
             <ol class="hits" data-testid="search-results">
               {result.results.map((h) => (
                 <li key={h.row}>
