@@ -9,7 +9,7 @@ import type { AnalysisQueueMessage } from '@latentbase/shared/contract/analysis-
 import { S3ObjectStore } from '@latentbase/shared/store/s3-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { SqsQueue } from '@latentbase/shared/queue/sqs-queue'
-import { StoreEncoderCatalog } from '@latentbase/shared/encoders/store-catalog'
+import { StoreEncoderCatalog } from '@latentbase/shared/catalog/store-catalog'
 import { embedderFromEnv } from '@latentbase/shared/embeddings/openai'
 import { guardedFetch } from '@latentbase/shared/net/url-guard'
 import { handleAnalysisMessage, onAnalysisDeadLetter, type AnalysisJobDeps } from './services/analysis-jobs.ts'

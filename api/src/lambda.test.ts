@@ -10,7 +10,7 @@ import { startTestS3, type TestS3 } from '@latentbase/shared/store/s3-testkit'
 import { S3ObjectStore } from '@latentbase/shared/store/s3-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { ApiKeyStore } from '@latentbase/shared/auth/api-keys'
-import { publishEncoderCatalog } from '@latentbase/shared/encoders/store-catalog'
+import { publishEncoderCatalog } from '@latentbase/shared/catalog/store-catalog'
 import { syntheticEncoderInfo, syntheticLabels, syntheticTopics, writeSyntheticDataset } from './bench/synthetic-store.ts'
 
 let s3: TestS3

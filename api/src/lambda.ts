@@ -13,7 +13,7 @@ import type { AnalysisQueueMessage } from '@latentbase/shared/contract/analysis-
 import { S3ObjectStore } from '@latentbase/shared/store/s3-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { SqsQueue } from '@latentbase/shared/queue/sqs-queue'
-import { StoreEncoderCatalog } from '@latentbase/shared/encoders/store-catalog'
+import { StoreEncoderCatalog } from '@latentbase/shared/catalog/store-catalog'
 import { ApiKeyStore } from '@latentbase/shared/auth/api-keys'
 import { embedderFromEnv } from '@latentbase/shared/embeddings/openai'
 import { createApp, type App } from './app.ts'

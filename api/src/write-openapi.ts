@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises'
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
-import { StaticEncoderCatalog } from '@latentbase/shared/encoders/catalog'
+import { StaticEncoderCatalog } from '@latentbase/shared/catalog/catalog'
 import type { JobQueue } from '@latentbase/shared/queue/job-queue'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import type { AnalysisQueueMessage } from '@latentbase/shared/contract/analysis-job'

@@ -2,7 +2,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
-import { StoreEncoderCatalog } from '@latentbase/shared/encoders/store-catalog'
+import { StoreEncoderCatalog } from '@latentbase/shared/catalog/store-catalog'
 import { DEMO_ENCODER_DIR, catalogOf, loadEncoders } from './registry.ts'
 import { publishEncoderCatalog } from './publish-catalog.ts'
 

@@ -1,6 +1,6 @@
 /** @module Publishes the worker's loaded encoders to the store, for APIs that load no model (Worker, Lambda). */
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
-import { publishEncoderCatalog as publish, type PublishedCatalog } from '@latentbase/shared/encoders/store-catalog'
+import { publishEncoderCatalog as publish, type PublishedCatalog } from '@latentbase/shared/catalog/store-catalog'
 import type { LoadedEncoder } from './encode/runtime.ts'
 import { LoadedEncoders } from './registry.ts'
 

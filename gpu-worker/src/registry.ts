@@ -3,7 +3,7 @@ import { readdir, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
 import { basename, dirname, join, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { StaticEncoderCatalog } from '@latentbase/shared/encoders/catalog'
+import { StaticEncoderCatalog } from '@latentbase/shared/catalog/catalog'
 import type { UnavailableEncoder } from '@latentbase/shared/contract/encoder'
 import { loadEncoder, type LoadedEncoder } from './encode/runtime.ts'
 

@@ -10,7 +10,7 @@ import { writeDocumentsShard } from '@latentbase/shared/store/documents/write'
 import { writeLatentShards } from '@latentbase/shared/store/latent-shards/write'
 import { HISTOGRAM_EDGES, mergeStats, statsFromCsr, type LatentStats } from '@latentbase/shared/analysis/latent-stats'
 import { writeLatentP90, writeLatentStats } from '@latentbase/shared/store/stats/write'
-import { StaticEncoderCatalog } from '@latentbase/shared/encoders/catalog'
+import { StaticEncoderCatalog } from '@latentbase/shared/catalog/catalog'
 import type { PooledCsr } from '@latentbase/shared/analysis/sparse'
 
 export interface SyntheticSpec {

@@ -5,7 +5,7 @@ import { STORE_VERSION, type Manifest } from '@latentbase/shared/contract/manife
 import type { DatasetRecord } from '@latentbase/shared/contract/dataset'
 import { CorrelationsQuery, CorrelationsResult } from '@latentbase/shared/contract/correlations'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
-import { StaticEncoderCatalog } from '@latentbase/shared/encoders/catalog'
+import { StaticEncoderCatalog } from '@latentbase/shared/catalog/catalog'
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'

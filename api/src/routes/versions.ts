@@ -9,7 +9,7 @@ import { AppendDocumentsRequest, UpdateDatasetRequest } from '@latentbase/shared
 import { layout } from '@latentbase/shared/store/layout'
 import { versionLayout } from '@latentbase/shared/store/versions'
 import { readUploadMeta, uploadIdOf } from '@latentbase/shared/store/uploads'
-import { datasetFingerprintOf } from '@latentbase/shared/encoders/fingerprint'
+import { datasetFingerprintOf } from '@latentbase/shared/catalog/fingerprint'
 import { sha256HexAsync } from '@latentbase/shared/util/sha256'
 import { mapLimit } from '@latentbase/shared/util/map-limit'
 import type { AppEnv, Deps } from '../deps.ts'

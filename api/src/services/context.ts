@@ -1,7 +1,7 @@
 /** @module What an analysis service needs to answer a request: store, catalog, embedder and the tenant. */
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import type { DatasetStore } from '@latentbase/shared/store/dataset-store'
-import type { EncoderCatalog } from '@latentbase/shared/encoders/catalog'
+import type { EncoderCatalog } from '@latentbase/shared/catalog/catalog'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import type { LlmClient } from '@latentbase/shared/llm/client'
 import type { Manifest } from '@latentbase/shared/contract/manifest'

@@ -8,7 +8,7 @@ import { presenceCountsOfRows, selectRows } from '@latentbase/shared/analysis/sl
 import { sliceToText } from '@latentbase/shared/contract/slice'
 import type { AnalysisContext } from './context.ts'
 import { scoreAt } from '@latentbase/shared/contract/latents'
-import type { LabelInfo } from '@latentbase/shared/encoders/label-overlay'
+import type { LabelInfo } from '@latentbase/shared/catalog/label-overlay'
 import { ApiError } from '../problem.ts'
 import { loadLabelInfo } from './latent-page-service.ts'
 import { loadReadyDataset } from './ready-dataset.ts'

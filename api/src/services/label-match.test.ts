@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
 import { LabelEmbeddingCache } from '@latentbase/shared/embeddings/label-cache'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
-import type { LabelInfo } from '@latentbase/shared/encoders/label-overlay'
+import type { LabelInfo } from '@latentbase/shared/catalog/label-overlay'
 import { labelMatcher, matchText } from './label-match.ts'
 
 test('an offline label is matched by its words, without the example window; other labels whole', () => {

@@ -6,7 +6,7 @@
 import { embedLabels, topLatentsByQuery, LabelEmbeddingCache, type LabelEmbeddings } from '@latentbase/shared/embeddings/label-cache'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
-import type { LabelInfo } from '@latentbase/shared/encoders/label-overlay'
+import type { LabelInfo } from '@latentbase/shared/catalog/label-overlay'
 
 export interface LabelMatcher {
   dimensions: number

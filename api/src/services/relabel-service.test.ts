@@ -11,7 +11,7 @@ import { startScriptedLlm, userText, type ScriptedLlm, type RecordedRequest, typ
 import { writeMarkedDataset, markedCatalog, markedLabels, MARKER, MARKED_LATENT, MARKED_ENCODER } from '@latentbase/shared/llm/corpus-fixture'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import { labelsDigest } from '@latentbase/shared/embeddings/label-cache'
-import { labelOverlayPrefix, readLabelOverlay } from '@latentbase/shared/encoders/label-overlay'
+import { labelOverlayPrefix, readLabelOverlay } from '@latentbase/shared/catalog/label-overlay'
 import { DiffResult } from '@latentbase/shared/contract/diff'
 import { RelabelResult, DryRunEstimate } from '@latentbase/shared/contract/llm'
 import type { JobQueue } from '@latentbase/shared/queue/job-queue'

@@ -16,7 +16,7 @@ import { RelabelRequest, type DryRunEstimate, type FailedItem, type RelabelResul
 import { readByLatent } from '@latentbase/shared/store/latent-shards/read-by-latent'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
-import { writeLabelOverlay, type OverlayLine } from '@latentbase/shared/encoders/label-overlay'
+import { writeLabelOverlay, type OverlayLine } from '@latentbase/shared/catalog/label-overlay'
 import { estimatePlan, countTokens, type ChatMessage, type PlannedCall, type UsageLedger } from '@latentbase/shared/llm/cost'
 import { failedItem, type LlmClient } from '@latentbase/shared/llm/client'
 import { mulberry32 } from '@latentbase/shared/util/random'

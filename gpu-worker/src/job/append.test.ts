@@ -2,7 +2,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { parquetReadObjects } from 'hyparquet'
-import { datasetFingerprintOf } from '@latentbase/shared/encoders/fingerprint'
+import { datasetFingerprintOf } from '@latentbase/shared/catalog/fingerprint'
 import { datasetFingerprint } from '../encode/runtime.ts'
 import type { MinedWindows } from './top-examples.ts'
 import { writeTopExamples } from '@latentbase/shared/store/top-examples/write'

@@ -1,6 +1,6 @@
 /** @module The diff contract: query parameters and result of GET /diff. */
 import { z } from 'zod'
-import { LabelScore } from '../encoders/label-overlay.ts'
+import { LabelScore } from '../catalog/label-overlay.ts'
 import { parseSliceParam, SliceError, SLICE_MAX_TEXT, type Slice } from './slice.ts'
 
 const csvInts = z.string().regex(/^\d+(,\d+)*$/, 'a comma-separated list of latent ids, e.g. 12,40,977')

@@ -1,6 +1,6 @@
 /** @module The latent page contract (GET /latents/{latent}) and the latent reference every analysis result carries to link there. */
 import { z } from 'zod'
-import { LabelScore } from '../encoders/label-overlay.ts'
+import { LabelScore } from '../catalog/label-overlay.ts'
 import { SliceParam } from './slice.ts'
 
 export { LabelScore }

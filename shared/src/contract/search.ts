@@ -1,6 +1,6 @@
 /** @module The search contract: query parameters and result of GET /search (property retrieval). */
 import { z } from 'zod'
-import { LabelScore } from '../encoders/label-overlay.ts'
+import { LabelScore } from '../catalog/label-overlay.ts'
 import { FailedItem, Usage } from './llm.ts'
 import { SliceParam } from './slice.ts'
 

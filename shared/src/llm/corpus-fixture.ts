@@ -9,7 +9,7 @@ import { writeLatentShards } from '../store/latent-shards/write.ts'
 import { HISTOGRAM_EDGES, statsFromCsr } from '../analysis/latent-stats.ts'
 import { writeLatentStats } from '../store/stats/write.ts'
 import { csrFromCoo } from '../analysis/sparse.ts'
-import { StaticEncoderCatalog } from '../encoders/catalog.ts'
+import { StaticEncoderCatalog } from '../catalog/catalog.ts'
 import { mulberry32 } from '../util/random.ts'
 
 export const MARKER = 'ZORBLAX'
