@@ -13,7 +13,7 @@ export default $config({
       removal: input?.stage === 'production' ? 'retain' : 'remove',
       protect: input?.stage === 'production',
       // The same expression as infra/constants.ts REGION (app() runs before infra/ can be imported).
-      providers: { aws: { region: process.env.AWS_REGION ?? 'us-east-1' } },
+      providers: { aws: { region: process.env.AWS_REGION ?? 'us-east-1' } }
     }
   },
   async run() {
@@ -32,7 +32,7 @@ export default $config({
       analysisDlq: s.analysisDlq.url,
       analysisConsumer: analysisConsumer.name,
       gpuWorkerRepository: gpu.repository.repositoryUrl,
-      gpuCluster: gpu.cluster.name,
+      gpuCluster: gpu.cluster.name
     }
-  },
+  }
 })

@@ -9,7 +9,13 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { DEMO_ENCODER_DIR, loadEncoders } from '@latentbase/gpu-worker/registry'
 import type { LoadedEncoder } from '@latentbase/gpu-worker/encode/runtime'
-import { startScriptedLlm, userText, type RecordedRequest, type ScriptedLlm, type ScriptedReply } from '@latentbase/shared/llm/testkit'
+import {
+  startScriptedLlm,
+  userText,
+  type RecordedRequest,
+  type ScriptedLlm,
+  type ScriptedReply
+} from '@latentbase/shared/llm/testkit'
 import { startLocal } from '@latentbase/api/local-server'
 
 const SCRIPT = fileURLToPath(new URL('./paper_workflow.py', import.meta.url))
@@ -25,18 +31,28 @@ after(() => rm(dir, { recursive: true, force: true }))
 
 function runExample(url: string): Promise<{ code: number | null; output: string }> {
   return new Promise((ok, fail) => {
-    const child = spawn(PYTHON, [SCRIPT, '--base-url', url, '--per-side', '10', '--hypotheses', '2'], { env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } })
+    const child = spawn(PYTHON, [SCRIPT, '--base-url', url, '--per-side', '10', '--hypotheses', '2'], {
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' }
+    })
     let output = ''
-    child.stdout.on('data', (d) => { output += d })
-    child.stderr.on('data', (d) => { output += d })
+    child.stdout.on('data', d => {
+      output += d
+    })
+    child.stderr.on('data', d => {
+      output += d
+    })
     child.on('error', fail)
-    child.on('close', (code) => ok({ code, output }))
+    child.on('close', code => ok({ code, output }))
   })
 }
 
 async function withServer<T>(name: string, fn: (url: string) => Promise<T>): Promise<T> {
   const server = await startLocal({ dataDir: join(dir, name), port: 0, encoders, log: () => {} })
-  try { return await fn(server.url) } finally { await server.close() }
+  try {
+    return await fn(server.url)
+  } finally {
+    await server.close()
+  }
 }
 
 test('without an LLM: encode, diff, latent pages, and step 4 skipped with the reason', async () => {
@@ -62,7 +78,14 @@ test('with an LLM: hypotheses cite latents and are verified on held-out emails',
     const user = userText(req)
     if (/^Latent \d+:/m.test(user)) {
       const cited = Number(/^Latent (\d+):/m.exec(user)![1])
-      return { json: { hypotheses: [{ text: "This response mentions 'click'.", latents: [cited] }, { text: "This response mentions 'zzyzx'.", latents: [] }] } }
+      return {
+        json: {
+          hypotheses: [
+            { text: "This response mentions 'click'.", latents: [cited] },
+            { text: "This response mentions 'zzyzx'.", latents: [] }
+          ]
+        }
+      }
     }
     const word = /Statement: [^\n]*'([^']+)'/.exec(user)?.[1]
     const doc = /<document>\n([\s\S]*)\n<\/document>/.exec(user)?.[1]

@@ -22,7 +22,7 @@ export const GPU_MAX_INSTANCES = 8
 export const SCALE_OUT_STEPS = [
   { atLeast: 1, add: 1 },
   { atLeast: 20, add: 2 },
-  { atLeast: 100, add: 4 },
+  { atLeast: 100, add: 4 }
 ]
 export const SCALE_IN_IDLE_MINUTES = 15
 
@@ -35,5 +35,5 @@ export const STORE_PREFIXES = {
   tenantEncoders: '*/encoders/*',
   apiKeys: '_auth/api-keys/*',
   encoders: '_encoders/*',
-  labelEmbeddings: '_encoders/*/label-embeddings/*',
+  labelEmbeddings: '_encoders/*/label-embeddings/*'
 } as const

@@ -30,7 +30,12 @@ export function headingAnchors(markdown: string): Set<string> {
   const anchors = new Set<string>()
   const withoutFences = markdown.replace(/^(```|~~~)[^\n]*\n[\s\S]*?^\1[^\n]*$/gm, '')
   for (const m of withoutFences.matchAll(/^#{1,6}\s+(.+?)\s*#*\s*$/gm)) {
-    const slug = m[1].replace(/`/g, '').toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').trim().replace(/\s/g, '-')
+    const slug = m[1]
+      .replace(/`/g, '')
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .trim()
+      .replace(/\s/g, '-')
     const n = seen.get(slug) ?? 0
     seen.set(slug, n + 1)
     anchors.add(n ? `${slug}-${n}` : slug)
@@ -46,24 +51,43 @@ export function brokenLinks(file: string, markdown: string, read: (path: string)
     const [pathPart, anchor] = target.split('#', 2)
     const path = pathPart ? resolve(dirname(file), decodeURIComponent(pathPart)) : file
     const text = pathPart ? read(path) : markdown
-    if (text === null) { broken.push(`${target}: no such file`); continue }
-    if (anchor !== undefined && path.endsWith('.md') && !headingAnchors(text).has(anchor)) broken.push(`${target}: no heading with anchor #${anchor}`)
+    if (text === null) {
+      broken.push(`${target}: no such file`)
+      continue
+    }
+    if (anchor !== undefined && path.endsWith('.md') && !headingAnchors(text).has(anchor))
+      broken.push(`${target}: no heading with anchor #${anchor}`)
   }
   return broken
 }
 
 const readIfExists = (path: string): string | null => {
   if (!existsSync(path)) return null
-  try { return readFileSync(path, 'utf8') } catch { return '' } // a folder: exists, has no headings
+  try {
+    return readFileSync(path, 'utf8')
+  } catch {
+    return ''
+  } // a folder: exists, has no headings
 }
-const files = () => [join(ROOT, 'README.md'), ...readdirSync(DOCS).filter((f) => f.endsWith('.md')).map((f) => join(DOCS, f))]
+const files = () => [
+  join(ROOT, 'README.md'),
+  ...readdirSync(DOCS)
+    .filter(f => f.endsWith('.md'))
+    .map(f => join(DOCS, f))
+]
 
 test('the checker finds what it must: missing files, missing anchors, GitHub slugs; code is not a link', () => {
-  const anchors = headingAnchors('# The minimal encoder.json\n## AWS (`sst.config.ts`, SST v4)\n## Keys, tenants and URLs\n## Keys, tenants and URLs\n```\n# not a heading\n```\n')
-  assert.deepEqual([...anchors], ['the-minimal-encoderjson', 'aws-sstconfigts-sst-v4', 'keys-tenants-and-urls', 'keys-tenants-and-urls-1'])
-  const md = '# Top\nsee [a](other.md#there), [b](#top), [c](#nowhere), [d](https://example.org), `[e](code.md)`, [f](missing.md)\n'
+  const anchors = headingAnchors(
+    '# The minimal encoder.json\n## AWS (`sst.config.ts`, SST v4)\n## Keys, tenants and URLs\n## Keys, tenants and URLs\n```\n# not a heading\n```\n'
+  )
+  assert.deepEqual(
+    [...anchors],
+    ['the-minimal-encoderjson', 'aws-sstconfigts-sst-v4', 'keys-tenants-and-urls', 'keys-tenants-and-urls-1']
+  )
+  const md =
+    '# Top\nsee [a](other.md#there), [b](#top), [c](#nowhere), [d](https://example.org), `[e](code.md)`, [f](missing.md)\n'
   const other = '# There\n'
-  const broken = brokenLinks('/x/doc.md', md, (p) => (p === '/x/other.md' ? other : null))
+  const broken = brokenLinks('/x/doc.md', md, p => (p === '/x/other.md' ? other : null))
   assert.deepEqual(broken, ['#nowhere: no heading with anchor #nowhere', 'missing.md: no such file'])
 })
 
@@ -81,11 +105,16 @@ test('every relative link in README.md and docs/*.md reaches an existing file an
 
 /** Paths from the repository root the text names (api/..., gpu-worker/..., shared/..., sdk/..., infra/...). */
 export function repositoryPaths(markdown: string): string[] {
-  return [...markdown.matchAll(/(?<![\w./-])((?:api|gpu-worker|shared|sdk|infra)\/[\w./-]*)/g)].map((m) => m[1].replace(/\.+$/, ''))
+  return [...markdown.matchAll(/(?<![\w./-])((?:api|gpu-worker|shared|sdk|infra)\/[\w./-]*)/g)].map(m =>
+    m[1].replace(/\.+$/, '')
+  )
 }
 
 test('every repository path README.md and docs/*.md name exists (the pipeline picture included)', () => {
-  assert.deepEqual(repositoryPaths('see `gpu-worker/src/encode/` and api/src/app.ts. Not xapi/y'), ['gpu-worker/src/encode/', 'api/src/app.ts'])
+  assert.deepEqual(repositoryPaths('see `gpu-worker/src/encode/` and api/src/app.ts. Not xapi/y'), [
+    'gpu-worker/src/encode/',
+    'api/src/app.ts'
+  ])
   const missing: string[] = []
   let named = 0
   for (const file of files()) {
@@ -102,7 +131,9 @@ test('the README is short, names the commands, and links every docs page', () =>
   const readme = readFileSync(join(ROOT, 'README.md'), 'utf8')
   const lines = readme.split('\n').length
   assert.ok(lines <= 160, `README.md has ${lines} lines; move detail into docs/`)
-  for (const phrase of ['npm ci && npm run demo', 'npm ci && npm test', 'npm start']) assert.ok(readme.includes(phrase), phrase)
-  const linked = new Set(linkTargets(readme).map((t) => t.split('#')[0]))
-  for (const page of readdirSync(DOCS).filter((f) => f.endsWith('.md'))) assert.ok(linked.has(`docs/${page}`), `README links docs/${page}`)
+  for (const phrase of ['npm ci && npm run demo', 'npm ci && npm test', 'npm start'])
+    assert.ok(readme.includes(phrase), phrase)
+  const linked = new Set(linkTargets(readme).map(t => t.split('#')[0]))
+  for (const page of readdirSync(DOCS).filter(f => f.endsWith('.md')))
+    assert.ok(linked.has(`docs/${page}`), `README links docs/${page}`)
 })

@@ -10,7 +10,7 @@ export function functions(s: Storage) {
     // IAM comes from `permissions` only (no `link`, which would grant the whole bucket and queues).
     environment: { BUCKET: s.bucket.name },
     // The offline embedder reads its lexicon from shared/assets/ under the working directory (/var/task) once bundled.
-    copyFiles: [{ from: 'shared/assets/offline-lexicon.txt' }],
+    copyFiles: [{ from: 'shared/assets/offline-lexicon.txt' }]
   }
 
   const api = new sst.aws.Function('Api', {
@@ -24,9 +24,13 @@ export function functions(s: Storage) {
       QUEUE_URL: s.encode.url,
       ANALYSIS_QUEUE_URL: s.analysis.url,
       RATE_LIMIT_PER_SECOND: '20',
-      RATE_LIMIT_BURST: '40',
+      RATE_LIMIT_BURST: '40'
     },
-    permissions: apiStatements($interpolate, { bucketArn: s.bucket.arn, encodeQueueArn: s.encode.arn, analysisQueueArn: s.analysis.arn }),
+    permissions: apiStatements($interpolate, {
+      bucketArn: s.bucket.arn,
+      encodeQueueArn: s.encode.arn,
+      analysisQueueArn: s.analysis.arn
+    })
   })
 
   const analysisConsumer = new sst.aws.Function('AnalysisConsumer', {
@@ -37,9 +41,9 @@ export function functions(s: Storage) {
     environment: {
       ...shared.environment,
       ANALYSIS_QUEUE_URL: s.analysis.url,
-      MAX_RECEIVES: String(ANALYSIS_MAX_RECEIVES),
+      MAX_RECEIVES: String(ANALYSIS_MAX_RECEIVES)
     },
-    permissions: analysisStatements($interpolate, { bucketArn: s.bucket.arn, analysisQueueArn: s.analysis.arn }),
+    permissions: analysisStatements($interpolate, { bucketArn: s.bucket.arn, analysisQueueArn: s.analysis.arn })
   })
   // One job per invocation: an analysis can take minutes, and a failure should retry only itself.
   s.analysis.subscribe(analysisConsumer.arn, { batch: { size: 1, partialResponses: true } })

@@ -14,11 +14,14 @@ import type { Statement } from './iam.ts'
 const ROOT = fileURLToPath(new URL('../', import.meta.url))
 let h: Harness
 
-before(async () => { h = await evaluateSstConfig(`${ROOT}sst.config.ts`) })
+before(async () => {
+  h = await evaluateSstConfig(`${ROOT}sst.config.ts`)
+})
 
 const ref = (type: string, name: string, attr: string) => `\${${type}:${name}.${attr}}`
 const str = (x: unknown) => String(x)
-const envOf = (container: { environment: Array<{ name: string; value: string }> }) => Object.fromEntries(container.environment.map((e) => [e.name, e.value]))
+const envOf = (container: { environment: Array<{ name: string; value: string }> }) =>
+  Object.fromEntries(container.environment.map(e => [e.name, e.value]))
 const container = () => JSON.parse(h.one('aws.ecs.TaskDefinition', 'GpuWorkerTask').args.containerDefinitions.value)[0]
 
 test('the app: SST home on AWS, production retains and protects its resources', async () => {
@@ -52,7 +55,7 @@ test('analysis queue: its DLQ, a Lambda subscribed with partial batch responses,
   assert.equal(str(fn.environment.ANALYSIS_QUEUE_URL), ref('sst.aws.Queue', 'Analysis', 'url'))
   // SQS needs the visibility timeout to cover the function's timeout, or a running job is handed out twice.
   assert.ok(parseInt(analysis.visibilityTimeout) >= parseInt(fn.timeout))
-  const subs = h.calls.filter((c) => c.type === 'sst.aws.Queue.subscribe')
+  const subs = h.calls.filter(c => c.type === 'sst.aws.Queue.subscribe')
   assert.equal(subs.length, 1)
   assert.equal(subs[0].name, 'Analysis')
   const [subscriber, args] = subs[0].args.arguments
@@ -63,7 +66,7 @@ test('analysis queue: its DLQ, a Lambda subscribed with partial batch responses,
 
 test('Lambda handlers point at files that exist and export the handler', async () => {
   const fns = h.byType('sst.aws.Function')
-  assert.deepEqual(fns.map((f) => f.name).sort(), ['AnalysisConsumer', 'Api'])
+  assert.deepEqual(fns.map(f => f.name).sort(), ['AnalysisConsumer', 'Api'])
   for (const f of fns) {
     const handler: string = f.args.handler
     const dot = handler.lastIndexOf('.')
@@ -83,7 +86,7 @@ test('Lambda handlers point at files that exist and export the handler', async (
 test('GPU worker: ECS on EC2 GPU instances through a capacity provider, never Fargate', () => {
   const lt = h.one('aws.ec2.LaunchTemplate', 'GpuLaunchTemplate').args
   assert.match(lt.instanceType, /^(g|p)\d/, 'a GPU instance family')
-  const amiCall = h.calls.find((c) => c.type === 'aws.ssm.getParameterOutput')
+  const amiCall = h.calls.find(c => c.type === 'aws.ssm.getParameterOutput')
   assert.match(amiCall?.args.arguments[0].name, /^\/aws\/service\/ecs\/optimized-ami\/.*\/gpu\/recommended\/image_id$/)
   const userData = Buffer.from(str(lt.userData), 'base64').toString()
   assert.match(userData, /ECS_CLUSTER=\$\{aws\.ecs\.Cluster:GpuCluster\.name\}/)
@@ -116,14 +119,20 @@ test('GPU worker: ECS on EC2 GPU instances through a capacity provider, never Fa
 
   const svc = h.one('aws.ecs.Service', 'GpuWorker')
   assert.equal(svc.args.launchType, undefined)
-  assert.deepEqual(svc.args.capacityProviderStrategies.map((s: { capacityProvider: unknown }) => str(s.capacityProvider)), [ref('aws.ecs.CapacityProvider', 'GpuCapacity', 'name')])
+  assert.deepEqual(
+    svc.args.capacityProviderStrategies.map((s: { capacityProvider: unknown }) => str(s.capacityProvider)),
+    [ref('aws.ecs.CapacityProvider', 'GpuCapacity', 'name')]
+  )
   assert.ok(svc.opts?.ignoreChanges.includes('desiredCount'), 'autoscaling owns desiredCount')
   assert.equal(h.byType('sst.aws.Service').length, 0, "SST's Service is Fargate-only")
 })
 
 test('scaling on queue depth: out on ApproximateNumberOfMessagesVisible, in to zero only when nothing is waiting or in flight', () => {
   const target = h.one('aws.appautoscaling.Target', 'GpuWorkerScaling').args
-  assert.equal(str(target.resourceId), `service/${ref('aws.ecs.Cluster', 'GpuCluster', 'name')}/${ref('aws.ecs.Service', 'GpuWorker', 'name')}`)
+  assert.equal(
+    str(target.resourceId),
+    `service/${ref('aws.ecs.Cluster', 'GpuCluster', 'name')}/${ref('aws.ecs.Service', 'GpuWorker', 'name')}`
+  )
   assert.equal(target.scalableDimension, 'ecs:service:DesiredCount')
   assert.equal(target.minCapacity, 0)
   const queueName = ref('sst.aws.Queue', 'Encode', 'nodes') + '.queue.name'
@@ -134,27 +143,47 @@ test('scaling on queue depth: out on ApproximateNumberOfMessagesVisible, in to z
   assert.deepEqual(backlog.alarmActions.map(str), [ref('aws.appautoscaling.Policy', 'GpuWorkerScaleOut', 'arn')])
   const out = h.one('aws.appautoscaling.Policy', 'GpuWorkerScaleOut').args
   assert.equal(str(out.resourceId), ref('aws.appautoscaling.Target', 'GpuWorkerScaling', 'resourceId'))
-  assert.equal(out.stepScalingPolicyConfiguration.adjustmentType, 'ChangeInCapacity', 'scale-out never removes busy workers')
+  assert.equal(
+    out.stepScalingPolicyConfiguration.adjustmentType,
+    'ChangeInCapacity',
+    'scale-out never removes busy workers'
+  )
   const steps = out.stepScalingPolicyConfiguration.stepAdjustments
   assert.ok(steps.every((s: { scalingAdjustment: number }) => s.scalingAdjustment > 0))
-  assert.ok(steps.slice(0, -1).every((s: { metricIntervalUpperBound?: string }, i: number) => s.metricIntervalUpperBound === steps[i + 1].metricIntervalLowerBound), 'contiguous steps')
+  assert.ok(
+    steps
+      .slice(0, -1)
+      .every(
+        (s: { metricIntervalUpperBound?: string }, i: number) =>
+          s.metricIntervalUpperBound === steps[i + 1].metricIntervalLowerBound
+      ),
+    'contiguous steps'
+  )
   assert.equal(steps.at(-1).metricIntervalUpperBound, undefined, 'the last step is open-ended')
 
   const idle = h.one('aws.cloudwatch.MetricAlarm', 'EncodeIdle').args
-  const metrics = idle.metricQueries.filter((q: { metric?: unknown }) => q.metric).map((q: { metric: { metricName: string; dimensions: { QueueName: unknown } } }) => {
-    assert.equal(str(q.metric.dimensions.QueueName), queueName)
-    return q.metric.metricName
-  })
+  const metrics = idle.metricQueries
+    .filter((q: { metric?: unknown }) => q.metric)
+    .map((q: { metric: { metricName: string; dimensions: { QueueName: unknown } } }) => {
+      assert.equal(str(q.metric.dimensions.QueueName), queueName)
+      return q.metric.metricName
+    })
   assert.deepEqual(metrics.sort(), ['ApproximateNumberOfMessagesNotVisible', 'ApproximateNumberOfMessagesVisible'])
   assert.equal(idle.threshold, 0)
   assert.deepEqual(idle.alarmActions.map(str), [ref('aws.appautoscaling.Policy', 'GpuWorkerScaleIn', 'arn')])
   const scaleIn = h.one('aws.appautoscaling.Policy', 'GpuWorkerScaleIn').args.stepScalingPolicyConfiguration
   assert.equal(scaleIn.adjustmentType, 'ExactCapacity')
-  assert.deepEqual(scaleIn.stepAdjustments.map((s: { scalingAdjustment: number }) => s.scalingAdjustment), [0])
+  assert.deepEqual(
+    scaleIn.stepAdjustments.map((s: { scalingAdjustment: number }) => s.scalingAdjustment),
+    [0]
+  )
 })
 
 const BUCKET = ref('sst.aws.Bucket', 'Store', 'arn')
-const QUEUES: Record<string, string> = { encode: ref('sst.aws.Queue', 'Encode', 'arn'), analysis: ref('sst.aws.Queue', 'Analysis', 'arn') }
+const QUEUES: Record<string, string> = {
+  encode: ref('sst.aws.Queue', 'Encode', 'arn'),
+  analysis: ref('sst.aws.Queue', 'Analysis', 'arn')
+}
 const PREFIXES = new Set<string>(Object.values(STORE_PREFIXES))
 
 function grants(statements: Statement[]) {
@@ -165,10 +194,16 @@ function grants(statements: Statement[]) {
       for (const r of s.resources.map(str)) {
         assert.notEqual(r, '*')
         if (a.startsWith('s3:') && a !== 's3:ListBucket') {
-          assert.ok(r.startsWith(`${BUCKET}/`) && PREFIXES.has(r.slice(BUCKET.length + 1)), `${a} on ${r}: only the store's known prefixes`)
+          assert.ok(
+            r.startsWith(`${BUCKET}/`) && PREFIXES.has(r.slice(BUCKET.length + 1)),
+            `${a} on ${r}: only the store's known prefixes`
+          )
         } else if (a === 's3:ListBucket') {
           assert.equal(r, BUCKET)
-          assert.ok(s.conditions?.some((c) => c.variable === 's3:prefix'), 'listing is limited to prefixes')
+          assert.ok(
+            s.conditions?.some(c => c.variable === 's3:prefix'),
+            'listing is limited to prefixes'
+          )
         } else {
           assert.ok(a.startsWith('sqs:') && Object.values(QUEUES).includes(r), `${a} on ${r}`)
         }
@@ -178,7 +213,8 @@ function grants(statements: Statement[]) {
   }
   return out
 }
-const can = (g: Array<{ action: string; resource: string }>, action: string, resource: string) => g.some((x) => x.action === action && x.resource === resource)
+const can = (g: Array<{ action: string; resource: string }>, action: string, resource: string) =>
+  g.some(x => x.action === action && x.resource === resource)
 
 test('IAM, API Lambda: its prefixes and queues only; reads keys and the catalog but cannot write them; never consumes a queue', () => {
   const g = grants(h.one('sst.aws.Function', 'Api').args.permissions)
@@ -186,31 +222,45 @@ test('IAM, API Lambda: its prefixes and queues only; reads keys and the catalog 
   assert.ok(can(g, 's3:GetObject', STORE_PREFIXES.apiKeys) && !can(g, 's3:PutObject', STORE_PREFIXES.apiKeys))
   assert.ok(can(g, 's3:GetObject', STORE_PREFIXES.encoders) && !can(g, 's3:PutObject', STORE_PREFIXES.encoders))
   assert.ok(can(g, 'sqs:SendMessage', QUEUES.encode) && can(g, 'sqs:SendMessage', QUEUES.analysis))
-  assert.ok(!g.some((x) => x.action === 'sqs:ReceiveMessage' || x.action === 'sqs:DeleteMessage'))
+  assert.ok(!g.some(x => x.action === 'sqs:ReceiveMessage' || x.action === 'sqs:DeleteMessage'))
 })
 
 test('IAM, GPU task role: datasets, tombstones (read) and the catalog; the encode queue only; no keys, no analysis queue', () => {
   const policy = h.one('aws.iam.RolePolicy', 'GpuTaskPolicy').args
   assert.equal(str(policy.role), ref('aws.iam.Role', 'GpuTaskRole', 'id'))
-  assert.equal(str(h.one('aws.ecs.TaskDefinition', 'GpuWorkerTask').args.taskRoleArn), ref('aws.iam.Role', 'GpuTaskRole', 'arn'))
+  assert.equal(
+    str(h.one('aws.ecs.TaskDefinition', 'GpuWorkerTask').args.taskRoleArn),
+    ref('aws.iam.Role', 'GpuTaskRole', 'arn')
+  )
   const doc = JSON.parse(policy.policy.value)
   const statements: Statement[] = doc.Statement.map((s: any) => ({
-    actions: s.Action, resources: s.Resource,
-    conditions: s.Condition ? Object.entries(s.Condition).flatMap(([test, v]) => Object.entries(v as object).map(([variable, values]) => ({ test, variable, values }))) : undefined,
+    actions: s.Action,
+    resources: s.Resource,
+    conditions: s.Condition
+      ? Object.entries(s.Condition).flatMap(([test, v]) =>
+          Object.entries(v as object).map(([variable, values]) => ({ test, variable, values }))
+        )
+      : undefined
   }))
   assert.ok(doc.Statement.every((s: any) => s.Effect === 'Allow'))
   const g = grants(statements)
   assert.ok(can(g, 's3:PutObject', STORE_PREFIXES.datasets) && can(g, 's3:GetObject', STORE_PREFIXES.tombstones))
   assert.ok(!can(g, 's3:PutObject', STORE_PREFIXES.tombstones), 'only the API deletes datasets')
   assert.ok(can(g, 's3:PutObject', STORE_PREFIXES.encoders), 'publishes the encoder catalog')
-  assert.ok(!g.some((x) => x.resource === STORE_PREFIXES.apiKeys))
+  assert.ok(!g.some(x => x.resource === STORE_PREFIXES.apiKeys))
   assert.ok(can(g, 'sqs:ReceiveMessage', QUEUES.encode) && can(g, 'sqs:ChangeMessageVisibility', QUEUES.encode))
-  assert.ok(!g.some((x) => x.resource === QUEUES.analysis))
+  assert.ok(!g.some(x => x.resource === QUEUES.analysis))
   // The instance role is the ECS agent's, not the worker's.
-  assert.deepEqual(h.byType('aws.iam.RolePolicyAttachment').map((a) => `${str(a.args.role)} ${a.args.policyArn}`).sort(), [
-    `${ref('aws.iam.Role', 'GpuExecutionRole', 'name')} arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy`,
-    `${ref('aws.iam.Role', 'GpuInstanceRole', 'name')} arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role`,
-  ])
+  assert.deepEqual(
+    h
+      .byType('aws.iam.RolePolicyAttachment')
+      .map(a => `${str(a.args.role)} ${a.args.policyArn}`)
+      .sort(),
+    [
+      `${ref('aws.iam.Role', 'GpuExecutionRole', 'name')} arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy`,
+      `${ref('aws.iam.Role', 'GpuInstanceRole', 'name')} arn:aws:iam::aws:policy/service-role/AmazonEC2ContainerServiceforEC2Role`
+    ]
+  )
 })
 
 test('IAM, analysis Lambda: reads datasets, writes analyses; consumes the analysis queue only; no keys', () => {
@@ -218,7 +268,7 @@ test('IAM, analysis Lambda: reads datasets, writes analyses; consumes the analys
   assert.ok(can(g, 's3:GetObject', STORE_PREFIXES.datasets) && !can(g, 's3:PutObject', STORE_PREFIXES.datasets))
   assert.ok(can(g, 's3:PutObject', STORE_PREFIXES.analyses))
   assert.ok(can(g, 'sqs:ReceiveMessage', QUEUES.analysis) && can(g, 'sqs:DeleteMessage', QUEUES.analysis))
-  assert.ok(!g.some((x) => x.resource === QUEUES.encode || x.resource === STORE_PREFIXES.apiKeys))
+  assert.ok(!g.some(x => x.resource === QUEUES.encode || x.resource === STORE_PREFIXES.apiKeys))
 })
 
 test('stack outputs name the API URL, the bucket, both queues and their DLQs, and the image repository', () => {

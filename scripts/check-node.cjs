@@ -33,18 +33,29 @@ function refusal(version, step, platform, arch) {
   var needed = REQUIRED.major + '.' + REQUIRED.minor
   return [
     '',
-    'Latentbase needs Node.js >= ' + needed + '; this is Node ' + version + (step ? ' (while running `npm ' + step + '`)' : '') + '.',
+    'Latentbase needs Node.js >= ' +
+      needed +
+      '; this is Node ' +
+      version +
+      (step ? ' (while running `npm ' + step + '`)' : '') +
+      '.',
     'Its libraries (openai, fauxqs, miniflare, wrangler) need Node 22; on an older one they fail later with unclear errors.',
     'Get Node 22 with one command, then run the step again:',
     '',
     '  ' + installCommand(platform, arch),
     '',
     '(or any Node >= ' + needed + ': nvm install 22, your package manager, https://nodejs.org)',
-    '',
+    ''
   ].join('\n')
 }
 
-module.exports = { REQUIRED: REQUIRED, parse: parse, supported: supported, installCommand: installCommand, refusal: refusal }
+module.exports = {
+  REQUIRED: REQUIRED,
+  parse: parse,
+  supported: supported,
+  installCommand: installCommand,
+  refusal: refusal
+}
 
 function refuseUnsupported() {
   var version = process.env.LATENTBASE_NODE_VERSION || process.version

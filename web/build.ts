@@ -23,14 +23,24 @@ async function newestSource(dir: string): Promise<number> {
 }
 
 /** Builds unless web/dist is newer than every source file (or `force`); returns what it did. */
-export async function ensureWebBuild(opts: { force?: boolean; log?: (line: string) => void } = {}): Promise<'built' | 'fresh' | 'no-vite'> {
+export async function ensureWebBuild(
+  opts: { force?: boolean; log?: (line: string) => void } = {}
+): Promise<'built' | 'fresh' | 'no-vite'> {
   const log = opts.log ?? ((line: string) => console.log(line))
   if (!opts.force) {
-    const built = await stat(DIST_INDEX).then((s) => s.mtimeMs, () => 0)
+    const built = await stat(DIST_INDEX).then(
+      s => s.mtimeMs,
+      () => 0
+    )
     if (built > Math.max(await newestSource(WEB_ROOT), await newestSource(SHARED_ASSETS))) return 'fresh'
   }
   let vite: typeof import('vite')
-  try { vite = await import('vite') } catch { log('[web] vite is not installed (dev dependency): the web interface is not built'); return 'no-vite' }
+  try {
+    vite = await import('vite')
+  } catch {
+    log('[web] vite is not installed (dev dependency): the web interface is not built')
+    return 'no-vite'
+  }
   const t0 = performance.now()
   await vite.build({ configFile: join(WEB_ROOT, 'vite.config.ts'), logLevel: 'warn' })
   log(`[web] built web/dist in ${((performance.now() - t0) / 1000).toFixed(1)} s`)

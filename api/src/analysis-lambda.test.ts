@@ -13,26 +13,44 @@ import { handleAnalysisBatch, type SqsRecord } from './analysis-lambda.ts'
 function setup(runner: () => Promise<unknown>) {
   const objects = new MemoryObjectStore()
   const sent: AnalysisQueueMessage[] = []
-  const queue = { send: async (m: AnalysisQueueMessage) => { sent.push(m); return String(sent.length) } } as unknown as JobQueue<AnalysisQueueMessage>
+  const queue = {
+    send: async (m: AnalysisQueueMessage) => {
+      sent.push(m)
+      return String(sent.length)
+    }
+  } as unknown as JobQueue<AnalysisQueueMessage>
   const deps: AnalysisJobDeps = {
-    objects, datasets: new DatasetStore(objects), encoders: new StaticEncoderCatalog([]), embedder: new OfflineEmbedder(), queue,
-    runners: { clusters: runner, correlations: runner },
+    objects,
+    datasets: new DatasetStore(objects),
+    encoders: new StaticEncoderCatalog([]),
+    embedder: new OfflineEmbedder(),
+    queue,
+    runners: { clusters: runner, correlations: runner }
   }
   return { deps, sent, objects }
 }
-const record = (messageId: string, body: unknown, receiveCount: number): SqsRecord =>
-  ({ messageId, body: typeof body === 'string' ? body : JSON.stringify(body), attributes: { ApproximateReceiveCount: String(receiveCount) } })
+const record = (messageId: string, body: unknown, receiveCount: number): SqsRecord => ({
+  messageId,
+  body: typeof body === 'string' ? body : JSON.stringify(body),
+  attributes: { ApproximateReceiveCount: String(receiveCount) }
+})
 
 test('a good job is done and acknowledged; a malformed record alone is reported as failed', async () => {
   const { deps, sent } = setup(async () => ({ pairs: [] }))
   const job = await submitAnalysisJob(deps, 'acme', { analysis: 'correlations', dataset: 'ds_1', request: {} })
-  const out = await handleAnalysisBatch({ Records: [record('m1', sent[0], 1), record('m2', '{not json', 1), record('m3', { kind: 'nope' }, 1)] }, deps, 3)
+  const out = await handleAnalysisBatch(
+    { Records: [record('m1', sent[0], 1), record('m2', '{not json', 1), record('m3', { kind: 'nope' }, 1)] },
+    deps,
+    3
+  )
   assert.deepEqual(out.batchItemFailures, [{ itemIdentifier: 'm2' }, { itemIdentifier: 'm3' }])
   assert.equal((await getJob(deps.objects, 'acme', job.id))?.status, 'ready')
 })
 
 test('a transient failure is retried (reported, job not failed) until the last receive, which marks the job failed with why', async () => {
-  const { deps, sent } = setup(async () => { throw new Error('disk on fire') })
+  const { deps, sent } = setup(async () => {
+    throw new Error('disk on fire')
+  })
   const job = await submitAnalysisJob(deps, 'acme', { analysis: 'clusters', dataset: 'ds_1', request: {} })
   const first = await handleAnalysisBatch({ Records: [record('m1', sent[0], 1)] }, deps, 3)
   assert.deepEqual(first.batchItemFailures, [{ itemIdentifier: 'm1' }])

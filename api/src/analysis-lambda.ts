@@ -20,11 +20,19 @@ export interface SqsRecord {
   body: string
   attributes: { ApproximateReceiveCount: string }
 }
-export interface SqsEvent { Records: SqsRecord[] }
-export interface SqsBatchResponse { batchItemFailures: Array<{ itemIdentifier: string }> }
+export interface SqsEvent {
+  Records: SqsRecord[]
+}
+export interface SqsBatchResponse {
+  batchItemFailures: Array<{ itemIdentifier: string }>
+}
 
 /** Handle a batch one record at a time; the failures are returned, never thrown, so the rest of the batch is acknowledged. */
-export async function handleAnalysisBatch(event: SqsEvent, deps: AnalysisJobDeps, maxReceives: number): Promise<SqsBatchResponse> {
+export async function handleAnalysisBatch(
+  event: SqsEvent,
+  deps: AnalysisJobDeps,
+  maxReceives: number
+): Promise<SqsBatchResponse> {
   const failures: SqsBatchResponse['batchItemFailures'] = []
   for (const record of event.Records) {
     const receiveCount = Number(record.attributes?.ApproximateReceiveCount ?? '1')
@@ -55,12 +63,15 @@ function depsFromEnv(env: Record<string, string | undefined>): AnalysisJobDeps {
   const { s3, sqs } = awsClientsFromEnv(env)
   const objects = new S3ObjectStore({ client: s3, bucket: need('BUCKET') })
   return {
-    objects, datasets: new DatasetStore(objects), encoders: new StoreEncoderCatalog(objects), embedder: embedderFromEnv(env),
+    objects,
+    datasets: new DatasetStore(objects),
+    encoders: new StoreEncoderCatalog(objects),
+    embedder: embedderFromEnv(env),
     // Webhook retries go back on the analysis queue.
     queue: new SqsQueue<AnalysisQueueMessage>({ client: sqs, queueUrl: need('ANALYSIS_QUEUE_URL') }),
-    log: (line) => console.log(line),
+    log: line => console.log(line),
     // Webhook receivers are strangers' URLs: no private, loopback or metadata addresses.
-    fetch: guardedFetch(),
+    fetch: guardedFetch()
   }
 }
 

@@ -22,7 +22,11 @@ import { syntheticCatalog, syntheticTopics, writeSyntheticDataset } from './benc
 const N_LATENTS = 256
 const topics = syntheticTopics(N_LATENTS, 3, 10)
 const encoders = syntheticCatalog('syn', N_LATENTS, topics)
-const embedder: Embedder = { id: 'test-none', dimensions: 1, embed: async (texts) => new Float32Array(texts.length).fill(1) }
+const embedder: Embedder = {
+  id: 'test-none',
+  dimensions: 1,
+  embed: async texts => new Float32Array(texts.length).fill(1)
+}
 
 let s3: TestS3
 let sqsServer: Awaited<ReturnType<typeof startFauxqs>>
@@ -34,8 +38,14 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'latentbase-analysis-worker-'))
   s3 = await startTestS3('latents')
   sqsServer = await startFauxqs({ port: 0, logger: false })
-  sqs = new SQSClient({ endpoint: sqsServer.address, region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } })
-  queueUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'analysis', Attributes: { VisibilityTimeout: '30' } }))).QueueUrl!
+  sqs = new SQSClient({
+    endpoint: sqsServer.address,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' }
+  })
+  queueUrl = (
+    await sqs.send(new CreateQueueCommand({ QueueName: 'analysis', Attributes: { VisibilityTimeout: '30' } }))
+  ).QueueUrl!
 })
 after(async () => {
   sqs?.destroy()
@@ -47,29 +57,47 @@ after(async () => {
 test('a large GET /correlations is queued on SQS, run by the worker against S3, and read back through the API', async () => {
   const objects = new S3ObjectStore({ client: s3.client, bucket: s3.bucket })
   const datasets = new DatasetStore(objects)
-  await writeSyntheticDataset(objects, datasets, { tenant: 'local', id: 'ds_cloud', encoderId: 'syn' },
-    { nDocs: 80, nLatents: N_LATENTS, meanActive: 20, topics: 3, topicLatents: 10, topicRate: 0.9, seed: 5 })
+  await writeSyntheticDataset(
+    objects,
+    datasets,
+    { tenant: 'local', id: 'ds_cloud', encoderId: 'syn' },
+    { nDocs: 80, nLatents: N_LATENTS, meanActive: 20, topics: 3, topicLatents: 10, topicRate: 0.9, seed: 5 }
+  )
   const analysisQueue = new SqsQueue<AnalysisQueueMessage>({ client: sqs, queueUrl, schema: AnalysisQueueMessage })
   const app = createApp({
-    objects, datasets, encoders, embedder, mode: 'local', tenantOf: () => 'local',
-    queue: new EmbeddedQueue<JobMessage>(join(dir, 'encode-queue')), analysisQueue, correlationsDirectMaxDocuments: 10,
+    objects,
+    datasets,
+    encoders,
+    embedder,
+    mode: 'local',
+    tenantOf: () => 'local',
+    queue: new EmbeddedQueue<JobMessage>(join(dir, 'encode-queue')),
+    analysisQueue,
+    correlationsDirectMaxDocuments: 10
   })
-  const accepted = await app.request('/correlations?dataset=ds_cloud&minCount=2&maxLabelSimilarity=1&minActivation=0&limit=5')
+  const accepted = await app.request(
+    '/correlations?dataset=ds_cloud&minCount=2&maxLabelSimilarity=1&minActivation=0&limit=5'
+  )
   assert.equal(accepted.status, 202)
-  const { job } = await accepted.json() as { job: { id: string; href: string } }
+  const { job } = (await accepted.json()) as { job: { id: string; href: string } }
 
   const abort = new AbortController()
   const lines: string[] = []
   const worker = runAnalysisWorker({
-    env: { ANALYSIS_QUEUE_URL: queueUrl, BUCKET: s3.bucket }, encoders, embedder, s3: s3.client, sqs,
-    log: (l) => lines.push(l), signal: abort.signal,
+    env: { ANALYSIS_QUEUE_URL: queueUrl, BUCKET: s3.bucket },
+    encoders,
+    embedder,
+    s3: s3.client,
+    sqs,
+    log: l => lines.push(l),
+    signal: abort.signal
   })
   try {
     const deadline = Date.now() + 20_000
     let status = 'queued'
     while (status !== 'ready' && status !== 'failed') {
       if (Date.now() > deadline) throw new Error(`job still ${status}; worker log: ${lines.join(' | ')}`)
-      await new Promise((r) => setTimeout(r, 100))
+      await new Promise(r => setTimeout(r, 100))
       status = ((await (await app.request(job.href)).json()) as { status: string }).status
     }
     assert.equal(status, 'ready')
@@ -83,5 +111,8 @@ test('a large GET /correlations is queued on SQS, run by the worker against S3, 
 })
 
 test('the worker refuses to start without its queue or bucket, naming the variable', async () => {
-  await assert.rejects(runAnalysisWorker({ env: { BUCKET: 'b' }, encoders, embedder, signal: AbortSignal.abort() }), /ANALYSIS_QUEUE_URL/)
+  await assert.rejects(
+    runAnalysisWorker({ env: { BUCKET: 'b' }, encoders, embedder, signal: AbortSignal.abort() }),
+    /ANALYSIS_QUEUE_URL/
+  )
 })

@@ -34,33 +34,55 @@ export async function runAnalysisWorker(o: AnalysisWorkerOptions): Promise<void>
   const need = requiredEnv(o.env, 'the analysis worker needs ANALYSIS_QUEUE_URL and BUCKET')
   const { s3, sqs } = awsClientsFromEnv(o.env, o)
   const objects = new S3ObjectStore({ client: s3, bucket: need('BUCKET') })
-  const queue = new SqsQueue<AnalysisQueueMessage>({ client: sqs, queueUrl: need('ANALYSIS_QUEUE_URL'), schema: AnalysisQueueMessage })
+  const queue = new SqsQueue<AnalysisQueueMessage>({
+    client: sqs,
+    queueUrl: need('ANALYSIS_QUEUE_URL'),
+    schema: AnalysisQueueMessage
+  })
   const log = o.log ?? ((line: string) => console.log(line))
   const deps: AnalysisJobDeps = {
-    objects, datasets: new DatasetStore(objects), encoders: o.encoders, embedder: o.embedder ?? embedderFromEnv(o.env), queue, log,
+    objects,
+    datasets: new DatasetStore(objects),
+    encoders: o.encoders,
+    embedder: o.embedder ?? embedderFromEnv(o.env),
+    queue,
+    log,
     // Webhook receivers are strangers' URLs: no private, loopback or metadata addresses.
-    fetch: o.fetch ?? guardedFetch(),
+    fetch: o.fetch ?? guardedFetch()
   }
   const maxReceives = Number(o.env.MAX_RECEIVES ?? 3)
   log(`[analysis] consuming ${queue.queueUrl}`)
-  await runConsumer(queue, async (message) => {
-    try {
-      await handleAnalysisMessage(deps, message.body, o.signal)
-    } catch (err) {
-      // The last receive before the queue's redrive policy moves it to the DLQ: the job says why.
-      if (message.receiveCount >= maxReceives) await onAnalysisDeadLetter(deps, message.body, (err as Error).message)
-      throw err
+  await runConsumer(
+    queue,
+    async message => {
+      try {
+        await handleAnalysisMessage(deps, message.body, o.signal)
+      } catch (err) {
+        // The last receive before the queue's redrive policy moves it to the DLQ: the job says why.
+        if (message.receiveCount >= maxReceives) await onAnalysisDeadLetter(deps, message.body, (err as Error).message)
+        throw err
+      }
+    },
+    {
+      concurrency: 1,
+      visibilitySeconds: 120,
+      heartbeatSeconds: 30,
+      signal: o.signal,
+      onError: err => log(`[analysis] job failed, will be retried: ${(err as Error).message}`)
     }
-  }, { concurrency: 1, visibilitySeconds: 120, heartbeatSeconds: 30, signal: o.signal,
-    onError: (err) => log(`[analysis] job failed, will be retried: ${(err as Error).message}`) })
+  )
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { catalogOf, findEncoderFolders, loadEncoders } = await import('@latentbase/gpu-worker/registry')
   const abort = new AbortController()
-  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { console.log(`[analysis] ${sig}: draining`); abort.abort() })
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.once(sig, () => {
+      console.log(`[analysis] ${sig}: draining`)
+      abort.abort()
+    })
   const encoders = catalogOf(await loadEncoders(await findEncoderFolders(process.env.ENCODERS_DIR)))
-  await runAnalysisWorker({ env: process.env, encoders, signal: abort.signal }).catch((err) => {
+  await runAnalysisWorker({ env: process.env, encoders, signal: abort.signal }).catch(err => {
     console.error(`[analysis] ${(err as Error).message}`)
     process.exit(2)
   })

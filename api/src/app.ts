@@ -28,11 +28,18 @@ export function createApp(appDeps: AppDeps) {
     defaultHook: (result, c) => {
       if (!result.success) {
         const errors = issuesToErrors(result.error.issues)
-        const where = result.target === 'json' ? 'request body' : result.target === 'query' ? 'query string' : result.target
+        const where =
+          result.target === 'json' ? 'request body' : result.target === 'query' ? 'query string' : result.target
         const first = errors[0]
-        return problem(c, 400, 'invalid-request', `invalid ${where}: ${first.path}: ${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`, { errors })
+        return problem(
+          c,
+          400,
+          'invalid-request',
+          `invalid ${where}: ${first.path}: ${first.message}${errors.length > 1 ? ` (and ${errors.length - 1} more)` : ''}`,
+          { errors }
+        )
       }
-    },
+    }
   })
 
   app.use('*', async (c, next) => {
@@ -44,7 +51,14 @@ export function createApp(appDeps: AppDeps) {
       const key = /^Bearer\s+(\S+)$/i.exec(header)?.[1] ?? c.req.header('x-api-key') ?? ''
       const tenant = key ? await deps.apiKeys.tenantOf(key) : null
       if (!tenant) {
-        const res = problem(c, 401, 'unauthorized', key ? 'this API key is not valid (unknown or revoked)' : 'an API key is required: send "Authorization: Bearer lb_..." (or x-api-key)')
+        const res = problem(
+          c,
+          401,
+          'unauthorized',
+          key
+            ? 'this API key is not valid (unknown or revoked)'
+            : 'an API key is required: send "Authorization: Bearer lb_..." (or x-api-key)'
+        )
         res.headers.set('WWW-Authenticate', 'Bearer realm="latentbase"')
         return res
       }
@@ -60,7 +74,12 @@ export function createApp(appDeps: AppDeps) {
       if (PUBLIC_PATHS.has(new URL(c.req.url).pathname)) return next()
       const verdict = limiter.take(c.get('tenant'))
       if (!verdict.ok) {
-        const res = problem(c, 429, 'rate-limited', `too many requests for this API key: retry in ${verdict.retryAfterSeconds} s`)
+        const res = problem(
+          c,
+          429,
+          'rate-limited',
+          `too many requests for this API key: retry in ${verdict.retryAfterSeconds} s`
+        )
         res.headers.set('Retry-After', String(verdict.retryAfterSeconds))
         return res
       }
@@ -68,10 +87,19 @@ export function createApp(appDeps: AppDeps) {
     })
   }
   // Every route: no request body is buffered past the cap (only POST /datasets can legitimately come near it).
-  app.use('*', bodyLimit({
-    maxSize: MAX_BODY_BYTES,
-    onError: (c) => problem(c, 413, 'body-too-large', `request body over ${MAX_BODY_BYTES} bytes${new URL(c.req.url).pathname === '/datasets' ? ': post large datasets by URL ("source") instead of inline' : ''}`),
-  }))
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: c =>
+        problem(
+          c,
+          413,
+          'body-too-large',
+          `request body over ${MAX_BODY_BYTES} bytes${new URL(c.req.url).pathname === '/datasets' ? ': post large datasets by URL ("source") instead of inline' : ''}`
+        )
+    })
+  )
 
   registerUploadRoutes(app, deps)
   registerDatasetRoutes(app, deps)
@@ -89,15 +117,26 @@ export function createApp(appDeps: AppDeps) {
 
   // Generated once from the routes, then completed for client generators (see openapi.ts); servers name the origin asked.
   let generated: Record<string, unknown> | undefined
-  app.get('/openapi.json', (c) => {
+  app.get('/openapi.json', c => {
     generated ??= app.getOpenAPI31Document({
       openapi: '3.1.0',
-      info: { title: 'Latentbase API', version: deps.version ?? '0.1.0', description: 'Encode text datasets into sparse autoencoder latents and compare them.' },
+      info: {
+        title: 'Latentbase API',
+        version: deps.version ?? '0.1.0',
+        description: 'Encode text datasets into sparse autoencoder latents and compare them.'
+      }
     }) as unknown as Record<string, unknown>
     return c.json(finishOpenApiDocument(generated, new URL(c.req.url).origin))
   })
 
-  app.notFound((c) => problem(c, 404, 'route-not-found', `no route for ${c.req.method} ${new URL(c.req.url).pathname}; see GET /openapi.json`))
+  app.notFound(c =>
+    problem(
+      c,
+      404,
+      'route-not-found',
+      `no route for ${c.req.method} ${new URL(c.req.url).pathname}; see GET /openapi.json`
+    )
+  )
   app.onError((err, c) => {
     if (err instanceof ApiError) {
       const res = problem(c, err.status, err.code, err.message, err.extra)
@@ -109,12 +148,16 @@ export function createApp(appDeps: AppDeps) {
       const res = err.getResponse()
       const code = /malformed json/i.test(err.message) ? 'malformed-json' : 'http-error'
       const out = problem(c, err.status as 400, code, err.message || res.statusText)
-      res.headers.forEach((v, k) => { if (k !== 'content-type' && k !== 'content-length') out.headers.set(k, v) })
+      res.headers.forEach((v, k) => {
+        if (k !== 'content-type' && k !== 'content-length') out.headers.set(k, v)
+      })
       return out
     }
     // A malformed id that got past a route (a query or body field) names nothing: answered as a missing one.
-    if (err instanceof InvalidIdError) return problem(c, 404, `${err.kind.replace(/ id$/, '').replace(/\W+/g, '-')}-not-found`, err.message)
-    if (err instanceof SyntaxError && /JSON/.test(err.message)) return problem(c, 400, 'malformed-json', `request body is not valid JSON: ${err.message}`)
+    if (err instanceof InvalidIdError)
+      return problem(c, 404, `${err.kind.replace(/ id$/, '').replace(/\W+/g, '-')}-not-found`, err.message)
+    if (err instanceof SyntaxError && /JSON/.test(err.message))
+      return problem(c, 400, 'malformed-json', `request body is not valid JSON: ${err.message}`)
     console.error('[api] unhandled error', err)
     return problem(c, 500, 'internal', 'an internal error occurred; it has been logged')
   })

@@ -24,22 +24,47 @@ let app: ReturnType<typeof createApp>
 
 before(async () => {
   const a = await keys.create('acme', 'ci')
-  acme = a.key; acmeHash = a.hash
+  acme = a.key
+  acmeHash = a.hash
   globex = (await keys.create('globex')).key
-  for (const [tenant, id] of [['acme', 'ds_a1'], ['acme', 'ds_a2'], ['globex', 'ds_g1']] as const) {
-    await writeSyntheticDataset(objects, datasets, { tenant, id, encoderId: 'syn' }, { nDocs: 30, nLatents: N_LATENTS, meanActive: 10, topics: 2, topicLatents: 8, seed: id.length })
+  for (const [tenant, id] of [
+    ['acme', 'ds_a1'],
+    ['acme', 'ds_a2'],
+    ['globex', 'ds_g1']
+  ] as const) {
+    await writeSyntheticDataset(
+      objects,
+      datasets,
+      { tenant, id, encoderId: 'syn' },
+      { nDocs: 30, nLatents: N_LATENTS, meanActive: 10, topics: 2, topicLatents: 8, seed: id.length }
+    )
   }
   app = createApp({
-    objects, datasets, encoders, mode: 'cloud', apiKeys: keys,
-    tenantOf: () => { throw new Error('with API keys, the tenant comes from the key') },
-    queue: new EmbeddedQueue<JobMessage>(join(await mkdtemp(join(tmpdir(), 'latentbase-auth-')), 'q')),
+    objects,
+    datasets,
+    encoders,
+    mode: 'cloud',
+    apiKeys: keys,
+    tenantOf: () => {
+      throw new Error('with API keys, the tenant comes from the key')
+    },
+    queue: new EmbeddedQueue<JobMessage>(join(await mkdtemp(join(tmpdir(), 'latentbase-auth-')), 'q'))
   })
 })
 
 const get = async (path: string, key?: string, header: 'bearer' | 'x-api-key' = 'bearer') => {
-  const headers: Record<string, string> = key ? (header === 'bearer' ? { authorization: `Bearer ${key}` } : { 'x-api-key': key }) : {}
+  const headers: Record<string, string> = key
+    ? header === 'bearer'
+      ? { authorization: `Bearer ${key}` }
+      : { 'x-api-key': key }
+    : {}
   const res = await app.request(path, { headers })
-  return { status: res.status, type: res.headers.get('content-type'), auth: res.headers.get('www-authenticate'), body: await res.json() as Record<string, any> }
+  return {
+    status: res.status,
+    type: res.headers.get('content-type'),
+    auth: res.headers.get('www-authenticate'),
+    body: (await res.json()) as Record<string, any>
+  }
 }
 
 test('keys are stored hashed: the store holds no key, and the hash resolves to the tenant', async () => {
@@ -66,7 +91,7 @@ test('no key or a wrong key: 401 problem+json with WWW-Authenticate; /health sta
   assert.equal((await app.request('/health')).status, 200)
 })
 
-test('each key sees only its tenant; another tenant\'s dataset looks exactly like a missing one', async () => {
+test("each key sees only its tenant; another tenant's dataset looks exactly like a missing one", async () => {
   const mine = await get('/datasets', acme)
   assert.equal(mine.status, 200)
   const ids = (mine.body.datasets ?? mine.body.items ?? mine.body).map((d: { id: string }) => d.id).sort()
@@ -76,13 +101,21 @@ test('each key sees only its tenant; another tenant\'s dataset looks exactly lik
   const theirs = await get('/datasets/ds_g1', acme)
   const missing = await get('/datasets/ds_nope', acme)
   assert.equal(theirs.status, 404)
-  assert.deepEqual({ ...theirs.body, detail: theirs.body.detail?.replace('ds_g1', 'X') }, { ...missing.body, detail: missing.body.detail?.replace('ds_nope', 'X') })
-  for (const path of ['/diff?a=ds_a1&b=ds_g1', '/latents/3?dataset=ds_g1', '/correlations?dataset=ds_g1', '/datasets/ds_g1/documents/0']) {
+  assert.deepEqual(
+    { ...theirs.body, detail: theirs.body.detail?.replace('ds_g1', 'X') },
+    { ...missing.body, detail: missing.body.detail?.replace('ds_nope', 'X') }
+  )
+  for (const path of [
+    '/diff?a=ds_a1&b=ds_g1',
+    '/latents/3?dataset=ds_g1',
+    '/correlations?dataset=ds_g1',
+    '/datasets/ds_g1/documents/0'
+  ]) {
     assert.equal((await get(path, acme)).status, 404, path)
   }
   const del = await app.request('/datasets/ds_g1', { method: 'DELETE', headers: { authorization: `Bearer ${acme}` } })
   assert.equal(del.status, 404)
-  assert.equal((await get('/datasets/ds_g1', globex)).status, 200, 'the other tenant\'s dataset survived the attempt')
+  assert.equal((await get('/datasets/ds_g1', globex)).status, 200, "the other tenant's dataset survived the attempt")
 })
 
 test('a revoked key stops working once its cached entry expires (at most 30 s)', async () => {
@@ -97,9 +130,15 @@ test('a revoked key stops working once its cached entry expires (at most 30 s)',
 test('rate limits per tenant: over the burst, 429 with Retry-After; other tenants unaffected; the bucket refills', async () => {
   let t = 1_700_000_000_000
   const limited = createApp({
-    objects, datasets, encoders, mode: 'cloud', apiKeys: new ApiKeyStore(objects), tenantOf: () => 'unused',
+    objects,
+    datasets,
+    encoders,
+    mode: 'cloud',
+    apiKeys: new ApiKeyStore(objects),
+    tenantOf: () => 'unused',
     queue: new EmbeddedQueue<JobMessage>(join(await mkdtemp(join(tmpdir(), 'latentbase-rate-')), 'q')),
-    rateLimit: { perSecond: 0.5, burst: 3 }, now: () => new Date(t),
+    rateLimit: { perSecond: 0.5, burst: 3 },
+    now: () => new Date(t)
   })
   const g = (key: string) => limited.request('/datasets', { headers: { authorization: `Bearer ${key}` } })
   const fresh = (await keys.create('acme', 'rate')).key

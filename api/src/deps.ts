@@ -66,7 +66,11 @@ export type QueuedDeps = Deps & { analysisQueue: JobQueue<AnalysisQueueMessage> 
  * another (e.g. embedderFromEnv), and answers are cached in this process unless `answerCache: false`.
  */
 export function resolveDeps(deps: AppDeps): Deps {
-  return { ...deps, embedder: deps.embedder ?? new OfflineEmbedder(), answerCache: deps.answerCache ?? new AnswerCache() }
+  return {
+    ...deps,
+    embedder: deps.embedder ?? new OfflineEmbedder(),
+    answerCache: deps.answerCache ?? new AnswerCache()
+  }
 }
 
 export function hasAnalysisQueue(deps: Deps): deps is QueuedDeps {
@@ -79,7 +83,13 @@ export function hasAnalysisQueue(deps: Deps): deps is QueuedDeps {
  */
 export function analysisContext(deps: Deps, tenant: string, signal?: AbortSignal): AnalysisContext {
   return {
-    objects: deps.objects, datasets: deps.datasets, encoders: deps.encoders, embedder: deps.embedder, tenant, signal,
-    llm: llmOf(deps).llm, windowMiner: deps.windowMiner,
+    objects: deps.objects,
+    datasets: deps.datasets,
+    encoders: deps.encoders,
+    embedder: deps.embedder,
+    tenant,
+    signal,
+    llm: llmOf(deps).llm,
+    windowMiner: deps.windowMiner
   }
 }

@@ -21,12 +21,22 @@ let app: ReturnType<typeof createApp>
 before(async () => {
   objects = new MemoryObjectStore()
   queue = new EmbeddedQueue<JobMessage>(join(await mkdtemp(join(tmpdir(), 'latentbase-idem-')), 'q'))
-  app = createApp({ objects, datasets: new DatasetStore(objects), encoders, queue, mode: 'local', tenantOf: () => 'local' })
+  app = createApp({
+    objects,
+    datasets: new DatasetStore(objects),
+    encoders,
+    queue,
+    mode: 'local',
+    tenantOf: () => 'local'
+  })
 })
 
-const post = (body: unknown, key?: string) => app.request('/datasets', {
-  method: 'POST', headers: { 'content-type': 'application/json', ...(key !== undefined ? { 'idempotency-key': key } : {}) }, body: JSON.stringify(body),
-})
+const post = (body: unknown, key?: string) =>
+  app.request('/datasets', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key !== undefined ? { 'idempotency-key': key } : {}) },
+    body: JSON.stringify(body)
+  })
 const body = (text: string) => ({ encoder: 'syn', documents: [{ text }], webhook: { url: 'http://127.0.0.1:9/hook' } })
 async function queued(): Promise<number> {
   const messages = await queue.receive({ max: 10, visibilitySeconds: 1, waitSeconds: 0 })
@@ -40,8 +50,8 @@ test('a retried request gets the first answer and creates one dataset', async ()
   assert.equal(again.status, 202)
   assert.equal(again.headers.get('idempotent-replayed'), 'true')
   assert.equal(first.headers.get('idempotent-replayed'), null)
-  const a = await first.json() as { id: string; webhookSecret: string }
-  const b = await again.json() as { id: string; webhookSecret: string }
+  const a = (await first.json()) as { id: string; webhookSecret: string }
+  const b = (await again.json()) as { id: string; webhookSecret: string }
   assert.equal(b.id, a.id)
   assert.equal(b.webhookSecret, a.webhookSecret, 'the generated secret is part of the answer replayed')
   assert.equal(a.id, await idempotentDatasetId('local', 'key-1'))
@@ -51,11 +61,11 @@ test('a retried request gets the first answer and creates one dataset', async ()
 
 test('concurrent twins: one dataset, one job, the same answer for all', async () => {
   const answers = await Promise.all(Array.from({ length: 5 }, () => post(body('twins'), 'key-2')))
-  const bodies = await Promise.all(answers.map((r) => r.json() as Promise<{ id: string; webhookSecret: string }>))
-  assert.ok(answers.every((r) => r.status === 202))
-  assert.equal(new Set(bodies.map((b) => b.id)).size, 1)
-  assert.equal(new Set(bodies.map((b) => b.webhookSecret)).size, 1)
-  assert.equal(answers.filter((r) => r.headers.get('idempotent-replayed') === 'true').length, 4)
+  const bodies = await Promise.all(answers.map(r => r.json() as Promise<{ id: string; webhookSecret: string }>))
+  assert.ok(answers.every(r => r.status === 202))
+  assert.equal(new Set(bodies.map(b => b.id)).size, 1)
+  assert.equal(new Set(bodies.map(b => b.webhookSecret)).size, 1)
+  assert.equal(answers.filter(r => r.headers.get('idempotent-replayed') === 'true').length, 4)
   assert.equal(await queued(), 1)
 })
 
@@ -75,7 +85,7 @@ test('a claim left by a crashed request is taken over and creates the dataset un
   const key = 'key-4'
   const claimPath = `local/idempotency/${await sha256Hex(key)}.json`
   const first = await post(body('crash'), key)
-  const created = await first.json() as { id: string }
+  const created = (await first.json()) as { id: string }
   // Rewind to a crash: the claim is old and has no answer, and the dataset record never got written.
   const claim = JSON.parse(new TextDecoder().decode((await objects.get(claimPath))!))
   await objects.put(claimPath, JSON.stringify({ requestHash: claim.requestHash, claimedAt: Date.now() - 60_000 }))

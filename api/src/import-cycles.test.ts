@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 const SRC = dirname(fileURLToPath(import.meta.url))
 
 function sourceFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+  return readdirSync(dir, { withFileTypes: true }).flatMap(e => {
     const path = join(dir, e.name)
     if (e.isDirectory()) return e.name === 'node_modules' || e.name === 'fixtures' ? [] : sourceFiles(path)
     return /\.tsx?$/.test(e.name) && !e.name.endsWith('.d.ts') ? [path] : []
@@ -20,10 +20,11 @@ function sourceFiles(dir: string): string[] {
  * and `import('...')`. A regex, not a parser: TypeScript 7's compiler (our tsc) has no JavaScript API, and madge or
  * dpdm would bring a second TypeScript (v5's) only to list specifiers; the fixture test below keeps this honest.
  */
-const SPECIFIER = /^[ \t]*(?:import|export)\s+(?:type\s+)?(?:[\w*${}\s,]+?\s+from\s+)?['"]([^'"\n]+)['"]|\bimport\(\s*['"]([^'"\n]+)['"]\s*\)/gm
+const SPECIFIER =
+  /^[ \t]*(?:import|export)\s+(?:type\s+)?(?:[\w*${}\s,]+?\s+from\s+)?['"]([^'"\n]+)['"]|\bimport\(\s*['"]([^'"\n]+)['"]\s*\)/gm
 
 export function importSpecifiers(source: string): string[] {
-  return [...source.matchAll(SPECIFIER)].map((m) => m[1] ?? m[2])
+  return [...source.matchAll(SPECIFIER)].map(m => m[1] ?? m[2])
 }
 
 /**
@@ -51,19 +52,31 @@ export function importGraph(files: string[]): Map<string, string[]> {
 /** Strongly connected components of more than one file (or a file importing itself): Tarjan's algorithm. */
 export function importCycles(graph: Map<string, string[]>): string[][] {
   let counter = 0
-  const index = new Map<string, number>(), low = new Map<string, number>(), onStack = new Set<string>(), stack: string[] = []
+  const index = new Map<string, number>(),
+    low = new Map<string, number>(),
+    onStack = new Set<string>(),
+    stack: string[] = []
   const cycles: string[][] = []
   const visit = (v: string) => {
-    index.set(v, counter); low.set(v, counter); counter++
-    stack.push(v); onStack.add(v)
+    index.set(v, counter)
+    low.set(v, counter)
+    counter++
+    stack.push(v)
+    onStack.add(v)
     for (const w of graph.get(v) ?? []) {
-      if (!index.has(w)) { visit(w); low.set(v, Math.min(low.get(v)!, low.get(w)!)) }
-      else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!))
+      if (!index.has(w)) {
+        visit(w)
+        low.set(v, Math.min(low.get(v)!, low.get(w)!))
+      } else if (onStack.has(w)) low.set(v, Math.min(low.get(v)!, index.get(w)!))
     }
     if (low.get(v) === index.get(v)) {
       const component: string[] = []
       let w: string
-      do { w = stack.pop()!; onStack.delete(w); component.push(w) } while (w !== v)
+      do {
+        w = stack.pop()!
+        onStack.delete(w)
+        component.push(w)
+      } while (w !== v)
       if (component.length > 1 || (graph.get(v) ?? []).includes(v)) cycles.push(component.sort())
     }
   }
@@ -82,9 +95,18 @@ test('the specifiers of every import form, and none from comments or strings', (
     "export { i } from './i.ts'",
     "export type * from './j.ts'",
     "const k = await import('./k.ts')",
-    "const text = 'see x from \\'./not-an-import.ts\\''",
+    "const text = 'see x from \\'./not-an-import.ts\\''"
   ].join('\n')
-  assert.deepEqual(importSpecifiers(source), ['./a.ts', '../b.ts', '@latentbase/api/e', './g.ts', './h.ts', './i.ts', './j.ts', './k.ts'])
+  assert.deepEqual(importSpecifiers(source), [
+    './a.ts',
+    '../b.ts',
+    '@latentbase/api/e',
+    './g.ts',
+    './h.ts',
+    './i.ts',
+    './j.ts',
+    './k.ts'
+  ])
 })
 
 test('the scanner finds a cycle through a type-only, multi-line import and none in a chain', () => {
@@ -92,14 +114,20 @@ test('the scanner finds a cycle through a type-only, multi-line import and none 
   assert.ok(existsSync(join(dir, 'a.ts')), 'fixture present')
   const files = sourceFiles(dir)
   const cycles = importCycles(importGraph(files))
-  assert.deepEqual(cycles.map((c) => c.map((f) => relative(dir, f))), [['a.ts', 'b.ts']])
-  const chain = importCycles(importGraph(files.filter((f) => !f.endsWith('b.ts'))))
+  assert.deepEqual(
+    cycles.map(c => c.map(f => relative(dir, f))),
+    [['a.ts', 'b.ts']]
+  )
+  const chain = importCycles(importGraph(files.filter(f => !f.endsWith('b.ts'))))
   assert.deepEqual(chain, [])
 })
 
 test('no import cycle in api/src', () => {
-  const files = sourceFiles(SRC).filter((f) => !f.includes(`${join('testing', 'import-cycle-fixture')}`))
+  const files = sourceFiles(SRC).filter(f => !f.includes(`${join('testing', 'import-cycle-fixture')}`))
   const cycles = importCycles(importGraph(files))
-  assert.deepEqual(cycles.map((c) => c.map((f) => relative(SRC, f))), [],
-    'files that import each other (directly or in a circle): move the shared type or helper one floor down (deps.ts, services/context.ts or shared/)')
+  assert.deepEqual(
+    cycles.map(c => c.map(f => relative(SRC, f))),
+    [],
+    'files that import each other (directly or in a circle): move the shared type or helper one floor down (deps.ts, services/context.ts or shared/)'
+  )
 })

@@ -7,9 +7,12 @@
 import { startLocal } from './local-server.ts'
 
 const server = await startLocal({
-  dataDir: process.env.DATA_DIR, port: 0, log: () => {}, visibilitySeconds: 2,
+  dataDir: process.env.DATA_DIR,
+  port: 0,
+  log: () => {},
+  visibilitySeconds: 2,
   // Kills, not poison, are under test: a part may be cut off several times before it finishes.
   maxReceives: 20,
-  encodeOptions: { chunkDocuments: 4, partDocuments: 6, progressIntervalMs: 0, topExamplesPerLatent: 1 },
+  encodeOptions: { chunkDocuments: 4, partDocuments: 6, progressIntervalMs: 0, topExamplesPerLatent: 1 }
 })
 process.stdout.write(JSON.stringify({ url: server.url }) + '\n')

@@ -16,26 +16,35 @@ import { loadSpamAssassin } from '@latentbase/gpu-worker/corpus/spam-assassin'
 import { createClient } from '@latentbase/sdk'
 
 const CHILD = fileURLToPath(new URL('./kill-child.ts', import.meta.url))
-const docs = loadSpamAssassin().filter((e) => e.group === 'easy-ham-1').slice(0, 48).map((e) => ({ id: e.id, text: e.text.slice(0, 900) }))
+const docs = loadSpamAssassin()
+  .filter(e => e.group === 'easy-ham-1')
+  .slice(0, 48)
+  .map(e => ({ id: e.id, text: e.text.slice(0, 900) }))
 
 /** Every child started, so that a failing test still kills them: a live child would keep this test file from exiting. */
 const children = new Set<ChildProcess>()
 
 async function start(dataDir: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', CHILD], { env: { ...process.env, DATA_DIR: dataDir }, stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, ['--import', 'tsx', CHILD], {
+    env: { ...process.env, DATA_DIR: dataDir },
+    stdio: ['ignore', 'pipe', 'inherit']
+  })
   children.add(child)
   child.once('exit', () => children.delete(child))
   const line = await new Promise<string>((ok, fail) => {
     const rl = createInterface({ input: child.stdout! })
     rl.once('line', ok)
-    child.once('exit', (code) => fail(new Error(`child exited (${code}) before listening`)))
+    child.once('exit', code => fail(new Error(`child exited (${code}) before listening`)))
   })
   return { child, url: (JSON.parse(line) as { url: string }).url }
 }
 
 function kill(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve()
-  return new Promise((ok) => { child.once('exit', () => ok()); child.kill('SIGKILL') })
+  return new Promise(ok => {
+    child.once('exit', () => ok())
+    child.kill('SIGKILL')
+  })
 }
 
 /** Shard files of a dataset, by path relative to the dataset folder (the record and manifest name the dataset: left out). */
@@ -52,14 +61,21 @@ async function shards(dataDir: string, id: string): Promise<Map<string, string>>
 }
 
 // The timeout guards against a hang, not for speed: npm test runs two files at a time, so this one may share the CPU.
-test('SIGKILL during encoding, many times over: every document once, the same shards as an uninterrupted run', { timeout: 480_000 }, async () => {
+test('SIGKILL during encoding, many times over: every document once, the same shards as an uninterrupted run', {
+  timeout: 480_000
+}, async () => {
   const refDir = await mkdtemp(join(tmpdir(), 'latentbase-kill-ref-'))
   const dir = await mkdtemp(join(tmpdir(), 'latentbase-kill-'))
   try {
     // The uninterrupted run.
     let s = await start(refDir)
-    const ref = await createClient({ baseUrl: s.url, poll: { maxIntervalMs: 1000 } }).datasets.create({ documents: docs })
-    await createClient({ baseUrl: s.url, poll: { maxIntervalMs: 1000 } }).datasets.waitUntilReady(ref.id, { timeoutMs: 120_000, intervalMs: 100 })
+    const ref = await createClient({ baseUrl: s.url, poll: { maxIntervalMs: 1000 } }).datasets.create({
+      documents: docs
+    })
+    await createClient({ baseUrl: s.url, poll: { maxIntervalMs: 1000 } }).datasets.waitUntilReady(ref.id, {
+      timeoutMs: 120_000,
+      intervalMs: 100
+    })
     await kill(s.child)
     const expected = await shards(refDir, ref.id)
     assert.ok(expected.size >= 10, `${expected.size} shard files`)
@@ -71,7 +87,7 @@ test('SIGKILL during encoding, many times over: every document once, the same sh
     const created = await client.datasets.create({ documents: docs })
     let kills = 0
     for (;;) {
-      await new Promise((r) => setTimeout(r, 200 + rand() * 1200))
+      await new Promise(r => setTimeout(r, 200 + rand() * 1200))
       const d = await client.datasets.get(created.id)
       if (d.status === 'ready' || kills >= 12) break
       await kill(s.child)
@@ -82,7 +98,10 @@ test('SIGKILL during encoding, many times over: every document once, the same sh
     const ready = await client.datasets.waitUntilReady(created.id, { timeoutMs: 120_000, intervalMs: 100 })
     await kill(s.child)
     assert.ok(kills >= 3, `killed ${kills} times before the job finished`)
-    assert.ok((ready.attempts ?? 0) >= 2 || (ready.stats?.parts?.redelivered ?? 0) >= 1, `the kills cut jobs off: plan attempts ${ready.attempts}, parts ${JSON.stringify(ready.stats?.parts)}`)
+    assert.ok(
+      (ready.attempts ?? 0) >= 2 || (ready.stats?.parts?.redelivered ?? 0) >= 1,
+      `the kills cut jobs off: plan attempts ${ready.attempts}, parts ${JSON.stringify(ready.stats?.parts)}`
+    )
     assert.equal(ready.stats!.documents, docs.length, 'every document once')
     const got = await shards(dir, created.id)
     assert.deepEqual([...got.keys()].sort(), [...expected.keys()].sort(), 'the same shard files')

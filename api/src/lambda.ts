@@ -34,15 +34,19 @@ export function buildLambdaApp(o: LambdaAppOptions): { app: App; catalog: StoreE
     objects,
     datasets: new DatasetStore(objects),
     queue: new SqsQueue<JobMessage>({ client: sqs, queueUrl: need('QUEUE_URL') }),
-    ...(o.env.ANALYSIS_QUEUE_URL ? { analysisQueue: new SqsQueue<AnalysisQueueMessage>({ client: sqs, queueUrl: o.env.ANALYSIS_QUEUE_URL }) } : {}),
+    ...(o.env.ANALYSIS_QUEUE_URL
+      ? { analysisQueue: new SqsQueue<AnalysisQueueMessage>({ client: sqs, queueUrl: o.env.ANALYSIS_QUEUE_URL }) }
+      : {}),
     encoders: catalog,
     mode: 'cloud',
     apiKeys: new ApiKeyStore(objects),
-    tenantOf: () => { throw new Error('cloud mode resolves tenants from API keys only') },
+    tenantOf: () => {
+      throw new Error('cloud mode resolves tenants from API keys only')
+    },
     // A rate limit is per instance here (each Lambda instance has its own buckets): a guard against floods, not a quota.
     ...(perSecond > 0 ? { rateLimit: { perSecond, burst: Number(o.env.RATE_LIMIT_BURST ?? perSecond * 2) } } : {}),
     embedder: embedderFromEnv(o.env),
-    env: o.env,
+    env: o.env
   })
   return { app, catalog }
 }

@@ -52,18 +52,25 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalServe
   const dataDir = resolve(options.dataDir ?? process.env.DATA_DIR ?? '.data')
   const objects = new FsObjectStore(join(dataDir, 'store'))
   const datasets = new DatasetStore(objects)
-  const encoders = options.encoders ?? await loadEncoders(await findEncoderFolders(options.encodersDir ?? process.env.ENCODERS_DIR), log)
-  if (encoders.size === 0) log('[local] no encoder loaded: POST /datasets will refuse every request (run `npm ci` to build the demo encoder)')
+  const encoders =
+    options.encoders ??
+    (await loadEncoders(await findEncoderFolders(options.encodersDir ?? process.env.ENCODERS_DIR), log))
+  if (encoders.size === 0)
+    log('[local] no encoder loaded: POST /datasets will refuse every request (run `npm ci` to build the demo encoder)')
 
   let deadLetter: (job: JobMessage, reason: string) => Promise<void> = async () => {}
   const queue = new EmbeddedQueue<JobMessage>(join(dataDir, 'queue'), {
     maxReceives: options.maxReceives ?? 4,
-    deadLetter: (message, reason) => deadLetter(message.body, reason),
+    deadLetter: (message, reason) => deadLetter(message.body, reason)
   })
   const workerDeps: WorkerDeps = {
-    objects, datasets, queue, allowLocalSources: true, log,
-    encoder: async (id) => encoders.get(id),
-    encodeOptions: options.encodeOptions,
+    objects,
+    datasets,
+    queue,
+    allowLocalSources: true,
+    log,
+    encoder: async id => encoders.get(id),
+    encodeOptions: options.encodeOptions
   }
   deadLetter = (job, reason) => onDeadLetter(workerDeps, job, reason)
 
@@ -76,34 +83,60 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalServe
   // API_KEYS=required: the local server checks keys (made with `npm run keys -- create --tenant NAME`) like a deployment.
   const apiKeys = process.env.API_KEYS === 'required' ? new ApiKeyStore(objects) : undefined
   const app = createApp({
-    objects, datasets, queue, encoders: catalog, mode: 'local', tenantOf: () => 'local', embedder, analysisQueue: analysis.queue, apiKeys, windowMiner,
+    objects,
+    datasets,
+    queue,
+    encoders: catalog,
+    mode: 'local',
+    tenantOf: () => 'local',
+    embedder,
+    analysisQueue: analysis.queue,
+    apiKeys,
+    windowMiner
   })
   const abort = new AbortController()
-  const consumer = runConsumer(queue, async (message) => {
-    const job = JobMessageSchema.parse(message.body)
-    await handleJob(job, workerDeps, abort.signal, message)
-  }, {
-    concurrency: options.workerConcurrency ?? 1, visibilitySeconds: options.visibilitySeconds ?? 120, heartbeatSeconds: (options.visibilitySeconds ?? 120) / 4, signal: abort.signal,
-    onError: (err) => log(`[worker] job failed, will be retried: ${(err as Error).stack ?? err}`),
-  })
+  const consumer = runConsumer(
+    queue,
+    async message => {
+      const job = JobMessageSchema.parse(message.body)
+      await handleJob(job, workerDeps, abort.signal, message)
+    },
+    {
+      concurrency: options.workerConcurrency ?? 1,
+      visibilitySeconds: options.visibilitySeconds ?? 120,
+      heartbeatSeconds: (options.visibilitySeconds ?? 120) / 4,
+      signal: abort.signal,
+      onError: err => log(`[worker] job failed, will be retried: ${(err as Error).stack ?? err}`)
+    }
+  )
 
-  const server: ServerType = await new Promise((ok) => {
-    const s = serve({ fetch: withWebAssets(app.fetch, options.webDir ?? process.env.WEB_DIR ?? WEB_DIST), port: options.port ?? 8787, hostname: options.hostname ?? '127.0.0.1' }, () => ok(s))
+  const server: ServerType = await new Promise(ok => {
+    const s = serve(
+      {
+        fetch: withWebAssets(app.fetch, options.webDir ?? process.env.WEB_DIR ?? WEB_DIST),
+        port: options.port ?? 8787,
+        hostname: options.hostname ?? '127.0.0.1'
+      },
+      () => ok(s)
+    )
     // Idle keep-alive connections outlive any client's reuse of them (Node's default 5 s raced the SDK's polling).
     configureNodeServer(s as Server)
   })
   const address = server.address()
   const port = typeof address === 'object' && address ? address.port : (options.port ?? 8787)
   const url = `http://${options.hostname ?? '127.0.0.1'}:${port}`
-  log(`[local] Latentbase on ${url} (data in ${dataDir}; local mode: ${apiKeys ? 'API keys required' : 'no API keys (API_KEYS=required to check them)'}, loopback and file sources allowed)`)
+  log(
+    `[local] Latentbase on ${url} (data in ${dataDir}; local mode: ${apiKeys ? 'API keys required' : 'no API keys (API_KEYS=required to check them)'}, loopback and file sources allowed)`
+  )
   return {
-    url, port,
+    url,
+    port,
     async close() {
       abort.abort()
-      await new Promise<void>((ok) => server.close(() => ok()))
+      await new Promise<void>(ok => server.close(() => ok()))
       await consumer
       await queue.close()
       await analysis.close()
-    },
+    }
   }
 }

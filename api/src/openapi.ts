@@ -29,22 +29,25 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'post /diff/hypotheses': 'createHypotheses',
   'post /hypotheses/verify': 'verifyHypotheses',
   'post /encoders/{id}/relabel': 'relabelLatents',
-  'post /uploads': 'createUpload',
+  'post /uploads': 'createUpload'
 }
 
 /** `get /datasets/{id}/documents/{row}` -> `getDatasetsIdDocumentsRow`: deterministic, for routes not in OPERATION_IDS. */
 export function operationIdFor(method: string, path: string): string {
   const words = path.split(/[/{}_-]+/).filter(Boolean)
-  return method.toLowerCase() + words.map((w) => w[0].toUpperCase() + w.slice(1)).join('')
+  return method.toLowerCase() + words.map(w => w[0].toUpperCase() + w.slice(1)).join('')
 }
 
 const PROBLEM_REF = { $ref: '#/components/schemas/Problem' }
-const problemRefResponse = (description: string) => ({ description, content: { 'application/problem+json': { schema: PROBLEM_REF } } })
+const problemRefResponse = (description: string) => ({
+  description,
+  content: { 'application/problem+json': { schema: PROBLEM_REF } }
+})
 
 /** The error answers any operation can give, from the app's middleware rather than its handler. */
 const COMMON_ERRORS: Record<string, string> = {
   '401': 'no API key, or an unknown or revoked one (code `unauthorized`)',
-  '429': 'over the rate limit of this API key; retry after `Retry-After` seconds (code `rate-limited`)',
+  '429': 'over the rate limit of this API key; retry after `Retry-After` seconds (code `rate-limited`)'
 }
 
 type Json = Record<string, any>
@@ -57,11 +60,23 @@ export function finishOpenApiDocument(doc: Json, serverUrl: string): Json {
   const out: Json = structuredClone(doc)
   out.servers = [{ url: serverUrl, description: 'this deployment (local: `npm start` serves http://127.0.0.1:8787)' }]
   out.components ??= {}
-  out.components.schemas = { ...out.components.schemas, Problem: out.components.schemas?.Problem ?? problemJsonSchema() }
+  out.components.schemas = {
+    ...out.components.schemas,
+    Problem: out.components.schemas?.Problem ?? problemJsonSchema()
+  }
   out.components.securitySchemes = {
     ...out.components.securitySchemes,
-    bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API key (`lb_...`, made with `npm run keys -- create`) as `Authorization: Bearer lb_...`' },
-    apiKeyHeader: { type: 'apiKey', in: 'header', name: 'x-api-key', description: 'The same API key in the `x-api-key` header' },
+    bearerAuth: {
+      type: 'http',
+      scheme: 'bearer',
+      description: 'An API key (`lb_...`, made with `npm run keys -- create`) as `Authorization: Bearer lb_...`'
+    },
+    apiKeyHeader: {
+      type: 'apiKey',
+      in: 'header',
+      name: 'x-api-key',
+      description: 'The same API key in the `x-api-key` header'
+    }
   }
   const seen = new Set<string>()
   for (const [path, item] of Object.entries(out.paths ?? {}) as Array<[string, Json]>) {
@@ -78,10 +93,14 @@ export function finishOpenApiDocument(doc: Json, serverUrl: string): Json {
       } else {
         // Either header is accepted; a local server started without API_KEYS=required ignores both.
         op.security = [{ bearerAuth: [] }, { apiKeyHeader: [] }]
-        for (const [status, description] of Object.entries(COMMON_ERRORS)) op.responses[status] ??= problemRefResponse(description)
+        for (const [status, description] of Object.entries(COMMON_ERRORS))
+          op.responses[status] ??= problemRefResponse(description)
       }
       const hasInput = (op.parameters?.length ?? 0) > 0 || op.requestBody
-      if (hasInput) op.responses['400'] ??= problemRefResponse('invalid request (code `invalid-request`, with `errors` naming each field)')
+      if (hasInput)
+        op.responses['400'] ??= problemRefResponse(
+          'invalid request (code `invalid-request`, with `errors` naming each field)'
+        )
       op.responses['500'] ??= problemRefResponse('an internal error (code `internal`); it has been logged')
       for (const [status, response] of Object.entries(op.responses) as Array<[string, Json]>) {
         if (Number(status) < 400 && status !== 'default') continue

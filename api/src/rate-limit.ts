@@ -12,8 +12,12 @@ export interface RateLimit {
 
 export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>()
-  constructor(private readonly limit: RateLimit, private readonly now: () => number = Date.now) {
-    if (!(limit.perSecond > 0 && limit.burst >= 1)) throw new RangeError('a rate limit needs perSecond > 0 and burst >= 1')
+  constructor(
+    private readonly limit: RateLimit,
+    private readonly now: () => number = Date.now
+  ) {
+    if (!(limit.perSecond > 0 && limit.burst >= 1))
+      throw new RangeError('a rate limit needs perSecond > 0 and burst >= 1')
   }
 
   /** Takes one request's token, or says how many seconds until one is free. */
@@ -25,7 +29,10 @@ export class RateLimiter {
     this.buckets.delete(key) // re-insert: least recently used first, for eviction
     this.buckets.set(key, b)
     if (this.buckets.size > 100_000) this.buckets.delete(this.buckets.keys().next().value!)
-    if (b.tokens >= 1) { b.tokens -= 1; return { ok: true } }
+    if (b.tokens >= 1) {
+      b.tokens -= 1
+      return { ok: true }
+    }
     return { ok: false, retryAfterSeconds: Math.max(1, Math.ceil((1 - b.tokens) / this.limit.perSecond)) }
   }
 }

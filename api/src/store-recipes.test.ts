@@ -13,7 +13,8 @@ import { startDemoServer, type DemoServer } from './testing/demo-server.ts'
 
 const DOC = fileURLToPath(new URL('../../docs/store-recipes.md', import.meta.url))
 const PYTHON = process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3')
-const close = (x: number, y: number, what: string) => assert.ok(Math.abs(x - y) <= 1e-6 * Math.max(1, Math.abs(y)), `${what}: ${x} vs ${y}`)
+const close = (x: number, y: number, what: string) =>
+  assert.ok(Math.abs(x - y) <= 1e-6 * Math.max(1, Math.abs(y)), `${what}: ${x} vs ${y}`)
 
 let demo: DemoServer
 let markdown: string
@@ -45,12 +46,18 @@ before(async () => {
   latent = (await client.diff({ a: demo.spam, b: demo.ham, limit: 1 })).latents[0].latent
   // The setup block as documented, pointed at this test's datasets.
   const setup = sql().setup
-  assert.deepEqual([...setup.matchAll(/^SET VARIABLE (\w+) = /gm)].map((m) => m[1]), ['a', 'b', 'latent'], 'the setup block names a, b and latent')
+  assert.deepEqual(
+    [...setup.matchAll(/^SET VARIABLE (\w+) = /gm)].map(m => m[1]),
+    ['a', 'b', 'latent'],
+    'the setup block names a, b and latent'
+  )
   const folder = (id: string) => join(demo.dataDir, 'store', 'local', 'datasets', id)
-  await con.run(setup
-    .replace(/(SET VARIABLE a = )'[^']*'/, `$1'${folder(demo.spam)}'`)
-    .replace(/(SET VARIABLE b = )'[^']*'/, `$1'${folder(demo.ham)}'`)
-    .replace(/(SET VARIABLE latent = )\d+/, `$1${latent}`))
+  await con.run(
+    setup
+      .replace(/(SET VARIABLE a = )'[^']*'/, `$1'${folder(demo.spam)}'`)
+      .replace(/(SET VARIABLE b = )'[^']*'/, `$1'${folder(demo.ham)}'`)
+      .replace(/(SET VARIABLE latent = )\d+/, `$1${latent}`)
+  )
 })
 after(async () => {
   con?.closeSync()
@@ -58,20 +65,29 @@ after(async () => {
   await rm(tmp, { recursive: true, force: true })
 })
 
-test('the documented columns and types are the files\' own', async () => {
+test("the documented columns and types are the files' own", async () => {
   const documented = new Map<string, Array<[string, string]>>()
   for (const m of markdown.matchAll(/^\| `([^`]+\.parquet)` \| `(\w+)` \| ([A-Z[\]]+) \|/gm)) {
     if (!documented.has(m[1])) documented.set(m[1], [])
     documented.get(m[1])!.push([m[2], m[3]])
   }
-  assert.deepEqual([...documented.keys()].sort(), ['documents/*.parquet', 'latents/by-document/*.parquet', 'latents/by-latent/*.parquet', 'stats/latent-stats.parquet'])
+  assert.deepEqual([...documented.keys()].sort(), [
+    'documents/*.parquet',
+    'latents/by-document/*.parquet',
+    'latents/by-latent/*.parquet',
+    'stats/latent-stats.parquet'
+  ])
   for (const [file, columns] of documented) {
     const described = await rows(`DESCRIBE SELECT * FROM read_parquet(getvariable('a') || '/${file}')`)
-    assert.deepEqual(described.map((r) => [r.column_name, r.column_type]), columns, file)
+    assert.deepEqual(
+      described.map(r => [r.column_name, r.column_type]),
+      columns,
+      file
+    )
   }
 })
 
-test('frequency of a latent: the latent page\'s numbers', async () => {
+test("frequency of a latent: the latent page's numbers", async () => {
   const [row] = await rows(sql().frequency)
   const page = await client.latents.get(demo.spam, latent)
   assert.equal(Number(row.latent), latent)
@@ -85,11 +101,17 @@ test('documents where a latent fires: every one, strongest first, as the documen
   const fires = await rows(sql().fires)
   const page = await client.latents.get(demo.spam, latent, { examples: 50 })
   assert.equal(fires.length, page.documents)
-  assert.deepEqual(fires.map((r) => Number(r.row)).slice(0, page.topExamples.length).sort(), page.topExamples.map((e) => e.row).sort())
+  assert.deepEqual(
+    fires
+      .map(r => Number(r.row))
+      .slice(0, page.topExamples.length)
+      .sort(),
+    page.topExamples.map(e => e.row).sort()
+  )
   for (const r of fires) {
     const doc = await client.documents.get(demo.spam, Number(r.row))
     assert.equal(r.id, doc.id)
-    const mine = doc.latents.find((l) => l.latent === latent)
+    const mine = doc.latents.find(l => l.latent === latent)
     assert.ok(mine, `row ${r.row} has latent ${latent}`)
     close(Number(r.value), mine.value, `value in row ${r.row}`)
     assert.equal(Number(r.position), mine.position)
@@ -98,13 +120,15 @@ test('documents where a latent fires: every one, strongest first, as the documen
   for (let i = 1; i < fires.length; i++) assert.ok(Number(fires[i - 1].value) >= Number(fires[i].value))
 })
 
-test('the SQL diff gives the API diff\'s frequencies and differences', async () => {
+test("the SQL diff gives the API diff's frequencies and differences", async () => {
   const mine = await rows(sql().diff)
   const api = await client.diff({ a: demo.spam, b: demo.ham, limit: 20 })
   assert.equal(mine.length, 20)
   // Same differences in the same order (latents tied on a difference may come in another order).
-  mine.forEach((r, i) => { close(Number(r.difference), api.latents[i].difference, `difference #${i}`) })
-  const byLatent = new Map(mine.map((r) => [Number(r.latent), r]))
+  mine.forEach((r, i) => {
+    close(Number(r.difference), api.latents[i].difference, `difference #${i}`)
+  })
+  const byLatent = new Map(mine.map(r => [Number(r.latent), r]))
   for (const l of api.latents) {
     const r = byLatent.get(l.latent)
     if (!r) continue
@@ -113,7 +137,7 @@ test('the SQL diff gives the API diff\'s frequencies and differences', async () 
     close(Number(r.frequency_a), l.frequencyA, `frequency_a of ${l.latent}`)
     close(Number(r.frequency_b), l.frequencyB, `frequency_b of ${l.latent}`)
   }
-  assert.ok(api.latents.filter((l) => byLatent.has(l.latent)).length >= 15, 'the two top-20 lists mostly agree')
+  assert.ok(api.latents.filter(l => byLatent.has(l.latent)).length >= 15, 'the two top-20 lists mostly agree')
 })
 
 test('pandas: the exported CSV and the documented steps give the same diff and firing documents', async () => {
@@ -123,18 +147,37 @@ test('pandas: the exported CSV and the documented steps give the same diff and f
   const { status, output } = await new Promise<{ status: number | null; output: string }>((ok, fail) => {
     const child = spawn(PYTHON, ['-c', code], { cwd: tmp, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } })
     let out = ''
-    child.stdout.on('data', (d) => { out += d })
-    child.stderr.on('data', (d) => { out += d })
+    child.stdout.on('data', d => {
+      out += d
+    })
+    child.stderr.on('data', d => {
+      out += d
+    })
     child.on('error', fail)
-    child.on('close', (s) => ok({ status: s, output: out }))
+    child.on('close', s => ok({ status: s, output: out }))
   })
   assert.equal(status, 0, output)
-  const result = JSON.parse(output) as { diff: Array<{ latent: number; difference: number; frequency_a: number }>; top: number; fires: Array<{ doc: number; value: number; position: number }> }
+  const result = JSON.parse(output) as {
+    diff: Array<{ latent: number; difference: number; frequency_a: number }>
+    top: number
+    fires: Array<{ doc: number; value: number; position: number }>
+  }
   const sqlDiff = await rows(sql().diff)
-  assert.deepEqual(result.diff.map((r) => r.latent), sqlDiff.map((r) => Number(r.latent)), 'pandas and SQL order the diff alike')
-  result.diff.forEach((r, i) => { close(r.difference, Number(sqlDiff[i].difference), `difference #${i}`) })
+  assert.deepEqual(
+    result.diff.map(r => r.latent),
+    sqlDiff.map(r => Number(r.latent)),
+    'pandas and SQL order the diff alike'
+  )
+  result.diff.forEach((r, i) => {
+    close(r.difference, Number(sqlDiff[i].difference), `difference #${i}`)
+  })
   await con.run(`SET VARIABLE latent = ${result.top}`)
   const fires = await rows(sql().fires)
-  assert.deepEqual(result.fires.map((f) => f.doc), fires.map((f) => Number(f.row)))
-  result.fires.forEach((f, i) => { close(f.value, Number(fires[i].value), `value #${i}`) })
+  assert.deepEqual(
+    result.fires.map(f => f.doc),
+    fires.map(f => Number(f.row))
+  )
+  result.fires.forEach((f, i) => {
+    close(f.value, Number(fires[i].value), `value #${i}`)
+  })
 })

@@ -4,21 +4,38 @@ import { ApiError } from './problem.ts'
 
 /** Local mode reads http(s), file:// and absolute paths; cloud mode only http(s) (SSRF checks live in the fetcher). */
 export function checkSourceUrl(url: string, mode: 'local' | 'cloud'): void {
-  if (/^https?:\/\//i.test(url)) { parseOrThrow(url, 'source.url'); return }
+  if (/^https?:\/\//i.test(url)) {
+    parseOrThrow(url, 'source.url')
+    return
+  }
   // upload://up_...: a file posted to POST /uploads (whether it exists for this tenant is checked by the dataset route).
   if (UPLOAD_URL.test(url)) return
-  if (/^upload:/i.test(url)) throw new ApiError(422, 'unsupported-url', `source.url "${url}" is not an upload URL as POST /uploads answers it (upload://up_ and 20 letters and digits)`)
+  if (/^upload:/i.test(url))
+    throw new ApiError(
+      422,
+      'unsupported-url',
+      `source.url "${url}" is not an upload URL as POST /uploads answers it (upload://up_ and 20 letters and digits)`
+    )
   if (mode === 'local' && (/^file:\/\//i.test(url) || url.startsWith('/'))) return
-  throw new ApiError(422, 'unsupported-url', mode === 'local'
-    ? `source.url must be an http(s):// URL, an upload:// URL, a file:// URL or an absolute path; got "${url}"`
-    : `source.url must be an http(s):// URL or an upload:// URL; got "${url}"`)
+  throw new ApiError(
+    422,
+    'unsupported-url',
+    mode === 'local'
+      ? `source.url must be an http(s):// URL, an upload:// URL, a file:// URL or an absolute path; got "${url}"`
+      : `source.url must be an http(s):// URL or an upload:// URL; got "${url}"`
+  )
 }
 
 export function checkWebhookUrl(url: string, _mode: 'local' | 'cloud'): void {
-  if (!/^https?:\/\//i.test(url)) throw new ApiError(422, 'unsupported-url', `webhook.url must be an http(s):// URL; got "${url}"`)
+  if (!/^https?:\/\//i.test(url))
+    throw new ApiError(422, 'unsupported-url', `webhook.url must be an http(s):// URL; got "${url}"`)
   parseOrThrow(url, 'webhook.url')
 }
 
 function parseOrThrow(url: string, field: string): URL {
-  try { return new URL(url) } catch { throw new ApiError(422, 'unsupported-url', `${field} is not a valid URL: "${url}"`) }
+  try {
+    return new URL(url)
+  } catch {
+    throw new ApiError(422, 'unsupported-url', `${field} is not a valid URL: "${url}"`)
+  }
 }

@@ -7,8 +7,14 @@ import { fileURLToPath } from 'node:url'
 export const WEB_DIST = fileURLToPath(new URL('../../web/dist/', import.meta.url))
 
 const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
-  '.svg': 'image/svg+xml', '.png': 'image/png', '.json': 'application/json', '.ico': 'image/x-icon', '.woff2': 'font/woff2',
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.json': 'application/json',
+  '.ico': 'image/x-icon',
+  '.woff2': 'font/woff2'
 }
 
 const NOT_BUILT = `<!doctype html><meta charset="utf-8"><title>Latentbase</title><body style="font:15px system-ui;padding:2rem">
@@ -19,9 +25,12 @@ The API answers as usual: see <a href="/openapi.json">/openapi.json</a>.</p>`
  * Wraps the API's fetch: GET/HEAD of `/`, `/index.html` and `/assets/<file>` are answered from `dir`. Hashed assets are
  * cached for a year (their names change with their content); index.html is revalidated every time.
  */
-export function withWebAssets(api: (req: Request) => Response | Promise<Response>, dir = WEB_DIST): (req: Request) => Promise<Response> {
+export function withWebAssets(
+  api: (req: Request) => Response | Promise<Response>,
+  dir = WEB_DIST
+): (req: Request) => Promise<Response> {
   const cache = new Map<string, Uint8Array<ArrayBuffer>>()
-  return async (req) => {
+  return async req => {
     if (req.method !== 'GET' && req.method !== 'HEAD') return api(req)
     const path = new URL(req.url).pathname
     const isIndex = path === '/' || path === '/index.html'
@@ -33,16 +42,22 @@ export function withWebAssets(api: (req: Request) => Response | Promise<Response
         bytes = new Uint8Array(await readFile(join(dir, file)))
         if (!isIndex) cache.set(file, bytes)
       } catch {
-        if (isIndex) return new Response(req.method === 'HEAD' ? null : NOT_BUILT, { status: 503, headers: { 'content-type': 'text/html; charset=utf-8' } })
+        if (isIndex)
+          return new Response(req.method === 'HEAD' ? null : NOT_BUILT, {
+            status: 503,
+            headers: { 'content-type': 'text/html; charset=utf-8' }
+          })
         return api(req)
       }
     }
     const ext = file.slice(file.lastIndexOf('.'))
     return new Response(req.method === 'HEAD' ? null : bytes, {
       headers: {
-        'content-type': TYPES[ext] ?? 'application/octet-stream', 'content-length': String(bytes.length),
-        'cache-control': isIndex ? 'no-cache' : 'public, max-age=31536000, immutable', 'x-content-type-options': 'nosniff',
-      },
+        'content-type': TYPES[ext] ?? 'application/octet-stream',
+        'content-length': String(bytes.length),
+        'cache-control': isIndex ? 'no-cache' : 'public, max-age=31536000, immutable',
+        'x-content-type-options': 'nosniff'
+      }
     })
   }
 }

@@ -47,7 +47,10 @@ export interface WorkerEnv {
   [name: string]: unknown
 }
 
-interface Built { app: App; catalog: StoreEncoderCatalog }
+interface Built {
+  app: App
+  catalog: StoreEncoderCatalog
+}
 
 /** One app per isolate and env: bindings do not change between requests, and the catalog and key caches are worth keeping. */
 const built = new WeakMap<object, Built>()
@@ -60,12 +63,20 @@ function strings(env: WorkerEnv): Record<string, string | undefined> {
 }
 
 /** SQS when configured (the AWS consumers read it), else the Cloudflare Queues binding. */
-function producer<T>(env: WorkerEnv, sqsUrl: string | undefined, binding: CfQueueLike<T> | undefined, what: string): JobQueue<T> | undefined {
+function producer<T>(
+  env: WorkerEnv,
+  sqsUrl: string | undefined,
+  binding: CfQueueLike<T> | undefined,
+  what: string
+): JobQueue<T> | undefined {
   if (sqsUrl) {
-    if (!env.AWS_ACCESS_KEY_ID || !env.AWS_SECRET_ACCESS_KEY) throw new Error(`${what}: an SQS queue URL is set but AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY secrets are not`)
+    if (!env.AWS_ACCESS_KEY_ID || !env.AWS_SECRET_ACCESS_KEY)
+      throw new Error(`${what}: an SQS queue URL is set but AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY secrets are not`)
     return new SqsFetchProducer<T>({
-      queueUrl: sqsUrl, region: env.AWS_REGION ?? new URL(sqsUrl).hostname.split('.')[1] ?? 'us-east-1', endpoint: env.SQS_ENDPOINT,
-      credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY },
+      queueUrl: sqsUrl,
+      region: env.AWS_REGION ?? new URL(sqsUrl).hostname.split('.')[1] ?? 'us-east-1',
+      endpoint: env.SQS_ENDPOINT,
+      credentials: { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY }
     })
   }
   return binding ? new CfQueueProducer<T>(binding) : undefined
@@ -74,7 +85,10 @@ function producer<T>(env: WorkerEnv, sqsUrl: string | undefined, binding: CfQueu
 /** The offline embedder's lexicon from the static assets (any host: the binding serves by path). */
 async function lexiconFromAssets(assets: NonNullable<WorkerEnv['ASSETS']>): Promise<string> {
   const res = await assets.fetch(`https://assets.invalid/${LEXICON_FILE}`)
-  if (!res.ok) throw new Error(`the offline embedder's lexicon (/${LEXICON_FILE}) is not among the static assets: ${res.status}; run \`npm run build:web\` before deploying`)
+  if (!res.ok)
+    throw new Error(
+      `the offline embedder's lexicon (/${LEXICON_FILE}) is not among the static assets: ${res.status}; run \`npm run build:web\` before deploying`
+    )
   return res.text()
 }
 
@@ -88,7 +102,12 @@ export function buildWorkerApp(env: WorkerEnv): Built {
   const perSecond = Number(env.RATE_LIMIT_PER_SECOND ?? 0)
   const queue = producer<JobMessage>(env, env.SQS_QUEUE_URL, env.JOBS, 'jobs')
   if (!queue) throw new Error('no job queue: bind a Cloudflare Queue as JOBS or set SQS_QUEUE_URL')
-  const analysisQueue = producer<AnalysisQueueMessage>(env, env.SQS_ANALYSIS_QUEUE_URL, env.ANALYSIS_JOBS, 'analysis jobs')
+  const analysisQueue = producer<AnalysisQueueMessage>(
+    env,
+    env.SQS_ANALYSIS_QUEUE_URL,
+    env.ANALYSIS_JOBS,
+    'analysis jobs'
+  )
   const app = createApp({
     objects,
     datasets: new DatasetStore(objects),
@@ -97,9 +116,11 @@ export function buildWorkerApp(env: WorkerEnv): Built {
     encoders: catalog,
     mode: 'cloud',
     apiKeys: new ApiKeyStore(objects),
-    tenantOf: () => { throw new Error('cloud mode resolves tenants from API keys only') },
+    tenantOf: () => {
+      throw new Error('cloud mode resolves tenants from API keys only')
+    },
     ...(perSecond > 0 ? { rateLimit: { perSecond, burst: Number(env.RATE_LIMIT_BURST ?? perSecond * 2) } } : {}),
-    env: strings(env),
+    env: strings(env)
   })
   const out = { app, catalog }
   built.set(env, out)
@@ -111,5 +132,5 @@ export default {
     const { app, catalog } = buildWorkerApp(env)
     await catalog.refresh()
     return app.fetch(request, env, ctx as never)
-  },
+  }
 }

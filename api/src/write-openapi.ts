@@ -13,12 +13,18 @@ export async function openApiDocument(serverUrl = 'http://127.0.0.1:8787'): Prom
   const objects = new MemoryObjectStore()
   // The queues are never used: building the document sends nothing.
   const app = createApp({
-    objects, datasets: new DatasetStore(objects), encoders: new StaticEncoderCatalog([]), mode: 'local', tenantOf: () => 'local',
-    queue: {} as JobQueue<JobMessage>, analysisQueue: {} as JobQueue<AnalysisQueueMessage>, env: {},
+    objects,
+    datasets: new DatasetStore(objects),
+    encoders: new StaticEncoderCatalog([]),
+    mode: 'local',
+    tenantOf: () => 'local',
+    queue: {} as JobQueue<JobMessage>,
+    analysisQueue: {} as JobQueue<AnalysisQueueMessage>,
+    env: {}
   })
   const res = await app.request(`${serverUrl}/openapi.json`)
   if (res.status !== 200) throw new Error(`GET /openapi.json answered ${res.status}: ${await res.text()}`)
-  return await res.json() as Record<string, any>
+  return (await res.json()) as Record<string, any>
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {

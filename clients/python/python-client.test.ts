@@ -12,17 +12,23 @@ export const PYTHON = process.env.PYTHON ?? (existsSync('/usr/bin/python3') ? '/
 const here = fileURLToPath(new URL('.', import.meta.url))
 
 let demo: DemoServer
-before(async () => { demo = await startDemoServer(12) })
+before(async () => {
+  demo = await startDemoServer(12)
+})
 after(() => demo?.close())
 
 function runPython(args: string[], env: Record<string, string>): Promise<{ code: number | null; output: string }> {
   return new Promise((ok, fail) => {
     const child = spawn(PYTHON, args, { cwd: here, env: { ...process.env, ...env, PYTHONDONTWRITEBYTECODE: '1' } })
     let output = ''
-    child.stdout.on('data', (d) => { output += d })
-    child.stderr.on('data', (d) => { output += d })
+    child.stdout.on('data', d => {
+      output += d
+    })
+    child.stderr.on('data', d => {
+      output += d
+    })
     child.on('error', fail)
-    child.on('close', (code) => ok({ code, output }))
+    child.on('close', code => ok({ code, output }))
   })
 }
 
@@ -30,11 +36,17 @@ test('the Python client passes its unittest suite against the local server', asy
   const secret = generateWebhookSecret()
   const timestamp = Math.floor(Date.now() / 1000)
   const body = JSON.stringify({ type: 'dataset.ready', data: { id: demo.spam, status: 'ready' } })
-  const webhook = { secret, id: 'msg_test', timestamp, body, signature: await signWebhook(secret, 'msg_test', timestamp, body) }
+  const webhook = {
+    secret,
+    id: 'msg_test',
+    timestamp,
+    body,
+    signature: await signWebhook(secret, 'msg_test', timestamp, body)
+  }
   const { code, output } = await runPython(['-m', 'unittest', 'discover', '-s', 'tests', '-t', '.', '-v'], {
     LATENTBASE_URL: demo.server.url,
     LATENTBASE_TEST_FIXTURE: JSON.stringify({ spam: demo.spam, ham: demo.ham, documents: demo.documents }),
-    LATENTBASE_TEST_WEBHOOK: JSON.stringify(webhook),
+    LATENTBASE_TEST_WEBHOOK: JSON.stringify(webhook)
   })
   const summary = /Ran (\d+) tests?/.exec(output)
   console.log(`python unittest (${PYTHON}): ${summary?.[0] ?? 'no summary'}`)

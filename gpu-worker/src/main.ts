@@ -16,7 +16,10 @@ import { guardedFetch } from '@latentbase/shared/net/url-guard'
 
 function required(name: string): string {
   const v = process.env[name]
-  if (!v) { console.error(`[worker] ${name} is not set`); process.exit(2) }
+  if (!v) {
+    console.error(`[worker] ${name} is not set`)
+    process.exit(2)
+  }
   return v
 }
 
@@ -29,23 +32,39 @@ const encoders = await loadEncoders(await findEncoderFolders(process.env.ENCODER
 // The API (Worker, Lambda) knows encoders and their labels from the store, without loading any model.
 await publishEncoderCatalog(objects, encoders)
 const deps: WorkerDeps = {
-  objects, datasets, queue, allowLocalSources: false,
+  objects,
+  datasets,
+  queue,
+  allowLocalSources: false,
   // Sources come from strangers: no private, loopback or metadata addresses, on any hop (SOURCE_MAX_BYTES caps them).
   encodeOptions: { sourceGuard: { maxBytes: Number(process.env.SOURCE_MAX_BYTES ?? 64 * 2 ** 30) } },
-  encoder: async (id) => encoders.get(id),
+  encoder: async id => encoders.get(id),
   // Webhook receivers are strangers' URLs too.
   fetch: guardedFetch(),
-  log: (line) => console.log(line),
+  log: line => console.log(line)
 }
 const abort = new AbortController()
-for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => { console.log(`[worker] ${sig}: draining`); abort.abort() })
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.once(sig, () => {
+    console.log(`[worker] ${sig}: draining`)
+    abort.abort()
+  })
 console.log(`[worker] consuming ${process.env.QUEUE_URL} with ${encoders.size} encoder(s)`)
-await runConsumer(queue, async (message) => {
-  try {
-    await handleJob(message.body, deps, abort.signal, message)
-  } catch (err) {
-    // The last receive before the queue's redrive policy moves it to the DLQ: say why on the dataset.
-    if (message.receiveCount >= maxReceives) await onDeadLetter(deps, message.body, (err as Error).message)
-    throw err
+await runConsumer(
+  queue,
+  async message => {
+    try {
+      await handleJob(message.body, deps, abort.signal, message)
+    } catch (err) {
+      // The last receive before the queue's redrive policy moves it to the DLQ: say why on the dataset.
+      if (message.receiveCount >= maxReceives) await onDeadLetter(deps, message.body, (err as Error).message)
+      throw err
+    }
+  },
+  {
+    concurrency: Number(process.env.WORKER_CONCURRENCY ?? 1),
+    visibilitySeconds: 300,
+    heartbeatSeconds: 60,
+    signal: abort.signal
   }
-}, { concurrency: Number(process.env.WORKER_CONCURRENCY ?? 1), visibilitySeconds: 300, heartbeatSeconds: 60, signal: abort.signal })
+)

@@ -10,7 +10,7 @@ test('publishEncoderCatalog: the API-side catalog equals the worker-side one (in
   const encoders = await loadEncoders([DEMO_ENCODER_DIR], () => {})
   const objects = new MemoryObjectStore()
   const lines: string[] = []
-  await publishEncoderCatalog(objects, encoders, (l) => lines.push(l))
+  await publishEncoderCatalog(objects, encoders, l => lines.push(l))
   assert.match(lines[0], /published 1 encoder/)
   const local = catalogOf(encoders)
   const remote = await StoreEncoderCatalog.load(objects)
@@ -18,5 +18,8 @@ test('publishEncoderCatalog: the API-side catalog equals the worker-side one (in
   assert.deepEqual(await remote.labels('demo'), await local.labels('demo'))
   assert.deepEqual(await remote.labelSources('demo'), await local.labelSources('demo'))
   assert.deepEqual(await remote.labelDetection('demo'), await local.labelDetection('demo'))
-  assert.ok((await remote.labels('demo')).some((l) => typeof l === 'string'), 'the demo encoder has labels')
+  assert.ok(
+    (await remote.labels('demo')).some(l => typeof l === 'string'),
+    'the demo encoder has labels'
+  )
 })

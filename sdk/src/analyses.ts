@@ -13,7 +13,13 @@ export type { AnalysisJobView, LatentPage, CorrelationsResult, SearchResult, Clu
 export type AnalysisJob = z.infer<typeof AnalysisJobView>
 
 /** The `call(schema, method, path, body?)` helper of createClient: sends, maps errors to LatentbaseError, parses. */
-export type Call = <T>(schema: z.ZodType<T> | null, method: string, path: string, body?: unknown, headers?: Record<string, string>) => Promise<T>
+export type Call = <T>(
+  schema: z.ZodType<T> | null,
+  method: string,
+  path: string,
+  body?: unknown,
+  headers?: Record<string, string>
+) => Promise<T>
 
 /** The clustering request (shared contract), plus a webhook told when it runs as a job. */
 export type ClustersRequest = ClustersInput & { webhook?: { url: string; secret?: string } }
@@ -69,14 +75,19 @@ export class AnalysisJobFailedError extends Error {
     super(`analysis job ${job.id} failed: ${job.error?.message ?? 'no reason given'}`)
     this.name = 'AnalysisJobFailedError'
   }
-  get code(): string | undefined { return this.job.error?.code }
+  get code(): string | undefined {
+    return this.job.error?.code
+  }
 }
 
 function queryString(params: object): string {
   const q = new URLSearchParams()
   for (const [key, value] of Object.entries(params)) {
     if (value === undefined || value === null) continue
-    if (key === 'where') { q.set(key, sliceQueryValue(value as Slice | string)); continue }
+    if (key === 'where') {
+      q.set(key, sliceQueryValue(value as Slice | string))
+      continue
+    }
     q.set(key, Array.isArray(value) ? value.join(',') : String(value))
   }
   return q.toString()
@@ -90,17 +101,30 @@ export function analysesClient(call: Call, poll: { maxIntervalMs?: number } = {}
     /** Poll until the job is ready; throws AnalysisJobFailedError when it failed. */
     wait(id: string, opts: WaitOptions = {}): Promise<AnalysisJob> {
       const timeoutMs = opts.timeoutMs ?? 30 * 60_000
-      return pollUntil(() => jobs.get(id), (job) => {
-        if (job.status === 'failed') throw new AnalysisJobFailedError(job)
-        return job.status === 'ready'
-      }, {
-        timeoutMs, intervalMs: opts.intervalMs ?? 250, maxIntervalMs: opts.maxIntervalMs ?? poll.maxIntervalMs ?? 5000, signal: opts.signal, onProgress: opts.onProgress,
-        notReady: (job) => `analysis job ${id} not ready after ${timeoutMs} ms (status ${job.status}, ${Math.round(job.progress.fraction * 100)}% ${job.progress.phase})`,
-      })
+      return pollUntil(
+        () => jobs.get(id),
+        job => {
+          if (job.status === 'failed') throw new AnalysisJobFailedError(job)
+          return job.status === 'ready'
+        },
+        {
+          timeoutMs,
+          intervalMs: opts.intervalMs ?? 250,
+          maxIntervalMs: opts.maxIntervalMs ?? poll.maxIntervalMs ?? 5000,
+          signal: opts.signal,
+          onProgress: opts.onProgress,
+          notReady: job =>
+            `analysis job ${id} not ready after ${timeoutMs} ms (status ${job.status}, ${Math.round(job.progress.fraction * 100)}% ${job.progress.phase})`
+        }
+      )
     },
     /** One page of a ready job's result: its per-row arrays (clusters: assignments) cut to [offset, offset + limit). */
     result: (id: string, page: { offset?: number; limit?: number } = {}) =>
-      call(AnalysisResultPage, 'GET', `${jobPath(id)}/result${Object.keys(page).length ? `?${queryString(page)}` : ''}`),
+      call(
+        AnalysisResultPage,
+        'GET',
+        `${jobPath(id)}/result${Object.keys(page).length ? `?${queryString(page)}` : ''}`
+      ),
     /** The whole result of a ready job, its pages put back together. */
     async resultAll(id: string, opts: { pageSize?: number } = {}): Promise<Record<string, unknown>> {
       let page = await jobs.result(id, { offset: 0, limit: opts.pageSize ?? 10_000 })
@@ -108,7 +132,7 @@ export function analysesClient(call: Call, poll: { maxIntervalMs?: number } = {}
       if (!info) return first
       const out: Record<string, unknown> = { ...first }
       const perRow = info.fields
-      const arrays = Object.fromEntries(perRow.map((k) => [k, [...(first[k] as unknown[])]]))
+      const arrays = Object.fromEntries(perRow.map(k => [k, [...(first[k] as unknown[])]]))
       let next = info.next
       while (next) {
         const offset = Number(new URL(next, 'http://x').searchParams.get('offset'))
@@ -117,11 +141,15 @@ export function analysesClient(call: Call, poll: { maxIntervalMs?: number } = {}
         next = page.page?.next ?? null
       }
       return Object.assign(out, arrays)
-    },
+    }
   }
 
   /** A request the server may answer directly (200) or as a job (202): either way, the result. */
-  async function resultOf<T>(schema: z.ZodType<T>, accepted: z.infer<typeof AnalysisJobAccepted> | T, wait?: WaitOptions): Promise<T> {
+  async function resultOf<T>(
+    schema: z.ZodType<T>,
+    accepted: z.infer<typeof AnalysisJobAccepted> | T,
+    wait?: WaitOptions
+  ): Promise<T> {
     const parsed = AnalysisJobAccepted.safeParse(accepted)
     if (!parsed.success) return accepted as T
     await jobs.wait(parsed.data.job.id, wait)
@@ -131,12 +159,19 @@ export function analysesClient(call: Call, poll: { maxIntervalMs?: number } = {}
   return {
     latents: {
       /** A latent's page in a dataset: label, frequency, p90, histogram and top examples with per-token activations. */
-      get: (dataset: string, latent: number, opts: { examples?: number; text?: boolean; where?: Slice | string } = {}) =>
-        call(LatentPage, 'GET', `/latents/${latent}?${queryString({ dataset, ...opts })}`),
+      get: (
+        dataset: string,
+        latent: number,
+        opts: { examples?: number; text?: boolean; where?: Slice | string } = {}
+      ) => call(LatentPage, 'GET', `/latents/${latent}?${queryString({ dataset, ...opts })}`)
     },
     /** Latent pairs that co-occur, by NPMI (waits on the job when the server queues a large dataset). */
     async correlations(params: CorrelationsParams, wait?: WaitOptions): Promise<CorrelationsResult> {
-      const answer = await call(z.union([AnalysisJobAccepted, CorrelationsResult]), 'GET', `/correlations?${queryString(params)}`)
+      const answer = await call(
+        z.union([AnalysisJobAccepted, CorrelationsResult]),
+        'GET',
+        `/correlations?${queryString(params)}`
+      )
       return resultOf(CorrelationsResult, answer, wait)
     },
     /** Cluster a dataset; a large one runs as a job, which this waits on and reads back page by page. */
@@ -150,9 +185,11 @@ export function analysesClient(call: Call, poll: { maxIntervalMs?: number } = {}
     /** Documents with a property: `sae` (latents whose labels match q), `bm25`, or `hybrid`. */
     search: (params: SearchParams) => call(SearchResult, 'GET', `/search?${queryString(params)}`),
     /** The tokens and cost the LLM steps (expand, select, rerank) of a search would spend; spends nothing. */
-    estimateSearch: (params: SearchParams) => call(DryRunEstimate, 'GET', `/search?${queryString({ ...params, dryRun: true })}`),
+    estimateSearch: (params: SearchParams) =>
+      call(DryRunEstimate, 'GET', `/search?${queryString({ ...params, dryRun: true })}`),
     /** The tokens and cost of a clustering's LLM calls (axis, nameClusters); clusters and spends nothing. */
-    estimateClusters: (request: ClustersRequest) => call(DryRunEstimate, 'POST', '/clusters', { ...request, dryRun: true }),
+    estimateClusters: (request: ClustersRequest) =>
+      call(DryRunEstimate, 'POST', '/clusters', { ...request, dryRun: true })
   }
 }
 

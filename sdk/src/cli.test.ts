@@ -15,7 +15,13 @@ import { StaticEncoderCatalog } from '@latentbase/shared/catalog/catalog'
 import type { JobQueue } from '@latentbase/shared/queue/job-queue'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import { createApp } from '@latentbase/api/app'
-import { startScriptedLlm, userText, type RecordedRequest, type ScriptedLlm, type ScriptedReply } from '@latentbase/shared/llm/testkit'
+import {
+  startScriptedLlm,
+  userText,
+  type RecordedRequest,
+  type ScriptedLlm,
+  type ScriptedReply
+} from '@latentbase/shared/llm/testkit'
 import { startDemoServer, type DemoServer } from '@latentbase/api/testing/demo-server'
 import { EXIT, main } from './cli.ts'
 
@@ -44,9 +50,18 @@ async function cli(args: string[], opts: { env?: Record<string, string>; tty?: b
   let stdout = ''
   let stderr = ''
   const code = await main(args, {
-    stdout: { write: (s: string) => { stdout += s } },
-    stderr: { write: (s: string) => { stderr += s }, isTTY: opts.tty ?? false },
-    env: { LATENTBASE_URL: demo.server.url, ...opts.env },
+    stdout: {
+      write: (s: string) => {
+        stdout += s
+      }
+    },
+    stderr: {
+      write: (s: string) => {
+        stderr += s
+      },
+      isTTY: opts.tty ?? false
+    },
+    env: { LATENTBASE_URL: demo.server.url, ...opts.env }
   })
   return { code, stdout, stderr, json: () => JSON.parse(stdout) }
 }
@@ -67,7 +82,12 @@ test('encoders and datasets: human tables by default, the API JSON with --json',
 
 test('datasets create --wait shows progress lines off a terminal, a bar on one, and prints the ready dataset; delete removes it', async () => {
   const file = join(tmp, 'notes.jsonl')
-  await writeFile(file, Array.from({ length: 6 }, (_, i) => JSON.stringify({ id: `n${i}`, text: `note ${i} about the harbour and its boats` })).join('\n') + '\n')
+  await writeFile(
+    file,
+    Array.from({ length: 6 }, (_, i) =>
+      JSON.stringify({ id: `n${i}`, text: `note ${i} about the harbour and its boats` })
+    ).join('\n') + '\n'
+  )
   const lines = await cli(['datasets', 'create', `file://${file}`, '--name', 'notes', '--wait'])
   assert.equal(lines.code, EXIT.ok, lines.stderr)
   assert.match(lines.stdout, /status\s+ready/)
@@ -108,7 +128,17 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   assert.ok(search.json().results.length > 0)
   for (const r of search.json().results) assert.match(demo.documents.spam[r.row].text.toLowerCase(), /click/)
 
-  const corr = await cli(['correlations', demo.spam, '--min-npmi', '0', '--min-count', '2', '--max-frequency', '1', '--json'])
+  const corr = await cli([
+    'correlations',
+    demo.spam,
+    '--min-npmi',
+    '0',
+    '--min-count',
+    '2',
+    '--max-frequency',
+    '1',
+    '--json'
+  ])
   assert.equal(corr.code, EXIT.ok)
   assert.equal(corr.json().documents, 12)
 
@@ -117,55 +147,141 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   const clusterTable = (await cli(['clusters', demo.spam, '--k', '2', '--seed', '1'])).stdout
   assert.match(clusterTable, /^12 documents in 2 clusters/)
   const c0 = clusters.json().clusters[0]
-  assert.match(clusterTable, new RegExp(`\\n0\\s+${c0.size}\\s+${c0.latents.map((l: { latent: number }) => l.latent).join(',')}\\s+${c0.central.join(',')}`))
+  assert.match(
+    clusterTable,
+    new RegExp(
+      `\\n0\\s+${c0.size}\\s+${c0.latents.map((l: { latent: number }) => l.latent).join(',')}\\s+${c0.central.join(',')}`
+    )
+  )
 })
 
 test('slices: --where on latent, search, correlations and clusters, --a-where / --b-where on diff (text or JSON); a bad slice exits 3 with the reason', async () => {
   const top = (await cli(['diff', demo.spam, demo.ham, '--limit', '1', '--json'])).json().latents[0]
   const present = `latent ${top.latent}`
   // One dataset, two slices: the latent's documents against the others; the JSON form of a slice says the same.
-  const halves = await cli(['diff', demo.spam, demo.spam, '--a-where', present, '--b-where', `not ${present}`, '--json'])
+  const halves = await cli([
+    'diff',
+    demo.spam,
+    demo.spam,
+    '--a-where',
+    present,
+    '--b-where',
+    `not ${present}`,
+    '--json'
+  ])
   assert.equal(halves.code, EXIT.ok, halves.stderr)
   assert.equal(halves.json().a.documents, top.countA)
   assert.equal(halves.json().b[0].documents, 12 - top.countA)
   assert.equal(halves.json().a.where, present)
-  const asJson = await cli(['diff', demo.spam, demo.spam, '--a-where', JSON.stringify({ latent: top.latent }), '--b-where', JSON.stringify({ not: { latent: top.latent } }), '--json'])
+  const asJson = await cli([
+    'diff',
+    demo.spam,
+    demo.spam,
+    '--a-where',
+    JSON.stringify({ latent: top.latent }),
+    '--b-where',
+    JSON.stringify({ not: { latent: top.latent } }),
+    '--json'
+  ])
   assert.deepEqual(asJson.json().latents, halves.json().latents)
-  const halvesTable = await cli(['diff', demo.spam, demo.spam, '--a-where', present, '--b-where', `not ${present}`, '--limit', '1'])
-  assert.match(halvesTable.stdout, new RegExp(`^spam \\[${present}\\] \\(${top.countA} documents\\) vs spam \\[not ${present}\\] \\(${12 - top.countA}\\)`))
+  const halvesTable = await cli([
+    'diff',
+    demo.spam,
+    demo.spam,
+    '--a-where',
+    present,
+    '--b-where',
+    `not ${present}`,
+    '--limit',
+    '1'
+  ])
+  assert.match(
+    halvesTable.stdout,
+    new RegExp(
+      `^spam \\[${present}\\] \\(${top.countA} documents\\) vs spam \\[not ${present}\\] \\(${12 - top.countA}\\)`
+    )
+  )
   // One --b-where applies to every b; otherwise one per b.
-  const twoB = (await cli(['diff', demo.spam, demo.ham, demo.ham, '--b-where', present, '--json', '--limit', '1'])).json()
-  assert.deepEqual(twoB.b.map((b: { where: string }) => b.where), [present, present])
-  assert.equal((await cli(['diff', demo.spam, demo.ham, demo.ham, '--b-where', present, '--b-where', present, '--b-where', present])).code, EXIT.usage)
+  const twoB = (
+    await cli(['diff', demo.spam, demo.ham, demo.ham, '--b-where', present, '--json', '--limit', '1'])
+  ).json()
+  assert.deepEqual(
+    twoB.b.map((b: { where: string }) => b.where),
+    [present, present]
+  )
+  assert.equal(
+    (
+      await cli([
+        'diff',
+        demo.spam,
+        demo.ham,
+        demo.ham,
+        '--b-where',
+        present,
+        '--b-where',
+        present,
+        '--b-where',
+        present
+      ])
+    ).code,
+    EXIT.usage
+  )
 
   const page = await cli(['latent', String(top.latent), '--dataset', demo.spam, '--where', present, '--json'])
   assert.equal(page.json().documents, top.countA)
   assert.equal(page.json().frequency, 1)
-  assert.equal((await cli(['latent', String(top.latent), '--dataset', demo.spam, '--where', `not ${present}`, '--json'])).json().documents, 0)
+  assert.equal(
+    (await cli(['latent', String(top.latent), '--dataset', demo.spam, '--where', `not ${present}`, '--json'])).json()
+      .documents,
+    0
+  )
 
   const clusters = (await cli(['clusters', demo.spam, '--k', '2', '--seed', '1', '--where', present, '--json'])).json()
   assert.equal(clusters.documents, top.countA)
   assert.equal(clusters.where, present)
   const rows = new Set<number>(clusters.rows)
-  const search = (await cli(['search', demo.spam, '--latents', String(top.latent), '--where', present, '--json'])).json()
+  const search = (
+    await cli(['search', demo.spam, '--latents', String(top.latent), '--where', present, '--json'])
+  ).json()
   assert.equal(search.where, present)
   assert.ok(search.results.length > 0)
   for (const r of search.results) assert.ok(rows.has(r.row), `search result row ${r.row} is in the slice`)
-  const notIn = (await cli(['search', demo.spam, '--latents', String(top.latent), '--where', `not ${present}`, '--json'])).json()
+  const notIn = (
+    await cli(['search', demo.spam, '--latents', String(top.latent), '--where', `not ${present}`, '--json'])
+  ).json()
   for (const r of notIn.results) assert.ok(!rows.has(r.row), `search result row ${r.row} is outside the slice`)
 
-  const corr = await cli(['correlations', demo.spam, '--where', present, '--min-npmi', '0', '--min-count', '2', '--max-frequency', '1', '--json'])
+  const corr = await cli([
+    'correlations',
+    demo.spam,
+    '--where',
+    present,
+    '--min-npmi',
+    '0',
+    '--min-count',
+    '2',
+    '--max-frequency',
+    '1',
+    '--json'
+  ])
   assert.equal(corr.code, EXIT.ok, corr.stderr)
   assert.equal(corr.json().documents, top.countA)
 
   // The server's 400 names the fault; the CLI prints it and exits 3 (--json: the problem document).
   const bad = await cli(['diff', demo.spam, demo.ham, '--a-where', 'metadata.group ~ "x"'])
   assert.equal(bad.code, EXIT.refused)
-  assert.match(bad.stderr, /^latentbase diff: 400 Bad Request: invalid query string: aWhere: bad operator "~": use =, .* at character 16\n/)
+  assert.match(
+    bad.stderr,
+    /^latentbase diff: 400 Bad Request: invalid query string: aWhere: bad operator "~": use =, .* at character 16\n/
+  )
   const badField = await cli(['search', demo.spam, 'click', '--where', 'colour = "red"'])
   assert.equal(badField.code, EXIT.refused)
   assert.match(badField.stderr, /unknown field "colour"/)
-  for (const args of [['latent', '3', '--dataset', demo.spam], ['correlations', demo.spam], ['clusters', demo.spam, '--k', '2']]) {
+  for (const args of [
+    ['latent', '3', '--dataset', demo.spam],
+    ['correlations', demo.spam],
+    ['clusters', demo.spam, '--k', '2']
+  ]) {
     const refused = await cli([...args, '--where', '{"latent": -1}', '--json'])
     assert.equal(refused.code, EXIT.refused, args[0])
     assert.match(JSON.parse(refused.stderr).detail, /latent/, args[0])
@@ -176,7 +292,8 @@ test('slices: --where on latent, search, correlations and clusters, --a-where / 
 function scriptedAnswer(latent: number) {
   return (req: RecordedRequest): ScriptedReply => {
     const user = userText(req)
-    if (/^Latent \d+:/m.test(user)) return { json: { hypotheses: [{ text: "This response mentions 'click'.", latents: [latent] }] } }
+    if (/^Latent \d+:/m.test(user))
+      return { json: { hypotheses: [{ text: "This response mentions 'click'.", latents: [latent] }] } }
     const word = /Statement: [^'\n]*'([^'\n]+)'/.exec(user)?.[1]
     const doc = /<document>\n([\s\S]*)\n<\/document>/.exec(user)?.[1]
     if (word === undefined || doc === undefined) return { content: 'unsure' }
@@ -205,18 +322,48 @@ test('hypotheses and verify: --a-where / --b-where reach the LLM steps (verifica
 
   const made = await cli(['hypotheses', demo.spam, demo.spam, ...sliceArgs, '--max', '1'])
   assert.equal(made.code, EXIT.ok, made.stderr)
-  assert.match(made.stdout, new RegExp(`^1 hypotheses \\(scripted-model\\)[\\s\\S]*\\n0\\s+This response mentions 'click'\\.\\s+${top.latent}\\n`))
+  assert.match(
+    made.stdout,
+    new RegExp(
+      `^1 hypotheses \\(scripted-model\\)[\\s\\S]*\\n0\\s+This response mentions 'click'\\.\\s+${top.latent}\\n`
+    )
+  )
 
-  const verified = await cli(['verify', demo.spam, demo.spam, '--hypothesis', "This response mentions 'click'.", ...sliceArgs, '--per-dataset', '50', '--json'])
+  const verified = await cli([
+    'verify',
+    demo.spam,
+    demo.spam,
+    '--hypothesis',
+    "This response mentions 'click'.",
+    ...sliceArgs,
+    '--per-dataset',
+    '50',
+    '--json'
+  ])
   assert.equal(verified.code, EXIT.ok, verified.stderr)
   const v = verified.json()
   assert.deepEqual([v.a.where, v.b.where], [present, `not ${present}`])
-  assert.deepEqual([v.a.judged, v.b.judged], [top.countA, 12 - top.countA], 'every document of each slice judged, none of the other')
-  const clicks = (rows: number[]) => rows.filter((r) => demo.documents.spam[r].text.toLowerCase().includes('click')).length
+  assert.deepEqual(
+    [v.a.judged, v.b.judged],
+    [top.countA, 12 - top.countA],
+    'every document of each slice judged, none of the other'
+  )
+  const clicks = (rows: number[]) =>
+    rows.filter(r => demo.documents.spam[r].text.toLowerCase().includes('click')).length
   assert.equal(v.hypotheses[0].yesA, clicks(v.a.rows))
   assert.equal(v.hypotheses[0].yesB, clicks(v.b.rows))
-  const verifiedTable = await cli(['verify', demo.spam, demo.spam, '--hypothesis', "This response mentions 'click'.", ...sliceArgs])
-  assert.match(verifiedTable.stdout, new RegExp(`^${demo.spam} \\[${present}\\] \\(${top.countA} judged\\) vs ${demo.spam} \\[not ${present}\\]`))
+  const verifiedTable = await cli([
+    'verify',
+    demo.spam,
+    demo.spam,
+    '--hypothesis',
+    "This response mentions 'click'.",
+    ...sliceArgs
+  ])
+  assert.match(
+    verifiedTable.stdout,
+    new RegExp(`^${demo.spam} \\[${present}\\] \\(${top.countA} judged\\) vs ${demo.spam} \\[not ${present}\\]`)
+  )
 })
 
 test('exit codes: usage 2, refused 3, not found 4, encoding failed 7, timeout 8, unreachable 6', async () => {
@@ -251,10 +398,18 @@ test('keys create, check, list and revoke against a server that requires keys (e
   const objects = new FsObjectStore(join(dataDir, 'store'))
   const queue = { send: async () => '1' } as unknown as JobQueue<JobMessage>
   const app = createApp({
-    objects, datasets: new DatasetStore(objects), queue, encoders: new StaticEncoderCatalog([]), mode: 'local', tenantOf: () => 'local',
-    apiKeys: new ApiKeyStore(objects, 0), env: {},
+    objects,
+    datasets: new DatasetStore(objects),
+    queue,
+    encoders: new StaticEncoderCatalog([]),
+    mode: 'local',
+    tenantOf: () => 'local',
+    apiKeys: new ApiKeyStore(objects, 0),
+    env: {}
   })
-  const server: ServerType = await new Promise((ok) => { const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => ok(s)) })
+  const server: ServerType = await new Promise(ok => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => ok(s))
+  })
   try {
     const url = `http://127.0.0.1:${(server.address() as { port: number }).port}`
     const env = { DATA_DIR: dataDir, LATENTBASE_URL: url }
@@ -270,7 +425,7 @@ test('keys create, check, list and revoke against a server that requires keys (e
     assert.equal((await cli(['keys', 'check', '--api-key', key], { env })).code, EXIT.unauthorized)
     assert.equal((await cli(['keys', 'revoke', 'f'.repeat(64)], { env })).code, EXIT.notFound)
   } finally {
-    await new Promise<void>((ok) => server.close(() => ok()))
+    await new Promise<void>(ok => server.close(() => ok()))
   }
 })
 
@@ -278,17 +433,25 @@ test('the bin runs the CLI and exits with its code', async () => {
   const run = promisify(execFile)
   const env = { ...process.env, LATENTBASE_URL: demo.server.url }
   const ok = await run(process.execPath, [BIN, 'datasets', 'list', '--json'], { env })
-  assert.ok((JSON.parse(ok.stdout) as Array<{ id: string }>).some((d) => d.id === demo.ham))
+  assert.ok((JSON.parse(ok.stdout) as Array<{ id: string }>).some(d => d.id === demo.ham))
   const help = await run(process.execPath, [BIN, 'datasets', 'create', '--help'], { env })
   assert.match(help.stdout, /Usage: latentbase datasets create <url\|file>/)
-  await assert.rejects(run(process.execPath, [BIN, 'datasets', 'get', 'ds_missing'], { env }), (err: { code: number; stderr: string }) =>
-    err.code === EXIT.notFound && /not found/.test(err.stderr))
+  await assert.rejects(
+    run(process.execPath, [BIN, 'datasets', 'get', 'ds_missing'], { env }),
+    (err: { code: number; stderr: string }) => err.code === EXIT.notFound && /not found/.test(err.stderr)
+  )
 })
 
 test('datasets append --wait commits a new version (analyses take id@version); datasets watch sets and removes the drift watch', async () => {
   // Last in the file: it grows the ham dataset the tests above read at 12 documents.
   const file = join(tmp, 'more-ham.jsonl')
-  await writeFile(file, demo.documents.ham.slice(0, 4).map((d, i) => JSON.stringify({ id: `more${i}`, text: d.text })).join('\n') + '\n')
+  await writeFile(
+    file,
+    demo.documents.ham
+      .slice(0, 4)
+      .map((d, i) => JSON.stringify({ id: `more${i}`, text: d.text }))
+      .join('\n') + '\n'
+  )
   const appended = await cli(['datasets', 'append', demo.ham, file, '--wait'])
   assert.equal(appended.code, EXIT.ok, appended.stderr)
   assert.match(appended.stdout, /version\s+2 \(v1: 12, v2: 4 documents\)/)

@@ -2,7 +2,14 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { readFile, stat } from 'node:fs/promises'
 import { basename } from 'node:path'
-import { AppendFailedError, createClient, DatasetFailedError, LatentbaseError, type Dataset, type LatentbaseClient } from './index.ts'
+import {
+  AppendFailedError,
+  createClient,
+  DatasetFailedError,
+  LatentbaseError,
+  type Dataset,
+  type LatentbaseClient
+} from './index.ts'
 import type { DryRunEstimate } from './llm.ts'
 
 /** Exit codes scripts can rely on (docs/clients.md lists them too). */
@@ -23,7 +30,7 @@ export const EXIT = {
   /** `datasets create --wait`: the encoding failed. */
   datasetFailed: 7,
   /** `--wait` ran past `--timeout`. */
-  timeout: 8,
+  timeout: 8
 } as const
 
 class UsageError extends Error {}
@@ -39,7 +46,7 @@ const GLOBAL_OPTIONS = {
   'base-url': { type: 'string' },
   'api-key': { type: 'string' },
   json: { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
+  help: { type: 'boolean', short: 'h', default: false }
 } as const satisfies ParseArgsConfig['options']
 
 const GLOBAL_HELP = `Global options:
@@ -81,8 +88,11 @@ const num = (name: string, v: unknown): number | undefined => {
 }
 const ints = (name: string, v: unknown): number[] | undefined => {
   if (v === undefined) return undefined
-  const list = String(v).split(',').map((s) => Number(s.trim()))
-  if (list.some((n) => !Number.isInteger(n) || n < 0)) throw new UsageError(`--${name} takes latent ids separated by commas, e.g. 12,40,977`)
+  const list = String(v)
+    .split(',')
+    .map(s => Number(s.trim()))
+  if (list.some(n => !Number.isInteger(n) || n < 0))
+    throw new UsageError(`--${name} takes latent ids separated by commas, e.g. 12,40,977`)
   return list
 }
 /**
@@ -90,16 +100,22 @@ const ints = (name: string, v: unknown): number[] | undefined => {
  * parses it and answers a bad one with a 400 naming the fault, which the CLI prints (exit 3). Empty: the whole dataset.
  */
 const where = (v: unknown): string | undefined => (v === undefined ? undefined : String(v))
-const SLICE_HELP = 'A slice (docs/slices.md) is text, e.g. \'metadata.model = "x" and latent 12 > 0.5\', or its JSON form \'{"latent":12}\'; quote it for the shell.'
+const SLICE_HELP =
+  'A slice (docs/slices.md) is text, e.g. \'metadata.model = "x" and latent 12 > 0.5\', or its JSON form \'{"latent":12}\'; quote it for the shell.'
 /** `--a-where` and `--b-where` (one per b, or one for all of them) as the API's aWhere / bWhere. */
 function sideSlices(bs: string[], v: Record<string, unknown>): { aWhere?: string; bWhere?: string[] } {
   const bWhere = v['b-where'] as string[] | undefined
-  if (bWhere && bWhere.length > 1 && bWhere.length !== bs.length) throw new UsageError(`give one --b-where per b dataset (${bs.length}), or one for all of them; got ${bWhere.length}`)
+  if (bWhere && bWhere.length > 1 && bWhere.length !== bs.length)
+    throw new UsageError(
+      `give one --b-where per b dataset (${bs.length}), or one for all of them; got ${bWhere.length}`
+    )
   return { aWhere: where(v['a-where']), bWhere: bWhere?.length === 1 ? bs.map(() => bWhere[0]) : bWhere }
 }
 async function printEstimate(ctx: Ctx, e: DryRunEstimate): Promise<void> {
   if (ctx.json) return void ctx.io.stdout.write(JSON.stringify(e, null, 2) + '\n')
-  ctx.io.stdout.write(`estimate (nothing spent): ${e.calls} calls to ${e.model}, ${e.inputTokens} input and ${e.outputTokens} output tokens, cost ${e.cost === null ? 'unknown (no price configured)' : `${e.cost.toFixed(4)} ${e.currency}`}\n`)
+  ctx.io.stdout.write(
+    `estimate (nothing spent): ${e.calls} calls to ${e.model}, ${e.inputTokens} input and ${e.outputTokens} output tokens, cost ${e.cost === null ? 'unknown (no price configured)' : `${e.cost.toFixed(4)} ${e.currency}`}\n`
+  )
 }
 function need(args: string[], n: number, what: string): void {
   if (args.length < n) throw new UsageError(`missing ${what}`)
@@ -108,13 +124,24 @@ function need(args: string[], n: number, what: string): void {
 /** A plain text table: columns padded to their widest cell, long cells cut. */
 export function table(rows: Array<Record<string, unknown>>, columns: string[], maxWidth = 60): string {
   const cell = (v: unknown) => {
-    const s = v === null || v === undefined ? '' : typeof v === 'number' ? (Number.isInteger(v) ? String(v) : v.toPrecision(4)) : String(v)
+    const s =
+      v === null || v === undefined
+        ? ''
+        : typeof v === 'number'
+          ? Number.isInteger(v)
+            ? String(v)
+            : v.toPrecision(4)
+          : String(v)
     const flat = s.replace(/\s+/g, ' ')
     return flat.length > maxWidth ? `${flat.slice(0, maxWidth - 1)}…` : flat
   }
-  const cells = rows.map((r) => columns.map((c) => cell(r[c])))
-  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map((r) => r[i].length)))
-  const line = (r: string[]) => r.map((s, i) => s.padEnd(widths[i])).join('  ').trimEnd()
+  const cells = rows.map(r => columns.map(c => cell(r[c])))
+  const widths = columns.map((c, i) => Math.max(c.length, ...cells.map(r => r[i].length)))
+  const line = (r: string[]) =>
+    r
+      .map((s, i) => s.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd()
   return [line(columns), ...cells.map(line)].join('\n') + '\n'
 }
 
@@ -153,21 +180,52 @@ function sourceSpecOf(url: string, v: Record<string, unknown>) {
     ...(v['text-field'] ? { textField: String(v['text-field']) } : {}),
     ...(v['id-field'] ? { idField: String(v['id-field']) } : {}),
     ...(v['metadata-field'] ? { metadataFields: v['metadata-field'] as string[] } : {}),
-    ...(v['messages-field'] ? { messagesField: String(v['messages-field']) } : {}),
+    ...(v['messages-field'] ? { messagesField: String(v['messages-field']) } : {})
   }
 }
 
 async function printDataset(ctx: Ctx, d: Dataset & { webhookSecret?: string }): Promise<void> {
   if (ctx.json) return void ctx.io.stdout.write(JSON.stringify(d, null, 2) + '\n')
   const lines = [
-    ['id', d.id], ['name', d.name], ['status', d.status], ['encoder', d.encoder], ['progress', progressOf(d)],
+    ['id', d.id],
+    ['name', d.name],
+    ['status', d.status],
+    ['encoder', d.encoder],
+    ['progress', progressOf(d)],
     ['created', d.createdAt],
-    ...(d.version ? [['version', `${d.version} (${(d.versions ?? []).map((v) => `v${v.version}: ${v.documents.count}`).join(', ')} documents)`]] : []),
-    ...(d.append ? [['append', `version ${d.append.version} ${d.append.status}${d.append.error ? ` (${d.append.error.code}: ${d.append.error.message})` : ''}`]] : []),
-    ...(d.watch ? [['watch', `against ${d.watch.against}, minDifference ${d.watch.minDifference}, maxQValue ${d.watch.maxQValue}${d.watch.latents ? `, latents ${d.watch.latents.join(',')}` : ''}`]] : []),
-    ...(d.stats ? [['documents', d.stats.documents], ['tokens', d.stats.tokens], ['active latents', d.stats.activeLatents]] : []),
+    ...(d.version
+      ? [
+          [
+            'version',
+            `${d.version} (${(d.versions ?? []).map(v => `v${v.version}: ${v.documents.count}`).join(', ')} documents)`
+          ]
+        ]
+      : []),
+    ...(d.append
+      ? [
+          [
+            'append',
+            `version ${d.append.version} ${d.append.status}${d.append.error ? ` (${d.append.error.code}: ${d.append.error.message})` : ''}`
+          ]
+        ]
+      : []),
+    ...(d.watch
+      ? [
+          [
+            'watch',
+            `against ${d.watch.against}, minDifference ${d.watch.minDifference}, maxQValue ${d.watch.maxQValue}${d.watch.latents ? `, latents ${d.watch.latents.join(',')}` : ''}`
+          ]
+        ]
+      : []),
+    ...(d.stats
+      ? [
+          ['documents', d.stats.documents],
+          ['tokens', d.stats.tokens],
+          ['active latents', d.stats.activeLatents]
+        ]
+      : []),
     ...(d.error ? [['error', `${d.error.code}: ${d.error.message}`]] : []),
-    ...(d.webhookSecret ? [['webhook secret', `${d.webhookSecret} (shown once)`]] : []),
+    ...(d.webhookSecret ? [['webhook secret', `${d.webhookSecret} (shown once)`]] : [])
   ] as Array<[string, unknown]>
   ctx.io.stdout.write(lines.map(([k, v]) => `${k.padEnd(15)} ${v}`).join('\n') + '\n')
 }
@@ -178,18 +236,23 @@ async function waitFor(ctx: Ctx, id: string, timeoutSeconds: number): Promise<Da
   try {
     const ready = await ctx.client.datasets.waitUntilReady(id, {
       timeoutMs: timeoutSeconds * 1000,
-      onProgress: (d) => {
+      onProgress: d => {
         // A bar redrawn in place on a terminal; one line per change otherwise (logs, CI).
         if (tty) ctx.io.stderr.write(`\r${bar(d)}\x1b[K`)
         else if (progressOf(d) !== last) ctx.io.stderr.write(`${id} ${progressOf(d)}\n`)
         last = progressOf(d)
-      },
+      }
     })
     if (tty) ctx.io.stderr.write('\n')
     return ready
   } catch (err) {
     if (tty) ctx.io.stderr.write('\n')
-    if (err instanceof Error && !(err instanceof DatasetFailedError) && !(err instanceof LatentbaseError) && /not ready after/.test(err.message)) {
+    if (
+      err instanceof Error &&
+      !(err instanceof DatasetFailedError) &&
+      !(err instanceof LatentbaseError) &&
+      /not ready after/.test(err.message)
+    ) {
       throw new TimeoutError(err.message)
     }
     throw err
@@ -198,281 +261,542 @@ async function waitFor(ctx: Ctx, id: string, timeoutSeconds: number): Promise<Da
 
 const COMMANDS: Record<string, Command> = {
   'datasets create': {
-    usage: 'datasets create <url|file> [--name NAME] [--encoder ID] [--format F] [--text-field F] [--id-field F] [--metadata-field F]... [--wait [--timeout S]]',
+    usage:
+      'datasets create <url|file> [--name NAME] [--encoder ID] [--format F] [--text-field F] [--id-field F] [--metadata-field F]... [--wait [--timeout S]]',
     summary: 'queue a dataset for encoding from a URL',
     options: {
-      name: { type: 'string' }, encoder: { type: 'string' }, format: { type: 'string' }, 'text-field': { type: 'string' },
-      'id-field': { type: 'string' }, 'metadata-field': { type: 'string', multiple: true }, 'messages-field': { type: 'string' },
-      wait: { type: 'boolean', default: false }, timeout: { type: 'string' },
+      name: { type: 'string' },
+      encoder: { type: 'string' },
+      format: { type: 'string' },
+      'text-field': { type: 'string' },
+      'id-field': { type: 'string' },
+      'metadata-field': { type: 'string', multiple: true },
+      'messages-field': { type: 'string' },
+      wait: { type: 'boolean', default: false },
+      timeout: { type: 'string' }
     },
     help: 'With --wait, shows a progress bar (on a terminal; lines otherwise, on stderr) and prints the ready dataset.',
     async run(ctx, args, v) {
       need(args, 1, 'the dataset source: a URL')
       const url = await sourceArg(ctx, args[0])
       const created = await ctx.client.datasets.create({
-        ...(v.name ? { name: String(v.name) } : {}), ...(v.encoder ? { encoder: String(v.encoder) } : {}),
-        source: sourceSpecOf(url, v),
+        ...(v.name ? { name: String(v.name) } : {}),
+        ...(v.encoder ? { encoder: String(v.encoder) } : {}),
+        source: sourceSpecOf(url, v)
       })
       if (!v.wait) return printDataset(ctx, created)
       return printDataset(ctx, await waitFor(ctx, created.id, num('timeout', v.timeout) ?? 3600))
-    },
+    }
   },
   'datasets append': {
-    usage: 'datasets append <id> <url|file> [--format F] [--text-field F] [--id-field F] [--metadata-field F]... [--messages-field F] [--wait [--timeout S]]',
+    usage:
+      'datasets append <id> <url|file> [--format F] [--text-field F] [--id-field F] [--metadata-field F]... [--messages-field F] [--wait [--timeout S]]',
     summary: 'append documents to a ready dataset as a new version (analyses take <id>@<version>)',
     options: {
-      format: { type: 'string' }, 'text-field': { type: 'string' }, 'id-field': { type: 'string' }, 'metadata-field': { type: 'string', multiple: true },
-      'messages-field': { type: 'string' }, wait: { type: 'boolean', default: false }, timeout: { type: 'string' },
+      format: { type: 'string' },
+      'text-field': { type: 'string' },
+      'id-field': { type: 'string' },
+      'metadata-field': { type: 'string', multiple: true },
+      'messages-field': { type: 'string' },
+      wait: { type: 'boolean', default: false },
+      timeout: { type: 'string' }
     },
     help: 'With --wait, waits until the new version is committed and prints the dataset (exit 7 when the batch failed).',
     async run(ctx, args, v) {
       need(args, 2, 'the dataset id and the source of the batch: a URL or a file')
       const url = await sourceArg(ctx, args[1])
       const pending = await ctx.client.datasets.append(args[0], {
-        source: sourceSpecOf(url, v),
+        source: sourceSpecOf(url, v)
       })
       if (!v.wait) return printDataset(ctx, pending)
-      return printDataset(ctx, await ctx.client.datasets.waitForVersion(args[0], pending.append!.version, { timeoutMs: (num('timeout', v.timeout) ?? 3600) * 1000 }))
-    },
+      return printDataset(
+        ctx,
+        await ctx.client.datasets.waitForVersion(args[0], pending.append!.version, {
+          timeoutMs: (num('timeout', v.timeout) ?? 3600) * 1000
+        })
+      )
+    }
   },
   'datasets watch': {
     usage: 'datasets watch <id> [--against previous|N] [--latents 1,2,3] [--min-difference X] [--max-q Q] | --off',
-    summary: 'set (or with --off remove) the drift watch: each appended version is diffed against a baseline and a dataset.drift webhook names the latents that moved',
-    options: { against: { type: 'string' }, latents: { type: 'string' }, 'min-difference': { type: 'string' }, 'max-q': { type: 'string' }, off: { type: 'boolean', default: false } },
+    summary:
+      'set (or with --off remove) the drift watch: each appended version is diffed against a baseline and a dataset.drift webhook names the latents that moved',
+    options: {
+      against: { type: 'string' },
+      latents: { type: 'string' },
+      'min-difference': { type: 'string' },
+      'max-q': { type: 'string' },
+      off: { type: 'boolean', default: false }
+    },
     async run(ctx, args, v) {
       need(args, 1, 'the dataset id')
       if (v.off) return printDataset(ctx, await ctx.client.datasets.update(args[0], { watch: null }))
-      const against = v.against === undefined || v.against === 'previous' ? 'previous' as const : num('against', v.against)!
-      const latents = v.latents === undefined ? undefined : String(v.latents).split(',').map((l) => num('latents', l)!)
-      return printDataset(ctx, await ctx.client.datasets.update(args[0], {
-        watch: { against, ...(latents ? { latents } : {}), minDifference: num('min-difference', v['min-difference']), maxQValue: num('max-q', v['max-q']) },
-      }))
-    },
+      const against =
+        v.against === undefined || v.against === 'previous' ? ('previous' as const) : num('against', v.against)!
+      const latents =
+        v.latents === undefined
+          ? undefined
+          : String(v.latents)
+              .split(',')
+              .map(l => num('latents', l)!)
+      return printDataset(
+        ctx,
+        await ctx.client.datasets.update(args[0], {
+          watch: {
+            against,
+            ...(latents ? { latents } : {}),
+            minDifference: num('min-difference', v['min-difference']),
+            maxQValue: num('max-q', v['max-q'])
+          }
+        })
+      )
+    }
   },
   'datasets list': {
-    usage: 'datasets list', summary: 'datasets, newest first',
+    usage: 'datasets list',
+    summary: 'datasets, newest first',
     async run(ctx) {
       const list = await ctx.client.datasets.list()
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(list, null, 2) + '\n')
-      ctx.io.stdout.write(table(list.map((d) => ({ id: d.id, name: d.name, status: d.status, documents: d.stats?.documents ?? d.progress.documents.done, encoder: d.encoder, created: d.createdAt })),
-        ['id', 'name', 'status', 'documents', 'encoder', 'created']))
-    },
+      ctx.io.stdout.write(
+        table(
+          list.map(d => ({
+            id: d.id,
+            name: d.name,
+            status: d.status,
+            documents: d.stats?.documents ?? d.progress.documents.done,
+            encoder: d.encoder,
+            created: d.createdAt
+          })),
+          ['id', 'name', 'status', 'documents', 'encoder', 'created']
+        )
+      )
+    }
   },
   'datasets get': {
-    usage: 'datasets get <id> [--wait [--timeout S]]', summary: "a dataset's status, progress, stats or error",
+    usage: 'datasets get <id> [--wait [--timeout S]]',
+    summary: "a dataset's status, progress, stats or error",
     options: { wait: { type: 'boolean', default: false }, timeout: { type: 'string' } },
     async run(ctx, args, v) {
       need(args, 1, 'the dataset id')
-      return printDataset(ctx, v.wait ? await waitFor(ctx, args[0], num('timeout', v.timeout) ?? 3600) : await ctx.client.datasets.get(args[0]))
-    },
+      return printDataset(
+        ctx,
+        v.wait ? await waitFor(ctx, args[0], num('timeout', v.timeout) ?? 3600) : await ctx.client.datasets.get(args[0])
+      )
+    }
   },
   'datasets delete': {
-    usage: 'datasets delete <id>', summary: 'delete a dataset',
+    usage: 'datasets delete <id>',
+    summary: 'delete a dataset',
     async run(ctx, args) {
       need(args, 1, 'the dataset id')
       await ctx.client.datasets.delete(args[0])
       ctx.io.stdout.write(ctx.json ? JSON.stringify({ deleted: args[0] }) + '\n' : `deleted ${args[0]}\n`)
-    },
+    }
   },
   diff: {
-    usage: 'diff <a> <b> [b...] [--a-where SLICE] [--b-where SLICE]... [--limit N] [--direction a|b|both] [--metric absolute|relative] [--min-frequency F] [--max-frequency F] [--latents 1,2] [--pair-by FIELD] [--control-length]',
+    usage:
+      'diff <a> <b> [b...] [--a-where SLICE] [--b-where SLICE]... [--limit N] [--direction a|b|both] [--metric absolute|relative] [--min-frequency F] [--max-frequency F] [--latents 1,2] [--pair-by FIELD] [--control-length]',
     summary: 'latents that fire more in dataset a than in the b datasets',
     help: `--a-where restricts a to a slice; --b-where once per b, in order (one --b-where for several b applies to each; '' is a whole dataset). a and b may be one dataset with two slices.\n${SLICE_HELP}`,
     options: {
-      'a-where': { type: 'string' }, 'b-where': { type: 'string', multiple: true },
-      limit: { type: 'string' }, direction: { type: 'string' }, metric: { type: 'string' }, 'min-frequency': { type: 'string' },
-      'max-frequency': { type: 'string' }, latents: { type: 'string' }, 'pair-by': { type: 'string' }, 'control-length': { type: 'boolean' },
+      'a-where': { type: 'string' },
+      'b-where': { type: 'string', multiple: true },
+      limit: { type: 'string' },
+      direction: { type: 'string' },
+      metric: { type: 'string' },
+      'min-frequency': { type: 'string' },
+      'max-frequency': { type: 'string' },
+      latents: { type: 'string' },
+      'pair-by': { type: 'string' },
+      'control-length': { type: 'boolean' }
     },
     async run(ctx, args, v) {
       need(args, 2, 'two dataset ids: diff <a> <b> [b...]')
       const diff = await ctx.client.diff({
-        a: args[0], b: args.slice(1), ...sideSlices(args.slice(1), v), limit: int('limit', v.limit), direction: v.direction as 'a' | undefined, metric: v.metric as 'absolute' | undefined,
-        minFrequency: num('min-frequency', v['min-frequency']), maxFrequency: num('max-frequency', v['max-frequency']),
-        latents: ints('latents', v.latents), pairBy: v['pair-by'] as string | undefined, controlLength: v['control-length'] as boolean | undefined,
+        a: args[0],
+        b: args.slice(1),
+        ...sideSlices(args.slice(1), v),
+        limit: int('limit', v.limit),
+        direction: v.direction as 'a' | undefined,
+        metric: v.metric as 'absolute' | undefined,
+        minFrequency: num('min-frequency', v['min-frequency']),
+        maxFrequency: num('max-frequency', v['max-frequency']),
+        latents: ints('latents', v.latents),
+        pairBy: v['pair-by'] as string | undefined,
+        controlLength: v['control-length'] as boolean | undefined
       })
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(diff, null, 2) + '\n')
       const side = (s: { name: string; where?: string }) => (s.where ? `${s.name} [${s.where}]` : s.name)
-      ctx.io.stdout.write(`${side(diff.a)} (${diff.a.documents} documents) vs ${diff.b.map((b) => `${side(b)} (${b.documents})`).join(', ')}; ${diff.design}, ${diff.tested} latents tested\n`)
-      ctx.io.stdout.write(table(diff.latents.map((l) => ({
-        latent: l.latent, freqA: l.frequencyA, freqB: l.frequencyB, difference: l.difference, ci95: `${l.ci95[0].toFixed(3)}..${l.ci95[1].toFixed(3)}`,
-        q: l.qValue, label: l.label,
-      })), ['latent', 'freqA', 'freqB', 'difference', 'ci95', 'q', 'label']))
-    },
+      ctx.io.stdout.write(
+        `${side(diff.a)} (${diff.a.documents} documents) vs ${diff.b.map(b => `${side(b)} (${b.documents})`).join(', ')}; ${diff.design}, ${diff.tested} latents tested\n`
+      )
+      ctx.io.stdout.write(
+        table(
+          diff.latents.map(l => ({
+            latent: l.latent,
+            freqA: l.frequencyA,
+            freqB: l.frequencyB,
+            difference: l.difference,
+            ci95: `${l.ci95[0].toFixed(3)}..${l.ci95[1].toFixed(3)}`,
+            q: l.qValue,
+            label: l.label
+          })),
+          ['latent', 'freqA', 'freqB', 'difference', 'ci95', 'q', 'label']
+        )
+      )
+    }
   },
   latent: {
-    usage: 'latent <n> --dataset ID [--where SLICE] [--examples N] [--text]', summary: "a latent's page: label, frequency, top examples",
+    usage: 'latent <n> --dataset ID [--where SLICE] [--examples N] [--text]',
+    summary: "a latent's page: label, frequency, top examples",
     help: `--where: the page of a slice (statistics over its documents, the stored top examples that fall in it).\n${SLICE_HELP}`,
-    options: { dataset: { type: 'string' }, where: { type: 'string' }, examples: { type: 'string' }, text: { type: 'boolean' } },
+    options: {
+      dataset: { type: 'string' },
+      where: { type: 'string' },
+      examples: { type: 'string' },
+      text: { type: 'boolean' }
+    },
     async run(ctx, args, v) {
       need(args, 1, 'the latent id')
       if (!v.dataset) throw new UsageError('missing --dataset ID')
       const latent = int('latent', args[0])!
-      const page = await ctx.client.latents.get(String(v.dataset), latent, { examples: int('examples', v.examples), text: v.text as boolean | undefined, where: where(v.where) })
+      const page = await ctx.client.latents.get(String(v.dataset), latent, {
+        examples: int('examples', v.examples),
+        text: v.text as boolean | undefined,
+        where: where(v.where)
+      })
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(page, null, 2) + '\n')
-      ctx.io.stdout.write(`latent ${page.latent}: ${page.label ?? '(no label)'}\nin ${page.documents} documents of ${page.dataset}${page.where ? ` [${page.where}]` : ''} (frequency ${page.frequency.toPrecision(3)}), max ${page.max.toPrecision(3)}\n`)
-      ctx.io.stdout.write(table(page.topExamples.map((e) => ({
-        rank: e.rank, row: e.row, id: e.id, value: e.value,
-        window: e.tokens.map((t, i) => (i === e.position - e.windowStart ? `[${t}]` : t)).join(''),
-      })), ['rank', 'row', 'id', 'value', 'window'], 80))
-    },
+      ctx.io.stdout.write(
+        `latent ${page.latent}: ${page.label ?? '(no label)'}\nin ${page.documents} documents of ${page.dataset}${page.where ? ` [${page.where}]` : ''} (frequency ${page.frequency.toPrecision(3)}), max ${page.max.toPrecision(3)}\n`
+      )
+      ctx.io.stdout.write(
+        table(
+          page.topExamples.map(e => ({
+            rank: e.rank,
+            row: e.row,
+            id: e.id,
+            value: e.value,
+            window: e.tokens.map((t, i) => (i === e.position - e.windowStart ? `[${t}]` : t)).join('')
+          })),
+          ['rank', 'row', 'id', 'value', 'window'],
+          80
+        )
+      )
+    }
   },
   search: {
-    usage: 'search <dataset> [query...] [--where SLICE] [--method sae|bm25|hybrid] [--latents 1,2] [--k N] [--limit N]', summary: 'documents with a property',
+    usage: 'search <dataset> [query...] [--where SLICE] [--method sae|bm25|hybrid] [--latents 1,2] [--k N] [--limit N]',
+    summary: 'documents with a property',
     help: `--where: rank only a slice's documents.\n${SLICE_HELP}`,
-    options: { where: { type: 'string' }, method: { type: 'string' }, latents: { type: 'string' }, k: { type: 'string' }, limit: { type: 'string' } },
+    options: {
+      where: { type: 'string' },
+      method: { type: 'string' },
+      latents: { type: 'string' },
+      k: { type: 'string' },
+      limit: { type: 'string' }
+    },
     async run(ctx, args, v) {
       need(args, 1, 'the dataset id')
       const q = args.slice(1).join(' ') || undefined
       if (!q && !v.latents) throw new UsageError('give a query (words) or --latents')
       const result = await ctx.client.search({
-        dataset: args[0], where: where(v.where), q, method: v.method as 'sae' | undefined, latents: ints('latents', v.latents), k: int('k', v.k), limit: int('limit', v.limit),
+        dataset: args[0],
+        where: where(v.where),
+        q,
+        method: v.method as 'sae' | undefined,
+        latents: ints('latents', v.latents),
+        k: int('k', v.k),
+        limit: int('limit', v.limit)
       })
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
-      ctx.io.stdout.write(`${result.matched} documents match (${result.method}${result.where ? `, in ${result.where}` : ''})${result.latents.length ? `; latents ${result.latents.map((l) => l.latent).join(', ')}` : ''}\n`)
-      ctx.io.stdout.write(table(result.results.map((r) => ({ row: r.row, id: r.id, score: r.score, snippet: r.snippet })), ['row', 'id', 'score', 'snippet'], 70))
-    },
+      ctx.io.stdout.write(
+        `${result.matched} documents match (${result.method}${result.where ? `, in ${result.where}` : ''})${result.latents.length ? `; latents ${result.latents.map(l => l.latent).join(', ')}` : ''}\n`
+      )
+      ctx.io.stdout.write(
+        table(
+          result.results.map(r => ({ row: r.row, id: r.id, score: r.score, snippet: r.snippet })),
+          ['row', 'id', 'score', 'snippet'],
+          70
+        )
+      )
+    }
   },
   correlations: {
-    usage: 'correlations <dataset> [--where SLICE] [--min-npmi X] [--min-count N] [--max-frequency F] [--limit N]', summary: 'latent pairs that co-occur (NPMI)',
+    usage: 'correlations <dataset> [--where SLICE] [--min-npmi X] [--min-count N] [--max-frequency F] [--limit N]',
+    summary: 'latent pairs that co-occur (NPMI)',
     help: `--where: pairs within a slice's documents (frequencies, thresholds and NPMI are the slice's own).\n${SLICE_HELP}`,
-    options: { where: { type: 'string' }, 'min-npmi': { type: 'string' }, 'min-count': { type: 'string' }, 'min-frequency': { type: 'string' }, 'max-frequency': { type: 'string' }, limit: { type: 'string' } },
+    options: {
+      where: { type: 'string' },
+      'min-npmi': { type: 'string' },
+      'min-count': { type: 'string' },
+      'min-frequency': { type: 'string' },
+      'max-frequency': { type: 'string' },
+      limit: { type: 'string' }
+    },
     async run(ctx, args, v) {
       need(args, 1, 'the dataset id')
       const result = await ctx.client.correlations({
-        dataset: args[0], where: where(v.where), minNpmi: num('min-npmi', v['min-npmi']), minCount: int('min-count', v['min-count']),
-        minFrequency: num('min-frequency', v['min-frequency']), maxFrequency: num('max-frequency', v['max-frequency']), limit: int('limit', v.limit),
+        dataset: args[0],
+        where: where(v.where),
+        minNpmi: num('min-npmi', v['min-npmi']),
+        minCount: int('min-count', v['min-count']),
+        minFrequency: num('min-frequency', v['min-frequency']),
+        maxFrequency: num('max-frequency', v['max-frequency']),
+        limit: int('limit', v.limit)
       })
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
-      ctx.io.stdout.write(table(result.pairs.map((p) => ({ a: p.a.latent, b: p.b.latent, npmi: p.npmi, count: p.count, labelA: p.a.label, labelB: p.b.label })),
-        ['a', 'b', 'npmi', 'count', 'labelA', 'labelB'], 40))
-    },
+      ctx.io.stdout.write(
+        table(
+          result.pairs.map(p => ({
+            a: p.a.latent,
+            b: p.b.latent,
+            npmi: p.npmi,
+            count: p.count,
+            labelA: p.a.label,
+            labelB: p.b.label
+          })),
+          ['a', 'b', 'npmi', 'count', 'labelA', 'labelB'],
+          40
+        )
+      )
+    }
   },
   clusters: {
-    usage: 'clusters <dataset> --k N [--where SLICE] [--latents 1,2] [--phrase TEXT]... [--method M] [--seed N]', summary: "cluster a dataset's documents",
+    usage: 'clusters <dataset> --k N [--where SLICE] [--latents 1,2] [--phrase TEXT]... [--method M] [--seed N]',
+    summary: "cluster a dataset's documents",
     help: `--where: cluster only a slice's documents (central documents are dataset rows).\n${SLICE_HELP}`,
-    options: { where: { type: 'string' }, k: { type: 'string' }, latents: { type: 'string' }, phrase: { type: 'string', multiple: true }, method: { type: 'string' }, seed: { type: 'string' } },
+    options: {
+      where: { type: 'string' },
+      k: { type: 'string' },
+      latents: { type: 'string' },
+      phrase: { type: 'string', multiple: true },
+      method: { type: 'string' },
+      seed: { type: 'string' }
+    },
     async run(ctx, args, v) {
       need(args, 1, 'the dataset id')
       const k = int('k', v.k)
       if (k === undefined) throw new UsageError('missing --k N (the number of clusters)')
       const result = await ctx.client.clusters({
-        dataset: args[0], k, ...(v.where === undefined ? {} : { where: String(v.where) }), latents: ints('latents', v.latents), phrases: v.phrase as string[] | undefined,
-        method: v.method as 'spectral' | undefined, seed: int('seed', v.seed),
+        dataset: args[0],
+        k,
+        ...(v.where === undefined ? {} : { where: String(v.where) }),
+        latents: ints('latents', v.latents),
+        phrases: v.phrase as string[] | undefined,
+        method: v.method as 'spectral' | undefined,
+        seed: int('seed', v.seed)
       })
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
-      ctx.io.stdout.write(`${result.documents} documents${result.where ? ` of ${result.where}` : ''} in ${result.k} clusters (${result.method}, ${result.latentsUsed.length} latents)\n`)
-      ctx.io.stdout.write(table(result.clusters.map((c) => ({
-        id: c.id, size: c.size, name: c.name, latents: c.latents.map((l) => l.latent).join(','), central: c.central.join(','),
-      })), ['id', 'size', 'name', 'latents', 'central']))
-    },
+      ctx.io.stdout.write(
+        `${result.documents} documents${result.where ? ` of ${result.where}` : ''} in ${result.k} clusters (${result.method}, ${result.latentsUsed.length} latents)\n`
+      )
+      ctx.io.stdout.write(
+        table(
+          result.clusters.map(c => ({
+            id: c.id,
+            size: c.size,
+            name: c.name,
+            latents: c.latents.map(l => l.latent).join(','),
+            central: c.central.join(',')
+          })),
+          ['id', 'size', 'name', 'latents', 'central']
+        )
+      )
+    }
   },
   hypotheses: {
-    usage: 'hypotheses <a> <b> [b...] [--a-where SLICE] [--b-where SLICE]... [--question Q] [--max N] [--top-latents N] [--dry-run]',
-    summary: 'hypotheses about how a differs from b, written by the server\'s LLM from the diff',
+    usage:
+      'hypotheses <a> <b> [b...] [--a-where SLICE] [--b-where SLICE]... [--question Q] [--max N] [--top-latents N] [--dry-run]',
+    summary: "hypotheses about how a differs from b, written by the server's LLM from the diff",
     help: `--dry-run prints the estimated calls, tokens and cost and spends nothing. --a-where / --b-where as in diff.\n${SLICE_HELP}`,
     options: {
-      'a-where': { type: 'string' }, 'b-where': { type: 'string', multiple: true }, question: { type: 'string' }, max: { type: 'string' },
-      'top-latents': { type: 'string' }, 'dry-run': { type: 'boolean', default: false },
+      'a-where': { type: 'string' },
+      'b-where': { type: 'string', multiple: true },
+      question: { type: 'string' },
+      max: { type: 'string' },
+      'top-latents': { type: 'string' },
+      'dry-run': { type: 'boolean', default: false }
     },
     async run(ctx, args, v) {
       need(args, 2, 'two dataset ids: hypotheses <a> <b> [b...]')
       const params = {
-        a: args[0], b: args.slice(1), ...sideSlices(args.slice(1), v), ...(v.question ? { question: String(v.question) } : {}),
-        max: int('max', v.max), topLatents: int('top-latents', v['top-latents']),
+        a: args[0],
+        b: args.slice(1),
+        ...sideSlices(args.slice(1), v),
+        ...(v.question ? { question: String(v.question) } : {}),
+        max: int('max', v.max),
+        topLatents: int('top-latents', v['top-latents'])
       }
       if (v['dry-run']) return printEstimate(ctx, await ctx.client.hypotheses.estimate(params))
       const result = await ctx.client.hypotheses.create(params)
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
-      ctx.io.stdout.write(`${result.hypotheses.length} hypotheses (${result.model}); verify on other rows than ${Object.entries(result.usedRows).map(([id, rows]) => `${id}: ${rows.join(',')}`).join('; ')}\n`)
-      ctx.io.stdout.write(table(result.hypotheses.map((h) => ({ id: h.id, text: h.text, latents: h.latents.join(',') })), ['id', 'text', 'latents'], 100))
-    },
+      ctx.io.stdout.write(
+        `${result.hypotheses.length} hypotheses (${result.model}); verify on other rows than ${Object.entries(
+          result.usedRows
+        )
+          .map(([id, rows]) => `${id}: ${rows.join(',')}`)
+          .join('; ')}\n`
+      )
+      ctx.io.stdout.write(
+        table(
+          result.hypotheses.map(h => ({ id: h.id, text: h.text, latents: h.latents.join(',') })),
+          ['id', 'text', 'latents'],
+          100
+        )
+      )
+    }
   },
   verify: {
-    usage: 'verify <a> <b> --hypothesis TEXT... [--a-where SLICE] [--b-where SLICE] [--per-dataset N] [--judge pair|document] [--seed N] [--dry-run]',
-    summary: 'judge hypotheses on samples of a and b with the server\'s LLM (share YES in each, difference, q)',
+    usage:
+      'verify <a> <b> --hypothesis TEXT... [--a-where SLICE] [--b-where SLICE] [--per-dataset N] [--judge pair|document] [--seed N] [--dry-run]',
+    summary: "judge hypotheses on samples of a and b with the server's LLM (share YES in each, difference, q)",
     help: `--a-where / --b-where judge documents of those slices only (a and b may be one dataset). --dry-run spends nothing.\n${SLICE_HELP}`,
     options: {
-      hypothesis: { type: 'string', multiple: true }, 'a-where': { type: 'string' }, 'b-where': { type: 'string' }, 'per-dataset': { type: 'string' },
-      judge: { type: 'string' }, seed: { type: 'string' }, 'dry-run': { type: 'boolean', default: false },
+      hypothesis: { type: 'string', multiple: true },
+      'a-where': { type: 'string' },
+      'b-where': { type: 'string' },
+      'per-dataset': { type: 'string' },
+      judge: { type: 'string' },
+      seed: { type: 'string' },
+      'dry-run': { type: 'boolean', default: false }
     },
     async run(ctx, args, v) {
       need(args, 2, 'two dataset ids: verify <a> <b>')
       const hypotheses = v.hypothesis as string[] | undefined
       if (!hypotheses?.length) throw new UsageError('give at least one --hypothesis TEXT')
       const params = {
-        a: args[0], b: args[1], hypotheses, aWhere: where(v['a-where']), bWhere: where(v['b-where']),
-        perDataset: int('per-dataset', v['per-dataset']), judge: v.judge as 'pair' | undefined, seed: int('seed', v.seed),
+        a: args[0],
+        b: args[1],
+        hypotheses,
+        aWhere: where(v['a-where']),
+        bWhere: where(v['b-where']),
+        perDataset: int('per-dataset', v['per-dataset']),
+        judge: v.judge as 'pair' | undefined,
+        seed: int('seed', v.seed)
       }
       if (v['dry-run']) return printEstimate(ctx, await ctx.client.hypotheses.estimateVerify(params))
       const result = await ctx.client.hypotheses.verify(params)
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
-      const side = (s: { id: string; where?: string; judged: number }) => `${s.id}${s.where ? ` [${s.where}]` : ''} (${s.judged} judged)`
-      ctx.io.stdout.write(`${side(result.a)} vs ${side(result.b)}; ${result.validCount} of ${result.hypotheses.length} valid (${result.model})\n`)
-      ctx.io.stdout.write(table(result.hypotheses.map((h) => ({
-        shareA: h.shareA, shareB: h.shareB, difference: h.difference, ci95: `${h.ci95[0].toFixed(3)}..${h.ci95[1].toFixed(3)}`, p: h.adjustedPValue,
-        valid: h.valid ? 'yes' : 'no', text: h.text,
-      })), ['shareA', 'shareB', 'difference', 'ci95', 'p', 'valid', 'text']))
-    },
+      const side = (s: { id: string; where?: string; judged: number }) =>
+        `${s.id}${s.where ? ` [${s.where}]` : ''} (${s.judged} judged)`
+      ctx.io.stdout.write(
+        `${side(result.a)} vs ${side(result.b)}; ${result.validCount} of ${result.hypotheses.length} valid (${result.model})\n`
+      )
+      ctx.io.stdout.write(
+        table(
+          result.hypotheses.map(h => ({
+            shareA: h.shareA,
+            shareB: h.shareB,
+            difference: h.difference,
+            ci95: `${h.ci95[0].toFixed(3)}..${h.ci95[1].toFixed(3)}`,
+            p: h.adjustedPValue,
+            valid: h.valid ? 'yes' : 'no',
+            text: h.text
+          })),
+          ['shareA', 'shareB', 'difference', 'ci95', 'p', 'valid', 'text']
+        )
+      )
+    }
   },
   encoders: {
-    usage: 'encoders', summary: 'encoders this deployment can use',
+    usage: 'encoders',
+    summary: 'encoders this deployment can use',
     async run(ctx) {
       const list = await ctx.client.encoders.list()
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(list, null, 2) + '\n')
-      ctx.io.stdout.write(table(list.map((e) => ({ ...e })), ['id', 'hookName', 'dIn', 'dSae', 'architecture', 'labelled', 'maxTokens']))
-    },
+      ctx.io.stdout.write(
+        table(
+          list.map(e => ({ ...e })),
+          ['id', 'hookName', 'dIn', 'dSae', 'architecture', 'labelled', 'maxTokens']
+        )
+      )
+    }
   },
   'keys check': {
-    usage: 'keys check', summary: 'check that the API key is accepted by the server (exit 5 if not)',
+    usage: 'keys check',
+    summary: 'check that the API key is accepted by the server (exit 5 if not)',
     async run(ctx) {
       await ctx.client.datasets.list()
-      ctx.io.stdout.write(ctx.json ? JSON.stringify({ ok: true, baseUrl: ctx.baseUrl, apiKey: Boolean(ctx.apiKey) }) + '\n'
-        : `${ctx.baseUrl} accepts ${ctx.apiKey ? `the API key ${ctx.apiKey.slice(0, 7)}...` : 'requests without an API key'}\n`)
-    },
+      ctx.io.stdout.write(
+        ctx.json
+          ? JSON.stringify({ ok: true, baseUrl: ctx.baseUrl, apiKey: Boolean(ctx.apiKey) }) + '\n'
+          : `${ctx.baseUrl} accepts ${ctx.apiKey ? `the API key ${ctx.apiKey.slice(0, 7)}...` : 'requests without an API key'}\n`
+      )
+    }
   },
   'keys create': {
-    usage: 'keys create --tenant NAME [--name LABEL]', summary: "make an API key in the deployment's store (DATA_DIR, or BUCKET on S3)",
+    usage: 'keys create --tenant NAME [--name LABEL]',
+    summary: "make an API key in the deployment's store (DATA_DIR, or BUCKET on S3)",
     options: { tenant: { type: 'string' }, name: { type: 'string' } },
     help: 'Key management is not an API operation: these commands write the store the server reads keys from, so they run where that store is reachable (DATA_DIR=... for a local server, BUCKET=... with AWS credentials for a deployment).',
     async run(ctx, _args, v) {
       if (!v.tenant) throw new UsageError('missing --tenant NAME')
       const { key, hash, record } = await (await keyStore(ctx)).create(String(v.tenant), v.name as string | undefined)
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify({ key, hash, record }) + '\n')
-      ctx.io.stdout.write(`API key for tenant ${record.tenant} (${record.name}), shown once:\n\n  ${key}\n\nid (sha256, for revoke): ${hash}\n`)
-    },
+      ctx.io.stdout.write(
+        `API key for tenant ${record.tenant} (${record.name}), shown once:\n\n  ${key}\n\nid (sha256, for revoke): ${hash}\n`
+      )
+    }
   },
   'keys list': {
-    usage: 'keys list', summary: "API keys in the deployment's store (hashes, tenants, hints)",
+    usage: 'keys list',
+    summary: "API keys in the deployment's store (hashes, tenants, hints)",
     async run(ctx) {
       const list = await (await keyStore(ctx)).list()
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(list, null, 2) + '\n')
-      ctx.io.stdout.write(table(list.map(({ hash, record }) => ({ hash, tenant: record.tenant, name: record.name, hint: `${record.hint}...`, created: record.createdAt, revoked: record.revokedAt ?? '' })),
-        ['hash', 'tenant', 'name', 'hint', 'created', 'revoked'], 64))
-    },
+      ctx.io.stdout.write(
+        table(
+          list.map(({ hash, record }) => ({
+            hash,
+            tenant: record.tenant,
+            name: record.name,
+            hint: `${record.hint}...`,
+            created: record.createdAt,
+            revoked: record.revokedAt ?? ''
+          })),
+          ['hash', 'tenant', 'name', 'hint', 'created', 'revoked'],
+          64
+        )
+      )
+    }
   },
   'keys revoke': {
-    usage: 'keys revoke <hash>', summary: 'revoke an API key by its id (sha256)',
+    usage: 'keys revoke <hash>',
+    summary: 'revoke an API key by its id (sha256)',
     async run(ctx, args) {
       need(args, 1, 'the key id (sha256 hash, from keys list)')
       const ok = await (await keyStore(ctx)).revoke(args[0])
-      if (!ok) throw new LatentbaseError(404, { type: 'about:blank', title: 'Not Found', status: 404, detail: `no API key ${args[0]}`, code: 'key-not-found' })
+      if (!ok)
+        throw new LatentbaseError(404, {
+          type: 'about:blank',
+          title: 'Not Found',
+          status: 404,
+          detail: `no API key ${args[0]}`,
+          code: 'key-not-found'
+        })
       ctx.io.stdout.write(ctx.json ? JSON.stringify({ revoked: args[0] }) + '\n' : `revoked ${args[0]}\n`)
-    },
-  },
+    }
+  }
 }
 
 async function keyStore(ctx: Ctx) {
   // Loaded only here: the S3 client is large, and the other commands only speak HTTP.
-  const [{ ApiKeyStore }, { storeFromEnv }] = await Promise.all([import('@latentbase/shared/auth/api-keys'), import('@latentbase/shared/store/store-from-env')])
+  const [{ ApiKeyStore }, { storeFromEnv }] = await Promise.all([
+    import('@latentbase/shared/auth/api-keys'),
+    import('@latentbase/shared/store/store-from-env')
+  ])
   return new ApiKeyStore(storeFromEnv(ctx.io.env))
 }
 
 function mainHelp(): string {
   const names = Object.keys(COMMANDS)
-  const width = Math.max(...names.map((n) => n.length))
-  return `latentbase: the Latentbase API from the shell\n\nUsage: latentbase <command> [arguments] [options]\n\nCommands:\n`
-    + names.map((n) => `  ${n.padEnd(width)}  ${COMMANDS[n].summary}`).join('\n')
-    + `\n\n${GLOBAL_HELP}\n\nlatentbase <command> --help shows a command's options.\n${EXIT_HELP}\n`
+  const width = Math.max(...names.map(n => n.length))
+  return (
+    `latentbase: the Latentbase API from the shell\n\nUsage: latentbase <command> [arguments] [options]\n\nCommands:\n` +
+    names.map(n => `  ${n.padEnd(width)}  ${COMMANDS[n].summary}`).join('\n') +
+    `\n\n${GLOBAL_HELP}\n\nlatentbase <command> --help shows a command's options.\n${EXIT_HELP}\n`
+  )
 }
 
 function commandHelp(name: string, cmd: Command): string {
@@ -495,11 +819,18 @@ function exitCodeOf(err: unknown): number {
 }
 
 /** Runs one command line; returns the exit code (the bin calls process.exit with it). */
-export async function main(argv: string[], io: Io = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
+export async function main(
+  argv: string[],
+  io: Io = { stdout: process.stdout, stderr: process.stderr, env: process.env }
+): Promise<number> {
   // Option values are not words: a lenient parse with every option known finds the command wherever options sit.
-  const allOptions = Object.assign({}, GLOBAL_OPTIONS, ...Object.values(COMMANDS).map((c) => c.options ?? {})) as ParseArgsConfig['options']
+  const allOptions = Object.assign(
+    {},
+    GLOBAL_OPTIONS,
+    ...Object.values(COMMANDS).map(c => c.options ?? {})
+  ) as ParseArgsConfig['options']
   const words = parseArgs({ args: argv, allowPositionals: true, strict: false, options: allOptions }).positionals
-  const name = [`${words[0]} ${words[1]}`, words[0]].find((n) => n && COMMANDS[n])
+  const name = [`${words[0]} ${words[1]}`, words[0]].find(n => n && COMMANDS[n])
   if (!name) {
     if (!words.length || argv.includes('--help') || argv.includes('-h')) {
       io.stdout.write(mainHelp())
@@ -511,7 +842,12 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
   const cmd = COMMANDS[name]
   let parsed: ReturnType<typeof parseArgs>
   try {
-    parsed = parseArgs({ args: argv, allowPositionals: true, strict: true, options: { ...GLOBAL_OPTIONS, ...cmd.options } })
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: { ...GLOBAL_OPTIONS, ...cmd.options }
+    })
   } catch (err) {
     io.stderr.write(`latentbase ${name}: ${(err as Error).message}\n\nUsage: latentbase ${cmd.usage}\n`)
     return EXIT.usage
@@ -530,8 +866,12 @@ export async function main(argv: string[], io: Io = { stdout: process.stdout, st
   } catch (err) {
     const code = exitCodeOf(err)
     if (ctx.json && err instanceof LatentbaseError) io.stderr.write(JSON.stringify(err.problem) + '\n')
-    else if (code === EXIT.usage) io.stderr.write(`latentbase ${name}: ${(err as Error).message}\n\nUsage: latentbase ${cmd.usage}\n`)
-    else if (code === EXIT.unavailable && !(err instanceof LatentbaseError)) io.stderr.write(`latentbase: cannot reach ${baseUrl}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}\n`)
+    else if (code === EXIT.usage)
+      io.stderr.write(`latentbase ${name}: ${(err as Error).message}\n\nUsage: latentbase ${cmd.usage}\n`)
+    else if (code === EXIT.unavailable && !(err instanceof LatentbaseError))
+      io.stderr.write(
+        `latentbase: cannot reach ${baseUrl}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}\n`
+      )
     else io.stderr.write(`latentbase ${name}: ${(err as Error).message}\n`)
     if (code === EXIT.error && !(err instanceof LatentbaseError)) io.stderr.write(`${(err as Error).stack ?? ''}\n`)
     return code

@@ -1,10 +1,8 @@
 /** @module The typed Latentbase client: datasets, documents, diff and webhook verification, on the server's own zod contract. */
 import { z } from 'zod'
-import {
-  CreateDatasetRequest, CreatedDataset, DatasetView, DocumentView,
-} from '@latentbase/shared/contract/dataset'
+import { CreateDatasetRequest, CreatedDataset, DatasetView, DocumentView } from '@latentbase/shared/contract/dataset'
 import { DiffResult } from '@latentbase/shared/contract/diff'
-import { EncoderInfo, EncoderList } from '@latentbase/shared/contract/encoder'
+import { type EncoderInfo, EncoderList } from '@latentbase/shared/contract/encoder'
 import { Problem } from '@latentbase/shared/contract/problem'
 import { UploadResult } from '@latentbase/shared/contract/upload'
 import { WebhookEvent } from '@latentbase/shared/contract/webhook'
@@ -18,9 +16,26 @@ import { sliceQueryValue, type Slice } from '@latentbase/shared/contract/slice'
 export type { Slice } from '@latentbase/shared/contract/slice'
 
 export { WebhookEvent }
-export { AppendFailedError, parseDatasetRef, formatDatasetRef, versionOf, type AppendDocumentsInput, type UpdateDatasetInput, type DatasetRef, type Watch, type VersionInfo, type DriftReport } from './versions.ts'
+export {
+  AppendFailedError,
+  parseDatasetRef,
+  formatDatasetRef,
+  versionOf,
+  type AppendDocumentsInput,
+  type UpdateDatasetInput,
+  type DatasetRef,
+  type Watch,
+  type VersionInfo,
+  type DriftReport
+} from './versions.ts'
 export { isConnectionReset, type RetryOptions } from '@latentbase/shared/net/retry'
-export { AnalysisJobFailedError, type AnalysesClient, type ClustersRequest, type CorrelationsParams, type SearchParams } from './analyses.ts'
+export {
+  AnalysisJobFailedError,
+  type AnalysesClient,
+  type ClustersRequest,
+  type CorrelationsParams,
+  type SearchParams
+} from './analyses.ts'
 export type { DatasetView, DocumentView, DiffResult, EncoderInfo, Problem }
 export type CreateDatasetInput = z.input<typeof CreateDatasetRequest>
 export type Dataset = z.infer<typeof DatasetView>
@@ -65,11 +80,16 @@ export interface DiffParams {
 
 /** An error answer of the API, with its problem document. */
 export class LatentbaseError extends Error {
-  constructor(readonly status: number, readonly problem: Problem) {
+  constructor(
+    readonly status: number,
+    readonly problem: Problem
+  ) {
     super(`${status} ${problem.title}: ${problem.detail ?? ''}`.trim())
     this.name = 'LatentbaseError'
   }
-  get code(): string | undefined { return this.problem.code }
+  get code(): string | undefined {
+    return this.problem.code
+  }
 }
 
 export class DatasetFailedError extends Error {
@@ -86,15 +106,35 @@ export function createClient(options: ClientOptions) {
   const base = options.baseUrl.replace(/\/+$/, '')
 
   /** One request: `body` is sent as JSON, or `rawBody` as it is (its content type in `extraHeaders`). */
-  async function call<T>(schema: z.ZodType<T> | null, method: string, path: string, body?: unknown, extraHeaders?: Record<string, string>, rawBody?: BodyInit): Promise<T> {
+  async function call<T>(
+    schema: z.ZodType<T> | null,
+    method: string,
+    path: string,
+    body?: unknown,
+    extraHeaders?: Record<string, string>,
+    rawBody?: BodyInit
+  ): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json', ...options.headers, ...extraHeaders }
     if (options.apiKey) headers.authorization = `Bearer ${options.apiKey}`
     if (body !== undefined) headers['content-type'] = 'application/json'
-    const res = await doFetch(`${base}${path}`, { method, headers, body: rawBody ?? (body === undefined ? undefined : JSON.stringify(body)) })
+    const res = await doFetch(`${base}${path}`, {
+      method,
+      headers,
+      body: rawBody ?? (body === undefined ? undefined : JSON.stringify(body))
+    })
     if (!res.ok) {
       const text = await res.text()
       let parsed: Problem
-      try { parsed = Problem.parse(JSON.parse(text)) } catch { parsed = { type: 'about:blank', title: res.statusText || 'Error', status: res.status, detail: text.slice(0, 500) } }
+      try {
+        parsed = Problem.parse(JSON.parse(text))
+      } catch {
+        parsed = {
+          type: 'about:blank',
+          title: res.statusText || 'Error',
+          status: res.status,
+          detail: text.slice(0, 500)
+        }
+      }
       throw new LatentbaseError(res.status, parsed)
     }
     if (schema === null) return undefined as T
@@ -107,23 +147,42 @@ export function createClient(options: ClientOptions) {
      * (a new UUID unless given), so a retry after a reset connection creates one dataset, not two.
      */
     create: (input: CreateDatasetInput, opts: { idempotencyKey?: string } = {}) =>
-      call(CreatedDataset, 'POST', '/datasets', CreateDatasetRequest.parse(input), { 'idempotency-key': opts.idempotencyKey ?? crypto.randomUUID() }),
+      call(CreatedDataset, 'POST', '/datasets', CreateDatasetRequest.parse(input), {
+        'idempotency-key': opts.idempotencyKey ?? crypto.randomUUID()
+      }),
     get: (id: string) => call(DatasetView, 'GET', `/datasets/${encodeURIComponent(id)}`),
     list: async () => (await call(z.object({ datasets: z.array(DatasetView) }), 'GET', '/datasets')).datasets,
     delete: (id: string) => call(null, 'DELETE', `/datasets/${encodeURIComponent(id)}`),
     /** append, update (watch), waitForVersion: see versions.ts. */
     ...versionMethods(call, options.poll),
     /** Poll until the dataset is ready; throws DatasetFailedError if its job failed. */
-    waitUntilReady(id: string, opts: { timeoutMs?: number; intervalMs?: number; maxIntervalMs?: number; onProgress?: (d: Dataset) => void; signal?: AbortSignal } = {}): Promise<Dataset> {
+    waitUntilReady(
+      id: string,
+      opts: {
+        timeoutMs?: number
+        intervalMs?: number
+        maxIntervalMs?: number
+        onProgress?: (d: Dataset) => void
+        signal?: AbortSignal
+      } = {}
+    ): Promise<Dataset> {
       const timeoutMs = opts.timeoutMs ?? 30 * 60_000
-      return pollUntil(() => datasets.get(id), (d) => {
-        if (d.status === 'failed') throw new DatasetFailedError(d)
-        return d.status === 'ready'
-      }, {
-        timeoutMs, intervalMs: opts.intervalMs ?? 500, maxIntervalMs: opts.maxIntervalMs ?? options.poll?.maxIntervalMs ?? 5000, signal: opts.signal, onProgress: opts.onProgress,
-        notReady: (d) => `dataset ${id} not ready after ${timeoutMs} ms (status ${d.status})`,
-      })
-    },
+      return pollUntil(
+        () => datasets.get(id),
+        d => {
+          if (d.status === 'failed') throw new DatasetFailedError(d)
+          return d.status === 'ready'
+        },
+        {
+          timeoutMs,
+          intervalMs: opts.intervalMs ?? 500,
+          maxIntervalMs: opts.maxIntervalMs ?? options.poll?.maxIntervalMs ?? 5000,
+          signal: opts.signal,
+          onProgress: opts.onProgress,
+          notReady: d => `dataset ${id} not ready after ${timeoutMs} ms (status ${d.status})`
+        }
+      )
+    }
   }
 
   const uploads = {
@@ -132,10 +191,11 @@ export function createClient(options: ClientOptions) {
      * `datasets.create({ source: { url: upload.url } })`. Over the server's limit (100 MB by default): 413.
      */
     async create(body: UploadBody, opts: { filename?: string; contentType?: string } = {}): Promise<Upload> {
-      const contentType = opts.contentType ?? (body instanceof Blob && body.type ? body.type : 'application/octet-stream')
+      const contentType =
+        opts.contentType ?? (body instanceof Blob && body.type ? body.type : 'application/octet-stream')
       const q = opts.filename ? `?${new URLSearchParams({ filename: opts.filename })}` : ''
       return call(UploadResult, 'POST', `/uploads${q}`, undefined, { 'content-type': contentType }, body as BodyInit)
-    },
+    }
   }
 
   return {
@@ -144,7 +204,8 @@ export function createClient(options: ClientOptions) {
     ...llmClient(call),
     datasets,
     documents: {
-      get: (dataset: string, row: number) => call(DocumentView, 'GET', `/datasets/${encodeURIComponent(dataset)}/documents/${row}`),
+      get: (dataset: string, row: number) =>
+        call(DocumentView, 'GET', `/datasets/${encodeURIComponent(dataset)}/documents/${row}`)
     },
     diff(params: DiffParams) {
       const q = new URLSearchParams({ a: params.a })
@@ -155,25 +216,31 @@ export function createClient(options: ClientOptions) {
       if (params.latents?.length) q.set('latents', params.latents.join(','))
       if (params.controlLength !== undefined) q.set('controlLength', String(params.controlLength))
       if (params.aWhere !== undefined) q.set('aWhere', sliceQueryValue(params.aWhere))
-      if (params.bWhere !== undefined) for (const w of Array.isArray(params.bWhere) ? params.bWhere : [params.bWhere]) q.append('bWhere', sliceQueryValue(w))
+      if (params.bWhere !== undefined)
+        for (const w of Array.isArray(params.bWhere) ? params.bWhere : [params.bWhere])
+          q.append('bWhere', sliceQueryValue(w))
       return call(DiffResult, 'GET', `/diff?${q}`)
     },
     encoders: {
       list: async () => (await call(EncoderList, 'GET', '/encoders')).encoders,
       /** Encoder folders the server found but could not load, each with its reason. */
-      unavailable: async () => (await call(EncoderList, 'GET', '/encoders')).unavailable,
-    },
+      unavailable: async () => (await call(EncoderList, 'GET', '/encoders')).unavailable
+    }
   }
 }
 
 export type LatentbaseClient = ReturnType<typeof createClient>
 
-
 /**
  * Verify a Standard Webhooks signature and parse the event. `body` must be the raw request body.
  * Throws if the signature, timestamp or payload is wrong.
  */
-export async function verifyWebhook(secret: string, headers: Headers | Record<string, string>, body: string, opts?: { toleranceSeconds?: number; now?: number }): Promise<WebhookEvent> {
+export async function verifyWebhook(
+  secret: string,
+  headers: Headers | Record<string, string>,
+  body: string,
+  opts?: { toleranceSeconds?: number; now?: number }
+): Promise<WebhookEvent> {
   await verifySigned(secret, headers, body, opts)
   return WebhookEvent.parse(JSON.parse(body))
 }

@@ -13,7 +13,11 @@ export interface PollSettings<T> {
 }
 
 /** Read the state until `settled` says true (it throws for a failed state); the last state is returned. */
-export async function pollUntil<T>(get: () => Promise<T>, settled: (state: T) => boolean, o: PollSettings<T>): Promise<T> {
+export async function pollUntil<T>(
+  get: () => Promise<T>,
+  settled: (state: T) => boolean,
+  o: PollSettings<T>
+): Promise<T> {
   const deadline = Date.now() + o.timeoutMs
   let interval = o.intervalMs
   for (;;) {
@@ -22,7 +26,7 @@ export async function pollUntil<T>(get: () => Promise<T>, settled: (state: T) =>
     if (settled(state)) return state
     if (Date.now() > deadline) throw new Error(o.notReady(state))
     o.signal?.throwIfAborted()
-    await new Promise((r) => setTimeout(r, interval))
+    await new Promise(r => setTimeout(r, interval))
     interval = Math.min(interval * 1.5, o.maxIntervalMs)
   }
 }

@@ -31,18 +31,38 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'latentbase-sdk-retry-'))
   const objects = new MemoryObjectStore()
   queue = new EmbeddedQueue<JobMessage>(join(dir, 'queue'))
-  const info = { id: 'tiny', fingerprint: 'f'.repeat(64), hookName: 'blocks.0.hook_resid_post', dIn: 8, dSae: 32, architecture: 'standard', maxTokens: 64, labelled: 0 }
-  const app = createApp({ objects, datasets: new DatasetStore(objects), queue, encoders: new StaticEncoderCatalog([{ info, labels: new Array(32).fill(null) }]), mode: 'local', tenantOf: () => 'local' })
+  const info = {
+    id: 'tiny',
+    fingerprint: 'f'.repeat(64),
+    hookName: 'blocks.0.hook_resid_post',
+    dIn: 8,
+    dSae: 32,
+    architecture: 'standard',
+    maxTokens: 64,
+    labelled: 0
+  }
+  const app = createApp({
+    objects,
+    datasets: new DatasetStore(objects),
+    queue,
+    encoders: new StaticEncoderCatalog([{ info, labels: new Array(32).fill(null) }]),
+    mode: 'local',
+    tenantOf: () => 'local'
+  })
   const listener = getRequestListener(app.fetch)
   server = createServer((req, res) => {
     const n = (perSocket.get(req.socket) ?? 0) + 1
     perSocket.set(req.socket, n)
     // Every second request on a connection: the server "closes it" just as the request arrives.
-    if (n % 2 === 0) { resets++; req.socket.resetAndDestroy(); return }
+    if (n % 2 === 0) {
+      resets++
+      req.socket.resetAndDestroy()
+      return
+    }
     if (req.method === 'POST') posts++
     void listener(req, res)
   })
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
+  await new Promise<void>(ok => server.listen(0, '127.0.0.1', ok))
   base = `http://127.0.0.1:${(server.address() as { port: number }).port}`
 })
 
@@ -56,25 +76,32 @@ after(async () => {
 test('without retries the SDK fails on the reset (the reproduction)', async () => {
   const client = createClient({ baseUrl: base, retry: false })
   await client.encoders.list()
-  await new Promise((r) => setTimeout(r, 20)) // the connection is back in the pool
-  await assert.rejects(client.encoders.list(), (e) => isConnectionReset(e))
+  await new Promise(r => setTimeout(r, 20)) // the connection is back in the pool
+  await assert.rejects(client.encoders.list(), e => isConnectionReset(e))
 })
 
 test('with the default retries, create, get, list, polling and delete all succeed through the resets', async () => {
   const client = createClient({ baseUrl: base, retry: { sleep: async () => {} } })
   const before = resets
   const created = await client.datasets.create({ name: 'r', encoder: 'tiny', documents: [{ text: 'hello' }] })
-  await new Promise((r) => setTimeout(r, 20))
+  await new Promise(r => setTimeout(r, 20))
   const again = await client.datasets.create({ name: 'r2', encoder: 'tiny', documents: [{ text: 'hello' }] })
   for (let i = 0; i < 6; i++) assert.equal((await client.datasets.get(created.id)).id, created.id)
   let polls = 0
   const controller = new AbortController()
-  await assert.rejects(client.datasets.waitUntilReady(created.id, {
-    intervalMs: 1, signal: controller.signal, onProgress: () => { if (++polls === 8) controller.abort() },
-  }), (e) => (e as Error).name === 'AbortError')
+  await assert.rejects(
+    client.datasets.waitUntilReady(created.id, {
+      intervalMs: 1,
+      signal: controller.signal,
+      onProgress: () => {
+        if (++polls === 8) controller.abort()
+      }
+    }),
+    e => (e as Error).name === 'AbortError'
+  )
   assert.equal(polls, 8)
   const listed = await client.datasets.list()
-  assert.deepEqual(listed.map((d) => d.id).sort(), [created.id, again.id].sort(), 'each create made exactly one dataset')
+  assert.deepEqual(listed.map(d => d.id).sort(), [created.id, again.id].sort(), 'each create made exactly one dataset')
   await client.datasets.delete(again.id)
   assert.ok(resets - before >= 8, `the network reset ${resets - before} requests`)
   assert.equal(posts, 2, 'each create reached the app once')

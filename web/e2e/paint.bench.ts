@@ -19,27 +19,55 @@ const DOCS = Number(process.env.BENCH_DOCS ?? 10_000)
 const RUNS = Number(process.env.BENCH_RUNS ?? 5)
 
 await ensureWebBuild({ log: () => {} })
-let raw = 0, gz = 0
+let raw = 0,
+  gz = 0
 for (const f of await readdir(join(WEB_ROOT, 'dist', 'assets'))) {
   const bytes = await readFile(join(WEB_ROOT, 'dist', 'assets', f))
-  raw += bytes.length; gz += gzipSync(bytes, { level: 9 }).length
-  console.log(`[bench:web] ${f}: ${(bytes.length / 1024).toFixed(1)} KiB, ${(gzipSync(bytes, { level: 9 }).length / 1024).toFixed(1)} KiB gzipped`)
+  raw += bytes.length
+  gz += gzipSync(bytes, { level: 9 }).length
+  console.log(
+    `[bench:web] ${f}: ${(bytes.length / 1024).toFixed(1)} KiB, ${(gzipSync(bytes, { level: 9 }).length / 1024).toFixed(1)} KiB gzipped`
+  )
 }
 console.log(`[bench:web] bundle (JS + CSS): ${(raw / 1024).toFixed(1)} KiB, ${(gz / 1024).toFixed(1)} KiB gzipped`)
 
 const dataDir = await mkdtemp(join(tmpdir(), 'latentbase-paint-'))
 const objects = new FsObjectStore(join(dataDir, 'store'))
 const datasets = new DatasetStore(objects)
-for (const [id, seed] of [['ds_paint_a', 1], ['ds_paint_b', 2]] as const) {
-  await writeSyntheticDataset(objects, datasets, { tenant: 'local', id, encoderId: 'demo', name: `synthetic ${id.slice(-1)}` }, { nDocs: DOCS, nLatents: 4096, meanActive: 60, seed })
+for (const [id, seed] of [
+  ['ds_paint_a', 1],
+  ['ds_paint_b', 2]
+] as const) {
+  await writeSyntheticDataset(
+    objects,
+    datasets,
+    { tenant: 'local', id, encoderId: 'demo', name: `synthetic ${id.slice(-1)}` },
+    { nDocs: DOCS, nLatents: 4096, meanActive: 60, seed }
+  )
 }
-const server = await startLocal({ dataDir, port: 0, encoders: await loadEncoders([DEMO_ENCODER_DIR], () => {}), log: () => {} })
+const server = await startLocal({
+  dataDir,
+  port: 0,
+  encoders: await loadEncoders([DEMO_ENCODER_DIR], () => {}),
+  log: () => {}
+})
 const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium', headless: true,
-  args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+  headless: true,
+  args: [
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync'
+  ]
 })
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
-const fcp: number[] = [], table: number[] = [], chart: number[] = []
+const fcp: number[] = [],
+  table: number[] = [],
+  chart: number[] = []
 try {
   for (let i = 0; i < RUNS; i++) {
     // A new context each run: nothing cached.
@@ -56,7 +84,9 @@ try {
     chart.push(Date.now() - t1)
     await context.close()
   }
-  console.log(`[bench:web] local server, ${DOCS.toLocaleString('en')}-document datasets, median of ${RUNS} cold loads: first contentful paint ${median(fcp).toFixed(0)} ms; datasets table ${median(table)} ms; diff chart of 50 latents (${DOCS} vs ${DOCS} documents) ${median(chart)} ms`)
+  console.log(
+    `[bench:web] local server, ${DOCS.toLocaleString('en')}-document datasets, median of ${RUNS} cold loads: first contentful paint ${median(fcp).toFixed(0)} ms; datasets table ${median(table)} ms; diff chart of 50 latents (${DOCS} vs ${DOCS} documents) ${median(chart)} ms`
+  )
 } finally {
   await browser.close()
   await server.close()

@@ -25,7 +25,15 @@ import { fixtureDocuments, getWithRetry, startFixture, type Fixture } from './fi
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const SHOTS = join(import.meta.dirname, '..', '..', '.data', 'screenshots')
 /** The flags a closed network needs: without them Chromium keeps calling Google's hosts. */
-const ARGS = ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync']
+const ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync'
+]
 
 let dataDir: string
 let fx: Fixture
@@ -37,13 +45,24 @@ let llmRequests = 0
 const savedEnv = { ...process.env }
 
 before(async () => {
-  assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: apt-get install -y chromium (as .ci/run does), or set CHROMIUM_PATH`)
+  assert.ok(
+    existsSync(CHROMIUM),
+    `no Chromium at ${CHROMIUM}: apt-get install -y chromium (as .ci/run does), or set CHROMIUM_PATH`
+  )
   await ensureWebBuild({ log: () => {} })
   await mkdir(SHOTS, { recursive: true })
-  llm = createServer((_req, res) => { llmRequests++; res.writeHead(500).end() })
-  await new Promise<void>((ok) => llm.listen(0, '127.0.0.1', ok))
+  llm = createServer((_req, res) => {
+    llmRequests++
+    res.writeHead(500).end()
+  })
+  await new Promise<void>(ok => llm.listen(0, '127.0.0.1', ok))
   // Configured, so dry runs answer; prices, so the estimate states a cost.
-  Object.assign(process.env, { LLM_BASE_URL: `http://127.0.0.1:${(llm.address() as { port: number }).port}/v1`, LLM_MODEL: 'fixture-model', LLM_PRICE_IN: '1', LLM_PRICE_OUT: '2' })
+  Object.assign(process.env, {
+    LLM_BASE_URL: `http://127.0.0.1:${(llm.address() as { port: number }).port}/v1`,
+    LLM_MODEL: 'fixture-model',
+    LLM_PRICE_IN: '1',
+    LLM_PRICE_OUT: '2'
+  })
   dataDir = await mkdtemp(join(tmpdir(), 'latentbase-web-'))
   encoders = await loadEncoders([DEMO_ENCODER_DIR], () => {})
   fx = await startFixture(dataDir, { encoders })
@@ -62,8 +81,10 @@ after(async () => {
 async function openPage(width = 1280, height = 900): Promise<{ page: Page; errors: string[] }> {
   const page = await browser.newPage({ viewport: { width, height } })
   const errors: string[] = []
-  page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()) })
-  page.on('pageerror', (e) => errors.push(String(e)))
+  page.on('console', m => {
+    if (m.type() === 'error') errors.push(m.text())
+  })
+  page.on('pageerror', e => errors.push(String(e)))
   return { page, errors }
 }
 
@@ -74,12 +95,16 @@ test('every view loads without console errors (screenshots of each, wide and nar
   const views: Array<[string, string, string]> = [
     ['datasets', '#/datasets', `[data-id="${a}"][data-status=ready]`],
     ['diff', `#/diff?a=${a}&b=${b}&limit=20`, '[data-testid=diff-chart] [data-latent]'],
-    ['latent', `#/latent/${(await json<{ latents: Array<{ latent: number }> }>(`/diff?a=${a}&b=${b}&limit=1`)).latents[0].latent}?dataset=${a}`, 'mark.tok'],
+    [
+      'latent',
+      `#/latent/${(await json<{ latents: Array<{ latent: number }> }>(`/diff?a=${a}&b=${b}&limit=1`)).latents[0].latent}?dataset=${a}`,
+      'mark.tok'
+    ],
     ['document', `#/document/${a}/0`, '[data-testid=doc-latents] tbody tr'],
     ['search', `#/search?dataset=${a}&q=bread%20flour`, '[data-testid=search-results] li'],
     ['correlations', `#/correlations?dataset=${a}`, 'main form'],
     ['clusters', `#/clusters?dataset=${a}`, 'main form'],
-    ['hypotheses', `#/hypotheses?a=${a}&b=${b}`, 'main form'],
+    ['hypotheses', `#/hypotheses?a=${a}&b=${b}`, 'main form']
   ]
   for (const width of [1280, 420]) {
     const { page, errors } = await openPage(width)
@@ -105,7 +130,9 @@ test('the diff chart shows the latents that differ most, as counted here from th
     const n = (await json<{ stats: { documents: number } }>(`/datasets/${id}`)).stats.documents
     const counts = new Map<number, number>()
     for (let row = 0; row < n; row++) {
-      for (const l of (await json<{ latents: Array<{ latent: number; value: number }> }>(`/datasets/${id}/documents/${row}`)).latents) {
+      for (const l of (
+        await json<{ latents: Array<{ latent: number; value: number }> }>(`/datasets/${id}/documents/${row}`)
+      ).latents) {
         if (l.value > 0) counts.set(l.latent, (counts.get(l.latent) ?? 0) + 1)
       }
     }
@@ -118,21 +145,35 @@ test('the diff chart shows the latents that differ most, as counted here from th
   const { page, errors } = await openPage()
   await page.goto(`${fx.server.url}/#/diff?a=${a}&b=${b}&limit=10`)
   await page.waitForSelector('[data-testid=diff-chart] [data-latent]')
-  const shown = (await page.locator('[data-testid=diff-chart] [data-latent]').evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-latent')))))
+  const shown = await page
+    .locator('[data-testid=diff-chart] [data-latent]')
+    .evaluateAll(els => els.map(e => Number(e.getAttribute('data-latent'))))
   assert.equal(shown.length, 10)
-  shown.forEach((latent, i) => { assert.ok(Math.abs(difference(latent) - expected[i]) < 1e-9,
-    `row ${i}: latent ${latent} differs by ${difference(latent)}, the ${i + 1}th largest difference is ${expected[i]}`) })
+  shown.forEach((latent, i) => {
+    assert.ok(
+      Math.abs(difference(latent) - expected[i]) < 1e-9,
+      `row ${i}: latent ${latent} differs by ${difference(latent)}, the ${i + 1}th largest difference is ${expected[i]}`
+    )
+  })
   assert.ok(expected[0] > 0.5, 'cooking and football share few words: the top latent is far more frequent in A')
   // Labels with their source, and q-values, are on the chart.
   const first = page.locator('[data-testid=diff-chart] [data-latent]').first()
-  const answer = await (await fetch(`${fx.server.url}/diff?a=${a}&b=${b}&limit=10`)).json() as { latents: { latent: number; labelSource?: string | null }[] }
-  const source = answer.latents.find((l) => l.latent === shown[0])?.labelSource
+  const answer = (await (await fetch(`${fx.server.url}/diff?a=${a}&b=${b}&limit=10`)).json()) as {
+    latents: { latent: number; labelSource?: string | null }[]
+  }
+  const source = answer.latents.find(l => l.latent === shown[0])?.labelSource
   assert.ok(source, 'the demo encoder labels its latents, with a source')
-  const firstText = await first.textContent() ?? ''
-  assert.ok(firstText.startsWith(`#${shown[0]} `) && firstText.includes(source), `the first row names latent ${shown[0]} and its label source ${source}: ${firstText}`)
-  assert.match(await first.locator('text.q').textContent() ?? '', /^\d/)
+  const firstText = (await first.textContent()) ?? ''
+  assert.ok(
+    firstText.startsWith(`#${shown[0]} `) && firstText.includes(source),
+    `the first row names latent ${shown[0]} and its label source ${source}: ${firstText}`
+  )
+  assert.match((await first.locator('text.q').textContent()) ?? '', /^\d/)
   // CSV export: a download with a header and one line per latent.
-  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export CSV' }).click()])
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByRole('button', { name: 'Export CSV' }).click()
+  ])
   const csv = await (await import('node:fs/promises')).readFile(await download.path(), 'utf8')
   const lines = csv.trim().split('\n')
   assert.match(lines[0], /^latent,label,labelSource,frequencyA,frequencyB/)
@@ -153,11 +194,13 @@ test('a latent opens from the chart (by keyboard) with its tokens shaded by acti
   await page.waitForSelector('mark.tok')
   assert.match(page.url(), new RegExp(`#/latent/${latent}\\?dataset=${a}`))
   const marks = page.locator('[data-testid=examples] mark.tok')
-  assert.ok(await marks.count() > 0, 'activating tokens are shaded')
-  const acts = await marks.evaluateAll((els) => els.map((e) => Number(e.getAttribute('data-act'))))
-  assert.ok(acts.every((x) => x > 0))
+  assert.ok((await marks.count()) > 0, 'activating tokens are shaded')
+  const acts = await marks.evaluateAll(els => els.map(e => Number(e.getAttribute('data-act'))))
+  assert.ok(acts.every(x => x > 0))
   // The page's numbers are the API's: the strongest shaded token is the latent's top example value.
-  const api = await json<{ topExamples: Array<{ value: number; activations: number[] }>; frequency: number }>(`/latents/${latent}?dataset=${a}&examples=20`)
+  const api = await json<{ topExamples: Array<{ value: number; activations: number[] }>; frequency: number }>(
+    `/latents/${latent}?dataset=${a}&examples=20`
+  )
   assert.ok(Math.abs(Math.max(...acts) - api.topExamples[0].value) < 1e-3)
   await marks.first().hover()
   assert.ok(await marks.first().locator('.tip').isVisible(), 'hover shows the activation')
@@ -167,7 +210,10 @@ test('a latent opens from the chart (by keyboard) with its tokens shaded by acti
   // The example's document, with its own latents linking back.
   await page.locator('[data-testid=examples] a').first().click()
   await page.waitForSelector('[data-testid=doc-latents] tbody tr')
-  assert.ok(await page.locator(`[data-testid=doc-latents] a[href^="#/latent/${latent}?"]`).count() === 1, 'the document lists the latent it was opened from')
+  assert.ok(
+    (await page.locator(`[data-testid=doc-latents] a[href^="#/latent/${latent}?"]`).count()) === 1,
+    'the document lists the latent it was opened from'
+  )
   assert.deepEqual(errors, [])
   await page.close()
 })
@@ -176,14 +222,14 @@ test('search returns results with the used latents', async () => {
   const { page, errors } = await openPage()
   await page.goto(`${fx.server.url}/#/search?dataset=${fx.a}&q=bread%20oven%20flour`)
   await page.waitForSelector('[data-testid=search-results] li')
-  assert.ok(await page.locator('[data-testid=search-results] li').count() > 0)
-  assert.ok(await page.locator('[data-testid=search-latents] tbody tr').count() > 0)
+  assert.ok((await page.locator('[data-testid=search-results] li').count()) > 0)
+  assert.ok((await page.locator('[data-testid=search-latents] tbody tr').count()) > 0)
   await page.waitForSelector('[data-testid=search-results] mark.hl', { timeout: 10_000 })
   // bm25 too, from the form.
   await page.selectOption('select[name=method]', 'bm25')
   await page.click('main form button[type=submit]')
   await page.waitForFunction(() => document.querySelector('[data-testid=search-latents] tbody')?.children.length === 0)
-  assert.match(await page.locator('[data-testid=search-results] li').first().textContent() ?? '', /bread|oven|flour/i)
+  assert.match((await page.locator('[data-testid=search-results] li').first().textContent()) ?? '', /bread|oven|flour/i)
   assert.deepEqual(errors, [])
   await page.close()
 })
@@ -192,8 +238,11 @@ test('a dropped file is uploaded and becomes a ready dataset', async () => {
   const { page, errors } = await openPage()
   await page.goto(`${fx.server.url}/#/datasets`)
   await page.getByRole('tab', { name: 'From a file' }).click()
-  const jsonl = fixtureDocuments('cooking', 12, 7).map((d) => JSON.stringify({ id: d.id, body: d.text, topic: d.metadata.topic })).join('\n') + '\n'
-  const dataTransfer = await page.evaluateHandle((text) => {
+  const jsonl =
+    fixtureDocuments('cooking', 12, 7)
+      .map(d => JSON.stringify({ id: d.id, body: d.text, topic: d.metadata.topic }))
+      .join('\n') + '\n'
+  const dataTransfer = await page.evaluateHandle(text => {
     const dt = new DataTransfer()
     dt.items.add(new File([text], 'dropped.jsonl', { type: 'application/x-ndjson' }))
     return dt
@@ -214,7 +263,10 @@ test('a dropped file is uploaded and becomes a ready dataset', async () => {
   const d = await json<{ stats: { documents: number }; source: { url: string } }>(`/datasets/${id}`)
   assert.equal(d.stats.documents, 12)
   assert.match(d.source.url, /^upload:\/\/up_/)
-  assert.equal((await json<{ id: string; metadata: { topic: string } }>(`/datasets/${id}/documents/0`)).metadata.topic, 'cooking')
+  assert.equal(
+    (await json<{ id: string; metadata: { topic: string } }>(`/datasets/${id}/documents/0`)).metadata.topic,
+    'cooking'
+  )
   assert.deepEqual(errors, [])
   await page.close()
 })
@@ -227,7 +279,7 @@ test('clusters run as an analysis job and draw a map; correlations list pairs; h
   await page.waitForSelector('[data-testid=cluster-map] circle')
   assert.equal(await page.locator('[data-testid=cluster-map] circle').count(), 32)
   assert.equal(await page.locator('[data-testid=clusters] tbody tr').count(), 3)
-  assert.match(await page.locator('main form [role=status]').textContent() ?? '', /Analysis job aj_\w+ done/)
+  assert.match((await page.locator('main form [role=status]').textContent()) ?? '', /Analysis job aj_\w+ done/)
   await page.screenshot({ path: join(SHOTS, 'clusters-result-1280.png'), fullPage: true })
 
   await page.goto(`${fx.server.url}/#/correlations?dataset=${fx.a}`)
@@ -240,7 +292,10 @@ test('clusters run as an analysis job and draw a map; correlations list pairs; h
   await page.click('main form button[type=submit]')
   const estimate = page.locator('[data-testid=estimate]')
   await estimate.waitFor()
-  assert.match(await estimate.textContent() ?? '', /nothing spent yet.*LLM calls to fixture-model.*cost \d+\.\d{4} USD/)
+  assert.match(
+    (await estimate.textContent()) ?? '',
+    /nothing spent yet.*LLM calls to fixture-model.*cost \d+\.\d{4} USD/
+  )
   assert.ok(await estimate.getByRole('button', { name: /Generate \(spend\)/ }).isVisible())
   assert.equal(llmRequests, 0, 'the dry run did not call the LLM')
   await page.screenshot({ path: join(SHOTS, 'hypotheses-estimate-1280.png'), fullPage: true })
@@ -248,10 +303,10 @@ test('clusters run as an analysis job and draw a map; correlations list pairs; h
   await page.close()
 })
 
-test('slices: a where field per diff side changes the document counts (two slices of one dataset), a bad slice shows the API\'s reason under its field; search and latent pages take one too', async () => {
+test("slices: a where field per diff side changes the document counts (two slices of one dataset), a bad slice shows the API's reason under its field; search and latent pages take one too", async () => {
   const { a } = fx
   const docs = fixtureDocuments('cooking', 32, 1)
-  const rainy = docs.filter((d) => d.metadata.weather).length
+  const rainy = docs.filter(d => d.metadata.weather).length
   assert.ok(rainy > 0 && rainy < docs.length)
   const { page, errors } = await openPage()
   await page.goto(`${fx.server.url}/#/diff`)
@@ -264,20 +319,23 @@ test('slices: a where field per diff side changes the document counts (two slice
   await page.click('main form button[type=submit]')
   const sides = page.locator('[data-testid=diff-sides]')
   await sides.waitFor()
-  assert.equal(await sides.textContent(), `cooking [metadata.weather = true] (${rainy} docs) vs cooking [not metadata.weather = true] (${docs.length - rainy})`)
+  assert.equal(
+    await sides.textContent(),
+    `cooking [metadata.weather = true] (${rainy} docs) vs cooking [not metadata.weather = true] (${docs.length - rainy})`
+  )
   const hash = new URLSearchParams((await page.evaluate(() => location.hash)).split('?')[1])
   assert.equal(hash.get('aWhere'), 'metadata.weather = true', 'the slice is kept in the URL')
   await page.screenshot({ path: join(SHOTS, 'diff-slices-1280.png'), fullPage: true })
   // Reloading the link gives the same comparison.
   await page.reload()
   await page.locator('[data-testid=diff-sides]').waitFor()
-  assert.match(await page.locator('[data-testid=diff-sides]').textContent() ?? '', new RegExp(`\\(${rainy} docs\\)`))
+  assert.match((await page.locator('[data-testid=diff-sides]').textContent()) ?? '', new RegExp(`\\(${rainy} docs\\)`))
 
   await page.fill('input[name=aWhere]', 'metadata.weather ~ true')
   await page.click('main form button[type=submit]')
   const aError = page.locator('[data-testid=aWhere-error]')
   await aError.waitFor()
-  assert.match(await aError.textContent() ?? '', /bad operator "~".*at character 18/)
+  assert.match((await aError.textContent()) ?? '', /bad operator "~".*at character 18/)
   assert.equal(await page.locator('[data-testid=bWhere-error]').count(), 0, 'only the faulty side is marked')
   assert.equal(await sides.count(), 0)
   await page.screenshot({ path: join(SHOTS, 'diff-slice-error-1280.png'), fullPage: true })
@@ -286,17 +344,22 @@ test('slices: a where field per diff side changes the document counts (two slice
   await page.waitForSelector('[data-testid=search-results] li')
   await page.fill('input[name=where]', 'colour = "red"')
   await page.click('main form button[type=submit]')
-  assert.match(await page.locator('[data-testid=where-error]').textContent() ?? '', /unknown field "colour"/)
+  assert.match((await page.locator('[data-testid=where-error]').textContent()) ?? '', /unknown field "colour"/)
   await page.fill('input[name=where]', 'metadata.weather = true')
   await page.click('main form button[type=submit]')
   await page.waitForSelector('[data-testid=search-results] li')
-  const rows = await page.locator('[data-testid=search-results] a').evaluateAll((els) => els.map((e) => e.textContent))
+  const rows = await page.locator('[data-testid=search-results] a').evaluateAll(els => els.map(e => e.textContent))
   assert.ok(rows.length > 0)
-  for (const id of rows) assert.ok(docs.find((d) => d.id === id)?.metadata.weather, `${id} is in the slice`)
+  for (const id of rows) assert.ok(docs.find(d => d.id === id)?.metadata.weather, `${id} is in the slice`)
 
-  const latent = (await json<{ latents: Array<{ latent: number }> }>(`/diff?a=${a}&b=${fx.b}&limit=1`)).latents[0].latent
-  const sliced = await json<{ documents: number }>(`/latents/${latent}?dataset=${a}&where=${encodeURIComponent('metadata.weather = true')}`)
-  await page.goto(`${fx.server.url}/#/latent/${latent}?dataset=${a}&where=${encodeURIComponent('metadata.weather = true')}`)
+  const latent = (await json<{ latents: Array<{ latent: number }> }>(`/diff?a=${a}&b=${fx.b}&limit=1`)).latents[0]
+    .latent
+  const sliced = await json<{ documents: number }>(
+    `/latents/${latent}?dataset=${a}&where=${encodeURIComponent('metadata.weather = true')}`
+  )
+  await page.goto(
+    `${fx.server.url}/#/latent/${latent}?dataset=${a}&where=${encodeURIComponent('metadata.weather = true')}`
+  )
   await page.waitForSelector(`main >> text=in ${sliced.documents} documents of ${a} [metadata.weather = true]`)
 
   // Clusters of a slice: one dot per document of the slice.
@@ -316,12 +379,15 @@ test('slices: a where field per diff side changes the document counts (two slice
   await page.fill('input[name=bWhere]', 'latent -3')
   await page.selectOption('#hyp-b', a)
   await page.click('main form button[type=submit]')
-  assert.match(await page.locator('[data-testid=bWhere-error]').textContent() ?? '', /latent/)
+  assert.match((await page.locator('[data-testid=bWhere-error]').textContent()) ?? '', /latent/)
   await page.fill('input[name=bWhere]', 'not metadata.weather = true')
   await page.click('main form button[type=submit]')
   await page.locator('[data-testid=estimate]').waitFor()
   assert.equal(llmRequests, before, 'dry runs do not call the LLM')
-  assert.deepEqual(errors.filter((e) => !/status of 400/.test(e)), [])
+  assert.deepEqual(
+    errors.filter(e => !/status of 400/.test(e)),
+    []
+  )
   await page.close()
 })
 
@@ -336,11 +402,15 @@ test('a server that requires API keys: the 401 is explained, and a saved key ope
     await page.goto(`${server.url}/#/datasets`)
     const alert = page.locator('main .error')
     await alert.waitFor()
-    assert.match(await alert.textContent() ?? '', /401.*requires an API key.*key field/s)
+    assert.match((await alert.textContent()) ?? '', /401.*requires an API key.*key field/s)
     await page.fill('header input[type=password]', key)
     await page.click('header button[type=submit]')
     await page.waitForSelector('main >> text=No dataset yet')
-    assert.equal(await page.evaluate(() => localStorage.getItem('latentbase.apiKey')), key, 'the key is kept in the browser')
+    assert.equal(
+      await page.evaluate(() => localStorage.getItem('latentbase.apiKey')),
+      key,
+      'the key is kept in the browser'
+    )
     await page.close()
   } finally {
     delete process.env.API_KEYS

@@ -14,7 +14,12 @@ import { ClustersView } from './views/clusters.tsx'
 import { HypothesesView } from './views/hypotheses.tsx'
 
 const NAV = [
-  ['datasets', 'Datasets'], ['diff', 'Diff'], ['search', 'Search'], ['correlations', 'Correlations'], ['clusters', 'Clusters'], ['hypotheses', 'Hypotheses'],
+  ['datasets', 'Datasets'],
+  ['diff', 'Diff'],
+  ['search', 'Search'],
+  ['correlations', 'Correlations'],
+  ['clusters', 'Clusters'],
+  ['hypotheses', 'Hypotheses']
 ] as const
 
 function KeyField() {
@@ -26,14 +31,31 @@ function KeyField() {
     window.addEventListener('latentbase:unauthorized', on)
     return () => window.removeEventListener('latentbase:unauthorized', on)
   }, [])
-  const save = (e: Event) => { e.preventDefault(); setApiKey(key.trim()); setFlag(false) }
+  const save = (e: Event) => {
+    e.preventDefault()
+    setApiKey(key.trim())
+    setFlag(false)
+  }
   return (
     <form class={flag ? 'key needs' : 'key'} onSubmit={save} aria-label="API key">
-      <label><span class="sr">API key</span>
-        <input type="password" value={key} onInput={(e) => setKey((e.target as HTMLInputElement).value)} placeholder={health.data?.mode === 'local' ? 'API key (not needed locally)' : 'API key lb_…'} autocomplete="off" />
+      <label>
+        <span class="sr">API key</span>
+        <input
+          type="password"
+          value={key}
+          onInput={e => setKey((e.target as HTMLInputElement).value)}
+          placeholder={health.data?.mode === 'local' ? 'API key (not needed locally)' : 'API key lb_…'}
+          autocomplete="off"
+        />
       </label>
-      <button type="submit" class="small">Save</button>
-      {flag ? <span class="small" role="alert">a key is needed</span> : null}
+      <button type="submit" class="small">
+        Save
+      </button>
+      {flag ? (
+        <span class="small" role="alert">
+          a key is needed
+        </span>
+      ) : null}
     </form>
   )
 }
@@ -41,10 +63,13 @@ function KeyField() {
 function App() {
   const route = useRoute()
   const [view, a1, a2] = route.parts
-  useEffect(() => { document.getElementById('page-title')?.focus({ preventScroll: true }) }, [view, a1])
+  useEffect(() => {
+    document.getElementById('page-title')?.focus({ preventScroll: true })
+  }, [view, a1])
   let body: JSX.Element
   if (view === 'diff') body = <DiffView route={route} />
-  else if (view === 'latent' && a1) body = <LatentView key={`${a1}-${route.params.get('dataset')}`} latent={Number(a1)} route={route} />
+  else if (view === 'latent' && a1)
+    body = <LatentView key={`${a1}-${route.params.get('dataset')}`} latent={Number(a1)} route={route} />
   else if (view === 'document' && a1 && a2) body = <DocumentPage key={`${a1}/${a2}`} dataset={a1} row={Number(a2)} />
   else if (view === 'search') body = <SearchView route={route} />
   else if (view === 'correlations') body = <CorrelationsView route={route} />
@@ -54,11 +79,26 @@ function App() {
   const current = view ?? 'datasets'
   return (
     <>
-      <a class="skip" href="#main" onClick={(e) => { e.preventDefault(); document.getElementById('page-title')?.focus() }}>Skip to content</a>
+      <a
+        class="skip"
+        href="#main"
+        onClick={e => {
+          e.preventDefault()
+          document.getElementById('page-title')?.focus()
+        }}
+      >
+        Skip to content
+      </a>
       <header>
-        <a class="brand" href="#/datasets">Latentbase</a>
+        <a class="brand" href="#/datasets">
+          Latentbase
+        </a>
         <nav aria-label="views">
-          {NAV.map(([id, label]) => <a key={id} href={`#/${id}`} aria-current={current === id ? 'page' : undefined}>{label}</a>)}
+          {NAV.map(([id, label]) => (
+            <a key={id} href={`#/${id}`} aria-current={current === id ? 'page' : undefined}>
+              {label}
+            </a>
+          ))}
         </nav>
         <KeyField />
       </header>

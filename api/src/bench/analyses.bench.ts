@@ -36,7 +36,11 @@ function arg(name: string, env: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`)
   return i > 0 && process.argv[i + 1] ? process.argv[i + 1] : (process.env[env] ?? fallback)
 }
-const list = (s: string) => s.split(',').map((x) => Number(x.trim())).filter((x) => x > 0)
+const list = (s: string) =>
+  s
+    .split(',')
+    .map(x => Number(x.trim()))
+    .filter(x => x > 0)
 const DOCS = list(arg('docs', 'BENCH_DOCS', '10000'))
 const LATENTS = list(arg('latents', 'BENCH_LATENTS', '16384,65536'))
 const ACTIVE = Number(arg('active', 'BENCH_ACTIVE', '300'))
@@ -50,9 +54,18 @@ const TOPIC_LATENTS = 40
 class PeakRss {
   peak = 0
   private timer = setInterval(() => this.sample(), 20)
-  sample(): number { const r = process.memoryUsage().rss; if (r > this.peak) this.peak = r; return r }
-  reset(): void { this.peak = 0; this.sample() }
-  stop(): void { clearInterval(this.timer) }
+  sample(): number {
+    const r = process.memoryUsage().rss
+    if (r > this.peak) this.peak = r
+    return r
+  }
+  reset(): void {
+    this.peak = 0
+    this.sample()
+  }
+  stop(): void {
+    clearInterval(this.timer)
+  }
 }
 const rss = new PeakRss()
 const mb = (b: number) => `${(b / 2 ** 20).toFixed(0)} MB`
@@ -73,7 +86,9 @@ function median(xs: number[]): number {
 
 /** Latents spread over the frequency ranks (every n-th of those present), so the self-join is neither trivial nor dominated by the densest. */
 function spreadLatents(docCount: Int32Array, n: number): Int32Array {
-  const present = Array.from(docCount.keys()).filter((l) => docCount[l] > 0).sort((a, b) => docCount[b] - docCount[a] || a - b)
+  const present = Array.from(docCount.keys())
+    .filter(l => docCount[l] > 0)
+    .sort((a, b) => docCount[b] - docCount[a] || a - b)
   const step = Math.max(1, Math.floor(present.length / n))
   return Int32Array.from(present.filter((_, i) => i % step === 0).slice(0, n)).sort()
 }
@@ -85,17 +100,24 @@ function csrOfColumns(csc: PooledCsc): PooledCsr {
   for (let k = 0; k < nnz; k++) indptr[csc.docs[k] + 1]++
   for (let i = 0; i < csc.nDocs; i++) indptr[i + 1] += indptr[i]
   const fill = indptr.slice(0, csc.nDocs)
-  const latents = new Int32Array(nnz), values = new Float32Array(nnz), positions = new Int32Array(nnz)
+  const latents = new Int32Array(nnz),
+    values = new Float32Array(nnz),
+    positions = new Int32Array(nnz)
   for (let j = 0; j < csc.nLatents; j++) {
     for (let k = csc.indptr[j]; k < csc.indptr[j + 1]; k++) {
       const at = fill[csc.docs[k]]++
-      latents[at] = j; values[at] = csc.values[k]; positions[at] = csc.positions[k]
+      latents[at] = j
+      values[at] = csc.values[k]
+      positions[at] = csc.positions[k]
     }
   }
   return { nDocs: csc.nDocs, nLatents: csc.nLatents, indptr, latents, values, positions }
 }
 
-interface Row { label: string; value: string }
+interface Row {
+  label: string
+  value: string
+}
 const rows: Row[] = []
 function report(label: string, value: string): void {
   rows.push({ label, value })
@@ -109,7 +131,9 @@ const tenant = 'bench'
 const embedder = new OfflineEmbedder()
 const duck = await DuckDBInstance.create(':memory:', { threads: '2' })
 const conn = await duck.connect()
-console.log(`analyses benchmark: documents ${DOCS.join(', ')} x latents ${LATENTS.join(', ')}; ~${ACTIVE} active latents per document; store in ${root}`)
+console.log(
+  `analyses benchmark: documents ${DOCS.join(', ')} x latents ${LATENTS.join(', ')}; ~${ACTIVE} active latents per document; store in ${root}`
+)
 
 try {
   for (const nLatents of LATENTS) {
@@ -121,11 +145,31 @@ try {
       console.log(`\n== ${nDocs.toLocaleString('en')} documents x ${nLatents.toLocaleString('en')} latents`)
       const a = `a_${nDocs}_${nLatents}`
       const b = `b_${nDocs}_${nLatents}`
-      const genA = await timed(() => writeSyntheticDataset(objects, datasets, { tenant, id: a, encoderId }, { nDocs, nLatents, meanActive: ACTIVE, topics: TOPICS, topicLatents: TOPIC_LATENTS, seed: 1 }))
-      const genB = await timed(() => writeSyntheticDataset(objects, datasets, { tenant, id: b, encoderId }, { nDocs, nLatents, meanActive: ACTIVE, topics: TOPICS, topicLatents: TOPIC_LATENTS, topicRate: 0.3, seed: 2 }))
+      const genA = await timed(() =>
+        writeSyntheticDataset(
+          objects,
+          datasets,
+          { tenant, id: a, encoderId },
+          { nDocs, nLatents, meanActive: ACTIVE, topics: TOPICS, topicLatents: TOPIC_LATENTS, seed: 1 }
+        )
+      )
+      const genB = await timed(() =>
+        writeSyntheticDataset(
+          objects,
+          datasets,
+          { tenant, id: b, encoderId },
+          { nDocs, nLatents, meanActive: ACTIVE, topics: TOPICS, topicLatents: TOPIC_LATENTS, topicRate: 0.3, seed: 2 }
+        )
+      )
       const dsA: SyntheticDataset = genA.value
-      report('store: nnz / active per document (A)', `${dsA.nnz.toLocaleString('en')} / ${(dsA.nnz / nDocs).toFixed(0)}`)
-      report('store: generate + write both datasets', `${((genA.ms + genB.ms) / 1000).toFixed(1)} s (peak ${mb(Math.max(genA.peak, genB.peak))})`)
+      report(
+        'store: nnz / active per document (A)',
+        `${dsA.nnz.toLocaleString('en')} / ${(dsA.nnz / nDocs).toFixed(0)}`
+      )
+      report(
+        'store: generate + write both datasets',
+        `${((genA.ms + genB.ms) / 1000).toFixed(1)} s (peak ${mb(Math.max(genA.peak, genB.peak))})`
+      )
       clearShardMetadataCache()
 
       // Diff: counts from the statistics files only, so its time should not grow with the documents.
@@ -133,24 +177,44 @@ try {
       const diffCold = await timed(() => runDiff(ctx, diffQuery))
       const diffWarm: number[] = []
       for (let i = 0; i < 5; i++) diffWarm.push((await timed(() => runDiff(ctx, diffQuery))).ms)
-      report('diff (A vs B): first / median of 5', `${diffCold.ms.toFixed(0)} ms / ${median(diffWarm).toFixed(0)} ms (peak ${mb(diffCold.peak)})`)
+      report(
+        'diff (A vs B): first / median of 5',
+        `${diffCold.ms.toFixed(0)} ms / ${median(diffWarm).toFixed(0)} ms (peak ${mb(diffCold.peak)})`
+      )
 
       const corr = await timed(() => computeCorrelations(ctx, CorrelationsQuery.parse({ dataset: a })))
-      report('correlations (defaults)', `${(corr.ms / 1000).toFixed(2)} s, ${corr.value.latentsConsidered} latents, ${corr.value.pairsCounted.toLocaleString('en')} pairs counted, ${corr.value.pairs.length} kept (peak ${mb(corr.peak)})`)
+      report(
+        'correlations (defaults)',
+        `${(corr.ms / 1000).toFixed(2)} s, ${corr.value.latentsConsidered} latents, ${corr.value.pairsCounted.toLocaleString('en')} pairs counted, ${corr.value.pairs.length} kept (peak ${mb(corr.peak)})`
+      )
       // The planted topic latents have near-identical synthetic labels, which the default label filter rightly drops
       // as redundant: the planted-pair check runs with the label filter off. Synthetic values are drawn alike for
       // topic and background latents (strength carries no signal here), so it binarizes as the paper does (value > 0).
-      const corrAll = await timed(() => computeCorrelations(ctx, CorrelationsQuery.parse({ dataset: a, maxLabelSimilarity: '1', minActivation: '0', limit: '50' })))
+      const corrAll = await timed(() =>
+        computeCorrelations(
+          ctx,
+          CorrelationsQuery.parse({ dataset: a, maxLabelSimilarity: '1', minActivation: '0', limit: '50' })
+        )
+      )
       const topicOf = new Map<number, number>()
-      topics.forEach((ls, t) => { ls.forEach((l) => { topicOf.set(l, t) }) })
+      topics.forEach((ls, t) => {
+        ls.forEach(l => {
+          topicOf.set(l, t)
+        })
+      })
       const top = corrAll.value.pairs
-      const plantedTop = top.filter((p) => topicOf.has(p.a.latent) && topicOf.get(p.a.latent) === topicOf.get(p.b.latent)).length
-      report('correlations, value > 0, label filter off: planted pairs in top 50', `${plantedTop} / ${top.length} (${(corrAll.ms / 1000).toFixed(2)} s)`)
+      const plantedTop = top.filter(
+        p => topicOf.has(p.a.latent) && topicOf.get(p.a.latent) === topicOf.get(p.b.latent)
+      ).length
+      report(
+        'correlations, value > 0, label filter off: planted pairs in top 50',
+        `${plantedTop} / ${top.length} (${(corrAll.ms / 1000).toFixed(2)} s)`
+      )
 
       // Search: warm p50 over queries naming a planted topic (the labels and texts carry the topic word).
       const queries = Array.from({ length: QUERIES }, (_, i) => {
         const t = i % TOPICS
-        const label = encoders.labels(encoderId).then((ls) => ls[topics[t][0]] ?? '')
+        const label = encoders.labels(encoderId).then(ls => ls[topics[t][0]] ?? '')
         return { t, label }
       })
       for (const method of ['sae', 'bm25', 'hybrid'] as const) {
@@ -164,25 +228,43 @@ try {
           if (i === 0) first = r.ms
           else times.push(r.ms)
           peak = Math.max(peak, r.peak)
-          hits += r.value.results.filter((h) => dsA.topicOf[h.row] === queries[i].t).length
+          hits += r.value.results.filter(h => dsA.topicOf[h.row] === queries[i].t).length
         }
-        report(`search ${method}: first / p50 of ${times.length}`, `${first.toFixed(0)} ms / ${median(times).toFixed(1)} ms, precision@20 ${(hits / (20 * queries.length)).toFixed(2)} (peak ${mb(peak)})`)
+        report(
+          `search ${method}: first / p50 of ${times.length}`,
+          `${first.toFixed(0)} ms / ${median(times).toFixed(1)} ms, precision@20 ${(hits / (20 * queries.length)).toFixed(2)} (peak ${mb(peak)})`
+        )
       }
 
       if (nDocs <= CLUSTER_MAX) {
-        const cl = await timed(() => computeClusters(ctx, ClustersRequest.parse({ dataset: a, k: TOPICS, seed: 1, affinityTop: 0 })))
+        const cl = await timed(() =>
+          computeClusters(ctx, ClustersRequest.parse({ dataset: a, k: TOPICS, seed: 1, affinityTop: 0 }))
+        )
         const sizes = new Map<string, number>()
-        for (let i = 0; i < nDocs; i++) { const key = `${cl.value.assignments[i]}:${dsA.topicOf[i]}`; sizes.set(key, (sizes.get(key) ?? 0) + 1) }
+        for (let i = 0; i < nDocs; i++) {
+          const key = `${cl.value.assignments[i]}:${dsA.topicOf[i]}`
+          sizes.set(key, (sizes.get(key) ?? 0) + 1)
+        }
         const best = new Map<number, number>()
-        for (const [key, n] of sizes) { const c = Number(key.split(':')[0]); best.set(c, Math.max(best.get(c) ?? 0, n)) }
+        for (const [key, n] of sizes) {
+          const c = Number(key.split(':')[0])
+          best.set(c, Math.max(best.get(c) ?? 0, n))
+        }
         const purity = [...best.values()].reduce((s, n) => s + n, 0) / nDocs
-        report(`clustering (k=${TOPICS}, ${cl.value.method}, ${cl.value.similarity})`, `${(cl.ms / 1000).toFixed(2)} s, purity vs planted topics ${purity.toFixed(2)} (peak ${mb(cl.peak)})`)
+        report(
+          `clustering (k=${TOPICS}, ${cl.value.method}, ${cl.value.similarity})`,
+          `${(cl.ms / 1000).toFixed(2)} s, purity vs planted topics ${purity.toFixed(2)} (peak ${mb(cl.peak)})`
+        )
       }
 
       // The same counting work in DuckDB and in our code, over the same Parquet files.
       const dir = join(root, layout.datasetPrefix(tenant, a))
       const byLatentGlob = join(dir, 'latents/by-latent/*.parquet')
-      const duckCounts = await timed(async () => (await conn.runAndReadAll(`SELECT latent, count(*) AS n FROM read_parquet('${byLatentGlob}') GROUP BY latent`)).getRows())
+      const duckCounts = await timed(async () =>
+        (
+          await conn.runAndReadAll(`SELECT latent, count(*) AS n FROM read_parquet('${byLatentGlob}') GROUP BY latent`)
+        ).getRows()
+      )
       const manifest = (await datasets.getManifest(tenant, a))!
       const prefix = layout.datasetPrefix(tenant, a)
       const ourScan = await timed(async () => {
@@ -193,32 +275,57 @@ try {
         return counts
       })
       const ourStats = await timed(() => readLatentStats(objects, prefix + manifest.stats.key, ['doc_count']))
-      let agree = duckCounts.value.length === ourScan.value.filter((c) => c > 0).length
-      for (const [l, n] of duckCounts.value) if (ourScan.value[Number(l)] !== Number(n) || ourStats.value.docCount[Number(l)] !== Number(n)) agree = false
+      let agree = duckCounts.value.length === ourScan.value.filter(c => c > 0).length
+      for (const [l, n] of duckCounts.value)
+        if (ourScan.value[Number(l)] !== Number(n) || ourStats.value.docCount[Number(l)] !== Number(n)) agree = false
       report('per-latent counts: DuckDB GROUP BY', `${duckCounts.ms.toFixed(0)} ms`)
-      report('per-latent counts: ours, scanning the by-document Parquet', `${ourScan.ms.toFixed(0)} ms -> DuckDB/ours ${(duckCounts.ms / ourScan.ms).toFixed(2)}x (peak ${mb(ourScan.peak)})`)
-      report('per-latent counts: ours, from the statistics file', `${ourStats.ms.toFixed(0)} ms -> DuckDB/ours ${(duckCounts.ms / ourStats.ms).toFixed(1)}x; counts ${agree ? 'identical' : 'DIFFER'}`)
+      report(
+        'per-latent counts: ours, scanning the by-document Parquet',
+        `${ourScan.ms.toFixed(0)} ms -> DuckDB/ours ${(duckCounts.ms / ourScan.ms).toFixed(2)}x (peak ${mb(ourScan.peak)})`
+      )
+      report(
+        'per-latent counts: ours, from the statistics file',
+        `${ourStats.ms.toFixed(0)} ms -> DuckDB/ours ${(duckCounts.ms / ourStats.ms).toFixed(1)}x; counts ${agree ? 'identical' : 'DIFFER'}`
+      )
 
       const chosen = spreadLatents(ourStats.value.docCount, PAIR_LATENTS)
       const inList = Array.from(chosen).join(',')
-      const duckPairs = await timed(async () => (await conn.runAndReadAll(
-        `WITH s AS (SELECT doc, latent FROM read_parquet('${byLatentGlob}') WHERE latent IN (${inList}))
-         SELECT x.latent AS a, y.latent AS b, count(*) AS n FROM s x JOIN s y ON x.doc = y.doc AND x.latent < y.latent GROUP BY 1, 2`)).getRows())
+      const duckPairs = await timed(async () =>
+        (
+          await conn.runAndReadAll(
+            `WITH s AS (SELECT doc, latent FROM read_parquet('${byLatentGlob}') WHERE latent IN (${inList}))
+         SELECT x.latent AS a, y.latent AS b, count(*) AS n FROM s x JOIN s y ON x.doc = y.doc AND x.latent < y.latent GROUP BY 1, 2`
+          )
+        ).getRows()
+      )
       let readMs = 0
       const ourPairs = await timed(async () => {
         clearShardMetadataCache()
         const t0 = performance.now()
         const csc = await readByLatent(objects, prefix, manifest.latents.byLatent, chosen, { nDocs, nLatents })
         readMs = performance.now() - t0
-        return cooccurrence(csrOfColumns(csc), { minFrequency: 0, maxFrequency: 1, minCount: 1, minNpmi: -1, dropAdjacent: false, maxCandidates: 1e7 })
+        return cooccurrence(csrOfColumns(csc), {
+          minFrequency: 0,
+          maxFrequency: 1,
+          minCount: 1,
+          minNpmi: -1,
+          dropAdjacent: false,
+          maxCandidates: 1e7
+        })
       })
       const ours = new Map<string, number>()
       const t = ourPairs.value.pairs
       for (let i = 0; i < t.length; i++) ours.set(`${Math.min(t.a[i], t.b[i])}:${Math.max(t.a[i], t.b[i])}`, t.count[i])
       let pairsAgree = duckPairs.value.length === ours.size
       for (const [x, y, n] of duckPairs.value) if (ours.get(`${x}:${y}`) !== Number(n)) pairsAgree = false
-      report(`pair counts of ${chosen.length} latents: DuckDB self-join`, `${duckPairs.ms.toFixed(0)} ms, ${duckPairs.value.length.toLocaleString('en')} pairs`)
-      report(`pair counts of ${chosen.length} latents: ours (planned read + cooccurrence)`, `${ourPairs.ms.toFixed(0)} ms (read ${readMs.toFixed(0)}) -> DuckDB/ours ${(duckPairs.ms / ourPairs.ms).toFixed(2)}x; counts ${pairsAgree ? 'identical' : 'DIFFER'} (peak ${mb(ourPairs.peak)})`)
+      report(
+        `pair counts of ${chosen.length} latents: DuckDB self-join`,
+        `${duckPairs.ms.toFixed(0)} ms, ${duckPairs.value.length.toLocaleString('en')} pairs`
+      )
+      report(
+        `pair counts of ${chosen.length} latents: ours (planned read + cooccurrence)`,
+        `${ourPairs.ms.toFixed(0)} ms (read ${readMs.toFixed(0)}) -> DuckDB/ours ${(duckPairs.ms / ourPairs.ms).toFixed(2)}x; counts ${pairsAgree ? 'identical' : 'DIFFER'} (peak ${mb(ourPairs.peak)})`
+      )
 
       // Free the next size's memory: these datasets are not read again.
       await datasets.deleteDataset(tenant, a)

@@ -23,15 +23,21 @@ import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { writeSyntheticDataset } from './synthetic-store.ts'
 import type { ColdResult } from './cold-start.child.ts'
 
-const { values } = parseArgs({ options: {
-  docs: { type: 'string', default: '10000' }, latents: { type: 'string', default: '16384' }, runs: { type: 'string', default: '3' }, keep: { type: 'string' }, compare: { type: 'string' },
-} })
+const { values } = parseArgs({
+  options: {
+    docs: { type: 'string', default: '10000' },
+    latents: { type: 'string', default: '16384' },
+    runs: { type: 'string', default: '3' },
+    keep: { type: 'string' },
+    compare: { type: 'string' }
+  }
+})
 const run = promisify(execFile)
 const child = fileURLToPath(new URL('./cold-start.child.ts', import.meta.url))
 const nLatents = Number(values.latents)
 const runs = Number(values.runs)
 
-const root = values.keep ?? await mkdtemp(join(tmpdir(), 'latentbase-cold-'))
+const root = values.keep ?? (await mkdtemp(join(tmpdir(), 'latentbase-cold-')))
 try {
   for (const nDocs of values.docs!.split(',').map(Number)) {
     const store = join(root, `store-${nDocs}`)
@@ -39,24 +45,50 @@ try {
     const datasets = new DatasetStore(objects)
     const t = performance.now()
     const kept = values.keep !== undefined && (await datasets.getManifest('local', 'ds_b')) !== null
-    for (const [id, rate, seed] of kept ? [] : [['ds_a', 0.6, 1], ['ds_b', 0.3, 2]] as const) {
-      await writeSyntheticDataset(objects, datasets, { tenant: 'local', id, encoderId: 'syn' }, { nDocs, nLatents, meanActive: 300, topics: 20, topicLatents: 40, topicRate: rate, seed })
+    for (const [id, rate, seed] of kept
+      ? []
+      : ([
+          ['ds_a', 0.6, 1],
+          ['ds_b', 0.3, 2]
+        ] as const)) {
+      await writeSyntheticDataset(
+        objects,
+        datasets,
+        { tenant: 'local', id, encoderId: 'syn' },
+        { nDocs, nLatents, meanActive: 300, topics: 20, topicLatents: 40, topicRate: rate, seed }
+      )
     }
-    console.log(`\n${nDocs.toLocaleString('en')} documents x ${nLatents.toLocaleString('en')} latents (two datasets written in ${((performance.now() - t) / 1000).toFixed(1)} s)`)
-    console.log(`  ${'call'.padEnd(8)} ${'process'.padEnd(18)} ${'modules'.padStart(9)} ${'first call'.padStart(11)} ${'second'.padStart(8)}`)
-    const versions: Array<[string, string]> = [...(values.compare ? [['before', join(values.compare, 'api/src/bench/cold-start.child.ts')] as [string, string]] : []), ['this', child]]
+    console.log(
+      `\n${nDocs.toLocaleString('en')} documents x ${nLatents.toLocaleString('en')} latents (two datasets written in ${((performance.now() - t) / 1000).toFixed(1)} s)`
+    )
+    console.log(
+      `  ${'call'.padEnd(8)} ${'process'.padEnd(18)} ${'modules'.padStart(9)} ${'first call'.padStart(11)} ${'second'.padStart(8)}`
+    )
+    const versions: Array<[string, string]> = [
+      ...(values.compare
+        ? [['before', join(values.compare, 'api/src/bench/cold-start.child.ts')] as [string, string]]
+        : []),
+      ['this', child]
+    ]
     for (const route of ['diff', 'search', 'latent']) {
       for (let r = 0; r < runs; r++) {
         for (const [version, script] of versions) {
-          const { stdout } = await run(process.execPath, ['--import', 'tsx', script, store, route, String(nLatents)], { maxBuffer: 1 << 20, cwd: join(script, '../../../..') })
+          const { stdout } = await run(process.execPath, ['--import', 'tsx', script, store, route, String(nLatents)], {
+            maxBuffer: 1 << 20,
+            cwd: join(script, '../../../..')
+          })
           const res = JSON.parse(stdout.trim().split('\n').pop()!) as ColdResult
           const which = `${r === 0 ? 'first ever' : `fresh #${r + 1}`}${values.compare ? ` ${version}` : ''}`
-          console.log(`  ${route.padEnd(8)} ${which.padEnd(18)} ${res.modulesMs.toFixed(0).padStart(6)} ms ${res.firstMs.toFixed(0).padStart(8)} ms ${res.secondMs.toFixed(0).padStart(5)} ms  (${res.status})`)
+          console.log(
+            `  ${route.padEnd(8)} ${which.padEnd(18)} ${res.modulesMs.toFixed(0).padStart(6)} ms ${res.firstMs.toFixed(0).padStart(8)} ms ${res.secondMs.toFixed(0).padStart(5)} ms  (${res.status})`
+          )
         }
       }
     }
   }
-  console.log('\n(modules: process start to the app built, with tsx compiling TypeScript; first call: the request alone)')
+  console.log(
+    '\n(modules: process start to the app built, with tsx compiling TypeScript; first call: the request alone)'
+  )
 } finally {
   if (!values.keep) await rm(root, { recursive: true, force: true })
 }

@@ -20,30 +20,46 @@ import type { AnalysisContext } from '../services/context.ts'
 import { runSearch } from '../services/search-service.ts'
 import { syntheticCatalog, syntheticTopics, writeSyntheticDataset } from './synthetic-store.ts'
 
-const { values } = parseArgs({ options: {
-  docs: { type: 'string', default: '10000,100000' }, latents: { type: 'string', default: '16384' },
-  methods: { type: 'string', default: 'sae,bm25,hybrid' }, reps: { type: 'string', default: '1' }, keep: { type: 'string' },
-} })
+const { values } = parseArgs({
+  options: {
+    docs: { type: 'string', default: '10000,100000' },
+    latents: { type: 'string', default: '16384' },
+    methods: { type: 'string', default: 'sae,bm25,hybrid' },
+    reps: { type: 'string', default: '1' },
+    keep: { type: 'string' }
+  }
+})
 const TOPICS = 20
 const TOPIC_LATENTS = 40
-const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return s.length ? (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2 : NaN }
-const root = values.keep ?? await mkdtemp(join(tmpdir(), 'latentbase-search-'))
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length ? (s[(s.length - 1) >> 1] + s[s.length >> 1]) / 2 : NaN
+}
+const root = values.keep ?? (await mkdtemp(join(tmpdir(), 'latentbase-search-')))
 try {
   for (const nLatents of values.latents!.split(',').map(Number)) {
     for (const nDocs of values.docs!.split(',').map(Number)) {
       const objects = new FsObjectStore(join(root, `store-${nDocs}-${nLatents}`))
       const datasets = new DatasetStore(objects)
-      const tenant = 'bench', encoderId = `synthetic-${nLatents}`, id = `a_${nDocs}_${nLatents}`
+      const tenant = 'bench',
+        encoderId = `synthetic-${nLatents}`,
+        id = `a_${nDocs}_${nLatents}`
       const topics = syntheticTopics(nLatents, TOPICS, TOPIC_LATENTS)
       const encoders = syntheticCatalog(encoderId, nLatents, topics)
       if (!(await datasets.getManifest(tenant, id))) {
-        await writeSyntheticDataset(objects, datasets, { tenant, id, encoderId }, { nDocs, nLatents, meanActive: 300, topics: TOPICS, topicLatents: TOPIC_LATENTS, seed: 1 })
+        await writeSyntheticDataset(
+          objects,
+          datasets,
+          { tenant, id, encoderId },
+          { nDocs, nLatents, meanActive: 300, topics: TOPICS, topicLatents: TOPIC_LATENTS, seed: 1 }
+        )
       }
       const ctx: AnalysisContext = { objects, datasets, encoders, embedder: new OfflineEmbedder(), tenant }
       const labels = await encoders.labels(encoderId)
       console.log(`\n${nDocs.toLocaleString('en')} documents x ${nLatents.toLocaleString('en')} latents`)
       for (const method of values.methods!.split(',') as Array<'sae' | 'bm25' | 'hybrid'>) {
-        const wall: number[] = [], cpu: number[] = []
+        const wall: number[] = [],
+          cpu: number[] = []
         let first = 0
         for (let rep = 0; rep < Number(values.reps); rep++) {
           for (let i = 0; i < TOPICS; i++) {
@@ -53,12 +69,17 @@ try {
             const c = process.cpuUsage()
             await runSearch(ctx, SearchQuery.parse({ dataset: id, q, method, limit: 20 }))
             const u = process.cpuUsage(c)
-            if (rep === 0 && i === 0) { first = performance.now() - t; continue }
+            if (rep === 0 && i === 0) {
+              first = performance.now() - t
+              continue
+            }
             wall.push(performance.now() - t)
             cpu.push((u.user + u.system) / 1000)
           }
         }
-        console.log(`  search ${method.padEnd(6)} first ${first.toFixed(0)} ms; p50 of ${wall.length}: wall ${median(wall).toFixed(1)} ms, cpu ${median(cpu).toFixed(1)} ms`)
+        console.log(
+          `  search ${method.padEnd(6)} first ${first.toFixed(0)} ms; p50 of ${wall.length}: wall ${median(wall).toFixed(1)} ms, cpu ${median(cpu).toFixed(1)} ms`
+        )
       }
     }
   }

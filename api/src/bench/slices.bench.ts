@@ -35,7 +35,11 @@ async function timed<T>(fn: () => Promise<T>, repeats = 5): Promise<{ value: T; 
   const value = await fn()
   const cold = performance.now() - t
   const warm: number[] = []
-  for (let i = 0; i < repeats; i++) { t = performance.now(); await fn(); warm.push(performance.now() - t) }
+  for (let i = 0; i < repeats; i++) {
+    t = performance.now()
+    await fn()
+    warm.push(performance.now() - t)
+  }
   warm.sort((a, b) => a - b)
   return { value, cold, warm: warm[warm.length >> 1] }
 }
@@ -52,33 +56,56 @@ try {
   const encoderId = `synthetic-${N_LATENTS}`
   const encoders = syntheticCatalog(encoderId, N_LATENTS, syntheticTopics(N_LATENTS, TOPICS, 40))
   const ctx: AnalysisContext = { objects, datasets, encoders, embedder: new OfflineEmbedder(), tenant }
-  console.log(`slices benchmark: ${N_DOCS.toLocaleString('en')} documents x ${N_LATENTS.toLocaleString('en')} latents, ~${ACTIVE} active per document; store in ${root}`)
+  console.log(
+    `slices benchmark: ${N_DOCS.toLocaleString('en')} documents x ${N_LATENTS.toLocaleString('en')} latents, ~${ACTIVE} active per document; store in ${root}`
+  )
   const spec = { nDocs: N_DOCS, nLatents: N_LATENTS, meanActive: ACTIVE, topics: TOPICS, topicLatents: 40 }
   const a = await writeSyntheticDataset(objects, datasets, { tenant, id: 'a', encoderId }, { ...spec, seed: 1 })
   await writeSyntheticDataset(objects, datasets, { tenant, id: 'b', encoderId }, { ...spec, topicRate: 0.3, seed: 2 })
   const half = `metadata.topic < ${TOPICS / 2}`
-  const inHalf = a.topicOf.filter((t) => t < TOPICS / 2).length
+  const inHalf = a.topicOf.filter(t => t < TOPICS / 2).length
   // A topic latent: fires in ~60% of one topic's documents (~3% of the dataset).
   const latent = a.topicLatents[0][0]
 
   const whole = await timed(() => runDiff(ctx, DiffQuery.parse({ a: 'a', b: 'b' })))
-  report('diff a vs b, whole datasets (stats files)', whole, `${whole.value.a.documents} vs ${whole.value.b[0].documents} documents`)
+  report(
+    'diff a vs b, whole datasets (stats files)',
+    whole,
+    `${whole.value.a.documents} vs ${whole.value.b[0].documents} documents`
+  )
   const halfDiff = await timed(() => runDiff(ctx, DiffQuery.parse({ a: 'a', aWhere: half, b: 'b', bWhere: half })))
-  report(`diff a vs b, 50% slices (${half})`, halfDiff, `${halfDiff.value.a.documents} (${(100 * inHalf / N_DOCS).toFixed(0)}%) vs ${halfDiff.value.b[0].documents} documents`)
-  const oneDs = await timed(() => runDiff(ctx, DiffQuery.parse({ a: 'a', aWhere: half, b: 'a', bWhere: `not (${half})` })))
+  report(
+    `diff a vs b, 50% slices (${half})`,
+    halfDiff,
+    `${halfDiff.value.a.documents} (${((100 * inHalf) / N_DOCS).toFixed(0)}%) vs ${halfDiff.value.b[0].documents} documents`
+  )
+  const oneDs = await timed(() =>
+    runDiff(ctx, DiffQuery.parse({ a: 'a', aWhere: half, b: 'a', bWhere: `not (${half})` }))
+  )
   report('diff of two halves of one dataset (one by-document read)', oneDs)
-  const latentDiff = await timed(() => runDiff(ctx, DiffQuery.parse({ a: 'a', aWhere: `latent ${latent}`, b: 'a', bWhere: `not latent ${latent}` })))
-  report(`diff latent ${latent} present vs absent, one dataset`, latentDiff, `${latentDiff.value.a.documents} vs ${latentDiff.value.b[0].documents} documents`)
+  const latentDiff = await timed(() =>
+    runDiff(ctx, DiffQuery.parse({ a: 'a', aWhere: `latent ${latent}`, b: 'a', bWhere: `not latent ${latent}` }))
+  )
+  report(
+    `diff latent ${latent} present vs absent, one dataset`,
+    latentDiff,
+    `${latentDiff.value.a.documents} vs ${latentDiff.value.b[0].documents} documents`
+  )
 
   const page = await timed(() => getLatentPage(ctx, latent, LatentPageQuery.parse({ dataset: 'a', examples: '0' })))
   report(`latent page ${latent}, whole dataset (stats row)`, page)
-  const pageHalf = await timed(() => getLatentPage(ctx, latent, LatentPageQuery.parse({ dataset: 'a', examples: '0', where: half })))
+  const pageHalf = await timed(() =>
+    getLatentPage(ctx, latent, LatentPageQuery.parse({ dataset: 'a', examples: '0', where: half }))
+  )
   report(`latent page ${latent}, 50% slice (its by-latent pages)`, pageHalf)
 
   const corrQuery = { dataset: 'a', maxLabelSimilarity: '1' }
   const corr = await timed(() => computeCorrelations(ctx, CorrelationsQuery.parse(corrQuery)), 1)
   report('correlations, whole dataset', corr, `${corr.value.pairs.length} pairs`)
-  const corrHalf = await timed(() => computeCorrelations(ctx, CorrelationsQuery.parse({ ...corrQuery, where: half })), 1)
+  const corrHalf = await timed(
+    () => computeCorrelations(ctx, CorrelationsQuery.parse({ ...corrQuery, where: half })),
+    1
+  )
   report('correlations, 50% slice', corrHalf, `${corrHalf.value.pairs.length} pairs`)
 } finally {
   await rm(root, { recursive: true, force: true })

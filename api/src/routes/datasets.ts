@@ -1,7 +1,11 @@
 /** @module Dataset routes: create (queue an encode job), list, get, delete, and read one document. */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
 import {
-  CreateDatasetRequest, CreatedDataset, DatasetView, DocumentView, type DatasetRecord,
+  CreateDatasetRequest,
+  CreatedDataset,
+  DatasetView,
+  DocumentView,
+  type DatasetRecord
 } from '@latentbase/shared/contract/dataset'
 import { Problem } from '@latentbase/shared/contract/problem'
 import { ID_RULE, ResourceId, RowParam } from '@latentbase/shared/contract/id'
@@ -29,7 +33,17 @@ export function toView(record: DatasetRecord): z.infer<typeof DatasetView> {
 /** A ready dataset answers its version and per-version counts: one version until the first append. */
 function versionsView(record: DatasetRecord): Pick<DatasetRecord, 'version' | 'versions'> {
   if (record.versions || record.status !== 'ready' || !record.stats) return {}
-  return { version: 1, versions: [{ version: 1, documents: { start: 0, count: record.stats.documents }, tokens: record.stats.tokens, createdAt: record.createdAt }] }
+  return {
+    version: 1,
+    versions: [
+      {
+        version: 1,
+        documents: { start: 0, count: record.stats.documents },
+        tokens: record.stats.tokens,
+        createdAt: record.createdAt
+      }
+    ]
+  }
 }
 
 /** Dataset ids are random, URL-safe and valid store key segments. */
@@ -44,25 +58,32 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
   const mustGet = (tenant: string, id: string): Promise<DatasetRecord> => loadDatasetRecord(deps.datasets, tenant, id)
 
   /** Records the dataset, stores inline documents, queues the encode job; the 202 body. */
-  async function createDataset(tenant: string, id: string, req: z.infer<typeof CreateDatasetRequest>, uploadName?: string): Promise<z.infer<typeof CreatedDataset>> {
+  async function createDataset(
+    tenant: string,
+    id: string,
+    req: z.infer<typeof CreateDatasetRequest>,
+    uploadName?: string
+  ): Promise<z.infer<typeof CreatedDataset>> {
     const generatedSecret = req.webhook && !req.webhook.secret ? generateWebhookSecret() : undefined
     const at = now()
     const record: DatasetRecord = {
-      id, tenant,
+      id,
+      tenant,
       name: req.name ?? uploadName ?? (req.source ? lastPathSegment(req.source.url) : `inline-${id}`),
       status: 'queued',
       encoder: req.encoder,
       pooling: req.pooling,
       source: req.source ?? { inline: req.documents!.length },
       ...(req.poolRoles ? { poolRoles: req.poolRoles } : {}),
-      createdAt: at, updatedAt: at,
+      createdAt: at,
+      updatedAt: at,
       progress: { documents: { done: 0, total: req.documents ? req.documents.length : null }, tokens: 0 },
       ...(req.webhook ? { webhook: { url: req.webhook.url, secret: req.webhook.secret ?? generatedSecret! } } : {}),
       ...(req.watch ? { watch: req.watch } : {}),
-      attempts: 0,
+      attempts: 0
     }
     if (req.documents) {
-      const jsonl = req.documents.map((d) => JSON.stringify(d)).join('\n') + '\n'
+      const jsonl = req.documents.map(d => JSON.stringify(d)).join('\n') + '\n'
       await deps.objects.put(layout.inlineInput(tenant, id), jsonl, { contentType: 'application/x-ndjson' })
     }
     await deps.datasets.putRecord(record)
@@ -70,121 +91,196 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
     return { ...toView(record), ...(generatedSecret ? { webhookSecret: generatedSecret } : {}) }
   }
 
-  app.openapi(createRoute({
-    method: 'post', path: '/datasets', summary: 'Create a dataset and queue its encoding',
-    description: 'With an `Idempotency-Key` header, a retried request (same key, same body) gets the first answer (with `Idempotent-Replayed: true`) and creates one dataset; the same key with another body is refused (422).',
-    request: {
-      headers: z.object({ 'idempotency-key': z.string().optional() }),
-      body: { required: true, content: { 'application/json': { schema: CreateDatasetRequest } } },
-    },
-    responses: {
-      202: { content: { 'application/json': { schema: CreatedDataset } }, description: 'queued' },
-      400: problemResponse('invalid request'), 422: problemResponse('unknown encoder or refused URL'),
-    },
-  }), async (c) => {
-    const req = c.req.valid('json')
-    const tenant = c.get('tenant')
-    const encoder = deps.encoders.get(req.encoder)
-    if (!encoder) {
-      const known = deps.encoders.list().map((e) => e.id).join(', ') || '(none loaded)'
-      throw new ApiError(422, 'unknown-encoder', `unknown encoder "${req.encoder}"; available: ${known} (GET /encoders)`)
-    }
-    if (req.source) checkSourceUrl(req.source.url, deps.mode)
-    const uploadId = req.source ? uploadIdOf(req.source.url) : null
-    // Looked up under the caller's tenant only: another tenant's upload id is not found here.
-    const upload = uploadId ? await readUploadMeta(deps.objects, tenant, uploadId) : null
-    if (uploadId && !upload) throw new ApiError(422, 'upload-not-found', `no upload "${uploadId}" for this API key: POST the file to /uploads first and use the url it answers`)
-    if (req.webhook) checkWebhookUrl(req.webhook.url, deps.mode)
-    if (req.source?.messagesField && req.source.metadataFields.includes(req.source.messagesField)) {
-      throw new ApiError(400, 'invalid-request', 'messagesField cannot also be a metadata field')
-    }
+  app.openapi(
+    createRoute({
+      method: 'post',
+      path: '/datasets',
+      summary: 'Create a dataset and queue its encoding',
+      description:
+        'With an `Idempotency-Key` header, a retried request (same key, same body) gets the first answer (with `Idempotent-Replayed: true`) and creates one dataset; the same key with another body is refused (422).',
+      request: {
+        headers: z.object({ 'idempotency-key': z.string().optional() }),
+        body: { required: true, content: { 'application/json': { schema: CreateDatasetRequest } } }
+      },
+      responses: {
+        202: { content: { 'application/json': { schema: CreatedDataset } }, description: 'queued' },
+        400: problemResponse('invalid request'),
+        422: problemResponse('unknown encoder or refused URL')
+      }
+    }),
+    async c => {
+      const req = c.req.valid('json')
+      const tenant = c.get('tenant')
+      const encoder = deps.encoders.get(req.encoder)
+      if (!encoder) {
+        const known =
+          deps.encoders
+            .list()
+            .map(e => e.id)
+            .join(', ') || '(none loaded)'
+        throw new ApiError(
+          422,
+          'unknown-encoder',
+          `unknown encoder "${req.encoder}"; available: ${known} (GET /encoders)`
+        )
+      }
+      if (req.source) checkSourceUrl(req.source.url, deps.mode)
+      const uploadId = req.source ? uploadIdOf(req.source.url) : null
+      // Looked up under the caller's tenant only: another tenant's upload id is not found here.
+      const upload = uploadId ? await readUploadMeta(deps.objects, tenant, uploadId) : null
+      if (uploadId && !upload)
+        throw new ApiError(
+          422,
+          'upload-not-found',
+          `no upload "${uploadId}" for this API key: POST the file to /uploads first and use the url it answers`
+        )
+      if (req.webhook) checkWebhookUrl(req.webhook.url, deps.mode)
+      if (req.source?.messagesField && req.source.metadataFields.includes(req.source.messagesField)) {
+        throw new ApiError(400, 'invalid-request', 'messagesField cannot also be a metadata field')
+      }
 
-    const idempotencyKey = c.req.header('idempotency-key')
-    if (idempotencyKey !== undefined) {
-      checkIdempotencyKey(idempotencyKey)
-      const id = await idempotentDatasetId(tenant, idempotencyKey)
-      const answer = await withIdempotency(deps.objects, tenant, idempotencyKey, req, async () => {
-        const created = await createDataset(tenant, id, req, upload?.filename)
-        return { status: 202, body: created, location: `/datasets/${id}` }
-      })
-      c.header('Location', answer.location ?? `/datasets/${id}`)
-      if (answer.replayed) c.header('Idempotent-Replayed', 'true')
-      return c.json(answer.body as z.infer<typeof CreatedDataset>, 202)
+      const idempotencyKey = c.req.header('idempotency-key')
+      if (idempotencyKey !== undefined) {
+        checkIdempotencyKey(idempotencyKey)
+        const id = await idempotentDatasetId(tenant, idempotencyKey)
+        const answer = await withIdempotency(deps.objects, tenant, idempotencyKey, req, async () => {
+          const created = await createDataset(tenant, id, req, upload?.filename)
+          return { status: 202, body: created, location: `/datasets/${id}` }
+        })
+        c.header('Location', answer.location ?? `/datasets/${id}`)
+        if (answer.replayed) c.header('Idempotent-Replayed', 'true')
+        return c.json(answer.body as z.infer<typeof CreatedDataset>, 202)
+      }
+      const id = newDatasetId()
+      const body = await createDataset(tenant, id, req, upload?.filename)
+      c.header('Location', `/datasets/${id}`)
+      return c.json(body, 202)
     }
-    const id = newDatasetId()
-    const body = await createDataset(tenant, id, req, upload?.filename)
-    c.header('Location', `/datasets/${id}`)
-    return c.json(body, 202)
-  })
+  )
 
-  app.openapi(createRoute({
-    method: 'get', path: '/datasets', summary: 'List datasets',
-    responses: { 200: { content: { 'application/json': { schema: z.object({ datasets: z.array(DatasetView) }) } }, description: 'datasets, newest first' } },
-  }), async (c) => {
-    const records = await deps.datasets.listRecords(c.get('tenant'))
-    records.sort((x, y) => (x.createdAt < y.createdAt ? 1 : x.createdAt > y.createdAt ? -1 : 0))
-    return c.json({ datasets: records.map(toView) }, 200)
-  })
-
-  app.openapi(createRoute({
-    method: 'get', path: '/datasets/{id}', summary: 'A dataset: its status, progress, stats or error',
-    request: { params: IdParam },
-    responses: { 200: { content: { 'application/json': { schema: DatasetView } }, description: 'the dataset' }, 404: problemResponse('not found (or not a dataset id)') },
-  }), async (c) => {
-    const { id } = c.req.valid('param')
-    return c.json(toView(await withLiveProgress(deps.objects, await mustGet(c.get('tenant'), id))), 200)
-  })
-
-  app.openapi(createRoute({
-    method: 'delete', path: '/datasets/{id}', summary: 'Delete a dataset (a tombstone keeps late jobs from bringing it back)',
-    request: { params: IdParam },
-    responses: { 204: { description: 'deleted' }, 404: problemResponse('not found (or not a dataset id)') },
-  }), async (c) => {
-    const { id } = c.req.valid('param')
-    const tenant = c.get('tenant')
-    await mustGet(tenant, id)
-    await deps.datasets.deleteDataset(tenant, id)
-    // Other processes never serve it either: every cached answer first loads its datasets, and this one is gone.
-    if (deps.answerCache) deps.answerCache.purgeDataset(tenant, id)
-    return c.body(null, 204)
-  })
-
-  app.openapi(createRoute({
-    method: 'get', path: '/datasets/{id}/documents/{row}', summary: "One document: text, metadata and its pooled latents",
-    request: { params: IdParam.extend({ row: RowParam }) },
-    responses: { 200: { content: { 'application/json': { schema: DocumentView } }, description: 'the document' }, 400: problemResponse('row is not a non-negative integer'), 404: problemResponse('not found'), 409: problemResponse('not ready') },
-  }), async (c) => {
-    const { id, row } = c.req.valid('param')
-    const tenant = c.get('tenant')
-    const record = await mustGet(tenant, id)
-    const manifest = await deps.datasets.getManifest(tenant, id)
-    if (!manifest) throw new ApiError(409, 'dataset-not-ready', `dataset "${id}" is ${record.status}; documents can be read once it is ready`)
-    if (row >= manifest.documents.count) {
-      throw new ApiError(404, 'document-not-found', `dataset "${id}" has ${manifest.documents.count} documents (rows 0-${manifest.documents.count - 1}); row ${row} does not exist`)
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/datasets',
+      summary: 'List datasets',
+      responses: {
+        200: {
+          content: { 'application/json': { schema: z.object({ datasets: z.array(DatasetView) }) } },
+          description: 'datasets, newest first'
+        }
+      }
+    }),
+    async c => {
+      const records = await deps.datasets.listRecords(c.get('tenant'))
+      records.sort((x, y) => (x.createdAt < y.createdAt ? 1 : x.createdAt > y.createdAt ? -1 : 0))
+      return c.json({ datasets: records.map(toView) }, 200)
     }
-    const prefix = layout.datasetPrefix(tenant, id)
-    return cachedJson(c, answerDepsOf(deps), { route: 'document', tenant, datasets: [{ id, role: 'dataset' }], query: { row } }, async () => {
-    const [docs, csr, labels] = await Promise.all([
-      readDocuments(deps.objects, prefix, manifest.documents.files, [row, row]),
-      readByDocument(deps.objects, prefix, manifest.latents.byDocument, [row, row]),
-      deps.encoders.labels(manifest.encoder.id).catch(() => [] as (string | null)[]),
-    ])
-    const k0 = csr.indptr[0]
-    const k1 = csr.indptr[csr.nDocs]
-    const latents = []
-    for (let k = k0; k < k1; k++) {
-      latents.push({ latent: csr.latents[k], value: csr.values[k], position: csr.positions[k], label: labels[csr.latents[k]] ?? null })
+  )
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/datasets/{id}',
+      summary: 'A dataset: its status, progress, stats or error',
+      request: { params: IdParam },
+      responses: {
+        200: { content: { 'application/json': { schema: DatasetView } }, description: 'the dataset' },
+        404: problemResponse('not found (or not a dataset id)')
+      }
+    }),
+    async c => {
+      const { id } = c.req.valid('param')
+      return c.json(toView(await withLiveProgress(deps.objects, await mustGet(c.get('tenant'), id))), 200)
     }
-    latents.sort((x, y) => y.value - x.value)
-    return {
-      dataset: id, row,
-      id: String(docs.id[0]), text: String(docs.text[0]),
-      metadata: parseMetadata(docs.metadata[0]),
-      tokenCount: Number(docs.token_count[0]), truncated: Boolean(docs.truncated[0]),
-      latents,
+  )
+
+  app.openapi(
+    createRoute({
+      method: 'delete',
+      path: '/datasets/{id}',
+      summary: 'Delete a dataset (a tombstone keeps late jobs from bringing it back)',
+      request: { params: IdParam },
+      responses: { 204: { description: 'deleted' }, 404: problemResponse('not found (or not a dataset id)') }
+    }),
+    async c => {
+      const { id } = c.req.valid('param')
+      const tenant = c.get('tenant')
+      await mustGet(tenant, id)
+      await deps.datasets.deleteDataset(tenant, id)
+      // Other processes never serve it either: every cached answer first loads its datasets, and this one is gone.
+      if (deps.answerCache) deps.answerCache.purgeDataset(tenant, id)
+      return c.body(null, 204)
     }
-    })
-  })
+  )
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/datasets/{id}/documents/{row}',
+      summary: 'One document: text, metadata and its pooled latents',
+      request: { params: IdParam.extend({ row: RowParam }) },
+      responses: {
+        200: { content: { 'application/json': { schema: DocumentView } }, description: 'the document' },
+        400: problemResponse('row is not a non-negative integer'),
+        404: problemResponse('not found'),
+        409: problemResponse('not ready')
+      }
+    }),
+    async c => {
+      const { id, row } = c.req.valid('param')
+      const tenant = c.get('tenant')
+      const record = await mustGet(tenant, id)
+      const manifest = await deps.datasets.getManifest(tenant, id)
+      if (!manifest)
+        throw new ApiError(
+          409,
+          'dataset-not-ready',
+          `dataset "${id}" is ${record.status}; documents can be read once it is ready`
+        )
+      if (row >= manifest.documents.count) {
+        throw new ApiError(
+          404,
+          'document-not-found',
+          `dataset "${id}" has ${manifest.documents.count} documents (rows 0-${manifest.documents.count - 1}); row ${row} does not exist`
+        )
+      }
+      const prefix = layout.datasetPrefix(tenant, id)
+      return cachedJson(
+        c,
+        answerDepsOf(deps),
+        { route: 'document', tenant, datasets: [{ id, role: 'dataset' }], query: { row } },
+        async () => {
+          const [docs, csr, labels] = await Promise.all([
+            readDocuments(deps.objects, prefix, manifest.documents.files, [row, row]),
+            readByDocument(deps.objects, prefix, manifest.latents.byDocument, [row, row]),
+            deps.encoders.labels(manifest.encoder.id).catch(() => [] as (string | null)[])
+          ])
+          const k0 = csr.indptr[0]
+          const k1 = csr.indptr[csr.nDocs]
+          const latents = []
+          for (let k = k0; k < k1; k++) {
+            latents.push({
+              latent: csr.latents[k],
+              value: csr.values[k],
+              position: csr.positions[k],
+              label: labels[csr.latents[k]] ?? null
+            })
+          }
+          latents.sort((x, y) => y.value - x.value)
+          return {
+            dataset: id,
+            row,
+            id: String(docs.id[0]),
+            text: String(docs.text[0]),
+            metadata: parseMetadata(docs.metadata[0]),
+            tokenCount: Number(docs.token_count[0]),
+            truncated: Boolean(docs.truncated[0]),
+            latents
+          }
+        }
+      )
+    }
+  )
 }
 
 function parseMetadata(raw: unknown): Record<string, unknown> {

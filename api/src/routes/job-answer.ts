@@ -19,12 +19,27 @@ export interface JobSpec {
 }
 
 /** Queue the analysis and answer 202 with its Location; the generated webhook secret, if any, is in the body. */
-export async function answerWithJob(c: Context<AppEnv>, deps: Pick<QueuedDeps, 'objects' | 'analysisQueue' | 'now'>, spec: JobSpec) {
+export async function answerWithJob(
+  c: Context<AppEnv>,
+  deps: Pick<QueuedDeps, 'objects' | 'analysisQueue' | 'now'>,
+  spec: JobSpec
+) {
   const { webhook, ...job } = spec
   const generatedSecret = webhook && !webhook.secret ? generateWebhookSecret() : undefined
-  const record = await submitAnalysisJob({ objects: deps.objects, queue: deps.analysisQueue, now: deps.now }, c.get('tenant'), {
-    ...job, ...(webhook ? { webhook: { url: webhook.url, secret: webhook.secret ?? generatedSecret! } } : {}),
-  })
+  const record = await submitAnalysisJob(
+    { objects: deps.objects, queue: deps.analysisQueue, now: deps.now },
+    c.get('tenant'),
+    {
+      ...job,
+      ...(webhook ? { webhook: { url: webhook.url, secret: webhook.secret ?? generatedSecret! } } : {})
+    }
+  )
   c.header('Location', jobHref(record.id))
-  return c.json({ job: { id: record.id, status: record.status, href: jobHref(record.id) }, ...(generatedSecret ? { webhookSecret: generatedSecret } : {}) }, 202)
+  return c.json(
+    {
+      job: { id: record.id, status: record.status, href: jobHref(record.id) },
+      ...(generatedSecret ? { webhookSecret: generatedSecret } : {})
+    },
+    202
+  )
 }

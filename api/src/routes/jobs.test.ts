@@ -18,13 +18,22 @@ import { createApp } from '../app.ts'
 import { loadReadyDataset } from '../services/ready-dataset.ts'
 import { defaultRunners, submitAnalysisJob, type AnalysisRunners } from '../services/analysis-jobs.ts'
 import { startLocalAnalysis, type LocalAnalysis } from '../services/analysis-local.ts'
-import { syntheticCatalog, syntheticTopics, writeSyntheticDataset, type SyntheticDataset } from '../bench/synthetic-store.ts'
+import {
+  syntheticCatalog,
+  syntheticTopics,
+  writeSyntheticDataset,
+  type SyntheticDataset
+} from '../bench/synthetic-store.ts'
 
 const TENANT = 'local'
 const N_LATENTS = 512
 const topics = syntheticTopics(N_LATENTS, 4, 12)
 const encoders = syntheticCatalog('syn', N_LATENTS, topics)
-const embedder: Embedder = { id: 'test-none', dimensions: 1, embed: async (texts) => new Float32Array(texts.length).fill(1) }
+const embedder: Embedder = {
+  id: 'test-none',
+  dimensions: 1,
+  embed: async texts => new Float32Array(texts.length).fill(1)
+}
 
 /**
  * A stand-in clustering that really reads the store: each document goes to the planted topic whose latents it has most
@@ -33,27 +42,39 @@ const embedder: Embedder = { id: 'test-none', dimensions: 1, embed: async (texts
 let failNext = 0
 const runners: AnalysisRunners = {
   async clusters(ctx, request, progress) {
-    if (failNext > 0) { failNext--; throw new Error('simulated crash of the worker') }
+    if (failNext > 0) {
+      failNext--
+      throw new Error('simulated crash of the worker')
+    }
     const k = Number(request.k)
     const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, String(request.dataset), 'dataset')
     const csr = await readByDocument(ctx.objects, ds.prefix, ds.manifest.latents.byDocument)
     const topicOfLatent = new Int32Array(N_LATENTS).fill(-1)
-    topics.forEach((ls, t) => { ls.forEach((l) => { topicOfLatent[l] = t }) })
+    topics.forEach((ls, t) => {
+      ls.forEach(l => {
+        topicOfLatent[l] = t
+      })
+    })
     const assignments: number[] = []
     const affinities: number[][] = []
     for (let i = 0; i < csr.nDocs; i++) {
       const votes = new Array<number>(k).fill(0)
-      for (let j = csr.indptr[i]; j < csr.indptr[i + 1]; j++) { const t = topicOfLatent[csr.latents[j]]; if (t >= 0) votes[t % k]++ }
+      for (let j = csr.indptr[i]; j < csr.indptr[i + 1]; j++) {
+        const t = topicOfLatent[csr.latents[j]]
+        if (t >= 0) votes[t % k]++
+      }
       const best = votes.indexOf(Math.max(...votes))
       assignments.push(best)
       const sum = votes.reduce((a, b) => a + b, 0) || 1
-      affinities.push(votes.map((v) => v / sum))
+      affinities.push(votes.map(v => v / sum))
       progress?.(i / csr.nDocs, 'assigning')
     }
-    const clusters = Array.from({ length: k }, (_, id) => ({ id, size: assignments.filter((a) => a === id).length }))
+    const clusters = Array.from({ length: k }, (_, id) => ({ id, size: assignments.filter(a => a === id).length }))
     return { dataset: request.dataset, k, clusters, assignments, affinities }
   },
-  async correlations() { throw new Error('not used here') },
+  async correlations() {
+    throw new Error('not used here')
+  }
 }
 
 let dir: string
@@ -64,11 +85,22 @@ let receiver: Server
 let receiverUrl: string
 const received: Array<{ headers: Record<string, string>; body: string }> = []
 
-function appWith(analysisQueue: EmbeddedQueue<never> | LocalAnalysis['queue'], directMaxDocuments?: number, real = false) {
+function appWith(
+  analysisQueue: EmbeddedQueue<never> | LocalAnalysis['queue'],
+  directMaxDocuments?: number,
+  real = false
+) {
   const deps = {
-    objects, datasets, encoders, mode: 'local' as const, tenantOf: () => TENANT,
+    objects,
+    datasets,
+    encoders,
+    mode: 'local' as const,
+    tenantOf: () => TENANT,
     queue: new EmbeddedQueue<JobMessage>(join(dir, 'queue')),
-    analysisQueue: analysisQueue as LocalAnalysis['queue'], embedder, runners: real ? undefined : runners, directMaxDocuments,
+    analysisQueue: analysisQueue as LocalAnalysis['queue'],
+    embedder,
+    runners: real ? undefined : runners,
+    directMaxDocuments
   }
   const app = createApp(deps)
   return app
@@ -76,9 +108,13 @@ function appWith(analysisQueue: EmbeddedQueue<never> | LocalAnalysis['queue'], d
 
 async function json(app: ReturnType<typeof appWith>, path: string, init?: RequestInit) {
   const res = await app.request(path, init)
-  return { status: res.status, headers: res.headers, body: await res.json() as Record<string, any> }
+  return { status: res.status, headers: res.headers, body: (await res.json()) as Record<string, any> }
 }
-const post = (body: unknown, headers: Record<string, string> = {}) => ({ method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(body) })
+const post = (body: unknown, headers: Record<string, string> = {}) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json', ...headers },
+  body: JSON.stringify(body)
+})
 
 async function waitFor(app: ReturnType<typeof appWith>, id: string, statuses: string[], timeoutMs = 20_000) {
   const deadline = Date.now() + timeoutMs
@@ -87,26 +123,45 @@ async function waitFor(app: ReturnType<typeof appWith>, id: string, statuses: st
     assert.equal(job.status, 200)
     if (statuses.includes(job.body.status)) return job.body
     if (Date.now() > deadline) throw new Error(`job ${id} still ${job.body.status}`)
-    await new Promise((r) => setTimeout(r, 50))
+    await new Promise(r => setTimeout(r, 50))
   }
 }
 
 function startAnalysis(extra: { maxReceives?: number; runners?: AnalysisRunners } = {}) {
-  return startLocalAnalysis({ dataDir: dir, objects, datasets, encoders, embedder, runners, resultChunkRows: 16, consumer: { retryDelaySeconds: () => 0 }, ...extra })
+  return startLocalAnalysis({
+    dataDir: dir,
+    objects,
+    datasets,
+    encoders,
+    embedder,
+    runners,
+    resultChunkRows: 16,
+    consumer: { retryDelaySeconds: () => 0 },
+    ...extra
+  })
 }
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'latentbase-analysis-'))
   objects = new FsObjectStore(join(dir, 'store'))
   datasets = new DatasetStore(objects)
-  small = await writeSyntheticDataset(objects, datasets, { tenant: TENANT, id: 'ds_small', encoderId: 'syn' },
-    { nDocs: 60, nLatents: N_LATENTS, meanActive: 30, topics: 4, topicLatents: 12, topicRate: 0.8, seed: 3 })
+  small = await writeSyntheticDataset(
+    objects,
+    datasets,
+    { tenant: TENANT, id: 'ds_small', encoderId: 'syn' },
+    { nDocs: 60, nLatents: N_LATENTS, meanActive: 30, topics: 4, topicLatents: 12, topicRate: 0.8, seed: 3 }
+  )
   receiver = createServer((req, res) => {
     let body = ''
-    req.on('data', (c) => { body += c })
-    req.on('end', () => { received.push({ headers: req.headers as Record<string, string>, body }); res.writeHead(204).end() })
+    req.on('data', c => {
+      body += c
+    })
+    req.on('end', () => {
+      received.push({ headers: req.headers as Record<string, string>, body })
+      res.writeHead(204).end()
+    })
   })
-  await new Promise<void>((ok) => receiver.listen(0, '127.0.0.1', ok))
+  await new Promise<void>(ok => receiver.listen(0, '127.0.0.1', ok))
   receiverUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`
 })
 
@@ -125,8 +180,10 @@ test('a small dataset is answered directly with the clustering itself', async ()
     // The stand-in reads the planted topics back from the store: a wrong read would scramble this.
     const agree = res.body.assignments.filter((a: number, i: number) => a === small.topicOf[i]).length
     assert.ok(agree >= 55, `only ${agree} of 60 documents were put with their planted topic`)
-    assert.deepEqual((await analysis.queue.depth()), { waiting: 0, inFlight: 0 })
-  } finally { await analysis.close() }
+    assert.deepEqual(await analysis.queue.depth(), { waiting: 0, inFlight: 0 })
+  } finally {
+    await analysis.close()
+  }
 })
 
 test('bad requests are refused before any job is made', async () => {
@@ -144,7 +201,9 @@ test('bad requests are refused before any job is made', async () => {
     assert.equal(noJob.body.code, 'job-not-found')
     assert.equal((await json(app, '/jobs/..%2Fescape')).status, 404)
     assert.equal((await analysis.queue.depth()).waiting, 0)
-  } finally { await analysis.close() }
+  } finally {
+    await analysis.close()
+  }
 })
 
 test('a large input becomes a job: 202, progress, ready, the same result as the direct answer, read page by page', async () => {
@@ -193,19 +252,23 @@ test('a large input becomes a job: 202, progress, ready, the same result as the 
     assert.equal(middle.body.page.next, null)
     const past = await json(app, `/jobs/${id}/result?offset=100`)
     assert.deepEqual(past.body.assignments, [])
-  } finally { await analysis.close() }
+  } finally {
+    await analysis.close()
+  }
 })
 
 test('a running job shows its progress and phase', async () => {
   let release!: () => void
-  const gate = new Promise<void>((r) => { release = r })
+  const gate = new Promise<void>(r => {
+    release = r
+  })
   const gated: AnalysisRunners = {
     ...runners,
     async clusters(ctx, request, progress) {
       progress?.(0.4, 'spectral embedding')
       await gate
       return runners.clusters(ctx, request)
-    },
+    }
   }
   const analysis = startAnalysis({ runners: gated })
   try {
@@ -215,7 +278,7 @@ test('a running job shows its progress and phase', async () => {
     const deadline = Date.now() + 5000
     let job = running
     while (job.progress.phase !== 'spectral embedding' && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 20))
+      await new Promise(r => setTimeout(r, 20))
       job = (await json(app, `/jobs/${accepted.body.job.id}`)).body
     }
     assert.deepEqual(job.progress, { fraction: 0.4, phase: 'spectral embedding' })
@@ -224,7 +287,10 @@ test('a running job shows its progress and phase', async () => {
     const done = await waitFor(app, accepted.body.job.id, ['ready', 'failed'])
     assert.equal(done.status, 'ready')
     assert.deepEqual(done.progress, { fraction: 1, phase: 'done' }, 'a late progress write must not land after ready')
-  } finally { release(); await analysis.close() }
+  } finally {
+    release()
+    await analysis.close()
+  }
 })
 
 test('the real clustering service through a job gives the direct answer, seed for seed', async () => {
@@ -246,7 +312,9 @@ test('the real clustering service through a job gives the direct answer, seed fo
     assert.ok(page.body.page.fields.includes('affinities'))
     const tooMany = await json(app, '/clusters', post({ ...body, k: 500 }))
     assert.equal(tooMany.status, 400, 'the clustering contract is checked before a job is made')
-  } finally { await analysis.close() }
+  } finally {
+    await analysis.close()
+  }
 })
 
 test('GET /correlations on a dataset over the direct limit queues a job whose result equals the direct answer', async () => {
@@ -256,8 +324,15 @@ test('GET /correlations on a dataset over the direct limit queues a job whose re
     const direct = await json(appWith(analysis.queue, 0, true), `/correlations?${query}`)
     assert.equal(direct.status, 200, '60 documents are under the default direct limit')
     const small = createApp({
-      objects, datasets, encoders, mode: 'local', tenantOf: () => TENANT, queue: new EmbeddedQueue<JobMessage>(join(dir, 'queue')),
-      analysisQueue: analysis.queue, embedder, correlationsDirectMaxDocuments: 50,
+      objects,
+      datasets,
+      encoders,
+      mode: 'local',
+      tenantOf: () => TENANT,
+      queue: new EmbeddedQueue<JobMessage>(join(dir, 'queue')),
+      analysisQueue: analysis.queue,
+      embedder,
+      correlationsDirectMaxDocuments: 50
     })
     const accepted = await json(small, `/correlations?${query}`)
     assert.equal(accepted.status, 202, JSON.stringify(accepted.body))
@@ -280,12 +355,18 @@ test('GET /correlations on a dataset over the direct limit queues a job whose re
     const { seconds: _a, ...fromJob } = result
     const { seconds: _b, ...fromRequest } = CorrelationsResult.parse(direct.body)
     assert.deepEqual(fromJob, fromRequest, 'the job runs the same function as the direct answer')
-  } finally { await analysis.close() }
+  } finally {
+    await analysis.close()
+  }
 })
 
 test('a job whose dataset went away fails with the reason, tells its webhook, and has no result', async () => {
-  await writeSyntheticDataset(objects, datasets, { tenant: TENANT, id: 'ds_doomed', encoderId: 'syn' },
-    { nDocs: 20, nLatents: N_LATENTS, meanActive: 20, topics: 4, topicLatents: 12, seed: 9 })
+  await writeSyntheticDataset(
+    objects,
+    datasets,
+    { tenant: TENANT, id: 'ds_doomed', encoderId: 'syn' },
+    { nDocs: 20, nLatents: N_LATENTS, meanActive: 20, topics: 4, topicLatents: 12, seed: 9 }
+  )
   // No consumer yet: the dataset is deleted while the job waits in the queue.
   const queue = new EmbeddedQueue<never>(join(dir, 'analysis-queue'))
   const app = appWith(queue, 0)
@@ -311,13 +392,17 @@ test('a job whose dataset went away fails with the reason, tells its webhook, an
     assert.match(String(result.body.detail), /ds_doomed/)
 
     const deadline = Date.now() + 10_000
-    while (!received.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+    while (!received.length && Date.now() < deadline) await new Promise(r => setTimeout(r, 50))
     assert.equal(received.length, 1)
     const event = await verifyWebhook(secret, received[0].headers, received[0].body)
     assert.equal(event.type, 'analysis.failed')
     assert.equal((event.data as { id: string }).id, job.id)
-    await assert.rejects(verifyWebhook(`whsec_${Buffer.alloc(24, 7).toString('base64')}`, received[0].headers, received[0].body))
-  } finally { await analysis.close() }
+    await assert.rejects(
+      verifyWebhook(`whsec_${Buffer.alloc(24, 7).toString('base64')}`, received[0].headers, received[0].body)
+    )
+  } finally {
+    await analysis.close()
+  }
 })
 
 test('a queued job survives a restart, and a crash mid-run is retried to ready', async () => {
@@ -331,9 +416,15 @@ test('a queued job survives a restart, and a crash mid-run is retried to ready',
   // A new process: new store and queue objects over the same folders.
   objects = new FsObjectStore(join(dir, 'store'))
   datasets = new DatasetStore(objects)
-  const before = await json(appWith(new EmbeddedQueue<never>(join(dir, 'analysis-queue')), 0), `/jobs/${accepted.body.job.id}`)
+  const before = await json(
+    appWith(new EmbeddedQueue<never>(join(dir, 'analysis-queue')), 0),
+    `/jobs/${accepted.body.job.id}`
+  )
   assert.equal(before.body.status, 'queued')
-  const notYet = await json(appWith(new EmbeddedQueue<never>(join(dir, 'analysis-queue')), 0), `/jobs/${accepted.body.job.id}/result`)
+  const notYet = await json(
+    appWith(new EmbeddedQueue<never>(join(dir, 'analysis-queue')), 0),
+    `/jobs/${accepted.body.job.id}/result`
+  )
   assert.equal(notYet.status, 409)
   assert.equal(notYet.body.code, 'job-not-ready')
 
@@ -346,14 +437,20 @@ test('a queued job survives a restart, and a crash mid-run is retried to ready',
     assert.equal(job.attempts, 2, 'the first attempt crashed and the message was delivered again')
     const result = await json(app, `/jobs/${job.id}/result`)
     assert.equal(result.body.assignments.length, 60)
-  } finally { await analysis.close() }
+  } finally {
+    await analysis.close()
+  }
 })
 
 test('a job that keeps crashing is failed once its receives are used up, never left running', async () => {
   failNext = 100
   const analysis = startAnalysis({ maxReceives: 1 })
   try {
-    const record = await submitAnalysisJob({ objects, queue: analysis.queue }, TENANT, { analysis: 'clusters', dataset: 'ds_small', request: { k: 2 } })
+    const record = await submitAnalysisJob({ objects, queue: analysis.queue }, TENANT, {
+      analysis: 'clusters',
+      dataset: 'ds_small',
+      request: { k: 2 }
+    })
     const app = appWith(analysis.queue, 0)
     const job = await waitFor(app, record.id, ['ready', 'failed'], 30_000)
     assert.equal(job.status, 'failed')

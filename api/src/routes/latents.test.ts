@@ -38,7 +38,7 @@ const docs = [
   'Re: your order #12345 has shipped and will arrive on Monday.',
   'It was the best of times, it was the worst of times, it was the age of wisdom.',
   'Unsubscribe from this list at http://example.com/unsubscribe?id=42',
-  'Whales are mammals; they breathe air through a blowhole on top of the head.',
+  'Whales are mammals; they breathe air through a blowhole on top of the head.'
 ].map((text, i) => ({ id: `d${i}`, text: `${text} ${'More text follows here. '.repeat(i % 3)}`, metadata: {} }))
 
 let encoder: LoadedEncoder
@@ -53,38 +53,63 @@ before(async () => {
   datasets = new DatasetStore(objects)
   const at = '2026-01-01T00:00:00.000Z'
   const record: DatasetRecord = {
-    id: 'ds_page', tenant: TENANT, name: 'page', status: 'running', encoder: 'demo', pooling: { method: 'max', outlierNormRatio: 100 },
-    source: { inline: docs.length }, createdAt: at, updatedAt: at, progress: { documents: { done: 0, total: docs.length }, tokens: 0 }, attempts: 1,
+    id: 'ds_page',
+    tenant: TENANT,
+    name: 'page',
+    status: 'running',
+    encoder: 'demo',
+    pooling: { method: 'max', outlierNormRatio: 100 },
+    source: { inline: docs.length },
+    createdAt: at,
+    updatedAt: at,
+    progress: { documents: { done: 0, total: docs.length }, tokens: 0 },
+    attempts: 1
   }
-  await objects.put(layout.inlineInput(TENANT, record.id), docs.map((d) => JSON.stringify(d)).join('\n') + '\n')
+  await objects.put(layout.inlineInput(TENANT, record.id), docs.map(d => JSON.stringify(d)).join('\n') + '\n')
   await datasets.putRecord(record)
-  await encodeDataset(record, { objects, datasets, encoder, allowLocalSources: false, chunkDocuments: 8, partDocuments: 8, topExamplesPerLatent: PER_LATENT, progressIntervalMs: 0 })
+  await encodeDataset(record, {
+    objects,
+    datasets,
+    encoder,
+    allowLocalSources: false,
+    chunkDocuments: 8,
+    partDocuments: 8,
+    topExamplesPerLatent: PER_LATENT,
+    progressIntervalMs: 0
+  })
   await datasets.putRecord({ ...record, status: 'ready' })
   await datasets.putRecord({ ...record, id: 'ds_queued', status: 'queued' })
   sources.push(...encoder.labelSources)
   // A catalog that also knows where labels came from (EncoderCatalog may gain labelSources; the page uses it when offered).
   encoders = Object.assign(new StaticEncoderCatalog([{ info: encoder.info, labels: encoder.labels }]), {
-    labelSources: async () => encoder.labelSources,
+    labelSources: async () => encoder.labelSources
   })
 })
 
 function app() {
   const deps = {
-    objects, datasets, encoders, mode: 'local' as const, tenantOf: () => TENANT,
-    queue: new EmbeddedQueue<JobMessage>(join(mkdtempSync(join(tmpdir(), 'lb-latents-')), 'queue')),
+    objects,
+    datasets,
+    encoders,
+    mode: 'local' as const,
+    tenantOf: () => TENANT,
+    queue: new EmbeddedQueue<JobMessage>(join(mkdtempSync(join(tmpdir(), 'lb-latents-')), 'queue'))
   }
   return createApp(deps)
 }
 
 async function get(path: string) {
   const res = await app().request(path)
-  return { status: res.status, type: res.headers.get('content-type'), body: await res.json() as any }
+  return { status: res.status, type: res.headers.get('content-type'), body: (await res.json()) as any }
 }
 
 /** The most frequent latents of the dataset, from the by-latent shards (independent of the statistics file). */
 async function frequentLatents(): Promise<{ latents: number[]; docsOf: Map<number, Map<number, number>> }> {
   const manifest = (await datasets.getManifest(TENANT, 'ds_page'))!
-  const csc = await readByLatent(objects, layout.datasetPrefix(TENANT, 'ds_page'), manifest.latents.byLatent, { start: 0, end: encoder.info.dSae })
+  const csc = await readByLatent(objects, layout.datasetPrefix(TENANT, 'ds_page'), manifest.latents.byLatent, {
+    start: 0,
+    end: encoder.info.dSae
+  })
   const docsOf = new Map<number, Map<number, number>>()
   for (let j = 0; j < csc.nLatents; j++) {
     const m = new Map<number, number>()
@@ -113,7 +138,10 @@ test('a latent page: frequency, distribution and top examples whose tokens hold 
     assert.ok(Math.abs(page.frequency - present.size / docs.length) < 1e-12)
     const values = [...present.values()]
     assert.ok(Math.abs(page.max - Math.max(...values)) < 1e-6)
-    assert.equal(page.histogram.counts.reduce((s, c) => s + c, 0) + page.histogram.underflow + page.histogram.overflow, present.size)
+    assert.equal(
+      page.histogram.counts.reduce((s, c) => s + c, 0) + page.histogram.underflow + page.histogram.overflow,
+      present.size
+    )
     assert.equal(page.histogram.edges.length, page.histogram.counts.length + 1)
     assert.ok(page.p90 !== null && page.p90 <= page.max + 1e-6 && page.p90 > 0)
     assert.equal(page.p90, quantile(full, latent, 0.9), 'one row read gives the quantile of the whole file')
@@ -122,16 +150,28 @@ test('a latent page: frequency, distribution and top examples whose tokens hold 
     assert.equal(page.topExamples.length, Math.min(PER_LATENT, present.size))
     // Ranked by the pooled value: the top example is the document with the largest one.
     const best = [...present.entries()].sort((a, b) => b[1] - a[1] || a[0] - b[0])
-    assert.deepEqual(page.topExamples.map((e) => e.row), best.slice(0, PER_LATENT).map(([doc]) => doc))
-    assert.deepEqual(page.topExamples.map((e) => e.rank), page.topExamples.map((_, i) => i))
+    assert.deepEqual(
+      page.topExamples.map(e => e.row),
+      best.slice(0, PER_LATENT).map(([doc]) => doc)
+    )
+    assert.deepEqual(
+      page.topExamples.map(e => e.rank),
+      page.topExamples.map((_, i) => i)
+    )
     for (const ex of page.topExamples) {
       assert.equal(ex.id, `d${ex.row}`)
       assert.equal(ex.tokens.length, ex.activations.length)
       const at = ex.position - ex.windowStart
       assert.ok(at >= 0 && at < ex.tokens.length, 'the window holds the max token')
-      assert.ok(Math.abs(ex.activations[at] - Math.max(...ex.activations)) < 1e-9, 'the max activation sits at the max position')
+      assert.ok(
+        Math.abs(ex.activations[at] - Math.max(...ex.activations)) < 1e-9,
+        'the max activation sits at the max position'
+      )
       assert.ok(Math.abs(ex.activations[at] - ex.value) < 1e-3 * Math.max(1, ex.value))
-      assert.ok(Math.abs(ex.value - present.get(ex.row)!) < 1e-3 * Math.max(1, ex.value), 'token-level max equals the pooled max')
+      assert.ok(
+        Math.abs(ex.value - present.get(ex.row)!) < 1e-3 * Math.max(1, ex.value),
+        'token-level max equals the pooled max'
+      )
       assert.equal(ex.text, undefined)
     }
   }
@@ -141,7 +181,13 @@ test('examples and text parameters', async () => {
   const { latents } = await frequentLatents()
   const page = LatentPage.parse((await get(`/latents/${latents[0]}?dataset=ds_page&examples=1&text=true`)).body)
   assert.equal(page.topExamples.length, 1)
-  const text = await readDocuments(objects, layout.datasetPrefix(TENANT, 'ds_page'), (await datasets.getManifest(TENANT, 'ds_page'))!.documents.files, [page.topExamples[0].row], ['text'])
+  const text = await readDocuments(
+    objects,
+    layout.datasetPrefix(TENANT, 'ds_page'),
+    (await datasets.getManifest(TENANT, 'ds_page'))!.documents.files,
+    [page.topExamples[0].row],
+    ['text']
+  )
   assert.equal(page.topExamples[0].text, text.text[0])
   const none = LatentPage.parse((await get(`/latents/${latents[0]}?dataset=ds_page&examples=0`)).body)
   assert.deepEqual(none.topExamples, [])
@@ -159,22 +205,34 @@ test('a latent that never fires has an empty page, not an error', async () => {
   assert.deepEqual(page.topExamples, [])
 })
 
-test('reading one latent\'s examples: only its rows, also when they straddle row groups', async () => {
+test("reading one latent's examples: only its rows, also when they straddle row groups", async () => {
   // The file layout of gpu-worker's top-examples.ts, with row groups of 4 rows: latent 3's 3 examples span groups 1-2.
-  const rows = [[1, 0], [1, 1], [2, 0], [3, 0], [3, 1], [3, 2], [5, 0], [5, 1], [7, 0]]
-  const bytes = new Uint8Array(parquetWriteBuffer({
-    columnData: [
-      { name: 'latent', data: Int32Array.from(rows, (r) => r[0]), type: 'INT32' },
-      { name: 'rank', data: Int32Array.from(rows, (r) => r[1]), type: 'INT32' },
-      { name: 'doc', data: Int32Array.from(rows, (_, i) => 100 + i), type: 'INT32' },
-      { name: 'value', data: Float32Array.from(rows, (r) => 10 - r[1]), type: 'FLOAT' },
-      { name: 'position', data: Int32Array.from(rows, (_, i) => i + 2), type: 'INT32' },
-      { name: 'window_start', data: Int32Array.from(rows, (_, i) => i), type: 'INT32' },
-      { name: 'tokens', data: rows.map((r) => JSON.stringify([`l${r[0]}`, 'b', 'max'])), type: 'JSON' },
-      { name: 'activations', data: rows.map((r) => JSON.stringify([0, 1, 10 - r[1]])), type: 'JSON' },
-    ],
-    rowGroupSize: 4,
-  }))
+  const rows = [
+    [1, 0],
+    [1, 1],
+    [2, 0],
+    [3, 0],
+    [3, 1],
+    [3, 2],
+    [5, 0],
+    [5, 1],
+    [7, 0]
+  ]
+  const bytes = new Uint8Array(
+    parquetWriteBuffer({
+      columnData: [
+        { name: 'latent', data: Int32Array.from(rows, r => r[0]), type: 'INT32' },
+        { name: 'rank', data: Int32Array.from(rows, r => r[1]), type: 'INT32' },
+        { name: 'doc', data: Int32Array.from(rows, (_, i) => 100 + i), type: 'INT32' },
+        { name: 'value', data: Float32Array.from(rows, r => 10 - r[1]), type: 'FLOAT' },
+        { name: 'position', data: Int32Array.from(rows, (_, i) => i + 2), type: 'INT32' },
+        { name: 'window_start', data: Int32Array.from(rows, (_, i) => i), type: 'INT32' },
+        { name: 'tokens', data: rows.map(r => JSON.stringify([`l${r[0]}`, 'b', 'max'])), type: 'JSON' },
+        { name: 'activations', data: rows.map(r => JSON.stringify([0, 1, 10 - r[1]])), type: 'JSON' }
+      ],
+      rowGroupSize: 4
+    })
+  )
   const store = new MemoryObjectStore()
   await store.put('t/examples.parquet', bytes)
   const three = await readLatentExamples(store, 't/examples.parquet', 3)
@@ -182,9 +240,17 @@ test('reading one latent\'s examples: only its rows, also when they straddle row
   assert.deepEqual(Array.from(three.rank), [0, 1, 2])
   assert.deepEqual(Array.from(three.position), [5, 6, 7])
   assert.deepEqual(Array.from(three.windowStart), [3, 4, 5])
-  assert.deepEqual(three.tokens, [['l3', 'b', 'max'], ['l3', 'b', 'max'], ['l3', 'b', 'max']])
+  assert.deepEqual(three.tokens, [
+    ['l3', 'b', 'max'],
+    ['l3', 'b', 'max'],
+    ['l3', 'b', 'max']
+  ])
   assert.deepEqual(three.activations[2], [0, 1, 8])
-  assert.deepEqual(Array.from((await readLatentExamples(store, 't/examples.parquet', 3, 2)).doc), [103, 104], 'limit keeps the best ranks')
+  assert.deepEqual(
+    Array.from((await readLatentExamples(store, 't/examples.parquet', 3, 2)).doc),
+    [103, 104],
+    'limit keeps the best ranks'
+  )
   assert.deepEqual(Array.from((await readLatentExamples(store, 't/examples.parquet', 7)).doc), [108])
   assert.deepEqual(Array.from((await readLatentExamples(store, 't/examples.parquet', 1)).doc), [100, 101])
   assert.equal((await readLatentExamples(store, 't/examples.parquet', 4)).doc.length, 0, 'a latent without examples')
@@ -210,11 +276,27 @@ test('404 for a latent outside the encoder, an unknown dataset; 409 for one not 
 
 test('latentRef links a named latent to its page', () => {
   const ref = latentRef(['a', null], ['auto', null], 1, { dataset: 'my ds', weight: 0.5 })
-  assert.deepEqual(ref, { latent: 1, label: null, labelSource: null, labelScore: null, href: '/latents/1?dataset=my%20ds', weight: 0.5 })
-  assert.deepEqual(latentRef(['a'], null, 0, { dataset: 'x' }), { latent: 0, label: 'a', labelSource: null, labelScore: null, href: '/latents/0?dataset=x' })
+  assert.deepEqual(ref, {
+    latent: 1,
+    label: null,
+    labelSource: null,
+    labelScore: null,
+    href: '/latents/1?dataset=my%20ds',
+    weight: 0.5
+  })
+  assert.deepEqual(latentRef(['a'], null, 0, { dataset: 'x' }), {
+    latent: 0,
+    label: 'a',
+    labelSource: null,
+    labelScore: null,
+    href: '/latents/0?dataset=x'
+  })
   // Scores (NaN: none) ride along: one known score is enough to report the pair.
   const scores = { detection: Float32Array.of(NaN, 0.75), fuzzing: Float32Array.of(NaN, NaN) }
-  assert.deepEqual(latentRef(['a', 'b'], ['llm:m', 'llm:m'], 1, { dataset: 'x' }, scores).labelScore, { detection: 0.75, fuzzing: null })
+  assert.deepEqual(latentRef(['a', 'b'], ['llm:m', 'llm:m'], 1, { dataset: 'x' }, scores).labelScore, {
+    detection: 0.75,
+    fuzzing: null
+  })
   assert.equal(latentRef(['a', 'b'], null, 0, { dataset: 'x' }, scores).labelScore, null)
 })
 

@@ -38,9 +38,14 @@ async function userFolder(name: string, reader: Record<string, unknown> = {}): P
   await copyFile(join(FIXTURE, 'reader.onnx'), join(folder, 'reader.onnx'))
   await cp(join(FIXTURE, 'sae-topk'), join(folder, 'sae'), { recursive: true })
   await copyFile(join(llama, 'tokenizer.json'), join(folder, 'tokenizer.json'))
-  await writeFile(join(folder, 'encoder.json'), JSON.stringify({
-    id: name, reader: { model: 'reader.onnx', tokenizer: 'tokenizer.json', ...reader }, sae: { format: 'saelens', path: 'sae' },
-  }))
+  await writeFile(
+    join(folder, 'encoder.json'),
+    JSON.stringify({
+      id: name,
+      reader: { model: 'reader.onnx', tokenizer: 'tokenizer.json', ...reader },
+      sae: { format: 'saelens', path: 'sae' }
+    })
+  )
 }
 
 before(async () => {
@@ -48,16 +53,26 @@ before(async () => {
   await userFolder('user-minimal')
   await userFolder('hook-mismatch', { hookName: 'blocks.3.hook_resid_post' })
   await userFolder('reader-missing', { model: 'gone.onnx' })
-  encoders = await loadEncoders(await findEncoderFolders(root), (l) => lines.push(l))
+  encoders = await loadEncoders(await findEncoderFolders(root), l => lines.push(l))
 })
 after(async () => {
-  await Promise.all([...encoders.values()].map((e) => e.close()))
+  await Promise.all([...encoders.values()].map(e => e.close()))
   await rm(root, { recursive: true, force: true })
 })
 
-async function getEncoders(catalog: EncoderCatalog, mode: 'local' | 'cloud'): Promise<{ body: EncoderList; text: string }> {
+async function getEncoders(
+  catalog: EncoderCatalog,
+  mode: 'local' | 'cloud'
+): Promise<{ body: EncoderList; text: string }> {
   const objects = new MemoryObjectStore()
-  const app = createApp({ objects, datasets: new DatasetStore(objects), queue: {} as JobQueue<JobMessage>, encoders: catalog, mode, tenantOf: () => 'acme' })
+  const app = createApp({
+    objects,
+    datasets: new DatasetStore(objects),
+    queue: {} as JobQueue<JobMessage>,
+    encoders: catalog,
+    mode,
+    tenantOf: () => 'acme'
+  })
   const res = await app.request('/encoders')
   assert.equal(res.status, 200)
   const text = await res.text()
@@ -65,10 +80,16 @@ async function getEncoders(catalog: EncoderCatalog, mode: 'local' | 'cloud'): Pr
 }
 
 function checkListing({ body, text }: { body: EncoderList; text: string }) {
-  assert.deepEqual(body.encoders.map((e) => e.id).sort(), ['demo', 'user-minimal'])
-  assert.deepEqual(body.unavailable.map((u) => u.folder), ['hook-mismatch', 'reader-missing'])
+  assert.deepEqual(body.encoders.map(e => e.id).sort(), ['demo', 'user-minimal'])
+  assert.deepEqual(
+    body.unavailable.map(u => u.folder),
+    ['hook-mismatch', 'reader-missing']
+  )
   const [hook, missing] = body.unavailable
-  assert.match(hook.error, /encoder\.json: reader\.hookName is "blocks\.3\.hook_resid_post" but the SAE's sae\/cfg\.json says metadata\.hook_name "blocks\.0\.hook_resid_post"/)
+  assert.match(
+    hook.error,
+    /encoder\.json: reader\.hookName is "blocks\.3\.hook_resid_post" but the SAE's sae\/cfg\.json says metadata\.hook_name "blocks\.0\.hook_resid_post"/
+  )
   assert.match(missing.error, /^encoder\.json: reader\.model: gone\.onnx cannot be read \(ENOENT\)$/)
   // No machine path reaches a tenant: not the encoders folder, not the temp dir, not the home folder.
   assert.ok(!text.includes(root) && !text.includes(tmpdir()), text)
@@ -77,10 +98,15 @@ function checkListing({ body, text }: { body: EncoderList; text: string }) {
 test('GET /encoders lists the encoders that loaded (a minimal user folder among them) and the folders that failed, with why', async () => {
   checkListing(await getEncoders(catalogOf(encoders), 'local'))
   // npm start says the same at start-up, with the reason of each folder
-  const summary = lines.findIndex((l) => /2 encoder folder\(s\) not loaded \(GET \/encoders lists them under "unavailable"\)/.test(l))
+  const summary = lines.findIndex(l =>
+    /2 encoder folder\(s\) not loaded \(GET \/encoders lists them under "unavailable"\)/.test(l)
+  )
   assert.ok(summary >= 0, lines.join('\n'))
   assert.match(lines[summary + 1], /\[encoders\] {3}hook-mismatch: encoder\.json: reader\.hookName is/)
-  assert.match(lines[summary + 2], /\[encoders\] {3}reader-missing: encoder\.json: reader\.model: gone\.onnx cannot be read/)
+  assert.match(
+    lines[summary + 2],
+    /\[encoders\] {3}reader-missing: encoder\.json: reader\.model: gone\.onnx cannot be read/
+  )
 })
 
 test('a cloud API (store catalog published by the worker) lists the unavailable folders too; old catalogs without them still read', async () => {

@@ -30,9 +30,12 @@ labels[3] = 'whales and whaling ships at sea'
 labels[5] = 'email addresses with @'
 labels[9] = 'prices in dollars and money'
 const texts = Array.from({ length: N_DOCS }, (_, i) =>
-  i < 20 ? `Entry ${i}. The great whale rose beside the ship; ${'the crew watched the sea. '.repeat(i % 5 + 1)}`
-  : i < 40 ? `Entry ${i}. Please write to the list at person${i}@example.org for the minutes.`
-  : `Entry ${i}. Save money: the price is only $${i}.99 this week, the offer ends soon.`)
+  i < 20
+    ? `Entry ${i}. The great whale rose beside the ship; ${'the crew watched the sea. '.repeat((i % 5) + 1)}`
+    : i < 40
+      ? `Entry ${i}. Please write to the list at person${i}@example.org for the minutes.`
+      : `Entry ${i}. Save money: the price is only $${i}.99 this week, the offer ends soon.`
+)
 
 let store: MemoryObjectStore
 let app: ReturnType<typeof createApp>
@@ -43,7 +46,11 @@ async function commit(datasets: DatasetStore, id: string, status: DatasetRecord[
   const docs: number[] = []
   const lats: number[] = []
   const vals: number[] = []
-  const put = (d: number, l: number, v: number) => { docs.push(d); lats.push(l); vals.push(v) }
+  const put = (d: number, l: number, v: number) => {
+    docs.push(d)
+    lats.push(l)
+    vals.push(v)
+  }
   for (let i = 0; i < N_DOCS; i++) {
     put(i, 1, 0.5)
     if (i < 20) put(i, 3, 1 + i * 0.25)
@@ -54,10 +61,18 @@ async function commit(datasets: DatasetStore, id: string, status: DatasetRecord[
   const csr = csrFromCoo(N_DOCS, N_LATENTS, docs, lats, vals)
   const prefix = layout.datasetPrefix(TENANT, id)
   const shards = writeLatentShards(csr, { rowGroupRows: 16 })
-  const docShard = writeDocumentsShard({
-    row: Int32Array.from({ length: N_DOCS }, (_, i) => i), id: texts.map((_, i) => `doc-${i}`), text: texts,
-    metadata: texts.map(() => '{}'), token_count: texts.map((t) => t.length), truncated: texts.map(() => 0), masked_tokens: texts.map(() => 0),
-  }, { rowGroupBytes: 1000 }) // several row groups: the BM25 index is built one group at a time
+  const docShard = writeDocumentsShard(
+    {
+      row: Int32Array.from({ length: N_DOCS }, (_, i) => i),
+      id: texts.map((_, i) => `doc-${i}`),
+      text: texts,
+      metadata: texts.map(() => '{}'),
+      token_count: texts.map(t => t.length),
+      truncated: texts.map(() => 0),
+      masked_tokens: texts.map(() => 0)
+    },
+    { rowGroupBytes: 1000 }
+  ) // several row groups: the BM25 index is built one group at a time
   assert.ok(docShard.file.rowGroups.length > 1)
   const stats = statsFromCsr(csr)
   await store.put(prefix + 'latents/by-document/part-00000.parquet', shards.byDocument.bytes)
@@ -66,22 +81,38 @@ async function commit(datasets: DatasetStore, id: string, status: DatasetRecord[
   await store.put(prefix + layout.latentStats(), writeLatentStats(stats))
   const now = '2026-01-01T00:00:00.000Z'
   const record: DatasetRecord = {
-    id, tenant: TENANT, name: id, status, encoder: 'syn', pooling: { method: 'max', outlierNormRatio: 100 }, source: { inline: N_DOCS },
-    createdAt: now, updatedAt: now, progress: { documents: { done: N_DOCS, total: N_DOCS }, tokens: 0 }, attempts: 1,
+    id,
+    tenant: TENANT,
+    name: id,
+    status,
+    encoder: 'syn',
+    pooling: { method: 'max', outlierNormRatio: 100 },
+    source: { inline: N_DOCS },
+    createdAt: now,
+    updatedAt: now,
+    progress: { documents: { done: N_DOCS, total: N_DOCS }, tokens: 0 },
+    attempts: 1
   }
   await datasets.putRecord(record)
   if (status !== 'ready') return stats
   const manifest: Manifest = {
-    storeVersion: 1, datasetId: id, tenant: TENANT, createdAt: now,
-    encoder: { id: 'syn', hookName: 'h', dSae: N_LATENTS, architecture: 'topk' }, encoderFingerprint: 'fp-syn',
-    pooling: { method: 'max', outlierNormRatio: 100 }, maxTokens: 512, longDocuments: 'truncate',
+    storeVersion: 1,
+    datasetId: id,
+    tenant: TENANT,
+    createdAt: now,
+    encoder: { id: 'syn', hookName: 'h', dSae: N_LATENTS, architecture: 'topk' },
+    encoderFingerprint: 'fp-syn',
+    pooling: { method: 'max', outlierNormRatio: 100 },
+    maxTokens: 512,
+    longDocuments: 'truncate',
     documents: { count: N_DOCS, tokens: 0, files: [{ key: 'documents/part-00000.parquet', ...docShard.file }] },
     latents: {
       nnz: csr.latents.length,
       byDocument: [{ key: 'latents/by-document/part-00000.parquet', ...shards.byDocument.file }],
-      byLatent: [{ key: 'latents/by-latent/part-00000.parquet', ...shards.byLatent.file }],
+      byLatent: [{ key: 'latents/by-latent/part-00000.parquet', ...shards.byLatent.file }]
     },
-    stats: { key: layout.latentStats(), histogramEdges: Array.from(HISTOGRAM_EDGES) }, summary: {},
+    stats: { key: layout.latentStats(), histogramEdges: Array.from(HISTOGRAM_EDGES) },
+    summary: {}
   }
   await datasets.commitManifest(TENANT, id, manifest)
   return stats
@@ -94,17 +125,39 @@ before(async () => {
   await commit(datasets, 'pending', 'running')
   whaleP90 = quantile(stats, 3, 0.9)
   whaleValues = Array.from({ length: 20 }, (_, i) => 1 + i * 0.25)
-  const encoders = new StaticEncoderCatalog([{
-    info: { id: 'syn', fingerprint: 'base-fp', hookName: 'h', dIn: 8, dSae: N_LATENTS, architecture: 'topk', maxTokens: 512, labelled: 13 },
-    labels,
-  }])
-  const deps = { objects: store, datasets, queue: {} as JobQueue<JobMessage>, encoders, mode: 'local' as const, tenantOf: () => TENANT }
+  const encoders = new StaticEncoderCatalog([
+    {
+      info: {
+        id: 'syn',
+        fingerprint: 'base-fp',
+        hookName: 'h',
+        dIn: 8,
+        dSae: N_LATENTS,
+        architecture: 'topk',
+        maxTokens: 512,
+        labelled: 13
+      },
+      labels
+    }
+  ])
+  const deps = {
+    objects: store,
+    datasets,
+    queue: {} as JobQueue<JobMessage>,
+    encoders,
+    mode: 'local' as const,
+    tenantOf: () => TENANT
+  }
   app = createApp({ ...deps, embedder: new OfflineEmbedder() })
 })
 
 async function get(query: string) {
   const res = await app.request(`/search?${query}`)
-  return { status: res.status, type: res.headers.get('content-type'), body: await res.json() as Record<string, unknown> }
+  return {
+    status: res.status,
+    type: res.headers.get('content-type'),
+    body: (await res.json()) as Record<string, unknown>
+  }
 }
 
 test('sae: the latent whose label matches the query ranks the planted documents first, scored value / p90', async () => {
@@ -117,24 +170,41 @@ test('sae: the latent whose label matches the query ranks the planted documents 
   assert.equal(r.latents[0].label, labels[3])
   assert.equal(r.latents[0].weight, 1)
   // k 3, T 0.2: weights 1, 0.19, 0.036; the last is under MIN_RANK_WEIGHT (0.1), so it is neither read nor listed.
-  assert.ok(r.latents.length === 2 && r.latents[1].weight < 1 && r.latents.every((l) => l.label !== null && l.weight >= 0.1), JSON.stringify(r.latents))
+  assert.ok(
+    r.latents.length === 2 && r.latents[1].weight < 1 && r.latents.every(l => l.label !== null && l.weight >= 0.1),
+    JSON.stringify(r.latents)
+  )
   const wide = SearchResult.parse((await get('dataset=mixed&q=whaling+ships&limit=30&k=3&temperature=1')).body)
   assert.equal(wide.latents.length, 3, 'T 1: all three weigh >= 0.1 (1, 0.72, 0.51)')
-  assert.ok(r.results.slice(0, 10).every((h) => h.row < 20), 'the strongest whale documents come first')
+  assert.ok(
+    r.results.slice(0, 10).every(h => h.row < 20),
+    'the strongest whale documents come first'
+  )
   assert.equal(r.results[0].id, 'doc-19')
   assert.ok(r.results[0].snippet.startsWith('Entry 19.'))
   for (let i = 1; i < r.results.length; i++) assert.ok(r.results[i - 1].score >= r.results[i].score)
-  assert.ok(await store.head(`_encoders/base-fp/label-embeddings/${OFFLINE_EMBEDDER_ID}.bin`), 'label embeddings cached under the encoder')
+  assert.ok(
+    await store.head(`_encoders/base-fp/label-embeddings/${OFFLINE_EMBEDDER_ID}.bin`),
+    'label embeddings cached under the encoder'
+  )
 
   const one = SearchResult.parse((await get('dataset=mixed&q=whaling+ships&limit=30&k=1')).body)
-  assert.deepEqual(one.latents.map((l) => l.latent), [3])
+  assert.deepEqual(
+    one.latents.map(l => l.latent),
+    [3]
+  )
   assert.equal(one.matched, 20)
-  assert.deepEqual(one.results.map((h) => h.row), Array.from({ length: 20 }, (_, i) => 19 - i))
-  one.results.forEach((h) => { assert.ok(Math.abs(h.score - whaleValues[h.row] / whaleP90) < 1e-5, `row ${h.row}: ${h.score}`) })
+  assert.deepEqual(
+    one.results.map(h => h.row),
+    Array.from({ length: 20 }, (_, i) => 19 - i)
+  )
+  one.results.forEach(h => {
+    assert.ok(Math.abs(h.score - whaleValues[h.row] / whaleP90) < 1e-5, `row ${h.row}: ${h.score}`)
+  })
   assert.ok(Math.abs(one.latents[0].p90 - whaleP90) < 1e-5)
 })
 
-test('hits carry their own ids and texts before and after the dataset\'s ids are held in memory', async () => {
+test("hits carry their own ids and texts before and after the dataset's ids are held in memory", async () => {
   const check = (r: SearchResult) => {
     assert.ok(r.results.length > 5)
     for (const h of r.results) {
@@ -144,8 +214,13 @@ test('hits carry their own ids and texts before and after the dataset\'s ids are
   }
   const first = SearchResult.parse((await get('dataset=mixed&q=price+offer&method=bm25&limit=12')).body)
   check(first)
-  await new Promise((resolve) => setTimeout(resolve, 50)) // the background read of every id
-  for (const q of ['method=bm25&q=price+offer', 'method=bm25&q=minutes+list', 'q=whaling+ships', 'method=hybrid&q=email+addresses']) {
+  await new Promise(resolve => setTimeout(resolve, 50)) // the background read of every id
+  for (const q of [
+    'method=bm25&q=price+offer',
+    'method=bm25&q=minutes+list',
+    'q=whaling+ships',
+    'method=hybrid&q=email+addresses'
+  ]) {
     const r = SearchResult.parse((await get(`dataset=mixed&${q}&limit=12`)).body)
     check(r)
     if (q.includes('price')) assert.deepEqual(r.results, first.results)
@@ -155,10 +230,16 @@ test('hits carry their own ids and texts before and after the dataset\'s ids are
 test('latents=: an explicit query, weighted in the order given', async () => {
   const r = SearchResult.parse((await get('dataset=mixed&latents=9,5&limit=60')).body)
   assert.equal(r.embedder, null)
-  assert.deepEqual(r.latents.map((l) => [l.latent, l.similarity]), [[9, null], [5, null]])
+  assert.deepEqual(
+    r.latents.map(l => [l.latent, l.similarity]),
+    [
+      [9, null],
+      [5, null]
+    ]
+  )
   assert.ok(Math.abs(r.latents[1].weight - Math.exp(-(1 / 2) / 0.2)) < 1e-6)
   assert.equal(r.matched, 41, 'rows 20-59 and row 10')
-  const firstTwenty = new Set(r.results.slice(0, 20).map((h) => h.row))
+  const firstTwenty = new Set(r.results.slice(0, 20).map(h => h.row))
   for (let i = 40; i < 60; i++) assert.ok(firstTwenty.has(i), `price row ${i} ranks above the email rows`)
   assert.equal(r.results.at(-1)!.row, 10, 'the weak latent-5 row last')
 })
@@ -167,9 +248,12 @@ test('bm25 ranks by the text and centres the snippet on the query word; hybrid f
   const r = SearchResult.parse((await get('dataset=mixed&q=money+offer&method=bm25&limit=5')).body)
   assert.equal(r.latents.length, 0)
   assert.equal(r.matched, 20)
-  assert.ok(r.results.every((h) => h.row >= 40 && h.snippet.includes('money')))
+  assert.ok(r.results.every(h => h.row >= 40 && h.snippet.includes('money')))
   const h = SearchResult.parse((await get('dataset=mixed&q=whale&method=hybrid&limit=10')).body)
-  assert.ok(h.results.every((x) => x.row < 20), JSON.stringify(h.results.map((x) => x.row)))
+  assert.ok(
+    h.results.every(x => x.row < 20),
+    JSON.stringify(h.results.map(x => x.row))
+  )
   assert.ok(h.results[0].score <= 2 / 61 + 1e-6, 'fused scores are reciprocal ranks')
 })
 
@@ -182,7 +266,7 @@ test('problems: no q nor latents, unknown or unready dataset, latent out of rang
     ['dataset=mixed&latents=3,99', 400, 'invalid-request'],
     ['dataset=mixed&latents=3,x', 400, 'invalid-request'],
     ['dataset=mixed&latents=3&method=bm25', 400, 'invalid-request'],
-    ['dataset=mixed&q=whale&temperature=0', 400, 'invalid-request'],
+    ['dataset=mixed&q=whale&temperature=0', 400, 'invalid-request']
   ]
   for (const [query, status, code] of cases) {
     const r = await get(query)
@@ -195,21 +279,46 @@ test('problems: no q nor latents, unknown or unready dataset, latent out of rang
 test('a failing embeddings endpoint is a 503 that points to bm25 and latents=', async () => {
   const datasets = new DatasetStore(store)
   const broken = createApp({
-    objects: store, datasets, queue: {} as JobQueue<JobMessage>, encoders: new StaticEncoderCatalog([{
-      info: { id: 'syn', fingerprint: 'other-fp', hookName: 'h', dIn: 8, dSae: N_LATENTS, architecture: 'topk', maxTokens: 512, labelled: 13 }, labels,
-    }]), mode: 'local', tenantOf: () => TENANT,
-    embedder: { id: 'down', dimensions: 8, embed: async () => { throw new Error('connect ECONNREFUSED') } },
+    objects: store,
+    datasets,
+    queue: {} as JobQueue<JobMessage>,
+    encoders: new StaticEncoderCatalog([
+      {
+        info: {
+          id: 'syn',
+          fingerprint: 'other-fp',
+          hookName: 'h',
+          dIn: 8,
+          dSae: N_LATENTS,
+          architecture: 'topk',
+          maxTokens: 512,
+          labelled: 13
+        },
+        labels
+      }
+    ]),
+    mode: 'local',
+    tenantOf: () => TENANT,
+    embedder: {
+      id: 'down',
+      dimensions: 8,
+      embed: async () => {
+        throw new Error('connect ECONNREFUSED')
+      }
+    }
   })
   const res = await broken.request('/search?dataset=mixed&q=whales')
   assert.equal(res.status, 503)
-  const body = await res.json() as { code: string; detail: string }
+  const body = (await res.json()) as { code: string; detail: string }
   assert.equal(body.code, 'embeddings-unavailable')
   assert.match(body.detail, /ECONNREFUSED.*bm25/)
   assert.equal((await broken.request('/search?dataset=mixed&q=whales&method=bm25')).status, 200)
 })
 
 test('GET /search is in the OpenAPI document with its parameters', async () => {
-  const doc = await (await app.request('/openapi.json')).json() as { paths: Record<string, { get?: { parameters?: Array<{ name: string }> } }> }
-  const names = doc.paths['/search']?.get?.parameters?.map((p) => p.name) ?? []
+  const doc = (await (await app.request('/openapi.json')).json()) as {
+    paths: Record<string, { get?: { parameters?: Array<{ name: string }> } }>
+  }
+  const names = doc.paths['/search']?.get?.parameters?.map(p => p.name) ?? []
   for (const n of ['dataset', 'q', 'method', 'latents', 'k', 'temperature', 'limit']) assert.ok(names.includes(n), n)
 })

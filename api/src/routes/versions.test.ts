@@ -23,9 +23,25 @@ import { DuckDBInstance } from '@duckdb/node-api'
 import { startLocal, type LocalServer } from '../local-server.ts'
 import { createApp } from '../app.ts'
 
-const friendly = ['the whale', 'my garden', 'the quarterly report', 'the lazy dog', 'sea shells', 'your order', 'the meeting', 'the ship', 'the crew', 'the list']
-  .map((s, i) => ({ id: `f${i}`, text: `Dear team, a short note about ${s}. I am writing to inform you that the matter has been reviewed. Kind regards.` }))
-const shouting = Array.from({ length: 10 }, (_, i) => ({ id: `s${i}`, text: `FREE PRIZE!!! Click here now to claim your ${i + 2} million dollars!!! Act now, limited offer $$$` }))
+const friendly = [
+  'the whale',
+  'my garden',
+  'the quarterly report',
+  'the lazy dog',
+  'sea shells',
+  'your order',
+  'the meeting',
+  'the ship',
+  'the crew',
+  'the list'
+].map((s, i) => ({
+  id: `f${i}`,
+  text: `Dear team, a short note about ${s}. I am writing to inform you that the matter has been reviewed. Kind regards.`
+}))
+const shouting = Array.from({ length: 10 }, (_, i) => ({
+  id: `s${i}`,
+  text: `FREE PRIZE!!! Click here now to claim your ${i + 2} million dollars!!! Act now, limited offer $$$`
+}))
 
 let dataDir: string
 let encoders: Map<string, LoadedEncoder>
@@ -40,10 +56,15 @@ before(async () => {
   server = await startLocal({ dataDir, port: 0, encoders, log: () => {}, encodeOptions: { partDocuments: 4 } })
   receiver = createServer((req, res) => {
     let body = ''
-    req.on('data', (c) => { body += c })
-    req.on('end', () => { received.push({ headers: req.headers as Record<string, string>, body }); res.writeHead(204).end() })
+    req.on('data', c => {
+      body += c
+    })
+    req.on('end', () => {
+      received.push({ headers: req.headers as Record<string, string>, body })
+      res.writeHead(204).end()
+    })
   })
-  await new Promise<void>((ok) => receiver.listen(0, '127.0.0.1', ok))
+  await new Promise<void>(ok => receiver.listen(0, '127.0.0.1', ok))
   hookUrl = `http://127.0.0.1:${(receiver.address() as { port: number }).port}/hook`
 })
 
@@ -55,7 +76,9 @@ after(async () => {
 
 async function call(method: string, path: string, body?: unknown, headers: Record<string, string> = {}) {
   const res = await fetch(server.url + path, {
-    method, headers: { connection: 'close', ...(body ? { 'content-type': 'application/json' } : {}), ...headers }, body: body ? JSON.stringify(body) : undefined,
+    method,
+    headers: { connection: 'close', ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
+    body: body ? JSON.stringify(body) : undefined
   })
   const text = await res.text()
   return { status: res.status, headers: res.headers, body: text ? JSON.parse(text) : null }
@@ -67,34 +90,44 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
     const v = await probe()
     if (v !== undefined) return v
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((r) => setTimeout(r, 100))
+    await new Promise(r => setTimeout(r, 100))
   }
 }
 
-const datasetWhen = (id: string, ok: (d: any) => boolean) => until(`dataset ${id}`, async () => {
-  const d = (await call('GET', `/datasets/${id}`)).body
-  return ok(d) ? d : undefined
-})
+const datasetWhen = (id: string, ok: (d: any) => boolean) =>
+  until(`dataset ${id}`, async () => {
+    const d = (await call('GET', `/datasets/${id}`)).body
+    return ok(d) ? d : undefined
+  })
 
 async function events(secret: string, type: string, count: number): Promise<WebhookEvent[]> {
-  return until(`${count} ${type} event(s)`, async () => {
-    const all = await Promise.all(received.map((r) => verifyWebhook(secret, r.headers, r.body)))
-    const of = all.filter((e) => e.type === type)
-    return of.length >= count ? of : undefined
-  }, 60_000)
+  return until(
+    `${count} ${type} event(s)`,
+    async () => {
+      const all = await Promise.all(received.map(r => verifyWebhook(secret, r.headers, r.body)))
+      const of = all.filter(e => e.type === type)
+      return of.length >= count ? of : undefined
+    },
+    60_000
+  )
 }
 
 test('append: versions, stable rows, pinned reads, ETag after append, failure isolation, idempotency and drift webhooks', async () => {
   const created = await call('POST', '/datasets', {
-    name: 'growing', documents: friendly, webhook: { url: hookUrl },
-    watch: { against: 'previous', minDifference: 0.3, maxQValue: 0.05 },
+    name: 'growing',
+    documents: friendly,
+    webhook: { url: hookUrl },
+    watch: { against: 'previous', minDifference: 0.3, maxQValue: 0.05 }
   })
   assert.equal(created.status, 202)
   const id: string = created.body.id
   const secret: string = created.body.webhookSecret
   assert.deepEqual(created.body.watch, { against: 'previous', minDifference: 0.3, maxQValue: 0.05 })
-  const v1 = await datasetWhen(id, (d) => d.status === 'ready')
-  assert.deepEqual([v1.version, v1.versions.map((v: any) => [v.version, v.documents.start, v.documents.count])], [1, [[1, 0, 10]]])
+  const v1 = await datasetWhen(id, d => d.status === 'ready')
+  assert.deepEqual(
+    [v1.version, v1.versions.map((v: any) => [v.version, v.documents.start, v.documents.count])],
+    [1, [[1, 0, 10]]]
+  )
 
   const diffPath = `/diff?a=${id}&b=${id}&aWhere=${encodeURIComponent('tokens >= 0')}&bWhere=${encodeURIComponent('tokens >= 1')}&limit=5`
   const first = await call('GET', diffPath)
@@ -116,9 +149,15 @@ test('append: versions, stable rows, pinned reads, ETag after append, failure is
   const busy = await call('POST', `/datasets/${id}/documents`, { documents: shouting })
   if (busy.status !== 202) assert.equal(busy.body.code, 'append-in-progress')
 
-  const v2 = await datasetWhen(id, (d) => d.version === 2)
+  const v2 = await datasetWhen(id, d => d.version === 2)
   assert.equal(v2.append, undefined)
-  assert.deepEqual(v2.versions.map((v: any) => [v.version, v.documents.start, v.documents.count]), [[1, 0, 10], [2, 10, 10]])
+  assert.deepEqual(
+    v2.versions.map((v: any) => [v.version, v.documents.start, v.documents.count]),
+    [
+      [1, 0, 10],
+      [2, 10, 10]
+    ]
+  )
   assert.equal(v2.stats.documents, 20)
   // Rows are stable: row 0 is still the first friendly note; the batch continues at row 10.
   assert.equal((await call('GET', `/datasets/${id}/documents/0`)).body.text, friendly[0].text)
@@ -127,23 +166,34 @@ test('append: versions, stable rows, pinned reads, ETag after append, failure is
   // Statistics merged per version equal those of the same documents encoded at once: the diff finds no difference at
   // all, and the latent pages (frequencies, quantiles from the merged histograms, top examples) are the same.
   const whole = (await call('POST', '/datasets', { documents: [...friendly, ...shouting] })).body.id as string
-  await datasetWhen(whole, (d) => d.status === 'ready')
+  await datasetWhen(whole, d => d.status === 'ready')
   const same = await call('GET', `/diff?a=${id}&b=${whole}&direction=both&limit=5000`)
   assert.equal(same.status, 200, JSON.stringify(same.body))
   assert.ok(same.body.latents.length > 20)
   for (const l of same.body.latents) assert.deepEqual([l.latent, l.countA, l.difference], [l.latent, l.countB, 0])
   const top = (await call('GET', `/diff?a=${id}@2&b=${id}@1&limit=1`)).body.latents[0].latent as number
-  const page = (ds: string) => call('GET', `/latents/${top}?dataset=${ds}`).then((r) => { assert.equal(r.status, 200, JSON.stringify(r.body)); const { dataset: _d, ...rest } = r.body; return rest })
+  const page = (ds: string) =>
+    call('GET', `/latents/${top}?dataset=${ds}`).then(r => {
+      assert.equal(r.status, 200, JSON.stringify(r.body))
+      const { dataset: _d, ...rest } = r.body
+      return rest
+    })
   assert.deepEqual(await page(id), await page(whole))
 
   // The store stays readable by DuckDB: version 1's files and version 2's, rows continued.
   const folder = join(dataDir, 'store', 'local', 'datasets', id)
   const con = await (await DuckDBInstance.create(':memory:', { threads: '1' })).connect()
-  const [docs] = (await con.runAndReadAll(`SELECT count(*) AS n, min("row") AS first, max("row") AS last FROM read_parquet('${folder}/**/documents/*.parquet')`)).getRowObjectsJson()
+  const [docs] = (
+    await con.runAndReadAll(
+      `SELECT count(*) AS n, min("row") AS first, max("row") AS last FROM read_parquet('${folder}/**/documents/*.parquet')`
+    )
+  ).getRowObjectsJson()
   assert.deepEqual([Number(docs.n), Number(docs.first), Number(docs.last)], [20, 0, 19])
   // docs/store.md's recipe (an uncommitted batch's rows start at the manifest's count: the filter leaves it out).
-  const [committed] = (await con.runAndReadAll(`SELECT count(*) AS n FROM read_parquet('${folder}/**/documents/*.parquet')
-WHERE "row" < (SELECT documents.count FROM read_json('${folder}/manifest.json'))`)).getRowObjectsJson()
+  const [committed] = (
+    await con.runAndReadAll(`SELECT count(*) AS n FROM read_parquet('${folder}/**/documents/*.parquet')
+WHERE "row" < (SELECT documents.count FROM read_json('${folder}/manifest.json'))`)
+  ).getRowObjectsJson()
   assert.equal(Number(committed.n), 20)
   con.closeSync()
 
@@ -156,11 +206,16 @@ WHERE "row" < (SELECT documents.count FROM read_json('${folder}/manifest.json'))
   // Any version on request: ds@2 (the whole dataset) against ds@1 (as created).
   const pinned = await call('GET', `/diff?a=${id}@2&b=${id}@1&limit=3`)
   assert.equal(pinned.status, 200, JSON.stringify(pinned.body))
-  assert.deepEqual([pinned.body.a.id, pinned.body.a.documents, pinned.body.b[0].id, pinned.body.b[0].documents], [`${id}@2`, 20, `${id}@1`, 10])
+  assert.deepEqual(
+    [pinned.body.a.id, pinned.body.a.documents, pinned.body.b[0].id, pinned.body.b[0].documents],
+    [`${id}@2`, 20, `${id}@1`, 10]
+  )
   // Every analysis takes the pinned reference and names it in its answer.
   for (const [path, body] of [
-    [`/latents/${top}?dataset=${id}@1`, undefined], [`/correlations?dataset=${id}@1&minCount=1`, undefined],
-    [`/search?dataset=${id}@1&q=note&method=bm25`, undefined], ['/clusters', { dataset: `${id}@1`, k: 2 }],
+    [`/latents/${top}?dataset=${id}@1`, undefined],
+    [`/correlations?dataset=${id}@1&minCount=1`, undefined],
+    [`/search?dataset=${id}@1&q=note&method=bm25`, undefined],
+    ['/clusters', { dataset: `${id}@1`, k: 2 }]
   ] as const) {
     const r = await call(body ? 'POST' : 'GET', path, body)
     assert.equal(r.status, 200, `${path}: ${JSON.stringify(r.body)}`)
@@ -189,19 +244,28 @@ WHERE "row" < (SELECT documents.count FROM read_json('${folder}/manifest.json'))
   // A batch that fails (nothing to encode) leaves version 2 whole and visible.
   const bad = await call('POST', `/datasets/${id}/documents`, { documents: [{ text: '' }] })
   assert.equal(bad.status, 202)
-  const failed = await datasetWhen(id, (d) => d.append?.status === 'failed')
+  const failed = await datasetWhen(id, d => d.append?.status === 'failed')
   assert.equal(failed.append.error.code, 'no-documents')
   assert.equal(failed.version, 2)
   assert.equal(failed.status, 'ready')
   assert.equal((await call('GET', diffPath)).body.a.documents, 20)
 
   // The next batch takes version 3; more of the same shouting: nothing moved against version 2.
-  const third = await call('POST', `/datasets/${id}/documents`, { documents: shouting.map((d) => ({ ...d, id: `${d.id}-again` })) })
+  const third = await call('POST', `/datasets/${id}/documents`, {
+    documents: shouting.map(d => ({ ...d, id: `${d.id}-again` }))
+  })
   assert.equal(third.body.append.version, 3)
-  const v3 = await datasetWhen(id, (d) => d.version === 3)
-  assert.deepEqual(v3.versions.map((v: any) => [v.version, v.documents.start, v.documents.count]), [[1, 0, 10], [2, 10, 10], [3, 20, 10]])
+  const v3 = await datasetWhen(id, d => d.version === 3)
+  assert.deepEqual(
+    v3.versions.map((v: any) => [v.version, v.documents.start, v.documents.count]),
+    [
+      [1, 0, 10],
+      [2, 10, 10],
+      [3, 20, 10]
+    ]
+  )
   const drifts = await events(secret, 'dataset.drift', 2)
-  const none = (drifts.find((e) => (e.data as any).drift.version === 3)!.data as any).drift
+  const none = (drifts.find(e => (e.data as any).drift.version === 3)!.data as any).drift
   assert.equal(none.baseline, 2)
   assert.deepEqual(none.moved, [])
   assert.equal((await call('GET', `/diff?a=${id}@3&b=${id}@2`)).body.a.documents, 30)
@@ -216,30 +280,45 @@ test('an append is refused with a 409 saying why: dataset not ready, encoder mis
   const id: string = created.body.id
   const early = await call('POST', `/datasets/${id}/documents`, { documents: shouting.slice(0, 1) })
   if (early.status === 409) assert.match(early.body.code, /dataset-not-ready/)
-  await datasetWhen(id, (d) => d.status === 'ready')
-  if (early.status === 202) await datasetWhen(id, (d) => d.version === 2)
+  await datasetWhen(id, d => d.status === 'ready')
+  if (early.status === 202) await datasetWhen(id, d => d.version === 2)
 
   // The same store served by an API whose catalog lacks the encoder, or holds a changed one.
   const objects = new FsObjectStore(join(dataDir, 'store'))
   const queueDir = await mkdtemp(join(tmpdir(), 'latentbase-versions-q-'))
-  const appWith = (catalog: StaticEncoderCatalog) => createApp({
-    objects, datasets: new DatasetStore(objects), encoders: catalog, mode: 'local', tenantOf: () => 'local',
-    queue: new EmbeddedQueue<JobMessage>(join(queueDir, 'queue')),
-  })
+  const appWith = (catalog: StaticEncoderCatalog) =>
+    createApp({
+      objects,
+      datasets: new DatasetStore(objects),
+      encoders: catalog,
+      mode: 'local',
+      tenantOf: () => 'local',
+      queue: new EmbeddedQueue<JobMessage>(join(queueDir, 'queue'))
+    })
   const post = async (app: ReturnType<typeof appWith>) => {
-    const res = await app.request(`/datasets/${id}/documents`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ documents: shouting.slice(0, 2) }) })
+    const res = await app.request(`/datasets/${id}/documents`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ documents: shouting.slice(0, 2) })
+    })
     assert.equal(res.headers.get('content-type'), 'application/problem+json')
-    return { status: res.status, body: await res.json() as { code: string; detail: string } }
+    return { status: res.status, body: (await res.json()) as { code: string; detail: string } }
   }
   const demo = encoders.get('demo')!
   const gone = await post(appWith(new StaticEncoderCatalog([])))
   assert.deepEqual([gone.status, gone.body.code], [409, 'encoder-missing'])
   assert.match(gone.body.detail, /same encoder/)
-  const changed = await post(appWith(new StaticEncoderCatalog([{ info: { ...demo.info, fingerprint: 'another' }, labels: demo.labels }])))
+  const changed = await post(
+    appWith(new StaticEncoderCatalog([{ info: { ...demo.info, fingerprint: 'another' }, labels: demo.labels }]))
+  )
   assert.deepEqual([changed.status, changed.body.code], [409, 'encoder-mismatch'])
   // PATCH renames (the version routes are served by any API over the store).
-  const same = await appWith(catalogOf(encoders)).request(`/datasets/${id}`, { method: 'PATCH', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'renamed' }) })
-  const renamed = await same.json() as { name: string }
+  const same = await appWith(catalogOf(encoders)).request(`/datasets/${id}`, {
+    method: 'PATCH',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'renamed' })
+  })
+  const renamed = (await same.json()) as { name: string }
   assert.equal(renamed.name, 'renamed', JSON.stringify(renamed))
   const unknown = await call('POST', '/datasets/ds_nope/documents', { documents: shouting.slice(0, 1) })
   assert.equal(unknown.status, 404)
@@ -252,6 +331,8 @@ test('an append is refused with a 409 saying why: dataset not ready, encoder mis
   const watched = await client.datasets.update(id, { watch: { against: 1, minDifference: 0.1 } })
   assert.deepEqual(watched.watch, { against: 1, minDifference: 0.1, maxQValue: 0.05 })
   const pending = await client.datasets.append(id, { documents: [{ text: '' }] })
-  await assert.rejects(client.datasets.waitForVersion(id, pending.append!.version, { timeoutMs: 120_000, intervalMs: 100 }),
-    (e: AppendFailedError) => e instanceof AppendFailedError && e.dataset.append?.error?.code === 'no-documents')
+  await assert.rejects(
+    client.datasets.waitForVersion(id, pending.append!.version, { timeoutMs: 120_000, intervalMs: 100 }),
+    (e: AppendFailedError) => e instanceof AppendFailedError && e.dataset.append?.error?.code === 'no-documents'
+  )
 })

@@ -1,8 +1,13 @@
 /** @module Analysis jobs: submit, run (the same pure analysis the API answers small requests with), store results page by page, and tell webhooks. */
 import { ZodError } from 'zod'
 import {
-  AnalysisJobRecord, AnalysisQueueMessage, analysisLayout,
-  type AnalysisJobMessage, type AnalysisJobView, type AnalysisKind, type ResultRows,
+  AnalysisJobRecord,
+  AnalysisQueueMessage,
+  analysisLayout,
+  type AnalysisJobMessage,
+  type AnalysisJobView,
+  type AnalysisKind,
+  type ResultRows
 } from '@latentbase/shared/contract/analysis-job'
 import type { WebhookJob } from '@latentbase/shared/contract/job'
 import type { WebhookEvent } from '@latentbase/shared/contract/webhook'
@@ -32,9 +37,14 @@ const PROGRESS_WRITE_MS = 1000
 
 export type ProgressFn = (fraction: number, phase: string) => void
 /** One analysis as a function of the context and its request: the same function serves direct answers and jobs. */
-export type AnalysisRunner = (ctx: AnalysisContext, request: Record<string, unknown>, progress?: ProgressFn) => Promise<unknown>
+export type AnalysisRunner = (
+  ctx: AnalysisContext,
+  request: Record<string, unknown>,
+  progress?: ProgressFn
+) => Promise<unknown>
 /** Injected runners (tests) may leave kinds out: those fall back to the default runners. */
-export type AnalysisRunners = Record<'clusters' | 'correlations', AnalysisRunner> & Partial<Record<AnalysisKind, AnalysisRunner>>
+export type AnalysisRunners = Record<'clusters' | 'correlations', AnalysisRunner> &
+  Partial<Record<AnalysisKind, AnalysisRunner>>
 
 /** The analysis services: the job machinery depends only on `compute*(ctx, request, progress)`, not on how they work. */
 export const defaultRunners: Record<AnalysisKind, AnalysisRunner> = {
@@ -46,11 +56,13 @@ export const defaultRunners: Record<AnalysisKind, AnalysisRunner> = {
   },
   // The LLM analyses: the stored request is the endpoint's body (hypotheses: `a` is the job's dataset; relabel: plus `encoder`).
   hypotheses: (ctx, request) => generateHypotheses(ctx, requireLlm(ctx.llm, 'the hypotheses job'), request as never),
-  'hypotheses-verify': (ctx, request, progress) => verifyHypotheses(ctx, requireLlm(ctx.llm, 'the verification job'), request as never, progress),
+  'hypotheses-verify': (ctx, request, progress) =>
+    verifyHypotheses(ctx, requireLlm(ctx.llm, 'the verification job'), request as never, progress),
   relabel: (ctx, request, progress) => {
-    if (typeof request.encoder !== 'string') throw new ApiError(400, 'invalid-request', 'a relabel job needs the encoder id in its request')
+    if (typeof request.encoder !== 'string')
+      throw new ApiError(400, 'invalid-request', 'a relabel job needs the encoder id in its request')
     return relabelEncoder(ctx, request.encoder, requireLlm(ctx.llm, 'the relabel job'), request as never, progress)
-  },
+  }
 }
 
 /** Analysis kinds that need an LLM: their routes answer 503 llm-not-configured before queueing anything. */
@@ -86,24 +98,33 @@ export function newJobId(): string {
 
 export async function getJob(objects: ObjectStore, tenant: string, jobId: string): Promise<AnalysisJobRecord | null> {
   let key: string
-  try { key = analysisLayout.record(tenant, jobId) } catch { return null } // an id that cannot exist
+  try {
+    key = analysisLayout.record(tenant, jobId)
+  } catch {
+    return null
+  } // an id that cannot exist
   const bytes = await objects.get(key)
   return bytes ? AnalysisJobRecord.parse(JSON.parse(text.decode(bytes))) : null
 }
 
 export async function putJob(objects: ObjectStore, record: AnalysisJobRecord): Promise<void> {
   const parsed = AnalysisJobRecord.parse(record)
-  await objects.put(analysisLayout.record(parsed.tenant, parsed.id), JSON.stringify(parsed), { contentType: 'application/json' })
+  await objects.put(analysisLayout.record(parsed.tenant, parsed.id), JSON.stringify(parsed), {
+    contentType: 'application/json'
+  })
 }
 
-export function jobHref(id: string): string { return `/jobs/${id}` }
+export function jobHref(id: string): string {
+  return `/jobs/${id}`
+}
 
 export function toJobView(record: AnalysisJobRecord): AnalysisJobView {
   const { tenant: _t, webhook, resultKey: _r, rows: _rows, ...rest } = record
   return {
-    ...rest, href: jobHref(record.id),
+    ...rest,
+    href: jobHref(record.id),
     ...(record.status === 'ready' ? { resultHref: `${jobHref(record.id)}/result` } : {}),
-    ...(webhook ? { webhook: { url: webhook.url } } : {}),
+    ...(webhook ? { webhook: { url: webhook.url } } : {})
   }
 }
 
@@ -115,12 +136,24 @@ export interface SubmitAnalysis {
 }
 
 /** Store a queued job record, then queue its message (a message without a record is dropped by the runner). */
-export async function submitAnalysisJob(deps: Pick<AnalysisJobDeps, 'objects' | 'queue' | 'now'>, tenant: string, spec: SubmitAnalysis): Promise<AnalysisJobRecord> {
+export async function submitAnalysisJob(
+  deps: Pick<AnalysisJobDeps, 'objects' | 'queue' | 'now'>,
+  tenant: string,
+  spec: SubmitAnalysis
+): Promise<AnalysisJobRecord> {
   const at = nowIso(deps)
   const record: AnalysisJobRecord = {
-    id: newJobId(), tenant, analysis: spec.analysis, dataset: spec.dataset, status: 'queued',
-    progress: { fraction: 0, phase: 'queued' }, request: spec.request, createdAt: at, updatedAt: at, attempts: 0,
-    ...(spec.webhook ? { webhook: spec.webhook } : {}),
+    id: newJobId(),
+    tenant,
+    analysis: spec.analysis,
+    dataset: spec.dataset,
+    status: 'queued',
+    progress: { fraction: 0, phase: 'queued' },
+    request: spec.request,
+    createdAt: at,
+    updatedAt: at,
+    attempts: 0,
+    ...(spec.webhook ? { webhook: spec.webhook } : {})
   }
   await putJob(deps.objects, record)
   await deps.queue.send({ kind: 'analysis', tenant, jobId: record.id })
@@ -131,10 +164,14 @@ export async function submitAnalysisJob(deps: Pick<AnalysisJobDeps, 'objects' | 
 function permanentFailure(err: unknown): { code: string; message: string } | null {
   if (err instanceof ApiError && err.status < 500) return { code: err.code, message: err.message }
   // No LLM on this consumer: retrying will not configure one.
-  if (err instanceof ApiError && (err.code === 'llm-not-configured' || err.code === 'llm-misconfigured')) return { code: err.code, message: err.message }
+  if (err instanceof ApiError && (err.code === 'llm-not-configured' || err.code === 'llm-misconfigured'))
+    return { code: err.code, message: err.message }
   if (err instanceof ZodError) {
     const first = err.issues[0]
-    return { code: 'invalid-request', message: `invalid request: ${first?.path.join('.') || '(root)'}: ${first?.message ?? err.message}` }
+    return {
+      code: 'invalid-request',
+      message: `invalid request: ${first?.path.join('.') || '(root)'}: ${first?.message ?? err.message}`
+    }
   }
   if (err instanceof RangeError) return { code: 'invalid-request', message: err.message }
   return null
@@ -144,12 +181,18 @@ function permanentFailure(err: unknown): { code: string; message: string } | nul
 export function perRowFields(analysis: AnalysisKind, result: Record<string, unknown>): string[] {
   if (analysis !== 'clusters' || !Array.isArray(result.assignments)) return []
   const n = result.assignments.length
-  return Object.keys(result).filter((k) => k !== 'clusters' && Array.isArray(result[k]) && (result[k] as unknown[]).length === n)
+  return Object.keys(result).filter(
+    k => k !== 'clusters' && Array.isArray(result[k]) && (result[k] as unknown[]).length === n
+  )
 }
 
 /** Write result.json (without its per-row arrays) and the per-row arrays in chunks; returns where they are. */
-export async function writeResult(objects: ObjectStore, record: AnalysisJobRecord, result: unknown,
-  chunkRows = RESULT_CHUNK_ROWS): Promise<{ resultKey: string; rows?: ResultRows }> {
+export async function writeResult(
+  objects: ObjectStore,
+  record: AnalysisJobRecord,
+  result: unknown,
+  chunkRows = RESULT_CHUNK_ROWS
+): Promise<{ resultKey: string; rows?: ResultRows }> {
   const tenant = record.tenant
   const resultKey = analysisLayout.result(tenant, record.id)
   if (!result || typeof result !== 'object' || Array.isArray(result)) {
@@ -167,7 +210,9 @@ export async function writeResult(objects: ObjectStore, record: AnalysisJobRecor
   for (let c = 0; c * chunkRows < count; c++) {
     const chunk: Record<string, unknown[]> = {}
     for (const f of fields) chunk[f] = (body[f] as unknown[]).slice(c * chunkRows, (c + 1) * chunkRows)
-    await objects.put(analysisLayout.rowsChunk(tenant, record.id, c), JSON.stringify(chunk), { contentType: 'application/json' })
+    await objects.put(analysisLayout.rowsChunk(tenant, record.id, c), JSON.stringify(chunk), {
+      contentType: 'application/json'
+    })
   }
   const summary: Record<string, unknown> = {}
   for (const [k, v] of Object.entries(body)) if (!fields.includes(k)) summary[k] = v
@@ -181,20 +226,28 @@ export interface ResultPage {
 }
 
 /** The result of a ready job with its per-row arrays cut to [offset, offset + limit): reads only the chunks that overlap. */
-export async function readResultPage(objects: ObjectStore, record: AnalysisJobRecord, offset: number, limit: number): Promise<ResultPage> {
+export async function readResultPage(
+  objects: ObjectStore,
+  record: AnalysisJobRecord,
+  offset: number,
+  limit: number
+): Promise<ResultPage> {
   if (!record.resultKey) throw new Error(`job ${record.id} has no result`)
   const bytes = await objects.get(record.resultKey)
   if (!bytes) throw new ApiError(410, 'result-gone', `the result of job "${record.id}" is no longer stored`)
   const parsed = JSON.parse(text.decode(bytes)) as unknown
-  const result = (parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : { value: parsed }) as Record<string, unknown>
+  const result = (
+    parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? parsed : { value: parsed }
+  ) as Record<string, unknown>
   const rows = record.rows
   if (!rows) return { result }
   const start = Math.min(offset, rows.count)
   const end = Math.min(rows.count, start + limit)
-  const out: Record<string, unknown[]> = Object.fromEntries(rows.fields.map((f) => [f, []]))
+  const out: Record<string, unknown[]> = Object.fromEntries(rows.fields.map(f => [f, []]))
   for (let c = Math.floor(start / rows.chunkRows); c * rows.chunkRows < end; c++) {
     const chunkBytes = await objects.get(analysisLayout.rowsChunk(record.tenant, record.id, c))
-    if (!chunkBytes) throw new ApiError(410, 'result-gone', `part of the result of job "${record.id}" is no longer stored`)
+    if (!chunkBytes)
+      throw new ApiError(410, 'result-gone', `part of the result of job "${record.id}" is no longer stored`)
     const chunk = JSON.parse(text.decode(chunkBytes)) as Record<string, unknown[]>
     const base = c * rows.chunkRows
     const lo = Math.max(0, start - base)
@@ -215,31 +268,66 @@ function progressWriter(deps: AnalysisJobDeps, running: AnalysisJobRecord) {
     if (closed || t - last < PROGRESS_WRITE_MS) return
     last = t
     const f = Math.min(1, Math.max(0, Number.isFinite(fraction) ? fraction : 0))
-    const rec: AnalysisJobRecord = { ...running, progress: { fraction: f, phase: String(phase).slice(0, 200) }, updatedAt: nowIso(deps) }
-    chain = chain.then(() => putJob(deps.objects, rec)).catch((err) => deps.log?.(`[analysis ${running.id}] progress not recorded: ${(err as Error).message}`))
+    const rec: AnalysisJobRecord = {
+      ...running,
+      progress: { fraction: f, phase: String(phase).slice(0, 200) },
+      updatedAt: nowIso(deps)
+    }
+    chain = chain
+      .then(() => putJob(deps.objects, rec))
+      .catch(err => deps.log?.(`[analysis ${running.id}] progress not recorded: ${(err as Error).message}`))
   }
-  return { report, flush: async () => { closed = true; await chain } }
+  return {
+    report,
+    flush: async () => {
+      closed = true
+      await chain
+    }
+  }
 }
 
 /** Run one analysis job: load its record, run the service, write the result, then mark it ready (or failed with a reason). */
-export async function runAnalysisJob(deps: AnalysisJobDeps, message: AnalysisJobMessage, signal?: AbortSignal): Promise<void> {
+export async function runAnalysisJob(
+  deps: AnalysisJobDeps,
+  message: AnalysisJobMessage,
+  signal?: AbortSignal
+): Promise<void> {
   const log = (line: string) => deps.log?.(`[analysis ${message.jobId}] ${line}`)
   const record = await getJob(deps.objects, message.tenant, message.jobId)
-  if (!record) { log('no such job: nothing to do'); return }
-  if (record.status === 'failed') { log('already failed: not retried'); return }
-  if (record.status === 'ready' && record.resultKey && await deps.objects.head(record.resultKey) !== null) { log('already ready (duplicate delivery)'); return }
+  if (!record) {
+    log('no such job: nothing to do')
+    return
+  }
+  if (record.status === 'failed') {
+    log('already failed: not retried')
+    return
+  }
+  if (record.status === 'ready' && record.resultKey && (await deps.objects.head(record.resultKey)) !== null) {
+    log('already ready (duplicate delivery)')
+    return
+  }
 
   const running: AnalysisJobRecord = {
-    ...record, status: 'running', attempts: (record.attempts ?? 0) + 1, updatedAt: nowIso(deps),
-    progress: { fraction: 0, phase: 'starting' },
+    ...record,
+    status: 'running',
+    attempts: (record.attempts ?? 0) + 1,
+    updatedAt: nowIso(deps),
+    progress: { fraction: 0, phase: 'starting' }
   }
   delete running.error
   await putJob(deps.objects, running)
   const runner = deps.runners?.[record.analysis] ?? defaultRunners[record.analysis]
   const progress = progressWriter(deps, running)
   const ctx: AnalysisContext = {
-    objects: deps.objects, datasets: deps.datasets, encoders: deps.encoders, embedder: deps.embedder,
-    tenant: record.tenant, progress: progress.report, signal, llm: llmOf(deps).llm, windowMiner: deps.windowMiner,
+    objects: deps.objects,
+    datasets: deps.datasets,
+    encoders: deps.encoders,
+    embedder: deps.embedder,
+    tenant: record.tenant,
+    progress: progress.report,
+    signal,
+    llm: llmOf(deps).llm,
+    windowMiner: deps.windowMiner
   }
   log(`${record.analysis} on ${record.dataset} (attempt ${running.attempts})`)
   const started = performance.now()
@@ -251,22 +339,32 @@ export async function runAnalysisJob(deps: AnalysisJobDeps, message: AnalysisJob
     const permanent = permanentFailure(err)
     if (permanent) return failJob(deps, running, permanent.code, permanent.message)
     const reason = err instanceof Error ? err.message : String(err)
-    await putJob(deps.objects, { ...running, lastAttemptError: reason.slice(0, 1000), updatedAt: nowIso(deps) })
-      .catch((e) => log(`attempt error not recorded: ${(e as Error).message}`))
+    await putJob(deps.objects, { ...running, lastAttemptError: reason.slice(0, 1000), updatedAt: nowIso(deps) }).catch(
+      e => log(`attempt error not recorded: ${(e as Error).message}`)
+    )
     throw err // transient: the message becomes visible again and is retried
   }
   await progress.flush()
   const where = await writeResult(deps.objects, running, result, deps.resultChunkRows)
   delete running.lastAttemptError
   const ready: AnalysisJobRecord = {
-    ...running, status: 'ready', ...where, progress: { fraction: 1, phase: 'done' }, updatedAt: nowIso(deps),
+    ...running,
+    status: 'ready',
+    ...where,
+    progress: { fraction: 1, phase: 'done' },
+    updatedAt: nowIso(deps)
   }
   await putJob(deps.objects, ready)
   log(`ready in ${((performance.now() - started) / 1000).toFixed(2)} s`)
   await queueAnalysisEvent(deps, ready, 'analysis.ready')
 }
 
-export async function failJob(deps: Pick<AnalysisJobDeps, 'objects' | 'queue' | 'log' | 'now'>, record: AnalysisJobRecord, code: string, message: string): Promise<void> {
+export async function failJob(
+  deps: Pick<AnalysisJobDeps, 'objects' | 'queue' | 'log' | 'now'>,
+  record: AnalysisJobRecord,
+  code: string,
+  message: string
+): Promise<void> {
   const failed: AnalysisJobRecord = { ...record, status: 'failed', error: { code, message }, updatedAt: nowIso(deps) }
   await putJob(deps.objects, failed)
   deps.log?.(`[analysis ${record.id}] failed: ${code}: ${message}`)
@@ -274,29 +372,54 @@ export async function failJob(deps: Pick<AnalysisJobDeps, 'objects' | 'queue' | 
 }
 
 /** Called when a message used up its receives: the job is failed, never left running. */
-export async function onAnalysisDeadLetter(deps: Pick<AnalysisJobDeps, 'objects' | 'queue' | 'log' | 'now'>, message: AnalysisQueueMessage, reason: string): Promise<void> {
-  if (message.kind !== 'analysis') { deps.log?.(`[analysis webhook ${message.jobId ?? message.datasetId}] dead-lettered: ${reason}`); return }
+export async function onAnalysisDeadLetter(
+  deps: Pick<AnalysisJobDeps, 'objects' | 'queue' | 'log' | 'now'>,
+  message: AnalysisQueueMessage,
+  reason: string
+): Promise<void> {
+  if (message.kind !== 'analysis') {
+    deps.log?.(`[analysis webhook ${message.jobId ?? message.datasetId}] dead-lettered: ${reason}`)
+    return
+  }
   const record = await getJob(deps.objects, message.tenant, message.jobId)
   if (!record || record.status === 'ready' || record.status === 'failed') return
-  await failJob(deps, record, 'retries-exhausted',
-    `the analysis failed repeatedly and was given up (${reason})${record.lastAttemptError ? `; last error: ${record.lastAttemptError}` : ''}`)
+  await failJob(
+    deps,
+    record,
+    'retries-exhausted',
+    `the analysis failed repeatedly and was given up (${reason})${record.lastAttemptError ? `; last error: ${record.lastAttemptError}` : ''}`
+  )
 }
 
-async function queueAnalysisEvent(deps: Pick<AnalysisJobDeps, 'queue'>, record: AnalysisJobRecord, type: 'analysis.ready' | 'analysis.failed'): Promise<void> {
+async function queueAnalysisEvent(
+  deps: Pick<AnalysisJobDeps, 'queue'>,
+  record: AnalysisJobRecord,
+  type: 'analysis.ready' | 'analysis.failed'
+): Promise<void> {
   if (!record.webhook) return
   const event: WebhookEvent = { type, timestamp: record.updatedAt, data: toJobView(record) }
   await deps.queue.send({
-    kind: 'webhook', tenant: record.tenant, datasetId: record.dataset, jobId: record.id, event: type,
+    kind: 'webhook',
+    tenant: record.tenant,
+    datasetId: record.dataset,
+    jobId: record.id,
+    event: type,
     messageId: `msg_${record.id}_${type}_${record.attempts}`,
-    body: JSON.stringify(event), timestamp: Math.floor(Date.now() / 1000), attempt: 0,
+    body: JSON.stringify(event),
+    timestamp: Math.floor(Date.now() / 1000),
+    attempt: 0
   })
 }
 
 /** One delivery attempt of an analysis event; retries are re-queued with the Standard Webhooks schedule. */
 async function handleAnalysisWebhook(deps: AnalysisJobDeps, job: WebhookJob): Promise<void> {
   const log = (line: string) => deps.log?.(`[analysis webhook ${job.jobId}] ${line}`)
-  await deliverQueuedWebhook({ queue: deps.queue, fetch: deps.fetch, log }, job,
-    async () => (job.jobId ? await getJob(deps.objects, job.tenant, job.jobId) : null)?.webhook, 'job unknown or without webhook: dropped')
+  await deliverQueuedWebhook(
+    { queue: deps.queue, fetch: deps.fetch, log },
+    job,
+    async () => (job.jobId ? await getJob(deps.objects, job.tenant, job.jobId) : null)?.webhook,
+    'job unknown or without webhook: dropped'
+  )
 }
 
 export async function handleAnalysisMessage(deps: AnalysisJobDeps, body: unknown, signal?: AbortSignal): Promise<void> {
@@ -306,10 +429,15 @@ export async function handleAnalysisMessage(deps: AnalysisJobDeps, body: unknown
 }
 
 /** The receive loop of an analysis consumer (local process, container or Lambda-style poller); resolves once `signal` stops it. */
-export function startAnalysisConsumer(deps: AnalysisJobDeps, options: Omit<ConsumerOptions<AnalysisQueueMessage>, 'signal'> & { signal: AbortSignal }): Promise<void> {
-  return runConsumer(deps.queue, (message) => handleAnalysisMessage(deps, message.body, options.signal), {
-    concurrency: 1, visibilitySeconds: 120, heartbeatSeconds: 30,
-    onError: (err) => deps.log?.(`[analysis] job failed, will be retried: ${(err as Error).stack ?? err}`),
-    ...options,
+export function startAnalysisConsumer(
+  deps: AnalysisJobDeps,
+  options: Omit<ConsumerOptions<AnalysisQueueMessage>, 'signal'> & { signal: AbortSignal }
+): Promise<void> {
+  return runConsumer(deps.queue, message => handleAnalysisMessage(deps, message.body, options.signal), {
+    concurrency: 1,
+    visibilitySeconds: 120,
+    heartbeatSeconds: 30,
+    onError: err => deps.log?.(`[analysis] job failed, will be retried: ${(err as Error).stack ?? err}`),
+    ...options
   })
 }

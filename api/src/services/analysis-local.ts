@@ -16,17 +16,20 @@ export interface LocalAnalysis {
 }
 
 /** Local mode: an embedded queue in `DATA_DIR/analysis-queue` and its consumer in this process. */
-export function startLocalAnalysis(options: Omit<AnalysisJobDeps, 'queue'> & {
-  dataDir: string
-  concurrency?: number
-  maxReceives?: number
-  consumer?: Omit<ConsumerOptions<AnalysisQueueMessage>, 'signal'>
-}): LocalAnalysis {
+export function startLocalAnalysis(
+  options: Omit<AnalysisJobDeps, 'queue'> & {
+    dataDir: string
+    concurrency?: number
+    maxReceives?: number
+    consumer?: Omit<ConsumerOptions<AnalysisQueueMessage>, 'signal'>
+  }
+): LocalAnalysis {
   const { dataDir, concurrency, maxReceives, consumer, ...rest } = options
   let deps: AnalysisJobDeps | undefined
   const queue = new EmbeddedQueue<AnalysisQueueMessage>(join(dataDir, 'analysis-queue'), {
     maxReceives: maxReceives ?? 3,
-    deadLetter: (message: QueueMessage<AnalysisQueueMessage>, reason: string) => onAnalysisDeadLetter(deps!, message.body, reason),
+    deadLetter: (message: QueueMessage<AnalysisQueueMessage>, reason: string) =>
+      onAnalysisDeadLetter(deps!, message.body, reason)
   })
   deps = { ...rest, queue }
   const abort = new AbortController()
@@ -37,6 +40,6 @@ export function startLocalAnalysis(options: Omit<AnalysisJobDeps, 'queue'> & {
       abort.abort()
       await done
       await queue.close()
-    },
+    }
   }
 }

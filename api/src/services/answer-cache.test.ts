@@ -29,7 +29,12 @@ async function world(tenants: string[]) {
   let seed = 1
   for (const tenant of tenants) {
     for (const id of ['ds_a', 'ds_b']) {
-      await writeSyntheticDataset(objects, datasets, { tenant, id, encoderId: 'syn' }, { nDocs: 40, nLatents: N_LATENTS, meanActive: 12, topics: 2, topicLatents: 8, seed: seed++ })
+      await writeSyntheticDataset(
+        objects,
+        datasets,
+        { tenant, id, encoderId: 'syn' },
+        { nDocs: 40, nLatents: N_LATENTS, meanActive: 12, topics: 2, topicLatents: 8, seed: seed++ }
+      )
     }
   }
   const queue = new EmbeddedQueue<JobMessage>(join(await mkdtemp(join(tmpdir(), 'latentbase-answers-')), 'q'))
@@ -41,7 +46,7 @@ const QUERIES = {
   latent: '/latents/3?dataset=ds_a',
   search: `/search?dataset=ds_a&q=${encodeURIComponent('topic')}&limit=5`,
   correlations: '/correlations?dataset=ds_a&limit=5',
-  document: '/datasets/ds_a/documents/2',
+  document: '/datasets/ds_a/documents/2'
 }
 
 test('answers over ready datasets carry strong ETags, revalidate with 304, come from the LRU when repeated, and equal queries share one', async () => {
@@ -75,19 +80,21 @@ test('answers over ready datasets carry strong ETags, revalidate with 304, come 
   assert.equal((await app.request(`${QUERIES.search}&rerank=true`)).headers.get('etag'), null)
 })
 
-test('a relabel (the tenant\'s label overlay) changes the ETag and the answer', async () => {
+test("a relabel (the tenant's label overlay) changes the ETag and the answer", async () => {
   const w = await world(['local'])
   const app = createApp({ ...w, encoders, mode: 'local', tenantOf: () => 'local' })
   const before = await app.request(QUERIES.latent)
   const manifest = (await w.datasets.getManifest('local', 'ds_a'))!
-  await writeLabelOverlay(w.objects, 'local', manifest.encoderFingerprint, [{ latent: 3, label: 'a brand new label', source: 'llm', detection: null, fuzzing: null }])
+  await writeLabelOverlay(w.objects, 'local', manifest.encoderFingerprint, [
+    { latent: 3, label: 'a brand new label', source: 'llm', detection: null, fuzzing: null }
+  ])
   const after = await app.request(QUERIES.latent, { headers: { 'if-none-match': before.headers.get('etag')! } })
   assert.equal(after.status, 200, 'the old ETag no longer matches')
   assert.notEqual(after.headers.get('etag'), before.headers.get('etag'))
-  assert.equal((await after.json() as { label: string }).label, 'a brand new label')
+  assert.equal(((await after.json()) as { label: string }).label, 'a brand new label')
 })
 
-test('a DELETE never lets a stale answer out: not from this process\'s LRU, not from another process\'s, not as a 304', async () => {
+test("a DELETE never lets a stale answer out: not from this process's LRU, not from another process's, not as a 304", async () => {
   const w = await world(['local'])
   const deps: AppDeps = { ...w, encoders, mode: 'local', tenantOf: () => 'local' }
   const cacheA = new AnswerCache()
@@ -106,7 +113,10 @@ test('a DELETE never lets a stale answer out: not from this process\'s LRU, not 
   assert.equal((await appA.request('/datasets/ds_a', { method: 'DELETE' })).status, 204)
   assert.equal(cacheA.size, 0, 'the delete purged every answer that read ds_a')
   for (const [name, path] of Object.entries(QUERIES)) {
-    for (const [label, app] of [['same process', appA], ['other process', appB]] as const) {
+    for (const [label, app] of [
+      ['same process', appA],
+      ['other process', appB]
+    ] as const) {
       const plain = await app.request(path)
       assert.equal(plain.status, 404, `${name} (${label}): ${await plain.text()}`)
       const conditional = await app.request(path, { headers: { 'if-none-match': etags.get(name)! } })
@@ -121,16 +131,37 @@ test('with API keys answers are private and vary on the key; tenants never share
   const acme = (await keys.create('acme')).key
   const globex = (await keys.create('globex')).key
   const cache = new AnswerCache()
-  const app = createApp({ ...w, encoders, mode: 'cloud', apiKeys: keys, answerCache: cache, tenantOf: () => { throw new Error('keys decide the tenant') } })
+  const app = createApp({
+    ...w,
+    encoders,
+    mode: 'cloud',
+    apiKeys: keys,
+    answerCache: cache,
+    tenantOf: () => {
+      throw new Error('keys decide the tenant')
+    }
+  })
   for (const [name, path] of Object.entries(QUERIES)) {
     const a = await app.request(path, { headers: { authorization: `Bearer ${acme}` } })
     const g = await app.request(path, { headers: { 'x-api-key': globex } })
-    assert.equal(a.status, 200, name); assert.equal(g.status, 200, name)
+    assert.equal(a.status, 200, name)
+    assert.equal(g.status, 200, name)
     for (const res of [a, g]) {
       assert.equal(res.headers.get('cache-control'), 'private, no-cache', `${name}: no shared cache may store it`)
-      assert.deepEqual(res.headers.get('vary')!.split(',').map((v) => v.trim().toLowerCase()).sort(), ['authorization', 'x-api-key'])
+      assert.deepEqual(
+        res.headers
+          .get('vary')!
+          .split(',')
+          .map(v => v.trim().toLowerCase())
+          .sort(),
+        ['authorization', 'x-api-key']
+      )
     }
-    assert.notEqual(a.headers.get('etag'), g.headers.get('etag'), `${name}: same ids and query, other tenant, other ETag`)
+    assert.notEqual(
+      a.headers.get('etag'),
+      g.headers.get('etag'),
+      `${name}: same ids and query, other tenant, other ETag`
+    )
     assert.notEqual(await a.text(), await g.text(), `${name}: the tenants' datasets differ, and so do the answers`)
     // Globex presenting Acme's ETag gets its own answer, never a 304 for Acme's.
     const cross = await app.request(path, { headers: { 'x-api-key': globex, 'if-none-match': a.headers.get('etag')! } })
@@ -154,5 +185,10 @@ test('the LRU stays within its bounds, evicting the least recently used', () => 
   const small = new AnswerCache(100, 400)
   for (let i = 0; i < 10; i++) small.set(`k${i}`, 'x'.repeat(50), ['t/ds'])
   assert.ok(small.byteSize <= 400 && small.size === 4, `${small.size} entries, ${small.byteSize} bytes`)
-  assert.ok(matchesIfNoneMatch('*', '"x"') && matchesIfNoneMatch('W/"x"', '"x"') && !matchesIfNoneMatch('"y"', '"x"') && !matchesIfNoneMatch(undefined, '"x"'))
+  assert.ok(
+    matchesIfNoneMatch('*', '"x"') &&
+      matchesIfNoneMatch('W/"x"', '"x"') &&
+      !matchesIfNoneMatch('"y"', '"x"') &&
+      !matchesIfNoneMatch(undefined, '"x"')
+  )
 })

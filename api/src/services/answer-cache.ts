@@ -16,7 +16,11 @@ import { loadReadyDataset } from './ready-dataset.ts'
 import { parseDatasetRef } from '@latentbase/shared/contract/versions'
 import { hasNewerVersion, versionOf } from '@latentbase/shared/store/versions'
 
-interface Entry { body: string; bytes: number; datasets: string[] }
+interface Entry {
+  body: string
+  bytes: number
+  datasets: string[]
+}
 
 /** A bounded LRU of answer bodies by ETag (least recently used evicted past maxEntries or maxBytes). */
 export class AnswerCache {
@@ -34,11 +38,17 @@ export class AnswerCache {
   hits = 0
   misses = 0
 
-  constructor(readonly maxEntries = 1024, readonly maxBytes = 64 * 1024 * 1024) {}
+  constructor(
+    readonly maxEntries = 1024,
+    readonly maxBytes = 64 * 1024 * 1024
+  ) {}
 
   get(etag: string): string | undefined {
     const e = this.entries.get(etag)
-    if (!e) { this.misses++; return undefined }
+    if (!e) {
+      this.misses++
+      return undefined
+    }
     this.hits++
     // Re-insert: a Map iterates in insertion order, so the first key is always the least recently used.
     this.entries.delete(etag)
@@ -53,7 +63,8 @@ export class AnswerCache {
     this.delete(etag)
     this.entries.set(etag, { body, bytes, datasets })
     this.bytes += bytes
-    while (this.entries.size > this.maxEntries || this.bytes > this.maxBytes) this.delete(this.entries.keys().next().value!)
+    while (this.entries.size > this.maxEntries || this.bytes > this.maxBytes)
+      this.delete(this.entries.keys().next().value!)
   }
 
   /** Drop every answer that read this dataset. */
@@ -64,12 +75,20 @@ export class AnswerCache {
     const reads = (d: string) => d === key || d.startsWith(`${key}@`)
     for (const k of [...this.readyDatasets.keys()]) if (k.startsWith(`${key}@`)) this.readyDatasets.delete(k)
     let n = 0
-    for (const [etag, e] of this.entries) if (e.datasets.some(reads)) { this.delete(etag); n++ }
+    for (const [etag, e] of this.entries)
+      if (e.datasets.some(reads)) {
+        this.delete(etag)
+        n++
+      }
     return n
   }
 
-  get size(): number { return this.entries.size }
-  get byteSize(): number { return this.bytes }
+  get size(): number {
+    return this.entries.size
+  }
+  get byteSize(): number {
+    return this.bytes
+  }
 
   private delete(etag: string): void {
     const e = this.entries.get(etag)
@@ -80,8 +99,23 @@ export class AnswerCache {
 }
 
 /** The caching side of the app's dependencies (createApp fills answerCache in). */
-export function answerDepsOf(deps: { objects: ObjectStore; datasets: DatasetStore; answerCache?: AnswerCache | false; apiKeys?: unknown; version?: string }, embedderId = ''): CachedAnswerDeps {
-  return { objects: deps.objects, datasets: deps.datasets, answerCache: deps.answerCache, keysRequired: Boolean(deps.apiKeys), deployment: `${deps.version ?? ''}|${embedderId}` }
+export function answerDepsOf(
+  deps: {
+    objects: ObjectStore
+    datasets: DatasetStore
+    answerCache?: AnswerCache | false
+    apiKeys?: unknown
+    version?: string
+  },
+  embedderId = ''
+): CachedAnswerDeps {
+  return {
+    objects: deps.objects,
+    datasets: deps.datasets,
+    answerCache: deps.answerCache,
+    keysRequired: Boolean(deps.apiKeys),
+    deployment: `${deps.version ?? ''}|${embedderId}`
+  }
 }
 
 export interface CachedAnswerDeps {
@@ -107,8 +141,11 @@ export interface AnswerScope {
 function canonical(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`
   if (value && typeof value === 'object') {
-    return `{${Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`
+    return `{${Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+      .map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`)
+      .join(',')}}`
   }
   return JSON.stringify(value) ?? 'null'
 }
@@ -127,37 +164,49 @@ async function sha256(text: string): Promise<string> {
  */
 export async function answerETag(deps: CachedAnswerDeps, scope: AnswerScope): Promise<string> {
   const known = deps.answerCache ? deps.answerCache.readyDatasets : null
-  const parts = await Promise.all(scope.datasets.map(async ({ id, role }) => {
-    const key = `${scope.tenant}/${id}`
-    let part = known?.get(key)
-    let fingerprint: string
-    const ref = parseDatasetRef(id)
-    // The memo holds while the dataset is not deleted and, for its latest version, no newer version was committed.
-    if (part !== undefined && ref && !(await Promise.all([
-      deps.datasets.isTombstoned(scope.tenant, ref.id),
-      ref.version === undefined && hasNewerVersion(deps.objects, scope.tenant, ref.id, Number(part.split('\u0000')[2])),
-    ])).some(Boolean)) {
-      fingerprint = part.slice(0, part.indexOf('\u0000'))
-    } else {
-      // First sight, or tombstoned: the full load (which gives the 404 / 409).
-      const ds = await loadReadyDataset(deps.datasets, scope.tenant, id, role)
-      fingerprint = ds.manifest.encoderFingerprint
-      part = `${fingerprint}\u0000${ds.record.createdAt}\u0000${versionOf(ds.manifest)}\u0000${await sha256(canonical(ds.manifest))}`
-      if (known) {
-        known.set(key, part)
-        if (known.size > 4096) known.delete(known.keys().next().value!)
+  const parts = await Promise.all(
+    scope.datasets.map(async ({ id, role }) => {
+      const key = `${scope.tenant}/${id}`
+      let part = known?.get(key)
+      let fingerprint: string
+      const ref = parseDatasetRef(id)
+      // The memo holds while the dataset is not deleted and, for its latest version, no newer version was committed.
+      if (
+        part !== undefined &&
+        ref &&
+        !(
+          await Promise.all([
+            deps.datasets.isTombstoned(scope.tenant, ref.id),
+            ref.version === undefined &&
+              hasNewerVersion(deps.objects, scope.tenant, ref.id, Number(part.split('\u0000')[2]))
+          ])
+        ).some(Boolean)
+      ) {
+        fingerprint = part.slice(0, part.indexOf('\u0000'))
+      } else {
+        // First sight, or tombstoned: the full load (which gives the 404 / 409).
+        const ds = await loadReadyDataset(deps.datasets, scope.tenant, id, role)
+        fingerprint = ds.manifest.encoderFingerprint
+        part = `${fingerprint}\u0000${ds.record.createdAt}\u0000${versionOf(ds.manifest)}\u0000${await sha256(canonical(ds.manifest))}`
+        if (known) {
+          known.set(key, part)
+          if (known.size > 4096) known.delete(known.keys().next().value!)
+        }
       }
-    }
-    const overlay = await readLabelOverlay(deps.objects, scope.tenant, fingerprint).then((o) => o.signature, () => '')
-    return [id, part, overlay]
-  }))
+      const overlay = await readLabelOverlay(deps.objects, scope.tenant, fingerprint).then(
+        o => o.signature,
+        () => ''
+      )
+      return [id, part, overlay]
+    })
+  )
   return `"${await sha256(canonical({ v: 1, deployment: deps.deployment, route: scope.route, tenant: scope.tenant, query: scope.query, datasets: parts }))}"`
 }
 
 /** Does an If-None-Match header match this ETag (weak comparison, as RFC 9110 asks for If-None-Match)? */
 export function matchesIfNoneMatch(header: string | undefined, etag: string): boolean {
   if (!header) return false
-  return header.split(',').some((t) => {
+  return header.split(',').some(t => {
     const tag = t.trim()
     return tag === '*' || tag.replace(/^W\//, '') === etag
   })
@@ -166,23 +215,33 @@ export function matchesIfNoneMatch(header: string | undefined, etag: string): bo
 /** Cache-Control and Vary of cacheable answers. Always revalidated (no-cache), so a delete shows at once. */
 export function cachingHeaders(keysRequired: boolean): Record<string, string> {
   return keysRequired
-    // A shared cache (CDN) must never hand one tenant's answer to another: private, and varying on the key headers
-    // for any cache that ignores `private`. Browsers keep it and revalidate with If-None-Match.
-    ? { 'Cache-Control': 'private, no-cache', Vary: 'Authorization, x-api-key' }
-    // One tenant (local mode): any cache may store it; no-cache makes it ask again each time (a 304 when unchanged).
-    : { 'Cache-Control': 'public, no-cache' }
+    ? // A shared cache (CDN) must never hand one tenant's answer to another: private, and varying on the key headers
+      // for any cache that ignores `private`. Browsers keep it and revalidate with If-None-Match.
+      { 'Cache-Control': 'private, no-cache', Vary: 'Authorization, x-api-key' }
+    : // One tenant (local mode): any cache may store it; no-cache makes it ask again each time (a 304 when unchanged).
+      { 'Cache-Control': 'public, no-cache' }
 }
 
 /**
  * Answer a GET over ready datasets: 304 when If-None-Match holds the ETag, the LRU's bytes when it has them, else
  * `compute()` (stored for next time). Every answer carries the ETag and the caching headers.
  */
-export async function cachedJson<T>(c: Context, deps: CachedAnswerDeps, scope: AnswerScope, compute: () => Promise<T>): Promise<TypedResponse<JSONParsed<T>, 200, 'json'>> {
+export async function cachedJson<T>(
+  c: Context,
+  deps: CachedAnswerDeps,
+  scope: AnswerScope,
+  compute: () => Promise<T>
+): Promise<TypedResponse<JSONParsed<T>, 200, 'json'>> {
   // Typed as the route's JSON answer; a 304 (no body) is the one other answer, to a conditional request.
-  return await answer(c, deps, scope, compute) as unknown as TypedResponse<JSONParsed<T>, 200, 'json'>
+  return (await answer(c, deps, scope, compute)) as unknown as TypedResponse<JSONParsed<T>, 200, 'json'>
 }
 
-async function answer(c: Context, deps: CachedAnswerDeps, scope: AnswerScope, compute: () => Promise<unknown>): Promise<Response> {
+async function answer(
+  c: Context,
+  deps: CachedAnswerDeps,
+  scope: AnswerScope,
+  compute: () => Promise<unknown>
+): Promise<Response> {
   const etag = await answerETag(deps, scope)
   const headers: Record<string, string> = { ETag: etag, ...cachingHeaders(deps.keysRequired) }
   if (matchesIfNoneMatch(c.req.header('if-none-match'), etag)) return new Response(null, { status: 304, headers })
@@ -192,11 +251,15 @@ async function answer(c: Context, deps: CachedAnswerDeps, scope: AnswerScope, co
     const pending = cache?.inflight.get(etag)
     if (pending) body = await pending
     else {
-      const computing = compute().then((answer) => JSON.stringify(answer))
+      const computing = compute().then(answer => JSON.stringify(answer))
       cache?.inflight.set(etag, computing)
       try {
         body = await computing
-        cache?.set(etag, body, scope.datasets.map((d) => `${scope.tenant}/${d.id}`))
+        cache?.set(
+          etag,
+          body,
+          scope.datasets.map(d => `${scope.tenant}/${d.id}`)
+        )
       } finally {
         cache?.inflight.delete(etag)
       }

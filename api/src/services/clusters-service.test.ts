@@ -20,43 +20,65 @@ const TOPICS = ['football', 'cooking', 'finance']
 // Axis 0: three topics, 40 latents each, dense (p 0.5): the dominant structure. Axis 1: sentiment, two groups of 50
 // latents, sparser (p 0.2). Then noise latents.
 const planted = plantedCsr({
-  docs: 150, nLatents: N_LATENTS, seed: 12, noisePerDoc: 20,
-  axes: [{ groups: 3, latentsPerGroup: 40, p: 0.5 }, { groups: 2, latentsPerGroup: 50, p: 0.2 }],
+  docs: 150,
+  nLatents: N_LATENTS,
+  seed: 12,
+  noisePerDoc: 20,
+  axes: [
+    { groups: 3, latentsPerGroup: 40, p: 0.5 },
+    { groups: 2, latentsPerGroup: 50, p: 0.2 }
+  ]
 })
 const labels: (string | null)[] = Array.from({ length: N_LATENTS }, (_, l) => `noise pattern ${l}`)
-planted.groupLatents[0].forEach((ls, g) => { ls.forEach((l, q) => { labels[l] = `${TOPICS[g]} term ${q}` }) })
-planted.groupLatents[1].forEach((ls, g) => { ls.forEach((l, q) => { labels[l] = `${g === 0 ? 'positive' : 'negative'} sentiment expression ${q}` }) })
+planted.groupLatents[0].forEach((ls, g) => {
+  ls.forEach((l, q) => {
+    labels[l] = `${TOPICS[g]} term ${q}`
+  })
+})
+planted.groupLatents[1].forEach((ls, g) => {
+  ls.forEach((l, q) => {
+    labels[l] = `${g === 0 ? 'positive' : 'negative'} sentiment expression ${q}`
+  })
+})
 labels[N_LATENTS - 1] = null
 const sentimentLatents = planted.groupLatents[1].flat().sort((a, b) => a - b)
 
 /** Bag of words over a fixed vocabulary, one dimension a word: exact, so the chosen latents are known in advance. */
 function vocabularyEmbedder(): Embedder & { calls: number } {
   const vocab = new Map<string, number>()
-  for (const text of [...labels.filter((x): x is string => !!x), 'positive sentiment', 'negative sentiment', 'weather']) {
+  for (const text of [
+    ...labels.filter((x): x is string => !!x),
+    'positive sentiment',
+    'negative sentiment',
+    'weather'
+  ]) {
     for (const w of text.split(' ')) if (!vocab.has(w)) vocab.set(w, vocab.size)
   }
   const d = vocab.size
   return {
-    id: 'test-vocabulary', dimensions: d, calls: 0,
+    id: 'test-vocabulary',
+    dimensions: d,
+    calls: 0,
     async embed(texts: string[]) {
       this.calls++
       const out = new Float32Array(texts.length * d)
       texts.forEach((t, i) => {
-        const words = t.split(' ').filter((w) => vocab.has(w))
+        const words = t.split(' ').filter(w => vocab.has(w))
         for (const w of words) out[i * d + vocab.get(w)!] += 1
         let s = 0
         for (let j = 0; j < d; j++) s += out[i * d + j] ** 2
         if (s > 0) for (let j = 0; j < d; j++) out[i * d + j] /= Math.sqrt(s)
       })
       return out
-    },
+    }
   }
 }
 
 async function fixture(): Promise<AnalysisContext> {
   const objects = new MemoryObjectStore()
   const datasets = new DatasetStore(objects)
-  const tenant = 'local', id = 'mixed'
+  const tenant = 'local',
+    id = 'mixed'
   const prefix = layout.datasetPrefix(tenant, id)
   const shards = writeLatentShards(planted.csr)
   await objects.put(prefix + layout.byDocumentShard(0), shards.byDocument.bytes)
@@ -64,21 +86,36 @@ async function fixture(): Promise<AnalysisContext> {
   const now = new Date(0).toISOString()
   const pooling = { method: 'max' as const, outlierNormRatio: 100 }
   const record: DatasetRecord = {
-    id, tenant, name: 'mixed', status: 'ready', encoder: 'test-sae', pooling, source: { inline: 150 }, createdAt: now, updatedAt: now,
-    progress: { documents: { done: 150, total: 150 }, tokens: 1500 }, attempts: 0,
+    id,
+    tenant,
+    name: 'mixed',
+    status: 'ready',
+    encoder: 'test-sae',
+    pooling,
+    source: { inline: 150 },
+    createdAt: now,
+    updatedAt: now,
+    progress: { documents: { done: 150, total: 150 }, tokens: 1500 },
+    attempts: 0
   }
   const manifest: Manifest = {
-    storeVersion: STORE_VERSION, datasetId: id, tenant, createdAt: now,
+    storeVersion: STORE_VERSION,
+    datasetId: id,
+    tenant,
+    createdAt: now,
     encoder: { id: 'test-sae', hookName: 'blocks.1.hook_resid_post', dSae: N_LATENTS, architecture: 'relu' },
-    encoderFingerprint: 'fp-test', pooling, maxTokens: 64, longDocuments: 'truncate',
+    encoderFingerprint: 'fp-test',
+    pooling,
+    maxTokens: 64,
+    longDocuments: 'truncate',
     documents: { count: 150, tokens: 1500, files: [] },
     latents: {
       nnz: planted.csr.latents.length,
       byDocument: [{ key: layout.byDocumentShard(0), ...shards.byDocument.file }],
-      byLatent: [{ key: layout.byLatentShard(0), ...shards.byLatent.file }],
+      byLatent: [{ key: layout.byLatentShard(0), ...shards.byLatent.file }]
     },
     stats: { key: layout.latentStats(), histogramEdges: [1e-4, 1e4] },
-    summary: {},
+    summary: {}
   }
   await datasets.putRecord(record)
   await datasets.commitManifest(tenant, id, manifest)
@@ -95,22 +132,30 @@ test('phrases choose the latents whose labels match, and the clustering follows 
   assert.equal(all.latentsUsed.length, new Set(planted.csr.latents).size)
   assert.equal(all.embedder, null)
   const sentimentPurityAll = purity(all.assignments, planted.labels[1])
-  assert.ok(sentimentPurityAll < 0.75, `all latents: sentiment purity ${sentimentPurityAll} (the topics should dominate)`)
+  assert.ok(
+    sentimentPurityAll < 0.75,
+    `all latents: sentiment purity ${sentimentPurityAll} (the topics should dominate)`
+  )
 
-  const targeted = await computeClusters(ctx, { dataset: 'mixed', k: 2, seed: 3, phrases: ['positive sentiment', 'negative sentiment'] })
+  const targeted = await computeClusters(ctx, {
+    dataset: 'mixed',
+    k: 2,
+    seed: 3,
+    phrases: ['positive sentiment', 'negative sentiment']
+  })
   assert.deepEqual(targeted.latentsUsed, sentimentLatents)
   assert.equal(targeted.embedder, 'test-vocabulary')
   assert.equal(targeted.phrases!.length, 2)
   // Each phrase's best matches are its own polarity's latents.
-  assert.ok(targeted.phrases![0].latents.slice(0, 50).every((l) => planted.groupLatents[1][0].includes(l)))
-  assert.ok(targeted.phrases![1].latents.slice(0, 50).every((l) => planted.groupLatents[1][1].includes(l)))
+  assert.ok(targeted.phrases![0].latents.slice(0, 50).every(l => planted.groupLatents[1][0].includes(l)))
+  assert.ok(targeted.phrases![1].latents.slice(0, 50).every(l => planted.groupLatents[1][1].includes(l)))
   const p = purity(targeted.assignments, planted.labels[1])
   assert.ok(p > 0.9, `targeted: sentiment purity ${p}`)
   // Each cluster is described by one polarity's latents, with labels and links.
   for (const c of targeted.clusters) {
     assert.equal(c.latents.length, 5)
-    const words = new Set(c.latents.map((l) => l.label!.split(' ')[0]))
-    assert.equal(words.size, 1, `cluster ${c.id} mixes polarities: ${c.latents.map((l) => l.label)}`)
+    const words = new Set(c.latents.map(l => l.label!.split(' ')[0]))
+    assert.equal(words.size, 1, `cluster ${c.id} mixes polarities: ${c.latents.map(l => l.label)}`)
     for (const l of c.latents) assert.equal(l.href, `/latents/${l.latent}?dataset=mixed`)
     assert.equal(c.central.length, 5)
     for (const r of c.central) assert.equal(targeted.assignments[r], c.id)
@@ -138,8 +183,17 @@ test('same request and seed, same result; affinities are top-k per row and sum t
 test('an explicit latent list and method kmeans', async () => {
   const ctx = await ctxPromise
   const topic = planted.groupLatents[0].flat()
-  const r = await computeClusters(ctx, { dataset: 'mixed', k: 3, latents: [...topic].reverse(), method: 'kmeans', seed: 1 })
-  assert.deepEqual(r.latentsUsed, [...topic].sort((x, y) => x - y))
+  const r = await computeClusters(ctx, {
+    dataset: 'mixed',
+    k: 3,
+    latents: [...topic].reverse(),
+    method: 'kmeans',
+    seed: 1
+  })
+  assert.deepEqual(
+    r.latentsUsed,
+    [...topic].sort((x, y) => x - y)
+  )
   assert.equal(r.method, 'kmeans')
   assert.equal(r.similarity, 'cosine')
   assert.equal(r.eigenvalues, undefined)
@@ -150,15 +204,26 @@ test('progress rises to 1 through the phases', async () => {
   const ctx = await ctxPromise
   const seen: Array<[number, string]> = []
   await computeClusters(ctx, { dataset: 'mixed', k: 2 }, (f, phase) => seen.push([f, phase]))
-  for (let i = 1; i < seen.length; i++) assert.ok(seen[i][0] >= seen[i - 1][0], `progress went back at ${i}: ${seen[i - 1]} -> ${seen[i]}`)
+  for (let i = 1; i < seen.length; i++)
+    assert.ok(seen[i][0] >= seen[i - 1][0], `progress went back at ${i}: ${seen[i - 1]} -> ${seen[i]}`)
   assert.deepEqual(seen.at(-1), [1, 'done'])
-  for (const phase of ['reading', 'similarity', 'embedding', 'kmeans', 'describing']) assert.ok(seen.some(([, p]) => p === phase), phase)
+  for (const phase of ['reading', 'similarity', 'embedding', 'kmeans', 'describing'])
+    assert.ok(
+      seen.some(([, p]) => p === phase),
+      phase
+    )
 })
 
 test('errors a user can act on', async () => {
   const ctx = await ctxPromise
   const status = async (req: Record<string, unknown>) => {
-    try { await computeClusters(ctx, req); return 0 } catch (err) { assert.ok(err instanceof ApiError, String(err)); return err.status }
+    try {
+      await computeClusters(ctx, req)
+      return 0
+    } catch (err) {
+      assert.ok(err instanceof ApiError, String(err))
+      return err.status
+    }
   }
   assert.equal(await status({ dataset: 'nope', k: 2 }), 404)
   assert.equal(await status({ dataset: 'mixed', k: 2, latents: [N_LATENTS] }), 400)
@@ -167,6 +232,6 @@ test('errors a user can act on', async () => {
   assert.equal(await status({ dataset: 'mixed', k: 1 }), 400)
   // A latent that never fires in this dataset.
   const present = new Set(planted.csr.latents)
-  const silent = Array.from({ length: N_LATENTS }, (_, l) => l).find((l) => !present.has(l))!
+  const silent = Array.from({ length: N_LATENTS }, (_, l) => l).find(l => !present.has(l))!
   assert.equal(await status({ dataset: 'mixed', k: 2, latents: [silent] }), 422)
 })

@@ -13,7 +13,15 @@ import { readDocuments } from '@latentbase/shared/store/documents/read'
 import type { FailedItem } from '@latentbase/shared/contract/llm'
 import { failedItem } from '@latentbase/shared/llm/client'
 import { ApiError, issuesToErrors } from '../problem.ts'
-import { axisPhrases, axisMessages, AXIS_ANSWER_TOKENS, ClusterNameAnswer, clusterNameMessages, CLUSTER_NAME_ANSWER_TOKENS, requireLlm } from './llm-helpers.ts'
+import {
+  axisPhrases,
+  axisMessages,
+  AXIS_ANSWER_TOKENS,
+  ClusterNameAnswer,
+  clusterNameMessages,
+  CLUSTER_NAME_ANSWER_TOKENS,
+  requireLlm
+} from './llm-helpers.ts'
 import type { DryRunEstimate } from '@latentbase/shared/contract/llm'
 import { estimatePlan, type PlannedCall } from '@latentbase/shared/llm/cost'
 import { TYPICAL_LABEL } from './relabel-service.ts'
@@ -33,34 +41,68 @@ function parseRequest(request: unknown): ClustersRequest {
   } catch (err) {
     if (!(err instanceof ZodError)) throw err
     const errors = issuesToErrors(err.issues)
-    throw new ApiError(400, 'invalid-request', `invalid clustering request: ${errors.map((e) => `${e.path}: ${e.message}`).join('; ')}`, { errors })
+    throw new ApiError(
+      400,
+      'invalid-request',
+      `invalid clustering request: ${errors.map(e => `${e.path}: ${e.message}`).join('; ')}`,
+      { errors }
+    )
   }
 }
 
-export async function computeClusters(ctx: AnalysisContext, input: unknown, progress?: Progress): Promise<ClustersResult> {
+export async function computeClusters(
+  ctx: AnalysisContext,
+  input: unknown,
+  progress?: Progress
+): Promise<ClustersResult> {
   const started = performance.now()
   const report = progress ?? ctx.progress ?? (() => {})
   const request = parseRequest(input)
   const llm = request.axis || request.nameClusters ? requireLlm(ctx.llm, request.axis ? 'axis' : 'nameClusters') : null
   const ledger = llm?.newLedger()
   const failed: FailedItem[] = []
-  const ds = await sliceDataset(ctx.objects, await loadReadyDataset(ctx.datasets, ctx.tenant, request.dataset, 'dataset'), request.where, 'where')
+  const ds = await sliceDataset(
+    ctx.objects,
+    await loadReadyDataset(ctx.datasets, ctx.tenant, request.dataset, 'dataset'),
+    request.where,
+    'where'
+  )
   const { manifest, prefix } = ds
   const nLatents = manifest.encoder.dSae
   const sliceRows = ds.slice?.rows
   // A slice is clustered as its own matrix: local row i is dataset row sliceRows[i].
   const nDocs = sliceRows ? sliceRows.length : manifest.documents.count
   const datasetRow = (i: number) => (sliceRows ? sliceRows[i] : i)
-  if (request.k > nDocs) throw new ApiError(400, 'invalid-request', `k=${request.k} is more than the ${nDocs} documents of "${ds.record.id}"${ds.slice ? ` in the slice ${ds.slice.text}` : ''}`)
-  const bad = request.latents?.find((l) => l >= nLatents)
-  if (bad !== undefined) throw new ApiError(400, 'invalid-request', `latent ${bad} does not exist: encoder ${manifest.encoder.id} has latents 0-${nLatents - 1}`)
+  if (request.k > nDocs)
+    throw new ApiError(
+      400,
+      'invalid-request',
+      `k=${request.k} is more than the ${nDocs} documents of "${ds.record.id}"${ds.slice ? ` in the slice ${ds.slice.text}` : ''}`
+    )
+  const bad = request.latents?.find(l => l >= nLatents)
+  if (bad !== undefined)
+    throw new ApiError(
+      400,
+      'invalid-request',
+      `latent ${bad} does not exist: encoder ${manifest.encoder.id} has latents 0-${nLatents - 1}`
+    )
 
   report(0, 'reading')
   const [csr, labels] = await Promise.all([
     sliceRows
-      ? readByDocument(ctx.objects, prefix, manifest.latents.byDocument, { start: sliceRows[0], end: sliceRows[sliceRows.length - 1] + 1 }, { nDocs: manifest.documents.count, nLatents }).then((m) => selectRows(m, sliceRows))
+      ? readByDocument(
+          ctx.objects,
+          prefix,
+          manifest.latents.byDocument,
+          { start: sliceRows[0], end: sliceRows[sliceRows.length - 1] + 1 },
+          { nDocs: manifest.documents.count, nLatents }
+        ).then(m => selectRows(m, sliceRows))
       : readByDocument(ctx.objects, prefix, manifest.latents.byDocument, undefined, { nDocs, nLatents }),
-    loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents, { objects: ctx.objects, tenant: ctx.tenant, fingerprint: manifest.encoderFingerprint }),
+    loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents, {
+      objects: ctx.objects,
+      tenant: ctx.tenant,
+      fingerprint: manifest.encoderFingerprint
+    })
   ])
   ctx.signal?.throwIfAborted()
 
@@ -78,7 +120,9 @@ export async function computeClusters(ctx: AnalysisContext, input: unknown, prog
     const vectors = await ctx.embedder.embed(request.phrases)
     const d = embeddings.dimensions
     if (vectors.length !== request.phrases.length * d) {
-      throw new Error(`embedder ${ctx.embedder.id} returned ${vectors.length} numbers for ${request.phrases.length} phrases of dimension ${d}`)
+      throw new Error(
+        `embedder ${ctx.embedder.id} returned ${vectors.length} numbers for ${request.phrases.length} phrases of dimension ${d}`
+      )
     }
     const union = new Set<number>()
     phrases = request.phrases.map((phrase, p) => {
@@ -87,20 +131,33 @@ export async function computeClusters(ctx: AnalysisContext, input: unknown, prog
       return { phrase, latents: Array.from(top.latents) }
     })
     if (union.size === 0) {
-      throw new ApiError(422, 'no-labels', `no latent of encoder ${manifest.encoder.id} has a label, so phrases cannot choose latents; pass latents instead`)
+      throw new ApiError(
+        422,
+        'no-labels',
+        `no latent of encoder ${manifest.encoder.id} has a label, so phrases cannot choose latents; pass latents instead`
+      )
     }
     chosen = [...union]
   }
   const rows = binarize(csr, chosen)
   if (rows.cols.length === 0) {
-    throw new ApiError(422, 'no-active-latents', `none of the ${rows.nCols || 'chosen'} latents is present in any document of "${ds.record.id}"`)
+    throw new ApiError(
+      422,
+      'no-active-latents',
+      `none of the ${rows.nCols || 'chosen'} latents is present in any document of "${ds.record.id}"`
+    )
   }
   let emptyDocuments = 0
   for (let i = 0; i < rows.nDocs; i++) if (rows.indptr[i + 1] === rows.indptr[i]) emptyDocuments++
 
   const out = clusterDocuments(rows, {
-    k: request.k, method: request.method, seed: request.seed,
-    progress: (f, phase) => { ctx.signal?.throwIfAborted(); report(0.1 + 0.8 * f, phase) },
+    k: request.k,
+    method: request.method,
+    seed: request.seed,
+    progress: (f, phase) => {
+      ctx.signal?.throwIfAborted()
+      report(0.1 + 0.8 * f, phase)
+    }
   })
   ctx.signal?.throwIfAborted()
   report(0.9, 'describing')
@@ -108,31 +165,55 @@ export async function computeClusters(ctx: AnalysisContext, input: unknown, prog
   const clusters: Cluster[] = described.map((latents, c) => ({
     id: c,
     size: out.sizes[c],
-    latents: latents.map((l) => latentRef(labels.labels, labels.sources, l.latent, {
-      dataset: ds.record.id, frequencyIn: l.frequencyIn, frequencyOut: l.frequencyOut, difference: l.difference,
-    }, labels)),
-    central: Array.from(out.central[c], datasetRow),
+    latents: latents.map(l =>
+      latentRef(
+        labels.labels,
+        labels.sources,
+        l.latent,
+        {
+          dataset: ds.record.id,
+          frequencyIn: l.frequencyIn,
+          frequencyOut: l.frequencyOut,
+          difference: l.difference
+        },
+        labels
+      )
+    ),
+    central: Array.from(out.central[c], datasetRow)
   }))
   if (request.nameClusters) {
     report(0.92, 'naming clusters')
-    const rowsNeeded = [...new Set(clusters.flatMap((c) => c.central))].sort((a, b) => a - b)
-    const docs = rowsNeeded.length ? await readDocuments(ctx.objects, prefix, manifest.documents.files, rowsNeeded, ['text']) : null
+    const rowsNeeded = [...new Set(clusters.flatMap(c => c.central))].sort((a, b) => a - b)
+    const docs = rowsNeeded.length
+      ? await readDocuments(ctx.objects, prefix, manifest.documents.files, rowsNeeded, ['text'])
+      : null
     const textOf = new Map<number, string>()
-    if (docs) for (let i = 0; i < docs.row.length; i++) textOf.set(docs.row[i], clip(String(docs.text[i]), NAME_DOCUMENT_CHARS))
-    await Promise.all(clusters.map(async (c) => {
-      try {
-        const r = await llm!.chatJson(ClusterNameAnswer, {
-          step: 'name-clusters', temperature: 0,
-          messages: clusterNameMessages(c.latents, c.central.map((row) => textOf.get(row) ?? '')),
-        }, ledger!)
-        c.name = r.value.name
-        c.description = r.value.description || null
-      } catch (err) {
-        failed.push(failedItem(err, 'name-clusters', `cluster ${c.id}`))
-        c.name = null
-        c.description = null
-      }
-    }))
+    if (docs)
+      for (let i = 0; i < docs.row.length; i++) textOf.set(docs.row[i], clip(String(docs.text[i]), NAME_DOCUMENT_CHARS))
+    await Promise.all(
+      clusters.map(async c => {
+        try {
+          const r = await llm!.chatJson(
+            ClusterNameAnswer,
+            {
+              step: 'name-clusters',
+              temperature: 0,
+              messages: clusterNameMessages(
+                c.latents,
+                c.central.map(row => textOf.get(row) ?? '')
+              )
+            },
+            ledger!
+          )
+          c.name = r.value.name
+          c.description = r.value.description || null
+        } catch (err) {
+          failed.push(failedItem(err, 'name-clusters', `cluster ${c.id}`))
+          c.name = null
+          c.description = null
+        }
+      })
+    )
   }
 
   const k = request.k
@@ -148,7 +229,9 @@ export async function computeClusters(ctx: AnalysisContext, input: unknown, prog
       for (let s = 0; s < top; s++) {
         let best = s
         for (let t = s + 1; t < k; t++) if (a[order[t]] > a[order[best]]) best = t
-        const tmp = order[s]; order[s] = order[best]; order[best] = tmp
+        const tmp = order[s]
+        order[s] = order[best]
+        order[best] = tmp
       }
       const row: Array<[number, number]> = new Array(top)
       for (let s = 0; s < top; s++) row[s] = [order[s], Math.round(a[order[s]] * 1e6) / 1e6]
@@ -173,7 +256,7 @@ export async function computeClusters(ctx: AnalysisContext, input: unknown, prog
     ...(sliceRows ? { rows: Array.from(sliceRows) } : {}),
     assignments: Array.from(out.assignments),
     ...(affinities ? { affinities } : {}),
-    ...(ledger ? { usage: ledger.summary(), failed } : {}),
+    ...(ledger ? { usage: ledger.summary(), failed } : {})
   }
 }
 
@@ -186,18 +269,27 @@ export async function estimateClusters(ctx: AnalysisContext, input: unknown): Pr
   const llm = requireLlm(ctx.llm, request.axis ? 'axis' : 'nameClusters')
   const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, request.dataset, 'dataset')
   const plan: PlannedCall[] = []
-  if (request.axis) plan.push({ step: 'axis', messages: axisMessages(request.axis), expectedOutputTokens: AXIS_ANSWER_TOKENS })
+  if (request.axis)
+    plan.push({ step: 'axis', messages: axisMessages(request.axis), expectedOutputTokens: AXIS_ANSWER_TOKENS })
   if (request.nameClusters) {
     // Five documents spread over the dataset stand in for each cluster's central ones (their length and token density).
     const n = ds.manifest.documents.count
     const rows = [...new Set(Array.from({ length: Math.min(5, n) }, (_, i) => Math.floor(((i + 0.5) * n) / 5)))]
-    const docs = rows.length ? await readDocuments(ctx.objects, ds.prefix, ds.manifest.documents.files, rows, ['text']) : { text: [] as string[] }
-    const sample = Array.from(docs.text, (t) => clip(String(t), NAME_DOCUMENT_CHARS))
+    const docs = rows.length
+      ? await readDocuments(ctx.objects, ds.prefix, ds.manifest.documents.files, rows, ['text'])
+      : { text: [] as string[] }
+    const sample = Array.from(docs.text, t => clip(String(t), NAME_DOCUMENT_CHARS))
     const latents = new Array(5).fill({ label: TYPICAL_LABEL, frequencyIn: 0.5, frequencyOut: 0.1 })
     const messages = clusterNameMessages(latents, sample)
-    for (let c = 0; c < request.k; c++) plan.push({ step: 'name-clusters', messages, expectedOutputTokens: CLUSTER_NAME_ANSWER_TOKENS })
+    for (let c = 0; c < request.k; c++)
+      plan.push({ step: 'name-clusters', messages, expectedOutputTokens: CLUSTER_NAME_ANSWER_TOKENS })
   }
-  return { dryRun: true, model: llm.model, tokenScale: llm.tokenScale(), ...estimatePlan(plan, llm.prices, llm.tokenScale()) }
+  return {
+    dryRun: true,
+    model: llm.model,
+    tokenScale: llm.tokenScale(),
+    ...estimatePlan(plan, llm.prices, llm.tokenScale())
+  }
 }
 
 /** Characters of each central document shown to the cluster namer. */

@@ -25,5 +25,13 @@ export interface AnalysisContext {
   windowMiner?: WindowMiner
 }
 
-export interface MinedWindow { latent: number; doc: number; tokens: string[]; activations: number[] }
-export type WindowMiner = (dataset: { prefix: string; manifest: Manifest }, pairs: Array<{ latent: number; doc: number }>) => Promise<MinedWindow[]>
+export interface MinedWindow {
+  latent: number
+  doc: number
+  tokens: string[]
+  activations: number[]
+}
+export type WindowMiner = (
+  dataset: { prefix: string; manifest: Manifest },
+  pairs: Array<{ latent: number; doc: number }>
+) => Promise<MinedWindow[]>

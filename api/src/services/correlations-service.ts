@@ -29,15 +29,19 @@ class LabelEmbeddings {
   constructor(private readonly embedder: Embedder) {}
 
   async ensure(texts: Iterable<string>): Promise<void> {
-    const missing = [...new Set(texts)].filter((t) => !this.byText.has(t))
+    const missing = [...new Set(texts)].filter(t => !this.byText.has(t))
     if (!missing.length) return
     const flat = await this.embedder.embed(missing)
     // An embedder may learn its dimension from its first answer (dimensions 0 until then): trust the answer's shape.
     const dim = flat.length / missing.length
     if (!Number.isInteger(dim) || dim === 0 || (this.embedder.dimensions && dim !== this.embedder.dimensions)) {
-      throw new Error(`embedder ${this.embedder.id} returned ${flat.length} numbers for ${missing.length} texts (dimension ${this.embedder.dimensions})`)
+      throw new Error(
+        `embedder ${this.embedder.id} returned ${flat.length} numbers for ${missing.length} texts (dimension ${this.embedder.dimensions})`
+      )
     }
-    missing.forEach((t, i) => { this.byText.set(t, flat.subarray(i * dim, (i + 1) * dim)) })
+    missing.forEach((t, i) => {
+      this.byText.set(t, flat.subarray(i * dim, (i + 1) * dim))
+    })
   }
 
   /** Cosine of two embedded labels (the embedder returns unit vectors, but normalizing here costs nothing). */
@@ -45,8 +49,14 @@ class LabelEmbeddings {
     if (x === y) return 1
     const a = this.byText.get(x)!
     const b = this.byText.get(y)!
-    let dot = 0, na = 0, nb = 0
-    for (let i = 0; i < a.length; i++) { dot += a[i] * b[i]; na += a[i] * a[i]; nb += b[i] * b[i] }
+    let dot = 0,
+      na = 0,
+      nb = 0
+    for (let i = 0; i < a.length; i++) {
+      dot += a[i] * b[i]
+      na += a[i] * a[i]
+      nb += b[i] * b[i]
+    }
     return na > 0 && nb > 0 ? dot / Math.sqrt(na * nb) : 0
   }
 }
@@ -56,14 +66,27 @@ export interface CorrelationsOptions {
   sliceEntries?: number
 }
 
-export async function computeCorrelations(ctx: AnalysisContext, query: CorrelationsQuery, progress?: Progress,
-  options: CorrelationsOptions = {}): Promise<CorrelationsResult> {
+export async function computeCorrelations(
+  ctx: AnalysisContext,
+  query: CorrelationsQuery,
+  progress?: Progress,
+  options: CorrelationsOptions = {}
+): Promise<CorrelationsResult> {
   const started = performance.now()
   const report = progress ?? ctx.progress ?? (() => {})
   if (query.minFrequency > query.maxFrequency) {
-    throw new ApiError(400, 'invalid-request', `minFrequency (${query.minFrequency}) is above maxFrequency (${query.maxFrequency})`)
+    throw new ApiError(
+      400,
+      'invalid-request',
+      `minFrequency (${query.minFrequency}) is above maxFrequency (${query.maxFrequency})`
+    )
   }
-  const ds = await sliceDataset(ctx.objects, await loadReadyDataset(ctx.datasets, ctx.tenant, query.dataset, 'dataset'), query.where, 'where')
+  const ds = await sliceDataset(
+    ctx.objects,
+    await loadReadyDataset(ctx.datasets, ctx.tenant, query.dataset, 'dataset'),
+    query.where,
+    'where'
+  )
   const { manifest, prefix } = ds
   const nLatents = manifest.encoder.dSae
   report(0, 'reading')
@@ -73,7 +96,14 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
   // whole CSR (12 bytes per entry, plus the read's own copies) is never held at once.
   const perDoc = manifest.documents.count ? Math.max(1, manifest.latents.nnz / manifest.documents.count) : 1
   const slice = Math.max(1, Math.floor((options.sliceEntries ?? SLICE_ENTRIES) / perDoc))
-  const readRange = (start: number, end: number) => readByDocument(ctx.objects, prefix, manifest.latents.byDocument, { start, end }, { nDocs: manifest.documents.count, nLatents })
+  const readRange = (start: number, end: number) =>
+    readByDocument(
+      ctx.objects,
+      prefix,
+      manifest.latents.byDocument,
+      { start, end },
+      { nDocs: manifest.documents.count, nLatents }
+    )
   // Chunks of documents to read: [start, end) of the rows analysed (dataset rows, or indexes into a slice's rows).
   const chunks: Array<[number, number]> = rows ? rowChunks(rows, slice) : []
   if (!rows) for (let start = 0; start < nDocs; start += slice) chunks.push([start, Math.min(nDocs, start + slice)])
@@ -83,19 +113,35 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
     return selectRows(await readRange(part[0], part[part.length - 1] + 1), part)
   }
 
-  const labels = await loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents, { objects: ctx.objects, tenant: ctx.tenant, fingerprint: manifest.encoderFingerprint })
+  const labels = await loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents, {
+    objects: ctx.objects,
+    tenant: ctx.tenant,
+    fingerprint: manifest.encoderFingerprint
+  })
   let stats: { nLatents: number; docCount: Int32Array; topValues: Float32Array; topK: number }
   if (rows) {
     // A slice's document counts and top values (what the stats file holds for a whole dataset) take one more pass.
-    stats = { nLatents, docCount: new Int32Array(nLatents), topValues: new Float32Array(nLatents * DEFAULT_TOP_K), topK: DEFAULT_TOP_K }
+    stats = {
+      nLatents,
+      docCount: new Int32Array(nLatents),
+      topValues: new Float32Array(nLatents * DEFAULT_TOP_K),
+      topK: DEFAULT_TOP_K
+    }
     for (const chunk of chunks) {
       accumulatePresenceAndTop(await readChunk(chunk), stats.docCount, stats.topValues, stats.topK)
       ctx.signal?.throwIfAborted()
     }
   } else {
-    stats = await readLatentStats(ctx.objects, prefix + manifest.stats.key, query.minActivation > 0 ? ['doc_count', 'top_values'] : ['doc_count'])
+    stats = await readLatentStats(
+      ctx.objects,
+      prefix + manifest.stats.key,
+      query.minActivation > 0 ? ['doc_count', 'top_values'] : ['doc_count']
+    )
   }
-  if (stats.nLatents !== nLatents) throw new Error(`the latent statistics of "${ds.record.id}" cover ${stats.nLatents} latents, its encoder has ${nLatents}`)
+  if (stats.nLatents !== nLatents)
+    throw new Error(
+      `the latent statistics of "${ds.record.id}" cover ${stats.nLatents} latents, its encoder has ${nLatents}`
+    )
   const readSlice = (start: number) => readChunk(chunks[start])
 
   // With a presence threshold the statistics' document counts (value > 0) are only upper bounds: one more pass
@@ -115,16 +161,22 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
     for (let c = 0; c < chunks.length; c++) {
       presence(await readSlice(c), minValue, docCount)
       ctx.signal?.throwIfAborted()
-      report(0.3 / passes * ((c + 1) / chunks.length), 'reading')
+      report((0.3 / passes) * ((c + 1) / chunks.length), 'reading')
     }
   }
   // Candidates well beyond the limit, so that dropping pairs for similar labels still leaves `limit` of them.
   const counter = new CooccurrenceCounter(docCount, nDocs, {
     minValue,
-    minFrequency: query.minFrequency, maxFrequency: query.maxFrequency, minCount: query.minCount, minNpmi: query.minNpmi,
-    dropAdjacent: query.dropAdjacent, adjacentShare: query.adjacentShare, adjacentTokens: query.adjacentTokens, dropPositional: query.dropPositional,
+    minFrequency: query.minFrequency,
+    maxFrequency: query.maxFrequency,
+    minCount: query.minCount,
+    minNpmi: query.minNpmi,
+    dropAdjacent: query.dropAdjacent,
+    adjacentShare: query.adjacentShare,
+    adjacentTokens: query.adjacentTokens,
+    dropPositional: query.dropPositional,
     maxCandidates: Math.max(200_000, query.limit * 50),
-    progress: (f) => report(0.3 + 0.6 * f, 'counting'),
+    progress: f => report(0.3 + 0.6 * f, 'counting')
   })
   for (let c = 0; c < chunks.length; c++) {
     counter.add(await readSlice(c))
@@ -140,9 +192,17 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
   // A slice's latent links open the latent's page of the same slice.
   const sliceParam = ds.slice ? `&where=${encodeURIComponent(ds.slice.text)}` : ''
   const side = (latent: number) => {
-    const ref = latentRef(labels.labels, labels.sources, latent, {
-      dataset: ds.record.id, frequency: n ? r.docCount[latent] / n : 0, documents: r.docCount[latent],
-    }, labels)
+    const ref = latentRef(
+      labels.labels,
+      labels.sources,
+      latent,
+      {
+        dataset: ds.record.id,
+        frequency: n ? r.docCount[latent] / n : 0,
+        documents: r.docCount[latent]
+      },
+      labels
+    )
     return sliceParam && 'href' in ref ? { ...ref, href: `${ref.href}${sliceParam}` } : ref
   }
   const filterLabels = query.maxLabelSimilarity < 1
@@ -156,21 +216,32 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
     if (embeddings) {
       const texts: string[] = []
       for (let i = start; i < end; i++) {
-        const la = labels.labels[r.pairs.a[i]], lb = labels.labels[r.pairs.b[i]]
+        const la = labels.labels[r.pairs.a[i]],
+          lb = labels.labels[r.pairs.b[i]]
         if (la && lb) texts.push(la, lb)
       }
       await embeddings.ensure(texts)
     }
     for (let i = start; i < end && pairs.length < query.limit; i++) {
-      const a = r.pairs.a[i], b = r.pairs.b[i], count = r.pairs.count[i]
-      const la = labels.labels[a], lb = labels.labels[b]
+      const a = r.pairs.a[i],
+        b = r.pairs.b[i],
+        count = r.pairs.count[i]
+      const la = labels.labels[a],
+        lb = labels.labels[b]
       const similarity = embeddings && la && lb ? embeddings.cosine(la, lb) : null
-      if (similarity !== null && similarity > query.maxLabelSimilarity) { similarLabels++; continue }
+      if (similarity !== null && similarity > query.maxLabelSimilarity) {
+        similarLabels++
+        continue
+      }
       pairs.push({
-        a: side(a), b: side(b), npmi: r.pairs.npmi[i], count,
-        pAGivenB: count / r.docCount[b], pBGivenA: count / r.docCount[a],
+        a: side(a),
+        b: side(b),
+        npmi: r.pairs.npmi[i],
+        count,
+        pAGivenB: count / r.docCount[b],
+        pBGivenA: count / r.docCount[a],
         adjacentShare: r.pairs.adjacent[i] / count,
-        labelSimilarity: similarity,
+        labelSimilarity: similarity
       })
     }
   }
@@ -183,6 +254,6 @@ export async function computeCorrelations(ctx: AnalysisContext, query: Correlati
     truncated: r.truncated,
     embedder: embeddings ? ctx.embedder.id : null,
     seconds: (performance.now() - started) / 1000,
-    pairs,
+    pairs
   }
 }

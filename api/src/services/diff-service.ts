@@ -18,11 +18,18 @@ type Side = SlicedDataset & { tokens: number }
 type Slice = NonNullable<DiffQuery['aWhere']>
 
 async function loadSide(ctx: AnalysisContext, id: string, where: Slice | undefined, param: string): Promise<Side> {
-  const ds = await sliceDataset(ctx.objects, await loadReadyDataset(ctx.datasets, ctx.tenant, id, param.replace('Where', '')), where, param)
+  const ds = await sliceDataset(
+    ctx.objects,
+    await loadReadyDataset(ctx.datasets, ctx.tenant, id, param.replace('Where', '')),
+    where,
+    param
+  )
   if (!ds.slice) return { ...ds, tokens: ds.manifest.documents.tokens }
   // The slice's own token total (its mean length is part of the result), from the token_count pages of its rows.
   const rows = ds.slice.rows
-  const docs = rows.length ? await readDocuments(ctx.objects, ds.prefix, ds.manifest.documents.files, rows, ['token_count']) : { token_count: new Int32Array(0) }
+  const docs = rows.length
+    ? await readDocuments(ctx.objects, ds.prefix, ds.manifest.documents.files, rows, ['token_count'])
+    : { token_count: new Int32Array(0) }
   let tokens = 0
   for (const t of docs.token_count) tokens += t
   return { ...ds, tokens }
@@ -30,7 +37,13 @@ async function loadSide(ctx: AnalysisContext, id: string, where: Slice | undefin
 
 function sideInfo(s: Side) {
   const n = documentsOf(s)
-  return { id: s.record.id, name: s.record.name, documents: n, meanTokens: n ? s.tokens / n : 0, ...(s.slice ? { where: s.slice.text } : {}) }
+  return {
+    id: s.record.id,
+    name: s.record.name,
+    documents: n,
+    meanTokens: n ? s.tokens / n : 0,
+    ...(s.slice ? { where: s.slice.text } : {})
+  }
 }
 
 /** Per-latent presence counts of each side: the stats file for a whole dataset, the by-document shards for a slice. */
@@ -41,20 +54,36 @@ async function sideCounts(ctx: AnalysisContext, sides: Side[]): Promise<Int32Arr
     if (!s.slice?.rows.length) continue
     const rows = s.slice.rows
     const span = spans.get(s.prefix)
-    spans.set(s.prefix, span ? [Math.min(span[0], rows[0]), Math.max(span[1], rows[rows.length - 1] + 1)] : [rows[0], rows[rows.length - 1] + 1])
+    spans.set(
+      s.prefix,
+      span
+        ? [Math.min(span[0], rows[0]), Math.max(span[1], rows[rows.length - 1] + 1)]
+        : [rows[0], rows[rows.length - 1] + 1]
+    )
   }
   const reads = new Map<string, ReturnType<typeof readByDocument>>()
   for (const s of sides) {
     const span = spans.get(s.prefix)
     if (span && !reads.has(s.prefix)) {
-      reads.set(s.prefix, readByDocument(ctx.objects, s.prefix, s.manifest.latents.byDocument, { start: span[0], end: span[1] }, { nLatents: s.manifest.encoder.dSae }))
+      reads.set(
+        s.prefix,
+        readByDocument(
+          ctx.objects,
+          s.prefix,
+          s.manifest.latents.byDocument,
+          { start: span[0], end: span[1] },
+          { nLatents: s.manifest.encoder.dSae }
+        )
+      )
     }
   }
-  return Promise.all(sides.map(async (s) => {
-    if (!s.slice) return (await readLatentStats(ctx.objects, s.prefix + s.manifest.stats.key, ['doc_count'])).docCount
-    if (!s.slice.rows.length) return new Int32Array(s.manifest.encoder.dSae)
-    return presenceCountsOfRows(await reads.get(s.prefix)!, s.slice.rows)
-  }))
+  return Promise.all(
+    sides.map(async s => {
+      if (!s.slice) return (await readLatentStats(ctx.objects, s.prefix + s.manifest.stats.key, ['doc_count'])).docCount
+      if (!s.slice.rows.length) return new Int32Array(s.manifest.encoder.dSae)
+      return presenceCountsOfRows(await reads.get(s.prefix)!, s.slice.rows)
+    })
+  )
 }
 
 /** Rows of a documents read (ascending `row`) at the given dataset rows, as indexes into its columns. */
@@ -72,38 +101,77 @@ function indexesOf(docRows: Int32Array, rows: Int32Array): Int32Array {
 export async function runDiff(ctx: AnalysisContext, q: DiffQuery): Promise<DiffResult> {
   const bWhere = q.bWhere ?? []
   if (bWhere.length && bWhere.length !== q.b.length) {
-    throw new ApiError(400, 'invalid-request', `bWhere is given ${bWhere.length} time(s) for ${q.b.length} b dataset(s): give one bWhere per b, in the same order (an empty bWhere= takes the whole dataset)`)
+    throw new ApiError(
+      400,
+      'invalid-request',
+      `bWhere is given ${bWhere.length} time(s) for ${q.b.length} b dataset(s): give one bWhere per b, in the same order (an empty bWhere= takes the whole dataset)`
+    )
   }
   const textOf = (w: Slice | undefined) => (w ? sliceToText(w) : '')
   const same = q.b.findIndex((b, i) => b === q.a && textOf(bWhere[i]) === textOf(q.aWhere))
   if (same >= 0) {
-    throw new ApiError(400, 'invalid-request', q.aWhere || bWhere[same]
-      ? `a and b[${same}] are the same slice of dataset "${q.a}": give them different aWhere / bWhere`
-      : `dataset "${q.a}" is both a and b; to compare parts of one dataset, give aWhere and bWhere slices`)
+    throw new ApiError(
+      400,
+      'invalid-request',
+      q.aWhere || bWhere[same]
+        ? `a and b[${same}] are the same slice of dataset "${q.a}": give them different aWhere / bWhere`
+        : `dataset "${q.a}" is both a and b; to compare parts of one dataset, give aWhere and bWhere slices`
+    )
   }
-  if (q.minFrequency > q.maxFrequency) throw new ApiError(400, 'invalid-request', `minFrequency (${q.minFrequency}) is above maxFrequency (${q.maxFrequency})`)
+  if (q.minFrequency > q.maxFrequency)
+    throw new ApiError(
+      400,
+      'invalid-request',
+      `minFrequency (${q.minFrequency}) is above maxFrequency (${q.maxFrequency})`
+    )
   if ((q.pairBy || q.controlLength) && q.b.length > 1) {
-    throw new ApiError(400, 'invalid-request', `${q.pairBy ? 'pairBy' : 'controlLength'} compares a with exactly one b; got ${q.b.length}`)
+    throw new ApiError(
+      400,
+      'invalid-request',
+      `${q.pairBy ? 'pairBy' : 'controlLength'} compares a with exactly one b; got ${q.b.length}`
+    )
   }
-  if (q.pairBy && q.controlLength) throw new ApiError(400, 'invalid-request', 'choose either pairBy or controlLength, not both')
+  if (q.pairBy && q.controlLength)
+    throw new ApiError(400, 'invalid-request', 'choose either pairBy or controlLength, not both')
 
   const a = await loadSide(ctx, q.a, q.aWhere, 'aWhere')
-  const bs = await Promise.all(q.b.map((id, i) => loadSide(ctx, id, bWhere[i], bWhere.length > 1 ? `bWhere[${i}]` : 'bWhere')))
+  const bs = await Promise.all(
+    q.b.map((id, i) => loadSide(ctx, id, bWhere[i], bWhere.length > 1 ? `bWhere[${i}]` : 'bWhere'))
+  )
   for (const b of bs) {
     if (b.manifest.encoderFingerprint !== a.manifest.encoderFingerprint) {
-      throw new ApiError(409, 'encoder-mismatch',
-        `datasets were encoded differently and cannot be compared: "${a.record.id}" with ${a.manifest.encoder.id} (${a.manifest.encoderFingerprint.slice(0, 12)}, pooling ${a.manifest.pooling.method}) and "${b.record.id}" with ${b.manifest.encoder.id} (${b.manifest.encoderFingerprint.slice(0, 12)}, pooling ${b.manifest.pooling.method}); re-encode one of them with the other's encoder and pooling`)
+      throw new ApiError(
+        409,
+        'encoder-mismatch',
+        `datasets were encoded differently and cannot be compared: "${a.record.id}" with ${a.manifest.encoder.id} (${a.manifest.encoderFingerprint.slice(0, 12)}, pooling ${a.manifest.pooling.method}) and "${b.record.id}" with ${b.manifest.encoder.id} (${b.manifest.encoderFingerprint.slice(0, 12)}, pooling ${b.manifest.pooling.method}); re-encode one of them with the other's encoder and pooling`
+      )
     }
   }
   const nLatents = a.manifest.encoder.dSae
   if (q.latents) {
-    const bad = q.latents.find((l) => l >= nLatents)
-    if (bad !== undefined) throw new ApiError(400, 'invalid-request', `latent ${bad} does not exist: encoder ${a.manifest.encoder.id} has latents 0-${nLatents - 1}`)
+    const bad = q.latents.find(l => l >= nLatents)
+    if (bad !== undefined)
+      throw new ApiError(
+        400,
+        'invalid-request',
+        `latent ${bad} does not exist: encoder ${a.manifest.encoder.id} has latents 0-${nLatents - 1}`
+      )
   }
-  const info = await loadLabelInfo(ctx.encoders, a.manifest.encoder.id, nLatents, { objects: ctx.objects, tenant: ctx.tenant, fingerprint: a.manifest.encoderFingerprint })
+  const info = await loadLabelInfo(ctx.encoders, a.manifest.encoder.id, nLatents, {
+    objects: ctx.objects,
+    tenant: ctx.tenant,
+    fingerprint: a.manifest.encoderFingerprint
+  })
   const labels = info.labels
   const scored = <T extends { latent: number; label: string | null }>(latents: T[]) => withLabelScores(latents, info)
-  const options = { limit: q.limit, minFrequency: q.minFrequency, maxFrequency: q.maxFrequency, metric: q.metric, direction: q.direction, latents: q.latents }
+  const options = {
+    limit: q.limit,
+    minFrequency: q.minFrequency,
+    maxFrequency: q.maxFrequency,
+    metric: q.metric,
+    direction: q.direction,
+    latents: q.latents
+  }
   const base = { a: sideInfo(a), b: bs.map(sideInfo), encoder: a.manifest.encoder.id, metric: q.metric }
 
   if (q.pairBy || q.controlLength) {
@@ -114,28 +182,46 @@ export async function runDiff(ctx: AnalysisContext, q: DiffQuery): Promise<DiffR
       readDocuments(ctx.objects, a.prefix, a.manifest.documents.files, undefined, [column]),
       readDocuments(ctx.objects, b.prefix, b.manifest.documents.files, undefined, [column]),
       readByDocument(ctx.objects, a.prefix, a.manifest.latents.byDocument),
-      readByDocument(ctx.objects, b.prefix, b.manifest.latents.byDocument),
+      readByDocument(ctx.objects, b.prefix, b.manifest.latents.byDocument)
     ])
     // A slice keeps its rows only: the designs then run on the sub-matrices as if the slice were its own dataset.
     const restrict = <T extends { row: Int32Array }>(side: Side, docs: T, csr: typeof csrA) => {
       if (!side.slice) return { docs, csr }
       const at = indexesOf(docs.row, side.slice.rows)
-      const picked = Object.fromEntries(Object.entries(docs).map(([k, col]) => [k, Array.isArray(col) ? Array.from(at, (i) => col[i]) : Array.from(at, (i) => (col as Int32Array)[i])]))
+      const picked = Object.fromEntries(
+        Object.entries(docs).map(([k, col]) => [
+          k,
+          Array.isArray(col) ? Array.from(at, i => col[i]) : Array.from(at, i => (col as Int32Array)[i])
+        ])
+      )
       return { docs: picked as unknown as T, csr: { ...selectRows(csr, side.slice.rows), docStart: 0 } }
     }
     const A = restrict(a, docsA, csrA)
     const B = restrict(b, docsB, csrB)
     if (q.pairBy) {
-      const { rowsA, rowsB } = matchPairs((A.docs as { metadata: string[] }).metadata, (B.docs as { metadata: string[] }).metadata, q.pairBy)
+      const { rowsA, rowsB } = matchPairs(
+        (A.docs as { metadata: string[] }).metadata,
+        (B.docs as { metadata: string[] }).metadata,
+        q.pairBy
+      )
       if (rowsA.length === 0) {
-        throw new ApiError(422, 'no-pairs', `no document of "${a.record.id}" shares a metadata "${q.pairBy}" value with a document of "${b.record.id}"; was "${q.pairBy}" listed in metadataFields when the datasets were created?`)
+        throw new ApiError(
+          422,
+          'no-pairs',
+          `no document of "${a.record.id}" shares a metadata "${q.pairBy}" value with a document of "${b.record.id}"; was "${q.pairBy}" listed in metadataFields when the datasets were created?`
+        )
       }
       const out = diffPaired({ a: A.csr, b: B.csr, rowsA, rowsB, labels, against: b.record.id, options })
       return { ...base, design: 'paired', pairs: rowsA.length, tested: out.tested, latents: scored(out.latents) }
     }
     const out = diffLengthControlled({
-      a: A.csr, b: B.csr, tokensA: Int32Array.from((A.docs as { token_count: ArrayLike<number> }).token_count, Number), tokensB: Int32Array.from((B.docs as { token_count: ArrayLike<number> }).token_count, Number),
-      labels, against: b.record.id, options,
+      a: A.csr,
+      b: B.csr,
+      tokensA: Int32Array.from((A.docs as { token_count: ArrayLike<number> }).token_count, Number),
+      tokensB: Int32Array.from((B.docs as { token_count: ArrayLike<number> }).token_count, Number),
+      labels,
+      against: b.record.id,
+      options
     })
     return { ...base, design: 'length-stratified', tested: out.tested, latents: scored(out.latents) }
   }
@@ -143,18 +229,30 @@ export async function runDiff(ctx: AnalysisContext, q: DiffQuery): Promise<DiffR
   const out = diffLatents({
     a: { id: a.record.id, name: a.record.name, documents: documentsOf(a), counts: counts[0] },
     b: bs.map((s, i) => ({ id: s.record.id, name: s.record.name, documents: documentsOf(s), counts: counts[i + 1] })),
-    labels, options,
+    labels,
+    options
   })
   return { ...base, design: 'independent', tested: out.tested, latents: scored(out.latents) }
 }
 
 /** Each latent with its label's source and scores (the label itself is already the merged one). */
-function withLabelScores<T extends { latent: number; label: string | null }>(latents: T[], info: LabelInfo): Array<T & { labelSource: string | null; labelScore: ReturnType<typeof scoreAt> }> {
-  return latents.map((l) => ({ ...l, labelSource: l.label == null ? null : (info.sources[l.latent] ?? 'imported'), labelScore: scoreAt(info, l.latent) }))
+function withLabelScores<T extends { latent: number; label: string | null }>(
+  latents: T[],
+  info: LabelInfo
+): Array<T & { labelSource: string | null; labelScore: ReturnType<typeof scoreAt> }> {
+  return latents.map(l => ({
+    ...l,
+    labelSource: l.label == null ? null : (info.sources[l.latent] ?? 'imported'),
+    labelScore: scoreAt(info, l.latent)
+  }))
 }
 
 /** Rows of A and B whose metadata[field] values match; values that repeat within a dataset are ambiguous and left out. */
-export function matchPairs(metaA: ArrayLike<unknown>, metaB: ArrayLike<unknown>, field: string): { rowsA: Int32Array; rowsB: Int32Array } {
+export function matchPairs(
+  metaA: ArrayLike<unknown>,
+  metaB: ArrayLike<unknown>,
+  field: string
+): { rowsA: Int32Array; rowsB: Int32Array } {
   const index = (meta: ArrayLike<unknown>) => {
     const rows = new Map<string, number>()
     const repeated = new Set<string>()
@@ -175,7 +273,10 @@ export function matchPairs(metaA: ArrayLike<unknown>, metaB: ArrayLike<unknown>,
   const rowsB: number[] = []
   for (const [key, row] of ia) {
     const other = ib.get(key)
-    if (other !== undefined) { rowsA.push(row); rowsB.push(other) }
+    if (other !== undefined) {
+      rowsA.push(row)
+      rowsB.push(other)
+    }
   }
   return { rowsA: Int32Array.from(rowsA), rowsB: Int32Array.from(rowsB) }
 }

@@ -1,7 +1,13 @@
 /** @module Hypotheses from a diff: the top latents' labels with one activating and one non-activating document go to an LLM, which writes hypotheses citing latent ids. */
 import { z } from 'zod'
 import { DiffQuery } from '@latentbase/shared/contract/diff'
-import { HypothesesRequest, type DryRunEstimate, type FailedItem, type HypothesesResult, type Hypothesis } from '@latentbase/shared/contract/llm'
+import {
+  HypothesesRequest,
+  type DryRunEstimate,
+  type FailedItem,
+  type HypothesesResult,
+  type Hypothesis
+} from '@latentbase/shared/contract/llm'
 import { readByLatent } from '@latentbase/shared/store/latent-shards/read-by-latent'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { estimatePlan, countTokens, type ChatMessage, type PlannedCall } from '@latentbase/shared/llm/cost'
@@ -20,10 +26,12 @@ export const HYPOTHESIS_ANSWER_TOKENS = 36
 export const ANSWER_FRAME_TOKENS = 8
 
 export const HypothesesAnswer = z.object({
-  hypotheses: z.array(z.object({
-    text: z.string().min(1),
-    latents: z.array(z.coerce.number().int()).default([]),
-  })),
+  hypotheses: z.array(
+    z.object({
+      text: z.string().min(1),
+      latents: z.array(z.coerce.number().int()).default([])
+    })
+  )
 })
 
 /** A document cut to `chars`, with a marker saying so (the LLM should not read a cut as the document's end). */
@@ -46,21 +54,26 @@ export interface ShownExample {
 
 export function hypothesesMessages(question: string, max: number, shown: readonly ShownExample[]): ChatMessage[] {
   const pct = (x: number) => `${(100 * x).toFixed(1)}%`
-  const blocks = shown.map((s) => [
-    `Latent ${s.latent}: ${s.label ?? '(no label)'}${s.labelScore ? ` (how well this description predicts the latent, 0.5 = chance, 1 = perfect: detection ${s.labelScore.detection ?? 'n/a'}, fuzzing ${s.labelScore.fuzzing ?? 'n/a'})` : ''}`,
-    `Present in ${pct(s.frequencyA)} of A and ${pct(s.frequencyB)} of B (difference ${(100 * s.difference).toFixed(1)} points).`,
-    `Example from A where it is present:\n<example>\n${s.activating ?? '(none found)'}\n</example>`,
-    `Example from B where it is absent:\n<example>\n${s.nonActivating ?? '(none found)'}\n</example>`,
-  ].join('\n')).join('\n\n')
+  const blocks = shown
+    .map(s =>
+      [
+        `Latent ${s.latent}: ${s.label ?? '(no label)'}${s.labelScore ? ` (how well this description predicts the latent, 0.5 = chance, 1 = perfect: detection ${s.labelScore.detection ?? 'n/a'}, fuzzing ${s.labelScore.fuzzing ?? 'n/a'})` : ''}`,
+        `Present in ${pct(s.frequencyA)} of A and ${pct(s.frequencyB)} of B (difference ${(100 * s.difference).toFixed(1)} points).`,
+        `Example from A where it is present:\n<example>\n${s.activating ?? '(none found)'}\n</example>`,
+        `Example from B where it is absent:\n<example>\n${s.nonActivating ?? '(none found)'}\n</example>`
+      ].join('\n')
+    )
+    .join('\n\n')
   return [
     {
       role: 'system',
-      content: 'You are a careful data analyst comparing two datasets of texts, A and B. You are shown features (latents of a sparse autoencoder) that are present in more documents of A than of B, each with its description, its frequencies, one document of A where it is present and one document of B where it is absent. Descriptions can be wrong: trust the examples. Reply with JSON only.',
+      content:
+        'You are a careful data analyst comparing two datasets of texts, A and B. You are shown features (latents of a sparse autoencoder) that are present in more documents of A than of B, each with its description, its frequencies, one document of A where it is present and one document of B where it is absent. Descriptions can be wrong: trust the examples. Reply with JSON only.'
     },
     {
       role: 'user',
-      content: `${question}\n\n${blocks}\n\nWrite at most ${max} hypotheses about how documents of A differ from documents of B. Each is one sentence that starts with "This response" and states a property more common in A, and cites the latent ids it rests on. Merge latents that say the same thing. Reply with JSON: {"hypotheses": [{"text": "This response ...", "latents": [12, 40]}]}`,
-    },
+      content: `${question}\n\n${blocks}\n\nWrite at most ${max} hypotheses about how documents of A differ from documents of B. Each is one sentence that starts with "This response" and states a property more common in A, and cites the latent ids it rests on. Merge latents that say the same thing. Reply with JSON: {"hypotheses": [{"text": "This response ...", "latents": [12, 40]}]}`
+    }
   ]
 }
 
@@ -77,7 +90,12 @@ function drawAbsent(n: number, present: Set<number>, rand: () => number, rows?: 
   return null
 }
 
-async function textsOf(ctx: AnalysisContext, ds: ReadyDataset, rows: number[], chars: number): Promise<Map<number, string>> {
+async function textsOf(
+  ctx: AnalysisContext,
+  ds: ReadyDataset,
+  rows: number[],
+  chars: number
+): Promise<Map<number, string>> {
   const out = new Map<number, string>()
   if (!rows.length) return out
   const docs = await readDocuments(ctx.objects, ds.prefix, ds.manifest.documents.files, rows, ['text'])
@@ -86,70 +104,135 @@ async function textsOf(ctx: AnalysisContext, ds: ReadyDataset, rows: number[], c
 }
 
 /** POST /diff/hypotheses: a dry run answers the estimate; otherwise one LLM call, whose failure is reported, not thrown. */
-export async function generateHypotheses(ctx: AnalysisContext, llm: LlmClient, input: HypothesesRequest): Promise<HypothesesResult | DryRunEstimate> {
+export async function generateHypotheses(
+  ctx: AnalysisContext,
+  llm: LlmClient,
+  input: HypothesesRequest
+): Promise<HypothesesResult | DryRunEstimate> {
   const req = HypothesesRequest.parse(input)
   if (req.bWhere && req.bWhere.length !== req.b.length) {
-    throw new ApiError(400, 'invalid-request', `bWhere has ${req.bWhere.length} slice(s) for ${req.b.length} b dataset(s): give one per b, in the same order ("" for a whole dataset)`)
+    throw new ApiError(
+      400,
+      'invalid-request',
+      `bWhere has ${req.bWhere.length} slice(s) for ${req.b.length} b dataset(s): give one per b, in the same order ("" for a whole dataset)`
+    )
   }
   const text = (w: typeof req.aWhere) => (w ? sliceToText(w) : '')
-  const diff = await runDiff(ctx, DiffQuery.parse({
-    a: req.a, b: req.b, limit: req.topLatents,
-    ...(req.aWhere ? { aWhere: text(req.aWhere) } : {}), ...(req.bWhere ? { bWhere: req.bWhere.map(text) } : {}),
-  }))
-  const top = diff.latents.filter((l) => l.difference >= req.minDifference)
+  const diff = await runDiff(
+    ctx,
+    DiffQuery.parse({
+      a: req.a,
+      b: req.b,
+      limit: req.topLatents,
+      ...(req.aWhere ? { aWhere: text(req.aWhere) } : {}),
+      ...(req.bWhere ? { bWhere: req.bWhere.map(text) } : {})
+    })
+  )
+  const top = diff.latents.filter(l => l.difference >= req.minDifference)
   if (!top.length) {
-    throw new ApiError(422, 'no-differences', `no latent is more frequent in "${req.a}" than in ${req.b.map((b) => `"${b}"`).join(', ')} by ${req.minDifference} or more: nothing to write hypotheses from (lower minDifference to see smaller differences)`)
+    throw new ApiError(
+      422,
+      'no-differences',
+      `no latent is more frequent in "${req.a}" than in ${req.b.map(b => `"${b}"`).join(', ')} by ${req.minDifference} or more: nothing to write hypotheses from (lower minDifference to see smaller differences)`
+    )
   }
-  const a: SlicedDataset = await sliceDataset(ctx.objects, await loadReadyDataset(ctx.datasets, ctx.tenant, req.a, 'a'), req.aWhere, 'aWhere')
+  const a: SlicedDataset = await sliceDataset(
+    ctx.objects,
+    await loadReadyDataset(ctx.datasets, ctx.tenant, req.a, 'a'),
+    req.aWhere,
+    'aWhere'
+  )
   // Keyed by the b's index: two slices of one dataset are two b's.
   const sideOf = (l: (typeof top)[number]) => l.againstIndex ?? req.b.indexOf(l.against)
   const againstIndexes = [...new Set(top.map(sideOf))]
-  const againstIds = [...new Set(top.map((l) => l.against))]
-  const against = new Map(await Promise.all(againstIndexes.map(async (i) =>
-    [i, await sliceDataset(ctx.objects, await loadReadyDataset(ctx.datasets, ctx.tenant, req.b[i], 'b'), req.bWhere?.[i], 'bWhere')] as const)))
-  const latents = top.map((l) => l.latent)
+  const againstIds = [...new Set(top.map(l => l.against))]
+  const against = new Map(
+    await Promise.all(
+      againstIndexes.map(
+        async i =>
+          [
+            i,
+            await sliceDataset(
+              ctx.objects,
+              await loadReadyDataset(ctx.datasets, ctx.tenant, req.b[i], 'b'),
+              req.bWhere?.[i],
+              'bWhere'
+            )
+          ] as const
+      )
+    )
+  )
+  const latents = top.map(l => l.latent)
   const inA = a.slice ? new Set(a.slice.rows) : null
 
   // Activating: the document of A where the latent is strongest. Non-activating: a seeded draw from the against dataset among documents without it.
-  const cscA = await readByLatent(ctx.objects, a.prefix, a.manifest.latents.byLatent, latents, { nLatents: a.manifest.encoder.dSae })
+  const cscA = await readByLatent(ctx.objects, a.prefix, a.manifest.latents.byLatent, latents, {
+    nLatents: a.manifest.encoder.dSae
+  })
   const activatingRow = new Map<number, number>()
   for (const l of latents) {
     let best = -1
     let bestValue = -Infinity
     for (let j = cscA.indptr[l]; j < cscA.indptr[l + 1]; j++) {
-      if (cscA.values[j] > bestValue && (!inA || inA.has(cscA.docs[j]))) { bestValue = cscA.values[j]; best = cscA.docs[j] }
+      if (cscA.values[j] > bestValue && (!inA || inA.has(cscA.docs[j]))) {
+        bestValue = cscA.values[j]
+        best = cscA.docs[j]
+      }
     }
     if (best >= 0) activatingRow.set(l, best)
   }
   const nonActivatingRow = new Map<number, number>()
   for (const [side, ds] of against) {
-    const mine = top.filter((l) => sideOf(l) === side).map((l) => l.latent)
-    const csc = await readByLatent(ctx.objects, ds.prefix, ds.manifest.latents.byLatent, mine, { nLatents: ds.manifest.encoder.dSae })
+    const mine = top.filter(l => sideOf(l) === side).map(l => l.latent)
+    const csc = await readByLatent(ctx.objects, ds.prefix, ds.manifest.latents.byLatent, mine, {
+      nLatents: ds.manifest.encoder.dSae
+    })
     for (const l of mine) {
       const present = new Set<number>()
       for (let j = csc.indptr[l]; j < csc.indptr[l + 1]; j++) present.add(csc.docs[j])
       const rows = ds.slice?.rows
-      const row = drawAbsent(rows ? rows.length : ds.manifest.documents.count, present, mulberry32((req.seed ^ Math.imul(l + 1, 0x9e3779b1)) >>> 0), rows)
+      const row = drawAbsent(
+        rows ? rows.length : ds.manifest.documents.count,
+        present,
+        mulberry32((req.seed ^ Math.imul(l + 1, 0x9e3779b1)) >>> 0),
+        rows
+      )
       if (row !== null) nonActivatingRow.set(l, row)
     }
   }
   const textsA = await textsOf(ctx, a, [...new Set(activatingRow.values())], req.exampleChars)
   const textsB = new Map<number, Map<number, string>>()
   for (const [side, ds] of against) {
-    const rows = top.filter((l) => sideOf(l) === side && nonActivatingRow.has(l.latent)).map((l) => nonActivatingRow.get(l.latent)!)
+    const rows = top
+      .filter(l => sideOf(l) === side && nonActivatingRow.has(l.latent))
+      .map(l => nonActivatingRow.get(l.latent)!)
     textsB.set(side, await textsOf(ctx, ds, [...new Set(rows)], req.exampleChars))
   }
-  const shown: ShownExample[] = top.map((l) => ({
-    latent: l.latent, label: l.label, frequencyA: l.frequencyA, frequencyB: l.frequencyB, difference: l.difference, against: l.against,
+  const shown: ShownExample[] = top.map(l => ({
+    latent: l.latent,
+    label: l.label,
+    frequencyA: l.frequencyA,
+    frequencyB: l.frequencyB,
+    difference: l.difference,
+    against: l.against,
     labelScore: l.labelScore ?? null,
-    activating: activatingRow.has(l.latent) ? textsA.get(activatingRow.get(l.latent)!) ?? null : null,
-    nonActivating: nonActivatingRow.has(l.latent) ? textsB.get(sideOf(l))?.get(nonActivatingRow.get(l.latent)!) ?? null : null,
+    activating: activatingRow.has(l.latent) ? (textsA.get(activatingRow.get(l.latent)!) ?? null) : null,
+    nonActivating: nonActivatingRow.has(l.latent)
+      ? (textsB.get(sideOf(l))?.get(nonActivatingRow.get(l.latent)!) ?? null)
+      : null
   }))
   const messages = hypothesesMessages(req.question, req.max, shown)
 
   if (req.dryRun) {
-    const plan: PlannedCall[] = [{ step: 'hypotheses', messages, expectedOutputTokens: ANSWER_FRAME_TOKENS + req.max * HYPOTHESIS_ANSWER_TOKENS }]
-    return { dryRun: true, model: llm.model, tokenScale: llm.tokenScale(), ...estimatePlan(plan, llm.prices, llm.tokenScale()) }
+    const plan: PlannedCall[] = [
+      { step: 'hypotheses', messages, expectedOutputTokens: ANSWER_FRAME_TOKENS + req.max * HYPOTHESIS_ANSWER_TOKENS }
+    ]
+    return {
+      dryRun: true,
+      model: llm.model,
+      tokenScale: llm.tokenScale(),
+      ...estimatePlan(plan, llm.prices, llm.tokenScale())
+    }
   }
 
   const ledger = llm.newLedger()
@@ -159,27 +242,48 @@ export async function generateHypotheses(ctx: AnalysisContext, llm: LlmClient, i
     const answer = await llm.chatJson(HypothesesAnswer, { step: 'hypotheses', messages, temperature: 0 }, ledger)
     const shownIds = new Set(latents)
     hypotheses = answer.value.hypotheses.slice(0, req.max).map((h, id) => ({
-      id, text: h.text.trim(), latents: [...new Set(h.latents)].filter((l) => shownIds.has(l)), // citations of latents not shown are dropped
+      id,
+      text: h.text.trim(),
+      latents: [...new Set(h.latents)].filter(l => shownIds.has(l)) // citations of latents not shown are dropped
     }))
   } catch (err) {
     failed.push(failedItem(err, 'hypotheses', 'the hypotheses call'))
   }
-  const usedRows: Record<string, number[]> = { [a.record.id]: [...new Set(activatingRow.values())].sort((x, y) => x - y) }
+  const usedRows: Record<string, number[]> = {
+    [a.record.id]: [...new Set(activatingRow.values())].sort((x, y) => x - y)
+  }
   for (const id of againstIds) {
-    const rows = top.filter((l) => l.against === id && nonActivatingRow.has(l.latent)).map((l) => nonActivatingRow.get(l.latent)!)
+    const rows = top
+      .filter(l => l.against === id && nonActivatingRow.has(l.latent))
+      .map(l => nonActivatingRow.get(l.latent)!)
     usedRows[id] = [...new Set([...(usedRows[id] ?? []), ...rows])].sort((x, y) => x - y)
   }
   return {
-    dryRun: false, a: req.a, b: req.b, question: req.question, model: llm.model, hypotheses,
-    latents: top.map((l) => ({
-      latent: l.latent, label: l.label, frequencyA: l.frequencyA, frequencyB: l.frequencyB, difference: l.difference, against: l.against,
-      activatingRow: activatingRow.get(l.latent) ?? null, nonActivatingRow: nonActivatingRow.get(l.latent) ?? null,
-      labelSource: l.labelSource ?? null, labelScore: l.labelScore ?? null,
+    dryRun: false,
+    a: req.a,
+    b: req.b,
+    question: req.question,
+    model: llm.model,
+    hypotheses,
+    latents: top.map(l => ({
+      latent: l.latent,
+      label: l.label,
+      frequencyA: l.frequencyA,
+      frequencyB: l.frequencyB,
+      difference: l.difference,
+      against: l.against,
+      activatingRow: activatingRow.get(l.latent) ?? null,
+      nonActivatingRow: nonActivatingRow.get(l.latent) ?? null,
+      labelSource: l.labelSource ?? null,
+      labelScore: l.labelScore ?? null
     })),
-    usedRows, failed, usage: ledger.summary(),
+    usedRows,
+    failed,
+    usage: ledger.summary()
   }
 }
 
 /** Tokens of a typical hypothesis sentence, for estimating prompts that will quote hypotheses not yet written. */
-export const TYPICAL_HYPOTHESIS = 'This response discusses a specific technical topic in detail, using domain vocabulary and concrete examples.'
+export const TYPICAL_HYPOTHESIS =
+  'This response discusses a specific technical topic in detail, using domain vocabulary and concrete examples.'
 export const TYPICAL_HYPOTHESIS_TOKENS = countTokens(TYPICAL_HYPOTHESIS)

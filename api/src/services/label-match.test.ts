@@ -8,22 +8,43 @@ import type { LabelInfo } from '@latentbase/shared/catalog/label-overlay'
 import { labelMatcher, matchText } from './label-match.ts'
 
 test('an offline label is matched by its words, without the example window; other labels whole', () => {
-  assert.equal(matchText('"whale", "harpoon" (e.g. "...the tax (e.g. income) was paid...")', 'offline-lift'), '"whale", "harpoon"')
+  assert.equal(
+    matchText('"whale", "harpoon" (e.g. "...the tax (e.g. income) was paid...")', 'offline-lift'),
+    '"whale", "harpoon"'
+  )
   assert.equal(matchText('"prev" (e.g. "...Prev Up Chapter...")', 'offline-lift'), '"prev"')
   assert.equal(matchText('Mentions of fruit (e.g. "apples")', 'llm:gpt-4o-mini'), 'Mentions of fruit (e.g. "apples")')
-  assert.equal(matchText('(e.g. "only an example")', 'offline-lift'), '(e.g. "only an example")', 'nothing left: the label stays')
+  assert.equal(
+    matchText('(e.g. "only an example")', 'offline-lift'),
+    '(e.g. "only an example")',
+    'nothing left: the label stays'
+  )
   assert.equal(matchText(null, 'offline-lift'), null)
 })
 
 const info = (labels: (string | null)[], sources: (string | null)[], extra: Partial<LabelInfo> = {}): LabelInfo => ({
-  labels, sources, detection: new Float32Array(labels.length).fill(NaN), fuzzing: new Float32Array(labels.length).fill(NaN), ...extra,
+  labels,
+  sources,
+  detection: new Float32Array(labels.length).fill(NaN),
+  fuzzing: new Float32Array(labels.length).fill(NaN),
+  ...extra
 })
 
 test('label cosines: the same words score ~1 whatever the example; unrelated words low; an overlaid label counts with its new text', async () => {
-  const labels = ['"whale", "harpoon" (e.g. "...lowered the boats...")', '"whale", "harpoon" (e.g. "...congress shall...")', '"html", "font" (e.g. "...<font>...")', null]
+  const labels = [
+    '"whale", "harpoon" (e.g. "...lowered the boats...")',
+    '"whale", "harpoon" (e.g. "...congress shall...")',
+    '"html", "font" (e.g. "...<font>...")',
+    null
+  ]
   const sources = labels.map(() => 'offline-lift')
   const embedder = new OfflineEmbedder()
-  const m = await labelMatcher(new LabelEmbeddingCache(new MemoryObjectStore()), 'fp-test', embedder, info(labels, sources))
+  const m = await labelMatcher(
+    new LabelEmbeddingCache(new MemoryObjectStore()),
+    'fp-test',
+    embedder,
+    info(labels, sources)
+  )
   assert.ok(m.cosine(0, 1) > 0.98, `same words, other example: ${m.cosine(0, 1)}`)
   assert.ok(m.cosine(0, 2) < 0.3, `unrelated: ${m.cosine(0, 2)}`)
   assert.equal(m.cosine(0, 3), 0, 'no label')
@@ -32,7 +53,11 @@ test('label cosines: the same words score ~1 whatever the example; unrelated wor
   assert.ok(Math.abs(top.similarities[0] - top.similarities[1]) < 0.02, 'the examples no longer tell them apart')
 
   // Latent 2 relabelled by an overlay to the whale words: now a near-duplicate of 0.
-  const overlaid = info([labels[0], labels[1], 'a whale and a harpoon', null], [...sources.slice(0, 2), 'llm:test', null], { base: labels, overlaid: Int32Array.from([2]) })
+  const overlaid = info(
+    [labels[0], labels[1], 'a whale and a harpoon', null],
+    [...sources.slice(0, 2), 'llm:test', null],
+    { base: labels, overlaid: Int32Array.from([2]) }
+  )
   const o = await labelMatcher(new LabelEmbeddingCache(new MemoryObjectStore()), 'fp-test', embedder, overlaid)
   assert.ok(o.cosine(2, 0) > 0.5 && o.cosine(0, 2) === o.cosine(2, 0), `overlay vs base: ${o.cosine(2, 0)}`)
   assert.ok(Math.abs(o.cosine(0, 1) - m.cosine(0, 1)) < 1e-6)

@@ -3,7 +3,12 @@
  * every label: the encoder's own label embeddings stay cached (and shared by every tenant) with the overlaid latents
  * masked out, and only the overlay's few labels are embedded apart; a query takes the best of both.
  */
-import { embedLabels, topLatentsByQuery, LabelEmbeddingCache, type LabelEmbeddings } from '@latentbase/shared/embeddings/label-cache'
+import {
+  embedLabels,
+  topLatentsByQuery,
+  LabelEmbeddingCache,
+  type LabelEmbeddings
+} from '@latentbase/shared/embeddings/label-cache'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import type { LabelInfo } from '@latentbase/shared/catalog/label-overlay'
@@ -46,10 +51,13 @@ const matchTextCache = new WeakMap<ReadonlyArray<string | null>, ReadonlyArray<s
  * text, and the label-embedding cache keyed by it, is the same whatever a tenant's overlay replaced). One array per
  * label array: the label cache digests it.
  */
-function matchTexts(labels: ReadonlyArray<string | null>, sources: ReadonlyArray<string | null>): ReadonlyArray<string | null> {
+function matchTexts(
+  labels: ReadonlyArray<string | null>,
+  sources: ReadonlyArray<string | null>
+): ReadonlyArray<string | null> {
   let out = matchTextCache.get(labels)
   if (!out) {
-    out = sources.some((s) => s === 'offline-lift') ? labels.map((l) => matchText(l, 'offline-lift')) : labels
+    out = sources.some(s => s === 'offline-lift') ? labels.map(l => matchText(l, 'offline-lift')) : labels
     matchTextCache.set(labels, out)
   }
   return out
@@ -65,7 +73,12 @@ export function labelCache(objects: ObjectStore): LabelEmbeddingCache {
   return c
 }
 
-export function labelMatcher(cache: LabelEmbeddingCache, fingerprint: string, embedder: Embedder, info: LabelInfo): Promise<LabelMatcher> {
+export function labelMatcher(
+  cache: LabelEmbeddingCache,
+  fingerprint: string,
+  embedder: Embedder,
+  info: LabelInfo
+): Promise<LabelMatcher> {
   let perInfo = matchers.get(info)
   if (!perInfo) matchers.set(info, (perInfo = new Map()))
   const key = `${embedder.id}\u0000${fingerprint}`
@@ -78,19 +91,33 @@ export function labelMatcher(cache: LabelEmbeddingCache, fingerprint: string, em
   return m
 }
 
-async function build(cache: LabelEmbeddingCache, fingerprint: string, embedder: Embedder, info: LabelInfo): Promise<LabelMatcher> {
+async function build(
+  cache: LabelEmbeddingCache,
+  fingerprint: string,
+  embedder: Embedder,
+  info: LabelInfo
+): Promise<LabelMatcher> {
   const base = await cache.get(fingerprint, embedder, matchTexts(info.base ?? info.labels, info.sources))
   const overlaid = info.overlaid ?? new Int32Array(0)
-  if (!overlaid.length) return { dimensions: base.dimensions, top: (q, k) => topLatentsByQuery(base, q, k), cosine: (a, b) => rowCosine(base, a, base, b) }
+  if (!overlaid.length)
+    return {
+      dimensions: base.dimensions,
+      top: (q, k) => topLatentsByQuery(base, q, k),
+      cosine: (a, b) => rowCosine(base, a, base, b)
+    }
   // Overlaid latents leave the base set (a copy of the presence bytes only) and come back with their new labels.
   const masked: LabelEmbeddings = { ...base, present: base.present.slice() }
   for (const l of overlaid) if (l < masked.count) masked.present[l] = 0
-  const extra = await embedLabels(embedder, Array.from(overlaid, (l) => matchText(info.labels[l], info.sources[l])))
+  const extra = await embedLabels(
+    embedder,
+    Array.from(overlaid, l => matchText(info.labels[l], info.sources[l]))
+  )
   const extraRow = new Map(Array.from(overlaid, (l, i) => [l, i]))
   return {
     dimensions: base.dimensions,
     cosine(a, b) {
-      const ea = extraRow.get(a), eb = extraRow.get(b)
+      const ea = extraRow.get(a),
+        eb = extraRow.get(b)
       return rowCosine(ea === undefined ? masked : extra, ea ?? a, eb === undefined ? masked : extra, eb ?? b)
     },
     top(query, k) {
@@ -101,7 +128,7 @@ async function build(cache: LabelEmbeddingCache, fingerprint: string, embedder: 
       for (let i = 0; i < b.latents.length; i++) merged.push([overlaid[b.latents[i]], b.similarities[i]])
       merged.sort((x, y) => y[1] - x[1] || x[0] - y[0])
       const out = merged.slice(0, k)
-      return { latents: Int32Array.from(out, (e) => e[0]), similarities: Float32Array.from(out, (e) => e[1]) }
-    },
+      return { latents: Int32Array.from(out, e => e[0]), similarities: Float32Array.from(out, e => e[1]) }
+    }
   }
 }

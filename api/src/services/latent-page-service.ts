@@ -8,7 +8,13 @@ import { readLatentExamples, type LatentExamples } from '@latentbase/shared/stor
 import { readLatentStatsRow } from '@latentbase/shared/store/stats/read'
 import { inRows, latentStatsOfRows } from '@latentbase/shared/analysis/slice'
 import { documentsOf, sliceDataset } from './slice-service.ts'
-import { emptyStats, quantile, HISTOGRAM_EDGES, HISTOGRAM_SLOTS, type LatentStats } from '@latentbase/shared/analysis/latent-stats'
+import {
+  emptyStats,
+  quantile,
+  HISTOGRAM_EDGES,
+  HISTOGRAM_SLOTS,
+  type LatentStats
+} from '@latentbase/shared/analysis/latent-stats'
 import { mergeLabelOverlay, readLabelOverlay, type LabelInfo } from '@latentbase/shared/catalog/label-overlay'
 import { scoreAt } from '@latentbase/shared/contract/latents'
 import { ApiError } from '../problem.ts'
@@ -18,14 +24,21 @@ import type { AnalysisContext } from './context.ts'
 export type { LabelInfo }
 
 /** Where a tenant's label overlay is (relabel runs): without it, the encoder's own labels only. */
-export interface OverlayScope { objects: ObjectStore; tenant: string; fingerprint: string }
+export interface OverlayScope {
+  objects: ObjectStore
+  tenant: string
+  fingerprint: string
+}
 
 /**
  * Sources with "imported" where a label has no stated source, memoized per catalog label array: the same array must
  * come back while nothing changes (merged overlays and label matchers are cached by identity), also from catalogs that
  * build a fresh sources array on every call.
  */
-const sourcesWithDefault = new WeakMap<ReadonlyArray<string | null>, { raw: (string | null)[]; out: (string | null)[] }>()
+const sourcesWithDefault = new WeakMap<
+  ReadonlyArray<string | null>,
+  { raw: (string | null)[]; out: (string | null)[] }
+>()
 function withImported(labels: (string | null)[], sources: (string | null)[]): (string | null)[] {
   const hit = sourcesWithDefault.get(labels)
   if (hit && (hit.raw === sources || sameArray(hit.raw, sources))) return hit.out
@@ -47,13 +60,20 @@ const noOverlay = { signature: '', lines: new Map() }
  * on top when `scope` is given. A catalog that fails (unknown encoder) gives all-null labels rather than failing the
  * result; an overlay that cannot be read leaves the encoder's own labels.
  */
-export async function loadLabelInfo(encoders: EncoderCatalog, encoderId: string, dSae: number, scope?: OverlayScope): Promise<LabelInfo> {
+export async function loadLabelInfo(
+  encoders: EncoderCatalog,
+  encoderId: string,
+  dSae: number,
+  scope?: OverlayScope
+): Promise<LabelInfo> {
   const blank = () => new Array<string | null>(dSae).fill(null)
   const [labels, sources, detection, overlay] = await Promise.all([
     encoders.labels(encoderId).catch(blank),
     encoders.labelSources ? encoders.labelSources(encoderId).catch(blank) : Promise.resolve(null),
     encoders.labelDetection ? encoders.labelDetection(encoderId).catch(() => null) : Promise.resolve(null),
-    scope ? readLabelOverlay(scope.objects, scope.tenant, scope.fingerprint).catch(() => noOverlay) : Promise.resolve(noOverlay),
+    scope
+      ? readLabelOverlay(scope.objects, scope.tenant, scope.fingerprint).catch(() => noOverlay)
+      : Promise.resolve(noOverlay)
   ])
   const base = { labels, sources: withImported(labels, sources ?? blankSources(labels)), detection }
   return mergeLabelOverlay(base, overlay, scope ? `${scope.tenant}/${scope.fingerprint}` : '')
@@ -70,7 +90,11 @@ function blankSources(labels: (string | null)[]): (string | null)[] {
 export function checkLatent(ds: ReadyDataset, latent: number): void {
   const dSae = ds.manifest.encoder.dSae
   if (!(Number.isInteger(latent) && latent >= 0 && latent < dSae)) {
-    throw new ApiError(404, 'latent-not-found', `latent ${latent} does not exist: encoder ${ds.manifest.encoder.id} of dataset "${ds.record.id}" has latents 0-${dSae - 1}`)
+    throw new ApiError(
+      404,
+      'latent-not-found',
+      `latent ${latent} does not exist: encoder ${ds.manifest.encoder.id} of dataset "${ds.record.id}" has latents 0-${dSae - 1}`
+    )
   }
 }
 
@@ -82,17 +106,29 @@ export async function getLatentPage(ctx: AnalysisContext, latent: number, query:
   const { manifest, prefix, slice } = ds
   // A slice's statistics come from the latent's own pages of the by-latent shards, restricted to the slice's rows.
   const sliceStats = async () => {
-    const csc = await readByLatent(ctx.objects, prefix, manifest.latents.byLatent, [latent], { nDocs: manifest.documents.count, nLatents: manifest.encoder.dSae })
+    const csc = await readByLatent(ctx.objects, prefix, manifest.latents.byLatent, [latent], {
+      nDocs: manifest.documents.count,
+      nLatents: manifest.encoder.dSae
+    })
     const a = csc.indptr[latent]
     const b = csc.indptr[latent + 1]
     return latentStatsOfRows(csc.docs.subarray(a, b), csc.values.subarray(a, b), slice!.rows)
   }
   const [stats, labels, stored] = await Promise.all([
     slice ? sliceStats() : readLatentStatsRow(ctx.objects, prefix + manifest.stats.key, latent),
-    loadLabelInfo(ctx.encoders, manifest.encoder.id, manifest.encoder.dSae, { objects: ctx.objects, tenant: ctx.tenant, fingerprint: manifest.encoderFingerprint }),
+    loadLabelInfo(ctx.encoders, manifest.encoder.id, manifest.encoder.dSae, {
+      objects: ctx.objects,
+      tenant: ctx.tenant,
+      fingerprint: manifest.encoderFingerprint
+    }),
     manifest.topExamples && query.examples !== 0
-      ? readLatentExamples(ctx.objects, prefix + manifest.topExamples.key, latent, slice ? Infinity : query.examples ?? Infinity)
-      : Promise.resolve(null),
+      ? readLatentExamples(
+          ctx.objects,
+          prefix + manifest.topExamples.key,
+          latent,
+          slice ? Infinity : (query.examples ?? Infinity)
+        )
+      : Promise.resolve(null)
   ])
   const examples = stored && slice ? examplesInSlice(stored, slice.rows, query.examples ?? Infinity) : stored
   const documents = stats.docCount[0]
@@ -100,16 +136,27 @@ export async function getLatentPage(ctx: AnalysisContext, latent: number, query:
 
   const topExamples: TopExample[] = []
   if (examples && examples.doc.length) {
-    const docs = await readDocuments(ctx.objects, prefix, manifest.documents.files, examples.doc, query.text ? ['id', 'text'] : ['id'])
+    const docs = await readDocuments(
+      ctx.objects,
+      prefix,
+      manifest.documents.files,
+      examples.doc,
+      query.text ? ['id', 'text'] : ['id']
+    )
     const at = new Map<number, number>()
     for (let i = 0; i < docs.row.length; i++) at.set(docs.row[i], i)
     for (let i = 0; i < examples.doc.length; i++) {
       const j = at.get(examples.doc[i])
       topExamples.push({
-        row: examples.doc[i], id: j === undefined ? '' : String(docs.id[j]), rank: examples.rank[i], value: examples.value[i],
+        row: examples.doc[i],
+        id: j === undefined ? '' : String(docs.id[j]),
+        rank: examples.rank[i],
+        value: examples.value[i],
         ...(query.text && j !== undefined ? { text: String((docs as { text?: string[] }).text![j]) } : {}),
-        tokens: examples.tokens[i], activations: examples.activations[i],
-        position: examples.position[i], windowStart: examples.windowStart[i],
+        tokens: examples.tokens[i],
+        activations: examples.activations[i],
+        position: examples.position[i],
+        windowStart: examples.windowStart[i]
       })
     }
   }
@@ -131,9 +178,9 @@ export async function getLatentPage(ctx: AnalysisContext, latent: number, query:
       edges: Array.from(HISTOGRAM_EDGES),
       counts: Array.from(slots.subarray(1, HISTOGRAM_SLOTS - 1)),
       underflow: slots[0],
-      overflow: slots[HISTOGRAM_SLOTS - 1],
+      overflow: slots[HISTOGRAM_SLOTS - 1]
     },
-    topExamples,
+    topExamples
   }
 }
 
@@ -142,9 +189,20 @@ function examplesInSlice(ex: LatentExamples, rows: Int32Array, limit: number): L
   const keep = inRows(rows, ex.doc)
   const at: number[] = []
   for (let i = 0; i < keep.length && at.length < limit; i++) if (keep[i]) at.push(i)
-  const pickTyped = <T extends Int32Array | Float32Array>(a: T): T => { const out = new (a.constructor as { new(n: number): T })(at.length); at.forEach((i, j) => { out[j] = a[i] }); return out }
+  const pickTyped = <T extends Int32Array | Float32Array>(a: T): T => {
+    const out = new (a.constructor as { new (n: number): T })(at.length)
+    at.forEach((i, j) => {
+      out[j] = a[i]
+    })
+    return out
+  }
   return {
-    rank: pickTyped(ex.rank), doc: pickTyped(ex.doc), value: pickTyped(ex.value), position: pickTyped(ex.position), windowStart: pickTyped(ex.windowStart),
-    tokens: at.map((i) => ex.tokens[i]), activations: at.map((i) => ex.activations[i]),
+    rank: pickTyped(ex.rank),
+    doc: pickTyped(ex.doc),
+    value: pickTyped(ex.value),
+    position: pickTyped(ex.position),
+    windowStart: pickTyped(ex.windowStart),
+    tokens: at.map(i => ex.tokens[i]),
+    activations: at.map(i => ex.activations[i])
   }
 }

@@ -10,7 +10,12 @@ import { ID_RULE, ResourceId } from '@latentbase/shared/contract/id'
 
 /** A dataset's record by id, in any state: 404 when missing, deleted, or not a dataset id (never a store lookup then). */
 export async function loadDatasetRecord(datasets: DatasetStore, tenant: string, id: string): Promise<DatasetRecord> {
-  if (!ResourceId.safeParse(id).success) throw new ApiError(404, 'dataset-not-found', `dataset "${id.length > 80 ? `${id.slice(0, 80)}...` : id}" not found: dataset ids are ${ID_RULE}`)
+  if (!ResourceId.safeParse(id).success)
+    throw new ApiError(
+      404,
+      'dataset-not-found',
+      `dataset "${id.length > 80 ? `${id.slice(0, 80)}...` : id}" not found: dataset ids are ${ID_RULE}`
+    )
   const record = await datasets.getRecord(tenant, id)
   if (!record) throw new ApiError(404, 'dataset-not-found', `dataset "${id}" not found`)
   return record
@@ -27,7 +32,12 @@ export interface ReadyDataset {
  * `id` is a dataset reference: `ds_1` (its latest version) or `ds_1@3` (version 3; the record's id then reads
  * `ds_1@3`, so that answers name the version they read). `role` names the parameter in error messages ('a', 'dataset').
  */
-export async function loadReadyDataset(datasets: DatasetStore, tenant: string, id: string, role: string): Promise<ReadyDataset> {
+export async function loadReadyDataset(
+  datasets: DatasetStore,
+  tenant: string,
+  id: string,
+  role: string
+): Promise<ReadyDataset> {
   // A malformed reference falls through to the store, whose id check answers it (400) as before.
   const ref = parseDatasetRef(id) ?? { id }
   const record = await datasets.getRecord(tenant, ref.id)
@@ -35,10 +45,18 @@ export async function loadReadyDataset(datasets: DatasetStore, tenant: string, i
   const manifest = record.status === 'ready' ? await getManifestAt(datasets, tenant, ref.id, ref.version) : null
   if (!manifest && record.status === 'ready' && ref.version !== undefined) {
     const latest = record.version ?? 1
-    throw new ApiError(404, 'version-not-found', `dataset "${ref.id}" (${role}) has no version ${ref.version}: its versions are 1-${latest} (${ref.id}@${latest} is the latest)`)
+    throw new ApiError(
+      404,
+      'version-not-found',
+      `dataset "${ref.id}" (${role}) has no version ${ref.version}: its versions are 1-${latest} (${ref.id}@${latest} is the latest)`
+    )
   }
   if (!manifest) {
-    throw new ApiError(409, 'dataset-not-ready', `dataset "${id}" (${role}) is ${record.status}${record.error ? ` (${record.error.message})` : ''}; analyses need ready datasets`)
+    throw new ApiError(
+      409,
+      'dataset-not-ready',
+      `dataset "${id}" (${role}) is ${record.status}${record.error ? ` (${record.error.message})` : ''}; analyses need ready datasets`
+    )
   }
   const pinned = ref.version !== undefined ? { ...record, id: `${ref.id}@${versionOf(manifest)}` } : record
   return { record: pinned, manifest, prefix: layout.datasetPrefix(tenant, ref.id) }

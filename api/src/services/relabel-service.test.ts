@@ -7,8 +7,21 @@ import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { LlmClient } from '@latentbase/shared/llm/client'
-import { startScriptedLlm, userText, type ScriptedLlm, type RecordedRequest, type ScriptedReply } from '@latentbase/shared/llm/testkit'
-import { writeMarkedDataset, markedCatalog, markedLabels, MARKER, MARKED_LATENT, MARKED_ENCODER } from '@latentbase/shared/llm/corpus-fixture'
+import {
+  startScriptedLlm,
+  userText,
+  type ScriptedLlm,
+  type RecordedRequest,
+  type ScriptedReply
+} from '@latentbase/shared/llm/testkit'
+import {
+  writeMarkedDataset,
+  markedCatalog,
+  markedLabels,
+  MARKER,
+  MARKED_LATENT,
+  MARKED_ENCODER
+} from '@latentbase/shared/llm/corpus-fixture'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import { labelsDigest } from '@latentbase/shared/embeddings/label-cache'
 import { labelOverlayPrefix, readLabelOverlay } from '@latentbase/shared/catalog/label-overlay'
@@ -29,7 +42,8 @@ import { OFFLINE_EMBEDDER_ID } from '@latentbase/shared/embeddings/offline'
 const TENANT = 'local'
 const N_DOCS = 120
 /** The word each latent of the fixture fires on (its label says it): latent 1 the marker, latents >= 2 a plain word. */
-const wordOf = (latent: number) => (latent === MARKED_LATENT ? MARKER : /"([^"]+)"/.exec(markedLabels()[latent])?.[1] ?? '')
+const wordOf = (latent: number) =>
+  latent === MARKED_LATENT ? MARKER : (/"([^"]+)"/.exec(markedLabels()[latent])?.[1] ?? '')
 
 /**
  * Top examples in the layout of gpu-worker's top-examples.ts for latents 1-5: each latent's 8 strongest documents,
@@ -39,33 +53,49 @@ async function addTopExamples(objects: MemoryObjectStore, datasets: DatasetStore
   const manifest = (await datasets.getManifest(TENANT, id))!
   const prefix = layout.datasetPrefix(TENANT, id)
   const docs = await readDocuments(objects, prefix, manifest.documents.files, undefined, ['text'])
-  const col = { latent: [] as number[], rank: [] as number[], doc: [] as number[], value: [] as number[], position: [] as number[], windowStart: [] as number[], tokens: [] as string[], activations: [] as string[] }
+  const col = {
+    latent: [] as number[],
+    rank: [] as number[],
+    doc: [] as number[],
+    value: [] as number[],
+    position: [] as number[],
+    windowStart: [] as number[],
+    tokens: [] as string[],
+    activations: [] as string[]
+  }
   for (let latent = 1; latent <= 5; latent++) {
     const word = wordOf(latent)
     let rank = 0
     for (let i = 0; i < docs.row.length && rank < 8; i++) {
       const words = String(docs.text[i]).split(' ')
-      const at = words.findIndex((w) => w.replace(/\W/g, '') === word)
+      const at = words.findIndex(w => w.replace(/\W/g, '') === word)
       if (at < 0) continue
       const lo = Math.max(0, at - 8)
       const window = words.slice(lo, at + 9).map((w, j) => (j === 0 ? w : ` ${w}`))
-      col.latent.push(latent); col.rank.push(rank++); col.doc.push(docs.row[i]); col.value.push(2 - rank / 10)
-      col.position.push(at); col.windowStart.push(lo)
-      col.tokens.push(JSON.stringify(window)); col.activations.push(JSON.stringify(window.map((_, j) => (lo + j === at ? 1.5 : 0))))
+      col.latent.push(latent)
+      col.rank.push(rank++)
+      col.doc.push(docs.row[i])
+      col.value.push(2 - rank / 10)
+      col.position.push(at)
+      col.windowStart.push(lo)
+      col.tokens.push(JSON.stringify(window))
+      col.activations.push(JSON.stringify(window.map((_, j) => (lo + j === at ? 1.5 : 0))))
     }
   }
-  const bytes = new Uint8Array(parquetWriteBuffer({
-    columnData: [
-      { name: 'latent', data: Int32Array.from(col.latent), type: 'INT32' },
-      { name: 'rank', data: Int32Array.from(col.rank), type: 'INT32' },
-      { name: 'doc', data: Int32Array.from(col.doc), type: 'INT32' },
-      { name: 'value', data: Float32Array.from(col.value), type: 'FLOAT' },
-      { name: 'position', data: Int32Array.from(col.position), type: 'INT32' },
-      { name: 'window_start', data: Int32Array.from(col.windowStart), type: 'INT32' },
-      { name: 'tokens', data: col.tokens, type: 'JSON' },
-      { name: 'activations', data: col.activations, type: 'JSON' },
-    ],
-  }))
+  const bytes = new Uint8Array(
+    parquetWriteBuffer({
+      columnData: [
+        { name: 'latent', data: Int32Array.from(col.latent), type: 'INT32' },
+        { name: 'rank', data: Int32Array.from(col.rank), type: 'INT32' },
+        { name: 'doc', data: Int32Array.from(col.doc), type: 'INT32' },
+        { name: 'value', data: Float32Array.from(col.value), type: 'FLOAT' },
+        { name: 'position', data: Int32Array.from(col.position), type: 'INT32' },
+        { name: 'window_start', data: Int32Array.from(col.windowStart), type: 'INT32' },
+        { name: 'tokens', data: col.tokens, type: 'JSON' },
+        { name: 'activations', data: col.activations, type: 'JSON' }
+      ]
+    })
+  )
   await objects.put(prefix + layout.topExamples(), bytes)
   await datasets.commitManifest(TENANT, id, { ...manifest, topExamples: { key: layout.topExamples(), perLatent: 8 } })
 }
@@ -73,25 +103,33 @@ async function addTopExamples(objects: MemoryObjectStore, datasets: DatasetStore
 /** The word a prompt's marks or feature line names. */
 const markedWord = (text: string) => {
   const counts = new Map<string, number>()
-  for (const m of text.matchAll(/<<([^>]+)>>/g)) counts.set(m[1].replace(/\W/g, ''), (counts.get(m[1].replace(/\W/g, '')) ?? 0) + 1)
+  for (const m of text.matchAll(/<<([^>]+)>>/g))
+    counts.set(m[1].replace(/\W/g, ''), (counts.get(m[1].replace(/\W/g, '')) ?? 0) + 1)
   return [...counts].sort((a, b) => b[1] - a[1])[0]?.[0] ?? ''
 }
-const textsOf = (user: string) => [...user.matchAll(/^\d+\. (.*)$/gm)].map((m) => m[1])
+const textsOf = (user: string) => [...user.matchAll(/^\d+\. (.*)$/gm)].map(m => m[1])
 
 /** An oracle LLM: labels a latent by its marked word, and answers detection and fuzzing exactly by that word. */
 type Mode = 'oracle' | 'yes' | 'malformed-detection'
 let mode: Mode = 'oracle'
 function scripted(req: RecordedRequest): ScriptedReply {
   const user = userText(req)
-  if (/Texts where it fires:/.test(user)) return { json: { label: `the word ${markedWord(user.split('Texts where it does not fire:')[0])}` } }
+  if (/Texts where it fires:/.test(user))
+    return { json: { label: `the word ${markedWord(user.split('Texts where it does not fire:')[0])}` } }
   const word = /^Feature: the word (\S+)$/m.exec(user)?.[1] ?? '?'
   const texts = textsOf(user.split('Texts:\n')[1] ?? '')
   if (/does the feature fire somewhere/.test(user)) {
     if (mode === 'malformed-detection') return { content: 'I think most of them.' }
-    return { json: { answers: texts.map((t) => (mode === 'yes' ? 1 : (new RegExp(`\\b${word}\\b`).test(t) ? 1 : 0))) } }
+    return { json: { answers: texts.map(t => (mode === 'yes' ? 1 : new RegExp(`\\b${word}\\b`).test(t) ? 1 : 0)) } }
   }
   if (/are the marked tokens the ones/.test(user)) {
-    return { json: { answers: texts.map((t) => (mode === 'yes' ? 'yes' : ([...t.matchAll(/<<([^>]+)>>/g)].some((m) => m[1].replace(/\W/g, '') === word) ? 1 : 0))) } }
+    return {
+      json: {
+        answers: texts.map(t =>
+          mode === 'yes' ? 'yes' : [...t.matchAll(/<<([^>]+)>>/g)].some(m => m[1].replace(/\W/g, '') === word) ? 1 : 0
+        )
+      }
+    }
   }
   return { content: 'unexpected prompt' }
 }
@@ -111,8 +149,23 @@ before(async () => {
   await writeMarkedDataset(objects, datasets, { tenant: TENANT, id: 'a', nDocs: N_DOCS, markerShare: 0.3, seed: 1 })
   await writeMarkedDataset(objects, datasets, { tenant: TENANT, id: 'b', nDocs: N_DOCS, markerShare: 0.1, seed: 2 })
   await addTopExamples(objects, datasets, 'a')
-  client = new LlmClient({ baseURL: llm.baseURL, model: 'scripted', maxRetries: 0, jsonRetries: 0, concurrency: 8, prices: { inputPerMillion: 1, outputPerMillion: 2 } })
-  deps = { objects, datasets, queue: {} as JobQueue<JobMessage>, encoders: markedCatalog(), mode: 'local', tenantOf: () => TENANT, embedder: countingEmbedder() }
+  client = new LlmClient({
+    baseURL: llm.baseURL,
+    model: 'scripted',
+    maxRetries: 0,
+    jsonRetries: 0,
+    concurrency: 8,
+    prices: { inputPerMillion: 1, outputPerMillion: 2 }
+  })
+  deps = {
+    objects,
+    datasets,
+    queue: {} as JobQueue<JobMessage>,
+    encoders: markedCatalog(),
+    mode: 'local',
+    tenantOf: () => TENANT,
+    embedder: countingEmbedder()
+  }
   ctx = { objects, datasets, encoders: deps.encoders, embedder: deps.embedder!, tenant: TENANT, llm: client }
 })
 after(() => llm.close())
@@ -129,14 +182,21 @@ test('markWindow wraps runs of firing tokens, leading spaces outside; balancedAc
 test('an oracle LLM writes the right labels with perfect detection and fuzzing; a yes-sayer scores chance; the dry run is within 10% of the tokens spent', async () => {
   mode = 'oracle'
   const sent = llm.requests.length
-  const estimate = DryRunEstimate.parse(await relabelEncoder(ctx, MARKED_ENCODER, client, { dataset: 'a', latents: [1, 2, 3], dryRun: true }))
+  const estimate = DryRunEstimate.parse(
+    await relabelEncoder(ctx, MARKED_ENCODER, client, { dataset: 'a', latents: [1, 2, 3], dryRun: true })
+  )
   assert.equal(llm.requests.length, sent, 'a dry run sends nothing')
   const before = llm.usage()
-  const result = RelabelResult.parse(await relabelEncoder(ctx, MARKED_ENCODER, client, { dataset: 'a', latents: [1, 2, 3] }))
+  const result = RelabelResult.parse(
+    await relabelEncoder(ctx, MARKED_ENCODER, client, { dataset: 'a', latents: [1, 2, 3] })
+  )
   const spent = { calls: llm.usage().calls - before.calls, input: llm.usage().inputTokens - before.inputTokens }
   assert.equal(estimate.calls, spent.calls, 'explain + detection + fuzzing per latent')
   assert.equal(spent.calls, 9)
-  assert.ok(Math.abs(estimate.inputTokens - spent.input) / spent.input < 0.1, `estimate ${estimate.inputTokens} vs spent ${spent.input}`)
+  assert.ok(
+    Math.abs(estimate.inputTokens - spent.input) / spent.input < 0.1,
+    `estimate ${estimate.inputTokens} vs spent ${spent.input}`
+  )
   assert.equal(result.usage.inputTokens, spent.input)
   assert.deepEqual(result.failed, [])
   for (const l of result.labels) {
@@ -153,11 +213,16 @@ test('an oracle LLM writes the right labels with perfect detection and fuzzing; 
     }
     assert.equal(l.previous.label, markedLabels()[l.latent])
     assert.equal(l.previous.source, 'imported')
-    assert.ok(l.examples.explain >= 3 && l.examples.activating >= 3 && l.examples.nonActivating >= 3, JSON.stringify(l.examples))
+    assert.ok(
+      l.examples.explain >= 3 && l.examples.activating >= 3 && l.examples.nonActivating >= 3,
+      JSON.stringify(l.examples)
+    )
   }
   assert.ok(result.overlayKey?.startsWith(labelOverlayPrefix(TENANT, 'fp-marked')))
   // Firing tokens reach the explainer marked, and the scored windows are not the ones it saw.
-  const explain = llm.requests.find((r) => /Texts where it fires:/.test(userText(r)) && userText(r).includes(`<<${MARKER}`))!
+  const explain = llm.requests.find(
+    r => /Texts where it fires:/.test(userText(r)) && userText(r).includes(`<<${MARKER}`)
+  )!
   assert.ok(explain, 'the marker latent was explained from windows with the marker marked')
 
   mode = 'yes'
@@ -184,62 +249,107 @@ test('relabelled latents show their LLM label, source and scores in diff, correl
   mode = 'oracle'
   await relabelEncoder(ctx, MARKED_ENCODER, client, { dataset: 'a', latents: [1] })
   const app = createApp({ ...deps, llm: null })
-  const get = async (path: string) => { const res = await app.request(path); assert.equal(res.status, 200, path); return res.json() as Promise<Record<string, unknown>> }
+  const get = async (path: string) => {
+    const res = await app.request(path)
+    assert.equal(res.status, 200, path)
+    return res.json() as Promise<Record<string, unknown>>
+  }
 
   const diff = DiffResult.parse(await get('/diff?a=a&b=b&limit=24'))
-  const marked = diff.latents.find((l) => l.latent === MARKED_LATENT)!
+  const marked = diff.latents.find(l => l.latent === MARKED_LATENT)!
   assert.equal(marked.label, `the word ${MARKER}`)
   assert.equal(marked.labelSource, 'llm:scripted')
   assert.deepEqual(marked.labelScore, { detection: 1, fuzzing: 1 })
-  const plain = diff.latents.find((l) => l.latent > 5)
-  if (plain) { assert.equal(plain.labelSource, 'imported'); assert.equal(plain.labelScore, null) }
+  const plain = diff.latents.find(l => l.latent > 5)
+  if (plain) {
+    assert.equal(plain.labelSource, 'imported')
+    assert.equal(plain.labelScore, null)
+  }
 
   const page = await get(`/latents/${MARKED_LATENT}?dataset=a`)
   assert.equal(page.labelSource, 'llm:scripted')
   assert.deepEqual(page.labelScore, { detection: 1, fuzzing: 1 })
 
-  const search = await get(`/search?dataset=a&latents=${MARKED_LATENT},7`) as { latents: Array<{ latent: number; label: string; labelSource: string; labelScore: unknown }> }
+  const search = (await get(`/search?dataset=a&latents=${MARKED_LATENT},7`)) as {
+    latents: Array<{ latent: number; label: string; labelSource: string; labelScore: unknown }>
+  }
   assert.equal(search.latents[0].label, `the word ${MARKER}`)
   assert.deepEqual(search.latents[0].labelScore, { detection: 1, fuzzing: 1 })
   assert.equal(search.latents[1].labelSource, 'imported')
   assert.equal(search.latents[1].labelScore, null)
 
-  const corr = await computeCorrelations({ ...ctx, llm: null }, CorrelationsQuery.parse({ dataset: 'a', minNpmi: '-1', minFrequency: '0', maxFrequency: '1', minActivation: '0', maxLabelSimilarity: '1', dropAdjacent: 'false', dropPositional: 'false', limit: '500' }))
-  const sides = corr.pairs.flatMap((p) => [p.a, p.b])
-  const inCorr = sides.find((s) => s.latent === MARKED_LATENT)
+  const corr = await computeCorrelations(
+    { ...ctx, llm: null },
+    CorrelationsQuery.parse({
+      dataset: 'a',
+      minNpmi: '-1',
+      minFrequency: '0',
+      maxFrequency: '1',
+      minActivation: '0',
+      maxLabelSimilarity: '1',
+      dropAdjacent: 'false',
+      dropPositional: 'false',
+      limit: '500'
+    })
+  )
+  const sides = corr.pairs.flatMap(p => [p.a, p.b])
+  const inCorr = sides.find(s => s.latent === MARKED_LATENT)
   assert.ok(inCorr, 'the marked latent is in some pair')
   assert.equal(inCorr.labelSource, 'llm:scripted')
   assert.deepEqual(inCorr.labelScore, { detection: 1, fuzzing: 1 })
   for (const s of sides) assert.ok('labelScore' in s && 'labelSource' in s)
 
-  const clusters = await computeClusters({ ...ctx, llm: null }, { dataset: 'a', k: 2, latents: [0, MARKED_LATENT, 2, 3] })
-  const refs = clusters.clusters.flatMap((c) => c.latents)
-  const ref = refs.find((l) => l.latent === MARKED_LATENT)!
+  const clusters = await computeClusters(
+    { ...ctx, llm: null },
+    { dataset: 'a', k: 2, latents: [0, MARKED_LATENT, 2, 3] }
+  )
+  const refs = clusters.clusters.flatMap(c => c.latents)
+  const ref = refs.find(l => l.latent === MARKED_LATENT)!
   assert.ok(ref, 'the marked latent describes a cluster')
   assert.equal(ref.labelSource, 'llm:scripted')
   assert.deepEqual(ref.labelScore, { detection: 1, fuzzing: 1 })
 
   // The new label is matched by words (only the overlay's labels are embedded apart; the encoder's cached embeddings stay as they were).
   const embeddingsKey = `_encoders/fp-marked/label-embeddings/${OFFLINE_EMBEDDER_ID}.json`
-  const byWords = await get(`/search?dataset=a&q=${encodeURIComponent(`the word ${MARKER}`)}&k=1`) as { latents: Array<{ latent: number; labelSource: string }> }
+  const byWords = (await get(`/search?dataset=a&q=${encodeURIComponent(`the word ${MARKER}`)}&k=1`)) as {
+    latents: Array<{ latent: number; labelSource: string }>
+  }
   assert.equal(byWords.latents[0].latent, MARKED_LATENT)
   assert.equal(byWords.latents[0].labelSource, 'llm:scripted')
   const header = JSON.parse(new TextDecoder().decode((await objects.get(embeddingsKey))!)) as { labelsSha256: string }
-  assert.equal(header.labelsSha256, labelsDigest(markedLabels()), 'the stored embeddings are of the encoder\'s own labels')
+  assert.equal(
+    header.labelsSha256,
+    labelsDigest(markedLabels()),
+    "the stored embeddings are of the encoder's own labels"
+  )
   embedded.length = 0
   await get(`/search?dataset=a&q=${encodeURIComponent('copper harbor')}&k=1`)
-  assert.deepEqual(embedded, ['copper harbor'], 'a second search embeds its query only: labels and the overlay\'s stay cached')
-  const byPhrase = await computeClusters({ ...ctx, llm: null }, { dataset: 'a', k: 2, phrases: [`the word ${MARKER}`], latentsPerPhrase: 1 })
+  assert.deepEqual(
+    embedded,
+    ['copper harbor'],
+    "a second search embeds its query only: labels and the overlay's stay cached"
+  )
+  const byPhrase = await computeClusters(
+    { ...ctx, llm: null },
+    { dataset: 'a', k: 2, phrases: [`the word ${MARKER}`], latentsPerPhrase: 1 }
+  )
   assert.deepEqual(byPhrase.phrases?.[0].latents, [MARKED_LATENT])
 
   // Hypotheses show the LLM the new label with its scores, and report them with each latent.
   const withLlm = createApp({ ...deps, llm: client })
-  const res = await withLlm.request('/diff/hypotheses', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ a: 'a', b: 'b', max: 2 }) })
-  const hyp = await res.json() as { latents: Array<{ latent: number; labelSource: string; labelScore: unknown }> }
-  const shown = hyp.latents.find((l) => l.latent === MARKED_LATENT)!
+  const res = await withLlm.request('/diff/hypotheses', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ a: 'a', b: 'b', max: 2 })
+  })
+  const hyp = (await res.json()) as { latents: Array<{ latent: number; labelSource: string; labelScore: unknown }> }
+  const shown = hyp.latents.find(l => l.latent === MARKED_LATENT)!
   assert.equal(shown.labelSource, 'llm:scripted')
   assert.deepEqual(shown.labelScore, { detection: 1, fuzzing: 1 })
-  assert.match(userText(llm.requests.at(-1)!), new RegExp(`Latent ${MARKED_LATENT}: the word ${MARKER} \\(.*detection 1, fuzzing 1\\)`))
+  assert.match(
+    userText(llm.requests.at(-1)!),
+    new RegExp(`Latent ${MARKED_LATENT}: the word ${MARKER} \\(.*detection 1, fuzzing 1\\)`)
+  )
 
   // Another tenant's analyses do not see this tenant's labels.
   const other = await loadOther()
@@ -248,18 +358,35 @@ test('relabelled latents show their LLM label, source and scores in diff, correl
 
 function countingEmbedder() {
   const inner = new OfflineEmbedder()
-  return { id: inner.id, dimensions: inner.dimensions, embed: (texts: string[]) => { embedded.push(...texts); return inner.embed(texts) } }
+  return {
+    id: inner.id,
+    dimensions: inner.dimensions,
+    embed: (texts: string[]) => {
+      embedded.push(...texts)
+      return inner.embed(texts)
+    }
+  }
 }
 
-async function loadOther() { return readLabelOverlay(objects, 'other', 'fp-marked') }
+async function loadOther() {
+  return readLabelOverlay(objects, 'other', 'fp-marked')
+}
 
 test('POST /encoders/:id/relabel: the result, its dry run, the direct cap, encoder checks, and 503 without an LLM; SDK methods', async () => {
   mode = 'oracle'
   const app = createApp({ ...deps, llm: client })
   const bare = createApp({ ...deps, env: {} })
   const post = async (target: ReturnType<typeof createApp>, path: string, body: unknown) => {
-    const res = await target.request(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
-    return { status: res.status, type: res.headers.get('content-type'), body: await res.json() as Record<string, unknown> }
+    const res = await target.request(path, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body)
+    })
+    return {
+      status: res.status,
+      type: res.headers.get('content-type'),
+      body: (await res.json()) as Record<string, unknown>
+    }
   }
   const none = await post(bare, `/encoders/${MARKED_ENCODER}/relabel`, { dataset: 'a', latents: [1] })
   assert.equal(none.status, 503)
@@ -272,13 +399,27 @@ test('POST /encoders/:id/relabel: the result, its dry run, the direct cap, encod
   assert.equal(RelabelResult.parse(ok.body).labels[0].label, `the word ${wordOf(2)}`)
   const dry = await post(app, `/encoders/${MARKED_ENCODER}/relabel`, { dataset: 'a', latents: [2], dryRun: true })
   assert.equal(DryRunEstimate.parse(dry.body).calls, 3)
-  assert.equal((await post(app, `/encoders/${MARKED_ENCODER}/relabel`, { dataset: 'a', limit: 51 })).body.code, 'too-many-latents')
+  assert.equal(
+    (await post(app, `/encoders/${MARKED_ENCODER}/relabel`, { dataset: 'a', limit: 51 })).body.code,
+    'too-many-latents'
+  )
   assert.equal((await post(app, '/encoders/nope/relabel', { dataset: 'a' })).status, 404)
-  assert.equal((await post(app, `/encoders/${MARKED_ENCODER}/relabel`, { dataset: 'b', latents: [1] })).body.code, 'no-examples')
-  assert.equal((await post(app, `/encoders/${MARKED_ENCODER}/relabel?async=true`, { dataset: 'a', latents: [1] })).body.code, 'jobs-not-available', 'no analysis queue: no job')
+  assert.equal(
+    (await post(app, `/encoders/${MARKED_ENCODER}/relabel`, { dataset: 'b', latents: [1] })).body.code,
+    'no-examples'
+  )
+  assert.equal(
+    (await post(app, `/encoders/${MARKED_ENCODER}/relabel?async=true`, { dataset: 'a', latents: [1] })).body.code,
+    'jobs-not-available',
+    'no analysis queue: no job'
+  )
 
   const sdk = llmClient(async (schema, method, path, body) => {
-    const res = await app.request(path, { method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    const res = await app.request(path, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body)
+    })
     const json = await res.json()
     if (res.status >= 400) throw new Error(JSON.stringify(json))
     return schema ? schema.parse(json) : json
@@ -299,26 +440,39 @@ test('with a window miner, scoring windows are sampled across activation quantil
     asked.push(...pairs)
     return pairs.flatMap(({ latent, doc }) => {
       const words = String(docs.text[docs.row.indexOf(doc)]).split(' ')
-      const at = words.findIndex((w) => w.replace(/\W/g, '') === wordOf(latent))
+      const at = words.findIndex(w => w.replace(/\W/g, '') === wordOf(latent))
       if (at < 0) return []
       const lo = Math.max(0, at - 6)
       const tokens = words.slice(lo, at + 7).map((w, j) => (j === 0 ? w : ` ${w}`))
       return [{ latent, doc, tokens, activations: tokens.map((_, j) => (lo + j === at ? 0.7 : 0)) }]
     })
   }
-  const r = RelabelResult.parse(await relabelEncoder({ ...ctx, windowMiner }, MARKED_ENCODER, client, { dataset: 'a', latents: [MARKED_LATENT], scoreExamples: 5 }))
+  const r = RelabelResult.parse(
+    await relabelEncoder({ ...ctx, windowMiner }, MARKED_ENCODER, client, {
+      dataset: 'a',
+      latents: [MARKED_LATENT],
+      scoreExamples: 5
+    })
+  )
   assert.equal(r.sampling, 'quantiles')
   assert.equal(asked.length, 5, 'one document per quantile')
   // The fixture's stored top examples are each latent's first 8 documents holding its word.
   const topDocs = new Set<number>()
   const withMarker = docs.row.filter((_, i) => String(docs.text[i]).includes(MARKER))
-  withMarker.slice(0, 8).forEach((d) => { topDocs.add(d) })
-  assert.ok(asked.every((p) => p.latent === MARKED_LATENT && !topDocs.has(p.doc)), 'stored top examples are not scored on')
-  assert.equal(new Set(asked.map((p) => p.doc)).size, 5)
+  withMarker.slice(0, 8).forEach(d => {
+    topDocs.add(d)
+  })
+  assert.ok(
+    asked.every(p => p.latent === MARKED_LATENT && !topDocs.has(p.doc)),
+    'stored top examples are not scored on'
+  )
+  assert.equal(new Set(asked.map(p => p.doc)).size, 5)
   assert.equal(r.labels[0].examples.activating, 5, 'scored on the mined windows')
   assert.equal(r.labels[0].examples.explain, 8, 'every stored top example explains')
   assert.equal(r.labels[0].detection, 1)
   assert.equal(r.labels[0].fuzzing, 1)
-  const without = RelabelResult.parse(await relabelEncoder(ctx, MARKED_ENCODER, client, { dataset: 'a', latents: [MARKED_LATENT] }))
+  const without = RelabelResult.parse(
+    await relabelEncoder(ctx, MARKED_ENCODER, client, { dataset: 'a', latents: [MARKED_LATENT] })
+  )
   assert.equal(without.sampling, 'top-examples')
 })

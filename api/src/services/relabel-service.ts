@@ -12,12 +12,24 @@
  * its top documents only); that needs per-token activations of lower-ranked documents, i.e. the GPU worker.
  */
 import { z } from 'zod'
-import { RelabelRequest, type DryRunEstimate, type FailedItem, type RelabelResult, type RelabelledLatent } from '@latentbase/shared/contract/llm'
+import {
+  RelabelRequest,
+  type DryRunEstimate,
+  type FailedItem,
+  type RelabelResult,
+  type RelabelledLatent
+} from '@latentbase/shared/contract/llm'
 import { readByLatent } from '@latentbase/shared/store/latent-shards/read-by-latent'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { writeLabelOverlay, type OverlayLine } from '@latentbase/shared/catalog/label-overlay'
-import { estimatePlan, countTokens, type ChatMessage, type PlannedCall, type UsageLedger } from '@latentbase/shared/llm/cost'
+import {
+  estimatePlan,
+  countTokens,
+  type ChatMessage,
+  type PlannedCall,
+  type UsageLedger
+} from '@latentbase/shared/llm/cost'
 import { failedItem, type LlmClient } from '@latentbase/shared/llm/client'
 import { mulberry32 } from '@latentbase/shared/util/random'
 import { ApiError } from '../problem.ts'
@@ -40,7 +52,8 @@ const bit = z.union([z.number(), z.boolean(), z.string()]).transform((v, ctx) =>
   ctx.addIssue({ code: 'custom', message: `expected 1 or 0, got ${JSON.stringify(v)}` })
   return z.NEVER
 })
-export const answersSchema = (n: number) => z.object({ answers: z.array(bit).length(n, `exactly ${n} answers, one per text, in order`) })
+export const answersSchema = (n: number) =>
+  z.object({ answers: z.array(bit).length(n, `exactly ${n} answers, one per text, in order`) })
 export const ExplainAnswer = z.object({ label: z.string().trim().min(1).max(300) })
 
 /** A window of tokens with the `marked` ones wrapped in << >> (runs merged; a leading space stays outside the marks). */
@@ -56,7 +69,10 @@ export function markWindow(tokens: readonly string[], marked: ArrayLike<number |
       open = true
       continue
     }
-    if (!m && open) { out += '>>'; open = false }
+    if (!m && open) {
+      out += '>>'
+      open = false
+    }
     out += t
   }
   if (open) out += '>>'
@@ -68,44 +84,65 @@ export function explainMessages(activating: readonly string[], nonActivating: re
     { role: 'system', content: 'You explain features of a language model. Reply with JSON only.' },
     {
       role: 'user',
-      content: 'A feature of a language model fires on some tokens of some texts. Below are texts where it fires, with the tokens it fires on marked <<like this>>, '
-        + 'from its strongest examples to weaker ones, and texts where it does not fire.\n\n'
-        + `Texts where it fires:\n${activating.map((t, i) => `${i + 1}. ${t}`).join('\n')}\n\n`
-        + (nonActivating.length ? `Texts where it does not fire:\n${nonActivating.map((t, i) => `${i + 1}. ${t}`).join('\n')}\n\n` : '')
-        + 'Describe in one short phrase what the feature detects (what the marked tokens have in common, and in what context), e.g. "mentions of refunds or returns". '
-        + 'Reply with JSON: {"label": "..."}',
-    },
+      content:
+        'A feature of a language model fires on some tokens of some texts. Below are texts where it fires, with the tokens it fires on marked <<like this>>, ' +
+        'from its strongest examples to weaker ones, and texts where it does not fire.\n\n' +
+        `Texts where it fires:\n${activating.map((t, i) => `${i + 1}. ${t}`).join('\n')}\n\n` +
+        (nonActivating.length
+          ? `Texts where it does not fire:\n${nonActivating.map((t, i) => `${i + 1}. ${t}`).join('\n')}\n\n`
+          : '') +
+        'Describe in one short phrase what the feature detects (what the marked tokens have in common, and in what context), e.g. "mentions of refunds or returns". ' +
+        'Reply with JSON: {"label": "..."}'
+    }
   ]
 }
 
 export function detectionMessages(label: string, texts: readonly string[]): ChatMessage[] {
   return [
-    { role: 'system', content: 'You predict where a described feature of a language model fires. Reply with JSON only.' },
+    {
+      role: 'system',
+      content: 'You predict where a described feature of a language model fires. Reply with JSON only.'
+    },
     {
       role: 'user',
-      content: `Feature: ${label}\n\nTexts:\n${texts.map((t, i) => `${i + 1}. ${t}`).join('\n')}\n\n`
-        + `For each of the ${texts.length} texts, does the feature fire somewhere in it? Reply with JSON: {"answers": [1 or 0, one per text, in order]}`,
-    },
+      content:
+        `Feature: ${label}\n\nTexts:\n${texts.map((t, i) => `${i + 1}. ${t}`).join('\n')}\n\n` +
+        `For each of the ${texts.length} texts, does the feature fire somewhere in it? Reply with JSON: {"answers": [1 or 0, one per text, in order]}`
+    }
   ]
 }
 
 export function fuzzingMessages(label: string, texts: readonly string[]): ChatMessage[] {
   return [
-    { role: 'system', content: 'You check whether highlighted tokens match a described feature of a language model. Reply with JSON only.' },
+    {
+      role: 'system',
+      content:
+        'You check whether highlighted tokens match a described feature of a language model. Reply with JSON only.'
+    },
     {
       role: 'user',
-      content: `Feature: ${label}\n\nIn each text some tokens are marked <<like this>>. In some texts they are the tokens the feature fires on; in others they were marked at random.\n\n`
-        + `Texts:\n${texts.map((t, i) => `${i + 1}. ${t}`).join('\n')}\n\n`
-        + `For each of the ${texts.length} texts, are the marked tokens the ones the feature fires on? Reply with JSON: {"answers": [1 or 0, one per text, in order]}`,
-    },
+      content:
+        `Feature: ${label}\n\nIn each text some tokens are marked <<like this>>. In some texts they are the tokens the feature fires on; in others they were marked at random.\n\n` +
+        `Texts:\n${texts.map((t, i) => `${i + 1}. ${t}`).join('\n')}\n\n` +
+        `For each of the ${texts.length} texts, are the marked tokens the ones the feature fires on? Reply with JSON: {"answers": [1 or 0, one per text, in order]}`
+    }
   ]
 }
 
 /** (true-positive rate + true-negative rate) / 2; a class with no items counts as its rate being unknown (the other alone). */
 export function balancedAccuracy(truth: ArrayLike<number>, predicted: ArrayLike<number>): number | null {
-  let tp = 0, p = 0, tn = 0, n = 0
+  let tp = 0,
+    p = 0,
+    tn = 0,
+    n = 0
   for (let i = 0; i < truth.length; i++) {
-    if (truth[i]) { p++; if (predicted[i]) tp++ } else { n++; if (!predicted[i]) tn++ }
+    if (truth[i]) {
+      p++
+      if (predicted[i]) tp++
+    } else {
+      n++
+      if (!predicted[i]) tn++
+    }
   }
   if (!p && !n) return null
   if (!p) return tn / n
@@ -114,7 +151,12 @@ export function balancedAccuracy(truth: ArrayLike<number>, predicted: ArrayLike<
 }
 
 function shuffle<T>(items: T[], rand: () => number): T[] {
-  for (let i = items.length - 1; i > 0; i--) { const j = Math.floor(rand() * (i + 1)); const t = items[i]; items[i] = items[j]; items[j] = t }
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1))
+    const t = items[i]
+    items[i] = items[j]
+    items[j] = t
+  }
   return items
 }
 
@@ -139,7 +181,10 @@ function fuzzMask(firing: Uint8Array, rand: () => number): Uint8Array | null {
 }
 
 function detectionSet(p: Planned, rand: () => number) {
-  const items = [...p.scored.map((s) => ({ text: markWindow(s.tokens, new Uint8Array(s.tokens.length)), truth: 1 })), ...p.nonActivating.map((text) => ({ text, truth: 0 }))]
+  const items = [
+    ...p.scored.map(s => ({ text: markWindow(s.tokens, new Uint8Array(s.tokens.length)), truth: 1 })),
+    ...p.nonActivating.map(text => ({ text, truth: 0 }))
+  ]
   return shuffle(items, rand)
 }
 
@@ -154,27 +199,54 @@ function fuzzingSet(p: Planned, rand: () => number) {
 }
 
 /** One latent's label and scores; LLM failures are reported in `failed`, never thrown. */
-async function relabelOne(llm: LlmClient, ledger: UsageLedger, p: Planned, seed: number, failed: FailedItem[]): Promise<{ label: string | null; detection: number | null; fuzzing: number | null }> {
+async function relabelOne(
+  llm: LlmClient,
+  ledger: UsageLedger,
+  p: Planned,
+  seed: number,
+  failed: FailedItem[]
+): Promise<{ label: string | null; detection: number | null; fuzzing: number | null }> {
   let label: string
   try {
-    label = (await llm.chatJson(ExplainAnswer, { step: 'explain', messages: explainMessages(p.explain, p.contrast), temperature: 0 }, ledger)).value.label
+    label = (
+      await llm.chatJson(
+        ExplainAnswer,
+        { step: 'explain', messages: explainMessages(p.explain, p.contrast), temperature: 0 },
+        ledger
+      )
+    ).value.label
   } catch (err) {
     failed.push(failedItem(err, 'explain', `latent ${p.latent}`))
     return { label: null, detection: null, fuzzing: null }
   }
   const score = async (step: 'detection' | 'fuzzing', items: Array<{ text: string; truth: number }>) => {
     if (items.length < 2) return null
-    const messages = step === 'detection' ? detectionMessages(label, items.map((x) => x.text)) : fuzzingMessages(label, items.map((x) => x.text))
+    const messages =
+      step === 'detection'
+        ? detectionMessages(
+            label,
+            items.map(x => x.text)
+          )
+        : fuzzingMessages(
+            label,
+            items.map(x => x.text)
+          )
     try {
       const r = await llm.chatJson(answersSchema(items.length), { step, messages, temperature: 0 }, ledger)
-      return balancedAccuracy(items.map((x) => x.truth), r.value.answers)
+      return balancedAccuracy(
+        items.map(x => x.truth),
+        r.value.answers
+      )
     } catch (err) {
       failed.push(failedItem(err, step, `latent ${p.latent}`))
       return null
     }
   }
   const rand = mulberry32((seed ^ Math.imul(p.latent + 1, 0x85ebca6b)) >>> 0)
-  const [detection, fuzzing] = await Promise.all([score('detection', detectionSet(p, rand)), score('fuzzing', fuzzingSet(p, rand))])
+  const [detection, fuzzing] = await Promise.all([
+    score('detection', detectionSet(p, rand)),
+    score('fuzzing', fuzzingSet(p, rand))
+  ])
   return { label, detection, fuzzing }
 }
 
@@ -187,29 +259,49 @@ function textWindow(text: string, rand: () => number): string {
 }
 
 /** POST /encoders/:id/relabel (directly, or as the `relabel` analysis job). */
-export async function relabelEncoder(ctx: AnalysisContext, encoderId: string, llm: LlmClient, input: RelabelRequest,
-  progress?: (fraction: number, phase: string) => void): Promise<RelabelResult | DryRunEstimate> {
+export async function relabelEncoder(
+  ctx: AnalysisContext,
+  encoderId: string,
+  llm: LlmClient,
+  input: RelabelRequest,
+  progress?: (fraction: number, phase: string) => void
+): Promise<RelabelResult | DryRunEstimate> {
   const req = RelabelRequest.parse(input)
   const report = progress ?? ctx.progress ?? (() => {})
   const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, req.dataset, 'dataset')
   const { manifest, prefix } = ds
   if (manifest.encoder.id !== encoderId) {
-    throw new ApiError(409, 'encoder-mismatch', `dataset "${ds.record.id}" was encoded with ${manifest.encoder.id}, not ${encoderId}: relabel an encoder on a dataset it encoded`)
+    throw new ApiError(
+      409,
+      'encoder-mismatch',
+      `dataset "${ds.record.id}" was encoded with ${manifest.encoder.id}, not ${encoderId}: relabel an encoder on a dataset it encoded`
+    )
   }
   if (!manifest.topExamples) {
-    throw new ApiError(422, 'no-examples', `dataset "${ds.record.id}" has no stored top examples (per-token activations), so there are no windows to label from; re-encode it with top examples`)
+    throw new ApiError(
+      422,
+      'no-examples',
+      `dataset "${ds.record.id}" has no stored top examples (per-token activations), so there are no windows to label from; re-encode it with top examples`
+    )
   }
   const nLatents = manifest.encoder.dSae
   const nDocs = manifest.documents.count
-  const bad = req.latents?.find((l) => l >= nLatents)
-  if (bad !== undefined) throw new ApiError(400, 'invalid-request', `latent ${bad} does not exist: encoder ${encoderId} has latents 0-${nLatents - 1}`)
+  const bad = req.latents?.find(l => l >= nLatents)
+  if (bad !== undefined)
+    throw new ApiError(
+      400,
+      'invalid-request',
+      `latent ${bad} does not exist: encoder ${encoderId} has latents 0-${nLatents - 1}`
+    )
 
   let latents: number[]
   if (req.latents) latents = [...new Set(req.latents)]
   else {
     const stats = await readLatentStats(ctx.objects, prefix + manifest.stats.key, ['doc_count'])
-    const order = Int32Array.from({ length: nLatents }, (_, i) => i).sort((x, y) => stats.docCount[y] - stats.docCount[x] || x - y)
-    latents = Array.from(order.subarray(0, req.limit)).filter((l) => stats.docCount[l] > 0)
+    const order = Int32Array.from({ length: nLatents }, (_, i) => i).sort(
+      (x, y) => stats.docCount[y] - stats.docCount[x] || x - y
+    )
+    latents = Array.from(order.subarray(0, req.limit)).filter(l => stats.docCount[l] > 0)
   }
   report(0, 'reading windows')
   const examplesKey = prefix + manifest.topExamples.key
@@ -217,15 +309,18 @@ export async function relabelEncoder(ctx: AnalysisContext, encoderId: string, ll
   const byLatent = new Map<number, LatentExamples>()
   for (const l of latents) {
     const ex = await readLatentExamples(ctx.objects, examplesKey, l)
-    if (ex.doc.length === 0) skipped.push({ latent: l, reason: 'no stored examples in this dataset (it never fires there)' })
+    if (ex.doc.length === 0)
+      skipped.push({ latent: l, reason: 'no stored examples in this dataset (it never fires there)' })
     else byLatent.set(l, ex)
     ctx.signal?.throwIfAborted()
   }
-  const kept = latents.filter((l) => byLatent.has(l))
+  const kept = latents.filter(l => byLatent.has(l))
 
   // Non-activating windows: seeded draws of rows where the latent is absent.
   const wantQuiet = req.scoreExamples + EXPLAIN_CONTRAST
-  const csc = kept.length ? await readByLatent(ctx.objects, prefix, manifest.latents.byLatent, kept, { nDocs, nLatents }) : null
+  const csc = kept.length
+    ? await readByLatent(ctx.objects, prefix, manifest.latents.byLatent, kept, { nDocs, nLatents })
+    : null
   const quietRows = new Map<number, number[]>()
   for (const l of kept) {
     const present = new Set<number>()
@@ -254,70 +349,128 @@ export async function relabelEncoder(ctx: AnalysisContext, encoderId: string, ll
     for (const l of kept) {
       const exclude = new Set(byLatent.get(l)!.doc)
       const cand: Array<[doc: number, value: number]> = []
-      for (let j = csc.indptr[l]; j < csc.indptr[l + 1]; j++) if (!exclude.has(csc.docs[j])) cand.push([csc.docs[j], csc.values[j]])
+      for (let j = csc.indptr[l]; j < csc.indptr[l + 1]; j++)
+        if (!exclude.has(csc.docs[j])) cand.push([csc.docs[j], csc.values[j]])
       cand.sort((x, y) => x[1] - y[1] || x[0] - y[0])
       const picked = new Set<number>()
-      for (let i = 0; i < req.scoreExamples && cand.length; i++) picked.add(cand[Math.min(cand.length - 1, Math.floor(((i + 0.5) / req.scoreExamples) * cand.length))][0])
+      for (let i = 0; i < req.scoreExamples && cand.length; i++)
+        picked.add(cand[Math.min(cand.length - 1, Math.floor(((i + 0.5) / req.scoreExamples) * cand.length))][0])
       for (const doc of picked) pairs.push({ latent: l, doc })
     }
     report(0.02, 'sampling windows across activation quantiles')
     for (const w of await ctx.windowMiner({ prefix, manifest }, pairs)) {
       const list = quantileScored.get(w.latent) ?? []
-      list.push({ tokens: w.tokens, firing: Uint8Array.from(w.activations, (a) => (a > 0 ? 1 : 0)) })
+      list.push({ tokens: w.tokens, firing: Uint8Array.from(w.activations, a => (a > 0 ? 1 : 0)) })
       quantileScored.set(w.latent, list)
     }
     sampling = 'quantiles'
   }
-  const planned: Planned[] = kept.map((l) => {
+  const planned: Planned[] = kept.map(l => {
     const ex = byLatent.get(l)!
     const rand = mulberry32((req.seed ^ Math.imul(l + 3, 0x27d4eb2d)) >>> 0)
     const explain: string[] = []
     let scored: Planned['scored'] = []
     for (let i = 0; i < ex.doc.length; i++) {
       const tokens = ex.tokens[i]
-      const firing = Uint8Array.from(ex.activations[i], (a) => (a > 0 ? 1 : 0))
+      const firing = Uint8Array.from(ex.activations[i], a => (a > 0 ? 1 : 0))
       // Sampled across quantiles: every top example explains. Otherwise one stored example only explains, and
       // nothing is left to score on.
-      if (sampling === 'quantiles' || i % 2 === 0 || ex.doc.length === 1) { if (explain.length < req.explainExamples) explain.push(markWindow(tokens, firing)) }
-      else if (scored.length < req.scoreExamples) scored.push({ tokens, firing })
+      if (sampling === 'quantiles' || i % 2 === 0 || ex.doc.length === 1) {
+        if (explain.length < req.explainExamples) explain.push(markWindow(tokens, firing))
+      } else if (scored.length < req.scoreExamples) scored.push({ tokens, firing })
     }
     if (sampling === 'quantiles') scored = (quantileScored.get(l) ?? []).slice(0, req.scoreExamples)
-    const quiet = (quietRows.get(l) ?? []).map((r) => textWindow(texts.get(r) ?? '', rand)).filter(Boolean)
-    return { latent: l, explain, contrast: quiet.slice(0, EXPLAIN_CONTRAST), scored, nonActivating: quiet.slice(EXPLAIN_CONTRAST, EXPLAIN_CONTRAST + req.scoreExamples) }
+    const quiet = (quietRows.get(l) ?? []).map(r => textWindow(texts.get(r) ?? '', rand)).filter(Boolean)
+    return {
+      latent: l,
+      explain,
+      contrast: quiet.slice(0, EXPLAIN_CONTRAST),
+      scored,
+      nonActivating: quiet.slice(EXPLAIN_CONTRAST, EXPLAIN_CONTRAST + req.scoreExamples)
+    }
   })
 
   if (req.dryRun) {
     const plan: PlannedCall[] = []
     for (const p of planned) {
-      plan.push({ step: 'explain', messages: explainMessages(p.explain, p.contrast), expectedOutputTokens: EXPLAIN_ANSWER_TOKENS })
+      plan.push({
+        step: 'explain',
+        messages: explainMessages(p.explain, p.contrast),
+        expectedOutputTokens: EXPLAIN_ANSWER_TOKENS
+      })
       // The label is not written yet: scoring prompts are estimated with a typical one.
       const rand = mulberry32((req.seed ^ Math.imul(p.latent + 1, 0x85ebca6b)) >>> 0)
       const det = detectionSet(p, rand)
       const fuzz = fuzzingSet(p, rand)
-      if (det.length >= 2) plan.push({ step: 'detection', messages: detectionMessages(TYPICAL_LABEL, det.map((x) => x.text)), expectedOutputTokens: answersTokens(det.length) })
-      if (fuzz.length >= 2) plan.push({ step: 'fuzzing', messages: fuzzingMessages(TYPICAL_LABEL, fuzz.map((x) => x.text)), expectedOutputTokens: answersTokens(fuzz.length) })
+      if (det.length >= 2)
+        plan.push({
+          step: 'detection',
+          messages: detectionMessages(
+            TYPICAL_LABEL,
+            det.map(x => x.text)
+          ),
+          expectedOutputTokens: answersTokens(det.length)
+        })
+      if (fuzz.length >= 2)
+        plan.push({
+          step: 'fuzzing',
+          messages: fuzzingMessages(
+            TYPICAL_LABEL,
+            fuzz.map(x => x.text)
+          ),
+          expectedOutputTokens: answersTokens(fuzz.length)
+        })
     }
-    return { dryRun: true, model: llm.model, tokenScale: llm.tokenScale(), ...estimatePlan(plan, llm.prices, llm.tokenScale()) }
+    return {
+      dryRun: true,
+      model: llm.model,
+      tokenScale: llm.tokenScale(),
+      ...estimatePlan(plan, llm.prices, llm.tokenScale())
+    }
   }
 
-  const before = await loadLabelInfo(ctx.encoders, encoderId, nLatents, { objects: ctx.objects, tenant: ctx.tenant, fingerprint: manifest.encoderFingerprint })
+  const before = await loadLabelInfo(ctx.encoders, encoderId, nLatents, {
+    objects: ctx.objects,
+    tenant: ctx.tenant,
+    fingerprint: manifest.encoderFingerprint
+  })
   const ledger = llm.newLedger()
   const failed: FailedItem[] = []
   const source = `llm:${llm.model}`
   let done = 0
-  const labels: RelabelledLatent[] = await Promise.all(planned.map(async (p) => {
-    const r = await relabelOne(llm, ledger, p, req.seed, failed)
-    report(0.05 + 0.9 * (++done / planned.length), 'labelling')
-    return {
-      latent: p.latent, label: r.label, previous: { label: before.labels[p.latent] ?? null, source: before.sources[p.latent] ?? null }, source,
-      detection: round4(r.detection), fuzzing: round4(r.fuzzing),
-      examples: { explain: p.explain.length, activating: p.scored.length, nonActivating: p.nonActivating.length },
-    }
-  }))
-  const lines: OverlayLine[] = labels.filter((l) => l.label).map((l) => ({ latent: l.latent, label: l.label!, source, detection: l.detection, fuzzing: l.fuzzing }))
+  const labels: RelabelledLatent[] = await Promise.all(
+    planned.map(async p => {
+      const r = await relabelOne(llm, ledger, p, req.seed, failed)
+      report(0.05 + 0.9 * (++done / planned.length), 'labelling')
+      return {
+        latent: p.latent,
+        label: r.label,
+        previous: { label: before.labels[p.latent] ?? null, source: before.sources[p.latent] ?? null },
+        source,
+        detection: round4(r.detection),
+        fuzzing: round4(r.fuzzing),
+        examples: { explain: p.explain.length, activating: p.scored.length, nonActivating: p.nonActivating.length }
+      }
+    })
+  )
+  const lines: OverlayLine[] = labels
+    .filter(l => l.label)
+    .map(l => ({ latent: l.latent, label: l.label!, source, detection: l.detection, fuzzing: l.fuzzing }))
   const overlayKey = await writeLabelOverlay(ctx.objects, ctx.tenant, manifest.encoderFingerprint, lines)
   report(1, 'done')
-  return { dryRun: false, encoder: encoderId, dataset: ds.record.id, model: llm.model, source, overlayKey, sampling, labels, skipped, failed, usage: ledger.summary() }
+  return {
+    dryRun: false,
+    encoder: encoderId,
+    dataset: ds.record.id,
+    model: llm.model,
+    source,
+    overlayKey,
+    sampling,
+    labels,
+    skipped,
+    failed,
+    usage: ledger.summary()
+  }
 }
 
 const round4 = (x: number | null) => (x === null ? null : Math.round(x * 1e4) / 1e4)

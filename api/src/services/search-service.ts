@@ -9,7 +9,18 @@ import { layout } from '@latentbase/shared/store/layout'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { Bm25IndexBuilder, bm25Scores, bm25Tokens, type Bm25Index } from '@latentbase/shared/analysis/bm25'
-import { rankWeights, maximalMarginalRelevance, p90Of, saeScores, topRows, reciprocalRankFusion, snippet, estimateCharOffset, firstLatentPosition, RRF_K } from '@latentbase/shared/analysis/search'
+import {
+  rankWeights,
+  maximalMarginalRelevance,
+  p90Of,
+  saeScores,
+  topRows,
+  reciprocalRankFusion,
+  snippet,
+  estimateCharOffset,
+  firstLatentPosition,
+  RRF_K
+} from '@latentbase/shared/analysis/search'
 import type { PooledCsc } from '@latentbase/shared/analysis/sparse'
 import { RERANK_TOP, DIVERSITY_LAMBDA, LABEL_CANDIDATES, MIN_RANK_WEIGHT } from '@latentbase/shared/contract/search'
 import type { FailedItem } from '@latentbase/shared/contract/llm'
@@ -17,7 +28,20 @@ import { scoreAt } from '@latentbase/shared/contract/latents'
 import { ApiError } from '../problem.ts'
 import { loadLabelInfo } from './latent-page-service.ts'
 import { labelCache, labelMatcher, type LabelMatcher } from './label-match.ts'
-import { expandQuery, requireLlm, rerankOrder, RERANK_CHARS, expansionMessages, EXPANSION_ANSWER_TOKENS, rerankMessages, rerankAnswerTokens, SelectAnswer, selectMessages, selectAnswerTokens, type Expansion } from './llm-helpers.ts'
+import {
+  expandQuery,
+  requireLlm,
+  rerankOrder,
+  RERANK_CHARS,
+  expansionMessages,
+  EXPANSION_ANSWER_TOKENS,
+  rerankMessages,
+  rerankAnswerTokens,
+  SelectAnswer,
+  selectMessages,
+  selectAnswerTokens,
+  type Expansion
+} from './llm-helpers.ts'
 import { failedItem, type LlmClient } from '@latentbase/shared/llm/client'
 import type { UsageLedger } from '@latentbase/shared/llm/cost'
 import type { DryRunEstimate } from '@latentbase/shared/contract/llm'
@@ -72,30 +96,47 @@ async function latentsForQuery(embeddings: LabelMatcher, embedder: Embedder, tex
   if (!cache) queryCaches.set(embeddings, (cache = new Map()))
   const key = `${k}\u0000${text}`
   const hit = cache.get(key)
-  if (hit) { cache.delete(key); cache.set(key, hit); return hit }
+  if (hit) {
+    cache.delete(key)
+    cache.set(key, hit)
+    return hit
+  }
   const top = embeddings.top(await embedder.embed([text]), k)
   cache.set(key, top)
   if (cache.size > QUERY_CACHE_ENTRIES) cache.delete(cache.keys().next().value!)
   return top
 }
 
-const datasetKey = (d: ReadyDataset) => `${d.prefix}\u0000${d.manifest.createdAt}\u0000${d.manifest.version ?? 1}\u0000${d.manifest.latents.nnz}`
+const datasetKey = (d: ReadyDataset) =>
+  `${d.prefix}\u0000${d.manifest.createdAt}\u0000${d.manifest.version ?? 1}\u0000${d.manifest.latents.nnz}`
 
 class BoundedCache<T> {
   private readonly entries = new Map<string, { value: Promise<T>; bytes: number }>()
   private total = 0
-  constructor(private readonly maxBytes: number, private readonly maxEntries: number) {}
+  constructor(
+    private readonly maxBytes: number,
+    private readonly maxEntries: number
+  ) {}
   get(key: string, load: () => Promise<T>, size: (v: T) => number): Promise<T> {
     const hit = this.entries.get(key)
-    if (hit) { this.entries.delete(key); this.entries.set(key, hit); return hit.value }
+    if (hit) {
+      this.entries.delete(key)
+      this.entries.set(key, hit)
+      return hit.value
+    }
     const entry = { value: load(), bytes: 0 }
     this.entries.set(key, entry)
-    entry.value.then((v) => {
-      if (this.entries.get(key) !== entry) return
-      entry.bytes = size(v)
-      this.total += entry.bytes
-      this.evict(key)
-    }, () => { if (this.entries.get(key) === entry) this.entries.delete(key) })
+    entry.value.then(
+      v => {
+        if (this.entries.get(key) !== entry) return
+        entry.bytes = size(v)
+        this.total += entry.bytes
+        this.evict(key)
+      },
+      () => {
+        if (this.entries.get(key) === entry) this.entries.delete(key)
+      }
+    )
     return entry.value
   }
   private evict(keep: string): void {
@@ -114,38 +155,53 @@ const p90Caches = new WeakMap<ObjectStore, BoundedCache<Float32Array>>()
 function bm25Index(objects: ObjectStore, d: ReadyDataset): Promise<Bm25Index> {
   let cache = bm25Caches.get(objects)
   if (!cache) bm25Caches.set(objects, (cache = new BoundedCache(BM25_CACHE_BYTES, 16)))
-  return cache.get(datasetKey(d), async () => {
-    // One row group of text at a time (<= 4 MB by construction): the whole text column never sits in memory.
-    const builder = new Bm25IndexBuilder()
-    for (const file of d.manifest.documents.files) {
-      for (const g of file.rowGroups) {
-        if (g.rowCount === 0) continue
-        const docs = await readDocuments(objects, d.prefix, [file], { start: g.first, end: g.last + 1 }, ['text'])
-        for (let i = 0; i < docs.row.length; i++) builder.add(docs.row[i], docs.text[i])
+  return cache.get(
+    datasetKey(d),
+    async () => {
+      // One row group of text at a time (<= 4 MB by construction): the whole text column never sits in memory.
+      const builder = new Bm25IndexBuilder()
+      for (const file of d.manifest.documents.files) {
+        for (const g of file.rowGroups) {
+          if (g.rowCount === 0) continue
+          const docs = await readDocuments(objects, d.prefix, [file], { start: g.first, end: g.last + 1 }, ['text'])
+          for (let i = 0; i < docs.row.length; i++) builder.add(docs.row[i], docs.text[i])
+        }
       }
-    }
-    return builder.build(d.manifest.documents.count)
-  }, (ix) => ix.bytes)
+      return builder.build(d.manifest.documents.count)
+    },
+    ix => ix.bytes
+  )
 }
 
 /** p90 of every latent (4 bytes a latent), from the histogram column of the statistics file. */
 function p90All(objects: ObjectStore, d: ReadyDataset): Promise<Float32Array> {
   let cache = p90Caches.get(objects)
   if (!cache) p90Caches.set(objects, (cache = new BoundedCache(16 << 20, 64)))
-  return cache.get(datasetKey(d), async () => {
-    // Written with the statistics since issue 13 (64 KB at 16k latents); older datasets: from the histograms.
-    const stored = await readLatentP90(objects, d.prefix + (d.manifest.stats.p90Key ?? layout.latentP90()), d.manifest.encoder.dSae)
-    if (stored) return stored
-    const stats = await readLatentStats(objects, d.prefix + d.manifest.stats.key, ['histogram', 'max'])
-    return p90Of(stats, Int32Array.from({ length: stats.nLatents }, (_, i) => i))
-  }, (p) => p.byteLength)
+  return cache.get(
+    datasetKey(d),
+    async () => {
+      // Written with the statistics since issue 13 (64 KB at 16k latents); older datasets: from the histograms.
+      const stored = await readLatentP90(
+        objects,
+        d.prefix + (d.manifest.stats.p90Key ?? layout.latentP90()),
+        d.manifest.encoder.dSae
+      )
+      if (stored) return stored
+      const stats = await readLatentStats(objects, d.prefix + d.manifest.stats.key, ['histogram', 'max'])
+      return p90Of(
+        stats,
+        Int32Array.from({ length: stats.nLatents }, (_, i) => i)
+      )
+    },
+    p => p.byteLength
+  )
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 
 function dedupe(latents: number[]): number[] {
   const seen = new Set<number>()
-  return latents.filter((l) => (seen.has(l) ? false : (seen.add(l), true)))
+  return latents.filter(l => (seen.has(l) ? false : (seen.add(l), true)))
 }
 
 function scoresOf(ranking: Int32Array, scores: Float32Array): Float32Array {
@@ -172,7 +228,12 @@ function onlyRows(scores: Float32Array, rows: Int32Array | undefined): Float32Ar
  * BM25 over a slice: an index of the slice's texts alone (document frequencies and the mean length are the slice's,
  * as if it were its own dataset), built per request rather than cached; scores come back over dataset rows.
  */
-async function sliceBm25(objects: ObjectStore, d: ReadyDataset, rows: Int32Array, query: string): Promise<Float32Array> {
+async function sliceBm25(
+  objects: ObjectStore,
+  d: ReadyDataset,
+  rows: Int32Array,
+  query: string
+): Promise<Float32Array> {
   const builder = new Bm25IndexBuilder()
   const out = new Float32Array(d.manifest.documents.count)
   if (!rows.length) return out
@@ -186,13 +247,25 @@ async function sliceBm25(objects: ObjectStore, d: ReadyDataset, rows: Int32Array
 /** Validate a query against a dataset and rank its documents; no texts are read (except bm25's index). */
 export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning: SearchTuning = {}): Promise<Ranked> {
   if (!q.q && !q.latents?.length) {
-    throw new ApiError(400, 'invalid-request', 'give q (the property to find, in words) or latents (a comma-separated list of latent ids)')
+    throw new ApiError(
+      400,
+      'invalid-request',
+      'give q (the property to find, in words) or latents (a comma-separated list of latent ids)'
+    )
   }
-  if (q.method === 'bm25' && !q.q) throw new ApiError(400, 'invalid-request', 'method bm25 searches the text: it needs q')
-  if (q.method === 'bm25' && q.latents?.length) throw new ApiError(400, 'invalid-request', 'latents apply to methods sae and hybrid, not bm25')
-  if (q.method === 'hybrid' && !q.q) throw new ApiError(400, 'invalid-request', 'method hybrid fuses sae with bm25 over the text: it needs q')
+  if (q.method === 'bm25' && !q.q)
+    throw new ApiError(400, 'invalid-request', 'method bm25 searches the text: it needs q')
+  if (q.method === 'bm25' && q.latents?.length)
+    throw new ApiError(400, 'invalid-request', 'latents apply to methods sae and hybrid, not bm25')
+  if (q.method === 'hybrid' && !q.q)
+    throw new ApiError(400, 'invalid-request', 'method hybrid fuses sae with bm25 over the text: it needs q')
 
-  const d = await sliceDataset(ctx.objects, await loadReadyDataset(ctx.datasets, ctx.tenant, q.dataset, 'dataset'), q.where, 'where')
+  const d = await sliceDataset(
+    ctx.objects,
+    await loadReadyDataset(ctx.datasets, ctx.tenant, q.dataset, 'dataset'),
+    q.where,
+    'where'
+  )
   const { manifest } = d
   const nDocs = manifest.documents.count
   const nLatents = manifest.encoder.dSae
@@ -201,10 +274,21 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
   const encoderId = manifest.encoder.id
   ctx.signal?.throwIfAborted()
 
-  let sae: { scores: Float32Array; latents: SearchLatent[]; embedder: string | null; k: number; csc: PooledCsc; chosen: number[] } | null = null
+  let sae: {
+    scores: Float32Array
+    latents: SearchLatent[]
+    embedder: string | null
+    k: number
+    csc: PooledCsc
+    chosen: number[]
+  } | null = null
   if (q.method !== 'bm25') {
     ctx.progress?.(0.1, 'latents')
-    const info = await loadLabelInfo(ctx.encoders, encoderId, nLatents, { objects: ctx.objects, tenant: ctx.tenant, fingerprint: manifest.encoderFingerprint })
+    const info = await loadLabelInfo(ctx.encoders, encoderId, nLatents, {
+      objects: ctx.objects,
+      tenant: ctx.tenant,
+      fingerprint: manifest.encoderFingerprint
+    })
     const labels = info.labels
     let chosen: number[]
     let llmPicked = false
@@ -212,14 +296,23 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
     let embedder: string | null = null
     let k: number
     if (q.latents?.length) {
-      const bad = q.latents.find((l) => l >= nLatents)
-      if (bad !== undefined) throw new ApiError(400, 'invalid-request', `latent ${bad} does not exist: encoder ${encoderId} has latents 0-${nLatents - 1}`)
+      const bad = q.latents.find(l => l >= nLatents)
+      if (bad !== undefined)
+        throw new ApiError(
+          400,
+          'invalid-request',
+          `latent ${bad} does not exist: encoder ${encoderId} has latents 0-${nLatents - 1}`
+        )
       chosen = dedupe(q.latents)
       similarities = chosen.map(() => null)
       k = chosen.length
     } else {
-      if (!labels.some((l) => l)) {
-        throw new ApiError(422, 'no-labels', `encoder ${encoderId} has no latent labels, so a query in words cannot pick latents: use method=bm25, or latents=...`)
+      if (!labels.some(l => l)) {
+        throw new ApiError(
+          422,
+          'no-labels',
+          `encoder ${encoderId} has no latent labels, so a query in words cannot pick latents: use method=bm25, or latents=...`
+        )
       }
       const fingerprint = ctx.encoders.get(encoderId)?.fingerprint ?? manifest.encoderFingerprint
       let top: { latents: Int32Array; similarities: Float32Array }
@@ -230,21 +323,34 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
         const depth = tuning.select || lambda < 1 ? Math.max(q.k, LABEL_CANDIDATES) : q.k
         top = await latentsForQuery(embeddings, ctx.embedder, q.q!, depth)
         const phrases = tuning.expansion?.phrases ?? []
-        if (phrases.length) top = mergeTops([top, ...await Promise.all(phrases.map((p) => latentsForQuery(embeddings, ctx.embedder, p, depth)))], depth)
+        if (phrases.length)
+          top = mergeTops(
+            [top, ...(await Promise.all(phrases.map(p => latentsForQuery(embeddings, ctx.embedder, p, depth))))],
+            depth
+          )
         if (!tuning.select && lambda < 1) top = diverseTop(embeddings, top, q.k, lambda)
       } catch (err) {
         // The embeddings endpoint is a dependency the user can route around (bm25, latents=): say so, not a bare 500.
-        throw new ApiError(503, 'embeddings-unavailable', `label similarity needs the embedder ${ctx.embedder.id}, which failed: ${(err as Error).message}; method=bm25 or latents=... work without it`)
+        throw new ApiError(
+          503,
+          'embeddings-unavailable',
+          `label similarity needs the embedder ${ctx.embedder.id}, which failed: ${(err as Error).message}; method=bm25 or latents=... work without it`
+        )
       }
       chosen = Array.from(top.latents)
       similarities = Array.from(top.similarities)
       if (tuning.select) {
-        const picked = await selectLatents(tuning.select, q.q!, chosen.map((latent) => ({ latent, label: labels[latent] ?? null })), q.k)
+        const picked = await selectLatents(
+          tuning.select,
+          q.q!,
+          chosen.map(latent => ({ latent, label: labels[latent] ?? null })),
+          q.k
+        )
         const sim = new Map(chosen.map((l, i) => [l, similarities[i]]))
         // Without a usable answer, the closest labels stand (as without select).
         chosen = picked.length ? picked : chosen.slice(0, q.k)
         llmPicked = picked.length > 0
-        similarities = chosen.map((l) => sim.get(l) ?? null)
+        similarities = chosen.map(l => sim.get(l) ?? null)
       }
       embedder = ctx.embedder.id
       k = q.k
@@ -258,24 +364,44 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
       let n = 0
       while (n < weights.length && weights[n] >= minWeight) n++
       n = Math.max(1, n)
-      chosen = chosen.slice(0, n); similarities = similarities.slice(0, n); weights = weights.slice(0, n)
+      chosen = chosen.slice(0, n)
+      similarities = similarities.slice(0, n)
+      weights = weights.slice(0, n)
     }
     const [csc, p90s] = await Promise.all([
       readByLatent(ctx.objects, d.prefix, manifest.latents.byLatent, chosen, { nDocs, nLatents }),
-      sliceRows ? null : p90All(ctx.objects, d),
+      sliceRows ? null : p90All(ctx.objects, d)
     ])
     // A slice normalizes by the p90 within the slice, from the chosen latents' columns already read.
-    const p90 = p90s ? Float32Array.from(chosen, (l) => p90s[l]) : Float32Array.from(chosen, (l) => {
-      const v = quantile(latentStatsOfRows(csc.docs.subarray(csc.indptr[l], csc.indptr[l + 1]), csc.values.subarray(csc.indptr[l], csc.indptr[l + 1]), sliceRows!), 0, 0.9)
-      return Number.isFinite(v) && v > 0 ? v : 0
-    })
+    const p90 = p90s
+      ? Float32Array.from(chosen, l => p90s[l])
+      : Float32Array.from(chosen, l => {
+          const v = quantile(
+            latentStatsOfRows(
+              csc.docs.subarray(csc.indptr[l], csc.indptr[l + 1]),
+              csc.values.subarray(csc.indptr[l], csc.indptr[l + 1]),
+              sliceRows!
+            ),
+            0,
+            0.9
+          )
+          return Number.isFinite(v) && v > 0 ? v : 0
+        })
     sae = {
       scores: onlyRows(saeScores(csc, chosen, weights, p90, tuning.cap ?? Infinity), sliceRows),
       latents: chosen.map((latent, i) => ({
-        latent, label: labels[latent] ?? null, weight: weights[i], similarity: similarities[i], p90: p90[i],
-        labelSource: info.sources[latent] ?? null, labelScore: scoreAt(info, latent),
+        latent,
+        label: labels[latent] ?? null,
+        weight: weights[i],
+        similarity: similarities[i],
+        p90: p90[i],
+        labelSource: info.sources[latent] ?? null,
+        labelScore: scoreAt(info, latent)
       })),
-      embedder, k, csc, chosen,
+      embedder,
+      k,
+      csc,
+      chosen
     }
   }
   ctx.signal?.throwIfAborted()
@@ -285,13 +411,19 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
     ctx.progress?.(0.5, 'bm25')
     const keywords = tuning.expansion?.keywords ?? []
     const query = keywords.length ? `${q.q!} ${keywords.join(' ')}` : q.q!
-    bm25 = sliceRows ? await sliceBm25(ctx.objects, d, sliceRows, query) : bm25Scores(await bm25Index(ctx.objects, d), query)
+    bm25 = sliceRows
+      ? await sliceBm25(ctx.objects, d, sliceRows, query)
+      : bm25Scores(await bm25Index(ctx.objects, d), query)
   }
 
   let scores: Float32Array
   let ranking: Int32Array
   if (q.method === 'hybrid') {
-    const fused = reciprocalRankFusion([topRows(sae!.scores, Math.max(FUSION_DEPTH, depth)), topRows(bm25!, Math.max(FUSION_DEPTH, depth))], nDocs, RRF_K)
+    const fused = reciprocalRankFusion(
+      [topRows(sae!.scores, Math.max(FUSION_DEPTH, depth)), topRows(bm25!, Math.max(FUSION_DEPTH, depth))],
+      nDocs,
+      RRF_K
+    )
     scores = fused
     ranking = topRows(fused, depth)
   } else {
@@ -300,61 +432,89 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
   }
   ctx.progress?.(1, 'done')
   return {
-    dataset: d, ranking, scores: scoresOf(ranking, scores), matched: countPositive(scores),
-    latents: sae?.latents ?? [], embedder: sae?.embedder ?? null, k: sae?.k ?? q.k,
-    sae: sae ? { csc: sae.csc, latents: sae.chosen } : null,
+    dataset: d,
+    ranking,
+    scores: scoresOf(ranking, scores),
+    matched: countPositive(scores),
+    latents: sae?.latents ?? [],
+    embedder: sae?.embedder ?? null,
+    k: sae?.k ?? q.k,
+    sae: sae ? { csc: sae.csc, latents: sae.chosen } : null
   }
 }
 
 /** The LLM's choice among the candidates (ids it made up are dropped); [] when it kept none or failed (recorded), or in a dry run. */
-async function selectLatents(select: NonNullable<SearchTuning['select']>, query: string, candidates: Array<{ latent: number; label: string | null }>, k: number): Promise<number[]> {
+async function selectLatents(
+  select: NonNullable<SearchTuning['select']>,
+  query: string,
+  candidates: Array<{ latent: number; label: string | null }>,
+  k: number
+): Promise<number[]> {
   const messages = selectMessages(query, candidates, k)
-  if (select.plan) { select.plan.push({ step: 'select', messages, expectedOutputTokens: selectAnswerTokens(k) }); return [] }
+  if (select.plan) {
+    select.plan.push({ step: 'select', messages, expectedOutputTokens: selectAnswerTokens(k) })
+    return []
+  }
   let ids: number[]
   try {
-    ids = (await select.llm.chatJson(SelectAnswer, { step: 'select', messages, temperature: 0 }, select.ledger!)).value.latents
+    ids = (await select.llm.chatJson(SelectAnswer, { step: 'select', messages, temperature: 0 }, select.ledger!)).value
+      .latents
   } catch (err) {
     select.failed.push(failedItem(err, 'select', 'the latent selection'))
     select.selected = 0
     return []
   }
-  const allowed = new Set(candidates.map((c) => c.latent))
-  const picked = [...new Set(ids)].filter((l) => allowed.has(l)).slice(0, k)
+  const allowed = new Set(candidates.map(c => c.latent))
+  const picked = [...new Set(ids)].filter(l => allowed.has(l)).slice(0, k)
   select.selected = picked.length
   return picked
 }
 
 /** k latents of `top` in maximal-marginal-relevance order (memoized per candidate list, which the query cache keeps). */
 const diverseCache = new WeakMap<Int32Array, Map<string, { latents: Int32Array; similarities: Float32Array }>>()
-function diverseTop(matcher: LabelMatcher, top: { latents: Int32Array; similarities: Float32Array }, k: number, lambda: number) {
+function diverseTop(
+  matcher: LabelMatcher,
+  top: { latents: Int32Array; similarities: Float32Array },
+  k: number,
+  lambda: number
+) {
   let perTop = diverseCache.get(top.latents)
   if (!perTop) diverseCache.set(top.latents, (perTop = new Map()))
   const key = `${k}\u0000${lambda}`
   let out = perTop.get(key)
   if (!out) {
-    const order = maximalMarginalRelevance(top.similarities, k, lambda, (i, j) => matcher.cosine(top.latents[i], top.latents[j]))
-    out = { latents: Int32Array.from(order, (i) => top.latents[i]), similarities: Float32Array.from(order, (i) => top.similarities[i]) }
+    const order = maximalMarginalRelevance(top.similarities, k, lambda, (i, j) =>
+      matcher.cosine(top.latents[i], top.latents[j])
+    )
+    out = {
+      latents: Int32Array.from(order, i => top.latents[i]),
+      similarities: Float32Array.from(order, i => top.similarities[i])
+    }
     perTop.set(key, out)
   }
   return out
 }
 
 /** Latents of several label-similarity queries: each latent at its best similarity, the k best overall. */
-function mergeTops(tops: Array<{ latents: Int32Array; similarities: Float32Array }>, k: number): { latents: Int32Array; similarities: Float32Array } {
+function mergeTops(
+  tops: Array<{ latents: Int32Array; similarities: Float32Array }>,
+  k: number
+): { latents: Int32Array; similarities: Float32Array } {
   const best = new Map<number, number>()
-  for (const t of tops) for (let i = 0; i < t.latents.length; i++) {
-    const l = t.latents[i]
-    if (!(best.get(l)! >= t.similarities[i])) best.set(l, t.similarities[i])
-  }
+  for (const t of tops)
+    for (let i = 0; i < t.latents.length; i++) {
+      const l = t.latents[i]
+      if (!(best.get(l)! >= t.similarities[i])) best.set(l, t.similarities[i])
+    }
   const order = [...best].sort((x, y) => y[1] - x[1] || x[0] - y[0]).slice(0, k)
-  return { latents: Int32Array.from(order, (e) => e[0]), similarities: Float32Array.from(order, (e) => e[1]) }
+  return { latents: Int32Array.from(order, e => e[0]), similarities: Float32Array.from(order, e => e[1]) }
 }
 
 async function topTexts(ctx: AnalysisContext, r: Ranked, top: Int32Array): Promise<string[]> {
   const texts = await readDocuments(ctx.objects, r.dataset.prefix, r.dataset.manifest.documents.files, top, ['text'])
   const at = new Map<number, string>()
   for (let i = 0; i < texts.row.length; i++) at.set(texts.row[i], clip(String(texts.text[i]), RERANK_CHARS))
-  return Array.from(top, (row) => at.get(row) ?? '')
+  return Array.from(top, row => at.get(row) ?? '')
 }
 
 /**
@@ -368,25 +528,50 @@ export function llmOptionName(q: Pick<SearchQuery, 'expand' | 'select' | 'rerank
 
 export async function estimateSearch(ctx: AnalysisContext, q: SearchQuery): Promise<DryRunEstimate> {
   const llm = requireLlm(ctx.llm, llmOptionName(q))
-  if (!q.q) throw new ApiError(400, 'invalid-request', 'expand, select and rerank work on a query in words: they need q')
+  if (!q.q)
+    throw new ApiError(400, 'invalid-request', 'expand, select and rerank work on a query in words: they need q')
   const plan: PlannedCall[] = []
-  if (q.expand && !q.latents?.length) plan.push({ step: 'expand', messages: expansionMessages(q.q), expectedOutputTokens: EXPANSION_ANSWER_TOKENS })
+  if (q.expand && !q.latents?.length)
+    plan.push({ step: 'expand', messages: expansionMessages(q.q), expectedOutputTokens: EXPANSION_ANSWER_TOKENS })
   const selecting = q.select && q.method !== 'bm25' && !q.latents?.length
   if (q.rerank || selecting) {
     // Ranked without the expansion (not written yet); a selection is planned on the unexpanded candidates.
-    const r = await rankDocuments(ctx, q, { depth: Math.max(q.limit, RERANK_TOP), ...(selecting ? { select: { llm, failed: [], plan } } : {}) })
-    if (!q.rerank) return { dryRun: true, model: llm.model, tokenScale: llm.tokenScale(), ...estimatePlan(plan, llm.prices, llm.tokenScale()) }
+    const r = await rankDocuments(ctx, q, {
+      depth: Math.max(q.limit, RERANK_TOP),
+      ...(selecting ? { select: { llm, failed: [], plan } } : {})
+    })
+    if (!q.rerank)
+      return {
+        dryRun: true,
+        model: llm.model,
+        tokenScale: llm.tokenScale(),
+        ...estimatePlan(plan, llm.prices, llm.tokenScale())
+      }
     const top = r.ranking.subarray(0, Math.min(RERANK_TOP, r.ranking.length))
-    if (top.length > 1) plan.push({ step: 'rerank', messages: rerankMessages(q.q, await topTexts(ctx, r, top)), expectedOutputTokens: rerankAnswerTokens(top.length) })
+    if (top.length > 1)
+      plan.push({
+        step: 'rerank',
+        messages: rerankMessages(q.q, await topTexts(ctx, r, top)),
+        expectedOutputTokens: rerankAnswerTokens(top.length)
+      })
   }
-  return { dryRun: true, model: llm.model, tokenScale: llm.tokenScale(), ...estimatePlan(plan, llm.prices, llm.tokenScale()) }
+  return {
+    dryRun: true,
+    model: llm.model,
+    tokenScale: llm.tokenScale(),
+    ...estimatePlan(plan, llm.prices, llm.tokenScale())
+  }
 }
 
 /** Documents up to which every id of a dataset is kept in memory once read (~40 bytes each: 20 MB at 500k). */
 export const ID_CACHE_MAX_DOCUMENTS = 500_000
 /** Bytes of ids kept per object store, over all datasets (an edge function has 128 MB). */
 export const ID_CACHE_BYTES = 24 << 20
-interface IdCache { ready: Map<string, { ids: string[]; bytes: number }>; loading: Set<string>; bytes: number }
+interface IdCache {
+  ready: Map<string, { ids: string[]; bytes: number }>
+  loading: Set<string>
+  bytes: number
+}
 const idCaches = new WeakMap<ObjectStore, IdCache>()
 
 /**
@@ -403,22 +588,34 @@ function cachedIds(objects: ObjectStore, d: ReadyDataset): string[] | null {
   const c = cache
   const key = datasetKey(d)
   const hit = c.ready.get(key)
-  if (hit) { c.ready.delete(key); c.ready.set(key, hit); return hit.ids }
+  if (hit) {
+    c.ready.delete(key)
+    c.ready.set(key, hit)
+    return hit.ids
+  }
   if (c.loading.has(key)) return null
   c.loading.add(key)
-  readDocuments(objects, d.prefix, d.manifest.documents.files, undefined, ['id']).then((all) => {
-    const ids: string[] = new Array(n).fill('')
-    let bytes = 0
-    for (let i = 0; i < all.row.length; i++) { ids[all.row[i]] = all.id[i]; bytes += 40 + 2 * all.id[i].length }
-    if (bytes > ID_CACHE_BYTES) return
-    c.ready.set(key, { ids, bytes })
-    c.bytes += bytes
-    for (const [k, e] of c.ready) {
-      if (c.bytes <= ID_CACHE_BYTES) break
-      c.ready.delete(k)
-      c.bytes -= e.bytes
-    }
-  }, () => {}).finally(() => c.loading.delete(key))
+  readDocuments(objects, d.prefix, d.manifest.documents.files, undefined, ['id'])
+    .then(
+      all => {
+        const ids: string[] = new Array(n).fill('')
+        let bytes = 0
+        for (let i = 0; i < all.row.length; i++) {
+          ids[all.row[i]] = all.id[i]
+          bytes += 40 + 2 * all.id[i].length
+        }
+        if (bytes > ID_CACHE_BYTES) return
+        c.ready.set(key, { ids, bytes })
+        c.bytes += bytes
+        for (const [k, e] of c.ready) {
+          if (c.bytes <= ID_CACHE_BYTES) break
+          c.ready.delete(k)
+          c.bytes -= e.bytes
+        }
+      },
+      () => {}
+    )
+    .finally(() => c.loading.delete(key))
   return null
 }
 
@@ -429,28 +626,50 @@ function cachedIds(objects: ObjectStore, d: ReadyDataset): string[] | null {
  */
 async function hitDocuments(objects: ObjectStore, d: SlicedDataset, rows: Int32Array, positions: boolean) {
   const ids = cachedIds(objects, d)
-  if (!rows.length) return { row: new Int32Array(0), id: [] as string[], text: [] as string[], token_count: new Int32Array(0), truncated: [] as boolean[] }
+  if (!rows.length)
+    return {
+      row: new Int32Array(0),
+      id: [] as string[],
+      text: [] as string[],
+      token_count: new Int32Array(0),
+      truncated: [] as boolean[]
+    }
   const columns = [...(ids ? [] : ['id' as const]), 'text' as const, ...(positions ? ['token_count' as const] : [])]
-  const docs = await readDocuments(objects, d.prefix, d.manifest.documents.files, rows, columns) as { row: Int32Array; text: string[]; id?: string[]; token_count?: Int32Array }
+  const docs = (await readDocuments(objects, d.prefix, d.manifest.documents.files, rows, columns)) as {
+    row: Int32Array
+    text: string[]
+    id?: string[]
+    token_count?: Int32Array
+  }
   const tokenCount = docs.token_count ?? new Int32Array(docs.row.length)
   const cut = d.manifest.longDocuments === 'truncate'
   return {
-    row: docs.row, text: docs.text, token_count: tokenCount,
-    id: ids ? Array.from(docs.row, (row) => ids[row]) : docs.id!,
-    truncated: Array.from(tokenCount, (n) => cut && n >= d.manifest.maxTokens),
+    row: docs.row,
+    text: docs.text,
+    token_count: tokenCount,
+    id: ids ? Array.from(docs.row, row => ids[row]) : docs.id!,
+    truncated: Array.from(tokenCount, n => cut && n >= d.manifest.maxTokens)
   }
 }
 
-export async function runSearch(ctx: AnalysisContext, q: SearchQuery, tuning: SearchTuning = {}): Promise<SearchResult> {
+export async function runSearch(
+  ctx: AnalysisContext,
+  q: SearchQuery,
+  tuning: SearchTuning = {}
+): Promise<SearchResult> {
   const useLlm = Boolean(q.expand || q.rerank || q.select)
   const llm = useLlm ? requireLlm(ctx.llm, llmOptionName(q)) : null
-  if (useLlm && !q.q) throw new ApiError(400, 'invalid-request', `${llmOptionName(q)} works on a query in words: it needs q`)
+  if (useLlm && !q.q)
+    throw new ApiError(400, 'invalid-request', `${llmOptionName(q)} works on a query in words: it needs q`)
   const ledger = llm?.newLedger()
   const failed: FailedItem[] = []
   let expansion: Expansion | null | undefined
   if (q.expand && !q.latents?.length) expansion = await expandQuery(llm!, ledger!, q.q!, failed)
   const depth = q.rerank ? Math.max(tuning.depth ?? q.limit, RERANK_TOP) : tuning.depth
-  const select = q.select && q.method !== 'bm25' && !q.latents?.length ? { llm: llm!, ledger, failed } as NonNullable<SearchTuning['select']> : undefined
+  const select =
+    q.select && q.method !== 'bm25' && !q.latents?.length
+      ? ({ llm: llm!, ledger, failed } as NonNullable<SearchTuning['select']>)
+      : undefined
   const r = await rankDocuments(ctx, q, { ...tuning, depth, expansion, select })
   let ranking = r.ranking
   let scores = r.scores
@@ -463,7 +682,10 @@ export async function runSearch(ctx: AnalysisContext, q: SearchQuery, tuning: Se
       if (order) {
         ranking = Int32Array.from(ranking)
         scores = Float32Array.from(scores)
-        order.forEach((from, to) => { ranking[to] = r.ranking[from]; scores[to] = r.scores[from] })
+        order.forEach((from, to) => {
+          ranking[to] = r.ranking[from]
+          scores[to] = r.scores[from]
+        })
         reranked = top.length
       }
     }
@@ -491,12 +713,17 @@ export async function runSearch(ctx: AnalysisContext, q: SearchQuery, tuning: Se
     matched: r.matched,
     results: Array.from(rows, (row, i) => {
       const j = at.get(row)
-      return { row, id: j === undefined ? '' : docs.id[j], score: scores[i], snippet: j === undefined ? '' : snippet(docs.text[j], terms, 200, place(row, j)) }
+      return {
+        row,
+        id: j === undefined ? '' : docs.id[j],
+        score: scores[i],
+        snippet: j === undefined ? '' : snippet(docs.text[j], terms, 200, place(row, j))
+      }
     }),
     latents: r.latents,
     ...(q.expand ? { expansion: expansion ?? null } : {}),
     ...(select ? { selected: select.selected ?? 0 } : {}),
     ...(q.rerank ? { reranked } : {}),
-    ...(useLlm ? { usage: ledger!.summary(), failed } : {}),
+    ...(useLlm ? { usage: ledger!.summary(), failed } : {})
   }
 }

@@ -23,9 +23,13 @@ export interface SlicedDataset extends ReadyDataset {
  */
 export function checkSliceFor(ds: ReadyDataset, where: Slice, param: string): void {
   const dSae = ds.manifest.encoder.dSae
-  const bad = sliceNeeds(where).latents.find((l) => l >= dSae)
+  const bad = sliceNeeds(where).latents.find(l => l >= dSae)
   if (bad !== undefined) {
-    throw new ApiError(400, 'invalid-slice', `${param}: latent ${bad} does not exist: encoder ${ds.manifest.encoder.id} of dataset "${ds.record.id}" has latents 0-${dSae - 1}`)
+    throw new ApiError(
+      400,
+      'invalid-slice',
+      `${param}: latent ${bad} does not exist: encoder ${ds.manifest.encoder.id} of dataset "${ds.record.id}" has latents 0-${dSae - 1}`
+    )
   }
   const source = ds.record.source
   if ('url' in source) {
@@ -33,14 +37,23 @@ export function checkSliceFor(ds: ReadyDataset, where: Slice, param: string): vo
     for (const field of sliceFields(where)) {
       const key = metadataPath(field)!
       if (!known.has(key) && !known.has(key.split('.')[0])) {
-        throw new ApiError(400, 'invalid-slice', `${param}: unknown field "${field}": dataset "${ds.record.id}" has ${known.size ? `metadata fields ${[...known].map((k) => `metadata.${k}`).join(', ')}` : 'no metadata fields'} (list them in source.metadataFields when creating a dataset)`)
+        throw new ApiError(
+          400,
+          'invalid-slice',
+          `${param}: unknown field "${field}": dataset "${ds.record.id}" has ${known.size ? `metadata fields ${[...known].map(k => `metadata.${k}`).join(', ')}` : 'no metadata fields'} (list them in source.metadataFields when creating a dataset)`
+        )
       }
     }
   }
 }
 
 /** The dataset restricted to a slice (or the whole dataset when `where` is undefined). */
-export async function sliceDataset(objects: ObjectStore, ds: ReadyDataset, where: Slice | undefined, param: string): Promise<SlicedDataset> {
+export async function sliceDataset(
+  objects: ObjectStore,
+  ds: ReadyDataset,
+  where: Slice | undefined,
+  param: string
+): Promise<SlicedDataset> {
   if (!where) return ds
   checkSliceFor(ds, where, param)
   const read: SliceReadInfo = { documentsRead: 0, latentsRead: 0 }
@@ -49,9 +62,18 @@ export async function sliceDataset(objects: ObjectStore, ds: ReadyDataset, where
 }
 
 /** Documents an analysis of this (sliced) dataset covers. */
-export const documentsOf = (ds: SlicedDataset): number => ds.slice ? ds.slice.rows.length : ds.manifest.documents.count
+export const documentsOf = (ds: SlicedDataset): number =>
+  ds.slice ? ds.slice.rows.length : ds.manifest.documents.count
 
 /** The head every result over one (sliced) dataset starts with: which dataset, which slice, which encoder, how many documents. */
-export function resultHead(ds: SlicedDataset, documents: number): { dataset: string; where?: string; encoder: string; documents: number } {
-  return { dataset: ds.record.id, ...(ds.slice ? { where: ds.slice.text } : {}), encoder: ds.manifest.encoder.id, documents }
+export function resultHead(
+  ds: SlicedDataset,
+  documents: number
+): { dataset: string; where?: string; encoder: string; documents: number } {
+  return {
+    dataset: ds.record.id,
+    ...(ds.slice ? { where: ds.slice.text } : {}),
+    encoder: ds.manifest.encoder.id,
+    documents
+  }
 }

@@ -26,19 +26,36 @@ import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import { computeClusters } from './clusters-service.ts'
 
 const TENANT = 'local'
-const subjects = ['the whale', 'my tax return', 'the quarterly report', 'a free prize', 'the lazy dog', 'sea shells',
-  'your order', 'the meeting', 'the blowhole', 'the list', 'the ship', 'the crew']
+const subjects = [
+  'the whale',
+  'my tax return',
+  'the quarterly report',
+  'a free prize',
+  'the lazy dog',
+  'sea shells',
+  'your order',
+  'the meeting',
+  'the blowhole',
+  'the list',
+  'the ship',
+  'the crew'
+]
 // Two "models" answering prompts differently (model y longer and more formal); prompt pairs one y with one x answer.
 const docs: InlineDocument[] = []
 for (let i = 0; i < subjects.length * 3; i++) {
   const subject = subjects[i % subjects.length]
   const model = i % 3 === 0 ? 'y' : 'x'
-  const text = model === 'x'
-    ? `Sure! Here is a quick note about ${subject}. ${i % 2 ? 'Click here now!!!' : 'Thanks.'}`
-    : `Dear Sir, regarding ${subject}: I am writing to inform you that the matter has been reviewed. ${'Kind regards. '.repeat(1 + (i % 2))}`
-  docs.push({ id: `d${i}`, text, metadata: { model, prompt: `${i % 3 === 2 ? 'q' : 'p'}${Math.floor(i / 3)}`, score: i } })
+  const text =
+    model === 'x'
+      ? `Sure! Here is a quick note about ${subject}. ${i % 2 ? 'Click here now!!!' : 'Thanks.'}`
+      : `Dear Sir, regarding ${subject}: I am writing to inform you that the matter has been reviewed. ${'Kind regards. '.repeat(1 + (i % 2))}`
+  docs.push({
+    id: `d${i}`,
+    text,
+    metadata: { model, prompt: `${i % 3 === 2 ? 'q' : 'p'}${Math.floor(i / 3)}`, score: i }
+  })
 }
-const ofModel = (m: string) => docs.filter((d) => d.metadata!.model === m)
+const ofModel = (m: string) => docs.filter(d => d.metadata!.model === m)
 
 let encoder: LoadedEncoder
 let objects: MemoryObjectStore
@@ -48,13 +65,31 @@ let encoders: StaticEncoderCatalog
 async function encode(id: string, list: InlineDocument[]): Promise<void> {
   const at = '2026-01-01T00:00:00.000Z'
   const record: DatasetRecord = {
-    id, tenant: TENANT, name: id, status: 'running', encoder: 'demo', pooling: { method: 'max', outlierNormRatio: 100 },
-    source: { inline: list.length }, createdAt: at, updatedAt: at, progress: { documents: { done: 0, total: list.length }, tokens: 0 }, attempts: 1,
+    id,
+    tenant: TENANT,
+    name: id,
+    status: 'running',
+    encoder: 'demo',
+    pooling: { method: 'max', outlierNormRatio: 100 },
+    source: { inline: list.length },
+    createdAt: at,
+    updatedAt: at,
+    progress: { documents: { done: 0, total: list.length }, tokens: 0 },
+    attempts: 1
   }
-  await objects.put(layout.inlineInput(TENANT, id), list.map((d) => JSON.stringify(d)).join('\n') + '\n')
+  await objects.put(layout.inlineInput(TENANT, id), list.map(d => JSON.stringify(d)).join('\n') + '\n')
   await datasets.putRecord(record)
   // Small parts and chunks: the whole dataset's shards span several files and row groups.
-  await encodeDataset(record, { objects, datasets, encoder, allowLocalSources: false, chunkDocuments: 8, partDocuments: 16, topExamplesPerLatent: 3, progressIntervalMs: 0 })
+  await encodeDataset(record, {
+    objects,
+    datasets,
+    encoder,
+    allowLocalSources: false,
+    chunkDocuments: 8,
+    partDocuments: 16,
+    topExamplesPerLatent: 3,
+    progressIntervalMs: 0
+  })
   await datasets.putRecord({ ...record, status: 'ready' })
 }
 
@@ -70,14 +105,18 @@ before(async () => {
 
 function app() {
   return createApp({
-    objects, datasets, encoders, mode: 'local' as const, tenantOf: () => TENANT,
-    queue: new EmbeddedQueue<JobMessage>(join(mkdtempSync(join(tmpdir(), 'lb-slices-')), 'queue')),
+    objects,
+    datasets,
+    encoders,
+    mode: 'local' as const,
+    tenantOf: () => TENANT,
+    queue: new EmbeddedQueue<JobMessage>(join(mkdtempSync(join(tmpdir(), 'lb-slices-')), 'queue'))
   })
 }
 
 async function get(path: string) {
   const res = await app().request(path)
-  return { status: res.status, type: res.headers.get('content-type'), body: await res.json() as any }
+  return { status: res.status, type: res.headers.get('content-type'), body: (await res.json()) as any }
 }
 
 const q = (params: Record<string, string | string[]>) => {
@@ -115,7 +154,10 @@ test('diff of two slices of one dataset equals the diff of the same documents en
   // Text form, and the JSON form of the same slices: the same answer.
   for (const [aWhere, bWhere] of [
     ['metadata.model = "x"', "metadata.model = 'y'"],
-    [JSON.stringify({ field: 'metadata.model', in: ['x'] }), JSON.stringify({ not: { field: 'metadata.model', ne: 'y' } })],
+    [
+      JSON.stringify({ field: 'metadata.model', in: ['x'] }),
+      JSON.stringify({ not: { field: 'metadata.model', ne: 'y' } })
+    ]
   ]) {
     const res = await get(`/diff?${q({ ...common, a: 'ds_all', aWhere, b: 'ds_all', bWhere })}`)
     assert.equal(res.status, 200, JSON.stringify(res.body))
@@ -125,14 +167,27 @@ test('diff of two slices of one dataset equals the diff of the same documents en
   }
   // The relative metric and the coverage masks run on the slice's counts too.
   const opts = { limit: '5000', metric: 'relative', minFrequency: '0.1', maxFrequency: '0.9' }
-  assertSameDiff(DiffResult.parse((await get(`/diff?${q({ ...opts, a: 'ds_all', aWhere: 'metadata.model = "x"', b: 'ds_all', bWhere: 'metadata.model = "y"' })}`)).body),
-    DiffResult.parse((await get(`/diff?${q({ ...opts, a: 'ds_x', b: 'ds_y' })}`)).body), { ds_all: 'ds_y' })
+  assertSameDiff(
+    DiffResult.parse(
+      (
+        await get(
+          `/diff?${q({ ...opts, a: 'ds_all', aWhere: 'metadata.model = "x"', b: 'ds_all', bWhere: 'metadata.model = "y"' })}`
+        )
+      ).body
+    ),
+    DiffResult.parse((await get(`/diff?${q({ ...opts, a: 'ds_x', b: 'ds_y' })}`)).body),
+    { ds_all: 'ds_y' }
+  )
 })
 
 test('paired and length-controlled designs on slices equal the same designs on separate datasets', async () => {
   for (const design of [{ pairBy: 'prompt' }, { controlLength: 'true' }] as Array<Record<string, string>>) {
-    const separate = DiffResult.parse((await get(`/diff?${q({ ...design, limit: '5000', direction: 'both', a: 'ds_x', b: 'ds_y' })}`)).body)
-    const res = await get(`/diff?${q({ ...design, limit: '5000', direction: 'both', a: 'ds_all', aWhere: 'metadata.model = "x"', b: 'ds_all', bWhere: 'metadata.model = "y"' })}`)
+    const separate = DiffResult.parse(
+      (await get(`/diff?${q({ ...design, limit: '5000', direction: 'both', a: 'ds_x', b: 'ds_y' })}`)).body
+    )
+    const res = await get(
+      `/diff?${q({ ...design, limit: '5000', direction: 'both', a: 'ds_all', aWhere: 'metadata.model = "x"', b: 'ds_all', bWhere: 'metadata.model = "y"' })}`
+    )
     assert.equal(res.status, 200, JSON.stringify(res.body))
     assertSameDiff(DiffResult.parse(res.body), separate, { ds_all: 'ds_y' })
     if (design.pairBy) assert.ok(separate.pairs! > 0)
@@ -141,18 +196,26 @@ test('paired and length-controlled designs on slices equal the same designs on s
 
 test('a slice against a whole dataset, and b lists with one slice per b', async () => {
   const whole = DiffResult.parse((await get(`/diff?${q({ limit: '5000', a: 'ds_x', b: ['ds_y', 'ds_all'] })}`)).body)
-  const res = await get(`/diff?${q({ limit: '5000', a: 'ds_all', aWhere: 'metadata.model = "x"', b: ['ds_y', 'ds_all'], bWhere: ['', 'metadata.score >= 0'] })}`)
+  const res = await get(
+    `/diff?${q({ limit: '5000', a: 'ds_all', aWhere: 'metadata.model = "x"', b: ['ds_y', 'ds_all'], bWhere: ['', 'metadata.score >= 0'] })}`
+  )
   assert.equal(res.status, 200, JSON.stringify(res.body))
   const sliced = DiffResult.parse(res.body)
   assert.equal(sliced.b[0].where, undefined, 'an empty bWhere is the whole dataset')
   assert.equal(sliced.b[1].documents, docs.length)
   assert.equal(sliced.tested, whole.tested)
-  assert.deepEqual(sliced.latents.map((l) => [l.latent, l.countA, l.countB, l.againstIndex, l.pValue]), whole.latents.map((l) => [l.latent, l.countA, l.countB, l.againstIndex, l.pValue]))
+  assert.deepEqual(
+    sliced.latents.map(l => [l.latent, l.countA, l.countB, l.againstIndex, l.pValue]),
+    whole.latents.map(l => [l.latent, l.countA, l.countB, l.againstIndex, l.pValue])
+  )
 })
 
 test('latent slices: documents where a latent fires against those where it does not', async () => {
   const manifest = (await datasets.getManifest(TENANT, 'ds_all'))!
-  const csc = await readByLatent(objects, layout.datasetPrefix(TENANT, 'ds_all'), manifest.latents.byLatent, { start: 0, end: manifest.encoder.dSae })
+  const csc = await readByLatent(objects, layout.datasetPrefix(TENANT, 'ds_all'), manifest.latents.byLatent, {
+    start: 0,
+    end: manifest.encoder.dSae
+  })
   // A latent present in some but not most documents, and its values there.
   let latent = -1
   for (let l = 0; l < csc.nLatents && latent < 0; l++) {
@@ -161,29 +224,44 @@ test('latent slices: documents where a latent fires against those where it does 
   }
   assert.ok(latent >= 0)
   const values = Array.from(csc.values.subarray(csc.indptr[latent], csc.indptr[latent + 1])).sort((x, y) => x - y)
-  const present = values.filter((v) => v > 0).length
-  const res = await get(`/diff?${q({ limit: '1', latents: String(latent), a: 'ds_all', aWhere: `latent ${latent}`, b: 'ds_all', bWhere: `not latent ${latent}` })}`)
+  const present = values.filter(v => v > 0).length
+  const res = await get(
+    `/diff?${q({ limit: '1', latents: String(latent), a: 'ds_all', aWhere: `latent ${latent}`, b: 'ds_all', bWhere: `not latent ${latent}` })}`
+  )
   assert.equal(res.status, 200, JSON.stringify(res.body))
   const out = DiffResult.parse(res.body)
   assert.equal(out.a.documents, present)
   assert.equal(out.b[0].documents, docs.length - present)
-  const row = out.latents.find((l) => l.latent === latent)!
+  const row = out.latents.find(l => l.latent === latent)!
   assert.equal(row.countA, present)
   assert.equal(row.countB, 0)
   // A value threshold: the median splits the present documents.
   const median = values[Math.floor(values.length / 2)]
-  const above = values.filter((v) => v > median).length
-  const split = DiffResult.parse((await get(`/diff?${q({ a: 'ds_all', aWhere: `latent ${latent} > ${median}`, b: 'ds_all', bWhere: `latent ${latent} <= ${median} and metadata.model in ("x", "y")` })}`)).body)
+  const above = values.filter(v => v > median).length
+  const split = DiffResult.parse(
+    (
+      await get(
+        `/diff?${q({ a: 'ds_all', aWhere: `latent ${latent} > ${median}`, b: 'ds_all', bWhere: `latent ${latent} <= ${median} and metadata.model in ("x", "y")` })}`
+      )
+    ).body
+  )
   assert.equal(split.a.documents, above)
   assert.equal(split.b[0].documents, docs.length - above)
 })
 
 test('the SDK sends slices in object or text form', async () => {
-  const client = createClient({ baseUrl: 'http://local', fetch: async (input, init) => app().request(String(input).replace('http://local', ''), init) })
+  const client = createClient({
+    baseUrl: 'http://local',
+    fetch: async (input, init) => app().request(String(input).replace('http://local', ''), init)
+  })
   const separate = await client.diff({ a: 'ds_x', b: 'ds_y', limit: 5000, direction: 'both' })
   const sliced = await client.diff({
-    a: 'ds_all', aWhere: { and: [{ field: 'metadata.model', eq: 'x' }, { tokens: { gte: 0 } }] },
-    b: 'ds_all', bWhere: 'metadata.model = "y"', limit: 5000, direction: 'both',
+    a: 'ds_all',
+    aWhere: { and: [{ field: 'metadata.model', eq: 'x' }, { tokens: { gte: 0 } }] },
+    b: 'ds_all',
+    bWhere: 'metadata.model = "y"',
+    limit: 5000,
+    direction: 'both'
   })
   assertSameDiff(sliced, separate, { ds_all: 'ds_y' })
   assert.equal(sliced.a.where, 'metadata.model = "x" and tokens >= 0')
@@ -198,7 +276,7 @@ test('bad slices are 400 problems naming the field, the operator or the paramete
     [{ aWhere: JSON.stringify({ colour: 'red' }) }, /unknown field "colour"/],
     [{ aWhere: `latent ${10_000_000}` }, /latent 10000000 does not exist/],
     [{ bWhere: ['metadata.model = "y"', 'metadata.model = "x"'] }, /bWhere is given 2 time\(s\) for 1 b dataset/],
-    [{ b: 'ds_all', aWhere: 'metadata.model = "x"', bWhere: 'metadata.model = "x"' }, /same slice/],
+    [{ b: 'ds_all', aWhere: 'metadata.model = "x"', bWhere: 'metadata.model = "x"' }, /same slice/]
   ]
   for (const [params, message] of cases) {
     const res = await get(`/diff?${q({ a: 'ds_all', b: 'ds_y', ...params })}`)
@@ -207,14 +285,21 @@ test('bad slices are 400 problems naming the field, the operator or the paramete
     assert.match(res.body.detail, message)
   }
   // The problem names the parameter once (and which bWhere), so clients can show the reason beside the right field.
-  const twoB = await get(`/diff?${q({ a: 'ds_all', b: ['ds_x', 'ds_y'], aWhere: 'metadata.model ~ "x"', bWhere: ['', 'colour = 1'] })}`)
+  const twoB = await get(
+    `/diff?${q({ a: 'ds_all', b: ['ds_x', 'ds_y'], aWhere: 'metadata.model ~ "x"', bWhere: ['', 'colour = 1'] })}`
+  )
   assert.deepEqual(twoB.body.errors.map((e: { path: string }) => e.path).sort(), ['aWhere', 'bWhere.1'])
   assert.match(twoB.body.detail, /aWhere: bad operator "~"/)
 })
 
 test('a latent page of a slice equals the page of the same documents encoded as a dataset', async () => {
-  const diff = DiffResult.parse((await get(`/diff?${q({ limit: '5000', direction: 'both', a: 'ds_x', b: 'ds_y' })}`)).body)
-  const checked = diff.latents.filter((l) => l.countA > 0).slice(0, 6).map((l) => l.latent)
+  const diff = DiffResult.parse(
+    (await get(`/diff?${q({ limit: '5000', direction: 'both', a: 'ds_x', b: 'ds_y' })}`)).body
+  )
+  const checked = diff.latents
+    .filter(l => l.countA > 0)
+    .slice(0, 6)
+    .map(l => l.latent)
   assert.ok(checked.length >= 3)
   for (const latent of checked) {
     const separate = LatentPage.parse((await get(`/latents/${latent}?dataset=ds_x`)).body)
@@ -231,7 +316,7 @@ test('a latent page of a slice equals the page of the same documents encoded as 
     assert.ok(Math.abs(sliced.mean! - separate.mean!) <= 1e-9 * separate.mean!, 'the same mean up to summation order')
     // Top examples: the stored ones of the whole dataset that fall in the slice, in rank order.
     const all = LatentPage.parse((await get(`/latents/${latent}?dataset=ds_all`)).body)
-    const inSlice = all.topExamples.filter((e) => docs[e.row].metadata!.model === 'x')
+    const inSlice = all.topExamples.filter(e => docs[e.row].metadata!.model === 'x')
     assert.deepEqual(sliced.topExamples, inSlice)
   }
   const bad = await get(`/latents/${checked[0]}?${q({ dataset: 'ds_all', where: 'metadata.model =' })}`)
@@ -241,34 +326,75 @@ test('a latent page of a slice equals the page of the same documents encoded as 
 
 test('search in a slice ranks as the same documents encoded as a dataset (sae with latents, bm25, hybrid)', async () => {
   const diff = DiffResult.parse((await get(`/diff?${q({ limit: '5', a: 'ds_x', b: 'ds_y' })}`)).body)
-  const latents = diff.latents.slice(0, 3).map((l) => l.latent).join(',')
-  const client = createClient({ baseUrl: 'http://local', fetch: async (input, init) => app().request(String(input).replace('http://local', ''), init) })
-  for (const params of [{ method: 'sae' as const, latents: latents.split(',').map(Number) }, { method: 'bm25' as const, q: 'whale prize report' }, { method: 'hybrid' as const, q: 'dear sir', latents: latents.split(',').map(Number) }]) {
+  const latents = diff.latents
+    .slice(0, 3)
+    .map(l => l.latent)
+    .join(',')
+  const client = createClient({
+    baseUrl: 'http://local',
+    fetch: async (input, init) => app().request(String(input).replace('http://local', ''), init)
+  })
+  for (const params of [
+    { method: 'sae' as const, latents: latents.split(',').map(Number) },
+    { method: 'bm25' as const, q: 'whale prize report' },
+    { method: 'hybrid' as const, q: 'dear sir', latents: latents.split(',').map(Number) }
+  ]) {
     const separate = SearchResult.parse(await client.search({ dataset: 'ds_x', limit: 50, ...params }))
-    const sliced = await client.search({ dataset: 'ds_all', where: { field: 'metadata.model', eq: 'x' }, limit: 50, ...params })
+    const sliced = await client.search({
+      dataset: 'ds_all',
+      where: { field: 'metadata.model', eq: 'x' },
+      limit: 50,
+      ...params
+    })
     assert.equal(sliced.where, 'metadata.model = "x"')
     assert.ok(separate.results.length > 0, params.method)
     assert.equal(sliced.matched, separate.matched, params.method)
-    assert.deepEqual(sliced.results.map((r) => [r.id, r.score, r.snippet]), separate.results.map((r) => [r.id, r.score, r.snippet]), params.method)
+    assert.deepEqual(
+      sliced.results.map(r => [r.id, r.score, r.snippet]),
+      separate.results.map(r => [r.id, r.score, r.snippet]),
+      params.method
+    )
     assert.deepEqual(sliced.latents, separate.latents)
     for (const r of sliced.results) assert.equal(docs[r.row].metadata!.model, 'x')
   }
 })
 
 test('correlations in a slice equal correlations of the same documents encoded as a dataset', async () => {
-  const client = createClient({ baseUrl: 'http://local', fetch: async (input, init) => app().request(String(input).replace('http://local', ''), init) })
+  const client = createClient({
+    baseUrl: 'http://local',
+    fetch: async (input, init) => app().request(String(input).replace('http://local', ''), init)
+  })
   // Loose filters so that a 24-document dataset has pairs; label similarity needs an embedder, so it is off.
   for (const minActivation of [0, 0.5]) {
-    const params = { minNpmi: 0, minCount: 2, maxFrequency: 0.5, maxLabelSimilarity: 1, limit: 300, minActivation, dropAdjacent: false, dropPositional: false }
+    const params = {
+      minNpmi: 0,
+      minCount: 2,
+      maxFrequency: 0.5,
+      maxLabelSimilarity: 1,
+      limit: 300,
+      minActivation,
+      dropAdjacent: false,
+      dropPositional: false
+    }
     const separate = CorrelationsResult.parse(await client.correlations({ dataset: 'ds_x', ...params }))
-    const sliced = CorrelationsResult.parse(await client.correlations({ dataset: 'ds_all', where: 'metadata.model = "x"', ...params }))
+    const sliced = CorrelationsResult.parse(
+      await client.correlations({ dataset: 'ds_all', where: 'metadata.model = "x"', ...params })
+    )
     assert.ok(separate.pairs.length > 10, `pairs at minActivation ${minActivation}`)
     assert.equal(sliced.where, 'metadata.model = "x"')
     const { seconds: _s, dataset: _d, where: _w, pairs, ...rest } = sliced
     const { seconds: _s2, dataset: _d2, pairs: pairsSeparate, ...restSeparate } = separate
     assert.deepEqual(rest, restSeparate)
-    for (const p of pairs) assert.equal(p.a.href, `/latents/${p.a.latent}?dataset=ds_all&where=${encodeURIComponent('metadata.model = "x"')}`)
-    const strip = (p: typeof pairs[number]) => ({ ...p, a: { ...p.a, dataset: '', href: '' }, b: { ...p.b, dataset: '', href: '' } })
+    for (const p of pairs)
+      assert.equal(
+        p.a.href,
+        `/latents/${p.a.latent}?dataset=ds_all&where=${encodeURIComponent('metadata.model = "x"')}`
+      )
+    const strip = (p: (typeof pairs)[number]) => ({
+      ...p,
+      a: { ...p.a, dataset: '', href: '' },
+      b: { ...p.b, dataset: '', href: '' }
+    })
     assert.deepEqual(pairs.map(strip), pairsSeparate.map(strip))
   }
 })
@@ -279,7 +405,15 @@ test('clustering a slice equals clustering the same documents encoded as a datas
   const xRows = docs.flatMap((d, i) => (d.metadata!.model === 'x' ? [i] : []))
   for (const method of ['spectral', 'kmeans'] as const) {
     const separate = ClustersResult.parse(await computeClusters(ctx, { dataset: 'ds_x', k: 3, method, seed: 5 }))
-    const sliced = ClustersResult.parse(await computeClusters(ctx, { dataset: 'ds_all', k: 3, method, seed: 5, where: { field: 'metadata.model', eq: 'x' } }))
+    const sliced = ClustersResult.parse(
+      await computeClusters(ctx, {
+        dataset: 'ds_all',
+        k: 3,
+        method,
+        seed: 5,
+        where: { field: 'metadata.model', eq: 'x' }
+      })
+    )
     assert.equal(sliced.where, 'metadata.model = "x"')
     assert.deepEqual(sliced.rows, xRows)
     assert.deepEqual(sliced.assignments, separate.assignments)
@@ -287,7 +421,13 @@ test('clustering a slice equals clustering the same documents encoded as a datas
     assert.deepEqual(sliced.latentsUsed, separate.latentsUsed)
     assert.equal(sliced.documents, separate.documents)
     assert.equal(sliced.emptyDocuments, separate.emptyDocuments)
-    const strip = (c: ClustersResult['clusters'][number]) => ({ ...c, latents: c.latents.map((l) => ({ ...l, dataset: '', href: '' })) })
-    assert.deepEqual(sliced.clusters.map(strip), separate.clusters.map((c) => strip({ ...c, central: c.central.map((r) => xRows[r]) })))
+    const strip = (c: ClustersResult['clusters'][number]) => ({
+      ...c,
+      latents: c.latents.map(l => ({ ...l, dataset: '', href: '' }))
+    })
+    assert.deepEqual(
+      sliced.clusters.map(strip),
+      separate.clusters.map(c => strip({ ...c, central: c.central.map(r => xRows[r]) }))
+    )
   }
 })

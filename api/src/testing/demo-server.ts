@@ -23,11 +23,11 @@ async function waitReady(url: string, id: string, timeoutMs = 300_000): Promise<
   const deadline = Date.now() + timeoutMs
   for (;;) {
     const res = await fetch(`${url}/datasets/${id}`, { headers: { connection: 'close' } })
-    const d = await res.json() as { status: string; error?: { message: string } }
+    const d = (await res.json()) as { status: string; error?: { message: string } }
     if (d.status === 'ready') return
     if (d.status === 'failed') throw new Error(`dataset ${id} failed: ${d.error?.message}`)
     if (Date.now() > deadline) throw new Error(`dataset ${id} not ready after ${timeoutMs} ms (${d.status})`)
-    await new Promise((r) => setTimeout(r, 100))
+    await new Promise(r => setTimeout(r, 100))
   }
 }
 
@@ -38,15 +38,26 @@ export async function startDemoServer(perSide = 12): Promise<DemoServer> {
   const server = await startLocal({ dataDir, port: 0, encoders, log: () => {} })
   try {
     const emails = loadSpamAssassin()
-    const pick = (group: string) => emails.filter((e) => e.group === group).slice(0, perSide).map((e) => ({ id: e.id, text: e.text.slice(0, 800), metadata: { group: e.group } }))
+    const pick = (group: string) =>
+      emails
+        .filter(e => e.group === group)
+        .slice(0, perSide)
+        .map(e => ({ id: e.id, text: e.text.slice(0, 800), metadata: { group: e.group } }))
     const documents = { spam: pick('spam-1'), ham: pick('easy-ham-1') }
     const client = createClient({ baseUrl: server.url })
     const spam = await client.datasets.create({ name: 'spam', documents: documents.spam })
     const ham = await client.datasets.create({ name: 'ham', documents: documents.ham })
     for (const id of [spam.id, ham.id]) await waitReady(server.url, id)
     return {
-      server, dataDir, spam: spam.id, ham: ham.id, documents,
-      async close() { await server.close(); await rm(dataDir, { recursive: true, force: true }) },
+      server,
+      dataDir,
+      spam: spam.id,
+      ham: ham.id,
+      documents,
+      async close() {
+        await server.close()
+        await rm(dataDir, { recursive: true, force: true })
+      }
     }
   } catch (err) {
     await server.close()

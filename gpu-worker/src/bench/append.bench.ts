@@ -23,15 +23,26 @@ import { loadSpamAssassin } from '../corpus/spam-assassin.ts'
 const base = Number(process.argv[2] ?? 400)
 const batch = Number(process.argv[3] ?? 40)
 const encoder = await loadEncoder(DEMO_ENCODER_DIR, { log: () => {} })
-const emails = loadSpamAssassin().slice(0, base + batch).map((e) => ({ id: e.id, text: e.text.slice(0, 2000) }))
+const emails = loadSpamAssassin()
+  .slice(0, base + batch)
+  .map(e => ({ id: e.id, text: e.text.slice(0, 2000) }))
 const dir = await mkdtemp(join(tmpdir(), 'latentbase-append-bench-'))
 const objects = new FsObjectStore(dir)
 const datasets = new DatasetStore(objects)
 const at = new Date(0).toISOString()
-const jsonl = (docs: typeof emails) => docs.map((d) => JSON.stringify(d)).join('\n') + '\n'
+const jsonl = (docs: typeof emails) => docs.map(d => JSON.stringify(d)).join('\n') + '\n'
 const recordOf = (id: string, n: number): DatasetRecord => ({
-  id, tenant: 'local', name: id, status: 'running', encoder: 'demo', pooling: { method: 'max', outlierNormRatio: 100 },
-  source: { inline: n }, createdAt: at, updatedAt: at, progress: { documents: { done: 0, total: n }, tokens: 0 }, attempts: 1,
+  id,
+  tenant: 'local',
+  name: id,
+  status: 'running',
+  encoder: 'demo',
+  pooling: { method: 'max', outlierNormRatio: 100 },
+  source: { inline: n },
+  createdAt: at,
+  updatedAt: at,
+  progress: { documents: { done: 0, total: n }, tokens: 0 },
+  attempts: 1
 })
 async function encodeWhole(id: string, docs: typeof emails): Promise<number> {
   await objects.put(layout.inlineInput('local', id), jsonl(docs))
@@ -45,24 +56,48 @@ async function encodeWhole(id: string, docs: typeof emails): Promise<number> {
 try {
   const first = await encodeWhole('ds_grow', emails.slice(0, base))
   // The append as the API queues it (inline batch in the version folder, record.append), run by the worker's handler.
-  await objects.put(layout.datasetPrefix('local', 'ds_grow') + versionLayout.dir(2) + 'input/documents.jsonl', jsonl(emails.slice(base)))
+  await objects.put(
+    layout.datasetPrefix('local', 'ds_grow') + versionLayout.dir(2) + 'input/documents.jsonl',
+    jsonl(emails.slice(base))
+  )
   const ready = (await datasets.getRecord('local', 'ds_grow'))!
-  await datasets.putRecord({ ...ready, append: { version: 2, status: 'queued', source: { inline: batch }, createdAt: at } })
+  await datasets.putRecord({
+    ...ready,
+    append: { version: 2, status: 'queued', source: { inline: batch }, createdAt: at }
+  })
   const pending: JobMessage[] = [{ kind: 'encode', tenant: 'local', datasetId: 'ds_grow', version: 2 }]
-  const queue = { send: async (m: JobMessage) => { pending.push(m); return String(pending.length) } } as unknown as JobQueue<JobMessage>
+  const queue = {
+    send: async (m: JobMessage) => {
+      pending.push(m)
+      return String(pending.length)
+    }
+  } as unknown as JobQueue<JobMessage>
   const t0 = performance.now()
   while (pending.length) {
     const job = pending.shift()!
-    if (job.kind !== 'webhook') await handleJob(job, { objects, datasets, queue, encoder: async () => encoder, allowLocalSources: false, log: process.env.BENCH_LOG ? (l) => console.log(`${((performance.now() - t0) / 1000).toFixed(2)} s ${l}`) : undefined })
+    if (job.kind !== 'webhook')
+      await handleJob(job, {
+        objects,
+        datasets,
+        queue,
+        encoder: async () => encoder,
+        allowLocalSources: false,
+        log: process.env.BENCH_LOG
+          ? l => console.log(`${((performance.now() - t0) / 1000).toFixed(2)} s ${l}`)
+          : undefined
+      })
   }
   const appendSeconds = (performance.now() - t0) / 1000
   const grown = (await datasets.getRecord('local', 'ds_grow'))!
-  if (grown.version !== 2 || grown.stats?.documents !== base + batch) throw new Error(`append did not commit: ${JSON.stringify(grown.append)}`)
+  if (grown.version !== 2 || grown.stats?.documents !== base + batch)
+    throw new Error(`append did not commit: ${JSON.stringify(grown.append)}`)
   const again = await encodeWhole('ds_again', emails)
   console.log(`demo encoder, ${base} emails + a batch of ${batch}:`)
   console.log(`  encode ${base}:                 ${first.toFixed(2)} s`)
   console.log(`  append ${batch} (version 2):      ${appendSeconds.toFixed(2)} s`)
-  console.log(`  encode all ${base + batch} again:       ${again.toFixed(2)} s  (append: ${(100 * appendSeconds / again).toFixed(0)}% of it)`)
+  console.log(
+    `  encode all ${base + batch} again:       ${again.toFixed(2)} s  (append: ${((100 * appendSeconds) / again).toFixed(0)}% of it)`
+  )
 } finally {
   await rm(dir, { recursive: true, force: true })
 }

@@ -39,16 +39,24 @@ for (const e of emails) {
 }
 const tokenizeSeconds = (performance.now() - t) / 1000
 
-const lengths = Int32Array.from(windows, (w) => w.ids.length)
+const lengths = Int32Array.from(windows, w => w.ids.length)
 const batches: Array<ReturnType<typeof packBatch>> = []
 for (let start = 0; start < windows.length; start += 512) {
   for (const idx of planBatches(lengths.subarray(start, start + 512), { maxTokensPerBatch: 8192, maxBatchSize: 32 })) {
-    batches.push(packBatch(Array.from(idx, (i) => windows[start + i]), encoder.padTokenId))
+    batches.push(
+      packBatch(
+        Array.from(idx, i => windows[start + i]),
+        encoder.padTokenId
+      )
+    )
   }
 }
 const padded = batches.reduce((s, b) => s + b.batchSize * b.seqLen, 0)
 
-async function timeSession(session: { run(b: ReturnType<typeof packBatch>): Promise<unknown>; release(): Promise<void> }): Promise<number> {
+async function timeSession(session: {
+  run(b: ReturnType<typeof packBatch>): Promise<unknown>
+  release(): Promise<void>
+}): Promise<number> {
   await session.run(batches[0]) // warm-up: first run allocates
   const t0 = performance.now()
   for (const b of batches) await session.run(b)
@@ -64,10 +72,19 @@ const objects = new FsObjectStore(dir)
 const datasets = new DatasetStore(objects)
 const at = new Date().toISOString()
 const record: DatasetRecord = {
-  id: 'ds_bench', tenant: 'local', name: 'bench', status: 'running', encoder: 'demo', pooling: { method: 'max', outlierNormRatio: 100 },
-  source: { inline: docs.length }, createdAt: at, updatedAt: at, progress: { documents: { done: 0, total: docs.length }, tokens: 0 }, attempts: 1,
+  id: 'ds_bench',
+  tenant: 'local',
+  name: 'bench',
+  status: 'running',
+  encoder: 'demo',
+  pooling: { method: 'max', outlierNormRatio: 100 },
+  source: { inline: docs.length },
+  createdAt: at,
+  updatedAt: at,
+  progress: { documents: { done: 0, total: docs.length }, tokens: 0 },
+  attempts: 1
 }
-await objects.put(layout.inlineInput('local', 'ds_bench'), docs.map((d) => JSON.stringify(d)).join('\n'))
+await objects.put(layout.inlineInput('local', 'ds_bench'), docs.map(d => JSON.stringify(d)).join('\n'))
 await datasets.putRecord(record)
 t = performance.now()
 const { stats, manifest } = await encodeDataset(record, { objects, datasets, encoder, allowLocalSources: false })
@@ -79,13 +96,28 @@ const prefix = layout.datasetPrefix('local', 'ds_bench')
 const latentStats = await readLatentStats(objects, prefix + manifest.stats.key)
 const perLatent = manifest.topExamples?.perLatent ?? 5
 t = performance.now()
-await mineTopExamples({ objects, prefix, encoder, stats: latentStats, documentFiles: manifest.documents.files, perLatent, poolRoles: ['assistant'] })
+await mineTopExamples({
+  objects,
+  prefix,
+  encoder,
+  stats: latentStats,
+  documentFiles: manifest.documents.files,
+  perLatent,
+  poolRoles: ['assistant']
+})
 const secondPass = (performance.now() - t) / 1000
-const bar = Float32Array.from({ length: encoder.info.dSae }, (_, s) => latentStats.topValues[s * latentStats.topK + perLatent - 1])
+const bar = Float32Array.from(
+  { length: encoder.info.dSae },
+  (_, s) => latentStats.topValues[s * latentStats.topK + perLatent - 1]
+)
 // Interleaved batch by batch, so that a loaded machine slows both alike.
 const plainSession = await encoder.createPoolingSession({ method: 'max', outlierNormRatio: 100 })
-const captureSession = await encoder.createPoolingSession({ method: 'max', outlierNormRatio: 100 }, { examples: { halfWindow: EXAMPLE_HALF_WINDOW } })
-await plainSession.run(batches[0]); await captureSession.run({ ...batches[0], exampleThreshold: bar })
+const captureSession = await encoder.createPoolingSession(
+  { method: 'max', outlierNormRatio: 100 },
+  { examples: { halfWindow: EXAMPLE_HALF_WINDOW } }
+)
+await plainSession.run(batches[0])
+await captureSession.run({ ...batches[0], exampleThreshold: bar })
 let plainFused = 0
 let fusedCaptureSeconds = 0
 for (const b of batches) {
@@ -96,19 +128,46 @@ for (const b of batches) {
   await captureSession.run({ ...b, exampleThreshold: bar })
   fusedCaptureSeconds += (performance.now() - t0) / 1000
 }
-await plainSession.release(); await captureSession.release()
+await plainSession.release()
+await captureSession.release()
 await rm(dir, { recursive: true, force: true })
 
 const rate = (s: number) => `${Math.round(tokens / s).toLocaleString('en-US')} tokens/s`
-const row = (name: string, s: number, note = '') => console.log(`${name.padEnd(42)} ${s.toFixed(1).padStart(7)} s  ${rate(s).padStart(18)}  ${note}`)
-console.log(`workload: ${docs.length} SpamAssassin messages, ${tokens.toLocaleString('en-US')} tokens (${windows.length} windows, ${(100 * (1 - tokens / padded)).toFixed(1)}% padding), encoder demo (${encoder.info.dSae} latents), ${encoder.info.maxTokens} max tokens`)
+const row = (name: string, s: number, note = '') =>
+  console.log(`${name.padEnd(42)} ${s.toFixed(1).padStart(7)} s  ${rate(s).padStart(18)}  ${note}`)
+console.log(
+  `workload: ${docs.length} SpamAssassin messages, ${tokens.toLocaleString('en-US')} tokens (${windows.length} windows, ${(100 * (1 - tokens / padded)).toFixed(1)}% padding), encoder demo (${encoder.info.dSae} latents), ${encoder.info.maxTokens} max tokens`
+)
 row('tokenize (Llama 2 tokenizer, 1 core)', tokenizeSeconds)
 row('reader forward pass only (layers 0-1)', readerSeconds)
-row('fused reader + SAE + masked max pooling', fusedSeconds, `SAE + pooling add ${(fusedSeconds - readerSeconds).toFixed(1)} s`)
-row('encode job end to end', endToEnd, Object.entries(stats.seconds ?? {}).filter(([k]) => k !== 'total').map(([k, v]) => `${k} ${(v ?? 0).toFixed(1)} s`).join(', '))
+row(
+  'fused reader + SAE + masked max pooling',
+  fusedSeconds,
+  `SAE + pooling add ${(fusedSeconds - readerSeconds).toFixed(1)} s`
+)
+row(
+  'encode job end to end',
+  endToEnd,
+  Object.entries(stats.seconds ?? {})
+    .filter(([k]) => k !== 'total')
+    .map(([k, v]) => `${k} ${(v ?? 0).toFixed(1)} s`)
+    .join(', ')
+)
 const s = stats.seconds ?? {}
 row('fused graph, again (interleaved with the next)', plainFused)
-row('fused graph + top-example capture outputs', fusedCaptureSeconds, `capture outputs add ${(fusedCaptureSeconds - plainFused).toFixed(1)} s over the fused graph`)
-row('top examples by a second pass (before)', secondPass, `re-encoding the candidates: ${(100 * secondPass / (s.encode ?? NaN)).toFixed(0)}% of the job's encode step`)
-console.log(`top examples captured in the encode pass: ${(s.topExamples ?? 0).toFixed(2)} s on the host (${(100 * (s.topExamples ?? 0) / (s.encode ?? NaN)).toFixed(1)}% of the encode step) + ${(fusedCaptureSeconds - plainFused).toFixed(1)} s in the graph (${(100 * (fusedCaptureSeconds - plainFused) / plainFused).toFixed(1)}% of the fused pass)`)
-console.log(`reader forward pass: ${(100 * readerSeconds / endToEnd).toFixed(0)}% of the end-to-end time; SAE + pooling ${(100 * (fusedSeconds - readerSeconds) / endToEnd).toFixed(0)}%; everything else ${(100 * (endToEnd - fusedSeconds) / endToEnd).toFixed(0)}%`)
+row(
+  'fused graph + top-example capture outputs',
+  fusedCaptureSeconds,
+  `capture outputs add ${(fusedCaptureSeconds - plainFused).toFixed(1)} s over the fused graph`
+)
+row(
+  'top examples by a second pass (before)',
+  secondPass,
+  `re-encoding the candidates: ${((100 * secondPass) / (s.encode ?? NaN)).toFixed(0)}% of the job's encode step`
+)
+console.log(
+  `top examples captured in the encode pass: ${(s.topExamples ?? 0).toFixed(2)} s on the host (${((100 * (s.topExamples ?? 0)) / (s.encode ?? NaN)).toFixed(1)}% of the encode step) + ${(fusedCaptureSeconds - plainFused).toFixed(1)} s in the graph (${((100 * (fusedCaptureSeconds - plainFused)) / plainFused).toFixed(1)}% of the fused pass)`
+)
+console.log(
+  `reader forward pass: ${((100 * readerSeconds) / endToEnd).toFixed(0)}% of the end-to-end time; SAE + pooling ${((100 * (fusedSeconds - readerSeconds)) / endToEnd).toFixed(0)}%; everything else ${((100 * (endToEnd - fusedSeconds)) / endToEnd).toFixed(0)}%`
+)

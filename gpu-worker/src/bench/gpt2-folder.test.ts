@@ -11,19 +11,49 @@ import { loadEncoder } from '../encode/runtime.ts'
 import { ensureGpt2Folder } from './gpt2-folder.ts'
 
 let root: string
-before(async () => { root = await mkdtemp(join(tmpdir(), 'latentbase-gpt2-export-')) })
-after(async () => { await rm(root, { recursive: true, force: true }) })
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'latentbase-gpt2-export-'))
+})
+after(async () => {
+  await rm(root, { recursive: true, force: true })
+})
 
 // GPT-2's vocabulary (so its tokenizer applies), 2 blocks of width 64, a 512-latent SAE on the residual before block 1.
-const TINY = ['--blocks', '2', '--width', '64', '--heads', '2', '--positions', '64', '--layer', '1', '--d-sae', '512', '--l0', '8', '--reference']
+const TINY = [
+  '--blocks',
+  '2',
+  '--width',
+  '64',
+  '--heads',
+  '2',
+  '--positions',
+  '64',
+  '--layer',
+  '1',
+  '--d-sae',
+  '512',
+  '--l0',
+  '8',
+  '--reference'
+]
 
-interface Expected { ids: number[][]; attention: number[][]; poolMask: number[][]; pooled: number[][]; l0: number }
+interface Expected {
+  ids: number[][]
+  attention: number[][]
+  poolMask: number[][]
+  pooled: number[][]
+  l0: number
+}
 
 test('the exported GPT-2-shaped folder loads as a minimal encoder and its SAE max pooling equals the float64 PyTorch reference', async () => {
   const folder = join(root, 'gpt2-tiny')
   const made = await ensureGpt2Folder(folder, { exportArgs: TINY, maxTokens: 64, log: console.log })
   assert.equal(made.made, true)
-  assert.equal((await ensureGpt2Folder(folder, { exportArgs: TINY, maxTokens: 64 })).made, false, 'a second call reuses the export')
+  assert.equal(
+    (await ensureGpt2Folder(folder, { exportArgs: TINY, maxTokens: 64 })).made,
+    false,
+    'a second call reuses the export'
+  )
   const expected = JSON.parse(await readFile(join(folder, 'expected.json'), 'utf8')) as Expected
   assert.ok(expected.l0 > 2 && expected.l0 < 20, `about 8 latents fire per sample token (${expected.l0})`)
 
@@ -35,24 +65,36 @@ test('the exported GPT-2-shaped folder loads as a minimal encoder and its SAE ma
     assert.equal(encoder.info.hookName, 'blocks.1.hook_resid_pre')
     assert.equal(encoder.info.dSae, 512)
     assert.equal(encoder.bosTokenId, 50256, "GPT-2's <|endoftext|>")
-    assert.deepEqual(encoder.tokenizer.encode('Hello world', { add_special_tokens: false }).ids, [15496, 995], "GPT-2's ids for 'Hello world'")
+    assert.deepEqual(
+      encoder.tokenizer.encode('Hello world', { add_special_tokens: false }).ids,
+      [15496, 995],
+      "GPT-2's ids for 'Hello world'"
+    )
 
-    const B = expected.ids.length, T = expected.ids[0].length, S = encoder.info.dSae
+    const B = expected.ids.length,
+      T = expected.ids[0].length,
+      S = encoder.info.dSae
     const session = await encoder.createPoolingSession({ method: 'max', outlierNormRatio: 100 })
     const got = await session.run({
-      ids: BigInt64Array.from(expected.ids.flat(), BigInt), attention: Uint8Array.from(expected.attention.flat()),
-      poolMask: Float32Array.from(expected.poolMask.flat()), batchSize: B, seqLen: T,
+      ids: BigInt64Array.from(expected.ids.flat(), BigInt),
+      attention: Uint8Array.from(expected.attention.flat()),
+      poolMask: Float32Array.from(expected.poolMask.flat()),
+      batchSize: B,
+      seqLen: T
     })
     let active = 0
     for (let l = 0; l < S; l++) {
       let max = 1e-3
       for (const row of expected.pooled) max = Math.max(max, row[l])
       for (let i = 0; i < B; i++) {
-        const want = expected.pooled[i][l], have = got.pooled[i * S + l]
+        const want = expected.pooled[i][l],
+          have = got.pooled[i * S + l]
         if (want > 0) active++
         assert.ok(Math.abs(want - have) <= 1e-4 * max + 1e-5, `doc ${i} latent ${l}: reference ${want}, pooled ${have}`)
       }
     }
     assert.ok(active > B * 4, `${active} pooled activations compared`)
-  } finally { await encoder.close() }
+  } finally {
+    await encoder.close()
+  }
 })

@@ -31,12 +31,28 @@ export function gpt2TokenizerDir(): string {
 /** Run the export script; its output (torch's export warnings included) goes to `log` only when it fails. */
 export function runExport(out: string, args: string[] = []): Promise<string> {
   return new Promise((ok, fail) => {
-    const child = spawn(PYTHON, [EXPORT_SCRIPT, out, ...args], { env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } })
+    const child = spawn(PYTHON, [EXPORT_SCRIPT, out, ...args], {
+      env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' }
+    })
     let output = ''
-    child.stdout.on('data', (d) => { output += d })
-    child.stderr.on('data', (d) => { output += d })
-    child.on('error', (err) => fail(new Error(`${PYTHON}: ${err.message} (the export needs Python with torch: Debian's python3-torch, or set PYTHON)`)))
-    child.on('close', (code) => (code === 0 ? ok(output.trim().split('\n').at(-1) ?? '') : fail(new Error(`${PYTHON} ${EXPORT_SCRIPT} exited ${code}:\n${output.slice(-4000)}`))))
+    child.stdout.on('data', d => {
+      output += d
+    })
+    child.stderr.on('data', d => {
+      output += d
+    })
+    child.on('error', err =>
+      fail(
+        new Error(
+          `${PYTHON}: ${err.message} (the export needs Python with torch: Debian's python3-torch, or set PYTHON)`
+        )
+      )
+    )
+    child.on('close', code =>
+      code === 0
+        ? ok(output.trim().split('\n').at(-1) ?? '')
+        : fail(new Error(`${PYTHON} ${EXPORT_SCRIPT} exited ${code}:\n${output.slice(-4000)}`))
+    )
   })
 }
 
@@ -51,9 +67,16 @@ export interface Gpt2FolderOptions {
  * Make (or reuse) the encoder folder: reader.onnx + sae/ from the export script, keyed by the script's hash and its
  * arguments so that a changed script re-exports; then tokenizer files and encoder.json.
  */
-export async function ensureGpt2Folder(folder: string, o: Gpt2FolderOptions = {}): Promise<{ folder: string; made: boolean; seconds: number }> {
+export async function ensureGpt2Folder(
+  folder: string,
+  o: Gpt2FolderOptions = {}
+): Promise<{ folder: string; made: boolean; seconds: number }> {
   const args = o.exportArgs ?? []
-  const key = createHash('sha256').update(await readFile(EXPORT_SCRIPT)).update(JSON.stringify(args)).digest('hex').slice(0, 16)
+  const key = createHash('sha256')
+    .update(await readFile(EXPORT_SCRIPT))
+    .update(JSON.stringify(args))
+    .digest('hex')
+    .slice(0, 16)
   const stamp = join(folder, 'export.key')
   const t0 = performance.now()
   let made = false
@@ -72,14 +95,27 @@ export async function ensureGpt2Folder(folder: string, o: Gpt2FolderOptions = {}
   await copyFile(join(tok, 'tokenizer_config.json'), join(folder, 'tokenizer_config.json'))
   const cfg = JSON.parse(await readFile(join(folder, 'sae', 'cfg.json'), 'utf8')) as { metadata: { hook_name: string } }
   // As the gpt2-small-res-jb preset, but the output and hook read from the export (a smaller test shape cuts elsewhere).
-  await writeFile(join(folder, 'encoder.json'), JSON.stringify({
-    id: 'gpt2-small-random',
-    description: 'GPT-2 small shape (random weights) + a 24,576-latent SAE of the res-jb shape: for benchmarks only.',
-    reader: {
-      model: 'reader.onnx', tokenizer: 'tokenizer.json', tokenizerConfig: 'tokenizer_config.json',
-      hookName: cfg.metadata.hook_name, maxTokens: o.maxTokens ?? 256, prependBos: true, preprocess: 'center',
-    },
-    sae: { format: 'saelens', path: 'sae' },
-  }, null, 2))
+  await writeFile(
+    join(folder, 'encoder.json'),
+    JSON.stringify(
+      {
+        id: 'gpt2-small-random',
+        description:
+          'GPT-2 small shape (random weights) + a 24,576-latent SAE of the res-jb shape: for benchmarks only.',
+        reader: {
+          model: 'reader.onnx',
+          tokenizer: 'tokenizer.json',
+          tokenizerConfig: 'tokenizer_config.json',
+          hookName: cfg.metadata.hook_name,
+          maxTokens: o.maxTokens ?? 256,
+          prependBos: true,
+          preprocess: 'center'
+        },
+        sae: { format: 'saelens', path: 'sae' }
+      },
+      null,
+      2
+    )
+  )
   return { folder, made, seconds: (performance.now() - t0) / 1000 }
 }

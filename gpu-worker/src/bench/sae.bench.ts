@@ -30,19 +30,40 @@ const { values } = parseArgs({
     batch: { type: 'string', default: '4' },
     tokens: { type: 'string', default: '128' },
     runs: { type: 'string', default: '3' },
-    k: { type: 'string', default: '64' },
-  },
+    k: { type: 'string', default: '64' }
+  }
 })
-const B = Number(values.batch), T = Number(values.tokens), RUNS = Number(values.runs), K = Number(values.k)
-const sizes = values.sizes!.split(',').map((s) => s.split('x').map(Number) as [number, number])
+const B = Number(values.batch),
+  T = Number(values.tokens),
+  RUNS = Number(values.runs),
+  K = Number(values.k)
+const sizes = values.sizes!.split(',').map(s => s.split('x').map(Number) as [number, number])
 
-const vi = (name: string, dims: (number | string)[]): Onnx.IValueInfoProto =>
-  ({ name, type: { tensorType: { elemType: DT.FLOAT, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } } })
-const f32 = (name: string, data: Float32Array, dims: number[]): Onnx.ITensorProto =>
-  ({ name, dataType: DT.FLOAT, dims, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) })
+const vi = (name: string, dims: (number | string)[]): Onnx.IValueInfoProto => ({
+  name,
+  type: {
+    tensorType: {
+      elemType: DT.FLOAT,
+      shape: { dim: dims.map(d => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) }
+    }
+  }
+})
+const f32 = (name: string, data: Float32Array, dims: number[]): Onnx.ITensorProto => ({
+  name,
+  dataType: DT.FLOAT,
+  dims,
+  rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+})
 
 function model(graph: Onnx.IGraphProto): Uint8Array {
-  return onnx.ModelProto.encode(onnx.ModelProto.create({ irVersion: 8, opsetImport: [{ domain: '', version: 17 }], producerName: 'latentbase-bench', graph })).finish()
+  return onnx.ModelProto.encode(
+    onnx.ModelProto.create({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 17 }],
+      producerName: 'latentbase-bench',
+      graph
+    })
+  ).finish()
 }
 
 /** A reader whose chosen layer is its input: the SAE graph then runs alone. */
@@ -51,7 +72,7 @@ function identityReader(d: number): Uint8Array {
     name: 'identity_reader',
     node: [{ opType: 'Identity', input: ['hidden_in'], output: ['hidden_states'], name: 'identity' }],
     input: [vi('hidden_in', ['batch', 'tokens', d])],
-    output: [vi('hidden_states', ['batch', 'tokens', d])],
+    output: [vi('hidden_states', ['batch', 'tokens', d])]
   })
 }
 
@@ -60,11 +81,20 @@ function matmulGraph(w: Float32Array, d: number, s: number): Uint8Array {
     name: 'plain_matmul',
     node: [
       { opType: 'MatMul', input: ['hidden_in', 'W'], output: ['h'], name: 'matmul' },
-      { opType: 'ReduceMax', input: ['h'], output: ['pooled'], name: 'max_over_tokens', attribute: [{ name: 'axes', ints: [1], type: onnx.AttributeProto.AttributeType.INTS }, { name: 'keepdims', i: 0, type: onnx.AttributeProto.AttributeType.INT }] },
+      {
+        opType: 'ReduceMax',
+        input: ['h'],
+        output: ['pooled'],
+        name: 'max_over_tokens',
+        attribute: [
+          { name: 'axes', ints: [1], type: onnx.AttributeProto.AttributeType.INTS },
+          { name: 'keepdims', i: 0, type: onnx.AttributeProto.AttributeType.INT }
+        ]
+      }
     ],
     initializer: [f32('W', w, [d, s])],
     input: [vi('hidden_in', ['batch', 'tokens', d])],
-    output: [vi('pooled', ['batch', s])],
+    output: [vi('pooled', ['batch', s])]
   })
 }
 
@@ -81,7 +111,14 @@ async function session(bytes: Uint8Array): Promise<{ s: ort.InferenceSession; pr
   const providers = requestedProviders()
   const base = { graphOptimizationLevel: 'all' as const, intraOpNumThreads: availableParallelism() }
   if (providers.includes('cuda')) {
-    try { return { s: await ort.InferenceSession.create(bytes, { ...base, executionProviders: ['cuda', 'cpu'] }), provider: 'cuda' } } catch { /* falls back below */ }
+    try {
+      return {
+        s: await ort.InferenceSession.create(bytes, { ...base, executionProviders: ['cuda', 'cpu'] }),
+        provider: 'cuda'
+      }
+    } catch {
+      /* falls back below */
+    }
   }
   return { s: await ort.InferenceSession.create(bytes, { ...base, executionProviders: ['cpu'] }), provider: 'cpu' }
 }
@@ -104,25 +141,50 @@ for (const [d, S] of sizes) {
   const plain = await session(matmulGraph(wEnc, d, S))
   const plainSeconds = await seconds(plain.s, { hidden_in: hidden })
   await plain.s.release()
-  rows.push(`${`${d} x ${S}`.padEnd(14)} ${'plain MatMul + max'.padEnd(30)} ${String(Math.round(tokens / plainSeconds)).padStart(9)} tok/s  ${(plainSeconds * 1000).toFixed(0).padStart(7)} ms/batch  1.00x  (${plain.provider})`)
+  rows.push(
+    `${`${d} x ${S}`.padEnd(14)} ${'plain MatMul + max'.padEnd(30)} ${String(Math.round(tokens / plainSeconds)).padStart(9)} tok/s  ${(plainSeconds * 1000).toFixed(0).padStart(7)} ms/batch  1.00x  (${plain.provider})`
+  )
 
-  for (const [architecture, saeDtype] of [['topk', 'float32'], ['jumprelu', 'float32'], ['topk', 'float16']] as const) {
+  for (const [architecture, saeDtype] of [
+    ['topk', 'float32'],
+    ['jumprelu', 'float32'],
+    ['topk', 'float16']
+  ] as const) {
     const common = {
-      dIn: d, dSae: S, wEnc, bEnc: randomWeights(S, 0.1, 4), bDec: randomWeights(d, 0.1, 5),
-      applyBDecToInput: true, normalizeActivations: 'none', rescaleActsByDecoderNorm: false,
-      hookName: 'blocks.0.hook_resid_post', sourceDtype: 'F32',
+      dIn: d,
+      dSae: S,
+      wEnc,
+      bEnc: randomWeights(S, 0.1, 4),
+      bDec: randomWeights(d, 0.1, 5),
+      applyBDecToInput: true,
+      normalizeActivations: 'none',
+      rescaleActsByDecoderNorm: false,
+      hookName: 'blocks.0.hook_resid_post',
+      sourceDtype: 'F32'
     } as const
-    const sae: SaeWeights = architecture === 'topk'
-      ? { ...common, architecture, k: K }
-      : { ...common, architecture, threshold: randomWeights(S, 0.05, 3).map((v) => Math.abs(v) + 0.1) }
-    const graph = buildPooledGraph(identityReader(d), sae, { output: 'hidden_states', method: 'max', outlierNormRatio: 100, saeDtype })
+    const sae: SaeWeights =
+      architecture === 'topk'
+        ? { ...common, architecture, k: K }
+        : { ...common, architecture, threshold: randomWeights(S, 0.05, 3).map(v => Math.abs(v) + 0.1) }
+    const graph = buildPooledGraph(identityReader(d), sae, {
+      output: 'hidden_states',
+      method: 'max',
+      outlierNormRatio: 100,
+      saeDtype
+    })
     const pooled = await session(graph.bytes)
     const t = await seconds(pooled.s, { hidden_in: hidden, pool_mask: poolMask })
     await pooled.s.release()
     const name = `SAE ${architecture === 'topk' ? `topk (k ${K})` : 'jumprelu'}${saeDtype === 'float16' ? ' f16' : ''} + max pool`
-    rows.push(`${' '.repeat(14)} ${name.padEnd(30)} ${String(Math.round(tokens / t)).padStart(9)} tok/s  ${(t * 1000).toFixed(0).padStart(7)} ms/batch  ${(t / plainSeconds).toFixed(2)}x  (${pooled.provider})`)
+    rows.push(
+      `${' '.repeat(14)} ${name.padEnd(30)} ${String(Math.round(tokens / t)).padStart(9)} tok/s  ${(t * 1000).toFixed(0).padStart(7)} ms/batch  ${(t / plainSeconds).toFixed(2)}x  (${pooled.provider})`
+    )
   }
 }
-console.log(`SAE encode throughput, batch ${B} x ${T} tokens, ${RUNS} runs after a warm-up, float32 weights, ${availableParallelism()} CPU threads`)
-console.log(`${'d_in x d_sae'.padEnd(14)} ${'graph'.padEnd(30)} ${'tokens/s'.padStart(15)}  ${'time'.padStart(14)}  vs plain`)
+console.log(
+  `SAE encode throughput, batch ${B} x ${T} tokens, ${RUNS} runs after a warm-up, float32 weights, ${availableParallelism()} CPU threads`
+)
+console.log(
+  `${'d_in x d_sae'.padEnd(14)} ${'graph'.padEnd(30)} ${'tokens/s'.padStart(15)}  ${'time'.padStart(14)}  vs plain`
+)
 for (const r of rows) console.log(r)

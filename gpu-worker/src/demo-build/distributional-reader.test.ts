@@ -5,12 +5,18 @@ import { readFileSync } from 'node:fs'
 import * as ort from 'onnxruntime-node'
 import { halfToFloat32, float32ToHalf } from '@latentbase/shared/tensor/float16'
 import { writeSafetensors } from '@latentbase/shared/tensor/safetensors'
-import { buildDistributionalReader, parseReaderWeights, READER_OUTPUT, type ReaderWeightsFile } from './distributional-reader.ts'
+import {
+  buildDistributionalReader,
+  parseReaderWeights,
+  READER_OUTPUT,
+  type ReaderWeightsFile
+} from './distributional-reader.ts'
 import { sha256Hex } from '@latentbase/shared/util/sha256'
 import { DEMO_DIR, READER_MIXING, READER_WEIGHTS } from './ensure.ts'
 import { xoshiro128 } from '@latentbase/shared/util/random'
 
-const V = 40, D = 6
+const V = 40,
+  D = 6
 
 function tinyWeights(): ReaderWeightsFile {
   const next = xoshiro128(5)
@@ -30,19 +36,32 @@ function reference(w: ReaderWeightsFile, decay: number, gain: number, ids: numbe
       den += f
       for (let d = 0; d < D; d++) num[d] += f * e[ids[s] * D + d]
     }
-    return [...Array.from(e.subarray(id * D, (id + 1) * D)), ...num.map((x) => (gain * x) / (den + 1e-6))]
+    return [...Array.from(e.subarray(id * D, (id + 1) * D)), ...num.map(x => (gain * x) / (den + 1e-6))]
   })
 }
 
 test('the graph computes token vectors and the causal decayed context average, padding ignored', async () => {
   const w = tinyWeights()
-  const decay = 0.8, gain = 1.5
+  const decay = 0.8,
+    gain = 1.5
   const session = await ort.InferenceSession.create(buildDistributionalReader(w, { decay, gain }))
-  const rows = [[1, 5, 9, 9, 30, 2, 17], [1, 39, 4]]
+  const rows = [
+    [1, 5, 9, 9, 30, 2, 17],
+    [1, 39, 4]
+  ]
   const T = 7
-  const ids = new BigInt64Array(2 * T), mask = new BigInt64Array(2 * T)
-  rows.forEach((r, b) => { r.forEach((id, t) => { ids[b * T + t] = BigInt(id); mask[b * T + t] = 1n }) })
-  const out = await session.run({ input_ids: new ort.Tensor('int64', ids, [2, T]), attention_mask: new ort.Tensor('int64', mask, [2, T]) })
+  const ids = new BigInt64Array(2 * T),
+    mask = new BigInt64Array(2 * T)
+  rows.forEach((r, b) => {
+    r.forEach((id, t) => {
+      ids[b * T + t] = BigInt(id)
+      mask[b * T + t] = 1n
+    })
+  })
+  const out = await session.run({
+    input_ids: new ort.Tensor('int64', ids, [2, T]),
+    attention_mask: new ort.Tensor('int64', mask, [2, T])
+  })
   const h = out[READER_OUTPUT]
   assert.deepEqual(h.dims, [2, T, 2 * D])
   const data = h.data as Float32Array
@@ -62,11 +81,16 @@ test('bad mixing constants and malformed weight files are refused with the reaso
   const w = tinyWeights()
   assert.throws(() => buildDistributionalReader(w, { decay: 1, gain: 1 }), /decay must be in \(0, 1\)/)
   assert.throws(() => buildDistributionalReader(w, { decay: 0.5, gain: 0 }), /gain must be positive/)
-  assert.throws(() => parseReaderWeights(writeSafetensors({ other: { dtype: 'F32', shape: [1], data: Float32Array.of(0) } })), /need token_vectors, F16 \[vocab, dim\]/)
+  assert.throws(
+    () => parseReaderWeights(writeSafetensors({ other: { dtype: 'F32', shape: [1], data: Float32Array.of(0) } })),
+    /need token_vectors, F16 \[vocab, dim\]/
+  )
 })
 
 test('the committed reader is the one the committed SAE was trained on', () => {
-  const report = JSON.parse(readFileSync(new URL('training-report.json', `file://${DEMO_DIR}`), 'utf8')) as { reader: { sha256: string } }
+  const report = JSON.parse(readFileSync(new URL('training-report.json', `file://${DEMO_DIR}`), 'utf8')) as {
+    reader: { sha256: string }
+  }
   const weights = parseReaderWeights(readFileSync(`${DEMO_DIR}${READER_WEIGHTS}`))
   const mixing = JSON.parse(readFileSync(`${DEMO_DIR}${READER_MIXING}`, 'utf8'))
   assert.equal(sha256Hex(buildDistributionalReader(weights, mixing)), report.reader.sha256)

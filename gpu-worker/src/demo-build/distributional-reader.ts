@@ -38,11 +38,18 @@ export function parseReaderWeights(bytes: Uint8Array): ReaderWeightsFile {
   const st = parseSafetensors(bytes)
   const v = st.tensors.get('token_vectors')
   const w = st.tensors.get('token_weights')
-  if (!v || v.dtype !== 'F16' || v.shape.length !== 2) throw new Error('reader weights: need token_vectors, F16 [vocab, dim]')
-  if (!w || w.dtype !== 'F32' || w.shape.length !== 1 || w.shape[0] !== v.shape[0]) throw new Error('reader weights: need token_weights, F32 [vocab]')
+  if (!v || v.dtype !== 'F16' || v.shape.length !== 2)
+    throw new Error('reader weights: need token_vectors, F16 [vocab, dim]')
+  if (!w || w.dtype !== 'F32' || w.shape.length !== 1 || w.shape[0] !== v.shape[0])
+    throw new Error('reader weights: need token_weights, F32 [vocab]')
   // A copy, aligned and exactly sized (Buffer#slice would share the whole file's memory).
   const copy = (b: Uint8Array) => new Uint8Array(b).buffer
-  return { vectors: new Uint16Array(copy(v.bytes)), weights: new Float32Array(copy(w.bytes)), vocab: v.shape[0], dim: v.shape[1] }
+  return {
+    vectors: new Uint16Array(copy(v.bytes)),
+    weights: new Float32Array(copy(w.bytes)),
+    vocab: v.shape[0],
+    dim: v.shape[1]
+  }
 }
 
 /**
@@ -64,7 +71,10 @@ export function buildDistributionalReader(w: ReaderWeightsFile, mixing: ReaderMi
   const table = g.op('Cast', [g.float16Tensor('token_vectors', w.vectors, [vocab, dim])], { to: int(FLOAT32_TYPE) })
   const e = g.op('Gather', [table, ids], { axis: int(0) }) // [B, T, D]
   const maskF = g.op('Cast', [mask], { to: int(FLOAT32_TYPE) })
-  const weight = g.op('Mul', [g.op('Gather', [g.floatTensor('token_weights', w.weights, [vocab]), ids], { axis: int(0) }), maskF]) // [B, T]
+  const weight = g.op('Mul', [
+    g.op('Gather', [g.floatTensor('token_weights', w.weights, [vocab]), ids], { axis: int(0) }),
+    maskF
+  ]) // [B, T]
   const weight3 = g.op('Unsqueeze', [weight, lastAxis]) // [B, T, 1]
 
   // decay^(t - s) for s <= t, else 0: the exponent is clamped at 0 first so no power ever overflows.
@@ -73,16 +83,22 @@ export function buildDistributionalReader(w: ReaderWeightsFile, mixing: ReaderMi
   const lag = g.op('Sub', [g.op('Unsqueeze', [positions, axis1]), g.op('Unsqueeze', [positions, axis0])]) // [T, T]: t - s
   const future = g.op('Less', [lag, zero])
   const lagF = g.op('Cast', [g.op('Max', [lag, zero])], { to: int(FLOAT32_TYPE) })
-  const decay = g.op('Where', [future, g.scalar('const.zero_f', 0), g.op('Pow', [g.scalar('const.decay', mixing.decay), lagF])]) // [T, T]
+  const decay = g.op('Where', [
+    future,
+    g.scalar('const.zero_f', 0),
+    g.op('Pow', [g.scalar('const.decay', mixing.decay), lagF])
+  ]) // [T, T]
 
   const num = g.op('MatMul', [decay, g.op('Mul', [e, weight3])]) // [B, T, D]
   const den = g.op('Add', [g.op('MatMul', [decay, weight3]), g.scalar('const.eps', CONTEXT_EPS)]) // [B, T, 1]
   const context = g.op('Mul', [g.op('Div', [num, den]), g.scalar('const.gain', mixing.gain)])
   const hidden = g.op('Concat', [e, context], { axis: int(-1) }, READER_OUTPUT)
   g.output(hidden, 'float32', ['batch', 'tokens', 2 * dim])
-  return g.toModel('latentbase-demo-reader',
+  return g.toModel(
+    'latentbase-demo-reader',
     'Distributional reader for the Latentbase demo encoder: PPMI+SVD token vectors and a causal decayed context average (see docs/demo-encoder.md).',
-    { decay: String(mixing.decay), gain: String(mixing.gain), builderVersion: String(READER_BUILDER_VERSION) })
+    { decay: String(mixing.decay), gain: String(mixing.gain), builderVersion: String(READER_BUILDER_VERSION) }
+  )
 }
 
 /** Key of a build: changes when the weights, the mixing constants or the builder change. */

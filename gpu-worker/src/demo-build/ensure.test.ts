@@ -12,14 +12,17 @@ import { sha256Hex } from '@latentbase/shared/util/sha256'
 function writeReader(dir: string, vocab = 32000, seed = 1, mixing = { decay: 0.9, gain: 2 }): void {
   const vectors = Float32Array.from({ length: vocab * 2 }, (_, i) => Math.sin(i * seed))
   const weights = new Float32Array(vocab).fill(0.5)
-  writeFileSync(join(dir, READER_WEIGHTS), writeSafetensors({
-    token_vectors: { dtype: 'F16', shape: [vocab, 2], data: vectors },
-    token_weights: { dtype: 'F32', shape: [vocab], data: weights },
-  }))
+  writeFileSync(
+    join(dir, READER_WEIGHTS),
+    writeSafetensors({
+      token_vectors: { dtype: 'F16', shape: [vocab, 2], data: vectors },
+      token_weights: { dtype: 'F32', shape: [vocab], data: weights }
+    })
+  )
   writeFileSync(join(dir, READER_MIXING), JSON.stringify(mixing))
 }
 
-test('builds once, then only when the weights, the mixing or the file change, and flags a mismatched SAE', (t) => {
+test('builds once, then only when the weights, the mixing or the file change, and flags a mismatched SAE', t => {
   const dir = mkdtempSync(join(tmpdir(), 'demo-encoder-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   writeReader(dir)
@@ -54,7 +57,7 @@ test('builds once, then only when the weights, the mixing or the file change, an
   assert.equal(ensureDemoEncoder(dir).mismatch, undefined)
 })
 
-test('refuses reader weights whose table does not match the tokenizer vocabulary', (t) => {
+test('refuses reader weights whose table does not match the tokenizer vocabulary', t => {
   const dir = mkdtempSync(join(tmpdir(), 'demo-encoder-'))
   t.after(() => rmSync(dir, { recursive: true, force: true }))
   writeReader(dir, 50)

@@ -7,7 +7,12 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { createRequire } from 'node:module'
 import { join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
-import { buildDistributionalReader, distributionalBuildKey, parseReaderWeights, type ReaderMixing } from './distributional-reader.ts'
+import {
+  buildDistributionalReader,
+  distributionalBuildKey,
+  parseReaderWeights,
+  type ReaderMixing
+} from './distributional-reader.ts'
 import { sha256Hex } from '@latentbase/shared/util/sha256'
 
 export const DEMO_DIR = fileURLToPath(new URL('../../encoders/demo/', import.meta.url))
@@ -19,7 +24,11 @@ export const READER_WEIGHTS = 'reader-weights.safetensors'
 export const READER_MIXING = 'reader.json'
 const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'] as const
 
-interface BuildRecord { buildKey: string; sha256: string; mixing: ReaderMixing }
+interface BuildRecord {
+  buildKey: string
+  sha256: string
+  mixing: ReaderMixing
+}
 
 export interface EnsureResult {
   readerBuilt: boolean
@@ -30,7 +39,11 @@ export interface EnsureResult {
 }
 
 function readJson<T>(path: string): T | undefined {
-  try { return JSON.parse(readFileSync(path, 'utf8')) as T } catch { return undefined }
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as T
+  } catch {
+    return undefined
+  }
 }
 
 /** Writes through a temporary name so an interrupted install never leaves a half-written file behind. */
@@ -63,7 +76,10 @@ export function ensureDemoEncoder(dir = DEMO_DIR): EnsureResult {
   // index past it (or leave rows unused) without any error from the tokenizer itself.
   const tokenizer = readJson<{ model: { vocab: Record<string, number> } }>(join(dir, 'tokenizer.json'))
   const vocab = tokenizer ? Object.keys(tokenizer.model.vocab).length : -1
-  if (vocab !== weights.vocab) throw new Error(`demo encoder: tokenizer.json has ${vocab} tokens but the reader weights have ${weights.vocab} rows`)
+  if (vocab !== weights.vocab)
+    throw new Error(
+      `demo encoder: tokenizer.json has ${vocab} tokens but the reader weights have ${weights.vocab} rows`
+    )
 
   const buildKey = distributionalBuildKey(weightsBytes, mixing)
   const readerPath = join(dir, 'reader.onnx')
@@ -72,13 +88,20 @@ export function ensureDemoEncoder(dir = DEMO_DIR): EnsureResult {
   let readerBuilt = false
   let readerSha256: string
   // Hashing the existing file (~0.1 s) also catches a reader.onnx edited or truncated by hand.
-  if (record?.buildKey === buildKey && existsSync(readerPath) && sha256Hex(readFileSync(readerPath)) === record.sha256) {
+  if (
+    record?.buildKey === buildKey &&
+    existsSync(readerPath) &&
+    sha256Hex(readFileSync(readerPath)) === record.sha256
+  ) {
     readerSha256 = record.sha256
   } else {
     const bytes = buildDistributionalReader(weights, mixing)
     readerSha256 = sha256Hex(bytes)
     writeAtomic(readerPath, bytes)
-    writeAtomic(recordPath, JSON.stringify({ buildKey, sha256: readerSha256, mixing } satisfies BuildRecord, null, 2) + '\n')
+    writeAtomic(
+      recordPath,
+      JSON.stringify({ buildKey, sha256: readerSha256, mixing } satisfies BuildRecord, null, 2) + '\n'
+    )
     readerBuilt = true
   }
 
@@ -94,12 +117,14 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const seconds = ((performance.now() - started) / 1000).toFixed(1)
   const did = [
     result.readerBuilt ? 'built reader.onnx' : 'reader.onnx up to date',
-    result.tokenizerFilesCopied.length ? `copied ${result.tokenizerFilesCopied.join(', ')}` : 'tokenizer up to date',
+    result.tokenizerFilesCopied.length ? `copied ${result.tokenizerFilesCopied.join(', ')}` : 'tokenizer up to date'
   ].join(', ')
   console.log(`demo encoder: ${did} (sha256 ${result.readerSha256.slice(0, 12)}, ${seconds} s)`)
   if (result.mismatch) {
-    console.warn(`WARNING demo encoder: reader.onnx (sha256 ${result.mismatch.actual}) is not the reader the SAE was trained on ` +
-      `(training-report.json: ${result.mismatch.expected}); its latents would be meaningless. ` +
-      'Retrain (docs/demo-encoder.md: `npm run demo-encoder:train`), or restore the reader files that produced it.')
+    console.warn(
+      `WARNING demo encoder: reader.onnx (sha256 ${result.mismatch.actual}) is not the reader the SAE was trained on ` +
+        `(training-report.json: ${result.mismatch.expected}); its latents would be meaningless. ` +
+        'Retrain (docs/demo-encoder.md: `npm run demo-encoder:train`), or restore the reader files that produced it.'
+    )
   }
 }

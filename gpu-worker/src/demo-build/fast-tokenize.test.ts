@@ -9,7 +9,10 @@ import { CachedTokenizer, checkChunkable } from './fast-tokenize.ts'
 import { npyBytes } from './tokenize-corpus.ts'
 
 const tokenizerJson = JSON.parse(readFileSync(join(DEMO_DIR, 'tokenizer.json'), 'utf8'))
-const tokenizer = new Tokenizer(tokenizerJson, JSON.parse(readFileSync(join(DEMO_DIR, 'tokenizer_config.json'), 'utf8')))
+const tokenizer = new Tokenizer(
+  tokenizerJson,
+  JSON.parse(readFileSync(join(DEMO_DIR, 'tokenizer_config.json'), 'utf8'))
+)
 
 test('the same ids as encode() on prose, e-mail, code, odd spacing, newlines and non-Latin text', () => {
   checkChunkable(Object.keys(tokenizerJson.model.vocab))
@@ -22,10 +25,12 @@ test('the same ids as encode() on prose, e-mail, code, odd spacing, newlines and
     'naïve café, Straße, 東京, Москва, emoji 🐋 and \u00a0no-break',
     'a\nb\n\nc \n d',
     ' ',
-    '',
+    ''
   ]
-  for (let round = 0; round < 2; round++) { // the second round is served from the cache
-    for (const t of texts) assert.deepEqual(cached.encode(t), tokenizer.encode(t, { add_special_tokens: false }).ids, JSON.stringify(t))
+  for (let round = 0; round < 2; round++) {
+    // the second round is served from the cache
+    for (const t of texts)
+      assert.deepEqual(cached.encode(t), tokenizer.encode(t, { add_special_tokens: false }).ids, JSON.stringify(t))
   }
 })
 
@@ -39,6 +44,12 @@ test('npy files carry a 64-byte aligned header that numpy reads', () => {
   assert.equal(b.subarray(0, 6).toString('latin1'), '\x93NUMPY')
   const headerLength = b.readUInt16LE(8)
   assert.equal((10 + headerLength) % 64, 0)
-  assert.match(b.subarray(10, 10 + headerLength).toString('latin1'), /'descr': '<u2', 'fortran_order': False, 'shape': \(3,\)/)
-  assert.deepEqual([...new Uint16Array(b.buffer.slice(b.byteOffset + 10 + headerLength, b.byteOffset + b.length))], [1, 2, 3])
+  assert.match(
+    b.subarray(10, 10 + headerLength).toString('latin1'),
+    /'descr': '<u2', 'fortran_order': False, 'shape': \(3,\)/
+  )
+  assert.deepEqual(
+    [...new Uint16Array(b.buffer.slice(b.byteOffset + 10 + headerLength, b.byteOffset + b.length))],
+    [1, 2, 3]
+  )
 })

@@ -16,7 +16,9 @@ const CHUNK = /\u2581+[^\u2581\n]*|[^\u2581\n]+|\n/g
 export function checkChunkable(vocab: Iterable<string>): void {
   for (const token of vocab) {
     if (/[^\u2581]\u2581/.test(token) || token.includes('\n')) {
-      throw new Error(`tokenizer vocabulary has ${JSON.stringify(token)}: chunked tokenization would differ from encode()`)
+      throw new Error(
+        `tokenizer vocabulary has ${JSON.stringify(token)}: chunked tokenization would differ from encode()`
+      )
     }
   }
 }
@@ -26,7 +28,10 @@ export class CachedTokenizer {
   private readonly newline: number[]
   private readonly space: number
 
-  constructor(private readonly tokenizer: Tokenizer, private readonly maxCache = 2_000_000) {
+  constructor(
+    private readonly tokenizer: Tokenizer,
+    private readonly maxCache = 2_000_000
+  ) {
     this.newline = tokenizer.encode('\n', { add_special_tokens: false }).ids.slice(-1)
     const space = tokenizer.token_to_id('\u2581')
     if (space === undefined) throw new Error('tokenizer has no "▁" token')

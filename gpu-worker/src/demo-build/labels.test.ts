@@ -17,7 +17,10 @@ test('TopActivations keeps exactly the strongest activations of each latent', ()
   for (let latent = 0; latent < 3; latent++) {
     const expected = offered[latent].sort((a, b) => b - a).slice(0, 5)
     const kept = top.examples(latent)
-    assert.deepEqual(kept.map((e) => e.value), expected.map((v) => Math.fround(v)))
+    assert.deepEqual(
+      kept.map(e => e.value),
+      expected.map(v => Math.fround(v))
+    )
     for (const e of kept) assert.equal(e.token % 3, latent)
   }
   assert.deepEqual(new TopActivations(2, 4).examples(1), [])
@@ -30,9 +33,16 @@ test('sentencepiece pieces become readable text', () => {
 })
 
 test('tokens are ranked by count, then by strength', () => {
-  assert.deepEqual(rankTokens([
-    { value: 1, text: ' whale' }, { value: 5, text: ' Whale' }, { value: 2, text: ' whale' }, { value: 3, text: 's' }, { value: 4, text: ' whales' },
-  ]), [' whale', ' Whale', ' whales', 's'])
+  assert.deepEqual(
+    rankTokens([
+      { value: 1, text: ' whale' },
+      { value: 5, text: ' Whale' },
+      { value: 2, text: ' whale' },
+      { value: 3, text: 's' },
+      { value: 4, text: ' whales' }
+    ]),
+    [' whale', ' Whale', ' whales', 's']
+  )
 })
 
 test('labels name the top tokens and a context, and stay short', () => {

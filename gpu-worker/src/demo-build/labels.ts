@@ -14,7 +14,10 @@ export class TopActivations {
   private readonly minimum: Float32Array
   private readonly minimumSlot: Int32Array
 
-  constructor(readonly dSae: number, readonly perLatent: number) {
+  constructor(
+    readonly dSae: number,
+    readonly perLatent: number
+  ) {
     this.values = new Float32Array(dSae * perLatent).fill(-Infinity)
     this.tokens = new Int32Array(dSae * perLatent).fill(-1)
     this.minimum = new Float32Array(dSae).fill(-Infinity)
@@ -37,7 +40,8 @@ export class TopActivations {
   examples(latent: number): Array<{ value: number; token: number }> {
     const base = latent * this.perLatent
     const out: Array<{ value: number; token: number }> = []
-    for (let s = 0; s < this.perLatent; s++) if (this.tokens[base + s] >= 0) out.push({ value: this.values[base + s], token: this.tokens[base + s] })
+    for (let s = 0; s < this.perLatent; s++)
+      if (this.tokens[base + s] >= 0) out.push({ value: this.values[base + s], token: this.tokens[base + s] })
     return out.sort((a, b) => b.value - a.value)
   }
 }
@@ -61,16 +65,22 @@ export const MAX_LABEL_LENGTH = 119
 export function formatLabel(topTokens: string[], left: string, right = ''): string {
   const clean = (s: string) => s.replace(/\s+/g, ' ').replace(/"/g, "'")
   const after = clean(right).slice(0, 16).trimEnd()
-  const head = (nTokens: number) => `${nTokens === 1 ? 'token' : 'tokens'} ${topTokens.slice(0, nTokens).map((t) => JSON.stringify(t)).join(', ')}`
+  const head = (nTokens: number) =>
+    `${nTokens === 1 ? 'token' : 'tokens'} ${topTokens
+      .slice(0, nTokens)
+      .map(t => JSON.stringify(t))
+      .join(', ')}`
   const before = clean(left).trimStart()
   if (before.trim().length > 0) {
     for (let nTokens = Math.min(3, topTokens.length); nTokens >= 1; nTokens--) {
       const h = head(nTokens)
       const room = MAX_LABEL_LENGTH - h.length - ' (e.g. "......")'.length - after.length
-      if (room >= 12) return `${h} (e.g. "...${before.length > room ? before.slice(before.length - room) : before}${after}...")`
+      if (room >= 12)
+        return `${h} (e.g. "...${before.length > room ? before.slice(before.length - room) : before}${after}...")`
     }
   }
-  for (let nTokens = Math.min(3, topTokens.length); nTokens >= 1; nTokens--) if (head(nTokens).length <= MAX_LABEL_LENGTH) return head(nTokens)
+  for (let nTokens = Math.min(3, topTokens.length); nTokens >= 1; nTokens--)
+    if (head(nTokens).length <= MAX_LABEL_LENGTH) return head(nTokens)
   return head(1).slice(0, MAX_LABEL_LENGTH)
 }
 
@@ -79,7 +89,10 @@ export function rankTokens(examples: Array<{ value: number; text: string }>): st
   const stats = new Map<string, { count: number; max: number }>()
   for (const { value, text } of examples) {
     const s = stats.get(text)
-    if (s) { s.count++; s.max = Math.max(s.max, value) } else stats.set(text, { count: 1, max: value })
+    if (s) {
+      s.count++
+      s.max = Math.max(s.max, value)
+    } else stats.set(text, { count: 1, max: value })
   }
   return [...stats.entries()].sort((a, b) => b[1].count - a[1].count || b[1].max - a[1].max).map(([text]) => text)
 }

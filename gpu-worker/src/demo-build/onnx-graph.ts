@@ -12,10 +12,7 @@ const AttributeType = onnx.AttributeProto.AttributeType
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1
 
 /** An attribute value tagged with its ONNX type (a JS number cannot say whether it is an int or a float). */
-export type Attr =
-  | { type: 'int'; value: number }
-  | { type: 'float'; value: number }
-  | { type: 'ints'; value: number[] }
+export type Attr = { type: 'int'; value: number } | { type: 'float'; value: number } | { type: 'ints'; value: number[] }
 export const int = (value: number): Attr => ({ type: 'int', value })
 export const float = (value: number): Attr => ({ type: 'float', value })
 export const ints = (value: number[]): Attr => ({ type: 'ints', value })
@@ -34,9 +31,9 @@ function valueInfo(name: string, elem: ElemType, dims: Dim[]): Onnx.IValueInfoPr
     type: {
       tensorType: {
         elemType: ELEM[elem],
-        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-      },
-    },
+        shape: { dim: dims.map(d => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) }
+      }
+    }
   }
 }
 
@@ -72,14 +69,24 @@ export class GraphBuilder {
   }
 
   /** Adds a node with `count` outputs (Split, TopK). */
-  opMulti(opType: string, inputs: string[], count: number, attrs: Record<string, Attr> = {}, outputs?: string[]): string[] {
+  opMulti(
+    opType: string,
+    inputs: string[],
+    count: number,
+    attrs: Record<string, Attr> = {},
+    outputs?: string[]
+  ): string[] {
     const id = this.counter++
-    const names = outputs ?? Array.from({ length: count }, (_, i) => `${opType.toLowerCase()}_${id}${count > 1 ? `_${i}` : ''}`)
+    const names =
+      outputs ?? Array.from({ length: count }, (_, i) => `${opType.toLowerCase()}_${id}${count > 1 ? `_${i}` : ''}`)
     const attribute: Onnx.IAttributeProto[] = Object.entries(attrs).map(([name, a]) => {
       switch (a.type) {
-        case 'int': return { name, type: AttributeType.INT, i: a.value }
-        case 'float': return { name, type: AttributeType.FLOAT, f: a.value }
-        case 'ints': return { name, type: AttributeType.INTS, ints: a.value }
+        case 'int':
+          return { name, type: AttributeType.INT, i: a.value }
+        case 'float':
+          return { name, type: AttributeType.FLOAT, f: a.value }
+        case 'ints':
+          return { name, type: AttributeType.INTS, ints: a.value }
       }
       throw new Error(`attribute ${name}: unknown type`)
     })
@@ -99,7 +106,12 @@ export class GraphBuilder {
   }
 
   int64Tensor(name: string, values: number[], dims: number[] = [values.length]): string {
-    this.initializers.push({ name, dataType: DataType.INT64, dims, rawData: bytesOf(BigInt64Array.from(values.map(BigInt))) })
+    this.initializers.push({
+      name,
+      dataType: DataType.INT64,
+      dims,
+      rawData: bytesOf(BigInt64Array.from(values.map(BigInt)))
+    })
     return name
   }
 
@@ -121,8 +133,8 @@ export class GraphBuilder {
         node: this.nodes,
         initializer: this.initializers,
         input: this.inputs,
-        output: this.outputs,
-      },
+        output: this.outputs
+      }
     }
     return onnx.ModelProto.encode(model).finish()
   }
@@ -132,7 +144,14 @@ export class GraphBuilder {
  * The inputs every reader graph takes (input_ids, attention_mask: int64 [batch, tokens]) and the int64 constants
  * both demo readers build on: 0 and 1 as scalars, [0] and [1] as axes.
  */
-export function readerPrelude(g: GraphBuilder): { ids: string; mask: string; zero: string; one: string; axis0: string; axis1: string } {
+export function readerPrelude(g: GraphBuilder): {
+  ids: string
+  mask: string
+  zero: string
+  one: string
+  axis0: string
+  axis1: string
+} {
   const ids = g.input('input_ids', 'int64', ['batch', 'tokens'])
   const mask = g.input('attention_mask', 'int64', ['batch', 'tokens'])
   const zero = g.int64Tensor('const.zero', [0], [])

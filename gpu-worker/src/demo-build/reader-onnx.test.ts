@@ -3,8 +3,13 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import * as ort from 'onnxruntime-node'
 import {
-  buildReaderModel, generateReaderWeights, readerBuildKey, readerSha256,
-  READER_SPEC, type ReaderSpec, type ReaderWeights,
+  buildReaderModel,
+  generateReaderWeights,
+  readerBuildKey,
+  readerSha256,
+  READER_SPEC,
+  type ReaderSpec,
+  type ReaderWeights
 } from './reader-onnx.ts'
 import { sha256Hex } from '@latentbase/shared/util/sha256'
 import { xoshiro128 } from '@latentbase/shared/util/random'
@@ -31,9 +36,9 @@ function referenceForward(spec: ReaderSpec, w: ReaderWeights, ids: number[]): nu
   }
   const gelu = (v: number) => 0.5 * v * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (v + 0.044715 * v ** 3)))
   let x = ids.map((id, t) => Array.from({ length: D }, (_, d) => w.wte[id * D + d] + w.wpe[t * D + d]))
-  const states = [x.map((r) => [...r])]
+  const states = [x.map(r => [...r])]
   for (const b of w.blocks) {
-    const qkv = x.map((r) => matvec(layerNorm(r, b.ln1Gain, b.ln1Bias), b.attnW, b.attnB, D, 3 * D))
+    const qkv = x.map(r => matvec(layerNorm(r, b.ln1Gain, b.ln1Bias), b.attnW, b.attnB, D, 3 * D))
     const attn = x.map(() => new Array<number>(D).fill(0))
     for (let h = 0; h < H; h++) {
       for (let i = 0; i < T; i++) {
@@ -44,21 +49,22 @@ function referenceForward(spec: ReaderSpec, w: ReaderWeights, ids: number[]): nu
           scores.push(s / Math.sqrt(dh))
         }
         const max = Math.max(...scores)
-        const e = scores.map((s) => Math.exp(s - max))
+        const e = scores.map(s => Math.exp(s - max))
         const z = e.reduce((a, c) => a + c, 0)
-        for (let j = 0; j <= i; j++) for (let d = 0; d < dh; d++) attn[i][h * dh + d] += (e[j] / z) * qkv[j][2 * D + h * dh + d]
+        for (let j = 0; j <= i; j++)
+          for (let d = 0; d < dh; d++) attn[i][h * dh + d] += (e[j] / z) * qkv[j][2 * D + h * dh + d]
       }
     }
     x = x.map((r, t) => {
       const a = matvec(attn[t], b.attnProjW, b.attnProjB, D, D)
       return r.map((v, d) => v + a[d])
     })
-    x = x.map((r) => {
+    x = x.map(r => {
       const hdn = matvec(layerNorm(r, b.ln2Gain, b.ln2Bias), b.fcW, b.fcB, D, dMlp).map(gelu)
       const m = matvec(hdn, b.mlpProjW, b.mlpProjB, dMlp, D)
       return r.map((v, d) => v + m[d])
     })
-    states.push(x.map((r) => [...r]))
+    states.push(x.map(r => [...r]))
   }
   return states
 }
@@ -66,13 +72,18 @@ function referenceForward(spec: ReaderSpec, w: ReaderWeights, ids: number[]): nu
 /** Right-pads sequences into one batch and runs every hidden-state output. */
 async function runBatch(session: ort.InferenceSession, seqs: number[][]): Promise<{ T: number; out: Float32Array[] }> {
   const B = seqs.length
-  const T = Math.max(...seqs.map((s) => s.length))
+  const T = Math.max(...seqs.map(s => s.length))
   const ids = new BigInt64Array(B * T)
   const mask = new BigInt64Array(B * T)
-  seqs.forEach((s, b) => { s.forEach((id, t) => { ids[b * T + t] = BigInt(id); mask[b * T + t] = 1n }) })
+  seqs.forEach((s, b) => {
+    s.forEach((id, t) => {
+      ids[b * T + t] = BigInt(id)
+      mask[b * T + t] = 1n
+    })
+  })
   const result = await session.run({
     input_ids: new ort.Tensor('int64', ids, [B, T]),
-    attention_mask: new ort.Tensor('int64', mask, [B, T]),
+    attention_mask: new ort.Tensor('int64', mask, [B, T])
   })
   const out: Float32Array[] = []
   for (let i = 0; ; i++) {
@@ -94,7 +105,11 @@ const session = await ort.InferenceSession.create(buildReaderModel(TINY), { intr
 
 test('padded batch matches a float64 reference forward pass on every layer', async () => {
   const weights = generateReaderWeights(TINY)
-  const seqs = [[1, 7, 23, 49, 3, 3, 11, 0, 42, 5, 17, 8], [1, 30, 2], [1, 4, 4, 9, 12, 48, 0]]
+  const seqs = [
+    [1, 7, 23, 49, 3, 3, 11, 0, 42, 5, 17, 8],
+    [1, 30, 2],
+    [1, 4, 4, 9, 12, 48, 0]
+  ]
   const { T, out } = await runBatch(session, seqs)
   assert.equal(out.length, TINY.nLayers + 1)
   let worst = 0
@@ -152,8 +167,11 @@ test('weights follow the GPT-2 init scales and are reproducible', () => {
   const w = generateReaderWeights(spec)
   const std = (a: Float32Array) => Math.sqrt(a.reduce((s, v) => s + v * v, 0) / a.length)
   assert.ok(Math.abs(std(w.wte) - 0.02) < 0.0005, `wte std ${std(w.wte)}`)
-  assert.ok(Math.abs(std(w.blocks[0].mlpProjW) - 0.02 / Math.sqrt(8)) < 0.0003, `c_proj std ${std(w.blocks[0].mlpProjW)}`)
-  assert.ok(w.wte.every((v) => Math.abs(v) <= 0.02 * Math.sqrt(3)))
+  assert.ok(
+    Math.abs(std(w.blocks[0].mlpProjW) - 0.02 / Math.sqrt(8)) < 0.0003,
+    `c_proj std ${std(w.blocks[0].mlpProjW)}`
+  )
+  assert.ok(w.wte.every(v => Math.abs(v) <= 0.02 * Math.sqrt(3)))
   assert.deepEqual(w.blocks[1].ln1Gain, new Float32Array(64).fill(1))
   assert.notDeepEqual(w.blocks[0].attnW.subarray(0, 64), w.blocks[1].attnW.subarray(0, 64))
   assert.equal(sha256Hex(buildReaderModel(TINY)), sha256Hex(buildReaderModel({ ...TINY })))

@@ -26,7 +26,7 @@ export const READER_SPEC: Readonly<ReaderSpec> = Object.freeze({
   dMlp: 1024,
   nLayers: 4,
   maxPositions: 512,
-  seed: 20250601,
+  seed: 20250601
 })
 
 /**
@@ -46,12 +46,18 @@ export const MASKED_SCORE = -1e9
 
 /** Weights of one block, in GPT-2's Conv1D layout: matrices are [in, out], so y = x W + b. */
 export interface BlockWeights {
-  ln1Gain: Float32Array; ln1Bias: Float32Array
-  attnW: Float32Array; attnB: Float32Array // c_attn [D, 3D]: q, k, v side by side
-  attnProjW: Float32Array; attnProjB: Float32Array // attn.c_proj [D, D]
-  ln2Gain: Float32Array; ln2Bias: Float32Array
-  fcW: Float32Array; fcB: Float32Array // mlp.c_fc [D, dMlp]
-  mlpProjW: Float32Array; mlpProjB: Float32Array // mlp.c_proj [dMlp, D]
+  ln1Gain: Float32Array
+  ln1Bias: Float32Array
+  attnW: Float32Array
+  attnB: Float32Array // c_attn [D, 3D]: q, k, v side by side
+  attnProjW: Float32Array
+  attnProjB: Float32Array // attn.c_proj [D, D]
+  ln2Gain: Float32Array
+  ln2Bias: Float32Array
+  fcW: Float32Array
+  fcB: Float32Array // mlp.c_fc [D, dMlp]
+  mlpProjW: Float32Array
+  mlpProjB: Float32Array // mlp.c_proj [dMlp, D]
 }
 
 export interface ReaderWeights {
@@ -89,26 +95,34 @@ export function generateReaderWeights(spec: ReaderSpec): ReaderWeights {
   for (let l = 0; l < nLayers; l++) {
     const p = `h.${l}.`
     blocks.push({
-      ln1Gain: ones(D), ln1Bias: zeros(D),
-      attnW: uniformTensor(seed, p + 'attn.c_attn.weight', D * 3 * D, INIT_STD), attnB: zeros(3 * D),
-      attnProjW: uniformTensor(seed, p + 'attn.c_proj.weight', D * D, projStd), attnProjB: zeros(D),
-      ln2Gain: ones(D), ln2Bias: zeros(D),
-      fcW: uniformTensor(seed, p + 'mlp.c_fc.weight', D * dMlp, INIT_STD), fcB: zeros(dMlp),
-      mlpProjW: uniformTensor(seed, p + 'mlp.c_proj.weight', dMlp * D, projStd), mlpProjB: zeros(D),
+      ln1Gain: ones(D),
+      ln1Bias: zeros(D),
+      attnW: uniformTensor(seed, p + 'attn.c_attn.weight', D * 3 * D, INIT_STD),
+      attnB: zeros(3 * D),
+      attnProjW: uniformTensor(seed, p + 'attn.c_proj.weight', D * D, projStd),
+      attnProjB: zeros(D),
+      ln2Gain: ones(D),
+      ln2Bias: zeros(D),
+      fcW: uniformTensor(seed, p + 'mlp.c_fc.weight', D * dMlp, INIT_STD),
+      fcB: zeros(dMlp),
+      mlpProjW: uniformTensor(seed, p + 'mlp.c_proj.weight', dMlp * D, projStd),
+      mlpProjB: zeros(D)
     })
   }
   return {
     wte: uniformTensor(seed, 'wte', vocab * D, INIT_STD),
     wpe: uniformTensor(seed, 'wpe', maxPositions * D, INIT_STD),
-    blocks,
+    blocks
   }
 }
 
 function checkSpec(spec: ReaderSpec): void {
   for (const key of ['vocab', 'dModel', 'nHeads', 'dMlp', 'nLayers', 'maxPositions'] as const) {
-    if (!Number.isInteger(spec[key]) || spec[key] <= 0) throw new Error(`reader spec: ${key} must be a positive integer, got ${spec[key]}`)
+    if (!Number.isInteger(spec[key]) || spec[key] <= 0)
+      throw new Error(`reader spec: ${key} must be a positive integer, got ${spec[key]}`)
   }
-  if (spec.dModel % spec.nHeads !== 0) throw new Error(`reader spec: dModel ${spec.dModel} is not divisible by nHeads ${spec.nHeads}`)
+  if (spec.dModel % spec.nHeads !== 0)
+    throw new Error(`reader spec: dModel ${spec.dModel} is not divisible by nHeads ${spec.nHeads}`)
   if (!Number.isInteger(spec.seed)) throw new Error(`reader spec: seed must be an integer, got ${spec.seed}`)
 }
 
@@ -146,7 +160,12 @@ export function buildReaderModel(spec: ReaderSpec = READER_SPEC, weights = gener
   const wpe = g.floatTensor('wpe.weight', weights.wpe, [maxPositions, D])
   const tokens = g.op('Gather', [g.op('Shape', [ids]), one], { axis: int(0) }) // scalar T
   const positions = g.op('Range', [zero, tokens, one]) // [T]
-  let x = g.op('Add', [g.op('Gather', [wte, ids], { axis: int(0) }), g.op('Gather', [wpe, positions], { axis: int(0) })], {}, 'hidden_states.0')
+  let x = g.op(
+    'Add',
+    [g.op('Gather', [wte, ids], { axis: int(0) }), g.op('Gather', [wpe, positions], { axis: int(0) })],
+    {},
+    'hidden_states.0'
+  )
   g.output(x, 'float32', ['batch', 'tokens', D])
 
   // Attention bias [B, 1, T, T], built once: a key is hidden from a query if it comes later
@@ -156,10 +175,16 @@ export function buildReaderModel(spec: ReaderSpec = READER_SPEC, weights = gener
   const bias = g.op('Where', [g.op('Or', [later, padding]), maskedScore, zeroF]) // [B, 1, T, T]
 
   const linear = (input: string, w: Float32Array, b: Float32Array, name: string, dIn: number, dOut: number) =>
-    g.op('Add', [g.op('MatMul', [input, g.floatTensor(`${name}.weight`, w, [dIn, dOut])]), g.floatTensor(`${name}.bias`, b, [dOut])])
+    g.op('Add', [
+      g.op('MatMul', [input, g.floatTensor(`${name}.weight`, w, [dIn, dOut])]),
+      g.floatTensor(`${name}.bias`, b, [dOut])
+    ])
   const layerNorm = (input: string, gain: Float32Array, b: Float32Array, name: string) =>
-    g.op('LayerNormalization', [input, g.floatTensor(`${name}.weight`, gain, [D]), g.floatTensor(`${name}.bias`, b, [D])],
-      { axis: int(-1), epsilon: float(LAYER_NORM_EPS) })
+    g.op(
+      'LayerNormalization',
+      [input, g.floatTensor(`${name}.weight`, gain, [D]), g.floatTensor(`${name}.bias`, b, [D])],
+      { axis: int(-1), epsilon: float(LAYER_NORM_EPS) }
+    )
 
   for (let l = 0; l < nLayers; l++) {
     const w = weights.blocks[l]
@@ -167,7 +192,8 @@ export function buildReaderModel(spec: ReaderSpec = READER_SPEC, weights = gener
     // Causal multi-head self-attention with GPT-2's fused QKV projection.
     const qkv = linear(layerNorm(x, w.ln1Gain, w.ln1Bias, `${p}.ln_1`), w.attnW, w.attnB, `${p}.attn.c_attn`, D, 3 * D)
     const [q, k, v] = g.opMulti('Split', [qkv, qkvSplit], 3, { axis: int(2) })
-    const heads = (t: string, perm: number[]) => g.op('Transpose', [g.op('Reshape', [t, headShape])], { perm: ints(perm) })
+    const heads = (t: string, perm: number[]) =>
+      g.op('Transpose', [g.op('Reshape', [t, headShape])], { perm: ints(perm) })
     const qh = heads(q, [0, 2, 1, 3]) // [B, H, T, dh]
     const kt = heads(k, [0, 2, 3, 1]) // [B, H, dh, T]
     const vh = heads(v, [0, 2, 1, 3]) // [B, H, T, dh]
@@ -185,9 +211,11 @@ export function buildReaderModel(spec: ReaderSpec = READER_SPEC, weights = gener
     g.output(x, 'float32', ['batch', 'tokens', D])
   }
 
-  return g.toModel('latentbase-demo-reader',
+  return g.toModel(
+    'latentbase-demo-reader',
     'Randomly initialized GPT-2-shaped reader for the Latentbase demo encoder (weights from a seeded PRNG, untrained).',
-    { spec: JSON.stringify(spec), builderVersion: String(READER_BUILDER_VERSION) })
+    { spec: JSON.stringify(spec), builderVersion: String(READER_BUILDER_VERSION) }
+  )
 }
 
 /** sha256 of the reader bytes a spec produces (what training-report.json records). */
@@ -198,5 +226,7 @@ export function readerSha256(spec: ReaderSpec = READER_SPEC): string {
 /** Key of a build: changes when anything that could change the reader's bytes changes. */
 export function readerBuildKey(spec: ReaderSpec = READER_SPEC): string {
   const { vocab, dModel, nHeads, dMlp, nLayers, maxPositions, seed } = spec
-  return sha256Hex(JSON.stringify({ vocab, dModel, nHeads, dMlp, nLayers, maxPositions, seed, builder: READER_BUILDER_VERSION }))
+  return sha256Hex(
+    JSON.stringify({ vocab, dModel, nHeads, dMlp, nLayers, maxPositions, seed, builder: READER_BUILDER_VERSION })
+  )
 }

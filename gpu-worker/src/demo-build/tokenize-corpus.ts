@@ -16,15 +16,27 @@ import { CachedTokenizer, checkChunkable } from './fast-tokenize.ts'
 
 /** A .npy file (format 1.0) holding a 1-d little-endian array. */
 export function npyBytes(data: Uint16Array | Uint8Array | BigInt64Array | Float32Array): Buffer {
-  const descr = data instanceof Uint16Array ? '<u2' : data instanceof Uint8Array ? '|u1' : data instanceof BigInt64Array ? '<i8' : '<f4'
+  const descr =
+    data instanceof Uint16Array
+      ? '<u2'
+      : data instanceof Uint8Array
+        ? '|u1'
+        : data instanceof BigInt64Array
+          ? '<i8'
+          : '<f4'
   let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${data.length},), }`
   const total = 10 + header.length + 1
   header += ' '.repeat((64 - (total % 64)) % 64) + '\n'
   const head = Buffer.alloc(10)
   head.write('\x93NUMPY', 0, 'latin1')
-  head[6] = 1; head[7] = 0
+  head[6] = 1
+  head[7] = 0
   head.writeUInt16LE(header.length, 8)
-  return Buffer.concat([head, Buffer.from(header, 'latin1'), Buffer.from(data.buffer, data.byteOffset, data.byteLength)])
+  return Buffer.concat([
+    head,
+    Buffer.from(header, 'latin1'),
+    Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+  ])
 }
 
 async function main(): Promise<void> {
@@ -33,7 +45,10 @@ async function main(): Promise<void> {
   // Documents longer than the reader's context are cut: training sees what the worker sees.
   const maxTokens = Number(maxTokensArg ?? 512)
   const tokenizerJson = JSON.parse(readFileSync(join(DEMO_DIR, 'tokenizer.json'), 'utf8'))
-  const tokenizer = new Tokenizer(tokenizerJson, JSON.parse(readFileSync(join(DEMO_DIR, 'tokenizer_config.json'), 'utf8')))
+  const tokenizer = new Tokenizer(
+    tokenizerJson,
+    JSON.parse(readFileSync(join(DEMO_DIR, 'tokenizer_config.json'), 'utf8'))
+  )
   checkChunkable(Object.keys(tokenizerJson.model.vocab))
   const cached = new CachedTokenizer(tokenizer)
   const bos = tokenizer.token_to_id('<s>')
@@ -51,7 +66,11 @@ async function main(): Promise<void> {
     let s = names.indexOf(source)
     if (s < 0) s = names.push(source) - 1
     const doc = cached.encode(text).slice(0, maxTokens - 1)
-    if (n + doc.length + 1 > ids.length) { const grown = new Uint16Array(ids.length * 2); grown.set(ids); ids = grown }
+    if (n + doc.length + 1 > ids.length) {
+      const grown = new Uint16Array(ids.length * 2)
+      grown.set(ids)
+      ids = grown
+    }
     starts.push(BigInt(n))
     sources.push(s)
     ids[n++] = bos
@@ -63,8 +82,9 @@ async function main(): Promise<void> {
   writeFileSync(join(outDir, 'starts.npy'), npyBytes(BigInt64Array.from(starts)))
   writeFileSync(join(outDir, 'sources.npy'), npyBytes(Uint8Array.from(sources)))
   writeFileSync(join(outDir, 'sources.json'), JSON.stringify(names))
-  console.log(`tokenized ${sources.length} documents, ${n} tokens in ${((performance.now() - started) / 1000).toFixed(1)} s`)
+  console.log(
+    `tokenized ${sources.length} documents, ${n} tokens in ${((performance.now() - started) / 1000).toFixed(1)} s`
+  )
 }
-
 
 if (process.argv[1]?.endsWith('tokenize-corpus.ts')) await main()

@@ -1,7 +1,15 @@
 /** @module Checks the TopK SAE trainer: ONNX top-k against JS, sparse gradients against finite differences. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { accumulateGradients, centre, initTopKSae, SaeEncoder, zeroGradients, type TopK, type TopKSae } from './topk-sae.ts'
+import {
+  accumulateGradients,
+  centre,
+  initTopKSae,
+  SaeEncoder,
+  zeroGradients,
+  type TopK,
+  type TopKSae
+} from './topk-sae.ts'
 import { xoshiro128 } from '@latentbase/shared/util/random'
 
 function randomData(n: number, dIn: number, seed: number): Float32Array {
@@ -24,8 +32,15 @@ function jsTopK(values: number[][], k: number, allowed?: (j: number) => boolean)
   const n = values.length
   const out: TopK = { values: new Float32Array(n * k), indices: new Int32Array(n * k), k }
   values.forEach((row, i) => {
-    const order = row.map((v, j) => [v, j] as const).filter(([, j]) => !allowed || allowed(j)).sort((a, b) => b[0] - a[0]).slice(0, k)
-    order.forEach(([v, j], a) => { out.values[i * k + a] = v; out.indices[i * k + a] = j })
+    const order = row
+      .map((v, j) => [v, j] as const)
+      .filter(([, j]) => !allowed || allowed(j))
+      .sort((a, b) => b[0] - a[0])
+      .slice(0, k)
+    order.forEach(([v, j], a) => {
+      out.values[i * k + a] = v
+      out.indices[i * k + a] = j
+    })
   })
   return out
 }
@@ -59,7 +74,11 @@ function lossFor(sae: TopKSae, x: Float32Array, n: number, top: TopK, aux: TopK 
 }
 
 test('sparse gradients match finite differences (main and AuxK terms)', () => {
-  const dIn = 6, dSae = 12, k = 3, n = 5, alpha = 0.25
+  const dIn = 6,
+    dSae = 12,
+    k = 3,
+    n = 5,
+    alpha = 0.25
   const x = randomData(n, dIn, 1)
   const sae = initTopKSae(dIn, dSae, k, new Float32Array(dIn).fill(0.1), 2)
   const next = xoshiro128(3)
@@ -84,8 +103,10 @@ test('sparse gradients match finite differences (main and AuxK terms)', () => {
   const mainOnly = zeroGradients(sae)
   accumulateGradients(sae, x, centre(sae, x, n), n, top, mainOnly)
   const checks: Array<[string, Float32Array, Float32Array, boolean]> = [
-    ['wEncT', sae.wEncT, grads.wEncT, true], ['bEnc', sae.bEnc, grads.bEnc, true],
-    ['wDec', sae.wDec, grads.wDec, true], ['bDec', sae.bDec, mainOnly.bDec, false],
+    ['wEncT', sae.wEncT, grads.wEncT, true],
+    ['bEnc', sae.bEnc, grads.bEnc, true],
+    ['wDec', sae.wDec, grads.wDec, true],
+    ['bDec', sae.bDec, mainOnly.bDec, false]
   ]
   let nonZero = 0
   for (const [name, param, grad, withAux] of checks) {
@@ -98,7 +119,10 @@ test('sparse gradients match finite differences (main and AuxK terms)', () => {
       const down = lossFor(sae, x, n, top, withAux ? aux : undefined, alpha)
       param[p] = saved
       const numeric = (up - down) / (2 * h)
-      assert.ok(Math.abs(numeric - grad[p]) < 2e-3 * Math.max(1, Math.abs(numeric)), `${name}[${p}]: analytic ${grad[p]} vs numeric ${numeric}`)
+      assert.ok(
+        Math.abs(numeric - grad[p]) < 2e-3 * Math.max(1, Math.abs(numeric)),
+        `${name}[${p}]: analytic ${grad[p]} vs numeric ${numeric}`
+      )
       if (Math.abs(numeric) > 1e-4) nonZero++
     }
   }
@@ -106,7 +130,10 @@ test('sparse gradients match finite differences (main and AuxK terms)', () => {
 })
 
 test('the ONNX encoder returns the same top-k (and dead-only aux top-k) as a JS reference', async () => {
-  const dIn = 16, dSae = 64, k = 4, n = 30
+  const dIn = 16,
+    dSae = 64,
+    k = 4,
+    n = 30
   const x = randomData(n, dIn, 5)
   const sae = initTopKSae(dIn, dSae, k, new Float32Array(dIn), 6)
   const encoder = await SaeEncoder.create(dIn, dSae, 1)
@@ -114,7 +141,7 @@ test('the ONNX encoder returns the same top-k (and dead-only aux top-k) as a JS 
   const { top, aux } = await encoder.encode(sae, centre(sae, x, n), n, dead, 3)
   const pre = Array.from({ length: n }, (_, i) => preActivations(sae, x, i))
   const refTop = jsTopK(pre, k)
-  const refAux = jsTopK(pre, 3, (j) => dead[j] === 1)
+  const refAux = jsTopK(pre, 3, j => dead[j] === 1)
   assert.deepEqual(top.indices, refTop.indices)
   assert.deepEqual(aux!.indices, refAux.indices)
   for (let a = 0; a < n * k; a++) assert.ok(Math.abs(top.values[a] - refTop.values[a]) < 1e-5)

@@ -58,7 +58,10 @@ export function buildSaeEncodeGraph(dIn: number, dSae: number): Uint8Array {
   const kAux = g.input('k_aux', 'int64', [1])
   const pre = g.op('Gemm', [xc, wEncT, bEnc], { transB: int(1) })
   g.opMulti('TopK', [pre, k], 2, { axis: int(-1), largest: int(1), sorted: int(1) }, ['top_values', 'top_indices'])
-  g.opMulti('TopK', [g.op('Add', [pre, deadBias]), kAux], 2, { axis: int(-1), largest: int(1), sorted: int(1) }, ['aux_values', 'aux_indices'])
+  g.opMulti('TopK', [g.op('Add', [pre, deadBias]), kAux], 2, { axis: int(-1), largest: int(1), sorted: int(1) }, [
+    'aux_values',
+    'aux_indices'
+  ])
   g.output('top_values', 'float32', ['n', 'k'])
   g.output('top_indices', 'int64', ['n', 'k'])
   g.output('aux_values', 'float32', ['n', 'k_aux'])
@@ -67,18 +70,35 @@ export function buildSaeEncodeGraph(dIn: number, dSae: number): Uint8Array {
 }
 
 /** Top-k of each token's pre-activations (sorted, largest first), with latent ids as plain int32. */
-export interface TopK { values: Float32Array; indices: Int32Array; k: number }
+export interface TopK {
+  values: Float32Array
+  indices: Int32Array
+  k: number
+}
 
 export class SaeEncoder {
-  private constructor(private readonly session: ort.InferenceSession, readonly dIn: number, readonly dSae: number) {}
+  private constructor(
+    private readonly session: ort.InferenceSession,
+    readonly dIn: number,
+    readonly dSae: number
+  ) {}
 
   static async create(dIn: number, dSae: number, threads = 2): Promise<SaeEncoder> {
-    const session = await ort.InferenceSession.create(buildSaeEncodeGraph(dIn, dSae), { intraOpNumThreads: threads, interOpNumThreads: 1 })
+    const session = await ort.InferenceSession.create(buildSaeEncodeGraph(dIn, dSae), {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1
+    })
     return new SaeEncoder(session, dIn, dSae)
   }
 
   /** `xc` holds n centred inputs (x - b_dec). `dead` (optional) selects the latents the aux top-k may pick. */
-  async encode(sae: TopKSae, xc: Float32Array, n: number, dead?: Uint8Array, kAux = 0): Promise<{ top: TopK; aux?: TopK }> {
+  async encode(
+    sae: TopKSae,
+    xc: Float32Array,
+    n: number,
+    dead?: Uint8Array,
+    kAux = 0
+  ): Promise<{ top: TopK; aux?: TopK }> {
     const deadBias = new Float32Array(this.dSae).fill(-Infinity)
     if (dead && kAux > 0) for (let j = 0; j < this.dSae; j++) if (dead[j]) deadBias[j] = 0
     const result = await this.session.run({
@@ -88,10 +108,13 @@ export class SaeEncoder {
       dead_bias: new ort.Tensor('float32', deadBias, [this.dSae]),
       k: new ort.Tensor('int64', BigInt64Array.of(BigInt(sae.k)), [1]),
       // TopK needs k >= 1; with no dead latents the single pick is -inf and ignored below.
-      k_aux: new ort.Tensor('int64', BigInt64Array.of(BigInt(Math.max(1, kAux))), [1]),
+      k_aux: new ort.Tensor('int64', BigInt64Array.of(BigInt(Math.max(1, kAux))), [1])
     })
-    const toTopK = (values: ort.Tensor, indices: ort.Tensor, k: number): TopK =>
-      ({ values: values.data as Float32Array, indices: Int32Array.from(indices.data as BigInt64Array, Number), k })
+    const toTopK = (values: ort.Tensor, indices: ort.Tensor, k: number): TopK => ({
+      values: values.data as Float32Array,
+      indices: Int32Array.from(indices.data as BigInt64Array, Number),
+      k
+    })
     const top = toTopK(result.top_values, result.top_indices, sae.k)
     return kAux > 0 ? { top, aux: toTopK(result.aux_values, result.aux_indices, kAux) } : { top }
   }
@@ -116,10 +139,20 @@ export function reconstruct(sae: TopKSae, top: TopK, i: number, out: Float32Arra
   }
 }
 
-export interface Gradients { wEncT: Float32Array; bEnc: Float32Array; wDec: Float32Array; bDec: Float32Array }
+export interface Gradients {
+  wEncT: Float32Array
+  bEnc: Float32Array
+  wDec: Float32Array
+  bDec: Float32Array
+}
 
 export function zeroGradients(sae: TopKSae): Gradients {
-  return { wEncT: new Float32Array(sae.wEncT.length), bEnc: new Float32Array(sae.dSae), wDec: new Float32Array(sae.wDec.length), bDec: new Float32Array(sae.dIn) }
+  return {
+    wEncT: new Float32Array(sae.wEncT.length),
+    bEnc: new Float32Array(sae.dSae),
+    wDec: new Float32Array(sae.wDec.length),
+    bDec: new Float32Array(sae.dIn)
+  }
 }
 
 /**
@@ -131,11 +164,19 @@ export function zeroGradients(sae: TopKSae): Gradients {
  * Gradients are added into `grads` (the caller zeroes them). Returns both loss terms.
  */
 export function accumulateGradients(
-  sae: TopKSae, x: Float32Array, xc: Float32Array, n: number, top: TopK, grads: Gradients,
-  aux?: TopK, auxAlpha = 1 / 32,
+  sae: TopKSae,
+  x: Float32Array,
+  xc: Float32Array,
+  n: number,
+  top: TopK,
+  grads: Gradients,
+  aux?: TopK,
+  auxAlpha = 1 / 32
 ): { mse: number; auxMse: number } {
   const { dIn, wEncT, wDec } = sae
-  const gWEncT = grads.wEncT, gBEnc = grads.bEnc, gWDec = grads.wDec
+  const gWEncT = grads.wEncT,
+    gBEnc = grads.bEnc,
+    gWDec = grads.wDec
   const xHat = new Float32Array(dIn)
   const g = new Float64Array(dIn) // dL/dx_hat for token i
   const eHat = new Float64Array(dIn)
@@ -196,9 +237,14 @@ export class Adam {
   private readonly m: Float32Array[]
   private readonly v: Float32Array[]
   private t = 0
-  constructor(private readonly params: Float32Array[], private readonly beta1 = 0.9, private readonly beta2 = 0.999, private readonly eps = 1e-8) {
-    this.m = params.map((p) => new Float32Array(p.length))
-    this.v = params.map((p) => new Float32Array(p.length))
+  constructor(
+    private readonly params: Float32Array[],
+    private readonly beta1 = 0.9,
+    private readonly beta2 = 0.999,
+    private readonly eps = 1e-8
+  ) {
+    this.m = params.map(p => new Float32Array(p.length))
+    this.v = params.map(p => new Float32Array(p.length))
   }
 
   step(grads: Float32Array[], lr: number): void {
@@ -208,7 +254,10 @@ export class Adam {
     const c2 = 1 - beta2 ** this.t
     const stepSize = lr / c1
     for (let p = 0; p < this.params.length; p++) {
-      const w = this.params[p], gr = grads[p], m = this.m[p], v = this.v[p]
+      const w = this.params[p],
+        gr = grads[p],
+        m = this.m[p],
+        v = this.v[p]
       for (let i = 0; i < w.length; i++) {
         const gi = gr[i]
         const mi = (m[i] = beta1 * m[i] + (1 - beta1) * gi)

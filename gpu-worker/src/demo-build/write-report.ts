@@ -25,13 +25,13 @@ const report = {
     training: readerMeta,
     mixing: json(join(DEMO_DIR, READER_MIXING)),
     output: READER_OUTPUT,
-    hookName: 'blocks.0.hook_resid_post',
+    hookName: 'blocks.0.hook_resid_post'
   },
   corpus: json(join(work, 'docs.jsonl.counts.json')),
   sae,
   labels: json(join(work, 'labels.jsonl.summary.json')),
   seconds: total ? Number(total) : null,
-  environment: { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', threads: 2 },
+  environment: { node: process.version, cpu: cpus()[0]?.model ?? 'unknown', threads: 2 }
 }
 writeFileSync(join(DEMO_DIR, 'training-report.json'), JSON.stringify(report, null, 2) + '\n')
 console.log(`wrote training-report.json (reader sha256 ${readerSha256.slice(0, 12)})`)

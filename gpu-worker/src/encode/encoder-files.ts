@@ -16,7 +16,7 @@ export const ENCODER_FILE = 'encoder.json'
 /** The files each SAE format keeps in its folder, for folder references on the hub or S3. */
 const SAE_FOLDER_FILES: Record<string, string[]> = {
   saelens: ['cfg.json', 'sae_weights.safetensors'],
-  sparsify: ['cfg.json', 'sae.safetensors'],
+  sparsify: ['cfg.json', 'sae.safetensors']
 }
 
 export async function readBytes(path: string, field: string): Promise<Uint8Array> {
@@ -24,12 +24,18 @@ export async function readBytes(path: string, field: string): Promise<Uint8Array
     const buf = await readFile(path)
     return new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength)
   } catch (err) {
-    throw new Error(`${ENCODER_FILE}: ${field}: ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
+    throw new Error(
+      `${ENCODER_FILE}: ${field}: ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`
+    )
   }
 }
 
 export function parseJson(bytes: Uint8Array, what: string): unknown {
-  try { return JSON.parse(new TextDecoder().decode(bytes)) } catch (err) { throw new Error(`${what}: not valid JSON (${(err as Error).message})`) }
+  try {
+    return JSON.parse(new TextDecoder().decode(bytes))
+  } catch (err) {
+    throw new Error(`${what}: not valid JSON (${(err as Error).message})`)
+  }
 }
 
 /** encoder.json of the folder, checked against the contract; every problem named by its field. */
@@ -40,7 +46,7 @@ export async function readEncoderConfig(root: string): Promise<EncoderConfig> {
   })
   const parsed = EncoderConfig.safeParse(parseJson(configBytes, configPath))
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
+    const problems = parsed.error.issues.map(i => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')
     throw new Error(`${configPath}: ${problems}`)
   }
   return parsed.data
@@ -60,7 +66,9 @@ export interface Parts {
 
 export function partResolver(root: string, fetchOpts: FetchPartOptions): Parts {
   const fetched = async (ref: string, field: string, fetch: () => Promise<string>): Promise<string> => {
-    try { return await fetch() } catch (err) {
+    try {
+      return await fetch()
+    } catch (err) {
       throw new Error(`${ENCODER_FILE}: ${field}: ${ref}: ${(err as Error).message}`)
     }
   }
@@ -68,14 +76,19 @@ export function partResolver(root: string, fetchOpts: FetchPartOptions): Parts {
     root,
     fetchOpts,
     fetched,
-    part: (ref, field) => isRemotePart(ref) ? fetched(ref, field, async () => (await fetchPart(ref, fetchOpts)).path) : Promise.resolve(resolve(root, ref)),
+    part: (ref, field) =>
+      isRemotePart(ref)
+        ? fetched(ref, field, async () => (await fetchPart(ref, fetchOpts)).path)
+        : Promise.resolve(resolve(root, ref)),
     async sibling(ref, name) {
       const url = `${ref.slice(0, ref.lastIndexOf('/') + 1)}${name}`
-      try { return (await fetchPart(url, fetchOpts)).path } catch (err) {
+      try {
+        return (await fetchPart(url, fetchOpts)).path
+      } catch (err) {
         if (err instanceof RemotePartError && err.code === 'not-found') return null
         throw new Error(`${ENCODER_FILE}: ${url}: ${(err as Error).message}`)
       }
-    },
+    }
   }
 }
 
@@ -102,17 +115,27 @@ export async function readReaderFiles(given: EncoderConfig, parts: Parts): Promi
       await parts.fetched(url, 'reader.model (external data)', async () => (await fetchPart(url, parts.fetchOpts)).path)
     }
   }
-  const tokenizerBytes = await readBytes(await parts.part(given.reader.tokenizer, 'reader.tokenizer'), 'reader.tokenizer')
+  const tokenizerBytes = await readBytes(
+    await parts.part(given.reader.tokenizer, 'reader.tokenizer'),
+    'reader.tokenizer'
+  )
   let tokenizerConfigBytes: Uint8Array | null = null
   if (given.reader.tokenizerConfig) {
-    tokenizerConfigBytes = await readBytes(await parts.part(given.reader.tokenizerConfig, 'reader.tokenizerConfig'), 'reader.tokenizerConfig')
+    tokenizerConfigBytes = await readBytes(
+      await parts.part(given.reader.tokenizerConfig, 'reader.tokenizerConfig'),
+      'reader.tokenizerConfig'
+    )
   } else {
     // tokenizer_config.json beside tokenizer.json is the Hugging Face layout: use it when present.
     const besideTokenizer = isRemotePart(given.reader.tokenizer)
       ? await parts.sibling(given.reader.tokenizer, 'tokenizer_config.json')
       : join(dirname(resolve(parts.root, given.reader.tokenizer)), 'tokenizer_config.json')
-    tokenizerConfigBytes = besideTokenizer === null ? null : await readFile(besideTokenizer)
-      .then((b) => new Uint8Array(b.buffer, b.byteOffset, b.byteLength)).catch(() => null)
+    tokenizerConfigBytes =
+      besideTokenizer === null
+        ? null
+        : await readFile(besideTokenizer)
+            .then(b => new Uint8Array(b.buffer, b.byteOffset, b.byteLength))
+            .catch(() => null)
   }
   return { readerPath, readerBytes, readerModel, readerSideFiles, tokenizerBytes, tokenizerConfigBytes }
 }
@@ -123,13 +146,22 @@ export async function readSae(given: EncoderConfig, parts: Parts): Promise<Loade
   let saePath: string
   if (!isRemotePart(saeRef)) saePath = resolve(parts.root, saeRef)
   else if (SAE_FOLDER_FILES[format]) {
-    saePath = await parts.fetched(saeRef, 'sae.path', async () => (await fetchFolder(saeRef, SAE_FOLDER_FILES[format], parts.fetchOpts)).dir)
+    saePath = await parts.fetched(
+      saeRef,
+      'sae.path',
+      async () => (await fetchFolder(saeRef, SAE_FOLDER_FILES[format], parts.fetchOpts)).dir
+    )
   } else {
     saePath = await parts.part(saeRef, 'sae.path')
     // Gemma Scope 2 keeps a config.json beside params.safetensors.
-    if (format === 'gemma-scope' && basename(saeRef) === 'params.safetensors') await parts.sibling(saeRef, 'config.json')
+    if (format === 'gemma-scope' && basename(saeRef) === 'params.safetensors')
+      await parts.sibling(saeRef, 'config.json')
   }
-  try { return await loadSae(format, saePath, saeOptions, { displayRoot: isRemotePart(saeRef) ? dirname(saePath) : parts.root }) } catch (err) {
+  try {
+    return await loadSae(format, saePath, saeOptions, {
+      displayRoot: isRemotePart(saeRef) ? dirname(saePath) : parts.root
+    })
+  } catch (err) {
     if (err instanceof SaeFileError) throw new Error(`${ENCODER_FILE}: sae.path: ${err.message}`)
     throw err
   }

@@ -31,10 +31,13 @@ test('externalized weights: a small model file, a side file, and the same output
     const side = externalize(model, 'reader.onnx.data', 1024)
     assert.deepEqual(externalDataFiles(model), ['reader.onnx.data'])
     const small = onnx.ModelProto.encode(model).finish()
-    assert.ok(small.byteLength < reader.bytes.byteLength / 4, `model file ${small.byteLength} bytes of ${reader.bytes.byteLength}`)
+    assert.ok(
+      small.byteLength < reader.bytes.byteLength / 4,
+      `model file ${small.byteLength} bytes of ${reader.bytes.byteLength}`
+    )
     for (const t of model.graph!.initializer!) {
       if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) continue
-      const offset = Number(t.externalData!.find((e) => e.key === 'offset')!.value)
+      const offset = Number(t.externalData!.find(e => e.key === 'offset')!.value)
       assert.equal(offset % 64, 0, 'side-file offsets are 64-byte aligned')
     }
     await writeFile(join(dir, 'reader.onnx'), small)
@@ -50,7 +53,9 @@ test('externalized weights: a small model file, a side file, and the same output
     assert.equal((await stat(join(composedDir, 'reader.onnx.data'))).size, side.byteLength)
     const composed = await ort.InferenceSession.create(path)
     assert.deepEqual(await run(composed), await run(inline))
-  } finally { await rm(dir, { recursive: true, force: true }) }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
 })
 
 test('a composed graph whose SAE passes the inline limit (lowered here) keeps its weights in a side file and pools the same values', async () => {
@@ -64,13 +69,28 @@ test('a composed graph whose SAE passes the inline limit (lowered here) keeps it
     await mkdir(folder)
     await copyFile(join(models, 'models', 'tokenizer.json'), join(folder, 'tokenizer.json'))
     await writeFile(join(folder, 'reader.onnx'), buildTinyReader({ vocab: 32000, d: 32, unusedWidth: 8 }).bytes)
-    await writeTinySae(join(folder, 'sae'), { architecture: 'jumprelu', dIn: 32, dSae: 512, hookName: hook, contextSize: 32 })
-    await writeFile(join(folder, 'encoder.json'), JSON.stringify({
-      id: 'ext-sae', reader: { model: 'reader.onnx', tokenizer: 'tokenizer.json', output: 'hidden_states.1', hookName: hook }, sae: { format: 'saelens', path: 'sae' },
-    }))
+    await writeTinySae(join(folder, 'sae'), {
+      architecture: 'jumprelu',
+      dIn: 32,
+      dSae: 512,
+      hookName: hook,
+      contextSize: 32
+    })
+    await writeFile(
+      join(folder, 'encoder.json'),
+      JSON.stringify({
+        id: 'ext-sae',
+        reader: { model: 'reader.onnx', tokenizer: 'tokenizer.json', output: 'hidden_states.1', hookName: hook },
+        sae: { format: 'saelens', path: 'sae' }
+      })
+    )
     // The graph builder: past the limit, the large weights (the reader's 4 MB embedding, the SAE's 64 KB W_enc) leave
     // the protobuf for the side file.
-    const inlineEncoder = await loadEncoder(folder, { log: () => {}, intraOpNumThreads: 1, cacheDir: join(dir, 'cache-inline') })
+    const inlineEncoder = await loadEncoder(folder, {
+      log: () => {},
+      intraOpNumThreads: 1,
+      cacheDir: join(dir, 'cache-inline')
+    })
     const readerBytes = new Uint8Array(await readFile(join(folder, 'reader.onnx')))
     const opts = { output: 'hidden_states.1', method: 'max' as const, outlierNormRatio: 100 }
     const small = buildPooledGraph(readerBytes, inlineEncoder.sae, { ...opts, inlineLimitBytes: 100_000 })
@@ -78,17 +98,32 @@ test('a composed graph whose SAE passes the inline limit (lowered here) keeps it
     assert.equal(whole.externalData, undefined, 'under the default limit everything stays inline')
     assert.equal(small.externalData?.location, COMPOSED_DATA_FILE)
     const moved = 32000 * 32 * 4 + 32 * 512 * 4
-    assert.ok(small.externalData!.bytes.byteLength >= moved, `side file ${small.externalData!.bytes.byteLength} bytes holds the embedding and W_enc`)
-    assert.ok(small.bytes.byteLength < whole.bytes.byteLength - moved, `model ${small.bytes.byteLength} of ${whole.bytes.byteLength} bytes`)
+    assert.ok(
+      small.externalData!.bytes.byteLength >= moved,
+      `side file ${small.externalData!.bytes.byteLength} bytes holds the embedding and W_enc`
+    )
+    assert.ok(
+      small.bytes.byteLength < whole.bytes.byteLength - moved,
+      `model ${small.bytes.byteLength} of ${whole.bytes.byteLength} bytes`
+    )
 
     // Through the encoder runtime: the composed model goes to the cache beside its side file, and pools as the inline one.
     const cacheDir = join(dir, 'cache-external')
-    const externalEncoder = await loadEncoder(folder, { log: () => {}, intraOpNumThreads: 1, cacheDir, inlineLimitBytes: 100_000 })
+    const externalEncoder = await loadEncoder(folder, {
+      log: () => {},
+      intraOpNumThreads: 1,
+      cacheDir,
+      inlineLimitBytes: 100_000
+    })
     try {
-      const B = 3, T = 9
-      const ids = new BigInt64Array(B * T), attention = new Uint8Array(B * T), poolMask = new Float32Array(B * T)
+      const B = 3,
+        T = 9
+      const ids = new BigInt64Array(B * T),
+        attention = new Uint8Array(B * T),
+        poolMask = new Float32Array(B * T)
       for (let i = 0; i < B * T; i++) {
-        const t = i % T, len = T - Math.floor(i / T) * 2
+        const t = i % T,
+          len = T - Math.floor(i / T) * 2
         ids[i] = t === 0 ? 1n : BigInt(t < len ? 40 + ((i * 7919) % 31000) : 0)
         attention[i] = t < len ? 1 : 0
         poolMask[i] = t > 0 && t < len ? 1 : 0
@@ -98,12 +133,20 @@ test('a composed graph whose SAE passes the inline limit (lowered here) keeps it
       const b = await (await externalEncoder.createPoolingSession({ method: 'max', outlierNormRatio: 100 })).run(batch)
       assert.deepEqual(b.pooled, a.pooled)
       assert.deepEqual(b.argmax, a.argmax)
-      assert.ok(a.pooled.some((v) => v > 0), 'some latents fire')
+      assert.ok(
+        a.pooled.some(v => v > 0),
+        'some latents fire'
+      )
       const composed = await readdir(join(cacheDir, 'composed'))
       assert.equal(composed.length, 1)
       const files = await readdir(join(cacheDir, 'composed', composed[0]))
       assert.deepEqual(files.sort(), [COMPOSED_DATA_FILE, 'model.onnx'])
       assert.ok(!existsSync(join(dir, 'cache-inline', 'composed')), 'an inline graph is not written to disk')
-    } finally { await inlineEncoder.close(); await externalEncoder.close() }
-  } finally { await rm(dir, { recursive: true, force: true }) }
+    } finally {
+      await inlineEncoder.close()
+      await externalEncoder.close()
+    }
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
 })

@@ -20,7 +20,7 @@ export function externalDataFiles(model: Onnx.IModelProto): string[] {
   const files: string[] = []
   for (const t of model.graph?.initializer ?? []) {
     if (t.dataLocation !== EXTERNAL) continue
-    const location = t.externalData?.find((e) => e.key === 'location')?.value
+    const location = t.externalData?.find(e => e.key === 'location')?.value
     if (location && !files.includes(location)) files.push(location)
   }
   return files
@@ -48,7 +48,7 @@ export function externalize(model: Onnx.IModelProto, location: string, minBytes 
     t.externalData = [
       { key: 'location', value: location },
       { key: 'offset', value: String(offset) },
-      { key: 'length', value: String(bytes.byteLength) },
+      { key: 'length', value: String(bytes.byteLength) }
     ]
   }
   return data
@@ -60,8 +60,14 @@ export function externalize(model: Onnx.IModelProto, location: string, minBytes 
  * because onnxruntime resolves locations relative to the model file and refuses paths that leave its folder.
  * Returns the model file's path, for InferenceSession.create(path).
  */
-export async function writeModelWithExternalData(dir: string, name: string, modelBytes: Uint8Array, sideData: { location: string; bytes: Uint8Array } | null,
-  readerDir: string, readerFiles: string[]): Promise<string> {
+export async function writeModelWithExternalData(
+  dir: string,
+  name: string,
+  modelBytes: Uint8Array,
+  sideData: { location: string; bytes: Uint8Array } | null,
+  readerDir: string,
+  readerFiles: string[]
+): Promise<string> {
   await mkdir(dir, { recursive: true })
   for (const file of readerFiles) {
     const target = join(dir, file)
@@ -83,9 +89,10 @@ async function atomicWrite(path: string, bytes: Uint8Array): Promise<void> {
 }
 
 /** Read a model file; its external data stays on disk (the caller composes around the references). */
-export async function readModel(path: string): Promise<{ bytes: Uint8Array; model: Onnx.ModelProto; dir: string; files: string[] }> {
+export async function readModel(
+  path: string
+): Promise<{ bytes: Uint8Array; model: Onnx.ModelProto; dir: string; files: string[] }> {
   const bytes = new Uint8Array(await readFile(path))
   const model = onnx.ModelProto.decode(bytes)
   return { bytes, model, dir: dirname(resolve(path)), files: externalDataFiles(model) }
 }
-

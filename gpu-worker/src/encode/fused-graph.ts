@@ -56,7 +56,10 @@ export const EXAMPLE_ALL_INPUT = 'example_all'
 
 export type InputElemType = 'float32' | 'float16' | 'int32' | 'int64' | 'bool'
 
-export interface GraphInput { name: string; type: InputElemType }
+export interface GraphInput {
+  name: string
+  type: InputElemType
+}
 
 export interface ComposedGraph {
   /**
@@ -86,7 +89,8 @@ export const MIN_OPSET = 13
 // ---------------------------------------------------------------------------------------------
 
 type Long = { toNumber(): number }
-const num = (v: number | Long | null | undefined): number => (v === null || v === undefined ? 0 : typeof v === 'number' ? v : v.toNumber())
+const num = (v: number | Long | null | undefined): number =>
+  v === null || v === undefined ? 0 : typeof v === 'number' ? v : v.toNumber()
 
 export function decodeModel(bytes: Uint8Array): Onnx.ModelProto {
   try {
@@ -98,7 +102,7 @@ export function decodeModel(bytes: Uint8Array): Onnx.ModelProto {
 
 /** ai.onnx opset of the model (domain "" or "ai.onnx"). */
 export function defaultOpset(model: Onnx.IModelProto): number {
-  const entry = (model.opsetImport ?? []).find((o) => !o.domain || o.domain === 'ai.onnx')
+  const entry = (model.opsetImport ?? []).find(o => !o.domain || o.domain === 'ai.onnx')
   if (!entry) throw new Error('reader model: no ai.onnx opset import')
   return num(entry.version as number | Long)
 }
@@ -130,12 +134,14 @@ export function pruneReader(model: Onnx.IModelProto, valueName: string): PrunedR
   if (!graph) throw new Error('reader model: no graph')
   const nodes = graph.node ?? []
   const producer = new Map<string, number>()
-  nodes.forEach((n, i) => { for (const o of n.output ?? []) if (o) producer.set(o, i) })
-  const initNames = new Set((graph.initializer ?? []).map((t) => t.name ?? ''))
-  const sparseNames = new Set((graph.sparseInitializer ?? []).map((t) => t.values?.name ?? ''))
-  const inputNames = new Set((graph.input ?? []).map((v) => v.name ?? ''))
+  nodes.forEach((n, i) => {
+    for (const o of n.output ?? []) if (o) producer.set(o, i)
+  })
+  const initNames = new Set((graph.initializer ?? []).map(t => t.name ?? ''))
+  const sparseNames = new Set((graph.sparseInitializer ?? []).map(t => t.values?.name ?? ''))
+  const inputNames = new Set((graph.input ?? []).map(v => v.name ?? ''))
   if (!producer.has(valueName) && !inputNames.has(valueName)) {
-    const outs = (graph.output ?? []).map((o) => o.name).join(', ')
+    const outs = (graph.output ?? []).map(o => o.name).join(', ')
     throw new Error(`reader model: no value named "${valueName}" (graph outputs: ${outs || 'none'})`)
   }
   const needed = new Set<string>([valueName])
@@ -148,35 +154,58 @@ export function pruneReader(model: Onnx.IModelProto, valueName: string): PrunedR
     keep[p] = 1
     const reads = new Set<string>()
     nodeReads(nodes[p], reads)
-    for (const r of reads) if (!needed.has(r)) { needed.add(r); stack.push(r) }
+    for (const r of reads)
+      if (!needed.has(r)) {
+        needed.add(r)
+        stack.push(r)
+      }
   }
   const keptNodes = nodes.filter((_, i) => keep[i])
-  const inputs = (graph.input ?? []).filter((v) => needed.has(v.name ?? '') && !initNames.has(v.name ?? '') && !sparseNames.has(v.name ?? ''))
-  const initializers = (graph.initializer ?? []).filter((t) => needed.has(t.name ?? ''))
-  const sparseInitializers = (graph.sparseInitializer ?? []).filter((t) => needed.has(t.values?.name ?? ''))
+  const inputs = (graph.input ?? []).filter(
+    v => needed.has(v.name ?? '') && !initNames.has(v.name ?? '') && !sparseNames.has(v.name ?? '')
+  )
+  const initializers = (graph.initializer ?? []).filter(t => needed.has(t.name ?? ''))
+  const sparseInitializers = (graph.sparseInitializer ?? []).filter(t => needed.has(t.values?.name ?? ''))
   // Initializers in external data (readers over 2 GB) keep their references: the runtime writes the composed graph
   // beside the reader's side files (external-data.ts), since onnxruntime resolves them only from a file on disk.
-  const valueInfo = (graph.valueInfo ?? []).filter((v) => needed.has(v.name ?? ''))
-  const declared = [...(graph.output ?? []), ...(graph.valueInfo ?? []), ...(graph.input ?? [])].find((v) => v.name === valueName)
+  const valueInfo = (graph.valueInfo ?? []).filter(v => needed.has(v.name ?? ''))
+  const declared = [...(graph.output ?? []), ...(graph.valueInfo ?? []), ...(graph.input ?? [])].find(
+    v => v.name === valueName
+  )
   const tensorType = declared?.type?.tensorType
-  const shape = tensorType?.shape?.dim?.map((d) => (d.dimValue !== undefined && d.dimValue !== null && num(d.dimValue as number | Long) > 0
-    ? num(d.dimValue as number | Long) : d.dimParam || null))
+  const shape = tensorType?.shape?.dim?.map(d =>
+    d.dimValue !== undefined && d.dimValue !== null && num(d.dimValue as number | Long) > 0
+      ? num(d.dimValue as number | Long)
+      : d.dimParam || null
+  )
   return {
-    nodes: keptNodes, initializers, sparseInitializers, inputs, valueInfo,
+    nodes: keptNodes,
+    initializers,
+    sparseInitializers,
+    inputs,
+    valueInfo,
     ...(tensorType?.elemType ? { elemType: tensorType.elemType } : {}),
-    ...(shape ? { shape } : {}),
+    ...(shape ? { shape } : {})
   }
 }
 
 function inputType(v: Onnx.IValueInfoProto): InputElemType {
   const t = v.type?.tensorType?.elemType
   switch (t) {
-    case DT.FLOAT: return 'float32'
-    case DT.FLOAT16: return 'float16'
-    case DT.INT32: return 'int32'
-    case DT.INT64: return 'int64'
-    case DT.BOOL: return 'bool'
-    default: throw new Error(`reader model: input "${v.name}" has element type ${t}, expected int64, int32, float, float16 or bool`)
+    case DT.FLOAT:
+      return 'float32'
+    case DT.FLOAT16:
+      return 'float16'
+    case DT.INT32:
+      return 'int32'
+    case DT.INT64:
+      return 'int64'
+    case DT.BOOL:
+      return 'bool'
+    default:
+      throw new Error(
+        `reader model: input "${v.name}" has element type ${t}, expected int64, int32, float, float16 or bool`
+      )
   }
 }
 
@@ -198,7 +227,9 @@ function readerStage(readerBytes: Uint8Array, opts: ReaderGraphOptions, dIn?: nu
   const model = decodeModel(readerBytes)
   const opset = defaultOpset(model)
   if (opset < MIN_OPSET) {
-    throw new Error(`reader model: opset ${opset} is older than ${MIN_OPSET}; re-export the reader with opset >= ${MIN_OPSET}`)
+    throw new Error(
+      `reader model: opset ${opset} is older than ${MIN_OPSET}; re-export the reader with opset >= ${MIN_OPSET}`
+    )
   }
   const ref = typeof opts.output === 'string' ? { name: opts.output, index: undefined } : opts.output
   const pruned = pruneReader(model, ref.name)
@@ -207,16 +238,22 @@ function readerStage(readerBytes: Uint8Array, opts: ReaderGraphOptions, dIn?: nu
   let shape = pruned.shape
   if (ref.index !== undefined) {
     if (shape && shape.length !== 4) {
-      throw new Error(`encoder.json: reader.output.index is set but "${ref.name}" has rank ${shape.length}, not a stacked [layers, B, T, D] output`)
+      throw new Error(
+        `encoder.json: reader.output.index is set but "${ref.name}" has rank ${shape.length}, not a stacked [layers, B, T, D] output`
+      )
     }
     if (shape && typeof shape[0] === 'number' && ref.index >= shape[0]) {
-      throw new Error(`encoder.json: reader.output.index is ${ref.index} but "${ref.name}" stacks only ${shape[0]} layers`)
+      throw new Error(
+        `encoder.json: reader.output.index is ${ref.index} but "${ref.name}" stacks only ${shape[0]} layers`
+      )
     }
     hidden = b.op('Gather', [hidden, b.i64([ref.index], [], 'layer')], { axis: 0 }, 'layer_hidden')
     shape = shape?.slice(1)
   }
   if (shape && shape.length !== 3) {
-    throw new Error(`reader model: "${ref.name}" has rank ${shape.length}; expected hidden states [batch, tokens, d_model]`)
+    throw new Error(
+      `reader model: "${ref.name}" has rank ${shape.length}; expected hidden states [batch, tokens, d_model]`
+    )
   }
   if (dIn !== undefined && shape && typeof shape[2] === 'number' && shape[2] !== dIn) {
     throw new Error(`reader model: "${ref.name}" has d_model ${shape[2]} but the SAE's d_in is ${dIn}`)
@@ -226,8 +263,12 @@ function readerStage(readerBytes: Uint8Array, opts: ReaderGraphOptions, dIn?: nu
     hidden = b.op('Sub', [hidden, b.reduce('ReduceMean', hidden, [-1], true)], {}, 'centred')
   }
   return {
-    model, pruned, b, hidden, readerInputs: pruned.inputs.map((v) => ({ name: v.name!, type: inputType(v) })),
-    inlineLimitBytes: opts.inlineLimitBytes ?? INLINE_LIMIT_BYTES,
+    model,
+    pruned,
+    b,
+    hidden,
+    readerInputs: pruned.inputs.map(v => ({ name: v.name!, type: inputType(v) })),
+    inlineLimitBytes: opts.inlineLimitBytes ?? INLINE_LIMIT_BYTES
   }
 }
 
@@ -247,7 +288,13 @@ function tokenNorms(b: GraphBuilder, x: string): string {
  * sits at -1e30 on every latent and can never be a max, a count or part of a sum. That saves a full
  * masking pass over the dense [B, T, S] activations.
  */
-function preActivations(b: GraphBuilder, x: string, sae: SaeWeights, keep?: string, dtype: 'float32' | 'float16' = 'float32'): string {
+function preActivations(
+  b: GraphBuilder,
+  x: string,
+  sae: SaeWeights,
+  keep?: string,
+  dtype: 'float32' | 'float16' = 'float32'
+): string {
   const D = sae.dIn
   const S = sae.dSae
   if (sae.normalizeActivations === 'constant_norm_rescale') {
@@ -259,8 +306,10 @@ function preActivations(b: GraphBuilder, x: string, sae: SaeWeights, keep?: stri
     const variance = b.op('Div', [b.reduce('ReduceSum', b.op('Mul', [xc, xc]), [-1], true), b.f32([D - 1], [])])
     x = b.op('Div', [xc, b.op('Add', [b.op('Sqrt', [variance]), b.f32([1e-5], [])])], {}, 'layer_normed')
   }
-  if (sae.rescaleActsByDecoderNorm && !sae.decoderNorms) throw new Error('SAE: rescale_acts_by_decoder_norm is set but no decoder norms were loaded')
-  if (sae.rescaleActsByDecoderNorm && !architectureOf(sae).decoderNormRescale) throw new Error(`SAE: rescale_acts_by_decoder_norm is not defined for a ${sae.architecture} SAE`)
+  if (sae.rescaleActsByDecoderNorm && !sae.decoderNorms)
+    throw new Error('SAE: rescale_acts_by_decoder_norm is set but no decoder norms were loaded')
+  if (sae.rescaleActsByDecoderNorm && !architectureOf(sae).decoderNormRescale)
+    throw new Error(`SAE: rescale_acts_by_decoder_norm is not defined for a ${sae.architecture} SAE`)
   // float16: the penalty stays out of the half-precision product (-1e30 is -inf there, and +inf from an outlier
   // token's huge activations would meet it as NaN): masked tokens are zeroed, multiplied, then penalized in float32.
   const half = dtype === 'float16'
@@ -277,9 +326,16 @@ function preActivations(b: GraphBuilder, x: string, sae: SaeWeights, keep?: stri
     w[D * S + s] = bias * scale
     if (keep && !half) w[(D + 1) * S + s] = 1
   }
-  const pen3 = keep ? b.unsqueeze(b.op('Where', [keep, b.f32([0], []), b.f32([MASKED], [], 'masked')], {}, 'penalty'), [-1]) : null
+  const pen3 = keep
+    ? b.unsqueeze(b.op('Where', [keep, b.f32([0], []), b.f32([MASKED], [], 'masked')], {}, 'penalty'), [-1])
+    : null
   const btShape = b.op('Slice', [b.op('Shape', [x]), b.i64([0], [1]), b.i64([2], [1]), b.i64([0], [1])])
-  const ones = b.op('Expand', [b.f32([1], [], 'one'), b.op('Concat', [btShape, b.i64([1], [1])], { axis: 0 })], {}, 'ones')
+  const ones = b.op(
+    'Expand',
+    [b.f32([1], [], 'one'), b.op('Concat', [btShape, b.i64([1], [1])], { axis: 0 })],
+    {},
+    'ones'
+  )
   if (half) {
     const kept = keep ? b.op('Where', [b.unsqueeze(keep, [-1]), x, b.zero()], {}, 'sae_in_kept') : x
     const xa16 = b.cast(b.op('Concat', [kept, ones], { axis: -1 }, 'sae_in'), DT.FLOAT16)
@@ -294,11 +350,21 @@ function preActivations(b: GraphBuilder, x: string, sae: SaeWeights, keep?: stri
  * Per document: median norm over the pooled tokens (lower median, by a sort with masked tokens at +inf),
  * then tokens above ratio x median leave the pool. Returns the kept-token mask (bool [B, T]) and the count.
  */
-function outlierStage(b: GraphBuilder, norms: string, poolMask: string, ratio: number): { keep: string; outliers: string } {
+function outlierStage(
+  b: GraphBuilder,
+  norms: string,
+  poolMask: string,
+  ratio: number
+): { keep: string; outliers: string } {
   const inMask = b.op('Greater', [poolMask, b.f32([0], [])], {}, 'in_pool')
   const inMaskF = b.cast(inMask, DT.FLOAT)
   const masked = b.op('Where', [inMask, norms, b.f32([Infinity], [], 'inf')])
-  const tokens = b.op('Slice', [b.op('Shape', [masked]), b.i64([1], [1]), b.i64([2], [1]), b.i64([0], [1])], {}, 'tokens')
+  const tokens = b.op(
+    'Slice',
+    [b.op('Shape', [masked]), b.i64([1], [1]), b.i64([2], [1]), b.i64([0], [1])],
+    {},
+    'tokens'
+  )
   const [sorted] = b.node('TopK', [masked, tokens], { axis: -1, largest: 0, sorted: 1 }, 2, 'sorted_norms')
   const n = b.reduce('ReduceSum', inMaskF, [1], true)
   const mid = b.op('Floor', [b.op('Div', [b.op('Sub', [n, b.f32([1], [])]), b.f32([2], [])])])
@@ -320,7 +386,7 @@ function finish(stage: Stage, outputs: Onnx.IValueInfoProto[], extraInputs: Onnx
     sparseInitializer: pruned.sparseInitializers,
     input: [...pruned.inputs, ...extraInputs],
     output: outputs,
-    valueInfo: pruned.valueInfo,
+    valueInfo: pruned.valueInfo
   }
   const composed: Onnx.IModelProto = {
     irVersion: Math.max(num(model.irVersion as number | Long), 7),
@@ -331,23 +397,28 @@ function finish(stage: Stage, outputs: Onnx.IValueInfoProto[], extraInputs: Onnx
     modelVersion: model.modelVersion,
     functions: model.functions,
     metadataProps: model.metadataProps,
-    graph,
+    graph
   }
   // A reader under the limit plus a large SAE (gpt2-small's 24,576 latents are 75 MB, a 131k-latent SAE on a 4096-wide
   // reader 2.1 GB) can pass protobuf's 2 GB: move the large inline weights out before encoding.
   let inline = 0
-  for (const t of graph.initializer!) if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL) inline += (t.rawData as Uint8Array | null)?.byteLength ?? 0
-  const side = inline > inlineLimitBytes ? externalize(composed, COMPOSED_DATA_FILE, Math.min(1 << 20, Math.max(1, inlineLimitBytes >> 4))) : null
+  for (const t of graph.initializer!)
+    if (t.dataLocation !== onnx.TensorProto.DataLocation.EXTERNAL)
+      inline += (t.rawData as Uint8Array | null)?.byteLength ?? 0
+  const side =
+    inline > inlineLimitBytes
+      ? externalize(composed, COMPOSED_DATA_FILE, Math.min(1 << 20, Math.max(1, inlineLimitBytes >> 4)))
+      : null
   const bytes = onnx.ModelProto.encode(onnx.ModelProto.create(composed)).finish()
   return {
     bytes,
     ...(side?.byteLength ? { externalData: { location: COMPOSED_DATA_FILE, bytes: side } } : {}),
     readerInputs: stage.readerInputs,
-    outputs: outputs.map((o) => o.name!),
+    outputs: outputs.map(o => o.name!),
     opset: b.opset,
-    nodeNames: graph.node!.map((n) => n.name ?? ''),
-    initializerNames: graph.initializer!.map((t) => t.name ?? ''),
-    ops: graph.node!.map((n) => n.opType ?? ''),
+    nodeNames: graph.node!.map(n => n.name ?? ''),
+    initializerNames: graph.initializer!.map(t => t.name ?? ''),
+    ops: graph.node!.map(n => n.opType ?? '')
   }
 }
 
@@ -360,7 +431,14 @@ const poolMaskInput = (): Onnx.IValueInfoProto => valueInfo(POOL_MASK_INPUT, DT.
  * values only. Masked tokens carry the -1e30 penalty in `h`, so they come out as 0, as the pool saw them.
  * Returns `example_index` int64 [N, 2] (row, latent) and `example_activations` float32 [N, 2 * halfWindow + 1].
  */
-function exampleCapture(b: GraphBuilder, h: string, gate: GraphGate, pooled: string, argmax: string, halfWindow: number): { index: string; acts: string } {
+function exampleCapture(
+  b: GraphBuilder,
+  h: string,
+  gate: GraphGate,
+  pooled: string,
+  argmax: string,
+  halfWindow: number
+): { index: string; acts: string } {
   const zero = b.zero()
   const all = b.op('Greater', [b.unsqueeze(EXAMPLE_ALL_INPUT, [-1]), zero], {}, 'example_row_all')
   const wanted = b.op('Or', [b.op('GreaterOrEqual', [pooled, EXAMPLE_THRESHOLD_INPUT]), all])
@@ -368,9 +446,21 @@ function exampleCapture(b: GraphBuilder, h: string, gate: GraphGate, pooled: str
   const index = b.op('Transpose', [b.op('NonZero', [sel])], { perm: [1, 0] }, 'example_index') // [N, 2]
   const center = b.op('GatherND', [argmax, index], {}, 'example_center') // [N]
   const width = 2 * halfWindow + 1
-  const offsets = b.i64(Array.from({ length: width }, (_, i) => i - halfWindow), [width], 'window_offsets')
-  const lastToken = b.op('Sub', [b.op('Gather', [b.op('Shape', [h]), b.i64([1], [], 'token_axis')], { axis: 0 }), b.i64([1], [], 'one_i64')])
-  const positions = b.op('Min', [b.op('Max', [b.op('Add', [b.unsqueeze(center, [1]), offsets]), b.i64([0], [], 'zero_i64')]), lastToken], {}, 'window_positions') // [N, W]
+  const offsets = b.i64(
+    Array.from({ length: width }, (_, i) => i - halfWindow),
+    [width],
+    'window_offsets'
+  )
+  const lastToken = b.op('Sub', [
+    b.op('Gather', [b.op('Shape', [h]), b.i64([1], [], 'token_axis')], { axis: 0 }),
+    b.i64([1], [], 'one_i64')
+  ])
+  const positions = b.op(
+    'Min',
+    [b.op('Max', [b.op('Add', [b.unsqueeze(center, [1]), offsets]), b.i64([0], [], 'zero_i64')]), lastToken],
+    {},
+    'window_positions'
+  ) // [N, W]
   const column = (i: number) => b.op('Gather', [index, b.i64([i], [], 'col')], { axis: 1 }) // [N]
   const rowIdx = column(0)
   const latentIdx = column(1)
@@ -390,7 +480,10 @@ function exampleCapture(b: GraphBuilder, h: string, gate: GraphGate, pooled: str
 function maxOverTokens(b: GraphBuilder, x: string): { max: string; argmax: string } {
   const at = b.op('ArgMax', [x], { axis: 1, keepdims: 1 })
   const axis = b.i64([1], [1], 'axes')
-  return { max: b.op('Squeeze', [b.op('GatherElements', [x, at], { axis: 1 }), axis]), argmax: b.op('Squeeze', [at, axis]) }
+  return {
+    max: b.op('Squeeze', [b.op('GatherElements', [x, at], { axis: 1 }), axis]),
+    argmax: b.op('Squeeze', [at, axis])
+  }
 }
 
 /**
@@ -419,16 +512,25 @@ export function buildPooledGraph(readerBytes: Uint8Array, sae: SaeWeights, opts:
     const best = maxOverTokens(b, acts)
     argmax = best.argmax
     switch (method) {
-      case 'max': pooled = best.max; break
-      case 'binary': pooled = b.cast(b.op('Greater', [b.reduce('ReduceMax', acts, [1], false), zero]), DT.FLOAT); break
-      case 'sum': pooled = b.reduce('ReduceSum', acts, [1], false); break
+      case 'max':
+        pooled = best.max
+        break
+      case 'binary':
+        pooled = b.cast(b.op('Greater', [b.reduce('ReduceMax', acts, [1], false), zero]), DT.FLOAT)
+        break
+      case 'sum':
+        pooled = b.reduce('ReduceSum', acts, [1], false)
+        break
       case 'mean': {
         const count = b.op('Max', [b.reduce('ReduceSum', b.cast(keep, DT.FLOAT), [1], true), b.f32([1], [])])
         pooled = b.op('Div', [b.reduce('ReduceSum', acts, [1], false), count])
         break
       }
-      case 'count': pooled = b.reduce('ReduceSum', b.cast(b.op('Greater', [acts, zero]), DT.FLOAT), [1], false); break
-      default: throw new Error(`pooling method "${String(method)}" is not supported (max, mean, sum, binary, count)`)
+      case 'count':
+        pooled = b.reduce('ReduceSum', b.cast(b.op('Greater', [acts, zero]), DT.FLOAT), [1], false)
+        break
+      default:
+        throw new Error(`pooling method "${String(method)}" is not supported (max, mean, sum, binary, count)`)
     }
   }
   // Named before the capture reads them: nameLast renames a value where it is produced, not where it is read.
@@ -440,18 +542,26 @@ export function buildPooledGraph(readerBytes: Uint8Array, sae: SaeWeights, opts:
     b.nameLast(b.op('Identity', [capture.index]), 'example_index')
     b.nameLast(capture.acts, 'example_activations')
   }
-  return finish(stage, [
-    valueInfo('pooled', DT.FLOAT, ['batch', sae.dSae]),
-    valueInfo('argmax', DT.INT64, ['batch', sae.dSae]),
-    valueInfo('outliers', DT.INT64, ['batch']),
-    ...(capture ? [
-      valueInfo('example_index', DT.INT64, ['examples', 2]),
-      valueInfo('example_activations', DT.FLOAT, ['examples', 2 * opts.examples!.halfWindow + 1]),
-    ] : []),
-  ], [poolMaskInput(), ...(capture ? [
-    valueInfo(EXAMPLE_THRESHOLD_INPUT, DT.FLOAT, [sae.dSae]),
-    valueInfo(EXAMPLE_ALL_INPUT, DT.FLOAT, ['batch']),
-  ] : [])])
+  return finish(
+    stage,
+    [
+      valueInfo('pooled', DT.FLOAT, ['batch', sae.dSae]),
+      valueInfo('argmax', DT.INT64, ['batch', sae.dSae]),
+      valueInfo('outliers', DT.INT64, ['batch']),
+      ...(capture
+        ? [
+            valueInfo('example_index', DT.INT64, ['examples', 2]),
+            valueInfo('example_activations', DT.FLOAT, ['examples', 2 * opts.examples!.halfWindow + 1])
+          ]
+        : [])
+    ],
+    [
+      poolMaskInput(),
+      ...(capture
+        ? [valueInfo(EXAMPLE_THRESHOLD_INPUT, DT.FLOAT, [sae.dSae]), valueInfo(EXAMPLE_ALL_INPUT, DT.FLOAT, ['batch'])]
+        : [])
+    ]
+  )
 }
 
 /**
@@ -459,7 +569,11 @@ export function buildPooledGraph(readerBytes: Uint8Array, sae: SaeWeights, opts:
  * [B, T] and `pool_mask_out` float32 [B, T] (the pool mask after outlier removal). For re-encoding a few
  * candidate documents only.
  */
-export function buildTokenActivationsGraph(readerBytes: Uint8Array, sae: SaeWeights, opts: TokenActivationsGraphOptions): ComposedGraph {
+export function buildTokenActivationsGraph(
+  readerBytes: Uint8Array,
+  sae: SaeWeights,
+  opts: TokenActivationsGraphOptions
+): ComposedGraph {
   const stage = readerStage(readerBytes, opts, sae.dIn)
   const { b } = stage
   const norms = tokenNorms(b, stage.hidden)
@@ -471,11 +585,15 @@ export function buildTokenActivationsGraph(readerBytes: Uint8Array, sae: SaeWeig
   b.nameLast(acts, 'activations')
   b.nameLast(b.op('Identity', [norms]), 'norms')
   b.nameLast(b.cast(keep, DT.FLOAT), 'pool_mask_out')
-  return finish(stage, [
-    valueInfo('activations', DT.FLOAT, ['batch', 'tokens', opts.selectLatents ? 'latents' : sae.dSae]),
-    valueInfo('norms', DT.FLOAT, ['batch', 'tokens']),
-    valueInfo('pool_mask_out', DT.FLOAT, ['batch', 'tokens']),
-  ], opts.selectLatents ? [poolMaskInput(), valueInfo(LATENT_IDS_INPUT, DT.INT64, ['latents'])] : [poolMaskInput()])
+  return finish(
+    stage,
+    [
+      valueInfo('activations', DT.FLOAT, ['batch', 'tokens', opts.selectLatents ? 'latents' : sae.dSae]),
+      valueInfo('norms', DT.FLOAT, ['batch', 'tokens']),
+      valueInfo('pool_mask_out', DT.FLOAT, ['batch', 'tokens'])
+    ],
+    opts.selectLatents ? [poolMaskInput(), valueInfo(LATENT_IDS_INPUT, DT.INT64, ['latents'])] : [poolMaskInput()]
+  )
 }
 
 /**

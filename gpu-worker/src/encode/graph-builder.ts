@@ -16,7 +16,9 @@ export class GraphBuilder {
   private counter = 0
   constructor(readonly opset: number) {}
 
-  fresh(hint: string): string { return `latentbase/${hint}_${this.counter++}` }
+  fresh(hint: string): string {
+    return `latentbase/${hint}_${this.counter++}`
+  }
 
   node(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs = 1, hint = op): string[] {
     const outs = Array.from({ length: outputs }, () => this.fresh(hint))
@@ -36,28 +38,38 @@ export class GraphBuilder {
 
   /** Rename the last node's output so it becomes a graph output. */
   nameLast(value: string, name: string): string {
-    const n = this.nodes.find((x) => x.output?.includes(value))!
-    n.output = n.output!.map((o) => (o === value ? name : o))
+    const n = this.nodes.find(x => x.output?.includes(value))!
+    n.output = n.output!.map(o => (o === value ? name : o))
     return name
   }
 
   f16(values: ArrayLike<number>, dims: number[], hint = 'const'): string {
     const name = this.fresh(hint)
     const bits = float32ToHalf(values)
-    this.initializers.push({ name, dataType: DT.FLOAT16, dims, rawData: new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength) })
+    this.initializers.push({
+      name,
+      dataType: DT.FLOAT16,
+      dims,
+      rawData: new Uint8Array(bits.buffer, bits.byteOffset, bits.byteLength)
+    })
     return name
   }
 
   f32(values: ArrayLike<number>, dims: number[], hint = 'const'): string {
     const name = this.fresh(hint)
     const data = values instanceof Float32Array ? values : Float32Array.from(values)
-    this.initializers.push({ name, dataType: DT.FLOAT, dims, rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) })
+    this.initializers.push({
+      name,
+      dataType: DT.FLOAT,
+      dims,
+      rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    })
     return name
   }
 
   i64(values: number[], dims: number[], hint = 'const'): string {
     const name = this.fresh(hint)
-    const data = BigInt64Array.from(values, (v) => BigInt(v))
+    const data = BigInt64Array.from(values, v => BigInt(v))
     this.initializers.push({ name, dataType: DT.INT64, dims, rawData: new Uint8Array(data.buffer) })
     return name
   }
@@ -73,16 +85,25 @@ export class GraphBuilder {
     return this.op('Unsqueeze', [x, this.i64(axes, [axes.length], 'axes')]) // opset >= 13: axes input
   }
 
-  cast(x: string, to: number): string { return this.op('Cast', [x], { to }) }
+  cast(x: string, to: number): string {
+    return this.op('Cast', [x], { to })
+  }
 
   private zeroName: string | null = null
   /** One shared float32 scalar 0, created on first use (an unused initializer makes onnxruntime warn). */
-  zero(): string { return (this.zeroName ??= this.f32([0], [], 'zero')) }
+  zero(): string {
+    return (this.zeroName ??= this.f32([0], [], 'zero'))
+  }
 }
 
 export function valueInfo(name: string, elemType: number, dims: (number | string)[]): Onnx.IValueInfoProto {
   return {
     name,
-    type: { tensorType: { elemType, shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) } } },
+    type: {
+      tensorType: {
+        elemType,
+        shape: { dim: dims.map(d => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) }
+      }
+    }
   }
 }

@@ -9,29 +9,49 @@ import { buildTinyReader, writeTinySae, llamaModelsDir } from './test-fixtures.t
 
 const llama = llamaModelsDir()
 
-const D = 32, S = 256, HOOK = 'blocks.0.hook_resid_post', HUGE = 500
+const D = 32,
+  S = 256,
+  HOOK = 'blocks.0.hook_resid_post',
+  HUGE = 500
 let root: string
 
-before(async () => { root = await mkdtemp(join(tmpdir(), 'latentbase-f16-')) })
-after(async () => { await rm(root, { recursive: true, force: true }) })
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'latentbase-f16-'))
+})
+after(async () => {
+  await rm(root, { recursive: true, force: true })
+})
 
 async function folder(architecture: 'topk' | 'jumprelu' | 'standard'): Promise<string> {
   const f = join(root, architecture)
   await mkdir(f, { recursive: true })
   await copyFile(join(llama, 'tokenizer.json'), join(f, 'tokenizer.json'))
   // HUGE's embedding is 1000x the others: its activations overflow float16, and it must be masked as an outlier.
-  await writeFile(join(f, 'reader.onnx'), buildTinyReader({ vocab: 32000, d: D, unusedWidth: 16, hugeTokens: [HUGE], hugeFactor: 1000 }).bytes)
+  await writeFile(
+    join(f, 'reader.onnx'),
+    buildTinyReader({ vocab: 32000, d: D, unusedWidth: 16, hugeTokens: [HUGE], hugeFactor: 1000 }).bytes
+  )
   await writeTinySae(join(f, 'sae'), { architecture, k: 24, dIn: D, dSae: S, hookName: HOOK, contextSize: 64 })
-  await writeFile(join(f, 'encoder.json'), JSON.stringify({
-    id: `f16-${architecture}`,
-    reader: { model: 'reader.onnx', tokenizer: 'tokenizer.json', inputs: { ids: 'input_ids', mask: 'attention_mask' }, output: 'hidden_states.1', hookName: HOOK },
-    sae: { format: 'saelens', path: 'sae' },
-  }))
+  await writeFile(
+    join(f, 'encoder.json'),
+    JSON.stringify({
+      id: `f16-${architecture}`,
+      reader: {
+        model: 'reader.onnx',
+        tokenizer: 'tokenizer.json',
+        inputs: { ids: 'input_ids', mask: 'attention_mask' },
+        output: 'hidden_states.1',
+        hookName: HOOK
+      },
+      sae: { format: 'saelens', path: 'sae' }
+    })
+  )
   return f
 }
 
 function batch(): EncoderBatch {
-  const B = 8, T = 24
+  const B = 8,
+    T = 24
   const ids = new BigInt64Array(B * T)
   const attention = new Uint8Array(B * T)
   const poolMask = new Float32Array(B * T)
@@ -58,20 +78,32 @@ for (const architecture of ['topk', 'jumprelu', 'standard'] as const) {
         const a = await (await full.createPoolingSession({ method, outlierNormRatio: 100 })).run(batch())
         const b = await (await half.createPoolingSession({ method, outlierNormRatio: 100 })).run(batch())
         assert.deepEqual(Array.from(b.outliers), Array.from(a.outliers))
-        assert.ok(Array.from(a.outliers).some((n) => n > 0), 'the huge token was masked as an outlier')
+        assert.ok(
+          Array.from(a.outliers).some(n => n > 0),
+          'the huge token was masked as an outlier'
+        )
         const B = a.outliers.length
-        let active = 0, agree = 0
+        let active = 0,
+          agree = 0
         for (let l = 0; l < S; l++) {
           let max = 0
           for (let i = 0; i < B; i++) max = Math.max(max, Math.abs(a.pooled[i * S + l]))
           for (let i = 0; i < B; i++) {
-            const x = a.pooled[i * S + l], y = b.pooled[i * S + l]
+            const x = a.pooled[i * S + l],
+              y = b.pooled[i * S + l]
             assert.ok(Number.isFinite(y), `finite pooled value (latent ${l}, doc ${i})`)
-            if (x > 0 || y > 0) { active++; if (x > 0 && y > 0) agree++ }
+            if (x > 0 || y > 0) {
+              active++
+              if (x > 0 && y > 0) agree++
+            }
             // A sum also collects the tokens that sit within rounding of a JumpReLU threshold or the k-th value
             // (excluded from per-token conformance): one such flip moves it by about a threshold, hence 3e-2.
             const tolerance = method === 'max' ? 1e-2 : 3e-2
-            if (max > 0) assert.ok(Math.abs(x - y) <= tolerance * max + 1e-6, `${method} latent ${l} doc ${i}: ${x} vs ${y} (max ${max})`)
+            if (max > 0)
+              assert.ok(
+                Math.abs(x - y) <= tolerance * max + 1e-6,
+                `${method} latent ${l} doc ${i}: ${x} vs ${y} (max ${max})`
+              )
           }
         }
         assert.ok(active > 0)

@@ -9,7 +9,7 @@ test('labels land at their latent; missing latents are null; sources are kept', 
     '',
     '{"latent": 0, "label": "  the word \\"the\\"  "}',
     '{"latent": 4, "label": null}',
-    '{"latent": 3, "label": ""}',
+    '{"latent": 3, "label": ""}'
   ].join('\n')
   const l = parseLabels(text, 5)
   assert.deepEqual(l.labels, ['the word "the"', null, 'whale hunting', null, null])
@@ -25,18 +25,21 @@ test('bad lines are all reported with their line numbers', () => {
     '{"latent": "1", "label": "string latent"}',
     '{"latent": 1, "label": 5}',
     '{"latent": 0, "label": "again"}',
-    '[1, 2]',
+    '[1, 2]'
   ].join('\n')
-  assert.throws(() => parseLabels(text, 4, 'labels.jsonl'), (err: Error) => {
-    assert.match(err.message, /^labels\.jsonl: 6 bad lines: /)
-    assert.match(err.message, /line 2: not valid JSON/)
-    assert.match(err.message, /line 3: latent 9 is outside 0\.\.3/)
-    assert.match(err.message, /line 4: "latent" must be an integer/)
-    assert.match(err.message, /line 5: "label" must be a string/)
-    assert.match(err.message, /line 6: latent 0 already labelled on line 1/)
-    assert.match(err.message, /line 7: not a JSON object/)
-    return true
-  })
+  assert.throws(
+    () => parseLabels(text, 4, 'labels.jsonl'),
+    (err: Error) => {
+      assert.match(err.message, /^labels\.jsonl: 6 bad lines: /)
+      assert.match(err.message, /line 2: not valid JSON/)
+      assert.match(err.message, /line 3: latent 9 is outside 0\.\.3/)
+      assert.match(err.message, /line 4: "latent" must be an integer/)
+      assert.match(err.message, /line 5: "label" must be a string/)
+      assert.match(err.message, /line 6: latent 0 already labelled on line 1/)
+      assert.match(err.message, /line 7: not a JSON object/)
+      return true
+    }
+  )
 })
 
 test('many bad lines are summarised', () => {
@@ -48,9 +51,12 @@ test('an offline detection score is read with its label; a bad one is reported; 
   const text = [
     '{"latent": 0, "label": "\\"cash\\", \\"money\\"", "source": "offline-lift", "detection": 0.83}',
     '{"latent": 1, "label": null, "detection": 0.9}',
-    '{"latent": 2, "label": "no score"}',
+    '{"latent": 2, "label": "no score"}'
   ].join('\n')
   const l = parseLabels(text, 3)
   assert.deepEqual(l.detection, [0.83, null, null])
-  assert.throws(() => parseLabels('{"latent": 0, "label": "x", "detection": 1.5}', 1), /line 1: "detection" must be a number in \[0, 1\], got 1\.5/)
+  assert.throws(
+    () => parseLabels('{"latent": 0, "label": "x", "detection": 1.5}', 1),
+    /line 1: "detection" must be a number in \[0, 1\], got 1\.5/
+  )
 })

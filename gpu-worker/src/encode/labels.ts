@@ -29,15 +29,46 @@ export function parseLabels(text: string, dSae: number, file = 'labels.jsonl'): 
     if (line === '') continue
     const at = `line ${i + 1}`
     let row: unknown
-    try { row = JSON.parse(line) } catch { problems.push(`${at}: not valid JSON`); continue }
-    if (typeof row !== 'object' || row === null || Array.isArray(row)) { problems.push(`${at}: not a JSON object`); continue }
-    const { latent, label, source, detection: score } = row as { latent?: unknown; label?: unknown; source?: unknown; detection?: unknown }
-    if (typeof latent !== 'number' || !Number.isInteger(latent)) { problems.push(`${at}: "latent" must be an integer, got ${JSON.stringify(latent)}`); continue }
-    if (latent < 0 || latent >= dSae) { problems.push(`${at}: latent ${latent} is outside 0..${dSae - 1}`); continue }
-    if (label !== null && typeof label !== 'string') { problems.push(`${at}: "label" must be a string, got ${JSON.stringify(label)}`); continue }
-    if (source !== undefined && source !== null && typeof source !== 'string') { problems.push(`${at}: "source" must be a string`); continue }
-    if (score !== undefined && score !== null && !(typeof score === 'number' && score >= 0 && score <= 1)) { problems.push(`${at}: "detection" must be a number in [0, 1], got ${JSON.stringify(score)}`); continue }
-    if (seenAt[latent] !== 0) { problems.push(`${at}: latent ${latent} already labelled on line ${seenAt[latent]}`); continue }
+    try {
+      row = JSON.parse(line)
+    } catch {
+      problems.push(`${at}: not valid JSON`)
+      continue
+    }
+    if (typeof row !== 'object' || row === null || Array.isArray(row)) {
+      problems.push(`${at}: not a JSON object`)
+      continue
+    }
+    const {
+      latent,
+      label,
+      source,
+      detection: score
+    } = row as { latent?: unknown; label?: unknown; source?: unknown; detection?: unknown }
+    if (typeof latent !== 'number' || !Number.isInteger(latent)) {
+      problems.push(`${at}: "latent" must be an integer, got ${JSON.stringify(latent)}`)
+      continue
+    }
+    if (latent < 0 || latent >= dSae) {
+      problems.push(`${at}: latent ${latent} is outside 0..${dSae - 1}`)
+      continue
+    }
+    if (label !== null && typeof label !== 'string') {
+      problems.push(`${at}: "label" must be a string, got ${JSON.stringify(label)}`)
+      continue
+    }
+    if (source !== undefined && source !== null && typeof source !== 'string') {
+      problems.push(`${at}: "source" must be a string`)
+      continue
+    }
+    if (score !== undefined && score !== null && !(typeof score === 'number' && score >= 0 && score <= 1)) {
+      problems.push(`${at}: "detection" must be a number in [0, 1], got ${JSON.stringify(score)}`)
+      continue
+    }
+    if (seenAt[latent] !== 0) {
+      problems.push(`${at}: latent ${latent} already labelled on line ${seenAt[latent]}`)
+      continue
+    }
     seenAt[latent] = i + 1
     const clean = typeof label === 'string' && label.trim() !== '' ? label.trim() : null
     labels[latent] = clean
@@ -47,7 +78,9 @@ export function parseLabels(text: string, dSae: number, file = 'labels.jsonl'): 
   }
   if (problems.length) {
     const more = problems.length > MAX_REPORTED ? ` (and ${problems.length - MAX_REPORTED} more)` : ''
-    throw new Error(`${file}: ${problems.length} bad line${problems.length > 1 ? 's' : ''}: ${problems.slice(0, MAX_REPORTED).join('; ')}${more}`)
+    throw new Error(
+      `${file}: ${problems.length} bad line${problems.length > 1 ? 's' : ''}: ${problems.slice(0, MAX_REPORTED).join('; ')}${more}`
+    )
   }
   return { labels, sources, labelled, detection }
 }

@@ -37,14 +37,20 @@ export function looksLikeNeuronpedia(text: string): boolean {
   try {
     const row = JSON.parse(line) as Record<string, unknown>
     return typeof row === 'object' && row !== null && 'index' in row && 'description' in row
-  } catch { return false }
+  } catch {
+    return false
+  }
 }
 
 function rowsOf(text: string, file: string, problems: string[]): Array<{ at: string; row: unknown }> {
   const trimmed = text.trimStart()
   if (trimmed.startsWith('[')) {
     let arr: unknown
-    try { arr = JSON.parse(trimmed) } catch (err) { throw new Error(`${file}: not a valid JSON array (${(err as Error).message})`) }
+    try {
+      arr = JSON.parse(trimmed)
+    } catch (err) {
+      throw new Error(`${file}: not a valid JSON array (${(err as Error).message})`)
+    }
     if (!Array.isArray(arr)) throw new Error(`${file}: expected a JSON array of explanations`)
     return arr.map((row, i) => ({ at: `item ${i}`, row }))
   }
@@ -53,13 +59,21 @@ function rowsOf(text: string, file: string, problems: string[]): Array<{ at: str
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i].trim()
     if (!line) continue
-    try { out.push({ at: `line ${i + 1}`, row: JSON.parse(line) }) } catch { problems.push(`line ${i + 1}: not valid JSON`) }
+    try {
+      out.push({ at: `line ${i + 1}`, row: JSON.parse(line) })
+    } catch {
+      problems.push(`line ${i + 1}: not valid JSON`)
+    }
   }
   return out
 }
 
 /** One latent label per index from explanation rows; bad rows are reported together, each with where it is. */
-export function parseNeuronpedia(texts: Array<{ text: string; file: string }>, dSae: number, opts: NeuronpediaOptions = {}): NeuronpediaImport {
+export function parseNeuronpedia(
+  texts: Array<{ text: string; file: string }>,
+  dSae: number,
+  opts: NeuronpediaOptions = {}
+): NeuronpediaImport {
   const labels: (string | null)[] = new Array(dSae).fill(null)
   const sources: (string | null)[] = new Array(dSae).fill(null)
   const rank = new Int32Array(dSae).fill(0x7fffffff)
@@ -71,20 +85,43 @@ export function parseNeuronpedia(texts: Array<{ text: string; file: string }>, d
   for (const { text, file } of texts) {
     const local: string[] = []
     for (const { at, row } of rowsOf(text, file, local)) {
-      if (typeof row !== 'object' || row === null || Array.isArray(row)) { local.push(`${at}: not a JSON object`); continue }
+      if (typeof row !== 'object' || row === null || Array.isArray(row)) {
+        local.push(`${at}: not a JSON object`)
+        continue
+      }
       const r = row as Record<string, unknown>
       read++
       const modelId = String(r.modelId ?? '')
       const layer = String(r.layer ?? '')
       seen.add(`${modelId}/${layer}`)
-      if ((opts.modelId && modelId !== opts.modelId) || (opts.saeId && layer !== opts.saeId)) { otherSae++; continue }
+      if ((opts.modelId && modelId !== opts.modelId) || (opts.saeId && layer !== opts.saeId)) {
+        otherSae++
+        continue
+      }
       // Neuronpedia writes the latent index as a string.
-      const index = typeof r.index === 'string' && /^\d+$/.test(r.index) ? Number(r.index) : typeof r.index === 'number' ? r.index : NaN
-      if (!Number.isInteger(index)) { local.push(`${at}: "index" must be a latent number, got ${JSON.stringify(r.index)}`); continue }
-      if (index < 0 || index >= dSae) { local.push(`${at}: index ${index} is outside 0..${dSae - 1} (is this export for another SAE? it says ${modelId}/${layer})`); continue }
+      const index =
+        typeof r.index === 'string' && /^\d+$/.test(r.index)
+          ? Number(r.index)
+          : typeof r.index === 'number'
+            ? r.index
+            : NaN
+      if (!Number.isInteger(index)) {
+        local.push(`${at}: "index" must be a latent number, got ${JSON.stringify(r.index)}`)
+        continue
+      }
+      if (index < 0 || index >= dSae) {
+        local.push(
+          `${at}: index ${index} is outside 0..${dSae - 1} (is this export for another SAE? it says ${modelId}/${layer})`
+        )
+        continue
+      }
       if (typeof r.description !== 'string' || !r.description.trim()) continue // an empty explanation labels nothing
-      const explainer = typeof r.explanationModelName === 'string' && r.explanationModelName ? r.explanationModelName
-        : typeof r.typeName === 'string' && r.typeName ? r.typeName : 'unknown'
+      const explainer =
+        typeof r.explanationModelName === 'string' && r.explanationModelName
+          ? r.explanationModelName
+          : typeof r.typeName === 'string' && r.typeName
+            ? r.typeName
+            : 'unknown'
       const p = prefer.indexOf(explainer)
       const score = p < 0 ? prefer.length : p
       if (score >= rank[index]) continue
@@ -96,21 +133,33 @@ export function parseNeuronpedia(texts: Array<{ text: string; file: string }>, d
   }
   if (problems.length) {
     const more = problems.length > MAX_REPORTED ? ` (and ${problems.length - MAX_REPORTED} more)` : ''
-    throw new Error(`Neuronpedia export: ${problems.length} bad row${problems.length > 1 ? 's' : ''}: ${problems.slice(0, MAX_REPORTED).join('; ')}${more}`)
+    throw new Error(
+      `Neuronpedia export: ${problems.length} bad row${problems.length > 1 ? 's' : ''}: ${problems.slice(0, MAX_REPORTED).join('; ')}${more}`
+    )
   }
   let labelled = 0
   for (const l of labels) if (l !== null) labelled++
   if (read > 0 && labelled === 0 && (opts.modelId || opts.saeId)) {
-    throw new Error(`no explanation matches ${opts.modelId ?? '*'}/${opts.saeId ?? '*'}; the export holds ${[...seen].slice(0, 5).join(', ')}`)
+    throw new Error(
+      `no explanation matches ${opts.modelId ?? '*'}/${opts.saeId ?? '*'}; the export holds ${[...seen].slice(0, 5).join(', ')}`
+    )
   }
   return { labels, sources, labelled, read, otherSae, seen: [...seen] }
 }
 
-export async function readNeuronpedia(paths: string[], dSae: number, opts: NeuronpediaOptions = {}): Promise<NeuronpediaImport> {
-  const texts = await Promise.all(paths.map(async (file) => {
-    const bytes = await readFile(file).catch((err: NodeJS.ErrnoException) => { throw new Error(`${file}: cannot be read (${err.code ?? err.message})`) })
-    return { file, text: textOf(bytes) }
-  }))
+export async function readNeuronpedia(
+  paths: string[],
+  dSae: number,
+  opts: NeuronpediaOptions = {}
+): Promise<NeuronpediaImport> {
+  const texts = await Promise.all(
+    paths.map(async file => {
+      const bytes = await readFile(file).catch((err: NodeJS.ErrnoException) => {
+        throw new Error(`${file}: cannot be read (${err.code ?? err.message})`)
+      })
+      return { file, text: textOf(bytes) }
+    })
+  )
   return parseNeuronpedia(texts, dSae, opts)
 }
 
@@ -128,14 +177,28 @@ export function labelsJsonl(l: LatentLabels): string {
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values, positionals } = parseArgs({
     allowPositionals: true,
-    options: { 'd-sae': { type: 'string' }, model: { type: 'string' }, sae: { type: 'string' }, prefer: { type: 'string' }, out: { type: 'string' } },
+    options: {
+      'd-sae': { type: 'string' },
+      model: { type: 'string' },
+      sae: { type: 'string' },
+      prefer: { type: 'string' },
+      out: { type: 'string' }
+    }
   })
   const dSae = Number(values['d-sae'])
   if (!positionals.length || !(Number.isInteger(dSae) && dSae > 0) || !values.out) {
-    console.error('usage: npm run labels:import -- --d-sae N [--model ID] [--sae LAYER] [--prefer m1,m2] --out labels.jsonl EXPORT_FILES...')
+    console.error(
+      'usage: npm run labels:import -- --d-sae N [--model ID] [--sae LAYER] [--prefer m1,m2] --out labels.jsonl EXPORT_FILES...'
+    )
     process.exit(2)
   }
-  const r = await readNeuronpedia(positionals, dSae, { modelId: values.model, saeId: values.sae, preferModels: values.prefer?.split(',') })
+  const r = await readNeuronpedia(positionals, dSae, {
+    modelId: values.model,
+    saeId: values.sae,
+    preferModels: values.prefer?.split(',')
+  })
   await writeFile(values.out, labelsJsonl(r))
-  console.log(`${values.out}: ${r.labelled} of ${dSae} latents labelled from ${r.read} explanations (${r.otherSae} for other SAEs)`)
+  console.log(
+    `${values.out}: ${r.labelled} of ${dSae} latents labelled from ${r.read} explanations (${r.otherSae} for other SAEs)`
+  )
 }

@@ -9,7 +9,7 @@ import { EncoderConfig } from '@latentbase/shared/contract/encoder'
 const dir = fileURLToPath(new URL('../../encoders/presets/', import.meta.url))
 
 test('every preset is a valid encoder.json whose reader output index matches its hook', async () => {
-  const names = (await readdir(dir, { withFileTypes: true })).filter((e) => e.isDirectory()).map((e) => e.name)
+  const names = (await readdir(dir, { withFileTypes: true })).filter(e => e.isDirectory()).map(e => e.name)
   assert.equal(names.length, 3)
   for (const name of names) {
     const config = EncoderConfig.parse(JSON.parse(await readFile(join(dir, name, 'encoder.json'), 'utf8')))

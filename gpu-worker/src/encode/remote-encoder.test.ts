@@ -14,7 +14,9 @@ import { fakeCommit, startFakeHub, type FakeHub } from './remote/hub-testkit.ts'
 const { onnx } = onnxPkg
 const llama = llamaModelsDir()
 
-const D = 16, S = 40, HOOK = 'blocks.0.hook_resid_post'
+const D = 16,
+  S = 40,
+  HOOK = 'blocks.0.hook_resid_post'
 const COMMIT = fakeCommit('sae')
 let root: string
 let hub: FakeHub
@@ -33,20 +35,36 @@ before(async () => {
   await writeFile(join(local, 'tok', 'tokenizer_config.json'), tokenizerConfig)
   const labels = '{"latent": 3, "label": "whales", "source": "test"}\n'
   await writeFile(join(local, 'labels.jsonl'), labels)
-  const reader0 = { model: 'reader.onnx', tokenizer: 'tok/tokenizer.json', inputs: { ids: 'input_ids', mask: 'attention_mask' }, output: 'hidden_states.1', hookName: HOOK }
-  await writeFile(join(local, 'encoder.json'), JSON.stringify({ id: 'tiny', reader: reader0, sae: { format: 'saelens', path: 'sae' }, labels: 'labels.jsonl' }))
+  const reader0 = {
+    model: 'reader.onnx',
+    tokenizer: 'tok/tokenizer.json',
+    inputs: { ids: 'input_ids', mask: 'attention_mask' },
+    output: 'hidden_states.1',
+    hookName: HOOK
+  }
+  await writeFile(
+    join(local, 'encoder.json'),
+    JSON.stringify({ id: 'tiny', reader: reader0, sae: { format: 'saelens', path: 'sae' }, labels: 'labels.jsonl' })
+  )
 
   // The same parts on a hub (SAE folder in LFS, tokenizer and labels in git) ...
-  const saeFiles = { cfg: await readFile(join(local, 'sae', 'cfg.json')), weights: await readFile(join(local, 'sae', 'sae_weights.safetensors')) }
+  const saeFiles = {
+    cfg: await readFile(join(local, 'sae', 'cfg.json')),
+    weights: await readFile(join(local, 'sae', 'sae_weights.safetensors'))
+  }
   hub = await startFakeHub({
     'acme/tiny-saes': {
-      commits: { [COMMIT]: {
-        'blocks.0/cfg.json': { content: saeFiles.cfg }, 'blocks.0/sae_weights.safetensors': { content: saeFiles.weights, lfs: true },
-        'tok/tokenizer.json': { content: tokenizer }, 'tok/tokenizer_config.json': { content: tokenizerConfig },
-        'labels.jsonl': { content: new TextEncoder().encode(labels) },
-      } },
-      refs: { main: COMMIT },
-    },
+      commits: {
+        [COMMIT]: {
+          'blocks.0/cfg.json': { content: saeFiles.cfg },
+          'blocks.0/sae_weights.safetensors': { content: saeFiles.weights, lfs: true },
+          'tok/tokenizer.json': { content: tokenizer },
+          'tok/tokenizer_config.json': { content: tokenizerConfig },
+          'labels.jsonl': { content: new TextEncoder().encode(labels) }
+        }
+      },
+      refs: { main: COMMIT }
+    }
   })
   // ... and a reader whose weights sit in reader.onnx.data (as models over 2 GB are exported).
   const remote = join(root, 'remote')
@@ -55,12 +73,15 @@ before(async () => {
   const side = externalize(model, 'reader.onnx.data', 1024)
   await writeFile(join(remote, 'reader.onnx'), onnx.ModelProto.encode(model).finish())
   await writeFile(join(remote, 'reader.onnx.data'), side)
-  await writeFile(join(remote, 'encoder.json'), JSON.stringify({
-    id: 'tiny',
-    reader: { ...reader0, tokenizer: 'hf://acme/tiny-saes/tok/tokenizer.json' },
-    sae: { format: 'saelens', path: 'hf://acme/tiny-saes/blocks.0' },
-    labels: 'hf://acme/tiny-saes/labels.jsonl',
-  }))
+  await writeFile(
+    join(remote, 'encoder.json'),
+    JSON.stringify({
+      id: 'tiny',
+      reader: { ...reader0, tokenizer: 'hf://acme/tiny-saes/tok/tokenizer.json' },
+      sae: { format: 'saelens', path: 'hf://acme/tiny-saes/blocks.0' },
+      labels: 'hf://acme/tiny-saes/labels.jsonl'
+    })
+  )
 })
 after(async () => {
   await hub?.close()
@@ -68,7 +89,8 @@ after(async () => {
 })
 
 function batch(): EncoderBatch {
-  const B = 2, T = 6
+  const B = 2,
+    T = 6
   const ids = BigInt64Array.from([1, 450, 3186, 338, 263, 29889, 1, 910, 11203, 29871, 2, 2].map(BigInt))
   const attention = Uint8Array.from([1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0])
   const poolMask = Float32Array.from(attention, (a, i) => (i % T === 0 ? 0 : a))
@@ -76,13 +98,21 @@ function batch(): EncoderBatch {
 }
 
 test('hf:// parts are fetched into the cache, an external-data reader runs, and the encoder equals the local one', async () => {
-  const opts = { log: () => {}, intraOpNumThreads: 1, cacheDir: join(root, 'cache'), fetchOptions: { env: { HF_ENDPOINT: hub.endpoint } } }
+  const opts = {
+    log: () => {},
+    intraOpNumThreads: 1,
+    cacheDir: join(root, 'cache'),
+    fetchOptions: { env: { HF_ENDPOINT: hub.endpoint } }
+  }
   const local = await loadEncoder(join(root, 'local'), opts)
   const remote = await loadEncoder(join(root, 'remote'), opts)
   try {
     assert.equal(remote.labels[3], 'whales')
     assert.equal(remote.labelSources[3], 'test')
-    assert.ok(remote.prepareContext.chatTemplate === local.prepareContext.chatTemplate, 'tokenizer_config.json beside the remote tokenizer is used')
+    assert.ok(
+      remote.prepareContext.chatTemplate === local.prepareContext.chatTemplate,
+      'tokenizer_config.json beside the remote tokenizer is used'
+    )
     assert.equal(remote.sae.dSae, S)
     const a = await (await local.createPoolingSession({ method: 'max', outlierNormRatio: 100 })).run(batch())
     const b = await (await remote.createPoolingSession({ method: 'max', outlierNormRatio: 100 })).run(batch())
@@ -91,23 +121,29 @@ test('hf:// parts are fetched into the cache, an external-data reader runs, and 
     assert.equal(composed.length, 1, 'the composed graph was written beside links to the side file')
     assert.ok(existsSync(join(root, 'cache', 'composed', composed[0], 'reader.onnx.data')))
     // A second load is served from the cache: the hub only answers the revision check.
-    const before = hub.requests.filter((r) => r.method === 'GET').length
+    const before = hub.requests.filter(r => r.method === 'GET').length
     const again = await loadEncoder(join(root, 'remote'), opts)
     await again.close()
-    assert.equal(hub.requests.filter((r) => r.method === 'GET').length, before, 'no file downloaded twice')
+    assert.equal(hub.requests.filter(r => r.method === 'GET').length, before, 'no file downloaded twice')
   } finally {
     await local.close()
     await remote.close()
   }
 })
 
-test('a missing remote part fails with the encoder.json field and the hub\'s reason', async () => {
+test("a missing remote part fails with the encoder.json field and the hub's reason", async () => {
   const folder = join(root, 'missing')
   await mkdir(folder, { recursive: true })
   const config = JSON.parse(await readFile(join(root, 'remote', 'encoder.json'), 'utf8'))
   config.sae.path = 'hf://acme/tiny-saes/blocks.9'
   await writeFile(join(folder, 'encoder.json'), JSON.stringify(config))
   await writeFile(join(folder, 'reader.onnx'), await readFile(join(root, 'local', 'reader.onnx')))
-  await assert.rejects(loadEncoder(folder, { log: () => {}, cacheDir: join(root, 'cache'), fetchOptions: { env: { HF_ENDPOINT: hub.endpoint } } }),
-    /encoder\.json: sae\.path: hf:\/\/acme\/tiny-saes\/blocks\.9: .*no file blocks\.9\/cfg\.json at revision/)
+  await assert.rejects(
+    loadEncoder(folder, {
+      log: () => {},
+      cacheDir: join(root, 'cache'),
+      fetchOptions: { env: { HF_ENDPOINT: hub.endpoint } }
+    }),
+    /encoder\.json: sae\.path: hf:\/\/acme\/tiny-saes\/blocks\.9: .*no file blocks\.9\/cfg\.json at revision/
+  )
 })

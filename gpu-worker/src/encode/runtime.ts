@@ -6,11 +6,26 @@ import { Tokenizer } from '@huggingface/tokenizers'
 import { EncoderInfo, type EncoderConfig } from '@latentbase/shared/contract/encoder'
 import type { PoolingSpec } from '@latentbase/shared/contract/dataset'
 import type { SaeWeights } from './architectures/index.ts'
-import { ENCODER_FILE, parseJson, partResolver, readEncoderConfig, readReaderFiles, readSae, type Parts, type ReaderFiles } from './encoder-files.ts'
+import {
+  ENCODER_FILE,
+  parseJson,
+  partResolver,
+  readEncoderConfig,
+  readReaderFiles,
+  readSae,
+  type Parts,
+  type ReaderFiles
+} from './encoder-files.ts'
 import type { LoadedSae } from './formats/index.ts'
 import { checkReader, type GraphInput, type ReaderGraphOptions } from './fused-graph.ts'
 import { loadLabels } from './labels.ts'
-import { graphSignature, inferReaderInputs, inferReaderOutput, resolveHook, type ReaderInputNames } from './reader-inference.ts'
+import {
+  graphSignature,
+  inferReaderInputs,
+  inferReaderOutput,
+  resolveHook,
+  type ReaderInputNames
+} from './reader-inference.ts'
 import type { FetchPartOptions } from './remote/remote-part.ts'
 import { encoderSessions, requestedProviders } from './sessions.ts'
 import { tokenizerInfo } from '../prepare/tokenize.ts'
@@ -89,7 +104,11 @@ export interface PrepareContext {
 
 /** encoder.json with what a minimal one leaves out filled in from the reader graph and the SAE's metadata. */
 export type EncoderConfigResolved = EncoderConfig & {
-  reader: EncoderConfig['reader'] & { inputs: ReaderInputNames; output: NonNullable<EncoderConfig['reader']['output']>; hookName: string }
+  reader: EncoderConfig['reader'] & {
+    inputs: ReaderInputNames
+    output: NonNullable<EncoderConfig['reader']['output']>
+    hookName: string
+  }
 }
 
 export interface LoadedEncoder {
@@ -116,7 +135,10 @@ export interface LoadedEncoder {
   /** With examples, the session also captures top-example windows in the same pass (batch.exampleThreshold / exampleAll). */
   createPoolingSession(pooling: PoolingSpec, opts?: { examples?: { halfWindow: number } }): Promise<PoolingSession>
   /** Per-token activations of every latent [B, T, S], or with selectLatents of batch.latentIds only [B, T, L]. */
-  createTokenActivationsSession(opts?: { outlierNormRatio?: number; selectLatents?: boolean }): Promise<TokenActivationsSession>
+  createTokenActivationsSession(opts?: {
+    outlierNormRatio?: number
+    selectLatents?: boolean
+  }): Promise<TokenActivationsSession>
   createReaderOnlySession(): Promise<ReaderOnlySession>
   close(): Promise<void>
 }
@@ -154,27 +176,41 @@ const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes
 export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`
   if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`
   }
   return JSON.stringify(value) ?? 'null'
 }
 
 /** The manifest's encoderFingerprint: two datasets are comparable only when these are equal. */
-export function datasetFingerprint(baseFingerprint: string, pooling: PoolingSpec, maxTokens: number, longDocuments: 'truncate' | 'window'): string {
-  return sha256(canonicalJson({
-    base: baseFingerprint,
-    pooling: { method: pooling.method, outlierNormRatio: pooling.outlierNormRatio },
-    maxTokens, longDocuments,
-    sparsification: null,
-  }))
+export function datasetFingerprint(
+  baseFingerprint: string,
+  pooling: PoolingSpec,
+  maxTokens: number,
+  longDocuments: 'truncate' | 'window'
+): string {
+  return sha256(
+    canonicalJson({
+      base: baseFingerprint,
+      pooling: { method: pooling.method, outlierNormRatio: pooling.outlierNormRatio },
+      maxTokens,
+      longDocuments,
+      sparsification: null
+    })
+  )
 }
 
 /** SentencePiece (▁), byte-level BPE (Ġ Ċ) and byte-fallback (<0x0A>) spellings turned into text. */
 function readableToken(token: string): string {
   const byte = /^<0x([0-9A-Fa-f]{2})>$/.exec(token)
   if (byte) return String.fromCharCode(parseInt(byte[1], 16))
-  return token.replace(/\u2581/g, ' ').replace(/\u0120/g, ' ').replace(/\u010a/g, '\n').replace(/\u0109/g, '\t')
+  return token
+    .replace(/\u2581/g, ' ')
+    .replace(/\u0120/g, ' ')
+    .replace(/\u010a/g, '\n')
+    .replace(/\u0109/g, '\t')
 }
 
 /** Load and check an encoder folder. Every error names the file and field at fault. */
@@ -200,22 +236,48 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
     dSae: sae.dSae,
     architecture: sae.architecture,
     maxTokens,
-    labelled: labels.labelled,
+    labelled: labels.labelled
   })
   const { tokenizer, tokenizerConfig, specialTokenIds, bosTokenId, eosTokenId, padTokenId, chatTemplate } = tokens
   return {
-    folder: root, config, info, baseFingerprint, sae, tokenizer, tokenizerConfig,
-    labels: labels.labels, labelSources: labels.labelSources, labelDetection: labels.labelDetection,
-    specialTokenIds, bosTokenId, eosTokenId, padTokenId,
+    folder: root,
+    config,
+    info,
+    baseFingerprint,
+    sae,
+    tokenizer,
+    tokenizerConfig,
+    labels: labels.labels,
+    labelSources: labels.labelSources,
+    labelDetection: labels.labelDetection,
+    specialTokenIds,
+    bosTokenId,
+    eosTokenId,
+    padTokenId,
     prepareContext: {
-      tokenizer, maxTokens, prependBos: config.reader.prependBos, bosTokenId, eosTokenId, padTokenId,
-      specialTokenIds, longDocuments: config.reader.longDocuments, chatTemplate,
+      tokenizer,
+      maxTokens,
+      prependBos: config.reader.prependBos,
+      bosTokenId,
+      eosTokenId,
+      padTokenId,
+      specialTokenIds,
+      longDocuments: config.reader.longDocuments,
+      chatTemplate
     },
     tokenText: tokenTexts(tokenizer),
     ...encoderSessions({
-      id: config.id, readerBytes: files.readerBytes, readerPath: files.readerPath, readerSideFiles: files.readerSideFiles,
-      sae, readerOpts: wired.readerOpts, readerInputs: wired.readerInputs, inputs: config.reader.inputs, cacheDir, opts,
-    }),
+      id: config.id,
+      readerBytes: files.readerBytes,
+      readerPath: files.readerPath,
+      readerSideFiles: files.readerSideFiles,
+      sae,
+      readerOpts: wired.readerOpts,
+      readerInputs: wired.readerInputs,
+      inputs: config.reader.inputs,
+      cacheDir,
+      opts
+    })
   }
 }
 
@@ -231,7 +293,12 @@ interface WiredReader {
  * What encoder.json leaves out, filled in and checked against the reader and the SAE: the hook, the context
  * length, the SAE product's precision, the reader's hidden-state output and the inputs that output needs.
  */
-function wireReader(given: EncoderConfig, files: ReaderFiles, loadedSae: LoadedSae, opts: LoadEncoderOptions): WiredReader {
+function wireReader(
+  given: EncoderConfig,
+  files: ReaderFiles,
+  loadedSae: LoadedSae,
+  opts: LoadEncoderOptions
+): WiredReader {
   const sae = loadedSae.sae
   // A minimal encoder.json leaves the hook to the SAE's metadata; when both say one they must agree: equal names, or two
   // names of the same residual-stream hidden state (layers.6 = blocks.6.hook_resid_post = blocks.7.hook_resid_pre).
@@ -240,17 +307,23 @@ function wireReader(given: EncoderConfig, files: ReaderFiles, loadedSae: LoadedS
   if (!maxTokens) throw new Error(`${ENCODER_FILE}: reader.maxTokens is not set and ${loadedSae.contextOrigin}`)
 
   const envDtype = process.env.LATENTBASE_SAE_DTYPE
-  if (envDtype && envDtype !== 'float32' && envDtype !== 'float16') throw new Error(`LATENTBASE_SAE_DTYPE must be float32 or float16, got "${envDtype}"`)
-  const saeDtype = opts.saeDtype ?? (envDtype as 'float32' | 'float16' | undefined) ?? (requestedProviders(opts).includes('cuda') ? 'float16' : 'float32')
+  if (envDtype && envDtype !== 'float32' && envDtype !== 'float16')
+    throw new Error(`LATENTBASE_SAE_DTYPE must be float32 or float16, got "${envDtype}"`)
+  const saeDtype =
+    opts.saeDtype ??
+    (envDtype as 'float32' | 'float16' | undefined) ??
+    (requestedProviders(opts).includes('cuda') ? 'float16' : 'float32')
   // What encoder.json leaves out, the reader graph says: its hidden-state output for the hook, then the inputs that output needs.
   const signature = graphSignature(files.readerModel)
   const output = given.reader.output ?? inferReaderOutput(signature.outputs, hookName, sae.dIn)
   const readerOpts = { output, preprocess: given.reader.preprocess, saeDtype, inlineLimitBytes: opts.inlineLimitBytes }
   let readerInputs: GraphInput[]
-  try { readerInputs = checkReader(files.readerBytes, readerOpts, sae.dIn) } catch (err) {
+  try {
+    readerInputs = checkReader(files.readerBytes, readerOpts, sae.dIn)
+  } catch (err) {
     throw new Error(`${given.reader.model}: ${(err as Error).message}`)
   }
-  const needed = signature.inputs.filter((v) => readerInputs.some((r) => r.name === v.name))
+  const needed = signature.inputs.filter(v => readerInputs.some(r => r.name === v.name))
   const inputs = inferReaderInputs(needed, given.reader.inputs, signature.inputs)
   const config: EncoderConfigResolved = { ...given, reader: { ...given.reader, inputs, output, hookName } }
   return { config, maxTokens, readerOpts, readerInputs }
@@ -259,10 +332,18 @@ function wireReader(given: EncoderConfig, files: ReaderFiles, loadedSae: LoadedS
 /** The tokenizer and what preparing documents needs from it (special tokens, BOS / EOS / pad, chat template). */
 function readTokenizer(config: EncoderConfigResolved, files: ReaderFiles) {
   const tokenizerJson = parseJson(files.tokenizerBytes, config.reader.tokenizer) as Record<string, unknown>
-  const tokenizerConfig = (files.tokenizerConfigBytes ? parseJson(files.tokenizerConfigBytes, config.reader.tokenizerConfig ?? 'tokenizer_config.json') : {}) as Record<string, unknown>
+  const tokenizerConfig = (
+    files.tokenizerConfigBytes
+      ? parseJson(files.tokenizerConfigBytes, config.reader.tokenizerConfig ?? 'tokenizer_config.json')
+      : {}
+  ) as Record<string, unknown>
   let tokenizer: Tokenizer
-  try { tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig) } catch (err) {
-    throw new Error(`${ENCODER_FILE}: reader.tokenizer: ${config.reader.tokenizer} is not a usable tokenizer.json (${(err as Error).message})`)
+  try {
+    tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig)
+  } catch (err) {
+    throw new Error(
+      `${ENCODER_FILE}: reader.tokenizer: ${config.reader.tokenizer} is not a usable tokenizer.json (${(err as Error).message})`
+    )
   }
   return { tokenizer, tokenizerConfig, ...tokenizerInfo(tokenizer, tokenizerJson, tokenizerConfig) }
 }
@@ -275,32 +356,45 @@ async function readLabels(config: EncoderConfigResolved, dSae: number, parts: Pa
   let labelled = 0
   if (config.labels) {
     const l = await loadLabels(await parts.part(config.labels, 'labels'), dSae, config.labels)
-    labels = l.labels; labelSources = l.sources; labelled = l.labelled; labelDetection = l.detection ?? labelDetection
+    labels = l.labels
+    labelSources = l.sources
+    labelled = l.labelled
+    labelDetection = l.detection ?? labelDetection
   }
   return { labels, labelSources, labelDetection, labelled }
 }
 
 /** sha256 over the canonical resolved config (and the SAE precision when float16) and the hashes of every file read. */
-function encoderFingerprint(config: EncoderConfigResolved, saeDtype: 'float32' | 'float16', files: ReaderFiles, loadedSae: LoadedSae): string {
-  return sha256(canonicalJson({
-    encoder: config,
-    ...(saeDtype === 'float16' ? { saeDtype } : {}),
-    files: {
-      reader: sha256(files.readerBytes),
-      tokenizer: sha256(files.tokenizerBytes),
-      tokenizerConfig: files.tokenizerConfigBytes ? sha256(files.tokenizerConfigBytes) : null,
-      saeCfg: loadedSae.files.find((f) => f.role === 'saeCfg')?.sha256 ?? null,
-      saeWeights: loadedSae.files.find((f) => f.role === 'saeWeights')?.sha256 ?? null,
-    },
-  }))
+function encoderFingerprint(
+  config: EncoderConfigResolved,
+  saeDtype: 'float32' | 'float16',
+  files: ReaderFiles,
+  loadedSae: LoadedSae
+): string {
+  return sha256(
+    canonicalJson({
+      encoder: config,
+      ...(saeDtype === 'float16' ? { saeDtype } : {}),
+      files: {
+        reader: sha256(files.readerBytes),
+        tokenizer: sha256(files.tokenizerBytes),
+        tokenizerConfig: files.tokenizerConfigBytes ? sha256(files.tokenizerConfigBytes) : null,
+        saeCfg: loadedSae.files.find(f => f.role === 'saeCfg')?.sha256 ?? null,
+        saeWeights: loadedSae.files.find(f => f.role === 'saeWeights')?.sha256 ?? null
+      }
+    })
+  )
 }
 
 /** Readable text of a token id, cached per id. */
 function tokenTexts(tokenizer: Tokenizer): (id: number) => string {
   const cache = new Map<number, string>()
-  return (id) => {
+  return id => {
     let t = cache.get(id)
-    if (t === undefined) { t = readableToken(tokenizer.id_to_token(id) ?? ''); cache.set(id, t) }
+    if (t === undefined) {
+      t = readableToken(tokenizer.id_to_token(id) ?? '')
+      cache.set(id, t)
+    }
     return t
   }
 }

@@ -6,9 +6,16 @@ import { InferenceSession, Tensor } from 'onnxruntime-node'
 import type { SaeWeights } from './architectures/index.ts'
 import { writeModelWithExternalData } from './external-data.ts'
 import {
-  buildPooledGraph, buildReaderOnlyGraph, buildTokenActivationsGraph, POOL_MASK_INPUT,
-  type ComposedGraph, type GraphInput, type ReaderGraphOptions,
-  LATENT_IDS_INPUT, EXAMPLE_ALL_INPUT, EXAMPLE_THRESHOLD_INPUT,
+  buildPooledGraph,
+  buildReaderOnlyGraph,
+  buildTokenActivationsGraph,
+  POOL_MASK_INPUT,
+  type ComposedGraph,
+  type GraphInput,
+  type ReaderGraphOptions,
+  LATENT_IDS_INPUT,
+  EXAMPLE_ALL_INPUT,
+  EXAMPLE_THRESHOLD_INPUT
 } from './fused-graph.ts'
 import type { ReaderInputNames } from './reader-inference.ts'
 import type { EncoderBatch, EncoderSession, LoadedEncoder, LoadEncoderOptions } from './runtime.ts'
@@ -25,21 +32,43 @@ function threadCount(opts: LoadEncoderOptions): number {
 }
 
 /** Create a session on the requested providers; if an accelerator is missing, fall back to CPU and say so. */
-async function createSession(bytes: Uint8Array | string, opts: LoadEncoderOptions, what: string): Promise<{ session: InferenceSession; provider: string }> {
+async function createSession(
+  bytes: Uint8Array | string,
+  opts: LoadEncoderOptions,
+  what: string
+): Promise<{ session: InferenceSession; provider: string }> {
   const log = opts.log ?? ((line: string) => console.log(line))
   const providers = requestedProviders(opts)
   const base: InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', intraOpNumThreads: threadCount(opts) }
-  const accelerated = providers.filter((p) => p !== 'cpu')
+  const accelerated = providers.filter(p => p !== 'cpu')
   if (accelerated.length) {
     try {
-      const session = await (typeof bytes === 'string' ? InferenceSession.create(bytes, { ...base, executionProviders: [...accelerated.map((name) => ({ name })), 'cpu'] as InferenceSession.ExecutionProviderConfig[] }) : InferenceSession.create(bytes, { ...base, executionProviders: [...accelerated.map((name) => ({ name })), 'cpu'] as InferenceSession.ExecutionProviderConfig[] }))
+      const session = await (typeof bytes === 'string'
+        ? InferenceSession.create(bytes, {
+            ...base,
+            executionProviders: [
+              ...accelerated.map(name => ({ name })),
+              'cpu'
+            ] as InferenceSession.ExecutionProviderConfig[]
+          })
+        : InferenceSession.create(bytes, {
+            ...base,
+            executionProviders: [
+              ...accelerated.map(name => ({ name })),
+              'cpu'
+            ] as InferenceSession.ExecutionProviderConfig[]
+          }))
       log(`[encoder] ${what}: running on ${accelerated.join(', ')} (cpu for unsupported nodes)`)
       return { session, provider: accelerated[0] }
     } catch (err) {
-      log(`[encoder] ${what}: execution provider ${accelerated.join(', ')} unavailable (${(err as Error).message.split('\n')[0]}); falling back to CPU`)
+      log(
+        `[encoder] ${what}: execution provider ${accelerated.join(', ')} unavailable (${(err as Error).message.split('\n')[0]}); falling back to CPU`
+      )
     }
   }
-  const session = await (typeof bytes === 'string' ? InferenceSession.create(bytes, { ...base, executionProviders: ['cpu'] }) : InferenceSession.create(bytes, { ...base, executionProviders: ['cpu'] }))
+  const session = await (typeof bytes === 'string'
+    ? InferenceSession.create(bytes, { ...base, executionProviders: ['cpu'] })
+    : InferenceSession.create(bytes, { ...base, executionProviders: ['cpu'] }))
   log(`[encoder] ${what}: running on cpu (${base.intraOpNumThreads} threads)`)
   return { session, provider: 'cpu' }
 }
@@ -60,7 +89,10 @@ export interface SessionSource {
   opts: LoadEncoderOptions
 }
 
-type Sessions = Pick<LoadedEncoder, 'createPoolingSession' | 'createTokenActivationsSession' | 'createReaderOnlySession' | 'close'>
+type Sessions = Pick<
+  LoadedEncoder,
+  'createPoolingSession' | 'createTokenActivationsSession' | 'createReaderOnlySession' | 'close'
+>
 
 /** The session factories of a loaded encoder; `close` releases every session still open. */
 export function encoderSessions(src: SessionSource): Sessions {
@@ -69,7 +101,9 @@ export function encoderSessions(src: SessionSource): Sessions {
     const { batchSize: B, seqLen: T } = batch
     const n = B * T
     if (batch.ids.length !== n || batch.attention.length !== n || batch.poolMask.length !== n) {
-      throw new Error(`batch: ids (${batch.ids.length}), attention (${batch.attention.length}) and poolMask (${batch.poolMask.length}) must each hold batchSize x seqLen = ${n} values`)
+      throw new Error(
+        `batch: ids (${batch.ids.length}), attention (${batch.attention.length}) and poolMask (${batch.poolMask.length}) must each hold batchSize x seqLen = ${n} values`
+      )
     }
     const out: Record<string, Tensor> = {}
     for (const input of readerInputs) {
@@ -95,69 +129,104 @@ export function encoderSessions(src: SessionSource): Sessions {
     const side = graph.externalData
     const hash = createHash('sha256').update(graph.bytes)
     if (side) hash.update(side.bytes)
-    const model = src.readerSideFiles.length || side
-      ? await writeModelWithExternalData(join(src.cacheDir, 'composed', hash.digest('hex').slice(0, 24)), 'model.onnx', graph.bytes, side ?? null, dirname(src.readerPath), src.readerSideFiles)
-      : graph.bytes
+    const model =
+      src.readerSideFiles.length || side
+        ? await writeModelWithExternalData(
+            join(src.cacheDir, 'composed', hash.digest('hex').slice(0, 24)),
+            'model.onnx',
+            graph.bytes,
+            side ?? null,
+            dirname(src.readerPath),
+            src.readerSideFiles
+          )
+        : graph.bytes
     const { session, provider } = await createSession(model, src.opts, `${src.id} ${what}`)
     sessions.push(session)
     return { session, provider }
   }
   /** A session over one composed graph; release() takes it out of the encoder's list. */
-  const sessionOver = async <R>(graph: ComposedGraph, what: string, run: (session: InferenceSession, batch: EncoderBatch) => Promise<R>): Promise<EncoderSession<R>> => {
+  const sessionOver = async <R>(
+    graph: ComposedGraph,
+    what: string,
+    run: (session: InferenceSession, batch: EncoderBatch) => Promise<R>
+  ): Promise<EncoderSession<R>> => {
     const { session, provider } = await open(graph, what)
     return {
       provider,
       async release() {
         const i = sessions.indexOf(session)
-        if (i >= 0) { sessions.splice(i, 1); await session.release() }
+        if (i >= 0) {
+          sessions.splice(i, 1)
+          await session.release()
+        }
       },
-      run: (batch) => run(session, batch),
+      run: batch => run(session, batch)
     }
   }
 
   return {
     async createPoolingSession(pooling, o = {}) {
-      const graph = buildPooledGraph(readerBytes, sae, { ...readerOpts, method: pooling.method, outlierNormRatio: pooling.outlierNormRatio, examples: o.examples })
-      return sessionOver(graph, `pooling (${pooling.method})${o.examples ? ' + top examples' : ''}`, async (session, batch) => {
-        const input = feeds(batch, true)
-        if (o.examples) {
-          const threshold = batch.exampleThreshold ?? new Float32Array(sae.dSae)
-          const all = batch.exampleAll ?? new Float32Array(batch.batchSize)
-          if (threshold.length !== sae.dSae || all.length !== batch.batchSize) {
-            throw new Error(`batch: exampleThreshold must hold dSae = ${sae.dSae} values and exampleAll batchSize = ${batch.batchSize}`)
-          }
-          input[EXAMPLE_THRESHOLD_INPUT] = new Tensor('float32', threshold, [sae.dSae])
-          input[EXAMPLE_ALL_INPUT] = new Tensor('float32', all, [batch.batchSize])
-        }
-        const r = await session.run(input)
-        return {
-          pooled: r.pooled.data as Float32Array,
-          argmax: int32Of(r.argmax.data as BigInt64Array),
-          outliers: int32Of(r.outliers.data as BigInt64Array),
-          ...(o.examples ? {
-            examples: {
-              index: int32Of(r.example_index.data as BigInt64Array),
-              activations: r.example_activations.data as Float32Array,
-              width: 2 * o.examples.halfWindow + 1,
-            },
-          } : {}),
-        }
+      const graph = buildPooledGraph(readerBytes, sae, {
+        ...readerOpts,
+        method: pooling.method,
+        outlierNormRatio: pooling.outlierNormRatio,
+        examples: o.examples
       })
+      return sessionOver(
+        graph,
+        `pooling (${pooling.method})${o.examples ? ' + top examples' : ''}`,
+        async (session, batch) => {
+          const input = feeds(batch, true)
+          if (o.examples) {
+            const threshold = batch.exampleThreshold ?? new Float32Array(sae.dSae)
+            const all = batch.exampleAll ?? new Float32Array(batch.batchSize)
+            if (threshold.length !== sae.dSae || all.length !== batch.batchSize) {
+              throw new Error(
+                `batch: exampleThreshold must hold dSae = ${sae.dSae} values and exampleAll batchSize = ${batch.batchSize}`
+              )
+            }
+            input[EXAMPLE_THRESHOLD_INPUT] = new Tensor('float32', threshold, [sae.dSae])
+            input[EXAMPLE_ALL_INPUT] = new Tensor('float32', all, [batch.batchSize])
+          }
+          const r = await session.run(input)
+          return {
+            pooled: r.pooled.data as Float32Array,
+            argmax: int32Of(r.argmax.data as BigInt64Array),
+            outliers: int32Of(r.outliers.data as BigInt64Array),
+            ...(o.examples
+              ? {
+                  examples: {
+                    index: int32Of(r.example_index.data as BigInt64Array),
+                    activations: r.example_activations.data as Float32Array,
+                    width: 2 * o.examples.halfWindow + 1
+                  }
+                }
+              : {})
+          }
+        }
+      )
     },
 
     async createTokenActivationsSession(o = {}) {
-      const graph = buildTokenActivationsGraph(readerBytes, sae, { ...readerOpts, outlierNormRatio: o.outlierNormRatio ?? 100, selectLatents: o.selectLatents })
+      const graph = buildTokenActivationsGraph(readerBytes, sae, {
+        ...readerOpts,
+        outlierNormRatio: o.outlierNormRatio ?? 100,
+        selectLatents: o.selectLatents
+      })
       return sessionOver(graph, 'token activations', async (session, batch) => {
         const input = feeds(batch, true)
         if (o.selectLatents) {
-          if (!batch.latentIds?.length) throw new Error('this token-activations session returns selected latents: give batch.latentIds')
-          input[LATENT_IDS_INPUT] = new Tensor('int64', BigInt64Array.from(batch.latentIds, BigInt), [batch.latentIds.length])
+          if (!batch.latentIds?.length)
+            throw new Error('this token-activations session returns selected latents: give batch.latentIds')
+          input[LATENT_IDS_INPUT] = new Tensor('int64', BigInt64Array.from(batch.latentIds, BigInt), [
+            batch.latentIds.length
+          ])
         }
         const r = await session.run(input)
         return {
           activations: r.activations.data as Float32Array,
           norms: r.norms.data as Float32Array,
-          poolMask: r.pool_mask_out.data as Float32Array,
+          poolMask: r.pool_mask_out.data as Float32Array
         }
       })
     },
@@ -172,8 +241,8 @@ export function encoderSessions(src: SessionSource): Sessions {
 
     async close() {
       const all = sessions.splice(0)
-      await Promise.all(all.map((s) => s.release()))
-    },
+      await Promise.all(all.map(s => s.release()))
+    }
   }
 }
 
@@ -196,8 +265,15 @@ function toTensor(values: ArrayLike<number> | ArrayLike<bigint>, type: GraphInpu
       if (values instanceof Int32Array) return new Tensor('int32', values, dims)
       return new Tensor('int32', Int32Array.from(values as ArrayLike<number>, Number), dims)
     }
-    case 'float32': return new Tensor('float32', Float32Array.from(values as ArrayLike<number>, Number), dims)
-    case 'bool': return new Tensor('bool', Uint8Array.from(values as ArrayLike<number>, (v) => (Number(v) ? 1 : 0)), dims)
-    case 'float16': throw new Error('reader inputs of type float16 are not supported')
+    case 'float32':
+      return new Tensor('float32', Float32Array.from(values as ArrayLike<number>, Number), dims)
+    case 'bool':
+      return new Tensor(
+        'bool',
+        Uint8Array.from(values as ArrayLike<number>, v => (Number(v) ? 1 : 0)),
+        dims
+      )
+    case 'float16':
+      throw new Error('reader inputs of type float16 are not supported')
   }
 }

@@ -22,7 +22,12 @@ async function readAll(s: OpenedSource): Promise<string> {
 /** The error may come when the source is opened (it peeks at the first bytes) or while it is read. */
 async function failsOpeningOrReading(opening: Promise<OpenedSource>, check: (err: unknown) => boolean): Promise<void> {
   let source: OpenedSource
-  try { source = await opening } catch (err) { check(err); return }
+  try {
+    source = await opening
+  } catch (err) {
+    check(err)
+    return
+  }
   await assert.rejects(readAll(source), check)
 }
 
@@ -49,23 +54,39 @@ describe('formatFromName / sniffFormat', () => {
 
 describe('local sources', () => {
   let dir: string
-  before(async () => { dir = await mkdtemp(join(tmpdir(), 'lb-fetch-')) })
-  after(async () => { await rm(dir, { recursive: true, force: true }) })
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'lb-fetch-'))
+  })
+  after(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
 
   test('file:// URLs and absolute paths need local mode', async () => {
     const path = join(dir, 'a.jsonl')
     await writeFile(path, '{"text":"hi"}\n')
-    await assert.rejects(openSource({ url: path }, { allowLocal: false }), isSourceError('local-not-allowed', /local mode/))
-    await assert.rejects(openSource({ url: pathToFileURL(path).href }, { allowLocal: false }), isSourceError('local-not-allowed'))
+    await assert.rejects(
+      openSource({ url: path }, { allowLocal: false }),
+      isSourceError('local-not-allowed', /local mode/)
+    )
+    await assert.rejects(
+      openSource({ url: pathToFileURL(path).href }, { allowLocal: false }),
+      isSourceError('local-not-allowed')
+    )
     const s = await openSource({ url: pathToFileURL(path).href }, { allowLocal: true })
     assert.equal(s.format, 'jsonl')
     assert.equal(await readAll(s), '{"text":"hi"}\n')
   })
 
   test('a missing file, a relative path and an unknown scheme are unreachable', async () => {
-    await assert.rejects(openSource({ url: join(dir, 'nope.jsonl') }, { allowLocal: true }), isSourceError('unreachable', /no such file/))
+    await assert.rejects(
+      openSource({ url: join(dir, 'nope.jsonl') }, { allowLocal: true }),
+      isSourceError('unreachable', /no such file/)
+    )
     await assert.rejects(openSource({ url: 'data/x.jsonl' }, { allowLocal: true }), isSourceError('unreachable'))
-    await assert.rejects(openSource({ url: 's3://bucket/x.jsonl' }, { allowLocal: true }), isSourceError('unreachable', /scheme/))
+    await assert.rejects(
+      openSource({ url: 's3://bucket/x.jsonl' }, { allowLocal: true }),
+      isSourceError('unreachable', /scheme/)
+    )
   })
 
   test('gzip is found by its magic bytes, with or without .gz', async () => {
@@ -86,23 +107,37 @@ describe('local sources', () => {
   })
 
   test('corrupt gzip is bad-format', async () => {
-    const lines = Array.from({ length: 5000 }, (_, i) => JSON.stringify({ text: `line ${i} ${(i * 2654435761) % 1000003}` })).join('\n')
+    const lines = Array.from({ length: 5000 }, (_, i) =>
+      JSON.stringify({ text: `line ${i} ${(i * 2654435761) % 1000003}` })
+    ).join('\n')
     const gz = gzipSync(lines)
     gz.fill(0x41, 20, 2000)
     await writeFile(join(dir, 'bad.jsonl.gz'), gz)
-    await failsOpeningOrReading(openSource({ url: join(dir, 'bad.jsonl.gz') }, { allowLocal: true }), isSourceError('bad-format', /gzip/))
+    await failsOpeningOrReading(
+      openSource({ url: join(dir, 'bad.jsonl.gz') }, { allowLocal: true }),
+      isSourceError('bad-format', /gzip/)
+    )
   })
 
   test('a declared format that the content contradicts is bad-format', async () => {
     await writeFile(join(dir, 'j.json'), '[{"text":"a"}]')
-    await assert.rejects(openSource({ url: join(dir, 'j.json'), format: 'parquet' }, { allowLocal: true }), isSourceError('bad-format', /PAR1/))
+    await assert.rejects(
+      openSource({ url: join(dir, 'j.json'), format: 'parquet' }, { allowLocal: true }),
+      isSourceError('bad-format', /PAR1/)
+    )
     await writeFile(join(dir, 'p.bin'), Buffer.concat([Buffer.from('PAR1'), Buffer.alloc(20)]))
-    await assert.rejects(openSource({ url: join(dir, 'p.bin'), format: 'jsonl' }, { allowLocal: true }), isSourceError('bad-format', /Parquet/))
+    await assert.rejects(
+      openSource({ url: join(dir, 'p.bin'), format: 'jsonl' }, { allowLocal: true }),
+      isSourceError('bad-format', /Parquet/)
+    )
   })
 
   test('maxBytes caps the decompressed size', async () => {
     await writeFile(join(dir, 'big.txt.gz'), gzipSync('x'.repeat(200_000)))
-    await failsOpeningOrReading(openSource({ url: join(dir, 'big.txt.gz') }, { allowLocal: true, maxBytes: 50_000 }), isSourceError('too-large'))
+    await failsOpeningOrReading(
+      openSource({ url: join(dir, 'big.txt.gz') }, { allowLocal: true, maxBytes: 50_000 }),
+      isSourceError('too-large')
+    )
   })
 })
 
@@ -114,10 +149,12 @@ describe('http sources', () => {
       '/data.jsonl': { body },
       '/data.jsonl.gz': { body: gzipSync(body) },
       '/download': { body: gzipSync('[{"text":"a"}]'), headers: { 'content-type': 'application/octet-stream' } },
-      '/gone': { status: 410, body: 'gone' },
+      '/gone': { status: 410, body: 'gone' }
     })
   })
-  after(async () => { await server.close() })
+  after(async () => {
+    await server.close()
+  })
 
   test('200 streams the body; gzip over http is undone; format sniffed when the URL has no extension', async () => {
     assert.equal(await readAll(await openSource({ url: `${server.url}/data.jsonl` }, { allowLocal: false })), body)
@@ -130,44 +167,75 @@ describe('http sources', () => {
   })
 
   test('404 and 410 are http-status errors carrying the status, without the query string', async () => {
-    await assert.rejects(openSource({ url: `${server.url}/missing.jsonl?sig=SECRET` }, { allowLocal: false }), (err: unknown) => {
-      isSourceError('http-status', /404/)(err)
-      assert.equal((err as SourceError).status, 404)
-      assert.doesNotMatch((err as Error).message, /SECRET/)
-      return true
-    })
-    await assert.rejects(openSource({ url: `${server.url}/gone` }, { allowLocal: false }), isSourceError('http-status', /410/))
+    await assert.rejects(
+      openSource({ url: `${server.url}/missing.jsonl?sig=SECRET` }, { allowLocal: false }),
+      (err: unknown) => {
+        isSourceError('http-status', /404/)(err)
+        assert.equal((err as SourceError).status, 404)
+        assert.doesNotMatch((err as Error).message, /SECRET/)
+        return true
+      }
+    )
+    await assert.rejects(
+      openSource({ url: `${server.url}/gone` }, { allowLocal: false }),
+      isSourceError('http-status', /410/)
+    )
   })
 
   test('connection refused is unreachable', async () => {
     const port = await closedPort()
-    await assert.rejects(openSource({ url: `http://127.0.0.1:${port}/x.jsonl` }, { allowLocal: false }), isSourceError('unreachable', /connection refused/))
+    await assert.rejects(
+      openSource({ url: `http://127.0.0.1:${port}/x.jsonl` }, { allowLocal: false }),
+      isSourceError('unreachable', /connection refused/)
+    )
   })
 
   test('a server that never answers, or stops sending, times out as unreachable', async () => {
-    await assert.rejects(openSource({ url: `${server.url}/hang` }, { allowLocal: false, connectTimeoutMs: 300 }), isSourceError('unreachable', /timed out/))
-    await failsOpeningOrReading(openSource({ url: `${server.url}/stall`, format: 'jsonl' }, { allowLocal: false, idleTimeoutMs: 300 }), isSourceError('unreachable', /no data/))
+    await assert.rejects(
+      openSource({ url: `${server.url}/hang` }, { allowLocal: false, connectTimeoutMs: 300 }),
+      isSourceError('unreachable', /timed out/)
+    )
+    await failsOpeningOrReading(
+      openSource({ url: `${server.url}/stall`, format: 'jsonl' }, { allowLocal: false, idleTimeoutMs: 300 }),
+      isSourceError('unreachable', /no data/)
+    )
   })
 
   test('an unknown host is unreachable', async () => {
-    await assert.rejects(openSource({ url: 'http://no-such-host.invalid/x.jsonl' }, { allowLocal: false, connectTimeoutMs: 5000 }), isSourceError('unreachable', /DNS|timed out/))
+    await assert.rejects(
+      openSource({ url: 'http://no-such-host.invalid/x.jsonl' }, { allowLocal: false, connectTimeoutMs: 5000 }),
+      isSourceError('unreachable', /DNS|timed out/)
+    )
   })
 
   test('cloud mode: the URL guard refuses loopback sources, and with an allowed address reads gzip through it and caps a bomb', async () => {
-    await assert.rejects(openSource({ url: `${server.url}/data.jsonl` }, { allowLocal: false, guard: {} }), isSourceError('refused-url', /127\.0\.0\.1 \(loopback\)/))
+    await assert.rejects(
+      openSource({ url: `${server.url}/data.jsonl` }, { allowLocal: false, guard: {} }),
+      isSourceError('refused-url', /127\.0\.0\.1 \(loopback\)/)
+    )
     const port = new URL(server.url).port
-    await assert.rejects(openSource({ url: `http://169.254.169.254:${port}/latest/meta-data` }, { allowLocal: false, guard: {} }), isSourceError('refused-url', /metadata/))
+    await assert.rejects(
+      openSource({ url: `http://169.254.169.254:${port}/latest/meta-data` }, { allowLocal: false, guard: {} }),
+      isSourceError('refused-url', /metadata/)
+    )
     const guard = { allowAddress: (ip: string) => ip === '127.0.0.1' }
     const gz = await openSource({ url: `${server.url}/data.jsonl.gz` }, { allowLocal: false, guard })
     assert.equal(await readAll(gz), body)
     // ~6 KB of gzip that inflates past the cap: stopped on the decompressed bytes.
-    await failsOpeningOrReading(openSource({ url: `${server.url}/data.jsonl.gz` }, { allowLocal: false, guard, maxBytes: 1000 }), isSourceError('too-large'))
+    await failsOpeningOrReading(
+      openSource({ url: `${server.url}/data.jsonl.gz` }, { allowLocal: false, guard, maxBytes: 1000 }),
+      isSourceError('too-large')
+    )
   })
 
   test('a caller abort is passed through, not turned into a SourceError', async () => {
     const ac = new AbortController()
     const p = openSource({ url: `${server.url}/hang` }, { allowLocal: false, signal: ac.signal })
     setTimeout(() => ac.abort(new Error('job cancelled')), 50)
-    await assert.rejects(p, (err: unknown) => { assert.ok(!(err instanceof SourceError)); assert.match((err as Error).message, /cancelled/); return true })
+    await assert.rejects(p, (err: unknown) => {
+      assert.ok(!(err instanceof SourceError))
+      assert.match((err as Error).message, /cancelled/)
+      return true
+    })
   })
 })

@@ -12,7 +12,14 @@ import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { readUploadMeta, uploadIdOf, uploadKeys } from '@latentbase/shared/store/uploads'
 import { guardedRequest, RefusedUrlError, type GuardOptions } from '@latentbase/shared/net/url-guard'
 
-export type SourceErrorCode = 'unreachable' | 'http-status' | 'bad-format' | 'wrong-field' | 'too-large' | 'local-not-allowed' | 'refused-url'
+export type SourceErrorCode =
+  | 'unreachable'
+  | 'http-status'
+  | 'bad-format'
+  | 'wrong-field'
+  | 'too-large'
+  | 'local-not-allowed'
+  | 'refused-url'
 
 /** A source the job cannot read: the message is meant for the user who gave the URL. */
 export class SourceError extends Error {
@@ -79,13 +86,26 @@ const PARQUET_MAGIC = [0x50, 0x41, 0x52, 0x31] // PAR1
 /** The format and compression a URL or path names by its extension (a query string or fragment is ignored). */
 export function formatFromName(url: string): { format?: SourceFormat; gzip: boolean } {
   let path = url
-  try { if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) path = decodeURIComponent(new URL(url).pathname) } catch { /* keep the raw string */ }
+  try {
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(url)) path = decodeURIComponent(new URL(url).pathname)
+  } catch {
+    /* keep the raw string */
+  }
   let lower = path.toLowerCase()
   const gzip = lower.endsWith('.gz') || lower.endsWith('.gzip')
   if (gzip) lower = lower.replace(/\.gz(ip)?$/, '')
   const ext = lower.slice(lower.lastIndexOf('.') + 1)
   const byExt: Record<string, SourceFormat> = {
-    jsonl: 'jsonl', ndjson: 'jsonl', json: 'json', csv: 'csv', tsv: 'csv', parquet: 'parquet', pq: 'parquet', txt: 'text', text: 'text', md: 'text',
+    jsonl: 'jsonl',
+    ndjson: 'jsonl',
+    json: 'json',
+    csv: 'csv',
+    tsv: 'csv',
+    parquet: 'parquet',
+    pq: 'parquet',
+    txt: 'text',
+    text: 'text',
+    md: 'text'
   }
   return { format: lower.includes('.') ? byExt[ext] : undefined, gzip }
 }
@@ -107,11 +127,16 @@ export function sniffFormat(head: Uint8Array, textField = 'text'): SourceFormat 
     // One object per line is JSONL; an object spread over lines (pretty-printed) is read as JSON values.
     const nl = trimmed.indexOf('\n')
     if (nl === -1) return 'jsonl'
-    try { JSON.parse(trimmed.slice(0, nl)); return 'jsonl' } catch { return 'json' }
+    try {
+      JSON.parse(trimmed.slice(0, nl))
+      return 'jsonl'
+    } catch {
+      return 'json'
+    }
   }
   const header = text.split(/\r?\n/, 1)[0]
   for (const delimiter of [',', '\t', ';']) {
-    const cells = header.split(delimiter).map((c) => c.trim().replace(/^"(.*)"$/, '$1'))
+    const cells = header.split(delimiter).map(c => c.trim().replace(/^"(.*)"$/, '$1'))
     if (cells.length > 1 && cells.includes(textField)) return 'csv'
   }
   return 'text'
@@ -120,16 +145,27 @@ export function sniffFormat(head: Uint8Array, textField = 'text'): SourceFormat 
 /** Fails on content that is clearly not one of the text formats (archives, images, NUL bytes). */
 function rejectBinary(head: Uint8Array): void {
   const known: Array<[number[], string]> = [
-    [[0x50, 0x4b, 0x03, 0x04], 'a zip archive'], [[0x28, 0xb5, 0x2f, 0xfd], 'zstd-compressed data'],
-    [[0x42, 0x5a, 0x68], 'bzip2-compressed data'], [[0xfd, 0x37, 0x7a, 0x58, 0x5a], 'xz-compressed data'],
-    [[0x89, 0x50, 0x4e, 0x47], 'a PNG image'], [[0x25, 0x50, 0x44, 0x46], 'a PDF file'],
+    [[0x50, 0x4b, 0x03, 0x04], 'a zip archive'],
+    [[0x28, 0xb5, 0x2f, 0xfd], 'zstd-compressed data'],
+    [[0x42, 0x5a, 0x68], 'bzip2-compressed data'],
+    [[0xfd, 0x37, 0x7a, 0x58, 0x5a], 'xz-compressed data'],
+    [[0x89, 0x50, 0x4e, 0x47], 'a PNG image'],
+    [[0x25, 0x50, 0x44, 0x46], 'a PDF file']
   ]
   for (const [magic, what] of known) {
-    if (startsWith(head, magic)) throw new SourceError('bad-format', `the source is ${what}; supported are JSONL, JSON, CSV, Parquet and plain text, optionally gzipped`)
+    if (startsWith(head, magic))
+      throw new SourceError(
+        'bad-format',
+        `the source is ${what}; supported are JSONL, JSON, CSV, Parquet and plain text, optionally gzipped`
+      )
   }
   const n = Math.min(head.length, SNIFF_BYTES)
   for (let i = 0; i < n; i++) {
-    if (head[i] === 0) throw new SourceError('bad-format', 'the source looks binary (it holds NUL bytes) and is not Parquet or gzip; supported are JSONL, JSON, CSV, Parquet and plain text, optionally gzipped')
+    if (head[i] === 0)
+      throw new SourceError(
+        'bad-format',
+        'the source looks binary (it holds NUL bytes) and is not Parquet or gzip; supported are JSONL, JSON, CSV, Parquet and plain text, optionally gzipped'
+      )
   }
 }
 
@@ -142,8 +178,13 @@ function startsWith(bytes: Uint8Array, magic: number[]): boolean {
 /** The URL without credentials or query string, for messages. */
 export function displayName(url: string): string {
   try {
-    if (/^https?:\/\//i.test(url)) { const u = new URL(url); return `${u.protocol}//${u.host}${u.pathname}` }
-  } catch { /* not a URL */ }
+    if (/^https?:\/\//i.test(url)) {
+      const u = new URL(url)
+      return `${u.protocol}//${u.host}${u.pathname}`
+    }
+  } catch {
+    /* not a URL */
+  }
   return url
 }
 
@@ -152,7 +193,10 @@ export function displayName(url: string): string {
  * (`format` when given, else the extension, else the first bytes). Parquet sources are spooled to a
  * temp file because they are read by byte ranges; everything else stays a stream.
  */
-export async function openSource(spec: { url: string; format?: SourceFormat; textField?: string }, opts: OpenSourceOptions): Promise<OpenedSource> {
+export async function openSource(
+  spec: { url: string; format?: SourceFormat; textField?: string },
+  opts: OpenSourceOptions
+): Promise<OpenedSource> {
   let name = displayName(spec.url)
   let fromName = formatFromName(spec.url)
   let raw: RawSource
@@ -192,7 +236,15 @@ export async function openSource(spec: { url: string; format?: SourceFormat; tex
     }
     if (raw.localPath && !gzip) {
       await raw.close()
-      return { kind: 'file', format, gzip, name, path: raw.localPath, byteLength: (await stat(raw.localPath)).size, close: async () => {} }
+      return {
+        kind: 'file',
+        format,
+        gzip,
+        name,
+        path: raw.localPath,
+        byteLength: (await stat(raw.localPath)).size,
+        close: async () => {}
+      }
     }
     return spool(peeked.chunks, name, gzip, raw.close)
   }
@@ -209,22 +261,33 @@ export async function openSource(spec: { url: string; format?: SourceFormat; tex
   return { kind: 'stream', format, gzip, name, chunks: peeked.chunks, close: raw.close }
 }
 
-interface RawSource { chunks: AsyncIterable<Uint8Array>; close(): Promise<void>; localPath?: string }
+interface RawSource {
+  chunks: AsyncIterable<Uint8Array>
+  close(): Promise<void>
+  localPath?: string
+}
 
 /** An upload of the dataset's own tenant, read whole from the object store (uploads are capped, 100 MB by default). */
 async function openUpload(id: string, opts: OpenSourceOptions): Promise<{ raw: RawSource; filename: string }> {
-  if (!opts.uploads) throw new SourceError('unreachable', `upload://${id}: this worker was given no object store to read uploads from`)
+  if (!opts.uploads)
+    throw new SourceError('unreachable', `upload://${id}: this worker was given no object store to read uploads from`)
   const { objects, tenant } = opts.uploads
   const meta = await readUploadMeta(objects, tenant, id)
   const bytes = meta ? await objects.get(uploadKeys.data(tenant, id)) : null
-  if (!meta || !bytes) throw new SourceError('unreachable', `upload://${id} was not found for this tenant (deleted, or uploaded with another API key)`)
+  if (!meta || !bytes)
+    throw new SourceError(
+      'unreachable',
+      `upload://${id} was not found for this tenant (deleted, or uploaded with another API key)`
+    )
   const CHUNK = 1 << 16
   return {
     filename: meta.filename,
     raw: {
-      chunks: (async function* () { for (let i = 0; i < bytes.length; i += CHUNK) yield bytes.subarray(i, i + CHUNK) })(),
-      close: async () => {},
-    },
+      chunks: (async function* () {
+        for (let i = 0; i < bytes.length; i += CHUNK) yield bytes.subarray(i, i + CHUNK)
+      })(),
+      close: async () => {}
+    }
   }
 }
 
@@ -232,15 +295,28 @@ async function openRaw(url: string, name: string, opts: OpenSourceOptions): Prom
   if (/^https?:\/\//i.test(url)) return opts.guard ? openGuardedHttp(url, name, opts) : openHttp(url, name, opts)
   let path: string
   if (/^file:\/\//i.test(url)) {
-    if (!opts.allowLocal) throw new SourceError('local-not-allowed', `file:// URLs are only allowed in local mode; give an http(s):// URL (${name})`)
-    try { path = fileURLToPath(url) } catch (err) {
+    if (!opts.allowLocal)
+      throw new SourceError(
+        'local-not-allowed',
+        `file:// URLs are only allowed in local mode; give an http(s):// URL (${name})`
+      )
+    try {
+      path = fileURLToPath(url)
+    } catch (err) {
       throw new SourceError('unreachable', `${name} is not a valid file:// URL`, { cause: err })
     }
   } else if (isAbsolute(url)) {
-    if (!opts.allowLocal) throw new SourceError('local-not-allowed', `local paths are only allowed in local mode; give an http(s):// URL (${name})`)
+    if (!opts.allowLocal)
+      throw new SourceError(
+        'local-not-allowed',
+        `local paths are only allowed in local mode; give an http(s):// URL (${name})`
+      )
     path = url
   } else if (/^[a-z][a-z0-9+.-]*:/i.test(url)) {
-    throw new SourceError('unreachable', `unsupported URL scheme in ${name}: give an http(s):// URL${opts.allowLocal ? ', a file:// URL or an absolute path' : ''}`)
+    throw new SourceError(
+      'unreachable',
+      `unsupported URL scheme in ${name}: give an http(s):// URL${opts.allowLocal ? ', a file:// URL or an absolute path' : ''}`
+    )
   } else {
     throw new SourceError('unreachable', `${name} is neither an http(s):// URL nor an absolute path`)
   }
@@ -250,7 +326,11 @@ async function openRaw(url: string, name: string, opts: OpenSourceOptions): Prom
   } catch (err) {
     if (err instanceof SourceError) throw err
     const code = (err as NodeJS.ErrnoException).code
-    throw new SourceError('unreachable', code === 'ENOENT' ? `no such file: ${path}` : `cannot read ${path} (${code ?? (err as Error).message})`, { cause: err })
+    throw new SourceError(
+      'unreachable',
+      code === 'ENOENT' ? `no such file: ${path}` : `cannot read ${path} (${code ?? (err as Error).message})`,
+      { cause: err }
+    )
   }
   const stream = createReadStream(path, { highWaterMark: 1 << 16, signal: opts.signal })
   return {
@@ -258,7 +338,9 @@ async function openRaw(url: string, name: string, opts: OpenSourceOptions): Prom
     chunks: (async function* () {
       for await (const chunk of stream) yield chunk as Uint8Array
     })(),
-    close: async () => { stream.destroy() },
+    close: async () => {
+      stream.destroy()
+    }
   }
 }
 
@@ -269,7 +351,8 @@ function describeFetchError(err: unknown, host: string): string {
     const code = (cause as { code?: unknown }).code
     if (typeof code === 'string') {
       if (code === 'ECONNREFUSED') return `connection refused by ${host}`
-      if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME') return `host not found: DNS lookup failed for ${host.replace(/:\d+$/, '')}`
+      if (code === 'ENOTFOUND' || code === 'EAI_AGAIN' || code === 'EAI_NONAME')
+        return `host not found: DNS lookup failed for ${host.replace(/:\d+$/, '')}`
       if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return `the connection to ${host} was reset`
       if (code === 'UND_ERR_CONNECT_TIMEOUT' || code === 'ETIMEDOUT') return `timed out connecting to ${host}`
       if (code === 'EHOSTUNREACH' || code === 'ENETUNREACH') return `${host} is unreachable from here (${code})`
@@ -295,7 +378,11 @@ async function openHttp(url: string, name: string, opts: OpenSourceOptions): Pro
   let response: Response
   try {
     // A GET: sent again on a fresh connection if a pooled one was reset under it (see shared/net/retry).
-    response = await retryingFetch()(url, { signal: controller.signal, headers: { 'user-agent': 'latentbase-worker' }, redirect: 'follow' })
+    response = await retryingFetch()(url, {
+      signal: controller.signal,
+      headers: { 'user-agent': 'latentbase-worker' },
+      redirect: 'follow'
+    })
   } catch (err) {
     clearTimeout(timer)
     detach()
@@ -307,10 +394,17 @@ async function openHttp(url: string, name: string, opts: OpenSourceOptions): Pro
   if (!response.ok) {
     detach()
     await response.body?.cancel().catch(() => {})
-    throw new SourceError('http-status', `GET ${name} answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`, { status: response.status })
+    throw new SourceError(
+      'http-status',
+      `GET ${name} answered HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`,
+      { status: response.status }
+    )
   }
   const body = response.body
-  if (!body) { detach(); return { chunks: (async function* () {})(), close: async () => {} } }
+  if (!body) {
+    detach()
+    return { chunks: (async function* () {})(), close: async () => {} }
+  }
   const idleMs = opts.idleTimeoutMs ?? 60_000
   const arm = () => {
     clearTimeout(timer)
@@ -341,7 +435,11 @@ async function openHttp(url: string, name: string, opts: OpenSourceOptions): Pro
             clearTimeout(timer)
             if (opts.signal?.aborted) throw opts.signal.reason
             if (timedOut) throw new SourceError('unreachable', timedOut, { cause: err })
-            throw new SourceError('unreachable', `the download of ${name} broke off: ${describeFetchError(err, host)}`, { cause: err })
+            throw new SourceError(
+              'unreachable',
+              `the download of ${name} broke off: ${describeFetchError(err, host)}`,
+              { cause: err }
+            )
           }
           // The consumer may take long over a chunk (a reader forward pass): only time the network.
           clearTimeout(timer)
@@ -351,7 +449,7 @@ async function openHttp(url: string, name: string, opts: OpenSourceOptions): Pro
       } finally {
         await close()
       }
-    })(),
+    })()
   }
 }
 
@@ -360,15 +458,23 @@ async function openGuardedHttp(url: string, name: string, opts: OpenSourceOption
   const asSourceError = (err: unknown, during: string): unknown => {
     if (opts.signal?.aborted) return opts.signal.reason
     if (err instanceof RefusedUrlError) {
-      return new SourceError(err.code === 'timeout' ? 'unreachable' : err.code === 'size' ? 'too-large' : 'refused-url', `${err.message} (${name})`, { cause: err })
+      return new SourceError(
+        err.code === 'timeout' ? 'unreachable' : err.code === 'size' ? 'too-large' : 'refused-url',
+        `${err.message} (${name})`,
+        { cause: err }
+      )
     }
     return new SourceError('unreachable', `${during}${describeFetchError(err, host)} (${name})`, { cause: err })
   }
   let res: Awaited<ReturnType<typeof guardedRequest>>
   try {
     res = await guardedRequest(url, {
-      ...opts.guard, headers: { 'user-agent': 'latentbase-worker' }, signal: opts.signal,
-      timeoutMs: opts.connectTimeoutMs ?? 30_000, idleTimeoutMs: opts.idleTimeoutMs ?? 60_000, maxBytes: opts.guard?.maxBytes ?? opts.maxBytes ?? DEFAULT_MAX_BYTES,
+      ...opts.guard,
+      headers: { 'user-agent': 'latentbase-worker' },
+      signal: opts.signal,
+      timeoutMs: opts.connectTimeoutMs ?? 30_000,
+      idleTimeoutMs: opts.idleTimeoutMs ?? 60_000,
+      maxBytes: opts.guard?.maxBytes ?? opts.maxBytes ?? DEFAULT_MAX_BYTES
     })
   } catch (err) {
     throw asSourceError(err, '')
@@ -379,7 +485,9 @@ async function openGuardedHttp(url: string, name: string, opts: OpenSourceOption
   }
   const body = res.body
   return {
-    close: async () => { body.destroy() },
+    close: async () => {
+      body.destroy()
+    },
     chunks: (async function* () {
       try {
         for await (const chunk of body) yield chunk as Uint8Array
@@ -388,19 +496,25 @@ async function openGuardedHttp(url: string, name: string, opts: OpenSourceOption
       } finally {
         body.destroy()
       }
-    })(),
+    })()
   }
 }
 
 /** Reads at least `n` bytes (or to the end) and gives them back with a stream that replays them first. */
-async function peek(source: AsyncIterable<Uint8Array>, n: number): Promise<{ head: Uint8Array; chunks: AsyncIterable<Uint8Array> }> {
+async function peek(
+  source: AsyncIterable<Uint8Array>,
+  n: number
+): Promise<{ head: Uint8Array; chunks: AsyncIterable<Uint8Array> }> {
   const it = source[Symbol.asyncIterator]()
   const taken: Uint8Array[] = []
   let have = 0
   let done = false
   while (have < n) {
     const r = await it.next()
-    if (r.done) { done = true; break }
+    if (r.done) {
+      done = true
+      break
+    }
     taken.push(r.value)
     have += r.value.length
   }
@@ -419,7 +533,7 @@ async function peek(source: AsyncIterable<Uint8Array>, n: number): Promise<{ hea
       } finally {
         await it.return?.()
       }
-    })(),
+    })()
   }
 }
 
@@ -427,7 +541,7 @@ async function peek(source: AsyncIterable<Uint8Array>, n: number): Promise<{ hea
 async function* gunzip(source: AsyncIterable<Uint8Array>, name: string): AsyncGenerator<Uint8Array> {
   const input = Readable.from(source, { objectMode: false })
   const z = createGunzip()
-  input.on('error', (err) => z.destroy(err))
+  input.on('error', err => z.destroy(err))
   input.pipe(z)
   try {
     for await (const chunk of z) yield chunk as Uint8Array
@@ -444,11 +558,16 @@ async function* gunzip(source: AsyncIterable<Uint8Array>, name: string): AsyncGe
   }
 }
 
-async function* capBytes(source: AsyncIterable<Uint8Array>, maxBytes: number, name: string): AsyncGenerator<Uint8Array> {
+async function* capBytes(
+  source: AsyncIterable<Uint8Array>,
+  maxBytes: number,
+  name: string
+): AsyncGenerator<Uint8Array> {
   let total = 0
   for await (const chunk of source) {
     total += chunk.length
-    if (total > maxBytes) throw new SourceError('too-large', `${name} is larger than the ${formatBytes(maxBytes)} a source may have`)
+    if (total > maxBytes)
+      throw new SourceError('too-large', `${name} is larger than the ${formatBytes(maxBytes)} a source may have`)
     yield chunk
   }
 }
@@ -461,10 +580,17 @@ export function formatBytes(n: number): string {
 }
 
 /** Writes a stream to a temp file (Parquet needs random access to its footer and column chunks). */
-async function spool(chunks: AsyncIterable<Uint8Array>, name: string, gzip: boolean, closeRaw: () => Promise<void>): Promise<FileSource> {
+async function spool(
+  chunks: AsyncIterable<Uint8Array>,
+  name: string,
+  gzip: boolean,
+  closeRaw: () => Promise<void>
+): Promise<FileSource> {
   const dir = await mkdtemp(join(tmpdir(), 'latentbase-source-'))
   const path = join(dir, 'source.parquet')
-  const cleanup = async () => { await rm(dir, { recursive: true, force: true }) }
+  const cleanup = async () => {
+    await rm(dir, { recursive: true, force: true })
+  }
   const fh = await open(path, 'w')
   let byteLength = 0
   try {

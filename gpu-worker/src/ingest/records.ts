@@ -30,7 +30,10 @@ export type SourceSpecInput = input<typeof SourceSpec>
  * out as `{ skip }`; a source that cannot be read, or whose first records all lack the text field,
  * throws a `SourceError`.
  */
-export async function* readSourceDocuments(input: SourceSpecInput, opts: ReadSourceOptions): AsyncGenerator<SourceRecord> {
+export async function* readSourceDocuments(
+  input: SourceSpecInput,
+  opts: ReadSourceOptions
+): AsyncGenerator<SourceRecord> {
   const spec = SourceSpec.parse(input)
   const maxRecordChars = opts.maxRecordChars ?? DEFAULT_MAX_RECORD_CHARS
   const source = await openSource({ url: spec.url, format: spec.format, textField: spec.textField }, opts)
@@ -64,7 +67,10 @@ export function getField(record: Record<string, unknown>, path: string): unknown
 
 /** Plain JSON-safe values for metadata: bigint from Parquet INT64 becomes a number (or a string when too big), dates ISO strings. */
 function plain(value: unknown): unknown {
-  if (typeof value === 'bigint') return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(value) : value.toString()
+  if (typeof value === 'bigint')
+    return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER)
+      ? Number(value)
+      : value.toString()
   if (value instanceof Date) return value.toISOString()
   if (value === undefined) return null
   if (Array.isArray(value)) return value.map(plain)
@@ -92,7 +98,8 @@ function contentString(content: unknown): string | undefined {
     const texts: string[] = []
     for (const part of content) {
       if (typeof part === 'string') texts.push(part)
-      else if (part && typeof part === 'object' && typeof (part as { text?: unknown }).text === 'string') texts.push((part as { text: string }).text)
+      else if (part && typeof part === 'object' && typeof (part as { text?: unknown }).text === 'string')
+        texts.push((part as { text: string }).text)
       else return undefined
     }
     return texts.join('')
@@ -103,7 +110,11 @@ function contentString(content: unknown): string | undefined {
 function parseMessages(value: unknown): ChatMessage[] | string {
   let v = value
   if (typeof v === 'string') {
-    try { v = JSON.parse(v) } catch { return 'the messages cell is a string that is not JSON' }
+    try {
+      v = JSON.parse(v)
+    } catch {
+      return 'the messages cell is a string that is not JSON'
+    }
   }
   if (!Array.isArray(v)) return 'messages is not a list'
   if (v.length === 0) return 'messages is an empty list'
@@ -119,13 +130,24 @@ function parseMessages(value: unknown): ChatMessage[] | string {
   return out
 }
 
-interface Extracted { doc?: SourceDocument; skip?: SourceSkip; lacksField?: Record<string, unknown> }
+interface Extracted {
+  doc?: SourceDocument
+  skip?: SourceSkip
+  lacksField?: Record<string, unknown>
+}
 
-async function* extractDocuments(raw: AsyncIterable<RawRecord>, spec: SourceSpec, signal: AbortSignal | undefined): AsyncGenerator<Extracted> {
+async function* extractDocuments(
+  raw: AsyncIterable<RawRecord>,
+  spec: SourceSpec,
+  signal: AbortSignal | undefined
+): AsyncGenerator<Extracted> {
   const chat = spec.messagesField !== undefined
   for await (const r of raw) {
     signal?.throwIfAborted()
-    if ('skip' in r) { yield { skip: r }; continue }
+    if ('skip' in r) {
+      yield { skip: r }
+      continue
+    }
     const { row, value } = r
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
       yield { skip: { skip: 'not-an-object', row, detail: Array.isArray(value) ? 'an array' : typeof value } }
@@ -137,17 +159,35 @@ async function* extractDocuments(raw: AsyncIterable<RawRecord>, spec: SourceSpec
     for (const f of spec.metadataFields) metadata[f] = plain(getField(rec, f))
     if (chat) {
       const m = getField(rec, spec.messagesField!)
-      if (m === undefined) { yield { skip: { skip: 'missing-messages-field', row }, lacksField: rec }; continue }
+      if (m === undefined) {
+        yield { skip: { skip: 'missing-messages-field', row }, lacksField: rec }
+        continue
+      }
       const messages = parseMessages(m)
-      if (typeof messages === 'string') { yield { skip: { skip: 'bad-messages', row, detail: messages } }; continue }
+      if (typeof messages === 'string') {
+        yield { skip: { skip: 'bad-messages', row, detail: messages } }
+        continue
+      }
       yield { doc: { id, messages, metadata, row } }
       continue
     }
     const text = getField(rec, spec.textField)
-    if (text === undefined) { yield { skip: { skip: 'missing-text-field', row }, lacksField: rec }; continue }
-    if (text === null) { yield { skip: { skip: 'empty-text', row } }; continue }
-    if (typeof text !== 'string') { yield { skip: { skip: 'text-not-a-string', row, detail: typeof text } }; continue }
-    if (text.trim() === '') { yield { skip: { skip: 'empty-text', row } }; continue }
+    if (text === undefined) {
+      yield { skip: { skip: 'missing-text-field', row }, lacksField: rec }
+      continue
+    }
+    if (text === null) {
+      yield { skip: { skip: 'empty-text', row } }
+      continue
+    }
+    if (typeof text !== 'string') {
+      yield { skip: { skip: 'text-not-a-string', row, detail: typeof text } }
+      continue
+    }
+    if (text.trim() === '') {
+      yield { skip: { skip: 'empty-text', row } }
+      continue
+    }
     yield { doc: { id, text, metadata, row } }
   }
 }
@@ -157,20 +197,34 @@ async function* extractDocuments(raw: AsyncIterable<RawRecord>, spec: SourceSpec
  * (or messages) field — or the whole source does — fails naming the fields the records do have:
  * the user most likely gave the wrong field name.
  */
-async function* guardWrongField(items: AsyncIterable<Extracted>, spec: SourceSpec, name: string, n: number): AsyncGenerator<SourceRecord> {
+async function* guardWrongField(
+  items: AsyncIterable<Extracted>,
+  spec: SourceSpec,
+  name: string,
+  n: number
+): AsyncGenerator<SourceRecord> {
   let found = false
   let lacking = 0
   const seen = new Map<string, number>()
   const field = spec.messagesField ?? spec.textField
   const fail = () => {
-    const fields = [...seen.entries()].sort((a, b) => b[1] - a[1]).slice(0, 40).map(([k]) => JSON.stringify(k))
+    const fields = [...seen.entries()]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 40)
+      .map(([k]) => JSON.stringify(k))
     const what = spec.messagesField !== undefined ? 'messagesField' : 'textField'
-    return new SourceError('wrong-field',
+    return new SourceError(
+      'wrong-field',
       `${lacking === 1 ? 'the only record' : `the first ${lacking} records`} of ${name} ${lacking === 1 ? 'has' : 'have'} no field ${JSON.stringify(field)} (${what}); ` +
-      (fields.length ? `the records have the fields ${fields.join(', ')}` : 'the records have no fields'))
+        (fields.length ? `the records have the fields ${fields.join(', ')}` : 'the records have no fields')
+    )
   }
   for await (const item of items) {
-    if (item.doc) { found = true; yield item.doc; continue }
+    if (item.doc) {
+      found = true
+      yield item.doc
+      continue
+    }
     if (!found && item.lacksField) {
       lacking++
       for (const k of Object.keys(item.lacksField)) seen.set(k, (seen.get(k) ?? 0) + 1)

@@ -11,8 +11,13 @@ export interface SourceDocument {
 }
 
 export type SkipReason =
-  | 'invalid-json' | 'not-an-object' | 'missing-text-field' | 'text-not-a-string' | 'empty-text'
-  | 'missing-messages-field' | 'bad-messages'
+  | 'invalid-json'
+  | 'not-an-object'
+  | 'missing-text-field'
+  | 'text-not-a-string'
+  | 'empty-text'
+  | 'missing-messages-field'
+  | 'bad-messages'
 
 /** A record that was left out, and why (counted by the caller, never fatal). */
 export interface SourceSkip {

@@ -20,7 +20,14 @@ import { readPlan } from '@latentbase/shared/store/encode-progress'
 import { mergeStats } from '@latentbase/shared/analysis/latent-stats'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { writeLatentP90, writeLatentStats } from '@latentbase/shared/store/stats/write'
-import { commitVersion, versionInfos, versionLayout, versionOf, versionsOf, VersionScopedStore } from '@latentbase/shared/store/versions'
+import {
+  commitVersion,
+  versionInfos,
+  versionLayout,
+  versionOf,
+  versionsOf,
+  VersionScopedStore
+} from '@latentbase/shared/store/versions'
 import { detectDrift } from '@latentbase/shared/analysis/drift'
 import { datasetFingerprint, type LoadedEncoder } from '../encode/runtime.ts'
 import { finishedParts, isPermanent, PermanentJobError, readPartMarker, type EncodeOptions } from './encode-options.ts'
@@ -47,29 +54,77 @@ interface Batch {
 }
 
 /** The pending batch of this job, or null (with the reason logged) when there is nothing to do. */
-async function loadBatch(job: { tenant: string; datasetId: string; version: number }, deps: WorkerDeps, log: (line: string) => void): Promise<Batch | null> {
+async function loadBatch(
+  job: { tenant: string; datasetId: string; version: number },
+  deps: WorkerDeps,
+  log: (line: string) => void
+): Promise<Batch | null> {
   const record = await deps.datasets.getRecord(job.tenant, job.datasetId)
-  if (!record) { log('dataset deleted or unknown: nothing to do'); return null }
+  if (!record) {
+    log('dataset deleted or unknown: nothing to do')
+    return null
+  }
   const append = record.append
-  if ((record.version ?? 1) >= job.version) { log(`version ${job.version} already committed (duplicate delivery)`); return null }
-  if (!append || append.version !== job.version) { log(`no pending append of version ${job.version}: dropped`); return null }
-  if (append.status === 'failed') { log('append failed: dropped'); return null }
+  if ((record.version ?? 1) >= job.version) {
+    log(`version ${job.version} already committed (duplicate delivery)`)
+    return null
+  }
+  if (!append || append.version !== job.version) {
+    log(`no pending append of version ${job.version}: dropped`)
+    return null
+  }
+  if (append.status === 'failed') {
+    log('append failed: dropped')
+    return null
+  }
   const objects = new VersionScopedStore(deps.objects, job.tenant, job.datasetId, job.version)
   const { append: _a, ...rest } = record
-  const batchRecord: DatasetRecord = { ...rest, source: append.source, ...(append.poolRoles ? { poolRoles: append.poolRoles } : {}) }
+  const batchRecord: DatasetRecord = {
+    ...rest,
+    source: append.source,
+    ...(append.poolRoles ? { poolRoles: append.poolRoles } : {})
+  }
   return { record, append, version: job.version, batchRecord, objects, datasets: new DatasetStore(objects) }
 }
 
-function batchOptions(deps: WorkerDeps, b: Batch, encoder: LoadedEncoder, signal: AbortSignal | undefined, log: (line: string) => void, rowOffset: number): EncodeOptions {
-  return { allowLocalSources: deps.allowLocalSources, signal, log, ...deps.encodeOptions, objects: b.objects, datasets: b.datasets, encoder, rowOffset }
+function batchOptions(
+  deps: WorkerDeps,
+  b: Batch,
+  encoder: LoadedEncoder,
+  signal: AbortSignal | undefined,
+  log: (line: string) => void,
+  rowOffset: number
+): EncodeOptions {
+  return {
+    allowLocalSources: deps.allowLocalSources,
+    signal,
+    log,
+    ...deps.encodeOptions,
+    objects: b.objects,
+    datasets: b.datasets,
+    encoder,
+    rowOffset
+  }
 }
 
 /** The encoder's fingerprint for this dataset, or why it cannot encode a batch of it. */
 function checkEncoder(encoder: LoadedEncoder | undefined, record: DatasetRecord, latest: Manifest): LoadedEncoder {
-  if (!encoder) throw new PermanentJobError('encoder-missing', `encoder "${record.encoder}" is not loaded on this worker: the batch cannot be encoded like the dataset`)
-  const fingerprint = datasetFingerprint(encoder.baseFingerprint, record.pooling, encoder.info.maxTokens, encoder.config.reader.longDocuments)
+  if (!encoder)
+    throw new PermanentJobError(
+      'encoder-missing',
+      `encoder "${record.encoder}" is not loaded on this worker: the batch cannot be encoded like the dataset`
+    )
+  const fingerprint = datasetFingerprint(
+    encoder.baseFingerprint,
+    record.pooling,
+    encoder.info.maxTokens,
+    encoder.config.reader.longDocuments
+  )
   if (fingerprint !== latest.encoderFingerprint) {
-    throw new PermanentJobError('encoder-mismatch', `encoder "${record.encoder}" changed since the dataset was encoded (fingerprint ${fingerprint.slice(0, 12)}, dataset ${latest.encoderFingerprint.slice(0, 12)}): a batch must be encoded by the same encoder`)
+    throw new PermanentJobError(
+      'encoder-mismatch',
+      `encoder "${record.encoder}" changed since the dataset was encoded (fingerprint ${fingerprint.slice(0, 12)}, dataset ${latest.encoderFingerprint.slice(0, 12)}): a batch must be encoded by the same encoder`
+    )
   }
   return encoder
 }
@@ -79,9 +134,19 @@ export async function handleAppend(job: AppendJob, deps: WorkerDeps, signal?: Ab
   const log = (line: string) => deps.log?.(`[append ${job.datasetId} v${job.version}] ${line}`)
   const b = await loadBatch(job, deps, log)
   if (!b) return
-  if (await b.datasets.getManifest(job.tenant, job.datasetId)) { log('batch already committed: finishing'); return finishAppend(deps, b, log) }
-  if (b.append.status === 'running' && await readPlan(b.objects, b.record)) { log('already planned and queued (duplicate delivery)'); return }
-  await deps.datasets.putRecord({ ...b.record, append: { ...b.append, status: 'running' }, updatedAt: new Date().toISOString() })
+  if (await b.datasets.getManifest(job.tenant, job.datasetId)) {
+    log('batch already committed: finishing')
+    return finishAppend(deps, b, log)
+  }
+  if (b.append.status === 'running' && (await readPlan(b.objects, b.record))) {
+    log('already planned and queued (duplicate delivery)')
+    return
+  }
+  await deps.datasets.putRecord({
+    ...b.record,
+    append: { ...b.append, status: 'running' },
+    updatedAt: new Date().toISOString()
+  })
   try {
     const latest = await deps.datasets.getManifest(job.tenant, job.datasetId)
     if (!latest) throw new PermanentJobError('dataset-not-ready', 'the dataset has no committed version to append to')
@@ -89,18 +154,35 @@ export async function handleAppend(job: AppendJob, deps: WorkerDeps, signal?: Ab
     const plan = await planEncode(b.batchRecord, batchOptions(deps, b, encoder, signal, log, latest.documents.count))
     const done = await finishedParts(b.objects, b.record)
     for (let part = 0; part < plan.parts.length; part++) {
-      if (!done.has(part)) await deps.queue.send({ kind: 'encode-part', tenant: job.tenant, datasetId: job.datasetId, part, version: job.version })
+      if (!done.has(part))
+        await deps.queue.send({
+          kind: 'encode-part',
+          tenant: job.tenant,
+          datasetId: job.datasetId,
+          part,
+          version: job.version
+        })
     }
-    log(`planned ${plan.documents} documents from row ${latest.documents.count}; queued ${plan.parts.length - done.size} part(s)`)
+    log(
+      `planned ${plan.documents} documents from row ${latest.documents.count}; queued ${plan.parts.length - done.size} part(s)`
+    )
   } catch (err) {
-    if (err instanceof DatasetDeletedError) { log('deleted while planning: dropped'); return }
+    if (err instanceof DatasetDeletedError) {
+      log('deleted while planning: dropped')
+      return
+    }
     if (isPermanent(err)) return failAppend(deps, job, err.code, err.message)
     throw err
   }
 }
 
 /** Encode one part of the batch; the part job that takes the finalize claim commits the version. */
-export async function handleAppendPart(job: AppendPartJob, deps: WorkerDeps, signal?: AbortSignal, delivery?: Delivery): Promise<void> {
+export async function handleAppendPart(
+  job: AppendPartJob,
+  deps: WorkerDeps,
+  signal?: AbortSignal,
+  delivery?: Delivery
+): Promise<void> {
   const log = (line: string) => deps.log?.(`[append ${job.datasetId} v${job.version} part ${job.part}] ${line}`)
   const b = await loadBatch(job, deps, log)
   if (!b) return
@@ -113,24 +195,35 @@ export async function handleAppendPart(job: AppendPartJob, deps: WorkerDeps, sig
     if (!latest) throw new PermanentJobError('dataset-not-ready', 'the dataset has no committed version to append to')
     const encoder = checkEncoder(await deps.encoder(b.record.encoder), b.record, latest)
     const options = batchOptions(deps, b, encoder, signal, log, plan.parts[0].docStart)
-    if (!await readPartMarker(b.objects, b.record, job.part)) {
+    if (!(await readPartMarker(b.objects, b.record, job.part))) {
       await encodePart(b.batchRecord, plan, job.part, { ...options, receiveCount: delivery?.receiveCount ?? 1 })
     }
     if ((await finishedParts(b.objects, b.record)).size < plan.parts.length) return
     try {
-      await b.objects.put(prefix + layout.finalizeClaim(), JSON.stringify({ part: job.part }), { ifNoneMatch: true, contentType: 'application/json' })
+      await b.objects.put(prefix + layout.finalizeClaim(), JSON.stringify({ part: job.part }), {
+        ifNoneMatch: true,
+        contentType: 'application/json'
+      })
     } catch (err) {
       if (!(err instanceof PreconditionFailedError)) throw err
       const owner = await b.objects.get(prefix + layout.finalizeClaim())
-      if (owner && FinalizeClaim.parse(JSON.parse(new TextDecoder().decode(owner))).part !== job.part) { log('another part job finalizes'); return }
+      if (owner && FinalizeClaim.parse(JSON.parse(new TextDecoder().decode(owner))).part !== job.part) {
+        log('another part job finalizes')
+        return
+      }
     }
     log('every part done: finalizing the batch')
     await finalizeEncode(b.batchRecord, plan, options)
     await finishAppend(deps, b, log)
   } catch (err) {
-    if (err instanceof DatasetDeletedError) { log('deleted while encoding: dropped'); return }
+    if (err instanceof DatasetDeletedError) {
+      log('deleted while encoding: dropped')
+      return
+    }
     if (isPermanent(err)) return failAppend(deps, job, err.code, err.message)
-    await b.objects.put(prefix + layout.partError(job.part), JSON.stringify({ message: (err as Error).message })).catch(() => {})
+    await b.objects
+      .put(prefix + layout.partError(job.part), JSON.stringify({ message: (err as Error).message }))
+      .catch(() => {})
     throw err
   }
 }
@@ -145,8 +238,16 @@ async function finishAppend(deps: WorkerDeps, b: Batch, log: (line: string) => v
   const batch = (await b.datasets.getManifest(tenant, id))!
   let latest = (await deps.datasets.getManifest(tenant, id))!
   if (versionOf(latest) < b.version) {
-    if (versionOf(latest) !== b.version - 1) throw new PermanentJobError('version-conflict', `the dataset is at version ${versionOf(latest)}; version ${b.version} cannot follow it`)
-    if (batch.encoderFingerprint !== latest.encoderFingerprint) throw new PermanentJobError('encoder-mismatch', 'the batch was encoded with another encoder fingerprint than the dataset')
+    if (versionOf(latest) !== b.version - 1)
+      throw new PermanentJobError(
+        'version-conflict',
+        `the dataset is at version ${versionOf(latest)}; version ${b.version} cannot follow it`
+      )
+    if (batch.encoderFingerprint !== latest.encoderFingerprint)
+      throw new PermanentJobError(
+        'encoder-mismatch',
+        'the batch was encoded with another encoder fingerprint than the dataset'
+      )
     const manifest = await datasetManifestWith(deps.objects, prefix, latest, batch, b)
     await commitVersion(deps.datasets, manifest, latest)
     log(`committed version ${b.version}: ${manifest.documents.count} documents`)
@@ -157,11 +258,20 @@ async function finishAppend(deps: WorkerDeps, b: Batch, log: (line: string) => v
 }
 
 /** The manifest of the dataset with the batch appended: files concatenated (rows were continued), statistics merged. */
-async function datasetManifestWith(objects: ObjectStore, prefix: string, previous: Manifest, batch: Manifest, b: Batch): Promise<Manifest> {
+async function datasetManifestWith(
+  objects: ObjectStore,
+  prefix: string,
+  previous: Manifest,
+  batch: Manifest,
+  b: Batch
+): Promise<Manifest> {
   const v = b.version
   const dir = versionLayout.dir(v)
   const moved = <T extends { key: string }>(f: T): T => ({ ...f, key: dir + f.key })
-  const stats = mergeStats(await readLatentStats(objects, prefix + previous.stats.key), await readLatentStats(objects, prefix + dir + batch.stats.key))
+  const stats = mergeStats(
+    await readLatentStats(objects, prefix + previous.stats.key),
+    await readLatentStats(objects, prefix + dir + batch.stats.key)
+  )
   const statsKey = versionLayout.datasetStats(v)
   const p90Key = versionLayout.datasetP90(v)
   await objects.put(prefix + statsKey, writeLatentStats(stats))
@@ -169,8 +279,10 @@ async function datasetManifestWith(objects: ObjectStore, prefix: string, previou
   let topExamples: Manifest['topExamples']
   if (previous.topExamples && batch.topExamples) {
     const perLatent = Math.min(previous.topExamples.perLatent, batch.topExamples.perLatent)
-    const parts = await Promise.all([prefix + previous.topExamples.key, prefix + dir + batch.topExamples.key].map((k) => objects.get(k)))
-    if (parts.every((p) => p)) {
+    const parts = await Promise.all(
+      [prefix + previous.topExamples.key, prefix + dir + batch.topExamples.key].map(k => objects.get(k))
+    )
+    if (parts.every(p => p)) {
       const key = versionLayout.datasetTopExamples(v)
       await objects.put(prefix + key, await mergeTopExamples(parts as Uint8Array[], perLatent))
       topExamples = { key, perLatent }
@@ -186,23 +298,43 @@ async function datasetManifestWith(objects: ObjectStore, prefix: string, previou
   const skipped = { ...p.skipped }
   for (const [k, n] of Object.entries(q.skipped ?? {})) skipped[k] = (skipped[k] ?? 0) + n
   const summary: DatasetStats = {
-    documents, tokens, meanTokens: tokens / documents, truncated: p.truncated + q.truncated, skipped,
-    maskedTokens: { special: p.maskedTokens.special + q.maskedTokens.special, outlier: p.maskedTokens.outlier + q.maskedTokens.outlier, role: p.maskedTokens.role + q.maskedTokens.role },
-    activeLatents, meanActivePerDocument: nnz / documents,
+    documents,
+    tokens,
+    meanTokens: tokens / documents,
+    truncated: p.truncated + q.truncated,
+    skipped,
+    maskedTokens: {
+      special: p.maskedTokens.special + q.maskedTokens.special,
+      outlier: p.maskedTokens.outlier + q.maskedTokens.outlier,
+      role: p.maskedTokens.role + q.maskedTokens.role
+    },
+    activeLatents,
+    meanActivePerDocument: nnz / documents
   }
   const { topExamples: _t, ...base } = previous
   return {
     ...base,
     documents: { count: documents, tokens, files: [...previous.documents.files, ...batch.documents.files.map(moved)] },
-    latents: { nnz, byDocument: [...previous.latents.byDocument, ...batch.latents.byDocument.map(moved)], byLatent: [...previous.latents.byLatent, ...batch.latents.byLatent.map(moved)] },
+    latents: {
+      nnz,
+      byDocument: [...previous.latents.byDocument, ...batch.latents.byDocument.map(moved)],
+      byLatent: [...previous.latents.byLatent, ...batch.latents.byLatent.map(moved)]
+    },
     stats: { key: statsKey, histogramEdges: previous.stats.histogramEdges, p90Key },
     ...(topExamples ? { topExamples } : {}),
     summary: summary as unknown as Record<string, unknown>,
     version: v,
-    versions: [...versionsOf(previous), {
-      version: v, documents: { start: previous.documents.count, count: batch.documents.count }, tokens: batch.documents.tokens,
-      createdAt: b.append.createdAt, dir, statsKey: dir + batch.stats.key,
-    }],
+    versions: [
+      ...versionsOf(previous),
+      {
+        version: v,
+        documents: { start: previous.documents.count, count: batch.documents.count },
+        tokens: batch.documents.tokens,
+        createdAt: b.append.createdAt,
+        dir,
+        statsKey: dir + batch.stats.key
+      }
+    ]
   }
 }
 
@@ -212,17 +344,30 @@ async function datasetManifestWith(objects: ObjectStore, prefix: string, previou
  */
 export async function mergeTopExamples(files: Uint8Array[], perLatent: number): Promise<Uint8Array> {
   const rows: Array<Record<string, unknown>> = []
-  for (const bytes of files) rows.push(...await parquetReadObjects({ file: bytes.slice().buffer as ArrayBuffer }))
+  for (const bytes of files) rows.push(...(await parquetReadObjects({ file: bytes.slice().buffer as ArrayBuffer })))
   const num = (v: unknown) => Number(v)
   rows.sort((a, b) => num(a.latent) - num(b.latent) || num(b.value) - num(a.value) || num(a.doc) - num(b.doc))
-  const out: MinedWindows = { latent: [], rank: [], doc: [], value: [], position: [], windowStart: [], tokens: [], activations: [] }
+  const out: MinedWindows = {
+    latent: [],
+    rank: [],
+    doc: [],
+    value: [],
+    position: [],
+    windowStart: [],
+    tokens: [],
+    activations: []
+  }
   let rank = 0
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i]
     rank = i > 0 && num(rows[i - 1].latent) === num(r.latent) ? rank + 1 : 0
     if (rank >= perLatent) continue
-    out.latent.push(num(r.latent)); out.rank.push(rank); out.doc.push(num(r.doc)); out.value.push(num(r.value))
-    out.position.push(num(r.position)); out.windowStart.push(num(r.window_start))
+    out.latent.push(num(r.latent))
+    out.rank.push(rank)
+    out.doc.push(num(r.doc))
+    out.value.push(num(r.value))
+    out.position.push(num(r.position))
+    out.windowStart.push(num(r.window_start))
     out.tokens.push(typeof r.tokens === 'string' ? r.tokens : JSON.stringify(r.tokens))
     out.activations.push(typeof r.activations === 'string' ? r.activations : JSON.stringify(r.activations))
   }
@@ -230,14 +375,23 @@ export async function mergeTopExamples(files: Uint8Array[], perLatent: number): 
 }
 
 /** The record says the new version (once), after its events: dataset.version, and dataset.drift when watched. */
-async function markVersionReady(deps: WorkerDeps, b: Batch, manifest: Manifest, log: (line: string) => void): Promise<void> {
+async function markVersionReady(
+  deps: WorkerDeps,
+  b: Batch,
+  manifest: Manifest,
+  log: (line: string) => void
+): Promise<void> {
   const record = (await deps.datasets.getRecord(b.record.tenant, b.record.id)) ?? b.record
   if ((record.version ?? 1) >= b.version) return
   const summary = manifest.summary as unknown as DatasetStats
   const { append: _done, ...rest } = record
   const ready: DatasetRecord = {
-    ...rest, version: b.version, versions: versionInfos(manifest), stats: summary, updatedAt: new Date().toISOString(),
-    progress: { documents: { done: summary.documents, total: summary.documents }, tokens: summary.tokens },
+    ...rest,
+    version: b.version,
+    versions: versionInfos(manifest),
+    stats: summary,
+    updatedAt: new Date().toISOString(),
+    progress: { documents: { done: summary.documents, total: summary.documents }, tokens: summary.tokens }
   }
   if (ready.webhook) {
     await sendEvent(deps, ready, 'dataset.version', `v${b.version}`)
@@ -250,41 +404,82 @@ async function markVersionReady(deps: WorkerDeps, b: Batch, manifest: Manifest, 
 }
 
 /** The watch's diff of version v's batch against its baseline batch, or null when the baseline does not exist. */
-export async function driftOf(deps: Pick<WorkerDeps, 'objects' | 'encoder'>, record: DatasetRecord, manifest: Manifest, v: number, log: (line: string) => void): Promise<DriftReport | null> {
+export async function driftOf(
+  deps: Pick<WorkerDeps, 'objects' | 'encoder'>,
+  record: DatasetRecord,
+  manifest: Manifest,
+  v: number,
+  log: (line: string) => void
+): Promise<DriftReport | null> {
   const watch = record.watch!
   const baseline = watch.against === 'previous' ? v - 1 : watch.against
   const versions = versionsOf(manifest)
-  const now = versions.find((x) => x.version === v)
-  const base = versions.find((x) => x.version === baseline)
-  if (!now || !base || baseline >= v) { log(`watch: no baseline version ${baseline} before version ${v}: no drift report`); return null }
+  const now = versions.find(x => x.version === v)
+  const base = versions.find(x => x.version === baseline)
+  if (!now || !base || baseline >= v) {
+    log(`watch: no baseline version ${baseline} before version ${v}: no drift report`)
+    return null
+  }
   const prefix = layout.datasetPrefix(record.tenant, record.id)
-  const [a, bStats] = await Promise.all([now, base].map((x) => readLatentStats(deps.objects, prefix + x.statsKey, ['doc_count'])))
+  const [a, bStats] = await Promise.all(
+    [now, base].map(x => readLatentStats(deps.objects, prefix + x.statsKey, ['doc_count']))
+  )
   const labels = (await deps.encoder(record.encoder))?.labels ?? []
   const out = detectDrift({
     batch: { id: `${record.id}@${v}`, documents: now.documents.count, counts: a.docCount },
     baseline: { id: `${record.id}@${baseline}`, documents: base.documents.count, counts: bStats.docCount },
-    watch, labels,
+    watch,
+    labels
   })
   log(`watch: ${out.moved.length} of ${out.tested} latents moved against version ${baseline}`)
-  return { dataset: record.id, version: v, baseline, documents: { version: now.documents.count, baseline: base.documents.count }, watch, tested: out.tested, moved: out.moved }
+  return {
+    dataset: record.id,
+    version: v,
+    baseline,
+    documents: { version: now.documents.count, baseline: base.documents.count },
+    watch,
+    tested: out.tested,
+    moved: out.moved
+  }
 }
 
 /** Queue a signed event for the dataset's webhook under a stable message id (receivers deduplicate redeliveries). */
-async function sendEvent(deps: Pick<WorkerDeps, 'queue'>, record: DatasetRecord, type: WebhookEvent['type'], tag: string, extra: Record<string, unknown> = {}): Promise<void> {
+async function sendEvent(
+  deps: Pick<WorkerDeps, 'queue'>,
+  record: DatasetRecord,
+  type: WebhookEvent['type'],
+  tag: string,
+  extra: Record<string, unknown> = {}
+): Promise<void> {
   if (!record.webhook) return
   const { webhook, tenant, ...view } = record
   const event = { type, timestamp: record.updatedAt, data: { ...view, webhook: { url: webhook.url }, ...extra } }
   await deps.queue.send({
-    kind: 'webhook', tenant, datasetId: record.id, event: type, messageId: `msg_${record.id}_${type}_${tag}`,
-    body: JSON.stringify(event), timestamp: Math.floor(Date.now() / 1000), attempt: 0,
+    kind: 'webhook',
+    tenant,
+    datasetId: record.id,
+    event: type,
+    messageId: `msg_${record.id}_${type}_${tag}`,
+    body: JSON.stringify(event),
+    timestamp: Math.floor(Date.now() / 1000),
+    attempt: 0
   })
 }
 
 /** The append failed: record.append says why; the dataset stays ready on its previous version. */
-export async function failAppend(deps: Pick<WorkerDeps, 'datasets' | 'queue' | 'log'>, job: { tenant: string; datasetId: string; version?: number }, code: string, message: string): Promise<void> {
+export async function failAppend(
+  deps: Pick<WorkerDeps, 'datasets' | 'queue' | 'log'>,
+  job: { tenant: string; datasetId: string; version?: number },
+  code: string,
+  message: string
+): Promise<void> {
   const record = await deps.datasets.getRecord(job.tenant, job.datasetId)
   if (!record?.append || record.append.version !== job.version || (record.version ?? 1) >= record.append.version) return
-  const failed: DatasetRecord = { ...record, append: { ...record.append, status: 'failed', error: { code, message } }, updatedAt: new Date().toISOString() }
+  const failed: DatasetRecord = {
+    ...record,
+    append: { ...record.append, status: 'failed', error: { code, message } },
+    updatedAt: new Date().toISOString()
+  }
   await deps.datasets.putRecord(failed)
   deps.log?.(`[append ${record.id} v${job.version}] failed: ${code}: ${message}`)
   await sendEvent(deps, failed, 'dataset.version-failed', `v${job.version}`)

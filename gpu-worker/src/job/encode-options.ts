@@ -12,7 +12,10 @@ import type { OpenSourceOptions } from '../ingest/open-source.ts'
 
 /** A failure that retrying cannot fix: the job is marked failed with this code and message. */
 export class PermanentJobError extends Error {
-  constructor(readonly code: string, message: string) {
+  constructor(
+    readonly code: string,
+    message: string
+  ) {
     super(message)
     this.name = 'PermanentJobError'
   }
@@ -41,13 +44,19 @@ export interface EncodeOptions {
   rowOffset?: number
 }
 
-
-export interface EncodeResult { manifest: Manifest; stats: DatasetStats }
+export interface EncodeResult {
+  manifest: Manifest
+  stats: DatasetStats
+}
 
 export const JSONL = { contentType: 'application/x-ndjson' }
 export const JSON_TYPE = { contentType: 'application/json' }
 
-export async function readJson<T>(objects: ObjectStore, key: string, schema: { parse(v: unknown): T }): Promise<T | null> {
+export async function readJson<T>(
+  objects: ObjectStore,
+  key: string,
+  schema: { parse(v: unknown): T }
+): Promise<T | null> {
   const bytes = await objects.get(key)
   return bytes ? schema.parse(JSON.parse(new TextDecoder().decode(bytes))) : null
 }
@@ -56,25 +65,38 @@ export const poolRolesOf = (record: DatasetRecord): string[] =>
   'url' in record.source ? (record.source as SourceSpec).poolRoles : (record.poolRoles ?? ['assistant'])
 
 /** The marker of a finished part, or null. */
-export function readPartMarker(objects: ObjectStore, record: Pick<DatasetRecord, 'tenant' | 'id'>, part: number): Promise<PartMarker | null> {
+export function readPartMarker(
+  objects: ObjectStore,
+  record: Pick<DatasetRecord, 'tenant' | 'id'>,
+  part: number
+): Promise<PartMarker | null> {
   return readJson(objects, layout.datasetPrefix(record.tenant, record.id) + layout.partDone(part), PartMarker)
 }
 
 /** Parts with a completion marker, from one listing. */
-export async function finishedParts(objects: ObjectStore, record: Pick<DatasetRecord, 'tenant' | 'id'>): Promise<Set<number>> {
+export async function finishedParts(
+  objects: ObjectStore,
+  record: Pick<DatasetRecord, 'tenant' | 'id'>
+): Promise<Set<number>> {
   return (await listParts(objects, record)).done
 }
-
 
 /**
  * Run a step; should it fail because the dataset was deleted under it (a sweep removed what it reads), say that:
  * the caller drops the job instead of retrying it.
  */
-export async function failIfDeleted<T>(record: DatasetRecord, datasets: DatasetStore, step: () => Promise<T>): Promise<T> {
+export async function failIfDeleted<T>(
+  record: DatasetRecord,
+  datasets: DatasetStore,
+  step: () => Promise<T>
+): Promise<T> {
   try {
     return await step()
   } catch (err) {
-    if (!(err instanceof DatasetDeletedError) && await datasets.isTombstoned(record.tenant, record.id).catch(() => false)) {
+    if (
+      !(err instanceof DatasetDeletedError) &&
+      (await datasets.isTombstoned(record.tenant, record.id).catch(() => false))
+    ) {
       throw new DatasetDeletedError(record.tenant, record.id)
     }
     throw err

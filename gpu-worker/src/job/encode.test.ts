@@ -13,21 +13,42 @@ import { DEMO_ENCODER_DIR } from '../registry.ts'
 import { encodeDataset } from './encode.ts'
 
 let encoder: LoadedEncoder
-before(async () => { encoder = await loadEncoder(DEMO_ENCODER_DIR, { log: () => {} }) })
+before(async () => {
+  encoder = await loadEncoder(DEMO_ENCODER_DIR, { log: () => {} })
+})
 
 const docs = [
-  ...Array.from({ length: 24 }, (_, i) => ({ id: `t${i}`, text: `Document ${i}: ${'the white whale swam past the ship and the crew cheered. '.repeat(1 + (i % 7))}Call me ${i}.`, metadata: { i } })),
-  { id: 'chat', messages: [{ role: 'user', content: 'Please list three fruits.' }, { role: 'assistant', content: 'Apples, pears and plums.' }], metadata: {} },
+  ...Array.from({ length: 24 }, (_, i) => ({
+    id: `t${i}`,
+    text: `Document ${i}: ${'the white whale swam past the ship and the crew cheered. '.repeat(1 + (i % 7))}Call me ${i}.`,
+    metadata: { i }
+  })),
+  {
+    id: 'chat',
+    messages: [
+      { role: 'user', content: 'Please list three fruits.' },
+      { role: 'assistant', content: 'Apples, pears and plums.' }
+    ],
+    metadata: {}
+  }
 ]
 
 async function setup(store = new MemoryObjectStore(), id = 'ds_test') {
   const datasets = new DatasetStore(store)
   const record: DatasetRecord = {
-    id, tenant: 'local', name: 'test', status: 'running', encoder: 'demo', pooling: { method: 'max', outlierNormRatio: 100 },
-    source: { inline: docs.length }, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z',
-    progress: { documents: { done: 0, total: docs.length }, tokens: 0 }, attempts: 1,
+    id,
+    tenant: 'local',
+    name: 'test',
+    status: 'running',
+    encoder: 'demo',
+    pooling: { method: 'max', outlierNormRatio: 100 },
+    source: { inline: docs.length },
+    createdAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+    progress: { documents: { done: 0, total: docs.length }, tokens: 0 },
+    attempts: 1
   }
-  await store.put(layout.inlineInput('local', id), docs.map((d) => JSON.stringify(d)).join('\n') + '\n')
+  await store.put(layout.inlineInput('local', id), docs.map(d => JSON.stringify(d)).join('\n') + '\n')
   await datasets.putRecord(record)
   return { store, datasets, record }
 }
@@ -41,7 +62,13 @@ async function snapshot(store: MemoryObjectStore, prefix: string): Promise<Map<s
   return out
 }
 
-const options = { allowLocalSources: false, chunkDocuments: 8, partDocuments: 16, topExamplesPerLatent: 2, progressIntervalMs: 0 }
+const options = {
+  allowLocalSources: false,
+  chunkDocuments: 8,
+  partDocuments: 16,
+  topExamplesPerLatent: 2,
+  progressIntervalMs: 0
+}
 
 test('two stores get byte-identical contents; a re-run after the commit changes nothing; the bookkeeping is swept', async () => {
   const first = await setup()
@@ -54,7 +81,12 @@ test('two stores get byte-identical contents; a re-run after the commit changes 
   await encodeDataset(other.record, { ...options, objects: other.store, datasets: other.datasets, encoder })
   const elsewhere = await snapshot(other.store, prefix)
   assert.deepEqual([...twice.keys()], [...once.keys()])
-  for (const key of once.keys()) assert.doesNotMatch(key.slice(prefix.length), /^(input\/|parts\/|plan\.json|finalize\.json)/, `${key} left after the commit`)
+  for (const key of once.keys())
+    assert.doesNotMatch(
+      key.slice(prefix.length),
+      /^(input\/|parts\/|plan\.json|finalize\.json)/,
+      `${key} left after the commit`
+    )
   assert.ok(once.size >= 8, 'two parts of documents, by-document and by-latent shards, stats, examples, manifest')
   for (const [key, bytes] of once) {
     assert.equal(twice.get(key), bytes, `${key} changed on re-run`)
@@ -70,8 +102,18 @@ test('two stores get byte-identical contents; a re-run after the commit changes 
   const stats = await readLatentStats(first.store, prefix + manifest.stats.key)
   const counts = new Int32Array(encoder.info.dSae)
   for (let k = 0; k < csr.latents.length; k++) counts[csr.latents[k]]++
-  assert.deepEqual(Array.from(stats.docCount), Array.from(counts), 'merged part statistics equal counts from the shards')
-  const text = await readDocuments(first.store, prefix, manifest.documents.files, [24], ['id', 'messages', 'masked_tokens'])
+  assert.deepEqual(
+    Array.from(stats.docCount),
+    Array.from(counts),
+    'merged part statistics equal counts from the shards'
+  )
+  const text = await readDocuments(
+    first.store,
+    prefix,
+    manifest.documents.files,
+    [24],
+    ['id', 'messages', 'masked_tokens']
+  )
   assert.equal(text.id[0], 'chat')
   assert.deepEqual(JSON.parse(String(text.messages![0])), (docs[24] as { messages: unknown }).messages)
   assert.ok(Number(text.masked_tokens[0]) > 5, 'the user turn and template tokens are left out of pooling')
@@ -80,10 +122,18 @@ test('two stores get byte-identical contents; a re-run after the commit changes 
 test('a job stopped mid-way leaves no manifest; the retry completes it', async () => {
   const { store, datasets, record } = await setup()
   const abort = new AbortController()
-  await assert.rejects(encodeDataset(record, {
-    ...options, objects: store, datasets, encoder, signal: abort.signal,
-    log: (line) => { if (line.startsWith('part 0')) abort.abort() },
-  }))
+  await assert.rejects(
+    encodeDataset(record, {
+      ...options,
+      objects: store,
+      datasets,
+      encoder,
+      signal: abort.signal,
+      log: line => {
+        if (line.startsWith('part 0')) abort.abort()
+      }
+    })
+  )
   assert.equal(await datasets.getManifest('local', 'ds_test'), null, 'a half-written dataset is never visible')
   const done = await encodeDataset(record, { ...options, objects: store, datasets, encoder })
   assert.equal(done.manifest.documents.count, docs.length)
@@ -93,10 +143,21 @@ test('a job stopped mid-way leaves no manifest; the retry completes it', async (
 test('a dataset deleted while encoding is never committed', async () => {
   const { store, datasets, record } = await setup()
   let deleted = false
-  await assert.rejects(encodeDataset(record, {
-    ...options, objects: store, datasets, encoder,
-    log: (line) => { if (!deleted && line.startsWith('part 1')) { deleted = true; void datasets.deleteDataset('local', 'ds_test') } },
-  }), (err: Error) => err instanceof DatasetDeletedError)
+  await assert.rejects(
+    encodeDataset(record, {
+      ...options,
+      objects: store,
+      datasets,
+      encoder,
+      log: line => {
+        if (!deleted && line.startsWith('part 1')) {
+          deleted = true
+          void datasets.deleteDataset('local', 'ds_test')
+        }
+      }
+    }),
+    (err: Error) => err instanceof DatasetDeletedError
+  )
   assert.equal(await datasets.getManifest('local', 'ds_test'), null)
   assert.equal(await datasets.getRecord('local', 'ds_test'), null)
 })

@@ -12,7 +12,14 @@ import { encodePart } from './part.ts'
 import { finalizeEncode } from './finalize.ts'
 import { sweepBookkeeping } from './sweep.ts'
 
-export { PermanentJobError, readPartMarker, finishedParts, isPermanent, type EncodeOptions, type EncodeResult } from './encode-options.ts'
+export {
+  PermanentJobError,
+  readPartMarker,
+  finishedParts,
+  isPermanent,
+  type EncodeOptions,
+  type EncodeResult
+} from './encode-options.ts'
 export { planEncode } from './plan.ts'
 export { encodePart } from './part.ts'
 export { finalizeEncode } from './finalize.ts'

@@ -52,7 +52,11 @@ export class TopExampleCapture {
   /** Candidates of documents with several windows, by doc-in-chunk x nLatents + latent: the best window so far. */
   private pending = new Map<number, Example>()
 
-  constructor(readonly nLatents: number, readonly perLatent: number, readonly halfWindow: number) {
+  constructor(
+    readonly nLatents: number,
+    readonly perLatent: number,
+    readonly halfWindow: number
+  ) {
     this.threshold = new Float32Array(nLatents)
     this.docs = new Int32Array(nLatents * perLatent).fill(-1)
     this.values = new Float32Array(nLatents * perLatent)
@@ -63,7 +67,12 @@ export class TopExampleCapture {
    * One batch's captured windows. `argmax` is the batch's [B x nLatents] argmax; `score(doc, latent)` the document's
    * pooled value (final for single-window documents once their batch is merged).
    */
-  takeBatch(captured: CapturedWindows, argmax: Int32Array, rows: CaptureRow[], score: (doc: number, latent: number) => number): void {
+  takeBatch(
+    captured: CapturedWindows,
+    argmax: Int32Array,
+    rows: CaptureRow[],
+    score: (doc: number, latent: number) => number
+  ): void {
     const { index, activations, width } = captured
     const h = this.halfWindow
     const S = this.nLatents
@@ -79,7 +88,15 @@ export class TopExampleCapture {
       const hi = Math.min(r.ids.length, c + h + 1)
       // Tokens left out of pooling are 0 already; one typed copy per candidate, the rest waits for the part's winners.
       const acts = activations.slice(at + lo - c + h, at + hi - c + h)
-      const example: Example = { row: r.row, score: 0, value, position: c + r.offset, windowStart: lo + r.offset, ids: r.ids.subarray(lo, hi), acts }
+      const example: Example = {
+        row: r.row,
+        score: 0,
+        value,
+        position: c + r.offset,
+        windowStart: lo + r.offset,
+        ids: r.ids.subarray(lo, hi),
+        acts
+      }
       if (!r.multi) {
         example.score = score(r.doc, s)
         this.offer(s, example)
@@ -131,33 +148,51 @@ export class TopExampleCapture {
 
   /** The part's lists: (latent, rank, doc, score, value, position, window_start, tokens, activations), by (latent, rank). */
   write(tokenText: (id: number) => string): Uint8Array {
-    const c: PartColumns = { latent: [], rank: [], doc: [], score: [], value: [], position: [], windowStart: [], tokens: [], activations: [] }
+    const c: PartColumns = {
+      latent: [],
+      rank: [],
+      doc: [],
+      score: [],
+      value: [],
+      position: [],
+      windowStart: [],
+      tokens: [],
+      activations: []
+    }
     const K = this.perLatent
     for (let s = 0; s < this.nLatents; s++) {
       for (let r = 0; r < K; r++) {
         const e = this.entries[s * K + r]
         if (!e) break
-        c.latent.push(s); c.rank.push(r); c.doc.push(e.row); c.score.push(e.score); c.value.push(e.value)
-        c.position.push(e.position); c.windowStart.push(e.windowStart)
+        c.latent.push(s)
+        c.rank.push(r)
+        c.doc.push(e.row)
+        c.score.push(e.score)
+        c.value.push(e.value)
+        c.position.push(e.position)
+        c.windowStart.push(e.windowStart)
         // Rounded as shown (4 decimals), as the second pass wrote them.
-        c.tokens.push(JSON.stringify(Array.from(e.ids, tokenText))); c.activations.push(JSON.stringify(Array.from(e.acts, (v) => Math.round(v * 1e4) / 1e4)))
+        c.tokens.push(JSON.stringify(Array.from(e.ids, tokenText)))
+        c.activations.push(JSON.stringify(Array.from(e.acts, v => Math.round(v * 1e4) / 1e4)))
       }
     }
-    return new Uint8Array(parquetWriteBuffer({
-      columnData: [
-        { name: 'latent', data: Int32Array.from(c.latent), type: 'INT32' },
-        { name: 'rank', data: Int32Array.from(c.rank), type: 'INT32' },
-        { name: 'doc', data: Int32Array.from(c.doc), type: 'INT32' },
-        { name: 'score', data: Float32Array.from(c.score), type: 'FLOAT' },
-        { name: 'value', data: Float32Array.from(c.value), type: 'FLOAT' },
-        { name: 'position', data: Int32Array.from(c.position), type: 'INT32' },
-        { name: 'window_start', data: Int32Array.from(c.windowStart), type: 'INT32' },
-        // Plain strings here: the merge copies them into the final file's JSON columns untouched.
-        { name: 'tokens', data: c.tokens, type: 'STRING' },
-        { name: 'activations', data: c.activations, type: 'STRING' },
-      ],
-      kvMetadata: [{ key: KV_PER_LATENT, value: String(K) }],
-    }))
+    return new Uint8Array(
+      parquetWriteBuffer({
+        columnData: [
+          { name: 'latent', data: Int32Array.from(c.latent), type: 'INT32' },
+          { name: 'rank', data: Int32Array.from(c.rank), type: 'INT32' },
+          { name: 'doc', data: Int32Array.from(c.doc), type: 'INT32' },
+          { name: 'score', data: Float32Array.from(c.score), type: 'FLOAT' },
+          { name: 'value', data: Float32Array.from(c.value), type: 'FLOAT' },
+          { name: 'position', data: Int32Array.from(c.position), type: 'INT32' },
+          { name: 'window_start', data: Int32Array.from(c.windowStart), type: 'INT32' },
+          // Plain strings here: the merge copies them into the final file's JSON columns untouched.
+          { name: 'tokens', data: c.tokens, type: 'STRING' },
+          { name: 'activations', data: c.activations, type: 'STRING' }
+        ],
+        kvMetadata: [{ key: KV_PER_LATENT, value: String(K) }]
+      })
+    )
   }
 }
 
@@ -166,11 +201,13 @@ type PartColumns = MinedWindows & { score: number[] }
 /** Examples per latent a part file holds lists of (its capture's perLatent). */
 export function partExamplesPerLatent(bytes: Uint8Array): number {
   const metadata = parquetMetadata(toArrayBuffer(bytes))
-  return Number(metadata.key_value_metadata?.find((e) => e.key === KV_PER_LATENT)?.value ?? 0)
+  return Number(metadata.key_value_metadata?.find(e => e.key === KV_PER_LATENT)?.value ?? 0)
 }
 
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  return (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer) as ArrayBuffer
+  return (
+    bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer
+  ) as ArrayBuffer
 }
 
 /**
@@ -178,31 +215,53 @@ function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
  * parts' statistics merge), and check them against the merged statistics' top documents. Returns the bytes of
  * examples/top-examples.parquet, or null when the lists disagree with the statistics (the caller then mines).
  */
-export async function mergePartExamples(parts: Uint8Array[], stats: LatentStats, perLatent: number): Promise<{ bytes: Uint8Array; rows: number } | { mismatch: string }> {
+export async function mergePartExamples(
+  parts: Uint8Array[],
+  stats: LatentStats,
+  perLatent: number
+): Promise<{ bytes: Uint8Array; rows: number } | { mismatch: string }> {
   const rows: Array<Record<string, unknown>> = []
-  for (const bytes of parts) rows.push(...await parquetReadObjects({ file: toArrayBuffer(bytes) }))
+  for (const bytes of parts) rows.push(...(await parquetReadObjects({ file: toArrayBuffer(bytes) })))
   const num = (v: unknown) => Number(v)
   rows.sort((a, b) => num(a.latent) - num(b.latent) || num(b.score) - num(a.score) || num(a.doc) - num(b.doc))
-  const out: MinedWindows = { latent: [], rank: [], doc: [], value: [], position: [], windowStart: [], tokens: [], activations: [] }
+  const out: MinedWindows = {
+    latent: [],
+    rank: [],
+    doc: [],
+    value: [],
+    position: [],
+    windowStart: [],
+    tokens: [],
+    activations: []
+  }
   const K = stats.topK
   let i = 0
   for (let s = 0; s < stats.nLatents; s++) {
     // What the statistics say this latent's top documents are: the lists must name the same ones, in order.
     let want = 0
-    while (want < Math.min(perLatent, K) && stats.topDocs[s * K + want] >= 0 && stats.topValues[s * K + want] > 0) want++
+    while (want < Math.min(perLatent, K) && stats.topDocs[s * K + want] >= 0 && stats.topValues[s * K + want] > 0)
+      want++
     let rank = 0
     for (; i < rows.length && num(rows[i].latent) === s; i++) {
       if (rank >= want) continue
       const r = rows[i]
       if (num(r.doc) !== stats.topDocs[s * K + rank]) {
-        return { mismatch: `latent ${s} rank ${rank}: captured document ${num(r.doc)}, statistics say ${stats.topDocs[s * K + rank]}` }
+        return {
+          mismatch: `latent ${s} rank ${rank}: captured document ${num(r.doc)}, statistics say ${stats.topDocs[s * K + rank]}`
+        }
       }
-      out.latent.push(s); out.rank.push(rank); out.doc.push(num(r.doc)); out.value.push(num(r.value))
-      out.position.push(num(r.position)); out.windowStart.push(num(r.window_start))
-      out.tokens.push(String(r.tokens)); out.activations.push(String(r.activations))
+      out.latent.push(s)
+      out.rank.push(rank)
+      out.doc.push(num(r.doc))
+      out.value.push(num(r.value))
+      out.position.push(num(r.position))
+      out.windowStart.push(num(r.window_start))
+      out.tokens.push(String(r.tokens))
+      out.activations.push(String(r.activations))
       rank++
     }
-    if (rank !== want) return { mismatch: `latent ${s}: ${rank} captured examples, statistics have ${want} top documents` }
+    if (rank !== want)
+      return { mismatch: `latent ${s}: ${rank} captured examples, statistics have ${want} top documents` }
   }
   return { bytes: writeTopExamples(out), rows: out.latent.length }
 }

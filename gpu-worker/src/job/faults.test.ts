@@ -16,21 +16,47 @@ import { DEMO_ENCODER_DIR } from '../registry.ts'
 import { encodeDataset } from './encode.ts'
 
 let encoder: LoadedEncoder
-before(async () => { encoder = await loadEncoder(DEMO_ENCODER_DIR, { log: () => {} }) })
+before(async () => {
+  encoder = await loadEncoder(DEMO_ENCODER_DIR, { log: () => {} })
+})
 
 // Small on purpose (the job runs 33 times): still three parts of two chunks each, so every kind of put is hit.
-const docs = Array.from({ length: 12 }, (_, i) => ({ id: `d${i}`, text: `Note ${i}. ${'Rain fell on the harbour and the gulls went quiet. '.repeat(1 + (i % 3))}`, metadata: {} }))
-const options = { allowLocalSources: false, chunkDocuments: 2, partDocuments: 4, topExamplesPerLatent: 2, progressIntervalMs: 0 }
+const docs = Array.from({ length: 12 }, (_, i) => ({
+  id: `d${i}`,
+  text: `Note ${i}. ${'Rain fell on the harbour and the gulls went quiet. '.repeat(1 + (i % 3))}`,
+  metadata: {}
+}))
+const options = {
+  allowLocalSources: false,
+  chunkDocuments: 2,
+  partDocuments: 4,
+  topExamplesPerLatent: 2,
+  progressIntervalMs: 0
+}
 
 /** Fails the n-th put: before it lands ('lost'), or after it lands with the answer lost ('landed'). */
 class FaultyStore implements ObjectStore {
   puts = 0
-  constructor(readonly inner: MemoryObjectStore, private failAt: number, private readonly mode: 'lost' | 'landed') {}
-  get(key: string) { return this.inner.get(key) }
-  getRange(key: string, start: number, end: number) { return this.inner.getRange(key, start, end) }
-  head(key: string) { return this.inner.head(key) }
-  delete(key: string) { return this.inner.delete(key) }
-  list(prefix: string) { return this.inner.list(prefix) }
+  constructor(
+    readonly inner: MemoryObjectStore,
+    private failAt: number,
+    private readonly mode: 'lost' | 'landed'
+  ) {}
+  get(key: string) {
+    return this.inner.get(key)
+  }
+  getRange(key: string, start: number, end: number) {
+    return this.inner.getRange(key, start, end)
+  }
+  head(key: string) {
+    return this.inner.head(key)
+  }
+  delete(key: string) {
+    return this.inner.delete(key)
+  }
+  list(prefix: string) {
+    return this.inner.list(prefix)
+  }
   async put(key: string, body: Uint8Array | string, opts?: PutOptions): Promise<void> {
     this.puts++
     if (this.puts === this.failAt) {
@@ -44,11 +70,19 @@ class FaultyStore implements ObjectStore {
 async function setup(store: ObjectStore) {
   const datasets = new DatasetStore(store)
   const record: DatasetRecord = {
-    id: 'ds_f', tenant: 'local', name: 'faults', status: 'running', encoder: 'demo', pooling: { method: 'max', outlierNormRatio: 100 },
-    source: { inline: docs.length }, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z',
-    progress: { documents: { done: 0, total: docs.length }, tokens: 0 }, attempts: 1,
+    id: 'ds_f',
+    tenant: 'local',
+    name: 'faults',
+    status: 'running',
+    encoder: 'demo',
+    pooling: { method: 'max', outlierNormRatio: 100 },
+    source: { inline: docs.length },
+    createdAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+    progress: { documents: { done: 0, total: docs.length }, tokens: 0 },
+    attempts: 1
   }
-  await store.put(layout.inlineInput('local', 'ds_f'), docs.map((d) => JSON.stringify(d)).join('\n') + '\n')
+  await store.put(layout.inlineInput('local', 'ds_f'), docs.map(d => JSON.stringify(d)).join('\n') + '\n')
   await datasets.putRecord(record)
   return { datasets, record }
 }
@@ -82,7 +116,9 @@ test('store failures at random points: never a visible half dataset, and the ret
       const { datasets, record } = await setup(faulty)
       ;(faulty as unknown as { failAt: number }).failAt = faulty.puts + at
       let failed = false
-      try { await encodeDataset(record, { ...options, objects: faulty, datasets, encoder }) } catch (err) {
+      try {
+        await encodeDataset(record, { ...options, objects: faulty, datasets, encoder })
+      } catch (err) {
         failed = true
         assert.match((err as Error).message, /injected store failure/)
       }
@@ -94,7 +130,8 @@ test('store failures at random points: never a visible half dataset, and the ret
       await encodeDataset(record, { ...options, objects: inner, datasets: new DatasetStore(inner), encoder })
       const after = await contents(inner)
       assert.deepEqual([...after.keys()].sort(), [...reference.keys()].sort(), `put ${at} (${mode}): same keys`)
-      for (const [key, bytes] of reference) assert.equal(after.get(key), bytes, `put ${at} (${mode}): ${key} differs from the uninterrupted run`)
+      for (const [key, bytes] of reference)
+        assert.equal(after.get(key), bytes, `put ${at} (${mode}): ${key} differs from the uninterrupted run`)
     }
   }
 })

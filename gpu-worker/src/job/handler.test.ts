@@ -29,17 +29,31 @@ before(async () => {
   encoder = await loadEncoder(DEMO_ENCODER_DIR, { log: () => {} })
   dir = await mkdtemp(join(tmpdir(), 'latentbase-handler-'))
 })
-after(async () => { await encoder.close(); await rm(dir, { recursive: true, force: true }) })
+after(async () => {
+  await encoder.close()
+  await rm(dir, { recursive: true, force: true })
+})
 
 async function dataset(store: MemoryObjectStore, id: string, webhookUrl?: string): Promise<DatasetRecord> {
   const datasets = new DatasetStore(store)
   const record: DatasetRecord = {
-    id, tenant: 'local', name: id, status: 'queued', encoder: 'demo', pooling: { method: 'max', outlierNormRatio: 100 },
-    source: { inline: 3 }, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z',
-    progress: { documents: { done: 0, total: 3 }, tokens: 0 }, attempts: 0,
-    ...(webhookUrl ? { webhook: { url: webhookUrl, secret: SECRET } } : {}),
+    id,
+    tenant: 'local',
+    name: id,
+    status: 'queued',
+    encoder: 'demo',
+    pooling: { method: 'max', outlierNormRatio: 100 },
+    source: { inline: 3 },
+    createdAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+    progress: { documents: { done: 0, total: 3 }, tokens: 0 },
+    attempts: 0,
+    ...(webhookUrl ? { webhook: { url: webhookUrl, secret: SECRET } } : {})
   }
-  await store.put(layout.inlineInput('local', id), ['one small note', 'a second note', 'and a third'].map((text) => JSON.stringify({ text })).join('\n') + '\n')
+  await store.put(
+    layout.inlineInput('local', id),
+    ['one small note', 'a second note', 'and a third'].map(text => JSON.stringify({ text })).join('\n') + '\n'
+  )
   await datasets.putRecord(record)
   return record
 }
@@ -50,23 +64,35 @@ test('a poison message is dead-lettered after maxReceives, and the dataset is fa
   await dataset(store, 'ds_poison')
   let deps!: WorkerDeps
   const queue = new EmbeddedQueue<JobMessage>(join(dir, 'poison-queue'), {
-    maxReceives: 3, deadLetter: (m: QueueMessage<JobMessage>, reason: string) => onDeadLetter(deps, m.body, reason),
+    maxReceives: 3,
+    deadLetter: (m: QueueMessage<JobMessage>, reason: string) => onDeadLetter(deps, m.body, reason)
   })
   let loads = 0
   deps = {
-    objects: store, datasets, queue, allowLocalSources: false,
+    objects: store,
+    datasets,
+    queue,
+    allowLocalSources: false,
     // The worker's GPU keeps failing: transient each time, so the queue redelivers until it gives up.
-    encoder: async () => { loads++; throw new Error('CUDA error: an illegal memory access was encountered') },
+    encoder: async () => {
+      loads++
+      throw new Error('CUDA error: an illegal memory access was encountered')
+    }
   }
   await queue.send({ kind: 'encode', tenant: 'local', datasetId: 'ds_poison' })
   const abort = new AbortController()
-  const done = runConsumer(queue, (m) => handleJob(m.body, deps, abort.signal), {
-    signal: abort.signal, visibilitySeconds: 1, heartbeatSeconds: 0.5, waitSeconds: 0.2, retryDelaySeconds: () => 0, onError: () => {},
+  const done = runConsumer(queue, m => handleJob(m.body, deps, abort.signal), {
+    signal: abort.signal,
+    visibilitySeconds: 1,
+    heartbeatSeconds: 0.5,
+    waitSeconds: 0.2,
+    retryDelaySeconds: () => 0,
+    onError: () => {}
   })
   const deadline = Date.now() + 20_000
   let record = await datasets.getRecord('local', 'ds_poison')
   while (record?.status !== 'failed' && Date.now() < deadline) {
-    await new Promise((r) => setTimeout(r, 100))
+    await new Promise(r => setTimeout(r, 100))
     record = await datasets.getRecord('local', 'ds_poison')
   }
   abort.abort()
@@ -83,8 +109,11 @@ test('a poison message is dead-lettered after maxReceives, and the dataset is fa
 /** Runs the queued encode-part jobs in order, each delivered once (webhook jobs are left in `sent`). */
 async function runParts(sent: Array<{ job: JobMessage }>, deps: WorkerDeps): Promise<JobMessage[]> {
   const parts: JobMessage[] = []
-  for (let i = 0; i < sent.length;) {
-    if (sent[i].job.kind !== 'encode-part') { i++; continue }
+  for (let i = 0; i < sent.length; ) {
+    if (sent[i].job.kind !== 'encode-part') {
+      i++
+      continue
+    }
     const [{ job }] = sent.splice(i, 1)
     parts.push(job)
     await handleJob(job, deps, undefined, { receiveCount: 1 })
@@ -97,14 +126,28 @@ test('the same jobs delivered twice (the plan while its parts wait, then every j
   const datasets = new DatasetStore(store)
   await dataset(store, 'ds_twice')
   const sent: Array<{ job: JobMessage }> = []
-  const queue = { send: async (job: JobMessage) => { sent.push({ job }); return 'id' } } as unknown as JobQueue<JobMessage>
+  const queue = {
+    send: async (job: JobMessage) => {
+      sent.push({ job })
+      return 'id'
+    }
+  } as unknown as JobQueue<JobMessage>
   const deps: WorkerDeps = {
-    objects: store, datasets, queue, allowLocalSources: false, encoder: async () => encoder, encodeOptions: { topExamplesPerLatent: 1, partDocuments: 2 },
+    objects: store,
+    datasets,
+    queue,
+    allowLocalSources: false,
+    encoder: async () => encoder,
+    encodeOptions: { topExamplesPerLatent: 1, partDocuments: 2 }
   }
-  const listing = async () => new Map((await store.list('local/datasets/ds_twice/')).map((o) => [o.key, o.size]))
+  const listing = async () => new Map((await store.list('local/datasets/ds_twice/')).map(o => [o.key, o.size]))
   const job: JobMessage = { kind: 'encode', tenant: 'local', datasetId: 'ds_twice' }
   await handleJob(job, deps)
-  assert.deepEqual(sent.map((s) => s.job), [0, 1].map((part) => ({ kind: 'encode-part', tenant: 'local', datasetId: 'ds_twice', part })), 'one job per part')
+  assert.deepEqual(
+    sent.map(s => s.job),
+    [0, 1].map(part => ({ kind: 'encode-part', tenant: 'local', datasetId: 'ds_twice', part })),
+    'one job per part'
+  )
   let before = await listing()
   let record = await datasets.getRecord('local', 'ds_twice')
   await handleJob(job, deps)
@@ -128,21 +171,35 @@ test('a webhook receiver down for a while gets the event later, once, signed exa
   let downFor = 3
   const server: Server = createServer((req, res) => {
     let body = ''
-    req.on('data', (c) => { body += c })
+    req.on('data', c => {
+      body += c
+    })
     req.on('end', () => {
       const status = downFor-- > 0 ? 503 : 204
       got.push({ status, headers: req.headers as Record<string, string>, body })
       res.writeHead(status).end()
     })
   })
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
+  await new Promise<void>(ok => server.listen(0, '127.0.0.1', ok))
   try {
     const store = new MemoryObjectStore()
     const datasets = new DatasetStore(store)
     await dataset(store, 'ds_hook', `http://127.0.0.1:${(server.address() as { port: number }).port}/hook`)
     const sent: Array<{ job: JobMessage; delaySeconds?: number }> = []
-    const queue = { send: async (job: JobMessage, o?: { delaySeconds?: number }) => { sent.push({ job, delaySeconds: o?.delaySeconds }); return 'id' } } as unknown as JobQueue<JobMessage>
-    const deps: WorkerDeps = { objects: store, datasets, queue, allowLocalSources: false, encoder: async () => encoder, encodeOptions: { topExamplesPerLatent: 1 } }
+    const queue = {
+      send: async (job: JobMessage, o?: { delaySeconds?: number }) => {
+        sent.push({ job, delaySeconds: o?.delaySeconds })
+        return 'id'
+      }
+    } as unknown as JobQueue<JobMessage>
+    const deps: WorkerDeps = {
+      objects: store,
+      datasets,
+      queue,
+      allowLocalSources: false,
+      encoder: async () => encoder,
+      encodeOptions: { topExamplesPerLatent: 1 }
+    }
     await handleJob({ kind: 'encode', tenant: 'local', datasetId: 'ds_hook' }, deps)
     await runParts(sent, deps)
     let job = sent.shift()!.job as WebhookJob
@@ -151,15 +208,27 @@ test('a webhook receiver down for a while gets the event later, once, signed exa
     for (let i = 0; i < 10 && got.at(-1)?.status !== 204; i++) {
       await handleJob({ ...job, notBefore: undefined }, deps)
       const next = sent.shift()
-      if (next) { assert.ok((next.delaySeconds ?? 0) > 0, 'retries wait'); job = next.job as WebhookJob }
+      if (next) {
+        assert.ok((next.delaySeconds ?? 0) > 0, 'retries wait')
+        job = next.job as WebhookJob
+      }
     }
-    assert.deepEqual(got.map((g) => g.status), [503, 503, 503, 204])
+    assert.deepEqual(
+      got.map(g => g.status),
+      [503, 503, 503, 204]
+    )
     assert.equal(sent.length, 0, 'nothing re-queued after the 2xx')
-    assert.equal(new Set(got.map((g) => g.headers['webhook-id'])).size, 1, 'one webhook-id across retries, so receivers can deduplicate')
-    assert.equal(new Set(got.map((g) => g.body)).size, 1, 'the same body every time')
+    assert.equal(
+      new Set(got.map(g => g.headers['webhook-id'])).size,
+      1,
+      'one webhook-id across retries, so receivers can deduplicate'
+    )
+    assert.equal(new Set(got.map(g => g.body)).size, 1, 'the same body every time')
     const delivered = got.at(-1)!
     const event = new Webhook(SECRET).verify(delivered.body, {
-      'webhook-id': delivered.headers['webhook-id'], 'webhook-timestamp': delivered.headers['webhook-timestamp'], 'webhook-signature': delivered.headers['webhook-signature'],
+      'webhook-id': delivered.headers['webhook-id'],
+      'webhook-timestamp': delivered.headers['webhook-timestamp'],
+      'webhook-signature': delivered.headers['webhook-signature']
     }) as { type: string; data: { id: string; status: string } }
     assert.equal(event.type, 'dataset.ready')
     assert.equal(event.data.id, 'ds_hook')

@@ -17,24 +17,52 @@ import { TopExampleCapture } from './example-capture.ts'
 import { failIfDeleted, JSON_TYPE, PermanentJobError, poolRolesOf, type EncodeOptions } from './encode-options.ts'
 
 interface PartColumns {
-  row: number[]; id: string[]; text: string[]; metadata: string[]; messages: string[]; tokenCount: number[]; truncated: boolean[]; maskedTokens: number[]
+  row: number[]
+  id: string[]
+  text: string[]
+  metadata: string[]
+  messages: string[]
+  tokenCount: number[]
+  truncated: boolean[]
+  maskedTokens: number[]
 }
-const emptyPart = (): PartColumns => ({ row: [], id: [], text: [], metadata: [], messages: [], tokenCount: [], truncated: [], maskedTokens: [] })
+const emptyPart = (): PartColumns => ({
+  row: [],
+  id: [],
+  text: [],
+  metadata: [],
+  messages: [],
+  tokenCount: [],
+  truncated: [],
+  maskedTokens: []
+})
 
 /** Growable typed-array columns of pooled (doc, latent, value, position) rows, in doc then latent order. */
 class PooledRows {
-  docs = new Int32Array(1 << 16); latents = new Int32Array(1 << 16); values = new Float32Array(1 << 16); positions = new Int32Array(1 << 16)
+  docs = new Int32Array(1 << 16)
+  latents = new Int32Array(1 << 16)
+  values = new Float32Array(1 << 16)
+  positions = new Int32Array(1 << 16)
   length = 0
   push(doc: number, latent: number, value: number, position: number): void {
     if (this.length === this.docs.length) this.grow()
     const k = this.length++
-    this.docs[k] = doc; this.latents[k] = latent; this.values[k] = value; this.positions[k] = position
+    this.docs[k] = doc
+    this.latents[k] = latent
+    this.values[k] = value
+    this.positions[k] = position
   }
   private grow(): void {
     const n = this.docs.length * 2
-    const g = <T extends Int32Array | Float32Array>(a: T, Ctor: new (n: number) => T): T => { const b = new Ctor(n); b.set(a); return b }
-    this.docs = g(this.docs, Int32Array); this.latents = g(this.latents, Int32Array)
-    this.values = g(this.values, Float32Array); this.positions = g(this.positions, Int32Array)
+    const g = <T extends Int32Array | Float32Array>(a: T, Ctor: new (n: number) => T): T => {
+      const b = new Ctor(n)
+      b.set(a)
+      return b
+    }
+    this.docs = g(this.docs, Int32Array)
+    this.latents = g(this.latents, Int32Array)
+    this.values = g(this.values, Float32Array)
+    this.positions = g(this.positions, Int32Array)
   }
 }
 
@@ -42,11 +70,21 @@ class PooledRows {
  * Encode one part of a plan: its staged documents -> one fused reader+SAE+pooling graph per batch -> the part's
  * shards and statistics -> its marker (last). Deterministic: a re-run writes the same bytes under the same keys.
  */
-export function encodePart(record: DatasetRecord, plan: EncodePlan, part: number, opts: EncodeOptions & { receiveCount?: number }): Promise<PartMarker> {
+export function encodePart(
+  record: DatasetRecord,
+  plan: EncodePlan,
+  part: number,
+  opts: EncodeOptions & { receiveCount?: number }
+): Promise<PartMarker> {
   return failIfDeleted(record, opts.datasets, () => encodeOnePart(record, plan, part, opts))
 }
 
-async function encodeOnePart(record: DatasetRecord, plan: EncodePlan, part: number, opts: EncodeOptions & { receiveCount?: number }): Promise<PartMarker> {
+async function encodeOnePart(
+  record: DatasetRecord,
+  plan: EncodePlan,
+  part: number,
+  opts: EncodeOptions & { receiveCount?: number }
+): Promise<PartMarker> {
   const { encoder, objects, datasets } = opts
   const log = opts.log ?? (() => {})
   const tenant = record.tenant
@@ -54,7 +92,8 @@ async function encodeOnePart(record: DatasetRecord, plan: EncodePlan, part: numb
   const spec = plan.parts[part]
   if (!spec) throw new PermanentJobError('bad-part', `part ${part} is not in the plan of ${plan.parts.length} part(s)`)
   const input = await objects.get(prefix + layout.partInput(part))
-  if (!input) throw new PermanentJobError('input-missing', `the staged documents of part ${part} are missing from the store`)
+  if (!input)
+    throw new PermanentJobError('input-missing', `the staged documents of part ${part} are missing from the store`)
   const docs = parseStagedDocuments(input)
   const nLatents = encoder.info.dSae
   const chunkDocuments = opts.chunkDocuments ?? 512
@@ -63,7 +102,10 @@ async function encodeOnePart(record: DatasetRecord, plan: EncodePlan, part: numb
   // latent's top list, and each latent keeps its running top list (perLatent as finalize asks, at most the stats' K).
   const perLatent = Math.min(opts.topExamplesPerLatent ?? 5, DEFAULT_TOP_K)
   const capture = perLatent > 0 ? new TopExampleCapture(nLatents, perLatent, EXAMPLE_HALF_WINDOW) : null
-  const session = await encoder.createPoolingSession(pooling, capture ? { examples: { halfWindow: EXAMPLE_HALF_WINDOW } } : undefined)
+  const session = await encoder.createPoolingSession(
+    pooling,
+    capture ? { examples: { halfWindow: EXAMPLE_HALF_WINDOW } } : undefined
+  )
   const prepareContext = { ...encoder.prepareContext, poolRoles: poolRolesOf(record) }
 
   const masked = { special: 0, outlier: 0, role: 0 }
@@ -90,31 +132,46 @@ async function encodeOnePart(record: DatasetRecord, plan: EncodePlan, part: numb
 
   const encodeChunk = async (chunk: SourceDocument[]) => {
     const tPrepare = performance.now()
-    const prepared = chunk.map((doc) => {
+    const prepared = chunk.map(doc => {
       const prep = prepareDocument(doc, prepareContext)
       // The planner kept only documents with something to pool; another answer means the encoder changed since.
-      if (prep.pooledTokens === 0) throw new PermanentJobError('plan-mismatch', `document ${doc.id} was planned but has nothing to pool: did the encoder change since planning?`)
+      if (prep.pooledTokens === 0)
+        throw new PermanentJobError(
+          'plan-mismatch',
+          `document ${doc.id} was planned but has nothing to pool: did the encoder change since planning?`
+        )
       return { doc, prep }
     })
     seconds.tokenize += (performance.now() - tPrepare) / 1000
     // Each window is one batch row; a document's windows are merged below.
     const windowDoc: number[] = []
     const windowItems: PreparedDocument['windows'] = []
-    prepared.forEach((p, i) => { for (const w of p.prep.windows) { windowDoc.push(i); windowItems.push(w) } })
-    const lengths = Int32Array.from(windowItems, (w) => w.ids.length)
+    prepared.forEach((p, i) => {
+      for (const w of p.prep.windows) {
+        windowDoc.push(i)
+        windowItems.push(w)
+      }
+    })
+    const lengths = Int32Array.from(windowItems, w => w.ids.length)
     best.fill(0, 0, prepared.length * nLatents)
     bestPos.fill(-1, 0, prepared.length * nLatents)
     weight.fill(0, 0, prepared.length)
     const outliers = new Int32Array(prepared.length)
-    const multi = prepared.map((p) => p.prep.windows.length > 1)
+    const multi = prepared.map(p => p.prep.windows.length > 1)
     const score = (d: number, s: number) => best[d * nLatents + s]
-    for (const batchIdx of planBatches(lengths, { maxTokensPerBatch: opts.maxTokensPerBatch ?? 8192, maxBatchSize: opts.maxBatchSize ?? 32 })) {
+    for (const batchIdx of planBatches(lengths, {
+      maxTokensPerBatch: opts.maxTokensPerBatch ?? 8192,
+      maxBatchSize: opts.maxBatchSize ?? 32
+    })) {
       opts.signal?.throwIfAborted()
-      const batch: EncoderBatch = packBatch(Array.from(batchIdx, (i) => windowItems[i]), encoder.padTokenId)
+      const batch: EncoderBatch = packBatch(
+        Array.from(batchIdx, i => windowItems[i]),
+        encoder.padTokenId
+      )
       if (capture) {
         batch.exampleThreshold = capture.threshold
         // Rows of long documents return every active latent: their pooled values are final only after the chunk.
-        batch.exampleAll = Float32Array.from(batchIdx, (i) => (multi[windowDoc[i]] ? 1 : 0))
+        batch.exampleAll = Float32Array.from(batchIdx, i => (multi[windowDoc[i]] ? 1 : 0))
       }
       const t0 = performance.now()
       const out = await session.run(batch)
@@ -128,7 +185,13 @@ async function encodeOnePart(record: DatasetRecord, plan: EncodePlan, part: numb
       }
       if (capture && out.examples) {
         const tc = performance.now()
-        const rows = Array.from(batchIdx, (i) => ({ doc: windowDoc[i], row: row + windowDoc[i], ids: windowItems[i].ids, offset: windowItems[i].offset, multi: multi[windowDoc[i]] }))
+        const rows = Array.from(batchIdx, i => ({
+          doc: windowDoc[i],
+          row: row + windowDoc[i],
+          ids: windowItems[i].ids,
+          offset: windowItems[i].offset,
+          multi: multi[windowDoc[i]]
+        }))
         capture.takeBatch(out.examples, out.argmax, rows, score)
         seconds.examples += (performance.now() - tc) / 1000
       }
@@ -145,12 +208,17 @@ async function encodeOnePart(record: DatasetRecord, plan: EncodePlan, part: numb
         const v = best[base + s]
         if (v > 0) pooled.push(row, s, v, bestPos[base + s])
       }
-      columns.row.push(row); columns.id.push(doc.id); columns.text.push(prep.text)
+      columns.row.push(row)
+      columns.id.push(doc.id)
+      columns.text.push(prep.text)
       columns.metadata.push(JSON.stringify(doc.metadata ?? {}))
       columns.messages.push(doc.messages ? JSON.stringify(doc.messages) : '')
-      columns.tokenCount.push(prep.tokenCount); columns.truncated.push(prep.truncated)
+      columns.tokenCount.push(prep.tokenCount)
+      columns.truncated.push(prep.truncated)
       columns.maskedTokens.push(prep.masked.special + prep.masked.role + outliers[d])
-      masked.special += prep.masked.special; masked.role += prep.masked.role; masked.outlier += outliers[d]
+      masked.special += prep.masked.special
+      masked.role += prep.masked.role
+      masked.outlier += outliers[d]
       tokens += prep.tokenCount
       if (prep.truncated) truncated++
       row++
@@ -166,19 +234,41 @@ async function encodeOnePart(record: DatasetRecord, plan: EncodePlan, part: numb
     await session.release()
   }
   if (row - spec.docStart !== spec.docCount) {
-    throw new PermanentJobError('plan-mismatch', `part ${part} holds ${row - spec.docStart} documents where the plan says ${spec.docCount}`)
+    throw new PermanentJobError(
+      'plan-mismatch',
+      `part ${part} holds ${row - spec.docStart} documents where the plan says ${spec.docCount}`
+    )
   }
 
   const t0 = performance.now()
   const nDocs = columns.row.length
-  const csr = csrFromSortedRows(nDocs, nLatents, spec.docStart, pooled.docs.subarray(0, pooled.length),
-    pooled.latents.subarray(0, pooled.length), pooled.values.subarray(0, pooled.length), pooled.positions.subarray(0, pooled.length))
+  const csr = csrFromSortedRows(
+    nDocs,
+    nLatents,
+    spec.docStart,
+    pooled.docs.subarray(0, pooled.length),
+    pooled.latents.subarray(0, pooled.length),
+    pooled.values.subarray(0, pooled.length),
+    pooled.positions.subarray(0, pooled.length)
+  )
   const docsShard = writeDocumentsShard({
-    row: Int32Array.from(columns.row), id: columns.id, text: columns.text, metadata: columns.metadata, messages: columns.messages,
-    token_count: columns.tokenCount, truncated: columns.truncated, masked_tokens: columns.maskedTokens,
+    row: Int32Array.from(columns.row),
+    id: columns.id,
+    text: columns.text,
+    metadata: columns.metadata,
+    messages: columns.messages,
+    token_count: columns.tokenCount,
+    truncated: columns.truncated,
+    masked_tokens: columns.maskedTokens
   })
   const latentShards = writeLatentShards(csr, { docOffset: spec.docStart })
-  const keys = { docs: layout.documentsShard(part), byDoc: layout.byDocumentShard(part), byLat: layout.byLatentShard(part), stats: layout.partStats(part), examples: layout.partExamples(part) }
+  const keys = {
+    docs: layout.documentsShard(part),
+    byDoc: layout.byDocumentShard(part),
+    byLat: layout.byLatentShard(part),
+    stats: layout.partStats(part),
+    examples: layout.partExamples(part)
+  }
   await objects.put(prefix + keys.docs, docsShard.bytes)
   await objects.put(prefix + keys.byDoc, latentShards.byDocument.bytes)
   await objects.put(prefix + keys.byLat, latentShards.byLatent.bytes)
@@ -190,13 +280,22 @@ async function encodeOnePart(record: DatasetRecord, plan: EncodePlan, part: numb
     seconds.examples += (performance.now() - tc) / 1000
   }
   const marker: PartMarker = {
-    part, docStart: spec.docStart, docCount: nDocs, tokens, truncated, masked, nnz: pooled.length,
+    part,
+    docStart: spec.docStart,
+    docCount: nDocs,
+    tokens,
+    truncated,
+    masked,
+    nnz: pooled.length,
     files: {
       documents: { key: keys.docs, ...docsShard.file },
       byDocument: { key: keys.byDoc, ...latentShards.byDocument.file },
-      byLatent: { key: keys.byLat, ...latentShards.byLatent.file },
+      byLatent: { key: keys.byLat, ...latentShards.byLatent.file }
     },
-    statsKey: keys.stats, ...(capture ? { examplesKey: keys.examples } : {}), seconds, receiveCount: opts.receiveCount ?? 1,
+    statsKey: keys.stats,
+    ...(capture ? { examplesKey: keys.examples } : {}),
+    seconds,
+    receiveCount: opts.receiveCount ?? 1
   }
   // The marker goes last, and only if the dataset was not deleted meanwhile.
   if (await datasets.isTombstoned(tenant, record.id)) throw new DatasetDeletedError(tenant, record.id)
@@ -215,8 +314,19 @@ function parseStagedDocuments(bytes: Uint8Array): SourceDocument[] {
  * Merge one window's pooled row into its document. max/binary keep the larger value (and its position);
  * sum/count add; mean averages windows weighted by their pooled token counts.
  */
-function mergeWindow(method: string, best: Float32Array, bestPos: Int32Array, weight: Float64Array, d: number, nLatents: number,
-  pooled: Float32Array, argmax: Int32Array, b: number, offset: number, wWeight: number): void {
+function mergeWindow(
+  method: string,
+  best: Float32Array,
+  bestPos: Int32Array,
+  weight: Float64Array,
+  d: number,
+  nLatents: number,
+  pooled: Float32Array,
+  argmax: Int32Array,
+  b: number,
+  offset: number,
+  wWeight: number
+): void {
   const base = d * nLatents
   const src = b * nLatents
   if (method === 'sum' || method === 'count') {
@@ -242,6 +352,9 @@ function mergeWindow(method: string, best: Float32Array, bestPos: Int32Array, we
   }
   for (let s = 0; s < nLatents; s++) {
     const v = pooled[src + s]
-    if (v > best[base + s]) { best[base + s] = v; bestPos[base + s] = argmax[src + s] + offset }
+    if (v > best[base + s]) {
+      best[base + s] = v
+      bestPos[base + s] = argmax[src + s] + offset
+    }
   }
 }

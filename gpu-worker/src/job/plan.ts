@@ -7,7 +7,14 @@ import { EncodePlan, type EncodePart } from '@latentbase/shared/contract/encode-
 import { readPlan } from '@latentbase/shared/store/encode-progress'
 import { readSourceDocuments, type SourceDocument } from '../ingest/records.ts'
 import { prepareDocument, type PreparedDocument } from '../prepare/tokenize.ts'
-import { failIfDeleted, JSON_TYPE, JSONL, PermanentJobError, poolRolesOf, type EncodeOptions } from './encode-options.ts'
+import {
+  failIfDeleted,
+  JSON_TYPE,
+  JSONL,
+  PermanentJobError,
+  poolRolesOf,
+  type EncodeOptions
+} from './encode-options.ts'
 
 /**
  * Planning: read the source once, tokenize each document to decide whether it can be pooled (so that rows are
@@ -44,12 +51,21 @@ async function planParts(record: DatasetRecord, opts: EncodeOptions): Promise<En
     lines = []
     lineTokens = 0
   }
-  const source: AsyncIterable<SourceDocument | { skip: string }> = 'inline' in record.source
-    ? readInlineDocuments(objects, layout.inlineInput(record.tenant, record.id))
-    : readSourceDocuments(record.source as SourceSpec, { allowLocal: opts.allowLocalSources, signal: opts.signal, guard: opts.sourceGuard, uploads: { objects, tenant: record.tenant } })
+  const source: AsyncIterable<SourceDocument | { skip: string }> =
+    'inline' in record.source
+      ? readInlineDocuments(objects, layout.inlineInput(record.tenant, record.id))
+      : readSourceDocuments(record.source as SourceSpec, {
+          allowLocal: opts.allowLocalSources,
+          signal: opts.signal,
+          guard: opts.sourceGuard,
+          uploads: { objects, tenant: record.tenant }
+        })
   for await (const item of source) {
     opts.signal?.throwIfAborted()
-    if ('skip' in item) { skipped[item.skip] = (skipped[item.skip] ?? 0) + 1; continue }
+    if ('skip' in item) {
+      skipped[item.skip] = (skipped[item.skip] ?? 0) + 1
+      continue
+    }
     let prep: PreparedDocument
     try {
       prep = prepareDocument(item, context)
@@ -58,10 +74,18 @@ async function planParts(record: DatasetRecord, opts: EncodeOptions): Promise<En
       log(`skipped document ${item.id}: ${(err as Error).message}`)
       continue
     }
-    if (prep.pooledTokens === 0) { skipped['nothing-to-pool'] = (skipped['nothing-to-pool'] ?? 0) + 1; continue }
-    lines.push(JSON.stringify({
-      id: item.id, ...(item.text !== undefined ? { text: item.text } : {}), ...(item.messages ? { messages: item.messages } : {}), metadata: item.metadata ?? {},
-    }))
+    if (prep.pooledTokens === 0) {
+      skipped['nothing-to-pool'] = (skipped['nothing-to-pool'] ?? 0) + 1
+      continue
+    }
+    lines.push(
+      JSON.stringify({
+        id: item.id,
+        ...(item.text !== undefined ? { text: item.text } : {}),
+        ...(item.messages ? { messages: item.messages } : {}),
+        metadata: item.metadata ?? {}
+      })
+    )
     documents++
     tokens += prep.tokenCount
     lineTokens += prep.tokenCount
@@ -69,27 +93,52 @@ async function planParts(record: DatasetRecord, opts: EncodeOptions): Promise<En
   }
   await flush()
   if (documents === 0) {
-    const reasons = Object.entries(skipped).map(([k, v]) => `${v} ${k}`).join(', ')
-    throw new PermanentJobError('no-documents', `the source has no usable documents${reasons ? ` (skipped: ${reasons})` : ''}`)
+    const reasons = Object.entries(skipped)
+      .map(([k, v]) => `${v} ${k}`)
+      .join(', ')
+    throw new PermanentJobError(
+      'no-documents',
+      `the source has no usable documents${reasons ? ` (skipped: ${reasons})` : ''}`
+    )
   }
   const plan: EncodePlan = {
-    tenant: record.tenant, datasetId: record.id, startedAt, documents, tokens, skipped, parts,
-    seconds: (performance.now() - started) / 1000,
+    tenant: record.tenant,
+    datasetId: record.id,
+    startedAt,
+    documents,
+    tokens,
+    skipped,
+    parts,
+    seconds: (performance.now() - started) / 1000
   }
   await objects.put(prefix + layout.encodePlan(), JSON.stringify(EncodePlan.parse(plan)), JSON_TYPE)
   log(`planned ${documents} documents, ${tokens} tokens in ${parts.length} part(s)`)
   return plan
 }
 
-async function* readInlineDocuments(objects: ObjectStore, key: string): AsyncIterable<SourceDocument | { skip: string }> {
+async function* readInlineDocuments(
+  objects: ObjectStore,
+  key: string
+): AsyncIterable<SourceDocument | { skip: string }> {
   const bytes = await objects.get(key)
-  if (!bytes) throw new PermanentJobError('input-missing', 'the inline documents of this dataset are missing from the store')
+  if (!bytes)
+    throw new PermanentJobError('input-missing', 'the inline documents of this dataset are missing from the store')
   const lines = new TextDecoder().decode(bytes).split('\n')
   let i = 0
   for (const line of lines) {
     if (!line) continue
-    const d = JSON.parse(line) as { id?: string; text?: string; messages?: Array<{ role: string; content: string }>; metadata?: Record<string, unknown> }
-    yield { id: d.id ?? String(i), ...(d.text !== undefined ? { text: d.text } : {}), ...(d.messages ? { messages: d.messages } : {}), metadata: d.metadata ?? {} }
+    const d = JSON.parse(line) as {
+      id?: string
+      text?: string
+      messages?: Array<{ role: string; content: string }>
+      metadata?: Record<string, unknown>
+    }
+    yield {
+      id: d.id ?? String(i),
+      ...(d.text !== undefined ? { text: d.text } : {}),
+      ...(d.messages ? { messages: d.messages } : {}),
+      metadata: d.metadata ?? {}
+    }
     i++
   }
 }

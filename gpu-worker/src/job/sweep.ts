@@ -5,10 +5,13 @@ import { layout } from '@latentbase/shared/store/layout'
 import { mapLimit } from '@latentbase/shared/util/map-limit'
 
 /** After the commit: delete the plan, staged inputs, markers, progress and part statistics (idempotent). */
-export async function sweepBookkeeping(objects: ObjectStore, record: Pick<DatasetRecord, 'tenant' | 'id'>): Promise<void> {
+export async function sweepBookkeeping(
+  objects: ObjectStore,
+  record: Pick<DatasetRecord, 'tenant' | 'id'>
+): Promise<void> {
   const prefix = layout.datasetPrefix(record.tenant, record.id)
   for (const entry of layout.encodeBookkeeping) {
-    const keys = entry.endsWith('/') ? (await objects.list(prefix + entry)).map((o) => o.key) : [prefix + entry]
-    await mapLimit(keys, 16, (key) => objects.delete(key))
+    const keys = entry.endsWith('/') ? (await objects.list(prefix + entry)).map(o => o.key) : [prefix + entry]
+    await mapLimit(keys, 16, key => objects.delete(key))
   }
 }

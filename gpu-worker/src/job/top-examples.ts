@@ -55,10 +55,23 @@ export type MinedWindows = TopExampleColumns
  * the documents are re-encoded token by token, and only the wanted latents leave the graph. `wanted` maps a
  * document row to its (latent, rank) pairs; ranks are below `ranksPerLatent`.
  */
-export async function mineWindows(o: Omit<MineOptions, 'stats' | 'perLatent'>, wanted: Map<number, Array<[latent: number, rank: number]>>, ranksPerLatent: number): Promise<MinedWindows> {
+export async function mineWindows(
+  o: Omit<MineOptions, 'stats' | 'perLatent'>,
+  wanted: Map<number, Array<[latent: number, rank: number]>>,
+  ranksPerLatent: number
+): Promise<MinedWindows> {
   const { encoder } = o
   const docs = Int32Array.from(wanted.keys()).sort()
-  const out: MinedWindows = { latent: [], rank: [], doc: [], value: [], position: [], windowStart: [], tokens: [], activations: [] }
+  const out: MinedWindows = {
+    latent: [],
+    rank: [],
+    doc: [],
+    value: [],
+    position: [],
+    windowStart: [],
+    tokens: [],
+    activations: []
+  }
   if (docs.length === 0) return out
   const session = await encoder.createTokenActivationsSession({ selectLatents: true })
   const t0 = performance.now()
@@ -72,17 +85,30 @@ export async function mineWindows(o: Omit<MineOptions, 'stats' | 'perLatent'>, w
     const windows: Array<{ w: PreparedDocument['windows'][number]; row: number }> = []
     for (let i = 0; i < columns.row.length; i++) {
       const messages = columns.messages?.[i] ? JSON.parse(String(columns.messages[i])) : undefined
-      const prep = prepareDocument({ id: String(columns.id[i]), ...(messages ? { messages } : { text: String(columns.text[i]) }), metadata: {} }, context)
+      const prep = prepareDocument(
+        { id: String(columns.id[i]), ...(messages ? { messages } : { text: String(columns.text[i]) }), metadata: {} },
+        context
+      )
       for (const w of prep.windows) windows.push({ w, row: Number(columns.row[i]) })
     }
-    const lengths = Int32Array.from(windows, (x) => x.w.ids.length)
-    for (const batchIdx of planBatches(lengths, { maxTokensPerBatch: Math.max(2048, encoder.info.maxTokens), maxBatchSize: 16 })) {
+    const lengths = Int32Array.from(windows, x => x.w.ids.length)
+    for (const batchIdx of planBatches(lengths, {
+      maxTokensPerBatch: Math.max(2048, encoder.info.maxTokens),
+      maxBatchSize: 16
+    })) {
       // Only the latents whose top documents are in this batch leave the graph.
       const column = new Map<number, number>()
-      for (const i of batchIdx) for (const [latent] of wanted.get(windows[i].row)!) if (!column.has(latent)) column.set(latent, column.size)
+      for (const i of batchIdx)
+        for (const [latent] of wanted.get(windows[i].row)!) if (!column.has(latent)) column.set(latent, column.size)
       const latentIds = Int32Array.from(column.keys())
       const L = latentIds.length
-      const batch = { ...packBatch(Array.from(batchIdx, (i) => windows[i].w), encoder.padTokenId), latentIds }
+      const batch = {
+        ...packBatch(
+          Array.from(batchIdx, i => windows[i].w),
+          encoder.padTokenId
+        ),
+        latentIds
+      }
       const res = await session.run(batch)
       const T = batch.seqLen
       for (let b = 0; b < batchIdx.length; b++) {
@@ -95,7 +121,10 @@ export async function mineWindows(o: Omit<MineOptions, 'stats' | 'perLatent'>, w
           for (let t = 0; t < w.ids.length; t++) {
             if (!(res.poolMask[base + t] > 0)) continue
             const v = res.activations[(base + t) * L + c]
-            if (v > bestV) { bestV = v; bestT = t }
+            if (v > bestV) {
+              bestV = v
+              bestT = t
+            }
           }
           if (bestT < 0) continue
           const lo = Math.max(0, bestT - EXAMPLE_HALF_WINDOW)
@@ -113,14 +142,21 @@ export async function mineWindows(o: Omit<MineOptions, 'stats' | 'perLatent'>, w
             at = out.latent.length
             slot.set(key, at)
           } else if (out.value[at] >= bestV) continue
-          out.latent[at] = latent; out.rank[at] = rank; out.doc[at] = row; out.value[at] = bestV
-          out.position[at] = bestT + w.offset; out.windowStart[at] = lo + w.offset
-          out.tokens[at] = JSON.stringify(toks); out.activations[at] = JSON.stringify(acts)
+          out.latent[at] = latent
+          out.rank[at] = rank
+          out.doc[at] = row
+          out.value[at] = bestV
+          out.position[at] = bestT + w.offset
+          out.windowStart[at] = lo + w.offset
+          out.tokens[at] = JSON.stringify(toks)
+          out.activations[at] = JSON.stringify(acts)
         }
       }
     }
   }
   await session.release()
-  o.log?.(`top examples: re-encoded ${docs.length} candidate documents in ${((performance.now() - t0) / 1000).toFixed(1)} s`)
+  o.log?.(
+    `top examples: re-encoded ${docs.length} candidate documents in ${((performance.now() - t0) / 1000).toFixed(1)} s`
+  )
   return out
 }

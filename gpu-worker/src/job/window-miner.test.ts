@@ -13,38 +13,69 @@ import { encodeDataset } from './encode.ts'
 import { encoderWindowMiner } from './window-miner.ts'
 
 let encoder: LoadedEncoder
-before(async () => { encoder = await loadEncoder(DEMO_ENCODER_DIR, { log: () => {} }) })
-after(async () => { await encoder.close() })
+before(async () => {
+  encoder = await loadEncoder(DEMO_ENCODER_DIR, { log: () => {} })
+})
+after(async () => {
+  await encoder.close()
+})
 
 test('mined windows peak at the stored pooled value and position; another encoder version gives nothing', async () => {
   const objects = new MemoryObjectStore()
   const datasets = new DatasetStore(objects)
-  const docs = Array.from({ length: 12 }, (_, i) => ({ text: `Letter ${i}: ${'the tide rose over the old harbour wall while the bells rang. '.repeat(1 + (i % 4))}` }))
+  const docs = Array.from({ length: 12 }, (_, i) => ({
+    text: `Letter ${i}: ${'the tide rose over the old harbour wall while the bells rang. '.repeat(1 + (i % 4))}`
+  }))
   const record: DatasetRecord = {
-    id: 'ds_w', tenant: 'local', name: 'w', status: 'running', encoder: 'demo', pooling: { method: 'max', outlierNormRatio: 100 },
-    source: { inline: docs.length }, createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z',
-    progress: { documents: { done: 0, total: docs.length }, tokens: 0 }, attempts: 1,
+    id: 'ds_w',
+    tenant: 'local',
+    name: 'w',
+    status: 'running',
+    encoder: 'demo',
+    pooling: { method: 'max', outlierNormRatio: 100 },
+    source: { inline: docs.length },
+    createdAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+    progress: { documents: { done: 0, total: docs.length }, tokens: 0 },
+    attempts: 1
   }
-  await objects.put(layout.inlineInput('local', 'ds_w'), docs.map((d) => JSON.stringify(d)).join('\n') + '\n')
+  await objects.put(layout.inlineInput('local', 'ds_w'), docs.map(d => JSON.stringify(d)).join('\n') + '\n')
   await datasets.putRecord(record)
-  const { manifest } = await encodeDataset(record, { objects, datasets, encoder, allowLocalSources: false, topExamplesPerLatent: 0 })
+  const { manifest } = await encodeDataset(record, {
+    objects,
+    datasets,
+    encoder,
+    allowLocalSources: false,
+    topExamplesPerLatent: 0
+  })
   const prefix = layout.datasetPrefix('local', 'ds_w')
   // Latents present in the first document, strongest first.
   const first = await readByDocument(objects, prefix, manifest.latents.byDocument, { start: 0, end: 1 })
   const order = Array.from(first.latents.keys()).sort((a, b) => first.values[b] - first.values[a])
-  const latents = order.slice(0, 4).map((k) => first.latents[k])
-  const csc = await readByLatent(objects, prefix, manifest.latents.byLatent, latents, { nDocs: manifest.documents.count, nLatents: manifest.encoder.dSae })
+  const latents = order.slice(0, 4).map(k => first.latents[k])
+  const csc = await readByLatent(objects, prefix, manifest.latents.byLatent, latents, {
+    nDocs: manifest.documents.count,
+    nLatents: manifest.encoder.dSae
+  })
   const pairs: Array<{ latent: number; doc: number; value: number; position: number }> = []
-  for (const l of latents) for (let j = csc.indptr[l]; j < Math.min(csc.indptr[l + 1], csc.indptr[l] + 3); j++) pairs.push({ latent: l, doc: csc.docs[j], value: csc.values[j], position: csc.positions[j] })
+  for (const l of latents)
+    for (let j = csc.indptr[l]; j < Math.min(csc.indptr[l + 1], csc.indptr[l] + 3); j++)
+      pairs.push({ latent: l, doc: csc.docs[j], value: csc.values[j], position: csc.positions[j] })
   assert.ok(pairs.length >= 4, `${pairs.length} pairs`)
   const mined = await encoderWindowMiner(objects, new Map([['demo', encoder]]))({ prefix, manifest }, pairs)
   assert.equal(mined.length, pairs.length)
   for (const p of pairs) {
-    const w = mined.find((m) => m.latent === p.latent && m.doc === p.doc)!
+    const w = mined.find(m => m.latent === p.latent && m.doc === p.doc)!
     assert.equal(w.tokens.length, w.activations.length)
     const max = Math.max(...w.activations)
-    assert.ok(Math.abs(max - p.value) <= 1e-3 * Math.max(1, p.value), `latent ${p.latent} doc ${p.doc}: window max ${max}, pooled ${p.value}`)
+    assert.ok(
+      Math.abs(max - p.value) <= 1e-3 * Math.max(1, p.value),
+      `latent ${p.latent} doc ${p.doc}: window max ${max}, pooled ${p.value}`
+    )
   }
-  const stale = await encoderWindowMiner(objects, new Map([['demo', { ...encoder, baseFingerprint: 'other' } as LoadedEncoder]]))({ prefix, manifest }, pairs)
+  const stale = await encoderWindowMiner(
+    objects,
+    new Map([['demo', { ...encoder, baseFingerprint: 'other' } as LoadedEncoder]])
+  )({ prefix, manifest }, pairs)
   assert.deepEqual(stale, [])
 })

@@ -8,13 +8,26 @@ import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { datasetFingerprint, type LoadedEncoder } from '../encode/runtime.ts'
 import { mineWindows } from './top-examples.ts'
 
-export interface MinedWindow { latent: number; doc: number; tokens: string[]; activations: number[] }
+export interface MinedWindow {
+  latent: number
+  doc: number
+  tokens: string[]
+  activations: number[]
+}
 
 export function encoderWindowMiner(objects: ObjectStore, encoders: Map<string, LoadedEncoder>) {
-  return async ({ prefix, manifest }: { prefix: string; manifest: Manifest }, pairs: Array<{ latent: number; doc: number }>): Promise<MinedWindow[]> => {
+  return async (
+    { prefix, manifest }: { prefix: string; manifest: Manifest },
+    pairs: Array<{ latent: number; doc: number }>
+  ): Promise<MinedWindow[]> => {
     const encoder = encoders.get(manifest.encoder.id)
     // Another encoder (or another version of it) would give other activations: nothing rather than wrong windows.
-    if (!encoder || datasetFingerprint(encoder.baseFingerprint, manifest.pooling, manifest.maxTokens, manifest.longDocuments) !== manifest.encoderFingerprint) return []
+    if (
+      !encoder ||
+      datasetFingerprint(encoder.baseFingerprint, manifest.pooling, manifest.maxTokens, manifest.longDocuments) !==
+        manifest.encoderFingerprint
+    )
+      return []
     const wanted = new Map<number, Array<[number, number]>>()
     const nextRank = new Map<number, number>()
     for (const { latent, doc } of pairs) {
@@ -23,7 +36,16 @@ export function encoderWindowMiner(objects: ObjectStore, encoders: Map<string, L
       wanted.set(doc, [...(wanted.get(doc) ?? []), [latent, rank]])
     }
     const ranks = Math.max(1, ...nextRank.values())
-    const mined = await mineWindows({ objects, prefix, encoder, documentFiles: manifest.documents.files, poolRoles: ['assistant'] }, wanted, ranks)
-    return mined.latent.map((latent, i) => ({ latent, doc: mined.doc[i], tokens: JSON.parse(mined.tokens[i]) as string[], activations: JSON.parse(mined.activations[i]) as number[] }))
+    const mined = await mineWindows(
+      { objects, prefix, encoder, documentFiles: manifest.documents.files, poolRoles: ['assistant'] },
+      wanted,
+      ranks
+    )
+    return mined.latent.map((latent, i) => ({
+      latent,
+      doc: mined.doc[i],
+      tokens: JSON.parse(mined.tokens[i]) as string[],
+      activations: JSON.parse(mined.activations[i]) as number[]
+    }))
   }
 }

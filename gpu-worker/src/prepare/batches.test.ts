@@ -24,10 +24,13 @@ describe('planBatches', () => {
     for (const b of batches) {
       assert.ok(b.length >= 1 && b.length <= 16)
       let longest = 0
-      for (const i of b) { seen[i]++; longest = Math.max(longest, l[i]) }
+      for (const i of b) {
+        seen[i]++
+        longest = Math.max(longest, l[i])
+      }
       assert.ok(b.length * longest <= 4096, `batch of ${b.length} x ${longest}`)
     }
-    assert.ok(seen.every((c) => c === 1))
+    assert.ok(seen.every(c => c === 1))
   })
 
   test('far less padding than batching in source order', () => {
@@ -35,7 +38,10 @@ describe('planBatches', () => {
     const batches = planBatches(l, { maxTokensPerBatch: 8192, maxBatchSize: 32 })
     const naive: Int32Array[] = []
     let at = 0
-    for (const b of batches) { naive.push(Int32Array.from({ length: b.length }, (_, k) => at + k)); at += b.length }
+    for (const b of batches) {
+      naive.push(Int32Array.from({ length: b.length }, (_, k) => at + k))
+      at += b.length
+    }
     const sorted = paddingFraction(l, batches)
     const unsorted = paddingFraction(l, naive)
     assert.ok(sorted < 0.1, `padding ${sorted}`)
@@ -44,7 +50,10 @@ describe('planBatches', () => {
 
   test('a sequence longer than the cap goes alone; empty input gives no batches', () => {
     const batches = planBatches(Int32Array.from([10, 5000, 12]), { maxTokensPerBatch: 1024 })
-    assert.deepEqual(batches.map((b) => Array.from(b)), [[1], [2, 0]])
+    assert.deepEqual(
+      batches.map(b => Array.from(b)),
+      [[1], [2, 0]]
+    )
     assert.deepEqual(planBatches(new Int32Array(0)), [])
   })
 })

@@ -67,7 +67,10 @@ export function paddingFraction(lengths: Int32Array, batches: readonly Int32Arra
   let slots = 0
   for (const batch of batches) {
     let longest = 0
-    for (const i of batch) { real += lengths[i]; longest = Math.max(longest, lengths[i]) }
+    for (const i of batch) {
+      real += lengths[i]
+      longest = Math.max(longest, lengths[i])
+    }
     slots += longest * batch.length
   }
   return slots === 0 ? 0 : 1 - real / slots

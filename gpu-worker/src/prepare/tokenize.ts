@@ -52,7 +52,11 @@ export const FALLBACK_CHAT_TEMPLATE =
   "{% for message in messages %}{{ message['role'] + ': ' + message['content'] }}{% if not loop.last %}{{ '\n\n' }}{% endif %}{% endfor %}"
 
 /** Token ids, special tokens and the chat template of a tokenizer.json + tokenizer_config.json pair. */
-export function tokenizerInfo(tokenizer: Tokenizer, tokenizerJson: Record<string, unknown>, tokenizerConfig: Record<string, unknown>) {
+export function tokenizerInfo(
+  tokenizer: Tokenizer,
+  tokenizerJson: Record<string, unknown>,
+  tokenizerConfig: Record<string, unknown>
+) {
   const specialTokenIds = new Set<number>()
   for (const t of (tokenizerJson.added_tokens ?? []) as Array<{ id?: number; special?: boolean }>) {
     if (t.special && typeof t.id === 'number') specialTokenIds.add(t.id)
@@ -67,7 +71,8 @@ export function tokenizerInfo(tokenizer: Tokenizer, tokenizerJson: Record<string
 /** A token given as tokenizer_config.json writes it: a string, or an AddedToken object with `content`. */
 export function tokenString(value: unknown): string | null {
   if (typeof value === 'string') return value
-  if (value && typeof value === 'object' && typeof (value as { content?: unknown }).content === 'string') return (value as { content: string }).content
+  if (value && typeof value === 'object' && typeof (value as { content?: unknown }).content === 'string')
+    return (value as { content: string }).content
   return null
 }
 
@@ -80,8 +85,10 @@ function tokenIdOf(tokenizer: Tokenizer, value: unknown): number | null {
 export function chatTemplateOf(config: Record<string, unknown> | undefined): string | null {
   const t = config?.chat_template
   if (typeof t === 'string') return t
-  if (Array.isArray(t)) return (t as Array<{ name?: string; template?: string }>).find((x) => x.name === 'default')?.template ?? null
-  if (t && typeof t === 'object' && typeof (t as Record<string, unknown>).default === 'string') return (t as Record<string, string>).default
+  if (Array.isArray(t))
+    return (t as Array<{ name?: string; template?: string }>).find(x => x.name === 'default')?.template ?? null
+  if (t && typeof t === 'object' && typeof (t as Record<string, unknown>).default === 'string')
+    return (t as Record<string, string>).default
   return null
 }
 
@@ -97,7 +104,10 @@ function template(source: string): Template {
 }
 
 /** A piece of rendered chat text, and whether its tokens are pooled. */
-export interface ChatSegment { text: string; pooled: boolean }
+export interface ChatSegment {
+  text: string
+  pooled: boolean
+}
 
 export interface RenderedChat {
   text: string
@@ -120,21 +130,24 @@ export function renderChat(messages: readonly ChatMessage[], ctx: PrepareContext
   const source = ctx.chatTemplate ?? chatTemplateOf(ctx.tokenizerConfig) ?? FALLBACK_CHAT_TEMPLATE
   const tpl = template(source)
   const tokenText = (key: string, id: number | null | undefined) =>
-    tokenString(ctx.tokenizerConfig?.[key]) ?? (id !== null && id !== undefined ? ctx.tokenizer.id_to_token(id) ?? '' : '')
+    tokenString(ctx.tokenizerConfig?.[key]) ??
+    (id !== null && id !== undefined ? (ctx.tokenizer.id_to_token(id) ?? '') : '')
   const vars: Record<string, unknown> = {
     bos_token: tokenText('bos_token', ctx.bosTokenId),
     eos_token: tokenText('eos_token', ctx.eosTokenId),
     unk_token: tokenString(ctx.tokenizerConfig?.unk_token) ?? '',
     pad_token: tokenString(ctx.tokenizerConfig?.pad_token) ?? '',
-    add_generation_prompt: false,
+    add_generation_prompt: false
   }
-  const pooledRole = messages.map((m) => ctx.poolRoles.includes(m.role))
-  const text = tpl.render({ ...vars, messages: messages.map((m) => ({ role: m.role, content: m.content })) })
+  const pooledRole = messages.map(m => ctx.poolRoles.includes(m.role))
+  const text = tpl.render({ ...vars, messages: messages.map(m => ({ role: m.role, content: m.content })) })
 
   let skeleton: string | null = null
   try {
     skeleton = tpl.render({ ...vars, messages: messages.map((m, i) => ({ role: m.role, content: placeholder(i) })) })
-  } catch { /* the template inspects contents: fall back to searching */ }
+  } catch {
+    /* the template inspects contents: fall back to searching */
+  }
   if (skeleton !== null) {
     const literals: string[] = []
     const order: number[] = []
@@ -145,7 +158,7 @@ export function renderChat(messages: readonly ChatMessage[], ctx: PrepareContext
       last = m.index! + m[0].length
     }
     literals.push(skeleton.slice(last))
-    if (order.every((i) => i < messages.length)) {
+    if (order.every(i => i < messages.length)) {
       for (const form of [(s: string) => s, (s: string) => s.trim()]) {
         let rebuilt = literals[0]
         for (let k = 0; k < order.length; k++) rebuilt += form(messages[order[k]].content) + literals[k + 1]
@@ -157,8 +170,11 @@ export function renderChat(messages: readonly ChatMessage[], ctx: PrepareContext
         }
         segments.push({ text: literals[order.length], pooled: false })
         const shown = new Set(order)
-        const unlocated = messages.reduce((n, m, i) => n + (pooledRole[i] && !shown.has(i) && m.content.trim() !== '' ? 1 : 0), 0)
-        return { text, segments: segments.filter((s) => s.text !== ''), unlocated }
+        const unlocated = messages.reduce(
+          (n, m, i) => n + (pooledRole[i] && !shown.has(i) && m.content.trim() !== '' ? 1 : 0),
+          0
+        )
+        return { text, segments: segments.filter(s => s.text !== ''), unlocated }
       }
     }
   }
@@ -179,7 +195,7 @@ export function renderChat(messages: readonly ChatMessage[], ctx: PrepareContext
     if (pooledRole[i]) unlocated++
   })
   segments.push({ text: text.slice(cursor), pooled: false })
-  return { text, segments: segments.filter((s) => s.text !== ''), unlocated }
+  return { text, segments: segments.filter(s => s.text !== ''), unlocated }
 }
 
 /** Added-token strings (e.g. "<s>", "<|im_end|>"), longest first, to tell whether text ends with one. */
@@ -187,13 +203,17 @@ const addedTokenCache = new WeakMap<Tokenizer, string[]>()
 function addedTokens(tokenizer: Tokenizer): string[] {
   let list = addedTokenCache.get(tokenizer)
   if (!list) {
-    list = [...tokenizer.get_added_tokens_decoder().values()].map((t) => t.content).filter(Boolean).sort((a, b) => b.length - a.length)
+    list = [...tokenizer.get_added_tokens_decoder().values()]
+      .map(t => t.content)
+      .filter(Boolean)
+      .sort((a, b) => b.length - a.length)
     addedTokenCache.set(tokenizer, list)
   }
   return list
 }
 
-const encodeIds = (tokenizer: Tokenizer, text: string): number[] => tokenizer.encode(text, { add_special_tokens: false }).ids
+const encodeIds = (tokenizer: Tokenizer, text: string): number[] =>
+  tokenizer.encode(text, { add_special_tokens: false }).ids
 
 /**
  * Tokenizes a segment that follows `before` in the same string so that its tokens match what the
@@ -202,7 +222,7 @@ const encodeIds = (tokenizer: Tokenizer, text: string): number[] => tokenizer.en
  * After an added token the tokenizer starts a fresh section anyway, so no context is needed.
  */
 function encodeSegment(tokenizer: Tokenizer, before: string, text: string): number[] {
-  if (before === '' || addedTokens(tokenizer).some((t) => before.endsWith(t))) return encodeIds(tokenizer, text)
+  if (before === '' || addedTokens(tokenizer).some(t => before.endsWith(t))) return encodeIds(tokenizer, text)
   const cp = before.codePointAt(before.length - 1)!
   const ctxChar = cp >= 0xdc00 && cp <= 0xdfff && before.length >= 2 ? before.slice(-2) : before.slice(-1)
   const prefix = encodeIds(tokenizer, ctxChar)
@@ -237,7 +257,10 @@ function encodePrefix(tokenizer: Tokenizer, text: string, budget: number): numbe
  * are pooled. Longer documents are cut to maxTokens (`truncate`) or split into consecutive windows
  * of maxTokens, each with its own BOS (`window`).
  */
-export function prepareDocument(doc: { id?: string; text?: string; messages?: readonly ChatMessage[]; metadata?: Record<string, unknown> }, ctx: PrepareContext): PreparedDocument {
+export function prepareDocument(
+  doc: { id?: string; text?: string; messages?: readonly ChatMessage[]; metadata?: Record<string, unknown> },
+  ctx: PrepareContext
+): PreparedDocument {
   const { tokenizer } = ctx
   const bos = ctx.prependBos ? ctx.bosTokenId : null
   if (ctx.prependBos && bos === null) throw new Error('prependBos is set but the tokenizer has no BOS token')
@@ -253,17 +276,23 @@ export function prepareDocument(doc: { id?: string; text?: string; messages?: re
     content = []
     const flags: number[] = []
     let before = ''
-    const segs = rendered.segments.map((s) => ({ ...s }))
+    const segs = rendered.segments.map(s => ({ ...s }))
     // Spaces at a boundary go with the next segment, as a word-initial space does in the whole string.
     for (let k = 0; k + 1 < segs.length; k++) {
       const m = /[ ]+$/.exec(segs[k].text)
-      if (m && m.index > 0) { segs[k + 1].text = m[0] + segs[k + 1].text; segs[k].text = segs[k].text.slice(0, m.index) }
+      if (m && m.index > 0) {
+        segs[k + 1].text = m[0] + segs[k + 1].text
+        segs[k].text = segs[k].text.slice(0, m.index)
+      }
     }
     for (const seg of segs) {
       if (seg.text === '') continue
       const ids = encodeSegment(tokenizer, before, seg.text)
       before += seg.text
-      for (const id of ids) { content.push(id); flags.push(seg.pooled ? 1 : 0) }
+      for (const id of ids) {
+        content.push(id)
+        flags.push(seg.pooled ? 1 : 0)
+      }
       // truncate mode needs no more than budget tokens (+1: a BOS rendered by the template) and one to know it cut.
       if (truncateMode && content.length > budget + 1) break
     }
@@ -290,7 +319,10 @@ export function prepareDocument(doc: { id?: string; text?: string; messages?: re
   } else {
     windows = Math.ceil(n / budget)
     const maxWindows = ctx.maxWindows ?? Infinity
-    if (windows > maxWindows) { windows = maxWindows; truncated = true }
+    if (windows > maxWindows) {
+      windows = maxWindows
+      truncated = true
+    }
     kept = Math.min(n, windows * budget)
   }
 
@@ -323,7 +355,16 @@ export function prepareDocument(doc: { id?: string; text?: string; messages?: re
       out.push({ ids: wIds, poolMask: wMask, offset: start, pooledTokens: count(wMask) })
     }
   }
-  return { text, ids, poolMask, windows: out, truncated, tokenCount: ids.length, pooledTokens: count(poolMask), masked: { special, role } }
+  return {
+    text,
+    ids,
+    poolMask,
+    windows: out,
+    truncated,
+    tokenCount: ids.length,
+    pooledTokens: count(poolMask),
+    masked: { special, role }
+  }
 }
 
 function count(mask: Uint8Array): number {

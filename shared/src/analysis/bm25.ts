@@ -53,16 +53,28 @@ export class Bm25IndexBuilder {
     local.clear()
     for (const tok of toks) {
       let t = this.terms.get(tok)
-      if (t === undefined) { t = this.terms.size; this.terms.set(tok, t) }
+      if (t === undefined) {
+        t = this.terms.size
+        this.terms.set(tok, t)
+      }
       local.set(t, (local.get(t) ?? 0) + 1)
     }
     if (this.n + local.size > this.termIds.length) {
       const size = Math.max(this.termIds.length * 2, this.n + local.size)
-      const grow = <T extends Int32Array | Uint16Array>(a: T, C: new (k: number) => T) => { const b = new C(size); b.set(a); return b }
-      this.termIds = grow(this.termIds, Int32Array); this.docIds = grow(this.docIds, Int32Array); this.counts = grow(this.counts, Uint16Array)
+      const grow = <T extends Int32Array | Uint16Array>(a: T, C: new (k: number) => T) => {
+        const b = new C(size)
+        b.set(a)
+        return b
+      }
+      this.termIds = grow(this.termIds, Int32Array)
+      this.docIds = grow(this.docIds, Int32Array)
+      this.counts = grow(this.counts, Uint16Array)
     }
     for (const [t, c] of local) {
-      this.termIds[this.n] = t; this.docIds[this.n] = doc; this.counts[this.n] = Math.min(c, 65535); this.n++
+      this.termIds[this.n] = t
+      this.docIds[this.n] = doc
+      this.counts[this.n] = Math.min(c, 65535)
+      this.n++
     }
   }
 
@@ -92,8 +104,14 @@ export class Bm25IndexBuilder {
     let termBytes = 0
     for (const k of terms.keys()) termBytes += 2 * k.length + 48
     return {
-      nDocs, terms, termPtr, docs, tfs, docLength, avgLength: nDocs ? this.total / nDocs : 0,
-      bytes: termBytes + termPtr.byteLength + docs.byteLength + tfs.byteLength + docLength.byteLength,
+      nDocs,
+      terms,
+      termPtr,
+      docs,
+      tfs,
+      docLength,
+      avgLength: nDocs ? this.total / nDocs : 0,
+      bytes: termBytes + termPtr.byteLength + docs.byteLength + tfs.byteLength + docLength.byteLength
     }
   }
 }
@@ -122,7 +140,7 @@ export function bm25Scores(index: Bm25Index, query: string, k1 = BM25_K1, b = BM
     for (let p = lo; p < hi; p++) {
       const d = index.docs[p]
       const tf = index.tfs[p]
-      scores[d] += idf * (tf * (k1 + 1)) / (tf + k1 * (1 - b + b * index.docLength[d] / avg))
+      scores[d] += (idf * (tf * (k1 + 1))) / (tf + k1 * (1 - b + (b * index.docLength[d]) / avg))
     }
   }
   return scores

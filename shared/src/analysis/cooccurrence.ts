@@ -86,15 +86,30 @@ export interface CooccurrenceResult {
  * Documents where each latent is present: a value > 0 (zeros, negatives and NaN are absent) and, with `minValue`,
  * at least that latent's threshold. Adds into `into` when given (documents read in slices).
  */
-export function presence(csr: PooledCsr, minValue?: Float32Array, into: Int32Array = new Int32Array(csr.nLatents)): Int32Array {
+export function presence(
+  csr: PooledCsr,
+  minValue?: Float32Array,
+  into: Int32Array = new Int32Array(csr.nLatents)
+): Int32Array {
   const { latents, values } = csr
-  if (!minValue) for (let k = 0; k < latents.length; k++) { if (values[k] > 0) into[latents[k]]++ }
-  else for (let k = 0; k < latents.length; k++) { const l = latents[k]; if (values[k] > 0 && values[k] >= minValue[l]) into[l]++ }
+  if (!minValue)
+    for (let k = 0; k < latents.length; k++) {
+      if (values[k] > 0) into[latents[k]]++
+    }
+  else
+    for (let k = 0; k < latents.length; k++) {
+      const l = latents[k]
+      if (values[k] > 0 && values[k] >= minValue[l]) into[l]++
+    }
   return into
 }
 
 /** Latents whose document count lies in [max(minCount, ceil(minFrequency n)), floor(maxFrequency n)]. */
-export function consideredLatents(docCount: Int32Array, n: number, o: Pick<CooccurrenceOptions, 'minFrequency' | 'maxFrequency' | 'minCount'> = {}): Int32Array {
+export function consideredLatents(
+  docCount: Int32Array,
+  n: number,
+  o: Pick<CooccurrenceOptions, 'minFrequency' | 'maxFrequency' | 'minCount'> = {}
+): Int32Array {
   const lo = Math.max(1, o.minCount ?? 5, Math.ceil((o.minFrequency ?? 0) * n - 1e-9))
   const hi = Math.floor((o.maxFrequency ?? 0.5) * n + 1e-9)
   let m = 0
@@ -115,10 +130,18 @@ class Candidates {
   length = 0
   floor = -Infinity
   truncated = false
-  a: Int32Array; b: Int32Array; count: Int32Array; adjacent: Int32Array; npmi: Float64Array
+  a: Int32Array
+  b: Int32Array
+  count: Int32Array
+  adjacent: Int32Array
+  npmi: Float64Array
   constructor(private readonly cap: number) {
     const n = Math.min(cap, 4096)
-    this.a = new Int32Array(n); this.b = new Int32Array(n); this.count = new Int32Array(n); this.adjacent = new Int32Array(n); this.npmi = new Float64Array(n)
+    this.a = new Int32Array(n)
+    this.b = new Int32Array(n)
+    this.count = new Int32Array(n)
+    this.adjacent = new Int32Array(n)
+    this.npmi = new Float64Array(n)
   }
 
   push(a: number, b: number, count: number, adjacent: number, v: number): void {
@@ -129,13 +152,24 @@ class Candidates {
     }
     if (this.length === this.a.length) this.grow(Math.min(this.cap, Math.max(16, this.a.length * 2)))
     const k = this.length++
-    this.a[k] = a; this.b[k] = b; this.count[k] = count; this.adjacent[k] = adjacent; this.npmi[k] = v
+    this.a[k] = a
+    this.b[k] = b
+    this.count[k] = count
+    this.adjacent[k] = adjacent
+    this.npmi[k] = v
   }
 
   private grow(n: number): void {
-    const g = <T extends Int32Array | Float64Array>(x: T, C: new (n: number) => T) => { const y = new C(n); y.set(x); return y }
-    this.a = g(this.a, Int32Array); this.b = g(this.b, Int32Array); this.count = g(this.count, Int32Array)
-    this.adjacent = g(this.adjacent, Int32Array); this.npmi = g(this.npmi, Float64Array)
+    const g = <T extends Int32Array | Float64Array>(x: T, C: new (n: number) => T) => {
+      const y = new C(n)
+      y.set(x)
+      return y
+    }
+    this.a = g(this.a, Int32Array)
+    this.b = g(this.b, Int32Array)
+    this.count = g(this.count, Int32Array)
+    this.adjacent = g(this.adjacent, Int32Array)
+    this.npmi = g(this.npmi, Float64Array)
   }
 
   /** Keep the better half and accept only pairs above the worst one kept from now on. */
@@ -158,8 +192,16 @@ class Candidates {
   }
 
   permute(order: Uint32Array): void {
-    const pick = <T extends Int32Array | Float64Array>(x: T): T => { const y = x.slice(0, order.length) as T; for (let i = 0; i < order.length; i++) y[i] = x[order[i]]; return y }
-    this.a = pick(this.a); this.b = pick(this.b); this.count = pick(this.count); this.adjacent = pick(this.adjacent); this.npmi = pick(this.npmi)
+    const pick = <T extends Int32Array | Float64Array>(x: T): T => {
+      const y = x.slice(0, order.length) as T
+      for (let i = 0; i < order.length; i++) y[i] = x[order[i]]
+      return y
+    }
+    this.a = pick(this.a)
+    this.b = pick(this.b)
+    this.count = pick(this.count)
+    this.adjacent = pick(this.adjacent)
+    this.npmi = pick(this.npmi)
     this.length = order.length
   }
 }
@@ -188,7 +230,11 @@ export class CooccurrenceCounter {
   private work = 0
 
   /** `docCount`: documents where each latent is present (value > 0), over all `nDocs` documents to be added. */
-  constructor(readonly docCount: Int32Array, readonly nDocs: number, private readonly options: CooccurrenceOptions = {}) {
+  constructor(
+    readonly docCount: Int32Array,
+    readonly nDocs: number,
+    private readonly options: CooccurrenceOptions = {}
+  ) {
     this.considered = consideredLatents(docCount, nDocs, options)
     const m = this.considered.length
     this.slot = new Int32Array(docCount.length).fill(-1)
@@ -209,7 +255,8 @@ export class CooccurrenceCounter {
     const { indptr, latents, values, positions } = csr
     const { slot, fSlot, fPos } = this
     const minValue = this.options.minValue
-    if (this.rows + csr.nDocs > this.nDocs) throw new Error(`more than the ${this.nDocs} documents announced were added`)
+    if (this.rows + csr.nDocs > this.nDocs)
+      throw new Error(`more than the ${this.nDocs} documents announced were added`)
     let at = this.at
     for (let d = 0; d < csr.nDocs; d++) {
       const start = at
@@ -217,8 +264,11 @@ export class CooccurrenceCounter {
         const l = latents[k]
         const s = values[k] > 0 && (!minValue || values[k] >= minValue[l]) ? slot[l] : -1
         if (s < 0) continue
-        if (at === fSlot.length) throw new Error(`the documents hold more of latent ${l} (or others) than its document count says`)
-        fSlot[at] = s; fPos[at] = positions[k]; at++
+        if (at === fSlot.length)
+          throw new Error(`the documents hold more of latent ${l} (or others) than its document count says`)
+        fSlot[at] = s
+        fPos[at] = positions[k]
+        at++
       }
       this.rowEnd[this.rows++] = at
       const md = at - start
@@ -233,7 +283,9 @@ export class CooccurrenceCounter {
     const n = this.nDocs
     const m = considered.length
     if (this.rows !== n || this.at !== fSlot.length) {
-      throw new Error(`added ${this.rows} of ${n} documents and ${this.at} of ${fSlot.length} latent entries: the document counts disagree with the rows`)
+      throw new Error(
+        `added ${this.rows} of ${n} documents and ${this.at} of ${fSlot.length} latent entries: the document counts disagree with the rows`
+      )
     }
     const minCount = options.minCount ?? 5
     const minNpmi = options.minNpmi ?? 0.5
@@ -246,13 +298,20 @@ export class CooccurrenceCounter {
     const entry = new Int32Array(fSlot.length)
     const entryEnd = new Int32Array(fSlot.length)
     for (let d = 0, k = 0; d < n; d++) {
-      for (; k < rowEnd[d]; k++) { const e = fill[fSlot[k]]++; entry[e] = k; entryEnd[e] = rowEnd[d] }
+      for (; k < rowEnd[d]; k++) {
+        const e = fill[fSlot[k]]++
+        entry[e] = k
+        entryEnd[e] = rowEnd[d]
+      }
     }
     for (let s = 0; s < m; s++) {
-      if (fill[s] !== perSlot[s + 1]) throw new Error(`latent ${considered[s]} is present in ${fill[s] - perSlot[s]} documents, but its document count says ${docCount[considered[s]]}`)
+      if (fill[s] !== perSlot[s + 1])
+        throw new Error(
+          `latent ${considered[s]} is present in ${fill[s] - perSlot[s]} documents, but its document count says ${docCount[considered[s]]}`
+        )
     }
 
-    const positional = options.dropPositional ?? true ? positionalSlots(fPos, entry, perSlot, m) : new Uint8Array(m)
+    const positional = (options.dropPositional ?? true) ? positionalSlots(fPos, entry, perSlot, m) : new Uint8Array(m)
     let droppedPositional = 0
     for (let a = 0; a < m; a++) droppedPositional += positional[a]
 
@@ -277,7 +336,7 @@ export class CooccurrenceCounter {
             const b = fSlot[k]
             acc[b]++
             // |dp| <= near as one unsigned compare: the branch is rarely taken, so it predicts well.
-            if (((fPos[k] - pa + near) >>> 0) <= 2 * near) adj[b]++
+            if ((fPos[k] - pa + near) >>> 0 <= 2 * near) adj[b]++
           }
         }
       }
@@ -294,17 +353,29 @@ export class CooccurrenceCounter {
         if (c < minCount) continue
         const v = npmi(c, ca, docCount[considered[b]], n)
         if (!(v >= minNpmi)) continue
-        if (dropAdjacent && close >= adjacentShare * c) { droppedAdjacent++; continue }
+        if (dropAdjacent && close >= adjacentShare * c) {
+          droppedAdjacent++
+          continue
+        }
         out.push(considered[a], considered[b], c, close, v)
       }
-      if (options.progress && done >= nextReport) { options.progress(work > 0 ? done / work : 1); nextReport += work / 50 }
+      if (options.progress && done >= nextReport) {
+        options.progress(work > 0 ? done / work : 1)
+        nextReport += work / 50
+      }
     }
     options.progress?.(1)
     out.permute(out.order())
     return {
-      documents: n, docCount, considered,
+      documents: n,
+      docCount,
+      considered,
       pairs: { length: out.length, a: out.a, b: out.b, count: out.count, adjacent: out.adjacent, npmi: out.npmi },
-      pairsCounted, droppedAdjacent, droppedPositional, truncated: out.truncated, work,
+      pairsCounted,
+      droppedAdjacent,
+      droppedPositional,
+      truncated: out.truncated,
+      work
     }
   }
 }
@@ -331,7 +402,10 @@ function positionalSlots(fPos: Int32Array, entry: Int32Array, perSlot: Int32Arra
       const w = h + Math.max(p > 0 ? hist[p - 1] : 0, hist[p + 1])
       if (w > best) best = w
     }
-    for (let e = perSlot[s]; e < perSlot[s + 1]; e++) { const p = fPos[entry[e]]; if (p >= 0) hist[p] = 0 }
+    for (let e = perSlot[s]; e < perSlot[s + 1]; e++) {
+      const p = fPos[entry[e]]
+      if (p >= 0) hist[p] = 0
+    }
     if (best >= POSITIONAL_SHARE * n) out[s] = 1
   }
   return out

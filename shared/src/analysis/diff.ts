@@ -1,9 +1,7 @@
 /** @module The data diff: latents present more often in dataset A than in B, with a test, an interval and a BH q-value per latent, for independent, paired and length-stratified designs. */
 import type { DiffLatent } from '../contract/diff.ts'
 import type { PooledCsr } from './sparse.ts'
-import {
-  benjaminiHochberg, chooseTest, cmhArrays, newcombeDifferenceInterval, pairedProportions,
-} from './stats.ts'
+import { benjaminiHochberg, chooseTest, cmhArrays, newcombeDifferenceInterval, pairedProportions } from './stats.ts'
 
 export interface DiffOptions {
   limit: number
@@ -17,7 +15,12 @@ export interface DiffOptions {
 }
 
 /** One dataset's presence counts: counts[latent] = documents in which the latent is present. */
-export interface DiffCounts { id: string; name: string; documents: number; counts: Int32Array }
+export interface DiffCounts {
+  id: string
+  name: string
+  documents: number
+  counts: Int32Array
+}
 
 export interface DiffOutput {
   /** Size of the Benjamini-Hochberg family: latents present somewhere that pass the coverage masks. */
@@ -30,7 +33,10 @@ export interface DiffOutput {
 type Labels = ArrayLike<string | null | undefined>
 
 const TESTS = ['fisher', 'z', 'mcnemar', 'cmh'] as const
-const FISHER = 0, Z = 1, MCNEMAR = 2, CMH = 3
+const FISHER = 0,
+  Z = 1,
+  MCNEMAR = 2,
+  CMH = 3
 
 /**
  * Per-latent results of one design, column by column. Every design fills `freqA`, `freqB`, the counts
@@ -55,17 +61,24 @@ interface Columns {
 
 function columns(nLatents: number, againstIds: string[]): Columns {
   return {
-    countA: new Int32Array(nLatents), countB: new Int32Array(nLatents),
-    freqA: new Float64Array(nLatents), freqB: new Float64Array(nLatents),
-    against: new Int32Array(nLatents), againstIds,
-    effect: new Float64Array(nLatents), lower: new Float64Array(nLatents), upper: new Float64Array(nLatents),
-    pValue: new Float64Array(nLatents).fill(1), test: new Uint8Array(nLatents),
+    countA: new Int32Array(nLatents),
+    countB: new Int32Array(nLatents),
+    freqA: new Float64Array(nLatents),
+    freqB: new Float64Array(nLatents),
+    against: new Int32Array(nLatents),
+    againstIds,
+    effect: new Float64Array(nLatents),
+    lower: new Float64Array(nLatents),
+    upper: new Float64Array(nLatents),
+    pValue: new Float64Array(nLatents).fill(1),
+    test: new Uint8Array(nLatents)
   }
 }
 
 function checkListed(listed: number[] | undefined, nLatents: number): void {
   for (const l of listed ?? []) {
-    if (!Number.isInteger(l) || l < 0 || l >= nLatents) throw new RangeError(`latent ${l} does not exist (latents are 0-${nLatents - 1})`)
+    if (!Number.isInteger(l) || l < 0 || l >= nLatents)
+      throw new RangeError(`latent ${l} does not exist (latents are 0-${nLatents - 1})`)
   }
 }
 
@@ -79,14 +92,23 @@ function checkListed(listed: number[] | undefined, nLatents: number): void {
  * max(fA, fB), not, as in the paper's code, min(fA, fB) >= minCoverage: a min mask would drop exactly
  * the latents present in A and absent from B, the strongest differences.
  */
-function report(cols: Columns, nLatents: number, labels: Labels, options: DiffOptions, evaluate: (latent: number) => void): DiffOutput {
+function report(
+  cols: Columns,
+  nLatents: number,
+  labels: Labels,
+  options: DiffOptions,
+  evaluate: (latent: number) => void
+): DiffOutput {
   checkListed(options.latents, nLatents)
   const { freqA, freqB } = cols
   const testedMask = new Uint8Array(nLatents)
   let tested = 0
   for (let l = 0; l < nLatents; l++) {
     const top = Math.max(freqA[l], freqB[l])
-    if (top > 0 && top >= options.minFrequency && top <= options.maxFrequency) { testedMask[l] = 1; tested++ }
+    if (top > 0 && top >= options.minFrequency && top <= options.maxFrequency) {
+      testedMask[l] = 1
+      tested++
+    }
   }
   const family = new Int32Array(tested)
   for (let l = 0, i = 0; l < nLatents; l++) if (testedMask[l]) family[i++] = l
@@ -117,21 +139,23 @@ function report(cols: Columns, nLatents: number, labels: Labels, options: DiffOp
     if (!testedMask[l]) evaluate(l)
     reported.push(l)
   }
-  const latents = reported.map((l): DiffLatent => ({
-    latent: l,
-    label: labels[l] ?? null,
-    frequencyA: freqA[l],
-    frequencyB: freqB[l],
-    countA: cols.countA[l],
-    countB: cols.countB[l],
-    against: cols.againstIds[cols.against[l]],
-    againstIndex: cols.against[l],
-    difference: difference(l),
-    ci95: [cols.lower[l], cols.upper[l]],
-    pValue: cols.pValue[l],
-    qValue: Number.isNaN(qValue[l]) ? null : qValue[l],
-    test: TESTS[cols.test[l]],
-  }))
+  const latents = reported.map(
+    (l): DiffLatent => ({
+      latent: l,
+      label: labels[l] ?? null,
+      frequencyA: freqA[l],
+      frequencyB: freqB[l],
+      countA: cols.countA[l],
+      countB: cols.countB[l],
+      against: cols.againstIds[cols.against[l]],
+      againstIndex: cols.against[l],
+      difference: difference(l),
+      ci95: [cols.lower[l], cols.upper[l]],
+      pValue: cols.pValue[l],
+      qValue: Number.isNaN(qValue[l]) ? null : qValue[l],
+      test: TESTS[cols.test[l]]
+    })
+  )
   return { tested, latents }
 }
 
@@ -140,21 +164,33 @@ function report(cols: Columns, nLatents: number, labels: Labels, options: DiffOp
  * (ties: the first listed); Fisher's exact test when an expected cell is under 5, else the pooled
  * z-test; Newcombe's hybrid score interval on fA - fB.
  */
-export function diffLatents(input: { a: DiffCounts; b: DiffCounts[]; labels: Labels; options: DiffOptions }): DiffOutput {
+export function diffLatents(input: {
+  a: DiffCounts
+  b: DiffCounts[]
+  labels: Labels
+  options: DiffOptions
+}): DiffOutput {
   const { a, b, labels, options } = input
   if (b.length === 0) throw new RangeError('diff needs at least one b dataset')
   const nLatents = a.counts.length
   for (const side of b) {
-    if (side.counts.length !== nLatents) throw new RangeError(`dataset ${side.id} has ${side.counts.length} latents, ${a.id} has ${nLatents}`)
+    if (side.counts.length !== nLatents)
+      throw new RangeError(`dataset ${side.id} has ${side.counts.length} latents, ${a.id} has ${nLatents}`)
   }
-  const cols = columns(nLatents, b.map((s) => s.id))
+  const cols = columns(
+    nLatents,
+    b.map(s => s.id)
+  )
   const nA = a.documents
   for (let l = 0; l < nLatents; l++) {
     let best = 0
     let bestFreq = -1
     for (let j = 0; j < b.length; j++) {
       const f = b[j].documents > 0 ? b[j].counts[l] / b[j].documents : 0
-      if (f > bestFreq) { bestFreq = f; best = j }
+      if (f > bestFreq) {
+        bestFreq = f
+        best = j
+      }
     }
     cols.against[l] = best
     cols.countA[l] = a.counts[l]
@@ -163,7 +199,7 @@ export function diffLatents(input: { a: DiffCounts; b: DiffCounts[]; labels: Lab
     cols.freqB[l] = bestFreq
     cols.effect[l] = cols.freqA[l] - bestFreq
   }
-  return report(cols, nLatents, labels, options, (l) => {
+  return report(cols, nLatents, labels, options, l => {
     const xA = cols.countA[l]
     const xB = cols.countB[l]
     const nB = b[cols.against[l]].documents
@@ -183,7 +219,13 @@ export function diffLatents(input: { a: DiffCounts; b: DiffCounts[]; labels: Lab
  * Frequencies are over the matched pairs, so frequencyA - frequencyB is the difference.
  */
 export function diffPaired(input: {
-  a: PooledCsr; b: PooledCsr; rowsA: Int32Array; rowsB: Int32Array; labels: Labels; against: string; options: DiffOptions
+  a: PooledCsr
+  b: PooledCsr
+  rowsA: Int32Array
+  rowsB: Int32Array
+  labels: Labels
+  against: string
+  options: DiffOptions
 }): DiffOutput {
   const { a, b, rowsA, rowsB, labels, options } = input
   if (rowsA.length !== rowsB.length) throw new RangeError(`rowsA has ${rowsA.length} rows, rowsB ${rowsB.length}`)
@@ -197,12 +239,21 @@ export function diffPaired(input: {
   for (let i = 0; i < pairs; i++) {
     const ra = rowsA[i]
     const rb = rowsB[i]
-    if (ra < 0 || ra >= a.nDocs || rb < 0 || rb >= b.nDocs) throw new RangeError(`pair ${i} (${ra}, ${rb}) is out of range`)
+    if (ra < 0 || ra >= a.nDocs || rb < 0 || rb >= b.nDocs)
+      throw new RangeError(`pair ${i} (${ra}, ${rb}) is out of range`)
     for (let k = a.indptr[ra]; k < a.indptr[ra + 1]; k++) {
-      if (a.values[k] > 0) { const l = a.latents[k]; cols.countA[l]++; stamp[l] = i + 1 }
+      if (a.values[k] > 0) {
+        const l = a.latents[k]
+        cols.countA[l]++
+        stamp[l] = i + 1
+      }
     }
     for (let k = b.indptr[rb]; k < b.indptr[rb + 1]; k++) {
-      if (b.values[k] > 0) { const l = b.latents[k]; cols.countB[l]++; if (stamp[l] === i + 1) both[l]++ }
+      if (b.values[k] > 0) {
+        const l = b.latents[k]
+        cols.countB[l]++
+        if (stamp[l] === i + 1) both[l]++
+      }
     }
   }
   for (let l = 0; l < nLatents; l++) {
@@ -210,7 +261,7 @@ export function diffPaired(input: {
     cols.freqB[l] = pairs ? cols.countB[l] / pairs : 0
     cols.effect[l] = cols.freqA[l] - cols.freqB[l]
   }
-  const out = report(cols, nLatents, labels, options, (l) => {
+  const out = report(cols, nLatents, labels, options, l => {
     const e = both[l]
     const f = cols.countA[l] - e
     const g = cols.countB[l] - e
@@ -229,7 +280,11 @@ export function diffPaired(input: {
  * lower stratum, so heavily tied lengths (say, many documents truncated at max tokens) can leave some
  * strata empty; an empty stratum simply contributes nothing.
  */
-export function lengthStrata(tokensA: ArrayLike<number>, tokensB: ArrayLike<number>, k = 5): { edges: Float64Array; strataA: Uint8Array; strataB: Uint8Array } {
+export function lengthStrata(
+  tokensA: ArrayLike<number>,
+  tokensB: ArrayLike<number>,
+  k = 5
+): { edges: Float64Array; strataA: Uint8Array; strataB: Uint8Array } {
   if (!(k >= 1 && k <= 255)) throw new RangeError(`strata must be 1-255, got ${k}`)
   const n = tokensA.length + tokensB.length
   const pooled = new Float64Array(n)
@@ -259,14 +314,22 @@ export function lengthStrata(tokensA: ArrayLike<number>, tokensB: ArrayLike<numb
  * stay the unstratified shares; the relative metric divides the MH risk difference by their max.
  */
 export function diffLengthControlled(input: {
-  a: PooledCsr; b: PooledCsr; tokensA: ArrayLike<number>; tokensB: ArrayLike<number>; labels: Labels; against: string
-  options: DiffOptions; strata?: number
+  a: PooledCsr
+  b: PooledCsr
+  tokensA: ArrayLike<number>
+  tokensB: ArrayLike<number>
+  labels: Labels
+  against: string
+  options: DiffOptions
+  strata?: number
 }): DiffOutput {
   const { a, b, labels, options } = input
   const K = input.strata ?? 5
   if (a.nLatents !== b.nLatents) throw new RangeError(`A has ${a.nLatents} latents, B has ${b.nLatents}`)
   if (input.tokensA.length !== a.nDocs || input.tokensB.length !== b.nDocs) {
-    throw new RangeError(`token counts (${input.tokensA.length}, ${input.tokensB.length}) do not match documents (${a.nDocs}, ${b.nDocs})`)
+    throw new RangeError(
+      `token counts (${input.tokensA.length}, ${input.tokensB.length}) do not match documents (${a.nDocs}, ${b.nDocs})`
+    )
   }
   const nLatents = a.nLatents
   const { strataA, strataB } = lengthStrata(input.tokensA, input.tokensB, K)
@@ -288,14 +351,20 @@ export function diffLengthControlled(input: {
   for (let l = 0; l < nLatents; l++) {
     let ca = 0
     let cb = 0
-    for (let s = 0; s < K; s++) { ca += presentA[l * K + s]; cb += presentB[l * K + s] }
+    for (let s = 0; s < K; s++) {
+      ca += presentA[l * K + s]
+      cb += presentB[l * K + s]
+    }
     cols.countA[l] = ca
     cols.countB[l] = cb
     cols.freqA[l] = a.nDocs ? ca / a.nDocs : 0
     cols.freqB[l] = b.nDocs ? cb / b.nDocs : 0
   }
-  const ta = new Float64Array(K), tb = new Float64Array(K), tc = new Float64Array(K), td = new Float64Array(K)
-  return report(cols, nLatents, labels, options, (l) => {
+  const ta = new Float64Array(K),
+    tb = new Float64Array(K),
+    tc = new Float64Array(K),
+    td = new Float64Array(K)
+  return report(cols, nLatents, labels, options, l => {
     for (let s = 0; s < K; s++) {
       ta[s] = presentA[l * K + s]
       tb[s] = sizeA[s] - ta[s]

@@ -10,9 +10,11 @@ export const HISTOGRAM_BINS = 64
 export const HISTOGRAM_MIN = 1e-4
 export const HISTOGRAM_MAX = 1e4
 /** The 65 bin edges; bin b (1-based slot b + 1) is [EDGES[b], EDGES[b + 1]). */
-export const HISTOGRAM_EDGES: Float64Array = Float64Array.from({ length: HISTOGRAM_BINS + 1 },
+export const HISTOGRAM_EDGES: Float64Array = Float64Array.from(
+  { length: HISTOGRAM_BINS + 1 },
   // Decades written as literals: 10 ** -4 is 9.999999999999999e-5, and the end edges should be exactly 1e-4 and 1e4.
-  (_, i) => (i % 8 === 0 ? Number(`1e${i / 8 - 4}`) : 10 ** (-4 + i / 8)))
+  (_, i) => (i % 8 === 0 ? Number(`1e${i / 8 - 4}`) : 10 ** (-4 + i / 8))
+)
 /** Slots per latent: underflow (0 < v < 1e-4), the 64 bins, overflow (v >= 1e4). */
 export const HISTOGRAM_SLOTS = HISTOGRAM_BINS + 2
 export const DEFAULT_TOP_K = 16
@@ -44,7 +46,7 @@ export function emptyStats(nLatents: number, topK = DEFAULT_TOP_K): LatentStats 
     histogram: new Int32Array(nLatents * HISTOGRAM_SLOTS),
     topDocs: new Int32Array(nLatents * topK).fill(-1),
     topValues: new Float32Array(nLatents * topK),
-    topK,
+    topK
   }
 }
 
@@ -126,8 +128,15 @@ export function mergeStats(a: LatentStats, b: LatentStats): LatentStats {
       const va = a.topValues[base + i]
       const vb = b.topValues[base + j]
       const takeA = db < 0 || (da >= 0 && (va > vb || (va === vb && da < db)))
-      if (takeA) { out.topDocs[base + o] = da; out.topValues[base + o] = va; i++ }
-      else { out.topDocs[base + o] = db; out.topValues[base + o] = vb; j++ }
+      if (takeA) {
+        out.topDocs[base + o] = da
+        out.topValues[base + o] = va
+        i++
+      } else {
+        out.topDocs[base + o] = db
+        out.topValues[base + o] = vb
+        j++
+      }
     }
   }
   return out
@@ -146,11 +155,15 @@ export function quantile(stats: LatentStats, latent: number, q: number): number 
   let cum = 0
   for (let s = 0; s < HISTOGRAM_SLOTS; s++) {
     const c = stats.histogram[base + s]
-    if (c === 0 || cum + c < target) { cum += c; continue }
+    if (c === 0 || cum + c < target) {
+      cum += c
+      continue
+    }
     const frac = (target - cum) / c
     let v: number
     if (s === 0) v = HISTOGRAM_MIN * frac
-    else if (s === HISTOGRAM_SLOTS - 1) v = HISTOGRAM_MAX + (Math.max(stats.max[latent], HISTOGRAM_MAX) - HISTOGRAM_MAX) * frac
+    else if (s === HISTOGRAM_SLOTS - 1)
+      v = HISTOGRAM_MAX + (Math.max(stats.max[latent], HISTOGRAM_MAX) - HISTOGRAM_MAX) * frac
     else {
       const lo = HISTOGRAM_EDGES[s - 1]
       const hi = HISTOGRAM_EDGES[s]
@@ -164,4 +177,3 @@ export function quantile(stats: LatentStats, latent: number, q: number): number 
 export function p90(stats: LatentStats, latent: number): number {
   return quantile(stats, latent, 0.9)
 }
-

@@ -14,7 +14,8 @@ const STORE = resolve(ANALYSIS, '../store')
 /** Every module specifier of a file: static imports and re-exports, `import()` and `import type`. */
 export function specifiersOf(source: string): string[] {
   const out: string[] = []
-  for (const m of source.matchAll(/(?:\bimport|\bexport)\s+(?:type\s+)?(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]/g)) out.push(m[1])
+  for (const m of source.matchAll(/(?:\bimport|\bexport)\s+(?:type\s+)?(?:[^'"]*?\sfrom\s+)?['"]([^'"]+)['"]/g))
+    out.push(m[1])
   for (const m of source.matchAll(/\bimport\s*\(\s*['"]([^'"]+)['"]\s*\)/g)) out.push(m[1])
   return out
 }
@@ -32,7 +33,7 @@ export function forbidden(specifier: string, fromDir: string): string | null {
 
 async function filesUnder(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true })
-  return entries.filter((e) => e.isFile() && e.name.endsWith('.ts')).map((e) => join(e.parentPath, e.name))
+  return entries.filter(e => e.isFile() && e.name.endsWith('.ts')).map(e => join(e.parentPath, e.name))
 }
 
 test('the import scan sees every import form and flags the store and hyparquet', () => {
@@ -48,7 +49,7 @@ test('the import scan sees every import form and flags the store and hyparquet',
 
 test('no file under shared/src/analysis imports the store or hyparquet', async () => {
   // This file names forbidden imports in its fixtures, so it is the one file not scanned.
-  const files = (await filesUnder(ANALYSIS)).filter((f) => f !== fileURLToPath(import.meta.url))
+  const files = (await filesUnder(ANALYSIS)).filter(f => f !== fileURLToPath(import.meta.url))
   assert.ok(files.length > 10, `found only ${files.length} files under ${ANALYSIS}`)
   const problems: string[] = []
   for (const file of files) {

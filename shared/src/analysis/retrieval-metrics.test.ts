@@ -21,9 +21,12 @@ test('precision@k counts missing places as misses', () => {
 })
 
 test('MAP is the mean over queries', () => {
-  close(meanAveragePrecision([
-    { ranking: [1, 2], relevant: new Set([2]) }, // 1/2
-    { ranking: [3, 4], relevant: new Set([3, 4]) }, // 1
-  ]), 0.75)
+  close(
+    meanAveragePrecision([
+      { ranking: [1, 2], relevant: new Set([2]) }, // 1/2
+      { ranking: [3, 4], relevant: new Set([3, 4]) } // 1
+    ]),
+    0.75
+  )
   close(meanAveragePrecision([]), 0)
 })

@@ -23,23 +23,35 @@ export function rankWeights(n: number, k: number, temperature: number): Float32A
  * less similar but different label, yet still takes it before a label that matches the query much less (a set of
  * latents that truly are the query's concept stays together). lambda 1 keeps the similarity order.
  */
-export function maximalMarginalRelevance(similarities: ArrayLike<number>, k: number, lambda: number, cosine: (i: number, j: number) => number): Int32Array {
+export function maximalMarginalRelevance(
+  similarities: ArrayLike<number>,
+  k: number,
+  lambda: number,
+  cosine: (i: number, j: number) => number
+): Int32Array {
   const n = similarities.length
   const m = Math.max(0, Math.min(k, n))
   const out = new Int32Array(m)
-  if (m === 0 || lambda >= 1) { for (let i = 0; i < m; i++) out[i] = i; return out }
+  if (m === 0 || lambda >= 1) {
+    for (let i = 0; i < m; i++) out[i] = i
+    return out
+  }
   const taken = new Uint8Array(n)
   const redundancy = new Float64Array(n).fill(-Infinity)
   let last = 0
   taken[0] = 1
   for (let t = 1; t < m; t++) {
-    let best = -1, bestScore = -Infinity
+    let best = -1,
+      bestScore = -Infinity
     for (let c = 0; c < n; c++) {
       if (taken[c]) continue
       const r = cosine(c, last)
       if (r > redundancy[c]) redundancy[c] = r
       const score = lambda * similarities[c] - (1 - lambda) * redundancy[c]
-      if (score > bestScore) { bestScore = score; best = c }
+      if (score > bestScore) {
+        bestScore = score
+        best = c
+      }
     }
     taken[best] = 1
     out[t] = last = best
@@ -50,7 +62,10 @@ export function maximalMarginalRelevance(similarities: ArrayLike<number>, k: num
 /** The 90th percentile of each listed latent's present values (from the statistics histogram); 0 when never present. */
 /** p90 of every latent, as stored beside the statistics at write time (layout.latentP90). */
 export function p90Bytes(stats: LatentStats): Uint8Array {
-  const p90 = p90Of(stats, Int32Array.from({ length: stats.nLatents }, (_, i) => i))
+  const p90 = p90Of(
+    stats,
+    Int32Array.from({ length: stats.nLatents }, (_, i) => i)
+  )
   const bytes = new Uint8Array(p90.byteLength)
   const view = new DataView(bytes.buffer)
   for (let i = 0; i < p90.length; i++) view.setFloat32(4 * i, p90[i], true)
@@ -79,7 +94,13 @@ export function p90Of(stats: LatentStats, latents: ArrayLike<number>): Float32Ar
  * (cap = Infinity): capping at 1 (one latent adds at most its weight) measured 0.309 MAP against 0.317 uncapped on the
  * default evaluation, so the strength of a firing above p90 carries some signal.
  */
-export function saeScores(csc: PooledCsc, latents: ArrayLike<number>, weights: ArrayLike<number>, p90: ArrayLike<number>, cap = Infinity): Float32Array {
+export function saeScores(
+  csc: PooledCsc,
+  latents: ArrayLike<number>,
+  weights: ArrayLike<number>,
+  p90: ArrayLike<number>,
+  cap = Infinity
+): Float32Array {
   const scores = new Float32Array(csc.nDocs)
   for (let i = 0; i < latents.length; i++) {
     const l = latents[i]
@@ -116,7 +137,9 @@ export function topRows(scores: ArrayLike<number>, limit: number = Infinity): In
       if (l < size && worse(scores[heap[l]], heap[l], scores[heap[m]], heap[m])) m = l
       if (r < size && worse(scores[heap[r]], heap[r], scores[heap[m]], heap[m])) m = r
       if (m === i) return
-      const t = heap[i]; heap[i] = heap[m]; heap[m] = t
+      const t = heap[i]
+      heap[i] = heap[m]
+      heap[m] = t
       i = m
     }
   }
@@ -129,7 +152,9 @@ export function topRows(scores: ArrayLike<number>, limit: number = Infinity): In
       while (i > 0) {
         const p = (i - 1) >> 1
         if (!worse(scores[heap[i]], heap[i], scores[heap[p]], heap[p])) break
-        const t = heap[i]; heap[i] = heap[p]; heap[p] = t
+        const t = heap[i]
+        heap[i] = heap[p]
+        heap[p] = t
         i = p
       }
     } else if (worse(scores[heap[0]], heap[0], s, row)) {
@@ -138,14 +163,18 @@ export function topRows(scores: ArrayLike<number>, limit: number = Infinity): In
     }
   }
   const out = heap.slice(0, size)
-  return out.sort((a, b) => (scores[b] - scores[a]) || (a - b))
+  return out.sort((a, b) => scores[b] - scores[a] || a - b)
 }
 
 /**
  * Reciprocal rank fusion: score[doc] = sum over rankings of 1 / (k + rank), rank 1-based. Documents missing from
  * a ranking get nothing from it.
  */
-export function reciprocalRankFusion(rankings: ReadonlyArray<ArrayLike<number>>, nDocs: number, k = RRF_K): Float32Array {
+export function reciprocalRankFusion(
+  rankings: ReadonlyArray<ArrayLike<number>>,
+  nDocs: number,
+  k = RRF_K
+): Float32Array {
   const scores = new Float32Array(nDocs)
   for (const ranking of rankings) {
     for (let r = 0; r < ranking.length; r++) scores[ranking[r]] += 1 / (k + r + 1)
@@ -163,7 +192,12 @@ export const CHARS_PER_TOKEN = 4
  * this scales by the document's own characters per token, or CHARS_PER_TOKEN when it was truncated (its tokens cover
  * only a prefix of the text). Good to a few dozen characters on prose, enough to centre a snippet.
  */
-export function estimateCharOffset(textLength: number, tokenCount: number, truncated: boolean, position: number): number {
+export function estimateCharOffset(
+  textLength: number,
+  tokenCount: number,
+  truncated: boolean,
+  position: number
+): number {
   if (!(position >= 0) || textLength === 0) return -1
   const perToken = truncated || tokenCount <= 1 ? CHARS_PER_TOKEN : textLength / (tokenCount - 1)
   return Math.min(textLength - 1, Math.round(Math.max(0, position - 1) * perToken))
@@ -195,7 +229,7 @@ export function snippet(text: string, terms: readonly string[] = [], width = 200
   if (flat.length <= width) return flat
   // Collapsing whitespace moves characters left: map the offset through the prefix.
   let at = atChar >= 0 ? text.slice(0, atChar).replace(/\s+/g, ' ').trimStart().length : -1
-  const words = terms.filter((t) => t.length > 0)
+  const words = terms.filter(t => t.length > 0)
   if (at < 0 && words.length) {
     const re = new RegExp(`(?<![\\p{L}\\p{N}])(?:${words.map(escapeRegExp).join('|')})(?![\\p{L}\\p{N}])`, 'iu')
     at = flat.search(re)
@@ -204,7 +238,13 @@ export function snippet(text: string, terms: readonly string[] = [], width = 200
   let end = Math.min(flat.length, start + width)
   start = Math.max(0, end - width)
   // Cut at word boundaries when one is near.
-  if (start > 0) { const sp = flat.indexOf(' ', start); if (sp >= 0 && sp - start < 20) start = sp + 1 }
-  if (end < flat.length) { const sp = flat.lastIndexOf(' ', end); if (sp > start && end - sp < 20) end = sp }
+  if (start > 0) {
+    const sp = flat.indexOf(' ', start)
+    if (sp >= 0 && sp - start < 20) start = sp + 1
+  }
+  if (end < flat.length) {
+    const sp = flat.lastIndexOf(' ', end)
+    if (sp > start && end - sp < 20) end = sp
+  }
   return `${start > 0 ? '…' : ''}${flat.slice(start, end)}${end < flat.length ? '…' : ''}`
 }

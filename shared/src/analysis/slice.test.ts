@@ -9,15 +9,27 @@ import { mulberry32 } from '../util/random.ts'
 const n = 200
 const rand = mulberry32(7)
 const models = ['x', 'y', 'z']
-const meta = Array.from({ length: n }, (_, i) => ({ model: models[i % 3], score: String(i % 10), nested: { k: i % 2 }, ...(i % 5 ? { topic: 't' } : {}) }))
+const meta = Array.from({ length: n }, (_, i) => ({
+  model: models[i % 3],
+  score: String(i % 10),
+  nested: { k: i % 2 },
+  ...(i % 5 ? { topic: 't' } : {})
+}))
 const tokens = Int32Array.from({ length: n }, (_, i) => 5 + ((i * 37) % 300))
 // Latent 4 present in every 4th document with value (i % 7) / 7 (0 at i = 0 mod 7: stored but not present).
 const l4docs = Int32Array.from({ length: n / 4 }, (_, j) => j * 4)
-const l4values = Float32Array.from(l4docs, (d) => (d % 7) / 7)
+const l4values = Float32Array.from(l4docs, d => (d % 7) / 7)
 const data: SliceData = {
   nDocs: n,
-  documents: { row: Int32Array.from({ length: n }, (_, i) => i), metadata: meta.map((m) => JSON.stringify(m)), tokenCount: tokens },
-  latents: new Map([[4, { docs: l4docs, values: l4values }], [9, { docs: new Int32Array(0), values: new Float32Array(0) }]]),
+  documents: {
+    row: Int32Array.from({ length: n }, (_, i) => i),
+    metadata: meta.map(m => JSON.stringify(m)),
+    tokenCount: tokens
+  },
+  latents: new Map([
+    [4, { docs: l4docs, values: l4values }],
+    [9, { docs: new Int32Array(0), values: new Float32Array(0) }]
+  ])
 }
 const l4 = (i: number) => (i % 4 === 0 ? (i % 7) / 7 : 0)
 
@@ -26,38 +38,58 @@ const where = (f: (i: number) => boolean) => Int32Array.from({ length: n }, (_, 
 
 test('slices evaluate to the rows a plain predicate selects', () => {
   const cases: Array<[string, (i: number) => boolean]> = [
-    ['metadata.model = "x"', (i) => meta[i].model === 'x'],
-    ['metadata.model in ("x", "z")', (i) => meta[i].model !== 'y'],
-    ['metadata.model != "x"', (i) => meta[i].model !== 'x'],
-    ['metadata.score >= 7', (i) => i % 10 >= 7],
-    ['metadata.score = 3', (i) => i % 10 === 3],
-    ['metadata.nested.k = 1', (i) => i % 2 === 1],
-    ['metadata.topic exists', (i) => i % 5 !== 0],
-    ['not metadata.topic exists', (i) => i % 5 === 0],
+    ['metadata.model = "x"', i => meta[i].model === 'x'],
+    ['metadata.model in ("x", "z")', i => meta[i].model !== 'y'],
+    ['metadata.model != "x"', i => meta[i].model !== 'x'],
+    ['metadata.score >= 7', i => i % 10 >= 7],
+    ['metadata.score = 3', i => i % 10 === 3],
+    ['metadata.nested.k = 1', i => i % 2 === 1],
+    ['metadata.topic exists', i => i % 5 !== 0],
+    ['not metadata.topic exists', i => i % 5 === 0],
     ['metadata.missing = "x"', () => false],
-    ['tokens >= 100 and tokens < 200', (i) => tokens[i] >= 100 && tokens[i] < 200],
-    ['latent 4', (i) => l4(i) > 0],
-    ['not latent 4', (i) => !(l4(i) > 0)],
-    ['latent 4 > 0.5', (i) => l4(i) > 0.5],
-    ['latent 4 < 0.3', (i) => l4(i) < 0.3],
+    ['tokens >= 100 and tokens < 200', i => tokens[i] >= 100 && tokens[i] < 200],
+    ['latent 4', i => l4(i) > 0],
+    ['not latent 4', i => !(l4(i) > 0)],
+    ['latent 4 > 0.5', i => l4(i) > 0.5],
+    ['latent 4 < 0.3', i => l4(i) < 0.3],
     ['latent 9', () => false],
-    ['metadata.model = "y" and (latent 4 >= 0.4 or tokens < 50)', (i) => meta[i].model === 'y' && (l4(i) >= 0.4 || tokens[i] < 50)],
+    [
+      'metadata.model = "y" and (latent 4 >= 0.4 or tokens < 50)',
+      i => meta[i].model === 'y' && (l4(i) >= 0.4 || tokens[i] < 50)
+    ]
   ]
   for (const [text, f] of cases) assert.deepEqual(evaluateSlice(parseSliceText(text), data), where(f), text)
 })
 
 test('counts over slice rows equal counts of the sub-matrix, and selectRows keeps rows in order', () => {
-  const docs: number[] = [], latents: number[] = [], values: number[] = []
-  for (let d = 0; d < 50; d++) for (let l = 0; l < 12; l++) if (rand() < 0.3) { docs.push(d); latents.push(l); values.push(rand() < 0.1 ? 0 : rand()) }
+  const docs: number[] = [],
+    latents: number[] = [],
+    values: number[] = []
+  for (let d = 0; d < 50; d++)
+    for (let l = 0; l < 12; l++)
+      if (rand() < 0.3) {
+        docs.push(d)
+        latents.push(l)
+        values.push(rand() < 0.1 ? 0 : rand())
+      }
   const csr = csrFromCoo(50, 12, docs, latents, values)
   const rows = Int32Array.from([1, 5, 6, 20, 49])
   const sub = selectRows(csr, rows)
   assert.deepEqual(presenceCountsOfRows(csr, rows), presenceCounts(sub))
   for (let i = 0; i < rows.length; i++) {
-    assert.deepEqual(sub.latents.subarray(sub.indptr[i], sub.indptr[i + 1]), csr.latents.subarray(csr.indptr[rows[i]], csr.indptr[rows[i] + 1]))
+    assert.deepEqual(
+      sub.latents.subarray(sub.indptr[i], sub.indptr[i + 1]),
+      csr.latents.subarray(csr.indptr[rows[i]], csr.indptr[rows[i] + 1])
+    )
   }
   // A CSR over rows [10, 50) of the dataset answers for dataset rows.
-  const tail = { ...selectRows(csr, Int32Array.from({ length: 40 }, (_, i) => i + 10)), docStart: 10 }
+  const tail = {
+    ...selectRows(
+      csr,
+      Int32Array.from({ length: 40 }, (_, i) => i + 10)
+    ),
+    docStart: 10
+  }
   assert.deepEqual(presenceCountsOfRows(tail, [20, 49]), presenceCountsOfRows(csr, [20, 49]))
   assert.throws(() => presenceCountsOfRows(tail, [5]), RangeError)
   assert.equal(metadataValue({ 'a.b': 1, a: { b: 2 } }, 'a.b'), 1)

@@ -21,14 +21,21 @@ export interface SliceData {
 }
 
 function inRange(v: number, r: NumberRange): boolean {
-  return (r.gt === undefined || v > r.gt) && (r.gte === undefined || v >= r.gte) &&
-    (r.lt === undefined || v < r.lt) && (r.lte === undefined || v <= r.lte)
+  return (
+    (r.gt === undefined || v > r.gt) &&
+    (r.gte === undefined || v >= r.gte) &&
+    (r.lt === undefined || v < r.lt) &&
+    (r.lte === undefined || v <= r.lte)
+  )
 }
 
 /** A metadata value as a number for range conditions: numbers, and strings holding one (CSV sources store text). */
 function asNumber(v: unknown): number | undefined {
   if (typeof v === 'number') return Number.isFinite(v) ? v : undefined
-  if (typeof v === 'string' && v.trim() !== '') { const n = Number(v); return Number.isFinite(n) ? n : undefined }
+  if (typeof v === 'string' && v.trim() !== '') {
+    const n = Number(v)
+    return Number.isFinite(n) ? n : undefined
+  }
   return undefined
 }
 
@@ -78,12 +85,18 @@ export function sliceMask(slice: Slice, data: SliceData): Uint8Array {
   const evaluate = (s: Slice): Uint8Array => {
     if ('and' in s) {
       const out = evaluate(s.and[0])
-      for (let j = 1; j < s.and.length; j++) { const m = evaluate(s.and[j]); for (let i = 0; i < n; i++) out[i] &= m[i] }
+      for (let j = 1; j < s.and.length; j++) {
+        const m = evaluate(s.and[j])
+        for (let i = 0; i < n; i++) out[i] &= m[i]
+      }
       return out
     }
     if ('or' in s) {
       const out = evaluate(s.or[0])
-      for (let j = 1; j < s.or.length; j++) { const m = evaluate(s.or[j]); for (let i = 0; i < n; i++) out[i] |= m[i] }
+      for (let j = 1; j < s.or.length; j++) {
+        const m = evaluate(s.or[j])
+        for (let i = 0; i < n; i++) out[i] |= m[i]
+      }
       return out
     }
     if ('not' in s) {
@@ -107,7 +120,10 @@ export function sliceMask(slice: Slice, data: SliceData): Uint8Array {
       // (say, latent 5 < 0.3) takes in every document where the latent is absent.
       const test = Object.keys(range).length ? (v: number) => inRange(v, range) : (v: number) => v > 0
       if (test(0)) out.fill(1)
-      for (let k = 0; k < col.docs.length; k++) { const d = col.docs[k]; if (d < n) out[d] = test(col.values[k]) ? 1 : 0 }
+      for (let k = 0; k < col.docs.length; k++) {
+        const d = col.docs[k]
+        if (d < n) out[d] = test(col.values[k]) ? 1 : 0
+      }
       return out
     }
     const key = metadataPath(s.field)
@@ -115,11 +131,25 @@ export function sliceMask(slice: Slice, data: SliceData): Uint8Array {
     const row = rows()
     const meta = metadataOf()
     let test: (v: unknown) => boolean
-    if ('eq' in s) { const x = s.eq; test = (v) => metadataEquals(v, x) }
-    else if ('ne' in s) { const x = s.ne; test = (v) => !metadataEquals(v, x) }
-    else if ('in' in s) { const xs = s.in; test = (v) => xs.some((x) => metadataEquals(v, x)) }
-    else if ('exists' in s) { const want = s.exists; test = (v) => (v !== undefined && v !== null) === want }
-    else { const { field: _, ...range } = s as { field: string } & NumberRange; test = (v) => { const x = asNumber(v); return x !== undefined && inRange(x, range) } }
+    if ('eq' in s) {
+      const x = s.eq
+      test = v => metadataEquals(v, x)
+    } else if ('ne' in s) {
+      const x = s.ne
+      test = v => !metadataEquals(v, x)
+    } else if ('in' in s) {
+      const xs = s.in
+      test = v => xs.some(x => metadataEquals(v, x))
+    } else if ('exists' in s) {
+      const want = s.exists
+      test = v => (v !== undefined && v !== null) === want
+    } else {
+      const { field: _, ...range } = s as { field: string } & NumberRange
+      test = v => {
+        const x = asNumber(v)
+        return x !== undefined && inRange(x, range)
+      }
+    }
     for (let i = 0; i < row.length; i++) if (row[i] < n && test(metadataValue(meta[i], key))) out[row[i]] = 1
     return out
   }
@@ -148,7 +178,8 @@ export function presenceCountsOfRows(m: PooledCsr & { docStart?: number }, rows:
   const start = m.docStart ?? 0
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i] - start
-    if (r < 0 || r >= m.nDocs) throw new RangeError(`row ${rows[i]} is outside the matrix's rows [${start}, ${start + m.nDocs})`)
+    if (r < 0 || r >= m.nDocs)
+      throw new RangeError(`row ${rows[i]} is outside the matrix's rows [${start}, ${start + m.nDocs})`)
     for (let k = m.indptr[r]; k < m.indptr[r + 1]; k++) if (m.values[k] > 0) counts[m.latents[k]]++
   }
   return counts
@@ -160,7 +191,8 @@ export function selectRows(m: PooledCsr & { docStart?: number }, rows: ArrayLike
   const indptr = new Int32Array(rows.length + 1)
   for (let i = 0; i < rows.length; i++) {
     const r = rows[i] - start
-    if (r < 0 || r >= m.nDocs) throw new RangeError(`row ${rows[i]} is outside the matrix's rows [${start}, ${start + m.nDocs})`)
+    if (r < 0 || r >= m.nDocs)
+      throw new RangeError(`row ${rows[i]} is outside the matrix's rows [${start}, ${start + m.nDocs})`)
     indptr[i + 1] = indptr[i] + m.indptr[r + 1] - m.indptr[r]
   }
   const nnz = indptr[rows.length]
@@ -180,7 +212,7 @@ export function selectRows(m: PooledCsr & { docStart?: number }, rows: ArrayLike
 
 /** Values of a column at the given positions (e.g. the documents of a slice, as indexes into a full column). */
 export function pick<T extends Int32Array | Float32Array | Float64Array>(col: T, at: ArrayLike<number>): T {
-  const out = new (col.constructor as { new(n: number): T })(at.length)
+  const out = new (col.constructor as { new (n: number): T })(at.length)
   for (let i = 0; i < at.length; i++) out[i] = col[at[i]]
   return out
 }
@@ -189,7 +221,11 @@ export function pick<T extends Int32Array | Float32Array | Float64Array>(col: T,
  * One latent's statistics (count, sum, max, histogram: a one-latent LatentStats, so `quantile` applies) over the
  * documents of a slice, from its by-latent column (`docs` ascending, pooled `values`) and the slice's rows (ascending).
  */
-export function latentStatsOfRows(docs: ArrayLike<number>, values: ArrayLike<number>, rows: ArrayLike<number>): LatentStats {
+export function latentStatsOfRows(
+  docs: ArrayLike<number>,
+  values: ArrayLike<number>,
+  rows: ArrayLike<number>
+): LatentStats {
   const s = emptyStats(1, 1)
   let j = 0
   for (let k = 0; k < docs.length; k++) {
@@ -210,9 +246,14 @@ export function latentStatsOfRows(docs: ArrayLike<number>, values: ArrayLike<num
 
 /** Whether each of `docs` is one of the slice's rows (ascending); `docs` in any order. */
 export function inRows(rows: Int32Array, docs: ArrayLike<number>): boolean[] {
-  return Array.from(docs, (d) => {
-    let lo = 0, hi = rows.length
-    while (lo < hi) { const mid = (lo + hi) >>> 1; if (rows[mid] < d) lo = mid + 1; else hi = mid }
+  return Array.from(docs, d => {
+    let lo = 0,
+      hi = rows.length
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (rows[mid] < d) lo = mid + 1
+      else hi = mid
+    }
     return lo < rows.length && rows[lo] === d
   })
 }
@@ -230,7 +271,10 @@ export function accumulatePresenceAndTop(m: PooledCsr, docCount: Int32Array, top
     const base = l * K
     if (!(v > topValues[base + K - 1])) continue
     let i = K - 1
-    while (i > 0 && topValues[base + i - 1] < v) { topValues[base + i] = topValues[base + i - 1]; i-- }
+    while (i > 0 && topValues[base + i - 1] < v) {
+      topValues[base + i] = topValues[base + i - 1]
+      i--
+    }
     topValues[base + i] = v
   }
 }
@@ -241,7 +285,7 @@ export function accumulatePresenceAndTop(m: PooledCsr, docCount: Int32Array, top
  */
 export function rowChunks(rows: Int32Array, maxRows: number): Array<[number, number]> {
   const out: Array<[number, number]> = []
-  for (let i = 0; i < rows.length;) {
+  for (let i = 0; i < rows.length; ) {
     let j = i + 1
     while (j < rows.length && j - i < maxRows && rows[j] - rows[i] < maxRows) j++
     out.push([i, j])

@@ -29,8 +29,14 @@ export function presenceCounts(m: PooledCsr): Int32Array {
 }
 
 /** Build a CSR from unsorted COO triples (doc, latent, value, position). */
-export function csrFromCoo(nDocs: number, nLatents: number, docs: ArrayLike<number>, latents: ArrayLike<number>,
-  values: ArrayLike<number>, positions?: ArrayLike<number>): PooledCsr {
+export function csrFromCoo(
+  nDocs: number,
+  nLatents: number,
+  docs: ArrayLike<number>,
+  latents: ArrayLike<number>,
+  values: ArrayLike<number>,
+  positions?: ArrayLike<number>
+): PooledCsr {
   const n = docs.length
   const indptr = new Int32Array(nDocs + 1)
   for (let k = 0; k < n; k++) indptr[docs[k] + 1]++
@@ -78,8 +84,15 @@ export function cscFromCsr(m: PooledCsr): PooledCsc {
  * A CSR from rows already in (doc, latent) order, as the encoder emits them, with global doc ids
  * starting at docOffset (a part of a dataset). Copies, so the sources may be reused.
  */
-export function csrFromSortedRows(nDocs: number, nLatents: number, docOffset: number, docs: Int32Array, latents: Int32Array,
-  values: Float32Array, positions: Int32Array): PooledCsr {
+export function csrFromSortedRows(
+  nDocs: number,
+  nLatents: number,
+  docOffset: number,
+  docs: Int32Array,
+  latents: Int32Array,
+  values: Float32Array,
+  positions: Int32Array
+): PooledCsr {
   const indptr = new Int32Array(nDocs + 1)
   for (let k = 0; k < docs.length; k++) {
     const d = docs[k] - docOffset

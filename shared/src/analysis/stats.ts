@@ -179,7 +179,10 @@ export function fisherExact(a: number, b: number, c: number, d: number): number 
   return Math.min(1, Math.exp(observed - modeLog + Math.log(tail) - Math.log(total)))
 }
 
-export interface ZTest { z: number; pValue: number }
+export interface ZTest {
+  z: number
+  pValue: number
+}
 
 /** Pooled two-proportion z-test of x1/n1 against x2/n2, two-sided (z^2 is Pearson's uncorrected chi-square). */
 export function twoProportionZ(x1: number, n1: number, x2: number, n2: number): ZTest {
@@ -287,7 +290,11 @@ export function newcombePairedInterval(e: number, f: number, g: number, h: numbe
   return [Math.max(-1, lower), Math.min(1, upper)]
 }
 
-export interface PairedTest { difference: number; ci95: [number, number]; pValue: number }
+export interface PairedTest {
+  difference: number
+  ci95: [number, number]
+  pValue: number
+}
 
 /** McNemar's exact p with the paired difference (f - g) / n and Newcombe's paired interval. */
 export function pairedProportions(e: number, f: number, g: number, h: number, z = Z95): PairedTest {
@@ -296,7 +303,12 @@ export function pairedProportions(e: number, f: number, g: number, h: number, z 
 }
 
 /** One stratum's 2x2 table: rows are the groups (a, b: first group positive, negative; c, d: second group). */
-export interface Table2x2 { a: number; b: number; c: number; d: number }
+export interface Table2x2 {
+  a: number
+  b: number
+  c: number
+  d: number
+}
 
 export interface CmhResult {
   /** CMH chi-square (1 df), with Yates' 0.5 correction unless turned off (as R's mantelhaen.test). */
@@ -314,8 +326,15 @@ export interface CmhResult {
  * arrays (cells of stratum s at offset + s): the typed-array form used per latent on the hot path.
  * Strata with fewer than 2 documents carry no information and are skipped.
  */
-export function cmhArrays(a: ArrayLike<number>, b: ArrayLike<number>, c: ArrayLike<number>, d: ArrayLike<number>,
-  offset: number, strata: number, options: { correct?: boolean; z?: number } = {}): CmhResult {
+export function cmhArrays(
+  a: ArrayLike<number>,
+  b: ArrayLike<number>,
+  c: ArrayLike<number>,
+  d: ArrayLike<number>,
+  offset: number,
+  strata: number,
+  options: { correct?: boolean; z?: number } = {}
+): CmhResult {
   const correct = options.correct ?? true
   const z = options.z ?? Z95
   let delta = 0
@@ -325,7 +344,10 @@ export function cmhArrays(a: ArrayLike<number>, b: ArrayLike<number>, c: ArrayLi
   let satoP = 0
   let satoQ = 0
   for (let s = offset; s < offset + strata; s++) {
-    const as = a[s], bs = b[s], cs = c[s], ds = d[s]
+    const as = a[s],
+      bs = b[s],
+      cs = c[s],
+      ds = d[s]
     const n1 = as + bs
     const n2 = cs + ds
     const n = n1 + n2
@@ -352,14 +374,17 @@ export function cmhArrays(a: ArrayLike<number>, b: ArrayLike<number>, c: ArrayLi
     pValue: chiSquare1Tail(statistic),
     riskDifference,
     variance,
-    ci95: [Math.max(-1, riskDifference - half), Math.min(1, riskDifference + half)],
+    ci95: [Math.max(-1, riskDifference - half), Math.min(1, riskDifference + half)]
   }
 }
 
 /** Cochran-Mantel-Haenszel chi-square and Mantel-Haenszel risk difference (see cmhArrays). */
 export function cochranMantelHaenszel(strata: Table2x2[], options: { correct?: boolean; z?: number } = {}): CmhResult {
   const k = strata.length
-  const a = new Float64Array(k), b = new Float64Array(k), c = new Float64Array(k), d = new Float64Array(k)
+  const a = new Float64Array(k),
+    b = new Float64Array(k),
+    c = new Float64Array(k),
+    d = new Float64Array(k)
   for (let s = 0; s < k; s++) ({ a: a[s], b: b[s], c: c[s], d: d[s] } = strata[s])
   return cmhArrays(a, b, c, d, 0, k, options)
 }

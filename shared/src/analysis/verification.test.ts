@@ -12,8 +12,12 @@ test('a 30% vs 10% marker: the difference is ~20 points and the 95% interval cov
   let covered = 0
   let sum = 0
   for (let t = 0; t < trials; t++) {
-    let yesA = 0, yesB = 0
-    for (let i = 0; i < n; i++) { if (rand() < 0.3) yesA++; if (rand() < 0.1) yesB++ }
+    let yesA = 0,
+      yesB = 0
+    for (let i = 0; i < n; i++) {
+      if (rand() < 0.3) yesA++
+      if (rand() < 0.1) yesB++
+    }
     const [s] = verificationStatistics([{ yesA, nA: n, yesB, nB: n }])
     assert.ok(Math.abs(s.difference - (yesA - yesB) / n) < 1e-12)
     if (s.ci95[0] <= 0.2 && 0.2 <= s.ci95[1]) covered++
@@ -50,11 +54,19 @@ test('Holm and Bonferroni adjust across the family; Holm is never larger', () =>
   // Holm: sorted 0.01*4, 0.03*3, 0.04*2, 0.5*1 -> 0.04, 0.09, 0.09 (monotone), 0.5
   const h = Array.from(holmAdjust(p))
   const want = [0.04, 0.09, 0.09, 0.5]
-  h.forEach((v, i) => { assert.ok(Math.abs(v - want[i]) < 1e-12, `${i}: ${v}`) })
-  const counts = [{ yesA: 30, nA: 100, yesB: 15, nB: 100 }, { yesA: 12, nA: 100, yesB: 10, nB: 100 }, { yesA: 20, nA: 100, yesB: 9, nB: 100 }]
+  h.forEach((v, i) => {
+    assert.ok(Math.abs(v - want[i]) < 1e-12, `${i}: ${v}`)
+  })
+  const counts = [
+    { yesA: 30, nA: 100, yesB: 15, nB: 100 },
+    { yesA: 12, nA: 100, yesB: 10, nB: 100 },
+    { yesA: 20, nA: 100, yesB: 9, nB: 100 }
+  ]
   const holm = verificationStatistics(counts, { correction: 'holm' })
   const bonf = verificationStatistics(counts, { correction: 'bonferroni' })
-  holm.forEach((s, i) => { assert.ok(s.adjustedPValue <= bonf[i].adjustedPValue + 1e-15 && s.adjustedPValue >= s.pValue) })
+  holm.forEach((s, i) => {
+    assert.ok(s.adjustedPValue <= bonf[i].adjustedPValue + 1e-15 && s.adjustedPValue >= s.pValue)
+  })
 })
 
 test('an empty side gives p = 1 and the widest interval; bad counts throw', () => {

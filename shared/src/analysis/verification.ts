@@ -2,7 +2,12 @@
 import { chooseTest, newcombeDifferenceInterval, type TwoByTwoTest } from './stats.ts'
 
 /** A judge's tally for one hypothesis: documents answered YES out of those judged, per side (failed judgements left out). */
-export interface VerificationCounts { yesA: number; nA: number; yesB: number; nB: number }
+export interface VerificationCounts {
+  yesA: number
+  nA: number
+  yesB: number
+  nB: number
+}
 
 export type Correction = 'holm' | 'bonferroni'
 
@@ -55,29 +60,48 @@ export function holmAdjust(pValues: ArrayLike<number>): Float64Array {
 
 export function bonferroniAdjust(pValues: ArrayLike<number>): Float64Array {
   const m = pValues.length
-  return Float64Array.from(pValues, (v) => Math.min(1, (Number.isNaN(v) ? 1 : v) * m))
+  return Float64Array.from(pValues, v => Math.min(1, (Number.isNaN(v) ? 1 : v) * m))
 }
 
 /** Statistics for each hypothesis of one verification run (the family for the correction is this list). */
-export function verificationStatistics(counts: readonly VerificationCounts[], options: VerificationOptions = {}): VerificationStat[] {
+export function verificationStatistics(
+  counts: readonly VerificationCounts[],
+  options: VerificationOptions = {}
+): VerificationStat[] {
   const alpha = options.alpha ?? 0.05
   const minDifference = options.minDifference ?? 0.01
   const base = counts.map(({ yesA, nA, yesB, nB }) => {
-    for (const [name, v] of [['yesA', yesA], ['nA', nA], ['yesB', yesB], ['nB', nB]] as const) {
+    for (const [name, v] of [
+      ['yesA', yesA],
+      ['nA', nA],
+      ['yesB', yesB],
+      ['nB', nB]
+    ] as const) {
       if (!(Number.isInteger(v) && v >= 0)) throw new RangeError(`${name} must be a non-negative integer, got ${v}`)
     }
-    if (yesA > nA || yesB > nB) throw new RangeError(`YES counts exceed the documents judged (${yesA}/${nA}, ${yesB}/${nB})`)
+    if (yesA > nA || yesB > nB)
+      throw new RangeError(`YES counts exceed the documents judged (${yesA}/${nA}, ${yesB}/${nB})`)
     const shareA = nA ? yesA / nA : 0
     const shareB = nB ? yesB / nB : 0
     // With no judged document on a side there is nothing to test: p = 1 and the widest interval.
-    const { test, pValue } = nA && nB ? chooseTest(yesA, nA - yesA, yesB, nB - yesB) : { test: 'fisher' as const, pValue: 1 }
+    const { test, pValue } =
+      nA && nB ? chooseTest(yesA, nA - yesA, yesB, nB - yesB) : { test: 'fisher' as const, pValue: 1 }
     const ci95: [number, number] = nA && nB ? newcombeDifferenceInterval(yesA, nA, yesB, nB) : [-1, 1]
     return { difference: shareA - shareB, shareA, shareB, ci95, pValue, test }
   })
-  const adjusted = (options.correction ?? 'holm') === 'holm' ? holmAdjust(base.map((b) => b.pValue)) : bonferroniAdjust(base.map((b) => b.pValue))
+  const adjusted =
+    (options.correction ?? 'holm') === 'holm'
+      ? holmAdjust(base.map(b => b.pValue))
+      : bonferroniAdjust(base.map(b => b.pValue))
   return base.map((b, i) => {
     const significant = adjusted[i] < alpha
     const valid = b.difference > minDifference
-    return { ...b, adjustedPValue: adjusted[i], significant, valid, confirmed: valid && significant && b.ci95[0] > minDifference }
+    return {
+      ...b,
+      adjustedPValue: adjusted[i],
+      significant,
+      valid,
+      confirmed: valid && significant && b.ci95[0] > minDifference
+    }
   })
 }

@@ -15,7 +15,7 @@ export const ApiKeyRecord = z.object({
   /** The first characters of the key, to tell keys apart in listings without revealing them. */
   hint: z.string(),
   createdAt: z.string(),
-  revokedAt: z.string().optional(),
+  revokedAt: z.string().optional()
 })
 export type ApiKeyRecord = z.infer<typeof ApiKeyRecord>
 
@@ -32,14 +32,23 @@ const keyPath = (hash: string) => `_auth/api-keys/${hash}.json`
 export class ApiKeyStore {
   /** Resolved keys, briefly: a request should not cost a store read, but a revocation must take effect soon. */
   private readonly cache = new Map<string, { tenant: string | null; until: number }>()
-  constructor(private readonly objects: ObjectStore, private readonly cacheMs = 30_000, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly objects: ObjectStore,
+    private readonly cacheMs = 30_000,
+    private readonly now: () => number = Date.now
+  ) {}
 
   /** A new key for `tenant`; the returned key is the only copy. */
   async create(tenant: string, name = 'default'): Promise<{ key: string; hash: string; record: ApiKeyRecord }> {
     assertSafeId('tenant', tenant)
     const key = generateApiKey()
     const hash = await sha256Hex(key)
-    const record: ApiKeyRecord = { tenant, name, hint: key.slice(0, API_KEY_PREFIX.length + 6), createdAt: new Date(this.now()).toISOString() }
+    const record: ApiKeyRecord = {
+      tenant,
+      name,
+      hint: key.slice(0, API_KEY_PREFIX.length + 6),
+      createdAt: new Date(this.now()).toISOString()
+    }
     await this.objects.put(keyPath(hash), JSON.stringify(record), { ifNoneMatch: true })
     return { key, hash, record }
   }
@@ -75,7 +84,10 @@ export class ApiKeyStore {
     for (const info of await this.objects.list('_auth/api-keys/')) {
       const bytes = await this.objects.get(info.key)
       if (!bytes) continue
-      out.push({ hash: info.key.slice('_auth/api-keys/'.length, -'.json'.length), record: ApiKeyRecord.parse(JSON.parse(new TextDecoder().decode(bytes))) })
+      out.push({
+        hash: info.key.slice('_auth/api-keys/'.length, -'.json'.length),
+        record: ApiKeyRecord.parse(JSON.parse(new TextDecoder().decode(bytes)))
+      })
     }
     return out
   }

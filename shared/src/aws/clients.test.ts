@@ -5,7 +5,11 @@ import { S3Client } from '@aws-sdk/client-s3'
 import { awsClientsFromEnv, requiredEnv } from './clients.ts'
 
 test('region and local endpoints come from the environment; S3 goes path-style only with an endpoint', async () => {
-  const local = awsClientsFromEnv({ AWS_REGION: 'eu-west-3', S3_ENDPOINT: 'http://127.0.0.1:9000', SQS_ENDPOINT: 'http://127.0.0.1:9324' })
+  const local = awsClientsFromEnv({
+    AWS_REGION: 'eu-west-3',
+    S3_ENDPOINT: 'http://127.0.0.1:9000',
+    SQS_ENDPOINT: 'http://127.0.0.1:9324'
+  })
   assert.equal(await local.s3.config.region(), 'eu-west-3')
   assert.equal(await local.sqs.config.region(), 'eu-west-3')
   const s3 = await local.s3.config.endpoint!()
@@ -25,5 +29,8 @@ test('given clients are kept; a missing required setting names itself and what n
   assert.equal(awsClientsFromEnv({}, { s3 }).s3, s3)
   const need = requiredEnv({ BUCKET: 'b' }, 'the analysis worker needs ANALYSIS_QUEUE_URL and BUCKET')
   assert.equal(need('BUCKET'), 'b')
-  assert.throws(() => need('ANALYSIS_QUEUE_URL'), /^Error: ANALYSIS_QUEUE_URL is not set: the analysis worker needs ANALYSIS_QUEUE_URL and BUCKET$/)
+  assert.throws(
+    () => need('ANALYSIS_QUEUE_URL'),
+    /^Error: ANALYSIS_QUEUE_URL is not set: the analysis worker needs ANALYSIS_QUEUE_URL and BUCKET$/
+  )
 })

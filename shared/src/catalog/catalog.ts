@@ -14,17 +14,31 @@ export interface EncoderCatalog {
   labelDetection?(id: string): Promise<(number | null)[]>
 }
 
-type CatalogEntry = { info: EncoderInfo; labels: (string | null)[]; labelSources?: (string | null)[]; labelDetection?: (number | null)[] }
+type CatalogEntry = {
+  info: EncoderInfo
+  labels: (string | null)[]
+  labelSources?: (string | null)[]
+  labelDetection?: (number | null)[]
+}
 
 /** A catalog over a fixed set of encoders, with their labels already in memory. */
 export class StaticEncoderCatalog implements EncoderCatalog {
   private readonly byId = new Map<string, CatalogEntry>()
-  constructor(entries: CatalogEntry[], private readonly failed: UnavailableEncoder[] = []) {
+  constructor(
+    entries: CatalogEntry[],
+    private readonly failed: UnavailableEncoder[] = []
+  ) {
     for (const e of entries) this.byId.set(e.info.id, e)
   }
-  list(): EncoderInfo[] { return [...this.byId.values()].map((e) => e.info) }
-  unavailable(): UnavailableEncoder[] { return [...this.failed] }
-  get(id: string): EncoderInfo | undefined { return this.byId.get(id)?.info }
+  list(): EncoderInfo[] {
+    return [...this.byId.values()].map(e => e.info)
+  }
+  unavailable(): UnavailableEncoder[] {
+    return [...this.failed]
+  }
+  get(id: string): EncoderInfo | undefined {
+    return this.byId.get(id)?.info
+  }
   async labels(id: string): Promise<(string | null)[]> {
     const entry = this.byId.get(id)
     if (!entry) throw new Error(`unknown encoder "${id}"`)

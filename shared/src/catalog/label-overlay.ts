@@ -12,8 +12,16 @@ import type { ObjectStore } from '../store/object-store.ts'
 import { assertSafeId } from '../store/layout.ts'
 
 export const LabelScore = z.object({
-  detection: z.number().nullable().describe('balanced accuracy of the LLM telling activating from non-activating windows given the label (0.5: chance)'),
-  fuzzing: z.number().nullable().describe('balanced accuracy of the LLM telling correctly from wrongly marked tokens given the label (0.5: chance)'),
+  detection: z
+    .number()
+    .nullable()
+    .describe(
+      'balanced accuracy of the LLM telling activating from non-activating windows given the label (0.5: chance)'
+    ),
+  fuzzing: z
+    .number()
+    .nullable()
+    .describe('balanced accuracy of the LLM telling correctly from wrongly marked tokens given the label (0.5: chance)')
 })
 export type LabelScore = z.infer<typeof LabelScore>
 
@@ -22,7 +30,7 @@ export const OverlayLine = z.object({
   label: z.string().min(1),
   source: z.string().min(1),
   detection: z.number().nullable().default(null),
-  fuzzing: z.number().nullable().default(null),
+  fuzzing: z.number().nullable().default(null)
 })
 export type OverlayLine = z.infer<typeof OverlayLine>
 
@@ -47,18 +55,28 @@ export function labelOverlayPrefix(tenant: string, fingerprint: string): string 
 }
 
 /** Write one overlay file; returns its key. Nothing is written for an empty list. */
-export async function writeLabelOverlay(objects: ObjectStore, tenant: string, fingerprint: string, lines: readonly OverlayLine[],
-  now: Date = new Date()): Promise<string | null> {
+export async function writeLabelOverlay(
+  objects: ObjectStore,
+  tenant: string,
+  fingerprint: string,
+  lines: readonly OverlayLine[],
+  now: Date = new Date()
+): Promise<string | null> {
   if (!lines.length) return null
   const stamp = now.toISOString().replace(/[-:.]/g, '').replace('T', '-').replace('Z', '')
-  const rand = Array.from(crypto.getRandomValues(new Uint8Array(4)), (b) => b.toString(16).padStart(2, '0')).join('')
+  const rand = Array.from(crypto.getRandomValues(new Uint8Array(4)), b => b.toString(16).padStart(2, '0')).join('')
   const key = `${labelOverlayPrefix(tenant, fingerprint)}llm-${stamp}-${rand}.jsonl`
-  await objects.put(key, lines.map((l) => JSON.stringify(OverlayLine.parse(l))).join('\n') + '\n', { contentType: 'application/x-ndjson' })
+  await objects.put(key, lines.map(l => JSON.stringify(OverlayLine.parse(l))).join('\n') + '\n', {
+    contentType: 'application/x-ndjson'
+  })
   overlayCache.get(objects)?.delete(labelOverlayPrefix(tenant, fingerprint))
   return key
 }
 
-interface Overlay { signature: string; lines: Map<number, OverlayLine> }
+interface Overlay {
+  signature: string
+  lines: Map<number, OverlayLine>
+}
 const overlayCache = new WeakMap<ObjectStore, Map<string, Overlay & { checkedAt: number }>>()
 
 /**
@@ -80,9 +98,12 @@ export async function readLabelOverlay(objects: ObjectStore, tenant: string, fin
   const hit = cache.get(prefix)
   const now = Date.now()
   if (hit && now - hit.checkedAt < OVERLAY_RECHECK_MS) return hit
-  const files = (await objects.list(prefix)).filter((f) => f.key.endsWith('.jsonl'))
-  const signature = files.map((f) => `${f.key}:${f.size}`).join('|')
-  if (hit && hit.signature === signature) { hit.checkedAt = now; return hit }
+  const files = (await objects.list(prefix)).filter(f => f.key.endsWith('.jsonl'))
+  const signature = files.map(f => `${f.key}:${f.size}`).join('|')
+  if (hit && hit.signature === signature) {
+    hit.checkedAt = now
+    return hit
+  }
   const lines = new Map<number, OverlayLine>()
   for (const f of files) {
     const bytes = await objects.get(f.key)
@@ -92,7 +113,9 @@ export async function readLabelOverlay(objects: ObjectStore, tenant: string, fin
       try {
         const line = OverlayLine.safeParse(JSON.parse(raw))
         if (line.success) lines.set(line.data.latent, line.data)
-      } catch { /* skipped */ }
+      } catch {
+        /* skipped */
+      }
     }
   }
   const overlay = { signature, lines, checkedAt: now }
@@ -102,10 +125,17 @@ export async function readLabelOverlay(objects: ObjectStore, tenant: string, fin
 }
 
 /** Merged results, per base label array and overlay: the same arrays come back while neither changes (label-embedding digests are memoized per array). */
-const merged = new WeakMap<ReadonlyArray<string | null>, Map<string, { info: LabelInfo; baseSources: (string | null)[] }>>()
+const merged = new WeakMap<
+  ReadonlyArray<string | null>,
+  Map<string, { info: LabelInfo; baseSources: (string | null)[] }>
+>()
 
 /** The encoder's labels with the overlay on top; without overlay lines, the base arrays themselves. */
-export function mergeLabelOverlay(base: { labels: (string | null)[]; sources: (string | null)[]; detection?: ArrayLike<number | null> | null }, overlay: Overlay, tag: string): LabelInfo {
+export function mergeLabelOverlay(
+  base: { labels: (string | null)[]; sources: (string | null)[]; detection?: ArrayLike<number | null> | null },
+  overlay: Overlay,
+  tag: string
+): LabelInfo {
   const n = base.labels.length
   let perBase = merged.get(base.labels)
   if (!perBase) merged.set(base.labels, (perBase = new Map()))
@@ -131,7 +161,14 @@ export function mergeLabelOverlay(base: { labels: (string | null)[]; sources: (s
       overlaid.push(latent)
     }
   }
-  const info: LabelInfo = { labels, sources, detection, fuzzing, base: base.labels, overlaid: Int32Array.from(overlaid).sort() }
+  const info: LabelInfo = {
+    labels,
+    sources,
+    detection,
+    fuzzing,
+    base: base.labels,
+    overlaid: Int32Array.from(overlaid).sort()
+  }
   perBase.set(key, { info, baseSources: base.sources })
   if (perBase.size > 8) perBase.delete(perBase.keys().next().value!)
   return info

@@ -5,8 +5,16 @@ import { MemoryObjectStore } from '../store/memory-store.ts'
 import type { EncoderInfo } from '../contract/encoder.ts'
 import { ENCODER_CATALOG_KEY, StoreEncoderCatalog, encoderLabelsKey, publishEncoderCatalog } from './store-catalog.ts'
 
-const info = (id: string, fingerprint: string, dSae = 4): EncoderInfo =>
-  ({ id, fingerprint, hookName: 'blocks.1.hook_resid_post', dIn: 8, dSae, architecture: 'relu', maxTokens: 64, labelled: 2 })
+const info = (id: string, fingerprint: string, dSae = 4): EncoderInfo => ({
+  id,
+  fingerprint,
+  hookName: 'blocks.1.hook_resid_post',
+  dIn: 8,
+  dSae,
+  architecture: 'relu',
+  maxTokens: 64,
+  labelled: 2
+})
 
 test('publish then read: encoders, labels and label sources round-trip; no catalog means no encoders', async () => {
   const objects = new MemoryObjectStore()
@@ -14,9 +22,18 @@ test('publish then read: encoders, labels and label sources round-trip; no catal
   assert.deepEqual(empty.list(), [])
   await assert.rejects(empty.labels('demo'), /unknown encoder "demo"/)
 
-  await publishEncoderCatalog(objects, [{ info: info('demo', 'f1'), labels: ['cats', null, 'dogs', null], labelSources: ['offline', null, 'neuronpedia', null] }])
+  await publishEncoderCatalog(objects, [
+    {
+      info: info('demo', 'f1'),
+      labels: ['cats', null, 'dogs', null],
+      labelSources: ['offline', null, 'neuronpedia', null]
+    }
+  ])
   const catalog = await StoreEncoderCatalog.load(objects)
-  assert.deepEqual(catalog.list().map((e) => e.id), ['demo'])
+  assert.deepEqual(
+    catalog.list().map(e => e.id),
+    ['demo']
+  )
   assert.equal(catalog.get('demo')?.fingerprint, 'f1')
   assert.equal(catalog.get('nope'), undefined)
   assert.deepEqual(await catalog.labels('demo'), ['cats', null, 'dogs', null])
@@ -28,7 +45,10 @@ test('workers with different encoders publish side by side; republishing an id r
   await publishEncoderCatalog(objects, [{ info: info('a', 'fa'), labels: ['x', null, null, null] }])
   await publishEncoderCatalog(objects, [{ info: info('b', 'fb'), labels: ['y', null, null, null] }])
   let catalog = await StoreEncoderCatalog.load(objects)
-  assert.deepEqual(catalog.list().map((e) => e.id), ['a', 'b'])
+  assert.deepEqual(
+    catalog.list().map(e => e.id),
+    ['a', 'b']
+  )
   await publishEncoderCatalog(objects, [{ info: info('a', 'fa2'), labels: ['x2', null, null, null] }])
   catalog = await StoreEncoderCatalog.load(objects)
   assert.equal(catalog.get('a')?.fingerprint, 'fa2')

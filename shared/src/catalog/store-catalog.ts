@@ -16,7 +16,7 @@ export const PublishedCatalog = z.object({
   publishedAt: z.string(),
   encoders: z.array(EncoderInfo),
   /** Folders the last publishing worker found but could not load (absent in catalogs published before it existed). */
-  unavailable: z.array(UnavailableEncoder).optional(),
+  unavailable: z.array(UnavailableEncoder).optional()
 })
 export type PublishedCatalog = z.infer<typeof PublishedCatalog>
 
@@ -25,7 +25,7 @@ export const PublishedLabels = z.object({
   fingerprint: z.string(),
   labels: z.array(z.string().nullable()),
   labelSources: z.array(z.string().nullable()).optional(),
-  labelDetection: z.array(z.number().nullable()).optional(),
+  labelDetection: z.array(z.number().nullable()).optional()
 })
 export type PublishedLabels = z.infer<typeof PublishedLabels>
 
@@ -49,24 +49,32 @@ function parseJson(bytes: Uint8Array, key: string): unknown {
  * encoder whose labels are missing. Entries already published under other ids (another worker's
  * encoders) are kept; an id published again is replaced.
  */
-export async function publishEncoderCatalog(objects: ObjectStore, encoders: Iterable<PublishableEncoder>, now: () => Date = () => new Date(),
-  unavailable: UnavailableEncoder[] = []): Promise<PublishedCatalog> {
+export async function publishEncoderCatalog(
+  objects: ObjectStore,
+  encoders: Iterable<PublishableEncoder>,
+  now: () => Date = () => new Date(),
+  unavailable: UnavailableEncoder[] = []
+): Promise<PublishedCatalog> {
   const list = [...encoders]
   for (const e of list) {
-    const body: PublishedLabels = { fingerprint: e.info.fingerprint, labels: e.labels, ...(e.labelSources ? { labelSources: e.labelSources } : {}),
-      ...(e.labelDetection?.some((d) => d !== null) ? { labelDetection: e.labelDetection } : {}) }
+    const body: PublishedLabels = {
+      fingerprint: e.info.fingerprint,
+      labels: e.labels,
+      ...(e.labelSources ? { labelSources: e.labelSources } : {}),
+      ...(e.labelDetection?.some(d => d !== null) ? { labelDetection: e.labelDetection } : {})
+    }
     await objects.put(encoderLabelsKey(e.info.id), JSON.stringify(body), { contentType: 'application/json' })
   }
   const existing = await objects.get(ENCODER_CATALOG_KEY)
   const previous = existing ? PublishedCatalog.safeParse(parseJson(existing, ENCODER_CATALOG_KEY)) : null
-  const ids = new Set(list.map((e) => e.info.id))
-  const kept = previous?.success ? previous.data.encoders.filter((info) => !ids.has(info.id)) : []
+  const ids = new Set(list.map(e => e.info.id))
+  const kept = previous?.success ? previous.data.encoders.filter(info => !ids.has(info.id)) : []
   const catalog: PublishedCatalog = {
     version: 1,
     publishedAt: now().toISOString(),
-    encoders: [...list.map((e) => e.info), ...kept].sort((a, b) => a.id.localeCompare(b.id)),
+    encoders: [...list.map(e => e.info), ...kept].sort((a, b) => a.id.localeCompare(b.id)),
     // What this worker could not load: its folders are the ones it says anything about.
-    unavailable,
+    unavailable
   }
   await objects.put(ENCODER_CATALOG_KEY, JSON.stringify(catalog), { contentType: 'application/json' })
   return catalog
@@ -90,7 +98,10 @@ export class StoreEncoderCatalog implements EncoderCatalog {
   private readonly ttlMs: number
   private readonly now: () => number
 
-  constructor(private readonly objects: ObjectStore, options: StoreEncoderCatalogOptions = {}) {
+  constructor(
+    private readonly objects: ObjectStore,
+    options: StoreEncoderCatalogOptions = {}
+  ) {
     this.ttlMs = options.ttlMs ?? 60_000
     this.now = options.now ?? Date.now
   }
@@ -116,9 +127,15 @@ export class StoreEncoderCatalog implements EncoderCatalog {
     await this.inflight
   }
 
-  list(): EncoderInfo[] { return this.snapshot ? [...this.snapshot.encoders] : [] }
-  get(id: string): EncoderInfo | undefined { return this.snapshot?.encoders.find((e) => e.id === id) }
-  unavailable(): UnavailableEncoder[] { return [...this.snapshot?.unavailable ?? []] }
+  list(): EncoderInfo[] {
+    return this.snapshot ? [...this.snapshot.encoders] : []
+  }
+  get(id: string): EncoderInfo | undefined {
+    return this.snapshot?.encoders.find(e => e.id === id)
+  }
+  unavailable(): UnavailableEncoder[] {
+    return [...(this.snapshot?.unavailable ?? [])]
+  }
 
   private published(id: string): Promise<PublishedLabels> {
     const info = this.get(id)
@@ -133,7 +150,9 @@ export class StoreEncoderCatalog implements EncoderCatalog {
         if (!bytes) throw new Error(`encoder "${id}" has no published labels (${key})`)
         const labels = PublishedLabels.parse(parseJson(bytes, key))
         if (labels.fingerprint !== info.fingerprint) {
-          throw new Error(`labels of encoder "${id}" are for fingerprint ${labels.fingerprint.slice(0, 12)}, the catalog says ${info.fingerprint.slice(0, 12)}: republish the encoder`)
+          throw new Error(
+            `labels of encoder "${id}" are for fingerprint ${labels.fingerprint.slice(0, 12)}, the catalog says ${info.fingerprint.slice(0, 12)}: republish the encoder`
+          )
         }
         return labels
       })()
@@ -143,7 +162,9 @@ export class StoreEncoderCatalog implements EncoderCatalog {
     return hit
   }
 
-  async labels(id: string): Promise<(string | null)[]> { return (await this.published(id)).labels }
+  async labels(id: string): Promise<(string | null)[]> {
+    return (await this.published(id)).labels
+  }
   async labelSources(id: string): Promise<(string | null)[]> {
     const p = await this.published(id)
     return p.labelSources ?? p.labels.map(() => null)

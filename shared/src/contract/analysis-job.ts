@@ -15,7 +15,7 @@ export type AnalysisJobStatus = z.infer<typeof AnalysisJobStatus>
 export const AnalysisJobMessage = z.object({
   kind: z.literal('analysis'),
   tenant: z.string().min(1),
-  jobId: z.string().min(1),
+  jobId: z.string().min(1)
 })
 export type AnalysisJobMessage = z.infer<typeof AnalysisJobMessage>
 
@@ -25,7 +25,7 @@ export type AnalysisQueueMessage = z.infer<typeof AnalysisQueueMessage>
 
 export const AnalysisProgress = z.object({
   fraction: z.number().min(0).max(1),
-  phase: z.string(),
+  phase: z.string()
 })
 
 /**
@@ -35,7 +35,7 @@ export const AnalysisProgress = z.object({
 export const ResultRows = z.object({
   fields: z.array(z.string()),
   count: z.number().int().nonnegative(),
-  chunkRows: z.number().int().positive(),
+  chunkRows: z.number().int().positive()
 })
 export type ResultRows = z.infer<typeof ResultRows>
 
@@ -57,47 +57,63 @@ export const AnalysisJobRecord = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   attempts: z.number().int().default(0),
-  webhook: z.object({ url: z.string(), secret: z.string() }).optional().describe('stored only; never returned by the API'),
+  webhook: z
+    .object({ url: z.string(), secret: z.string() })
+    .optional()
+    .describe('stored only; never returned by the API')
 })
 export type AnalysisJobRecord = z.infer<typeof AnalysisJobRecord>
 
 /** What GET /jobs/:id returns: the record without tenant and webhook secret, with links. */
-export const AnalysisJobView = AnalysisJobRecord.omit({ tenant: true, webhook: true, resultKey: true, rows: true }).extend({
+export const AnalysisJobView = AnalysisJobRecord.omit({
+  tenant: true,
+  webhook: true,
+  resultKey: true,
+  rows: true
+}).extend({
   href: z.string(),
   resultHref: z.string().optional().describe('present once the job is ready'),
-  webhook: z.object({ url: z.string() }).optional(),
+  webhook: z.object({ url: z.string() }).optional()
 })
 export type AnalysisJobView = z.infer<typeof AnalysisJobView>
 
 /** 202 answer of a request that became a job. */
 export const AnalysisJobAccepted = z.object({
   job: z.object({ id: z.string(), status: AnalysisJobStatus, href: z.string() }),
-  webhookSecret: z.string().optional().describe('returned once, when the server generated the secret'),
+  webhookSecret: z.string().optional().describe('returned once, when the server generated the secret')
 })
 export type AnalysisJobAccepted = z.infer<typeof AnalysisJobAccepted>
 
 /** POST /clusters body: the clustering request, plus a webhook told when it runs as a job. */
-export const ClustersJobRequest = z.object({
-  ...ClustersRequest.shape,
-  webhook: WebhookSpec.optional().describe('told analysis.ready / analysis.failed when the request runs as a job'),
-}).refine(oneLatentChoice, { message: 'give at most one of latents, phrases and axis', path: ['phrases'] })
+export const ClustersJobRequest = z
+  .object({
+    ...ClustersRequest.shape,
+    webhook: WebhookSpec.optional().describe('told analysis.ready / analysis.failed when the request runs as a job')
+  })
+  .refine(oneLatentChoice, { message: 'give at most one of latents, phrases and axis', path: ['phrases'] })
 export type ClustersJobRequest = z.infer<typeof ClustersJobRequest>
 
 export const ResultPageQuery = z.object({
   offset: z.coerce.number().int().nonnegative().default(0),
-  limit: z.coerce.number().int().min(1).max(100_000).default(10_000),
+  limit: z.coerce.number().int().min(1).max(100_000).default(10_000)
 })
 
 /** GET /jobs/:id/result: the result, with its per-row arrays cut to one page. */
-export const AnalysisResultPage = z.object({
-  job: z.object({ id: z.string(), analysis: AnalysisKind, dataset: z.string() }),
-  page: z.object({
-    offset: z.number().int(), limit: z.number().int(), total: z.number().int(),
-    fields: z.array(z.string()).describe('the per-row arrays cut to this page'),
-    next: z.string().nullable().describe('the next page, null on the last'),
-  }).optional()
-    .describe('present when the result has per-row arrays (clusters: assignments)'),
-}).catchall(z.unknown())
+export const AnalysisResultPage = z
+  .object({
+    job: z.object({ id: z.string(), analysis: AnalysisKind, dataset: z.string() }),
+    page: z
+      .object({
+        offset: z.number().int(),
+        limit: z.number().int(),
+        total: z.number().int(),
+        fields: z.array(z.string()).describe('the per-row arrays cut to this page'),
+        next: z.string().nullable().describe('the next page, null on the last')
+      })
+      .optional()
+      .describe('present when the result has per-row arrays (clusters: assignments)')
+  })
+  .catchall(z.unknown())
 export type AnalysisResultPage = z.infer<typeof AnalysisResultPage>
 
 function safe(kind: string, id: string): string {
@@ -110,5 +126,6 @@ export const analysisLayout = {
   record: (tenant: string, jobId: string) => `${safe('tenant', tenant)}/analyses/${safe('job id', jobId)}.json`,
   prefix: (tenant: string, jobId: string) => `${safe('tenant', tenant)}/analyses/${safe('job id', jobId)}/`,
   result: (tenant: string, jobId: string) => `${analysisLayout.prefix(tenant, jobId)}result.json`,
-  rowsChunk: (tenant: string, jobId: string, chunk: number) => `${analysisLayout.prefix(tenant, jobId)}rows/part-${String(chunk).padStart(5, '0')}.json`,
+  rowsChunk: (tenant: string, jobId: string, chunk: number) =>
+    `${analysisLayout.prefix(tenant, jobId)}rows/part-${String(chunk).padStart(5, '0')}.json`
 }

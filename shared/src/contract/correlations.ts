@@ -3,7 +3,11 @@ import { z } from 'zod'
 import { LatentRef } from './latents.ts'
 import { SliceParam } from './slice.ts'
 
-const bool = (fallback: boolean) => z.enum(['true', 'false']).transform((v) => v === 'true').default(fallback)
+const bool = (fallback: boolean) =>
+  z
+    .enum(['true', 'false'])
+    .transform(v => v === 'true')
+    .default(fallback)
 
 /**
  * Defaults, and why:
@@ -39,28 +43,68 @@ const bool = (fallback: boolean) => z.enum(['true', 'false']).transform((v) => v
 export const CorrelationsQuery = z.object({
   dataset: z.string({ error: 'dataset is required: the id of the dataset to find co-occurring latents in' }).min(1),
   minNpmi: z.coerce.number().min(-1).max(1).default(0.5),
-  minFrequency: z.coerce.number().min(0).max(1).default(0).describe('drop latents present in fewer than this share of documents before pairing'),
-  maxFrequency: z.coerce.number().min(0).max(1).default(0.5).describe('drop latents present in more than this share of documents before pairing'),
+  minFrequency: z.coerce
+    .number()
+    .min(0)
+    .max(1)
+    .default(0)
+    .describe('drop latents present in fewer than this share of documents before pairing'),
+  maxFrequency: z.coerce
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.5)
+    .describe('drop latents present in more than this share of documents before pairing'),
   minCount: z.coerce.number().int().min(1).default(5).describe('documents where both latents are present'),
-  maxLabelSimilarity: z.coerce.number().min(-1).max(1).default(0.2)
-    .describe('drop pairs whose labels\' embeddings have a cosine above this (1 keeps all); pairs with an unlabelled latent are kept'),
-  dropAdjacent: bool(true).describe('drop pairs whose max positions are within adjacentTokens of each other in over adjacentShare of their shared documents (the same word or phrase)'),
-  dropPositional: bool(true).describe('leave out positional latents: those whose max sits at the same token position (within one) in >= 90% of their documents'),
-  adjacentShare: z.coerce.number().min(0).max(1).default(0.5).describe('the share of shared documents that makes a pair adjacent'),
-  adjacentTokens: z.coerce.number().int().min(0).max(64).default(3)
-    .describe('how many tokens apart two max positions may be and count as adjacent (1: the same or the next token, the paper\'s rule; 3 covers the pieces of a word split into up to 4 tokens)'),
-  minActivation: z.coerce.number().min(0).max(1).default(0.5).describe(
-    'a latent counts as present in a document only when its pooled value reaches this share of its value in its 16th strongest document '
-    + '(0: any value > 0, the paper\'s rule). Under max pooling latents fire weakly in most long documents; 0.5 keeps the documents where a latent really fires'),
+  maxLabelSimilarity: z.coerce
+    .number()
+    .min(-1)
+    .max(1)
+    .default(0.2)
+    .describe(
+      "drop pairs whose labels' embeddings have a cosine above this (1 keeps all); pairs with an unlabelled latent are kept"
+    ),
+  dropAdjacent: bool(true).describe(
+    'drop pairs whose max positions are within adjacentTokens of each other in over adjacentShare of their shared documents (the same word or phrase)'
+  ),
+  dropPositional: bool(true).describe(
+    'leave out positional latents: those whose max sits at the same token position (within one) in >= 90% of their documents'
+  ),
+  adjacentShare: z.coerce
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.5)
+    .describe('the share of shared documents that makes a pair adjacent'),
+  adjacentTokens: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(64)
+    .default(3)
+    .describe(
+      "how many tokens apart two max positions may be and count as adjacent (1: the same or the next token, the paper's rule; 3 covers the pieces of a word split into up to 4 tokens)"
+    ),
+  minActivation: z.coerce
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.5)
+    .describe(
+      'a latent counts as present in a document only when its pooled value reaches this share of its value in its 16th strongest document ' +
+        "(0: any value > 0, the paper's rule). Under max pooling latents fire weakly in most long documents; 0.5 keeps the documents where a latent really fires"
+    ),
   limit: z.coerce.number().int().min(1).max(5000).default(100),
-  where: SliceParam.optional().describe('only the documents of a slice (docs/slices.md): frequencies, thresholds and NPMI are the slice\'s own'),
+  where: SliceParam.optional().describe(
+    "only the documents of a slice (docs/slices.md): frequencies, thresholds and NPMI are the slice's own"
+  )
 })
 export type CorrelationsQuery = z.infer<typeof CorrelationsQuery>
 export type CorrelationsInput = z.input<typeof CorrelationsQuery>
 
 export const CorrelatedLatent = LatentRef.extend({
   frequency: z.number().describe('share of documents where the latent is present'),
-  documents: z.number().int().describe('documents where the latent is present'),
+  documents: z.number().int().describe('documents where the latent is present')
 })
 
 export const CorrelationPair = z.object({
@@ -70,11 +114,17 @@ export const CorrelationPair = z.object({
   count: z.number().int().describe('documents where both are present'),
   pAGivenB: z.number(),
   pBGivenA: z.number(),
-  adjacentShare: z.number().describe(
-    'share of the shared documents where the two latents\' max-activation tokens are within adjacentTokens of each other. '
-    + 'An approximation: only the position of each latent\'s max is stored, so two latents that fire on the same '
-    + 'tokens but peak elsewhere are not caught, and a pair that peaks together by chance is'),
-  labelSimilarity: z.number().nullable().describe('cosine of the two labels\' embeddings; null when a label is missing or the filter is off'),
+  adjacentShare: z
+    .number()
+    .describe(
+      "share of the shared documents where the two latents' max-activation tokens are within adjacentTokens of each other. " +
+        "An approximation: only the position of each latent's max is stored, so two latents that fire on the same " +
+        'tokens but peak elsewhere are not caught, and a pair that peaks together by chance is'
+    ),
+  labelSimilarity: z
+    .number()
+    .nullable()
+    .describe("cosine of the two labels' embeddings; null when a label is missing or the filter is off")
 })
 export type CorrelationPair = z.infer<typeof CorrelationPair>
 
@@ -88,11 +138,16 @@ export const CorrelationsResult = z.object({
   dropped: z.object({
     positional: z.number().int().describe('considered latents left out as positional (dropPositional)'),
     adjacent: z.number().int().describe('pairs above minNpmi and minCount dropped as adjacent'),
-    similarLabels: z.number().int().describe('pairs dropped for similar labels (among those examined to fill the limit)'),
+    similarLabels: z
+      .number()
+      .int()
+      .describe('pairs dropped for similar labels (among those examined to fill the limit)')
   }),
-  truncated: z.boolean().describe('more pairs passed the thresholds than were kept as candidates; the top ones are exact'),
+  truncated: z
+    .boolean()
+    .describe('more pairs passed the thresholds than were kept as candidates; the top ones are exact'),
   embedder: z.string().nullable().describe('the embedder used for label similarity (null when the filter was off)'),
   seconds: z.number(),
-  pairs: z.array(CorrelationPair),
+  pairs: z.array(CorrelationPair)
 })
 export type CorrelationsResult = z.infer<typeof CorrelationsResult>

@@ -8,29 +8,38 @@ export const SourceFormat = z.enum(['jsonl', 'json', 'csv', 'parquet', 'text'])
 export type SourceFormat = z.infer<typeof SourceFormat>
 
 export const SourceSpec = z.object({
-  url: z.string().min(1).describe('http(s):// URL, upload://up_... (a file posted to POST /uploads), or (local mode) file:// URL or absolute path'),
+  url: z
+    .string()
+    .min(1)
+    .describe(
+      'http(s):// URL, upload://up_... (a file posted to POST /uploads), or (local mode) file:// URL or absolute path'
+    ),
   format: SourceFormat.optional().describe('guessed from the URL extension and content when absent'),
   textField: z.string().min(1).default('text'),
   idField: z.string().min(1).optional(),
   metadataFields: z.array(z.string().min(1)).max(64).default([]),
   messagesField: z.string().min(1).optional().describe('a list of { role, content }, rendered with the chat template'),
   poolRoles: z.array(z.string().min(1)).min(1).default(['assistant']),
-  textUnit: z.enum(['line', 'paragraph', 'file']).default('paragraph')
-    .describe("plain text only: one document per line, per blank-line-separated paragraph, or the whole file"),
+  textUnit: z
+    .enum(['line', 'paragraph', 'file'])
+    .default('paragraph')
+    .describe('plain text only: one document per line, per blank-line-separated paragraph, or the whole file')
 })
 export type SourceSpec = z.infer<typeof SourceSpec>
 
 export const ChatMessage = z.object({ role: z.string().min(1), content: z.string() })
 export type ChatMessage = z.infer<typeof ChatMessage>
 
-export const InlineDocument = z.object({
-  id: z.string().max(512).optional(),
-  text: z.string().optional(),
-  messages: z.array(ChatMessage).min(1).optional(),
-  metadata: z.record(z.string(), z.unknown()).optional(),
-}).refine((d) => (d.text === undefined) !== (d.messages === undefined), {
-  message: 'each document needs exactly one of "text" or "messages"',
-})
+export const InlineDocument = z
+  .object({
+    id: z.string().max(512).optional(),
+    text: z.string().optional(),
+    messages: z.array(ChatMessage).min(1).optional(),
+    metadata: z.record(z.string(), z.unknown()).optional()
+  })
+  .refine(d => (d.text === undefined) !== (d.messages === undefined), {
+    message: 'each document needs exactly one of "text" or "messages"'
+  })
 export type InlineDocument = z.infer<typeof InlineDocument>
 
 export const PoolingMethod = z.enum(['max', 'mean', 'sum', 'binary', 'count'])
@@ -38,29 +47,39 @@ export type PoolingMethod = z.infer<typeof PoolingMethod>
 
 export const PoolingSpec = z.object({
   method: PoolingMethod.default('max'),
-  outlierNormRatio: z.number().positive().default(100)
-    .describe('tokens whose activation norm exceeds this multiple of the document median norm are left out of pooling'),
+  outlierNormRatio: z
+    .number()
+    .positive()
+    .default(100)
+    .describe('tokens whose activation norm exceeds this multiple of the document median norm are left out of pooling')
 })
 export type PoolingSpec = z.infer<typeof PoolingSpec>
 
 export const WebhookSpec = z.object({
   url: z.string().url(),
-  secret: z.string().regex(/^whsec_[A-Za-z0-9+/=]{32,}$/, 'a webhook secret looks like whsec_<base64 of at least 24 bytes>').optional(),
+  secret: z
+    .string()
+    .regex(/^whsec_[A-Za-z0-9+/=]{32,}$/, 'a webhook secret looks like whsec_<base64 of at least 24 bytes>')
+    .optional()
 })
 
-export const CreateDatasetRequest = z.object({
-  name: z.string().max(200).optional(),
-  source: SourceSpec.optional(),
-  documents: z.array(InlineDocument).min(1).max(INLINE_DOCUMENTS_MAX).optional(),
-  poolRoles: z.array(z.string().min(1)).min(1).optional().describe('inline chat documents: whose tokens are pooled'),
-  encoder: z.string().default('demo'),
-  pooling: PoolingSpec.default({ method: 'max', outlierNormRatio: 100 }),
-  webhook: WebhookSpec.optional(),
-  watch: Watch.optional().describe('drift watch: when a version is appended, its batch is compared with a baseline and a dataset.drift webhook says which latents moved'),
-}).refine((r) => (r.source === undefined) !== (r.documents === undefined), {
-  message: 'give exactly one of "source" (a URL) or "documents" (inline)',
-  path: ['source'],
-})
+export const CreateDatasetRequest = z
+  .object({
+    name: z.string().max(200).optional(),
+    source: SourceSpec.optional(),
+    documents: z.array(InlineDocument).min(1).max(INLINE_DOCUMENTS_MAX).optional(),
+    poolRoles: z.array(z.string().min(1)).min(1).optional().describe('inline chat documents: whose tokens are pooled'),
+    encoder: z.string().default('demo'),
+    pooling: PoolingSpec.default({ method: 'max', outlierNormRatio: 100 }),
+    webhook: WebhookSpec.optional(),
+    watch: Watch.optional().describe(
+      'drift watch: when a version is appended, its batch is compared with a baseline and a dataset.drift webhook says which latents moved'
+    )
+  })
+  .refine(r => (r.source === undefined) !== (r.documents === undefined), {
+    message: 'give exactly one of "source" (a URL) or "documents" (inline)',
+    path: ['source']
+  })
 export type CreateDatasetRequest = z.infer<typeof CreateDatasetRequest>
 
 export const DatasetStatus = z.enum(['queued', 'running', 'ready', 'failed'])
@@ -77,16 +96,27 @@ export const DatasetStats = z.object({
   maskedTokens: z.object({ special: z.number().int(), outlier: z.number().int(), role: z.number().int() }),
   activeLatents: z.number().int().describe('latents present in at least one document'),
   meanActivePerDocument: z.number(),
-  seconds: z.object({
-    total: z.number(),
-    plan: z.number().describe('the planner: reading the source, tokenizing to check each document, staging the parts'),
-    tokenize: z.number().describe('tokenizing in the part jobs'),
-    encode: z.number().describe('the fused reader + SAE + pooling graph'),
-    write: z.number().describe('building and writing shards and statistics'),
-    topExamples: z.number().describe('re-encoding candidate documents for top examples'),
-  }).partial().optional().describe('time by stage: total is wall-clock; the stages add up the seconds of every worker'),
-  parts: z.object({ count: z.number().int(), redelivered: z.number().int().describe('parts finished by a redelivered job (a worker died or failed)') })
-    .optional().describe('how the encoding was split; left out of the manifest'),
+  seconds: z
+    .object({
+      total: z.number(),
+      plan: z
+        .number()
+        .describe('the planner: reading the source, tokenizing to check each document, staging the parts'),
+      tokenize: z.number().describe('tokenizing in the part jobs'),
+      encode: z.number().describe('the fused reader + SAE + pooling graph'),
+      write: z.number().describe('building and writing shards and statistics'),
+      topExamples: z.number().describe('re-encoding candidate documents for top examples')
+    })
+    .partial()
+    .optional()
+    .describe('time by stage: total is wall-clock; the stages add up the seconds of every worker'),
+  parts: z
+    .object({
+      count: z.number().int(),
+      redelivered: z.number().int().describe('parts finished by a redelivered job (a worker died or failed)')
+    })
+    .optional()
+    .describe('how the encoding was split; left out of the manifest')
 })
 export type DatasetStats = z.infer<typeof DatasetStats>
 
@@ -98,7 +128,7 @@ export const AppendState = z.object({
   poolRoles: z.array(z.string()).optional(),
   createdAt: z.string(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
-  requestKey: z.string().optional().describe('hash of the Idempotency-Key that asked for it'),
+  requestKey: z.string().optional().describe('hash of the Idempotency-Key that asked for it')
 })
 export type AppendState = z.infer<typeof AppendState>
 
@@ -116,32 +146,52 @@ export const DatasetRecord = z.object({
   progress: z.object({
     documents: z.object({ done: z.number().int(), total: z.number().int().nullable() }),
     tokens: z.number().int(),
-    parts: z.object({ done: z.number().int(), total: z.number().int() }).optional()
-      .describe('once planned: parts encoded in parallel, and how many are done'),
+    parts: z
+      .object({ done: z.number().int(), total: z.number().int() })
+      .optional()
+      .describe('once planned: parts encoded in parallel, and how many are done')
   }),
   stats: DatasetStats.optional(),
   error: z.object({ code: z.string(), message: z.string() }).optional(),
   lastAttemptError: z.string().optional().describe('why the previous attempt stopped, while the job is being retried'),
-  webhook: z.object({ url: z.string(), secret: z.string() }).optional().describe('stored only; never returned by the API'),
+  webhook: z
+    .object({ url: z.string(), secret: z.string() })
+    .optional()
+    .describe('stored only; never returned by the API'),
   attempts: z.number().int().default(0),
-  version: z.number().int().min(1).optional().describe('the latest committed version (absent: 1); analyses read it unless given ds_id@N'),
-  versions: z.array(VersionInfo).optional().describe('per-version counts, oldest first (absent until the first append)'),
-  append: AppendState.optional().describe('the batch being appended (POST /datasets/{id}/documents), or the last one that failed'),
-  watch: Watch.optional(),
+  version: z
+    .number()
+    .int()
+    .min(1)
+    .optional()
+    .describe('the latest committed version (absent: 1); analyses read it unless given ds_id@N'),
+  versions: z
+    .array(VersionInfo)
+    .optional()
+    .describe('per-version counts, oldest first (absent until the first append)'),
+  append: AppendState.optional().describe(
+    'the batch being appended (POST /datasets/{id}/documents), or the last one that failed'
+  ),
+  watch: Watch.optional()
 })
 export type DatasetRecord = z.infer<typeof DatasetRecord>
 
 /** The public view of a dataset: the record without its webhook secret. */
 export const DatasetView = DatasetRecord.omit({ webhook: true, tenant: true }).extend({
-  webhook: z.object({ url: z.string() }).optional(),
+  webhook: z.object({ url: z.string() }).optional()
 })
 export type DatasetView = z.infer<typeof DatasetView>
 
 export const CreatedDataset = DatasetView.extend({
-  webhookSecret: z.string().optional().describe('returned once, when the server generated the secret'),
+  webhookSecret: z.string().optional().describe('returned once, when the server generated the secret')
 })
 
-export const DocumentLatent = z.object({ latent: z.number().int(), value: z.number(), position: z.number().int(), label: z.string().nullable() })
+export const DocumentLatent = z.object({
+  latent: z.number().int(),
+  value: z.number(),
+  position: z.number().int(),
+  label: z.string().nullable()
+})
 export const DocumentView = z.object({
   dataset: z.string(),
   row: z.number().int(),
@@ -150,6 +200,6 @@ export const DocumentView = z.object({
   metadata: z.record(z.string(), z.unknown()),
   tokenCount: z.number().int(),
   truncated: z.boolean(),
-  latents: z.array(DocumentLatent),
+  latents: z.array(DocumentLatent)
 })
 export type DocumentView = z.infer<typeof DocumentView>

@@ -3,14 +3,18 @@ import { z } from 'zod'
 import { LabelScore } from '../catalog/label-overlay.ts'
 import { parseSliceParam, SliceError, SLICE_MAX_TEXT, type Slice } from './slice.ts'
 
-const csvInts = z.string().regex(/^\d+(,\d+)*$/, 'a comma-separated list of latent ids, e.g. 12,40,977')
-  .transform((s) => s.split(',').map(Number))
+const csvInts = z
+  .string()
+  .regex(/^\d+(,\d+)*$/, 'a comma-separated list of latent ids, e.g. 12,40,977')
+  .transform(s => s.split(',').map(Number))
 
 export const DiffQuery = z.object({
   a: z.string({ error: 'a is required: the dataset id to compare' }).min(1),
-  b: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
-    error: 'b is required: the dataset id(s) to compare against (repeat b=... for several)',
-  }).transform((b) => (Array.isArray(b) ? b : [b])),
+  b: z
+    .union([z.string().min(1), z.array(z.string().min(1)).min(1)], {
+      error: 'b is required: the dataset id(s) to compare against (repeat b=... for several)'
+    })
+    .transform(b => (Array.isArray(b) ? b : [b])),
   limit: z.coerce.number().int().min(1).max(5000).default(50),
   minFrequency: z.coerce.number().min(0).max(1).default(0),
   maxFrequency: z.coerce.number().min(0).max(1).default(1),
@@ -18,25 +22,41 @@ export const DiffQuery = z.object({
   direction: z.enum(['a', 'b', 'both']).default('a'),
   latents: csvInts.optional(),
   pairBy: z.string().min(1).optional(),
-  controlLength: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
-  aWhere: z.string().max(SLICE_MAX_TEXT).optional().transform((v, ctx) => sliceOrIssue(v, ctx, []))
+  controlLength: z
+    .enum(['true', 'false'])
+    .transform(v => v === 'true')
+    .optional(),
+  aWhere: z
+    .string()
+    .max(SLICE_MAX_TEXT)
+    .optional()
+    .transform((v, ctx) => sliceOrIssue(v, ctx, []))
     .describe('a slice of a (text or JSON form, see docs/slices.md): only its documents are compared'),
-  bWhere: z.union([z.string().max(SLICE_MAX_TEXT), z.array(z.string().max(SLICE_MAX_TEXT))]).optional()
-    .transform((v, ctx) => (v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map((s, i) => sliceOrIssue(s, ctx, [i]))))
-    .describe('slices of the b datasets, one per b in the same order (an empty bWhere= takes the whole dataset)'),
+  bWhere: z
+    .union([z.string().max(SLICE_MAX_TEXT), z.array(z.string().max(SLICE_MAX_TEXT))])
+    .optional()
+    .transform((v, ctx) =>
+      v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map((s, i) => sliceOrIssue(s, ctx, [i]))
+    )
+    .describe('slices of the b datasets, one per b in the same order (an empty bWhere= takes the whole dataset)')
 })
 export type DiffQuery = z.infer<typeof DiffQuery>
 
 export const DiffSide = z.object({
-  id: z.string(), name: z.string(), documents: z.number().int(), meanTokens: z.number(),
-  where: z.string().optional().describe('the slice compared (canonical text form); absent for the whole dataset'),
+  id: z.string(),
+  name: z.string(),
+  documents: z.number().int(),
+  meanTokens: z.number(),
+  where: z.string().optional().describe('the slice compared (canonical text form); absent for the whole dataset')
 })
 
 /** Parse one query-string slice, turning its problems into zod issues at `path` (so a 400 names the parameter). */
 /** `path` is below the parameter (zod puts the parameter's name in front): [] for aWhere, [i] for the i-th bWhere. */
 function sliceOrIssue(v: string | undefined, ctx: z.RefinementCtx, path: (string | number)[]): Slice | undefined {
   if (v === undefined) return undefined
-  try { return parseSliceParam(v) } catch (e) {
+  try {
+    return parseSliceParam(v)
+  } catch (e) {
     if (!(e instanceof SliceError)) throw e
     for (const i of e.issues) ctx.addIssue({ code: 'custom', message: i.message, path: [...path, ...i.path] })
     return undefined
@@ -48,8 +68,18 @@ export const DiffTest = z.enum(['fisher', 'z', 'mcnemar', 'cmh'])
 export const DiffLatent = z.object({
   latent: z.number().int(),
   label: z.string().nullable(),
-  labelSource: z.string().nullable().optional().describe('"imported", the catalog\'s word (e.g. "offline-lift"), or "llm:<model>" for a relabel; null without a label'),
-  labelScore: LabelScore.nullable().optional().describe('detection and fuzzing scores of the label; null for imported labels (offline labels carry an offline detection score, fuzzing null) (always sent by this server; optional for older ones)'),
+  labelSource: z
+    .string()
+    .nullable()
+    .optional()
+    .describe(
+      '"imported", the catalog\'s word (e.g. "offline-lift"), or "llm:<model>" for a relabel; null without a label'
+    ),
+  labelScore: LabelScore.nullable()
+    .optional()
+    .describe(
+      'detection and fuzzing scores of the label; null for imported labels (offline labels carry an offline detection score, fuzzing null) (always sent by this server; optional for older ones)'
+    ),
   frequencyA: z.number(),
   frequencyB: z.number(),
   countA: z.number().int(),
@@ -60,7 +90,7 @@ export const DiffLatent = z.object({
   ci95: z.tuple([z.number(), z.number()]).describe('95% interval on frequencyA - frequencyB'),
   pValue: z.number(),
   qValue: z.number().nullable().describe('Benjamini-Hochberg over the latents passing the coverage masks'),
-  test: DiffTest,
+  test: DiffTest
 })
 export type DiffLatent = z.infer<typeof DiffLatent>
 
@@ -72,6 +102,6 @@ export const DiffResult = z.object({
   design: z.enum(['independent', 'paired', 'length-stratified']),
   pairs: z.number().int().optional().describe('paired designs: documents matched by pairBy'),
   tested: z.number().int().describe('latents that passed the coverage masks (the BH family)'),
-  latents: z.array(DiffLatent),
+  latents: z.array(DiffLatent)
 })
 export type DiffResult = z.infer<typeof DiffResult>

@@ -10,6 +10,10 @@ export const DriftReport = z.object({
   documents: z.object({ version: z.number().int(), baseline: z.number().int() }),
   watch: Watch,
   tested: z.number().int().describe('latents compared (the Benjamini-Hochberg family)'),
-  moved: z.array(DiffLatent).describe('latents whose |difference| >= minDifference and qValue <= maxQValue, largest change first; empty: none moved'),
+  moved: z
+    .array(DiffLatent)
+    .describe(
+      'latents whose |difference| >= minDifference and qValue <= maxQValue, largest change first; empty: none moved'
+    )
 })
 export type DriftReport = z.infer<typeof DriftReport>

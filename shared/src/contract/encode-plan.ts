@@ -9,7 +9,7 @@ import { ShardFile } from './manifest.ts'
 export const EncodePart = z.object({
   docStart: z.number().int().nonnegative().describe('first document row of the part: rows are global and contiguous'),
   docCount: z.number().int().positive(),
-  tokens: z.number().int().nonnegative().describe('reader tokens, BOS included, as counted by the planner'),
+  tokens: z.number().int().nonnegative().describe('reader tokens, BOS included, as counted by the planner')
 })
 export type EncodePart = z.infer<typeof EncodePart>
 
@@ -21,7 +21,7 @@ export const EncodePlan = z.object({
   tokens: z.number().int().nonnegative(),
   skipped: z.record(z.string(), z.number().int()).describe('documents left out by the planner, by reason'),
   seconds: z.number().nonnegative().describe('reading, tokenizing and staging the source'),
-  parts: z.array(EncodePart).min(1),
+  parts: z.array(EncodePart).min(1)
 })
 export type EncodePlan = z.infer<typeof EncodePlan>
 
@@ -36,14 +36,21 @@ export const PartMarker = z.object({
   nnz: z.number().int().nonnegative(),
   files: z.object({ documents: ShardFile, byDocument: ShardFile, byLatent: ShardFile }),
   statsKey: z.string(),
-  examplesKey: z.string().optional().describe('top examples captured in the encode pass (absent: finalize mines them in a second pass)'),
+  examplesKey: z
+    .string()
+    .optional()
+    .describe('top examples captured in the encode pass (absent: finalize mines them in a second pass)'),
   seconds: z.object({ tokenize: z.number(), encode: z.number(), write: z.number(), examples: z.number().optional() }),
-  receiveCount: z.number().int().positive().describe('the delivery of the part job that finished it (1: first try)'),
+  receiveCount: z.number().int().positive().describe('the delivery of the part job that finished it (1: first try)')
 })
 export type PartMarker = z.infer<typeof PartMarker>
 
 /** A running part's progress, rewritten every few seconds by its worker (one object per part: no write races). */
-export const PartProgress = z.object({ part: z.number().int().nonnegative(), documents: z.number().int(), tokens: z.number().int() })
+export const PartProgress = z.object({
+  part: z.number().int().nonnegative(),
+  documents: z.number().int(),
+  tokens: z.number().int()
+})
 export type PartProgress = z.infer<typeof PartProgress>
 
 /** The create-only claim on finalizing: the part job that takes it merges, mines examples and commits the manifest. */

@@ -9,9 +9,18 @@ export { LabelScore }
 export const LatentRef = z.object({
   latent: z.number().int(),
   label: z.string().nullable(),
-  labelSource: z.string().nullable().describe('where the label came from: "imported" (no source stated), the catalog\'s word (e.g. "offline-lift", "neuronpedia"), or "llm:<model>" for a relabel; null without a label'),
-  labelScore: LabelScore.nullable().default(null).describe('detection and fuzzing scores of the label (LLM labels from a relabel run; offline labels carry an offline detection score, fuzzing null); null for imported labels'),
-  href: z.string().describe('the latent page: /latents/{latent}?dataset=...'),
+  labelSource: z
+    .string()
+    .nullable()
+    .describe(
+      'where the label came from: "imported" (no source stated), the catalog\'s word (e.g. "offline-lift", "neuronpedia"), or "llm:<model>" for a relabel; null without a label'
+    ),
+  labelScore: LabelScore.nullable()
+    .default(null)
+    .describe(
+      'detection and fuzzing scores of the label (LLM labels from a relabel run; offline labels carry an offline detection score, fuzzing null); null for imported labels'
+    ),
+  href: z.string().describe('the latent page: /latents/{latent}?dataset=...')
 })
 export type LatentRef = z.infer<typeof LatentRef>
 
@@ -24,9 +33,13 @@ export function latentHref(latent: number, dataset: string): string {
  * The reference to `latent` with its label, label source and page link, plus `extra` fields (frequency, weight...).
  * `labels` / `sources` are the encoder's per-latent arrays; a missing entry reads as null.
  */
-export function latentRef<E extends Record<string, unknown>>(labels: ArrayLike<string | null> | null | undefined,
-  sources: ArrayLike<string | null> | null | undefined, latent: number, extra: { dataset: string } & E,
-  scores?: { detection: ArrayLike<number>; fuzzing: ArrayLike<number> } | null): LatentRef & Omit<E, 'dataset'> {
+export function latentRef<E extends Record<string, unknown>>(
+  labels: ArrayLike<string | null> | null | undefined,
+  sources: ArrayLike<string | null> | null | undefined,
+  latent: number,
+  extra: { dataset: string } & E,
+  scores?: { detection: ArrayLike<number>; fuzzing: ArrayLike<number> } | null
+): LatentRef & Omit<E, 'dataset'> {
   const { dataset, ...rest } = extra
   return {
     latent,
@@ -34,12 +47,15 @@ export function latentRef<E extends Record<string, unknown>>(labels: ArrayLike<s
     labelSource: sources?.[latent] ?? null,
     labelScore: scoreAt(scores, latent),
     href: latentHref(latent, dataset),
-    ...(rest as Omit<E, 'dataset'>),
+    ...(rest as Omit<E, 'dataset'>)
   }
 }
 
 /** Score arrays (NaN: none) at one latent, as the contract's pair or null. */
-export function scoreAt(scores: { detection: ArrayLike<number>; fuzzing: ArrayLike<number> } | null | undefined, latent: number): LabelScore | null {
+export function scoreAt(
+  scores: { detection: ArrayLike<number>; fuzzing: ArrayLike<number> } | null | undefined,
+  latent: number
+): LabelScore | null {
   if (!scores) return null
   const d = scores.detection[latent]
   const f = scores.fuzzing[latent]
@@ -49,16 +65,26 @@ export function scoreAt(scores: { detection: ArrayLike<number>; fuzzing: ArrayLi
 }
 
 export const LatentParams = z.object({
-  latent: z.coerce.number({ error: 'latent must be a non-negative integer' }).int().nonnegative(),
+  latent: z.coerce.number({ error: 'latent must be a non-negative integer' }).int().nonnegative()
 })
 
 export const LatentPageQuery = z.object({
   dataset: z.string({ error: 'dataset is required: the id of the dataset whose examples to show' }).min(1),
-  examples: z.coerce.number().int().min(0).max(100).optional()
-    .describe('top examples to return (default: all stored, the dataset\'s perLatent)'),
-  text: z.enum(['true', 'false']).transform((v) => v === 'true').default(false)
-    .describe('include each example document\'s full text (tokens and activations are always included)'),
-  where: SliceParam.optional().describe('a slice of the dataset (docs/slices.md): statistics over its documents only, and the stored top examples that fall in it'),
+  examples: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(100)
+    .optional()
+    .describe("top examples to return (default: all stored, the dataset's perLatent)"),
+  text: z
+    .enum(['true', 'false'])
+    .transform(v => v === 'true')
+    .default(false)
+    .describe("include each example document's full text (tokens and activations are always included)"),
+  where: SliceParam.optional().describe(
+    'a slice of the dataset (docs/slices.md): statistics over its documents only, and the stored top examples that fall in it'
+  )
 })
 export type LatentPageQuery = z.infer<typeof LatentPageQuery>
 
@@ -66,12 +92,14 @@ export const TopExample = z.object({
   row: z.number().int().describe('dataset row of the document'),
   id: z.string().describe('the document id given at upload'),
   rank: z.number().int().describe('0 for the document where the latent fires most'),
-  value: z.number().describe('max activation of the latent over the document\'s tokens'),
+  value: z.number().describe("max activation of the latent over the document's tokens"),
   text: z.string().optional(),
   tokens: z.array(z.string()).describe('a window of tokens around the max'),
-  activations: z.array(z.number()).describe('the latent\'s activation on each token of the window (same length as tokens)'),
+  activations: z
+    .array(z.number())
+    .describe("the latent's activation on each token of the window (same length as tokens)"),
   position: z.number().int().describe('token position of the max in the document'),
-  windowStart: z.number().int().describe('token position of tokens[0]; the max is tokens[position - windowStart]'),
+  windowStart: z.number().int().describe('token position of tokens[0]; the max is tokens[position - windowStart]')
 })
 export type TopExample = z.infer<typeof TopExample>
 
@@ -82,19 +110,25 @@ export const LatentPage = z.object({
   labelScore: LabelScore.nullable().default(null),
   encoder: z.string(),
   dataset: z.string(),
-  where: z.string().optional().describe('the slice the page describes (canonical text form); absent for the whole dataset'),
+  where: z
+    .string()
+    .optional()
+    .describe('the slice the page describes (canonical text form); absent for the whole dataset'),
   sliceDocuments: z.number().int().optional().describe('documents in the slice'),
-  frequency: z.number().describe('share of the dataset\'s (or slice\'s) documents where the latent is present'),
+  frequency: z.number().describe("share of the dataset's (or slice's) documents where the latent is present"),
   documents: z.number().int().describe('documents where the latent is present'),
   mean: z.number().nullable().describe('mean pooled value over the documents where it is present'),
-  p90: z.number().nullable().describe('90th percentile of the pooled value where present (from the histogram: within one bin)'),
+  p90: z
+    .number()
+    .nullable()
+    .describe('90th percentile of the pooled value where present (from the histogram: within one bin)'),
   max: z.number(),
   histogram: z.object({
     edges: z.array(z.number()).describe('bin edges (log-spaced); bin i is [edges[i], edges[i+1])'),
     counts: z.array(z.number().int()).describe('documents per bin, edges.length - 1 entries'),
     underflow: z.number().int().describe('present values below edges[0]'),
-    overflow: z.number().int().describe('values at or above the last edge'),
+    overflow: z.number().int().describe('values at or above the last edge')
   }),
-  topExamples: z.array(TopExample),
+  topExamples: z.array(TopExample)
 })
 export type LatentPage = z.infer<typeof LatentPage>

@@ -10,7 +10,7 @@ export const RowGroupRange = z.object({
   rowStart: z.number().int().nonnegative(),
   rowCount: z.number().int().nonnegative(),
   first: z.number().int().describe('sort key of the first row (doc for by-doc, latent for by-latent)'),
-  last: z.number().int().describe('sort key of the last row'),
+  last: z.number().int().describe('sort key of the last row')
 })
 export type RowGroupRange = z.infer<typeof RowGroupRange>
 
@@ -19,10 +19,18 @@ export const ShardFile = z.object({
   rows: z.number().int().nonnegative(),
   bytes: z.number().int().nonnegative(),
   rowGroups: z.array(RowGroupRange),
-  docStart: z.number().int().nonnegative().optional()
+  docStart: z
+    .number()
+    .int()
+    .nonnegative()
+    .optional()
     .describe('first document row the shard covers: shards from parallel chunks cover disjoint row ranges'),
-  docCount: z.number().int().nonnegative().optional()
-    .describe('document rows covered, including documents without any active latent'),
+  docCount: z
+    .number()
+    .int()
+    .nonnegative()
+    .optional()
+    .describe('document rows covered, including documents without any active latent')
 })
 export type ShardFile = z.infer<typeof ShardFile>
 
@@ -39,23 +47,31 @@ export const Manifest = z.object({
   documents: z.object({
     count: z.number().int(),
     tokens: z.number().int(),
-    files: z.array(ShardFile).describe('documents Parquet, sorted by row'),
+    files: z.array(ShardFile).describe('documents Parquet, sorted by row')
   }),
   latents: z.object({
     nnz: z.number().int(),
     byDocument: z.array(ShardFile).describe('(doc, latent, value, position) sorted by doc then latent'),
-    byLatent: z.array(ShardFile).describe('(latent, doc, value, position) sorted by latent then doc'),
+    byLatent: z.array(ShardFile).describe('(latent, doc, value, position) sorted by latent then doc')
   }),
   stats: z.object({
-    key: z.string(), histogramEdges: z.array(z.number()),
-    p90Key: z.string().optional().describe('every latent\'s p90 (float32 LE); absent: stats/latent-p90.f32'),
+    key: z.string(),
+    histogramEdges: z.array(z.number()),
+    p90Key: z.string().optional().describe("every latent's p90 (float32 LE); absent: stats/latent-p90.f32")
   }),
   topExamples: z.object({ key: z.string(), perLatent: z.number().int() }).optional(),
   summary: z.record(z.string(), z.unknown()).describe('the DatasetStats at commit time'),
   version: z.number().int().min(1).optional().describe('the dataset version this manifest describes (absent: 1)'),
-  versions: z.array(VersionInfo.extend({
-    dir: z.string().describe('folder of the files this version added, relative to the dataset prefix ("" for version 1)'),
-    statsKey: z.string().describe('statistics of this version\'s batch alone (what a drift diff reads)'),
-  })).optional().describe('every version up to this one, oldest first (absent: one version)'),
+  versions: z
+    .array(
+      VersionInfo.extend({
+        dir: z
+          .string()
+          .describe('folder of the files this version added, relative to the dataset prefix ("" for version 1)'),
+        statsKey: z.string().describe("statistics of this version's batch alone (what a drift diff reads)")
+      })
+    )
+    .optional()
+    .describe('every version up to this one, oldest first (absent: one version)')
 })
 export type Manifest = z.infer<typeof Manifest>

@@ -7,6 +7,6 @@ export const Problem = z.object({
   status: z.number().int(),
   detail: z.string().optional(),
   code: z.string().optional().describe('a stable machine-readable error code'),
-  errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+  errors: z.array(z.object({ path: z.string(), message: z.string() })).optional()
 })
 export type Problem = z.infer<typeof Problem>

@@ -5,7 +5,10 @@ import { FailedItem, Usage } from './llm.ts'
 import { SliceParam } from './slice.ts'
 
 /** An optional flag of the query string (absent: false). */
-const bool = z.enum(['true', 'false']).transform((v) => v === 'true').optional()
+const bool = z
+  .enum(['true', 'false'])
+  .transform(v => v === 'true')
+  .optional()
 
 /**
  * The search defaults, written here only: the query schema below applies them, the service reads the rest from here,
@@ -46,8 +49,10 @@ export const LABEL_CANDIDATES = 100
 /** Documents an LLM rerank reorders (the paper: the top 50). */
 export const RERANK_TOP = 50
 
-const csvInts = z.string().regex(/^\d+(,\d+)*$/, 'a comma-separated list of latent ids, e.g. 12,40,977')
-  .transform((s) => s.split(',').map(Number))
+const csvInts = z
+  .string()
+  .regex(/^\d+(,\d+)*$/, 'a comma-separated list of latent ids, e.g. 12,40,977')
+  .transform(s => s.split(',').map(Number))
 
 export const SearchMethod = z.enum(['sae', 'bm25', 'hybrid'])
 export type SearchMethod = z.infer<typeof SearchMethod>
@@ -55,17 +60,41 @@ export type SearchMethod = z.infer<typeof SearchMethod>
 export const SearchQuery = z.object({
   dataset: z.string({ error: 'dataset is required: the id of the dataset to search' }).min(1),
   q: z.string().trim().min(1).max(2000).optional().describe('the property to find, in words'),
-  method: SearchMethod.default('sae')
-    .describe('sae: latents whose labels match q; bm25: the text itself; hybrid: reciprocal rank fusion of the two'),
-  latents: csvInts.optional().describe('query given as latents, most important first (replaces the label match of sae)'),
-  k: z.coerce.number().int().min(1).max(MAX_K).default(DEFAULT_K).describe('latents kept (those whose labels are closest to q)'),
-  temperature: z.coerce.number().gt(0).max(10).default(DEFAULT_TEMPERATURE).describe('rank weights exp(-(r/k)/T): lower favours the first latents'),
+  method: SearchMethod.default('sae').describe(
+    'sae: latents whose labels match q; bm25: the text itself; hybrid: reciprocal rank fusion of the two'
+  ),
+  latents: csvInts
+    .optional()
+    .describe('query given as latents, most important first (replaces the label match of sae)'),
+  k: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_K)
+    .default(DEFAULT_K)
+    .describe('latents kept (those whose labels are closest to q)'),
+  temperature: z.coerce
+    .number()
+    .gt(0)
+    .max(10)
+    .default(DEFAULT_TEMPERATURE)
+    .describe('rank weights exp(-(r/k)/T): lower favours the first latents'),
   limit: z.coerce.number().int().min(1).max(1000).default(20),
-  expand: bool.describe('LLM query expansion: keywords added to the BM25 query, phrases matched against labels beside q (needs an LLM; 503 llm-not-configured without one)'),
-  rerank: bool.describe(`LLM rerank of the top ${RERANK_TOP} documents; the results come in the reranked order (needs an LLM)`),
-  select: bool.describe('sae and hybrid: from the 100 latents whose labels are closest to q, an LLM keeps and ranks the relevant ones (at most k), which then weigh by the LLM\'s order (the paper\'s LLM selection; needs an LLM)'),
-  dryRun: bool.describe('with expand, select or rerank: answer the estimated tokens and cost of the LLM steps (a DryRunEstimate) and spend nothing'),
-  where: SliceParam.optional().describe('search only a slice of the dataset (docs/slices.md); p90 normalization and BM25 statistics are the slice\'s own'),
+  expand: bool.describe(
+    'LLM query expansion: keywords added to the BM25 query, phrases matched against labels beside q (needs an LLM; 503 llm-not-configured without one)'
+  ),
+  rerank: bool.describe(
+    `LLM rerank of the top ${RERANK_TOP} documents; the results come in the reranked order (needs an LLM)`
+  ),
+  select: bool.describe(
+    "sae and hybrid: from the 100 latents whose labels are closest to q, an LLM keeps and ranks the relevant ones (at most k), which then weigh by the LLM's order (the paper's LLM selection; needs an LLM)"
+  ),
+  dryRun: bool.describe(
+    'with expand, select or rerank: answer the estimated tokens and cost of the LLM steps (a DryRunEstimate) and spend nothing'
+  ),
+  where: SliceParam.optional().describe(
+    "search only a slice of the dataset (docs/slices.md); p90 normalization and BM25 statistics are the slice's own"
+  )
 })
 export type SearchQuery = z.infer<typeof SearchQuery>
 
@@ -73,7 +102,11 @@ export const SearchHit = z.object({
   row: z.number().int(),
   id: z.string(),
   score: z.number(),
-  snippet: z.string().describe('about 200 characters: sae, around the estimated place where its first latent peaks (positions are stored, character offsets are not); bm25 and hybrid, around the first query word; else the start'),
+  snippet: z
+    .string()
+    .describe(
+      'about 200 characters: sae, around the estimated place where its first latent peaks (positions are stored, character offsets are not); bm25 and hybrid, around the first query word; else the start'
+    )
 })
 export type SearchHit = z.infer<typeof SearchHit>
 
@@ -82,9 +115,17 @@ export const SearchLatent = z.object({
   label: z.string().nullable(),
   weight: z.number().describe('rank weight exp(-(r/k)/T)'),
   similarity: z.number().nullable().describe('label-to-query cosine; null for latents given explicitly'),
-  p90: z.number().describe('90th percentile of the latent\'s present values in this dataset (its normalizer)'),
-  labelSource: z.string().nullable().optional().describe('"imported", the catalog\'s word, or "llm:<model>" for a relabel; null without a label'),
-  labelScore: LabelScore.nullable().optional().describe('detection and fuzzing scores of the label; null for imported labels (offline labels carry an offline detection score, fuzzing null)'),
+  p90: z.number().describe("90th percentile of the latent's present values in this dataset (its normalizer)"),
+  labelSource: z
+    .string()
+    .nullable()
+    .optional()
+    .describe('"imported", the catalog\'s word, or "llm:<model>" for a relabel; null without a label'),
+  labelScore: LabelScore.nullable()
+    .optional()
+    .describe(
+      'detection and fuzzing scores of the label; null for imported labels (offline labels carry an offline detection score, fuzzing null)'
+    )
 })
 export type SearchLatent = z.infer<typeof SearchLatent>
 
@@ -101,11 +142,22 @@ export const SearchResult = z.object({
   matched: z.number().int().describe('documents with a positive score'),
   results: z.array(SearchHit),
   latents: z.array(SearchLatent),
-  expansion: z.object({ keywords: z.array(z.string()), phrases: z.array(z.string()) }).nullable().optional()
+  expansion: z
+    .object({ keywords: z.array(z.string()), phrases: z.array(z.string()) })
+    .nullable()
+    .optional()
     .describe('expand=true: what the LLM added (null when its answer failed: see failed)'),
-  selected: z.number().int().optional().describe('select=true: latents the LLM kept (0: none, or its answer failed; the closest labels were used)'),
-  reranked: z.number().int().optional().describe('rerank=true: how many of the top documents the LLM reordered (0 when its answer failed)'),
+  selected: z
+    .number()
+    .int()
+    .optional()
+    .describe('select=true: latents the LLM kept (0: none, or its answer failed; the closest labels were used)'),
+  reranked: z
+    .number()
+    .int()
+    .optional()
+    .describe('rerank=true: how many of the top documents the LLM reordered (0 when its answer failed)'),
   usage: Usage.nullable().optional().describe('tokens (and cost) the LLM steps spent; null without expand or rerank'),
-  failed: z.array(FailedItem).optional().describe('LLM steps that failed: the search answered without them'),
+  failed: z.array(FailedItem).optional().describe('LLM steps that failed: the search answered without them')
 })
 export type SearchResult = z.infer<typeof SearchResult>

@@ -1,7 +1,17 @@
 /** @module Tests of the slice grammar: JSON and text forms parse to one AST, canonical text round-trips, errors name the fault. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { checkSlice, parseSliceParam, parseSliceText, sliceNeeds, sliceToText, SliceError, SliceParam, sliceQueryValue, type Slice } from './slice.ts'
+import {
+  checkSlice,
+  parseSliceParam,
+  parseSliceText,
+  sliceNeeds,
+  sliceToText,
+  SliceError,
+  SliceParam,
+  sliceQueryValue,
+  type Slice
+} from './slice.ts'
 
 test('the text form parses into the JSON form', () => {
   const cases: Array<[string, Slice]> = [
@@ -15,9 +25,25 @@ test('the text form parses into the JSON form', () => {
     ['latent 123', { latent: 123 }],
     ['latent 123 > 0.5', { latent: 123, gt: 0.5 }],
     ['not latent 77', { not: { latent: 77 } }],
-    ['metadata.a = 1 and metadata.b = 2 or latent 3', { or: [{ and: [{ field: 'metadata.a', eq: 1 }, { field: 'metadata.b', eq: 2 }] }, { latent: 3 }] }],
-    ['metadata.a = 1 AND (metadata.b = 2 OR NOT latent 3)', { and: [{ field: 'metadata.a', eq: 1 }, { or: [{ field: 'metadata.b', eq: 2 }, { not: { latent: 3 } }] }] }],
-    ['tokens >= 10 and tokens < 500', { and: [{ tokens: { gte: 10 } }, { tokens: { lt: 500 } }] }],
+    [
+      'metadata.a = 1 and metadata.b = 2 or latent 3',
+      {
+        or: [
+          {
+            and: [
+              { field: 'metadata.a', eq: 1 },
+              { field: 'metadata.b', eq: 2 }
+            ]
+          },
+          { latent: 3 }
+        ]
+      }
+    ],
+    [
+      'metadata.a = 1 AND (metadata.b = 2 OR NOT latent 3)',
+      { and: [{ field: 'metadata.a', eq: 1 }, { or: [{ field: 'metadata.b', eq: 2 }, { not: { latent: 3 } }] }] }
+    ],
+    ['tokens >= 10 and tokens < 500', { and: [{ tokens: { gte: 10 } }, { tokens: { lt: 500 } }] }]
   ]
   for (const [text, ast] of cases) {
     assert.deepEqual(parseSliceText(text), ast, text)
@@ -27,10 +53,27 @@ test('the text form parses into the JSON form', () => {
 })
 
 test('the JSON form: ranges, canonical order, and the brief example', () => {
-  const example = { and: [{ field: 'metadata.model', in: ['x', 'y'] }, { tokens: { lt: 500, gte: 10 } }, { latent: 123, gt: 0.5 }, { not: { latent: 77 } }] }
+  const example = {
+    and: [
+      { field: 'metadata.model', in: ['x', 'y'] },
+      { tokens: { lt: 500, gte: 10 } },
+      { latent: 123, gt: 0.5 },
+      { not: { latent: 77 } }
+    ]
+  }
   const s = checkSlice(example)
-  assert.equal(sliceToText(s), 'metadata.model in ("x", "y") and (tokens >= 10 and tokens < 500) and latent 123 > 0.5 and not latent 77')
-  assert.deepEqual(parseSliceText(sliceToText(s)), { and: [{ field: 'metadata.model', in: ['x', 'y'] }, { and: [{ tokens: { gte: 10 } }, { tokens: { lt: 500 } }] }, { latent: 123, gt: 0.5 }, { not: { latent: 77 } }] })
+  assert.equal(
+    sliceToText(s),
+    'metadata.model in ("x", "y") and (tokens >= 10 and tokens < 500) and latent 123 > 0.5 and not latent 77'
+  )
+  assert.deepEqual(parseSliceText(sliceToText(s)), {
+    and: [
+      { field: 'metadata.model', in: ['x', 'y'] },
+      { and: [{ tokens: { gte: 10 } }, { tokens: { lt: 500 } }] },
+      { latent: 123, gt: 0.5 },
+      { not: { latent: 77 } }
+    ]
+  })
   assert.deepEqual(sliceNeeds(s), { metadata: true, tokens: true, latents: [77, 123] })
   assert.deepEqual(checkSlice({ latent: 4, lte: 2, gt: 1 }), { latent: 4, gt: 1, lte: 2 })
   assert.equal(parseSliceParam('  '), undefined)
@@ -52,9 +95,14 @@ test('errors name the unknown field, the bad operator and where it is', () => {
     [{ and: [] }, /non-empty list/],
     [{ and: [{ latent: 1 }, { colour: 'red' }] }, /and\.1: unknown field "colour"/],
     [{ and: [{ latent: 1 }], extra: 1 }, /unknown operator "extra"/],
-    ['latent 1', /expected an object/],
+    ['latent 1', /expected an object/]
   ]
-  for (const [v, message] of bad) assert.throws(() => checkSlice(v), (e: unknown) => e instanceof SliceError && message.test(e.message), JSON.stringify(v))
+  for (const [v, message] of bad)
+    assert.throws(
+      () => checkSlice(v),
+      (e: unknown) => e instanceof SliceError && message.test(e.message),
+      JSON.stringify(v)
+    )
   const badText: Array<[string, RegExp]> = [
     ['model = "x"', /unknown field "model".*character 1/],
     ['metadata.model ~ "x"', /bad operator "~".*character 16/],
@@ -66,9 +114,14 @@ test('errors name the unknown field, the bad operator and where it is', () => {
     ['metadata.model = "x', /unterminated string/],
     ['latent 1 latent 2', /expected "and", "or" or the end/],
     ['metadata.model in "x"', /takes a list in parentheses/],
-    ['', /empty slice/],
+    ['', /empty slice/]
   ]
-  for (const [text, message] of badText) assert.throws(() => parseSliceText(text), (e: unknown) => e instanceof SliceError && message.test(e.message), text)
+  for (const [text, message] of badText)
+    assert.throws(
+      () => parseSliceText(text),
+      (e: unknown) => e instanceof SliceError && message.test(e.message),
+      text
+    )
   const parsed = SliceParam.safeParse('metadata.x ~ 1')
   assert.ok(!parsed.success && /bad operator/.test(parsed.error.issues[0].message))
 })

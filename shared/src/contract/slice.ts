@@ -15,14 +15,30 @@ import { z } from 'zod'
  * `metadata.model in ("x", "y")`, `tokens >= 10 and tokens < 500`, `metadata.score exists`.
  */
 export type SliceScalar = string | number | boolean | null
-export interface NumberRange { gt?: number; gte?: number; lt?: number; lte?: number }
+export interface NumberRange {
+  gt?: number
+  gte?: number
+  lt?: number
+  lte?: number
+}
 export type MetadataCondition = { field: string } & (
-  | { eq: SliceScalar } | { ne: SliceScalar } | { in: SliceScalar[] } | { exists: boolean } | NumberRange)
-export interface TokensCondition { tokens: NumberRange }
+  | { eq: SliceScalar }
+  | { ne: SliceScalar }
+  | { in: SliceScalar[] }
+  | { exists: boolean }
+  | NumberRange
+)
+export interface TokensCondition {
+  tokens: NumberRange
+}
 export type LatentCondition = { latent: number } & NumberRange
 export type Slice =
-  | { and: Slice[] } | { or: Slice[] } | { not: Slice }
-  | MetadataCondition | TokensCondition | LatentCondition
+  | { and: Slice[] }
+  | { or: Slice[] }
+  | { not: Slice }
+  | MetadataCondition
+  | TokensCondition
+  | LatentCondition
 
 /** Limits that keep one request's slice cheap to check and evaluate. */
 export const SLICE_MAX_NODES = 256
@@ -30,20 +46,26 @@ export const SLICE_MAX_TEXT = 4000
 
 const RANGE_OPS = ['gt', 'gte', 'lt', 'lte'] as const
 const FIELD_OPS = ['eq', 'ne', 'in', 'exists', ...RANGE_OPS] as const
-const FIELD_HELP = 'a condition is one of { field: "metadata.<key>", eq|ne|in|exists|gt|gte|lt|lte }, { tokens: { gt|gte|lt|lte } }, { latent: <id>[, gt|gte|lt|lte] }, { and: [...] }, { or: [...] } or { not: {...} }'
+const FIELD_HELP =
+  'a condition is one of { field: "metadata.<key>", eq|ne|in|exists|gt|gte|lt|lte }, { tokens: { gt|gte|lt|lte } }, { latent: <id>[, gt|gte|lt|lte] }, { and: [...] }, { or: [...] } or { not: {...} }'
 
 /** A problem with a slice: `path` locates it in the JSON form, `at` (text form) is the character offset. */
-export interface SliceIssue { path: (string | number)[]; message: string; at?: number }
+export interface SliceIssue {
+  path: (string | number)[]
+  message: string
+  at?: number
+}
 
 export class SliceError extends Error {
   constructor(readonly issues: SliceIssue[]) {
-    super(issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; '))
+    super(issues.map(i => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; '))
     this.name = 'SliceError'
   }
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
-const isScalar = (v: unknown): v is SliceScalar => v === null || ['string', 'number', 'boolean'].includes(typeof v) && (typeof v !== 'number' || Number.isFinite(v))
+const isScalar = (v: unknown): v is SliceScalar =>
+  v === null || (['string', 'number', 'boolean'].includes(typeof v) && (typeof v !== 'number' || Number.isFinite(v)))
 
 /**
  * The metadata key of a field name ("metadata.model" -> "model"), or null when it is not a metadata field. A key with
@@ -52,7 +74,7 @@ const isScalar = (v: unknown): v is SliceScalar => v === null || ['string', 'num
 export function metadataPath(field: string): string | null {
   if (!field.startsWith('metadata.')) return null
   const key = field.slice('metadata.'.length)
-  return key === '' || key.split('.').some((s) => s === '') ? null : key
+  return key === '' || key.split('.').some(s => s === '') ? null : key
 }
 
 /**
@@ -63,21 +85,35 @@ export function checkSlice(value: unknown): Slice {
   const issues: SliceIssue[] = []
   let nodes = 0
   const visit = (v: unknown, path: (string | number)[]): Slice | undefined => {
-    if (++nodes > SLICE_MAX_NODES) { if (nodes === SLICE_MAX_NODES + 1) issues.push({ path, message: `a slice has at most ${SLICE_MAX_NODES} conditions` }); return undefined }
-    if (!isObject(v)) { issues.push({ path, message: `expected an object: ${FIELD_HELP}` }); return undefined }
+    if (++nodes > SLICE_MAX_NODES) {
+      if (nodes === SLICE_MAX_NODES + 1)
+        issues.push({ path, message: `a slice has at most ${SLICE_MAX_NODES} conditions` })
+      return undefined
+    }
+    if (!isObject(v)) {
+      issues.push({ path, message: `expected an object: ${FIELD_HELP}` })
+      return undefined
+    }
     const keys = Object.keys(v)
     const only = (allowed: readonly string[], what: string) => {
-      const bad = keys.filter((k) => !allowed.includes(k))
-      for (const k of bad) issues.push({ path: [...path, k], message: `unknown operator "${k}" in ${what}: use ${allowed.filter((a) => a !== 'field' && a !== 'latent').join(', ')}` })
+      const bad = keys.filter(k => !allowed.includes(k))
+      for (const k of bad)
+        issues.push({
+          path: [...path, k],
+          message: `unknown operator "${k}" in ${what}: use ${allowed.filter(a => a !== 'field' && a !== 'latent').join(', ')}`
+        })
       return bad.length === 0
     }
     if ('and' in v || 'or' in v) {
       const op = 'and' in v ? 'and' : 'or'
       if (!only([op], `an "${op}"`)) return undefined
       const list = v[op]
-      if (!Array.isArray(list) || list.length === 0) { issues.push({ path: [...path, op], message: `"${op}" takes a non-empty list of conditions` }); return undefined }
+      if (!Array.isArray(list) || list.length === 0) {
+        issues.push({ path: [...path, op], message: `"${op}" takes a non-empty list of conditions` })
+        return undefined
+      }
       const parts = list.map((c, i) => visit(c, [...path, op, i]))
-      return parts.every((p) => p) ? ({ [op]: parts as Slice[] } as Slice) : undefined
+      return parts.every(p => p) ? ({ [op]: parts as Slice[] } as Slice) : undefined
     }
     if ('not' in v) {
       if (!only(['not'], 'a "not"')) return undefined
@@ -92,7 +128,13 @@ export function checkSlice(value: unknown): Slice {
     if ('latent' in v) {
       if (!only(['latent', ...RANGE_OPS], 'a latent condition')) return undefined
       const id = v.latent
-      if (!(typeof id === 'number' && Number.isInteger(id) && id >= 0)) { issues.push({ path: [...path, 'latent'], message: `a latent id is a non-negative integer, got ${JSON.stringify(id)}` }); return undefined }
+      if (!(typeof id === 'number' && Number.isInteger(id) && id >= 0)) {
+        issues.push({
+          path: [...path, 'latent'],
+          message: `a latent id is a non-negative integer, got ${JSON.stringify(id)}`
+        })
+        return undefined
+      }
       const { latent: _, ...ops } = v
       const range = Object.keys(ops).length ? checkRange(ops, path, issues, `latent ${id}`, false) : {}
       return range && { latent: id, ...range }
@@ -100,32 +142,64 @@ export function checkSlice(value: unknown): Slice {
     if ('field' in v) {
       const field = v.field
       if (typeof field !== 'string' || metadataPath(field) === null) {
-        issues.push({ path: [...path, 'field'], message: `unknown field ${JSON.stringify(field)}: fields are "metadata.<key>" (token counts: { tokens: {...} }, latents: { latent: <id> })` })
+        issues.push({
+          path: [...path, 'field'],
+          message: `unknown field ${JSON.stringify(field)}: fields are "metadata.<key>" (token counts: { tokens: {...} }, latents: { latent: <id> })`
+        })
         return undefined
       }
       if (!only(['field', ...FIELD_OPS], `a condition on ${field}`)) return undefined
-      const ops = keys.filter((k) => k !== 'field')
-      if (ops.length === 0) { issues.push({ path, message: `the condition on ${field} has no operator: use ${FIELD_OPS.join(', ')}` }); return undefined }
-      const single = ops.filter((k) => k === 'eq' || k === 'ne' || k === 'in' || k === 'exists')
-      if (single.length && ops.length > 1) { issues.push({ path, message: `"${single[0]}" on ${field} cannot be combined with ${ops.filter((k) => k !== single[0]).map((k) => `"${k}"`).join(', ')}: use "and"` }); return undefined }
+      const ops = keys.filter(k => k !== 'field')
+      if (ops.length === 0) {
+        issues.push({ path, message: `the condition on ${field} has no operator: use ${FIELD_OPS.join(', ')}` })
+        return undefined
+      }
+      const single = ops.filter(k => k === 'eq' || k === 'ne' || k === 'in' || k === 'exists')
+      if (single.length && ops.length > 1) {
+        issues.push({
+          path,
+          message: `"${single[0]}" on ${field} cannot be combined with ${ops
+            .filter(k => k !== single[0])
+            .map(k => `"${k}"`)
+            .join(', ')}: use "and"`
+        })
+        return undefined
+      }
       const op = single[0]
       if (op === 'eq' || op === 'ne') {
-        if (!isScalar(v[op])) { issues.push({ path: [...path, op], message: `"${op}" takes a string, number, boolean or null` }); return undefined }
+        if (!isScalar(v[op])) {
+          issues.push({ path: [...path, op], message: `"${op}" takes a string, number, boolean or null` })
+          return undefined
+        }
         return { field, [op]: v[op] } as MetadataCondition
       }
       if (op === 'in') {
         const list = v.in
-        if (!Array.isArray(list) || list.length === 0 || !list.every(isScalar)) { issues.push({ path: [...path, 'in'], message: '"in" takes a non-empty list of strings, numbers, booleans or null' }); return undefined }
+        if (!Array.isArray(list) || list.length === 0 || !list.every(isScalar)) {
+          issues.push({
+            path: [...path, 'in'],
+            message: '"in" takes a non-empty list of strings, numbers, booleans or null'
+          })
+          return undefined
+        }
         return { field, in: list as SliceScalar[] }
       }
       if (op === 'exists') {
-        if (typeof v.exists !== 'boolean') { issues.push({ path: [...path, 'exists'], message: '"exists" takes true or false' }); return undefined }
+        if (typeof v.exists !== 'boolean') {
+          issues.push({ path: [...path, 'exists'], message: '"exists" takes true or false' })
+          return undefined
+        }
         return { field, exists: v.exists }
       }
       const range = checkRange(v, path, issues, field, false, ['field'])
       return range && { field, ...range }
     }
-    issues.push({ path, message: keys.length ? `unknown field${keys.length > 1 ? 's' : ''} ${keys.map((k) => `"${k}"`).join(', ')}: ${FIELD_HELP}` : `empty condition: ${FIELD_HELP}` })
+    issues.push({
+      path,
+      message: keys.length
+        ? `unknown field${keys.length > 1 ? 's' : ''} ${keys.map(k => `"${k}"`).join(', ')}: ${FIELD_HELP}`
+        : `empty condition: ${FIELD_HELP}`
+    })
     return undefined
   }
   const out = visit(value, [])
@@ -133,29 +207,64 @@ export function checkSlice(value: unknown): Slice {
   return out
 }
 
-function checkRange(v: unknown, path: (string | number)[], issues: SliceIssue[], what: string, integers: boolean, skip: string[] = []): NumberRange | undefined {
-  if (!isObject(v)) { issues.push({ path, message: `${what} takes a range object with gt, gte, lt and/or lte` }); return undefined }
+function checkRange(
+  v: unknown,
+  path: (string | number)[],
+  issues: SliceIssue[],
+  what: string,
+  integers: boolean,
+  skip: string[] = []
+): NumberRange | undefined {
+  if (!isObject(v)) {
+    issues.push({ path, message: `${what} takes a range object with gt, gte, lt and/or lte` })
+    return undefined
+  }
   const out: NumberRange = {}
   let ok = true
-  const keys = Object.keys(v).filter((k) => !skip.includes(k))
-  if (keys.length === 0) { issues.push({ path, message: `the range on ${what} is empty: give gt, gte, lt and/or lte` }); return undefined }
+  const keys = Object.keys(v).filter(k => !skip.includes(k))
+  if (keys.length === 0) {
+    issues.push({ path, message: `the range on ${what} is empty: give gt, gte, lt and/or lte` })
+    return undefined
+  }
   for (const k of keys) {
-    if (!(RANGE_OPS as readonly string[]).includes(k)) { issues.push({ path: [...path, k], message: `unknown operator "${k}" for ${what}: use gt, gte, lt, lte` }); ok = false; continue }
+    if (!(RANGE_OPS as readonly string[]).includes(k)) {
+      issues.push({ path: [...path, k], message: `unknown operator "${k}" for ${what}: use gt, gte, lt, lte` })
+      ok = false
+      continue
+    }
     const n = v[k]
     if (typeof n !== 'number' || !Number.isFinite(n) || (integers && !Number.isInteger(n))) {
-      issues.push({ path: [...path, k], message: `"${k}" on ${what} takes a${integers ? 'n integer' : ' number'}, got ${JSON.stringify(n)}` }); ok = false; continue
+      issues.push({
+        path: [...path, k],
+        message: `"${k}" on ${what} takes a${integers ? 'n integer' : ' number'}, got ${JSON.stringify(n)}`
+      })
+      ok = false
+      continue
     }
     out[k as keyof NumberRange] = n
   }
-  if (ok && out.gt !== undefined && out.gte !== undefined) { issues.push({ path, message: `give one of "gt" and "gte" on ${what}` }); ok = false }
-  if (ok && out.lt !== undefined && out.lte !== undefined) { issues.push({ path, message: `give one of "lt" and "lte" on ${what}` }); ok = false }
-  return ok ? Object.fromEntries(RANGE_OPS.filter((k) => out[k] !== undefined).map((k) => [k, out[k]])) as NumberRange : undefined
+  if (ok && out.gt !== undefined && out.gte !== undefined) {
+    issues.push({ path, message: `give one of "gt" and "gte" on ${what}` })
+    ok = false
+  }
+  if (ok && out.lt !== undefined && out.lte !== undefined) {
+    issues.push({ path, message: `give one of "lt" and "lte" on ${what}` })
+    ok = false
+  }
+  return ok
+    ? (Object.fromEntries(RANGE_OPS.filter(k => out[k] !== undefined).map(k => [k, out[k]])) as NumberRange)
+    : undefined
 }
 
 // ---------------------------------------------------------------------------------------------------------------
 // Text form
 
-type Token = { kind: 'word' | 'number' | 'string' | 'op' | 'punct' | 'end'; text: string; value?: string | number; at: number }
+type Token = {
+  kind: 'word' | 'number' | 'string' | 'op' | 'punct' | 'end'
+  text: string
+  value?: string | number
+  at: number
+}
 
 const WORD = /[A-Za-z_][A-Za-z0-9_.-]*/y
 const NUMBER = /-?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?/y
@@ -164,39 +273,71 @@ const OPS = ['>=', '<=', '!=', '==', '=', '>', '<']
 function tokenize(src: string): Token[] {
   const out: Token[] = []
   let i = 0
-  const fail = (message: string, at: number): never => { throw new SliceError([{ path: [], message: `${message} at character ${at + 1}`, at }]) }
+  const fail = (message: string, at: number): never => {
+    throw new SliceError([{ path: [], message: `${message} at character ${at + 1}`, at }])
+  }
   while (i < src.length) {
     const c = src[i]
-    if (/\s/.test(c)) { i++; continue }
+    if (/\s/.test(c)) {
+      i++
+      continue
+    }
     if (c === '"' || c === "'") {
       let j = i + 1
       let s = ''
       while (j < src.length && src[j] !== c) {
-        if (src[j] === '\\' && j + 1 < src.length) { s += src[j + 1]; j += 2 } else s += src[j++]
+        if (src[j] === '\\' && j + 1 < src.length) {
+          s += src[j + 1]
+          j += 2
+        } else s += src[j++]
       }
       if (j >= src.length) fail('unterminated string', i)
       out.push({ kind: 'string', text: src.slice(i, j + 1), value: s, at: i })
       i = j + 1
       continue
     }
-    if ('(),[]'.includes(c)) { out.push({ kind: 'punct', text: c, at: i }); i++; continue }
-    const op = OPS.find((o) => src.startsWith(o, i))
-    if (op) { out.push({ kind: 'op', text: op, at: i }); i += op.length; continue }
+    if ('(),[]'.includes(c)) {
+      out.push({ kind: 'punct', text: c, at: i })
+      i++
+      continue
+    }
+    const op = OPS.find(o => src.startsWith(o, i))
+    if (op) {
+      out.push({ kind: 'op', text: op, at: i })
+      i += op.length
+      continue
+    }
     NUMBER.lastIndex = i
     const num = NUMBER.exec(src)
-    if (num && (c === '-' || /[\d.]/.test(c))) { out.push({ kind: 'number', text: num[0], value: Number(num[0]), at: i }); i += num[0].length; continue }
+    if (num && (c === '-' || /[\d.]/.test(c))) {
+      out.push({ kind: 'number', text: num[0], value: Number(num[0]), at: i })
+      i += num[0].length
+      continue
+    }
     WORD.lastIndex = i
     const word = WORD.exec(src)
-    if (word) { out.push({ kind: 'word', text: word[0], at: i }); i += word[0].length; continue }
+    if (word) {
+      out.push({ kind: 'word', text: word[0], at: i })
+      i += word[0].length
+      continue
+    }
     let j = i
-    while (j < src.length && !/[\s()\[\],"'A-Za-z0-9_]/.test(src[j])) j++
+    while (j < src.length && !/[\s()[\],"'A-Za-z0-9_]/.test(src[j])) j++
     fail(`bad operator "${src.slice(i, Math.max(j, i + 1))}": use =, !=, <, <=, >, >=, in, exists, and, or, not`, i)
   }
   out.push({ kind: 'end', text: '', at: src.length })
   return out
 }
 
-const COMPARE: Record<string, 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte'> = { '=': 'eq', '==': 'eq', '!=': 'ne', '>': 'gt', '>=': 'gte', '<': 'lt', '<=': 'lte' }
+const COMPARE: Record<string, 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte'> = {
+  '=': 'eq',
+  '==': 'eq',
+  '!=': 'ne',
+  '>': 'gt',
+  '>=': 'gte',
+  '<': 'lt',
+  '<=': 'lte'
+}
 
 /**
  * Parse the text form into the AST (then checked like the JSON form). Grammar, loosest first:
@@ -204,12 +345,15 @@ const COMPARE: Record<string, 'eq' | 'ne' | 'gt' | 'gte' | 'lt' | 'lte'> = { '='
  * `condition := "latent" INT [cmp NUMBER] | "tokens" cmp INT | "metadata.<key>" (cmp VALUE | "in" "(" VALUE, ... ")" | "exists")`.
  */
 export function parseSliceText(src: string): Slice {
-  if (src.length > SLICE_MAX_TEXT) throw new SliceError([{ path: [], message: `a slice is at most ${SLICE_MAX_TEXT} characters` }])
+  if (src.length > SLICE_MAX_TEXT)
+    throw new SliceError([{ path: [], message: `a slice is at most ${SLICE_MAX_TEXT} characters` }])
   const tokens = tokenize(src)
   let p = 0
   const peek = () => tokens[p]
   const fail = (message: string, t: Token = peek()): never => {
-    throw new SliceError([{ path: [], message: `${message} at character ${t.at + 1}${t.kind === 'end' ? ' (end of input)' : ''}`, at: t.at }])
+    throw new SliceError([
+      { path: [], message: `${message} at character ${t.at + 1}${t.kind === 'end' ? ' (end of input)' : ''}`, at: t.at }
+    ])
   }
   const isWord = (t: Token, w: string) => t.kind === 'word' && t.text.toLowerCase() === w
   const describe = (t: Token) => (t.kind === 'end' ? 'the end' : `"${t.text}"`)
@@ -224,13 +368,18 @@ export function parseSliceText(src: string): Slice {
   }
   const number = (what: string, integer: boolean): number => {
     const t = tokens[p++]
-    if (t.kind !== 'number' || (integer && !Number.isInteger(t.value))) fail(`${what} takes a${integer ? 'n integer' : ' number'}, got ${describe(t)}`, t)
+    if (t.kind !== 'number' || (integer && !Number.isInteger(t.value)))
+      fail(`${what} takes a${integer ? 'n integer' : ' number'}, got ${describe(t)}`, t)
     return t.value as number
   }
   const compareOp = (after: string, allowed: string[]): string => {
     const t = tokens[p++]
     const op = t.kind === 'op' ? COMPARE[t.text] : undefined
-    if (!op || !allowed.includes(op)) fail(`bad operator ${describe(t)} after ${after}: use ${allowed.map((o) => Object.keys(COMPARE).find((k) => COMPARE[k] === o)).join(', ')}${after.startsWith('metadata.') ? ', in, exists' : ''}`, t)
+    if (!op || !allowed.includes(op))
+      fail(
+        `bad operator ${describe(t)} after ${after}: use ${allowed.map(o => Object.keys(COMPARE).find(k => COMPARE[k] === o)).join(', ')}${after.startsWith('metadata.') ? ', in, exists' : ''}`,
+        t
+      )
     return op!
   }
 
@@ -251,15 +400,26 @@ export function parseSliceText(src: string): Slice {
     if (t.kind === 'word' && metadataPath(t.text)) {
       p++
       const field = t.text
-      if (isWord(peek(), 'exists')) { p++; return { field, exists: true } }
+      if (isWord(peek(), 'exists')) {
+        p++
+        return { field, exists: true }
+      }
       if (isWord(peek(), 'in')) {
         p++
         const open = tokens[p++]
-        if (open.text !== '(' && open.text !== '[') fail(`"in" takes a list in parentheses, e.g. ${field} in ("x", "y")`, open)
+        if (open.text !== '(' && open.text !== '[')
+          fail(`"in" takes a list in parentheses, e.g. ${field} in ("x", "y")`, open)
         const list: SliceScalar[] = [value()]
-        while (peek().text === ',') { p++; list.push(value()) }
+        while (peek().text === ',') {
+          p++
+          list.push(value())
+        }
         const close = tokens[p++]
-        if (close.text !== (open.text === '(' ? ')' : ']')) fail(`expected "," or "${open.text === '(' ? ')' : ']'}" in the list of ${field}, got ${describe(close)}`, close)
+        if (close.text !== (open.text === '(' ? ')' : ']'))
+          fail(
+            `expected "," or "${open.text === '(' ? ')' : ']'}" in the list of ${field}, got ${describe(close)}`,
+            close
+          )
         return { field, in: list }
       }
       const op = compareOp(field, ['eq', 'ne', 'gt', 'gte', 'lt', 'lte'])
@@ -267,10 +427,16 @@ export function parseSliceText(src: string): Slice {
       return { field, [op]: number(`${field} ${op}`, false) } as MetadataCondition
     }
     if (t.kind === 'word') fail(`unknown field "${t.text}": use metadata.<key>, tokens, or latent <id>`, t)
-    return fail(`expected a condition (metadata.<key> ..., tokens ..., latent <id> ..., not ..., or "("), got ${describe(t)}`, t)
+    return fail(
+      `expected a condition (metadata.<key> ..., tokens ..., latent <id> ..., not ..., or "("), got ${describe(t)}`,
+      t
+    )
   }
   const unary = (): Slice => {
-    if (isWord(peek(), 'not')) { p++; return { not: unary() } }
+    if (isWord(peek(), 'not')) {
+      p++
+      return { not: unary() }
+    }
     if (peek().text === '(') {
       p++
       const inner = expr()
@@ -282,7 +448,10 @@ export function parseSliceText(src: string): Slice {
   }
   const chain = (word: 'and' | 'or', next: () => Slice): Slice => {
     const parts = [next()]
-    while (isWord(peek(), word)) { p++; parts.push(next()) }
+    while (isWord(peek(), word)) {
+      p++
+      parts.push(next())
+    }
     return parts.length === 1 ? parts[0] : ({ [word]: parts } as Slice)
   }
   const expr = (): Slice => chain('or', () => chain('and', unary))
@@ -298,7 +467,13 @@ export function parseSliceParam(raw: string): Slice | undefined {
   if (s === '') return undefined
   if (s.startsWith('{')) {
     let json: unknown
-    try { json = JSON.parse(s) } catch (e) { throw new SliceError([{ path: [], message: `the slice looks like JSON but does not parse: ${(e as Error).message}` }]) }
+    try {
+      json = JSON.parse(s)
+    } catch (e) {
+      throw new SliceError([
+        { path: [], message: `the slice looks like JSON but does not parse: ${(e as Error).message}` }
+      ])
+    }
     return checkSlice(json)
   }
   return parseSliceText(s)
@@ -306,18 +481,22 @@ export function parseSliceParam(raw: string): Slice | undefined {
 
 const quote = (v: SliceScalar) => JSON.stringify(v)
 const RANGE_TEXT: Record<keyof NumberRange, string> = { gt: '>', gte: '>=', lt: '<', lte: '<=' }
-const rangeText = (subject: string, r: NumberRange) => RANGE_OPS.filter((k) => r[k] !== undefined).map((k) => `${subject} ${RANGE_TEXT[k]} ${r[k]}`)
+const rangeText = (subject: string, r: NumberRange) =>
+  RANGE_OPS.filter(k => r[k] !== undefined).map(k => `${subject} ${RANGE_TEXT[k]} ${r[k]}`)
 
 /** The canonical text form of a slice (parses back to the same AST; used to name slices in results). */
 export function sliceToText(s: Slice, top = true): string {
   if ('and' in s || 'or' in s) {
     const op = 'and' in s ? 'and' : 'or'
-    const parts = ('and' in s ? s.and : (s as { or: Slice[] }).or).map((c) => sliceToText(c, false))
+    const parts = ('and' in s ? s.and : (s as { or: Slice[] }).or).map(c => sliceToText(c, false))
     const joined = parts.join(` ${op} `)
     return top ? joined : `(${joined})`
   }
   if ('not' in s) return `not ${sliceToText(s.not, false)}`
-  if ('tokens' in s) { const parts = rangeText('tokens', s.tokens); return parts.length > 1 && !top ? `(${parts.join(' and ')})` : parts.join(' and ') }
+  if ('tokens' in s) {
+    const parts = rangeText('tokens', s.tokens)
+    return parts.length > 1 && !top ? `(${parts.join(' and ')})` : parts.join(' and ')
+  }
   if ('latent' in s) {
     const { latent, ...r } = s
     const parts = rangeText(`latent ${latent}`, r)
@@ -362,25 +541,40 @@ export function sliceFields(s: Slice): string[] {
 }
 
 /** zod: a slice in JSON form (request bodies), checked and canonical. */
-export const SliceSchema: z.ZodType<Slice> = z.unknown().transform((v, ctx) => {
-  try { return checkSlice(v) } catch (e) {
-    if (!(e instanceof SliceError)) throw e
-    for (const i of e.issues) ctx.addIssue({ code: 'custom', message: i.message, path: i.path })
-    return z.NEVER
-  }
-}).meta({ description: 'a slice (JSON form): conditions on metadata, token counts and latents combined with and/or/not; see docs/slices.md' }) as unknown as z.ZodType<Slice>
+export const SliceSchema: z.ZodType<Slice> = z
+  .unknown()
+  .transform((v, ctx) => {
+    try {
+      return checkSlice(v)
+    } catch (e) {
+      if (!(e instanceof SliceError)) throw e
+      for (const i of e.issues) ctx.addIssue({ code: 'custom', message: i.message, path: i.path })
+      return z.NEVER
+    }
+  })
+  .meta({
+    description:
+      'a slice (JSON form): conditions on metadata, token counts and latents combined with and/or/not; see docs/slices.md'
+  }) as unknown as z.ZodType<Slice>
 
 /**
  * zod: a slice in a query string (JSON or text form; empty means the whole dataset), or already in JSON form (an
  * analysis job's stored request is re-validated with the same query schema).
  */
-export const SliceParam = z.union([z.string().max(SLICE_MAX_TEXT), z.record(z.string(), z.unknown())]).transform((v, ctx) => {
-  try { return typeof v === 'string' ? parseSliceParam(v) : checkSlice(v) } catch (e) {
-    if (!(e instanceof SliceError)) throw e
-    for (const i of e.issues) ctx.addIssue({ code: 'custom', message: i.message, path: i.path })
-    return z.NEVER
-  }
-}).describe('a slice of the dataset, as text (metadata.model = "x" and latent 123 > 0.5) or JSON; see docs/slices.md') as unknown as
+export const SliceParam = z
+  .union([z.string().max(SLICE_MAX_TEXT), z.record(z.string(), z.unknown())])
+  .transform((v, ctx) => {
+    try {
+      return typeof v === 'string' ? parseSliceParam(v) : checkSlice(v)
+    } catch (e) {
+      if (!(e instanceof SliceError)) throw e
+      for (const i of e.issues) ctx.addIssue({ code: 'custom', message: i.message, path: i.path })
+      return z.NEVER
+    }
+  })
+  .describe(
+    'a slice of the dataset, as text (metadata.model = "x" and latent 123 > 0.5) or JSON; see docs/slices.md'
+  ) as unknown as
   // Typed to take a Slice as input too (the interfaces have no index signature, which a record schema's input needs).
   z.ZodType<Slice | undefined, string | Slice>
 

@@ -8,10 +8,17 @@ export const DEFAULT_UPLOAD_MAX_BYTES = 100 * 1024 * 1024
 export const UPLOAD_URL = /^upload:\/\/(up_[a-z0-9]{20})$/
 
 export const UploadQuery = z.object({
-  filename: z.string().trim().min(1).max(200)
+  filename: z
+    .string()
+    .trim()
+    .min(1)
+    .max(200)
     // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are exactly what a file name must not hold
     .regex(/^[^/\\\u0000-\u001f\u007f]+$/, 'a file name without "/", "\\" or control characters')
-    .optional().describe('the file\'s name: its extension (.jsonl, .csv, .parquet, .txt, .gz ...) tells the format when the dataset does not'),
+    .optional()
+    .describe(
+      "the file's name: its extension (.jsonl, .csv, .parquet, .txt, .gz ...) tells the format when the dataset does not"
+    )
 })
 export type UploadQuery = z.infer<typeof UploadQuery>
 
@@ -21,6 +28,6 @@ export const UploadResult = z.object({
   bytes: z.number().int(),
   filename: z.string(),
   contentType: z.string(),
-  createdAt: z.string(),
+  createdAt: z.string()
 })
 export type UploadResult = z.infer<typeof UploadResult>

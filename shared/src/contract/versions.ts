@@ -13,7 +13,10 @@ export { Watch, VersionInfo } from './version-info.ts'
 export const MAX_VERSION = 999_999
 
 /** A dataset reference: an id, optionally pinned to a version (`ds_1@3`); without one, the latest version. */
-export interface DatasetRef { id: string; version?: number }
+export interface DatasetRef {
+  id: string
+  version?: number
+}
 
 export const DATASET_REF_RULE = `a dataset id (${ID_RULE}), optionally followed by @<version> (e.g. ds_7kq2m4xw9bnp@2)`
 
@@ -31,19 +34,24 @@ export function parseDatasetRef(ref: string): DatasetRef | null {
 /** The reference as text: `ds_1` or `ds_1@3`. */
 export const formatDatasetRef = (r: DatasetRef): string => (r.version === undefined ? r.id : `${r.id}@${r.version}`)
 
-export const AppendDocumentsRequest = z.object({
-  source: SourceSpec.optional(),
-  documents: z.array(InlineDocument).min(1).max(INLINE_DOCUMENTS_MAX).optional(),
-  poolRoles: z.array(z.string().min(1)).min(1).optional().describe('inline chat documents: whose tokens are pooled'),
-}).strict().refine((r) => (r.source === undefined) !== (r.documents === undefined), {
-  message: 'give exactly one of "source" (a URL) or "documents" (inline)',
-  path: ['source'],
-})
+export const AppendDocumentsRequest = z
+  .object({
+    source: SourceSpec.optional(),
+    documents: z.array(InlineDocument).min(1).max(INLINE_DOCUMENTS_MAX).optional(),
+    poolRoles: z.array(z.string().min(1)).min(1).optional().describe('inline chat documents: whose tokens are pooled')
+  })
+  .strict()
+  .refine(r => (r.source === undefined) !== (r.documents === undefined), {
+    message: 'give exactly one of "source" (a URL) or "documents" (inline)',
+    path: ['source']
+  })
 export type AppendDocumentsRequest = z.infer<typeof AppendDocumentsRequest>
 
 /** PATCH /datasets/{id}: what can change on a dataset after creation. `watch: null` removes the watch. */
-export const UpdateDatasetRequest = z.object({
-  name: z.string().max(200).optional(),
-  watch: Watch.nullable().optional(),
-}).strict()
+export const UpdateDatasetRequest = z
+  .object({
+    name: z.string().max(200).optional(),
+    watch: Watch.nullable().optional()
+  })
+  .strict()
 export type UpdateDatasetRequest = z.infer<typeof UpdateDatasetRequest>

@@ -12,10 +12,20 @@ class CountingEmbedder implements Embedder {
   readonly id = 'counting:offline-128'
   readonly dimensions = 128
   texts = 0
-  async embed(texts: string[]) { this.texts += texts.length; return this.inner.embed(texts) }
+  async embed(texts: string[]) {
+    this.texts += texts.length
+    return this.inner.embed(texts)
+  }
 }
 
-const labels = ['token "whale" (e.g. "...the whale...")', null, 'email addresses', 'prices in dollars $', '', 'web links http www']
+const labels = [
+  'token "whale" (e.g. "...the whale...")',
+  null,
+  'email addresses',
+  'prices in dollars $',
+  '',
+  'web links http www'
+]
 
 test('label embeddings are computed once, stored under the encoder, and reused by a fresh cache', async () => {
   const store = new MemoryObjectStore()
@@ -46,14 +56,24 @@ test('topLatentsByQuery agrees with float cosine, best first, and never returns 
   const top = topLatentsByQuery(e, q, 10)
   assert.equal(top.latents.length, 4, 'only the four labelled latents')
   assert.equal(top.latents[0], 5)
-  const vectors = await emb.embed(labels.map((l) => l ?? ''))
-  const exact = [0, 2, 3, 5].map((i) => {
-    let s = 0
-    for (let j = 0; j < 128; j++) s += q[j] * vectors[i * 128 + j]
-    return { i, s }
-  }).sort((x, y) => y.s - x.s)
-  assert.deepEqual(Array.from(top.latents), exact.map((x) => x.i))
-  exact.forEach((x, r) => { assert.ok(Math.abs(top.similarities[r] - x.s) < 0.02, 'int8 cosines within 0.02') })
-  assert.deepEqual(Array.from(topLatentsByQuery(e, q, 2).latents), exact.slice(0, 2).map((x) => x.i))
+  const vectors = await emb.embed(labels.map(l => l ?? ''))
+  const exact = [0, 2, 3, 5]
+    .map(i => {
+      let s = 0
+      for (let j = 0; j < 128; j++) s += q[j] * vectors[i * 128 + j]
+      return { i, s }
+    })
+    .sort((x, y) => y.s - x.s)
+  assert.deepEqual(
+    Array.from(top.latents),
+    exact.map(x => x.i)
+  )
+  exact.forEach((x, r) => {
+    assert.ok(Math.abs(top.similarities[r] - x.s) < 0.02, 'int8 cosines within 0.02')
+  })
+  assert.deepEqual(
+    Array.from(topLatentsByQuery(e, q, 2).latents),
+    exact.slice(0, 2).map(x => x.i)
+  )
   assert.throws(() => topLatentsByQuery(e, new Float32Array(3), 2))
 })

@@ -65,7 +65,7 @@ export function labelsDigestAsync(labels: ReadonlyArray<string | null>): Promise
   if (known) return Promise.resolve(known)
   let d = asyncDigests.get(labels)
   if (!d) {
-    d = crypto.subtle.digest('SHA-256', new TextEncoder().encode(JSON.stringify(labels))).then((buf) => {
+    d = crypto.subtle.digest('SHA-256', new TextEncoder().encode(JSON.stringify(labels))).then(buf => {
       let hex = ''
       for (const b of new Uint8Array(buf)) hex += b.toString(16).padStart(2, '0')
       digests.set(labels, hex)
@@ -95,7 +95,11 @@ export function quantizeRows(vectors: Float32Array, n: number, d: number): { cod
  * The k latents whose labels are most similar (cosine) to `query` (a unit vector), best first, ties to the lower
  * latent. Unlabelled latents are never returned, so fewer than k may come back.
  */
-export function topLatentsByQuery(embeddings: LabelEmbeddings, query: Float32Array, k: number): { latents: Int32Array; similarities: Float32Array } {
+export function topLatentsByQuery(
+  embeddings: LabelEmbeddings,
+  query: Float32Array,
+  k: number
+): { latents: Int32Array; similarities: Float32Array } {
   const { dimensions: d, count, codes, scales, present } = embeddings
   if (query.length !== d) throw new Error(`query has ${query.length} dimensions, the label embeddings ${d}`)
   const kk = Math.max(0, Math.min(k, count))
@@ -110,7 +114,12 @@ export function topLatentsByQuery(embeddings: LabelEmbeddings, query: Float32Arr
   const sparse = nnz < d / 2
   const dims = new Int32Array(sparse ? nnz : 0)
   const weights = new Float32Array(sparse ? nnz : 0)
-  if (sparse) for (let j = 0, n = 0; j < d; j++) if (query[j] !== 0) { dims[n] = j; weights[n++] = query[j] }
+  if (sparse)
+    for (let j = 0, n = 0; j < d; j++)
+      if (query[j] !== 0) {
+        dims[n] = j
+        weights[n++] = query[j]
+      }
   for (let i = 0; i < count; i++) {
     if (!present[i]) continue
     let dot = 0
@@ -146,10 +155,12 @@ function decodeBin(bytes: Uint8Array, h: Header): LabelEmbeddings | null {
   const owned = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength
   const copy = owned ? bytes : bytes.slice()
   return {
-    embedderId: h.embedder, dimensions: h.dimensions, count: h.count,
+    embedderId: h.embedder,
+    dimensions: h.dimensions,
+    count: h.count,
     scales: new Float32Array(copy.buffer, 0, h.count),
     present: new Uint8Array(copy.buffer, h.count * 4, h.count),
-    codes: new Int8Array(copy.buffer, h.count * 5, h.count * h.dimensions),
+    codes: new Int8Array(copy.buffer, h.count * 5, h.count * h.dimensions)
   }
 }
 
@@ -162,9 +173,16 @@ export interface LabelEmbeddingCacheOptions {
 /** Label embeddings per (encoder fingerprint, embedder): memory, then the store, then the embedder (once). */
 export class LabelEmbeddingCache {
   private readonly memory = new Map<string, Promise<LabelEmbeddings>>()
-  constructor(readonly objects: ObjectStore, private readonly options: LabelEmbeddingCacheOptions = {}) {}
+  constructor(
+    readonly objects: ObjectStore,
+    private readonly options: LabelEmbeddingCacheOptions = {}
+  ) {}
 
-  async get(encoderFingerprint: string, embedder: Embedder, labels: ReadonlyArray<string | null>): Promise<LabelEmbeddings> {
+  async get(
+    encoderFingerprint: string,
+    embedder: Embedder,
+    labels: ReadonlyArray<string | null>
+  ): Promise<LabelEmbeddings> {
     const key = labelEmbeddingsKey(encoderFingerprint, embedder.id)
     const digest = await labelsDigestAsync(labels)
     const id = `${key}\u0000${digest}`
@@ -182,13 +200,23 @@ export class LabelEmbeddingCache {
     return loading
   }
 
-  private async load(key: string, digest: string, embedder: Embedder, labels: ReadonlyArray<string | null>): Promise<LabelEmbeddings> {
+  private async load(
+    key: string,
+    digest: string,
+    embedder: Embedder,
+    labels: ReadonlyArray<string | null>
+  ): Promise<LabelEmbeddings> {
     const headerKey = key.replace(/\.bin$/, '.json')
     const headerBytes = await this.objects.get(headerKey)
     if (headerBytes) {
       const h = JSON.parse(new TextDecoder().decode(headerBytes)) as Header
       // Labels can be regenerated without the encoder's weights changing: the digest catches that.
-      if (h.format === LABEL_EMBEDDINGS_FORMAT && h.embedder === embedder.id && h.labelsSha256 === digest && h.count === labels.length) {
+      if (
+        h.format === LABEL_EMBEDDINGS_FORMAT &&
+        h.embedder === embedder.id &&
+        h.labelsSha256 === digest &&
+        h.count === labels.length
+      ) {
         const bin = await this.objects.get(key)
         const e = bin && decodeBin(bin, h)
         if (e) return e
@@ -197,7 +225,13 @@ export class LabelEmbeddingCache {
     const e = await embedLabels(embedder, labels)
     // Body first, header last: a reader that finds the header finds a complete body of the same digest.
     await this.objects.put(key, encodeBin(e), { contentType: 'application/octet-stream' })
-    const header: Header = { format: LABEL_EMBEDDINGS_FORMAT, embedder: embedder.id, dimensions: e.dimensions, count: e.count, labelsSha256: digest }
+    const header: Header = {
+      format: LABEL_EMBEDDINGS_FORMAT,
+      embedder: embedder.id,
+      dimensions: e.dimensions,
+      count: e.count,
+      labelsSha256: digest
+    }
     await this.objects.put(headerKey, JSON.stringify(header), { contentType: 'application/json' })
     this.options.log?.(`[labels] embedded ${e.count} labels with ${embedder.id} -> ${key}`)
     return e
@@ -209,14 +243,21 @@ export async function embedLabels(embedder: Embedder, labels: ReadonlyArray<stri
   const n = labels.length
   const present = new Uint8Array(n)
   const wanted: number[] = []
-  for (let i = 0; i < n; i++) if (labels[i] && labels[i]!.trim()) { present[i] = 1; wanted.push(i) }
+  for (let i = 0; i < n; i++)
+    if (labels[i] && labels[i]!.trim()) {
+      present[i] = 1
+      wanted.push(i)
+    }
   let d = embedder.dimensions
   let codes = new Int8Array(n * d)
   const scales = new Float32Array(n)
   for (let at = 0; at < wanted.length; at += EMBED_CHUNK) {
     const rows = wanted.slice(at, at + EMBED_CHUNK)
-    const vectors = await embedder.embed(rows.map((i) => labels[i]!))
-    if (d === 0) { d = vectors.length / rows.length; codes = new Int8Array(n * d) } // learnt from the first answer
+    const vectors = await embedder.embed(rows.map(i => labels[i]!))
+    if (d === 0) {
+      d = vectors.length / rows.length
+      codes = new Int8Array(n * d)
+    } // learnt from the first answer
     const q = quantizeRows(vectors, rows.length, d)
     rows.forEach((row, r) => {
       codes.set(q.codes.subarray(r * d, (r + 1) * d), row * d)

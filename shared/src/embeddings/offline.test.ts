@@ -2,7 +2,14 @@
 import { before, test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
-  OfflineEmbedder, OFFLINE_DIMENSIONS, OFFLINE_EMBEDDER_ID, lexicalTokens, loadLexicon, neighboursOf, readLexiconFile, setLexiconLoader,
+  OfflineEmbedder,
+  OFFLINE_DIMENSIONS,
+  OFFLINE_EMBEDDER_ID,
+  lexicalTokens,
+  loadLexicon,
+  neighboursOf,
+  readLexiconFile,
+  setLexiconLoader
 } from './offline.ts'
 
 // neighboursOf is synchronous: the lexicon file is read first (OfflineEmbedder.embed awaits the same load).
@@ -35,7 +42,7 @@ test('lexical overlap, inflections and shared fragments score above unrelated te
     'emails with links to websites', // 0 query
     'token "email" (e.g. "...send me an email at...")', // 1 shares "email"
     'token "website" (e.g. "...visit our website...")', // 2 shares "website" via n-grams of "websites"
-    'tokens " whale", " ship" (e.g. "...the whale swam...")', // 3 unrelated
+    'tokens " whale", " ship" (e.g. "...the whale swam...")' // 3 unrelated
   ])
   assert.ok(dot(v, d, 0, 1) > dot(v, d, 0, 3) + 0.05, `email ${dot(v, d, 0, 1)} vs whale ${dot(v, d, 0, 3)}`)
   assert.ok(dot(v, d, 0, 2) > dot(v, d, 0, 3) + 0.05, `website ${dot(v, d, 0, 2)} vs whale ${dot(v, d, 0, 3)}`)
@@ -45,7 +52,11 @@ test('symbols are tokens of their own, so a query for "@" meets a label quoting 
   assert.deepEqual(lexicalTokens('root@localhost, $5!'), ['root', '@', 'localhost', '$', '5'])
   const e = new OfflineEmbedder(64)
   assert.equal(e.id, `${OFFLINE_EMBEDDER_ID}-64`)
-  assert.notEqual(OFFLINE_EMBEDDER_ID, 'offline-hash-v1', 'label-embedding caches of the lexical-only embedder are not reused')
+  assert.notEqual(
+    OFFLINE_EMBEDDER_ID,
+    'offline-hash-v1',
+    'label-embedding caches of the lexical-only embedder are not reused'
+  )
   const v = await e.embed(['@', 'token "@"', 'token "ated"'])
   assert.ok(dot(v, 64, 0, 1) > 0.4)
   assert.ok(dot(v, 64, 0, 1) > dot(v, 64, 0, 2))
@@ -60,16 +71,21 @@ test('words meet their synonyms and near-synonyms, not unrelated words', async (
     ['physician', 'doctor', 'harbour'],
     ['advertising', 'marketing', 'scripture'],
     ['war', 'battle', 'software'],
-    ['ship', 'vessel', 'payment'],
+    ['ship', 'vessel', 'payment']
   ]
   for (const [w, related, unrelated] of pairs) {
     const v = await e.embed([w, related, unrelated])
-    const near = dot(v, d, 0, 1), far = dot(v, d, 0, 2)
+    const near = dot(v, d, 0, 1),
+      far = dot(v, d, 0, 2)
     assert.ok(near > 0.1, `${w} ~ ${related}: ${near.toFixed(3)}`)
     assert.ok(near > far + 0.08, `${w} ~ ${related} ${near.toFixed(3)} vs ${unrelated} ${far.toFixed(3)}`)
   }
   // A query meets a label made of its synonyms.
-  const v = await e.embed(['cash prices', '"money", "dollars" (e.g. "...send the money...")', '"whale", "sea" (e.g. "...the whale...")'])
+  const v = await e.embed([
+    'cash prices',
+    '"money", "dollars" (e.g. "...send the money...")',
+    '"whale", "sea" (e.g. "...the whale...")'
+  ])
   assert.ok(dot(v, d, 0, 1) > dot(v, d, 0, 2) + 0.1, `${dot(v, d, 0, 1)} vs ${dot(v, d, 0, 2)}`)
 })
 
@@ -86,7 +102,10 @@ test('the lexicon comes through an injectable loader (the Worker reads its ASSET
     await loadLexicon()
     assert.deepEqual(neighboursOf('beta'), [['alpha', 0.5]], 'neighbours are made symmetric')
     let calls = 0
-    setLexiconLoader(async () => { if (++calls === 1) throw new Error('assets unavailable'); return 'x y:0.3' })
+    setLexiconLoader(async () => {
+      if (++calls === 1) throw new Error('assets unavailable')
+      return 'x y:0.3'
+    })
     await assert.rejects(loadLexicon(), /assets unavailable/)
     assert.throws(() => neighboursOf('x'), /not loaded/)
     await loadLexicon()

@@ -38,13 +38,25 @@ type NodeFs = { readFile(path: string | URL, encoding: 'utf8'): Promise<string> 
 export async function readLexiconFile(): Promise<string> {
   const proc = (globalThis as { process?: { cwd(): string; getBuiltinModule?: (id: string) => unknown } }).process
   const fs = proc?.getBuiltinModule?.('node:fs/promises') as NodeFs | undefined
-  if (!fs || !proc) throw new Error(`no file system to read the offline embedder's lexicon from: inject a loader with setLexiconLoader (the Worker reads ${LEXICON_FILE} from its ASSETS binding)`)
-  const candidates = [new URL(`../../assets/${LEXICON_FILE}`, import.meta.url), `${proc.cwd()}/shared/assets/${LEXICON_FILE}`]
+  if (!fs || !proc)
+    throw new Error(
+      `no file system to read the offline embedder's lexicon from: inject a loader with setLexiconLoader (the Worker reads ${LEXICON_FILE} from its ASSETS binding)`
+    )
+  const candidates = [
+    new URL(`../../assets/${LEXICON_FILE}`, import.meta.url),
+    `${proc.cwd()}/shared/assets/${LEXICON_FILE}`
+  ]
   let first: unknown
   for (const at of candidates) {
-    try { return await fs.readFile(at, 'utf8') } catch (e) { first ??= e }
+    try {
+      return await fs.readFile(at, 'utf8')
+    } catch (e) {
+      first ??= e
+    }
   }
-  throw new Error(`the offline embedder's lexicon (shared/assets/${LEXICON_FILE}) was not found: ${(first as Error).message}`)
+  throw new Error(
+    `the offline embedder's lexicon (shared/assets/${LEXICON_FILE}) was not found: ${(first as Error).message}`
+  )
 }
 
 let loader: LexiconLoader = readLexiconFile
@@ -63,7 +75,15 @@ export function setLexiconLoader(load: LexiconLoader): void {
  * read is not remembered, so the next call tries again.
  */
 export function loadLexicon(): Promise<void> {
-  loading ??= loader().then((text) => { lexicon = parseLexicon(text) }, (e: unknown) => { loading = undefined; throw e })
+  loading ??= loader().then(
+    text => {
+      lexicon = parseLexicon(text)
+    },
+    (e: unknown) => {
+      loading = undefined
+      throw e
+    }
+  )
   return loading
 }
 
@@ -90,22 +110,24 @@ function parseLexicon(text: string): Map<string, Array<[string, number]>> {
 
 /** A word's neighbours in meaning, most similar first; the lexicon must be loaded (loadLexicon) first. */
 export function neighboursOf(word: string): ReadonlyArray<[string, number]> {
-  if (!lexicon) throw new Error('the offline embedder\'s lexicon is not loaded: await loadLexicon() first')
+  if (!lexicon) throw new Error("the offline embedder's lexicon is not loaded: await loadLexicon() first")
   // Plurals and third persons fall back to the stem the lexicon knows ("doctors" -> "doctor").
   return lexicon.get(word) ?? (word.length > 3 && word.endsWith('s') ? lexicon.get(word.slice(0, -1)) : undefined) ?? []
 }
 
 /** Words that carry no property on their own: kept short on purpose (negations stay in). */
-export const STOPWORDS: ReadonlySet<string> = new Set((
-  'a an and are as at be been but by for from had has have he her his i if in into is it its me my of on or our ' +
-  'she so than that the their them then there these they this those to us was we were what when where which who ' +
-  'will with would you your about also can do does did just more most other some such only own same too very ' +
-  'e g eg etc'
-).split(' '))
+export const STOPWORDS: ReadonlySet<string> = new Set(
+  (
+    'a an and are as at be been but by for from had has have he her his i if in into is it its me my of on or our ' +
+    'she so than that the their them then there these they this those to us was we were what when where which who ' +
+    'will with would you your about also can do does did just more most other some such only own same too very ' +
+    'e g eg etc'
+  ).split(' ')
+)
 
 // Symbols that say something about a text ("@" addresses, "$" prices, "<" markup) are tokens; other punctuation
 // (quotes, brackets, stops, commas) is not, or every quoted label would resemble every other.
-const WORD = /[\p{L}\p{N}]+|[@#$%&*+=<>\/\\|~^\p{S}]/gu
+const WORD = /[\p{L}\p{N}]+|[@#$%&*+=<>/\\|~^\p{S}]/gu
 
 /** Lower-cased words and meaningful lone symbols, in order (stopwords included). */
 export function lexicalTokens(text: string): string[] {
@@ -171,7 +193,8 @@ export function hashEmbed(text: string, out: Float32Array): void {
 export class OfflineEmbedder implements Embedder {
   readonly id: string
   constructor(readonly dimensions: number = OFFLINE_DIMENSIONS) {
-    if (!(Number.isInteger(dimensions) && dimensions >= 16)) throw new RangeError(`dimensions must be an integer >= 16, got ${dimensions}`)
+    if (!(Number.isInteger(dimensions) && dimensions >= 16))
+      throw new RangeError(`dimensions must be an integer >= 16, got ${dimensions}`)
     this.id = dimensions === OFFLINE_DIMENSIONS ? OFFLINE_EMBEDDER_ID : `${OFFLINE_EMBEDDER_ID}-${dimensions}`
   }
 

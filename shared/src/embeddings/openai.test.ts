@@ -2,10 +2,14 @@
 import { test, after, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
-import { OpenAIEmbedder, embedderFromEnv, EmbeddingRequestError } from './openai.ts'
+import { OpenAIEmbedder, embedderFromEnv, type EmbeddingRequestError } from './openai.ts'
 import { OfflineEmbedder } from './offline.ts'
 
-interface Seen { auth: string | undefined; model: string; inputs: string[] }
+interface Seen {
+  auth: string | undefined
+  model: string
+  inputs: string[]
+}
 const seen: Seen[] = []
 /** Status codes to answer before answering normally, consumed one per request. */
 const failures: number[] = []
@@ -16,9 +20,14 @@ let baseURL = ''
 before(async () => {
   server = createServer((req, res) => {
     let body = ''
-    req.on('data', (c) => { body += c })
+    req.on('data', c => {
+      body += c
+    })
     req.on('end', () => {
-      if (req.url !== '/v1/embeddings' || req.method !== 'POST') { res.writeHead(404).end(); return }
+      if (req.url !== '/v1/embeddings' || req.method !== 'POST') {
+        res.writeHead(404).end()
+        return
+      }
       const fail = failures.shift()
       if (fail) {
         res.writeHead(fail, { 'content-type': 'application/json', ...(fail === 429 ? { 'retry-after': '0' } : {}) })
@@ -32,11 +41,11 @@ before(async () => {
       res.end(JSON.stringify({ object: 'list', data, model, usage: { prompt_tokens: 0, total_tokens: 0 } }))
     })
   })
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
+  await new Promise<void>(ok => server.listen(0, '127.0.0.1', ok))
   const addr = server.address()
   baseURL = `http://127.0.0.1:${typeof addr === 'object' && addr ? addr.port : 0}/v1`
 })
-after(() => new Promise<void>((ok) => server.close(() => ok())))
+after(() => new Promise<void>(ok => server.close(() => ok())))
 
 const noSleep = async () => {}
 
@@ -47,8 +56,11 @@ test('embeds in batches of at most 256, in input order, normalized, with the bea
   const texts = Array.from({ length: 300 }, (_, i) => 'x'.repeat(i % 7))
   const v = await e.embed(texts)
   assert.equal(e.dimensions, 3)
-  assert.deepEqual(seen.map((s) => s.inputs.length), [256, 44])
-  assert.ok(seen.every((s) => s.auth === 'Bearer sk-test' && s.model === 'm1'))
+  assert.deepEqual(
+    seen.map(s => s.inputs.length),
+    [256, 44]
+  )
+  assert.ok(seen.every(s => s.auth === 'Bearer sk-test' && s.model === 'm1'))
   for (const i of [0, 5, 299]) {
     const len = texts[i].length || 1 // '' is sent as ' '
     const norm = Math.hypot(len, 1, 2)
@@ -62,7 +74,14 @@ test('a 429 and a 503 are retried, then the answer is used', async () => {
   seen.length = 0
   failures.push(429, 503)
   const waits: number[] = []
-  const e = new OpenAIEmbedder({ baseURL, model: 'm2', sleep: async (ms) => { waits.push(ms) }, backoffMs: 10 })
+  const e = new OpenAIEmbedder({
+    baseURL,
+    model: 'm2',
+    sleep: async ms => {
+      waits.push(ms)
+    },
+    backoffMs: 10
+  })
   const v = await e.embed(['abc'])
   assert.equal(waits.length, 2)
   assert.equal(waits[0], 0, 'Retry-After: 0 is honoured')

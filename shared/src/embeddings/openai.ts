@@ -24,7 +24,10 @@ export interface OpenAIEmbedderOptions {
 }
 
 export class EmbeddingRequestError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string
+  ) {
     super(message)
     this.name = 'EmbeddingRequestError'
   }
@@ -33,7 +36,7 @@ export class EmbeddingRequestError extends Error {
 const KNOWN_DIMENSIONS: Record<string, number> = {
   'text-embedding-3-small': 1536,
   'text-embedding-3-large': 3072,
-  'text-embedding-ada-002': 1536,
+  'text-embedding-ada-002': 1536
 }
 
 function retryable(status: number): boolean {
@@ -70,21 +73,26 @@ export class OpenAIEmbedder implements Embedder {
    */
   private client(): Promise<{ client: OpenAI; OpenAI: typeof OpenAI }> {
     const opts = this.opts
-    return this.clientLoad ??= import('openai').then(({ default: OpenAI }) => ({ OpenAI, client: new OpenAI({
-      baseURL: opts.baseURL,
-      // Never fall back to OPENAI_API_KEY from the environment: that key must not go to another server. Without a
-      // key (vLLM, Ollama, TEI) no Authorization header is sent at all.
-      apiKey: opts.apiKey ?? 'none',
-      ...(opts.apiKey ? {} : { defaultHeaders: { Authorization: null } }),
-      // Retries are ours (below): the same policy for every compatible server, and testable without waiting.
-      maxRetries: 0,
-      timeout: opts.timeoutMs ?? 60_000,
-      ...(opts.fetch ? { fetch: opts.fetch } : {}),
-    }) }))
+    return (this.clientLoad ??= import('openai').then(({ default: OpenAI }) => ({
+      OpenAI,
+      client: new OpenAI({
+        baseURL: opts.baseURL,
+        // Never fall back to OPENAI_API_KEY from the environment: that key must not go to another server. Without a
+        // key (vLLM, Ollama, TEI) no Authorization header is sent at all.
+        apiKey: opts.apiKey ?? 'none',
+        ...(opts.apiKey ? {} : { defaultHeaders: { Authorization: null } }),
+        // Retries are ours (below): the same policy for every compatible server, and testable without waiting.
+        maxRetries: 0,
+        timeout: opts.timeoutMs ?? 60_000,
+        ...(opts.fetch ? { fetch: opts.fetch } : {})
+      })
+    })))
   }
 
   /** 0 until the first answer for a model of unknown size. */
-  get dimensions(): number { return this.dims }
+  get dimensions(): number {
+    return this.dims
+  }
 
   async embed(texts: string[]): Promise<Float32Array> {
     const batch = Math.min(this.opts.batchSize ?? MAX_BATCH, MAX_BATCH)
@@ -93,12 +101,15 @@ export class OpenAIEmbedder implements Embedder {
     const d = this.dims
     const out = new Float32Array(texts.length * d)
     let at = 0
-    for (const p of parts) { out.set(p, at); at += p.length }
+    for (const p of parts) {
+      out.set(p, at)
+      at += p.length
+    }
     return out
   }
 
   private async embedBatch(input: string[]): Promise<Float32Array> {
-    const sleep = this.opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
+    const sleep = this.opts.sleep ?? ((ms: number) => new Promise<void>(r => setTimeout(r, ms)))
     const attempts = this.opts.maxAttempts ?? 5
     let lastError: Error = new Error('no attempt made')
     const { client, OpenAI } = await this.client()
@@ -106,15 +117,20 @@ export class OpenAIEmbedder implements Embedder {
       try {
         const res = await client.embeddings.create({
           // Empty strings are rejected by OpenAI: a single space embeds to "nothing in particular" instead.
-          model: this.opts.model, input: input.map((s) => (s.length ? s : ' ')), encoding_format: 'float',
-          ...(this.opts.dimensions ? { dimensions: this.opts.dimensions } : {}),
+          model: this.opts.model,
+          input: input.map(s => (s.length ? s : ' ')),
+          encoding_format: 'float',
+          ...(this.opts.dimensions ? { dimensions: this.opts.dimensions } : {})
         })
         return this.parse(res, input.length)
       } catch (err) {
         if (err instanceof EmbeddingRequestError) throw err
         if (err instanceof OpenAI.APIError && err.status !== undefined) {
           const detail = (err.message ?? '').slice(0, 300)
-          lastError = new EmbeddingRequestError(err.status, `embeddings endpoint ${this.url} answered ${err.status}: ${detail}`)
+          lastError = new EmbeddingRequestError(
+            err.status,
+            `embeddings endpoint ${this.url} answered ${err.status}: ${detail}`
+          )
           if (!retryable(err.status)) throw lastError
           if (attempt + 1 < attempts) await sleep(this.backoff(attempt, err.headers?.get('retry-after') ?? null))
         } else {
@@ -138,17 +154,25 @@ export class OpenAIEmbedder implements Embedder {
   private parse(json: unknown, n: number): Float32Array {
     const data = (json as { data?: Array<{ index?: number; embedding?: number[] }> })?.data
     if (!Array.isArray(data) || data.length !== n) {
-      throw new EmbeddingRequestError(502, `embeddings endpoint ${this.url} returned ${Array.isArray(data) ? data.length : 'no'} embeddings for ${n} inputs`)
+      throw new EmbeddingRequestError(
+        502,
+        `embeddings endpoint ${this.url} returned ${Array.isArray(data) ? data.length : 'no'} embeddings for ${n} inputs`
+      )
     }
     const d = data[0]?.embedding?.length ?? 0
     if (!d) throw new EmbeddingRequestError(502, `embeddings endpoint ${this.url} returned an empty embedding`)
     if (this.dims === 0) this.dims = d
-    if (d !== this.dims) throw new EmbeddingRequestError(502, `embeddings endpoint ${this.url} returned ${d} dimensions, expected ${this.dims}`)
+    if (d !== this.dims)
+      throw new EmbeddingRequestError(
+        502,
+        `embeddings endpoint ${this.url} returned ${d} dimensions, expected ${this.dims}`
+      )
     const out = new Float32Array(n * d)
     data.forEach((item, i) => {
       const at = item.index ?? i // answers carry an index; order by it, not by position
       const e = item.embedding
-      if (!Array.isArray(e) || e.length !== d || !(at >= 0 && at < n)) throw new EmbeddingRequestError(502, `malformed embedding ${i} from ${this.url}`)
+      if (!Array.isArray(e) || e.length !== d || !(at >= 0 && at < n))
+        throw new EmbeddingRequestError(502, `malformed embedding ${i} from ${this.url}`)
       let norm = 0
       for (let j = 0; j < d; j++) norm += e[j] * e[j]
       const s = norm > 0 ? 1 / Math.sqrt(norm) : 0
@@ -163,17 +187,21 @@ export class OpenAIEmbedder implements Embedder {
  * OpenAI-compatible endpoint when a base URL or an API key is set (base URL defaults to OpenAI's, model to
  * text-embedding-3-small); the offline embedder otherwise.
  */
-export function embedderFromEnv(env: Record<string, string | undefined> = process.env, fetchImpl?: typeof globalThis.fetch): Embedder {
+export function embedderFromEnv(
+  env: Record<string, string | undefined> = process.env,
+  fetchImpl?: typeof globalThis.fetch
+): Embedder {
   const baseURL = env.EMBEDDINGS_BASE_URL?.trim()
   const apiKey = env.EMBEDDINGS_API_KEY?.trim()
   if (!baseURL && !apiKey) return new OfflineEmbedder()
   const dims = env.EMBEDDINGS_DIMENSIONS ? Number(env.EMBEDDINGS_DIMENSIONS) : undefined
-  if (dims !== undefined && !(Number.isInteger(dims) && dims > 0)) throw new Error(`EMBEDDINGS_DIMENSIONS must be a positive integer, got "${env.EMBEDDINGS_DIMENSIONS}"`)
+  if (dims !== undefined && !(Number.isInteger(dims) && dims > 0))
+    throw new Error(`EMBEDDINGS_DIMENSIONS must be a positive integer, got "${env.EMBEDDINGS_DIMENSIONS}"`)
   return new OpenAIEmbedder({
     baseURL: baseURL || 'https://api.openai.com/v1',
     model: env.EMBEDDINGS_MODEL?.trim() || 'text-embedding-3-small',
     apiKey: apiKey || undefined,
     dimensions: dims,
-    fetch: fetchImpl,
+    fetch: fetchImpl
   })
 }

@@ -2,19 +2,36 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { z } from 'zod'
-import { LlmClient, LlmMalformedOutputError, LlmRequestError, Semaphore, extractJson, llmConfigFromEnv, llmFromEnv } from './client.ts'
+import {
+  LlmClient,
+  LlmMalformedOutputError,
+  LlmRequestError,
+  Semaphore,
+  extractJson,
+  llmConfigFromEnv,
+  llmFromEnv
+} from './client.ts'
 import { countChatTokens, countTokens } from './cost.ts'
 import { startScriptedLlm, type ScriptedLlm } from './testkit.ts'
 
 let llm: ScriptedLlm
-before(async () => { llm = await startScriptedLlm() })
+before(async () => {
+  llm = await startScriptedLlm()
+})
 after(() => llm.close())
 
 const Answer = z.object({ answer: z.enum(['YES', 'NO']) })
 const ask = [{ role: 'user' as const, content: 'Is the sky blue? Answer {"answer":"YES"} or {"answer":"NO"}.' }]
 
 function client(extra: Partial<ConstructorParameters<typeof LlmClient>[0]> = {}) {
-  return new LlmClient({ baseURL: llm.baseURL, model: 'scripted-1', apiKey: 'sk-test', maxRetries: 2, timeoutMs: 5000, ...extra })
+  return new LlmClient({
+    baseURL: llm.baseURL,
+    model: 'scripted-1',
+    apiKey: 'sk-test',
+    maxRetries: 2,
+    timeoutMs: 5000,
+    ...extra
+  })
 }
 
 test('a well-formed answer is validated; the request carries model, key, temperature 0 and json mode; usage goes to the ledger', async () => {
@@ -40,7 +57,11 @@ test('a well-formed answer is validated; the request carries model, key, tempera
 
 test('malformed JSON is retried with the error appended, then accepted; tokens of every attempt are counted', async () => {
   llm.requests.length = 0
-  llm.enqueue({ content: 'Sure! {"answer": YES' }, { json: { answer: 'maybe' } }, { content: '```json\n{"answer":"NO"}\n```' })
+  llm.enqueue(
+    { content: 'Sure! {"answer": YES' },
+    { json: { answer: 'maybe' } },
+    { content: '```json\n{"answer":"NO"}\n```' }
+  )
   const c = client({ jsonRetries: 2 })
   const ledger = c.newLedger()
   const out = await c.chatJson(Answer, { step: 'judge', messages: ask }, ledger)
@@ -74,7 +95,10 @@ test('429 with Retry-After and 500s are retried by the client, honouring the wai
   const out = await c.chatJson(Answer, { step: 'judge', messages: ask }, c.newLedger())
   const elapsed = Date.now() - t0
   assert.deepEqual(out.value, { answer: 'YES' })
-  assert.deepEqual(llm.requests.map((r) => r.status), [429, 500, 200])
+  assert.deepEqual(
+    llm.requests.map(r => r.status),
+    [429, 500, 200]
+  )
   assert.ok(elapsed >= 950, `waited ${elapsed} ms for Retry-After: 1`)
 })
 
@@ -82,11 +106,17 @@ test('persistent failures end in LlmRequestError with the status; a 400 is not r
   llm.requests.length = 0
   llm.enqueue({ status: 503, retryAfterMs: 1 }, { status: 503, retryAfterMs: 1 }, { status: 503, retryAfterMs: 1 })
   const c = client({ maxRetries: 2 })
-  await assert.rejects(c.chat({ step: 'x', messages: ask }, c.newLedger()), (err: unknown) => err instanceof LlmRequestError && err.status === 503)
+  await assert.rejects(
+    c.chat({ step: 'x', messages: ask }, c.newLedger()),
+    (err: unknown) => err instanceof LlmRequestError && err.status === 503
+  )
   assert.equal(llm.requests.length, 3)
   llm.requests.length = 0
   llm.enqueue({ status: 400 })
-  await assert.rejects(c.chat({ step: 'x', messages: ask }, c.newLedger()), (err: unknown) => err instanceof LlmRequestError && err.status === 400)
+  await assert.rejects(
+    c.chat({ step: 'x', messages: ask }, c.newLedger()),
+    (err: unknown) => err instanceof LlmRequestError && err.status === 400
+  )
   assert.equal(llm.requests.length, 1)
 })
 
@@ -94,7 +124,10 @@ test('a slow answer times out per request', async () => {
   llm.enqueue({ json: { answer: 'YES' }, delayMs: 1500 })
   const c = client({ timeoutMs: 200, maxRetries: 0 })
   const t0 = Date.now()
-  await assert.rejects(c.chat({ step: 'slow', messages: ask }, c.newLedger()), (err: unknown) => err instanceof LlmRequestError && /timed out/.test(err.message))
+  await assert.rejects(
+    c.chat({ step: 'slow', messages: ask }, c.newLedger()),
+    (err: unknown) => err instanceof LlmRequestError && /timed out/.test(err.message)
+  )
   assert.ok(Date.now() - t0 < 1200)
 })
 
@@ -104,18 +137,22 @@ test('the concurrency cap holds for fan-out calls', async () => {
   llm.setResponder(async () => {
     inFlight++
     peak = Math.max(peak, inFlight)
-    await new Promise((ok) => setTimeout(ok, 30))
+    await new Promise(ok => setTimeout(ok, 30))
     inFlight--
     return { json: { answer: 'NO' } }
   })
   try {
     const c = client({ concurrency: 3 })
     const ledger = c.newLedger()
-    const out = await Promise.all(Array.from({ length: 12 }, () => c.chatJson(Answer, { step: 'judge', messages: ask }, ledger)))
+    const out = await Promise.all(
+      Array.from({ length: 12 }, () => c.chatJson(Answer, { step: 'judge', messages: ask }, ledger))
+    )
     assert.equal(out.length, 12)
     assert.equal(peak, 3)
     assert.equal(ledger.summary().calls, 12)
-  } finally { llm.setResponder(undefined) }
+  } finally {
+    llm.setResponder(undefined)
+  }
 })
 
 test('a server that reports no usage is counted by the estimate rule and marked so', async () => {
@@ -128,13 +165,22 @@ test('a server that reports no usage is counted by the estimate rule and marked 
     assert.equal(s.estimatedCalls, 1)
     assert.equal(s.inputTokens, countChatTokens(ask))
     assert.equal(ledger.summary().cost, null, 'no prices: no cost')
-  } finally { await quiet.close() }
+  } finally {
+    await quiet.close()
+  }
 })
 
 test('Semaphore serves in order and frees slots on failure', async () => {
   const s = new Semaphore(1)
   const order: number[] = []
-  await Promise.allSettled([1, 2, 3].map((i) => s.run(async () => { order.push(i); if (i === 2) throw new Error('x') })))
+  await Promise.allSettled(
+    [1, 2, 3].map(i =>
+      s.run(async () => {
+        order.push(i)
+        if (i === 2) throw new Error('x')
+      })
+    )
+  )
   assert.deepEqual(order, [1, 2, 3])
   assert.equal(await s.run(async () => 7), 7)
   assert.throws(() => new Semaphore(0))
@@ -145,10 +191,21 @@ test('extractJson tolerates fences and prose; llmConfigFromEnv reads the variabl
   assert.throws(() => extractJson('nothing here'))
   assert.equal(llmConfigFromEnv({}), null)
   assert.equal(llmFromEnv({ LLM_BASE_URL: 'http://x/v1' }), null, 'a model is needed too')
-  const cfg = llmConfigFromEnv({ LLM_BASE_URL: 'http://x/v1', LLM_MODEL: 'm', LLM_API_KEY: 'k', LLM_PRICE_IN: '0.15', LLM_PRICE_OUT: '0.6', LLM_CONCURRENCY: '8', LLM_JSON_MODE: 'false' })!
+  const cfg = llmConfigFromEnv({
+    LLM_BASE_URL: 'http://x/v1',
+    LLM_MODEL: 'm',
+    LLM_API_KEY: 'k',
+    LLM_PRICE_IN: '0.15',
+    LLM_PRICE_OUT: '0.6',
+    LLM_CONCURRENCY: '8',
+    LLM_JSON_MODE: 'false'
+  })!
   assert.deepEqual(cfg.prices, { inputPerMillion: 0.15, outputPerMillion: 0.6, currency: 'USD' })
   assert.equal(cfg.concurrency, 8)
   assert.equal(cfg.jsonMode, false)
   assert.throws(() => llmConfigFromEnv({ LLM_BASE_URL: 'http://x/v1', LLM_MODEL: 'm', LLM_PRICE_IN: '1' }), /both/)
-  assert.throws(() => llmConfigFromEnv({ LLM_BASE_URL: 'http://x/v1', LLM_MODEL: 'm', LLM_CONCURRENCY: '0' }), /positive/)
+  assert.throws(
+    () => llmConfigFromEnv({ LLM_BASE_URL: 'http://x/v1', LLM_MODEL: 'm', LLM_CONCURRENCY: '0' }),
+    /positive/
+  )
 })

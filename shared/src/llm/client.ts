@@ -1,7 +1,15 @@
 /** @module The one LLM adapter: any OpenAI-compatible chat endpoint through the `openai` package, with zod-validated JSON answers, retries, a concurrency cap, timeouts and a usage ledger. */
 import type OpenAI from 'openai'
 import type { z } from 'zod'
-import { countChatTokens, countTokens, UsageLedger, type ChatMessage, type PriceTable, type TokenScale, type TokenUsage } from './cost.ts'
+import {
+  countChatTokens,
+  countTokens,
+  UsageLedger,
+  type ChatMessage,
+  type PriceTable,
+  type TokenScale,
+  type TokenUsage
+} from './cost.ts'
 
 export interface LlmConfig {
   /** e.g. https://api.openai.com/v1, http://localhost:8000/v1 (vLLM), http://localhost:11434/v1 (Ollama). */
@@ -36,23 +44,37 @@ export function llmConfigFromEnv(env: Record<string, string | undefined> = proce
     const raw = env[name]?.trim()
     if (!raw) return undefined
     const v = Number(raw)
-    if (!Number.isFinite(v) || v < 0 || (positive && v === 0)) throw new Error(`${name} must be a ${positive ? 'positive' : 'non-negative'} number, got "${raw}"`)
+    if (!Number.isFinite(v) || v < 0 || (positive && v === 0))
+      throw new Error(`${name} must be a ${positive ? 'positive' : 'non-negative'} number, got "${raw}"`)
     return v
   }
   const priceIn = num('LLM_PRICE_IN')
   const priceOut = num('LLM_PRICE_OUT')
-  if ((priceIn === undefined) !== (priceOut === undefined)) throw new Error('set both LLM_PRICE_IN and LLM_PRICE_OUT (per million tokens), or neither')
+  if ((priceIn === undefined) !== (priceOut === undefined))
+    throw new Error('set both LLM_PRICE_IN and LLM_PRICE_OUT (per million tokens), or neither')
   return {
-    baseURL, model, apiKey: env.LLM_API_KEY?.trim() || undefined,
-    prices: priceIn !== undefined ? { inputPerMillion: priceIn, outputPerMillion: priceOut!, currency: env.LLM_PRICE_CURRENCY?.trim() || 'USD' } : null,
-    concurrency: num('LLM_CONCURRENCY', true), timeoutMs: num('LLM_TIMEOUT_MS', true), maxRetries: num('LLM_MAX_RETRIES'),
-    jsonMode: env.LLM_JSON_MODE ? !/^(0|false|off|no)$/i.test(env.LLM_JSON_MODE.trim()) : undefined,
+    baseURL,
+    model,
+    apiKey: env.LLM_API_KEY?.trim() || undefined,
+    prices:
+      priceIn !== undefined
+        ? { inputPerMillion: priceIn, outputPerMillion: priceOut!, currency: env.LLM_PRICE_CURRENCY?.trim() || 'USD' }
+        : null,
+    concurrency: num('LLM_CONCURRENCY', true),
+    timeoutMs: num('LLM_TIMEOUT_MS', true),
+    maxRetries: num('LLM_MAX_RETRIES'),
+    jsonMode: env.LLM_JSON_MODE ? !/^(0|false|off|no)$/i.test(env.LLM_JSON_MODE.trim()) : undefined
   }
 }
 
 /** The answer was not JSON of the expected shape, after every retry. Carries the last raw text for the report. */
 export class LlmMalformedOutputError extends Error {
-  constructor(readonly step: string, readonly raw: string, readonly attempts: number, readonly reason: string) {
+  constructor(
+    readonly step: string,
+    readonly raw: string,
+    readonly attempts: number,
+    readonly reason: string
+  ) {
     super(`LLM step ${step}: no valid JSON answer after ${attempts} attempt(s): ${reason}`)
     this.name = 'LlmMalformedOutputError'
   }
@@ -60,7 +82,11 @@ export class LlmMalformedOutputError extends Error {
 
 /** The endpoint failed (HTTP error after the client's retries, timeout, connection refused). */
 export class LlmRequestError extends Error {
-  constructor(readonly step: string, readonly status: number | null, message: string) {
+  constructor(
+    readonly step: string,
+    readonly status: number | null,
+    message: string
+  ) {
     super(`LLM step ${step}: ${message}`)
     this.name = 'LlmRequestError'
   }
@@ -74,13 +100,14 @@ export class Semaphore {
     if (!(limit >= 1)) throw new RangeError(`concurrency must be >= 1, got ${limit}`)
   }
   async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((ok) => this.waiting.push(ok))
+    if (this.active >= this.limit) await new Promise<void>(ok => this.waiting.push(ok))
     else this.active++
     try {
       return await task()
     } finally {
       const next = this.waiting.shift()
-      if (next) next() // the slot passes straight to the next waiter
+      if (next)
+        next() // the slot passes straight to the next waiter
       else this.active--
     }
   }
@@ -122,7 +149,8 @@ export interface LlmClientOptions {
 }
 
 export class LlmClient {
-  readonly config: Required<Omit<LlmConfig, 'apiKey' | 'prices'>> & Pick<LlmConfig, 'apiKey'> & { prices: PriceTable | null }
+  readonly config: Required<Omit<LlmConfig, 'apiKey' | 'prices'>> &
+    Pick<LlmConfig, 'apiKey'> & { prices: PriceTable | null }
   /** The `openai` package, imported on the first call rather than with this module (the API's heaviest import). */
   private openaiLoad?: Promise<{ client: OpenAI; OpenAI: typeof OpenAI }>
   private readonly fetchOption?: typeof globalThis.fetch
@@ -132,23 +160,39 @@ export class LlmClient {
 
   constructor(config: LlmConfig, options: LlmClientOptions = {}) {
     this.config = {
-      baseURL: config.baseURL, model: config.model, apiKey: config.apiKey, prices: config.prices ?? null,
-      maxRetries: config.maxRetries ?? 3, timeoutMs: config.timeoutMs ?? 60_000, concurrency: config.concurrency ?? 4,
-      jsonRetries: config.jsonRetries ?? 2, jsonMode: config.jsonMode ?? true,
+      baseURL: config.baseURL,
+      model: config.model,
+      apiKey: config.apiKey,
+      prices: config.prices ?? null,
+      maxRetries: config.maxRetries ?? 3,
+      timeoutMs: config.timeoutMs ?? 60_000,
+      concurrency: config.concurrency ?? 4,
+      jsonRetries: config.jsonRetries ?? 2,
+      jsonMode: config.jsonMode ?? true
     }
     this.fetchOption = options.fetch
     this.gate = new Semaphore(this.config.concurrency)
   }
 
   private openai(): Promise<{ client: OpenAI; OpenAI: typeof OpenAI }> {
-    return this.openaiLoad ??= import('openai').then(({ default: OpenAI }) => ({ OpenAI, client: new OpenAI({
-      baseURL: this.config.baseURL, apiKey: this.config.apiKey || 'not-needed', maxRetries: this.config.maxRetries,
-      timeout: this.config.timeoutMs, ...(this.fetchOption ? { fetch: this.fetchOption } : {}),
-    }) }))
+    return (this.openaiLoad ??= import('openai').then(({ default: OpenAI }) => ({
+      OpenAI,
+      client: new OpenAI({
+        baseURL: this.config.baseURL,
+        apiKey: this.config.apiKey || 'not-needed',
+        maxRetries: this.config.maxRetries,
+        timeout: this.config.timeoutMs,
+        ...(this.fetchOption ? { fetch: this.fetchOption } : {})
+      })
+    })))
   }
 
-  get model(): string { return this.config.model }
-  get prices(): PriceTable | null { return this.config.prices }
+  get model(): string {
+    return this.config.model
+  }
+  get prices(): PriceTable | null {
+    return this.config.prices
+  }
 
   /**
    * How the server's token counts compare with countTokens, learnt from the usage it reported (input once 500, output once 100
@@ -156,11 +200,16 @@ export class LlmClient {
    */
   tokenScale(): TokenScale {
     const { reportedIn, countedIn, reportedOut, countedOut } = this.seen
-    return { input: countedIn >= 500 ? reportedIn / countedIn : 1, output: countedOut >= 100 ? reportedOut / countedOut : 1 }
+    return {
+      input: countedIn >= 500 ? reportedIn / countedIn : 1,
+      output: countedOut >= 100 ? reportedOut / countedOut : 1
+    }
   }
 
   /** A fresh ledger priced with this client's table: one per request, so each result states its own cost. */
-  newLedger(): UsageLedger { return new UsageLedger(this.config.prices) }
+  newLedger(): UsageLedger {
+    return new UsageLedger(this.config.prices)
+  }
 
   /** One chat completion (through the concurrency gate); usage is recorded in `ledger` under the request's step. */
   async chat(req: ChatRequest, ledger: UsageLedger): Promise<{ text: string; usage: TokenUsage }> {
@@ -173,13 +222,16 @@ export class LlmClient {
           messages: req.messages,
           temperature: req.temperature ?? 0,
           ...(req.maxTokens ? { max_tokens: req.maxTokens } : {}),
-          ...(this.config.jsonMode ? { response_format: { type: 'json_object' as const } } : {}),
+          ...(this.config.jsonMode ? { response_format: { type: 'json_object' as const } } : {})
         })
       } catch (err) {
         const status = err instanceof OpenAI.APIError ? (err.status ?? null) : null
-        const what = err instanceof OpenAI.APIConnectionTimeoutError ? `timed out after ${this.config.timeoutMs} ms`
-          : err instanceof OpenAI.APIError && err.status ? `HTTP ${err.status} from ${this.config.baseURL}: ${err.message}`
-          : `${(err as Error).message}`
+        const what =
+          err instanceof OpenAI.APIConnectionTimeoutError
+            ? `timed out after ${this.config.timeoutMs} ms`
+            : err instanceof OpenAI.APIError && err.status
+              ? `HTTP ${err.status} from ${this.config.baseURL}: ${err.message}`
+              : `${(err as Error).message}`
         throw new LlmRequestError(req.step, status, `${what} (after up to ${this.config.maxRetries} retries)`)
       }
       const text = completion.choices?.[0]?.message?.content ?? ''
@@ -203,7 +255,11 @@ export class LlmClient {
    * A chat call whose answer must be JSON matching `schema`. A malformed answer is retried up to `jsonRetries` times
    * with the bad answer and the error appended (so the model can correct itself); then LlmMalformedOutputError.
    */
-  async chatJson<S extends z.ZodType>(schema: S, req: ChatRequest, ledger: UsageLedger): Promise<JsonAnswer<z.infer<S>>> {
+  async chatJson<S extends z.ZodType>(
+    schema: S,
+    req: ChatRequest,
+    ledger: UsageLedger
+  ): Promise<JsonAnswer<z.infer<S>>> {
     const messages = [...req.messages]
     const total = { inputTokens: 0, outputTokens: 0 }
     const attempts = this.config.jsonRetries + 1
@@ -223,10 +279,18 @@ export class LlmClient {
       if (parsed !== undefined) {
         const checked = schema.safeParse(parsed)
         if (checked.success) return { value: checked.data, raw, usage: total, attempts: attempt }
-        reason = `JSON of the wrong shape: ${checked.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`
+        reason = `JSON of the wrong shape: ${checked.error.issues
+          .slice(0, 3)
+          .map(i => `${i.path.join('.') || '(root)'}: ${i.message}`)
+          .join('; ')}`
       }
-      messages.push({ role: 'assistant', content: text.slice(0, 2000) },
-        { role: 'user', content: `That answer was invalid: ${reason}. Answer again with only the JSON object, in the format asked.` })
+      messages.push(
+        { role: 'assistant', content: text.slice(0, 2000) },
+        {
+          role: 'user',
+          content: `That answer was invalid: ${reason}. Answer again with only the JSON object, in the format asked.`
+        }
+      )
     }
     throw new LlmMalformedOutputError(req.step, raw, attempts, reason)
   }
@@ -239,8 +303,13 @@ export function llmFromEnv(env: Record<string, string | undefined> = process.env
 }
 
 /** A failed LLM item as results report it (malformed output keeps its raw text, cut). */
-export function failedItem(err: unknown, step: string, item: string): { step: string; item: string; error: string; kind: 'malformed-output' | 'request-failed'; raw?: string } {
-  if (err instanceof LlmMalformedOutputError) return { step, item, error: err.message, kind: 'malformed-output', raw: err.raw.slice(0, 2000) }
+export function failedItem(
+  err: unknown,
+  step: string,
+  item: string
+): { step: string; item: string; error: string; kind: 'malformed-output' | 'request-failed'; raw?: string } {
+  if (err instanceof LlmMalformedOutputError)
+    return { step, item, error: err.message, kind: 'malformed-output', raw: err.raw.slice(0, 2000) }
   if (err instanceof LlmRequestError) return { step, item, error: err.message, kind: 'request-failed' }
   throw err // anything else is a bug or a store failure, not a bad LLM answer
 }

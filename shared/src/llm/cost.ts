@@ -29,7 +29,10 @@ export function countTokens(text: string): number {
 export const TOKENS_PER_MESSAGE = 3
 export const TOKENS_PER_REPLY = 3
 
-export interface ChatMessage { role: 'system' | 'user' | 'assistant'; content: string }
+export interface ChatMessage {
+  role: 'system' | 'user' | 'assistant'
+  content: string
+}
 
 /** Prompt tokens of a chat request by the countTokens rule, with the chat format's framing. */
 export function countChatTokens(messages: readonly ChatMessage[]): number {
@@ -39,9 +42,16 @@ export function countChatTokens(messages: readonly ChatMessage[]): number {
 }
 
 /** Prices in currency units (USD unless said otherwise) per million tokens. */
-export interface PriceTable { inputPerMillion: number; outputPerMillion: number; currency?: string }
+export interface PriceTable {
+  inputPerMillion: number
+  outputPerMillion: number
+  currency?: string
+}
 
-export interface TokenUsage { inputTokens: number; outputTokens: number }
+export interface TokenUsage {
+  inputTokens: number
+  outputTokens: number
+}
 
 /** Cost of some usage, or null when no prices are configured (results then state tokens only). */
 export function costOf(usage: TokenUsage, prices: PriceTable | null | undefined): number | null {
@@ -72,7 +82,10 @@ export class UsageLedger {
 
   record(step: string, usage: TokenUsage, estimated = false): void {
     let s = this.steps.get(step)
-    if (!s) { s = { step, calls: 0, estimatedCalls: 0, inputTokens: 0, outputTokens: 0, cost: null }; this.steps.set(step, s) }
+    if (!s) {
+      s = { step, calls: 0, estimatedCalls: 0, inputTokens: 0, outputTokens: 0, cost: null }
+      this.steps.set(step, s)
+    }
     s.calls++
     if (estimated) s.estimatedCalls++
     s.inputTokens += usage.inputTokens
@@ -81,18 +94,26 @@ export class UsageLedger {
   }
 
   summary(): UsageSummary {
-    const steps = [...this.steps.values()].map((s) => ({ ...s }))
+    const steps = [...this.steps.values()].map(s => ({ ...s }))
     const inputTokens = steps.reduce((a, s) => a + s.inputTokens, 0)
     const outputTokens = steps.reduce((a, s) => a + s.outputTokens, 0)
     return {
-      calls: steps.reduce((a, s) => a + s.calls, 0), inputTokens, outputTokens,
-      cost: costOf({ inputTokens, outputTokens }, this.prices), currency: this.prices?.currency ?? 'USD', steps,
+      calls: steps.reduce((a, s) => a + s.calls, 0),
+      inputTokens,
+      outputTokens,
+      cost: costOf({ inputTokens, outputTokens }, this.prices),
+      currency: this.prices?.currency ?? 'USD',
+      steps
     }
   }
 }
 
 /** A planned call, for dry runs: its prompt and the tokens its answer is expected to take. */
-export interface PlannedCall { step: string; messages: readonly ChatMessage[]; expectedOutputTokens: number }
+export interface PlannedCall {
+  step: string
+  messages: readonly ChatMessage[]
+  expectedOutputTokens: number
+}
 
 export interface CostEstimate extends TokenUsage {
   calls: number
@@ -102,29 +123,47 @@ export interface CostEstimate extends TokenUsage {
 }
 
 /** Multipliers from our countTokens rule to the server's tokenizer, learnt from the usage it reported (1 when unknown). */
-export interface TokenScale { input: number; output: number }
+export interface TokenScale {
+  input: number
+  output: number
+}
 
 /**
  * The estimate of a plan of calls (no retries assumed: a malformed answer costs one more call than estimated). `scale`
  * converts countTokens units into the server's own tokens (LlmClient.tokenScale(), learnt from earlier answers).
  */
-export function estimatePlan(calls: Iterable<PlannedCall>, prices: PriceTable | null, scale: TokenScale = { input: 1, output: 1 }): CostEstimate {
+export function estimatePlan(
+  calls: Iterable<PlannedCall>,
+  prices: PriceTable | null,
+  scale: TokenScale = { input: 1, output: 1 }
+): CostEstimate {
   const steps = new Map<string, TokenUsage & { step: string; calls: number; cost: number | null }>()
   for (const c of calls) {
     let s = steps.get(c.step)
-    if (!s) { s = { step: c.step, calls: 0, inputTokens: 0, outputTokens: 0, cost: null }; steps.set(c.step, s) }
+    if (!s) {
+      s = { step: c.step, calls: 0, inputTokens: 0, outputTokens: 0, cost: null }
+      steps.set(c.step, s)
+    }
     s.calls++
     s.inputTokens += countChatTokens(c.messages)
     s.outputTokens += c.expectedOutputTokens
   }
-  const list = [...steps.values()].map((s) => {
-    const scaled = { ...s, inputTokens: Math.round(s.inputTokens * scale.input), outputTokens: Math.round(s.outputTokens * scale.output) }
+  const list = [...steps.values()].map(s => {
+    const scaled = {
+      ...s,
+      inputTokens: Math.round(s.inputTokens * scale.input),
+      outputTokens: Math.round(s.outputTokens * scale.output)
+    }
     return { ...scaled, cost: costOf(scaled, prices) }
   })
   const inputTokens = list.reduce((a, s) => a + s.inputTokens, 0)
   const outputTokens = list.reduce((a, s) => a + s.outputTokens, 0)
   return {
-    calls: list.reduce((a, s) => a + s.calls, 0), inputTokens, outputTokens,
-    cost: costOf({ inputTokens, outputTokens }, prices), currency: prices?.currency ?? 'USD', steps: list,
+    calls: list.reduce((a, s) => a + s.calls, 0),
+    inputTokens,
+    outputTokens,
+    cost: costOf({ inputTokens, outputTokens }, prices),
+    currency: prices?.currency ?? 'USD',
+    steps: list
   }
 }

@@ -44,7 +44,10 @@ export interface ScriptedLlm {
 
 /** Every user message of a request, joined: a retried request still carries the original question. */
 export function userText(req: Pick<RecordedRequest, 'messages'>): string {
-  return req.messages.filter((m) => m.role === 'user').map((m) => m.content).join('\n\n')
+  return req.messages
+    .filter(m => m.role === 'user')
+    .map(m => m.content)
+    .join('\n\n')
 }
 
 /** The last user message of a request. */
@@ -67,62 +70,105 @@ export async function startScriptedLlm(options: ScriptedLlmOptions = {}): Promis
   const usageScale = options.usageScale ?? 1
   const server: Server = createServer((req, res) => {
     let gone = false
-    res.on('close', () => { gone = true })
+    res.on('close', () => {
+      gone = true
+    })
     let body = ''
-    req.on('data', (c) => { body += c })
+    req.on('data', c => {
+      body += c
+    })
     req.on('end', async () => {
       if (req.method !== 'POST' || !/\/chat\/completions$/.test(req.url ?? '')) {
-        res.writeHead(404, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: `no route ${req.method} ${req.url}` } }))
+        res
+          .writeHead(404, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { message: `no route ${req.method} ${req.url}` } }))
         return
       }
       let parsed: Record<string, unknown>
-      try { parsed = JSON.parse(body) } catch {
-        res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: { message: 'body is not JSON' } }))
+      try {
+        parsed = JSON.parse(body)
+      } catch {
+        res
+          .writeHead(400, { 'content-type': 'application/json' })
+          .end(JSON.stringify({ error: { message: 'body is not JSON' } }))
         return
       }
       const rec: RecordedRequest = {
-        model: String(parsed.model), messages: (parsed.messages ?? []) as ChatMessage[],
-        temperature: parsed.temperature as number | undefined, maxTokens: parsed.max_tokens as number | undefined,
-        responseFormat: parsed.response_format, authorization: req.headers.authorization, status: 0,
-        usage: { prompt_tokens: 0, completion_tokens: 0 },
+        model: String(parsed.model),
+        messages: (parsed.messages ?? []) as ChatMessage[],
+        temperature: parsed.temperature as number | undefined,
+        maxTokens: parsed.max_tokens as number | undefined,
+        responseFormat: parsed.response_format,
+        authorization: req.headers.authorization,
+        status: 0,
+        usage: { prompt_tokens: 0, completion_tokens: 0 }
       }
       requests.push(rec)
       let reply: ScriptedReply
-      try { reply = queue.shift() ?? await respond(rec) } catch (err) {
-        reply = { status: 500, body: JSON.stringify({ error: { message: `scripted responder threw: ${(err as Error).message}` } }) }
+      try {
+        reply = queue.shift() ?? (await respond(rec))
+      } catch (err) {
+        reply = {
+          status: 500,
+          body: JSON.stringify({ error: { message: `scripted responder threw: ${(err as Error).message}` } })
+        }
       }
-      if (reply.delayMs) await new Promise((ok) => setTimeout(ok, reply.delayMs))
+      if (reply.delayMs) await new Promise(ok => setTimeout(ok, reply.delayMs))
       if (gone || res.destroyed) return // the client gave up (timeout)
       if ('status' in reply) {
         rec.status = reply.status
         const headers: Record<string, string> = { 'content-type': 'application/json' }
         if (reply.retryAfter !== undefined) headers['retry-after'] = reply.retryAfter
         if (reply.retryAfterMs !== undefined) headers['retry-after-ms'] = String(reply.retryAfterMs)
-        res.writeHead(reply.status, headers).end(reply.body ?? JSON.stringify({ error: { message: `scripted ${reply.status}`, type: 'scripted' } }))
+        res
+          .writeHead(reply.status, headers)
+          .end(reply.body ?? JSON.stringify({ error: { message: `scripted ${reply.status}`, type: 'scripted' } }))
         return
       }
       const content = 'json' in reply ? JSON.stringify(reply.json) : reply.content
       rec.status = 200
-      rec.usage = { prompt_tokens: Math.round(countChatTokens(rec.messages) * usageScale), completion_tokens: Math.round(countTokens(content) * usageScale) }
-      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({
-        id: `chatcmpl-${requests.length}`, object: 'chat.completion', created: Math.floor(Date.now() / 1000), model: rec.model,
-        choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop', logprobs: null }],
-        ...(reportUsage ? { usage: { ...rec.usage, total_tokens: rec.usage.prompt_tokens + rec.usage.completion_tokens } } : {}),
-      }))
+      rec.usage = {
+        prompt_tokens: Math.round(countChatTokens(rec.messages) * usageScale),
+        completion_tokens: Math.round(countTokens(content) * usageScale)
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end(
+        JSON.stringify({
+          id: `chatcmpl-${requests.length}`,
+          object: 'chat.completion',
+          created: Math.floor(Date.now() / 1000),
+          model: rec.model,
+          choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: 'stop', logprobs: null }],
+          ...(reportUsage
+            ? { usage: { ...rec.usage, total_tokens: rec.usage.prompt_tokens + rec.usage.completion_tokens } }
+            : {})
+        })
+      )
     })
   })
-  await new Promise<void>((ok) => server.listen(0, '127.0.0.1', ok))
+  await new Promise<void>(ok => server.listen(0, '127.0.0.1', ok))
   const addr = server.address()
   const port = typeof addr === 'object' && addr ? addr.port : 0
   return {
     baseURL: `http://127.0.0.1:${port}/v1`,
     requests,
-    enqueue: (...replies) => { queue.push(...replies) },
-    setResponder: (r) => { respond = r ?? (() => ({ json: {} })) },
-    usage: () => {
-      const ok = requests.filter((r) => r.status === 200)
-      return { calls: ok.length, inputTokens: ok.reduce((a, r) => a + r.usage.prompt_tokens, 0), outputTokens: ok.reduce((a, r) => a + r.usage.completion_tokens, 0) }
+    enqueue: (...replies) => {
+      queue.push(...replies)
     },
-    close: () => new Promise<void>((ok) => { server.closeAllConnections(); server.close(() => ok()) }),
+    setResponder: r => {
+      respond = r ?? (() => ({ json: {} }))
+    },
+    usage: () => {
+      const ok = requests.filter(r => r.status === 200)
+      return {
+        calls: ok.length,
+        inputTokens: ok.reduce((a, r) => a + r.usage.prompt_tokens, 0),
+        outputTokens: ok.reduce((a, r) => a + r.usage.completion_tokens, 0)
+      }
+    },
+    close: () =>
+      new Promise<void>(ok => {
+        server.closeAllConnections()
+        server.close(() => ok())
+      })
   }
 }

@@ -16,14 +16,24 @@ export const SERVER_HEADERS_TIMEOUT_MS = 66_000
 const LINGER_MS = 2_000
 
 const REFUSALS: Record<string, [number, string, string, string]> = {
-  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'headers-too-large', 'request headers (or the URL) are over the server\'s 16 KB limit: send long values in a POST body'],
+  HPE_HEADER_OVERFLOW: [
+    431,
+    'Request Header Fields Too Large',
+    'headers-too-large',
+    "request headers (or the URL) are over the server's 16 KB limit: send long values in a POST body"
+  ],
   HPE_CHUNK_EXTENSIONS_OVERFLOW: [413, 'Content Too Large', 'body-too-large', 'chunk extensions too large'],
-  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'request-timeout', 'the request was not received in time'],
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'request-timeout', 'the request was not received in time']
 }
 
 /** The raw HTTP answer to a request Node's parser refused (code from the parser error). */
 export function refusalResponse(code: string | undefined): string {
-  const [status, title, problemCode, detail] = REFUSALS[code ?? ''] ?? [400, 'Bad Request', 'malformed-http', `the request is not valid HTTP/1.1 (${code ?? 'parse error'})`]
+  const [status, title, problemCode, detail] = REFUSALS[code ?? ''] ?? [
+    400,
+    'Bad Request',
+    'malformed-http',
+    `the request is not valid HTTP/1.1 (${code ?? 'parse error'})`
+  ]
   const body = JSON.stringify({ type: 'about:blank', title, status, detail, code: problemCode })
   return `HTTP/1.1 ${status} ${title}\r\ncontent-type: application/problem+json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`
 }
@@ -33,7 +43,10 @@ export function configureNodeServer<S extends Server>(server: S): S {
   server.keepAliveTimeout = SERVER_KEEP_ALIVE_MS
   server.headersTimeout = SERVER_HEADERS_TIMEOUT_MS
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Duplex) => {
-    if (err.code === 'ECONNRESET' || !socket.writable) { socket.destroy(); return }
+    if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy()
+      return
+    }
     // Answer, then stop writing but keep reading a while: closing at once would reset the connection under a
     // client still sending, which then sees EPIPE / 'other side closed' instead of this answer.
     socket.end(refusalResponse(err.code))

@@ -54,17 +54,27 @@ export function backoffMs(attempt: number, opts: RetryOptions = {}, random: () =
 
 /** A body that can be sent again as it is (a stream cannot). */
 function replayable(body: unknown): boolean {
-  return body === undefined || body === null || typeof body === 'string' || body instanceof ArrayBuffer ||
-    ArrayBuffer.isView(body) || body instanceof URLSearchParams || (typeof Blob !== 'undefined' && body instanceof Blob)
+  return (
+    body === undefined ||
+    body === null ||
+    typeof body === 'string' ||
+    body instanceof ArrayBuffer ||
+    ArrayBuffer.isView(body) ||
+    body instanceof URLSearchParams ||
+    (typeof Blob !== 'undefined' && body instanceof Blob)
+  )
 }
 
 /**
  * `fetch` that retries idempotent requests (see isRetriable) whose connection was reset (see isConnectionReset),
  * at most `retries` times with exponential backoff; any other error, or an answer of any status, returns at once.
  */
-export function retryingFetch(fetchFn: typeof globalThis.fetch = globalThis.fetch, opts: RetryOptions = {}): typeof globalThis.fetch {
+export function retryingFetch(
+  fetchFn: typeof globalThis.fetch = globalThis.fetch,
+  opts: RetryOptions = {}
+): typeof globalThis.fetch {
   const retries = opts.retries ?? 4
-  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)))
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>(r => setTimeout(r, ms)))
   const random = opts.random ?? Math.random
   return async (input, init) => {
     const request = input instanceof Request ? input : undefined

@@ -31,13 +31,19 @@ function hex(bytes: ArrayBuffer | Uint8Array): string {
 }
 
 async function hmac(key: Uint8Array, data: string): Promise<Uint8Array> {
-  const k = await crypto.subtle.importKey('raw', key as Uint8Array<ArrayBuffer>, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign'])
+  const k = await crypto.subtle.importKey(
+    'raw',
+    key as Uint8Array<ArrayBuffer>,
+    { name: 'HMAC', hash: 'SHA-256' },
+    false,
+    ['sign']
+  )
   return new Uint8Array(await crypto.subtle.sign('HMAC', k, utf8.encode(data)))
 }
 
 /** RFC 3986 encoding, as SigV4 wants it for path segments and query parts. */
 function uriEncode(s: string): string {
-  return encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+  return encodeURIComponent(s).replace(/[!'()*]/g, c => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
 }
 
 /** The headers to send: the input's plus host, x-amz-date, x-amz-content-sha256, the session token and Authorization. */
@@ -58,11 +64,20 @@ export async function signRequest(input: SignInput): Promise<Record<string, stri
   const canonicalQuery = [...url.searchParams.entries()]
     .map(([k, v]) => [uriEncode(k), uriEncode(v)])
     .sort(([a, x], [b, y]) => (a < b ? -1 : a > b ? 1 : x < y ? -1 : x > y ? 1 : 0))
-    .map(([k, v]) => `${k}=${v}`).join('&')
-  const canonicalPath = url.pathname.split('/').map((seg) => uriEncode(decodeURIComponent(seg))).join('/') || '/'
+    .map(([k, v]) => `${k}=${v}`)
+    .join('&')
+  const canonicalPath =
+    url.pathname
+      .split('/')
+      .map(seg => uriEncode(decodeURIComponent(seg)))
+      .join('/') || '/'
   const canonical = [
-    input.method.toUpperCase(), canonicalPath, canonicalQuery,
-    names.map((n) => `${n}:${headers[n]}\n`).join(''), names.join(';'), payloadHash,
+    input.method.toUpperCase(),
+    canonicalPath,
+    canonicalQuery,
+    names.map(n => `${n}:${headers[n]}\n`).join(''),
+    names.join(';'),
+    payloadHash
   ].join('\n')
   const scope = `${day}/${input.region}/${input.service}/aws4_request`
   const toSign = ['AWS4-HMAC-SHA256', amzDate, scope, await sha256Hex(canonical)].join('\n')

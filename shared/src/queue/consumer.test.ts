@@ -8,7 +8,7 @@ import { runConsumer } from './consumer.ts'
 import { EmbeddedQueue } from './embedded-queue.ts'
 import type { TestJob } from './job-queue.contract.ts'
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+const sleep = (ms: number) => new Promise<void>(r => setTimeout(r, ms))
 
 describe('runConsumer', () => {
   let dir: string
@@ -30,7 +30,7 @@ describe('runConsumer', () => {
     let peak = 0
     const consumer = runConsumer(
       queue,
-      async (m) => {
+      async m => {
         running++
         peak = Math.max(peak, running)
         await sleep(60)
@@ -38,7 +38,7 @@ describe('runConsumer', () => {
         done.add(m.body.n)
         if (done.size === 9) controller.abort()
       },
-      { concurrency: 3, visibilitySeconds: 10, heartbeatSeconds: 5, waitSeconds: 1, signal: controller.signal },
+      { concurrency: 3, visibilitySeconds: 10, heartbeatSeconds: 5, waitSeconds: 1, signal: controller.signal }
     )
     await consumer
     assert.equal(done.size, 9)
@@ -63,7 +63,7 @@ describe('runConsumer', () => {
         }
         controller.abort()
       },
-      { visibilitySeconds: 0.8, heartbeatSeconds: 0.25, waitSeconds: 1, signal: controller.signal },
+      { visibilitySeconds: 0.8, heartbeatSeconds: 0.25, waitSeconds: 1, signal: controller.signal }
     )
     await consumer
     await other.close()
@@ -79,7 +79,7 @@ describe('runConsumer', () => {
     const errors: unknown[] = []
     const consumer = runConsumer(
       queue,
-      async (m) => {
+      async m => {
         seen.push({ receiveCount: m.receiveCount, at: Date.now() })
         if (m.receiveCount === 1) throw new Error('transient')
         controller.abort()
@@ -90,11 +90,14 @@ describe('runConsumer', () => {
         waitSeconds: 1,
         retryDelaySeconds: () => 0.3,
         signal: controller.signal,
-        onError: (err, m) => errors.push([err, m?.id]),
-      },
+        onError: (err, m) => errors.push([err, m?.id])
+      }
     )
     await consumer
-    assert.deepEqual(seen.map((s) => s.receiveCount), [1, 2])
+    assert.deepEqual(
+      seen.map(s => s.receiveCount),
+      [1, 2]
+    )
     const gap = seen[1].at - seen[0].at
     assert.ok(gap >= 280 && gap < 5000, `retried after ${gap} ms, not after the 30 s visibility`)
     assert.equal(errors.length, 1)
@@ -114,7 +117,7 @@ describe('runConsumer', () => {
         await sleep(500)
         finished++
       },
-      { visibilitySeconds: 10, heartbeatSeconds: 5, waitSeconds: 5, signal: controller.signal },
+      { visibilitySeconds: 10, heartbeatSeconds: 5, waitSeconds: 5, signal: controller.signal }
     )
     while (started === 0) await sleep(10)
     controller.abort()
@@ -128,6 +131,9 @@ describe('runConsumer', () => {
   })
 
   it('refuses a heartbeat that is not shorter than the visibility', async () => {
-    await assert.rejects(runConsumer(queue, async () => {}, { visibilitySeconds: 10, heartbeatSeconds: 10 }), RangeError)
+    await assert.rejects(
+      runConsumer(queue, async () => {}, { visibilitySeconds: 10, heartbeatSeconds: 10 }),
+      RangeError
+    )
   })
 })

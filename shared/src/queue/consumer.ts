@@ -24,17 +24,26 @@ export interface ConsumerOptions<T> {
   retryDelaySeconds?: (receiveCount: number) => number | undefined
 }
 
-export async function runConsumer<T>(queue: JobQueue<T>, handler: MessageHandler<T>, options: ConsumerOptions<T> = {}): Promise<void> {
+export async function runConsumer<T>(
+  queue: JobQueue<T>,
+  handler: MessageHandler<T>,
+  options: ConsumerOptions<T> = {}
+): Promise<void> {
   const concurrency = options.concurrency ?? 1
   const visibilitySeconds = options.visibilitySeconds ?? 300
   const heartbeatSeconds = options.heartbeatSeconds ?? 60
   const waitSeconds = options.waitSeconds ?? 20
   const signal = options.signal
-  const onError = options.onError ?? ((error, message) => console.error(`queue consumer${message ? ` (message ${message.id})` : ''}:`, error))
-  const retryDelay = options.retryDelaySeconds ?? ((n: number) => Math.min(visibilitySeconds, 5 * 2 ** Math.max(0, n - 1)))
+  const onError =
+    options.onError ??
+    ((error, message) => console.error(`queue consumer${message ? ` (message ${message.id})` : ''}:`, error))
+  const retryDelay =
+    options.retryDelaySeconds ?? ((n: number) => Math.min(visibilitySeconds, 5 * 2 ** Math.max(0, n - 1)))
   if (!(Number.isInteger(concurrency) && concurrency >= 1)) throw new RangeError('concurrency must be an integer >= 1')
   if (!(heartbeatSeconds > 0 && heartbeatSeconds < visibilitySeconds)) {
-    throw new RangeError(`heartbeatSeconds (${heartbeatSeconds}) must be > 0 and shorter than visibilitySeconds (${visibilitySeconds})`)
+    throw new RangeError(
+      `heartbeatSeconds (${heartbeatSeconds}) must be > 0 and shorter than visibilitySeconds (${visibilitySeconds})`
+    )
   }
 
   const handle = async (message: QueueMessage<T>) => {
@@ -45,8 +54,10 @@ export async function runConsumer<T>(queue: JobQueue<T>, handler: MessageHandler
       beating = true
       beat = queue
         .extend(message, visibilitySeconds)
-        .catch((err) => onError(err, message))
-        .finally(() => { beating = false })
+        .catch(err => onError(err, message))
+        .finally(() => {
+          beating = false
+        })
     }, heartbeatSeconds * 1000)
     let failed = false
     try {
@@ -92,7 +103,7 @@ export async function runConsumer<T>(queue: JobQueue<T>, handler: MessageHandler
     for (const message of messages) {
       if (signal?.aborted) {
         // Received while stopping: hand it straight back rather than start new work.
-        await queue.extend(message, 0).catch((err) => onError(err, message))
+        await queue.extend(message, 0).catch(err => onError(err, message))
         continue
       }
       const p: Promise<void> = handle(message).finally(() => active.delete(p))
@@ -105,7 +116,7 @@ export async function runConsumer<T>(queue: JobQueue<T>, handler: MessageHandler
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
+  return new Promise(resolve => {
     if (signal?.aborted) return resolve()
     const done = () => {
       clearTimeout(timer)

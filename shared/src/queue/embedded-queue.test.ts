@@ -8,14 +8,14 @@ import { EmbeddedQueue, LeaseLostError } from './embedded-queue.ts'
 import type { QueueMessage } from './job-queue.ts'
 import { jobQueueContract, type TestJob } from './job-queue.contract.ts'
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+const sleep = (ms: number) => new Promise<void>(r => setTimeout(r, ms))
 const tempDir = () => mkdtemp(join(tmpdir(), 'lb-queue-'))
 
 jobQueueContract('EmbeddedQueue', async () => {
   const dir = await tempDir()
   return {
     open: async () => new EmbeddedQueue<TestJob>(dir, { pollIntervalMs: 100 }),
-    cleanup: () => rm(dir, { recursive: true, force: true }),
+    cleanup: () => rm(dir, { recursive: true, force: true })
   }
 })
 
@@ -55,7 +55,10 @@ describe('EmbeddedQueue', () => {
     const dir = await tempDir()
     try {
       const calls: Array<{ message: QueueMessage<TestJob>; reason: string }> = []
-      const q = new EmbeddedQueue<TestJob>(dir, { maxReceives: 2, deadLetter: (message, reason) => void calls.push({ message, reason }) })
+      const q = new EmbeddedQueue<TestJob>(dir, {
+        maxReceives: 2,
+        deadLetter: (message, reason) => void calls.push({ message, reason })
+      })
       const id = await q.send({ n: 9, tag: 'poison' })
       for (let i = 1; i <= 2; i++) {
         const [m] = await q.receive({ waitSeconds: 2, visibilitySeconds: 0.2 })
@@ -87,7 +90,7 @@ describe('EmbeddedQueue', () => {
         deadLetter: () => {
           attempts++
           if (attempts === 1) throw new Error('database down')
-        },
+        }
       })
       await q.send({ n: 1, tag: 'poison' })
       await q.receive({ visibilitySeconds: 0.2 })
@@ -111,7 +114,10 @@ describe('EmbeddedQueue', () => {
       await q.send({ n: -1, tag: 'delayed' }, { delaySeconds: 0.3 })
       for (let n = 0; n < 6; n++) await q.send({ n, tag: 'now' })
       const first = await q.receive({ max: 10 })
-      assert.deepEqual(first.map((m) => m.body.n), [0, 1, 2, 3, 4, 5])
+      assert.deepEqual(
+        first.map(m => m.body.n),
+        [0, 1, 2, 3, 4, 5]
+      )
       const [late] = await q.receive({ waitSeconds: 2 })
       assert.equal(late?.body.n, -1)
     } finally {
@@ -145,8 +151,12 @@ describe('EmbeddedQueue', () => {
       const b = new EmbeddedQueue<TestJob>(dir)
       const total = 30
       for (let n = 0; n < total; n++) await a.send({ n, tag: 'race' })
-      const got = (await Promise.all(Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).receive({ max: 2, visibilitySeconds: 30 })))).flat()
-      const ids = got.map((m) => m.id)
+      const got = (
+        await Promise.all(
+          Array.from({ length: 40 }, (_, i) => (i % 2 ? a : b).receive({ max: 2, visibilitySeconds: 30 }))
+        )
+      ).flat()
+      const ids = got.map(m => m.id)
       assert.equal(new Set(ids).size, ids.length, 'no duplicates')
       assert.equal(ids.length, total, 'every message handed out')
     } finally {

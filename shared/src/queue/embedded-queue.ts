@@ -67,7 +67,7 @@ function newId(now: number): string {
   return `${now.toString(36).padStart(9, '0')}${idCounter.toString(36).padStart(4, '0')}-${randomBytes(6).toString('hex')}`
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+const sleep = (ms: number) => new Promise<void>(r => setTimeout(r, ms))
 const isCode = (err: unknown, code: string) => (err as NodeJS.ErrnoException | undefined)?.code === code
 
 export class EmbeddedQueue<T = unknown> implements JobQueue<T> {
@@ -85,24 +85,40 @@ export class EmbeddedQueue<T = unknown> implements JobQueue<T> {
   constructor(dir: string, options: EmbeddedQueueOptions<T> = {}) {
     this.dir = resolve(dir)
     this.maxReceives = options.maxReceives ?? 5
-    if (!Number.isInteger(this.maxReceives) || this.maxReceives < 1) throw new RangeError('maxReceives must be an integer >= 1')
+    if (!Number.isInteger(this.maxReceives) || this.maxReceives < 1)
+      throw new RangeError('maxReceives must be an integer >= 1')
     this.#deadLetter = options.deadLetter
     this.#visibilityMs = (options.visibilitySeconds ?? DEFAULT_VISIBILITY_SECONDS) * 1000
     this.#pollMs = options.pollIntervalMs ?? 250
     this.#fsync = options.fsync ?? true
   }
 
-  get #messages() { return join(this.dir, 'messages') }
-  get #locks() { return join(this.dir, 'locks') }
-  get #tmp() { return join(this.dir, 'tmp') }
-  get #dead() { return join(this.dir, 'dead') }
+  get #messages() {
+    return join(this.dir, 'messages')
+  }
+  get #locks() {
+    return join(this.dir, 'locks')
+  }
+  get #tmp() {
+    return join(this.dir, 'tmp')
+  }
+  get #dead() {
+    return join(this.dir, 'dead')
+  }
 
   async send(body: T, options: SendOptions = {}): Promise<string> {
     await this.#init()
     const delay = options.delaySeconds ?? 0
     if (!(delay >= 0)) throw new RangeError('delaySeconds must be >= 0')
     const now = Date.now()
-    const record: MessageRecord<T> = { id: newId(now), body, sentAt: now, visibleAt: now + delay * 1000, receiveCount: 0, receipt: null }
+    const record: MessageRecord<T> = {
+      id: newId(now),
+      body,
+      sentAt: now,
+      visibleAt: now + delay * 1000,
+      receiveCount: 0,
+      receipt: null
+    }
     await this.#write(join(this.#messages, `${record.id}.json`), record)
     this.#notify()
     return record.id
@@ -131,7 +147,8 @@ export class EmbeddedQueue<T = unknown> implements JobQueue<T> {
       if (!current) return
       // Our lease, or a lease that ran out and nobody took up again: the work is done, so drop it.
       // If another consumer holds it now, leave it to them (at least once, never lost).
-      if (current.receipt === receipt || current.visibleAt <= Date.now()) await unlinkIfPresent(this.#messagePath(message.id))
+      if (current.receipt === receipt || current.visibleAt <= Date.now())
+        await unlinkIfPresent(this.#messagePath(message.id))
     })
     this.#receipts.delete(message)
   }
@@ -239,7 +256,10 @@ export class EmbeddedQueue<T = unknown> implements JobQueue<T> {
 
   #receiptOf(message: QueueMessage<T>): string {
     const receipt = this.#receipts.get(message)
-    if (!receipt) throw new Error(`message ${message.id} was not received from this EmbeddedQueue instance (pass the object receive() returned)`)
+    if (!receipt)
+      throw new Error(
+        `message ${message.id} was not received from this EmbeddedQueue instance (pass the object receive() returned)`
+      )
     return receipt
   }
 
@@ -346,7 +366,7 @@ export class EmbeddedQueue<T = unknown> implements JobQueue<T> {
   #waitForWake(generation: number, ms: number, signal?: AbortSignal): Promise<void> {
     const n = notifierFor(this.dir)
     if (n.generation !== generation || ms <= 0) return Promise.resolve()
-    return new Promise((resolve) => {
+    return new Promise(resolve => {
       const done = () => {
         clearTimeout(timer)
         n.waiters.delete(done)

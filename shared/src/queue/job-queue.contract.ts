@@ -15,7 +15,7 @@ export interface QueueHarness {
   cleanup?(): Promise<void>
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+const sleep = (ms: number) => new Promise<void>(r => setTimeout(r, ms))
 
 /** Registers the suite; `makeHarness` gives a fresh, empty queue for each test. */
 export function jobQueueContract(name: string, makeHarness: () => Promise<QueueHarness>) {
@@ -37,7 +37,7 @@ export function jobQueueContract(name: string, makeHarness: () => Promise<QueueH
     }
 
     it('sends, receives and acknowledges; an acked message is gone', () =>
-      withQueue(async (open) => {
+      withQueue(async open => {
         const q = await open()
         const id = await q.send({ n: 1, tag: 'hello' })
         assert.equal(typeof id, 'string')
@@ -54,7 +54,7 @@ export function jobQueueContract(name: string, makeHarness: () => Promise<QueueH
       }))
 
     it('redelivers an unacknowledged message after its visibility, with receiveCount 2, and not before', () =>
-      withQueue(async (open) => {
+      withQueue(async open => {
         const a = await open()
         const b = await open()
         const id = await a.send({ n: 2, tag: 'retry' })
@@ -74,7 +74,7 @@ export function jobQueueContract(name: string, makeHarness: () => Promise<QueueH
       }))
 
     it('extend keeps a message hidden past its first visibility', () =>
-      withQueue(async (open) => {
+      withQueue(async open => {
         const q = await open()
         await q.send({ n: 3, tag: 'long' })
         const [m] = await q.receive({ waitSeconds: 2, visibilitySeconds: 1 })
@@ -85,7 +85,7 @@ export function jobQueueContract(name: string, makeHarness: () => Promise<QueueH
       }))
 
     it('extend(message, 0) makes it visible again at once', () =>
-      withQueue(async (open) => {
+      withQueue(async open => {
         const q = await open()
         await q.send({ n: 4, tag: 'release' })
         const [m] = await q.receive({ waitSeconds: 2, visibilitySeconds: 30 })
@@ -97,7 +97,7 @@ export function jobQueueContract(name: string, makeHarness: () => Promise<QueueH
       }))
 
     it('honours delaySeconds', () =>
-      withQueue(async (open) => {
+      withQueue(async open => {
         const q = await open()
         const t0 = Date.now()
         await q.send({ n: 5, tag: 'later' }, { delaySeconds: 1 })
@@ -110,7 +110,7 @@ export function jobQueueContract(name: string, makeHarness: () => Promise<QueueH
       }))
 
     it('a long poll returns promptly when a message is sent', () =>
-      withQueue(async (open) => {
+      withQueue(async open => {
         const consumer = await open()
         const producer = await open()
         const t0 = Date.now()
@@ -125,7 +125,7 @@ export function jobQueueContract(name: string, makeHarness: () => Promise<QueueH
       }))
 
     it('a long poll on an empty queue waits about waitSeconds and returns nothing', () =>
-      withQueue(async (open) => {
+      withQueue(async open => {
         const q = await open()
         const t0 = Date.now()
         assert.deepEqual(await q.receive({ waitSeconds: 1 }), [])
@@ -134,7 +134,7 @@ export function jobQueueContract(name: string, makeHarness: () => Promise<QueueH
       }))
 
     it('two concurrent consumers: every message delivered, none twice while leases hold', () =>
-      withQueue(async (open) => {
+      withQueue(async open => {
         const producer = await open()
         const consumers = [await open(), await open()]
         const total = 24
@@ -156,16 +156,17 @@ export function jobQueueContract(name: string, makeHarness: () => Promise<QueueH
                 acked++
               }
             }
-          }),
+          })
         )
         assert.equal(seen.size, total, 'no message lost')
         assert.deepEqual(new Set(seen.keys()), sent)
-        for (const [id, count] of seen) assert.equal(count, 1, `message ${id} delivered ${count} times within its lease`)
+        for (const [id, count] of seen)
+          assert.equal(count, 1, `message ${id} delivered ${count} times within its lease`)
         assert.deepEqual(await producer.depth(), { waiting: 0, inFlight: 0 })
       }))
 
     it('refuses to ack a message object it did not hand out', () =>
-      withQueue(async (open) => {
+      withQueue(async open => {
         const q = await open()
         const id = await q.send({ n: 7, tag: 'forged' })
         await assert.rejects(q.ack({ id, body: { n: 7, tag: 'forged' }, receiveCount: 1 }))

@@ -22,12 +22,22 @@ export class SqsFetchProducer<T = unknown> implements JobQueue<T> {
 
   async send(body: T, options: SendOptions = {}): Promise<string> {
     const delay = Math.ceil(options.delaySeconds ?? 0)
-    if (!(delay >= 0 && delay <= MAX_DELAY_SECONDS)) throw new RangeError(`SQS delaySeconds must be 0..${MAX_DELAY_SECONDS}, got ${options.delaySeconds}`)
+    if (!(delay >= 0 && delay <= MAX_DELAY_SECONDS))
+      throw new RangeError(`SQS delaySeconds must be 0..${MAX_DELAY_SECONDS}, got ${options.delaySeconds}`)
     const url = this.o.endpoint ?? new URL(this.o.queueUrl).origin + '/'
-    const payload = JSON.stringify({ QueueUrl: this.o.queueUrl, MessageBody: JSON.stringify(body), ...(delay ? { DelaySeconds: delay } : {}) })
+    const payload = JSON.stringify({
+      QueueUrl: this.o.queueUrl,
+      MessageBody: JSON.stringify(body),
+      ...(delay ? { DelaySeconds: delay } : {})
+    })
     const headers = await signRequest({
-      method: 'POST', url, body: payload, region: this.o.region, service: 'sqs', credentials: this.o.credentials,
-      headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'AmazonSQS.SendMessage' },
+      method: 'POST',
+      url,
+      body: payload,
+      region: this.o.region,
+      service: 'sqs',
+      credentials: this.o.credentials,
+      headers: { 'content-type': 'application/x-amz-json-1.0', 'x-amz-target': 'AmazonSQS.SendMessage' }
     })
     const res = await (this.o.fetch ?? fetch)(url, { method: 'POST', headers, body: payload })
     const text = await res.text()
@@ -37,9 +47,17 @@ export class SqsFetchProducer<T = unknown> implements JobQueue<T> {
     return id
   }
 
-  async receive(): Promise<QueueMessage<T>[]> { throw new ProducerOnlyQueueError('receive') }
-  async ack(): Promise<void> { throw new ProducerOnlyQueueError('ack') }
-  async extend(): Promise<void> { throw new ProducerOnlyQueueError('extend') }
-  async depth(): Promise<{ waiting: number; inFlight: number }> { throw new ProducerOnlyQueueError('depth') }
+  async receive(): Promise<QueueMessage<T>[]> {
+    throw new ProducerOnlyQueueError('receive')
+  }
+  async ack(): Promise<void> {
+    throw new ProducerOnlyQueueError('ack')
+  }
+  async extend(): Promise<void> {
+    throw new ProducerOnlyQueueError('extend')
+  }
+  async depth(): Promise<{ waiting: number; inFlight: number }> {
+    throw new ProducerOnlyQueueError('depth')
+  }
   async close(): Promise<void> {}
 }

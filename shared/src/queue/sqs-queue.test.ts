@@ -2,13 +2,19 @@
 import assert from 'node:assert/strict'
 import { randomUUID } from 'node:crypto'
 import { after, before, describe, it } from 'node:test'
-import { CreateQueueCommand, DeleteQueueCommand, GetQueueAttributesCommand, SendMessageCommand, SQSClient } from '@aws-sdk/client-sqs'
+import {
+  CreateQueueCommand,
+  DeleteQueueCommand,
+  GetQueueAttributesCommand,
+  SendMessageCommand,
+  SQSClient
+} from '@aws-sdk/client-sqs'
 import { startFauxqs } from 'fauxqs'
 import { z } from 'zod'
 import { jobQueueContract, type TestJob } from './job-queue.contract.ts'
 import { InvalidMessageError, SqsQueue } from './sqs-queue.ts'
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
+const sleep = (ms: number) => new Promise<void>(r => setTimeout(r, ms))
 const TestJobSchema = z.object({ n: z.number().int(), tag: z.string() })
 
 let server: Awaited<ReturnType<typeof startFauxqs>>
@@ -19,7 +25,7 @@ before(async () => {
   client = new SQSClient({
     endpoint: server.address,
     region: 'us-east-1',
-    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' }
   })
 })
 after(async () => {
@@ -43,7 +49,7 @@ jobQueueContract('SqsQueue (fauxqs)', async () => {
     open: async () => new SqsQueue<TestJob>({ client, queueUrl, schema: TestJobSchema }),
     cleanup: async () => {
       await client.send(new DeleteQueueCommand({ QueueUrl: queueUrl }))
-    },
+    }
   }
 })
 
@@ -51,7 +57,7 @@ describe('SqsQueue', () => {
   it('a redrive policy moves a message to the DLQ after maxReceiveCount receives', async () => {
     const dlqUrl = await createQueue()
     const queueUrl = await createQueue({
-      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: await queueArn(dlqUrl), maxReceiveCount: '2' }),
+      RedrivePolicy: JSON.stringify({ deadLetterTargetArn: await queueArn(dlqUrl), maxReceiveCount: '2' })
     })
     const q = new SqsQueue<TestJob>({ client, queueUrl, schema: TestJobSchema })
     const dlq = new SqsQueue<TestJob>({ client, queueUrl: dlqUrl, schema: TestJobSchema })
@@ -72,19 +78,24 @@ describe('SqsQueue', () => {
   it('surfaces invalid bodies through onInvalid, hands out the valid ones, and leaves the bad one for the DLQ', async () => {
     const queueUrl = await createQueue()
     const invalid: InvalidMessageError[] = []
-    const q = new SqsQueue<TestJob>({ client, queueUrl, schema: TestJobSchema, onInvalid: (e) => void invalid.push(e) })
+    const q = new SqsQueue<TestJob>({ client, queueUrl, schema: TestJobSchema, onInvalid: e => void invalid.push(e) })
     await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: 'not json' }))
     await client.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify({ n: 'one', tag: 1 }) }))
     const goodId = await q.send({ n: 3, tag: 'fine' })
     const got = []
-    for (let i = 0; i < 5 && got.length === 0; i++) got.push(...(await q.receive({ max: 10, waitSeconds: 1, visibilitySeconds: 30 })))
-    for (let i = 0; i < 5 && invalid.length < 2; i++) await q.receive({ max: 10, waitSeconds: 1, visibilitySeconds: 30 })
-    assert.deepEqual(got.map((m) => m.id), [goodId])
+    for (let i = 0; i < 5 && got.length === 0; i++)
+      got.push(...(await q.receive({ max: 10, waitSeconds: 1, visibilitySeconds: 30 })))
+    for (let i = 0; i < 5 && invalid.length < 2; i++)
+      await q.receive({ max: 10, waitSeconds: 1, visibilitySeconds: 30 })
+    assert.deepEqual(
+      got.map(m => m.id),
+      [goodId]
+    )
     assert.equal(invalid.length, 2)
-    assert.ok(invalid.every((e) => e instanceof InvalidMessageError && e.receiveCount === 1))
-    const notJson = invalid.find((e) => e.rawBody === 'not json')
+    assert.ok(invalid.every(e => e instanceof InvalidMessageError && e.receiveCount === 1))
+    const notJson = invalid.find(e => e.rawBody === 'not json')
     assert.match(notJson!.message, /not JSON/)
-    const badShape = invalid.find((e) => e.rawBody !== 'not json')
+    const badShape = invalid.find(e => e.rawBody !== 'not json')
     assert.match(badShape!.message, /n: .*number/)
     assert.match(badShape!.message, /tag: /)
     assert.deepEqual(await q.depth(), { waiting: 0, inFlight: 3 }, 'the invalid ones stay in the queue, in flight')

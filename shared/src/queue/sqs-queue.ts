@@ -6,7 +6,7 @@ import {
   ReceiveMessageCommand,
   type ReceiveMessageCommandOutput,
   SendMessageCommand,
-  type SQSClient,
+  type SQSClient
 } from '@aws-sdk/client-sqs'
 import type { ZodType } from 'zod'
 import type { JobQueue, QueueMessage, ReceiveOptions, SendOptions } from './job-queue.ts'
@@ -50,16 +50,22 @@ export class SqsQueue<T = unknown> implements JobQueue<T> {
     this.#client = options.client
     this.queueUrl = options.queueUrl
     this.#schema = options.schema
-    this.#onInvalid = options.onInvalid ?? ((error) => console.error(error.message, error.issues ?? ''))
+    this.#onInvalid = options.onInvalid ?? (error => console.error(error.message, error.issues ?? ''))
   }
 
   async send(body: T, options: SendOptions = {}): Promise<string> {
     const delay = Math.ceil(options.delaySeconds ?? 0)
     if (!(delay >= 0 && delay <= MAX_DELAY_SECONDS)) {
-      throw new RangeError(`SQS delaySeconds must be 0..${MAX_DELAY_SECONDS}, got ${options.delaySeconds}: carry a not-before time in the body for longer delays`)
+      throw new RangeError(
+        `SQS delaySeconds must be 0..${MAX_DELAY_SECONDS}, got ${options.delaySeconds}: carry a not-before time in the body for longer delays`
+      )
     }
     const out = await this.#client.send(
-      new SendMessageCommand({ QueueUrl: this.queueUrl, MessageBody: JSON.stringify(body), DelaySeconds: delay || undefined }),
+      new SendMessageCommand({
+        QueueUrl: this.queueUrl,
+        MessageBody: JSON.stringify(body),
+        DelaySeconds: delay || undefined
+      })
     )
     if (!out.MessageId) throw new Error('SQS SendMessage returned no MessageId')
     return out.MessageId
@@ -74,10 +80,11 @@ export class SqsQueue<T = unknown> implements JobQueue<T> {
           QueueUrl: this.queueUrl,
           MaxNumberOfMessages: clamp(options.max ?? 1, 1, 10),
           WaitTimeSeconds: clamp(Math.ceil(options.waitSeconds ?? 0), 0, 20),
-          VisibilityTimeout: options.visibilitySeconds === undefined ? undefined : clamp(Math.ceil(options.visibilitySeconds), 0, 43200),
-          MessageSystemAttributeNames: ['ApproximateReceiveCount'],
+          VisibilityTimeout:
+            options.visibilitySeconds === undefined ? undefined : clamp(Math.ceil(options.visibilitySeconds), 0, 43200),
+          MessageSystemAttributeNames: ['ApproximateReceiveCount']
         }),
-        { abortSignal: options.signal },
+        { abortSignal: options.signal }
       )
     } catch (err) {
       // A long poll cut short by the consumer stopping is not an error.
@@ -104,7 +111,9 @@ export class SqsQueue<T = unknown> implements JobQueue<T> {
   }
 
   async ack(message: QueueMessage<T>): Promise<void> {
-    await this.#client.send(new DeleteMessageCommand({ QueueUrl: this.queueUrl, ReceiptHandle: this.#receiptOf(message) }))
+    await this.#client.send(
+      new DeleteMessageCommand({ QueueUrl: this.queueUrl, ReceiptHandle: this.#receiptOf(message) })
+    )
     this.#receipts.delete(message)
   }
 
@@ -113,8 +122,8 @@ export class SqsQueue<T = unknown> implements JobQueue<T> {
       new ChangeMessageVisibilityCommand({
         QueueUrl: this.queueUrl,
         ReceiptHandle: this.#receiptOf(message),
-        VisibilityTimeout: clamp(Math.ceil(visibilitySeconds), 0, 43200),
-      }),
+        VisibilityTimeout: clamp(Math.ceil(visibilitySeconds), 0, 43200)
+      })
     )
   }
 
@@ -122,13 +131,17 @@ export class SqsQueue<T = unknown> implements JobQueue<T> {
     const out = await this.#client.send(
       new GetQueueAttributesCommand({
         QueueUrl: this.queueUrl,
-        AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesDelayed', 'ApproximateNumberOfMessagesNotVisible'],
-      }),
+        AttributeNames: [
+          'ApproximateNumberOfMessages',
+          'ApproximateNumberOfMessagesDelayed',
+          'ApproximateNumberOfMessagesNotVisible'
+        ]
+      })
     )
     const a = out.Attributes ?? {}
     return {
       waiting: Number(a.ApproximateNumberOfMessages ?? 0) + Number(a.ApproximateNumberOfMessagesDelayed ?? 0),
-      inFlight: Number(a.ApproximateNumberOfMessagesNotVisible ?? 0),
+      inFlight: Number(a.ApproximateNumberOfMessagesNotVisible ?? 0)
     }
   }
 
@@ -149,14 +162,17 @@ export class SqsQueue<T = unknown> implements JobQueue<T> {
       id,
       receiveCount,
       raw,
-      result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '),
-      result.error.issues,
+      result.error.issues.map(i => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; '),
+      result.error.issues
     )
   }
 
   #receiptOf(message: QueueMessage<T>): string {
     const receipt = this.#receipts.get(message)
-    if (!receipt) throw new Error(`message ${message.id} was not received from this SqsQueue instance (pass the object receive() returned)`)
+    if (!receipt)
+      throw new Error(
+        `message ${message.id} was not received from this SqsQueue instance (pass the object receive() returned)`
+      )
     return receipt
   }
 }

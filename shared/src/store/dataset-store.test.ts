@@ -18,21 +18,48 @@ after(() => rm(base, { recursive: true, force: true }))
 function record(id: string, tenant = 'local'): DatasetRecord {
   const now = new Date(0).toISOString()
   return {
-    id, tenant, name: `set ${id}`, status: 'queued', encoder: 'demo', pooling: { method: 'max', outlierNormRatio: 100 },
-    source: { inline: 3 }, createdAt: now, updatedAt: now,
-    progress: { documents: { done: 0, total: 3 }, tokens: 0 }, attempts: 0,
+    id,
+    tenant,
+    name: `set ${id}`,
+    status: 'queued',
+    encoder: 'demo',
+    pooling: { method: 'max', outlierNormRatio: 100 },
+    source: { inline: 3 },
+    createdAt: now,
+    updatedAt: now,
+    progress: { documents: { done: 0, total: 3 }, tokens: 0 },
+    attempts: 0
   }
 }
 
 function manifest(id: string, tenant = 'local'): Manifest {
   return {
-    storeVersion: STORE_VERSION, datasetId: id, tenant, createdAt: new Date(0).toISOString(),
+    storeVersion: STORE_VERSION,
+    datasetId: id,
+    tenant,
+    createdAt: new Date(0).toISOString(),
     encoder: { id: 'demo', hookName: 'blocks.1.hook_resid_post', dSae: 64, architecture: 'relu' },
-    encoderFingerprint: 'abc', pooling: { method: 'max', outlierNormRatio: 100 }, maxTokens: 512, longDocuments: 'truncate',
-    documents: { count: 3, tokens: 30, files: [{ key: layout.documentsShard(0), rows: 3, bytes: 10, rowGroups: [{ rowStart: 0, rowCount: 3, first: 0, last: 2 }], docStart: 0, docCount: 3 }] },
+    encoderFingerprint: 'abc',
+    pooling: { method: 'max', outlierNormRatio: 100 },
+    maxTokens: 512,
+    longDocuments: 'truncate',
+    documents: {
+      count: 3,
+      tokens: 30,
+      files: [
+        {
+          key: layout.documentsShard(0),
+          rows: 3,
+          bytes: 10,
+          rowGroups: [{ rowStart: 0, rowCount: 3, first: 0, last: 2 }],
+          docStart: 0,
+          docCount: 3
+        }
+      ]
+    },
     latents: { nnz: 0, byDocument: [], byLatent: [] },
     stats: { key: layout.latentStats(), histogramEdges: [1e-4, 1e4] },
-    summary: {},
+    summary: {}
   }
 }
 
@@ -43,8 +70,14 @@ test('records: put, get, list per tenant; invalid records are refused on write',
   await ds.putRecord(record('b2'))
   await ds.putRecord(record('c3', 'other'))
   assert.deepEqual(await ds.getRecord('local', 'a1'), record('a1'))
-  assert.deepEqual((await ds.listRecords('local')).map((r) => r.id), ['a1', 'b2'])
-  assert.deepEqual((await ds.listRecords('other')).map((r) => r.id), ['c3'])
+  assert.deepEqual(
+    (await ds.listRecords('local')).map(r => r.id),
+    ['a1', 'b2']
+  )
+  assert.deepEqual(
+    (await ds.listRecords('other')).map(r => r.id),
+    ['c3']
+  )
   await assert.rejects(ds.putRecord({ ...record('x'), status: 'exploded' } as unknown as DatasetRecord))
   await assert.rejects(ds.putRecord(record('../escape')), /invalid dataset id/)
 })
@@ -68,9 +101,18 @@ test('delete: tombstone first, then every key; nothing can commit or reappear af
   const order: string[] = []
   // Record the order of writes and deletes to check the tombstone precedes the sweep.
   const objects: ObjectStore = {
-    get: (k) => inner.get(k), getRange: (k, a, b) => inner.getRange(k, a, b), head: (k) => inner.head(k), list: (p) => inner.list(p),
-    put: (k: string, body: Uint8Array | string, o?: PutOptions) => { order.push(`put ${k}`); return inner.put(k, body, o) },
-    delete: (k) => { order.push(`delete ${k}`); return inner.delete(k) },
+    get: k => inner.get(k),
+    getRange: (k, a, b) => inner.getRange(k, a, b),
+    head: k => inner.head(k),
+    list: p => inner.list(p),
+    put: (k: string, body: Uint8Array | string, o?: PutOptions) => {
+      order.push(`put ${k}`)
+      return inner.put(k, body, o)
+    },
+    delete: k => {
+      order.push(`delete ${k}`)
+      return inner.delete(k)
+    }
   }
   const ds = new DatasetStore(objects)
   await ds.putRecord(record('d1'))
@@ -84,14 +126,17 @@ test('delete: tombstone first, then every key; nothing can commit or reappear af
   const { deletedKeys } = await ds.deleteDataset('local', 'd1')
   assert.equal(deletedKeys, 4)
   assert.equal(order[0], `put ${layout.tombstone('local', 'd1')}`)
-  assert.ok(order.slice(1).every((o) => o.startsWith(`delete ${prefix}`)))
+  assert.ok(order.slice(1).every(o => o.startsWith(`delete ${prefix}`)))
   assert.deepEqual(await inner.list(prefix), [])
   assert.deepEqual(await readdir(path.join(root, 'local/datasets')), ['keep']) // no empty folders left behind
   assert.equal(await ds.isTombstoned('local', 'd1'), true)
   assert.equal(await ds.isTombstoned('local', 'keep'), false)
   assert.equal(await ds.getRecord('local', 'd1'), null)
   assert.equal(await ds.getManifest('local', 'd1'), null)
-  assert.deepEqual((await ds.listRecords('local')).map((r) => r.id), ['keep'])
+  assert.deepEqual(
+    (await ds.listRecords('local')).map(r => r.id),
+    ['keep']
+  )
 
   // A late redelivery of the job: its commit and record updates are refused.
   await assert.rejects(ds.commitManifest('local', 'd1', manifest('d1')), DatasetDeletedError)

@@ -7,7 +7,10 @@ import { layout } from './layout.ts'
 import { mapLimit } from '../util/map-limit.ts'
 
 export class DatasetDeletedError extends Error {
-  constructor(readonly tenant: string, readonly datasetId: string) {
+  constructor(
+    readonly tenant: string,
+    readonly datasetId: string
+  ) {
     super(`dataset "${datasetId}" was deleted`)
     this.name = 'DatasetDeletedError'
   }
@@ -47,7 +50,9 @@ export class DatasetStore {
   async putRecord(record: DatasetRecord): Promise<void> {
     const parsed = DatasetRecord.parse(record)
     if (await this.isTombstoned(parsed.tenant, parsed.id)) throw new DatasetDeletedError(parsed.tenant, parsed.id)
-    await this.objects.put(layout.record(parsed.tenant, parsed.id), JSON.stringify(parsed), { contentType: 'application/json' })
+    await this.objects.put(layout.record(parsed.tenant, parsed.id), JSON.stringify(parsed), {
+      contentType: 'application/json'
+    })
   }
 
   /** Every live record of a tenant, in id order. Records that fail validation are left out rather than failing the list. */
@@ -55,16 +60,17 @@ export class DatasetStore {
     const prefix = layout.datasetsPrefix(tenant)
     const [objects, tombstones] = await Promise.all([
       this.objects.list(prefix),
-      this.objects.list(`${tenant}/tombstones/`),
+      this.objects.list(`${tenant}/tombstones/`)
     ])
-    const deleted = new Set(tombstones.map((t) => t.key.slice(`${tenant}/tombstones/`.length).replace(/\.json$/, '')))
+    const deleted = new Set(tombstones.map(t => t.key.slice(`${tenant}/tombstones/`.length).replace(/\.json$/, '')))
     const ids: string[] = []
     for (const { key } of objects) {
       const rest = key.slice(prefix.length)
       const slash = rest.indexOf('/')
-      if (slash > 0 && rest.slice(slash) === '/dataset.json' && !deleted.has(rest.slice(0, slash))) ids.push(rest.slice(0, slash))
+      if (slash > 0 && rest.slice(slash) === '/dataset.json' && !deleted.has(rest.slice(0, slash)))
+        ids.push(rest.slice(0, slash))
     }
-    const records = await mapLimit(ids, 16, async (id) => {
+    const records = await mapLimit(ids, 16, async id => {
       try {
         const raw = await this.getJson(layout.record(tenant, id))
         return raw === null ? null : DatasetRecord.parse(raw)
@@ -85,7 +91,12 @@ export class DatasetStore {
    * Write the manifest: the last write of a job, after every shard. The tombstone is checked first; should a delete
    * slip in between, its sweep removes the manifest and reads treat the dataset as deleted anyway.
    */
-  async commitManifest(tenant: string, id: string, manifest: Manifest, options: { once?: boolean } = {}): Promise<boolean> {
+  async commitManifest(
+    tenant: string,
+    id: string,
+    manifest: Manifest,
+    options: { once?: boolean } = {}
+  ): Promise<boolean> {
     const parsed = Manifest.parse(manifest)
     if (parsed.tenant !== tenant || parsed.datasetId !== id) {
       throw new Error(`manifest of ${parsed.tenant}/${parsed.datasetId} committed as ${tenant}/${id}`)
@@ -93,7 +104,10 @@ export class DatasetStore {
     if (await this.isTombstoned(tenant, id)) throw new DatasetDeletedError(tenant, id)
     try {
       // once: create-only (If-None-Match: *), so racing committers write it exactly once; false when it already was.
-      await this.objects.put(layout.manifest(tenant, id), JSON.stringify(parsed), { contentType: 'application/json', ifNoneMatch: options.once })
+      await this.objects.put(layout.manifest(tenant, id), JSON.stringify(parsed), {
+        contentType: 'application/json',
+        ifNoneMatch: options.once
+      })
       return true
     } catch (err) {
       if (options.once && err instanceof PreconditionFailedError) return false
@@ -109,7 +123,7 @@ export class DatasetStore {
     let deletedKeys = 0
     for (let sweep = 0; sweep < 2; sweep++) {
       const keys = await this.objects.list(prefix)
-      await mapLimit(keys, 16, (o) => this.objects.delete(o.key))
+      await mapLimit(keys, 16, o => this.objects.delete(o.key))
       deletedKeys += keys.length
     }
     clearShardMetadataCache(this.objects)

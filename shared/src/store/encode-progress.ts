@@ -14,13 +14,19 @@ const decode = (bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes)
  * count whole (as planned), running ones as far as their last progress object says. Other records come back as is.
  */
 /** The plan of a dataset, or null before planning (or after the sweep that follows the commit). */
-export async function readPlan(objects: ObjectStore, record: Pick<DatasetRecord, 'tenant' | 'id'>): Promise<EncodePlan | null> {
+export async function readPlan(
+  objects: ObjectStore,
+  record: Pick<DatasetRecord, 'tenant' | 'id'>
+): Promise<EncodePlan | null> {
   const bytes = await objects.get(layout.datasetPrefix(record.tenant, record.id) + layout.encodePlan())
   return bytes ? EncodePlan.parse(decode(bytes)) : null
 }
 
 /** From one listing: the parts with a completion marker, and those that have written progress. */
-export async function listParts(objects: ObjectStore, record: Pick<DatasetRecord, 'tenant' | 'id'>): Promise<{ done: Set<number>; reporting: number[] }> {
+export async function listParts(
+  objects: ObjectStore,
+  record: Pick<DatasetRecord, 'tenant' | 'id'>
+): Promise<{ done: Set<number>; reporting: number[] }> {
   const done = new Set<number>()
   const reporting: number[] = []
   for (const { key } of await objects.list(layout.datasetPrefix(record.tenant, record.id) + 'parts/')) {
@@ -42,15 +48,28 @@ export async function withLiveProgress(objects: ObjectStore, record: DatasetReco
   if (!plan) return record
   let documents = 0
   let tokens = 0
-  for (const p of done) { documents += plan.parts[p]?.docCount ?? 0; tokens += plan.parts[p]?.tokens ?? 0 }
-  const running = reporting.filter((p) => !done.has(p)).slice(0, MAX_PROGRESS_READS)
-  const progress = await Promise.all(running.map(async (p) => {
-    const bytes = await objects.get(prefix + layout.partProgress(p)).catch(() => null)
-    return bytes ? PartProgress.safeParse(decode(bytes)).data : undefined
-  }))
-  for (const p of progress) if (p) { documents += p.documents; tokens += p.tokens }
+  for (const p of done) {
+    documents += plan.parts[p]?.docCount ?? 0
+    tokens += plan.parts[p]?.tokens ?? 0
+  }
+  const running = reporting.filter(p => !done.has(p)).slice(0, MAX_PROGRESS_READS)
+  const progress = await Promise.all(
+    running.map(async p => {
+      const bytes = await objects.get(prefix + layout.partProgress(p)).catch(() => null)
+      return bytes ? PartProgress.safeParse(decode(bytes)).data : undefined
+    })
+  )
+  for (const p of progress)
+    if (p) {
+      documents += p.documents
+      tokens += p.tokens
+    }
   return {
     ...record,
-    progress: { documents: { done: documents, total: plan.documents }, tokens, parts: { done: done.size, total: plan.parts.length } },
+    progress: {
+      documents: { done: documents, total: plan.documents },
+      tokens,
+      parts: { done: done.size, total: plan.parts.length }
+    }
   }
 }

@@ -29,7 +29,7 @@ export const KV = {
   shard: 'latentbase.shard',
   nLatents: 'latentbase.n_latents',
   docStart: 'latentbase.doc_start',
-  docCount: 'latentbase.doc_count',
+  docCount: 'latentbase.doc_count'
 } as const
 
 export type ShardKind = 'documents' | 'by-document' | 'by-latent'
@@ -54,5 +54,7 @@ export interface DatasetShape {
 
 /** A range when `x` is `{ start, end }`, else the sorted distinct values of the list. */
 export function keyRangeOrSorted(x: ArrayLike<number> | KeyRange): Int32Array | KeyRange {
-  return 'start' in x && 'end' in x && !ArrayBuffer.isView(x) && !Array.isArray(x) ? x as KeyRange : sortedUnique(x as ArrayLike<number>)
+  return 'start' in x && 'end' in x && !ArrayBuffer.isView(x) && !Array.isArray(x)
+    ? (x as KeyRange)
+    : sortedUnique(x as ArrayLike<number>)
 }

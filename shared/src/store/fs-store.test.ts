@@ -21,7 +21,10 @@ test('FsObjectStore: nothing is written outside the root, temp files never show,
   await store.put('t/datasets/d/a.bin', 'a')
   // A crashed writer's leftover temp file stays invisible to list().
   await writeFile(path.join(root, 't/datasets/d/b.bin.lbtmp-1-abc'), 'partial')
-  assert.deepEqual((await store.list('t/')).map((o) => o.key), ['t/datasets/d/a.bin'])
+  assert.deepEqual(
+    (await store.list('t/')).map(o => o.key),
+    ['t/datasets/d/a.bin']
+  )
   await assert.rejects(store.get('t/datasets/d/b.bin.lbtmp-1-abc'), /invalid object key/)
   await rm(path.join(root, 't/datasets/d/b.bin.lbtmp-1-abc'))
   await store.delete('t/datasets/d/a.bin')
@@ -34,10 +37,13 @@ test('FsObjectStore: a reader never sees a partial object while a put overwrites
   const b = new Uint8Array(3 << 20).fill(2)
   await store.put('x', a)
   let writes = 0
-  const writer = (async () => { for (; writes < 12; writes++) await store.put('x', writes % 2 ? a : b) })()
+  const writer = (async () => {
+    for (; writes < 12; writes++) await store.put('x', writes % 2 ? a : b)
+  })()
   while (writes < 12) {
     const got = (await store.get('x'))!
-    const ok = (got.length === a.length && got.every((v) => v === 1)) || (got.length === b.length && got.every((v) => v === 2))
+    const ok =
+      (got.length === a.length && got.every(v => v === 1)) || (got.length === b.length && got.every(v => v === 2))
     assert.ok(ok, `torn read of ${got.length} bytes`)
   }
   await writer

@@ -2,7 +2,14 @@
 import { randomBytes } from 'node:crypto'
 import { closeSync, openSync, readSync, promises as fs } from 'node:fs'
 import path from 'node:path'
-import { NotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type PutOptions, assertByteRange } from './object-store.ts'
+import {
+  NotFoundError,
+  PreconditionFailedError,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutOptions,
+  assertByteRange
+} from './object-store.ts'
 import { assertValidKey, assertValidPrefix } from './layout.ts'
 
 /** Temporary files live beside their target (same filesystem, so rename is atomic) and are hidden from list(). */

@@ -46,7 +46,7 @@ export const layout = {
   finalizeClaim: () => 'finalize.json',
   /** What the sweep after the manifest commit deletes (prefixes end with '/'). */
   encodeBookkeeping: ['input/', 'parts/', 'plan.json', 'finalize.json'] as readonly string[],
-  topExamples: () => 'examples/top-examples.parquet',
+  topExamples: () => 'examples/top-examples.parquet'
 }
 
 const MAX_KEY_BYTES = 1024

@@ -1,5 +1,12 @@
 /** @module ObjectStore in memory: for tests, and a counting wrapper that records every byte fetched. */
-import { NotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type PutOptions, assertByteRange } from './object-store.ts'
+import {
+  NotFoundError,
+  PreconditionFailedError,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutOptions,
+  assertByteRange
+} from './object-store.ts'
 import { assertValidKey, assertValidPrefix } from './layout.ts'
 
 const utf8 = new TextEncoder()
@@ -50,7 +57,9 @@ export class MemoryObjectStore implements ObjectStore {
 
   async list(prefix: string): Promise<ObjectInfo[]> {
     assertValidPrefix(prefix)
-    return [...this.objects].filter(([k]) => k.startsWith(prefix)).map(([key, v]) => ({ key, size: v.length }))
+    return [...this.objects]
+      .filter(([k]) => k.startsWith(prefix))
+      .map(([key, v]) => ({ key, size: v.length }))
       .sort((a, b) => compareBytes(a.key, b.key))
   }
 }
@@ -88,8 +97,16 @@ export class CountingObjectStore implements ObjectStore {
     return v
   }
 
-  head(key: string): Promise<number | null> { return this.inner.head(key) }
-  put(key: string, body: Uint8Array | string, options?: PutOptions): Promise<void> { return this.inner.put(key, body, options) }
-  delete(key: string): Promise<void> { return this.inner.delete(key) }
-  list(prefix: string): Promise<ObjectInfo[]> { return this.inner.list(prefix) }
+  head(key: string): Promise<number | null> {
+    return this.inner.head(key)
+  }
+  put(key: string, body: Uint8Array | string, options?: PutOptions): Promise<void> {
+    return this.inner.put(key, body, options)
+  }
+  delete(key: string): Promise<void> {
+    return this.inner.delete(key)
+  }
+  list(prefix: string): Promise<ObjectInfo[]> {
+    return this.inner.list(prefix)
+  }
 }

@@ -66,8 +66,9 @@ export function objectStoreContract(name: string, options: ContractOptions): voi
     await assert.rejects(store.put('once', 'second', { ifNoneMatch: true }), PreconditionFailedError)
     assert.equal(text.decode((await store.get('once'))!), 'first')
     const results = await Promise.allSettled(
-      Array.from({ length: 6 }, (_, i) => store.put('race/key', `writer ${i}`, { ifNoneMatch: true })))
-    const won = results.filter((r) => r.status === 'fulfilled')
+      Array.from({ length: 6 }, (_, i) => store.put('race/key', `writer ${i}`, { ifNoneMatch: true }))
+    )
+    const won = results.filter(r => r.status === 'fulfilled')
     assert.equal(won.length, 1)
     for (const r of results) if (r.status === 'rejected') assert.ok(r.reason instanceof PreconditionFailedError)
     assert.match(text.decode((await store.get('race/key'))!), /^writer \d$/)
@@ -81,17 +82,29 @@ export function objectStoreContract(name: string, options: ContractOptions): voi
     for (let i = 0; i < listKeys; i++) keys.push(`t/datasets/d${i % 7}/part-${String(i).padStart(5, '0')}.bin`)
     keys.push('t/datasets/d1/deep/er/still.bin', 't/datasetsX/other.bin', 'u/elsewhere.bin')
     // Written out of order (a fixed permutation), so sorting is the store's work, not the writer's.
-    const shuffled = keys.map((k, i) => ({ k, at: (i * 7919) % keys.length })).sort((a, b) => a.at - b.at).map((x) => x.k)
+    const shuffled = keys
+      .map((k, i) => ({ k, at: (i * 7919) % keys.length }))
+      .sort((a, b) => a.at - b.at)
+      .map(x => x.k)
     for (let i = 0; i < shuffled.length; i += 50) {
-      await Promise.all(shuffled.slice(i, i + 50).map((k) => store.put(k, k)))
+      await Promise.all(shuffled.slice(i, i + 50).map(k => store.put(k, k)))
     }
     const all = await store.list('t/datasets/')
-    const expected = keys.filter((k) => k.startsWith('t/datasets/')).sort()
-    assert.deepEqual(all.map((o) => o.key), expected)
+    const expected = keys.filter(k => k.startsWith('t/datasets/')).sort()
+    assert.deepEqual(
+      all.map(o => o.key),
+      expected
+    )
     for (const o of all) assert.equal(o.size, o.key.length)
     // A prefix that ends mid-segment matches by string prefix, as S3 does.
-    assert.deepEqual((await store.list('t/datasets')).map((o) => o.key), [...expected, 't/datasetsX/other.bin'])
-    assert.deepEqual((await store.list('t/datasets/d1/deep')).map((o) => o.key), ['t/datasets/d1/deep/er/still.bin'])
+    assert.deepEqual(
+      (await store.list('t/datasets')).map(o => o.key),
+      [...expected, 't/datasetsX/other.bin']
+    )
+    assert.deepEqual(
+      (await store.list('t/datasets/d1/deep')).map(o => o.key),
+      ['t/datasets/d1/deep/er/still.bin']
+    )
     assert.equal((await store.list('')).length, keys.length)
   })
 
@@ -101,7 +114,10 @@ export function objectStoreContract(name: string, options: ContractOptions): voi
     await store.put('p/q/two', '2')
     await store.delete('p/q/one')
     assert.equal(await store.get('p/q/one'), null)
-    assert.deepEqual((await store.list('p/')).map((o) => o.key), ['p/q/two'])
+    assert.deepEqual(
+      (await store.list('p/')).map(o => o.key),
+      ['p/q/two']
+    )
     await store.delete('p/q/two')
     assert.deepEqual(await store.list('p/'), [])
     await store.put('p/q/one', 'back') // the folder can be used again after being emptied
@@ -120,7 +136,9 @@ export function objectStoreContract(name: string, options: ContractOptions): voi
     assert.equal(await store.head('bin/big'), big.length)
     assert.ok(Buffer.from((await store.get('bin/big'))!).equals(Buffer.from(big)))
     const mid = 3 * 1024 * 1024 + 5
-    assert.ok(Buffer.from(await store.getRange('bin/big', mid, mid + 70000)).equals(Buffer.from(big.subarray(mid, mid + 70000))))
+    assert.ok(
+      Buffer.from(await store.getRange('bin/big', mid, mid + 70000)).equals(Buffer.from(big.subarray(mid, mid + 70000)))
+    )
   })
 
   test(`${name}: keys that could escape or are malformed are refused`, async () => {

@@ -13,13 +13,15 @@ before(async () => {
     modules: true,
     script: 'export default { fetch() { return new Response(null, { status: 204 }) } }',
     compatibilityDate: '2026-07-01',
-    r2Buckets: ['STORE'],
+    r2Buckets: ['STORE']
   })
   bucket = (await mf.getR2Bucket('STORE')) as unknown as R2BucketLike
 })
-after(async () => { await mf?.dispose() })
+after(async () => {
+  await mf?.dispose()
+})
 
 // Each test gets its own prefix in the one bucket; a page size of 7 makes the listing test cross many R2 list pages.
 objectStoreContract('R2ObjectStore (workerd R2)', {
-  make: async () => new R2ObjectStore({ bucket, prefix: `t${++n}`, pageSize: 7 }),
+  make: async () => new R2ObjectStore({ bucket, prefix: `t${++n}`, pageSize: 7 })
 })

@@ -1,5 +1,12 @@
 /** @module ObjectStore over a Cloudflare R2 bucket binding (the Worker's store), with no Node or AWS SDK code. */
-import { NotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type PutOptions, assertByteRange } from './object-store.ts'
+import {
+  NotFoundError,
+  PreconditionFailedError,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutOptions,
+  assertByteRange
+} from './object-store.ts'
 import { assertValidKey, assertValidPrefix, normalizeStorePrefix } from './layout.ts'
 
 /**
@@ -16,12 +23,20 @@ export interface R2ObjectBodyLike extends R2ObjectLike {
 export interface R2BucketLike {
   get(key: string, options?: { range?: { offset: number; length?: number } }): Promise<R2ObjectBodyLike | null>
   head(key: string): Promise<R2ObjectLike | null>
-  put(key: string, value: ArrayBuffer | ArrayBufferView | string, options?: {
-    onlyIf?: { etagDoesNotMatch?: string }
-    httpMetadata?: { contentType?: string }
-  }): Promise<R2ObjectLike | null>
+  put(
+    key: string,
+    value: ArrayBuffer | ArrayBufferView | string,
+    options?: {
+      onlyIf?: { etagDoesNotMatch?: string }
+      httpMetadata?: { contentType?: string }
+    }
+  ): Promise<R2ObjectLike | null>
   delete(keys: string | string[]): Promise<void>
-  list(options?: { prefix?: string; cursor?: string; limit?: number }): Promise<{ objects: R2ObjectLike[]; truncated: boolean; cursor?: string }>
+  list(options?: {
+    prefix?: string
+    cursor?: string
+    limit?: number
+  }): Promise<{ objects: R2ObjectLike[]; truncated: boolean; cursor?: string }>
 }
 
 export interface R2ObjectStoreOptions {
@@ -66,7 +81,10 @@ export class R2ObjectStore implements ObjectStore {
     } catch (err) {
       // R2 refuses a range starting at or past the end (InvalidRange, or a bare 500 at exactly the end) rather than
       // answering empty: past the end is an empty read, as on disk and S3; a missing object is still missing.
-      const size = await this.bucket.head(full).then((o) => o?.size ?? null, () => undefined)
+      const size = await this.bucket.head(full).then(
+        o => o?.size ?? null,
+        () => undefined
+      )
       if (size === null) throw new NotFoundError(key)
       if (size !== undefined && start >= size) return new Uint8Array(0)
       throw err
@@ -86,7 +104,7 @@ export class R2ObjectStore implements ObjectStore {
     const out = await this.bucket.put(full, body, {
       // R2 evaluates the condition atomically against the stored object: '*' matches any existing etag, so this is create-only.
       ...(options.ifNoneMatch ? { onlyIf: { etagDoesNotMatch: '*' } } : {}),
-      ...(options.contentType ? { httpMetadata: { contentType: options.contentType } } : {}),
+      ...(options.contentType ? { httpMetadata: { contentType: options.contentType } } : {})
     })
     // A failed onlyIf is reported as null, not an error.
     if (out === null && options.ifNoneMatch) throw new PreconditionFailedError(key)

@@ -7,14 +7,16 @@ import { objectStoreContract } from './object-store.contract.ts'
 import { startTestS3, type TestS3 } from './s3-testkit.ts'
 
 let s3: TestS3
-before(async () => { s3 = await startTestS3('latents') })
+before(async () => {
+  s3 = await startTestS3('latents')
+})
 after(() => s3?.stop())
 
 let n = 0
 // Each test gets its own key prefix in one bucket, which also checks that the prefix is honoured.
 objectStoreContract('S3ObjectStore', {
   make: async () => new S3ObjectStore({ client: s3.client, bucket: s3.bucket, prefix: `run${n++}` }),
-  listKeys: 1100,
+  listKeys: 1100
 })
 
 test('S3ObjectStore: create-only puts send If-None-Match: * and map 412 to PreconditionFailedError', async () => {
@@ -34,5 +36,8 @@ test('S3ObjectStore: keys are stored under the prefix and stores with other pref
   await a.put('k', 'from a')
   assert.equal(await b.get('k'), null)
   assert.equal(new TextDecoder().decode((await root.get('tenant-a/k'))!), 'from a')
-  assert.deepEqual((await a.list('')).map((o) => o.key), ['k'])
+  assert.deepEqual(
+    (await a.list('')).map(o => o.key),
+    ['k']
+  )
 })

@@ -1,8 +1,20 @@
 /** @module ObjectStore on S3 (or any S3-compatible server, e.g. R2 or fauxqs) through @aws-sdk/client-s3. */
 import {
-  DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client
 } from '@aws-sdk/client-s3'
-import { NotFoundError, PreconditionFailedError, type ObjectInfo, type ObjectStore, type PutOptions, assertByteRange } from './object-store.ts'
+import {
+  NotFoundError,
+  PreconditionFailedError,
+  type ObjectInfo,
+  type ObjectStore,
+  type PutOptions,
+  assertByteRange
+} from './object-store.ts'
 import { assertValidKey, assertValidPrefix, normalizeStorePrefix } from './layout.ts'
 
 export interface S3ObjectStoreOptions {
@@ -68,9 +80,13 @@ export class S3ObjectStore implements ObjectStore {
       return new Uint8Array(0)
     }
     try {
-      const res = await this.client.send(new GetObjectCommand({
-        Bucket: this.bucket, Key: this.full(key), Range: `bytes=${start}-${end - 1}`,
-      }))
+      const res = await this.client.send(
+        new GetObjectCommand({
+          Bucket: this.bucket,
+          Key: this.full(key),
+          Range: `bytes=${start}-${end - 1}`
+        })
+      )
       const bytes = res.Body ? await res.Body.transformToByteArray() : new Uint8Array(0)
       // A server that ignores Range answers 200 with the whole object: cut it ourselves.
       if (status(res) !== 206 && bytes.length > end - start) return bytes.subarray(start, end)
@@ -97,14 +113,16 @@ export class S3ObjectStore implements ObjectStore {
     const bytes = typeof body === 'string' ? utf8.encode(body) : body
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.client.send(new PutObjectCommand({
-          Bucket: this.bucket,
-          Key: this.full(key),
-          Body: bytes,
-          ContentLength: bytes.length,
-          ContentType: options.contentType,
-          IfNoneMatch: options.ifNoneMatch ? '*' : undefined,
-        }))
+        await this.client.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: this.full(key),
+            Body: bytes,
+            ContentLength: bytes.length,
+            ContentType: options.contentType,
+            IfNoneMatch: options.ifNoneMatch ? '*' : undefined
+          })
+        )
         return
       } catch (err) {
         if (options.ifNoneMatch && (status(err) === 412 || errorName(err) === 'PreconditionFailed')) {
@@ -112,7 +130,7 @@ export class S3ObjectStore implements ObjectStore {
         }
         // 409 ConditionalRequestConflict: another conditional write to this key is in flight; AWS says retry.
         if (options.ifNoneMatch && status(err) === 409 && attempt < 4) {
-          await new Promise((r) => setTimeout(r, 50 * 2 ** attempt))
+          await new Promise(r => setTimeout(r, 50 * 2 ** attempt))
           continue
         }
         throw err
@@ -134,9 +152,13 @@ export class S3ObjectStore implements ObjectStore {
     const out: ObjectInfo[] = []
     let token: string | undefined
     do {
-      const res = await this.client.send(new ListObjectsV2Command({
-        Bucket: this.bucket, Prefix: this.prefix + prefix, ContinuationToken: token,
-      }))
+      const res = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.prefix + prefix,
+          ContinuationToken: token
+        })
+      )
       for (const obj of res.Contents ?? []) {
         if (obj.Key === undefined) continue
         out.push({ key: obj.Key.slice(this.prefix.length), size: obj.Size ?? 0 })

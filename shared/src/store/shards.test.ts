@@ -12,7 +12,7 @@ import { readByLatent } from './latent-shards/read-by-latent.ts'
 import { readDocuments } from './documents/read.ts'
 import { writeDocumentsShard } from './documents/write.ts'
 import { writeLatentShards } from './latent-shards/write.ts'
-import { type DocumentColumns } from './documents/columns.ts'
+import type { DocumentColumns } from './documents/columns.ts'
 
 const PREFIX = 't/datasets/d/'
 
@@ -52,8 +52,12 @@ function sliceCsr(m: PooledCsr, start: number, end: number): PooledCsr {
   const a = m.indptr[start]
   const b = m.indptr[end]
   return {
-    nDocs: end - start, nLatents: m.nLatents, indptr: m.indptr.slice(start, end + 1).map((x) => x - a),
-    latents: m.latents.slice(a, b), values: m.values.slice(a, b), positions: m.positions.slice(a, b),
+    nDocs: end - start,
+    nLatents: m.nLatents,
+    indptr: m.indptr.slice(start, end + 1).map(x => x - a),
+    latents: m.latents.slice(a, b),
+    values: m.values.slice(a, b),
+    positions: m.positions.slice(a, b)
   }
 }
 
@@ -70,7 +74,10 @@ function assertCsrEqual(got: PooledCsr, want: PooledCsr): void {
 async function writeParts(store: MemoryObjectStore, m: PooledCsr, split: number, rowGroupRows: number) {
   const byDocument: ShardFile[] = []
   const byLatent: ShardFile[] = []
-  for (const [part, [a, b]] of [[0, split], [split, m.nDocs]].entries()) {
+  for (const [part, [a, b]] of [
+    [0, split],
+    [split, m.nDocs]
+  ].entries()) {
     const shards = writeLatentShards(sliceCsr(m, a, b), { docOffset: a, rowGroupRows })
     const kd = `latents/by-document/part-${part}.parquet`
     const kl = `latents/by-latent/part-${part}.parquet`
@@ -87,14 +94,20 @@ test('latent shards: the row-group index matches the written file and the sort k
   const m = randomCsr(800, 500, 20, 1)
   const { byDocument, byLatent } = writeLatentShards(m, { docOffset: 100, rowGroupRows: 2000 })
   const nnz = m.latents.length
-  for (const [shard, sortKey] of [[byDocument, 'doc'], [byLatent, 'latent']] as const) {
+  for (const [shard, sortKey] of [
+    [byDocument, 'doc'],
+    [byLatent, 'latent']
+  ] as const) {
     const meta = parquetMetadata(shard.bytes.buffer as ArrayBuffer)
     assert.equal(Number(meta.num_rows), nnz)
     assert.equal(shard.file.rows, nnz)
     assert.equal(shard.file.bytes, shard.bytes.length)
     assert.equal(shard.file.docStart, 100)
     assert.equal(shard.file.docCount, 800)
-    assert.deepEqual(shard.file.rowGroups.map((g) => g.rowCount), meta.row_groups.map((g) => Number(g.num_rows)))
+    assert.deepEqual(
+      shard.file.rowGroups.map(g => g.rowCount),
+      meta.row_groups.map(g => Number(g.num_rows))
+    )
     let at = 0
     for (const g of shard.file.rowGroups) {
       assert.equal(g.rowStart, at)
@@ -102,9 +115,15 @@ test('latent shards: the row-group index matches the written file and the sort k
       assert.ok(g.first <= g.last)
     }
     // Sorted keys: each group starts at or after the previous one ended.
-    for (let i = 1; i < shard.file.rowGroups.length; i++) assert.ok(shard.file.rowGroups[i].first >= shard.file.rowGroups[i - 1].last)
-    const encodings = meta.row_groups[0].columns.map((c) => c.meta_data!.encodings.join('+'))
-    assert.deepEqual(encodings, ['DELTA_BINARY_PACKED', 'DELTA_BINARY_PACKED', 'BYTE_STREAM_SPLIT', 'DELTA_BINARY_PACKED'])
+    for (let i = 1; i < shard.file.rowGroups.length; i++)
+      assert.ok(shard.file.rowGroups[i].first >= shard.file.rowGroups[i - 1].last)
+    const encodings = meta.row_groups[0].columns.map(c => c.meta_data!.encodings.join('+'))
+    assert.deepEqual(encodings, [
+      'DELTA_BINARY_PACKED',
+      'DELTA_BINARY_PACKED',
+      'BYTE_STREAM_SPLIT',
+      'DELTA_BINARY_PACKED'
+    ])
     assert.equal(meta.schema[1].name, sortKey)
   }
   assert.equal(byDocument.file.rowGroups[0].first, 100 + [...m.indptr].findIndex((x, i) => m.indptr[i + 1] > x))
@@ -124,7 +143,14 @@ test('readByDocument: whole dataset and document ranges, across parts', async ()
   const m = randomCsr(3000, 1500, 25, 2)
   const files = await writeParts(store, m, 1700, 5000)
   assertCsrEqual(await readByDocument(store, PREFIX, files.byDocument), m)
-  for (const [first, last] of [[0, 0], [5, 5], [1650, 1760], [1699, 1700], [2990, 2999], [0, 2999]]) {
+  for (const [first, last] of [
+    [0, 0],
+    [5, 5],
+    [1650, 1760],
+    [1699, 1700],
+    [2990, 2999],
+    [0, 2999]
+  ]) {
     const got = await readByDocument(store, PREFIX, files.byDocument, [first, last])
     assert.equal(got.docStart, first)
     assertCsrEqual(got, sliceCsr(m, first, last + 1))
@@ -145,7 +171,10 @@ test('readByLatent: a list or a range of latents, other columns empty, docs sort
     assert.equal(got.nDocs, 3000)
     for (let j = 0; j < 1500; j++) {
       const [a, b] = [got.indptr[j], got.indptr[j + 1]]
-      if (!wanted(j)) { assert.equal(b - a, 0, `latent ${j} should be empty`); continue }
+      if (!wanted(j)) {
+        assert.equal(b - a, 0, `latent ${j} should be empty`)
+        continue
+      }
       const [fa, fb] = [full.indptr[j], full.indptr[j + 1]]
       assert.deepEqual(got.docs.subarray(a, b), full.docs.subarray(fa, fb), `docs of latent ${j}`)
       assert.deepEqual(got.values.subarray(a, b), full.values.subarray(fa, fb))
@@ -153,25 +182,39 @@ test('readByLatent: a list or a range of latents, other columns empty, docs sort
     }
   }
   const list = [0, 7, 7, 300, 1499, 42]
-  check(await readByLatent(store, PREFIX, files.byLatent, list), (j) => list.includes(j))
-  check(await readByLatent(store, PREFIX, files.byLatent, { start: 200, end: 260 }), (j) => j >= 200 && j < 260)
-  check(await readByLatent(store, PREFIX, files.byLatent, Int32Array.from([1200])), (j) => j === 1200)
+  check(await readByLatent(store, PREFIX, files.byLatent, list), j => list.includes(j))
+  check(await readByLatent(store, PREFIX, files.byLatent, { start: 200, end: 260 }), j => j >= 200 && j < 260)
+  check(await readByLatent(store, PREFIX, files.byLatent, Int32Array.from([1200])), j => j === 1200)
 })
 
 test('planRowGroupRuns merges adjacent overlapping groups and skips the rest', () => {
   const groups = [
-    { rowStart: 0, rowCount: 10, first: 0, last: 3 }, { rowStart: 10, rowCount: 10, first: 3, last: 6 },
-    { rowStart: 20, rowCount: 10, first: 6, last: 9 }, { rowStart: 30, rowCount: 10, first: 9, last: 12 },
+    { rowStart: 0, rowCount: 10, first: 0, last: 3 },
+    { rowStart: 10, rowCount: 10, first: 3, last: 6 },
+    { rowStart: 20, rowCount: 10, first: 6, last: 9 },
+    { rowStart: 30, rowCount: 10, first: 9, last: 12 }
   ]
-  assert.deepEqual(planRowGroupRuns(groups, (f, l) => l >= 6 && f <= 6), [[10, 30]])
-  assert.deepEqual(planRowGroupRuns(groups, (f, l) => (l >= 0 && f <= 1) || (l >= 11 && f <= 11)), [[0, 10], [30, 40]])
-  assert.deepEqual(planRowGroupRuns(groups, (f, l) => l >= 20 && f <= 20), [])
+  assert.deepEqual(
+    planRowGroupRuns(groups, (f, l) => l >= 6 && f <= 6),
+    [[10, 30]]
+  )
+  assert.deepEqual(
+    planRowGroupRuns(groups, (f, l) => (l >= 0 && f <= 1) || (l >= 11 && f <= 11)),
+    [
+      [0, 10],
+      [30, 40]
+    ]
+  )
+  assert.deepEqual(
+    planRowGroupRuns(groups, (f, l) => l >= 20 && f <= 20),
+    []
+  )
 })
 
 /** Byte span [start, end) of every row group's column chunks, from the footer. */
 function groupSpans(bytes: Uint8Array): Array<[number, number]> {
   const meta = parquetMetadata(bytes.buffer as ArrayBuffer)
-  return meta.row_groups.map((g) => {
+  return meta.row_groups.map(g => {
     let lo = Infinity
     let hi = 0
     for (const c of g.columns) {
@@ -197,7 +240,10 @@ test('a latent-range read fetches the footer and the needed row groups, nothing 
   const store = new CountingObjectStore(inner)
   const range = { start: 1800, end: 1830 }
   const got = await readByLatent(store, PREFIX, [file], range)
-  const needed = file.rowGroups.map((g, i) => ({ g, i })).filter(({ g }) => g.last >= range.start && g.first < range.end).map(({ i }) => i)
+  const needed = file.rowGroups
+    .map((g, i) => ({ g, i }))
+    .filter(({ g }) => g.last >= range.start && g.first < range.end)
+    .map(({ i }) => i)
   assert.ok(needed.length >= 1 && needed.length < 6, `${needed.length} groups needed`)
   const neededBytes = needed.reduce((s, i) => s + spans[i][1] - spans[i][0], 0)
   const tail = size - FOOTER_FETCH_BYTES
@@ -205,19 +251,33 @@ test('a latent-range read fetches the footer and the needed row groups, nothing 
   for (const f of store.fetches) {
     const inTail = f.start >= tail
     const inIndexes = f.start >= indexes
-    const inNeeded = needed.some((i) => f.start >= spans[i][0] && f.end <= spans[i][1])
-    assert.ok(inTail || inIndexes || inNeeded, `fetch [${f.start}, ${f.end}) is outside the footer, the page indexes and the needed row groups`)
+    const inNeeded = needed.some(i => f.start >= spans[i][0] && f.end <= spans[i][1])
+    assert.ok(
+      inTail || inIndexes || inNeeded,
+      `fetch [${f.start}, ${f.end}) is outside the footer, the page indexes and the needed row groups`
+    )
   }
   // The page index narrows reads below whole row groups: only the pages holding latents 1800-1829.
-  const groupBytesRead = store.fetches.filter((f) => f.start < indexes && f.start < tail).reduce((s, f) => s + f.end - f.start, 0)
-  assert.ok(groupBytesRead < neededBytes, `read ${groupBytesRead} bytes of pages, less than the ${neededBytes} of the needed row groups`)
+  const groupBytesRead = store.fetches
+    .filter(f => f.start < indexes && f.start < tail)
+    .reduce((s, f) => s + f.end - f.start, 0)
+  assert.ok(
+    groupBytesRead < neededBytes,
+    `read ${groupBytesRead} bytes of pages, less than the ${neededBytes} of the needed row groups`
+  )
   assert.ok(store.bytesRead < size / 4, `read ${store.bytesRead} of ${size} bytes`)
-  assert.equal(got.indptr[range.end] - got.indptr[range.start], cscFromCsr(m).indptr[range.end] - cscFromCsr(m).indptr[range.start])
+  assert.equal(
+    got.indptr[range.end] - got.indptr[range.start],
+    cscFromCsr(m).indptr[range.end] - cscFromCsr(m).indptr[range.start]
+  )
 
   // The footer is cached per store: a second read fetches row groups only.
   store.reset()
   await readByLatent(store, PREFIX, [file], [3])
-  assert.ok(store.fetches.every((f) => f.start < tail), 'no footer fetch the second time')
+  assert.ok(
+    store.fetches.every(f => f.start < tail),
+    'no footer fetch the second time'
+  )
 })
 
 test('one latent in 100k-row groups costs a few pages, not the column chunks, and reads back exactly', async () => {
@@ -231,31 +291,50 @@ test('one latent in 100k-row groups costs a few pages, not the column chunks, an
   const latent = 777
   const got = await readByLatent(store, PREFIX, [file], [latent])
   const expected = cscFromCsr(m)
-  const a = expected.indptr[latent], b = expected.indptr[latent + 1]
-  assert.deepEqual(Array.from(got.docs.subarray(got.indptr[latent], got.indptr[latent + 1])), Array.from(expected.docs.subarray(a, b)))
-  assert.deepEqual(Array.from(got.values.subarray(got.indptr[latent], got.indptr[latent + 1])), Array.from(expected.values.subarray(a, b)))
-  assert.deepEqual(Array.from(got.positions.subarray(got.indptr[latent], got.indptr[latent + 1])), Array.from(expected.positions.subarray(a, b)))
+  const a = expected.indptr[latent],
+    b = expected.indptr[latent + 1]
+  assert.deepEqual(
+    Array.from(got.docs.subarray(got.indptr[latent], got.indptr[latent + 1])),
+    Array.from(expected.docs.subarray(a, b))
+  )
+  assert.deepEqual(
+    Array.from(got.values.subarray(got.indptr[latent], got.indptr[latent + 1])),
+    Array.from(expected.values.subarray(a, b))
+  )
+  assert.deepEqual(
+    Array.from(got.positions.subarray(got.indptr[latent], got.indptr[latent + 1])),
+    Array.from(expected.positions.subarray(a, b))
+  )
   const indexes = spans[spans.length - 1][1]
-  const pageBytes = store.fetches.filter((f) => f.start < indexes).reduce((s, f) => s + f.end - f.start, 0)
-  const group = file.rowGroups.findIndex((g) => g.first <= latent && g.last >= latent)
+  const pageBytes = store.fetches.filter(f => f.start < indexes).reduce((s, f) => s + f.end - f.start, 0)
+  const group = file.rowGroups.findIndex(g => g.first <= latent && g.last >= latent)
   const groupBytes = spans[group][1] - spans[group][0]
-  assert.ok(pageBytes * 4 < groupBytes, `read ${pageBytes} bytes of pages for one latent; its row group is ${groupBytes} bytes`)
+  assert.ok(
+    pageBytes * 4 < groupBytes,
+    `read ${pageBytes} bytes of pages for one latent; its row group is ${groupBytes} bytes`
+  )
 })
 
 function sampleDocuments(n: number, rowStart: number, withMessages: boolean): DocumentColumns {
   const r = rng(n + rowStart)
   const words = ['whale', 'ship', 'Ahab', 'sea', 'ïle', '日本', 'tax', 'nation', 'free', 'offer', '🐋']
-  const text = Array.from({ length: n }, (_, i) =>
-    Array.from({ length: 20 + Math.floor(r() * 400) }, () => words[Math.floor(r() * words.length)]).join(' ') + ` #${rowStart + i}`)
+  const text = Array.from(
+    { length: n },
+    (_, i) =>
+      Array.from({ length: 20 + Math.floor(r() * 400) }, () => words[Math.floor(r() * words.length)]).join(' ') +
+      ` #${rowStart + i}`
+  )
   return {
     row: Int32Array.from({ length: n }, (_, i) => rowStart + i),
     id: Array.from({ length: n }, (_, i) => `doc-${rowStart + i}`),
     text,
     metadata: Array.from({ length: n }, (_, i) => JSON.stringify({ split: i % 3 ? 'train' : 'test', n: i })),
-    token_count: Int32Array.from(text, (t) => t.split(' ').length),
+    token_count: Int32Array.from(text, t => t.split(' ').length),
     truncated: Uint8Array.from({ length: n }, (_, i) => (i % 17 === 0 ? 1 : 0)),
     masked_tokens: Int32Array.from({ length: n }, (_, i) => i % 5),
-    ...(withMessages ? { messages: text.map((t) => JSON.stringify([{ role: 'assistant', content: t.slice(0, 20) }])) } : {}),
+    ...(withMessages
+      ? { messages: text.map(t => JSON.stringify([{ role: 'assistant', content: t.slice(0, 20) }])) }
+      : {})
   }
 }
 
@@ -270,7 +349,16 @@ test('documents shards: round trip of every column, by list, range and all, acro
     await inner.put(`${PREFIX}documents/part-${i}.parquet`, w.bytes)
     files.push({ key: `documents/part-${i}.parquet`, ...w.file })
   }
-  const all = await readDocuments(inner, PREFIX, files, undefined, ['row', 'id', 'text', 'metadata', 'token_count', 'truncated', 'masked_tokens', 'messages'])
+  const all = await readDocuments(inner, PREFIX, files, undefined, [
+    'row',
+    'id',
+    'text',
+    'metadata',
+    'token_count',
+    'truncated',
+    'masked_tokens',
+    'messages'
+  ])
   assert.equal(all.row.length, 1600)
   for (const [i, cols] of parts.entries()) {
     const at = i === 0 ? 0 : 900

@@ -5,7 +5,7 @@ import { evaluateSlice, type SliceData } from '../analysis/slice.ts'
 import type { ObjectStore } from './object-store.ts'
 import { readByLatent } from './latent-shards/read-by-latent.ts'
 import { readDocuments } from './documents/read.ts'
-import { type DocumentColumnName } from './documents/columns.ts'
+import type { DocumentColumnName } from './documents/columns.ts'
 
 /** What evaluating a slice read, for the cost figures in docs/slices.md. */
 export interface SliceReadInfo {
@@ -14,11 +14,23 @@ export interface SliceReadInfo {
   latentsRead: number
 }
 
-async function latentColumns(store: ObjectStore, prefix: string, manifest: Manifest, latents: number[]): Promise<SliceData['latents']> {
+async function latentColumns(
+  store: ObjectStore,
+  prefix: string,
+  manifest: Manifest,
+  latents: number[]
+): Promise<SliceData['latents']> {
   const out = new Map<number, { docs: Int32Array; values: Float32Array }>()
   if (!latents.length) return out
-  const csc = await readByLatent(store, prefix, manifest.latents.byLatent, latents, { nDocs: manifest.documents.count, nLatents: manifest.encoder.dSae })
-  for (const l of latents) out.set(l, { docs: csc.docs.subarray(csc.indptr[l], csc.indptr[l + 1]), values: csc.values.subarray(csc.indptr[l], csc.indptr[l + 1]) })
+  const csc = await readByLatent(store, prefix, manifest.latents.byLatent, latents, {
+    nDocs: manifest.documents.count,
+    nLatents: manifest.encoder.dSae
+  })
+  for (const l of latents)
+    out.set(l, {
+      docs: csc.docs.subarray(csc.indptr[l], csc.indptr[l + 1]),
+      values: csc.values.subarray(csc.indptr[l], csc.indptr[l + 1])
+    })
   return out
 }
 
@@ -27,16 +39,31 @@ async function latentColumns(store: ObjectStore, prefix: string, manifest: Manif
  * metadata and token-count conditions read only those documents columns. When the slice is a conjunction with
  * latent-only parts, those are evaluated first and the documents columns are read only for the rows they leave.
  */
-export async function readSliceRows(store: ObjectStore, prefix: string, manifest: Manifest, slice: Slice, info?: SliceReadInfo): Promise<Int32Array> {
+export async function readSliceRows(
+  store: ObjectStore,
+  prefix: string,
+  manifest: Manifest,
+  slice: Slice,
+  info?: SliceReadInfo
+): Promise<Int32Array> {
   const nDocs = manifest.documents.count
   const needs = sliceNeeds(slice)
-  const columns: DocumentColumnName[] = [...(needs.metadata ? ['metadata' as const] : []), ...(needs.tokens ? ['token_count' as const] : [])]
+  const columns: DocumentColumnName[] = [
+    ...(needs.metadata ? ['metadata' as const] : []),
+    ...(needs.tokens ? ['token_count' as const] : [])
+  ]
   const latents = await latentColumns(store, prefix, manifest, needs.latents)
-  if (info) { info.latentsRead = needs.latents.length; info.documentsRead = 0 }
+  if (info) {
+    info.latentsRead = needs.latents.length
+    info.documentsRead = 0
+  }
   if (!columns.length) return evaluateSlice(slice, { nDocs, latents })
 
   const conjuncts = 'and' in slice ? slice.and : [slice]
-  const latentOnly = conjuncts.filter((c) => { const n = sliceNeeds(c); return !n.metadata && !n.tokens })
+  const latentOnly = conjuncts.filter(c => {
+    const n = sliceNeeds(c)
+    return !n.metadata && !n.tokens
+  })
   let candidates: Int32Array | undefined
   if (latentOnly.length) {
     candidates = evaluateSlice(latentOnly.length === 1 ? latentOnly[0] : { and: latentOnly }, { nDocs, latents })
@@ -45,6 +72,10 @@ export async function readSliceRows(store: ObjectStore, prefix: string, manifest
   // Rows outside the candidates have no document columns here, but the latent-only conjuncts exclude them anyway.
   const docs = await readDocuments(store, prefix, manifest.documents.files, candidates, columns)
   if (info) info.documentsRead = docs.row.length
-  const documents: SliceData['documents'] = { row: docs.row, metadata: (docs as { metadata?: string[] }).metadata, tokenCount: (docs as { token_count?: Int32Array }).token_count }
+  const documents: SliceData['documents'] = {
+    row: docs.row,
+    metadata: (docs as { metadata?: string[] }).metadata,
+    tokenCount: (docs as { token_count?: Int32Array }).token_count
+  }
   return evaluateSlice(slice, { nDocs, documents, latents })
 }

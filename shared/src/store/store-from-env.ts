@@ -7,7 +7,10 @@ import type { ObjectStore } from './object-store.ts'
 
 export function storeFromEnv(env: Record<string, string | undefined>): ObjectStore {
   if (env.BUCKET) {
-    const client = new S3Client({ region: env.AWS_REGION ?? 'us-east-1', ...(env.S3_ENDPOINT ? { endpoint: env.S3_ENDPOINT, forcePathStyle: true } : {}) })
+    const client = new S3Client({
+      region: env.AWS_REGION ?? 'us-east-1',
+      ...(env.S3_ENDPOINT ? { endpoint: env.S3_ENDPOINT, forcePathStyle: true } : {})
+    })
     return new S3ObjectStore({ client, bucket: env.BUCKET })
   }
   return new FsObjectStore(join(resolve(env.DATA_DIR ?? '.data'), 'store'))

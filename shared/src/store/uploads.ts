@@ -1,5 +1,5 @@
 /** @module Uploaded source files in the object store: `{tenant}/uploads/{id}` (the bytes) and `{id}.json` (name, type, size). */
-import { z } from 'zod'
+import type { z } from 'zod'
 import { assertSafeId } from './layout.ts'
 import type { ObjectStore } from './object-store.ts'
 import { UPLOAD_URL, UploadResult } from '../contract/upload.ts'
@@ -14,7 +14,7 @@ export const uploadKeys = {
     assertSafeId('upload id', id)
     return `${tenant}/uploads/${id}`
   },
-  meta: (tenant: string, id: string) => `${uploadKeys.data(tenant, id)}.json`,
+  meta: (tenant: string, id: string) => `${uploadKeys.data(tenant, id)}.json`
 }
 
 /** Upload ids: random, URL-safe, valid key segments. */
@@ -49,10 +49,14 @@ export function uploadProblem(head: Uint8Array, filename: string): string | null
   const starts = (magic: number[]) => magic.every((b, i) => head[i] === b)
   if (starts([0x50, 0x41, 0x52, 0x31]) || starts([0x1f, 0x8b])) return null
   const sample = head.subarray(0, 4096)
-  if (sample.includes(0)) return `"${filename}" looks binary (it has NUL bytes): upload JSONL, JSON, CSV, Parquet or plain text`
+  if (sample.includes(0))
+    return `"${filename}" looks binary (it has NUL bytes): upload JSONL, JSON, CSV, Parquet or plain text`
   try {
     // A multi-byte character cut at the end of the sample is fine: only the first 4 KiB less 3 bytes must decode.
-    new TextDecoder('utf-8', { fatal: true }).decode(sample.subarray(0, sample.length === head.length ? sample.length : Math.max(0, sample.length - 3)), { stream: sample.length !== head.length })
+    new TextDecoder('utf-8', { fatal: true }).decode(
+      sample.subarray(0, sample.length === head.length ? sample.length : Math.max(0, sample.length - 3)),
+      { stream: sample.length !== head.length }
+    )
   } catch {
     return `"${filename}" is not UTF-8 text: upload JSONL, JSON, CSV, Parquet or plain text in UTF-8`
   }

@@ -21,7 +21,7 @@ export const versionLayout = {
   /** Statistics and p90 of the whole dataset as of version v (the batch's own are under dir(v)stats/). */
   datasetStats: (v: number) => `versions/${pad(v)}/dataset/latent-stats.parquet`,
   datasetP90: (v: number) => `versions/${pad(v)}/dataset/latent-p90.f32`,
-  datasetTopExamples: (v: number) => `versions/${pad(v)}/dataset/top-examples.parquet`,
+  datasetTopExamples: (v: number) => `versions/${pad(v)}/dataset/top-examples.parquet`
 }
 
 /** The version a manifest describes. */
@@ -30,11 +30,21 @@ export const versionOf = (m: Pick<Manifest, 'version'>): number => m.version ?? 
 /** Every version of a manifest with its rows, oldest first (a dataset never appended to has one). */
 export function versionsOf(m: Manifest): NonNullable<Manifest['versions']> {
   if (m.versions?.length) return m.versions
-  return [{ version: 1, documents: { start: 0, count: m.documents.count }, tokens: m.documents.tokens, createdAt: m.createdAt, dir: '', statsKey: m.stats.key }]
+  return [
+    {
+      version: 1,
+      documents: { start: 0, count: m.documents.count },
+      tokens: m.documents.tokens,
+      createdAt: m.createdAt,
+      dir: '',
+      statsKey: m.stats.key
+    }
+  ]
 }
 
 /** The public per-version counts. */
-export const versionInfos = (m: Manifest): VersionInfo[] => versionsOf(m).map(({ version, documents, tokens, createdAt }) => ({ version, documents, tokens, createdAt }))
+export const versionInfos = (m: Manifest): VersionInfo[] =>
+  versionsOf(m).map(({ version, documents, tokens, createdAt }) => ({ version, documents, tokens, createdAt }))
 
 const decode = (bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes)) as unknown
 
@@ -42,7 +52,12 @@ const decode = (bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes)
  * The manifest of a dataset at a version (latest when `version` is undefined); null when the dataset is not ready,
  * deleted, or has no such version.
  */
-export async function getManifestAt(datasets: DatasetStore, tenant: string, id: string, version?: number): Promise<Manifest | null> {
+export async function getManifestAt(
+  datasets: DatasetStore,
+  tenant: string,
+  id: string,
+  version?: number
+): Promise<Manifest | null> {
   const latest = await datasets.getManifest(tenant, id)
   if (!latest || version === undefined || version === versionOf(latest)) return latest
   if (version > versionOf(latest)) return null
@@ -54,7 +69,12 @@ export async function getManifestAt(datasets: DatasetStore, tenant: string, id: 
  * Whether a version after `version` was committed (or is being committed): one HEAD. Its manifest under versions/ is
  * written before manifest.json switches, so a reader that memoized version v learns of v + 1 no later than the switch.
  */
-export async function hasNewerVersion(objects: ObjectStore, tenant: string, id: string, version: number): Promise<boolean> {
+export async function hasNewerVersion(
+  objects: ObjectStore,
+  tenant: string,
+  id: string,
+  version: number
+): Promise<boolean> {
   if (!Number.isInteger(version) || version < 1) return true
   return (await objects.head(layout.datasetPrefix(tenant, id) + versionLayout.manifest(version + 1))) !== null
 }
@@ -95,7 +115,12 @@ export class VersionScopedStore implements ObjectStore {
   private readonly dir: string
   private readonly record: string
 
-  constructor(readonly inner: ObjectStore, tenant: string, id: string, readonly version: number) {
+  constructor(
+    readonly inner: ObjectStore,
+    tenant: string,
+    id: string,
+    readonly version: number
+  ) {
     this.root = layout.datasetPrefix(tenant, id)
     this.dir = this.root + versionLayout.dir(version)
     this.record = layout.record(tenant, id)
@@ -110,12 +135,22 @@ export class VersionScopedStore implements ObjectStore {
     return key.startsWith(this.dir) ? this.root + key.slice(this.dir.length) : key
   }
 
-  get(key: string): Promise<Uint8Array | null> { return this.inner.get(this.map(key)) }
-  getRange(key: string, start: number, end: number): Promise<Uint8Array> { return this.inner.getRange(this.map(key), start, end) }
-  head(key: string): Promise<number | null> { return this.inner.head(this.map(key)) }
-  put(key: string, body: Uint8Array | string, options?: PutOptions): Promise<void> { return this.inner.put(this.map(key), body, options) }
-  delete(key: string): Promise<void> { return this.inner.delete(this.map(key)) }
+  get(key: string): Promise<Uint8Array | null> {
+    return this.inner.get(this.map(key))
+  }
+  getRange(key: string, start: number, end: number): Promise<Uint8Array> {
+    return this.inner.getRange(this.map(key), start, end)
+  }
+  head(key: string): Promise<number | null> {
+    return this.inner.head(this.map(key))
+  }
+  put(key: string, body: Uint8Array | string, options?: PutOptions): Promise<void> {
+    return this.inner.put(this.map(key), body, options)
+  }
+  delete(key: string): Promise<void> {
+    return this.inner.delete(this.map(key))
+  }
   async list(prefix: string): Promise<ObjectInfo[]> {
-    return (await this.inner.list(this.map(prefix))).map((o) => ({ ...o, key: this.unmap(o.key) }))
+    return (await this.inner.list(this.map(prefix))).map(o => ({ ...o, key: this.unmap(o.key) }))
   }
 }

@@ -11,7 +11,7 @@ export function toHalfBits(value: number): number {
   const exp = (x >>> 23) & 0xff
   let mant = x & 0x7fffff
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0)
-  let e = exp - 127 + 15
+  const e = exp - 127 + 15
   if (e >= 0x1f) return sign | 0x7c00
   if (e <= 0) {
     if (e < -10) return sign
@@ -20,12 +20,12 @@ export function toHalfBits(value: number): number {
     const half = 1 << (shift - 1)
     let h = mant >>> shift
     const rest = mant & ((1 << shift) - 1)
-    if (rest > half || (rest === half && (h & 1))) h++
+    if (rest > half || (rest === half && h & 1)) h++
     return sign | h
   }
   let h = (e << 10) | (mant >>> 13)
   const rest = mant & 0x1fff
-  if (rest > 0x1000 || (rest === 0x1000 && (h & 1))) h++
+  if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++
   return sign | h
 }
 
@@ -49,7 +49,7 @@ export function fromBfloat16Bits(b: number): number {
 export function toBfloat16Bits(value: number): number {
   f32[0] = value
   const x = u32[0]
-  if ((x & 0x7f800000) === 0x7f800000 && (x & 0x7fffff)) return (x >>> 16) | 0x40
+  if ((x & 0x7f800000) === 0x7f800000 && x & 0x7fffff) return (x >>> 16) | 0x40
   return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff
 }
 

@@ -12,7 +12,7 @@ const DTYPES: Record<string, { dtype: TensorEntry['dtype']; size: number }> = {
   f2: { dtype: 'F16', size: 2 },
   f8: { dtype: 'F64', size: 8 },
   i4: { dtype: 'I32', size: 4 },
-  i8: { dtype: 'I64', size: 8 },
+  i8: { dtype: 'I64', size: 8 }
 }
 
 /**
@@ -30,40 +30,54 @@ function parseHeader(text: string, what: string): { descr: string; fortran: bool
   if (!fortran) throw new Error(`${what}: .npy header has no 'fortran_order'`)
   const shape = /'shape'\s*:\s*\(([^)]*)\)/.exec(text)
   if (!shape) throw new Error(`${what}: .npy header has no 'shape'`)
-  const dims = shape[1].split(',').map((s) => s.trim()).filter((s) => s.length > 0).map((s) => {
-    const n = Number(s.replace(/L$/, ''))
-    if (!Number.isInteger(n) || n < 0) throw new Error(`${what}: .npy shape (${shape[1]}) is not a tuple of sizes`)
-    return n
-  })
+  const dims = shape[1]
+    .split(',')
+    .map(s => s.trim())
+    .filter(s => s.length > 0)
+    .map(s => {
+      const n = Number(s.replace(/L$/, ''))
+      if (!Number.isInteger(n) || n < 0) throw new Error(`${what}: .npy shape (${shape[1]}) is not a tuple of sizes`)
+      return n
+    })
   return { descr: descr[1], fortran: fortran[1] === 'True', shape: dims }
 }
 
 /** One .npy file (format versions 1, 2 and 3). Big-endian arrays are byte-swapped to little-endian. */
 export function parseNpy(bytes: Uint8Array, what = 'array.npy'): NpyArray {
-  if (bytes.byteLength < 10 || MAGIC.some((b, i) => bytes[i] !== b)) throw new Error(`${what}: not a .npy file (bad magic)`)
+  if (bytes.byteLength < 10 || MAGIC.some((b, i) => bytes[i] !== b))
+    throw new Error(`${what}: not a .npy file (bad magic)`)
   const major = bytes[6]
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   let headerLen: number
   let start: number
-  if (major === 1) { headerLen = view.getUint16(8, true); start = 10 } else if (major === 2 || major === 3) {
+  if (major === 1) {
+    headerLen = view.getUint16(8, true)
+    start = 10
+  } else if (major === 2 || major === 3) {
     if (bytes.byteLength < 12) throw new Error(`${what}: truncated .npy header`)
-    headerLen = view.getUint32(8, true); start = 12
+    headerLen = view.getUint32(8, true)
+    start = 12
   } else throw new Error(`${what}: .npy format version ${major}.${bytes[7]} is not supported (1, 2, 3)`)
   if (start + headerLen > bytes.byteLength) throw new Error(`${what}: .npy header runs past the end of the file`)
   // Versions 1 and 2 are latin-1; 3 is utf-8. The keys we read are ASCII either way.
   const header = new TextDecoder(major === 3 ? 'utf-8' : 'latin1').decode(bytes.subarray(start, start + headerLen))
   const { descr, fortran, shape } = parseHeader(header, what)
-  if (fortran) throw new Error(`${what}: fortran_order arrays are not supported (save with C order: np.ascontiguousarray)`)
+  if (fortran)
+    throw new Error(`${what}: fortran_order arrays are not supported (save with C order: np.ascontiguousarray)`)
   const order = descr[0]
   const code = descr.slice(1)
-  if (code === 'O' || descr === 'O') throw new Error(`${what}: object arrays (dtype ${descr}) cannot be read: they are Python pickles`)
+  if (code === 'O' || descr === 'O')
+    throw new Error(`${what}: object arrays (dtype ${descr}) cannot be read: they are Python pickles`)
   const known = DTYPES[code]
-  if (!known || !'<>=|'.includes(order)) throw new Error(`${what}: dtype ${descr} is not supported (<f4, <f2, <f8, <i4, <i8)`)
+  if (!known || !'<>=|'.includes(order))
+    throw new Error(`${what}: dtype ${descr} is not supported (<f4, <f2, <f8, <i4, <i8)`)
   const count = shape.reduce((a, b) => a * b, 1)
   const dataStart = start + headerLen
   const byteLength = count * known.size
   if (dataStart + byteLength > bytes.byteLength) {
-    throw new Error(`${what}: data for shape [${shape.join(', ')}] of ${descr} needs ${byteLength} bytes, file has ${bytes.byteLength - dataStart} (truncated?)`)
+    throw new Error(
+      `${what}: data for shape [${shape.join(', ')}] of ${descr} needs ${byteLength} bytes, file has ${bytes.byteLength - dataStart} (truncated?)`
+    )
   }
   let data = bytes.subarray(dataStart, dataStart + byteLength)
   if (order === '>' && known.size > 1) {
@@ -74,7 +88,14 @@ export function parseNpy(bytes: Uint8Array, what = 'array.npy'): NpyArray {
   return { dtype: known.dtype, shape, bytes: data }
 }
 
-interface ZipEntry { name: string; method: number; compressedSize: number; size: number; crc: number; localOffset: number }
+interface ZipEntry {
+  name: string
+  method: number
+  compressedSize: number
+  size: number
+  crc: number
+  localOffset: number
+}
 
 /** Zip64 extended information (header id 1): the 64-bit values replace those stored as 0xFFFFFFFF, in order. */
 function zip64Extra(extra: Uint8Array, entry: ZipEntry, sizeMax: boolean, csizeMax: boolean, offsetMax: boolean): void {
@@ -85,7 +106,11 @@ function zip64Extra(extra: Uint8Array, entry: ZipEntry, sizeMax: boolean, csizeM
     const len = v.getUint16(p + 2, true)
     if (id === 1) {
       let q = p + 4
-      const next = () => { const x = Number(v.getBigUint64(q, true)); q += 8; return x }
+      const next = () => {
+        const x = Number(v.getBigUint64(q, true))
+        q += 8
+        return x
+      }
       if (sizeMax) entry.size = next()
       if (csizeMax) entry.compressedSize = next()
       if (offsetMax) entry.localOffset = next()
@@ -100,14 +125,18 @@ export function zipEntries(bytes: Uint8Array, what = 'archive.zip'): ZipEntry[] 
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   let eocd = -1
   for (let p = bytes.byteLength - 22; p >= Math.max(0, bytes.byteLength - 22 - 65535); p--) {
-    if (v.getUint32(p, true) === 0x06054b50) { eocd = p; break }
+    if (v.getUint32(p, true) === 0x06054b50) {
+      eocd = p
+      break
+    }
   }
   if (eocd < 0) throw new Error(`${what}: not a zip archive (no end of central directory; truncated download?)`)
   let count = v.getUint16(eocd + 10, true)
   let cdOffset = v.getUint32(eocd + 16, true)
   if (count === 0xffff || cdOffset === 0xffffffff) {
     const locator = eocd - 20
-    if (locator < 0 || v.getUint32(locator, true) !== 0x07064b50) throw new Error(`${what}: zip64 archive without a zip64 locator`)
+    if (locator < 0 || v.getUint32(locator, true) !== 0x07064b50)
+      throw new Error(`${what}: zip64 archive without a zip64 locator`)
     const z64 = Number(v.getBigUint64(locator + 8, true))
     if (v.getUint32(z64, true) !== 0x06064b50) throw new Error(`${what}: bad zip64 end of central directory`)
     count = Number(v.getBigUint64(z64 + 32, true))
@@ -116,7 +145,8 @@ export function zipEntries(bytes: Uint8Array, what = 'archive.zip'): ZipEntry[] 
   const entries: ZipEntry[] = []
   let p = cdOffset
   for (let i = 0; i < count; i++) {
-    if (p + 46 > bytes.byteLength || v.getUint32(p, true) !== 0x02014b50) throw new Error(`${what}: corrupt central directory at entry ${i}`)
+    if (p + 46 > bytes.byteLength || v.getUint32(p, true) !== 0x02014b50)
+      throw new Error(`${what}: corrupt central directory at entry ${i}`)
     const nameLen = v.getUint16(p + 28, true)
     const extraLen = v.getUint16(p + 30, true)
     const commentLen = v.getUint16(p + 32, true)
@@ -126,10 +156,15 @@ export function zipEntries(bytes: Uint8Array, what = 'archive.zip'): ZipEntry[] 
       compressedSize: v.getUint32(p + 20, true),
       size: v.getUint32(p + 24, true),
       localOffset: v.getUint32(p + 42, true),
-      name: new TextDecoder().decode(bytes.subarray(p + 46, p + 46 + nameLen)),
+      name: new TextDecoder().decode(bytes.subarray(p + 46, p + 46 + nameLen))
     }
-    zip64Extra(bytes.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen), entry,
-      entry.size === 0xffffffff, entry.compressedSize === 0xffffffff, entry.localOffset === 0xffffffff)
+    zip64Extra(
+      bytes.subarray(p + 46 + nameLen, p + 46 + nameLen + extraLen),
+      entry,
+      entry.size === 0xffffffff,
+      entry.compressedSize === 0xffffffff,
+      entry.localOffset === 0xffffffff
+    )
     entries.push(entry)
     p += 46 + nameLen + extraLen + commentLen
   }
@@ -140,18 +175,22 @@ export function zipEntries(bytes: Uint8Array, what = 'archive.zip'): ZipEntry[] 
 export function zipEntryData(bytes: Uint8Array, entry: ZipEntry, what = 'archive.zip'): Uint8Array {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const at = entry.localOffset
-  if (at + 30 > bytes.byteLength || v.getUint32(at, true) !== 0x04034b50) throw new Error(`${what}: ${entry.name}: bad local header`)
+  if (at + 30 > bytes.byteLength || v.getUint32(at, true) !== 0x04034b50)
+    throw new Error(`${what}: ${entry.name}: bad local header`)
   const start = at + 30 + v.getUint16(at + 26, true) + v.getUint16(at + 28, true)
-  if (start + entry.compressedSize > bytes.byteLength) throw new Error(`${what}: ${entry.name}: data runs past the end of the archive (truncated download?)`)
+  if (start + entry.compressedSize > bytes.byteLength)
+    throw new Error(`${what}: ${entry.name}: data runs past the end of the archive (truncated download?)`)
   const raw = bytes.subarray(start, start + entry.compressedSize)
   let data: Uint8Array
   if (entry.method === 0) data = raw
   else if (entry.method === 8) {
     const out = inflateRawSync(raw)
     data = new Uint8Array(out.buffer, out.byteOffset, out.byteLength)
-  } else throw new Error(`${what}: ${entry.name}: compression method ${entry.method} is not supported (stored, deflate)`)
-  if (data.byteLength !== entry.size) throw new Error(`${what}: ${entry.name}: ${data.byteLength} bytes, expected ${entry.size}`)
-  if ((crc32(data) >>> 0) !== entry.crc) throw new Error(`${what}: ${entry.name}: CRC mismatch (corrupt archive)`)
+  } else
+    throw new Error(`${what}: ${entry.name}: compression method ${entry.method} is not supported (stored, deflate)`)
+  if (data.byteLength !== entry.size)
+    throw new Error(`${what}: ${entry.name}: ${data.byteLength} bytes, expected ${entry.size}`)
+  if (crc32(data) >>> 0 !== entry.crc) throw new Error(`${what}: ${entry.name}: CRC mismatch (corrupt archive)`)
   return data
 }
 

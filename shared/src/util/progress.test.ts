@@ -5,14 +5,24 @@ import { bar, createProgress, plainLine } from './progress.ts'
 
 function sink(isTTY: boolean) {
   const chunks: string[] = []
-  return { chunks, stream: { isTTY, columns: 100, write: (s: string) => { chunks.push(s) } }, text: () => chunks.join('') }
+  return {
+    chunks,
+    stream: {
+      isTTY,
+      columns: 100,
+      write: (s: string) => {
+        chunks.push(s)
+      }
+    },
+    text: () => chunks.join('')
+  }
 }
 
 /** What a terminal would show: applies \r, cursor-up and clear-line to a grid of lines. */
 function screen(output: string): string[] {
   const lines: string[] = ['']
   let row = 0
-  for (let i = 0; i < output.length;) {
+  for (let i = 0; i < output.length; ) {
     // biome-ignore lint/suspicious/noControlCharactersInRegex: the test reads the terminal's escape sequences
     const esc = /^\x1b\[(\d*)([AK])/.exec(output.slice(i))
     if (esc) {
@@ -23,7 +33,11 @@ function screen(output: string): string[] {
     }
     const ch = output[i++]
     if (ch === '\r') continue
-    if (ch === '\n') { row++; lines[row] ??= ''; continue }
+    if (ch === '\n') {
+      row++
+      lines[row] ??= ''
+      continue
+    }
     lines[row] += ch
   }
   return lines.filter((l, i) => l !== '' || i < row)
@@ -40,14 +54,17 @@ test('off a terminal: one plain line per change, none for a repeat, no carriage 
   p.update('ham-0', { done: 250, total: 1000, status: 'running', detail: '51,200 tokens' })
   p.finish('ham-0', 'ham-0: 1000 documents in 3.0 s')
   p.close()
-  assert.equal(out.text(), [
-    'ham-0: queued 0 documents',
-    'spam-0: queued 0 documents',
-    'ham-0: running 250/1,000 documents (25%), 51,200 tokens',
-    '[encoder] demo pooling (max): running on cpu (2 threads)',
-    'ham-0: 1000 documents in 3.0 s',
-    '',
-  ].join('\n'))
+  assert.equal(
+    out.text(),
+    [
+      'ham-0: queued 0 documents',
+      'spam-0: queued 0 documents',
+      'ham-0: running 250/1,000 documents (25%), 51,200 tokens',
+      '[encoder] demo pooling (max): running on cpu (2 threads)',
+      'ham-0: 1000 documents in 3.0 s',
+      ''
+    ].join('\n')
+  )
   // biome-ignore lint/suspicious/noControlCharactersInRegex: no escape sequence may reach a non-terminal
   assert.doesNotMatch(out.text(), /[\r\x1b]/)
 })
@@ -63,14 +80,14 @@ test('on a terminal: every task has a bar, redrawn in place; logs and finished t
   assert.deepEqual(screen(out.text()), [
     '[encoder] running on cpu',
     `ham-0  ${bar({ done: 50, total: 100 })}  50%  running  50/100 documents`,
-    `spam-0 ${bar({ done: 10, total: 40 })}  25%  running  10/40 documents`,
+    `spam-0 ${bar({ done: 10, total: 40 })}  25%  running  10/40 documents`
   ])
   p.finish('ham-0', 'ham-0: 100 documents')
   p.close()
   assert.deepEqual(screen(out.text()), [
     '[encoder] running on cpu',
     'ham-0: 100 documents',
-    `spam-0 ${bar({ done: 10, total: 40 })}  25%  running  10/40 documents`,
+    `spam-0 ${bar({ done: 10, total: 40 })}  25%  running  10/40 documents`
   ])
 })
 
@@ -82,7 +99,9 @@ test('console output is routed through the renderer while captured, and given ba
   try {
     console.log('[encoder] %s on %s', 'running', 'cpu')
     console.error('warning: slow')
-  } finally { p.close() }
+  } finally {
+    p.close()
+  }
   assert.equal(console.log, original)
   assert.equal(out.text(), '[encoder] running on cpu\nwarning: slow\n')
 })

@@ -79,7 +79,7 @@ export function createProgress(options: ProgressOptions = {}): Progress {
   const printed = new Map<string, string>()
   let drawn = 0
   let restore: (() => void) | null = null
-  const nameWidth = () => Math.max(4, ...[...tasks.keys()].map((k) => k.length))
+  const nameWidth = () => Math.max(4, ...[...tasks.keys()].map(k => k.length))
 
   function barLine(name: string, s: TaskState): string {
     // Most telling first: a narrow terminal cuts the detail, not the status.
@@ -103,9 +103,15 @@ export function createProgress(options: ProgressOptions = {}): Progress {
   const progress: Progress = {
     update(name, state) {
       tasks.set(name, { ...state })
-      if (tty) { redraw(); return }
+      if (tty) {
+        redraw()
+        return
+      }
       const line = plainLine(name, state, unit)
-      if (printed.get(name) !== line) { printed.set(name, line); stream.write(`${line}\n`) }
+      if (printed.get(name) !== line) {
+        printed.set(name, line)
+        stream.write(`${line}\n`)
+      }
     },
     finish(name, line) {
       tasks.delete(name)
@@ -121,7 +127,10 @@ export function createProgress(options: ProgressOptions = {}): Progress {
       if (restore) return
       const saved = { log: console.log, info: console.info, warn: console.warn, error: console.error }
       const through = (...args: unknown[]) => progress.log(format(...args))
-      console.log = through; console.info = through; console.warn = through; console.error = through
+      console.log = through
+      console.info = through
+      console.warn = through
+      console.error = through
       restore = () => Object.assign(console, saved)
     },
     close() {
@@ -129,7 +138,7 @@ export function createProgress(options: ProgressOptions = {}): Progress {
       restore = null
       if (tty && tasks.size) redraw()
       drawn = 0
-    },
+    }
   }
   return progress
 }

@@ -14,5 +14,5 @@ test('ids have the prefix, the length, only the 32 symbols, are valid resource i
   assert.equal(seen.size, 20_000)
   assert.ok(ResourceId.safeParse(randomId('aj_', 14)).success)
   // Every symbol shows up: the 5 low bits of a random byte are uniform.
-  assert.equal(new Set([...seen].flatMap((id) => [...id.slice('ds_'.length)])).size, 32)
+  assert.equal(new Set([...seen].flatMap(id => [...id.slice('ds_'.length)])).size, 32)
 })

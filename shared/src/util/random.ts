@@ -42,7 +42,10 @@ function splitmix32Sfc(seed: number): () => number {
  */
 export function seededRng(seed: number): Rng {
   const mix = splitmix32Sfc(Math.floor(seed) ^ 0x5bd1e995)
-  let a = mix(), b = mix(), c = mix(), d = mix()
+  let a = mix(),
+    b = mix(),
+    c = mix(),
+    d = mix()
   const next32 = (): number => {
     const t = (((a + b) >>> 0) + d) >>> 0
     d = (d + 1) >>> 0
@@ -76,12 +79,18 @@ function splitmix32Xoshiro(seed: number): () => number {
 /** xoshiro128**: a fast 32-bit generator, returning uniforms in [0, 1) on a 2^-24 grid. */
 export function xoshiro128(seed: number): () => number {
   const init = splitmix32Xoshiro(seed)
-  let s0 = init(), s1 = init(), s2 = init(), s3 = init()
+  let s0 = init(),
+    s1 = init(),
+    s2 = init(),
+    s3 = init()
   const rotl = (x: number, k: number) => (x << k) | (x >>> (32 - k))
   return () => {
     const result = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0
     const t = s1 << 9
-    s2 ^= s0; s3 ^= s1; s1 ^= s2; s0 ^= s3
+    s2 ^= s0
+    s3 ^= s1
+    s1 ^= s2
+    s0 ^= s3
     s2 ^= t
     s3 = rotl(s3, 11)
     return (result >>> 8) * 2 ** -24

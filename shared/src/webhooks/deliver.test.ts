@@ -24,7 +24,7 @@ before(async () => {
   server = createServer((req, res) => {
     let body = ''
     req.setEncoding('utf8')
-    req.on('data', (c) => (body += c))
+    req.on('data', c => (body += c))
     req.on('end', () => {
       const path = req.url ?? '/'
       received.push({ path, method: req.method ?? '', headers: req.headers, body })
@@ -36,18 +36,18 @@ before(async () => {
       res.end('{"ignored":true}')
     })
   })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  await new Promise<void>(r => server.listen(0, '127.0.0.1', r))
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 })
-after(() => new Promise<void>((r) => server.close(() => r())))
+after(() => new Promise<void>(r => server.close(() => r())))
 
-const hits = (path: string) => received.filter((r) => r.path === path)
+const hits = (path: string) => received.filter(r => r.path === path)
 const event = (secret: string, path: string) => ({
   url: `${base}${path}`,
   secret,
   messageId: `msg_${path.slice(1)}`,
   timestamp: Math.floor(Date.now() / 1000),
-  body: JSON.stringify({ type: 'dataset.ready', data: { id: 'ds_1' } }),
+  body: JSON.stringify({ type: 'dataset.ready', data: { id: 'ds_1' } })
 })
 
 describe('deliverWebhook', () => {
@@ -77,7 +77,10 @@ describe('deliverWebhook', () => {
     assert.match(first.error!, /500/)
     const second = await deliverWebhook(event(secret, '/flaky'))
     assert.deepEqual(second, { ok: true, status: 204, retry: false })
-    assert.deepEqual(hits('/flaky').map((h) => h.headers['webhook-id']), ['msg_flaky', 'msg_flaky'])
+    assert.deepEqual(
+      hits('/flaky').map(h => h.headers['webhook-id']),
+      ['msg_flaky', 'msg_flaky']
+    )
   })
 
   it('does not follow a redirect and counts it as a failure', async () => {
@@ -106,9 +109,9 @@ describe('deliverWebhook', () => {
 
   it('a refused connection or a timeout asks for a retry', async () => {
     const closed = createServer()
-    await new Promise<void>((r) => closed.listen(0, '127.0.0.1', r))
+    await new Promise<void>(r => closed.listen(0, '127.0.0.1', r))
     const port = (closed.address() as AddressInfo).port
-    await new Promise<void>((r) => closed.close(() => r()))
+    await new Promise<void>(r => closed.close(() => r()))
     const refused = await deliverWebhook({ ...event(generateWebhookSecret(), '/x'), url: `http://127.0.0.1:${port}/` })
     assert.equal(refused.ok, false)
     assert.equal(refused.retry, true)
@@ -127,7 +130,10 @@ describe('deliverWebhook', () => {
       seen = new Request(input, init)
       return new Response(null, { status: 202 })
     }
-    const result = await deliverWebhook({ ...event(generateWebhookSecret(), '/unused'), body: { a: 1 } }, { fetch: fakeFetch })
+    const result = await deliverWebhook(
+      { ...event(generateWebhookSecret(), '/unused'), body: { a: 1 } },
+      { fetch: fakeFetch }
+    )
     assert.deepEqual(result, { ok: true, status: 202, retry: false })
     assert.equal(await seen!.text(), '{"a":1}')
     assert.equal(seen!.redirect, 'manual')

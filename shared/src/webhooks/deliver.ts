@@ -2,7 +2,9 @@
 import { signWebhook } from './sign.ts'
 
 /** Delay before each attempt, from the Standard Webhooks spec: at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h, 24 h. */
-export const WEBHOOK_RETRY_SCHEDULE_SECONDS: readonly number[] = Object.freeze([0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400])
+export const WEBHOOK_RETRY_SCHEDULE_SECONDS: readonly number[] = Object.freeze([
+  0, 5, 300, 1800, 7200, 18000, 36000, 50400, 72000, 86400
+])
 
 /**
  * Seconds to wait before attempt number `attempt` (0-based: attempt 0 is the first delivery, at once;
@@ -54,29 +56,37 @@ export async function deliverWebhook(delivery: WebhookDelivery, options: Deliver
         'content-type': 'application/json',
         'webhook-id': delivery.messageId,
         'webhook-timestamp': String(timestamp),
-        'webhook-signature': signature,
+        'webhook-signature': signature
       },
       body,
       // A redirect could send the signed event somewhere the owner never registered.
       redirect: 'manual',
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: AbortSignal.timeout(timeoutMs)
     })
   } catch (err) {
     const e = err as Error
     const timedOut = e?.name === 'TimeoutError' || e?.name === 'AbortError'
     const cause = (e as { cause?: { code?: string; message?: string } })?.cause
-    const detail = timedOut ? `no response within ${timeoutMs} ms` : [e?.message, cause?.code ?? cause?.message].filter(Boolean).join(': ')
+    const detail = timedOut
+      ? `no response within ${timeoutMs} ms`
+      : [e?.message, cause?.code ?? cause?.message].filter(Boolean).join(': ')
     return { ok: false, retry: true, error: `request failed: ${detail}` }
   }
   // The receiver's answer is not used; free the connection.
   await response.body?.cancel().catch(() => {})
   const status = response.status
   if (status >= 200 && status < 300) return { ok: true, status, retry: false }
-  if (status === 410) return { ok: false, status, retry: false, error: 'endpoint answered 410 Gone: stop sending to it' }
+  if (status === 410)
+    return { ok: false, status, retry: false, error: 'endpoint answered 410 Gone: stop sending to it' }
   // Browsers and workerd hide a manual redirect behind status 0 / type 'opaqueredirect'.
   if (response.type === 'opaqueredirect' || (status >= 300 && status < 400)) {
     const location = response.headers.get('location')
-    return { ok: false, status, retry: true, error: `endpoint answered a redirect (${status}${location ? ` to ${location}` : ''}); redirects are not followed` }
+    return {
+      ok: false,
+      status,
+      retry: true,
+      error: `endpoint answered a redirect (${status}${location ? ` to ${location}` : ''}); redirects are not followed`
+    }
   }
   return { ok: false, status, retry: true, error: `endpoint answered ${status}` }
 }

@@ -17,35 +17,63 @@ before(async () => {
   server = createServer((req, res) => {
     hits.push(req.url ?? '')
     req.resume()
-    req.on('end', () => { res.statusCode = req.url === '/ok' ? 200 : req.url === '/gone' ? 410 : 503; res.end() })
+    req.on('end', () => {
+      res.statusCode = req.url === '/ok' ? 200 : req.url === '/gone' ? 410 : 503
+      res.end()
+    })
   })
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  await new Promise<void>(r => server.listen(0, '127.0.0.1', r))
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
 })
-after(() => new Promise<void>((r) => server.close(() => r())))
+after(() => new Promise<void>(r => server.close(() => r())))
 
 /** The queue's side of the contract: what was sent back, with which delay. */
 function recordingQueue() {
   const sent: Array<{ body: WebhookJob; options?: SendOptions }> = []
-  return { sent, send: async (body: WebhookJob, options?: SendOptions) => { sent.push({ body, options }); return 'id' } }
+  return {
+    sent,
+    send: async (body: WebhookJob, options?: SendOptions) => {
+      sent.push({ body, options })
+      return 'id'
+    }
+  }
 }
 
 const job = (over: Partial<WebhookJob> = {}): WebhookJob => ({
-  kind: 'webhook', tenant: 't', datasetId: 'ds_1', event: 'dataset.ready', messageId: 'msg_1', body: '{"x":1}',
-  timestamp: Math.floor(Date.now() / 1000), attempt: 0, ...over,
+  kind: 'webhook',
+  tenant: 't',
+  datasetId: 'ds_1',
+  event: 'dataset.ready',
+  messageId: 'msg_1',
+  body: '{"x":1}',
+  timestamp: Math.floor(Date.now() / 1000),
+  attempt: 0,
+  ...over
 })
 
 test('a delivered event is logged and nothing is re-queued', async () => {
-  const queue = recordingQueue(), lines: string[] = []
-  await deliverQueuedWebhook({ queue, log: (l) => lines.push(l) }, job(), async () => ({ url: `${base}/ok`, secret: generateWebhookSecret() }), 'dropped')
+  const queue = recordingQueue(),
+    lines: string[] = []
+  await deliverQueuedWebhook(
+    { queue, log: l => lines.push(l) },
+    job(),
+    async () => ({ url: `${base}/ok`, secret: generateWebhookSecret() }),
+    'dropped'
+  )
   assert.deepEqual(queue.sent, [])
   assert.deepEqual(lines, ['dataset.ready delivered (200)'])
 })
 
 test('a failed attempt is re-queued as the next attempt, not before the schedule says', async () => {
-  const queue = recordingQueue(), lines: string[] = []
+  const queue = recordingQueue(),
+    lines: string[] = []
   const before = Math.floor(Date.now() / 1000)
-  await deliverQueuedWebhook({ queue, log: (l) => lines.push(l) }, job({ attempt: 1 }), async () => ({ url: `${base}/down`, secret: generateWebhookSecret() }), 'dropped')
+  await deliverQueuedWebhook(
+    { queue, log: l => lines.push(l) },
+    job({ attempt: 1 }),
+    async () => ({ url: `${base}/down`, secret: generateWebhookSecret() }),
+    'dropped'
+  )
   assert.equal(queue.sent.length, 1)
   const { body, options } = queue.sent[0]
   assert.equal(body.attempt, 2)
@@ -60,7 +88,15 @@ test('a job not yet due goes back on the queue in hops of at most the queue dela
   const due = Math.floor(Date.now() / 1000) + 7200
   const hitsBefore = hits.length
   let looked = false
-  await deliverQueuedWebhook({ queue, log: () => {} }, job({ attempt: 4, notBefore: due }), async () => { looked = true; return null }, 'dropped')
+  await deliverQueuedWebhook(
+    { queue, log: () => {} },
+    job({ attempt: 4, notBefore: due }),
+    async () => {
+      looked = true
+      return null
+    },
+    'dropped'
+  )
   assert.equal(hits.length, hitsBefore)
   assert.equal(looked, false, 'the target is looked up only when the job is due')
   assert.equal(queue.sent.length, 1)
@@ -69,9 +105,15 @@ test('a job not yet due goes back on the queue in hops of at most the queue dela
 })
 
 test('an unknown target is dropped with the reason; 410 Gone is given up', async () => {
-  const queue = recordingQueue(), lines: string[] = []
-  await deliverQueuedWebhook({ queue, log: (l) => lines.push(l) }, job(), async () => null, 'dataset deleted: dropped')
-  await deliverQueuedWebhook({ queue, log: (l) => lines.push(l) }, job(), async () => ({ url: `${base}/gone`, secret: generateWebhookSecret() }), 'dropped')
+  const queue = recordingQueue(),
+    lines: string[] = []
+  await deliverQueuedWebhook({ queue, log: l => lines.push(l) }, job(), async () => null, 'dataset deleted: dropped')
+  await deliverQueuedWebhook(
+    { queue, log: l => lines.push(l) },
+    job(),
+    async () => ({ url: `${base}/gone`, secret: generateWebhookSecret() }),
+    'dropped'
+  )
   assert.deepEqual(queue.sent, [])
   assert.equal(lines[0], 'dataset deleted: dropped')
   assert.match(lines[1], /not delivered, giving up/)

@@ -20,8 +20,10 @@ export interface QueuedDeliveryDeps {
  * count and the schedule's delay; past the schedule it is given up.
  */
 export async function deliverQueuedWebhook(
-  deps: QueuedDeliveryDeps, job: WebhookJob,
-  webhookOf: () => Promise<{ url: string; secret: string } | null | undefined>, dropped: string,
+  deps: QueuedDeliveryDeps,
+  job: WebhookJob,
+  webhookOf: () => Promise<{ url: string; secret: string } | null | undefined>,
+  dropped: string
 ): Promise<void> {
   const now = Math.floor(Date.now() / 1000)
   if (job.notBefore && job.notBefore > now) {
@@ -29,14 +31,26 @@ export async function deliverQueuedWebhook(
     return
   }
   const webhook = await webhookOf()
-  if (!webhook) { deps.log(dropped); return }
+  if (!webhook) {
+    deps.log(dropped)
+    return
+  }
   const result = await deliverWebhook(
     { url: webhook.url, secret: webhook.secret, messageId: job.messageId, timestamp: now, body: job.body },
-    { fetch: deps.fetch },
+    { fetch: deps.fetch }
   )
-  if (result.ok) { deps.log(`${job.event} delivered (${result.status})`); return }
+  if (result.ok) {
+    deps.log(`${job.event} delivered (${result.status})`)
+    return
+  }
   const delay = result.retry ? nextRetryDelay(job.attempt + 1) : undefined
-  if (delay === undefined) { deps.log(`${job.event} not delivered, giving up: ${result.error ?? result.status}`); return }
+  if (delay === undefined) {
+    deps.log(`${job.event} not delivered, giving up: ${result.error ?? result.status}`)
+    return
+  }
   deps.log(`${job.event} not delivered (${result.error ?? result.status}); retry ${job.attempt + 1} in ${delay} s`)
-  await deps.queue.send({ ...job, attempt: job.attempt + 1, notBefore: now + delay }, { delaySeconds: Math.min(delay, MAX_QUEUE_DELAY_SECONDS) })
+  await deps.queue.send(
+    { ...job, attempt: job.attempt + 1, notBefore: now + delay },
+    { delaySeconds: Math.min(delay, MAX_QUEUE_DELAY_SECONDS) }
+  )
 }

@@ -47,7 +47,11 @@ describe('webhook signing', () => {
     const newSecret = generateWebhookSecret()
     const ts = nowSeconds()
     const sigs = [await signWebhook(oldSecret, 'msg_3', ts, body), await signWebhook(newSecret, 'msg_3', ts, body)]
-    const headers = { 'webhook-id': 'msg_3', 'webhook-timestamp': String(ts), 'webhook-signature': `v2,abc ${sigs.join(' ')}` }
+    const headers = {
+      'webhook-id': 'msg_3',
+      'webhook-timestamp': String(ts),
+      'webhook-signature': `v2,abc ${sigs.join(' ')}`
+    }
     assert.deepEqual(await verifyWebhook(newSecret, headers, body), JSON.parse(body))
     assert.deepEqual(await verifyWebhook(oldSecret, headers, body), JSON.parse(body))
   })
@@ -59,34 +63,57 @@ describe('webhook signing', () => {
     const headers = { 'webhook-id': 'msg_4', 'webhook-timestamp': String(ts), 'webhook-signature': signature }
     await assert.rejects(verifyWebhook(secret, headers, body.replace('ds_1', 'ds_2')), reasonIs('bad-signature'))
     await assert.rejects(verifyWebhook(secret, { ...headers, 'webhook-id': 'msg_5' }, body), reasonIs('bad-signature'))
-    await assert.rejects(verifyWebhook(secret, { ...headers, 'webhook-timestamp': String(ts - 1) }, body), reasonIs('bad-signature'))
+    await assert.rejects(
+      verifyWebhook(secret, { ...headers, 'webhook-timestamp': String(ts - 1) }, body),
+      reasonIs('bad-signature')
+    )
     await assert.rejects(verifyWebhook(generateWebhookSecret(), headers, body), reasonIs('bad-signature'))
-    await assert.rejects(verifyWebhook(secret, { ...headers, 'webhook-signature': 'v1,!!notbase64' }, body), reasonIs('bad-signature'))
+    await assert.rejects(
+      verifyWebhook(secret, { ...headers, 'webhook-signature': 'v1,!!notbase64' }, body),
+      reasonIs('bad-signature')
+    )
   })
 
   it('says which header is missing', async () => {
     const secret = generateWebhookSecret()
     await assert.rejects(
       verifyWebhook(secret, { 'webhook-id': 'x', 'webhook-timestamp': String(nowSeconds()) }, body),
-      (err: unknown) => reasonIs('missing-header')(err) && /webhook-signature/.test((err as Error).message),
+      (err: unknown) => reasonIs('missing-header')(err) && /webhook-signature/.test((err as Error).message)
     )
   })
 
   it('enforces the timestamp tolerance both ways, and `now` moves the clock', async () => {
     const secret = generateWebhookSecret()
     const ts = 1_700_000_000
-    const headers = { 'webhook-id': 'msg_6', 'webhook-timestamp': String(ts), 'webhook-signature': await signWebhook(secret, 'msg_6', ts, body) }
+    const headers = {
+      'webhook-id': 'msg_6',
+      'webhook-timestamp': String(ts),
+      'webhook-signature': await signWebhook(secret, 'msg_6', ts, body)
+    }
     assert.ok(await verifyWebhook(secret, headers, body, { now: (ts + 299) * 1000 }))
-    await assert.rejects(verifyWebhook(secret, headers, body, { now: (ts + 301) * 1000 }), reasonIs('timestamp-too-old'))
-    await assert.rejects(verifyWebhook(secret, headers, body, { now: new Date((ts - 301) * 1000) }), reasonIs('timestamp-too-new'))
+    await assert.rejects(
+      verifyWebhook(secret, headers, body, { now: (ts + 301) * 1000 }),
+      reasonIs('timestamp-too-old')
+    )
+    await assert.rejects(
+      verifyWebhook(secret, headers, body, { now: new Date((ts - 301) * 1000) }),
+      reasonIs('timestamp-too-new')
+    )
     assert.ok(await verifyWebhook(secret, headers, body, { now: (ts + 3000) * 1000, toleranceSeconds: 3600 }))
-    await assert.rejects(verifyWebhook(secret, { ...headers, 'webhook-timestamp': '12abc' }, body), reasonIs('invalid-timestamp'))
+    await assert.rejects(
+      verifyWebhook(secret, { ...headers, 'webhook-timestamp': '12abc' }, body),
+      reasonIs('invalid-timestamp')
+    )
   })
 
   it('a validly signed body that is not JSON is refused as such', async () => {
     const secret = generateWebhookSecret()
     const ts = nowSeconds()
-    const headers = { 'webhook-id': 'm', 'webhook-timestamp': String(ts), 'webhook-signature': await signWebhook(secret, 'm', ts, 'not json') }
+    const headers = {
+      'webhook-id': 'm',
+      'webhook-timestamp': String(ts),
+      'webhook-signature': await signWebhook(secret, 'm', ts, 'not json')
+    }
     await assert.rejects(verifyWebhook(secret, headers, 'not json'), reasonIs('invalid-body'))
   })
 })

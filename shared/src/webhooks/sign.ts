@@ -28,7 +28,12 @@ export function generateWebhookSecret(): string {
 }
 
 /** `v1,<base64 HMAC-SHA256 of "id.timestamp.body">`, the key being the base64 after `whsec_`. */
-export async function signWebhook(secret: string, messageId: string, timestampSeconds: number, body: string): Promise<string> {
+export async function signWebhook(
+  secret: string,
+  messageId: string,
+  timestampSeconds: number,
+  body: string
+): Promise<string> {
   if (!Number.isInteger(timestampSeconds)) throw new TypeError('timestampSeconds must be an integer number of seconds')
   const key = await hmacKey(secret)
   const mac = await crypto.subtle.sign('HMAC', key, encoder.encode(`${messageId}.${timestampSeconds}.${body}`))
@@ -51,7 +56,7 @@ export async function verifyWebhook(
   secret: string,
   headers: Headers | Record<string, string | string[] | undefined>,
   body: string,
-  options: VerifyOptions = {},
+  options: VerifyOptions = {}
 ): Promise<unknown> {
   const get = headerGetter(headers)
   const id = get('webhook-id')
@@ -60,23 +65,33 @@ export async function verifyWebhook(
   const missing = [
     !id && 'webhook-id',
     !timestampHeader && 'webhook-timestamp',
-    !signatureHeader && 'webhook-signature',
+    !signatureHeader && 'webhook-signature'
   ].filter(Boolean)
   if (!id || !timestampHeader || !signatureHeader) {
     throw new WebhookVerificationError('missing-header', `missing header(s): ${missing.join(', ')}`)
   }
   if (!/^\d+$/.test(timestampHeader.trim())) {
-    throw new WebhookVerificationError('invalid-timestamp', `webhook-timestamp is not a whole number of seconds: ${JSON.stringify(timestampHeader)}`)
+    throw new WebhookVerificationError(
+      'invalid-timestamp',
+      `webhook-timestamp is not a whole number of seconds: ${JSON.stringify(timestampHeader)}`
+    )
   }
   const timestamp = Number(timestampHeader.trim())
   const tolerance = options.toleranceSeconds ?? DEFAULT_TOLERANCE_SECONDS
-  const nowMs = options.now === undefined ? Date.now() : typeof options.now === 'number' ? options.now : options.now.getTime()
+  const nowMs =
+    options.now === undefined ? Date.now() : typeof options.now === 'number' ? options.now : options.now.getTime()
   const now = Math.floor(nowMs / 1000)
   if (now - timestamp > tolerance) {
-    throw new WebhookVerificationError('timestamp-too-old', `webhook-timestamp is ${now - timestamp} s old (tolerance ${tolerance} s)`)
+    throw new WebhookVerificationError(
+      'timestamp-too-old',
+      `webhook-timestamp is ${now - timestamp} s old (tolerance ${tolerance} s)`
+    )
   }
   if (timestamp - now > tolerance) {
-    throw new WebhookVerificationError('timestamp-too-new', `webhook-timestamp is ${timestamp - now} s in the future (tolerance ${tolerance} s)`)
+    throw new WebhookVerificationError(
+      'timestamp-too-new',
+      `webhook-timestamp is ${timestamp - now} s in the future (tolerance ${tolerance} s)`
+    )
   }
 
   const key = await hmacKey(secret)
@@ -95,7 +110,10 @@ export async function verifyWebhook(
       }
     }
   }
-  throw new WebhookVerificationError('bad-signature', 'no v1 signature in webhook-signature matches the body and secret')
+  throw new WebhookVerificationError(
+    'bad-signature',
+    'no v1 signature in webhook-signature matches the body and secret'
+  )
 }
 
 const encoder = new TextEncoder()
@@ -106,13 +124,15 @@ async function hmacKey(secret: string): Promise<CryptoKey> {
   return crypto.subtle.importKey('raw', raw, { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify'])
 }
 
-function headerGetter(headers: Headers | Record<string, string | string[] | undefined>): (name: string) => string | undefined {
-  if (typeof (headers as Headers).get === 'function') return (name) => (headers as Headers).get(name) ?? undefined
+function headerGetter(
+  headers: Headers | Record<string, string | string[] | undefined>
+): (name: string) => string | undefined {
+  if (typeof (headers as Headers).get === 'function') return name => (headers as Headers).get(name) ?? undefined
   const lower = new Map<string, string>()
   for (const [k, v] of Object.entries(headers as Record<string, string | string[] | undefined>)) {
     if (v !== undefined) lower.set(k.toLowerCase(), Array.isArray(v) ? v.join(' ') : v)
   }
-  return (name) => lower.get(name)
+  return name => lower.get(name)
 }
 
 function toBase64(bytes: Uint8Array): string {

@@ -10,17 +10,21 @@ const ACTIVE = new Set(['queued', 'running'])
 export function DatasetsView() {
   const list = useApi<{ datasets: DatasetView[] }>('/datasets')
   const [live, setLive] = useState<Record<string, DatasetView>>({})
-  const datasets = (list.data?.datasets ?? []).map((d) => live[d.id] ?? d)
-  const active = datasets.filter((d) => ACTIVE.has(d.status))
+  const datasets = (list.data?.datasets ?? []).map(d => live[d.id] ?? d)
+  const active = datasets.filter(d => ACTIVE.has(d.status))
   // The list holds the stored records; GET /datasets/{id} adds the live progress of running parts.
-  useInterval(async () => {
-    const fresh = await Promise.all(active.map((d) => api<DatasetView>(`/datasets/${d.id}`).catch(() => null)))
-    setLive((prev) => {
-      const next = { ...prev }
-      for (const d of fresh) if (d) next[d.id] = d
-      return next
-    })
-  }, 1000, active.length > 0)
+  useInterval(
+    async () => {
+      const fresh = await Promise.all(active.map(d => api<DatasetView>(`/datasets/${d.id}`).catch(() => null)))
+      setLive(prev => {
+        const next = { ...prev }
+        for (const d of fresh) if (d) next[d.id] = d
+        return next
+      })
+    },
+    1000,
+    active.length > 0
+  )
 
   const del = useAction(async (d: DatasetView) => {
     if (!confirm(`Delete dataset "${d.name}" (${d.id})? Its shards and statistics are removed.`)) return
@@ -36,27 +40,78 @@ export function DatasetsView() {
       {datasets.length > 0 ? (
         <div class="table-wrap">
           <table class="datasets" data-testid="datasets">
-            <thead><tr><th>Name</th><th>Status</th><th>Progress</th><th class="num">Documents</th><th class="num">Tokens</th><th>Encoder</th><th>Created</th><th><span class="sr">Actions</span></th></tr></thead>
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Status</th>
+                <th>Progress</th>
+                <th class="num">Documents</th>
+                <th class="num">Tokens</th>
+                <th>Encoder</th>
+                <th>Created</th>
+                <th>
+                  <span class="sr">Actions</span>
+                </th>
+              </tr>
+            </thead>
             <tbody>
-              {datasets.map((d) => (
+              {datasets.map(d => (
                 <tr key={d.id} data-id={d.id} data-status={d.status}>
-                  <td><strong>{d.name}</strong><br /><code class="muted">{d.id}</code></td>
-                  <td><span class={`badge ${d.status}`}>{d.status}</span></td>
+                  <td>
+                    <strong>{d.name}</strong>
+                    <br />
+                    <code class="muted">{d.id}</code>
+                  </td>
+                  <td>
+                    <span class={`badge ${d.status}`}>{d.status}</span>
+                  </td>
                   <td class="progress-cell">
-                    {d.status === 'failed'
-                      ? <div class="reason"><strong>{d.error?.code}</strong>: {d.error?.message}</div>
-                      : d.status === 'ready' ? <span class="muted">{d.stats ? `${d.stats.activeLatents} active latents, ${d.stats.seconds?.total?.toFixed(1) ?? '?'} s` : 'done'}</span>
-                      : <ProgressBar value={d.progress.documents.total ? d.progress.documents.done / d.progress.documents.total : null}
-                          label={`${d.progress.documents.done}${d.progress.documents.total ? ` / ${d.progress.documents.total}` : ''} documents${d.progress.parts ? `, ${d.progress.parts.done}/${d.progress.parts.total} parts` : ''}`} />}
-                    {d.lastAttemptError && d.status !== 'failed' ? <div class="reason">retrying: {d.lastAttemptError}</div> : null}
+                    {d.status === 'failed' ? (
+                      <div class="reason">
+                        <strong>{d.error?.code}</strong>: {d.error?.message}
+                      </div>
+                    ) : d.status === 'ready' ? (
+                      <span class="muted">
+                        {d.stats
+                          ? `${d.stats.activeLatents} active latents, ${d.stats.seconds?.total?.toFixed(1) ?? '?'} s`
+                          : 'done'}
+                      </span>
+                    ) : (
+                      <ProgressBar
+                        value={
+                          d.progress.documents.total ? d.progress.documents.done / d.progress.documents.total : null
+                        }
+                        label={`${d.progress.documents.done}${d.progress.documents.total ? ` / ${d.progress.documents.total}` : ''} documents${d.progress.parts ? `, ${d.progress.parts.done}/${d.progress.parts.total} parts` : ''}`}
+                      />
+                    )}
+                    {d.lastAttemptError && d.status !== 'failed' ? (
+                      <div class="reason">retrying: {d.lastAttemptError}</div>
+                    ) : null}
                   </td>
                   <td class="num">{(d.stats?.documents ?? d.progress.documents.done).toLocaleString('en')}</td>
                   <td class="num">{(d.stats?.tokens ?? d.progress.tokens).toLocaleString('en')}</td>
-                  <td>{d.encoder} <span class="muted">({d.pooling.method})</span></td>
-                  <td><time dateTime={d.createdAt}>{new Date(d.createdAt).toLocaleString()}</time></td>
+                  <td>
+                    {d.encoder} <span class="muted">({d.pooling.method})</span>
+                  </td>
+                  <td>
+                    <time dateTime={d.createdAt}>{new Date(d.createdAt).toLocaleString()}</time>
+                  </td>
                   <td class="actions">
-                    {d.status === 'ready' ? <><a href={href('diff', { a: d.id })}>Diff</a> <a href={href('search', { dataset: d.id })}>Search</a> <a href={href('clusters', { dataset: d.id })}>Clusters</a></> : null}
-                    <button type="button" class="danger small" onClick={() => del.run(d)} aria-label={`delete ${d.name}`}>Delete</button>
+                    {d.status === 'ready' ? (
+                      <>
+                        <a href={href('diff', { a: d.id })}>Diff</a>{' '}
+                        <a href={href('search', { dataset: d.id })}>Search</a>{' '}
+                        <a href={href('clusters', { dataset: d.id })}>Clusters</a>
+                      </>
+                    ) : null}
+                    <button
+                      type="button"
+                      class="danger small"
+                      onClick={() => del.run(d)}
+                      aria-label={`delete ${d.name}`}
+                    >
+                      Delete
+                    </button>
                   </td>
                 </tr>
               ))}
@@ -68,14 +123,31 @@ export function DatasetsView() {
   )
 }
 
-const splitList = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean)
+const splitList = (s: string) =>
+  s
+    .split(',')
+    .map(x => x.trim())
+    .filter(Boolean)
 
 function CreateDataset({ onCreated }: { onCreated: () => void }) {
   const encoders = useApi<{ encoders: EncoderInfo[] }>('/encoders')
   const [mode, setMode] = useState<'url' | 'file'>('url')
   const [f, setF] = useState({
-    name: '', url: '', format: '', textField: 'text', idField: '', metadataFields: '', textUnit: 'paragraph',
-    chat: false, messagesField: 'messages', poolRoles: 'assistant', encoder: 'demo', pooling: 'max', outlierNormRatio: '100', webhook: '', webhookSecret: '',
+    name: '',
+    url: '',
+    format: '',
+    textField: 'text',
+    idField: '',
+    metadataFields: '',
+    textUnit: 'paragraph',
+    chat: false,
+    messagesField: 'messages',
+    poolRoles: 'assistant',
+    encoder: 'demo',
+    pooling: 'max',
+    outlierNormRatio: '100',
+    webhook: '',
+    webhookSecret: ''
   })
   const [file, setFile] = useState<File | null>(null)
   const [dragging, setDragging] = useState(false)
@@ -87,7 +159,7 @@ function CreateDataset({ onCreated }: { onCreated: () => void }) {
   }
   useEffect(() => {
     const list = encoders.data?.encoders
-    if (list?.length && !list.some((e) => e.id === f.encoder)) setF((x) => ({ ...x, encoder: list[0].id }))
+    if (list?.length && !list.some(e => e.id === f.encoder)) setF(x => ({ ...x, encoder: list[0].id }))
   }, [encoders.data])
 
   const submit = useAction(async (e: Event) => {
@@ -101,17 +173,25 @@ function CreateDataset({ onCreated }: { onCreated: () => void }) {
       name ||= up.filename
     }
     const source: Record<string, unknown> = {
-      url, textField: f.textField || 'text', textUnit: f.textUnit, metadataFields: splitList(f.metadataFields),
-      ...(f.format ? { format: f.format } : {}), ...(f.idField ? { idField: f.idField } : {}),
-      ...(f.chat ? { messagesField: f.messagesField, poolRoles: splitList(f.poolRoles) } : {}),
+      url,
+      textField: f.textField || 'text',
+      textUnit: f.textUnit,
+      metadataFields: splitList(f.metadataFields),
+      ...(f.format ? { format: f.format } : {}),
+      ...(f.idField ? { idField: f.idField } : {}),
+      ...(f.chat ? { messagesField: f.messagesField, poolRoles: splitList(f.poolRoles) } : {})
     }
     const body = {
-      ...(name ? { name } : {}), source, encoder: f.encoder,
+      ...(name ? { name } : {}),
+      source,
+      encoder: f.encoder,
       pooling: { method: f.pooling, outlierNormRatio: Number(f.outlierNormRatio) || 100 },
-      ...(f.webhook ? { webhook: { url: f.webhook, ...(f.webhookSecret ? { secret: f.webhookSecret } : {}) } } : {}),
+      ...(f.webhook ? { webhook: { url: f.webhook, ...(f.webhookSecret ? { secret: f.webhookSecret } : {}) } } : {})
     }
     const d = await api<DatasetView & { webhookSecret?: string }>('/datasets', { method: 'POST', body })
-    setCreated(`Queued ${d.name} (${d.id}).${d.webhookSecret ? ` Webhook secret (shown once): ${d.webhookSecret}` : ''}`)
+    setCreated(
+      `Queued ${d.name} (${d.id}).${d.webhookSecret ? ` Webhook secret (shown once): ${d.webhookSecret}` : ''}`
+    )
     setFile(null)
     onCreated()
   })
@@ -120,69 +200,208 @@ function CreateDataset({ onCreated }: { onCreated: () => void }) {
     e.preventDefault()
     setDragging(false)
     const dropped = e.dataTransfer?.files?.[0]
-    if (dropped) { setFile(dropped); setMode('file') }
+    if (dropped) {
+      setFile(dropped)
+      setMode('file')
+    }
   }
 
   return (
-    <form class="card create" onSubmit={submit.run} aria-label="create a dataset"
-      onDragOver={(e) => { e.preventDefault(); setDragging(true) }} onDragLeave={() => setDragging(false)} onDrop={onDrop}>
+    <form
+      class="card create"
+      onSubmit={submit.run}
+      aria-label="create a dataset"
+      onDragOver={e => {
+        e.preventDefault()
+        setDragging(true)
+      }}
+      onDragLeave={() => setDragging(false)}
+      onDrop={onDrop}
+    >
       <h2>New dataset</h2>
       <div class="tabs" role="tablist">
-        <button type="button" role="tab" aria-selected={mode === 'url'} class={mode === 'url' ? 'tab on' : 'tab'} onClick={() => setMode('url')}>From a URL</button>
-        <button type="button" role="tab" aria-selected={mode === 'file'} class={mode === 'file' ? 'tab on' : 'tab'} onClick={() => setMode('file')}>From a file</button>
+        <button
+          type="button"
+          role="tab"
+          aria-selected={mode === 'url'}
+          class={mode === 'url' ? 'tab on' : 'tab'}
+          onClick={() => setMode('url')}
+        >
+          From a URL
+        </button>
+        <button
+          type="button"
+          role="tab"
+          aria-selected={mode === 'file'}
+          class={mode === 'file' ? 'tab on' : 'tab'}
+          onClick={() => setMode('file')}
+        >
+          From a file
+        </button>
       </div>
       {mode === 'url' ? (
-        <Field label="Source URL" hint="http(s):// URL (local mode also: file:// or an absolute path); .jsonl, .json, .csv, .parquet, .txt, optionally .gz">
-          <input type="text" name="url" value={f.url} onInput={set('url')} placeholder="https://example.org/data.jsonl" required />
+        <Field
+          label="Source URL"
+          hint="http(s):// URL (local mode also: file:// or an absolute path); .jsonl, .json, .csv, .parquet, .txt, optionally .gz"
+        >
+          <input
+            type="text"
+            name="url"
+            value={f.url}
+            onInput={set('url')}
+            placeholder="https://example.org/data.jsonl"
+            required
+          />
         </Field>
       ) : (
-        <div class={dragging ? 'dropzone over' : 'dropzone'} data-testid="dropzone" tabIndex={0} role="button" aria-label="drop a file here or press Enter to choose one"
-          onClick={() => fileInput.current?.click()} onKeyDown={(e) => { if (e.key === 'Enter' || e.key === ' ') { e.preventDefault(); fileInput.current?.click() } }}>
-          {file ? <span><strong>{file.name}</strong> ({(file.size / 1024).toFixed(1)} KiB) — uploaded on Create</span> : <span>Drop a file here (JSONL, JSON, CSV, Parquet, text; up to the server's upload limit), or press to choose one</span>}
-          <input ref={fileInput} type="file" name="file" class="sr" accept=".jsonl,.ndjson,.json,.csv,.tsv,.parquet,.pq,.txt,.md,.gz" onChange={(e) => setFile((e.target as HTMLInputElement).files?.[0] ?? null)} />
+        <div
+          class={dragging ? 'dropzone over' : 'dropzone'}
+          data-testid="dropzone"
+          tabIndex={0}
+          role="button"
+          aria-label="drop a file here or press Enter to choose one"
+          onClick={() => fileInput.current?.click()}
+          onKeyDown={e => {
+            if (e.key === 'Enter' || e.key === ' ') {
+              e.preventDefault()
+              fileInput.current?.click()
+            }
+          }}
+        >
+          {file ? (
+            <span>
+              <strong>{file.name}</strong> ({(file.size / 1024).toFixed(1)} KiB) — uploaded on Create
+            </span>
+          ) : (
+            <span>
+              Drop a file here (JSONL, JSON, CSV, Parquet, text; up to the server's upload limit), or press to choose
+              one
+            </span>
+          )}
+          <input
+            ref={fileInput}
+            type="file"
+            name="file"
+            class="sr"
+            accept=".jsonl,.ndjson,.json,.csv,.tsv,.parquet,.pq,.txt,.md,.gz"
+            onChange={e => setFile((e.target as HTMLInputElement).files?.[0] ?? null)}
+          />
         </div>
       )}
       <div class="grid">
-        <Field label="Name"><input type="text" name="name" value={f.name} onInput={set('name')} placeholder="from the URL or file" /></Field>
+        <Field label="Name">
+          <input type="text" name="name" value={f.name} onInput={set('name')} placeholder="from the URL or file" />
+        </Field>
         <Field label="Format">
           <select name="format" value={f.format} onChange={set('format')}>
             <option value="">guess from name and content</option>
-            {['jsonl', 'json', 'csv', 'parquet', 'text'].map((x) => <option key={x} value={x}>{x}</option>)}
+            {['jsonl', 'json', 'csv', 'parquet', 'text'].map(x => (
+              <option key={x} value={x}>
+                {x}
+              </option>
+            ))}
           </select>
         </Field>
-        <Field label="Text field"><input type="text" name="textField" value={f.textField} onInput={set('textField')} /></Field>
-        <Field label="Id field"><input type="text" name="idField" value={f.idField} onInput={set('idField')} placeholder="row number when empty" /></Field>
-        <Field label="Metadata fields" hint="comma-separated"><input type="text" name="metadataFields" value={f.metadataFields} onInput={set('metadataFields')} placeholder="label, source" /></Field>
+        <Field label="Text field">
+          <input type="text" name="textField" value={f.textField} onInput={set('textField')} />
+        </Field>
+        <Field label="Id field">
+          <input
+            type="text"
+            name="idField"
+            value={f.idField}
+            onInput={set('idField')}
+            placeholder="row number when empty"
+          />
+        </Field>
+        <Field label="Metadata fields" hint="comma-separated">
+          <input
+            type="text"
+            name="metadataFields"
+            value={f.metadataFields}
+            onInput={set('metadataFields')}
+            placeholder="label, source"
+          />
+        </Field>
         <Field label="Text unit" hint="plain text only">
-          <select name="textUnit" value={f.textUnit} onChange={set('textUnit')}>{['paragraph', 'line', 'file'].map((x) => <option key={x} value={x}>{x}</option>)}</select>
+          <select name="textUnit" value={f.textUnit} onChange={set('textUnit')}>
+            {['paragraph', 'line', 'file'].map(x => (
+              <option key={x} value={x}>
+                {x}
+              </option>
+            ))}
+          </select>
         </Field>
         <Field label="Encoder">
           <select name="encoder" value={f.encoder} onChange={set('encoder')}>
-            {(encoders.data?.encoders ?? [{ id: f.encoder } as EncoderInfo]).map((e) => <option key={e.id} value={e.id}>{e.id}</option>)}
+            {(encoders.data?.encoders ?? [{ id: f.encoder } as EncoderInfo]).map(e => (
+              <option key={e.id} value={e.id}>
+                {e.id}
+              </option>
+            ))}
           </select>
         </Field>
         <Field label="Pooling">
-          <select name="pooling" value={f.pooling} onChange={set('pooling')}>{['max', 'mean', 'sum', 'binary', 'count'].map((x) => <option key={x} value={x}>{x}</option>)}</select>
+          <select name="pooling" value={f.pooling} onChange={set('pooling')}>
+            {['max', 'mean', 'sum', 'binary', 'count'].map(x => (
+              <option key={x} value={x}>
+                {x}
+              </option>
+            ))}
+          </select>
         </Field>
-        <Field label="Outlier norm ratio" hint="tokens over this multiple of the median norm are not pooled"><input type="number" min="1" step="any" name="outlierNormRatio" value={f.outlierNormRatio} onInput={set('outlierNormRatio')} /></Field>
+        <Field label="Outlier norm ratio" hint="tokens over this multiple of the median norm are not pooled">
+          <input
+            type="number"
+            min="1"
+            step="any"
+            name="outlierNormRatio"
+            value={f.outlierNormRatio}
+            onInput={set('outlierNormRatio')}
+          />
+        </Field>
       </div>
       <fieldset class="inline">
-        <label class="check"><input type="checkbox" name="chat" checked={f.chat} onChange={set('chat')} /> Chat documents</label>
-        {f.chat ? <>
-          <Field label="Messages field" hint="a list of { role, content }"><input type="text" name="messagesField" value={f.messagesField} onInput={set('messagesField')} /></Field>
-          <Field label="Pool roles" hint="comma-separated: whose tokens are pooled"><input type="text" name="poolRoles" value={f.poolRoles} onInput={set('poolRoles')} /></Field>
-        </> : null}
+        <label class="check">
+          <input type="checkbox" name="chat" checked={f.chat} onChange={set('chat')} /> Chat documents
+        </label>
+        {f.chat ? (
+          <>
+            <Field label="Messages field" hint="a list of { role, content }">
+              <input type="text" name="messagesField" value={f.messagesField} onInput={set('messagesField')} />
+            </Field>
+            <Field label="Pool roles" hint="comma-separated: whose tokens are pooled">
+              <input type="text" name="poolRoles" value={f.poolRoles} onInput={set('poolRoles')} />
+            </Field>
+          </>
+        ) : null}
       </fieldset>
       <details>
         <summary>Webhook</summary>
         <div class="grid">
-          <Field label="Webhook URL" hint="told dataset.ready / dataset.failed"><input type="url" name="webhook" value={f.webhook} onInput={set('webhook')} placeholder="https://example.org/hook" /></Field>
-          <Field label="Secret" hint="whsec_…; generated and shown once when empty"><input type="text" name="webhookSecret" value={f.webhookSecret} onInput={set('webhookSecret')} /></Field>
+          <Field label="Webhook URL" hint="told dataset.ready / dataset.failed">
+            <input
+              type="url"
+              name="webhook"
+              value={f.webhook}
+              onInput={set('webhook')}
+              placeholder="https://example.org/hook"
+            />
+          </Field>
+          <Field label="Secret" hint="whsec_…; generated and shown once when empty">
+            <input type="text" name="webhookSecret" value={f.webhookSecret} onInput={set('webhookSecret')} />
+          </Field>
         </div>
       </details>
       <div class="row-actions">
-        <button type="submit" disabled={submit.pending}>{submit.pending ? (mode === 'file' ? 'Uploading…' : 'Creating…') : 'Create dataset'}</button>
-        {created ? <span class="ok" role="status">{created}</span> : null}
+        <button type="submit" disabled={submit.pending}>
+          {submit.pending ? (mode === 'file' ? 'Uploading…' : 'Creating…') : 'Create dataset'}
+        </button>
+        {created ? (
+          <span class="ok" role="status">
+            {created}
+          </span>
+        ) : null}
       </div>
       <ErrorBox error={submit.error} />
     </form>

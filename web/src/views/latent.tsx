@@ -3,79 +3,145 @@ import { useEffect, useState } from 'preact/hooks'
 import type { LatentPage } from '@latentbase/shared/contract/latents'
 import { api } from '../api.ts'
 import { Histogram, TokenText } from '../charts.tsx'
-import { ErrorBox, Page, WhereField, fmt, href, labelMeta, setParams, sliceError, useApi, useDatasets, type Route } from '../ui.tsx'
+import {
+  ErrorBox,
+  Page,
+  WhereField,
+  fmt,
+  href,
+  labelMeta,
+  setParams,
+  sliceError,
+  useApi,
+  useDatasets,
+  type Route
+} from '../ui.tsx'
 
 export function LatentView({ latent, route }: { latent: number; route: Route }) {
   const dataset = route.params.get('dataset') ?? ''
   const where = route.params.get('where') ?? ''
   const [whereInput, setWhereInput] = useState(where)
   useEffect(() => setWhereInput(where), [where])
-  const page = useApi<LatentPage>(dataset ? `/latents/${latent}?${new URLSearchParams({ dataset, examples: '20', ...(where ? { where } : {}) })}` : null)
+  const page = useApi<LatentPage>(
+    dataset
+      ? `/latents/${latent}?${new URLSearchParams({ dataset, examples: '20', ...(where ? { where } : {}) })}`
+      : null
+  )
   const whereError = sliceError(page.error, 'where')
   const datasets = useDatasets()
-  const [freqs, setFreqs] = useState<Array<{ id: string; name: string; frequency: number | null; documents: number | null; error?: string }>>([])
+  const [freqs, setFreqs] = useState<
+    Array<{ id: string; name: string; frequency: number | null; documents: number | null; error?: string }>
+  >([])
   const l = page.data
   // Frequency in every ready dataset encoded with the same encoder (one latent page each, without examples).
   useEffect(() => {
     if (!l || !datasets.data) return
-    const same = datasets.data.datasets.filter((d) => d.status === 'ready' && d.encoder === l.encoder)
+    const same = datasets.data.datasets.filter(d => d.status === 'ready' && d.encoder === l.encoder)
     let live = true
-    Promise.all(same.map((d) => api<LatentPage>(`/latents/${latent}?dataset=${encodeURIComponent(d.id)}&examples=0`)
-      .then((x) => ({ id: d.id, name: d.name, frequency: x.frequency, documents: x.documents }))
-      .catch((err: Error) => ({ id: d.id, name: d.name, frequency: null, documents: null, error: err.message }))))
-      .then((rows) => { if (live) setFreqs(rows) })
-    return () => { live = false }
+    Promise.all(
+      same.map(d =>
+        api<LatentPage>(`/latents/${latent}?dataset=${encodeURIComponent(d.id)}&examples=0`)
+          .then(x => ({ id: d.id, name: d.name, frequency: x.frequency, documents: x.documents }))
+          .catch((err: Error) => ({ id: d.id, name: d.name, frequency: null, documents: null, error: err.message }))
+      )
+    ).then(rows => {
+      if (live) setFreqs(rows)
+    })
+    return () => {
+      live = false
+    }
   }, [l, datasets.data])
-  const maxFreq = Math.max(1e-9, ...freqs.map((f) => f.frequency ?? 0))
+  const maxFreq = Math.max(1e-9, ...freqs.map(f => f.frequency ?? 0))
   return (
     <Page title={`Latent #${latent}`}>
-      {!dataset ? <p class="muted">Open a latent from a diff, search, correlation or cluster: its page needs a dataset.</p> : null}
+      {!dataset ? (
+        <p class="muted">Open a latent from a diff, search, correlation or cluster: its page needs a dataset.</p>
+      ) : null}
       {dataset ? (
-        <form class="card" aria-label="slice" onSubmit={(e) => { e.preventDefault(); setParams(`latent/${latent}`, { dataset, where: whereInput.trim() }) }}>
-          <div class="grid"><WhereField value={whereInput} onInput={setWhereInput} error={whereError} /></div>
+        <form
+          class="card"
+          aria-label="slice"
+          onSubmit={e => {
+            e.preventDefault()
+            setParams(`latent/${latent}`, { dataset, where: whereInput.trim() })
+          }}
+        >
+          <div class="grid">
+            <WhereField value={whereInput} onInput={setWhereInput} error={whereError} />
+          </div>
           <button type="submit">Apply</button>
         </form>
       ) : null}
       <ErrorBox error={whereError ? null : page.error} />
-      {l ? <>
-        <div class="card">
-          <p class="latent-label" data-testid="latent-label">{l.label ?? '(no label)'}</p>
-          <p class="muted">{labelMeta(l.labelSource, l.labelScore)} · encoder {l.encoder} · in {l.documents} documents of {l.dataset}{l.where ? ` [${l.where}]` : ''} ({fmt.pct(l.frequency)}) · mean {l.mean === null ? '–' : fmt.num(l.mean)} · p90 {l.p90 === null ? '–' : fmt.num(l.p90)} · max {fmt.num(l.max)}</p>
-        </div>
-        <div class="two">
+      {l ? (
+        <>
           <div class="card">
-            <h2>Frequency per dataset{l.where ? ' (whole datasets)' : ''}</h2>
-            <table class="compact" data-testid="frequencies">
-              <tbody>
-                {freqs.map((f) => (
-                  <tr key={f.id} class={f.id === dataset ? 'current' : undefined}>
-                    <td><a href={href(`latent/${latent}`, { dataset: f.id })}>{f.name}</a></td>
-                    <td class="bar-cell"><span class="hbar" style={{ width: `${((f.frequency ?? 0) / maxFreq) * 100}%` }} /></td>
-                    <td class="num">{f.frequency === null ? <span class="muted" title={f.error}>n/a</span> : `${fmt.pct(f.frequency)} (${f.documents})`}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <p class="latent-label" data-testid="latent-label">
+              {l.label ?? '(no label)'}
+            </p>
+            <p class="muted">
+              {labelMeta(l.labelSource, l.labelScore)} · encoder {l.encoder} · in {l.documents} documents of {l.dataset}
+              {l.where ? ` [${l.where}]` : ''} ({fmt.pct(l.frequency)}) · mean {l.mean === null ? '–' : fmt.num(l.mean)}{' '}
+              · p90 {l.p90 === null ? '–' : fmt.num(l.p90)} · max {fmt.num(l.max)}
+            </p>
+          </div>
+          <div class="two">
+            <div class="card">
+              <h2>Frequency per dataset{l.where ? ' (whole datasets)' : ''}</h2>
+              <table class="compact" data-testid="frequencies">
+                <tbody>
+                  {freqs.map(f => (
+                    <tr key={f.id} class={f.id === dataset ? 'current' : undefined}>
+                      <td>
+                        <a href={href(`latent/${latent}`, { dataset: f.id })}>{f.name}</a>
+                      </td>
+                      <td class="bar-cell">
+                        <span class="hbar" style={{ width: `${((f.frequency ?? 0) / maxFreq) * 100}%` }} />
+                      </td>
+                      <td class="num">
+                        {f.frequency === null ? (
+                          <span class="muted" title={f.error}>
+                            n/a
+                          </span>
+                        ) : (
+                          `${fmt.pct(f.frequency)} (${f.documents})`
+                        )}
+                      </td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
+            <div class="card">
+              <h2>Pooled values</h2>
+              <Histogram edges={l.histogram.edges} counts={l.histogram.counts} />
+              <p class="muted small">
+                {l.histogram.underflow ? `${l.histogram.underflow} below the first bin. ` : ''}
+                {l.histogram.overflow ? `${l.histogram.overflow} above the last.` : ''}
+              </p>
+            </div>
           </div>
           <div class="card">
-            <h2>Pooled values</h2>
-            <Histogram edges={l.histogram.edges} counts={l.histogram.counts} />
-            <p class="muted small">{l.histogram.underflow ? `${l.histogram.underflow} below the first bin. ` : ''}{l.histogram.overflow ? `${l.histogram.overflow} above the last.` : ''}</p>
+            <h2>Top examples</h2>
+            {l.topExamples.length === 0 ? <p class="muted">No stored examples.</p> : null}
+            <ol class="examples" data-testid="examples">
+              {l.topExamples.map(ex => (
+                <li key={ex.row}>
+                  <div class="ex-head">
+                    <span class="muted">max {fmt.num(ex.value)}</span>{' '}
+                    <a href={href(`document/${l.dataset}/${ex.row}`)}>
+                      document {ex.id} (row {ex.row})
+                    </a>
+                  </div>
+                  <TokenText tokens={ex.tokens} activations={ex.activations} max={l.max || ex.value} />
+                </li>
+              ))}
+            </ol>
           </div>
-        </div>
-        <div class="card">
-          <h2>Top examples</h2>
-          {l.topExamples.length === 0 ? <p class="muted">No stored examples.</p> : null}
-          <ol class="examples" data-testid="examples">
-            {l.topExamples.map((ex) => (
-              <li key={ex.row}>
-                <div class="ex-head"><span class="muted">max {fmt.num(ex.value)}</span> <a href={href(`document/${l.dataset}/${ex.row}`)}>document {ex.id} (row {ex.row})</a></div>
-                <TokenText tokens={ex.tokens} activations={ex.activations} max={l.max || ex.value} />
-              </li>
-            ))}
-          </ol>
-        </div>
-      </> : page.loading ? <p class="muted">Loading…</p> : null}
+        </>
+      ) : page.loading ? (
+        <p class="muted">Loading…</p>
+      ) : null}
     </Page>
   )
 }

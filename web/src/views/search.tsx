@@ -4,7 +4,21 @@ import type { SearchResult } from '@latentbase/shared/contract/search'
 import type { LatentPage } from '@latentbase/shared/contract/latents'
 import type { DryRunEstimate } from '@latentbase/shared/contract/llm'
 import { api, query } from '../api.ts'
-import { DatasetSelect, ErrorBox, Field, LatentLink, Page, WhereField, fmt, href, setParams, sliceError, useAction, useDatasets, type Route } from '../ui.tsx'
+import {
+  DatasetSelect,
+  ErrorBox,
+  Field,
+  LatentLink,
+  Page,
+  WhereField,
+  fmt,
+  href,
+  setParams,
+  sliceError,
+  useAction,
+  useDatasets,
+  type Route
+} from '../ui.tsx'
 import { Estimate } from './hypotheses.tsx'
 
 /** Latents whose activating tokens are highlighted in the snippets (the most weighted ones). */
@@ -14,34 +28,75 @@ export function SearchView({ route }: { route: Route }) {
   const p = route.params
   const datasets = useDatasets()
   const [form, setForm] = useState(() => ({
-    dataset: p.get('dataset') ?? '', q: p.get('q') ?? '', where: p.get('where') ?? '', method: p.get('method') ?? 'sae', k: p.get('k') ?? '10', limit: p.get('limit') ?? '20',
-    expand: false, select: false, rerank: false,
+    dataset: p.get('dataset') ?? '',
+    q: p.get('q') ?? '',
+    where: p.get('where') ?? '',
+    method: p.get('method') ?? 'sae',
+    k: p.get('k') ?? '10',
+    limit: p.get('limit') ?? '20',
+    expand: false,
+    select: false,
+    rerank: false
   }))
   const [result, setResult] = useState<SearchResult | null>(null)
   const [estimate, setEstimate] = useState<DryRunEstimate | null>(null)
   const [words, setWords] = useState<Map<string, number>>(new Map())
-  const set = (k: keyof typeof form) => (e: Event) => { const t = e.target as HTMLInputElement; setForm({ ...form, [k]: t.type === 'checkbox' ? t.checked : t.value }); setEstimate(null) }
+  const set = (k: keyof typeof form) => (e: Event) => {
+    const t = e.target as HTMLInputElement
+    setForm({ ...form, [k]: t.type === 'checkbox' ? t.checked : t.value })
+    setEstimate(null)
+  }
   const usesLlm = form.expand || form.select || form.rerank
-  const params = (dryRun: boolean) => query({
-    dataset: form.dataset, q: form.q, where: form.where.trim(), method: form.method, k: form.k, limit: form.limit,
-    expand: form.expand || undefined, select: form.select || undefined, rerank: form.rerank || undefined, dryRun: dryRun || undefined,
-  })
+  const params = (dryRun: boolean) =>
+    query({
+      dataset: form.dataset,
+      q: form.q,
+      where: form.where.trim(),
+      method: form.method,
+      k: form.k,
+      limit: form.limit,
+      expand: form.expand || undefined,
+      select: form.select || undefined,
+      rerank: form.rerank || undefined,
+      dryRun: dryRun || undefined
+    })
   const search = useAction(async (spend: boolean) => {
-    setParams('search', { dataset: form.dataset, q: form.q, where: form.where.trim(), method: form.method, k: form.k, limit: form.limit })
-    if (usesLlm && !spend) { setEstimate(await api<DryRunEstimate>(`/search?${params(true)}`)); return }
+    setParams('search', {
+      dataset: form.dataset,
+      q: form.q,
+      where: form.where.trim(),
+      method: form.method,
+      k: form.k,
+      limit: form.limit
+    })
+    if (usesLlm && !spend) {
+      setEstimate(await api<DryRunEstimate>(`/search?${params(true)}`))
+      return
+    }
     setEstimate(null)
     setResult(await api<SearchResult>(`/search?${params(false)}`))
   })
   const whereError = sliceError(search.error, 'where')
   // Run the search a link describes (dataset + q in the URL).
-  useEffect(() => { if (form.dataset && form.q && !result) void search.run(false) }, [])
+  useEffect(() => {
+    if (form.dataset && form.q && !result) void search.run(false)
+  }, [])
 
   // The activating tokens of the most weighted latents, from their top examples (token -> strongest share of max).
   useEffect(() => {
-    if (!result || result.method === 'bm25') { setWords(new Map()); return }
+    if (!result || result.method === 'bm25') {
+      setWords(new Map())
+      return
+    }
     let live = true
     const top = [...result.latents].sort((x, y) => y.weight - x.weight).slice(0, HIGHLIGHT_LATENTS)
-    Promise.all(top.map((l) => api<LatentPage>(`/latents/${l.latent}?dataset=${encodeURIComponent(result.dataset)}&examples=10`).catch(() => null))).then((pages) => {
+    Promise.all(
+      top.map(l =>
+        api<LatentPage>(`/latents/${l.latent}?dataset=${encodeURIComponent(result.dataset)}&examples=10`).catch(
+          () => null
+        )
+      )
+    ).then(pages => {
       const m = new Map<string, number>()
       for (const page of pages) {
         if (!page) continue
@@ -55,41 +110,99 @@ export function SearchView({ route }: { route: Route }) {
       }
       if (live) setWords(m)
     })
-    return () => { live = false }
+    return () => {
+      live = false
+    }
   }, [result])
 
   return (
-    <Page title="Search" intro="Find documents with a property: sae ranks by the latents whose labels match the query; bm25 by the text; hybrid fuses both.">
-      <form class="card" onSubmit={(e) => { e.preventDefault(); void search.run(false) }} aria-label="search">
+    <Page
+      title="Search"
+      intro="Find documents with a property: sae ranks by the latents whose labels match the query; bm25 by the text; hybrid fuses both."
+    >
+      <form
+        class="card"
+        onSubmit={e => {
+          e.preventDefault()
+          void search.run(false)
+        }}
+        aria-label="search"
+      >
         <div class="grid">
-          <DatasetSelect value={form.dataset} onChange={(v) => setForm({ ...form, dataset: v })} datasets={datasets.data?.datasets ?? []} id="search-dataset" />
-          <Field label="Query"><input type="search" name="q" value={form.q} onInput={set('q')} placeholder="e.g. baking bread" required /></Field>
-          <Field label="Method"><select name="method" value={form.method} onChange={set('method')}>{['sae', 'bm25', 'hybrid'].map((m) => <option key={m} value={m}>{m}</option>)}</select></Field>
-          <Field label="Latents kept (k)"><input type="number" min="1" max="200" value={form.k} onInput={set('k')} /></Field>
-          <WhereField value={form.where} onInput={(v) => { setForm({ ...form, where: v }); setEstimate(null) }} error={whereError} />
-          <Field label="Results"><input type="number" min="1" max="1000" value={form.limit} onInput={set('limit')} /></Field>
+          <DatasetSelect
+            value={form.dataset}
+            onChange={v => setForm({ ...form, dataset: v })}
+            datasets={datasets.data?.datasets ?? []}
+            id="search-dataset"
+          />
+          <Field label="Query">
+            <input type="search" name="q" value={form.q} onInput={set('q')} placeholder="e.g. baking bread" required />
+          </Field>
+          <Field label="Method">
+            <select name="method" value={form.method} onChange={set('method')}>
+              {['sae', 'bm25', 'hybrid'].map(m => (
+                <option key={m} value={m}>
+                  {m}
+                </option>
+              ))}
+            </select>
+          </Field>
+          <Field label="Latents kept (k)">
+            <input type="number" min="1" max="200" value={form.k} onInput={set('k')} />
+          </Field>
+          <WhereField
+            value={form.where}
+            onInput={v => {
+              setForm({ ...form, where: v })
+              setEstimate(null)
+            }}
+            error={whereError}
+          />
+          <Field label="Results">
+            <input type="number" min="1" max="1000" value={form.limit} onInput={set('limit')} />
+          </Field>
         </div>
         <fieldset class="inline">
           <legend class="label">LLM steps (need an LLM on the server; a dry run shows the cost first)</legend>
-          <label class="check"><input type="checkbox" checked={form.expand} onChange={set('expand')} /> expand the query</label>
-          <label class="check"><input type="checkbox" checked={form.select} onChange={set('select')} /> select latents</label>
-          <label class="check"><input type="checkbox" checked={form.rerank} onChange={set('rerank')} /> rerank the top 50</label>
+          <label class="check">
+            <input type="checkbox" checked={form.expand} onChange={set('expand')} /> expand the query
+          </label>
+          <label class="check">
+            <input type="checkbox" checked={form.select} onChange={set('select')} /> select latents
+          </label>
+          <label class="check">
+            <input type="checkbox" checked={form.rerank} onChange={set('rerank')} /> rerank the top 50
+          </label>
         </fieldset>
         <div class="row-actions">
-          <button type="submit" disabled={!form.dataset || !form.q || search.pending}>{usesLlm ? 'Estimate cost' : 'Search'}</button>
-          {search.pending ? <span class="muted" role="status">searching…</span> : null}
+          <button type="submit" disabled={!form.dataset || !form.q || search.pending}>
+            {usesLlm ? 'Estimate cost' : 'Search'}
+          </button>
+          {search.pending ? (
+            <span class="muted" role="status">
+              searching…
+            </span>
+          ) : null}
         </div>
-        {estimate ? <Estimate estimate={estimate} onRun={() => void search.run(true)} pending={search.pending} /> : null}
+        {estimate ? (
+          <Estimate estimate={estimate} onRun={() => void search.run(true)} pending={search.pending} />
+        ) : null}
       </form>
-      <ErrorBox error={whereError ? datasets.error : search.error ?? datasets.error} />
+      <ErrorBox error={whereError ? datasets.error : (search.error ?? datasets.error)} />
       {result ? (
         <div class="two wide-left">
           <div class="card">
-            <h2>{result.matched} matching documents{result.where ? <span class="muted small"> in {result.where}</span> : null}</h2>
+            <h2>
+              {result.matched} matching documents
+              {result.where ? <span class="muted small"> in {result.where}</span> : null}
+            </h2>
             <ol class="hits" data-testid="search-results">
-              {result.results.map((h) => (
+              {result.results.map(h => (
                 <li key={h.row}>
-                  <div class="ex-head"><a href={href(`document/${result.dataset}/${h.row}`)}>{h.id}</a> <span class="muted">score {fmt.num(h.score)}</span></div>
+                  <div class="ex-head">
+                    <a href={href(`document/${result.dataset}/${h.row}`)}>{h.id}</a>{' '}
+                    <span class="muted">score {fmt.num(h.score)}</span>
+                  </div>
                   <p class="snippet">{highlight(h.snippet, words)}</p>
                 </li>
               ))}
@@ -99,12 +212,40 @@ export function SearchView({ route }: { route: Route }) {
             <h2>Latents used</h2>
             {result.latents.length === 0 ? <p class="muted">None (bm25 reads the text only).</p> : null}
             <table class="compact" data-testid="search-latents">
-              <thead><tr><th>Latent</th><th class="num">Weight</th><th class="num">Sim.</th></tr></thead>
-              <tbody>{result.latents.map((l) => <tr key={l.latent}><td><LatentLink latent={l.latent} dataset={result.dataset} label={l.label} /></td><td class="num">{fmt.num(l.weight, 2)}</td><td class="num">{l.similarity === null ? '–' : fmt.num(l.similarity, 2)}</td></tr>)}</tbody>
+              <thead>
+                <tr>
+                  <th>Latent</th>
+                  <th class="num">Weight</th>
+                  <th class="num">Sim.</th>
+                </tr>
+              </thead>
+              <tbody>
+                {result.latents.map(l => (
+                  <tr key={l.latent}>
+                    <td>
+                      <LatentLink latent={l.latent} dataset={result.dataset} label={l.label} />
+                    </td>
+                    <td class="num">{fmt.num(l.weight, 2)}</td>
+                    <td class="num">{l.similarity === null ? '–' : fmt.num(l.similarity, 2)}</td>
+                  </tr>
+                ))}
+              </tbody>
             </table>
-            {result.expansion ? <p class="small">Expansion: {result.expansion.keywords.join(', ')}; {result.expansion.phrases.join('; ')}</p> : null}
-            {result.usage ? <p class="small muted">LLM: {result.usage.calls} calls, {result.usage.inputTokens + result.usage.outputTokens} tokens, {fmt.cost(result.usage.cost, result.usage.currency)}</p> : null}
-            <p class="small muted">Highlighted: tokens where the {HIGHLIGHT_LATENTS} most weighted latents fire in their top examples (at least 30% of their max).</p>
+            {result.expansion ? (
+              <p class="small">
+                Expansion: {result.expansion.keywords.join(', ')}; {result.expansion.phrases.join('; ')}
+              </p>
+            ) : null}
+            {result.usage ? (
+              <p class="small muted">
+                LLM: {result.usage.calls} calls, {result.usage.inputTokens + result.usage.outputTokens} tokens,{' '}
+                {fmt.cost(result.usage.cost, result.usage.currency)}
+              </p>
+            ) : null}
+            <p class="small muted">
+              Highlighted: tokens where the {HIGHLIGHT_LATENTS} most weighted latents fire in their top examples (at
+              least 30% of their max).
+            </p>
           </div>
         </div>
       ) : null}
@@ -122,7 +263,15 @@ function highlight(text: string, words: Map<string, number>) {
     const share = words.get(m[0].toLowerCase())
     if (share === undefined) continue
     out.push(text.slice(last, m.index))
-    out.push(<mark class="hl" title={`a used latent fires on "${m[0]}" (${fmt.pct(share)} of its max)`} style={{ background: `rgba(255, 140, 0, ${0.2 + 0.8 * share})` }}>{m[0]}</mark>)
+    out.push(
+      <mark
+        class="hl"
+        title={`a used latent fires on "${m[0]}" (${fmt.pct(share)} of its max)`}
+        style={{ background: `rgba(255, 140, 0, ${0.2 + 0.8 * share})` }}
+      >
+        {m[0]}
+      </mark>
+    )
     last = m.index + m[0].length
   }
   out.push(text.slice(last))

@@ -4,7 +4,14 @@ import assert from 'node:assert/strict'
 import { parseSafetensors } from '@latentbase/shared/tensor/safetensors'
 import { saeFromSaeLens } from '../sae.ts'
 import {
-  assertConforms, assertPooledConforms, graphPooled, graphTokenActivations, harness, randomSae, referenceTokens, safetensorsFile,
+  assertConforms,
+  assertPooledConforms,
+  graphPooled,
+  graphTokenActivations,
+  harness,
+  randomSae,
+  referenceTokens,
+  safetensorsFile
 } from '../formats/fixtures.ts'
 import { SAE_ARCHITECTURES, architectureOf, isSaeArchitecture } from './index.ts'
 import type { ReferenceSae } from './reference.ts'
@@ -17,18 +24,40 @@ const h = harness(D, 11)
 /** One SAELens file pair holding every tensor any architecture reads, so each entry picks its own by name. */
 function saeLensPair(name: string, seed: number) {
   const raw = randomSae(D, S, seed)
-  const st = parseSafetensors(safetensorsFile({
-    W_enc: { dtype: 'F32', shape: [D, S], data: raw.wEnc }, W_dec: { dtype: 'F32', shape: [S, D], data: raw.wDec },
-    b_dec: { dtype: 'F32', shape: [D], data: raw.bDec }, b_enc: { dtype: 'F32', shape: [S], data: raw.bEnc },
-    b_gate: { dtype: 'F32', shape: [S], data: raw.bEnc }, threshold: { dtype: 'F32', shape: [S], data: raw.threshold },
-    r_mag: { dtype: 'F32', shape: [S], data: raw.rMag }, b_mag: { dtype: 'F32', shape: [S], data: raw.bMag },
-  }))
-  const cfg = { d_in: D, d_sae: S, architecture: name, k: K, apply_b_dec_to_input: true, metadata: { hook_name: 'blocks.0.hook_resid_post' } }
+  const st = parseSafetensors(
+    safetensorsFile({
+      W_enc: { dtype: 'F32', shape: [D, S], data: raw.wEnc },
+      W_dec: { dtype: 'F32', shape: [S, D], data: raw.wDec },
+      b_dec: { dtype: 'F32', shape: [D], data: raw.bDec },
+      b_enc: { dtype: 'F32', shape: [S], data: raw.bEnc },
+      b_gate: { dtype: 'F32', shape: [S], data: raw.bEnc },
+      threshold: { dtype: 'F32', shape: [S], data: raw.threshold },
+      r_mag: { dtype: 'F32', shape: [S], data: raw.rMag },
+      b_mag: { dtype: 'F32', shape: [S], data: raw.bMag }
+    })
+  )
+  const cfg = {
+    d_in: D,
+    d_sae: S,
+    architecture: name,
+    k: K,
+    apply_b_dec_to_input: true,
+    metadata: { hook_name: 'blocks.0.hook_resid_post' }
+  }
   const reference: ReferenceSae = {
-    architecture: name as ReferenceSae['architecture'], dIn: D, dSae: S, k: K,
-    wEnc: Float64Array.from(raw.wEnc), bEnc: Float64Array.from(raw.bEnc), bDec: Float64Array.from(raw.bDec), wDec: Float64Array.from(raw.wDec),
-    threshold: Float64Array.from(raw.threshold), rMag: Float64Array.from(raw.rMag), bMag: Float64Array.from(raw.bMag),
-    applyBDecToInput: true, normalize: 'none',
+    architecture: name as ReferenceSae['architecture'],
+    dIn: D,
+    dSae: S,
+    k: K,
+    wEnc: Float64Array.from(raw.wEnc),
+    bEnc: Float64Array.from(raw.bEnc),
+    bDec: Float64Array.from(raw.bDec),
+    wDec: Float64Array.from(raw.wDec),
+    threshold: Float64Array.from(raw.threshold),
+    rMag: Float64Array.from(raw.rMag),
+    bMag: Float64Array.from(raw.bMag),
+    applyBDecToInput: true,
+    normalize: 'none'
   }
   return { sae: saeFromSaeLens(cfg, st), reference }
 }

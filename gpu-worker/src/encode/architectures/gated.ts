@@ -15,10 +15,10 @@ export const gated: ArchitectureEntry<GatedSae> = {
   activationFns: ['relu'],
   decoderNormRescale: false,
   // Gated SAEs have no b_enc: the gate path uses b_gate, the magnitude path r_mag and b_mag.
-  saeLens: (src) => () => ({
+  saeLens: src => () => ({
     bEnc: tensorToFloat32(src.tensor('b_gate', ['d_sae'])),
     rMag: tensorToFloat32(src.tensor('r_mag', ['d_sae'])),
-    bMag: tensorToFloat32(src.tensor('b_mag', ['d_sae'])),
+    bMag: tensorToFloat32(src.tensor('b_mag', ['d_sae']))
   }),
   graph(b, h, sae) {
     // The magnitude path shares W_enc scaled per latent by e = exp(r_mag): with h = x'W + b_gate (the folded
@@ -44,7 +44,7 @@ export const gated: ArchitectureEntry<GatedSae> = {
       window(b, hg, at) {
         const magAt = b.op('Add', [b.op('Mul', [hg, at.perLatent(eName)]), at.perLatent(cName)])
         return b.op('Where', [b.op('Greater', [hg, b.zero()]), b.op('Relu', [magAt]), b.zero()])
-      },
+      }
     }
   },
   reference(sae, pre, x) {
@@ -63,5 +63,5 @@ export const gated: ArchitectureEntry<GatedSae> = {
       margin[s] = gate > 0 ? Math.min(Math.abs(gate), Math.abs(mag)) : Math.abs(gate)
     }
     return { acts, margin }
-  },
+  }
 }

@@ -28,6 +28,9 @@ export function isSaeArchitecture(name: string): name is SaeArchitecture {
 /** The registry entry of an SAE's architecture, typed for that SAE. */
 export function architectureOf<W extends SaeWeights>(sae: W): ArchitectureEntry<W> {
   const entry = SAE_ARCHITECTURES[sae.architecture] as unknown as ArchitectureEntry<W> | undefined
-  if (!entry) throw new Error(`SAE: architecture "${String(sae.architecture)}" is not supported (${Object.keys(SAE_ARCHITECTURES).join(', ')})`)
+  if (!entry)
+    throw new Error(
+      `SAE: architecture "${String(sae.architecture)}" is not supported (${Object.keys(SAE_ARCHITECTURES).join(', ')})`
+    )
   return entry
 }

@@ -13,7 +13,7 @@ export const jumprelu: ArchitectureEntry<JumpReluSae> = {
   name: 'jumprelu',
   activationFns: ['relu'],
   decoderNormRescale: true,
-  saeLens: (src) => () => {
+  saeLens: src => () => {
     const bEnc = tensorToFloat32(src.tensor('b_enc', ['d_sae']))
     // A JumpReLU training checkpoint holds log_threshold; the inference form (and every release) holds threshold.
     const logThreshold = !src.has('threshold') && src.has('log_threshold')
@@ -21,7 +21,15 @@ export const jumprelu: ArchitectureEntry<JumpReluSae> = {
     return { bEnc, threshold: logThreshold ? stored.map(Math.exp) : stored }
   },
   // A threshold below 0 still leaves ReLU's 0: the graph compares with max(threshold, 0).
-  graph: (b, _h, sae) => latentThresholdGate(b.f32(Float32Array.from(sae.threshold, (t) => Math.max(t, 0)), [sae.dSae], 'threshold'), true),
+  graph: (b, _h, sae) =>
+    latentThresholdGate(
+      b.f32(
+        Float32Array.from(sae.threshold, t => Math.max(t, 0)),
+        [sae.dSae],
+        'threshold'
+      ),
+      true
+    ),
   reference(sae, pre) {
     const threshold = needed(sae.threshold, 'threshold', sae)
     const acts = new Float64Array(sae.dSae)
@@ -33,5 +41,5 @@ export const jumprelu: ArchitectureEntry<JumpReluSae> = {
       margin[s] = Math.min(Math.abs(h - t), Math.abs(h))
     }
     return { acts, margin }
-  },
+  }
 }

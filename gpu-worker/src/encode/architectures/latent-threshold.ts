@@ -14,6 +14,6 @@ export function latentThresholdGate(theta: string, perLatent: boolean): GraphGat
     window: (b, hg, at) => {
       const t = perLatent ? at.perLatent(theta) : theta
       return b.op('Where', [b.op('Greater', [hg, t]), hg, b.zero()])
-    },
+    }
   }
 }

@@ -40,11 +40,11 @@ export function referenceEncode(sae: ReferenceSae, input: ArrayLike<number>): Re
   let x = Float64Array.from(input)
   if (sae.normalize === 'constant_norm_rescale') {
     const norm = Math.sqrt(x.reduce((a, v) => a + v * v, 0))
-    x = x.map((v) => (v * Math.sqrt(dIn)) / norm)
+    x = x.map(v => (v * Math.sqrt(dIn)) / norm)
   } else if (sae.normalize === 'layer_norm') {
     const mean = x.reduce((a, v) => a + v, 0) / dIn
     const std = Math.sqrt(x.reduce((a, v) => a + (v - mean) ** 2, 0) / (dIn - 1)) // torch.std: unbiased
-    x = x.map((v) => (v - mean) / (std + 1e-5))
+    x = x.map(v => (v - mean) / (std + 1e-5))
   }
   if (sae.applyBDecToInput) x = x.map((v, i) => v - sae.bDec[i])
   const pre = new Float64Array(dSae)
@@ -72,7 +72,12 @@ export interface Comparison {
  * largest reference activation over all tokens; pairs whose decision margin is below `epsilon` times that
  * scale are excluded and counted, since float32 rounding may legitimately flip them.
  */
-export function compareActivations(got: Float32Array, want: ReferenceToken[], dSae: number, epsilon: number): Comparison {
+export function compareActivations(
+  got: Float32Array,
+  want: ReferenceToken[],
+  dSae: number,
+  epsilon: number
+): Comparison {
   const scale = new Float64Array(dSae).fill(1e-6)
   for (const t of want) for (let s = 0; s < dSae; s++) scale[s] = Math.max(scale[s], t.acts[s])
   // A latent that never fires still needs a scale for its margin: use the overall largest activation.
@@ -87,7 +92,10 @@ export function compareActivations(got: Float32Array, want: ReferenceToken[], dS
       const wa = w > 0
       if (ga || wa) out.activeEither++
       if (ga !== wa) out.activeDisagreement++
-      if (t.margin[s] < epsilon * sc) { out.excluded++; continue }
+      if (t.margin[s] < epsilon * sc) {
+        out.excluded++
+        continue
+      }
       out.compared++
       out.worst = Math.max(out.worst, Math.abs(g - w) / sc)
     }

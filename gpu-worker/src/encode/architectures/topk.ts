@@ -16,7 +16,9 @@ export const topk: ArchitectureEntry<TopKSae> = {
   decoderNormRescale: true,
   saeLens(src) {
     const cfg = src.cfg
-    const kwargs = (typeof cfg.activation_fn_kwargs === 'object' && cfg.activation_fn_kwargs !== null ? cfg.activation_fn_kwargs : {}) as Json
+    const kwargs = (
+      typeof cfg.activation_fn_kwargs === 'object' && cfg.activation_fn_kwargs !== null ? cfg.activation_fn_kwargs : {}
+    ) as Json
     const rawK = cfg.k ?? kwargs.k
     if (rawK === undefined) src.fail('k is missing for a topk SAE (expected "k" or "activation_fn_kwargs.k")')
     const k = src.posInt('k', rawK)
@@ -36,7 +38,7 @@ export const topk: ArchitectureEntry<TopKSae> = {
         // The per-token k-th largest value [N, W], at the window's tokens.
         const kthAt = b.op('Squeeze', [b.op('GatherND', [kth, at.tokenIdx]), b.i64([-1], [1], 'axes')])
         return b.op('Where', [b.op('GreaterOrEqual', [hg, kthAt]), hg, b.zero()])
-      },
+      }
     }
   },
   reference(sae, pre) {
@@ -55,8 +57,11 @@ export const topk: ArchitectureEntry<TopKSae> = {
     const acts = new Float64Array(dSae)
     const margin = new Float64Array(dSae)
     // The values: sparsify takes the top k of relu(h), SAELens relu of the top k of h.
-    const chosen = sae.reluBeforeTopk ? h.map((v) => Math.max(0, v)) : h
-    for (const s of Array.from(chosen.keys()).sort((a, b) => chosen[b] - chosen[a]).slice(0, k)) acts[s] = Math.max(0, chosen[s])
+    const chosen = sae.reluBeforeTopk ? h.map(v => Math.max(0, v)) : h
+    for (const s of Array.from(chosen.keys())
+      .sort((a, b) => chosen[b] - chosen[a])
+      .slice(0, k))
+      acts[s] = Math.max(0, chosen[s])
     // The margins, on h before any ReLU (ties among zeros after a ReLU decide nothing).
     const order = Array.from(h.keys()).sort((a, b) => h[b] - h[a])
     const kth = h[order[k - 1]]
@@ -66,5 +71,5 @@ export const topk: ArchitectureEntry<TopKSae> = {
     for (const s of order.slice(0, k)) kept[s] = 1
     for (let s = 0; s < dSae; s++) margin[s] = Math.min(kept[s] ? h[s] - next : kth - h[s], Math.abs(h[s]))
     return { acts, margin }
-  },
+  }
 }

@@ -3,7 +3,12 @@ import { constants } from 'node:buffer'
 import { createHash } from 'node:crypto'
 import { open, stat } from 'node:fs/promises'
 import { basename, dirname, relative } from 'node:path'
-import { parseSafetensors, tensorToFloat32, type Safetensors, type TensorEntry } from '@latentbase/shared/tensor/safetensors'
+import {
+  parseSafetensors,
+  tensorToFloat32,
+  type Safetensors,
+  type TensorEntry
+} from '@latentbase/shared/tensor/safetensors'
 import type { SaeWeights } from '../architectures/index.ts'
 
 export const SAE_FORMATS = ['saelens', 'gemma-scope', 'sparsify', 'goodfire'] as const
@@ -50,22 +55,27 @@ export class SaeFileError extends Error {
 /** Names files in messages relative to the display root. */
 export function displayer(path: string, opts: LoadSaeOptions = {}): (file: string) => string {
   const root = opts.displayRoot ?? dirname(path)
-  return (file) => relative(root, file) || basename(file)
+  return file => relative(root, file) || basename(file)
 }
 
 /** Read a whole file (also past Node's 2 GiB readFile limit) and hash it. */
 export async function readFileHashed(path: string): Promise<{ bytes: Uint8Array; sha256: string }> {
   let handle: Awaited<ReturnType<typeof open>>
-  try { handle = await open(path, 'r') } catch (err) {
+  try {
+    handle = await open(path, 'r')
+  } catch (err) {
     throw new SaeFileError(`${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
   }
   try {
     const { size } = await handle.stat()
-    if (size > constants.MAX_LENGTH) throw new Error(`${path}: ${size} bytes is more than one buffer can hold (${constants.MAX_LENGTH}); store the SAE in float16 or bfloat16`)
+    if (size > constants.MAX_LENGTH)
+      throw new Error(
+        `${path}: ${size} bytes is more than one buffer can hold (${constants.MAX_LENGTH}); store the SAE in float16 or bfloat16`
+      )
     const bytes = new Uint8Array(size)
     const hash = createHash('sha256')
     const CHUNK = 64 << 20
-    for (let at = 0; at < size;) {
+    for (let at = 0; at < size; ) {
       const { bytesRead } = await handle.read(bytes, at, Math.min(CHUNK, size - at), at)
       if (bytesRead === 0) throw new SaeFileError(`${path}: file shrank while being read`)
       hash.update(bytes.subarray(at, at + bytesRead))
@@ -78,32 +88,53 @@ export async function readFileHashed(path: string): Promise<{ bytes: Uint8Array;
 }
 
 export async function isDirectory(path: string): Promise<boolean> {
-  try { return (await stat(path)).isDirectory() } catch (err) {
+  try {
+    return (await stat(path)).isDirectory()
+  } catch (err) {
     throw new SaeFileError(`${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`)
   }
 }
 
 export async function exists(path: string): Promise<boolean> {
-  try { await stat(path); return true } catch { return false }
+  try {
+    await stat(path)
+    return true
+  } catch {
+    return false
+  }
 }
 
 export function parseJsonObject(bytes: Uint8Array, what: string): Record<string, unknown> {
   let value: unknown
-  try { value = JSON.parse(new TextDecoder().decode(bytes)) } catch (err) { throw new Error(`${what}: not valid JSON (${(err as Error).message})`) }
+  try {
+    value = JSON.parse(new TextDecoder().decode(bytes))
+  } catch (err) {
+    throw new Error(`${what}: not valid JSON (${(err as Error).message})`)
+  }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error(`${what}: not a JSON object`)
   return value as Record<string, unknown>
 }
 
 export function parseSafetensorsNamed(bytes: Uint8Array, what: string): Safetensors {
-  try { return parseSafetensors(bytes) } catch (err) { throw new Error(`${what}: ${(err as Error).message}`) }
+  try {
+    return parseSafetensors(bytes)
+  } catch (err) {
+    throw new Error(`${what}: ${(err as Error).message}`)
+  }
 }
 
 /** Typed reads of config fields; every failure names the file and the field. */
 export class Fields {
-  constructor(readonly file: string, readonly cfg: Record<string, unknown>) {}
-  fail(msg: string): never { throw new Error(`${this.file}: ${msg}`) }
+  constructor(
+    readonly file: string,
+    readonly cfg: Record<string, unknown>
+  ) {}
+  fail(msg: string): never {
+    throw new Error(`${this.file}: ${msg}`)
+  }
   posInt(name: string, v: unknown = this.cfg[name]): number {
-    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) this.fail(`${name} must be a positive integer, got ${JSON.stringify(v)}`)
+    if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0)
+      this.fail(`${name} must be a positive integer, got ${JSON.stringify(v)}`)
     return v as number
   }
   optPosInt(name: string, v: unknown = this.cfg[name]): number | undefined {
@@ -125,18 +156,27 @@ export class Fields {
  * Looks tensors up by name and checks their shapes against named sizes, so a mismatched config and weights
  * fail at load time naming both (`d_sae is 4096 but W_enc has shape [16, 32]`).
  */
-export function tensorReader(st: Safetensors, weightsFile: string, fail: (msg: string) => never, dims: Record<string, number>) {
+export function tensorReader(
+  st: Safetensors,
+  weightsFile: string,
+  fail: (msg: string) => never,
+  dims: Record<string, number>
+) {
   const names = () => [...st.tensors.keys()].join(', ') || 'none'
   return (name: string | string[], fields: string[]): TensorEntry => {
     const candidates = Array.isArray(name) ? name : [name]
-    const found = candidates.find((n) => st.tensors.has(n))
-    if (found === undefined) return fail(`${weightsFile} has no tensor "${candidates.join('" or "')}" (has: ${names()})`)
+    const found = candidates.find(n => st.tensors.has(n))
+    if (found === undefined)
+      return fail(`${weightsFile} has no tensor "${candidates.join('" or "')}" (has: ${names()})`)
     const t = st.tensors.get(found)!
-    const shape = fields.map((f) => dims[f])
-    if (t.shape.length !== shape.length) fail(`${found} has shape [${t.shape.join(', ')}], expected [${fields.join(', ')}] = [${shape.join(', ')}]`)
+    const shape = fields.map(f => dims[f])
+    if (t.shape.length !== shape.length)
+      fail(`${found} has shape [${t.shape.join(', ')}], expected [${fields.join(', ')}] = [${shape.join(', ')}]`)
     const wrong = fields.filter((f, i) => t.shape[i] !== dims[f])
-    if (wrong.length) fail(`${wrong.map((f) => `${f} is ${dims[f]}`).join(' and ')} but ${found} has shape [${t.shape.join(', ')}]`)
-    if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16' && t.dtype !== 'F64') fail(`${found} has dtype ${t.dtype}; SAE weights must be F32, F16, BF16 or F64`)
+    if (wrong.length)
+      fail(`${wrong.map(f => `${f} is ${dims[f]}`).join(' and ')} but ${found} has shape [${t.shape.join(', ')}]`)
+    if (t.dtype !== 'F32' && t.dtype !== 'F16' && t.dtype !== 'BF16' && t.dtype !== 'F64')
+      fail(`${found} has dtype ${t.dtype}; SAE weights must be F32, F16, BF16 or F64`)
     return t
   }
 }
@@ -158,8 +198,10 @@ export function transposeToFloat32(entry: TensorEntry, rows: number, cols: numbe
 
 /** Check sizes the encoder.json states against those the files give. */
 export function checkExpectedSizes(ref: SaeRefOptions, dIn: number, dSae: number, what: string): void {
-  if (ref.dIn !== undefined && ref.dIn !== dIn) throw new Error(`encoder.json: sae.dIn is ${ref.dIn} but ${what} has d_in ${dIn}`)
-  if (ref.dSae !== undefined && ref.dSae !== dSae) throw new Error(`encoder.json: sae.dSae is ${ref.dSae} but ${what} has d_sae ${dSae}`)
+  if (ref.dIn !== undefined && ref.dIn !== dIn)
+    throw new Error(`encoder.json: sae.dIn is ${ref.dIn} but ${what} has d_in ${dIn}`)
+  if (ref.dSae !== undefined && ref.dSae !== dSae)
+    throw new Error(`encoder.json: sae.dSae is ${ref.dSae} but ${what} has d_sae ${dSae}`)
 }
 
 /**
@@ -170,7 +212,10 @@ export function checkExpectedSizes(ref: SaeRefOptions, dIn: number, dSae: number
 export function hiddenStatesIndex(hookName: string): number | null {
   let m = /^blocks\.(\d+)\.hook_resid_pre$/.exec(hookName)
   if (m) return Number(m[1])
-  m = /^blocks\.(\d+)\.hook_resid_post$/.exec(hookName) ?? /^layers[._](\d+)$/.exec(hookName) ?? /^model\.layers\.(\d+)$/.exec(hookName)
+  m =
+    /^blocks\.(\d+)\.hook_resid_post$/.exec(hookName) ??
+    /^layers[._](\d+)$/.exec(hookName) ??
+    /^model\.layers\.(\d+)$/.exec(hookName)
   if (m) return Number(m[1]) + 1
   return null
 }

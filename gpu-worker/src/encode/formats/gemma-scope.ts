@@ -4,8 +4,19 @@ import { parseNpz } from '@latentbase/shared/tensor/npy'
 import { tensorToFloat32, type Safetensors } from '@latentbase/shared/tensor/safetensors'
 import type { SaeWeights } from '../architectures/index.ts'
 import {
-  checkExpectedSizes, displayer, exists, Fields, isDirectory, parseJsonObject, parseSafetensorsNamed, readFileHashed,
-  tensorReader, type LoadedSae, type LoadSaeOptions, type SaeFile, type SaeRefOptions,
+  checkExpectedSizes,
+  displayer,
+  exists,
+  Fields,
+  isDirectory,
+  parseJsonObject,
+  parseSafetensorsNamed,
+  readFileHashed,
+  tensorReader,
+  type LoadedSae,
+  type LoadSaeOptions,
+  type SaeFile,
+  type SaeRefOptions
 } from './common.ts'
 
 export const GEMMA_SCOPE_NPZ = 'params.npz'
@@ -23,7 +34,11 @@ export function gemmaScopeHookFromPath(path: string): string | null {
   if (site === 'res' && /(^|\/)embedding(\/|$)/.test(path)) return 'hook_embed'
   const layer = /(?:^|\/)layer_(\d+)(?:\/|$)/.exec(path)?.[1]
   if (layer === undefined) return null
-  return site === 'res' ? `blocks.${layer}.hook_resid_post` : site === 'mlp' ? `blocks.${layer}.hook_mlp_out` : `blocks.${layer}.attn.hook_z`
+  return site === 'res'
+    ? `blocks.${layer}.hook_resid_post`
+    : site === 'mlp'
+      ? `blocks.${layer}.hook_mlp_out`
+      : `blocks.${layer}.attn.hook_z`
 }
 
 /** Gemma Scope 2 folders are named `{site}/layer_{L}_width_{W}_l0_{size}` (site resid_post, resid_post_all, attn_out, mlp_out). */
@@ -43,14 +58,21 @@ export function gemmaScope2HookFromPath(path: string): string | null {
  * input), f = ReLU(pre) * [pre > threshold]. Embedding SAEs (hook_embed) were trained on embeddings scaled by
  * sqrt(d_model), so W_enc is divided by sqrt(d_in) as SAELens does.
  */
-export async function loadGemmaScope(path: string, ref: SaeRefOptions = {}, opts: LoadSaeOptions = {}): Promise<LoadedSae> {
+export async function loadGemmaScope(
+  path: string,
+  ref: SaeRefOptions = {},
+  opts: LoadSaeOptions = {}
+): Promise<LoadedSae> {
   let file = path
   if (await isDirectory(path)) {
     const npz = join(path, GEMMA_SCOPE_NPZ)
     const st = join(path, GEMMA_SCOPE_2_WEIGHTS)
     if (await exists(npz)) file = npz
     else if (await exists(st)) file = st
-    else throw new Error(`${displayer(path, opts)(path)}: has neither ${GEMMA_SCOPE_NPZ} (Gemma Scope) nor ${GEMMA_SCOPE_2_WEIGHTS} (Gemma Scope 2)`)
+    else
+      throw new Error(
+        `${displayer(path, opts)(path)}: has neither ${GEMMA_SCOPE_NPZ} (Gemma Scope) nor ${GEMMA_SCOPE_2_WEIGHTS} (Gemma Scope 2)`
+      )
   }
   const show = displayer(path, { displayRoot: opts.displayRoot ?? dirname(dirname(file)) })
   const weights = await readFileHashed(file)
@@ -62,8 +84,12 @@ export async function loadGemmaScope(path: string, ref: SaeRefOptions = {}, opts
   let pathHook: string | null
   let v2 = false
   if (file.endsWith('.npz')) {
-    try { tensors = { tensors: parseNpz(weights.bytes, what), metadata: {} } } catch (err) {
-      throw new Error((err as Error).message.startsWith(what) ? (err as Error).message : `${what}: ${(err as Error).message}`)
+    try {
+      tensors = { tensors: parseNpz(weights.bytes, what), metadata: {} }
+    } catch (err) {
+      throw new Error(
+        (err as Error).message.startsWith(what) ? (err as Error).message : `${what}: ${(err as Error).message}`
+      )
     }
     pathHook = gemmaScopeHookFromPath(file)
   } else if (file.endsWith('.safetensors')) {
@@ -95,16 +121,24 @@ export async function loadGemmaScope(path: string, ref: SaeRefOptions = {}, opts
     hookName = pathHook
     hookOrigin = `the path ${what} says`
   } else {
-    throw new Error(`encoder.json: sae.hookName is required for ${what}: ${v2 ? 'its folder name' : 'the file'} does not say which hook it reads (e.g. "blocks.12.hook_resid_post")`)
+    throw new Error(
+      `encoder.json: sae.hookName is required for ${what}: ${v2 ? 'its folder name' : 'the file'} does not say which hook it reads (e.g. "blocks.12.hook_resid_post")`
+    )
   }
 
   // Gemma Scope 2 writes lowercase w_enc / w_dec; SAELens maps "w_" to "W_" for both releases.
   const get = (n: string) => tensors.tensors.get(n) ?? tensors.tensors.get(n.replace(/^W_/, 'w_'))
   const wEncRaw = get('W_enc')
-  if (!wEncRaw) throw new Error(`${what} has no tensor "W_enc" or "w_enc" (has: ${[...tensors.tensors.keys()].join(', ') || 'none'})`)
-  if (wEncRaw.shape.length !== 2) throw new Error(`${what}: W_enc has shape [${wEncRaw.shape.join(', ')}], expected [d_in, d_sae]`)
+  if (!wEncRaw)
+    throw new Error(
+      `${what} has no tensor "W_enc" or "w_enc" (has: ${[...tensors.tensors.keys()].join(', ') || 'none'})`
+    )
+  if (wEncRaw.shape.length !== 2)
+    throw new Error(`${what}: W_enc has shape [${wEncRaw.shape.join(', ')}], expected [d_in, d_sae]`)
   const [dIn, dSae] = wEncRaw.shape
-  const fail = (msg: string): never => { throw new Error(`${what}: ${msg}`) }
+  const fail = (msg: string): never => {
+    throw new Error(`${what}: ${msg}`)
+  }
   if (dIn <= 0 || dSae <= 0) fail(`W_enc has shape [${dIn}, ${dSae}]`)
   const tensor = tensorReader(tensors, what, fail, { d_in: dIn, d_sae: dSae })
   const lower = (n: string) => [n, n.replace(/^W_/, 'w_')]
@@ -120,7 +154,12 @@ export async function loadGemmaScope(path: string, ref: SaeRefOptions = {}, opts
   }
   const sae: SaeWeights = {
     architecture: 'jumprelu',
-    dIn, dSae, wEnc, bEnc, bDec, threshold,
+    dIn,
+    dSae,
+    wEnc,
+    bEnc,
+    bDec,
+    threshold,
     applyBDecToInput: false,
     normalizeActivations: 'none',
     rescaleActsByDecoderNorm: false,
@@ -129,7 +168,7 @@ export async function loadGemmaScope(path: string, ref: SaeRefOptions = {}, opts
     contextSize: ref.contextSize ?? 1024,
     prependBos: true,
     sourceDtype: wEncRaw.dtype,
-    format: 'gemma-scope',
+    format: 'gemma-scope'
   }
   return { sae, files, hookOrigin, contextOrigin: 'encoder.json has no sae.contextSize' }
 }

@@ -4,8 +4,16 @@ import { readdir } from 'node:fs/promises'
 import { tensorToFloat32, type Safetensors } from '@latentbase/shared/tensor/safetensors'
 import type { SaeWeights } from '../architectures/index.ts'
 import {
-  checkExpectedSizes, displayer, isDirectory, parseSafetensorsNamed, readFileHashed,
-  tensorReader, transposeToFloat32, type LoadedSae, type LoadSaeOptions, type SaeRefOptions,
+  checkExpectedSizes,
+  displayer,
+  isDirectory,
+  parseSafetensorsNamed,
+  readFileHashed,
+  tensorReader,
+  transposeToFloat32,
+  type LoadedSae,
+  type LoadSaeOptions,
+  type SaeRefOptions
 } from './common.ts'
 import { readTorchStateDict } from './torch-pickle.ts'
 
@@ -24,12 +32,18 @@ export function goodfireHookFromName(name: string): string | null {
  * [d_in, d_sae], decoder_linear.bias [d_in]. Encode (their encode): ReLU(x encoder_linear.weight^T + bias), no
  * input normalization and no decoder-bias subtraction.
  */
-export async function loadGoodfire(path: string, ref: SaeRefOptions = {}, opts: LoadSaeOptions = {}): Promise<LoadedSae> {
+export async function loadGoodfire(
+  path: string,
+  ref: SaeRefOptions = {},
+  opts: LoadSaeOptions = {}
+): Promise<LoadedSae> {
   let file = path
   if (await isDirectory(path)) {
-    const found = (await readdir(path)).filter((n) => /\.(safetensors|pth|pt)$/.test(n))
+    const found = (await readdir(path)).filter(n => /\.(safetensors|pth|pt)$/.test(n))
     if (found.length !== 1) {
-      throw new Error(`${displayer(path, opts)(path)}: expected one .safetensors or .pth file (the Goodfire checkpoint), found ${found.length ? found.join(', ') : 'none'}`)
+      throw new Error(
+        `${displayer(path, opts)(path)}: expected one .safetensors or .pth file (the Goodfire checkpoint), found ${found.length ? found.join(', ') : 'none'}`
+      )
     }
     file = join(path, found[0])
   }
@@ -40,7 +54,9 @@ export async function loadGoodfire(path: string, ref: SaeRefOptions = {}, opts: 
   const st: Safetensors = /\.(pth|pt)$/.test(file)
     ? { tensors: readTorchStateDict(weights.bytes, what), metadata: {} }
     : parseSafetensorsNamed(weights.bytes, what)
-  const fail = (msg: string): never => { throw new Error(`${what}: ${msg}`) }
+  const fail = (msg: string): never => {
+    throw new Error(`${what}: ${msg}`)
+  }
   const enc = st.tensors.get('encoder_linear.weight')
   if (!enc) return fail(`has no tensor "encoder_linear.weight" (has: ${[...st.tensors.keys()].join(', ') || 'none'})`)
   if (enc.shape.length !== 2) fail(`encoder_linear.weight has shape [${enc.shape.join(', ')}], expected [d_sae, d_in]`)
@@ -52,7 +68,9 @@ export async function loadGoodfire(path: string, ref: SaeRefOptions = {}, opts: 
   const bDec = tensorToFloat32(tensor('decoder_linear.bias', ['d_in']))
   checkExpectedSizes(ref, dIn, dSae, what)
 
-  const nameHook = goodfireHookFromName(basename(file).replace(/\.(safetensors|pth|pt)$/, '')) ?? goodfireHookFromName(basename(dirname(file)))
+  const nameHook =
+    goodfireHookFromName(basename(file).replace(/\.(safetensors|pth|pt)$/, '')) ??
+    goodfireHookFromName(basename(dirname(file)))
   let hookName: string
   let hookOrigin: string
   if (ref.hookName !== undefined) {
@@ -62,13 +80,17 @@ export async function loadGoodfire(path: string, ref: SaeRefOptions = {}, opts: 
     hookName = nameHook
     hookOrigin = `the file name ${what} says`
   } else {
-    throw new Error(`encoder.json: sae.hookName is required: the file name ${what} does not give the layer (like "-l19")`)
+    throw new Error(
+      `encoder.json: sae.hookName is required: the file name ${what} does not give the layer (like "-l19")`
+    )
   }
   const sae: SaeWeights = {
     architecture: 'standard',
-    dIn, dSae,
+    dIn,
+    dSae,
     wEnc: transposeToFloat32(enc, dSae, dIn),
-    bEnc, bDec,
+    bEnc,
+    bDec,
     applyBDecToInput: false,
     normalizeActivations: 'none',
     rescaleActsByDecoderNorm: false,
@@ -76,7 +98,12 @@ export async function loadGoodfire(path: string, ref: SaeRefOptions = {}, opts: 
     ...(ref.contextSize !== undefined ? { contextSize: ref.contextSize } : {}),
     prependBos: true,
     sourceDtype: enc.dtype,
-    format: 'goodfire',
+    format: 'goodfire'
   }
-  return { sae, files: [{ role: 'saeWeights', path: file, sha256: weights.sha256 }], hookOrigin, contextOrigin: 'encoder.json has no sae.contextSize' }
+  return {
+    sae,
+    files: [{ role: 'saeWeights', path: file, sha256: weights.sha256 }],
+    hookOrigin,
+    contextOrigin: 'encoder.json has no sae.contextSize'
+  }
 }

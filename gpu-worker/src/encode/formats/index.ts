@@ -15,12 +15,22 @@ export { goodfireHookFromName } from './goodfire.ts'
  * Load an SAE of any supported format. `path` is the folder (saelens, sparsify; gemma-scope and goodfire also
  * take the file). `ref` carries what the files may not say (hook name, context size) and expected sizes.
  */
-export async function loadSae(format: SaeFormat, path: string, ref: SaeRefOptions = {}, opts: LoadSaeOptions = {}): Promise<LoadedSae> {
+export async function loadSae(
+  format: SaeFormat,
+  path: string,
+  ref: SaeRefOptions = {},
+  opts: LoadSaeOptions = {}
+): Promise<LoadedSae> {
   switch (format) {
-    case 'saelens': return loadSaeLensFormat(path, ref, opts)
-    case 'gemma-scope': return loadGemmaScope(path, ref, opts)
-    case 'sparsify': return loadSparsify(path, ref, opts)
-    case 'goodfire': return loadGoodfire(path, ref, opts)
-    default: throw new Error(`encoder.json: sae.format "${String(format)}" is not supported (${SAE_FORMATS.join(', ')})`)
+    case 'saelens':
+      return loadSaeLensFormat(path, ref, opts)
+    case 'gemma-scope':
+      return loadGemmaScope(path, ref, opts)
+    case 'sparsify':
+      return loadSparsify(path, ref, opts)
+    case 'goodfire':
+      return loadGoodfire(path, ref, opts)
+    default:
+      throw new Error(`encoder.json: sae.format "${String(format)}" is not supported (${SAE_FORMATS.join(', ')})`)
   }
 }

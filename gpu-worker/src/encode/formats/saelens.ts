@@ -2,11 +2,21 @@
 import { join } from 'node:path'
 import { saeFromSaeLens, SAE_CFG_FILE, SAE_WEIGHTS_FILE } from '../sae.ts'
 import {
-  checkExpectedSizes, displayer, parseJsonObject, parseSafetensorsNamed, readFileHashed,
-  type LoadedSae, type LoadSaeOptions, type SaeRefOptions,
+  checkExpectedSizes,
+  displayer,
+  parseJsonObject,
+  parseSafetensorsNamed,
+  readFileHashed,
+  type LoadedSae,
+  type LoadSaeOptions,
+  type SaeRefOptions
 } from './common.ts'
 
-export async function loadSaeLensFormat(dir: string, ref: SaeRefOptions = {}, opts: LoadSaeOptions = {}): Promise<LoadedSae> {
+export async function loadSaeLensFormat(
+  dir: string,
+  ref: SaeRefOptions = {},
+  opts: LoadSaeOptions = {}
+): Promise<LoadedSae> {
   const show = displayer(dir, { displayRoot: opts.displayRoot ?? join(dir, '..') })
   const cfgPath = join(dir, SAE_CFG_FILE)
   const weightsPath = join(dir, SAE_WEIGHTS_FILE)
@@ -17,9 +27,15 @@ export async function loadSaeLensFormat(dir: string, ref: SaeRefOptions = {}, op
   let sae: ReturnType<typeof saeFromSaeLens>
   // saeFromSaeLens names files by their base name; put the folder in front so the message points at the file.
   const folder = show(cfgPath).slice(0, -SAE_CFG_FILE.length)
-  try { sae = saeFromSaeLens(cfg, st) } catch (err) { throw new Error(`${folder}${(err as Error).message}`) }
+  try {
+    sae = saeFromSaeLens(cfg, st)
+  } catch (err) {
+    throw new Error(`${folder}${(err as Error).message}`)
+  }
   if (ref.hookName !== undefined && ref.hookName !== sae.hookName) {
-    throw new Error(`encoder.json: sae.hookName is "${ref.hookName}" but ${show(cfgPath)} says metadata.hook_name "${sae.hookName}"`)
+    throw new Error(
+      `encoder.json: sae.hookName is "${ref.hookName}" but ${show(cfgPath)} says metadata.hook_name "${sae.hookName}"`
+    )
   }
   checkExpectedSizes(ref, sae.dIn, sae.dSae, show(cfgPath))
   if (sae.contextSize === undefined && ref.contextSize !== undefined) sae.contextSize = ref.contextSize
@@ -27,9 +43,9 @@ export async function loadSaeLensFormat(dir: string, ref: SaeRefOptions = {}, op
     sae,
     files: [
       { role: 'saeCfg', path: cfgPath, sha256: cfgFile.sha256 },
-      { role: 'saeWeights', path: weightsPath, sha256: weightsFile.sha256 },
+      { role: 'saeWeights', path: weightsPath, sha256: weightsFile.sha256 }
     ],
     hookOrigin: `${show(cfgPath)} says metadata.hook_name`,
-    contextOrigin: `${show(cfgPath)} has no metadata.context_size`,
+    contextOrigin: `${show(cfgPath)} has no metadata.context_size`
   }
 }

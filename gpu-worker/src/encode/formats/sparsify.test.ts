@@ -6,8 +6,19 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { hiddenStatesIndex, loadSae, sameHook, sparsifyHook } from './index.ts'
 import {
-  assertConforms, assertPooledConforms, graphPooled, graphTokenActivations, harness, randomSae, referenceTokens,
-  safetensorsFile, storedValues, transpose, type Harness, type RawSae, type StoredDtype,
+  assertConforms,
+  assertPooledConforms,
+  graphPooled,
+  graphTokenActivations,
+  harness,
+  randomSae,
+  referenceTokens,
+  safetensorsFile,
+  storedValues,
+  transpose,
+  type Harness,
+  type RawSae,
+  type StoredDtype
 } from './fixtures.ts'
 import { compareActivations, type ReferenceSae } from '../architectures/reference.ts'
 
@@ -17,27 +28,49 @@ const K = 8
 let dir: string
 let h: Harness
 let n = 0
-before(async () => { dir = await mkdtemp(join(tmpdir(), 'latentbase-sparsify-')); h = harness(D, 9) })
-after(async () => { await rm(dir, { recursive: true, force: true }) })
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'latentbase-sparsify-'))
+  h = harness(D, 9)
+})
+after(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
 
 /** cfg.json as sparsify's save_to_disk writes it: the SparseCoderConfig fields plus d_in. */
 const sparsifyCfg = (extra: Record<string, unknown> = {}) => ({
-  activation: 'topk', expansion_factor: 32, normalize_decoder: true, num_latents: S, k: K, multi_topk: false,
-  skip_connection: false, transcode: false, d_in: D, ...extra,
+  activation: 'topk',
+  expansion_factor: 32,
+  normalize_decoder: true,
+  num_latents: S,
+  k: K,
+  multi_topk: false,
+  skip_connection: false,
+  transcode: false,
+  d_in: D,
+  ...extra
 })
 
 /** A training run folder: config.json (ctx_len) and one hook folder with cfg.json + sae.safetensors (nn.Linear layout). */
-async function writeSparsify(raw: RawSae, dtype: StoredDtype, cfg: Record<string, unknown>, o: { hook?: string; drop?: string; encShape?: number[] } = {}): Promise<string> {
+async function writeSparsify(
+  raw: RawSae,
+  dtype: StoredDtype,
+  cfg: Record<string, unknown>,
+  o: { hook?: string; drop?: string; encShape?: number[] } = {}
+): Promise<string> {
   const run = join(dir, `run-${n++}`)
   const folder = join(run, o.hook ?? 'layers.0')
   await mkdir(folder, { recursive: true })
   await writeFile(join(run, 'config.json'), JSON.stringify({ model: 'tiny', ctx_len: 512, batch_size: 32 }))
   await writeFile(join(folder, 'cfg.json'), JSON.stringify(cfg))
   const tensors: Record<string, { dtype: StoredDtype; shape: number[]; data: Float32Array }> = {
-    'encoder.weight': { dtype, shape: o.encShape ?? [S, D], data: transpose(raw.wEnc, D, S).subarray(0, o.encShape ? o.encShape[0] * o.encShape[1] : S * D) },
+    'encoder.weight': {
+      dtype,
+      shape: o.encShape ?? [S, D],
+      data: transpose(raw.wEnc, D, S).subarray(0, o.encShape ? o.encShape[0] * o.encShape[1] : S * D)
+    },
     'encoder.bias': { dtype, shape: [S], data: raw.bEnc },
     W_dec: { dtype, shape: [S, D], data: raw.wDec },
-    b_dec: { dtype, shape: [D], data: raw.bDec },
+    b_dec: { dtype, shape: [D], data: raw.bDec }
   }
   if (o.drop) delete tensors[o.drop]
   await writeFile(join(folder, 'sae.safetensors'), safetensorsFile(tensors))
@@ -47,7 +80,19 @@ async function writeSparsify(raw: RawSae, dtype: StoredDtype, cfg: Record<string
 function reference(raw: RawSae, dtype: StoredDtype | 'exact', o: Partial<ReferenceSae> = {}): ReferenceSae {
   const v = (x: Float32Array) => (dtype === 'exact' ? Float64Array.from(x) : storedValues(dtype, x))
   // sparsify: pre_acts = relu((x - b_dec) @ encoder.weight.T + encoder.bias); top-k of those.
-  return { architecture: 'topk', dIn: D, dSae: S, k: K, wEnc: v(raw.wEnc), bEnc: v(raw.bEnc), bDec: v(raw.bDec), applyBDecToInput: true, normalize: 'none', reluBeforeTopk: true, ...o }
+  return {
+    architecture: 'topk',
+    dIn: D,
+    dSae: S,
+    k: K,
+    wEnc: v(raw.wEnc),
+    bEnc: v(raw.bEnc),
+    bDec: v(raw.bDec),
+    applyBDecToInput: true,
+    normalize: 'none',
+    reluBeforeTopk: true,
+    ...o
+  }
 }
 
 test('layers.N is the residual stream after block N: hidden_states[N + 1]', () => {
@@ -73,13 +118,28 @@ test('sparsify TopK (F32 and BF16) encodes like the reference: b_dec subtracted,
     assert.equal(sae.hookName, 'blocks.0.hook_resid_post')
     assert.equal(sae.contextSize, 512, 'ctx_len of the run config')
     assert.equal(sae.sourceDtype, dtype)
-    assert.deepEqual(files.map((f) => f.role), ['saeCfg', 'saeWeights'])
+    assert.deepEqual(
+      files.map(f => f.role),
+      ['saeCfg', 'saeWeights']
+    )
     const ref = referenceTokens(h, reference(raw, dtype))
     const got = await graphTokenActivations(h, sae)
-    assertConforms(`sparsify ${dtype}`, got, ref, S, dtype === 'F32' ? undefined : referenceTokens(h, reference(raw, 'exact')))
+    assertConforms(
+      `sparsify ${dtype}`,
+      got,
+      ref,
+      S,
+      dtype === 'F32' ? undefined : referenceTokens(h, reference(raw, 'exact'))
+    )
     // ReLU before top-k (sparsify) and after (SAELens) keep the same values.
-    assertConforms(`sparsify ${dtype} vs relu after top-k`, got, referenceTokens(h, reference(raw, dtype, { reluBeforeTopk: false })), S)
-    if (dtype === 'F32') assertPooledConforms('sparsify max', await graphPooled(h, sae, 'max'), ref, h.ids.length, S, 'max')
+    assertConforms(
+      `sparsify ${dtype} vs relu after top-k`,
+      got,
+      referenceTokens(h, reference(raw, dtype, { reluBeforeTopk: false })),
+      S
+    )
+    if (dtype === 'F32')
+      assertPooledConforms('sparsify max', await graphPooled(h, sae, 'max'), ref, h.ids.length, S, 'max')
   }
 })
 
@@ -111,13 +171,19 @@ test('bad sparsify folders fail naming the field and the file', async () => {
     [sparsifyCfg({ signed: true }), /cfg\.json: signed is true/],
     [sparsifyCfg(), /sae\.safetensors has no tensor "b_dec"/, { drop: 'b_dec' }],
     [sparsifyCfg(), /cfg\.json: num_latents is 96 but encoder\.weight has shape \[95, 24\]/, { encShape: [95, D] }],
-    [sparsifyCfg(), /sae\.hookName is required: the sparsify folder name "layers\.0\.mlp"/, { hook: 'layers.0.mlp' }],
+    [sparsifyCfg(), /sae\.hookName is required: the sparsify folder name "layers\.0\.mlp"/, { hook: 'layers.0.mlp' }]
   ]
   for (const [cfg, pattern, o] of cases) {
     await assert.rejects(loadSae('sparsify', await writeSparsify(raw, 'F32', cfg, o)), pattern, JSON.stringify(cfg))
   }
-  const mlp = await loadSae('sparsify', await writeSparsify(raw, 'F32', sparsifyCfg(), { hook: 'layers.0.mlp' }), { hookName: 'blocks.0.hook_mlp_out' })
+  const mlp = await loadSae('sparsify', await writeSparsify(raw, 'F32', sparsifyCfg(), { hook: 'layers.0.mlp' }), {
+    hookName: 'blocks.0.hook_mlp_out'
+  })
   assert.equal(mlp.sae.hookName, 'blocks.0.hook_mlp_out')
-  await assert.rejects(loadSae('sparsify', await writeSparsify(raw, 'F32', sparsifyCfg(), { hook: 'layers.3' }), { hookName: 'blocks.5.hook_resid_post' }),
-    /sae\.hookName is "blocks\.5\.hook_resid_post" but the sparsify folder layers\.3 is blocks\.3\.hook_resid_post/)
+  await assert.rejects(
+    loadSae('sparsify', await writeSparsify(raw, 'F32', sparsifyCfg(), { hook: 'layers.3' }), {
+      hookName: 'blocks.5.hook_resid_post'
+    }),
+    /sae\.hookName is "blocks\.5\.hook_resid_post" but the sparsify folder layers\.3 is blocks\.3\.hook_resid_post/
+  )
 })

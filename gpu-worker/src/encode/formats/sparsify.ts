@@ -3,8 +3,19 @@ import { basename, dirname, join } from 'node:path'
 import { tensorToFloat32 } from '@latentbase/shared/tensor/safetensors'
 import type { SaeWeights } from '../architectures/index.ts'
 import {
-  checkExpectedSizes, displayer, exists, Fields, parseJsonObject, parseSafetensorsNamed, readFileHashed,
-  tensorReader, transposeToFloat32, type LoadedSae, type LoadSaeOptions, type SaeFile, type SaeRefOptions,
+  checkExpectedSizes,
+  displayer,
+  exists,
+  Fields,
+  parseJsonObject,
+  parseSafetensorsNamed,
+  readFileHashed,
+  tensorReader,
+  transposeToFloat32,
+  type LoadedSae,
+  type LoadSaeOptions,
+  type SaeFile,
+  type SaeRefOptions
 } from './common.ts'
 
 export const SPARSIFY_CFG_FILE = 'cfg.json'
@@ -28,7 +39,11 @@ export function sparsifyHook(folder: string): string | null {
  * top-k then ReLU, so this is our topk architecture. normalize_decoder, multi_topk and skip_connection change
  * training or the decoder only, not the encode.
  */
-export async function loadSparsify(dir: string, ref: SaeRefOptions = {}, opts: LoadSaeOptions = {}): Promise<LoadedSae> {
+export async function loadSparsify(
+  dir: string,
+  ref: SaeRefOptions = {},
+  opts: LoadSaeOptions = {}
+): Promise<LoadedSae> {
   const show = displayer(dir, { displayRoot: opts.displayRoot ?? dirname(dir) })
   const cfgPath = join(dir, SPARSIFY_CFG_FILE)
   const weightsPath = join(dir, SPARSIFY_WEIGHTS_FILE)
@@ -47,15 +62,18 @@ export async function loadSparsify(dir: string, ref: SaeRefOptions = {}, opts: L
 
   // d_in is in the cfg.json sparsify writes; older folders lack it, so the encoder's shape decides.
   const enc = st.tensors.get('encoder.weight')
-  if (!enc) f.fail(`${show(weightsPath)} has no tensor "encoder.weight" (has: ${[...st.tensors.keys()].join(', ') || 'none'})`)
-  if (enc!.shape.length !== 2) f.fail(`encoder.weight has shape [${enc!.shape.join(', ')}], expected [num_latents, d_in]`)
+  if (!enc)
+    f.fail(`${show(weightsPath)} has no tensor "encoder.weight" (has: ${[...st.tensors.keys()].join(', ') || 'none'})`)
+  if (enc!.shape.length !== 2)
+    f.fail(`encoder.weight has shape [${enc!.shape.join(', ')}], expected [num_latents, d_in]`)
   const dIn = f.cfg.d_in === undefined ? enc!.shape[1] : f.posInt('d_in')
-  const numLatents = f.cfg.num_latents === undefined || f.cfg.num_latents === 0
-    ? dIn * f.posInt('expansion_factor', f.cfg.expansion_factor ?? 32)
-    : f.posInt('num_latents')
+  const numLatents =
+    f.cfg.num_latents === undefined || f.cfg.num_latents === 0
+      ? dIn * f.posInt('expansion_factor', f.cfg.expansion_factor ?? 32)
+      : f.posInt('num_latents')
   const k = f.posInt('k', f.cfg.k ?? 32)
   if (k > numLatents) f.fail(`k is ${k} but num_latents is only ${numLatents}`)
-  const tensor = tensorReader(st, show(weightsPath), (msg) => f.fail(msg), { d_in: dIn, num_latents: numLatents })
+  const tensor = tensorReader(st, show(weightsPath), msg => f.fail(msg), { d_in: dIn, num_latents: numLatents })
   const encoder = tensor('encoder.weight', ['num_latents', 'd_in'])
   const bEnc = tensorToFloat32(tensor('encoder.bias', ['num_latents']))
   const bDec = tensorToFloat32(tensor('b_dec', ['d_in']))
@@ -68,7 +86,9 @@ export async function loadSparsify(dir: string, ref: SaeRefOptions = {}, opts: L
   let hookOrigin: string
   if (ref.hookName !== undefined) {
     if (folderHook !== null && folderHook !== ref.hookName && !(ref.hookName === folder)) {
-      throw new Error(`encoder.json: sae.hookName is "${ref.hookName}" but the sparsify folder ${folder} is ${folderHook}`)
+      throw new Error(
+        `encoder.json: sae.hookName is "${ref.hookName}" but the sparsify folder ${folder} is ${folderHook}`
+      )
     }
     hookName = folderHook ?? ref.hookName
     hookOrigin = 'encoder.json says sae.hookName'
@@ -76,25 +96,33 @@ export async function loadSparsify(dir: string, ref: SaeRefOptions = {}, opts: L
     hookName = folderHook
     hookOrigin = `the sparsify folder name ${folder} says`
   } else {
-    throw new Error(`encoder.json: sae.hookName is required: the sparsify folder name "${folder}" is not layers.N or embed_tokens`)
+    throw new Error(
+      `encoder.json: sae.hookName is required: the sparsify folder name "${folder}" is not layers.N or embed_tokens`
+    )
   }
 
   // The training run's config.json (one folder up) holds ctx_len; SAELens defaults to 2048 without it.
   let contextSize = ref.contextSize
   const files: SaeFile[] = [
     { role: 'saeCfg', path: cfgPath, sha256: cfgFile.sha256 },
-    { role: 'saeWeights', path: weightsPath, sha256: weightsFile.sha256 },
+    { role: 'saeWeights', path: weightsPath, sha256: weightsFile.sha256 }
   ]
   const runCfgPath = join(dirname(dir), 'config.json')
-  if (contextSize === undefined && await exists(runCfgPath)) {
-    const run = new Fields(show(runCfgPath), parseJsonObject((await readFileHashed(runCfgPath)).bytes, show(runCfgPath)))
+  if (contextSize === undefined && (await exists(runCfgPath))) {
+    const run = new Fields(
+      show(runCfgPath),
+      parseJsonObject((await readFileHashed(runCfgPath)).bytes, show(runCfgPath))
+    )
     contextSize = run.optPosInt('ctx_len')
   }
   const sae: SaeWeights = {
     architecture: 'topk',
-    dIn, dSae: numLatents, k,
+    dIn,
+    dSae: numLatents,
+    k,
     wEnc: transposeToFloat32(encoder, numLatents, dIn),
-    bEnc, bDec,
+    bEnc,
+    bDec,
     applyBDecToInput: !transcode,
     normalizeActivations: 'none',
     rescaleActsByDecoderNorm: false,
@@ -102,7 +130,7 @@ export async function loadSparsify(dir: string, ref: SaeRefOptions = {}, opts: L
     contextSize: contextSize ?? 2048,
     prependBos: true,
     sourceDtype: encoder.dtype,
-    format: 'sparsify',
+    format: 'sparsify'
   }
   return { sae, files, hookOrigin, contextOrigin: 'encoder.json has no sae.contextSize' }
 }

@@ -35,7 +35,12 @@ export interface FetchedPart {
 export const DEFAULT_MAX_BYTES = 64 * 2 ** 30
 export const DEFAULT_ENDPOINT = 'https://huggingface.co'
 
-export interface CacheMeta { bytes: number; sha256: string; etag?: string; source: string }
+export interface CacheMeta {
+  bytes: number
+  sha256: string
+  etag?: string
+  source: string
+}
 
 export interface Ctx {
   cacheDir: string
@@ -66,7 +71,7 @@ export function context(opts: FetchPartOptions): Ctx {
     metadataTimeoutMs: opts.metadataTimeoutMs ?? 10_000,
     endpoint,
     hubHost: new URL(endpoint).host,
-    token,
+    token
   }
 }
 
@@ -76,11 +81,19 @@ export function metaPath(ctx: Ctx, final: string): string {
 }
 
 export async function exists(path: string): Promise<boolean> {
-  try { return (await stat(path)).isFile() } catch { return false }
+  try {
+    return (await stat(path)).isFile()
+  } catch {
+    return false
+  }
 }
 
 export async function sizeOf(path: string): Promise<number> {
-  try { return (await stat(path)).size } catch { return 0 }
+  try {
+    return (await stat(path)).size
+  } catch {
+    return 0
+  }
 }
 
 export async function writeAtomic(path: string, text: string): Promise<void> {
@@ -95,7 +108,11 @@ export async function hashFile(path: string, hashes: Hash[]): Promise<void> {
 }
 
 export async function readMeta(ctx: Ctx, final: string): Promise<CacheMeta | undefined> {
-  try { return JSON.parse(await readFile(metaPath(ctx, final), 'utf8')) as CacheMeta } catch { return undefined }
+  try {
+    return JSON.parse(await readFile(metaPath(ctx, final), 'utf8')) as CacheMeta
+  } catch {
+    return undefined
+  }
 }
 
 /** A cached file's record; rebuilt from the file when the sidecar is missing (a cache filled by hand). */
@@ -132,5 +149,8 @@ export function formatBytes(n: number): string {
 
 export function tooLarge(label: string, bytes: number | undefined, max: number): RemotePartError {
   const size = bytes === undefined ? 'grew past the limit' : `is ${formatBytes(bytes)} (${bytes} bytes), over the limit`
-  return new RemotePartError('too-large', `${label} ${size} of ${formatBytes(max)} (${max} bytes); raise maxBytes to allow it`)
+  return new RemotePartError(
+    'too-large',
+    `${label} ${size} of ${formatBytes(max)} (${max} bytes); raise maxBytes to allow it`
+  )
 }

@@ -3,13 +3,22 @@ import type { Ctx } from './cache.ts'
 import { RemotePartError, SHA256 } from './refs.ts'
 import { describe, isAbort, readerChunks, type Opened, type Transfer } from './transfer.ts'
 
-export interface Sent { res: Response; url: string }
+export interface Sent {
+  res: Response
+  url: string
+}
 
 /**
  * A request that follows redirects itself: the token goes only to the hub's host, never to a CDN it redirects to.
  * With `stopOffHost`, a redirect to another host is returned rather than followed (the hub's LFS redirect).
  */
-export async function send(ctx: Ctx, method: string, url: string, headers: Record<string, string>, opts: { stopOffHost?: boolean; signal?: AbortSignal } = {}): Promise<Sent> {
+export async function send(
+  ctx: Ctx,
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  opts: { stopOffHost?: boolean; signal?: AbortSignal } = {}
+): Promise<Sent> {
   let current = url
   for (let hop = 0; hop <= 10; hop++) {
     const h: Record<string, string> = { 'accept-encoding': 'identity', ...headers }
@@ -19,7 +28,10 @@ export async function send(ctx: Ctx, method: string, url: string, headers: Recor
       res = await ctx.fetch(current, { method, headers: h, redirect: 'manual', signal: opts.signal ?? ctx.signal })
     } catch (err) {
       if (isAbort(err, ctx.signal)) throw err
-      throw new RemotePartError('network', `cannot reach ${new URL(current).host}: ${describe(err)}`, { retryable: true, cause: err })
+      throw new RemotePartError('network', `cannot reach ${new URL(current).host}: ${describe(err)}`, {
+        retryable: true,
+        cause: err
+      })
     }
     const location = res.headers.get('location')
     if (res.status >= 300 && res.status < 400 && location) {
@@ -72,8 +84,17 @@ export function httpOpener(ctx: Ctx, url: string, label: string): Transfer['open
     }
     if (res.status !== 200 && res.status !== 206) {
       await res.body?.cancel().catch(() => {})
-      throw new RemotePartError(res.status >= 500 ? 'http' : res.status === 404 ? 'not-found' : res.status === 401 || res.status === 403 ? 'auth' : 'http',
-        `${label}: ${redact(at)} answered ${res.status} ${res.statusText}`, { status: res.status, retryable: res.status >= 500 || res.status === 429 })
+      throw new RemotePartError(
+        res.status >= 500
+          ? 'http'
+          : res.status === 404
+            ? 'not-found'
+            : res.status === 401 || res.status === 403
+              ? 'auth'
+              : 'http',
+        `${label}: ${redact(at)} answered ${res.status} ${res.statusText}`,
+        { status: res.status, retryable: res.status >= 500 || res.status === 429 }
+      )
     }
     if (!res.body) throw new RemotePartError('http', `${label}: ${redact(at)} sent no body`)
     const length = res.headers.get('content-length')
@@ -90,7 +111,13 @@ export function httpOpener(ctx: Ctx, url: string, label: string): Transfer['open
       total = range.total
     }
     const sha256 = quotedSha256(res.headers.get('etag'))
-    return { start, ...(total !== undefined ? { total } : {}), ...(etag ? { validator: etag } : {}), ...(sha256 ? { sha256 } : {}), body: readerChunks(res.body) }
+    return {
+      start,
+      ...(total !== undefined ? { total } : {}),
+      ...(etag ? { validator: etag } : {}),
+      ...(sha256 ? { sha256 } : {}),
+      body: readerChunks(res.body)
+    }
   }
   return openAt
 }

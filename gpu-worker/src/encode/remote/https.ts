@@ -7,12 +7,22 @@ import { transfer } from './transfer.ts'
 export function basenameOf(url: string): string {
   const last = new URL(url).pathname.split('/').filter(Boolean).pop() ?? ''
   let name = ''
-  try { name = decodeURIComponent(last) } catch { name = last }
+  try {
+    name = decodeURIComponent(last)
+  } catch {
+    name = last
+  }
   name = name.replace(/[\\/\0]/g, '_')
   return name === '' || name === '.' || name === '..' ? 'download' : name
 }
 
-export async function fetchHttpsTo(ctx: Ctx, url: string, sha256: string | undefined, final: string, label: string): Promise<FetchedPart> {
+export async function fetchHttpsTo(
+  ctx: Ctx,
+  url: string,
+  sha256: string | undefined,
+  final: string,
+  label: string
+): Promise<FetchedPart> {
   if (await exists(final)) {
     const cached = await cachedPart(ctx, final, redact(url))
     if (sha256 === undefined || cached.sha256 === sha256) return cached
@@ -21,7 +31,13 @@ export async function fetchHttpsTo(ctx: Ctx, url: string, sha256: string | undef
   } else if (sha256 === undefined) {
     ctx.log(`${label}: no #sha256= pin; the first copy fetched is the one kept`)
   }
-  return once(final, () => transfer(ctx, {
-    label, final, source: redact(url), ...(sha256 ? { sha256 } : {}), open: httpOpener(ctx, url, label),
-  }))
+  return once(final, () =>
+    transfer(ctx, {
+      label,
+      final,
+      source: redact(url),
+      ...(sha256 ? { sha256 } : {}),
+      open: httpOpener(ctx, url, label)
+    })
+  )
 }

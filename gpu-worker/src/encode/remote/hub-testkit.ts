@@ -67,7 +67,11 @@ export function bytesOf(n: number, seed = 1): Uint8Array {
   const out = new Uint8Array(n)
   let x = seed >>> 0 || 1
   for (let i = 0; i < n; i++) {
-    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0
+    x ^= x << 13
+    x >>>= 0
+    x ^= x >>> 17
+    x ^= x << 5
+    x >>>= 0
     out[i] = x & 0xff
   }
   return out
@@ -92,13 +96,24 @@ export async function startFakeHub(repos: Record<string, HubRepo>): Promise<Fake
     const auth = req.headers.authorization
     const range = req.headers.range
     requests.push({
-      server, method: req.method ?? 'GET', path: req.url ?? '/', status, bodyBytes,
-      ...(auth ? { authorization: auth } : {}), ...(range ? { range } : {}),
+      server,
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      status,
+      bodyBytes,
+      ...(auth ? { authorization: auth } : {}),
+      ...(range ? { range } : {})
     })
   }
 
   /** Sends a body with range support, honouring the cut switch. */
-  const sendBody = (server: 'hub' | 'cdn', req: IncomingMessage, res: ServerResponse, content: Uint8Array, headers: Record<string, string>): void => {
+  const sendBody = (
+    server: 'hub' | 'cdn',
+    req: IncomingMessage,
+    res: ServerResponse,
+    content: Uint8Array,
+    headers: Record<string, string>
+  ): void => {
     const range = parseRange(req.headers.range, content.byteLength)
     if (range === 'bad') {
       res.writeHead(416, { 'content-range': `bytes */${content.byteLength}` })
@@ -114,9 +129,13 @@ export async function startFakeHub(repos: Record<string, HubRepo>): Promise<Fake
       ...headers,
       'accept-ranges': 'bytes',
       ...(chunked ? {} : { 'content-length': String(slice.byteLength) }),
-      ...(range ? { 'content-range': `bytes ${range.start}-${range.end}/${content.byteLength}` } : {}),
+      ...(range ? { 'content-range': `bytes ${range.start}-${range.end}/${content.byteLength}` } : {})
     })
-    if (req.method === 'HEAD') { res.end(); log(server, req, status, 0); return }
+    if (req.method === 'HEAD') {
+      res.end()
+      log(server, req, status, 0)
+      return
+    }
     if (cutAfter !== undefined && cutAfter < slice.byteLength) {
       const n = cutAfter
       cutAfter = undefined
@@ -133,7 +152,8 @@ export async function startFakeHub(repos: Record<string, HubRepo>): Promise<Fake
   const blobFor = (key: string): Uint8Array | undefined => {
     for (const repo of Object.values(repos)) {
       for (const files of Object.values(repo.commits)) {
-        for (const f of Object.values(files)) if (f.lfs && (f.claimedSha256 ?? sha256Of(f.content)) === key) return f.content
+        for (const f of Object.values(files))
+          if (f.lfs && (f.claimedSha256 ?? sha256Of(f.content)) === key) return f.content
       }
     }
     return undefined
@@ -143,13 +163,35 @@ export async function startFakeHub(repos: Record<string, HubRepo>): Promise<Fake
     const path = (req.url ?? '/').split('?')[0]
     const blob = /^\/blobs\/([0-9a-f]{64})$/.exec(path)
     const content = blob ? blobFor(blob[1]) : statics.get(path)?.content
-    if (!content) { res.writeHead(404); res.end('not found'); log('cdn', req, 404, 0); return }
-    sendBody('cdn', req, res, content, blob ? { 'content-type': 'application/octet-stream' } : statics.get(path)!.headers)
+    if (!content) {
+      res.writeHead(404)
+      res.end('not found')
+      log('cdn', req, 404, 0)
+      return
+    }
+    sendBody(
+      'cdn',
+      req,
+      res,
+      content,
+      blob ? { 'content-type': 'application/octet-stream' } : statics.get(path)!.headers
+    )
   })
 
   let cdnOrigin = ''
-  const error = (req: IncomingMessage, res: ServerResponse, status: number, code: string, extra: Record<string, string> = {}): void => {
-    res.writeHead(status, { 'x-error-code': code, 'x-error-message': code, 'content-type': 'application/json', ...extra })
+  const error = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    code: string,
+    extra: Record<string, string> = {}
+  ): void => {
+    res.writeHead(status, {
+      'x-error-code': code,
+      'x-error-message': code,
+      'content-type': 'application/json',
+      ...extra
+    })
     res.end(req.method === 'HEAD' ? undefined : JSON.stringify({ error: code }))
     log('hub', req, status, 0)
   }
@@ -157,18 +199,33 @@ export async function startFakeHub(repos: Record<string, HubRepo>): Promise<Fake
   const hubServer = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
     const m = /^\/((?:datasets\/)?[^/]+\/[^/]+)\/resolve\/([^/]+)\/(.+)$/.exec(path)
-    if (!m) { error(req, res, 404, 'NotFound'); return }
+    if (!m) {
+      error(req, res, 404, 'NotFound')
+      return
+    }
     const repoId = m[1]
     const rev = decodeURIComponent(m[2])
     const file = m[3].split('/').map(decodeURIComponent).join('/')
     const repo = repos[repoId]
     const auth = req.headers.authorization
-    if (!repo) { error(req, res, auth ? 404 : 401, 'RepoNotFound'); return }
-    if (repo.token !== undefined && auth !== `Bearer ${repo.token}`) { error(req, res, auth ? 403 : 401, 'GatedRepo'); return }
+    if (!repo) {
+      error(req, res, auth ? 404 : 401, 'RepoNotFound')
+      return
+    }
+    if (repo.token !== undefined && auth !== `Bearer ${repo.token}`) {
+      error(req, res, auth ? 403 : 401, 'GatedRepo')
+      return
+    }
     const commit = repo.refs[rev] ?? (repo.commits[rev] ? rev : undefined)
-    if (!commit || !repo.commits[commit]) { error(req, res, 404, 'RevisionNotFound'); return }
+    if (!commit || !repo.commits[commit]) {
+      error(req, res, 404, 'RevisionNotFound')
+      return
+    }
     const entry = repo.commits[commit][file]
-    if (!entry) { error(req, res, 404, 'EntryNotFound', { 'x-repo-commit': commit }); return }
+    if (!entry) {
+      error(req, res, 404, 'EntryNotFound', { 'x-repo-commit': commit })
+      return
+    }
     if (entry.lfs) {
       const sha = entry.claimedSha256 ?? sha256Of(entry.content)
       res.writeHead(302, {
@@ -177,33 +234,45 @@ export async function startFakeHub(repos: Record<string, HubRepo>): Promise<Fake
         'x-linked-etag': `"${sha}"`,
         'x-linked-size': String(entry.content.byteLength),
         etag: `"${sha}"`,
-        'content-length': '0',
+        'content-length': '0'
       })
       res.end()
       log('hub', req, 302, 0)
       return
     }
-    sendBody('hub', req, res, entry.content, { 'x-repo-commit': commit, etag: `"${entry.claimedEtag ?? gitBlobId(entry.content)}"`, 'content-type': 'application/octet-stream' })
+    sendBody('hub', req, res, entry.content, {
+      'x-repo-commit': commit,
+      etag: `"${entry.claimedEtag ?? gitBlobId(entry.content)}"`,
+      'content-type': 'application/octet-stream'
+    })
   })
 
   const listen = async (server: Server): Promise<string> => {
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`
   }
   const endpoint = await listen(hubServer)
   cdnOrigin = await listen(cdnServer)
-  const close = (server: Server) => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) })
+  const close = (server: Server) =>
+    new Promise<void>(resolve => {
+      server.closeAllConnections()
+      server.close(() => resolve())
+    })
 
   return {
     endpoint,
     cdn: cdnOrigin,
     repos,
     requests,
-    cutNextBody(afterBytes: number) { cutAfter = afterBytes },
+    cutNextBody(afterBytes: number) {
+      cutAfter = afterBytes
+    },
     serve(path, content, headers = { 'content-type': 'application/octet-stream' }) {
       statics.set(path, { content, headers })
       return `${cdnOrigin}${path}`
     },
-    async close() { await Promise.all([close(hubServer), close(cdnServer)]) },
+    async close() {
+      await Promise.all([close(hubServer), close(cdnServer)])
+    }
   }
 }

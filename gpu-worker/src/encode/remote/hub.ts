@@ -30,19 +30,35 @@ export function hfError(ctx: Ctx, p: HfPart, res: Response): RemotePartError {
   if (status === 401 || status === 403) {
     const why = code === 'GatedRepo' ? 'is gated' : 'is gated, private or does not exist'
     const token = ctx.token
-      ? 'the HF_TOKEN given has no access to it: accept the model\'s licence'
-      : 'set HF_TOKEN to a Hugging Face access token and accept the model\'s licence'
-    return new RemotePartError('auth', `cannot fetch ${hfRef(p, p.revision)}: the hub answered ${status}; repo ${p.repo} ${why}: ${token} on its hub page ${page}`, { status })
+      ? "the HF_TOKEN given has no access to it: accept the model's licence"
+      : "set HF_TOKEN to a Hugging Face access token and accept the model's licence"
+    return new RemotePartError(
+      'auth',
+      `cannot fetch ${hfRef(p, p.revision)}: the hub answered ${status}; repo ${p.repo} ${why}: ${token} on its hub page ${page}`,
+      { status }
+    )
   }
   if (status === 404) {
-    if (code === 'RevisionNotFound') return new RemotePartError('not-found', `no revision ${p.revision} in repo ${p.repo} (${page})`, { status })
-    if (code === 'RepoNotFound') return new RemotePartError('not-found', `no repo ${p.repo} on ${ctx.endpoint}`, { status })
+    if (code === 'RevisionNotFound')
+      return new RemotePartError('not-found', `no revision ${p.revision} in repo ${p.repo} (${page})`, { status })
+    if (code === 'RepoNotFound')
+      return new RemotePartError('not-found', `no repo ${p.repo} on ${ctx.endpoint}`, { status })
     return new RemotePartError('not-found', `no file ${p.path} at revision ${p.revision} of repo ${p.repo}`, { status })
   }
-  return new RemotePartError('http', `the hub answered ${status} ${res.statusText} for ${hfRef(p, p.revision)}`, { status, retryable: status >= 500 || status === 429 })
+  return new RemotePartError('http', `the hub answered ${status} ${res.statusText} for ${hfRef(p, p.revision)}`, {
+    status,
+    retryable: status >= 500 || status === 429
+  })
 }
 
-export interface HfMeta { commit: string; downloadUrl: string; size?: number; sha256?: string; gitSha1?: string; lfs: boolean }
+export interface HfMeta {
+  commit: string
+  downloadUrl: string
+  size?: number
+  sha256?: string
+  gitSha1?: string
+  lfs: boolean
+}
 
 /** The hub's metadata for a file: a HEAD on the resolve URL, redirects to the CDN not followed (as huggingface_hub does). */
 export async function hfHead(ctx: Ctx, p: HfPart): Promise<HfMeta> {
@@ -53,7 +69,11 @@ export async function hfHead(ctx: Ctx, p: HfPart): Promise<HfMeta> {
   } catch (err) {
     if (ctx.signal?.aborted) throw err
     if (isAbort(err) || (err as { name?: string })?.name === 'TimeoutError') {
-      throw new RemotePartError('network', `the hub at ${ctx.endpoint} did not answer within ${ctx.metadataTimeoutMs} ms`, { retryable: true, cause: err })
+      throw new RemotePartError(
+        'network',
+        `the hub at ${ctx.endpoint} did not answer within ${ctx.metadataTimeoutMs} ms`,
+        { retryable: true, cause: err }
+      )
     }
     throw err
   }
@@ -63,7 +83,10 @@ export async function hfHead(ctx: Ctx, p: HfPart): Promise<HfMeta> {
   if (!redirected && !res.ok) throw hfError(ctx, p, res)
   const commit = res.headers.get('x-repo-commit')?.toLowerCase() ?? (COMMIT.test(p.revision) ? p.revision : undefined)
   if (!commit || !COMMIT.test(commit)) {
-    throw new RemotePartError('http', `the hub gave no commit (X-Repo-Commit) for ${hfRef(p, p.revision)}; is ${ctx.endpoint} a Hugging Face hub?`)
+    throw new RemotePartError(
+      'http',
+      `the hub gave no commit (X-Repo-Commit) for ${hfRef(p, p.revision)}; is ${ctx.endpoint} a Hugging Face hub?`
+    )
   }
   const linked = normalizeEtag(res.headers.get('x-linked-etag'))?.toLowerCase()
   const etag = normalizeEtag(res.headers.get('etag'))?.toLowerCase()
@@ -73,7 +96,14 @@ export async function hfHead(ctx: Ctx, p: HfPart): Promise<HfMeta> {
   const gitSha1 = !sha256 && etag && SHA1.test(etag) ? etag : undefined
   // A file served by the hub itself is fetched at the commit, so a branch that moves mid-download cannot mix versions.
   const downloadUrl = redirected ? new URL(location, sent.url).href : hfResolveUrl(ctx, p, commit)
-  return { commit, downloadUrl, lfs: redirected, ...(size !== undefined ? { size } : {}), ...(sha256 ? { sha256 } : {}), ...(gitSha1 ? { gitSha1 } : {}) }
+  return {
+    commit,
+    downloadUrl,
+    lfs: redirected,
+    ...(size !== undefined ? { size } : {}),
+    ...(sha256 ? { sha256 } : {}),
+    ...(gitSha1 ? { gitSha1 } : {})
+  }
 }
 
 export function offline(env: Record<string, string | undefined>): boolean {
@@ -86,7 +116,7 @@ export async function fetchHf(ctx: Ctx, p: HfPart, ref: string): Promise<Fetched
   const finalFor = (commit: string) => join(root, commit, ...p.path.split('/'))
   const refFile = join(root, 'refs', encodeURIComponent(p.revision))
   const pinned = COMMIT.test(p.revision)
-  if (pinned && await exists(finalFor(p.revision))) return cachedPart(ctx, finalFor(p.revision), ref, p.revision)
+  if (pinned && (await exists(finalFor(p.revision)))) return cachedPart(ctx, finalFor(p.revision), ref, p.revision)
 
   let meta: HfMeta | undefined
   let failure: string | undefined
@@ -101,7 +131,7 @@ export async function fetchHf(ctx: Ctx, p: HfPart, ref: string): Promise<Fetched
   }
   if (!meta) {
     const commit = pinned ? p.revision : (await readFile(refFile, 'utf8').catch(() => '')).trim()
-    if (COMMIT.test(commit) && await exists(finalFor(commit))) {
+    if (COMMIT.test(commit) && (await exists(finalFor(commit)))) {
       ctx.log(`${ref}: ${failure}; using the cached commit ${commit} for ${p.repo}@${p.revision}`)
       return cachedPart(ctx, finalFor(commit), ref, commit)
     }
@@ -115,19 +145,21 @@ export async function fetchHf(ctx: Ctx, p: HfPart, ref: string): Promise<Fetched
     return cachedPart(ctx, final, ref, m.commit)
   }
   if (m.size !== undefined && m.size > ctx.maxBytes) throw tooLarge(ref, m.size, ctx.maxBytes)
-  return once(final, () => transfer(ctx, {
-    label: ref,
-    final,
-    source: ref,
-    revision: m.commit,
-    validator: m.sha256 ? `sha256:${m.sha256}` : `commit:${m.commit}`,
-    ...(m.size !== undefined ? { expectedSize: m.size } : {}),
-    ...(m.sha256 ? { sha256: m.sha256 } : {}),
-    ...(m.gitSha1 ? { gitSha1: m.gitSha1 } : {}),
-    open: (() => {
-      const get = httpOpener(ctx, m.downloadUrl, ref)
-      // The hub's own validators are ours (prefixed), not the server's: never send them as If-Range.
-      return (offset: number) => get(offset, undefined).then((o) => ({ ...o, validator: undefined }))
-    })(),
-  }))
+  return once(final, () =>
+    transfer(ctx, {
+      label: ref,
+      final,
+      source: ref,
+      revision: m.commit,
+      validator: m.sha256 ? `sha256:${m.sha256}` : `commit:${m.commit}`,
+      ...(m.size !== undefined ? { expectedSize: m.size } : {}),
+      ...(m.sha256 ? { sha256: m.sha256 } : {}),
+      ...(m.gitSha1 ? { gitSha1: m.gitSha1 } : {}),
+      open: (() => {
+        const get = httpOpener(ctx, m.downloadUrl, ref)
+        // The hub's own validators are ours (prefixed), not the server's: never send them as If-Range.
+        return (offset: number) => get(offset, undefined).then(o => ({ ...o, validator: undefined }))
+      })()
+    })
+  )
 }

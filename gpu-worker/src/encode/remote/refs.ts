@@ -5,7 +5,16 @@ export type PartUrl =
   | { kind: 'https'; url: string; sha256?: string }
   | { kind: 's3'; bucket: string; key: string; sha256?: string }
 
-export type RemotePartErrorCode = 'bad-ref' | 'auth' | 'not-found' | 'checksum' | 'too-large' | 'network' | 'http' | 'interrupted' | 'no-client'
+export type RemotePartErrorCode =
+  | 'bad-ref'
+  | 'auth'
+  | 'not-found'
+  | 'checksum'
+  | 'too-large'
+  | 'network'
+  | 'http'
+  | 'interrupted'
+  | 'no-client'
 
 /** A part that cannot be fetched; the message is for the user who wrote the ref. */
 export class RemotePartError extends Error {
@@ -13,7 +22,11 @@ export class RemotePartError extends Error {
   readonly status?: number
   /** A transfer that may succeed when resumed (network failures, 5xx, a body cut short). */
   readonly retryable: boolean
-  constructor(code: RemotePartErrorCode, message: string, opts: { status?: number; retryable?: boolean; cause?: unknown } = {}) {
+  constructor(
+    code: RemotePartErrorCode,
+    message: string,
+    opts: { status?: number; retryable?: boolean; cause?: unknown } = {}
+  ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause })
     this.name = 'RemotePartError'
     this.code = code
@@ -39,9 +52,11 @@ export function badRef(ref: string, problem: string): RemotePartError {
 
 /** Checks a relative path inside a repo, bucket or folder: the cache mirrors it on disk, so it must not climb out. */
 export function checkRelPath(ref: string, path: string, what: string): void {
-  if (path.includes('\\') || path.includes('\0')) throw badRef(ref, `${what} ${JSON.stringify(path)} contains a backslash or NUL`)
+  if (path.includes('\\') || path.includes('\0'))
+    throw badRef(ref, `${what} ${JSON.stringify(path)} contains a backslash or NUL`)
   for (const seg of path.split('/')) {
-    if (seg === '') throw badRef(ref, `${what} ${JSON.stringify(path)} has an empty segment (leading, trailing or double slash)`)
+    if (seg === '')
+      throw badRef(ref, `${what} ${JSON.stringify(path)} has an empty segment (leading, trailing or double slash)`)
     if (seg === '.' || seg === '..') throw badRef(ref, `${what} ${JSON.stringify(path)} has a "${seg}" segment`)
   }
 }
@@ -68,7 +83,10 @@ export function parseRef(ref: string, folder: boolean): PartUrl {
   if (scheme === 'hf') {
     let rest = ref.slice(5)
     let repoType: 'dataset' | undefined
-    if (rest.startsWith('datasets/')) { repoType = 'dataset'; rest = rest.slice(9) }
+    if (rest.startsWith('datasets/')) {
+      repoType = 'dataset'
+      rest = rest.slice(9)
+    }
     const segs = rest.split('/')
     if (segs.length < 2 || (!folder && segs.length < 3)) throw badRef(ref, 'expected hf://owner/repo[@revision]/path')
     const owner = segs[0]
@@ -76,12 +94,22 @@ export function parseRef(ref: string, folder: boolean): PartUrl {
     const name = at < 0 ? segs[1] : segs[1].slice(0, at)
     let revision = 'main'
     if (at >= 0) {
-      try { revision = decodeURIComponent(segs[1].slice(at + 1)) } catch { throw badRef(ref, 'the revision is not valid percent-encoding') }
+      try {
+        revision = decodeURIComponent(segs[1].slice(at + 1))
+      } catch {
+        throw badRef(ref, 'the revision is not valid percent-encoding')
+      }
       if (revision === '') throw badRef(ref, 'empty revision after "@"')
     }
-    for (const [what, v] of [['owner', owner], ['repo name', name]] as const) {
+    for (const [what, v] of [
+      ['owner', owner],
+      ['repo name', name]
+    ] as const) {
       if (!HUB_NAME.test(v) || v.includes('--') || v.includes('..')) {
-        throw badRef(ref, `${what} ${JSON.stringify(v)} is not a valid Hugging Face name (letters, digits, . _ -; no "--" or "..")`)
+        throw badRef(
+          ref,
+          `${what} ${JSON.stringify(v)} is not a valid Hugging Face name (letters, digits, . _ -; no "--" or "..")`
+        )
       }
     }
     const path = segs.slice(2).join('/')
@@ -90,8 +118,13 @@ export function parseRef(ref: string, folder: boolean): PartUrl {
   }
   if (scheme === 'https' || scheme === 'http') {
     let u: URL
-    try { u = new URL(ref) } catch { throw badRef(ref, 'not a valid URL') }
-    if (u.protocol === 'http:' && !isLoopback(u.hostname)) throw badRef(ref, 'plain http is only allowed on loopback; use https')
+    try {
+      u = new URL(ref)
+    } catch {
+      throw badRef(ref, 'not a valid URL')
+    }
+    if (u.protocol === 'http:' && !isLoopback(u.hostname))
+      throw badRef(ref, 'plain http is only allowed on loopback; use https')
     if (u.username || u.password) throw badRef(ref, 'credentials in the URL are not allowed')
     const sha256 = sha256Fragment(ref, u.hash)
     if (folder && sha256) throw badRef(ref, 'a #sha256= fragment pins one file and cannot be used on a folder')
@@ -113,5 +146,8 @@ export function parseRef(ref: string, folder: boolean): PartUrl {
     checkRelPath(ref, k, 'key')
     return { kind: 's3', bucket, key: k, ...(sha256 ? { sha256 } : {}) }
   }
-  throw badRef(ref, scheme ? `unsupported scheme "${scheme}://" (use hf://, https:// or s3://)` : 'expected hf://, https:// or s3://')
+  throw badRef(
+    ref,
+    scheme ? `unsupported scheme "${scheme}://" (use hf://, https:// or s3://)` : 'expected hf://, https:// or s3://'
+  )
 }

@@ -7,7 +7,14 @@ import { join } from 'node:path'
 import { PutObjectCommand } from '@aws-sdk/client-s3'
 import { startTestS3, type TestS3 } from '@latentbase/shared/store/s3-testkit'
 import { closedPort } from '../../ingest/test-server.ts'
-import { fetchFolder, fetchPart, isRemotePart, parsePartUrl, RemotePartError, type FetchPartOptions } from './remote-part.ts'
+import {
+  fetchFolder,
+  fetchPart,
+  isRemotePart,
+  parsePartUrl,
+  RemotePartError,
+  type FetchPartOptions
+} from './remote-part.ts'
 import { bytesOf, fakeCommit, gitBlobId, sha256Of, startFakeHub, type FakeHub } from './hub-testkit.ts'
 
 const A = fakeCommit('a')
@@ -27,19 +34,33 @@ before(async () => {
   hub = await startFakeHub({
     'acme/sae-res': {
       commits: {
-        [A]: { 'config.json': { content: cfgA }, 'layer_8/cfg.json': { content: cfgA }, 'layer_8/sae_weights.safetensors': { content: weightsA, lfs: true } },
-        [B]: { 'config.json': { content: cfgB }, 'layer_8/cfg.json': { content: cfgB }, 'layer_8/sae_weights.safetensors': { content: weightsB, lfs: true } },
+        [A]: {
+          'config.json': { content: cfgA },
+          'layer_8/cfg.json': { content: cfgA },
+          'layer_8/sae_weights.safetensors': { content: weightsA, lfs: true }
+        },
+        [B]: {
+          'config.json': { content: cfgB },
+          'layer_8/cfg.json': { content: cfgB },
+          'layer_8/sae_weights.safetensors': { content: weightsB, lfs: true }
+        }
       },
-      refs: { main: A, v1: A },
+      refs: { main: A, v1: A }
     },
-    'acme/gated': { commits: { [A]: { 'w.bin': { content: gatedWeights, lfs: true } } }, refs: { main: A }, token: TOKEN },
-    'acme/corrupt': {
-      commits: { [A]: {
-        'w.bin': { content: bytesOf(50_000, 3), lfs: true, claimedSha256: sha256Of('something else') },
-        'cfg.json': { content: cfgA, claimedEtag: gitBlobId(cfgB) },
-      } },
+    'acme/gated': {
+      commits: { [A]: { 'w.bin': { content: gatedWeights, lfs: true } } },
       refs: { main: A },
+      token: TOKEN
     },
+    'acme/corrupt': {
+      commits: {
+        [A]: {
+          'w.bin': { content: bytesOf(50_000, 3), lfs: true, claimedSha256: sha256Of('something else') },
+          'cfg.json': { content: cfgA, claimedEtag: gitBlobId(cfgB) }
+        }
+      },
+      refs: { main: A }
+    }
   })
   s3 = await startTestS3('parts')
 })
@@ -55,9 +76,13 @@ async function cacheDir(): Promise<string> {
   return d
 }
 
-function options(cache: string, extra: Partial<FetchPartOptions> = {}, env: Record<string, string> = {}): FetchPartOptions & { lines: string[] } {
+function options(
+  cache: string,
+  extra: Partial<FetchPartOptions> = {},
+  env: Record<string, string> = {}
+): FetchPartOptions & { lines: string[] } {
   const lines: string[] = []
-  return { cacheDir: cache, env: { HF_ENDPOINT: hub.endpoint, ...env }, log: (l) => lines.push(l), lines, ...extra }
+  return { cacheDir: cache, env: { HF_ENDPOINT: hub.endpoint, ...env }, log: l => lines.push(l), lines, ...extra }
 }
 
 /** The requests made during `fn`. */
@@ -74,16 +99,37 @@ async function sameBytes(path: string, expected: Uint8Array): Promise<void> {
 }
 
 test('parsePartUrl: hf, https and s3 refs, defaults and percent-encoded revisions', () => {
-  assert.deepEqual(parsePartUrl('hf://jbloom/GPT2-Small-SAEs-Reformatted/blocks.8.hook_resid_pre/cfg.json'),
-    { kind: 'hf', repo: 'jbloom/GPT2-Small-SAEs-Reformatted', revision: 'main', path: 'blocks.8.hook_resid_pre/cfg.json' })
-  assert.deepEqual(parsePartUrl(`hf://google/gemma-scope-2b-pt-res@${A}/layer_20/params.npz`),
-    { kind: 'hf', repo: 'google/gemma-scope-2b-pt-res', revision: A, path: 'layer_20/params.npz' })
+  assert.deepEqual(parsePartUrl('hf://jbloom/GPT2-Small-SAEs-Reformatted/blocks.8.hook_resid_pre/cfg.json'), {
+    kind: 'hf',
+    repo: 'jbloom/GPT2-Small-SAEs-Reformatted',
+    revision: 'main',
+    path: 'blocks.8.hook_resid_pre/cfg.json'
+  })
+  assert.deepEqual(parsePartUrl(`hf://google/gemma-scope-2b-pt-res@${A}/layer_20/params.npz`), {
+    kind: 'hf',
+    repo: 'google/gemma-scope-2b-pt-res',
+    revision: A,
+    path: 'layer_20/params.npz'
+  })
   assert.equal((parsePartUrl('hf://o/r@refs%2Fpr%2F3/x.bin') as { revision: string }).revision, 'refs/pr/3')
-  assert.deepEqual(parsePartUrl('hf://datasets/o/r@v2/a/b.jsonl'), { kind: 'hf', repo: 'o/r', revision: 'v2', path: 'a/b.jsonl', repoType: 'dataset' })
+  assert.deepEqual(parsePartUrl('hf://datasets/o/r@v2/a/b.jsonl'), {
+    kind: 'hf',
+    repo: 'o/r',
+    revision: 'v2',
+    path: 'a/b.jsonl',
+    repoType: 'dataset'
+  })
   const h = '0123456789abcdef'.repeat(4)
-  assert.deepEqual(parsePartUrl(`https://example.com/x/model.onnx?dl=1#sha256=${h.toUpperCase()}`),
-    { kind: 'https', url: 'https://example.com/x/model.onnx?dl=1', sha256: h })
-  assert.deepEqual(parsePartUrl('s3://my-bucket/saes/layer 8/sae.safetensors'), { kind: 's3', bucket: 'my-bucket', key: 'saes/layer 8/sae.safetensors' })
+  assert.deepEqual(parsePartUrl(`https://example.com/x/model.onnx?dl=1#sha256=${h.toUpperCase()}`), {
+    kind: 'https',
+    url: 'https://example.com/x/model.onnx?dl=1',
+    sha256: h
+  })
+  assert.deepEqual(parsePartUrl('s3://my-bucket/saes/layer 8/sae.safetensors'), {
+    kind: 's3',
+    bucket: 'my-bucket',
+    key: 'saes/layer 8/sae.safetensors'
+  })
   assert.ok(isRemotePart('hf://a/b/c') && isRemotePart('S3://b/k') && isRemotePart('https://x/y'))
   assert.ok(!isRemotePart('./sae/cfg.json') && !isRemotePart('/abs/path') && !isRemotePart('file:///x'))
 })
@@ -102,10 +148,18 @@ test('parsePartUrl: malformed refs fail with a message naming the problem', () =
     ['s3://bucket', /s3:\/\/bucket\/key/],
     ['s3://bucket/dir/', /empty segment/],
     ['ftp://host/x', /unsupported scheme "ftp:\/\/"/],
-    ['sae/cfg.json', /expected hf:\/\/, https:\/\/ or s3:\/\//],
+    ['sae/cfg.json', /expected hf:\/\/, https:\/\/ or s3:\/\//]
   ]
   for (const [ref, message] of cases) {
-    assert.throws(() => parsePartUrl(ref), (err: unknown) => err instanceof RemotePartError && err.code === 'bad-ref' && message.test(err.message) && err.message.includes(ref), ref)
+    assert.throws(
+      () => parsePartUrl(ref),
+      (err: unknown) =>
+        err instanceof RemotePartError &&
+        err.code === 'bad-ref' &&
+        message.test(err.message) &&
+        err.message.includes(ref),
+      ref
+    )
   }
 })
 
@@ -120,13 +174,18 @@ test('hf: a branch resolves to its commit; the cache is keyed by commit; a moved
   assert.equal(first.value.bytes, cfgA.byteLength)
   await sameBytes(first.value.path, cfgA)
   // The HEAD names the branch; the GET is pinned to the commit it resolved to.
-  assert.deepEqual(first.requests.map((r) => `${r.method} ${r.path}`), [
-    'HEAD /acme/sae-res/resolve/main/config.json', `GET /acme/sae-res/resolve/${A}/config.json`])
+  assert.deepEqual(
+    first.requests.map(r => `${r.method} ${r.path}`),
+    ['HEAD /acme/sae-res/resolve/main/config.json', `GET /acme/sae-res/resolve/${A}/config.json`]
+  )
 
   const again = await traced(() => fetchPart(ref, options(cache)))
   assert.equal(again.value.fromCache, true)
   assert.equal(again.value.sha256, sha256Of(cfgA))
-  assert.deepEqual(again.requests.map((r) => r.method), ['HEAD'])
+  assert.deepEqual(
+    again.requests.map(r => r.method),
+    ['HEAD']
+  )
 
   hub.repos['acme/sae-res'].refs.main = B
   try {
@@ -160,26 +219,33 @@ test('hf: offline, a branch ref is served from the cached commit with a log line
   assert.equal(offline.fromCache, true)
   assert.equal(offline.revision, A)
   assert.equal(offline.path, online.path)
-  assert.ok(opts.lines.some((l) => l.includes(`using the cached commit ${A}`) && l.includes('cannot reach')), opts.lines.join('\n'))
+  assert.ok(
+    opts.lines.some(l => l.includes(`using the cached commit ${A}`) && l.includes('cannot reach')),
+    opts.lines.join('\n')
+  )
 
   const flagged = options(cache, {}, { HF_HUB_OFFLINE: '1' })
   const before = hub.requests.length
   assert.equal((await fetchPart(ref, flagged)).path, online.path)
   assert.equal(hub.requests.length, before)
-  assert.ok(flagged.lines.some((l) => l.includes('HF_HUB_OFFLINE')))
+  assert.ok(flagged.lines.some(l => l.includes('HF_HUB_OFFLINE')))
 
-  await assert.rejects(fetchPart('hf://acme/sae-res/config.json', opts),
-    (err: unknown) => err instanceof RemotePartError && err.code === 'network' && /not in the cache/.test(err.message))
+  await assert.rejects(
+    fetchPart('hf://acme/sae-res/config.json', opts),
+    (err: unknown) => err instanceof RemotePartError && err.code === 'network' && /not in the cache/.test(err.message)
+  )
 })
 
 test('hf: an LFS file follows the 302 to the CDN; HF_TOKEN goes to the hub only; the sha256 comes from X-Linked-Etag', async () => {
   const cache = await cacheDir()
-  const { value, requests } = await traced(() => fetchPart('hf://acme/gated/w.bin', options(cache, {}, { HF_TOKEN: TOKEN })))
+  const { value, requests } = await traced(() =>
+    fetchPart('hf://acme/gated/w.bin', options(cache, {}, { HF_TOKEN: TOKEN }))
+  )
   assert.equal(value.sha256, sha256Of(gatedWeights))
   assert.equal(value.bytes, gatedWeights.byteLength)
   await sameBytes(value.path, gatedWeights)
-  const hubSide = requests.filter((r) => r.server === 'hub')
-  const cdnSide = requests.filter((r) => r.server === 'cdn')
+  const hubSide = requests.filter(r => r.server === 'hub')
+  const cdnSide = requests.filter(r => r.server === 'cdn')
   assert.ok(hubSide.length >= 1 && cdnSide.length === 1)
   for (const r of hubSide) assert.equal(r.authorization, `Bearer ${TOKEN}`)
   for (const r of cdnSide) assert.equal(r.authorization, undefined)
@@ -188,15 +254,36 @@ test('hf: an LFS file follows the 302 to the CDN; HF_TOKEN goes to the hub only;
 
 test('hf: 401/403 say to set HF_TOKEN and accept the licence; 404 names file, revision and repo', async () => {
   const cache = await cacheDir()
-  await assert.rejects(fetchPart('hf://acme/gated/w.bin', options(cache)), (err: unknown) =>
-    err instanceof RemotePartError && err.code === 'auth' && err.status === 401 &&
-    /set HF_TOKEN/.test(err.message) && /accept the model's licence/.test(err.message) && err.message.includes(`${hub.endpoint}/acme/gated`))
-  await assert.rejects(fetchPart('hf://acme/gated/w.bin', options(cache, {}, { HF_TOKEN: 'hf_wrong' })), (err: unknown) =>
-    err instanceof RemotePartError && err.status === 403 && /HF_TOKEN given has no access/.test(err.message) &&
-    /accept the model's licence/.test(err.message) && !err.message.includes('hf_wrong'))
-  await assert.rejects(fetchPart('hf://acme/sae-res@v1/layer_9/cfg.json', options(cache)), (err: unknown) =>
-    err instanceof RemotePartError && err.code === 'not-found' && err.message === 'no file layer_9/cfg.json at revision v1 of repo acme/sae-res')
-  await assert.rejects(fetchPart('hf://acme/sae-res@nope/config.json', options(cache)), /no revision nope in repo acme\/sae-res/)
+  await assert.rejects(
+    fetchPart('hf://acme/gated/w.bin', options(cache)),
+    (err: unknown) =>
+      err instanceof RemotePartError &&
+      err.code === 'auth' &&
+      err.status === 401 &&
+      /set HF_TOKEN/.test(err.message) &&
+      /accept the model's licence/.test(err.message) &&
+      err.message.includes(`${hub.endpoint}/acme/gated`)
+  )
+  await assert.rejects(
+    fetchPart('hf://acme/gated/w.bin', options(cache, {}, { HF_TOKEN: 'hf_wrong' })),
+    (err: unknown) =>
+      err instanceof RemotePartError &&
+      err.status === 403 &&
+      /HF_TOKEN given has no access/.test(err.message) &&
+      /accept the model's licence/.test(err.message) &&
+      !err.message.includes('hf_wrong')
+  )
+  await assert.rejects(
+    fetchPart('hf://acme/sae-res@v1/layer_9/cfg.json', options(cache)),
+    (err: unknown) =>
+      err instanceof RemotePartError &&
+      err.code === 'not-found' &&
+      err.message === 'no file layer_9/cfg.json at revision v1 of repo acme/sae-res'
+  )
+  await assert.rejects(
+    fetchPart('hf://acme/sae-res@nope/config.json', options(cache)),
+    /no revision nope in repo acme\/sae-res/
+  )
   assert.deepEqual(await readdir(cache).catch(() => []), [])
 })
 
@@ -205,7 +292,12 @@ test('hf: a transfer cut mid-body leaves a partial; the next call resumes with a
   const ref = 'hf://acme/sae-res/layer_8/sae_weights.safetensors'
   const cutAt = 100_000
   hub.cutNextBody(cutAt)
-  const first = await traced(() => fetchPart(ref, options(cache, { retries: 0 })).then(() => 'done', (err: unknown) => err))
+  const first = await traced(() =>
+    fetchPart(ref, options(cache, { retries: 0 })).then(
+      () => 'done',
+      (err: unknown) => err
+    )
+  )
   assert.ok(first.value instanceof RemotePartError && first.value.code === 'interrupted', String(first.value))
   assert.match((first.value as Error).message, /next call resumes it/)
   const final = join(cache, 'hf', 'acme--sae-res', A, 'layer_8', 'sae_weights.safetensors')
@@ -214,7 +306,7 @@ test('hf: a transfer cut mid-body leaves a partial; the next call resumes with a
 
   const opts = options(cache, { retries: 0 })
   const second = await traced(() => fetchPart(ref, opts))
-  const gets = second.requests.filter((r) => r.method === 'GET')
+  const gets = second.requests.filter(r => r.method === 'GET')
   assert.equal(gets.length, 1)
   assert.equal(gets[0].server, 'cdn')
   assert.equal(gets[0].range, `bytes=${cutAt}-`)
@@ -223,7 +315,7 @@ test('hf: a transfer cut mid-body leaves a partial; the next call resumes with a
   assert.equal(second.value.sha256, sha256Of(weightsA))
   await sameBytes(final, weightsA)
   await assert.rejects(stat(`${final}.partial`))
-  assert.ok(opts.lines.some((l) => l.includes(`resuming at byte ${cutAt}`)))
+  assert.ok(opts.lines.some(l => l.includes(`resuming at byte ${cutAt}`)))
 })
 
 test('hf: within one call an interrupted transfer is resumed automatically', async () => {
@@ -232,18 +324,37 @@ test('hf: within one call an interrupted transfer is resumed automatically', asy
   const opts = options(cache)
   const { value, requests } = await traced(() => fetchPart('hf://acme/sae-res/layer_8/sae_weights.safetensors', opts))
   await sameBytes(value.path, weightsA)
-  const gets = requests.filter((r) => r.method === 'GET')
-  assert.deepEqual(gets.map((r) => [r.range, r.bodyBytes]), [[undefined, 1234], ['bytes=1234-', weightsA.byteLength - 1234]])
-  assert.ok(opts.lines.some((l) => /interrupted after 1234 bytes.*retry 1 of 3/.test(l)), opts.lines.join('\n'))
+  const gets = requests.filter(r => r.method === 'GET')
+  assert.deepEqual(
+    gets.map(r => [r.range, r.bodyBytes]),
+    [
+      [undefined, 1234],
+      ['bytes=1234-', weightsA.byteLength - 1234]
+    ]
+  )
+  assert.ok(
+    opts.lines.some(l => /interrupted after 1234 bytes.*retry 1 of 3/.test(l)),
+    opts.lines.join('\n')
+  )
 })
 
 test('hf: a sha256 mismatch deletes the partial and throws', async () => {
   const cache = await cacheDir()
-  await assert.rejects(fetchPart('hf://acme/corrupt/w.bin', options(cache)), (err: unknown) =>
-    err instanceof RemotePartError && err.code === 'checksum' && /sha256 mismatch: expected [0-9a-f]{64}, got [0-9a-f]{64}; the partial download was deleted/.test(err.message))
+  await assert.rejects(
+    fetchPart('hf://acme/corrupt/w.bin', options(cache)),
+    (err: unknown) =>
+      err instanceof RemotePartError &&
+      err.code === 'checksum' &&
+      /sha256 mismatch: expected [0-9a-f]{64}, got [0-9a-f]{64}; the partial download was deleted/.test(err.message)
+  )
   // A file kept in git (not LFS) is checked against its git blob id, the hub's ETag for it.
-  await assert.rejects(fetchPart('hf://acme/corrupt/cfg.json', options(cache)), (err: unknown) =>
-    err instanceof RemotePartError && err.code === 'checksum' && err.message.includes(`git blob id mismatch: expected ${gitBlobId(cfgB)}, got ${gitBlobId(cfgA)}`))
+  await assert.rejects(
+    fetchPart('hf://acme/corrupt/cfg.json', options(cache)),
+    (err: unknown) =>
+      err instanceof RemotePartError &&
+      err.code === 'checksum' &&
+      err.message.includes(`git blob id mismatch: expected ${gitBlobId(cfgB)}, got ${gitBlobId(cfgA)}`)
+  )
   const commitDir = join(cache, 'hf', 'acme--corrupt', A)
   assert.deepEqual(await readdir(commitDir), [])
 })
@@ -251,9 +362,11 @@ test('hf: a sha256 mismatch deletes the partial and throws', async () => {
 test('hf: concurrent calls for one file share one download', async () => {
   const cache = await cacheDir()
   const ref = 'hf://acme/sae-res/layer_8/sae_weights.safetensors'
-  const { value, requests } = await traced(() => Promise.all([fetchPart(ref, options(cache)), fetchPart(ref, options(cache)), fetchPart(ref, options(cache))]))
-  assert.equal(requests.filter((r) => r.method === 'GET').length, 1)
-  assert.equal(new Set(value.map((v) => v.path)).size, 1)
+  const { value, requests } = await traced(() =>
+    Promise.all([fetchPart(ref, options(cache)), fetchPart(ref, options(cache)), fetchPart(ref, options(cache))])
+  )
+  assert.equal(requests.filter(r => r.method === 'GET').length, 1)
+  assert.equal(new Set(value.map(v => v.path)).size, 1)
   for (const v of value) assert.equal(v.sha256, sha256Of(weightsA))
   await sameBytes(value[0].path, weightsA)
 })
@@ -261,16 +374,28 @@ test('hf: concurrent calls for one file share one download', async () => {
 test('size cap: a part over maxBytes is refused before its body is fetched', async () => {
   const cache = await cacheDir()
   const { value, requests } = await traced(() =>
-    fetchPart('hf://acme/sae-res/layer_8/sae_weights.safetensors', options(cache, { maxBytes: 100_000 })).catch((err: unknown) => err))
+    fetchPart('hf://acme/sae-res/layer_8/sae_weights.safetensors', options(cache, { maxBytes: 100_000 })).catch(
+      (err: unknown) => err
+    )
+  )
   assert.ok(value instanceof RemotePartError && value.code === 'too-large')
-  assert.match((value as Error).message, /is 293\.0 KiB \(300000 bytes\), over the limit of 97\.7 KiB \(100000 bytes\); raise maxBytes/)
-  assert.equal(requests.filter((r) => r.method === 'GET').length, 0)
+  assert.match(
+    (value as Error).message,
+    /is 293\.0 KiB \(300000 bytes\), over the limit of 97\.7 KiB \(100000 bytes\); raise maxBytes/
+  )
+  assert.equal(requests.filter(r => r.method === 'GET').length, 0)
   // A server that does not announce the size is cut off once the body passes the cap.
   const url = hub.serve('/unsized.bin', bytesOf(50_000, 4), { 'transfer-encoding': 'chunked' })
-  await assert.rejects(fetchPart(url, options(cache, { maxBytes: 10_000 })), /unsized\.bin grew past the limit of 9\.8 KiB \(10000 bytes\)/)
+  await assert.rejects(
+    fetchPart(url, options(cache, { maxBytes: 10_000 })),
+    /unsized\.bin grew past the limit of 9\.8 KiB \(10000 bytes\)/
+  )
   assert.deepEqual(await readdir(join(cache, 'https', sha256Of(url))), [])
   const announced = hub.serve('/announced.bin', bytesOf(50_000, 4))
-  await assert.rejects(fetchPart(announced, options(cache, { maxBytes: 10_000 })), /is 48\.8 KiB \(50000 bytes\), over the limit/)
+  await assert.rejects(
+    fetchPart(announced, options(cache, { maxBytes: 10_000 })),
+    /is 48\.8 KiB \(50000 bytes\), over the limit/
+  )
 })
 
 test('fetchFolder: every file of an hf folder comes from the one commit the branch resolved to', async () => {
@@ -285,9 +410,16 @@ test('fetchFolder: every file of an hf folder comes from the one commit the bran
   hub.repos['acme/sae-res'].refs.main = B
   const fresh = await cacheDir()
   try {
-    const { value, requests } = await traced(() => fetchFolder('hf://acme/sae-res/layer_8', ['cfg.json', 'sae_weights.safetensors'], options(fresh)))
+    const { value, requests } = await traced(() =>
+      fetchFolder('hf://acme/sae-res/layer_8', ['cfg.json', 'sae_weights.safetensors'], options(fresh))
+    )
     assert.equal(value.revision, B)
-    assert.ok(requests.filter((r) => r.server === 'hub' && r.method === 'HEAD').slice(1).every((r) => r.path.includes(`/resolve/${B}/`)))
+    assert.ok(
+      requests
+        .filter(r => r.server === 'hub' && r.method === 'HEAD')
+        .slice(1)
+        .every(r => r.path.includes(`/resolve/${B}/`))
+    )
     await sameBytes(join(value.dir, 'sae_weights.safetensors'), weightsB)
   } finally {
     hub.repos['acme/sae-res'].refs.main = A
@@ -308,8 +440,10 @@ test('https: cached under sha256(url)/basename, verified against the #sha256= pi
   assert.equal(again.value.fromCache, true)
   assert.equal(again.requests.length, 0)
 
-  await assert.rejects(fetchPart(`${hub.serve('/models/other.onnx', body)}#sha256=${'ab'.repeat(32)}`, options(cache)),
-    (err: unknown) => err instanceof RemotePartError && err.code === 'checksum' && err.message.includes('ab'.repeat(32)))
+  await assert.rejects(
+    fetchPart(`${hub.serve('/models/other.onnx', body)}#sha256=${'ab'.repeat(32)}`, options(cache)),
+    (err: unknown) => err instanceof RemotePartError && err.code === 'checksum' && err.message.includes('ab'.repeat(32))
+  )
   const lying = hub.serve('/models/lying.bin', body, { etag: `"${sha256Of('not this')}"` })
   await assert.rejects(fetchPart(lying, options(cache)), /sha256 mismatch/)
 
@@ -318,7 +452,10 @@ test('https: cached under sha256(url)/basename, verified against the #sha256= pi
   hub.cutNextBody(30_000)
   await assert.rejects(fetchPart(resumable, options(cache, { retries: 0 })), /next call resumes it/)
   const { value, requests } = await traced(() => fetchPart(resumable, options(cache, { retries: 0 })))
-  assert.deepEqual(requests.map((r) => [r.range, r.bodyBytes]), [['bytes=30000-', 50_000]])
+  assert.deepEqual(
+    requests.map(r => [r.range, r.bodyBytes]),
+    [['bytes=30000-', 50_000]]
+  )
   await sameBytes(value.path, big)
 })
 
@@ -348,12 +485,22 @@ test('s3: GetObject into the cache keyed by ETag; a changed object refetches; no
   assert.equal(changed.sha256, sha256Of(v2))
   await sameBytes(changed.path, v2)
 
-  await assert.rejects(fetchPart(`${ref}#sha256=${'cd'.repeat(32)}`, options(await cacheDir(), { s3: s3.client })), /sha256 mismatch/)
-  await assert.rejects(fetchPart('s3://parts/missing.bin', options(cache, { s3: s3.client })), /no object missing\.bin in bucket parts/)
+  await assert.rejects(
+    fetchPart(`${ref}#sha256=${'cd'.repeat(32)}`, options(await cacheDir(), { s3: s3.client })),
+    /sha256 mismatch/
+  )
+  await assert.rejects(
+    fetchPart('s3://parts/missing.bin', options(cache, { s3: s3.client })),
+    /no object missing\.bin in bucket parts/
+  )
   await assert.rejects(fetchPart(ref, options(cache)), /s3:\/\/ parts need an S3 client/)
 
   await s3.client.send(new PutObjectCommand({ Bucket: 'parts', Key: 'saes/l8/cfg.json', Body: cfgA }))
-  const folder = await fetchFolder('s3://parts/saes/l8/', ['cfg.json', 'sae.safetensors'], options(cache, { s3: s3.client }))
+  const folder = await fetchFolder(
+    's3://parts/saes/l8/',
+    ['cfg.json', 'sae.safetensors'],
+    options(cache, { s3: s3.client })
+  )
   assert.equal(folder.dir, join(cache, 's3', 'parts', 'saes', 'l8'))
   await sameBytes(join(folder.dir, 'cfg.json'), cfgA)
   assert.equal(folder.files[1].fromCache, true)
@@ -368,26 +515,32 @@ test('s3: a GetObject body cut short is resumed by the next call with a Range an
   // Wraps the client: records GetObject inputs and, once, ends the body with an error after `cutAfter` bytes.
   const client = {
     async send(cmd: unknown): Promise<unknown> {
-      const out = await s3.client.send(cmd as PutObjectCommand) as unknown as { Body?: AsyncIterable<Uint8Array> }
+      const out = (await s3.client.send(cmd as PutObjectCommand)) as unknown as { Body?: AsyncIterable<Uint8Array> }
       if ((cmd as { constructor: { name: string } }).constructor.name !== 'GetObjectCommand') return out
       gets.push((cmd as { input: { Range?: string; IfMatch?: string } }).input)
       const limit = cutAfter
       cutAfter = undefined
       if (limit === undefined) return out
       const source = out.Body!
-      return { ...out, Body: (async function* () {
-        let sent = 0
-        for await (const chunk of source) {
-          const take = chunk.subarray(0, Math.max(0, limit - sent))
-          sent += take.byteLength
-          if (take.byteLength) yield take
-          if (sent >= limit) throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })
-        }
-      })() }
-    },
+      return {
+        ...out,
+        Body: (async function* () {
+          let sent = 0
+          for await (const chunk of source) {
+            const take = chunk.subarray(0, Math.max(0, limit - sent))
+            sent += take.byteLength
+            if (take.byteLength) yield take
+            if (sent >= limit) throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' })
+          }
+        })()
+      }
+    }
   }
   const ref = 's3://parts/resume/sae.safetensors'
-  await assert.rejects(fetchPart(ref, options(cache, { s3: client, retries: 0 })), /failed after 25000 bytes.*next call resumes it/)
+  await assert.rejects(
+    fetchPart(ref, options(cache, { s3: client, retries: 0 })),
+    /failed after 25000 bytes.*next call resumes it/
+  )
   const got = await fetchPart(ref, options(cache, { s3: client, retries: 0 }))
   await sameBytes(got.path, body)
   assert.equal(gets.length, 2)

@@ -17,16 +17,34 @@ export async function fetchPart(ref: string, opts: FetchPartOptions): Promise<Fe
   const ctx = context(opts)
   if (p.kind === 'hf') return fetchHf(ctx, p, ref)
   if (p.kind === 'https') {
-    return fetchHttpsTo(ctx, p.url, p.sha256, join(ctx.cacheDir, 'https', sha256Hex(p.url), basenameOf(p.url)), redact(p.url))
+    return fetchHttpsTo(
+      ctx,
+      p.url,
+      p.sha256,
+      join(ctx.cacheDir, 'https', sha256Hex(p.url), basenameOf(p.url)),
+      redact(p.url)
+    )
   }
-  return fetchS3To(ctx, opts.s3, p.bucket, p.key, p.sha256, join(ctx.cacheDir, 's3', p.bucket, ...p.key.split('/')), `s3://${p.bucket}/${p.key}`)
+  return fetchS3To(
+    ctx,
+    opts.s3,
+    p.bucket,
+    p.key,
+    p.sha256,
+    join(ctx.cacheDir, 's3', p.bucket, ...p.key.split('/')),
+    `s3://${p.bucket}/${p.key}`
+  )
 }
 
 /**
  * Fetches named files under one folder ref into one local folder (e.g. an SAELens SAE: cfg.json +
  * sae_weights.safetensors). For hf:// the revision is resolved once and every file comes from that commit.
  */
-export async function fetchFolder(ref: string, files: string[], opts: FetchPartOptions): Promise<{ dir: string; revision?: string; files: FetchedPart[] }> {
+export async function fetchFolder(
+  ref: string,
+  files: string[],
+  opts: FetchPartOptions
+): Promise<{ dir: string; revision?: string; files: FetchedPart[] }> {
   const p = parseRef(ref, true)
   if (files.length === 0) throw badRef(ref, 'no files named for the folder')
   for (const f of files) checkRelPath(ref, f, 'file')
@@ -54,7 +72,9 @@ export async function fetchFolder(ref: string, files: string[], opts: FetchPartO
   const dir = join(ctx.cacheDir, 's3', p.bucket, ...p.key.split('/'))
   for (const f of files) {
     const key = `${p.key}/${f}`
-    out.push(await fetchS3To(ctx, opts.s3, p.bucket, key, undefined, join(dir, ...f.split('/')), `s3://${p.bucket}/${key}`))
+    out.push(
+      await fetchS3To(ctx, opts.s3, p.bucket, key, undefined, join(dir, ...f.split('/')), `s3://${p.bucket}/${key}`)
+    )
   }
   return { dir, files: out }
 }

@@ -2,7 +2,17 @@
 import { createHash } from 'node:crypto'
 import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import { formatBytes, hashFile, metaPath, sizeOf, tooLarge, writeAtomic, type CacheMeta, type Ctx, type FetchedPart } from './cache.ts'
+import {
+  formatBytes,
+  hashFile,
+  metaPath,
+  sizeOf,
+  tooLarge,
+  writeAtomic,
+  type CacheMeta,
+  type Ctx,
+  type FetchedPart
+} from './cache.ts'
 import { RemotePartError } from './refs.ts'
 
 /** One ranged read of the source from `offset`; `start` is where the body really begins (0 when the range was ignored). */
@@ -62,7 +72,8 @@ export async function transfer(ctx: Ctx, t: Transfer): Promise<FetchedPart> {
   const partial = `${t.final}.partial`
   const validatorFile = `${partial}.etag`
   await mkdir(dirname(t.final), { recursive: true })
-  if (t.expectedSize !== undefined && t.expectedSize > ctx.maxBytes) throw tooLarge(t.label, t.expectedSize, ctx.maxBytes)
+  if (t.expectedSize !== undefined && t.expectedSize > ctx.maxBytes)
+    throw tooLarge(t.label, t.expectedSize, ctx.maxBytes)
   let expectedSize = t.expectedSize
   for (let attempt = 0; ; attempt++) {
     let have = await sizeOf(partial)
@@ -74,7 +85,8 @@ export async function transfer(ctx: Ctx, t: Transfer): Promise<FetchedPart> {
     if (expectedSize !== undefined && have > expectedSize) have = 0
     if (have === 0) await rm(partial, { force: true })
     const sha = createHash('sha256')
-    const git = t.gitSha1 && expectedSize !== undefined ? createHash('sha1').update(`blob ${expectedSize}\0`) : undefined
+    const git =
+      t.gitSha1 && expectedSize !== undefined ? createHash('sha1').update(`blob ${expectedSize}\0`) : undefined
     const hashes = git ? [sha, git] : [sha]
     if (have > 0) await hashFile(partial, hashes)
     let got = have
@@ -91,7 +103,8 @@ export async function transfer(ctx: Ctx, t: Transfer): Promise<FetchedPart> {
           if (have > 0) ctx.log(`${t.label}: the server ignored the range; downloading from the start`)
           return await restart()
         }
-        if (have > 0) ctx.log(`${t.label}: resuming at byte ${have}${expectedSize !== undefined ? ` of ${expectedSize}` : ''}`)
+        if (have > 0)
+          ctx.log(`${t.label}: resuming at byte ${have}${expectedSize !== undefined ? ` of ${expectedSize}` : ''}`)
         else ctx.log(`${t.label}: downloading${expectedSize !== undefined ? ` ${formatBytes(expectedSize)}` : ''}`)
         const validator = opened.validator ?? t.validator
         if (validator !== undefined) await writeFile(validatorFile, validator)
@@ -109,7 +122,9 @@ export async function transfer(ctx: Ctx, t: Transfer): Promise<FetchedPart> {
         }
       }
       if (expectedSize !== undefined && got < expectedSize) {
-        throw new RemotePartError('interrupted', `${t.label}: the body ended after ${got} of ${expectedSize} bytes`, { retryable: true })
+        throw new RemotePartError('interrupted', `${t.label}: the body ended after ${got} of ${expectedSize} bytes`, {
+          retryable: true
+        })
       }
     } catch (err) {
       if (err instanceof RemotePartError && err.code === 'too-large') {
@@ -120,38 +135,62 @@ export async function transfer(ctx: Ctx, t: Transfer): Promise<FetchedPart> {
       if (!retryable || attempt >= ctx.retries) {
         if (err instanceof RemotePartError && !err.retryable) throw err
         if (isAbort(err, ctx.signal)) throw err
-        throw new RemotePartError('interrupted',
+        throw new RemotePartError(
+          'interrupted',
           `${t.label}: the transfer failed after ${got} bytes (${describe(err)}); ${got > 0 ? 'the partial download is kept and the next call resumes it' : 'try again'}`,
-          { retryable: true, cause: err })
+          { retryable: true, cause: err }
+        )
       }
-      ctx.log(`${t.label}: transfer interrupted after ${got} bytes (${describe(err)}); resuming (retry ${attempt + 1} of ${ctx.retries})`)
+      ctx.log(
+        `${t.label}: transfer interrupted after ${got} bytes (${describe(err)}); resuming (retry ${attempt + 1} of ${ctx.retries})`
+      )
       continue
     }
     if (expectedSize !== undefined && got !== expectedSize) {
       await rm(partial, { force: true })
-      throw new RemotePartError('checksum', `${t.label}: received ${got} bytes but the source said ${expectedSize}; the partial download was deleted`)
+      throw new RemotePartError(
+        'checksum',
+        `${t.label}: received ${got} bytes but the source said ${expectedSize}; the partial download was deleted`
+      )
     }
     const digest = sha.digest('hex')
     if (pinned !== undefined && digest !== pinned) {
       await rm(partial, { force: true })
       await rm(validatorFile, { force: true })
-      throw new RemotePartError('checksum', `${t.label}: sha256 mismatch: expected ${pinned}, got ${digest}; the partial download was deleted`)
+      throw new RemotePartError(
+        'checksum',
+        `${t.label}: sha256 mismatch: expected ${pinned}, got ${digest}; the partial download was deleted`
+      )
     }
     if (git && t.gitSha1) {
       const oid = git.digest('hex')
       if (oid !== t.gitSha1) {
         await rm(partial, { force: true })
         await rm(validatorFile, { force: true })
-        throw new RemotePartError('checksum', `${t.label}: git blob id mismatch: expected ${t.gitSha1}, got ${oid}; the partial download was deleted`)
+        throw new RemotePartError(
+          'checksum',
+          `${t.label}: git blob id mismatch: expected ${t.gitSha1}, got ${oid}; the partial download was deleted`
+        )
       }
     }
     // The sidecar is written before the rename: a file in its final place always has its record.
-    const meta: CacheMeta = { bytes: got, sha256: digest, source: t.source, ...(t.validator ? { etag: t.validator } : {}) }
+    const meta: CacheMeta = {
+      bytes: got,
+      sha256: digest,
+      source: t.source,
+      ...(t.validator ? { etag: t.validator } : {})
+    }
     await writeAtomic(metaPath(ctx, t.final), JSON.stringify(meta))
     await rename(partial, t.final)
     await rm(validatorFile, { force: true })
     ctx.log(`${t.label}: cached ${formatBytes(got)} at ${t.final}`)
-    return { path: t.final, bytes: got, sha256: digest, ...(t.revision ? { revision: t.revision } : {}), fromCache: false }
+    return {
+      path: t.final,
+      bytes: got,
+      sha256: digest,
+      ...(t.revision ? { revision: t.revision } : {}),
+      fromCache: false
+    }
   }
 
   async function restart(): Promise<FetchedPart> {

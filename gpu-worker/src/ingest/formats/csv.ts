@@ -9,7 +9,7 @@ import { decodeText, tooLarge } from './text-stream.ts'
 export function guessDelimiter(headerLine: string, url: string): string {
   if (/\.tsv(\.gz)?(\?|#|$)/i.test(url)) return '\t'
   const count = (d: string) => headerLine.split(d).length - 1
-  const best = [',', '\t', ';'].map((d) => [d, count(d)] as const).sort((a, b) => b[1] - a[1])[0]
+  const best = [',', '\t', ';'].map(d => [d, count(d)] as const).sort((a, b) => b[1] - a[1])[0]
   return best[1] > 0 ? best[0] : ','
 }
 
@@ -25,25 +25,28 @@ export async function* csvRecords(source: StreamedSource, url: string, maxChars:
     if (head.length > 1 << 20) break
   }
   const delimiter = guessDelimiter(head.split('\n', 1)[0], url)
-  const input = Readable.from((async function* () {
-    yield* buffered
-    for (;;) {
-      const r = await strings.next()
-      if (r.done) return
-      yield r.value
-    }
-  })(), { objectMode: false })
+  const input = Readable.from(
+    (async function* () {
+      yield* buffered
+      for (;;) {
+        const r = await strings.next()
+        if (r.done) return
+        yield r.value
+      }
+    })(),
+    { objectMode: false }
+  )
   const parser = parseCsv({
-    columns: (header: string[]) => header.map((h) => h.trim()),
+    columns: (header: string[]) => header.map(h => h.trim()),
     bom: true,
     delimiter,
     skip_empty_lines: true,
     relax_column_count: true,
     // Quotes inside unquoted cells (JSON in a TSV) are data, not an error.
     relax_quotes: true,
-    max_record_size: maxChars,
+    max_record_size: maxChars
   })
-  input.on('error', (err) => parser.destroy(err))
+  input.on('error', err => parser.destroy(err))
   input.pipe(parser)
   let row = 0
   try {

@@ -18,7 +18,10 @@ export class JsonValueSplitter {
   private scalar = false
   private parts: string[] = []
   private partsLength = 0
-  constructor(private readonly maxChars = DEFAULT_MAX_RECORD_CHARS, private readonly name = 'the source') {}
+  constructor(
+    private readonly maxChars = DEFAULT_MAX_RECORD_CHARS,
+    private readonly name = 'the source'
+  ) {}
 
   /** Feeds the next piece of text; returns the values completed by it. */
   push(chunk: string): string[] {
@@ -33,13 +36,17 @@ export class JsonValueSplitter {
           else if (c === 92 /* \ */) this.escape = true
           else if (c === 34 /* " */) {
             this.inString = false
-            if (this.depth === 0) { out.push(this.take(chunk, start, i + 1)); start = -1 }
+            if (this.depth === 0) {
+              out.push(this.take(chunk, start, i + 1))
+              start = -1
+            }
           }
           continue
         }
         if (this.scalar) {
           if (c === 44 || c === 93 || c === 125 || c === 32 || c === 10 || c === 13 || c === 9) {
-            out.push(this.take(chunk, start, i)); start = -1
+            out.push(this.take(chunk, start, i))
+            start = -1
             i-- // the terminator is read again outside the value
           }
           continue
@@ -48,20 +55,32 @@ export class JsonValueSplitter {
         else if (c === 123 || c === 91) this.depth++
         else if (c === 125 || c === 93) {
           this.depth--
-          if (this.depth === 0) { out.push(this.take(chunk, start, i + 1)); start = -1 }
+          if (this.depth === 0) {
+            out.push(this.take(chunk, start, i + 1))
+            start = -1
+          }
         }
         continue
       }
       if (c === 32 || c === 10 || c === 13 || c === 9) continue
       if (this.mode === 'start') {
-        if (c === 91 /* [ */) { this.mode = 'array'; continue }
+        if (c === 91 /* [ */) {
+          this.mode = 'array'
+          continue
+        }
         this.mode = 'sequence'
       } else if (this.mode === 'done') {
-        throw new SourceError('bad-format', `${this.name}: unexpected content after the end of the top-level JSON array`)
+        throw new SourceError(
+          'bad-format',
+          `${this.name}: unexpected content after the end of the top-level JSON array`
+        )
       } else if (c === 44 /* , */) {
         continue
       } else if (c === 93 /* ] */) {
-        if (this.mode === 'array') { this.mode = 'done'; continue }
+        if (this.mode === 'array') {
+          this.mode = 'done'
+          continue
+        }
         throw new SourceError('bad-format', `${this.name} is not valid JSON: an unexpected "]"`)
       }
       this.inValue = true
@@ -87,12 +106,21 @@ export class JsonValueSplitter {
     if (this.inValue) {
       if (this.scalar) {
         const v = this.parts.join('')
-        this.parts = []; this.partsLength = 0; this.inValue = false
+        this.parts = []
+        this.partsLength = 0
+        this.inValue = false
         return [v]
       }
-      throw new SourceError('bad-format', `${this.name} ends inside a JSON value: the file is truncated or not valid JSON`)
+      throw new SourceError(
+        'bad-format',
+        `${this.name} ends inside a JSON value: the file is truncated or not valid JSON`
+      )
     }
-    if (this.mode === 'array') throw new SourceError('bad-format', `${this.name} ends before its top-level JSON array is closed: the file is truncated`)
+    if (this.mode === 'array')
+      throw new SourceError(
+        'bad-format',
+        `${this.name} ends before its top-level JSON array is closed: the file is truncated`
+      )
     return []
   }
 

@@ -10,7 +10,10 @@ export async function* decodeText(chunks: AsyncIterable<Uint8Array>): AsyncGener
   let first = true
   for await (const chunk of chunks) {
     let s = decoder.decode(chunk, { stream: true })
-    if (first && s.length) { s = s.replace(/^\uFEFF/, ''); first = false }
+    if (first && s.length) {
+      s = s.replace(/^\uFEFF/, '')
+      first = false
+    }
     if (s) yield s
   }
   const rest = decoder.decode()
@@ -18,7 +21,11 @@ export async function* decodeText(chunks: AsyncIterable<Uint8Array>): AsyncGener
 }
 
 /** Lines without their terminators ('\n' or '\r\n'); the last line may lack a newline. */
-export async function* splitLines(strings: AsyncIterable<string>, maxChars: number, name: string): AsyncGenerator<string> {
+export async function* splitLines(
+  strings: AsyncIterable<string>,
+  maxChars: number,
+  name: string
+): AsyncGenerator<string> {
   let carry = ''
   for await (const s of strings) {
     let start = 0
@@ -38,5 +45,8 @@ export async function* splitLines(strings: AsyncIterable<string>, maxChars: numb
 }
 
 export function tooLarge(name: string, maxChars: number): SourceError {
-  return new SourceError('too-large', `${name} has a record longer than ${maxChars.toLocaleString('en-US')} characters; split it into smaller documents`)
+  return new SourceError(
+    'too-large',
+    `${name} has a record longer than ${maxChars.toLocaleString('en-US')} characters; split it into smaller documents`
+  )
 }

@@ -4,7 +4,12 @@ import type { StreamedSource } from '../open-source.ts'
 import type { RawRecord } from '../source-record.ts'
 import { decodeText, splitLines, tooLarge } from './text-stream.ts'
 
-export async function* textRecords(source: StreamedSource, unit: SourceSpec['textUnit'], textField: string, maxChars: number): AsyncGenerator<RawRecord> {
+export async function* textRecords(
+  source: StreamedSource,
+  unit: SourceSpec['textUnit'],
+  textField: string,
+  maxChars: number
+): AsyncGenerator<RawRecord> {
   let row = 0
   const doc = (text: string): RawRecord => ({ row: row++, value: { [textField]: text } })
   if (unit === 'file') {
@@ -28,7 +33,11 @@ export async function* textRecords(source: StreamedSource, unit: SourceSpec['tex
   let length = 0
   for await (const line of lines) {
     if (line.trim() === '') {
-      if (paragraph.length) { yield doc(paragraph.join('\n')); paragraph = []; length = 0 }
+      if (paragraph.length) {
+        yield doc(paragraph.join('\n'))
+        paragraph = []
+        length = 0
+      }
       continue
     }
     paragraph.push(line)

@@ -15,7 +15,13 @@ import { purity } from './synthetic.ts'
  * Background latents with frequency ∝ 1/(rank + 10) scaled to `active` per document (capped at 0.95), plus `groups`
  * planted groups of 40 latents each present with probability 0.3 in their group's documents.
  */
-export function zipfCsr(nDocs: number, nLatents: number, active: number, groups: number, seed = 1): { csr: PooledCsr; truth: Int32Array } {
+export function zipfCsr(
+  nDocs: number,
+  nLatents: number,
+  active: number,
+  groups: number,
+  seed = 1
+): { csr: PooledCsr; truth: Int32Array } {
   const rng = seededRng(seed)
   const planted = groups * 40
   const truth = Int32Array.from({ length: nDocs }, () => rng.int(groups))
@@ -36,7 +42,7 @@ export function zipfCsr(nDocs: number, nLatents: number, active: number, groups:
     const walk = (candidates: ArrayLike<number>, p: number) => {
       // Geometric skips: the documents of a latent in O(its document frequency).
       const lq = Math.log(1 - p)
-      for (let at = -1; ;) {
+      for (let at = -1; ; ) {
         at += 1 + (p >= 1 ? 0 : Math.floor(Math.log(1 - rng.next()) / lq))
         if (at >= candidates.length) break
         list.push(candidates[at])
@@ -54,7 +60,10 @@ export function zipfCsr(nDocs: number, nLatents: number, active: number, groups:
   const latents = new Int32Array(indptr[nDocs])
   for (let l = 0; l < nLatents; l++) for (const d of docsOf[l]) latents[fill[d]++] = l
   const values = new Float32Array(latents.length).fill(1)
-  return { csr: { nDocs, nLatents, indptr, latents, values, positions: new Int32Array(latents.length).fill(-1) }, truth }
+  return {
+    csr: { nDocs, nLatents, indptr, latents, values, positions: new Int32Array(latents.length).fill(-1) },
+    truth
+  }
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) {
@@ -71,10 +80,19 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const cpu = process.cpuUsage()
   // Targeted: the planted latents plus 100 background latents, as phrases would choose them (never only the right ones).
   const pick = seededRng(7)
-  const targeted = selection === 'targeted' ? [...Array.from({ length: k * 40 }, (_, l) => l), ...Array.from({ length: 100 }, () => k * 40 + pick.int(nLatents - k * 40))] : null
+  const targeted =
+    selection === 'targeted'
+      ? [
+          ...Array.from({ length: k * 40 }, (_, l) => l),
+          ...Array.from({ length: 100 }, () => k * 40 + pick.int(nLatents - k * 40))
+        ]
+      : null
   const rows = binarize(csr, targeted)
   const out = clusterDocuments(rows, {
-    k, seed: 1, method: mode === 'kmeans' ? 'kmeans' : 'spectral', ...(mode === 'knn' ? { exactMaxDocs: 0 } : {}),
+    k,
+    seed: 1,
+    method: mode === 'kmeans' ? 'kmeans' : 'spectral',
+    ...(mode === 'knn' ? { exactMaxDocs: 0 } : {})
   })
   const clusterS = (performance.now() - t) / 1000
   const clusterCpuS = process.cpuUsage(cpu).user / 1e6
@@ -82,11 +100,27 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   describeClusters(rows, out.assignments, k, [])
   const describeS = (performance.now() - t) / 1000
   const maxRssMb = process.resourceUsage().maxRSS / 1024
-  console.log(JSON.stringify({
-    documents: nDocs, latents: nLatents, nnz: csr.latents.length, meanActive: +(csr.latents.length / nDocs).toFixed(1), k, mode, selection,
-    similarity: out.similarity, generateSeconds: +genS.toFixed(2), clusterSeconds: +clusterS.toFixed(2), clusterCpuSeconds: +clusterCpuS.toFixed(2), matvecs: out.matvecs, describeSeconds: +describeS.toFixed(2),
-    stages: Object.fromEntries(Object.entries(out.seconds).map(([a, b]) => [a, +b.toFixed(2)])),
-    eigenvalues: out.eigenvalues && Array.from(out.eigenvalues, (v) => +v.toFixed(4)), components: out.components,
-    purity: +purity(out.assignments, truth).toFixed(3), rssBeforeMb: Math.round(rssBefore / 2 ** 20), peakRssMb: Math.round(maxRssMb),
-  }))
+  console.log(
+    JSON.stringify({
+      documents: nDocs,
+      latents: nLatents,
+      nnz: csr.latents.length,
+      meanActive: +(csr.latents.length / nDocs).toFixed(1),
+      k,
+      mode,
+      selection,
+      similarity: out.similarity,
+      generateSeconds: +genS.toFixed(2),
+      clusterSeconds: +clusterS.toFixed(2),
+      clusterCpuSeconds: +clusterCpuS.toFixed(2),
+      matvecs: out.matvecs,
+      describeSeconds: +describeS.toFixed(2),
+      stages: Object.fromEntries(Object.entries(out.seconds).map(([a, b]) => [a, +b.toFixed(2)])),
+      eigenvalues: out.eigenvalues && Array.from(out.eigenvalues, v => +v.toFixed(4)),
+      components: out.components,
+      purity: +purity(out.assignments, truth).toFixed(3),
+      rssBeforeMb: Math.round(rssBefore / 2 ** 20),
+      peakRssMb: Math.round(maxRssMb)
+    })
+  )
 }

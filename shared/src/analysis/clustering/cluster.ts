@@ -1,6 +1,14 @@
 /** @module Targeted clustering of documents over binarized latents: Jaccard + spectral (or spherical k-means), per-document affinities, cluster descriptions. */
 import { diffLatents } from '../diff.ts'
-import { components, jaccardDense, jaccardKnn, packedRow, postingsOf, type BinaryRows, type SparseGraph } from './jaccard.ts'
+import {
+  components,
+  jaccardDense,
+  jaccardKnn,
+  packedRow,
+  postingsOf,
+  type BinaryRows,
+  type SparseGraph
+} from './jaccard.ts'
 import { lanczosTop, type MatVec } from './lanczos.ts'
 import { kmeansBinaryCosine, kmeansDense } from './kmeans.ts'
 
@@ -62,24 +70,42 @@ export function clusterDocuments(rows: BinaryRows, options: ClusterOptions): Clu
   const progress = options.progress ?? (() => {})
   const seconds: Record<string, number> = {}
   let t0 = performance.now()
-  const lap = (name: string) => { const t = performance.now(); seconds[name] = (t - t0) / 1000; t0 = t }
+  const lap = (name: string) => {
+    const t = performance.now()
+    seconds[name] = (t - t0) / 1000
+    t0 = t
+  }
 
   if (method === 'kmeans') {
     progress(0, 'kmeans')
     const km = kmeansBinaryCosine(rows, k, { seed, restarts })
     lap('kmeans')
     const { map, sizes } = canonicalLabels(km.assignments, k)
-    const assignments = km.assignments.map((c) => map[c])
+    const assignments = km.assignments.map(c => map[c])
     const affinities = new Float32Array(n * k)
     const centrality = new Float32Array(n)
     for (let i = 0; i < n; i++) {
       let sum = 0
-      for (let c = 0; c < k; c++) { const v = Math.max(0, km.cosines[i * k + c]); affinities[i * k + map[c]] = v; sum += v }
+      for (let c = 0; c < k; c++) {
+        const v = Math.max(0, km.cosines[i * k + c])
+        affinities[i * k + map[c]] = v
+        sum += v
+      }
       centrality[i] = affinities[i * k + assignments[i]]
       normalizeRow(affinities, i, k, sum, assignments[i])
     }
     progress(1, 'done')
-    return { k, method, similarity: 'cosine', assignments, sizes, affinities, centrality, central: centralRows(assignments, centrality, k, options.centralPerCluster ?? 5), seconds }
+    return {
+      k,
+      method,
+      similarity: 'cosine',
+      assignments,
+      sizes,
+      affinities,
+      centrality,
+      central: centralRows(assignments, centrality, k, options.centralPerCluster ?? 5),
+      seconds
+    }
   }
 
   progress(0, 'similarity')
@@ -92,36 +118,59 @@ export function clusterDocuments(rows: BinaryRows, options: ClusterOptions): Clu
   const dinv = new Float64Array(n)
   const z = new Float64Array(n)
   if (exact) {
-    const W = jaccardDense(rows, postings, (done) => progress(0.5 * done / n, 'similarity'))
+    const W = jaccardDense(rows, postings, done => progress((0.5 * done) / n, 'similarity'))
     dense = W
     for (let i = 0; i < n; i++) {
       const at = packedRow(n, i) - i - 1
       let s = 0
-      for (let j = i + 1; j < n; j++) { const w = W[at + j]; s += w; degree[j] += w }
+      for (let j = i + 1; j < n; j++) {
+        const w = W[at + j]
+        s += w
+        degree[j] += w
+      }
       degree[i] += s
     }
     // One pass over the packed triangle serves both halves: half the memory traffic of a full matrix.
     matvec = (x, y) => {
-      for (let j = 0; j < n; j++) { z[j] = dinv[j] * x[j]; y[j] = 0 }
+      for (let j = 0; j < n; j++) {
+        z[j] = dinv[j] * x[j]
+        y[j] = 0
+      }
       for (let i = 0; i < n; i++) {
         const at = packedRow(n, i) - i - 1
         const zi = z[i]
-        let s0 = 0, s1 = 0
+        let s0 = 0,
+          s1 = 0
         let j = i + 1
         for (; j + 1 < n; j += 2) {
-          const w0 = W[at + j], w1 = W[at + j + 1]
-          s0 += w0 * z[j]; s1 += w1 * z[j + 1]
-          y[j] += w0 * zi; y[j + 1] += w1 * zi
+          const w0 = W[at + j],
+            w1 = W[at + j + 1]
+          s0 += w0 * z[j]
+          s1 += w1 * z[j + 1]
+          y[j] += w0 * zi
+          y[j + 1] += w1 * zi
         }
-        if (j < n) { const w0 = W[at + j]; s0 += w0 * z[j]; y[j] += w0 * zi }
+        if (j < n) {
+          const w0 = W[at + j]
+          s0 += w0 * z[j]
+          y[j] += w0 * zi
+        }
         y[i] += s0 + s1
       }
       for (let i = 0; i < n; i++) y[i] *= dinv[i]
     }
   } else {
-    const g = jaccardKnn(rows, postings, { neighbours: options.neighbours, postingCap: options.postingCap, onRow: (done) => progress(0.5 * done / n, 'similarity') })
+    const g = jaccardKnn(rows, postings, {
+      neighbours: options.neighbours,
+      postingCap: options.postingCap,
+      onRow: done => progress((0.5 * done) / n, 'similarity')
+    })
     graph = g
-    for (let i = 0; i < n; i++) { let s = 0; for (let p = g.indptr[i]; p < g.indptr[i + 1]; p++) s += g.weights[p]; degree[i] = s }
+    for (let i = 0; i < n; i++) {
+      let s = 0
+      for (let p = g.indptr[i]; p < g.indptr[i + 1]; p++) s += g.weights[p]
+      degree[i] = s
+    }
     matvec = (x, y) => {
       for (let j = 0; j < n; j++) z[j] = dinv[j] * x[j]
       for (let i = 0; i < n; i++) {
@@ -146,30 +195,51 @@ export function clusterDocuments(rows: BinaryRows, options: ClusterOptions): Clu
   const nKnown = Math.min(comp.count, k)
   const known = new Float64Array(nKnown * n)
   const norms = new Float64Array(nKnown)
-  for (let i = 0; i < n; i++) { const c = comp.label[i]; if (c >= 0 && c < nKnown) { known[c * n + i] = Math.sqrt(degree[i]); norms[c] += degree[i] } }
-  for (let c = 0; c < nKnown; c++) { const f = 1 / Math.sqrt(norms[c]); for (let i = 0; i < n; i++) known[c * n + i] *= f }
+  for (let i = 0; i < n; i++) {
+    const c = comp.label[i]
+    if (c >= 0 && c < nKnown) {
+      known[c * n + i] = Math.sqrt(degree[i])
+      norms[c] += degree[i]
+    }
+  }
+  for (let c = 0; c < nKnown; c++) {
+    const f = 1 / Math.sqrt(norms[c])
+    for (let i = 0; i < n; i++) known[c * n + i] *= f
+  }
   // Residual 1e-5: eigenvector errors of residual / gap are far below what moves a k-means assignment.
-  const eig = nKnown === k
-    ? { values: new Float64Array(k).fill(1), vectors: known, matvecs: 0 }
-    : lanczosTop(n, matvec, k, {
-      // One restart at most: leading eigenvalues still unconverged after that sit in a flat noise bulk, where more
-      // steps cost seconds and change nothing k-means could use.
-      seed, tol: 1e-5, verify: false, maxRestarts: 1, known: { values: new Float64Array(nKnown).fill(1), vectors: known },
-      onStep: (mv) => progress(0.5 + 0.3 * Math.min(1, mv / maxSteps), 'embedding'),
-    })
+  const eig =
+    nKnown === k
+      ? { values: new Float64Array(k).fill(1), vectors: known, matvecs: 0 }
+      : lanczosTop(n, matvec, k, {
+          // One restart at most: leading eigenvalues still unconverged after that sit in a flat noise bulk, where more
+          // steps cost seconds and change nothing k-means could use.
+          seed,
+          tol: 1e-5,
+          verify: false,
+          maxRestarts: 1,
+          known: { values: new Float64Array(nKnown).fill(1), vectors: known },
+          onStep: mv => progress(0.5 + 0.3 * Math.min(1, mv / maxSteps), 'embedding')
+        })
   // Ng-Jordan-Weiss: rows of the k leading eigenvectors, scaled to unit length.
   const U = new Float64Array(n * k)
   for (let i = 0; i < n; i++) {
     let s = 0
-    for (let t = 0; t < k; t++) { const v = eig.vectors[t * n + i]; U[i * k + t] = v; s += v * v }
-    if (s > 0) { const f = 1 / Math.sqrt(s); for (let t = 0; t < k; t++) U[i * k + t] *= f }
+    for (let t = 0; t < k; t++) {
+      const v = eig.vectors[t * n + i]
+      U[i * k + t] = v
+      s += v * v
+    }
+    if (s > 0) {
+      const f = 1 / Math.sqrt(s)
+      for (let t = 0; t < k; t++) U[i * k + t] *= f
+    }
   }
   lap('embedding')
 
   progress(0.8, 'kmeans')
   const km = kmeansDense(U, n, k, k, { seed, restarts })
   const { map, sizes } = canonicalLabels(km.assignments, k)
-  const assignments = km.assignments.map((c) => map[c])
+  const assignments = km.assignments.map(c => map[c])
   lap('kmeans')
 
   progress(0.9, 'affinities')
@@ -183,10 +253,16 @@ export function clusterDocuments(rows: BinaryRows, options: ClusterOptions): Clu
     for (let i = 0; i < n; i++) {
       const at = packedRow(n, i) - i - 1
       const ci = assignments[i]
-      for (let j = i + 1; j < n; j++) { const w = dense[at + j]; sums[i * k + assignments[j]] += w; sums[j * k + ci] += w }
+      for (let j = i + 1; j < n; j++) {
+        const w = dense[at + j]
+        sums[i * k + assignments[j]] += w
+        sums[j * k + ci] += w
+      }
     }
   } else {
-    for (let i = 0; i < n; i++) for (let p = graph!.indptr[i]; p < graph!.indptr[i + 1]; p++) sums[i * k + assignments[graph!.cols[p]]] += graph!.weights[p]
+    for (let i = 0; i < n; i++)
+      for (let p = graph!.indptr[i]; p < graph!.indptr[i + 1]; p++)
+        sums[i * k + assignments[graph!.cols[p]]] += graph!.weights[p]
   }
   for (let i = 0; i < n; i++) {
     let total = 0
@@ -202,13 +278,26 @@ export function clusterDocuments(rows: BinaryRows, options: ClusterOptions): Clu
   lap('affinities')
   progress(1, 'done')
   return {
-    k, method, similarity: exact ? 'jaccard' : 'jaccard-knn', assignments, sizes, affinities, centrality,
-    central: centralRows(assignments, centrality, k, options.centralPerCluster ?? 5), eigenvalues: eig.values, matvecs: eig.matvecs, components: comp.count, seconds,
+    k,
+    method,
+    similarity: exact ? 'jaccard' : 'jaccard-knn',
+    assignments,
+    sizes,
+    affinities,
+    centrality,
+    central: centralRows(assignments, centrality, k, options.centralPerCluster ?? 5),
+    eigenvalues: eig.values,
+    matvecs: eig.matvecs,
+    components: comp.count,
+    seconds
   }
 }
 
 function normalizeRow(a: Float32Array, i: number, k: number, total: number, own: number): void {
-  if (total > 0) { for (let c = 0; c < k; c++) a[i * k + c] /= total; return }
+  if (total > 0) {
+    for (let c = 0; c < k; c++) a[i * k + c] /= total
+    return
+  }
   for (let c = 0; c < k; c++) a[i * k + c] = c === own ? 1 : 0
 }
 
@@ -216,18 +305,25 @@ function normalizeRow(a: Float32Array, i: number, k: number, total: number, own:
 function canonicalLabels(assignments: Int32Array, k: number): { map: Int32Array; sizes: Int32Array } {
   const size = new Int32Array(k)
   const first = new Int32Array(k).fill(2 ** 31 - 1)
-  for (let i = 0; i < assignments.length; i++) { const c = assignments[i]; size[c]++; if (i < first[c]) first[c] = i }
+  for (let i = 0; i < assignments.length; i++) {
+    const c = assignments[i]
+    size[c]++
+    if (i < first[c]) first[c] = i
+  }
   const order = Array.from({ length: k }, (_, c) => c).sort((a, b) => size[b] - size[a] || first[a] - first[b])
   const map = new Int32Array(k)
   const sizes = new Int32Array(k)
-  order.forEach((c, rank) => { map[c] = rank; sizes[rank] = size[c] })
+  order.forEach((c, rank) => {
+    map[c] = rank
+    sizes[rank] = size[c]
+  })
   return { map, sizes }
 }
 
 function centralRows(assignments: Int32Array, centrality: Float32Array, k: number, top: number): Int32Array[] {
   const members: number[][] = Array.from({ length: k }, () => [])
   for (let i = 0; i < assignments.length; i++) members[assignments[i]].push(i)
-  return members.map((rows) => Int32Array.from(rows.sort((a, b) => centrality[b] - centrality[a] || a - b).slice(0, top)))
+  return members.map(rows => Int32Array.from(rows.sort((a, b) => centrality[b] - centrality[a] || a - b).slice(0, top)))
 }
 
 export interface ClusterLatent {
@@ -245,7 +341,13 @@ export interface ClusterLatent {
  * Each cluster's top latents by in-cluster minus out-of-cluster presence (the diff of the cluster against the rest),
  * over the kept latents, so a targeted clustering is described along its own axis. `labels` is indexed by latent id.
  */
-export function describeClusters(rows: BinaryRows, assignments: Int32Array, k: number, labels: ArrayLike<string | null | undefined>, top = 5): ClusterLatent[][] {
+export function describeClusters(
+  rows: BinaryRows,
+  assignments: Int32Array,
+  k: number,
+  labels: ArrayLike<string | null | undefined>,
+  top = 5
+): ClusterLatent[][] {
   const m = rows.nCols
   const n = rows.nDocs
   const inCounts = new Int32Array(k * m)
@@ -254,12 +356,16 @@ export function describeClusters(rows: BinaryRows, assignments: Int32Array, k: n
   for (let i = 0; i < n; i++) {
     const c = assignments[i]
     sizes[c]++
-    for (let p = rows.indptr[i]; p < rows.indptr[i + 1]; p++) { inCounts[c * m + rows.cols[p]]++; total[rows.cols[p]]++ }
+    for (let p = rows.indptr[i]; p < rows.indptr[i + 1]; p++) {
+      inCounts[c * m + rows.cols[p]]++
+      total[rows.cols[p]]++
+    }
   }
   const out: ClusterLatent[][] = []
   const diffs = new Float64Array(m)
   for (let c = 0; c < k; c++) {
-    const nIn = sizes[c], nOut = n - sizes[c]
+    const nIn = sizes[c],
+      nOut = n - sizes[c]
     for (let t = 0; t < m; t++) {
       const a = inCounts[c * m + t]
       diffs[t] = (nIn ? a / nIn : 0) - (nOut ? (total[t] - a) / nOut : 0)
@@ -269,17 +375,23 @@ export function describeClusters(rows: BinaryRows, assignments: Int32Array, k: n
     const cut = Float64Array.from(diffs).sort().reverse()[Math.min(m, 4 * top) - 1]
     const keep: number[] = []
     for (let t = 0; t < m; t++) if (diffs[t] >= cut) keep.push(t)
-    const a = Int32Array.from(keep, (t) => inCounts[c * m + t])
-    const b = Int32Array.from(keep, (t) => total[t] - inCounts[c * m + t])
+    const a = Int32Array.from(keep, t => inCounts[c * m + t])
+    const b = Int32Array.from(keep, t => total[t] - inCounts[c * m + t])
     const diff = diffLatents({
       a: { id: `cluster-${c}`, name: `cluster ${c}`, documents: nIn, counts: a },
       b: [{ id: 'rest', name: 'rest', documents: nOut, counts: b }],
-      labels: keep.map((t) => labels[rows.latentOf[t]] ?? null),
-      options: { limit: top, minFrequency: 0, maxFrequency: 1, metric: 'absolute', direction: 'a' },
+      labels: keep.map(t => labels[rows.latentOf[t]] ?? null),
+      options: { limit: top, minFrequency: 0, maxFrequency: 1, metric: 'absolute', direction: 'a' }
     })
-    out.push(diff.latents.map((d) => ({
-      latent: rows.latentOf[keep[d.latent]], label: d.label, frequencyIn: d.frequencyA, frequencyOut: d.frequencyB, difference: d.difference,
-    })))
+    out.push(
+      diff.latents.map(d => ({
+        latent: rows.latentOf[keep[d.latent]],
+        label: d.label,
+        frequencyIn: d.frequencyA,
+        frequencyOut: d.frequencyB,
+        difference: d.difference
+      }))
+    )
   }
   return out
 }

@@ -74,7 +74,8 @@ export function postingsOf(rows: BinaryRows): Postings {
   for (let c = 0; c < rows.nCols; c++) indptr[c + 1] += indptr[c]
   const fill = indptr.slice(0, rows.nCols)
   const docs = new Int32Array(rows.cols.length)
-  for (let i = 0; i < rows.nDocs; i++) for (let k = rows.indptr[i]; k < rows.indptr[i + 1]; k++) docs[fill[rows.cols[k]]++] = i
+  for (let i = 0; i < rows.nDocs; i++)
+    for (let k = rows.indptr[i]; k < rows.indptr[i + 1]; k++) docs[fill[rows.cols[k]]++] = i
   return { indptr, docs }
 }
 
@@ -101,13 +102,21 @@ export function packedAt(values: Float32Array, n: number, i: number, j: number):
  * complement (a_i a_j = 1 - ā_i - ā_j + ā_i ā_j), which keeps the near-ubiquitous latents of a real SAE cheap.
  * Memory is 2 n^2 bytes (half a float matrix): 200 MB at 10k documents, 800 MB at 20k; above that use jaccardKnn.
  */
-export function jaccardDense(rows: BinaryRows, postings: Postings = postingsOf(rows), onRow?: (done: number) => void): Float32Array {
+export function jaccardDense(
+  rows: BinaryRows,
+  postings: Postings = postingsOf(rows),
+  onRow?: (done: number) => void
+): Float32Array {
   const n = rows.nDocs
   const out = new Float32Array((n * (n - 1)) / 2)
   const df = (c: number) => postings.indptr[c + 1] - postings.indptr[c]
   const dense = new Uint8Array(rows.nCols)
   const denseCols: number[] = []
-  for (let c = 0; c < rows.nCols; c++) if (df(c) * 2 > n) { dense[c] = 1; denseCols.push(c) }
+  for (let c = 0; c < rows.nCols; c++)
+    if (df(c) * 2 > n) {
+      dense[c] = 1
+      denseCols.push(c)
+    }
   // Complement posting lists of the dense columns: the documents that lack them.
   const compIndptr = new Int32Array(denseCols.length + 1)
   for (let t = 0; t < denseCols.length; t++) compIndptr[t + 1] = compIndptr[t] + n - df(denseCols[t])
@@ -133,7 +142,8 @@ export function jaccardDense(rows: BinaryRows, postings: Postings = postingsOf(r
   const acc = new Int32Array(n)
   const has = new Uint8Array(rows.nCols)
   for (let i = 0; i < n; i++) {
-    const r0 = rows.indptr[i], r1 = rows.indptr[i + 1]
+    const r0 = rows.indptr[i],
+      r1 = rows.indptr[i + 1]
     for (let k = r0; k < r1; k++) {
       const c = rows.cols[k]
       has[c] = 1
@@ -185,7 +195,11 @@ export interface KnnOptions {
  * symmetrized by the union of neighbour lists (weight = the Jaccard, the same both ways). Cost per document: the sum
  * of its rare latents' document frequencies, plus candidates x row length.
  */
-export function jaccardKnn(rows: BinaryRows, postings: Postings = postingsOf(rows), options: KnnOptions = {}): SparseGraph {
+export function jaccardKnn(
+  rows: BinaryRows,
+  postings: Postings = postingsOf(rows),
+  options: KnnOptions = {}
+): SparseGraph {
   const n = rows.nDocs
   const kk = Math.max(1, Math.min(options.neighbours ?? 20, n - 1))
   const cap = Math.max(1, options.postingCap ?? Math.max(1000, Math.ceil(n / 20)))
@@ -199,13 +213,15 @@ export function jaccardKnn(rows: BinaryRows, postings: Postings = postingsOf(row
   const nbr = new Int32Array(n * kk).fill(-1)
   const nbrW = new Float32Array(n * kk)
   for (let i = 0; i < n; i++) {
-    const r0 = rows.indptr[i], r1 = rows.indptr[i + 1]
+    const r0 = rows.indptr[i],
+      r1 = rows.indptr[i + 1]
     let nt = 0
     let maxAcc = 0
     for (let k = r0; k < r1; k++) {
       const c = rows.cols[k]
       mark[c] = i
-      const p0 = postings.indptr[c], p1 = postings.indptr[c + 1]
+      const p0 = postings.indptr[c],
+        p1 = postings.indptr[c + 1]
       if (p1 - p0 > cap) continue
       for (let p = p0; p < p1; p++) {
         const j = postings.docs[p]
@@ -219,7 +235,8 @@ export function jaccardKnn(rows: BinaryRows, postings: Postings = postingsOf(row
     // own place in each, until there are enough.
     for (let k = r0; k < r1 && nt < C; k++) {
       const c = rows.cols[k]
-      const p0 = postings.indptr[c], p1 = postings.indptr[c + 1]
+      const p0 = postings.indptr[c],
+        p1 = postings.indptr[c + 1]
       const len = p1 - p0
       if (len <= cap) continue
       const start = lowerBound(postings.docs, i, p0, p1) - p0
@@ -234,12 +251,18 @@ export function jaccardKnn(rows: BinaryRows, postings: Postings = postingsOf(row
     // Threshold on shared-latent counts so that about C candidates pass, without sorting all touched documents.
     for (let t = 0; t < nt; t++) hist[acc[touched[t]]]++
     let thr = maxAcc
-    for (let above = 0; thr > 0; thr--) { above += hist[thr]; if (above >= C) break }
+    for (let above = 0; thr > 0; thr--) {
+      above += hist[thr]
+      if (above >= C) break
+    }
     if (thr < 1) thr = 1
     let nc = 0
     for (let t = 0; t < nt && nc < C; t++) if (acc[touched[t]] > thr) cand[nc++] = touched[t]
     for (let t = 0; t < nt && nc < C; t++) if (acc[touched[t]] === thr) cand[nc++] = touched[t]
-    for (let t = 0; t < nt; t++) { hist[acc[touched[t]]] = 0; acc[touched[t]] = 0 }
+    for (let t = 0; t < nt; t++) {
+      hist[acc[touched[t]]] = 0
+      acc[touched[t]] = 0
+    }
     const si = r1 - r0
     for (let q = 0; q < nc; q++) {
       const j = cand[q]
@@ -252,12 +275,16 @@ export function jaccardKnn(rows: BinaryRows, postings: Postings = postingsOf(row
     const base = i * kk
     let kept = 0
     for (let q = 0; q < nc; q++) {
-      const w = candW[q], j = cand[q]
+      const w = candW[q],
+        j = cand[q]
       if (w <= 0) continue
       let pos = kept
       while (pos > 0 && (nbrW[base + pos - 1] < w || (nbrW[base + pos - 1] === w && nbr[base + pos - 1] > j))) pos--
       if (pos >= kk) continue
-      for (let s = Math.min(kept, kk - 1); s > pos; s--) { nbr[base + s] = nbr[base + s - 1]; nbrW[base + s] = nbrW[base + s - 1] }
+      for (let s = Math.min(kept, kk - 1); s > pos; s--) {
+        nbr[base + s] = nbr[base + s - 1]
+        nbrW[base + s] = nbrW[base + s - 1]
+      }
       nbr[base + pos] = j
       nbrW[base + pos] = w
       if (kept < kk) kept++
@@ -270,7 +297,14 @@ export function jaccardKnn(rows: BinaryRows, postings: Postings = postingsOf(row
 /** Union of directed neighbour lists, rows sorted by column, duplicates merged (their weights are equal). */
 function symmetrize(n: number, kk: number, nbr: Int32Array, nbrW: Float32Array): SparseGraph {
   const deg = new Int32Array(n + 1)
-  for (let i = 0; i < n; i++) for (let s = 0; s < kk; s++) { const j = nbr[i * kk + s]; if (j >= 0) { deg[i + 1]++; deg[j + 1]++ } }
+  for (let i = 0; i < n; i++)
+    for (let s = 0; s < kk; s++) {
+      const j = nbr[i * kk + s]
+      if (j >= 0) {
+        deg[i + 1]++
+        deg[j + 1]++
+      }
+    }
   for (let i = 0; i < n; i++) deg[i + 1] += deg[i]
   const fill = deg.slice(0, n)
   const cols = new Int32Array(deg[n])
@@ -280,8 +314,10 @@ function symmetrize(n: number, kk: number, nbr: Int32Array, nbrW: Float32Array):
       const j = nbr[i * kk + s]
       if (j < 0) continue
       const w = nbrW[i * kk + s]
-      cols[fill[i]] = j; weights[fill[i]++] = w
-      cols[fill[j]] = i; weights[fill[j]++] = w
+      cols[fill[i]] = j
+      weights[fill[i]++] = w
+      cols[fill[j]] = i
+      weights[fill[j]++] = w
     }
   }
   const indptr = new Int32Array(n + 1)
@@ -291,12 +327,14 @@ function symmetrize(n: number, kk: number, nbr: Int32Array, nbrW: Float32Array):
     order.length = 0
     for (let p = deg[i]; p < deg[i + 1]; p++) order.push(p)
     order.sort((x, y) => cols[x] - cols[y])
-    const rowCols = order.map((p) => cols[p])
-    const rowW = order.map((p) => weights[p])
+    const rowCols = order.map(p => cols[p])
+    const rowW = order.map(p => weights[p])
     const start = at
     for (let t = 0; t < rowCols.length; t++) {
       if (at > start && cols[at - 1] === rowCols[t]) continue
-      cols[at] = rowCols[t]; weights[at] = rowW[t]; at++
+      cols[at] = rowCols[t]
+      weights[at] = rowW[t]
+      at++
     }
     indptr[i + 1] = at
   }
@@ -305,7 +343,10 @@ function symmetrize(n: number, kk: number, nbr: Int32Array, nbrW: Float32Array):
 
 /** Union-find root with path halving. */
 function root(parent: Int32Array, x: number): number {
-  while (parent[x] !== x) { parent[x] = parent[parent[x]]; x = parent[x] }
+  while (parent[x] !== x) {
+    parent[x] = parent[parent[x]]
+    x = parent[x]
+  }
   return x
 }
 
@@ -314,18 +355,24 @@ function root(parent: Int32Array, x: number): number {
  * of document i, numbered by size (largest first, ties: lowest first row), or -1 for a document that shares nothing
  * (empty, or alone in all its latents). Through the postings these are exactly the components of the graph W > 0.
  */
-export function components(n: number, links: Postings | SparseGraph): { count: number; label: Int32Array; sizes: Int32Array } {
+export function components(
+  n: number,
+  links: Postings | SparseGraph
+): { count: number; label: Int32Array; sizes: Int32Array } {
   const parent = Int32Array.from({ length: n }, (_, i) => i)
   const linked = new Uint8Array(n)
   const join = (a: number, b: number) => {
     linked[a] = linked[b] = 1
-    const ra = root(parent, a), rb = root(parent, b)
+    const ra = root(parent, a),
+      rb = root(parent, b)
     if (ra !== rb) parent[Math.max(ra, rb)] = Math.min(ra, rb)
   }
   if ('docs' in links) {
-    for (let c = 0; c + 1 < links.indptr.length; c++) for (let p = links.indptr[c] + 1; p < links.indptr[c + 1]; p++) join(links.docs[links.indptr[c]], links.docs[p])
+    for (let c = 0; c + 1 < links.indptr.length; c++)
+      for (let p = links.indptr[c] + 1; p < links.indptr[c + 1]; p++) join(links.docs[links.indptr[c]], links.docs[p])
   } else {
-    for (let i = 0; i < n; i++) for (let p = links.indptr[i]; p < links.indptr[i + 1]; p++) if (links.weights[p] > 0) join(i, links.cols[p])
+    for (let i = 0; i < n; i++)
+      for (let p = links.indptr[i]; p < links.indptr[i + 1]; p++) if (links.weights[p] > 0) join(i, links.cols[p])
   }
   // Roots are the lowest row of their component (unions keep the smaller root), so first rows come for free.
   const raw = new Int32Array(n).fill(-1)
@@ -334,13 +381,19 @@ export function components(n: number, links: Postings | SparseGraph): { count: n
   for (let i = 0; i < n; i++) {
     if (!linked[i]) continue
     const r = root(parent, i)
-    if (r === i) { raw[i] = rawSizes.length; rawSizes.push(0); firstRow.push(i) }
+    if (r === i) {
+      raw[i] = rawSizes.length
+      rawSizes.push(0)
+      firstRow.push(i)
+    }
     raw[i] = raw[r]
     rawSizes[raw[i]]++
   }
   const order = rawSizes.map((_, c) => c).sort((a, b) => rawSizes[b] - rawSizes[a] || firstRow[a] - firstRow[b])
   const rank = new Int32Array(order.length)
-  order.forEach((c, r) => { rank[c] = r })
-  const label = raw.map((c) => (c < 0 ? -1 : rank[c]))
-  return { count: order.length, label, sizes: Int32Array.from(order, (c) => rawSizes[c]) }
+  order.forEach((c, r) => {
+    rank[c] = r
+  })
+  const label = raw.map(c => (c < 0 ? -1 : rank[c]))
+  return { count: order.length, label, sizes: Int32Array.from(order, c => rawSizes[c]) }
 }

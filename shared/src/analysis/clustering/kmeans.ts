@@ -33,7 +33,13 @@ function sampleProportional(rng: Rng, weights: Float64Array, n: number): number 
 }
 
 /** Lloyd's k-means with k-means++ seeding on n points of dimension d (row-major). */
-export function kmeansDense(points: Float64Array, n: number, d: number, k: number, options: KmeansOptions = {}): KmeansResult {
+export function kmeansDense(
+  points: Float64Array,
+  n: number,
+  d: number,
+  k: number,
+  options: KmeansOptions = {}
+): KmeansResult {
   if (!(k >= 1 && k <= n)) throw new RangeError(`need 1 <= k <= n, got k=${k}, n=${n}`)
   const rng = seededRng(options.seed ?? 0)
   const restarts = Math.max(1, options.restarts ?? 8)
@@ -42,7 +48,10 @@ export function kmeansDense(points: Float64Array, n: number, d: number, k: numbe
   const dist = new Float64Array(n)
   const sq = (i: number, centroids: Float64Array, c: number) => {
     let s = 0
-    for (let t = 0; t < d; t++) { const x = points[i * d + t] - centroids[c * d + t]; s += x * x }
+    for (let t = 0; t < d; t++) {
+      const x = points[i * d + t] - centroids[c * d + t]
+      s += x * x
+    }
     return s
   }
   for (let r = 0; r < restarts; r++) {
@@ -53,7 +62,10 @@ export function kmeansDense(points: Float64Array, n: number, d: number, k: numbe
     for (let c = 1; c < k; c++) {
       const pick = sampleProportional(rng, dist, n)
       centroids.set(points.subarray(pick * d, pick * d + d), c * d)
-      for (let i = 0; i < n; i++) { const s = sq(i, centroids, c); if (s < dist[i]) dist[i] = s }
+      for (let i = 0; i < n; i++) {
+        const s = sq(i, centroids, c)
+        if (s < dist[i]) dist[i] = s
+      }
     }
     const assignments = new Int32Array(n).fill(-1)
     const counts = new Int32Array(k)
@@ -63,9 +75,19 @@ export function kmeansDense(points: Float64Array, n: number, d: number, k: numbe
       let changed = 0
       cost = 0
       for (let i = 0; i < n; i++) {
-        let bc = 0, bd = Infinity
-        for (let c = 0; c < k; c++) { const s = sq(i, centroids, c); if (s < bd) { bd = s; bc = c } }
-        if (assignments[i] !== bc) { assignments[i] = bc; changed++ }
+        let bc = 0,
+          bd = Infinity
+        for (let c = 0; c < k; c++) {
+          const s = sq(i, centroids, c)
+          if (s < bd) {
+            bd = s
+            bc = c
+          }
+        }
+        if (assignments[i] !== bc) {
+          assignments[i] = bc
+          changed++
+        }
         dist[i] = bd
         cost += bd
       }
@@ -78,7 +100,10 @@ export function kmeansDense(points: Float64Array, n: number, d: number, k: numbe
         for (let t = 0; t < d; t++) centroids[c * d + t] += points[i * d + t]
       }
       for (let c = 0; c < k; c++) {
-        if (counts[c] > 0) { for (let t = 0; t < d; t++) centroids[c * d + t] /= counts[c]; continue }
+        if (counts[c] > 0) {
+          for (let t = 0; t < d; t++) centroids[c * d + t] /= counts[c]
+          continue
+        }
         // An empty cluster takes the point farthest from its centroid, which then leaves its old cluster.
         let far = 0
         for (let i = 1; i < n; i++) if (dist[i] > dist[far]) far = i
@@ -109,7 +134,10 @@ export function kmeansBinaryCosine(rows: BinaryRows, k: number, options: KmeansO
   const restarts = Math.max(1, options.restarts ?? 8)
   const maxIterations = options.maxIterations ?? 100
   const inv = new Float64Array(n)
-  for (let i = 0; i < n; i++) { const len = rows.indptr[i + 1] - rows.indptr[i]; inv[i] = len > 0 ? 1 / Math.sqrt(len) : 0 }
+  for (let i = 0; i < n; i++) {
+    const len = rows.indptr[i + 1] - rows.indptr[i]
+    inv[i] = len > 0 ? 1 / Math.sqrt(len) : 0
+  }
   const cosTo = (i: number, centroids: Float64Array, c: number) => {
     let s = 0
     const base = c * m
@@ -126,12 +154,18 @@ export function kmeansBinaryCosine(rows: BinaryRows, k: number, options: KmeansO
   for (let r = 0; r < restarts; r++) {
     const centroids = new Float64Array(k * m)
     setToDoc(centroids, 0, rng.int(n))
-    for (let i = 0; i < n; i++) { sim[i] = cosTo(i, centroids, 0); weight[i] = 2 - 2 * sim[i] }
+    for (let i = 0; i < n; i++) {
+      sim[i] = cosTo(i, centroids, 0)
+      weight[i] = 2 - 2 * sim[i]
+    }
     for (let c = 1; c < k; c++) {
       setToDoc(centroids, c, sampleProportional(rng, weight, n))
       for (let i = 0; i < n; i++) {
         const s = cosTo(i, centroids, c)
-        if (s > sim[i]) { sim[i] = s; weight[i] = 2 - 2 * s }
+        if (s > sim[i]) {
+          sim[i] = s
+          weight[i] = 2 - 2 * s
+        }
       }
     }
     const assignments = new Int32Array(n).fill(-1)
@@ -141,9 +175,19 @@ export function kmeansBinaryCosine(rows: BinaryRows, k: number, options: KmeansO
       let changed = 0
       cost = 0
       for (let i = 0; i < n; i++) {
-        let bc = 0, bs = -Infinity
-        for (let c = 0; c < k; c++) { const s = cosTo(i, centroids, c); if (s > bs) { bs = s; bc = c } }
-        if (assignments[i] !== bc) { assignments[i] = bc; changed++ }
+        let bc = 0,
+          bs = -Infinity
+        for (let c = 0; c < k; c++) {
+          const s = cosTo(i, centroids, c)
+          if (s > bs) {
+            bs = s
+            bc = c
+          }
+        }
+        if (assignments[i] !== bc) {
+          assignments[i] = bc
+          changed++
+        }
         sim[i] = bs
         cost += 1 - bs
       }
@@ -156,7 +200,11 @@ export function kmeansBinaryCosine(rows: BinaryRows, k: number, options: KmeansO
       for (let c = 0; c < k; c++) {
         let s = 0
         for (let t = 0; t < m; t++) s += centroids[c * m + t] ** 2
-        if (s > 0) { const f = 1 / Math.sqrt(s); for (let t = 0; t < m; t++) centroids[c * m + t] *= f; continue }
+        if (s > 0) {
+          const f = 1 / Math.sqrt(s)
+          for (let t = 0; t < m; t++) centroids[c * m + t] *= f
+          continue
+        }
         // Empty (or all-empty-document) cluster: restart it at the document least similar to its centroid.
         let far = 0
         for (let i = 1; i < n; i++) if (sim[i] < sim[far]) far = i

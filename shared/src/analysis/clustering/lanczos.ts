@@ -20,7 +20,11 @@ export interface Eigenpairs {
  * QL method (tql2 of EISPACK, as in JAMA). Returns eigenvalues ascending and, row-major m x m, the eigenvectors in
  * columns.
  */
-export function tridiagonalEigen(diag: ArrayLike<number>, off: ArrayLike<number>, m: number): { values: Float64Array; vectors: Float64Array } {
+export function tridiagonalEigen(
+  diag: ArrayLike<number>,
+  off: ArrayLike<number>,
+  m: number
+): { values: Float64Array; vectors: Float64Array } {
   const d = Float64Array.from({ length: m }, (_, i) => diag[i])
   const e = new Float64Array(m)
   for (let i = 0; i < m - 1; i++) e[i] = off[i]
@@ -51,9 +55,12 @@ export function tridiagonalEigen(diag: ArrayLike<number>, off: ArrayLike<number>
         for (let i = l + 2; i < m; i++) d[i] -= h
         f += h
         p = d[k]
-        let c = 1, c2 = 1, c3 = 1
+        let c = 1,
+          c2 = 1,
+          c3 = 1
         const el1 = e[l + 1]
-        let s = 0, s2 = 0
+        let s = 0,
+          s2 = 0
         for (let i = k - 1; i >= l; i--) {
           c3 = c2
           c2 = c
@@ -83,7 +90,7 @@ export function tridiagonalEigen(diag: ArrayLike<number>, off: ArrayLike<number>
   }
   // Sort ascending, carrying the columns.
   const order = Array.from({ length: m }, (_, i) => i).sort((a, b) => d[a] - d[b] || a - b)
-  const values = Float64Array.from(order, (i) => d[i])
+  const values = Float64Array.from(order, i => d[i])
   const vectors = new Float64Array(m * m)
   for (let row = 0; row < m; row++) for (let t = 0; t < m; t++) vectors[row * m + t] = V[row * m + order[t]]
   return { values, vectors }
@@ -107,17 +114,20 @@ export function jacobiEigen(a: ArrayLike<number>, n: number): { values: Float64A
         const c = 1 / Math.sqrt(t * t + 1)
         const s = t * c
         for (let k = 0; k < n; k++) {
-          const akp = A[k * n + p], akq = A[k * n + q]
+          const akp = A[k * n + p],
+            akq = A[k * n + q]
           A[k * n + p] = c * akp - s * akq
           A[k * n + q] = s * akp + c * akq
         }
         for (let k = 0; k < n; k++) {
-          const apk = A[p * n + k], aqk = A[q * n + k]
+          const apk = A[p * n + k],
+            aqk = A[q * n + k]
           A[p * n + k] = c * apk - s * aqk
           A[q * n + k] = s * apk + c * aqk
         }
         for (let k = 0; k < n; k++) {
-          const vkp = V[k * n + p], vkq = V[k * n + q]
+          const vkp = V[k * n + p],
+            vkq = V[k * n + q]
           V[k * n + p] = c * vkp - s * vkq
           V[k * n + q] = s * vkp + c * vkq
         }
@@ -125,7 +135,7 @@ export function jacobiEigen(a: ArrayLike<number>, n: number): { values: Float64A
     }
   }
   const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => A[y * n + y] - A[x * n + x] || x - y)
-  const values = Float64Array.from(order, (i) => A[i * n + i])
+  const values = Float64Array.from(order, i => A[i * n + i])
   const vectors = new Float64Array(n * n)
   for (let row = 0; row < n; row++) for (let t = 0; t < n; t++) vectors[row * n + t] = V[row * n + order[t]]
   return { values, vectors }
@@ -152,9 +162,13 @@ export interface LanczosOptions {
 }
 
 function dot(a: Float64Array, aOff: number, b: Float64Array, bOff: number, n: number): number {
-  let s0 = 0, s1 = 0
+  let s0 = 0,
+    s1 = 0
   let i = 0
-  for (; i + 1 < n; i += 2) { s0 += a[aOff + i] * b[bOff + i]; s1 += a[aOff + i + 1] * b[bOff + i + 1] }
+  for (; i + 1 < n; i += 2) {
+    s0 += a[aOff + i] * b[bOff + i]
+    s1 += a[aOff + i + 1] * b[bOff + i + 1]
+  }
   if (i < n) s0 += a[aOff + i] * b[bOff + i]
   return s0 + s1
 }
@@ -206,13 +220,17 @@ export function lanczosTop(n: number, matvec: MatVec, k: number, options: Lanczo
 
   const kthLocked = () => (lockedValues.length >= k ? [...lockedValues].sort((a, b) => b - a)[k - 1] : -Infinity)
 
-  for (let run = 0; run <= maxRestarts && lockedValues.length < n && !(lockedValues.length >= k && options.verify === false); run++) {
+  for (
+    let run = 0;
+    run <= maxRestarts && lockedValues.length < n && !(lockedValues.length >= k && options.verify === false);
+    run++
+  ) {
     const need = Math.max(1, k - lockedValues.length)
     const nLocked = lockedValues.length
     // Seeded start vector, orthogonal to the locked vectors.
     for (let i = 0; i < n; i++) w[i] = rng.next() - 0.5
     orthogonalize(w, locked, nLocked, n)
-    let norm = Math.sqrt(dot(w, 0, w, 0, n))
+    const norm = Math.sqrt(dot(w, 0, w, 0, n))
     if (norm < 1e-12) break
     for (let i = 0; i < n; i++) basis[i] = w[i] / norm
     const steps = Math.min(maxSteps, n - nLocked)
@@ -288,21 +306,31 @@ export function lanczosTop(n: number, matvec: MatVec, k: number, options: Lanczo
       if (lockedValues.length * n >= locked.length) break
     }
     // The run's unconverged pairs stand in should the budget run out before k pairs converge.
-    const open = vals.map((_, q) => q).filter((q) => !conv[q])
-    fallback = { values: open.map((q) => vals[q]), vecs: open.map((q) => vecs[q]) }
+    const open = vals.map((_, q) => q).filter(q => !conv[q])
+    fallback = { values: open.map(q => vals[q]), vecs: open.map(q => vecs[q]) }
     if (lockedValues.length * n >= locked.length) break
     if (added === 0 && run > 0) break
     if (lockedValues.length >= k && options.verify === false) break
   }
   // The k largest locked pairs, topped up with unconverged Ritz pairs when the budget ran out, in descending order.
-  const order = lockedValues.map((_, i) => i).sort((a, b) => lockedValues[b] - lockedValues[a] || a - b).slice(0, k)
-  const picked: Array<{ value: number; vector: Float64Array }> = order.map((i) => ({ value: lockedValues[i], vector: locked.subarray(i * n, (i + 1) * n) }))
+  const order = lockedValues
+    .map((_, i) => i)
+    .sort((a, b) => lockedValues[b] - lockedValues[a] || a - b)
+    .slice(0, k)
+  const picked: Array<{ value: number; vector: Float64Array }> = order.map(i => ({
+    value: lockedValues[i],
+    vector: locked.subarray(i * n, (i + 1) * n)
+  }))
   const converged = picked.length
-  for (let q = 0; fallback && q < fallback.values.length && picked.length < k; q++) picked.push({ value: fallback.values[q], vector: fallback.vecs[q] })
+  for (let q = 0; fallback && q < fallback.values.length && picked.length < k; q++)
+    picked.push({ value: fallback.values[q], vector: fallback.vecs[q] })
   if (picked.length < k) throw new Error(`Lanczos found ${picked.length} of ${k} eigenpairs`)
   picked.sort((a, b) => b.value - a.value)
   const values = new Float64Array(k)
   const vectors = new Float64Array(k * n)
-  picked.forEach((p, t) => { values[t] = p.value; vectors.set(p.vector, t * n) })
+  picked.forEach((p, t) => {
+    values[t] = p.value
+    vectors.set(p.vector, t * n)
+  })
   return { values, vectors, matvecs, converged }
 }

@@ -23,7 +23,9 @@ export interface PlantedSpec {
 /** Documents with planted groups per axis, plus uniform noise latents; labels[axis][doc] is the hidden group. */
 export function plantedCsr(spec: PlantedSpec): { csr: PooledCsr; labels: Int32Array[]; groupLatents: number[][][] } {
   const rng = seededRng(spec.seed ?? 1)
-  const docs: number[] = [], latents: number[] = [], values: number[] = []
+  const docs: number[] = [],
+    latents: number[] = [],
+    values: number[] = []
   const groupLatents: number[][][] = []
   let next = 0
   for (const axis of spec.axes) {
@@ -47,7 +49,9 @@ export function plantedCsr(spec: PlantedSpec): { csr: PooledCsr; labels: Int32Ar
     for (const l of chosen) {
       if (seen[l]) continue
       seen[l] = 1
-      docs.push(d); latents.push(l); values.push(0.5 + rng.next())
+      docs.push(d)
+      latents.push(l)
+      values.push(0.5 + rng.next())
     }
     for (const l of chosen) seen[l] = 0
   }

@@ -3,42 +3,77 @@ import type { ShardFile } from '../../contract/manifest.ts'
 import { lowerBound } from '../../util/sorted.ts'
 import type { ObjectStore } from '../object-store.ts'
 import { keyRangeOrSorted, type KeyRange } from '../format.ts'
-import { allocate, inDocOrder, openShard, overlapTest, readColumns, wantedSlices, type ColumnKind, type ColumnOut } from '../parquet/read.ts'
+import {
+  allocate,
+  inDocOrder,
+  openShard,
+  overlapTest,
+  readColumns,
+  wantedSlices,
+  type ColumnKind,
+  type ColumnOut
+} from '../parquet/read.ts'
 import type { DocumentColumnName, DocumentColumns } from './columns.ts'
 
 const DOCUMENT_KINDS: Record<DocumentColumnName, ColumnKind> = {
-  row: 'i32', id: 'str', text: 'str', metadata: 'str', token_count: 'i32', truncated: 'bool', masked_tokens: 'i32', messages: 'str',
+  row: 'i32',
+  id: 'str',
+  text: 'str',
+  metadata: 'str',
+  token_count: 'i32',
+  truncated: 'bool',
+  masked_tokens: 'i32',
+  messages: 'str'
 }
 /** Wanted document rows this close together are read as one span. */
 const DOCUMENTS_GAP_ROWS = 16
-const BASE_DOCUMENT_COLUMNS: DocumentColumnName[] = ['row', 'id', 'text', 'metadata', 'token_count', 'truncated', 'masked_tokens']
+const BASE_DOCUMENT_COLUMNS: DocumentColumnName[] = [
+  'row',
+  'id',
+  'text',
+  'metadata',
+  'token_count',
+  'truncated',
+  'masked_tokens'
+]
 
 /**
  * Documents at the requested rows (a list of rows, a range `{ start, end }`, or every row when left out), ascending
  * by row, each once; rows that no shard holds are left out, so compare `row` with what was asked. Reads only the
  * pages holding those rows. `messages` comes back as '' from shards written without it.
  */
-export async function readDocuments<C extends DocumentColumnName = DocumentColumnName>(store: ObjectStore, datasetPrefix: string,
-  files: ShardFile[], rows?: ArrayLike<number> | KeyRange, columns?: readonly C[]): Promise<Pick<Required<DocumentColumns>, C | 'row'>> {
-  const want: Int32Array | KeyRange = rows === undefined ? { start: 0, end: Number.MAX_SAFE_INTEGER }
-    : keyRangeOrSorted(rows)
+export async function readDocuments<C extends DocumentColumnName = DocumentColumnName>(
+  store: ObjectStore,
+  datasetPrefix: string,
+  files: ShardFile[],
+  rows?: ArrayLike<number> | KeyRange,
+  columns?: readonly C[]
+): Promise<Pick<Required<DocumentColumns>, C | 'row'>> {
+  const want: Int32Array | KeyRange =
+    rows === undefined ? { start: 0, end: Number.MAX_SAFE_INTEGER } : keyRangeOrSorted(rows)
   const names = [...new Set<DocumentColumnName>(['row', ...(columns ?? BASE_DOCUMENT_COLUMNS)])]
   const overlaps = overlapTest(want)
   const pieces: Array<Record<string, ColumnOut>> = []
   for (const file of inDocOrder(files)) {
-    const groups = file.rowGroups.filter((g) => g.rowCount > 0 && overlaps(g.first, g.last))
+    const groups = file.rowGroups.filter(g => g.rowCount > 0 && overlaps(g.first, g.last))
     if (!groups.length) continue
     const shard = await openShard(store, datasetPrefix, file)
-    const present = new Set(shard.metadata.schema.map((e) => e.name))
+    const present = new Set(shard.metadata.schema.map(e => e.name))
     const wanted: Record<string, ColumnKind> = {}
     for (const name of names) if (present.has(name)) wanted[name] = DOCUMENT_KINDS[name]
     // Within a group whose rows are dense, read only the spans of wanted rows (close ones merged): with small pages
     // and the offset index, hyparquet then fetches just the pages holding them.
     const spans: Array<[number, number]> = []
     for (const g of groups) {
-      if (g.last - g.first + 1 !== g.rowCount) { spans.push([g.rowStart, g.rowStart + g.rowCount]); continue }
+      if (g.last - g.first + 1 !== g.rowCount) {
+        spans.push([g.rowStart, g.rowStart + g.rowCount])
+        continue
+      }
       if (!(want instanceof Int32Array)) {
-        spans.push([g.rowStart + Math.max(want.start, g.first) - g.first, g.rowStart + Math.min(want.end - 1, g.last) - g.first + 1])
+        spans.push([
+          g.rowStart + Math.max(want.start, g.first) - g.first,
+          g.rowStart + Math.min(want.end - 1, g.last) - g.first + 1
+        ])
         continue
       }
       const before = spans.length
@@ -54,9 +89,15 @@ export async function readDocuments<C extends DocumentColumnName = DocumentColum
       const row = cols.row as Int32Array
       for (const [lo, hi] of wantedSlices(row, want)) {
         const piece: Record<string, ColumnOut> = {}
-        for (const [name, col] of Object.entries(cols)) piece[name] = Array.isArray(col) ? col.slice(lo, hi) : col.subarray(lo, hi)
-        for (const name of names) { // a column this shard was written without (messages): empty values
-          if (!piece[name]) { const blank = allocate(DOCUMENT_KINDS[name], hi - lo); if (Array.isArray(blank)) blank.fill(''); piece[name] = blank }
+        for (const [name, col] of Object.entries(cols))
+          piece[name] = Array.isArray(col) ? col.slice(lo, hi) : col.subarray(lo, hi)
+        for (const name of names) {
+          // a column this shard was written without (messages): empty values
+          if (!piece[name]) {
+            const blank = allocate(DOCUMENT_KINDS[name], hi - lo)
+            if (Array.isArray(blank)) blank.fill('')
+            piece[name] = blank
+          }
         }
         pieces.push(piece)
       }

@@ -1,6 +1,12 @@
 /** @module Writer of the documents shards: document rows, text, metadata and token counts as Parquet, row groups cut by text size. */
 import { STORE_VERSION } from '../../contract/manifest.ts'
-import { DOCUMENTS_MAX_ROW_GROUP_ROWS, DOCUMENTS_PAGE_BYTES, DOCUMENTS_ROW_GROUP_BYTES, KV, type WrittenShard } from '../format.ts'
+import {
+  DOCUMENTS_MAX_ROW_GROUP_ROWS,
+  DOCUMENTS_PAGE_BYTES,
+  DOCUMENTS_ROW_GROUP_BYTES,
+  KV,
+  type WrittenShard
+} from '../format.ts'
 import { int32Column, rowGroupRanges, writeTable, type ColumnSource } from '../parquet/write.ts'
 import type { DocumentColumnsInput } from './columns.ts'
 
@@ -12,12 +18,22 @@ export interface DocumentsShardOptions {
 
 export function writeDocumentsShard(columns: DocumentColumnsInput, options: DocumentsShardOptions = {}): WrittenShard {
   const n = columns.row.length
-  const names = ['id', 'text', 'metadata', 'token_count', 'truncated', 'masked_tokens', ...(columns.messages ? ['messages'] as const : [])] as const
+  const names = [
+    'id',
+    'text',
+    'metadata',
+    'token_count',
+    'truncated',
+    'masked_tokens',
+    ...(columns.messages ? (['messages'] as const) : [])
+  ] as const
   for (const name of names) {
     const len = (columns[name] as ArrayLike<unknown>).length
     if (len !== n) throw new Error(`documents column ${name} has ${len} rows, expected ${n}`)
   }
-  for (let i = 1; i < n; i++) if (columns.row[i] <= columns.row[i - 1]) throw new Error(`document rows must ascend (row ${columns.row[i]} at ${i})`)
+  for (let i = 1; i < n; i++)
+    if (columns.row[i] <= columns.row[i - 1])
+      throw new Error(`document rows must ascend (row ${columns.row[i]} at ${i})`)
   const targetBytes = options.rowGroupBytes ?? DOCUMENTS_ROW_GROUP_BYTES
   const maxRows = options.maxRowGroupRows ?? DOCUMENTS_MAX_ROW_GROUP_ROWS
   const sizes: number[] = []
@@ -25,7 +41,8 @@ export function writeDocumentsShard(columns: DocumentColumnsInput, options: Docu
   let bytes = 0
   for (let i = 0; i < n; i++) {
     rows++
-    bytes += columns.text[i].length + columns.metadata[i].length + columns.id[i].length + (columns.messages?.[i].length ?? 0)
+    bytes +=
+      columns.text[i].length + columns.metadata[i].length + columns.id[i].length + (columns.messages?.[i].length ?? 0)
     if (bytes >= targetBytes || rows >= maxRows) {
       sizes.push(rows)
       rows = 0
@@ -35,15 +52,25 @@ export function writeDocumentsShard(columns: DocumentColumnsInput, options: Docu
   if (rows) sizes.push(rows)
   const docStart = n ? columns.row[0] : 0
   const docCount = n ? columns.row[n - 1] - docStart + 1 : 0
-  const out = writeTable([
-    int32Column('row', columns.row),
-    { name: 'id', data: columns.id, type: 'STRING', nullable: false },
-    { name: 'text', data: columns.text, type: 'STRING', nullable: false },
-    { name: 'metadata', data: columns.metadata, type: 'JSON', nullable: false },
-    { name: 'token_count', data: Int32Array.from(columns.token_count), type: 'INT32', nullable: false },
-    { name: 'truncated', data: Array.from(columns.truncated, (v) => Boolean(v)), type: 'BOOLEAN', nullable: false },
-    { name: 'masked_tokens', data: Int32Array.from(columns.masked_tokens), type: 'INT32', nullable: false },
-    ...(columns.messages ? [{ name: 'messages', data: columns.messages, type: 'JSON', nullable: false } satisfies ColumnSource] : []),
-  ], sizes, { [KV.storeVersion]: STORE_VERSION, [KV.shard]: 'documents', [KV.docStart]: docStart, [KV.docCount]: docCount }, DOCUMENTS_PAGE_BYTES)
-  return { bytes: out, file: { rows: n, bytes: out.length, rowGroups: rowGroupRanges(columns.row, sizes), docStart, docCount } }
+  const out = writeTable(
+    [
+      int32Column('row', columns.row),
+      { name: 'id', data: columns.id, type: 'STRING', nullable: false },
+      { name: 'text', data: columns.text, type: 'STRING', nullable: false },
+      { name: 'metadata', data: columns.metadata, type: 'JSON', nullable: false },
+      { name: 'token_count', data: Int32Array.from(columns.token_count), type: 'INT32', nullable: false },
+      { name: 'truncated', data: Array.from(columns.truncated, v => Boolean(v)), type: 'BOOLEAN', nullable: false },
+      { name: 'masked_tokens', data: Int32Array.from(columns.masked_tokens), type: 'INT32', nullable: false },
+      ...(columns.messages
+        ? [{ name: 'messages', data: columns.messages, type: 'JSON', nullable: false } satisfies ColumnSource]
+        : [])
+    ],
+    sizes,
+    { [KV.storeVersion]: STORE_VERSION, [KV.shard]: 'documents', [KV.docStart]: docStart, [KV.docCount]: docCount },
+    DOCUMENTS_PAGE_BYTES
+  )
+  return {
+    bytes: out,
+    file: { rows: n, bytes: out.length, rowGroups: rowGroupRanges(columns.row, sizes), docStart, docCount }
+  }
 }

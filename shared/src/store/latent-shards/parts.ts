@@ -4,7 +4,12 @@
  */
 
 /** A run of rows of a latent shard, one array per column. */
-export interface LatentPart { latent: Int32Array; doc: Int32Array; value: Float32Array; position: Int32Array }
+export interface LatentPart {
+  latent: Int32Array
+  doc: Int32Array
+  value: Float32Array
+  position: Int32Array
+}
 
 export interface CompressedParts {
   /** n + 1 offsets: row i of the matrix is [indptr[i], indptr[i + 1]). */
@@ -19,7 +24,12 @@ export interface CompressedParts {
  * Counting sort of the parts' rows into `n` compressed rows keyed by `major` minus `offset`. Entries of one row keep
  * their read order, so rows read in sort order stay sorted.
  */
-export function compressParts(parts: readonly LatentPart[], major: 'doc' | 'latent', n: number, offset = 0): CompressedParts {
+export function compressParts(
+  parts: readonly LatentPart[],
+  major: 'doc' | 'latent',
+  n: number,
+  offset = 0
+): CompressedParts {
   const minorKey = major === 'doc' ? 'latent' : 'doc'
   const indptr = new Int32Array(n + 1)
   let nnz = 0

@@ -4,7 +4,15 @@ import type { ShardFile } from '../../contract/manifest.ts'
 import { lowerBound } from '../../util/sorted.ts'
 import type { ObjectStore } from '../object-store.ts'
 import { KV, type DatasetShape, type KeyRange } from '../format.ts'
-import { datasetDocs, disjoint, inDocOrder, kvNumber, openShard, planRowGroupRuns, readColumns } from '../parquet/read.ts'
+import {
+  datasetDocs,
+  disjoint,
+  inDocOrder,
+  kvNumber,
+  openShard,
+  planRowGroupRuns,
+  readColumns
+} from '../parquet/read.ts'
 import { compressParts, type LatentPart } from './parts.ts'
 
 /** A CSR over dataset rows [docStart, docStart + nDocs): row i of the matrix is dataset row docStart + i. */
@@ -14,10 +22,16 @@ export type PooledCsrSlice = PooledCsr & { docStart: number }
  * Pooled latents of a run of documents, from the by-document shards: `docRange` is `[first, last]` (inclusive, like
  * the manifest's row groups) or `{ start, end }` (half-open); all documents when left out.
  */
-export async function readByDocument(store: ObjectStore, datasetPrefix: string, files: ShardFile[],
-  docRange?: readonly [first: number, last: number] | KeyRange, shape: DatasetShape = {}): Promise<PooledCsrSlice> {
+export async function readByDocument(
+  store: ObjectStore,
+  datasetPrefix: string,
+  files: ShardFile[],
+  docRange?: readonly [first: number, last: number] | KeyRange,
+  shape: DatasetShape = {}
+): Promise<PooledCsrSlice> {
   const totalDocs = shape.nDocs ?? datasetDocs(files)
-  const range = docRange === undefined ? undefined : 'start' in docRange ? docRange : { start: docRange[0], end: docRange[1] + 1 }
+  const range =
+    docRange === undefined ? undefined : 'start' in docRange ? docRange : { start: docRange[0], end: docRange[1] + 1 }
   const start = range?.start ?? 0
   const end = range?.end ?? totalDocs ?? Number.MAX_SAFE_INTEGER
   if (!(start >= 0 && end >= start)) throw new RangeError(`bad document range [${start}, ${end})`)
@@ -31,16 +45,19 @@ export async function readByDocument(store: ObjectStore, datasetPrefix: string, 
     if (!runs.length) continue
     const shard = await openShard(store, datasetPrefix, file)
     nLatents ??= kvNumber(shard.metadata, KV.nLatents)
-    const reads = await Promise.all(runs.map(([a, b]) =>
-      readColumns(shard, { doc: 'i32', latent: 'i32', value: 'f32', position: 'i32' }, a, b)))
+    const reads = await Promise.all(
+      runs.map(([a, b]) => readColumns(shard, { doc: 'i32', latent: 'i32', value: 'f32', position: 'i32' }, a, b))
+    )
     for (const cols of reads) {
       const doc = cols.doc as Int32Array
       const lo = lowerBound(doc, start)
       const hi = lowerBound(doc, end, lo)
       if (hi <= lo) continue
       const part = {
-        doc: doc.subarray(lo, hi), latent: (cols.latent as Int32Array).subarray(lo, hi),
-        value: (cols.value as Float32Array).subarray(lo, hi), position: (cols.position as Int32Array).subarray(lo, hi),
+        doc: doc.subarray(lo, hi),
+        latent: (cols.latent as Int32Array).subarray(lo, hi),
+        value: (cols.value as Float32Array).subarray(lo, hi),
+        position: (cols.position as Int32Array).subarray(lo, hi)
       }
       maxDoc = Math.max(maxDoc, part.doc[part.doc.length - 1])
       for (let k = 0; k < part.latent.length; k++) if (part.latent[k] > maxLatent) maxLatent = part.latent[k]

@@ -4,7 +4,16 @@ import type { ShardFile } from '../../contract/manifest.ts'
 import type { ObjectStore } from '../object-store.ts'
 import { KV, keyRangeOrSorted, type DatasetShape, type KeyRange } from '../format.ts'
 import {
-  datasetDocs, inDocOrder, kvNumber, openShard, overlapTest, pagesToRead, planRowGroupRuns, readColumns, wantedSlices, type OpenShard,
+  datasetDocs,
+  inDocOrder,
+  kvNumber,
+  openShard,
+  overlapTest,
+  pagesToRead,
+  planRowGroupRuns,
+  readColumns,
+  wantedSlices,
+  type OpenShard
 } from '../parquet/read.ts'
 import { compressParts, type LatentPart } from './parts.ts'
 
@@ -13,17 +22,28 @@ import { compressParts, type LatentPart } from './parts.ts'
  * latent are fetched and decoded (page index + offset index), so a latent with 2k documents costs about a page per
  * column instead of four 100k-row column chunks.
  */
-async function readLatentRun(store: ObjectStore, shard: OpenShard, a: number, b: number, want: Int32Array | KeyRange): Promise<LatentPart[]> {
+async function readLatentRun(
+  store: ObjectStore,
+  shard: OpenShard,
+  a: number,
+  b: number,
+  want: Int32Array | KeyRange
+): Promise<LatentPart[]> {
   const spans = await pagesToRead(store, shard, a, b, 'latent', overlapTest(want))
-  const reads = await Promise.all(spans.map(([lo, hi]) =>
-    readColumns(shard, { latent: 'i32', doc: 'i32', value: 'f32', position: 'i32' }, lo, hi, true)))
+  const reads = await Promise.all(
+    spans.map(([lo, hi]) =>
+      readColumns(shard, { latent: 'i32', doc: 'i32', value: 'f32', position: 'i32' }, lo, hi, true)
+    )
+  )
   const parts: LatentPart[] = []
   for (const cols of reads) {
     const latent = cols.latent as Int32Array
     for (const [lo, hi] of wantedSlices(latent, want)) {
       parts.push({
-        latent: latent.subarray(lo, hi), doc: (cols.doc as Int32Array).subarray(lo, hi),
-        value: (cols.value as Float32Array).subarray(lo, hi), position: (cols.position as Int32Array).subarray(lo, hi),
+        latent: latent.subarray(lo, hi),
+        doc: (cols.doc as Int32Array).subarray(lo, hi),
+        value: (cols.value as Float32Array).subarray(lo, hi),
+        position: (cols.position as Int32Array).subarray(lo, hi)
       })
     }
   }
@@ -31,8 +51,13 @@ async function readLatentRun(store: ObjectStore, shard: OpenShard, a: number, b:
 }
 
 /** Columns of the requested latents only (the other columns are empty), from the by-latent shards. */
-export async function readByLatent(store: ObjectStore, datasetPrefix: string, files: ShardFile[],
-  latents: ArrayLike<number> | KeyRange, shape: DatasetShape = {}): Promise<PooledCsc> {
+export async function readByLatent(
+  store: ObjectStore,
+  datasetPrefix: string,
+  files: ShardFile[],
+  latents: ArrayLike<number> | KeyRange,
+  shape: DatasetShape = {}
+): Promise<PooledCsc> {
   const want = keyRangeOrSorted(latents)
   let nLatents = shape.nLatents
   const overlaps = overlapTest(want)
@@ -66,9 +91,9 @@ function sortColumnsByDoc(indptr: Int32Array, docs: Int32Array, values: Float32A
     for (let k = a + 1; k < b && sorted; k++) if (docs[k] < docs[k - 1]) sorted = false
     if (sorted) continue
     const order = Array.from({ length: b - a }, (_, i) => a + i).sort((x, y) => docs[x] - docs[y])
-    const d = order.map((k) => docs[k])
-    const v = order.map((k) => values[k])
-    const p = order.map((k) => positions[k])
+    const d = order.map(k => docs[k])
+    const v = order.map(k => values[k])
+    const p = order.map(k => positions[k])
     docs.set(d, a)
     values.set(v, a)
     positions.set(p, a)

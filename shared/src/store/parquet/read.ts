@@ -2,14 +2,22 @@
  * @module Parquet reading shared by the store's readers: ranged reads of an object as an hyparquet AsyncBuffer, open
  * shards (footer + page indexes) cached per store, row-group planning from the manifest, page-narrowed column reads.
  */
-import { parquetMetadataAsync, parquetRead, readColumnIndex, readOffsetIndex, type AsyncBuffer, type FileMetaData } from 'hyparquet'
+import {
+  parquetMetadataAsync,
+  parquetRead,
+  readColumnIndex,
+  readOffsetIndex,
+  type AsyncBuffer,
+  type FileMetaData
+} from 'hyparquet'
 import type { RowGroupRange, ShardFile } from '../../contract/manifest.ts'
 import { lowerBound } from '../../util/sorted.ts'
 import type { ObjectStore } from '../object-store.ts'
 import { FOOTER_FETCH_BYTES, type KeyRange } from '../format.ts'
 
 function exactArrayBuffer(bytes: Uint8Array): ArrayBuffer {
-  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer) return bytes.buffer
+  if (bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer)
+    return bytes.buffer
   return bytes.slice().buffer as ArrayBuffer
 }
 
@@ -17,7 +25,12 @@ function exactArrayBuffer(bytes: Uint8Array): ArrayBuffer {
  * An hyparquet AsyncBuffer over ranged reads of one object. The first read that falls in the last `footerBytes`
  * fetches that whole tail once, so the footer length, the footer and the page indexes near it cost one request.
  */
-export function storeAsyncBuffer(store: ObjectStore, key: string, byteLength: number, footerBytes = FOOTER_FETCH_BYTES): AsyncBuffer {
+export function storeAsyncBuffer(
+  store: ObjectStore,
+  key: string,
+  byteLength: number,
+  footerBytes = FOOTER_FETCH_BYTES
+): AsyncBuffer {
   const tailStart = Math.max(0, byteLength - footerBytes)
   let tail: Promise<ArrayBuffer> | undefined
   return {
@@ -25,13 +38,12 @@ export function storeAsyncBuffer(store: ObjectStore, key: string, byteLength: nu
     slice(start: number, end = byteLength): Promise<ArrayBuffer> {
       if (start >= tailStart && end <= byteLength) {
         tail ??= store.getRange(key, tailStart, byteLength).then(exactArrayBuffer)
-        return tail.then((buf) => buf.slice(start - tailStart, end - tailStart))
+        return tail.then(buf => buf.slice(start - tailStart, end - tailStart))
       }
       return store.getRange(key, start, end).then(exactArrayBuffer)
-    },
+    }
   }
 }
-
 
 const METADATA_CACHE_ENTRIES = 256
 /** Page-index regions up to this size are fetched whole and kept with the open shard (~1 MB per 30M-row shard). */
@@ -41,10 +53,14 @@ let pageIndexCaches = new WeakMap<ObjectStore, Map<string, Promise<SortKeyPages 
 
 /** Drop cached footers and page indexes of one store, or of every store (benchmarks measuring cold reads). */
 export function clearShardMetadataCache(store?: ObjectStore): void {
-  if (store) { metadataCaches.delete(store); pageIndexCaches.delete(store) }
-  else { metadataCaches = new WeakMap(); pageIndexCaches = new WeakMap() }
+  if (store) {
+    metadataCaches.delete(store)
+    pageIndexCaches.delete(store)
+  } else {
+    metadataCaches = new WeakMap()
+    pageIndexCaches = new WeakMap()
+  }
 }
-
 
 export interface OpenShard {
   key: string
@@ -69,7 +85,7 @@ export function openShard(store: ObjectStore, datasetPrefix: string, file: Shard
     return hit
   }
   const footer = storeAsyncBuffer(store, key, file.bytes)
-  const loading = parquetMetadataAsync(footer, { initialFetchSize: FOOTER_FETCH_BYTES }).then((metadata) => {
+  const loading = parquetMetadataAsync(footer, { initialFetchSize: FOOTER_FETCH_BYTES }).then(metadata => {
     // Page indexes sit together between the last row group and the footer. A page-narrowed read needs several of
     // them per row group; fetching the whole region once (when small) turns dozens of tiny reads into one.
     let indexStart = file.bytes
@@ -80,7 +96,10 @@ export function openShard(store: ObjectStore, datasetPrefix: string, file: Shard
       }
     }
     const region = file.bytes - indexStart
-    const buffer = region > FOOTER_FETCH_BYTES && region <= PAGE_INDEX_REGION_MAX_BYTES ? storeAsyncBuffer(store, key, file.bytes, region) : footer
+    const buffer =
+      region > FOOTER_FETCH_BYTES && region <= PAGE_INDEX_REGION_MAX_BYTES
+        ? storeAsyncBuffer(store, key, file.bytes, region)
+        : footer
     return { key, buffer, metadata }
   })
   loading.catch(() => cache.delete(id))
@@ -90,7 +109,7 @@ export function openShard(store: ObjectStore, datasetPrefix: string, file: Shard
 }
 
 export function kvNumber(metadata: FileMetaData, key: string): number | undefined {
-  const v = metadata.key_value_metadata?.find((kv) => kv.key === key)?.value
+  const v = metadata.key_value_metadata?.find(kv => kv.key === key)?.value
   const n = v === undefined ? NaN : Number(v)
   return Number.isFinite(n) ? n : undefined
 }
@@ -99,7 +118,10 @@ export function kvNumber(metadata: FileMetaData, key: string): number | undefine
  * Contiguous runs of row groups [rowStart, rowEnd) whose sort-key span [first, last] satisfies `overlaps`,
  * from the manifest's index alone: no file is opened to decide what to read.
  */
-export function planRowGroupRuns(rowGroups: RowGroupRange[], overlaps: (first: number, last: number) => boolean): Array<[number, number]> {
+export function planRowGroupRuns(
+  rowGroups: RowGroupRange[],
+  overlaps: (first: number, last: number) => boolean
+): Array<[number, number]> {
   const runs: Array<[number, number]> = []
   for (const g of rowGroups) {
     if (g.rowCount === 0 || !overlaps(g.first, g.last)) continue
@@ -121,8 +143,13 @@ export function allocate(kind: ColumnKind, n: number): ColumnOut {
 }
 
 /** Rows [rowStart, rowEnd) of the named columns, each assembled into one typed array. */
-export async function readColumns(shard: OpenShard, columns: Record<string, ColumnKind>, rowStart: number, rowEnd: number,
-  useOffsetIndex = false): Promise<Record<string, ColumnOut>> {
+export async function readColumns(
+  shard: OpenShard,
+  columns: Record<string, ColumnKind>,
+  rowStart: number,
+  rowEnd: number,
+  useOffsetIndex = false
+): Promise<Record<string, ColumnOut>> {
   const n = rowEnd - rowStart
   const out: Record<string, ColumnOut> = {}
   for (const [name, kind] of Object.entries(columns)) out[name] = allocate(kind, n)
@@ -149,28 +176,30 @@ export async function readColumns(shard: OpenShard, columns: Record<string, Colu
         if (ArrayBuffer.isView(src)) target.set((src as Int32Array).subarray(from, to), at)
         else for (let i = from; i < to; i++) target[at + i - from] = src[i]
       }
-    },
+    }
   })
   return out
 }
 
-
 export function disjoint(file: ShardFile, start: number, end: number): boolean {
-  return file.docStart !== undefined && file.docCount !== undefined &&
+  return (
+    file.docStart !== undefined &&
+    file.docCount !== undefined &&
     (file.docStart >= end || file.docStart + file.docCount <= start)
+  )
 }
 
 /** Files in row order when every file says where it starts, so concatenated reads stay sorted by document. */
 export function inDocOrder(files: ShardFile[]): ShardFile[] {
-  return files.every((f) => f.docStart !== undefined) ? [...files].sort((a, b) => a.docStart! - b.docStart!) : files
+  return files.every(f => f.docStart !== undefined) ? [...files].sort((a, b) => a.docStart! - b.docStart!) : files
 }
 
 export function datasetDocs(files: ShardFile[]): number | undefined {
   let n: number | undefined
-  for (const f of files) if (f.docStart !== undefined && f.docCount !== undefined) n = Math.max(n ?? 0, f.docStart + f.docCount)
+  for (const f of files)
+    if (f.docStart !== undefined && f.docCount !== undefined) n = Math.max(n ?? 0, f.docStart + f.docCount)
   return n
 }
-
 
 /** Half-open slices [lo, hi) of a sorted key column holding the wanted keys. */
 export function wantedSlices(keys: Int32Array, want: Int32Array | KeyRange): Array<[number, number]> {
@@ -200,13 +229,22 @@ export function overlapTest(want: Int32Array | KeyRange): (first: number, last: 
 }
 
 /** Pages of one sort-key column chunk: the file row each starts at, and the smallest and largest key on it. */
-export interface SortKeyPages { firstRow: number[]; min: number[]; max: number[] }
+export interface SortKeyPages {
+  firstRow: number[]
+  min: number[]
+  max: number[]
+}
 
 /**
  * The page index (column index + offset index) of a sort-key column chunk, or null when the shard was written
  * without one (older stores). Cached per store like footers: a few KB per row group.
  */
-function sortKeyPages(store: ObjectStore, shard: OpenShard, rowGroup: number, column: string): Promise<SortKeyPages | null> {
+function sortKeyPages(
+  store: ObjectStore,
+  shard: OpenShard,
+  rowGroup: number,
+  column: string
+): Promise<SortKeyPages | null> {
   let cache = pageIndexCaches.get(store)
   if (!cache) pageIndexCaches.set(store, (cache = new Map()))
   const id = `${shard.key}\u0000${shard.buffer.byteLength}\u0000${rowGroup}\u0000${column}`
@@ -214,22 +252,30 @@ function sortKeyPages(store: ObjectStore, shard: OpenShard, rowGroup: number, co
   if (hit) return hit
   const load = async (): Promise<SortKeyPages | null> => {
     const group = shard.metadata.row_groups[rowGroup]
-    const chunk = group.columns.find((c) => c.meta_data?.path_in_schema[0] === column)
-    const schema = shard.metadata.schema.find((e) => e.name === column)
-    if (!chunk?.column_index_offset || !chunk.column_index_length || !chunk.offset_index_offset || !chunk.offset_index_length || !schema) return null
+    const chunk = group.columns.find(c => c.meta_data?.path_in_schema[0] === column)
+    const schema = shard.metadata.schema.find(e => e.name === column)
+    if (
+      !chunk?.column_index_offset ||
+      !chunk.column_index_length ||
+      !chunk.offset_index_offset ||
+      !chunk.offset_index_length ||
+      !schema
+    )
+      return null
     const ci = Number(chunk.column_index_offset)
     const oi = Number(chunk.offset_index_offset)
     const [colBytes, offBytes] = await Promise.all([
-      shard.buffer.slice(ci, ci + chunk.column_index_length), shard.buffer.slice(oi, oi + chunk.offset_index_length),
+      shard.buffer.slice(ci, ci + chunk.column_index_length),
+      shard.buffer.slice(oi, oi + chunk.offset_index_length)
     ])
     const columnIndex = readColumnIndex({ view: new DataView(colBytes), offset: 0 }, schema)
     const offsetIndex = readOffsetIndex({ view: new DataView(offBytes), offset: 0 })
     let groupStart = 0
     for (let g = 0; g < rowGroup; g++) groupStart += Number(shard.metadata.row_groups[g].num_rows)
     return {
-      firstRow: offsetIndex.page_locations.map((p) => groupStart + Number(p.first_row_index)),
+      firstRow: offsetIndex.page_locations.map(p => groupStart + Number(p.first_row_index)),
       min: columnIndex.min_values.map(Number),
-      max: columnIndex.max_values.map(Number),
+      max: columnIndex.max_values.map(Number)
     }
   }
   const loading = load()
@@ -243,8 +289,14 @@ function sortKeyPages(store: ObjectStore, shard: OpenShard, rowGroup: number, co
  * File rows to read for the wanted keys in rows [a, b): the runs of pages whose key span meets a wanted key, from
  * the page index, or the whole range when a row group has none.
  */
-export async function pagesToRead(store: ObjectStore, shard: OpenShard, a: number, b: number, column: string,
-  overlaps: (first: number, last: number) => boolean): Promise<Array<[number, number]>> {
+export async function pagesToRead(
+  store: ObjectStore,
+  shard: OpenShard,
+  a: number,
+  b: number,
+  column: string,
+  overlaps: (first: number, last: number) => boolean
+): Promise<Array<[number, number]>> {
   const spans: Array<[number, number]> = []
   const add = (lo: number, hi: number) => {
     const last = spans[spans.length - 1]
@@ -257,12 +309,13 @@ export async function pagesToRead(store: ObjectStore, shard: OpenShard, a: numbe
     if (groupEnd > a && groupStart < b) {
       const pages = await sortKeyPages(store, shard, g, column)
       if (!pages) add(Math.max(a, groupStart), Math.min(b, groupEnd))
-      else for (let p = 0; p < pages.firstRow.length; p++) {
-        if (!overlaps(pages.min[p], pages.max[p])) continue
-        const lo = Math.max(a, pages.firstRow[p])
-        const hi = Math.min(b, p + 1 < pages.firstRow.length ? pages.firstRow[p + 1] : groupEnd)
-        if (hi > lo) add(lo, hi)
-      }
+      else
+        for (let p = 0; p < pages.firstRow.length; p++) {
+          if (!overlaps(pages.min[p], pages.max[p])) continue
+          const lo = Math.max(a, pages.firstRow[p])
+          const hi = Math.min(b, p + 1 < pages.firstRow.length ? pages.firstRow[p + 1] : groupEnd)
+          if (hi > lo) add(lo, hi)
+        }
     }
     groupStart = groupEnd
   }

@@ -32,14 +32,19 @@ export function fixedSizes(rows: number, per: number): number[] {
   return sizes
 }
 
-export function writeTable(columnData: ColumnSource[], sizes: number[], kv: Record<string, string | number>, pageSize: number): Uint8Array {
+export function writeTable(
+  columnData: ColumnSource[],
+  sizes: number[],
+  kv: Record<string, string | number>,
+  pageSize: number
+): Uint8Array {
   const buffer = parquetWriteBuffer({
     columnData,
     pageSize,
     // hyparquet-writer repeats the last size; with no rows any size gives an empty file with the schema.
     rowGroupSize: sizes.length ? sizes : [1],
     kvMetadata: Object.entries(kv).map(([key, value]) => ({ key, value: String(value) })),
-    createdBy: 'latentbase (hyparquet-writer)',
+    createdBy: 'latentbase (hyparquet-writer)'
   })
   return new Uint8Array(buffer)
 }

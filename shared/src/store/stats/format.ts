@@ -8,7 +8,10 @@ export const KV_TOP_K = 'latentbase.top_k'
 /** Refuses a file whose histogram edges (its KV_EDGES value) are not this code's: its counts would mean other bins. */
 export function checkHistogramEdges(json: string | undefined): void {
   const edges = JSON.parse(json ?? '[]') as number[]
-  if (edges.length !== HISTOGRAM_EDGES.length || edges.some((e, i) => Math.abs(e - HISTOGRAM_EDGES[i]) > 1e-12 * HISTOGRAM_EDGES[i])) {
+  if (
+    edges.length !== HISTOGRAM_EDGES.length ||
+    edges.some((e, i) => Math.abs(e - HISTOGRAM_EDGES[i]) > 1e-12 * HISTOGRAM_EDGES[i])
+  ) {
     throw new Error('latent statistics were written with other histogram edges')
   }
 }

@@ -14,12 +14,21 @@ import { checkHistogramEdges, KV_EDGES, KV_TOP_K } from './format.ts'
 export type LatentStatsColumn = 'doc_count' | 'sum' | 'max' | 'histogram' | 'top_docs' | 'top_values'
 
 /** Parse a statistics file (bytes, or an AsyncBuffer over ranged reads); left-out columns stay zero / empty. */
-export async function parseLatentStats(file: Uint8Array | AsyncBuffer, columns?: readonly LatentStatsColumn[]): Promise<LatentStats> {
-  const buffer: AsyncBuffer = file instanceof Uint8Array
-    ? (file.byteOffset === 0 && file.byteLength === file.buffer.byteLength ? file.buffer as ArrayBuffer : file.slice().buffer as ArrayBuffer)
-    : file
-  const metadata = buffer instanceof ArrayBuffer ? parquetMetadata(buffer) : await parquetMetadataAsync(buffer, { initialFetchSize: FOOTER_FETCH_BYTES })
-  const kv = (key: string) => metadata.key_value_metadata?.find((e) => e.key === key)?.value
+export async function parseLatentStats(
+  file: Uint8Array | AsyncBuffer,
+  columns?: readonly LatentStatsColumn[]
+): Promise<LatentStats> {
+  const buffer: AsyncBuffer =
+    file instanceof Uint8Array
+      ? file.byteOffset === 0 && file.byteLength === file.buffer.byteLength
+        ? (file.buffer as ArrayBuffer)
+        : (file.slice().buffer as ArrayBuffer)
+      : file
+  const metadata =
+    buffer instanceof ArrayBuffer
+      ? parquetMetadata(buffer)
+      : await parquetMetadataAsync(buffer, { initialFetchSize: FOOTER_FETCH_BYTES })
+  const kv = (key: string) => metadata.key_value_metadata?.find(e => e.key === key)?.value
   checkHistogramEdges(kv(KV_EDGES))
   const K = Number(kv(KV_TOP_K) ?? DEFAULT_TOP_K)
   const nLatents = Number(metadata.num_rows)
@@ -35,15 +44,27 @@ export async function parseLatentStats(file: Uint8Array | AsyncBuffer, columns?:
         const l = rowStart + r
         const x = rows[r]
         switch (columnName) {
-          case 'doc_count': s.docCount[l] = x as number; break
-          case 'sum': s.sum[l] = x as number; break
-          case 'max': s.max[l] = x as number; break
-          case 'histogram': s.histogram.set(x as number[], l * HISTOGRAM_SLOTS); break
-          case 'top_docs': s.topDocs.set(x as number[], l * K); break
-          case 'top_values': s.topValues.set(x as number[], l * K); break
+          case 'doc_count':
+            s.docCount[l] = x as number
+            break
+          case 'sum':
+            s.sum[l] = x as number
+            break
+          case 'max':
+            s.max[l] = x as number
+            break
+          case 'histogram':
+            s.histogram.set(x as number[], l * HISTOGRAM_SLOTS)
+            break
+          case 'top_docs':
+            s.topDocs.set(x as number[], l * K)
+            break
+          case 'top_values':
+            s.topValues.set(x as number[], l * K)
+            break
         }
       }
-    },
+    }
   })
   return s
 }
@@ -52,7 +73,11 @@ export async function parseLatentStats(file: Uint8Array | AsyncBuffer, columns?:
  * The statistics file of a dataset (key: dataset prefix + manifest.stats.key). With `columns`, only those column
  * chunks (and the footer) are fetched: a diff needs doc_count alone, a few kB instead of the whole file.
  */
-export async function readLatentStats(store: ObjectStore, key: string, columns?: readonly LatentStatsColumn[]): Promise<LatentStats> {
+export async function readLatentStats(
+  store: ObjectStore,
+  key: string,
+  columns?: readonly LatentStatsColumn[]
+): Promise<LatentStats> {
   if (!columns) {
     const bytes = await store.get(key)
     if (!bytes) throw new Error(`latent statistics not found: ${key}`)
@@ -72,11 +97,15 @@ export async function readLatentStatsRow(store: ObjectStore, key: string, latent
   if (size === null) throw new Error(`latent statistics not found: ${key}`)
   const file = storeAsyncBuffer(store, key, size)
   const metadata = await parquetMetadataAsync(file, { initialFetchSize: FOOTER_FETCH_BYTES })
-  checkHistogramEdges(metadata.key_value_metadata?.find((e) => e.key === KV_EDGES)?.value)
+  checkHistogramEdges(metadata.key_value_metadata?.find(e => e.key === KV_EDGES)?.value)
   const s = emptyStats(1, 1)
   if (latent >= Number(metadata.num_rows)) return s
   await parquetRead({
-    file, metadata, rowStart: latent, rowEnd: latent + 1, useOffsetIndex: true,
+    file,
+    metadata,
+    rowStart: latent,
+    rowEnd: latent + 1,
+    useOffsetIndex: true,
     columns: ['doc_count', 'sum', 'max', 'histogram'],
     onChunk({ columnName, columnData, rowStart }) {
       const i = latent - rowStart
@@ -87,7 +116,7 @@ export async function readLatentStatsRow(store: ObjectStore, key: string, latent
       else if (columnName === 'sum') s.sum[0] = x as number
       else if (columnName === 'max') s.max[0] = x as number
       else if (columnName === 'histogram') s.histogram.set(x as number[])
-    },
+    }
   })
   return s
 }

@@ -4,7 +4,16 @@ import assert from 'node:assert/strict'
 import { parquetMetadata } from 'hyparquet'
 import { csrFromCoo, type PooledCsr } from '../../analysis/sparse.ts'
 import { CountingObjectStore, MemoryObjectStore } from '../memory-store.ts'
-import { HISTOGRAM_EDGES, HISTOGRAM_SLOTS, histogramSlot, mergeStats, p90, quantile, statsFromCsr, type LatentStats } from '../../analysis/latent-stats.ts'
+import {
+  HISTOGRAM_EDGES,
+  HISTOGRAM_SLOTS,
+  histogramSlot,
+  mergeStats,
+  p90,
+  quantile,
+  statsFromCsr,
+  type LatentStats
+} from '../../analysis/latent-stats.ts'
 import { parseLatentStats, readLatentStats } from './read.ts'
 import { writeLatentStats } from './write.ts'
 
@@ -24,7 +33,11 @@ function chunk(nDocs: number, nLatents: number, seed: number): PooledCsr {
   const v: number[] = []
   for (let i = 0; i < nDocs; i++) {
     for (let j = 0; j < nLatents; j++) {
-      if (r() < 0.4) { d.push(i); l.push(j); v.push(r() < 0.1 ? 0 : Math.ceil(r() * 6) / 2) }
+      if (r() < 0.4) {
+        d.push(i)
+        l.push(j)
+        v.push(r() < 0.1 ? 0 : Math.ceil(r() * 6) / 2)
+      }
     }
   }
   return csrFromCoo(nDocs, nLatents, d, l, v)
@@ -36,7 +49,12 @@ function concatCsr(parts: PooledCsr[]): PooledCsr {
   const v: number[] = []
   let off = 0
   for (const p of parts) {
-    for (let i = 0; i < p.nDocs; i++) for (let k = p.indptr[i]; k < p.indptr[i + 1]; k++) { d.push(off + i); l.push(p.latents[k]); v.push(p.values[k]) }
+    for (let i = 0; i < p.nDocs; i++)
+      for (let k = p.indptr[i]; k < p.indptr[i + 1]; k++) {
+        d.push(off + i)
+        l.push(p.latents[k])
+        v.push(p.values[k])
+      }
     off += p.nDocs
   }
   return csrFromCoo(off, parts[0].nLatents, d, l, v)
@@ -48,7 +66,8 @@ function assertStatsEqual(x: LatentStats, y: LatentStats): void {
   assert.deepEqual(x.histogram, y.histogram)
   assert.deepEqual(x.topDocs, y.topDocs)
   assert.deepEqual(x.topValues, y.topValues)
-  for (let i = 0; i < x.nLatents; i++) assert.ok(Math.abs(x.sum[i] - y.sum[i]) <= 1e-9 * Math.max(1, Math.abs(y.sum[i])))
+  for (let i = 0; i < x.nLatents; i++)
+    assert.ok(Math.abs(x.sum[i] - y.sum[i]) <= 1e-9 * Math.max(1, Math.abs(y.sum[i])))
 }
 
 test('histogram slots: 8 log bins per decade, edges belong to the bin above, under/overflow', () => {
@@ -90,7 +109,8 @@ test('mergeStats is associative and commutative and equals the statistics of all
   assertStatsEqual(mergeStats(b, mergeStats(c, a)), whole)
   // The grid values make ties at the cut: the test is only meaningful if some top list is full and tied at its end.
   let tiedCut = 0
-  for (let l = 0; l < 30; l++) if (whole.topValues[l * 5 + 4] === whole.topValues[l * 5 + 3] && whole.topDocs[l * 5 + 4] >= 0) tiedCut++
+  for (let l = 0; l < 30; l++)
+    if (whole.topValues[l * 5 + 4] === whole.topValues[l * 5 + 3] && whole.topDocs[l * 5 + 4] >= 0) tiedCut++
   assert.ok(tiedCut > 5)
   assert.throws(() => mergeStats(a, statsFromCsr(parts[0], 0, 6)), /top-5/)
 })
@@ -100,7 +120,13 @@ test('p90 from the histogram is within one bin of the exact p90', () => {
   for (const scale of [0.01, 1, 37, 2000]) {
     const n = 5000
     const vals = Array.from({ length: n }, () => scale * Math.exp(r() * 3 - 1.5))
-    const m = csrFromCoo(n, 1, vals.map((_, i) => i), new Array(n).fill(0), vals)
+    const m = csrFromCoo(
+      n,
+      1,
+      vals.map((_, i) => i),
+      new Array(n).fill(0),
+      vals
+    )
     const s = statsFromCsr(m)
     const sorted = Float32Array.from(vals).sort()
     const exact = sorted[Math.ceil(0.9 * n) - 1]
@@ -119,7 +145,10 @@ test('statistics round trip through Parquet with LIST columns', async () => {
   const s = mergeStats(statsFromCsr(parts[0], 0), statsFromCsr(parts[1], 60))
   const bytes = writeLatentStats(s)
   const meta = parquetMetadata(bytes.buffer as ArrayBuffer)
-  assert.deepEqual(meta.schema.filter((e) => e.converted_type === 'LIST').map((e) => e.name), ['histogram', 'top_docs', 'top_values'])
+  assert.deepEqual(
+    meta.schema.filter(e => e.converted_type === 'LIST').map(e => e.name),
+    ['histogram', 'top_docs', 'top_values']
+  )
   const store = new MemoryObjectStore()
   await store.put('t/datasets/d/stats/latent-stats.parquet', bytes)
   const back = await readLatentStats(store, 't/datasets/d/stats/latent-stats.parquet')
@@ -133,7 +162,10 @@ test('statistics round trip through Parquet with LIST columns', async () => {
   const counting = new CountingObjectStore(store)
   const counts = await readLatentStats(counting, 't/datasets/d/stats/latent-stats.parquet', ['doc_count'])
   assert.deepEqual(counts.docCount, s.docCount)
-  assert.equal(counts.histogram.reduce((a, b) => a + b, 0), 0)
-  assert.ok(counts.topDocs.every((d) => d === -1))
+  assert.equal(
+    counts.histogram.reduce((a, b) => a + b, 0),
+    0
+  )
+  assert.ok(counts.topDocs.every(d => d === -1))
   assert.equal((await parseLatentStats(writeLatentStats(statsFromCsr(csrFromCoo(0, 3, [], [], []))))).nLatents, 3)
 })

@@ -4,7 +4,14 @@
  * stats/latent-p90.f32, every latent's p90 for search.
  */
 import { parquetWriteBuffer } from 'hyparquet-writer'
-import { HISTOGRAM_BINS, HISTOGRAM_EDGES, HISTOGRAM_MAX, HISTOGRAM_MIN, HISTOGRAM_SLOTS, type LatentStats } from '../../analysis/latent-stats.ts'
+import {
+  HISTOGRAM_BINS,
+  HISTOGRAM_EDGES,
+  HISTOGRAM_MAX,
+  HISTOGRAM_MIN,
+  HISTOGRAM_SLOTS,
+  type LatentStats
+} from '../../analysis/latent-stats.ts'
 import { p90Bytes } from '../../analysis/search.ts'
 import { STORE_VERSION } from '../../contract/manifest.ts'
 import { KV } from '../format.ts'
@@ -14,7 +21,7 @@ function listOf(name: string, type: 'INT32' | 'FLOAT') {
   return [
     { name, repetition_type: 'REQUIRED' as const, converted_type: 'LIST' as const, num_children: 1 },
     { name: 'list', repetition_type: 'REPEATED' as const, num_children: 1 },
-    { name: 'element', type, repetition_type: 'REQUIRED' as const },
+    { name: 'element', type, repetition_type: 'REQUIRED' as const }
   ]
 }
 
@@ -38,7 +45,7 @@ export function writeLatentStats(stats: LatentStats): Uint8Array {
       { name: 'max', data: stats.max },
       { name: 'histogram', data: histogram },
       { name: 'top_docs', data: topDocs },
-      { name: 'top_values', data: topValues },
+      { name: 'top_values', data: topValues }
     ],
     schema: [
       { name: 'root', num_children: 7 },
@@ -48,16 +55,19 @@ export function writeLatentStats(stats: LatentStats): Uint8Array {
       { name: 'max', type: 'FLOAT', repetition_type: 'REQUIRED' },
       ...listOf('histogram', 'INT32'),
       ...listOf('top_docs', 'INT32'),
-      ...listOf('top_values', 'FLOAT'),
+      ...listOf('top_values', 'FLOAT')
     ],
     rowGroupSize: 100_000,
     kvMetadata: [
       { key: KV.storeVersion, value: String(STORE_VERSION) },
       { key: KV_EDGES, value: JSON.stringify(Array.from(HISTOGRAM_EDGES)) },
-      { key: KV_LAYOUT, value: `underflow (0, ${HISTOGRAM_MIN}), ${HISTOGRAM_BINS} log-spaced bins [edges[i], edges[i+1]), overflow [${HISTOGRAM_MAX}, inf)` },
-      { key: KV_TOP_K, value: String(K) },
+      {
+        key: KV_LAYOUT,
+        value: `underflow (0, ${HISTOGRAM_MIN}), ${HISTOGRAM_BINS} log-spaced bins [edges[i], edges[i+1]), overflow [${HISTOGRAM_MAX}, inf)`
+      },
+      { key: KV_TOP_K, value: String(K) }
     ],
-    createdBy: 'latentbase (hyparquet-writer)',
+    createdBy: 'latentbase (hyparquet-writer)'
   })
   return new Uint8Array(buffer)
 }

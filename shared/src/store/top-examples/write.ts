@@ -6,7 +6,7 @@ import type { TopExampleColumns } from './columns.ts'
 export function writeTopExamples(c: TopExampleColumns): Uint8Array {
   // Sorted by (latent, rank) so a latent page reads one contiguous run.
   const order = c.latent.map((_, i) => i).sort((x, y) => c.latent[x] - c.latent[y] || c.rank[x] - c.rank[y])
-  const pick = <T>(a: T[]) => order.map((i) => a[i])
+  const pick = <T>(a: T[]) => order.map(i => a[i])
   const buffer = parquetWriteBuffer({
     columnData: [
       { name: 'latent', data: Int32Array.from(pick(c.latent)), type: 'INT32' },
@@ -16,8 +16,8 @@ export function writeTopExamples(c: TopExampleColumns): Uint8Array {
       { name: 'position', data: Int32Array.from(pick(c.position)), type: 'INT32' },
       { name: 'window_start', data: Int32Array.from(pick(c.windowStart)), type: 'INT32' },
       { name: 'tokens', data: pick(c.tokens), type: 'JSON' },
-      { name: 'activations', data: pick(c.activations), type: 'JSON' },
-    ],
+      { name: 'activations', data: pick(c.activations), type: 'JSON' }
+    ]
   })
   return new Uint8Array(buffer)
 }
