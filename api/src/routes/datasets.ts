@@ -7,8 +7,7 @@ import {
   DocumentView,
   type DatasetRecord
 } from '@latentbase/shared/contract/dataset'
-import { Problem } from '@latentbase/shared/contract/problem'
-import { ID_RULE, ResourceId, RowParam } from '@latentbase/shared/contract/id'
+import { RowParam } from '@latentbase/shared/contract/id'
 import { loadDatasetRecord } from '../services/ready-dataset.ts'
 import { answerDepsOf, cachedJson } from '../services/answer-cache.ts'
 import { layout } from '@latentbase/shared/store/layout'

@@ -8,13 +8,7 @@ import { readLatentExamples, type LatentExamples } from '@latentbase/shared/stor
 import { readLatentStatsRow } from '@latentbase/shared/store/stats/read'
 import { inRows, latentStatsOfRows } from '@latentbase/shared/analysis/slice'
 import { documentsOf, sliceDataset } from './slice-service.ts'
-import {
-  emptyStats,
-  quantile,
-  HISTOGRAM_EDGES,
-  HISTOGRAM_SLOTS,
-  type LatentStats
-} from '@latentbase/shared/analysis/latent-stats'
+import { quantile, HISTOGRAM_EDGES, HISTOGRAM_SLOTS } from '@latentbase/shared/analysis/latent-stats'
 import { mergeLabelOverlay, readLabelOverlay, type LabelInfo } from '@latentbase/shared/catalog/label-overlay'
 import { scoreAt } from '@latentbase/shared/contract/latents'
 import { ApiError } from '../problem.ts'

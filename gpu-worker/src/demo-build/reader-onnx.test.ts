@@ -6,8 +6,6 @@ import {
   buildReaderModel,
   generateReaderWeights,
   readerBuildKey,
-  readerSha256,
-  READER_SPEC,
   type ReaderSpec,
   type ReaderWeights
 } from './reader-onnx.ts'
