@@ -347,7 +347,12 @@ test("slices: a where field per diff side changes the document counts (two slice
   assert.match((await page.locator('[data-testid=where-error]').textContent()) ?? '', /unknown field "colour"/)
   await page.fill('input[name=where]', 'metadata.weather = true')
   await page.click('main form button[type=submit]')
-  await page.waitForSelector('[data-testid=search-results] li')
+  // The unsliced results are still on the page until the sliced answer arrives: wait for the list to change to it.
+  const inSlice = docs.filter(d => d.metadata.weather).map(d => d.id)
+  await page.waitForFunction(ids => {
+    const shown = [...document.querySelectorAll('[data-testid=search-results] a')].map(e => e.textContent ?? '')
+    return shown.length > 0 && shown.every(id => ids.includes(id))
+  }, inSlice)
   const rows = await page.locator('[data-testid=search-results] a').evaluateAll(els => els.map(e => e.textContent))
   assert.ok(rows.length > 0)
   for (const id of rows) assert.ok(docs.find(d => d.id === id)?.metadata.weather, `${id} is in the slice`)
