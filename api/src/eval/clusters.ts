@@ -10,7 +10,7 @@
  * Lloyd's k-means++ with 8 restarts: the usual scikit-learn recipe). Purity = share of documents in their cluster's
  * majority class; each cell is the mean over SEEDS seeds.
  *
- *   npm run eval:clusters [-- --seeds 3 --json]
+ *   npm run eval:clusters [-- --seeds 10 --json]   (10 by default: with 3, one cell's mean moves by 0.03-0.09 from seed to seed)
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -248,7 +248,7 @@ export async function evaluateClusters(
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({
-    options: { seeds: { type: 'string', default: '3' }, json: { type: 'boolean', default: false } }
+    options: { seeds: { type: 'string', default: '10' }, json: { type: 'boolean', default: false } }
   })
   const rows = await evaluateClusters({ seeds: Number(values.seeds), log: values.json ? undefined : console.log })
   if (values.json) console.log(JSON.stringify(rows, null, 2))
