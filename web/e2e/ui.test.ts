@@ -35,6 +35,12 @@ const ARGS = [
   '--disable-sync'
 ]
 
+/**
+ * How long any page wait may take (selectors, navigation, load state): only a wait, not a speed goal. Playwright's
+ * 30 s default was too short for an analysis job or the first render on a machine busy with other test files.
+ */
+const WAIT_MS = 180_000
+
 let dataDir: string
 let fx: Fixture
 let browser: Browser
@@ -80,6 +86,8 @@ after(async () => {
 /** A page that records console errors and uncaught exceptions. */
 async function openPage(width = 1280, height = 900): Promise<{ page: Page; errors: string[] }> {
   const page = await browser.newPage({ viewport: { width, height } })
+  page.setDefaultTimeout(WAIT_MS)
+  page.setDefaultNavigationTimeout(WAIT_MS)
   const errors: string[] = []
   page.on('console', m => {
     if (m.type() === 'error') errors.push(m.text())
@@ -110,7 +118,7 @@ test('every view loads without console errors (screenshots of each, wide and nar
     const { page, errors } = await openPage(width)
     for (const [name, hash, ready] of views) {
       await page.goto(`${fx.server.url}/${hash}`)
-      await page.waitForSelector(ready, { timeout: 20_000 })
+      await page.waitForSelector(ready)
       await page.waitForLoadState('networkidle')
       assert.equal(await page.locator('h1').count(), 1, `${name}: one page title`)
       // Readable in a narrow window: nothing wider than the viewport but the scrolling tables.
@@ -224,7 +232,7 @@ test('search returns results with the used latents', async () => {
   await page.waitForSelector('[data-testid=search-results] li')
   assert.ok((await page.locator('[data-testid=search-results] li').count()) > 0)
   assert.ok((await page.locator('[data-testid=search-latents] tbody tr').count()) > 0)
-  await page.waitForSelector('[data-testid=search-results] mark.hl', { timeout: 10_000 })
+  await page.waitForSelector('[data-testid=search-results] mark.hl')
   // bm25 too, from the form.
   await page.selectOption('select[name=method]', 'bm25')
   await page.click('main form button[type=submit]')
@@ -256,9 +264,9 @@ test('a dropped file is uploaded and becomes a ready dataset', async () => {
   await page.waitForSelector('[role=status] >> text=Queued dropped.jsonl')
   const row = page.locator('tr', { hasText: 'dropped.jsonl' })
   // While it encodes, the row shows a live progress bar (polled every second), then the ready badge.
-  await row.locator('[role=progressbar]').waitFor({ timeout: 30_000 })
+  await row.locator('[role=progressbar]').waitFor()
   await page.screenshot({ path: join(SHOTS, 'datasets-progress-1280.png'), fullPage: true })
-  await row.locator('.badge.ready').waitFor({ timeout: 90_000 })
+  await row.locator('.badge.ready').waitFor()
   const id = await row.getAttribute('data-id')
   const d = await json<{ stats: { documents: number }; source: { url: string } }>(`/datasets/${id}`)
   assert.equal(d.stats.documents, 12)
