@@ -41,6 +41,14 @@ const ARGS = [
  */
 const WAIT_MS = 180_000
 
+/**
+ * The forms of the analysis views, by their own labels. Going from one view to another is a hash change, rendered a
+ * moment later: a bare `main form` can still find the previous view's form, and a click then submits that one.
+ */
+const CLUSTERS_FORM = 'main form[aria-label="clustering options"]'
+const CORRELATIONS_FORM = 'main form[aria-label="correlation options"]'
+const HYPOTHESES_FORM = 'main form[aria-label="hypotheses options"]'
+
 let dataDir: string
 let fx: Fixture
 let browser: Browser
@@ -110,9 +118,9 @@ test('every view loads without console errors (screenshots of each, wide and nar
     ],
     ['document', `#/document/${a}/0`, '[data-testid=doc-latents] tbody tr'],
     ['search', `#/search?dataset=${a}&q=bread%20flour`, '[data-testid=search-results] li'],
-    ['correlations', `#/correlations?dataset=${a}`, 'main form'],
-    ['clusters', `#/clusters?dataset=${a}`, 'main form'],
-    ['hypotheses', `#/hypotheses?a=${a}&b=${b}`, 'main form']
+    ['correlations', `#/correlations?dataset=${a}`, CORRELATIONS_FORM],
+    ['clusters', `#/clusters?dataset=${a}`, CLUSTERS_FORM],
+    ['hypotheses', `#/hypotheses?a=${a}&b=${b}`, HYPOTHESES_FORM]
   ]
   for (const width of [1280, 420]) {
     const { page, errors } = await openPage(width)
@@ -282,8 +290,8 @@ test('a dropped file is uploaded and becomes a ready dataset', async () => {
 test('clusters run as an analysis job and draw a map; correlations list pairs; hypotheses show the dry-run cost first, spending nothing', async () => {
   const { page, errors } = await openPage()
   await page.goto(`${fx.server.url}/#/clusters?dataset=${fx.a}`)
-  await page.fill('main input[type=number] >> nth=0', '3')
-  await page.click('main form button[type=submit]')
+  await page.fill(`${CLUSTERS_FORM} input[type=number] >> nth=0`, '3')
+  await page.click(`${CLUSTERS_FORM} button[type=submit]`)
   await page.waitForSelector('[data-testid=cluster-map] circle')
   assert.equal(await page.locator('[data-testid=cluster-map] circle').count(), 32)
   assert.equal(await page.locator('[data-testid=clusters] tbody tr').count(), 3)
@@ -291,13 +299,13 @@ test('clusters run as an analysis job and draw a map; correlations list pairs; h
   await page.screenshot({ path: join(SHOTS, 'clusters-result-1280.png'), fullPage: true })
 
   await page.goto(`${fx.server.url}/#/correlations?dataset=${fx.a}`)
-  await page.click('main form button[type=submit]')
+  await page.click(`${CORRELATIONS_FORM} button[type=submit]`)
   await page.waitForSelector('[data-testid=correlations] tbody tr')
   await page.screenshot({ path: join(SHOTS, 'correlations-result-1280.png'), fullPage: true })
 
   await page.goto(`${fx.server.url}/#/hypotheses?a=${fx.a}&b=${fx.b}`)
   await page.waitForSelector('#hyp-b option >> nth=1', { state: 'attached' })
-  await page.click('main form button[type=submit]')
+  await page.click(`${HYPOTHESES_FORM} button[type=submit]`)
   const estimate = page.locator('[data-testid=estimate]')
   await estimate.waitFor()
   assert.match(
@@ -372,9 +380,9 @@ test("slices: a where field per diff side changes the document counts (two slice
 
   // Clusters of a slice: one dot per document of the slice.
   await page.goto(`${fx.server.url}/#/clusters?dataset=${a}`)
-  await page.fill('main input[type=number] >> nth=0', '2')
-  await page.fill('input[name=where]', 'metadata.weather = true')
-  await page.click('main form button[type=submit]')
+  await page.fill(`${CLUSTERS_FORM} input[type=number] >> nth=0`, '2')
+  await page.fill(`${CLUSTERS_FORM} input[name=where]`, 'metadata.weather = true')
+  await page.click(`${CLUSTERS_FORM} button[type=submit]`)
   await page.waitForSelector('[data-testid=cluster-map] circle')
   assert.equal(await page.locator('[data-testid=cluster-map] circle').count(), rainy)
 
@@ -386,10 +394,10 @@ test("slices: a where field per diff side changes the document counts (two slice
   await page.fill('input[name=aWhere]', 'metadata.weather = true')
   await page.fill('input[name=bWhere]', 'latent -3')
   await page.selectOption('#hyp-b', a)
-  await page.click('main form button[type=submit]')
+  await page.click(`${HYPOTHESES_FORM} button[type=submit]`)
   assert.match((await page.locator('[data-testid=bWhere-error]').textContent()) ?? '', /latent/)
   await page.fill('input[name=bWhere]', 'not metadata.weather = true')
-  await page.click('main form button[type=submit]')
+  await page.click(`${HYPOTHESES_FORM} button[type=submit]`)
   await page.locator('[data-testid=estimate]').waitFor()
   assert.equal(llmRequests, before, 'dry runs do not call the LLM')
   assert.deepEqual(
