@@ -104,6 +104,19 @@ async function openPage(width = 1280, height = 900): Promise<{ page: Page; error
   return { page, errors }
 }
 
+/** Waits for `selector`; on a timeout the error carries what the page shows instead (an analysis error, a job's status). */
+async function waitShowing(page: Page, selector: string): Promise<void> {
+  try {
+    await page.waitForSelector(selector)
+  } catch (err) {
+    const shown = await page
+      .locator('main')
+      .innerText({ timeout: 5_000 })
+      .catch(() => '(unreadable)')
+    throw new Error(`${(err as Error).message}\nthe page shows:\n${shown}`, { cause: err })
+  }
+}
+
 const json = async <T>(path: string): Promise<T> => (await getWithRetry(fx.server.url + path)).json() as Promise<T>
 
 test('every view loads without console errors (screenshots of each, wide and narrow)', async () => {
@@ -292,7 +305,7 @@ test('clusters run as an analysis job and draw a map; correlations list pairs; h
   await page.goto(`${fx.server.url}/#/clusters?dataset=${fx.a}`)
   await page.fill(`${CLUSTERS_FORM} input[type=number] >> nth=0`, '3')
   await page.click(`${CLUSTERS_FORM} button[type=submit]`)
-  await page.waitForSelector('[data-testid=cluster-map] circle')
+  await waitShowing(page, '[data-testid=cluster-map] circle')
   assert.equal(await page.locator('[data-testid=cluster-map] circle').count(), 32)
   assert.equal(await page.locator('[data-testid=clusters] tbody tr').count(), 3)
   assert.match((await page.locator('main form [role=status]').textContent()) ?? '', /Analysis job aj_\w+ done/)
@@ -300,7 +313,7 @@ test('clusters run as an analysis job and draw a map; correlations list pairs; h
 
   await page.goto(`${fx.server.url}/#/correlations?dataset=${fx.a}`)
   await page.click(`${CORRELATIONS_FORM} button[type=submit]`)
-  await page.waitForSelector('[data-testid=correlations] tbody tr')
+  await waitShowing(page, '[data-testid=correlations] tbody tr')
   await page.screenshot({ path: join(SHOTS, 'correlations-result-1280.png'), fullPage: true })
 
   await page.goto(`${fx.server.url}/#/hypotheses?a=${fx.a}&b=${fx.b}`)
@@ -383,7 +396,7 @@ test("slices: a where field per diff side changes the document counts (two slice
   await page.fill(`${CLUSTERS_FORM} input[type=number] >> nth=0`, '2')
   await page.fill(`${CLUSTERS_FORM} input[name=where]`, 'metadata.weather = true')
   await page.click(`${CLUSTERS_FORM} button[type=submit]`)
-  await page.waitForSelector('[data-testid=cluster-map] circle')
+  await waitShowing(page, '[data-testid=cluster-map] circle')
   assert.equal(await page.locator('[data-testid=cluster-map] circle').count(), rainy)
 
   // Hypotheses: the dry run takes the slices (A its own B), and a bad one is refused under its field before any LLM call.
