@@ -35,6 +35,20 @@ const ARGS = [
   '--disable-sync'
 ]
 
+/**
+ * How long any page wait may take (selectors, navigation, load state): only a wait, not a speed goal. Playwright's
+ * 30 s default was too short for an analysis job or the first render on a machine busy with other test files.
+ */
+const WAIT_MS = 180_000
+
+/**
+ * The forms of the analysis views, by their own labels. Going from one view to another is a hash change, rendered a
+ * moment later: a bare `main form` can still find the previous view's form, and a click then submits that one.
+ */
+const CLUSTERS_FORM = 'main form[aria-label="clustering options"]'
+const CORRELATIONS_FORM = 'main form[aria-label="correlation options"]'
+const HYPOTHESES_FORM = 'main form[aria-label="hypotheses options"]'
+
 let dataDir: string
 let fx: Fixture
 let browser: Browser
@@ -80,12 +94,27 @@ after(async () => {
 /** A page that records console errors and uncaught exceptions. */
 async function openPage(width = 1280, height = 900): Promise<{ page: Page; errors: string[] }> {
   const page = await browser.newPage({ viewport: { width, height } })
+  page.setDefaultTimeout(WAIT_MS)
+  page.setDefaultNavigationTimeout(WAIT_MS)
   const errors: string[] = []
   page.on('console', m => {
     if (m.type() === 'error') errors.push(m.text())
   })
   page.on('pageerror', e => errors.push(String(e)))
   return { page, errors }
+}
+
+/** Waits for `selector`; on a timeout the error carries what the page shows instead (an analysis error, a job's status). */
+async function waitShowing(page: Page, selector: string): Promise<void> {
+  try {
+    await page.waitForSelector(selector)
+  } catch (err) {
+    const shown = await page
+      .locator('main')
+      .innerText({ timeout: 5_000 })
+      .catch(() => '(unreadable)')
+    throw new Error(`${(err as Error).message}\nthe page shows:\n${shown}`, { cause: err })
+  }
 }
 
 const json = async <T>(path: string): Promise<T> => (await getWithRetry(fx.server.url + path)).json() as Promise<T>
@@ -102,15 +131,15 @@ test('every view loads without console errors (screenshots of each, wide and nar
     ],
     ['document', `#/document/${a}/0`, '[data-testid=doc-latents] tbody tr'],
     ['search', `#/search?dataset=${a}&q=bread%20flour`, '[data-testid=search-results] li'],
-    ['correlations', `#/correlations?dataset=${a}`, 'main form'],
-    ['clusters', `#/clusters?dataset=${a}`, 'main form'],
-    ['hypotheses', `#/hypotheses?a=${a}&b=${b}`, 'main form']
+    ['correlations', `#/correlations?dataset=${a}`, CORRELATIONS_FORM],
+    ['clusters', `#/clusters?dataset=${a}`, CLUSTERS_FORM],
+    ['hypotheses', `#/hypotheses?a=${a}&b=${b}`, HYPOTHESES_FORM]
   ]
   for (const width of [1280, 420]) {
     const { page, errors } = await openPage(width)
     for (const [name, hash, ready] of views) {
       await page.goto(`${fx.server.url}/${hash}`)
-      await page.waitForSelector(ready, { timeout: 20_000 })
+      await page.waitForSelector(ready)
       await page.waitForLoadState('networkidle')
       assert.equal(await page.locator('h1').count(), 1, `${name}: one page title`)
       // Readable in a narrow window: nothing wider than the viewport but the scrolling tables.
@@ -224,7 +253,7 @@ test('search returns results with the used latents', async () => {
   await page.waitForSelector('[data-testid=search-results] li')
   assert.ok((await page.locator('[data-testid=search-results] li').count()) > 0)
   assert.ok((await page.locator('[data-testid=search-latents] tbody tr').count()) > 0)
-  await page.waitForSelector('[data-testid=search-results] mark.hl', { timeout: 10_000 })
+  await page.waitForSelector('[data-testid=search-results] mark.hl')
   // bm25 too, from the form.
   await page.selectOption('select[name=method]', 'bm25')
   await page.click('main form button[type=submit]')
@@ -256,9 +285,9 @@ test('a dropped file is uploaded and becomes a ready dataset', async () => {
   await page.waitForSelector('[role=status] >> text=Queued dropped.jsonl')
   const row = page.locator('tr', { hasText: 'dropped.jsonl' })
   // While it encodes, the row shows a live progress bar (polled every second), then the ready badge.
-  await row.locator('[role=progressbar]').waitFor({ timeout: 30_000 })
+  await row.locator('[role=progressbar]').waitFor()
   await page.screenshot({ path: join(SHOTS, 'datasets-progress-1280.png'), fullPage: true })
-  await row.locator('.badge.ready').waitFor({ timeout: 90_000 })
+  await row.locator('.badge.ready').waitFor()
   const id = await row.getAttribute('data-id')
   const d = await json<{ stats: { documents: number }; source: { url: string } }>(`/datasets/${id}`)
   assert.equal(d.stats.documents, 12)
@@ -274,22 +303,22 @@ test('a dropped file is uploaded and becomes a ready dataset', async () => {
 test('clusters run as an analysis job and draw a map; correlations list pairs; hypotheses show the dry-run cost first, spending nothing', async () => {
   const { page, errors } = await openPage()
   await page.goto(`${fx.server.url}/#/clusters?dataset=${fx.a}`)
-  await page.fill('main input[type=number] >> nth=0', '3')
-  await page.click('main form button[type=submit]')
-  await page.waitForSelector('[data-testid=cluster-map] circle')
+  await page.fill(`${CLUSTERS_FORM} input[type=number] >> nth=0`, '3')
+  await page.click(`${CLUSTERS_FORM} button[type=submit]`)
+  await waitShowing(page, '[data-testid=cluster-map] circle')
   assert.equal(await page.locator('[data-testid=cluster-map] circle').count(), 32)
   assert.equal(await page.locator('[data-testid=clusters] tbody tr').count(), 3)
   assert.match((await page.locator('main form [role=status]').textContent()) ?? '', /Analysis job aj_\w+ done/)
   await page.screenshot({ path: join(SHOTS, 'clusters-result-1280.png'), fullPage: true })
 
   await page.goto(`${fx.server.url}/#/correlations?dataset=${fx.a}`)
-  await page.click('main form button[type=submit]')
-  await page.waitForSelector('[data-testid=correlations] tbody tr')
+  await page.click(`${CORRELATIONS_FORM} button[type=submit]`)
+  await waitShowing(page, '[data-testid=correlations] tbody tr')
   await page.screenshot({ path: join(SHOTS, 'correlations-result-1280.png'), fullPage: true })
 
   await page.goto(`${fx.server.url}/#/hypotheses?a=${fx.a}&b=${fx.b}`)
   await page.waitForSelector('#hyp-b option >> nth=1', { state: 'attached' })
-  await page.click('main form button[type=submit]')
+  await page.click(`${HYPOTHESES_FORM} button[type=submit]`)
   const estimate = page.locator('[data-testid=estimate]')
   await estimate.waitFor()
   assert.match(
@@ -369,10 +398,10 @@ test("slices: a where field per diff side changes the document counts (two slice
 
   // Clusters of a slice: one dot per document of the slice.
   await page.goto(`${fx.server.url}/#/clusters?dataset=${a}`)
-  await page.fill('main input[type=number] >> nth=0', '2')
-  await page.fill('input[name=where]', 'metadata.weather = true')
-  await page.click('main form button[type=submit]')
-  await page.waitForSelector('[data-testid=cluster-map] circle')
+  await page.fill(`${CLUSTERS_FORM} input[type=number] >> nth=0`, '2')
+  await page.fill(`${CLUSTERS_FORM} input[name=where]`, 'metadata.weather = true')
+  await page.click(`${CLUSTERS_FORM} button[type=submit]`)
+  await waitShowing(page, '[data-testid=cluster-map] circle')
   assert.equal(await page.locator('[data-testid=cluster-map] circle').count(), rainy)
 
   // Hypotheses: the dry run takes the slices (A its own B), and a bad one is refused under its field before any LLM call.
@@ -383,10 +412,10 @@ test("slices: a where field per diff side changes the document counts (two slice
   await page.fill('input[name=aWhere]', 'metadata.weather = true')
   await page.fill('input[name=bWhere]', 'latent -3')
   await page.selectOption('#hyp-b', a)
-  await page.click('main form button[type=submit]')
+  await page.click(`${HYPOTHESES_FORM} button[type=submit]`)
   assert.match((await page.locator('[data-testid=bWhere-error]').textContent()) ?? '', /latent/)
   await page.fill('input[name=bWhere]', 'not metadata.weather = true')
-  await page.click('main form button[type=submit]')
+  await page.click(`${HYPOTHESES_FORM} button[type=submit]`)
   await page.locator('[data-testid=estimate]').waitFor()
   assert.equal(llmRequests, before, 'dry runs do not call the LLM')
   assert.deepEqual(

@@ -132,24 +132,54 @@ test('a slow answer times out per request', async () => {
 })
 
 test('the concurrency cap holds for fan-out calls', async () => {
+  const cap = 3
+  const calls = 12
   let inFlight = 0
   let peak = 0
+  let answered = 0
+  // The server holds every request until the cap's worth is in flight at once (or all that are left): full fan-out is
+  // reached whatever the machine's speed, so a correct client cannot fail on timing. It then holds them a moment
+  // longer, so that a request past the cap, sent with them, is seen in flight beside them, before answering them
+  // together. The deadline only guards against a hang: a client that never reaches the cap gets every request answered
+  // from then on, and fails the peak assertion instead of timing out.
+  let waiting: Array<() => void> = []
+  let releasing = false
+  let gaveUp = false
+  const releaseAll = (): void => {
+    for (const go of waiting) go()
+    waiting = []
+    releasing = false
+  }
   llm.setResponder(async () => {
     inFlight++
     peak = Math.max(peak, inFlight)
-    await new Promise(ok => setTimeout(ok, 30))
+    if (!gaveUp) {
+      const timer = setTimeout(() => {
+        gaveUp = true
+        releaseAll()
+      }, 30_000)
+      await new Promise<void>(go => {
+        waiting.push(go)
+        if (!releasing && inFlight >= Math.min(cap, calls - answered)) {
+          releasing = true
+          setTimeout(releaseAll, 100)
+        }
+      })
+      clearTimeout(timer)
+    }
     inFlight--
+    answered++
     return { json: { answer: 'NO' } }
   })
   try {
-    const c = client({ concurrency: 3 })
+    const c = client({ concurrency: cap, timeoutMs: 60_000 })
     const ledger = c.newLedger()
     const out = await Promise.all(
-      Array.from({ length: 12 }, () => c.chatJson(Answer, { step: 'judge', messages: ask }, ledger))
+      Array.from({ length: calls }, () => c.chatJson(Answer, { step: 'judge', messages: ask }, ledger))
     )
-    assert.equal(out.length, 12)
-    assert.equal(peak, 3)
-    assert.equal(ledger.summary().calls, 12)
+    assert.equal(out.length, calls)
+    assert.equal(peak, cap)
+    assert.equal(ledger.summary().calls, calls)
   } finally {
     llm.setResponder(undefined)
   }

@@ -41,8 +41,12 @@ export interface FakeHub {
   /** Repos by `owner/name` (datasets under `datasets/owner/name`); edit freely between calls. */
   repos: Record<string, HubRepo>
   requests: HubRequest[]
-  /** The next GET body (hub or CDN) stops after `afterBytes` bytes and its connection is destroyed. */
-  cutNextBody(afterBytes: number): void
+  /**
+   * The next GET body (hub or CDN) stops after `afterBytes` bytes and its connection is destroyed once `dropWhen`
+   * settles: the test says when the client has taken those bytes, since a fetch body stream that errors discards the
+   * chunks it has queued but not yet handed out (a fixed pause loses them on a busy machine).
+   */
+  cutNextBody(afterBytes: number, dropWhen: () => Promise<unknown>): void
   /** Serves `content` at `path` on the CDN server (for plain https:// parts); returns its URL. */
   serve(path: string, content: Uint8Array, headers?: Record<string, string>): string
   close(): Promise<void>
@@ -90,7 +94,7 @@ function parseRange(header: string | undefined, size: number): { start: number; 
 export async function startFakeHub(repos: Record<string, HubRepo>): Promise<FakeHub> {
   const requests: HubRequest[] = []
   const statics = new Map<string, { content: Uint8Array; headers: Record<string, string> }>()
-  let cutAfter: number | undefined
+  let cut: { after: number; dropWhen: () => Promise<unknown> } | undefined
 
   const log = (server: 'hub' | 'cdn', req: IncomingMessage, status: number, bodyBytes: number): void => {
     const auth = req.headers.authorization
@@ -136,13 +140,17 @@ export async function startFakeHub(repos: Record<string, HubRepo>): Promise<Fake
       log(server, req, status, 0)
       return
     }
-    if (cutAfter !== undefined && cutAfter < slice.byteLength) {
-      const n = cutAfter
-      cutAfter = undefined
+    if (cut !== undefined && cut.after < slice.byteLength) {
+      const { after: n, dropWhen } = cut
+      cut = undefined
       log(server, req, status, n)
-      // A pause before the drop lets the client read what arrived: a fetch body stream that errors
-      // discards chunks it has queued but not yet handed out.
-      res.write(slice.subarray(0, n), () => setTimeout(() => res.socket?.destroy(), 30))
+      // The drop waits until the client has taken what arrived (see cutNextBody).
+      const drop = (): void => {
+        res.socket?.destroy()
+      }
+      res.write(slice.subarray(0, n), () => {
+        dropWhen().then(drop, drop)
+      })
       return
     }
     log(server, req, status, slice.byteLength)
@@ -264,8 +272,8 @@ export async function startFakeHub(repos: Record<string, HubRepo>): Promise<Fake
     cdn: cdnOrigin,
     repos,
     requests,
-    cutNextBody(afterBytes: number) {
-      cutAfter = afterBytes
+    cutNextBody(afterBytes, dropWhen) {
+      cut = { after: afterBytes, dropWhen }
     },
     serve(path, content, headers = { 'content-type': 'application/octet-stream' }) {
       statics.set(path, { content, headers })

@@ -98,6 +98,22 @@ async function sameBytes(path: string, expected: Uint8Array): Promise<void> {
   assert.ok(Buffer.from(expected).equals(got), `${path} holds other bytes`)
 }
 
+/**
+ * Settles once a `.partial` file under `cache` holds `bytes` bytes: the client has written every byte sent before a
+ * cut, so the hub may drop the connection without the client losing chunks it had not read yet. The deadline only
+ * guards against a hang (the drop then happens anyway and the test's assertions say what went wrong).
+ */
+async function partialHolds(cache: string, bytes: number, deadlineMs = 60_000): Promise<void> {
+  const until = Date.now() + deadlineMs
+  while (Date.now() < until) {
+    const names = (await readdir(cache, { recursive: true }).catch(() => [] as string[])).filter(n =>
+      n.endsWith('.partial')
+    )
+    for (const n of names) if (((await stat(join(cache, n)).catch(() => undefined))?.size ?? 0) >= bytes) return
+    await new Promise(r => setTimeout(r, 5))
+  }
+}
+
 test('parsePartUrl: hf, https and s3 refs, defaults and percent-encoded revisions', () => {
   assert.deepEqual(parsePartUrl('hf://jbloom/GPT2-Small-SAEs-Reformatted/blocks.8.hook_resid_pre/cfg.json'), {
     kind: 'hf',
@@ -291,7 +307,7 @@ test('hf: a transfer cut mid-body leaves a partial; the next call resumes with a
   const cache = await cacheDir()
   const ref = 'hf://acme/sae-res/layer_8/sae_weights.safetensors'
   const cutAt = 100_000
-  hub.cutNextBody(cutAt)
+  hub.cutNextBody(cutAt, () => partialHolds(cache, cutAt))
   const first = await traced(() =>
     fetchPart(ref, options(cache, { retries: 0 })).then(
       () => 'done',
@@ -320,7 +336,7 @@ test('hf: a transfer cut mid-body leaves a partial; the next call resumes with a
 
 test('hf: within one call an interrupted transfer is resumed automatically', async () => {
   const cache = await cacheDir()
-  hub.cutNextBody(1234)
+  hub.cutNextBody(1234, () => partialHolds(cache, 1234))
   const opts = options(cache)
   const { value, requests } = await traced(() => fetchPart('hf://acme/sae-res/layer_8/sae_weights.safetensors', opts))
   await sameBytes(value.path, weightsA)
@@ -449,7 +465,7 @@ test('https: cached under sha256(url)/basename, verified against the #sha256= pi
 
   const big = bytesOf(80_000, 12)
   const resumable = hub.serve('/models/big.bin', big, { etag: `"${sha256Of(big)}"` })
-  hub.cutNextBody(30_000)
+  hub.cutNextBody(30_000, () => partialHolds(cache, 30_000))
   await assert.rejects(fetchPart(resumable, options(cache, { retries: 0 })), /next call resumes it/)
   const { value, requests } = await traced(() => fetchPart(resumable, options(cache, { retries: 0 })))
   assert.deepEqual(
