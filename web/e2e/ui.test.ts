@@ -303,6 +303,9 @@ test('a dropped file is uploaded and becomes a ready dataset', async () => {
 test('clusters run as an analysis job and draw a map; correlations list pairs; hypotheses show the dry-run cost first, spending nothing', async () => {
   const { page, errors } = await openPage()
   await page.goto(`${fx.server.url}/#/clusters?dataset=${fx.a}`)
+  // The dataset select is required: until the datasets list has loaded it holds no option for A, and the browser's
+  // form validation silently refuses the submit (what made this test fail under load).
+  await page.waitForSelector(`${CLUSTERS_FORM} option[value="${fx.a}"]`, { state: 'attached' })
   await page.fill(`${CLUSTERS_FORM} input[type=number] >> nth=0`, '3')
   await page.click(`${CLUSTERS_FORM} button[type=submit]`)
   await waitShowing(page, '[data-testid=cluster-map] circle')
@@ -312,6 +315,7 @@ test('clusters run as an analysis job and draw a map; correlations list pairs; h
   await page.screenshot({ path: join(SHOTS, 'clusters-result-1280.png'), fullPage: true })
 
   await page.goto(`${fx.server.url}/#/correlations?dataset=${fx.a}`)
+  await page.waitForSelector(`${CORRELATIONS_FORM} option[value="${fx.a}"]`, { state: 'attached' })
   await page.click(`${CORRELATIONS_FORM} button[type=submit]`)
   await waitShowing(page, '[data-testid=correlations] tbody tr')
   await page.screenshot({ path: join(SHOTS, 'correlations-result-1280.png'), fullPage: true })
@@ -398,6 +402,7 @@ test("slices: a where field per diff side changes the document counts (two slice
 
   // Clusters of a slice: one dot per document of the slice.
   await page.goto(`${fx.server.url}/#/clusters?dataset=${a}`)
+  await page.waitForSelector(`${CLUSTERS_FORM} option[value="${a}"]`, { state: 'attached' })
   await page.fill(`${CLUSTERS_FORM} input[type=number] >> nth=0`, '2')
   await page.fill(`${CLUSTERS_FORM} input[name=where]`, 'metadata.weather = true')
   await page.click(`${CLUSTERS_FORM} button[type=submit]`)
