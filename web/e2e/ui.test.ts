@@ -254,7 +254,8 @@ test('search returns results with the used latents', async () => {
   assert.ok((await page.locator('[data-testid=search-results] li').count()) > 0)
   assert.ok((await page.locator('[data-testid=search-latents] tbody tr').count()) > 0)
   await page.waitForSelector('[data-testid=search-results] mark.hl')
-  // bm25 too, from the form.
+  // bm25 too, from the form (whose required dataset select needs the datasets list).
+  await page.waitForSelector(`main form option[value="${fx.a}"]`, { state: 'attached' })
   await page.selectOption('select[name=method]', 'bm25')
   await page.click('main form button[type=submit]')
   await page.waitForFunction(() => document.querySelector('[data-testid=search-latents] tbody')?.children.length === 0)
@@ -375,6 +376,8 @@ test("slices: a where field per diff side changes the document counts (two slice
 
   await page.goto(`${fx.server.url}/#/search?dataset=${a}&q=flour&method=bm25`)
   await page.waitForSelector('[data-testid=search-results] li')
+  // A search the URL describes runs before the datasets list loads; the form's required select needs it to submit.
+  await page.waitForSelector(`main form option[value="${a}"]`, { state: 'attached' })
   await page.fill('input[name=where]', 'colour = "red"')
   await page.click('main form button[type=submit]')
   assert.match((await page.locator('[data-testid=where-error]').textContent()) ?? '', /unknown field "colour"/)
