@@ -6,7 +6,6 @@
  * a failed append says why in record.append and leaves it so. When the dataset carries a watch, the new batch is
  * diffed against the baseline batch and a signed dataset.drift webhook says which latents moved (or that none did).
  */
-import { parquetReadObjects } from 'hyparquet'
 import type { AppendState, DatasetRecord, DatasetStats } from '@latentbase/shared/contract/dataset'
 import type { EncodeJob, EncodePartJob } from '@latentbase/shared/contract/job'
 import type { Manifest } from '@latentbase/shared/contract/manifest'
@@ -35,7 +34,8 @@ import { planEncode } from './plan.ts'
 import { encodePart } from './part.ts'
 import { finalizeEncode } from './finalize.ts'
 import { sweepBookkeeping } from './sweep.ts'
-import type { MinedWindows } from './top-examples.ts'
+import { readExampleRows } from './example-capture.ts'
+import { emptyTopExampleColumns, pushTopExampleRow } from '@latentbase/shared/store/top-examples/columns'
 import { writeTopExamples } from '@latentbase/shared/store/top-examples/write'
 import type { Delivery, WorkerDeps } from './handler.ts'
 
@@ -343,33 +343,12 @@ async function datasetManifestWith(
  * the statistics merge). Each file holds its own top lists, so the union's top lists are among them.
  */
 export async function mergeTopExamples(files: Uint8Array[], perLatent: number): Promise<Uint8Array> {
-  const rows: Array<Record<string, unknown>> = []
-  for (const bytes of files) rows.push(...(await parquetReadObjects({ file: bytes.slice().buffer as ArrayBuffer })))
-  const num = (v: unknown) => Number(v)
-  rows.sort((a, b) => num(a.latent) - num(b.latent) || num(b.value) - num(a.value) || num(a.doc) - num(b.doc))
-  const out: MinedWindows = {
-    latent: [],
-    rank: [],
-    doc: [],
-    value: [],
-    position: [],
-    windowStart: [],
-    tokens: [],
-    activations: []
-  }
+  const rows = await readExampleRows(files, 'value')
+  const out = emptyTopExampleColumns()
   let rank = 0
   for (let i = 0; i < rows.length; i++) {
-    const r = rows[i]
-    rank = i > 0 && num(rows[i - 1].latent) === num(r.latent) ? rank + 1 : 0
-    if (rank >= perLatent) continue
-    out.latent.push(num(r.latent))
-    out.rank.push(rank)
-    out.doc.push(num(r.doc))
-    out.value.push(num(r.value))
-    out.position.push(num(r.position))
-    out.windowStart.push(num(r.window_start))
-    out.tokens.push(typeof r.tokens === 'string' ? r.tokens : JSON.stringify(r.tokens))
-    out.activations.push(typeof r.activations === 'string' ? r.activations : JSON.stringify(r.activations))
+    rank = i > 0 && Number(rows[i - 1].latent) === Number(rows[i].latent) ? rank + 1 : 0
+    if (rank < perLatent) pushTopExampleRow(out, rows[i], rank)
   }
   return writeTopExamples(out)
 }

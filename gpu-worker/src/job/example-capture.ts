@@ -10,6 +10,7 @@ import type { LatentStats } from '@latentbase/shared/analysis/latent-stats'
 import type { CapturedWindows } from '../encode/runtime.ts'
 import type { MinedWindows } from './top-examples.ts'
 import { writeTopExamples } from '@latentbase/shared/store/top-examples/write'
+import { emptyTopExampleColumns, pushTopExampleRow } from '@latentbase/shared/store/top-examples/columns'
 
 /** One candidate: a (document, latent) with its window, cut to the document and ready to show. */
 interface Example {
@@ -204,6 +205,21 @@ export function partExamplesPerLatent(bytes: Uint8Array): number {
   return Number(metadata.key_value_metadata?.find(e => e.key === KV_PER_LATENT)?.value ?? 0)
 }
 
+/**
+ * The rows of several top-example files, sorted by latent, then `by` (descending), then document row (ascending).
+ * Part files carry a capture `score`; dataset files only `value`.
+ */
+export async function readExampleRows(
+  files: Uint8Array[],
+  by: 'value' | 'score'
+): Promise<Array<Record<string, unknown>>> {
+  const rows: Array<Record<string, unknown>> = []
+  // A loop, not push(...read): a file holds up to (latents x examples) rows, past what one call's arguments may hold.
+  for (const bytes of files) for (const row of await parquetReadObjects({ file: toArrayBuffer(bytes) })) rows.push(row)
+  const num = (v: unknown) => Number(v)
+  return rows.sort((a, b) => num(a.latent) - num(b.latent) || num(b[by]) - num(a[by]) || num(a.doc) - num(b.doc))
+}
+
 function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
   return (
     bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer
@@ -220,20 +236,9 @@ export async function mergePartExamples(
   stats: LatentStats,
   perLatent: number
 ): Promise<{ bytes: Uint8Array; rows: number } | { mismatch: string }> {
-  const rows: Array<Record<string, unknown>> = []
-  for (const bytes of parts) rows.push(...(await parquetReadObjects({ file: toArrayBuffer(bytes) })))
+  const rows = await readExampleRows(parts, 'score')
   const num = (v: unknown) => Number(v)
-  rows.sort((a, b) => num(a.latent) - num(b.latent) || num(b.score) - num(a.score) || num(a.doc) - num(b.doc))
-  const out: MinedWindows = {
-    latent: [],
-    rank: [],
-    doc: [],
-    value: [],
-    position: [],
-    windowStart: [],
-    tokens: [],
-    activations: []
-  }
+  const out = emptyTopExampleColumns()
   const K = stats.topK
   let i = 0
   for (let s = 0; s < stats.nLatents; s++) {
@@ -250,14 +255,7 @@ export async function mergePartExamples(
           mismatch: `latent ${s} rank ${rank}: captured document ${num(r.doc)}, statistics say ${stats.topDocs[s * K + rank]}`
         }
       }
-      out.latent.push(s)
-      out.rank.push(rank)
-      out.doc.push(num(r.doc))
-      out.value.push(num(r.value))
-      out.position.push(num(r.position))
-      out.windowStart.push(num(r.window_start))
-      out.tokens.push(String(r.tokens))
-      out.activations.push(String(r.activations))
+      pushTopExampleRow(out, r, rank)
       rank++
     }
     if (rank !== want)
