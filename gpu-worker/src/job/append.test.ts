@@ -75,3 +75,15 @@ test('merged top examples: per latent the top of both lists by value (ties to th
     't10'
   ])
 })
+
+test('merged top examples at a large SAE: 65,536 latents x 5 examples (more rows than one call may take as arguments)', async () => {
+  const nLatents = 65_536
+  const rows: Array<[number, number, number]> = []
+  for (let l = 0; l < nLatents; l++) for (let r = 0; r < 5; r++) rows.push([l, l + r, 10 - r])
+  const merged = await parquetReadObjects({
+    file: (await mergeTopExamples([examples(rows)], 3)).slice().buffer as ArrayBuffer,
+    columns: ['latent', 'rank']
+  })
+  assert.equal(merged.length, nLatents * 3)
+  assert.deepEqual([Number(merged.at(-1)!.latent), Number(merged.at(-1)!.rank)], [nLatents - 1, 2])
+})
