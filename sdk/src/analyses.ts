@@ -137,7 +137,8 @@ export function analysesClient(call: Call, poll: { maxIntervalMs?: number } = {}
       while (next) {
         const offset = Number(new URL(next, 'http://x').searchParams.get('offset'))
         page = await jobs.result(id, { offset, limit: info.limit })
-        for (const k of perRow) arrays[k].push(...(page[k] as unknown[]))
+        // Appended one by one: a page (up to 100,000 rows) may be more than one call's arguments can hold.
+        for (const k of perRow) for (const v of page[k] as unknown[]) arrays[k].push(v)
         next = page.page?.next ?? null
       }
       return Object.assign(out, arrays)

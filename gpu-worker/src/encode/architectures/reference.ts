@@ -81,7 +81,8 @@ export function compareActivations(
   const scale = new Float64Array(dSae).fill(1e-6)
   for (const t of want) for (let s = 0; s < dSae; s++) scale[s] = Math.max(scale[s], t.acts[s])
   // A latent that never fires still needs a scale for its margin: use the overall largest activation.
-  const overall = Math.max(...scale)
+  let overall = 0
+  for (const v of scale) if (v > overall) overall = v
   const out: Comparison = { compared: 0, excluded: 0, worst: 0, activeDisagreement: 0, activeEither: 0 }
   want.forEach((t, n) => {
     for (let s = 0; s < dSae; s++) {
