@@ -337,6 +337,17 @@ test('clusters run as an analysis job and draw a map; correlations list pairs; h
   await page.close()
 })
 
+test('a dataset the URL names but the list lacks stays selected: submitting says why (404) instead of nothing', async () => {
+  const { page } = await openPage()
+  await page.goto(`${fx.server.url}/#/correlations?dataset=ds_nosuchdataset`)
+  assert.equal(await page.locator(`${CORRELATIONS_FORM} select`).first().inputValue(), 'ds_nosuchdataset')
+  await page.click(`${CORRELATIONS_FORM} button[type=submit]`)
+  const alert = page.locator('main [role=alert]')
+  await alert.waitFor()
+  assert.match((await alert.textContent()) ?? '', /404/)
+  await page.close()
+})
+
 test("slices: a where field per diff side changes the document counts (two slices of one dataset), a bad slice shows the API's reason under its field; search and latent pages take one too", async () => {
   const { a } = fx
   const docs = fixtureDocuments('cooking', 32, 1)

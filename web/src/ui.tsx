@@ -238,6 +238,9 @@ export function DatasetSelect({
     <Field label={label}>
       <select id={id} value={value} onChange={e => onChange((e.target as HTMLSelectElement).value)} required>
         <option value="">choose a ready dataset…</option>
+        {/* A dataset named by the URL before the list has loaded (or not ready): kept, so the required select does
+            not silently refuse the submit; the API then says what is wrong with it. */}
+        {value && !ready.some(d => d.id === value) && <option value={value}>{value}</option>}
         {ready.map(d => (
           <option key={d.id} value={d.id}>
             {d.name} ({d.id}, {d.stats?.documents ?? d.progress.documents.done} docs)
