@@ -71,10 +71,11 @@ let loading: Promise<void> | undefined
 /**
  * Distinct words looked up in the text before the whole lexicon is parsed. A lookup scans the 1.6 MB text for the
  * word (measured 3.5 ms a word on the loaded 2-core machine); the full parse costs ~400x that (1.4 s there) and
- * ~10 MB of maps, which a fresh process's first query (a serverless cold start) should not pay for its few words,
- * while embedding thousands of labels should.
+ * ~10 MB of maps, which a fresh process's first query (a serverless cold start) should not pay for its few words.
+ * Past this many words (a busy process: about 80 queries of 3 new words) one request pays the parse, as the first
+ * one used to; a batch of labels parses up front (FULL_PARSE_TEXTS).
  */
-export const LEXICON_SCAN_WORDS = 64
+export const LEXICON_SCAN_WORDS = 256
 /** Texts per embed call from which the whole lexicon is parsed up front (a batch of labels, not a query). */
 const FULL_PARSE_TEXTS = 16
 
