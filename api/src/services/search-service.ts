@@ -580,9 +580,9 @@ const idCaches = new WeakMap<ObjectStore, IdCache>()
 
 /**
  * Every id of a dataset, once a background read has them (null until then: the first search starts that read, after
- * its answer, and reads its hits' ids as before, so a cold start pays nothing more). A hit's id is otherwise read from the documents
- * shard, where one id costs the decoding of its whole page (~5,000 ids): 20 hits took ~25 ms of CPU at 100k
- * documents for their ids alone, more than for their texts.
+ * its answer, and reads its hits' ids as before, so a cold start pays nothing more). A hit's id is otherwise read
+ * from the documents shard, where one id costs the decoding of its whole page (~5,000 ids): 20 hits took ~25 ms of
+ * CPU at 100k documents for their ids alone, more than for their texts.
  */
 function cachedIds(objects: ObjectStore, d: ReadyDataset): string[] | null {
   const n = d.manifest.documents.count
