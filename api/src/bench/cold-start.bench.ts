@@ -7,7 +7,9 @@
  *   npm run bench:cold [-- --docs 10000,100000 --latents 16384 --runs 3 --keep DIR]
  *
  * --compare DIR: also run each child from DIR, a copy of the repository at another commit (its api/ and shared/,
- * with node_modules linking here), alternating with this one's: before / after on the same stores, same load.
+ * with node_modules linking here), alternating with this one's: before / after on the same stores, same load. Link
+ * node_modules entry by entry, with DIR's own node_modules/@latentbase/{api,shared,...} pointing into DIR: a symlink
+ * of the whole folder resolves `@latentbase/shared` to this checkout's shared/ (Node follows links to real paths).
  * --keep DIR: write the stores there and leave them (a later run with the same DIR reuses them; for profiling a
  * child: node --cpu-prof --import tsx api/src/bench/cold-start.child.ts DIR/store-10000 search 16384).
  */
