@@ -7,7 +7,9 @@
  *   npm run bench:cold [-- --docs 10000,100000 --latents 16384 --runs 3 --keep DIR]
  *
  * --compare DIR: also run each child from DIR, a copy of the repository at another commit (its api/ and shared/,
- * with node_modules linking here), alternating with this one's: before / after on the same stores, same load.
+ * with node_modules linking here), alternating with this one's: before / after on the same stores, same load. Link
+ * node_modules entry by entry, with DIR's own node_modules/@latentbase/{api,shared,...} pointing into DIR: a symlink
+ * of the whole folder resolves `@latentbase/shared` to this checkout's shared/ (Node follows links to real paths).
  * --keep DIR: write the stores there and leave them (a later run with the same DIR reuses them; for profiling a
  * child: node --cpu-prof --import tsx api/src/bench/cold-start.child.ts DIR/store-10000 search 16384).
  */
@@ -62,7 +64,7 @@ try {
       `\n${nDocs.toLocaleString('en')} documents x ${nLatents.toLocaleString('en')} latents (two datasets written in ${((performance.now() - t) / 1000).toFixed(1)} s)`
     )
     console.log(
-      `  ${'call'.padEnd(8)} ${'process'.padEnd(18)} ${'modules'.padStart(9)} ${'first call'.padStart(11)} ${'second'.padStart(8)}`
+      `  ${'call'.padEnd(8)} ${'process'.padEnd(18)} ${'modules'.padStart(9)} ${'first call'.padStart(11)} ${'second'.padStart(8)}   cpu: ${'modules'.padStart(7)} ${'first'.padStart(8)} ${'second'.padStart(8)}`
     )
     const versions: Array<[string, string]> = [
       ...(values.compare
@@ -79,15 +81,17 @@ try {
           })
           const res = JSON.parse(stdout.trim().split('\n').pop()!) as ColdResult
           const which = `${r === 0 ? 'first ever' : `fresh #${r + 1}`}${values.compare ? ` ${version}` : ''}`
+          // A child of an older commit may not report CPU time.
+          const cpu = (ms: number | undefined, w: number) => (ms === undefined ? '-' : ms.toFixed(0)).padStart(w)
           console.log(
-            `  ${route.padEnd(8)} ${which.padEnd(18)} ${res.modulesMs.toFixed(0).padStart(6)} ms ${res.firstMs.toFixed(0).padStart(8)} ms ${res.secondMs.toFixed(0).padStart(5)} ms  (${res.status})`
+            `  ${route.padEnd(8)} ${which.padEnd(18)} ${res.modulesMs.toFixed(0).padStart(6)} ms ${res.firstMs.toFixed(0).padStart(8)} ms ${res.secondMs.toFixed(0).padStart(5)} ms        ${cpu(res.modulesCpuMs, 4)} ms ${cpu(res.firstCpuMs, 5)} ms ${cpu(res.secondCpuMs, 5)} ms  (${res.status})`
           )
         }
       }
     }
   }
   console.log(
-    '\n(modules: process start to the app built, with tsx compiling TypeScript; first call: the request alone)'
+    '\n(modules: process start to the app built, with tsx compiling TypeScript; first call: the request alone;\n cpu: the same spans in CPU time, user + system over all threads, which load from other processes inflates less)'
   )
 } finally {
   if (!values.keep) await rm(root, { recursive: true, force: true })

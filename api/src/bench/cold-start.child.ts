@@ -5,8 +5,14 @@ export interface ColdResult {
   modulesMs: number
   firstMs: number
   secondMs: number
+  /** CPU time (user + system, all threads) of this process over the same spans: on a shared machine, wall time also measures the others. */
+  modulesCpuMs?: number
+  firstCpuMs?: number
+  secondCpuMs?: number
   status: number
 }
+
+const cpuMs = (u: NodeJS.CpuUsage) => (u.user + u.system) / 1000
 
 if (store) {
   const { FsObjectStore } = await import('@latentbase/shared/store/fs-store')
@@ -26,6 +32,7 @@ if (store) {
     queue: null as never
   })
   const modulesMs = performance.now() // since the process started
+  const modulesCpuMs = cpuMs(process.cpuUsage())
   const path =
     route === 'diff'
       ? '/diff?a=ds_a&b=ds_b&limit=50'
@@ -33,10 +40,13 @@ if (store) {
         ? `/search?dataset=ds_a&q=${encodeURIComponent('topic')}&limit=20`
         : '/latents/5?dataset=ds_a'
   let t = performance.now()
+  let c = process.cpuUsage()
   const res = await app.request(path)
   await res.arrayBuffer()
   const firstMs = performance.now() - t
+  const firstCpuMs = cpuMs(process.cpuUsage(c))
   t = performance.now()
+  c = process.cpuUsage()
   // The same route, another query: what a warm process pays (the answer cache would hide a repeat).
   await (
     await app.request(
@@ -44,6 +54,7 @@ if (store) {
     )
   ).arrayBuffer()
   const secondMs = performance.now() - t
-  const out: ColdResult = { modulesMs, firstMs, secondMs, status: res.status }
+  const secondCpuMs = cpuMs(process.cpuUsage(c))
+  const out: ColdResult = { modulesMs, firstMs, secondMs, modulesCpuMs, firstCpuMs, secondCpuMs, status: res.status }
   console.log(JSON.stringify(out))
 }

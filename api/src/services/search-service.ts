@@ -1,6 +1,6 @@
 /** @module Property retrieval over a ready dataset: reads only what a method needs, caches per dataset, runs the pure functions. */
 import type { SearchQuery, SearchResult, SearchLatent } from '@latentbase/shared/contract/search'
-import { readByLatent } from '@latentbase/shared/store/latent-shards/read-by-latent'
+import { readByLatent, readPositionsAt } from '@latentbase/shared/store/latent-shards/read-by-latent'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { quantile } from '@latentbase/shared/analysis/latent-stats'
 import { readLatentP90, readLatentStats } from '@latentbase/shared/store/stats/read'
@@ -18,7 +18,7 @@ import {
   reciprocalRankFusion,
   snippet,
   estimateCharOffset,
-  firstLatentPosition,
+  firstLatentEntry,
   RRF_K
 } from '@latentbase/shared/analysis/search'
 import type { PooledCsc } from '@latentbase/shared/analysis/sparse'
@@ -81,8 +81,11 @@ export interface Ranked {
   latents: SearchLatent[]
   embedder: string | null
   k: number
-  /** The chosen latents' columns (sae and hybrid), to place snippets at a latent's max. */
-  sae: { csc: PooledCsc; latents: number[] } | null
+  /**
+   * The chosen latents' columns (sae and hybrid), to place snippets at a latent's max; read without positions where
+   * the store allows (`fileRows`: `positions` holds by-latent file rows, which hitPositions reads positions at).
+   */
+  sae: { csc: PooledCsc & { fileRows?: boolean }; latents: number[] } | null
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -279,7 +282,7 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
     latents: SearchLatent[]
     embedder: string | null
     k: number
-    csc: PooledCsc
+    csc: PooledCsc & { fileRows?: boolean }
     chosen: number[]
   } | null = null
   if (q.method !== 'bm25') {
@@ -369,7 +372,8 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
       weights = weights.slice(0, n)
     }
     const [csc, p90s] = await Promise.all([
-      readByLatent(ctx.objects, d.prefix, manifest.latents.byLatent, chosen, { nDocs, nLatents }),
+      // Positions only place the hits' snippets: read for those alone, after ranking (hitPositions).
+      readByLatent(ctx.objects, d.prefix, manifest.latents.byLatent, chosen, { nDocs, nLatents }, { positions: false }),
       sliceRows ? null : p90All(ctx.objects, d)
     ])
     // A slice normalizes by the p90 within the slice, from the chosen latents' columns already read.
@@ -575,10 +579,10 @@ interface IdCache {
 const idCaches = new WeakMap<ObjectStore, IdCache>()
 
 /**
- * Every id of a dataset, once a background read has them (null until then: the first search starts that read and
- * reads its hits' ids as before, so a cold start pays nothing more). A hit's id is otherwise read from the documents
- * shard, where one id costs the decoding of its whole page (~5,000 ids): 20 hits took ~25 ms of CPU at 100k
- * documents for their ids alone, more than for their texts.
+ * Every id of a dataset, once a background read has them (null until then: the first search starts that read, after
+ * its answer, and reads its hits' ids as before, so a cold start pays nothing more). A hit's id is otherwise read
+ * from the documents shard, where one id costs the decoding of its whole page (~5,000 ids): 20 hits took ~25 ms of
+ * CPU at 100k documents for their ids alone, more than for their texts.
  */
 function cachedIds(objects: ObjectStore, d: ReadyDataset): string[] | null {
   const n = d.manifest.documents.count
@@ -595,7 +599,10 @@ function cachedIds(objects: ObjectStore, d: ReadyDataset): string[] | null {
   }
   if (c.loading.has(key)) return null
   c.loading.add(key)
-  readDocuments(objects, d.prefix, d.manifest.documents.files, undefined, ['id'])
+  // Started once this request has answered (a timer runs after its remaining reads and decoding, which are
+  // synchronous or queued first): decoding 100k ids on the same thread took ~100 ms of a cold start's first search.
+  new Promise<void>(resolve => setTimeout(resolve, 0))
+    .then(() => readDocuments(objects, d.prefix, d.manifest.documents.files, undefined, ['id']))
     .then(
       all => {
         const ids: string[] = new Array(n).fill('')
@@ -652,6 +659,18 @@ async function hitDocuments(objects: ObjectStore, d: SlicedDataset, rows: Int32A
   }
 }
 
+/**
+ * Token position of the max of the first chosen latent present in each hit (firstLatentPosition), or -1: from the
+ * columns when they hold positions, else read at the entries' file rows (a few pages instead of the whole column).
+ */
+async function hitPositions(objects: ObjectStore, r: Ranked, rows: Int32Array): Promise<Int32Array> {
+  const { csc, latents } = r.sae!
+  const entries = Int32Array.from(rows, row => firstLatentEntry(csc, latents, row))
+  if (!csc.fileRows) return entries.map(e => (e < 0 ? -1 : csc.positions[e]))
+  const fileRows = entries.map(e => (e < 0 ? -1 : csc.positions[e]))
+  return readPositionsAt(objects, r.dataset.prefix, r.dataset.manifest.latents.byLatent, rows, fileRows)
+}
+
 export async function runSearch(
   ctx: AnalysisContext,
   q: SearchQuery,
@@ -691,15 +710,18 @@ export async function runSearch(
     }
   }
   const rows = ranking.subarray(0, q.limit)
-  const docs = await hitDocuments(ctx.objects, r.dataset, rows, q.method === 'sae' && Boolean(r.sae))
+  const placed = q.method === 'sae' && Boolean(r.sae)
+  const [docs, positions] = await Promise.all([
+    hitDocuments(ctx.objects, r.dataset, rows, placed),
+    placed ? hitPositions(ctx.objects, r, rows) : null
+  ])
   const at = new Map<number, number>()
   for (let i = 0; i < docs.row.length; i++) at.set(docs.row[i], i)
   const terms = q.q ? bm25Tokens([q.q, ...(expansion?.keywords ?? [])].join(' ')) : []
   // sae: around the (estimated) place where the first chosen latent present peaks; bm25 and hybrid: the first query word.
-  const place = (row: number, j: number) => {
-    if (q.method !== 'sae' || !r.sae) return -1
-    const position = firstLatentPosition(r.sae.csc, r.sae.latents, row)
-    return estimateCharOffset(docs.text[j].length, Number(docs.token_count[j]), docs.truncated[j], position)
+  const place = (i: number, j: number) => {
+    if (!positions) return -1
+    return estimateCharOffset(docs.text[j].length, Number(docs.token_count[j]), docs.truncated[j], positions[i])
   }
   return {
     dataset: r.dataset.record.id,
@@ -717,7 +739,7 @@ export async function runSearch(
         row,
         id: j === undefined ? '' : docs.id[j],
         score: scores[i],
-        snippet: j === undefined ? '' : snippet(docs.text[j], terms, 200, place(row, j))
+        snippet: j === undefined ? '' : snippet(docs.text[j], terms, 200, place(i, j))
       }
     }),
     latents: r.latents,

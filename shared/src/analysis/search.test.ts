@@ -15,6 +15,7 @@ import {
   parseP90Bytes,
   estimateCharOffset,
   firstLatentPosition,
+  firstLatentEntry,
   CHARS_PER_TOKEN
 } from './search.ts'
 
@@ -109,6 +110,11 @@ test("a latent's max position becomes an estimated character offset that centres
   assert.equal(firstLatentPosition(csc, [1, 2], 2), 7)
   assert.equal(firstLatentPosition(csc, [2], 1), -1, 'a zero value is not present')
   assert.equal(firstLatentPosition(csc, [3], 0), -1)
+  // The entry it reads (a search without positions reads the position there later).
+  const entry = firstLatentEntry(csc, [1, 2], 2)
+  assert.equal(csc.docs[entry], 2)
+  assert.equal(csc.positions[entry], 7)
+  assert.equal(firstLatentEntry(csc, [2], 1), -1)
   // 101 tokens (BOS + 100) over 500 characters: 5 characters a token.
   assert.equal(estimateCharOffset(500, 101, false, 41), 200)
   assert.equal(estimateCharOffset(5000, 101, true, 41), 40 * CHARS_PER_TOKEN)

@@ -205,6 +205,12 @@ export function estimateCharOffset(
 
 /** Token position of the max of the first listed latent present in `doc` (columns sorted by doc), or -1. */
 export function firstLatentPosition(csc: PooledCsc, latents: ArrayLike<number>, doc: number): number {
+  const at = firstLatentEntry(csc, latents, doc)
+  return at < 0 ? -1 : csc.positions[at]
+}
+
+/** Where firstLatentPosition reads its position: the index of that entry in the CSC's arrays, or -1. */
+export function firstLatentEntry(csc: Omit<PooledCsc, 'positions'>, latents: ArrayLike<number>, doc: number): number {
   for (let i = 0; i < latents.length; i++) {
     const l = latents[i]
     if (l < 0 || l >= csc.nLatents) continue
@@ -215,7 +221,7 @@ export function firstLatentPosition(csc: PooledCsc, latents: ArrayLike<number>, 
       if (csc.docs[mid] < doc) lo = mid + 1
       else hi = mid
     }
-    if (lo < csc.indptr[l + 1] && csc.docs[lo] === doc && csc.values[lo] > 0) return csc.positions[lo]
+    if (lo < csc.indptr[l + 1] && csc.docs[lo] === doc && csc.values[lo] > 0) return lo
   }
   return -1
 }

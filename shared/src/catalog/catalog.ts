@@ -24,6 +24,8 @@ type CatalogEntry = {
 /** A catalog over a fixed set of encoders, with their labels already in memory. */
 export class StaticEncoderCatalog implements EncoderCatalog {
   private readonly byId = new Map<string, CatalogEntry>()
+  /** One all-null array per entry without sources or scores: the same array every call, as stored labels are. */
+  private readonly blanks = new WeakMap<CatalogEntry, null[]>()
   constructor(
     entries: CatalogEntry[],
     private readonly failed: UnavailableEncoder[] = []
@@ -47,11 +49,16 @@ export class StaticEncoderCatalog implements EncoderCatalog {
   async labelSources(id: string): Promise<(string | null)[]> {
     const entry = this.byId.get(id)
     if (!entry) throw new Error(`unknown encoder "${id}"`)
-    return entry.labelSources ?? entry.labels.map(() => null)
+    return entry.labelSources ?? this.blank(entry)
   }
   async labelDetection(id: string): Promise<(number | null)[]> {
     const entry = this.byId.get(id)
     if (!entry) throw new Error(`unknown encoder "${id}"`)
-    return entry.labelDetection ?? entry.labels.map(() => null)
+    return entry.labelDetection ?? this.blank(entry)
+  }
+  private blank(entry: CatalogEntry): null[] {
+    let b = this.blanks.get(entry)
+    if (!b) this.blanks.set(entry, (b = entry.labels.map(() => null)))
+    return b
   }
 }

