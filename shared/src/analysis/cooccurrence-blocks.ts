@@ -66,22 +66,24 @@ export interface BlockPartial {
  * best window of two neighbouring positions from them, the same rule as the counter's entry-list test.
  */
 export class PositionHistograms {
-  private stride = 0
-  private hist = new Int32Array(0)
+  stride = 0
+  hist = new Int32Array(0)
   constructor(readonly m: number) {}
 
-  add(slot: number, pos: number): void {
-    if (pos < 0) return
-    // Room for pos and an empty cell after the last position, so the window [pos, pos + 1] never leaves the row.
-    if (pos + 2 > this.stride) this.widen(Math.max(pos + 2, this.stride * 2, 64))
-    this.hist[slot * this.stride + pos]++
-  }
-
-  private widen(stride: number): void {
+  /** Make room for positions up to `pos` (and an empty cell after the last, so a window never leaves its row). */
+  reach(pos: number): void {
+    if (pos + 2 <= this.stride) return
+    const stride = Math.max(pos + 2, this.stride * 2, 64)
     const next = new Int32Array(this.m * stride)
     for (let s = 0; s < this.m; s++) next.set(this.hist.subarray(s * this.stride, (s + 1) * this.stride), s * stride)
     this.hist = next
     this.stride = stride
+  }
+
+  add(slot: number, pos: number): void {
+    if (pos < 0) return
+    this.reach(pos)
+    this.hist[slot * this.stride + pos]++
   }
 
   /** Slots whose max sits within one token of one position in at least POSITIONAL_SHARE of their `docs` documents. */
@@ -103,24 +105,32 @@ export class PositionHistograms {
   }
 }
 
+/** Kept entries gathered before a walk (default 8M: 64 MB of slots and positions, plus the block's transpose). */
+export const BLOCK_BATCH_ENTRIES = 8_000_000
+
 /**
  * Counts the pairs (a, b), a in rows [start, end) of the considered slots and b > a, over every document, streamed in
- * slices. Per slice, the kept entries are transposed by slot (Gustavson's method, as CooccurrenceCounter does over the
- * whole dataset), so the increments for one row a land in one row of the block's dense accumulator, which stays in
- * cache. Memory: the accumulator (8 bytes per cell of the block) plus one slice, not the dataset.
+ * slices. The kept entries of ~BLOCK_BATCH_ENTRIES are gathered, then transposed by slot for the block's rows
+ * (Gustavson's method, as CooccurrenceCounter does over the whole dataset), so the increments for one row a land in
+ * one row of the block's dense accumulator while it is in cache: the larger the batch, the more increments per row
+ * visit. Memory: the accumulator (8 bytes per cell of the block) plus one batch, not the dataset.
  */
 export class BlockCounter {
   readonly considered: Int32Array
   private readonly slot: Int32Array
-  /** Where row a's cells begin, minus a + 1: cell (a, b) is acc[rowOff[a - start] + b]. */
+  /** Where row a's cells begin, minus a + 1, in cells: cell (a, b) holds its count at acc[2 (rowOff[a - start] + b)]. */
   private readonly rowOff: Int32Array
+  /** Count and adjacent count of each cell, side by side. */
   private readonly acc: Int32Array
-  private readonly adj: Int32Array
   private readonly seen: Int32Array
   private readonly positions: PositionHistograms
   private readonly near: number
-  private fSlot = new Int32Array(0)
-  private fPos = new Int32Array(0)
+  private readonly batchEntries: number
+  private fSlot: Int32Array
+  private fPos: Int32Array
+  private rowEnd = new Int32Array(1024)
+  private at = 0
+  private batchDocs = 0
   private rows = 0
   private work = 0
 
@@ -129,7 +139,7 @@ export class BlockCounter {
     readonly nDocs: number,
     readonly start: number,
     readonly end: number,
-    private readonly options: CooccurrenceOptions = {}
+    private readonly options: CooccurrenceOptions & { batchEntries?: number } = {}
   ) {
     this.considered = consideredLatents(docCount, nDocs, options)
     const m = this.considered.length
@@ -139,56 +149,89 @@ export class BlockCounter {
     for (let i = 0; i < m; i++) this.slot[this.considered[i]] = i
     this.rowOff = new Int32Array(Math.max(0, end - start))
     const cells = triangleCells(m, start, end)
-    // Int32 cell indexes keep the inner loop in integer arithmetic; a block past 2^31 cells (16 GB) is no plan's.
-    if (cells > 2 ** 31 - 1) throw new RangeError(`block [${start}, ${end}) has ${cells} cells: split it further`)
+    // Int32 indexes keep the inner loop in integer arithmetic; a block past 2^30 cells (8 GB) is no plan's.
+    if (cells > 2 ** 30 - 1) throw new RangeError(`block [${start}, ${end}) has ${cells} cells: split it further`)
     for (let a = start, at = 0; a < end; a++) {
       this.rowOff[a - start] = at - a - 1
       at += m - 1 - a
     }
-    this.acc = new Int32Array(cells)
-    this.adj = new Int32Array(cells)
+    this.acc = new Int32Array(2 * cells)
     this.seen = new Int32Array(m)
     this.positions = new PositionHistograms(m)
     this.near = Math.max(0, Math.floor(options.adjacentTokens ?? 1))
+    this.batchEntries = Math.max(1, options.batchEntries ?? BLOCK_BATCH_ENTRIES)
+    this.fSlot = new Int32Array(Math.min(this.batchEntries, 1 << 20))
+    this.fPos = new Int32Array(this.fSlot.length)
   }
 
   /** The next documents, in row order (every document of the dataset passes through every block). */
   add(csr: PooledCsr): void {
     const { indptr, latents, values, positions } = csr
-    const { slot, seen, start, end, near, acc, adj, rowOff } = this
+    const { slot, seen } = this
     const minValue = this.options.minValue
     if (this.rows + csr.nDocs > this.nDocs)
       throw new Error(`more than the ${this.nDocs} documents announced were added`)
-    if (this.fSlot.length < latents.length) {
-      this.fSlot = new Int32Array(latents.length)
-      this.fPos = new Int32Array(latents.length)
-    }
-    const { fSlot, fPos } = this
-    const rowEnd = new Int32Array(csr.nDocs)
-    // Entries of this block's rows per slot, counted while filtering, for the transpose.
-    const rows = end - start
-    const perRow = new Int32Array(rows + 1)
-    let at = 0
+    if (this.at > 0 && this.at + latents.length > this.batchEntries) this.walk()
+    this.reserve(this.at + latents.length, this.batchDocs + csr.nDocs)
+    const { fSlot, fPos, rowEnd } = this
+    let maxPos = -1
+    for (let k = 0; k < positions.length; k++) if (positions[k] > maxPos) maxPos = positions[k]
+    this.positions.reach(maxPos)
+    const { hist, stride } = this.positions
+    let at = this.at
+    let docs = this.batchDocs
     for (let d = 0; d < csr.nDocs; d++) {
       for (let k = indptr[d]; k < indptr[d + 1]; k++) {
         const l = latents[k]
         const s = values[k] > 0 && (!minValue || values[k] >= minValue[l]) ? slot[l] : -1
         if (s < 0) continue
+        const p = positions[k]
         fSlot[at] = s
-        fPos[at] = positions[k]
+        fPos[at] = p
         seen[s]++
-        this.positions.add(s, positions[k])
-        if (s >= start && s < end) perRow[s - start + 1]++
+        if (p >= 0) hist[s * stride + p]++
         at++
       }
-      rowEnd[d] = at
+      rowEnd[docs++] = at
     }
+    this.at = at
+    this.batchDocs = docs
     this.rows += csr.nDocs
+  }
+
+  private reserve(entries: number, docs: number): void {
+    if (entries > this.fSlot.length) {
+      const n = Math.max(entries, Math.min(this.batchEntries, this.fSlot.length * 2))
+      const grow = (x: Int32Array) => {
+        const y = new Int32Array(n)
+        y.set(x.subarray(0, this.at))
+        return y
+      }
+      this.fSlot = grow(this.fSlot)
+      this.fPos = grow(this.fPos)
+    }
+    if (docs > this.rowEnd.length) {
+      const y = new Int32Array(Math.max(docs, this.rowEnd.length * 2))
+      y.set(this.rowEnd.subarray(0, this.batchDocs))
+      this.rowEnd = y
+    }
+  }
+
+  /** Count the gathered batch into the accumulator: transpose its block-row entries by slot, then walk row by row. */
+  private walk(): void {
+    const { fSlot, fPos, rowEnd, start, end, near, acc, rowOff } = this
+    const rows = end - start
+    const nDocs = this.batchDocs
+    const perRow = new Int32Array(rows + 1)
+    for (let k = 0; k < this.at; k++) {
+      const s = fSlot[k]
+      if (s >= start && s < end) perRow[s - start + 1]++
+    }
     for (let r = 0; r < rows; r++) perRow[r + 1] += perRow[r]
     const fill = perRow.slice(0, rows)
     const entry = new Int32Array(perRow[rows])
     const entryEnd = new Int32Array(perRow[rows])
-    for (let d = 0, k = 0; d < csr.nDocs; d++) {
+    for (let d = 0, k = 0; d < nDocs; d++) {
       for (; k < rowEnd[d]; k++) {
         const s = fSlot[k]
         if (s < start || s >= end) continue
@@ -206,21 +249,24 @@ export class BlockCounter {
         const pa = fPos[k0]
         work += stop - k0 - 1
         if (pa < 0) {
-          for (let k = k0 + 1; k < stop; k++) acc[off + fSlot[k]]++
+          for (let k = k0 + 1; k < stop; k++) acc[2 * (off + fSlot[k])]++
         } else {
           for (let k = k0 + 1; k < stop; k++) {
-            const cell = off + fSlot[k]
+            const cell = 2 * (off + fSlot[k])
             acc[cell]++
-            if ((fPos[k] - pa + near) >>> 0 <= 2 * near) adj[cell]++
+            if ((fPos[k] - pa + near) >>> 0 <= 2 * near) acc[cell + 1]++
           }
         }
       }
     }
     this.work += work
+    this.at = 0
+    this.batchDocs = 0
   }
 
   /** Score the block's pairs as CooccurrenceCounter.finish does and return them with the block's tallies. */
   finish(): BlockPartial {
+    if (this.at > 0 || this.batchDocs > 0) this.walk()
     const { considered, docCount, seen, options, start, end } = this
     const m = considered.length
     if (this.rows !== this.nDocs) throw new Error(`added ${this.rows} of ${this.nDocs} documents`)
@@ -235,7 +281,7 @@ export class BlockCounter {
     for (let a = 0; a < m; a++) droppedPositional += positional[a]
     const scoring = rowScoring(considered, docCount, positional, this.nDocs, options)
     for (let a = start; a < end; a++) {
-      if (!positional[a]) scoreRow(scoring, a, this.acc, this.adj, this.rowOff[a - start])
+      if (!positional[a]) scoreRow(scoring, a, this.acc, 2 * this.rowOff[a - start])
     }
     return {
       start,

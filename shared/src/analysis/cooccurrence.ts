@@ -275,21 +275,23 @@ export function rowScoring(
 }
 
 /**
- * Score row `a` of the counts (slot b's count at acc[off + b], shared documents with adjacent max positions at
- * adj[off + b], for b > a): count, NPMI and adjacency filters, candidates into `s.out`. Zeroes the cells it reads.
+ * Score row `a` of the counts (slot b's count at acc[off + 2b], the shared documents with adjacent max positions
+ * next to it at acc[off + 2b + 1], for b > a): count, NPMI and adjacency filters, candidates into `s.out`. Zeroes
+ * the cells it reads. Count and adjacent count sit side by side so an increment of both touches one cache line.
  */
-export function scoreRow(s: RowScoring, a: number, acc: Int32Array, adj: Int32Array, off: number): void {
+export function scoreRow(s: RowScoring, a: number, acc: Int32Array, off: number): void {
   const { considered, docCount, positional, n, minCount, minNpmi, dropAdjacent, adjacentShare, out } = s
   const m = considered.length
   const ca = docCount[considered[a]]
   let counted = 0
   let dropped = 0
   for (let b = a + 1; b < m; b++) {
-    const c = acc[off + b]
+    const at = off + 2 * b
+    const c = acc[at]
     if (c === 0) continue
-    const close = adj[off + b]
-    acc[off + b] = 0
-    adj[off + b] = 0
+    const close = acc[at + 1]
+    acc[at] = 0
+    acc[at + 1] = 0
     if (positional[b]) continue
     counted++
     if (c < minCount) continue
@@ -410,8 +412,7 @@ export class CooccurrenceCounter {
     let droppedPositional = 0
     for (let a = 0; a < m; a++) droppedPositional += positional[a]
 
-    const acc = new Int32Array(m)
-    const adj = new Int32Array(m)
+    const acc = new Int32Array(2 * m)
     const scoring = rowScoring(considered, docCount, positional, n, options)
     let done = 0
     let nextReport = work / 50
@@ -423,18 +424,18 @@ export class CooccurrenceCounter {
         const pa = fPos[k0]
         done += end - k0 - 1
         if (pa < 0) {
-          for (let k = k0 + 1; k < end; k++) acc[fSlot[k]]++
+          for (let k = k0 + 1; k < end; k++) acc[2 * fSlot[k]]++
         } else {
           for (let k = k0 + 1; k < end; k++) {
             const b = fSlot[k]
-            acc[b]++
+            acc[2 * b]++
             // |dp| <= near as one unsigned compare: the branch is rarely taken, so it predicts well.
-            if ((fPos[k] - pa + near) >>> 0 <= 2 * near) adj[b]++
+            if ((fPos[k] - pa + near) >>> 0 <= 2 * near) acc[2 * b + 1]++
           }
         }
       }
       // A full scan of the row's upper part (m^2/2 reads in all) is cheaper than tracking touched slots per increment.
-      scoreRow(scoring, a, acc, adj, 0)
+      scoreRow(scoring, a, acc, 0)
       if (options.progress && done >= nextReport) {
         options.progress(work > 0 ? done / work : 1)
         nextReport += work / 50
