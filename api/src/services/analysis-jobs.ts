@@ -447,7 +447,7 @@ async function fannedOutJob(
   message: AnalysisPartMessage | AnalysisMergeMessage
 ): Promise<{ record: AnalysisJobRecord; plan: CorrelationsPlan } | null> {
   const record = await getJob(deps.objects, message.tenant, message.jobId)
-  if (!record || record.status !== 'running') {
+  if (record?.status !== 'running') {
     deps.log?.(`[analysis ${message.jobId}] ${message.kind}: job ${record?.status ?? 'unknown'}, nothing to do`)
     return null
   }
