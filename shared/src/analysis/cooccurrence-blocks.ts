@@ -11,8 +11,7 @@ import {
   rowScoring,
   scoreRow,
   type CooccurrenceOptions,
-  type CooccurrenceResult,
-  type PairTable
+  type CooccurrenceResult
 } from './cooccurrence.ts'
 import type { PooledCsr } from './sparse.ts'
 
@@ -46,19 +45,18 @@ export function planBlocks(m: number, budgetBytes: number, minBlocks = 1): Int32
   return Int32Array.from(out)
 }
 
-/** What a block contributes to the answer: its candidate pairs (sorted) and its tallies, all additive over blocks. */
-export interface BlockPartial {
+/**
+ * What a block contributes to the answer: its candidate pairs (sorted) and its tallies, additive over blocks (but
+ * droppedPositional, the same in every block, since each sees every document; and `work`, this block's increments).
+ */
+export interface BlockPartial
+  extends Pick<
+    CooccurrenceResult,
+    'pairs' | 'pairsCounted' | 'droppedAdjacent' | 'droppedPositional' | 'truncated' | 'work'
+  > {
   /** The block's rows [start, end) in slots (indexes into the considered latents). */
   start: number
   end: number
-  pairs: PairTable
-  pairsCounted: number
-  droppedAdjacent: number
-  /** Considered latents left out as positional: the same in every block (each sees every document). */
-  droppedPositional: number
-  truncated: boolean
-  /** Pair increments done by this block; the blocks' sum is the counter's `work`. */
-  work: number
 }
 
 /**
