@@ -12,9 +12,17 @@ import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { CorrelationsQuery } from '@latentbase/shared/contract/correlations'
 import { analysisLayout, type AnalysisJobRecord } from '@latentbase/shared/contract/analysis-job'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
+import { EmbeddedQueue } from '@latentbase/shared/queue/embedded-queue'
+import type { AnalysisQueueMessage } from '@latentbase/shared/contract/analysis-job'
 import { syntheticCatalog, syntheticTopics, writeSyntheticDataset } from '../bench/synthetic-store.ts'
 import { computeCorrelations } from './correlations-service.ts'
-import { getJob, submitAnalysisJob } from './analysis-jobs.ts'
+import {
+  getJob,
+  handleAnalysisMessage,
+  onAnalysisDeadLetter,
+  submitAnalysisJob,
+  type AnalysisJobDeps
+} from './analysis-jobs.ts'
 import { startLocalAnalysis } from './analysis-local.ts'
 import type { CorrelationFanout } from './correlations-fanout.ts'
 import { fanoutFromEnv } from './correlations-fanout.ts'
@@ -125,6 +133,82 @@ test('the budget decides: entries within it count in one process; past it, one b
   assert.deepEqual(stable(result), stable(direct as unknown as Record<string, unknown>))
   const partials = (await objects.list(analysisLayout.parts(TENANT, job.id))).filter(o => o.key.endsWith('.bin'))
   assert.ok(partials.length >= 3, `${partials.length} blocks`)
+})
+
+test('the protocol, message by message: progress per block, redelivered parts and job messages, one merge, dead letters', async () => {
+  const queue = new EmbeddedQueue<AnalysisQueueMessage>(join(dir, 'manual-queue'))
+  const lines: string[] = []
+  const deps: AnalysisJobDeps = {
+    objects,
+    datasets,
+    encoders,
+    embedder,
+    queue,
+    fanout: { budgetBytes: 2 ** 30, minBlocks: 3 },
+    log: line => lines.push(line)
+  }
+  const request = { dataset: 'ds_fan', limit: 300, minNpmi: 0.1, minCount: 3 }
+  const take = async () => {
+    const got = await queue.receive({ max: 10 })
+    for (const m of got) await queue.ack(m)
+    return got.map(m => m.body)
+  }
+  const record = await submitAnalysisJob({ objects, queue }, TENANT, {
+    analysis: 'correlations',
+    dataset: 'ds_fan',
+    request
+  })
+  const [job] = await take()
+  await handleAnalysisMessage(deps, job)
+  const parts = await take()
+  assert.deepEqual(
+    parts.map(m => m.kind === 'analysis-part' && [m.part, m.parts]),
+    [
+      [0, 3],
+      [1, 3],
+      [2, 3]
+    ]
+  )
+  assert.deepEqual((await getJob(objects, TENANT, record.id))?.progress.phase, 'counting: 0 of 3 blocks')
+  await handleAnalysisMessage(deps, job) // the job message again: nothing is planned twice
+  assert.deepEqual(await take(), [])
+  assert.ok(lines.some(l => /already fanned out/.test(l)))
+
+  await handleAnalysisMessage(deps, parts[1])
+  const after1 = await getJob(objects, TENANT, record.id)
+  assert.equal(after1?.status, 'running')
+  assert.equal(after1?.progress.phase, 'counting: 1 of 3 blocks')
+  await handleAnalysisMessage(deps, parts[1]) // redelivered: its partial is stored, nothing is counted again
+  assert.equal(lines.filter(l => / block 2 of 3 in /.test(l)).length, 1)
+  await handleAnalysisMessage(deps, parts[0])
+  assert.deepEqual(await take(), [], 'no merge before the last block')
+  await handleAnalysisMessage(deps, parts[2])
+  await handleAnalysisMessage(deps, parts[2])
+  const merges = await take()
+  assert.deepEqual(merges, [{ kind: 'analysis-merge', tenant: TENANT, jobId: record.id }], 'exactly one merge message')
+  await handleAnalysisMessage(deps, merges[0])
+  await handleAnalysisMessage(deps, merges[0]) // a duplicate merge leaves the ready job alone
+  const ready = await getJob(objects, TENANT, record.id)
+  assert.equal(ready?.status, 'ready')
+  const result = JSON.parse(new TextDecoder().decode((await objects.get(ready!.resultKey!))!))
+  const direct = await computeCorrelations(ctx(), CorrelationsQuery.parse(request))
+  assert.deepEqual(stable(result), stable(direct as unknown as Record<string, unknown>))
+
+  // A part that keeps failing fails its job, with the reason.
+  const doomed = await submitAnalysisJob({ objects, queue }, TENANT, {
+    analysis: 'correlations',
+    dataset: 'ds_fan',
+    request
+  })
+  await handleAnalysisMessage(deps, (await take())[0])
+  const [part0] = await take()
+  await onAnalysisDeadLetter(deps, part0, 'worker killed three times')
+  const failed = await getJob(objects, TENANT, doomed.id)
+  assert.equal(failed?.status, 'failed')
+  assert.match(failed?.error?.message ?? '', /worker killed three times/)
+  await handleAnalysisMessage(deps, part0) // a late delivery to a failed job does nothing
+  assert.equal((await getJob(objects, TENANT, doomed.id))?.status, 'failed')
+  await queue.close()
 })
 
 test('the split is configured by environment, with clear errors', () => {
