@@ -5,6 +5,8 @@ import {
   AnalysisQueueMessage,
   analysisLayout,
   type AnalysisJobMessage,
+  type AnalysisMergeMessage,
+  type AnalysisPartMessage,
   type AnalysisJobView,
   type AnalysisKind,
   type ResultRows
@@ -29,6 +31,14 @@ import { generateHypotheses } from './hypotheses-service.ts'
 import { verifyHypotheses } from './verify-service.ts'
 import { relabelEncoder } from './relabel-service.ts'
 import { llmOf, requireLlm } from './llm-helpers.ts'
+import {
+  countBlockBytes,
+  fanoutFromEnv,
+  mergeBlocks,
+  planCorrelations,
+  type CorrelationFanout,
+  type CorrelationsPlan
+} from './correlations-fanout.ts'
 
 /** Rows per stored chunk of a result's per-row arrays (one page read touches one or two chunks). */
 export const RESULT_CHUNK_ROWS = 10_000
@@ -49,11 +59,7 @@ export type AnalysisRunners = Record<'clusters' | 'correlations', AnalysisRunner
 /** The analysis services: the job machinery depends only on `compute*(ctx, request, progress)`, not on how they work. */
 export const defaultRunners: Record<AnalysisKind, AnalysisRunner> = {
   clusters: (ctx, request, progress) => computeClusters(ctx, request, progress),
-  async correlations(ctx, request, progress) {
-    // Stored requests are query-string shaped or already parsed: booleans go back to the strings the query schema takes.
-    const raw = Object.fromEntries(Object.entries(request).map(([k, v]) => [k, typeof v === 'boolean' ? String(v) : v]))
-    return computeCorrelations(ctx, CorrelationsQuery.parse(raw), progress)
-  },
+  correlations: (ctx, request, progress) => computeCorrelations(ctx, correlationsQuery(request), progress),
   // The LLM analyses: the stored request is the endpoint's body (hypotheses: `a` is the job's dataset; relabel: plus `encoder`).
   hypotheses: (ctx, request) => generateHypotheses(ctx, requireLlm(ctx.llm, 'the hypotheses job'), request as never),
   'hypotheses-verify': (ctx, request, progress) =>
@@ -63,6 +69,13 @@ export const defaultRunners: Record<AnalysisKind, AnalysisRunner> = {
       throw new ApiError(400, 'invalid-request', 'a relabel job needs the encoder id in its request')
     return relabelEncoder(ctx, request.encoder, requireLlm(ctx.llm, 'the relabel job'), request as never, progress)
   }
+}
+
+/** A stored correlations request as its query: stored requests are query-string shaped or already parsed. */
+function correlationsQuery(request: Record<string, unknown>): CorrelationsQuery {
+  // Booleans go back to the strings the query schema takes.
+  const raw = Object.fromEntries(Object.entries(request).map(([k, v]) => [k, typeof v === 'boolean' ? String(v) : v]))
+  return CorrelationsQuery.parse(raw)
 }
 
 /** Analysis kinds that need an LLM: their routes answer 503 llm-not-configured before queueing anything. */
@@ -86,6 +99,11 @@ export interface AnalysisJobDeps {
   /** The LLM of the LLM analyses and options; null: none. Left out: read once from LLM_* in `env` (default process.env). */
   llm?: LlmClient | null
   env?: Record<string, string | undefined>
+  /**
+   * How correlation jobs split over the queue's consumers (see docs/jobs.md). Left out: LATENTBASE_CORRELATION_BUDGET_MB
+   * and LATENTBASE_CORRELATION_BLOCKS in `env` (default process.env).
+   */
+  fanout?: CorrelationFanout
 }
 
 const text = new TextDecoder()
@@ -306,6 +324,13 @@ export async function runAnalysisJob(
     log('already ready (duplicate delivery)')
     return
   }
+  if (
+    record.status === 'running' &&
+    (await deps.objects.head(analysisLayout.fannedOut(record.tenant, record.id))) !== null
+  ) {
+    log('already fanned out in blocks (duplicate delivery)')
+    return
+  }
 
   const running: AnalysisJobRecord = {
     ...record,
@@ -316,37 +341,70 @@ export async function runAnalysisJob(
   }
   delete running.error
   await putJob(deps.objects, running)
-  const runner = deps.runners?.[record.analysis] ?? defaultRunners[record.analysis]
+  const injected = deps.runners?.[record.analysis]
+  const runner = injected ?? defaultRunners[record.analysis]
   const progress = progressWriter(deps, running)
-  const ctx: AnalysisContext = {
+  const ctx = contextFor(deps, record, signal, progress.report)
+  log(`${record.analysis} on ${record.dataset} (attempt ${running.attempts})`)
+  const started = performance.now()
+  let result: unknown
+  try {
+    const request = { ...record.request, dataset: record.dataset }
+    if (record.analysis === 'correlations' && !injected) {
+      // Correlations decide here whether they fit this process or fan out in blocks over the queue.
+      const planned = await planCorrelations(ctx, correlationsQuery(request), fanoutOf(deps), progress.report)
+      if ('plan' in planned) {
+        await progress.flush()
+        return fanOut(deps, running, planned.plan)
+      }
+      result = planned.result
+    } else result = await runner(ctx, request, progress.report)
+  } catch (err) {
+    await progress.flush()
+    return attemptFailed(deps, running, err)
+  }
+  await progress.flush()
+  await completeJob(deps, running, result)
+  log(`ready in ${((performance.now() - started) / 1000).toFixed(2)} s`)
+}
+
+function fanoutOf(deps: AnalysisJobDeps): CorrelationFanout {
+  return deps.fanout ?? fanoutFromEnv(deps.env ?? process.env)
+}
+
+function contextFor(
+  deps: AnalysisJobDeps,
+  record: AnalysisJobRecord,
+  signal: AbortSignal | undefined,
+  progress: ProgressFn
+): AnalysisContext {
+  return {
     objects: deps.objects,
     datasets: deps.datasets,
     encoders: deps.encoders,
     embedder: deps.embedder,
     tenant: record.tenant,
-    progress: progress.report,
+    progress,
     signal,
     llm: llmOf(deps).llm,
     windowMiner: deps.windowMiner
   }
-  log(`${record.analysis} on ${record.dataset} (attempt ${running.attempts})`)
-  const started = performance.now()
-  let result: unknown
-  try {
-    result = await runner(ctx, { ...record.request, dataset: record.dataset }, progress.report)
-  } catch (err) {
-    await progress.flush()
-    const permanent = permanentFailure(err)
-    if (permanent) return failJob(deps, running, permanent.code, permanent.message)
-    const reason = err instanceof Error ? err.message : String(err)
-    await putJob(deps.objects, { ...running, lastAttemptError: reason.slice(0, 1000), updatedAt: nowIso(deps) }).catch(
-      e => log(`attempt error not recorded: ${(e as Error).message}`)
-    )
-    throw err // transient: the message becomes visible again and is retried
-  }
-  await progress.flush()
+}
+
+/** A failed attempt: a permanent failure fails the job; anything else is recorded and thrown, so the message is retried. */
+async function attemptFailed(deps: AnalysisJobDeps, running: AnalysisJobRecord, err: unknown): Promise<void> {
+  const permanent = permanentFailure(err)
+  if (permanent) return failJob(deps, running, permanent.code, permanent.message)
+  const reason = err instanceof Error ? err.message : String(err)
+  await putJob(deps.objects, { ...running, lastAttemptError: reason.slice(0, 1000), updatedAt: nowIso(deps) }).catch(
+    e => deps.log?.(`[analysis ${running.id}] attempt error not recorded: ${(e as Error).message}`)
+  )
+  throw err // transient: the message becomes visible again and is retried
+}
+
+/** Write the result, mark the job ready and tell its webhook. */
+async function completeJob(deps: AnalysisJobDeps, running: AnalysisJobRecord, result: unknown): Promise<void> {
   const where = await writeResult(deps.objects, running, result, deps.resultChunkRows)
-  delete running.lastAttemptError
   const ready: AnalysisJobRecord = {
     ...running,
     status: 'ready',
@@ -354,9 +412,117 @@ export async function runAnalysisJob(
     progress: { fraction: 1, phase: 'done' },
     updatedAt: nowIso(deps)
   }
+  delete ready.lastAttemptError
   await putJob(deps.objects, ready)
-  log(`ready in ${((performance.now() - started) / 1000).toFixed(2)} s`)
   await queueAnalysisEvent(deps, ready, 'analysis.ready')
+}
+
+const BLOCKS_START = 0.05
+const BLOCKS_SHARE = 0.85
+const blocksPhase = (done: number, parts: number) => `counting: ${done} of ${parts} blocks`
+
+/** Store the plan and queue one message per block; the job stays running until the merge. */
+async function fanOut(deps: AnalysisJobDeps, running: AnalysisJobRecord, plan: CorrelationsPlan): Promise<void> {
+  const parts = plan.bounds.length - 1
+  await deps.objects.put(analysisLayout.plan(running.tenant, running.id), JSON.stringify(plan), {
+    contentType: 'application/json'
+  })
+  await putJob(deps.objects, {
+    ...running,
+    progress: { fraction: BLOCKS_START, phase: blocksPhase(0, parts) },
+    updatedAt: nowIso(deps)
+  })
+  for (let part = 0; part < parts; part++)
+    await deps.queue.send({ kind: 'analysis-part', tenant: running.tenant, jobId: running.id, part, parts })
+  // Last: a redelivered job message before this point plans and sends again (duplicate parts only skip).
+  await deps.objects.put(analysisLayout.fannedOut(running.tenant, running.id), String(parts))
+  deps.log?.(`[analysis ${running.id}] fanned out in ${parts} blocks`)
+}
+
+const jobQuery = (record: AnalysisJobRecord) => correlationsQuery({ ...record.request, dataset: record.dataset })
+
+/** The job of a part or merge message, with its plan; null when there is nothing (more) to do. */
+async function fannedOutJob(
+  deps: AnalysisJobDeps,
+  message: AnalysisPartMessage | AnalysisMergeMessage
+): Promise<{ record: AnalysisJobRecord; plan: CorrelationsPlan } | null> {
+  const record = await getJob(deps.objects, message.tenant, message.jobId)
+  if (record?.status !== 'running') {
+    deps.log?.(`[analysis ${message.jobId}] ${message.kind}: job ${record?.status ?? 'unknown'}, nothing to do`)
+    return null
+  }
+  const bytes = await deps.objects.get(analysisLayout.plan(message.tenant, message.jobId))
+  if (!bytes) throw new Error(`the plan of job ${message.jobId} is missing`)
+  return { record, plan: JSON.parse(text.decode(bytes)) as CorrelationsPlan }
+}
+
+/** Count one block (unless its partial is stored: a redelivery), record progress, and queue the merge after the last. */
+async function runAnalysisPart(
+  deps: AnalysisJobDeps,
+  message: AnalysisPartMessage,
+  signal?: AbortSignal
+): Promise<void> {
+  const job = await fannedOutJob(deps, message)
+  if (!job) return
+  const { tenant, jobId, part, parts } = message
+  const key = analysisLayout.partial(tenant, jobId, part)
+  if ((await deps.objects.head(key)) === null) {
+    const started = performance.now()
+    try {
+      const ctx = contextFor(deps, job.record, signal, () => {})
+      await deps.objects.put(key, await countBlockBytes(ctx, jobQuery(job.record), job.plan, part))
+    } catch (err) {
+      return attemptFailed(deps, job.record, err)
+    }
+    deps.log?.(
+      `[analysis ${jobId}] block ${part + 1} of ${parts} in ${((performance.now() - started) / 1000).toFixed(2)} s`
+    )
+  }
+  const done = (await deps.objects.list(analysisLayout.parts(tenant, jobId))).filter(o => o.key.endsWith('.bin')).length
+  // Re-read: only a running job's progress is written (a merge that already finished must not be undone).
+  const now = await getJob(deps.objects, tenant, jobId)
+  if (now?.status === 'running')
+    await putJob(deps.objects, {
+      ...now,
+      progress: { fraction: BLOCKS_START + (BLOCKS_SHARE * done) / parts, phase: blocksPhase(done, parts) },
+      updatedAt: nowIso(deps)
+    })
+  if (done < parts) return
+  // One merge message: the part that creates the marker sends it (a duplicate would be harmless, only wasted).
+  try {
+    await deps.objects.put(analysisLayout.mergeQueued(tenant, jobId), String(part), { ifNoneMatch: true })
+  } catch (err) {
+    if ((err as Error).name === 'PreconditionFailedError') return
+    throw err
+  }
+  await deps.queue.send({ kind: 'analysis-merge', tenant, jobId })
+}
+
+/** Merge every block's partial into the job's result (once: a ready job is left alone). */
+async function runAnalysisMerge(
+  deps: AnalysisJobDeps,
+  message: AnalysisMergeMessage,
+  signal?: AbortSignal
+): Promise<void> {
+  const job = await fannedOutJob(deps, message)
+  if (!job) return
+  const { record, plan } = job
+  const parts = plan.bounds.length - 1
+  let result: unknown
+  try {
+    const partials: Uint8Array[] = []
+    for (let part = 0; part < parts; part++) {
+      const bytes = await deps.objects.get(analysisLayout.partial(record.tenant, record.id, part))
+      if (!bytes) throw new Error(`block ${part} of job ${record.id} has no partial yet`)
+      partials.push(bytes)
+    }
+    const ctx = contextFor(deps, record, signal, () => {})
+    result = await mergeBlocks(ctx, jobQuery(record), plan, partials)
+  } catch (err) {
+    return attemptFailed(deps, record, err)
+  }
+  await completeJob(deps, record, result)
+  deps.log?.(`[analysis ${record.id}] ${parts} blocks merged: ready`)
 }
 
 export async function failJob(
@@ -377,7 +543,7 @@ export async function onAnalysisDeadLetter(
   message: AnalysisQueueMessage,
   reason: string
 ): Promise<void> {
-  if (message.kind !== 'analysis') {
+  if (message.kind === 'webhook') {
     deps.log?.(`[analysis webhook ${message.jobId ?? message.datasetId}] dead-lettered: ${reason}`)
     return
   }
@@ -425,6 +591,8 @@ async function handleAnalysisWebhook(deps: AnalysisJobDeps, job: WebhookJob): Pr
 export async function handleAnalysisMessage(deps: AnalysisJobDeps, body: unknown, signal?: AbortSignal): Promise<void> {
   const message = AnalysisQueueMessage.parse(body)
   if (message.kind === 'analysis') return runAnalysisJob(deps, message, signal)
+  if (message.kind === 'analysis-part') return runAnalysisPart(deps, message, signal)
+  if (message.kind === 'analysis-merge') return runAnalysisMerge(deps, message, signal)
   return handleAnalysisWebhook(deps, message)
 }
 

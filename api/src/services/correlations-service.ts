@@ -5,7 +5,12 @@
  */
 import type { CorrelationPair, CorrelationsQuery, CorrelationsResult } from '@latentbase/shared/contract/correlations'
 import { latentRef } from '@latentbase/shared/contract/latents'
-import { CooccurrenceCounter, presence } from '@latentbase/shared/analysis/cooccurrence'
+import {
+  CooccurrenceCounter,
+  presence,
+  type CooccurrenceOptions,
+  type CooccurrenceResult
+} from '@latentbase/shared/analysis/cooccurrence'
 import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
@@ -66,14 +71,23 @@ export interface CorrelationsOptions {
   sliceEntries?: number
 }
 
-export async function computeCorrelations(
+/** The documents a correlations query reads: the dataset (or its slice) and its by-document shards in chunks. */
+export interface CorrelationsSource {
+  ds: Awaited<ReturnType<typeof sliceDataset>>
+  nLatents: number
+  /** Documents analysed (the slice's rows, or the whole dataset). */
+  nDocs: number
+  /** Chunks of ~sliceEntries latent entries: [start, end) of the rows analysed. */
+  chunks: Array<[number, number]>
+  readChunk(chunk: [number, number]): Promise<PooledCsr>
+}
+
+/** Resolve the dataset and the slice of a query, and how its rows are read in chunks (reads no latent data). */
+export async function openCorrelationsSource(
   ctx: AnalysisContext,
   query: CorrelationsQuery,
-  progress?: Progress,
   options: CorrelationsOptions = {}
-): Promise<CorrelationsResult> {
-  const started = performance.now()
-  const report = progress ?? ctx.progress ?? (() => {})
+): Promise<CorrelationsSource> {
   if (query.minFrequency > query.maxFrequency) {
     throw new ApiError(
       400,
@@ -89,7 +103,6 @@ export async function computeCorrelations(
   )
   const { manifest, prefix } = ds
   const nLatents = manifest.encoder.dSae
-  report(0, 'reading')
   const rows = ds.slice?.rows
   const nDocs = rows ? rows.length : manifest.documents.count
   // The by-document shards are read in slices of ~SLICE_ENTRIES and only the considered latents are kept, so the
@@ -112,14 +125,31 @@ export async function computeCorrelations(
     const part = rows.subarray(i, j)
     return selectRows(await readRange(part[0], part[part.length - 1] + 1), part)
   }
+  return { ds, nLatents, nDocs, chunks, readChunk }
+}
 
-  const labels = await loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents, {
-    objects: ctx.objects,
-    tenant: ctx.tenant,
-    fingerprint: manifest.encoderFingerprint
-  })
+/** Presence per latent under the query's thresholds: what sizes the counting and scores NPMI. */
+export interface CorrelationsCounts {
+  docCount: Int32Array
+  /** Per-latent presence thresholds (minActivation > 0), else undefined. */
+  minValue?: Float32Array
+}
+
+/**
+ * Document counts of the latents: the statistics file, or a pass over the documents for a slice or a presence
+ * threshold (the statistics count value > 0 over the whole dataset).
+ */
+export async function correlationsCounts(
+  ctx: AnalysisContext,
+  query: CorrelationsQuery,
+  src: CorrelationsSource,
+  report: Progress
+): Promise<CorrelationsCounts> {
+  const { ds, nLatents, chunks, readChunk } = src
+  const { manifest, prefix } = ds
+  const passes = query.minActivation > 0 ? 2 : 1
   let stats: { nLatents: number; docCount: Int32Array; topValues: Float32Array; topK: number }
-  if (rows) {
+  if (ds.slice) {
     // A slice's document counts and top values (what the stats file holds for a whole dataset) take one more pass.
     stats = {
       nLatents,
@@ -142,30 +172,32 @@ export async function computeCorrelations(
     throw new Error(
       `the latent statistics of "${ds.record.id}" cover ${stats.nLatents} latents, its encoder has ${nLatents}`
     )
-  const readSlice = (start: number) => readChunk(chunks[start])
-
+  if (!(query.minActivation > 0)) return { docCount: stats.docCount }
   // With a presence threshold the statistics' document counts (value > 0) are only upper bounds: one more pass
   // counts presence under the thresholds, so the frequency filters and NPMI see the same binarization.
-  let docCount: Int32Array = stats.docCount
-  let minValue: Float32Array | undefined
-  const passes = query.minActivation > 0 ? 2 : 1
-  if (query.minActivation > 0) {
-    // The reference is the latent's k-th strongest document (k = the stored top-k, 16), not its max: one outlier
-    // document must not raise the bar for all the others.
-    minValue = new Float32Array(nLatents)
-    for (let l = 0; l < nLatents; l++) {
-      const k = Math.min(stats.topK, stats.docCount[l])
-      if (k > 0) minValue[l] = query.minActivation * stats.topValues[l * stats.topK + k - 1]
-    }
-    docCount = new Int32Array(nLatents)
-    for (let c = 0; c < chunks.length; c++) {
-      presence(await readSlice(c), minValue, docCount)
-      ctx.signal?.throwIfAborted()
-      report((0.3 / passes) * ((c + 1) / chunks.length), 'reading')
-    }
+  // The reference is the latent's k-th strongest document (k = the stored top-k, 16), not its max: one outlier
+  // document must not raise the bar for all the others.
+  const minValue = new Float32Array(nLatents)
+  for (let l = 0; l < nLatents; l++) {
+    const k = Math.min(stats.topK, stats.docCount[l])
+    if (k > 0) minValue[l] = query.minActivation * stats.topValues[l * stats.topK + k - 1]
   }
-  // Candidates well beyond the limit, so that dropping pairs for similar labels still leaves `limit` of them.
-  const counter = new CooccurrenceCounter(docCount, nDocs, {
+  const docCount = new Int32Array(nLatents)
+  for (let c = 0; c < chunks.length; c++) {
+    presence(await readChunk(chunks[c]), minValue, docCount)
+    ctx.signal?.throwIfAborted()
+    report((0.3 / passes) * ((c + 1) / chunks.length), 'reading')
+  }
+  return { docCount, minValue }
+}
+
+/** The counting options of a query (shared by the single counter and the blocks, so both score alike). */
+export function cooccurrenceOptions(
+  query: CorrelationsQuery,
+  minValue: Float32Array | undefined,
+  progress?: (fraction: number) => void
+): CooccurrenceOptions {
+  return {
     minValue,
     minFrequency: query.minFrequency,
     maxFrequency: query.maxFrequency,
@@ -175,19 +207,68 @@ export async function computeCorrelations(
     adjacentShare: query.adjacentShare,
     adjacentTokens: query.adjacentTokens,
     dropPositional: query.dropPositional,
+    // Candidates well beyond the limit, so that dropping pairs for similar labels still leaves `limit` of them.
     maxCandidates: Math.max(200_000, query.limit * 50),
-    progress: f => report(0.3 + 0.6 * f, 'counting')
-  })
-  for (let c = 0; c < chunks.length; c++) {
-    counter.add(await readSlice(c))
+    progress
+  }
+}
+
+export async function computeCorrelations(
+  ctx: AnalysisContext,
+  query: CorrelationsQuery,
+  progress?: Progress,
+  options: CorrelationsOptions = {}
+): Promise<CorrelationsResult> {
+  const started = performance.now()
+  const report = progress ?? ctx.progress ?? (() => {})
+  const src = await openCorrelationsSource(ctx, query, options)
+  report(0, 'reading')
+  return countAndAnswer(ctx, query, src, await correlationsCounts(ctx, query, src, report), report, started)
+}
+
+/** One process: every considered entry in one CooccurrenceCounter, then the answer. */
+export async function countAndAnswer(
+  ctx: AnalysisContext,
+  query: CorrelationsQuery,
+  src: CorrelationsSource,
+  { docCount, minValue }: CorrelationsCounts,
+  report: Progress,
+  started: number
+): Promise<CorrelationsResult> {
+  const passes = minValue ? 2 : 1
+  const counter = new CooccurrenceCounter(
+    docCount,
+    src.nDocs,
+    cooccurrenceOptions(query, minValue, f => report(0.3 + 0.6 * f, 'counting'))
+  )
+  for (let c = 0; c < src.chunks.length; c++) {
+    counter.add(await src.readChunk(src.chunks[c]))
     ctx.signal?.throwIfAborted()
-    const done = (c + 1) / chunks.length
+    const done = (c + 1) / src.chunks.length
     report(passes === 2 ? 0.15 + 0.15 * done : 0.3 * done, 'reading')
   }
   const r = counter.finish()
   ctx.signal?.throwIfAborted()
-  report(0.9, 'labels')
+  return answerCorrelations(ctx, query, src.ds, r, report, started)
+}
 
+/** The answer from counted pairs: label similarity filtering and the response shape (one process or merged blocks). */
+export async function answerCorrelations(
+  ctx: AnalysisContext,
+  query: CorrelationsQuery,
+  ds: CorrelationsSource['ds'],
+  r: CooccurrenceResult,
+  report: Progress,
+  started: number
+): Promise<CorrelationsResult> {
+  report(0.9, 'labels')
+  const { manifest } = ds
+  const nLatents = manifest.encoder.dSae
+  const labels = await loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents, {
+    objects: ctx.objects,
+    tenant: ctx.tenant,
+    fingerprint: manifest.encoderFingerprint
+  })
   const n = r.documents
   // A slice's latent links open the latent's page of the same slice.
   const sliceParam = ds.slice ? `&where=${encodeURIComponent(ds.slice.text)}` : ''

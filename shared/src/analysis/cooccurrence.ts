@@ -41,8 +41,8 @@ export interface CooccurrenceOptions {
    */
   dropPositional?: boolean
   /**
-   * Pairs kept as candidates (default 200,000): when more pass the thresholds, the buffer keeps its better half and
-   * raises its NPMI floor, so memory stays bounded and the top pairs stay exact.
+   * Pairs kept as candidates (default 200,000): when more pass the thresholds, exactly the best this many are kept
+   * (by the table's order), so memory stays bounded, the top pairs stay exact and `truncated` says pairs were left out.
    */
   maxCandidates?: number
   /**
@@ -125,18 +125,29 @@ export const POSITIONAL_SHARE = 0.9
 /** ...and the documents it must be seen in first (the default minCount): 5 documents at one position of ~200 by chance have odds ~1e-6. */
 export const POSITIONAL_MIN_DOCS = 5
 
-/** Growable parallel arrays of candidate pairs. */
-class Candidates {
+/**
+ * Growable parallel arrays of candidate pairs, keeping exactly the best `cap` by the table's order (NPMI descending, then
+ * count descending, then a, then b). The kept set depends only on which pairs were offered, not on their order, so
+ * buffers filled apart (blocks of rows on several workers) merge into the same pairs as one buffer (see `mergePairs`).
+ * The buffer holds at most 2 cap pairs: when full, it keeps its best `cap` and from then on accepts only pairs that
+ * beat the worst one kept.
+ */
+export class Candidates {
   length = 0
-  floor = -Infinity
   truncated = false
+  private floorSet = false
+  private fN = 0
+  private fC = 0
+  private fA = 0
+  private fB = 0
   a: Int32Array
   b: Int32Array
   count: Int32Array
   adjacent: Int32Array
   npmi: Float64Array
-  constructor(private readonly cap: number) {
-    const n = Math.min(cap, 4096)
+  constructor(readonly cap: number) {
+    if (!(cap >= 1)) throw new RangeError(`the candidate buffer needs room for at least one pair (got ${cap})`)
+    const n = Math.min(2 * cap, 4096)
     this.a = new Int32Array(n)
     this.b = new Int32Array(n)
     this.count = new Int32Array(n)
@@ -144,13 +155,24 @@ class Candidates {
     this.npmi = new Float64Array(n)
   }
 
+  /** Whether (v, count, a, b) comes after the worst pair kept (so it can never be among the best `cap`). */
+  private belowFloor(a: number, b: number, count: number, v: number): boolean {
+    if (v !== this.fN) return v < this.fN
+    if (count !== this.fC) return count < this.fC
+    if (a !== this.fA) return a > this.fA
+    return b > this.fB
+  }
+
   push(a: number, b: number, count: number, adjacent: number, v: number): void {
-    if (v <= this.floor) return
-    if (this.length >= this.cap) {
-      this.halve()
-      if (v <= this.floor) return
+    if (this.floorSet && this.belowFloor(a, b, count, v)) {
+      this.truncated = true
+      return
     }
-    if (this.length === this.a.length) this.grow(Math.min(this.cap, Math.max(16, this.a.length * 2)))
+    if (this.length >= 2 * this.cap) {
+      this.trim()
+      if (this.belowFloor(a, b, count, v)) return
+    }
+    if (this.length === this.a.length) this.grow(Math.min(2 * this.cap, Math.max(16, this.a.length * 2)))
     const k = this.length++
     this.a[k] = a
     this.b[k] = b
@@ -172,15 +194,17 @@ class Candidates {
     this.npmi = g(this.npmi, Float64Array)
   }
 
-  /** Keep the better half and accept only pairs above the worst one kept from now on. */
-  private halve(): void {
+  /** Keep the best `cap` (when more are held) and accept only pairs better than the worst of them from now on. */
+  private trim(): void {
     const order = this.order()
-    const keep = Math.max(1, this.length >> 1)
-    this.floor = this.npmi[order[keep - 1]]
-    // Everything tied with the new floor is dropped too, so the kept set is exactly "all pairs above the floor".
-    let n = keep
-    while (n > 0 && this.npmi[order[n - 1]] <= this.floor) n--
-    this.permute(order.subarray(0, n))
+    if (order.length <= this.cap) return
+    const last = order[this.cap - 1]
+    this.floorSet = true
+    this.fN = this.npmi[last]
+    this.fC = this.count[last]
+    this.fA = this.a[last]
+    this.fB = this.b[last]
+    this.permute(order.subarray(0, this.cap))
     this.truncated = true
   }
 
@@ -204,6 +228,83 @@ class Candidates {
     this.npmi = pick(this.npmi)
     this.length = order.length
   }
+
+  /** The best `cap` pairs offered, sorted. */
+  table(): PairTable {
+    this.trim()
+    this.permute(this.order())
+    return { length: this.length, a: this.a, b: this.b, count: this.count, adjacent: this.adjacent, npmi: this.npmi }
+  }
+}
+
+/** What scoring a row of counts needs, and the tallies it keeps (one per counter or block). */
+export interface RowScoring {
+  considered: Int32Array
+  docCount: Int32Array
+  positional: Uint8Array
+  n: number
+  minCount: number
+  minNpmi: number
+  dropAdjacent: boolean
+  adjacentShare: number
+  out: Candidates
+  pairsCounted: number
+  droppedAdjacent: number
+}
+
+export function rowScoring(
+  considered: Int32Array,
+  docCount: Int32Array,
+  positional: Uint8Array,
+  n: number,
+  options: CooccurrenceOptions
+): RowScoring {
+  return {
+    considered,
+    docCount,
+    positional,
+    n,
+    minCount: options.minCount ?? 5,
+    minNpmi: options.minNpmi ?? 0.5,
+    dropAdjacent: options.dropAdjacent ?? true,
+    adjacentShare: options.adjacentShare ?? 0.5,
+    out: new Candidates(options.maxCandidates ?? 200_000),
+    pairsCounted: 0,
+    droppedAdjacent: 0
+  }
+}
+
+/**
+ * Score row `a` of the counts (slot b's count at acc[off + 2b], the shared documents with adjacent max positions
+ * next to it at acc[off + 2b + 1], for b > a): count, NPMI and adjacency filters, candidates into `s.out`. Zeroes
+ * the cells it reads. Count and adjacent count sit side by side so an increment of both touches one cache line.
+ */
+export function scoreRow(s: RowScoring, a: number, acc: Int32Array, off: number): void {
+  const { considered, docCount, positional, n, minCount, minNpmi, dropAdjacent, adjacentShare, out } = s
+  const m = considered.length
+  const ca = docCount[considered[a]]
+  let counted = 0
+  let dropped = 0
+  for (let b = a + 1; b < m; b++) {
+    const at = off + 2 * b
+    const c = acc[at]
+    if (c === 0) continue
+    const close = acc[at + 1]
+    acc[at] = 0
+    acc[at + 1] = 0
+    if (positional[b]) continue
+    counted++
+    if (c < minCount) continue
+    const v = npmi(c, ca, docCount[considered[b]], n)
+    if (!(v >= minNpmi)) continue
+    if (dropAdjacent && close >= adjacentShare * c) {
+      dropped++
+      continue
+    }
+    out.push(considered[a], considered[b], c, close, v)
+  }
+  s.pairsCounted += counted
+  s.droppedAdjacent += dropped
 }
 
 /**
@@ -287,10 +388,6 @@ export class CooccurrenceCounter {
         `added ${this.rows} of ${n} documents and ${this.at} of ${fSlot.length} latent entries: the document counts disagree with the rows`
       )
     }
-    const minCount = options.minCount ?? 5
-    const minNpmi = options.minNpmi ?? 0.5
-    const dropAdjacent = options.dropAdjacent ?? true
-    const adjacentShare = options.adjacentShare ?? 0.5
     const near = Math.max(0, Math.floor(options.adjacentTokens ?? 1))
     const work = this.work
     // For each slot, the filtered entries holding it (in document order) and where their row ends.
@@ -315,11 +412,8 @@ export class CooccurrenceCounter {
     let droppedPositional = 0
     for (let a = 0; a < m; a++) droppedPositional += positional[a]
 
-    const acc = new Int32Array(m)
-    const adj = new Int32Array(m)
-    const out = new Candidates(options.maxCandidates ?? 200_000)
-    let pairsCounted = 0
-    let droppedAdjacent = 0
+    const acc = new Int32Array(2 * m)
+    const scoring = rowScoring(considered, docCount, positional, n, options)
     let done = 0
     let nextReport = work / 50
     for (let a = 0; a < m; a++) {
@@ -330,51 +424,33 @@ export class CooccurrenceCounter {
         const pa = fPos[k0]
         done += end - k0 - 1
         if (pa < 0) {
-          for (let k = k0 + 1; k < end; k++) acc[fSlot[k]]++
+          for (let k = k0 + 1; k < end; k++) acc[2 * fSlot[k]]++
         } else {
           for (let k = k0 + 1; k < end; k++) {
             const b = fSlot[k]
-            acc[b]++
+            acc[2 * b]++
             // |dp| <= near as one unsigned compare: the branch is rarely taken, so it predicts well.
-            if ((fPos[k] - pa + near) >>> 0 <= 2 * near) adj[b]++
+            if ((fPos[k] - pa + near) >>> 0 <= 2 * near) acc[2 * b + 1]++
           }
         }
       }
       // A full scan of the row's upper part (m^2/2 reads in all) is cheaper than tracking touched slots per increment.
-      const ca = docCount[considered[a]]
-      for (let b = a + 1; b < m; b++) {
-        const c = acc[b]
-        if (c === 0) continue
-        const close = adj[b]
-        acc[b] = 0
-        adj[b] = 0
-        if (positional[b]) continue
-        pairsCounted++
-        if (c < minCount) continue
-        const v = npmi(c, ca, docCount[considered[b]], n)
-        if (!(v >= minNpmi)) continue
-        if (dropAdjacent && close >= adjacentShare * c) {
-          droppedAdjacent++
-          continue
-        }
-        out.push(considered[a], considered[b], c, close, v)
-      }
+      scoreRow(scoring, a, acc, 0)
       if (options.progress && done >= nextReport) {
         options.progress(work > 0 ? done / work : 1)
         nextReport += work / 50
       }
     }
     options.progress?.(1)
-    out.permute(out.order())
     return {
       documents: n,
       docCount,
       considered,
-      pairs: { length: out.length, a: out.a, b: out.b, count: out.count, adjacent: out.adjacent, npmi: out.npmi },
-      pairsCounted,
-      droppedAdjacent,
+      pairs: scoring.out.table(),
+      pairsCounted: scoring.pairsCounted,
+      droppedAdjacent: scoring.droppedAdjacent,
       droppedPositional,
-      truncated: out.truncated,
+      truncated: scoring.out.truncated,
       work
     }
   }
@@ -384,7 +460,7 @@ export class CooccurrenceCounter {
  * Slots (considered latents) whose max position is, in at least POSITIONAL_SHARE of their documents, within one token
  * of their most common max position. One histogram of positions, reset per slot over the positions it touched.
  */
-function positionalSlots(fPos: Int32Array, entry: Int32Array, perSlot: Int32Array, m: number): Uint8Array {
+export function positionalSlots(fPos: Int32Array, entry: Int32Array, perSlot: Int32Array, m: number): Uint8Array {
   const out = new Uint8Array(m)
   let maxPos = -1
   for (let k = 0; k < fPos.length; k++) if (fPos[k] > maxPos) maxPos = fPos[k]

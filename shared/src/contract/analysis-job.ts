@@ -19,8 +19,34 @@ export const AnalysisJobMessage = z.object({
 })
 export type AnalysisJobMessage = z.infer<typeof AnalysisJobMessage>
 
+/**
+ * One part of a job that fans out (correlations past one worker's memory: one block of rows of the pair triangle).
+ * The plan in the job's folder says what the part covers; the part writes its partial there once.
+ */
+export const AnalysisPartMessage = z.object({
+  kind: z.literal('analysis-part'),
+  tenant: z.string().min(1),
+  jobId: z.string().min(1),
+  part: z.number().int().nonnegative(),
+  parts: z.number().int().positive()
+})
+export type AnalysisPartMessage = z.infer<typeof AnalysisPartMessage>
+
+/** Sent when every part's partial is stored: merge them into the job's result (idempotent). */
+export const AnalysisMergeMessage = z.object({
+  kind: z.literal('analysis-merge'),
+  tenant: z.string().min(1),
+  jobId: z.string().min(1)
+})
+export type AnalysisMergeMessage = z.infer<typeof AnalysisMergeMessage>
+
 /** The analysis queue also carries the webhook deliveries of its own events (WebhookJob with `jobId`). */
-export const AnalysisQueueMessage = z.discriminatedUnion('kind', [AnalysisJobMessage, WebhookJob])
+export const AnalysisQueueMessage = z.discriminatedUnion('kind', [
+  AnalysisJobMessage,
+  AnalysisPartMessage,
+  AnalysisMergeMessage,
+  WebhookJob
+])
 export type AnalysisQueueMessage = z.infer<typeof AnalysisQueueMessage>
 
 export const AnalysisProgress = z.object({
@@ -127,5 +153,12 @@ export const analysisLayout = {
   prefix: (tenant: string, jobId: string) => `${safe('tenant', tenant)}/analyses/${safe('job id', jobId)}/`,
   result: (tenant: string, jobId: string) => `${analysisLayout.prefix(tenant, jobId)}result.json`,
   rowsChunk: (tenant: string, jobId: string, chunk: number) =>
-    `${analysisLayout.prefix(tenant, jobId)}rows/part-${String(chunk).padStart(5, '0')}.json`
+    `${analysisLayout.prefix(tenant, jobId)}rows/part-${String(chunk).padStart(5, '0')}.json`,
+  /** A fanned-out job's parts: the plan, each part's partial, and the marker of the one merge message. */
+  parts: (tenant: string, jobId: string) => `${analysisLayout.prefix(tenant, jobId)}parts/`,
+  plan: (tenant: string, jobId: string) => `${analysisLayout.parts(tenant, jobId)}plan.json`,
+  partial: (tenant: string, jobId: string, part: number) =>
+    `${analysisLayout.parts(tenant, jobId)}partial-${String(part).padStart(5, '0')}.bin`,
+  fannedOut: (tenant: string, jobId: string) => `${analysisLayout.parts(tenant, jobId)}fanned-out`,
+  mergeQueued: (tenant: string, jobId: string) => `${analysisLayout.parts(tenant, jobId)}merge-queued`
 }
