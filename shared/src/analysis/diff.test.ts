@@ -311,3 +311,22 @@ test('length control: a latent that only tracks length is significant naively bu
     RangeError
   )
 })
+
+test('a short limit reports the first latents of the full ranking, ties included, in every direction and metric', () => {
+  // 4,000 latents with coarse counts (many equal differences and p-values): limit 25 takes the one-pass selection,
+  // limit = every latent the full sort; the first 25 must be the same latents in the same order.
+  const L = 4000
+  const r = rng(21)
+  const counts = () => Int32Array.from({ length: L }, () => (r() < 0.1 ? 0 : Math.round(r() * 8) * 25))
+  const a = { id: 'a', name: 'A', documents: 1000, counts: counts() }
+  const b = { id: 'b', name: 'B', documents: 1200, counts: counts() }
+  const noLabels = new Array<string | null>(L).fill(null)
+  for (const metric of ['absolute', 'relative'] as const)
+    for (const direction of ['a', 'b', 'both'] as const) {
+      const diff = (limit: number) =>
+        diffLatents({ a, b: [b], labels: noLabels, options: { ...defaults, metric, direction, limit } }).latents
+      const all = diff(L)
+      assert.ok(all.length > 3000)
+      assert.deepEqual(diff(25), all.slice(0, 25), `${metric} ${direction}`)
+    }
+})

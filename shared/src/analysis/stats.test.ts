@@ -234,6 +234,31 @@ test('Benjamini-Hochberg: scipy reference, monotone, capped, order-preserving', 
   assert.deepEqual(Array.from(benjaminiHochberg(Float64Array.from([1, 1, 1]))), [1, 1, 1])
 })
 
+test('Benjamini-Hochberg: the same q, bit for bit, as ranking indices one by one (ties in any order, NaN as 1)', () => {
+  // The textbook form: rank indices by p (ties by index), running minimum from the largest rank down.
+  const byIndexSort = (pv: Float64Array): Float64Array => {
+    const m = pv.length
+    const p = (i: number) => (Number.isNaN(pv[i]) ? 1 : pv[i])
+    const order = Array.from({ length: m }, (_, i) => i).sort((x, y) => p(x) - p(y) || x - y)
+    const q = new Float64Array(m)
+    let running = 1
+    for (let r = m - 1; r >= 0; r--) {
+      running = Math.min(running, (p(order[r]) * m) / (r + 1))
+      q[order[r]] = running
+    }
+    return q
+  }
+  const r = rng(11)
+  for (const m of [1, 2, 7, 100, 2000]) {
+    // Coarse values (many ties), exact zeros and ones, NaNs and tiny p-values.
+    const p = Float64Array.from({ length: m }, () => {
+      const u = r()
+      return u < 0.1 ? Number.NaN : u < 0.2 ? 1 : u < 0.25 ? 0 : u < 0.5 ? Math.round(r() * 20) / 20 : r() * 1e-3
+    })
+    assert.deepEqual(Array.from(benjaminiHochberg(p)), Array.from(byIndexSort(p)), `m = ${m}`)
+  }
+})
+
 test('McNemar exact: binomial references and a BigInt oracle', () => {
   // R: binom.test(1, 10)$p.value = 0.02148 (= 22/1024).
   close(mcnemarExact(1, 9), 22 / 1024, 1e-14)

@@ -227,15 +227,28 @@ export function benjaminiHochberg(pValues: Float64Array): Float64Array {
   const m = pValues.length
   const q = new Float64Array(m)
   if (m === 0) return q
-  const p = (i: number) => (Number.isNaN(pValues[i]) ? 1 : pValues[i])
-  const order = new Uint32Array(m)
-  for (let i = 0; i < m; i++) order[i] = i
-  order.sort((x, y) => p(x) - p(y) || x - y)
+  // Tied p-values get the same q whichever order they are ranked in (over a run of ties the running minimum is set
+  // at the run's highest rank), so the values alone are sorted, natively, with no comparator: sorting 16k indices
+  // through a comparator cost tens of ms of not-yet-optimized JavaScript in a fresh process's first diff.
+  const sorted = new Float64Array(m)
+  for (let i = 0; i < m; i++) sorted[i] = Number.isNaN(pValues[i]) ? 1 : pValues[i]
+  sorted.sort()
+  const atRank = new Float64Array(m)
   let running = 1
   for (let r = m - 1; r >= 0; r--) {
-    const i = order[r]
-    running = Math.min(running, (p(i) * m) / (r + 1))
-    q[i] = running
+    running = Math.min(running, (sorted[r] * m) / (r + 1))
+    atRank[r] = running
+  }
+  for (let i = 0; i < m; i++) {
+    const p = Number.isNaN(pValues[i]) ? 1 : pValues[i]
+    let lo = 0
+    let hi = m - 1
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (sorted[mid] < p) lo = mid + 1
+      else hi = mid
+    }
+    q[i] = atRank[lo]
   }
   return q
 }

@@ -95,6 +95,28 @@ test('manifests: validated on commit and on read, null until committed', async (
   await assert.rejects(ds.getManifest('local', 'm1'))
 })
 
+test('manifests read again: equal but unshared objects; a rewritten manifest is validated again', async () => {
+  const objects = new MemoryObjectStore()
+  const ds = new DatasetStore(objects)
+  await ds.putRecord(record('m2'))
+  // An unknown key in the stored text: validation strips it, and so must every later read of the same text.
+  await objects.put(layout.manifest('local', 'm2'), JSON.stringify({ ...manifest('m2'), extra: 'dropped' }))
+  const first = (await ds.getManifest('local', 'm2'))!
+  const second = (await ds.getManifest('local', 'm2'))!
+  assert.deepEqual(first, manifest('m2'))
+  assert.deepEqual(second, manifest('m2'))
+  assert.notEqual(first, second)
+  first.documents.count = 999
+  assert.equal((await ds.getManifest('local', 'm2'))!.documents.count, manifest('m2').documents.count)
+  // The same key with other bytes: read and validated anew (a valid change shows, an invalid one is refused).
+  await objects.put(layout.manifest('local', 'm2'), JSON.stringify({ ...manifest('m2'), maxTokens: 7 }))
+  assert.equal((await ds.getManifest('local', 'm2'))!.maxTokens, 7)
+  await objects.put(layout.manifest('local', 'm2'), JSON.stringify({ ...manifest('m2'), maxTokens: 'seven' }))
+  await assert.rejects(ds.getManifest('local', 'm2'))
+  await objects.put(layout.manifest('local', 'm2'), JSON.stringify({ ...manifest('m2'), extra: 'dropped' }))
+  assert.deepEqual(await ds.getManifest('local', 'm2'), manifest('m2'))
+})
+
 test('delete: tombstone first, then every key; nothing can commit or reappear afterwards', async () => {
   const root = path.join(base, 'del')
   const inner = new FsObjectStore(root)

@@ -24,12 +24,37 @@ export interface Tombstone {
 
 const text = new TextDecoder()
 
+/** Validated manifests a DatasetStore keeps (by text; ~40 KB each at 100k documents, twice). */
+const MANIFESTS_KEPT = 32
+
 /**
  * Deleting writes a tombstone first, and every read and commit checks it, so a late job redelivery cannot bring a
  * deleted dataset back.
  */
 export class DatasetStore {
   constructor(readonly objects: ObjectStore) {}
+
+  /**
+   * Manifests validated before, by their stored text (the text as validated and re-serialized). Every analysis reads
+   * the manifest (the ETag's load and the answer's load on a first call), and validating one of 100k documents costs
+   * ~1.5 ms warm, ~20 ms in a fresh process; JSON.parse of the validated text gives an equal, unshared object in a
+   * fraction of that. Keyed by the bytes read, never by the key alone, so a rewritten manifest is validated again.
+   */
+  private readonly validManifests = new Map<string, string>()
+
+  /** The manifest in `text`, validated (once per distinct text while it stays among the last few read). */
+  parseManifest(text: string): Manifest {
+    const known = this.validManifests.get(text)
+    if (known !== undefined) {
+      this.validManifests.delete(text)
+      this.validManifests.set(text, known)
+      return JSON.parse(known) as Manifest
+    }
+    const parsed = Manifest.parse(JSON.parse(text))
+    this.validManifests.set(text, JSON.stringify(parsed))
+    if (this.validManifests.size > MANIFESTS_KEPT) this.validManifests.delete(this.validManifests.keys().next().value!)
+    return parsed
+  }
 
   private async getJson(key: string): Promise<unknown | null> {
     const bytes = await this.objects.get(key)
@@ -83,8 +108,11 @@ export class DatasetStore {
 
   /** The manifest, validated; null when the dataset is not complete or was deleted. */
   async getManifest(tenant: string, id: string): Promise<Manifest | null> {
-    const [raw, deleted] = await Promise.all([this.getJson(layout.manifest(tenant, id)), this.isTombstoned(tenant, id)])
-    return raw === null || deleted ? null : Manifest.parse(raw)
+    const [bytes, deleted] = await Promise.all([
+      this.objects.get(layout.manifest(tenant, id)),
+      this.isTombstoned(tenant, id)
+    ])
+    return bytes === null || deleted ? null : this.parseManifest(text.decode(bytes))
   }
 
   /**

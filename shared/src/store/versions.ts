@@ -46,8 +46,6 @@ export function versionsOf(m: Manifest): NonNullable<Manifest['versions']> {
 export const versionInfos = (m: Manifest): VersionInfo[] =>
   versionsOf(m).map(({ version, documents, tokens, createdAt }) => ({ version, documents, tokens, createdAt }))
 
-const decode = (bytes: Uint8Array) => JSON.parse(new TextDecoder().decode(bytes)) as unknown
-
 /**
  * The manifest of a dataset at a version (latest when `version` is undefined); null when the dataset is not ready,
  * deleted, or has no such version.
@@ -62,7 +60,7 @@ export async function getManifestAt(
   if (!latest || version === undefined || version === versionOf(latest)) return latest
   if (version > versionOf(latest)) return null
   const bytes = await datasets.objects.get(layout.datasetPrefix(tenant, id) + versionLayout.manifest(version))
-  return bytes ? Manifest.parse(decode(bytes)) : null
+  return bytes ? datasets.parseManifest(new TextDecoder().decode(bytes)) : null
 }
 
 /**
