@@ -114,7 +114,9 @@ for (const method of ['spectral', 'kmeans'] as const) {
     // The sample's documents keep their fitted clusters (the fit stored beside the plan).
     const fit = decodeFit((await objects.get(analysisLayout.planData(TENANT, two.job.id)))!)
     assert.deepEqual(fit.rows, sampleRows(N_DOCS, 200, 3), 'the seeded sample')
-    fit.rows.forEach((row, i) => assert.equal(r.assignments[row], fit.assignments[i], `sampled row ${row}`))
+    fit.rows.forEach((row, i) => {
+      assert.equal(r.assignments[row], fit.assignments[i], `sampled row ${row}`)
+    })
     for (const c of r.clusters)
       for (const row of c.central) assert.ok(fit.rows.includes(row), 'central rows are fitted')
     // The extension finds the planted topics.

@@ -91,7 +91,9 @@ for (const method of ['spectral', 'kmeans'] as const) {
       summed.sizes.reduce((s, x) => s + x, 0),
       n
     )
-    fit.rows.forEach((r, i) => assert.equal(one[r], fit.assignments[i], `sampled row ${r}`))
+    fit.rows.forEach((r, i) => {
+      assert.equal(one[r], fit.assignments[i], `sampled row ${r}`)
+    })
     // Descriptions from summed counts are the ones of the whole matrix.
     const labels = Array.from({ length: 300 }, (_, l) => `latent ${l}`)
     assert.deepEqual(describeFromCounts(summed, n, fit.latentOf, labels), describeClusters(whole, one, 4, labels))
