@@ -25,6 +25,7 @@ import { FsObjectStore } from '@latentbase/shared/store/fs-store'
 import { EmbeddedQueue } from '@latentbase/shared/queue/embedded-queue'
 import type { AnalysisQueueMessage } from '@latentbase/shared/contract/analysis-job'
 import { getJob, submitAnalysisJob } from '../services/analysis-jobs.ts'
+import { SAMPLE_MAX_DOCS_CAP } from '@latentbase/shared/contract/clusters'
 import { FANOUT_TENANT, fanoutRequest, prepareFanoutStore } from './fanout-store.ts'
 
 const { values } = parseArgs({
@@ -155,15 +156,20 @@ try {
     if (same === 'DIFFERENT ANSWER') process.exitCode = 1
   }
   await queue.close()
-  if (!values['no-direct'] && !clusters) {
-    const d = start(['direct', root, String(nLatents), prepared.dataset], {})
+  // Clusters' before: every document clustered in one process (today's path), where the cap on sampleMaxDocs allows.
+  const whole = clusters && nDocs <= SAMPLE_MAX_DOCS_CAP
+  if (!values['no-direct'] && (!clusters || whole)) {
+    const d = start(
+      ['direct', root, String(nLatents), prepared.dataset],
+      whole ? { BENCH_CLUSTERS_REQUEST: JSON.stringify({ ...request, sampleMaxDocs: SAMPLE_MAX_DOCS_CAP }) } : {}
+    )
     children.push(d.proc)
     const s = await d.next('started')
     const r = await d.next('result')
     const e = await d.next('stopped')
     const same = reference === null ? '' : reference === stable(r.result!) ? ', same answer' : ', DIFFERENT ANSWER'
     console.log(
-      `  ${'direct'.padEnd(8)} ${'-'.padStart(6)} ${fmt(r.wallSeconds!).padStart(6)} s ${fmt(e.cpuSeconds - s.cpuSeconds).padStart(8)} s  ${e.maxRssMB} MB  (single process counter, today's path${same})`
+      `  ${'direct'.padEnd(8)} ${'-'.padStart(6)} ${fmt(r.wallSeconds!).padStart(6)} s ${fmt(e.cpuSeconds - s.cpuSeconds).padStart(8)} s  ${e.maxRssMB} MB  (${clusters ? `every document in one process, today's path: ${clustersSummary(r.result!)}` : `single process counter, today's path${same}`})`
     )
   }
   console.log(
