@@ -10,15 +10,15 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FsObjectStore } from '@latentbase/shared/store/fs-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
-import { analysisLayout, type AnalysisJobRecord } from '@latentbase/shared/contract/analysis-job'
+import { analysisLayout } from '@latentbase/shared/contract/analysis-job'
 import type { ClustersResult } from '@latentbase/shared/contract/clusters'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { decodeFit, sampleRows } from '@latentbase/shared/analysis/clustering/assign'
 import { purity } from '@latentbase/shared/analysis/clustering/synthetic'
 import { syntheticCatalog, syntheticTopics, writeSyntheticDataset } from '../bench/synthetic-store.ts'
 import { computeClusters } from './clusters-service.ts'
-import { getJob, readResultPage, submitAnalysisJob } from './analysis-jobs.ts'
-import { startLocalAnalysis } from './analysis-local.ts'
+import { readResultPage } from './analysis-jobs.ts'
+import { runLocalJob } from './local-job-runner.ts'
 import { clusterPartDocsFromEnv } from './clusters-fanout.ts'
 
 const TENANT = 'local'
@@ -52,39 +52,12 @@ after(async () => {
 const ctx = () => ({ objects, datasets, encoders, embedder, tenant: TENANT })
 
 async function runJob(request: Record<string, unknown>, consumers: number) {
-  const lines: string[] = []
-  const workers = Array.from({ length: consumers }, (_, i) =>
-    startLocalAnalysis({
-      dataDir: dir,
-      objects,
-      datasets,
-      encoders,
-      embedder,
-      clusterPartDocs: 300,
-      log: line => lines.push(`#${i} ${line}`),
-      consumer: { retryDelaySeconds: () => 0 }
-    })
+  const { job, lines } = await runLocalJob(
+    { dataDir: dir, objects, datasets, encoders, embedder, clusterPartDocs: 300 },
+    { tenant: TENANT, analysis: 'clusters', dataset: 'ds_big', request, consumers }
   )
-  try {
-    const record = await submitAnalysisJob({ objects, queue: workers[0].queue }, TENANT, {
-      analysis: 'clusters',
-      dataset: 'ds_big',
-      request
-    })
-    const deadline = Date.now() + 60_000
-    let job: AnalysisJobRecord | null = null
-    for (;;) {
-      job = await getJob(objects, TENANT, record.id)
-      if (job?.status === 'ready' || job?.status === 'failed') break
-      if (Date.now() > deadline) throw new Error(`job still ${job?.status}: ${lines.join('\n')}`)
-      await new Promise(r => setTimeout(r, 50))
-    }
-    assert.equal(job.status, 'ready', JSON.stringify(job.error))
-    const page = await readResultPage(objects, job, 0, 100_000)
-    return { job, result: page.result as unknown as ClustersResult, lines }
-  } finally {
-    for (const w of workers) await w.close()
-  }
+  const page = await readResultPage(objects, job, 0, 100_000)
+  return { job, result: page.result as unknown as ClustersResult, lines }
 }
 
 const stable = ({ seconds: _s, ...rest }: ClustersResult) => rest
