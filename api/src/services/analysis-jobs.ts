@@ -368,6 +368,7 @@ export async function runAnalysisJob(
       const planned = await planClusters(ctx, request, progress.report, clusterPartDocsOf(deps))
       if ('plan' in planned) {
         await progress.flush()
+        log(`fitted on a sample in ${((performance.now() - started) / 1000).toFixed(2)} s`)
         return fanOut(deps, running, planned.plan, encodeFit(planned.fit))
       }
       result = planned.result
