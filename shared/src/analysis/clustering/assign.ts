@@ -138,30 +138,42 @@ const MAGIC = 0x4c424341 // "LBCA"
 /** Bytes of a partial: a header of Int32 (magic, start, rows, k, m, empty), then assignments, sizes, inCounts, total. */
 export function encodeAssignPartial(p: AssignPartial): Uint8Array {
   const { k, m } = p.counts
-  const n = p.assignments.length
-  const out = new Int32Array(6 + n + k + k * m + m)
-  out.set([MAGIC, p.start, n, k, m, p.empty])
-  let at = 6
-  for (const part of [p.assignments, p.counts.sizes, p.counts.inCounts, p.counts.total]) {
+  return packInt32(
+    [MAGIC, p.start, p.assignments.length, k, m, p.empty],
+    [p.assignments, p.counts.sizes, p.counts.inCounts, p.counts.total]
+  )
+}
+
+export function decodeAssignPartial(bytes: Uint8Array): AssignPartial {
+  const { header, take } = unpackInt32(bytes, 6, MAGIC, 'a clustering partial')
+  const [, start, n, k, m, empty] = header
+  const [assignments, sizes, inCounts, total] = take([n, k, k * m, m])
+  return { start, assignments, counts: { k, m, sizes, inCounts, total }, empty }
+}
+
+/** An Int32 header followed by Int32 arrays, as bytes. */
+function packInt32(header: number[], parts: Int32Array[]): Uint8Array {
+  const out = new Int32Array(header.length + parts.reduce((s, p) => s + p.length, 0))
+  out.set(header)
+  let at = header.length
+  for (const part of parts) {
     out.set(part, at)
     at += part.length
   }
   return new Uint8Array(out.buffer)
 }
 
-export function decodeAssignPartial(bytes: Uint8Array): AssignPartial {
-  if (bytes.byteLength % 4 !== 0 || bytes.byteLength < 24) throw new Error('not a clustering partial (bad length)')
+/** The header of packInt32's bytes (checked against `magic`), and the arrays of the lengths it implies. */
+function unpackInt32(bytes: Uint8Array, headerLength: number, magic: number, what: string) {
+  if (bytes.byteLength % 4 !== 0 || bytes.byteLength < headerLength * 4) throw new Error(`not ${what} (bad length)`)
   const all = new Int32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
-  const [magic, start, n, k, m, empty] = all
-  if (magic !== MAGIC) throw new Error('not a clustering partial (bad magic)')
-  if (all.length !== 6 + n + k + k * m + m) throw new Error('a clustering partial of the wrong size')
-  let at = 6
-  const take = (len: number) => all.subarray(at, (at += len))
-  const assignments = take(n)
-  const sizes = take(k)
-  const inCounts = take(k * m)
-  const total = take(m)
-  return { start, assignments, counts: { k, m, sizes, inCounts, total }, empty }
+  if (all[0] !== magic) throw new Error(`not ${what} (bad magic)`)
+  const take = (lengths: number[]): Int32Array[] => {
+    if (all.length !== headerLength + lengths.reduce((s, x) => s + x, 0)) throw new Error(`${what} of the wrong size`)
+    let at = headerLength
+    return lengths.map(len => all.subarray(at, (at += len)))
+  }
+  return { header: all.subarray(0, headerLength), take }
 }
 
 /** What a clustering fitted on a sample hands to the parts that extend it: the sample, its clusters and counts. */
@@ -180,30 +192,15 @@ const FIT_MAGIC = 0x4c424346 // "LBCF"
 /** Bytes of a fitted sample: Int32 header (magic, s, k, m), then rows, assignments, latentOf, sizes, inCounts, total. */
 export function encodeFit(f: FittedSample): Uint8Array {
   const { k, m } = f.counts
-  const s = f.rows.length
-  const out = new Int32Array(4 + 2 * s + m + k + k * m + m)
-  out.set([FIT_MAGIC, s, k, m])
-  let at = 4
-  for (const part of [f.rows, f.assignments, f.latentOf, f.counts.sizes, f.counts.inCounts, f.counts.total]) {
-    out.set(part, at)
-    at += part.length
-  }
-  return new Uint8Array(out.buffer)
+  return packInt32(
+    [FIT_MAGIC, f.rows.length, k, m],
+    [f.rows, f.assignments, f.latentOf, f.counts.sizes, f.counts.inCounts, f.counts.total]
+  )
 }
 
 export function decodeFit(bytes: Uint8Array): FittedSample {
-  if (bytes.byteLength % 4 !== 0 || bytes.byteLength < 16) throw new Error('not a fitted sample (bad length)')
-  const all = new Int32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength))
-  const [magic, s, k, m] = all
-  if (magic !== FIT_MAGIC) throw new Error('not a fitted sample (bad magic)')
-  if (all.length !== 4 + 2 * s + m + k + k * m + m) throw new Error('a fitted sample of the wrong size')
-  let at = 4
-  const take = (len: number) => all.subarray(at, (at += len))
-  const rows = take(s)
-  const assignments = take(s)
-  const latentOf = take(m)
-  const sizes = take(k)
-  const inCounts = take(k * m)
-  const total = take(m)
+  const { header, take } = unpackInt32(bytes, 4, FIT_MAGIC, 'a fitted sample')
+  const [, s, k, m] = header
+  const [rows, assignments, latentOf, sizes, inCounts, total] = take([s, s, m, k, k * m, m])
   return { rows, assignments, latentOf, counts: { k, m, sizes, inCounts, total } }
 }
