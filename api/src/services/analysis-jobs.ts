@@ -39,6 +39,9 @@ import {
   type CorrelationFanout,
   type CorrelationsPlan
 } from './correlations-fanout.ts'
+import { planClusters } from './clusters-service.ts'
+import { assignPartBytes, clusterPartDocsFromEnv, mergeClusterParts, type ClustersPlan } from './clusters-fanout.ts'
+import { decodeFit, encodeFit } from '@latentbase/shared/analysis/clustering/assign'
 
 /** Rows per stored chunk of a result's per-row arrays (one page read touches one or two chunks). */
 export const RESULT_CHUNK_ROWS = 10_000
@@ -104,6 +107,8 @@ export interface AnalysisJobDeps {
    * and LATENTBASE_CORRELATION_BLOCKS in `env` (default process.env).
    */
   fanout?: CorrelationFanout
+  /** Documents per assignment part of a clustering fitted on a sample. Left out: LATENTBASE_CLUSTER_PART_DOCS (50,000). */
+  clusterPartDocs?: number
 }
 
 const text = new TextDecoder()
@@ -328,7 +333,7 @@ export async function runAnalysisJob(
     record.status === 'running' &&
     (await deps.objects.head(analysisLayout.fannedOut(record.tenant, record.id))) !== null
   ) {
-    log('already fanned out in blocks (duplicate delivery)')
+    log('already fanned out in parts (duplicate delivery)')
     return
   }
 
@@ -358,6 +363,15 @@ export async function runAnalysisJob(
         return fanOut(deps, running, planned.plan)
       }
       result = planned.result
+    } else if (record.analysis === 'clusters' && !injected) {
+      // Clusters past sampleMaxDocs are fitted here on a sample; the assignment of every document fans out in parts.
+      const planned = await planClusters(ctx, request, progress.report, clusterPartDocsOf(deps))
+      if ('plan' in planned) {
+        await progress.flush()
+        log(`fitted on a sample in ${((performance.now() - started) / 1000).toFixed(2)} s`)
+        return fanOut(deps, running, planned.plan, encodeFit(planned.fit))
+      }
+      result = planned.result
     } else result = await runner(ctx, request, progress.report)
   } catch (err) {
     await progress.flush()
@@ -370,6 +384,10 @@ export async function runAnalysisJob(
 
 function fanoutOf(deps: AnalysisJobDeps): CorrelationFanout {
   return deps.fanout ?? fanoutFromEnv(deps.env ?? process.env)
+}
+
+function clusterPartDocsOf(deps: AnalysisJobDeps): number {
+  return deps.clusterPartDocs ?? clusterPartDocsFromEnv(deps.env ?? process.env)
 }
 
 function contextFor(
@@ -419,24 +437,89 @@ async function completeJob(deps: AnalysisJobDeps, running: AnalysisJobRecord, re
 
 const BLOCKS_START = 0.05
 const BLOCKS_SHARE = 0.85
-const blocksPhase = (done: number, parts: number) => `counting: ${done} of ${parts} blocks`
 
-/** Store the plan and queue one message per block; the job stays running until the merge. */
-async function fanOut(deps: AnalysisJobDeps, running: AnalysisJobRecord, plan: CorrelationsPlan): Promise<void> {
+/** A plan stored in a fanned-out job's folder: each analysis's own, with its part boundaries. */
+type FanoutPlan = CorrelationsPlan | ClustersPlan
+
+/**
+ * What differs between the analyses that fan out: what a part computes (its stored partial) and how the partials
+ * merge into the answer. The protocol around them (plan, one message per part, create-only partials, one merge
+ * message, dead letters) is shared.
+ */
+interface FanoutKind {
+  /** What the parts are called in progress and logs. */
+  noun: string
+  /** The phase shown while parts run. */
+  verb: string
+  part(
+    ctx: AnalysisContext,
+    record: AnalysisJobRecord,
+    plan: FanoutPlan,
+    data: Uint8Array | null,
+    part: number
+  ): Promise<Uint8Array>
+  merge(
+    ctx: AnalysisContext,
+    record: AnalysisJobRecord,
+    plan: FanoutPlan,
+    data: Uint8Array | null,
+    partials: Uint8Array[]
+  ): Promise<unknown>
+}
+
+const needData = (data: Uint8Array | null, record: AnalysisJobRecord) => {
+  if (!data) throw new Error(`the fitted sample of job ${record.id} is missing`)
+  return decodeFit(data)
+}
+
+const FANOUT: Partial<Record<AnalysisKind, FanoutKind>> = {
+  correlations: {
+    noun: 'blocks',
+    verb: 'counting',
+    part: (ctx, record, plan, _data, part) => countBlockBytes(ctx, jobQuery(record), plan as CorrelationsPlan, part),
+    merge: (ctx, record, plan, _data, partials) =>
+      mergeBlocks(ctx, jobQuery(record), plan as CorrelationsPlan, partials)
+  },
+  clusters: {
+    noun: 'parts',
+    verb: 'assigning',
+    part: (ctx, record, plan, data, part) => assignPartBytes(ctx, plan as ClustersPlan, needData(data, record), part),
+    merge: (ctx, record, plan, data, partials) =>
+      mergeClusterParts(ctx, plan as ClustersPlan, needData(data, record), partials)
+  }
+}
+
+function fanoutKind(record: AnalysisJobRecord): FanoutKind {
+  const kind = FANOUT[record.analysis]
+  if (!kind) throw new Error(`${record.analysis} jobs do not fan out`)
+  return kind
+}
+
+const partsPhase = (kind: FanoutKind, done: number, parts: number) => `${kind.verb}: ${done} of ${parts} ${kind.noun}`
+
+/** Store the plan (and its bytes) and queue one message per part; the job stays running until the merge. */
+async function fanOut(
+  deps: AnalysisJobDeps,
+  running: AnalysisJobRecord,
+  plan: FanoutPlan,
+  data: Uint8Array | null = null
+): Promise<void> {
+  const kind = fanoutKind(running)
   const parts = plan.bounds.length - 1
+  if (data) await deps.objects.put(analysisLayout.planData(running.tenant, running.id), data)
   await deps.objects.put(analysisLayout.plan(running.tenant, running.id), JSON.stringify(plan), {
     contentType: 'application/json'
   })
   await putJob(deps.objects, {
     ...running,
-    progress: { fraction: BLOCKS_START, phase: blocksPhase(0, parts) },
+    progress: { fraction: BLOCKS_START, phase: partsPhase(kind, 0, parts) },
     updatedAt: nowIso(deps)
   })
   for (let part = 0; part < parts; part++)
     await deps.queue.send({ kind: 'analysis-part', tenant: running.tenant, jobId: running.id, part, parts })
   // Last: a redelivered job message before this point plans and sends again (duplicate parts only skip).
   await deps.objects.put(analysisLayout.fannedOut(running.tenant, running.id), String(parts))
-  deps.log?.(`[analysis ${running.id}] fanned out in ${parts} blocks`)
+  deps.log?.(`[analysis ${running.id}] fanned out in ${parts} ${kind.noun}`)
 }
 
 const jobQuery = (record: AnalysisJobRecord) => correlationsQuery({ ...record.request, dataset: record.dataset })
@@ -445,7 +528,7 @@ const jobQuery = (record: AnalysisJobRecord) => correlationsQuery({ ...record.re
 async function fannedOutJob(
   deps: AnalysisJobDeps,
   message: AnalysisPartMessage | AnalysisMergeMessage
-): Promise<{ record: AnalysisJobRecord; plan: CorrelationsPlan } | null> {
+): Promise<{ record: AnalysisJobRecord; plan: FanoutPlan; data: Uint8Array | null; kind: FanoutKind } | null> {
   const record = await getJob(deps.objects, message.tenant, message.jobId)
   if (record?.status !== 'running') {
     deps.log?.(`[analysis ${message.jobId}] ${message.kind}: job ${record?.status ?? 'unknown'}, nothing to do`)
@@ -453,10 +536,11 @@ async function fannedOutJob(
   }
   const bytes = await deps.objects.get(analysisLayout.plan(message.tenant, message.jobId))
   if (!bytes) throw new Error(`the plan of job ${message.jobId} is missing`)
-  return { record, plan: JSON.parse(text.decode(bytes)) as CorrelationsPlan }
+  const data = await deps.objects.get(analysisLayout.planData(message.tenant, message.jobId))
+  return { record, plan: JSON.parse(text.decode(bytes)) as FanoutPlan, data, kind: fanoutKind(record) }
 }
 
-/** Count one block (unless its partial is stored: a redelivery), record progress, and queue the merge after the last. */
+/** Run one part (unless its partial is stored: a redelivery), record progress, and queue the merge after the last. */
 async function runAnalysisPart(
   deps: AnalysisJobDeps,
   message: AnalysisPartMessage,
@@ -466,25 +550,28 @@ async function runAnalysisPart(
   if (!job) return
   const { tenant, jobId, part, parts } = message
   const key = analysisLayout.partial(tenant, jobId, part)
+  const noun = job.kind.noun.replace(/s$/, '')
   if ((await deps.objects.head(key)) === null) {
     const started = performance.now()
     try {
       const ctx = contextFor(deps, job.record, signal, () => {})
-      await deps.objects.put(key, await countBlockBytes(ctx, jobQuery(job.record), job.plan, part))
+      await deps.objects.put(key, await job.kind.part(ctx, job.record, job.plan, job.data, part))
     } catch (err) {
       return attemptFailed(deps, job.record, err)
     }
     deps.log?.(
-      `[analysis ${jobId}] block ${part + 1} of ${parts} in ${((performance.now() - started) / 1000).toFixed(2)} s`
+      `[analysis ${jobId}] ${noun} ${part + 1} of ${parts} in ${((performance.now() - started) / 1000).toFixed(2)} s`
     )
   }
-  const done = (await deps.objects.list(analysisLayout.parts(tenant, jobId))).filter(o => o.key.endsWith('.bin')).length
+  const done = (await deps.objects.list(analysisLayout.parts(tenant, jobId))).filter(o =>
+    /\/partial-\d+\.bin$/.test(o.key)
+  ).length
   // Re-read: only a running job's progress is written (a merge that already finished must not be undone).
   const now = await getJob(deps.objects, tenant, jobId)
   if (now?.status === 'running')
     await putJob(deps.objects, {
       ...now,
-      progress: { fraction: BLOCKS_START + (BLOCKS_SHARE * done) / parts, phase: blocksPhase(done, parts) },
+      progress: { fraction: BLOCKS_START + (BLOCKS_SHARE * done) / parts, phase: partsPhase(job.kind, done, parts) },
       updatedAt: nowIso(deps)
     })
   if (done < parts) return
@@ -498,7 +585,7 @@ async function runAnalysisPart(
   await deps.queue.send({ kind: 'analysis-merge', tenant, jobId })
 }
 
-/** Merge every block's partial into the job's result (once: a ready job is left alone). */
+/** Merge every part's partial into the job's result (once: a ready job is left alone). */
 async function runAnalysisMerge(
   deps: AnalysisJobDeps,
   message: AnalysisMergeMessage,
@@ -508,21 +595,22 @@ async function runAnalysisMerge(
   if (!job) return
   const { record, plan } = job
   const parts = plan.bounds.length - 1
+  const noun = job.kind.noun.replace(/s$/, '')
   let result: unknown
   try {
     const partials: Uint8Array[] = []
     for (let part = 0; part < parts; part++) {
       const bytes = await deps.objects.get(analysisLayout.partial(record.tenant, record.id, part))
-      if (!bytes) throw new Error(`block ${part} of job ${record.id} has no partial yet`)
+      if (!bytes) throw new Error(`${noun} ${part} of job ${record.id} has no partial yet`)
       partials.push(bytes)
     }
     const ctx = contextFor(deps, record, signal, () => {})
-    result = await mergeBlocks(ctx, jobQuery(record), plan, partials)
+    result = await job.kind.merge(ctx, record, plan, job.data, partials)
   } catch (err) {
     return attemptFailed(deps, record, err)
   }
   await completeJob(deps, record, result)
-  deps.log?.(`[analysis ${record.id}] ${parts} blocks merged: ready`)
+  deps.log?.(`[analysis ${record.id}] ${parts} ${job.kind.noun} merged: ready`)
 }
 
 export async function failJob(

@@ -5,7 +5,6 @@
  */
 import { ZodError } from 'zod'
 import { ClustersRequest, type Cluster, type ClustersResult } from '@latentbase/shared/contract/clusters'
-import { latentRef } from '@latentbase/shared/contract/latents'
 import { binarize } from '@latentbase/shared/analysis/clustering/jaccard'
 import { clusterDocuments, describeClusters } from '@latentbase/shared/analysis/clustering/cluster'
 import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
@@ -32,6 +31,16 @@ import { resultHead, sliceDataset } from './slice-service.ts'
 import { selectRows } from '@latentbase/shared/analysis/slice'
 import { loadLabelInfo } from './latent-page-service.ts'
 import { labelCache, labelMatcher } from './label-match.ts'
+import { countClusterLatents, sampleRows, type FittedSample } from '@latentbase/shared/analysis/clustering/assign'
+import {
+  assignPartBytes,
+  clusterLatentRefs,
+  DEFAULT_CLUSTER_PART_DOCS,
+  mergeClusterParts,
+  partBounds,
+  readRowsInRanges,
+  type ClustersPlan
+} from './clusters-fanout.ts'
 
 export type Progress = (fraction: number, phase: string) => void
 
@@ -50,11 +59,37 @@ function parseRequest(request: unknown): ClustersRequest {
   }
 }
 
+/**
+ * Cluster a dataset. Up to `sampleMaxDocs` documents (and any slice): exactly, in this process. More: fitted on a
+ * seeded sample, then every document assigned part by part, here one part after another (a job fans the parts out
+ * over the analysis queue instead: planClusters, clusters-fanout.ts).
+ */
 export async function computeClusters(
   ctx: AnalysisContext,
   input: unknown,
-  progress?: Progress
+  progress?: Progress,
+  partDocs = DEFAULT_CLUSTER_PART_DOCS
 ): Promise<ClustersResult> {
+  const planned = await planClusters(ctx, input, progress, partDocs)
+  if ('result' in planned) return planned.result
+  const partials: Uint8Array[] = []
+  for (let p = 0; p + 1 < planned.plan.bounds.length; p++) {
+    partials.push(await assignPartBytes(ctx, planned.plan, planned.fit, p))
+    ;(progress ?? ctx.progress)?.(0.9 + (0.09 * (p + 1)) / (planned.plan.bounds.length - 1), 'assigning')
+  }
+  return mergeClusterParts(ctx, planned.plan, planned.fit, partials)
+}
+
+export type PlannedClusters = { result: ClustersResult } | { plan: ClustersPlan; fit: FittedSample }
+
+/** The answer when the documents fit one fit (sampleMaxDocs); else the fit on a sample and the plan of parts. */
+export async function planClusters(
+  ctx: AnalysisContext,
+  input: unknown,
+  progress: Progress | undefined,
+  partDocs: number
+): Promise<PlannedClusters> {
+  const startedAt = Date.now()
   const started = performance.now()
   const report = progress ?? ctx.progress ?? (() => {})
   const request = parseRequest(input)
@@ -70,9 +105,15 @@ export async function computeClusters(
   const { manifest, prefix } = ds
   const nLatents = manifest.encoder.dSae
   const sliceRows = ds.slice?.rows
-  // A slice is clustered as its own matrix: local row i is dataset row sliceRows[i].
+  // Past sampleMaxDocs a whole dataset is fitted on a seeded sample, read like a slice but range by range.
+  const sample =
+    !sliceRows && manifest.documents.count > request.sampleMaxDocs
+      ? sampleRows(manifest.documents.count, request.sampleMaxDocs, request.seed)
+      : null
+  const fitRows = sliceRows ?? sample
+  // A slice (or the sample) is clustered as its own matrix: local row i is dataset row fitRows[i].
   const nDocs = sliceRows ? sliceRows.length : manifest.documents.count
-  const datasetRow = (i: number) => (sliceRows ? sliceRows[i] : i)
+  const datasetRow = (i: number) => (fitRows ? fitRows[i] : i)
   if (request.k > nDocs)
     throw new ApiError(
       400,
@@ -97,7 +138,21 @@ export async function computeClusters(
           { start: sliceRows[0], end: sliceRows[sliceRows.length - 1] + 1 },
           { nDocs: manifest.documents.count, nLatents }
         ).then(m => selectRows(m, sliceRows))
-      : readByDocument(ctx.objects, prefix, manifest.latents.byDocument, undefined, { nDocs, nLatents }),
+      : sample
+        ? readRowsInRanges(
+            (start, end) =>
+              readByDocument(
+                ctx.objects,
+                prefix,
+                manifest.latents.byDocument,
+                { start, end },
+                { nDocs: manifest.documents.count, nLatents }
+              ),
+            sample,
+            manifest.documents.count,
+            partDocs
+          )
+        : readByDocument(ctx.objects, prefix, manifest.latents.byDocument, undefined, { nDocs, nLatents }),
     loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents, {
       objects: ctx.objects,
       tenant: ctx.tenant,
@@ -161,24 +216,15 @@ export async function computeClusters(
   })
   ctx.signal?.throwIfAborted()
   report(0.9, 'describing')
-  const described = describeClusters(rows, out.assignments, request.k, labels.labels)
-  const clusters: Cluster[] = described.map((latents, c) => ({
+  const refs = clusterLatentRefs(
+    describeClusters(rows, out.assignments, request.k, labels.labels),
+    labels,
+    ds.record.id
+  )
+  const clusters: Cluster[] = refs.map((latents, c) => ({
     id: c,
     size: out.sizes[c],
-    latents: latents.map(l =>
-      latentRef(
-        labels.labels,
-        labels.sources,
-        l.latent,
-        {
-          dataset: ds.record.id,
-          frequencyIn: l.frequencyIn,
-          frequencyOut: l.frequencyOut,
-          difference: l.difference
-        },
-        labels
-      )
-    ),
+    latents,
     central: Array.from(out.central[c], datasetRow)
   }))
   if (request.nameClusters) {
@@ -217,7 +263,8 @@ export async function computeClusters(
   }
 
   const k = request.k
-  const top = Math.min(request.affinityTop, k)
+  // Sampled: affinities are the fit's alone, so none is answered (the parts assign, they do not score every cluster).
+  const top = sample ? 0 : Math.min(request.affinityTop, k)
   let affinities: ClustersResult['affinities']
   if (top > 0) {
     affinities = new Array(rows.nDocs)
@@ -238,8 +285,7 @@ export async function computeClusters(
       affinities[i] = row
     }
   }
-  report(1, 'done')
-  return {
+  const result: ClustersResult = {
     ...resultHead(ds, nDocs),
     k,
     method: out.method,
@@ -258,6 +304,33 @@ export async function computeClusters(
     ...(affinities ? { affinities } : {}),
     ...(ledger ? { usage: ledger.summary(), failed } : {})
   }
+  if (sample) {
+    const bounds = partBounds(nDocs, partDocs)
+    const { assignments: _a, rows: _r, affinities: _f, ...head } = result
+    const fit: FittedSample = {
+      rows: sample,
+      assignments: out.assignments,
+      latentOf: rows.latentOf,
+      counts: countClusterLatents(rows, out.assignments, k)
+    }
+    const fitted = { sample: sample.length, of: nDocs, parts: bounds.length - 1, assign: 'nearest-centroid' as const }
+    report(0.9, 'fitted on a sample')
+    return {
+      plan: {
+        version: 1,
+        analysis: 'clusters',
+        dataset: ds.record.id,
+        nDocs,
+        k,
+        bounds,
+        head: { ...head, fit: fitted },
+        startedAt
+      },
+      fit
+    }
+  }
+  report(1, 'done')
+  return { result }
 }
 
 /**

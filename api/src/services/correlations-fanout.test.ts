@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { FsObjectStore } from '@latentbase/shared/store/fs-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { CorrelationsQuery } from '@latentbase/shared/contract/correlations'
-import { analysisLayout, type AnalysisJobRecord } from '@latentbase/shared/contract/analysis-job'
+import { analysisLayout } from '@latentbase/shared/contract/analysis-job'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { EmbeddedQueue } from '@latentbase/shared/queue/embedded-queue'
 import type { AnalysisQueueMessage } from '@latentbase/shared/contract/analysis-job'
@@ -23,7 +23,7 @@ import {
   submitAnalysisJob,
   type AnalysisJobDeps
 } from './analysis-jobs.ts'
-import { startLocalAnalysis } from './analysis-local.ts'
+import { runLocalJob } from './local-job-runner.ts'
 import type { CorrelationFanout } from './correlations-fanout.ts'
 import { fanoutFromEnv } from './correlations-fanout.ts'
 
@@ -61,39 +61,12 @@ const ctx = () => ({ objects, datasets, encoders, embedder, tenant: TENANT })
 
 /** Submit a correlations job and run it with `consumers` consumers of the embedded queue, each splitting by `fanout`. */
 async function runJob(request: Record<string, unknown>, fanout: CorrelationFanout, consumers: number) {
-  const lines: string[] = []
-  const workers = Array.from({ length: consumers }, (_, i) =>
-    startLocalAnalysis({
-      dataDir: dir,
-      objects,
-      datasets,
-      encoders,
-      embedder,
-      fanout,
-      log: line => lines.push(`#${i} ${line}`),
-      consumer: { retryDelaySeconds: () => 0 }
-    })
+  const { job, lines } = await runLocalJob(
+    { dataDir: dir, objects, datasets, encoders, embedder, fanout },
+    { tenant: TENANT, analysis: 'correlations', dataset: 'ds_fan', request, consumers }
   )
-  try {
-    const record = await submitAnalysisJob({ objects, queue: workers[0].queue }, TENANT, {
-      analysis: 'correlations',
-      dataset: 'ds_fan',
-      request
-    })
-    const deadline = Date.now() + 60_000
-    let job: AnalysisJobRecord | null = null
-    for (;;) {
-      job = await getJob(objects, TENANT, record.id)
-      if (job?.status === 'ready' || job?.status === 'failed') break
-      if (Date.now() > deadline) throw new Error(`job still ${job?.status}: ${lines.join('\n')}`)
-      await new Promise(r => setTimeout(r, 50))
-    }
-    assert.equal(job.status, 'ready', JSON.stringify(job.error))
-    const result = JSON.parse(new TextDecoder().decode((await objects.get(job.resultKey!))!)) as Record<string, unknown>
-    return { job, result, lines }
-  } finally {
-    for (const w of workers) await w.close()
-  }
+  const result = JSON.parse(new TextDecoder().decode((await objects.get(job.resultKey!))!)) as Record<string, unknown>
+  return { job, result, lines }
 }
 
 /** The answer without its timing (the only field that may differ between two runs). */

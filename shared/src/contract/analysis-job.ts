@@ -20,7 +20,8 @@ export const AnalysisJobMessage = z.object({
 export type AnalysisJobMessage = z.infer<typeof AnalysisJobMessage>
 
 /**
- * One part of a job that fans out (correlations past one worker's memory: one block of rows of the pair triangle).
+ * One part of a job that fans out (correlations past one worker's memory: one block of rows of the pair triangle;
+ * clusters past sampleMaxDocs: one range of documents assigned to the clusters fitted on a sample).
  * The plan in the job's folder says what the part covers; the part writes its partial there once.
  */
 export const AnalysisPartMessage = z.object({
@@ -157,6 +158,8 @@ export const analysisLayout = {
   /** A fanned-out job's parts: the plan, each part's partial, and the marker of the one merge message. */
   parts: (tenant: string, jobId: string) => `${analysisLayout.prefix(tenant, jobId)}parts/`,
   plan: (tenant: string, jobId: string) => `${analysisLayout.parts(tenant, jobId)}plan.json`,
+  /** The plan's binary data where it has any (clusters: the fitted sample). */
+  planData: (tenant: string, jobId: string) => `${analysisLayout.parts(tenant, jobId)}plan.bin`,
   partial: (tenant: string, jobId: string, part: number) =>
     `${analysisLayout.parts(tenant, jobId)}partial-${String(part).padStart(5, '0')}.bin`,
   fannedOut: (tenant: string, jobId: string) => `${analysisLayout.parts(tenant, jobId)}fanned-out`,

@@ -9,6 +9,10 @@ export function oneLatentChoice(r: { latents?: unknown; phrases?: unknown; axis?
   return [r.latents, r.phrases, r.axis].filter(x => x !== undefined).length <= 1
 }
 
+/** Documents a clustering is fitted on at most by default; more are sampled (docs/jobs.md). */
+export const DEFAULT_SAMPLE_MAX_DOCS = 50_000
+export const SAMPLE_MAX_DOCS_CAP = 200_000
+
 export const ClusterMethod = z.enum(['spectral', 'kmeans'])
 export type ClusterMethod = z.infer<typeof ClusterMethod>
 
@@ -65,7 +69,19 @@ export const ClustersRequest = z
       ),
     where: SliceParam.optional().describe(
       'cluster only a slice of the dataset (JSON form or text, docs/slices.md); assignments then follow `rows`'
-    )
+    ),
+    sampleMaxDocs: z
+      .number()
+      .int()
+      .min(100)
+      .max(
+        SAMPLE_MAX_DOCS_CAP,
+        `sampleMaxDocs is at most ${SAMPLE_MAX_DOCS_CAP}: the fit holds its sample in one process`
+      )
+      .default(DEFAULT_SAMPLE_MAX_DOCS)
+      .describe(
+        'whole datasets with more documents than this are fitted on a uniform random sample of this many (drawn by seed), then every document is assigned to its nearest cluster centroid, part by part (see `fit`)'
+      )
   })
   .refine(oneLatentChoice, { message: 'give at most one of latents, phrases and axis', path: ['phrases'] })
 export type ClustersRequest = z.infer<typeof ClustersRequest>
@@ -122,6 +138,24 @@ export const ClustersResult = z.object({
     .describe('documents with none of the latents used: they join their nearest cluster with no evidence'),
   eigenvalues: z.array(z.number()).optional().describe('spectral: the k leading eigenvalues of D^-1/2 W D^-1/2'),
   seconds: z.number(),
+  fit: z
+    .object({
+      sample: z
+        .number()
+        .int()
+        .describe('documents the clustering was fitted on (a uniform random sample drawn by seed)'),
+      of: z.number().int().describe('documents clustered'),
+      parts: z.number().int().describe('parts the assignment of every document ran in'),
+      assign: z
+        .literal('nearest-centroid')
+        .describe(
+          "the sample's documents keep their fitted cluster; every other document joins the cluster whose centroid (its members' latent presence frequencies) is nearest by cosine"
+        )
+    })
+    .optional()
+    .describe(
+      "present when the clustering was fitted on a sample and extended (more documents than sampleMaxDocs): sizes and latents count every document, eigenvalues and central rows are the fit's, affinities are left out"
+    ),
   clusters: z.array(Cluster),
   where: z.string().optional().describe('the slice clustered (canonical text form); absent for the whole dataset'),
   rows: z

@@ -11,6 +11,7 @@ import {
 } from './jaccard.ts'
 import { lanczosTop, type MatVec } from './lanczos.ts'
 import { kmeansBinaryCosine, kmeansDense } from './kmeans.ts'
+import { countClusterLatents, type ClusterCounts } from './assign.ts'
 
 export type ClusterMethod = 'spectral' | 'kmeans'
 
@@ -348,19 +349,18 @@ export function describeClusters(
   labels: ArrayLike<string | null | undefined>,
   top = 5
 ): ClusterLatent[][] {
-  const m = rows.nCols
-  const n = rows.nDocs
-  const inCounts = new Int32Array(k * m)
-  const total = new Int32Array(m)
-  const sizes = new Int32Array(k)
-  for (let i = 0; i < n; i++) {
-    const c = assignments[i]
-    sizes[c]++
-    for (let p = rows.indptr[i]; p < rows.indptr[i + 1]; p++) {
-      inCounts[c * m + rows.cols[p]]++
-      total[rows.cols[p]]++
-    }
-  }
+  return describeFromCounts(countClusterLatents(rows, assignments, k), rows.nDocs, rows.latentOf, labels, top)
+}
+
+/** describeClusters from additive counts (e.g. summed over the parts of a dataset clustered in parts). */
+export function describeFromCounts(
+  counts: ClusterCounts,
+  n: number,
+  latentOf: ArrayLike<number>,
+  labels: ArrayLike<string | null | undefined>,
+  top = 5
+): ClusterLatent[][] {
+  const { k, m, inCounts, total, sizes } = counts
   const out: ClusterLatent[][] = []
   const diffs = new Float64Array(m)
   for (let c = 0; c < k; c++) {
@@ -380,12 +380,12 @@ export function describeClusters(
     const diff = diffLatents({
       a: { id: `cluster-${c}`, name: `cluster ${c}`, documents: nIn, counts: a },
       b: [{ id: 'rest', name: 'rest', documents: nOut, counts: b }],
-      labels: keep.map(t => labels[rows.latentOf[t]] ?? null),
+      labels: keep.map(t => labels[latentOf[t]] ?? null),
       options: { limit: top, minFrequency: 0, maxFrequency: 1, metric: 'absolute', direction: 'a' }
     })
     out.push(
       diff.latents.map(d => ({
-        latent: rows.latentOf[keep[d.latent]],
+        latent: latentOf[keep[d.latent]],
         label: d.label,
         frequencyIn: d.frequencyA,
         frequencyOut: d.frequencyB,

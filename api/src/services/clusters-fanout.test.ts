@@ -1,0 +1,120 @@
+/**
+ * @module Tests of clusters past sampleMaxDocs: a job fitted on a sample and assigned in parts by one or two
+ * consumers of one embedded queue gives the same answer as the in-process path, assigns every document, keeps the
+ * sample's fitted clusters, and small datasets keep the exact path.
+ */
+import { test, before, after } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { FsObjectStore } from '@latentbase/shared/store/fs-store'
+import { DatasetStore } from '@latentbase/shared/store/dataset-store'
+import { analysisLayout } from '@latentbase/shared/contract/analysis-job'
+import type { ClustersResult } from '@latentbase/shared/contract/clusters'
+import type { Embedder } from '@latentbase/shared/embeddings/embedder'
+import { decodeFit, sampleRows } from '@latentbase/shared/analysis/clustering/assign'
+import { purity } from '@latentbase/shared/analysis/clustering/synthetic'
+import { syntheticCatalog, syntheticTopics, writeSyntheticDataset } from '../bench/synthetic-store.ts'
+import { computeClusters } from './clusters-service.ts'
+import { readResultPage } from './analysis-jobs.ts'
+import { runLocalJob } from './local-job-runner.ts'
+import { clusterPartDocsFromEnv } from './clusters-fanout.ts'
+
+const TENANT = 'local'
+const N_LATENTS = 300
+const N_DOCS = 1000
+const encoders = syntheticCatalog('syn', N_LATENTS, syntheticTopics(N_LATENTS, 5, 12))
+const embedder: Embedder = { id: 'none', dimensions: 1, embed: async texts => new Float32Array(texts.length) }
+
+let dir: string
+let objects: FsObjectStore
+let datasets: DatasetStore
+let topicOf: Int32Array
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'latentbase-clusters-fanout-'))
+  objects = new FsObjectStore(join(dir, 'store'))
+  datasets = new DatasetStore(objects)
+  const written = await writeSyntheticDataset(
+    objects,
+    datasets,
+    { tenant: TENANT, id: 'ds_big', encoderId: 'syn' },
+    { nDocs: N_DOCS, nLatents: N_LATENTS, meanActive: 25, topics: 5, topicLatents: 12, topicRate: 0.8, seed: 9 }
+  )
+  topicOf = written.topicOf
+})
+
+after(async () => {
+  await rm(dir, { recursive: true, force: true })
+})
+
+const ctx = () => ({ objects, datasets, encoders, embedder, tenant: TENANT })
+
+async function runJob(request: Record<string, unknown>, consumers: number) {
+  const { job, lines } = await runLocalJob(
+    { dataDir: dir, objects, datasets, encoders, embedder, clusterPartDocs: 300 },
+    { tenant: TENANT, analysis: 'clusters', dataset: 'ds_big', request, consumers }
+  )
+  const page = await readResultPage(objects, job, 0, 100_000)
+  return { job, result: page.result as unknown as ClustersResult, lines }
+}
+
+const stable = ({ seconds: _s, ...rest }: ClustersResult) => rest
+
+for (const method of ['spectral', 'kmeans'] as const) {
+  test(`${method}: fitted on 200 of 1000 documents, assigned in 4 parts by 1 and 2 consumers: the same answer`, async () => {
+    const request = { k: 5, method, seed: 3, sampleMaxDocs: 200 }
+    const direct = await computeClusters(ctx(), { dataset: 'ds_big', ...request }, undefined, 300)
+    const one = await runJob(request, 1)
+    const two = await runJob(request, 2)
+    assert.deepEqual(stable(one.result), stable(direct))
+    assert.deepEqual(stable(two.result), stable(direct))
+
+    const r = two.result
+    assert.deepEqual(r.fit, { sample: 200, of: N_DOCS, parts: 4, assign: 'nearest-centroid' })
+    assert.equal(r.documents, N_DOCS)
+    assert.equal(r.assignments.length, N_DOCS, 'every document assigned')
+    assert.ok(r.assignments.every(c => Number.isInteger(c) && c >= 0 && c < 5))
+    assert.equal(
+      r.clusters.reduce((s, c) => s + c.size, 0),
+      N_DOCS,
+      'sizes sum to the documents'
+    )
+    for (const c of r.clusters)
+      assert.equal(c.size, r.assignments.filter(a => a === c.id).length, `size of cluster ${c.id}`)
+    assert.equal(r.affinities, undefined, 'no affinities when fitted on a sample')
+    // The sample's documents keep their fitted clusters (the fit stored beside the plan).
+    const fit = decodeFit((await objects.get(analysisLayout.planData(TENANT, two.job.id)))!)
+    assert.deepEqual(fit.rows, sampleRows(N_DOCS, 200, 3), 'the seeded sample')
+    fit.rows.forEach((row, i) => {
+      assert.equal(r.assignments[row], fit.assignments[i], `sampled row ${row}`)
+    })
+    for (const c of r.clusters)
+      for (const row of c.central) assert.ok(fit.rows.includes(row), 'central rows are fitted')
+    // The extension finds the planted topics.
+    assert.ok(purity(r.assignments, topicOf) > 0.9, `purity ${purity(r.assignments, topicOf)}`)
+    const partials = (await objects.list(analysisLayout.parts(TENANT, two.job.id))).filter(o =>
+      /partial-\d+\.bin$/.test(o.key)
+    )
+    assert.equal(partials.length, 4, 'one stored partial per part')
+    assert.equal(two.lines.filter(l => / part \d of 4 in /.test(l)).length, 4, 'each part assigned once')
+    assert.equal(two.lines.filter(l => /4 parts merged: ready/.test(l)).length, 1, 'one merge')
+  })
+}
+
+test('at or under sampleMaxDocs the exact path answers: no plan, no fit, affinities as before', async () => {
+  const request = { k: 5, method: 'kmeans' as const, seed: 3, sampleMaxDocs: N_DOCS }
+  const direct = await computeClusters(ctx(), { dataset: 'ds_big', ...request })
+  assert.equal(direct.fit, undefined)
+  assert.equal(direct.affinities?.length, N_DOCS)
+  const { job, result } = await runJob(request, 1)
+  assert.deepEqual(stable(result), stable(direct))
+  assert.equal(await objects.head(analysisLayout.plan(TENANT, job.id)), null, 'nothing fanned out')
+})
+
+test('the part size is configured by environment, with a clear error', () => {
+  assert.equal(clusterPartDocsFromEnv({}), 50_000)
+  assert.equal(clusterPartDocsFromEnv({ LATENTBASE_CLUSTER_PART_DOCS: '1000' }), 1000)
+  assert.throws(() => clusterPartDocsFromEnv({ LATENTBASE_CLUSTER_PART_DOCS: '0' }), /whole number >= 1/)
+})

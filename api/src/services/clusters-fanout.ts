@@ -1,0 +1,193 @@
+/**
+ * @module Clustering past one process: reading a sample of rows in bounded ranges, one assignment part (the rows of
+ * one document range to their nearest fitted centroid, with additive counts), and the merge of the parts into the
+ * clusters answer. No queue here: analysis-jobs.ts routes the messages; clusters-service.ts fits and plans.
+ */
+import type { Cluster, ClustersResult } from '@latentbase/shared/contract/clusters'
+import { latentRef } from '@latentbase/shared/contract/latents'
+import type { PooledCsr } from '@latentbase/shared/analysis/sparse'
+import { selectRows } from '@latentbase/shared/analysis/slice'
+import { binarize } from '@latentbase/shared/analysis/clustering/jaccard'
+import { describeFromCounts, type ClusterLatent } from '@latentbase/shared/analysis/clustering/cluster'
+import {
+  addCounts,
+  assignNearest,
+  centroidTable,
+  countClusterLatents,
+  decodeAssignPartial,
+  emptyCounts,
+  encodeAssignPartial,
+  type AssignPartial,
+  type FittedSample
+} from '@latentbase/shared/analysis/clustering/assign'
+import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
+import { lowerBound } from '@latentbase/shared/util/sorted'
+import type { AnalysisContext } from './context.ts'
+import { loadReadyDataset } from './ready-dataset.ts'
+import { loadLabelInfo } from './latent-page-service.ts'
+
+/** Documents per assignment part by default (one part's rows are what a worker holds besides the fit). */
+export const DEFAULT_CLUSTER_PART_DOCS = 50_000
+
+/** LATENTBASE_CLUSTER_PART_DOCS (default 50,000): documents per assignment part of a sampled clustering. */
+export function clusterPartDocsFromEnv(env: Record<string, string | undefined> = {}): number {
+  const v = Number(env.LATENTBASE_CLUSTER_PART_DOCS ?? DEFAULT_CLUSTER_PART_DOCS)
+  if (!(Number.isInteger(v) && v >= 1))
+    throw new RangeError(`LATENTBASE_CLUSTER_PART_DOCS must be a whole number >= 1 (got ${v})`)
+  return v
+}
+
+/** What every assignment part and the merge share (plan.json); the fitted sample itself is stored as bytes beside it. */
+export interface ClustersPlan {
+  version: 1
+  analysis: 'clusters'
+  dataset: string
+  nDocs: number
+  k: number
+  /** Part boundaries in dataset rows: [0, b1, ..., nDocs]. */
+  bounds: number[]
+  /** The answer as fitted on the sample, without its per-row arrays; the merge fills in sizes, latents, assignments. */
+  head: Omit<ClustersResult, 'assignments' | 'affinities' | 'rows'>
+  /** When the job began (ms since the epoch), for the answer's `seconds`. */
+  startedAt: number
+}
+
+/** Ranges of about `partDocs` rows covering [0, n). */
+export function partBounds(n: number, partDocs: number): number[] {
+  const parts = Math.max(1, Math.ceil(n / partDocs))
+  return Array.from({ length: parts + 1 }, (_, p) => Math.round((p * n) / parts))
+}
+
+/** The pooled rows `rows` (ascending dataset rows) read range by range, so memory holds one range and the rows kept. */
+export async function readRowsInRanges(
+  read: (start: number, end: number) => Promise<PooledCsr & { docStart: number }>,
+  rows: Int32Array,
+  nDocs: number,
+  rangeDocs: number
+): Promise<PooledCsr> {
+  const pieces: PooledCsr[] = []
+  const bounds = partBounds(nDocs, rangeDocs)
+  for (let p = 0; p + 1 < bounds.length; p++) {
+    const lo = lowerBound(rows, bounds[p])
+    const hi = lowerBound(rows, bounds[p + 1], lo)
+    if (hi > lo) pieces.push(selectRows(await read(rows[lo], rows[hi - 1] + 1), rows.subarray(lo, hi)))
+  }
+  return concatRows(pieces, rows.length)
+}
+
+function concatRows(pieces: PooledCsr[], nDocs: number): PooledCsr {
+  const nnz = pieces.reduce((s, p) => s + p.latents.length, 0)
+  const indptr = new Int32Array(nDocs + 1)
+  const latents = new Int32Array(nnz)
+  const values = new Float32Array(nnz)
+  const positions = new Int32Array(nnz)
+  let row = 0
+  let at = 0
+  let nLatents = 0
+  for (const p of pieces) {
+    nLatents = p.nLatents
+    for (let i = 0; i < p.nDocs; i++) indptr[row + i + 1] = at + p.indptr[i + 1]
+    latents.set(p.latents, at)
+    values.set(p.values, at)
+    positions.set(p.positions, at)
+    row += p.nDocs
+    at += p.latents.length
+  }
+  return { nDocs, nLatents, indptr, latents, values, positions }
+}
+
+/** The clusters' latents as the answer shows them (labels, sources, frequencies). */
+export function clusterLatentRefs(
+  described: ClusterLatent[][],
+  labels: Awaited<ReturnType<typeof loadLabelInfo>>,
+  dataset: string
+): Cluster['latents'][] {
+  return described.map(latents =>
+    latents.map(l =>
+      latentRef(
+        labels.labels,
+        labels.sources,
+        l.latent,
+        { dataset, frequencyIn: l.frequencyIn, frequencyOut: l.frequencyOut, difference: l.difference },
+        labels
+      )
+    )
+  )
+}
+
+/** Assign the rows of part `part` to their nearest fitted cluster: the stored partial's bytes. */
+export async function assignPartBytes(
+  ctx: AnalysisContext,
+  plan: ClustersPlan,
+  fit: FittedSample,
+  part: number
+): Promise<Uint8Array> {
+  if (!(part >= 0 && part + 1 < plan.bounds.length))
+    throw new RangeError(`part ${part} is not one of the plan's ${plan.bounds.length - 1}`)
+  const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, plan.dataset, 'dataset')
+  const { manifest, prefix } = ds
+  if (manifest.documents.count !== plan.nDocs)
+    throw new Error(`the plan clustered ${plan.nDocs} documents, the dataset now has ${manifest.documents.count}`)
+  const start = plan.bounds[part]
+  const end = plan.bounds[part + 1]
+  const csr = await readByDocument(
+    ctx.objects,
+    prefix,
+    manifest.latents.byDocument,
+    { start, end },
+    { nDocs: plan.nDocs, nLatents: manifest.encoder.dSae }
+  )
+  ctx.signal?.throwIfAborted()
+  return encodeAssignPartial(assignRows(binarize(csr, fit.latentOf), fit, start))
+}
+
+/** The pure part: rows starting at dataset row `start` to their clusters, with their counts. */
+export function assignRows(rows: ReturnType<typeof binarize>, fit: FittedSample, start: number): AssignPartial {
+  const k = fit.counts.k
+  const assignments = assignNearest(rows, centroidTable(fit.counts), k, {
+    rows: fit.rows,
+    clusters: fit.assignments,
+    offset: start
+  })
+  let empty = 0
+  for (let i = 0; i < rows.nDocs; i++) if (rows.indptr[i + 1] === rows.indptr[i]) empty++
+  return { start, assignments, counts: countClusterLatents(rows, assignments, k), empty }
+}
+
+/** The answer from every part's partial: assignments in dataset order, sizes and latents from the summed counts. */
+export async function mergeClusterParts(
+  ctx: AnalysisContext,
+  plan: ClustersPlan,
+  fit: FittedSample,
+  partials: Array<Uint8Array | AssignPartial>
+): Promise<ClustersResult> {
+  const { k, nDocs } = plan
+  const m = fit.latentOf.length
+  const assignments = new Int32Array(nDocs)
+  const counts = emptyCounts(k, m)
+  let covered = 0
+  let empty = 0
+  for (const raw of partials) {
+    const p = raw instanceof Uint8Array ? decodeAssignPartial(raw) : raw
+    assignments.set(p.assignments, p.start)
+    addCounts(counts, p.counts)
+    covered += p.assignments.length
+    empty += p.empty
+  }
+  if (covered !== nDocs) throw new Error(`the parts assigned ${covered} of ${nDocs} documents`)
+  const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, plan.dataset, 'dataset')
+  const labels = await loadLabelInfo(ctx.encoders, ds.manifest.encoder.id, ds.manifest.encoder.dSae, {
+    objects: ctx.objects,
+    tenant: ctx.tenant,
+    fingerprint: ds.manifest.encoderFingerprint
+  })
+  const refs = clusterLatentRefs(describeFromCounts(counts, nDocs, fit.latentOf, labels.labels), labels, plan.dataset)
+  const clusters: Cluster[] = plan.head.clusters.map((c, i) => ({ ...c, size: counts.sizes[i], latents: refs[i] }))
+  return {
+    ...plan.head,
+    emptyDocuments: empty,
+    seconds: (Date.now() - plan.startedAt) / 1000,
+    clusters,
+    assignments: Array.from(assignments)
+  }
+}
