@@ -146,6 +146,9 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   assert.equal(clusters.json().assignments.length, 12)
   const clusterTable = (await cli(['clusters', demo.spam, '--k', '2', '--seed', '1'])).stdout
   assert.match(clusterTable, /^12 documents in 2 clusters/)
+  const tooSmall = await cli(['clusters', demo.spam, '--k', '2', '--sample-max-docs', '5'])
+  assert.notEqual(tooSmall.code, EXIT.ok)
+  assert.match(tooSmall.stderr, /sampleMaxDocs/)
   const c0 = clusters.json().clusters[0]
   assert.match(
     clusterTable,

@@ -563,20 +563,23 @@ const COMMANDS: Record<string, Command> = {
     }
   },
   clusters: {
-    usage: 'clusters <dataset> --k N [--where SLICE] [--latents 1,2] [--phrase TEXT]... [--method M] [--seed N]',
+    usage:
+      'clusters <dataset> --k N [--where SLICE] [--latents 1,2] [--phrase TEXT]... [--method M] [--seed N] [--sample-max-docs N]',
     summary: "cluster a dataset's documents",
-    help: `--where: cluster only a slice's documents (central documents are dataset rows).\n${SLICE_HELP}`,
+    help: `--where: cluster only a slice's documents (central documents are dataset rows).\n--sample-max-docs: larger datasets are fitted on a seeded sample of this many documents, then every document is assigned to its nearest cluster.\n${SLICE_HELP}`,
     options: {
       where: { type: 'string' },
       k: { type: 'string' },
       latents: { type: 'string' },
       phrase: { type: 'string', multiple: true },
       method: { type: 'string' },
-      seed: { type: 'string' }
+      seed: { type: 'string' },
+      'sample-max-docs': { type: 'string' }
     },
     async run(ctx, args, v) {
       need(args, 1, 'the dataset id')
       const k = int('k', v.k)
+      const sampleMaxDocs = int('sample-max-docs', v['sample-max-docs'])
       if (k === undefined) throw new UsageError('missing --k N (the number of clusters)')
       const result = await ctx.client.clusters({
         dataset: args[0],
@@ -585,12 +588,17 @@ const COMMANDS: Record<string, Command> = {
         latents: ints('latents', v.latents),
         phrases: v.phrase as string[] | undefined,
         method: v.method as 'spectral' | undefined,
-        seed: int('seed', v.seed)
+        seed: int('seed', v.seed),
+        ...(sampleMaxDocs === undefined ? {} : { sampleMaxDocs })
       })
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
       ctx.io.stdout.write(
         `${result.documents} documents${result.where ? ` of ${result.where}` : ''} in ${result.k} clusters (${result.method}, ${result.latentsUsed.length} latents)\n`
       )
+      if (result.fit)
+        ctx.io.stdout.write(
+          `fitted on a sample of ${result.fit.sample} of ${result.fit.of} documents; the others joined their nearest cluster in ${result.fit.parts} parts\n`
+        )
       ctx.io.stdout.write(
         table(
           result.clusters.map(c => ({
