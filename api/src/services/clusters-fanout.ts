@@ -20,10 +20,9 @@ import {
   type AssignPartial,
   type FittedSample
 } from '@latentbase/shared/analysis/clustering/assign'
-import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
 import { lowerBound } from '@latentbase/shared/util/sorted'
 import type { AnalysisContext } from './context.ts'
-import { loadReadyDataset } from './ready-dataset.ts'
+import { loadReadyDataset, readDocumentRange } from './ready-dataset.ts'
 import { loadLabelInfo } from './latent-page-service.ts'
 
 /** Documents per assignment part by default (one part's rows are what a worker holds besides the fit). */
@@ -125,18 +124,12 @@ export async function assignPartBytes(
   if (!(part >= 0 && part + 1 < plan.bounds.length))
     throw new RangeError(`part ${part} is not one of the plan's ${plan.bounds.length - 1}`)
   const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, plan.dataset, 'dataset')
-  const { manifest, prefix } = ds
+  const { manifest } = ds
   if (manifest.documents.count !== plan.nDocs)
     throw new Error(`the plan clustered ${plan.nDocs} documents, the dataset now has ${manifest.documents.count}`)
   const start = plan.bounds[part]
   const end = plan.bounds[part + 1]
-  const csr = await readByDocument(
-    ctx.objects,
-    prefix,
-    manifest.latents.byDocument,
-    { start, end },
-    { nDocs: plan.nDocs, nLatents: manifest.encoder.dSae }
-  )
+  const csr = await readDocumentRange(ctx.objects, ds, start, end)
   ctx.signal?.throwIfAborted()
   return encodeAssignPartial(assignRows(binarize(csr, fit.latentOf), fit, start))
 }

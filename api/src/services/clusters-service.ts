@@ -26,7 +26,7 @@ import { estimatePlan, type PlannedCall } from '@latentbase/shared/llm/cost'
 import { TYPICAL_LABEL } from './relabel-service.ts'
 import { clip } from './hypotheses-service.ts'
 import type { AnalysisContext } from './context.ts'
-import { loadReadyDataset } from './ready-dataset.ts'
+import { loadReadyDataset, readDocumentRange } from './ready-dataset.ts'
 import { resultHead, sliceDataset } from './slice-service.ts'
 import { selectRows } from '@latentbase/shared/analysis/slice'
 import { loadLabelInfo } from './latent-page-service.ts'
@@ -131,23 +131,12 @@ export async function planClusters(
   report(0, 'reading')
   const [csr, labels] = await Promise.all([
     sliceRows
-      ? readByDocument(
-          ctx.objects,
-          prefix,
-          manifest.latents.byDocument,
-          { start: sliceRows[0], end: sliceRows[sliceRows.length - 1] + 1 },
-          { nDocs: manifest.documents.count, nLatents }
-        ).then(m => selectRows(m, sliceRows))
+      ? readDocumentRange(ctx.objects, ds, sliceRows[0], sliceRows[sliceRows.length - 1] + 1).then(m =>
+          selectRows(m, sliceRows)
+        )
       : sample
         ? readRowsInRanges(
-            (start, end) =>
-              readByDocument(
-                ctx.objects,
-                prefix,
-                manifest.latents.byDocument,
-                { start, end },
-                { nDocs: manifest.documents.count, nLatents }
-              ),
+            (start, end) => readDocumentRange(ctx.objects, ds, start, end),
             sample,
             manifest.documents.count,
             partDocs

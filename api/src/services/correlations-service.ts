@@ -11,12 +11,11 @@ import {
   type CooccurrenceOptions,
   type CooccurrenceResult
 } from '@latentbase/shared/analysis/cooccurrence'
-import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { ApiError } from '../problem.ts'
 import type { AnalysisContext } from './context.ts'
-import { loadReadyDataset } from './ready-dataset.ts'
+import { loadReadyDataset, readDocumentRange } from './ready-dataset.ts'
 import { resultHead, sliceDataset } from './slice-service.ts'
 import { accumulatePresenceAndTop, rowChunks, selectRows } from '@latentbase/shared/analysis/slice'
 import { DEFAULT_TOP_K } from '@latentbase/shared/analysis/latent-stats'
@@ -101,7 +100,7 @@ export async function openCorrelationsSource(
     query.where,
     'where'
   )
-  const { manifest, prefix } = ds
+  const { manifest } = ds
   const nLatents = manifest.encoder.dSae
   const rows = ds.slice?.rows
   const nDocs = rows ? rows.length : manifest.documents.count
@@ -109,14 +108,7 @@ export async function openCorrelationsSource(
   // whole CSR (12 bytes per entry, plus the read's own copies) is never held at once.
   const perDoc = manifest.documents.count ? Math.max(1, manifest.latents.nnz / manifest.documents.count) : 1
   const slice = Math.max(1, Math.floor((options.sliceEntries ?? SLICE_ENTRIES) / perDoc))
-  const readRange = (start: number, end: number) =>
-    readByDocument(
-      ctx.objects,
-      prefix,
-      manifest.latents.byDocument,
-      { start, end },
-      { nDocs: manifest.documents.count, nLatents }
-    )
+  const readRange = (start: number, end: number) => readDocumentRange(ctx.objects, ds, start, end)
   // Chunks of documents to read: [start, end) of the rows analysed (dataset rows, or indexes into a slice's rows).
   const chunks: Array<[number, number]> = rows ? rowChunks(rows, slice) : []
   if (!rows) for (let start = 0; start < nDocs; start += slice) chunks.push([start, Math.min(nDocs, start + slice)])

@@ -6,6 +6,8 @@ import { layout } from '@latentbase/shared/store/layout'
 import { parseDatasetRef } from '@latentbase/shared/contract/versions'
 import { getManifestAt, versionOf } from '@latentbase/shared/store/versions'
 import { ApiError } from '../problem.ts'
+import type { ObjectStore } from '@latentbase/shared/store/object-store'
+import { readByDocument, type PooledCsrSlice } from '@latentbase/shared/store/latent-shards/read-by-document'
 import { ID_RULE, ResourceId } from '@latentbase/shared/contract/id'
 
 /** A dataset's record by id, in any state: 404 when missing, deleted, or not a dataset id (never a store lookup then). */
@@ -26,6 +28,22 @@ export interface ReadyDataset {
   manifest: Manifest
   /** Key prefix of the dataset's objects. */
   prefix: string
+}
+
+/** Dataset rows [start, end) from the by-document shards (only the row groups that hold them are read). */
+export function readDocumentRange(
+  objects: ObjectStore,
+  { manifest, prefix }: Pick<ReadyDataset, 'manifest' | 'prefix'>,
+  start: number,
+  end: number
+): Promise<PooledCsrSlice> {
+  return readByDocument(
+    objects,
+    prefix,
+    manifest.latents.byDocument,
+    { start, end },
+    { nDocs: manifest.documents.count, nLatents: manifest.encoder.dSae }
+  )
 }
 
 /**
