@@ -5,7 +5,7 @@
  * fused reader + SAE + pooling graph and of the encode job end to end (shards written), each stage's share, an
  * onnxruntime per-node profile of the fused graph (reader nodes / SAE product / the rest), and peak RSS.
  *
- *   npm run bench:gpt2 -- [--tokens 2048] [--batch-tokens 1024] [--device cpu|cuda] [--sae-dtype float32|float16] [--folder DIR] [--max-tokens 256]
+ *   npm run bench:gpt2 -- [--tokens 2048] [--batch-tokens 1024] [--device cpu|cuda] [--sae-dtype float32|float16|int8] [--folder DIR] [--max-tokens 256]
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -19,7 +19,7 @@ import { layout } from '@latentbase/shared/store/layout'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { writeLatentStats } from '@latentbase/shared/store/stats/write'
 import { loadEncoder, type EncoderBatch } from '../encode/runtime.ts'
-import { buildPooledGraph } from '../encode/fused-graph.ts'
+import { buildPooledGraph, SAE_DTYPES, type SaeDtype } from '../encode/fused-graph.ts'
 import { prepareDocument, type PreparedDocument } from '../prepare/tokenize.ts'
 import { planBatches, packBatch } from '../prepare/batches.ts'
 import { encodeDataset } from '../job/encode.ts'
@@ -39,9 +39,9 @@ const { values: args } = parseArgs({
   }
 })
 if (args.device !== 'cpu' && args.device !== 'cuda') throw new Error(`--device must be cpu or cuda, got ${args.device}`)
-const saeDtype = args['sae-dtype'] as 'float32' | 'float16' | undefined
-if (saeDtype !== undefined && saeDtype !== 'float32' && saeDtype !== 'float16')
-  throw new Error(`--sae-dtype must be float32 or float16, got ${saeDtype}`)
+const saeDtype = args['sae-dtype'] as SaeDtype | undefined
+if (saeDtype !== undefined && !SAE_DTYPES.includes(saeDtype))
+  throw new Error(`--sae-dtype must be one of ${SAE_DTYPES.join(', ')}, got ${saeDtype}`)
 const targetTokens = Number(args.tokens)
 const maxTokensPerBatch = Number(args['batch-tokens'])
 const log = (line: string) => console.log(line)
@@ -113,8 +113,41 @@ for (const b of batches) {
   captureSeconds += await timed(() => captureSession.run(withCapture(b)))
 }
 await readerSession.release()
-await fusedSession.release()
 await captureSession.release()
+
+// A precision other than float32: what it changes, on the same batches, against a float32 encoder of the same folder.
+let precision: string | null = null
+if ((saeDtype ?? 'float32') !== 'float32' && provider === 'cpu') {
+  const reference = await loadEncoder(args.folder!, { saeDtype: 'float32', log: () => {} })
+  const referenceSession = await reference.createPoolingSession(pooling)
+  const S = encoder.info.dSae
+  let active = 0,
+    agree = 0
+  const errors: number[] = []
+  for (const b of batches) {
+    const x = (await referenceSession.run(b)).pooled
+    const y = (await fusedSession.run(b)).pooled
+    for (let s = 0; s < S; s++) {
+      let max = 0
+      for (let r = 0; r < b.batchSize; r++) max = Math.max(max, x[r * S + s])
+      for (let r = 0; r < b.batchSize; r++) {
+        const i = r * S + s
+        if (!(x[i] > 0 || y[i] > 0)) continue
+        active++
+        if (x[i] > 0 && y[i] > 0) {
+          agree++
+          errors.push(Math.abs(x[i] - y[i]) / max)
+        }
+      }
+    }
+  }
+  await referenceSession.release()
+  await reference.close()
+  errors.sort((a, b) => a - b)
+  const q = (p: number) => errors[Math.min(errors.length - 1, Math.floor(p * errors.length))]?.toExponential(1)
+  precision = `${saeDtype} against float32 (max pooling, these batches): active (row, latent) pairs in both ${((100 * agree) / active).toFixed(2)}% of ${active.toLocaleString('en-US')}; pooled value error / the latent's batch max: median ${q(0.5)}, p99 ${q(0.99)}, worst ${q(1)}`
+}
+await fusedSession.release()
 
 // The encode job end to end on the local-disk store: tokenizing, the fused graph with top-example capture, shards, statistics.
 const dir = await mkdtemp(join(tmpdir(), 'latentbase-bench-gpt2-'))
@@ -191,6 +224,9 @@ try {
     ]),
     pool_mask: new Tensor('float32', b.poolMask, [b.batchSize, b.seqLen])
   })
+  // Two warm-up runs: the first allocates, the second lays out onnxruntime's memory pattern for the shape (tens of
+  // thousands of page faults, which a profile of the second run charges to the SAE's nodes).
+  await session.run(feeds(batches[0]))
   await session.run(feeds(batches[0]))
   for (const b of batches.slice(0, Number(args['profile-batches']))) await session.run(feeds(b))
   session.endProfiling()
@@ -204,13 +240,13 @@ try {
         args?: { op_name?: string }
       }>)
     : []
-  let warm = false
+  let runsSeen = 0
   for (const e of events) {
     if (e.cat === 'Session' && e.name === 'model_run') {
-      warm = true
+      runsSeen++
       continue
     }
-    if (!warm || e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue
+    if (runsSeen < 2 || e.cat !== 'Node' || !e.name.endsWith('_kernel_time')) continue
     const op = e.args?.op_name ?? '?'
     const ours = e.name.startsWith('latentbase/')
     if (!ours) profile.reader += e.dur
@@ -269,6 +305,7 @@ log(
 log(
   `fixed per part, whatever its size: the statistics file twice (part + merged), ${fixed.toFixed(2)} s = ${pct(fixed, readerInJob)} of this run's reader time, ${pct(fixed, (readerInJob * 2 ** 20) / tokens)} of a full part's (2^20 tokens); tokenizing + planning ${((s.tokenize ?? 0) + (s.plan ?? 0)).toFixed(2)} s`
 )
+if (precision) log(precision)
 const profiled = profile.reader + profile.saeMatMul + profile.other
 const topOps = [...profile.ops]
   .sort((a, b) => b[1] - a[1])

@@ -8,6 +8,10 @@ import { externalize, INLINE_LIMIT_BYTES } from './external-data.ts'
 
 const { onnx } = onnxPkg
 
+/** Precisions of the SAE encoder's matrix product (ReaderGraphOptions.saeDtype). */
+export type SaeDtype = 'float32' | 'float16' | 'int8'
+export const SAE_DTYPES: readonly SaeDtype[] = ['float32', 'float16', 'int8']
+
 /** Which reader value holds the hidden states: a name, or an index into a stacked [L, B, T, D] output. */
 export type ReaderOutputRef = string | { name: string; index: number }
 
@@ -17,9 +21,11 @@ export interface ReaderGraphOptions {
   preprocess?: 'none' | 'center'
   /**
    * Precision of the SAE encoder's matrix product (default float32). float16 halves the weights' memory and uses
-   * tensor cores on a GPU; activations come back to float32 before the threshold / top-k and pooling.
+   * tensor cores on a GPU; int8 (CPU) quantizes the weights per latent and each token's input per token, and
+   * multiplies in integers (VNNI): a quarter of the weights' memory and about 2x the product's speed. Activations come
+   * back to float32 before the threshold / top-k and pooling.
    */
-  saeDtype?: 'float32' | 'float16'
+  saeDtype?: SaeDtype
   /**
    * A composed graph whose inline weights (reader and SAE together) pass this many bytes keeps them in external
    * data (ComposedGraph.externalData): protobuf cannot hold a model past 2 GB. Default INLINE_LIMIT_BYTES; tests lower it.
@@ -293,7 +299,8 @@ function preActivations(
   x: string,
   sae: SaeWeights,
   keep?: string,
-  dtype: 'float32' | 'float16' = 'float32'
+  dtype: SaeDtype = 'float32',
+  io: { input?: string } = {}
 ): string {
   const D = sae.dIn
   const S = sae.dSae
@@ -310,22 +317,14 @@ function preActivations(
     throw new Error('SAE: rescale_acts_by_decoder_norm is set but no decoder norms were loaded')
   if (sae.rescaleActsByDecoderNorm && !architectureOf(sae).decoderNormRescale)
     throw new Error(`SAE: rescale_acts_by_decoder_norm is not defined for a ${sae.architecture} SAE`)
+  io.input = x
+  if (dtype === 'int8') return preActivationsInt8(b, x, sae, keep)
   // float16: the penalty stays out of the half-precision product (-1e30 is -inf there, and +inf from an outlier
   // token's huge activations would meet it as NaN): masked tokens are zeroed, multiplied, then penalized in float32.
   const half = dtype === 'float16'
   const rows = D + 1 + (keep && !half ? 1 : 0)
-  const w = new Float32Array(rows * S)
-  for (let s = 0; s < S; s++) {
-    const scale = sae.rescaleActsByDecoderNorm ? sae.decoderNorms![s] : 1
-    let bias = sae.bEnc[s]
-    for (let i = 0; i < D; i++) {
-      const wis = sae.wEnc[i * S + s]
-      w[i * S + s] = wis * scale
-      if (sae.applyBDecToInput) bias -= sae.bDec[i] * wis
-    }
-    w[D * S + s] = bias * scale
-    if (keep && !half) w[(D + 1) * S + s] = 1
-  }
+  const w = foldEncoder(sae, rows)
+  if (keep && !half) w.fill(1, (D + 1) * S, (D + 2) * S)
   const pen3 = keep
     ? b.unsqueeze(b.op('Where', [keep, b.f32([0], []), b.f32([MASKED], [], 'masked')], {}, 'penalty'), [-1])
     : null
@@ -344,6 +343,117 @@ function preActivations(
   }
   const xa = b.op('Concat', [x, ones, ...(pen3 ? [pen3] : [])], { axis: -1 }, 'sae_in')
   return b.op('MatMul', [xa, b.f32(w, [rows, S], 'W_enc_folded')], {}, 'hidden_pre')
+}
+
+/**
+ * The encoder with everything linear folded in, [rows, S] row-major: rows 0..D-1 are W_enc with each column scaled by
+ * the decoder norm when the SAE asks for it, row D is b_enc - b_dec W_enc (scaled the same way; b_enc alone when
+ * `foldBDec` is false and the graph subtracts b_dec itself), and any further rows are left 0 for the caller.
+ */
+function foldEncoder(sae: SaeWeights, rows: number, foldBDec = true): Float32Array {
+  const D = sae.dIn
+  const S = sae.dSae
+  const w = new Float32Array(rows * S)
+  for (let s = 0; s < S; s++) {
+    const scale = sae.rescaleActsByDecoderNorm ? sae.decoderNorms![s] : 1
+    let bias = sae.bEnc[s]
+    for (let i = 0; i < D; i++) {
+      const wis = sae.wEnc[i * S + s]
+      w[i * S + s] = wis * scale
+      if (sae.applyBDecToInput && foldBDec) bias -= sae.bDec[i] * wis
+    }
+    w[D * S + s] = bias * scale
+  }
+  return w
+}
+
+/** A masked token's input scale in the int8 product: its one input of 1.0 against -127 s_j puts it at or below -1e22. */
+const MASKED_TOKEN_SCALE = 1e28
+/** Smallest weight scale of a latent, so that the masked token's penalty stays large for every latent. */
+const MIN_WEIGHT_SCALE = 1e-8
+
+/**
+ * The int8 product (CPU): each latent's folded weights are quantized symmetrically (scale s_j = max |w| / 127), each
+ * token's input (x - b_dec where the SAE applies b_dec) by its own largest |x| (m_t: x / m_t lies in [-1, 1], stored as uint8 around 128), and onnxruntime's
+ * MatMulIntegerToFloat (com.microsoft; VNNI on x86) returns (x / m_t) W in float32; then h = that * m_t + bias, the
+ * bias in float32. A scale per token, not per batch, keeps a token with a few huge dimensions from flattening every
+ * other token's input. A masked token's input is zeroed and one extra column holds 1.0 (exactly 127 after
+ * quantization) against a weight row of -127, with m_t = 1e28: it sits below -1e22 on every latent, so it can never
+ * be a max, a count or part of a sum, without a masking pass over [B, T, S].
+ */
+function preActivationsInt8(b: GraphBuilder, x: string, sae: SaeWeights, keep?: string): string {
+  const D = sae.dIn
+  const S = sae.dSae
+  // The quantized input is x - b_dec where the SAE subtracts it: b_dec sits near the activations' mean, so this takes
+  // a residual stream's large constant dimensions out of each token's largest |x|, and with them out of the step.
+  const folded = foldEncoder(sae, D + 1, false)
+  if (sae.applyBDecToInput) x = b.op('Sub', [x, b.f32(sae.bDec, [D], 'b_dec')], {}, 'sae_in_centred')
+  const rows = D + (keep ? 1 : 0)
+  const q = new Int8Array(rows * S)
+  const scales = new Float32Array(S)
+  for (let s = 0; s < S; s++) {
+    let max = 0
+    for (let i = 0; i < D; i++) max = Math.max(max, Math.abs(folded[i * S + s]))
+    const scale = Math.max(max / 127, MIN_WEIGHT_SCALE)
+    scales[s] = scale
+    for (let i = 0; i < D; i++) q[i * S + s] = Math.max(-127, Math.min(127, Math.round(folded[i * S + s] / scale)))
+    if (keep) q[D * S + s] = -127
+  }
+  const bias = folded.subarray(D * S, (D + 1) * S)
+  const largest = b.reduce('ReduceMax', b.op('Abs', [x]), [-1], true)
+  let tokenScale = b.op('Max', [largest, b.f32([1e-30], [])], {}, 'token_scale') // [B, T, 1]
+  let unit = b.op('Div', [x, tokenScale], {}, 'sae_in_unit')
+  if (keep) {
+    const keep3 = b.unsqueeze(keep, [-1])
+    unit = b.op('Concat', [b.op('Where', [keep3, unit, b.zero()]), b.cast(b.op('Not', [keep3]), DT.FLOAT)], {
+      axis: -1
+    })
+    tokenScale = b.op('Where', [keep3, tokenScale, b.f32([MASKED_TOKEN_SCALE], [], 'masked_token_scale')])
+  }
+  const step = b.f32([1 / 127], [], 'input_step')
+  const zeroPoint = b.int8(new Uint8Array([128]), [], 'input_zero_point')
+  const xq = b.op('QuantizeLinear', [unit, step, zeroPoint], {}, 'sae_in_u8')
+  const z = b.node(
+    'MatMulIntegerToFloat',
+    [xq, b.int8(q, [rows, S], 'W_enc_folded_i8'), step, b.f32(scales, [S], 'W_enc_scale'), zeroPoint],
+    {},
+    1,
+    'hidden_pre_unit',
+    'com.microsoft'
+  )[0]
+  return b.op('Add', [b.op('Mul', [z, tokenScale]), b.f32(bias, [S], 'b_enc_folded')], {}, 'hidden_pre')
+}
+
+/**
+ * int8 with max pooling: every (row, latent) the int8 product found active gets its pooled pre-activation recomputed in
+ * float32 at its argmax token (one D-long dot product each, with the float32 folded weights), so pooled values are
+ * float32's own wherever the two agree on the token. What int8 still decides: which latents are active near the
+ * threshold, and which token holds the max when two are within its rounding. Without this, a latent that fires just
+ * past a large negative bias (most of them) inherits the whole rounding error of its pre-activation.
+ */
+function exactAtArgmax(
+  b: GraphBuilder,
+  input: string,
+  sae: SaeWeights,
+  max: string,
+  argmax: string,
+  isActive: (b: GraphBuilder, x: string) => string
+): string {
+  const D = sae.dIn
+  const S = sae.dSae
+  const folded = foldEncoder(sae, D + 1)
+  const byLatent = new Float32Array(S * D)
+  for (let i = 0; i < D; i++) for (let s = 0; s < S; s++) byLatent[s * D + i] = folded[i * S + s]
+  const index = b.op('Transpose', [b.op('NonZero', [isActive(b, max)])], { perm: [1, 0] }, 'int8_active') // [N, 2]
+  const column = (i: number) => b.op('Gather', [index, b.i64([i], [], 'col')], { axis: 1 }) // [N]
+  const latent = column(1)
+  const token = b.op('GatherND', [argmax, index], {}, 'int8_argmax') // [N]
+  const at = b.op('Concat', [b.unsqueeze(column(0), [-1]), b.unsqueeze(token, [-1])], { axis: -1 }) // [N, 2]
+  const xs = b.op('GatherND', [input, at], {}, 'input_at_argmax') // [N, D]
+  const ws = b.op('Gather', [b.f32(byLatent, [S, D], 'W_enc_folded_by_latent'), latent], { axis: 0 }) // [N, D]
+  const dot = b.reduce('ReduceSum', b.op('Mul', [xs, ws]), [-1], false)
+  const exact = b.op('Add', [dot, b.op('Gather', [b.f32(folded.subarray(D * S), [S], 'b_enc_folded'), latent])])
+  return b.op('ScatterND', [max, index, exact], {}, 'pooled_pre')
 }
 
 /**
@@ -388,9 +498,13 @@ function finish(stage: Stage, outputs: Onnx.IValueInfoProto[], extraInputs: Onnx
     output: outputs,
     valueInfo: pruned.valueInfo
   }
+  const imported = new Set((model.opsetImport ?? []).map(o => o.domain ?? ''))
   const composed: Onnx.IModelProto = {
     irVersion: Math.max(num(model.irVersion as number | Long), 7),
-    opsetImport: model.opsetImport,
+    opsetImport: [
+      ...(model.opsetImport ?? []),
+      ...[...b.domains].filter(d => !imported.has(d)).map(domain => ({ domain, version: 1 }))
+    ],
     producerName: 'latentbase',
     producerVersion: '1',
     domain: model.domain,
@@ -495,7 +609,8 @@ export function buildPooledGraph(readerBytes: Uint8Array, sae: SaeWeights, opts:
   const stage = readerStage(readerBytes, opts, sae.dIn)
   const { b } = stage
   const { keep, outliers } = outlierStage(b, tokenNorms(b, stage.hidden), POOL_MASK_INPUT, opts.outlierNormRatio)
-  const h = preActivations(b, stage.hidden, sae, keep, opts.saeDtype)
+  const io: { input?: string } = {}
+  const h = preActivations(b, stage.hidden, sae, keep, opts.saeDtype, io)
   const gate = architectureOf(sae).graph(b, h, sae)
   const zero = b.zero()
   let pooled: string
@@ -503,7 +618,11 @@ export function buildPooledGraph(readerBytes: Uint8Array, sae: SaeWeights, opts:
   const method = opts.method
   if ((method === 'max' || method === 'binary') && gate.monotone) {
     // f is monotone, so the max over tokens of f(h) is f(max over tokens of h): no per-token activation pass.
-    const { max: m, argmax: at } = maxOverTokens(b, h)
+    let { max: m, argmax: at } = maxOverTokens(b, h)
+    if (opts.saeDtype === 'int8') {
+      at = b.nameLast(at, 'argmax') // read below: named where it is produced first
+      m = exactAtArgmax(b, io.input!, sae, m, at, gate.isActive)
+    }
     argmax = at
     const on = gate.isActive(b, m)
     pooled = method === 'max' ? b.op('Where', [on, m, zero]) : b.cast(on, DT.FLOAT)

@@ -20,7 +20,17 @@ export class GraphBuilder {
     return `latentbase/${hint}_${this.counter++}`
   }
 
-  node(op: string, inputs: string[], attrs: Record<string, AttrValue> = {}, outputs = 1, hint = op): string[] {
+  /** Opset domains other than ai.onnx that nodes used (e.g. com.microsoft), for the model's opset imports. */
+  readonly domains = new Set<string>()
+
+  node(
+    op: string,
+    inputs: string[],
+    attrs: Record<string, AttrValue> = {},
+    outputs = 1,
+    hint = op,
+    domain?: string
+  ): string[] {
     const outs = Array.from({ length: outputs }, () => this.fresh(hint))
     const attribute: Onnx.IAttributeProto[] = Object.entries(attrs).map(([name, v]) => {
       if (typeof v === 'number') return { name, type: AT.INT, i: v }
@@ -28,7 +38,15 @@ export class GraphBuilder {
       if ('float' in v) return { name, type: AT.FLOAT, f: v.float }
       return { name, type: AT.FLOATS, floats: v.floats }
     })
-    this.nodes.push({ opType: op, input: inputs, output: outs, name: this.fresh(`node_${op}`), attribute })
+    if (domain) this.domains.add(domain)
+    this.nodes.push({
+      opType: op,
+      input: inputs,
+      output: outs,
+      name: this.fresh(`node_${op}`),
+      attribute,
+      ...(domain ? { domain } : {})
+    })
     return outs
   }
 
@@ -63,6 +81,18 @@ export class GraphBuilder {
       dataType: DT.FLOAT,
       dims,
       rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+    })
+    return name
+  }
+
+  /** An initializer of 8-bit integers (INT8 or UINT8) from their bytes. */
+  int8(values: Int8Array | Uint8Array, dims: number[], hint = 'const'): string {
+    const name = this.fresh(hint)
+    this.initializers.push({
+      name,
+      dataType: values instanceof Int8Array ? DT.INT8 : DT.UINT8,
+      dims,
+      rawData: new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
     })
     return name
   }
