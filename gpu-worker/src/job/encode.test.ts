@@ -119,6 +119,26 @@ test('two stores get byte-identical contents; a re-run after the commit changes 
   assert.ok(Number(text.masked_tokens[0]) > 5, 'the user turn and template tokens are left out of pooling')
 })
 
+test('running the next batch while the host takes this one (overlapHost) writes byte-identical contents', async () => {
+  const prefix = layout.datasetPrefix('local', 'ds_test')
+  const contents = []
+  // Small batches, so that each chunk holds several and the host's work really overlaps the next run.
+  for (const overlapHost of [false, true]) {
+    const s = await setup()
+    await encodeDataset(s.record, {
+      ...options,
+      maxTokensPerBatch: 96,
+      overlapHost,
+      objects: s.store,
+      datasets: s.datasets,
+      encoder
+    })
+    contents.push(await snapshot(s.store, prefix))
+  }
+  assert.deepEqual([...contents[1].keys()], [...contents[0].keys()])
+  for (const [key, bytes] of contents[0]) assert.equal(contents[1].get(key), bytes, `${key} differs with overlap`)
+})
+
 test('a job stopped mid-way leaves no manifest; the retry completes it', async () => {
   const { store, datasets, record } = await setup()
   const abort = new AbortController()

@@ -107,6 +107,7 @@ async function encodeOnePart(
     capture ? { examples: { halfWindow: EXAMPLE_HALF_WINDOW } } : undefined
   )
   const prepareContext = { ...encoder.prepareContext, poolRoles: poolRolesOf(record) }
+  const overlapHost = opts.overlapHost ?? session.provider !== 'cpu'
 
   const masked = { special: 0, outlier: 0, role: 0 }
   let row = spec.docStart
@@ -159,23 +160,28 @@ async function encodeOnePart(
     const outliers = new Int32Array(prepared.length)
     const multi = prepared.map(p => p.prep.windows.length > 1)
     const score = (d: number, s: number) => best[d * nLatents + s]
-    for (const batchIdx of planBatches(lengths, {
+    const plans = planBatches(lengths, {
       maxTokensPerBatch: opts.maxTokensPerBatch ?? 8192,
       maxBatchSize: opts.maxBatchSize ?? 32
-    })) {
-      opts.signal?.throwIfAborted()
+    })
+    // With overlap, the next batch runs while the host merges this one's output and takes its examples (onnxruntime
+    // runs off the main thread), so on a GPU the host's share of a batch hides behind the graph. That batch sees the
+    // example thresholds of one batch back: lower ones, so a few more candidates, and the same lists.
+    const dispatch = (batchIdx: Int32Array) => {
       const batch: EncoderBatch = packBatch(
         Array.from(batchIdx, i => windowItems[i]),
         encoder.padTokenId
       )
       if (capture) {
-        batch.exampleThreshold = capture.threshold
+        batch.exampleThreshold = capture.threshold.slice()
         // Rows of long documents return every active latent: their pooled values are final only after the chunk.
         batch.exampleAll = Float32Array.from(batchIdx, i => (multi[windowDoc[i]] ? 1 : 0))
       }
-      const t0 = performance.now()
-      const out = await session.run(batch)
-      seconds.encode += (performance.now() - t0) / 1000
+      const out = session.run(batch)
+      out.catch(() => {}) // awaited below; this only keeps a failure during the host's work from going unhandled
+      return { batchIdx, out }
+    }
+    const takeBatchOutput = (batchIdx: Int32Array, out: Awaited<ReturnType<typeof session.run>>) => {
       for (let b = 0; b < batchIdx.length; b++) {
         const w = windowItems[batchIdx[b]]
         const d = windowDoc[batchIdx[b]]
@@ -195,6 +201,23 @@ async function encodeOnePart(
         capture.takeBatch(out.examples, out.argmax, rows, score)
         seconds.examples += (performance.now() - tc) / 1000
       }
+    }
+    let next = plans.length > 0 ? dispatch(plans[0]) : null
+    try {
+      for (let k = 0; k < plans.length; k++) {
+        opts.signal?.throwIfAborted()
+        const batchIdx = next!.batchIdx
+        const t0 = performance.now()
+        const out = await next!.out
+        seconds.encode += (performance.now() - t0) / 1000
+        if (overlapHost) next = k + 1 < plans.length ? dispatch(plans[k + 1]) : null
+        takeBatchOutput(batchIdx, out)
+        if (!overlapHost) next = k + 1 < plans.length ? dispatch(plans[k + 1]) : null
+      }
+    } catch (err) {
+      // The session is released after a failure: never while a run is still in flight.
+      if (next) await next.out.catch(() => {})
+      throw err
     }
     if (capture) {
       const tc = performance.now()
