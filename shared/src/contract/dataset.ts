@@ -105,7 +105,11 @@ export const DatasetStats = z.object({
       tokenize: z.number().describe('tokenizing in the part jobs'),
       encode: z.number().describe('the fused reader + SAE + pooling graph'),
       write: z.number().describe('building and writing shards and statistics'),
-      topExamples: z.number().describe('re-encoding candidate documents for top examples')
+      topExamples: z
+        .number()
+        .describe(
+          "top examples: taking the windows the graph captured, keeping each latent's best, writing and merging the lists"
+        )
     })
     .partial()
     .optional()
