@@ -365,3 +365,38 @@ test('configuration errors name the file and field', async () => {
   assert.equal(explicit.info.maxTokens, 32)
   assert.equal(explicit.prepareContext.longDocuments, 'window')
 })
+
+test('a released pooling session is reused by the next one over the same graph, and only by it', async () => {
+  const opened: string[] = []
+  const e = await loadEncoder(await encoderFolder('reuse'), {
+    intraOpNumThreads: 1,
+    log: line => {
+      if (/running on/.test(line)) opened.push(line)
+    }
+  })
+  try {
+    const { batch } = batchOf([
+      'Call me Ishmael. Some years ago, never mind how long precisely.',
+      'It was the best of times.'
+    ])
+    const max = { method: 'max' as const, outlierNormRatio: 100 }
+    const first = await e.createPoolingSession(max)
+    const expected = await first.run(batch)
+    await first.release()
+    await assert.rejects(first.run(batch), /released/, 'a released handle no longer runs')
+    const again = await e.createPoolingSession(max)
+    assert.deepEqual(await again.run(batch), expected)
+    assert.equal(opened.length, 1, 'the second session over the same graph was the first one, kept')
+    // Another graph while one is in use opens its own; on release the kept session is replaced, never doubled.
+    const sum = await e.createPoolingSession({ method: 'sum', outlierNormRatio: 100 })
+    assert.equal(opened.length, 2)
+    await again.release()
+    await sum.release()
+    const maxAgain = await e.createPoolingSession(max)
+    assert.equal(opened.length, 3, 'only the last released session is kept')
+    assert.deepEqual(await maxAgain.run(batch), expected)
+    await maxAgain.release()
+  } finally {
+    await e.close()
+  }
+})

@@ -18,7 +18,7 @@ import {
   EXAMPLE_THRESHOLD_INPUT
 } from './fused-graph.ts'
 import type { ReaderInputNames } from './reader-inference.ts'
-import type { EncoderBatch, EncoderSession, LoadedEncoder, LoadEncoderOptions } from './runtime.ts'
+import type { EncoderBatch, EncoderSession, LoadedEncoder, LoadEncoderOptions, PoolingSession } from './runtime.ts'
 
 export function requestedProviders(opts: LoadEncoderOptions = {}): string[] {
   if (opts.executionProviders?.length) return opts.executionProviders
@@ -168,47 +168,87 @@ export function encoderSessions(src: SessionSource): Sessions {
     }
   }
 
+  const openPoolingSession = async (
+    pooling: Parameters<Sessions['createPoolingSession']>[0],
+    o: NonNullable<Parameters<Sessions['createPoolingSession']>[1]>
+  ): Promise<PoolingSession> => {
+    const graph = buildPooledGraph(readerBytes, sae, {
+      ...readerOpts,
+      method: pooling.method,
+      outlierNormRatio: pooling.outlierNormRatio,
+      examples: o.examples
+    })
+    return sessionOver(
+      graph,
+      `pooling (${pooling.method})${o.examples ? ' + top examples' : ''}`,
+      async (session, batch) => {
+        const input = feeds(batch, true)
+        if (o.examples) {
+          const threshold = batch.exampleThreshold ?? new Float32Array(sae.dSae)
+          const all = batch.exampleAll ?? new Float32Array(batch.batchSize)
+          if (threshold.length !== sae.dSae || all.length !== batch.batchSize) {
+            throw new Error(
+              `batch: exampleThreshold must hold dSae = ${sae.dSae} values and exampleAll batchSize = ${batch.batchSize}`
+            )
+          }
+          input[EXAMPLE_THRESHOLD_INPUT] = new Tensor('float32', threshold, [sae.dSae])
+          input[EXAMPLE_ALL_INPUT] = new Tensor('float32', all, [batch.batchSize])
+        }
+        const r = await session.run(input)
+        return {
+          pooled: r.pooled.data as Float32Array,
+          argmax: int32Of(r.argmax.data as BigInt64Array),
+          outliers: int32Of(r.outliers.data as BigInt64Array),
+          ...(o.examples
+            ? {
+                examples: {
+                  index: int32Of(r.example_index.data as BigInt64Array),
+                  activations: r.example_activations.data as Float32Array,
+                  width: 2 * o.examples.halfWindow + 1
+                }
+              }
+            : {})
+        }
+      }
+    )
+  }
+
+  // A released pooling session waits for the next one over the same graph (the next part of a job): composing,
+  // serializing and optimizing the graph takes seconds at a real reader's size, which a GPU would otherwise pay for
+  // every part. One at most, released before another is opened, so memory (a GPU's too) never holds two idle readers.
+  let idle: { key: string; session: PoolingSession } | null = null
+  const dropIdle = async () => {
+    const last = idle
+    idle = null
+    await last?.session.release()
+  }
+  const reusable = (key: string, session: PoolingSession): PoolingSession => {
+    let released = false
+    return {
+      provider: session.provider,
+      run: batch => {
+        if (released) return Promise.reject(new Error('this pooling session was released'))
+        return session.run(batch)
+      },
+      async release() {
+        if (released) return
+        released = true
+        await dropIdle()
+        idle = { key, session }
+      }
+    }
+  }
+
   return {
     async createPoolingSession(pooling, o = {}) {
-      const graph = buildPooledGraph(readerBytes, sae, {
-        ...readerOpts,
-        method: pooling.method,
-        outlierNormRatio: pooling.outlierNormRatio,
-        examples: o.examples
-      })
-      return sessionOver(
-        graph,
-        `pooling (${pooling.method})${o.examples ? ' + top examples' : ''}`,
-        async (session, batch) => {
-          const input = feeds(batch, true)
-          if (o.examples) {
-            const threshold = batch.exampleThreshold ?? new Float32Array(sae.dSae)
-            const all = batch.exampleAll ?? new Float32Array(batch.batchSize)
-            if (threshold.length !== sae.dSae || all.length !== batch.batchSize) {
-              throw new Error(
-                `batch: exampleThreshold must hold dSae = ${sae.dSae} values and exampleAll batchSize = ${batch.batchSize}`
-              )
-            }
-            input[EXAMPLE_THRESHOLD_INPUT] = new Tensor('float32', threshold, [sae.dSae])
-            input[EXAMPLE_ALL_INPUT] = new Tensor('float32', all, [batch.batchSize])
-          }
-          const r = await session.run(input)
-          return {
-            pooled: r.pooled.data as Float32Array,
-            argmax: int32Of(r.argmax.data as BigInt64Array),
-            outliers: int32Of(r.outliers.data as BigInt64Array),
-            ...(o.examples
-              ? {
-                  examples: {
-                    index: int32Of(r.example_index.data as BigInt64Array),
-                    activations: r.example_activations.data as Float32Array,
-                    width: 2 * o.examples.halfWindow + 1
-                  }
-                }
-              : {})
-          }
-        }
-      )
+      const key = JSON.stringify([pooling.method, pooling.outlierNormRatio, o.examples?.halfWindow ?? null])
+      if (idle?.key === key) {
+        const reused = idle.session
+        idle = null
+        return reusable(key, reused)
+      }
+      await dropIdle()
+      return reusable(key, await openPoolingSession(pooling, o))
     },
 
     async createTokenActivationsSession(o = {}) {
@@ -244,6 +284,7 @@ export function encoderSessions(src: SessionSource): Sessions {
     },
 
     async close() {
+      idle = null
       const all = sessions.splice(0)
       await Promise.all(all.map(s => s.release()))
     }
