@@ -7,7 +7,6 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { DatasetRecord } from '@latentbase/shared/contract/dataset'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import type { JobQueue } from '@latentbase/shared/queue/job-queue'
 import { FsObjectStore } from '@latentbase/shared/store/fs-store'
@@ -19,6 +18,7 @@ import { DEMO_ENCODER_DIR } from '../registry.ts'
 import { encodeDataset } from '../job/encode.ts'
 import { handleJob } from '../job/handler.ts'
 import { loadSpamAssassin } from '../corpus/spam-assassin.ts'
+import { stageInlineDataset } from './stage-dataset.ts'
 
 const base = Number(process.argv[2] ?? 400)
 const batch = Number(process.argv[3] ?? 40)
@@ -31,25 +31,11 @@ const objects = new FsObjectStore(dir)
 const datasets = new DatasetStore(objects)
 const at = new Date(0).toISOString()
 const jsonl = (docs: typeof emails) => docs.map(d => JSON.stringify(d)).join('\n') + '\n'
-const recordOf = (id: string, n: number): DatasetRecord => ({
-  id,
-  tenant: 'local',
-  name: id,
-  status: 'running',
-  encoder: 'demo',
-  pooling: { method: 'max', outlierNormRatio: 100 },
-  source: { inline: n },
-  createdAt: at,
-  updatedAt: at,
-  progress: { documents: { done: 0, total: n }, tokens: 0 },
-  attempts: 1
-})
 async function encodeWhole(id: string, docs: typeof emails): Promise<number> {
-  await objects.put(layout.inlineInput('local', id), jsonl(docs))
-  await datasets.putRecord(recordOf(id, docs.length))
+  const record = await stageInlineDataset(objects, datasets, { id, encoder: 'demo', docs, at })
   const t0 = performance.now()
-  await encodeDataset(recordOf(id, docs.length), { objects, datasets, encoder, allowLocalSources: false })
-  await datasets.putRecord({ ...recordOf(id, docs.length), status: 'ready' })
+  await encodeDataset(record, { objects, datasets, encoder, allowLocalSources: false })
+  await datasets.putRecord({ ...record, status: 'ready' })
   return (performance.now() - t0) / 1000
 }
 

@@ -7,7 +7,6 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { DatasetRecord } from '@latentbase/shared/contract/dataset'
 import { FsObjectStore } from '@latentbase/shared/store/fs-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
@@ -19,6 +18,7 @@ import { encodeDataset } from '../job/encode.ts'
 import { EXAMPLE_HALF_WINDOW, mineTopExamples } from '../job/top-examples.ts'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { loadSpamAssassin } from '../corpus/spam-assassin.ts'
+import { stageInlineDataset } from './stage-dataset.ts'
 
 const targetTokens = Number(process.argv[2] ?? 1_000_000)
 const encoder = await loadEncoder(DEMO_ENCODER_DIR, { log: () => {} })
@@ -70,22 +70,7 @@ const fusedSeconds = await timeSession(await encoder.createPoolingSession({ meth
 const dir = await mkdtemp(join(tmpdir(), 'latentbase-bench-'))
 const objects = new FsObjectStore(dir)
 const datasets = new DatasetStore(objects)
-const at = new Date().toISOString()
-const record: DatasetRecord = {
-  id: 'ds_bench',
-  tenant: 'local',
-  name: 'bench',
-  status: 'running',
-  encoder: 'demo',
-  pooling: { method: 'max', outlierNormRatio: 100 },
-  source: { inline: docs.length },
-  createdAt: at,
-  updatedAt: at,
-  progress: { documents: { done: 0, total: docs.length }, tokens: 0 },
-  attempts: 1
-}
-await objects.put(layout.inlineInput('local', 'ds_bench'), docs.map(d => JSON.stringify(d)).join('\n'))
-await datasets.putRecord(record)
+const record = await stageInlineDataset(objects, datasets, { id: 'ds_bench', encoder: 'demo', docs })
 t = performance.now()
 const { stats, manifest } = await encodeDataset(record, { objects, datasets, encoder, allowLocalSources: false })
 const endToEnd = (performance.now() - t) / 1000

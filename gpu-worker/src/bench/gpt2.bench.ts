@@ -12,7 +12,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { InferenceSession, Tensor } from 'onnxruntime-node'
-import type { DatasetRecord } from '@latentbase/shared/contract/dataset'
 import { FsObjectStore } from '@latentbase/shared/store/fs-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
@@ -26,6 +25,7 @@ import { encodeDataset } from '../job/encode.ts'
 import { EXAMPLE_HALF_WINDOW } from '../job/top-examples.ts'
 import { loadSpamAssassin } from '../corpus/spam-assassin.ts'
 import { DEFAULT_GPT2_FOLDER, ensureGpt2Folder } from './gpt2-folder.ts'
+import { stageInlineDataset } from './stage-dataset.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -165,22 +165,12 @@ async function runJob(subset: typeof docs): Promise<JobRun> {
   try {
     const objects = new FsObjectStore(dir)
     const datasets = new DatasetStore(objects)
-    const at = new Date().toISOString()
-    const record: DatasetRecord = {
+    const record = await stageInlineDataset(objects, datasets, {
       id: 'ds_bench',
-      tenant: 'local',
-      name: 'bench',
-      status: 'running',
       encoder: encoder.info.id,
       pooling,
-      source: { inline: subset.length },
-      createdAt: at,
-      updatedAt: at,
-      progress: { documents: { done: 0, total: subset.length }, tokens: 0 },
-      attempts: 1
-    }
-    await objects.put(layout.inlineInput('local', 'ds_bench'), subset.map(d => JSON.stringify(d)).join('\n'))
-    await datasets.putRecord(record)
+      docs: subset
+    })
     const t0 = performance.now()
     const { stats, manifest } = await encodeDataset(record, {
       objects,
