@@ -15,7 +15,7 @@ import { FinalizeClaim } from '@latentbase/shared/contract/encode-plan'
 import { DatasetDeletedError, DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { PreconditionFailedError, type ObjectStore } from '@latentbase/shared/store/object-store'
 import { layout } from '@latentbase/shared/store/layout'
-import { readPlan } from '@latentbase/shared/store/encode-progress'
+import { markPartsQueued, partsQueued, readPlan } from '@latentbase/shared/store/encode-progress'
 import { mergeStats } from '@latentbase/shared/analysis/latent-stats'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { writeLatentP90, writeLatentStats } from '@latentbase/shared/store/stats/write'
@@ -138,7 +138,7 @@ export async function handleAppend(job: AppendJob, deps: WorkerDeps, signal?: Ab
     log('batch already committed: finishing')
     return finishAppend(deps, b, log)
   }
-  if (b.append.status === 'running' && (await readPlan(b.objects, b.record))) {
+  if (b.append.status === 'running' && (await partsQueued(b.objects, b.record))) {
     log('already planned and queued (duplicate delivery)')
     return
   }
@@ -163,6 +163,7 @@ export async function handleAppend(job: AppendJob, deps: WorkerDeps, signal?: Ab
           version: job.version
         })
     }
+    await markPartsQueued(b.objects, b.record)
     log(
       `planned ${plan.documents} documents from row ${latest.documents.count}; queued ${plan.parts.length - done.size} part(s)`
     )

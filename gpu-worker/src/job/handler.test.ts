@@ -166,6 +166,56 @@ test('the same jobs delivered twice (the plan while its parts wait, then every j
   assert.equal(sent.length, 0, 'no second event or job')
 })
 
+test('a planner that dies between its part messages: the redelivery queues the rest, and the dataset completes', async () => {
+  const store = new MemoryObjectStore()
+  const datasets = new DatasetStore(store)
+  await dataset(store, 'ds_cut')
+  const sent: Array<{ job: JobMessage }> = []
+  // The process dies while sending the second part message: that send never returns, and nothing after it runs (a
+  // thrown error would run the planner's own error handling, which a SIGKILL does not).
+  let crashAfter = 1
+  let died: () => void
+  const dead = new Promise<void>(ok => (died = ok))
+  const queue = {
+    send: async (job: JobMessage) => {
+      if (job.kind === 'encode-part' && crashAfter-- <= 0) {
+        died()
+        return new Promise(() => {})
+      }
+      sent.push({ job })
+      return 'id'
+    }
+  } as unknown as JobQueue<JobMessage>
+  const deps: WorkerDeps = {
+    objects: store,
+    datasets,
+    queue,
+    allowLocalSources: false,
+    encoder: async () => encoder,
+    encodeOptions: { topExamplesPerLatent: 1, partDocuments: 1 }
+  }
+  const job: JobMessage = { kind: 'encode', tenant: 'local', datasetId: 'ds_cut' }
+  void handleJob(job, deps)
+  await dead
+  assert.deepEqual(
+    sent.map(s => (s.job as { part: number }).part),
+    [0]
+  )
+  const cut = await datasets.getRecord('local', 'ds_cut')
+  assert.equal(cut?.progress.parts?.total, 3, 'the record already knew the parts when the planner died')
+  // The plan message comes back (it was never acknowledged): every part not done is queued this time.
+  crashAfter = Infinity
+  await handleJob(job, deps)
+  assert.deepEqual(
+    sent.map(s => (s.job as { part: number }).part),
+    [0, 0, 1, 2]
+  )
+  await runParts(sent, deps)
+  const record = await datasets.getRecord('local', 'ds_cut')
+  assert.equal(record?.status, 'ready')
+  assert.equal(record?.stats?.documents, 3)
+})
+
 test('a webhook receiver down for a while gets the event later, once, signed exactly as the spec says', async () => {
   const got: Array<{ status: number; headers: Record<string, string>; body: string }> = []
   let downFor = 3

@@ -4,7 +4,7 @@ import type { JobMessage, EncodeJob, EncodePartJob, WebhookJob } from '@latentba
 import { FinalizeClaim } from '@latentbase/shared/contract/encode-plan'
 import { layout } from '@latentbase/shared/store/layout'
 import { PreconditionFailedError } from '@latentbase/shared/store/object-store'
-import { readPlan } from '@latentbase/shared/store/encode-progress'
+import { markPartsQueued, partsQueued, readPlan } from '@latentbase/shared/store/encode-progress'
 import type { WebhookEvent } from '@latentbase/shared/contract/webhook'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { DatasetDeletedError, type DatasetStore } from '@latentbase/shared/store/dataset-store'
@@ -71,8 +71,8 @@ async function handleEncode(job: EncodeJob, deps: WorkerDeps, signal?: AbortSign
     log('already committed (duplicate delivery)')
     return
   }
-  // The record learns of the parts only once they are all queued: a redelivery before that queues them (again).
-  if (record.status === 'running' && record.progress.parts && (await readPlan(deps.objects, record))) {
+  // A redelivery before every part was queued (the marker) plans and queues them again: parts already done are skipped.
+  if (record.status === 'running' && record.progress.parts && (await partsQueued(deps.objects, record))) {
     log('already planned and queued (duplicate delivery)')
     return
   }
@@ -107,6 +107,7 @@ async function handleEncode(job: EncodeJob, deps: WorkerDeps, signal?: AbortSign
       if (!done.has(part))
         await deps.queue.send({ kind: 'encode-part', tenant: job.tenant, datasetId: job.datasetId, part })
     }
+    await markPartsQueued(deps.objects, running)
     log(`queued ${plan.parts.length - done.size} of ${plan.parts.length} part(s)`)
   } catch (err) {
     if (err instanceof DatasetDeletedError) {

@@ -22,6 +22,27 @@ export async function readPlan(
   return bytes ? EncodePlan.parse(decode(bytes)) : null
 }
 
+/**
+ * Whether the planner queued every part of the current plan. A planner killed between writing the plan (or the
+ * record) and its last part message leaves no marker, so its redelivery queues the parts again instead of taking
+ * itself for a duplicate and leaving the dataset running for ever.
+ */
+export async function partsQueued(
+  objects: ObjectStore,
+  record: Pick<DatasetRecord, 'tenant' | 'id'>
+): Promise<boolean> {
+  return (await objects.get(layout.datasetPrefix(record.tenant, record.id) + layout.partsQueued())) !== null
+}
+
+export async function markPartsQueued(
+  objects: ObjectStore,
+  record: Pick<DatasetRecord, 'tenant' | 'id'>
+): Promise<void> {
+  await objects.put(layout.datasetPrefix(record.tenant, record.id) + layout.partsQueued(), '{}', {
+    contentType: 'application/json'
+  })
+}
+
 /** From one listing: the parts with a completion marker, and those that have written progress. */
 export async function listParts(
   objects: ObjectStore,

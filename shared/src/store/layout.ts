@@ -37,6 +37,8 @@ export const layout = {
   /** While encoding runs (see contract/encode-plan): the plan, staged part inputs, part markers, progress and stats. */
   encodePlan: () => 'plan.json',
   partInput: (part: number) => `input/part-${String(part).padStart(5, '0')}.jsonl`,
+  /** Written once every part of the plan is queued: a redelivered plan job that finds it has nothing left to queue. */
+  partsQueued: () => 'parts/queued.json',
   partDone: (part: number) => `parts/part-${String(part).padStart(5, '0')}.done.json`,
   partProgress: (part: number) => `parts/part-${String(part).padStart(5, '0')}.progress.json`,
   partError: (part: number) => `parts/part-${String(part).padStart(5, '0')}.error.json`,
