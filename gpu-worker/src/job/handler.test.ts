@@ -121,13 +121,21 @@ async function runParts(sent: Array<{ job: JobMessage }>, deps: WorkerDeps): Pro
   return parts
 }
 
-test('the same jobs delivered twice (the plan while its parts wait, then every job after the commit): no-ops, the store unchanged', async () => {
-  const store = new MemoryObjectStore()
+/**
+ * Worker dependencies over an in-memory store whose queue collects what it is sent (`sent`); `intercept` may take a
+ * send over by returning the promise the send should give instead.
+ */
+function collectingWorker(
+  store: MemoryObjectStore,
+  partDocuments: number,
+  intercept?: (job: JobMessage) => Promise<string> | undefined
+) {
   const datasets = new DatasetStore(store)
-  await dataset(store, 'ds_twice')
   const sent: Array<{ job: JobMessage }> = []
   const queue = {
     send: async (job: JobMessage) => {
+      const instead = intercept?.(job)
+      if (instead) return instead
       sent.push({ job })
       return 'id'
     }
@@ -138,8 +146,15 @@ test('the same jobs delivered twice (the plan while its parts wait, then every j
     queue,
     allowLocalSources: false,
     encoder: async () => encoder,
-    encodeOptions: { topExamplesPerLatent: 1, partDocuments: 2 }
+    encodeOptions: { topExamplesPerLatent: 1, partDocuments }
   }
+  return { datasets, sent, deps }
+}
+
+test('the same jobs delivered twice (the plan while its parts wait, then every job after the commit): no-ops, the store unchanged', async () => {
+  const store = new MemoryObjectStore()
+  await dataset(store, 'ds_twice')
+  const { datasets, sent, deps } = collectingWorker(store, 2)
   const listing = async () => new Map((await store.list('local/datasets/ds_twice/')).map(o => [o.key, o.size]))
   const job: JobMessage = { kind: 'encode', tenant: 'local', datasetId: 'ds_twice' }
   await handleJob(job, deps)
@@ -168,32 +183,17 @@ test('the same jobs delivered twice (the plan while its parts wait, then every j
 
 test('a planner that dies between its part messages: the redelivery queues the rest, and the dataset completes', async () => {
   const store = new MemoryObjectStore()
-  const datasets = new DatasetStore(store)
   await dataset(store, 'ds_cut')
-  const sent: Array<{ job: JobMessage }> = []
   // The process dies while sending the second part message: that send never returns, and nothing after it runs (a
   // thrown error would run the planner's own error handling, which a SIGKILL does not).
   let crashAfter = 1
   let died: () => void
   const dead = new Promise<void>(ok => (died = ok))
-  const queue = {
-    send: async (job: JobMessage) => {
-      if (job.kind === 'encode-part' && crashAfter-- <= 0) {
-        died()
-        return new Promise(() => {})
-      }
-      sent.push({ job })
-      return 'id'
-    }
-  } as unknown as JobQueue<JobMessage>
-  const deps: WorkerDeps = {
-    objects: store,
-    datasets,
-    queue,
-    allowLocalSources: false,
-    encoder: async () => encoder,
-    encodeOptions: { topExamplesPerLatent: 1, partDocuments: 1 }
-  }
+  const { datasets, sent, deps } = collectingWorker(store, 1, job => {
+    if (job.kind !== 'encode-part' || crashAfter-- > 0) return undefined
+    died()
+    return new Promise<string>(() => {})
+  })
   const job: JobMessage = { kind: 'encode', tenant: 'local', datasetId: 'ds_cut' }
   void handleJob(job, deps)
   await dead
