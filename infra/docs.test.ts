@@ -137,3 +137,24 @@ test('the README is short, names the commands, and links every docs page', () =>
   for (const page of readdirSync(DOCS).filter(f => f.endsWith('.md')))
     assert.ok(linked.has(`docs/${page}`), `README links docs/${page}`)
 })
+
+test('every `npm run` command the docs name is a script of package.json, and no script name is given twice', () => {
+  const text = readFileSync(join(ROOT, 'package.json'), 'utf8')
+  // JSON.parse keeps the last of two equal keys silently: a second "x" script hides the first one's command.
+  const block = /^ {2}"scripts": \{\n([\s\S]*?)^ {2}\}/m.exec(text)?.[1] ?? ''
+  const names = [...block.matchAll(/^ {4}"([^"]+)":/gm)].map(m => m[1])
+  assert.ok(names.length > 10, 'the scripts block of package.json was found')
+  const twice = names.filter((n, i) => names.indexOf(n) !== i)
+  assert.deepEqual(twice, [], `package.json names these scripts twice: ${twice.join(', ')}`)
+  const scripts = new Set(Object.keys(JSON.parse(text).scripts as Record<string, string>))
+  const pages = [
+    'README.md',
+    ...readdirSync(DOCS)
+      .filter(f => f.endsWith('.md'))
+      .map(f => `docs/${f}`)
+  ]
+  for (const page of pages) {
+    for (const m of readFileSync(join(ROOT, page), 'utf8').matchAll(/npm run ([a-z][\w:.-]*[\w])/g))
+      assert.ok(scripts.has(m[1]), `${page} names \`npm run ${m[1]}\`, which package.json does not define`)
+  }
+})

@@ -1,5 +1,5 @@
 /**
- * @module `npm run analysis-worker`: one more consumer of local mode's analysis queue (DATA_DIR/analysis-queue, files on
+ * @module `npm run analysis-worker:local`: one more consumer of local mode's analysis queue (DATA_DIR/analysis-queue, files on
  * disk) in its own process, beside `npm start`, so N processes share the blocks of a large correlations job. Stops
  * on SIGINT/SIGTERM after the message in hand, printing its CPU time and peak memory.
  */
