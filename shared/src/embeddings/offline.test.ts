@@ -118,24 +118,41 @@ test("one word's neighbours found by scanning the text equal the full parse's, t
     ['boats', 0.5],
     ['vessel', 0.5]
   ])
-  // The real lexicon: every 25th word (the check over all 21k words passed too, but takes a minute under load).
-  const text = await readLexiconFile()
+  // The real lexicon: every 25th word (the check over all 21k words passed too, but takes a minute under load), found in
+  // the decoded text and in the file's bytes as the default loader hands them over (a Buffer, searched natively).
+  const bytes = await readLexiconFile()
+  assert.ok(bytes instanceof Buffer, 'in Node the lexicon stays in a Buffer')
+  const text = new TextDecoder().decode(bytes)
+  assert.ok(text.length < bytes.length, 'the lexicon has non-ASCII words: byte and character offsets differ')
   const all = parseLexicon(text)
   let n = 0
-  for (const [w, list] of all) if (n++ % 25 === 0) assert.deepEqual(scanLexicon(text, w), list, w)
+  for (const [w, list] of all) {
+    if (n++ % 25 !== 0 && !/[^\x00-\x7f]/.test(w)) continue
+    assert.deepEqual(scanLexicon(text, w), list, w)
+    assert.deepEqual(scanLexicon(bytes as Buffer, w), list, w)
+  }
+  assert.deepEqual(scanLexicon(Buffer.from(toy), 'ship'), full.get('ship'))
+  assert.deepEqual(
+    scanLexicon(Buffer.from(toy), 'shipment'),
+    full.get('shipment'),
+    'the last line, no trailing newline'
+  )
 })
 
 test('past LEXICON_SCAN_WORDS distinct words the lexicon is parsed whole, with the same answers', async () => {
-  const text = await readLexiconFile()
+  const text = new TextDecoder().decode(await readLexiconFile())
   const all = parseLexicon(text)
   try {
-    setLexiconLoader(async () => text)
-    await loadLexicon()
-    const words = [...all.keys()].filter((_, i) => i % 41 === 0).slice(0, LEXICON_SCAN_WORDS + 20)
-    assert.ok(words.length > LEXICON_SCAN_WORDS)
-    for (const w of words) assert.deepEqual(neighboursOf(w), all.get(w), w)
-    for (const w of words.slice(0, 5)) assert.deepEqual(neighboursOf(w), all.get(w), w)
-    assert.deepEqual(neighboursOf('qzxv'), [])
+    // Text (the Worker's loader) and the file's bytes (the default), each scanned word by word, then parsed whole.
+    for (const loader of [async () => text, readLexiconFile]) {
+      setLexiconLoader(loader)
+      await loadLexicon()
+      const words = [...all.keys()].filter((_, i) => i % 41 === 0).slice(0, LEXICON_SCAN_WORDS + 20)
+      assert.ok(words.length > LEXICON_SCAN_WORDS)
+      for (const w of words) assert.deepEqual(neighboursOf(w), all.get(w), w)
+      for (const w of words.slice(0, 5)) assert.deepEqual(neighboursOf(w), all.get(w), w)
+      assert.deepEqual(neighboursOf('qzxv'), [])
+    }
   } finally {
     setLexiconLoader(readLexiconFile)
     await loadLexicon()

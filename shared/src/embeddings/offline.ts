@@ -26,16 +26,20 @@ const NEIGHBOUR_WEIGHT = 0.6
 /** Part of every cache key of label embeddings: changes whenever the features or the lexicon change. */
 export const OFFLINE_EMBEDDER_ID = `offline-v2-${LEXICON_VERSION}`
 
-/** Where the lexicon text comes from: a file in Node (the default), the ASSETS binding in the Worker (api/src/worker.ts). */
-export type LexiconLoader = () => Promise<string>
+/**
+ * Where the lexicon comes from: a file in Node (the default, as UTF-8 bytes), the ASSETS binding in the Worker
+ * (api/src/worker.ts, as text). Bytes are searched where they lie when the runtime has Node's Buffer, so a fresh
+ * process's first query never decodes the whole 1.6 MB.
+ */
+export type LexiconLoader = () => Promise<string | Uint8Array>
 
-type NodeFs = { readFile(path: string | URL, encoding: 'utf8'): Promise<string> }
+type NodeFs = { readFile(path: string | URL): Promise<Uint8Array> }
 /**
  * The default loader: shared/assets/offline-lexicon.txt beside this source tree, or under the working directory (a
  * bundled Lambda, which ships the file with `copyFiles`). node:fs comes through process.getBuiltinModule, not an
  * import, so the Worker's import graph stays free of node: modules.
  */
-export async function readLexiconFile(): Promise<string> {
+export async function readLexiconFile(): Promise<Uint8Array> {
   const proc = (globalThis as { process?: { cwd(): string; getBuiltinModule?: (id: string) => unknown } }).process
   const fs = proc?.getBuiltinModule?.('node:fs/promises') as NodeFs | undefined
   if (!fs || !proc)
@@ -49,7 +53,7 @@ export async function readLexiconFile(): Promise<string> {
   let first: unknown
   for (const at of candidates) {
     try {
-      return await fs.readFile(at, 'utf8')
+      return await fs.readFile(at)
     } catch (e) {
       first ??= e
     }
@@ -60,8 +64,8 @@ export async function readLexiconFile(): Promise<string> {
 }
 
 let loader: LexiconLoader = readLexiconFile
-/** The lexicon's text, once read. */
-let lexiconText: string | undefined
+/** The lexicon as read: its text, or its UTF-8 bytes in a Buffer (searched natively, lines decoded one by one). */
+let lexiconText: LexiconText | undefined
 /** Every word's neighbours, parsed once many words are asked for (embedding an encoder's labels). */
 let lexicon: Map<string, Array<[string, number]>> | undefined
 /** Neighbours of the few words asked for before that (a query's words), each found in the text alone. */
@@ -95,7 +99,7 @@ export function setLexiconLoader(load: LexiconLoader): void {
 export function loadLexicon(): Promise<void> {
   loading ??= loader().then(
     text => {
-      lexiconText = text
+      lexiconText = lexiconTextOf(text)
     },
     (e: unknown) => {
       loading = undefined
@@ -138,17 +142,19 @@ export function parseLexicon(text: string): Map<string, Array<[string, number]>>
  * listing it as a neighbour, found by searching the text, then read in file order with parseLexicon's rules (so the
  * order of ties and the larger of repeated similarities come out the same). [] for a word the lexicon lacks.
  */
-export function scanLexicon(text: string, word: string): Array<[string, number]> {
+export function scanLexicon(lexicon: LexiconText, word: string): Array<[string, number]> {
   if (!word || word.includes(' ') || word.includes('\n')) return []
+  // Offsets are characters in a string and bytes in a Buffer; both are only compared and sliced with each other.
+  const text = lexicon as string
   const starts = new Set<number>()
-  if (text.startsWith(`${word} `)) starts.add(0)
+  if (text.indexOf(`${word} `) === 0) starts.add(0)
   for (let at = text.indexOf(`\n${word} `); at >= 0; at = text.indexOf(`\n${word} `, at + 1)) starts.add(at + 1)
   for (let at = text.indexOf(` ${word}:`); at >= 0; at = text.indexOf(` ${word}:`, at + 1))
     starts.add(text.lastIndexOf('\n', at) + 1)
   const m = new Map<string, number>()
   for (const start of [...starts].sort((a, b) => a - b)) {
     const end = text.indexOf('\n', start)
-    const parts = text.slice(start, end < 0 ? text.length : end).split(' ')
+    const parts = lineOf(lexicon, start, end < 0 ? text.length : end).split(' ')
     for (const p of parts.slice(1)) {
       const at = p.lastIndexOf(':')
       const sim = Number(p.slice(at + 1))
@@ -160,8 +166,31 @@ export function scanLexicon(text: string, word: string): Array<[string, number]>
   return [...m].sort(bySimilarity)
 }
 
+/**
+ * The lexicon as it is searched. A Buffer answers indexOf and lastIndexOf with a string needle natively, over its
+ * bytes, like a string does over its characters: UTF-8 needles match at the same lines either way, so scanLexicon gives
+ * the same neighbours from both. Plain bytes without Buffer (a runtime without Node's APIs) are decoded once.
+ */
+export type LexiconText = string | (Uint8Array & { toString(encoding: 'utf8', start?: number, end?: number): string })
+
+function lexiconTextOf(read: string | Uint8Array): LexiconText {
+  if (typeof read === 'string') return read
+  const NodeBuffer = (globalThis as { Buffer?: { from(b: ArrayBuffer, at: number, length: number): LexiconText } })
+    .Buffer
+  if (NodeBuffer) return NodeBuffer.from(read.buffer as ArrayBuffer, read.byteOffset, read.byteLength)
+  return new TextDecoder().decode(read)
+}
+
+function lineOf(text: LexiconText, start: number, end: number): string {
+  return typeof text === 'string' ? text.slice(start, end) : text.toString('utf8', start, end)
+}
+
+function wholeText(text: LexiconText): string {
+  return typeof text === 'string' ? text : text.toString('utf8')
+}
+
 function parseAll(): Map<string, Array<[string, number]>> {
-  lexicon ??= parseLexicon(lexiconText!)
+  lexicon ??= parseLexicon(wholeText(lexiconText!))
   scanned.clear()
   return lexicon
 }
