@@ -2,6 +2,8 @@
 import type { SearchQuery, SearchResult, SearchLatent } from '@latentbase/shared/contract/search'
 import { readByLatent, readPositionsAt } from '@latentbase/shared/store/latent-shards/read-by-latent'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
+import { openShard } from '@latentbase/shared/store/parquet/read'
+import type { ShardFile } from '@latentbase/shared/contract/manifest'
 import { quantile } from '@latentbase/shared/analysis/latent-stats'
 import { readLatentP90, readLatentStats } from '@latentbase/shared/store/stats/read'
 import { latentStatsOfRows } from '@latentbase/shared/analysis/slice'
@@ -94,7 +96,31 @@ export interface Ranked {
 /** Query -> top latents, per label-embedding set: scanning 65k labels costs ~35 ms, and queries repeat. */
 const QUERY_CACHE_ENTRIES = 256
 const queryCaches = new WeakMap<LabelMatcher, Map<string, { latents: Int32Array; similarities: Float32Array }>>()
-async function latentsForQuery(embeddings: LabelMatcher, embedder: Embedder, text: string, k: number) {
+/** Query text -> its embedding, per embedder: a repeated query is not embedded (with an API embedder, paid for) again. */
+const queryVectors = new WeakMap<Embedder, Map<string, Promise<Float32Array>>>()
+
+/**
+ * The embedding of a query text, started as soon as the text is known: it does not depend on the label embeddings,
+ * so the two are on their way at once (two round trips to an API embedder, or two reads on a cold start, overlap).
+ * The promise is marked handled here; the caller awaits it and gets its error.
+ */
+function embedQuery(embedder: Embedder, text: string): Promise<Float32Array> {
+  let cache = queryVectors.get(embedder)
+  if (!cache) queryVectors.set(embedder, (cache = new Map()))
+  let hit = cache.get(text)
+  if (hit) {
+    cache.delete(text)
+    cache.set(text, hit)
+    return hit
+  }
+  hit = embedder.embed([text])
+  hit.catch(() => cache.delete(text))
+  cache.set(text, hit)
+  if (cache.size > QUERY_CACHE_ENTRIES) cache.delete(cache.keys().next().value!)
+  return hit
+}
+
+async function latentsForQuery(embeddings: LabelMatcher, vector: Promise<Float32Array>, text: string, k: number) {
   let cache = queryCaches.get(embeddings)
   if (!cache) queryCaches.set(embeddings, (cache = new Map()))
   const key = `${k}\u0000${text}`
@@ -104,10 +130,19 @@ async function latentsForQuery(embeddings: LabelMatcher, embedder: Embedder, tex
     cache.set(key, hit)
     return hit
   }
-  const top = embeddings.top(await embedder.embed([text]), k)
+  const top = embeddings.top(await vector, k)
   cache.set(key, top)
   if (cache.size > QUERY_CACHE_ENTRIES) cache.delete(cache.keys().next().value!)
   return top
+}
+
+/** Files whose footers a search prefetches at most: past this many (millions of documents), it opens them as it goes. */
+const PREFETCH_FOOTER_FILES = 32
+
+/** Starts opening the shards (footer and page-index region, cached per store); a failure surfaces where one is read. */
+function prefetchFooters(objects: ObjectStore, prefix: string, files: ShardFile[]): void {
+  if (files.length > PREFETCH_FOOTER_FILES) return
+  for (const file of files) openShard(objects, prefix, file).catch(() => {})
 }
 
 const datasetKey = (d: ReadyDataset) =>
@@ -270,6 +305,12 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
     'where'
   )
   const { manifest } = d
+  // Footers the answer will need whatever latents are chosen, fetched while the query is matched to labels (a
+  // fresh process's first search otherwise waits for them one step after another).
+  prefetchFooters(ctx.objects, d.prefix, [
+    ...(q.method === 'bm25' ? [] : manifest.latents.byLatent),
+    ...manifest.documents.files
+  ])
   const nDocs = manifest.documents.count
   const nLatents = manifest.encoder.dSae
   const sliceRows = d.slice?.rows
@@ -319,16 +360,17 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
       }
       const fingerprint = ctx.encoders.get(encoderId)?.fingerprint ?? manifest.encoderFingerprint
       let top: { latents: Int32Array; similarities: Float32Array }
+      const phrases = tuning.expansion?.phrases ?? []
+      const vectors = [q.q!, ...phrases].map(text => embedQuery(ctx.embedder, text))
       try {
         const embeddings = await labelMatcher(labelCache(ctx.objects), fingerprint, ctx.embedder, info)
         const lambda = tuning.diversity ?? DIVERSITY_LAMBDA
         // The LLM selection sees the closest candidates as they are; otherwise they are taken in MMR order.
         const depth = tuning.select || lambda < 1 ? Math.max(q.k, LABEL_CANDIDATES) : q.k
-        top = await latentsForQuery(embeddings, ctx.embedder, q.q!, depth)
-        const phrases = tuning.expansion?.phrases ?? []
+        top = await latentsForQuery(embeddings, vectors[0], q.q!, depth)
         if (phrases.length)
           top = mergeTops(
-            [top, ...(await Promise.all(phrases.map(p => latentsForQuery(embeddings, ctx.embedder, p, depth))))],
+            [top, ...(await Promise.all(phrases.map((p, i) => latentsForQuery(embeddings, vectors[i + 1], p, depth))))],
             depth
           )
         if (!tuning.select && lambda < 1) top = diverseTop(embeddings, top, q.k, lambda)

@@ -1,7 +1,7 @@
 /** @module Tests of the label-embedding cache (store + memory) and top latents by query. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { MemoryObjectStore } from '../store/memory-store.ts'
+import { CountingObjectStore, MemoryObjectStore } from '../store/memory-store.ts'
 import type { Embedder } from './embedder.ts'
 import { OfflineEmbedder } from './offline.ts'
 import { LabelEmbeddingCache, labelEmbeddingsKey, topLatentsByQuery, embedLabels } from './label-cache.ts'
@@ -47,6 +47,37 @@ test('label embeddings are computed once, stored under the encoder, and reused b
   changed[1] = 'ships at sea'
   await new LabelEmbeddingCache(store).get('fp123', emb, changed)
   assert.equal(emb.texts, 9, 'a changed label set is embedded again')
+})
+
+test('a fresh cache reads the stored embeddings while it hashes the labels; a read error reaches the caller', async () => {
+  const store = new MemoryObjectStore()
+  const emb = new CountingEmbedder()
+  await new LabelEmbeddingCache(store).get('fp123', emb, labels)
+  const reads: string[] = []
+  const counting = new CountingObjectStore(store)
+  const get = counting.get.bind(counting)
+  counting.get = (key: string) => {
+    reads.push(key)
+    return get(key)
+  }
+  const cache = new LabelEmbeddingCache(counting)
+  // A new array: its digest is not memoized, so it takes Web Crypto's round trip (a task, never a microtask).
+  const pending = cache.get('fp123', emb, [...labels])
+  for (let i = 0; i < 10; i++) await Promise.resolve()
+  const key = labelEmbeddingsKey('fp123', emb.id)
+  assert.deepEqual(reads, [key.replace(/\.bin$/, '.json'), key], 'header, then body, before the digest is known')
+  const e = await pending
+  assert.equal(emb.texts, 4, 'the stored embeddings were used')
+  assert.deepEqual(Array.from(e.present), [1, 0, 1, 1, 0, 1])
+  await cache.get('fp123', emb, [...labels])
+  assert.equal(reads.length, 2, 'a key this cache has loaded is not read again')
+
+  const failing = new MemoryObjectStore()
+  failing.get = async () => {
+    throw new Error('store unavailable')
+  }
+  await assert.rejects(new LabelEmbeddingCache(failing).get('fp123', emb, [...labels]), /store unavailable/)
+  assert.equal(emb.texts, 4, 'a failed read is not taken for a missing file (nothing is embedded again)')
 })
 
 test('topLatentsByQuery agrees with float cosine, best first, and never returns unlabelled latents', async () => {
