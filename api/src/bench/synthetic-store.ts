@@ -8,6 +8,7 @@ import { layout } from '@latentbase/shared/store/layout'
 import { mulberry32 as rng } from '@latentbase/shared/util/random'
 import { writeDocumentsShard } from '@latentbase/shared/store/documents/write'
 import { writeLatentShards } from '@latentbase/shared/store/latent-shards/write'
+import { cscKey } from '@latentbase/shared/store/latent-shards/csc'
 import { HISTOGRAM_EDGES, mergeStats, statsFromCsr, type LatentStats } from '@latentbase/shared/analysis/latent-stats'
 import { writeLatentP90, writeLatentStats } from '@latentbase/shared/store/stats/write'
 import { StaticEncoderCatalog } from '@latentbase/shared/catalog/catalog'
@@ -265,6 +266,7 @@ export async function writeSyntheticDataset(
     await objects.put(prefix + keys.docs, docsShard.bytes)
     await objects.put(prefix + keys.byDoc, shards.byDocument.bytes)
     await objects.put(prefix + keys.byLat, shards.byLatent.bytes)
+    await objects.put(prefix + cscKey(keys.byLat), shards.byLatent.csc)
     documentFiles.push({ key: keys.docs, ...docsShard.file })
     byDocumentFiles.push({ key: keys.byDoc, ...shards.byDocument.file })
     byLatentFiles.push({ key: keys.byLat, ...shards.byLatent.file })

@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AppendFailedError, createClient, verifyWebhook, type WebhookEvent } from '@latentbase/sdk'
@@ -16,6 +16,8 @@ import { DEMO_ENCODER_DIR, catalogOf, loadEncoders } from '@latentbase/gpu-worke
 import type { LoadedEncoder } from '@latentbase/gpu-worker/encode/runtime'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
+import { cscKey } from '@latentbase/shared/store/latent-shards/csc'
+import type { ShardFile } from '@latentbase/shared/contract/manifest'
 import { FsObjectStore } from '@latentbase/shared/store/fs-store'
 import { EmbeddedQueue } from '@latentbase/shared/queue/embedded-queue'
 import { StaticEncoderCatalog } from '@latentbase/shared/catalog/catalog'
@@ -223,6 +225,10 @@ WHERE "row" < (SELECT documents.count FROM read_json('${folder}/manifest.json'))
   }
   const latestSearch = await call('GET', `/search?dataset=${id}&q=prize&limit=3`)
   assert.equal(latestSearch.status, 200, JSON.stringify(latestSearch.body))
+  // Both versions' by-latent shards have their sidecars where the manifest's keys (the second under its folder) say.
+  const byLatent = JSON.parse(await readFile(join(folder, 'manifest.json'), 'utf8')).latents.byLatent as ShardFile[]
+  assert.ok(byLatent.some(f => !f.key.startsWith('latents/')), 'a file of the second version, under its folder')
+  for (const f of byLatent) assert.equal((await stat(join(folder, cscKey(f.key)))).size, f.cscBytes, f.key)
   const missing = await call('GET', `/diff?a=${id}@7&b=${id}`)
   assert.equal(missing.status, 404)
   assert.equal(missing.body.code, 'version-not-found')

@@ -6,6 +6,8 @@ import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
 import { DatasetStore, DatasetDeletedError } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
 import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
+import { readByLatent } from '@latentbase/shared/store/latent-shards/read-by-latent'
+import { cscKey } from '@latentbase/shared/store/latent-shards/csc'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { loadEncoder, type LoadedEncoder } from '../encode/runtime.ts'
@@ -99,6 +101,23 @@ test('two stores get byte-identical contents; a re-run after the commit changes 
   const csr = await readByDocument(first.store, prefix, manifest.latents.byDocument)
   assert.equal(csr.nDocs, docs.length)
   assert.equal(csr.latents.length, manifest.latents.nnz)
+  // Each by-latent shard has its sidecar, of the size the manifest says, and reads without positions agree with it.
+  for (const f of manifest.latents.byLatent)
+    assert.equal(await first.store.head(prefix + cscKey(f.key)), f.cscBytes, `${f.key}: sidecar`)
+  const every = Int32Array.from({ length: encoder.info.dSae }, (_, l) => l)
+  const bySidecar = await readByLatent(first.store, prefix, manifest.latents.byLatent, every, {}, { positions: false })
+  const byShard = await readByLatent(
+    first.store,
+    prefix,
+    manifest.latents.byLatent.map(({ cscBytes, ...f }) => f),
+    every,
+    {},
+    { positions: false }
+  )
+  assert.deepEqual(bySidecar.indptr, byShard.indptr)
+  assert.deepEqual(bySidecar.docs, byShard.docs)
+  assert.deepEqual(bySidecar.values, byShard.values)
+  assert.equal(bySidecar.docs.length, manifest.latents.nnz)
   const stats = await readLatentStats(first.store, prefix + manifest.stats.key)
   const counts = new Int32Array(encoder.info.dSae)
   for (let k = 0; k < csr.latents.length; k++) counts[csr.latents[k]]++

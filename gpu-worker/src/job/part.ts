@@ -4,6 +4,7 @@ import { layout } from '@latentbase/shared/store/layout'
 import { DatasetDeletedError } from '@latentbase/shared/store/dataset-store'
 import { writeDocumentsShard } from '@latentbase/shared/store/documents/write'
 import { writeLatentShards } from '@latentbase/shared/store/latent-shards/write'
+import { cscKey } from '@latentbase/shared/store/latent-shards/csc'
 import { statsFromCsr, DEFAULT_TOP_K } from '@latentbase/shared/analysis/latent-stats'
 import { writeLatentStats } from '@latentbase/shared/store/stats/write'
 import { PartMarker, type EncodePlan, type PartProgress } from '@latentbase/shared/contract/encode-plan'
@@ -295,6 +296,7 @@ async function encodeOnePart(
   await objects.put(prefix + keys.docs, docsShard.bytes)
   await objects.put(prefix + keys.byDoc, latentShards.byDocument.bytes)
   await objects.put(prefix + keys.byLat, latentShards.byLatent.bytes)
+  await objects.put(prefix + cscKey(keys.byLat), latentShards.byLatent.csc)
   await objects.put(prefix + keys.stats, writeLatentStats(statsFromCsr(csr, spec.docStart)))
   seconds.write += (performance.now() - t0) / 1000
   if (capture) {

@@ -30,7 +30,15 @@ export const ShardFile = z.object({
     .int()
     .nonnegative()
     .optional()
-    .describe('document rows covered, including documents without any active latent')
+    .describe('document rows covered, including documents without any active latent'),
+  cscBytes: z
+    .number()
+    .int()
+    .nonnegative()
+    .optional()
+    .describe(
+      "by-latent shards: size of the latent-major sidecar beside it (the key with .csc for .parquet: each latent's documents and values as raw arrays); absent: none was written"
+    )
 })
 export type ShardFile = z.infer<typeof ShardFile>
 

@@ -6,6 +6,7 @@ import type { DatasetStore } from '../store/dataset-store.ts'
 import { layout } from '../store/layout.ts'
 import { writeDocumentsShard } from '../store/documents/write.ts'
 import { writeLatentShards } from '../store/latent-shards/write.ts'
+import { cscKey } from '../store/latent-shards/csc.ts'
 import { HISTOGRAM_EDGES, statsFromCsr } from '../analysis/latent-stats.ts'
 import { writeLatentStats } from '../store/stats/write.ts'
 import { csrFromCoo } from '../analysis/sparse.ts'
@@ -124,6 +125,7 @@ export async function writeMarkedDataset(
   })
   await objects.put(prefix + layout.byDocumentShard(0), shards.byDocument.bytes)
   await objects.put(prefix + layout.byLatentShard(0), shards.byLatent.bytes)
+  await objects.put(prefix + cscKey(layout.byLatentShard(0)), shards.byLatent.csc)
   await objects.put(prefix + layout.documentsShard(0), docShard.bytes)
   await objects.put(prefix + layout.latentStats(), writeLatentStats(statsFromCsr(csr)))
   const now = '2026-01-01T00:00:00.000Z'

@@ -6,12 +6,13 @@ import { csrFromCoo, cscFromCsr, type PooledCsr } from '../analysis/sparse.ts'
 import type { ShardFile } from '../contract/manifest.ts'
 import { CountingObjectStore, MemoryObjectStore } from './memory-store.ts'
 import { FOOTER_FETCH_BYTES } from './format.ts'
-import { planRowGroupRuns } from './parquet/read.ts'
+import { clearShardMetadataCache, planRowGroupRuns } from './parquet/read.ts'
 import { readByDocument } from './latent-shards/read-by-document.ts'
 import { readByLatent, readPositionsAt } from './latent-shards/read-by-latent.ts'
 import { readDocuments } from './documents/read.ts'
 import { writeDocumentsShard } from './documents/write.ts'
 import { writeLatentShards } from './latent-shards/write.ts'
+import { cscKey } from './latent-shards/csc.ts'
 import type { DocumentColumns } from './documents/columns.ts'
 
 const PREFIX = 't/datasets/d/'
@@ -83,6 +84,7 @@ async function writeParts(store: MemoryObjectStore, m: PooledCsr, split: number,
     const kl = `latents/by-latent/part-${part}.parquet`
     await store.put(PREFIX + kd, shards.byDocument.bytes)
     await store.put(PREFIX + kl, shards.byLatent.bytes)
+    await store.put(PREFIX + cscKey(kl), shards.byLatent.csc)
     byDocument.push({ key: kd, ...shards.byDocument.file })
     byLatent.push({ key: kl, ...shards.byLatent.file })
   }
@@ -216,6 +218,49 @@ test('readByLatent without positions: the same columns, file rows in their place
   const old = await readByLatent(inner, PREFIX, bare, latents, {}, { positions: false })
   assert.equal(old.fileRows, undefined)
   assert.deepEqual(old.positions, withPositions.positions)
+})
+
+test('without positions, readByLatent reads the sidecars: the Parquet answer, one read per run of latents and file', async () => {
+  const inner = new MemoryObjectStore()
+  const m = randomCsr(6000, 1500, 30, 12)
+  const files = (await writeParts(inner, m, 2500, 20000)).byLatent
+  assert.ok(files.every(f => f.cscBytes! > 0))
+  const fromParquet = files.map(({ cscBytes, ...f }) => f)
+  const store = new CountingObjectStore(inner)
+  for (const want of [[3, 250, 251, 252, 900, 1499], { start: 100, end: 180 }, [1200], [7, 7, 1600]]) {
+    const reference = await readByLatent(inner, PREFIX, fromParquet, want, {}, { positions: false })
+    clearShardMetadataCache()
+    store.reset()
+    const got = await readByLatent(store, PREFIX, files, want, {}, { positions: false })
+    for (const k of ['nDocs', 'nLatents', 'indptr', 'docs', 'values', 'positions', 'fileRows'] as const)
+      assert.deepEqual(got[k], reference[k], `${JSON.stringify(want)}: ${k}`)
+    assert.ok(
+      store.fetches.every(f => f.key.endsWith('.csc')),
+      'no Parquet page or footer is fetched'
+    )
+    // Per file: the header, the indptr, then one range per run of consecutive latents (250-252 is one run).
+    const runs = Array.isArray(want)
+      ? [...new Set(want)]
+          .filter(l => l < 1500)
+          .sort((a, b) => a - b)
+          .filter((l, i, a) => i === 0 || l !== a[i - 1] + 1).length
+      : 1
+    assert.ok(
+      store.fetches.length <= files.length * (2 + runs),
+      `${store.fetches.length} reads for ${JSON.stringify(want)}`
+    )
+  }
+  // A missing sidecar, or one whose size disagrees with the manifest: the same answer, from the Parquet shards.
+  const reference = await readByLatent(inner, PREFIX, fromParquet, [5, 6, 700], {}, { positions: false })
+  await inner.delete(PREFIX + cscKey(files[0].key))
+  clearShardMetadataCache()
+  const missing = await readByLatent(inner, PREFIX, files, [5, 6, 700], {}, { positions: false })
+  assert.deepEqual(missing.docs, reference.docs)
+  assert.deepEqual(missing.positions, reference.positions)
+  const wrongSize = files.map(f => ({ ...f, cscBytes: f.cscBytes! + 4 }))
+  clearShardMetadataCache()
+  const damaged = await readByLatent(inner, PREFIX, wrongSize, [5, 6, 700], {}, { positions: false })
+  assert.deepEqual(damaged.values, reference.values)
 })
 
 test('planRowGroupRuns merges adjacent overlapping groups and skips the rest', () => {
@@ -431,4 +476,15 @@ test('an empty chunk (no pooled latents) writes valid shards that read back empt
   assert.equal(csr.indptr[5], 0)
   const csc = await readByLatent(store, PREFIX, [{ key: 'b.parquet', ...byLatent.file }], [1, 2])
   assert.equal(csc.docs.length, 0)
+  await store.put(PREFIX + cscKey('b.parquet'), byLatent.csc)
+  const sidecar = await readByLatent(
+    store,
+    PREFIX,
+    [{ key: 'b.parquet', ...byLatent.file }],
+    [1, 2],
+    {},
+    { positions: false }
+  )
+  assert.equal(sidecar.docs.length, 0)
+  assert.equal(sidecar.nLatents, 100)
 })

@@ -17,6 +17,7 @@ import {
   type OpenShard
 } from '../parquet/read.ts'
 import { compressParts, type LatentPart } from './parts.ts'
+import { readCscLatents } from './csc.ts'
 
 /**
  * The wanted latents' rows in rows [a, b) of a by-latent shard: only the pages whose latent span meets a wanted
@@ -87,13 +88,26 @@ export async function readByLatent(
   const parts: LatentPart[] = []
   let maxDoc = -1
   let maxLatent = -1
-  for (const file of inDocOrder(files)) {
+  // Without positions, from the sidecars when every file has one (one ranged read per run of latents and file, no
+  // decoding); a sidecar that cannot be read sends the whole request to the Parquet shards, which hold the same rows.
+  const fromCsc =
+    fileRows && files.every(f => f.cscBytes !== undefined)
+      ? await Promise.all(inDocOrder(files).map(file => readCscLatents(store, datasetPrefix, file, want))).catch(
+          () => null
+        )
+      : null
+  if (fromCsc?.length) nLatents ??= fromCsc[0].nLatents
+  const fromParquet = async (file: ShardFile): Promise<LatentPart[]> => {
     const runs = planRowGroupRuns(file.rowGroups, overlaps)
-    if (!runs.length) continue
+    if (!runs.length) return []
     const shard = await openShard(store, datasetPrefix, file)
     nLatents ??= kvNumber(shard.metadata, KV.nLatents)
-    const reads = await Promise.all(runs.map(([a, b]) => readLatentRun(store, shard, a, b, want, fileRows)))
-    for (const part of reads.flat()) {
+    return (await Promise.all(runs.map(([a, b]) => readLatentRun(store, shard, a, b, want, fileRows)))).flat()
+  }
+  const ordered = inDocOrder(files)
+  for (let f = 0; f < ordered.length; f++) {
+    const reads = fromCsc ? fromCsc[f].parts : await fromParquet(ordered[f])
+    for (const part of reads) {
       maxLatent = Math.max(maxLatent, part.latent[part.latent.length - 1])
       for (let k = 0; k < part.doc.length; k++) if (part.doc[k] > maxDoc) maxDoc = part.doc[k]
       parts.push(part)

@@ -10,6 +10,7 @@ import {
   type WrittenShard
 } from '../format.ts'
 import { fixedSizes, floatColumn, int32Column, rowGroupRanges, writeTable } from '../parquet/write.ts'
+import { writeCsc } from './csc.ts'
 
 export interface LatentShardOptions {
   /** Dataset row of the CSR's first row: shards from chunks encoded in parallel cover disjoint row ranges. */
@@ -36,11 +37,11 @@ function checkCsr(csr: PooledCsr): void {
   }
 }
 
-/** The by-document and by-latent shards of one chunk of pooled latents. */
+/** The by-document and by-latent shards of one chunk of pooled latents, and the by-latent shard's sidecar (csc.ts). */
 export function writeLatentShards(
   csr: PooledCsr,
   options: LatentShardOptions = {}
-): { byDocument: WrittenShard; byLatent: WrittenShard } {
+): { byDocument: WrittenShard; byLatent: WrittenShard & { csc: Uint8Array } } {
   checkCsr(csr)
   const docStart = options.docOffset ?? 0
   const per = options.rowGroupRows ?? DEFAULT_ROW_GROUP_ROWS
@@ -84,6 +85,7 @@ export function writeLatentShards(
     LATENT_PAGE_BYTES
   )
 
+  const cscBytes = writeCsc(csc.indptr, docs, csc.values)
   return {
     byDocument: {
       bytes: byDocBytes,
@@ -97,12 +99,14 @@ export function writeLatentShards(
     },
     byLatent: {
       bytes: byLatentBytes,
+      csc: cscBytes,
       file: {
         rows: nnz,
         bytes: byLatentBytes.length,
         rowGroups: rowGroupRanges(latentOfRow, sizes),
         docStart,
-        docCount: csr.nDocs
+        docCount: csr.nDocs,
+        cscBytes: cscBytes.length
       }
     }
   }

@@ -15,6 +15,7 @@ import type { RowGroupRange, ShardFile } from '../../contract/manifest.ts'
 import { lowerBound } from '../../util/sorted.ts'
 import type { ObjectStore } from '../object-store.ts'
 import { FOOTER_FETCH_BYTES, type KeyRange } from '../format.ts'
+import { clearCscIndexCache } from '../latent-shards/csc.ts'
 
 type PageLocation = OffsetIndex['page_locations'][number]
 
@@ -54,8 +55,9 @@ const PAGE_INDEX_REGION_MAX_BYTES = 4 << 20
 let metadataCaches = new WeakMap<ObjectStore, Map<string, Promise<OpenShard>>>()
 let pageIndexCaches = new WeakMap<ObjectStore, Map<string, Promise<SortKeyPages | null>>>()
 
-/** Drop cached footers and page indexes of one store, or of every store (benchmarks measuring cold reads). */
+/** Drop cached footers, page indexes and sidecar indexes of one store, or of every store (benchmarks measuring cold reads). */
 export function clearShardMetadataCache(store?: ObjectStore): void {
+  clearCscIndexCache(store)
   if (store) {
     metadataCaches.delete(store)
     pageIndexCaches.delete(store)
