@@ -100,10 +100,14 @@ export async function getLatentPage(ctx: AnalysisContext, latent: number, query:
   const { manifest, prefix, slice } = ds
   // A slice's statistics come from the latent's own pages of the by-latent shards, restricted to the slice's rows.
   const sliceStats = async () => {
-    const csc = await readByLatent(ctx.objects, prefix, manifest.latents.byLatent, [latent], {
-      nDocs: manifest.documents.count,
-      nLatents: manifest.encoder.dSae
-    })
+    const csc = await readByLatent(
+      ctx.objects,
+      prefix,
+      manifest.latents.byLatent,
+      [latent],
+      { nDocs: manifest.documents.count, nLatents: manifest.encoder.dSae },
+      { positions: false }
+    )
     const a = csc.indptr[latent]
     const b = csc.indptr[latent + 1]
     return latentStatsOfRows(csc.docs.subarray(a, b), csc.values.subarray(a, b), slice!.rows)

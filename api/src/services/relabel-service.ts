@@ -319,7 +319,14 @@ export async function relabelEncoder(
   // Non-activating windows: seeded draws of rows where the latent is absent.
   const wantQuiet = req.scoreExamples + EXPLAIN_CONTRAST
   const csc = kept.length
-    ? await readByLatent(ctx.objects, prefix, manifest.latents.byLatent, kept, { nDocs, nLatents })
+    ? await readByLatent(
+        ctx.objects,
+        prefix,
+        manifest.latents.byLatent,
+        kept,
+        { nDocs, nLatents },
+        { positions: false }
+      )
     : null
   const quietRows = new Map<number, number[]>()
   for (const l of kept) {

@@ -22,10 +22,14 @@ async function latentColumns(
 ): Promise<SliceData['latents']> {
   const out = new Map<number, { docs: Int32Array; values: Float32Array }>()
   if (!latents.length) return out
-  const csc = await readByLatent(store, prefix, manifest.latents.byLatent, latents, {
-    nDocs: manifest.documents.count,
-    nLatents: manifest.encoder.dSae
-  })
+  const csc = await readByLatent(
+    store,
+    prefix,
+    manifest.latents.byLatent,
+    latents,
+    { nDocs: manifest.documents.count, nLatents: manifest.encoder.dSae },
+    { positions: false }
+  )
   for (const l of latents)
     out.set(l, {
       docs: csc.docs.subarray(csc.indptr[l], csc.indptr[l + 1]),
