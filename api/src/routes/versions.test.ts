@@ -227,7 +227,10 @@ WHERE "row" < (SELECT documents.count FROM read_json('${folder}/manifest.json'))
   assert.equal(latestSearch.status, 200, JSON.stringify(latestSearch.body))
   // Both versions' by-latent shards have their sidecars where the manifest's keys (the second under its folder) say.
   const byLatent = JSON.parse(await readFile(join(folder, 'manifest.json'), 'utf8')).latents.byLatent as ShardFile[]
-  assert.ok(byLatent.some(f => !f.key.startsWith('latents/')), 'a file of the second version, under its folder')
+  assert.ok(
+    byLatent.some(f => !f.key.startsWith('latents/')),
+    'a file of the second version, under its folder'
+  )
   for (const f of byLatent) assert.equal((await stat(join(folder, cscKey(f.key)))).size, f.cscBytes, f.key)
   const missing = await call('GET', `/diff?a=${id}@7&b=${id}`)
   assert.equal(missing.status, 404)
