@@ -2,7 +2,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
-import { LabelEmbeddingCache } from '@latentbase/shared/embeddings/label-cache'
+import { LabelEmbeddingCache, embedLabels } from '@latentbase/shared/embeddings/label-cache'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import type { LabelInfo } from '@latentbase/shared/catalog/label-overlay'
 import { labelMatcher, matchText } from './label-match.ts'
@@ -61,4 +61,17 @@ test('label cosines: the same words score ~1 whatever the example; unrelated wor
   const o = await labelMatcher(new LabelEmbeddingCache(new MemoryObjectStore()), 'fp-test', embedder, overlaid)
   assert.ok(o.cosine(2, 0) > 0.5 && o.cosine(0, 2) === o.cosine(2, 0), `overlay vs base: ${o.cosine(2, 0)}`)
   assert.ok(Math.abs(o.cosine(0, 1) - m.cosine(0, 1)) < 1e-6)
+
+  // The encoder's labels are stored sparse (hashed features), the overlay's dense: every pair's cosine is exactly the
+  // one computed from dense codes.
+  const dense = await embedLabels(embedder, [...labels.map(l => matchText(l, 'offline-lift')), 'a whale and a harpoon'])
+  const d = dense.dimensions
+  const cosine = (i: number, j: number) => {
+    if (!dense.present[i] || !dense.present[j]) return 0
+    let dot = 0
+    for (let p = 0; p < d; p++) dot += dense.codes[i * d + p] * dense.codes[j * d + p]
+    return dot * dense.scales[i] * dense.scales[j]
+  }
+  for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) assert.equal(m.cosine(i, j), cosine(i, j), `${i}, ${j}`)
+  for (const j of [0, 1]) assert.equal(o.cosine(2, j), cosine(4, j), `overlaid 2 (dense) with ${j} (sparse)`)
 })

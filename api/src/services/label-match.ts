@@ -21,13 +21,32 @@ export interface LabelMatcher {
   cosine(a: number, b: number): number
 }
 
-/** Cosine of row i of `x` and row j of `y`, int8 label embeddings of one embedder (a row is a unit vector / its scale). */
+/**
+ * Cosine of row i of `x` and row j of `y`, int8 label embeddings of one embedder (a row is a unit vector / its scale),
+ * each stored dense or sparse (the encoder's labels are sparse for a hashed-feature embedder, an overlay's few dense).
+ */
 function rowCosine(x: LabelEmbeddings, i: number, y: LabelEmbeddings, j: number): number {
   if (i < 0 || j < 0 || i >= x.count || j >= y.count || !x.present[i] || !y.present[j]) return 0
+  return rowDot(x, i, y, j) * x.scales[i] * y.scales[j]
+}
+
+function rowDot(x: LabelEmbeddings, i: number, y: LabelEmbeddings, j: number): number {
   const d = x.dimensions
   let dot = 0
-  for (let p = i * d, q = j * d, end = p + d; p < end; p++, q++) dot += x.codes[p] * y.codes[q]
-  return dot * x.scales[i] * y.scales[j]
+  if (x.rows && y.rows) {
+    // Both sparse: a merge of the two rows' ascending dimensions.
+    const xd = x.dims!
+    const yd = y.dims!
+    for (let p = x.rows[i], q = y.rows[j], pe = x.rows[i + 1], qe = y.rows[j + 1]; p < pe && q < qe; ) {
+      if (xd[p] < yd[q]) p++
+      else if (xd[p] > yd[q]) q++
+      else dot += x.codes[p++] * y.codes[q++]
+    }
+  } else if (x.rows || y.rows) {
+    const [s, si, v, vi] = x.rows ? [x, i, y, j] : [y, j, x, i]
+    for (let k = s.rows![si], end = s.rows![si + 1]; k < end; k++) dot += s.codes[k] * v.codes[vi * d + s.dims![k]]
+  } else for (let p = i * d, q = j * d, end = p + d; p < end; p++, q++) dot += x.codes[p] * y.codes[q]
+  return dot
 }
 
 /** The trailing example of an offline label: ` (e.g. "...window...")`. */

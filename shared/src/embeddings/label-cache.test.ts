@@ -4,7 +4,14 @@ import assert from 'node:assert/strict'
 import { CountingObjectStore, MemoryObjectStore } from '../store/memory-store.ts'
 import type { Embedder } from './embedder.ts'
 import { OfflineEmbedder } from './offline.ts'
-import { LabelEmbeddingCache, labelEmbeddingsKey, topLatentsByQuery, embedLabels } from './label-cache.ts'
+import {
+  LABEL_EMBEDDINGS_FORMAT,
+  LABEL_EMBEDDINGS_SPARSE_FORMAT,
+  LabelEmbeddingCache,
+  labelEmbeddingsKey,
+  topLatentsByQuery,
+  embedLabels
+} from './label-cache.ts'
 
 /** The offline embedder, counting the texts it is asked to embed. */
 class CountingEmbedder implements Embedder {
@@ -107,4 +114,65 @@ test('topLatentsByQuery agrees with float cosine, best first, and never returns 
     exact.slice(0, 2).map(x => x.i)
   )
   assert.throws(() => topLatentsByQuery(e, new Float32Array(3), 2))
+})
+
+test("a hashed-feature embedder's labels are stored without their zeros: the same top latents and similarities as dense", async () => {
+  const words = ['whale', 'harpoon', 'email', 'price', 'dollar', 'html', 'font', 'ship', 'sea', 'tax', 'law', 'court']
+  const many = Array.from({ length: 60 }, (_, i) =>
+    i % 9 === 4
+      ? null
+      : `${words[i % words.length]} ${words[(i * 7 + 3) % words.length]} and ${words[(i * 5 + 1) % 12]}`
+  )
+  const emb = new OfflineEmbedder()
+  const store = new MemoryObjectStore()
+  const sparse = await new LabelEmbeddingCache(store).get('fp-sparse', emb, many)
+  const key = labelEmbeddingsKey('fp-sparse', emb.id)
+  const header = JSON.parse(new TextDecoder().decode((await store.get(key.replace(/\.bin$/, '.json')))!))
+  assert.equal(header.format, LABEL_EMBEDDINGS_SPARSE_FORMAT)
+  assert.ok(sparse.rows && sparse.dims)
+  const dense = await embedLabels(emb, many)
+  assert.ok((await store.head(key))! * 2 <= dense.count * 5 + dense.codes.length, 'at most half the dense file')
+  for (const q of ['whale harpoon', 'prices in dollars', 'the law of the sea', 'unrelated words entirely']) {
+    const v = await emb.embed([q])
+    for (const k of [1, 5, 60])
+      assert.deepEqual(topLatentsByQuery(sparse, v, k), topLatentsByQuery(dense, v, k), `${q}, k ${k}: identical`)
+  }
+  // A fresh cache reads the sparse file back as it was written.
+  const again = await new LabelEmbeddingCache(store).get('fp-sparse', emb, many)
+  assert.deepEqual(
+    [again.rows, again.dims, again.codes, again.scales],
+    [sparse.rows, sparse.dims, sparse.codes, sparse.scales]
+  )
+
+  // A dense file of the same labels (as stores written before the sparse format hold): read, then rewritten sparse once.
+  const old = new MemoryObjectStore()
+  const scalesBytes = new Uint8Array(dense.scales.buffer, dense.scales.byteOffset, dense.scales.byteLength)
+  const body = new Uint8Array(dense.count * 5 + dense.codes.length)
+  body.set(scalesBytes, 0)
+  body.set(dense.present, dense.count * 4)
+  body.set(new Uint8Array(dense.codes.buffer, dense.codes.byteOffset, dense.codes.length), dense.count * 5)
+  await old.put(key, body)
+  await old.put(key.replace(/\.bin$/, '.json'), JSON.stringify({ ...header, format: LABEL_EMBEDDINGS_FORMAT }))
+  const counting = new CountingEmbedder()
+  const upgraded = await new LabelEmbeddingCache(old).get(
+    'fp-sparse',
+    { ...emb, id: emb.id, embed: t => counting.embed(t) },
+    many
+  )
+  assert.equal(counting.texts, 0, 'nothing embedded again')
+  assert.deepEqual([upgraded.rows, upgraded.dims, upgraded.codes], [sparse.rows, sparse.dims, sparse.codes])
+  const rewritten = JSON.parse(new TextDecoder().decode((await old.get(key.replace(/\.bin$/, '.json')))!))
+  assert.equal(rewritten.format, LABEL_EMBEDDINGS_SPARSE_FORMAT)
+  assert.equal(await old.head(key), await store.head(key))
+
+  // Dense vectors (an API embedder's) stay dense.
+  const denseEmbedder: Embedder = {
+    id: 'dense-test',
+    dimensions: 8,
+    async embed(texts) {
+      return Float32Array.from({ length: texts.length * 8 }, (_, i) => Math.cos(i + 1))
+    }
+  }
+  const kept = await new LabelEmbeddingCache(store).get('fp-dense', denseEmbedder, many)
+  assert.equal(kept.rows, undefined)
 })
