@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -15,7 +15,7 @@ import { ApiKeyStore } from '@latentbase/shared/auth/api-keys'
 import type { JobQueue } from '@latentbase/shared/queue/job-queue'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import { createApp } from './app.ts'
-import { OPERATION_IDS, PUBLIC_PATHS } from './openapi.ts'
+import { CACHED_ANSWER_OPERATIONS, OPERATION_IDS, PUBLIC_PATHS } from './openapi.ts'
 import { openApiDocument } from './write-openapi.ts'
 
 const run = promisify(execFile)
@@ -74,6 +74,22 @@ test('every operation has its listed operationId, key security unless public, an
     doc.servers.map((s: { url: string }) => s.url),
     ['http://127.0.0.1:8787']
   )
+})
+
+test('the operations whose answers carry an ETag declare If-None-Match, the ETag header and the 304', async () => {
+  const cached = operations(doc).filter(o => o.op.responses['304'])
+  assert.deepEqual(cached.map(o => `${o.method} ${o.path}`).sort(), [...CACHED_ANSWER_OPERATIONS].sort())
+  for (const { op } of cached) {
+    assert.ok(op.parameters.some((p: any) => p.in === 'header' && p.name === 'If-None-Match'))
+    assert.ok(op.responses['200'].headers.ETag && op.responses['200'].headers['Cache-Control'])
+    assert.equal(op.responses['304'].content, undefined, 'a 304 has no body')
+  }
+  // Every route file that answers through the answer cache is in the set (and nothing else is).
+  const routes = resolve(import.meta.dirname, 'routes')
+  const files = (await readdir(routes)).filter(f => f.endsWith('.ts') && !f.endsWith('.test.ts'))
+  const caching = []
+  for (const f of files) if ((await readFile(join(routes, f), 'utf8')).includes('cachedJson(')) caching.push(f)
+  assert.deepEqual(caching.sort(), ['correlations.ts', 'datasets.ts', 'diff.ts', 'latents.ts', 'search.ts'])
 })
 
 test('servers names the origin the document was asked from', async () => {

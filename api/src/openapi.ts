@@ -53,6 +53,51 @@ const COMMON_ERRORS: Record<string, string> = {
 type Json = Record<string, any>
 
 /**
+ * Operations whose answers carry a strong ETag (`services/answer-cache.ts`: over ready datasets an answer does not
+ * change until one is deleted or grows): they take If-None-Match and may answer 304. Search with LLM steps and a
+ * correlations job are answered without one.
+ */
+export const CACHED_ANSWER_OPERATIONS: ReadonlySet<string> = new Set([
+  'get /diff',
+  'get /latents/{latent}',
+  'get /correlations',
+  'get /search',
+  'get /datasets/{id}/documents/{row}'
+])
+
+const ETAG_HEADER = {
+  description: 'strong tag of this answer (tenant, route, normalized query, the datasets as stored, deployment)',
+  schema: { type: 'string' }
+}
+
+function declareCachedAnswer(op: Json): void {
+  op.parameters ??= []
+  if (!op.parameters.some((p: Json) => p.in === 'header' && p.name.toLowerCase() === 'if-none-match'))
+    op.parameters.push({
+      name: 'If-None-Match',
+      in: 'header',
+      required: false,
+      description: 'an ETag this answer had: 304 without a body while it still has it',
+      schema: { type: 'string' }
+    })
+  const ok = op.responses['200']
+  if (ok)
+    ok.headers = {
+      ...ok.headers,
+      ETag: ETAG_HEADER,
+      'Cache-Control': {
+        description:
+          "`private, no-cache` where API keys are required (no shared cache keeps a tenant's answer), else `public, no-cache`: every use revalidates",
+        schema: { type: 'string' }
+      }
+    }
+  op.responses['304'] ??= {
+    description: 'not modified: If-None-Match named the current ETag (no body; the copy the client holds is current)',
+    headers: { ETag: ETAG_HEADER }
+  }
+}
+
+/**
  * Completes the document @hono/zod-openapi generates from the routes. Done on the generated document rather than in
  * every createRoute so that all routes, including ones added later, get the same security, errors and names.
  */
@@ -87,6 +132,7 @@ export function finishOpenApiDocument(doc: Json, serverUrl: string): Json {
       if (seen.has(op.operationId)) throw new Error(`duplicate operationId ${op.operationId} (${method} ${path})`)
       seen.add(op.operationId)
       op.responses ??= {}
+      if (CACHED_ANSWER_OPERATIONS.has(`${method} ${path}`)) declareCachedAnswer(op)
       const isPublic = PUBLIC_PATHS.has(path)
       if (isPublic) {
         op.security = []
