@@ -11,10 +11,12 @@ import {
   buildPooledGraph,
   buildReaderOnlyGraph,
   buildTokenActivationsGraph,
+  maxOverTokens,
   type ComposedGraph,
   type ReaderOutputRef
 } from './fused-graph.ts'
 import { loadSaeLens } from './sae.ts'
+import { GraphBuilder, valueInfo } from './graph-builder.ts'
 import type { SaeWeights } from './architectures/index.ts'
 import {
   buildTinyReader,
@@ -558,4 +560,50 @@ test('top-example capture returns the selected (row, latent) pairs and the activ
   })
   assert.deepEqual(none.example_index.dims, [0, 2])
   assert.deepEqual(none.example_activations.dims, [0, W])
+})
+
+test('max and argmax over tokens in blocks: the first maximal token for every length (odd, even, multiples of 16), ties included', async () => {
+  const { onnx } = onnxPkg
+  const B = 2
+  const L = 5
+  let seed = 7
+  const rand = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32
+  for (const opset of [17, 18]) {
+    const b = new GraphBuilder(opset)
+    const { max, argmax } = maxOverTokens(b, 'x')
+    b.nameLast(max, 'max')
+    b.nameLast(argmax, 'argmax')
+    const model = onnx.ModelProto.encode({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: opset }],
+      graph: {
+        name: 'max_over_tokens',
+        node: b.nodes,
+        initializer: b.initializers,
+        input: [valueInfo('x', onnx.TensorProto.DataType.FLOAT, ['batch', 'tokens', L])],
+        output: [
+          valueInfo('max', onnx.TensorProto.DataType.FLOAT, ['batch', L]),
+          valueInfo('argmax', onnx.TensorProto.DataType.INT64, ['batch', L])
+        ]
+      }
+    }).finish()
+    const session = await InferenceSession.create(model)
+    for (const tokens of [...Array.from({ length: 40 }, (_, i) => i + 1), 48, 64, 96, 100, 256]) {
+      // Few distinct values, so most columns have several maximal tokens; masked tokens at -1e30.
+      const x = Float32Array.from({ length: B * tokens * L }, () => {
+        const r = rand()
+        return r < 0.1 ? -1e30 : Math.floor(r * 4) - 1
+      })
+      const out = await session.run({ x: new Tensor('float32', x, [B, tokens, L]) })
+      for (let i = 0; i < B; i++)
+        for (let l = 0; l < L; l++) {
+          let best = 0
+          for (let t = 1; t < tokens; t++) if (x[(i * tokens + t) * L + l] > x[(i * tokens + best) * L + l]) best = t
+          const where = `opset ${opset}, T ${tokens}, row ${i}, latent ${l}`
+          assert.equal(Number((out.argmax.data as BigInt64Array)[i * L + l]), best, where)
+          assert.equal((out.max.data as Float32Array)[i * L + l], x[(i * tokens + best) * L + l], where)
+        }
+    }
+    await session.release()
+  }
 })
