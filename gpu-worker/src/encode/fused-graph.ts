@@ -586,13 +586,14 @@ function exampleCapture(
   return { index, acts }
 }
 
-/** Largest block of tokens the argmax is split into (a power of two; T's own power-of-two factor when smaller). */
+/** Largest block of tokens the argmax is split into (T's largest divisor up to this). */
 const ARGMAX_BLOCK = 16
 
 /**
  * Max and argmax over tokens of [B, T, S]. onnxruntime's ArgMax over a middle axis runs a scalar loop (bench:gpt2's
  * profile: ~8% of the reader's time at 24,576 latents), its ReduceMax a vectorized one. So the tokens are split into
- * blocks of K (K = the largest power of two up to 16 that divides T; 1 when T is odd): ReduceMax gives each block's
+ * blocks of K (K = T's largest divisor up to 16: 16 for the maxTokens-long batches of long documents, 1 when T is a
+ * prime above 16): ReduceMax gives each block's
  * max, ArgMax over the T / K block maxima picks the block, and ArgMax over that block's K tokens (gathered, B x K x S
  * values) the token. Ties resolve to the first token, as one ArgMax does: no block before the first maximal token
  * reaches its value, and within its block ArgMax takes the first. Measured on [4, 256, 24576]: 54 -> 12 ms, the
@@ -603,7 +604,7 @@ export function maxOverTokens(b: GraphBuilder, x: string): { max: string; argmax
   const dim = (i: number) => b.op('Slice', [shape, b.i64([i], [1]), b.i64([i + 1], [1]), b.i64([0], [1])]) // [1]
   const tokens = dim(1)
   let block = b.i64([1], [1], 'argmax_block_1')
-  for (let k = 2; k <= ARGMAX_BLOCK; k *= 2) {
+  for (let k = 2; k <= ARGMAX_BLOCK; k++) {
     const kk = b.i64([k], [1], `argmax_block_${k}`)
     const divides = b.op('Equal', [b.op('Mod', [tokens, kk]), b.i64([0], [1], 'zero_i64')])
     block = b.op('Where', [divides, kk, block])
