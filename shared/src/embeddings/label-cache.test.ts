@@ -165,6 +165,16 @@ test("a hashed-feature embedder's labels are stored without their zeros: the sam
   assert.equal(rewritten.format, LABEL_EMBEDDINGS_SPARSE_FORMAT)
   assert.equal(await old.head(key), await store.head(key))
 
+  // A store that refuses the rewrite (read-only credentials) still answers with what it read.
+  const readOnly = new MemoryObjectStore()
+  await readOnly.put(key, body)
+  await readOnly.put(key.replace(/\.bin$/, '.json'), JSON.stringify({ ...header, format: LABEL_EMBEDDINGS_FORMAT }))
+  readOnly.put = async () => {
+    throw new Error('read-only')
+  }
+  const kept = await new LabelEmbeddingCache(readOnly).get('fp-sparse', emb, many)
+  assert.deepEqual([kept.rows, kept.codes], [sparse.rows, sparse.codes])
+
   // Dense vectors (an API embedder's) stay dense.
   const denseEmbedder: Embedder = {
     id: 'dense-test',
@@ -173,6 +183,6 @@ test("a hashed-feature embedder's labels are stored without their zeros: the sam
       return Float32Array.from({ length: texts.length * 8 }, (_, i) => Math.cos(i + 1))
     }
   }
-  const kept = await new LabelEmbeddingCache(store).get('fp-dense', denseEmbedder, many)
-  assert.equal(kept.rows, undefined)
+  const denseKept = await new LabelEmbeddingCache(store).get('fp-dense', denseEmbedder, many)
+  assert.equal(denseKept.rows, undefined)
 })

@@ -157,11 +157,25 @@ export function topLatentsByQuery(
 
 /** Bytes of the sparse layout, or null when it would not be at most half the dense size. */
 function sparseSize(e: LabelEmbeddings): number | null {
-  if (e.dimensions > 65536) return null
+  const d = e.dimensions
+  if (d > 65536) return null
+  const limit = (e.count * 5 + e.codes.length) / 2
+  const overhead = e.count * 5 + pad4(e.count * 5) + 4 * (e.count + 1)
+  // Dense vectors (an API embedder's: 100 MB of codes at 65k x 1536) are ruled out by a few rows, not a full count.
+  let rows = 0
+  let seen = 0
+  for (let i = 0; i < e.count && rows < 64; i++) {
+    if (!e.present[i]) continue
+    rows++
+    for (let j = i * d; j < (i + 1) * d; j++) if (e.codes[j] !== 0) seen++
+  }
+  let labelled = 0
+  for (let i = 0; i < e.count; i++) labelled += e.present[i]
+  if (rows && overhead + 3 * (seen / rows) * labelled > 1.5 * limit) return null
   let nnz = 0
   for (let k = 0; k < e.codes.length; k++) if (e.codes[k] !== 0) nnz++
-  const bytes = e.count * 5 + pad4(e.count * 5) + 4 * (e.count + 1) + 3 * nnz
-  return bytes <= (e.count * 5 + e.codes.length) / 2 ? bytes : null
+  const bytes = overhead + 3 * nnz
+  return bytes <= limit ? bytes : null
 }
 
 const pad4 = (n: number) => (4 - (n % 4)) % 4
@@ -336,7 +350,11 @@ export class LabelEmbeddingCache {
       if (e) {
         // Dense embeddings that would be half the size sparse (written before the sparse format) are rewritten once.
         const smaller = sparsify(e)
-        if (smaller !== e) await this.write(key, smaller, digest)
+        if (smaller !== e)
+          // A store this process may not write to (or a failed write) still leaves it the embeddings it read.
+          await this.write(key, smaller, digest).catch((err: unknown) =>
+            this.options.log?.(`[labels] could not rewrite ${key} sparse: ${(err as Error).message}`)
+          )
         return smaller
       }
     }
