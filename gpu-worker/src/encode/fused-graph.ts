@@ -603,12 +603,14 @@ export function maxOverTokens(b: GraphBuilder, x: string): { max: string; argmax
   const shape = b.op('Shape', [x])
   const dim = (i: number) => b.op('Slice', [shape, b.i64([i], [1]), b.i64([i + 1], [1]), b.i64([0], [1])]) // [1]
   const tokens = dim(1)
-  let block = b.i64([1], [1], 'argmax_block_1')
-  for (let k = 2; k <= ARGMAX_BLOCK; k++) {
-    const kk = b.i64([k], [1], `argmax_block_${k}`)
-    const divides = b.op('Equal', [b.op('Mod', [tokens, kk]), b.i64([0], [1], 'zero_i64')])
-    block = b.op('Where', [divides, kk, block])
-  }
+  // K: the largest k in 1..16 with T mod k = 0, as one vector of candidates (a few nodes, whatever the bound).
+  const ks = b.i64(
+    Array.from({ length: ARGMAX_BLOCK }, (_, i) => i + 1),
+    [ARGMAX_BLOCK],
+    'argmax_block_sizes'
+  )
+  const divides = b.op('Equal', [b.op('Mod', [tokens, ks]), b.i64([0], [1], 'zero_i64')])
+  const block = b.reduce('ReduceMax', b.op('Where', [divides, ks, b.i64([1], [1], 'one_i64')]), [0], true) // [1]
   const blocks = b.op('Div', [tokens, block])
   const x4 = b.op('Reshape', [x, b.op('Concat', [dim(0), blocks, block, dim(2)], { axis: 0 })], {}, 'token_blocks') // [B, T/K, K, S]
   const blockAt = b.op('ArgMax', [b.reduce('ReduceMax', x4, [2], false)], { axis: 1, keepdims: 1 }) // [B, 1, S]
