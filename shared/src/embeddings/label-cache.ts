@@ -181,7 +181,7 @@ function sparseSize(e: LabelEmbeddings): number | null {
 const pad4 = (n: number) => (4 - (n % 4)) % 4
 
 /** The dense embeddings with their zeros left out (rows, dims, codes), when that halves them at least; else as given. */
-export function sparsify(e: LabelEmbeddings): LabelEmbeddings {
+function sparsify(e: LabelEmbeddings): LabelEmbeddings {
   if (e.rows || sparseSize(e) === null) return e
   const d = e.dimensions
   const rows = new Int32Array(e.count + 1)

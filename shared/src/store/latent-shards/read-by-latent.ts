@@ -90,11 +90,10 @@ export async function readByLatent(
   let maxLatent = -1
   // Without positions, from the sidecars when every file has one (one ranged read per run of latents and file, no
   // decoding); a sidecar that cannot be read sends the whole request to the Parquet shards, which hold the same rows.
+  const ordered = inDocOrder(files)
   const fromCsc =
     fileRows && files.every(f => f.cscBytes !== undefined)
-      ? await Promise.all(inDocOrder(files).map(file => readCscLatents(store, datasetPrefix, file, want))).catch(
-          () => null
-        )
+      ? await Promise.all(ordered.map(file => readCscLatents(store, datasetPrefix, file, want))).catch(() => null)
       : null
   if (fromCsc?.length) nLatents ??= fromCsc[0].nLatents
   const fromParquet = async (file: ShardFile): Promise<LatentPart[]> => {
@@ -104,7 +103,6 @@ export async function readByLatent(
     nLatents ??= kvNumber(shard.metadata, KV.nLatents)
     return (await Promise.all(runs.map(([a, b]) => readLatentRun(store, shard, a, b, want, fileRows)))).flat()
   }
-  const ordered = inDocOrder(files)
   for (let f = 0; f < ordered.length; f++) {
     const reads = fromCsc ? fromCsc[f].parts : await fromParquet(ordered[f])
     for (const part of reads) {
