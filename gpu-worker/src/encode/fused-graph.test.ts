@@ -562,7 +562,7 @@ test('top-example capture returns the selected (row, latent) pairs and the activ
   assert.deepEqual(none.example_activations.dims, [0, W])
 })
 
-test('max and argmax over tokens in blocks: the first maximal token for every length (odd, even, multiples of 16), ties included', async () => {
+test('max and argmax over tokens in blocks: the first maximal token for every length (odd, even, multiples of 16), ties included, where the mask asks', async () => {
   const { onnx } = onnxPkg
   const B = 2
   const L = 5
@@ -570,8 +570,10 @@ test('max and argmax over tokens in blocks: the first maximal token for every le
   const rand = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32
   for (const opset of [17, 18]) {
     const b = new GraphBuilder(opset)
-    const { max, argmax } = maxOverTokens(b, 'x')
-    b.nameLast(max, 'max')
+    const best = maxOverTokens(b, 'x')
+    // the argmax of the pairs whose max is positive, as pooling asks for those whose latent fired
+    const { argmax } = best.argmaxWhere(b.op('Greater', [best.max, b.zero()]))
+    b.nameLast(best.max, 'max')
     b.nameLast(argmax, 'argmax')
     const model = onnx.ModelProto.encode({
       irVersion: 8,
@@ -600,8 +602,9 @@ test('max and argmax over tokens in blocks: the first maximal token for every le
           let best = 0
           for (let t = 1; t < tokens; t++) if (x[(i * tokens + t) * L + l] > x[(i * tokens + best) * L + l]) best = t
           const where = `opset ${opset}, T ${tokens}, row ${i}, latent ${l}`
-          assert.equal(Number((out.argmax.data as BigInt64Array)[i * L + l]), best, where)
-          assert.equal((out.max.data as Float32Array)[i * L + l], x[(i * tokens + best) * L + l], where)
+          const max = x[(i * tokens + best) * L + l]
+          assert.equal((out.max.data as Float32Array)[i * L + l], max, where)
+          assert.equal(Number((out.argmax.data as BigInt64Array)[i * L + l]), max > 0 ? best : 0, where)
         }
     }
     await session.release()

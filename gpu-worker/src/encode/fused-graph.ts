@@ -286,6 +286,18 @@ function tokenNorms(b: GraphBuilder, x: string): string {
   return b.op('Sqrt', [b.reduce('ReduceSum', b.op('Mul', [x, x]), [-1], false)], {}, 'token_norm')
 }
 
+/** What preActivations leaves for the pooling stage besides h: the SAE's input, and h before its per-latent bias. */
+interface PreActivationParts {
+  /** float32 [B, T, D]: the input the SAE's product reads (after its normalization). */
+  input?: string
+  /**
+   * int8 only: h = values + bias with `bias` [S] constant over tokens, so max pooling takes the max of `values` and adds
+   * the bias to [B, S] (and top-example windows to [N, W]), which saves a pass over [B, T, S]. fl(a + c) is monotone
+   * in a, so the max is the same float; float32 and float16 fold the bias into the product instead.
+   */
+  unbiased?: { values: string; bias: string }
+}
+
 /**
  * The SAE's pre-activations [B, T, S] as ONE MatMul. Everything linear is folded into the weights at build
  * time (in float64): b_dec (x - b_dec) W + b_enc = x W + (b_enc - b_dec W), the decoder-norm rescale
@@ -300,7 +312,7 @@ function preActivations(
   sae: SaeWeights,
   keep?: string,
   dtype: SaeDtype = 'float32',
-  io: { input?: string } = {}
+  io: PreActivationParts = {}
 ): string {
   const D = sae.dIn
   const S = sae.dSae
@@ -318,7 +330,7 @@ function preActivations(
   if (sae.rescaleActsByDecoderNorm && !architectureOf(sae).decoderNormRescale)
     throw new Error(`SAE: rescale_acts_by_decoder_norm is not defined for a ${sae.architecture} SAE`)
   io.input = x
-  if (dtype === 'int8') return preActivationsInt8(b, x, sae, keep)
+  if (dtype === 'int8') return preActivationsInt8(b, x, sae, keep, io)
   // float16: the penalty stays out of the half-precision product (-1e30 is -inf there, and +inf from an outlier
   // token's huge activations would meet it as NaN): masked tokens are zeroed, multiplied, then penalized in float32.
   const half = dtype === 'float16'
@@ -381,7 +393,13 @@ const MIN_WEIGHT_SCALE = 1e-8
  * quantization) against a weight row of -127, with m_t = 1e28: it sits below -1e22 on every latent, so it can never
  * be a max, a count or part of a sum, without a masking pass over [B, T, S].
  */
-function preActivationsInt8(b: GraphBuilder, x: string, sae: SaeWeights, keep?: string): string {
+function preActivationsInt8(
+  b: GraphBuilder,
+  x: string,
+  sae: SaeWeights,
+  keep: string | undefined,
+  io: PreActivationParts
+): string {
   const D = sae.dIn
   const S = sae.dSae
   // The quantized input is x - b_dec where the SAE subtracts it: b_dec sits near the activations' mean, so this takes
@@ -421,7 +439,10 @@ function preActivationsInt8(b: GraphBuilder, x: string, sae: SaeWeights, keep?: 
     'hidden_pre_unit',
     'com.microsoft'
   )[0]
-  return b.op('Add', [b.op('Mul', [z, tokenScale]), b.f32(bias, [S], 'b_enc_folded')], {}, 'hidden_pre')
+  const scaled = b.op('Mul', [z, tokenScale], {}, 'hidden_pre_unbiased')
+  const biasName = b.f32(bias, [S], 'b_enc_folded')
+  io.unbiased = { values: scaled, bias: biasName }
+  return b.op('Add', [scaled, biasName], {}, 'hidden_pre')
 }
 
 /**
@@ -436,18 +457,16 @@ function exactAtArgmax(
   input: string,
   sae: SaeWeights,
   max: string,
-  argmax: string,
-  isActive: (b: GraphBuilder, x: string) => string
+  index: string,
+  token: string
 ): string {
   const D = sae.dIn
   const S = sae.dSae
   const folded = foldEncoder(sae, D + 1)
   const byLatent = new Float32Array(S * D)
   for (let i = 0; i < D; i++) for (let s = 0; s < S; s++) byLatent[s * D + i] = folded[i * S + s]
-  const index = b.op('Transpose', [b.op('NonZero', [isActive(b, max)])], { perm: [1, 0] }, 'int8_active') // [N, 2]
   const column = (i: number) => b.op('Gather', [index, b.i64([i], [], 'col')], { axis: 1 }) // [N]
   const latent = column(1)
-  const token = b.op('GatherND', [argmax, index], {}, 'int8_argmax') // [N]
   const at = b.op('Concat', [b.unsqueeze(column(0), [-1]), b.unsqueeze(token, [-1])], { axis: -1 }) // [N, 2]
   const xs = b.op('GatherND', [input, at], {}, 'input_at_argmax') // [N, D]
   const ws = b.op('Gather', [b.f32(byLatent, [S, D], 'W_enc_folded_by_latent'), latent], { axis: 0 }) // [N, D]
@@ -487,12 +506,48 @@ function outlierStage(
   return { keep, outliers }
 }
 
+/**
+ * The nodes the outputs depend on, and the builder's initializers they read. A stage may build a value that a later
+ * choice leaves unread (int8 max pooling reads h before its bias, so the Add over [B, T, S] that makes h goes):
+ * onnxruntime would run such a node anyway.
+ */
+function liveParts(
+  nodes: Onnx.INodeProto[],
+  initializers: Onnx.ITensorProto[],
+  outputs: Onnx.IValueInfoProto[]
+): { nodes: Onnx.INodeProto[]; initializers: Onnx.ITensorProto[] } {
+  const producer = new Map<string, number>()
+  nodes.forEach((n, i) => {
+    for (const o of n.output ?? []) if (o) producer.set(o, i)
+  })
+  const needed = new Set<string>()
+  const keep = new Uint8Array(nodes.length)
+  const stack = outputs.map(o => o.name ?? '')
+  while (stack.length) {
+    const p = producer.get(stack.pop()!)
+    if (p === undefined || keep[p]) continue
+    keep[p] = 1
+    const reads = new Set<string>()
+    nodeReads(nodes[p], reads)
+    for (const r of reads)
+      if (!needed.has(r)) {
+        needed.add(r)
+        stack.push(r)
+      }
+  }
+  return {
+    nodes: nodes.filter((_, i) => keep[i]),
+    initializers: initializers.filter(t => needed.has(t.name ?? ''))
+  }
+}
+
 function finish(stage: Stage, outputs: Onnx.IValueInfoProto[], extraInputs: Onnx.IValueInfoProto[]): ComposedGraph {
   const { model, pruned, b, inlineLimitBytes } = stage
+  const live = liveParts([...pruned.nodes, ...b.nodes], b.initializers, outputs)
   const graph: Onnx.IGraphProto = {
     name: `latentbase(${model.graph?.name ?? 'reader'})`,
-    node: [...pruned.nodes, ...b.nodes],
-    initializer: [...pruned.initializers, ...b.initializers],
+    node: live.nodes,
+    initializer: [...pruned.initializers, ...live.initializers],
     sparseInitializer: pruned.sparseInitializers,
     input: [...pruned.inputs, ...extraInputs],
     output: outputs,
@@ -541,13 +596,14 @@ const poolMaskInput = (): Onnx.IValueInfoProto => valueInfo(POOL_MASK_INPUT, DT.
 /**
  * Top-example capture: the (row, latent) pairs that may enter a latent's running top list (pooled > 0 and >= the
  * latent's current threshold, or any > 0 on rows flagged `example_all`), and the activations of a window of
- * tokens around each one's argmax, gathered from the pre-activations with the gate applied to the gathered
+ * tokens around each one's argmax, gathered from the pre-activations (or from them before a per-latent bias, added to
+ * the gathered values) with the gate applied to the gathered
  * values only. Masked tokens carry the -1e30 penalty in `h`, so they come out as 0, as the pool saw them.
  * Returns `example_index` int64 [N, 2] (row, latent) and `example_activations` float32 [N, 2 * halfWindow + 1].
  */
 function exampleCapture(
   b: GraphBuilder,
-  h: string,
+  pre: { values: string; bias?: string },
   gate: GraphGate,
   pooled: string,
   argmax: string,
@@ -566,7 +622,7 @@ function exampleCapture(
     'window_offsets'
   )
   const lastToken = b.op('Sub', [
-    b.op('Gather', [b.op('Shape', [h]), b.i64([1], [], 'token_axis')], { axis: 0 }),
+    b.op('Gather', [b.op('Shape', [pre.values]), b.i64([1], [], 'token_axis')], { axis: 0 }),
     b.i64([1], [], 'one_i64')
   ])
   const positions = b.op(
@@ -580,8 +636,9 @@ function exampleCapture(
   const latentIdx = column(1)
   const spread = (x: string) => b.unsqueeze(b.op('Expand', [b.unsqueeze(x, [1]), b.op('Shape', [positions])]), [-1]) // [N, W, 1]
   const tokenIdx = b.op('Concat', [spread(rowIdx), b.unsqueeze(positions, [-1])], { axis: -1 }) // [N, W, 2]
-  const hg = b.op('GatherND', [h, b.op('Concat', [tokenIdx, spread(latentIdx)], { axis: -1 })], {}, 'window_pre') // [N, W]
   const perLatent = (v: string) => b.unsqueeze(b.op('Gather', [v, latentIdx], { axis: 0 }), [1]) // [N, 1]
+  let hg = b.op('GatherND', [pre.values, b.op('Concat', [tokenIdx, spread(latentIdx)], { axis: -1 })], {}, 'window_pre') // [N, W]
+  if (pre.bias) hg = b.op('Add', [hg, perLatent(pre.bias)])
   const acts = gate.window(b, hg, { tokenIdx, perLatent })
   return { index, acts }
 }
@@ -589,17 +646,28 @@ function exampleCapture(
 /** Largest block of tokens the argmax is split into (T's largest divisor up to this). */
 const ARGMAX_BLOCK = 16
 
+/** The max over tokens of [B, T, S], and the argmax where a mask says it is needed (maxOverTokens). */
+export interface TokenMax {
+  /** float32 [B, S]. */
+  max: string
+  /**
+   * The first token holding the max, for the (row, latent) pairs where `active` (bool [B, S]) is true: `argmax` int64
+   * [B, S] (0 elsewhere), `index` int64 [N, 2] the active pairs in row-major order, `at` int64 [N] their tokens.
+   */
+  argmaxWhere(active: string): { argmax: string; index: string; at: string }
+}
+
 /**
  * Max and argmax over tokens of [B, T, S]. onnxruntime's ArgMax over a middle axis runs a scalar loop (bench:gpt2's
  * profile: ~8% of the reader's time at 24,576 latents), its ReduceMax a vectorized one. So the tokens are split into
  * blocks of K (K = T's largest divisor up to 16: 16 for the maxTokens-long batches of long documents, 1 when T is a
- * prime above 16): ReduceMax gives each block's
- * max, ArgMax over the T / K block maxima picks the block, and ArgMax over that block's K tokens (gathered, B x K x S
- * values) the token. Ties resolve to the first token, as one ArgMax does: no block before the first maximal token
- * reaches its value, and within its block ArgMax takes the first. Measured on [4, 256, 24576]: 54 -> 12 ms, the
- * same indices. The max is then read at the argmax (GatherElements, B x S reads) rather than reduced again.
+ * prime above 16): ReduceMax gives each block's max, a second ReduceMax over those the max, ArgMax over the T / K
+ * block maxima picks the block, and, only for the pairs a caller needs (those whose latent fired: most do not), an
+ * ArgMax over the chosen block's K tokens (gathered, N x K values) the token. Ties resolve to the first token, as one
+ * ArgMax does: no block before the first maximal token reaches its value, and within its block ArgMax takes the
+ * first. Measured on [4, 256, 24576]: one ArgMax 54 ms, blocks for every pair 12 ms, blocks for the active pairs less.
  */
-export function maxOverTokens(b: GraphBuilder, x: string): { max: string; argmax: string } {
+export function maxOverTokens(b: GraphBuilder, x: string): TokenMax {
   const shape = b.op('Shape', [x])
   const dim = (i: number) => b.op('Slice', [shape, b.i64([i], [1]), b.i64([i + 1], [1]), b.i64([0], [1])]) // [1]
   const tokens = dim(1)
@@ -613,15 +681,30 @@ export function maxOverTokens(b: GraphBuilder, x: string): { max: string; argmax
   const block = b.reduce('ReduceMax', b.op('Where', [divides, ks, b.i64([1], [1], 'one_i64')]), [0], true) // [1]
   const blocks = b.op('Div', [tokens, block])
   const x4 = b.op('Reshape', [x, b.op('Concat', [dim(0), blocks, block, dim(2)], { axis: 0 })], {}, 'token_blocks') // [B, T/K, K, S]
-  const blockAt = b.op('ArgMax', [b.reduce('ReduceMax', x4, [2], false)], { axis: 1, keepdims: 1 }) // [B, 1, S]
-  const spread = b.op('Concat', [dim(0), b.i64([1], [1], 'one_dim'), block, dim(2)], { axis: 0 })
-  const inBlock = b.op('GatherElements', [x4, b.op('Expand', [b.unsqueeze(blockAt, [2]), spread])], { axis: 1 }) // [B, 1, K, S]
-  const offset = b.op('ArgMax', [inBlock], { axis: 2, keepdims: 0 }) // [B, 1, S]
-  const at = b.op('Add', [b.op('Mul', [blockAt, block]), offset]) // [B, 1, S]
-  const axis = b.i64([1], [1], 'axes')
+  const blockMax = b.reduce('ReduceMax', x4, [2], false) // [B, T/K, S]
+  const max = b.reduce('ReduceMax', blockMax, [1], false)
   return {
-    max: b.op('Squeeze', [b.op('GatherElements', [x, at], { axis: 1 }), axis]),
-    argmax: b.op('Squeeze', [at, axis])
+    max,
+    argmaxWhere(active) {
+      const index = b.op('Transpose', [b.op('NonZero', [active])], { perm: [1, 0] }, 'active_pairs') // [N, 2]
+      const column = (i: number) => b.op('Gather', [index, b.i64([i], [], 'col')], { axis: 1 }) // [N]
+      const blockAt = b.op('GatherND', [b.op('ArgMax', [blockMax], { axis: 1, keepdims: 0 }), index]) // [N]
+      const firstToken = b.op('Add', [b.op('Mul', [column(0), tokens]), b.op('Mul', [blockAt, block])]) // row * T + block * K
+      const k = b.op('Range', [b.i64([0], [], 'zero_scalar'), b.op('Squeeze', [block]), b.i64([1], [], 'one_scalar')])
+      const flat = b.op('Add', [
+        b.op('Mul', [b.op('Add', [b.unsqueeze(firstToken, [0]), b.unsqueeze(k, [1])]), dim(2)]),
+        b.unsqueeze(column(1), [0])
+      ]) // [K, N]: positions in x, read as one flat vector
+      const flatX = b.op('Reshape', [x, b.i64([-1], [1], 'flat')])
+      const values = b.op('Reshape', [
+        b.op('GatherElements', [flatX, b.op('Reshape', [flat, b.i64([-1], [1], 'flat')])], { axis: 0 }),
+        b.op('Shape', [flat])
+      ]) // [K, N]
+      const offset = b.op('ArgMax', [values], { axis: 0, keepdims: 0 })
+      const at = b.op('Add', [b.op('Mul', [blockAt, block]), offset], {}, 'argmax_at') // [N]
+      const zeros = b.op('Expand', [b.i64([0], [], 'zero_i64_scalar'), b.op('Shape', [max])])
+      return { argmax: b.op('ScatterND', [zeros, index, at]), index, at }
+    }
   }
 }
 
@@ -634,7 +717,7 @@ export function buildPooledGraph(readerBytes: Uint8Array, sae: SaeWeights, opts:
   const stage = readerStage(readerBytes, opts, sae.dIn)
   const { b } = stage
   const { keep, outliers } = outlierStage(b, tokenNorms(b, stage.hidden), POOL_MASK_INPUT, opts.outlierNormRatio)
-  const io: { input?: string } = {}
+  const io: PreActivationParts = {}
   const h = preActivations(b, stage.hidden, sae, keep, opts.saeDtype, io)
   const gate = architectureOf(sae).graph(b, h, sae)
   const zero = b.zero()
@@ -643,24 +726,26 @@ export function buildPooledGraph(readerBytes: Uint8Array, sae: SaeWeights, opts:
   const method = opts.method
   if ((method === 'max' || method === 'binary') && gate.monotone) {
     // f is monotone, so the max over tokens of f(h) is f(max over tokens of h): no per-token activation pass.
-    let { max: m, argmax: at } = maxOverTokens(b, h)
+    const best = maxOverTokens(b, io.unbiased?.values ?? h)
+    let m = io.unbiased ? b.op('Add', [best.max, io.unbiased.bias], {}, 'pooled_pre') : best.max
+    let on = gate.isActive(b, m)
+    const found = best.argmaxWhere(on)
+    argmax = found.argmax
     if (opts.saeDtype === 'int8') {
-      at = b.nameLast(at, 'argmax') // read below: named where it is produced first
-      m = exactAtArgmax(b, io.input!, sae, m, at, gate.isActive)
+      m = exactAtArgmax(b, io.input!, sae, m, found.index, found.at)
+      on = gate.isActive(b, m)
     }
-    argmax = at
-    const on = gate.isActive(b, m)
     pooled = method === 'max' ? b.op('Where', [on, m, zero]) : b.cast(on, DT.FLOAT)
   } else {
     const acts = gate.activations(b, h)
     const best = maxOverTokens(b, acts)
-    argmax = best.argmax
+    argmax = best.argmaxWhere(b.op('Greater', [best.max, zero])).argmax
     switch (method) {
       case 'max':
         pooled = best.max
         break
       case 'binary':
-        pooled = b.cast(b.op('Greater', [b.reduce('ReduceMax', acts, [1], false), zero]), DT.FLOAT)
+        pooled = b.cast(b.op('Greater', [best.max, zero]), DT.FLOAT)
         break
       case 'sum':
         pooled = b.reduce('ReduceSum', acts, [1], false)
@@ -677,11 +762,12 @@ export function buildPooledGraph(readerBytes: Uint8Array, sae: SaeWeights, opts:
         throw new Error(`pooling method "${String(method)}" is not supported (max, mean, sum, binary, count)`)
     }
   }
-  // Named before the capture reads them: nameLast renames a value where it is produced, not where it is read.
   pooled = b.nameLast(pooled, 'pooled')
   argmax = b.nameLast(argmax, 'argmax')
   b.nameLast(outliers, 'outliers')
-  const capture = opts.examples ? exampleCapture(b, h, gate, pooled, argmax, opts.examples.halfWindow) : null
+  const capture = opts.examples
+    ? exampleCapture(b, io.unbiased ?? { values: h }, gate, pooled, argmax, opts.examples.halfWindow)
+    : null
   if (capture) {
     b.nameLast(b.op('Identity', [capture.index]), 'example_index')
     b.nameLast(capture.acts, 'example_activations')

@@ -54,10 +54,13 @@ export class GraphBuilder {
     return this.node(op, inputs, attrs, 1, hint)[0]
   }
 
-  /** Rename the last node's output so it becomes a graph output. */
+  /** Rename a value, where it is produced and where it is read, so it becomes a graph output under that name. */
   nameLast(value: string, name: string): string {
-    const n = this.nodes.find(x => x.output?.includes(value))!
-    n.output = n.output!.map(o => (o === value ? name : o))
+    const rename = (o: string) => (o === value ? name : o)
+    for (const n of this.nodes) {
+      if (n.output?.includes(value)) n.output = n.output.map(rename)
+      if (n.input?.includes(value)) n.input = n.input.map(rename)
+    }
     return name
   }
 
