@@ -84,7 +84,7 @@ async function writeParts(store: MemoryObjectStore, m: PooledCsr, split: number,
     const kl = `latents/by-latent/part-${part}.parquet`
     await store.put(PREFIX + kd, shards.byDocument.bytes)
     await store.put(PREFIX + kl, shards.byLatent.bytes)
-    await store.put(PREFIX + cscKey(kl), shards.byLatent.csc)
+    await store.put(PREFIX + cscKey(kl), shards.byLatent.csc!)
     byDocument.push({ key: kd, ...shards.byDocument.file })
     byLatent.push({ key: kl, ...shards.byLatent.file })
   }
@@ -250,17 +250,37 @@ test('without positions, readByLatent reads the sidecars: the Parquet answer, on
       `${store.fetches.length} reads for ${JSON.stringify(want)}`
     )
   }
-  // A missing sidecar, or one whose size disagrees with the manifest: the same answer, from the Parquet shards.
+  // A missing sidecar, or one whose size disagrees with the manifest: the same answer, that file from its Parquet
+  // shard (the others still from their sidecars), and the caller told which sidecar failed.
   const reference = await readByLatent(inner, PREFIX, fromParquet, [5, 6, 700], {}, { positions: false })
   await inner.delete(PREFIX + cscKey(files[0].key))
   clearShardMetadataCache()
-  const missing = await readByLatent(inner, PREFIX, files, [5, 6, 700], {}, { positions: false })
+  const failed: string[] = []
+  const onSidecarError = (key: string) => void failed.push(key)
+  store.reset()
+  const missing = await readByLatent(store, PREFIX, files, [5, 6, 700], {}, { positions: false, onSidecarError })
   assert.deepEqual(missing.docs, reference.docs)
   assert.deepEqual(missing.positions, reference.positions)
+  assert.deepEqual(failed, [PREFIX + cscKey(files[0].key)])
+  assert.ok(store.fetches.some(f => f.key === PREFIX + files[0].key))
+  assert.ok(!store.fetches.some(f => files.slice(1).some(g => f.key === PREFIX + g.key)), 'other files: sidecars only')
   const wrongSize = files.map(f => ({ ...f, cscBytes: f.cscBytes! + 4 }))
   clearShardMetadataCache()
-  const damaged = await readByLatent(inner, PREFIX, wrongSize, [5, 6, 700], {}, { positions: false })
+  failed.length = 0
+  const damaged = await readByLatent(inner, PREFIX, wrongSize, [5, 6, 700], {}, { positions: false, onSidecarError })
   assert.deepEqual(damaged.values, reference.values)
+  assert.equal(failed.length, files.length)
+  // Without a handler: one warning per sidecar, however often it fails.
+  const warnings: string[] = []
+  const warn = console.warn
+  console.warn = (line: string) => void warnings.push(line)
+  try {
+    for (let i = 0; i < 3; i++) await readByLatent(inner, PREFIX, files, [5, 6, 700], {}, { positions: false })
+  } finally {
+    console.warn = warn
+  }
+  assert.equal(warnings.length, 1)
+  assert.match(warnings[0], /sidecar .*\.csc unreadable \(object not found/)
 })
 
 test('planRowGroupRuns merges adjacent overlapping groups and skips the rest', () => {
@@ -476,7 +496,7 @@ test('an empty chunk (no pooled latents) writes valid shards that read back empt
   assert.equal(csr.indptr[5], 0)
   const csc = await readByLatent(store, PREFIX, [{ key: 'b.parquet', ...byLatent.file }], [1, 2])
   assert.equal(csc.docs.length, 0)
-  await store.put(PREFIX + cscKey('b.parquet'), byLatent.csc)
+  await store.put(PREFIX + cscKey('b.parquet'), byLatent.csc!)
   const sidecar = await readByLatent(
     store,
     PREFIX,

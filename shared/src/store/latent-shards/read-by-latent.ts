@@ -17,7 +17,7 @@ import {
   type OpenShard
 } from '../parquet/read.ts'
 import { compressParts, type LatentPart } from './parts.ts'
-import { readCscLatents } from './csc.ts'
+import { cscKey, readCscLatents } from './csc.ts'
 
 /**
  * The wanted latents' rows in rows [a, b) of a by-latent shard: only the pages whose latent span meets a wanted
@@ -61,6 +61,20 @@ export interface ByLatentOptions {
    * hits). Honoured when every file says which documents it holds (docStart, docCount); see `fileRows` in the answer.
    */
   positions?: boolean
+  /**
+   * Told when a by-latent sidecar (part-NNNNN.csc) cannot be read: that file's rows come from its Parquet shard instead,
+   * which is slower but the same answer. Default: one console.warn per sidecar key and process, so a damaged or
+   * missing sidecar is seen in the logs without flooding them.
+   */
+  onSidecarError?: (key: string, error: Error) => void
+}
+
+const warnedSidecars = new Set<string>()
+function warnSidecarOnce(key: string, error: Error): void {
+  if (warnedSidecars.has(key)) return
+  if (warnedSidecars.size >= 1024) warnedSidecars.clear()
+  warnedSidecars.add(key)
+  console.warn(`latent shards: sidecar ${key} unreadable (${error.message}); reading its Parquet shard instead`)
 }
 
 function consecutive(first: number, n: number): Int32Array {
@@ -88,14 +102,23 @@ export async function readByLatent(
   const parts: LatentPart[] = []
   let maxDoc = -1
   let maxLatent = -1
-  // Without positions, from the sidecars when every file has one (one ranged read per run of latents and file, no
-  // decoding); a sidecar that cannot be read sends the whole request to the Parquet shards, which hold the same rows.
+  // Without positions, from the sidecars (one ranged read per run of latents and file, no decoding); a file without
+  // one, or whose sidecar cannot be read, from its Parquet shard, which holds the same rows.
   const ordered = inDocOrder(files)
-  const fromCsc =
-    fileRows && files.every(f => f.cscBytes !== undefined)
-      ? await Promise.all(ordered.map(file => readCscLatents(store, datasetPrefix, file, want))).catch(() => null)
-      : null
-  if (fromCsc?.length) nLatents ??= fromCsc[0].nLatents
+  const report = options.onSidecarError ?? warnSidecarOnce
+  const fromCsc = fileRows
+    ? await Promise.all(
+        ordered.map(file =>
+          file.cscBytes === undefined
+            ? null
+            : readCscLatents(store, datasetPrefix, file, want).catch((error: Error) => {
+                report(datasetPrefix + cscKey(file.key), error)
+                return null
+              })
+        )
+      )
+    : null
+  nLatents ??= fromCsc?.find(r => r !== null)?.nLatents
   const fromParquet = async (file: ShardFile): Promise<LatentPart[]> => {
     const runs = planRowGroupRuns(file.rowGroups, overlaps)
     if (!runs.length) return []
@@ -104,7 +127,7 @@ export async function readByLatent(
     return (await Promise.all(runs.map(([a, b]) => readLatentRun(store, shard, a, b, want, fileRows)))).flat()
   }
   for (let f = 0; f < ordered.length; f++) {
-    const reads = fromCsc ? fromCsc[f].parts : await fromParquet(ordered[f])
+    const reads = fromCsc?.[f]?.parts ?? (await fromParquet(ordered[f]))
     for (const part of reads) {
       maxLatent = Math.max(maxLatent, part.latent[part.latent.length - 1])
       for (let k = 0; k < part.doc.length; k++) if (part.doc[k] > maxDoc) maxDoc = part.doc[k]
