@@ -266,7 +266,7 @@ export async function writeSyntheticDataset(
     await objects.put(prefix + keys.docs, docsShard.bytes)
     await objects.put(prefix + keys.byDoc, shards.byDocument.bytes)
     await objects.put(prefix + keys.byLat, shards.byLatent.bytes)
-    await objects.put(prefix + cscKey(keys.byLat), shards.byLatent.csc)
+    await objects.put(prefix + cscKey(keys.byLat), shards.byLatent.csc!)
     documentFiles.push({ key: keys.docs, ...docsShard.file })
     byDocumentFiles.push({ key: keys.byDoc, ...shards.byDocument.file })
     byLatentFiles.push({ key: keys.byLat, ...shards.byLatent.file })

@@ -77,7 +77,7 @@ async function commit(datasets: DatasetStore, id: string, status: DatasetRecord[
   const stats = statsFromCsr(csr)
   await store.put(prefix + 'latents/by-document/part-00000.parquet', shards.byDocument.bytes)
   await store.put(prefix + 'latents/by-latent/part-00000.parquet', shards.byLatent.bytes)
-  await store.put(prefix + 'latents/by-latent/part-00000.csc', shards.byLatent.csc)
+  await store.put(prefix + 'latents/by-latent/part-00000.csc', shards.byLatent.csc!)
   await store.put(prefix + 'documents/part-00000.parquet', docShard.bytes)
   await store.put(prefix + layout.latentStats(), writeLatentStats(stats))
   const now = '2026-01-01T00:00:00.000Z'

@@ -13,6 +13,7 @@ import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { loadEncoder, type LoadedEncoder } from '../encode/runtime.ts'
 import { DEMO_ENCODER_DIR } from '../registry.ts'
 import { encodeDataset } from './encode.ts'
+import { latentSidecars } from './part.ts'
 
 let encoder: LoadedEncoder
 before(async () => {
@@ -71,6 +72,37 @@ const options = {
   topExamplesPerLatent: 2,
   progressIntervalMs: 0
 }
+
+test('LATENTBASE_LATENT_SIDECARS=off writes no sidecar and nothing else differs; reads without positions give the same answer', async () => {
+  const prefix = layout.datasetPrefix('local', 'ds_test')
+  const on = await setup()
+  await encodeDataset(on.record, { ...options, objects: on.store, datasets: on.datasets, encoder })
+  const off = await setup()
+  process.env.LATENTBASE_LATENT_SIDECARS = 'off'
+  try {
+    await encodeDataset(off.record, { ...options, objects: off.store, datasets: off.datasets, encoder })
+  } finally {
+    delete process.env.LATENTBASE_LATENT_SIDECARS
+  }
+  const withSidecars = await snapshot(on.store, prefix)
+  const without = await snapshot(off.store, prefix)
+  const sidecars = [...withSidecars.keys()].filter(k => k.endsWith('.csc'))
+  assert.ok(sidecars.length >= 2)
+  assert.deepEqual(
+    [...without.keys()],
+    [...withSidecars.keys()].filter(k => !k.endsWith('.csc'))
+  )
+  for (const [key, bytes] of without)
+    if (!key.endsWith('manifest.json') && !/versions\//.test(key)) assert.equal(bytes, withSidecars.get(key), key)
+  const manifest = (await off.datasets.getManifest('local', 'ds_test'))!
+  assert.ok(manifest.latents.byLatent.every(f => f.cscBytes === undefined))
+  const every = Int32Array.from({ length: encoder.info.dSae }, (_, l) => l)
+  const reference = (await on.datasets.getManifest('local', 'ds_test'))!.latents.byLatent
+  const a = await readByLatent(on.store, prefix, reference, every, {}, { positions: false })
+  const b = await readByLatent(off.store, prefix, manifest.latents.byLatent, every, {}, { positions: false })
+  for (const k of ['indptr', 'docs', 'values', 'positions'] as const) assert.deepEqual(b[k], a[k], k)
+  assert.throws(() => latentSidecars('no'), /LATENTBASE_LATENT_SIDECARS must be "on" or "off", got "no"/)
+})
 
 test('two stores get byte-identical contents; a re-run after the commit changes nothing; the bookkeeping is swept', async () => {
   const first = await setup()

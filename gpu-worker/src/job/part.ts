@@ -27,6 +27,16 @@ interface PartColumns {
   truncated: boolean[]
   maskedTokens: number[]
 }
+/**
+ * LATENTBASE_LATENT_SIDECARS=off leaves out the by-latent sidecars (~40% of a store): readers fall back to the Parquet
+ * shards file by file, so a dataset may mix parts with and without them.
+ */
+export function latentSidecars(value = process.env.LATENTBASE_LATENT_SIDECARS): boolean {
+  if (value === undefined || value === '' || value === 'on') return true
+  if (value === 'off') return false
+  throw new Error(`LATENTBASE_LATENT_SIDECARS must be "on" or "off", got "${value}"`)
+}
+
 const emptyPart = (): PartColumns => ({
   row: [],
   id: [],
@@ -285,7 +295,7 @@ async function encodeOnePart(
     truncated: columns.truncated,
     masked_tokens: columns.maskedTokens
   })
-  const latentShards = writeLatentShards(csr, { docOffset: spec.docStart })
+  const latentShards = writeLatentShards(csr, { docOffset: spec.docStart, sidecar: latentSidecars() })
   const keys = {
     docs: layout.documentsShard(part),
     byDoc: layout.byDocumentShard(part),
@@ -296,7 +306,7 @@ async function encodeOnePart(
   await objects.put(prefix + keys.docs, docsShard.bytes)
   await objects.put(prefix + keys.byDoc, latentShards.byDocument.bytes)
   await objects.put(prefix + keys.byLat, latentShards.byLatent.bytes)
-  await objects.put(prefix + cscKey(keys.byLat), latentShards.byLatent.csc)
+  if (latentShards.byLatent.csc) await objects.put(prefix + cscKey(keys.byLat), latentShards.byLatent.csc)
   await objects.put(prefix + keys.stats, writeLatentStats(statsFromCsr(csr, spec.docStart)))
   seconds.write += (performance.now() - t0) / 1000
   if (capture) {

@@ -125,7 +125,7 @@ export async function writeMarkedDataset(
   })
   await objects.put(prefix + layout.byDocumentShard(0), shards.byDocument.bytes)
   await objects.put(prefix + layout.byLatentShard(0), shards.byLatent.bytes)
-  await objects.put(prefix + cscKey(layout.byLatentShard(0)), shards.byLatent.csc)
+  await objects.put(prefix + cscKey(layout.byLatentShard(0)), shards.byLatent.csc!)
   await objects.put(prefix + layout.documentsShard(0), docShard.bytes)
   await objects.put(prefix + layout.latentStats(), writeLatentStats(statsFromCsr(csr)))
   const now = '2026-01-01T00:00:00.000Z'
