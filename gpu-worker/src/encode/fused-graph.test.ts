@@ -49,6 +49,30 @@ const ATTENTION = IDS.map(row =>
 )
 const POOL = IDS.map((row, b) => row.map((id, t) => (ATTENTION[b][t] && id !== BOS && id !== EOS ? 1 : 0)))
 const B = IDS.length
+// 23 tokens: longer than 16 and not a multiple of 8, so the graph pads the SAE's input to 24 masked-at-the-end tokens.
+const LONG_LENGTHS = [23, 17, 22]
+const LONG_IDS = LONG_LENGTHS.map((len, r) =>
+  Array.from({ length: 23 }, (_, t) =>
+    t === 0
+      ? BOS
+      : t >= len
+        ? PAD
+        : r === 1 && t === len - 1
+          ? EOS
+          : r === 0 && t === 10
+            ? HUGE
+            : 8 + ((t * 13 + r * 5) % 55)
+  )
+)
+const LONG_ATTENTION = LONG_IDS.map((row, r) => row.map((_, t) => (t < LONG_LENGTHS[r] ? 1 : 0)))
+const LONG_POOL = LONG_IDS.map((row, r) =>
+  row.map((id, t) => (LONG_ATTENTION[r][t] && id !== BOS && id !== EOS ? 1 : 0))
+)
+/** The two batches the pooling tests run: 9 tokens (one block, no padding) and 23 (padded to 24 in the graph). */
+const BATCHES = [
+  { ids: IDS, attention: ATTENTION, pool: POOL },
+  { ids: LONG_IDS, attention: LONG_ATTENTION, pool: LONG_POOL }
+]
 
 let dir: string
 let reader: TinyReader
@@ -173,8 +197,13 @@ test('each architecture (F32) pools like the float64 reference, with padding, BO
       method: 'max',
       outlierNormRatio: 100
     })
-    const out = await run(graph, feeds(graph))
-    assertMatches(out, references(ref, 1, 100), 'max', spec.architecture)
+    for (const { ids, attention, pool } of BATCHES) {
+      const out = await run(graph, feeds(graph, ids, attention, pool))
+      const docs = references(ref, 1, 100, false, ids, attention, pool)
+      assertMatches(out, docs, 'max', `${spec.architecture}, ${ids[0].length} tokens`)
+      const argmax = out.argmax.data as BigInt64Array
+      for (let i = 0; i < argmax.length; i++) assert.ok(argmax[i] < BigInt(ids[0].length), 'argmax inside the batch')
+    }
   }
 })
 
@@ -496,54 +525,57 @@ test('top-example capture returns the selected (row, latent) pairs and the activ
       output: 'hidden_states.1',
       outlierNormRatio: 100
     })
-    const tok = await run(perToken, feeds(perToken))
-    const acts = tok.activations.data as Float32Array
-    const keep = tok.pool_mask_out.data as Float32Array
-    // Thresholds that let some latents through and hold others back; row 2 is flagged to return all it has.
-    const thr = Float32Array.from({ length: S }, (_, s) => (s % 3 === 0 ? 0 : s % 3 === 1 ? 0.5 : Infinity))
-    const all = Float32Array.from([0, 0, 1])
-    const out = await run(graph, {
-      ...feeds(graph),
-      example_threshold: new Tensor('float32', thr, [S]),
-      example_all: new Tensor('float32', all, [B])
-    })
-    const pooled = out.pooled.data as Float32Array
-    const argmax = out.argmax.data as BigInt64Array
-    const index = Array.from(out.example_index.data as BigInt64Array, Number)
-    const windows = out.example_activations.data as Float32Array
-    const want: string[] = []
-    let positive = 0
-    for (let b = 0; b < B; b++)
-      for (let s = 0; s < S; s++) {
-        if (pooled[b * S + s] > 0) positive++
-        if (pooled[b * S + s] > 0 && (pooled[b * S + s] >= thr[s] || all[b] > 0)) want.push(`${b},${s}`)
+    for (const { ids, attention, pool } of BATCHES) {
+      const T = ids[0].length
+      const tok = await run(perToken, feeds(perToken, ids, attention, pool))
+      const acts = tok.activations.data as Float32Array
+      const keep = tok.pool_mask_out.data as Float32Array
+      // Thresholds that let some latents through and hold others back; row 2 is flagged to return all it has.
+      const thr = Float32Array.from({ length: S }, (_, s) => (s % 3 === 0 ? 0 : s % 3 === 1 ? 0.5 : Infinity))
+      const all = Float32Array.from([0, 0, 1])
+      const out = await run(graph, {
+        ...feeds(graph, ids, attention, pool),
+        example_threshold: new Tensor('float32', thr, [S]),
+        example_all: new Tensor('float32', all, [B])
+      })
+      const pooled = out.pooled.data as Float32Array
+      const argmax = out.argmax.data as BigInt64Array
+      const index = Array.from(out.example_index.data as BigInt64Array, Number)
+      const windows = out.example_activations.data as Float32Array
+      const want: string[] = []
+      let positive = 0
+      for (let b = 0; b < B; b++)
+        for (let s = 0; s < S; s++) {
+          if (pooled[b * S + s] > 0) positive++
+          if (pooled[b * S + s] > 0 && (pooled[b * S + s] >= thr[s] || all[b] > 0)) want.push(`${b},${s}`)
+        }
+      const got = Array.from({ length: index.length / 2 }, (_, n) => `${index[2 * n]},${index[2 * n + 1]}`)
+      assert.deepEqual(got, want, `${label}, ${T} tokens: selected pairs`)
+      assert.ok(
+        want.length > 5 && want.length < positive,
+        `${label}, ${T} tokens: ${want.length} of ${positive} active pairs selected: the test should select some and leave some`
+      )
+      assert.deepEqual(out.example_activations.dims, [want.length, W])
+      for (let n = 0; n < got.length; n++) {
+        const [b, s] = [index[2 * n], index[2 * n + 1]]
+        const c = Number(argmax[b * S + s])
+        let scale = 1e-3
+        for (let t = 0; t < T; t++) scale = Math.max(scale, Math.abs(acts[(b * T + t) * S + s]))
+        for (let o = -HALF; o <= HALF; o++) {
+          const t = Math.min(Math.max(c + o, 0), T - 1)
+          const expected = keep[b * T + t] > 0 ? acts[(b * T + t) * S + s] : 0
+          const value = windows[n * W + o + HALF]
+          assert.ok(
+            Math.abs(value - expected) <= 1e-4 * scale,
+            `${label}, ${T} tokens: row ${b} latent ${s} token ${t}: ${value} vs per-token ${expected}`
+          )
+        }
+        if (method === 'max')
+          assert.ok(
+            Math.abs(windows[n * W + HALF] - pooled[b * S + s]) <= 1e-6 * scale,
+            `${label}, ${T} tokens: the window's centre is the pooled max`
+          )
       }
-    const got = Array.from({ length: index.length / 2 }, (_, n) => `${index[2 * n]},${index[2 * n + 1]}`)
-    assert.deepEqual(got, want, `${label}: selected pairs`)
-    assert.ok(
-      want.length > 5 && want.length < positive,
-      `${label}: ${want.length} of ${positive} active pairs selected: the test should select some and leave some`
-    )
-    assert.deepEqual(out.example_activations.dims, [want.length, W])
-    for (let n = 0; n < got.length; n++) {
-      const [b, s] = [index[2 * n], index[2 * n + 1]]
-      const c = Number(argmax[b * S + s])
-      let scale = 1e-3
-      for (let t = 0; t < T; t++) scale = Math.max(scale, Math.abs(acts[(b * T + t) * S + s]))
-      for (let o = -HALF; o <= HALF; o++) {
-        const t = Math.min(Math.max(c + o, 0), T - 1)
-        const expected = keep[b * T + t] > 0 ? acts[(b * T + t) * S + s] : 0
-        const value = windows[n * W + o + HALF]
-        assert.ok(
-          Math.abs(value - expected) <= 1e-4 * scale,
-          `${label}: row ${b} latent ${s} token ${t}: ${value} vs per-token ${expected}`
-        )
-      }
-      if (method === 'max')
-        assert.ok(
-          Math.abs(windows[n * W + HALF] - pooled[b * S + s]) <= 1e-6 * scale,
-          `${label}: the window's centre is the pooled max`
-        )
     }
   }
   // Nothing above the thresholds: an empty, well-shaped answer.

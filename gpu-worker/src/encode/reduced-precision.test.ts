@@ -51,7 +51,7 @@ async function folder(architecture: 'topk' | 'jumprelu' | 'standard'): Promise<s
 
 function batch(): EncoderBatch {
   const B = 8,
-    T = 24
+    T = 23
   const ids = new BigInt64Array(B * T)
   const attention = new Uint8Array(B * T)
   const poolMask = new Float32Array(B * T)
