@@ -690,12 +690,13 @@ export interface TokenMax {
 /**
  * Max and argmax over tokens of [B, T, S]. onnxruntime's ArgMax over a middle axis runs a scalar loop (bench:gpt2's
  * profile: ~8% of the reader's time at 24,576 latents), its ReduceMax a vectorized one. So the tokens are split into
- * blocks of K (K = T's largest divisor up to 16: 16 for the maxTokens-long batches of long documents, 1 when T is a
- * prime above 16): ReduceMax gives each block's max, a second ReduceMax over those the max, ArgMax over the T / K
- * block maxima picks the block, and, only for the pairs a caller needs (those whose latent fired: most do not), an
- * ArgMax over the chosen block's K tokens (gathered, N x K values) the token. Ties resolve to the first token, as one
- * ArgMax does: no block before the first maximal token reaches its value, and within its block ArgMax takes the
- * first. Measured on [4, 256, 24576]: one ArgMax 54 ms, blocks for every pair 12 ms, blocks for the active pairs less.
+ * blocks of K (K = T's largest divisor up to 16; the pooled graph pads batches past 16 tokens to a multiple of 8, so
+ * there K is 8 or 16, or T itself): ReduceMax gives each block's max, a second ReduceMax over those the max, ArgMax
+ * over the T / K block maxima picks the block, and, only for the pairs a caller needs (those whose latent fired: most
+ * do not), an ArgMax over the chosen block's K tokens (gathered, N x K values) the token. Ties resolve to the first
+ * token, as one ArgMax does: no block before the first maximal token reaches its value, and within its block ArgMax
+ * takes the first. Measured on [4, 256, 24576]: one ArgMax 54 ms, blocks for every pair 12 ms, blocks for the active
+ * pairs less.
  */
 export function maxOverTokens(b: GraphBuilder, x: string): TokenMax {
   const shape = b.op('Shape', [x])
