@@ -592,6 +592,35 @@ test('top-example capture returns the selected (row, latent) pairs and the activ
   })
   assert.deepEqual(none.example_index.dims, [0, 2])
   assert.deepEqual(none.example_activations.dims, [0, W])
+  // Nothing pooled at all (every token masked): no pair fires, no argmax is searched, and the answer is all zeros.
+  for (const dtype of ['float32', 'int8'] as const) {
+    const empty = buildPooledGraph(reader.bytes, standard, {
+      output: 'hidden_states.1',
+      method: 'max',
+      outlierNormRatio: 100,
+      saeDtype: dtype,
+      examples: { halfWindow: HALF }
+    })
+    const out = await run(empty, {
+      ...feeds(
+        empty,
+        LONG_IDS,
+        LONG_ATTENTION,
+        LONG_POOL.map(row => row.map(() => 0))
+      ),
+      example_threshold: new Tensor('float32', new Float32Array(S), [S]),
+      example_all: new Tensor('float32', new Float32Array(B).fill(1), [B])
+    })
+    assert.ok(
+      (out.pooled.data as Float32Array).every(v => v === 0),
+      `${dtype}: nothing pooled`
+    )
+    assert.ok(
+      (out.argmax.data as BigInt64Array).every(v => v === 0n),
+      `${dtype}: no argmax`
+    )
+    assert.deepEqual(out.example_activations.dims, [0, W])
+  }
 })
 
 test('max and argmax over tokens in blocks: the first maximal token for every length (odd, even, multiples of 16), ties included, where the mask asks', async () => {
