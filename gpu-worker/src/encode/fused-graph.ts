@@ -122,6 +122,38 @@ function nodeReads(node: Onnx.INodeProto, out: Set<string>): void {
   }
 }
 
+/** Which nodes the given values depend on (`keep`, by node index), and every value those nodes read (`needed`). */
+function markLive(
+  nodes: Onnx.INodeProto[],
+  roots: string[],
+  producer = producers(nodes)
+): { keep: Uint8Array; needed: Set<string> } {
+  const needed = new Set<string>(roots)
+  const keep = new Uint8Array(nodes.length)
+  const stack = [...roots]
+  while (stack.length) {
+    const p = producer.get(stack.pop()!)
+    if (p === undefined || keep[p]) continue
+    keep[p] = 1
+    const reads = new Set<string>()
+    nodeReads(nodes[p], reads)
+    for (const r of reads)
+      if (!needed.has(r)) {
+        needed.add(r)
+        stack.push(r)
+      }
+  }
+  return { keep, needed }
+}
+
+function producers(nodes: Onnx.INodeProto[]): Map<string, number> {
+  const producer = new Map<string, number>()
+  nodes.forEach((n, i) => {
+    for (const o of n.output ?? []) if (o) producer.set(o, i)
+  })
+  return producer
+}
+
 interface PrunedReader {
   nodes: Onnx.INodeProto[]
   initializers: Onnx.ITensorProto[]
@@ -139,10 +171,7 @@ export function pruneReader(model: Onnx.IModelProto, valueName: string): PrunedR
   const graph = model.graph
   if (!graph) throw new Error('reader model: no graph')
   const nodes = graph.node ?? []
-  const producer = new Map<string, number>()
-  nodes.forEach((n, i) => {
-    for (const o of n.output ?? []) if (o) producer.set(o, i)
-  })
+  const producer = producers(nodes)
   const initNames = new Set((graph.initializer ?? []).map(t => t.name ?? ''))
   const sparseNames = new Set((graph.sparseInitializer ?? []).map(t => t.values?.name ?? ''))
   const inputNames = new Set((graph.input ?? []).map(v => v.name ?? ''))
@@ -150,22 +179,7 @@ export function pruneReader(model: Onnx.IModelProto, valueName: string): PrunedR
     const outs = (graph.output ?? []).map(o => o.name).join(', ')
     throw new Error(`reader model: no value named "${valueName}" (graph outputs: ${outs || 'none'})`)
   }
-  const needed = new Set<string>([valueName])
-  const keep = new Uint8Array(nodes.length)
-  const stack = [valueName]
-  while (stack.length) {
-    const name = stack.pop()!
-    const p = producer.get(name)
-    if (p === undefined || keep[p]) continue
-    keep[p] = 1
-    const reads = new Set<string>()
-    nodeReads(nodes[p], reads)
-    for (const r of reads)
-      if (!needed.has(r)) {
-        needed.add(r)
-        stack.push(r)
-      }
-  }
+  const { keep, needed } = markLive(nodes, [valueName], producer)
   const keptNodes = nodes.filter((_, i) => keep[i])
   const inputs = (graph.input ?? []).filter(
     v => needed.has(v.name ?? '') && !initNames.has(v.name ?? '') && !sparseNames.has(v.name ?? '')
@@ -517,25 +531,10 @@ function liveParts(
   initializers: Onnx.ITensorProto[],
   outputs: Onnx.IValueInfoProto[]
 ): { nodes: Onnx.INodeProto[]; initializers: Onnx.ITensorProto[] } {
-  const producer = new Map<string, number>()
-  nodes.forEach((n, i) => {
-    for (const o of n.output ?? []) if (o) producer.set(o, i)
-  })
-  const needed = new Set<string>()
-  const keep = new Uint8Array(nodes.length)
-  const stack = outputs.map(o => o.name ?? '')
-  while (stack.length) {
-    const p = producer.get(stack.pop()!)
-    if (p === undefined || keep[p]) continue
-    keep[p] = 1
-    const reads = new Set<string>()
-    nodeReads(nodes[p], reads)
-    for (const r of reads)
-      if (!needed.has(r)) {
-        needed.add(r)
-        stack.push(r)
-      }
-  }
+  const { keep, needed } = markLive(
+    nodes,
+    outputs.map(o => o.name ?? '')
+  )
   return {
     nodes: nodes.filter((_, i) => keep[i]),
     initializers: initializers.filter(t => needed.has(t.name ?? ''))
