@@ -49,7 +49,7 @@ const ATTENTION = IDS.map(row =>
 )
 const POOL = IDS.map((row, b) => row.map((id, t) => (ATTENTION[b][t] && id !== BOS && id !== EOS ? 1 : 0)))
 const B = IDS.length
-// 23 tokens: longer than 16 and not a multiple of 8, so the graph pads the SAE's input to 24 masked-at-the-end tokens.
+// 23 tokens: a prime above 16, so the argmax over tokens takes blocks of one token (the one-pass ArgMax).
 const LONG_LENGTHS = [23, 17, 22]
 const LONG_IDS = LONG_LENGTHS.map((len, r) =>
   Array.from({ length: 23 }, (_, t) =>
@@ -68,7 +68,7 @@ const LONG_ATTENTION = LONG_IDS.map((row, r) => row.map((_, t) => (t < LONG_LENG
 const LONG_POOL = LONG_IDS.map((row, r) =>
   row.map((id, t) => (LONG_ATTENTION[r][t] && id !== BOS && id !== EOS ? 1 : 0))
 )
-/** The two batches the pooling tests run: 9 tokens (one block, no padding) and 23 (padded to 24 in the graph). */
+/** The two batches the pooling tests run: 9 tokens (one block of 9) and 23 (23 blocks of 1). */
 const BATCHES = [
   { ids: IDS, attention: ATTENTION, pool: POOL },
   { ids: LONG_IDS, attention: LONG_ATTENTION, pool: LONG_POOL }

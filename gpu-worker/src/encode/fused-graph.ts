@@ -607,7 +607,6 @@ function exampleCapture(
   gate: GraphGate,
   pooled: string,
   argmax: string,
-  lastToken: string,
   halfWindow: number
 ): { index: string; acts: string } {
   const zero = b.zero()
@@ -616,6 +615,9 @@ function exampleCapture(
   const sel = b.op('And', [b.op('Greater', [pooled, zero]), wanted], {}, 'example_selected')
   const index = b.op('Transpose', [b.op('NonZero', [sel])], { perm: [1, 0] }, 'example_index') // [N, 2]
   const center = b.op('GatherND', [argmax, index], {}, 'example_center') // [N]
+  const shape = b.op('Shape', [pre.values])
+  const dim = (i: number) => b.op('Slice', [shape, b.i64([i], [1]), b.i64([i + 1], [1]), b.i64([0], [1])]) // [1]
+  const lastToken = b.op('Sub', [dim(1), b.i64([1], [1], 'one_token')])
   const width = 2 * halfWindow + 1
   const offsets = b.i64(
     Array.from({ length: width }, (_, i) => i - halfWindow),
@@ -636,8 +638,6 @@ function exampleCapture(
   const perLatent = (v: string) => b.unsqueeze(b.op('Gather', [v, latentIdx], { axis: 0 }), [1]) // [N, 1]
   // The values as one flat vector, read token-major ([W, N]): GatherND reads [B, T, S] one element per index and
   // pays for it (9.4 ms against 2.6 for the same count this way, on 4 x 256 x 24,576 with every active pair wanted).
-  const shape = b.op('Shape', [pre.values])
-  const dim = (i: number) => b.op('Slice', [shape, b.i64([i], [1]), b.i64([i + 1], [1]), b.i64([0], [1])]) // [1]
   const tokenMajor = b.op('Transpose', [positions], { perm: [1, 0] }) // [W, N]
   const flat = b.op('Add', [b.op('Mul', [b.op('Add', [b.op('Mul', [rowIdx, dim(1)]), tokenMajor]), dim(2)]), latentIdx])
   const gathered = b.op('GatherElements', [
@@ -650,39 +650,6 @@ function exampleCapture(
   if (pre.bias) hg = b.op('Add', [hg, perLatent(pre.bias)])
   const acts = gate.window(b, hg, { tokenIdx, perLatent })
   return { index, acts }
-}
-
-/** Batches longer than this get their SAE input padded to a multiple of TOKEN_PAD_MULTIPLE tokens (padTokens). */
-const PAD_ABOVE_TOKENS = 16
-const TOKEN_PAD_MULTIPLE = 8
-
-/**
- * The SAE's input and pooling mask padded with masked tokens to a multiple of 8 when T > 16 (at most 7 more tokens per
- * row in the SAE's product, never in the reader): maxOverTokens then always finds a block of 8 or 16, where a batch
- * whose length is a prime (251) or twice one (202) would fall to blocks of 1-2 and the scalar ArgMax (measured on the
- * GPT-2-sized bench, int8: +21% over the reader at T = 251 against +13% at 256). A batch of up to 16 tokens is one
- * block already. Returns the padded [B, T', D] and bool [B, T'], and the last real token's position (int64 [1]).
- */
-function padTokens(b: GraphBuilder, x: string, keep: string): { x: string; keep: string; lastToken: string } {
-  const tokens = b.op('Slice', [b.op('Shape', [x]), b.i64([1], [1]), b.i64([2], [1]), b.i64([0], [1])]) // [1]
-  const multiple = b.i64([TOKEN_PAD_MULTIPLE], [1], 'token_pad_multiple')
-  const short = b.op('Mod', [b.op('Sub', [multiple, b.op('Mod', [tokens, multiple])]), multiple])
-  const pad = b.op('Where', [
-    b.op('Greater', [tokens, b.i64([PAD_ABOVE_TOKENS], [1])]),
-    short,
-    b.i64([0], [1], 'no_pad')
-  ])
-  const padded = b.op(
-    'Pad',
-    [x, b.op('Concat', [b.i64([0, 0, 0, 0], [4]), pad, b.i64([0], [1])], { axis: 0 })],
-    {},
-    'sae_in_padded'
-  )
-  const keepPadded = b.cast(
-    b.op('Pad', [b.cast(keep, DT.FLOAT), b.op('Concat', [b.i64([0, 0, 0], [3]), pad], { axis: 0 })]),
-    DT.BOOL
-  )
-  return { x: padded, keep: keepPadded, lastToken: b.op('Sub', [tokens, b.i64([1], [1], 'one_token')]) }
 }
 
 /** Largest block of tokens the argmax is split into (T's largest divisor up to this). */
@@ -702,8 +669,8 @@ export interface TokenMax {
 /**
  * Max and argmax over tokens of [B, T, S]. onnxruntime's ArgMax over a middle axis runs a scalar loop (bench:gpt2's
  * profile: ~8% of the reader's time at 24,576 latents), its ReduceMax a vectorized one. So the tokens are split into
- * blocks of K (K = T's largest divisor up to 16; the pooled graph pads batches past 16 tokens to a multiple of 8, so
- * there K is 8 or 16, or T itself): ReduceMax gives each block's max, a second ReduceMax over those the max, ArgMax
+ * blocks of K (K = T's largest divisor up to 16: 16 for the maxTokens-long batches of long documents, 1 when T is a
+ * prime above 16): ReduceMax gives each block's max, a second ReduceMax over those the max, ArgMax
  * over the T / K block maxima picks the block, and, only for the pairs a caller needs (those whose latent fired: most
  * do not), an ArgMax over the chosen block's K tokens (gathered, N x K values) the token. Ties resolve to the first
  * token, as one ArgMax does: no block before the first maximal token reaches its value, and within its block ArgMax
@@ -761,9 +728,9 @@ export function buildPooledGraph(readerBytes: Uint8Array, sae: SaeWeights, opts:
   const { b } = stage
   const outlier = outlierStage(b, tokenNorms(b, stage.hidden), POOL_MASK_INPUT, opts.outlierNormRatio)
   const { outliers } = outlier
-  const { x, keep, lastToken } = padTokens(b, stage.hidden, outlier.keep)
+  const { keep } = outlier
   const io: PreActivationParts = {}
-  const h = preActivations(b, x, sae, keep, opts.saeDtype, io)
+  const h = preActivations(b, stage.hidden, sae, keep, opts.saeDtype, io)
   const gate = architectureOf(sae).graph(b, h, sae)
   const zero = b.zero()
   let pooled: string
@@ -811,7 +778,7 @@ export function buildPooledGraph(readerBytes: Uint8Array, sae: SaeWeights, opts:
   argmax = b.nameLast(argmax, 'argmax')
   b.nameLast(outliers, 'outliers')
   const capture = opts.examples
-    ? exampleCapture(b, io.unbiased ?? { values: h }, gate, pooled, argmax, lastToken, opts.examples.halfWindow)
+    ? exampleCapture(b, io.unbiased ?? { values: h }, gate, pooled, argmax, opts.examples.halfWindow)
     : null
   if (capture) {
     b.nameLast(b.op('Identity', [capture.index]), 'example_index')
