@@ -166,14 +166,17 @@ export async function generateHypotheses(
   const inA = a.slice ? new Set(a.slice.rows) : null
 
   // Activating: the document of A where the latent is strongest. Non-activating: a seeded draw from the against dataset among documents without it.
-  const cscA = await readByLatent(
-    ctx.objects,
-    a.prefix,
-    a.manifest.latents.byLatent,
-    latents,
-    { nLatents: a.manifest.encoder.dSae },
-    { positions: false }
-  )
+  // Documents and values only: the sidecars answer without positions.
+  const columnsOf = (ds: typeof a, wanted: number[]) =>
+    readByLatent(
+      ctx.objects,
+      ds.prefix,
+      ds.manifest.latents.byLatent,
+      wanted,
+      { nLatents: ds.manifest.encoder.dSae },
+      { positions: false }
+    )
+  const cscA = await columnsOf(a, latents)
   const activatingRow = new Map<number, number>()
   for (const l of latents) {
     let best = -1
@@ -189,14 +192,7 @@ export async function generateHypotheses(
   const nonActivatingRow = new Map<number, number>()
   for (const [side, ds] of against) {
     const mine = top.filter(l => sideOf(l) === side).map(l => l.latent)
-    const csc = await readByLatent(
-      ctx.objects,
-      ds.prefix,
-      ds.manifest.latents.byLatent,
-      mine,
-      { nLatents: ds.manifest.encoder.dSae },
-      { positions: false }
-    )
+    const csc = await columnsOf(ds, mine)
     for (const l of mine) {
       const present = new Set<number>()
       for (let j = csc.indptr[l]; j < csc.indptr[l + 1]; j++) present.add(csc.docs[j])
