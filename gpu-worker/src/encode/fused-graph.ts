@@ -637,19 +637,26 @@ function exampleCapture(
   const tokenIdx = b.op('Concat', [spread(rowIdx), b.unsqueeze(positions, [-1])], { axis: -1 }) // [N, W, 2]
   const perLatent = (v: string) => b.unsqueeze(b.op('Gather', [v, latentIdx], { axis: 0 }), [1]) // [N, 1]
   // The values as one flat vector, read token-major ([W, N]): GatherND reads [B, T, S] one element per index and
-  // pays for it (9.4 ms against 2.6 for the same count this way, on 4 x 256 x 24,576 with every active pair wanted).
+  // pays for it (9.4 ms against 3.0 this way, on 4 x 256 x 24,576 with every active pair wanted).
   const tokenMajor = b.op('Transpose', [positions], { perm: [1, 0] }) // [W, N]
   const flat = b.op('Add', [b.op('Mul', [b.op('Add', [b.op('Mul', [rowIdx, dim(1)]), tokenMajor]), dim(2)]), latentIdx])
-  const gathered = b.op('GatherElements', [
-    b.op('Reshape', [pre.values, b.i64([-1], [1], 'flat')]),
-    b.op('Reshape', [flat, b.i64([-1], [1], 'flat')])
-  ])
-  // [W, -1], not Shape(flat): Reshape reads a 0 in a shape as "keep that dimension", which breaks when N is 0
-  const windowShape = b.i64([width, -1], [2], 'window_shape')
-  let hg = b.op('Transpose', [b.op('Reshape', [gathered, windowShape])], { perm: [1, 0] }, 'window_pre') // [N, W]
+  const gathered = gatherFlat(b, pre.values, flat, b.i64([width], [1], 'window_width')) // [W, N]
+  let hg = b.op('Transpose', [gathered], { perm: [1, 0] }, 'window_pre') // [N, W]
   if (pre.bias) hg = b.op('Add', [hg, perLatent(pre.bias)])
   const acts = gate.window(b, hg, { tokenIdx, perLatent })
   return { index, acts }
+}
+
+/**
+ * The elements of x at `positions` (int64 [R, N], offsets into x read as one flat vector): float32 [R, N]. One
+ * GatherElements over the flat vector costs a few ns per element where GatherND's element-by-element indices cost
+ * 16-40; positions laid out R-major keep neighbouring reads close. `rows` (int64 [1]) is R: the result is reshaped to
+ * [R, -1], not to Shape(positions), since Reshape reads a 0 in a shape as "keep that dimension" and N may be 0.
+ */
+function gatherFlat(b: GraphBuilder, x: string, positions: string, rows: string): string {
+  const flat = b.i64([-1], [1], 'flat')
+  const values = b.op('GatherElements', [b.op('Reshape', [x, flat]), b.op('Reshape', [positions, flat])], { axis: 0 })
+  return b.op('Reshape', [values, b.op('Concat', [rows, b.i64([-1], [1], 'rest')], { axis: 0 })])
 }
 
 /** Largest block of tokens the argmax is split into (T's largest divisor up to this). */
@@ -705,11 +712,7 @@ export function maxOverTokens(b: GraphBuilder, x: string): TokenMax {
         b.op('Mul', [b.op('Add', [b.unsqueeze(firstToken, [0]), b.unsqueeze(k, [1])]), dim(2)]),
         b.unsqueeze(column(1), [0])
       ]) // [K, N]: positions in x, read as one flat vector
-      const flatX = b.op('Reshape', [x, b.i64([-1], [1], 'flat')])
-      const values = b.op('Reshape', [
-        b.op('GatherElements', [flatX, b.op('Reshape', [flat, b.i64([-1], [1], 'flat')])], { axis: 0 }),
-        b.op('Concat', [block, b.i64([-1], [1], 'rest')], { axis: 0 }) // not Shape(flat): N may be 0
-      ]) // [K, N]
+      const values = gatherFlat(b, x, flat, block) // [K, N]
       const offset = b.op('ArgMax', [values], { axis: 0, keepdims: 0 })
       const at = b.op('Add', [b.op('Mul', [blockAt, block]), offset], {}, 'argmax_at') // [N]
       const zeros = b.op('Expand', [b.i64([0], [], 'zero_i64_scalar'), b.op('Shape', [max])])
