@@ -100,6 +100,8 @@ async function encodeOnePart(
   const log = opts.log ?? (() => {})
   const tenant = record.tenant
   const prefix = layout.datasetPrefix(tenant, record.id)
+  // Read before the forward pass, so a mistyped value fails the part before its encode time is spent.
+  const sidecar = latentSidecars()
   const spec = plan.parts[part]
   if (!spec) throw new PermanentJobError('bad-part', `part ${part} is not in the plan of ${plan.parts.length} part(s)`)
   const input = await objects.get(prefix + layout.partInput(part))
@@ -295,7 +297,7 @@ async function encodeOnePart(
     truncated: columns.truncated,
     masked_tokens: columns.maskedTokens
   })
-  const latentShards = writeLatentShards(csr, { docOffset: spec.docStart, sidecar: latentSidecars() })
+  const latentShards = writeLatentShards(csr, { docOffset: spec.docStart, sidecar })
   const keys = {
     docs: layout.documentsShard(part),
     byDoc: layout.byDocumentShard(part),
