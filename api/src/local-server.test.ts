@@ -10,6 +10,9 @@ import { DEMO_ENCODER_DIR, loadEncoders } from '@latentbase/gpu-worker/registry'
 import type { LoadedEncoder } from '@latentbase/gpu-worker/encode/runtime'
 import { startLocal, type LocalServer } from './local-server.ts'
 import { loadSpamAssassin } from '@latentbase/gpu-worker/corpus/spam-assassin'
+import { FsObjectStore } from '@latentbase/shared/store/fs-store'
+import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
+import { labelEmbeddingsKey } from '@latentbase/shared/embeddings/label-cache'
 
 let dataDir: string
 let server: LocalServer
@@ -324,6 +327,13 @@ test('a server stopped mid-job picks the job up again after a restart, and nothi
 })
 
 test('the analyses answer on an encoded dataset through the SDK: latent page, search, correlations, clusters', async () => {
+  // The demo encoder's label embeddings were written at start-up, before any search asked for them.
+  const [warmed] = await server.labelsWarmed
+  assert.equal(warmed.outcome, 'embedded')
+  assert.ok(warmed.labels > 1000, `${warmed.labels} labels`)
+  const key = labelEmbeddingsKey(encoders.get(warmed.encoder)!.info.fingerprint, new OfflineEmbedder().id)
+  const header = await new FsObjectStore(join(dataDir, 'store')).get(key.replace(/\.bin$/, '.json'))
+  assert.equal(JSON.parse(new TextDecoder().decode(header!)).count, encoders.get(warmed.encoder)!.info.dSae)
   const d = await client.datasets.create({ documents: [...ham.slice(0, 15), ...spam.slice(0, 15)] })
   await client.datasets.waitUntilReady(d.id, { timeoutMs: 120_000 })
   const doc = await client.documents.get(d.id, 0)

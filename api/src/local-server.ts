@@ -15,6 +15,12 @@ import type { LoadedEncoder } from '@latentbase/gpu-worker/encode/runtime'
 import { encoderWindowMiner } from '@latentbase/gpu-worker/job/window-miner'
 import type { WindowMiner } from './services/context.ts'
 import { embedderFromEnv } from '@latentbase/shared/embeddings/openai'
+import {
+  warmLabelEmbeddings,
+  warmLabelEmbeddingsFromEnv,
+  type LabelWarmResult
+} from '@latentbase/shared/embeddings/label-warm'
+import { labelCache } from './services/label-match.ts'
 import { configureNodeServer } from '@latentbase/shared/net/node-server'
 import { createApp } from './app.ts'
 import { withWebAssets, WEB_DIST } from './web-assets.ts'
@@ -37,6 +43,8 @@ export interface LocalOptions {
   visibilitySeconds?: number
   /** Deliveries of a job message before it is dead-lettered and its dataset failed (default 4, the SQS redrive of the deployment). */
   maxReceives?: number
+  /** Embed the encoders' labels into the store at start-up (default: LATENTBASE_WARM_LABEL_EMBEDDINGS, on). */
+  warmLabelEmbeddings?: boolean
   /** The web interface's build served at / (default web/dist; WEB_DIR overrides). */
   webDir?: string
 }
@@ -44,6 +52,8 @@ export interface LocalOptions {
 export interface LocalServer {
   url: string
   port: number
+  /** The encoders' label embeddings, written to the store at start-up unless LATENTBASE_WARM_LABEL_EMBEDDINGS=off. */
+  labelsWarmed: Promise<LabelWarmResult[]>
   close(): Promise<void>
 }
 
@@ -79,6 +89,12 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalServe
   const embedder = embedderFromEnv(process.env)
   // This process holds the encoders: relabelling can re-encode documents sampled across activation quantiles.
   const windowMiner: WindowMiner = encoderWindowMiner(objects, encoders)
+  // The encoders' label embeddings go into the store now, in the background, so the first search finds them there; a
+  // search that comes meanwhile waits for the same work (this is the cache the API's searches use).
+  const labelsWarmed =
+    (options.warmLabelEmbeddings ?? warmLabelEmbeddingsFromEnv())
+      ? warmLabelEmbeddings(labelCache(objects), encoders.values(), embedder, log)
+      : Promise.resolve([])
   const analysis = startLocalAnalysis({ dataDir, objects, datasets, encoders: catalog, embedder, log, windowMiner })
   // API_KEYS=required: the local server checks keys (made with `npm run keys -- create --tenant NAME`) like a deployment.
   const apiKeys = process.env.API_KEYS === 'required' ? new ApiKeyStore(objects) : undefined
@@ -131,7 +147,9 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalServe
   return {
     url,
     port,
+    labelsWarmed,
     async close() {
+      await labelsWarmed
       abort.abort()
       await new Promise<void>(ok => server.close(() => ok()))
       await consumer

@@ -1,7 +1,8 @@
 /**
  * @module The container worker entry: consumes encode and webhook jobs from SQS and writes to S3.
  * Environment: QUEUE_URL, BUCKET, AWS_REGION, optional S3_ENDPOINT / SQS_ENDPOINT (S3-compatible stores),
- * ENCODERS_DIR, MAX_RECEIVES (the queue's redrive maxReceiveCount), WORKER_CONCURRENCY.
+ * ENCODERS_DIR, MAX_RECEIVES (the queue's redrive maxReceiveCount), WORKER_CONCURRENCY, EMBEDDINGS_* and
+ * LATENTBASE_WARM_LABEL_EMBEDDINGS (the label embeddings written at start-up).
  */
 import { awsClientsFromEnv } from '@latentbase/shared/aws/clients'
 import { JobMessage } from '@latentbase/shared/contract/job'
@@ -13,6 +14,9 @@ import { handleJob, onDeadLetter, type WorkerDeps } from './job/handler.ts'
 import { findEncoderFolders, loadEncoders } from './registry.ts'
 import { publishEncoderCatalog } from './publish-catalog.ts'
 import { guardedFetch } from '@latentbase/shared/net/url-guard'
+import { LabelEmbeddingCache } from '@latentbase/shared/embeddings/label-cache'
+import { embedderFromEnv } from '@latentbase/shared/embeddings/openai'
+import { warmLabelEmbeddings, warmLabelEmbeddingsFromEnv } from '@latentbase/shared/embeddings/label-warm'
 
 function required(name: string): string {
   const v = process.env[name]
@@ -31,6 +35,12 @@ const maxReceives = Number(process.env.MAX_RECEIVES ?? 4)
 const encoders = await loadEncoders(await findEncoderFolders(process.env.ENCODERS_DIR))
 // The API (Worker, Lambda) knows encoders and their labels from the store, without loading any model.
 await publishEncoderCatalog(objects, encoders)
+// Their label embeddings go into the store too, in the background, so no API process pays for them on a first search
+// (EMBEDDINGS_* must match the API's, or LATENTBASE_WARM_LABEL_EMBEDDINGS=off).
+if (warmLabelEmbeddingsFromEnv())
+  void warmLabelEmbeddings(new LabelEmbeddingCache(objects), encoders.values(), embedderFromEnv(process.env), line =>
+    console.log(line)
+  )
 const deps: WorkerDeps = {
   objects,
   datasets,

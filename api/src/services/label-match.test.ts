@@ -1,26 +1,15 @@
-/** @module Tests of label matching: offline labels matched without their example, label cosines with and without an overlay. */
+/** @module Tests of label matching: labels warmed ahead of the search path, label cosines with and without an overlay. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
 import { LabelEmbeddingCache, embedLabels } from '@latentbase/shared/embeddings/label-cache'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import type { LabelInfo } from '@latentbase/shared/catalog/label-overlay'
-import { labelMatcher, matchText } from './label-match.ts'
-
-test('an offline label is matched by its words, without the example window; other labels whole', () => {
-  assert.equal(
-    matchText('"whale", "harpoon" (e.g. "...the tax (e.g. income) was paid...")', 'offline-lift'),
-    '"whale", "harpoon"'
-  )
-  assert.equal(matchText('"prev" (e.g. "...Prev Up Chapter...")', 'offline-lift'), '"prev"')
-  assert.equal(matchText('Mentions of fruit (e.g. "apples")', 'llm:gpt-4o-mini'), 'Mentions of fruit (e.g. "apples")')
-  assert.equal(
-    matchText('(e.g. "only an example")', 'offline-lift'),
-    '(e.g. "only an example")',
-    'nothing left: the label stays'
-  )
-  assert.equal(matchText(null, 'offline-lift'), null)
-})
+import { matchText } from '@latentbase/shared/embeddings/label-text'
+import { warmLabelEmbeddings } from '@latentbase/shared/embeddings/label-warm'
+import { publishEncoderCatalog, StoreEncoderCatalog } from '@latentbase/shared/catalog/store-catalog'
+import { labelMatcher } from './label-match.ts'
+import { loadLabelInfo } from './latent-page-service.ts'
 
 const info = (labels: (string | null)[], sources: (string | null)[], extra: Partial<LabelInfo> = {}): LabelInfo => ({
   labels,
@@ -74,4 +63,43 @@ test('label cosines: the same words score ~1 whatever the example; unrelated wor
   }
   for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) assert.equal(m.cosine(i, j), cosine(i, j), `${i}, ${j}`)
   for (const j of [0, 1]) assert.equal(o.cosine(2, j), cosine(4, j), `overlaid 2 (dense) with ${j} (sparse)`)
+})
+
+test('labels warmed when the encoder is published: the search path over the store catalog embeds none of them', async () => {
+  const objects = new MemoryObjectStore()
+  const encoderInfo = {
+    id: 'whales',
+    fingerprint: 'fp-whales',
+    hookName: 'blocks.0.hook_resid_post',
+    dIn: 8,
+    dSae: 3,
+    architecture: 'relu',
+    maxTokens: 64,
+    labelled: 2
+  }
+  const encoder = {
+    info: encoderInfo,
+    labels: ['"whale", "harpoon" (e.g. "...lowered the boats...")', null, '"tax" (e.g. "...congress...")'],
+    labelSources: ['offline-lift', null, 'offline-lift']
+  }
+  await publishEncoderCatalog(objects, [encoder])
+  await warmLabelEmbeddings(new LabelEmbeddingCache(objects), [encoder], new OfflineEmbedder())
+
+  // An API process: the catalog and labels read back from the store, the overlay scope as search passes it.
+  const inner = new OfflineEmbedder()
+  let texts = 0
+  const embedder = {
+    id: inner.id,
+    dimensions: inner.dimensions,
+    embed(t: string[]) {
+      texts += t.length
+      return inner.embed(t)
+    }
+  }
+
+  const catalog = await StoreEncoderCatalog.load(objects)
+  const labelInfo = await loadLabelInfo(catalog, 'whales', 3, { objects, tenant: 'local', fingerprint: 'fp-whales' })
+  const m = await labelMatcher(new LabelEmbeddingCache(objects), 'fp-whales', embedder, labelInfo)
+  assert.equal(texts, 0, 'no label embedded on the search path')
+  assert.deepEqual(Array.from(m.top(await inner.embed(['whale']), 1).latents), [0])
 })

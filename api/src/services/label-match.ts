@@ -12,6 +12,7 @@ import {
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import type { LabelInfo } from '@latentbase/shared/catalog/label-overlay'
+import { encoderMatchTexts, matchText } from '@latentbase/shared/embeddings/label-text'
 
 export interface LabelMatcher {
   dimensions: number
@@ -49,39 +50,6 @@ function rowDot(x: LabelEmbeddings, i: number, y: LabelEmbeddings, j: number): n
   return dot
 }
 
-/** The trailing example of an offline label: ` (e.g. "...window...")`. */
-const OFFLINE_EXAMPLE = /\s*\(e\.g\. ".*"\)\s*$/s
-
-/**
- * The text of a label that is compared with queries: the label, less the example window an offline label ends with
- * (source "offline-lift": words by lift, then one example). The words describe the latent; the window is one sample
- * of text around an activation, whose other words only add noise to the match (measured, `npm run eval:retrieval`:
- * MAP 0.460 -> 0.463 at k 10, 0.490 -> 0.502 at k 30, 0.534 -> 0.543 at k 100). Other labels are matched whole.
- */
-export function matchText(label: string | null, source: string | null | undefined): string | null {
-  if (!label || source !== 'offline-lift') return label
-  const words = label.replace(OFFLINE_EXAMPLE, '')
-  return words.trim() ? words : label
-}
-
-const matchTextCache = new WeakMap<ReadonlyArray<string | null>, ReadonlyArray<string | null>>()
-/**
- * The encoder's own labels as matched: when its labels are offline ones, each loses its example (all of them, so the
- * text, and the label-embedding cache keyed by it, is the same whatever a tenant's overlay replaced). One array per
- * label array: the label cache digests it.
- */
-function matchTexts(
-  labels: ReadonlyArray<string | null>,
-  sources: ReadonlyArray<string | null>
-): ReadonlyArray<string | null> {
-  let out = matchTextCache.get(labels)
-  if (!out) {
-    out = sources.some(s => s === 'offline-lift') ? labels.map(l => matchText(l, 'offline-lift')) : labels
-    matchTextCache.set(labels, out)
-  }
-  return out
-}
-
 const matchers = new WeakMap<LabelInfo, Map<string, Promise<LabelMatcher>>>()
 
 const labelCaches = new WeakMap<ObjectStore, LabelEmbeddingCache>()
@@ -116,7 +84,7 @@ async function build(
   embedder: Embedder,
   info: LabelInfo
 ): Promise<LabelMatcher> {
-  const base = await cache.get(fingerprint, embedder, matchTexts(info.base ?? info.labels, info.sources))
+  const base = await cache.get(fingerprint, embedder, encoderMatchTexts(info.base ?? info.labels, info.sources))
   const overlaid = info.overlaid ?? new Int32Array(0)
   if (!overlaid.length)
     return {

@@ -309,6 +309,35 @@ export class LabelEmbeddingCache {
   }
 
   /**
+   * Make sure the store holds these labels' embeddings, ahead of the first search that needs them: 'current' when it
+   * already does (only the small header is read), 'embedded' when they were embedded and written now (through `get`,
+   * so a search of this process that asks meanwhile waits for the same work instead of repeating it).
+   */
+  async warm(
+    encoderFingerprint: string,
+    embedder: Embedder,
+    labels: ReadonlyArray<string | null>
+  ): Promise<'current' | 'embedded'> {
+    const key = labelEmbeddingsKey(encoderFingerprint, embedder.id)
+    const [headerBytes, digest] = await Promise.all([
+      this.objects.get(key.replace(/\.bin$/, '.json')),
+      labelsDigestAsync(labels)
+    ])
+    const h = headerBytes ? (JSON.parse(new TextDecoder().decode(headerBytes)) as Header) : null
+    if (
+      h &&
+      knownFormat(h.format) &&
+      h.embedder === embedder.id &&
+      h.labelsSha256 === digest &&
+      h.count === labels.length &&
+      (await this.objects.head(key)) !== null
+    )
+      return 'current'
+    await this.get(encoderFingerprint, embedder, labels)
+    return 'embedded'
+  }
+
+  /**
    * The stored header, then the body it describes (header first: the writer puts the body first and the header last),
    * the body only when the header's format, embedder and count fit; read errors reach the caller, as in load.
    */
