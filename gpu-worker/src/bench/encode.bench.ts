@@ -42,11 +42,17 @@ const tokenizeSeconds = (performance.now() - t) / 1000
 const lengths = Int32Array.from(windows, w => w.ids.length)
 const batches: Array<ReturnType<typeof packBatch>> = []
 for (let start = 0; start < windows.length; start += 512) {
-  for (const idx of planBatches(lengths.subarray(start, start + 512), { maxTokensPerBatch: 8192, maxBatchSize: 32 })) {
+  const cap = encoder.info.maxTokens // as the job pads: lengths rounded for the argmax's blocks
+  for (const idx of planBatches(lengths.subarray(start, start + 512), {
+    maxTokensPerBatch: 8192,
+    maxBatchSize: 32,
+    lengthCap: cap
+  })) {
     batches.push(
       packBatch(
         Array.from(idx, i => windows[start + i]),
-        encoder.padTokenId
+        encoder.padTokenId,
+        cap
       )
     )
   }

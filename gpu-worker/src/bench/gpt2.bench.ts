@@ -78,10 +78,13 @@ for (const e of loadSpamAssassin()) {
   tokens += prep.tokenCount
 }
 const lengths = Int32Array.from(windows, w => w.ids.length)
-const batches: EncoderBatch[] = planBatches(lengths, { maxTokensPerBatch, maxBatchSize: 32 }).map(idx =>
+// Batched and padded as the job does (lengths rounded for the argmax's blocks, never past the window).
+const cap = encoder.info.maxTokens
+const batches: EncoderBatch[] = planBatches(lengths, { maxTokensPerBatch, maxBatchSize: 32, lengthCap: cap }).map(idx =>
   packBatch(
     Array.from(idx, i => windows[i]),
-    encoder.padTokenId
+    encoder.padTokenId,
+    cap
   )
 )
 const padded = batches.reduce((s, b) => s + b.batchSize * b.seqLen, 0)

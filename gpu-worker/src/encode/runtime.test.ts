@@ -5,6 +5,7 @@ import { copyFile, mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { datasetFingerprint, loadEncoder, type EncoderBatch, type LoadedEncoder } from './runtime.ts'
+import { packBatch } from '../prepare/batches.ts'
 import {
   buildTinyReader,
   referenceDocument,
@@ -205,6 +206,41 @@ test('token activations and reader-only sessions run on the same batch', async (
   assert.ok(r.hiddenSum.every(Number.isFinite))
   await Promise.all([tokens.release(), pooling.release(), readerOnly.release()])
   await assert.rejects(pooling.run(batch))
+})
+
+test('a batch padded to a rounded length pools the same values at the same tokens (float32 and int8)', async () => {
+  const ids = encoder.tokenizer.encode(
+    'Call me Ishmael. Some years ago, never mind how long precisely, having little or no money in my purse, and nothing particular to interest me on shore, I thought I would sail about a little and see the watery part of the world.'
+  ).ids
+  assert.ok(ids.length >= 53, `${ids.length} tokens`)
+  const window = (n: number) => {
+    const w = Int32Array.from(ids.slice(0, n))
+    return { ids: w, poolMask: Uint8Array.from(w, id => (encoder.specialTokenIds.has(id) ? 0 : 1)) }
+  }
+  const seqs = [window(53), window(30)]
+  const plain = packBatch(seqs, encoder.padTokenId)
+  const rounded = packBatch(seqs, encoder.padTokenId, encoder.info.maxTokens)
+  assert.deepEqual([plain.seqLen, rounded.seqLen], [53, 54], '53 is prime; 54 splits in blocks of 9')
+  const int8 = await loadEncoder(await encoderFolder('rounded-int8'), {
+    ...quiet,
+    intraOpNumThreads: 1,
+    saeDtype: 'int8'
+  })
+  for (const [saeDtype, e] of [
+    ['float32', encoder],
+    ['int8', int8]
+  ] as const) {
+    const session = await e.createPoolingSession({ method: 'max', outlierNormRatio: 100 })
+    const a = await session.run(plain)
+    const b = await session.run(rounded)
+    assert.deepEqual(Array.from(b.argmax), Array.from(a.argmax), saeDtype)
+    assert.deepEqual(Array.from(b.outliers), Array.from(a.outliers), saeDtype)
+    for (let i = 0; i < a.pooled.length; i++)
+      assert.ok(Math.abs(a.pooled[i] - b.pooled[i]) <= 1e-5 * Math.max(1, Math.abs(a.pooled[i])), `${saeDtype} ${i}`)
+    assert.ok(a.pooled.some(v => v > 0))
+    await session.release()
+  }
+  await int8.close()
 })
 
 test('a batch whose arrays do not fill batchSize x seqLen is refused', async () => {

@@ -175,15 +175,18 @@ async function encodeOnePart(
     const score = (d: number, s: number) => best[d * nLatents + s]
     const plans = planBatches(lengths, {
       maxTokensPerBatch: opts.maxTokensPerBatch ?? 8192,
-      maxBatchSize: opts.maxBatchSize ?? 32
+      maxBatchSize: opts.maxBatchSize ?? 32,
+      lengthCap: encoder.info.maxTokens
     })
     // With overlap, the next batch runs while the host merges this one's output and takes its examples (onnxruntime
     // runs off the main thread), so on a GPU the host's share of a batch hides behind the graph. That batch sees the
     // example thresholds of one batch back: lower ones, so a few more candidates, and the same lists.
     const dispatch = (batchIdx: Int32Array) => {
+      // Rounded to a length the pooled graph's argmax search splits well (never past the encoder's window).
       const batch: EncoderBatch = packBatch(
         Array.from(batchIdx, i => windowItems[i]),
-        encoder.padTokenId
+        encoder.padTokenId,
+        encoder.info.maxTokens
       )
       if (capture) {
         batch.exampleThreshold = capture.threshold.slice()
