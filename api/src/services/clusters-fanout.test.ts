@@ -19,7 +19,7 @@ import { syntheticCatalog, syntheticTopics, writeSyntheticDataset } from '../ben
 import { computeClusters } from './clusters-service.ts'
 import { readResultPage } from './analysis-jobs.ts'
 import { runLocalJob } from './local-job-runner.ts'
-import { clusterPartDocsFromEnv } from './clusters-fanout.ts'
+import { clusterPartDocsFromEnv, rankBySize } from './clusters-fanout.ts'
 
 const TENANT = 'local'
 const N_LATENTS = 300
@@ -87,9 +87,18 @@ for (const method of ['spectral', 'kmeans'] as const) {
     // The sample's documents keep their fitted clusters (the fit stored beside the plan).
     const fit = decodeFit((await objects.get(analysisLayout.planData(TENANT, two.job.id)))!)
     assert.deepEqual(fit.rows, sampleRows(N_DOCS, 200, 3), 'the seeded sample')
-    fit.rows.forEach((row, i) => {
-      assert.equal(r.assignments[row], fit.assignments[i], `sampled row ${row}`)
+    // Numbered by the whole dataset's sizes, largest first: the sample's clusters, perhaps renumbered one to one.
+    r.clusters.forEach((c, i) => {
+      assert.equal(c.id, i)
+      if (i > 0) assert.ok(r.clusters[i - 1].size >= c.size, 'largest first')
     })
+    const renumbered = new Map<number, number>()
+    fit.rows.forEach((row, i) => {
+      const was = renumbered.get(fit.assignments[i])
+      if (was === undefined) renumbered.set(fit.assignments[i], r.assignments[row])
+      else assert.equal(r.assignments[row], was, `sampled row ${row}`)
+    })
+    assert.equal(new Set(renumbered.values()).size, renumbered.size, 'one to one')
     for (const c of r.clusters)
       for (const row of c.central) assert.ok(fit.rows.includes(row), 'central rows are fitted')
     // The extension finds the planted topics.
@@ -117,4 +126,10 @@ test('the part size is configured by environment, with a clear error', () => {
   assert.equal(clusterPartDocsFromEnv({}), 50_000)
   assert.equal(clusterPartDocsFromEnv({ LATENTBASE_CLUSTER_PART_DOCS: '1000' }), 1000)
   assert.throws(() => clusterPartDocsFromEnv({ LATENTBASE_CLUSTER_PART_DOCS: '0' }), /whole number >= 1/)
+})
+
+test('clusters are renumbered by their sizes over the whole dataset, largest first, ties in their fitted order', () => {
+  assert.deepEqual(Array.from(rankBySize([10, 40, 40, 5])), [2, 0, 1, 3])
+  assert.deepEqual(Array.from(rankBySize([3, 2, 1])), [0, 1, 2])
+  assert.deepEqual(Array.from(rankBySize([])), [])
 })

@@ -147,7 +147,17 @@ export function assignRows(rows: ReturnType<typeof binarize>, fit: FittedSample,
   return { start, assignments, counts: countClusterLatents(rows, assignments, k), empty }
 }
 
-/** The answer from every part's partial: assignments in dataset order, sizes and latents from the summed counts. */
+/** Each cluster's new number: by size, largest first, ties in their old order. */
+export function rankBySize(sizes: ArrayLike<number>): Int32Array {
+  const order = Array.from({ length: sizes.length }, (_, c) => c).sort((a, b) => sizes[b] - sizes[a] || a - b)
+  const rank = new Int32Array(sizes.length)
+  order.forEach((c, r) => {
+    rank[c] = r
+  })
+  return rank
+}
+
+/** The answer from every part's partial: assignments in dataset order, sizes, numbering and latents from the summed counts. */
 export async function mergeClusterParts(
   ctx: AnalysisContext,
   plan: ClustersPlan,
@@ -175,7 +185,13 @@ export async function mergeClusterParts(
     fingerprint: ds.manifest.encoderFingerprint
   })
   const refs = clusterLatentRefs(describeFromCounts(counts, nDocs, fit.latentOf, labels.labels), labels, plan.dataset)
-  const clusters: Cluster[] = plan.head.clusters.map((c, i) => ({ ...c, size: counts.sizes[i], latents: refs[i] }))
+  // The sample numbered its clusters by its own sizes; the answer numbers them by the whole dataset's, largest first.
+  const rank = rankBySize(counts.sizes)
+  for (let i = 0; i < nDocs; i++) assignments[i] = rank[assignments[i]]
+  const clusters: Cluster[] = new Array(k)
+  plan.head.clusters.forEach((c, i) => {
+    clusters[rank[i]] = { ...c, id: rank[i], size: counts.sizes[i], latents: refs[i] }
+  })
   return {
     ...plan.head,
     emptyDocuments: empty,
