@@ -3,7 +3,8 @@
  * local server with two small encoded datasets. Every view loads without console errors; the diff chart shows the
  * latents that differ most (checked against frequencies counted here from the documents); a latent opens with its tokens
  * shaded; search answers; a dropped file becomes a ready dataset; a dry run shows the cost before anything is spent; a
- * server that requires keys explains its 401 and works once a key is saved; slices (where fields) change the documents
+ * server that requires keys explains its 401 and works once a key is saved; a batch appended from the datasets view
+ * becomes a version that diffs against the one before; slices (where fields) change the documents
  * analysed, and a bad one shows the API's reason under its field. Screenshots go to .data/screenshots/.
  */
 import { test, before, after } from 'node:test'
@@ -20,7 +21,7 @@ import { DEMO_ENCODER_DIR, loadEncoders } from '@latentbase/gpu-worker/registry'
 import type { LoadedEncoder } from '@latentbase/gpu-worker/encode/runtime'
 import { startLocal, type LocalServer } from '../../api/src/local-server.ts'
 import { ensureWebBuild } from '../build.ts'
-import { fixtureDocuments, getWithRetry, startFixture, type Fixture } from './fixture.ts'
+import { fixtureDocuments, getWithRetry, startFixture, waitReady, type Fixture } from './fixture.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const SHOTS = join(import.meta.dirname, '..', '..', '.data', 'screenshots')
@@ -441,6 +442,58 @@ test("slices: a where field per diff side changes the document counts (two slice
     errors.filter(e => !/status of 400/.test(e)),
     []
   )
+  await page.close()
+})
+
+test('versions: a batch appended from a file becomes version 2, listed with the rows it added, and diffs against version 1', async () => {
+  const created = await fetch(`${fx.server.url}/datasets`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ name: 'versioned', documents: fixtureDocuments('cooking', 12, 11), encoder: 'demo' })
+  })
+  const { id } = (await created.json()) as { id: string }
+  await waitReady(fx.server.url, id)
+  const { page, errors } = await openPage()
+  await page.goto(`${fx.server.url}/#/datasets`)
+  const row = page.locator(`tr[data-id="${id}"]`)
+  await row.getByRole('button', { name: 'Versions (1)' }).click()
+  const panel = page.locator(`[data-testid="versions-${id}"]`)
+  await panel.locator('tr[data-version="1"]').waitFor()
+  // Nothing chosen: the form says what it needs instead of sending an empty batch.
+  await panel.getByRole('button', { name: 'Append as version 2' }).click()
+  assert.match((await panel.locator('[role=alert]').textContent()) ?? '', /Give a URL or choose a file/)
+
+  const jsonl = `${fixtureDocuments('football', 8, 12)
+    .map(d => JSON.stringify({ id: d.id, text: d.text }))
+    .join('\n')}\n`
+  await panel
+    .locator('input[type=file]')
+    .setInputFiles({ name: 'more.jsonl', mimeType: 'application/x-ndjson', buffer: Buffer.from(jsonl) })
+  await panel.getByRole('button', { name: 'Append as version 2' }).click()
+  // The dataset stays ready on version 1 while the batch encodes (polled), then lists version 2.
+  const v2 = panel.locator('tr[data-version="2"]')
+  await v2.waitFor()
+  const cells = await v2.locator('td').allTextContents()
+  assert.deepEqual(cells.slice(0, 3), ['2 latest', '12-19', '20'])
+  assert.equal((await row.locator('.version-tag').textContent())?.trim(), 'v2')
+  const d = await json<{
+    version: number
+    versions: Array<{ version: number; documents: { start: number; count: number } }>
+  }>(`/datasets/${id}`)
+  assert.equal(d.version, 2)
+  assert.deepEqual(
+    d.versions.map(v => [v.version, v.documents.start, v.documents.count]),
+    [
+      [1, 0, 12],
+      [2, 12, 8]
+    ]
+  )
+  await page.screenshot({ path: join(SHOTS, 'datasets-versions-1280.png'), fullPage: true })
+  // Version 2 (the cooking documents and the football batch) against version 1: football latents lead.
+  await v2.getByRole('link', { name: 'Diff against v1' }).click()
+  await page.waitForSelector('[data-testid=diff-chart] [data-latent]')
+  assert.match(decodeURIComponent(page.url()), new RegExp(`a=${id}@2&b=${id}@1`))
+  assert.deepEqual(errors, [])
   await page.close()
 })
 

@@ -1,4 +1,4 @@
-/** @module Datasets: the list with live progress (polled), errors with their reasons, delete; create from a URL or a dropped file with every source option. */
+/** @module Datasets: the list with live progress (polled), errors with their reasons, delete, versions (diff one against the one before, append a batch); create from a URL or a dropped file with every source option. */
 import { useEffect, useRef, useState } from 'preact/hooks'
 import type { DatasetView } from '@latentbase/shared/contract/dataset'
 import type { EncoderInfo } from '@latentbase/shared/contract/encoder'
@@ -11,7 +11,9 @@ export function DatasetsView() {
   const list = useApi<{ datasets: DatasetView[] }>('/datasets')
   const [live, setLive] = useState<Record<string, DatasetView>>({})
   const datasets = (list.data?.datasets ?? []).map(d => live[d.id] ?? d)
-  const active = datasets.filter(d => ACTIVE.has(d.status))
+  // A dataset appending a batch is ready on its previous version and polled like one that is encoding.
+  const active = datasets.filter(d => ACTIVE.has(d.status) || (d.append && ACTIVE.has(d.append.status)))
+  const [open, setOpen] = useState<Record<string, boolean>>({})
   // The list holds the stored records; GET /datasets/{id} adds the live progress of running parts.
   useInterval(
     async () => {
@@ -55,7 +57,7 @@ export function DatasetsView() {
               </tr>
             </thead>
             <tbody>
-              {datasets.map(d => (
+              {datasets.map(d => [
                 <tr key={d.id} data-id={d.id} data-status={d.status}>
                   <td>
                     <strong>{d.name}</strong>
@@ -73,7 +75,7 @@ export function DatasetsView() {
                     ) : d.status === 'ready' ? (
                       <span class="muted">
                         {d.stats
-                          ? `${d.stats.activeLatents} active latents, ${d.stats.seconds?.total?.toFixed(1) ?? '?'} s`
+                          ? `${d.stats.activeLatents} active latents${d.stats.seconds?.total !== undefined ? `, ${d.stats.seconds.total.toFixed(1)} s` : ''}`
                           : 'done'}
                       </span>
                     ) : (
@@ -88,7 +90,10 @@ export function DatasetsView() {
                       <div class="reason">retrying: {d.lastAttemptError}</div>
                     ) : null}
                   </td>
-                  <td class="num">{(d.stats?.documents ?? d.progress.documents.done).toLocaleString('en')}</td>
+                  <td class="num">
+                    {(d.stats?.documents ?? d.progress.documents.done).toLocaleString('en')}
+                    {(d.versions?.length ?? 0) > 1 ? <small class="muted version-tag"> v{d.version}</small> : null}
+                  </td>
                   <td class="num">{(d.stats?.tokens ?? d.progress.tokens).toLocaleString('en')}</td>
                   <td>
                     {d.encoder} <span class="muted">({d.pooling.method})</span>
@@ -101,7 +106,16 @@ export function DatasetsView() {
                       <>
                         <a href={href('diff', { a: d.id })}>Diff</a>{' '}
                         <a href={href('search', { dataset: d.id })}>Search</a>{' '}
-                        <a href={href('clusters', { dataset: d.id })}>Clusters</a>
+                        <a href={href('clusters', { dataset: d.id })}>Clusters</a>{' '}
+                        <button
+                          type="button"
+                          class="small"
+                          aria-expanded={open[d.id] ? 'true' : 'false'}
+                          aria-controls={`versions-${d.id}`}
+                          onClick={() => setOpen(o => ({ ...o, [d.id]: !o[d.id] }))}
+                        >
+                          Versions ({d.versions?.length ?? 1})
+                        </button>{' '}
                       </>
                     ) : null}
                     <button
@@ -113,13 +127,139 @@ export function DatasetsView() {
                       Delete
                     </button>
                   </td>
-                </tr>
-              ))}
+                </tr>,
+                open[d.id] && d.status === 'ready' ? (
+                  <tr key={`${d.id}-versions`} class="versions-row">
+                    <td colSpan={8}>
+                      <Versions
+                        d={d}
+                        onAppended={fresh => {
+                          setLive(prev => ({ ...prev, [fresh.id]: fresh }))
+                        }}
+                      />
+                    </td>
+                  </tr>
+                ) : null
+              ])}
             </tbody>
           </table>
         </div>
       ) : null}
     </Page>
+  )
+}
+
+/**
+ * A dataset's versions, oldest first: the rows each batch added, a diff of each against the one before (the whole
+ * dataset as of each version: `id@N`), and the form that appends a batch from a URL or a file (POST
+ * /datasets/{id}/documents). The batch in flight, or the last one that failed and why, shows under the table.
+ */
+function Versions({ d, onAppended }: { d: DatasetView; onAppended: (d: DatasetView) => void }) {
+  const versions = d.versions ?? []
+  const [url, setUrl] = useState('')
+  const [file, setFile] = useState<File | null>(null)
+  const fileInput = useRef<HTMLInputElement>(null)
+  const append = useAction(async () => {
+    const source = file ? (await uploadFile(file)).url : url.trim()
+    if (!source) throw new Error('Give a URL or choose a file: its documents become the next version.')
+    const fresh = await api<DatasetView>(`/datasets/${d.id}/documents`, {
+      method: 'POST',
+      body: { source: { url: source } }
+    })
+    setUrl('')
+    setFile(null)
+    if (fileInput.current) fileInput.current.value = ''
+    onAppended(fresh)
+  })
+  const batch = d.append
+  return (
+    <div class="versions" id={`versions-${d.id}`} data-testid={`versions-${d.id}`}>
+      <table>
+        <thead>
+          <tr>
+            <th class="num">Version</th>
+            <th class="num">Rows added</th>
+            <th class="num">Documents in all</th>
+            <th class="num">Tokens added</th>
+            <th>Added</th>
+            <th>
+              <span class="sr">Links</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {versions.map(v => {
+            const ref = `${d.id}@${v.version}`
+            const total = v.documents.start + v.documents.count
+            return (
+              <tr key={v.version} data-version={v.version}>
+                <td class="num">
+                  {v.version}
+                  {v.version === (d.version ?? 1) ? <small class="muted"> latest</small> : null}
+                </td>
+                <td class="num">
+                  {v.documents.count
+                    ? `${v.documents.start.toLocaleString('en')}-${(total - 1).toLocaleString('en')}`
+                    : '-'}
+                </td>
+                <td class="num">{total.toLocaleString('en')}</td>
+                <td class="num">{v.tokens.toLocaleString('en')}</td>
+                <td>
+                  <time dateTime={v.createdAt}>{new Date(v.createdAt).toLocaleString()}</time>
+                </td>
+                <td class="actions">
+                  {v.version > 1 ? (
+                    <a href={href('diff', { a: ref, b: `${d.id}@${v.version - 1}` })}>Diff against v{v.version - 1}</a>
+                  ) : null}{' '}
+                  <a href={href('search', { dataset: ref })}>Search v{v.version}</a>
+                </td>
+              </tr>
+            )
+          })}
+        </tbody>
+      </table>
+      {batch ? (
+        <p class={batch.status === 'failed' ? 'reason' : 'muted'} data-testid="append-state">
+          Version {batch.version}: <span class={`badge ${batch.status}`}>{batch.status}</span>
+          {batch.error ? (
+            <>
+              {' '}
+              <strong>{batch.error.code}</strong>: {batch.error.message}
+            </>
+          ) : null}
+        </p>
+      ) : null}
+      <form
+        class="append"
+        onSubmit={e => {
+          e.preventDefault()
+          void append.run()
+        }}
+      >
+        <Field
+          label="Append documents from a URL"
+          hint="JSONL, JSON, CSV, Parquet or text, documents in a text field: the encoder of the dataset encodes them"
+        >
+          <input
+            type="url"
+            value={url}
+            placeholder="https://…/more.jsonl"
+            onInput={e => setUrl((e.target as HTMLInputElement).value)}
+          />
+        </Field>
+        <Field label="or from a file">
+          <input
+            ref={fileInput}
+            type="file"
+            onChange={e => setFile((e.target as HTMLInputElement).files?.[0] ?? null)}
+          />
+        </Field>
+        <button type="submit" disabled={append.pending || (batch !== undefined && ACTIVE.has(batch.status))}>
+          {append.pending ? 'Appending…' : `Append as version ${(d.version ?? 1) + 1}`}
+        </button>
+      </form>
+      <ErrorBox error={append.error} />
+    </div>
   )
 }
 
