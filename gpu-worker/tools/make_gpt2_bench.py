@@ -50,7 +50,7 @@ class Block(torch.nn.Module):
         k = k.view(b, t, h, d // h).transpose(1, 2)
         v = v.view(b, t, h, d // h).transpose(1, 2)
         att = (q @ k.transpose(-2, -1)) / math.sqrt(d // h)
-        causal = torch.tril(torch.ones(t, t, dtype=torch.bool))
+        causal = torch.tril(torch.ones(t, t, dtype=torch.bool, device=x.device))
         keep = causal[None, None, :, :] & mask[:, None, None, :].bool()
         att = att.masked_fill(~keep, -1e9).softmax(dim=-1)
         y = (att @ v).transpose(1, 2).reshape(b, t, d)
@@ -72,7 +72,7 @@ class Gpt2(torch.nn.Module):
 
     def hidden_state(self, input_ids, attention_mask, index):
         """hidden_states[index] as Hugging Face numbers them: 0 = embeddings, i = output of block i - 1."""
-        pos = torch.arange(input_ids.shape[1]).unsqueeze(0)
+        pos = torch.arange(input_ids.shape[1], device=input_ids.device).unsqueeze(0)
         x = self.wte(input_ids) + self.wpe(pos)
         for blk in self.h[:index]:
             x = blk(x, attention_mask)
@@ -106,6 +106,23 @@ def write_safetensors(path, tensors):
 
 def centre(x):
     return x - x.mean(dim=-1, keepdim=True)
+
+
+def random_sae(reader, d, s, l0, vocab, positions, gen):
+    """The SAE: unit-norm random encoder columns and decoder rows; b_dec a small offset; every latent's b_enc set so
+    that it fires on a fraction l0 / d_sae of sample tokens (its pre-activations there are close to normal)."""
+    W_enc = torch.randn(d, s, generator=gen)
+    W_enc /= W_enc.norm(dim=0, keepdim=True)
+    W_dec = W_enc.t().clone()
+    b_dec = torch.randn(d, generator=gen) * 0.01
+    with torch.no_grad():
+        sample = torch.randint(3, vocab, (8, min(64, positions)), generator=gen)
+        x = centre(reader(sample, torch.ones_like(sample))).reshape(-1, d)
+        pre = (x - b_dec) @ W_enc
+        z = -torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(min(l0 / s, 0.5)))
+        b_enc = -(pre.mean(0) + z * pre.std(0))
+        measured = ((pre + b_enc) > 0).float().sum(1).mean().item()
+    return W_enc, W_dec, b_enc, b_dec, measured
 
 
 def main():
@@ -142,20 +159,8 @@ def main():
                           dynamic_axes={"input_ids": {0: "batch", 1: "tokens"}, "attention_mask": {0: "batch", 1: "tokens"},
                                         out_name: {0: "batch", 1: "tokens"}})
 
-    # The SAE: unit-norm random encoder columns and decoder rows; b_dec a small offset; every latent's b_enc set so that
-    # it fires on a fraction l0 / d_sae of sample tokens (its pre-activations there are close to normal).
     d, s = args.width, args.d_sae
-    W_enc = torch.randn(d, s, generator=gen)
-    W_enc /= W_enc.norm(dim=0, keepdim=True)
-    W_dec = W_enc.t().clone()
-    b_dec = torch.randn(d, generator=gen) * 0.01
-    with torch.no_grad():
-        sample = torch.randint(3, args.vocab, (8, min(64, args.positions)), generator=gen)
-        x = centre(reader(sample, torch.ones_like(sample))).reshape(-1, d)
-        pre = (x - b_dec) @ W_enc
-        z = -torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(min(args.l0 / s, 0.5)))
-        b_enc = -(pre.mean(0) + z * pre.std(0))
-        l0 = ((pre + b_enc) > 0).float().sum(1).mean().item()
+    W_enc, W_dec, b_enc, b_dec, l0 = random_sae(reader, d, s, args.l0, args.vocab, args.positions, gen)
     write_safetensors(os.path.join(args.out, "sae", "sae_weights.safetensors"),
                       {"W_enc": W_enc, "W_dec": W_dec, "b_enc": b_enc, "b_dec": b_dec})
     hook = f"blocks.{args.layer}.hook_resid_pre"

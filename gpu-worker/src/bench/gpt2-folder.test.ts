@@ -1,14 +1,17 @@
 /**
  * @module The benchmark's export script (gpu-worker/tools/make_gpt2_bench.py, run with Debian's python3-torch) on a
- * tiny shape: its folder loads through the ordinary encoder path and pools what PyTorch computed in float64.
+ * tiny shape: its folder loads through the ordinary encoder path and pools what PyTorch computed in float64; and the
+ * PyTorch proxy of the GPU benchmark (gpu_proxy_bench.py) times both paths and pools what the formulas give.
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { loadEncoder } from '../encode/runtime.ts'
-import { ensureGpt2Folder } from './gpt2-folder.ts'
+import { ensureGpt2Folder, PYTHON } from './gpt2-folder.ts'
 
 let root: string
 before(async () => {
@@ -97,4 +100,40 @@ test('the exported GPT-2-shaped folder loads as a minimal encoder and its SAE ma
   } finally {
     await encoder.close()
   }
+})
+
+const PROXY = join(import.meta.dirname, '..', '..', 'tools', 'gpu_proxy_bench.py')
+const TINY_PROXY = ['--blocks', '2', '--width', '64', '--heads', '2', '--layer', '1', '--d-sae', '512']
+
+test('the GPU proxy benchmark times the reader alone and the fused step, and its pooling matches the float64 formulas', async () => {
+  const run = promisify(execFile)
+  const { stdout } = await run(
+    PYTHON,
+    [
+      PROXY,
+      '--device',
+      'cpu',
+      '--sae-dtype',
+      'float32',
+      '--tokens',
+      '1024',
+      '--batch',
+      '4',
+      '--length',
+      '64',
+      '--check',
+      ...TINY_PROXY
+    ],
+    { env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } }
+  )
+  const lines = stdout.trim().split('\n')
+  const result = JSON.parse(lines[lines.length - 1])
+  assert.match(lines[lines.length - 2], /fused throughput \d+(\.\d)?% of the reader's \(goal >= 90%\)/)
+  assert.equal(result.padded_tokens, 1024)
+  assert.ok(result.reader.tokens_per_s > 0 && result.fused.tokens_per_s > 0)
+  assert.ok(Math.abs(result.fused_over_reader - result.fused.tokens_per_s / result.reader.tokens_per_s) < 1e-3)
+  assert.ok(result.check.max_error_over_max < 1e-4 && result.check.argmax_agree >= 0.99 && result.check.active > 20)
+  await assert.rejects(run(PYTHON, [PROXY, '--device', 'cpu', ...TINY_PROXY]), (err: Error & { stderr: string }) =>
+    /float16 needs --device cuda/.test(err.stderr)
+  )
 })
