@@ -266,6 +266,11 @@ export interface LabelEmbeddingCacheOptions {
 
 const knownFormat = (f: unknown) => f === LABEL_EMBEDDINGS_FORMAT || f === LABEL_EMBEDDINGS_SPARSE_FORMAT
 
+/** Whether a stored header is for these labels (their digest and count) embedded by this embedder, in a known format. */
+function describes(h: Header | null, embedderId: string, digest: string, count: number): h is Header {
+  return !!h && knownFormat(h.format) && h.embedder === embedderId && h.labelsSha256 === digest && h.count === count
+}
+
 /** Label embeddings per (encoder fingerprint, embedder): memory, then the store, then the embedder (once). */
 export class LabelEmbeddingCache {
   private readonly memory = new Map<string, Promise<LabelEmbeddings>>()
@@ -324,15 +329,7 @@ export class LabelEmbeddingCache {
       labelsDigestAsync(labels)
     ])
     const h = headerBytes ? (JSON.parse(new TextDecoder().decode(headerBytes)) as Header) : null
-    if (
-      h &&
-      knownFormat(h.format) &&
-      h.embedder === embedder.id &&
-      h.labelsSha256 === digest &&
-      h.count === labels.length &&
-      (await this.objects.head(key)) !== null
-    )
-      return 'current'
+    if (describes(h, embedder.id, digest, labels.length) && (await this.objects.head(key)) !== null) return 'current'
     await this.get(encoderFingerprint, embedder, labels)
     return 'embedded'
   }
@@ -367,13 +364,7 @@ export class LabelEmbeddingCache {
       h = headerBytes ? (JSON.parse(new TextDecoder().decode(headerBytes)) as Header) : null
     }
     // Labels can be regenerated without the encoder's weights changing: the digest catches that.
-    if (
-      h &&
-      knownFormat(h.format) &&
-      h.embedder === embedder.id &&
-      h.labelsSha256 === digest &&
-      h.count === labels.length
-    ) {
+    if (describes(h, embedder.id, digest, labels.length)) {
       const bin = stored ? (await stored).body : await this.objects.get(key)
       const e = bin && decodeBin(bin, h)
       if (e) {
