@@ -167,12 +167,15 @@ export function registerLlmRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
     createRoute({
       method: 'post',
       path: '/encoders/{id}/relabel',
-      summary: "LLM labels for an encoder's latents, written from a dataset's windows and scored (detection, fuzzing)",
+      summary:
+        "Labels for an encoder's latents, written from a dataset's windows (by an LLM, or offline) and scored (detection, fuzzing)",
       description:
         'For each latent an LLM reads windows of the dataset where it fires (firing tokens marked << >>, from the stored top examples) and a few where it does not, ' +
         'and writes a label; the label is then scored on held-out windows: detection (which of a shuffled mix of activating and non-activating windows fire?) ' +
         "and fuzzing (which windows are marked on the right tokens?), both balanced accuracies (0.5 chance). Labels and scores are stored in this tenant's label overlay " +
         'for the encoder, and from then on every diff, correlation, cluster, search and latent page shows them with `labelSource: "llm:<model>"` and `labelScore`. ' +
+        'With `labeler: "offline"` no LLM is called and nothing is spent: a label is the words the latent fires on in those windows, ranked by how much more often they are ' +
+        'there than in the windows where it is silent, with one example (`labelSource: "offline-examples"`), scored on the same sets by the rule "a window with a label word fires". ' +
         `At most ${RELABEL_DIRECT_MAX} latents are answered directly; more need a job.` +
         ASYNC_NOTE,
       request: {
@@ -192,9 +195,10 @@ export function registerLlmRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
       }
     }),
     async c => {
-      const llm = requireLlmOf(deps, 'POST /encoders/{id}/relabel')
       const { id } = c.req.valid('param')
       const body = c.req.valid('json')
+      // The offline labeler needs no LLM; the LLM one says how to configure one before anything is read.
+      const llm = body.labeler === 'offline' ? null : requireLlmOf(deps, 'POST /encoders/{id}/relabel')
       const tenant = c.get('tenant')
       if (!deps.encoders.get(id))
         throw new ApiError(

@@ -70,7 +70,8 @@ export const defaultRunners: Record<AnalysisKind, AnalysisRunner> = {
   relabel: (ctx, request, progress) => {
     if (typeof request.encoder !== 'string')
       throw new ApiError(400, 'invalid-request', 'a relabel job needs the encoder id in its request')
-    return relabelEncoder(ctx, request.encoder, requireLlm(ctx.llm, 'the relabel job'), request as never, progress)
+    const llm = request.labeler === 'offline' ? null : requireLlm(ctx.llm, 'the relabel job')
+    return relabelEncoder(ctx, request.encoder, llm, request as never, progress)
   }
 }
 

@@ -32,7 +32,7 @@ import type { JobMessage } from '@latentbase/shared/contract/job'
 import { createApp } from '../app.ts'
 import type { AppDeps } from '../deps.ts'
 import type { AnalysisContext } from './context.ts'
-import { balancedAccuracy, markWindow, relabelEncoder } from './relabel-service.ts'
+import { balancedAccuracy, markWindow, offlineLabel, relabelEncoder } from './relabel-service.ts'
 import { computeClusters } from './clusters-service.ts'
 import { computeCorrelations } from './correlations-service.ts'
 import { CorrelationsQuery } from '@latentbase/shared/contract/correlations'
@@ -427,6 +427,85 @@ test('POST /encoders/:id/relabel: the result, its dry run, the direct cap, encod
   const viaSdk = await sdk.labels.relabel(MARKED_ENCODER, { dataset: 'a', latents: [MARKED_LATENT] })
   assert.equal(viaSdk.labels[0].detection, 1)
   assert.equal((await sdk.labels.estimate(MARKED_ENCODER, { dataset: 'a', latents: [3] })).calls, 3)
+})
+
+test('offlineLabel: the fired-on words by lift over silent windows, then one window; words everywhere give null', () => {
+  const w = (text: string, fire: string) => {
+    const tokens = text.split(/(?= )/)
+    return { tokens, firing: tokens.map(t => (t.trim() === fire ? 1 : 0)) }
+  }
+  const windows = [w('On Sun, John wrote: hi', 'wrote:'), w('Bob wrote: the code', 'wrote:'), w('the dog ran', 'the')]
+  assert.equal(offlineLabel(windows, ['the cat sat', 'a dog']), '"wrote" (e.g. "...On Sun, John wrote: hi...")')
+  assert.equal(
+    offlineLabel([w('the a', 'the'), w('the b', 'the')], ['the c', 'the d']),
+    null,
+    'the silent windows have it too'
+  )
+  assert.equal(offlineLabel([], []), null)
+})
+
+test('the offline labeler: no LLM and no calls; the word each latent fires on, scored by rule, in the overlay; the route needs no LLM for it', async () => {
+  const store = new MemoryObjectStore()
+  const datasets = new DatasetStore(store)
+  await writeMarkedDataset(store, datasets, { tenant: TENANT, id: 'a', nDocs: N_DOCS, markerShare: 0.3, seed: 1 })
+  await addTopExamples(store, datasets, 'a')
+  const c: AnalysisContext = {
+    objects: store,
+    datasets,
+    encoders: deps.encoders,
+    embedder: deps.embedder!,
+    tenant: TENANT
+  }
+  const sent = llm.requests.length
+  const dry = DryRunEstimate.parse(
+    await relabelEncoder(c, MARKED_ENCODER, null, {
+      dataset: 'a',
+      latents: [1, 2, 3],
+      labeler: 'offline',
+      dryRun: true
+    })
+  )
+  assert.equal(dry.calls, 0)
+  const r = RelabelResult.parse(
+    await relabelEncoder(c, MARKED_ENCODER, null, { dataset: 'a', latents: [1, 2, 3], labeler: 'offline' })
+  )
+  assert.equal(llm.requests.length, sent, 'no LLM request')
+  assert.deepEqual([r.model, r.source, r.usage.calls], ['offline', 'offline-examples', 0])
+  assert.deepEqual(
+    r.labels.map(l => l.latent),
+    [1, 2, 3]
+  )
+  for (const l of r.labels) {
+    assert.match(l.label ?? '', new RegExp(`^"${wordOf(l.latent).toLowerCase()}"`), `latent ${l.latent}: ${l.label}`)
+    assert.ok(l.detection !== null && l.detection >= 0 && l.detection <= 1 && l.fuzzing !== null)
+  }
+  // The marked latent fires exactly where its word is, so the rule tells its windows apart perfectly; the fixture's
+  // other latents fire at random in the pooled data, so windows where they are silent have their word too.
+  const marked = r.labels.find(l => l.latent === MARKED_LATENT)!
+  assert.deepEqual([marked.detection, marked.fuzzing], [1, 1])
+  assert.ok(
+    r.labels.some(l => l.latent !== MARKED_LATENT && l.detection! < 1),
+    'a label word in silent windows costs'
+  )
+  const fingerprint = (await datasets.getManifest(TENANT, 'a'))!.encoderFingerprint
+  const overlay = await readLabelOverlay(store, TENANT, fingerprint)
+  assert.deepEqual(
+    [...overlay.lines.values()].map(line => line.source),
+    ['offline-examples', 'offline-examples', 'offline-examples']
+  )
+  // Over HTTP on an app with no LLM configured: the offline labeler answers, the LLM one still says how to configure one.
+  const app = createApp({ ...deps, objects: store, datasets, llm: undefined })
+  const post = (body: unknown) =>
+    app.request(`/encoders/${MARKED_ENCODER}/relabel`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body)
+    })
+  const ok = await post({ dataset: 'a', latents: [2], labeler: 'offline' })
+  assert.equal(ok.status, 200)
+  assert.equal(((await ok.json()) as { source: string }).source, 'offline-examples')
+  const refused = await post({ dataset: 'a', latents: [2] })
+  assert.equal(refused.status, 503)
 })
 
 test('with a window miner, scoring windows are sampled across activation quantiles (top examples excluded) and re-encoded', async () => {

@@ -7,9 +7,10 @@
  * Windows come from the stored top examples (examples/top-examples.parquet: the dataset's strongest documents per
  * latent, a window of tokens with per-token activations around the max). Ranks alternate between the explainer
  * (even) and scoring (odd), so both span the stored range and no window is scored that the explainer saw.
- * Non-activating windows are seeded draws of documents where the latent is absent, cut to ~20 words.
- * What this does not do yet: sample across the activation quantiles of the whole dataset (the stored examples are
- * its top documents only); that needs per-token activations of lower-ranked documents, i.e. the GPU worker.
+ * Non-activating windows are seeded draws of documents where the latent is absent, cut to ~20 words. Where the
+ * process holds the encoder, scoring windows are sampled across the activation quantiles and re-encoded instead.
+ * The offline labeler (`labeler: "offline"`) needs no LLM: the words of the firing tokens by lift over the silent
+ * windows, scored on the same sets by a rule (a window with a label word fires).
  */
 import { z } from 'zod'
 import {
@@ -23,16 +24,12 @@ import { readByLatent } from '@latentbase/shared/store/latent-shards/read-by-lat
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { writeLabelOverlay, type OverlayLine } from '@latentbase/shared/catalog/label-overlay'
-import {
-  estimatePlan,
-  countTokens,
-  type ChatMessage,
-  type PlannedCall,
-  type UsageLedger
-} from '@latentbase/shared/llm/cost'
+import { estimatePlan, countTokens, type ChatMessage, type PlannedCall, UsageLedger } from '@latentbase/shared/llm/cost'
 import { failedItem, type LlmClient } from '@latentbase/shared/llm/client'
 import { mulberry32 } from '@latentbase/shared/util/random'
 import { ApiError } from '../problem.ts'
+import { requireLlm } from './llm-helpers.ts'
+import { windowAround } from '@latentbase/shared/analysis/firing-summary'
 import type { AnalysisContext } from './context.ts'
 import { loadReadyDataset } from './ready-dataset.ts'
 import { loadLabelInfo } from './latent-page-service.ts'
@@ -163,6 +160,8 @@ function shuffle<T>(items: T[], rand: () => number): T[] {
 interface Planned {
   latent: number
   explain: string[]
+  /** The explaining windows unmarked: tokens and the firing mask (the offline labeler reads them). */
+  explainWindows: Array<{ tokens: string[]; firing: Uint8Array }>
   contrast: string[]
   /** Held-out activating windows: tokens and the firing mask. */
   scored: Array<{ tokens: string[]; firing: Uint8Array }>
@@ -196,6 +195,126 @@ function fuzzingSet(p: Planned, rand: () => number) {
     if (wrong) items.push({ text: markWindow(s.tokens, wrong), truth: 0 })
   }
   return shuffle(items, rand)
+}
+
+/** The source of labels the offline labeler writes. */
+export const OFFLINE_EXAMPLES_SOURCE = 'offline-examples'
+/** Words in an offline label. */
+const OFFLINE_LABEL_WORDS = 3
+
+/**
+ * A token as a label word: lower-cased, without the punctuation around its letters or digits ("wrote:" is "wrote");
+ * a token of punctuation alone stays ("</" and ">": markup latents fire on them).
+ */
+const labelWord = (token: string) => {
+  const t = token.trim().toLowerCase()
+  return t.replace(/^[^\p{L}\p{N}]+|[^\p{L}\p{N}]+$/gu, '') || t
+}
+
+/**
+ * The offline label of a latent: the words of its firing tokens, ranked by the share of its activating windows that
+ * fire on them less the share of its silent windows that contain them (a word everywhere explains nothing), up to
+ * three that at least two windows (or the only one) fire on, then one activating window: `"w1", "w2" (e.g.
+ * "...window...")`, the shape of the demo encoder's offline labels. null when no word qualifies.
+ */
+export function offlineLabel(
+  windows: ReadonlyArray<{ tokens: readonly string[]; firing: ArrayLike<number> }>,
+  silent: readonly string[]
+): string | null {
+  if (!windows.length) return null
+  const firingIn = new Map<string, number>()
+  for (const w of windows) {
+    const words = new Set<string>()
+    for (let i = 0; i < w.tokens.length; i++) if (w.firing[i]) words.add(labelWord(w.tokens[i]))
+    words.delete('')
+    for (const word of words) firingIn.set(word, (firingIn.get(word) ?? 0) + 1)
+  }
+  const quiet = silent.map(t => t.toLowerCase())
+  const share = (word: string) => (quiet.length ? quiet.filter(t => containsWord(t, word)).length / quiet.length : 0)
+  const need = Math.min(2, windows.length)
+  const ranked = [...firingIn]
+    .filter(([, n]) => n >= need)
+    .map(([word, n]) => ({
+      word,
+      n,
+      score: n / windows.length - share(word)
+    }))
+    .filter(w => w.score > 0)
+    .sort((a, b) => b.score - a.score || b.n - a.n || (a.word < b.word ? -1 : 1))
+    .slice(0, OFFLINE_LABEL_WORDS)
+  if (!ranked.length) return null
+  // The example: the best-ranked window around its first firing token that is the label's first word.
+  let example = ''
+  for (const w of windows) {
+    const at = w.tokens.findIndex((t, i) => w.firing[i] && labelWord(t) === ranked[0].word)
+    if (at >= 0) {
+      example = windowAround(w.tokens, at)
+      break
+    }
+  }
+  return `${ranked.map(w => JSON.stringify(w.word)).join(', ')} (e.g. "${example}")`
+}
+
+/**
+ * Whether lower-cased `text` holds `word`: as a whole word when it is made of letters or digits ("i" is not in
+ * "this"), anywhere when it holds punctuation ("</").
+ */
+function containsWord(text: string, word: string): boolean {
+  if (!/^[\p{L}\p{N}]+$/u.test(word)) return text.includes(word)
+  for (let at = text.indexOf(word); at >= 0; at = text.indexOf(word, at + 1)) {
+    const before = text.slice(0, at).at(-1) ?? ''
+    const after = text[at + word.length] ?? ''
+    if (!/[\p{L}\p{N}]/u.test(before) && !/[\p{L}\p{N}]/u.test(after)) return true
+  }
+  return false
+}
+
+/** The words of an offline label (the quoted ones before its example). */
+function offlineLabelWords(label: string): string[] {
+  const head = label.replace(/\s*\(e\.g\. ".*"\)\s*$/s, '')
+  return [...head.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map(m => JSON.parse(`"${m[1]}"`) as string)
+}
+
+/**
+ * Scores of an offline label on the same held-out sets the LLM's are scored on, with a rule in place of a reader:
+ * detection says a window fires when it contains a label word, fuzzing that a window is marked right when a marked
+ * span contains one.
+ */
+function scoreOffline(p: Planned, label: string, seed: number): { detection: number | null; fuzzing: number | null } {
+  const words = offlineLabelWords(label)
+  const has = (text: string) => {
+    const t = text.toLowerCase()
+    return words.some(w => containsWord(t, w)) ? 1 : 0
+  }
+  const marked = (text: string) => [...text.matchAll(/<<(.*?)>>/g)].map(m => m[1]).join(' ')
+  const rand = mulberry32((seed ^ Math.imul(p.latent + 1, 0x85ebca6b)) >>> 0)
+  const det = detectionSet(p, rand)
+  const fuzz = fuzzingSet(p, rand)
+  const accuracy = (items: Array<{ text: string; truth: number }>, predict: (text: string) => number) =>
+    items.length < 2
+      ? null
+      : balancedAccuracy(
+          items.map(x => x.truth),
+          items.map(x => predict(x.text))
+        )
+  return { detection: accuracy(det, has), fuzzing: accuracy(fuzz, text => has(marked(text))) }
+}
+
+/** The offline labeler on one latent: a latent no word qualifies for is reported in `skipped` and keeps its label. */
+function labelOffline(
+  p: Planned,
+  seed: number,
+  skipped: Array<{ latent: number; reason: string }>
+): { label: string | null; detection: number | null; fuzzing: number | null } {
+  const label = offlineLabel(p.explainWindows, [...p.contrast, ...p.nonActivating])
+  if (!label) {
+    skipped.push({
+      latent: p.latent,
+      reason: 'no word of its firing tokens is in two of its windows more often than in windows where it is silent'
+    })
+    return { label: null, detection: null, fuzzing: null }
+  }
+  return { label, ...scoreOffline(p, label, seed) }
 }
 
 /** One latent's label and scores; LLM failures are reported in `failed`, never thrown. */
@@ -262,11 +381,13 @@ function textWindow(text: string, rand: () => number): string {
 export async function relabelEncoder(
   ctx: AnalysisContext,
   encoderId: string,
-  llm: LlmClient,
+  llm: LlmClient | null,
   input: RelabelRequest,
   progress?: (fraction: number, phase: string) => void
 ): Promise<RelabelResult | DryRunEstimate> {
   const req = RelabelRequest.parse(input)
+  const offline = req.labeler === 'offline'
+  if (!offline) requireLlm(llm, 'POST /encoders/{id}/relabel (labeler "llm"; labeler "offline" needs none)')
   const report = progress ?? ctx.progress ?? (() => {})
   const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, req.dataset, 'dataset')
   const { manifest, prefix } = ds
@@ -376,6 +497,7 @@ export async function relabelEncoder(
     const ex = byLatent.get(l)!
     const rand = mulberry32((req.seed ^ Math.imul(l + 3, 0x27d4eb2d)) >>> 0)
     const explain: string[] = []
+    const explainWindows: Planned['explainWindows'] = []
     let scored: Planned['scored'] = []
     for (let i = 0; i < ex.doc.length; i++) {
       const tokens = ex.tokens[i]
@@ -383,7 +505,10 @@ export async function relabelEncoder(
       // Sampled across quantiles: every top example explains. Otherwise one stored example only explains, and
       // nothing is left to score on.
       if (sampling === 'quantiles' || i % 2 === 0 || ex.doc.length === 1) {
-        if (explain.length < req.explainExamples) explain.push(markWindow(tokens, firing))
+        if (explain.length < req.explainExamples) {
+          explain.push(markWindow(tokens, firing))
+          explainWindows.push({ tokens, firing })
+        }
       } else if (scored.length < req.scoreExamples) scored.push({ tokens, firing })
     }
     if (sampling === 'quantiles') scored = (quantileScored.get(l) ?? []).slice(0, req.scoreExamples)
@@ -391,12 +516,15 @@ export async function relabelEncoder(
     return {
       latent: l,
       explain,
+      explainWindows,
       contrast: quiet.slice(0, EXPLAIN_CONTRAST),
       scored,
       nonActivating: quiet.slice(EXPLAIN_CONTRAST, EXPLAIN_CONTRAST + req.scoreExamples)
     }
   })
 
+  if (req.dryRun && offline)
+    return { dryRun: true, model: 'offline', tokenScale: { input: 1, output: 1 }, ...estimatePlan([], null) }
   if (req.dryRun) {
     const plan: PlannedCall[] = []
     for (const p of planned) {
@@ -430,9 +558,9 @@ export async function relabelEncoder(
     }
     return {
       dryRun: true,
-      model: llm.model,
-      tokenScale: llm.tokenScale(),
-      ...estimatePlan(plan, llm.prices, llm.tokenScale())
+      model: llm!.model,
+      tokenScale: llm!.tokenScale(),
+      ...estimatePlan(plan, llm!.prices, llm!.tokenScale())
     }
   }
 
@@ -441,13 +569,13 @@ export async function relabelEncoder(
     tenant: ctx.tenant,
     fingerprint: manifest.encoderFingerprint
   })
-  const ledger = llm.newLedger()
+  const ledger = llm && !offline ? llm.newLedger() : new UsageLedger()
   const failed: FailedItem[] = []
-  const source = `llm:${llm.model}`
+  const source = offline ? OFFLINE_EXAMPLES_SOURCE : `llm:${llm!.model}`
   let done = 0
   const labels: RelabelledLatent[] = await Promise.all(
     planned.map(async p => {
-      const r = await relabelOne(llm, ledger, p, req.seed, failed)
+      const r = offline ? labelOffline(p, req.seed, skipped) : await relabelOne(llm!, ledger, p, req.seed, failed)
       report(0.05 + 0.9 * (++done / planned.length), 'labelling')
       return {
         latent: p.latent,
@@ -460,7 +588,8 @@ export async function relabelEncoder(
       }
     })
   )
-  const lines: OverlayLine[] = labels
+  const written = offline ? labels.filter(l => l.label) : labels
+  const lines: OverlayLine[] = written
     .filter(l => l.label)
     .map(l => ({ latent: l.latent, label: l.label!, source, detection: l.detection, fuzzing: l.fuzzing }))
   const overlayKey = await writeLabelOverlay(ctx.objects, ctx.tenant, manifest.encoderFingerprint, lines)
@@ -469,11 +598,11 @@ export async function relabelEncoder(
     dryRun: false,
     encoder: encoderId,
     dataset: ds.record.id,
-    model: llm.model,
+    model: offline ? 'offline' : llm!.model,
     source,
     overlayKey,
     sampling,
-    labels,
+    labels: written,
     skipped,
     failed,
     usage: ledger.summary()

@@ -393,7 +393,8 @@ class Labels:
         return f"/encoders/{urllib.parse.quote(encoder, safe='')}/relabel" + ("?async=true" if job else "")
 
     def relabel(self, encoder: str, dataset: str, latents: Sequence[int], **params: Any) -> Dict[str, Any]:
-        """LLM labels for latents of ``encoder`` written from windows of ``dataset`` and scored; at most 50 directly."""
+        """Labels for latents of ``encoder`` written from windows of ``dataset`` and scored, by the LLM or, with
+        ``labeler="offline"``, without one; at most 50 directly."""
         return self._http.request("POST", self._path(encoder), {**_params(params), "dataset": dataset, "latents": list(latents), "dryRun": False})
 
     def estimate(self, encoder: str, dataset: str, latents: Sequence[int], **params: Any) -> m.Estimate:

@@ -1,4 +1,4 @@
-/** @module What a latent without a label fires on, read off its top examples: the token it most often peaks on, and a window around one such peak. */
+/** @module What a latent fires on, read off its top examples: the token it most often peaks on, and the text around a token of a window (for the demo's unlabelled latents and offline labels). */
 import type { TopExample } from '../contract/latents.ts'
 
 export interface FiringSummary {
@@ -12,6 +12,19 @@ export interface FiringSummary {
 }
 
 const peakToken = (e: TopExample) => (e.tokens[e.position - e.windowStart] ?? '').trim()
+
+/**
+ * The text of `tokens` around token `at`: about `width` characters either side, cut between words, as
+ * `...before TOKEN after...` (whitespace runs collapsed).
+ */
+export function windowAround(tokens: readonly string[], at: number, width = 30): string {
+  const clean = (s: string) => s.replace(/\s+/g, ' ')
+  const b = clean(tokens.slice(0, at).join(''))
+  const a = clean(tokens.slice(at + 1).join(''))
+  const left = (b.length > width ? b.slice(-width).replace(/^\S*/, '') : b).trimStart()
+  const right = (a.length > width ? a.slice(0, width).replace(/\S*$/, '') : a).trimEnd()
+  return `...${left}${clean(tokens[at] ?? '')}${right}...`
+}
 
 /** null when no example has a peak token with a visible character. */
 export function firingSummary(examples: readonly TopExample[], width = 30): FiringSummary | null {
@@ -29,19 +42,10 @@ export function firingSummary(examples: readonly TopExample[], width = 30): Firi
     if (!best || c.count > best.count || (c.count === best.count && c.first < best.first)) best = { key, ...c }
   if (!best) return null
   const e = examples[best.first]
-  const at = e.position - e.windowStart
-  const before = e.tokens.slice(0, at).join('')
-  const after = e.tokens.slice(at + 1).join('')
-  const clean = (s: string) => s.replace(/\s+/g, ' ')
-  // Cut at word boundaries, so the window does not start or end inside a word.
-  const b = clean(before)
-  const a = clean(after)
-  const left = (b.length > width ? b.slice(-width).replace(/^\S*/, '') : b).trimStart()
-  const right = (a.length > width ? a.slice(0, width).replace(/\S*$/, '') : a).trimEnd()
   return {
     token: peakToken(e),
     count: best.count,
     examples: examples.length,
-    window: `...${left}${clean(e.tokens[at])}${right}...`
+    window: windowAround(e.tokens, e.position - e.windowStart, width)
   }
 }

@@ -303,7 +303,13 @@ export const RelabelRequest = z.object({
     .default(5)
     .describe('held-out activating windows (odd ranks) and as many non-activating ones, for detection and fuzzing'),
   seed: z.number().int().default(0),
-  dryRun: z.boolean().default(false)
+  dryRun: z.boolean().default(false),
+  labeler: z
+    .enum(['llm', 'offline'])
+    .default('llm')
+    .describe(
+      'llm: the configured LLM explains and scores; offline: no LLM and no cost: the words the latent fires on in its windows, by how much more often they are there than in windows where it is silent, scored by "a window with a label word fires" (source "offline-examples")'
+    )
 })
 export type RelabelRequest = z.input<typeof RelabelRequest>
 
@@ -311,7 +317,7 @@ export const RelabelledLatent = z.object({
   latent: z.number().int(),
   label: z.string().nullable().describe('the new label; null when the explainer failed (see failed)'),
   previous: z.object({ label: z.string().nullable(), source: z.string().nullable() }),
-  source: z.string().describe('"llm:<model>"'),
+  source: z.string().describe('"llm:<model>", or "offline-examples" for the offline labeler'),
   detection: z
     .number()
     .nullable()

@@ -16,6 +16,7 @@ test('an offline label is matched by its words, without the example window; othe
     'nothing left: the label stays'
   )
   assert.equal(matchText(null, 'offline-lift'), null)
+  assert.equal(matchText('"wrote", ">" (e.g. "...John wrote: >...")', 'offline-examples'), '"wrote", ">"')
 })
 
 test("an encoder's labels: examples dropped only when its labels are offline ones, one array per label array", () => {

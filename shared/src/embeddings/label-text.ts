@@ -5,12 +5,13 @@ const OFFLINE_EXAMPLE = /\s*\(e\.g\. ".*"\)\s*$/s
 
 /**
  * The text of a label that is compared with queries: the label, less the example window an offline label ends with
- * (source "offline-lift": words by lift, then one example). The words describe the latent; the window is one sample
+ * (source "offline-lift", an encoder's words by lift, or "offline-examples", the offline relabeller's: words, then one
+ * example). The words describe the latent; the window is one sample
  * of text around an activation, whose other words only add noise to the match (measured, `npm run eval:retrieval`:
  * MAP 0.460 -> 0.463 at k 10, 0.490 -> 0.502 at k 30, 0.534 -> 0.543 at k 100). Other labels are matched whole.
  */
 export function matchText(label: string | null, source: string | null | undefined): string | null {
-  if (!label || source !== 'offline-lift') return label
+  if (!label || (source !== 'offline-lift' && source !== 'offline-examples')) return label
   const words = label.replace(OFFLINE_EXAMPLE, '')
   return words.trim() ? words : label
 }
