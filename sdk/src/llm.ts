@@ -71,8 +71,9 @@ export function llmClient(call: Call) {
     },
     labels: {
       /**
-       * POST /encoders/:id/relabel: LLM labels for latents of `encoder`, written from windows of `params.dataset` and scored
-       * (detection, fuzzing); stored for this tenant, then shown in every result. At most 50 latents directly: use submit beyond.
+       * POST /encoders/:id/relabel: labels for latents of `encoder`, written from windows of `params.dataset` by the LLM (or,
+       * with `labeler: 'offline'`, without one) and scored (detection, fuzzing); stored for this tenant, then shown in every
+       * result. At most 50 latents directly: use submit beyond.
        */
       relabel: async (encoder: string, params: RelabelParams): Promise<RelabelResult> =>
         RelabelResult.parse(
