@@ -497,6 +497,32 @@ test('versions: a batch appended from a file becomes version 2, listed with the 
   await page.close()
 })
 
+test('an unlabelled latent is labelled offline from its latent page, without an LLM, and the page shows the new label', async () => {
+  const { a, b } = fx
+  const diff = await json<{ latents: Array<{ latent: number; label: string | null; frequencyA: number }> }>(
+    `/diff?a=${a}&b=${b}&limit=200&direction=both`
+  )
+  const unlabelled = diff.latents.find(l => l.label === null && l.frequencyA > 0.5)
+  assert.ok(unlabelled, 'the demo encoder leaves some latents of the fixture unlabelled')
+  const { page, errors } = await openPage()
+  await page.goto(`${fx.server.url}/#/latent/${unlabelled.latent}?dataset=${a}`)
+  const label = page.locator('[data-testid=latent-label]')
+  await page.waitForSelector('[data-testid=latent-label] >> text=(no label)')
+  await page.getByRole('button', { name: 'Label it from this dataset (offline, no LLM)' }).click()
+  await page.waitForFunction(
+    () => !document.querySelector('[data-testid=latent-label]')?.textContent?.includes('(no label)')
+  )
+  assert.match((await label.textContent()) ?? '', /^"[^"]+"/)
+  assert.match((await page.locator('main .card .muted').first().textContent()) ?? '', /offline-examples/)
+  const after = await json<{ label: string | null; labelSource: string | null }>(
+    `/latents/${unlabelled.latent}?dataset=${a}&examples=0`
+  )
+  assert.equal(after.labelSource, 'offline-examples')
+  assert.equal(after.label, await label.textContent())
+  assert.deepEqual(errors, [])
+  await page.close()
+})
+
 test('a server that requires API keys: the 401 is explained, and a saved key opens the datasets', async () => {
   process.env.API_KEYS = 'required'
   const dir = await mkdtemp(join(tmpdir(), 'latentbase-web-keys-'))

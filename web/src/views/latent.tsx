@@ -1,4 +1,4 @@
-/** @module A latent's page (of a dataset, or of a slice of it): label, source and score; its frequency in each dataset; the value histogram; top examples with every token shaded by activation. */
+/** @module A latent's page (of a dataset, or of a slice of it): label, source and score (an unlabelled latent can be labelled offline from the dataset); its frequency in each dataset; the value histogram; top examples with every token shaded by activation. */
 import { useEffect, useState } from 'preact/hooks'
 import type { LatentPage } from '@latentbase/shared/contract/latents'
 import { api } from '../api.ts'
@@ -12,6 +12,7 @@ import {
   labelMeta,
   setParams,
   sliceError,
+  useAction,
   useApi,
   useDatasets,
   type Route
@@ -52,6 +53,18 @@ export function LatentView({ latent, route }: { latent: number; route: Route }) 
     }
   }, [l, datasets.data])
   const maxFreq = Math.max(1e-9, ...freqs.map(f => f.frequency ?? 0))
+  // The offline labeler (POST /encoders/{id}/relabel, labeler "offline"): words from this dataset's windows, no LLM.
+  const [skipped, setSkipped] = useState<string | null>(null)
+  const labelAction = useAction(async () => {
+    setSkipped(null)
+    const r = await api<{ labels: unknown[]; skipped: Array<{ reason: string }> }>(
+      `/encoders/${encodeURIComponent(l!.encoder)}/relabel`,
+      { method: 'POST', body: { dataset, latents: [latent], labeler: 'offline' } }
+    )
+    if (r.skipped.length) setSkipped(`Not labelled: ${r.skipped[0].reason}.`)
+    else page.reload()
+  })
+  const label = { run: labelAction.run, pending: labelAction.pending, skipped }
   return (
     <Page title={`Latent #${latent}`}>
       {!dataset ? (
@@ -79,6 +92,15 @@ export function LatentView({ latent, route }: { latent: number; route: Route }) 
             <p class="latent-label" data-testid="latent-label">
               {l.label ?? '(no label)'}
             </p>
+            {!l.label && l.topExamples.length ? (
+              <p>
+                <button type="button" class="small" disabled={label.pending} onClick={() => void label.run()}>
+                  {label.pending ? 'Labelling…' : 'Label it from this dataset (offline, no LLM)'}
+                </button>{' '}
+                {label.skipped ? <span class="muted">{label.skipped}</span> : null}
+              </p>
+            ) : null}
+            <ErrorBox error={labelAction.error} />
             <p class="muted">
               {labelMeta(l.labelSource, l.labelScore)} · encoder {l.encoder} · in {l.documents} documents of {l.dataset}
               {l.where ? ` [${l.where}]` : ''} ({fmt.pct(l.frequency)}) · mean {l.mean === null ? '–' : fmt.num(l.mean)}{' '}
