@@ -221,6 +221,14 @@ export function offlineLabel(
   windows: ReadonlyArray<{ tokens: readonly string[]; firing: ArrayLike<number> }>,
   silent: readonly string[]
 ): string | null {
+  return offlineLabelAndWords(windows, silent)?.label ?? null
+}
+
+/** offlineLabel, with the words it chose (which scoring tests windows for). */
+function offlineLabelAndWords(
+  windows: ReadonlyArray<{ tokens: readonly string[]; firing: ArrayLike<number> }>,
+  silent: readonly string[]
+): { label: string; words: string[] } | null {
   if (!windows.length) return null
   const firingIn = new Map<string, number>()
   for (const w of windows) {
@@ -252,7 +260,8 @@ export function offlineLabel(
       break
     }
   }
-  return `${ranked.map(w => JSON.stringify(w.word)).join(', ')} (e.g. "${example}")`
+  const words = ranked.map(w => w.word)
+  return { label: `${words.map(w => JSON.stringify(w)).join(', ')} (e.g. "${example}")`, words }
 }
 
 /**
@@ -269,19 +278,16 @@ function containsWord(text: string, word: string): boolean {
   return false
 }
 
-/** The words of an offline label (the quoted ones before its example). */
-function offlineLabelWords(label: string): string[] {
-  const head = label.replace(/\s*\(e\.g\. ".*"\)\s*$/s, '')
-  return [...head.matchAll(/"((?:[^"\\]|\\.)*)"/g)].map(m => JSON.parse(`"${m[1]}"`) as string)
-}
-
 /**
  * Scores of an offline label on the same held-out sets the LLM's are scored on, with a rule in place of a reader:
  * detection says a window fires when it contains a label word, fuzzing that a window is marked right when a marked
  * span contains one.
  */
-function scoreOffline(p: Planned, label: string, seed: number): { detection: number | null; fuzzing: number | null } {
-  const words = offlineLabelWords(label)
+function scoreOffline(
+  p: Planned,
+  words: readonly string[],
+  seed: number
+): { detection: number | null; fuzzing: number | null } {
   const has = (text: string) => {
     const t = text.toLowerCase()
     return words.some(w => containsWord(t, w)) ? 1 : 0
@@ -306,15 +312,15 @@ function labelOffline(
   seed: number,
   skipped: Array<{ latent: number; reason: string }>
 ): { label: string | null; detection: number | null; fuzzing: number | null } {
-  const label = offlineLabel(p.explainWindows, [...p.contrast, ...p.nonActivating])
-  if (!label) {
+  const made = offlineLabelAndWords(p.explainWindows, [...p.contrast, ...p.nonActivating])
+  if (!made) {
     skipped.push({
       latent: p.latent,
       reason: 'no word of its firing tokens is in two of its windows more often than in windows where it is silent'
     })
     return { label: null, detection: null, fuzzing: null }
   }
-  return { label, ...scoreOffline(p, label, seed) }
+  return { label: made.label, ...scoreOffline(p, made.words, seed) }
 }
 
 /** One latent's label and scores; LLM failures are reported in `failed`, never thrown. */

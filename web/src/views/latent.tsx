@@ -64,7 +64,6 @@ export function LatentView({ latent, route }: { latent: number; route: Route }) 
     if (r.skipped.length) setSkipped(`Not labelled: ${r.skipped[0].reason}.`)
     else page.reload()
   })
-  const label = { run: labelAction.run, pending: labelAction.pending, skipped }
   return (
     <Page title={`Latent #${latent}`}>
       {!dataset ? (
@@ -94,10 +93,15 @@ export function LatentView({ latent, route }: { latent: number; route: Route }) 
             </p>
             {!l.label && l.topExamples.length ? (
               <p>
-                <button type="button" class="small" disabled={label.pending} onClick={() => void label.run()}>
-                  {label.pending ? 'Labelling…' : 'Label it from this dataset (offline, no LLM)'}
+                <button
+                  type="button"
+                  class="small"
+                  disabled={labelAction.pending}
+                  onClick={() => void labelAction.run()}
+                >
+                  {labelAction.pending ? 'Labelling…' : 'Label it from this dataset (offline, no LLM)'}
                 </button>{' '}
-                {label.skipped ? <span class="muted">{label.skipped}</span> : null}
+                {skipped ? <span class="muted">{skipped}</span> : null}
               </p>
             ) : null}
             <ErrorBox error={labelAction.error} />
