@@ -22,7 +22,7 @@ import { encodeDataset } from '../../../gpu-worker/src/job/encode.ts'
 import { parquetWriteBuffer } from 'hyparquet-writer'
 import { analysesClient, type Call } from '@latentbase/sdk/analyses'
 import { createApp } from '../app.ts'
-import { readLatentExamples } from '@latentbase/shared/store/top-examples/read'
+import { readExamplesOfLatents, readLatentExamples } from '@latentbase/shared/store/top-examples/read'
 
 const TENANT = 'local'
 const PER_LATENT = 3
@@ -205,7 +205,7 @@ test('a latent that never fires has an empty page, not an error', async () => {
   assert.deepEqual(page.topExamples, [])
 })
 
-test("reading one latent's examples: only its rows, also when they straddle row groups", async () => {
+test("reading latents' examples: only their rows, also when they straddle row groups", async () => {
   // The file layout of gpu-worker's top-examples.ts, with row groups of 4 rows: latent 3's 3 examples span groups 1-2.
   const rows = [
     [1, 0],
@@ -256,6 +256,16 @@ test("reading one latent's examples: only its rows, also when they straddle row 
   assert.equal((await readLatentExamples(store, 't/examples.parquet', 4)).doc.length, 0, 'a latent without examples')
   assert.equal((await readLatentExamples(store, 't/examples.parquet', 9)).doc.length, 0, 'beyond the last latent')
   assert.equal((await readLatentExamples(store, 't/absent.parquet', 3)).doc.length, 0, 'no file: no examples')
+
+  // Several latents at once (a diff's peaks, a relabel): one footer, each latent's rows as if read alone.
+  const several = await readExamplesOfLatents(store, 't/examples.parquet', [7, 3, 4, 1, 3, 9])
+  assert.deepEqual([...several.keys()], [1, 3, 7], 'latents with examples, ascending; 4 and 9 have none')
+  for (const l of [1, 3, 7]) assert.deepEqual(several.get(l), await readLatentExamples(store, 't/examples.parquet', l))
+  const capped = await readExamplesOfLatents(store, 't/examples.parquet', [3, 5], 1)
+  assert.deepEqual(Array.from(capped.get(3)!.doc), [103])
+  assert.deepEqual(Array.from(capped.get(5)!.doc), [106])
+  assert.equal((await readExamplesOfLatents(store, 't/examples.parquet', [])).size, 0)
+  assert.equal((await readExamplesOfLatents(store, 't/absent.parquet', [3])).size, 0)
 })
 
 test('404 for a latent outside the encoder, an unknown dataset; 409 for one not ready; 400 for a bad latent', async () => {

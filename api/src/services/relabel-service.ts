@@ -33,7 +33,7 @@ import { windowAround } from '@latentbase/shared/analysis/firing-summary'
 import type { AnalysisContext } from './context.ts'
 import { loadReadyDataset } from './ready-dataset.ts'
 import { loadLabelInfo } from './latent-page-service.ts'
-import { readLatentExamples, type LatentExamples } from '@latentbase/shared/store/top-examples/read'
+import { readExamplesOfLatents } from '@latentbase/shared/store/top-examples/read'
 
 /** Words of a non-activating window (a top-example window is 25 tokens, about 20 words). */
 export const WINDOW_WORDS = 20
@@ -433,14 +433,11 @@ export async function relabelEncoder(
   report(0, 'reading windows')
   const examplesKey = prefix + manifest.topExamples.key
   const skipped: RelabelResult['skipped'] = []
-  const byLatent = new Map<number, LatentExamples>()
-  for (const l of latents) {
-    const ex = await readLatentExamples(ctx.objects, examplesKey, l)
-    if (ex.doc.length === 0)
+  const byLatent = await readExamplesOfLatents(ctx.objects, examplesKey, latents)
+  ctx.signal?.throwIfAborted()
+  for (const l of latents)
+    if (!byLatent.has(l))
       skipped.push({ latent: l, reason: 'no stored examples in this dataset (it never fires there)' })
-    else byLatent.set(l, ex)
-    ctx.signal?.throwIfAborted()
-  }
   const kept = latents.filter(l => byLatent.has(l))
 
   // Non-activating windows: seeded draws of rows where the latent is absent.
