@@ -1,5 +1,7 @@
 /** @module Loads what a diff needs from the store (counts, or sparse rows for paired and stratified designs) and runs the pure analysis. */
-import type { DiffQuery, DiffResult } from '@latentbase/shared/contract/diff'
+import type { DiffLatent, DiffQuery, DiffResult } from '@latentbase/shared/contract/diff'
+import { firingSummary } from '@latentbase/shared/analysis/firing-summary'
+import { readExamplesOfLatents, type LatentExamples } from '@latentbase/shared/store/top-examples/read'
 import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
@@ -173,6 +175,10 @@ export async function runDiff(ctx: AnalysisContext, q: DiffQuery): Promise<DiffR
     latents: q.latents
   }
   const base = { a: sideInfo(a), b: bs.map(sideInfo), encoder: a.manifest.encoder.id, metric: q.metric }
+  const finish = async (result: DiffResult): Promise<DiffResult> => ({
+    ...result,
+    latents: await withPeaks(ctx, result.latents, [a, ...bs], q.peaks)
+  })
 
   if (q.pairBy || q.controlLength) {
     // Paired and stratified designs need every document's latents and one documents column; both sides are read together.
@@ -212,7 +218,13 @@ export async function runDiff(ctx: AnalysisContext, q: DiffQuery): Promise<DiffR
         )
       }
       const out = diffPaired({ a: A.csr, b: B.csr, rowsA, rowsB, labels, against: b.record.id, options })
-      return { ...base, design: 'paired', pairs: rowsA.length, tested: out.tested, latents: scored(out.latents) }
+      return finish({
+        ...base,
+        design: 'paired',
+        pairs: rowsA.length,
+        tested: out.tested,
+        latents: scored(out.latents)
+      })
     }
     const out = diffLengthControlled({
       a: A.csr,
@@ -223,7 +235,7 @@ export async function runDiff(ctx: AnalysisContext, q: DiffQuery): Promise<DiffR
       against: b.record.id,
       options
     })
-    return { ...base, design: 'length-stratified', tested: out.tested, latents: scored(out.latents) }
+    return finish({ ...base, design: 'length-stratified', tested: out.tested, latents: scored(out.latents) })
   }
   const counts = await sideCounts(ctx, [a, ...bs])
   const out = diffLatents({
@@ -232,7 +244,45 @@ export async function runDiff(ctx: AnalysisContext, q: DiffQuery): Promise<DiffR
     labels,
     options
   })
-  return { ...base, design: 'independent', tested: out.tested, latents: scored(out.latents) }
+  return finish({ ...base, design: 'independent', tested: out.tested, latents: scored(out.latents) })
+}
+
+/**
+ * Each latent `peaks` asks for, with what it peaks on in the top examples of the side where it is more frequent
+ * (a for a difference >= 0, else the b it is against): one read of each side's examples file for all its latents.
+ */
+async function withPeaks(
+  ctx: AnalysisContext,
+  latents: DiffLatent[],
+  sides: Side[],
+  peaks: DiffQuery['peaks']
+): Promise<DiffLatent[]> {
+  if (peaks === 'none') return latents
+  const sideOf = (l: DiffLatent) => (l.difference >= 0 ? 0 : 1 + (l.againstIndex ?? 0))
+  const wanted = sides.map(() => [] as number[])
+  for (const l of latents) if (peaks === 'all' || !l.label) wanted[sideOf(l)].push(l.latent)
+  const found = await Promise.all(
+    sides.map((s, i) =>
+      wanted[i].length && s.manifest.topExamples
+        ? readExamplesOfLatents(ctx.objects, s.prefix + s.manifest.topExamples.key, wanted[i])
+        : new Map<number, LatentExamples>()
+    )
+  )
+  return latents.map(l => {
+    if (peaks !== 'all' && l.label) return l
+    const side = sideOf(l)
+    const ex = found[side].get(l.latent)
+    const summary = ex
+      ? firingSummary(
+          Array.from(ex.doc, (_, i) => ({
+            tokens: ex.tokens[i],
+            position: ex.position[i],
+            windowStart: ex.windowStart[i]
+          }))
+        )
+      : null
+    return { ...l, peak: summary && { dataset: sides[side].record.id, ...summary } }
+  })
 }
 
 /** Each latent with its label's source and scores (the label itself is already the merged one). */

@@ -1,7 +1,6 @@
 /** @module Tests of relabel (delphi-style labels with detection and fuzzing scores) against a scripted loopback LLM, and of the label overlay reaching diff, correlations, clusters, search and latent pages. */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import { parquetWriteBuffer } from 'hyparquet-writer'
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
@@ -20,7 +19,9 @@ import {
   markedLabels,
   MARKER,
   MARKED_LATENT,
-  MARKED_ENCODER
+  MARKED_ENCODER,
+  markedWordOf as wordOf,
+  writeMarkedTopExamples
 } from '@latentbase/shared/llm/corpus-fixture'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import { labelsDigest } from '@latentbase/shared/embeddings/label-cache'
@@ -41,65 +42,6 @@ import { OFFLINE_EMBEDDER_ID } from '@latentbase/shared/embeddings/offline'
 
 const TENANT = 'local'
 const N_DOCS = 120
-/** The word each latent of the fixture fires on (its label says it): latent 1 the marker, latents >= 2 a plain word. */
-const wordOf = (latent: number) =>
-  latent === MARKED_LATENT ? MARKER : (/"([^"]+)"/.exec(markedLabels()[latent])?.[1] ?? '')
-
-/**
- * Top examples in the layout of gpu-worker's top-examples.ts for latents 1-5: each latent's 8 strongest documents,
- * a window of whitespace tokens around the word it fires on, activation 1 on that word and 0 elsewhere.
- */
-async function addTopExamples(objects: MemoryObjectStore, datasets: DatasetStore, id: string): Promise<void> {
-  const manifest = (await datasets.getManifest(TENANT, id))!
-  const prefix = layout.datasetPrefix(TENANT, id)
-  const docs = await readDocuments(objects, prefix, manifest.documents.files, undefined, ['text'])
-  const col = {
-    latent: [] as number[],
-    rank: [] as number[],
-    doc: [] as number[],
-    value: [] as number[],
-    position: [] as number[],
-    windowStart: [] as number[],
-    tokens: [] as string[],
-    activations: [] as string[]
-  }
-  for (let latent = 1; latent <= 5; latent++) {
-    const word = wordOf(latent)
-    let rank = 0
-    for (let i = 0; i < docs.row.length && rank < 8; i++) {
-      const words = String(docs.text[i]).split(' ')
-      const at = words.findIndex(w => w.replace(/\W/g, '') === word)
-      if (at < 0) continue
-      const lo = Math.max(0, at - 8)
-      const window = words.slice(lo, at + 9).map((w, j) => (j === 0 ? w : ` ${w}`))
-      col.latent.push(latent)
-      col.rank.push(rank++)
-      col.doc.push(docs.row[i])
-      col.value.push(2 - rank / 10)
-      col.position.push(at)
-      col.windowStart.push(lo)
-      col.tokens.push(JSON.stringify(window))
-      col.activations.push(JSON.stringify(window.map((_, j) => (lo + j === at ? 1.5 : 0))))
-    }
-  }
-  const bytes = new Uint8Array(
-    parquetWriteBuffer({
-      columnData: [
-        { name: 'latent', data: Int32Array.from(col.latent), type: 'INT32' },
-        { name: 'rank', data: Int32Array.from(col.rank), type: 'INT32' },
-        { name: 'doc', data: Int32Array.from(col.doc), type: 'INT32' },
-        { name: 'value', data: Float32Array.from(col.value), type: 'FLOAT' },
-        { name: 'position', data: Int32Array.from(col.position), type: 'INT32' },
-        { name: 'window_start', data: Int32Array.from(col.windowStart), type: 'INT32' },
-        { name: 'tokens', data: col.tokens, type: 'JSON' },
-        { name: 'activations', data: col.activations, type: 'JSON' }
-      ]
-    })
-  )
-  await objects.put(prefix + layout.topExamples(), bytes)
-  await datasets.commitManifest(TENANT, id, { ...manifest, topExamples: { key: layout.topExamples(), perLatent: 8 } })
-}
-
 /** The word a prompt's marks or feature line names. */
 const markedWord = (text: string) => {
   const counts = new Map<string, number>()
@@ -148,7 +90,7 @@ before(async () => {
   const datasets = new DatasetStore(objects)
   await writeMarkedDataset(objects, datasets, { tenant: TENANT, id: 'a', nDocs: N_DOCS, markerShare: 0.3, seed: 1 })
   await writeMarkedDataset(objects, datasets, { tenant: TENANT, id: 'b', nDocs: N_DOCS, markerShare: 0.1, seed: 2 })
-  await addTopExamples(objects, datasets, 'a')
+  await writeMarkedTopExamples(objects, datasets, { tenant: TENANT, id: 'a' })
   client = new LlmClient({
     baseURL: llm.baseURL,
     model: 'scripted',
@@ -448,7 +390,7 @@ test('the offline labeler: no LLM and no calls; the word each latent fires on, s
   const store = new MemoryObjectStore()
   const datasets = new DatasetStore(store)
   await writeMarkedDataset(store, datasets, { tenant: TENANT, id: 'a', nDocs: N_DOCS, markerShare: 0.3, seed: 1 })
-  await addTopExamples(store, datasets, 'a')
+  await writeMarkedTopExamples(store, datasets, { tenant: TENANT, id: 'a' })
   const c: AnalysisContext = {
     objects: store,
     datasets,

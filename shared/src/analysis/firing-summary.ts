@@ -11,7 +11,10 @@ export interface FiringSummary {
   window: string
 }
 
-const peakToken = (e: TopExample) => (e.tokens[e.position - e.windowStart] ?? '').trim()
+/** What a summary reads of an example: its window's tokens and where the peak is. */
+export type ExampleWindow = Pick<TopExample, 'tokens' | 'position' | 'windowStart'>
+
+const peakToken = (e: ExampleWindow) => (e.tokens[e.position - e.windowStart] ?? '').trim()
 
 /**
  * The text of `tokens` around token `at`: about `width` characters either side, cut between words, as
@@ -27,7 +30,7 @@ export function windowAround(tokens: readonly string[], at: number, width = 30):
 }
 
 /** null when no example has a peak token with a visible character. */
-export function firingSummary(examples: readonly TopExample[], width = 30): FiringSummary | null {
+export function firingSummary(examples: readonly ExampleWindow[], width = 30): FiringSummary | null {
   const counts = new Map<string, { count: number; first: number }>()
   examples.forEach((e, i) => {
     const t = peakToken(e)

@@ -38,7 +38,13 @@ export const DiffQuery = z.object({
     .transform((v, ctx) =>
       v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map((s, i) => sliceOrIssue(s, ctx, [i]))
     )
-    .describe('slices of the b datasets, one per b in the same order (an empty bWhere= takes the whole dataset)')
+    .describe('slices of the b datasets, one per b in the same order (an empty bWhere= takes the whole dataset)'),
+  peaks: z
+    .enum(['unlabelled', 'all', 'none'])
+    .default('unlabelled')
+    .describe(
+      'which latents get a `peak` (what they fire on, read off the stored top examples): those without a label (default), all, or none (the diff then reads statistics only)'
+    )
 })
 export type DiffQuery = z.infer<typeof DiffQuery>
 
@@ -62,6 +68,19 @@ function sliceOrIssue(v: string | undefined, ctx: z.RefinementCtx, path: (string
     return undefined
   }
 }
+
+export const DiffPeak = z.object({
+  dataset: z
+    .string()
+    .describe('the dataset whose top examples were read: a when the difference is >= 0, else the b it is against'),
+  token: z
+    .string()
+    .describe('the token (trimmed) the latent peaks on most often among them; ties go to the better-ranked example'),
+  count: z.number().int().describe('how many of the examples peak on it'),
+  examples: z.number().int().describe('the examples read'),
+  window: z.string().describe('the best-ranked of them as text around its peak, "...before TOKEN after..."')
+})
+export type DiffPeak = z.infer<typeof DiffPeak>
 
 export const DiffTest = z.enum(['fisher', 'z', 'mcnemar', 'cmh'])
 
@@ -90,7 +109,12 @@ export const DiffLatent = z.object({
   ci95: z.tuple([z.number(), z.number()]).describe('95% interval on frequencyA - frequencyB'),
   pValue: z.number(),
   qValue: z.number().nullable().describe('Benjamini-Hochberg over the latents passing the coverage masks'),
-  test: DiffTest
+  test: DiffTest,
+  peak: DiffPeak.nullable()
+    .optional()
+    .describe(
+      "what the latent fires on in the dataset where it is more frequent (the whole dataset's top examples, also for a slice); null when it has no stored examples with a visible peak token; absent when `peaks` leaves it out"
+    )
 })
 export type DiffLatent = z.infer<typeof DiffLatent>
 

@@ -12,6 +12,9 @@ import { writeLatentStats } from '../store/stats/write.ts'
 import { csrFromCoo } from '../analysis/sparse.ts'
 import { StaticEncoderCatalog } from '../catalog/catalog.ts'
 import { mulberry32 } from '../util/random.ts'
+import { readDocuments } from '../store/documents/read.ts'
+import { emptyTopExampleColumns } from '../store/top-examples/columns.ts'
+import { writeTopExamples } from '../store/top-examples/write.ts'
 
 export const MARKER = 'ZORBLAX'
 export const MARKED_LATENT = 1
@@ -164,4 +167,46 @@ export async function writeMarkedDataset(
   }
   await datasets.commitManifest(tenant, id, manifest)
   return marked
+}
+
+/** The word each latent of the fixture fires on (its label says it): latent 1 the marker, latents >= 2 a plain word. */
+export const markedWordOf = (latent: number): string =>
+  latent === MARKED_LATENT ? MARKER : (/"([^"]+)"/.exec(markedLabels()[latent])?.[1] ?? '')
+
+/**
+ * Top examples of a dataset written by writeMarkedDataset, in the store's layout, for latents 1-5: each latent's 8
+ * first documents holding its word, a window of whitespace tokens around that word, activation 1.5 on it and 0
+ * elsewhere. The manifest then names the file.
+ */
+export async function writeMarkedTopExamples(
+  objects: ObjectStore,
+  datasets: DatasetStore,
+  target: { tenant: string; id: string }
+): Promise<void> {
+  const { tenant, id } = target
+  const manifest = (await datasets.getManifest(tenant, id))!
+  const prefix = layout.datasetPrefix(tenant, id)
+  const docs = await readDocuments(objects, prefix, manifest.documents.files, undefined, ['text'])
+  const col = emptyTopExampleColumns()
+  for (let latent = 1; latent <= 5; latent++) {
+    const word = markedWordOf(latent)
+    let rank = 0
+    for (let i = 0; i < docs.row.length && rank < 8; i++) {
+      const words = String(docs.text[i]).split(' ')
+      const at = words.findIndex(w => w.replace(/\W/g, '') === word)
+      if (at < 0) continue
+      const lo = Math.max(0, at - 8)
+      const window = words.slice(lo, at + 9).map((w, j) => (j === 0 ? w : ` ${w}`))
+      col.latent.push(latent)
+      col.rank.push(rank++)
+      col.doc.push(docs.row[i])
+      col.value.push(2 - rank / 10)
+      col.position.push(at)
+      col.windowStart.push(lo)
+      col.tokens.push(JSON.stringify(window))
+      col.activations.push(JSON.stringify(window.map((_, j) => (lo + j === at ? 1.5 : 0))))
+    }
+  }
+  await objects.put(prefix + layout.topExamples(), writeTopExamples(col))
+  await datasets.commitManifest(tenant, id, { ...manifest, topExamples: { key: layout.topExamples(), perLatent: 8 } })
 }
