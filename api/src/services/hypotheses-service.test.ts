@@ -15,7 +15,7 @@ import { writeMarkedDataset, markedCatalog, MARKER, MARKED_LATENT } from '@laten
 import { HypothesesResult, DryRunEstimate, DEFAULT_QUESTION } from '@latentbase/shared/contract/llm'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import type { AnalysisContext } from './context.ts'
-import { generateHypotheses } from './hypotheses-service.ts'
+import { generateHypotheses, hypothesesMessages, type ShownExample } from './hypotheses-service.ts'
 
 const TENANT = 'local'
 let llm: ScriptedLlm
@@ -169,5 +169,28 @@ test('slices: examples come from the slices, and two slices of one dataset are t
   await assert.rejects(
     generateHypotheses(ctx, client(), { a: 'a', aWhere: 'tokens < 5', b: ['a', 'b'], bWhere: ['tokens >= 5'] }),
     /bWhere has 1 slice\(s\) for 2 b dataset/
+  )
+})
+
+test('a latent without a label is described to the LLM by the token it peaks on, when the diff has one', () => {
+  const base: ShownExample = {
+    latent: 5,
+    label: null,
+    frequencyA: 0.4,
+    frequencyB: 0.1,
+    difference: 0.3,
+    against: 'b',
+    activating: 'text a',
+    nonActivating: 'text b'
+  }
+  const userOf = (shown: ShownExample[]) => String(hypothesesMessages('q', 3, shown)[1].content)
+  assert.match(
+    userOf([{ ...base, peak: { token: MARKER, count: 4, examples: 8 } }]),
+    new RegExp(`^Latent 5: \\(no label; it peaks on the token "${MARKER}" in 4 of its 8 strongest examples\\)$`, 'm')
+  )
+  assert.match(userOf([base]), /^Latent 5: \(no label\)$/m)
+  assert.match(
+    userOf([{ ...base, label: 'a label', peak: { token: MARKER, count: 4, examples: 8 } }]),
+    /^Latent 5: a label$/m
   )
 })

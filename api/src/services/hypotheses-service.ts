@@ -50,6 +50,8 @@ export interface ShownExample {
   nonActivating: string | null
   /** Scores of an LLM label (relabel runs): the LLM is told how far to trust the description. */
   labelScore?: { detection: number | null; fuzzing: number | null } | null
+  /** For a latent without a label: the token it peaks on in its top examples (the diff's `peak`). */
+  peak?: { token: string; count: number; examples: number } | null
 }
 
 export function hypothesesMessages(question: string, max: number, shown: readonly ShownExample[]): ChatMessage[] {
@@ -57,7 +59,7 @@ export function hypothesesMessages(question: string, max: number, shown: readonl
   const blocks = shown
     .map(s =>
       [
-        `Latent ${s.latent}: ${s.label ?? '(no label)'}${s.labelScore ? ` (how well this description predicts the latent, 0.5 = chance, 1 = perfect: detection ${s.labelScore.detection ?? 'n/a'}, fuzzing ${s.labelScore.fuzzing ?? 'n/a'})` : ''}`,
+        `Latent ${s.latent}: ${s.label ?? (s.peak ? `(no label; it peaks on the token "${s.peak.token}" in ${s.peak.count} of its ${s.peak.examples} strongest examples)` : '(no label)')}${s.labelScore ? ` (how well this description predicts the latent, 0.5 = chance, 1 = perfect: detection ${s.labelScore.detection ?? 'n/a'}, fuzzing ${s.labelScore.fuzzing ?? 'n/a'})` : ''}`,
         `Present in ${pct(s.frequencyA)} of A and ${pct(s.frequencyB)} of B (difference ${(100 * s.difference).toFixed(1)} points).`,
         `Example from A where it is present:\n<example>\n${s.activating ?? '(none found)'}\n</example>`,
         `Example from B where it is absent:\n<example>\n${s.nonActivating ?? '(none found)'}\n</example>`
@@ -222,6 +224,7 @@ export async function generateHypotheses(
     difference: l.difference,
     against: l.against,
     labelScore: l.labelScore ?? null,
+    peak: l.peak ?? null,
     activating: activatingRow.has(l.latent) ? (textsA.get(activatingRow.get(l.latent)!) ?? null) : null,
     nonActivating: nonActivatingRow.has(l.latent)
       ? (textsB.get(sideOf(l))?.get(nonActivatingRow.get(l.latent)!) ?? null)
