@@ -396,9 +396,9 @@ const COMMANDS: Record<string, Command> = {
   },
   diff: {
     usage:
-      'diff <a> <b> [b...] [--a-where SLICE] [--b-where SLICE]... [--limit N] [--direction a|b|both] [--metric absolute|relative] [--min-frequency F] [--max-frequency F] [--latents 1,2] [--pair-by FIELD] [--control-length]',
+      'diff <a> <b> [b...] [--a-where SLICE] [--b-where SLICE]... [--limit N] [--direction a|b|both] [--metric absolute|relative] [--min-frequency F] [--max-frequency F] [--latents 1,2] [--pair-by FIELD] [--control-length] [--peaks unlabelled|all|none]',
     summary: 'latents that fire more in dataset a than in the b datasets',
-    help: `--a-where restricts a to a slice; --b-where once per b, in order (one --b-where for several b applies to each; '' is a whole dataset). a and b may be one dataset with two slices.\n${SLICE_HELP}`,
+    help: `--a-where restricts a to a slice; --b-where once per b, in order (one --b-where for several b applies to each; '' is a whole dataset). a and b may be one dataset with two slices. A latent without a label is shown by the token it peaks on in its top examples (--peaks all for every latent, none to skip reading examples).\n${SLICE_HELP}`,
     options: {
       'a-where': { type: 'string' },
       'b-where': { type: 'string', multiple: true },
@@ -409,7 +409,8 @@ const COMMANDS: Record<string, Command> = {
       'max-frequency': { type: 'string' },
       latents: { type: 'string' },
       'pair-by': { type: 'string' },
-      'control-length': { type: 'boolean' }
+      'control-length': { type: 'boolean' },
+      peaks: { type: 'string' }
     },
     async run(ctx, args, v) {
       need(args, 2, 'two dataset ids: diff <a> <b> [b...]')
@@ -424,7 +425,8 @@ const COMMANDS: Record<string, Command> = {
         maxFrequency: num('max-frequency', v['max-frequency']),
         latents: ints('latents', v.latents),
         pairBy: v['pair-by'] as string | undefined,
-        controlLength: v['control-length'] as boolean | undefined
+        controlLength: v['control-length'] as boolean | undefined,
+        peaks: v.peaks as 'unlabelled' | undefined
       })
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(diff, null, 2) + '\n')
       const side = (s: { name: string; where?: string }) => (s.where ? `${s.name} [${s.where}]` : s.name)
@@ -440,7 +442,9 @@ const COMMANDS: Record<string, Command> = {
             difference: l.difference,
             ci95: `${l.ci95[0].toFixed(3)}..${l.ci95[1].toFixed(3)}`,
             q: l.qValue,
-            label: l.label
+            label:
+              l.label ??
+              (l.peak ? `(no label; peaks on "${l.peak.token}" in ${l.peak.count}/${l.peak.examples})` : null)
           })),
           ['latent', 'freqA', 'freqB', 'difference', 'ci95', 'q', 'label']
         )

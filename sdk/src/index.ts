@@ -72,6 +72,8 @@ export interface DiffParams {
   latents?: number[]
   pairBy?: string
   controlLength?: boolean
+  /** Which latents get a `peak` (the token they fire on in their top examples): 'unlabelled' (default), 'all' or 'none'. */
+  peaks?: 'unlabelled' | 'all' | 'none'
   /** Compare only a slice of a: an object (JSON form) or the text form, e.g. `metadata.model = "x" and latent 12 > 0.5`. */
   aWhere?: Slice | string
   /** Slices of the b datasets: one, or one per b in the same order (undefined for a whole dataset). */
@@ -210,7 +212,7 @@ export function createClient(options: ClientOptions) {
     diff(params: DiffParams) {
       const q = new URLSearchParams({ a: params.a })
       for (const b of Array.isArray(params.b) ? params.b : [params.b]) q.append('b', b)
-      for (const key of ['limit', 'minFrequency', 'maxFrequency', 'metric', 'direction', 'pairBy'] as const) {
+      for (const key of ['limit', 'minFrequency', 'maxFrequency', 'metric', 'direction', 'pairBy', 'peaks'] as const) {
         if (params[key] !== undefined) q.set(key, String(params[key]))
       }
       if (params.latents?.length) q.set('latents', params.latents.join(','))

@@ -497,17 +497,33 @@ test('versions: a batch appended from a file becomes version 2, listed with the 
   await page.close()
 })
 
-test('an unlabelled latent is labelled offline from its latent page, without an LLM, and the page shows the new label', async () => {
+test('an unlabelled latent shows what it peaks on in the diff and on its page, is labelled offline there without an LLM, and the page shows the new label', async () => {
   const { a, b } = fx
-  const diff = await json<{ latents: Array<{ latent: number; label: string | null; frequencyA: number }> }>(
-    `/diff?a=${a}&b=${b}&limit=200&direction=both`
-  )
-  const unlabelled = diff.latents.find(l => l.label === null && l.frequencyA > 0.5)
+  const diff = await json<{
+    latents: Array<{
+      latent: number
+      label: string | null
+      frequencyA: number
+      difference: number
+      peak?: { dataset: string; token: string } | null
+    }>
+  }>(`/diff?a=${a}&b=${b}&limit=200&direction=both`)
+  const unlabelled = diff.latents.find(l => l.label === null && l.frequencyA > 0.5 && l.difference >= 0)
   assert.ok(unlabelled, 'the demo encoder leaves some latents of the fixture unlabelled')
+  assert.equal(unlabelled.peak?.dataset, a)
+  assert.ok(unlabelled.peak?.token)
   const { page, errors } = await openPage()
+  // The diff chart names it by its peak token instead of a bare number.
+  await page.goto(`${fx.server.url}/#/diff?a=${a}&b=${b}&limit=200&direction=both`)
+  const chartRow = page.locator(`[data-testid=diff-chart] [data-latent="${unlabelled.latent}"] .name`)
+  await chartRow.waitFor()
+  assert.equal((await chartRow.textContent())?.trim(), `#${unlabelled.latent} peaks on "${unlabelled.peak.token}"`)
   await page.goto(`${fx.server.url}/#/latent/${unlabelled.latent}?dataset=${a}`)
   const label = page.locator('[data-testid=latent-label]')
   await page.waitForSelector('[data-testid=latent-label] >> text=(no label)')
+  const peakLine = (await page.locator('[data-testid=latent-peak]').textContent()) ?? ''
+  assert.ok(peakLine.startsWith(`peaks on "${unlabelled.peak.token}" in `), peakLine)
+  assert.match(peakLine, / of \d+ top examples, e\.g\. .*\.\.\./)
   await page.getByRole('button', { name: 'Label it from this dataset (offline, no LLM)' }).click()
   await page.waitForFunction(
     () => !document.querySelector('[data-testid=latent-label]')?.textContent?.includes('(no label)')

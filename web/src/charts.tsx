@@ -1,6 +1,6 @@
 /** @module Hand-written SVG charts (no chart library: each is a few dozen lines, and the bundle stays small): diff bars with 95% intervals, a value histogram, a 2-D cluster map, and token shading. */
 import type { DiffLatent } from '@latentbase/shared/contract/diff'
-import { fmt, shortLabel } from './ui.tsx'
+import { fmt, peakText, shortLabel } from './ui.tsx'
 
 const PALETTE = [
   '#1f77b4',
@@ -74,7 +74,7 @@ export function DiffChart({
             role="listitem"
             tabindex={0}
             data-latent={l.latent}
-            aria-label={`latent ${l.latent}: ${l.label ?? 'no label'}; difference ${fmt.pct(l.difference)}, q ${fmt.p(l.qValue)}`}
+            aria-label={`latent ${l.latent}: ${l.label ?? (l.peak ? `no label, ${peakText(l.peak)}` : 'no label')}; difference ${fmt.pct(l.difference)}, q ${fmt.p(l.qValue)}`}
             onClick={open}
             onKeyDown={e => {
               if (e.key === 'Enter' || e.key === ' ') {
@@ -84,11 +84,11 @@ export function DiffChart({
             }}
           >
             <rect x={0} y={y - 2} width={width} height={rowH} class="hit" />
-            <text x={4} y={y + 11} class="name">
-              #{l.latent} {shortLabel(l.label, 38)}
+            <text x={4} y={y + 11} class={l.label || !l.peak ? 'name' : 'name peak'}>
+              #{l.latent} {l.label || !l.peak ? shortLabel(l.label, 38) : shortLabel(peakText(l.peak), 38)}
             </text>
             <text x={4} y={y + 22} class="meta">
-              {l.labelSource ?? 'no label'}
+              {l.labelSource ?? (l.peak ? `no label · ${l.peak.count}/${l.peak.examples} top examples` : 'no label')}
               {l.labelScore ? ` · det ${l.labelScore.detection ?? '–'} fuzz ${l.labelScore.fuzzing ?? '–'}` : ''} · A{' '}
               {fmt.pct(l.frequencyA)} vs {fmt.pct(l.frequencyB)}
             </text>
@@ -105,7 +105,7 @@ export function DiffChart({
             <text x={labelW + barW + 6} y={y + 14} class={l.qValue !== null && l.qValue < 0.05 ? 'q sig' : 'q'}>
               {fmt.p(l.qValue)}
             </text>
-            <title>{`#${l.latent} ${l.label ?? ''}\ndifference ${l.difference.toFixed(4)} [${l.ci95[0].toFixed(4)}, ${l.ci95[1].toFixed(4)}]\nA ${l.countA} docs (${fmt.pct(l.frequencyA)}), ${l.against}: ${l.countB} docs (${fmt.pct(l.frequencyB)})\np ${fmt.p(l.pValue)} (${l.test}), q ${fmt.p(l.qValue)}`}</title>
+            <title>{`#${l.latent} ${l.label ?? ''}${l.peak ? `\n${peakText(l.peak)} in ${l.peak.count} of ${l.peak.examples} top examples of ${l.peak.dataset}, e.g. ${l.peak.window}` : ''}\ndifference ${l.difference.toFixed(4)} [${l.ci95[0].toFixed(4)}, ${l.ci95[1].toFixed(4)}]\nA ${l.countA} docs (${fmt.pct(l.frequencyA)}), ${l.against}: ${l.countB} docs (${fmt.pct(l.frequencyB)})\np ${fmt.p(l.pValue)} (${l.test}), q ${fmt.p(l.qValue)}`}</title>
           </g>
         )
       })}

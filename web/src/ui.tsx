@@ -275,6 +275,9 @@ export function shortLabel(label: string | null | undefined, max = 60): string {
   return label.length > max ? `${label.slice(0, max - 1)}…` : label
 }
 
+/** What an unlabelled latent fires on, in a few words: `peaks on "viagra"`. */
+export const peakText = (peak: { token: string }): string => `peaks on "${peak.token}"`
+
 /** "offline-top-tokens", "llm:gpt-4o · det 0.81 fuzz 0.74". */
 export function labelMeta(
   source: string | null | undefined,

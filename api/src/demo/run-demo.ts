@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createClient } from '@latentbase/sdk'
 import { createProgress } from '@latentbase/shared/util/progress'
-import { firingSummary } from '@latentbase/shared/analysis/firing-summary'
 import { configureNodeServer } from '@latentbase/shared/net/node-server'
 import { startLocal } from '../local-server.ts'
 import { loadSpamAssassin, splitHalf, toJsonl } from '@latentbase/gpu-worker/corpus/spam-assassin'
@@ -86,24 +85,16 @@ console.log(`encoded ${tokens} tokens in ${seconds.toFixed(1)} s: ${Math.round(t
 const found = await client.diff({ a: ids['spam-0'], b: ids['ham-0'], limit: 20, direction: 'both' })
 console.log('Top latent differences, spam vs ham (first half):')
 console.log('latent  spam    ham     diff    95% CI            q         label')
-// A latent the encoder has no label for is described by what it peaks on in the dataset where it is more frequent.
-const unlabelled = new Map(
-  await Promise.all(
-    found.latents
-      .filter(l => !l.label)
-      .map(async l => {
-        const page = await client.latents.get(ids[l.difference >= 0 ? 'spam-0' : 'ham-0'], l.latent)
-        const s = firingSummary(page.topExamples)
-        const text = s
-          ? `no label; peaks on "${s.token}" in ${s.count} of ${s.examples} top examples, e.g. "${s.window}"`
-          : 'no label'
-        return [l.latent, text] as const
-      })
-  )
-)
+// A latent the encoder has no label for is described by what it peaks on (the diff reads it off the top examples
+// of the dataset where the latent is more frequent).
+const describe = (l: (typeof found.latents)[number]) =>
+  l.label ??
+  (l.peak
+    ? `(no label; peaks on "${l.peak.token}" in ${l.peak.count} of ${l.peak.examples} top examples, e.g. "${l.peak.window}")`
+    : '(no label)')
 for (const l of found.latents) {
   console.log(
-    `${String(l.latent).padEnd(7)} ${l.frequencyA.toFixed(3)}   ${l.frequencyB.toFixed(3)}   ${(l.difference >= 0 ? '+' : '') + l.difference.toFixed(3)}  [${l.ci95[0].toFixed(3)}, ${l.ci95[1].toFixed(3)}]  ${(l.qValue ?? NaN).toExponential(1).padEnd(8)}  ${l.label ?? `(${unlabelled.get(l.latent)})`}`
+    `${String(l.latent).padEnd(7)} ${l.frequencyA.toFixed(3)}   ${l.frequencyB.toFixed(3)}   ${(l.difference >= 0 ? '+' : '') + l.difference.toFixed(3)}  [${l.ci95[0].toFixed(3)}, ${l.ci95[1].toFixed(3)}]  ${(l.qValue ?? NaN).toExponential(1).padEnd(8)}  ${describe(l)}`
   )
 }
 const heldOut = await client.diff({

@@ -430,11 +430,13 @@ class Client:
     def diff(self, a: str, b: Union[str, Sequence[str]], *, limit: Optional[int] = None, min_frequency: Optional[float] = None,
              max_frequency: Optional[float] = None, metric: Optional[str] = None, direction: Optional[str] = None,
              latents: Optional[Sequence[int]] = None, pair_by: Optional[str] = None, control_length: Optional[bool] = None,
-             a_where: Optional[Slice] = None, b_where: Union[Slice, Sequence[Optional[Slice]], None] = None) -> m.DiffResult:
+             a_where: Optional[Slice] = None, b_where: Union[Slice, Sequence[Optional[Slice]], None] = None,
+             peaks: Optional[str] = None) -> m.DiffResult:
         """Latents that fire more in a than in b (each latent against the b where it is most frequent), with statistics.
 
         ``a_where`` restricts a to a slice; ``b_where`` is a list of slices, one per b in order (``None`` or ``""``: the
-        whole dataset), or one slice for every b. a and b may be one dataset with two slices.
+        whole dataset), or one slice for every b. a and b may be one dataset with two slices. ``peaks`` says which
+        latents get ``peak``, the token they fire on in their top examples: ``"unlabelled"`` (default), ``"all"``, ``"none"``.
         """
         bs = [b] if isinstance(b, str) else list(b)
         pairs = [("a", a)] + [("b", x) for x in bs]
@@ -443,7 +445,8 @@ class Client:
         b_slices = [b_where] * len(bs) if isinstance(b_where, (str, Mapping)) else _slices(b_where)
         pairs += [("bWhere", _slice(w) or "") for w in b_slices]
         rest = _query(_params({"limit": limit, "min_frequency": min_frequency, "max_frequency": max_frequency, "metric": metric,
-                               "direction": direction, "latents": latents, "pair_by": pair_by, "control_length": control_length}))
+                               "direction": direction, "latents": latents, "pair_by": pair_by, "control_length": control_length,
+                               "peaks": peaks}))
         q = urllib.parse.urlencode(pairs) + (f"&{rest}" if rest else "")
         return m.from_json(m.DiffResult, self._http.request("GET", f"/diff?{q}"))
 

@@ -195,6 +195,8 @@ class DiffLatent:
     test: str
     label_source: Optional[str] = None
     label_score: Optional[Dict[str, Any]] = None
+    #: What the latent fires on (``dataset``, ``token``, ``count``, ``examples``, ``window``): for latents without a label by default.
+    peak: Optional[Dict[str, Any]] = None
 
 
 @dataclasses.dataclass
@@ -211,14 +213,15 @@ class DiffResult:
     raw: Dict[str, Any] = _meta()[1]
 
     def to_pandas(self):
-        """One row per latent, in the server's order: frequencies, counts, difference with its 95% interval, p and q."""
+        """One row per latent, in the server's order: frequencies, counts, difference with its 95% interval, p and q, and the peak token."""
         pd = _pandas()
         cols = ["latent", "label", "frequency_a", "frequency_b", "count_a", "count_b", "difference", "ci_low", "ci_high",
-                "p_value", "q_value", "test", "against", "label_source"]
+                "p_value", "q_value", "test", "against", "label_source", "peak_token"]
         rows = []
         for l in self.latents:
             row = dataclasses.asdict(l)
             row["ci_low"], row["ci_high"] = l.ci95
+            row["peak_token"] = l.peak["token"] if l.peak else None
             rows.append({c: row.get(c) for c in cols})
         return pd.DataFrame(rows, columns=cols)
 

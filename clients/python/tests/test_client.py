@@ -145,6 +145,11 @@ class ClientTests(unittest.TestCase):
         self.assertTrue(all(len(t) == len(a) for t, a in zip(examples.tokens, examples.activations)))
         several = self.lb.diff(self.spam, [self.ham, self.ham], limit=3)
         self.assertEqual(len(several.b), 2)
+        described = self.lb.diff(self.spam, self.ham, limit=3, peaks="all")
+        self.assertTrue(any(l.peak for l in described.latents))
+        self.assertTrue(all(l.peak["dataset"] in (self.spam, self.ham) and l.peak["token"] for l in described.latents if l.peak))
+        self.assertEqual(list(described.to_pandas().peak_token), [l.peak["token"] if l.peak else None for l in described.latents])
+        self.assertTrue(all(l.peak is None for l in self.lb.diff(self.spam, self.ham, limit=3, peaks="none").latents))
 
     def test_search_correlations_and_clusters(self):
         word = "click"

@@ -1,6 +1,7 @@
 /** @module A latent's page (of a dataset, or of a slice of it): label, source and score (an unlabelled latent can be labelled offline from the dataset); its frequency in each dataset; the value histogram; top examples with every token shaded by activation. */
 import { useEffect, useState } from 'preact/hooks'
 import type { LatentPage } from '@latentbase/shared/contract/latents'
+import { firingSummary } from '@latentbase/shared/analysis/firing-summary'
 import { api } from '../api.ts'
 import { Histogram, TokenText } from '../charts.tsx'
 import {
@@ -10,6 +11,7 @@ import {
   fmt,
   href,
   labelMeta,
+  peakText,
   setParams,
   sliceError,
   useAction,
@@ -53,6 +55,7 @@ export function LatentView({ latent, route }: { latent: number; route: Route }) 
     }
   }, [l, datasets.data])
   const maxFreq = Math.max(1e-9, ...freqs.map(f => f.frequency ?? 0))
+  const peak = l && !l.label ? firingSummary(l.topExamples) : null
   // The offline labeler (POST /encoders/{id}/relabel, labeler "offline"): words from this dataset's windows, no LLM.
   const [skipped, setSkipped] = useState<string | null>(null)
   const labelAction = useAction(async () => {
@@ -91,6 +94,11 @@ export function LatentView({ latent, route }: { latent: number; route: Route }) 
             <p class="latent-label" data-testid="latent-label">
               {l.label ?? '(no label)'}
             </p>
+            {!l.label && peak ? (
+              <p data-testid="latent-peak">
+                {peakText(peak)} in {peak.count} of {peak.examples} top examples, e.g. <q>{peak.window}</q>
+              </p>
+            ) : null}
             {!l.label && l.topExamples.length ? (
               <p>
                 <button
