@@ -78,7 +78,11 @@ export interface OpenShard {
  * cached per store by key and size (a rewritten shard of another size is re-read): a repeated search touches
  * new pages, not the footer again.
  */
-export function openShard(store: ObjectStore, datasetPrefix: string, file: ShardFile): Promise<OpenShard> {
+export function openShard(
+  store: ObjectStore,
+  datasetPrefix: string,
+  file: ShardFile | { key: string; bytes: number }
+): Promise<OpenShard> {
   let cache = metadataCaches.get(store)
   if (!cache) metadataCaches.set(store, (cache = new Map()))
   const key = datasetPrefix + file.key
@@ -182,7 +186,7 @@ function columnPageLocations(shard: OpenShard, rowGroup: number, column: string)
  * Page locations of the columns in the row groups that rows [rowStart, rowEnd) cover only in part (whole row groups
  * read whole column chunks, without them), indexed by row group as hyparquet's planner takes them.
  */
-async function pageLocationsByGroup(
+export async function pageLocationsByGroup(
   shard: OpenShard,
   columns: string[],
   rowStart: number,
