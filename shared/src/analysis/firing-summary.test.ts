@@ -33,3 +33,17 @@ test('ties go to the better rank; long sides are cut between words; nothing visi
   assert.equal(firingSummary([example(0, [' ', '\n'], 0)]), null)
   assert.equal(firingSummary([]), null)
 })
+
+test("a window at the document's start leaves the reader's BOS token out of its text, unless the latent peaks on it", () => {
+  for (const bos of ['<s>', '<bos>', '<|endoftext|>']) {
+    const s = firingSummary([example(0, [bos, ' I', ' have', ' been'], 1, 0)])
+    assert.equal(s?.window, '...I have been...', bos)
+  }
+  assert.equal(firingSummary([example(0, ['<s>', ' I'], 0, 0)])?.token, '<s>')
+  assert.equal(firingSummary([example(0, ['<s>', ' I'], 0, 0)])?.window, '...<s> I...')
+  assert.equal(
+    firingSummary([example(0, ['<s>', ' I', ' x'], 1, 5)])?.window,
+    '...<s> I x...',
+    'not at the start: text'
+  )
+})

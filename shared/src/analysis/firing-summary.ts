@@ -14,6 +14,8 @@ export interface FiringSummary {
 /** What a summary reads of an example: its window's tokens and where the peak is. */
 export type ExampleWindow = Pick<TopExample, 'tokens' | 'position' | 'windowStart'>
 
+const SPECIAL_TOKEN = /^<\|?[A-Za-z_]+\|?>$/
+
 const peakToken = (e: ExampleWindow) => (e.tokens[e.position - e.windowStart] ?? '').trim()
 
 /**
@@ -26,7 +28,8 @@ export function windowAround(tokens: readonly string[], at: number, width = 30):
   const a = clean(tokens.slice(at + 1).join(''))
   const left = (b.length > width ? b.slice(-width).replace(/^\S*/, '') : b).trimStart()
   const right = (a.length > width ? a.slice(0, width).replace(/\S*$/, '') : a).trimEnd()
-  return `...${left}${clean(tokens[at] ?? '')}${right}...`
+  const peak = clean(tokens[at] ?? '')
+  return `...${left}${left ? peak : peak.trimStart()}${right}...`
 }
 
 /** null when no example has a peak token with a visible character. */
@@ -45,10 +48,14 @@ export function firingSummary(examples: readonly ExampleWindow[], width = 30): F
     if (!best || c.count > best.count || (c.count === best.count && c.first < best.first)) best = { key, ...c }
   if (!best) return null
   const e = examples[best.first]
+  // A window at the document's start begins with the reader's BOS token (`<s>`, `<bos>`, `<|endoftext|>`), which is
+  // not text: left out of the window's text unless the latent peaks on it.
+  const at = e.position - e.windowStart
+  const bos = e.windowStart === 0 && at > 0 && SPECIAL_TOKEN.test(e.tokens[0] ?? '')
   return {
     token: peakToken(e),
     count: best.count,
     examples: examples.length,
-    window: windowAround(e.tokens, e.position - e.windowStart, width)
+    window: bos ? windowAround(e.tokens.slice(1), at - 1, width) : windowAround(e.tokens, at, width)
   }
 }
