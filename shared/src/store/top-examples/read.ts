@@ -29,6 +29,9 @@ function asJson<T>(x: unknown): T {
 /** hyparquet's JSON parser, replaced: the bytes as they are, parsed by asJson for the rows kept. */
 const rawBytes = (bytes: Uint8Array) => bytes as unknown
 
+/** Pages of the tokens column (16 KB each as written) one read may skip over rather than start another read. */
+const MERGE_PAGES = 8
+
 const emptyExamples = (n = 0): LatentExamples => ({
   rank: new Int32Array(n),
   doc: new Int32Array(n),
@@ -124,8 +127,9 @@ export async function readExamplesOfLatents(
     }
     if (last === wanted.length && from < rows) break // sorted by latent: no wanted rows after these
   }
-  // Runs on the same or the next page of the widest column (tokens) share one read: a page is then decompressed once,
-  // not once per latent on it, whatever page size the file was written with.
+  // Runs within MERGE_PAGES pages of the widest column (tokens) share one read: a page is then decompressed once, not
+  // once per latent on it, whatever page size the file was written with, and a diff of 200 latents makes a few reads
+  // (each a request per column on S3), not 200.
   const groupStarts = [0]
   for (const g of shard.metadata.row_groups) groupStarts.push(groupStarts[groupStarts.length - 1] + Number(g.num_rows))
   const pageStarts = new Map<number, number[]>()
@@ -153,7 +157,7 @@ export async function readExamplesOfLatents(
     const firstPage = await pageOf(lo)
     const lastPage = await pageOf(run.end - 1)
     const last = spans[spans.length - 1]
-    if (last && firstPage <= last.lastPage + 1) {
+    if (last && firstPage <= last.lastPage + MERGE_PAGES) {
       last.hi = run.end
       last.lastPage = lastPage
       last.runs.push(run)
