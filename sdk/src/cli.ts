@@ -100,6 +100,10 @@ const ints = (name: string, v: unknown): number[] | undefined => {
  * parses it and answers a bad one with a 400 naming the fault, which the CLI prints (exit 3). Empty: the whole dataset.
  */
 const where = (v: unknown): string | undefined => (v === undefined ? undefined : String(v))
+/** An unlabelled latent's name in a table: the token it peaks on in its top examples. */
+const peakName = (peak: { token: string; count: number; examples: number } | null | undefined) =>
+  peak ? `(no label; peaks on "${peak.token}" in ${peak.count}/${peak.examples})` : null
+
 const SLICE_HELP =
   'A slice (docs/slices.md) is text, e.g. \'metadata.model = "x" and latent 12 > 0.5\', or its JSON form \'{"latent":12}\'; quote it for the shell.'
 /** `--a-where` and `--b-where` (one per b, or one for all of them) as the API's aWhere / bWhere. */
@@ -442,9 +446,7 @@ const COMMANDS: Record<string, Command> = {
             difference: l.difference,
             ci95: `${l.ci95[0].toFixed(3)}..${l.ci95[1].toFixed(3)}`,
             q: l.qValue,
-            label:
-              l.label ??
-              (l.peak ? `(no label; peaks on "${l.peak.token}" in ${l.peak.count}/${l.peak.examples})` : null)
+            label: l.label ?? peakName(l.peak)
           })),
           ['latent', 'freqA', 'freqB', 'difference', 'ci95', 'q', 'label']
         )
@@ -557,8 +559,8 @@ const COMMANDS: Record<string, Command> = {
             b: p.b.latent,
             npmi: p.npmi,
             count: p.count,
-            labelA: p.a.label,
-            labelB: p.b.label
+            labelA: p.a.label ?? peakName(p.a.peak),
+            labelB: p.b.label ?? peakName(p.b.peak)
           })),
           ['a', 'b', 'npmi', 'count', 'labelA', 'labelB'],
           40

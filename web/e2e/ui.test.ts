@@ -206,7 +206,7 @@ test('the diff chart shows the latents that differ most, as counted here from th
   ])
   const csv = await (await import('node:fs/promises')).readFile(await download.path(), 'utf8')
   const lines = csv.trim().split('\n')
-  assert.match(lines[0], /^latent,label,labelSource,frequencyA,frequencyB/)
+  assert.match(lines[0], /^latent,label,labelSource,peakToken,peakWindow,frequencyA,frequencyB/)
   assert.equal(lines.length, 11)
   assert.equal(Number(lines[1].split(',')[0]), shown[0])
   assert.deepEqual(errors, [])

@@ -251,21 +251,30 @@ export function DatasetSelect({
   )
 }
 
+/** A latent's page link, named by its label or, without one, by the token it peaks on (the API's `peak`). */
 export function LatentLink({
   latent,
   dataset,
   label,
+  peak,
   extra
 }: {
   latent: number
   dataset: string
   label?: string | null
+  peak?: { token: string; window: string } | null
   extra?: Record<string, string>
 }) {
+  const unlabelled = !label && peak
   return (
-    <a class="latent" href={href(`latent/${latent}`, { dataset, ...extra })} title={label ?? undefined}>
+    <a
+      class="latent"
+      href={href(`latent/${latent}`, { dataset, ...extra })}
+      title={label ?? (unlabelled ? `no label; e.g. ${peak.window}` : undefined)}
+    >
       #{latent}
       {label ? <span class="lbl"> {shortLabel(label)}</span> : null}
+      {unlabelled ? <span class="lbl peak"> {shortLabel(peakText(peak))}</span> : null}
     </a>
   )
 }

@@ -24,6 +24,8 @@ import { lowerBound } from '@latentbase/shared/util/sorted'
 import type { AnalysisContext } from './context.ts'
 import { loadReadyDataset, readDocumentRange } from './ready-dataset.ts'
 import { loadLabelInfo } from './latent-page-service.ts'
+import { withPeaks, type PeakSource } from './latent-peaks.ts'
+import type { ObjectStore } from '@latentbase/shared/store/object-store'
 
 /** Documents per assignment part by default (one part's rows are what a worker holds besides the fit). */
 export const DEFAULT_CLUSTER_PART_DOCS = 50_000
@@ -95,13 +97,18 @@ function concatRows(pieces: PooledCsr[], nDocs: number): PooledCsr {
   return { nDocs, nLatents, indptr, latents, values, positions }
 }
 
-/** The clusters' latents as the answer shows them (labels, sources, frequencies). */
-export function clusterLatentRefs(
+/**
+ * The clusters' latents as the answer shows them (labels, sources, frequencies; a latent without a label with what it
+ * peaks on in the dataset's top examples, one read for all clusters).
+ */
+export async function clusterLatentRefs(
+  objects: ObjectStore,
+  ds: PeakSource,
   described: ClusterLatent[][],
   labels: Awaited<ReturnType<typeof loadLabelInfo>>,
   dataset: string
-): Cluster['latents'][] {
-  return described.map(latents =>
+): Promise<Cluster['latents'][]> {
+  const refs = described.map(latents =>
     latents.map(l =>
       latentRef(
         labels.labels,
@@ -112,6 +119,9 @@ export function clusterLatentRefs(
       )
     )
   )
+  const peaked = await withPeaks(objects, ds, refs.flat())
+  let at = 0
+  return refs.map(latents => latents.map(() => peaked[at++]))
 }
 
 /** Assign the rows of part `part` to their nearest fitted cluster: the stored partial's bytes. */
@@ -184,7 +194,13 @@ export async function mergeClusterParts(
     tenant: ctx.tenant,
     fingerprint: ds.manifest.encoderFingerprint
   })
-  const refs = clusterLatentRefs(describeFromCounts(counts, nDocs, fit.latentOf, labels.labels), labels, plan.dataset)
+  const refs = await clusterLatentRefs(
+    ctx.objects,
+    ds,
+    describeFromCounts(counts, nDocs, fit.latentOf, labels.labels),
+    labels,
+    plan.dataset
+  )
   // The sample numbered its clusters by its own sizes; the answer numbers them by the whole dataset's, largest first.
   const rank = rankBySize(counts.sizes)
   for (let i = 0; i < nDocs; i++) assignments[i] = rank[assignments[i]]

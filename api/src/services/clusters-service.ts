@@ -205,7 +205,9 @@ export async function planClusters(
   })
   ctx.signal?.throwIfAborted()
   report(0.9, 'describing')
-  const refs = clusterLatentRefs(
+  const refs = await clusterLatentRefs(
+    ctx.objects,
+    ds,
     describeClusters(rows, out.assignments, request.k, labels.labels),
     labels,
     ds.record.id

@@ -5,6 +5,7 @@
  */
 import type { CorrelationPair, CorrelationsQuery, CorrelationsResult } from '@latentbase/shared/contract/correlations'
 import { latentRef } from '@latentbase/shared/contract/latents'
+import { withPeaks } from './latent-peaks.ts'
 import {
   CooccurrenceCounter,
   presence,
@@ -318,6 +319,16 @@ export async function answerCorrelations(
       })
     }
   }
+  // Latents without a label are described by what they peak on (one read of the examples for all of them).
+  const sides = await withPeaks(
+    ctx.objects,
+    ds,
+    pairs.flatMap(p => [p.a, p.b])
+  )
+  pairs.forEach((p, i) => {
+    p.a = sides[2 * i]
+    p.b = sides[2 * i + 1]
+  })
   report(1, 'done')
   return {
     ...resultHead(ds, n),

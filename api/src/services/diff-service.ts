@@ -1,7 +1,5 @@
 /** @module Loads what a diff needs from the store (counts, or sparse rows for paired and stratified designs) and runs the pure analysis. */
 import type { DiffLatent, DiffQuery, DiffResult } from '@latentbase/shared/contract/diff'
-import { firingSummary } from '@latentbase/shared/analysis/firing-summary'
-import { readExamplesOfLatents, type LatentExamples } from '@latentbase/shared/store/top-examples/read'
 import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
@@ -14,6 +12,7 @@ import type { LabelInfo } from '@latentbase/shared/catalog/label-overlay'
 import { ApiError } from '../problem.ts'
 import { loadLabelInfo } from './latent-page-service.ts'
 import { loadReadyDataset } from './ready-dataset.ts'
+import { readPeaks } from './latent-peaks.ts'
 import { documentsOf, sliceDataset, type SlicedDataset } from './slice-service.ts'
 
 type Side = SlicedDataset & { tokens: number }
@@ -258,30 +257,21 @@ async function withPeaks(
   peaks: DiffQuery['peaks']
 ): Promise<DiffLatent[]> {
   if (peaks === 'none') return latents
+  const described = (l: DiffLatent) => peaks === 'all' || !l.label
   const sideOf = (l: DiffLatent) => (l.difference >= 0 ? 0 : 1 + (l.againstIndex ?? 0))
-  const wanted = sides.map(() => [] as number[])
-  for (const l of latents) if (peaks === 'all' || !l.label) wanted[sideOf(l)].push(l.latent)
   const found = await Promise.all(
     sides.map((s, i) =>
-      wanted[i].length && s.manifest.topExamples
-        ? readExamplesOfLatents(ctx.objects, s.prefix + s.manifest.topExamples.key, wanted[i])
-        : new Map<number, LatentExamples>()
+      readPeaks(
+        ctx.objects,
+        s,
+        latents.filter(l => described(l) && sideOf(l) === i).map(l => l.latent)
+      )
     )
   )
   return latents.map(l => {
-    if (peaks !== 'all' && l.label) return l
-    const side = sideOf(l)
-    const ex = found[side].get(l.latent)
-    const summary = ex
-      ? firingSummary(
-          Array.from(ex.doc, (_, i) => ({
-            tokens: ex.tokens[i],
-            position: ex.position[i],
-            windowStart: ex.windowStart[i]
-          }))
-        )
-      : null
-    return { ...l, peak: summary && { dataset: sides[side].record.id, ...summary } }
+    if (!described(l)) return l
+    const peak = found[sideOf(l)].get(l.latent)
+    return { ...l, peak: peak ? { dataset: sides[sideOf(l)].record.id, ...peak } : null }
   })
 }
 

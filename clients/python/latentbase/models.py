@@ -310,6 +310,8 @@ class CorrelatedLatent:
     label: Optional[str]
     frequency: float
     documents: int
+    #: For a latent without a label: what it fires on (``token``, ``count``, ``examples``, ``window``).
+    peak: Optional[Dict[str, Any]] = None
 
 
 @dataclasses.dataclass
@@ -341,11 +343,14 @@ class CorrelationsResult:
     raw: Dict[str, Any] = _meta()[1]
 
     def to_pandas(self):
-        """One row per pair, by NPMI: latent_a, label_a, latent_b, label_b, npmi, count, conditional probabilities."""
+        """One row per pair, by NPMI: latent_a, label_a, latent_b, label_b, npmi, count, conditional probabilities, and the peak tokens of unlabelled latents."""
         pd = _pandas()
+        token = lambda l: l.peak["token"] if l.peak else None
+        cols = ["latent_a", "label_a", "latent_b", "label_b", "npmi", "count", "p_a_given_b", "p_b_given_a", "peak_a", "peak_b"]
         rows = [{"latent_a": p.a.latent, "label_a": p.a.label, "latent_b": p.b.latent, "label_b": p.b.label, "npmi": p.npmi,
-                 "count": p.count, "p_a_given_b": p.p_a_given_b, "p_b_given_a": p.p_b_given_a} for p in self.pairs]
-        return pd.DataFrame(rows, columns=["latent_a", "label_a", "latent_b", "label_b", "npmi", "count", "p_a_given_b", "p_b_given_a"])
+                 "count": p.count, "p_a_given_b": p.p_a_given_b, "p_b_given_a": p.p_b_given_a,
+                 "peak_a": token(p.a), "peak_b": token(p.b)} for p in self.pairs]
+        return pd.DataFrame(rows, columns=cols)
 
 
 @dataclasses.dataclass

@@ -1,6 +1,7 @@
 /** @module The diff contract: query parameters and result of GET /diff. */
 import { z } from 'zod'
 import { LabelScore } from '../catalog/label-overlay.ts'
+import { LatentPeak } from './latents.ts'
 import { parseSliceParam, SliceError, SLICE_MAX_TEXT, type Slice } from './slice.ts'
 
 const csvInts = z
@@ -69,16 +70,10 @@ function sliceOrIssue(v: string | undefined, ctx: z.RefinementCtx, path: (string
   }
 }
 
-export const DiffPeak = z.object({
+export const DiffPeak = LatentPeak.extend({
   dataset: z
     .string()
-    .describe('the dataset whose top examples were read: a when the difference is >= 0, else the b it is against'),
-  token: z
-    .string()
-    .describe('the token (trimmed) the latent peaks on most often among them; ties go to the better-ranked example'),
-  count: z.number().int().describe('how many of the examples peak on it'),
-  examples: z.number().int().describe('the examples read'),
-  window: z.string().describe('the best-ranked of them as text around its peak, "...before TOKEN after..."')
+    .describe('the dataset whose top examples were read: a when the difference is >= 0, else the b it is against')
 })
 export type DiffPeak = z.infer<typeof DiffPeak>
 

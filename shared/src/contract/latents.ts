@@ -6,6 +6,17 @@ import { SliceParam } from './slice.ts'
 export { LabelScore }
 
 /** What an analysis result says about a latent it names: enough to show it and to open its page. */
+/** What a latent fires on, read off a dataset's stored top examples (for latents without a label). */
+export const LatentPeak = z.object({
+  token: z
+    .string()
+    .describe('the token (trimmed) the latent peaks on most often among them; ties go to the better-ranked example'),
+  count: z.number().int().describe('how many of the examples peak on it'),
+  examples: z.number().int().describe('the examples read'),
+  window: z.string().describe('the best-ranked of them as text around its peak, "...before TOKEN after..."')
+})
+export type LatentPeak = z.infer<typeof LatentPeak>
+
 export const LatentRef = z.object({
   latent: z.number().int(),
   label: z.string().nullable(),
@@ -20,7 +31,12 @@ export const LatentRef = z.object({
     .describe(
       'detection and fuzzing scores of the label (LLM labels from a relabel run; offline labels carry an offline detection score, fuzzing null); null for imported labels'
     ),
-  href: z.string().describe('the latent page: /latents/{latent}?dataset=...')
+  href: z.string().describe('the latent page: /latents/{latent}?dataset=...'),
+  peak: LatentPeak.nullable()
+    .optional()
+    .describe(
+      "for a latent without a label: what it fires on in the dataset's top examples (null when none has a visible peak token); absent for labelled latents"
+    )
 })
 export type LatentRef = z.infer<typeof LatentRef>
 

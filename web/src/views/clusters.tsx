@@ -165,7 +165,7 @@ export function ClustersView({ route }: { route: Route }) {
                       <ul class="plain">
                         {c.latents.map(l => (
                           <li key={l.latent}>
-                            <LatentLink latent={l.latent} dataset={result.dataset} label={l.label} />{' '}
+                            <LatentLink latent={l.latent} dataset={result.dataset} label={l.label} peak={l.peak} />{' '}
                             <span class="muted small">
                               {fmt.pct(l.frequencyIn)} vs {fmt.pct(l.frequencyOut)}
                             </span>

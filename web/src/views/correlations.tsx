@@ -54,7 +54,11 @@ export function CorrelationsView({ route }: { route: Route }) {
   const whereError = sliceError(run.error, 'where')
   const needle = filter.trim().toLowerCase()
   const pairs = (result?.pairs ?? []).filter(
-    x => !needle || `${x.a.latent} ${x.a.label ?? ''} ${x.b.latent} ${x.b.label ?? ''}`.toLowerCase().includes(needle)
+    x =>
+      !needle ||
+      `${x.a.latent} ${x.a.label ?? x.a.peak?.token ?? ''} ${x.b.latent} ${x.b.label ?? x.b.peak?.token ?? ''}`
+        .toLowerCase()
+        .includes(needle)
   )
   return (
     <Page
@@ -158,11 +162,11 @@ export function CorrelationsView({ route }: { route: Route }) {
                 {pairs.map(x => (
                   <tr key={`${x.a.latent}-${x.b.latent}`}>
                     <td>
-                      <LatentLink latent={x.a.latent} dataset={result.dataset} label={x.a.label} />{' '}
+                      <LatentLink latent={x.a.latent} dataset={result.dataset} label={x.a.label} peak={x.a.peak} />{' '}
                       <span class="muted small">{fmt.pct(x.a.frequency)}</span>
                     </td>
                     <td>
-                      <LatentLink latent={x.b.latent} dataset={result.dataset} label={x.b.label} />{' '}
+                      <LatentLink latent={x.b.latent} dataset={result.dataset} label={x.b.label} peak={x.b.peak} />{' '}
                       <span class="muted small">{fmt.pct(x.b.frequency)}</span>
                     </td>
                     <td class="num">{x.npmi.toFixed(3)}</td>

@@ -1,4 +1,4 @@
-/** @module Tests of a diff's peaks: what a latent without a label fires on, read off the top examples of the side where it is more frequent. */
+/** @module Tests of peaks (what a latent without a label fires on, read off a dataset's top examples) in diffs, correlations and clusters, and of readPeaks itself. */
 import { test, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
@@ -17,12 +17,20 @@ import { DiffResult } from '@latentbase/shared/contract/diff'
 import type { JobQueue } from '@latentbase/shared/queue/job-queue'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import { createApp } from '../app.ts'
+import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
+import { CorrelationsQuery } from '@latentbase/shared/contract/correlations'
+import { layout } from '@latentbase/shared/store/layout'
+import type { AnalysisContext } from './context.ts'
+import { computeCorrelations } from './correlations-service.ts'
+import { computeClusters } from './clusters-service.ts'
+import { readPeaks } from './latent-peaks.ts'
 
 const TENANT = 'local'
 /** Latents 1-4 and 7 have no label; latents 1-5 have stored top examples in both datasets, 7 none. */
 const UNLABELLED = new Set([1, 2, 3, 4, 7])
 
 let app: ReturnType<typeof createApp>
+let ctx: AnalysisContext
 
 before(async () => {
   const objects = new MemoryObjectStore()
@@ -34,14 +42,16 @@ before(async () => {
   await writeMarkedTopExamples(objects, datasets, { tenant: TENANT, id: 'b' })
   const [entry] = await markedCatalog().list()
   const labels = markedLabels().map((l, i) => (UNLABELLED.has(i) ? null : l))
+  const encoders = new StaticEncoderCatalog([{ info: entry, labels }])
   app = createApp({
     objects,
     datasets,
     queue: {} as JobQueue<JobMessage>,
-    encoders: new StaticEncoderCatalog([{ info: entry, labels }]),
+    encoders,
     mode: 'local',
     tenantOf: () => TENANT
   })
+  ctx = { objects, datasets, encoders, embedder: new OfflineEmbedder(), tenant: TENANT, llm: null }
 })
 
 async function diff(query: string): Promise<DiffResult> {
@@ -92,4 +102,44 @@ test('peaks=all describes labelled latents too; peaks=none reads statistics only
   const bad = await app.request('/diff?a=a&b=b&peaks=some')
   assert.equal(bad.status, 400)
   assert.match(String(((await bad.json()) as { detail?: string }).detail), /peaks/)
+})
+
+test('correlations and clusters describe their unlabelled latents by their peak in the dataset; labelled ones carry none', async () => {
+  const corr = await computeCorrelations(
+    ctx,
+    CorrelationsQuery.parse({
+      dataset: 'a',
+      minNpmi: '-1',
+      minFrequency: '0',
+      maxFrequency: '1',
+      minActivation: '0',
+      maxLabelSimilarity: '1',
+      dropAdjacent: 'false',
+      dropPositional: 'false',
+      limit: '500'
+    })
+  )
+  const sides = corr.pairs.flatMap(p => [p.a, p.b])
+  assert.ok(sides.some(x => x.latent === MARKED_LATENT))
+  for (const x of sides) {
+    if (!UNLABELLED.has(x.latent)) assert.equal('peak' in x, false, `latent ${x.latent} is labelled`)
+    else if (x.latent === 7) assert.equal(x.peak, null)
+    else assert.equal(x.peak?.token, markedWordOf(x.latent), `latent ${x.latent}`)
+  }
+
+  const clusters = await computeClusters(ctx, { dataset: 'a', k: 2, latents: [0, MARKED_LATENT, 2, 5, 7] })
+  const refs = clusters.clusters.flatMap(c => c.latents)
+  assert.equal(refs.find(l => l.latent === MARKED_LATENT)?.peak?.token, MARKER)
+  assert.equal(refs.find(l => l.latent === 2)?.peak?.token, markedWordOf(2))
+  for (const l of refs.filter(x => !UNLABELLED.has(x.latent))) assert.equal('peak' in l, false)
+})
+
+test('readPeaks: null for a latent without examples and for a dataset written without them', async () => {
+  const ds = (id: string) => ({ prefix: layout.datasetPrefix(TENANT, id), manifest: { topExamples: undefined } })
+  const withExamples = { ...ds('a'), manifest: { topExamples: { key: layout.topExamples(), perLatent: 8 } } }
+  const peaks = await readPeaks(ctx.objects, withExamples, [MARKED_LATENT, 7, MARKED_LATENT])
+  assert.deepEqual([...peaks.keys()], [MARKED_LATENT, 7])
+  assert.equal(peaks.get(MARKED_LATENT)?.token, MARKER)
+  assert.equal(peaks.get(7), null)
+  assert.deepEqual([...(await readPeaks(ctx.objects, ds('bare'), [MARKED_LATENT])).values()], [null])
 })
