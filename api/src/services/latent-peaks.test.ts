@@ -1,4 +1,4 @@
-/** @module Tests of peaks (what a latent without a label fires on, read off a dataset's top examples) in diffs, correlations and clusters, and of readPeaks itself. */
+/** @module Tests of peaks (what a latent without a label fires on, read off a dataset's top examples) in diffs, correlations and clusters, of readPeaks itself, and of an encoder with no labels at all. */
 import { test, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
@@ -30,6 +30,8 @@ const TENANT = 'local'
 const UNLABELLED = new Set([1, 2, 3, 4, 7])
 
 let app: ReturnType<typeof createApp>
+/** The same datasets under an encoder without a single label (an SAE brought without labels). */
+let bare: ReturnType<typeof createApp>
 let ctx: AnalysisContext
 
 before(async () => {
@@ -52,6 +54,14 @@ before(async () => {
     tenantOf: () => TENANT
   })
   ctx = { objects, datasets, encoders, embedder: new OfflineEmbedder(), tenant: TENANT, llm: null }
+  bare = createApp({
+    objects,
+    datasets,
+    queue: {} as JobQueue<JobMessage>,
+    encoders: new StaticEncoderCatalog([{ info: { ...entry, labelled: 0 }, labels: labels.map(() => null) }]),
+    mode: 'local',
+    tenantOf: () => TENANT
+  })
 })
 
 async function diff(query: string): Promise<DiffResult> {
@@ -142,4 +152,19 @@ test('readPeaks: null for a latent without examples and for a dataset written wi
   assert.equal(peaks.get(MARKED_LATENT)?.token, MARKER)
   assert.equal(peaks.get(7), null)
   assert.deepEqual([...(await readPeaks(ctx.objects, ds('bare'), [MARKED_LATENT])).values()], [null])
+})
+
+test('an encoder without labels: every latent of a diff has its peak, and a search in words says how to label them offline', async () => {
+  const res = await bare.request('/diff?a=a&b=b&limit=6&direction=both')
+  assert.equal(res.status, 200)
+  const out = DiffResult.parse(await res.json())
+  for (const l of out.latents) {
+    assert.equal(l.label, null)
+    assert.ok('peak' in l, `latent ${l.latent}`)
+    if (l.latent >= 1 && l.latent <= 5) assert.equal(l.peak?.token, markedWordOf(l.latent))
+  }
+  const search = await bare.request(`/search?dataset=a&q=${MARKER}`)
+  assert.equal(search.status, 422)
+  const problem = (await search.json()) as { code?: string; detail?: string }
+  assert.match(String(problem.detail), /no latent labels.*method=bm25.*relabel.*"labeler": "offline"/)
 })

@@ -355,7 +355,7 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
         throw new ApiError(
           422,
           'no-labels',
-          `encoder ${encoderId} has no latent labels, so a query in words cannot pick latents: use method=bm25, or latents=...`
+          `encoder ${encoderId} has no latent labels, so a query in words cannot pick latents: use method=bm25 or latents=..., or label its latents from a dataset first (POST /encoders/${encoderId}/relabel with { "dataset": "...", "labeler": "offline" } needs no LLM)`
         )
       }
       const fingerprint = ctx.encoders.get(encoderId)?.fingerprint ?? manifest.encoderFingerprint
