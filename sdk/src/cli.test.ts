@@ -120,12 +120,14 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   assert.equal((await cli(['diff', demo.spam, demo.ham, demo.ham, '--json', '--limit', '1'])).json().b.length, 2)
   // A latent without a label is shown by the token it peaks on.
   const wide = (await cli(['diff', demo.spam, demo.ham, '--limit', '500', '--direction', 'both', '--json'])).json()
-  const bare = (wide.latents as Array<{ latent: number; label: string | null; peak?: { token: string } | null }>).find(
-    l => !l.label && l.peak
-  )
+  const bare = (
+    wide.latents as Array<{ latent: number; label: string | null; peak?: { token: string; dataset: string } | null }>
+  ).find(l => !l.label && l.peak)
   assert.ok(bare?.peak, 'the demo encoder leaves some latents unlabelled')
   const described = await cli(['diff', demo.spam, demo.ham, '--limit', '1', '--latents', String(bare.latent)])
   assert.ok(described.stdout.includes(`(no label; peaks on "${bare.peak.token}" in `), described.stdout)
+  const bareLatent = await cli(['latent', String(bare.latent), '--dataset', bare.peak.dataset])
+  assert.match(bareLatent.stdout, new RegExp(`^latent ${bare.latent}: \\(no label; peaks on ".+" in \\d+/\\d+\\)\\n`))
 
   const latent = await cli(['latent', String(top.latent), '--dataset', demo.spam, '--examples', '2'])
   assert.equal(latent.code, EXIT.ok)

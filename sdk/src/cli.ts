@@ -11,6 +11,7 @@ import {
   type LatentbaseClient
 } from './index.ts'
 import type { DryRunEstimate } from './llm.ts'
+import { firingSummary } from '@latentbase/shared/analysis/firing-summary'
 
 /** Exit codes scripts can rely on (docs/clients.md lists them too). */
 export const EXIT = {
@@ -474,7 +475,7 @@ const COMMANDS: Record<string, Command> = {
       })
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(page, null, 2) + '\n')
       ctx.io.stdout.write(
-        `latent ${page.latent}: ${page.label ?? '(no label)'}\nin ${page.documents} documents of ${page.dataset}${page.where ? ` [${page.where}]` : ''} (frequency ${page.frequency.toPrecision(3)}), max ${page.max.toPrecision(3)}\n`
+        `latent ${page.latent}: ${page.label ?? peakName(firingSummary(page.topExamples)) ?? '(no label)'}\nin ${page.documents} documents of ${page.dataset}${page.where ? ` [${page.where}]` : ''} (frequency ${page.frequency.toPrecision(3)}), max ${page.max.toPrecision(3)}\n`
       )
       ctx.io.stdout.write(
         table(
