@@ -125,7 +125,10 @@ const q = (params: Record<string, string | string[]>) => {
   return s.toString()
 }
 
-/** Every field of two diff results agrees, except the ids and names of the sides and the slice each side names. */
+/**
+ * Every field of two diff results agrees, except the ids and names of the sides and the slice each side names, and
+ * the peaks: a slice's come from the whole dataset's top examples (and name it), a separate dataset's from its own.
+ */
 function assertSameDiff(sliced: DiffResult, separate: DiffResult, againstIds: Record<string, string>): void {
   assert.equal(sliced.design, separate.design)
   assert.equal(sliced.metric, separate.metric)
@@ -140,9 +143,10 @@ function assertSameDiff(sliced: DiffResult, separate: DiffResult, againstIds: Re
   assert.ok(separate.latents.length > 10, 'enough latents to compare')
   assert.equal(sliced.latents.length, separate.latents.length)
   for (let i = 0; i < sliced.latents.length; i++) {
-    const { against, ...rest } = sliced.latents[i]
-    const { against: againstSeparate, ...restSeparate } = separate.latents[i]
+    const { against, peak, ...rest } = sliced.latents[i]
+    const { against: againstSeparate, peak: _, ...restSeparate } = separate.latents[i]
     assert.equal(againstIds[against], againstSeparate)
+    if (peak) assert.equal(peak.dataset, rest.difference >= 0 ? sliced.a.id : sliced.b[rest.againstIndex ?? 0].id)
     assert.deepEqual(rest, restSeparate, `latent row ${i}`)
   }
 }
@@ -390,10 +394,11 @@ test('correlations in a slice equal correlations of the same documents encoded a
         p.a.href,
         `/latents/${p.a.latent}?dataset=ds_all&where=${encodeURIComponent('metadata.model = "x"')}`
       )
+    // Peaks come from the whole dataset's top examples, also for a slice: left out of the comparison.
     const strip = (p: (typeof pairs)[number]) => ({
       ...p,
-      a: { ...p.a, dataset: '', href: '' },
-      b: { ...p.b, dataset: '', href: '' }
+      a: { ...p.a, dataset: '', href: '', peak: undefined },
+      b: { ...p.b, dataset: '', href: '', peak: undefined }
     })
     assert.deepEqual(pairs.map(strip), pairsSeparate.map(strip))
   }
