@@ -176,7 +176,7 @@ export async function runDiff(ctx: AnalysisContext, q: DiffQuery): Promise<DiffR
   const base = { a: sideInfo(a), b: bs.map(sideInfo), encoder: a.manifest.encoder.id, metric: q.metric }
   const finish = async (result: DiffResult): Promise<DiffResult> => ({
     ...result,
-    latents: await withPeaks(ctx, result.latents, [a, ...bs], q.peaks)
+    latents: await diffPeaks(ctx, result.latents, [a, ...bs], q.peaks)
   })
 
   if (q.pairBy || q.controlLength) {
@@ -250,7 +250,7 @@ export async function runDiff(ctx: AnalysisContext, q: DiffQuery): Promise<DiffR
  * Each latent `peaks` asks for, with what it peaks on in the top examples of the side where it is more frequent
  * (a for a difference >= 0, else the b it is against): one read of each side's examples file for all its latents.
  */
-async function withPeaks(
+async function diffPeaks(
   ctx: AnalysisContext,
   latents: DiffLatent[],
   sides: Side[],
