@@ -3,7 +3,7 @@ import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
 import { AnalysisJobView, AnalysisResultPage, ResultPageQuery } from '@latentbase/shared/contract/analysis-job'
 import type { AppEnv, QueuedDeps } from '../deps.ts'
 import { ApiError, problemResponse } from '../problem.ts'
-import { getJob, readResultPage, toJobView } from '../services/analysis-jobs.ts'
+import { getJob, liveProgress, readResultPage, toJobView } from '../services/analysis-jobs.ts'
 
 const IdParam = z.object({ id: z.string().min(1).max(128) })
 
@@ -27,7 +27,7 @@ export function registerJobRoutes(app: OpenAPIHono<AppEnv>, deps: QueuedDeps): v
     }),
     async c => {
       const { id } = c.req.valid('param')
-      return c.json(toJobView(await mustGet(c.get('tenant'), id)), 200)
+      return c.json(toJobView(await liveProgress(deps.objects, await mustGet(c.get('tenant'), id))), 200)
     }
   )
 

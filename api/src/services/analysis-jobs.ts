@@ -564,17 +564,9 @@ async function runAnalysisPart(
       `[analysis ${jobId}] ${noun} ${part + 1} of ${parts} in ${((performance.now() - started) / 1000).toFixed(2)} s`
     )
   }
-  const done = (await deps.objects.list(analysisLayout.parts(tenant, jobId))).filter(o =>
-    /\/partial-\d+\.bin$/.test(o.key)
-  ).length
-  // Re-read: only a running job's progress is written (a merge that already finished must not be undone).
-  const now = await getJob(deps.objects, tenant, jobId)
-  if (now?.status === 'running')
-    await putJob(deps.objects, {
-      ...now,
-      progress: { fraction: BLOCKS_START + (BLOCKS_SHARE * done) / parts, phase: partsPhase(job.kind, done, parts) },
-      updatedAt: nowIso(deps)
-    })
+  // A part never writes the job record: a merge that finished meanwhile (another part was last) would be undone by a
+  // stale "running". Progress while the parts run is counted from their partials when the job is read (liveProgress).
+  const done = await partialsStored(deps.objects, tenant, jobId)
   if (done < parts) return
   // One merge message: the part that creates the marker sends it (a duplicate would be harmless, only wasted).
   try {
@@ -584,6 +576,27 @@ async function runAnalysisPart(
     throw err
   }
   await deps.queue.send({ kind: 'analysis-merge', tenant, jobId })
+}
+
+async function partialsStored(objects: ObjectStore, tenant: string, jobId: string): Promise<number> {
+  return (await objects.list(analysisLayout.parts(tenant, jobId))).filter(o => /\/partial-\d+\.bin$/.test(o.key)).length
+}
+
+/**
+ * The job as GET /jobs/:id shows it: a running job whose parts are out gets its progress from the partials stored so
+ * far (the parts do not write the record); any other job as stored.
+ */
+export async function liveProgress(objects: ObjectStore, record: AnalysisJobRecord): Promise<AnalysisJobRecord> {
+  const kind = FANOUT[record.analysis]
+  if (record.status !== 'running' || !kind) return record
+  const marker = await objects.get(analysisLayout.fannedOut(record.tenant, record.id))
+  const parts = marker ? Number(text.decode(marker)) : NaN
+  if (!(parts > 0)) return record
+  const done = Math.min(parts, await partialsStored(objects, record.tenant, record.id))
+  return {
+    ...record,
+    progress: { fraction: BLOCKS_START + (BLOCKS_SHARE * done) / parts, phase: partsPhase(kind, done, parts) }
+  }
 }
 
 /** Merge every part's partial into the job's result (once: a ready job is left alone). */
