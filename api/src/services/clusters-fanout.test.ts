@@ -19,6 +19,8 @@ import { syntheticCatalog, syntheticTopics, writeSyntheticDataset } from '../ben
 import { computeClusters } from './clusters-service.ts'
 import { readResultPage } from './analysis-jobs.ts'
 import { runLocalJob } from './local-job-runner.ts'
+import { loadReadyDataset, readDocumentRange } from './ready-dataset.ts'
+import { binarize } from '@latentbase/shared/analysis/clustering/jaccard'
 import { clusterPartDocsFromEnv, rankBySize } from './clusters-fanout.ts'
 
 const TENANT = 'local'
@@ -99,8 +101,32 @@ for (const method of ['spectral', 'kmeans'] as const) {
       else assert.equal(r.assignments[row], was, `sampled row ${row}`)
     })
     assert.equal(new Set(renumbered.values()).size, renumbered.size, 'one to one')
-    for (const c of r.clusters)
-      for (const row of c.central) assert.ok(fit.rows.includes(row), 'central rows are fitted')
+    // Central rows over every document: the 5 closest to the fitted centroid by cosine (binary rows), ties to the
+    // lower row, counted here from the dataset's rows.
+    const ds = await loadReadyDataset(datasets, TENANT, 'ds_big', 'dataset')
+    const rows = binarize(await readDocumentRange(objects, ds, 0, N_DOCS), fit.latentOf)
+    const m = fit.latentOf.length
+    const fitted = new Map([...renumbered].map(([f, answer]) => [answer, f]))
+    for (const c of r.clusters) {
+      const f = fitted.get(c.id)!
+      const freq = Array.from({ length: m }, (_, t) => fit.counts.inCounts[f * m + t] / fit.counts.sizes[f])
+      const norm = Math.hypot(...freq)
+      const scored: Array<[number, number]> = []
+      for (let row = 0; row < N_DOCS; row++) {
+        const n = rows.indptr[row + 1] - rows.indptr[row]
+        if (r.assignments[row] !== c.id || !n) continue
+        let dot = 0
+        for (let p = rows.indptr[row]; p < rows.indptr[row + 1]; p++) dot += freq[rows.cols[p]]
+        scored.push([dot / norm / Math.sqrt(n), row])
+      }
+      scored.sort((x, y) => y[0] - x[0] || x[1] - y[1])
+      const expected = scored.slice(0, 5).map(x => x[1])
+      assert.deepEqual(c.central, expected, `central rows of cluster ${c.id}`)
+      assert.ok(
+        c.central.some(row => !fit.rows.includes(row)),
+        'not only sampled documents'
+      )
+    }
     // The extension finds the planted topics.
     assert.ok(purity(r.assignments, topicOf) > 0.9, `purity ${purity(r.assignments, topicOf)}`)
     const partials = (await objects.list(analysisLayout.parts(TENANT, two.job.id))).filter(o =>

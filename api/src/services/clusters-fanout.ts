@@ -12,7 +12,12 @@ import { describeFromCounts, type ClusterLatent } from '@latentbase/shared/analy
 import {
   addCounts,
   assignNearest,
+  centralRows,
+  centroidCosines,
   centroidTable,
+  emptyCentral,
+  mergeCentral,
+  type CentralRows,
   countClusterLatents,
   decodeAssignPartial,
   emptyCounts,
@@ -144,17 +149,31 @@ export async function assignPartBytes(
   return encodeAssignPartial(assignRows(binarize(csr, fit.latentOf), fit, start))
 }
 
-/** The pure part: rows starting at dataset row `start` to their clusters, with their counts. */
+/** Central rows per cluster in an answer (the contract's "5 most central rows"). */
+const CENTRAL_ROWS = 5
+
+/**
+ * The pure part: rows starting at dataset row `start` to their clusters, with their counts and each cluster's most
+ * central rows of the part (cosine to the fitted centroid, the rule the rows were assigned by).
+ */
 export function assignRows(rows: ReturnType<typeof binarize>, fit: FittedSample, start: number): AssignPartial {
   const k = fit.counts.k
-  const assignments = assignNearest(rows, centroidTable(fit.counts), k, {
+  const table = centroidTable(fit.counts)
+  const assignments = assignNearest(rows, table, k, {
     rows: fit.rows,
     clusters: fit.assignments,
     offset: start
   })
   let empty = 0
   for (let i = 0; i < rows.nDocs; i++) if (rows.indptr[i + 1] === rows.indptr[i]) empty++
-  return { start, assignments, counts: countClusterLatents(rows, assignments, k), empty }
+  const cosines = centroidCosines(rows, table, k, assignments)
+  return {
+    start,
+    assignments,
+    counts: countClusterLatents(rows, assignments, k),
+    empty,
+    central: centralRows(assignments, cosines, rows, start, k, CENTRAL_ROWS)
+  }
 }
 
 /** Each cluster's new number: by size, largest first, ties in their old order. */
@@ -178,12 +197,15 @@ export async function mergeClusterParts(
   const m = fit.latentOf.length
   const assignments = new Int32Array(nDocs)
   const counts = emptyCounts(k, m)
+  // Central rows over every document when each part brought its own (a part of an older worker did not: then the fit's).
+  let central: CentralRows | null = emptyCentral(k, CENTRAL_ROWS)
   let covered = 0
   let empty = 0
   for (const raw of partials) {
     const p = raw instanceof Uint8Array ? decodeAssignPartial(raw) : raw
     assignments.set(p.assignments, p.start)
     addCounts(counts, p.counts)
+    central = central && p.central ? mergeCentral(central, p.central) : null
     covered += p.assignments.length
     empty += p.empty
   }
@@ -206,7 +228,15 @@ export async function mergeClusterParts(
   for (let i = 0; i < nDocs; i++) assignments[i] = rank[assignments[i]]
   const clusters: Cluster[] = new Array(k)
   plan.head.clusters.forEach((c, i) => {
-    clusters[rank[i]] = { ...c, id: rank[i], size: counts.sizes[i], latents: refs[i] }
+    const rows =
+      central && Array.from(central.rows.subarray(i * CENTRAL_ROWS, (i + 1) * CENTRAL_ROWS)).filter(r => r >= 0)
+    clusters[rank[i]] = {
+      ...c,
+      id: rank[i],
+      size: counts.sizes[i],
+      latents: refs[i],
+      ...(rows ? { central: rows } : {})
+    }
   })
   return {
     ...plan.head,

@@ -100,7 +100,9 @@ export const Cluster = z.object({
   latents: z.array(ClusterLatent).describe('the 5 kept latents most over-represented in the cluster'),
   central: z
     .array(z.number().int())
-    .describe('the 5 most central rows: highest mean similarity to the cluster (kmeans: cosine to its centroid)'),
+    .describe(
+      'the 5 most central rows: highest mean similarity to the cluster (kmeans: cosine to its centroid; fitted on a sample: cosine to the fitted centroid, over every document)'
+    ),
   name: z
     .string()
     .nullable()
@@ -154,7 +156,7 @@ export const ClustersResult = z.object({
     })
     .optional()
     .describe(
-      "present when the clustering was fitted on a sample and extended (more documents than sampleMaxDocs): sizes and latents count every document, eigenvalues and central rows are the fit's, affinities are left out"
+      "present when the clustering was fitted on a sample and extended (more documents than sampleMaxDocs): sizes and latents count every document, central rows are the closest to each fitted centroid among every document, eigenvalues and names are the fit's, affinities are left out"
     ),
   clusters: z.array(Cluster),
   where: z.string().optional().describe('the slice clustered (canonical text form); absent for the whole dataset'),

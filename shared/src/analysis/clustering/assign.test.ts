@@ -14,6 +14,9 @@ import {
   emptyCounts,
   encodeAssignPartial,
   encodeFit,
+  centralRows,
+  emptyCentral,
+  mergeCentral,
   sampleRows,
   type FittedSample
 } from './assign.ts'
@@ -131,4 +134,36 @@ test('a fitted sample and a partial survive their bytes; wrong bytes are refused
   assert.deepEqual(decodeFit(encodeFit(fit)), fit)
   assert.throws(() => decodeFit(new Uint8Array(7)), /bad length/)
   assert.throws(() => decodeAssignPartial(encodeFit(fit)), /bad magic/)
+})
+
+test('central rows: each cluster keeps its best cosines (ties to the lower row), parts merge to the whole, and survive their bytes', () => {
+  // 7 rows, two clusters; row 5 has no column and never counts.
+  const rows: BinaryRows = {
+    nDocs: 7,
+    nCols: 1,
+    indptr: Int32Array.from([0, 1, 2, 3, 4, 5, 5, 6]),
+    cols: new Int32Array(6),
+    latentOf: new Int32Array(1)
+  }
+  const assignments = Int32Array.from([0, 1, 0, 0, 1, 0, 0])
+  const cosines = Float32Array.from([0.5, 0.9, 0.7, 0.5, 0.2, 0.99, 0.1])
+  const whole = centralRows(assignments, cosines, rows, 100, 2, 2)
+  assert.deepEqual(Array.from(whole.rows), [102, 100, 101, 104], 'cluster 0: 0.7 then the lower of two 0.5s')
+  // The same rows in two parts, merged in either order.
+  const sub = (a: number, b: number): BinaryRows => ({
+    ...rows,
+    nDocs: b - a,
+    indptr: rows.indptr.slice(a, b + 1).map(x => x - rows.indptr[a])
+  })
+  const first = () => centralRows(assignments.subarray(0, 3), cosines.subarray(0, 3), sub(0, 3), 100, 2, 2)
+  const second = () => centralRows(assignments.subarray(3), cosines.subarray(3), sub(3, 7), 103, 2, 2)
+  assert.deepEqual(mergeCentral(first(), second()), whole)
+  assert.deepEqual(mergeCentral(second(), first()), whole)
+  assert.deepEqual(mergeCentral(emptyCentral(2, 2), whole), whole)
+  const partial = { start: 100, assignments, counts: countClusterLatents(rows, assignments, 2), empty: 1 }
+  assert.deepEqual(decodeAssignPartial(encodeAssignPartial({ ...partial, central: whole })), {
+    ...partial,
+    central: whole
+  })
+  assert.deepEqual(decodeAssignPartial(encodeAssignPartial(partial)), partial, 'a partial without central rows')
 })

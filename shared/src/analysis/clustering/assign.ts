@@ -124,6 +124,84 @@ export function assignNearest(
   return out
 }
 
+/**
+ * Each row's cosine to the centroid of its cluster (0 for a row with none of the columns): the sum of the centroid
+ * table over its columns, divided by the binary row's norm sqrt(columns).
+ */
+export function centroidCosines(
+  rows: BinaryRows,
+  table: Float64Array,
+  k: number,
+  assignments: Int32Array
+): Float32Array {
+  const out = new Float32Array(rows.nDocs)
+  for (let i = 0; i < rows.nDocs; i++) {
+    const n = rows.indptr[i + 1] - rows.indptr[i]
+    if (!n) continue
+    let sum = 0
+    for (let p = rows.indptr[i]; p < rows.indptr[i + 1]; p++) sum += table[rows.cols[p] * k + assignments[i]]
+    out[i] = sum / Math.sqrt(n)
+  }
+  return out
+}
+
+/** Each cluster's `top` most central dataset rows (cosine to its centroid), best first; empty slots hold row -1. */
+export interface CentralRows {
+  top: number
+  /** rows[c * top + j]: cluster c's j-th most central row, or -1. */
+  rows: Int32Array
+  cosines: Float32Array
+}
+
+const better = (cosA: number, rowA: number, cosB: number, rowB: number) => cosA > cosB || (cosA === cosB && rowA < rowB)
+
+/** Insert (row, cosine) into cluster c's list when it beats the last entry (ties: the lower row). */
+function offer(into: CentralRows, c: number, row: number, cosine: number): void {
+  const { top, rows, cosines } = into
+  const base = c * top
+  let j = top - 1
+  if (rows[base + j] >= 0 && !better(cosine, row, cosines[base + j], rows[base + j])) return
+  while (j > 0 && (rows[base + j - 1] < 0 || better(cosine, row, cosines[base + j - 1], rows[base + j - 1]))) {
+    rows[base + j] = rows[base + j - 1]
+    cosines[base + j] = cosines[base + j - 1]
+    j--
+  }
+  rows[base + j] = row
+  cosines[base + j] = cosine
+}
+
+export function emptyCentral(k: number, top: number): CentralRows {
+  return { top, rows: new Int32Array(k * top).fill(-1), cosines: new Float32Array(k * top) }
+}
+
+/** The most central rows of each cluster among rows start .. start + n - 1 (rows with no column are left out). */
+export function centralRows(
+  assignments: Int32Array,
+  cosines: Float32Array,
+  rows: BinaryRows,
+  start: number,
+  k: number,
+  top: number
+): CentralRows {
+  const out = emptyCentral(k, top)
+  for (let i = 0; i < assignments.length; i++)
+    if (rows.indptr[i + 1] > rows.indptr[i]) offer(out, assignments[i], start + i, cosines[i])
+  return out
+}
+
+/** into += add: each cluster keeps the best `top` of both lists. */
+export function mergeCentral(into: CentralRows, add: CentralRows): CentralRows {
+  if (into.top !== add.top || into.rows.length !== add.rows.length)
+    throw new RangeError('central rows of different shapes')
+  const k = into.rows.length / into.top
+  for (let c = 0; c < k; c++)
+    for (let j = 0; j < add.top; j++) {
+      const row = add.rows[c * add.top + j]
+      if (row >= 0) offer(into, c, row, add.cosines[c * add.top + j])
+    }
+  return into
+}
+
 /** One assignment part's result: the clusters of rows [start, start + assignments.length) and their counts. */
 export interface AssignPartial {
   start: number
@@ -131,24 +209,50 @@ export interface AssignPartial {
   counts: ClusterCounts
   /** Rows of the part with none of the columns. */
   empty: number
+  /** Each cluster's most central rows of the part (absent in partials of older workers). */
+  central?: CentralRows
 }
 
-const MAGIC = 0x4c424341 // "LBCA"
+const MAGIC = 0x4c424341 // "LBCA": without central rows
+const MAGIC_CENTRAL = 0x4c424332 // "LBC2"
 
-/** Bytes of a partial: a header of Int32 (magic, start, rows, k, m, empty), then assignments, sizes, inCounts, total. */
+/**
+ * Bytes of a partial: a header of Int32 (magic, start, rows, k, m, empty, top), then assignments, sizes, inCounts,
+ * total, and the central rows and their cosines (float32 bits).
+ */
 export function encodeAssignPartial(p: AssignPartial): Uint8Array {
   const { k, m } = p.counts
+  if (!p.central)
+    return packInt32(
+      [MAGIC, p.start, p.assignments.length, k, m, p.empty],
+      [p.assignments, p.counts.sizes, p.counts.inCounts, p.counts.total]
+    )
   return packInt32(
-    [MAGIC, p.start, p.assignments.length, k, m, p.empty],
-    [p.assignments, p.counts.sizes, p.counts.inCounts, p.counts.total]
+    [MAGIC_CENTRAL, p.start, p.assignments.length, k, m, p.empty, p.central.top],
+    [
+      p.assignments,
+      p.counts.sizes,
+      p.counts.inCounts,
+      p.counts.total,
+      p.central.rows,
+      new Int32Array(p.central.cosines.buffer, p.central.cosines.byteOffset, p.central.cosines.length)
+    ]
   )
 }
 
 export function decodeAssignPartial(bytes: Uint8Array): AssignPartial {
-  const { header, take } = unpackInt32(bytes, 6, MAGIC, 'a clustering partial')
-  const [, start, n, k, m, empty] = header
-  const [assignments, sizes, inCounts, total] = take([n, k, k * m, m])
-  return { start, assignments, counts: { k, m, sizes, inCounts, total }, empty }
+  const magic = bytes.byteLength >= 4 ? new DataView(bytes.buffer, bytes.byteOffset).getInt32(0, true) : 0
+  if (magic !== MAGIC_CENTRAL) {
+    const { header, take } = unpackInt32(bytes, 6, MAGIC, 'a clustering partial')
+    const [, start, n, k, m, empty] = header
+    const [assignments, sizes, inCounts, total] = take([n, k, k * m, m])
+    return { start, assignments, counts: { k, m, sizes, inCounts, total }, empty }
+  }
+  const { header, take } = unpackInt32(bytes, 7, MAGIC_CENTRAL, 'a clustering partial')
+  const [, start, n, k, m, empty, top] = header
+  const [assignments, sizes, inCounts, total, rows, cosineBits] = take([n, k, k * m, m, k * top, k * top])
+  const cosines = new Float32Array(cosineBits.buffer, cosineBits.byteOffset, cosineBits.length)
+  return { start, assignments, counts: { k, m, sizes, inCounts, total }, empty, central: { top, rows, cosines } }
 }
 
 /** An Int32 header followed by Int32 arrays, as bytes. */
