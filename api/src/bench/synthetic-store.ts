@@ -8,6 +8,7 @@ import { layout } from '@latentbase/shared/store/layout'
 import { mulberry32 as rng } from '@latentbase/shared/util/random'
 import { writeDocumentsShard } from '@latentbase/shared/store/documents/write'
 import { writeLatentShards } from '@latentbase/shared/store/latent-shards/write'
+import { bm25SidecarKey } from '@latentbase/shared/store/documents/bm25-sidecar'
 import { cscKey } from '@latentbase/shared/store/latent-shards/csc'
 import { HISTOGRAM_EDGES, mergeStats, statsFromCsr, type LatentStats } from '@latentbase/shared/analysis/latent-stats'
 import { writeLatentP90, writeLatentStats } from '@latentbase/shared/store/stats/write'
@@ -249,21 +250,25 @@ export async function writeSyntheticDataset(
       positions: positions.subarray(0, nnz)
     }
     const shards = writeLatentShards(csr, { docOffset: start, rowGroupRows: spec.rowGroupRows })
-    const docsShard = writeDocumentsShard({
-      row: Int32Array.from({ length: n }, (_, i) => start + i),
-      id: ids,
-      text: texts,
-      metadata: Array.from({ length: n }, (_, i) => JSON.stringify({ topic: topicOf[start + i] })),
-      token_count: tokenCounts,
-      truncated: new Uint8Array(n),
-      masked_tokens: new Int32Array(n)
-    })
+    const docsShard = writeDocumentsShard(
+      {
+        row: Int32Array.from({ length: n }, (_, i) => start + i),
+        id: ids,
+        text: texts,
+        metadata: Array.from({ length: n }, (_, i) => JSON.stringify({ topic: topicOf[start + i] })),
+        token_count: tokenCounts,
+        truncated: new Uint8Array(n),
+        masked_tokens: new Int32Array(n)
+      },
+      { bm25: true } // as the worker writes them
+    )
     const keys = {
       docs: layout.documentsShard(part),
       byDoc: layout.byDocumentShard(part),
       byLat: layout.byLatentShard(part)
     }
     await objects.put(prefix + keys.docs, docsShard.bytes)
+    await objects.put(prefix + bm25SidecarKey(keys.docs), docsShard.bm25!)
     await objects.put(prefix + keys.byDoc, shards.byDocument.bytes)
     await objects.put(prefix + keys.byLat, shards.byLatent.bytes)
     await objects.put(prefix + cscKey(keys.byLat), shards.byLatent.csc!)

@@ -17,6 +17,7 @@ import type { Manifest } from '@latentbase/shared/contract/manifest'
 import type { JobQueue } from '@latentbase/shared/queue/job-queue'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import { createApp } from '../app.ts'
+import { bm25SidecarKey } from '@latentbase/shared/store/documents/bm25-sidecar'
 import { OFFLINE_EMBEDDER_ID } from '@latentbase/shared/embeddings/offline'
 
 const TENANT = 'local'
@@ -42,7 +43,7 @@ let app: ReturnType<typeof createApp>
 let whaleP90 = 0
 let whaleValues: number[] = []
 
-async function commit(datasets: DatasetStore, id: string, status: DatasetRecord['status']) {
+async function commit(datasets: DatasetStore, id: string, status: DatasetRecord['status'], bm25 = false) {
   const docs: number[] = []
   const lats: number[] = []
   const vals: number[] = []
@@ -71,7 +72,7 @@ async function commit(datasets: DatasetStore, id: string, status: DatasetRecord[
       truncated: texts.map(() => 0),
       masked_tokens: texts.map(() => 0)
     },
-    { rowGroupBytes: 1000 }
+    { rowGroupBytes: 1000, bm25 }
   ) // several row groups: the BM25 index is built one group at a time
   assert.ok(docShard.file.rowGroups.length > 1)
   const stats = statsFromCsr(csr)
@@ -79,6 +80,7 @@ async function commit(datasets: DatasetStore, id: string, status: DatasetRecord[
   await store.put(prefix + 'latents/by-latent/part-00000.parquet', shards.byLatent.bytes)
   await store.put(prefix + 'latents/by-latent/part-00000.csc', shards.byLatent.csc!)
   await store.put(prefix + 'documents/part-00000.parquet', docShard.bytes)
+  if (docShard.bm25) await store.put(prefix + bm25SidecarKey('documents/part-00000.parquet'), docShard.bm25)
   await store.put(prefix + layout.latentStats(), writeLatentStats(stats))
   const now = '2026-01-01T00:00:00.000Z'
   const record: DatasetRecord = {
@@ -123,6 +125,7 @@ before(async () => {
   store = new MemoryObjectStore()
   const datasets = new DatasetStore(store)
   const stats = await commit(datasets, 'mixed', 'ready')
+  await commit(datasets, 'indexed', 'ready', true)
   await commit(datasets, 'pending', 'running')
   whaleP90 = quantile(stats, 3, 0.9)
   whaleValues = Array.from({ length: 20 }, (_, i) => 1 + i * 0.25)
@@ -226,6 +229,33 @@ test("hits carry their own ids and texts before and after the dataset's ids are 
     check(r)
     if (q.includes('price')) assert.deepEqual(r.results, first.results)
   }
+})
+
+test("bm25 and hybrid from the documents shard's BM25 sidecar answer exactly as from the texts, reading the sidecar", async () => {
+  const read: string[] = []
+  const getRange = store.getRange.bind(store)
+  store.getRange = async (key, start, end) => {
+    read.push(key)
+    return getRange(key, start, end)
+  }
+  try {
+    for (const q of [
+      'method=bm25&q=price+offer',
+      'method=bm25&q=whale+sea+minutes',
+      'method=hybrid&q=email+addresses'
+    ]) {
+      const fromTexts = SearchResult.parse((await get(`dataset=mixed&${q}&limit=20`)).body)
+      const fromSidecar = SearchResult.parse((await get(`dataset=indexed&${q}&limit=20`)).body)
+      assert.ok(fromSidecar.results.length > 3, q)
+      assert.deepEqual({ ...fromSidecar, dataset: 'mixed' }, fromTexts, q)
+    }
+  } finally {
+    store.getRange = getRange
+  }
+  assert.ok(
+    read.some(k => k.endsWith('/documents/part-00000.bm25')),
+    'the sidecar was read'
+  )
 })
 
 test('latents=: an explicit query, weighted in the order given', async () => {

@@ -11,6 +11,7 @@ import { layout } from '@latentbase/shared/store/layout'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { Bm25IndexBuilder, bm25Scores, bm25Tokens, type Bm25Index } from '@latentbase/shared/analysis/bm25'
+import { bm25SidecarKey, openBm25Sidecar, sidecarBm25Scores } from '@latentbase/shared/store/documents/bm25-sidecar'
 import {
   rankWeights,
   maximalMarginalRelevance,
@@ -209,6 +210,23 @@ function bm25Index(objects: ObjectStore, d: ReadyDataset): Promise<Bm25Index> {
     },
     ix => ix.bytes
   )
+}
+
+/**
+ * BM25 from the documents shards' sidecars (the query terms' postings only); null when a shard has none (written
+ * before them), and then the texts are indexed in memory (bm25Index), bounded by BM25_CACHE_BYTES per process.
+ */
+async function storedBm25Scores(objects: ObjectStore, d: ReadyDataset, query: string): Promise<Float32Array | null> {
+  const files = d.manifest.documents.files
+  if (!files.length || files.some(f => f.bm25Bytes === undefined)) return null
+  try {
+    const sidecars = await Promise.all(
+      files.map(f => openBm25Sidecar(objects, d.prefix + bm25SidecarKey(f.key), f.bm25Bytes!))
+    )
+    return await sidecarBm25Scores(objects, sidecars, d.manifest.documents.count, query)
+  } catch {
+    return null // a missing or damaged sidecar: the texts themselves answer
+  }
 }
 
 /** p90 of every latent (4 bytes a latent), from the histogram column of the statistics file. */
@@ -459,7 +477,7 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
     const query = keywords.length ? `${q.q!} ${keywords.join(' ')}` : q.q!
     bm25 = sliceRows
       ? await sliceBm25(ctx.objects, d, sliceRows, query)
-      : bm25Scores(await bm25Index(ctx.objects, d), query)
+      : ((await storedBm25Scores(ctx.objects, d, query)) ?? bm25Scores(await bm25Index(ctx.objects, d), query))
   }
 
   let scores: Float32Array

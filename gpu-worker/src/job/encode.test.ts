@@ -7,6 +7,7 @@ import { DatasetStore, DatasetDeletedError } from '@latentbase/shared/store/data
 import { layout } from '@latentbase/shared/store/layout'
 import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
 import { readByLatent } from '@latentbase/shared/store/latent-shards/read-by-latent'
+import { bm25SidecarKey, openBm25Sidecar } from '@latentbase/shared/store/documents/bm25-sidecar'
 import { cscKey } from '@latentbase/shared/store/latent-shards/csc'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
@@ -136,6 +137,14 @@ test('two stores get byte-identical contents; a re-run after the commit changes 
   // Each by-latent shard has its sidecar, of the size the manifest says, and reads without positions agree with it.
   for (const f of manifest.latents.byLatent)
     assert.equal(await first.store.head(prefix + cscKey(f.key)), f.cscBytes, `${f.key}: sidecar`)
+  // Each documents shard has its BM25 sidecar, of the stated size, indexing exactly the shard's rows.
+  for (const f of manifest.documents.files) {
+    assert.ok(f.bm25Bytes, `${f.key}: BM25 sidecar size`)
+    assert.equal(await first.store.head(prefix + bm25SidecarKey(f.key)), f.bm25Bytes, `${f.key}: BM25 sidecar`)
+    const sidecar = await openBm25Sidecar(first.store, prefix + bm25SidecarKey(f.key), f.bm25Bytes)
+    const { row } = await readDocuments(first.store, prefix, [f], undefined, ['token_count'])
+    assert.deepEqual(Array.from(sidecar.rows), Array.from(row))
+  }
   const every = Int32Array.from({ length: encoder.info.dSae }, (_, l) => l)
   const bySidecar = await readByLatent(first.store, prefix, manifest.latents.byLatent, every, {}, { positions: false })
   const byShard = await readByLatent(

@@ -3,6 +3,7 @@ import type { DatasetRecord } from '@latentbase/shared/contract/dataset'
 import { layout } from '@latentbase/shared/store/layout'
 import { DatasetDeletedError } from '@latentbase/shared/store/dataset-store'
 import { writeDocumentsShard } from '@latentbase/shared/store/documents/write'
+import { bm25SidecarKey } from '@latentbase/shared/store/documents/bm25-sidecar'
 import { writeLatentShards } from '@latentbase/shared/store/latent-shards/write'
 import { cscKey } from '@latentbase/shared/store/latent-shards/csc'
 import { statsFromCsr, DEFAULT_TOP_K } from '@latentbase/shared/analysis/latent-stats'
@@ -290,16 +291,19 @@ async function encodeOnePart(
     pooled.values.subarray(0, pooled.length),
     pooled.positions.subarray(0, pooled.length)
   )
-  const docsShard = writeDocumentsShard({
-    row: Int32Array.from(columns.row),
-    id: columns.id,
-    text: columns.text,
-    metadata: columns.metadata,
-    messages: columns.messages,
-    token_count: columns.tokenCount,
-    truncated: columns.truncated,
-    masked_tokens: columns.maskedTokens
-  })
+  const docsShard = writeDocumentsShard(
+    {
+      row: Int32Array.from(columns.row),
+      id: columns.id,
+      text: columns.text,
+      metadata: columns.metadata,
+      messages: columns.messages,
+      token_count: columns.tokenCount,
+      truncated: columns.truncated,
+      masked_tokens: columns.maskedTokens
+    },
+    { bm25: true }
+  )
   const latentShards = writeLatentShards(csr, { docOffset: spec.docStart, sidecar })
   const keys = {
     docs: layout.documentsShard(part),
@@ -309,6 +313,7 @@ async function encodeOnePart(
     examples: layout.partExamples(part)
   }
   await objects.put(prefix + keys.docs, docsShard.bytes)
+  if (docsShard.bm25) await objects.put(prefix + bm25SidecarKey(keys.docs), docsShard.bm25)
   await objects.put(prefix + keys.byDoc, latentShards.byDocument.bytes)
   await objects.put(prefix + keys.byLat, latentShards.byLatent.bytes)
   if (latentShards.byLatent.csc) await objects.put(prefix + cscKey(keys.byLat), latentShards.byLatent.csc)

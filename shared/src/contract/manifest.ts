@@ -38,6 +38,14 @@ export const ShardFile = z.object({
     .optional()
     .describe(
       "by-latent shards: size of the latent-major sidecar beside it (the key with .csc for .parquet: each latent's documents and values as raw arrays); absent: none was written"
+    ),
+  bm25Bytes: z
+    .number()
+    .int()
+    .nonnegative()
+    .optional()
+    .describe(
+      "documents shards: size of the BM25 sidecar beside it (the key with .bm25 for .parquet: the shard's inverted index of its texts); absent: none was written, and a BM25 search indexes the texts itself"
     )
 })
 export type ShardFile = z.infer<typeof ShardFile>

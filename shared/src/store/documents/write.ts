@@ -9,14 +9,20 @@ import {
 } from '../format.ts'
 import { int32Column, rowGroupRanges, writeTable, type ColumnSource } from '../parquet/write.ts'
 import type { DocumentColumnsInput } from './columns.ts'
+import { writeBm25Sidecar } from './bm25-sidecar.ts'
 
 export interface DocumentsShardOptions {
   /** Target text + metadata bytes per row group. */
   rowGroupBytes?: number
   maxRowGroupRows?: number
+  /** Also write the shard's BM25 sidecar (bm25-sidecar.ts): returned as `bm25`, its size in `file.bm25Bytes`. */
+  bm25?: boolean
 }
 
-export function writeDocumentsShard(columns: DocumentColumnsInput, options: DocumentsShardOptions = {}): WrittenShard {
+export function writeDocumentsShard(
+  columns: DocumentColumnsInput,
+  options: DocumentsShardOptions = {}
+): WrittenShard & { bm25?: Uint8Array } {
   const n = columns.row.length
   const names = [
     'id',
@@ -69,8 +75,17 @@ export function writeDocumentsShard(columns: DocumentColumnsInput, options: Docu
     { [KV.storeVersion]: STORE_VERSION, [KV.shard]: 'documents', [KV.docStart]: docStart, [KV.docCount]: docCount },
     DOCUMENTS_PAGE_BYTES
   )
+  const bm25 = options.bm25 ? writeBm25Sidecar(columns.row, columns.text) : undefined
   return {
     bytes: out,
-    file: { rows: n, bytes: out.length, rowGroups: rowGroupRanges(columns.row, sizes), docStart, docCount }
+    file: {
+      rows: n,
+      bytes: out.length,
+      rowGroups: rowGroupRanges(columns.row, sizes),
+      docStart,
+      docCount,
+      ...(bm25 ? { bm25Bytes: bm25.length } : {})
+    },
+    ...(bm25 ? { bm25 } : {})
   }
 }
