@@ -256,6 +256,11 @@ test("bm25 and hybrid from the documents shard's BM25 sidecar answer exactly as 
     read.some(k => k.endsWith('/documents/part-00000.bm25')),
     'the sidecar was read'
   )
+  // A sidecar gone missing: the texts answer, the same.
+  await store.delete(`${layout.datasetPrefix(TENANT, 'indexed')}${bm25SidecarKey('documents/part-00000.parquet')}`)
+  const q = 'method=bm25&q=whale+ship&limit=20'
+  const fallback = SearchResult.parse((await get(`dataset=indexed&${q}`)).body)
+  assert.deepEqual({ ...fallback, dataset: 'mixed' }, SearchResult.parse((await get(`dataset=mixed&${q}`)).body))
 })
 
 test('latents=: an explicit query, weighted in the order given', async () => {
