@@ -213,17 +213,23 @@ function bm25Index(objects: ObjectStore, d: ReadyDataset): Promise<Bm25Index> {
 }
 
 /**
- * BM25 from the documents shards' sidecars (the query terms' postings only); null when a shard has none (written
- * before them), and then the texts are indexed in memory (bm25Index), bounded by BM25_CACHE_BYTES per process.
+ * BM25 from the documents shards' sidecars (the query terms' postings only; over a slice, as an index of its texts
+ * alone); null when a shard has none (written before them), and then the texts are indexed in memory (bm25Index,
+ * bounded by BM25_CACHE_BYTES per process, or sliceBm25).
  */
-async function storedBm25Scores(objects: ObjectStore, d: ReadyDataset, query: string): Promise<Float32Array | null> {
+async function storedBm25Scores(
+  objects: ObjectStore,
+  d: ReadyDataset,
+  query: string,
+  slice?: Int32Array
+): Promise<Float32Array | null> {
   const files = d.manifest.documents.files
   if (!files.length || files.some(f => f.bm25Bytes === undefined)) return null
   try {
     const sidecars = await Promise.all(
       files.map(f => openBm25Sidecar(objects, d.prefix + bm25SidecarKey(f.key), f.bm25Bytes!))
     )
-    return await sidecarBm25Scores(objects, sidecars, d.manifest.documents.count, query)
+    return await sidecarBm25Scores(objects, sidecars, d.manifest.documents.count, query, slice)
   } catch {
     return null // a missing or damaged sidecar: the texts themselves answer
   }
@@ -475,9 +481,11 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
     ctx.progress?.(0.5, 'bm25')
     const keywords = tuning.expansion?.keywords ?? []
     const query = keywords.length ? `${q.q!} ${keywords.join(' ')}` : q.q!
-    bm25 = sliceRows
-      ? await sliceBm25(ctx.objects, d, sliceRows, query)
-      : ((await storedBm25Scores(ctx.objects, d, query)) ?? bm25Scores(await bm25Index(ctx.objects, d), query))
+    bm25 =
+      (await storedBm25Scores(ctx.objects, d, query, sliceRows)) ??
+      (sliceRows
+        ? await sliceBm25(ctx.objects, d, sliceRows, query)
+        : bm25Scores(await bm25Index(ctx.objects, d), query))
   }
 
   let scores: Float32Array

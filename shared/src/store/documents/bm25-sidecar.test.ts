@@ -56,6 +56,20 @@ test('sidecars of three shards give exactly the scores of one index over every t
     const stored = await sidecarBm25Scores(store, sidecars, all.length, query)
     assert.deepEqual(stored, bm25Scores(index, query), query)
   }
+  // Over a slice: the scores of an index of the slice's texts alone (its frequencies and mean length), at its rows.
+  const slice = Int32Array.from({ length: all.length }, (_, i) => i).filter(i => i % 3 !== 1 && i < 260)
+  const sliceIndex = buildBm25Index(Array.from(slice, r => all[r]))
+  for (const query of ['river copper', 'w17 w1999 w5', 'straße', 'absent']) {
+    const expected = new Float32Array(all.length)
+    bm25Scores(sliceIndex, query).forEach((x, i) => {
+      expected[slice[i]] = x
+    })
+    assert.deepEqual(await sidecarBm25Scores(store, sidecars, all.length, query, slice), expected, `slice: ${query}`)
+  }
+  assert.deepEqual(
+    await sidecarBm25Scores(store, sidecars, all.length, 'river', new Int32Array(0)),
+    new Float32Array(300)
+  )
   // A term's postings, shard by shard, are the whole index's restricted to the shard.
   const t = index.terms.get('harbor')!
   const whole = Array.from(index.docs.subarray(index.termPtr[t], index.termPtr[t + 1]))

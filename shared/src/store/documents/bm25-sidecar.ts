@@ -264,33 +264,53 @@ export async function readPostings(
 /**
  * BM25 scores of every dataset row (`nDocs`: the dataset's documents) for the query, from the shards' sidecars: the
  * same numbers as bm25Scores over an index of every text (document frequencies and the mean length summed over the
- * shards), reading the sidecars' heads and the query terms' postings only.
+ * shards), reading the sidecars' heads and the query terms' postings only. With `slice` (dataset rows, ascending),
+ * as an index of the slice's texts alone: its documents, frequencies and mean length, 0 elsewhere.
  */
 export async function sidecarBm25Scores(
   store: ObjectStore,
   sidecars: Bm25Sidecar[],
   nDocs: number,
   query: string,
+  slice?: Int32Array,
   k1 = BM25_K1,
   b = BM25_B
 ): Promise<Float32Array> {
   const scores = new Float32Array(nDocs)
+  let inSlice: Uint8Array | null = null
+  let n = nDocs
   let total = 0
-  for (const s of sidecars) total += s.totalLength
-  const avg = (nDocs ? total / nDocs : 0) || 1
+  if (slice) {
+    inSlice = new Uint8Array(nDocs)
+    for (const r of slice) if (r >= 0 && r < nDocs) inSlice[r] = 1
+    n = 0
+    for (const s of sidecars)
+      for (let i = 0; i < s.nDocs; i++)
+        if (inSlice[s.rows[i]]) {
+          n++
+          total += s.lengths[i]
+        }
+    if (!n) return scores
+  } else for (const s of sidecars) total += s.totalLength
+  const avg = (n ? total / n : 0) || 1
   const terms = [...new Set(bm25Tokens(query))]
   // Every term's postings at once (on S3 the reads overlap); then scored term by term in query order, as bm25Scores.
   const found = await Promise.all(terms.map(t => Promise.all(sidecars.map(s => readPostings(store, s, t)))))
   for (const perShard of found) {
     let df = 0
-    for (const p of perShard) df += p?.docs.length ?? 0
+    perShard.forEach((p, s) => {
+      if (!p) return
+      if (!inSlice) df += p.docs.length
+      else for (const d of p.docs) df += inSlice[sidecars[s].rows[d]]
+    })
     if (!df) continue
-    const idf = Math.log(1 + (nDocs - df + 0.5) / (df + 0.5))
+    const idf = Math.log(1 + (n - df + 0.5) / (df + 0.5))
     perShard.forEach((p, s) => {
       if (!p) return
       const { rows, lengths } = sidecars[s]
       for (let i = 0; i < p.docs.length; i++) {
         const d = p.docs[i]
+        if (inSlice && !inSlice[rows[d]]) continue
         const tf = p.tfs[i]
         scores[rows[d]] += (idf * (tf * (k1 + 1))) / (tf + k1 * (1 - b + (b * lengths[d]) / avg))
       }
