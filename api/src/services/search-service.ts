@@ -12,6 +12,7 @@ import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { Bm25IndexBuilder, bm25Scores, bm25Tokens, type Bm25Index } from '@latentbase/shared/analysis/bm25'
 import { bm25SidecarKey, openBm25Sidecar, sidecarBm25Scores } from '@latentbase/shared/store/documents/bm25-sidecar'
+import { BoundedCache } from '@latentbase/shared/util/bounded-cache'
 import {
   rankWeights,
   maximalMarginalRelevance,
@@ -148,45 +149,6 @@ function prefetchFooters(objects: ObjectStore, prefix: string, files: ShardFile[
 
 const datasetKey = (d: ReadyDataset) =>
   `${d.prefix}\u0000${d.manifest.createdAt}\u0000${d.manifest.version ?? 1}\u0000${d.manifest.latents.nnz}`
-
-class BoundedCache<T> {
-  private readonly entries = new Map<string, { value: Promise<T>; bytes: number }>()
-  private total = 0
-  constructor(
-    private readonly maxBytes: number,
-    private readonly maxEntries: number
-  ) {}
-  get(key: string, load: () => Promise<T>, size: (v: T) => number): Promise<T> {
-    const hit = this.entries.get(key)
-    if (hit) {
-      this.entries.delete(key)
-      this.entries.set(key, hit)
-      return hit.value
-    }
-    const entry = { value: load(), bytes: 0 }
-    this.entries.set(key, entry)
-    entry.value.then(
-      v => {
-        if (this.entries.get(key) !== entry) return
-        entry.bytes = size(v)
-        this.total += entry.bytes
-        this.evict(key)
-      },
-      () => {
-        if (this.entries.get(key) === entry) this.entries.delete(key)
-      }
-    )
-    return entry.value
-  }
-  private evict(keep: string): void {
-    for (const [k, e] of this.entries) {
-      if (this.total <= this.maxBytes && this.entries.size <= this.maxEntries) return
-      if (k === keep) continue
-      this.entries.delete(k)
-      this.total -= e.bytes
-    }
-  }
-}
 
 const bm25Caches = new WeakMap<ObjectStore, BoundedCache<Bm25Index>>()
 const p90Caches = new WeakMap<ObjectStore, BoundedCache<Float32Array>>()

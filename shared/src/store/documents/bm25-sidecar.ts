@@ -4,6 +4,7 @@
  */
 import { BM25_B, BM25_K1, Bm25IndexBuilder, bm25Tokens } from '../../analysis/bm25.ts'
 import type { ObjectStore } from '../object-store.ts'
+import { BoundedCache } from '../../util/bounded-cache.ts'
 
 /*
  * Layout (little-endian):
@@ -199,12 +200,24 @@ export function openBm25Sidecar(store: ObjectStore, key: string, size: number): 
   return loading
 }
 
+type Postings = { docs: Int32Array; tfs: Uint16Array }
+
+/** Decoded postings (and absent terms) kept per process: a warm query with known terms reads nothing. */
+const POSTINGS_CACHE_BYTES = 16 << 20
+const postingsCaches = new WeakMap<ObjectStore, BoundedCache<Postings | null>>()
+
 /** A term's postings in one shard: document indexes in the shard (ascending) and term frequencies; null if absent. */
-export async function readPostings(
-  store: ObjectStore,
-  sidecar: Bm25Sidecar,
-  term: string
-): Promise<{ docs: Int32Array; tfs: Uint16Array } | null> {
+export function readPostings(store: ObjectStore, sidecar: Bm25Sidecar, term: string): Promise<Postings | null> {
+  let cache = postingsCaches.get(store)
+  if (!cache) postingsCaches.set(store, (cache = new BoundedCache(POSTINGS_CACHE_BYTES, 100_000)))
+  return cache.get(
+    `${sidecar.key}\u0000${sidecar.headBytes + sidecar.dictBytes}\u0000${term}`,
+    () => fetchPostings(store, sidecar, term),
+    p => 64 + 2 * term.length + (p ? p.docs.byteLength + p.tfs.byteLength : 0)
+  )
+}
+
+async function fetchPostings(store: ObjectStore, sidecar: Bm25Sidecar, term: string): Promise<Postings | null> {
   const { firstTerms } = sidecar
   // The last block whose first term is <= term.
   let lo = 0
