@@ -8,7 +8,7 @@ import { bm25SidecarKey, openBm25Sidecar, readPostings, sidecarBm25Scores, write
 
 const WORDS = 'river stone quiet market lantern harbor copper meadow signal winter ledger orchard velvet'.split(' ')
 
-/** 300 texts over ~2,000 distinct terms (many dictionary blocks), some empty, some non-Latin, some long words. */
+/** 300 texts over ~2,000 distinct terms (many dictionary blocks), some empty, some non-Latin, some long words (one of 70,000 letters). */
 function texts(): string[] {
   const rand = mulberry32(5)
   return Array.from({ length: 300 }, (_, i) => {
@@ -16,7 +16,7 @@ function texts(): string[] {
     const words = Array.from({ length: 5 + Math.floor(rand() * 40) }, () =>
       rand() < 0.5 ? WORDS[Math.floor(rand() * WORDS.length)] : `w${Math.floor(rand() * 2000)}`
     )
-    if (i % 11 === 0) words.push('Straße', 'mañana', '東京', 'aaaa'.repeat(20))
+    if (i % 11 === 0) words.push('Straße', 'mañana', '東京', 'aaaa'.repeat(20), 'b'.repeat(70_000))
     return words.join(rand() < 0.5 ? ' ' : ', ')
   })
 }
@@ -49,6 +49,7 @@ test('sidecars of three shards give exactly the scores of one index over every t
     `${first} ${last}`,
     'straße 東京 mañana',
     'aaaa'.repeat(20),
+    `${'b'.repeat(70_000)} river`,
     'absent words only',
     '0',
     ''

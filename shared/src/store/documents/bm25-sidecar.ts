@@ -10,9 +10,9 @@ import { BoundedCache } from '../../util/bounded-cache.ts'
  * Layout (little-endian):
  *   header (32 bytes): magic u32, nDocs u32, nTerms u32, nBlocks u32, totalLength f64, headBytes u32, dictBytes u32
  *   rows i32[nDocs] (the dataset rows of the shard's documents), lengths i32[nDocs] (their BM25 token counts)
- *   block index: per dictionary block, its first term (u16 byte length, UTF-8), its offset u32 and length u32 in the
+ *   block index: per dictionary block, its first term (u32 byte length, UTF-8), its offset u32 and length u32 in the
  *     dictionary                                                                   (the head ends here: headBytes)
- *   dictionary: blocks of TERMS_PER_BLOCK terms in ascending order, each term as (u16 byte length, UTF-8, df u32,
+ *   dictionary: blocks of TERMS_PER_BLOCK terms in ascending order, each term as (u32 byte length, UTF-8, df u32,
  *     postings offset u32, postings length u32)                                    (dictBytes)
  *   postings: per term, (document index in the shard as a delta from the previous one, term frequency), varints
  * A search reads the head once per process (cached), then per query term one dictionary block and one postings run.
@@ -37,11 +37,6 @@ class Bytes {
     grown.set(this.buf.subarray(0, this.n))
     this.buf = grown
     this.view = new DataView(grown.buffer)
-  }
-  u16(x: number): void {
-    this.room(2)
-    this.view.setUint16(this.n, x, true)
-    this.n += 2
   }
   u32(x: number): void {
     this.room(4)
@@ -97,7 +92,7 @@ export function writeBm25Sidecar(rows: ArrayLike<number>, texts: ArrayLike<strin
       firsts.push(name)
       blockAt.push(dict.n)
     }
-    dict.u16(name.length)
+    dict.u32(name.length)
     dict.bytes(name)
     dict.u32(hi - lo)
     dict.u32(at)
@@ -115,7 +110,7 @@ export function writeBm25Sidecar(rows: ArrayLike<number>, texts: ArrayLike<strin
   for (let i = 0; i < n; i++) head.u32(rows[i])
   for (let i = 0; i < n; i++) head.u32(index.docLength[i])
   for (let b = 0; b < firsts.length; b++) {
-    head.u16(firsts[b].length)
+    head.u32(firsts[b].length)
     head.bytes(firsts[b])
     head.u32(blockAt[b])
     head.u32((b + 1 < blockAt.length ? blockAt[b + 1] : dict.n) - blockAt[b])
@@ -185,9 +180,9 @@ export function openBm25Sidecar(store: ObjectStore, key: string, size: number): 
     const blockLength = new Uint32Array(nBlocks)
     let at = 8 * nDocs
     for (let b = 0; b < nBlocks; b++) {
-      const len = hv.getUint16(at, true)
-      firstTerms[b] = fromUtf8.decode(head.subarray(at + 2, at + 2 + len))
-      at += 2 + len
+      const len = hv.getUint32(at, true)
+      firstTerms[b] = fromUtf8.decode(head.subarray(at + 4, at + 4 + len))
+      at += 4 + len
       blockOffset[b] = hv.getUint32(at, true)
       blockLength[b] = hv.getUint32(at + 4, true)
       at += 8
@@ -235,9 +230,9 @@ async function fetchPostings(store: ObjectStore, sidecar: Bm25Sidecar, term: str
   const wanted = utf8.encode(term)
   let at = 0
   while (at < block.length) {
-    const len = view.getUint16(at, true)
-    const name = block.subarray(at + 2, at + 2 + len)
-    at += 2 + len
+    const len = view.getUint32(at, true)
+    const name = block.subarray(at + 4, at + 4 + len)
+    at += 4 + len
     const df = view.getUint32(at, true)
     const offset = view.getUint32(at + 4, true)
     const length = view.getUint32(at + 8, true)
