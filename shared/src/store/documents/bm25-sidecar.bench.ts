@@ -90,7 +90,7 @@ try {
   // With sidecars: the heads once per process, then each query's terms' postings.
   t = performance.now()
   const sidecars = await Promise.all(files.map(f => openBm25Sidecar(store, bm25SidecarKey(f.key), f.bm25Bytes!)))
-  const first = await sidecarBm25Scores(store, sidecars, nDocs, QUERIES[0])
+  await sidecarBm25Scores(store, sidecars, nDocs, QUERIES[0])
   const firstMs = performance.now() - t
   // Queries whose terms this process has not read yet (each term's postings fetched from every shard), then the
   // same queries again (their postings cached).

@@ -12,8 +12,9 @@ import { BoundedCache } from '../../util/bounded-cache.ts'
  *   rows i32[nDocs] (the dataset rows of the shard's documents), lengths i32[nDocs] (their BM25 token counts)
  *   block index: per dictionary block, its first term (u32 byte length, UTF-8), its offset u32 and length u32 in the
  *     dictionary                                                                   (the head ends here: headBytes)
- *   dictionary: blocks of TERMS_PER_BLOCK terms in ascending order, each term as (u32 byte length, UTF-8, df u32,
- *     postings offset u32, postings length u32)                                    (dictBytes)
+ *   dictionary: blocks of TERMS_PER_BLOCK terms in ascending order, as varints: the block's first postings offset,
+ *     then per term the bytes it shares with the term before it in the block, its own byte count and bytes (UTF-8),
+ *     its document frequency and its postings' length (front coding)              (dictBytes)
  *   postings: per term, (document index in the shard as a delta from the previous one, term frequency), varints
  * A search reads the head once per process (cached), then per query term one dictionary block and one postings run.
  */
@@ -23,7 +24,7 @@ const TERMS_PER_BLOCK = 64
 
 /** The sidecar's key beside a documents shard's key. */
 export function bm25SidecarKey(shardKey: string): string {
-  return shardKey.replace(/\.parquet$/, '') + '.bm25'
+  return `${shardKey.replace(/\.parquet$/, '')}.bm25`
 }
 
 /** Growable byte output. */
@@ -76,6 +77,7 @@ export function writeBm25Sidecar(rows: ArrayLike<number>, texts: ArrayLike<strin
   const dict = new Bytes()
   const firsts: Uint8Array[] = []
   const blockAt: number[] = []
+  let previous = new Uint8Array(0)
   for (let i = 0; i < terms.length; i++) {
     const t = index.terms.get(terms[i])!
     const lo = index.termPtr[t]
@@ -88,15 +90,22 @@ export function writeBm25Sidecar(rows: ArrayLike<number>, texts: ArrayLike<strin
       prev = index.docs[p]
     }
     const name = utf8.encode(terms[i])
+    // Front coding: a term is stored as the bytes it shares with the one before it in its block, then its own.
+    let shared = 0
     if (i % TERMS_PER_BLOCK === 0) {
       firsts.push(name)
       blockAt.push(dict.n)
+      dict.varint(at) // the block's first postings offset; the others follow from the lengths
+    } else {
+      const before = previous
+      while (shared < before.length && shared < name.length && before[shared] === name[shared]) shared++
     }
-    dict.u32(name.length)
-    dict.bytes(name)
-    dict.u32(hi - lo)
-    dict.u32(at)
-    dict.u32(postings.n - at)
+    dict.varint(shared)
+    dict.varint(name.length - shared)
+    dict.bytes(name.subarray(shared))
+    dict.varint(hi - lo)
+    dict.varint(postings.n - at)
+    previous = name
   }
   const head = new Bytes()
   head.u32(MAGIC)
@@ -226,18 +235,36 @@ async function fetchPostings(store: ObjectStore, sidecar: Bm25Sidecar, term: str
   if (b < 0) return null
   const start = sidecar.headBytes + sidecar.blockOffset[b]
   const block = await mustGetRange(store, sidecar.key, start, start + sidecar.blockLength[b])
-  const view = new DataView(block.buffer, block.byteOffset, block.byteLength)
   const wanted = utf8.encode(term)
   let at = 0
+  const varint = () => {
+    let x = 0
+    let shift = 0
+    let c: number
+    do {
+      c = block[at++]
+      x += (c & 0x7f) * 2 ** shift
+      shift += 7
+    } while (c & 0x80)
+    return x
+  }
+  let offset = varint()
+  let name = new Uint8Array(0)
   while (at < block.length) {
-    const len = view.getUint32(at, true)
-    const name = block.subarray(at + 4, at + 4 + len)
-    at += 4 + len
-    const df = view.getUint32(at, true)
-    const offset = view.getUint32(at + 4, true)
-    const length = view.getUint32(at + 8, true)
-    at += 12
-    if (len !== wanted.length || !name.every((x, i) => x === wanted[i])) continue
+    const shared = varint()
+    const own = varint()
+    const next = new Uint8Array(shared + own)
+    next.set(name.subarray(0, shared))
+    next.set(block.subarray(at, at + own), shared)
+    at += own
+    name = next
+    const df = varint()
+    const length = varint()
+    const match = name.length === wanted.length && name.every((x, i) => x === wanted[i])
+    if (!match) {
+      offset += length
+      continue
+    }
     const from = sidecar.headBytes + sidecar.dictBytes + offset
     const bytes = await mustGetRange(store, sidecar.key, from, from + length)
     const docs = new Int32Array(df)
