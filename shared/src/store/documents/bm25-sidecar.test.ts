@@ -84,6 +84,33 @@ test('sidecars of three shards give exactly the scores of one index over every t
   assert.equal(await readPostings(store, sidecars[0], 'zzzz'), null, 'after the last term')
 })
 
+test('a small dictionary comes with the head, a large one is read block by block: the same scores', async () => {
+  const store = new MemoryObjectStore()
+  // 2,000 documents of 20 random 9-letter terms each: ~40,000 terms, a dictionary past the 128 KB kept with the head.
+  const rand = mulberry32(9)
+  const word = () => Array.from({ length: 9 }, () => String.fromCharCode(97 + Math.floor(rand() * 26))).join('')
+  const big = Array.from({ length: 2000 }, (_, i) =>
+    [...Array.from({ length: 20 }, word), WORDS[i % WORDS.length]].join(' ')
+  )
+  const some = big[7].split(' ')
+  const small = big.slice(0, 20)
+  for (const [name, list] of [
+    ['big', big],
+    ['small', small]
+  ] as const) {
+    const bytes = writeBm25Sidecar(
+      Int32Array.from(list, (_, i) => i),
+      list
+    )
+    await store.put(name, bytes)
+    const sidecar = await openBm25Sidecar(store, name, bytes.length)
+    assert.equal(sidecar.dictionary === undefined, name === 'big', `${name}: dictionary kept with the head`)
+    const index = buildBm25Index(list)
+    for (const query of [`${some[3]} river`, `${some[0]} ${some[19]}`, `${WORDS[3]} ${some[5]}`, 'nothing'])
+      assert.deepEqual(await sidecarBm25Scores(store, [sidecar], list.length, query), bm25Scores(index, query), query)
+  }
+})
+
 test('a file that is not a sidecar, or is cut short, is refused', async () => {
   const store = new MemoryObjectStore()
   await store.put('x.bm25', new Uint8Array(64))

@@ -147,10 +147,15 @@ export interface Bm25Sidecar {
   blockLength: Uint32Array
   headBytes: number
   dictBytes: number
+  /** The whole dictionary, when small enough to keep with the head. */
+  dictionary?: Uint8Array
 }
 
-const CACHE_ENTRIES = 512
-const caches = new WeakMap<ObjectStore, Map<string, Promise<Bm25Sidecar>>>()
+/** Heads kept per process (rows and lengths: 8 bytes a document, plus block indexes and small dictionaries). */
+const HEADS_CACHE_BYTES = 64 << 20
+/** A dictionary up to this size is read with the head and kept: a query term then costs one read per shard, not two. */
+const INLINE_DICTIONARY_BYTES = 128 << 10
+const caches = new WeakMap<ObjectStore, BoundedCache<Bm25Sidecar>>()
 
 async function mustGetRange(store: ObjectStore, key: string, start: number, end: number): Promise<Uint8Array> {
   const bytes = await store.getRange(key, start, end)
@@ -161,47 +166,54 @@ async function mustGetRange(store: ObjectStore, key: string, start: number, end:
 /** The sidecar's head, read once per process and store (by key and size: a rewritten sidecar is read again). */
 export function openBm25Sidecar(store: ObjectStore, key: string, size: number): Promise<Bm25Sidecar> {
   let cache = caches.get(store)
-  if (!cache) caches.set(store, (cache = new Map()))
-  const id = `${key}\u0000${size}`
-  const hit = cache.get(id)
-  if (hit) {
-    cache.delete(id)
-    cache.set(id, hit)
-    return hit
-  }
-  const loading = (async (): Promise<Bm25Sidecar> => {
-    const header = await mustGetRange(store, key, 0, Math.min(size, HEADER_BYTES))
-    const view = new DataView(header.buffer, header.byteOffset, header.byteLength)
-    if (header.length < HEADER_BYTES || view.getUint32(0, true) !== MAGIC)
-      throw new Error(`BM25 sidecar ${key}: not a sidecar (bad magic)`)
-    const nDocs = view.getUint32(4, true)
-    const nBlocks = view.getUint32(12, true)
-    const totalLength = view.getFloat64(16, true)
-    const headBytes = view.getUint32(24, true)
-    const dictBytes = view.getUint32(28, true)
-    if (headBytes + dictBytes > size) throw new Error(`BM25 sidecar ${key}: truncated`)
-    const head = (await mustGetRange(store, key, HEADER_BYTES, headBytes)).slice()
-    const rows = new Int32Array(head.buffer, 0, nDocs)
-    const lengths = new Int32Array(head.buffer, 4 * nDocs, nDocs)
-    const hv = new DataView(head.buffer)
-    const firstTerms: string[] = new Array(nBlocks)
-    const blockOffset = new Uint32Array(nBlocks)
-    const blockLength = new Uint32Array(nBlocks)
-    let at = 8 * nDocs
-    for (let b = 0; b < nBlocks; b++) {
-      const len = hv.getUint32(at, true)
-      firstTerms[b] = fromUtf8.decode(head.subarray(at + 4, at + 4 + len))
-      at += 4 + len
-      blockOffset[b] = hv.getUint32(at, true)
-      blockLength[b] = hv.getUint32(at + 4, true)
-      at += 8
-    }
-    return { key, nDocs, totalLength, rows, lengths, firstTerms, blockOffset, blockLength, headBytes, dictBytes }
-  })()
-  loading.catch(() => cache.delete(id))
-  cache.set(id, loading)
-  if (cache.size > CACHE_ENTRIES) cache.delete(cache.keys().next().value!)
-  return loading
+  if (!cache) caches.set(store, (cache = new BoundedCache(HEADS_CACHE_BYTES, 4096)))
+  return cache.get(
+    `${key}\u0000${size}`,
+    async (): Promise<Bm25Sidecar> => {
+      const header = await mustGetRange(store, key, 0, Math.min(size, HEADER_BYTES))
+      const view = new DataView(header.buffer, header.byteOffset, header.byteLength)
+      if (header.length < HEADER_BYTES || view.getUint32(0, true) !== MAGIC)
+        throw new Error(`BM25 sidecar ${key}: not a sidecar (bad magic)`)
+      const nDocs = view.getUint32(4, true)
+      const nBlocks = view.getUint32(12, true)
+      const totalLength = view.getFloat64(16, true)
+      const headBytes = view.getUint32(24, true)
+      const dictBytes = view.getUint32(28, true)
+      if (headBytes + dictBytes > size) throw new Error(`BM25 sidecar ${key}: truncated`)
+      // The dictionary follows the head: a small one comes in the same read.
+      const inline = dictBytes <= INLINE_DICTIONARY_BYTES
+      const head = (await mustGetRange(store, key, HEADER_BYTES, headBytes + (inline ? dictBytes : 0))).slice()
+      const rows = new Int32Array(head.buffer, 0, nDocs)
+      const lengths = new Int32Array(head.buffer, 4 * nDocs, nDocs)
+      const hv = new DataView(head.buffer)
+      const firstTerms: string[] = new Array(nBlocks)
+      const blockOffset = new Uint32Array(nBlocks)
+      const blockLength = new Uint32Array(nBlocks)
+      let at = 8 * nDocs
+      for (let b = 0; b < nBlocks; b++) {
+        const len = hv.getUint32(at, true)
+        firstTerms[b] = fromUtf8.decode(head.subarray(at + 4, at + 4 + len))
+        at += 4 + len
+        blockOffset[b] = hv.getUint32(at, true)
+        blockLength[b] = hv.getUint32(at + 4, true)
+        at += 8
+      }
+      return {
+        key,
+        nDocs,
+        totalLength,
+        rows,
+        lengths,
+        firstTerms,
+        blockOffset,
+        blockLength,
+        headBytes,
+        dictBytes,
+        ...(inline ? { dictionary: head.subarray(headBytes - HEADER_BYTES) } : {})
+      }
+    },
+    s => s.rows.byteLength + s.lengths.byteLength + (s.dictionary?.byteLength ?? 0) + 24 * s.firstTerms.length
+  )
 }
 
 type Postings = { docs: Int32Array; tfs: Uint16Array }
@@ -234,7 +246,9 @@ async function fetchPostings(store: ObjectStore, sidecar: Bm25Sidecar, term: str
   const b = lo - 1
   if (b < 0) return null
   const start = sidecar.headBytes + sidecar.blockOffset[b]
-  const block = await mustGetRange(store, sidecar.key, start, start + sidecar.blockLength[b])
+  const block = sidecar.dictionary
+    ? sidecar.dictionary.subarray(sidecar.blockOffset[b], sidecar.blockOffset[b] + sidecar.blockLength[b])
+    : await mustGetRange(store, sidecar.key, start, start + sidecar.blockLength[b])
   const wanted = utf8.encode(term)
   let at = 0
   const varint = () => {
