@@ -250,64 +250,53 @@ async function fetchPostings(store: ObjectStore, sidecar: Bm25Sidecar, term: str
     ? sidecar.dictionary.subarray(sidecar.blockOffset[b], sidecar.blockOffset[b] + sidecar.blockLength[b])
     : await mustGetRange(store, sidecar.key, start, start + sidecar.blockLength[b])
   const wanted = utf8.encode(term)
-  let at = 0
-  const varint = () => {
-    let x = 0
-    let shift = 0
-    let c: number
-    do {
-      c = block[at++]
-      x += (c & 0x7f) * 2 ** shift
-      shift += 7
-    } while (c & 0x80)
-    return x
-  }
-  let offset = varint()
+  const dict = new VarintReader(block)
+  let offset = dict.next()
   let name = new Uint8Array(0)
-  while (at < block.length) {
-    const shared = varint()
-    const own = varint()
+  while (dict.at < block.length) {
+    const shared = dict.next()
+    const own = dict.next()
     const next = new Uint8Array(shared + own)
     next.set(name.subarray(0, shared))
-    next.set(block.subarray(at, at + own), shared)
-    at += own
+    next.set(block.subarray(dict.at, dict.at + own), shared)
+    dict.at += own
     name = next
-    const df = varint()
-    const length = varint()
-    const match = name.length === wanted.length && name.every((x, i) => x === wanted[i])
-    if (!match) {
+    const df = dict.next()
+    const length = dict.next()
+    if (name.length !== wanted.length || !name.every((x, i) => x === wanted[i])) {
       offset += length
       continue
     }
     const from = sidecar.headBytes + sidecar.dictBytes + offset
-    const bytes = await mustGetRange(store, sidecar.key, from, from + length)
+    const postings = new VarintReader(await mustGetRange(store, sidecar.key, from, from + length))
     const docs = new Int32Array(df)
     const tfs = new Uint16Array(df)
-    let p = 0
     let doc = -1
     for (let i = 0; i < df; i++) {
-      let x = 0
-      let shift = 0
-      let c: number
-      do {
-        c = bytes[p++]
-        x |= (c & 0x7f) << shift
-        shift += 7
-      } while (c & 0x80)
-      doc += x + 1
-      let tf = 0
-      shift = 0
-      do {
-        c = bytes[p++]
-        tf |= (c & 0x7f) << shift
-        shift += 7
-      } while (c & 0x80)
+      doc += postings.next() + 1
       docs[i] = doc
-      tfs[i] = tf
+      tfs[i] = postings.next()
     }
     return { docs, tfs }
   }
   return null
+}
+
+/** Reads the unsigned varints Bytes.varint writes, from `at` on. */
+class VarintReader {
+  at = 0
+  constructor(private readonly bytes: Uint8Array) {}
+  next(): number {
+    let x = 0
+    let scale = 1
+    let c: number
+    do {
+      c = this.bytes[this.at++]
+      x += (c & 0x7f) * scale
+      scale *= 128
+    } while (c & 0x80)
+    return x
+  }
 }
 
 /**
