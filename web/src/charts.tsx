@@ -84,8 +84,8 @@ export function DiffChart({
             }}
           >
             <rect x={0} y={y - 2} width={width} height={rowH} class="hit" />
-            <text x={4} y={y + 11} class={l.label || !l.peak ? 'name' : 'name peak'}>
-              #{l.latent} {l.label || !l.peak ? shortLabel(l.label, 38) : shortLabel(peakText(l.peak), 38)}
+            <text x={4} y={y + 11} class={!l.label && l.peak ? 'name peak' : 'name'}>
+              #{l.latent} {shortLabel(l.label ?? (l.peak ? peakText(l.peak) : null), 38)}
             </text>
             <text x={4} y={y + 22} class="meta">
               {l.labelSource ?? (l.peak ? `no label · ${l.peak.count}/${l.peak.examples} top examples` : 'no label')}
