@@ -259,8 +259,18 @@ test("bm25 and hybrid from the documents shard's BM25 sidecar answer exactly as 
   // A sidecar gone missing: the texts answer, the same.
   await store.delete(`${layout.datasetPrefix(TENANT, 'indexed')}${bm25SidecarKey('documents/part-00000.parquet')}`)
   const q = 'method=bm25&q=whale+ship&limit=20'
-  const fallback = SearchResult.parse((await get(`dataset=indexed&${q}`)).body)
-  assert.deepEqual({ ...fallback, dataset: 'mixed' }, SearchResult.parse((await get(`dataset=mixed&${q}`)).body))
+  const warnings: string[] = []
+  const warn = console.warn
+  console.warn = (line: string) => warnings.push(line)
+  try {
+    const fallback = SearchResult.parse((await get(`dataset=indexed&${q}`)).body)
+    assert.deepEqual({ ...fallback, dataset: 'mixed' }, SearchResult.parse((await get(`dataset=mixed&${q}`)).body))
+    await get(`dataset=indexed&method=bm25&q=crew+minutes`)
+  } finally {
+    console.warn = warn
+  }
+  assert.equal(warnings.length, 1, 'said once')
+  assert.match(warnings[0], /BM25 sidecars of .*indexed.* unreadable .*indexing the texts instead/)
 })
 
 test('latents=: an explicit query, weighted in the order given', async () => {

@@ -192,10 +192,20 @@ async function storedBm25Scores(
       files.map(f => openBm25Sidecar(objects, d.prefix + bm25SidecarKey(f.key), f.bm25Bytes!))
     )
     return await sidecarBm25Scores(objects, sidecars, d.manifest.documents.count, query, slice)
-  } catch {
-    return null // a missing or damaged sidecar: the texts themselves answer
+  } catch (err) {
+    // A missing or damaged sidecar: the texts themselves answer (slower, the same scores), said once per dataset.
+    if (!warnedBm25.has(d.prefix)) {
+      if (warnedBm25.size >= 1024) warnedBm25.clear()
+      warnedBm25.add(d.prefix)
+      console.warn(
+        `search: BM25 sidecars of ${d.prefix} unreadable (${(err as Error).message}); indexing the texts instead`
+      )
+    }
+    return null
   }
 }
+
+const warnedBm25 = new Set<string>()
 
 /** p90 of every latent (4 bytes a latent), from the histogram column of the statistics file. */
 function p90All(objects: ObjectStore, d: ReadyDataset): Promise<Float32Array> {
