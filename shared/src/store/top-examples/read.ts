@@ -32,6 +32,28 @@ const rawBytes = (bytes: Uint8Array) => bytes as unknown
 /** Pages of the tokens column (16 KB each as written) one read may skip over rather than start another read. */
 const MERGE_PAGES = 8
 
+/** The array of `ex` that a stored column fills. */
+function columnOf(ex: LatentExamples, column: string): { [row: number]: unknown } {
+  switch (column) {
+    case 'rank':
+      return ex.rank
+    case 'doc':
+      return ex.doc
+    case 'value':
+      return ex.value
+    case 'position':
+      return ex.position
+    case 'window_start':
+      return ex.windowStart
+    case 'tokens':
+      return ex.tokens
+    case 'activations':
+      return ex.activations
+    default:
+      throw new Error(`top examples: no column ${column}`)
+  }
+}
+
 const emptyExamples = (n = 0): LatentExamples => ({
   rank: new Int32Array(n),
   doc: new Int32Array(n),
@@ -181,32 +203,11 @@ export async function readExamplesOfLatents(
           const data = columnData as ArrayLike<unknown>
           const chunkEnd = rowStart + data.length
           for (const { ex, lo, end } of span.runs) {
+            const target = columnOf(ex, columnName)
+            const json = columnName === 'tokens' || columnName === 'activations'
             for (let row = Math.max(lo, rowStart); row < Math.min(end, chunkEnd); row++) {
-              const r = row - lo
               const x = data[row - rowStart]
-              switch (columnName) {
-                case 'rank':
-                  ex.rank[r] = x as number
-                  break
-                case 'doc':
-                  ex.doc[r] = x as number
-                  break
-                case 'value':
-                  ex.value[r] = x as number
-                  break
-                case 'position':
-                  ex.position[r] = x as number
-                  break
-                case 'window_start':
-                  ex.windowStart[r] = x as number
-                  break
-                case 'tokens':
-                  ex.tokens[r] = asJson<string[]>(x)
-                  break
-                case 'activations':
-                  ex.activations[r] = asJson<number[]>(x)
-                  break
-              }
+              target[row - lo] = json ? asJson(x) : (x as number)
             }
           }
         }
