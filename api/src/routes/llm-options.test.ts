@@ -20,6 +20,9 @@ import type { AnalysisQueueMessage, AnalysisJobMessage } from '@latentbase/share
 import type { JobQueue } from '@latentbase/shared/queue/job-queue'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import { createApp } from '../app.ts'
+import { computeClusters } from '../services/clusters-service.ts'
+import { readDocuments } from '@latentbase/shared/store/documents/read'
+import { layout } from '@latentbase/shared/store/layout'
 import type { AppDeps } from '../deps.ts'
 import { getJob, runAnalysisJob, readResultPage } from '../services/analysis-jobs.ts'
 import { analysesClient } from '@latentbase/sdk/analyses'
@@ -294,6 +297,40 @@ test("rerank=true: the top 50 come back in the LLM's order; a malformed answer k
   } finally {
     rerankMalformed = false
   }
+})
+
+test('clusters fitted on a sample are named at the merge, from their final central documents', async () => {
+  const ctx = {
+    objects: deps.objects,
+    datasets: deps.datasets,
+    encoders: deps.encoders,
+    embedder: deps.embedder!,
+    tenant: TENANT,
+    llm: client
+  }
+  const sent = llm.requests.length
+  // 120 documents, a sample of 100, parts of 50: fitted, then assigned in 3 parts and merged in this process.
+  const result = await computeClusters(
+    ctx,
+    { dataset: 'a', k: 2, nameClusters: true, seed: 1, sampleMaxDocs: 100 },
+    undefined,
+    50
+  )
+  assert.deepEqual(result.fit, { sample: 100, of: N_DOCS, parts: 3, assign: 'nearest-centroid' })
+  assert.ok(result.clusters.every(c => typeof c.name === 'string' && c.name.length > 0))
+  assert.equal(result.usage?.calls, 2, 'one naming call per cluster, none at the fit')
+  assert.deepEqual(result.failed, [])
+  const naming = llm.requests.slice(sent).map(userText)
+  assert.equal(naming.length, 2)
+  const m = (await deps.datasets.getManifest(TENANT, 'a'))!
+  const docs = await readDocuments(deps.objects, layout.datasetPrefix(TENANT, 'a'), m.documents.files, undefined, [
+    'text'
+  ])
+  for (const c of result.clusters)
+    assert.ok(
+      naming.some(prompt => c.central.every(row => prompt.includes(String(docs.text[row])))),
+      `cluster ${c.id} was named from its central rows ${c.central}`
+    )
 })
 
 test('clusters: axis -> key phrases -> latents; nameClusters names each cluster; a failed name is null and reported', async () => {

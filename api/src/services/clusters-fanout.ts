@@ -30,6 +30,9 @@ import type { AnalysisContext } from './context.ts'
 import { loadReadyDataset, readDocumentRange } from './ready-dataset.ts'
 import { loadLabelInfo } from './latent-page-service.ts'
 import { withPeaks, type PeakSource } from './latent-peaks.ts'
+import { nameClusters } from './cluster-names.ts'
+import { requireLlm } from './llm-helpers.ts'
+import { addUsage } from '@latentbase/shared/llm/cost'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 
 /** Documents per assignment part by default (one part's rows are what a worker holds besides the fit). */
@@ -54,6 +57,8 @@ export interface ClustersPlan {
   bounds: number[]
   /** The answer as fitted on the sample, without its per-row arrays; the merge fills in sizes, latents, assignments. */
   head: Omit<ClustersResult, 'assignments' | 'affinities' | 'rows'>
+  /** nameClusters: the merge names the clusters once they are final (their sizes, latents and central rows). */
+  nameClusters?: boolean
   /** When the job began (ms since the epoch), for the answer's `seconds`. */
   startedAt: number
 }
@@ -238,8 +243,18 @@ export async function mergeClusterParts(
       ...(rows ? { central: rows } : {})
     }
   })
+  let { usage, failed } = plan.head
+  if (plan.nameClusters) {
+    const llm = requireLlm(ctx.llm, 'nameClusters')
+    const ledger = llm.newLedger()
+    failed = [...(failed ?? [])]
+    await nameClusters(ctx.objects, ds, clusters, llm, ledger, failed)
+    usage = addUsage(usage, ledger.summary())
+  }
   return {
     ...plan.head,
+    ...(usage ? { usage } : {}),
+    ...(failed ? { failed } : {}),
     emptyDocuments: empty,
     seconds: (Date.now() - plan.startedAt) / 1000,
     clusters,

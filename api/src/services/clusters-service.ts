@@ -24,6 +24,7 @@ import {
 import type { DryRunEstimate } from '@latentbase/shared/contract/llm'
 import { estimatePlan, type PlannedCall } from '@latentbase/shared/llm/cost'
 import { TYPICAL_LABEL } from './relabel-service.ts'
+import { NAME_DOCUMENT_CHARS, nameClusters } from './cluster-names.ts'
 import { clip } from './hypotheses-service.ts'
 import type { AnalysisContext } from './context.ts'
 import { loadReadyDataset, readDocumentRange } from './ready-dataset.ts'
@@ -218,39 +219,10 @@ export async function planClusters(
     latents,
     central: Array.from(out.central[c], datasetRow)
   }))
-  if (request.nameClusters) {
+  // Fitted on a sample, the clusters are final only after the parts: they are named at the merge (mergeClusterParts).
+  if (request.nameClusters && !sample) {
     report(0.92, 'naming clusters')
-    const rowsNeeded = [...new Set(clusters.flatMap(c => c.central))].sort((a, b) => a - b)
-    const docs = rowsNeeded.length
-      ? await readDocuments(ctx.objects, prefix, manifest.documents.files, rowsNeeded, ['text'])
-      : null
-    const textOf = new Map<number, string>()
-    if (docs)
-      for (let i = 0; i < docs.row.length; i++) textOf.set(docs.row[i], clip(String(docs.text[i]), NAME_DOCUMENT_CHARS))
-    await Promise.all(
-      clusters.map(async c => {
-        try {
-          const r = await llm!.chatJson(
-            ClusterNameAnswer,
-            {
-              step: 'name-clusters',
-              temperature: 0,
-              messages: clusterNameMessages(
-                c.latents,
-                c.central.map(row => textOf.get(row) ?? '')
-              )
-            },
-            ledger!
-          )
-          c.name = r.value.name
-          c.description = r.value.description || null
-        } catch (err) {
-          failed.push(failedItem(err, 'name-clusters', `cluster ${c.id}`))
-          c.name = null
-          c.description = null
-        }
-      })
-    )
+    await nameClusters(ctx.objects, ds, clusters, llm!, ledger!, failed)
   }
 
   const k = request.k
@@ -315,6 +287,7 @@ export async function planClusters(
         k,
         bounds,
         head: { ...head, fit: fitted },
+        ...(request.nameClusters ? { nameClusters: true } : {}),
         startedAt
       },
       fit
@@ -357,4 +330,3 @@ export async function estimateClusters(ctx: AnalysisContext, input: unknown): Pr
 }
 
 /** Characters of each central document shown to the cluster namer. */
-export const NAME_DOCUMENT_CHARS = 600

@@ -156,7 +156,7 @@ export const ClustersResult = z.object({
     })
     .optional()
     .describe(
-      "present when the clustering was fitted on a sample and extended (more documents than sampleMaxDocs): sizes and latents count every document, central rows are the closest to each fitted centroid among every document, eigenvalues and names are the fit's, affinities are left out"
+      "present when the clustering was fitted on a sample and extended (more documents than sampleMaxDocs): sizes and latents count every document, central rows are the closest to each fitted centroid among every document, names (nameClusters) are given at the merge from those, eigenvalues are the fit's, affinities are left out"
     ),
   clusters: z.array(Cluster),
   where: z.string().optional().describe('the slice clustered (canonical text form); absent for the whole dataset'),

@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs'
 import { Tokenizer } from '@huggingface/tokenizers'
 import { z } from 'zod'
 import {
+  addUsage,
   countTokens,
   countChatTokens,
   costOf,
@@ -126,4 +127,29 @@ test('a server that counts 30% more tokens: after a few answers the client learn
   } finally {
     await llm.close()
   }
+})
+
+test('addUsage: steps of one name add up, totals and cost too; a null cost stays null', () => {
+  const prices = { inputPerMillion: 1, outputPerMillion: 2 }
+  const fit = new UsageLedger(prices)
+  fit.record('axis', { inputTokens: 100, outputTokens: 10 })
+  fit.record('name-clusters', { inputTokens: 50, outputTokens: 5 })
+  const merge = new UsageLedger(prices)
+  merge.record('name-clusters', { inputTokens: 70, outputTokens: 7 })
+  const both = addUsage(fit.summary(), merge.summary())
+  const all = new UsageLedger(prices)
+  all.record('axis', { inputTokens: 100, outputTokens: 10 })
+  all.record('name-clusters', { inputTokens: 50, outputTokens: 5 })
+  all.record('name-clusters', { inputTokens: 70, outputTokens: 7 })
+  const expected = all.summary()
+  assert.equal(both.calls, expected.calls)
+  assert.equal(both.inputTokens, expected.inputTokens)
+  assert.equal(both.outputTokens, expected.outputTokens)
+  assert.ok(Math.abs(both.cost! - expected.cost!) < 1e-12)
+  assert.deepEqual(
+    both.steps.map(s => [s.step, s.calls, s.inputTokens, s.outputTokens]),
+    expected.steps.map(s => [s.step, s.calls, s.inputTokens, s.outputTokens])
+  )
+  assert.deepEqual(addUsage(undefined, merge.summary()), merge.summary())
+  assert.equal(addUsage(new UsageLedger(null).summary(), merge.summary()).cost, null)
 })

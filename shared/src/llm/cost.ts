@@ -108,6 +108,39 @@ export class UsageLedger {
   }
 }
 
+/**
+ * Two spendings as one (a job's fit and its merge): steps of the same name added, totals and cost summed (cost null
+ * when either is). `a` may be absent.
+ */
+export function addUsage(a: UsageSummary | undefined, b: UsageSummary): UsageSummary {
+  if (!a) return b
+  const steps = new Map<string, UsageSummary['steps'][number]>()
+  for (const s of [...a.steps, ...b.steps]) {
+    const had = steps.get(s.step)
+    steps.set(
+      s.step,
+      had
+        ? {
+            ...had,
+            calls: had.calls + s.calls,
+            estimatedCalls: (had.estimatedCalls ?? 0) + (s.estimatedCalls ?? 0),
+            inputTokens: had.inputTokens + s.inputTokens,
+            outputTokens: had.outputTokens + s.outputTokens,
+            cost: had.cost === null || s.cost === null ? null : had.cost + s.cost
+          }
+        : { ...s }
+    )
+  }
+  return {
+    calls: a.calls + b.calls,
+    inputTokens: a.inputTokens + b.inputTokens,
+    outputTokens: a.outputTokens + b.outputTokens,
+    cost: a.cost === null || b.cost === null ? null : a.cost + b.cost,
+    currency: b.currency,
+    steps: [...steps.values()]
+  }
+}
+
 /** A planned call, for dry runs: its prompt and the tokens its answer is expected to take. */
 export interface PlannedCall {
   step: string
