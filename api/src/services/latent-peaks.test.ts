@@ -11,7 +11,8 @@ import {
   writeMarkedDataset,
   writeMarkedTopExamples,
   MARKED_LATENT,
-  MARKER
+  MARKER,
+  everyPairQuery
 } from '@latentbase/shared/llm/corpus-fixture'
 import { DiffResult } from '@latentbase/shared/contract/diff'
 import type { JobQueue } from '@latentbase/shared/queue/job-queue'
@@ -115,20 +116,7 @@ test('peaks=all describes labelled latents too; peaks=none reads statistics only
 })
 
 test('correlations and clusters describe their unlabelled latents by their peak in the dataset; labelled ones carry none', async () => {
-  const corr = await computeCorrelations(
-    ctx,
-    CorrelationsQuery.parse({
-      dataset: 'a',
-      minNpmi: '-1',
-      minFrequency: '0',
-      maxFrequency: '1',
-      minActivation: '0',
-      maxLabelSimilarity: '1',
-      dropAdjacent: 'false',
-      dropPositional: 'false',
-      limit: '500'
-    })
-  )
+  const corr = await computeCorrelations(ctx, CorrelationsQuery.parse(everyPairQuery('a')))
   const sides = corr.pairs.flatMap(p => [p.a, p.b])
   assert.ok(sides.some(x => x.latent === MARKED_LATENT))
   for (const x of sides) {

@@ -21,7 +21,8 @@ import {
   MARKED_LATENT,
   MARKED_ENCODER,
   markedWordOf as wordOf,
-  writeMarkedTopExamples
+  writeMarkedTopExamples,
+  everyPairQuery
 } from '@latentbase/shared/llm/corpus-fixture'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import { labelsDigest } from '@latentbase/shared/embeddings/label-cache'
@@ -220,20 +221,7 @@ test('relabelled latents show their LLM label, source and scores in diff, correl
   assert.equal(search.latents[1].labelSource, 'imported')
   assert.equal(search.latents[1].labelScore, null)
 
-  const corr = await computeCorrelations(
-    { ...ctx, llm: null },
-    CorrelationsQuery.parse({
-      dataset: 'a',
-      minNpmi: '-1',
-      minFrequency: '0',
-      maxFrequency: '1',
-      minActivation: '0',
-      maxLabelSimilarity: '1',
-      dropAdjacent: 'false',
-      dropPositional: 'false',
-      limit: '500'
-    })
-  )
+  const corr = await computeCorrelations({ ...ctx, llm: null }, CorrelationsQuery.parse(everyPairQuery('a')))
   const sides = corr.pairs.flatMap(p => [p.a, p.b])
   const inCorr = sides.find(s => s.latent === MARKED_LATENT)
   assert.ok(inCorr, 'the marked latent is in some pair')

@@ -210,3 +210,18 @@ export async function writeMarkedTopExamples(
   await objects.put(prefix + layout.topExamples(), writeTopExamples(col))
   await datasets.commitManifest(tenant, id, { ...manifest, topExamples: { key: layout.topExamples(), perLatent: 8 } })
 }
+
+/** Correlations query parameters that keep every co-occurring pair of the fixture (no filter drops one). */
+export function everyPairQuery(dataset: string): Record<string, string> {
+  return {
+    dataset,
+    minNpmi: '-1',
+    minFrequency: '0',
+    maxFrequency: '1',
+    minActivation: '0',
+    maxLabelSimilarity: '1',
+    dropAdjacent: 'false',
+    dropPositional: 'false',
+    limit: '500'
+  }
+}
