@@ -206,8 +206,13 @@ export function createClient(options: ClientOptions) {
     ...llmClient(call),
     datasets,
     documents: {
-      get: (dataset: string, row: number) =>
-        call(DocumentView, 'GET', `/datasets/${encodeURIComponent(dataset)}/documents/${row}`)
+      /** One document with its pooled latents, strongest first; `peaks` as in a diff (default: unlabelled latents). */
+      get: (dataset: string, row: number, opts: { peaks?: 'unlabelled' | 'all' | 'none' } = {}) =>
+        call(
+          DocumentView,
+          'GET',
+          `/datasets/${encodeURIComponent(dataset)}/documents/${row}${opts.peaks ? `?peaks=${opts.peaks}` : ''}`
+        )
     },
     diff(params: DiffParams) {
       const q = new URLSearchParams({ a: params.a })

@@ -497,7 +497,7 @@ test('versions: a batch appended from a file becomes version 2, listed with the 
   await page.close()
 })
 
-test('an unlabelled latent shows what it peaks on in the diff and on its page, is labelled offline there without an LLM, and the page shows the new label', async () => {
+test('an unlabelled latent shows what it peaks on in the diff, on its page and in a document, is labelled offline there without an LLM, and the page shows the new label', async () => {
   const { a, b } = fx
   const diff = await json<{
     latents: Array<{
@@ -524,6 +524,29 @@ test('an unlabelled latent shows what it peaks on in the diff and on its page, i
   const peakLine = (await page.locator('[data-testid=latent-peak]').textContent()) ?? ''
   assert.ok(peakLine.startsWith(`peaks on "${unlabelled.peak.token}" in `), peakLine)
   assert.match(peakLine, / of \d+ top examples, e\.g\. .*\.\.\./)
+  // A document among its top examples (where it is among the 200 strongest, which the page lists) shows its peak too.
+  const { topExamples } = await json<{ topExamples: Array<{ row: number }> }>(
+    `/latents/${unlabelled.latent}?dataset=${a}&examples=5`
+  )
+  let docRow: number | undefined
+  for (const { row } of topExamples) {
+    const doc = await json<{ latents: Array<{ latent: number; peak?: { token: string } | null }> }>(
+      `/datasets/${a}/documents/${row}`
+    )
+    const own = doc.latents.slice(0, 200).find(l => l.latent === unlabelled.latent)
+    if (own) {
+      assert.equal(own.peak?.token, unlabelled.peak.token)
+      docRow = row
+      break
+    }
+  }
+  assert.ok(docRow !== undefined, 'a top example of the latent has it among its 200 strongest')
+  await page.goto(`${fx.server.url}/#/document/${a}/${docRow}`)
+  const inDoc = page.locator(`[data-testid=doc-latents] a[href^="#/latent/${unlabelled.latent}?"]`)
+  await inDoc.waitFor()
+  assert.equal((await inDoc.textContent())?.trim(), `#${unlabelled.latent} peaks on "${unlabelled.peak.token}"`)
+  await page.goto(`${fx.server.url}/#/latent/${unlabelled.latent}?dataset=${a}`)
+  await page.waitForSelector('[data-testid=latent-label] >> text=(no label)')
   await page.getByRole('button', { name: 'Label it from this dataset (offline, no LLM)' }).click()
   await page.waitForFunction(
     () => !document.querySelector('[data-testid=latent-label]')?.textContent?.includes('(no label)')

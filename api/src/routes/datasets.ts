@@ -4,11 +4,17 @@ import {
   CreateDatasetRequest,
   CreatedDataset,
   DatasetView,
+  DOCUMENT_PEAKED_LATENTS,
+  DocumentQuery,
   DocumentView,
-  type DatasetRecord
+  type DatasetRecord,
+  type DocumentLatent
 } from '@latentbase/shared/contract/dataset'
+import { labelSourceOf } from '@latentbase/shared/catalog/label-overlay'
 import { RowParam } from '@latentbase/shared/contract/id'
 import { loadDatasetRecord } from '../services/ready-dataset.ts'
+import { loadLabelInfo } from '../services/latent-page-service.ts'
+import { readPeaks } from '../services/latent-peaks.ts'
 import { answerDepsOf, cachedJson } from '../services/answer-cache.ts'
 import { layout } from '@latentbase/shared/store/layout'
 import { randomId } from '@latentbase/shared/util/random-id'
@@ -217,16 +223,17 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
       method: 'get',
       path: '/datasets/{id}/documents/{row}',
       summary: 'One document: text, metadata and its pooled latents',
-      request: { params: IdParam.extend({ row: RowParam }) },
+      request: { params: IdParam.extend({ row: RowParam }), query: DocumentQuery },
       responses: {
         200: { content: { 'application/json': { schema: DocumentView } }, description: 'the document' },
-        400: problemResponse('row is not a non-negative integer'),
+        400: problemResponse('row is not a non-negative integer, or peaks is not unlabelled, all or none'),
         404: problemResponse('not found'),
         409: problemResponse('not ready')
       }
     }),
     async c => {
       const { id, row } = c.req.valid('param')
+      const query = c.req.valid('query')
       const tenant = c.get('tenant')
       const record = await mustGet(tenant, id)
       const manifest = await deps.datasets.getManifest(tenant, id)
@@ -247,25 +254,39 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
       return cachedJson(
         c,
         answerDepsOf(deps),
-        { route: 'document', tenant, datasets: [{ id, role: 'dataset' }], query: { row } },
+        { route: 'document', tenant, datasets: [{ id, role: 'dataset' }], query: { row, ...query } },
         async () => {
-          const [docs, csr, labels] = await Promise.all([
+          const [docs, csr, info] = await Promise.all([
             readDocuments(deps.objects, prefix, manifest.documents.files, [row, row]),
             readByDocument(deps.objects, prefix, manifest.latents.byDocument, [row, row]),
-            deps.encoders.labels(manifest.encoder.id).catch(() => [] as (string | null)[])
+            loadLabelInfo(deps.encoders, manifest.encoder.id, manifest.encoder.dSae, {
+              objects: deps.objects,
+              tenant,
+              fingerprint: manifest.encoderFingerprint
+            })
           ])
           const k0 = csr.indptr[0]
           const k1 = csr.indptr[csr.nDocs]
-          const latents = []
-          for (let k = k0; k < k1; k++) {
-            latents.push({
-              latent: csr.latents[k],
+          const order = Array.from({ length: k1 - k0 }, (_, i) => k0 + i).sort((x, y) => csr.values[y] - csr.values[x])
+          const latents: DocumentLatent[] = order.map(k => {
+            const latent = csr.latents[k]
+            return {
+              latent,
               value: csr.values[k],
               position: csr.positions[k],
-              label: labels[csr.latents[k]] ?? null
-            })
-          }
-          latents.sort((x, y) => y.value - x.value)
+              label: info.labels[latent] ?? null,
+              labelSource: labelSourceOf(info, latent)
+            }
+          })
+          const peaked = latents
+            .slice(0, DOCUMENT_PEAKED_LATENTS)
+            .filter(l => query.peaks === 'all' || (query.peaks === 'unlabelled' && !l.label))
+          const peaks = await readPeaks(
+            deps.objects,
+            { prefix, manifest },
+            peaked.map(l => l.latent)
+          )
+          for (const l of peaked) l.peak = peaks.get(l.latent) ?? null
           return {
             dataset: id,
             row,

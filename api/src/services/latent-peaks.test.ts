@@ -1,4 +1,4 @@
-/** @module Tests of peaks (what a latent without a label fires on, read off a dataset's top examples) in diffs, correlations and clusters, of readPeaks itself, and of an encoder with no labels at all. */
+/** @module Tests of peaks (what a latent without a label fires on, read off a dataset's top examples) in diffs, correlations, clusters and the document view, of readPeaks itself, and of an encoder with no labels at all. */
 import { test, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
@@ -15,6 +15,7 @@ import {
   everyPairQuery
 } from '@latentbase/shared/llm/corpus-fixture'
 import { DiffResult } from '@latentbase/shared/contract/diff'
+import { DocumentView } from '@latentbase/shared/contract/dataset'
 import type { JobQueue } from '@latentbase/shared/queue/job-queue'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import { createApp } from '../app.ts'
@@ -130,6 +131,46 @@ test('correlations and clusters describe their unlabelled latents by their peak 
   assert.equal(refs.find(l => l.latent === MARKED_LATENT)?.peak?.token, MARKER)
   assert.equal(refs.find(l => l.latent === 2)?.peak?.token, markedWordOf(2))
   for (const l of refs.filter(x => !UNLABELLED.has(x.latent))) assert.equal('peak' in l, false)
+})
+
+test('the document view: its unlabelled latents carry their peak, labelled ones a label source; peaks=all and none', async () => {
+  const get = async (row: number, query = '') => {
+    const res = await app.request(`/datasets/a/documents/${row}${query}`)
+    assert.equal(res.status, 200)
+    return DocumentView.parse(await res.json())
+  }
+  // A document where the marker fires, another unlabelled latent too, and labelled latent 5 (it has examples).
+  let doc: DocumentView | undefined
+  for (let row = 0; row < 120 && !doc; row++) {
+    const d = await get(row)
+    const present = new Set(d.latents.map(l => l.latent))
+    const another = d.latents.some(l => l.latent !== MARKED_LATENT && UNLABELLED.has(l.latent))
+    if (present.has(MARKED_LATENT) && present.has(5) && another) doc = d
+  }
+  assert.ok(doc, 'some document of a has the marker, another unlabelled latent and latent 5')
+  for (const l of doc.latents) {
+    if (!UNLABELLED.has(l.latent)) {
+      assert.equal('peak' in l, false, `latent ${l.latent} is labelled`)
+      assert.equal(l.labelSource, 'imported')
+    } else if (l.latent === 7) assert.equal(l.peak, null, 'latent 7 has no stored examples')
+    else assert.equal(l.peak?.token, markedWordOf(l.latent), `latent ${l.latent}`)
+  }
+  assert.ok(
+    doc.latents.every((l, i) => i === 0 || doc.latents[i - 1].value >= l.value),
+    'strongest first'
+  )
+
+  const all = await get(doc.row, '?peaks=all')
+  for (const l of all.latents) assert.ok('peak' in l, `latent ${l.latent}`)
+  assert.equal(all.latents.find(l => l.latent === 5)?.peak?.token, markedWordOf(5))
+  const none = await get(doc.row, '?peaks=none')
+  assert.ok(none.latents.every(l => !('peak' in l)))
+  assert.deepEqual(
+    none.latents.map(l => [l.latent, l.value, l.label]),
+    doc.latents.map(l => [l.latent, l.value, l.label])
+  )
+  const bad = await app.request(`/datasets/a/documents/${doc.row}?peaks=some`)
+  assert.equal(bad.status, 400)
 })
 
 test('readPeaks: null for a latent without examples and for a dataset written without them', async () => {

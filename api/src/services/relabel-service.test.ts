@@ -1,4 +1,4 @@
-/** @module Tests of relabel (delphi-style labels with detection and fuzzing scores) against a scripted loopback LLM, and of the label overlay reaching diff, correlations, clusters, search and latent pages. */
+/** @module Tests of relabel (delphi-style labels with detection and fuzzing scores) against a scripted loopback LLM, and of the label overlay reaching diff, correlations, clusters, search, latent pages and documents. */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
@@ -188,7 +188,7 @@ test('a malformed scoring answer loses only that score: the label is kept with d
   mode = 'oracle'
 })
 
-test('relabelled latents show their LLM label, source and scores in diff, correlations, clusters, search and latent pages; others stay imported with null scores', async () => {
+test('relabelled latents show their LLM label, source and scores in diff, correlations, clusters, search, latent pages and documents; others stay imported with null scores', async () => {
   mode = 'oracle'
   await relabelEncoder(ctx, MARKED_ENCODER, client, { dataset: 'a', latents: [1] })
   const app = createApp({ ...deps, llm: null })
@@ -212,6 +212,18 @@ test('relabelled latents show their LLM label, source and scores in diff, correl
   const page = await get(`/latents/${MARKED_LATENT}?dataset=a`)
   assert.equal(page.labelSource, 'llm:scripted')
   assert.deepEqual(page.labelScore, { detection: 1, fuzzing: 1 })
+
+  // The document view of a document where it fires.
+  let inDoc: { label: string | null; labelSource?: string | null } | undefined
+  for (let row = 0; row < 120 && !inDoc; row++) {
+    const doc = (await get(`/datasets/a/documents/${row}`)) as {
+      latents: Array<{ latent: number; label: string | null; labelSource?: string | null }>
+    }
+    inDoc = doc.latents.find(l => l.latent === MARKED_LATENT)
+  }
+  assert.ok(inDoc, 'the marked latent fires in some document of a')
+  assert.equal(inDoc.label, `the word ${MARKER}`)
+  assert.equal(inDoc.labelSource, 'llm:scripted')
 
   const search = (await get(`/search?dataset=a&latents=${MARKED_LATENT},7`)) as {
     latents: Array<{ latent: number; label: string; labelSource: string; labelScore: unknown }>

@@ -259,13 +259,16 @@ class Documents:
     def __init__(self, http: Transport):
         self._http = http
 
-    def get(self, dataset: str, row: int) -> m.Document:
-        """One document: text, metadata and its pooled latents (strongest first, labelled)."""
-        return m.from_json(m.Document, self._http.request("GET", f"/datasets/{urllib.parse.quote(dataset, safe='')}/documents/{int(row)}"))
+    def get(self, dataset: str, row: int, *, peaks: Optional[str] = None) -> m.Document:
+        """One document: text, metadata and its pooled latents (strongest first, labelled; ``peaks`` as in a diff:
+        "unlabelled" by default, "all" or "none", says which of the 200 strongest carry what they peak on)."""
+        query = _query({"peaks": peaks})
+        path = f"/datasets/{urllib.parse.quote(dataset, safe='')}/documents/{int(row)}" + (f"?{query}" if query else "")
+        return m.from_json(m.Document, self._http.request("GET", path))
 
-    def get_many(self, dataset: str, rows: Iterable[int]) -> m.DocumentList:
+    def get_many(self, dataset: str, rows: Iterable[int], *, peaks: Optional[str] = None) -> m.DocumentList:
         """Several documents; ``.to_pandas()`` gives one row per (document, latent)."""
-        return m.DocumentList(self.get(dataset, r) for r in rows)
+        return m.DocumentList(self.get(dataset, r, peaks=peaks) for r in rows)
 
 
 class Latents:

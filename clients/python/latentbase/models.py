@@ -135,6 +135,9 @@ class DocumentLatent:
     value: float
     position: int
     label: Optional[str] = None
+    label_source: Optional[str] = None
+    #: what an unlabelled latent fires on in the dataset's top examples: token, count, examples, window
+    peak: Optional[Dict[str, Any]] = None
 
 
 @dataclasses.dataclass
@@ -151,9 +154,11 @@ class Document:
     raw: Dict[str, Any] = _meta()[1]
 
     def to_pandas(self):
-        """The document's pooled latents, strongest first: latent, value, position, label."""
+        """The document's pooled latents, strongest first: latent, value, position, label, its source, and the peak token of an unlabelled one."""
         pd = _pandas()
-        return pd.DataFrame([dataclasses.asdict(l) for l in self.latents], columns=["latent", "value", "position", "label"])
+        rows = [{"latent": l.latent, "value": l.value, "position": l.position, "label": l.label,
+                 "label_source": l.label_source, "peak_token": l.peak["token"] if l.peak else None} for l in self.latents]
+        return pd.DataFrame(rows, columns=["latent", "value", "position", "label", "label_source", "peak_token"])
 
 
 class DocumentList(List[Document]):
@@ -163,10 +168,11 @@ class DocumentList(List[Document]):
         pd = _pandas()
         rows = [
             {"row": d.row, "id": d.id, "text": d.text, "token_count": d.token_count, "latent": l.latent, "value": l.value,
-             "position": l.position, "label": l.label}
+             "position": l.position, "label": l.label, "peak_token": l.peak["token"] if l.peak else None}
             for d in self for l in d.latents
         ]
-        return pd.DataFrame(rows, columns=["row", "id", "text", "token_count", "latent", "value", "position", "label"])
+        return pd.DataFrame(rows, columns=["row", "id", "text", "token_count", "latent", "value", "position", "label",
+                                           "peak_token"])
 
 
 @dataclasses.dataclass

@@ -1,6 +1,7 @@
 /** @module Dataset contracts: the create request, the dataset record (job state) and documents. */
 import { z } from 'zod'
 import { VersionInfo, Watch } from './version-info.ts'
+import { LatentPeak } from './latents.ts'
 
 export const INLINE_DOCUMENTS_MAX = 1000
 
@@ -190,12 +191,39 @@ export const CreatedDataset = DatasetView.extend({
   webhookSecret: z.string().optional().describe('returned once, when the server generated the secret')
 })
 
+/** How many of a document's strongest latents get a `peak` (what the web shows of a document). */
+export const DOCUMENT_PEAKED_LATENTS = 200
+
+export const DocumentQuery = z.object({
+  peaks: z
+    .enum(['unlabelled', 'all', 'none'])
+    .default('unlabelled')
+    .describe(
+      `which of the document's ${DOCUMENT_PEAKED_LATENTS} strongest latents get a \`peak\` (what they fire on, read off the dataset's stored top examples): those without a label (default), all, or none`
+    )
+})
+export type DocumentQuery = z.infer<typeof DocumentQuery>
+
 export const DocumentLatent = z.object({
   latent: z.number().int(),
   value: z.number(),
-  position: z.number().int(),
-  label: z.string().nullable()
+  position: z
+    .number()
+    .int()
+    .describe("the token (0-based, in the reader's tokens) where the latent peaks in this document"),
+  label: z.string().nullable().describe("the latent's label, the tenant's relabels included"),
+  labelSource: z
+    .string()
+    .nullable()
+    .optional()
+    .describe('where the label came from ("imported", the catalog\'s word, or "llm:<model>"); null without a label'),
+  peak: LatentPeak.nullable()
+    .optional()
+    .describe(
+      `what the latent fires on in the dataset's top examples (null when none has a visible peak token); on the ${DOCUMENT_PEAKED_LATENTS} strongest latents that \`peaks\` asks for, absent on the others`
+    )
 })
+export type DocumentLatent = z.infer<typeof DocumentLatent>
 export const DocumentView = z.object({
   dataset: z.string(),
   row: z.number().int(),

@@ -41,7 +41,7 @@ export function DocumentPage({ dataset, row }: { dataset: string; row: number })
                 {d.latents.slice(0, 200).map(l => (
                   <tr key={l.latent}>
                     <td>
-                      <LatentLink latent={l.latent} dataset={dataset} label={l.label} />
+                      <LatentLink latent={l.latent} dataset={dataset} label={l.label} peak={l.peak} />
                     </td>
                     <td class="num">
                       <span class="hbar inline" style={{ width: `${(l.value / max) * 60}px` }} /> {fmt.num(l.value)}
