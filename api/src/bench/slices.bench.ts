@@ -82,7 +82,7 @@ try {
   const oneDs = await timed(() =>
     runDiff(ctx, DiffQuery.parse({ a: 'a', aWhere: half, b: 'a', bWhere: `not (${half})` }))
   )
-  report('diff of two halves of one dataset (one by-document read)', oneDs)
+  report('diff of two halves of one dataset (one pass over its entries)', oneDs)
   const latentDiff = await timed(() =>
     runDiff(ctx, DiffQuery.parse({ a: 'a', aWhere: `latent ${latent}`, b: 'a', bWhere: `not latent ${latent}` }))
   )

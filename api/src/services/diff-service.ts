@@ -5,6 +5,7 @@ import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { diffLatents, diffPaired, diffLengthControlled } from '@latentbase/shared/analysis/diff'
 import { presenceCountsOfRows, selectRows } from '@latentbase/shared/analysis/slice'
+import { slicePresenceCounts } from '@latentbase/shared/store/latent-shards/slice-counts'
 import { sliceToText } from '@latentbase/shared/contract/slice'
 import type { AnalysisContext } from './context.ts'
 import { scoreAt } from '@latentbase/shared/contract/latents'
@@ -47,42 +48,43 @@ function sideInfo(s: Side) {
   }
 }
 
-/** Per-latent presence counts of each side: the stats file for a whole dataset, the by-document shards for a slice. */
+/**
+ * Per-latent presence counts of each side: the stats file for a whole dataset; for slices, one pass over the dataset's
+ * by-latent sidecars shared by its slices (bounded chunks), else one read of the by-document shards over their span.
+ */
 async function sideCounts(ctx: AnalysisContext, sides: Side[]): Promise<Int32Array[]> {
-  // Slices of one dataset share one read of the by-document rows they span.
-  const spans = new Map<string, [number, number]>()
+  // Slices of the same dataset version are counted together.
+  const groups = new Map<string, Side[]>()
   for (const s of sides) {
     if (!s.slice?.rows.length) continue
-    const rows = s.slice.rows
-    const span = spans.get(s.prefix)
-    spans.set(
-      s.prefix,
-      span
-        ? [Math.min(span[0], rows[0]), Math.max(span[1], rows[rows.length - 1] + 1)]
-        : [rows[0], rows[rows.length - 1] + 1]
-    )
+    const key = `${s.prefix}\u0000${s.manifest.documents.count}`
+    const group = groups.get(key)
+    if (group) group.push(s)
+    else groups.set(key, [s])
   }
-  const reads = new Map<string, ReturnType<typeof readByDocument>>()
-  for (const s of sides) {
-    const span = spans.get(s.prefix)
-    if (span && !reads.has(s.prefix)) {
-      reads.set(
-        s.prefix,
-        readByDocument(
-          ctx.objects,
-          s.prefix,
-          s.manifest.latents.byDocument,
-          { start: span[0], end: span[1] },
-          { nLatents: s.manifest.encoder.dSae }
-        )
-      )
-    }
-  }
+  const sliceCounts = new Map<Side, Int32Array>()
+  await Promise.all(
+    [...groups.values()].map(async group => {
+      const { manifest, prefix } = group[0]
+      const slices = group.map(s => s.slice!.rows)
+      const nLatents = manifest.encoder.dSae
+      let counts = await slicePresenceCounts(ctx.objects, prefix, manifest.latents.byLatent, slices, {
+        nDocs: manifest.documents.count,
+        nLatents
+      })
+      if (!counts) {
+        const start = Math.min(...slices.map(rows => rows[0]))
+        const end = Math.max(...slices.map(rows => rows[rows.length - 1] + 1))
+        const csr = await readByDocument(ctx.objects, prefix, manifest.latents.byDocument, { start, end }, { nLatents })
+        counts = slices.map(rows => presenceCountsOfRows(csr, rows))
+      }
+      for (const [i, s] of group.entries()) sliceCounts.set(s, counts[i])
+    })
+  )
   return Promise.all(
     sides.map(async s => {
       if (!s.slice) return (await readLatentStats(ctx.objects, s.prefix + s.manifest.stats.key, ['doc_count'])).docCount
-      if (!s.slice.rows.length) return new Int32Array(s.manifest.encoder.dSae)
-      return presenceCountsOfRows(await reads.get(s.prefix)!, s.slice.rows)
+      return sliceCounts.get(s) ?? new Int32Array(s.manifest.encoder.dSae)
     })
   )
 }

@@ -15,6 +15,7 @@ import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
 import { readByLatent } from '@latentbase/shared/store/latent-shards/read-by-latent'
+import { cscKey } from '@latentbase/shared/store/latent-shards/csc'
 import { EmbeddedQueue } from '@latentbase/shared/queue/embedded-queue'
 import { StaticEncoderCatalog } from '@latentbase/shared/catalog/catalog'
 import { loadEncoder, type LoadedEncoder } from '../../../gpu-worker/src/encode/runtime.ts'
@@ -168,6 +169,30 @@ test('diff of two slices of one dataset equals the diff of the same documents en
     const sliced = DiffResult.parse(res.body)
     assert.equal(sliced.a.id, 'ds_all')
     assertSameDiff(sliced, separate, { ds_all: 'ds_y' })
+  }
+  // Slices are counted from the by-latent sidecars; without them (a store written before them, or a lost one) from the
+  // by-document shards: the same answer.
+  const manifest = (await datasets.getManifest(TENANT, 'ds_all'))!
+  const sidecars = manifest.latents.byLatent.map(f => layout.datasetPrefix(TENANT, 'ds_all') + cscKey(f.key))
+  const saved = await Promise.all(sidecars.map(k => objects.get(k)))
+  assert.ok(saved.every(Boolean), 'the encode job wrote a sidecar for every by-latent shard')
+  const warn = console.warn
+  const warnings: string[] = []
+  console.warn = (line: string) => void warnings.push(line)
+  try {
+    for (const k of sidecars) await objects.delete(k)
+    const res = await get(
+      `/diff?${q({ ...common, a: 'ds_all', aWhere: 'metadata.model = "x"', b: 'ds_all', bWhere: 'metadata.model = "y"' })}`
+    )
+    assert.equal(res.status, 200, JSON.stringify(res.body))
+    assertSameDiff(DiffResult.parse(res.body), separate, { ds_all: 'ds_y' })
+    assert.ok(
+      warnings.some(w => /\.csc unreadable/.test(w)),
+      'the lost sidecar is said'
+    )
+  } finally {
+    console.warn = warn
+    for (const [i, k] of sidecars.entries()) await objects.put(k, saved[i]!)
   }
   // The relative metric and the coverage masks run on the slice's counts too.
   const opts = { limit: '5000', metric: 'relative', minFrequency: '0.1', maxFrequency: '0.9' }

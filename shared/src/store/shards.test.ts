@@ -13,6 +13,8 @@ import { readDocuments } from './documents/read.ts'
 import { writeDocumentsShard } from './documents/write.ts'
 import { writeLatentShards } from './latent-shards/write.ts'
 import { cscKey } from './latent-shards/csc.ts'
+import { slicePresenceCounts } from './latent-shards/slice-counts.ts'
+import { presenceCountsOfRows } from '../analysis/slice.ts'
 import type { DocumentColumns } from './documents/columns.ts'
 
 const PREFIX = 't/datasets/d/'
@@ -281,6 +283,63 @@ test('without positions, readByLatent reads the sidecars: the Parquet answer, on
   }
   assert.equal(warnings.length, 1)
   assert.match(warnings[0], /sidecar .*\.csc unreadable \(object not found/)
+})
+
+test("slicePresenceCounts: every slice's counts from the sidecars in small chunks, only files holding its rows, null without sidecars", async () => {
+  const inner = new MemoryObjectStore()
+  const m = randomCsr(6000, 1500, 30, 21)
+  const files = (await writeParts(inner, m, 2500, 20000)).byLatent
+  const r = rng(5)
+  const pick = (lo: number, hi: number, share: number) => {
+    const rows: number[] = []
+    for (let d = lo; d < hi; d++) if (r() < share) rows.push(d)
+    return Int32Array.from(rows)
+  }
+  // Ten slices (two passes of eight), one of them within the first file's documents only.
+  const slices = [
+    pick(0, 6000, 0.3),
+    pick(100, 2000, 0.5),
+    ...Array.from({ length: 8 }, (_, i) => pick(0, 6000, 0.05 * (i + 1)))
+  ]
+  const shape = { nDocs: m.nDocs, nLatents: m.nLatents }
+  const store = new CountingObjectStore(inner)
+  for (const chunkBytes of [4096, 8 << 20]) {
+    store.reset()
+    const got = await slicePresenceCounts(store, PREFIX, files, slices, shape, { chunkBytes })
+    assert.ok(got)
+    for (const [i, rows] of slices.entries())
+      assert.deepEqual(got[i], presenceCountsOfRows(m, rows), `slice ${i}, chunks of ${chunkBytes}`)
+    assert.ok(
+      store.fetches.every(f => f.key.endsWith('.csc')),
+      'sidecars only'
+    )
+  }
+  store.reset()
+  const [early] = (await slicePresenceCounts(store, PREFIX, files, [slices[1]], shape))!
+  assert.deepEqual(early, presenceCountsOfRows(m, slices[1]))
+  const second = files.find(f => f.docStart === 2500)!
+  assert.ok(
+    !store.fetches.some(f => f.key === PREFIX + cscKey(second.key)),
+    'the file without a row of the slice is not read'
+  )
+
+  // No sidecar listed, or one that cannot be read: null (the caller counts from the by-document shards), and told.
+  assert.equal(
+    await slicePresenceCounts(
+      inner,
+      PREFIX,
+      files.map(({ cscBytes, ...f }) => f),
+      slices,
+      shape
+    ),
+    null
+  )
+  const failed: string[] = []
+  const wrongSize = files.map(f => ({ ...f, cscBytes: f.cscBytes! + 4 }))
+  const onSidecarError = (key: string) => void failed.push(key)
+  assert.equal(await slicePresenceCounts(inner, PREFIX, wrongSize, [slices[0]], shape, { onSidecarError }), null)
+  assert.equal(failed.length, 1)
+  assert.match(failed[0], /\.csc$/)
 })
 
 test('planRowGroupRuns merges adjacent overlapping groups and skips the rest', () => {

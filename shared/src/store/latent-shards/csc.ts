@@ -170,3 +170,50 @@ export async function readCscLatents(
     })
   return { parts: (await Promise.all(reads)).flat(), nLatents }
 }
+
+/**
+ * Every latent's entries of one by-latent shard, from its sidecar, in reads of about `chunkBytes` (runs of whole
+ * latents; the next read is in flight while `visit` runs on this one). For each latent with n entries,
+ * `visit(latent, words, floats, at, n)`: its documents are `words[at .. at + n)` and its values `floats[at + n .. at +
+ * 2n)`, two views of the same chunk (a view per latent would cost more than the counting). What a pass over all of a
+ * dataset's entries holds is two chunks, whatever the dataset's size.
+ */
+export async function scanCscLatents(
+  store: ObjectStore,
+  datasetPrefix: string,
+  file: ShardFile,
+  chunkBytes: number,
+  visit: (latent: number, words: Int32Array, floats: Float32Array, at: number, n: number) => void
+): Promise<void> {
+  const key = datasetPrefix + cscKey(file.key)
+  const indptr = await cscIndex(store, key, file.cscBytes!)
+  const nLatents = indptr.length - 1
+  const base = HEADER_BYTES + 4 * (nLatents + 1)
+  const runs: Array<[number, number]> = []
+  for (let first = 0; first < nLatents; ) {
+    let last = first
+    while (last + 1 < nLatents && 8 * (indptr[last + 2] - indptr[first]) <= chunkBytes) last++
+    if (indptr[last + 1] > indptr[first]) runs.push([first, last])
+    first = last + 1
+  }
+  const read = ([first, last]: [number, number]) => {
+    const pending = store.getRange(key, base + 8 * indptr[first], base + 8 * indptr[last + 1])
+    // Awaited on the next turn; a failure meanwhile must not count as unhandled.
+    pending.catch(() => {})
+    return pending
+  }
+  let next = runs.length ? read(runs[0]) : null
+  for (let r = 0; r < runs.length; r++) {
+    const raw = await next!
+    next = r + 1 < runs.length ? read(runs[r + 1]) : null
+    const bytes = raw.byteOffset % 4 === 0 ? raw : raw.slice()
+    const words = new Int32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2)
+    const floats = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength >> 2)
+    const [first, last] = runs[r]
+    const a = indptr[first]
+    for (let l = first; l <= last; l++) {
+      const n = indptr[l + 1] - indptr[l]
+      if (n !== 0) visit(l, words, floats, 2 * (indptr[l] - a), n)
+    }
+  }
+}

@@ -70,7 +70,8 @@ export interface ByLatentOptions {
 }
 
 const warnedSidecars = new Set<string>()
-function warnSidecarOnce(key: string, error: Error): void {
+/** One console.warn per unreadable sidecar key and process. */
+export function warnSidecarOnce(key: string, error: Error): void {
   if (warnedSidecars.has(key)) return
   if (warnedSidecars.size >= 1024) warnedSidecars.clear()
   warnedSidecars.add(key)

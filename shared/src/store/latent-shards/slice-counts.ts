@@ -1,0 +1,122 @@
+/**
+ * @module Per-latent document counts (value > 0) of slices of a dataset, from the by-latent sidecars in bounded
+ * chunks: what a sliced diff needs, without decoding or holding the by-document shards over the slice's span.
+ */
+import type { ShardFile } from '../../contract/manifest.ts'
+import type { ObjectStore } from '../object-store.ts'
+import { cscKey, scanCscLatents } from './csc.ts'
+import { warnSidecarOnce } from './read-by-latent.ts'
+
+/** Bytes of sidecar entries per read: with the read ahead, a pass holds about twice this. */
+const CHUNK_BYTES = 8 << 20
+/** Slices counted in one pass (one bit each in the row mask). */
+const SLICES_PER_PASS = 8
+
+export interface SliceCountsOptions {
+  chunkBytes?: number
+  /**
+   * Told when a sidecar cannot be read (the answer is then null: the caller reads the by-document shards). Default:
+   * one console.warn per key and process, as readByLatent does.
+   */
+  onSidecarError?: (key: string, error: Error) => void
+}
+
+/**
+ * For each slice (ascending dataset rows), the number of its documents in which each latent is present, counted over
+ * every by-latent sidecar once per 8 slices. Null when a file has no sidecar or one cannot be read: the caller then
+ * counts from the by-document shards, which hold the same entries.
+ */
+export async function slicePresenceCounts(
+  store: ObjectStore,
+  datasetPrefix: string,
+  byLatent: ShardFile[],
+  slices: Int32Array[],
+  shape: { nDocs: number; nLatents: number },
+  options: SliceCountsOptions = {}
+): Promise<Int32Array[] | null> {
+  if (!byLatent.every(f => f.cscBytes !== undefined)) return null
+  const out: Int32Array[] = []
+  for (let s0 = 0; s0 < slices.length; s0 += SLICES_PER_PASS) {
+    const group = slices.slice(s0, s0 + SLICES_PER_PASS)
+    const counts = await countPass(store, datasetPrefix, byLatent, group, shape, options)
+    if (!counts) return null
+    out.push(...counts)
+  }
+  return out
+}
+
+async function countPass(
+  store: ObjectStore,
+  datasetPrefix: string,
+  files: ShardFile[],
+  slices: Int32Array[],
+  { nDocs, nLatents }: { nDocs: number; nLatents: number },
+  options: SliceCountsOptions
+): Promise<Int32Array[] | null> {
+  const mask = new Uint8Array(nDocs)
+  slices.forEach((rows, s) => {
+    for (let i = 0; i < rows.length; i++) mask[rows[i]] |= 1 << s
+  })
+  const counts = slices.map(() => new Int32Array(nLatents))
+  const [first, second] = counts
+  const perBit = new Int32Array(SLICES_PER_PASS)
+  // Branch-free on the mask (a slice's documents are spread over the rows, so a branch on it is mispredicted half the
+  // time): 3-4x faster than testing each bit, measured on 27M entries; one and two slices (a diff's a and b) keep their
+  // counters in registers. `| 0`: a document past nDocs, which a consistent store never has, counts for no slice.
+  const visit = (latent: number, docs: Int32Array, values: Float32Array, at: number, n: number) => {
+    if (latent >= nLatents) return
+    // docs[at + k] is the k-th document, values[at + n + k] its value.
+    const end = at + n
+    if (counts.length === 1) {
+      let c = 0
+      for (let k = at; k < end; k++) if (values[k + n] > 0) c += mask[docs[k]] | 0
+      first[latent] += c
+    } else if (counts.length === 2) {
+      let c0 = 0
+      let c1 = 0
+      for (let k = at; k < end; k++) {
+        const m = values[k + n] > 0 ? mask[docs[k]] | 0 : 0
+        c0 += m & 1
+        c1 += m >> 1
+      }
+      first[latent] += c0
+      second[latent] += c1
+    } else {
+      for (let k = at; k < end; k++) {
+        let m = values[k + n] > 0 ? mask[docs[k]] | 0 : 0
+        for (let s = 0; m !== 0; s++, m >>= 1) perBit[s] += m & 1
+      }
+      for (let s = 0; s < counts.length; s++) {
+        counts[s][latent] += perBit[s]
+        perBit[s] = 0
+      }
+    }
+  }
+  // A file whose documents hold no row of any slice is not read.
+  const holdsSliceRows = (f: ShardFile) =>
+    f.docStart === undefined ||
+    f.docCount === undefined ||
+    slices.some(rows => anyIn(rows, f.docStart!, f.docStart! + f.docCount!))
+  // Files one after another: each scan already overlaps its next read with counting, and memory stays two chunks.
+  for (const file of files.filter(holdsSliceRows)) {
+    try {
+      await scanCscLatents(store, datasetPrefix, file, options.chunkBytes ?? CHUNK_BYTES, visit)
+    } catch (error) {
+      ;(options.onSidecarError ?? warnSidecarOnce)(datasetPrefix + cscKey(file.key), error as Error)
+      return null
+    }
+  }
+  return counts
+}
+
+/** Whether ascending `rows` has a row in [lo, hi). */
+function anyIn(rows: Int32Array, lo: number, hi: number): boolean {
+  let a = 0
+  let b = rows.length
+  while (a < b) {
+    const mid = (a + b) >> 1
+    if (rows[mid] < lo) a = mid + 1
+    else b = mid
+  }
+  return a < rows.length && rows[a] < hi
+}
