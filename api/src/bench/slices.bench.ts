@@ -1,6 +1,7 @@
 /**
  * @module `npm run bench:slices`: what a slice costs against the whole dataset, on a synthetic store (files on disk):
- * diff, latent page and correlations on a whole dataset, on a 50% metadata slice, and on a latent slice.
+ * diff (independent, paired and length-controlled designs), latent page and correlations on a whole dataset, on a 50%
+ * metadata slice, and on a latent slice.
  *
  * Usage: node --import tsx api/src/bench/slices.bench.ts [--docs 10000] [--latents 16384] [--active 300]
  */
@@ -91,6 +92,17 @@ try {
     latentDiff,
     `${latentDiff.value.a.documents} vs ${latentDiff.value.b[0].documents} documents`
   )
+
+  const paired = await timed(() => runDiff(ctx, DiffQuery.parse({ a: 'a', b: 'b', pairBy: 'item' })), 2)
+  report('diff a vs b, paired by metadata.item', paired, `${paired.value.pairs} pairs`)
+  const stratified = await timed(() => runDiff(ctx, DiffQuery.parse({ a: 'a', b: 'b', controlLength: 'true' })), 2)
+  report('diff a vs b, length-controlled (5 strata)', stratified, `${stratified.value.tested} latents tested`)
+  const stratifiedHalves = await timed(
+    () =>
+      runDiff(ctx, DiffQuery.parse({ a: 'a', aWhere: half, b: 'a', bWhere: `not (${half})`, controlLength: 'true' })),
+    2
+  )
+  report('diff of the two halves of one dataset, length-controlled', stratifiedHalves)
 
   const page = await timed(() => getLatentPage(ctx, latent, LatentPageQuery.parse({ dataset: 'a', examples: '0' })))
   report(`latent page ${latent}, whole dataset (stats row)`, page)

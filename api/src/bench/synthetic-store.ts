@@ -255,7 +255,8 @@ export async function writeSyntheticDataset(
         row: Int32Array.from({ length: n }, (_, i) => start + i),
         id: ids,
         text: texts,
-        metadata: Array.from({ length: n }, (_, i) => JSON.stringify({ topic: topicOf[start + i] })),
+        // item: the same in every dataset of a spec, a key for paired diffs (pairBy=item).
+        metadata: Array.from({ length: n }, (_, i) => JSON.stringify({ topic: topicOf[start + i], item: start + i })),
         token_count: tokenCounts,
         truncated: new Uint8Array(n),
         masked_tokens: new Int32Array(n)

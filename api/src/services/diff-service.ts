@@ -3,8 +3,17 @@ import type { DiffLatent, DiffQuery, DiffResult } from '@latentbase/shared/contr
 import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
-import { diffLatents, diffPaired, diffLengthControlled } from '@latentbase/shared/analysis/diff'
-import { presenceCountsOfRows, selectRows } from '@latentbase/shared/analysis/slice'
+import {
+  diffLatents,
+  diffPairedCounts,
+  diffStratifiedCounts,
+  lengthStrata,
+  type PairedCounts,
+  type StratumCounts
+} from '@latentbase/shared/analysis/diff'
+import type { PooledCsc } from '@latentbase/shared/analysis/sparse'
+import { readByLatent } from '@latentbase/shared/store/latent-shards/read-by-latent'
+import { presenceCountsOfRows } from '@latentbase/shared/analysis/slice'
 import { slicePresenceCounts } from '@latentbase/shared/store/latent-shards/slice-counts'
 import { sliceToText } from '@latentbase/shared/contract/slice'
 import type { AnalysisContext } from './context.ts'
@@ -182,33 +191,31 @@ export async function runDiff(ctx: AnalysisContext, q: DiffQuery): Promise<DiffR
   })
 
   if (q.pairBy || q.controlLength) {
-    // Paired and stratified designs need every document's latents and one documents column; both sides are read together.
+    // Paired and stratified designs need one documents column of each side, then each latent's documents on both
+    // sides together: read in blocks of latents, so memory stays bounded whatever the datasets' sizes.
     const b = bs[0]
     const column = q.pairBy ? 'metadata' : 'token_count'
-    const [docsA, docsB, csrA, csrB] = await Promise.all([
+    const [docsA, docsB] = await Promise.all([
       readDocuments(ctx.objects, a.prefix, a.manifest.documents.files, undefined, [column]),
-      readDocuments(ctx.objects, b.prefix, b.manifest.documents.files, undefined, [column]),
-      readByDocument(ctx.objects, a.prefix, a.manifest.latents.byDocument),
-      readByDocument(ctx.objects, b.prefix, b.manifest.latents.byDocument)
+      readDocuments(ctx.objects, b.prefix, b.manifest.documents.files, undefined, [column])
     ])
-    // A slice keeps its rows only: the designs then run on the sub-matrices as if the slice were its own dataset.
-    const restrict = <T extends { row: Int32Array }>(side: Side, docs: T, csr: typeof csrA) => {
-      if (!side.slice) return { docs, csr }
+    // A slice keeps its rows only: the designs then run on them as if the slice were its own dataset.
+    const restrict = <T extends { row: Int32Array }>(side: Side, docs: T): T => {
+      if (!side.slice) return docs
       const at = indexesOf(docs.row, side.slice.rows)
-      const picked = Object.fromEntries(
+      return Object.fromEntries(
         Object.entries(docs).map(([k, col]) => [
           k,
-          Array.isArray(col) ? Array.from(at, i => col[i]) : Array.from(at, i => (col as Int32Array)[i])
+          Array.isArray(col) ? Array.from(at, i => col[i]) : Int32Array.from(at, i => (col as Int32Array)[i])
         ])
-      )
-      return { docs: picked as unknown as T, csr: { ...selectRows(csr, side.slice.rows), docStart: 0 } }
+      ) as unknown as T
     }
-    const A = restrict(a, docsA, csrA)
-    const B = restrict(b, docsB, csrB)
+    const A = restrict(a, docsA)
+    const B = restrict(b, docsB)
     if (q.pairBy) {
       const { rowsA, rowsB } = matchPairs(
-        (A.docs as { metadata: string[] }).metadata,
-        (B.docs as { metadata: string[] }).metadata,
+        (A as unknown as { metadata: string[] }).metadata,
+        (B as unknown as { metadata: string[] }).metadata,
         q.pairBy
       )
       if (rowsA.length === 0) {
@@ -218,7 +225,14 @@ export async function runDiff(ctx: AnalysisContext, q: DiffQuery): Promise<DiffR
           `no document of "${a.record.id}" shares a metadata "${q.pairBy}" value with a document of "${b.record.id}"; was "${q.pairBy}" listed in metadataFields when the datasets were created?`
         )
       }
-      const out = diffPaired({ a: A.csr, b: B.csr, rowsA, rowsB, labels, against: b.record.id, options })
+      const counts = await pairedCountsOf(
+        ctx,
+        a,
+        b,
+        rowsA.map(i => A.row[i]),
+        rowsB.map(i => B.row[i])
+      )
+      const out = diffPairedCounts({ counts, labels, against: b.record.id, options })
       return finish({
         ...base,
         design: 'paired',
@@ -227,15 +241,19 @@ export async function runDiff(ctx: AnalysisContext, q: DiffQuery): Promise<DiffR
         latents: scored(out.latents)
       })
     }
-    const out = diffLengthControlled({
-      a: A.csr,
-      b: B.csr,
-      tokensA: Int32Array.from((A.docs as { token_count: ArrayLike<number> }).token_count, Number),
-      tokensB: Int32Array.from((B.docs as { token_count: ArrayLike<number> }).token_count, Number),
-      labels,
-      against: b.record.id,
-      options
-    })
+    const tokensOf = (docs: typeof A) =>
+      Int32Array.from((docs as { token_count: ArrayLike<number> }).token_count, Number)
+    const K = 5
+    const { strataA, strataB } = lengthStrata(tokensOf(A), tokensOf(B), K)
+    const counts = await stratumCountsOf(
+      ctx,
+      a,
+      b,
+      { rows: A.row, strata: strataA },
+      { rows: B.row, strata: strataB },
+      K
+    )
+    const out = diffStratifiedCounts({ counts, labels, against: b.record.id, options })
     return finish({ ...base, design: 'length-stratified', tested: out.tested, latents: scored(out.latents) })
   }
   const counts = await sideCounts(ctx, [a, ...bs])
@@ -287,6 +305,140 @@ function withLabelScores<T extends { latent: number; label: string | null }>(
     labelSource: l.label == null ? null : (info.sources[l.latent] ?? 'imported'),
     labelScore: scoreAt(info, l.latent)
   }))
+}
+
+/**
+ * Entries per read of a design's blocks of latents (per side): memory stays about this, whatever the dataset's size.
+ * A field, so that a test can make blocks of a few latents.
+ */
+export const designBlocks = { entries: 4_000_000 }
+
+/**
+ * Each block of latents with its documents on every side (dataset rows and values, from the by-latent shards: their
+ * sidecars where written), the same latents on every side at once; the next block is read while this one is visited.
+ */
+async function forLatentBlocks(
+  ctx: AnalysisContext,
+  sides: Side[],
+  visit: (columns: PooledCsc[], start: number, end: number) => void
+): Promise<void> {
+  const nLatents = sides[0].manifest.encoder.dSae
+  const perLatent = Math.max(
+    ...sides.map(s => s.manifest.latents.byLatent.reduce((n, f) => n + f.rows, 0) / Math.max(1, nLatents))
+  )
+  const step = Math.max(1, Math.floor(designBlocks.entries / Math.max(1, perLatent)))
+  const read = (start: number) => {
+    const range = { start, end: Math.min(nLatents, start + step) }
+    const pending = Promise.all(
+      sides.map(s =>
+        readByLatent(
+          ctx.objects,
+          s.prefix,
+          s.manifest.latents.byLatent,
+          range,
+          { nDocs: s.manifest.documents.count, nLatents },
+          { positions: false }
+        )
+      )
+    )
+    // Awaited on the next turn; a failure meanwhile must not count as unhandled.
+    pending.catch(() => {})
+    return pending
+  }
+  let next = read(0)
+  for (let start = 0; start < nLatents; start += step) {
+    const columns = await next
+    if (start + step < nLatents) next = read(start + step)
+    visit(columns, start, Math.min(nLatents, start + step))
+  }
+}
+
+/** The paired design's counts: pair i is dataset row rowsA[i] of a with dataset row rowsB[i] of b. */
+async function pairedCountsOf(
+  ctx: AnalysisContext,
+  a: Side,
+  b: Side,
+  rowsA: Int32Array,
+  rowsB: Int32Array
+): Promise<PairedCounts> {
+  const pairOf = (side: Side, rows: Int32Array) => {
+    const at = new Int32Array(side.manifest.documents.count).fill(-1)
+    for (let i = 0; i < rows.length; i++) at[rows[i]] = i
+    return at
+  }
+  const inA = pairOf(a, rowsA)
+  const inB = pairOf(b, rowsB)
+  const nLatents = a.manifest.encoder.dSae
+  const counts: PairedCounts = {
+    countA: new Int32Array(nLatents),
+    countB: new Int32Array(nLatents),
+    both: new Int32Array(nLatents),
+    pairs: rowsA.length
+  }
+  // stamp[pair] = 1 + the latent whose documents in a last included the pair's: "present in both" per latent.
+  const stamp = new Int32Array(rowsA.length)
+  await forLatentBlocks(ctx, [a, b], ([ca, cb], start, end) => {
+    for (let l = start; l < end; l++) {
+      for (let k = ca.indptr[l]; k < ca.indptr[l + 1]; k++) {
+        const pair = inA[ca.docs[k]]
+        if (pair >= 0 && ca.values[k] > 0) {
+          counts.countA[l]++
+          stamp[pair] = l + 1
+        }
+      }
+      for (let k = cb.indptr[l]; k < cb.indptr[l + 1]; k++) {
+        const pair = inB[cb.docs[k]]
+        if (pair >= 0 && cb.values[k] > 0) {
+          counts.countB[l]++
+          if (stamp[pair] === l + 1) counts.both[l]++
+        }
+      }
+    }
+  })
+  return counts
+}
+
+/** The length-stratified design's counts: each side's documents (dataset rows) with their stratum. */
+async function stratumCountsOf(
+  ctx: AnalysisContext,
+  a: Side,
+  b: Side,
+  docsA: { rows: Int32Array; strata: Uint8Array },
+  docsB: { rows: Int32Array; strata: Uint8Array },
+  K: number
+): Promise<StratumCounts> {
+  const nLatents = a.manifest.encoder.dSae
+  // stratum + 1 of each dataset row of the side, 0 for a row outside it.
+  const stratumOf = (side: Side, docs: { rows: Int32Array; strata: Uint8Array }, size: Float64Array) => {
+    const at = new Uint8Array(side.manifest.documents.count)
+    for (let i = 0; i < docs.rows.length; i++) {
+      at[docs.rows[i]] = docs.strata[i] + 1
+      size[docs.strata[i]]++
+    }
+    return at
+  }
+  const counts: StratumCounts = {
+    strata: K,
+    sizeA: new Float64Array(K),
+    sizeB: new Float64Array(K),
+    presentA: new Int32Array(nLatents * K),
+    presentB: new Int32Array(nLatents * K)
+  }
+  const inA = stratumOf(a, docsA, counts.sizeA)
+  const inB = stratumOf(b, docsB, counts.sizeB)
+  const add = (c: PooledCsc, at: Uint8Array, present: Int32Array, l: number) => {
+    for (let k = c.indptr[l]; k < c.indptr[l + 1]; k++) {
+      const s = at[c.docs[k]]
+      if (s !== 0 && c.values[k] > 0) present[l * K + s - 1]++
+    }
+  }
+  await forLatentBlocks(ctx, [a, b], ([ca, cb], start, end) => {
+    for (let l = start; l < end; l++) {
+      add(ca, inA, counts.presentA, l)
+      add(cb, inB, counts.presentB, l)
+    }
+  })
+  return counts
 }
 
 /** Rows of A and B whose metadata[field] values match; values that repeat within a dataset are ambiguous and left out. */

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { DatasetRecord, InlineDocument } from '@latentbase/shared/contract/dataset'
 import type { JobMessage } from '@latentbase/shared/contract/job'
-import { DiffResult } from '@latentbase/shared/contract/diff'
+import { DiffQuery, DiffResult } from '@latentbase/shared/contract/diff'
 import { LatentPage } from '@latentbase/shared/contract/latents'
 import { SearchResult } from '@latentbase/shared/contract/search'
 import { CorrelationsResult } from '@latentbase/shared/contract/correlations'
@@ -16,6 +16,11 @@ import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
 import { readByLatent } from '@latentbase/shared/store/latent-shards/read-by-latent'
 import { cscKey } from '@latentbase/shared/store/latent-shards/csc'
+import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
+import { readDocuments } from '@latentbase/shared/store/documents/read'
+import { diffLengthControlled, diffPaired } from '@latentbase/shared/analysis/diff'
+import { selectRows } from '@latentbase/shared/analysis/slice'
+import { designBlocks, matchPairs } from './diff-service.ts'
 import { EmbeddedQueue } from '@latentbase/shared/queue/embedded-queue'
 import { StaticEncoderCatalog } from '@latentbase/shared/catalog/catalog'
 import { loadEncoder, type LoadedEncoder } from '../../../gpu-worker/src/encode/runtime.ts'
@@ -222,6 +227,82 @@ test('paired and length-controlled designs on slices equal the same designs on s
     if (design.pairBy) assert.ok(separate.pairs! > 0)
   }
 })
+
+test('the designs count each latent in blocks of latents: the same statistics as over the documents read whole', async () => {
+  const statistics = (l: DiffResult['latents'][number]) => [
+    l.latent,
+    l.countA,
+    l.countB,
+    l.difference,
+    l.ci95,
+    l.pValue,
+    l.qValue
+  ]
+  const options = { ...DiffQuery.parse({ a: 'ds_x', b: 'ds_y' }), limit: 5000, direction: 'both' as const }
+  // Paired: x and y answer the same prompts.
+  const [x, y] = await Promise.all(['ds_x', 'ds_y'].map(id => byDocument(id, 'metadata')))
+  const paired = DiffResult.parse(
+    (await get(`/diff?${q({ pairBy: 'prompt', limit: '5000', direction: 'both', a: 'ds_x', b: 'ds_y' })}`)).body
+  )
+  const pairs = matchPairs(x.column, y.column, 'prompt')
+  const pairedReference = diffPaired({ a: x.csr, b: y.csr, ...pairs, labels: encoder.labels, against: 'ds_y', options })
+  assert.deepEqual(paired.latents.map(statistics), pairedReference.latents.map(statistics))
+  assert.ok(
+    paired.latents.some(l => l.pValue < 1),
+    'some latent differs within pairs'
+  )
+  // Length-stratified, on two slices of one dataset that both hold short and long documents (early and late scores).
+  const whole = await byDocument('ds_all', 'token_count')
+  const early = DiffResult.parse(
+    (
+      await get(
+        `/diff?${q({ controlLength: 'true', limit: '5000', direction: 'both', a: 'ds_all', aWhere: 'metadata.score < 18', b: 'ds_all', bWhere: 'metadata.score >= 18' })}`
+      )
+    ).body
+  )
+  const rowsOf = (keep: (i: number) => boolean) =>
+    Int32Array.from(docs.keys()).filter(i => keep(docs[i].metadata!.score as number))
+  const [rowsA, rowsB] = [rowsOf(score => score < 18), rowsOf(score => score >= 18)]
+  const tokens = whole.column.map(Number)
+  const stratifiedReference = diffLengthControlled({
+    a: selectRows(whole.csr, rowsA),
+    b: selectRows(whole.csr, rowsB),
+    tokensA: Array.from(rowsA, r => tokens[r]),
+    tokensB: Array.from(rowsB, r => tokens[r]),
+    labels: encoder.labels,
+    against: 'ds_all',
+    options
+  })
+  assert.deepEqual(early.latents.map(statistics), stratifiedReference.latents.map(statistics))
+  assert.ok(
+    early.latents.some(l => l.pValue < 1 && l.difference !== 0),
+    'strata hold both sides'
+  )
+  // Blocks of a few latents (hundreds of reads) give the same answers as one block.
+  const entries = designBlocks.entries
+  designBlocks.entries = 50
+  try {
+    const small = await get(`/diff?${q({ pairBy: 'prompt', limit: '5000', direction: 'both', a: 'ds_x', b: 'ds_y' })}`)
+    assert.deepEqual(DiffResult.parse(small.body).latents.map(statistics), paired.latents.map(statistics))
+    const smallEarly = await get(
+      `/diff?${q({ controlLength: 'true', limit: '5000', direction: 'both', a: 'ds_all', aWhere: 'metadata.score < 18', b: 'ds_all', bWhere: 'metadata.score >= 18' })}`
+    )
+    assert.deepEqual(DiffResult.parse(smallEarly.body).latents.map(statistics), early.latents.map(statistics))
+  } finally {
+    designBlocks.entries = entries
+  }
+})
+
+/** A dataset's documents as a CSR read whole (by document), with one documents column. */
+async function byDocument(id: string, column: 'metadata' | 'token_count') {
+  const manifest = (await datasets.getManifest(TENANT, id))!
+  const prefix = layout.datasetPrefix(TENANT, id)
+  const [docs, csr] = await Promise.all([
+    readDocuments(objects, prefix, manifest.documents.files, undefined, [column]),
+    readByDocument(objects, prefix, manifest.latents.byDocument)
+  ])
+  return { csr, column: Array.from(docs[column] as ArrayLike<unknown>) as string[] }
+}
 
 test('a slice against a whole dataset, and b lists with one slice per b', async () => {
   const whole = DiffResult.parse((await get(`/diff?${q({ limit: '5000', a: 'ds_x', b: ['ds_y', 'ds_all'] })}`)).body)

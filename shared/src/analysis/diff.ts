@@ -239,6 +239,51 @@ export function diffLatents(input: {
   })
 }
 
+/** What the paired design counts per latent: pairs with it in A, in B, and in both, out of `pairs`. */
+export interface PairedCounts {
+  countA: Int32Array
+  countB: Int32Array
+  both: Int32Array
+  pairs: number
+}
+
+/**
+ * The paired counts from the documents' latents: pair i is row rowsA[i] of A with row rowsB[i] of B (each row in one
+ * pair at most).
+ */
+export function pairedCounts(a: PooledCsr, b: PooledCsr, rowsA: Int32Array, rowsB: Int32Array): PairedCounts {
+  if (rowsA.length !== rowsB.length) throw new RangeError(`rowsA has ${rowsA.length} rows, rowsB ${rowsB.length}`)
+  if (a.nLatents !== b.nLatents) throw new RangeError(`A has ${a.nLatents} latents, B has ${b.nLatents}`)
+  const nLatents = a.nLatents
+  const pairs = rowsA.length
+  const countA = new Int32Array(nLatents)
+  const countB = new Int32Array(nLatents)
+  const both = new Int32Array(nLatents)
+  // stamp[l] = 1 + the pair whose A row last had latent l: "present in both" without merging rows.
+  const stamp = new Int32Array(nLatents)
+  for (let i = 0; i < pairs; i++) {
+    const ra = rowsA[i]
+    const rb = rowsB[i]
+    if (ra < 0 || ra >= a.nDocs || rb < 0 || rb >= b.nDocs)
+      throw new RangeError(`pair ${i} (${ra}, ${rb}) is out of range`)
+    for (let k = a.indptr[ra]; k < a.indptr[ra + 1]; k++) {
+      if (a.values[k] > 0) {
+        const l = a.latents[k]
+        countA[l]++
+        stamp[l] = i + 1
+      }
+    }
+    for (let k = b.indptr[rb]; k < b.indptr[rb + 1]; k++) {
+      if (b.values[k] > 0) {
+        const l = b.latents[k]
+        countB[l]++
+        if (stamp[l] === i + 1) both[l]++
+      }
+    }
+  }
+  return { countA, countB, both, pairs }
+}
+
 /**
  * Paired design (the same prompts answered by two models): pair i is row rowsA[i] of A with row
  * rowsB[i] of B. Per latent, f = pairs where it is present in A only and g = in B only; McNemar's
@@ -254,35 +299,23 @@ export function diffPaired(input: {
   against: string
   options: DiffOptions
 }): DiffOutput {
-  const { a, b, rowsA, rowsB, labels, options } = input
-  if (rowsA.length !== rowsB.length) throw new RangeError(`rowsA has ${rowsA.length} rows, rowsB ${rowsB.length}`)
-  if (a.nLatents !== b.nLatents) throw new RangeError(`A has ${a.nLatents} latents, B has ${b.nLatents}`)
-  const nLatents = a.nLatents
-  const pairs = rowsA.length
+  const { a, b, rowsA, rowsB, ...rest } = input
+  return diffPairedCounts({ counts: pairedCounts(a, b, rowsA, rowsB), ...rest })
+}
+
+/** The paired design's statistics from its counts (however they were counted). */
+export function diffPairedCounts(input: {
+  counts: PairedCounts
+  labels: Labels
+  against: string
+  options: DiffOptions
+}): DiffOutput {
+  const { counts, labels, options } = input
+  const { pairs, both } = counts
+  const nLatents = counts.countA.length
   const cols = columns(nLatents, [input.against])
-  const both = new Int32Array(nLatents)
-  // stamp[l] = 1 + the pair whose A row last had latent l: "present in both" without merging rows.
-  const stamp = new Int32Array(nLatents)
-  for (let i = 0; i < pairs; i++) {
-    const ra = rowsA[i]
-    const rb = rowsB[i]
-    if (ra < 0 || ra >= a.nDocs || rb < 0 || rb >= b.nDocs)
-      throw new RangeError(`pair ${i} (${ra}, ${rb}) is out of range`)
-    for (let k = a.indptr[ra]; k < a.indptr[ra + 1]; k++) {
-      if (a.values[k] > 0) {
-        const l = a.latents[k]
-        cols.countA[l]++
-        stamp[l] = i + 1
-      }
-    }
-    for (let k = b.indptr[rb]; k < b.indptr[rb + 1]; k++) {
-      if (b.values[k] > 0) {
-        const l = b.latents[k]
-        cols.countB[l]++
-        if (stamp[l] === i + 1) both[l]++
-      }
-    }
-  }
+  cols.countA.set(counts.countA)
+  cols.countB.set(counts.countB)
   for (let l = 0; l < nLatents; l++) {
     cols.freqA[l] = pairs ? cols.countA[l] / pairs : 0
     cols.freqB[l] = pairs ? cols.countB[l] / pairs : 0
@@ -350,21 +383,43 @@ export function diffLengthControlled(input: {
   options: DiffOptions
   strata?: number
 }): DiffOutput {
-  const { a, b, labels, options } = input
-  const K = input.strata ?? 5
+  const { a, b, tokensA, tokensB, strata, ...rest } = input
   if (a.nLatents !== b.nLatents) throw new RangeError(`A has ${a.nLatents} latents, B has ${b.nLatents}`)
-  if (input.tokensA.length !== a.nDocs || input.tokensB.length !== b.nDocs) {
+  if (tokensA.length !== a.nDocs || tokensB.length !== b.nDocs) {
     throw new RangeError(
-      `token counts (${input.tokensA.length}, ${input.tokensB.length}) do not match documents (${a.nDocs}, ${b.nDocs})`
+      `token counts (${tokensA.length}, ${tokensB.length}) do not match documents (${a.nDocs}, ${b.nDocs})`
     )
   }
-  const nLatents = a.nLatents
-  const { strataA, strataB } = lengthStrata(input.tokensA, input.tokensB, K)
-  const sizeA = new Float64Array(K)
-  const sizeB = new Float64Array(K)
-  // presence[latent * K + stratum]: latent-major so each latent's K tables sit together.
-  const presentA = new Int32Array(nLatents * K)
-  const presentB = new Int32Array(nLatents * K)
+  const K = strata ?? 5
+  const { strataA, strataB } = lengthStrata(tokensA, tokensB, K)
+  return diffStratifiedCounts({ counts: stratumCounts(a, b, strataA, strataB, K), ...rest })
+}
+
+/** What a stratified design counts: documents per stratum, and per latent and stratum those with the latent. */
+export interface StratumCounts {
+  strata: number
+  sizeA: Float64Array
+  sizeB: Float64Array
+  /** presentA[latent * strata + stratum]: latent-major so each latent's tables sit together. */
+  presentA: Int32Array
+  presentB: Int32Array
+}
+
+/** The stratified counts from the documents' latents, document i of A in stratum strataA[i] (of B, strataB[i]). */
+export function stratumCounts(
+  a: PooledCsr,
+  b: PooledCsr,
+  strataA: Uint8Array,
+  strataB: Uint8Array,
+  K: number
+): StratumCounts {
+  const counts: StratumCounts = {
+    strata: K,
+    sizeA: new Float64Array(K),
+    sizeB: new Float64Array(K),
+    presentA: new Int32Array(a.nLatents * K),
+    presentB: new Int32Array(b.nLatents * K)
+  }
   const count = (m: PooledCsr, strata: Uint8Array, size: Float64Array, present: Int32Array) => {
     for (let i = 0; i < m.nDocs; i++) {
       const s = strata[i]
@@ -372,8 +427,27 @@ export function diffLengthControlled(input: {
       for (let k = m.indptr[i]; k < m.indptr[i + 1]; k++) if (m.values[k] > 0) present[m.latents[k] * K + s]++
     }
   }
-  count(a, strataA, sizeA, presentA)
-  count(b, strataB, sizeB, presentB)
+  count(a, strataA, counts.sizeA, counts.presentA)
+  count(b, strataB, counts.sizeB, counts.presentB)
+  return counts
+}
+
+/** The length-controlled design's statistics (CMH test, MH risk difference) from its stratified counts. */
+export function diffStratifiedCounts(input: {
+  counts: StratumCounts
+  labels: Labels
+  against: string
+  options: DiffOptions
+}): DiffOutput {
+  const { labels, options } = input
+  const { strata: K, sizeA, sizeB, presentA, presentB } = input.counts
+  const nLatents = presentA.length / K
+  let nDocsA = 0
+  let nDocsB = 0
+  for (let s = 0; s < K; s++) {
+    nDocsA += sizeA[s]
+    nDocsB += sizeB[s]
+  }
   const cols = columns(nLatents, [input.against])
   for (let l = 0; l < nLatents; l++) {
     let ca = 0
@@ -384,8 +458,8 @@ export function diffLengthControlled(input: {
     }
     cols.countA[l] = ca
     cols.countB[l] = cb
-    cols.freqA[l] = a.nDocs ? ca / a.nDocs : 0
-    cols.freqB[l] = b.nDocs ? cb / b.nDocs : 0
+    cols.freqA[l] = nDocsA ? ca / nDocsA : 0
+    cols.freqB[l] = nDocsB ? cb / nDocsB : 0
   }
   const ta = new Float64Array(K),
     tb = new Float64Array(K),
