@@ -174,6 +174,18 @@ test('append: versions, stable rows, pinned reads, ETag after append, failure is
   assert.ok(same.body.latents.length > 20)
   for (const l of same.body.latents) assert.deepEqual([l.latent, l.countA, l.difference], [l.latent, l.countB, 0])
   const top = (await call('GET', `/diff?a=${id}@2&b=${id}@1&limit=1`)).body.latents[0].latent as number
+  // Slices of two versions of one dataset are counted apart (each over its own version's rows): a slice holding every
+  // document counts what the whole version does.
+  const counted = (path: string) =>
+    call('GET', path).then(r => {
+      assert.equal(r.status, 200, JSON.stringify(r.body))
+      return r.body.latents.map((l: any) => [l.latent, l.countA, l.countB])
+    })
+  const all = encodeURIComponent('tokens >= 0')
+  assert.deepEqual(
+    await counted(`/diff?a=${id}@1&aWhere=${all}&b=${id}@2&bWhere=${all}&direction=both&limit=5000`),
+    await counted(`/diff?a=${id}@1&b=${id}@2&direction=both&limit=5000`)
+  )
   const page = (ds: string) =>
     call('GET', `/latents/${top}?dataset=${ds}`).then(r => {
       assert.equal(r.status, 200, JSON.stringify(r.body))
