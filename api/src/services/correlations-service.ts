@@ -19,6 +19,7 @@ import type { AnalysisContext } from './context.ts'
 import { loadReadyDataset, readDocumentRange } from './ready-dataset.ts'
 import { resultHead, sliceDataset } from './slice-service.ts'
 import { accumulatePresenceAndTop, rowChunks, selectRows } from '@latentbase/shared/analysis/slice'
+import { sidecarLatentStats } from '@latentbase/shared/store/latent-shards/slice-counts'
 import { DEFAULT_TOP_K } from '@latentbase/shared/analysis/latent-stats'
 import type { PooledCsr } from '@latentbase/shared/analysis/sparse'
 import { loadLabelInfo } from './latent-page-service.ts'
@@ -142,15 +143,20 @@ export async function correlationsCounts(
   const { manifest, prefix } = ds
   const passes = query.minActivation > 0 ? 2 : 1
   let stats: { nLatents: number; docCount: Int32Array; topValues: Float32Array; topK: number }
+  // A pass over the by-latent sidecars (raw arrays, no decoding) where the store has them, else over the chunks.
+  const shape = { nDocs: manifest.documents.count, nLatents }
+  const fromSidecars = (options: { topK?: number; minValue?: Float32Array }) =>
+    sidecarLatentStats(ctx.objects, prefix, manifest.latents.byLatent, ds.slice?.rows ?? null, shape, options)
   if (ds.slice) {
     // A slice's document counts and top values (what the stats file holds for a whole dataset) take one more pass.
+    const read = await fromSidecars({ topK: DEFAULT_TOP_K })
     stats = {
       nLatents,
-      docCount: new Int32Array(nLatents),
-      topValues: new Float32Array(nLatents * DEFAULT_TOP_K),
+      docCount: read?.docCount ?? new Int32Array(nLatents),
+      topValues: read?.topValues ?? new Float32Array(nLatents * DEFAULT_TOP_K),
       topK: DEFAULT_TOP_K
     }
-    for (const chunk of chunks) {
+    for (const chunk of read ? [] : chunks) {
       accumulatePresenceAndTop(await readChunk(chunk), stats.docCount, stats.topValues, stats.topK)
       ctx.signal?.throwIfAborted()
     }
@@ -174,6 +180,11 @@ export async function correlationsCounts(
   for (let l = 0; l < nLatents; l++) {
     const k = Math.min(stats.topK, stats.docCount[l])
     if (k > 0) minValue[l] = query.minActivation * stats.topValues[l * stats.topK + k - 1]
+  }
+  const counted = await fromSidecars({ minValue })
+  if (counted) {
+    report(0.3 / passes, 'reading')
+    return { docCount: counted.docCount, minValue }
   }
   const docCount = new Int32Array(nLatents)
   for (let c = 0; c < chunks.length; c++) {

@@ -157,6 +157,28 @@ function assertSameDiff(sliced: DiffResult, separate: DiffResult, againstIds: Re
   }
 }
 
+/**
+ * Runs `fn` with the by-latent sidecars of a dataset removed (as in a store written before them), then puts them back;
+ * the warnings said meanwhile.
+ */
+async function withoutSidecars(id: string, fn: () => Promise<void>): Promise<string[]> {
+  const manifest = (await datasets.getManifest(TENANT, id))!
+  const sidecars = manifest.latents.byLatent.map(f => layout.datasetPrefix(TENANT, id) + cscKey(f.key))
+  const saved = await Promise.all(sidecars.map(k => objects.get(k)))
+  assert.ok(saved.every(Boolean), 'the encode job wrote a sidecar for every by-latent shard')
+  const warn = console.warn
+  const warnings: string[] = []
+  console.warn = (line: string) => void warnings.push(line)
+  try {
+    for (const k of sidecars) await objects.delete(k)
+    await fn()
+  } finally {
+    console.warn = warn
+    for (const [i, k] of sidecars.entries()) await objects.put(k, saved[i]!)
+  }
+  return warnings
+}
+
 test('diff of two slices of one dataset equals the diff of the same documents encoded as two datasets', async () => {
   const common = { limit: '5000', direction: 'both' }
   const separate = DiffResult.parse((await get(`/diff?${q({ ...common, a: 'ds_x', b: 'ds_y' })}`)).body)
@@ -177,28 +199,17 @@ test('diff of two slices of one dataset equals the diff of the same documents en
   }
   // Slices are counted from the by-latent sidecars; without them (a store written before them, or a lost one) from the
   // by-document shards: the same answer.
-  const manifest = (await datasets.getManifest(TENANT, 'ds_all'))!
-  const sidecars = manifest.latents.byLatent.map(f => layout.datasetPrefix(TENANT, 'ds_all') + cscKey(f.key))
-  const saved = await Promise.all(sidecars.map(k => objects.get(k)))
-  assert.ok(saved.every(Boolean), 'the encode job wrote a sidecar for every by-latent shard')
-  const warn = console.warn
-  const warnings: string[] = []
-  console.warn = (line: string) => void warnings.push(line)
-  try {
-    for (const k of sidecars) await objects.delete(k)
+  const warnings = await withoutSidecars('ds_all', async () => {
     const res = await get(
       `/diff?${q({ ...common, a: 'ds_all', aWhere: 'metadata.model = "x"', b: 'ds_all', bWhere: 'metadata.model = "y"' })}`
     )
     assert.equal(res.status, 200, JSON.stringify(res.body))
     assertSameDiff(DiffResult.parse(res.body), separate, { ds_all: 'ds_y' })
-    assert.ok(
-      warnings.some(w => /\.csc unreadable/.test(w)),
-      'the lost sidecar is said'
-    )
-  } finally {
-    console.warn = warn
-    for (const [i, k] of sidecars.entries()) await objects.put(k, saved[i]!)
-  }
+  })
+  assert.ok(
+    warnings.some(w => /\.csc unreadable/.test(w)),
+    'the lost sidecar is said'
+  )
   // The relative metric and the coverage masks run on the slice's counts too.
   const opts = { limit: '5000', metric: 'relative', minFrequency: '0.1', maxFrequency: '0.9' }
   assertSameDiff(
@@ -507,6 +518,15 @@ test('correlations in a slice equal correlations of the same documents encoded a
       b: { ...p.b, dataset: '', href: '', peak: undefined }
     })
     assert.deepEqual(pairs.map(strip), pairsSeparate.map(strip))
+    // Counted from the by-document shards when the sidecars are missing: the same answer.
+    await withoutSidecars('ds_all', async () => {
+      const fallback = CorrelationsResult.parse(
+        await client.correlations({ dataset: 'ds_all', where: 'metadata.model = "x"', ...params })
+      )
+      const { seconds: _s3, ...same } = fallback
+      const { seconds: _s4, ...expected } = sliced
+      assert.deepEqual(same, expected)
+    })
   }
 })
 

@@ -13,8 +13,9 @@ import { readDocuments } from './documents/read.ts'
 import { writeDocumentsShard } from './documents/write.ts'
 import { writeLatentShards } from './latent-shards/write.ts'
 import { cscKey } from './latent-shards/csc.ts'
-import { slicePresenceCounts } from './latent-shards/slice-counts.ts'
-import { presenceCountsOfRows } from '../analysis/slice.ts'
+import { sidecarLatentStats, slicePresenceCounts } from './latent-shards/slice-counts.ts'
+import { accumulatePresenceAndTop, presenceCountsOfRows, selectRows } from '../analysis/slice.ts'
+import { presence } from '../analysis/cooccurrence.ts'
 import type { DocumentColumns } from './documents/columns.ts'
 
 const PREFIX = 't/datasets/d/'
@@ -340,6 +341,45 @@ test("slicePresenceCounts: every slice's counts from the sidecars in small chunk
   assert.equal(await slicePresenceCounts(inner, PREFIX, wrongSize, [slices[0]], shape, { onSidecarError }), null)
   assert.equal(failed.length, 1)
   assert.match(failed[0], /\.csc$/)
+})
+
+test('sidecarLatentStats: counts and top values of a slice or of every document, under thresholds, as the CSR gives them', async () => {
+  const store = new MemoryObjectStore()
+  const m = randomCsr(5000, 800, 25, 33)
+  const files = (await writeParts(store, m, 1800, 20000)).byLatent
+  const shape = { nDocs: m.nDocs, nLatents: m.nLatents }
+  const r = rng(9)
+  const rows = Int32Array.from({ length: m.nDocs }, (_, i) => i).filter(() => r() < 0.4)
+  const K = 16
+  // Reference: the chunk pass correlations make over the by-document rows.
+  const sliced = selectRows(m, rows)
+  const docCount = new Int32Array(m.nLatents)
+  const topValues = new Float32Array(m.nLatents * K)
+  accumulatePresenceAndTop(sliced, docCount, topValues, K)
+  const got = await sidecarLatentStats(store, PREFIX, files, rows, shape, { topK: K, chunkBytes: 4096 })
+  assert.deepEqual(got?.docCount, docCount)
+  assert.deepEqual(got?.topValues, topValues)
+  // Presence under per-latent thresholds, for the slice and for every document.
+  const minValue = Float32Array.from({ length: m.nLatents }, (_, l) => (l % 3) * 0.5)
+  for (const [which, matrix] of [
+    [rows, sliced],
+    [null, m]
+  ] as const) {
+    const thresholded = await sidecarLatentStats(store, PREFIX, files, which, shape, { minValue })
+    assert.deepEqual(thresholded?.docCount, presence(matrix, minValue), which ? 'slice' : 'every document')
+    assert.equal(thresholded?.topValues, undefined)
+  }
+  assert.equal(
+    await sidecarLatentStats(
+      store,
+      PREFIX,
+      files.map(({ cscBytes, ...f }) => f),
+      rows,
+      shape,
+      {}
+    ),
+    null
+  )
 })
 
 test('planRowGroupRuns merges adjacent overlapping groups and skips the rest', () => {

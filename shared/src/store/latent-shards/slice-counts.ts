@@ -120,3 +120,63 @@ function anyIn(rows: Int32Array, lo: number, hi: number): boolean {
   }
   return a < rows.length && rows[a] < hi
 }
+
+/** Per-latent document counts, and optionally each latent's strongest values, of a slice or of every document. */
+export interface SidecarLatentStats {
+  docCount: Int32Array
+  /** topValues[latent * topK + i]: the latent's i-th largest value (descending, 0 past its count); with `topK`. */
+  topValues?: Float32Array
+}
+
+/**
+ * Per-latent document counts over `rows` (ascending dataset rows; null: every document) of the entries with value > 0,
+ * or value >= minValue[latent] when given, and with `topK` each latent's topK largest values: the statistics file's
+ * `doc_count` and `top_values` for a slice, or presence under thresholds. One pass over the by-latent sidecars in
+ * bounded chunks; null when a file has no sidecar or one cannot be read (the caller reads the by-document shards).
+ */
+export async function sidecarLatentStats(
+  store: ObjectStore,
+  datasetPrefix: string,
+  byLatent: ShardFile[],
+  rows: Int32Array | null,
+  { nDocs, nLatents }: { nDocs: number; nLatents: number },
+  options: SliceCountsOptions & { topK?: number; minValue?: Float32Array } = {}
+): Promise<SidecarLatentStats | null> {
+  if (!byLatent.every(f => f.cscBytes !== undefined)) return null
+  const mask = rows ? new Uint8Array(nDocs) : null
+  if (mask && rows) for (let i = 0; i < rows.length; i++) mask[rows[i]] = 1
+  const docCount = new Int32Array(nLatents)
+  const K = options.topK ?? 0
+  const topValues = K ? new Float32Array(nLatents * K) : undefined
+  const minValue = options.minValue
+  const visit = (latent: number, docs: Int32Array, values: Float32Array, at: number, n: number) => {
+    if (latent >= nLatents) return
+    const floor = minValue ? minValue[latent] : 0
+    const base = latent * K
+    let count = 0
+    for (let k = at; k < at + n; k++) {
+      const v = values[k + n]
+      if (!(v > 0 && v >= floor) || (mask && mask[docs[k]] !== 1)) continue
+      count++
+      if (!topValues || !(v > topValues[base + K - 1])) continue
+      let i = K - 1
+      while (i > 0 && topValues[base + i - 1] < v) {
+        topValues[base + i] = topValues[base + i - 1]
+        i--
+      }
+      topValues[base + i] = v
+    }
+    docCount[latent] += count
+  }
+  const holdsRows = (f: ShardFile) =>
+    !rows || f.docStart === undefined || f.docCount === undefined || anyIn(rows, f.docStart, f.docStart + f.docCount)
+  for (const file of byLatent.filter(holdsRows)) {
+    try {
+      await scanCscLatents(store, datasetPrefix, file, options.chunkBytes ?? CHUNK_BYTES, visit)
+    } catch (error) {
+      ;(options.onSidecarError ?? warnSidecarOnce)(datasetPrefix + cscKey(file.key), error as Error)
+      return null
+    }
+  }
+  return { docCount, ...(topValues ? { topValues } : {}) }
+}
