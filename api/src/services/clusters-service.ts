@@ -29,7 +29,6 @@ import { clip } from './hypotheses-service.ts'
 import type { AnalysisContext } from './context.ts'
 import { loadReadyDataset, readDocumentRange } from './ready-dataset.ts'
 import { resultHead, sliceDataset } from './slice-service.ts'
-import { selectRows } from '@latentbase/shared/analysis/slice'
 import { loadLabelInfo } from './latent-page-service.ts'
 import { labelCache, labelMatcher } from './label-match.ts'
 import { countClusterLatents, sampleRows, type FittedSample } from '@latentbase/shared/analysis/clustering/assign'
@@ -131,18 +130,15 @@ export async function planClusters(
 
   report(0, 'reading')
   const [csr, labels] = await Promise.all([
-    sliceRows
-      ? readDocumentRange(ctx.objects, ds, sliceRows[0], sliceRows[sliceRows.length - 1] + 1).then(m =>
-          selectRows(m, sliceRows)
+    // A slice or a sample keeps only its rows of each range read: memory follows its rows, not the span they cover.
+    fitRows
+      ? readRowsInRanges(
+          (start, end) => readDocumentRange(ctx.objects, ds, start, end),
+          fitRows,
+          manifest.documents.count,
+          partDocs
         )
-      : sample
-        ? readRowsInRanges(
-            (start, end) => readDocumentRange(ctx.objects, ds, start, end),
-            sample,
-            manifest.documents.count,
-            partDocs
-          )
-        : readByDocument(ctx.objects, prefix, manifest.latents.byDocument, undefined, { nDocs, nLatents }),
+      : readByDocument(ctx.objects, prefix, manifest.latents.byDocument, undefined, { nDocs, nLatents }),
     loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents, {
       objects: ctx.objects,
       tenant: ctx.tenant,
