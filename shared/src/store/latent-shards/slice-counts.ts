@@ -92,21 +92,36 @@ async function countPass(
       }
     }
   }
-  // A file whose documents hold no row of any slice is not read.
-  const holdsSliceRows = (f: ShardFile) =>
+  return (await scanFilesWithRows(store, datasetPrefix, files, slices, options, visit)) ? counts : null
+}
+
+/**
+ * Scans the sidecars of the files holding a row of some slice (every file when `slices` is null), one file after
+ * another: each scan overlaps its next read with the visit, so memory stays two chunks. False when a sidecar cannot be
+ * read (said through onSidecarError, by default once in the log).
+ */
+async function scanFilesWithRows(
+  store: ObjectStore,
+  datasetPrefix: string,
+  files: ShardFile[],
+  slices: Int32Array[] | null,
+  options: SliceCountsOptions,
+  visit: Parameters<typeof scanCscLatents>[4]
+): Promise<boolean> {
+  const holdsRows = (f: ShardFile) =>
+    !slices ||
     f.docStart === undefined ||
     f.docCount === undefined ||
     slices.some(rows => anyIn(rows, f.docStart!, f.docStart! + f.docCount!))
-  // Files one after another: each scan already overlaps its next read with counting, and memory stays two chunks.
-  for (const file of files.filter(holdsSliceRows)) {
+  for (const file of files.filter(holdsRows)) {
     try {
       await scanCscLatents(store, datasetPrefix, file, options.chunkBytes ?? CHUNK_BYTES, visit)
     } catch (error) {
       ;(options.onSidecarError ?? warnSidecarOnce)(datasetPrefix + cscKey(file.key), error as Error)
-      return null
+      return false
     }
   }
-  return counts
+  return true
 }
 
 /** Whether ascending `rows` has a row in [lo, hi). */
@@ -168,15 +183,6 @@ export async function sidecarLatentStats(
     }
     docCount[latent] += count
   }
-  const holdsRows = (f: ShardFile) =>
-    !rows || f.docStart === undefined || f.docCount === undefined || anyIn(rows, f.docStart, f.docStart + f.docCount)
-  for (const file of byLatent.filter(holdsRows)) {
-    try {
-      await scanCscLatents(store, datasetPrefix, file, options.chunkBytes ?? CHUNK_BYTES, visit)
-    } catch (error) {
-      ;(options.onSidecarError ?? warnSidecarOnce)(datasetPrefix + cscKey(file.key), error as Error)
-      return null
-    }
-  }
+  if (!(await scanFilesWithRows(store, datasetPrefix, byLatent, rows ? [rows] : null, options, visit))) return null
   return { docCount, ...(topValues ? { topValues } : {}) }
 }
