@@ -573,7 +573,7 @@ const COMMANDS: Record<string, Command> = {
     usage:
       'clusters <dataset> --k N [--where SLICE] [--latents 1,2] [--phrase TEXT]... [--method M] [--seed N] [--sample-max-docs N]',
     summary: "cluster a dataset's documents",
-    help: `--where: cluster only a slice's documents (central documents are dataset rows).\n--sample-max-docs: larger datasets are fitted on a seeded sample of this many documents, then every document is assigned to its nearest cluster.\n${SLICE_HELP}`,
+    help: `--where: cluster only a slice's documents (central documents are dataset rows).\n--sample-max-docs: larger datasets (or slices) are fitted on a seeded sample of this many documents, then every document is assigned to its nearest cluster.\n${SLICE_HELP}`,
     options: {
       where: { type: 'string' },
       k: { type: 'string' },

@@ -159,3 +159,44 @@ test('clusters are renumbered by their sizes over the whole dataset, largest fir
   assert.deepEqual(Array.from(rankBySize([3, 2, 1])), [0, 1, 2])
   assert.deepEqual(Array.from(rankBySize([])), [])
 })
+
+test('a slice past sampleMaxDocs: fitted on a sample of its rows, its rows assigned in parts by a job as in process', async () => {
+  const request = { k: 3, method: 'kmeans' as const, seed: 4, sampleMaxDocs: 200, where: 'metadata.topic < 3' }
+  const sliceRows = Int32Array.from(topicOf.keys()).filter(row => topicOf[row] < 3)
+  const S = sliceRows.length
+  assert.ok(S > 400, `the slice holds ${S} documents`)
+  const direct = await computeClusters(ctx(), { dataset: 'ds_big', ...request }, undefined, 300)
+  const job = await runJob(request, 2)
+  assert.deepEqual(stable(job.result), stable(direct))
+  const r = job.result
+  assert.deepEqual(r.fit, { sample: 200, of: S, parts: Math.ceil(S / 300), assign: 'nearest-centroid' })
+  assert.equal(r.where, 'metadata.topic < 3')
+  assert.equal(r.documents, S)
+  assert.deepEqual(r.rows, Array.from(sliceRows), 'the slice rows, assignments[i] being row rows[i]')
+  assert.equal(r.assignments.length, S)
+  assert.equal(
+    r.clusters.reduce((s, c) => s + c.size, 0),
+    S
+  )
+  // The sample is drawn among the slice's rows (indexes into them), and its documents keep their fitted clusters.
+  const fit = decodeFit((await objects.get(analysisLayout.planData(TENANT, job.job.id)))!)
+  assert.deepEqual(fit.rows, sampleRows(S, 200, 4))
+  const renumbered = new Map<number, number>()
+  fit.rows.forEach((i, s) => {
+    const was = renumbered.get(fit.assignments[s])
+    if (was === undefined) renumbered.set(fit.assignments[s], r.assignments[i])
+    else assert.equal(r.assignments[i], was, `sampled slice row ${i}`)
+  })
+  // Central rows are dataset rows of the slice.
+  const inSlice = new Set(sliceRows)
+  for (const c of r.clusters) {
+    assert.ok(c.central.length > 0)
+    for (const row of c.central) assert.ok(inSlice.has(row), `central row ${row} is in the slice`)
+  }
+  assert.ok(
+    purity(
+      r.assignments,
+      Int32Array.from(sliceRows, row => topicOf[row])
+    ) > 0.9
+  )
+})

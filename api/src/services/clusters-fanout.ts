@@ -27,7 +27,9 @@ import {
 } from '@latentbase/shared/analysis/clustering/assign'
 import { lowerBound } from '@latentbase/shared/util/sorted'
 import type { AnalysisContext } from './context.ts'
-import { loadReadyDataset, readDocumentRange } from './ready-dataset.ts'
+import { loadReadyDataset, readDocumentRange, type ReadyDataset } from './ready-dataset.ts'
+import { sliceDataset } from './slice-service.ts'
+import { parseSliceText } from '@latentbase/shared/contract/slice'
 import { loadLabelInfo } from './latent-page-service.ts'
 import { withPeaks, type PeakSource } from './latent-peaks.ts'
 import { nameClusters } from './cluster-names.ts'
@@ -51,9 +53,14 @@ export interface ClustersPlan {
   version: 1
   analysis: 'clusters'
   dataset: string
+  /**
+   * A slice's canonical text: then nDocs, the part boundaries, the fit's rows and the parts' rows are indexes into the
+   * slice's rows (each part and the merge evaluate it again; a ready dataset's slice does not change).
+   */
+  where?: string
   nDocs: number
   k: number
-  /** Part boundaries in dataset rows: [0, b1, ..., nDocs]. */
+  /** Part boundaries in dataset rows (in slice indexes with `where`): [0, b1, ..., nDocs]. */
   bounds: number[]
   /** The answer as fitted on the sample, without its per-row arrays; the merge fills in sizes, latents, assignments. */
   head: Omit<ClustersResult, 'assignments' | 'affinities' | 'rows'>
@@ -143,15 +150,36 @@ export async function assignPartBytes(
 ): Promise<Uint8Array> {
   if (!(part >= 0 && part + 1 < plan.bounds.length))
     throw new RangeError(`part ${part} is not one of the plan's ${plan.bounds.length - 1}`)
-  const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, plan.dataset, 'dataset')
-  const { manifest } = ds
-  if (manifest.documents.count !== plan.nDocs)
-    throw new Error(`the plan clustered ${plan.nDocs} documents, the dataset now has ${manifest.documents.count}`)
+  const { ds, sliceRows } = await planDataset(ctx, plan)
   const start = plan.bounds[part]
   const end = plan.bounds[part + 1]
-  const csr = await readDocumentRange(ctx.objects, ds, start, end)
+  const csr = sliceRows
+    ? await readRowsInRanges(
+        (a, b) => readDocumentRange(ctx.objects, ds, a, b),
+        sliceRows.subarray(start, end),
+        ds.manifest.documents.count,
+        DEFAULT_CLUSTER_PART_DOCS
+      )
+    : await readDocumentRange(ctx.objects, ds, start, end)
   ctx.signal?.throwIfAborted()
   return encodeAssignPartial(assignRows(binarize(csr, fit.latentOf), fit, start))
+}
+
+/** The plan's dataset, and its slice's rows when it clustered a slice; checked against what the plan counted. */
+async function planDataset(
+  ctx: AnalysisContext,
+  plan: ClustersPlan
+): Promise<{ ds: ReadyDataset; sliceRows: Int32Array | null }> {
+  const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, plan.dataset, 'dataset')
+  const sliceRows = plan.where
+    ? ((await sliceDataset(ctx.objects, ds, parseSliceText(plan.where), 'where')).slice?.rows ?? null)
+    : null
+  const n = sliceRows ? sliceRows.length : ds.manifest.documents.count
+  if (n !== plan.nDocs)
+    throw new Error(
+      `the plan clustered ${plan.nDocs} documents, ${plan.where ? 'the slice' : 'the dataset'} now has ${n}`
+    )
+  return { ds, sliceRows }
 }
 
 /** Central rows per cluster in an answer (the contract's "5 most central rows"). */
@@ -215,7 +243,7 @@ export async function mergeClusterParts(
     empty += p.empty
   }
   if (covered !== nDocs) throw new Error(`the parts assigned ${covered} of ${nDocs} documents`)
-  const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, plan.dataset, 'dataset')
+  const { ds, sliceRows } = await planDataset(ctx, plan)
   const labels = await loadLabelInfo(ctx.encoders, ds.manifest.encoder.id, ds.manifest.encoder.dSae, {
     objects: ctx.objects,
     tenant: ctx.tenant,
@@ -233,8 +261,12 @@ export async function mergeClusterParts(
   for (let i = 0; i < nDocs; i++) assignments[i] = rank[assignments[i]]
   const clusters: Cluster[] = new Array(k)
   plan.head.clusters.forEach((c, i) => {
+    // The parts' central rows are indexes into a slice's rows: the answer names dataset rows.
     const rows =
-      central && Array.from(central.rows.subarray(i * CENTRAL_ROWS, (i + 1) * CENTRAL_ROWS)).filter(r => r >= 0)
+      central &&
+      Array.from(central.rows.subarray(i * CENTRAL_ROWS, (i + 1) * CENTRAL_ROWS))
+        .filter(r => r >= 0)
+        .map(r => (sliceRows ? sliceRows[r] : r))
     clusters[rank[i]] = {
       ...c,
       id: rank[i],
@@ -258,6 +290,7 @@ export async function mergeClusterParts(
     emptyDocuments: empty,
     seconds: (Date.now() - plan.startedAt) / 1000,
     clusters,
+    ...(sliceRows ? { rows: Array.from(sliceRows) } : {}),
     assignments: Array.from(assignments)
   }
 }

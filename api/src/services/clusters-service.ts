@@ -60,8 +60,8 @@ function parseRequest(request: unknown): ClustersRequest {
 }
 
 /**
- * Cluster a dataset. Up to `sampleMaxDocs` documents (and any slice): exactly, in this process. More: fitted on a
- * seeded sample, then every document assigned part by part, here one part after another (a job fans the parts out
+ * Cluster a dataset (or a slice of it). Up to `sampleMaxDocs` documents: exactly, in this process. More: fitted on a
+ * seeded sample, then every document (of the slice) assigned part by part, here one part after another (a job fans the parts out
  * over the analysis queue instead: planClusters, clusters-fanout.ts).
  */
 export async function computeClusters(
@@ -105,14 +105,13 @@ export async function planClusters(
   const { manifest, prefix } = ds
   const nLatents = manifest.encoder.dSae
   const sliceRows = ds.slice?.rows
-  // Past sampleMaxDocs a whole dataset is fitted on a seeded sample, read like a slice but range by range.
-  const sample =
-    !sliceRows && manifest.documents.count > request.sampleMaxDocs
-      ? sampleRows(manifest.documents.count, request.sampleMaxDocs, request.seed)
-      : null
-  const fitRows = sliceRows ?? sample
-  // A slice (or the sample) is clustered as its own matrix: local row i is dataset row fitRows[i].
+  // The documents clustered: the slice's rows or the whole dataset's; index i is dataset row sliceRows[i] (or i).
   const nDocs = sliceRows ? sliceRows.length : manifest.documents.count
+  // Past sampleMaxDocs they are fitted on a seeded sample of those indexes, then assigned in parts.
+  const sample = nDocs > request.sampleMaxDocs ? sampleRows(nDocs, request.sampleMaxDocs, request.seed) : null
+  // The dataset rows fitted (ascending): a slice or the sample is clustered as its own matrix, local row i being
+  // dataset row fitRows[i].
+  const fitRows = sample && sliceRows ? Int32Array.from(sample, i => sliceRows[i]) : (sample ?? sliceRows)
   const datasetRow = (i: number) => (fitRows ? fitRows[i] : i)
   if (request.k > nDocs)
     throw new ApiError(
@@ -279,6 +278,7 @@ export async function planClusters(
         version: 1,
         analysis: 'clusters',
         dataset: ds.record.id,
+        ...(ds.slice ? { where: ds.slice.text } : {}),
         nDocs,
         k,
         bounds,

@@ -80,7 +80,7 @@ export const ClustersRequest = z
       )
       .default(DEFAULT_SAMPLE_MAX_DOCS)
       .describe(
-        'whole datasets with more documents than this are fitted on a uniform random sample of this many (drawn by seed), then every document is assigned to its nearest cluster centroid, part by part (see `fit`)'
+        'datasets (or slices) with more documents than this are fitted on a uniform random sample of this many (drawn by seed), then every document is assigned to its nearest cluster centroid, part by part (see `fit`)'
       )
   })
   .refine(oneLatentChoice, { message: 'give at most one of latents, phrases and axis', path: ['phrases'] })
