@@ -1,6 +1,6 @@
 /** @module Resolves a request's slice of a ready dataset to its rows, with the 400s a user can act on (unknown latent, unknown metadata field). */
 import { metadataPath, sliceFields, sliceNeeds, sliceToText, type Slice } from '@latentbase/shared/contract/slice'
-import { readSliceRows, type SliceReadInfo } from '@latentbase/shared/store/slice-reader'
+import { readSliceRows } from '@latentbase/shared/store/slice-reader'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { BoundedCache } from '@latentbase/shared/util/bounded-cache'
 import { ApiError } from '../problem.ts'
@@ -14,7 +14,6 @@ export interface SlicedDataset extends ReadyDataset {
     text: string
     /** Dataset rows in the slice, ascending. */
     rows: Int32Array
-    read: SliceReadInfo
   }
 }
 
@@ -58,17 +57,16 @@ export async function sliceDataset(
   if (!where) return ds
   checkSliceFor(ds, where, param)
   const text = sliceToText(where)
-  const read: SliceReadInfo = { documentsRead: 0, latentsRead: 0 }
   let cache = sliceRowsCaches.get(objects)
   if (!cache) sliceRowsCaches.set(objects, (cache = new BoundedCache(SLICE_ROWS_CACHE_BYTES, 1024)))
   // A ready dataset version never changes (ids are never reused), so its slices' rows are kept.
   const key = [ds.prefix, ds.record.createdAt, ds.manifest.documents.count, text].join('\u0000')
   const rows = await cache.get(
     key,
-    () => readSliceRows(objects, ds.prefix, ds.manifest, where, read),
+    () => readSliceRows(objects, ds.prefix, ds.manifest, where),
     r => r.byteLength + key.length
   )
-  return { ...ds, slice: { where, text, rows, read } }
+  return { ...ds, slice: { where, text, rows } }
 }
 
 /**
