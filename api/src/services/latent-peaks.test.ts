@@ -1,4 +1,4 @@
-/** @module Tests of peaks (what a latent without a label fires on, read off a dataset's top examples) in diffs, correlations, clusters and the document view, of readPeaks itself, and of an encoder with no labels at all. */
+/** @module Tests of peaks (what a latent without a label fires on, read off a dataset's top examples) in diffs, correlations, clusters, searches by latents and the document view, of readPeaks itself, and of an encoder with no labels at all. */
 import { test, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
@@ -16,6 +16,7 @@ import {
 } from '@latentbase/shared/llm/corpus-fixture'
 import { DiffResult } from '@latentbase/shared/contract/diff'
 import { DocumentView } from '@latentbase/shared/contract/dataset'
+import { SearchResult } from '@latentbase/shared/contract/search'
 import type { JobQueue } from '@latentbase/shared/queue/job-queue'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import { createApp } from '../app.ts'
@@ -171,6 +172,16 @@ test('the document view: its unlabelled latents carry their peak, labelled ones 
   )
   const bad = await app.request(`/datasets/a/documents/${doc.row}?peaks=some`)
   assert.equal(bad.status, 400)
+})
+
+test('a search by latents: those without a label say what they peak on, labelled ones carry none', async () => {
+  const res = await app.request(`/search?dataset=a&latents=${MARKED_LATENT},5,7`)
+  assert.equal(res.status, 200)
+  const out = SearchResult.parse(await res.json())
+  const of = (l: number) => out.latents.find(x => x.latent === l)!
+  assert.equal(of(MARKED_LATENT).peak?.token, MARKER)
+  assert.equal('peak' in of(5), false, 'latent 5 is labelled')
+  assert.equal(of(7).peak, null, 'latent 7 has no stored examples')
 })
 
 test('readPeaks: null for a latent without examples and for a dataset written without them', async () => {

@@ -52,6 +52,7 @@ import type { DryRunEstimate } from '@latentbase/shared/contract/llm'
 import { estimatePlan, type PlannedCall } from '@latentbase/shared/llm/cost'
 import { clip } from './hypotheses-service.ts'
 import type { AnalysisContext } from './context.ts'
+import { withPeaks } from './latent-peaks.ts'
 import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
 import { sliceDataset, type SlicedDataset } from './slice-service.ts'
 
@@ -751,9 +752,11 @@ export async function runSearch(
   }
   const rows = ranking.subarray(0, q.limit)
   const placed = q.method === 'sae' && Boolean(r.sae)
-  const [docs, positions] = await Promise.all([
+  const [docs, positions, latents] = await Promise.all([
     hitDocuments(ctx.objects, r.dataset, rows, placed),
-    placed ? hitPositions(ctx.objects, r, rows) : null
+    placed ? hitPositions(ctx.objects, r, rows) : null,
+    // Latents given without a label say what they fire on (labelled ones: no read).
+    withPeaks(ctx.objects, r.dataset, r.latents)
   ])
   const at = new Map<number, number>()
   for (let i = 0; i < docs.row.length; i++) at.set(docs.row[i], i)
@@ -782,7 +785,7 @@ export async function runSearch(
         snippet: j === undefined ? '' : snippet(docs.text[j], terms, 200, place(i, j))
       }
     }),
-    latents: r.latents,
+    latents,
     ...(q.expand ? { expansion: expansion ?? null } : {}),
     ...(select ? { selected: select.selected ?? 0 } : {}),
     ...(q.rerank ? { reranked } : {}),

@@ -285,6 +285,8 @@ class SearchLatent:
     weight: float
     similarity: Optional[float] = None
     label_source: Optional[str] = None
+    #: for a latent given without a label: what it fires on in the dataset's top examples (token, count, examples, window)
+    peak: Optional[Dict[str, Any]] = None
 
 
 @dataclasses.dataclass

@@ -1,6 +1,7 @@
 /** @module The search contract: query parameters and result of GET /search (property retrieval). */
 import { z } from 'zod'
 import { LabelScore } from '../catalog/label-overlay.ts'
+import { LatentPeak } from './latents.ts'
 import { FailedItem, Usage } from './llm.ts'
 import { SliceParam } from './slice.ts'
 
@@ -125,6 +126,11 @@ export const SearchLatent = z.object({
     .optional()
     .describe(
       'detection and fuzzing scores of the label; null for imported labels (offline labels carry an offline detection score, fuzzing null)'
+    ),
+  peak: LatentPeak.nullable()
+    .optional()
+    .describe(
+      "for a latent without a label (given in latents=): what it fires on in the dataset's top examples (null when none has a visible peak token); absent for labelled latents"
     )
 })
 export type SearchLatent = z.infer<typeof SearchLatent>

@@ -223,7 +223,7 @@ export function SearchView({ route }: { route: Route }) {
                 {result.latents.map(l => (
                   <tr key={l.latent}>
                     <td>
-                      <LatentLink latent={l.latent} dataset={result.dataset} label={l.label} />
+                      <LatentLink latent={l.latent} dataset={result.dataset} label={l.label} peak={l.peak} />
                     </td>
                     <td class="num">{fmt.num(l.weight, 2)}</td>
                     <td class="num">{l.similarity === null ? '–' : fmt.num(l.similarity, 2)}</td>
