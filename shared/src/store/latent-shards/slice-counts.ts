@@ -6,9 +6,16 @@ import type { ShardFile } from '../../contract/manifest.ts'
 import type { ObjectStore } from '../object-store.ts'
 import { cscKey, scanCscLatents } from './csc.ts'
 import { warnSidecarOnce } from './read-by-latent.ts'
+import { mapLimit } from '../../util/map-limit.ts'
 
 /** Bytes of sidecar entries per read: with the read ahead, a pass holds about twice this. */
 const CHUNK_BYTES = 8 << 20
+/**
+ * Files scanned at once: one S3 or R2 stream gives ~50-100 MB/s, so a pass over GBs of sidecars wants several reads in
+ * flight. On this project's local disk 4 against 1 measured within +-15% (first call faster, repeated ones slower) and
+ * +70 MB peak; each scan holds two chunks, so a pass holds at most 2 x FILES_AT_ONCE x CHUNK_BYTES.
+ */
+const FILES_AT_ONCE = 4
 /** Slices counted in one pass (one bit each in the row mask). */
 const SLICES_PER_PASS = 8
 
@@ -96,9 +103,9 @@ async function countPass(
 }
 
 /**
- * Scans the sidecars of the files holding a row of some slice (every file when `slices` is null), one file after
- * another: each scan overlaps its next read with the visit, so memory stays two chunks. False when a sidecar cannot be
- * read (said through onSidecarError, by default once in the log).
+ * Scans the sidecars of the files holding a row of some slice (every file when `slices` is null), FILES_AT_ONCE at a
+ * time, each overlapping its next read with the visit. False when a sidecar cannot be read (the first failure is said
+ * through onSidecarError, by default once in the log; the scans not yet begun are skipped).
  */
 async function scanFilesWithRows(
   store: ObjectStore,
@@ -113,15 +120,17 @@ async function scanFilesWithRows(
     f.docStart === undefined ||
     f.docCount === undefined ||
     slices.some(rows => anyIn(rows, f.docStart!, f.docStart! + f.docCount!))
-  for (const file of files.filter(holdsRows)) {
+  let failed = false
+  await mapLimit(files.filter(holdsRows), FILES_AT_ONCE, async file => {
+    if (failed) return
     try {
       await scanCscLatents(store, datasetPrefix, file, options.chunkBytes ?? CHUNK_BYTES, visit)
     } catch (error) {
-      ;(options.onSidecarError ?? warnSidecarOnce)(datasetPrefix + cscKey(file.key), error as Error)
-      return false
+      if (!failed) (options.onSidecarError ?? warnSidecarOnce)(datasetPrefix + cscKey(file.key), error as Error)
+      failed = true
     }
-  }
-  return true
+  })
+  return !failed
 }
 
 /** Whether ascending `rows` has a row in [lo, hi). */
