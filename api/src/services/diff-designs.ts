@@ -31,10 +31,13 @@ async function forLatentBlocks(
     ...sides.map(s => s.manifest.latents.byLatent.reduce((n, f) => n + f.rows, 0) / Math.max(1, nLatents))
   )
   const step = Math.max(1, Math.floor(designBlocks.entries / Math.max(1, perLatent)))
+  // Two slices of one dataset version (the usual paired or stratified comparison within a dataset) share each read.
+  const keyOf = (s: DesignSide) => `${s.prefix}\u0000${s.manifest.documents.count}`
+  const distinct = [...new Map(sides.map(s => [keyOf(s), s])).values()]
   const read = (start: number) => {
     const range = { start, end: Math.min(nLatents, start + step) }
     const pending = Promise.all(
-      sides.map(s =>
+      distinct.map(s =>
         readByLatent(
           ctx.objects,
           s.prefix,
@@ -44,7 +47,7 @@ async function forLatentBlocks(
           { positions: false }
         )
       )
-    )
+    ).then(read => sides.map(s => read[distinct.findIndex(d => keyOf(d) === keyOf(s))]))
     // Awaited on the next turn; a failure meanwhile must not count as unhandled.
     pending.catch(() => {})
     return pending

@@ -187,10 +187,11 @@ export async function runDiff(ctx: AnalysisContext, q: DiffQuery): Promise<DiffR
     // sides together: read in blocks of latents, so memory stays bounded whatever the datasets' sizes.
     const b = bs[0]
     const column = q.pairBy ? 'metadata' : 'token_count'
-    const [docsA, docsB] = await Promise.all([
-      readDocuments(ctx.objects, a.prefix, a.manifest.documents.files, undefined, [column]),
-      readDocuments(ctx.objects, b.prefix, b.manifest.documents.files, undefined, [column])
-    ])
+    // Two slices of one dataset version read its column once.
+    const sameVersion = a.prefix === b.prefix && a.manifest.documents.count === b.manifest.documents.count
+    const readColumn = (s: Side) =>
+      readDocuments(ctx.objects, s.prefix, s.manifest.documents.files, undefined, [column])
+    const [docsA, docsB] = await Promise.all([readColumn(a), sameVersion ? null : readColumn(b)])
     // A slice keeps its rows only: the designs then run on them as if the slice were its own dataset.
     const restrict = <T extends { row: Int32Array }>(side: Side, docs: T): T => {
       if (!side.slice) return docs
@@ -203,7 +204,7 @@ export async function runDiff(ctx: AnalysisContext, q: DiffQuery): Promise<DiffR
       ) as unknown as T
     }
     const A = restrict(a, docsA)
-    const B = restrict(b, docsB)
+    const B = restrict(b, docsB ?? docsA)
     if (q.pairBy) {
       const { rowsA, rowsB } = matchPairs(
         (A as unknown as { metadata: string[] }).metadata,
