@@ -1,6 +1,7 @@
 /**
- * @module Per-latent document counts (value > 0) of slices of a dataset, from the by-latent sidecars in bounded
- * chunks: what a sliced diff needs, without decoding or holding the by-document shards over the slice's span.
+ * @module Per-latent document counts of slices of a dataset (a sliced diff) and per-latent statistics of a slice or of
+ * every document (correlations' counts, top values, presence under thresholds), from the by-latent sidecars in bounded
+ * chunks, without decoding or holding the by-document shards over the rows' span.
  */
 import type { ShardFile } from '../../contract/manifest.ts'
 import type { ObjectStore } from '../object-store.ts'
