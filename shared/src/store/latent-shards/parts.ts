@@ -33,12 +33,39 @@ export function compressParts(
   const minorKey = major === 'doc' ? 'latent' : 'doc'
   const indptr = new Int32Array(n + 1)
   let nnz = 0
+  // Whether the parts' keys never decrease, part after part: then the sort is the read order, and the columns are the
+  // parts' columns end to end (one block copy each) instead of an entry-by-entry scatter.
+  let sorted = true
+  let last = Number.NEGATIVE_INFINITY
   for (const p of parts) {
     const keys = p[major]
-    for (let k = 0; k < keys.length; k++) indptr[keys[k] - offset + 1]++
+    for (let k = 0; k < keys.length; k++) {
+      const key = keys[k]
+      indptr[key - offset + 1]++
+      if (key < last) sorted = false
+      last = key
+    }
     nnz += keys.length
   }
   for (let i = 0; i < n; i++) indptr[i + 1] += indptr[i]
+  if (sorted) {
+    // Copied even for a single part: the parts may view a store's bytes, and callers may sort the result in place.
+    const nonEmpty = parts.filter(p => p[major].length > 0)
+    const join = <T extends Int32Array | Float32Array>(out: T, column: (p: LatentPart) => T): T => {
+      let at = 0
+      for (const p of nonEmpty) {
+        out.set(column(p), at)
+        at += column(p).length
+      }
+      return out
+    }
+    return {
+      indptr,
+      minor: join(new Int32Array(nnz), p => p[minorKey]),
+      values: join(new Float32Array(nnz), p => p.value),
+      positions: join(new Int32Array(nnz), p => p.position)
+    }
+  }
   const fill = indptr.slice(0, n)
   const minor = new Int32Array(nnz)
   const values = new Float32Array(nnz)
