@@ -12,6 +12,8 @@ import { bm25SidecarKey } from '@latentbase/shared/store/documents/bm25-sidecar'
 import { cscKey } from '@latentbase/shared/store/latent-shards/csc'
 import { HISTOGRAM_EDGES, mergeStats, statsFromCsr, type LatentStats } from '@latentbase/shared/analysis/latent-stats'
 import { writeLatentP90, writeLatentStats } from '@latentbase/shared/store/stats/write'
+import { writeFacets } from '@latentbase/shared/store/stats/facets'
+import { facetsOf, mergeFacets, type Facets } from '@latentbase/shared/analysis/facets'
 import { StaticEncoderCatalog } from '@latentbase/shared/catalog/catalog'
 import type { PooledCsr } from '@latentbase/shared/analysis/sparse'
 
@@ -31,6 +33,8 @@ export interface SyntheticSpec {
   /** Documents per written part (bounds the memory of writing). */
   partDocuments?: number
   rowGroupRows?: number
+  /** Write the facets of the metadata keys (default true, as the worker does). */
+  facets?: boolean
 }
 
 export interface SyntheticDataset {
@@ -171,6 +175,7 @@ export async function writeSyntheticDataset(
   const byDocumentFiles: ShardFile[] = []
   const byLatentFiles: ShardFile[] = []
   let stats: LatentStats | null = null
+  let facets: Facets | null = null
   let nnzTotal = 0
   let tokensTotal = 0
   const mark = new Int32Array(nLatents).fill(-1)
@@ -250,13 +255,19 @@ export async function writeSyntheticDataset(
       positions: positions.subarray(0, nnz)
     }
     const shards = writeLatentShards(csr, { docOffset: start, rowGroupRows: spec.rowGroupRows })
+    // item: the same in every dataset of a spec, a key for paired diffs (pairBy=item).
+    const metadata = Array.from({ length: n }, (_, i) => JSON.stringify({ topic: topicOf[start + i], item: start + i }))
+    if (spec.facets !== false) {
+      const partFacets = facetsOf(csr, metadata, tokenCounts)
+      facets = facets ? mergeFacets(facets, partFacets) : partFacets
+    }
     const docsShard = writeDocumentsShard(
       {
         row: Int32Array.from({ length: n }, (_, i) => start + i),
         id: ids,
         text: texts,
         // item: the same in every dataset of a spec, a key for paired diffs (pairBy=item).
-        metadata: Array.from({ length: n }, (_, i) => JSON.stringify({ topic: topicOf[start + i], item: start + i })),
+        metadata,
         token_count: tokenCounts,
         truncated: new Uint8Array(n),
         masked_tokens: new Int32Array(n)
@@ -282,6 +293,7 @@ export async function writeSyntheticDataset(
   }
   await objects.put(prefix + layout.latentStats(), writeLatentStats(stats!))
   await objects.put(prefix + layout.latentP90(), writeLatentP90(stats!))
+  if (facets) await objects.put(prefix + layout.facets(), writeFacets(facets))
 
   const at = new Date(0).toISOString()
   const record: DatasetRecord = {
@@ -311,6 +323,7 @@ export async function writeSyntheticDataset(
     documents: { count: nDocs, tokens: tokensTotal, files: documentFiles },
     latents: { nnz: nnzTotal, byDocument: byDocumentFiles, byLatent: byLatentFiles },
     stats: { key: layout.latentStats(), histogramEdges: Array.from(HISTOGRAM_EDGES) },
+    ...(facets ? { facets: { key: layout.facets(), fields: facets.fields.map(f => f.key) } } : {}),
     summary: { documents: nDocs, synthetic: true }
   }
   await datasets.commitManifest(target.tenant, target.id, manifest)

@@ -38,10 +38,12 @@ const friendly = [
   'the list'
 ].map((s, i) => ({
   id: `f${i}`,
+  metadata: { tone: 'friendly', batch: i % 3 },
   text: `Dear team, a short note about ${s}. I am writing to inform you that the matter has been reviewed. Kind regards.`
 }))
 const shouting = Array.from({ length: 10 }, (_, i) => ({
   id: `s${i}`,
+  metadata: { tone: 'shouting', batch: i % 3 },
   text: `FREE PRIZE!!! Click here now to claim your ${i + 2} million dollars!!! Act now, limited offer $$$`
 }))
 
@@ -186,6 +188,26 @@ test('append: versions, stable rows, pinned reads, ETag after append, failure is
     await counted(`/diff?a=${id}@1&aWhere=${all}&b=${id}@2&bWhere=${all}&direction=both&limit=5000`),
     await counted(`/diff?a=${id}@1&b=${id}@2&direction=both&limit=5000`)
   )
+  // The facets are merged per version too: slices on one metadata key (which they answer) count what the same slices'
+  // rows do (a token condition makes the second pair read rows), in each version and across them.
+  const slicePair = (a: string, b: string, extra = '') =>
+    `aWhere=${encodeURIComponent(a + extra)}&bWhere=${encodeURIComponent(b + extra)}&direction=both&limit=5000`
+  for (const [a, b] of [
+    ['metadata.tone = "shouting"', 'metadata.tone != "shouting"'],
+    ['metadata.batch = 1', 'metadata.batch in (0, 2)']
+  ]) {
+    for (const [va, vb] of [
+      ['', ''],
+      ['@1', '@2']
+    ]) {
+      const byFacets = await counted(`/diff?a=${id}${va}&b=${id}${vb}&${slicePair(a, b)}`)
+      assert.ok(byFacets.length > 5)
+      assert.deepEqual(
+        byFacets,
+        await counted(`/diff?a=${id}${va}&b=${id}${vb}&${slicePair(a, b, ' and tokens >= 0')}`)
+      )
+    }
+  }
   const page = (ds: string) =>
     call('GET', `/latents/${top}?dataset=${ds}`).then(r => {
       assert.equal(r.status, 200, JSON.stringify(r.body))

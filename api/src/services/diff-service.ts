@@ -15,19 +15,39 @@ import { ApiError } from '../problem.ts'
 import { loadLabelInfo } from './latent-page-service.ts'
 import { loadReadyDataset } from './ready-dataset.ts'
 import { readPeaks } from './latent-peaks.ts'
-import { documentsOf, sliceDataset, type SlicedDataset } from './slice-service.ts'
+import { checkSliceFor, facetSliceCounts, sliceDataset, type SlicedDataset } from './slice-service.ts'
 
-type Side = SlicedDataset & { tokens: number }
 type Slice = NonNullable<DiffQuery['aWhere']>
+/**
+ * A diff's side: a dataset or a slice of it, with its documents and tokens. A slice on one faceted metadata key comes
+ * with its presence counts from the facets and no rows; other slices have their rows.
+ */
+type Side = Omit<SlicedDataset, 'slice'> & {
+  slice?: { where: Slice; text: string; rows?: Int32Array }
+  documents: number
+  tokens: number
+  counts?: Int32Array
+}
 
-async function loadSide(ctx: AnalysisContext, id: string, where: Slice | undefined, param: string): Promise<Side> {
-  const ds = await sliceDataset(
-    ctx.objects,
-    await loadReadyDataset(ctx.datasets, ctx.tenant, id, param.replace('Where', '')),
-    where,
-    param
-  )
-  if (!ds.slice) return { ...ds, tokens: ds.manifest.documents.tokens }
+/** `facets`: the design counts presence only (the independent one), so a slice the facets answer needs no rows. */
+async function loadSide(
+  ctx: AnalysisContext,
+  id: string,
+  where: Slice | undefined,
+  param: string,
+  facets: boolean
+): Promise<Side> {
+  const ready = await loadReadyDataset(ctx.datasets, ctx.tenant, id, param.replace('Where', ''))
+  if (where && facets) {
+    checkSliceFor(ready, where, param)
+    const counted = await facetSliceCounts(ctx.objects, ready, where)
+    if (counted) {
+      const { docs, tokens, counts } = counted
+      return { ...ready, slice: { where, text: sliceToText(where) }, documents: docs, tokens, counts }
+    }
+  }
+  const ds = await sliceDataset(ctx.objects, ready, where, param)
+  if (!ds.slice) return { ...ds, documents: ds.manifest.documents.count, tokens: ds.manifest.documents.tokens }
   // The slice's own token total (its mean length is part of the result), from the token_count pages of its rows.
   const rows = ds.slice.rows
   const docs = rows.length
@@ -35,11 +55,11 @@ async function loadSide(ctx: AnalysisContext, id: string, where: Slice | undefin
     : { token_count: new Int32Array(0) }
   let tokens = 0
   for (const t of docs.token_count) tokens += t
-  return { ...ds, tokens }
+  return { ...ds, documents: rows.length, tokens }
 }
 
 function sideInfo(s: Side) {
-  const n = documentsOf(s)
+  const n = s.documents
   return {
     id: s.record.id,
     name: s.record.name,
@@ -50,14 +70,15 @@ function sideInfo(s: Side) {
 }
 
 /**
- * Per-latent presence counts of each side: the stats file for a whole dataset; for slices, one pass over the dataset's
- * by-latent sidecars shared by its slices (bounded chunks), else one read of the by-document shards over their span.
+ * Per-latent presence counts of each side: the stats file for a whole dataset; for a slice the facets answered, their
+ * counts; for other slices, one pass over the dataset's by-latent sidecars shared by its slices (bounded chunks), else
+ * one read of the by-document shards over their span.
  */
 async function sideCounts(ctx: AnalysisContext, sides: Side[]): Promise<Int32Array[]> {
   // Slices of the same dataset version are counted together.
   const groups = new Map<string, Side[]>()
   for (const s of sides) {
-    if (!s.slice?.rows.length) continue
+    if (!s.slice?.rows?.length) continue
     const key = `${s.prefix}\u0000${s.manifest.documents.count}`
     const group = groups.get(key)
     if (group) group.push(s)
@@ -67,7 +88,7 @@ async function sideCounts(ctx: AnalysisContext, sides: Side[]): Promise<Int32Arr
   await Promise.all(
     [...groups.values()].map(async group => {
       const { manifest, prefix } = group[0]
-      const slices = group.map(s => s.slice!.rows)
+      const slices = group.map(s => s.slice!.rows!)
       const nLatents = manifest.encoder.dSae
       let counts = await slicePresenceCounts(ctx.objects, prefix, manifest.latents.byLatent, slices, {
         nDocs: manifest.documents.count,
@@ -84,6 +105,7 @@ async function sideCounts(ctx: AnalysisContext, sides: Side[]): Promise<Int32Arr
   )
   return Promise.all(
     sides.map(async s => {
+      if (s.counts) return s.counts
       if (!s.slice) return (await readLatentStats(ctx.objects, s.prefix + s.manifest.stats.key, ['doc_count'])).docCount
       return sliceCounts.get(s) ?? new Int32Array(s.manifest.encoder.dSae)
     })
@@ -138,9 +160,10 @@ export async function runDiff(ctx: AnalysisContext, q: DiffQuery): Promise<DiffR
   if (q.pairBy && q.controlLength)
     throw new ApiError(400, 'invalid-request', 'choose either pairBy or controlLength, not both')
 
-  const a = await loadSide(ctx, q.a, q.aWhere, 'aWhere')
+  const facets = !q.pairBy && !q.controlLength
+  const a = await loadSide(ctx, q.a, q.aWhere, 'aWhere', facets)
   const bs = await Promise.all(
-    q.b.map((id, i) => loadSide(ctx, id, bWhere[i], bWhere.length > 1 ? `bWhere[${i}]` : 'bWhere'))
+    q.b.map((id, i) => loadSide(ctx, id, bWhere[i], bWhere.length > 1 ? `bWhere[${i}]` : 'bWhere', facets))
   )
   for (const b of bs) {
     if (b.manifest.encoderFingerprint !== a.manifest.encoderFingerprint) {
@@ -195,7 +218,7 @@ export async function runDiff(ctx: AnalysisContext, q: DiffQuery): Promise<DiffR
     // A slice keeps its rows only: the designs then run on them as if the slice were its own dataset.
     const restrict = <T extends { row: Int32Array }>(side: Side, docs: T): T => {
       if (!side.slice) return docs
-      const at = indexesOf(docs.row, side.slice.rows)
+      const at = indexesOf(docs.row, side.slice.rows!)
       return Object.fromEntries(
         Object.entries(docs).map(([k, col]) => [
           k,
@@ -251,8 +274,8 @@ export async function runDiff(ctx: AnalysisContext, q: DiffQuery): Promise<DiffR
   }
   const counts = await sideCounts(ctx, [a, ...bs])
   const out = diffLatents({
-    a: { id: a.record.id, name: a.record.name, documents: documentsOf(a), counts: counts[0] },
-    b: bs.map((s, i) => ({ id: s.record.id, name: s.record.name, documents: documentsOf(s), counts: counts[i + 1] })),
+    a: { id: a.record.id, name: a.record.name, documents: a.documents, counts: counts[0] },
+    b: bs.map((s, i) => ({ id: s.record.id, name: s.record.name, documents: s.documents, counts: counts[i + 1] })),
     labels,
     options
   })

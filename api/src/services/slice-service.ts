@@ -1,6 +1,7 @@
 /** @module Resolves a request's slice of a ready dataset to its rows, with the 400s a user can act on (unknown latent, unknown metadata field). */
 import { metadataPath, sliceFields, sliceNeeds, sliceToText, type Slice } from '@latentbase/shared/contract/slice'
 import { readSliceRows } from '@latentbase/shared/store/slice-reader'
+import { readFacetSliceCounts } from '@latentbase/shared/store/stats/facets'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { BoundedCache } from '@latentbase/shared/util/bounded-cache'
 import { ApiError } from '../problem.ts'
@@ -68,6 +69,33 @@ export async function sliceDataset(
   )
   return { ...ds, slice: { where, text, rows } }
 }
+
+/**
+ * The documents, tokens and per-latent presence counts of a slice from the dataset's facets, without its rows, or null
+ * when the slice is not on one faceted metadata key (or the dataset has no facets, or they cannot be read: the caller
+ * then counts the slice's rows, which give the same figures). Call checkSliceFor first.
+ */
+export async function facetSliceCounts(
+  objects: ObjectStore,
+  ds: ReadyDataset,
+  where: Slice
+): Promise<{ docs: number; tokens: number; counts: Int32Array } | null> {
+  const facets = ds.manifest.facets
+  const fields = sliceFields(where)
+  if (!facets || fields.length !== 1 || !facets.fields.includes(metadataPath(fields[0]) ?? '')) return null
+  const key = ds.prefix + facets.key
+  try {
+    return await readFacetSliceCounts(objects, key, where)
+  } catch (err) {
+    if (!warnedFacets.has(key)) {
+      if (warnedFacets.size >= 1024) warnedFacets.clear()
+      warnedFacets.add(key)
+      console.warn(`slices: facets ${key} unreadable (${(err as Error).message}); counting the slice's rows instead`)
+    }
+    return null
+  }
+}
+const warnedFacets = new Set<string>()
 
 /**
  * Rows of slices evaluated in this process, per store: an explorer asks the same slice for page after page (each

@@ -180,6 +180,25 @@ async function withoutSidecars(id: string, fn: () => Promise<void>): Promise<str
   return warnings
 }
 
+/** Runs `fn` with a dataset's facets file lost (the slice's rows are then counted), then puts it back; the warnings said. */
+async function withoutFacets(id: string, fn: () => Promise<void>): Promise<string[]> {
+  const manifest = (await datasets.getManifest(TENANT, id))!
+  assert.ok(manifest.facets?.fields.includes('model'), 'the encode job wrote facets of metadata.model')
+  const key = layout.datasetPrefix(TENANT, id) + manifest.facets!.key
+  const saved = (await objects.get(key))!
+  const warn = console.warn
+  const warnings: string[] = []
+  console.warn = (line: string) => void warnings.push(line)
+  try {
+    await objects.delete(key)
+    await fn()
+  } finally {
+    console.warn = warn
+    await objects.put(key, saved)
+  }
+  return warnings
+}
+
 test('diff of two slices of one dataset equals the diff of the same documents encoded as two datasets', async () => {
   const common = { limit: '5000', direction: 'both' }
   const separate = DiffResult.parse((await get(`/diff?${q({ ...common, a: 'ds_x', b: 'ds_y' })}`)).body)
@@ -198,17 +217,27 @@ test('diff of two slices of one dataset equals the diff of the same documents en
     assert.equal(sliced.a.id, 'ds_all')
     assertSameDiff(sliced, separate, { ds_all: 'ds_y' })
   }
-  // Slices are counted from the by-latent sidecars; without them (a store written before them, or a lost one) from the
-  // by-document shards: the same answer.
-  const warnings = await withoutSidecars('ds_all', async () => {
+  // Those slices were answered by the facets (one metadata key). Without them (a store written before them, or a lost
+  // file) the slice's rows are counted from the by-latent sidecars; without those too, from the by-document shards:
+  // the same answer each time.
+  const slicedDiff = async () => {
     const res = await get(
       `/diff?${q({ ...common, a: 'ds_all', aWhere: 'metadata.model = "x"', b: 'ds_all', bWhere: 'metadata.model = "y"' })}`
     )
     assert.equal(res.status, 200, JSON.stringify(res.body))
     assertSameDiff(DiffResult.parse(res.body), separate, { ds_all: 'ds_y' })
+  }
+  let sidecarWarnings: string[] = []
+  const warnings = await withoutFacets('ds_all', async () => {
+    await slicedDiff()
+    sidecarWarnings = await withoutSidecars('ds_all', slicedDiff)
   })
   assert.ok(
-    warnings.some(w => /\.csc unreadable/.test(w)),
+    warnings.some(w => /facets .* unreadable/.test(w)),
+    'the lost facets file is said'
+  )
+  assert.ok(
+    sidecarWarnings.some(w => /\.csc unreadable/.test(w)),
     'the lost sidecar is said'
   )
   // The relative metric and the coverage masks run on the slice's counts too.

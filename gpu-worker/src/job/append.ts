@@ -19,6 +19,8 @@ import { markPartsQueued, partsQueued, readPlan } from '@latentbase/shared/store
 import { mergeStats } from '@latentbase/shared/analysis/latent-stats'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { writeLatentP90, writeLatentStats } from '@latentbase/shared/store/stats/write'
+import { readFacets, writeFacets } from '@latentbase/shared/store/stats/facets'
+import { mergeFacets } from '@latentbase/shared/analysis/facets'
 import {
   commitVersion,
   versionInfos,
@@ -289,6 +291,16 @@ async function datasetManifestWith(
       topExamples = { key, perLatent }
     }
   }
+  let facets: Manifest['facets']
+  if (previous.facets && batch.facets) {
+    const merged = mergeFacets(
+      await readFacets(objects, prefix + previous.facets.key),
+      await readFacets(objects, prefix + dir + batch.facets.key)
+    )
+    const key = versionLayout.datasetFacets(v)
+    await objects.put(prefix + key, writeFacets(merged))
+    facets = { key, fields: merged.fields.map(f => f.key) }
+  }
   let activeLatents = 0
   for (let s = 0; s < stats.nLatents; s++) if (stats.docCount[s] > 0) activeLatents++
   const documents = previous.documents.count + batch.documents.count
@@ -312,7 +324,8 @@ async function datasetManifestWith(
     activeLatents,
     meanActivePerDocument: nnz / documents
   }
-  const { topExamples: _t, ...base } = previous
+  // Facets and top examples of the previous version alone would be stale: each is merged above, or left out.
+  const { topExamples: _t, facets: _f, ...base } = previous
   return {
     ...base,
     documents: { count: documents, tokens, files: [...previous.documents.files, ...batch.documents.files.map(moved)] },
@@ -323,6 +336,7 @@ async function datasetManifestWith(
     },
     stats: { key: statsKey, histogramEdges: previous.stats.histogramEdges, p90Key },
     ...(topExamples ? { topExamples } : {}),
+    ...(facets ? { facets } : {}),
     summary: summary as unknown as Record<string, unknown>,
     version: v,
     versions: [

@@ -6,6 +6,8 @@ import { layout } from '@latentbase/shared/store/layout'
 import { mergeStats, HISTOGRAM_EDGES, type LatentStats } from '@latentbase/shared/analysis/latent-stats'
 import { writeLatentP90, writeLatentStats } from '@latentbase/shared/store/stats/write'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
+import { readFacets, writeFacets } from '@latentbase/shared/store/stats/facets'
+import { mergeFacets, type Facets } from '@latentbase/shared/analysis/facets'
 import type { EncodePlan, PartMarker } from '@latentbase/shared/contract/encode-plan'
 import { mapLimit } from '@latentbase/shared/util/map-limit'
 import { datasetFingerprint } from '../encode/runtime.ts'
@@ -77,6 +79,7 @@ async function finalizeParts(
   await objects.put(prefix + statsKey, writeLatentStats(finalStats))
   // What search reads of the statistics, precomputed: a fresh process need not decode every histogram.
   await objects.put(prefix + layout.latentP90(), writeLatentP90(finalStats))
+  const facets = await mergedFacets(objects, prefix, markers)
   seconds.write += (performance.now() - t0) / 1000
   let activeLatents = 0
   for (let s = 0; s < nLatents; s++) if (finalStats.docCount[s] > 0) activeLatents++
@@ -142,12 +145,33 @@ async function finalizeParts(
     latents: { nnz, byDocument: markers.map(m => m.files.byDocument), byLatent: markers.map(m => m.files.byLatent) },
     stats: { key: statsKey, histogramEdges: Array.from(HISTOGRAM_EDGES) },
     ...(topExamples ? { topExamples } : {}),
+    ...(facets ? { facets } : {}),
     // Timings and redeliveries differ from run to run: the record has them, the manifest stays reproducible.
     summary: { ...summary, seconds: undefined, parts: undefined } as unknown as Record<string, unknown>
   }
   // The manifest goes last, and only if the dataset was not deleted meanwhile.
   const committed = await datasets.commitManifest(tenant, record.id, manifest, { once: true })
   return { manifest, stats: summary, committed }
+}
+
+/**
+ * The parts' facets merged and written, or null when a part has none (a part from before facets, on a redelivered
+ * job): a metadata slice then reads its rows, as it would without facets.
+ */
+async function mergedFacets(
+  objects: ObjectStore,
+  prefix: string,
+  markers: PartMarker[]
+): Promise<Manifest['facets'] | null> {
+  if (!markers.every(m => m.facetsKey)) return null
+  let merged: Facets | null = null
+  for (const m of markers) {
+    const part = await readFacets(objects, prefix + m.facetsKey)
+    merged = merged ? mergeFacets(merged, part) : part
+  }
+  const key = layout.facets()
+  await objects.put(prefix + key, writeFacets(merged!))
+  return { key, fields: merged!.fields.map(f => f.key) }
 }
 
 /**

@@ -8,6 +8,8 @@ import { writeLatentShards } from '@latentbase/shared/store/latent-shards/write'
 import { cscKey } from '@latentbase/shared/store/latent-shards/csc'
 import { statsFromCsr, DEFAULT_TOP_K } from '@latentbase/shared/analysis/latent-stats'
 import { writeLatentStats } from '@latentbase/shared/store/stats/write'
+import { writeFacets } from '@latentbase/shared/store/stats/facets'
+import { facetsOf } from '@latentbase/shared/analysis/facets'
 import { PartMarker, type EncodePlan, type PartProgress } from '@latentbase/shared/contract/encode-plan'
 import { csrFromSortedRows } from '@latentbase/shared/analysis/sparse'
 import type { EncoderBatch } from '../encode/runtime.ts'
@@ -310,6 +312,7 @@ async function encodeOnePart(
     byDoc: layout.byDocumentShard(part),
     byLat: layout.byLatentShard(part),
     stats: layout.partStats(part),
+    facets: layout.partFacets(part),
     examples: layout.partExamples(part)
   }
   await objects.put(prefix + keys.docs, docsShard.bytes)
@@ -318,6 +321,7 @@ async function encodeOnePart(
   await objects.put(prefix + keys.byLat, latentShards.byLatent.bytes)
   if (latentShards.byLatent.csc) await objects.put(prefix + cscKey(keys.byLat), latentShards.byLatent.csc)
   await objects.put(prefix + keys.stats, writeLatentStats(statsFromCsr(csr, spec.docStart)))
+  await objects.put(prefix + keys.facets, writeFacets(facetsOf(csr, columns.metadata, columns.tokenCount)))
   seconds.write += (performance.now() - t0) / 1000
   if (capture) {
     const tc = performance.now()
@@ -338,6 +342,7 @@ async function encodeOnePart(
       byLatent: { key: keys.byLat, ...latentShards.byLatent.file }
     },
     statsKey: keys.stats,
+    facetsKey: keys.facets,
     ...(capture ? { examplesKey: keys.examples } : {}),
     seconds,
     receiveCount: opts.receiveCount ?? 1

@@ -36,6 +36,10 @@ export const PartMarker = z.object({
   nnz: z.number().int().nonnegative(),
   files: z.object({ documents: ShardFile, byDocument: ShardFile, byLatent: ShardFile }),
   statsKey: z.string(),
+  facetsKey: z
+    .string()
+    .optional()
+    .describe("the part's facets (absent: a part written before facets; the dataset then has none)"),
   examplesKey: z
     .string()
     .optional()

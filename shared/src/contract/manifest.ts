@@ -76,6 +76,15 @@ export const Manifest = z.object({
     p90Key: z.string().optional().describe("every latent's p90 (float32 LE); absent: stats/latent-p90.f32")
   }),
   topExamples: z.object({ key: z.string(), perLatent: z.number().int() }).optional(),
+  facets: z
+    .object({
+      key: z.string(),
+      fields: z.array(z.string()).describe('the metadata keys it counts: a slice on another key reads rows')
+    })
+    .optional()
+    .describe(
+      "per-latent presence counts of each value of the dataset's few-valued metadata keys (absent: none were written, and every metadata slice reads its rows)"
+    ),
   summary: z.record(z.string(), z.unknown()).describe('the DatasetStats at commit time'),
   version: z.number().int().min(1).optional().describe('the dataset version this manifest describes (absent: 1)'),
   versions: z

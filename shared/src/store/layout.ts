@@ -43,12 +43,16 @@ export const layout = {
   partProgress: (part: number) => `parts/part-${String(part).padStart(5, '0')}.progress.json`,
   partError: (part: number) => `parts/part-${String(part).padStart(5, '0')}.error.json`,
   partStats: (part: number) => `parts/part-${String(part).padStart(5, '0')}.stats.parquet`,
+  /** The part's facets (see analysis/facets), merged into the dataset's at finalize. */
+  partFacets: (part: number) => `parts/part-${String(part).padStart(5, '0')}.facets.bin`,
   /** The part's top examples captured while encoding: each latent's top documents of the part with their windows. */
   partExamples: (part: number) => `parts/part-${String(part).padStart(5, '0')}.examples.parquet`,
   finalizeClaim: () => 'finalize.json',
   /** What the sweep after the manifest commit deletes (prefixes end with '/'). */
   encodeBookkeeping: ['input/', 'parts/', 'plan.json', 'finalize.json'] as readonly string[],
-  topExamples: () => 'examples/top-examples.parquet'
+  topExamples: () => 'examples/top-examples.parquet',
+  /** Per-latent presence counts of each value of the few-valued metadata keys: a metadata slice's diff without its rows. */
+  facets: () => 'stats/facets.bin'
 }
 
 const MAX_KEY_BYTES = 1024

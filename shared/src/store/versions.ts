@@ -21,7 +21,8 @@ export const versionLayout = {
   /** Statistics and p90 of the whole dataset as of version v (the batch's own are under dir(v)stats/). */
   datasetStats: (v: number) => `versions/${pad(v)}/dataset/latent-stats.parquet`,
   datasetP90: (v: number) => `versions/${pad(v)}/dataset/latent-p90.f32`,
-  datasetTopExamples: (v: number) => `versions/${pad(v)}/dataset/top-examples.parquet`
+  datasetTopExamples: (v: number) => `versions/${pad(v)}/dataset/top-examples.parquet`,
+  datasetFacets: (v: number) => `versions/${pad(v)}/dataset/facets.bin`
 }
 
 /** The version a manifest describes. */

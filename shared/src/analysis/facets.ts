@@ -1,0 +1,238 @@
+/** @module Facets: per-latent presence counts of each value of a dataset's few-valued metadata keys, kept at write time so that a metadata slice's diff adds a few count vectors instead of reading its rows. */
+import { metadataPath, sliceFields, sliceNeeds, type Slice, type SliceScalar } from '../contract/slice.ts'
+import type { PooledCsr } from './sparse.ts'
+import { evaluateSlice } from './slice.ts'
+
+/**
+ * Distinct values a key may have and stay a facet: model, split, label, source, language. A key with more (ids,
+ * prompts, scores) is the by-latent sidecars' job.
+ */
+export const MAX_FACET_VALUES = 32
+/** Count vectors a facets file holds at most (nLatents int32 each): 128 x 16,384 latents is 8 MB. */
+export const MAX_FACET_BLOCKS = 128
+
+export interface FacetField {
+  /** A top-level metadata key without dots (a dotted key could also name a nested path, which no facet sees). */
+  key: string
+  /** The key's distinct values, in order of first appearance; a document without the key (or with non-object metadata) has none of them. */
+  values: SliceScalar[]
+  /** Per value: its documents, their tokens, and per latent the documents where it is present. */
+  docs: number[]
+  tokens: number[]
+  counts: Int32Array[]
+}
+
+export interface Facets {
+  nLatents: number
+  /** Every document's figures, so that "the key is missing" (and `!=`) need no block of their own. */
+  docs: number
+  tokens: number
+  total: Int32Array
+  fields: FacetField[]
+  /**
+   * Keys that are not facets anywhere in the dataset: too many values, a non-scalar value, or no room in the file. A
+   * merge drops them everywhere, since their counts in one part would be missing from the sum.
+   */
+  dropped: string[]
+}
+
+const canonical = (v: SliceScalar): string => JSON.stringify(v)
+const isScalar = (v: unknown): v is SliceScalar =>
+  v === null || typeof v === 'string' || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))
+
+function parseMetadata(m: string | Record<string, unknown> | null | undefined): Record<string, unknown> | null {
+  const obj = typeof m === 'string' ? (m === '' ? null : JSON.parse(m)) : m
+  return obj && typeof obj === 'object' && !Array.isArray(obj) ? obj : null
+}
+
+/** Keep keys (ascending) while their blocks fit the file; the rest join `dropped`. */
+function withinBudget(fields: FacetField[], dropped: Set<string>): FacetField[] {
+  const kept: FacetField[] = []
+  let blocks = 1 // the total
+  for (const f of [...fields].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
+    if (blocks + f.values.length > MAX_FACET_BLOCKS) dropped.add(f.key)
+    else {
+      kept.push(f)
+      blocks += f.values.length
+    }
+  }
+  return kept
+}
+
+/**
+ * The facets of a part of a dataset: `metadata[i]` and `tokenCount[i]` belong to the CSR's row i. One pass finds
+ * which keys qualify, a second adds each document's present latents to its values' vectors.
+ */
+export function facetsOf(
+  csr: PooledCsr,
+  metadata: ArrayLike<string | Record<string, unknown> | null>,
+  tokenCount: ArrayLike<number>
+): Facets {
+  const n = csr.nDocs
+  if (metadata.length !== n || tokenCount.length !== n)
+    throw new Error(`facets: ${metadata.length} metadata and ${tokenCount.length} token counts for ${n} documents`)
+  const meta = Array.from({ length: n }, (_, i) => parseMetadata(metadata[i]))
+  const dropped = new Set<string>()
+  const seen = new Map<string, Map<string, number>>()
+  for (const m of meta) {
+    if (!m) continue
+    for (const [key, v] of Object.entries(m)) {
+      if (dropped.has(key) || key === '' || key.includes('.')) continue
+      let values = seen.get(key)
+      if (!values) seen.set(key, (values = new Map()))
+      if (!isScalar(v) || (!values.has(canonical(v)) && values.size === MAX_FACET_VALUES)) {
+        dropped.add(key)
+        seen.delete(key)
+      } else if (!values.has(canonical(v))) values.set(canonical(v), values.size)
+    }
+  }
+  const fields = withinBudget(
+    [...seen].map(([key, values]) => ({
+      key,
+      values: [...values.keys()].map(k => JSON.parse(k) as SliceScalar),
+      docs: new Array(values.size).fill(0),
+      tokens: new Array(values.size).fill(0),
+      counts: Array.from({ length: values.size }, () => new Int32Array(csr.nLatents))
+    })),
+    dropped
+  )
+  const total = new Int32Array(csr.nLatents)
+  let docs = 0
+  let tokens = 0
+  const index = fields.map(f => new Map(f.values.map((v, i) => [canonical(v), i])))
+  const { indptr, latents, values } = csr
+  const blocks: Int32Array[] = []
+  for (let d = 0; d < n; d++) {
+    docs++
+    tokens += tokenCount[d]
+    blocks.length = 0
+    blocks.push(total)
+    const m = meta[d]
+    if (m) {
+      fields.forEach((f, j) => {
+        if (!Object.hasOwn(m, f.key)) return
+        const i = index[j].get(canonical(m[f.key] as SliceScalar))!
+        f.docs[i]++
+        f.tokens[i] += tokenCount[d]
+        blocks.push(f.counts[i])
+      })
+    }
+    for (let k = indptr[d]; k < indptr[d + 1]; k++) {
+      if (!(values[k] > 0)) continue
+      const l = latents[k]
+      for (let b = 0; b < blocks.length; b++) blocks[b][l]++
+    }
+  }
+  return { nLatents: csr.nLatents, docs, tokens, total, fields, dropped: [...dropped].sort() }
+}
+
+/** The facets of two disjoint sets of documents (parts, versions) as one. Neither input is modified. */
+export function mergeFacets(a: Facets, b: Facets): Facets {
+  if (a.nLatents !== b.nLatents) throw new Error(`cannot merge facets of ${a.nLatents} and ${b.nLatents} latents`)
+  const dropped = new Set([...a.dropped, ...b.dropped])
+  const byKey = new Map<string, FacetField>()
+  const add = (f: FacetField) => {
+    if (dropped.has(f.key)) return
+    let out = byKey.get(f.key)
+    if (!out) byKey.set(f.key, (out = { key: f.key, values: [], docs: [], tokens: [], counts: [] }))
+    const at = new Map(out.values.map((v, i) => [canonical(v), i]))
+    f.values.forEach((v, i) => {
+      const j = at.get(canonical(v))
+      if (j === undefined) {
+        out.values.push(v)
+        out.docs.push(f.docs[i])
+        out.tokens.push(f.tokens[i])
+        out.counts.push(f.counts[i].slice())
+      } else {
+        out.docs[j] += f.docs[i]
+        out.tokens[j] += f.tokens[i]
+        const c = out.counts[j]
+        const src = f.counts[i]
+        for (let l = 0; l < c.length; l++) c[l] += src[l]
+      }
+    })
+    if (out.values.length > MAX_FACET_VALUES) {
+      dropped.add(f.key)
+      byKey.delete(f.key)
+    }
+  }
+  a.fields.forEach(add)
+  b.fields.forEach(add)
+  const total = a.total.slice()
+  for (let l = 0; l < total.length; l++) total[l] += b.total[l]
+  const fields = withinBudget([...byKey.values()], dropped)
+  return {
+    nLatents: a.nLatents,
+    docs: a.docs + b.docs,
+    tokens: a.tokens + b.tokens,
+    total,
+    fields,
+    dropped: [...dropped].sort()
+  }
+}
+
+/** Header of a facets file: everything but the count vectors. */
+export type FacetsHeader = Omit<Facets, 'total' | 'fields'> & { fields: Array<Omit<FacetField, 'counts'>> }
+
+/**
+ * The documents a slice selects, as sums of a facet's vectors: `values` added up, or with `complement`, every
+ * document's vector minus them (a selection that takes documents without the key, as `!=` does).
+ */
+export interface FacetSelection {
+  field: number
+  values: number[]
+  complement: boolean
+}
+
+/**
+ * How facets answer a slice, or null when they cannot: the slice must test one metadata key and nothing else (no
+ * tokens, no latents), and that key must be a facet. The values are found by evaluating the slice itself on one
+ * stand-in document per value (and one without the key), so the semantics are exactly the slice evaluator's (a number
+ * matching a string spelling it, `!=` taking documents without the key, ...).
+ */
+export function facetSelection(header: Pick<FacetsHeader, 'fields'>, slice: Slice): FacetSelection | null {
+  const needs = sliceNeeds(slice)
+  if (!needs.metadata || needs.tokens || needs.latents.length) return null
+  const names = sliceFields(slice)
+  if (names.length !== 1) return null
+  const key = metadataPath(names[0])
+  const field = header.fields.findIndex(f => f.key === key)
+  if (field < 0) return null
+  const n = header.fields[field].values.length
+  const metadata = [...header.fields[field].values.map(v => Object.fromEntries([[key!, v]])), {}]
+  const mask = new Uint8Array(n + 1)
+  for (const r of evaluateSlice(slice, {
+    nDocs: n + 1,
+    documents: { row: Int32Array.from(mask, (_, i) => i), metadata }
+  }))
+    mask[r] = 1
+  const complement = mask[n] === 1
+  const values: number[] = []
+  for (let i = 0; i < n; i++) if ((mask[i] === 1) !== complement) values.push(i)
+  return { field, values, complement }
+}
+
+/**
+ * A selection's documents, tokens and per-latent presence counts, from the vectors it names: `blocks[j]` is value
+ * `selection.values[j]`'s, `total` every document's (needed only with `complement`).
+ */
+export function facetCounts(
+  header: FacetsHeader,
+  selection: FacetSelection,
+  blocks: Int32Array[],
+  total: Int32Array | null
+): { docs: number; tokens: number; counts: Int32Array } {
+  const f = header.fields[selection.field]
+  if (selection.complement && !total) throw new Error('facets: a complement selection needs the total vector')
+  const sign = selection.complement ? -1 : 1
+  const counts = selection.complement ? total!.slice() : new Int32Array(header.nLatents)
+  let docs = selection.complement ? header.docs : 0
+  let tokens = selection.complement ? header.tokens : 0
+  selection.values.forEach((i, j) => {
+    docs += sign * f.docs[i]
+    tokens += sign * f.tokens[i]
+    const c = blocks[j]
+    for (let l = 0; l < counts.length; l++) counts[l] += sign * c[l]
+  })
+  return { docs, tokens, counts }
+}
