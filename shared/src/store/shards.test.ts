@@ -573,6 +573,21 @@ test('documents shards: round trip of every column, by list, range and all, acro
   assert.equal((some as Record<string, unknown>).metadata, undefined)
   const range = await readDocuments(inner, PREFIX, files, { start: 850, end: 950 }, ['id'])
   assert.deepEqual(range.id, all.id.slice(850, 950))
+  // Scattered rows (a slice's): narrow columns are read in long spans, text in short ones; the same values either way.
+  const scattered = Int32Array.from({ length: 1600 }, (_, i) => i).filter(i => i % 37 === 5 || i % 101 === 0)
+  for (const columns of [
+    ['token_count', 'metadata'],
+    ['text', 'token_count']
+  ] as const) {
+    const got = await readDocuments(inner, PREFIX, files, scattered, columns)
+    assert.deepEqual(got.row, scattered)
+    for (const name of columns)
+      assert.deepEqual(
+        Array.from(got[name] as ArrayLike<unknown>),
+        Array.from(scattered, r => (all[name] as ArrayLike<unknown>)[r]),
+        name
+      )
+  }
 
   // One document out of a multi-MB shard costs the footer and about one page, not the shard.
   const big = writeDocumentsShard(sampleDocuments(6000, 0, false))

@@ -293,8 +293,13 @@ export function wantedSlices(keys: Int32Array, want: Int32Array | KeyRange): Arr
     return hi > lo ? [[lo, hi]] : []
   }
   const out: Array<[number, number]> = []
+  if (!keys.length) return out
+  // Only the wanted keys within this read's range: a caller reading many small spans (scattered rows) would otherwise
+  // walk every wanted key once per span.
+  const last = keys[keys.length - 1]
   let from = 0
-  for (const x of want) {
+  for (let i = lowerBound(want, keys[0]); i < want.length && want[i] <= last; i++) {
+    const x = want[i]
     const lo = lowerBound(keys, x, from)
     if (lo >= keys.length) break
     const hi = lowerBound(keys, x + 1, lo)
