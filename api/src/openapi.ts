@@ -15,6 +15,7 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'get /datasets/{id}': 'getDataset',
   'delete /datasets/{id}': 'deleteDataset',
   'get /datasets/{id}/documents/{row}': 'getDocument',
+  'get /datasets/{id}/facets': 'getDatasetFacets',
   'post /datasets/{id}/documents': 'appendDocuments',
   'patch /datasets/{id}': 'updateDataset',
   'get /diff': 'diffDatasets',
@@ -62,7 +63,8 @@ export const CACHED_ANSWER_OPERATIONS: ReadonlySet<string> = new Set([
   'get /latents/{latent}',
   'get /correlations',
   'get /search',
-  'get /datasets/{id}/documents/{row}'
+  'get /datasets/{id}/documents/{row}',
+  'get /datasets/{id}/facets'
 ])
 
 const ETAG_HEADER = {

@@ -78,6 +78,18 @@ test('encoders and datasets: human tables by default, the API JSON with --json',
   const got = await cli(['--json', 'datasets', 'get', demo.spam])
   assert.equal(got.json().status, 'ready')
   assert.equal(got.json().stats.documents, 12)
+
+  const facets = await cli(['datasets', 'facets', demo.spam])
+  assert.equal(facets.code, EXIT.ok)
+  assert.match(facets.stdout, /^where\s+documents\s+meanTokens\n/)
+  const view = (await cli(['--json', 'datasets', 'facets', demo.spam])).json()
+  assert.ok(view.fields.length > 0)
+  for (const f of view.fields)
+    for (const v of f.values)
+      assert.match(
+        facets.stdout,
+        new RegExp(`\n${v.where.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\s+${v.documents}\\s`)
+      )
 })
 
 test('datasets create --wait shows progress lines off a terminal, a bar on one, and prints the ready dataset; delete removes it', async () => {

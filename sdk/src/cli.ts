@@ -390,6 +390,28 @@ const COMMANDS: Record<string, Command> = {
       )
     }
   },
+  'datasets facets': {
+    usage: 'datasets facets <id>',
+    summary: "the dataset's metadata values to slice by, with their documents",
+    help: 'Each few-valued metadata key (at most 32 values) with its values, their documents and mean length, and the slice selecting them (for --a-where, --b-where, --where). A diff of such a slice is added up from stored counts.',
+    async run(ctx, args) {
+      need(args, 1, 'the dataset id')
+      const facets = await ctx.client.datasets.facets(args[0])
+      if (ctx.json) return ctx.io.stdout.write(JSON.stringify(facets, null, 2) + '\n')
+      const rows = facets.fields.flatMap(f =>
+        f.values.map(v => ({ where: v.where, documents: v.documents, meanTokens: v.meanTokens.toFixed(1) }))
+      )
+      const notes = [
+        ...(facets.stored ? [] : ['this dataset was encoded before facets were written: slices are counted from rows']),
+        ...facets.fields.filter(f => f.missing).map(f => `${f.missing} documents have no ${f.field}`),
+        ...(facets.other.length ? [`not facets (too many values): ${facets.other.join(', ')}`] : [])
+      ]
+      ctx.io.stdout.write(
+        (rows.length ? table(rows, ['where', 'documents', 'meanTokens'], 80) : 'no facets\n') +
+          notes.map(n => `${n}\n`).join('')
+      )
+    }
+  },
   'datasets delete': {
     usage: 'datasets delete <id>',
     summary: 'delete a dataset',

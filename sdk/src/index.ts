@@ -1,6 +1,12 @@
 /** @module The typed Latentbase client: datasets, documents, diff and webhook verification, on the server's own zod contract. */
 import { z } from 'zod'
-import { CreateDatasetRequest, CreatedDataset, DatasetView, DocumentView } from '@latentbase/shared/contract/dataset'
+import {
+  CreateDatasetRequest,
+  CreatedDataset,
+  DatasetView,
+  DocumentView,
+  FacetsView
+} from '@latentbase/shared/contract/dataset'
 import { DiffResult } from '@latentbase/shared/contract/diff'
 import { type EncoderInfo, EncoderList } from '@latentbase/shared/contract/encoder'
 import { Problem } from '@latentbase/shared/contract/problem'
@@ -36,7 +42,7 @@ export {
   type CorrelationsParams,
   type SearchParams
 } from './analyses.ts'
-export type { DatasetView, DocumentView, DiffResult, EncoderInfo, Problem }
+export type { DatasetView, DocumentView, DiffResult, EncoderInfo, FacetsView, Problem }
 export type CreateDatasetInput = z.input<typeof CreateDatasetRequest>
 export type Dataset = z.infer<typeof DatasetView>
 export type CreatedDatasetResult = z.infer<typeof CreatedDataset>
@@ -154,6 +160,11 @@ export function createClient(options: ClientOptions) {
       }),
     get: (id: string) => call(DatasetView, 'GET', `/datasets/${encodeURIComponent(id)}`),
     list: async () => (await call(z.object({ datasets: z.array(DatasetView) }), 'GET', '/datasets')).datasets,
+    /**
+     * The dataset's few-valued metadata keys, each value's documents and the slice (`where`) selecting it: a diff of
+     * such a slice is added up from stored counts. `id` may name a version (`ds_1@2`).
+     */
+    facets: (id: string) => call(FacetsView, 'GET', `/datasets/${encodeURIComponent(id)}/facets`),
     delete: (id: string) => call(null, 'DELETE', `/datasets/${encodeURIComponent(id)}`),
     /** append, update (watch), waitForVersion: see versions.ts. */
     ...versionMethods(call, options.poll),

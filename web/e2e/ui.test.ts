@@ -358,6 +358,10 @@ test("slices: a where field per diff side changes the document counts (two slice
   await page.goto(`${fx.server.url}/#/diff`)
   await page.waitForSelector(`#diff-a option[value="${a}"]`, { state: 'attached' })
   await page.selectOption('#diff-a', a)
+  // A's facets are offered as slices to pick, each with its documents.
+  const rainyOption = page.locator('[data-testid=aWhere-facets] option[value="metadata.weather = true"]')
+  await rainyOption.waitFor({ state: 'attached' })
+  assert.equal(await rainyOption.textContent(), `${rainy} documents`)
   await page.fill('input[name=aWhere]', 'metadata.weather = true')
   await page.fill('input[name=bWhere]', 'not metadata.weather = true')
   // With a slice, A itself can be a B: two parts of one dataset.

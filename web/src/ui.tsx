@@ -2,7 +2,7 @@
 import type { ComponentChildren } from 'preact'
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks'
 import { api, ApiError } from './api.ts'
-import type { DatasetView } from '@latentbase/shared/contract/dataset'
+import type { DatasetView, FacetsView } from '@latentbase/shared/contract/dataset'
 
 // --- routing: #/view/param?query (hash routes: no server route can collide with an API path) ---------------------------
 
@@ -184,19 +184,28 @@ export function sliceError(error: unknown, param: string, index?: number): strin
 }
 
 /** A slice of a dataset (docs/slices.md: text or JSON), with the API's complaint about it shown under the field. */
+/**
+ * A slice's text field. With `dataset`, its facets (few-valued metadata keys) are offered as suggestions, one slice
+ * per value with its documents: the slices a diff adds up from stored counts.
+ */
 export function WhereField({
   label = 'Where',
   value,
   onInput,
   error,
-  name = 'where'
+  name = 'where',
+  dataset
 }: {
   label?: string
   value: string
   onInput: (v: string) => void
   error: string | null
   name?: string
+  dataset?: string
 }) {
+  const facets = useApi<FacetsView>(dataset ? `/datasets/${encodeURIComponent(dataset)}/facets` : null)
+  const fields = facets.data?.fields ?? []
+  const listId = `${name}-facets`
   return (
     <label class="field wide">
       <span class="label">{label}</span>
@@ -204,17 +213,32 @@ export function WhereField({
         type="text"
         name={name}
         value={value}
+        list={fields.length ? listId : undefined}
         onInput={e => onInput((e.target as HTMLInputElement).value)}
         placeholder='e.g. metadata.model = "x" and latent 12 > 0.5'
         aria-invalid={error ? true : undefined}
         spellcheck={false}
       />
+      {fields.length ? (
+        <datalist id={listId} data-testid={listId}>
+          {fields.flatMap(f =>
+            f.values.map(v => (
+              <option key={v.where} value={v.where}>
+                {`${v.documents} documents`}
+              </option>
+            ))
+          )}
+        </datalist>
+      ) : null}
       {error ? (
         <small class="field-error" role="alert" data-testid={`${name}-error`}>
           {error}
         </small>
       ) : (
-        <small>a slice: metadata, tokens, latents with and / or / not; empty for the whole dataset</small>
+        <small>
+          a slice: metadata, tokens, latents with and / or / not; empty for the whole dataset
+          {fields.length ? `; values to pick: ${fields.map(f => `${f.field} (${f.values.length})`).join(', ')}` : ''}
+        </small>
       )}
     </label>
   )

@@ -7,12 +7,14 @@ import {
   DOCUMENT_PEAKED_LATENTS,
   DocumentQuery,
   DocumentView,
+  FacetsView,
   type DatasetRecord,
   type DocumentLatent
 } from '@latentbase/shared/contract/dataset'
 import { labelSourceOf } from '@latentbase/shared/catalog/label-overlay'
 import { RowParam } from '@latentbase/shared/contract/id'
-import { loadDatasetRecord } from '../services/ready-dataset.ts'
+import { loadDatasetRecord, loadReadyDataset } from '../services/ready-dataset.ts'
+import { facetsViewOf } from '../services/slice-service.ts'
 import { loadLabelInfo } from '../services/latent-page-service.ts'
 import { readPeaks } from '../services/latent-peaks.ts'
 import { answerDepsOf, cachedJson } from '../services/answer-cache.ts'
@@ -215,6 +217,33 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
       // Other processes never serve it either: every cached answer first loads its datasets, and this one is gone.
       if (deps.answerCache) deps.answerCache.purgeDataset(tenant, id)
       return c.body(null, 204)
+    }
+  )
+
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/datasets/{id}/facets',
+      summary:
+        "The dataset's facets: its few-valued metadata keys, each value's documents and the slice selecting them",
+      description:
+        'A diff of a slice on one of these keys is added up from stored counts instead of counting its rows. `id` may name a version (`ds_1@2`).',
+      request: { params: IdParam },
+      responses: {
+        200: { content: { 'application/json': { schema: FacetsView } }, description: 'the facets' },
+        404: problemResponse('not found'),
+        409: problemResponse('not ready')
+      }
+    }),
+    async c => {
+      const { id } = c.req.valid('param')
+      const tenant = c.get('tenant')
+      return cachedJson(
+        c,
+        answerDepsOf(deps),
+        { route: 'facets', tenant, datasets: [{ id, role: 'dataset' }], query: {} },
+        async () => facetsViewOf(deps.objects, await loadReadyDataset(deps.datasets, tenant, id, 'dataset'))
+      )
     }
   )
 

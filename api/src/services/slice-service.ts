@@ -1,7 +1,8 @@
 /** @module Resolves a request's slice of a ready dataset to its rows, with the 400s a user can act on (unknown latent, unknown metadata field). */
 import { metadataPath, sliceFields, sliceNeeds, sliceToText, type Slice } from '@latentbase/shared/contract/slice'
 import { readSliceRows } from '@latentbase/shared/store/slice-reader'
-import { readFacetSliceCounts } from '@latentbase/shared/store/stats/facets'
+import { readFacetSliceCounts, readFacetsHeader } from '@latentbase/shared/store/stats/facets'
+import type { FacetsView } from '@latentbase/shared/contract/dataset'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { BoundedCache } from '@latentbase/shared/util/bounded-cache'
 import { ApiError } from '../problem.ts'
@@ -96,6 +97,32 @@ export async function facetSliceCounts(
   }
 }
 const warnedFacets = new Set<string>()
+
+/** GET /datasets/{id}/facets: each facet key's values with their documents and the slice selecting them (header only). */
+export async function facetsViewOf(objects: ObjectStore, ds: ReadyDataset): Promise<FacetsView> {
+  const documents = ds.manifest.documents.count
+  const facets = ds.manifest.facets
+  if (!facets) return { dataset: ds.record.id, documents, stored: false, fields: [], other: [] }
+  const { header } = await readFacetsHeader(objects, ds.prefix + facets.key)
+  return {
+    dataset: ds.record.id,
+    documents,
+    stored: true,
+    fields: header.fields.map(f => {
+      const field = `metadata.${f.key}`
+      const values = f.values
+        .map((value, i) => ({
+          value,
+          documents: f.docs[i],
+          meanTokens: f.docs[i] ? f.tokens[i] / f.docs[i] : 0,
+          where: sliceToText({ field, eq: value })
+        }))
+        .sort((a, b) => b.documents - a.documents || (a.where < b.where ? -1 : a.where > b.where ? 1 : 0))
+      return { field, values, missing: header.docs - f.docs.reduce((s, n) => s + n, 0) }
+    }),
+    other: header.dropped.map(k => `metadata.${k}`)
+  }
+}
 
 /**
  * Rows of slices evaluated in this process, per store: an explorer asks the same slice for page after page (each

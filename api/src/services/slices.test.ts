@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import type { DatasetRecord, InlineDocument } from '@latentbase/shared/contract/dataset'
+import { FacetsView, type DatasetRecord, type InlineDocument } from '@latentbase/shared/contract/dataset'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import { DiffQuery, DiffResult } from '@latentbase/shared/contract/diff'
 import { LatentPage } from '@latentbase/shared/contract/latents'
@@ -31,6 +31,8 @@ import { createClient } from '@latentbase/sdk'
 import { createApp } from '../app.ts'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import { computeClusters } from './clusters-service.ts'
+import { facetsViewOf } from './slice-service.ts'
+import { loadReadyDataset } from './ready-dataset.ts'
 
 const TENANT = 'local'
 const subjects = [
@@ -416,6 +418,59 @@ test('the SDK sends slices in object or text form', async () => {
   })
   assertSameDiff(sliced, separate, { ds_all: 'ds_y' })
   assert.equal(sliced.a.where, 'metadata.model = "x" and tokens >= 0')
+})
+
+test("a dataset's facets list each few-valued key's values, and each value's slice is what a diff takes", async () => {
+  const client = createClient({
+    baseUrl: 'http://local',
+    fetch: async (input, init) => app().request(String(input).replace('http://local', ''), init)
+  })
+  const view = FacetsView.parse(await client.datasets.facets('ds_all'))
+  assert.deepEqual([view.dataset, view.documents, view.stored], ['ds_all', docs.length, true])
+  // Merged over the dataset's three parts: model (2 values) and prompt (24); score has 36 values, so it is no facet.
+  assert.deepEqual(
+    view.fields.map(f => [f.field, f.values.length, f.missing]),
+    [
+      ['metadata.model', 2, 0],
+      ['metadata.prompt', 24, 0]
+    ]
+  )
+  assert.deepEqual(view.other, ['metadata.score'])
+  const [x, y] = view.fields[0].values
+  assert.deepEqual([x.value, x.documents, x.where], ['x', ofModel('x').length, 'metadata.model = "x"'])
+  assert.deepEqual([y.value, y.documents], ['y', ofModel('y').length])
+  assert.equal(
+    view.fields[1].values.reduce((s, v) => s + v.documents, 0),
+    docs.length
+  )
+  // A value's slice in a diff: its documents and mean length are the ones listed, and those of the same documents
+  // encoded as a dataset.
+  const separate = await client.diff({ a: 'ds_x', b: 'ds_y', limit: 5 })
+  const sliced = await client.diff({ a: 'ds_all', aWhere: x.where, b: 'ds_all', bWhere: y.where, limit: 5 })
+  assert.deepEqual([sliced.a.documents, sliced.a.meanTokens], [x.documents, x.meanTokens])
+  assert.deepEqual([sliced.a.documents, sliced.a.meanTokens], [separate.a.documents, separate.a.meanTokens])
+  assert.deepEqual([sliced.b[0].documents, sliced.b[0].meanTokens], [separate.b[0].documents, separate.b[0].meanTokens])
+
+  // Cached like other answers over ready datasets; a missing dataset is a 404 problem.
+  const first = await app().request('/datasets/ds_all/facets')
+  const etag = first.headers.get('etag')!
+  assert.ok(etag)
+  assert.equal((await app().request('/datasets/ds_all/facets', { headers: { 'if-none-match': etag } })).status, 304)
+  const missing = await get('/datasets/ds_nope/facets')
+  assert.deepEqual(
+    [missing.status, missing.type, missing.body.code],
+    [404, 'application/problem+json', 'dataset-not-found']
+  )
+  // A dataset encoded before facets were written says so, with no fields.
+  const ready = await loadReadyDataset(datasets, TENANT, 'ds_all', 'dataset')
+  const { facets: _, ...older } = ready.manifest
+  assert.deepEqual(await facetsViewOf(objects, { ...ready, manifest: older }), {
+    dataset: 'ds_all',
+    documents: docs.length,
+    stored: false,
+    fields: [],
+    other: []
+  })
 })
 
 test('bad slices are 400 problems naming the field, the operator or the parameter', async () => {

@@ -181,6 +181,11 @@ class Datasets:
     def delete(self, id: str) -> None:
         self._http.request("DELETE", f"/datasets/{urllib.parse.quote(id, safe='')}")
 
+    def facets(self, id: str) -> m.Facets:
+        """The dataset's few-valued metadata keys, each value's documents and the slice (``where``) selecting it; a diff
+        of such a slice is added up from stored counts. ``id`` may name a version (``"ds_1@2"``)."""
+        return m.from_json(m.Facets, self._http.request("GET", f"/datasets/{urllib.parse.quote(id, safe='')}/facets"))
+
     def wait_until_ready(self, id: str, timeout: float = 1800.0, interval: float = 0.5,
                          on_progress: Optional[Callable[[m.Dataset], None]] = None) -> m.Dataset:
         """Poll until the dataset is ready (``on_progress`` sees every poll); DatasetFailedError if its encoding failed."""

@@ -161,6 +161,44 @@ class Document:
         return pd.DataFrame(rows, columns=["latent", "value", "position", "label", "label_source", "peak_token"])
 
 
+@dataclasses.dataclass
+class FacetValue:
+    value: Any
+    documents: int
+    mean_tokens: float
+    #: the slice of these documents in text form, for ``a_where`` / ``b_where`` / ``where``
+    where: str
+
+
+@dataclasses.dataclass
+class FacetField:
+    field: str
+    values: List[FacetValue] = dataclasses.field(default_factory=list)
+    #: documents without the key
+    missing: int = 0
+
+
+@dataclasses.dataclass
+class Facets:
+    """A dataset's few-valued metadata keys with each value's documents: a diff of a value's ``where`` is added up from stored counts."""
+    dataset: str
+    documents: int
+    #: False: the dataset was encoded before facets were written (slices on metadata still work)
+    stored: bool
+    fields: List[FacetField] = dataclasses.field(default_factory=list)
+    #: metadata fields that are not facets (too many values, or not scalars)
+    other: List[str] = dataclasses.field(default_factory=list)
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+    def to_pandas(self):
+        """One row per (field, value): documents, mean_tokens and the slice selecting them."""
+        pd = _pandas()
+        rows = [{"field": f.field, "value": v.value, "documents": v.documents, "mean_tokens": v.mean_tokens, "where": v.where}
+                for f in self.fields for v in f.values]
+        return pd.DataFrame(rows, columns=["field", "value", "documents", "mean_tokens", "where"])
+
+
 class DocumentList(List[Document]):
     """Documents read together; ``to_pandas()`` gives one row per (document, latent)."""
 

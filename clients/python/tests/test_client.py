@@ -5,7 +5,8 @@ import unittest
 
 import pandas as pd
 
-from latentbase import (AppendFailedError, Client, DatasetFailedError, LatentbaseError, DiffResult, Document, LatentPage, SearchResult)
+from latentbase import (AppendFailedError, Client, DatasetFailedError, LatentbaseError, DiffResult, Document, Facets, LatentPage,
+                        SearchResult)
 
 URL = os.environ.get("LATENTBASE_URL")
 FIXTURE = json.loads(os.environ.get("LATENTBASE_TEST_FIXTURE", "{}"))
@@ -128,6 +129,20 @@ class ClientTests(unittest.TestCase):
         many = self.lb.documents.get_many(self.spam, [0, 1, 2]).to_pandas()
         self.assertEqual(sorted(many["row"].unique().tolist()), [0, 1, 2])
         self.assertEqual(many[many.row == 0]["id"].iloc[0], self.spam_docs[0]["id"])
+
+    def test_facets_list_metadata_values_whose_slices_a_diff_takes(self):
+        facets = self.lb.datasets.facets(self.spam)
+        self.assertIsInstance(facets, Facets)
+        self.assertEqual((facets.dataset, facets.documents, facets.stored), (self.spam, len(self.spam_docs), True))
+        group = next(f for f in facets.fields if f.field == "metadata.group")
+        self.assertEqual(sum(v.documents for v in group.values) + group.missing, len(self.spam_docs))
+        top = group.values[0]
+        self.assertEqual(top.where, f'metadata.group = "{top.value}"')
+        sliced = self.lb.diff(self.spam, self.ham, a_where=top.where, limit=1)
+        self.assertEqual((sliced.a.documents, sliced.a.mean_tokens), (top.documents, top.mean_tokens))
+        frame = facets.to_pandas()
+        self.assertEqual(list(frame.columns), ["field", "value", "documents", "mean_tokens", "where"])
+        self.assertEqual(int(frame[frame.field == "metadata.group"].documents.sum()), sum(v.documents for v in group.values))
 
     def test_diff_latent_page_and_their_tables_agree_with_the_documents(self):
         diff = self.lb.diff(self.spam, self.ham, limit=10)

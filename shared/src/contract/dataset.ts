@@ -235,3 +235,32 @@ export const DocumentView = z.object({
   latents: z.array(DocumentLatent)
 })
 export type DocumentView = z.infer<typeof DocumentView>
+
+export const FacetValue = z.object({
+  value: z.union([z.string(), z.number(), z.boolean(), z.null()]),
+  documents: z.number().int().nonnegative(),
+  meanTokens: z.number(),
+  where: z.string().describe('the slice of these documents, in text form (for aWhere, bWhere, where)')
+})
+export type FacetValue = z.infer<typeof FacetValue>
+/** The dataset's facets: its few-valued metadata keys with each value's documents, what a slice on them selects. */
+export const FacetsView = z.object({
+  dataset: z.string(),
+  documents: z.number().int().nonnegative(),
+  stored: z
+    .boolean()
+    .describe('false: the dataset was encoded before facets were written (slices on metadata still work, from rows)'),
+  fields: z.array(
+    z.object({
+      field: z.string().describe('metadata.<key>'),
+      values: z.array(FacetValue).describe('most documents first'),
+      missing: z.number().int().nonnegative().describe('documents without the key')
+    })
+  ),
+  other: z
+    .array(z.string())
+    .describe(
+      'metadata fields seen that are not facets (more than 32 values, values that are not scalars, or no room): slices on them are counted from rows'
+    )
+})
+export type FacetsView = z.infer<typeof FacetsView>

@@ -93,7 +93,12 @@ export function ClustersView({ route }: { route: Route }) {
           <Field label="Phrases" hint="optional, comma-separated: cluster on the latents closest to them">
             <input type="text" value={form.phrases} onInput={set('phrases')} placeholder="e.g. cooking, sport" />
           </Field>
-          <WhereField value={form.where} onInput={v => setForm({ ...form, where: v })} error={whereError} />
+          <WhereField
+            value={form.where}
+            onInput={v => setForm({ ...form, where: v })}
+            error={whereError}
+            dataset={form.dataset || undefined}
+          />
           <Field label="Seed">
             <input type="number" value={form.seed} onInput={set('seed')} />
           </Field>

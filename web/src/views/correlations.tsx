@@ -102,7 +102,12 @@ export function CorrelationsView({ route }: { route: Route }) {
               onInput={set('maxLabelSimilarity')}
             />
           </Field>
-          <WhereField value={form.where} onInput={v => setForm({ ...form, where: v })} error={whereError} />
+          <WhereField
+            value={form.where}
+            onInput={v => setForm({ ...form, where: v })}
+            error={whereError}
+            dataset={form.dataset || undefined}
+          />
           <Field label="Pairs">
             <input type="number" min="1" max="5000" value={form.limit} onInput={set('limit')} />
           </Field>

@@ -161,6 +161,7 @@ export function DiffView({ route }: { route: Route }) {
             value={form.aWhere}
             onInput={v => setForm({ ...form, aWhere: v })}
             error={aError}
+            dataset={form.a || undefined}
           />
           <WhereField
             label="B where (each B)"
@@ -168,6 +169,7 @@ export function DiffView({ route }: { route: Route }) {
             value={form.bWhere}
             onInput={v => setForm({ ...form, bWhere: v })}
             error={bError}
+            dataset={form.b[0] ?? (form.a || undefined)}
           />
           <Field label="Direction">
             <select value={form.direction} onChange={set('direction')}>

@@ -153,6 +153,7 @@ export function HypothesesView({ route }: { route: Route }) {
               setGenEstimate(null)
             }}
             error={aError}
+            dataset={form.a || undefined}
           />
           <WhereField
             label="B where"
@@ -163,6 +164,7 @@ export function HypothesesView({ route }: { route: Route }) {
               setGenEstimate(null)
             }}
             error={bError}
+            dataset={form.b || form.a || undefined}
           />
           <Field label="Question">
             <input

@@ -82,7 +82,7 @@ export function LatentView({ latent, route }: { latent: number; route: Route }) 
           }}
         >
           <div class="grid">
-            <WhereField value={whereInput} onInput={setWhereInput} error={whereError} />
+            <WhereField value={whereInput} onInput={setWhereInput} error={whereError} dataset={dataset || undefined} />
           </div>
           <button type="submit">Apply</button>
         </form>

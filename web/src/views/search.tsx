@@ -157,6 +157,7 @@ export function SearchView({ route }: { route: Route }) {
               setEstimate(null)
             }}
             error={whereError}
+            dataset={form.dataset || undefined}
           />
           <Field label="Results">
             <input type="number" min="1" max="1000" value={form.limit} onInput={set('limit')} />

@@ -104,6 +104,17 @@ export async function readFacets(store: ObjectStore, key: string): Promise<Facet
   }
 }
 
+/** The header of a facets file (its keys, values and their documents; no vectors) and where its vectors start. */
+export async function readFacetsHeader(
+  store: ObjectStore,
+  key: string
+): Promise<{ header: FacetsHeader; start: number }> {
+  let at = headerOf(await store.getRange(key, 0, FIRST_READ_BYTES), key)
+  if ('need' in at) at = headerOf(await store.getRange(key, 0, at.need), key)
+  if ('need' in at) throw new Error(`${key}: facets file is shorter than its header`)
+  return at
+}
+
 /**
  * The documents, tokens and per-latent presence counts of a slice, from a facets file, or null when the slice is not
  * one facets answer (see facetSelection). Reads the header, then the selected field's vectors in one range (and every
@@ -114,10 +125,7 @@ export async function readFacetSliceCounts(
   key: string,
   slice: Slice
 ): Promise<{ docs: number; tokens: number; counts: Int32Array } | null> {
-  let at = headerOf(await store.getRange(key, 0, FIRST_READ_BYTES), key)
-  if ('need' in at) at = headerOf(await store.getRange(key, 0, at.need), key) as { header: FacetsHeader; start: number }
-  if ('need' in at) throw new Error(`${key}: facets file is shorter than its header`)
-  const { header, start } = at
+  const { header, start } = await readFacetsHeader(store, key)
   const selection = facetSelection(header, slice)
   if (!selection) return null
   let first = 1
