@@ -91,7 +91,7 @@ try {
   const oneDsRows = await timed(() =>
     runDiff(ctx, DiffQuery.parse({ a: 'a', aWhere: byRows, b: 'a', bWhere: `not (${half}) and tokens >= 0` }))
   )
-  report('the same halves counted from their rows (one pass over its entries)', oneDsRows)
+  report('the same halves counted from their rows (one pass)', oneDsRows)
   const latentDiff = await timed(() =>
     runDiff(ctx, DiffQuery.parse({ a: 'a', aWhere: `latent ${latent}`, b: 'a', bWhere: `not latent ${latent}` }))
   )
