@@ -8,6 +8,7 @@ import {
   mergeFacets,
   MAX_FACET_BLOCKS,
   MAX_FACET_VALUES,
+  MAX_LISTED_DROPPED,
   type Facets
 } from './facets.ts'
 import { evaluateSlice, presenceCountsOfRows } from './slice.ts'
@@ -69,7 +70,7 @@ test('facets keep few-valued scalar keys and drop ids, objects, dotted keys and 
     f.fields.map(x => x.key),
     ['flag', 'model', 'score']
   )
-  assert.deepEqual(f.dropped, ['id', 'nested'])
+  assert.deepEqual(f.dropped, ['a.b', 'id', 'nested'])
   const model = f.fields.find(x => x.key === 'model')!
   // The number 3 and the string "3" are two values (a slice equal to 3 takes both, as on rows).
   assert.deepEqual(new Set(model.values), new Set(['x', 'y', 'z', 3, '3', true]))
@@ -207,4 +208,39 @@ test('keys past the block budget are dropped, in key order, so every part drops 
     Array.from({ length: keys }, (_, k) => `k${String(k).padStart(2, '0')}`)
   )
   assert.ok(f.fields.every(x => f.dropped.every(d => x.key < d)))
+})
+
+test('past MAX_LISTED_DROPPED dropped keys, a merge keeps only keys both sides count', () => {
+  // Part a: every document has keys of its own holding objects (all dropped, more than are listed) and a model.
+  const a = facetsOf(
+    rowsOf(0, 100),
+    Array.from({ length: 100 }, (_, i) =>
+      JSON.stringify({
+        model: i % 2 ? 'x' : 'y',
+        ...Object.fromEntries(Array.from({ length: 4 }, (_, k) => [`k${i * 4 + k}`, { v: k }]))
+      })
+    ),
+    tokenCount.slice(0, 100)
+  )
+  assert.equal(a.droppedMore, true)
+  assert.equal(a.dropped.length, MAX_LISTED_DROPPED)
+  // Part b counts model and zz; part a never listed zz, but may have dropped it unlisted: the merge drops it.
+  const b = facetsOf(
+    rowsOf(100, 200),
+    Array.from({ length: 100 }, (_, i) => JSON.stringify({ model: 'x', zz: i % 3 })),
+    tokenCount.slice(100, 200)
+  )
+  assert.ok(!b.droppedMore)
+  for (const m of [mergeFacets(a, b), mergeFacets(b, a)]) {
+    assert.deepEqual(
+      m.fields.map(f => f.key),
+      ['model']
+    )
+    assert.equal(m.droppedMore, true)
+    assert.ok(m.dropped.length <= MAX_LISTED_DROPPED)
+    assert.equal(
+      m.fields[0].docs.reduce((s, n) => s + n, 0),
+      200
+    )
+  }
 })

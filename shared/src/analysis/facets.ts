@@ -10,6 +10,8 @@ import { evaluateSlice } from './slice.ts'
 export const MAX_FACET_VALUES = 32
 /** Count vectors a facets file holds at most (nLatents int32 each): 128 x 16,384 latents is 8 MB. */
 export const MAX_FACET_BLOCKS = 128
+/** Keys listed in `dropped` at most: metadata keyed by ids would otherwise list every document's key. */
+export const MAX_LISTED_DROPPED = 256
 
 export interface FacetField {
   /** A top-level metadata key without dots (a dotted key could also name a nested path, which no facet sees). */
@@ -30,10 +32,15 @@ export interface Facets {
   total: Int32Array
   fields: FacetField[]
   /**
-   * Keys that are not facets anywhere in the dataset: too many values, a non-scalar value, or no room in the file. A
-   * merge drops them everywhere, since their counts in one part would be missing from the sum.
+   * Keys that are not facets anywhere in the dataset: too many values, a non-scalar value, a dotted name, or no room
+   * in the file. A merge drops them everywhere, since their counts in one part would be missing from the sum.
    */
   dropped: string[]
+  /**
+   * More keys were dropped than `dropped` lists (past MAX_LISTED_DROPPED): a merge then keeps a key of the other side
+   * only if this side counts it too, since this side may have dropped it unlisted.
+   */
+  droppedMore?: boolean
 }
 
 const canonical = (v: SliceScalar): string => JSON.stringify(v)
@@ -77,7 +84,11 @@ export function facetsOf(
   for (const m of meta) {
     if (!m) continue
     for (const [key, v] of Object.entries(m)) {
-      if (dropped.has(key) || key === '' || key.includes('.')) continue
+      if (dropped.has(key)) continue
+      if (key === '' || key.includes('.')) {
+        dropped.add(key)
+        continue
+      }
       let values = seen.get(key)
       if (!values) seen.set(key, (values = new Map()))
       if (!isScalar(v) || (!values.has(canonical(v)) && values.size === MAX_FACET_VALUES)) {
@@ -123,13 +134,29 @@ export function facetsOf(
       for (let b = 0; b < blocks.length; b++) blocks[b][l]++
     }
   }
-  return { nLatents: csr.nLatents, docs, tokens, total, fields, dropped: [...dropped].sort() }
+  return { nLatents: csr.nLatents, docs, tokens, total, fields, ...listed(dropped) }
+}
+
+function listed(dropped: Set<string>, more = false): Pick<Facets, 'dropped' | 'droppedMore'> {
+  const all = [...dropped].sort()
+  return all.length > MAX_LISTED_DROPPED || more
+    ? { dropped: all.slice(0, MAX_LISTED_DROPPED), droppedMore: true }
+    : { dropped: all }
 }
 
 /** The facets of two disjoint sets of documents (parts, versions) as one. Neither input is modified. */
 export function mergeFacets(a: Facets, b: Facets): Facets {
   if (a.nLatents !== b.nLatents) throw new Error(`cannot merge facets of ${a.nLatents} and ${b.nLatents} latents`)
   const dropped = new Set([...a.dropped, ...b.dropped])
+  // A key one side counts and the other may have dropped without listing it is dropped.
+  for (const [x, other] of [
+    [a, b],
+    [b, a]
+  ] as const) {
+    if (!x.droppedMore) continue
+    const counts = new Set(x.fields.map(f => f.key))
+    for (const f of other.fields) if (!counts.has(f.key)) dropped.add(f.key)
+  }
   const byKey = new Map<string, FacetField>()
   const add = (f: FacetField) => {
     if (dropped.has(f.key)) return
@@ -167,7 +194,7 @@ export function mergeFacets(a: Facets, b: Facets): Facets {
     tokens: a.tokens + b.tokens,
     total,
     fields,
-    dropped: [...dropped].sort()
+    ...listed(dropped, a.droppedMore || b.droppedMore)
   }
 }
 

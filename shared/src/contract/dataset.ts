@@ -260,7 +260,7 @@ export const FacetsView = z.object({
   other: z
     .array(z.string())
     .describe(
-      'metadata fields seen that are not facets (more than 32 values, values that are not scalars, or no room): slices on them are counted from rows'
+      'metadata fields seen that are not facets (more than 32 values, values that are not scalars, a dotted name, or no room; at most 256 listed): slices on them are counted from rows'
     )
 })
 export type FacetsView = z.infer<typeof FacetsView>

@@ -26,7 +26,8 @@ const Header = z.object({
       tokens: z.array(z.number().nonnegative())
     })
   ),
-  dropped: z.array(z.string())
+  dropped: z.array(z.string()),
+  droppedMore: z.boolean().optional()
 })
 
 const utf8 = new TextEncoder()
@@ -37,7 +38,8 @@ export function writeFacets(f: Facets): Uint8Array {
     docs: f.docs,
     tokens: f.tokens,
     fields: f.fields.map(({ key, values, docs, tokens }) => ({ key, values, docs, tokens })),
-    dropped: f.dropped
+    dropped: f.dropped,
+    ...(f.droppedMore ? { droppedMore: true } : {})
   }
   const json = utf8.encode(JSON.stringify(header))
   const padded = Math.ceil(json.length / 4) * 4
