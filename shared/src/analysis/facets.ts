@@ -53,8 +53,8 @@ function parseMetadata(m: string | Record<string, unknown> | null | undefined): 
 }
 
 /** Keep keys (ascending) while their blocks fit the file; the rest join `dropped`. */
-function withinBudget(fields: FacetField[], dropped: Set<string>): FacetField[] {
-  const kept: FacetField[] = []
+function withinBudget<F extends { key: string; values: unknown[] }>(fields: F[], dropped: Set<string>): F[] {
+  const kept: F[] = []
   let blocks = 1 // the total
   for (const f of [...fields].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))) {
     if (blocks + f.values.length > MAX_FACET_BLOCKS) dropped.add(f.key)
@@ -97,16 +97,17 @@ export function facetsOf(
       } else if (!values.has(canonical(v))) values.set(canonical(v), values.size)
     }
   }
-  const fields = withinBudget(
-    [...seen].map(([key, values]) => ({
-      key,
-      values: [...values.keys()].map(k => JSON.parse(k) as SliceScalar),
-      docs: new Array(values.size).fill(0),
-      tokens: new Array(values.size).fill(0),
-      counts: Array.from({ length: values.size }, () => new Int32Array(csr.nLatents))
-    })),
+  // Vectors only for the keys that fit: metadata keyed by ids makes a candidate of every document's key.
+  const fields: FacetField[] = withinBudget(
+    [...seen].map(([key, values]) => ({ key, values: [...values.keys()] })),
     dropped
-  )
+  ).map(({ key, values }) => ({
+    key,
+    values: values.map(k => JSON.parse(k) as SliceScalar),
+    docs: new Array(values.length).fill(0),
+    tokens: new Array(values.length).fill(0),
+    counts: Array.from({ length: values.length }, () => new Int32Array(csr.nLatents))
+  }))
   const total = new Int32Array(csr.nLatents)
   let docs = 0
   let tokens = 0
