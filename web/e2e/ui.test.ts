@@ -411,13 +411,21 @@ test("slices: a where field per diff side changes the document counts (two slice
 
   const latent = (await json<{ latents: Array<{ latent: number }> }>(`/diff?a=${a}&b=${fx.b}&limit=1`)).latents[0]
     .latent
-  const sliced = await json<{ documents: number }>(
-    `/latents/${latent}?dataset=${a}&where=${encodeURIComponent('metadata.weather = true')}`
+  const sliced = await json<{ documents: number; sliceStrongest: Array<{ row: number }> }>(
+    `/latents/${latent}?dataset=${a}&examples=20&where=${encodeURIComponent('metadata.weather = true')}`
   )
   await page.goto(
     `${fx.server.url}/#/latent/${latent}?dataset=${a}&where=${encodeURIComponent('metadata.weather = true')}`
   )
   await page.waitForSelector(`main >> text=in ${sliced.documents} documents of ${a} [metadata.weather = true]`)
+  // The slice's strongest documents (the page asks for 20), each a link to the document, in the API's order.
+  assert.ok(sliced.sliceStrongest.length > 0)
+  assert.deepEqual(
+    await page
+      .locator('[data-testid=slice-strongest] a')
+      .evaluateAll(els => els.map(e => (e as HTMLAnchorElement).getAttribute('href'))),
+    sliced.sliceStrongest.map(s => `#/document/${a}/${s.row}`)
+  )
 
   // Clusters of a slice: one dot per document of the slice.
   await page.goto(`${fx.server.url}/#/clusters?dataset=${a}`)

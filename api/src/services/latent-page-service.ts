@@ -1,12 +1,17 @@
 /** @module A latent's page: frequency and value distribution from the latent statistics, and its top examples with per-token activations. */
-import type { LatentPage, LatentPageQuery, TopExample } from '@latentbase/shared/contract/latents'
+import {
+  SLICE_STRONGEST_DEFAULT,
+  type LatentPage,
+  type LatentPageQuery,
+  type TopExample
+} from '@latentbase/shared/contract/latents'
 import type { EncoderCatalog } from '@latentbase/shared/catalog/catalog'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
-import { readByLatent } from '@latentbase/shared/store/latent-shards/read-by-latent'
+import { readByLatent, readPositionsAt } from '@latentbase/shared/store/latent-shards/read-by-latent'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { readLatentExamples, type LatentExamples } from '@latentbase/shared/store/top-examples/read'
 import { readLatentStatsRow } from '@latentbase/shared/store/stats/read'
-import { inRows, latentStatsOfRows } from '@latentbase/shared/analysis/slice'
+import { inRows, latentStatsOfRows, strongestInRows } from '@latentbase/shared/analysis/slice'
 import { documentsOf, sliceDataset } from './slice-service.ts'
 import { quantile, HISTOGRAM_EDGES, HISTOGRAM_SLOTS } from '@latentbase/shared/analysis/latent-stats'
 import { mergeLabelOverlay, readLabelOverlay, type LabelInfo } from '@latentbase/shared/catalog/label-overlay'
@@ -98,7 +103,9 @@ export async function getLatentPage(ctx: AnalysisContext, latent: number, query:
   checkLatent(whole, latent)
   const ds = await sliceDataset(ctx.objects, whole, query.where, 'where')
   const { manifest, prefix, slice } = ds
-  // A slice's statistics come from the latent's own pages of the by-latent shards, restricted to the slice's rows.
+  // A slice's statistics and strongest documents come from the latent's own pages of the by-latent shards, restricted
+  // to the slice's rows (the positions of the few strongest read at their file rows).
+  const strongestWanted = query.examples ?? SLICE_STRONGEST_DEFAULT
   const sliceStats = async () => {
     const csc = await readByLatent(
       ctx.objects,
@@ -110,10 +117,29 @@ export async function getLatentPage(ctx: AnalysisContext, latent: number, query:
     )
     const a = csc.indptr[latent]
     const b = csc.indptr[latent + 1]
-    return latentStatsOfRows(csc.docs.subarray(a, b), csc.values.subarray(a, b), slice!.rows)
+    const docs = csc.docs.subarray(a, b)
+    const values = csc.values.subarray(a, b)
+    const top = strongestInRows(docs, values, slice!.rows, strongestWanted)
+    const topDocs = top.map(e => docs[e])
+    const topPositions = top.map(e => csc.positions[a + e])
+    return {
+      stats: latentStatsOfRows(docs, values, slice!.rows),
+      strongest: {
+        doc: topDocs,
+        value: Float32Array.from(top, e => values[e]),
+        position: csc.fileRows
+          ? await readPositionsAt(ctx.objects, prefix, manifest.latents.byLatent, topDocs, topPositions)
+          : topPositions
+      }
+    }
   }
-  const [stats, labels, stored] = await Promise.all([
-    slice ? sliceStats() : readLatentStatsRow(ctx.objects, prefix + manifest.stats.key, latent),
+  const [{ stats, strongest }, labels, stored] = await Promise.all([
+    slice
+      ? sliceStats()
+      : readLatentStatsRow(ctx.objects, prefix + manifest.stats.key, latent).then(stats => ({
+          stats,
+          strongest: undefined
+        })),
     loadLabelInfo(ctx.encoders, manifest.encoder.id, manifest.encoder.dSae, {
       objects: ctx.objects,
       tenant: ctx.tenant,
@@ -133,16 +159,16 @@ export async function getLatentPage(ctx: AnalysisContext, latent: number, query:
   const slots = stats.histogram.subarray(0, HISTOGRAM_SLOTS)
 
   const topExamples: TopExample[] = []
-  if (examples && examples.doc.length) {
-    const docs = await readDocuments(
-      ctx.objects,
-      prefix,
-      manifest.documents.files,
-      examples.doc,
-      query.text ? ['id', 'text'] : ['id']
-    )
-    const at = new Map<number, number>()
-    for (let i = 0; i < docs.row.length; i++) at.set(docs.row[i], i)
+  // One read of the documents for the top examples and the slice's strongest.
+  const shown = [...(examples?.doc ?? []), ...(strongest?.doc ?? [])]
+  const docs = shown.length
+    ? await readDocuments(ctx.objects, prefix, manifest.documents.files, shown, query.text ? ['id', 'text'] : ['id'])
+    : null
+  const at = new Map<number, number>()
+  for (let i = 0; i < (docs?.row.length ?? 0); i++) at.set(docs!.row[i], i)
+  const textAt = (j: number | undefined) =>
+    query.text && j !== undefined ? { text: String((docs as { text?: string[] }).text![j]) } : {}
+  if (examples && docs) {
     for (let i = 0; i < examples.doc.length; i++) {
       const j = at.get(examples.doc[i])
       topExamples.push({
@@ -150,7 +176,7 @@ export async function getLatentPage(ctx: AnalysisContext, latent: number, query:
         id: j === undefined ? '' : String(docs.id[j]),
         rank: examples.rank[i],
         value: examples.value[i],
-        ...(query.text && j !== undefined ? { text: String((docs as { text?: string[] }).text![j]) } : {}),
+        ...textAt(j),
         tokens: examples.tokens[i],
         activations: examples.activations[i],
         position: examples.position[i],
@@ -178,7 +204,18 @@ export async function getLatentPage(ctx: AnalysisContext, latent: number, query:
       underflow: slots[0],
       overflow: slots[HISTOGRAM_SLOTS - 1]
     },
-    topExamples
+    topExamples,
+    ...(strongest
+      ? {
+          sliceStrongest: Array.from(strongest.doc, (row, i) => ({
+            row,
+            id: docs && at.has(row) ? String(docs.id[at.get(row)!]) : '',
+            value: strongest.value[i],
+            position: strongest.position[i],
+            ...textAt(at.get(row))
+          }))
+        }
+      : {})
   }
 }
 

@@ -524,6 +524,25 @@ test('a latent page of a slice equals the page of the same documents encoded as 
     const all = LatentPage.parse((await get(`/latents/${latent}?dataset=ds_all`)).body)
     const inSlice = all.topExamples.filter(e => docs[e.row].metadata!.model === 'x')
     assert.deepEqual(sliced.topExamples, inSlice)
+    // The slice's strongest documents are the separate dataset's top examples: the same documents, values and peaks
+    // (its rows are its own), as many as asked, with their text when asked.
+    assert.equal(all.sliceStrongest, undefined, 'a whole dataset has top examples, not a slice list')
+    const strongest = (n: number, text = false) =>
+      get(
+        `/latents/${latent}?${q({ dataset: 'ds_all', where: 'metadata.model = "x"', examples: String(n), ...(text ? { text: 'true' } : {}) })}`
+      ).then(r => LatentPage.parse(r.body).sliceStrongest!)
+    // Five by default; the separate dataset stores three top examples per latent.
+    assert.equal(sliced.sliceStrongest!.length, Math.min(5, sliced.documents))
+    assert.deepEqual(
+      sliced.sliceStrongest!.slice(0, separate.topExamples.length).map(s => [s.id, s.value, s.position]),
+      separate.topExamples.map(e => [e.id, e.value, e.position])
+    )
+    assert.ok(sliced.sliceStrongest!.every(s => docs[s.row].metadata!.model === 'x'))
+    assert.equal((await strongest(1)).length, Math.min(1, separate.topExamples.length))
+    assert.deepEqual(
+      (await strongest(2, true)).map(s => s.text),
+      separate.topExamples.slice(0, 2).map(e => docs.find(d => d.id === e.id)!.text)
+    )
   }
   const bad = await get(`/latents/${checked[0]}?${q({ dataset: 'ds_all', where: 'metadata.model =' })}`)
   assert.equal(bad.status, 400)

@@ -298,6 +298,9 @@ class LatentPage:
     histogram: Dict[str, Any] = dataclasses.field(default_factory=dict)
     top_examples: List[TopExample] = dataclasses.field(default_factory=list)
     where: Optional[str] = None
+    #: a slice only: its documents where the latent is strongest, ``[{"row", "id", "value", "position", "text"?}]``
+    #: (the top examples with token windows are the whole dataset's, so a slice may hold few of them)
+    slice_strongest: Optional[List[Dict[str, Any]]] = None
     extra: Dict[str, Any] = _meta()[0]
     raw: Dict[str, Any] = _meta()[1]
 

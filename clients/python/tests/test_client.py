@@ -212,6 +212,10 @@ class ClientTests(unittest.TestCase):
 
         page = self.lb.latents.get(self.spam, top.latent, where=present)
         self.assertEqual((page.documents, page.frequency, page.where), (top.count_a, 1.0, present))
+        strongest = page.slice_strongest
+        self.assertEqual(len(strongest), min(5, top.count_a))
+        self.assertEqual([s["value"] for s in strongest], sorted((s["value"] for s in strongest), reverse=True))
+        self.assertIsNone(self.lb.latents.get(self.spam, top.latent).slice_strongest)
         self.assertEqual(self.lb.latents.get(self.spam, top.latent, where={"not": {"latent": top.latent}}).documents, 0)
 
         clusters = self.lb.clusters(self.spam, 2, seed=1, where=present)

@@ -1,7 +1,14 @@
 /** @module Tests of slice evaluation over columns, and of counts and sub-matrices restricted to slice rows. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { evaluateSlice, presenceCountsOfRows, selectRows, metadataValue, type SliceData } from './slice.ts'
+import {
+  evaluateSlice,
+  presenceCountsOfRows,
+  selectRows,
+  metadataValue,
+  strongestInRows,
+  type SliceData
+} from './slice.ts'
 import { csrFromCoo, presenceCounts } from './sparse.ts'
 import { parseSliceText } from '../contract/slice.ts'
 import { mulberry32 } from '../util/random.ts'
@@ -93,4 +100,20 @@ test('counts over slice rows equal counts of the sub-matrix, and selectRows keep
   assert.deepEqual(presenceCountsOfRows(tail, [20, 49]), presenceCountsOfRows(csr, [20, 49]))
   assert.throws(() => presenceCountsOfRows(tail, [5]), RangeError)
   assert.equal(metadataValue({ 'a.b': 1, a: { b: 2 } }, 'a.b'), 1)
+})
+
+test("strongestInRows: a latent's largest values within the slice's rows, ties to the lower document", () => {
+  const docs = Int32Array.from([1, 2, 4, 5, 7, 8, 9, 12])
+  const values = Float32Array.from([0.9, 0.5, 0.7, 0, 0.7, 0.95, 0.2, 0.7])
+  const rows = Int32Array.from([2, 3, 4, 5, 7, 9, 12, 20])
+  // In the slice: 2 (0.5), 4 (0.7), 5 (0: absent), 7 (0.7), 9 (0.2), 12 (0.7); 1 and 8 are outside it.
+  assert.deepEqual(
+    Array.from(strongestInRows(docs, values, rows, 4), e => docs[e]),
+    [4, 7, 12, 2]
+  )
+  assert.deepEqual(
+    Array.from(strongestInRows(docs, values, rows, 100), e => docs[e]),
+    [4, 7, 12, 2, 9]
+  )
+  assert.equal(strongestInRows(docs, values, new Int32Array(0), 5).length, 0)
 })

@@ -244,6 +244,28 @@ export function latentStatsOfRows(
   return s
 }
 
+/**
+ * The `k` entries of one latent's column (documents ascending, values) whose documents are in `rows` (ascending) and
+ * whose values are largest (present only: value > 0), value descending, ties to the lower document.
+ */
+export function strongestInRows(
+  docs: ArrayLike<number>,
+  values: ArrayLike<number>,
+  rows: ArrayLike<number>,
+  k: number
+): Int32Array {
+  const found: number[] = []
+  let j = 0
+  for (let e = 0; e < docs.length; e++) {
+    const d = docs[e]
+    while (j < rows.length && rows[j] < d) j++
+    if (j >= rows.length) break
+    if (rows[j] === d && values[e] > 0) found.push(e)
+  }
+  found.sort((x, y) => values[y] - values[x] || docs[x] - docs[y])
+  return Int32Array.from(found.slice(0, k))
+}
+
 /** Whether each of `docs` is one of the slice's rows (ascending); `docs` in any order. */
 export function inRows(rows: Int32Array, docs: ArrayLike<number>): boolean[] {
   return Array.from(docs, d => {

@@ -145,6 +145,22 @@ export const LatentPage = z.object({
     underflow: z.number().int().describe('present values below edges[0]'),
     overflow: z.number().int().describe('values at or above the last edge')
   }),
-  topExamples: z.array(TopExample)
+  topExamples: z.array(TopExample),
+  sliceStrongest: z
+    .array(
+      z.object({
+        row: z.number().int(),
+        id: z.string(),
+        value: z.number().describe('pooled value of the latent in the document'),
+        position: z.number().int().describe('token position of the max (-1 when unknown)'),
+        text: z.string().optional()
+      })
+    )
+    .optional()
+    .describe(
+      "a slice only: the slice's documents where the latent is strongest (pooled value, ties to the lower row), as many as `examples` asks (5 by default). The top examples with token windows are the whole dataset's, so a slice may hold few of them; these come from the latent's own by-latent pages, without windows"
+    )
 })
 export type LatentPage = z.infer<typeof LatentPage>
+/** Documents a sliced latent page lists as the slice's strongest when `examples` is not given. */
+export const SLICE_STRONGEST_DEFAULT = 5

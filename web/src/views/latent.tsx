@@ -156,8 +156,14 @@ export function LatentView({ latent, route }: { latent: number; route: Route }) 
             </div>
           </div>
           <div class="card">
-            <h2>Top examples</h2>
-            {l.topExamples.length === 0 ? <p class="muted">No stored examples.</p> : null}
+            <h2>Top examples{l.where ? " (the dataset's, in this slice)" : ''}</h2>
+            {l.topExamples.length === 0 ? (
+              <p class="muted">
+                {l.where
+                  ? "None of the dataset's stored top examples is in this slice: its strongest documents are listed below."
+                  : 'No stored examples.'}
+              </p>
+            ) : null}
             <ol class="examples" data-testid="examples">
               {l.topExamples.map(ex => (
                 <li key={ex.row}>
@@ -172,6 +178,27 @@ export function LatentView({ latent, route }: { latent: number; route: Route }) 
               ))}
             </ol>
           </div>
+          {l.sliceStrongest ? (
+            <div class="card">
+              <h2>Strongest in this slice</h2>
+              <p class="muted small">
+                The slice's documents where the latent's pooled value is largest (token windows are stored for the
+                dataset's top examples only).
+              </p>
+              {l.sliceStrongest.length === 0 ? <p class="muted">The latent does not fire in this slice.</p> : null}
+              <ol class="compact" data-testid="slice-strongest">
+                {l.sliceStrongest.map(s => (
+                  <li key={s.row}>
+                    <span class="muted">max {fmt.num(s.value)}</span>{' '}
+                    <a href={href(`document/${l.dataset}/${s.row}`)}>
+                      document {s.id} (row {s.row})
+                    </a>
+                    {s.position >= 0 ? <span class="muted"> · token {s.position}</span> : null}
+                  </li>
+                ))}
+              </ol>
+            </div>
+          ) : null}
         </>
       ) : page.loading ? (
         <p class="muted">Loading…</p>
