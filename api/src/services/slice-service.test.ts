@@ -27,7 +27,7 @@ test('a slice is read once per dataset version: the same slice again reads nothi
 
   const first = await sliceDataset(objects, await ready('a'), where, 'where')
   assert.deepEqual(first.slice?.rows, expected)
-  assert.ok(objects.fetches.length > 0, 'the first evaluation reads the metadata column')
+  assert.ok(objects.fetches.length > 0, 'the first evaluation reads')
   // Parquet footers and pages cached per store are dropped, so what is left to hit is the slice's rows.
   clearShardMetadataCache()
   objects.reset()
@@ -43,4 +43,33 @@ test('a slice is read once per dataset version: the same slice again reads nothi
   const other = await sliceDataset(objects, await ready('b'), where, 'where')
   assert.ok(objects.fetches.length > 0, 'the same slice of another dataset is evaluated')
   assert.ok(other.slice!.rows.length > 0)
+})
+
+test("a slice on one facet key reads its rows from the facets file; another slice reads the documents' columns", async () => {
+  const inner = new MemoryObjectStore()
+  const datasets = new DatasetStore(inner)
+  const spec = { nDocs: 500, nLatents: 64, meanActive: 6, topics: 5, topicLatents: 4, partDocuments: 200 }
+  const a = await writeSyntheticDataset(inner, datasets, { tenant: 't', id: 'f', encoderId: 'syn' }, spec)
+  const objects = new CountingObjectStore(inner)
+  const ready = await loadReadyDataset(datasets, 't', 'f', 'dataset')
+  assert.deepEqual(ready.manifest.facets?.fields, ['topic'], 'item has a value per document: no facet')
+  for (const [text, facets] of [
+    ['metadata.topic in (1, 3)', true],
+    ['not metadata.topic = 4', true],
+    ['metadata.topic in (1, 3) and tokens >= 0', false]
+  ] as const) {
+    clearShardMetadataCache()
+    objects.reset()
+    const got = await sliceDataset(objects, ready, parseSlice(text), 'where')
+    const want = Int32Array.from(a.topicOf.keys()).filter(row =>
+      text.startsWith('not') ? a.topicOf[row] !== 4 : a.topicOf[row] === 1 || a.topicOf[row] === 3
+    )
+    assert.deepEqual(got.slice?.rows, want, text)
+    const keys = new Set(objects.fetches.map(f => f.key.slice(f.key.indexOf('/f/') + 3)))
+    assert.deepEqual(
+      [...keys].every(k => k === 'stats/facets.bin'),
+      facets,
+      `${text}: read ${[...keys].join(', ')}`
+    )
+  }
 })

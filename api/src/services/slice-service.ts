@@ -1,7 +1,7 @@
 /** @module Resolves a request's slice of a ready dataset to its rows, with the 400s a user can act on (unknown latent, unknown metadata field). */
 import { metadataPath, sliceFields, sliceNeeds, sliceToText, type Slice } from '@latentbase/shared/contract/slice'
 import { readSliceRows } from '@latentbase/shared/store/slice-reader'
-import { readFacetSliceCounts, readFacetsHeader } from '@latentbase/shared/store/stats/facets'
+import { readFacetSliceCounts, readFacetSliceRows, readFacetsHeader } from '@latentbase/shared/store/stats/facets'
 import type { FacetsView } from '@latentbase/shared/contract/dataset'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { BoundedCache } from '@latentbase/shared/util/bounded-cache'
@@ -65,7 +65,9 @@ export async function sliceDataset(
   const key = [ds.prefix, ds.record.createdAt, ds.manifest.documents.count, text].join('\u0000')
   const rows = await cache.get(
     key,
-    () => readSliceRows(objects, ds.prefix, ds.manifest, where),
+    async () =>
+      (await fromFacets(ds, where, facetsKey => readFacetSliceRows(objects, facetsKey, where))) ??
+      readSliceRows(objects, ds.prefix, ds.manifest, where),
     r => r.byteLength + key.length
   )
   return { ...ds, slice: { where, text, rows } }
@@ -76,17 +78,29 @@ export async function sliceDataset(
  * when the slice is not on one faceted metadata key (or the dataset has no facets, or they cannot be read: the caller
  * then counts the slice's rows, which give the same figures). Call checkSliceFor first.
  */
-export async function facetSliceCounts(
+export function facetSliceCounts(
   objects: ObjectStore,
   ds: ReadyDataset,
   where: Slice
 ): Promise<{ docs: number; tokens: number; counts: Int32Array } | null> {
+  return fromFacets(ds, where, key => readFacetSliceCounts(objects, key, where))
+}
+
+/**
+ * `read` from the dataset's facets file when the slice is on one of its keys, or null (no facets, another slice, or
+ * an unreadable file, said once in the log: the caller then reads rows).
+ */
+async function fromFacets<T>(
+  ds: ReadyDataset,
+  where: Slice,
+  read: (facetsKey: string) => Promise<T | null>
+): Promise<T | null> {
   const facets = ds.manifest.facets
   const fields = sliceFields(where)
   if (!facets || fields.length !== 1 || !facets.fields.includes(metadataPath(fields[0]) ?? '')) return null
   const key = ds.prefix + facets.key
   try {
-    return await readFacetSliceCounts(objects, key, where)
+    return await read(key)
   } catch (err) {
     if (!warnedFacets.has(key)) {
       if (warnedFacets.size >= 1024) warnedFacets.clear()

@@ -3,12 +3,14 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
   facetCounts,
+  facetRows,
   facetSelection,
   facetsOf,
   mergeFacets,
   MAX_FACET_BLOCKS,
   MAX_FACET_VALUES,
   MAX_LISTED_DROPPED,
+  NO_VALUE,
   type Facets
 } from './facets.ts'
 import { evaluateSlice, presenceCountsOfRows } from './slice.ts'
@@ -134,6 +136,7 @@ test('a slice on one facet key has the counts, documents and tokens of its rows,
       text
     )
     assert.deepEqual(got.counts, presenceCountsOfRows(csr, rows), text)
+    assert.deepEqual(facetRows(selection, field.rows), rows, text)
   }
 })
 
@@ -167,9 +170,13 @@ test('merging the facets of parts gives the facets of the whole, and a key dropp
     Object.fromEntries(
       f.fields.map(x => [
         x.key,
-        Object.fromEntries(
-          x.values.map((v, i) => [JSON.stringify(v), { docs: x.docs[i], tokens: x.tokens[i], counts: x.counts[i] }])
-        )
+        {
+          // Each document's value, whatever its index.
+          rows: Array.from(x.rows, i => (i === NO_VALUE ? undefined : JSON.stringify(x.values[i]))),
+          values: Object.fromEntries(
+            x.values.map((v, i) => [JSON.stringify(v), { docs: x.docs[i], tokens: x.tokens[i], counts: x.counts[i] }])
+          )
+        }
       ])
     )
   assert.deepEqual(byKey(merged!), byKey(whole))

@@ -22,7 +22,15 @@ export interface FacetField {
   docs: number[]
   tokens: number[]
   counts: Int32Array[]
+  /**
+   * Per document (in row order: a merge puts the first facets' documents first), its value's index, or NO_VALUE:
+   * a slice's rows without reading and parsing the metadata column.
+   */
+  rows: Uint8Array
 }
+
+/** A document's entry in FacetField.rows when it has no value of the key. */
+export const NO_VALUE = 255
 
 export interface Facets {
   nLatents: number
@@ -106,7 +114,8 @@ export function facetsOf(
     values: values.map(k => JSON.parse(k) as SliceScalar),
     docs: new Array(values.length).fill(0),
     tokens: new Array(values.length).fill(0),
-    counts: Array.from({ length: values.length }, () => new Int32Array(csr.nLatents))
+    counts: Array.from({ length: values.length }, () => new Int32Array(csr.nLatents)),
+    rows: new Uint8Array(n).fill(NO_VALUE)
   }))
   const total = new Int32Array(csr.nLatents)
   let docs = 0
@@ -126,6 +135,7 @@ export function facetsOf(
         const i = index[j].get(canonical(m[f.key] as SliceScalar))!
         f.docs[i]++
         f.tokens[i] += tokenCount[d]
+        f.rows[d] = i
         blocks.push(f.counts[i])
       })
     }
@@ -158,14 +168,19 @@ export function mergeFacets(a: Facets, b: Facets): Facets {
     const counts = new Set(x.fields.map(f => f.key))
     for (const f of other.fields) if (!counts.has(f.key)) dropped.add(f.key)
   }
-  const byKey = new Map<string, FacetField>()
-  const add = (f: FacetField) => {
+  const byKey = new Map<string, Omit<FacetField, 'rows'>>()
+  // Per key and side, where each of that side's values went in the merge.
+  const moved = new Map<string, { a?: Uint8Array; b?: Uint8Array }>()
+  const add = (f: FacetField, side: 'a' | 'b') => {
     if (dropped.has(f.key)) return
     let out = byKey.get(f.key)
     if (!out) byKey.set(f.key, (out = { key: f.key, values: [], docs: [], tokens: [], counts: [] }))
     const at = new Map(out.values.map((v, i) => [canonical(v), i]))
+    const to = new Uint8Array(f.values.length)
+    moved.set(f.key, { ...moved.get(f.key), [side]: to })
     f.values.forEach((v, i) => {
       const j = at.get(canonical(v))
+      to[i] = j ?? out.values.length
       if (j === undefined) {
         out.values.push(v)
         out.docs.push(f.docs[i])
@@ -184,11 +199,22 @@ export function mergeFacets(a: Facets, b: Facets): Facets {
       byKey.delete(f.key)
     }
   }
-  a.fields.forEach(add)
-  b.fields.forEach(add)
+  for (const f of a.fields) add(f, 'a')
+  for (const f of b.fields) add(f, 'b')
   const total = a.total.slice()
   for (let l = 0; l < total.length; l++) total[l] += b.total[l]
-  const fields = withinBudget([...byKey.values()], dropped)
+  const rowsOf = (x: Facets, key: string, to: Uint8Array | undefined, out: Uint8Array, at: number) => {
+    const src = x.fields.find(f => f.key === key)?.rows
+    if (!src || !to) return
+    for (let d = 0; d < src.length; d++) if (src[d] !== NO_VALUE) out[at + d] = to[src[d]]
+  }
+  const fields: FacetField[] = withinBudget([...byKey.values()], dropped).map(f => {
+    const rows = new Uint8Array(a.docs + b.docs).fill(NO_VALUE)
+    const to = moved.get(f.key)!
+    rowsOf(a, f.key, to.a, rows, 0)
+    rowsOf(b, f.key, to.b, rows, a.docs)
+    return { ...f, rows }
+  })
   return {
     nLatents: a.nLatents,
     docs: a.docs + b.docs,
@@ -200,7 +226,7 @@ export function mergeFacets(a: Facets, b: Facets): Facets {
 }
 
 /** Header of a facets file: everything but the count vectors. */
-export type FacetsHeader = Omit<Facets, 'total' | 'fields'> & { fields: Array<Omit<FacetField, 'counts'>> }
+export type FacetsHeader = Omit<Facets, 'total' | 'fields'> & { fields: Array<Omit<FacetField, 'counts' | 'rows'>> }
 
 /**
  * The documents a slice selects, as sums of a facet's vectors: `values` added up, or with `complement`, every
@@ -263,4 +289,15 @@ export function facetCounts(
     for (let l = 0; l < counts.length; l++) counts[l] += sign * c[l]
   })
   return { docs, tokens, counts }
+}
+
+/** The dataset rows (ascending) a selection takes, from its field's value index per document (FacetField.rows). */
+export function facetRows(selection: FacetSelection, rows: Uint8Array): Int32Array {
+  const take = new Uint8Array(256).fill(selection.complement ? 1 : 0)
+  for (const v of selection.values) take[v] = selection.complement ? 0 : 1
+  let n = 0
+  for (let d = 0; d < rows.length; d++) n += take[rows[d]]
+  const out = new Int32Array(n)
+  for (let d = 0, j = 0; d < rows.length; d++) if (take[rows[d]]) out[j++] = d
+  return out
 }

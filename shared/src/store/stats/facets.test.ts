@@ -1,8 +1,9 @@
 /** @module Tests of the facets file: a round trip, and that a slice's counts read only its field's vectors. */
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
-import { readFacets, readFacetSliceCounts, writeFacets } from './facets.ts'
+import { readFacets, readFacetSliceCounts, readFacetSliceRows, writeFacets } from './facets.ts'
 import { facetCounts, facetSelection, facetsOf } from '../../analysis/facets.ts'
+import { evaluateSlice } from '../../analysis/slice.ts'
 import { csrFromCoo } from '../../analysis/sparse.ts'
 import { parseSliceText } from '../../contract/slice.ts'
 import { CountingObjectStore, MemoryObjectStore } from '../memory-store.ts'
@@ -68,7 +69,8 @@ test("a slice's counts read the header and its field's vectors only, and equal t
       )
       assert.deepEqual(got, want, text)
       // Header reads, then one range over the selected values (and every document's vector for a complement).
-      const vectorsRead = store.fetches.filter(x => x.start >= bytes.length - (1 + 3 + 25 + 2) * vector)
+      const vectorsEnd = bytes.length - f.fields.length * n // then a byte per document and field
+      const vectorsRead = store.fetches.filter(x => x.start >= vectorsEnd - (1 + 3 + 25 + 2) * vector)
       const wanted = (selection.values.at(-1)! - selection.values[0] + 1 || 0) + (selection.complement ? 1 : 0)
       assert.equal(
         vectorsRead.reduce((s, x) => s + x.bytes, 0),
@@ -82,4 +84,35 @@ test("a slice's counts read the header and its field's vectors only, and equal t
       null
     )
   }
+})
+
+test("a slice's rows read the header and its field's byte per document, and equal evaluating the slice", async () => {
+  const f = fixture()
+  const store = new CountingObjectStore(new MemoryObjectStore())
+  const bytes = writeFacets(f)
+  await store.put('facets.bin', bytes)
+  const metadata = Array.from({ length: n }, (_, i) => ({
+    lang: ['en', 'fr', 'de'][i % 3],
+    model: `m${i % 25}`,
+    ...(i % 4 ? { split: i % 2 } : {})
+  }))
+  const row = Int32Array.from({ length: n }, (_, i) => i)
+  for (const text of [
+    'metadata.lang = "fr"',
+    'metadata.lang != "fr"',
+    'not metadata.split exists',
+    'metadata.split = 1'
+  ]) {
+    const slice = parseSliceText(text)
+    store.reset()
+    const rows = await readFacetSliceRows(store, 'facets.bin', slice)
+    assert.deepEqual(rows, evaluateSlice(slice, { nDocs: n, documents: { row, metadata } }), text)
+    // The header's read, then n bytes.
+    assert.equal(store.fetches.at(-1)!.bytes, n, text)
+    assert.ok(store.bytesRead < bytes.length / 4, text)
+  }
+  assert.equal(
+    await readFacetSliceRows(store, 'facets.bin', parseSliceText('metadata.lang = "fr" and tokens > 3')),
+    null
+  )
 })

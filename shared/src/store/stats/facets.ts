@@ -1,13 +1,14 @@
 /** @module The facets file (stats/facets.bin): a JSON header, then int32 count vectors a slice's reader fetches by byte range. */
 import { z } from 'zod'
 import type { Slice } from '../../contract/slice.ts'
-import { facetCounts, facetSelection, type Facets, type FacetsHeader } from '../../analysis/facets.ts'
+import { facetCounts, facetRows, facetSelection, type Facets, type FacetsHeader } from '../../analysis/facets.ts'
 import type { ObjectStore } from '../object-store.ts'
 
 /**
  * Layout: "LBF1", the header's byte length (uint32 LE, a multiple of 4), the header (UTF-8 JSON, space-padded), then
- * int32 LE vectors of nLatents each: every document's first, then each field's values in header order. Raw vectors,
- * as in the by-latent sidecars: nothing to decode, and a selection reads one contiguous range per field.
+ * int32 LE vectors of nLatents each: every document's first, then each field's values in header order; then per field
+ * one byte per document, its value's index (255: none). Raw arrays, as in the by-latent sidecars: nothing to decode,
+ * and a selection reads one contiguous range per field.
  */
 const MAGIC = 'LBF1'
 /** The first read takes this much, which holds the header of any facets file that fits the block budget in practice. */
@@ -44,7 +45,7 @@ export function writeFacets(f: Facets): Uint8Array {
   const json = utf8.encode(JSON.stringify(header))
   const padded = Math.ceil(json.length / 4) * 4
   const blocks = [f.total, ...f.fields.flatMap(x => x.counts)]
-  const out = new Uint8Array(8 + padded + blocks.length * f.nLatents * 4)
+  const out = new Uint8Array(8 + padded + blocks.length * f.nLatents * 4 + f.fields.length * f.docs)
   out.set(utf8.encode(MAGIC), 0)
   const view = new DataView(out.buffer)
   view.setUint32(4, padded, true)
@@ -56,7 +57,18 @@ export function writeFacets(f: Facets): Uint8Array {
     out.set(new Uint8Array(b.buffer, b.byteOffset, b.byteLength), at)
     at += b.byteLength
   }
+  for (const x of f.fields) {
+    if (x.rows.length !== f.docs) throw new Error(`facets: ${x.key} has ${x.rows.length} rows for ${f.docs} documents`)
+    out.set(x.rows, at)
+    at += f.docs
+  }
   return out
+}
+
+/** Where a field's rows start, relative to the vectors' start. */
+function rowsOffset(header: FacetsHeader, field: number): number {
+  const blocks = 1 + header.fields.reduce((s, f) => s + f.values.length, 0)
+  return blocks * header.nLatents * 4 + field * header.docs
 }
 
 function headerOf(bytes: Uint8Array, key: string): { header: FacetsHeader; start: number } | { need: number } {
@@ -94,15 +106,18 @@ export async function readFacets(store: ObjectStore, key: string): Promise<Facet
   if ('need' in at) throw new Error(`${key}: facets file is shorter than its header`)
   const { header, start } = at
   const n = header.nLatents
-  const nBlocks = 1 + header.fields.reduce((s, f) => s + f.values.length, 0)
-  if (bytes.length < start + nBlocks * n * 4) throw new Error(`${key}: facets file is shorter than its header says`)
+  if (bytes.length < start + rowsOffset(header, header.fields.length))
+    throw new Error(`${key}: facets file is shorter than its header says`)
   const aligned = (bytes.byteOffset + start) % 4 === 0 ? bytes : bytes.slice()
   const blockAt = (b: number) => new Int32Array(aligned.buffer, aligned.byteOffset + start + b * n * 4, n).slice()
   let b = 1
   return {
     ...header,
     total: blockAt(0),
-    fields: header.fields.map(f => ({ ...f, counts: f.values.map(() => blockAt(b++)) }))
+    fields: header.fields.map((f, i) => {
+      const from = start + rowsOffset(header, i)
+      return { ...f, counts: f.values.map(() => blockAt(b++)), rows: bytes.slice(from, from + header.docs) }
+    })
   }
 }
 
@@ -140,4 +155,18 @@ export async function readFacetSliceCounts(
   ])
   const blocks = selection.values.map(v => span[first + v - lo])
   return facetCounts(header, selection, blocks, total)
+}
+
+/**
+ * The dataset rows (ascending) of a slice, from a facets file, or null when the slice is not one facets answer (see
+ * facetSelection): the header, then the selected field's byte per document (1 MB at 1M documents).
+ */
+export async function readFacetSliceRows(store: ObjectStore, key: string, slice: Slice): Promise<Int32Array | null> {
+  const { header, start } = await readFacetsHeader(store, key)
+  const selection = facetSelection(header, slice)
+  if (!selection) return null
+  const from = start + rowsOffset(header, selection.field)
+  const rows = await store.getRange(key, from, from + header.docs)
+  if (rows.length !== header.docs) throw new Error(`${key}: facets file is shorter than its header says`)
+  return facetRows(selection, rows)
 }
