@@ -13,7 +13,7 @@ import { cscKey } from '@latentbase/shared/store/latent-shards/csc'
 import { HISTOGRAM_EDGES, mergeStats, statsFromCsr, type LatentStats } from '@latentbase/shared/analysis/latent-stats'
 import { writeLatentP90, writeLatentStats } from '@latentbase/shared/store/stats/write'
 import { writeFacets } from '@latentbase/shared/store/stats/facets'
-import { facetsOf, mergeFacets, type Facets } from '@latentbase/shared/analysis/facets'
+import { facetsOf, FacetsMerger } from '@latentbase/shared/analysis/facets'
 import { StaticEncoderCatalog } from '@latentbase/shared/catalog/catalog'
 import type { PooledCsr } from '@latentbase/shared/analysis/sparse'
 
@@ -175,7 +175,7 @@ export async function writeSyntheticDataset(
   const byDocumentFiles: ShardFile[] = []
   const byLatentFiles: ShardFile[] = []
   let stats: LatentStats | null = null
-  let facets: Facets | null = null
+  const facets = spec.facets !== false ? new FacetsMerger() : null
   let nnzTotal = 0
   let tokensTotal = 0
   const mark = new Int32Array(nLatents).fill(-1)
@@ -257,10 +257,7 @@ export async function writeSyntheticDataset(
     const shards = writeLatentShards(csr, { docOffset: start, rowGroupRows: spec.rowGroupRows })
     // item: the same in every dataset of a spec, a key for paired diffs (pairBy=item).
     const metadata = Array.from({ length: n }, (_, i) => JSON.stringify({ topic: topicOf[start + i], item: start + i }))
-    if (spec.facets !== false) {
-      const partFacets = facetsOf(csr, metadata, tokenCounts)
-      facets = facets ? mergeFacets(facets, partFacets) : partFacets
-    }
+    facets?.add(facetsOf(csr, metadata, tokenCounts))
     const docsShard = writeDocumentsShard(
       {
         row: Int32Array.from({ length: n }, (_, i) => start + i),
@@ -293,7 +290,8 @@ export async function writeSyntheticDataset(
   }
   await objects.put(prefix + layout.latentStats(), writeLatentStats(stats!))
   await objects.put(prefix + layout.latentP90(), writeLatentP90(stats!))
-  if (facets) await objects.put(prefix + layout.facets(), writeFacets(facets))
+  const merged = facets?.result()
+  if (merged) await objects.put(prefix + layout.facets(), writeFacets(merged))
 
   const at = new Date(0).toISOString()
   const record: DatasetRecord = {
@@ -323,7 +321,7 @@ export async function writeSyntheticDataset(
     documents: { count: nDocs, tokens: tokensTotal, files: documentFiles },
     latents: { nnz: nnzTotal, byDocument: byDocumentFiles, byLatent: byLatentFiles },
     stats: { key: layout.latentStats(), histogramEdges: Array.from(HISTOGRAM_EDGES) },
-    ...(facets ? { facets: { key: layout.facets(), fields: facets.fields.map(f => f.key) } } : {}),
+    ...(merged ? { facets: { key: layout.facets(), fields: merged.fields.map(f => f.key) } } : {}),
     summary: { documents: nDocs, synthetic: true }
   }
   await datasets.commitManifest(target.tenant, target.id, manifest)

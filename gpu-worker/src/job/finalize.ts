@@ -7,7 +7,7 @@ import { mergeStats, HISTOGRAM_EDGES, type LatentStats } from '@latentbase/share
 import { writeLatentP90, writeLatentStats } from '@latentbase/shared/store/stats/write'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { readFacets, writeFacets } from '@latentbase/shared/store/stats/facets'
-import { mergeFacets, type Facets } from '@latentbase/shared/analysis/facets'
+import { FacetsMerger } from '@latentbase/shared/analysis/facets'
 import type { EncodePlan, PartMarker } from '@latentbase/shared/contract/encode-plan'
 import { mapLimit } from '@latentbase/shared/util/map-limit'
 import { datasetFingerprint } from '../encode/runtime.ts'
@@ -164,14 +164,13 @@ async function mergedFacets(
   markers: PartMarker[]
 ): Promise<Manifest['facets'] | null> {
   if (!markers.every(m => m.facetsKey)) return null
-  let merged: Facets | null = null
-  for (const m of markers) {
-    const part = await readFacets(objects, prefix + m.facetsKey)
-    merged = merged ? mergeFacets(merged, part) : part
-  }
+  // Parts in row order, one in memory at a time.
+  const merger = new FacetsMerger()
+  for (const m of markers) merger.add(await readFacets(objects, prefix + m.facetsKey))
+  const merged = merger.result()
   const key = layout.facets()
-  await objects.put(prefix + key, writeFacets(merged!))
-  return { key, fields: merged!.fields.map(f => f.key) }
+  await objects.put(prefix + key, writeFacets(merged))
+  return { key, fields: merged.fields.map(f => f.key) }
 }
 
 /**

@@ -6,6 +6,7 @@ import {
   facetRows,
   facetSelection,
   facetsOf,
+  FacetsMerger,
   mergeFacets,
   MAX_FACET_BLOCKS,
   MAX_FACET_VALUES,
@@ -156,8 +157,10 @@ test('facets do not answer slices that need rows: two keys, tokens, latents, a k
 
 test('merging the facets of parts gives the facets of the whole, and a key dropped in one part is dropped in the merge', () => {
   const whole = facetsOf(csr, metadata, tokenCount)
+  // The one-document part has no flag: its byte is NO_VALUE in the merge.
   const cut = [0, 90, 91, 250, n]
   let merged: Facets | null = null
+  const merger = new FacetsMerger()
   for (let p = 0; p + 1 < cut.length; p++) {
     const part = facetsOf(
       rowsOf(cut[p], cut[p + 1]),
@@ -165,7 +168,10 @@ test('merging the facets of parts gives the facets of the whole, and a key dropp
       tokenCount.slice(cut[p], cut[p + 1])
     )
     merged = merged ? mergeFacets(merged, part) : part
+    merger.add(part)
   }
+  // Two at a time or all in one pass: the same facets.
+  assert.deepEqual(merger.result(), merged)
   const byKey = (f: Facets) =>
     Object.fromEntries(
       f.fields.map(x => [

@@ -155,74 +155,126 @@ function listed(dropped: Set<string>, more = false): Pick<Facets, 'dropped' | 'd
     : { dropped: all }
 }
 
-/** The facets of two disjoint sets of documents (parts, versions) as one. Neither input is modified. */
+/** The facets of two disjoint sets of documents (parts, versions) as one, a's documents first. Neither is modified. */
 export function mergeFacets(a: Facets, b: Facets): Facets {
-  if (a.nLatents !== b.nLatents) throw new Error(`cannot merge facets of ${a.nLatents} and ${b.nLatents} latents`)
-  const dropped = new Set([...a.dropped, ...b.dropped])
-  // A key one side counts and the other may have dropped without listing it is dropped.
-  for (const [x, other] of [
-    [a, b],
-    [b, a]
-  ] as const) {
-    if (!x.droppedMore) continue
-    const counts = new Set(x.fields.map(f => f.key))
-    for (const f of other.fields) if (!counts.has(f.key)) dropped.add(f.key)
-  }
-  const byKey = new Map<string, Omit<FacetField, 'rows'>>()
-  // Per key and side, where each of that side's values went in the merge.
-  const moved = new Map<string, { a?: Uint8Array; b?: Uint8Array }>()
-  const add = (f: FacetField, side: 'a' | 'b') => {
-    if (dropped.has(f.key)) return
-    let out = byKey.get(f.key)
-    if (!out) byKey.set(f.key, (out = { key: f.key, values: [], docs: [], tokens: [], counts: [] }))
-    const at = new Map(out.values.map((v, i) => [canonical(v), i]))
-    const to = new Uint8Array(f.values.length)
-    moved.set(f.key, { ...moved.get(f.key), [side]: to })
-    f.values.forEach((v, i) => {
-      const j = at.get(canonical(v))
-      to[i] = j ?? out.values.length
-      if (j === undefined) {
-        out.values.push(v)
-        out.docs.push(f.docs[i])
-        out.tokens.push(f.tokens[i])
-        out.counts.push(f.counts[i].slice())
-      } else {
-        out.docs[j] += f.docs[i]
-        out.tokens[j] += f.tokens[i]
-        const c = out.counts[j]
-        const src = f.counts[i]
-        for (let l = 0; l < c.length; l++) c[l] += src[l]
+  const merger = new FacetsMerger()
+  merger.add(a)
+  merger.add(b)
+  return merger.result()
+}
+
+interface MergingField extends Omit<FacetField, 'rows'> {
+  at: Map<string, number>
+  rows: Uint8Array
+}
+
+/**
+ * Merges the facets of consecutive sets of documents (a dataset's parts, in row order) in one pass: counts are added
+ * in place and each key's bytes per document appended, so merging P parts costs their size, not P times the total.
+ * The inputs are not modified.
+ */
+export class FacetsMerger {
+  private nLatents = -1
+  private docs = 0
+  private tokens = 0
+  private total: Int32Array | null = null
+  private readonly fields = new Map<string, MergingField>()
+  private readonly dropped = new Set<string>()
+  private droppedMore = false
+
+  add(f: Facets): void {
+    if (this.nLatents >= 0 && f.nLatents !== this.nLatents)
+      throw new Error(`cannot merge facets of ${this.nLatents} and ${f.nLatents} latents`)
+    this.nLatents = f.nLatents
+    const counted = new Set(f.fields.map(x => x.key))
+    for (const key of f.dropped) this.drop(key)
+    // A key one side counts and the other may have dropped without listing it is dropped.
+    if (f.droppedMore) for (const key of [...this.fields.keys()]) if (!counted.has(key)) this.drop(key)
+    if (this.droppedMore && this.total) for (const key of counted) if (!this.fields.has(key)) this.drop(key)
+    this.droppedMore ||= Boolean(f.droppedMore)
+    const start = this.docs
+    for (const x of f.fields) {
+      if (this.dropped.has(x.key)) continue
+      let out = this.fields.get(x.key)
+      if (!out) {
+        out = { key: x.key, values: [], docs: [], tokens: [], counts: [], at: new Map(), rows: new Uint8Array(0) }
+        this.fields.set(x.key, out)
       }
-    })
-    if (out.values.length > MAX_FACET_VALUES) {
-      dropped.add(f.key)
-      byKey.delete(f.key)
+      const to = new Uint8Array(x.values.length)
+      x.values.forEach((v, i) => {
+        const c = canonical(v)
+        let j = out.at.get(c)
+        if (j === undefined) {
+          j = out.values.length
+          out.at.set(c, j)
+          out.values.push(v)
+          out.docs.push(x.docs[i])
+          out.tokens.push(x.tokens[i])
+          out.counts.push(x.counts[i].slice())
+        } else {
+          out.docs[j] += x.docs[i]
+          out.tokens[j] += x.tokens[i]
+          const sum = out.counts[j]
+          const src = x.counts[i]
+          for (let l = 0; l < sum.length; l++) sum[l] += src[l]
+        }
+        to[i] = j
+      })
+      if (out.values.length > MAX_FACET_VALUES) {
+        this.drop(x.key)
+        continue
+      }
+      out.rows = grown(out.rows, start, start + f.docs)
+      for (let d = 0; d < f.docs; d++) if (x.rows[d] !== NO_VALUE) out.rows[start + d] = to[x.rows[d]]
+    }
+    if (this.total) for (let l = 0; l < this.total.length; l++) this.total[l] += f.total[l]
+    else this.total = f.total.slice()
+    this.docs += f.docs
+    this.tokens += f.tokens
+    const kept = new Set(withinBudget([...this.fields.values()], this.dropped).map(x => x.key))
+    for (const key of [...this.fields.keys()]) if (!kept.has(key)) this.drop(key)
+  }
+
+  result(): Facets {
+    if (!this.total) throw new Error('facets: nothing to merge')
+    const fields = withinBudget([...this.fields.values()], this.dropped).map(
+      ({ key, values, docs, tokens, counts, rows }): FacetField => ({
+        key,
+        values,
+        docs,
+        tokens,
+        counts,
+        rows: grown(rows, this.docs, this.docs).subarray(0, this.docs)
+      })
+    )
+    return {
+      nLatents: this.nLatents,
+      docs: this.docs,
+      tokens: this.tokens,
+      total: this.total,
+      fields,
+      ...listed(this.dropped, this.droppedMore)
     }
   }
-  for (const f of a.fields) add(f, 'a')
-  for (const f of b.fields) add(f, 'b')
-  const total = a.total.slice()
-  for (let l = 0; l < total.length; l++) total[l] += b.total[l]
-  const rowsOf = (x: Facets, key: string, to: Uint8Array | undefined, out: Uint8Array, at: number) => {
-    const src = x.fields.find(f => f.key === key)?.rows
-    if (!src || !to) return
-    for (let d = 0; d < src.length; d++) if (src[d] !== NO_VALUE) out[at + d] = to[src[d]]
+
+  private drop(key: string): void {
+    this.dropped.add(key)
+    this.fields.delete(key)
   }
-  const fields: FacetField[] = withinBudget([...byKey.values()], dropped).map(f => {
-    const rows = new Uint8Array(a.docs + b.docs).fill(NO_VALUE)
-    const to = moved.get(f.key)!
-    rowsOf(a, f.key, to.a, rows, 0)
-    rowsOf(b, f.key, to.b, rows, a.docs)
-    return { ...f, rows }
-  })
-  return {
-    nLatents: a.nLatents,
-    docs: a.docs + b.docs,
-    tokens: a.tokens + b.tokens,
-    total,
-    fields,
-    ...listed(dropped, a.droppedMore || b.droppedMore)
+}
+
+/**
+ * `rows` with room for `end` bytes, NO_VALUE past the `filled` it held (documents of earlier parts without the key):
+ * capacity doubles, so appending part after part copies each byte a bounded number of times.
+ */
+function grown(rows: Uint8Array, filled: number, end: number): Uint8Array {
+  if (rows.length >= end) {
+    rows.fill(NO_VALUE, Math.min(filled, rows.length), end)
+    return rows
   }
+  const out = new Uint8Array(Math.max(end, rows.length * 2)).fill(NO_VALUE)
+  out.set(rows.subarray(0, Math.min(filled, rows.length)))
+  return out
 }
 
 /** Header of a facets file: everything but the count vectors. */
