@@ -255,6 +255,16 @@ test('slices: --where on latent, search, correlations and clusters, --a-where / 
   const page = await cli(['latent', String(top.latent), '--dataset', demo.spam, '--where', present, '--json'])
   assert.equal(page.json().documents, top.countA)
   assert.equal(page.json().frequency, 1)
+  // The human page lists the slice's strongest documents too.
+  const strongest = page.json().sliceStrongest as Array<{ row: number; value: number }>
+  assert.ok(strongest.length > 0)
+  const human = await cli(['latent', String(top.latent), '--dataset', demo.spam, '--where', present])
+  assert.match(
+    human.stdout,
+    new RegExp(
+      `strongest in the slice \\(${strongest.length}\\):\\nrow\\s+id\\s+value\\s+position\\n${strongest[0].row}\\s`
+    )
+  )
   assert.equal(
     (await cli(['latent', String(top.latent), '--dataset', demo.spam, '--where', `not ${present}`, '--json'])).json()
       .documents,

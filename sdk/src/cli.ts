@@ -479,7 +479,7 @@ const COMMANDS: Record<string, Command> = {
   latent: {
     usage: 'latent <n> --dataset ID [--where SLICE] [--examples N] [--text]',
     summary: "a latent's page: label, frequency, top examples",
-    help: `--where: the page of a slice (statistics over its documents, the stored top examples that fall in it).\n${SLICE_HELP}`,
+    help: `--where: the page of a slice (statistics over its documents, the stored top examples that fall in it, and the slice's own strongest documents).\n${SLICE_HELP}`,
     options: {
       dataset: { type: 'string' },
       where: { type: 'string' },
@@ -512,6 +512,16 @@ const COMMANDS: Record<string, Command> = {
           80
         )
       )
+      if (page.sliceStrongest) {
+        ctx.io.stdout.write(`strongest in the slice (${page.sliceStrongest.length}):\n`)
+        ctx.io.stdout.write(
+          table(
+            page.sliceStrongest.map(s => ({ row: s.row, id: s.id, value: s.value, position: s.position })),
+            ['row', 'id', 'value', 'position'],
+            80
+          )
+        )
+      }
     }
   },
   search: {
