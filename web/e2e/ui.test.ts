@@ -380,6 +380,24 @@ test("slices: a where field per diff side changes the document counts (two slice
   await page.reload()
   await page.locator('[data-testid=diff-sides]').waitFor()
   assert.match((await page.locator('[data-testid=diff-sides]').textContent()) ?? '', new RegExp(`\\(${rainy} docs\\)`))
+  const slicedSides = await page.locator('[data-testid=diff-sides]').textContent()
+
+  // The datasets page lists A's metadata values; one value's "diff against the rest" is the same comparison.
+  await page.goto(`${fx.server.url}/#/datasets`)
+  await page.click(`tr[data-id="${a}"] button[aria-controls="metadata-${a}"]`)
+  const value = page.locator(`[data-testid=metadata-${a}] tr[data-where="metadata.weather = true"]`)
+  await value.waitFor()
+  await page.screenshot({ path: join(SHOTS, 'datasets-metadata-1280.png'), fullPage: true })
+  assert.equal(await value.locator('td.num >> nth=0').textContent(), String(rainy))
+  await value.locator('a').click()
+  await page.locator('[data-testid=diff-sides]').waitFor()
+  assert.equal(
+    (await page.locator('[data-testid=diff-sides]').textContent())?.replace(
+      'not (metadata.weather = true)',
+      'not metadata.weather = true'
+    ),
+    slicedSides
+  )
 
   await page.fill('input[name=aWhere]', 'metadata.weather ~ true')
   await page.click('main form button[type=submit]')

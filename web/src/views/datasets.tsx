@@ -1,9 +1,9 @@
-/** @module Datasets: the list with live progress (polled), errors with their reasons, delete, versions (diff one against the one before, append a batch); create from a URL or a dropped file with every source option. */
+/** @module Datasets: the list with live progress (polled), errors with their reasons, delete, versions (diff one against the one before, append a batch), metadata values (each diffed against the rest); create from a URL or a dropped file with every source option. */
 import { useEffect, useRef, useState } from 'preact/hooks'
-import type { DatasetView } from '@latentbase/shared/contract/dataset'
+import type { DatasetView, FacetsView } from '@latentbase/shared/contract/dataset'
 import type { EncoderInfo } from '@latentbase/shared/contract/encoder'
 import { api, uploadFile } from '../api.ts'
-import { ErrorBox, Field, Page, ProgressBar, href, useAction, useApi, useInterval } from '../ui.tsx'
+import { ErrorBox, Field, Page, ProgressBar, fmt, href, useAction, useApi, useInterval } from '../ui.tsx'
 
 const ACTIVE = new Set(['queued', 'running'])
 
@@ -14,6 +14,7 @@ export function DatasetsView() {
   // A dataset appending a batch is ready on its previous version and polled like one that is encoding.
   const active = datasets.filter(d => ACTIVE.has(d.status) || (d.append && ACTIVE.has(d.append.status)))
   const [open, setOpen] = useState<Record<string, boolean>>({})
+  const [metadataOpen, setMetadataOpen] = useState<Record<string, boolean>>({})
   // The list holds the stored records; GET /datasets/{id} adds the live progress of running parts.
   useInterval(
     async () => {
@@ -116,6 +117,15 @@ export function DatasetsView() {
                         >
                           Versions ({d.versions?.length ?? 1})
                         </button>{' '}
+                        <button
+                          type="button"
+                          class="small"
+                          aria-expanded={metadataOpen[d.id] ? 'true' : 'false'}
+                          aria-controls={`metadata-${d.id}`}
+                          onClick={() => setMetadataOpen(o => ({ ...o, [d.id]: !o[d.id] }))}
+                        >
+                          Metadata
+                        </button>{' '}
                       </>
                     ) : null}
                     <button
@@ -139,6 +149,13 @@ export function DatasetsView() {
                       />
                     </td>
                   </tr>
+                ) : null,
+                metadataOpen[d.id] && d.status === 'ready' ? (
+                  <tr key={`${d.id}-metadata`} class="versions-row">
+                    <td colSpan={8}>
+                      <Metadata d={d} />
+                    </td>
+                  </tr>
                 ) : null
               ])}
             </tbody>
@@ -146,6 +163,65 @@ export function DatasetsView() {
         </div>
       ) : null}
     </Page>
+  )
+}
+
+/**
+ * A dataset's facets (GET /datasets/{id}/facets): each few-valued metadata key's values with their documents and mean
+ * length, and a diff of each value against the rest of the dataset (counted from the facets: instant at any size).
+ */
+function Metadata({ d }: { d: DatasetView }) {
+  const facets = useApi<FacetsView>(`/datasets/${encodeURIComponent(d.id)}/facets`)
+  const f = facets.data
+  return (
+    <div class="versions" id={`metadata-${d.id}`} data-testid={`metadata-${d.id}`}>
+      <ErrorBox error={facets.error} />
+      {f && !f.stored ? (
+        <p class="muted">Encoded before metadata values were counted: slices still work, typed in a where field.</p>
+      ) : null}
+      {f?.stored && f.fields.length === 0 ? <p class="muted">No metadata key with at most 32 values.</p> : null}
+      {f?.fields.map(field => (
+        <table key={field.field} data-field={field.field}>
+          <caption>
+            <code>{field.field}</code>
+            {field.missing ? <span class="muted"> · {field.missing} documents without it</span> : null}
+          </caption>
+          <thead>
+            <tr>
+              <th>Value</th>
+              <th class="num">Documents</th>
+              <th class="num">Mean tokens</th>
+              <th>
+                <span class="sr">Actions</span>
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {field.values.map(v => (
+              <tr key={v.where} data-where={v.where}>
+                <td>
+                  <code>{JSON.stringify(v.value)}</code>
+                </td>
+                <td class="num">{v.documents.toLocaleString('en')}</td>
+                <td class="num">{fmt.num(v.meanTokens)}</td>
+                <td>
+                  {v.documents < f.documents ? (
+                    <a href={href('diff', { a: d.id, aWhere: v.where, b: d.id, bWhere: `not (${v.where})` })}>
+                      Diff against the rest
+                    </a>
+                  ) : (
+                    <span class="muted">every document</span>
+                  )}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ))}
+      {f?.other.length ? (
+        <p class="muted small">Keys with more values (slice them in a where field): {f.other.join(', ')}</p>
+      ) : null}
+    </div>
   )
 }
 
