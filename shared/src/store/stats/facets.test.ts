@@ -107,8 +107,9 @@ test("a slice's rows read the header and its field's byte per document, and equa
     store.reset()
     const rows = await readFacetSliceRows(store, 'facets.bin', slice)
     assert.deepEqual(rows, evaluateSlice(slice, { nDocs: n, documents: { row, metadata } }), text)
-    // The header's read, then n bytes.
+    // The header (read once per store and key), then n bytes.
     assert.equal(store.fetches.at(-1)!.bytes, n, text)
+    if (text !== 'metadata.lang = "fr"') assert.equal(store.fetches.length, 1, `${text}: the header is kept`)
     assert.ok(store.bytesRead < bytes.length / 4, text)
   }
   assert.equal(

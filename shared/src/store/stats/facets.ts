@@ -3,6 +3,7 @@ import { z } from 'zod'
 import type { Slice } from '../../contract/slice.ts'
 import { facetCounts, facetRows, facetSelection, type Facets, type FacetsHeader } from '../../analysis/facets.ts'
 import type { ObjectStore } from '../object-store.ts'
+import { BoundedCache } from '../../util/bounded-cache.ts'
 
 /**
  * Layout: "LBF1", the header's byte length (uint32 LE, a multiple of 4), the header (UTF-8 JSON, space-padded), then
@@ -121,16 +122,27 @@ export async function readFacets(store: ObjectStore, key: string): Promise<Facet
   }
 }
 
-/** The header of a facets file (its keys, values and their documents; no vectors) and where its vectors start. */
-export async function readFacetsHeader(
-  store: ObjectStore,
-  key: string
-): Promise<{ header: FacetsHeader; start: number }> {
-  let at = headerOf(await store.getRange(key, 0, FIRST_READ_BYTES), key)
-  if ('need' in at) at = headerOf(await store.getRange(key, 0, at.need), key)
-  if ('need' in at) throw new Error(`${key}: facets file is shorter than its header`)
-  return at
+/**
+ * The header of a facets file (its keys, values and their documents; no vectors) and where its vectors start. Kept per
+ * store and key: a dataset's facets file is written once under a key of its own (a new version writes another), so a
+ * user going from value to value pays one range read per slice, not two.
+ */
+export function readFacetsHeader(store: ObjectStore, key: string): Promise<{ header: FacetsHeader; start: number }> {
+  let cache = headerCaches.get(store)
+  if (!cache) headerCaches.set(store, (cache = new BoundedCache(HEADER_CACHE_BYTES, 1024)))
+  return cache.get(
+    key,
+    async () => {
+      let at = headerOf(await store.getRange(key, 0, FIRST_READ_BYTES), key)
+      if ('need' in at) at = headerOf(await store.getRange(key, 0, at.need), key)
+      if ('need' in at) throw new Error(`${key}: facets file is shorter than its header`)
+      return at
+    },
+    at => at.start
+  )
 }
+const HEADER_CACHE_BYTES = 16 << 20
+const headerCaches = new WeakMap<ObjectStore, BoundedCache<{ header: FacetsHeader; start: number }>>()
 
 /**
  * The documents, tokens and per-latent presence counts of a slice, from a facets file, or null when the slice is not
