@@ -208,6 +208,21 @@ test('append: versions, stable rows, pinned reads, ETag after append, failure is
       )
     }
   }
+  // The facets route answers per version: version 1's documents, then both batches'.
+  const tones = async (ref: string) => {
+    const r = await call('GET', `/datasets/${ref}/facets`)
+    assert.equal(r.status, 200, JSON.stringify(r.body))
+    const tone = r.body.fields.find((f: any) => f.field === 'metadata.tone')
+    return [r.body.documents, tone.values.map((v: any) => [v.value, v.documents])]
+  }
+  assert.deepEqual(await tones(`${id}@1`), [10, [['friendly', 10]]])
+  assert.deepEqual(await tones(id), [
+    20,
+    [
+      ['friendly', 10],
+      ['shouting', 10]
+    ]
+  ])
   const page = (ds: string) =>
     call('GET', `/latents/${top}?dataset=${ds}`).then(r => {
       assert.equal(r.status, 200, JSON.stringify(r.body))
