@@ -87,8 +87,9 @@ export function facetSliceCounts(
 }
 
 /**
- * `read` from the dataset's facets file when the slice is on one of its keys, or null (no facets, another slice, or
- * an unreadable file, said once in the log: the caller then reads rows).
+ * `read` from the dataset's facets file when the slice's metadata conditions are all on its keys, or null (no facets,
+ * another slice, or an unreadable file, said once in the log: the caller then reads rows). `read` itself says null
+ * for what it cannot answer (counts: one key only; rows: no token or latent condition).
  */
 async function fromFacets<T>(
   ds: ReadyDataset,
@@ -97,7 +98,7 @@ async function fromFacets<T>(
 ): Promise<T | null> {
   const facets = ds.manifest.facets
   const fields = sliceFields(where)
-  if (!facets || fields.length !== 1 || !facets.fields.includes(metadataPath(fields[0]) ?? '')) return null
+  if (!facets || !fields.length || !fields.every(f => facets.fields.includes(metadataPath(f) ?? ''))) return null
   const key = ds.prefix + facets.key
   try {
     return await read(key)

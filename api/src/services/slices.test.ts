@@ -5,13 +5,14 @@ import { mkdtempSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { FacetsView, type DatasetRecord, type InlineDocument } from '@latentbase/shared/contract/dataset'
+import { parseSliceText } from '@latentbase/shared/contract/slice'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import { DiffQuery, DiffResult } from '@latentbase/shared/contract/diff'
 import { LatentPage } from '@latentbase/shared/contract/latents'
 import { SearchResult } from '@latentbase/shared/contract/search'
 import { CorrelationsResult } from '@latentbase/shared/contract/correlations'
 import { ClustersResult } from '@latentbase/shared/contract/clusters'
-import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
+import { CountingObjectStore, MemoryObjectStore } from '@latentbase/shared/store/memory-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
 import { readByLatent } from '@latentbase/shared/store/latent-shards/read-by-latent'
@@ -31,7 +32,7 @@ import { createClient } from '@latentbase/sdk'
 import { createApp } from '../app.ts'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import { computeClusters } from './clusters-service.ts'
-import { facetsViewOf } from './slice-service.ts'
+import { facetsViewOf, sliceDataset } from './slice-service.ts'
 import { loadReadyDataset } from './ready-dataset.ts'
 
 const TENANT = 'local'
@@ -463,6 +464,24 @@ test("a dataset's facets list each few-valued key's values, and each value's sli
   )
   // A dataset encoded before facets were written says so, with no fields.
   const ready = await loadReadyDataset(datasets, TENANT, 'ds_all', 'dataset')
+  // A slice on two facet keys gets its rows from the facets file alone.
+  const counting = new CountingObjectStore(objects)
+  const twoKeys = await sliceDataset(
+    counting,
+    ready,
+    parseSliceText('metadata.model = "y" or metadata.prompt in ("p1", "q2")'),
+    'where'
+  )
+  assert.deepEqual(
+    Array.from(twoKeys.slice!.rows),
+    docs.flatMap((d, i) =>
+      d.metadata!.model === 'y' || ['p1', 'q2'].includes(d.metadata!.prompt as string) ? [i] : []
+    )
+  )
+  assert.deepEqual(
+    new Set(counting.fetches.map(f => f.key.split('/').slice(-2).join('/'))),
+    new Set(['stats/facets.bin'])
+  )
   const { facets: _, ...older } = ready.manifest
   assert.deepEqual(await facetsViewOf(objects, { ...ready, manifest: older }), {
     dataset: 'ds_all',

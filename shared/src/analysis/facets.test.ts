@@ -3,7 +3,8 @@ import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import {
   facetCounts,
-  facetRows,
+  facetFieldsOf,
+  facetSliceRows,
   facetSelection,
   facetsOf,
   FacetsMerger,
@@ -137,8 +138,34 @@ test('a slice on one facet key has the counts, documents and tokens of its rows,
       text
     )
     assert.deepEqual(got.counts, presenceCountsOfRows(csr, rows), text)
-    assert.deepEqual(facetRows(selection, field.rows), rows, text)
+    assert.deepEqual(
+      facetSliceRows(f, slice, j => f.fields[j].rows),
+      rows,
+      text
+    )
   }
+})
+
+test("slices on several facet keys get their rows from the keys' values per document; their counts need rows", () => {
+  const f = facetsOf(csr, metadata, tokenCount)
+  const row = Int32Array.from({ length: n }, (_, i) => i)
+  for (const text of [
+    'metadata.model = "x" and metadata.flag = true',
+    'metadata.model in ("x", 3) or not metadata.flag exists',
+    'not (metadata.score < 5 and metadata.model != "y") or metadata.flag = null',
+    '(metadata.model = true or metadata.score >= 18) and not metadata.flag = false'
+  ]) {
+    const slice = parseSliceText(text)
+    assert.equal(facetSelection(f, slice), null, `${text}: no one key's vectors`)
+    assert.ok(facetFieldsOf(f, slice), text)
+    assert.deepEqual(
+      facetSliceRows(f, slice, j => f.fields[j].rows),
+      evaluateSlice(slice, { nDocs: n, documents: { row, metadata, tokenCount } }),
+      text
+    )
+  }
+  for (const text of ['metadata.model = "x" and tokens > 3', 'metadata.model = "x" and metadata.id = "doc-1"'])
+    assert.equal(facetFieldsOf(f, parseSliceText(text)), null, text)
 })
 
 test('facets do not answer slices that need rows: two keys, tokens, latents, a key that is no facet', () => {

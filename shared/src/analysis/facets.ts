@@ -343,13 +343,64 @@ export function facetCounts(
   return { docs, tokens, counts }
 }
 
-/** The dataset rows (ascending) a selection takes, from its field's value index per document (FacetField.rows). */
-export function facetRows(selection: FacetSelection, rows: Uint8Array): Int32Array {
-  const take = new Uint8Array(256).fill(selection.complement ? 1 : 0)
-  for (const v of selection.values) take[v] = selection.complement ? 0 : 1
-  let n = 0
-  for (let d = 0; d < rows.length; d++) n += take[rows[d]]
-  const out = new Int32Array(n)
-  for (let d = 0, j = 0; d < rows.length; d++) if (take[rows[d]]) out[j++] = d
+/**
+ * The facet fields a slice's conditions name, when every condition is on a facet key (any number of keys, combined
+ * with and / or / not); null when one names tokens, latents or a key that is no facet (its rows need the documents).
+ */
+export function facetFieldsOf(header: Pick<FacetsHeader, 'fields'>, slice: Slice): number[] | null {
+  const needs = sliceNeeds(slice)
+  if (!needs.metadata || needs.tokens || needs.latents.length) return null
+  const fields: number[] = []
+  for (const name of sliceFields(slice)) {
+    const key = metadataPath(name)
+    const field = header.fields.findIndex(f => f.key === key)
+    if (field < 0) return null
+    fields.push(field)
+  }
+  return fields
+}
+
+/**
+ * The dataset rows (ascending) of a slice on facet keys (see facetFieldsOf), from each key's value per document
+ * (`rowsOf(field)`, FacetField.rows): each condition is one key's selection (facetSelection), so the semantics are the
+ * slice evaluator's, and and / or / not combine them per document.
+ */
+export function facetSliceRows(
+  header: Pick<FacetsHeader, 'fields' | 'docs'>,
+  slice: Slice,
+  rowsOf: (field: number) => Uint8Array
+): Int32Array {
+  const n = header.docs
+  const evaluate = (s: Slice): Uint8Array => {
+    if ('and' in s || 'or' in s) {
+      const parts = 'and' in s ? s.and : s.or
+      const out = evaluate(parts[0])
+      for (let j = 1; j < parts.length; j++) {
+        const m = evaluate(parts[j])
+        if ('and' in s) for (let d = 0; d < n; d++) out[d] &= m[d]
+        else for (let d = 0; d < n; d++) out[d] |= m[d]
+      }
+      return out
+    }
+    if ('not' in s) {
+      const out = evaluate(s.not)
+      for (let d = 0; d < n; d++) out[d] ^= 1
+      return out
+    }
+    const selection = facetSelection(header, s)
+    if (!selection)
+      throw new Error('facetSliceRows: a condition that is not on a facet key (check facetFieldsOf first)')
+    const take = new Uint8Array(256).fill(selection.complement ? 1 : 0)
+    for (const v of selection.values) take[v] = selection.complement ? 0 : 1
+    const values = rowsOf(selection.field)
+    const out = new Uint8Array(n)
+    for (let d = 0; d < n; d++) out[d] = take[values[d]]
+    return out
+  }
+  const mask = evaluate(slice)
+  let count = 0
+  for (let d = 0; d < n; d++) count += mask[d]
+  const out = new Int32Array(count)
+  for (let d = 0, j = 0; d < n; d++) if (mask[d]) out[j++] = d
   return out
 }

@@ -1,7 +1,14 @@
 /** @module The facets file (stats/facets.bin): a JSON header, then int32 count vectors a slice's reader fetches by byte range. */
 import { z } from 'zod'
 import type { Slice } from '../../contract/slice.ts'
-import { facetCounts, facetRows, facetSelection, type Facets, type FacetsHeader } from '../../analysis/facets.ts'
+import {
+  facetCounts,
+  facetFieldsOf,
+  facetSelection,
+  facetSliceRows,
+  type Facets,
+  type FacetsHeader
+} from '../../analysis/facets.ts'
 import type { ObjectStore } from '../object-store.ts'
 import { BoundedCache } from '../../util/bounded-cache.ts'
 
@@ -170,15 +177,22 @@ export async function readFacetSliceCounts(
 }
 
 /**
- * The dataset rows (ascending) of a slice, from a facets file, or null when the slice is not one facets answer (see
- * facetSelection): the header, then the selected field's byte per document (1 MB at 1M documents).
+ * The dataset rows (ascending) of a slice whose conditions are all on facet keys, from a facets file, or null (see
+ * facetFieldsOf): the header, then each named key's byte per document (1 MB at 1M documents).
  */
 export async function readFacetSliceRows(store: ObjectStore, key: string, slice: Slice): Promise<Int32Array | null> {
   const { header, start } = await readFacetsHeader(store, key)
-  const selection = facetSelection(header, slice)
-  if (!selection) return null
-  const from = start + rowsOffset(header, selection.field)
-  const rows = await store.getRange(key, from, from + header.docs)
-  if (rows.length !== header.docs) throw new Error(`${key}: facets file is shorter than its header says`)
-  return facetRows(selection, rows)
+  const fields = facetFieldsOf(header, slice)
+  if (!fields) return null
+  const bytes = new Map(
+    await Promise.all(
+      [...new Set(fields)].map(async field => {
+        const from = start + rowsOffset(header, field)
+        const rows = await store.getRange(key, from, from + header.docs)
+        if (rows.length !== header.docs) throw new Error(`${key}: facets file is shorter than its header says`)
+        return [field, rows] as const
+      })
+    )
+  )
+  return facetSliceRows(header, slice, field => bytes.get(field)!)
 }
