@@ -1,4 +1,5 @@
 /** @module Datasets: the list with live progress (polled), errors with their reasons, delete, versions (diff one against the one before, append a batch), metadata values (each diffed against the rest); create from a URL or a dropped file with every source option. */
+import type { ComponentChildren } from 'preact'
 import { useEffect, useRef, useState } from 'preact/hooks'
 import type { DatasetView, FacetsView } from '@latentbase/shared/contract/dataset'
 import type { EncoderInfo } from '@latentbase/shared/contract/encoder'
@@ -13,8 +14,25 @@ export function DatasetsView() {
   const datasets = (list.data?.datasets ?? []).map(d => live[d.id] ?? d)
   // A dataset appending a batch is ready on its previous version and polled like one that is encoding.
   const active = datasets.filter(d => ACTIVE.has(d.status) || (d.append && ACTIVE.has(d.append.status)))
+  // Panels under a dataset's row, by their element id (`versions-{id}`, `metadata-{id}`).
   const [open, setOpen] = useState<Record<string, boolean>>({})
-  const [metadataOpen, setMetadataOpen] = useState<Record<string, boolean>>({})
+  const panelButton = (panel: string, label: string) => (
+    <button
+      type="button"
+      class="small"
+      aria-expanded={open[panel] ? 'true' : 'false'}
+      aria-controls={panel}
+      onClick={() => setOpen(o => ({ ...o, [panel]: !o[panel] }))}
+    >
+      {label}
+    </button>
+  )
+  const panelRow = (panel: string, body: ComponentChildren) =>
+    open[panel] ? (
+      <tr key={panel} class="versions-row">
+        <td colSpan={8}>{body}</td>
+      </tr>
+    ) : null
   // The list holds the stored records; GET /datasets/{id} adds the live progress of running parts.
   useInterval(
     async () => {
@@ -108,24 +126,8 @@ export function DatasetsView() {
                         <a href={href('diff', { a: d.id })}>Diff</a>{' '}
                         <a href={href('search', { dataset: d.id })}>Search</a>{' '}
                         <a href={href('clusters', { dataset: d.id })}>Clusters</a>{' '}
-                        <button
-                          type="button"
-                          class="small"
-                          aria-expanded={open[d.id] ? 'true' : 'false'}
-                          aria-controls={`versions-${d.id}`}
-                          onClick={() => setOpen(o => ({ ...o, [d.id]: !o[d.id] }))}
-                        >
-                          Versions ({d.versions?.length ?? 1})
-                        </button>{' '}
-                        <button
-                          type="button"
-                          class="small"
-                          aria-expanded={metadataOpen[d.id] ? 'true' : 'false'}
-                          aria-controls={`metadata-${d.id}`}
-                          onClick={() => setMetadataOpen(o => ({ ...o, [d.id]: !o[d.id] }))}
-                        >
-                          Metadata
-                        </button>{' '}
+                        {panelButton(`versions-${d.id}`, `Versions (${d.versions?.length ?? 1})`)}{' '}
+                        {panelButton(`metadata-${d.id}`, 'Metadata')}{' '}
                       </>
                     ) : null}
                     <button
@@ -138,25 +140,13 @@ export function DatasetsView() {
                     </button>
                   </td>
                 </tr>,
-                open[d.id] && d.status === 'ready' ? (
-                  <tr key={`${d.id}-versions`} class="versions-row">
-                    <td colSpan={8}>
-                      <Versions
-                        d={d}
-                        onAppended={fresh => {
-                          setLive(prev => ({ ...prev, [fresh.id]: fresh }))
-                        }}
-                      />
-                    </td>
-                  </tr>
-                ) : null,
-                metadataOpen[d.id] && d.status === 'ready' ? (
-                  <tr key={`${d.id}-metadata`} class="versions-row">
-                    <td colSpan={8}>
-                      <Metadata d={d} />
-                    </td>
-                  </tr>
-                ) : null
+                d.status === 'ready'
+                  ? panelRow(
+                      `versions-${d.id}`,
+                      <Versions d={d} onAppended={fresh => setLive(prev => ({ ...prev, [fresh.id]: fresh }))} />
+                    )
+                  : null,
+                d.status === 'ready' ? panelRow(`metadata-${d.id}`, <Metadata d={d} />) : null
               ])}
             </tbody>
           </table>
