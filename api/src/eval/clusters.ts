@@ -4,8 +4,8 @@
  *  - spam-ham: 400 spam + 400 ham SpamAssassin bodies (cut to 1,500 characters);
  *  - sotu-era: 300 State of the Union passages from each of 1790-1860, 1861-1945 and 1946 on;
  *  - sotu-party: 400 passages by Democratic and 400 by Republican presidents (1900 on, so era does not give it away).
- * Methods: the product's POST /clusters service on the demo encoder's latents (spectral: Jaccard + spectral embedding;
- * kmeans: spherical k-means on binarized latents), and a TF-IDF + k-means baseline computed here on the same texts
+ * Methods: the product's POST /clusters service on the demo encoder's latents (spectral: the spectral embedding of
+ * sqrt(idf)-weighted cosine, the default, or of Jaccard, the paper's; kmeans: spherical k-means on binarized latents), and a TF-IDF + k-means baseline computed here on the same texts
  * (lower-cased words minus stopwords, document frequency >= 2, sublinear tf, idf ln(N / df) + 1, rows L2-normalized,
  * Lloyd's k-means++ with 8 restarts: the usual scikit-learn recipe). Purity = share of documents in their cluster's
  * majority class; each cell is the mean over SEEDS seeds.
@@ -214,11 +214,18 @@ export async function evaluateClusters(
       const labels = task.docs.map(d => d.label)
       const { points, d } = tfidf(texts)
       for (const k of [classes, 2 * classes]) {
-        const purityOf: Record<string, number[]> = { 'sae spectral': [], 'sae kmeans': [], 'tf-idf k-means': [] }
+        const runs = {
+          'sae spectral': { method: 'spectral', similarity: 'cosine' },
+          'sae spectral jaccard': { method: 'spectral', similarity: 'jaccard' },
+          'sae kmeans': { method: 'kmeans' }
+        } as const
+        const purityOf: Record<string, number[]> = Object.fromEntries(
+          [...Object.keys(runs), 'tf-idf k-means'].map(m => [m, []])
+        )
         for (let seed = 0; seed < seeds; seed++) {
-          for (const method of ['spectral', 'kmeans'] as const) {
-            const r = await computeClusters(ctx, { dataset: task.name, k, method, seed, affinityTop: 0 })
-            purityOf[`sae ${method}`].push(purity(r.assignments, rowLabels))
+          for (const [name, run] of Object.entries(runs)) {
+            const r = await computeClusters(ctx, { dataset: task.name, k, seed, affinityTop: 0, ...run })
+            purityOf[name].push(purity(r.assignments, rowLabels))
           }
           purityOf['tf-idf k-means'].push(
             purity(kmeansDense(points, texts.length, d, k, { seed, restarts: 8 }).assignments, labels)

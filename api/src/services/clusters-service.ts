@@ -193,6 +193,7 @@ export async function planClusters(
   const out = clusterDocuments(rows, {
     k: request.k,
     method: request.method,
+    similarity: request.similarity,
     seed: request.seed,
     progress: (f, phase) => {
       ctx.signal?.throwIfAborted()

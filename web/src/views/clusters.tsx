@@ -46,7 +46,8 @@ export function ClustersView({ route }: { route: Route }) {
     const body = {
       dataset: form.dataset,
       k: Number(form.k),
-      method: form.method,
+      // One select picks both: spectral on cosine (the default), spectral on Jaccard, or k-means.
+      ...(form.method === 'jaccard' ? { method: 'spectral', similarity: 'jaccard' } : { method: form.method }),
       seed: Number(form.seed),
       affinityTop: 3,
       ...(phrases.length ? { phrases } : {}),
@@ -64,7 +65,7 @@ export function ClustersView({ route }: { route: Route }) {
   return (
     <Page
       title="Clusters"
-      intro="Group documents by the latents they share (spectral clustering on Jaccard similarity, or k-means), optionally on the latents closest to some phrases."
+      intro="Group documents by the latents they share (spectral clustering on their cosine or Jaccard similarity, or k-means), optionally on the latents closest to some phrases."
     >
       <form
         class="card"
@@ -86,7 +87,8 @@ export function ClustersView({ route }: { route: Route }) {
           </Field>
           <Field label="Method">
             <select value={form.method} onChange={set('method')}>
-              <option value="spectral">spectral</option>
+              <option value="spectral">spectral (cosine)</option>
+              <option value="jaccard">spectral (Jaccard, the paper's)</option>
               <option value="kmeans">k-means</option>
             </select>
           </Field>

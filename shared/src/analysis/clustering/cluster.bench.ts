@@ -2,7 +2,8 @@
  * @module Clustering benchmark: seconds and peak memory of targeted clustering on a synthetic store with realistic
  * statistics (Zipf-like latent frequencies, ~500 active latents per document, planted topic groups).
  * Run: node --import tsx shared/src/analysis/clustering/cluster.bench.ts [docs=10000] [latents=16384] [k=10] [mode] [latents]
- * mode: spectral (exact Jaccard up to 20k documents), knn (the kNN graph, forced), kmeans. latents: all, or targeted
+ * mode: spectral (sqrt-idf cosine, the default), jaccard (exact Jaccard up to 20k documents, a kNN graph above), knn
+ * (the Jaccard kNN graph, forced), kmeans. latents: all, or targeted
  * (the planted latents plus 100 background ones, as phrases would choose them).
  */
 import type { PooledCsr } from '../sparse.ts'
@@ -92,6 +93,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     k,
     seed: 1,
     method: mode === 'kmeans' ? 'kmeans' : 'spectral',
+    similarity: mode === 'jaccard' || mode === 'knn' ? 'jaccard' : 'cosine',
     ...(mode === 'knn' ? { exactMaxDocs: 0 } : {})
   })
   const clusterS = (performance.now() - t) / 1000

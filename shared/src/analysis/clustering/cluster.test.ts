@@ -132,38 +132,46 @@ test('k-means++: same seed, same output; different seeds reach different local o
 const planted = () =>
   plantedCsr({ docs: 180, nLatents: 400, axes: [{ groups: 3, latentsPerGroup: 20, p: 0.5 }], noisePerDoc: 25, seed: 4 })
 
-test('spectral clustering recovers planted groups (purity > 0.9), identically for the same seed', () => {
-  const { csr, labels } = planted()
-  const rows = binarize(csr)
-  const a = clusterDocuments(rows, { k: 3, seed: 1 })
-  assert.equal(a.similarity, 'jaccard')
-  assert.ok(purity(a.assignments, labels[0]) > 0.9, `purity ${purity(a.assignments, labels[0])}`)
-  const b = clusterDocuments(rows, { k: 3, seed: 1 })
-  assert.deepEqual(a.assignments, b.assignments)
-  assert.deepEqual(a.affinities, b.affinities)
-  assert.deepEqual(a.central, b.central)
-  // Sizes sum to n and are ordered; every row of affinities sums to 1; central rows belong to their cluster.
-  assert.equal(
-    a.sizes.reduce((s, x) => s + x, 0),
-    180
-  )
-  for (let c = 1; c < 3; c++) assert.ok(a.sizes[c] <= a.sizes[c - 1])
-  for (let i = 0; i < 180; i++) {
-    let s = 0
-    for (let c = 0; c < 3; c++) s += a.affinities[i * 3 + c]
-    assert.ok(Math.abs(s - 1) < 1e-5)
-  }
-  a.central.forEach((rowsOf, c) => {
-    assert.equal(rowsOf.length, 5)
-    for (const r of rowsOf) assert.equal(a.assignments[r], c)
+for (const similarity of ['cosine', 'jaccard'] as const)
+  test(`spectral clustering (${similarity}) recovers planted groups (purity > 0.9), identically for the same seed`, () => {
+    const { csr, labels } = planted()
+    const rows = binarize(csr)
+    const a = clusterDocuments(rows, { k: 3, seed: 1, similarity })
+    assert.equal(a.similarity, similarity)
+    assert.ok(purity(a.assignments, labels[0]) > 0.9, `purity ${purity(a.assignments, labels[0])}`)
+    const b = clusterDocuments(rows, { k: 3, seed: 1, similarity })
+    assert.deepEqual(a.assignments, b.assignments)
+    assert.deepEqual(a.affinities, b.affinities)
+    assert.deepEqual(a.central, b.central)
+    // Sizes sum to n and are ordered; every row of affinities sums to 1; central rows belong to their cluster.
+    assert.equal(
+      a.sizes.reduce((s, x) => s + x, 0),
+      180
+    )
+    for (let c = 1; c < 3; c++) assert.ok(a.sizes[c] <= a.sizes[c - 1])
+    for (let i = 0; i < 180; i++) {
+      let s = 0
+      for (let c = 0; c < 3; c++) s += a.affinities[i * 3 + c]
+      assert.ok(Math.abs(s - 1) < 1e-5)
+    }
+    a.central.forEach((rowsOf, c) => {
+      assert.equal(rowsOf.length, 5)
+      for (const r of rowsOf) assert.equal(a.assignments[r], c)
+    })
+    assert.ok(Math.abs(a.eigenvalues![0] - 1) < 1e-6, 'the top eigenvalue of D^-1/2 W D^-1/2 is 1')
   })
-  assert.ok(Math.abs(a.eigenvalues![0] - 1) < 1e-6, 'the top eigenvalue of D^-1/2 W D^-1/2 is 1')
-})
 
 test('the kNN path (forced) recovers the planted groups as well', () => {
   const { csr, labels } = planted()
   const rows = binarize(csr)
-  const knn = clusterDocuments(rows, { k: 3, seed: 1, exactMaxDocs: 10, neighbours: 15, postingCap: 64 })
+  const knn = clusterDocuments(rows, {
+    k: 3,
+    seed: 1,
+    similarity: 'jaccard',
+    exactMaxDocs: 10,
+    neighbours: 15,
+    postingCap: 64
+  })
   assert.equal(knn.similarity, 'jaccard-knn')
   assert.ok(purity(knn.assignments, labels[0]) > 0.9, `purity ${purity(knn.assignments, labels[0])}`)
 })

@@ -1,4 +1,4 @@
-/** @module Targeted clustering of documents over binarized latents: Jaccard + spectral (or spherical k-means), per-document affinities, cluster descriptions. */
+/** @module Targeted clustering of documents over binarized latents: cosine or Jaccard + spectral (or spherical k-means), per-document affinities, cluster descriptions. */
 import { diffLatents } from '../diff.ts'
 import {
   components,
@@ -9,15 +9,23 @@ import {
   type BinaryRows,
   type SparseGraph
 } from './jaccard.ts'
+import { cosineOperator, latentWeights, type CosineOperator } from './cosine.ts'
 import { lanczosTop, type MatVec } from './lanczos.ts'
 import { kmeansBinaryCosine, kmeansDense } from './kmeans.ts'
 import { countClusterLatents, type ClusterCounts } from './assign.ts'
 
 export type ClusterMethod = 'spectral' | 'kmeans'
+/**
+ * Spectral clustering's similarity. cosine: of the rows weighted by sqrt(idf), applied as products and never formed
+ * (any number of documents); jaccard: the paper's, exact up to exactMaxDocs documents, a kNN graph above.
+ */
+export type SpectralSimilarity = 'cosine' | 'jaccard'
 
 export interface ClusterOptions {
   k: number
   method?: ClusterMethod
+  /** Spectral only (default cosine). */
+  similarity?: SpectralSimilarity
   seed?: number
   /** Up to this many documents the dense exact Jaccard matrix is built; above it, a kNN Jaccard graph. */
   exactMaxDocs?: number
@@ -37,6 +45,7 @@ export const EXACT_MAX_DOCS = 20_000
 export interface Clustering {
   k: number
   method: ClusterMethod
+  /** cosine: spherical k-means, or spectral on sqrt(idf)-weighted cosine; jaccard(-knn): spectral on Jaccard. */
   similarity: 'jaccard' | 'jaccard-knn' | 'cosine'
   /** assignments[i] = cluster of row i; clusters are numbered by size, largest first (ties: lowest first row). */
   assignments: Int32Array
@@ -111,14 +120,27 @@ export function clusterDocuments(rows: BinaryRows, options: ClusterOptions): Clu
 
   progress(0, 'similarity')
   const postings = postingsOf(rows)
-  const exact = n <= (options.exactMaxDocs ?? EXACT_MAX_DOCS)
-  const degree = new Float64Array(n)
+  const cosine = (options.similarity ?? 'cosine') === 'cosine'
+  const exact = !cosine && n <= (options.exactMaxDocs ?? EXACT_MAX_DOCS)
+  let degree: Float64Array = new Float64Array(n)
   let dense: Float32Array | null = null
   let graph: SparseGraph | null = null
+  let operator: CosineOperator | null = null
+  let columnWeights: Float64Array | undefined
   let matvec: MatVec
   const dinv = new Float64Array(n)
   const z = new Float64Array(n)
-  if (exact) {
+  if (cosine) {
+    columnWeights = latentWeights(rows, postings, 'sqrt-idf')
+    const op = cosineOperator(rows, columnWeights)
+    operator = op
+    degree = op.degree
+    matvec = (x, y) => {
+      for (let j = 0; j < n; j++) z[j] = dinv[j] * x[j]
+      op.apply(z, y)
+      for (let i = 0; i < n; i++) y[i] *= dinv[i]
+    }
+  } else if (exact) {
     const W = jaccardDense(rows, postings, done => progress((0.5 * done) / n, 'similarity'))
     dense = W
     for (let i = 0; i < n; i++) {
@@ -192,7 +214,7 @@ export function clusterDocuments(rows: BinaryRows, options: ClusterOptions): Clu
   // eigenvalue that one Lanczos run cannot resolve. These are known exactly, so they are locked up front and Lanczos
   // looks for the rest orthogonally to them (the remaining leading eigenvalues are generically simple). With k or more
   // components the k largest components are the embedding, and the smaller ones' documents join a nearest centroid.
-  const comp = components(n, graph ?? postings)
+  const comp = components(n, graph ?? postings, columnWeights)
   const nKnown = Math.min(comp.count, k)
   const known = new Float64Array(nKnown * n)
   const norms = new Float64Array(nKnown)
@@ -249,8 +271,9 @@ export function clusterDocuments(rows: BinaryRows, options: ClusterOptions): Clu
   const affinities = new Float32Array(n * k)
   const centrality = new Float32Array(n)
   // Per document, the summed similarity to each cluster's members (n x k); the dense triangle feeds both ends of a pair.
-  const sums = new Float64Array(n * k)
-  if (dense) {
+  let sums: Float64Array = new Float64Array(n * k)
+  if (operator) sums = operator.clusterSums(assignments, k)
+  else if (dense) {
     for (let i = 0; i < n; i++) {
       const at = packedRow(n, i) - i - 1
       const ci = assignments[i]
@@ -281,7 +304,7 @@ export function clusterDocuments(rows: BinaryRows, options: ClusterOptions): Clu
   return {
     k,
     method,
-    similarity: exact ? 'jaccard' : 'jaccard-knn',
+    similarity: cosine ? 'cosine' : exact ? 'jaccard' : 'jaccard-knn',
     assignments,
     sizes,
     affinities,

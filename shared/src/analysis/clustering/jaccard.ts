@@ -353,11 +353,13 @@ function root(parent: Int32Array, x: number): number {
 /**
  * Connected components of the documents that share a latent with some other document: `label[i]` is the component
  * of document i, numbered by size (largest first, ties: lowest first row), or -1 for a document that shares nothing
- * (empty, or alone in all its latents). Through the postings these are exactly the components of the graph W > 0.
+ * (empty, or alone in all its latents). Through the postings these are exactly the components of the graph W > 0;
+ * with `columnWeights`, columns of weight 0 link nothing (they add nothing to a weighted similarity).
  */
 export function components(
   n: number,
-  links: Postings | SparseGraph
+  links: Postings | SparseGraph,
+  columnWeights?: ArrayLike<number>
 ): { count: number; label: Int32Array; sizes: Int32Array } {
   const parent = Int32Array.from({ length: n }, (_, i) => i)
   const linked = new Uint8Array(n)
@@ -368,8 +370,10 @@ export function components(
     if (ra !== rb) parent[Math.max(ra, rb)] = Math.min(ra, rb)
   }
   if ('docs' in links) {
-    for (let c = 0; c + 1 < links.indptr.length; c++)
+    for (let c = 0; c + 1 < links.indptr.length; c++) {
+      if (columnWeights && !(columnWeights[c] > 0)) continue
       for (let p = links.indptr[c] + 1; p < links.indptr[c + 1]; p++) join(links.docs[links.indptr[c]], links.docs[p])
+    }
   } else {
     for (let i = 0; i < n; i++)
       for (let p = links.indptr[i]; p < links.indptr[i + 1]; p++) if (links.weights[p] > 0) join(i, links.cols[p])
