@@ -167,7 +167,9 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   const clusters = await cli(['clusters', demo.spam, '--k', '2', '--seed', '1', '--json'])
   assert.equal(clusters.json().assignments.length, 12)
   const clusterTable = (await cli(['clusters', demo.spam, '--k', '2', '--seed', '1'])).stdout
-  assert.match(clusterTable, /^12 documents in 2 clusters/)
+  assert.match(clusterTable, /^12 documents in 2 clusters \(spectral, cosine, /)
+  const jaccard = await cli(['clusters', demo.spam, '--k', '2', '--seed', '1', '--similarity', 'jaccard', '--json'])
+  assert.equal(jaccard.json().similarity, 'jaccard')
   const tooSmall = await cli(['clusters', demo.spam, '--k', '2', '--sample-max-docs', '5'])
   assert.notEqual(tooSmall.code, EXIT.ok)
   assert.match(tooSmall.stderr, /sampleMaxDocs/)

@@ -603,15 +603,16 @@ const COMMANDS: Record<string, Command> = {
   },
   clusters: {
     usage:
-      'clusters <dataset> --k N [--where SLICE] [--latents 1,2] [--phrase TEXT]... [--method M] [--seed N] [--sample-max-docs N]',
+      'clusters <dataset> --k N [--where SLICE] [--latents 1,2] [--phrase TEXT]... [--method M] [--similarity S] [--seed N] [--sample-max-docs N]',
     summary: "cluster a dataset's documents",
-    help: `--where: cluster only a slice's documents (central documents are dataset rows).\n--sample-max-docs: larger datasets (or slices) are fitted on a seeded sample of this many documents, then every document is assigned to its nearest cluster.\n${SLICE_HELP}`,
+    help: `--method: spectral (default) or kmeans; --similarity (spectral): cosine (default, sqrt-idf weighted) or jaccard (the paper's).\n--where: cluster only a slice's documents (central documents are dataset rows).\n--sample-max-docs: larger datasets (or slices) are fitted on a seeded sample of this many documents, then every document is assigned to its nearest cluster.\n${SLICE_HELP}`,
     options: {
       where: { type: 'string' },
       k: { type: 'string' },
       latents: { type: 'string' },
       phrase: { type: 'string', multiple: true },
       method: { type: 'string' },
+      similarity: { type: 'string' },
       seed: { type: 'string' },
       'sample-max-docs': { type: 'string' }
     },
@@ -627,12 +628,13 @@ const COMMANDS: Record<string, Command> = {
         latents: ints('latents', v.latents),
         phrases: v.phrase as string[] | undefined,
         method: v.method as 'spectral' | undefined,
+        similarity: v.similarity as 'cosine' | undefined,
         seed: int('seed', v.seed),
         ...(sampleMaxDocs === undefined ? {} : { sampleMaxDocs })
       })
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
       ctx.io.stdout.write(
-        `${result.documents} documents${result.where ? ` of ${result.where}` : ''} in ${result.k} clusters (${result.method}, ${result.latentsUsed.length} latents)\n`
+        `${result.documents} documents${result.where ? ` of ${result.where}` : ''} in ${result.k} clusters (${result.method}, ${result.similarity}, ${result.latentsUsed.length} latents)\n`
       )
       if (result.fit)
         ctx.io.stdout.write(

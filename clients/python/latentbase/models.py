@@ -411,6 +411,8 @@ class ClustersResult:
     encoder: Optional[str] = None
     documents: Optional[int] = None
     method: Optional[str] = None
+    #: spectral: "cosine" (the default), "jaccard" or "jaccard-knn"; kmeans: "cosine".
+    similarity: Optional[str] = None
     latents_used: List[int] = dataclasses.field(default_factory=list)
     affinities: Optional[List[Any]] = None
     #: For a slice: the slice (canonical text) and the dataset row of each assignment.

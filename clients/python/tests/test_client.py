@@ -192,6 +192,8 @@ class ClientTests(unittest.TestCase):
         clusters = self.lb.clusters(self.spam, 2, seed=1)
         self.assertEqual(len(clusters.assignments), len(self.spam_docs))
         self.assertEqual(set(clusters.to_pandas()["cluster"]) <= {0, 1}, True)
+        self.assertEqual(clusters.similarity, "cosine")
+        self.assertEqual(self.lb.clusters(self.spam, 2, seed=1, similarity="jaccard").similarity, "jaccard")
 
     def test_slices_as_text_or_dict_on_diff_latent_page_search_correlations_and_clusters(self):
         top = self.lb.diff(self.spam, self.ham, limit=1).latents[0]
