@@ -230,6 +230,15 @@ test('errors a user can act on', async () => {
   assert.equal(await status({ dataset: 'mixed', k: 2, latents: [1], phrases: ['x'] }), 400)
   assert.equal(await status({ dataset: 'mixed', k: 151 }), 400)
   assert.equal(await status({ dataset: 'mixed', k: 1 }), 400)
+  assert.equal(await status({ dataset: 'mixed', k: 2, similarity: 'euclid' }), 400)
+  const kmeansJaccard = await computeClusters(ctx, {
+    dataset: 'mixed',
+    k: 2,
+    method: 'kmeans',
+    similarity: 'jaccard'
+  }).catch((e: unknown) => e)
+  assert.ok(kmeansJaccard instanceof ApiError && kmeansJaccard.status === 400)
+  assert.match(kmeansJaccard.message, /similarity jaccard is for method spectral/)
   // A latent that never fires in this dataset.
   const present = new Set(planted.csr.latents)
   const silent = Array.from({ length: N_LATENTS }, (_, l) => l).find(l => !present.has(l))!

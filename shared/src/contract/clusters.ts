@@ -88,6 +88,10 @@ export const ClustersRequest = z
       )
   })
   .refine(oneLatentChoice, { message: 'give at most one of latents, phrases and axis', path: ['phrases'] })
+  .refine(r => !(r.method === 'kmeans' && r.similarity === 'jaccard'), {
+    message: 'similarity jaccard is for method spectral: kmeans compares documents with centroids by cosine',
+    path: ['similarity']
+  })
 export type ClustersRequest = z.infer<typeof ClustersRequest>
 export type ClustersInput = z.input<typeof ClustersRequest>
 
