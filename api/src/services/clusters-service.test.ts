@@ -243,4 +243,18 @@ test('errors a user can act on', async () => {
   const present = new Set(planted.csr.latents)
   const silent = Array.from({ length: N_LATENTS }, (_, l) => l).find(l => !present.has(l))!
   assert.equal(await status({ dataset: 'mixed', k: 2, latents: [silent] }), 422)
+  // A latent in one document only: no two documents share anything to be compared by.
+  const df = new Int32Array(N_LATENTS)
+  for (const l of planted.csr.latents) df[l]++
+  const lonely = df.findIndex(n => n === 1)
+  assert.ok(lonely >= 0, 'the fixture has a latent in exactly one document')
+  for (const similarity of ['cosine', 'jaccard']) {
+    const err = await computeClusters(ctx, { dataset: 'mixed', k: 2, latents: [lonely], similarity }).catch(
+      (e: unknown) => e
+    )
+    assert.ok(err instanceof ApiError && err.status === 422 && err.code === 'nothing-shared', String(err))
+    assert.match(err.message, /no two documents share/)
+  }
+  // k-means still answers (every document is as near to every centroid).
+  assert.equal((await computeClusters(ctx, { dataset: 'mixed', k: 2, latents: [lonely], method: 'kmeans' })).k, 2)
 })

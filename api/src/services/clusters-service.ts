@@ -6,7 +6,12 @@
 import { ZodError } from 'zod'
 import { ClustersRequest, type Cluster, type ClustersResult } from '@latentbase/shared/contract/clusters'
 import { binarize } from '@latentbase/shared/analysis/clustering/jaccard'
-import { clusterDocuments, describeClusters } from '@latentbase/shared/analysis/clustering/cluster'
+import {
+  clusterDocuments,
+  describeClusters,
+  NothingSharedError,
+  type Clustering
+} from '@latentbase/shared/analysis/clustering/cluster'
 import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import type { FailedItem } from '@latentbase/shared/contract/llm'
@@ -190,16 +195,26 @@ export async function planClusters(
   let emptyDocuments = 0
   for (let i = 0; i < rows.nDocs; i++) if (rows.indptr[i + 1] === rows.indptr[i]) emptyDocuments++
 
-  const out = clusterDocuments(rows, {
-    k: request.k,
-    method: request.method,
-    similarity: request.similarity,
-    seed: request.seed,
-    progress: (f, phase) => {
-      ctx.signal?.throwIfAborted()
-      report(0.1 + 0.8 * f, phase)
-    }
-  })
+  let out: Clustering
+  try {
+    out = clusterDocuments(rows, {
+      k: request.k,
+      method: request.method,
+      similarity: request.similarity,
+      seed: request.seed,
+      progress: (f, phase) => {
+        ctx.signal?.throwIfAborted()
+        report(0.1 + 0.8 * f, phase)
+      }
+    })
+  } catch (err) {
+    if (!(err instanceof NothingSharedError)) throw err
+    throw new ApiError(
+      422,
+      'nothing-shared',
+      `cannot cluster "${ds.record.id}"${ds.slice ? ` (slice ${ds.slice.text})` : ''}: ${err.message}; choose other latents, or method kmeans`
+    )
+  }
   ctx.signal?.throwIfAborted()
   report(0.9, 'describing')
   const refs = await clusterLatentRefs(

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict'
 import { csrFromCoo } from '../sparse.ts'
 import { binarize, components, jaccardDense, jaccardKnn, packedAt, postingsOf } from './jaccard.ts'
 import { kmeansDense } from './kmeans.ts'
-import { clusterDocuments, describeClusters } from './cluster.ts'
+import { NothingSharedError, clusterDocuments, describeClusters } from './cluster.ts'
 import { plantedCsr, purity } from './synthetic.ts'
 import { seededRng } from '../../util/random.ts'
 import { diffLatents } from '../diff.ts'
@@ -174,6 +174,24 @@ test('the kNN path (forced) recovers the planted groups as well', () => {
   })
   assert.equal(knn.similarity, 'jaccard-knn')
   assert.ok(purity(knn.assignments, labels[0]) > 0.9, `purity ${purity(knn.assignments, labels[0])}`)
+})
+
+test('spectral: documents that share nothing to compare them by are refused with the reason, not a Lanczos failure', () => {
+  const rows = (rowsOf: number[][]) =>
+    binarize({
+      nDocs: rowsOf.length,
+      nLatents: 30,
+      indptr: Int32Array.from([0, ...rowsOf.map((_, i) => rowsOf.slice(0, i + 1).flat().length)]),
+      latents: Int32Array.from(rowsOf.flat()),
+      values: new Float32Array(rowsOf.flat().length).fill(1),
+      positions: new Int32Array(rowsOf.flat().length).fill(-1)
+    })
+  const disjoint = rows(Array.from({ length: 20 }, (_, i) => [i]))
+  const everywhere = rows(Array.from({ length: 20 }, () => [0, 1]))
+  for (const similarity of ['cosine', 'jaccard'] as const)
+    assert.throws(() => clusterDocuments(disjoint, { k: 3, similarity }), NothingSharedError)
+  // A latent in every document has weight 0 under cosine: nothing tells documents apart.
+  assert.throws(() => clusterDocuments(everywhere, { k: 3 }), /in every document, where its weight is 0/)
 })
 
 test('disconnected groups (no shared latents) still give k clusters: locking finds the repeated eigenvalue 1', () => {

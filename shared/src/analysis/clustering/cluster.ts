@@ -42,6 +42,9 @@ export interface ClusterOptions {
 
 export const EXACT_MAX_DOCS = 20_000
 
+/** No two documents are similar at all (they share no kept latent with weight): there is nothing to cluster by. */
+export class NothingSharedError extends RangeError {}
+
 export interface Clustering {
   k: number
   method: ClusterMethod
@@ -206,6 +209,12 @@ export function clusterDocuments(rows: BinaryRows, options: ClusterOptions): Clu
   // Isolated documents (no kept latent shared with anyone) get a zero row in the embedding: they join the nearest
   // centroid rather than a forced outlier bucket.
   for (let i = 0; i < n; i++) dinv[i] = degree[i] > 0 ? 1 / Math.sqrt(degree[i]) : 0
+  if (!degree.some(d => d > 0))
+    throw new NothingSharedError(
+      cosine
+        ? 'no two documents share a latent that tells documents apart (each kept latent is in one document only, or in every document, where its weight is 0)'
+        : 'no two documents share a kept latent'
+    )
   lap('similarity')
 
   progress(0.5, 'embedding')
