@@ -85,6 +85,7 @@ test('frequency filters act before pairing; minCount also drops latents too rare
   assert.ok(Array.from(above.pairs.npmi.subarray(0, above.pairs.length)).every(v => v >= 0.99))
 })
 
+// Frequent latents (j % 7 = 0) fill their rows and are scored by a scan; rare ones by their list of touched cells.
 test('counts equal a brute-force count over random sparse rows; values <= 0 are absent', () => {
   const rand = rng(7)
   const nDocs = 300,

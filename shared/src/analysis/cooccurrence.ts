@@ -278,33 +278,40 @@ export function rowScoring(
  * Score row `a` of the counts (slot b's count at acc[off + 2b], the shared documents with adjacent max positions
  * next to it at acc[off + 2b + 1], for b > a): count, NPMI and adjacency filters, candidates into `s.out`. Zeroes
  * the cells it reads. Count and adjacent count sit side by side so an increment of both touches one cache line.
+ * `touched` (its first `nTouched` slots) lists the cells that may be non-zero, for a row whose documents pair `a` with
+ * few others: scoring then reads those instead of scanning the m - a - 1 cells after `a`.
  */
-export function scoreRow(s: RowScoring, a: number, acc: Int32Array, off: number): void {
-  const { considered, docCount, positional, n, minCount, minNpmi, dropAdjacent, adjacentShare, out } = s
-  const m = considered.length
-  const ca = docCount[considered[a]]
-  let counted = 0
-  let dropped = 0
-  for (let b = a + 1; b < m; b++) {
-    const at = off + 2 * b
-    const c = acc[at]
-    if (c === 0) continue
-    const close = acc[at + 1]
-    acc[at] = 0
-    acc[at + 1] = 0
-    if (positional[b]) continue
-    counted++
-    if (c < minCount) continue
-    const v = npmi(c, ca, docCount[considered[b]], n)
-    if (!(v >= minNpmi)) continue
-    if (dropAdjacent && close >= adjacentShare * c) {
-      dropped++
-      continue
-    }
-    out.push(considered[a], considered[b], c, close, v)
+export function scoreRow(
+  s: RowScoring,
+  a: number,
+  acc: Int32Array,
+  off: number,
+  touched?: Int32Array,
+  nTouched = 0
+): void {
+  const m = s.considered.length
+  const ca = s.docCount[s.considered[a]]
+  if (touched) for (let t = 0; t < nTouched; t++) scoreCell(s, a, ca, touched[t], acc, off)
+  else for (let b = a + 1; b < m; b++) if (acc[off + 2 * b] !== 0) scoreCell(s, a, ca, b, acc, off)
+}
+
+/** One non-zero cell (a, b) of a row: zeroed, tallied, and a candidate when it passes the filters. */
+function scoreCell(s: RowScoring, a: number, ca: number, b: number, acc: Int32Array, off: number): void {
+  const at = off + 2 * b
+  const c = acc[at]
+  const close = acc[at + 1]
+  acc[at] = 0
+  acc[at + 1] = 0
+  if (s.positional[b]) return
+  s.pairsCounted++
+  if (c < s.minCount) return
+  const v = npmi(c, ca, s.docCount[s.considered[b]], s.n)
+  if (!(v >= s.minNpmi)) return
+  if (s.dropAdjacent && close >= s.adjacentShare * c) {
+    s.droppedAdjacent++
+    return
   }
-  s.pairsCounted += counted
-  s.droppedAdjacent += dropped
+  s.out.push(s.considered[a], s.considered[b], c, close, v)
 }
 
 /**
@@ -319,6 +326,9 @@ export function scoreRow(s: RowScoring, a: number, acc: Int32Array, off: number)
  * The documents may come in slices (`add`, in row order), so a caller streaming the store never holds the whole
  * CSR: the per-latent document counts, known up front from the latent statistics, size everything.
  */
+/** A row is scored from its list of touched cells when it holds fewer than 1/TRACK_BELOW increments per cell. */
+const TRACK_BELOW = 4
+
 export class CooccurrenceCounter {
   readonly considered: Int32Array
   private readonly slot: Int32Array
@@ -413,17 +423,29 @@ export class CooccurrenceCounter {
     for (let a = 0; a < m; a++) droppedPositional += positional[a]
 
     const acc = new Int32Array(2 * m)
+    const touched = new Int32Array(m)
     const scoring = rowScoring(considered, docCount, positional, n, options)
     let done = 0
     let nextReport = work / 50
     for (let a = 0; a < m; a++) {
       if (positional[a]) continue
+      let rowWork = 0
+      for (let e = perSlot[a]; e < perSlot[a + 1]; e++) rowWork += entryEnd[e] - entry[e] - 1
+      // A full scan of the row's upper part (m^2/2 reads in all) is cheaper than tracking touched slots per increment,
+      // unless the row holds far fewer increments than cells (a slice, a rare latent): then the touched ones are listed.
+      const track = rowWork * TRACK_BELOW < m - a - 1
+      let nTouched = 0
       for (let e = perSlot[a]; e < perSlot[a + 1]; e++) {
         const k0 = entry[e]
         const end = entryEnd[e]
         const pa = fPos[k0]
-        done += end - k0 - 1
-        if (pa < 0) {
+        if (track) {
+          for (let k = k0 + 1; k < end; k++) {
+            const b = fSlot[k]
+            if (acc[2 * b]++ === 0) touched[nTouched++] = b
+            if (pa >= 0 && (fPos[k] - pa + near) >>> 0 <= 2 * near) acc[2 * b + 1]++
+          }
+        } else if (pa < 0) {
           for (let k = k0 + 1; k < end; k++) acc[2 * fSlot[k]]++
         } else {
           for (let k = k0 + 1; k < end; k++) {
@@ -434,8 +456,9 @@ export class CooccurrenceCounter {
           }
         }
       }
-      // A full scan of the row's upper part (m^2/2 reads in all) is cheaper than tracking touched slots per increment.
-      scoreRow(scoring, a, acc, 0)
+      done += rowWork
+      if (track) scoreRow(scoring, a, acc, 0, touched, nTouched)
+      else scoreRow(scoring, a, acc, 0)
       if (options.progress && done >= nextReport) {
         options.progress(work > 0 ? done / work : 1)
         nextReport += work / 50
