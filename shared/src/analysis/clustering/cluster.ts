@@ -125,19 +125,16 @@ export function clusterDocuments(rows: BinaryRows, options: ClusterOptions): Clu
   const postings = postingsOf(rows)
   const cosine = (options.similarity ?? 'cosine') === 'cosine'
   const exact = !cosine && n <= (options.exactMaxDocs ?? EXACT_MAX_DOCS)
-  let degree: Float64Array = new Float64Array(n)
+  const columnWeights = cosine ? latentWeights(rows, postings, 'sqrt-idf') : undefined
+  const operator: CosineOperator | null = columnWeights ? cosineOperator(rows, columnWeights) : null
+  const degree = operator?.degree ?? new Float64Array(n)
   let dense: Float32Array | null = null
   let graph: SparseGraph | null = null
-  let operator: CosineOperator | null = null
-  let columnWeights: Float64Array | undefined
   let matvec: MatVec
   const dinv = new Float64Array(n)
   const z = new Float64Array(n)
-  if (cosine) {
-    columnWeights = latentWeights(rows, postings, 'sqrt-idf')
-    const op = cosineOperator(rows, columnWeights)
-    operator = op
-    degree = op.degree
+  if (operator) {
+    const op = operator
     matvec = (x, y) => {
       for (let j = 0; j < n; j++) z[j] = dinv[j] * x[j]
       op.apply(z, y)
@@ -280,9 +277,8 @@ export function clusterDocuments(rows: BinaryRows, options: ClusterOptions): Clu
   const affinities = new Float32Array(n * k)
   const centrality = new Float32Array(n)
   // Per document, the summed similarity to each cluster's members (n x k); the dense triangle feeds both ends of a pair.
-  let sums: Float64Array = new Float64Array(n * k)
-  if (operator) sums = operator.clusterSums(assignments, k)
-  else if (dense) {
+  const sums = operator ? operator.clusterSums(assignments, k) : new Float64Array(n * k)
+  if (dense) {
     for (let i = 0; i < n; i++) {
       const at = packedRow(n, i) - i - 1
       const ci = assignments[i]
@@ -292,10 +288,10 @@ export function clusterDocuments(rows: BinaryRows, options: ClusterOptions): Clu
         sums[j * k + ci] += w
       }
     }
-  } else {
+  } else if (graph) {
     for (let i = 0; i < n; i++)
-      for (let p = graph!.indptr[i]; p < graph!.indptr[i + 1]; p++)
-        sums[i * k + assignments[graph!.cols[p]]] += graph!.weights[p]
+      for (let p = graph.indptr[i]; p < graph.indptr[i + 1]; p++)
+        sums[i * k + assignments[graph.cols[p]]] += graph.weights[p]
   }
   for (let i = 0; i < n; i++) {
     let total = 0
