@@ -21,6 +21,7 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'get /diff': 'diffDatasets',
   'get /encoders': 'listEncoders',
   'get /health': 'getHealth',
+  'get /latents': 'listLatents',
   'get /latents/{latent}': 'getLatentPage',
   'get /correlations': 'getCorrelations',
   'get /search': 'searchDocuments',
@@ -60,6 +61,7 @@ type Json = Record<string, any>
  */
 export const CACHED_ANSWER_OPERATIONS: ReadonlySet<string> = new Set([
   'get /diff',
+  'get /latents',
   'get /latents/{latent}',
   'get /correlations',
   'get /search',

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { DatasetRecord } from '@latentbase/shared/contract/dataset'
 import type { JobMessage } from '@latentbase/shared/contract/job'
-import { LatentPage, latentRef } from '@latentbase/shared/contract/latents'
+import { LatentList, LatentPage, latentRef } from '@latentbase/shared/contract/latents'
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
@@ -321,4 +321,69 @@ test('the SDK method reads the same page', async () => {
   const page = await analysesClient(call).latents.get('ds_page', latents[1], { examples: 2 })
   assert.deepEqual(page, LatentPage.parse((await get(`/latents/${latents[1]}?dataset=ds_page&examples=2`)).body))
   assert.equal(page.topExamples.length, 2)
+})
+
+test('GET /latents: every latent present, most frequent first, a page at a time, with its statistics', async () => {
+  const { latents, docsOf } = await frequentLatents()
+  const { status, body } = await get('/latents?dataset=ds_page&limit=500')
+  assert.equal(status, 200)
+  const list = LatentList.parse(body)
+  assert.equal(list.total, latents.length)
+  assert.equal(list.embedder, null)
+  assert.deepEqual(
+    list.latents.map(l => l.latent),
+    latents.slice(0, 500)
+  )
+  for (const item of list.latents.slice(0, 20)) {
+    const present = docsOf.get(item.latent)!
+    const values = [...present.values()]
+    assert.equal(item.documents, present.size)
+    assert.ok(Math.abs(item.frequency - present.size / docs.length) < 1e-12)
+    assert.ok(Math.abs(item.max - Math.max(...values)) < 1e-6)
+    assert.ok(Math.abs(item.mean! - values.reduce((a, b) => a + b, 0) / values.length) < 1e-5)
+    assert.equal(item.label, encoder.labels[item.latent])
+    assert.equal(item.href, `/latents/${item.latent}?dataset=ds_page`)
+    assert.equal(item.similarity, null)
+  }
+  const page = LatentList.parse((await get('/latents?dataset=ds_page&offset=5&limit=5')).body)
+  assert.deepEqual(
+    page.latents.map(l => l.latent),
+    latents.slice(5, 10)
+  )
+  assert.equal(page.total, latents.length)
+})
+
+test('GET /latents?q=: latents ranked by how close their labels are to the text, only those present', async () => {
+  const { latents, docsOf } = await frequentLatents()
+  // A labelled latent of this dataset, asked for by its own label words.
+  const target = latents.find(l => encoder.labels[l] && encoder.labelSources[l] === 'offline-lift')!
+  const words = encoder.labels[target]!.replace(/\s*\(e\.g\. ".*"\)\s*$/s, '')
+  const list = LatentList.parse((await get(`/latents?dataset=ds_page&q=${encodeURIComponent(words)}&limit=10`)).body)
+  assert.equal(list.q, words)
+  assert.ok(list.embedder)
+  assert.ok(
+    list.latents.some(l => l.latent === target),
+    `${target} (${words}) among ${list.latents.map(l => l.label)}`
+  )
+  for (let i = 0; i < list.latents.length; i++) {
+    assert.ok(docsOf.has(list.latents[i].latent), 'only latents present in the dataset')
+    if (i) assert.ok(list.latents[i].similarity! <= list.latents[i - 1].similarity!)
+  }
+})
+
+test('GET /latents: 404 for an unknown dataset, 409 for one not ready, 400 for a bad limit', async () => {
+  assert.equal((await get('/latents?dataset=nope')).status, 404)
+  assert.equal((await get('/latents?dataset=ds_queued')).status, 409)
+  const bad = await get('/latents?dataset=ds_page&limit=0')
+  assert.equal(bad.status, 400)
+  assert.equal(bad.type, 'application/problem+json')
+  assert.equal((await get('/latents')).status, 400)
+  const sdk = await analysesClient(async (schema, method, path) => {
+    const res = await app().request(path, { method })
+    return schema!.parse(await res.json()) as never
+  }).latents.list({ dataset: 'ds_page', limit: 3 })
+  assert.deepEqual(
+    sdk.latents.map(l => l.latent),
+    (await frequentLatents()).latents.slice(0, 3)
+  )
 })

@@ -1,12 +1,45 @@
-/** @module GET /latents/{latent}: a latent's page (frequency, value distribution, top examples with per-token activations). */
+/** @module GET /latents: a dataset's latents (most frequent, or closest to a text); GET /latents/{latent}: a latent's page (frequency, value distribution, top examples with per-token activations). */
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi'
-import { LatentPage, LatentPageQuery, LatentParams } from '@latentbase/shared/contract/latents'
+import {
+  LatentList,
+  LatentListQuery,
+  LatentPage,
+  LatentPageQuery,
+  LatentParams
+} from '@latentbase/shared/contract/latents'
 import { analysisContext, type AppEnv, type Deps } from '../deps.ts'
 import { getLatentPage } from '../services/latent-page-service.ts'
+import { listLatents } from '../services/latent-list-service.ts'
 import { answerDepsOf, cachedJson } from '../services/answer-cache.ts'
 import { problemResponse } from '../problem.ts'
 
 export function registerLatentRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void {
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/latents',
+      summary: "A dataset's latents: most frequent first, or ranked by how close their labels are to a text (q)",
+      request: { query: LatentListQuery },
+      responses: {
+        200: { content: { 'application/json': { schema: LatentList } }, description: 'a page of the latents' },
+        400: problemResponse('invalid parameters'),
+        404: problemResponse('unknown dataset'),
+        409: problemResponse('the dataset is not ready'),
+        422: problemResponse('q was given but the encoder has no labels'),
+        503: problemResponse('q was given and the embedder failed')
+      }
+    }),
+    async c => {
+      const query = c.req.valid('query')
+      const tenant = c.get('tenant')
+      return cachedJson(
+        c,
+        answerDepsOf(deps),
+        { route: 'latents', tenant, datasets: [{ id: query.dataset, role: 'dataset' }], query },
+        () => listLatents(analysisContext(deps, tenant, c.req.raw.signal), query)
+      )
+    }
+  )
   app.openapi(
     createRoute({
       method: 'get',

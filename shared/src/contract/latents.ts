@@ -164,3 +164,49 @@ export const LatentPage = z.object({
 export type LatentPage = z.infer<typeof LatentPage>
 /** Documents a sliced latent page lists as the slice's strongest when `examples` is not given. */
 export const SLICE_STRONGEST_DEFAULT = 5
+
+/** Latents a label query ranks at most (the closest labels; `total` counts those present in the dataset). */
+export const LATENT_LIST_MATCHES = 2000
+
+export const LatentListQuery = z.object({
+  dataset: z.string({ error: 'dataset is required: the id of the dataset whose latents to list' }).min(1),
+  q: z
+    .string()
+    .trim()
+    .min(1)
+    .max(500)
+    .optional()
+    .describe(
+      "rank by how close each latent's label is to this text (the label embedder), best first; unlabelled latents never match. Without q: every latent present in the dataset, most frequent first"
+    ),
+  limit: z.coerce.number().int().min(1).max(500).default(50),
+  offset: z.coerce.number().int().min(0).max(1_000_000).default(0)
+})
+export type LatentListQuery = z.input<typeof LatentListQuery>
+
+export const LatentListItem = LatentRef.extend({
+  frequency: z.number().describe("share of the dataset's documents where the latent is present"),
+  documents: z.number().int().describe('documents where the latent is present'),
+  mean: z.number().nullable().describe('mean pooled value over those documents (null when absent)'),
+  max: z.number().describe('largest pooled value'),
+  similarity: z.number().nullable().describe("with q: cosine of the latent's label to q; without q: null")
+})
+export type LatentListItem = z.infer<typeof LatentListItem>
+
+export const LatentList = z.object({
+  dataset: z.string(),
+  encoder: z.string(),
+  documents: z.number().int(),
+  q: z.string().optional(),
+  embedder: z.string().nullable().describe('the embedder that matched q to labels (null without q)'),
+  total: z
+    .number()
+    .int()
+    .describe(
+      `latents in the whole list: present in the dataset (with q: among the ${LATENT_LIST_MATCHES} closest labels)`
+    ),
+  offset: z.number().int(),
+  limit: z.number().int(),
+  latents: z.array(LatentListItem)
+})
+export type LatentList = z.infer<typeof LatentList>

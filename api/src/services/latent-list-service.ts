@@ -1,0 +1,93 @@
+/** @module GET /latents?dataset=: a dataset's latents, most frequent first or ranked by label similarity to a text, page by page. */
+import {
+  LATENT_LIST_MATCHES,
+  LatentListQuery,
+  latentRef,
+  type LatentList,
+  type LatentListItem
+} from '@latentbase/shared/contract/latents'
+import { readLatentStats } from '@latentbase/shared/store/stats/read'
+import { ApiError } from '../problem.ts'
+import type { AnalysisContext } from './context.ts'
+import { labelCache, labelMatcher } from './label-match.ts'
+import { loadLabelInfo } from './latent-page-service.ts'
+import { loadReadyDataset } from './ready-dataset.ts'
+
+export async function listLatents(ctx: AnalysisContext, input: LatentListQuery): Promise<LatentList> {
+  const query = LatentListQuery.parse(input)
+  const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, query.dataset, 'dataset')
+  const { manifest, prefix } = ds
+  const nLatents = manifest.encoder.dSae
+  const n = manifest.documents.count
+  // Three columns of the statistics file: counts, sums and maxima, never the histograms or top documents.
+  const [stats, info] = await Promise.all([
+    readLatentStats(ctx.objects, prefix + manifest.stats.key, ['doc_count', 'sum', 'max']),
+    loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents, {
+      objects: ctx.objects,
+      tenant: ctx.tenant,
+      fingerprint: manifest.encoderFingerprint
+    })
+  ])
+  let order: Int32Array
+  let similarity: Float32Array | null = null
+  if (query.q) {
+    if (!info.labels.some(l => l)) {
+      throw new ApiError(
+        422,
+        'no-labels',
+        `encoder ${manifest.encoder.id} has no latent labels, so q cannot rank latents: list without q, or label its latents first (POST /encoders/${manifest.encoder.id}/relabel)`
+      )
+    }
+    let top: { latents: Int32Array; similarities: Float32Array }
+    try {
+      const embeddings = await labelMatcher(labelCache(ctx.objects), manifest.encoderFingerprint, ctx.embedder, info)
+      top = embeddings.top(await ctx.embedder.embed([query.q]), LATENT_LIST_MATCHES)
+    } catch (err) {
+      throw new ApiError(
+        503,
+        'embeddings-unavailable',
+        `ranking by q needs the embedder ${ctx.embedder.id}, which failed: ${(err as Error).message}; list without q`
+      )
+    }
+    // Latents that never fire in this dataset have nothing to show here.
+    const keep: number[] = []
+    for (let i = 0; i < top.latents.length; i++) if (stats.docCount[top.latents[i]] > 0) keep.push(i)
+    order = Int32Array.from(keep, i => top.latents[i])
+    similarity = Float32Array.from(keep, i => top.similarities[i])
+  } else {
+    let present = 0
+    for (let l = 0; l < nLatents; l++) if (stats.docCount[l] > 0) present++
+    order = new Int32Array(present)
+    for (let l = 0, at = 0; l < nLatents; l++) if (stats.docCount[l] > 0) order[at++] = l
+    order.sort((a, b) => stats.docCount[b] - stats.docCount[a] || a - b)
+  }
+  const page = order.subarray(query.offset, query.offset + query.limit)
+  const latents: LatentListItem[] = Array.from(page, (latent, i) => {
+    const documents = stats.docCount[latent]
+    return latentRef(
+      info.labels,
+      info.sources,
+      latent,
+      {
+        dataset: ds.record.id,
+        frequency: n ? documents / n : 0,
+        documents,
+        mean: documents ? stats.sum[latent] / documents : null,
+        max: stats.max[latent],
+        similarity: similarity ? Math.round(similarity[query.offset + i] * 1e4) / 1e4 : null
+      },
+      info
+    )
+  })
+  return {
+    dataset: ds.record.id,
+    encoder: manifest.encoder.id,
+    documents: n,
+    ...(query.q ? { q: query.q } : {}),
+    embedder: query.q ? ctx.embedder.id : null,
+    total: order.length,
+    offset: query.offset,
+    limit: query.limit,
+    latents
+  }
+}
