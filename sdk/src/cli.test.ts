@@ -146,6 +146,17 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   assert.match(latent.stdout, new RegExp(`^latent ${top.latent}: `))
   assert.match(latent.stdout, new RegExp(`in ${top.countA} documents of ${demo.spam}`))
 
+  const list = await cli(['latents', demo.spam, '--limit', '3', '--json'])
+  assert.equal(list.code, EXIT.ok)
+  const frequent = list.json().latents as Array<{ latent: number; documents: number }>
+  assert.equal(frequent.length, 3)
+  for (let i = 1; i < 3; i++) assert.ok(frequent[i].documents <= frequent[i - 1].documents)
+  const listTable = (await cli(['latents', demo.spam, '--limit', '3'])).stdout
+  assert.match(listTable, new RegExp(`^3 of \\d+ latents of ${demo.spam} \\(12 documents\\), most frequent first\\n`))
+  assert.match(listTable, new RegExp(`\\n${frequent[0].latent}\\s`))
+  const closest = await cli(['latents', demo.spam, '--q', 'click here', '--limit', '2'])
+  assert.match(closest.stdout, /closest to "click here"/)
+
   const search = await cli(['search', demo.spam, 'click', '--method', 'bm25', '--json'])
   assert.ok(search.json().results.length > 0)
   for (const r of search.json().results) assert.match(demo.documents.spam[r.row].text.toLowerCase(), /click/)

@@ -476,6 +476,43 @@ const COMMANDS: Record<string, Command> = {
       )
     }
   },
+  latents: {
+    usage: 'latents <dataset> [--q TEXT] [--limit N] [--offset N]',
+    summary: "a dataset's latents: most frequent first, or closest to a text by label",
+    help: '--q: rank by how close each label is to TEXT (unlabelled latents never match).',
+    options: {
+      q: { type: 'string' },
+      limit: { type: 'string' },
+      offset: { type: 'string' }
+    },
+    async run(ctx, args, v) {
+      need(args, 1, 'the dataset id')
+      const list = await ctx.client.latents.list({
+        dataset: args[0],
+        ...(v.q === undefined ? {} : { q: String(v.q) }),
+        limit: int('limit', v.limit),
+        offset: int('offset', v.offset)
+      })
+      if (ctx.json) return ctx.io.stdout.write(JSON.stringify(list, null, 2) + '\n')
+      ctx.io.stdout.write(
+        `${list.latents.length} of ${list.total} latents of ${list.dataset} (${list.documents} documents)${list.q ? `, closest to "${list.q}"` : ', most frequent first'}\n`
+      )
+      ctx.io.stdout.write(
+        table(
+          list.latents.map(l => ({
+            latent: l.latent,
+            frequency: l.frequency,
+            documents: l.documents,
+            max: l.max,
+            ...(list.q ? { similarity: l.similarity } : {}),
+            label: l.label ?? '(no label)'
+          })),
+          ['latent', 'frequency', 'documents', 'max', ...(list.q ? ['similarity'] : []), 'label'],
+          80
+        )
+      )
+    }
+  },
   latent: {
     usage: 'latent <n> --dataset ID [--where SLICE] [--examples N] [--text]',
     summary: "a latent's page: label, frequency, top examples",

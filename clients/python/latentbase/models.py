@@ -271,6 +271,43 @@ class DiffResult:
 
 
 @dataclasses.dataclass
+class LatentListItem:
+    latent: int
+    label: Optional[str]
+    frequency: float
+    documents: int
+    max: float
+    mean: Optional[float] = None
+    #: with ``q``: cosine of the latent's label to it
+    similarity: Optional[float] = None
+    label_source: Optional[str] = None
+    href: Optional[str] = None
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+
+@dataclasses.dataclass
+class LatentList:
+    dataset: str
+    encoder: str
+    documents: int
+    total: int
+    offset: int
+    limit: int
+    latents: List[LatentListItem] = dataclasses.field(default_factory=list)
+    q: Optional[str] = None
+    embedder: Optional[str] = None
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+    def to_pandas(self):
+        """One row per latent of the page: latent, label, frequency, documents, mean, max and (with q) similarity."""
+        pd = _pandas()
+        cols = ["latent", "label", "frequency", "documents", "mean", "max", "similarity", "label_source"]
+        return pd.DataFrame([{c: getattr(l, c) for c in cols} for l in self.latents], columns=cols)
+
+
+@dataclasses.dataclass
 class TopExample:
     row: int
     id: str

@@ -189,6 +189,11 @@ class ClientTests(unittest.TestCase):
         npmi = corr.to_pandas()["npmi"].tolist()
         self.assertEqual(npmi, sorted(npmi, reverse=True))
 
+        latents = self.lb.latents.list(self.spam, limit=3)
+        self.assertEqual(len(latents.latents), 3)
+        self.assertGreaterEqual(latents.latents[0].documents, latents.latents[2].documents)
+        self.assertEqual(list(latents.to_pandas()["latent"]), [l.latent for l in latents.latents])
+        self.assertEqual(self.lb.latents.list(self.spam, q="click here", limit=2).q, "click here")
         clusters = self.lb.clusters(self.spam, 2, seed=1)
         self.assertEqual(len(clusters.assignments), len(self.spam_docs))
         self.assertEqual(set(clusters.to_pandas()["cluster"]) <= {0, 1}, True)
