@@ -505,7 +505,7 @@ const COMMANDS: Record<string, Command> = {
             documents: l.documents,
             max: l.max,
             ...(list.q ? { similarity: l.similarity } : {}),
-            label: l.label ?? '(no label)'
+            label: l.label ?? (l.peak ? `(no label; peaks on "${l.peak.token}")` : '(no label)')
           })),
           ['latent', 'frequency', 'documents', 'max', ...(list.q ? ['similarity'] : []), 'label'],
           80

@@ -131,6 +131,7 @@ test('every view loads without console errors (screenshots of each, wide and nar
       'mark.tok'
     ],
     ['document', `#/document/${a}/0`, '[data-testid=doc-latents] tbody tr'],
+    ['latents', `#/latents?dataset=${a}`, '[data-testid=latents] tbody tr'],
     ['search', `#/search?dataset=${a}&q=bread%20flour`, '[data-testid=search-results] li'],
     ['correlations', `#/correlations?dataset=${a}`, CORRELATIONS_FORM],
     ['clusters', `#/clusters?dataset=${a}`, CLUSTERS_FORM],
@@ -298,6 +299,38 @@ test('a dropped file is uploaded and becomes a ready dataset', async () => {
     (await json<{ id: string; metadata: { topic: string } }>(`/datasets/${id}/documents/0`)).metadata.topic,
     'cooking'
   )
+  assert.deepEqual(errors, [])
+  await page.close()
+})
+
+test('latents: opened from a dataset, most frequent first, pages on, a label query ranks, a row opens its page', async () => {
+  const { page, errors } = await openPage()
+  await page.goto(`${fx.server.url}/#/datasets`)
+  await page.click(`[data-id="${fx.a}"] a:text-is("Latents")`)
+  await waitShowing(page, '[data-testid=latents] tbody tr')
+  const api = await json<{ total: number; latents: Array<{ latent: number }> }>(`/latents?dataset=${fx.a}&limit=50`)
+  const shown = await page
+    .locator('[data-testid=latents] tbody tr')
+    .evaluateAll(rows => rows.map(r => Number(r.getAttribute('data-latent'))))
+  assert.deepEqual(
+    shown,
+    api.latents.map(l => l.latent)
+  )
+  if (api.total > 50) {
+    await page.click('main button:text-is("Next")')
+    await page.waitForFunction(
+      n => document.querySelector('[data-testid=latents] tbody tr')?.getAttribute('data-latent') !== n,
+      String(shown[0])
+    )
+  }
+  await page.fill('main form input[type=search]', 'bread flour')
+  await page.click('main form button[type=submit]')
+  await page.waitForSelector('main p:has-text("closest to")')
+  assert.equal(await page.locator('[data-testid=latents] thead th:text-is("Similarity")').count(), 1)
+  const first = page.locator('[data-testid=latents] tbody tr >> nth=0')
+  const latent = await first.getAttribute('data-latent')
+  await first.locator('a.latent').click()
+  await page.waitForURL(new RegExp(`#/latent/${latent}\\?dataset=${fx.a}`))
   assert.deepEqual(errors, [])
   await page.close()
 })

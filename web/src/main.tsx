@@ -7,6 +7,7 @@ import { useApi, useRoute } from './ui.tsx'
 import { DatasetsView } from './views/datasets.tsx'
 import { DiffView } from './views/diff.tsx'
 import { LatentView } from './views/latent.tsx'
+import { LatentsView } from './views/latents.tsx'
 import { DocumentPage } from './views/document.tsx'
 import { SearchView } from './views/search.tsx'
 import { CorrelationsView } from './views/correlations.tsx'
@@ -16,6 +17,7 @@ import { HypothesesView } from './views/hypotheses.tsx'
 const NAV = [
   ['datasets', 'Datasets'],
   ['diff', 'Diff'],
+  ['latents', 'Latents'],
   ['search', 'Search'],
   ['correlations', 'Correlations'],
   ['clusters', 'Clusters'],
@@ -71,6 +73,7 @@ function App() {
   else if (view === 'latent' && a1)
     body = <LatentView key={`${a1}-${route.params.get('dataset')}`} latent={Number(a1)} route={route} />
   else if (view === 'document' && a1 && a2) body = <DocumentPage key={`${a1}/${a2}`} dataset={a1} row={Number(a2)} />
+  else if (view === 'latents') body = <LatentsView route={route} />
   else if (view === 'search') body = <SearchView route={route} />
   else if (view === 'correlations') body = <CorrelationsView route={route} />
   else if (view === 'clusters') body = <ClustersView route={route} />

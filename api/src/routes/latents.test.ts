@@ -345,6 +345,12 @@ test('GET /latents: every latent present, most frequent first, a page at a time,
     assert.equal(item.href, `/latents/${item.latent}?dataset=ds_page`)
     assert.equal(item.similarity, null)
   }
+  // Unlabelled latents come with what they peak on, labelled ones without.
+  for (const item of list.latents) assert.equal(item.peak === undefined, item.label !== null)
+  assert.ok(
+    list.latents.some(l => l.peak),
+    'some unlabelled latent of the demo encoder peaks on a token here'
+  )
   const page = LatentList.parse((await get('/latents?dataset=ds_page&offset=5&limit=5')).body)
   assert.deepEqual(
     page.latents.map(l => l.latent),

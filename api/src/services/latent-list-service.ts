@@ -12,6 +12,7 @@ import type { AnalysisContext } from './context.ts'
 import { labelCache, labelMatcher } from './label-match.ts'
 import { loadLabelInfo } from './latent-page-service.ts'
 import { loadReadyDataset } from './ready-dataset.ts'
+import { readPeaks } from './latent-peaks.ts'
 
 export async function listLatents(ctx: AnalysisContext, input: LatentListQuery): Promise<LatentList> {
   const query = LatentListQuery.parse(input)
@@ -62,9 +63,15 @@ export async function listLatents(ctx: AnalysisContext, input: LatentListQuery):
     order.sort((a, b) => stats.docCount[b] - stats.docCount[a] || a - b)
   }
   const page = order.subarray(query.offset, query.offset + query.limit)
+  // An unlabelled latent is shown by what it peaks on in this dataset's top examples, as in a diff.
+  const peaks = await readPeaks(
+    ctx.objects,
+    ds,
+    Array.from(page).filter(l => !info.labels[l])
+  )
   const latents: LatentListItem[] = Array.from(page, (latent, i) => {
     const documents = stats.docCount[latent]
-    return latentRef(
+    const ref = latentRef(
       info.labels,
       info.sources,
       latent,
@@ -78,6 +85,7 @@ export async function listLatents(ctx: AnalysisContext, input: LatentListQuery):
       },
       info
     )
+    return info.labels[latent] ? ref : { ...ref, peak: peaks.get(latent) ?? null }
   })
   return {
     dataset: ds.record.id,

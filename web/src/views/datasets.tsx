@@ -124,6 +124,7 @@ export function DatasetsView() {
                     {d.status === 'ready' ? (
                       <>
                         <a href={href('diff', { a: d.id })}>Diff</a>{' '}
+                        <a href={href('latents', { dataset: d.id })}>Latents</a>{' '}
                         <a href={href('search', { dataset: d.id })}>Search</a>{' '}
                         <a href={href('clusters', { dataset: d.id })}>Clusters</a>{' '}
                         {panelButton(`versions-${d.id}`, `Versions (${d.versions?.length ?? 1})`)}{' '}

@@ -1,0 +1,134 @@
+/** @module Latents: a dataset's latents, most frequent first or closest to a text by label, a page at a time, each linked to its page. */
+import { useEffect, useState } from 'preact/hooks'
+import type { LatentList } from '@latentbase/shared/contract/latents'
+import { api, query } from '../api.ts'
+import {
+  DatasetSelect,
+  ErrorBox,
+  Field,
+  LatentLink,
+  Page,
+  fmt,
+  setParams,
+  useAction,
+  useDatasets,
+  type Route
+} from '../ui.tsx'
+
+const PAGE = 50
+
+export function LatentsView({ route }: { route: Route }) {
+  const p = route.params
+  const datasets = useDatasets()
+  const [form, setForm] = useState(() => ({ dataset: p.get('dataset') ?? '', q: p.get('q') ?? '' }))
+  const [result, setResult] = useState<LatentList | null>(null)
+  const load = useAction(async (offset: number) => {
+    const q = form.q.trim()
+    setParams('latents', { dataset: form.dataset, q })
+    setResult(
+      await api<LatentList>(
+        `/latents?${query({ dataset: form.dataset, q, limit: String(PAGE), offset: String(offset) })}`
+      )
+    )
+  })
+  // Opened from a dataset's row (or a shared link): list at once.
+  useEffect(() => {
+    if (form.dataset) void load.run(0)
+  }, [])
+  const shown = result ? `${result.offset + 1}-${result.offset + result.latents.length} of ${result.total}` : ''
+  return (
+    <Page
+      title="Latents"
+      intro="A dataset's latents, most frequent first, or the ones whose labels are closest to some words; each opens its page."
+    >
+      <form
+        class="card"
+        onSubmit={e => {
+          e.preventDefault()
+          void load.run(0)
+        }}
+        aria-label="latent list options"
+      >
+        <div class="grid">
+          <DatasetSelect
+            value={form.dataset}
+            onChange={v => setForm({ ...form, dataset: v })}
+            datasets={datasets.data?.datasets ?? []}
+            id="latents-dataset"
+          />
+          <Field label="Closest to" hint="optional: words to match labels against">
+            <input
+              type="search"
+              value={form.q}
+              onInput={e => setForm({ ...form, q: (e.target as HTMLInputElement).value })}
+              placeholder="e.g. prices, greetings"
+            />
+          </Field>
+        </div>
+        <div class="row-actions">
+          <button type="submit" disabled={!form.dataset || load.pending}>
+            List latents
+          </button>
+        </div>
+      </form>
+      <ErrorBox error={load.error ?? datasets.error} />
+      {result ? (
+        <div class="card">
+          <div class="row-actions spread">
+            <p class="muted">
+              {shown} latents of {result.documents} documents
+              {result.q ? ` · closest to "${result.q}"` : ' · most frequent first'}
+            </p>
+            <div class="row-actions">
+              <button
+                type="button"
+                class="small"
+                disabled={result.offset === 0 || load.pending}
+                onClick={() => void load.run(Math.max(0, result.offset - PAGE))}
+              >
+                Previous
+              </button>
+              <button
+                type="button"
+                class="small"
+                disabled={result.offset + result.latents.length >= result.total || load.pending}
+                onClick={() => void load.run(result.offset + PAGE)}
+              >
+                Next
+              </button>
+            </div>
+          </div>
+          <div class="table-wrap">
+            <table data-testid="latents">
+              <thead>
+                <tr>
+                  <th>Latent</th>
+                  <th class="num">Frequency</th>
+                  <th class="num">Documents</th>
+                  <th class="num">Mean</th>
+                  <th class="num">Max</th>
+                  {result.q ? <th class="num">Similarity</th> : null}
+                </tr>
+              </thead>
+              <tbody>
+                {result.latents.map(l => (
+                  <tr key={l.latent} data-latent={l.latent}>
+                    <td>
+                      <LatentLink latent={l.latent} dataset={result.dataset} label={l.label} peak={l.peak} />
+                    </td>
+                    <td class="num">{fmt.pct(l.frequency)}</td>
+                    <td class="num">{l.documents}</td>
+                    <td class="num">{l.mean === null ? '–' : fmt.num(l.mean, 3)}</td>
+                    <td class="num">{fmt.num(l.max, 3)}</td>
+                    {result.q ? <td class="num">{l.similarity === null ? '–' : fmt.num(l.similarity, 2)}</td> : null}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          {result.latents.length === 0 ? <p class="muted">No latent to list.</p> : null}
+        </div>
+      ) : null}
+    </Page>
+  )
+}
