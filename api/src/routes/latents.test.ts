@@ -384,6 +384,19 @@ test('GET /latents: 404 for an unknown dataset, 409 for one not ready, 400 for a
   assert.equal(bad.status, 400)
   assert.equal(bad.type, 'application/problem+json')
   assert.equal((await get('/latents')).status, 400)
+  // An encoder without labels: the list works, a label query says why it cannot.
+  const unlabelled = createApp({
+    objects,
+    datasets,
+    encoders: new StaticEncoderCatalog([{ info: encoder.info, labels: encoder.labels.map(() => null) }]),
+    mode: 'local' as const,
+    tenantOf: () => TENANT,
+    queue: new EmbeddedQueue<JobMessage>(join(mkdtempSync(join(tmpdir(), 'lb-latents-')), 'queue'))
+  })
+  assert.equal((await unlabelled.request('/latents?dataset=ds_page&limit=2')).status, 200)
+  const noLabels = await unlabelled.request('/latents?dataset=ds_page&q=whales')
+  assert.equal(noLabels.status, 422)
+  assert.match(((await noLabels.json()) as { detail: string }).detail, /has no latent labels, so q cannot rank latents/)
   const sdk = await analysesClient(async (schema, method, path) => {
     const res = await app().request(path, { method })
     return schema!.parse(await res.json()) as never
