@@ -325,7 +325,8 @@ test('latents: opened from a dataset, most frequent first, pages on, a label que
   }
   await page.fill('main form input[type=search]', 'bread flour')
   await page.click('main form button[type=submit]')
-  await page.waitForSelector('main p:has-text("closest to")')
+  // The page's intro also says "closest to", so wait for the answer's own line, which quotes the words.
+  await page.waitForSelector('main p:has-text(\'closest to "bread flour"\')')
   assert.equal(await page.locator('[data-testid=latents] thead th:text-is("Similarity")').count(), 1)
   const first = page.locator('[data-testid=latents] tbody tr >> nth=0')
   const latent = await first.getAttribute('data-latent')
