@@ -14,6 +14,7 @@ import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { EmbeddedQueue } from '@latentbase/shared/queue/embedded-queue'
 import { writeLabelOverlay } from '@latentbase/shared/catalog/label-overlay'
+import { StoreEncoderCatalog, publishEncoderCatalog } from '@latentbase/shared/catalog/store-catalog'
 import { createApp } from '../app.ts'
 import type { AppDeps } from '../deps.ts'
 import { syntheticCatalog, syntheticTopics, writeSyntheticDataset } from '../bench/synthetic-store.ts'
@@ -92,6 +93,35 @@ test("a relabel (the tenant's label overlay) changes the ETag and the answer", a
   assert.equal(after.status, 200, 'the old ETag no longer matches')
   assert.notEqual(after.headers.get('etag'), before.headers.get('etag'))
   assert.equal(((await after.json()) as { label: string }).label, 'a brand new label')
+})
+
+test("labels re-imported under the encoder's fingerprint change the ETag, in an API that reads the published catalog", async () => {
+  const w = await world(['local'])
+  const info = encoders.get('syn')!
+  const labels = await encoders.labels('syn')
+  const { labelsVersion: _, ...unversioned } = info
+  await publishEncoderCatalog(w.objects, [{ info: unversioned, labels }])
+  const published = await StoreEncoderCatalog.load(w.objects, { ttlMs: 0 })
+  const cache = new AnswerCache()
+  const app = createApp({ ...w, encoders: published, mode: 'local', tenantOf: () => 'local', answerCache: cache })
+  const tags: Record<string, string> = {}
+  for (const [name, path] of Object.entries(QUERIES)) {
+    const r = await app.request(path)
+    assert.equal(r.status, 200, `${name}: ${await r.text()}`)
+    tags[name] = r.headers.get('etag')!
+  }
+  // The worker restarts with a new labels file: same weights, same fingerprint, a new label for latent 3.
+  const relabelled = labels.slice()
+  relabelled[3] = 'a re-imported label'
+  await publishEncoderCatalog(w.objects, [{ info: unversioned, labels: relabelled }])
+  await published.refresh(true)
+  assert.equal(published.get('syn')!.fingerprint, info.fingerprint)
+  for (const [name, path] of Object.entries(QUERIES)) {
+    const r = await app.request(path, { headers: { 'if-none-match': tags[name]! } })
+    assert.equal(r.status, 200, `${name}: the old ETag no longer matches`)
+    assert.notEqual(r.headers.get('etag'), tags[name], name)
+    if (name === 'latent') assert.equal(((await r.json()) as { label: string }).label, 'a re-imported label')
+  }
 })
 
 test("a DELETE never lets a stale answer out: not from this process's LRU, not from another process's, not as a 304", async () => {

@@ -2,7 +2,7 @@
  * @module Answers over ready datasets are cached where they are asked. A ready dataset changes only by a new version
  * (an append; the ETag covers the version read) or a delete (a tombstone for good; ids are never reused), so a GET
  * answer over ready datasets is a pure function of the
- * datasets' manifests, the tenant's label overlay, the normalized query and the deployment: a strong ETag is a
+ * datasets' manifests, the encoder's labels version, the tenant's label overlay, the normalized query and the deployment: a strong ETag is a
  * digest of exactly these, `If-None-Match` gets a 304, and a bounded in-process LRU keeps the answers' bytes.
  * Every request still loads the datasets (record, tombstone, manifest) before anything is served, so a deleted
  * dataset answers 404 from any process, whatever its cache holds; a DELETE also purges this process's LRU.
@@ -11,6 +11,7 @@ import type { Context, TypedResponse } from 'hono'
 import type { JSONParsed } from 'hono/utils/types'
 import type { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
+import type { EncoderCatalog } from '@latentbase/shared/catalog/catalog'
 import { readLabelOverlay } from '@latentbase/shared/catalog/label-overlay'
 import { loadReadyDataset } from './ready-dataset.ts'
 import { parseDatasetRef } from '@latentbase/shared/contract/versions'
@@ -106,12 +107,14 @@ export function answerDepsOf(
     answerCache?: AnswerCache | false
     apiKeys?: unknown
     version?: string
+    encoders?: Pick<EncoderCatalog, 'get'>
   },
   embedderId = ''
 ): CachedAnswerDeps {
   return {
     objects: deps.objects,
     datasets: deps.datasets,
+    encoders: deps.encoders,
     answerCache: deps.answerCache,
     keysRequired: Boolean(deps.apiKeys),
     deployment: `${deps.version ?? ''}|${embedderId}`
@@ -121,6 +124,8 @@ export function answerDepsOf(
 export interface CachedAnswerDeps {
   objects: ObjectStore
   datasets: DatasetStore
+  /** Where the encoders' labels versions come from (re-imported labels keep the fingerprint but change answers). */
+  encoders?: Pick<EncoderCatalog, 'get'>
   /** false: no in-process cache (ETags and 304s still apply). */
   answerCache?: AnswerCache | false
   /** API keys are required: answers are `private` (no shared cache stores them) and vary on the key headers. */
@@ -160,7 +165,8 @@ async function sha256(text: string): Promise<string> {
 
 /**
  * The strong ETag of an answer. Loading the datasets here gives the usual 404 / 409 before anything is served.
- * The version and the manifest digest change when a version is appended; the overlay signature when labels are rewritten.
+ * The version and the manifest digest change when a version is appended; the encoder's labels version when its labels
+ * are re-imported; the overlay signature when a tenant's labels are rewritten.
  */
 export async function answerETag(deps: CachedAnswerDeps, scope: AnswerScope): Promise<string> {
   const known = deps.answerCache ? deps.answerCache.readyDatasets : null
@@ -169,6 +175,7 @@ export async function answerETag(deps: CachedAnswerDeps, scope: AnswerScope): Pr
       const key = `${scope.tenant}/${id}`
       let part = known?.get(key)
       let fingerprint: string
+      let encoder: string
       const ref = parseDatasetRef(id)
       // The memo holds while the dataset is not deleted and, for its latest version, no newer version was committed.
       if (
@@ -183,14 +190,16 @@ export async function answerETag(deps: CachedAnswerDeps, scope: AnswerScope): Pr
         ).some(Boolean)
       ) {
         fingerprint = part.slice(0, part.indexOf('\u0000'))
+        encoder = part.slice(part.lastIndexOf('\u0000') + 1)
       } else {
         // First sight, or tombstoned: the full load (which gives the 404 / 409).
         const ds = await loadReadyDataset(deps.datasets, scope.tenant, id, role)
         fingerprint = ds.manifest.encoderFingerprint
+        encoder = ds.record.encoder
         // The manifest digest over plain JSON.stringify, not canonical(): a stored manifest is written once and parsed
         // by the same schema, so its key order is fixed; any change in it still changes the string (canonical() took
         // ~15 ms of CPU at 100k documents, a 40 KB manifest, on every route's first call).
-        part = `${fingerprint}\u0000${ds.record.createdAt}\u0000${versionOf(ds.manifest)}\u0000${await sha256(JSON.stringify(ds.manifest))}`
+        part = `${fingerprint}\u0000${ds.record.createdAt}\u0000${versionOf(ds.manifest)}\u0000${await sha256(JSON.stringify(ds.manifest))}\u0000${encoder}`
         if (known) {
           known.set(key, part)
           if (known.size > 4096) known.delete(known.keys().next().value!)
@@ -200,7 +209,7 @@ export async function answerETag(deps: CachedAnswerDeps, scope: AnswerScope): Pr
         o => o.signature,
         () => ''
       )
-      return [id, part, overlay]
+      return [id, part, deps.encoders?.get(encoder)?.labelsVersion ?? '', overlay]
     })
   )
   return `"${await sha256(canonical({ v: 1, deployment: deps.deployment, route: scope.route, tenant: scope.tenant, query: scope.query, datasets: parts }))}"`

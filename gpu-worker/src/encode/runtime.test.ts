@@ -284,6 +284,8 @@ test('fingerprints: stable across loads, changed by weights, config or tokenizer
     quiet
   )
   assert.equal(labels.baseFingerprint, encoder.baseFingerprint, 'labels do not change latent values')
+  assert.notEqual(labels.info.labelsVersion, encoder.info.labelsVersion, 'but they change what answers show')
+  assert.equal(again.info.labelsVersion, encoder.info.labelsVersion)
 
   const base = encoder.baseFingerprint
   const fp = datasetFingerprint(base, { method: 'max', outlierNormRatio: 100 }, 64, 'truncate')

@@ -19,6 +19,7 @@ import {
 import type { LoadedSae } from './formats/index.ts'
 import { checkReader, SAE_DTYPES, type GraphInput, type ReaderGraphOptions, type SaeDtype } from './fused-graph.ts'
 import { loadLabels } from './labels.ts'
+import { labelsVersionOf } from '@latentbase/shared/catalog/catalog'
 import {
   graphSignature,
   inferReaderInputs,
@@ -237,7 +238,8 @@ export async function loadEncoder(folder: string, opts: LoadEncoderOptions = {})
     dSae: sae.dSae,
     architecture: sae.architecture,
     maxTokens,
-    labelled: labels.labelled
+    labelled: labels.labelled,
+    labelsVersion: labelsVersionOf(labels.labels, labels.labelSources, labels.labelDetection)
   })
   const { tokenizer, tokenizerConfig, specialTokenIds, bosTokenId, eosTokenId, padTokenId, chatTemplate } = tokens
   return {

@@ -1,5 +1,19 @@
 /** @module The EncoderCatalog adapter: what the API knows about encoders without loading any model. */
 import type { EncoderInfo, UnavailableEncoder } from '../contract/encoder.ts'
+import { sha256Hex } from '../util/sha256.ts'
+
+/**
+ * EncoderInfo.labelsVersion: a digest of what the API shows of an encoder's own labels. Cached answers and caches of
+ * published labels key on it, since re-importing labels (a new labels.jsonl, a Neuronpedia export) keeps the fingerprint.
+ */
+export function labelsVersionOf(
+  labels: ReadonlyArray<string | null>,
+  sources?: ReadonlyArray<string | null>,
+  detection?: ArrayLike<number | null> | null
+): string {
+  const scores = detection ? Array.from(detection) : null
+  return sha256Hex(JSON.stringify([labels, sources ?? null, scores])).slice(0, 32)
+}
 
 export interface EncoderCatalog {
   list(): EncoderInfo[]
@@ -30,7 +44,10 @@ export class StaticEncoderCatalog implements EncoderCatalog {
     entries: CatalogEntry[],
     private readonly failed: UnavailableEncoder[] = []
   ) {
-    for (const e of entries) this.byId.set(e.info.id, e)
+    for (const e of entries) {
+      const labelsVersion = e.info.labelsVersion ?? labelsVersionOf(e.labels, e.labelSources, e.labelDetection)
+      this.byId.set(e.info.id, { ...e, info: { ...e.info, labelsVersion } })
+    }
   }
   list(): EncoderInfo[] {
     return [...this.byId.values()].map(e => e.info)

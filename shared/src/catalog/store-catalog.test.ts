@@ -78,3 +78,47 @@ test('refresh honours the TTL, and labels made for another fingerprint are refus
   await objects.put(ENCODER_CATALOG_KEY, '{not json')
   await assert.rejects(StoreEncoderCatalog.load(objects), /not JSON/)
 })
+
+test('labels re-imported under the same fingerprint (labels do not change latent values) are seen after a refresh', async () => {
+  const objects = new MemoryObjectStore()
+  let now = 0
+  await publishEncoderCatalog(objects, [{ info: info('a', 'f1'), labels: ['old', null, null, null] }])
+  const catalog = await StoreEncoderCatalog.load(objects, { ttlMs: 1000, now: () => now })
+  const before = catalog.get('a')!.labelsVersion
+  assert.match(before ?? '', /^[0-9a-f]{32}$/, 'published entries carry a labels version')
+  assert.deepEqual(await catalog.labels('a'), ['old', null, null, null])
+  await publishEncoderCatalog(objects, [
+    { info: info('a', 'f1'), labels: ['old', null, null, null], labelSources: ['neuronpedia', null, null, null] }
+  ])
+  now = 1500
+  await catalog.refresh()
+  assert.notEqual(catalog.get('a')!.labelsVersion, before, 'a new source alone is a new version')
+  await publishEncoderCatalog(objects, [{ info: info('a', 'f1'), labels: ['new', null, 'more', null] }])
+  now = 3000
+  await catalog.refresh()
+  assert.equal(catalog.get('a')!.fingerprint, 'f1')
+  assert.deepEqual(await catalog.labels('a'), ['new', null, 'more', null])
+  assert.deepEqual(await catalog.labelSources('a'), [null, null, null, null])
+  // The same labels published again keep their version.
+  const version = catalog.get('a')!.labelsVersion
+  await publishEncoderCatalog(objects, [{ info: info('a', 'f1'), labels: ['new', null, 'more', null] }])
+  await catalog.refresh(true)
+  assert.equal(catalog.get('a')!.labelsVersion, version)
+})
+
+test('a snapshot older than the labels file serves the newer labels but does not keep them under its version', async () => {
+  const objects = new MemoryObjectStore()
+  await publishEncoderCatalog(objects, [{ info: info('a', 'f1'), labels: ['old', null, null, null] }])
+  const catalog = await StoreEncoderCatalog.load(objects, { ttlMs: 60_000 })
+  // A publisher wrote the labels file and has not written the catalog yet.
+  await objects.put(
+    encoderLabelsKey('a'),
+    JSON.stringify({ fingerprint: 'f1', labelsVersion: 'next', labels: ['new', null, null, null] })
+  )
+  assert.deepEqual(await catalog.labels('a'), ['new', null, null, null])
+  await objects.put(
+    encoderLabelsKey('a'),
+    JSON.stringify({ fingerprint: 'f1', labelsVersion: 'after', labels: ['newer', null, null, null] })
+  )
+  assert.deepEqual(await catalog.labels('a'), ['newer', null, null, null], 'read again, not kept')
+})

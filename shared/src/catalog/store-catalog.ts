@@ -6,7 +6,7 @@
 import { z } from 'zod'
 import { EncoderInfo, UnavailableEncoder } from '../contract/encoder.ts'
 import type { ObjectStore } from '../store/object-store.ts'
-import type { EncoderCatalog } from './catalog.ts'
+import { labelsVersionOf, type EncoderCatalog } from './catalog.ts'
 
 export const ENCODER_CATALOG_KEY = '_encoders/catalog.json'
 export const encoderLabelsKey = (id: string) => `_encoders/${id}/labels.json`
@@ -23,6 +23,8 @@ export type PublishedCatalog = z.infer<typeof PublishedCatalog>
 export const PublishedLabels = z.object({
   /** The encoder these labels were made for: labels of a replaced encoder with the same id are refused. */
   fingerprint: z.string(),
+  /** EncoderInfo.labelsVersion of the catalog entry written with these labels (absent in files published before it). */
+  labelsVersion: z.string().optional(),
   labels: z.array(z.string().nullable()),
   labelSources: z.array(z.string().nullable()).optional(),
   labelDetection: z.array(z.number().nullable()).optional()
@@ -55,10 +57,18 @@ export async function publishEncoderCatalog(
   now: () => Date = () => new Date(),
   unavailable: UnavailableEncoder[] = []
 ): Promise<PublishedCatalog> {
-  const list = [...encoders]
+  // Every published entry carries a labels version, so an API sees labels re-imported under the same fingerprint.
+  const list = [...encoders].map(e => ({
+    ...e,
+    info: {
+      ...e.info,
+      labelsVersion: e.info.labelsVersion ?? labelsVersionOf(e.labels, e.labelSources, e.labelDetection)
+    }
+  }))
   for (const e of list) {
     const body: PublishedLabels = {
       fingerprint: e.info.fingerprint,
+      ...(e.info.labelsVersion ? { labelsVersion: e.info.labelsVersion } : {}),
       labels: e.labels,
       ...(e.labelSources ? { labelSources: e.labelSources } : {}),
       ...(e.labelDetection?.some(d => d !== null) ? { labelDetection: e.labelDetection } : {})
@@ -140,10 +150,13 @@ export class StoreEncoderCatalog implements EncoderCatalog {
   private published(id: string): Promise<PublishedLabels> {
     const info = this.get(id)
     if (!info) return Promise.reject(new Error(`unknown encoder "${id}"`))
-    // Cached per fingerprint: a republished encoder (new weights) gets its new labels at the next refresh.
-    const cacheKey = `${id}\u0000${info.fingerprint}`
+    // Cached per fingerprint and labels version: a republished encoder (new weights, or only new labels) gets its new
+    // labels at the next refresh. Catalogs published before labelsVersion existed key on the fingerprint alone.
+    const cacheKey = `${id}\u0000${info.fingerprint}\u0000${info.labelsVersion ?? ''}`
     let hit = this.labelCache.get(cacheKey)
     if (!hit) {
+      // One entry per encoder: what an earlier catalog said is not asked for again.
+      for (const k of this.labelCache.keys()) if (k.startsWith(`${id}\u0000`)) this.labelCache.delete(k)
       hit = (async () => {
         const key = encoderLabelsKey(id)
         const bytes = await this.objects.get(key)
@@ -154,6 +167,10 @@ export class StoreEncoderCatalog implements EncoderCatalog {
             `labels of encoder "${id}" are for fingerprint ${labels.fingerprint.slice(0, 12)}, the catalog says ${info.fingerprint.slice(0, 12)}: republish the encoder`
           )
         }
+        // Labels are written before the catalog: a snapshot older than the labels file reads newer labels than it
+        // names. They are served, but not kept under the old version, so the next request after a refresh reads again.
+        if (labels.labelsVersion && info.labelsVersion && labels.labelsVersion !== info.labelsVersion)
+          queueMicrotask(() => this.labelCache.delete(cacheKey))
         return labels
       })()
       hit.catch(() => this.labelCache.delete(cacheKey))

@@ -88,7 +88,13 @@ export const EncoderInfo = z.object({
   dSae: z.number().int(),
   architecture: z.string(),
   maxTokens: z.number().int(),
-  labelled: z.number().int().describe('number of latents with a label')
+  labelled: z.number().int().describe('number of latents with a label'),
+  labelsVersion: z
+    .string()
+    .optional()
+    .describe(
+      "digest of the encoder's labels, their sources and scores: changes when they are re-imported, which the fingerprint does not (labels do not change latent values)"
+    )
 })
 export type EncoderInfo = z.infer<typeof EncoderInfo>
 
