@@ -156,6 +156,19 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   assert.match(listTable, new RegExp(`\\n${frequent[0].latent}\\s`))
   const closest = await cli(['latents', demo.spam, '--q', 'click here', '--limit', '2'])
   assert.match(closest.stdout, /closest to "click here"/)
+  // A slice: the documents where the least frequent of the three fires; it is in every one of them.
+  const rare = frequent[2]
+  const sliced = await cli(['latents', demo.spam, '--where', `latent ${rare.latent} > 0`, '--limit', '500', '--json'])
+  assert.equal(sliced.code, EXIT.ok, sliced.stderr)
+  assert.equal(sliced.json().documents, rare.documents)
+  assert.equal(sliced.json().where, `latent ${rare.latent} > 0`)
+  const inSlice = (sliced.json().latents as Array<{ latent: number; frequency: number }>).find(
+    l => l.latent === rare.latent
+  )
+  assert.equal(inSlice?.frequency, 1)
+  const badSlice = await cli(['latents', demo.spam, '--where', 'latent 999999 > 0'])
+  assert.equal(badSlice.code, EXIT.refused)
+  assert.match(badSlice.stderr, /latent 999999 does not exist/)
 
   const search = await cli(['search', demo.spam, 'click', '--method', 'bm25', '--json'])
   assert.ok(search.json().results.length > 0)

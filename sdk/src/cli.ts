@@ -477,11 +477,12 @@ const COMMANDS: Record<string, Command> = {
     }
   },
   latents: {
-    usage: 'latents <dataset> [--q TEXT] [--limit N] [--offset N]',
+    usage: 'latents <dataset> [--q TEXT] [--where SLICE] [--limit N] [--offset N]',
     summary: "a dataset's latents: most frequent first, or closest to a text by label",
-    help: '--q: rank by how close each label is to TEXT (unlabelled latents never match).',
+    help: `--q: rank by how close each label is to TEXT (unlabelled latents never match).\n--where: the latents of a slice, with its own frequencies.\n${SLICE_HELP}`,
     options: {
       q: { type: 'string' },
+      where: { type: 'string' },
       limit: { type: 'string' },
       offset: { type: 'string' }
     },
@@ -490,12 +491,13 @@ const COMMANDS: Record<string, Command> = {
       const list = await ctx.client.latents.list({
         dataset: args[0],
         ...(v.q === undefined ? {} : { q: String(v.q) }),
+        where: where(v.where),
         limit: int('limit', v.limit),
         offset: int('offset', v.offset)
       })
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(list, null, 2) + '\n')
       ctx.io.stdout.write(
-        `${list.latents.length} of ${list.total} latents of ${list.dataset} (${list.documents} documents)${list.q ? `, closest to "${list.q}"` : ', most frequent first'}\n`
+        `${list.latents.length} of ${list.total} latents of ${list.dataset}${list.where ? ` [${list.where}]` : ''} (${list.documents} documents)${list.q ? `, closest to "${list.q}"` : ', most frequent first'}\n`
       )
       ctx.io.stdout.write(
         table(

@@ -488,6 +488,27 @@ test("slices: a where field per diff side changes the document counts (two slice
   await waitShowing(page, '[data-testid=cluster-map] circle')
   assert.equal(await page.locator('[data-testid=cluster-map] circle').count(), rainy)
 
+  // Latents of a slice: the slice's own counts, as the API gives them; a row opens the latent's page of the slice.
+  const slicedList = await json<{ documents: number; latents: Array<{ latent: number; documents: number }> }>(
+    `/latents?dataset=${a}&limit=50&where=${encodeURIComponent('metadata.weather = true')}`
+  )
+  assert.equal(slicedList.documents, rainy)
+  await page.goto(`${fx.server.url}/#/latents?dataset=${a}&where=${encodeURIComponent('metadata.weather = true')}`)
+  await page.waitForSelector(`main p:has-text("of ${rainy} documents in metadata.weather = true")`)
+  assert.deepEqual(
+    await page
+      .locator('[data-testid=latents] tbody tr')
+      .evaluateAll(rows => rows.map(r => [Number(r.getAttribute('data-latent')), Number(r.children[2].textContent)])),
+    slicedList.latents.map(l => [l.latent, l.documents])
+  )
+  assert.match(
+    (await page.locator('[data-testid=latents] tbody tr >> nth=0 >> a.latent').getAttribute('href')) ?? '',
+    /where=metadata\.weather/
+  )
+  await page.fill('input[name=where]', 'colour = "red"')
+  await page.click('main form button[type=submit]')
+  assert.match((await page.locator('[data-testid=where-error]').textContent()) ?? '', /unknown field "colour"/)
+
   // Hypotheses: the dry run takes the slices (A its own B), and a bad one is refused under its field before any LLM call.
   const before = llmRequests
   await page.goto(`${fx.server.url}/#/hypotheses?a=${a}`)

@@ -359,6 +359,82 @@ test('GET /latents: every latent present, most frequent first, a page at a time,
   assert.equal(page.total, latents.length)
 })
 
+test('GET /latents?where=: the latents of a slice with its own counts, from the sidecars or, without them, the documents', async () => {
+  const { latents, docsOf } = await frequentLatents()
+  // A slice on a latent of middling frequency, so that both its documents and the others count.
+  const on = latents.find(l => docsOf.get(l)!.size >= 3 && docsOf.get(l)!.size <= docs.length - 3)!
+  assert.ok(on !== undefined, 'the fixture has a latent present in some but not most documents')
+  const inSlice = new Set(docsOf.get(on)!.keys())
+  const expected = latents
+    .map(l => {
+      const values = [...docsOf.get(l)!].filter(([d]) => inSlice.has(d)).map(([, v]) => v)
+      return { latent: l, values }
+    })
+    .filter(e => e.values.length > 0)
+    .sort((a, b) => b.values.length - a.values.length || a.latent - b.latent)
+  const where = encodeURIComponent(`latent ${on} > 0`)
+  // Without readable sidecars (a store written before them, or one that fails) the documents shards answer alike.
+  let refused = 0
+  const noSidecars = new Proxy(objects, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver)
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) => {
+        if (typeof args[0] === 'string' && args[0].endsWith('.csc')) {
+          refused++
+          throw new Error('no sidecars here')
+        }
+        return value.apply(target, args)
+      }
+    }
+  })
+  const fallback = createApp({
+    objects: noSidecars,
+    datasets: new DatasetStore(noSidecars),
+    encoders,
+    mode: 'local' as const,
+    tenantOf: () => TENANT,
+    queue: new EmbeddedQueue<JobMessage>(join(mkdtempSync(join(tmpdir(), 'lb-latents-')), 'queue'))
+  })
+  const warn = console.warn
+  console.warn = () => {}
+  try {
+    for (const [how, body] of [
+      ['sidecars', (await get(`/latents?dataset=ds_page&limit=500&where=${where}`)).body],
+      ['documents', await (await fallback.request(`/latents?dataset=ds_page&limit=500&where=${where}`)).json()]
+    ] as const) {
+      const list = LatentList.parse(body)
+      assert.equal(list.where, `latent ${on} > 0`, how)
+      assert.equal(list.documents, inSlice.size, how)
+      assert.equal(list.total, expected.length, how)
+      assert.deepEqual(
+        list.latents.map(l => l.latent),
+        expected.slice(0, 500).map(e => e.latent),
+        how
+      )
+      for (const [i, item] of list.latents.entries()) {
+        const values = expected[i].values
+        assert.equal(item.documents, values.length, how)
+        assert.ok(Math.abs(item.frequency - values.length / inSlice.size) < 1e-12, how)
+        assert.ok(Math.abs(item.max - Math.max(...values)) < 1e-6, how)
+        assert.ok(Math.abs(item.mean! - values.reduce((a, b) => a + b, 0) / values.length) < 1e-5, how)
+      }
+      assert.equal(list.latents.find(l => l.latent === on)?.frequency, 1, how)
+    }
+    assert.ok(refused > 0, 'the second list was asked of a store whose sidecars fail')
+  } finally {
+    console.warn = warn
+  }
+  // A slice naming what the dataset lacks is refused with the reason; an empty slice lists nothing.
+  const bad = await get(`/latents?dataset=ds_page&where=${encodeURIComponent('latent 999999 > 0')}`)
+  assert.equal(bad.status, 400)
+  assert.match(bad.body.detail, /where: latent 999999 does not exist/)
+  const empty = LatentList.parse(
+    (await get(`/latents?dataset=ds_page&where=${encodeURIComponent(`latent ${on} > 1e9`)}`)).body
+  )
+  assert.deepEqual([empty.documents, empty.total, empty.latents.length], [0, 0, 0])
+})
+
 test('GET /latents?q=: latents ranked by how close their labels are to the text, only those present', async () => {
   const { latents, docsOf } = await frequentLatents()
   // A labelled latent of this dataset, asked for by its own label words.

@@ -22,7 +22,7 @@ export function registerLatentRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void
       request: { query: LatentListQuery },
       responses: {
         200: { content: { 'application/json': { schema: LatentList } }, description: 'a page of the latents' },
-        400: problemResponse('invalid parameters'),
+        400: problemResponse('invalid parameters, or a slice naming an unknown latent or metadata field'),
         404: problemResponse('unknown dataset'),
         409: problemResponse('the dataset is not ready'),
         422: problemResponse('q was given but the encoder has no labels'),
@@ -34,7 +34,8 @@ export function registerLatentRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void
       const tenant = c.get('tenant')
       return cachedJson(
         c,
-        answerDepsOf(deps),
+        // With q the answer depends on the label embedder, as a search's does.
+        answerDepsOf(deps, deps.embedder.id),
         { route: 'latents', tenant, datasets: [{ id: query.dataset, role: 'dataset' }], query },
         () => listLatents(analysisContext(deps, tenant, c.req.raw.signal), query)
       )

@@ -1,4 +1,4 @@
-/** @module GET /latents?dataset=: a dataset's latents, most frequent first or ranked by label similarity to a text, page by page. */
+/** @module GET /latents?dataset=: a dataset's (or slice's) latents, most frequent first or ranked by label similarity to a text, page by page. */
 import {
   LATENT_LIST_MATCHES,
   LatentListQuery,
@@ -7,22 +7,60 @@ import {
   type LatentListItem
 } from '@latentbase/shared/contract/latents'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
+import { sidecarLatentStats } from '@latentbase/shared/store/latent-shards/slice-counts'
+import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
+import { valueStatsOfRows } from '@latentbase/shared/analysis/slice'
 import { ApiError } from '../problem.ts'
 import type { AnalysisContext } from './context.ts'
 import { labelCache, labelMatcher } from './label-match.ts'
 import { loadLabelInfo } from './latent-page-service.ts'
 import { loadReadyDataset } from './ready-dataset.ts'
 import { readPeaks } from './latent-peaks.ts'
+import { documentsOf, sliceDataset, type SlicedDataset } from './slice-service.ts'
+
+type ListStats = { docCount: Int32Array; sum: ArrayLike<number>; max: ArrayLike<number> }
+
+/**
+ * Documents, sums and maxima per latent: three columns of the statistics file for a whole dataset (never the
+ * histograms or top documents); for a slice, one pass over the by-latent sidecars restricted to its rows, else a read
+ * of the by-document shards over the rows' span.
+ */
+async function listStats(ctx: AnalysisContext, ds: SlicedDataset): Promise<ListStats> {
+  const { manifest, prefix, slice } = ds
+  if (!slice) return readLatentStats(ctx.objects, prefix + manifest.stats.key, ['doc_count', 'sum', 'max'])
+  const nLatents = manifest.encoder.dSae
+  const rows = slice.rows
+  if (!rows.length)
+    return { docCount: new Int32Array(nLatents), sum: new Float64Array(nLatents), max: new Float32Array(nLatents) }
+  const fromSidecars = await sidecarLatentStats(
+    ctx.objects,
+    prefix,
+    manifest.latents.byLatent,
+    rows,
+    { nDocs: manifest.documents.count, nLatents },
+    { values: true }
+  )
+  if (fromSidecars?.sum && fromSidecars.max)
+    return { docCount: fromSidecars.docCount, sum: fromSidecars.sum, max: fromSidecars.max }
+  const csr = await readByDocument(
+    ctx.objects,
+    prefix,
+    manifest.latents.byDocument,
+    { start: rows[0], end: rows[rows.length - 1] + 1 },
+    { nLatents }
+  )
+  return valueStatsOfRows(csr, rows)
+}
 
 export async function listLatents(ctx: AnalysisContext, input: LatentListQuery): Promise<LatentList> {
   const query = LatentListQuery.parse(input)
-  const ds = await loadReadyDataset(ctx.datasets, ctx.tenant, query.dataset, 'dataset')
-  const { manifest, prefix } = ds
+  const whole = await loadReadyDataset(ctx.datasets, ctx.tenant, query.dataset, 'dataset')
+  const ds = await sliceDataset(ctx.objects, whole, query.where, 'where')
+  const { manifest } = ds
   const nLatents = manifest.encoder.dSae
-  const n = manifest.documents.count
-  // Three columns of the statistics file: counts, sums and maxima, never the histograms or top documents.
+  const n = documentsOf(ds)
   const [stats, info] = await Promise.all([
-    readLatentStats(ctx.objects, prefix + manifest.stats.key, ['doc_count', 'sum', 'max']),
+    listStats(ctx, ds),
     loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents, {
       objects: ctx.objects,
       tenant: ctx.tenant,
@@ -50,7 +88,7 @@ export async function listLatents(ctx: AnalysisContext, input: LatentListQuery):
         `ranking by q needs the embedder ${ctx.embedder.id}, which failed: ${(err as Error).message}; list without q`
       )
     }
-    // Latents that never fire in this dataset have nothing to show here.
+    // Latents that never fire in this dataset (or slice) have nothing to show here.
     const keep: number[] = []
     for (let i = 0; i < top.latents.length; i++) if (stats.docCount[top.latents[i]] > 0) keep.push(i)
     order = Int32Array.from(keep, i => top.latents[i])
@@ -89,6 +127,7 @@ export async function listLatents(ctx: AnalysisContext, input: LatentListQuery):
   })
   return {
     dataset: ds.record.id,
+    ...(ds.slice ? { where: ds.slice.text } : {}),
     encoder: manifest.encoder.id,
     documents: n,
     ...(query.q ? { q: query.q } : {}),

@@ -78,6 +78,8 @@ class Encoder:
     max_tokens: int
     labelled: int
     description: Optional[str] = None
+    #: changes when the encoder's labels are re-imported (the fingerprint covers only what changes latent values)
+    labels_version: Optional[str] = None
     extra: Dict[str, Any] = _meta()[0]
     raw: Dict[str, Any] = _meta()[1]
 
@@ -297,6 +299,8 @@ class LatentList:
     latents: List[LatentListItem] = dataclasses.field(default_factory=list)
     q: Optional[str] = None
     embedder: Optional[str] = None
+    #: the slice listed (canonical text), absent for the whole dataset
+    where: Optional[str] = None
     extra: Dict[str, Any] = _meta()[0]
     raw: Dict[str, Any] = _meta()[1]
 

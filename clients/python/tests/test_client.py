@@ -194,6 +194,11 @@ class ClientTests(unittest.TestCase):
         self.assertGreaterEqual(latents.latents[0].documents, latents.latents[2].documents)
         self.assertEqual(list(latents.to_pandas()["latent"]), [l.latent for l in latents.latents])
         self.assertEqual(self.lb.latents.list(self.spam, q="click here", limit=2).q, "click here")
+        rare = latents.latents[2]
+        sliced = self.lb.latents.list(self.spam, where=f"latent {rare.latent} > 0", limit=500)
+        self.assertEqual(sliced.where, f"latent {rare.latent} > 0")
+        self.assertEqual(sliced.documents, rare.documents)
+        self.assertEqual({l.latent: l.frequency for l in sliced.latents}[rare.latent], 1.0)
         clusters = self.lb.clusters(self.spam, 2, seed=1)
         self.assertEqual(len(clusters.assignments), len(self.spam_docs))
         self.assertEqual(set(clusters.to_pandas()["cluster"]) <= {0, 1}, True)

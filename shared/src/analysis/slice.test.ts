@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import {
   evaluateSlice,
   presenceCountsOfRows,
+  valueStatsOfRows,
   selectRows,
   metadataValue,
   strongestInRows,
@@ -83,6 +84,23 @@ test('counts over slice rows equal counts of the sub-matrix, and selectRows keep
   const rows = Int32Array.from([1, 5, 6, 20, 49])
   const sub = selectRows(csr, rows)
   assert.deepEqual(presenceCountsOfRows(csr, rows), presenceCounts(sub))
+  // Counts, sums and maxima over the rows, against a plain loop over the entries (zeros are absent).
+  const stats = valueStatsOfRows(csr, rows)
+  assert.deepEqual(stats.docCount, presenceCounts(sub))
+  const inSlice = new Set(rows)
+  const sum = new Float64Array(12)
+  const max = new Float32Array(12)
+  for (let k = 0; k < docs.length; k++) {
+    if (!inSlice.has(docs[k]) || !(values[k] > 0)) continue
+    sum[latents[k]] += Math.fround(values[k])
+    max[latents[k]] = Math.max(max[latents[k]], Math.fround(values[k]))
+  }
+  assert.deepEqual(stats.max, max)
+  for (let l = 0; l < 12; l++) assert.ok(Math.abs(stats.sum[l] - sum[l]) < 1e-9, `latent ${l}`)
+  assert.ok(
+    stats.docCount.some((c, l) => c > 0 && stats.max[l] > 0),
+    'the fixture has present latents'
+  )
   for (let i = 0; i < rows.length; i++) {
     assert.deepEqual(
       sub.latents.subarray(sub.indptr[i], sub.indptr[i + 1]),

@@ -185,6 +185,34 @@ export function presenceCountsOfRows(m: PooledCsr & { docStart?: number }, rows:
   return counts
 }
 
+/**
+ * Per latent over the given dataset rows (each once): documents where it is present (value > 0), the sum and the
+ * largest of those values, i.e. the statistics file's doc_count, sum and max for a slice.
+ */
+export function valueStatsOfRows(
+  m: PooledCsr & { docStart?: number },
+  rows: ArrayLike<number>
+): { docCount: Int32Array; sum: Float64Array; max: Float32Array } {
+  const docCount = new Int32Array(m.nLatents)
+  const sum = new Float64Array(m.nLatents)
+  const max = new Float32Array(m.nLatents)
+  const start = m.docStart ?? 0
+  for (let i = 0; i < rows.length; i++) {
+    const r = rows[i] - start
+    if (r < 0 || r >= m.nDocs)
+      throw new RangeError(`row ${rows[i]} is outside the matrix's rows [${start}, ${start + m.nDocs})`)
+    for (let k = m.indptr[r]; k < m.indptr[r + 1]; k++) {
+      const v = m.values[k]
+      if (!(v > 0)) continue
+      const l = m.latents[k]
+      docCount[l]++
+      sum[l] += v
+      if (v > max[l]) max[l] = v
+    }
+  }
+  return { docCount, sum, max }
+}
+
 /** The CSR of the given dataset rows only, in the order given: row i of the result is dataset row rows[i]. */
 export function selectRows(m: PooledCsr & { docStart?: number }, rows: ArrayLike<number>): PooledCsr {
   const start = m.docStart ?? 0

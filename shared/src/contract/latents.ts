@@ -179,13 +179,16 @@ export const LatentListQuery = z.object({
     .describe(
       "rank by how close each latent's label is to this text (the label embedder), best first; unlabelled latents never match. Without q: every latent present in the dataset, most frequent first"
     ),
+  where: SliceParam.optional().describe(
+    "a slice of the dataset (docs/slices.md): the latents present in its documents, with the slice's frequencies, means and maxima"
+  ),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   offset: z.coerce.number().int().min(0).max(1_000_000).default(0)
 })
 export type LatentListQuery = z.input<typeof LatentListQuery>
 
 export const LatentListItem = LatentRef.extend({
-  frequency: z.number().describe("share of the dataset's documents where the latent is present"),
+  frequency: z.number().describe("share of the dataset's (or slice's) documents where the latent is present"),
   documents: z.number().int().describe('documents where the latent is present'),
   mean: z.number().nullable().describe('mean pooled value over those documents (null when absent)'),
   max: z.number().describe('largest pooled value'),
@@ -195,15 +198,16 @@ export type LatentListItem = z.infer<typeof LatentListItem>
 
 export const LatentList = z.object({
   dataset: z.string(),
+  where: z.string().optional().describe('the slice listed (canonical text form); absent for the whole dataset'),
   encoder: z.string(),
-  documents: z.number().int(),
+  documents: z.number().int().describe("the dataset's (or slice's) documents"),
   q: z.string().optional(),
   embedder: z.string().nullable().describe('the embedder that matched q to labels (null without q)'),
   total: z
     .number()
     .int()
     .describe(
-      `latents in the whole list: present in the dataset (with q: among the ${LATENT_LIST_MATCHES} closest labels)`
+      `latents in the whole list: present in the dataset or slice (with q: among the ${LATENT_LIST_MATCHES} closest labels)`
     ),
   offset: z.number().int(),
   limit: z.number().int(),

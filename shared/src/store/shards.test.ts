@@ -14,7 +14,7 @@ import { writeDocumentsShard } from './documents/write.ts'
 import { writeLatentShards } from './latent-shards/write.ts'
 import { cscKey } from './latent-shards/csc.ts'
 import { sidecarLatentStats, slicePresenceCounts } from './latent-shards/slice-counts.ts'
-import { accumulatePresenceAndTop, presenceCountsOfRows, selectRows } from '../analysis/slice.ts'
+import { accumulatePresenceAndTop, presenceCountsOfRows, selectRows, valueStatsOfRows } from '../analysis/slice.ts'
 import { presence } from '../analysis/cooccurrence.ts'
 import type { DocumentColumns } from './documents/columns.ts'
 
@@ -359,6 +359,16 @@ test('sidecarLatentStats: counts and top values of a slice or of every document,
   const got = await sidecarLatentStats(store, PREFIX, files, rows, shape, { topK: K, chunkBytes: 4096 })
   assert.deepEqual(got?.docCount, docCount)
   assert.deepEqual(got?.topValues, topValues)
+  assert.equal(got?.sum, undefined, 'sums only when asked')
+  // Sums and maxima of the slice (a latent list's columns), as the rows of the CSR give them.
+  const withValues = await sidecarLatentStats(store, PREFIX, files, rows, shape, { values: true, chunkBytes: 4096 })
+  const reference = valueStatsOfRows(m, rows)
+  assert.deepEqual(withValues?.docCount, reference.docCount)
+  assert.deepEqual(withValues?.max, reference.max)
+  for (let l = 0; l < m.nLatents; l++) {
+    // Files are scanned concurrently, so a latent's values may be added in another order: equal to rounding.
+    assert.ok(Math.abs(withValues!.sum![l] - reference.sum[l]) <= 1e-9 * Math.max(1, reference.sum[l]), `latent ${l}`)
+  }
   // Presence under per-latent thresholds, for the slice and for every document.
   const minValue = Float32Array.from({ length: m.nLatents }, (_, l) => (l % 3) * 0.5)
   for (const [which, matrix] of [

@@ -1,4 +1,4 @@
-/** @module Latents: a dataset's latents, most frequent first or closest to a text by label, a page at a time, each linked to its page. */
+/** @module Latents: a dataset's (or a slice's) latents, most frequent first or closest to a text by label, a page at a time, each linked to its page. */
 import { useEffect, useState } from 'preact/hooks'
 import type { LatentList } from '@latentbase/shared/contract/latents'
 import { api, query } from '../api.ts'
@@ -8,8 +8,10 @@ import {
   Field,
   LatentLink,
   Page,
+  WhereField,
   fmt,
   setParams,
+  sliceError,
   useAction,
   useDatasets,
   type Route
@@ -20,14 +22,19 @@ const PAGE = 50
 export function LatentsView({ route }: { route: Route }) {
   const p = route.params
   const datasets = useDatasets()
-  const [form, setForm] = useState(() => ({ dataset: p.get('dataset') ?? '', q: p.get('q') ?? '' }))
+  const [form, setForm] = useState(() => ({
+    dataset: p.get('dataset') ?? '',
+    q: p.get('q') ?? '',
+    where: p.get('where') ?? ''
+  }))
   const [result, setResult] = useState<LatentList | null>(null)
   const load = useAction(async (offset: number) => {
     const q = form.q.trim()
-    setParams('latents', { dataset: form.dataset, q })
+    const where = form.where.trim()
+    setParams('latents', { dataset: form.dataset, q, where })
     setResult(
       await api<LatentList>(
-        `/latents?${query({ dataset: form.dataset, q, limit: String(PAGE), offset: String(offset) })}`
+        `/latents?${query({ dataset: form.dataset, q, where, limit: String(PAGE), offset: String(offset) })}`
       )
     )
   })
@@ -35,11 +42,12 @@ export function LatentsView({ route }: { route: Route }) {
   useEffect(() => {
     if (form.dataset) void load.run(0)
   }, [])
+  const whereError = sliceError(load.error, 'where')
   const shown = result ? `${result.offset + 1}-${result.offset + result.latents.length} of ${result.total}` : ''
   return (
     <Page
       title="Latents"
-      intro="A dataset's latents, most frequent first, or the ones whose labels are closest to some words; each opens its page."
+      intro="A dataset's (or a slice's) latents, most frequent first, or the ones whose labels are closest to some words; each opens its page."
     >
       <form
         class="card"
@@ -64,6 +72,12 @@ export function LatentsView({ route }: { route: Route }) {
               placeholder="e.g. prices, greetings"
             />
           </Field>
+          <WhereField
+            value={form.where}
+            onInput={v => setForm({ ...form, where: v })}
+            error={whereError}
+            dataset={form.dataset || undefined}
+          />
         </div>
         <div class="row-actions">
           <button type="submit" disabled={!form.dataset || load.pending}>
@@ -71,12 +85,12 @@ export function LatentsView({ route }: { route: Route }) {
           </button>
         </div>
       </form>
-      <ErrorBox error={load.error ?? datasets.error} />
+      <ErrorBox error={whereError ? datasets.error : (load.error ?? datasets.error)} />
       {result ? (
         <div class="card">
           <div class="row-actions spread">
             <p class="muted">
-              {shown} latents of {result.documents} documents
+              {shown} latents of {result.documents} documents{result.where ? ` in ${result.where}` : ''}
               {result.q ? ` · closest to "${result.q}"` : ' · most frequent first'}
             </p>
             <div class="row-actions">
@@ -114,7 +128,13 @@ export function LatentsView({ route }: { route: Route }) {
                 {result.latents.map(l => (
                   <tr key={l.latent} data-latent={l.latent}>
                     <td>
-                      <LatentLink latent={l.latent} dataset={result.dataset} label={l.label} peak={l.peak} />
+                      <LatentLink
+                        latent={l.latent}
+                        dataset={result.dataset}
+                        label={l.label}
+                        peak={l.peak}
+                        extra={result.where ? { where: result.where } : undefined}
+                      />
                     </td>
                     <td class="num">{fmt.pct(l.frequency)}</td>
                     <td class="num">{l.documents}</td>

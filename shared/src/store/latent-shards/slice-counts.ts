@@ -151,12 +151,16 @@ export interface SidecarLatentStats {
   docCount: Int32Array
   /** topValues[latent * topK + i]: the latent's i-th largest value (descending, 0 past its count); with `topK`. */
   topValues?: Float32Array
+  /** With `values`: each latent's sum and largest value over the documents counted (0 where none). */
+  sum?: Float64Array
+  max?: Float32Array
 }
 
 /**
  * Per-latent document counts over `rows` (ascending dataset rows; null: every document) of the entries with value > 0,
  * or value >= minValue[latent] when given, and with `topK` each latent's topK largest values: the statistics file's
- * `doc_count` and `top_values` for a slice, or presence under thresholds. One pass over the by-latent sidecars in
+ * `doc_count` and `top_values` for a slice, or presence under thresholds; with `values`, its `sum` and `max` too. One
+ * pass over the by-latent sidecars in
  * bounded chunks; null when a file has no sidecar or one cannot be read (the caller reads the by-document shards).
  */
 export async function sidecarLatentStats(
@@ -165,7 +169,7 @@ export async function sidecarLatentStats(
   byLatent: ShardFile[],
   rows: Int32Array | null,
   { nDocs, nLatents }: { nDocs: number; nLatents: number },
-  options: SliceCountsOptions & { topK?: number; minValue?: Float32Array } = {}
+  options: SliceCountsOptions & { topK?: number; minValue?: Float32Array; values?: boolean } = {}
 ): Promise<SidecarLatentStats | null> {
   if (!byLatent.every(f => f.cscBytes !== undefined)) return null
   const mask = rows ? new Uint8Array(nDocs) : null
@@ -174,6 +178,8 @@ export async function sidecarLatentStats(
   const K = options.topK ?? 0
   const topValues = K ? new Float32Array(nLatents * K) : undefined
   const minValue = options.minValue
+  const sum = options.values ? new Float64Array(nLatents) : undefined
+  const max = options.values ? new Float32Array(nLatents) : undefined
   const visit = (latent: number, docs: Int32Array, values: Float32Array, at: number, n: number) => {
     if (latent >= nLatents) return
     const floor = minValue ? minValue[latent] : 0
@@ -183,6 +189,10 @@ export async function sidecarLatentStats(
       const v = values[k + n]
       if (!(v > 0 && v >= floor) || (mask && mask[docs[k]] !== 1)) continue
       count++
+      if (sum && max) {
+        sum[latent] += v
+        if (v > max[latent]) max[latent] = v
+      }
       if (!topValues || !(v > topValues[base + K - 1])) continue
       let i = K - 1
       while (i > 0 && topValues[base + i - 1] < v) {
@@ -194,5 +204,5 @@ export async function sidecarLatentStats(
     docCount[latent] += count
   }
   if (!(await scanFilesWithRows(store, datasetPrefix, byLatent, rows ? [rows] : null, options, visit))) return null
-  return { docCount, ...(topValues ? { topValues } : {}) }
+  return { docCount, ...(topValues ? { topValues } : {}), ...(sum && max ? { sum, max } : {}) }
 }
