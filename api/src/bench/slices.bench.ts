@@ -1,6 +1,6 @@
 /**
  * @module `npm run bench:slices`: what a slice costs against the whole dataset, on a synthetic store (files on disk):
- * diff (independent, paired and length-controlled designs), latent page and correlations on a whole dataset, on a 50%
+ * diff (independent, paired and length-controlled designs), latent page, latents list and correlations on a whole dataset, on a 50%
  * metadata slice (from the facets, and counted from its rows), and on a latent slice.
  *
  * Usage: node --import tsx api/src/bench/slices.bench.ts [--docs 10000] [--latents 16384] [--active 300]
@@ -18,6 +18,7 @@ import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import type { AnalysisContext } from '../services/context.ts'
 import { runDiff } from '../services/diff-service.ts'
 import { getLatentPage } from '../services/latent-page-service.ts'
+import { listLatents } from '../services/latent-list-service.ts'
 import { computeCorrelations } from '../services/correlations-service.ts'
 import { syntheticCatalog, syntheticTopics, writeSyntheticDataset } from './synthetic-store.ts'
 
@@ -118,6 +119,17 @@ try {
     getLatentPage(ctx, latent, LatentPageQuery.parse({ dataset: 'a', examples: '0', where: half }))
   )
   report(`latent page ${latent}, 50% slice (its by-latent pages)`, pageHalf)
+
+  const list = await timed(() => listLatents(ctx, { dataset: 'a', limit: 50 }))
+  report('latents list, whole dataset (3 columns of the statistics file)', list, `${list.value.total} latents`)
+  const listHalf = await timed(() => listLatents(ctx, { dataset: 'a', where: half, limit: 50 }))
+  report('latents list, 50% slice (one pass over the by-latent sidecars)', listHalf, `${listHalf.value.total} latents`)
+  const listLatent = await timed(() => listLatents(ctx, { dataset: 'a', where: `latent ${latent}`, limit: 50 }))
+  report(
+    `latents list, slice latent ${latent}`,
+    listLatent,
+    `${listLatent.value.documents} documents, ${listLatent.value.total} latents`
+  )
 
   const corrQuery = { dataset: 'a', maxLabelSimilarity: '1' }
   const corr = await timed(() => computeCorrelations(ctx, CorrelationsQuery.parse(corrQuery)), 1)
