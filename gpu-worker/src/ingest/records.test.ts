@@ -146,6 +146,53 @@ describe('JSONL', () => {
     )
   })
 
+  test('chat messages given as the text field, or missed, fail saying to set messagesField', async () => {
+    const recs = Array.from({ length: 5 }, (_, i) => ({
+      id: i,
+      messages: [
+        { role: 'user', content: `question ${i}` },
+        { role: 'assistant', content: `answer ${i}` }
+      ]
+    }))
+    const path = await fixture('chat-as-text.jsonl', recs.map(r => JSON.stringify(r)).join('\n'))
+    await assert.rejects(
+      readAll({ url: path, textField: 'messages' }),
+      isSourceError('wrong-field', /textField "messages" holds chat messages: give it as messagesField/)
+    )
+    // The default textField ("text") is missing: the fields are named, and the one holding chat messages pointed out.
+    await assert.rejects(
+      readAll({ url: path }),
+      isSourceError(
+        'wrong-field',
+        /no field "text".*"id", "messages"; "messages" holds chat messages.*"messagesField": "messages"/
+      )
+    )
+    // Not a hint for a list that is not chat.
+    const tags = await fixture('tags.jsonl', '{"tags": ["a", "b"]}\n{"tags": ["c"]}\n')
+    await assert.rejects(readAll({ url: tags }), isSourceError('wrong-field', /"tags"$/))
+    const { docs } = await readAll({ url: path, messagesField: 'messages' })
+    assert.equal(docs.length, 5)
+  })
+
+  test('ShareGPT-style turns ({ from, value }) are read as chat messages', async () => {
+    const rec = {
+      conversations: [
+        { from: 'system', value: 'be brief' },
+        { from: 'human', value: 'hi' },
+        { from: 'gpt', value: 'hello' },
+        { from: 'tool', value: '42' }
+      ]
+    }
+    const path = await fixture('sharegpt.jsonl', JSON.stringify(rec))
+    const { docs } = await readAll({ url: path, messagesField: 'conversations' })
+    assert.deepEqual(docs[0].messages, [
+      { role: 'system', content: 'be brief' },
+      { role: 'user', content: 'hi' },
+      { role: 'assistant', content: 'hello' },
+      { role: 'tool', content: '42' }
+    ])
+  })
+
   test('a record longer than the cap is too-large', async () => {
     const path = await fixture('long.jsonl', JSON.stringify({ text: 'x'.repeat(5000) }))
     const it = readSourceDocuments({ url: path }, { allowLocal: true, maxRecordChars: 1000 })

@@ -120,20 +120,39 @@ function parseMessages(value: unknown): ChatMessage[] | string {
   if (v.length === 0) return 'messages is an empty list'
   const out: ChatMessage[] = []
   for (let i = 0; i < v.length; i++) {
-    const m = v[i] as { role?: unknown; content?: unknown } | null
+    const m = v[i] as { role?: unknown; content?: unknown; from?: unknown; value?: unknown } | null
     if (!m || typeof m !== 'object') return `message ${i} is not an object`
-    if (typeof m.role !== 'string' || m.role === '') return `message ${i} has no role`
-    const content = contentString(m.content)
+    // ShareGPT-style turns ({ from: "human" | "gpt", value }) are common in published chat data: read as role/content.
+    const sharegpt = m.role === undefined && m.content === undefined && typeof m.from === 'string'
+    const role = sharegpt ? (SHAREGPT_ROLES[m.from as string] ?? (m.from as string)) : m.role
+    if (typeof role !== 'string' || role === '') return `message ${i} has no role`
+    const content = contentString(sharegpt ? m.value : m.content)
     if (content === undefined) return `message ${i} has no text content`
-    out.push({ role: m.role, content })
+    out.push({ role, content })
   }
   return out
+}
+
+const SHAREGPT_ROLES: Record<string, string> = { human: 'user', gpt: 'assistant', system: 'system' }
+
+/** A field that holds chat messages (a non-empty list of role/content turns, or a JSON string of one), for hints. */
+function looksLikeChat(value: unknown): boolean {
+  if (typeof value === 'string' && !value.trimStart().startsWith('[')) return false
+  if (!Array.isArray(value) && typeof value !== 'string') return false
+  return Array.isArray(parseMessages(value))
+}
+
+/** What to set when the records hold chat messages in `field` (said with a wrong-field error). */
+function chatHint(field: string): string {
+  return `"${field}" holds chat messages: give it as messagesField ({ "messagesField": ${JSON.stringify(field)} }; poolRoles says whose turns are pooled, default ["assistant"])`
 }
 
 interface Extracted {
   doc?: SourceDocument
   skip?: SourceSkip
   lacksField?: Record<string, unknown>
+  /** The text field holds chat messages, not text. */
+  chatInText?: boolean
 }
 
 async function* extractDocuments(
@@ -181,7 +200,8 @@ async function* extractDocuments(
       continue
     }
     if (typeof text !== 'string') {
-      yield { skip: { skip: 'text-not-a-string', row, detail: typeof text } }
+      const chat = looksLikeChat(text)
+      yield { skip: { skip: 'text-not-a-string', row, detail: chat ? 'chat messages' : typeof text }, chatInText: chat }
       continue
     }
     if (text.trim() === '') {
@@ -206,6 +226,8 @@ async function* guardWrongField(
   let found = false
   let lacking = 0
   const seen = new Map<string, number>()
+  /** A field of the records lacking the text field that holds chat messages (checked on the first such record). */
+  let chatField: string | undefined
   const field = spec.messagesField ?? spec.textField
   const fail = () => {
     const fields = [...seen.entries()]
@@ -216,7 +238,8 @@ async function* guardWrongField(
     return new SourceError(
       'wrong-field',
       `${lacking === 1 ? 'the only record' : `the first ${lacking} records`} of ${name} ${lacking === 1 ? 'has' : 'have'} no field ${JSON.stringify(field)} (${what}); ` +
-        (fields.length ? `the records have the fields ${fields.join(', ')}` : 'the records have no fields')
+        (fields.length ? `the records have the fields ${fields.join(', ')}` : 'the records have no fields') +
+        (chatField !== undefined && spec.messagesField === undefined ? `; ${chatHint(chatField)}` : '')
     )
   }
   for await (const item of items) {
@@ -225,7 +248,11 @@ async function* guardWrongField(
       yield item.doc
       continue
     }
+    if (!found && item.chatInText) {
+      throw new SourceError('wrong-field', `${name}: textField ${chatHint(spec.textField)}, not as textField`)
+    }
     if (!found && item.lacksField) {
+      if (lacking === 0) chatField = Object.keys(item.lacksField).find(k => looksLikeChat(item.lacksField![k]))
       lacking++
       for (const k of Object.keys(item.lacksField)) seen.set(k, (seen.get(k) ?? 0) + 1)
       if (lacking >= n) throw fail()
