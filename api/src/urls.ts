@@ -8,6 +8,14 @@ export function checkSourceUrl(url: string, mode: 'local' | 'cloud'): void {
     parseOrThrow(url, 'source.url')
     return
   }
+  // hf://datasets/owner/name[@revision][/path]: a Hugging Face Hub dataset (the worker resolves it on the Hub's host).
+  if (/^hf:\/\/datasets\/[A-Za-z0-9][\w.-]*\/[\w.-]+(@[^/]+)?(\/.*)?$/.test(url)) return
+  if (/^hf:/i.test(url))
+    throw new ApiError(
+      422,
+      'unsupported-url',
+      `source.url "${url}" is not a Hub dataset URL: hf://datasets/owner/name (the whole dataset), hf://datasets/owner/name/path/to/file, or with @revision after the name`
+    )
   // upload://up_...: a file posted to POST /uploads (whether it exists for this tenant is checked by the dataset route).
   if (UPLOAD_URL.test(url)) return
   if (/^upload:/i.test(url))
@@ -21,8 +29,8 @@ export function checkSourceUrl(url: string, mode: 'local' | 'cloud'): void {
     422,
     'unsupported-url',
     mode === 'local'
-      ? `source.url must be an http(s):// URL, an upload:// URL, a file:// URL or an absolute path; got "${url}"`
-      : `source.url must be an http(s):// URL or an upload:// URL; got "${url}"`
+      ? `source.url must be an http(s):// URL, an hf://datasets/ URL, an upload:// URL, a file:// URL or an absolute path; got "${url}"`
+      : `source.url must be an http(s):// URL, an hf://datasets/ URL or an upload:// URL; got "${url}"`
   )
 }
 

@@ -52,6 +52,8 @@ export interface OpenSourceOptions {
   guard?: Omit<GuardOptions, 'method' | 'headers' | 'body' | 'signal' | 'timeoutMs' | 'idleTimeoutMs'>
   /** Where `upload://up_...` sources are read: the dataset's tenant's uploads in the object store (no other tenant's). */
   uploads?: { objects: ObjectStore; tenant: string }
+  /** Extra request headers for a URL (the Hub's token, for the Hub's hosts only); dropped on a redirect to another origin. */
+  headersFor?: (url: string) => Record<string, string>
 }
 
 /** A streamed source (everything but Parquet). Iterate `chunks` once; `close` releases it early. */
@@ -169,6 +171,24 @@ function rejectBinary(head: Uint8Array): void {
   }
 }
 
+/**
+ * A web page is not a dataset: read as text it would give a "ready" dataset of markup. Pages are what a browser's address
+ * bar holds (a Hub dataset's page, a GitHub file's page), so the message says which URL to give instead. An explicit
+ * `format` reads HTML files as the user asked.
+ */
+function rejectHtml(head: Uint8Array, name: string): void {
+  const start = new TextDecoder()
+    .decode(head.subarray(0, 512))
+    .replace(/^\uFEFF/, '')
+    .trimStart()
+    .toLowerCase()
+  if (!start.startsWith('<!doctype html') && !start.startsWith('<html')) return
+  throw new SourceError(
+    'bad-format',
+    `${name} is a web page (HTML), not a data file: give the URL of the file itself (a Hugging Face dataset: hf://datasets/owner/name, its page URL, or hf://datasets/owner/name/path/to/file; a GitHub file: its raw.githubusercontent.com URL), or set format: "text" to read the HTML as text`
+  )
+}
+
 function startsWith(bytes: Uint8Array, magic: number[]): boolean {
   if (bytes.length < magic.length) return false
   for (let i = 0; i < magic.length; i++) if (bytes[i] !== magic[i]) return false
@@ -254,6 +274,7 @@ export async function openSource(
   }
   try {
     rejectBinary(peeked.head)
+    if (!spec.format) rejectHtml(peeked.head, name)
   } catch (err) {
     await raw.close()
     throw err
@@ -345,7 +366,7 @@ async function openRaw(url: string, name: string, opts: OpenSourceOptions): Prom
 }
 
 /** Why fetch failed, in words a user can act on (undici hides the cause one or two levels down). */
-function describeFetchError(err: unknown, host: string): string {
+export function describeFetchError(err: unknown, host: string): string {
   let cause: unknown = err
   for (let i = 0; i < 4 && cause && typeof cause === 'object'; i++) {
     const code = (cause as { code?: unknown }).code
@@ -380,7 +401,7 @@ async function openHttp(url: string, name: string, opts: OpenSourceOptions): Pro
     // A GET: sent again on a fresh connection if a pooled one was reset under it (see shared/net/retry).
     response = await retryingFetch()(url, {
       signal: controller.signal,
-      headers: { 'user-agent': 'latentbase-worker' },
+      headers: { 'user-agent': 'latentbase-worker', ...opts.headersFor?.(url) },
       redirect: 'follow'
     })
   } catch (err) {
@@ -470,7 +491,7 @@ async function openGuardedHttp(url: string, name: string, opts: OpenSourceOption
   try {
     res = await guardedRequest(url, {
       ...opts.guard,
-      headers: { 'user-agent': 'latentbase-worker' },
+      headers: { 'user-agent': 'latentbase-worker', ...opts.headersFor?.(url) },
       signal: opts.signal,
       timeoutMs: opts.connectTimeoutMs ?? 30_000,
       idleTimeoutMs: opts.idleTimeoutMs ?? 60_000,

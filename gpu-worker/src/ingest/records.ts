@@ -1,7 +1,9 @@
 /** @module Streams the documents of a dataset source (JSONL, JSON array, CSV, Parquet, plain text) as records, skipping bad ones with a reason. */
 import type { input } from 'zod'
 import { SourceSpec, type ChatMessage } from '@latentbase/shared/contract/dataset'
-import { openSource, SourceError, type OpenSourceOptions } from './open-source.ts'
+import { guardedFetch } from '@latentbase/shared/net/url-guard'
+import { describeFetchError, openSource, SourceError, type OpenSourceOptions } from './open-source.ts'
+import { hubHeaders, hubOptionsFromEnv, listHubDataset, sourceTarget, type HubOptions } from './hub.ts'
 import { csvRecords } from './formats/csv.ts'
 import { jsonRecords } from './formats/json.ts'
 import { jsonlRecords } from './formats/jsonl.ts'
@@ -19,6 +21,10 @@ export interface ReadSourceOptions extends OpenSourceOptions {
   wrongFieldAfter?: number
   /** Largest single record, in characters (default 64 Mi). */
   maxRecordChars?: number
+  /** Where Hugging Face Hub sources are read, and the token (default: HF_ENDPOINT, HF_TOKEN from the environment). */
+  hub?: HubOptions
+  /** Told what a source that names a whole Hub dataset was read as (config, split, files). */
+  log?: (line: string) => void
 }
 
 /** A source spec as given (defaults not yet applied). */
@@ -36,17 +42,70 @@ export async function* readSourceDocuments(
 ): AsyncGenerator<SourceRecord> {
   const spec = SourceSpec.parse(input)
   const maxRecordChars = opts.maxRecordChars ?? DEFAULT_MAX_RECORD_CHARS
-  const source = await openSource({ url: spec.url, format: spec.format, textField: spec.textField }, opts)
-  try {
-    let raw: AsyncIterable<RawRecord>
-    if (source.kind === 'file') raw = parquetRecords(source, spec)
-    else if (source.format === 'jsonl') raw = jsonlRecords(source, maxRecordChars)
-    else if (source.format === 'json') raw = jsonRecords(source, maxRecordChars)
-    else if (source.format === 'csv') raw = csvRecords(source, spec.url, maxRecordChars)
-    else raw = textRecords(source, spec.textUnit, spec.textField, maxRecordChars)
-    yield* guardWrongField(extractDocuments(raw, spec, opts.signal), spec, source.name, opts.wrongFieldAfter ?? 20)
-  } finally {
-    await source.close()
+  const hub = opts.hub ?? hubOptionsFromEnv()
+  const target = sourceTarget(spec.url, hub)
+  let urls = [target.kind === 'file' ? target.url : '']
+  let name: string | undefined
+  let format = spec.format
+  if (target.kind === 'hub-dataset') {
+    if (format && format !== 'parquet')
+      throw new SourceError(
+        'bad-format',
+        `a whole Hub dataset is read from the Parquet files the Hub converts it to: leave format out, or give one of its files (hf://datasets/${target.dataset}/<path>) to read it as ${format}`
+      )
+    const listing = await listHubDataset(target, hub, hubJsonGetter(opts))
+    urls = listing.urls
+    format = 'parquet'
+    name = `hf://datasets/${target.dataset} (config "${listing.config}", split "${listing.split}")`
+    opts.log?.(
+      `${name}: ${urls.length} Parquet file(s) of the Hub's conversion${listing.partial ? ' (partial: the Hub converted only the first 5 GB of this split)' : ''}`
+    )
+  }
+  const headersFor = (url: string) => hubHeaders(url, hub)
+  // Every file's records in turn, numbered on from the previous file's (rows are positions in the whole source).
+  async function* records(): AsyncGenerator<RawRecord> {
+    let rowOffset = 0
+    for (const url of urls) {
+      const source = await openSource({ url, format, textField: spec.textField }, { ...opts, headersFor })
+      name ??= source.name
+      let rows = 0
+      try {
+        let raw: AsyncIterable<RawRecord>
+        if (source.kind === 'file') raw = parquetRecords(source, spec)
+        else if (source.format === 'jsonl') raw = jsonlRecords(source, maxRecordChars)
+        else if (source.format === 'json') raw = jsonRecords(source, maxRecordChars)
+        else if (source.format === 'csv') raw = csvRecords(source, url, maxRecordChars)
+        else raw = textRecords(source, spec.textUnit, spec.textField, maxRecordChars)
+        for await (const r of raw) {
+          rows = Math.max(rows, r.row + 1)
+          yield rowOffset ? { ...r, row: r.row + rowOffset } : r
+        }
+      } finally {
+        await source.close()
+      }
+      rowOffset += rows
+    }
+  }
+  yield* guardWrongField(
+    extractDocuments(records(), spec, opts.signal),
+    spec,
+    () => name ?? spec.url,
+    opts.wrongFieldAfter ?? 20
+  )
+}
+
+/** GET a JSON document from the Hub's viewer, through the URL guard in cloud mode. */
+function hubJsonGetter(opts: ReadSourceOptions) {
+  return async (url: string, headers: Record<string, string>) => {
+    const get = opts.guard ? guardedFetch(opts.guard) : fetch
+    let res: Response
+    try {
+      res = await get(url, { headers: { 'user-agent': 'latentbase-worker', ...headers }, signal: opts.signal })
+    } catch (err) {
+      if (opts.signal?.aborted) throw opts.signal.reason
+      throw new SourceError('unreachable', `${describeFetchError(err, new URL(url).host)} (${url})`, { cause: err })
+    }
+    return { status: res.status, body: await res.json().catch(() => null) }
   }
 }
 
@@ -220,7 +279,7 @@ async function* extractDocuments(
 async function* guardWrongField(
   items: AsyncIterable<Extracted>,
   spec: SourceSpec,
-  name: string,
+  nameOf: () => string,
   n: number
 ): AsyncGenerator<SourceRecord> {
   let found = false
@@ -230,6 +289,7 @@ async function* guardWrongField(
   let chatField: string | undefined
   const field = spec.messagesField ?? spec.textField
   const fail = () => {
+    const name = nameOf()
     const fields = [...seen.entries()]
       .sort((a, b) => b[1] - a[1])
       .slice(0, 40)
@@ -249,7 +309,7 @@ async function* guardWrongField(
       continue
     }
     if (!found && item.chatInText) {
-      throw new SourceError('wrong-field', `${name}: textField ${chatHint(spec.textField)}, not as textField`)
+      throw new SourceError('wrong-field', `${nameOf()}: textField ${chatHint(spec.textField)}, not as textField`)
     }
     if (!found && item.lacksField) {
       if (lacking === 0) chatField = Object.keys(item.lacksField).find(k => looksLikeChat(item.lacksField![k]))

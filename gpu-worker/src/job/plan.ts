@@ -58,7 +58,8 @@ async function planParts(record: DatasetRecord, opts: EncodeOptions): Promise<En
           allowLocal: opts.allowLocalSources,
           signal: opts.signal,
           guard: opts.sourceGuard,
-          uploads: { objects, tenant: record.tenant }
+          uploads: { objects, tenant: record.tenant },
+          log
         })
   for await (const item of source) {
     opts.signal?.throwIfAborted()

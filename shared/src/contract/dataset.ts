@@ -13,7 +13,7 @@ export const SourceSpec = z.object({
     .string()
     .min(1)
     .describe(
-      'http(s):// URL, upload://up_... (a file posted to POST /uploads), or (local mode) file:// URL or absolute path'
+      'http(s):// URL, hf://datasets/owner/name[@revision][/path] (a Hugging Face dataset: without a path, its Parquet conversion, config "default" and split "train" unless a viewer URL .../viewer/CONFIG/SPLIT names them), upload://up_... (a file posted to POST /uploads), or (local mode) file:// URL or absolute path'
     ),
   format: SourceFormat.optional().describe('guessed from the URL extension and content when absent'),
   textField: z.string().min(1).default('text'),

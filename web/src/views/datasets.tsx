@@ -449,7 +449,7 @@ function CreateDataset({ onCreated }: { onCreated: () => void }) {
       {mode === 'url' ? (
         <Field
           label="Source URL"
-          hint="http(s):// URL (local mode also: file:// or an absolute path); .jsonl, .json, .csv, .parquet, .txt, optionally .gz"
+          hint="http(s):// URL of a file (.jsonl, .json, .csv, .parquet, .txt, optionally .gz), a Hugging Face dataset (hf://datasets/owner/name, its page or viewer URL), local mode also file:// or an absolute path"
         >
           <input
             type="text"
