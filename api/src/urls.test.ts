@@ -2,7 +2,7 @@
 import { test } from 'node:test'
 import assert from 'node:assert/strict'
 import { ApiError } from './problem.ts'
-import { checkSourceUrl } from './urls.ts'
+import { checkSourceSpec, checkSourceUrl } from './urls.ts'
 
 const refused = (url: string, mode: 'local' | 'cloud', message: RegExp) =>
   assert.throws(
@@ -26,4 +26,18 @@ test('Hub datasets are accepted in both modes; other hf:// URLs and schemes are 
   }
   checkSourceUrl('/data/a.jsonl', 'local')
   refused('/data/a.jsonl', 'cloud', /http\(s\):\/\/ URL, an hf:\/\/datasets\/ URL or an upload:\/\/ URL/)
+})
+
+test('a sample seed needs a sample size, and a sample is bounded', () => {
+  checkSourceSpec({})
+  checkSourceSpec({ maxDocuments: 5 })
+  checkSourceSpec({ maxDocuments: 5, sampleSeed: 0 })
+  const refusedSpec = (spec: { maxDocuments?: number; sampleSeed?: number }, message: RegExp) =>
+    assert.throws(
+      () => checkSourceSpec(spec),
+      (err: unknown) =>
+        err instanceof ApiError && err.status === 422 && err.code === 'invalid-source' && message.test(err.message)
+    )
+  refusedSpec({ sampleSeed: 1 }, /give source.maxDocuments too/)
+  refusedSpec({ sampleSeed: 1, maxDocuments: 5_000_000 }, /at most 1,000,000/)
 })

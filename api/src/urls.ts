@@ -1,6 +1,13 @@
 /** @module Which dataset and webhook URLs a deployment accepts. */
 import { UPLOAD_URL } from '@latentbase/shared/contract/upload'
+import { sourceSpecProblem } from '@latentbase/shared/contract/dataset'
 import { ApiError } from './problem.ts'
+
+/** A source spec's other settings that must agree (checked before queueing, so the answer is a 422, not a failed job). */
+export function checkSourceSpec(spec: { maxDocuments?: number; sampleSeed?: number }): void {
+  const problem = sourceSpecProblem(spec)
+  if (problem) throw new ApiError(422, 'invalid-source', problem)
+}
 
 /** Local mode reads http(s), file:// and absolute paths; cloud mode only http(s) (SSRF checks live in the fetcher). */
 export function checkSourceUrl(url: string, mode: 'local' | 'cloud'): void {

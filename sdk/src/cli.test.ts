@@ -115,6 +115,27 @@ test('datasets create --wait shows progress lines off a terminal, a bar on one, 
   assert.equal(bar.json().status, 'ready')
   assert.match(bar.json().source.url, /^upload:\/\/up_/)
 
+  // A sample of the source: a seeded uniform one, or the first documents; a seed alone is refused before queueing.
+  const sampled = await cli([
+    'datasets',
+    'create',
+    `file://${file}`,
+    '--max-documents',
+    '4',
+    '--sample-seed',
+    '2',
+    '--wait',
+    '--json'
+  ])
+  assert.equal(sampled.code, EXIT.ok, sampled.stderr)
+  assert.equal(sampled.json().stats.documents, 4)
+  assert.deepEqual(sampled.json().stats.skipped, { 'not-sampled': 2 })
+  const first = await cli(['datasets', 'create', `file://${file}`, '--max-documents', '2', '--wait', '--json'])
+  assert.equal(first.json().stats.documents, 2)
+  const seedOnly = await cli(['datasets', 'create', `file://${file}`, '--sample-seed', '2'])
+  assert.equal(seedOnly.code, EXIT.refused)
+  assert.match(seedOnly.stderr, /give source.maxDocuments too/)
+
   assert.equal((await cli(['datasets', 'delete', id])).code, EXIT.ok)
   const gone = await cli(['datasets', 'get', id])
   assert.equal(gone.code, EXIT.notFound)

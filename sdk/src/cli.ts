@@ -171,10 +171,10 @@ export async function sourceForLocalFile(client: LatentbaseClient, path: string)
 }
 
 async function sourceArg(ctx: Ctx, arg: string): Promise<string> {
-  if (/^(https?|file|s3):\/\//i.test(arg)) return arg
+  if (/^(https?|file|s3|hf|upload):\/\//i.test(arg)) return arg
   const info = await stat(arg).catch(() => null)
   if (info?.isFile()) return sourceForLocalFile(ctx.client, arg)
-  throw new UsageError(`"${arg}" is neither a URL (https://..., file://...) nor a file`)
+  throw new UsageError(`"${arg}" is neither a URL (https://..., hf://datasets/..., file://...) nor a file`)
 }
 
 /** The source spec of `datasets create` and `datasets append` from their options. */
@@ -185,7 +185,9 @@ function sourceSpecOf(url: string, v: Record<string, unknown>) {
     ...(v['text-field'] ? { textField: String(v['text-field']) } : {}),
     ...(v['id-field'] ? { idField: String(v['id-field']) } : {}),
     ...(v['metadata-field'] ? { metadataFields: v['metadata-field'] as string[] } : {}),
-    ...(v['messages-field'] ? { messagesField: String(v['messages-field']) } : {})
+    ...(v['messages-field'] ? { messagesField: String(v['messages-field']) } : {}),
+    ...(v['max-documents'] !== undefined ? { maxDocuments: int('max-documents', v['max-documents']) } : {}),
+    ...(v['sample-seed'] !== undefined ? { sampleSeed: int('sample-seed', v['sample-seed']) } : {})
   }
 }
 
@@ -267,7 +269,7 @@ async function waitFor(ctx: Ctx, id: string, timeoutSeconds: number): Promise<Da
 const COMMANDS: Record<string, Command> = {
   'datasets create': {
     usage:
-      'datasets create <url|file> [--name NAME] [--encoder ID] [--format F] [--text-field F] [--id-field F] [--metadata-field F]... [--wait [--timeout S]]',
+      'datasets create <url|file> [--name NAME] [--encoder ID] [--format F] [--text-field F] [--id-field F] [--metadata-field F]... [--messages-field F] [--max-documents N [--sample-seed S]] [--wait [--timeout S]]',
     summary: 'queue a dataset for encoding from a URL',
     options: {
       name: { type: 'string' },
@@ -277,10 +279,12 @@ const COMMANDS: Record<string, Command> = {
       'id-field': { type: 'string' },
       'metadata-field': { type: 'string', multiple: true },
       'messages-field': { type: 'string' },
+      'max-documents': { type: 'string' },
+      'sample-seed': { type: 'string' },
       wait: { type: 'boolean', default: false },
       timeout: { type: 'string' }
     },
-    help: 'With --wait, shows a progress bar (on a terminal; lines otherwise, on stderr) and prints the ready dataset.',
+    help: 'A URL may be a Hugging Face dataset (hf://datasets/owner/name). --max-documents N: encode the first N documents, or with --sample-seed S a seeded uniform sample of N. With --wait, shows a progress bar (on a terminal; lines otherwise, on stderr) and prints the ready dataset.',
     async run(ctx, args, v) {
       need(args, 1, 'the dataset source: a URL')
       const url = await sourceArg(ctx, args[0])
@@ -295,7 +299,7 @@ const COMMANDS: Record<string, Command> = {
   },
   'datasets append': {
     usage:
-      'datasets append <id> <url|file> [--format F] [--text-field F] [--id-field F] [--metadata-field F]... [--messages-field F] [--wait [--timeout S]]',
+      'datasets append <id> <url|file> [--format F] [--text-field F] [--id-field F] [--metadata-field F]... [--messages-field F] [--max-documents N [--sample-seed S]] [--wait [--timeout S]]',
     summary: 'append documents to a ready dataset as a new version (analyses take <id>@<version>)',
     options: {
       format: { type: 'string' },
@@ -303,6 +307,8 @@ const COMMANDS: Record<string, Command> = {
       'id-field': { type: 'string' },
       'metadata-field': { type: 'string', multiple: true },
       'messages-field': { type: 'string' },
+      'max-documents': { type: 'string' },
+      'sample-seed': { type: 'string' },
       wait: { type: 'boolean', default: false },
       timeout: { type: 'string' }
     },

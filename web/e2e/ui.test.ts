@@ -283,6 +283,9 @@ test('a dropped file is uploaded and becomes a ready dataset', async () => {
   await page.waitForSelector('[data-testid=dropzone] >> text=dropped.jsonl')
   await page.fill('input[name=textField]', 'body')
   await page.fill('input[name=idField]', 'id')
+  // A sample at least as large as the file keeps every document; the spec says what was asked.
+  await page.fill('input[name=maxDocuments]', '12')
+  await page.fill('input[name=sampleSeed]', '5')
   await page.fill('input[name=metadataFields]', 'topic')
   await page.click('main form button[type=submit]')
   await page.waitForSelector('[role=status] >> text=Queued dropped.jsonl')
@@ -292,8 +295,12 @@ test('a dropped file is uploaded and becomes a ready dataset', async () => {
   await page.screenshot({ path: join(SHOTS, 'datasets-progress-1280.png'), fullPage: true })
   await row.locator('.badge.ready').waitFor()
   const id = await row.getAttribute('data-id')
-  const d = await json<{ stats: { documents: number }; source: { url: string } }>(`/datasets/${id}`)
+  const d = await json<{
+    stats: { documents: number }
+    source: { url: string; maxDocuments?: number; sampleSeed?: number }
+  }>(`/datasets/${id}`)
   assert.equal(d.stats.documents, 12)
+  assert.deepEqual([d.source.maxDocuments, d.source.sampleSeed], [12, 5])
   assert.match(d.source.url, /^upload:\/\/up_/)
   assert.equal(
     (await json<{ id: string; metadata: { topic: string } }>(`/datasets/${id}/documents/0`)).metadata.topic,

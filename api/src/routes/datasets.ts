@@ -26,7 +26,7 @@ import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-d
 import { withLiveProgress } from '@latentbase/shared/store/encode-progress'
 import type { AppEnv, Deps } from '../deps.ts'
 import { ApiError, problemResponse } from '../problem.ts'
-import { checkSourceUrl, checkWebhookUrl } from '../urls.ts'
+import { checkSourceSpec, checkSourceUrl, checkWebhookUrl } from '../urls.ts'
 import { readUploadMeta, uploadIdOf } from '@latentbase/shared/store/uploads'
 import { checkIdempotencyKey, idempotentDatasetId, withIdempotency } from '../idempotency.ts'
 
@@ -131,7 +131,10 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
           `unknown encoder "${req.encoder}"; available: ${known} (GET /encoders)`
         )
       }
-      if (req.source) checkSourceUrl(req.source.url, deps.mode)
+      if (req.source) {
+        checkSourceUrl(req.source.url, deps.mode)
+        checkSourceSpec(req.source)
+      }
       const uploadId = req.source ? uploadIdOf(req.source.url) : null
       // Looked up under the caller's tenant only: another tenant's upload id is not found here.
       const upload = uploadId ? await readUploadMeta(deps.objects, tenant, uploadId) : null

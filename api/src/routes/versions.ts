@@ -14,7 +14,7 @@ import { sha256HexAsync } from '@latentbase/shared/util/sha256'
 import { mapLimit } from '@latentbase/shared/util/map-limit'
 import type { AppEnv, Deps } from '../deps.ts'
 import { ApiError, problemResponse } from '../problem.ts'
-import { checkSourceUrl } from '../urls.ts'
+import { checkSourceSpec, checkSourceUrl } from '../urls.ts'
 import { checkIdempotencyKey, withIdempotency } from '../idempotency.ts'
 import { toView } from './datasets.ts'
 import { loadDatasetRecord } from '../services/ready-dataset.ts'
@@ -131,7 +131,10 @@ export function registerVersionRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
       const { id } = c.req.valid('param')
       const req = c.req.valid('json')
       const tenant = c.get('tenant')
-      if (req.source) checkSourceUrl(req.source.url, deps.mode)
+      if (req.source) {
+        checkSourceUrl(req.source.url, deps.mode)
+        checkSourceSpec(req.source)
+      }
       const uploadId = req.source ? uploadIdOf(req.source.url) : null
       if (uploadId && !(await readUploadMeta(deps.objects, tenant, uploadId))) {
         throw new ApiError(

@@ -1,5 +1,6 @@
 /** @module The plan step of an encoding: read the source once, keep the documents that can be pooled, stage them as parts. */
-import type { DatasetRecord, SourceSpec } from '@latentbase/shared/contract/dataset'
+import { sourceSpecProblem, type DatasetRecord, type SourceSpec } from '@latentbase/shared/contract/dataset'
+import { mulberry32 } from '@latentbase/shared/util/random'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { layout } from '@latentbase/shared/store/layout'
 import { DatasetDeletedError } from '@latentbase/shared/store/dataset-store'
@@ -51,6 +52,22 @@ async function planParts(record: DatasetRecord, opts: EncodeOptions): Promise<En
     lines = []
     lineTokens = 0
   }
+  const spec = 'inline' in record.source ? null : (record.source as SourceSpec)
+  const problem = spec && sourceSpecProblem(spec)
+  if (problem) throw new PermanentJobError('invalid-source', problem)
+  const maxDocuments = spec?.maxDocuments ?? Number.POSITIVE_INFINITY
+  // A seeded reservoir (Algorithm R) over the usable documents: uniform over the whole source, whatever its order.
+  const sample =
+    spec?.sampleSeed !== undefined
+      ? { rand: mulberry32(spec.sampleSeed), seen: 0, kept: [] as Array<{ seq: number; line: string; tokens: number }> }
+      : null
+  const keep = async (line: string, tokenCount: number) => {
+    lines.push(line)
+    documents++
+    tokens += tokenCount
+    lineTokens += tokenCount
+    if (lines.length >= partDocuments || lineTokens >= partTokens) await flush()
+  }
   const source: AsyncIterable<SourceDocument | { skip: string }> =
     'inline' in record.source
       ? readInlineDocuments(objects, layout.inlineInput(record.tenant, record.id))
@@ -79,18 +96,27 @@ async function planParts(record: DatasetRecord, opts: EncodeOptions): Promise<En
       skipped['nothing-to-pool'] = (skipped['nothing-to-pool'] ?? 0) + 1
       continue
     }
-    lines.push(
-      JSON.stringify({
-        id: item.id,
-        ...(item.text !== undefined ? { text: item.text } : {}),
-        ...(item.messages ? { messages: item.messages } : {}),
-        metadata: item.metadata ?? {}
-      })
-    )
-    documents++
-    tokens += prep.tokenCount
-    lineTokens += prep.tokenCount
-    if (lines.length >= partDocuments || lineTokens >= partTokens) await flush()
+    const line = JSON.stringify({
+      id: item.id,
+      ...(item.text !== undefined ? { text: item.text } : {}),
+      ...(item.messages ? { messages: item.messages } : {}),
+      metadata: item.metadata ?? {}
+    })
+    if (sample) {
+      const seq = sample.seen++
+      const at = sample.kept.length < maxDocuments ? sample.kept.length : Math.floor(sample.rand() * (seq + 1))
+      if (at < maxDocuments) sample.kept[at] = { seq, line, tokens: prep.tokenCount }
+      continue
+    }
+    await keep(line, prep.tokenCount)
+    // The first maxDocuments: leaving the loop closes the source, so the rest is never downloaded.
+    if (documents >= maxDocuments) break
+  }
+  if (sample) {
+    sample.kept.sort((a, b) => a.seq - b.seq)
+    for (const k of sample.kept) await keep(k.line, k.tokens)
+    if (sample.seen > sample.kept.length) skipped['not-sampled'] = sample.seen - sample.kept.length
+    log(`sampled ${sample.kept.length} of ${sample.seen} usable documents (seed ${spec!.sampleSeed})`)
   }
   await flush()
   if (documents === 0) {

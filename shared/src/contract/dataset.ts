@@ -4,6 +4,9 @@ import { VersionInfo, Watch } from './version-info.ts'
 import { LatentPeak } from './latents.ts'
 
 export const INLINE_DOCUMENTS_MAX = 1000
+/** source.maxDocuments at most; with sampleSeed, SAMPLE_DOCUMENTS_MAX (the sample is held in memory while the source is read). */
+export const MAX_DOCUMENTS_LIMIT = 100_000_000
+export const SAMPLE_DOCUMENTS_MAX = 1_000_000
 
 export const SourceFormat = z.enum(['jsonl', 'json', 'csv', 'parquet', 'text'])
 export type SourceFormat = z.infer<typeof SourceFormat>
@@ -24,9 +27,36 @@ export const SourceSpec = z.object({
   textUnit: z
     .enum(['line', 'paragraph', 'file'])
     .default('paragraph')
-    .describe('plain text only: one document per line, per blank-line-separated paragraph, or the whole file')
+    .describe('plain text only: one document per line, per blank-line-separated paragraph, or the whole file'),
+  maxDocuments: z
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_DOCUMENTS_LIMIT)
+    .optional()
+    .describe(
+      'encode at most this many documents: the first ones (reading stops there), or with sampleSeed a uniform random sample of the whole source, kept in source order'
+    ),
+  sampleSeed: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 32 - 1)
+    .optional()
+    .describe(
+      'with maxDocuments: take a seeded uniform random sample instead of the first documents (a sorted source, e.g. by label, is not biased by its order); the same seed and source give the same sample'
+    )
 })
 export type SourceSpec = z.infer<typeof SourceSpec>
+
+/** Why a source spec cannot be used, or null (checked by the API before queueing, and by the worker). */
+export function sourceSpecProblem(spec: { maxDocuments?: number; sampleSeed?: number }): string | null {
+  if (spec.sampleSeed !== undefined && spec.maxDocuments === undefined)
+    return 'source.sampleSeed samples maxDocuments documents: give source.maxDocuments too'
+  if (spec.sampleSeed !== undefined && spec.maxDocuments! > SAMPLE_DOCUMENTS_MAX)
+    return `source.maxDocuments with sampleSeed is at most ${SAMPLE_DOCUMENTS_MAX.toLocaleString('en-US')} (the sample is held until the source is read); without sampleSeed the first documents are taken, up to ${MAX_DOCUMENTS_LIMIT.toLocaleString('en-US')}`
+  return null
+}
 
 export const ChatMessage = z.object({ role: z.string().min(1), content: z.string() })
 export type ChatMessage = z.infer<typeof ChatMessage>

@@ -350,6 +350,8 @@ function CreateDataset({ onCreated }: { onCreated: () => void }) {
     chat: false,
     messagesField: 'messages',
     poolRoles: 'assistant',
+    maxDocuments: '',
+    sampleSeed: '',
     encoder: 'demo',
     pooling: 'max',
     outlierNormRatio: '100',
@@ -386,7 +388,9 @@ function CreateDataset({ onCreated }: { onCreated: () => void }) {
       metadataFields: splitList(f.metadataFields),
       ...(f.format ? { format: f.format } : {}),
       ...(f.idField ? { idField: f.idField } : {}),
-      ...(f.chat ? { messagesField: f.messagesField, poolRoles: splitList(f.poolRoles) } : {})
+      ...(f.chat ? { messagesField: f.messagesField, poolRoles: splitList(f.poolRoles) } : {}),
+      ...(f.maxDocuments ? { maxDocuments: Number(f.maxDocuments) } : {}),
+      ...(f.maxDocuments && f.sampleSeed !== '' ? { sampleSeed: Number(f.sampleSeed) } : {})
     }
     const body = {
       ...(name ? { name } : {}),
@@ -565,6 +569,29 @@ function CreateDataset({ onCreated }: { onCreated: () => void }) {
             name="outlierNormRatio"
             value={f.outlierNormRatio}
             onInput={set('outlierNormRatio')}
+          />
+        </Field>
+        <Field label="Max documents" hint="optional: encode only the first N documents (or a sample of N, below)">
+          <input
+            type="number"
+            min="1"
+            step="1"
+            name="maxDocuments"
+            value={f.maxDocuments}
+            onInput={set('maxDocuments')}
+            placeholder="all"
+          />
+        </Field>
+        <Field label="Sample seed" hint="with max documents: a seeded uniform sample of the whole source instead">
+          <input
+            type="number"
+            min="0"
+            step="1"
+            name="sampleSeed"
+            value={f.sampleSeed}
+            onInput={set('sampleSeed')}
+            disabled={!f.maxDocuments}
+            placeholder="first N"
           />
         </Field>
       </div>
