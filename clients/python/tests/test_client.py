@@ -86,10 +86,15 @@ class ClientTests(unittest.TestCase):
             self.assertEqual(upload.filename, "notes.jsonl")
             self.assertEqual(upload.bytes, os.path.getsize(path))
             created = self.lb.datasets.create_from_file(path, name="uploaded")
+            sampled = self.lb.datasets.create(source=upload.url, max_documents=3, sample_seed=4)
         ready = self.lb.datasets.wait_until_ready(created.id, timeout=300, interval=0.05)
         self.assertEqual(ready.stats["documents"], 5)
         self.assertTrue(ready.raw["source"]["url"].startswith("upload://"))
         self.lb.datasets.delete(created.id)
+        # Keyword source options are sent in the API's spelling: a seeded sample of 3 of the 5 notes.
+        sample = self.lb.datasets.wait_until_ready(sampled.id, timeout=300, interval=0.05)
+        self.assertEqual(sample.stats["documents"], 3)
+        self.assertEqual(sample.stats["skipped"], {"not-sampled": 2})
 
     def test_a_failed_encoding_raises_with_its_reason(self):
         created = self.lb.datasets.create(source="file:///nonexistent/latentbase-python-test.jsonl")
