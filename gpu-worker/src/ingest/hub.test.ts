@@ -131,6 +131,8 @@ describe('a loopback Hub', () => {
       type: 'application/x-ndjson'
     }
     files['/about'] = { body: '  <!DOCTYPE html>\n<html><body>a page</body></html>', type: 'text/html' }
+    files['/blob/data.jsonl'] = files['/about']
+    files['/mail.txt'] = { body: '<html><body>an e-mail in HTML</body></html>\n', type: 'text/plain' }
   })
   after(() => close())
 
@@ -212,5 +214,8 @@ describe('a loopback Hub', () => {
       isSourceError('bad-format', /web page \(HTML\), not a data file/)
     )
     assert.equal((await read({ url: `${base}/about`, format: 'text', textUnit: 'file' })).docs.length, 1)
+    // A GitHub-style page whose URL ends in .jsonl is refused too; a .txt of HTML is the user's text.
+    await assert.rejects(read({ url: `${base}/blob/data.jsonl` }), isSourceError('bad-format', /web page \(HTML\)/))
+    assert.equal((await read({ url: `${base}/mail.txt`, textUnit: 'file' })).docs.length, 1)
   })
 })

@@ -174,7 +174,7 @@ function rejectBinary(head: Uint8Array): void {
 /**
  * A web page is not a dataset: read as text it would give a "ready" dataset of markup. Pages are what a browser's address
  * bar holds (a Hub dataset's page, a GitHub file's page), so the message says which URL to give instead. An explicit
- * `format` reads HTML files as the user asked.
+ * `format`, or a text file's extension, reads HTML as the user asked.
  */
 function rejectHtml(head: Uint8Array, name: string): void {
   const start = new TextDecoder()
@@ -274,7 +274,9 @@ export async function openSource(
   }
   try {
     rejectBinary(peeked.head)
-    if (!spec.format) rejectHtml(peeked.head, name)
+    // A page where data was expected: no format given and none or a data format named by the extension (a .txt of
+    // HTML e-mails is the user's text, and is read as such).
+    if (!spec.format && fromName.format !== 'text') rejectHtml(peeked.head, name)
   } catch (err) {
     await raw.close()
     throw err
