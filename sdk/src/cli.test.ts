@@ -177,6 +177,10 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   assert.match(listTable, new RegExp(`\\n${frequent[0].latent}\\s`))
   const closest = await cli(['latents', demo.spam, '--q', 'click here', '--limit', '2'])
   assert.match(closest.stdout, /closest to "click here"/)
+  const rarest = await cli(['latents', demo.spam, '--sort', 'rare', '--limit', '3'])
+  assert.match(rarest.stdout, /, rarest first\n/)
+  const rareJson = (await cli(['latents', demo.spam, '--sort', 'rare', '--limit', '3', '--json'])).json()
+  assert.ok(rareJson.latents[0].documents <= frequent[2].documents)
   // A slice: the documents where the least frequent of the three fires; it is in every one of them.
   const rare = frequent[2]
   const sliced = await cli(['latents', demo.spam, '--where', `latent ${rare.latent} > 0`, '--limit', '500', '--json'])

@@ -266,6 +266,14 @@ async function waitFor(ctx: Ctx, id: string, timeoutSeconds: number): Promise<Da
   }
 }
 
+/** How a latent list without q is ordered, in words. */
+const SORT_WORDS = {
+  frequent: 'most frequent first',
+  rare: 'rarest first',
+  max: 'largest max first',
+  mean: 'largest mean first'
+}
+
 const COMMANDS: Record<string, Command> = {
   'datasets create': {
     usage:
@@ -483,11 +491,12 @@ const COMMANDS: Record<string, Command> = {
     }
   },
   latents: {
-    usage: 'latents <dataset> [--q TEXT] [--where SLICE] [--limit N] [--offset N]',
+    usage: 'latents <dataset> [--q TEXT | --sort frequent|rare|max|mean] [--where SLICE] [--limit N] [--offset N]',
     summary: "a dataset's latents: most frequent first, or closest to a text by label",
-    help: `--q: rank by how close each label is to TEXT (unlabelled latents never match).\n--where: the latents of a slice, with its own frequencies.\n${SLICE_HELP}`,
+    help: `--q: rank by how close each label is to TEXT (unlabelled latents never match).\n--sort: without --q, most frequent first (default), rarest, largest max or largest mean first.\n--where: the latents of a slice, with its own frequencies.\n${SLICE_HELP}`,
     options: {
       q: { type: 'string' },
+      sort: { type: 'string' },
       where: { type: 'string' },
       limit: { type: 'string' },
       offset: { type: 'string' }
@@ -497,13 +506,14 @@ const COMMANDS: Record<string, Command> = {
       const list = await ctx.client.latents.list({
         dataset: args[0],
         ...(v.q === undefined ? {} : { q: String(v.q) }),
+        ...(v.sort === undefined ? {} : { sort: String(v.sort) as 'frequent' }),
         where: where(v.where),
         limit: int('limit', v.limit),
         offset: int('offset', v.offset)
       })
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(list, null, 2) + '\n')
       ctx.io.stdout.write(
-        `${list.latents.length} of ${list.total} latents of ${list.dataset}${list.where ? ` [${list.where}]` : ''} (${list.documents} documents)${list.q ? `, closest to "${list.q}"` : ', most frequent first'}\n`
+        `${list.latents.length} of ${list.total} latents of ${list.dataset}${list.where ? ` [${list.where}]` : ''} (${list.documents} documents)${list.q ? `, closest to "${list.q}"` : `, ${SORT_WORDS[list.sort ?? 'frequent']}`}\n`
       )
       ctx.io.stdout.write(
         table(

@@ -330,6 +330,17 @@ test('latents: opened from a dataset, most frequent first, pages on, a label que
       String(shown[0])
     )
   }
+  // Another order: rarest first, as the API lists it.
+  await page.selectOption('main form select[name=sort]', 'rare')
+  await page.click('main form button[type=submit]')
+  await page.waitForSelector('main p:has-text("rarest first")')
+  const rare = await json<{ latents: Array<{ latent: number }> }>(`/latents?dataset=${fx.a}&limit=50&sort=rare`)
+  assert.deepEqual(
+    await page
+      .locator('[data-testid=latents] tbody tr')
+      .evaluateAll(rows => rows.map(r => Number(r.getAttribute('data-latent')))),
+    rare.latents.map(l => l.latent)
+  )
   await page.fill('main form input[type=search]', 'bread flour')
   await page.click('main form button[type=submit]')
   // The page's intro also says "closest to", so wait for the answer's own line, which quotes the words.

@@ -359,6 +359,36 @@ test('GET /latents: every latent present, most frequent first, a page at a time,
   assert.equal(page.total, latents.length)
 })
 
+test('GET /latents?sort=: rarest, largest max or largest mean first, ties by latent id; not with q', async () => {
+  const { docsOf } = await frequentLatents()
+  const stat = (l: number) => {
+    const values = [...docsOf.get(l)!.values()]
+    return { n: values.length, max: Math.max(...values), mean: values.reduce((a, b) => a + b, 0) / values.length }
+  }
+  const all = [...docsOf.keys()]
+  for (const [sort, key] of [
+    ['rare', (l: number) => stat(l).n],
+    ['max', (l: number) => -stat(l).max],
+    ['mean', (l: number) => -stat(l).mean]
+  ] as const) {
+    const list = LatentList.parse((await get(`/latents?dataset=ds_page&limit=500&sort=${sort}`)).body)
+    assert.equal(list.sort, sort)
+    assert.equal(list.total, all.length)
+    const got = list.latents.map(l => l.latent)
+    // Keys in the order shown never go back (float32 values on both sides: compare with a small tolerance).
+    for (let i = 1; i < got.length; i++)
+      assert.ok(key(got[i]) >= key(got[i - 1]) - 1e-6, `${sort}: ${got[i - 1]} before ${got[i]}`)
+    // Counts and maxima are exact on both sides (ties by id); means are sums in another precision, so only ordered.
+    if (sort !== 'mean') assert.deepEqual(got, [...all].sort((a, b) => key(a) - key(b) || a - b).slice(0, 500), sort)
+  }
+  const rare = LatentList.parse((await get('/latents?dataset=ds_page&limit=1&sort=rare')).body)
+  assert.equal(rare.latents[0].documents, Math.min(...all.map(l => stat(l).n)))
+  const both = await get('/latents?dataset=ds_page&q=whales&sort=rare')
+  assert.equal(both.status, 400)
+  assert.match(both.body.detail, /sort \(rare\) orders a list without q/)
+  assert.equal((await get('/latents?dataset=ds_page&sort=random')).status, 400)
+})
+
 test('GET /latents?where=: the latents of a slice with its own counts, from the sidecars or, without them, the documents', async () => {
   const { latents, docsOf } = await frequentLatents()
   // A slice on a latent of middling frequency, so that both its documents and the others count.

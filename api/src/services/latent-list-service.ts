@@ -69,6 +69,12 @@ export async function listLatents(ctx: AnalysisContext, input: LatentListQuery):
   ])
   let order: Int32Array
   let similarity: Float32Array | null = null
+  if (query.q && query.sort !== 'frequent')
+    throw new ApiError(
+      400,
+      'invalid-request',
+      `sort (${query.sort}) orders a list without q; q ranks latents by how close their labels are to it: give one of them`
+    )
   if (query.q) {
     if (!info.labels.some(l => l)) {
       throw new ApiError(
@@ -98,7 +104,16 @@ export async function listLatents(ctx: AnalysisContext, input: LatentListQuery):
     for (let l = 0; l < nLatents; l++) if (stats.docCount[l] > 0) present++
     order = new Int32Array(present)
     for (let l = 0, at = 0; l < nLatents; l++) if (stats.docCount[l] > 0) order[at++] = l
-    order.sort((a, b) => stats.docCount[b] - stats.docCount[a] || a - b)
+    const { docCount, sum, max } = stats
+    const mean = (l: number) => sum[l] / docCount[l]
+    const by: Record<(typeof query)['sort'], (a: number, b: number) => number> = {
+      frequent: (a, b) => docCount[b] - docCount[a],
+      rare: (a, b) => docCount[a] - docCount[b],
+      max: (a, b) => max[b] - max[a],
+      mean: (a, b) => mean(b) - mean(a)
+    }
+    const compare = by[query.sort]
+    order.sort((a, b) => compare(a, b) || a - b)
   }
   const page = order.subarray(query.offset, query.offset + query.limit)
   // An unlabelled latent is shown by what it peaks on in this dataset's top examples, as in a diff.
@@ -130,7 +145,7 @@ export async function listLatents(ctx: AnalysisContext, input: LatentListQuery):
     ...(ds.slice ? { where: ds.slice.text } : {}),
     encoder: manifest.encoder.id,
     documents: n,
-    ...(query.q ? { q: query.q } : {}),
+    ...(query.q ? { q: query.q } : { sort: query.sort }),
     embedder: query.q ? ctx.embedder.id : null,
     total: order.length,
     offset: query.offset,

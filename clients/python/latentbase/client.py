@@ -286,11 +286,11 @@ class Latents:
         q = _query({"dataset": dataset, "examples": examples, "text": text, "where": _slice(where)})
         return m.from_json(m.LatentPage, self._http.request("GET", f"/latents/{int(latent)}?{q}"))
 
-    def list(self, dataset: str, *, q: Optional[str] = None, where: Optional[Slice] = None, limit: Optional[int] = None,
-             offset: Optional[int] = None) -> m.LatentList:
-        """A dataset's (or a slice's, ``where``) latents, most frequent first, or ranked by how close their labels are to
-        ``q``; one page."""
-        query = _query({"dataset": dataset, "q": q, "where": _slice(where), "limit": limit, "offset": offset})
+    def list(self, dataset: str, *, q: Optional[str] = None, sort: Optional[str] = None, where: Optional[Slice] = None,
+             limit: Optional[int] = None, offset: Optional[int] = None) -> m.LatentList:
+        """A dataset's (or a slice's, ``where``) latents, most frequent first (``sort``: ``"rare"``, ``"max"``, ``"mean"``
+        for rarest, largest max or largest mean first), or ranked by how close their labels are to ``q``; one page."""
+        query = _query({"dataset": dataset, "q": q, "sort": sort, "where": _slice(where), "limit": limit, "offset": offset})
         return m.from_json(m.LatentList, self._http.request("GET", f"/latents?{query}"))
 
 

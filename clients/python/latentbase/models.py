@@ -301,6 +301,8 @@ class LatentList:
     embedder: Optional[str] = None
     #: the slice listed (canonical text), absent for the whole dataset
     where: Optional[str] = None
+    #: the order of a list without q: "frequent", "rare", "max" or "mean"
+    sort: Optional[str] = None
     extra: Dict[str, Any] = _meta()[0]
     raw: Dict[str, Any] = _meta()[1]
 

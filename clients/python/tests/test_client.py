@@ -199,6 +199,9 @@ class ClientTests(unittest.TestCase):
         self.assertGreaterEqual(latents.latents[0].documents, latents.latents[2].documents)
         self.assertEqual(list(latents.to_pandas()["latent"]), [l.latent for l in latents.latents])
         self.assertEqual(self.lb.latents.list(self.spam, q="click here", limit=2).q, "click here")
+        rarest = self.lb.latents.list(self.spam, sort="rare", limit=3)
+        self.assertEqual(rarest.sort, "rare")
+        self.assertLessEqual(rarest.latents[0].documents, latents.latents[2].documents)
         rare = latents.latents[2]
         sliced = self.lb.latents.list(self.spam, where=f"latent {rare.latent} > 0", limit=500)
         self.assertEqual(sliced.where, f"latent {rare.latent} > 0")

@@ -168,6 +168,8 @@ export const SLICE_STRONGEST_DEFAULT = 5
 /** Latents a label query ranks at most (the closest labels; `total` counts those present in the dataset). */
 export const LATENT_LIST_MATCHES = 2000
 
+export const LATENT_LIST_SORTS = ['frequent', 'rare', 'max', 'mean'] as const
+
 export const LatentListQuery = z.object({
   dataset: z.string({ error: 'dataset is required: the id of the dataset whose latents to list' }).min(1),
   q: z
@@ -182,6 +184,12 @@ export const LatentListQuery = z.object({
   where: SliceParam.optional().describe(
     "a slice of the dataset (docs/slices.md): the latents present in its documents, with the slice's frequencies, means and maxima"
   ),
+  sort: z
+    .enum(LATENT_LIST_SORTS)
+    .default('frequent')
+    .describe(
+      'without q, the order of the latents present: most frequent first (default), rarest first, largest max first, or largest mean (over the documents where present) first; ties by latent id'
+    ),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   offset: z.coerce.number().int().min(0).max(1_000_000).default(0)
 })
@@ -202,6 +210,7 @@ export const LatentList = z.object({
   encoder: z.string(),
   documents: z.number().int().describe("the dataset's (or slice's) documents"),
   q: z.string().optional(),
+  sort: z.enum(LATENT_LIST_SORTS).optional().describe('the order of a list without q'),
   embedder: z.string().nullable().describe('the embedder that matched q to labels (null without q)'),
   total: z
     .number()

@@ -18,6 +18,12 @@ import {
 } from '../ui.tsx'
 
 const PAGE = 50
+const SORTS = {
+  frequent: 'most frequent first',
+  rare: 'rarest first',
+  max: 'largest max first',
+  mean: 'largest mean first'
+} as const
 
 export function LatentsView({ route }: { route: Route }) {
   const p = route.params
@@ -25,16 +31,19 @@ export function LatentsView({ route }: { route: Route }) {
   const [form, setForm] = useState(() => ({
     dataset: p.get('dataset') ?? '',
     q: p.get('q') ?? '',
+    sort: p.get('sort') ?? 'frequent',
     where: p.get('where') ?? ''
   }))
   const [result, setResult] = useState<LatentList | null>(null)
   const load = useAction(async (offset: number) => {
     const q = form.q.trim()
     const where = form.where.trim()
-    setParams('latents', { dataset: form.dataset, q, where })
+    // A label query ranks by similarity; the order applies without one.
+    const sort = q || form.sort === 'frequent' ? '' : form.sort
+    setParams('latents', { dataset: form.dataset, q, sort, where })
     setResult(
       await api<LatentList>(
-        `/latents?${query({ dataset: form.dataset, q, where, limit: String(PAGE), offset: String(offset) })}`
+        `/latents?${query({ dataset: form.dataset, q, sort, where, limit: String(PAGE), offset: String(offset) })}`
       )
     )
   })
@@ -72,6 +81,20 @@ export function LatentsView({ route }: { route: Route }) {
               placeholder="e.g. prices, greetings"
             />
           </Field>
+          <Field label="Order" hint="without words to match">
+            <select
+              name="sort"
+              value={form.sort}
+              onChange={e => setForm({ ...form, sort: (e.target as HTMLSelectElement).value })}
+              disabled={form.q.trim() !== ''}
+            >
+              {Object.entries(SORTS).map(([value, words]) => (
+                <option key={value} value={value}>
+                  {words}
+                </option>
+              ))}
+            </select>
+          </Field>
           <WhereField
             value={form.where}
             onInput={v => setForm({ ...form, where: v })}
@@ -91,7 +114,7 @@ export function LatentsView({ route }: { route: Route }) {
           <div class="row-actions spread">
             <p class="muted">
               {shown} latents of {result.documents} documents{result.where ? ` in ${result.where}` : ''}
-              {result.q ? ` · closest to "${result.q}"` : ' · most frequent first'}
+              {result.q ? ` · closest to "${result.q}"` : ` · ${SORTS[result.sort ?? 'frequent']}`}
             </p>
             <div class="row-actions">
               <button
