@@ -1,5 +1,6 @@
 /** @module `npm run lint:openapi` helper: writes the API's OpenAPI document, built in-process from the routes, to a file (or stdout). */
-import { writeFile } from 'node:fs/promises'
+import { mkdir, writeFile } from 'node:fs/promises'
+import { dirname } from 'node:path'
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { StaticEncoderCatalog } from '@latentbase/shared/catalog/catalog'
@@ -29,6 +30,10 @@ export async function openApiDocument(serverUrl = 'http://127.0.0.1:8787'): Prom
 
 if (import.meta.url === `file://${process.argv[1]}`) {
   const json = JSON.stringify(await openApiDocument(process.env.LATENTBASE_URL), null, 2) + '\n'
-  if (process.argv[2]) await writeFile(process.argv[2], json)
+  if (process.argv[2]) {
+    // `npm run lint:openapi` writes into dist/, which a fresh clone does not have yet.
+    await mkdir(dirname(process.argv[2]), { recursive: true })
+    await writeFile(process.argv[2], json)
+  }
   else process.stdout.write(json)
 }
