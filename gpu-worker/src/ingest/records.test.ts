@@ -180,7 +180,8 @@ describe('JSONL', () => {
         { from: 'system', value: 'be brief' },
         { from: 'human', value: 'hi' },
         { from: 'gpt', value: 'hello' },
-        { from: 'tool', value: '42' }
+        { from: 'tool', value: '42' },
+        { from: 'constructor', value: 'a role named like a property of every object' }
       ]
     }
     const path = await fixture('sharegpt.jsonl', JSON.stringify(rec))
@@ -189,7 +190,8 @@ describe('JSONL', () => {
       { role: 'system', content: 'be brief' },
       { role: 'user', content: 'hi' },
       { role: 'assistant', content: 'hello' },
-      { role: 'tool', content: '42' }
+      { role: 'tool', content: '42' },
+      { role: 'constructor', content: 'a role named like a property of every object' }
     ])
   })
 

@@ -183,7 +183,8 @@ function parseMessages(value: unknown): ChatMessage[] | string {
     if (!m || typeof m !== 'object') return `message ${i} is not an object`
     // ShareGPT-style turns ({ from: "human" | "gpt", value }) are common in published chat data: read as role/content.
     const sharegpt = m.role === undefined && m.content === undefined && typeof m.from === 'string'
-    const role = sharegpt ? (SHAREGPT_ROLES[m.from as string] ?? (m.from as string)) : m.role
+    const from = m.from as string
+    const role = sharegpt ? (Object.hasOwn(SHAREGPT_ROLES, from) ? SHAREGPT_ROLES[from] : from) : m.role
     if (typeof role !== 'string' || role === '') return `message ${i} has no role`
     const content = contentString(sharegpt ? m.value : m.content)
     if (content === undefined) return `message ${i} has no text content`
