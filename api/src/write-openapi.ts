@@ -34,6 +34,5 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     // `npm run lint:openapi` writes into dist/, which a fresh clone does not have yet.
     await mkdir(dirname(process.argv[2]), { recursive: true })
     await writeFile(process.argv[2], json)
-  }
-  else process.stdout.write(json)
+  } else process.stdout.write(json)
 }
