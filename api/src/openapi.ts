@@ -15,6 +15,7 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'get /datasets/{id}': 'getDataset',
   'delete /datasets/{id}': 'deleteDataset',
   'get /datasets/{id}/documents/{row}': 'getDocument',
+  'get /datasets/{id}/documents/{row}/similar': 'similarDocuments',
   'get /datasets/{id}/facets': 'getDatasetFacets',
   'post /datasets/{id}/documents': 'appendDocuments',
   'patch /datasets/{id}': 'updateDataset',
@@ -66,6 +67,7 @@ export const CACHED_ANSWER_OPERATIONS: ReadonlySet<string> = new Set([
   'get /correlations',
   'get /search',
   'get /datasets/{id}/documents/{row}',
+  'get /datasets/{id}/documents/{row}/similar',
   'get /datasets/{id}/facets'
 ])
 

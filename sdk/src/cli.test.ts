@@ -195,6 +195,16 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   assert.equal(badSlice.code, EXIT.refused)
   assert.match(badSlice.stderr, /latent 999999 does not exist/)
 
+  const similar = await cli(['similar', demo.spam, '0', '--limit', '3', '--json'])
+  assert.equal(similar.code, EXIT.ok, similar.stderr)
+  assert.equal(similar.json().row, 0)
+  assert.ok(similar.json().results.length > 0 && similar.json().results.length <= 3)
+  for (const r of similar.json().results) assert.notEqual(r.row, 0, 'the document itself is not its own neighbour')
+  const similarTable = await cli(['similar', demo.spam, '0', '--limit', '2'])
+  assert.match(similarTable.stdout, /^\d+ documents like .+ \(row 0\) of 11, by \d+ latents\n/)
+  assert.match(similarTable.stdout, /#\d+/)
+  assert.equal((await cli(['similar', demo.spam])).code, EXIT.usage)
+
   const search = await cli(['search', demo.spam, 'click', '--method', 'bm25', '--json'])
   assert.ok(search.json().results.length > 0)
   for (const r of search.json().results) assert.match(demo.documents.spam[r.row].text.toLowerCase(), /click/)

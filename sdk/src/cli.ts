@@ -616,6 +616,42 @@ const COMMANDS: Record<string, Command> = {
       )
     }
   },
+  similar: {
+    usage: 'similar <dataset> <row> [--where SLICE] [--limit N] [--shared N]',
+    summary: 'documents like one document, with the latents they share',
+    help: `Cosine of the documents' latent sets, each latent weighted by sqrt(ln(n / df)) (as clusters use).\n--shared: latents listed per document (default 5).\n--where: only a slice's documents are candidates.\n${SLICE_HELP}`,
+    options: {
+      where: { type: 'string' },
+      limit: { type: 'string' },
+      shared: { type: 'string' }
+    },
+    async run(ctx, args, v) {
+      need(args, 2, 'the dataset id and a document row')
+      const row = int('row', args[1])!
+      const result = await ctx.client.documents.similar(args[0], row, {
+        limit: int('limit', v.limit),
+        shared: int('shared', v.shared),
+        where: where(v.where)
+      })
+      if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
+      ctx.io.stdout.write(
+        `${result.results.length} documents like ${result.id} (row ${result.row}) of ${result.candidates}${result.where ? ` in ${result.where}` : ''}, by ${result.latents} latents\n`
+      )
+      ctx.io.stdout.write(
+        table(
+          result.results.map(r => ({
+            row: r.row,
+            id: r.id,
+            score: r.score,
+            shared: r.shared.map(s => `#${s.latent} ${s.label ?? peakName(s.peak) ?? ''}`.trim()).join('; '),
+            snippet: r.snippet
+          })),
+          ['row', 'id', 'score', 'shared', 'snippet'],
+          50
+        )
+      )
+    }
+  },
   correlations: {
     usage: 'correlations <dataset> [--where SLICE] [--min-npmi X] [--min-count N] [--max-frequency F] [--limit N]',
     summary: 'latent pairs that co-occur (NPMI)',

@@ -11,6 +11,7 @@ import { DiffResult } from '@latentbase/shared/contract/diff'
 import { type EncoderInfo, EncoderList } from '@latentbase/shared/contract/encoder'
 import { Problem } from '@latentbase/shared/contract/problem'
 import { UploadResult } from '@latentbase/shared/contract/upload'
+import { SimilarDocuments } from '@latentbase/shared/contract/similar'
 import { WebhookEvent } from '@latentbase/shared/contract/webhook'
 import { verifyWebhook as verifySigned } from '@latentbase/shared/webhooks/sign'
 import { retryingFetch, type RetryOptions } from '@latentbase/shared/net/retry'
@@ -223,7 +224,27 @@ export function createClient(options: ClientOptions) {
           DocumentView,
           'GET',
           `/datasets/${encodeURIComponent(dataset)}/documents/${row}${opts.peaks ? `?peaks=${opts.peaks}` : ''}`
+        ),
+      /**
+       * Documents like this one (cosine of sqrt-idf-weighted latent sets, the similarity clustering uses), each with the
+       * latents it shares with it; `where` keeps the candidates to a slice.
+       */
+      similar: (
+        dataset: string,
+        row: number,
+        opts: { limit?: number; shared?: number; where?: Slice | string } = {}
+      ) => {
+        const q = new URLSearchParams()
+        if (opts.limit !== undefined) q.set('limit', String(opts.limit))
+        if (opts.shared !== undefined) q.set('shared', String(opts.shared))
+        if (opts.where !== undefined) q.set('where', sliceQueryValue(opts.where))
+        const qs = q.toString()
+        return call(
+          SimilarDocuments,
+          'GET',
+          `/datasets/${encodeURIComponent(dataset)}/documents/${row}/similar${qs ? `?${qs}` : ''}`
         )
+      }
     },
     diff(params: DiffParams) {
       const q = new URLSearchParams({ a: params.a })

@@ -245,6 +245,20 @@ test('a latent opens from the chart (by keyboard) with its tokens shaded by acti
     (await page.locator(`[data-testid=doc-latents] a[href^="#/latent/${latent}?"]`).count()) === 1,
     'the document lists the latent it was opened from'
   )
+  // Documents like it, in the API's order; one opens, with its own neighbours.
+  const docRow = Number(/#\/document\/[^/]+\/(\d+)/.exec(page.url())![1])
+  const like = await json<{ results: Array<{ row: number }> }>(`/datasets/${a}/documents/${docRow}/similar?limit=10`)
+  assert.ok(like.results.length > 0, 'the fixture document has neighbours')
+  await page.waitForSelector('[data-testid=similar-documents] tbody tr')
+  assert.deepEqual(
+    await page
+      .locator('[data-testid=similar-documents] tbody tr')
+      .evaluateAll(rows => rows.map(r => Number(r.getAttribute('data-row')))),
+    like.results.map(r => r.row)
+  )
+  await page.locator('[data-testid=similar-documents] tbody tr >> nth=0 >> td >> nth=0 >> a').click()
+  await page.waitForURL(new RegExp(`#/document/${a}/${like.results[0].row}$`))
+  await page.waitForSelector('[data-testid=similar-documents] tbody tr')
   assert.deepEqual(errors, [])
   await page.close()
 })

@@ -1,6 +1,6 @@
 /**
- * @module `npm run bench:search`: p50 of GET /search's service (sae, bm25, hybrid) over kept synthetic stores, wall and
- * CPU time, the same queries as `npm run bench:analyses` (20 planted topics, limit 20), without its other phases.
+ * @module `npm run bench:search`: p50 of GET /search's service (sae, bm25, hybrid) and of similar documents over kept
+ * synthetic stores, wall and CPU time, the same queries as `npm run bench:analyses` (20 planted topics, limit 20), without its other phases.
  *
  *   npm run bench:search [-- --docs 10000,100000 --latents 16384 --methods sae,bm25,hybrid --reps 1 --keep DIR]
  *
@@ -20,6 +20,7 @@ import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import { SearchQuery } from '@latentbase/shared/contract/search'
 import type { AnalysisContext } from '../services/context.ts'
 import { runSearch } from '../services/search-service.ts'
+import { similarDocuments } from '../services/similar-service.ts'
 import { syntheticCatalog, syntheticTopics, writeSyntheticDataset } from './synthetic-store.ts'
 
 const { values } = parseArgs({
@@ -100,6 +101,19 @@ try {
           `  search ${method.padEnd(6)} first ${first.toFixed(0)} ms; p50 of ${wall.length}: wall ${median(wall).toFixed(1)} ms, cpu ${median(cpu).toFixed(1)} ms; mean main-thread cpu ${(mainThread / wall.length).toFixed(1)} ms`
         )
       }
+      // Documents like a document: the first call also sums every document's weighted norm (one pass over the
+      // sidecars, kept for the dataset); the next ones read only the query document's latents' columns.
+      const similarWall: number[] = []
+      let similarFirst = 0
+      for (let i = 0; i < TOPICS; i++) {
+        const t = performance.now()
+        await similarDocuments(ctx, id, Math.floor((i * nDocs) / TOPICS), { limit: 20, shared: 5 })
+        if (i === 0) similarFirst = performance.now() - t
+        else similarWall.push(performance.now() - t)
+      }
+      console.log(
+        `  similar documents first ${similarFirst.toFixed(0)} ms (with the norm pass); p50 of ${similarWall.length}: wall ${median(similarWall).toFixed(1)} ms`
+      )
     }
   }
 } finally {

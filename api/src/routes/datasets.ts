@@ -24,7 +24,9 @@ import { generateWebhookSecret } from '@latentbase/shared/webhooks/sign'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
 import { withLiveProgress } from '@latentbase/shared/store/encode-progress'
-import type { AppEnv, Deps } from '../deps.ts'
+import { analysisContext, type AppEnv, type Deps } from '../deps.ts'
+import { SimilarDocuments, SimilarQuery } from '@latentbase/shared/contract/similar'
+import { similarDocuments } from '../services/similar-service.ts'
 import { ApiError, problemResponse } from '../problem.ts'
 import { checkSourceSpec, checkSourceUrl, checkWebhookUrl } from '../urls.ts'
 import { readUploadMeta, uploadIdOf } from '@latentbase/shared/store/uploads'
@@ -330,6 +332,32 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
             latents
           }
         }
+      )
+    }
+  )
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/datasets/{id}/documents/{row}/similar',
+      summary:
+        'Documents like this one: cosine of their latent sets (sqrt-idf weighted), each with the latents it shares',
+      request: { params: IdParam.extend({ row: RowParam }), query: SimilarQuery },
+      responses: {
+        200: { content: { 'application/json': { schema: SimilarDocuments } }, description: 'the closest documents' },
+        400: problemResponse('row is not a non-negative integer, a bad limit, or a slice naming an unknown field'),
+        404: problemResponse('no such dataset or row'),
+        409: problemResponse('not ready')
+      }
+    }),
+    async c => {
+      const { id, row } = c.req.valid('param')
+      const query = c.req.valid('query')
+      const tenant = c.get('tenant')
+      return cachedJson(
+        c,
+        answerDepsOf(deps),
+        { route: 'similar', tenant, datasets: [{ id, role: 'dataset' }], query: { row, ...query } },
+        () => similarDocuments(analysisContext(deps, tenant, c.req.raw.signal), id, row, query)
       )
     }
   )

@@ -201,6 +201,51 @@ class Facets:
         return pd.DataFrame(rows, columns=["field", "value", "documents", "mean_tokens", "where"])
 
 
+@dataclasses.dataclass
+class SharedLatent:
+    latent: int
+    share: float
+    href: str
+    label: Optional[str] = None
+    label_source: Optional[str] = None
+    label_score: Optional[Dict[str, Any]] = None
+    peak: Optional[Dict[str, Any]] = None
+
+
+@dataclasses.dataclass
+class SimilarDocument:
+    row: int
+    id: str
+    score: float
+    snippet: str
+    shared: List[SharedLatent] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class SimilarDocuments:
+    dataset: str
+    row: int
+    id: str
+    encoder: str
+    similarity: str
+    latents: int
+    candidates: int
+    results: List[SimilarDocument] = dataclasses.field(default_factory=list)
+    #: the slice whose documents were candidates (canonical text), absent for the whole dataset
+    where: Optional[str] = None
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+    def to_pandas(self):
+        """One row per similar document: row, id, score, its top shared latent (and label) and the snippet."""
+        pd = _pandas()
+        cols = ["row", "id", "score", "top_shared_latent", "top_shared_label", "snippet"]
+        rows = [{"row": r.row, "id": r.id, "score": r.score,
+                 "top_shared_latent": r.shared[0].latent if r.shared else None,
+                 "top_shared_label": r.shared[0].label if r.shared else None, "snippet": r.snippet} for r in self.results]
+        return pd.DataFrame(rows, columns=cols)
+
+
 class DocumentList(List[Document]):
     """Documents read together; ``to_pandas()`` gives one row per (document, latent)."""
 

@@ -1,9 +1,11 @@
-/** @module One document: its text, metadata and its own pooled latents (each a link to its page). */
+/** @module One document: its text, metadata, its own pooled latents (each a link to its page) and the documents most like it. */
 import type { DocumentView } from '@latentbase/shared/contract/dataset'
-import { ErrorBox, LatentLink, Page, fmt, useApi } from '../ui.tsx'
+import type { SimilarDocuments } from '@latentbase/shared/contract/similar'
+import { ErrorBox, LatentLink, Page, fmt, href, useApi } from '../ui.tsx'
 
 export function DocumentPage({ dataset, row }: { dataset: string; row: number }) {
   const doc = useApi<DocumentView>(`/datasets/${encodeURIComponent(dataset)}/documents/${row}`)
+  const similar = useApi<SimilarDocuments>(`/datasets/${encodeURIComponent(dataset)}/documents/${row}/similar?limit=10`)
   const d = doc.data
   const max = d ? Math.max(1e-9, ...d.latents.map(l => l.value)) : 1
   return (
@@ -55,6 +57,66 @@ export function DocumentPage({ dataset, row }: { dataset: string; row: number })
           </div>
         </div>
       ) : null}
+      {d ? <SimilarCard dataset={dataset} similar={similar.data} error={similar.error} /> : null}
     </Page>
+  )
+}
+
+/** The documents most like this one, each with the latents that make most of the likeness. */
+function SimilarCard({
+  dataset,
+  similar,
+  error
+}: {
+  dataset: string
+  similar: SimilarDocuments | null
+  error: unknown
+}) {
+  return (
+    <div class="card">
+      <h2>Documents like it</h2>
+      <ErrorBox error={error} />
+      {similar ? (
+        <>
+          <p class="muted">
+            Cosine of the documents' latent sets, each latent weighted by how rare it is (sqrt idf), over{' '}
+            {similar.candidates} documents; the latents each one shares with this document, largest part of the likeness
+            first.
+          </p>
+          {similar.results.length ? (
+            <table class="compact" data-testid="similar-documents">
+              <thead>
+                <tr>
+                  <th>Document</th>
+                  <th class="num">Similarity</th>
+                  <th>Shared latents</th>
+                </tr>
+              </thead>
+              <tbody>
+                {similar.results.map(r => (
+                  <tr key={r.row} data-row={r.row}>
+                    <td>
+                      <a href={href(`document/${dataset}/${r.row}`)}>{r.id}</a>
+                      <div class="muted small">{r.snippet}</div>
+                    </td>
+                    <td class="num">{fmt.num(r.score, 3)}</td>
+                    <td>
+                      {r.shared.map(s => (
+                        <div key={s.latent}>
+                          <LatentLink latent={s.latent} dataset={dataset} label={s.label} peak={s.peak} />{' '}
+                          <span class="muted small">{fmt.pct(s.share)}</span>
+                        </div>
+                      ))}
+                    </td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          ) : (
+            <p class="muted">No other document shares a weighted latent with this one.</p>
+          )}
+        </>
+      ) : null}
+    </div>
   )
 }

@@ -130,6 +130,9 @@ function latentRuns(want: Int32Array | KeyRange, nLatents: number): Array<[numbe
   return runs
 }
 
+/** Bytes of unwanted entries read rather than starting another read (a GET on S3 or R2 costs about as much as ~64 KB). */
+const COALESCE_GAP_BYTES = 64 << 10
+
 /**
  * The wanted latents' entries of one by-latent shard from its sidecar, as LatentParts whose `position` holds each
  * entry's row in the shard (what readByLatent's fileRows reads hand back), and the sidecar's latent count. `want` is
@@ -145,14 +148,23 @@ export async function readCscLatents(
   const indptr = await cscIndex(store, key, file.cscBytes!)
   const nLatents = indptr.length - 1
   const base = HEADER_BYTES + 4 * (nLatents + 1)
-  const reads = latentRuns(want, nLatents)
-    .filter(([first, last]) => indptr[last + 1] > indptr[first])
-    .map(async ([first, last]) => {
-      const a = indptr[first]
-      const raw = await store.getRange(key, base + 8 * a, base + 8 * indptr[last + 1])
-      // Typed views need 4-byte alignment: a store handing back an unaligned slice is copied once.
-      const bytes = raw.byteOffset % 4 === 0 ? raw : raw.slice()
-      const parts: LatentPart[] = []
+  // Runs of wanted latents close to each other in the file are read together, the bytes between them skipped: a query
+  // of a few hundred scattered latents (a document's own, for similar documents) is then tens of reads, not hundreds.
+  const runs = latentRuns(want, nLatents).filter(([first, last]) => indptr[last + 1] > indptr[first])
+  const groups: Array<Array<[number, number]>> = []
+  for (const run of runs) {
+    const group = groups.at(-1)
+    const gapBytes = group ? 8 * (indptr[run[0]] - indptr[group.at(-1)![1] + 1]) : Infinity
+    if (group && gapBytes <= COALESCE_GAP_BYTES) group.push(run)
+    else groups.push([run])
+  }
+  const reads = groups.map(async group => {
+    const a = indptr[group[0][0]]
+    const raw = await store.getRange(key, base + 8 * a, base + 8 * indptr[group.at(-1)![1] + 1])
+    // Typed views need 4-byte alignment: a store handing back an unaligned slice is copied once.
+    const bytes = raw.byteOffset % 4 === 0 ? raw : raw.slice()
+    const parts: LatentPart[] = []
+    for (const [first, last] of group) {
       for (let l = first; l <= last; l++) {
         const n = indptr[l + 1] - indptr[l]
         if (n === 0) continue
@@ -166,8 +178,9 @@ export async function readCscLatents(
           position
         })
       }
-      return parts
-    })
+    }
+    return parts
+  })
   return { parts: (await Promise.all(reads)).flat(), nLatents }
 }
 

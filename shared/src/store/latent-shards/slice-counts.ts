@@ -206,3 +206,26 @@ export async function sidecarLatentStats(
   if (!(await scanFilesWithRows(store, datasetPrefix, byLatent, rows ? [rows] : null, options, visit))) return null
   return { docCount, ...(topValues ? { topValues } : {}), ...(sum && max ? { sum, max } : {}) }
 }
+
+/**
+ * Per document, the sum of `latentWeight` over the latents present in it (value > 0): e.g. a document's squared norm
+ * under per-latent weights. One pass over every by-latent sidecar; null when a file has none or one cannot be read (the
+ * caller reads the by-document shards, which hold the same entries).
+ */
+export async function sidecarDocumentSums(
+  store: ObjectStore,
+  datasetPrefix: string,
+  byLatent: ShardFile[],
+  latentWeight: Float64Array,
+  nDocs: number,
+  options: SliceCountsOptions = {}
+): Promise<Float64Array | null> {
+  if (!byLatent.every(f => f.cscBytes !== undefined)) return null
+  const sums = new Float64Array(nDocs)
+  const visit = (latent: number, docs: Int32Array, values: Float32Array, at: number, n: number) => {
+    const w = latent < latentWeight.length ? latentWeight[latent] : 0
+    if (w === 0) return
+    for (let k = at; k < at + n; k++) if (values[k + n] > 0 && docs[k] < nDocs) sums[docs[k]] += w
+  }
+  return (await scanFilesWithRows(store, datasetPrefix, byLatent, null, options, visit)) ? sums : null
+}

@@ -1,0 +1,164 @@
+/** @module Similar documents: the ranking equals brute-force weighted cosine over every document, with or without sidecars, within a slice, and the shared latents are the pair's own. */
+import { test, before } from 'node:test'
+import assert from 'node:assert/strict'
+import { mkdtemp } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { JobMessage } from '@latentbase/shared/contract/job'
+import { SimilarDocuments } from '@latentbase/shared/contract/similar'
+import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
+import { DatasetStore } from '@latentbase/shared/store/dataset-store'
+import { EmbeddedQueue } from '@latentbase/shared/queue/embedded-queue'
+import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
+import type { ObjectStore } from '@latentbase/shared/store/object-store'
+import { createApp } from '../app.ts'
+import { syntheticCatalog, syntheticTopics, writeSyntheticDataset } from '../bench/synthetic-store.ts'
+
+const N_LATENTS = 256
+const N_DOCS = 400
+const topics = syntheticTopics(N_LATENTS, 4, 12)
+const encoders = syntheticCatalog('syn', N_LATENTS, topics)
+let objects: MemoryObjectStore
+let datasets: DatasetStore
+let topicOf: Int32Array
+/** Each document's present latents, from the by-document shards (independent of the by-latent reads the answer uses). */
+let latentsOf: Array<Set<number>>
+
+before(async () => {
+  objects = new MemoryObjectStore()
+  datasets = new DatasetStore(objects)
+  const written = await writeSyntheticDataset(
+    objects,
+    datasets,
+    { tenant: 'local', id: 'ds_sim', encoderId: 'syn' },
+    { nDocs: N_DOCS, nLatents: N_LATENTS, meanActive: 14, topics: 4, topicLatents: 12, seed: 5 }
+  )
+  topicOf = written.topicOf
+  const manifest = (await datasets.getManifest('local', 'ds_sim'))!
+  const csr = await readByDocument(objects, 'local/datasets/ds_sim/', manifest.latents.byDocument, undefined, {
+    nLatents: N_LATENTS
+  })
+  latentsOf = Array.from({ length: N_DOCS }, (_, d) => {
+    const s = new Set<number>()
+    for (let p = csr.indptr[d]; p < csr.indptr[d + 1]; p++) if (csr.values[p] > 0) s.add(csr.latents[p])
+    return s
+  })
+})
+
+async function app(store: ObjectStore = objects) {
+  return createApp({
+    objects: store,
+    datasets: new DatasetStore(store),
+    encoders,
+    mode: 'local',
+    tenantOf: () => 'local',
+    queue: new EmbeddedQueue<JobMessage>(join(await mkdtemp(join(tmpdir(), 'latentbase-similar-')), 'q'))
+  })
+}
+
+/** Brute force: cosine of sqrt-idf-weighted binary rows, against every other document. */
+function reference(row: number, rows?: Set<number>): Array<{ row: number; score: number }> {
+  const df = new Int32Array(N_LATENTS)
+  for (const s of latentsOf) for (const l of s) df[l]++
+  const w2 = Float64Array.from(df, c => (c > 0 ? Math.log(N_DOCS / c) : 0))
+  const norm = (s: Set<number>) => Math.sqrt([...s].reduce((a, l) => a + w2[l], 0))
+  const q = latentsOf[row]
+  const out: Array<{ row: number; score: number }> = []
+  for (let d = 0; d < N_DOCS; d++) {
+    if (d === row || (rows && !rows.has(d))) continue
+    let dot = 0
+    for (const l of latentsOf[d]) if (q.has(l)) dot += w2[l]
+    if (dot > 0) out.push({ row: d, score: dot / (norm(q) * norm(latentsOf[d])) })
+  }
+  return out.sort((a, b) => b.score - a.score || a.row - b.row)
+}
+
+test('the closest documents by weighted cosine, as brute force ranks them, each with latents both documents hold', async () => {
+  const api = await app()
+  for (const row of [0, 17, 399]) {
+    const res = await api.request(`/datasets/ds_sim/documents/${row}/similar?limit=15&shared=4`)
+    assert.equal(res.status, 200, await res.clone().text())
+    assert.ok(res.headers.get('etag'), 'a cached answer')
+    const body = SimilarDocuments.parse(await res.json())
+    const expected = reference(row).slice(0, 15)
+    assert.deepEqual(
+      body.results.map(r => r.row),
+      expected.map(e => e.row),
+      `row ${row}`
+    )
+    for (const [i, r] of body.results.entries()) {
+      assert.ok(Math.abs(r.score - expected[i].score) < 1e-4, `row ${row} -> ${r.row}`)
+      assert.ok(r.shared.length > 0 && r.shared.length <= 4)
+      let share = 0
+      for (const s of r.shared) {
+        assert.ok(latentsOf[row].has(s.latent) && latentsOf[r.row].has(s.latent), `latent ${s.latent} is shared`)
+        assert.equal(s.href, `/latents/${s.latent}?dataset=ds_sim`)
+        share += s.share
+      }
+      assert.ok(share <= 1 + 1e-6)
+      for (let j = 1; j < r.shared.length; j++) assert.ok(r.shared[j].share <= r.shared[j - 1].share)
+    }
+    assert.equal(body.candidates, N_DOCS - 1)
+    assert.equal(body.latents, latentsOf[row].size)
+    assert.equal(body.similarity, 'cosine-sqrt-idf')
+  }
+  // Documents of the same planted topic come first: the weights make shared topic latents count.
+  const first = SimilarDocuments.parse(
+    await (await api.request('/datasets/ds_sim/documents/3/similar?limit=10')).json()
+  )
+  const sameTopic = first.results.filter(r => topicOf[r.row] === topicOf[3]).length
+  assert.ok(sameTopic >= 8, `${sameTopic} of 10 share document 3's topic`)
+})
+
+test('a slice restricts the candidates; a store without sidecars gives the same answer; a bad row is a 404', async () => {
+  const api = await app()
+  const where = encodeURIComponent('metadata.topic = 1')
+  const sliced = SimilarDocuments.parse(
+    await (await api.request(`/datasets/ds_sim/documents/5/similar?limit=10&where=${where}`)).json()
+  )
+  const inSlice = new Set(Array.from({ length: N_DOCS }, (_, d) => d).filter(d => topicOf[d] === 1))
+  assert.equal(sliced.where, 'metadata.topic = 1')
+  assert.deepEqual(
+    sliced.results.map(r => r.row),
+    reference(5, inSlice)
+      .slice(0, 10)
+      .map(e => e.row)
+  )
+  assert.equal(sliced.candidates, inSlice.size - (inSlice.has(5) ? 1 : 0))
+
+  let refused = 0
+  const noSidecars = new Proxy(objects, {
+    get(target, prop, receiver) {
+      const value = Reflect.get(target, prop, receiver)
+      if (typeof value !== 'function') return value
+      return (...args: unknown[]) => {
+        if (typeof args[0] === 'string' && args[0].endsWith('.csc')) {
+          refused++
+          throw new Error('no sidecars here')
+        }
+        return value.apply(target, args)
+      }
+    }
+  })
+  const warn = console.warn
+  console.warn = () => {}
+  try {
+    const fallback = SimilarDocuments.parse(
+      await (await (await app(noSidecars)).request('/datasets/ds_sim/documents/17/similar?limit=15')).json()
+    )
+    assert.deepEqual(
+      fallback.results.map(r => r.row),
+      reference(17)
+        .slice(0, 15)
+        .map(e => e.row)
+    )
+  } finally {
+    console.warn = warn
+  }
+  assert.ok(refused > 0, 'the sidecars were asked for and failed')
+
+  const missing = await api.request(`/datasets/ds_sim/documents/${N_DOCS}/similar`)
+  assert.equal(missing.status, 404)
+  assert.match(((await missing.json()) as { detail: string }).detail, /row 400 does not exist/)
+  assert.equal((await api.request('/datasets/ds_sim/documents/1/similar?limit=0')).status, 400)
+})

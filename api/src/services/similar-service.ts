@@ -1,0 +1,160 @@
+/** @module GET /datasets/{id}/documents/{row}/similar: the documents closest to one, by cosine of weighted latent sets, and why. */
+import { SimilarQuery, type SimilarDocuments } from '@latentbase/shared/contract/similar'
+import { latentRef } from '@latentbase/shared/contract/latents'
+import { rankSimilar, sharedLatents, sqrtIdfWeights } from '@latentbase/shared/analysis/similar'
+import { readLatentStats } from '@latentbase/shared/store/stats/read'
+import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
+import { readByLatent } from '@latentbase/shared/store/latent-shards/read-by-latent'
+import { sidecarDocumentSums } from '@latentbase/shared/store/latent-shards/slice-counts'
+import { readDocuments } from '@latentbase/shared/store/documents/read'
+import type { ObjectStore } from '@latentbase/shared/store/object-store'
+import { BoundedCache } from '@latentbase/shared/util/bounded-cache'
+import { ApiError } from '../problem.ts'
+import type { AnalysisContext } from './context.ts'
+import { loadLabelInfo } from './latent-page-service.ts'
+import { readPeaks } from './latent-peaks.ts'
+import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
+import { inRows } from '@latentbase/shared/analysis/slice'
+import { documentsOf, sliceDataset } from './slice-service.ts'
+
+const SNIPPET = 200
+/** Rows of by-document entries read at once when a store has no sidecars to sum norms from. */
+const NORM_CHUNK_DOCS = 20_000
+
+/**
+ * Every document's squared norm under the weights, per dataset version: one pass over all its entries, which a
+ * dataset's first similarity query pays and the next ones (each a few latents' columns) do not. 8 bytes a document.
+ */
+const normCaches = new WeakMap<ObjectStore, BoundedCache<Float64Array>>()
+
+async function squaredNorms(ctx: AnalysisContext, ds: ReadyDataset, w2: Float64Array): Promise<Float64Array> {
+  const { manifest, prefix } = ds
+  let cache = normCaches.get(ctx.objects)
+  if (!cache) normCaches.set(ctx.objects, (cache = new BoundedCache(64 << 20, 64)))
+  const key = [prefix, ds.record.createdAt, manifest.documents.count].join('\u0000')
+  const nDocs = manifest.documents.count
+  return cache.get(
+    key,
+    async () => {
+      const fromSidecars = await sidecarDocumentSums(ctx.objects, prefix, manifest.latents.byLatent, w2, nDocs)
+      if (fromSidecars) return fromSidecars
+      const sums = new Float64Array(nDocs)
+      for (let start = 0; start < nDocs; start += NORM_CHUNK_DOCS) {
+        const end = Math.min(nDocs, start + NORM_CHUNK_DOCS)
+        const csr = await readByDocument(ctx.objects, prefix, manifest.latents.byDocument, { start, end })
+        for (let d = 0; d < csr.nDocs; d++)
+          for (let p = csr.indptr[d]; p < csr.indptr[d + 1]; p++)
+            if (csr.values[p] > 0) sums[csr.docStart + d] += w2[csr.latents[p]]
+        ctx.signal?.throwIfAborted()
+      }
+      return sums
+    },
+    a => a.byteLength + key.length
+  )
+}
+
+export async function similarDocuments(
+  ctx: AnalysisContext,
+  dataset: string,
+  row: number,
+  input: SimilarQuery
+): Promise<SimilarDocuments> {
+  const query = SimilarQuery.parse(input)
+  const whole = await loadReadyDataset(ctx.datasets, ctx.tenant, dataset, 'dataset')
+  const { manifest, prefix } = whole
+  const nDocs = manifest.documents.count
+  if (row >= nDocs) {
+    throw new ApiError(
+      404,
+      'document-not-found',
+      `dataset "${dataset}" has ${nDocs} documents (rows 0-${nDocs - 1}); row ${row} does not exist`
+    )
+  }
+  const ds = await sliceDataset(ctx.objects, whole, query.where, 'where')
+  const nLatents = manifest.encoder.dSae
+  const [stats, own, info] = await Promise.all([
+    readLatentStats(ctx.objects, prefix + manifest.stats.key, ['doc_count']),
+    readByDocument(ctx.objects, prefix, manifest.latents.byDocument, [row, row], { nLatents }),
+    loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents, {
+      objects: ctx.objects,
+      tenant: ctx.tenant,
+      fingerprint: manifest.encoderFingerprint
+    })
+  ])
+  const weights = sqrtIdfWeights(stats.docCount, nDocs)
+  const w2 = Float64Array.from(weights, w => w * w)
+  const queryLatents: number[] = []
+  for (let p = own.indptr[0]; p < own.indptr[1]; p++)
+    if (own.values[p] > 0 && weights[own.latents[p]] > 0) queryLatents.push(own.latents[p])
+  queryLatents.sort((a, b) => a - b)
+  const [norms, csc] = await Promise.all([
+    squaredNorms(ctx, whole, w2),
+    readByLatent(
+      ctx.objects,
+      prefix,
+      manifest.latents.byLatent,
+      queryLatents,
+      { nDocs, nLatents },
+      { positions: false }
+    )
+  ])
+  ctx.signal?.throwIfAborted()
+  const sliceRows = ds.slice?.rows
+  let candidate: ((d: number) => boolean) | undefined
+  if (sliceRows) {
+    const member = new Uint8Array(nDocs)
+    for (let i = 0; i < sliceRows.length; i++) member[sliceRows[i]] = 1
+    candidate = d => member[d] === 1
+  }
+  const ranking = rankSimilar(csc, queryLatents, weights, norms, row, query.limit, candidate)
+  const shared = Array.from(ranking.rows, r => sharedLatents(csc, queryLatents, weights, r, query.shared))
+  const unlabelled = [...new Set(shared.flat().map(s => s.latent))].filter(l => !info.labels[l])
+  const [docs, head, peaks] = await Promise.all([
+    readDocuments(ctx.objects, prefix, manifest.documents.files, ranking.rows, ['id', 'text', 'messages']),
+    readDocuments(ctx.objects, prefix, manifest.documents.files, [row], ['id']),
+    readPeaks(ctx.objects, whole, unlabelled)
+  ])
+  const at = new Map<number, number>()
+  for (let i = 0; i < docs.row.length; i++) at.set(docs.row[i], i)
+  const snippetOf = (i: number | undefined) => {
+    if (i === undefined) return ''
+    let text = docs.text[i] ?? ''
+    if (!text && docs.messages[i]) {
+      try {
+        text = (JSON.parse(docs.messages[i]) as Array<{ role: string; content: string }>)
+          .map(m => `${m.role}: ${m.content}`)
+          .join('\n')
+      } catch {
+        text = ''
+      }
+    }
+    return text.length > SNIPPET ? `${text.slice(0, SNIPPET)}…` : text
+  }
+  const inSlice = sliceRows ? inRows(sliceRows, [row])[0] : true
+  return {
+    dataset: whole.record.id,
+    row,
+    id: head.id[0] ?? String(row),
+    ...(ds.slice ? { where: ds.slice.text } : {}),
+    encoder: manifest.encoder.id,
+    similarity: 'cosine-sqrt-idf',
+    latents: queryLatents.length,
+    candidates: documentsOf(ds) - (inSlice ? 1 : 0),
+    results: Array.from(ranking.rows, (r, i) => ({
+      row: r,
+      id: docs.id[at.get(r)!] ?? String(r),
+      score: Math.round(ranking.scores[i] * 1e4) / 1e4,
+      snippet: snippetOf(at.get(r)),
+      shared: shared[i].map(s => {
+        const ref = latentRef(
+          info.labels,
+          info.sources,
+          s.latent,
+          { dataset: whole.record.id, share: Math.round(s.share * 1e4) / 1e4 },
+          info
+        )
+        return info.labels[s.latent] ? ref : { ...ref, peak: peaks.get(s.latent) ?? null }
+      })
+    }))
+  }
+}
