@@ -179,6 +179,17 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   assert.match(closest.stdout, /closest to "click here"/)
   const rarest = await cli(['latents', demo.spam, '--sort', 'rare', '--limit', '3'])
   assert.match(rarest.stdout, /, rarest first\n/)
+  const tiedTable = await cli([
+    'latents',
+    demo.spam,
+    '--where',
+    `latent ${frequent[2].latent}`,
+    '--sort',
+    'npmi',
+    '--limit',
+    '2'
+  ])
+  assert.match(tiedTable.stdout, /, most tied to the slice first \(NPMI\)\n/)
   const rareJson = (await cli(['latents', demo.spam, '--sort', 'rare', '--limit', '3', '--json'])).json()
   assert.ok(rareJson.latents[0].documents <= frequent[2].documents)
   // A slice: the documents where the least frequent of the three fires; it is in every one of them.

@@ -271,7 +271,8 @@ const SORT_WORDS = {
   frequent: 'most frequent first',
   rare: 'rarest first',
   max: 'largest max first',
-  mean: 'largest mean first'
+  mean: 'largest mean first',
+  npmi: 'most tied to the slice first (NPMI)'
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -491,9 +492,9 @@ const COMMANDS: Record<string, Command> = {
     }
   },
   latents: {
-    usage: 'latents <dataset> [--q TEXT | --sort frequent|rare|max|mean] [--where SLICE] [--limit N] [--offset N]',
+    usage: 'latents <dataset> [--q TEXT | --sort frequent|rare|max|mean|npmi] [--where SLICE] [--limit N] [--offset N]',
     summary: "a dataset's latents: most frequent first, or closest to a text by label",
-    help: `--q: rank by how close each label is to TEXT (unlabelled latents never match).\n--sort: without --q, most frequent first (default), rarest, largest max or largest mean first.\n--where: the latents of a slice, with its own frequencies.\n${SLICE_HELP}`,
+    help: `--q: rank by how close each label is to TEXT (unlabelled latents never match).\n--sort: without --q, most frequent first (default), rarest, largest max or largest mean first; npmi (with --where): most tied to the slice first, e.g. --where 'latent 12' --sort npmi for the latents that fire with latent 12.\n--where: the latents of a slice, with its own frequencies.\n${SLICE_HELP}`,
     options: {
       q: { type: 'string' },
       sort: { type: 'string' },

@@ -364,6 +364,19 @@ test('latents: opened from a dataset, most frequent first, pages on, a label que
   const latent = await first.getAttribute('data-latent')
   await first.locator('a.latent').click()
   await page.waitForURL(new RegExp(`#/latent/${latent}\\?dataset=${fx.a}`))
+  // From the latent's page, the latents that fire with it: a sliced list by NPMI, as the API ranks it.
+  await page.click('[data-testid=fires-with]')
+  await page.waitForSelector('main p:has-text("most tied to the slice first")')
+  const tied = await json<{ latents: Array<{ latent: number; npmi: number }> }>(
+    `/latents?dataset=${fx.a}&limit=50&sort=npmi&where=${encodeURIComponent(`latent ${latent}`)}`
+  )
+  assert.equal(tied.latents[0].npmi, 1)
+  assert.deepEqual(
+    await page
+      .locator('[data-testid=latents] tbody tr')
+      .evaluateAll(rows => rows.map(r => Number(r.getAttribute('data-latent')))),
+    tied.latents.map(l => l.latent)
+  )
   assert.deepEqual(errors, [])
   await page.close()
 })

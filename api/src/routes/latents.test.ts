@@ -389,6 +389,32 @@ test('GET /latents?sort=: rarest, largest max or largest mean first, ties by lat
   assert.equal((await get('/latents?dataset=ds_page&sort=random')).status, 400)
 })
 
+test('GET /latents?where=&sort=npmi: the latents most tied to a slice, by NPMI over the dataset; the slice latent itself first', async () => {
+  const { latents, docsOf } = await frequentLatents()
+  const on = latents.find(l => docsOf.get(l)!.size >= 3 && docsOf.get(l)!.size <= docs.length - 3)!
+  const inSlice = new Set(docsOf.get(on)!.keys())
+  const N = docs.length
+  const npmi = (l: number) => {
+    const c = [...docsOf.get(l)!.keys()].filter(d => inSlice.has(d)).length
+    const joint = c / N
+    return joint >= 1 ? 1 : Math.log(joint / ((inSlice.size / N) * (docsOf.get(l)!.size / N))) / -Math.log(joint)
+  }
+  const list = LatentList.parse(
+    (await get(`/latents?dataset=ds_page&limit=500&sort=npmi&where=${encodeURIComponent(`latent ${on}`)}`)).body
+  )
+  assert.equal(list.sort, 'npmi')
+  // The slice latent is tied to its own slice most (NPMI 1; a latent with the very same documents ties with it).
+  assert.equal(list.latents[0].npmi, 1)
+  assert.equal(list.latents.find(l => l.latent === on)?.npmi, 1)
+  for (const [i, item] of list.latents.entries()) {
+    assert.ok(Math.abs(item.npmi! - npmi(item.latent)) < 1e-4, `latent ${item.latent}`)
+    if (i) assert.ok(item.npmi! <= list.latents[i - 1].npmi! + 1e-4)
+  }
+  // Without a slice there is nothing to be tied to.
+  assert.equal((await get('/latents?dataset=ds_page&sort=npmi')).status, 400)
+  assert.equal(LatentList.parse((await get('/latents?dataset=ds_page&limit=3')).body).latents[0].npmi, undefined)
+})
+
 test('GET /latents?where=: the latents of a slice with its own counts, from the sidecars or, without them, the documents', async () => {
   const { latents, docsOf } = await frequentLatents()
   // A slice on a latent of middling frequency, so that both its documents and the others count.

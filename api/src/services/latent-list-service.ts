@@ -59,16 +59,34 @@ export async function listLatents(ctx: AnalysisContext, input: LatentListQuery):
   const { manifest } = ds
   const nLatents = manifest.encoder.dSae
   const n = documentsOf(ds)
-  const [stats, info] = await Promise.all([
+  const [stats, wholeStats, info] = await Promise.all([
     listStats(ctx, ds),
+    // A slice's NPMI needs each latent's documents in the whole dataset.
+    ds.slice ? readLatentStats(ctx.objects, ds.prefix + manifest.stats.key, ['doc_count']) : null,
     loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents, {
       objects: ctx.objects,
       tenant: ctx.tenant,
       fingerprint: manifest.encoderFingerprint
     })
   ])
+  // NPMI of each latent with the slice, over the whole dataset's documents (a latent present in the slice has c > 0).
+  const total = manifest.documents.count
+  const npmi =
+    ds.slice && wholeStats
+      ? (l: number) => {
+          const joint = stats.docCount[l] / total
+          if (joint >= 1) return 1
+          return Math.log(joint / ((n / total) * (wholeStats.docCount[l] / total))) / -Math.log(joint)
+        }
+      : null
   let order: Int32Array
   let similarity: Float32Array | null = null
+  if (query.sort === 'npmi' && !ds.slice)
+    throw new ApiError(
+      400,
+      'invalid-request',
+      'sort=npmi ranks latents by how tied they are to a slice of the dataset: give where (e.g. where=latent 12 for the latents that fire with latent 12)'
+    )
   if (query.q && query.sort !== 'frequent')
     throw new ApiError(
       400,
@@ -106,11 +124,13 @@ export async function listLatents(ctx: AnalysisContext, input: LatentListQuery):
     for (let l = 0, at = 0; l < nLatents; l++) if (stats.docCount[l] > 0) order[at++] = l
     const { docCount, sum, max } = stats
     const mean = (l: number) => sum[l] / docCount[l]
+    const npmiOf = npmi ?? (() => 0)
     const by: Record<(typeof query)['sort'], (a: number, b: number) => number> = {
       frequent: (a, b) => docCount[b] - docCount[a],
       rare: (a, b) => docCount[a] - docCount[b],
       max: (a, b) => max[b] - max[a],
-      mean: (a, b) => mean(b) - mean(a)
+      mean: (a, b) => mean(b) - mean(a),
+      npmi: (a, b) => npmiOf(b) - npmiOf(a)
     }
     const compare = by[query.sort]
     order.sort((a, b) => compare(a, b) || a - b)
@@ -134,7 +154,8 @@ export async function listLatents(ctx: AnalysisContext, input: LatentListQuery):
         documents,
         mean: documents ? stats.sum[latent] / documents : null,
         max: stats.max[latent],
-        similarity: similarity ? Math.round(similarity[query.offset + i] * 1e4) / 1e4 : null
+        similarity: similarity ? Math.round(similarity[query.offset + i] * 1e4) / 1e4 : null,
+        ...(npmi ? { npmi: Math.round(npmi(latent) * 1e4) / 1e4 } : {})
       },
       info
     )

@@ -327,6 +327,8 @@ class LatentListItem:
     mean: Optional[float] = None
     #: with ``q``: cosine of the latent's label to it
     similarity: Optional[float] = None
+    #: with ``where``: normalized PMI of the latent and the slice (1: it fires there and nowhere else)
+    npmi: Optional[float] = None
     label_source: Optional[str] = None
     href: Optional[str] = None
     extra: Dict[str, Any] = _meta()[0]
@@ -354,7 +356,7 @@ class LatentList:
     def to_pandas(self):
         """One row per latent of the page: latent, label, frequency, documents, mean, max and (with q) similarity."""
         pd = _pandas()
-        cols = ["latent", "label", "frequency", "documents", "mean", "max", "similarity", "label_source"]
+        cols = ["latent", "label", "frequency", "documents", "mean", "max", "similarity", "npmi", "label_source"]
         return pd.DataFrame([{c: getattr(l, c) for c in cols} for l in self.latents], columns=cols)
 
 

@@ -168,7 +168,7 @@ export const SLICE_STRONGEST_DEFAULT = 5
 /** Latents a label query ranks at most (the closest labels; `total` counts those present in the dataset). */
 export const LATENT_LIST_MATCHES = 2000
 
-export const LATENT_LIST_SORTS = ['frequent', 'rare', 'max', 'mean'] as const
+export const LATENT_LIST_SORTS = ['frequent', 'rare', 'max', 'mean', 'npmi'] as const
 
 export const LatentListQuery = z.object({
   dataset: z.string({ error: 'dataset is required: the id of the dataset whose latents to list' }).min(1),
@@ -188,7 +188,7 @@ export const LatentListQuery = z.object({
     .enum(LATENT_LIST_SORTS)
     .default('frequent')
     .describe(
-      'without q, the order of the latents present: most frequent first (default), rarest first, largest max first, or largest mean (over the documents where present) first; ties by latent id'
+      'without q, the order of the latents present: most frequent first (default), rarest first, largest max first, largest mean (over the documents where present) first, or (with where) most tied to the slice first (npmi); ties by latent id'
     ),
   limit: z.coerce.number().int().min(1).max(500).default(50),
   offset: z.coerce.number().int().min(0).max(1_000_000).default(0)
@@ -200,7 +200,14 @@ export const LatentListItem = LatentRef.extend({
   documents: z.number().int().describe('documents where the latent is present'),
   mean: z.number().nullable().describe('mean pooled value over those documents (null when absent)'),
   max: z.number().describe('largest pooled value'),
-  similarity: z.number().nullable().describe("with q: cosine of the latent's label to q; without q: null")
+  similarity: z.number().nullable().describe("with q: cosine of the latent's label to q; without q: null"),
+  npmi: z
+    .number()
+    .nullable()
+    .optional()
+    .describe(
+      "with where: normalized PMI of the latent and the slice over the dataset's documents, ln(p(slice, latent) / (p(slice) p(latent))) / -ln p(slice, latent): 1 when it fires in the slice's documents and nowhere else, 0 when independent of it; absent without where"
+    )
 })
 export type LatentListItem = z.infer<typeof LatentListItem>
 

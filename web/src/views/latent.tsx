@@ -118,6 +118,15 @@ export function LatentView({ latent, route }: { latent: number; route: Route }) 
               {l.where ? ` [${l.where}]` : ''} ({fmt.pct(l.frequency)}) · mean {l.mean === null ? '–' : fmt.num(l.mean)}{' '}
               · p90 {l.p90 === null ? '–' : fmt.num(l.p90)} · max {fmt.num(l.max)}
             </p>
+            <p>
+              <a
+                data-testid="fires-with"
+                href={href('latents', { dataset: l.dataset, where: `latent ${latent}`, sort: 'npmi' })}
+              >
+                Latents that fire with it
+              </a>{' '}
+              <span class="muted small">(by NPMI over the documents where it fires)</span>
+            </p>
           </div>
           <div class="two">
             <div class="card">

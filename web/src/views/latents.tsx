@@ -22,7 +22,8 @@ const SORTS = {
   frequent: 'most frequent first',
   rare: 'rarest first',
   max: 'largest max first',
-  mean: 'largest mean first'
+  mean: 'largest mean first',
+  npmi: 'most tied to the slice first (NPMI)'
 } as const
 
 export function LatentsView({ route }: { route: Route }) {
@@ -81,7 +82,7 @@ export function LatentsView({ route }: { route: Route }) {
               placeholder="e.g. prices, greetings"
             />
           </Field>
-          <Field label="Order" hint="without words to match">
+          <Field label="Order" hint="without words to match; NPMI with a where">
             <select
               name="sort"
               value={form.sort}
@@ -145,6 +146,7 @@ export function LatentsView({ route }: { route: Route }) {
                   <th class="num">Mean</th>
                   <th class="num">Max</th>
                   {result.q ? <th class="num">Similarity</th> : null}
+                  {result.where ? <th class="num">NPMI</th> : null}
                 </tr>
               </thead>
               <tbody>
@@ -164,6 +166,7 @@ export function LatentsView({ route }: { route: Route }) {
                     <td class="num">{l.mean === null ? '–' : fmt.num(l.mean, 3)}</td>
                     <td class="num">{fmt.num(l.max, 3)}</td>
                     {result.q ? <td class="num">{l.similarity === null ? '–' : fmt.num(l.similarity, 2)}</td> : null}
+                    {result.where ? <td class="num">{l.npmi == null ? '–' : fmt.num(l.npmi, 2)}</td> : null}
                   </tr>
                 ))}
               </tbody>
