@@ -109,9 +109,9 @@ export async function similarDocuments(
   const ranking = rankSimilar(csc, queryLatents, weights, norms, row, query.limit, candidate)
   const shared = Array.from(ranking.rows, r => sharedLatents(csc, queryLatents, weights, r, query.shared))
   const unlabelled = [...new Set(shared.flat().map(s => s.latent))].filter(l => !info.labels[l])
-  const [docs, head, peaks] = await Promise.all([
-    readDocuments(ctx.objects, prefix, manifest.documents.files, ranking.rows, ['id', 'text', 'messages']),
-    readDocuments(ctx.objects, prefix, manifest.documents.files, [row], ['id']),
+  // One read for the results' texts and the asked document's id.
+  const [docs, peaks] = await Promise.all([
+    readDocuments(ctx.objects, prefix, manifest.documents.files, [...ranking.rows, row], ['id', 'text', 'messages']),
     readPeaks(ctx.objects, whole, unlabelled)
   ])
   const at = new Map<number, number>()
@@ -134,7 +134,7 @@ export async function similarDocuments(
   return {
     dataset: whole.record.id,
     row,
-    id: head.id[0] ?? String(row),
+    id: docs.id[at.get(row)!] ?? String(row),
     ...(ds.slice ? { where: ds.slice.text } : {}),
     encoder: manifest.encoder.id,
     similarity: 'cosine-sqrt-idf',
