@@ -253,6 +253,15 @@ test('without positions, readByLatent reads the sidecars: the Parquet answer, on
       `${store.fetches.length} reads for ${JSON.stringify(want)}`
     )
   }
+  // Runs of wanted latents close to each other in a file (here a latent or two apart) are one read per file.
+  clearShardMetadataCache()
+  store.reset()
+  const close = await readByLatent(store, PREFIX, files, [5, 7, 9], {}, { positions: false })
+  assert.deepEqual(
+    close.docs,
+    (await readByLatent(inner, PREFIX, fromParquet, [5, 7, 9], {}, { positions: false })).docs
+  )
+  assert.ok(store.fetches.length <= files.length * 3, `${store.fetches.length} reads for three close latents`)
   // A missing sidecar, or one whose size disagrees with the manifest: the same answer, that file from its Parquet
   // shard (the others still from their sidecars), and the caller told which sidecar failed.
   const reference = await readByLatent(inner, PREFIX, fromParquet, [5, 6, 700], {}, { positions: false })
