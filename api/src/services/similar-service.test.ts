@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import { SimilarDocuments } from '@latentbase/shared/contract/similar'
-import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
+import { FailingReadsStore, MemoryObjectStore } from '@latentbase/shared/store/memory-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { EmbeddedQueue } from '@latentbase/shared/queue/embedded-queue'
 import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
@@ -126,20 +126,7 @@ test('a slice restricts the candidates; a store without sidecars gives the same 
   )
   assert.equal(sliced.candidates, inSlice.size - (inSlice.has(5) ? 1 : 0))
 
-  let refused = 0
-  const noSidecars = new Proxy(objects, {
-    get(target, prop, receiver) {
-      const value = Reflect.get(target, prop, receiver)
-      if (typeof value !== 'function') return value
-      return (...args: unknown[]) => {
-        if (typeof args[0] === 'string' && args[0].endsWith('.csc')) {
-          refused++
-          throw new Error('no sidecars here')
-        }
-        return value.apply(target, args)
-      }
-    }
-  })
+  const noSidecars = new FailingReadsStore(objects, key => key.endsWith('.csc'))
   const warn = console.warn
   console.warn = () => {}
   try {
@@ -155,7 +142,7 @@ test('a slice restricts the candidates; a store without sidecars gives the same 
   } finally {
     console.warn = warn
   }
-  assert.ok(refused > 0, 'the sidecars were asked for and failed')
+  assert.ok(noSidecars.refused > 0, 'the sidecars were asked for and failed')
 
   const missing = await api.request(`/datasets/ds_sim/documents/${N_DOCS}/similar`)
   assert.equal(missing.status, 404)

@@ -110,3 +110,40 @@ export class CountingObjectStore implements ObjectStore {
     return this.inner.list(prefix)
   }
 }
+
+/** Wraps a store and fails every read of a key `fails` picks (a lost or unreadable file), counting the refusals. */
+export class FailingReadsStore implements ObjectStore {
+  refused = 0
+
+  constructor(
+    readonly inner: ObjectStore,
+    readonly fails: (key: string) => boolean
+  ) {}
+
+  private check(key: string): void {
+    if (!this.fails(key)) return
+    this.refused++
+    throw new Error(`${key} cannot be read (a test's failing store)`)
+  }
+  async get(key: string): Promise<Uint8Array | null> {
+    this.check(key)
+    return this.inner.get(key)
+  }
+  async getRange(key: string, start: number, end: number): Promise<Uint8Array> {
+    this.check(key)
+    return this.inner.getRange(key, start, end)
+  }
+  async head(key: string): Promise<number | null> {
+    this.check(key)
+    return this.inner.head(key)
+  }
+  put(key: string, body: Uint8Array | string, options?: PutOptions): Promise<void> {
+    return this.inner.put(key, body, options)
+  }
+  delete(key: string): Promise<void> {
+    return this.inner.delete(key)
+  }
+  list(prefix: string): Promise<ObjectInfo[]> {
+    return this.inner.list(prefix)
+  }
+}
