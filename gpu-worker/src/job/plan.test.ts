@@ -1,5 +1,8 @@
 /** @module The plan step's document limit: the first maxDocuments (reading stops there), or a seeded uniform sample. */
 import { test, before, after } from 'node:test'
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { parquetWriteBuffer } from 'hyparquet-writer'
 import assert from 'node:assert/strict'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -118,4 +121,55 @@ test('sampleSeed without maxDocuments fails the job with the reason', async () =
     plan({ sampleSeed: 3 }),
     (err: unknown) => err instanceof PermanentJobError && /give source.maxDocuments too/.test(err.message)
   )
+})
+
+test('a Hugging Face dataset through the job: the Hub named by the environment, ClassLabel names, the first N', async () => {
+  const features = { text: { dtype: 'string', _type: 'Value' }, label: { names: ['neg', 'pos'], _type: 'ClassLabel' } }
+  const file = new Uint8Array(
+    parquetWriteBuffer({
+      columnData: [
+        { name: 'text', data: ['a dull film', 'a fine film', 'a great film'], type: 'STRING' },
+        { name: 'label', data: [0, 1, 1], type: 'INT32' }
+      ],
+      kvMetadata: [{ key: 'huggingface', value: JSON.stringify({ info: { features } }) }]
+    })
+  )
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', 'http://x')
+    if (url.pathname === '/parquet' && url.searchParams.get('dataset') === 'o/films') {
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(
+        JSON.stringify({
+          parquet_files: [{ dataset: 'o/films', config: 'default', split: 'train', url: `${base}/train/0000.parquet` }]
+        })
+      )
+    } else if (url.pathname === '/train/0000.parquet') {
+      res.writeHead(200)
+      res.end(file)
+    } else {
+      res.writeHead(404)
+      res.end()
+    }
+  })
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+  const saved = { endpoint: process.env.HF_ENDPOINT, viewer: process.env.LATENTBASE_HF_DATASETS_SERVER }
+  process.env.HF_ENDPOINT = base
+  process.env.LATENTBASE_HF_DATASETS_SERVER = base
+  try {
+    const { docs, lines } = await plan({ url: 'hf://datasets/o/films', idField: undefined, maxDocuments: 2 }, 'ds_hub')
+    assert.deepEqual(
+      docs.map(d => d.metadata.label),
+      ['neg', 'pos']
+    )
+    assert.match(lines.join('\n'), /hf:\/\/datasets\/o\/films \(config "default", split "train"\): 1 Parquet file/)
+  } finally {
+    for (const [k, v] of [
+      ['HF_ENDPOINT', saved.endpoint],
+      ['LATENTBASE_HF_DATASETS_SERVER', saved.viewer]
+    ] as const)
+      if (v === undefined) delete process.env[k]
+      else process.env[k] = v
+    await new Promise(resolve => server.close(resolve))
+  }
 })
