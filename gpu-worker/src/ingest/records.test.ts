@@ -398,46 +398,6 @@ describe('Parquet', () => {
     broken.fill(7, broken.length - 200, broken.length - 8)
     await assert.rejects(readAll({ url: await fixture('d.parquet', broken) }), isSourceError('bad-format'))
   })
-
-  test("a Hugging Face file's ClassLabel metadata reads as its names; other fields and bad metadata as stored", async () => {
-    const features = {
-      text: { dtype: 'string', _type: 'Value' },
-      label: { names: ['neg', 'pos'], _type: 'ClassLabel' },
-      stars: { dtype: 'int64', _type: 'Value' }
-    }
-    const file = (kv: string) =>
-      new Uint8Array(
-        parquetWriteBuffer({
-          columnData: [
-            { name: 'text', data: ['bad', 'good', 'unlabelled', 'odd'], type: 'STRING' },
-            { name: 'label', data: [0, 1, -1, 7], type: 'INT32' },
-            { name: 'stars', data: [1, 5, 3, 0], type: 'INT32' }
-          ],
-          kvMetadata: [{ key: 'huggingface', value: kv }]
-        })
-      )
-    const named = await readAll({
-      url: await fixture('hf.parquet', file(JSON.stringify({ info: { features } }))),
-      metadataFields: ['label', 'stars']
-    })
-    assert.deepEqual(
-      named.docs.map(d => d.metadata),
-      [
-        { label: 'neg', stars: 1 },
-        { label: 'pos', stars: 5 },
-        { label: -1, stars: 3 },
-        { label: 7, stars: 0 }
-      ]
-    )
-    const unreadable = await readAll({
-      url: await fixture('hf-bad.parquet', file('{not json')),
-      metadataFields: ['label']
-    })
-    assert.deepEqual(
-      unreadable.docs.map(d => d.metadata.label),
-      [0, 1, -1, 7]
-    )
-  })
 })
 
 describe('plain text', () => {
