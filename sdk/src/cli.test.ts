@@ -215,6 +215,8 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   assert.match(similarTable.stdout, /^\d+ documents like .+ \(row 0\) of 11, by \d+ latents\n/)
   assert.match(similarTable.stdout, /#\d+/)
   assert.equal((await cli(['similar', demo.spam])).code, EXIT.usage)
+  const across = await cli(['similar', demo.spam, '0', '--in', demo.ham, '--limit', '2'])
+  assert.match(across.stdout, new RegExp(`of 12 in ${demo.ham}, by \\d+ latents\\n`))
 
   const search = await cli(['search', demo.spam, 'click', '--method', 'bm25', '--json'])
   assert.ok(search.json().results.length > 0)

@@ -618,10 +618,11 @@ const COMMANDS: Record<string, Command> = {
     }
   },
   similar: {
-    usage: 'similar <dataset> <row> [--where SLICE] [--limit N] [--shared N]',
+    usage: 'similar <dataset> <row> [--in DATASET] [--where SLICE] [--limit N] [--shared N]',
     summary: 'documents like one document, with the latents they share',
-    help: `Cosine of the documents' latent sets, each latent weighted by sqrt(ln(n / df)) (as clusters use).\n--shared: latents listed per document (default 5).\n--where: only a slice's documents are candidates.\n${SLICE_HELP}`,
+    help: `Cosine of the documents' latent sets, each latent weighted by sqrt(ln(n / df)) (as clusters use).\n--in: look in another dataset encoded alike (e.g. the other side of a diff).\n--shared: latents listed per document (default 5).\n--where: only a slice's documents are candidates.\n${SLICE_HELP}`,
     options: {
+      in: { type: 'string' },
       where: { type: 'string' },
       limit: { type: 'string' },
       shared: { type: 'string' }
@@ -632,11 +633,12 @@ const COMMANDS: Record<string, Command> = {
       const result = await ctx.client.documents.similar(args[0], row, {
         limit: int('limit', v.limit),
         shared: int('shared', v.shared),
+        ...(v.in ? { in: String(v.in) } : {}),
         where: where(v.where)
       })
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
       ctx.io.stdout.write(
-        `${result.results.length} documents like ${result.id} (row ${result.row}) of ${result.candidates}${result.where ? ` in ${result.where}` : ''}, by ${result.latents} latents\n`
+        `${result.results.length} documents like ${result.id} (row ${result.row}) of ${result.candidates}${result.in !== result.dataset ? ` in ${result.in}` : ''}${result.where ? ` [${result.where}]` : ''}, by ${result.latents} latents\n`
       )
       ctx.io.stdout.write(
         table(

@@ -227,14 +227,15 @@ export function createClient(options: ClientOptions) {
         ),
       /**
        * Documents like this one (cosine of sqrt-idf-weighted latent sets, the similarity clustering uses), each with the
-       * latents it shares with it; `where` keeps the candidates to a slice.
+       * latents it shares with it; `in` looks in another dataset encoded alike, `where` keeps the candidates to a slice.
        */
       similar: (
         dataset: string,
         row: number,
-        opts: { limit?: number; shared?: number; where?: Slice | string } = {}
+        opts: { limit?: number; shared?: number; in?: string; where?: Slice | string } = {}
       ) => {
         const q = new URLSearchParams()
+        if (opts.in !== undefined) q.set('in', opts.in)
         if (opts.limit !== undefined) q.set('limit', String(opts.limit))
         if (opts.shared !== undefined) q.set('shared', String(opts.shared))
         if (opts.where !== undefined) q.set('where', sliceQueryValue(opts.where))

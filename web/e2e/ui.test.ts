@@ -259,6 +259,18 @@ test('a latent opens from the chart (by keyboard) with its tokens shaded by acti
   await page.locator('[data-testid=similar-documents] tbody tr >> nth=0 >> td >> nth=0 >> a').click()
   await page.waitForURL(new RegExp(`#/document/${a}/${like.results[0].row}$`))
   await page.waitForSelector('[data-testid=similar-documents] tbody tr')
+  // The same in the other dataset (encoded alike): its documents, linked to it.
+  const inB = await json<{ results: Array<{ row: number }> }>(
+    `/datasets/${a}/documents/${like.results[0].row}/similar?limit=10&in=${b}`
+  )
+  await page.selectOption('select[name=lookIn]', b)
+  await page.waitForSelector(`[data-testid=similar-documents] a[href="#/document/${b}/${inB.results[0].row}"]`)
+  assert.deepEqual(
+    await page
+      .locator('[data-testid=similar-documents] tbody tr')
+      .evaluateAll(rows => rows.map(r => Number(r.getAttribute('data-row')))),
+    inB.results.map(r => r.row)
+  )
   assert.deepEqual(errors, [])
   await page.close()
 })

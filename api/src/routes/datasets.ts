@@ -346,7 +346,7 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
         200: { content: { 'application/json': { schema: SimilarDocuments } }, description: 'the closest documents' },
         400: problemResponse('row is not a non-negative integer, a bad limit, or a slice naming an unknown field'),
         404: problemResponse('no such dataset or row'),
-        409: problemResponse('not ready')
+        409: problemResponse('not ready, or `in` names a dataset encoded differently')
       }
     }),
     async c => {
@@ -356,7 +356,13 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
       return cachedJson(
         c,
         answerDepsOf(deps),
-        { route: 'similar', tenant, datasets: [{ id, role: 'dataset' }], query: { row, ...query } },
+        {
+          route: 'similar',
+          tenant,
+          // The dataset searched is read too: its deletion or new version changes the answer.
+          datasets: [{ id, role: 'dataset' }, ...(query.in ? [{ id: query.in, role: 'in' }] : [])],
+          query: { row, ...query }
+        },
         () => similarDocuments(analysisContext(deps, tenant, c.req.raw.signal), id, row, query)
       )
     }

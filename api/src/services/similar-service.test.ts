@@ -23,6 +23,7 @@ let datasets: DatasetStore
 let topicOf: Int32Array
 /** Each document's present latents, from the by-document shards (independent of the by-latent reads the answer uses). */
 let latentsOf: Array<Set<number>>
+let otherLatentsOf: Array<Set<number>>
 
 before(async () => {
   objects = new MemoryObjectStore()
@@ -34,16 +35,34 @@ before(async () => {
     { nDocs: N_DOCS, nLatents: N_LATENTS, meanActive: 14, topics: 4, topicLatents: 12, seed: 5 }
   )
   topicOf = written.topicOf
-  const manifest = (await datasets.getManifest('local', 'ds_sim'))!
-  const csr = await readByDocument(objects, 'local/datasets/ds_sim/', manifest.latents.byDocument, undefined, {
+  latentsOf = await presentLatents('ds_sim', N_DOCS)
+  // Another dataset encoded alike (the other side of a diff), and one encoded by another encoder.
+  await writeSyntheticDataset(
+    objects,
+    datasets,
+    { tenant: 'local', id: 'ds_other', encoderId: 'syn' },
+    { nDocs: 150, nLatents: N_LATENTS, meanActive: 14, topics: 4, topicLatents: 12, seed: 9 }
+  )
+  otherLatentsOf = await presentLatents('ds_other', 150)
+  await writeSyntheticDataset(
+    objects,
+    datasets,
+    { tenant: 'local', id: 'ds_alien', encoderId: 'alien' },
+    { nDocs: 20, nLatents: N_LATENTS, meanActive: 14, topics: 4, topicLatents: 12, seed: 2 }
+  )
+})
+
+async function presentLatents(id: string, n: number): Promise<Array<Set<number>>> {
+  const manifest = (await datasets.getManifest('local', id))!
+  const csr = await readByDocument(objects, `local/datasets/${id}/`, manifest.latents.byDocument, undefined, {
     nLatents: N_LATENTS
   })
-  latentsOf = Array.from({ length: N_DOCS }, (_, d) => {
+  return Array.from({ length: n }, (_, d) => {
     const s = new Set<number>()
     for (let p = csr.indptr[d]; p < csr.indptr[d + 1]; p++) if (csr.values[p] > 0) s.add(csr.latents[p])
     return s
   })
-})
+}
 
 async function app(store: ObjectStore = objects) {
   return createApp({
@@ -56,19 +75,26 @@ async function app(store: ObjectStore = objects) {
   })
 }
 
-/** Brute force: cosine of sqrt-idf-weighted binary rows, against every other document. */
-function reference(row: number, rows?: Set<number>): Array<{ row: number; score: number }> {
+/**
+ * Brute force: cosine of sqrt-idf-weighted binary rows (weights from the searched documents' frequencies), against
+ * every other document of the same dataset, or every document of another.
+ */
+function reference(
+  row: number,
+  rows?: Set<number>,
+  searched: Array<Set<number>> = latentsOf
+): Array<{ row: number; score: number }> {
   const df = new Int32Array(N_LATENTS)
-  for (const s of latentsOf) for (const l of s) df[l]++
-  const w2 = Float64Array.from(df, c => (c > 0 ? Math.log(N_DOCS / c) : 0))
+  for (const s of searched) for (const l of s) df[l]++
+  const w2 = Float64Array.from(df, c => (c > 0 ? Math.log(searched.length / c) : 0))
   const norm = (s: Set<number>) => Math.sqrt([...s].reduce((a, l) => a + w2[l], 0))
   const q = latentsOf[row]
   const out: Array<{ row: number; score: number }> = []
-  for (let d = 0; d < N_DOCS; d++) {
-    if (d === row || (rows && !rows.has(d))) continue
+  for (let d = 0; d < searched.length; d++) {
+    if ((searched === latentsOf && d === row) || (rows && !rows.has(d))) continue
     let dot = 0
-    for (const l of latentsOf[d]) if (q.has(l)) dot += w2[l]
-    if (dot > 0) out.push({ row: d, score: dot / (norm(q) * norm(latentsOf[d])) })
+    for (const l of searched[d]) if (q.has(l)) dot += w2[l]
+    if (dot > 0) out.push({ row: d, score: dot / (norm(q) * norm(searched[d])) })
   }
   return out.sort((a, b) => b.score - a.score || a.row - b.row)
 }
@@ -148,4 +174,32 @@ test('a slice restricts the candidates; a store without sidecars gives the same 
   assert.equal(missing.status, 404)
   assert.match(((await missing.json()) as { detail: string }).detail, /row 400 does not exist/)
   assert.equal((await api.request('/datasets/ds_sim/documents/1/similar?limit=0')).status, 400)
+})
+
+test('in another dataset encoded alike: its documents, weighed by its own frequencies; another encoder is a 409', async () => {
+  const api = await app()
+  for (const row of [2, 250]) {
+    const res = await api.request(`/datasets/ds_sim/documents/${row}/similar?limit=12&in=ds_other`)
+    assert.equal(res.status, 200, await res.clone().text())
+    const body = SimilarDocuments.parse(await res.json())
+    assert.equal(body.in, 'ds_other')
+    assert.equal(body.dataset, 'ds_sim')
+    assert.equal(body.candidates, 150, 'every document of the other dataset, none left out')
+    const expected = reference(row, undefined, otherLatentsOf).slice(0, 12)
+    assert.deepEqual(
+      body.results.map(r => r.row),
+      expected.map(e => e.row)
+    )
+    for (const [i, r] of body.results.entries()) {
+      assert.ok(Math.abs(r.score - expected[i].score) < 1e-4)
+      for (const s of r.shared) {
+        assert.ok(otherLatentsOf[r.row].has(s.latent) && latentsOf[row].has(s.latent))
+        assert.equal(s.href, `/latents/${s.latent}?dataset=ds_other`)
+      }
+    }
+  }
+  const alien = await api.request('/datasets/ds_sim/documents/2/similar?in=ds_alien')
+  assert.equal(alien.status, 409)
+  assert.match(((await alien.json()) as { detail: string }).detail, /encoded differently/)
+  assert.equal((await api.request('/datasets/ds_sim/documents/2/similar?in=ds_nope')).status, 404)
 })

@@ -70,10 +70,21 @@ export async function similarDocuments(
       `dataset "${dataset}" has ${nDocs} documents (rows 0-${nDocs - 1}); row ${row} does not exist`
     )
   }
-  const ds = await sliceDataset(ctx.objects, whole, query.where, 'where')
+  // The dataset searched: this one, or another encoded alike (its documents, frequencies and norms).
+  const target = query.in ? await loadReadyDataset(ctx.datasets, ctx.tenant, query.in, 'in') : whole
+  if (target.manifest.encoderFingerprint !== manifest.encoderFingerprint) {
+    throw new ApiError(
+      409,
+      'encoder-mismatch',
+      `datasets were encoded differently and cannot be compared: "${whole.record.id}" with ${manifest.encoder.id} (${manifest.encoderFingerprint.slice(0, 12)}, pooling ${manifest.pooling.method}) and "${target.record.id}" with ${target.manifest.encoder.id} (${target.manifest.encoderFingerprint.slice(0, 12)}, pooling ${target.manifest.pooling.method}); re-encode one of them with the other's encoder and pooling`
+    )
+  }
+  const same = target === whole
+  const ds = await sliceDataset(ctx.objects, target, query.where, 'where')
   const nLatents = manifest.encoder.dSae
+  const nTarget = target.manifest.documents.count
   const [stats, own, info] = await Promise.all([
-    readLatentStats(ctx.objects, prefix + manifest.stats.key, ['doc_count']),
+    readLatentStats(ctx.objects, target.prefix + target.manifest.stats.key, ['doc_count']),
     readByDocument(ctx.objects, prefix, manifest.latents.byDocument, [row, row], { nLatents }),
     loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents, {
       objects: ctx.objects,
@@ -81,20 +92,20 @@ export async function similarDocuments(
       fingerprint: manifest.encoderFingerprint
     })
   ])
-  const weights = sqrtIdfWeights(stats.docCount, nDocs)
+  const weights = sqrtIdfWeights(stats.docCount, nTarget)
   const w2 = Float64Array.from(weights, w => w * w)
   const queryLatents: number[] = []
   for (let p = own.indptr[0]; p < own.indptr[1]; p++)
     if (own.values[p] > 0 && weights[own.latents[p]] > 0) queryLatents.push(own.latents[p])
   queryLatents.sort((a, b) => a - b)
   const [norms, csc] = await Promise.all([
-    squaredNorms(ctx, whole, w2),
+    squaredNorms(ctx, target, w2),
     readByLatent(
       ctx.objects,
-      prefix,
-      manifest.latents.byLatent,
+      target.prefix,
+      target.manifest.latents.byLatent,
       queryLatents,
-      { nDocs, nLatents },
+      { nDocs: nTarget, nLatents },
       { positions: false }
     )
   ])
@@ -102,17 +113,25 @@ export async function similarDocuments(
   const sliceRows = ds.slice?.rows
   let candidate: ((d: number) => boolean) | undefined
   if (sliceRows) {
-    const member = new Uint8Array(nDocs)
+    const member = new Uint8Array(nTarget)
     for (let i = 0; i < sliceRows.length; i++) member[sliceRows[i]] = 1
     candidate = d => member[d] === 1
   }
-  const ranking = rankSimilar(csc, queryLatents, weights, norms, row, query.limit, candidate)
+  // The document itself is left out of its own dataset only.
+  const ranking = rankSimilar(csc, queryLatents, weights, norms, same ? row : -1, query.limit, candidate)
   const shared = Array.from(ranking.rows, r => sharedLatents(csc, queryLatents, weights, r, query.shared))
   const unlabelled = [...new Set(shared.flat().map(s => s.latent))].filter(l => !info.labels[l])
-  // One read for the results' texts and the asked document's id.
-  const [docs, peaks] = await Promise.all([
-    readDocuments(ctx.objects, prefix, manifest.documents.files, [...ranking.rows, row], ['id', 'text', 'messages']),
-    readPeaks(ctx.objects, whole, unlabelled)
+  // The results' texts, and the asked document's id (in the same read when it is of the dataset searched).
+  const [docs, head, peaks] = await Promise.all([
+    readDocuments(
+      ctx.objects,
+      target.prefix,
+      target.manifest.documents.files,
+      same ? [...ranking.rows, row] : ranking.rows,
+      ['id', 'text', 'messages']
+    ),
+    same ? null : readDocuments(ctx.objects, prefix, manifest.documents.files, [row], ['id']),
+    readPeaks(ctx.objects, target, unlabelled)
   ])
   const at = new Map<number, number>()
   for (let i = 0; i < docs.row.length; i++) at.set(docs.row[i], i)
@@ -134,12 +153,13 @@ export async function similarDocuments(
   return {
     dataset: whole.record.id,
     row,
-    id: docs.id[at.get(row)!] ?? String(row),
+    id: (head ? head.id[0] : docs.id[at.get(row)!]) ?? String(row),
+    in: target.record.id,
     ...(ds.slice ? { where: ds.slice.text } : {}),
     encoder: manifest.encoder.id,
     similarity: 'cosine-sqrt-idf',
     latents: queryLatents.length,
-    candidates: documentsOf(ds) - (inSlice ? 1 : 0),
+    candidates: documentsOf(ds) - (same && inSlice ? 1 : 0),
     results: Array.from(ranking.rows, (r, i) => ({
       row: r,
       id: docs.id[at.get(r)!] ?? String(r),
@@ -150,7 +170,7 @@ export async function similarDocuments(
           info.labels,
           info.sources,
           s.latent,
-          { dataset: whole.record.id, share: Math.round(s.share * 1e4) / 1e4 },
+          { dataset: target.record.id, share: Math.round(s.share * 1e4) / 1e4 },
           info
         )
         return info.labels[s.latent] ? ref : { ...ref, peak: peaks.get(s.latent) ?? null }

@@ -272,10 +272,11 @@ class Documents:
         return m.from_json(m.Document, self._http.request("GET", path))
 
     def similar(self, dataset: str, row: int, *, limit: Optional[int] = None, shared: Optional[int] = None,
-                where: Optional[Slice] = None) -> m.SimilarDocuments:
+                in_dataset: Optional[str] = None, where: Optional[Slice] = None) -> m.SimilarDocuments:
         """Documents like this one (cosine of sqrt-idf-weighted latent sets), each with the latents it shares with it;
-        ``where`` keeps the candidates to a slice. ``.to_pandas()`` gives one row per document."""
-        query = _query({"limit": limit, "shared": shared, "where": _slice(where)})
+        ``in_dataset`` looks in another dataset encoded alike (the API's ``in``), ``where`` keeps the candidates to a
+        slice. ``.to_pandas()`` gives one row per document."""
+        query = _query({"limit": limit, "shared": shared, "in": in_dataset, "where": _slice(where)})
         path = f"/datasets/{urllib.parse.quote(dataset, safe='')}/documents/{int(row)}/similar" + (f"?{query}" if query else "")
         return m.from_json(m.SimilarDocuments, self._http.request("GET", path))
 

@@ -236,6 +236,11 @@ class SimilarDocuments:
     extra: Dict[str, Any] = _meta()[0]
     raw: Dict[str, Any] = _meta()[1]
 
+    @property
+    def in_dataset(self) -> str:
+        """The dataset searched (the API's ``in``, a Python keyword): ``dataset`` unless another was named."""
+        return self.extra.get("in", self.dataset)
+
     def to_pandas(self):
         """One row per similar document: row, id, score, its top shared latent (and label) and the snippet."""
         pd = _pandas()

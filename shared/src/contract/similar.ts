@@ -12,8 +12,15 @@ export const SimilarQuery = z.object({
     .max(20)
     .default(5)
     .describe('shared latents listed per document, largest part of the similarity first'),
+  in: z
+    .string()
+    .min(1)
+    .optional()
+    .describe(
+      'look for them in another dataset encoded alike (same encoder and pooling, e.g. the other side of a diff); its documents are the candidates and its document frequencies weigh the latents'
+    ),
   where: SliceParam.optional().describe(
-    "only the documents of a slice are candidates (docs/slices.md); the latents' weights stay the whole dataset's"
+    "only the documents of a slice of the dataset searched are candidates (docs/slices.md); the latents' weights stay the whole dataset's"
   )
 })
 export type SimilarQuery = z.infer<typeof SimilarQuery>
@@ -26,7 +33,7 @@ export const SharedLatent = LatentRef.extend({
 export type SharedLatent = z.infer<typeof SharedLatent>
 
 export const SimilarDocument = z.object({
-  row: z.number().int(),
+  row: z.number().int().describe('its row in the dataset searched'),
   id: z.string(),
   score: z.number().describe('cosine similarity to the document asked about, 0-1'),
   snippet: z.string().describe('the first ~200 characters'),
@@ -38,6 +45,7 @@ export const SimilarDocuments = z.object({
   dataset: z.string(),
   row: z.number().int(),
   id: z.string(),
+  in: z.string().describe('the dataset searched: the same as dataset, unless `in` named another'),
   where: z.string().optional().describe('the slice searched (canonical text form); absent for the whole dataset'),
   encoder: z.string(),
   similarity: z
@@ -46,7 +54,10 @@ export const SimilarDocuments = z.object({
       "cosine of the documents' latent sets, each latent weighted by sqrt(ln(n / df)) (the similarity spectral clustering uses)"
     ),
   latents: z.number().int().describe('latents present in the document asked about (those with a weight count)'),
-  candidates: z.number().int().describe('documents compared (the slice, or the whole dataset, less the document)'),
+  candidates: z
+    .number()
+    .int()
+    .describe('documents compared (the slice, or the whole dataset searched, less the document itself)'),
   results: z.array(SimilarDocument)
 })
 export type SimilarDocuments = z.infer<typeof SimilarDocuments>

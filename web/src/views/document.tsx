@@ -1,11 +1,20 @@
 /** @module One document: its text, metadata, its own pooled latents (each a link to its page) and the documents most like it. */
 import type { DocumentView } from '@latentbase/shared/contract/dataset'
 import type { SimilarDocuments } from '@latentbase/shared/contract/similar'
-import { ErrorBox, LatentLink, Page, fmt, href, useApi } from '../ui.tsx'
+import { useState } from 'preact/hooks'
+import { ErrorBox, LatentLink, Page, fmt, href, useApi, useDatasets } from '../ui.tsx'
 
 export function DocumentPage({ dataset, row }: { dataset: string; row: number }) {
   const doc = useApi<DocumentView>(`/datasets/${encodeURIComponent(dataset)}/documents/${row}`)
-  const similar = useApi<SimilarDocuments>(`/datasets/${encodeURIComponent(dataset)}/documents/${row}/similar?limit=10`)
+  // Documents like it in this dataset, or in another encoded alike (the other side of a diff, say).
+  const [lookIn, setLookIn] = useState('')
+  const datasets = useDatasets()
+  const similar = useApi<SimilarDocuments>(
+    `/datasets/${encodeURIComponent(dataset)}/documents/${row}/similar?limit=10${lookIn ? `&in=${encodeURIComponent(lookIn)}` : ''}`
+  )
+  const all = datasets.data?.datasets ?? []
+  const encoder = all.find(x => x.id === dataset)?.encoder
+  const others = all.filter(x => x.status === 'ready' && x.id !== dataset && x.encoder === encoder)
   const d = doc.data
   const max = d ? Math.max(1e-9, ...d.latents.map(l => l.value)) : 1
   return (
@@ -57,24 +66,52 @@ export function DocumentPage({ dataset, row }: { dataset: string; row: number })
           </div>
         </div>
       ) : null}
-      {d ? <SimilarCard dataset={dataset} similar={similar.data} error={similar.error} /> : null}
+      {d ? (
+        <SimilarCard
+          similar={similar.data}
+          error={similar.error}
+          lookIn={lookIn}
+          onLookIn={setLookIn}
+          others={others.map(x => ({ id: x.id, name: x.name }))}
+        />
+      ) : null}
     </Page>
   )
 }
 
 /** The documents most like this one, each with the latents that make most of the likeness. */
 function SimilarCard({
-  dataset,
   similar,
-  error
+  error,
+  lookIn,
+  onLookIn,
+  others
 }: {
-  dataset: string
   similar: SimilarDocuments | null
   error: unknown
+  lookIn: string
+  onLookIn: (id: string) => void
+  others: Array<{ id: string; name: string }>
 }) {
+  const dataset = similar?.in ?? ''
   return (
     <div class="card">
-      <h2>Documents like it</h2>
+      <div class="row-actions spread">
+        <h2>Documents like it</h2>
+        {others.length ? (
+          <label class="small">
+            in{' '}
+            <select name="lookIn" value={lookIn} onChange={e => onLookIn((e.target as HTMLSelectElement).value)}>
+              <option value="">this dataset</option>
+              {others.map(o => (
+                <option key={o.id} value={o.id}>
+                  {o.name} ({o.id})
+                </option>
+              ))}
+            </select>
+          </label>
+        ) : null}
+      </div>
       <ErrorBox error={error} />
       {similar ? (
         <>
