@@ -198,6 +198,12 @@ test('in another dataset encoded alike: its documents, weighed by its own freque
       }
     }
   }
+  // `in` naming the document's own dataset is the plain query (the document still left out of its neighbours).
+  const self = SimilarDocuments.parse(
+    await (await api.request('/datasets/ds_sim/documents/2/similar?in=ds_sim')).json()
+  )
+  assert.ok(!self.results.some(r => r.row === 2))
+  assert.equal(self.candidates, N_DOCS - 1)
   const alien = await api.request('/datasets/ds_sim/documents/2/similar?in=ds_alien')
   assert.equal(alien.status, 409)
   assert.match(((await alien.json()) as { detail: string }).detail, /encoded differently/)

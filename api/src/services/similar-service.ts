@@ -71,7 +71,8 @@ export async function similarDocuments(
     )
   }
   // The dataset searched: this one, or another encoded alike (its documents, frequencies and norms).
-  const target = query.in ? await loadReadyDataset(ctx.datasets, ctx.tenant, query.in, 'in') : whole
+  const target =
+    query.in && query.in !== dataset ? await loadReadyDataset(ctx.datasets, ctx.tenant, query.in, 'in') : whole
   if (target.manifest.encoderFingerprint !== manifest.encoderFingerprint) {
     throw new ApiError(
       409,
