@@ -1,4 +1,4 @@
-/** @module `npm run eval:clusters`: purity of unsupervised clustering on labelled public corpora, demo encoder vs TF-IDF + k-means. */
+/** @module `npm run eval:clusters`: purity of unsupervised clustering on labelled public corpora, demo encoder vs TF-IDF + k-means; and how often similar documents share a document's class. */
 /**
  * Each task is a labelled corpus clustered at k = number of classes and at twice that, without the labels:
  *  - spam-ham: 400 spam + 400 ham SpamAssassin bodies (cut to 1,500 characters);
@@ -9,6 +9,10 @@
  * (lower-cased words minus stopwords, document frequency >= 2, sublinear tf, idf ln(N / df) + 1, rows L2-normalized,
  * Lloyd's k-means++ with 8 restarts: the usual scikit-learn recipe). Purity = share of documents in their cluster's
  * majority class; each cell is the mean over SEEDS seeds.
+ *
+ * Similar documents: for NEIGHBOUR_QUERIES documents of each task (every ~Nth row), the share of its 10 nearest that
+ * have its class: GET .../documents/{row}/similar on the demo encoder's latents against the cosine of the same TF-IDF
+ * rows, and the share a random pick would get (the class's share of the other documents).
  *
  *   npm run eval:clusters [-- --seeds 10 --json]   (10 by default: with 3, one cell's mean moves by 0.03-0.09 from seed to seed)
  */
@@ -30,6 +34,7 @@ import { DEMO_ENCODER_DIR, catalogOf } from '@latentbase/gpu-worker/registry'
 import { encodeDataset } from '@latentbase/gpu-worker/job/encode'
 import type { AnalysisContext } from '../services/context.ts'
 import { computeClusters } from '../services/clusters-service.ts'
+import { similarDocuments } from '../services/similar-service.ts'
 import { MAX_CHARS, passages, sample } from './corpus.ts'
 
 const TENANT = 'eval'
@@ -196,14 +201,79 @@ export interface ClusterRow {
   purity: Record<string, number>
 }
 
+/** Documents each task's similar-documents precision is measured from. */
+const NEIGHBOUR_QUERIES = 100
+const NEIGHBOURS = 10
+
+export interface NeighbourRow {
+  task: string
+  queries: number
+  /** Mean share of a document's 10 nearest that have its class. */
+  precision: Record<'sae similar' | 'tf-idf cosine' | 'random', number>
+}
+
+/** The share of each query's `NEIGHBOURS` nearest with its class, for the product's similar documents and TF-IDF cosine. */
+async function neighbourPrecision(
+  ctx: AnalysisContext,
+  task: Task,
+  rowLabels: string[],
+  tf: { points: Float64Array; d: number }
+): Promise<NeighbourRow> {
+  const n = rowLabels.length
+  const rowOf = new Map<string, number>()
+  // rowLabels is by dataset row; task.docs is the TF-IDF order: map between them through the labels' documents.
+  const stored = await readDocuments(
+    ctx.objects,
+    layout.datasetPrefix(TENANT, task.name),
+    (await ctx.datasets.getManifest(TENANT, task.name))!.documents.files,
+    undefined,
+    ['id']
+  )
+  for (let i = 0; i < stored.row.length; i++) rowOf.set(stored.id[i], stored.row[i])
+  const step = Math.max(1, Math.floor(n / NEIGHBOUR_QUERIES))
+  const sums = { 'sae similar': 0, 'tf-idf cosine': 0, random: 0 }
+  let queries = 0
+  for (let q = 0; q < task.docs.length && queries < NEIGHBOUR_QUERIES; q += step) {
+    const doc = task.docs[q]
+    const row = rowOf.get(doc.id)
+    if (row === undefined) continue
+    queries++
+    const sae = await similarDocuments(ctx, task.name, row, { limit: NEIGHBOURS, shared: 0 })
+    sums['sae similar'] +=
+      sae.results.filter(r => rowLabels[r.row] === doc.label).length / Math.max(1, sae.results.length)
+    const { points, d } = tf
+    const scores: Array<[number, number]> = []
+    for (let j = 0; j < task.docs.length; j++) {
+      if (j === q) continue
+      let dot = 0
+      for (let c = 0; c < d; c++) dot += points[q * d + c] * points[j * d + c]
+      scores.push([dot, j])
+    }
+    scores.sort((a, b) => b[0] - a[0] || a[1] - b[1])
+    sums['tf-idf cosine'] +=
+      scores.slice(0, NEIGHBOURS).filter(([, j]) => task.docs[j].label === doc.label).length / NEIGHBOURS
+    sums.random += (task.docs.filter(x => x.label === doc.label).length - 1) / (task.docs.length - 1)
+  }
+  return {
+    task: task.name,
+    queries,
+    precision: {
+      'sae similar': sums['sae similar'] / queries,
+      'tf-idf cosine': sums['tf-idf cosine'] / queries,
+      random: sums.random / queries
+    }
+  }
+}
+
 export async function evaluateClusters(
   opts: { seeds?: number; log?: (line: string) => void } = {}
-): Promise<ClusterRow[]> {
+): Promise<{ rows: ClusterRow[]; neighbours: NeighbourRow[] }> {
   const log = opts.log ?? (() => {})
   const seeds = opts.seeds ?? 3
   const dir = await mkdtemp(join(tmpdir(), 'latentbase-clusters-'))
   const encoder = await loadEncoder(DEMO_ENCODER_DIR, { log: () => {} })
   const rows: ClusterRow[] = []
+  const neighbours: NeighbourRow[] = []
   try {
     for (const task of buildTasks()) {
       const t0 = performance.now()
@@ -213,6 +283,15 @@ export async function evaluateClusters(
       const texts = task.docs.map(d => d.text)
       const labels = task.docs.map(d => d.label)
       const { points, d } = tfidf(texts)
+      const near = await neighbourPrecision(ctx, task, rowLabels, { points, d })
+      neighbours.push(near)
+      log(
+        `${task.name} similar documents, share of the ${NEIGHBOURS} nearest with the class (${near.queries} queries): ${Object.entries(
+          near.precision
+        )
+          .map(([m, p]) => `${m} ${p.toFixed(3)}`)
+          .join(', ')}`
+      )
       for (const k of [classes, 2 * classes]) {
         const runs = {
           'sae spectral': { method: 'spectral', similarity: 'cosine' },
@@ -246,7 +325,7 @@ export async function evaluateClusters(
         )
       }
     }
-    return rows
+    return { rows, neighbours }
   } finally {
     await encoder.close()
     await rm(dir, { recursive: true, force: true })
@@ -257,8 +336,11 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const { values } = parseArgs({
     options: { seeds: { type: 'string', default: '10' }, json: { type: 'boolean', default: false } }
   })
-  const rows = await evaluateClusters({ seeds: Number(values.seeds), log: values.json ? undefined : console.log })
-  if (values.json) console.log(JSON.stringify(rows, null, 2))
+  const { rows, neighbours } = await evaluateClusters({
+    seeds: Number(values.seeds),
+    log: values.json ? undefined : console.log
+  })
+  if (values.json) console.log(JSON.stringify({ rows, neighbours }, null, 2))
   else {
     const methods = Object.keys(rows[0]?.purity ?? {})
     console.log(
@@ -266,5 +348,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     )
     for (const r of rows)
       console.log(`| ${r.task} | ${r.k} | ${r.documents} | ${methods.map(m => r.purity[m].toFixed(3)).join(' | ')} |`)
+    console.log(
+      `\n| task | queries | similar documents: share of the ${NEIGHBOURS} nearest with the class: sae similar | tf-idf cosine | random |\n|---|---|---|---|---|`
+    )
+    for (const r of neighbours)
+      console.log(
+        `| ${r.task} | ${r.queries} | ${r.precision['sae similar'].toFixed(3)} | ${r.precision['tf-idf cosine'].toFixed(3)} | ${r.precision.random.toFixed(3)} |`
+      )
   }
 }
