@@ -1,4 +1,7 @@
-/** @module Tests of the cloud analysis consumer: a GET /correlations job travels through SQS and S3 (fauxqs, in-process) and comes back ready. */
+/**
+ * @module Tests of the cloud analysis consumer: a GET /correlations job travels through SQS and S3 (fauxqs, in-process)
+ * and comes back ready, with labels read from the encoder catalog published in the bucket.
+ */
 import { test, after, before } from 'node:test'
 import assert from 'node:assert/strict'
 import { CreateQueueCommand, SQSClient } from '@aws-sdk/client-sqs'
@@ -8,6 +11,7 @@ import { CorrelationsResult } from '@latentbase/shared/contract/correlations'
 import type { JobMessage } from '@latentbase/shared/contract/job'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { S3ObjectStore } from '@latentbase/shared/store/s3-store'
+import { publishEncoderCatalog } from '@latentbase/shared/catalog/store-catalog'
 import { startTestS3, type TestS3 } from '@latentbase/shared/store/s3-testkit'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { SqsQueue } from '@latentbase/shared/queue/sqs-queue'
@@ -56,6 +60,11 @@ after(async () => {
 
 test('a large GET /correlations is queued on SQS, run by the worker against S3, and read back through the API', async () => {
   const objects = new S3ObjectStore({ client: s3.client, bucket: s3.bucket })
+  // What a GPU worker publishes at start-up; the analysis worker below loads no encoder and reads this.
+  await publishEncoderCatalog(
+    objects,
+    await Promise.all(encoders.list().map(async info => ({ info, labels: await encoders.labels(info.id) })))
+  )
   const datasets = new DatasetStore(objects)
   await writeSyntheticDataset(
     objects,
@@ -85,7 +94,6 @@ test('a large GET /correlations is queued on SQS, run by the worker against S3, 
   const lines: string[] = []
   const worker = runAnalysisWorker({
     env: { ANALYSIS_QUEUE_URL: queueUrl, BUCKET: s3.bucket },
-    encoders,
     embedder,
     s3: s3.client,
     sqs,
@@ -104,6 +112,15 @@ test('a large GET /correlations is queued on SQS, run by the worker against S3, 
     const result = CorrelationsResult.parse(await (await app.request(`${job.href}/result`)).json())
     assert.equal(result.documents, 80)
     assert.ok(result.pairs.length > 0)
+    const labels = await encoders.labels('syn')
+    for (const pair of result.pairs) {
+      assert.equal(pair.a.label, labels[pair.a.latent])
+      assert.equal(pair.b.label, labels[pair.b.latent])
+    }
+    assert.ok(
+      result.pairs.some(p => p.a.label !== null),
+      'labels come from the published catalog'
+    )
   } finally {
     abort.abort()
     await worker
