@@ -494,6 +494,13 @@ test('exit codes: usage 2, refused 3, not found 4, encoding failed 7, timeout 8,
   const failed = await cli(['datasets', 'create', 'file:///nonexistent/latentbase-cli.jsonl', '--wait'])
   assert.equal(failed.code, EXIT.datasetFailed)
   assert.match(failed.stderr, /failed/)
+  assert.doesNotMatch(failed.stderr, /--text-field/, 'a missing file is not about fields')
+  const wrongPath = join(tmp, 'wrong-field.csv')
+  await writeFile(wrongPath, 'id,Review\n1,The soup was cold and the waiter never came back.\n')
+  const wrong = await cli(['datasets', 'create', wrongPath, '--wait'])
+  assert.equal(wrong.code, EXIT.datasetFailed)
+  assert.match(wrong.stderr, /no field "text".*most likely in "Review"/)
+  assert.match(wrong.stderr, /textField is --text-field/)
   const timeout = await cli(['datasets', 'create', `file://${join(tmp, 'notes.jsonl')}`, '--wait', '--timeout', '0'])
   assert.equal(timeout.code, EXIT.timeout)
 

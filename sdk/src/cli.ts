@@ -440,7 +440,7 @@ const COMMANDS: Record<string, Command> = {
     usage:
       'diff <a> <b> [b...] [--a-where SLICE] [--b-where SLICE]... [--limit N] [--direction a|b|both] [--metric absolute|relative] [--min-frequency F] [--max-frequency F] [--latents 1,2] [--pair-by FIELD] [--control-length] [--peaks unlabelled|all|none]',
     summary: 'latents that fire more in dataset a than in the b datasets',
-    help: `--a-where restricts a to a slice; --b-where once per b, in order (one --b-where for several b applies to each; '' is a whole dataset). a and b may be one dataset with two slices. A latent without a label is shown by the token it peaks on in its top examples (--peaks all for every latent, none to skip reading examples).\n${SLICE_HELP}`,
+    help: `--a-where restricts a to a slice; --b-where once per b, in order (one --b-where for several b applies to each; '' is a whole dataset). a and b may be one dataset with two slices; with --a-where and no --b-where, a b that is a's own dataset is the rest of it. A latent without a label is shown by the token it peaks on in its top examples (--peaks all for every latent, none to skip reading examples).\n${SLICE_HELP}`,
     options: {
       'a-where': { type: 'string' },
       'b-where': { type: 'string', multiple: true },
@@ -961,6 +961,18 @@ function exitCodeOf(err: unknown): number {
   return EXIT.error
 }
 
+/** The worker names source fields as the API spells them; a failure about them says which options set them here. */
+function sourceFieldHint(err: unknown): string {
+  const error =
+    err instanceof DatasetFailedError
+      ? err.dataset.error
+      : err instanceof AppendFailedError
+        ? err.dataset.append?.error
+        : undefined
+  if (error?.code !== 'wrong-field' || !/textField|messagesField/.test(error.message)) return ''
+  return 'On the command line textField is --text-field and messagesField is --messages-field.\n'
+}
+
 /** Runs one command line; returns the exit code (the bin calls process.exit with it). */
 export async function main(
   argv: string[],
@@ -1015,7 +1027,7 @@ export async function main(
       io.stderr.write(
         `latentbase: cannot reach ${baseUrl}: ${((err as Error).cause as Error | undefined)?.message ?? (err as Error).message}\n`
       )
-    else io.stderr.write(`latentbase ${name}: ${(err as Error).message}\n`)
+    else io.stderr.write(`latentbase ${name}: ${(err as Error).message}\n${sourceFieldHint(err)}`)
     if (code === EXIT.error && !(err instanceof LatentbaseError)) io.stderr.write(`${(err as Error).stack ?? ''}\n`)
     return code
   }

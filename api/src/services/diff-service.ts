@@ -7,7 +7,7 @@ import { diffLatents, diffPairedCounts, diffStratifiedCounts, lengthStrata } fro
 import { pairedCountsOf, stratumCountsOf } from './diff-designs.ts'
 import { presenceCountsOfRows } from '@latentbase/shared/analysis/slice'
 import { slicePresenceCounts } from '@latentbase/shared/store/latent-shards/slice-counts'
-import { sliceToText } from '@latentbase/shared/contract/slice'
+import { restOfSlice, sliceToText } from '@latentbase/shared/contract/slice'
 import type { AnalysisContext } from './context.ts'
 import { scoreAt } from '@latentbase/shared/contract/latents'
 import type { LabelInfo } from '@latentbase/shared/catalog/label-overlay'
@@ -125,7 +125,8 @@ function indexesOf(docRows: Int32Array, rows: Int32Array): Int32Array {
 }
 
 export async function runDiff(ctx: AnalysisContext, q: DiffQuery): Promise<DiffResult> {
-  const bWhere = q.bWhere ?? []
+  // No bWhere at all: a b that is a's own dataset is the rest of it (an empty bWhere= still takes the whole).
+  const bWhere = q.bWhere ?? (q.aWhere && q.b.includes(q.a) ? q.b.map(b => restOfSlice(q.a, q.aWhere, b)) : [])
   if (bWhere.length && bWhere.length !== q.b.length) {
     throw new ApiError(
       400,

@@ -18,7 +18,7 @@ import { ApiError } from '../problem.ts'
 import { runDiff } from './diff-service.ts'
 import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
 import { sliceDataset, type SlicedDataset } from './slice-service.ts'
-import { sliceToText } from '@latentbase/shared/contract/slice'
+import { restOfSlice, sliceToText } from '@latentbase/shared/contract/slice'
 
 /** Expected answer tokens per hypothesis, for dry runs: a one-sentence "This response ..." with its latent ids, as JSON. */
 export const HYPOTHESIS_ANSWER_TOKENS = 36
@@ -111,7 +111,16 @@ export async function generateHypotheses(
   llm: LlmClient,
   input: HypothesesRequest
 ): Promise<HypothesesResult | DryRunEstimate> {
-  const req = HypothesesRequest.parse(input)
+  const parsed = HypothesesRequest.parse(input)
+  // As GET /diff: no bWhere at all makes a b that is a's own dataset the rest of it.
+  const req = {
+    ...parsed,
+    bWhere:
+      parsed.bWhere ??
+      (parsed.aWhere && parsed.b.includes(parsed.a)
+        ? parsed.b.map(b => restOfSlice(parsed.a, parsed.aWhere, b))
+        : undefined)
+  }
   if (req.bWhere && req.bWhere.length !== req.b.length) {
     throw new ApiError(
       400,

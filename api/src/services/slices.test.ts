@@ -364,6 +364,35 @@ test('a slice against a whole dataset, and b lists with one slice per b', async 
   )
 })
 
+test('a slice against its own dataset with no bWhere is against the rest of it; an empty bWhere= takes the whole', async () => {
+  const aWhere = 'metadata.model = "x"'
+  const rest = DiffResult.parse(
+    (await get(`/diff?${q({ limit: '5000', direction: 'both', a: 'ds_all', aWhere, b: 'ds_all' })}`)).body
+  )
+  const explicit = DiffResult.parse(
+    (
+      await get(
+        `/diff?${q({ limit: '5000', direction: 'both', a: 'ds_all', aWhere, b: 'ds_all', bWhere: `not (${aWhere})` })}`
+      )
+    ).body
+  )
+  assert.equal(rest.b[0].where, explicit.b[0].where)
+  assert.match(rest.b[0].where ?? '', /^not /)
+  assert.equal(rest.a.documents + rest.b[0].documents, docs.length, 'a and b split the dataset')
+  assert.deepEqual(
+    rest.latents.map(l => [l.latent, l.countA, l.countB, l.pValue]),
+    explicit.latents.map(l => [l.latent, l.countA, l.countB, l.pValue])
+  )
+  const whole = DiffResult.parse(
+    (await get(`/diff?${q({ limit: '5000', direction: 'both', a: 'ds_all', aWhere, b: 'ds_all', bWhere: '' })}`)).body
+  )
+  assert.equal(whole.b[0].where, undefined)
+  assert.equal(whole.b[0].documents, docs.length)
+  // Another dataset keeps its whole: the rule is about a's own dataset only.
+  const other = DiffResult.parse((await get(`/diff?${q({ limit: '5', a: 'ds_all', aWhere, b: 'ds_y' })}`)).body)
+  assert.equal(other.b[0].where, undefined)
+})
+
 test('latent slices: documents where a latent fires against those where it does not', async () => {
   const manifest = (await datasets.getManifest(TENANT, 'ds_all'))!
   const csc = await readByLatent(objects, layout.datasetPrefix(TENANT, 'ds_all'), manifest.latents.byLatent, {

@@ -367,5 +367,19 @@ test('slices: documents are judged from each slice only (two slices of one datas
   assert.ok(r.b.rows.every(row => markedA[row] === 0))
   assert.equal(r.hypotheses[0].yesA, r.hypotheses[0].nA)
   assert.equal(r.hypotheses[0].yesB, 0)
+  // No bWhere: b, a's own dataset, is the rest of it, the same documents as the explicit `not` slice.
+  const rest = VerifyResult.parse(
+    await verifyHypotheses(ctx, client(), {
+      a: 'a',
+      aWhere: `latent ${MARKED_LATENT}`,
+      b: 'a',
+      hypotheses: [MARKER_HYP],
+      perDataset: 20,
+      exclude: { a: [firstMarked] }
+    })
+  )
+  assert.equal(rest.b.where, r.b.where)
+  assert.equal(rest.b.documents, r.b.documents)
+  assert.deepEqual(rest.b.rows, r.b.rows)
   await assert.rejects(verifyHypotheses(ctx, client(), { a: 'a', b: 'a', hypotheses: [MARKER_HYP] }), /both a and b/)
 })

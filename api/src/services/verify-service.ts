@@ -21,7 +21,7 @@ import { mulberry32 } from '@latentbase/shared/util/random'
 import { ApiError } from '../problem.ts'
 import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
 import { documentsOf, sliceDataset, type SlicedDataset } from './slice-service.ts'
-import { sliceToText } from '@latentbase/shared/contract/slice'
+import { restOfSlice, sliceToText } from '@latentbase/shared/contract/slice'
 import {
   ANSWER_FRAME_TOKENS,
   HYPOTHESIS_ANSWER_TOKENS,
@@ -275,7 +275,10 @@ export async function verifyHypotheses(
   input: VerifyRequest,
   progress?: (fraction: number, phase: string) => void
 ): Promise<VerifyResult | DryRunEstimate> {
-  const req = VerifyRequest.parse(input)
+  const parsed = VerifyRequest.parse(input)
+  // As GET /diff: with no bWhere at all, b naming a's own dataset is the rest of it ("" still takes the whole).
+  const given = (input as { bWhere?: unknown }).bWhere !== undefined
+  const req = given ? parsed : { ...parsed, bWhere: restOfSlice(parsed.a, parsed.aWhere, parsed.b) }
   const textOf = (w: typeof req.aWhere) => (w ? sliceToText(w) : '')
   if (req.a === req.b && textOf(req.aWhere) === textOf(req.bWhere)) {
     throw new ApiError(

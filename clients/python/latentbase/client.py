@@ -459,7 +459,8 @@ class Client:
         """Latents that fire more in a than in b (each latent against the b where it is most frequent), with statistics.
 
         ``a_where`` restricts a to a slice; ``b_where`` is a list of slices, one per b in order (``None`` or ``""``: the
-        whole dataset), or one slice for every b. a and b may be one dataset with two slices. ``peaks`` says which
+        whole dataset), or one slice for every b. a and b may be one dataset with two slices; with ``a_where`` and no
+        ``b_where`` at all, a b that is a's own dataset is the rest of it (``not (a_where)``). ``peaks`` says which
         latents get ``peak``, the token they fire on in their top examples: ``"unlabelled"`` (default), ``"all"``, ``"none"``.
         """
         bs = [b] if isinstance(b, str) else list(b)

@@ -96,6 +96,32 @@ describe('JSONL', () => {
     await assert.rejects(readAll({ url: short }), isSourceError('wrong-field', /"content"/))
   })
 
+  test('a wrong textField names the field the text is most likely in, and only when one is', async () => {
+    const review = (i: number) => ({
+      id: `r${i}`,
+      title: `Review ${i}`,
+      review: `The blender was loud but it crushed ice well, number ${i} of many.`,
+      stars: 4
+    })
+    const prose = await fixture(
+      'prose.jsonl',
+      Array.from({ length: 30 }, (_, i) => JSON.stringify(review(i))).join('\n')
+    )
+    await assert.rejects(
+      readAll({ url: prose }),
+      isSourceError('wrong-field', /the text is most likely in "review": give that as textField$/)
+    )
+    // The same name but for case comes first, whatever its length.
+    const cased = await fixture('cased.csv', 'id,Text,notes\n1,hi,a much longer note than the text itself\n')
+    await assert.rejects(
+      readAll({ url: cased }),
+      isSourceError('wrong-field', /the text is most likely in "Text": give that as textField$/)
+    )
+    // Short labels and numbers are not text: the message names the fields and guesses nothing.
+    const labels = await fixture('labels.jsonl', '{"label":"pos","score":1}\n{"label":"neg","score":0}\n')
+    await assert.rejects(readAll({ url: labels }), isSourceError('wrong-field', /"label", "score"$/))
+  })
+
   test('a few records without the field before good ones are skipped, not fatal', async () => {
     const recs = [
       ...Array.from({ length: 5 }, () => ({ other: 1 })),

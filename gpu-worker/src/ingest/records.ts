@@ -273,6 +273,26 @@ async function* extractDocuments(
 }
 
 /**
+ * The field a user most likely meant: one spelled like `field` but for case, else the field holding the most
+ * characters of strings, when it is a string in most records and long enough to be prose rather than a label.
+ */
+function likelyTextField(
+  field: string,
+  seen: Map<string, number>,
+  stringChars: Map<string, number>,
+  records: number
+): string | undefined {
+  const lower = field.toLowerCase()
+  const sameButCase = [...seen.keys()].find(k => k.toLowerCase() === lower)
+  if (sameButCase !== undefined) return sameButCase
+  let best: string | undefined
+  let bestChars = 0
+  for (const [k, chars] of stringChars) if (chars > bestChars) [best, bestChars] = [k, chars]
+  if (best === undefined || (seen.get(best) ?? 0) < records / 2) return undefined
+  return bestChars / records >= 16 ? best : undefined
+}
+
+/**
  * Passes documents and skips through, but when the first `n` object records all lack the text
  * (or messages) field — or the whole source does — fails naming the fields the records do have:
  * the user most likely gave the wrong field name.
@@ -286,6 +306,8 @@ async function* guardWrongField(
   let found = false
   let lacking = 0
   const seen = new Map<string, number>()
+  /** Characters of string values per field of the records lacking the text field: where the text most likely is. */
+  const stringChars = new Map<string, number>()
   /** A field of the records lacking the text field that holds chat messages (checked on the first such record). */
   let chatField: string | undefined
   const field = spec.messagesField ?? spec.textField
@@ -296,11 +318,16 @@ async function* guardWrongField(
       .slice(0, 40)
       .map(([k]) => JSON.stringify(k))
     const what = spec.messagesField !== undefined ? 'messagesField' : 'textField'
+    const likely =
+      spec.messagesField === undefined && chatField === undefined
+        ? likelyTextField(field, seen, stringChars, lacking)
+        : undefined
     return new SourceError(
       'wrong-field',
       `${lacking === 1 ? 'the only record' : `the first ${lacking} records`} of ${name} ${lacking === 1 ? 'has' : 'have'} no field ${JSON.stringify(field)} (${what}); ` +
         (fields.length ? `the records have the fields ${fields.join(', ')}` : 'the records have no fields') +
-        (chatField !== undefined && spec.messagesField === undefined ? `; ${chatHint(chatField)}` : '')
+        (chatField !== undefined && spec.messagesField === undefined ? `; ${chatHint(chatField)}` : '') +
+        (likely !== undefined ? `; the text is most likely in ${JSON.stringify(likely)}: give that as textField` : '')
     )
   }
   for await (const item of items) {
@@ -315,7 +342,10 @@ async function* guardWrongField(
     if (!found && item.lacksField) {
       if (lacking === 0) chatField = Object.keys(item.lacksField).find(k => looksLikeChat(item.lacksField![k]))
       lacking++
-      for (const k of Object.keys(item.lacksField)) seen.set(k, (seen.get(k) ?? 0) + 1)
+      for (const [k, v] of Object.entries(item.lacksField)) {
+        seen.set(k, (seen.get(k) ?? 0) + 1)
+        if (typeof v === 'string') stringChars.set(k, (stringChars.get(k) ?? 0) + v.length)
+      }
       if (lacking >= n) throw fail()
     }
     if (item.skip) yield item.skip

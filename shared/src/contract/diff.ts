@@ -39,7 +39,9 @@ export const DiffQuery = z.object({
     .transform((v, ctx) =>
       v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map((s, i) => sliceOrIssue(s, ctx, [i]))
     )
-    .describe('slices of the b datasets, one per b in the same order (an empty bWhere= takes the whole dataset)'),
+    .describe(
+      "slices of the b datasets, one per b in the same order (an empty bWhere= takes the whole dataset); without any bWhere, a b that is a's own dataset with aWhere given is the rest of it (not aWhere)"
+    ),
   peaks: z
     .enum(['unlabelled', 'all', 'none'])
     .default('unlabelled')

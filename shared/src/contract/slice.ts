@@ -561,6 +561,16 @@ export const SliceSchema: z.ZodType<Slice> = z
  * zod: a slice in a query string (JSON or text form; empty means the whole dataset), or already in JSON form (an
  * analysis job's stored request is re-validated with the same query schema).
  */
+/**
+ * The slice of b a comparison uses when the caller gives none: a slice of a dataset compared with that same dataset
+ * is compared with the rest of it (`not aWhere`), not with a whole that contains it, whose overlapping samples would
+ * make the independent-samples tests overconfident and shrink every difference. Otherwise undefined (the whole of b).
+ */
+export function restOfSlice(a: string, aWhere: Slice | undefined, b: string): Slice | undefined {
+  if (!aWhere || a !== b) return undefined
+  return 'not' in aWhere ? aWhere.not : { not: aWhere }
+}
+
 export const SliceParam = z
   .union([z.string().max(SLICE_MAX_TEXT), z.record(z.string(), z.unknown())])
   .transform((v, ctx) => {
