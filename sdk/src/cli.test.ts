@@ -98,12 +98,14 @@ test('datasets create --wait shows progress lines off a terminal, a bar on one, 
     file,
     Array.from({ length: 6 }, (_, i) =>
       JSON.stringify({ id: `n${i}`, text: `note ${i} about the harbour and its boats` })
-    ).join('\n') + '\n'
+    ).join('\n') + '\n{"id": "blank", "text": ""}\n'
   )
   const lines = await cli(['datasets', 'create', `file://${file}`, '--name', 'notes', '--wait'])
   assert.equal(lines.code, EXIT.ok, lines.stderr)
   assert.match(lines.stdout, /status\s+ready/)
   assert.match(lines.stdout, /documents\s+6\n/)
+  assert.match(lines.stdout, /skipped\s+1 records \(empty-text 1\)\n/, 'what the source lost is said')
+  assert.doesNotMatch(lines.stdout, /truncated/)
   assert.match(lines.stderr, /^ds_\w+ (queued|running|ready)/m)
   assert.ok(!lines.stderr.includes('\r'), 'no carriage returns in logs')
   const id = /id\s+(ds_\w+)/.exec(lines.stdout)![1]
@@ -129,7 +131,7 @@ test('datasets create --wait shows progress lines off a terminal, a bar on one, 
   ])
   assert.equal(sampled.code, EXIT.ok, sampled.stderr)
   assert.equal(sampled.json().stats.documents, 4)
-  assert.deepEqual(sampled.json().stats.skipped, { 'not-sampled': 2 })
+  assert.deepEqual(sampled.json().stats.skipped, { 'empty-text': 1, 'not-sampled': 2 })
   const first = await cli(['datasets', 'create', `file://${file}`, '--max-documents', '2', '--wait', '--json'])
   assert.equal(first.json().stats.documents, 2)
   const seedOnly = await cli(['datasets', 'create', `file://${file}`, '--sample-seed', '2'])

@@ -191,6 +191,16 @@ function sourceSpecOf(url: string, v: Record<string, unknown>) {
   }
 }
 
+/** What the source lost on the way in: records skipped (by reason) and documents cut at the encoder's token limit. */
+function intakeLines(stats: NonNullable<Dataset['stats']>): string[][] {
+  const reasons = Object.entries(stats.skipped).filter(([, n]) => n > 0)
+  const skipped = reasons.reduce((sum, [, n]) => sum + n, 0)
+  return [
+    ...(skipped ? [['skipped', `${skipped} records (${reasons.map(([r, n]) => `${r} ${n}`).join(', ')})`]] : []),
+    ...(stats.truncated ? [['truncated', `${stats.truncated} documents cut at the encoder's maxTokens`]] : [])
+  ]
+}
+
 async function printDataset(ctx: Ctx, d: Dataset & { webhookSecret?: string }): Promise<void> {
   if (ctx.json) return void ctx.io.stdout.write(JSON.stringify(d, null, 2) + '\n')
   const lines = [
@@ -228,7 +238,8 @@ async function printDataset(ctx: Ctx, d: Dataset & { webhookSecret?: string }): 
       ? [
           ['documents', d.stats.documents],
           ['tokens', d.stats.tokens],
-          ['active latents', d.stats.activeLatents]
+          ['active latents', d.stats.activeLatents],
+          ...intakeLines(d.stats)
         ]
       : []),
     ...(d.error ? [['error', `${d.error.code}: ${d.error.message}`]] : []),

@@ -299,7 +299,9 @@ test('a dropped file is uploaded and becomes a ready dataset', async () => {
   const jsonl =
     fixtureDocuments('cooking', 12, 7)
       .map(d => JSON.stringify({ id: d.id, body: d.text, topic: d.metadata.topic }))
-      .join('\n') + '\n'
+      .join('\n') +
+    // Two records the worker skips; the row says which and why.
+    '\n{"id": "blank", "body": "  ", "topic": "cooking"}\n{"id": "number", "body": 42, "topic": "cooking"}\n'
   const dataTransfer = await page.evaluateHandle(text => {
     const dt = new DataTransfer()
     dt.items.add(new File([text], 'dropped.jsonl', { type: 'application/x-ndjson' }))
@@ -326,6 +328,10 @@ test('a dropped file is uploaded and becomes a ready dataset', async () => {
     source: { url: string; maxDocuments?: number; sampleSeed?: number }
   }>(`/datasets/${id}`)
   assert.equal(d.stats.documents, 12)
+  assert.equal(
+    await row.locator(`[data-testid=intake-${id}]`).textContent(),
+    '2 records skipped (empty-text: 1, text-not-a-string: 1)'
+  )
   assert.deepEqual([d.source.maxDocuments, d.source.sampleSeed], [12, 5])
   assert.match(d.source.url, /^upload:\/\/up_/)
   assert.equal(

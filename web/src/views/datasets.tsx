@@ -92,11 +92,18 @@ export function DatasetsView() {
                         <strong>{d.error?.code}</strong>: {d.error?.message}
                       </div>
                     ) : d.status === 'ready' ? (
-                      <span class="muted">
-                        {d.stats
-                          ? `${d.stats.activeLatents} active latents${d.stats.seconds?.total !== undefined ? `, ${d.stats.seconds.total.toFixed(1)} s` : ''}`
-                          : 'done'}
-                      </span>
+                      <>
+                        <span class="muted">
+                          {d.stats
+                            ? `${d.stats.activeLatents} active latents${d.stats.seconds?.total !== undefined ? `, ${d.stats.seconds.total.toFixed(1)} s` : ''}`
+                            : 'done'}
+                        </span>
+                        {d.stats && intakeNote(d.stats) ? (
+                          <div class="reason" data-testid={`intake-${d.id}`}>
+                            {intakeNote(d.stats)}
+                          </div>
+                        ) : null}
+                      </>
                     ) : (
                       <ProgressBar
                         value={
@@ -161,6 +168,19 @@ export function DatasetsView() {
  * A dataset's facets (GET /datasets/{id}/facets): each few-valued metadata key's values with their documents and mean
  * length, and a diff of each value against the rest of the dataset (counted from the facets: instant at any size).
  */
+/** What the source lost on the way in, or null: records skipped (by reason) and documents cut at the token limit. */
+function intakeNote(stats: NonNullable<DatasetView['stats']>): string | null {
+  const reasons = Object.entries(stats.skipped).filter(([, n]) => n > 0)
+  const skipped = reasons.reduce((sum, [, n]) => sum + n, 0)
+  const parts = [
+    ...(skipped
+      ? [`${skipped.toLocaleString('en')} records skipped (${reasons.map(([r, n]) => `${r}: ${n}`).join(', ')})`]
+      : []),
+    ...(stats.truncated ? [`${stats.truncated.toLocaleString('en')} documents cut at the encoder's maxTokens`] : [])
+  ]
+  return parts.length ? parts.join('; ') : null
+}
+
 function Metadata({ d }: { d: DatasetView }) {
   const facets = useApi<FacetsView>(`/datasets/${encodeURIComponent(d.id)}/facets`)
   const f = facets.data
