@@ -23,7 +23,7 @@ import {
   type ScriptedReply
 } from '@latentbase/shared/llm/testkit'
 import { startDemoServer, type DemoServer } from '@latentbase/api/testing/demo-server'
-import { EXIT, main } from './cli.ts'
+import { EXIT, etaOf, main } from './cli.ts'
 
 const BIN = fileURLToPath(new URL('../bin/latentbase.js', import.meta.url))
 let demo: DemoServer
@@ -585,4 +585,18 @@ test('datasets append --wait commits a new version (analyses take id@version); d
   assert.doesNotMatch((await cli(['datasets', 'watch', demo.ham, '--off'])).stdout, /watch/)
   const bad = await cli(['datasets', 'append', demo.ham])
   assert.equal(bad.code, EXIT.usage)
+})
+
+test('the time left while encoding comes from the rate seen since the first progress, once there is one', () => {
+  const at = (done: number, total: number | null, status = 'running') =>
+    ({ status, progress: { documents: { done, total }, tokens: 0 } }) as Parameters<typeof etaOf>[1]
+  const first = { at: 0, done: 100 }
+  assert.equal(etaOf(first, at(400, 1000), 30_000), ', about 60 s left', '300 documents in 30 s, 600 to go')
+  assert.equal(etaOf(first, at(200, 100_000), 60_000), ', about 16.6 h left')
+  assert.equal(etaOf(first, at(550, 1000), 90_000), ', about 2 min left')
+  assert.equal(etaOf(first, at(400, 1000), 1000), '', 'too soon to say')
+  assert.equal(etaOf(first, at(100, 1000), 30_000), '', 'no documents done since the first look')
+  assert.equal(etaOf(first, at(400, null), 30_000), '', 'no total yet')
+  assert.equal(etaOf(null, at(400, 1000), 30_000), '')
+  assert.equal(etaOf(first, at(1000, 1000, 'ready'), 30_000), '')
 })

@@ -248,16 +248,38 @@ async function printDataset(ctx: Ctx, d: Dataset & { webhookSecret?: string }): 
   ctx.io.stdout.write(lines.map(([k, v]) => `${k.padEnd(15)} ${v}`).join('\n') + '\n')
 }
 
-async function waitFor(ctx: Ctx, id: string, timeoutSeconds: number): Promise<Dataset> {
+/**
+ * Time left at the rate documents have been done since the first progress seen with some done ("" until there is a
+ * rate to go by: two observations a few seconds apart, and a known total).
+ */
+export function etaOf(first: { at: number; done: number } | null, d: Dataset, now: number): string {
+  const { done, total } = d.progress.documents
+  if (!first || total === null || d.status !== 'running' || done <= first.done || now - first.at < 3000) return ''
+  const seconds = ((total - done) * (now - first.at)) / 1000 / (done - first.done)
+  if (seconds < 1) return ''
+  const left =
+    seconds < 90
+      ? `${Math.round(seconds)} s`
+      : seconds < 5400
+        ? `${Math.round(seconds / 60)} min`
+        : `${(seconds / 3600).toFixed(1)} h`
+  return `, about ${left} left`
+}
+
+async function waitFor(ctx: Ctx, id: string, timeoutSeconds: number, now: () => number = Date.now): Promise<Dataset> {
   const tty = Boolean(ctx.io.stderr.isTTY)
   let last = ''
+  let first: { at: number; done: number } | null = null
   try {
     const ready = await ctx.client.datasets.waitUntilReady(id, {
       timeoutMs: timeoutSeconds * 1000,
       onProgress: d => {
+        if (!first && d.status === 'running' && d.progress.documents.done > 0)
+          first = { at: now(), done: d.progress.documents.done }
+        const eta = etaOf(first, d, now())
         // A bar redrawn in place on a terminal; one line per change otherwise (logs, CI).
-        if (tty) ctx.io.stderr.write(`\r${bar(d)}\x1b[K`)
-        else if (progressOf(d) !== last) ctx.io.stderr.write(`${id} ${progressOf(d)}\n`)
+        if (tty) ctx.io.stderr.write(`\r${bar(d)}${eta}\x1b[K`)
+        else if (progressOf(d) !== last) ctx.io.stderr.write(`${id} ${progressOf(d)}${eta}\n`)
         last = progressOf(d)
       }
     })
