@@ -47,6 +47,11 @@ export interface AppDeps {
   directMaxDocuments?: number
   /** GET /correlations answers directly up to this many documents, else queues a job (with an analysis queue). */
   correlationsDirectMaxDocuments?: number
+  /**
+   * Similar documents hold at most this many (document, latent) entries of the query's columns at once (default
+   * SIMILAR_BLOCK_ENTRIES, ~1M: tens of MB, within a Worker's 128 MB); more is faster for large datasets.
+   */
+  similarBlockEntries?: number
   /** POST /uploads refuses bodies over this many bytes (default UPLOAD_MAX_BYTES from `env`, else 100 MB). */
   uploadMaxBytes?: number
   /** Answers over ready datasets (diff, latent page, correlations, search, documents) kept in this process; false: none. */

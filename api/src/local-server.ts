@@ -25,6 +25,7 @@ import { configureNodeServer } from '@latentbase/shared/net/node-server'
 import { createApp } from './app.ts'
 import { withWebAssets, WEB_DIST } from './web-assets.ts'
 import { startLocalAnalysis } from './services/analysis-local.ts'
+import { LOCAL_SIMILAR_BLOCK_ENTRIES } from './services/similar-service.ts'
 
 export interface LocalOptions {
   dataDir?: string
@@ -108,7 +109,8 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalServe
     embedder,
     analysisQueue: analysis.queue,
     apiKeys,
-    windowMiner
+    windowMiner,
+    similarBlockEntries: Number(process.env.LATENTBASE_SIMILAR_BLOCK_ENTRIES) || LOCAL_SIMILAR_BLOCK_ENTRIES
   })
   const abort = new AbortController()
   const consumer = runConsumer(

@@ -20,7 +20,7 @@ import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import { SearchQuery } from '@latentbase/shared/contract/search'
 import type { AnalysisContext } from '../services/context.ts'
 import { runSearch } from '../services/search-service.ts'
-import { similarDocuments } from '../services/similar-service.ts'
+import { LOCAL_SIMILAR_BLOCK_ENTRIES, SIMILAR_BLOCK_ENTRIES, similarDocuments } from '../services/similar-service.ts'
 import { syntheticCatalog, syntheticTopics, writeSyntheticDataset } from './synthetic-store.ts'
 
 const { values } = parseArgs({
@@ -103,17 +103,34 @@ try {
       }
       // Documents like a document: the first call also sums every document's weighted norm (one pass over the
       // sidecars, kept for the dataset); the next ones read only the query document's latents' columns.
-      const similarWall: number[] = []
-      let similarFirst = 0
-      for (let i = 0; i < TOPICS; i++) {
-        const t = performance.now()
-        await similarDocuments(ctx, id, Math.floor((i * nDocs) / TOPICS), { limit: 20, shared: 5 })
-        if (i === 0) similarFirst = performance.now() - t
-        else similarWall.push(performance.now() - t)
+      // The local server's block budget, then the default elsewhere (Workers, Lambda: the columns of a query past it
+      // are read in blocks of latents, twice).
+      for (const blockEntries of [LOCAL_SIMILAR_BLOCK_ENTRIES, SIMILAR_BLOCK_ENTRIES]) {
+        const similarWall: number[] = []
+        let similarFirst = 0
+        // The memory a query holds above what the process held before it: JavaScript heap and array buffers, sampled
+        // every 5 ms while reads are awaited (a lower bound; RSS would keep the first loop's peak for the second).
+        const held = () => {
+          const m = process.memoryUsage()
+          return m.heapUsed + m.external
+        }
+        globalThis.gc?.()
+        const heldBefore = held()
+        let heldPeak = heldBefore
+        const sampler = setInterval(() => {
+          heldPeak = Math.max(heldPeak, held())
+        }, 5)
+        for (let i = 0; i < TOPICS; i++) {
+          const t = performance.now()
+          await similarDocuments(ctx, id, Math.floor((i * nDocs) / TOPICS), { limit: 20, shared: 5 }, { blockEntries })
+          if (i === 0) similarFirst = performance.now() - t
+          else similarWall.push(performance.now() - t)
+        }
+        clearInterval(sampler)
+        console.log(
+          `  similar documents, blocks of <= ${blockEntries.toLocaleString('en')} entries: first ${similarFirst.toFixed(0)} ms${blockEntries === LOCAL_SIMILAR_BLOCK_ENTRIES ? ' (with the norm pass)' : ''}; p50 of ${similarWall.length}: wall ${median(similarWall).toFixed(1)} ms; peak heap + buffers +${((heldPeak - heldBefore) / 2 ** 20).toFixed(0)} MB`
+        )
       }
-      console.log(
-        `  similar documents first ${similarFirst.toFixed(0)} ms (with the norm pass); p50 of ${similarWall.length}: wall ${median(similarWall).toFixed(1)} ms`
-      )
     }
   }
 } finally {

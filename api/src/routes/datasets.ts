@@ -363,7 +363,10 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
           datasets: [{ id, role: 'dataset' }, ...(query.in ? [{ id: query.in, role: 'in' }] : [])],
           query: { row, ...query }
         },
-        () => similarDocuments(analysisContext(deps, tenant, c.req.raw.signal), id, row, query)
+        () =>
+          similarDocuments(analysisContext(deps, tenant, c.req.raw.signal), id, row, query, {
+            blockEntries: deps.similarBlockEntries
+          })
       )
     }
   )

@@ -5,13 +5,15 @@ import { mkdtemp } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { JobMessage } from '@latentbase/shared/contract/job'
-import { SimilarDocuments } from '@latentbase/shared/contract/similar'
+import { SimilarDocuments, SimilarQuery } from '@latentbase/shared/contract/similar'
 import { FailingReadsStore, MemoryObjectStore } from '@latentbase/shared/store/memory-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { EmbeddedQueue } from '@latentbase/shared/queue/embedded-queue'
 import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { createApp } from '../app.ts'
+import type { AnalysisContext } from './context.ts'
+import { latentBlocks, similarDocuments } from './similar-service.ts'
 import { syntheticCatalog, syntheticTopics, writeSyntheticDataset } from '../bench/synthetic-store.ts'
 
 const N_LATENTS = 256
@@ -64,8 +66,9 @@ async function presentLatents(id: string, n: number): Promise<Array<Set<number>>
   })
 }
 
-async function app(store: ObjectStore = objects) {
+async function app(store: ObjectStore = objects, similarBlockEntries?: number) {
   return createApp({
+    similarBlockEntries,
     objects: store,
     datasets: new DatasetStore(store),
     encoders,
@@ -134,6 +137,32 @@ test('the closest documents by weighted cosine, as brute force ranks them, each 
   )
   const sameTopic = first.results.filter(r => topicOf[r.row] === topicOf[3]).length
   assert.ok(sameTopic >= 8, `${sameTopic} of 10 share document 3's topic`)
+})
+
+test('a query read in blocks of latents (bounded memory) answers as one read whole, shares included', async () => {
+  const ctx = { objects, datasets, encoders, tenant: 'local' } as unknown as AnalysisContext
+  for (const [row, where] of [
+    [17, undefined],
+    [250, 'metadata.topic != 2']
+  ] as Array<[number, string | undefined]>) {
+    const query = SimilarQuery.parse({ limit: 12, shared: 6, ...(where ? { where } : {}) })
+    const whole = await similarDocuments(ctx, 'ds_sim', row, query)
+    // 40 entries a block: each latent of a few hundred documents is a block of its own.
+    const blocked = await similarDocuments(ctx, 'ds_sim', row, query, { blockEntries: 40 })
+    assert.ok(whole.latents > 2)
+    assert.deepEqual(blocked, whole)
+    assert.ok(whole.results.every(r => r.shared.length > 0))
+  }
+  // The route takes the deployment's budget.
+  const path = '/datasets/ds_sim/documents/42/similar?limit=8'
+  assert.deepEqual(
+    await (await (await app(objects, 40)).request(path)).json(),
+    await (await (await app()).request(path)).json()
+  )
+  // Blocks keep the latents' order and add up to at most the budget, a larger latent alone.
+  const docCount = Int32Array.from([5, 30, 10, 50, 1, 1])
+  assert.deepEqual(latentBlocks([0, 1, 2, 3, 4, 5], docCount, 40), [[0, 1], [2], [3], [4, 5]])
+  assert.deepEqual(latentBlocks([], docCount, 40), [[]])
 })
 
 test('a slice restricts the candidates; a store without sidecars gives the same answer; a bad row is a 404', async () => {

@@ -1,7 +1,16 @@
 /** @module GET /datasets/{id}/documents/{row}/similar: the documents closest to one, by cosine of weighted latent sets, and why. */
 import { SimilarQuery, type SimilarDocuments } from '@latentbase/shared/contract/similar'
 import { latentRef } from '@latentbase/shared/contract/latents'
-import { rankSimilar, sharedLatents, sqrtIdfWeights } from '@latentbase/shared/analysis/similar'
+import {
+  addSharedWeights,
+  collectShared,
+  rankSimilar,
+  sharedLatents,
+  sharesOf,
+  sqrtIdfWeights,
+  topSimilar,
+  type SimilarRanking
+} from '@latentbase/shared/analysis/similar'
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
 import { readByLatent } from '@latentbase/shared/store/latent-shards/read-by-latent'
@@ -20,6 +29,34 @@ import { documentsOf, sliceDataset } from './slice-service.ts'
 const SNIPPET = 200
 /** Rows of by-document entries read at once when a store has no sidecars to sum norms from. */
 const NORM_CHUNK_DOCS = 20_000
+/**
+ * Entries (documents x latents) of the query's columns held at once. A query past it (a document with frequent
+ * latents, in a large dataset) reads its columns in blocks of latents, summing the dot products block by block, and
+ * reads them again for the results' shared latents: twice the reads, bounded memory. At 100k documents (a query of
+ * ~4.6M entries) the peak JavaScript heap and buffers were +290-340 MB read whole and +22-57 MB in blocks of 1M,
+ * at 125-134 against 198-210 ms (`npm run bench:search`): a Worker has 128 MB, the local server reads more at once.
+ */
+export const SIMILAR_BLOCK_ENTRIES = 1_000_000
+/** The local server's budget (LATENTBASE_SIMILAR_BLOCK_ENTRIES): a machine's memory, not a Worker's. */
+export const LOCAL_SIMILAR_BLOCK_ENTRIES = 8_000_000
+
+/** The query's latents (ascending) in blocks whose documents add up to at most `budget` (a larger latent alone). */
+export function latentBlocks(latents: readonly number[], docCount: Int32Array, budget: number): number[][] {
+  const blocks: number[][] = []
+  let block: number[] = []
+  let entries = 0
+  for (const l of latents) {
+    if (block.length && entries + docCount[l] > budget) {
+      blocks.push(block)
+      block = []
+      entries = 0
+    }
+    block.push(l)
+    entries += docCount[l]
+  }
+  if (block.length || !blocks.length) blocks.push(block)
+  return blocks
+}
 
 /**
  * Every document's squared norm under the weights, per dataset version: one pass over all its entries, which a
@@ -57,7 +94,8 @@ export async function similarDocuments(
   ctx: AnalysisContext,
   dataset: string,
   row: number,
-  input: SimilarQuery
+  input: SimilarQuery,
+  options: { blockEntries?: number } = {}
 ): Promise<SimilarDocuments> {
   const query = SimilarQuery.parse(input)
   const whole = await loadReadyDataset(ctx.datasets, ctx.tenant, dataset, 'dataset')
@@ -99,17 +137,17 @@ export async function similarDocuments(
   for (let p = own.indptr[0]; p < own.indptr[1]; p++)
     if (own.values[p] > 0 && weights[own.latents[p]] > 0) queryLatents.push(own.latents[p])
   queryLatents.sort((a, b) => a - b)
-  const [norms, csc] = await Promise.all([
-    squaredNorms(ctx, target, w2),
+  const readColumns = (latents: number[]) =>
     readByLatent(
       ctx.objects,
       target.prefix,
       target.manifest.latents.byLatent,
-      queryLatents,
+      latents,
       { nDocs: nTarget, nLatents },
       { positions: false }
     )
-  ])
+  const blocks = latentBlocks(queryLatents, stats.docCount, options.blockEntries ?? SIMILAR_BLOCK_ENTRIES)
+  const [norms, firstColumns] = await Promise.all([squaredNorms(ctx, target, w2), readColumns(blocks[0])])
   ctx.signal?.throwIfAborted()
   const sliceRows = ds.slice?.rows
   let candidate: ((d: number) => boolean) | undefined
@@ -119,8 +157,27 @@ export async function similarDocuments(
     candidate = d => member[d] === 1
   }
   // The document itself is left out of its own dataset only.
-  const ranking = rankSimilar(csc, queryLatents, weights, norms, same ? row : -1, query.limit, candidate)
-  const shared = Array.from(ranking.rows, r => sharedLatents(csc, queryLatents, weights, r, query.shared))
+  let ranking: SimilarRanking
+  let shared: Array<Array<{ latent: number; share: number }>>
+  if (blocks.length === 1) {
+    ranking = rankSimilar(firstColumns, queryLatents, weights, norms, same ? row : -1, query.limit, candidate)
+    shared = Array.from(ranking.rows, r => sharedLatents(firstColumns, queryLatents, weights, r, query.shared))
+  } else {
+    const dot = new Float64Array(nTarget)
+    let queryNorm = addSharedWeights(firstColumns, blocks[0], weights, dot)
+    for (const block of blocks.slice(1)) {
+      queryNorm += addSharedWeights(await readColumns(block), block, weights, dot)
+      ctx.signal?.throwIfAborted()
+    }
+    ranking = topSimilar(dot, queryNorm, norms, same ? row : -1, query.limit, candidate)
+    const found = Array.from(ranking.rows, () => [] as Array<{ latent: number; weight: number }>)
+    for (const block of blocks) {
+      const columns = await readColumns(block)
+      for (let i = 0; i < ranking.rows.length; i++) collectShared(columns, block, weights, ranking.rows[i], found[i])
+      ctx.signal?.throwIfAborted()
+    }
+    shared = found.map(f => sharesOf(f, query.shared))
+  }
   const unlabelled = [...new Set(shared.flat().map(s => s.latent))].filter(l => !info.labels[l])
   // The results' texts, and the asked document's id (in the same read when it is of the dataset searched).
   const [docs, head, peaks] = await Promise.all([

@@ -19,9 +19,31 @@ export interface SimilarRanking {
 }
 
 /**
- * Rank documents by cosine to the query document, whose present latents are `queryLatents`: the dot product of two
- * weighted binary rows is the sum of w^2 over the latents they share, so only the query's latents' columns (`csc`) are
- * read; `squaredNorms[d]` is document d's sum of w^2 over all its latents. `candidate` (optional) restricts the rows.
+ * Add each document's dot product with the query over `latents` (some of the query's latents, whose columns `csc`
+ * holds) to `dot`: the dot product of two weighted binary rows is the sum of w^2 over the latents they share. Returns
+ * the query's squared norm over those latents. Called once per block of latents, so the columns need not all be held.
+ */
+export function addSharedWeights(
+  csc: PooledCsc,
+  latents: ArrayLike<number>,
+  weights: Float64Array,
+  dot: Float64Array
+): number {
+  let queryNorm = 0
+  for (let i = 0; i < latents.length; i++) {
+    const l = latents[i]
+    const w2 = weights[l] * weights[l]
+    if (w2 === 0) continue
+    queryNorm += w2
+    for (let p = csc.indptr[l]; p < csc.indptr[l + 1]; p++) if (csc.values[p] > 0) dot[csc.docs[p]] += w2
+  }
+  return queryNorm
+}
+
+/**
+ * Rank documents by cosine to the query document, whose present latents are `queryLatents`: only the query's latents'
+ * columns (`csc`) are read; `squaredNorms[d]` is document d's sum of w^2 over all its latents. `candidate` (optional)
+ * restricts the rows.
  */
 export function rankSimilar(
   csc: PooledCsc,
@@ -33,14 +55,19 @@ export function rankSimilar(
   candidate?: (row: number) => boolean
 ): SimilarRanking {
   const dot = new Float64Array(squaredNorms.length)
-  let queryNorm = 0
-  for (let i = 0; i < queryLatents.length; i++) {
-    const l = queryLatents[i]
-    const w2 = weights[l] * weights[l]
-    if (w2 === 0) continue
-    queryNorm += w2
-    for (let p = csc.indptr[l]; p < csc.indptr[l + 1]; p++) if (csc.values[p] > 0) dot[csc.docs[p]] += w2
-  }
+  const queryNorm = addSharedWeights(csc, queryLatents, weights, dot)
+  return topSimilar(dot, queryNorm, squaredNorms, queryRow, limit, candidate)
+}
+
+/** The `limit` documents of highest cosine, given every document's dot product with the query and the query's norm. */
+export function topSimilar(
+  dot: Float64Array,
+  queryNorm: number,
+  squaredNorms: Float64Array,
+  queryRow: number,
+  limit: number,
+  candidate?: (row: number) => boolean
+): SimilarRanking {
   // The `limit` best by (score desc, row asc), kept in a heap whose root is the worst kept: O(n log limit), not a sort
   // of every document that shares a latent (most of them, when the query has a frequent one).
   const heapRows = new Int32Array(limit)
@@ -107,9 +134,21 @@ export function sharedLatents(
   row: number,
   limit: number
 ): Array<{ latent: number; share: number }> {
-  const out: Array<{ latent: number; weight: number }> = []
-  for (let i = 0; i < queryLatents.length; i++) {
-    const l = queryLatents[i]
+  const found: Array<{ latent: number; weight: number }> = []
+  collectShared(csc, queryLatents, weights, row, found)
+  return sharesOf(found, limit)
+}
+
+/** Push the latents of `latents` (columns in `csc`) that `row` has, with their w^2, onto `out`: one block's part. */
+export function collectShared(
+  csc: PooledCsc,
+  latents: ArrayLike<number>,
+  weights: Float64Array,
+  row: number,
+  out: Array<{ latent: number; weight: number }>
+): void {
+  for (let i = 0; i < latents.length; i++) {
+    const l = latents[i]
     const w2 = weights[l] * weights[l]
     if (w2 === 0) continue
     // A column's documents are ascending: binary search for the row.
@@ -122,7 +161,14 @@ export function sharedLatents(
     }
     if (a < csc.indptr[l + 1] && csc.docs[a] === row && csc.values[a] > 0) out.push({ latent: l, weight: w2 })
   }
-  out.sort((x, y) => y.weight - x.weight || x.latent - y.latent)
+}
+
+/** Shares of the similarity from the collected latents (every block's), the `limit` largest first. */
+export function sharesOf(
+  found: Array<{ latent: number; weight: number }>,
+  limit: number
+): Array<{ latent: number; share: number }> {
+  const out = [...found].sort((x, y) => y.weight - x.weight || x.latent - y.latent)
   let total = 0
   for (const o of out) total += o.weight
   return out.slice(0, limit).map(o => ({ latent: o.latent, share: o.weight / total }))
