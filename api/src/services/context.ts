@@ -32,6 +32,7 @@ export interface MinedWindow {
   activations: number[]
 }
 export type WindowMiner = (
-  dataset: { prefix: string; manifest: Manifest },
+  /** `poolRoles`: whose chat turns the dataset pooled (default the assistant's), so windows peak where encoding did. */
+  dataset: { prefix: string; manifest: Manifest; poolRoles?: string[] },
   pairs: Array<{ latent: number; doc: number }>
 ) => Promise<MinedWindow[]>

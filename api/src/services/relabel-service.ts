@@ -32,6 +32,7 @@ import { requireLlm } from './llm-helpers.ts'
 import { windowAround } from '@latentbase/shared/analysis/firing-summary'
 import type { AnalysisContext } from './context.ts'
 import { loadReadyDataset } from './ready-dataset.ts'
+import { poolRolesOf } from '@latentbase/shared/contract/dataset'
 import { loadLabelInfo } from './latent-page-service.ts'
 import { readExamplesOfLatents } from '@latentbase/shared/store/top-examples/read'
 
@@ -489,7 +490,7 @@ export async function relabelEncoder(
       for (const doc of picked) pairs.push({ latent: l, doc })
     }
     report(0.02, 'sampling windows across activation quantiles')
-    for (const w of await ctx.windowMiner({ prefix, manifest }, pairs)) {
+    for (const w of await ctx.windowMiner({ prefix, manifest, poolRoles: poolRolesOf(ds.record) }, pairs)) {
       const list = quantileScored.get(w.latent) ?? []
       list.push({ tokens: w.tokens, firing: Uint8Array.from(w.activations, a => (a > 0 ? 1 : 0)) })
       quantileScored.set(w.latent, list)

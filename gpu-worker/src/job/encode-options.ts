@@ -67,8 +67,7 @@ export async function readJson<T>(
   return bytes ? schema.parse(JSON.parse(new TextDecoder().decode(bytes))) : null
 }
 
-export const poolRolesOf = (record: DatasetRecord): string[] =>
-  'url' in record.source ? (record.source as SourceSpec).poolRoles : (record.poolRoles ?? ['assistant'])
+export { poolRolesOf } from '@latentbase/shared/contract/dataset'
 
 /** The marker of a finished part, or null. */
 export function readPartMarker(

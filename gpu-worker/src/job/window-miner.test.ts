@@ -79,3 +79,64 @@ test('mined windows peak at the stored pooled value and position; another encode
   )({ prefix, manifest }, pairs)
   assert.deepEqual(stale, [])
 })
+
+test("a chat dataset's windows peak where its own poolRoles pooled (the user's turns here, not the assistant's)", async () => {
+  const objects = new MemoryObjectStore()
+  const datasets = new DatasetStore(objects)
+  const docs = Array.from({ length: 6 }, (_, i) => ({
+    messages: [
+      { role: 'user', content: `Question ${i}: why do the harbour bells ring when the tide rises over the wall?` },
+      {
+        role: 'assistant',
+        content: `Answer ${i}: ${'because the keeper rings them at high water. '.repeat(1 + (i % 3))}`
+      }
+    ]
+  }))
+  const record: DatasetRecord = {
+    id: 'ds_chat',
+    tenant: 'local',
+    name: 'chat',
+    status: 'running',
+    encoder: 'demo',
+    pooling: { method: 'max', outlierNormRatio: 100 },
+    source: { inline: docs.length },
+    poolRoles: ['user'],
+    createdAt: '2026-01-01T00:00:00.000Z',
+    updatedAt: '2026-01-01T00:00:00.000Z',
+    progress: { documents: { done: 0, total: docs.length }, tokens: 0 },
+    attempts: 1
+  }
+  await objects.put(layout.inlineInput('local', 'ds_chat'), docs.map(d => JSON.stringify(d)).join('\n') + '\n')
+  await datasets.putRecord(record)
+  const { manifest } = await encodeDataset(record, {
+    objects,
+    datasets,
+    encoder,
+    allowLocalSources: false,
+    topExamplesPerLatent: 0
+  })
+  const prefix = layout.datasetPrefix('local', 'ds_chat')
+  const first = await readByDocument(objects, prefix, manifest.latents.byDocument, { start: 0, end: 1 })
+  const order = Array.from(first.latents.keys()).sort((a, b) => first.values[b] - first.values[a])
+  const pairs = order.slice(0, 6).map(k => ({ latent: first.latents[k], doc: 0, value: first.values[k] }))
+  const miner = encoderWindowMiner(objects, new Map([['demo', encoder]]))
+  const mined = await miner({ prefix, manifest, poolRoles: ['user'] }, pairs)
+  assert.equal(mined.length, pairs.length)
+  for (const p of pairs) {
+    const w = mined.find(m => m.latent === p.latent)!
+    const max = Math.max(...w.activations)
+    assert.ok(
+      Math.abs(max - p.value) <= 1e-3 * Math.max(1, p.value),
+      `latent ${p.latent}: window ${max}, pooled ${p.value}`
+    )
+  }
+  // Mined as the assistant's turns, the windows would be elsewhere: what the miner did before it took poolRoles.
+  const wrong = await miner({ prefix, manifest }, pairs)
+  assert.ok(
+    pairs.some(p => {
+      const w = wrong.find(m => m.latent === p.latent)
+      return !w || Math.abs(Math.max(...w.activations) - p.value) > 1e-3 * Math.max(1, p.value)
+    }),
+    'the default roles give other windows for this dataset'
+  )
+})

@@ -17,7 +17,7 @@ export interface MinedWindow {
 
 export function encoderWindowMiner(objects: ObjectStore, encoders: Map<string, LoadedEncoder>) {
   return async (
-    { prefix, manifest }: { prefix: string; manifest: Manifest },
+    { prefix, manifest, poolRoles = ['assistant'] }: { prefix: string; manifest: Manifest; poolRoles?: string[] },
     pairs: Array<{ latent: number; doc: number }>
   ): Promise<MinedWindow[]> => {
     const encoder = encoders.get(manifest.encoder.id)
@@ -37,7 +37,7 @@ export function encoderWindowMiner(objects: ObjectStore, encoders: Map<string, L
     }
     const ranks = Math.max(1, ...nextRank.values())
     const mined = await mineWindows(
-      { objects, prefix, encoder, documentFiles: manifest.documents.files, poolRoles: ['assistant'] },
+      { objects, prefix, encoder, documentFiles: manifest.documents.files, poolRoles },
       wanted,
       ranks
     )

@@ -211,6 +211,10 @@ export const DatasetRecord = z.object({
 })
 export type DatasetRecord = z.infer<typeof DatasetRecord>
 
+/** Whose chat turns a dataset pools: the source's poolRoles, or the inline documents' (default the assistant's). */
+export const poolRolesOf = (record: Pick<DatasetRecord, 'source' | 'poolRoles'>): string[] =>
+  'url' in record.source ? (record.source as SourceSpec).poolRoles : (record.poolRoles ?? ['assistant'])
+
 /** The public view of a dataset: the record without its webhook secret. */
 export const DatasetView = DatasetRecord.omit({ webhook: true, tenant: true }).extend({
   webhook: z.object({ url: z.string() }).optional()
