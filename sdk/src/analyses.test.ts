@@ -164,4 +164,6 @@ test('query strings and a correlations answer that came as a job', async () => {
   assert.equal(calls.at(-1), 'GET /search?dataset=d+s&q=refund+request&latents=4%2C9&method=hybrid')
   await client.latents.get('d', 17, { examples: 3 }).catch(() => {})
   assert.equal(calls.at(-1), 'GET /latents/17?dataset=d&examples=3')
+  await client.latents.intervals('d', 17, { intervals: 4, perInterval: 2, where: 'tokens > 5' }).catch(() => {})
+  assert.equal(calls.at(-1), 'GET /latents/17/intervals?dataset=d&intervals=4&perInterval=2&where=tokens+%3E+5')
 })

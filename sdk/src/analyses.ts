@@ -3,7 +3,7 @@ import { z } from 'zod'
 import { AnalysisJobAccepted, AnalysisJobView, AnalysisResultPage } from '@latentbase/shared/contract/analysis-job'
 import { CorrelationsResult } from '@latentbase/shared/contract/correlations'
 import { ClustersResult, type ClustersInput } from '@latentbase/shared/contract/clusters'
-import { LatentList, LatentPage, type LatentListQuery } from '@latentbase/shared/contract/latents'
+import { LatentIntervals, LatentList, LatentPage, type LatentListQuery } from '@latentbase/shared/contract/latents'
 import { SearchResult } from '@latentbase/shared/contract/search'
 import { DryRunEstimate } from '@latentbase/shared/contract/llm'
 import { sliceQueryValue, type Slice } from '@latentbase/shared/contract/slice'
@@ -166,7 +166,16 @@ export function analysesClient(call: Call, poll: { maxIntervalMs?: number } = {}
         opts: { examples?: number; text?: boolean; where?: Slice | string } = {}
       ) => call(LatentPage, 'GET', `/latents/${latent}?${queryString({ dataset, ...opts })}`),
       /** A dataset's latents, most frequent first, or ranked by how close their labels are to `q`; a page at a time. */
-      list: (query: LatentListQuery) => call(LatentList, 'GET', `/latents?${queryString(query)}`)
+      list: (query: LatentListQuery) => call(LatentList, 'GET', `/latents?${queryString(query)}`),
+      /**
+       * Documents sampled from equal-width intervals of the latent's pooled value (highest first), with token windows
+       * where the server holds the encoder: what the latent does below its top examples.
+       */
+      intervals: (
+        dataset: string,
+        latent: number,
+        opts: { intervals?: number; perInterval?: number; seed?: number; where?: Slice | string } = {}
+      ) => call(LatentIntervals, 'GET', `/latents/${latent}/intervals?${queryString({ dataset, ...opts })}`)
     },
     /** Latent pairs that co-occur, by NPMI (waits on the job when the server queues a large dataset). */
     async correlations(params: CorrelationsParams, wait?: WaitOptions): Promise<CorrelationsResult> {

@@ -168,6 +168,25 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   assert.equal(latent.code, EXIT.ok)
   assert.match(latent.stdout, new RegExp(`^latent ${top.latent}: `))
   assert.match(latent.stdout, new RegExp(`in ${top.countA} documents of ${demo.spam}`))
+  assert.doesNotMatch(latent.stdout, /across its values/)
+  const spread = await cli([
+    'latent',
+    String(top.latent),
+    '--dataset',
+    demo.spam,
+    '--intervals',
+    '3',
+    '--per-interval',
+    '1'
+  ])
+  assert.equal(spread.code, EXIT.ok, spread.stderr)
+  assert.match(
+    spread.stdout,
+    new RegExp(`across its values \\(${top.countA} documents\\):\\ninterval +docs +row +value +window\\n\\(`)
+  )
+  const spreadJson = await cli(['latent', String(top.latent), '--dataset', demo.spam, '--intervals', '3', '--json'])
+  assert.equal(spreadJson.json().intervals.intervals.length, 3)
+  assert.equal(spreadJson.json().page.latent, top.latent)
 
   const list = await cli(['latents', demo.spam, '--limit', '3', '--json'])
   assert.equal(list.code, EXIT.ok)

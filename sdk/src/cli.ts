@@ -566,14 +566,18 @@ const COMMANDS: Record<string, Command> = {
     }
   },
   latent: {
-    usage: 'latent <n> --dataset ID [--where SLICE] [--examples N] [--text]',
+    usage:
+      'latent <n> --dataset ID [--where SLICE] [--examples N] [--text] [--intervals N [--per-interval N] [--seed S]]',
     summary: "a latent's page: label, frequency, top examples",
-    help: `--where: the page of a slice (statistics over its documents, the stored top examples that fall in it, and the slice's own strongest documents).\n${SLICE_HELP}`,
+    help: `--where: the page of a slice (statistics over its documents, the stored top examples that fall in it, and the slice's own strongest documents). --intervals N: also documents sampled from N equal-width intervals of the latent's value (--per-interval each, default 3), with their token windows where the server holds the encoder: what the latent does below its top examples.\n${SLICE_HELP}`,
     options: {
       dataset: { type: 'string' },
       where: { type: 'string' },
       examples: { type: 'string' },
-      text: { type: 'boolean' }
+      text: { type: 'boolean' },
+      intervals: { type: 'string' },
+      'per-interval': { type: 'string' },
+      seed: { type: 'string' }
     },
     async run(ctx, args, v) {
       need(args, 1, 'the latent id')
@@ -584,7 +588,17 @@ const COMMANDS: Record<string, Command> = {
         text: v.text as boolean | undefined,
         where: where(v.where)
       })
-      if (ctx.json) return ctx.io.stdout.write(JSON.stringify(page, null, 2) + '\n')
+      const spread =
+        v.intervals === undefined
+          ? null
+          : await ctx.client.latents.intervals(String(v.dataset), latent, {
+              intervals: int('intervals', v.intervals),
+              perInterval: int('per-interval', v['per-interval']),
+              seed: int('seed', v.seed),
+              where: where(v.where)
+            })
+      if (ctx.json)
+        return ctx.io.stdout.write(JSON.stringify(spread ? { page, intervals: spread } : page, null, 2) + '\n')
       ctx.io.stdout.write(
         `latent ${page.latent}: ${page.label ?? peakName(firingSummary(page.topExamples)) ?? '(no label)'}\nin ${page.documents} documents of ${page.dataset}${page.where ? ` [${page.where}]` : ''} (frequency ${page.frequency.toPrecision(3)}), max ${page.max.toPrecision(3)}\n`
       )
@@ -607,6 +621,31 @@ const COMMANDS: Record<string, Command> = {
           table(
             page.sliceStrongest.map(s => ({ row: s.row, id: s.id, value: s.value, position: s.position })),
             ['row', 'id', 'value', 'position'],
+            80
+          )
+        )
+      }
+      if (spread) {
+        ctx.io.stdout.write(
+          `across its values (${spread.documents} documents${spread.windows ? '' : '; no windows: the server holds no encoder'}):\n`
+        )
+        ctx.io.stdout.write(
+          table(
+            spread.intervals.flatMap((iv): Array<Record<string, unknown>> => {
+              const interval = `(${iv.from.toPrecision(3)}, ${iv.to.toPrecision(3)}]`
+              if (!iv.examples.length) return [{ interval, docs: iv.documents, row: '', value: '', window: '' }]
+              return iv.examples.map(e => {
+                const peak = e.activations ? e.activations.indexOf(Math.max(...e.activations)) : -1
+                return {
+                  interval,
+                  docs: iv.documents,
+                  row: e.row,
+                  value: e.value,
+                  window: e.tokens ? e.tokens.map((t, i) => (i === peak ? `[${t}]` : t)).join('') : e.snippet
+                }
+              })
+            }),
+            ['interval', 'docs', 'row', 'value', 'window'],
             80
           )
         )

@@ -238,6 +238,21 @@ test('a latent opens from the chart (by keyboard) with its tokens shaded by acti
   // Frequency in each dataset (both fixture datasets listed).
   await page.waitForSelector('[data-testid=frequencies] tr >> nth=1')
   assert.equal(await page.locator('[data-testid=frequencies] tr').count(), 2)
+  // Documents across its values, on request: the API's intervals and documents, each window shaded.
+  const spread = await json<{ intervals: Array<{ documents: number; examples: Array<{ row: number }> }> }>(
+    `/latents/${latent}/intervals?dataset=${a}&intervals=5&perInterval=3&seed=0`
+  )
+  await page.click('[data-testid=intervals] button')
+  await page.waitForSelector('[data-testid=intervals] section.interval')
+  assert.equal(await page.locator('[data-testid=intervals] section.interval').count(), spread.intervals.length)
+  assert.deepEqual(
+    await page
+      .locator('[data-testid=intervals] section.interval li a')
+      .evaluateAll(links => links.map(l => Number(/\/(\d+)$/.exec(l.getAttribute('href') ?? '')![1]))),
+    spread.intervals.flatMap(i => i.examples.map(e => e.row))
+  )
+  assert.ok((await page.locator('[data-testid=intervals] mark.tok').count()) > 0, 'the windows are shaded')
+  await page.screenshot({ path: join(SHOTS, 'latent-intervals-1280.png'), fullPage: true })
   // The example's document, with its own latents linking back.
   await page.locator('[data-testid=examples] a').first().click()
   await page.waitForSelector('[data-testid=doc-latents] tbody tr')

@@ -1,6 +1,8 @@
-/** @module GET /latents: a dataset's latents (most frequent, or closest to a text); GET /latents/{latent}: a latent's page (frequency, value distribution, top examples with per-token activations). */
+/** @module GET /latents: a dataset's latents (most frequent, or closest to a text); GET /latents/{latent}: a latent's page (frequency, value distribution, top examples with per-token activations); GET /latents/{latent}/intervals: examples below the top ones. */
 import { createRoute, type OpenAPIHono } from '@hono/zod-openapi'
 import {
+  LatentIntervals,
+  LatentIntervalsQuery,
   LatentList,
   LatentListQuery,
   LatentPage,
@@ -10,6 +12,7 @@ import {
 import { analysisContext, type AppEnv, type Deps } from '../deps.ts'
 import { getLatentPage } from '../services/latent-page-service.ts'
 import { listLatents } from '../services/latent-list-service.ts'
+import { latentIntervals } from '../services/latent-intervals-service.ts'
 import { answerDepsOf, cachedJson } from '../services/answer-cache.ts'
 import { problemResponse } from '../problem.ts'
 
@@ -63,6 +66,41 @@ export function registerLatentRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): void
         answerDepsOf(deps),
         { route: 'latent', tenant, datasets: [{ id: query.dataset, role: 'dataset' }], query: { latent, ...query } },
         () => getLatentPage(analysisContext(deps, tenant, c.req.raw.signal), latent, query)
+      )
+    }
+  )
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/latents/{latent}/intervals',
+      summary:
+        "Documents sampled from equal-width intervals of a latent's pooled value, with token windows where the deployment holds the encoder",
+      request: { params: LatentParams, query: LatentIntervalsQuery },
+      responses: {
+        200: {
+          content: { 'application/json': { schema: LatentIntervals } },
+          description: 'the intervals, highest first'
+        },
+        400: problemResponse('invalid parameters, or a slice naming an unknown latent or metadata field'),
+        404: problemResponse("unknown dataset, or a latent outside the encoder's range"),
+        409: problemResponse('the dataset is not ready')
+      }
+    }),
+    async c => {
+      const { latent } = c.req.valid('param')
+      const query = c.req.valid('query')
+      const tenant = c.get('tenant')
+      return cachedJson(
+        c,
+        // Windows or not depends on whether this process holds the encoders.
+        answerDepsOf(deps, deps.windowMiner ? 'windows' : ''),
+        {
+          route: 'latent-intervals',
+          tenant,
+          datasets: [{ id: query.dataset, role: 'dataset' }],
+          query: { latent, ...query }
+        },
+        () => latentIntervals(analysisContext(deps, tenant, c.req.raw.signal), latent, query)
       )
     }
   )

@@ -302,6 +302,15 @@ class Latents:
         query = _query({"dataset": dataset, "q": q, "sort": sort, "where": _slice(where), "limit": limit, "offset": offset})
         return m.from_json(m.LatentList, self._http.request("GET", f"/latents?{query}"))
 
+    def intervals(self, dataset: str, latent: int, *, intervals: Optional[int] = None, per_interval: Optional[int] = None,
+                  seed: Optional[int] = None, where: Optional[Slice] = None) -> m.LatentIntervals:
+        """Documents sampled from equal-width intervals of the latent's pooled value, highest first (``intervals``,
+        default 5; ``per_interval``, default 3; seeded by ``seed``), with token windows where the server holds the
+        encoder: what the latent does below its top examples."""
+        q = _query({"dataset": dataset, "intervals": intervals, "perInterval": per_interval, "seed": seed,
+                    "where": _slice(where)})
+        return m.from_json(m.LatentIntervals, self._http.request("GET", f"/latents/{int(latent)}/intervals?{q}"))
+
 
 class Jobs:
     def __init__(self, http: Transport):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import keyword
 import re
 import sys
 import typing
@@ -48,6 +49,9 @@ def from_json(cls: Type[T], data: Dict[str, Any]) -> T:
     extra: Dict[str, Any] = {}
     for key, value in data.items():
         name = snake(key)
+        # A key that is a Python keyword ("from") is the field spelled with a trailing underscore.
+        if keyword.iskeyword(name):
+            name += "_"
         if name in names and name not in ("raw", "extra"):
             kwargs[name] = _convert(hints[name], value)
         else:
@@ -404,6 +408,51 @@ class LatentPage:
         pd = _pandas()
         return pd.DataFrame([dataclasses.asdict(e) for e in self.top_examples],
                             columns=["row", "id", "rank", "value", "position", "window_start", "tokens", "activations", "text"])
+
+
+@dataclasses.dataclass
+class IntervalExample:
+    row: int
+    id: str
+    value: float
+    position: int
+    snippet: str
+    #: a token window around the max, re-encoded; None where the server holds no encoder
+    tokens: Optional[List[str]] = None
+    activations: Optional[List[float]] = None
+
+
+@dataclasses.dataclass
+class ActivationInterval:
+    #: exclusive lower bound of the pooled value
+    from_: float
+    to: float
+    documents: int
+    examples: List[IntervalExample] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class LatentIntervals:
+    latent: int
+    label: Optional[str]
+    encoder: str
+    dataset: str
+    documents: int
+    max: float
+    #: whether the examples carry token windows (the server holds the encoder: the local server)
+    windows: bool
+    intervals: List[ActivationInterval] = dataclasses.field(default_factory=list)
+    where: Optional[str] = None
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+    def to_pandas(self):
+        """One row per sampled document: its interval's bounds and documents, row, id, value, position, window, snippet."""
+        pd = _pandas()
+        cols = ["from", "to", "interval_documents", "row", "id", "value", "position", "tokens", "activations", "snippet"]
+        return pd.DataFrame([{"from": iv.from_, "to": iv.to, "interval_documents": iv.documents,
+                              **{c: getattr(e, c) for c in cols[3:]}}
+                             for iv in self.intervals for e in iv.examples], columns=cols)
 
 
 @dataclasses.dataclass

@@ -5,7 +5,7 @@ import unittest
 
 import pandas as pd
 
-from latentbase import (AppendFailedError, Client, DatasetFailedError, LatentbaseError, DiffResult, Document, Facets, LatentPage,
+from latentbase import (AppendFailedError, Client, DatasetFailedError, LatentbaseError, DiffResult, Document, Facets, LatentIntervals, LatentPage,
                         SearchResult)
 
 URL = os.environ.get("LATENTBASE_URL")
@@ -168,6 +168,19 @@ class ClientTests(unittest.TestCase):
         examples = page.to_pandas()
         self.assertEqual(len(examples), min(3, top.count_a))
         self.assertTrue(all(len(t) == len(a) for t, a in zip(examples.tokens, examples.activations)))
+        spread = self.lb.latents.intervals(self.spam, top.latent, intervals=3, per_interval=2, seed=4)
+        self.assertIsInstance(spread, LatentIntervals)
+        self.assertEqual(spread.documents, top.count_a)
+        self.assertEqual(sum(iv.documents for iv in spread.intervals), top.count_a)
+        self.assertTrue(spread.windows, "the local server re-encodes the windows")
+        self.assertEqual(spread.intervals[0].to, spread.max)
+        for iv in spread.intervals:
+            for e in iv.examples:
+                self.assertTrue(iv.from_ < e.value <= iv.to + 1e-6)
+                self.assertEqual(len(e.tokens), len(e.activations))
+        table = spread.to_pandas()
+        self.assertEqual(len(table), sum(len(iv.examples) for iv in spread.intervals))
+        self.assertEqual(list(table.columns[:3]), ["from", "to", "interval_documents"])
         several = self.lb.diff(self.spam, [self.ham, self.ham], limit=3)
         self.assertEqual(len(several.b), 2)
         described = self.lb.diff(self.spam, self.ham, limit=3, peaks="all")

@@ -162,6 +162,69 @@ export const LatentPage = z.object({
     )
 })
 export type LatentPage = z.infer<typeof LatentPage>
+export const LatentIntervalsQuery = z.object({
+  dataset: z.string({ error: 'dataset is required: the id of the dataset whose documents to sample' }).min(1),
+  intervals: z.coerce
+    .number()
+    .int()
+    .min(2)
+    .max(20)
+    .default(5)
+    .describe("equal-width intervals of the pooled value over (0, the latent's max]"),
+  perInterval: z.coerce.number().int().min(1).max(10).default(3).describe('documents sampled from each interval'),
+  seed: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(2_147_483_647)
+    .default(0)
+    .describe('the sample (the same seed, the same documents)'),
+  where: SliceParam.optional().describe('a slice of the dataset (docs/slices.md): its documents only')
+})
+export type LatentIntervalsQuery = z.infer<typeof LatentIntervalsQuery>
+
+export const IntervalExample = z.object({
+  row: z.number().int().describe('dataset row of the document'),
+  id: z.string().describe('the document id given at upload'),
+  value: z.number().describe('pooled value of the latent in the document'),
+  position: z.number().int().describe('token position of the max in the document (-1 when unknown)'),
+  tokens: z
+    .array(z.string())
+    .nullable()
+    .describe(
+      'a window of tokens around the max, re-encoded; null where this deployment holds no encoder (see windows)'
+    ),
+  activations: z.array(z.number()).nullable().describe("the latent's activation on each token of the window"),
+  snippet: z.string().describe("the start of the document's text (for documents without a window)")
+})
+export type IntervalExample = z.infer<typeof IntervalExample>
+
+export const LatentIntervals = z.object({
+  latent: z.number().int(),
+  label: z.string().nullable(),
+  encoder: z.string(),
+  dataset: z.string(),
+  where: z.string().optional().describe('the slice sampled (canonical text form); absent for the whole dataset'),
+  documents: z.number().int().describe('documents (of the slice) where the latent is present'),
+  max: z.number().describe('the largest pooled value among them'),
+  windows: z
+    .boolean()
+    .describe(
+      "whether the examples carry token windows: the documents are re-encoded by the dataset's encoder, which only a process holding it can do (the local server; not a Worker or Lambda)"
+    ),
+  intervals: z
+    .array(
+      z.object({
+        from: z.number().describe('exclusive lower bound of the pooled value'),
+        to: z.number().describe('inclusive upper bound'),
+        documents: z.number().int().describe('documents whose pooled value falls in the interval'),
+        examples: z.array(IntervalExample).describe('a seeded uniform sample of them, strongest first')
+      })
+    )
+    .describe('highest first')
+})
+export type LatentIntervals = z.infer<typeof LatentIntervals>
+
 /** Documents a sliced latent page lists as the slice's strongest when `examples` is not given. */
 export const SLICE_STRONGEST_DEFAULT = 5
 

@@ -1,6 +1,6 @@
 /** @module A latent's page (of a dataset, or of a slice of it): label, source and score (an unlabelled latent can be labelled offline from the dataset); its frequency in each dataset; the value histogram; top examples with every token shaded by activation. */
 import { useEffect, useState } from 'preact/hooks'
-import type { LatentPage } from '@latentbase/shared/contract/latents'
+import type { LatentIntervals, LatentPage } from '@latentbase/shared/contract/latents'
 import { firingSummary } from '@latentbase/shared/analysis/firing-summary'
 import { api } from '../api.ts'
 import { Histogram, TokenText } from '../charts.tsx'
@@ -187,6 +187,13 @@ export function LatentView({ latent, route }: { latent: number; route: Route }) 
               ))}
             </ol>
           </div>
+          <AcrossValues
+            dataset={l.dataset}
+            latent={latent}
+            where={where}
+            max={l.max}
+            key={`${l.dataset} ${latent} ${where}`}
+          />
           {l.sliceStrongest ? (
             <div class="card">
               <h2>Strongest in this slice</h2>
@@ -213,5 +220,81 @@ export function LatentView({ latent, route }: { latent: number; route: Route }) 
         <p class="muted">Loading…</p>
       ) : null}
     </Page>
+  )
+}
+
+/**
+ * Documents sampled from equal-width intervals of the latent's value (GET /latents/{n}/intervals), on request: the
+ * server re-encodes them for their windows, which costs reader passes.
+ */
+function AcrossValues({
+  dataset,
+  latent,
+  where,
+  max
+}: {
+  dataset: string
+  latent: number
+  where: string
+  max: number
+}) {
+  const [answer, setAnswer] = useState<LatentIntervals | null>(null)
+  const [seed, setSeed] = useState(0)
+  const sample = useAction(async (next: number) => {
+    const q = new URLSearchParams({
+      dataset,
+      intervals: '5',
+      perInterval: '3',
+      seed: String(next),
+      ...(where ? { where } : {})
+    })
+    setAnswer(await api<LatentIntervals>(`/latents/${latent}/intervals?${q}`))
+    setSeed(next)
+  })
+  return (
+    <div class="card" data-testid="intervals">
+      <h2>Across its values</h2>
+      <p class="muted small">
+        Top examples show the latent at its strongest; a label can miss what it does at a third of that. Documents
+        sampled from five equal-width intervals of its pooled value{where ? ' (in this slice)' : ''}, re-encoded for
+        their token windows.
+      </p>
+      <button type="button" disabled={sample.pending} onClick={() => sample.run(answer ? seed + 1 : 0)}>
+        {sample.pending ? 'Sampling…' : answer ? 'Another sample' : 'Sample documents across its values'}
+      </button>
+      <ErrorBox error={sample.error} />
+      {answer && !answer.windows ? (
+        <p class="muted small">This deployment holds no encoder, so the documents come without token windows.</p>
+      ) : null}
+      {answer
+        ? answer.intervals.map(iv => (
+            <section key={`${iv.from}`} class="interval">
+              <h3>
+                {fmt.num(iv.from)} to {fmt.num(iv.to)}{' '}
+                <span class="muted">
+                  · {iv.documents} document{iv.documents === 1 ? '' : 's'}
+                </span>
+              </h3>
+              <ol class="examples">
+                {iv.examples.map(ex => (
+                  <li key={ex.row}>
+                    <div class="ex-head">
+                      <span class="muted">max {fmt.num(ex.value)}</span>{' '}
+                      <a href={href(`document/${dataset}/${ex.row}`)}>
+                        document {ex.id} (row {ex.row})
+                      </a>
+                    </div>
+                    {ex.tokens && ex.activations ? (
+                      <TokenText tokens={ex.tokens} activations={ex.activations} max={max || ex.value} />
+                    ) : (
+                      <p class="snippet">{ex.snippet}</p>
+                    )}
+                  </li>
+                ))}
+              </ol>
+            </section>
+          ))
+        : null}
+    </div>
   )
 }
