@@ -606,16 +606,11 @@ test('datasets append --wait commits a new version (analyses take id@version); d
   assert.equal(bad.code, EXIT.usage)
 })
 
-test('the time left while encoding comes from the rate seen since the first progress, once there is one', () => {
+test('--wait says the time left while a dataset runs (shared/src/util/time-left.ts computes it), and not once it is ready', () => {
   const at = (done: number, total: number | null, status = 'running') =>
     ({ status, progress: { documents: { done, total }, tokens: 0 } }) as Parameters<typeof etaOf>[1]
   const first = { at: 0, done: 100 }
-  assert.equal(etaOf(first, at(400, 1000), 30_000), ', about 60 s left', '300 documents in 30 s, 600 to go')
-  assert.equal(etaOf(first, at(200, 100_000), 60_000), ', about 16.6 h left')
-  assert.equal(etaOf(first, at(550, 1000), 90_000), ', about 2 min left')
+  assert.equal(etaOf(first, at(400, 1000), 30_000), ', about 60 s left')
   assert.equal(etaOf(first, at(400, 1000), 1000), '', 'too soon to say')
-  assert.equal(etaOf(first, at(100, 1000), 30_000), '', 'no documents done since the first look')
-  assert.equal(etaOf(first, at(400, null), 30_000), '', 'no total yet')
-  assert.equal(etaOf(null, at(400, 1000), 30_000), '')
   assert.equal(etaOf(first, at(1000, 1000, 'ready'), 30_000), '')
 })

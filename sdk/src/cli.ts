@@ -12,6 +12,7 @@ import {
 } from './index.ts'
 import type { DryRunEstimate } from './llm.ts'
 import { firingSummary } from '@latentbase/shared/analysis/firing-summary'
+import { timeLeft, type FirstSeen } from '@latentbase/shared/util/time-left'
 
 /** Exit codes scripts can rely on (docs/clients.md lists them too). */
 export const EXIT = {
@@ -248,28 +249,17 @@ async function printDataset(ctx: Ctx, d: Dataset & { webhookSecret?: string }): 
   ctx.io.stdout.write(lines.map(([k, v]) => `${k.padEnd(15)} ${v}`).join('\n') + '\n')
 }
 
-/**
- * Time left at the rate documents have been done since the first progress seen with some done ("" until there is a
- * rate to go by: two observations a few seconds apart, and a known total).
- */
-export function etaOf(first: { at: number; done: number } | null, d: Dataset, now: number): string {
-  const { done, total } = d.progress.documents
-  if (!first || total === null || d.status !== 'running' || done <= first.done || now - first.at < 3000) return ''
-  const seconds = ((total - done) * (now - first.at)) / 1000 / (done - first.done)
-  if (seconds < 1) return ''
-  const left =
-    seconds < 90
-      ? `${Math.round(seconds)} s`
-      : seconds < 5400
-        ? `${Math.round(seconds / 60)} min`
-        : `${(seconds / 3600).toFixed(1)} h`
-  return `, about ${left} left`
+/** `, about N left` while a dataset encodes, at the rate seen since the first progress with some done (see timeLeft). */
+export function etaOf(first: FirstSeen | null, d: Dataset, now: number): string {
+  if (d.status !== 'running') return ''
+  const left = timeLeft(first, d.progress.documents.done, d.progress.documents.total, now)
+  return left ? `, ${left}` : ''
 }
 
 async function waitFor(ctx: Ctx, id: string, timeoutSeconds: number, now: () => number = Date.now): Promise<Dataset> {
   const tty = Boolean(ctx.io.stderr.isTTY)
   let last = ''
-  let first: { at: number; done: number } | null = null
+  let first: FirstSeen | null = null
   try {
     const ready = await ctx.client.datasets.waitUntilReady(id, {
       timeoutMs: timeoutSeconds * 1000,

@@ -1,6 +1,7 @@
 /** @module Datasets: the list with live progress (polled), errors with their reasons, delete, versions (diff one against the one before, append a batch), metadata values (each diffed against the rest); create from a URL or a dropped file with every source option. */
 import type { ComponentChildren } from 'preact'
 import { useEffect, useRef, useState } from 'preact/hooks'
+import { timeLeft, type FirstSeen } from '@latentbase/shared/util/time-left'
 import type { DatasetView, FacetsView } from '@latentbase/shared/contract/dataset'
 import type { EncoderInfo } from '@latentbase/shared/contract/encoder'
 import { api, uploadFile } from '../api.ts'
@@ -33,10 +34,25 @@ export function DatasetsView() {
         <td colSpan={8}>{body}</td>
       </tr>
     ) : null
+  // When each running dataset was first seen with documents done: the rate since then gives the time left.
+  const firstSeen = useRef<Record<string, FirstSeen>>({})
+  const leftOf = (d: DatasetView) => {
+    if (d.status !== 'running') return ''
+    const left = timeLeft(
+      firstSeen.current[d.id] ?? null,
+      d.progress.documents.done,
+      d.progress.documents.total,
+      Date.now()
+    )
+    return left ? `, ${left}` : ''
+  }
   // The list holds the stored records; GET /datasets/{id} adds the live progress of running parts.
   useInterval(
     async () => {
       const fresh = await Promise.all(active.map(d => api<DatasetView>(`/datasets/${d.id}`).catch(() => null)))
+      for (const d of fresh)
+        if (d && d.status === 'running' && d.progress.documents.done > 0 && !firstSeen.current[d.id])
+          firstSeen.current[d.id] = { at: Date.now(), done: d.progress.documents.done }
       setLive(prev => {
         const next = { ...prev }
         for (const d of fresh) if (d) next[d.id] = d
@@ -109,7 +125,7 @@ export function DatasetsView() {
                         value={
                           d.progress.documents.total ? d.progress.documents.done / d.progress.documents.total : null
                         }
-                        label={`${d.progress.documents.done}${d.progress.documents.total ? ` / ${d.progress.documents.total}` : ''} documents${d.progress.parts ? `, ${d.progress.parts.done}/${d.progress.parts.total} parts` : ''}`}
+                        label={`${d.progress.documents.done}${d.progress.documents.total ? ` / ${d.progress.documents.total}` : ''} documents${d.progress.parts ? `, ${d.progress.parts.done}/${d.progress.parts.total} parts` : ''}${leftOf(d)}`}
                       />
                     )}
                     {d.lastAttemptError && d.status !== 'failed' ? (
