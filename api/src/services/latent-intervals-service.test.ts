@@ -89,6 +89,19 @@ test('each present document is counted once, in the interval of its value; sampl
     r.intervals.map(i => i.examples.map(e => [e.row, e.value, e.position]))
   )
   assert.ok(bare.intervals.every(i => i.examples.every(e => e.tokens === null && e.activations === null)))
+  // The snippet without a window sits around the peak (its character estimated from the token position): it holds
+  // the few tokens around the peak that the window shows.
+  const flat = (t: string) => t.replace(/▁/g, ' ').replace(/\s+/g, ' ').trim()
+  const around = r.intervals.flatMap(i =>
+    i.examples.map(e => {
+      const at = e.activations!.indexOf(Math.max(...e.activations!))
+      return flat(e.tokens!.slice(Math.max(1, at - 2), at + 3).join(''))
+    })
+  )
+  const snippets = bare.intervals.flatMap(i => i.examples.map(e => flat(e.snippet)))
+  const near = around.filter((a, k) => a.length >= 4 && snippets[k].includes(a)).length
+  const checkable = around.filter(a => a.length >= 4).length
+  assert.ok(checkable > 0 && near >= checkable / 2, `${near} of ${checkable} snippets hold their peak's tokens`)
 })
 
 test('a slice samples its own documents only; bad parameters are 400, a latent out of range 404', async () => {

@@ -3,6 +3,7 @@
  * with token windows re-encoded where this process holds the encoder: what the latent does below its top examples.
  */
 import { activationIntervals } from '@latentbase/shared/analysis/intervals'
+import { documentText, estimateCharOffset, snippet } from '@latentbase/shared/analysis/search'
 import { poolRolesOf } from '@latentbase/shared/contract/dataset'
 import { LatentIntervalsQuery, type LatentIntervals } from '@latentbase/shared/contract/latents'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
@@ -59,7 +60,7 @@ export async function latentIntervals(
     : slots
   const byRow = [...new Set(rows)].sort((x, y) => x - y)
   const [texts, mined] = await Promise.all([
-    readDocuments(ctx.objects, prefix, manifest.documents.files, byRow, ['id', 'text', 'messages']),
+    readDocuments(ctx.objects, prefix, manifest.documents.files, byRow, ['id', 'text', 'messages', 'token_count']),
     ctx.windowMiner && rows.length
       ? ctx.windowMiner(
           { prefix, manifest, poolRoles: poolRolesOf(whole.record) },
@@ -70,18 +71,13 @@ export async function latentIntervals(
   const at = new Map<number, number>()
   for (let i = 0; i < texts.row.length; i++) at.set(texts.row[i], i)
   const windowOf = new Map(mined.map(w => [w.doc, w]))
-  const snippetOf = (i: number) => {
-    let text = texts.text[i] ?? ''
-    if (!text && texts.messages[i]) {
-      try {
-        text = (JSON.parse(texts.messages[i]) as Array<{ role: string; content: string }>)
-          .map(m => `${m.role}: ${m.content}`)
-          .join('\n')
-      } catch {
-        text = ''
-      }
-    }
-    return text.length > SNIPPET ? `${text.slice(0, SNIPPET)}…` : text
+  // Without a window, the text around the peak: positions are tokens, so its character is estimated.
+  const snippetOf = (i: number, position: number) => {
+    const text = documentText(texts.text[i], texts.messages[i])
+    // A truncated document was cut at maxTokens (its truncated column has no page index: inferred, as search does).
+    const tokens = Number(texts.token_count[i])
+    const at = estimateCharOffset(text.length, tokens, tokens >= manifest.maxTokens, position)
+    return snippet(text, [], SNIPPET, at)
   }
   let next = 0
   return {
@@ -110,7 +106,7 @@ export async function latentIntervals(
           position: positions[k],
           tokens: w ? w.tokens : null,
           activations: w ? w.activations : null,
-          snippet: snippetOf(i)
+          snippet: snippetOf(i, positions[k])
         }
       })
     }))

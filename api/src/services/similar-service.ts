@@ -22,6 +22,7 @@ import { ApiError } from '../problem.ts'
 import type { AnalysisContext } from './context.ts'
 import { loadLabelInfo } from './latent-page-service.ts'
 import { readPeaks } from './latent-peaks.ts'
+import { documentText } from '@latentbase/shared/analysis/search'
 import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
 import { inRows } from '@latentbase/shared/analysis/slice'
 import { documentsOf, sliceDataset } from './slice-service.ts'
@@ -195,16 +196,7 @@ export async function similarDocuments(
   for (let i = 0; i < docs.row.length; i++) at.set(docs.row[i], i)
   const snippetOf = (i: number | undefined) => {
     if (i === undefined) return ''
-    let text = docs.text[i] ?? ''
-    if (!text && docs.messages[i]) {
-      try {
-        text = (JSON.parse(docs.messages[i]) as Array<{ role: string; content: string }>)
-          .map(m => `${m.role}: ${m.content}`)
-          .join('\n')
-      } catch {
-        text = ''
-      }
-    }
+    const text = documentText(docs.text[i], docs.messages[i])
     return text.length > SNIPPET ? `${text.slice(0, SNIPPET)}…` : text
   }
   const inSlice = sliceRows ? inRows(sliceRows, [row])[0] : true

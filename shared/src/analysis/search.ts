@@ -226,6 +226,19 @@ export function firstLatentEntry(csc: Omit<PooledCsc, 'positions'>, latents: Arr
   return -1
 }
 
+/** A document's text for a snippet: its text, or a chat document's turns as "role: content" lines ('' if unreadable). */
+export function documentText(text: string | null | undefined, messages: string | null | undefined): string {
+  if (text) return text
+  if (!messages) return ''
+  try {
+    return (JSON.parse(messages) as Array<{ role: string; content: string }>)
+      .map(m => `${m.role}: ${m.content}`)
+      .join('\n')
+  } catch {
+    return ''
+  }
+}
+
 /**
  * About `width` characters of `text`, centred on character `at` when given (>= 0), else on the first occurrence of any of `terms` as a whole word when there is
  * one, else its start. Whitespace is collapsed; cut ends get an ellipsis.
