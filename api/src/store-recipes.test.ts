@@ -31,6 +31,22 @@ function blocks(lang: string): Record<string, string> {
 }
 const sql = () => blocks('sql')
 
+/** Runs a recipe's Python in the test's folder (where the exported CSV files are). */
+function runPython(code: string): Promise<{ status: number | null; output: string }> {
+  return new Promise((ok, fail) => {
+    const child = spawn(PYTHON, ['-c', code], { cwd: tmp, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } })
+    let out = ''
+    child.stdout.on('data', d => {
+      out += d
+    })
+    child.stderr.on('data', d => {
+      out += d
+    })
+    child.on('error', fail)
+    child.on('close', s => ok({ status: s, output: out }))
+  })
+}
+
 async function rows(query: string): Promise<Array<Record<string, unknown>>> {
   const result = await con.runAndReadAll(query)
   return result.getRowObjectsJson() as Array<Record<string, unknown>>
@@ -143,19 +159,7 @@ test("the SQL diff gives the API diff's frequencies and differences", async () =
 test('pandas: the exported CSV and the documented steps give the same diff and firing documents', async () => {
   // The export block writes relative paths; here they go to the test's folder.
   await con.run(sql().export.replaceAll(" TO '", ` TO '${tmp}/`))
-  const code = blocks('python').pandas
-  const { status, output } = await new Promise<{ status: number | null; output: string }>((ok, fail) => {
-    const child = spawn(PYTHON, ['-c', code], { cwd: tmp, env: { ...process.env, PYTHONDONTWRITEBYTECODE: '1' } })
-    let out = ''
-    child.stdout.on('data', d => {
-      out += d
-    })
-    child.stderr.on('data', d => {
-      out += d
-    })
-    child.on('error', fail)
-    child.on('close', s => ok({ status: s, output: out }))
-  })
+  const { status, output } = await runPython(blocks('python').pandas)
   assert.equal(status, 0, output)
   const result = JSON.parse(output) as {
     diff: Array<{ latent: number; difference: number; frequency_a: number }>
@@ -180,4 +184,28 @@ test('pandas: the exported CSV and the documented steps give the same diff and f
   result.fires.forEach((f, i) => {
     close(f.value, Number(fires[i].value), `value #${i}`)
   })
+})
+
+test("scikit-learn: the exported rows as a sparse matrix, and a linear probe that tells a from b by the diff's latents", async () => {
+  await con.run(sql().export.replaceAll(" TO '", ` TO '${tmp}/`))
+  const { status, output } = await runPython(blocks('python').probe)
+  assert.equal(status, 0, output)
+  const result = JSON.parse(output) as { shape: [number, number]; nnz: number; accuracy: number; top: number[] }
+  const [entriesA, entriesB] = await Promise.all(
+    ['a', 'b'].map(async side =>
+      Number(
+        (
+          await rows(`SELECT count(*) AS n FROM read_parquet(getvariable('${side}') || '/latents/by-latent/*.parquet')`)
+        )[0].n
+      )
+    )
+  )
+  assert.equal(result.shape[0], demo.documents.spam.length + demo.documents.ham.length, 'one row per document')
+  assert.equal(result.nnz, entriesA + entriesB, 'one entry per stored (document, latent)')
+  assert.ok(result.accuracy >= 0.75, `held-out accuracy ${result.accuracy}`)
+  // The probe leans on latents the diff finds more frequent in a.
+  const diff = await client.diff({ a: demo.spam, b: demo.ham, direction: 'both', limit: 5000 })
+  const difference = new Map(diff.latents.map(l => [l.latent, l.difference]))
+  const agree = result.top.filter(l => (difference.get(l) ?? 0) > 0).length
+  assert.ok(agree >= 7, `${agree} of the probe's top 10 latents are more frequent in a`)
 })
