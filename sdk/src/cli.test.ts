@@ -198,6 +198,10 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   assert.match(listTable, new RegExp(`\\n${frequent[0].latent}\\s`))
   const closest = await cli(['latents', demo.spam, '--q', 'click here', '--limit', '2'])
   assert.match(closest.stdout, /closest to "click here"/)
+  // The words after the dataset are the text, as search takes them; not both ways at once.
+  const words = await cli(['latents', demo.spam, 'click', 'here', '--limit', '2'])
+  assert.equal(words.stdout, closest.stdout)
+  assert.equal((await cli(['latents', demo.spam, 'click', '--q', 'here'])).code, EXIT.usage)
   const rarest = await cli(['latents', demo.spam, '--sort', 'rare', '--limit', '3'])
   assert.match(rarest.stdout, /, rarest first\n/)
   const tiedTable = await cli([
@@ -501,6 +505,11 @@ test('exit codes: usage 2, refused 3, not found 4, encoding failed 7, timeout 8,
   assert.equal((await cli(['diff', demo.spam])).code, EXIT.usage)
   assert.equal((await cli(['diff', demo.spam, demo.ham, '--bogus'])).code, EXIT.usage)
   assert.equal((await cli(['latent', '3'])).code, EXIT.usage)
+  // A word the command does not take is pointed out, not dropped.
+  const extra = await cli(['latent', '3', '4', '--dataset', demo.spam])
+  assert.equal(extra.code, EXIT.usage)
+  assert.match(extra.stderr, /unexpected argument "4" \(it takes one; options start with --\)/)
+  assert.equal((await cli(['datasets', 'list', 'everything'])).code, EXIT.usage)
   const missing = await cli(['datasets', 'create', join(tmp, 'no-such-file.jsonl')])
   assert.equal(missing.code, EXIT.usage)
   assert.match(missing.stderr, /neither a URL/)

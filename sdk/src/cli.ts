@@ -515,9 +515,10 @@ const COMMANDS: Record<string, Command> = {
     }
   },
   latents: {
-    usage: 'latents <dataset> [--q TEXT | --sort frequent|rare|max|mean|npmi] [--where SLICE] [--limit N] [--offset N]',
+    usage:
+      'latents <dataset> [text...] [--q TEXT | --sort frequent|rare|max|mean|npmi] [--where SLICE] [--limit N] [--offset N]',
     summary: "a dataset's latents: most frequent first, or closest to a text by label",
-    help: `--q: rank by how close each label is to TEXT (unlabelled latents never match).\n--sort: without --q, most frequent first (default), rarest, largest max or largest mean first; npmi (with --where): most tied to the slice first, e.g. --where 'latent 12' --sort npmi for the latents that fire with latent 12.\n--where: the latents of a slice, with its own frequencies.\n${SLICE_HELP}`,
+    help: `text (the words after the dataset) or --q: rank by how close each label is to it (unlabelled latents never match).\n--sort: without --q, most frequent first (default), rarest, largest max or largest mean first; npmi (with --where): most tied to the slice first, e.g. --where 'latent 12' --sort npmi for the latents that fire with latent 12.\n--where: the latents of a slice, with its own frequencies.\n${SLICE_HELP}`,
     options: {
       q: { type: 'string' },
       sort: { type: 'string' },
@@ -527,9 +528,11 @@ const COMMANDS: Record<string, Command> = {
     },
     async run(ctx, args, v) {
       need(args, 1, 'the dataset id')
+      if (args.length > 1 && v.q !== undefined) throw new UsageError('give the text either after the dataset or as --q')
+      const q = args.length > 1 ? args.slice(1).join(' ') : v.q === undefined ? undefined : String(v.q)
       const list = await ctx.client.latents.list({
         dataset: args[0],
-        ...(v.q === undefined ? {} : { q: String(v.q) }),
+        ...(q === undefined ? {} : { q }),
         ...(v.sort === undefined ? {} : { sort: String(v.sort) as 'frequent' }),
         where: where(v.where),
         limit: int('limit', v.limit),
@@ -1035,6 +1038,18 @@ function sourceFieldHint(err: unknown): string {
   return 'On the command line textField is --text-field and messagesField is --messages-field.\n'
 }
 
+/**
+ * How many positional arguments a command's usage names (`<id>`, `[TOKENS]`; Infinity with a `[word...]` list):
+ * more is a mistake to point out, not words to drop silently.
+ */
+export function positionalLimit(usage: string): number {
+  const words = usage.split(' ')
+  const first = words.findIndex(w => w.startsWith('[--') || w.startsWith('--') || w === '|')
+  const head = first < 0 ? words : words.slice(0, first)
+  if (head.some(w => /^\[[^-].*\.\.\.\]$/.test(w))) return Number.POSITIVE_INFINITY
+  return head.filter(w => /^<.+>$/.test(w) || /^\[[^-].*\]$/.test(w)).length
+}
+
 /** Runs one command line; returns the exit code (the bin calls process.exit with it). */
 export async function main(
   argv: string[],
@@ -1077,8 +1092,16 @@ export async function main(
   const baseUrl = String(values['base-url'] ?? io.env.LATENTBASE_URL ?? 'http://127.0.0.1:8787')
   const apiKey = (values['api-key'] as string | undefined) ?? (io.env.LATENTBASE_API_KEY || undefined)
   const ctx: Ctx = { client: createClient({ baseUrl, apiKey }), io, json: Boolean(values.json), baseUrl, apiKey }
+  const args = positionals.slice(name.split(' ').length)
+  const allowed = positionalLimit(cmd.usage)
+  if (args.length > allowed) {
+    io.stderr.write(
+      `latentbase ${name}: unexpected argument "${args[allowed]}" (it takes ${allowed === 0 ? 'none' : allowed === 1 ? 'one' : allowed}; options start with --)\n\nUsage: latentbase ${cmd.usage}\n`
+    )
+    return EXIT.usage
+  }
   try {
-    await cmd.run(ctx, positionals.slice(name.split(' ').length), values as Record<string, unknown>)
+    await cmd.run(ctx, args, values as Record<string, unknown>)
     return EXIT.ok
   } catch (err) {
     const code = exitCodeOf(err)
