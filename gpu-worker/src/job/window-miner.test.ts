@@ -20,26 +20,25 @@ after(async () => {
   await encoder.close()
 })
 
-test('mined windows peak at the stored pooled value and position; another encoder version gives nothing', async () => {
+/** Encodes inline documents with the demo encoder into a fresh memory store (no stored top examples). */
+async function encodeInline(id: string, docs: unknown[], poolRoles?: string[]) {
   const objects = new MemoryObjectStore()
   const datasets = new DatasetStore(objects)
-  const docs = Array.from({ length: 12 }, (_, i) => ({
-    text: `Letter ${i}: ${'the tide rose over the old harbour wall while the bells rang. '.repeat(1 + (i % 4))}`
-  }))
   const record: DatasetRecord = {
-    id: 'ds_w',
+    id,
     tenant: 'local',
-    name: 'w',
+    name: id,
     status: 'running',
     encoder: 'demo',
     pooling: { method: 'max', outlierNormRatio: 100 },
     source: { inline: docs.length },
+    ...(poolRoles ? { poolRoles } : {}),
     createdAt: '2026-01-01T00:00:00.000Z',
     updatedAt: '2026-01-01T00:00:00.000Z',
     progress: { documents: { done: 0, total: docs.length }, tokens: 0 },
     attempts: 1
   }
-  await objects.put(layout.inlineInput('local', 'ds_w'), docs.map(d => JSON.stringify(d)).join('\n') + '\n')
+  await objects.put(layout.inlineInput('local', id), docs.map(d => JSON.stringify(d)).join('\n') + '\n')
   await datasets.putRecord(record)
   const { manifest } = await encodeDataset(record, {
     objects,
@@ -48,7 +47,14 @@ test('mined windows peak at the stored pooled value and position; another encode
     allowLocalSources: false,
     topExamplesPerLatent: 0
   })
-  const prefix = layout.datasetPrefix('local', 'ds_w')
+  return { objects, manifest, prefix: layout.datasetPrefix('local', id) }
+}
+
+test('mined windows peak at the stored pooled value and position; another encoder version gives nothing', async () => {
+  const docs = Array.from({ length: 12 }, (_, i) => ({
+    text: `Letter ${i}: ${'the tide rose over the old harbour wall while the bells rang. '.repeat(1 + (i % 4))}`
+  }))
+  const { objects, manifest, prefix } = await encodeInline('ds_w', docs)
   // Latents present in the first document, strongest first.
   const first = await readByDocument(objects, prefix, manifest.latents.byDocument, { start: 0, end: 1 })
   const order = Array.from(first.latents.keys()).sort((a, b) => first.values[b] - first.values[a])
@@ -81,8 +87,6 @@ test('mined windows peak at the stored pooled value and position; another encode
 })
 
 test("a chat dataset's windows peak where its own poolRoles pooled (the user's turns here, not the assistant's)", async () => {
-  const objects = new MemoryObjectStore()
-  const datasets = new DatasetStore(objects)
   const docs = Array.from({ length: 6 }, (_, i) => ({
     messages: [
       { role: 'user', content: `Question ${i}: why do the harbour bells ring when the tide rises over the wall?` },
@@ -92,30 +96,7 @@ test("a chat dataset's windows peak where its own poolRoles pooled (the user's t
       }
     ]
   }))
-  const record: DatasetRecord = {
-    id: 'ds_chat',
-    tenant: 'local',
-    name: 'chat',
-    status: 'running',
-    encoder: 'demo',
-    pooling: { method: 'max', outlierNormRatio: 100 },
-    source: { inline: docs.length },
-    poolRoles: ['user'],
-    createdAt: '2026-01-01T00:00:00.000Z',
-    updatedAt: '2026-01-01T00:00:00.000Z',
-    progress: { documents: { done: 0, total: docs.length }, tokens: 0 },
-    attempts: 1
-  }
-  await objects.put(layout.inlineInput('local', 'ds_chat'), docs.map(d => JSON.stringify(d)).join('\n') + '\n')
-  await datasets.putRecord(record)
-  const { manifest } = await encodeDataset(record, {
-    objects,
-    datasets,
-    encoder,
-    allowLocalSources: false,
-    topExamplesPerLatent: 0
-  })
-  const prefix = layout.datasetPrefix('local', 'ds_chat')
+  const { objects, manifest, prefix } = await encodeInline('ds_chat', docs, ['user'])
   const first = await readByDocument(objects, prefix, manifest.latents.byDocument, { start: 0, end: 1 })
   const order = Array.from(first.latents.keys()).sort((a, b) => first.values[b] - first.values[a])
   const pairs = order.slice(0, 6).map(k => ({ latent: first.latents[k], doc: 0, value: first.values[k] }))
