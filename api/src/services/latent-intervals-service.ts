@@ -76,8 +76,8 @@ export async function latentIntervals(
     const text = documentText(texts.text[i], texts.messages[i])
     // A truncated document was cut at maxTokens (its truncated column has no page index: inferred, as search does).
     const tokens = Number(texts.token_count[i])
-    const at = estimateCharOffset(text.length, tokens, tokens >= manifest.maxTokens, position)
-    return snippet(text, [], SNIPPET, at)
+    const peakChar = estimateCharOffset(text.length, tokens, tokens >= manifest.maxTokens, position)
+    return snippet(text, [], SNIPPET, peakChar)
   }
   let next = 0
   return {
