@@ -163,8 +163,12 @@ test('inline ham and spam encode to ready datasets, documents read back, and dif
   for (let row = 0; row < spam.length; row++) {
     const d = await client.documents.get(a.id, row)
     if (d.latents.some(l => l.latent === top.latent)) present++
+    // Each latent's frequency is the dataset's, as the diff counts it.
+    const own = d.latents.find(l => l.latent === top.latent)
+    if (own) assert.equal(own.frequency, top.frequencyA)
   }
   assert.equal(present, top.countA)
+  assert.ok(doc.latents.every(l => l.frequency !== undefined && l.frequency > 0 && l.frequency <= 1))
 
   const forced = await client.diff({ a: a.id, b: b.id, limit: 1, latents: [7, 4000] })
   assert.deepEqual(

@@ -256,9 +256,30 @@ test('a latent opens from the chart (by keyboard) with its tokens shaded by acti
   // The example's document, with its own latents linking back.
   await page.locator('[data-testid=examples] a').first().click()
   await page.waitForSelector('[data-testid=doc-latents] tbody tr')
+  // The strongest 25 first; all of them on request; distinctive first (strong here, rare in the dataset) on request.
+  const openedRow = Number(/#\/document\/[^/]+\/(\d+)/.exec(page.url())![1])
+  const docApi = await json<{ latents: Array<{ latent: number; value: number; frequency: number }> }>(
+    `/datasets/${a}/documents/${openedRow}`
+  )
+  const listed = () =>
+    page
+      .locator('[data-testid=doc-latents] tbody tr')
+      .evaluateAll(rows => rows.map(r => Number(r.getAttribute('data-latent'))))
+  assert.deepEqual(
+    await listed(),
+    docApi.latents.slice(0, 25).map(l => l.latent)
+  )
+  if (docApi.latents.length > 25) await page.getByRole('button', { name: `Show all ${docApi.latents.length}` }).click()
+  assert.equal((await listed()).length, docApi.latents.length)
   assert.ok(
     (await page.locator(`[data-testid=doc-latents] a[href^="#/latent/${latent}?"]`).count()) === 1,
     'the document lists the latent it was opened from'
+  )
+  await page.selectOption('select[name=latentOrder]', 'distinctive')
+  const score = (l: { value: number; frequency: number }) => l.value * Math.log(1 / l.frequency)
+  assert.deepEqual(
+    await listed(),
+    [...docApi.latents].sort((x, y) => score(y) - score(x) || x.latent - y.latent).map(l => l.latent)
   )
   // Documents like it, in the API's order; one opens, with its own neighbours.
   const docRow = Number(/#\/document\/[^/]+\/(\d+)/.exec(page.url())![1])

@@ -23,6 +23,7 @@ import { randomId } from '@latentbase/shared/util/random-id'
 import { generateWebhookSecret } from '@latentbase/shared/webhooks/sign'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-document'
+import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { withLiveProgress } from '@latentbase/shared/store/encode-progress'
 import { analysisContext, type AppEnv, type Deps } from '../deps.ts'
 import { SimilarDocuments, SimilarQuery } from '@latentbase/shared/contract/similar'
@@ -290,9 +291,10 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
         answerDepsOf(deps),
         { route: 'document', tenant, datasets: [{ id, role: 'dataset' }], query: { row, ...query } },
         async () => {
-          const [docs, csr, info] = await Promise.all([
+          const [docs, csr, stats, info] = await Promise.all([
             readDocuments(deps.objects, prefix, manifest.documents.files, [row, row]),
             readByDocument(deps.objects, prefix, manifest.latents.byDocument, [row, row]),
+            readLatentStats(deps.objects, prefix + manifest.stats.key, ['doc_count']),
             loadLabelInfo(deps.encoders, manifest.encoder.id, manifest.encoder.dSae, {
               objects: deps.objects,
               tenant,
@@ -309,6 +311,7 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
               value: csr.values[k],
               position: csr.positions[k],
               label: info.labels[latent] ?? null,
+              frequency: stats.docCount[latent] / manifest.documents.count,
               labelSource: labelSourceOf(info, latent)
             }
           })

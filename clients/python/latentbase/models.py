@@ -142,6 +142,8 @@ class DocumentLatent:
     position: int
     label: Optional[str] = None
     label_source: Optional[str] = None
+    #: share of the dataset's documents where the latent is present
+    frequency: Optional[float] = None
     #: what an unlabelled latent fires on in the dataset's top examples: token, count, examples, window
     peak: Optional[Dict[str, Any]] = None
 

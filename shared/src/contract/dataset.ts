@@ -246,6 +246,12 @@ export const DocumentLatent = z.object({
     .int()
     .describe("the token (0-based, in the reader's tokens) where the latent peaks in this document"),
   label: z.string().nullable().describe("the latent's label, the tenant's relabels included"),
+  frequency: z
+    .number()
+    .optional()
+    .describe(
+      "share of the dataset's documents where the latent is present: a latent in every document says little about this one"
+    ),
   labelSource: z
     .string()
     .nullable()

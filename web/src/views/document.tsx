@@ -2,7 +2,15 @@
 import type { DocumentView } from '@latentbase/shared/contract/dataset'
 import type { SimilarDocuments } from '@latentbase/shared/contract/similar'
 import { useState } from 'preact/hooks'
-import { ErrorBox, LatentLink, Page, fmt, href, useApi, useDatasets } from '../ui.tsx'
+import { ErrorBox, Field, LatentLink, Page, fmt, href, useApi, useDatasets } from '../ui.tsx'
+
+/** Latents listed before "Show all": a document has hundreds, most of them weak or everywhere. */
+const LATENTS_SHOWN = 25
+
+/** Strong in this document and rare in the dataset: value x ln(1 / frequency) (0 for a latent in every document). */
+function distinctiveness(value: number, frequency: number | undefined): number {
+  return frequency ? value * Math.log(1 / frequency) : value
+}
 
 export function DocumentPage({ dataset, row }: { dataset: string; row: number }) {
   const doc = useApi<DocumentView>(`/datasets/${encodeURIComponent(dataset)}/documents/${row}`)
@@ -17,6 +25,18 @@ export function DocumentPage({ dataset, row }: { dataset: string; row: number })
   const others = all.filter(x => x.status === 'ready' && x.id !== dataset && x.encoder === encoder)
   const d = doc.data
   const max = d ? Math.max(1e-9, ...d.latents.map(l => l.value)) : 1
+  // Strongest first (the API's order), or distinctive first: strong here and rare in the dataset, value x ln(1 / f),
+  // so the latents that fire in every document (punctuation, "the") sink.
+  const [order, setOrder] = useState<'strongest' | 'distinctive'>('strongest')
+  const [showAll, setShowAll] = useState(false)
+  const ordered = d
+    ? order === 'strongest'
+      ? d.latents
+      : [...d.latents].sort(
+          (x, y) => distinctiveness(y.value, y.frequency) - distinctiveness(x.value, x.frequency) || x.latent - y.latent
+        )
+    : []
+  const shown = showAll ? ordered : ordered.slice(0, LATENTS_SHOWN)
   return (
     <Page title={d ? `Document ${d.id}` : `Document ${row}`}>
       <ErrorBox error={doc.error} />
@@ -40,29 +60,49 @@ export function DocumentPage({ dataset, row }: { dataset: string; row: number })
           </div>
           <div class="card">
             <h2>Its latents ({d.latents.length})</h2>
+            <Field label="Order">
+              <select
+                name="latentOrder"
+                value={order}
+                onChange={e => setOrder((e.target as HTMLSelectElement).value as typeof order)}
+              >
+                <option value="strongest">strongest first</option>
+                <option value="distinctive">distinctive first (strong here, rare in the dataset)</option>
+              </select>
+            </Field>
             <table class="compact" data-testid="doc-latents">
               <thead>
                 <tr>
                   <th>Latent</th>
                   <th class="num">Value</th>
-                  <th class="num">Token</th>
+                  <th class="num" title="share of the dataset's documents where it is present">
+                    In dataset
+                  </th>
+                  <th class="num" title="the token where it peaks in this document">
+                    Token #
+                  </th>
                 </tr>
               </thead>
               <tbody>
-                {d.latents.slice(0, 200).map(l => (
-                  <tr key={l.latent}>
+                {shown.map(l => (
+                  <tr key={l.latent} data-latent={l.latent}>
                     <td>
                       <LatentLink latent={l.latent} dataset={dataset} label={l.label} peak={l.peak} />
                     </td>
                     <td class="num">
                       <span class="hbar inline" style={{ width: `${(l.value / max) * 60}px` }} /> {fmt.num(l.value)}
                     </td>
+                    <td class="num">{l.frequency === undefined ? '' : fmt.pct(l.frequency)}</td>
                     <td class="num">{l.position}</td>
                   </tr>
                 ))}
               </tbody>
             </table>
-            {d.latents.length > 200 ? <p class="muted small">The 200 strongest of {d.latents.length}.</p> : null}
+            {ordered.length > LATENTS_SHOWN ? (
+              <button type="button" class="small" onClick={() => setShowAll(!showAll)}>
+                {showAll ? `Show the first ${LATENTS_SHOWN}` : `Show all ${ordered.length}`}
+              </button>
+            ) : null}
           </div>
         </div>
       ) : null}
