@@ -162,11 +162,13 @@ class Document:
     raw: Dict[str, Any] = _meta()[1]
 
     def to_pandas(self):
-        """The document's pooled latents, strongest first: latent, value, position, label, its source, and the peak token of an unlabelled one."""
+        """The document's pooled latents, strongest first: latent, value, position, label, its source, the peak token of
+        an unlabelled one, and the share of the dataset's documents that have the latent."""
         pd = _pandas()
         rows = [{"latent": l.latent, "value": l.value, "position": l.position, "label": l.label,
-                 "label_source": l.label_source, "peak_token": l.peak["token"] if l.peak else None} for l in self.latents]
-        return pd.DataFrame(rows, columns=["latent", "value", "position", "label", "label_source", "peak_token"])
+                 "label_source": l.label_source, "peak_token": l.peak["token"] if l.peak else None,
+                 "frequency": l.frequency} for l in self.latents]
+        return pd.DataFrame(rows, columns=["latent", "value", "position", "label", "label_source", "peak_token", "frequency"])
 
 
 @dataclasses.dataclass
