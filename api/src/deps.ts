@@ -11,7 +11,7 @@ import type { LlmClient } from '@latentbase/shared/llm/client'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import type { RateLimit } from './rate-limit.ts'
-import type { AnalysisContext, WindowMiner } from './services/context.ts'
+import type { AnalysisContext, TextEncoder, WindowMiner } from './services/context.ts'
 import { AnswerCache } from './services/answer-cache.ts'
 import type { AnalysisRunners } from './services/analysis-jobs.ts'
 import { llmOf } from './services/llm-helpers.ts'
@@ -35,6 +35,8 @@ export interface AppDeps {
   env?: Record<string, string | undefined>
   /** Per-token windows re-encoded on demand (the local server, which holds the encoders); see AnalysisContext. */
   windowMiner?: WindowMiner
+  /** Texts encoded as a dataset was, for documents like a text (the local server, which holds the encoders). */
+  textEncoder?: TextEncoder
   now?: () => Date
   version?: string
   /** Label embeddings for search, correlations and targeted clustering (offline hashing by default). */
@@ -95,6 +97,7 @@ export function analysisContext(deps: Deps, tenant: string, signal?: AbortSignal
     tenant,
     signal,
     llm: llmOf(deps).llm,
-    windowMiner: deps.windowMiner
+    windowMiner: deps.windowMiner,
+    textEncoder: deps.textEncoder
   }
 }

@@ -13,6 +13,7 @@ import { handleJob, onDeadLetter, type WorkerDeps } from '@latentbase/gpu-worker
 import { catalogOf, findEncoderFolders, loadEncoders } from '@latentbase/gpu-worker/registry'
 import type { LoadedEncoder } from '@latentbase/gpu-worker/encode/runtime'
 import { encoderWindowMiner } from '@latentbase/gpu-worker/job/window-miner'
+import { encoderTextEncoder } from '@latentbase/gpu-worker/job/text-encoder'
 import type { WindowMiner } from './services/context.ts'
 import { embedderFromEnv } from '@latentbase/shared/embeddings/openai'
 import {
@@ -110,6 +111,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalServe
     analysisQueue: analysis.queue,
     apiKeys,
     windowMiner,
+    textEncoder: encoderTextEncoder(encoders),
     similarBlockEntries: Number(process.env.LATENTBASE_SIMILAR_BLOCK_ENTRIES) || LOCAL_SIMILAR_BLOCK_ENTRIES
   })
   const abort = new AbortController()

@@ -242,6 +242,13 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   assert.equal((await cli(['similar', demo.spam])).code, EXIT.usage)
   const across = await cli(['similar', demo.spam, '0', '--in', demo.ham, '--limit', '2'])
   assert.match(across.stdout, new RegExp(`of 12 in ${demo.ham}, by \\d+ latents\\n`))
+  // Like a text: the local server encodes it; the document's own text finds the document first.
+  const likeText = await cli(['similar', demo.spam, '--text', demo.documents.spam[0].text, '--limit', '2', '--json'])
+  assert.equal(likeText.code, EXIT.ok, likeText.stderr)
+  assert.equal(likeText.json().results[0].row, 0)
+  const likeTable = await cli(['similar', demo.spam, '--text', 'click here', '--limit', '2'])
+  assert.match(likeTable.stdout, /^\d+ documents like "click here" of 12, by \d+ latents\n/)
+  assert.equal((await cli(['similar', demo.spam, '0', '--text', 'x'])).code, EXIT.usage)
 
   const search = await cli(['search', demo.spam, 'click', '--method', 'bm25', '--json'])
   assert.ok(search.json().results.length > 0)

@@ -683,27 +683,39 @@ const COMMANDS: Record<string, Command> = {
     }
   },
   similar: {
-    usage: 'similar <dataset> <row> [--in DATASET] [--where SLICE] [--limit N] [--shared N]',
-    summary: 'documents like one document, with the latents they share',
-    help: `Cosine of the documents' latent sets, each latent weighted by sqrt(ln(n / df)) (as clusters use).\n--in: look in another dataset encoded alike (e.g. the other side of a diff).\n--shared: latents listed per document (default 5).\n--where: only a slice's documents are candidates.\n${SLICE_HELP}`,
+    usage: 'similar <dataset> [row] [--text TEXT] [--in DATASET] [--where SLICE] [--limit N] [--shared N]',
+    summary: 'documents like one document, or like a text, with the latents they share',
+    help: `Cosine of the documents' latent sets, each latent weighted by sqrt(ln(n / df)) (as clusters use).\n--text: documents like this text instead of a row: the text is encoded with the dataset's encoder (a server that holds it, such as the local one).\n--in: look in another dataset encoded alike (e.g. the other side of a diff; with a row).\n--shared: latents listed per document (default 5).\n--where: only a slice's documents are candidates.\n${SLICE_HELP}`,
     options: {
+      text: { type: 'string' },
       in: { type: 'string' },
       where: { type: 'string' },
       limit: { type: 'string' },
       shared: { type: 'string' }
     },
     async run(ctx, args, v) {
-      need(args, 2, 'the dataset id and a document row')
-      const row = int('row', args[1])!
-      const result = await ctx.client.documents.similar(args[0], row, {
-        limit: int('limit', v.limit),
-        shared: int('shared', v.shared),
-        ...(v.in ? { in: String(v.in) } : {}),
-        where: where(v.where)
-      })
+      need(args, 1, 'the dataset id')
+      const text = v.text === undefined ? undefined : String(v.text)
+      if ((text === undefined) === args.length < 2)
+        throw new UsageError(text === undefined ? 'give a document row, or --text' : 'give a row or --text, not both')
+      if (text !== undefined && v.in)
+        throw new UsageError('--in looks for documents like a row; a text is encoded for its own dataset')
+      const opts = { limit: int('limit', v.limit), shared: int('shared', v.shared), where: where(v.where) }
+      const result =
+        text === undefined
+          ? await ctx.client.documents.similar(args[0], int('row', args[1])!, {
+              ...opts,
+              ...(v.in ? { in: String(v.in) } : {})
+            })
+          : await ctx.client.documents.like(args[0], text, opts)
       if (ctx.json) return ctx.io.stdout.write(JSON.stringify(result, null, 2) + '\n')
+      const asked =
+        'row' in result
+          ? `${result.id} (row ${result.row})`
+          : `"${result.text.length > 40 ? `${result.text.slice(0, 39)}…` : result.text}"`
+      const elsewhere = 'in' in result && result.in !== result.dataset ? ` in ${result.in}` : ''
       ctx.io.stdout.write(
-        `${result.results.length} documents like ${result.id} (row ${result.row}) of ${result.candidates}${result.in !== result.dataset ? ` in ${result.in}` : ''}${result.where ? ` [${result.where}]` : ''}, by ${result.latents} latents\n`
+        `${result.results.length} documents like ${asked} of ${result.candidates}${elsewhere}${result.where ? ` [${result.where}]` : ''}, by ${result.latents} latents\n`
       )
       ctx.io.stdout.write(
         table(

@@ -11,7 +11,7 @@ import { DiffResult } from '@latentbase/shared/contract/diff'
 import { type EncoderInfo, EncoderList } from '@latentbase/shared/contract/encoder'
 import { Problem } from '@latentbase/shared/contract/problem'
 import { UploadResult } from '@latentbase/shared/contract/upload'
-import { SimilarDocuments } from '@latentbase/shared/contract/similar'
+import { SimilarDocuments, SimilarToText } from '@latentbase/shared/contract/similar'
 import { WebhookEvent } from '@latentbase/shared/contract/webhook'
 import { verifyWebhook as verifySigned } from '@latentbase/shared/webhooks/sign'
 import { retryingFetch, type RetryOptions } from '@latentbase/shared/net/retry'
@@ -245,6 +245,17 @@ export function createClient(options: ClientOptions) {
           'GET',
           `/datasets/${encodeURIComponent(dataset)}/documents/${row}/similar${qs ? `?${qs}` : ''}`
         )
+      },
+      /**
+       * Documents like a text: the text encoded with the dataset's encoder as its documents were, then ranked as
+       * `similar` ranks (needs a server that holds the encoder, the local one; others answer 501 encoder-not-held).
+       */
+      like: (dataset: string, text: string, opts: { limit?: number; shared?: number; where?: Slice | string } = {}) => {
+        const q = new URLSearchParams({ text })
+        if (opts.limit !== undefined) q.set('limit', String(opts.limit))
+        if (opts.shared !== undefined) q.set('shared', String(opts.shared))
+        if (opts.where !== undefined) q.set('where', sliceQueryValue(opts.where))
+        return call(SimilarToText, 'GET', `/datasets/${encodeURIComponent(dataset)}/similar?${q}`)
       }
     },
     diff(params: DiffParams) {

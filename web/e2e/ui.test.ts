@@ -324,6 +324,22 @@ test('search returns results with the used latents', async () => {
   await page.click('main form button[type=submit]')
   await page.waitForFunction(() => document.querySelector('[data-testid=search-latents] tbody')?.children.length === 0)
   assert.match((await page.locator('[data-testid=search-results] li').first().textContent()) ?? '', /bread|oven|flour/i)
+  // example: the query encoded by the server; the API's documents in its order, and the latents they share.
+  const text = 'Knead the dough, then bake the bread.'
+  const like = await json<{ results: Array<{ row: number }> }>(
+    `/datasets/${fx.a}/similar?text=${encodeURIComponent(text)}&limit=20`
+  )
+  await page.fill('input[name=q]', text)
+  await page.selectOption('select[name=method]', 'example')
+  await page.click('main form button[type=submit]')
+  await page.waitForSelector('text=documents most like the query')
+  assert.deepEqual(
+    await page
+      .locator('[data-testid=search-results] li a')
+      .evaluateAll(links => links.map(l => Number(/\/(\d+)$/.exec(l.getAttribute('href') ?? '')![1]))),
+    like.results.map(r => r.row)
+  )
+  assert.ok((await page.locator('[data-testid=search-latents] tbody tr').count()) > 0)
   assert.deepEqual(errors, [])
   await page.close()
 })

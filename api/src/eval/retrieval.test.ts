@@ -65,8 +65,10 @@ test('end to end on a small corpus: the oracle finds "@" documents, bm25 a word 
   const row = (m: string) => r.rows.find(x => x.method === m)!
   assert.deepEqual(
     r.rows.map(x => x.method),
-    ['sae', 'bm25', 'hybrid', 'random', 'oracle latents']
+    ['sae', 'bm25', 'hybrid', 'random', 'example (q encoded)', 'oracle latents']
   )
+  // The query encoded: "sailing ships" shares the prose's sea words, so the prose ranks above chance.
+  assert.ok(row('example (q encoded)').ap[1] > 0.6, `example AP ${row('example (q encoded)').ap[1]}`)
   assert.equal(row('bm25').ap[0], 1, '"example" occurs only in the mail documents')
   assert.equal(row('oracle latents').queries, 1, 'only the first query has hand-picked latents')
   assert.ok(row('oracle latents').ap[0] > 0.9, `oracle AP ${row('oracle latents').ap[0]}`)

@@ -1,7 +1,8 @@
-/** @module `npm run eval:retrieval`: MAP, P@10 and P@50 of sae, bm25, hybrid, random and oracle latents on a labelled corpus. */
+/** @module `npm run eval:retrieval`: MAP, P@10 and P@50 of sae, bm25, hybrid, example (the query encoded), random and oracle latents on a labelled corpus. */
 /**
  * `npm run eval:retrieval`: encodes a labelled corpus with the demo encoder into a temporary local store and
- * prints MAP, P@10 and P@50 of sae, bm25, hybrid, a random baseline and an oracle (hand-picked latents per query), so
+ * prints MAP, P@10 and P@50 of sae, bm25, hybrid, example (the query encoded, no labels), a random baseline and an
+ * oracle (hand-picked latents per query), so
  * that label quality (sae vs oracle) and method quality (oracle vs bm25 / random) are measured separately.
  * Every ranking is completed with the documents it did not score, in a seeded random order, so all methods are
  * measured on full rankings, like the random baseline.
@@ -31,6 +32,9 @@ import type { AnalysisContext } from '../services/context.ts'
 import { rankDocuments, type SearchTuning } from '../services/search-service.ts'
 import { buildDefaultCorpus, type LabelledDocument } from './corpus.ts'
 import { encodeInline } from './encode-inline.ts'
+import { rankLike } from '../services/similar-service.ts'
+import { loadReadyDataset } from '../services/ready-dataset.ts'
+import { encoderTextEncoder } from '@latentbase/gpu-worker/job/text-encoder'
 
 export const DEFAULT_QUERIES = fileURLToPath(new URL('./fixtures/queries.jsonl', import.meta.url))
 const TENANT = 'eval'
@@ -166,8 +170,10 @@ export async function evaluateRetrieval(opts: EvalOptions): Promise<EvalResult> 
       datasets,
       encoders: catalogOf(new Map([[encoder.info.id, encoder]])),
       embedder,
-      tenant: TENANT
+      tenant: TENANT,
+      textEncoder: encoderTextEncoder(new Map([[encoder.info.id, encoder]]))
     }
+    const target = await loadReadyDataset(datasets, TENANT, DATASET, 'dataset')
     const k = opts.k ?? DEFAULT_K
     const temperature = opts.temperature ?? DEFAULT_TEMPERATURE
     const base = { dataset: DATASET, k, temperature, limit: 50 }
@@ -182,6 +188,15 @@ export async function evaluateRetrieval(opts: EvalOptions): Promise<EvalResult> 
       { name: 'bm25', rank: search('bm25') },
       { name: 'hybrid', rank: search('hybrid') },
       { name: 'random', rank: async () => null },
+      {
+        // The query itself encoded by the dataset's encoder, its documents ranked as similar documents are.
+        name: 'example (q encoded)',
+        rank: async q => {
+          const present = await ctx.textEncoder!({ manifest: target.manifest }, q.query)
+          const like = await rankLike(ctx, target, Array.from(present ?? []), -1, { limit: nDocs, shared: 0 }, {})
+          return Int32Array.from(like.results, r => r.row)
+        }
+      },
       {
         name: 'oracle latents',
         rank: async q =>

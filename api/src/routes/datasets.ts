@@ -26,8 +26,8 @@ import { readByDocument } from '@latentbase/shared/store/latent-shards/read-by-d
 import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { withLiveProgress } from '@latentbase/shared/store/encode-progress'
 import { analysisContext, type AppEnv, type Deps } from '../deps.ts'
-import { SimilarDocuments, SimilarQuery } from '@latentbase/shared/contract/similar'
-import { similarDocuments } from '../services/similar-service.ts'
+import { SimilarDocuments, SimilarQuery, SimilarTextQuery, SimilarToText } from '@latentbase/shared/contract/similar'
+import { similarDocuments, similarToText } from '../services/similar-service.ts'
 import { ApiError, problemResponse } from '../problem.ts'
 import { checkSourceSpec, checkSourceUrl, checkWebhookUrl } from '../urls.ts'
 import { readUploadMeta, uploadIdOf } from '@latentbase/shared/store/uploads'
@@ -368,6 +368,37 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
         },
         () =>
           similarDocuments(analysisContext(deps, tenant, c.req.raw.signal), id, row, query, {
+            blockEntries: deps.similarBlockEntries
+          })
+      )
+    }
+  )
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/datasets/{id}/similar',
+      summary:
+        "Documents like a text: the text encoded with the dataset's encoder as its documents were, then ranked as similar documents are",
+      request: { params: IdParam, query: SimilarTextQuery },
+      responses: {
+        200: { content: { 'application/json': { schema: SimilarToText } }, description: 'the closest documents' },
+        400: problemResponse('no text, a bad limit, or a slice naming an unknown field'),
+        404: problemResponse('no such dataset'),
+        409: problemResponse('not ready'),
+        501: problemResponse("this deployment does not hold the dataset's encoder (the local server does)")
+      }
+    }),
+    async c => {
+      const { id } = c.req.valid('param')
+      const query = c.req.valid('query')
+      const tenant = c.get('tenant')
+      return cachedJson(
+        c,
+        // Whether a text can be encoded depends on the encoders this process holds.
+        answerDepsOf(deps, deps.textEncoder ? 'text-encoder' : ''),
+        { route: 'similar-text', tenant, datasets: [{ id, role: 'dataset' }], query },
+        () =>
+          similarToText(analysisContext(deps, tenant, c.req.raw.signal), id, query, {
             blockEntries: deps.similarBlockEntries
           })
       )

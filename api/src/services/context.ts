@@ -23,7 +23,17 @@ export interface AnalysisContext {
    * quantiles; without it, on the stored top examples only.
    */
   windowMiner?: WindowMiner
+  /**
+   * A text's present latents, encoded as the dataset was (null: this process does not hold that encoder): documents
+   * like a text. Where a process holds the encoders (the local server); elsewhere such a query is a 501.
+   */
+  textEncoder?: TextEncoder
 }
+
+export type TextEncoder = (
+  dataset: { manifest: Manifest; poolRoles?: string[] },
+  text: string
+) => Promise<Int32Array | null>
 
 export interface MinedWindow {
   latent: number

@@ -1,5 +1,12 @@
 /** @module GET /datasets/{id}/documents/{row}/similar: the documents closest to one, by cosine of weighted latent sets, and why. */
-import { SimilarQuery, type SimilarDocuments } from '@latentbase/shared/contract/similar'
+import {
+  SimilarQuery,
+  SimilarTextQuery,
+  type SimilarDocument,
+  type SimilarDocuments,
+  type SimilarToText
+} from '@latentbase/shared/contract/similar'
+import { poolRolesOf } from '@latentbase/shared/contract/dataset'
 import { latentRef } from '@latentbase/shared/contract/latents'
 import {
   addSharedWeights,
@@ -25,7 +32,7 @@ import { readPeaks } from './latent-peaks.ts'
 import { documentText } from '@latentbase/shared/analysis/search'
 import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
 import { inRows } from '@latentbase/shared/analysis/slice'
-import { documentsOf, sliceDataset } from './slice-service.ts'
+import { documentsOf, sliceDataset, type SlicedDataset } from './slice-service.ts'
 
 const SNIPPET = 200
 /** Rows of by-document entries read at once when a store has no sidecars to sum norms from. */
@@ -120,12 +127,79 @@ export async function similarDocuments(
     )
   }
   const same = target === whole
-  const ds = await sliceDataset(ctx.objects, target, query.where, 'where')
+  const [own, head] = await Promise.all([
+    readByDocument(ctx.objects, prefix, manifest.latents.byDocument, [row, row], { nLatents: manifest.encoder.dSae }),
+    readDocuments(ctx.objects, prefix, manifest.documents.files, [row], ['id'])
+  ])
+  const present: number[] = []
+  for (let p = own.indptr[0]; p < own.indptr[1]; p++) if (own.values[p] > 0) present.push(own.latents[p])
+  // The document itself is left out of its own dataset only.
+  const like = await rankLike(ctx, target, present, same ? row : -1, query, options)
+  const inSlice = like.ds.slice ? inRows(like.ds.slice.rows, [row])[0] : true
+  return {
+    dataset: whole.record.id,
+    row,
+    id: head.id[0] ?? String(row),
+    in: target.record.id,
+    ...(like.ds.slice ? { where: like.ds.slice.text } : {}),
+    encoder: manifest.encoder.id,
+    similarity: 'cosine-sqrt-idf',
+    latents: like.latents,
+    candidates: documentsOf(like.ds) - (same && inSlice ? 1 : 0),
+    results: like.results
+  }
+}
+
+/** GET /datasets/{id}/similar?text=: documents like a text, encoded as the dataset's documents were. */
+export async function similarToText(
+  ctx: AnalysisContext,
+  dataset: string,
+  input: SimilarTextQuery | Record<string, unknown>,
+  options: { blockEntries?: number } = {}
+): Promise<SimilarToText> {
+  const query = SimilarTextQuery.parse(input)
+  const target = await loadReadyDataset(ctx.datasets, ctx.tenant, dataset, 'dataset')
+  const present = ctx.textEncoder
+    ? await ctx.textEncoder({ manifest: target.manifest, poolRoles: poolRolesOf(target.record) }, query.text)
+    : null
+  if (!present) {
+    throw new ApiError(
+      501,
+      'encoder-not-held',
+      `documents like a text need the text encoded with encoder ${target.manifest.encoder.id} as dataset "${target.record.id}" was, and this deployment does not hold it (the local server does): search by words (GET /search) instead, or ask for documents like one of the dataset's (GET /datasets/{id}/documents/{row}/similar)`
+    )
+  }
+  const like = await rankLike(ctx, target, Array.from(present), -1, query, options)
+  return {
+    dataset: target.record.id,
+    text: query.text,
+    ...(like.ds.slice ? { where: like.ds.slice.text } : {}),
+    encoder: target.manifest.encoder.id,
+    similarity: 'cosine-sqrt-idf',
+    latents: like.latents,
+    candidates: documentsOf(like.ds),
+    results: like.results
+  }
+}
+
+/**
+ * The documents of `target` (or of its slice `query.where`) closest to a query given by its present latents, each
+ * with its snippet and the latents that make most of the likeness; `excludeRow` is left out (the query document).
+ */
+export async function rankLike(
+  ctx: AnalysisContext,
+  target: ReadyDataset,
+  present: number[],
+  excludeRow: number,
+  query: { limit: number; shared: number; where?: SimilarQuery['where'] },
+  options: { blockEntries?: number }
+): Promise<{ ds: SlicedDataset; latents: number; results: SimilarDocument[] }> {
+  const { manifest } = target
   const nLatents = manifest.encoder.dSae
-  const nTarget = target.manifest.documents.count
-  const [stats, own, info] = await Promise.all([
-    readLatentStats(ctx.objects, target.prefix + target.manifest.stats.key, ['doc_count']),
-    readByDocument(ctx.objects, prefix, manifest.latents.byDocument, [row, row], { nLatents }),
+  const nTarget = manifest.documents.count
+  const [ds, stats, info] = await Promise.all([
+    sliceDataset(ctx.objects, target, query.where, 'where'),
+    readLatentStats(ctx.objects, target.prefix + manifest.stats.key, ['doc_count']),
     loadLabelInfo(ctx.encoders, manifest.encoder.id, nLatents, {
       objects: ctx.objects,
       tenant: ctx.tenant,
@@ -134,15 +208,12 @@ export async function similarDocuments(
   ])
   const weights = sqrtIdfWeights(stats.docCount, nTarget)
   const w2 = Float64Array.from(weights, w => w * w)
-  const queryLatents: number[] = []
-  for (let p = own.indptr[0]; p < own.indptr[1]; p++)
-    if (own.values[p] > 0 && weights[own.latents[p]] > 0) queryLatents.push(own.latents[p])
-  queryLatents.sort((a, b) => a - b)
+  const queryLatents = present.filter(l => weights[l] > 0).sort((a, b) => a - b)
   const readColumns = (latents: number[]) =>
     readByLatent(
       ctx.objects,
       target.prefix,
-      target.manifest.latents.byLatent,
+      manifest.latents.byLatent,
       latents,
       { nDocs: nTarget, nLatents },
       { positions: false }
@@ -157,11 +228,10 @@ export async function similarDocuments(
     for (let i = 0; i < sliceRows.length; i++) member[sliceRows[i]] = 1
     candidate = d => member[d] === 1
   }
-  // The document itself is left out of its own dataset only.
   let ranking: SimilarRanking
   let shared: Array<Array<{ latent: number; share: number }>>
   if (blocks.length === 1) {
-    ranking = rankSimilar(firstColumns, queryLatents, weights, norms, same ? row : -1, query.limit, candidate)
+    ranking = rankSimilar(firstColumns, queryLatents, weights, norms, excludeRow, query.limit, candidate)
     shared = Array.from(ranking.rows, r => sharedLatents(firstColumns, queryLatents, weights, r, query.shared))
   } else {
     const dot = new Float64Array(nTarget)
@@ -170,7 +240,7 @@ export async function similarDocuments(
       queryNorm += addSharedWeights(await readColumns(block), block, weights, dot)
       ctx.signal?.throwIfAborted()
     }
-    ranking = topSimilar(dot, queryNorm, norms, same ? row : -1, query.limit, candidate)
+    ranking = topSimilar(dot, queryNorm, norms, excludeRow, query.limit, candidate)
     const found = Array.from(ranking.rows, () => [] as Array<{ latent: number; weight: number }>)
     for (const block of blocks) {
       const columns = await readColumns(block)
@@ -180,16 +250,8 @@ export async function similarDocuments(
     shared = found.map(f => sharesOf(f, query.shared))
   }
   const unlabelled = [...new Set(shared.flat().map(s => s.latent))].filter(l => !info.labels[l])
-  // The results' texts, and the asked document's id (in the same read when it is of the dataset searched).
-  const [docs, head, peaks] = await Promise.all([
-    readDocuments(
-      ctx.objects,
-      target.prefix,
-      target.manifest.documents.files,
-      same ? [...ranking.rows, row] : ranking.rows,
-      ['id', 'text', 'messages']
-    ),
-    same ? null : readDocuments(ctx.objects, prefix, manifest.documents.files, [row], ['id']),
+  const [docs, peaks] = await Promise.all([
+    readDocuments(ctx.objects, target.prefix, manifest.documents.files, ranking.rows, ['id', 'text', 'messages']),
     readPeaks(ctx.objects, target, unlabelled)
   ])
   const at = new Map<number, number>()
@@ -199,17 +261,9 @@ export async function similarDocuments(
     const text = documentText(docs.text[i], docs.messages[i])
     return text.length > SNIPPET ? `${text.slice(0, SNIPPET)}…` : text
   }
-  const inSlice = sliceRows ? inRows(sliceRows, [row])[0] : true
   return {
-    dataset: whole.record.id,
-    row,
-    id: (head ? head.id[0] : docs.id[at.get(row)!]) ?? String(row),
-    in: target.record.id,
-    ...(ds.slice ? { where: ds.slice.text } : {}),
-    encoder: manifest.encoder.id,
-    similarity: 'cosine-sqrt-idf',
+    ds,
     latents: queryLatents.length,
-    candidates: documentsOf(ds) - (same && inSlice ? 1 : 0),
     results: Array.from(ranking.rows, (r, i) => ({
       row: r,
       id: docs.id[at.get(r)!] ?? String(r),

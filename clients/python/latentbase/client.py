@@ -280,6 +280,15 @@ class Documents:
         path = f"/datasets/{urllib.parse.quote(dataset, safe='')}/documents/{int(row)}/similar" + (f"?{query}" if query else "")
         return m.from_json(m.SimilarDocuments, self._http.request("GET", path))
 
+    def like(self, dataset: str, text: str, *, limit: Optional[int] = None, shared: Optional[int] = None,
+             where: Optional[Slice] = None) -> m.SimilarToText:
+        """Documents like a text: the text is encoded with the dataset's encoder as its documents were, then ranked as
+        ``similar`` ranks. Needs a server that holds the encoder (the local one); others raise a 501
+        ``encoder-not-held``."""
+        query = _query({"text": text, "limit": limit, "shared": shared, "where": _slice(where)})
+        path = f"/datasets/{urllib.parse.quote(dataset, safe='')}/similar?{query}"
+        return m.from_json(m.SimilarToText, self._http.request("GET", path))
+
     def get_many(self, dataset: str, rows: Iterable[int], *, peaks: Optional[str] = None) -> m.DocumentList:
         """Several documents; ``.to_pandas()`` gives one row per (document, latent)."""
         return m.DocumentList(self.get(dataset, r, peaks=peaks) for r in rows)

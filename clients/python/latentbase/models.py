@@ -259,6 +259,25 @@ class SimilarDocuments:
         return pd.DataFrame(rows, columns=cols)
 
 
+@dataclasses.dataclass
+class SimilarToText:
+    dataset: str
+    text: str
+    encoder: str
+    similarity: str
+    latents: int
+    candidates: int
+    results: List[SimilarDocument] = dataclasses.field(default_factory=list)
+    #: the slice whose documents were candidates (canonical text), absent for the whole dataset
+    where: Optional[str] = None
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+    def to_pandas(self):
+        """One row per similar document: row, id, score, its top shared latent (and label) and the snippet."""
+        return SimilarDocuments.to_pandas(self)  # type: ignore[arg-type]
+
+
 class DocumentList(List[Document]):
     """Documents read together; ``to_pandas()`` gives one row per (document, latent)."""
 

@@ -1,4 +1,4 @@
-/** @module GET /datasets/{id}/documents/{row}/similar: documents like a given one, with the latents they share. */
+/** @module GET /datasets/{id}/documents/{row}/similar and GET /datasets/{id}/similar?text=: documents like a given one, or like a text, with the latents they share. */
 import { z } from 'zod'
 import { LatentRef } from './latents.ts'
 import { SliceParam } from './slice.ts'
@@ -61,3 +61,21 @@ export const SimilarDocuments = z.object({
   results: z.array(SimilarDocument)
 })
 export type SimilarDocuments = z.infer<typeof SimilarDocuments>
+
+export const SimilarTextQuery = SimilarQuery.omit({ in: true }).extend({
+  text: z
+    .string({ error: 'text is required: an example of the documents to find' })
+    .trim()
+    .min(1)
+    .max(4000)
+    .describe(
+      "an example of the documents to find, encoded with the dataset's encoder as its documents were; needs a process that holds the encoder (the local server), else 501"
+    )
+})
+export type SimilarTextQuery = z.infer<typeof SimilarTextQuery>
+
+export const SimilarToText = SimilarDocuments.omit({ row: true, id: true, in: true }).extend({
+  text: z.string().describe('the text asked about'),
+  latents: z.number().int().describe('latents present in the text (those with a weight count)')
+})
+export type SimilarToText = z.infer<typeof SimilarToText>

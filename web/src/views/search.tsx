@@ -1,6 +1,7 @@
-/** @module Search: a property in words (sae, bm25 or hybrid; LLM expansion, selection and rerank with a dry run first); snippets with the used latents' activating tokens highlighted. */
+/** @module Search: a property in words (sae, bm25 or hybrid; LLM expansion, selection and rerank with a dry run first), or by example (the query encoded by the server); snippets with the used latents' activating tokens highlighted. */
 import { useEffect, useState } from 'preact/hooks'
 import type { SearchResult } from '@latentbase/shared/contract/search'
+import type { SimilarToText } from '@latentbase/shared/contract/similar'
 import type { LatentPage } from '@latentbase/shared/contract/latents'
 import type { DryRunEstimate } from '@latentbase/shared/contract/llm'
 import { api, query } from '../api.ts'
@@ -39,6 +40,9 @@ export function SearchView({ route }: { route: Route }) {
     rerank: false
   }))
   const [result, setResult] = useState<SearchResult | null>(null)
+  // method "example": the query encoded as the dataset's documents were, its documents ranked as similar documents are.
+  const [like, setLike] = useState<SimilarToText | null>(null)
+  const byExample = form.method === 'example'
   const [estimate, setEstimate] = useState<DryRunEstimate | null>(null)
   const [words, setWords] = useState<Map<string, number>>(new Map())
   const set = (k: keyof typeof form) => (e: Event) => {
@@ -46,7 +50,7 @@ export function SearchView({ route }: { route: Route }) {
     setForm({ ...form, [k]: t.type === 'checkbox' ? t.checked : t.value })
     setEstimate(null)
   }
-  const usesLlm = form.expand || form.select || form.rerank
+  const usesLlm = !byExample && (form.expand || form.select || form.rerank)
   const params = (dryRun: boolean) =>
     query({
       dataset: form.dataset,
@@ -74,12 +78,19 @@ export function SearchView({ route }: { route: Route }) {
       return
     }
     setEstimate(null)
+    if (byExample) {
+      const q = query({ text: form.q, where: form.where.trim(), limit: Math.min(200, Number(form.limit) || 20) })
+      setLike(await api<SimilarToText>(`/datasets/${encodeURIComponent(form.dataset)}/similar?${q}`))
+      setResult(null)
+      return
+    }
+    setLike(null)
     setResult(await api<SearchResult>(`/search?${params(false)}`))
   })
   const whereError = sliceError(search.error, 'where')
   // Run the search a link describes (dataset + q in the URL).
   useEffect(() => {
-    if (form.dataset && form.q && !result) void search.run(false)
+    if (form.dataset && form.q && !result && !like) void search.run(false)
   }, [])
 
   // The activating tokens of the most weighted latents, from their top examples (token -> strongest share of max).
@@ -118,7 +129,7 @@ export function SearchView({ route }: { route: Route }) {
   return (
     <Page
       title="Search"
-      intro="Find documents with a property: sae ranks by the latents whose labels match the query; bm25 by the text; hybrid fuses both."
+      intro="Find documents with a property: sae ranks by the latents whose labels match the query; bm25 by the text; hybrid fuses both; example encodes the query itself and ranks the documents whose latents are most like its own (no labels needed)."
     >
       <form
         class="card"
@@ -145,6 +156,7 @@ export function SearchView({ route }: { route: Route }) {
                   {m}
                 </option>
               ))}
+              <option value="example">example (the query encoded)</option>
             </select>
           </Field>
           <Field label="Latents kept (k)">
@@ -190,6 +202,7 @@ export function SearchView({ route }: { route: Route }) {
         ) : null}
       </form>
       <ErrorBox error={whereError ? datasets.error : (search.error ?? datasets.error)} />
+      {like ? <LikeResults like={like} /> : null}
       {result ? (
         <div class="two wide-left">
           <div class="card">
@@ -277,4 +290,67 @@ function highlight(text: string, words: Map<string, number>) {
   }
   out.push(text.slice(last))
   return out
+}
+
+/**
+ * Documents like the query text (GET /datasets/{id}/similar?text=): each with the latents it shares with the query,
+ * and the latents shared most across them, by their summed part of the likeness.
+ */
+function LikeResults({ like }: { like: SimilarToText }) {
+  const totals = new Map<number, { ref: SimilarToText['results'][number]['shared'][number]; share: number }>()
+  for (const r of like.results)
+    for (const s of r.shared) {
+      const t = totals.get(s.latent)
+      if (t) t.share += s.share
+      else totals.set(s.latent, { ref: s, share: s.share })
+    }
+  const shared = [...totals.values()].sort((x, y) => y.share - x.share || x.ref.latent - y.ref.latent).slice(0, 20)
+  return (
+    <div class="two wide-left">
+      <div class="card">
+        <h2>
+          {like.results.length} documents most like the query
+          {like.where ? <span class="muted small"> in {like.where}</span> : null}
+        </h2>
+        <p class="muted small">
+          The query encoded as the dataset's documents were: {like.latents} latents, compared by the cosine of
+          sqrt-idf-weighted latent sets (as similar documents are).
+        </p>
+        <ol class="hits" data-testid="search-results">
+          {like.results.map(h => (
+            <li key={h.row}>
+              <div class="ex-head">
+                <a href={href(`document/${like.dataset}/${h.row}`)}>{h.id}</a>{' '}
+                <span class="muted">score {fmt.num(h.score)}</span>
+              </div>
+              <p class="snippet">{h.snippet}</p>
+            </li>
+          ))}
+        </ol>
+      </div>
+      <div class="card">
+        <h2>Latents shared most</h2>
+        <table class="compact" data-testid="search-latents">
+          <thead>
+            <tr>
+              <th>Latent</th>
+              <th class="num" title="summed part of each result's likeness">
+                Share
+              </th>
+            </tr>
+          </thead>
+          <tbody>
+            {shared.map(({ ref, share }) => (
+              <tr key={ref.latent}>
+                <td>
+                  <LatentLink latent={ref.latent} dataset={like.dataset} label={ref.label} peak={ref.peak} />
+                </td>
+                <td class="num">{fmt.num(share, 2)}</td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      </div>
+    </div>
+  )
 }
