@@ -60,44 +60,46 @@ export function DocumentPage({ dataset, row }: { dataset: string; row: number })
           </div>
           <div class="card">
             <h2>Its latents ({d.latents.length})</h2>
-            <Field label="Order">
+            <Field label="Order" hint="distinctive: strong here and rare in the dataset, value x ln(1 / frequency)">
               <select
                 name="latentOrder"
                 value={order}
                 onChange={e => setOrder((e.target as HTMLSelectElement).value as typeof order)}
               >
                 <option value="strongest">strongest first</option>
-                <option value="distinctive">distinctive first (strong here, rare in the dataset)</option>
+                <option value="distinctive">distinctive first</option>
               </select>
             </Field>
-            <table class="compact" data-testid="doc-latents">
-              <thead>
-                <tr>
-                  <th>Latent</th>
-                  <th class="num">Value</th>
-                  <th class="num" title="share of the dataset's documents where it is present">
-                    In dataset
-                  </th>
-                  <th class="num" title="the token where it peaks in this document">
-                    Token #
-                  </th>
-                </tr>
-              </thead>
-              <tbody>
-                {shown.map(l => (
-                  <tr key={l.latent} data-latent={l.latent}>
-                    <td>
-                      <LatentLink latent={l.latent} dataset={dataset} label={l.label} peak={l.peak} />
-                    </td>
-                    <td class="num">
-                      <span class="hbar inline" style={{ width: `${(l.value / max) * 60}px` }} /> {fmt.num(l.value)}
-                    </td>
-                    <td class="num">{l.frequency === undefined ? '' : fmt.pct(l.frequency)}</td>
-                    <td class="num">{l.position}</td>
+            <div class="table-wrap">
+              <table class="compact" data-testid="doc-latents">
+                <thead>
+                  <tr>
+                    <th>Latent</th>
+                    <th class="num">Value</th>
+                    <th class="num" title="share of the dataset's documents where it is present">
+                      In dataset
+                    </th>
+                    <th class="num" title="the token where it peaks in this document">
+                      Token #
+                    </th>
                   </tr>
-                ))}
-              </tbody>
-            </table>
+                </thead>
+                <tbody>
+                  {shown.map(l => (
+                    <tr key={l.latent} data-latent={l.latent}>
+                      <td>
+                        <LatentLink latent={l.latent} dataset={dataset} label={l.label} peak={l.peak} />
+                      </td>
+                      <td class="num">
+                        <span class="hbar inline" style={{ width: `${(l.value / max) * 60}px` }} /> {fmt.num(l.value)}
+                      </td>
+                      <td class="num">{l.frequency === undefined ? '' : fmt.pct(l.frequency)}</td>
+                      <td class="num">{l.position}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            </div>
             {ordered.length > LATENTS_SHOWN ? (
               <button type="button" class="small" onClick={() => setShowAll(!showAll)}>
                 {showAll ? `Show the first ${LATENTS_SHOWN}` : `Show all ${ordered.length}`}
