@@ -515,6 +515,8 @@ test("slices: a where field per diff side changes the document counts (two slice
   await page.fill('input[name=bWhere]', 'not metadata.weather = true')
   // With a slice, A itself can be a B: two parts of one dataset.
   await page.check(`[data-testid=diff-b] input[value="${a}"]`)
+  // An empty B where would be the rest of A's dataset: the field says so.
+  assert.match((await page.getAttribute('input[name=bWhere]', 'placeholder')) ?? '', /the rest of A/)
   await page.click('main form button[type=submit]')
   const sides = page.locator('[data-testid=diff-sides]')
   await sides.waitFor()

@@ -194,7 +194,8 @@ export function WhereField({
   onInput,
   error,
   name = 'where',
-  dataset
+  dataset,
+  placeholder = 'e.g. metadata.model = "x" and latent 12 > 0.5'
 }: {
   label?: string
   value: string
@@ -202,6 +203,7 @@ export function WhereField({
   error: string | null
   name?: string
   dataset?: string
+  placeholder?: string
 }) {
   const facets = useApi<FacetsView>(dataset ? `/datasets/${encodeURIComponent(dataset)}/facets` : null)
   const fields = facets.data?.fields ?? []
@@ -215,7 +217,7 @@ export function WhereField({
         value={value}
         list={fields.length ? listId : undefined}
         onInput={e => onInput((e.target as HTMLInputElement).value)}
-        placeholder='e.g. metadata.model = "x" and latent 12 > 0.5'
+        placeholder={placeholder}
         aria-invalid={error ? true : undefined}
         spellcheck={false}
       />

@@ -166,6 +166,11 @@ export function DiffView({ route }: { route: Route }) {
           <WhereField
             label="B where (each B)"
             name="bWhere"
+            placeholder={
+              form.aWhere.trim() && form.b.includes(form.a)
+                ? 'empty: the rest of A (not A where) for A checked as a B'
+                : undefined
+            }
             value={form.bWhere}
             onInput={v => setForm({ ...form, bWhere: v })}
             error={bError}
