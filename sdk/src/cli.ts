@@ -13,6 +13,7 @@ import {
 import type { DryRunEstimate } from './llm.ts'
 import { firingSummary } from '@latentbase/shared/analysis/firing-summary'
 import { timeLeft, type FirstSeen } from '@latentbase/shared/util/time-left'
+import { intakeOf } from '@latentbase/shared/util/intake'
 
 /** Exit codes scripts can rely on (docs/clients.md lists them too). */
 export const EXIT = {
@@ -194,11 +195,10 @@ function sourceSpecOf(url: string, v: Record<string, unknown>) {
 
 /** What the source lost on the way in: records skipped (by reason) and documents cut at the encoder's token limit. */
 function intakeLines(stats: NonNullable<Dataset['stats']>): string[][] {
-  const reasons = Object.entries(stats.skipped).filter(([, n]) => n > 0)
-  const skipped = reasons.reduce((sum, [, n]) => sum + n, 0)
+  const { skipped, reasons, truncated } = intakeOf(stats)
   return [
     ...(skipped ? [['skipped', `${skipped} records (${reasons.map(([r, n]) => `${r} ${n}`).join(', ')})`]] : []),
-    ...(stats.truncated ? [['truncated', `${stats.truncated} documents cut at the encoder's maxTokens`]] : [])
+    ...(truncated ? [['truncated', `${truncated} documents cut at the encoder's maxTokens`]] : [])
   ]
 }
 

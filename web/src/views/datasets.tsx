@@ -3,6 +3,7 @@ import type { ComponentChildren } from 'preact'
 import { useEffect, useRef, useState } from 'preact/hooks'
 import { timeLeft, type FirstSeen } from '@latentbase/shared/util/time-left'
 import type { DatasetView, FacetsView } from '@latentbase/shared/contract/dataset'
+import { intakeOf } from '@latentbase/shared/util/intake'
 import type { EncoderInfo } from '@latentbase/shared/contract/encoder'
 import { api, uploadFile } from '../api.ts'
 import { ErrorBox, Field, Page, ProgressBar, fmt, href, useAction, useApi, useInterval } from '../ui.tsx'
@@ -186,13 +187,12 @@ export function DatasetsView() {
  */
 /** What the source lost on the way in, or null: records skipped (by reason) and documents cut at the token limit. */
 function intakeNote(stats: NonNullable<DatasetView['stats']>): string | null {
-  const reasons = Object.entries(stats.skipped).filter(([, n]) => n > 0)
-  const skipped = reasons.reduce((sum, [, n]) => sum + n, 0)
+  const { skipped, reasons, truncated } = intakeOf(stats)
   const parts = [
     ...(skipped
       ? [`${skipped.toLocaleString('en')} records skipped (${reasons.map(([r, n]) => `${r}: ${n}`).join(', ')})`]
       : []),
-    ...(stats.truncated ? [`${stats.truncated.toLocaleString('en')} documents cut at the encoder's maxTokens`] : [])
+    ...(truncated ? [`${truncated.toLocaleString('en')} documents cut at the encoder's maxTokens`] : [])
   ]
   return parts.length ? parts.join('; ') : null
 }
