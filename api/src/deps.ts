@@ -11,6 +11,7 @@ import type { LlmClient } from '@latentbase/shared/llm/client'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import type { RateLimit } from './rate-limit.ts'
+import type { DocumentActivationsReader } from '@latentbase/gpu-worker/job/document-activations'
 import type { AnalysisContext, TextEncoder, WindowMiner } from './services/context.ts'
 import { AnswerCache } from './services/answer-cache.ts'
 import type { AnalysisRunners } from './services/analysis-jobs.ts'
@@ -37,6 +38,8 @@ export interface AppDeps {
   windowMiner?: WindowMiner
   /** Texts encoded as a dataset was, for documents like a text (the local server, which holds the encoders). */
   textEncoder?: TextEncoder
+  /** Documents re-encoded token by token, for where latents fire in one (the local server, which holds the encoders). */
+  documentActivations?: DocumentActivationsReader
   now?: () => Date
   version?: string
   /** Label embeddings for search, correlations and targeted clustering (offline hashing by default). */
@@ -98,6 +101,7 @@ export function analysisContext(deps: Deps, tenant: string, signal?: AbortSignal
     signal,
     llm: llmOf(deps).llm,
     windowMiner: deps.windowMiner,
-    textEncoder: deps.textEncoder
+    textEncoder: deps.textEncoder,
+    documentActivations: deps.documentActivations
   }
 }

@@ -139,6 +139,13 @@ test('inline ham and spam encode to ready datasets, documents read back, and dif
   assert.ok(doc.latents.length > 5)
   for (let i = 1; i < doc.latents.length; i++) assert.ok(doc.latents[i - 1].value >= doc.latents[i].value)
   assert.ok(doc.latents.every(l => l.value > 0 && l.position >= 0 && l.position < doc.tokenCount))
+  // The local server holds the encoder: the document re-encoded token by token peaks where the page says.
+  const shown = await client.documents.activations(a.id, 3, [doc.latents[0].latent, doc.latents[1].latent])
+  assert.equal(shown.tokens.length, doc.tokenCount)
+  assert.deepEqual(
+    shown.latents.map(l => l.position),
+    [doc.latents[0].position, doc.latents[1].position]
+  )
   await assert.rejects(
     client.documents.get(a.id, spam.length),
     (e: LatentbaseError) => e.status === 404 && /has 40 documents/.test(e.message)

@@ -16,6 +16,7 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'delete /datasets/{id}': 'deleteDataset',
   'get /datasets/{id}/documents/{row}': 'getDocument',
   'get /datasets/{id}/documents/{row}/similar': 'similarDocuments',
+  'get /datasets/{id}/documents/{row}/activations': 'getDocumentActivations',
   'get /datasets/{id}/similar': 'similarToText',
   'get /datasets/{id}/facets': 'getDatasetFacets',
   'post /datasets/{id}/documents': 'appendDocuments',
@@ -71,6 +72,7 @@ export const CACHED_ANSWER_OPERATIONS: ReadonlySet<string> = new Set([
   'get /search',
   'get /datasets/{id}/documents/{row}',
   'get /datasets/{id}/documents/{row}/similar',
+  'get /datasets/{id}/documents/{row}/activations',
   'get /datasets/{id}/similar',
   'get /datasets/{id}/facets'
 ])

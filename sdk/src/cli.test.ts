@@ -250,6 +250,23 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   assert.match(likeTable.stdout, /^\d+ documents like "click here" of 12, by \d+ latents\n/)
   assert.equal((await cli(['similar', demo.spam, '0', '--text', 'x'])).code, EXIT.usage)
 
+  // One document: its strongest latents, then where two of them fire, token by token.
+  const docTable = await cli(['document', demo.spam, '2', '--limit', '4'])
+  assert.equal(docTable.code, EXIT.ok, docTable.stderr)
+  assert.match(docTable.stdout, /\(row 2\), \d+ tokens, \d+ latents/)
+  assert.ok(docTable.stdout.includes(demo.documents.spam[2].text.slice(0, 30)))
+  const doc = (await cli(['document', demo.spam, '2', '--json'])).json()
+  const two = doc.latents.slice(0, 2).map((l: { latent: number }) => l.latent)
+  const fired = await cli(['document', demo.spam, '2', '--latents', two.join(',')])
+  assert.equal(fired.code, EXIT.ok, fired.stderr)
+  assert.match(
+    fired.stdout,
+    new RegExp(`latent ${two[0]}: max [\\d.]+ at token ${doc.latents[0].position}, fires on \\d+ of \\d+ tokens`)
+  )
+  assert.match(fired.stdout, /\n +[\d.]+ +.*\[[^\]]+\]/, 'a strongest token in context')
+  assert.equal((await cli(['document', demo.spam])).code, EXIT.usage)
+  assert.equal((await cli(['document', demo.spam, '2', '--latents', 'x'])).code, EXIT.usage)
+
   const search = await cli(['search', demo.spam, 'click', '--method', 'bm25', '--json'])
   assert.ok(search.json().results.length > 0)
   for (const r of search.json().results) assert.match(demo.documents.spam[r.row].text.toLowerCase(), /click/)

@@ -124,6 +124,19 @@ async function printEstimate(ctx: Ctx, e: DryRunEstimate): Promise<void> {
     `estimate (nothing spent): ${e.calls} calls to ${e.model}, ${e.inputTokens} input and ${e.outputTokens} output tokens, cost ${e.cost === null ? 'unknown (no price configured)' : `${e.cost.toFixed(4)} ${e.currency}`}\n`
   )
 }
+/** A document's text for a terminal: runs of blank lines folded, at most 1,200 characters. */
+function shortText(text: string): string {
+  const folded = text.replace(/\n\s*\n(\s*\n)+/g, '\n\n').trim()
+  return folded.length > 1200 ? `${folded.slice(0, 1199)}…` : folded
+}
+
+/** Tokens t-8..t+8 as text, token t in [brackets], on one line. */
+function inContext(tokens: readonly string[], t: number): string {
+  const text = (from: number, to: number) =>
+    tokens.slice(Math.max(0, from), Math.max(0, to)).join('').replace(/\s+/g, ' ')
+  return `${t > 8 ? '…' : ''}${text(t - 8, t)}[${text(t, t + 1)}]${text(t + 1, t + 9)}${t + 9 < tokens.length ? '…' : ''}`
+}
+
 function need(args: string[], n: number, what: string): void {
   if (args.length < n) throw new UsageError(`missing ${what}`)
 }
@@ -678,6 +691,64 @@ const COMMANDS: Record<string, Command> = {
           result.results.map(r => ({ row: r.row, id: r.id, score: r.score, snippet: r.snippet })),
           ['row', 'id', 'score', 'snippet'],
           70
+        )
+      )
+    }
+  },
+  document: {
+    usage: 'document <dataset> <row> [--latents 1,2] [--limit N]',
+    summary: 'one document: its text and strongest latents, or where chosen latents fire in it',
+    help: `Without --latents: the text, metadata and the --limit strongest latents (default 15) with the token each peaks on.\n--latents: the document re-encoded token by token (a server that holds the encoder, such as the local one) and, per latent, its strongest tokens in context, the firing token in [brackets].`,
+    options: {
+      latents: { type: 'string' },
+      limit: { type: 'string' }
+    },
+    async run(ctx, args, v) {
+      need(args, 2, 'the dataset id and a row: document <dataset> <row>')
+      const row = int('row', args[1])!
+      const latents = ints('latents', v.latents)
+      const limit = int('limit', v.limit) ?? 15
+      if (latents?.length) {
+        const shown = await ctx.client.documents.activations(args[0], row, latents)
+        if (ctx.json) return ctx.io.stdout.write(JSON.stringify(shown, null, 2) + '\n')
+        const lines = [
+          `${shown.id} (row ${shown.row}), ${shown.tokens.length} tokens${shown.truncated ? ', truncated' : ''}`
+        ]
+        for (const l of shown.latents) {
+          if (l.position < 0) {
+            lines.push(`latent ${l.latent}: does not fire in this document${l.label ? ` (${l.label})` : ''}`)
+            continue
+          }
+          const firing = l.activations.filter(a => a > 0).length
+          lines.push(
+            `latent ${l.latent}: max ${l.max} at token ${l.position}, fires on ${firing} of ${shown.tokens.length} tokens`
+          )
+          if (l.label) lines.push(`  label: ${l.label}`)
+          const strongest = l.activations
+            .map((a, t) => [a, t] as const)
+            .filter(([a]) => a > 0)
+            .sort((x, y) => y[0] - x[0])
+            .slice(0, Math.min(limit, 5))
+          for (const [a, t] of strongest) lines.push(`  ${a.toPrecision(3).padStart(8)}  ${inContext(shown.tokens, t)}`)
+        }
+        return ctx.io.stdout.write(lines.join('\n') + '\n')
+      }
+      const doc = await ctx.client.documents.get(args[0], row)
+      if (ctx.json) return ctx.io.stdout.write(JSON.stringify(doc, null, 2) + '\n')
+      const meta = Object.keys(doc.metadata).length ? `\nmetadata: ${JSON.stringify(doc.metadata)}` : ''
+      ctx.io.stdout.write(
+        `${doc.id} (row ${doc.row}), ${doc.tokenCount} tokens${doc.truncated ? ', truncated' : ''}, ${doc.latents.length} latents${meta}\n\n${shortText(doc.text)}\n\n`
+      )
+      ctx.io.stdout.write(
+        table(
+          doc.latents.slice(0, limit).map(l => ({
+            latent: l.latent,
+            value: l.value,
+            frequency: l.frequency,
+            token: l.position,
+            label: l.label ?? peakName(l.peak)
+          })),
+          ['latent', 'value', 'frequency', 'token', 'label']
         )
       )
     }

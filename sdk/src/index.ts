@@ -4,6 +4,7 @@ import {
   CreateDatasetRequest,
   CreatedDataset,
   DatasetView,
+  DocumentActivations,
   DocumentView,
   FacetsView
 } from '@latentbase/shared/contract/dataset'
@@ -43,7 +44,7 @@ export {
   type CorrelationsParams,
   type SearchParams
 } from './analyses.ts'
-export type { DatasetView, DocumentView, DiffResult, EncoderInfo, FacetsView, Problem }
+export type { DatasetView, DocumentActivations, DocumentView, DiffResult, EncoderInfo, FacetsView, Problem }
 export type CreateDatasetInput = z.input<typeof CreateDatasetRequest>
 export type Dataset = z.infer<typeof DatasetView>
 export type CreatedDatasetResult = z.infer<typeof CreatedDataset>
@@ -224,6 +225,16 @@ export function createClient(options: ClientOptions) {
           DocumentView,
           'GET',
           `/datasets/${encodeURIComponent(dataset)}/documents/${row}${opts.peaks ? `?peaks=${opts.peaks}` : ''}`
+        ),
+      /**
+       * Where chosen latents (at most 32) fire in one document, token by token: the document re-encoded as its dataset
+       * was (needs a server that holds the encoder, the local one; others answer 501 encoder-not-held).
+       */
+      activations: (dataset: string, row: number, latents: readonly number[]) =>
+        call(
+          DocumentActivations,
+          'GET',
+          `/datasets/${encodeURIComponent(dataset)}/documents/${row}/activations?latents=${latents.join(',')}`
         ),
       /**
        * Documents like this one (cosine of sqrt-idf-weighted latent sets, the similarity clustering uses), each with the

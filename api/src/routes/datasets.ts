@@ -5,6 +5,8 @@ import {
   CreatedDataset,
   DatasetView,
   DOCUMENT_PEAKED_LATENTS,
+  DocumentActivations,
+  DocumentActivationsQuery,
   DocumentQuery,
   DocumentView,
   FacetsView,
@@ -28,6 +30,7 @@ import { withLiveProgress } from '@latentbase/shared/store/encode-progress'
 import { analysisContext, type AppEnv, type Deps } from '../deps.ts'
 import { SimilarDocuments, SimilarQuery, SimilarTextQuery, SimilarToText } from '@latentbase/shared/contract/similar'
 import { similarDocuments, similarToText } from '../services/similar-service.ts'
+import { documentActivations } from '../services/document-activations-service.ts'
 import { ApiError, problemResponse } from '../problem.ts'
 import { checkSourceSpec, checkSourceUrl, checkWebhookUrl } from '../urls.ts'
 import { readUploadMeta, uploadIdOf } from '@latentbase/shared/store/uploads'
@@ -369,6 +372,40 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
         () =>
           similarDocuments(analysisContext(deps, tenant, c.req.raw.signal), id, row, query, {
             blockEntries: deps.similarBlockEntries
+          })
+      )
+    }
+  )
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/datasets/{id}/documents/{row}/activations',
+      summary:
+        "Where chosen latents fire in one document, token by token: the document re-encoded with its dataset's encoder",
+      request: { params: IdParam.extend({ row: RowParam }), query: DocumentActivationsQuery },
+      responses: {
+        200: {
+          content: { 'application/json': { schema: DocumentActivations } },
+          description: "the document's tokens and each latent's activation at each"
+        },
+        400: problemResponse('no latents, more than the limit, or a latent the encoder does not have'),
+        404: problemResponse('no such dataset or row'),
+        409: problemResponse('not ready'),
+        501: problemResponse("this deployment does not hold the dataset's encoder (the local server does)")
+      }
+    }),
+    async c => {
+      const { id, row } = c.req.valid('param')
+      const query = c.req.valid('query')
+      const tenant = c.get('tenant')
+      return cachedJson(
+        c,
+        // Whether a document can be re-encoded depends on the encoders this process holds.
+        answerDepsOf(deps, deps.documentActivations ? 'document-activations' : ''),
+        { route: 'document-activations', tenant, datasets: [{ id, role: 'dataset' }], query: { row, ...query } },
+        () =>
+          documentActivations(analysisContext(deps, tenant, c.req.raw.signal), id, row, {
+            latents: query.latents.join(',')
           })
       )
     }

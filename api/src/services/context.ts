@@ -5,6 +5,7 @@ import type { EncoderCatalog } from '@latentbase/shared/catalog/catalog'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import type { LlmClient } from '@latentbase/shared/llm/client'
 import type { Manifest } from '@latentbase/shared/contract/manifest'
+import type { DocumentActivationsReader } from '@latentbase/gpu-worker/job/document-activations'
 
 export interface AnalysisContext {
   objects: ObjectStore
@@ -28,6 +29,8 @@ export interface AnalysisContext {
    * like a text. Where a process holds the encoders (the local server); elsewhere such a query is a 501.
    */
   textEncoder?: TextEncoder
+  /** One document's per-token activations of chosen latents, re-encoded (null: the encoder is not held); as textEncoder. */
+  documentActivations?: DocumentActivationsReader
 }
 
 export type TextEncoder = (

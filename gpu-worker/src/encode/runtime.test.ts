@@ -404,7 +404,7 @@ test('configuration errors name the file and field', async () => {
   assert.equal(explicit.prepareContext.longDocuments, 'window')
 })
 
-test('a released pooling session is reused by the next one over the same graph, and only by it', async () => {
+test('a released session is reused by the next one over the same graph, and only by it', async () => {
   const opened: string[] = []
   const e = await loadEncoder(await encoderFolder('reuse'), {
     intraOpNumThreads: 1,
@@ -434,6 +434,19 @@ test('a released pooling session is reused by the next one over the same graph, 
     assert.equal(opened.length, 3, 'only the last released session is kept')
     assert.deepEqual(await maxAgain.run(batch), expected)
     await maxAgain.release()
+    // Token activations (a document shown token by token, one request after another) are kept the same way.
+    const selected = { ...batch, latentIds: Int32Array.of(0, 3) }
+    const tokens = await e.createTokenActivationsSession({ selectLatents: true })
+    assert.equal(opened.length, 4, 'a kept pooling session is not a token-activations one')
+    const perToken = await tokens.run(selected)
+    await tokens.release()
+    const tokensAgain = await e.createTokenActivationsSession({ selectLatents: true })
+    assert.equal(opened.length, 4, 'the next document reuses the kept token-activations session')
+    assert.deepEqual(await tokensAgain.run(selected), perToken)
+    await tokensAgain.release()
+    const all = await e.createTokenActivationsSession()
+    assert.equal(opened.length, 5, 'every latent is another graph')
+    await all.release()
   } finally {
     await e.close()
   }

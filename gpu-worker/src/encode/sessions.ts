@@ -18,7 +18,14 @@ import {
   EXAMPLE_THRESHOLD_INPUT
 } from './fused-graph.ts'
 import type { ReaderInputNames } from './reader-inference.ts'
-import type { EncoderBatch, EncoderSession, LoadedEncoder, LoadEncoderOptions, PoolingSession } from './runtime.ts'
+import type {
+  EncoderBatch,
+  EncoderSession,
+  LoadedEncoder,
+  LoadEncoderOptions,
+  PoolingSession,
+  TokenActivationsSession
+} from './runtime.ts'
 
 export function requestedProviders(opts: LoadEncoderOptions = {}): string[] {
   if (opts.executionProviders?.length) return opts.executionProviders
@@ -213,21 +220,45 @@ export function encoderSessions(src: SessionSource): Sessions {
     )
   }
 
-  // A released pooling session waits for the next one over the same graph (the next part of a job): composing,
-  // serializing and optimizing the graph takes seconds at a real reader's size, which a GPU would otherwise pay for
-  // every part. One at most, released before another is opened, so memory (a GPU's too) never holds two idle readers.
-  let idle: { key: string; session: PoolingSession } | null = null
+  const openTokenActivationsSession = async (
+    outlierNormRatio: number,
+    selectLatents: boolean | undefined
+  ): Promise<TokenActivationsSession> => {
+    const graph = buildTokenActivationsGraph(readerBytes, sae, { ...readerOpts, outlierNormRatio, selectLatents })
+    return sessionOver(graph, 'token activations', async (session, batch) => {
+      const input = feeds(batch, true)
+      if (selectLatents) {
+        if (!batch.latentIds?.length)
+          throw new Error('this token-activations session returns selected latents: give batch.latentIds')
+        input[LATENT_IDS_INPUT] = new Tensor('int64', BigInt64Array.from(batch.latentIds, BigInt), [
+          batch.latentIds.length
+        ])
+      }
+      const r = await session.run(input)
+      return {
+        activations: r.activations.data as Float32Array,
+        norms: r.norms.data as Float32Array,
+        poolMask: r.pool_mask_out.data as Float32Array
+      }
+    })
+  }
+
+  // A released session waits for the next one over the same graph (the next part of a job, the next document shown
+  // token by token): composing, serializing and optimizing the graph takes seconds at a real reader's size, which a
+  // GPU would otherwise pay for every part. One at most, released before another is opened, so memory (a GPU's too)
+  // never holds two idle readers.
+  let idle: { key: string; session: EncoderSession<unknown> } | null = null
   const dropIdle = async () => {
     const last = idle
     idle = null
     await last?.session.release()
   }
-  const reusable = (key: string, session: PoolingSession): PoolingSession => {
+  const reusable = <R>(key: string, session: EncoderSession<R>): EncoderSession<R> => {
     let released = false
     return {
       provider: session.provider,
       run: batch => {
-        if (released) return Promise.reject(new Error('this pooling session was released'))
+        if (released) return Promise.reject(new Error('this session was released'))
         return session.run(batch)
       },
       async release() {
@@ -238,41 +269,26 @@ export function encoderSessions(src: SessionSource): Sessions {
       }
     }
   }
+  const reuseOrOpen = async <R>(key: string, open: () => Promise<EncoderSession<R>>): Promise<EncoderSession<R>> => {
+    if (idle?.key === key) {
+      const reused = idle.session as EncoderSession<R>
+      idle = null
+      return reusable(key, reused)
+    }
+    await dropIdle()
+    return reusable(key, await open())
+  }
 
   return {
     async createPoolingSession(pooling, o = {}) {
-      const key = JSON.stringify([pooling.method, pooling.outlierNormRatio, o.examples?.halfWindow ?? null])
-      if (idle?.key === key) {
-        const reused = idle.session
-        idle = null
-        return reusable(key, reused)
-      }
-      await dropIdle()
-      return reusable(key, await openPoolingSession(pooling, o))
+      const key = JSON.stringify(['pooling', pooling.method, pooling.outlierNormRatio, o.examples?.halfWindow ?? null])
+      return reuseOrOpen(key, () => openPoolingSession(pooling, o))
     },
 
     async createTokenActivationsSession(o = {}) {
-      const graph = buildTokenActivationsGraph(readerBytes, sae, {
-        ...readerOpts,
-        outlierNormRatio: o.outlierNormRatio ?? 100,
-        selectLatents: o.selectLatents
-      })
-      return sessionOver(graph, 'token activations', async (session, batch) => {
-        const input = feeds(batch, true)
-        if (o.selectLatents) {
-          if (!batch.latentIds?.length)
-            throw new Error('this token-activations session returns selected latents: give batch.latentIds')
-          input[LATENT_IDS_INPUT] = new Tensor('int64', BigInt64Array.from(batch.latentIds, BigInt), [
-            batch.latentIds.length
-          ])
-        }
-        const r = await session.run(input)
-        return {
-          activations: r.activations.data as Float32Array,
-          norms: r.norms.data as Float32Array,
-          poolMask: r.pool_mask_out.data as Float32Array
-        }
-      })
+      const outlierNormRatio = o.outlierNormRatio ?? 100
+      const key = JSON.stringify(['tokens', outlierNormRatio, o.selectLatents ?? false])
+      return reuseOrOpen(key, () => openTokenActivationsSession(outlierNormRatio, o.selectLatents))
     },
 
     async createReaderOnlySession() {

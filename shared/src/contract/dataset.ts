@@ -276,6 +276,50 @@ export const DocumentView = z.object({
 })
 export type DocumentView = z.infer<typeof DocumentView>
 
+/** How many latents one request for a document's token activations may name. */
+export const DOCUMENT_ACTIVATION_LATENTS = 32
+
+export const DocumentActivationsQuery = z.object({
+  latents: z
+    .string({ error: 'latents is required: the latents to show, e.g. latents=12,40' })
+    .regex(/^\d+(,\d+)*$/, 'a comma-separated list of latent ids, e.g. 12,40,977')
+    .transform(s => [...new Set(s.split(',').map(Number))])
+    .refine(ids => ids.length <= DOCUMENT_ACTIVATION_LATENTS, {
+      message: `at most ${DOCUMENT_ACTIVATION_LATENTS} latents per request`
+    })
+    .describe(`the latents whose per-token activations to return (at most ${DOCUMENT_ACTIVATION_LATENTS})`)
+})
+export type DocumentActivationsQuery = z.input<typeof DocumentActivationsQuery>
+
+export const DocumentTokenLatent = z.object({
+  latent: z.number().int(),
+  label: z.string().nullable(),
+  max: z.number().describe('the largest activation over the pooled tokens (0: the latent does not fire here)'),
+  position: z.number().int().describe('the token where it is largest (the first such; -1 when it does not fire)'),
+  activations: z.array(z.number()).describe('one per token of `tokens`; 0 where the token is not pooled')
+})
+export type DocumentTokenLatent = z.infer<typeof DocumentTokenLatent>
+/** GET /datasets/{id}/documents/{row}/activations: where chosen latents fire, token by token. */
+export const DocumentActivations = z.object({
+  dataset: z.string(),
+  row: z.number().int(),
+  id: z.string(),
+  encoder: z.string(),
+  tokens: z
+    .array(z.string())
+    .describe(
+      "the document's tokens as the reader read them: BOS first when the reader has one, then every kept token"
+    ),
+  pooled: z
+    .array(z.number().int().min(0).max(1))
+    .describe(
+      '1 where the token counts for pooling; 0 for BOS, special tokens, unpooled chat roles and outlier tokens'
+    ),
+  truncated: z.boolean().describe('the document was longer than the reader reads: its tail is not in `tokens`'),
+  latents: z.array(DocumentTokenLatent).describe('in the order asked')
+})
+export type DocumentActivations = z.infer<typeof DocumentActivations>
+
 export const FacetValue = z.object({
   value: z.union([z.string(), z.number(), z.boolean(), z.null()]),
   documents: z.number().int().nonnegative(),
