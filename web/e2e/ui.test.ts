@@ -248,7 +248,7 @@ test('a latent opens from the chart (by keyboard) with its tokens shaded by acti
   assert.deepEqual(
     await page
       .locator('[data-testid=intervals] section.interval li a')
-      .evaluateAll(links => links.map(l => Number(/\/(\d+)$/.exec(l.getAttribute('href') ?? '')![1]))),
+      .evaluateAll(links => links.map(l => Number(/\/(\d+)(\?|$)/.exec(l.getAttribute('href') ?? '')![1]))),
     spread.intervals.flatMap(i => i.examples.map(e => e.row))
   )
   assert.ok((await page.locator('[data-testid=intervals] mark.tok').count()) > 0, 'the windows are shaded')
@@ -258,9 +258,36 @@ test('a latent opens from the chart (by keyboard) with its tokens shaded by acti
   await page.waitForSelector('[data-testid=doc-latents] tbody tr')
   // The strongest 25 first; all of them on request; distinctive first (strong here, rare in the dataset) on request.
   const openedRow = Number(/#\/document\/[^/]+\/(\d+)/.exec(page.url())![1])
-  const docApi = await json<{ latents: Array<{ latent: number; value: number; frequency: number }> }>(
-    `/datasets/${a}/documents/${openedRow}`
+  const docApi = await json<{
+    latents: Array<{ latent: number; value: number; frequency: number; position: number }>
+  }>(`/datasets/${a}/documents/${openedRow}`)
+  // Opened from the latent's example, the text is shaded by that latent, token by token, peaking at its stored value.
+  assert.match(page.url(), new RegExp(`\\?latent=${latent}$`))
+  await page.waitForSelector('[data-testid=shaded-text] mark.tok')
+  await page.screenshot({ path: join(SHOTS, 'document-shaded-1280.png'), fullPage: true })
+  const shadedActs = await page
+    .locator('[data-testid=shaded-text] .tok')
+    .evaluateAll(els => els.map(e => Number(e.getAttribute('data-act') ?? 0)))
+  const stored = docApi.latents.find(l => l.latent === latent)!
+  const peakAt = shadedActs.indexOf(Math.max(...shadedActs))
+  assert.ok(Math.abs(shadedActs[peakAt] - stored.value) < 1e-3, `${shadedActs[peakAt]} vs ${stored.value}`)
+  assert.equal(peakAt, stored.position, 'the strongest shaded token is where the latent peaks')
+  assert.match(
+    await page.locator('[data-testid=shaded-text] p').innerText(),
+    new RegExp(`latent ${latent}.*at token ${stored.position}`)
   )
+  // Another latent's token number shades by that one; "Plain text" shows the text as it was.
+  const second = docApi.latents.find(l => l.latent !== latent)!
+  await page.locator(`[data-testid=doc-latents] tr[data-latent="${second.latent}"] button`).click()
+  await page.waitForURL(new RegExp(`\\?latent=${second.latent}$`))
+  await page.waitForSelector(`[data-testid=doc-latents] tr[data-latent="${second.latent}"] button[aria-pressed=true]`)
+  await page.waitForFunction(
+    n => document.querySelector('[data-testid=shaded-text] p')?.textContent?.includes(`latent ${n}`),
+    second.latent
+  )
+  await page.getByRole('button', { name: 'Plain text' }).click()
+  await page.waitForSelector('pre.doc-text')
+  assert.ok(!page.url().includes('latent='))
   const listed = () =>
     page
       .locator('[data-testid=doc-latents] tbody tr')
@@ -336,7 +363,7 @@ test('search returns results with the used latents', async () => {
   assert.deepEqual(
     await page
       .locator('[data-testid=search-results] li a')
-      .evaluateAll(links => links.map(l => Number(/\/(\d+)$/.exec(l.getAttribute('href') ?? '')![1]))),
+      .evaluateAll(links => links.map(l => Number(/\/(\d+)(\?|$)/.exec(l.getAttribute('href') ?? '')![1]))),
     like.results.map(r => r.row)
   )
   assert.ok((await page.locator('[data-testid=search-latents] tbody tr').count()) > 0)
@@ -593,7 +620,7 @@ test("slices: a where field per diff side changes the document counts (two slice
     await page
       .locator('[data-testid=slice-strongest] a')
       .evaluateAll(els => els.map(e => (e as HTMLAnchorElement).getAttribute('href'))),
-    sliced.sliceStrongest.map(s => `#/document/${a}/${s.row}`)
+    sliced.sliceStrongest.map(s => `#/document/${a}/${s.row}?latent=${latent}`)
   )
 
   // Clusters of a slice: one dot per document of the slice.

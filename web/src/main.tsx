@@ -72,8 +72,17 @@ function App() {
   if (view === 'diff') body = <DiffView route={route} />
   else if (view === 'latent' && a1)
     body = <LatentView key={`${a1}-${route.params.get('dataset')}`} latent={Number(a1)} route={route} />
-  else if (view === 'document' && a1 && a2) body = <DocumentPage key={`${a1}/${a2}`} dataset={a1} row={Number(a2)} />
-  else if (view === 'latents') body = <LatentsView route={route} />
+  else if (view === 'document' && a1 && a2) {
+    const shade = route.params.get('latent')
+    body = (
+      <DocumentPage
+        key={`${a1}/${a2}`}
+        dataset={a1}
+        row={Number(a2)}
+        shade={shade !== null && /^\d+$/.test(shade) ? Number(shade) : null}
+      />
+    )
+  } else if (view === 'latents') body = <LatentsView route={route} />
   else if (view === 'search') body = <SearchView route={route} />
   else if (view === 'correlations') body = <CorrelationsView route={route} />
   else if (view === 'clusters') body = <ClustersView route={route} />

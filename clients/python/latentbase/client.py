@@ -271,6 +271,14 @@ class Documents:
         path = f"/datasets/{urllib.parse.quote(dataset, safe='')}/documents/{int(row)}" + (f"?{query}" if query else "")
         return m.from_json(m.Document, self._http.request("GET", path))
 
+    def activations(self, dataset: str, row: int, latents: Iterable[int]) -> m.DocumentActivations:
+        """Where chosen latents (at most 32) fire in one document, token by token: the document is re-encoded as its
+        dataset was. Needs a server that holds the encoder (the local one); others raise a 501 ``encoder-not-held``.
+        ``.to_pandas()`` gives one row per token, one column per latent."""
+        ids = ",".join(str(int(l)) for l in latents)
+        path = f"/datasets/{urllib.parse.quote(dataset, safe='')}/documents/{int(row)}/activations?latents={ids}"
+        return m.from_json(m.DocumentActivations, self._http.request("GET", path))
+
     def similar(self, dataset: str, row: int, *, limit: Optional[int] = None, shared: Optional[int] = None,
                 in_dataset: Optional[str] = None, where: Optional[Slice] = None) -> m.SimilarDocuments:
         """Documents like this one (cosine of sqrt-idf-weighted latent sets), each with the latents it shares with it;

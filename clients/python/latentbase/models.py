@@ -278,6 +278,44 @@ class SimilarToText:
         return SimilarDocuments.to_pandas(self)  # type: ignore[arg-type]
 
 
+@dataclasses.dataclass
+class DocumentTokenLatent:
+    latent: int
+    label: Optional[str]
+    #: the largest activation over the pooled tokens (0: the latent does not fire in the document)
+    max: float
+    #: the token where it is largest (the first such), -1 when it does not fire
+    position: int
+    #: one per token of the document's ``tokens``; 0 where a token is not pooled
+    activations: List[float] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass
+class DocumentActivations:
+    """Where chosen latents fire in one document, token by token (the document re-encoded as its dataset was)."""
+    dataset: str
+    row: int
+    id: str
+    encoder: str
+    truncated: bool
+    #: the document's tokens as the reader read them (BOS first when the reader has one)
+    tokens: List[str] = dataclasses.field(default_factory=list)
+    #: 1 where a token counts for pooling (0: BOS, special tokens, unpooled chat roles, outlier tokens)
+    pooled: List[int] = dataclasses.field(default_factory=list)
+    latents: List[DocumentTokenLatent] = dataclasses.field(default_factory=list)
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+    def to_pandas(self):
+        """One row per token: its index, text and pooled flag, then one column per latent (named by its id) with the
+        latent's activation there."""
+        pd = _pandas()
+        frame = pd.DataFrame({"token_index": range(len(self.tokens)), "token": self.tokens, "pooled": self.pooled})
+        for l in self.latents:
+            frame[l.latent] = l.activations
+        return frame
+
+
 class DocumentList(List[Document]):
     """Documents read together; ``to_pandas()`` gives one row per (document, latent)."""
 

@@ -5,7 +5,8 @@ import unittest
 
 import pandas as pd
 
-from latentbase import (AppendFailedError, Client, DatasetFailedError, LatentbaseError, DiffResult, Document, Facets, LatentIntervals, LatentPage,
+from latentbase import (AppendFailedError, Client, DatasetFailedError, LatentbaseError, DiffResult, Document,
+                        DocumentActivations, Facets, LatentIntervals, LatentPage,
                         SearchResult)
 
 URL = os.environ.get("LATENTBASE_URL")
@@ -135,6 +136,24 @@ class ClientTests(unittest.TestCase):
         many = self.lb.documents.get_many(self.spam, [0, 1, 2]).to_pandas()
         self.assertEqual(sorted(many["row"].unique().tolist()), [0, 1, 2])
         self.assertEqual(many[many.row == 0]["id"].iloc[0], self.spam_docs[0]["id"])
+
+    def test_where_latents_fire_in_a_document_token_by_token(self):
+        doc = self.lb.documents.get(self.spam, 3)
+        asked = [l.latent for l in doc.latents[:3]]
+        shown = self.lb.documents.activations(self.spam, 3, asked)
+        self.assertIsInstance(shown, DocumentActivations)
+        self.assertEqual(len(shown.tokens), doc.token_count)
+        self.assertEqual([l.latent for l in shown.latents], asked)
+        for l, stored in zip(shown.latents, doc.latents[:3]):
+            self.assertEqual(l.position, stored.position)
+            self.assertAlmostEqual(l.max, stored.value, delta=1e-3 * max(1, stored.value))
+            self.assertEqual(len(l.activations), len(shown.tokens))
+        frame = shown.to_pandas()
+        self.assertEqual(list(frame.columns), ["token_index", "token", "pooled", *asked])
+        self.assertEqual(int(frame[asked[0]].idxmax()), doc.latents[0].position)
+        with self.assertRaises(LatentbaseError) as err:
+            self.lb.documents.activations(self.spam, 3, [10**6])
+        self.assertEqual(err.exception.status, 400)
 
     def test_facets_list_metadata_values_whose_slices_a_diff_takes(self):
         facets = self.lb.datasets.facets(self.spam)

@@ -1,8 +1,12 @@
-/** @module One document: its text, metadata, its own pooled latents (each a link to its page) and the documents most like it. */
-import type { DocumentView } from '@latentbase/shared/contract/dataset'
+/**
+ * @module One document: its text (shaded token by token by a chosen latent, `?latent=N`), metadata, its own pooled
+ * latents (each a link to its page) and the documents most like it.
+ */
+import type { DocumentActivations, DocumentView } from '@latentbase/shared/contract/dataset'
 import type { SimilarDocuments } from '@latentbase/shared/contract/similar'
 import { useState } from 'preact/hooks'
-import { ErrorBox, Field, LatentLink, Page, fmt, href, useApi, useDatasets } from '../ui.tsx'
+import { TokenText } from '../charts.tsx'
+import { ErrorBox, Field, LatentLink, Page, fmt, href, setParams, shortLabel, useApi, useDatasets } from '../ui.tsx'
 
 /** Latents listed before "Show all": a document has hundreds, most of them weak or everywhere. */
 const LATENTS_SHOWN = 25
@@ -12,8 +16,13 @@ function distinctiveness(value: number, frequency: number | undefined): number {
   return frequency ? value * Math.log(1 / frequency) : value
 }
 
-export function DocumentPage({ dataset, row }: { dataset: string; row: number }) {
+export function DocumentPage({ dataset, row, shade }: { dataset: string; row: number; shade: number | null }) {
   const doc = useApi<DocumentView>(`/datasets/${encodeURIComponent(dataset)}/documents/${row}`)
+  // The text shaded by one latent: the document re-encoded token by token (where the server holds the encoder).
+  const shaded = useApi<DocumentActivations>(
+    shade === null ? null : `/datasets/${encodeURIComponent(dataset)}/documents/${row}/activations?latents=${shade}`
+  )
+  const shadeBy = (latent: number | null) => setParams(`document/${dataset}/${row}`, { latent })
   // Documents like it in this dataset, or in another encoded alike (the other side of a diff, say).
   const [lookIn, setLookIn] = useState('')
   const datasets = useDatasets()
@@ -46,7 +55,20 @@ export function DocumentPage({ dataset, row }: { dataset: string; row: number })
             <p class="muted">
               {dataset} · row {d.row} · {d.tokenCount} tokens{d.truncated ? ' (truncated)' : ''}
             </p>
-            <pre class="doc-text">{d.text}</pre>
+            {shade === null ? (
+              <>
+                <pre class="doc-text">{d.text}</pre>
+                <p class="muted small">A latent's token number (in the table) shades the text by where it fires.</p>
+              </>
+            ) : (
+              <ShadedText
+                latent={shade}
+                shaded={shaded.data}
+                error={shaded.error}
+                position={d.latents.find(l => l.latent === shade)?.position ?? null}
+                onClear={() => shadeBy(null)}
+              />
+            )}
             {Object.keys(d.metadata).length ? (
               <dl class="meta">
                 {Object.entries(d.metadata).map(([k, v]) => (
@@ -79,7 +101,10 @@ export function DocumentPage({ dataset, row }: { dataset: string; row: number })
                     <th class="num" title="share of the dataset's documents where it is present">
                       In dataset
                     </th>
-                    <th class="num" title="the token where it peaks in this document">
+                    <th
+                      class="num"
+                      title="the token where it peaks in this document; click to shade the text by the latent"
+                    >
                       Token #
                     </th>
                   </tr>
@@ -94,7 +119,17 @@ export function DocumentPage({ dataset, row }: { dataset: string; row: number })
                         <span class="hbar inline" style={{ width: `${(l.value / max) * 60}px` }} /> {fmt.num(l.value)}
                       </td>
                       <td class="num">{l.frequency === undefined ? '' : fmt.pct(l.frequency)}</td>
-                      <td class="num">{l.position}</td>
+                      <td class="num">
+                        <button
+                          type="button"
+                          class={`small${shade === l.latent ? '' : ' tab'}`}
+                          aria-pressed={shade === l.latent}
+                          title={`shade the text by latent ${l.latent}: where it fires, token by token`}
+                          onClick={() => shadeBy(shade === l.latent ? null : l.latent)}
+                        >
+                          {l.position}
+                        </button>
+                      </td>
                     </tr>
                   ))}
                 </tbody>
@@ -118,6 +153,53 @@ export function DocumentPage({ dataset, row }: { dataset: string; row: number })
         />
       ) : null}
     </Page>
+  )
+}
+
+/** The text as the reader read it, each token shaded by the latent's activation there, with where it peaks. */
+function ShadedText({
+  latent,
+  shaded,
+  error,
+  position,
+  onClear
+}: {
+  latent: number
+  shaded: DocumentActivations | null
+  error: unknown
+  position: number | null
+  onClear: () => void
+}) {
+  const l = shaded?.latents[0]
+  const firing = l ? l.activations.filter(a => a > 0).length : 0
+  return (
+    <div data-testid="shaded-text">
+      <div class="row-actions spread">
+        <p class="muted small">
+          Shaded by latent {latent}
+          {l?.label ? ` (${shortLabel(l.label)})` : ''}
+          {l
+            ? l.position < 0
+              ? ': it does not fire in this document'
+              : `: max ${fmt.num(l.max)} at token ${l.position}, fires on ${firing} of ${shaded!.tokens.length} tokens`
+            : ''}
+        </p>
+        <button type="button" class="small tab" onClick={onClear}>
+          Plain text
+        </button>
+      </div>
+      <ErrorBox error={error} />
+      {error && position !== null ? (
+        <p class="muted small">
+          Without the encoder: latent {latent} peaks at token {position} of this document.
+        </p>
+      ) : null}
+      {shaded && l ? (
+        <div class="doc-text">
+          <TokenText tokens={shaded.tokens} activations={l.activations} max={l.max} />
+        </div>
+      ) : null}
+    </div>
   )
 }
 

@@ -178,7 +178,7 @@ export function LatentView({ latent, route }: { latent: number; route: Route }) 
                 <li key={ex.row}>
                   <div class="ex-head">
                     <span class="muted">max {fmt.num(ex.value)}</span>{' '}
-                    <a href={href(`document/${l.dataset}/${ex.row}`)}>
+                    <a href={href(`document/${l.dataset}/${ex.row}`, { latent })}>
                       document {ex.id} (row {ex.row})
                     </a>
                   </div>
@@ -206,7 +206,7 @@ export function LatentView({ latent, route }: { latent: number; route: Route }) 
                 {l.sliceStrongest.map(s => (
                   <li key={s.row}>
                     <span class="muted">max {fmt.num(s.value)}</span>{' '}
-                    <a href={href(`document/${l.dataset}/${s.row}`)}>
+                    <a href={href(`document/${l.dataset}/${s.row}`, { latent })}>
                       document {s.id} (row {s.row})
                     </a>
                     {s.position >= 0 ? <span class="muted"> · token {s.position}</span> : null}
@@ -280,7 +280,7 @@ function AcrossValues({
                   <li key={ex.row}>
                     <div class="ex-head">
                       <span class="muted">max {fmt.num(ex.value)}</span>{' '}
-                      <a href={href(`document/${dataset}/${ex.row}`)}>
+                      <a href={href(`document/${dataset}/${ex.row}`, { latent })}>
                         document {ex.id} (row {ex.row})
                       </a>
                     </div>
