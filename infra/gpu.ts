@@ -110,6 +110,22 @@ CFG`.apply((text: string) => Buffer.from(text).toString('base64'))
     role: executionRole.name,
     policyArn: 'arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy'
   })
+  // A Hugging Face token for gated readers, SAEs and datasets (Gemma Scope, private sets): a Secrets Manager secret
+  // the operator made, named at deploy time. ECS injects it as HF_TOKEN when a task starts, so it is in neither the
+  // task definition nor the image, and only the execution role (not the worker's own) may read it.
+  const hfTokenSecretArn = process.env.HF_TOKEN_SECRET_ARN
+  if (hfTokenSecretArn) {
+    if (!/^arn:aws[\w-]*:secretsmanager:[\w-]+:\d{12}:secret:.+/.test(hfTokenSecretArn))
+      throw new Error(
+        `HF_TOKEN_SECRET_ARN must be a Secrets Manager secret's ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME), not "${hfTokenSecretArn}"`
+      )
+    new aws.iam.RolePolicy('GpuExecutionHfToken', {
+      role: executionRole.id,
+      policy: $jsonStringify(
+        policyDocument([{ actions: ['secretsmanager:GetSecretValue'], resources: [hfTokenSecretArn] }])
+      )
+    })
+  }
   const logGroup = new aws.cloudwatch.LogGroup('GpuWorkerLogs', { retentionInDays: 30 })
 
   const taskDefinition = new aws.ecs.TaskDefinition('GpuWorkerTask', {
@@ -136,6 +152,7 @@ CFG`.apply((text: string) => Buffer.from(text).toString('base64'))
           { name: 'WORKER_CONCURRENCY', value: '1' },
           { name: 'LATENTBASE_DEVICE', value: 'cuda' }
         ],
+        ...(hfTokenSecretArn ? { secrets: [{ name: 'HF_TOKEN', valueFrom: hfTokenSecretArn }] } : {}),
         logConfiguration: {
           logDriver: 'awslogs',
           options: { 'awslogs-group': logGroup.name, 'awslogs-region': REGION, 'awslogs-stream-prefix': 'gpu-worker' }

@@ -263,6 +263,32 @@ test('IAM, GPU task role: datasets, tombstones (read) and the catalog; the encod
   )
 })
 
+test('HF_TOKEN: with HF_TOKEN_SECRET_ARN the worker gets it from Secrets Manager, readable by the execution role only; without, nothing', async () => {
+  assert.equal(container().secrets, undefined)
+  assert.ok(!h.byType('aws.iam.RolePolicy').some(p => p.name === 'GpuExecutionHfToken'))
+  const arn = 'arn:aws:secretsmanager:us-east-1:123456789012:secret:latentbase/hf-token-AbCdEf'
+  process.env.HF_TOKEN_SECRET_ARN = arn
+  try {
+    const withToken = await evaluateSstConfig(`${ROOT}sst.config.ts`)
+    const task = JSON.parse(withToken.one('aws.ecs.TaskDefinition', 'GpuWorkerTask').args.containerDefinitions.value)[0]
+    assert.deepEqual(task.secrets, [{ name: 'HF_TOKEN', valueFrom: arn }])
+    assert.ok(!('HF_TOKEN' in envOf(task)), 'the token is never in the task definition')
+    const policy = withToken.one('aws.iam.RolePolicy', 'GpuExecutionHfToken').args
+    assert.equal(str(policy.role), ref('aws.iam.Role', 'GpuExecutionRole', 'id'))
+    assert.deepEqual(JSON.parse(policy.policy.value).Statement, [
+      { Effect: 'Allow', Action: ['secretsmanager:GetSecretValue'], Resource: [arn] }
+    ])
+    // The worker's own role (which a source URL could reach through the SDK's credentials) gains nothing.
+    const taskPolicy = withToken.one('aws.iam.RolePolicy', 'GpuTaskPolicy').args.policy.value
+    assert.ok(!taskPolicy.includes('secretsmanager'))
+    // A token pasted where the ARN goes is refused before anything is declared.
+    process.env.HF_TOKEN_SECRET_ARN = 'hf_abcdef'
+    await assert.rejects(evaluateSstConfig(`${ROOT}sst.config.ts`), /HF_TOKEN_SECRET_ARN must be a Secrets Manager/)
+  } finally {
+    delete process.env.HF_TOKEN_SECRET_ARN
+  }
+})
+
 test('IAM, analysis Lambda: reads datasets, writes analyses; consumes the analysis queue only; no keys', () => {
   const g = grants(h.one('sst.aws.Function', 'AnalysisConsumer').args.permissions)
   assert.ok(can(g, 's3:GetObject', STORE_PREFIXES.datasets) && !can(g, 's3:PutObject', STORE_PREFIXES.datasets))
