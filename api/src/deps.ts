@@ -11,7 +11,7 @@ import type { LlmClient } from '@latentbase/shared/llm/client'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import { OfflineEmbedder } from '@latentbase/shared/embeddings/offline'
 import type { RateLimit } from './rate-limit.ts'
-import type { DocumentActivationsReader } from '@latentbase/gpu-worker/job/document-activations'
+import type { DocumentActivationsReader, TextActivationsReader } from '@latentbase/gpu-worker/job/document-activations'
 import type { AnalysisContext, TextEncoder, WindowMiner } from './services/context.ts'
 import { AnswerCache } from './services/answer-cache.ts'
 import type { AnalysisRunners } from './services/analysis-jobs.ts'
@@ -40,6 +40,8 @@ export interface AppDeps {
   textEncoder?: TextEncoder
   /** Documents re-encoded token by token, for where latents fire in one (the local server, which holds the encoders). */
   documentActivations?: DocumentActivationsReader
+  /** Texts encoded token by token, for a text's latents (the local server, which holds the encoders). */
+  textActivations?: TextActivationsReader
   now?: () => Date
   version?: string
   /** Label embeddings for search, correlations and targeted clustering (offline hashing by default). */
@@ -102,6 +104,7 @@ export function analysisContext(deps: Deps, tenant: string, signal?: AbortSignal
     llm: llmOf(deps).llm,
     windowMiner: deps.windowMiner,
     textEncoder: deps.textEncoder,
-    documentActivations: deps.documentActivations
+    documentActivations: deps.documentActivations,
+    textActivations: deps.textActivations
   }
 }

@@ -14,7 +14,7 @@ import { catalogOf, findEncoderFolders, loadEncoders } from '@latentbase/gpu-wor
 import type { LoadedEncoder } from '@latentbase/gpu-worker/encode/runtime'
 import { encoderWindowMiner } from '@latentbase/gpu-worker/job/window-miner'
 import { encoderTextEncoder } from '@latentbase/gpu-worker/job/text-encoder'
-import { encoderDocumentActivations } from '@latentbase/gpu-worker/job/document-activations'
+import { encoderDocumentActivations, encoderTextActivations } from '@latentbase/gpu-worker/job/document-activations'
 import type { WindowMiner } from './services/context.ts'
 import { embedderFromEnv } from '@latentbase/shared/embeddings/openai'
 import {
@@ -114,6 +114,7 @@ export async function startLocal(options: LocalOptions = {}): Promise<LocalServe
     windowMiner,
     textEncoder: encoderTextEncoder(encoders),
     documentActivations: encoderDocumentActivations(objects, encoders),
+    textActivations: encoderTextActivations(encoders),
     similarBlockEntries: Number(process.env.LATENTBASE_SIMILAR_BLOCK_ENTRIES) || LOCAL_SIMILAR_BLOCK_ENTRIES
   })
   const abort = new AbortController()

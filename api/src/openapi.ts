@@ -18,6 +18,7 @@ export const OPERATION_IDS: Readonly<Record<string, string>> = {
   'get /datasets/{id}/documents/{row}/similar': 'similarDocuments',
   'get /datasets/{id}/documents/{row}/activations': 'getDocumentActivations',
   'get /datasets/{id}/similar': 'similarToText',
+  'get /datasets/{id}/activations': 'getTextActivations',
   'get /datasets/{id}/facets': 'getDatasetFacets',
   'post /datasets/{id}/documents': 'appendDocuments',
   'patch /datasets/{id}': 'updateDataset',
@@ -74,6 +75,7 @@ export const CACHED_ANSWER_OPERATIONS: ReadonlySet<string> = new Set([
   'get /datasets/{id}/documents/{row}/similar',
   'get /datasets/{id}/documents/{row}/activations',
   'get /datasets/{id}/similar',
+  'get /datasets/{id}/activations',
   'get /datasets/{id}/facets'
 ])
 

@@ -267,6 +267,32 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   assert.equal((await cli(['document', demo.spam])).code, EXIT.usage)
   assert.equal((await cli(['document', demo.spam, '2', '--latents', 'x'])).code, EXIT.usage)
 
+  // A text: its strongest latents, as the server encodes it.
+  const textTable = await cli([
+    'text',
+    demo.spam,
+    'Click',
+    'here',
+    'to',
+    'claim',
+    'your',
+    'free',
+    'prize',
+    '--top',
+    '3'
+  ])
+  assert.equal(textTable.code, EXIT.ok, textTable.stderr)
+  assert.match(textTable.stdout, /^\d+ tokens, \d+ latents fire; strongest:\n/)
+  assert.match(textTable.stdout, /\[[^\]]+\]/, 'each peak token in brackets')
+  const textJson = (await cli(['text', demo.spam, 'free prize', '--latents', '5,2', '--json'])).json()
+  assert.deepEqual(
+    textJson.latents.map((l: { latent: number }) => l.latent),
+    [5, 2]
+  )
+  const distinctive = await cli(['text', demo.spam, 'free prize', '--distinctive', '--top', '2'])
+  assert.match(distinctive.stdout, /latents fire; most distinctive:\n/)
+  assert.equal((await cli(['text', demo.spam])).code, EXIT.usage)
+
   const search = await cli(['search', demo.spam, 'click', '--method', 'bm25', '--json'])
   assert.ok(search.json().results.length > 0)
   for (const r of search.json().results) assert.match(demo.documents.spam[r.row].text.toLowerCase(), /click/)

@@ -753,6 +753,42 @@ const COMMANDS: Record<string, Command> = {
       )
     }
   },
+  text: {
+    usage: 'text <dataset> <text...> [--top N] [--distinctive] [--latents 1,2]',
+    summary: "a text encoded as the dataset's documents were: its strongest latents and where each fires",
+    help: `The text is encoded with the dataset's encoder (a server that holds it, such as the local one). Prints its --top strongest latents (default 10, at most 32) with their label, largest activation, the share of the dataset's documents that have them, and the token each peaks on in context; --distinctive ranks by activation x idf in the dataset instead (latents of every document sink); --latents shows chosen ones.`,
+    options: {
+      top: { type: 'string' },
+      distinctive: { type: 'boolean' },
+      latents: { type: 'string' }
+    },
+    async run(ctx, args, v) {
+      need(args, 2, 'the dataset id and a text: text <dataset> <text...>')
+      const latents = ints('latents', v.latents)
+      const shown = await ctx.client.documents.activationsOfText(args[0], args.slice(1).join(' '), {
+        top: int('top', v.top) ?? 10,
+        ...(v.distinctive ? { order: 'distinctive' as const } : {}),
+        ...(latents?.length ? { latents } : {})
+      })
+      if (ctx.json) return ctx.io.stdout.write(JSON.stringify(shown, null, 2) + '\n')
+      ctx.io.stdout.write(
+        `${shown.tokens.length} tokens${shown.truncated ? ' (truncated)' : ''}, ${shown.present} latents fire; ${latents?.length ? 'asked' : v.distinctive ? 'most distinctive' : 'strongest'}:\n`
+      )
+      ctx.io.stdout.write(
+        table(
+          shown.latents.map(l => ({
+            latent: l.latent,
+            max: l.max,
+            inDataset: l.frequency,
+            peak: l.position < 0 ? '(does not fire)' : inContext(shown.tokens, l.position),
+            label: l.label ?? peakName(l.peak)
+          })),
+          ['latent', 'max', 'inDataset', 'peak', 'label'],
+          50
+        )
+      )
+    }
+  },
   similar: {
     usage: 'similar <dataset> [row] [--text TEXT] [--in DATASET] [--where SLICE] [--limit N] [--shared N]',
     summary: 'documents like one document, or like a text, with the latents they share',
@@ -1122,14 +1158,15 @@ function sourceFieldHint(err: unknown): string {
 }
 
 /**
- * How many positional arguments a command's usage names (`<id>`, `[TOKENS]`; Infinity with a `[word...]` list):
+ * How many positional arguments a command's usage names (`<id>`, `[TOKENS]`; Infinity with a `[word...]` or `<text...>`
+ * list):
  * more is a mistake to point out, not words to drop silently.
  */
 export function positionalLimit(usage: string): number {
   const words = usage.split(' ')
   const first = words.findIndex(w => w.startsWith('[--') || w.startsWith('--') || w === '|')
   const head = first < 0 ? words : words.slice(0, first)
-  if (head.some(w => /^\[[^-].*\.\.\.\]$/.test(w))) return Number.POSITIVE_INFINITY
+  if (head.some(w => /^\[[^-].*\.\.\.\]$/.test(w) || /^<.+\.\.\.>$/.test(w))) return Number.POSITIVE_INFINITY
   return head.filter(w => /^<.+>$/.test(w) || /^\[[^-].*\]$/.test(w)).length
 }
 

@@ -6,7 +6,8 @@ import {
   DatasetView,
   DocumentActivations,
   DocumentView,
-  FacetsView
+  FacetsView,
+  TextActivations
 } from '@latentbase/shared/contract/dataset'
 import { DiffResult } from '@latentbase/shared/contract/diff'
 import { type EncoderInfo, EncoderList } from '@latentbase/shared/contract/encoder'
@@ -44,7 +45,16 @@ export {
   type CorrelationsParams,
   type SearchParams
 } from './analyses.ts'
-export type { DatasetView, DocumentActivations, DocumentView, DiffResult, EncoderInfo, FacetsView, Problem }
+export type {
+  DatasetView,
+  DocumentActivations,
+  DocumentView,
+  DiffResult,
+  EncoderInfo,
+  FacetsView,
+  Problem,
+  TextActivations
+}
 export type CreateDatasetInput = z.input<typeof CreateDatasetRequest>
 export type Dataset = z.infer<typeof DatasetView>
 export type CreatedDatasetResult = z.infer<typeof CreatedDataset>
@@ -236,6 +246,22 @@ export function createClient(options: ClientOptions) {
           'GET',
           `/datasets/${encodeURIComponent(dataset)}/documents/${row}/activations?latents=${latents.join(',')}`
         ),
+      /**
+       * A text encoded as the dataset's documents were: its `top` strongest latents (default 20, at most 32; `order:
+       * 'distinctive'` weighs each by its idf in the dataset), or the `latents` asked, each with where it fires token by token and its frequency in the dataset (needs a server that
+       * holds the encoder, the local one; others answer 501 encoder-not-held).
+       */
+      activationsOfText: (
+        dataset: string,
+        text: string,
+        opts: { top?: number; order?: 'strongest' | 'distinctive'; latents?: readonly number[] } = {}
+      ) => {
+        const q = new URLSearchParams({ text })
+        if (opts.top !== undefined) q.set('top', String(opts.top))
+        if (opts.order !== undefined) q.set('order', opts.order)
+        if (opts.latents?.length) q.set('latents', opts.latents.join(','))
+        return call(TextActivations, 'GET', `/datasets/${encodeURIComponent(dataset)}/activations?${q}`)
+      },
       /**
        * Documents like this one (cosine of sqrt-idf-weighted latent sets, the similarity clustering uses), each with the
        * latents it shares with it; `in` looks in another dataset encoded alike, `where` keeps the candidates to a slice.

@@ -24,6 +24,8 @@ import { ensureWebBuild } from '../build.ts'
 import { fixtureDocuments, getWithRetry, startFixture, waitReady, type Fixture } from './fixture.ts'
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
+/** A text for the Text view: words the cooking fixture documents use, and some they do not. */
+const TEXT_SAMPLE = 'Simmer the garlic in olive oil, then bake the bread for an hour. The invoice is attached.'
 const SHOTS = join(import.meta.dirname, '..', '..', '.data', 'screenshots')
 /** The flags a closed network needs: without them Chromium keeps calling Google's hosts. */
 const ARGS = [
@@ -133,6 +135,7 @@ test('every view loads without console errors (screenshots of each, wide and nar
     ['document', `#/document/${a}/0`, '[data-testid=doc-latents] tbody tr'],
     ['latents', `#/latents?dataset=${a}`, '[data-testid=latents] tbody tr'],
     ['search', `#/search?dataset=${a}&q=bread%20flour`, '[data-testid=search-results] li'],
+    ['text', `#/text?dataset=${a}&text=${encodeURIComponent(TEXT_SAMPLE)}`, '[data-testid=text-latents] tbody tr'],
     ['correlations', `#/correlations?dataset=${a}`, CORRELATIONS_FORM],
     ['clusters', `#/clusters?dataset=${a}`, CLUSTERS_FORM],
     ['hypotheses', `#/hypotheses?a=${a}&b=${b}`, HYPOTHESES_FORM]
@@ -273,7 +276,7 @@ test('a latent opens from the chart (by keyboard) with its tokens shaded by acti
   assert.ok(Math.abs(shadedActs[peakAt] - stored.value) < 1e-3, `${shadedActs[peakAt]} vs ${stored.value}`)
   assert.equal(peakAt, stored.position, 'the strongest shaded token is where the latent peaks')
   assert.match(
-    await page.locator('[data-testid=shaded-text] p').innerText(),
+    await page.locator('[data-testid=shaded-by]').innerText(),
     new RegExp(`latent ${latent}.*at token ${stored.position}`)
   )
   // Another latent's token number shades by that one; "Plain text" shows the text as it was.
@@ -282,7 +285,7 @@ test('a latent opens from the chart (by keyboard) with its tokens shaded by acti
   await page.waitForURL(new RegExp(`\\?latent=${second.latent}$`))
   await page.waitForSelector(`[data-testid=doc-latents] tr[data-latent="${second.latent}"] button[aria-pressed=true]`)
   await page.waitForFunction(
-    n => document.querySelector('[data-testid=shaded-text] p')?.textContent?.includes(`latent ${n}`),
+    n => document.querySelector('[data-testid=shaded-by]')?.textContent?.includes(`latent ${n}`),
     second.latent
   )
   await page.getByRole('button', { name: 'Plain text' }).click()
@@ -334,6 +337,59 @@ test('a latent opens from the chart (by keyboard) with its tokens shaded by acti
       .evaluateAll(rows => rows.map(r => Number(r.getAttribute('data-row')))),
     inB.results.map(r => r.row)
   )
+  assert.deepEqual(errors, [])
+  await page.close()
+})
+
+test("a text's strongest latents as the API lists them; a token number shades the text by that latent, peaking there", async () => {
+  const { a } = fx
+  const { page, errors } = await openPage()
+  await page.goto(`${fx.server.url}/#/text?dataset=${a}`)
+  await page.waitForSelector(`#text-dataset option[value="${a}"]`, { state: 'attached' })
+  await page.fill('textarea[name=text]', TEXT_SAMPLE)
+  await page.getByRole('button', { name: 'Encode' }).click()
+  await page.waitForSelector('[data-testid=text-latents] tbody tr')
+  const api = await json<{ present: number; latents: Array<{ latent: number; position: number; max: number }> }>(
+    `/datasets/${a}/activations?text=${encodeURIComponent(TEXT_SAMPLE)}&top=20`
+  )
+  const listed = await page
+    .locator('[data-testid=text-latents] tbody tr')
+    .evaluateAll(rows => rows.map(r => Number(r.getAttribute('data-latent'))))
+  assert.deepEqual(
+    listed,
+    api.latents.map(l => l.latent)
+  )
+  assert.match(page.url(), /#\/text\?dataset=.+&text=Simmer/, 'the text is in the URL, so the result can be linked')
+  const shadedPeak = async () => {
+    const acts = await page
+      .locator('[data-testid=text-shaded] .tok')
+      .evaluateAll(els => els.map(e => Number(e.getAttribute('data-act') ?? 0)))
+    return acts.indexOf(Math.max(...acts))
+  }
+  // The strongest latent first; another's token number shades by it, peaking at its position.
+  assert.match(
+    await page.locator('[data-testid=shaded-by]').innerText(),
+    new RegExp(`latent ${api.latents[0].latent}\\b`)
+  )
+  assert.equal(await shadedPeak(), api.latents[0].position)
+  const third = api.latents[2]
+  await page.locator(`[data-testid=text-latents] tr[data-latent="${third.latent}"] button`).click()
+  await page.waitForSelector(`[data-testid=text-latents] tr[data-latent="${third.latent}"] button[aria-pressed=true]`)
+  assert.match(await page.locator('[data-testid=shaded-by]').innerText(), new RegExp(`latent ${third.latent}\\b`))
+  assert.equal(await shadedPeak(), third.position)
+  // Distinctive first: the API's order with order=distinctive, and the URL says so.
+  const distinct = await json<{ latents: Array<{ latent: number }> }>(
+    `/datasets/${a}/activations?text=${encodeURIComponent(TEXT_SAMPLE)}&top=20&order=distinctive`
+  )
+  await page.selectOption('select[name=order]', 'distinctive')
+  await page.waitForFunction(
+    want =>
+      [...document.querySelectorAll('[data-testid=text-latents] tbody tr')]
+        .map(r => r.getAttribute('data-latent'))
+        .join(',') === want,
+    distinct.latents.map(l => l.latent).join(',')
+  )
+  assert.match(page.url(), /order=distinctive/)
   assert.deepEqual(errors, [])
   await page.close()
 })

@@ -13,12 +13,14 @@ import { SearchView } from './views/search.tsx'
 import { CorrelationsView } from './views/correlations.tsx'
 import { ClustersView } from './views/clusters.tsx'
 import { HypothesesView } from './views/hypotheses.tsx'
+import { TextView } from './views/text.tsx'
 
 const NAV = [
   ['datasets', 'Datasets'],
   ['diff', 'Diff'],
   ['latents', 'Latents'],
   ['search', 'Search'],
+  ['text', 'Text'],
   ['correlations', 'Correlations'],
   ['clusters', 'Clusters'],
   ['hypotheses', 'Hypotheses']
@@ -84,6 +86,7 @@ function App() {
     )
   } else if (view === 'latents') body = <LatentsView route={route} />
   else if (view === 'search') body = <SearchView route={route} />
+  else if (view === 'text') body = <TextView route={route} />
   else if (view === 'correlations') body = <CorrelationsView route={route} />
   else if (view === 'clusters') body = <ClustersView route={route} />
   else if (view === 'hypotheses') body = <HypothesesView route={route} />

@@ -9,6 +9,8 @@ import {
   DocumentActivationsQuery,
   DocumentQuery,
   DocumentView,
+  TextActivations,
+  TextActivationsQuery,
   FacetsView,
   type DatasetRecord,
   type DocumentLatent
@@ -30,7 +32,7 @@ import { withLiveProgress } from '@latentbase/shared/store/encode-progress'
 import { analysisContext, type AppEnv, type Deps } from '../deps.ts'
 import { SimilarDocuments, SimilarQuery, SimilarTextQuery, SimilarToText } from '@latentbase/shared/contract/similar'
 import { similarDocuments, similarToText } from '../services/similar-service.ts'
-import { documentActivations } from '../services/document-activations-service.ts'
+import { documentActivations, textActivations } from '../services/document-activations-service.ts'
 import { ApiError, problemResponse } from '../problem.ts'
 import { checkSourceSpec, checkSourceUrl, checkWebhookUrl } from '../urls.ts'
 import { readUploadMeta, uploadIdOf } from '@latentbase/shared/store/uploads'
@@ -406,6 +408,42 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
         () =>
           documentActivations(analysisContext(deps, tenant, c.req.raw.signal), id, row, {
             latents: query.latents.join(',')
+          })
+      )
+    }
+  )
+  app.openapi(
+    createRoute({
+      method: 'get',
+      path: '/datasets/{id}/activations',
+      summary:
+        "A text's strongest latents (or chosen ones) and where each fires, token by token: encoded with the dataset's encoder as its documents were",
+      request: { params: IdParam, query: TextActivationsQuery },
+      responses: {
+        200: {
+          content: { 'application/json': { schema: TextActivations } },
+          description: "the text's tokens and each latent's activation at each"
+        },
+        400: problemResponse('no text, a bad top, more latents than the limit, or a latent the encoder does not have'),
+        404: problemResponse('no such dataset'),
+        409: problemResponse('not ready'),
+        501: problemResponse("this deployment does not hold the dataset's encoder (the local server does)")
+      }
+    }),
+    async c => {
+      const { id } = c.req.valid('param')
+      const query = c.req.valid('query')
+      const tenant = c.get('tenant')
+      return cachedJson(
+        c,
+        answerDepsOf(deps, deps.textActivations ? 'text-activations' : ''),
+        { route: 'text-activations', tenant, datasets: [{ id, role: 'dataset' }], query },
+        () =>
+          textActivations(analysisContext(deps, tenant, c.req.raw.signal), id, {
+            text: query.text,
+            top: query.top,
+            order: query.order,
+            ...(query.latents ? { latents: query.latents.join(',') } : {})
           })
       )
     }

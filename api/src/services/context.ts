@@ -5,7 +5,7 @@ import type { EncoderCatalog } from '@latentbase/shared/catalog/catalog'
 import type { Embedder } from '@latentbase/shared/embeddings/embedder'
 import type { LlmClient } from '@latentbase/shared/llm/client'
 import type { Manifest } from '@latentbase/shared/contract/manifest'
-import type { DocumentActivationsReader } from '@latentbase/gpu-worker/job/document-activations'
+import type { DocumentActivationsReader, TextActivationsReader } from '@latentbase/gpu-worker/job/document-activations'
 
 export interface AnalysisContext {
   objects: ObjectStore
@@ -31,6 +31,8 @@ export interface AnalysisContext {
   textEncoder?: TextEncoder
   /** One document's per-token activations of chosen latents, re-encoded (null: the encoder is not held); as textEncoder. */
   documentActivations?: DocumentActivationsReader
+  /** A text's strongest latents and their per-token activations, encoded as the dataset was; as textEncoder. */
+  textActivations?: TextActivationsReader
 }
 
 export type TextEncoder = (

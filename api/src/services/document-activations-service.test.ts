@@ -1,11 +1,12 @@
 /**
- * @module GET /datasets/{id}/documents/{row}/activations on the real local deployment (demo encoder): each latent peaks
- * at the value and token the document page reports; bad latents and rows are 400 / 404; without the encoder, a 501.
+ * @module GET /datasets/{id}/documents/{row}/activations and GET /datasets/{id}/activations?text= on the real local
+ * deployment (demo encoder): each latent peaks at the value and token the document page reports, and a document's text
+ * has the document's latents; bad latents, texts and rows are 400 / 404; without the encoder, a 501.
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { join } from 'node:path'
-import { DocumentActivations, DocumentView } from '@latentbase/shared/contract/dataset'
+import { DocumentActivations, DocumentView, TextActivations } from '@latentbase/shared/contract/dataset'
 import { FsObjectStore } from '@latentbase/shared/store/fs-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { EmbeddedQueue } from '@latentbase/shared/queue/embedded-queue'
@@ -69,6 +70,59 @@ test("each latent peaks where and as high as the document page says; the tokens 
   assert.equal(same.res.status, 304)
 })
 
+test("a text's strongest latents: a document's own text has the document's latents, with the dataset's frequencies", async () => {
+  const row = 5
+  const page = DocumentView.parse((await get(`/datasets/${demo.spam}/documents/${row}?peaks=none`)).body)
+  const text = demo.documents.spam[row].text
+  const { res, body } = await get(`/datasets/${demo.spam}/activations?text=${encodeURIComponent(text)}&top=10`)
+  assert.equal(res.status, 200, JSON.stringify(body))
+  const r = TextActivations.parse(body)
+  assert.equal(r.text, text.trim())
+  assert.equal(r.present, page.latents.length)
+  assert.equal(r.tokens.length, page.tokenCount)
+  // The page's order breaks ties by position in the shard; compare as (value, latent) sets of the top 10.
+  const top = page.latents.slice(0, 10)
+  assert.deepEqual(
+    r.latents.map(l => l.latent).sort((a, b) => a - b),
+    top.map(l => l.latent).sort((a, b) => a - b)
+  )
+  for (const l of r.latents) {
+    const stored = page.latents.find(x => x.latent === l.latent)!
+    assert.ok(Math.abs(l.max - stored.value) <= 1e-3 * Math.max(1, stored.value))
+    assert.equal(l.position, stored.position)
+    assert.equal(l.frequency, stored.frequency)
+  }
+  // Distinctive first: activation x smoothed idf, so the latents in every document sink.
+  const docs = demo.documents.spam.length
+  const distinct = TextActivations.parse(
+    (await get(`/datasets/${demo.spam}/activations?text=${encodeURIComponent(text)}&top=10&order=distinctive`)).body
+  )
+  const score = (l: { max: number; frequency: number }) =>
+    l.max * Math.log((docs + 1) / (Math.round(l.frequency * docs) + 1))
+  for (let i = 1; i < distinct.latents.length; i++)
+    assert.ok(score(distinct.latents[i - 1]) >= score(distinct.latents[i]) - 1e-6, `rank ${i}`)
+  assert.notDeepEqual(
+    distinct.latents.map(l => l.latent),
+    r.latents.map(l => l.latent)
+  )
+  const everywhere = page.latents.filter(l => l.frequency === 1).length
+  assert.ok(
+    everywhere === 0 ||
+      distinct.latents.filter(l => l.frequency === 1).length <= r.latents.filter(l => l.frequency === 1).length,
+    'fewer latents of every document'
+  )
+  // A latent without a label says what it peaks on in the dataset's top examples.
+  for (const l of [...r.latents, ...distinct.latents])
+    if (!l.label) assert.ok(l.peak !== undefined, `latent ${l.latent}`)
+  const chosen = TextActivations.parse(
+    (await get(`/datasets/${demo.spam}/activations?text=${encodeURIComponent('free money now')}&latents=3,1`)).body
+  )
+  assert.deepEqual(
+    chosen.latents.map(l => l.latent),
+    [3, 1]
+  )
+})
+
 test('bad latents are a 400 and a missing row a 404, saying what exists; without the encoder a 501', async () => {
   const problem = async (path: string, status: number, pattern: RegExp) => {
     const { res, body } = await get(path)
@@ -89,6 +143,10 @@ test('bad latents are a 400 and a missing row a 404, saying what exists; without
     /latent 99999 does not exist.*0-/
   )
   await problem(`/datasets/${demo.spam}/documents/9999/activations?latents=5`, 404, /row 9999 does not exist/)
+  await problem(`/datasets/${demo.spam}/activations`, 400, /text is required/)
+  await problem(`/datasets/${demo.spam}/activations?text=%20`, 400, /text is required/)
+  await problem(`/datasets/${demo.spam}/activations?text=hi&top=0`, 400, /top/)
+  await problem(`/datasets/${demo.spam}/activations?text=hi&latents=99999`, 400, /latent 99999 does not exist/)
 
   const objects = new FsObjectStore(join(demo.dataDir, 'store'))
   const app = createApp({
@@ -104,4 +162,7 @@ test('bad latents are a 400 and a missing row a 404, saying what exists; without
   const body = (await res.json()) as { code: string; detail: string }
   assert.equal(body.code, 'encoder-not-held')
   assert.match(body.detail, /position/)
+  const text = await app.request(`/datasets/${demo.spam}/activations?text=hello`)
+  assert.equal(text.status, 501)
+  assert.equal(((await text.json()) as { code: string }).code, 'encoder-not-held')
 })

@@ -1,12 +1,21 @@
 /**
- * @module GET /datasets/{id}/documents/{row}/activations: where chosen latents fire in one document, token by token,
- * re-encoded where this process holds the dataset's encoder (elsewhere 501 encoder-not-held).
+ * @module GET /datasets/{id}/documents/{row}/activations and GET /datasets/{id}/activations?text=: where latents fire
+ * in one document or in a text, token by token, encoded where this process holds the dataset's encoder (elsewhere 501
+ * encoder-not-held).
  */
-import { DocumentActivationsQuery, poolRolesOf, type DocumentActivations } from '@latentbase/shared/contract/dataset'
+import {
+  DocumentActivationsQuery,
+  poolRolesOf,
+  TextActivationsQuery,
+  type DocumentActivations,
+  type TextActivations
+} from '@latentbase/shared/contract/dataset'
+import { readLatentStats } from '@latentbase/shared/store/stats/read'
 import { ApiError } from '../problem.ts'
 import type { AnalysisContext } from './context.ts'
 import { loadLabelInfo } from './latent-page-service.ts'
-import { loadReadyDataset } from './ready-dataset.ts'
+import { readPeaks } from './latent-peaks.ts'
+import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
 
 export async function documentActivations(
   ctx: AnalysisContext,
@@ -18,14 +27,7 @@ export async function documentActivations(
   const target = await loadReadyDataset(ctx.datasets, ctx.tenant, dataset, 'dataset')
   const { manifest, record } = target
   const dSae = manifest.encoder.dSae
-  const outside = latents.filter(l => l >= dSae)
-  if (outside.length) {
-    throw new ApiError(
-      400,
-      'latent-not-found',
-      `latent${outside.length > 1 ? 's' : ''} ${outside.join(', ')} do${outside.length > 1 ? '' : 'es'} not exist: encoder ${manifest.encoder.id} of dataset "${record.id}" has latents 0-${dSae - 1}`
-    )
-  }
+  checkLatents(target, latents)
   const count = manifest.documents.count
   if (row >= count) {
     throw new ApiError(
@@ -55,7 +57,6 @@ export async function documentActivations(
       `where latents fire in a document needs the document re-encoded with encoder ${manifest.encoder.id} as dataset "${record.id}" was, and this deployment does not hold it (the local server does): GET /datasets/{id}/documents/{row} has each latent's peak token (position) and value without it`
     )
   }
-  const n = read.tokens.length
   return {
     dataset: record.id,
     row,
@@ -64,25 +65,98 @@ export async function documentActivations(
     tokens: read.tokens,
     pooled: Array.from(read.pooled),
     truncated: read.truncated,
-    latents: latents.map((latent, c) => {
-      const values = read.activations.subarray(c * n, (c + 1) * n)
-      let max = 0
-      let position = -1
-      for (let t = 0; t < n; t++) {
-        if (values[t] > max) {
-          max = values[t]
-          position = t
-        }
-      }
-      return {
-        latent,
-        label: info.labels[latent] ?? null,
-        max: round(max),
-        position,
-        activations: Array.from(values, round)
-      }
-    })
+    latents: shownLatents(latents, read, info.labels)
   }
+}
+
+/** GET /datasets/{id}/activations?text=: a text encoded as the dataset's documents were, its strongest latents shown. */
+export async function textActivations(
+  ctx: AnalysisContext,
+  dataset: string,
+  input: TextActivationsQuery | Record<string, unknown>
+): Promise<TextActivations> {
+  const query = TextActivationsQuery.parse(input)
+  const target = await loadReadyDataset(ctx.datasets, ctx.tenant, dataset, 'dataset')
+  const { manifest, record } = target
+  if (query.latents) checkLatents(target, query.latents)
+  const count = manifest.documents.count
+  const [stats, info] = await Promise.all([
+    readLatentStats(ctx.objects, target.prefix + manifest.stats.key, ['doc_count']),
+    loadLabelInfo(ctx.encoders, manifest.encoder.id, manifest.encoder.dSae, {
+      objects: ctx.objects,
+      tenant: ctx.tenant,
+      fingerprint: manifest.encoderFingerprint
+    })
+  ])
+  // Smoothed idf: a latent the dataset never shows ranks highest, one in every document near 0.
+  const weights =
+    query.order === 'distinctive'
+      ? Float32Array.from(stats.docCount, df => Math.log((count + 1) / (df + 1)))
+      : undefined
+  const read = ctx.textActivations
+    ? await ctx.textActivations({ manifest, poolRoles: poolRolesOf(record) }, query.text, {
+        top: query.top,
+        ...(query.latents ? { latents: Int32Array.from(query.latents) } : {}),
+        ...(weights ? { weights } : {})
+      })
+    : null
+  if (!read) {
+    throw new ApiError(
+      501,
+      'encoder-not-held',
+      `a text's latents need it encoded with encoder ${manifest.encoder.id} as dataset "${record.id}" was, and this deployment does not hold it (the local server does): a document of the dataset shows its stored latents (GET /datasets/{id}/documents/{row})`
+    )
+  }
+  const shown = shownLatents(Array.from(read.latents), read, info.labels)
+  const unlabelled = shown.filter(l => !l.label && l.position >= 0).map(l => l.latent)
+  const peaks = unlabelled.length ? await readPeaks(ctx.objects, target, unlabelled) : new Map()
+  return {
+    dataset: record.id,
+    encoder: manifest.encoder.id,
+    text: query.text,
+    tokens: read.tokens,
+    pooled: Array.from(read.pooled),
+    truncated: read.truncated,
+    present: read.present,
+    latents: shown.map(l => ({
+      ...l,
+      frequency: stats.docCount[l.latent] / count,
+      ...(peaks.has(l.latent) ? { peak: peaks.get(l.latent) ?? null } : {})
+    }))
+  }
+}
+
+function checkLatents({ manifest, record }: ReadyDataset, latents: number[]): void {
+  const dSae = manifest.encoder.dSae
+  const outside = latents.filter(l => l >= dSae)
+  if (outside.length) {
+    throw new ApiError(
+      400,
+      'latent-not-found',
+      `latent${outside.length > 1 ? 's' : ''} ${outside.join(', ')} do${outside.length > 1 ? '' : 'es'} not exist: encoder ${manifest.encoder.id} of dataset "${record.id}" has latents 0-${dSae - 1}`
+    )
+  }
+}
+
+/** Each latent's row of per-token activations, with its max and the first token holding it (-1: it never fires). */
+function shownLatents(
+  latents: readonly number[],
+  read: { tokens: string[]; activations: Float32Array },
+  labels: ArrayLike<string | null | undefined>
+) {
+  const n = read.tokens.length
+  return latents.map((latent, c) => {
+    const values = read.activations.subarray(c * n, (c + 1) * n)
+    let max = 0
+    let position = -1
+    for (let t = 0; t < n; t++) {
+      if (values[t] > max) {
+        max = values[t]
+        position = t
+      }
+    }
+    return { latent, label: labels[latent] ?? null, max: round(max), position, activations: Array.from(values, round) }
+  })
 }
 
 /** Five significant digits: what a shading or a comparison with the stored value needs, at a third of the JSON. */

@@ -279,6 +279,17 @@ class Documents:
         path = f"/datasets/{urllib.parse.quote(dataset, safe='')}/documents/{int(row)}/activations?latents={ids}"
         return m.from_json(m.DocumentActivations, self._http.request("GET", path))
 
+    def activations_of_text(self, dataset: str, text: str, *, top: Optional[int] = None, order: Optional[str] = None,
+                            latents: Optional[Iterable[int]] = None) -> m.TextActivations:
+        """A text encoded as the dataset's documents were: its ``top`` strongest latents (default 20, at most 32) or the
+        ``latents`` asked, each with where it fires and its frequency in the dataset; ``order="distinctive"`` ranks by
+        activation x idf in the dataset. Needs a server that holds the
+        encoder (the local one); others raise a 501 ``encoder-not-held``. ``.latents_to_pandas()``: a row per latent."""
+        ids = ",".join(str(int(l)) for l in latents) if latents is not None else None
+        query = _query({"text": text, "top": top, "order": order, "latents": ids or None})
+        path = f"/datasets/{urllib.parse.quote(dataset, safe='')}/activations?{query}"
+        return m.from_json(m.TextActivations, self._http.request("GET", path))
+
     def similar(self, dataset: str, row: int, *, limit: Optional[int] = None, shared: Optional[int] = None,
                 in_dataset: Optional[str] = None, where: Optional[Slice] = None) -> m.SimilarDocuments:
         """Documents like this one (cosine of sqrt-idf-weighted latent sets), each with the latents it shares with it;

@@ -316,6 +316,43 @@ class DocumentActivations:
         return frame
 
 
+@dataclasses.dataclass
+class TextTokenLatent(DocumentTokenLatent):
+    #: share of the dataset's documents where the latent is present (one in every document says little)
+    frequency: float = 0.0
+    #: on a latent without a label: what it fires on in the dataset's top examples ({"token", "count", "examples"})
+    peak: Optional[Dict[str, Any]] = None
+
+
+@dataclasses.dataclass
+class TextActivations:
+    """A text encoded as a dataset's documents were: its strongest latents (or those asked) and where each fires."""
+    dataset: str
+    encoder: str
+    text: str
+    truncated: bool
+    #: latents that fire on at least one pooled token
+    present: int
+    tokens: List[str] = dataclasses.field(default_factory=list)
+    pooled: List[int] = dataclasses.field(default_factory=list)
+    latents: List[TextTokenLatent] = dataclasses.field(default_factory=list)
+    extra: Dict[str, Any] = _meta()[0]
+    raw: Dict[str, Any] = _meta()[1]
+
+    def to_pandas(self):
+        """One row per token: its index, text and pooled flag, then one column per latent with its activation there."""
+        return DocumentActivations.to_pandas(self)  # type: ignore[arg-type]
+
+    def latents_to_pandas(self):
+        """One row per latent, strongest first: label, max, the token of this text it peaks on (``token``), its frequency
+        in the dataset and, without a label, what it peaks on in the dataset's top examples (``peak_token``)."""
+        pd = _pandas()
+        rows = [{"latent": l.latent, "label": l.label, "max": l.max, "position": l.position,
+                 "token": self.tokens[l.position] if l.position >= 0 else None, "frequency": l.frequency,
+                 "peak_token": l.peak["token"] if l.peak else None} for l in self.latents]
+        return pd.DataFrame(rows, columns=["latent", "label", "max", "position", "token", "frequency", "peak_token"])
+
+
 class DocumentList(List[Document]):
     """Documents read together; ``to_pandas()`` gives one row per (document, latent)."""
 

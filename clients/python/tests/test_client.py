@@ -154,6 +154,19 @@ class ClientTests(unittest.TestCase):
         with self.assertRaises(LatentbaseError) as err:
             self.lb.documents.activations(self.spam, 3, [10**6])
         self.assertEqual(err.exception.status, 400)
+        text = self.lb.documents.activations_of_text(self.spam, self.spam_docs[3]["text"], top=5)
+        self.assertEqual(text.present, len(doc.latents))
+        self.assertEqual({l.latent for l in text.latents}, {l.latent for l in doc.latents[:5]})
+        table = text.latents_to_pandas()
+        self.assertEqual(list(table.columns), ["latent", "label", "max", "position", "token", "frequency", "peak_token"])
+        self.assertTrue(all(0 < f <= 1 for f in table.frequency))
+        self.assertEqual(list(table.token), [text.tokens[l.position] for l in text.latents])
+        distinct = self.lb.documents.activations_of_text(self.spam, self.spam_docs[3]["text"], top=5, order="distinctive")
+        self.assertEqual(len(distinct.latents), 5)
+        self.assertLessEqual(sum(l.frequency == 1 for l in distinct.latents), sum(l.frequency == 1 for l in text.latents))
+        asked = self.lb.documents.activations_of_text(self.spam, "free money", latents=[4, 2])
+        self.assertEqual([l.latent for l in asked.latents], [4, 2])
+        self.assertEqual(list(asked.to_pandas().columns), ["token_index", "token", "pooled", 4, 2])
 
     def test_facets_list_metadata_values_whose_slices_a_diff_takes(self):
         facets = self.lb.datasets.facets(self.spam)

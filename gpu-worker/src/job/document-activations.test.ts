@@ -1,4 +1,7 @@
-/** @module A document re-encoded token by token: each latent's max and argmax are the pooled value and position the encode job stored, in one window or several. */
+/**
+ * @module A document re-encoded token by token: each latent's max and argmax are the pooled value and position the
+ * encode job stored, in one window or several; a document's text, encoded as a text, has the document's latents.
+ */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import type { DatasetRecord } from '@latentbase/shared/contract/dataset'
@@ -10,7 +13,7 @@ import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { loadEncoder, type LoadedEncoder } from '../encode/runtime.ts'
 import { DEMO_ENCODER_DIR } from '../registry.ts'
 import { encodeDataset } from './encode.ts'
-import { encoderDocumentActivations } from './document-activations.ts'
+import { encoderDocumentActivations, encoderTextActivations } from './document-activations.ts'
 
 let encoder: LoadedEncoder
 before(async () => {
@@ -127,4 +130,35 @@ test('a long document read in several windows is joined back: argmaxes past the 
   }
   const { windows } = await assertMatchesStored(windowed)
   assert.ok(windows > 5, `${windows} latents peak in a later window`)
+})
+
+test("a document's text encoded as a text: its strongest latents are the document's stored ones, peaking alike", async () => {
+  const { objects, manifest, prefix } = await encodeWith(encoder)
+  const read = encoderTextActivations(new Map([['demo', encoder]]))
+  const stored = await readByDocument(objects, prefix, manifest.latents.byDocument, { start: 0, end: DOCS.length })
+  for (const row of [0, 2]) {
+    const k0 = stored.indptr[row]
+    const k1 = stored.indptr[row + 1]
+    const order = Array.from({ length: k1 - k0 }, (_, i) => k0 + i).sort(
+      (x, y) => stored.values[y] - stored.values[x] || stored.latents[x] - stored.latents[y]
+    )
+    const got = (await read({ manifest }, DOCS[row].text!, { top: 8 }))!
+    assert.equal(got.present, k1 - k0, 'every latent the document has, and no other')
+    assert.deepEqual(
+      Array.from(got.latents),
+      order.slice(0, 8).map(k => stored.latents[k])
+    )
+    const n = got.tokens.length
+    for (let c = 0; c < got.latents.length; c++) {
+      const values = got.activations.subarray(c * n, (c + 1) * n)
+      const max = Math.max(...values)
+      assert.ok(Math.abs(max - stored.values[order[c]]) <= 1e-3 * Math.max(1, max))
+      assert.equal(values.indexOf(max), stored.positions[order[c]])
+    }
+  }
+  // Chosen latents come back in the order asked, a latent the text lacks at 0 everywhere.
+  const chosen = (await read({ manifest }, DOCS[0].text!, { top: 8, latents: Int32Array.of(7, stored.latents[0]) }))!
+  assert.deepEqual(Array.from(chosen.latents), [7, stored.latents[0]])
+  // Another encoder version: no answer rather than other latents.
+  assert.equal(await read({ manifest: { ...manifest, encoderFingerprint: 'other' } }, 'hello', { top: 3 }), null)
 })

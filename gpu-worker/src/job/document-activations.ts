@@ -1,6 +1,6 @@
 /**
- * @module Where chosen latents fire in one stored document: the document re-encoded token by token with the encoder
- * that made its dataset, every window joined back into the document's tokens. Only where a process holds the
+ * @module Where chosen latents fire in one stored document, or in a text: re-encoded token by token with the encoder
+ * that made the dataset, every window joined back into the document's tokens. Only where a process holds the
  * encoders (the local server, a GPU worker).
  */
 import type { Manifest } from '@latentbase/shared/contract/manifest'
@@ -8,7 +8,7 @@ import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { datasetFingerprint, type LoadedEncoder } from '../encode/runtime.ts'
 import { packBatch } from '../prepare/batches.ts'
-import { prepareDocument } from '../prepare/tokenize.ts'
+import { prepareDocument, type PreparedDocument } from '../prepare/tokenize.ts'
 
 export interface DocumentTokenActivations {
   /** The document's own id (from its source). */
@@ -28,8 +28,34 @@ export type DocumentActivationsReader = (
   latents: Int32Array
 ) => Promise<DocumentTokenActivations | null>
 
+export interface TextTokenActivations extends Omit<DocumentTokenActivations, 'id'> {
+  /** The latents shown: those asked, or the text's strongest (largest activation on any token) first. */
+  latents: Int32Array
+  /** Latents that fire on at least one pooled token. */
+  present: number
+}
+
+export type TextActivationsReader = (
+  dataset: { manifest: Manifest; poolRoles?: string[] },
+  text: string,
+  /** `weights`: per latent, what its max is multiplied by to rank (e.g. its idf in the dataset); 1 without. */
+  want: { latents?: Int32Array; top: number; weights?: Float32Array }
+) => Promise<TextTokenActivations | null>
+
 /** Windows run together, at most this many per batch: a long document in window mode has many. */
 const WINDOWS_PER_BATCH = 8
+
+/** The dataset's encoder as it was, or null: another version (pooling, token limit) would fire elsewhere. */
+export function heldEncoder(encoders: Map<string, LoadedEncoder>, manifest: Manifest): LoadedEncoder | null {
+  const encoder = encoders.get(manifest.encoder.id)
+  if (
+    !encoder ||
+    datasetFingerprint(encoder.baseFingerprint, manifest.pooling, manifest.maxTokens, manifest.longDocuments) !==
+      manifest.encoderFingerprint
+  )
+    return null
+  return encoder
+}
 
 /** null when this process does not hold the dataset's encoder as it was (or the row is not stored). */
 export function encoderDocumentActivations(
@@ -37,14 +63,8 @@ export function encoderDocumentActivations(
   encoders: Map<string, LoadedEncoder>
 ): DocumentActivationsReader {
   return async ({ prefix, manifest, poolRoles = ['assistant'] }, row, latents) => {
-    const encoder = encoders.get(manifest.encoder.id)
-    // Another encoder version (or pooling, or token limit) would fire elsewhere: nothing rather than wrong shading.
-    if (
-      !encoder ||
-      datasetFingerprint(encoder.baseFingerprint, manifest.pooling, manifest.maxTokens, manifest.longDocuments) !==
-        manifest.encoderFingerprint
-    )
-      return null
+    const encoder = heldEncoder(encoders, manifest)
+    if (!encoder) return null
     const columns = await readDocuments(objects, prefix, manifest.documents.files, [row], ['id', 'text', 'messages'])
     if (columns.row.length !== 1 || Number(columns.row[0]) !== row) return null
     const messages = columns.messages[0] ? JSON.parse(String(columns.messages[0])) : undefined
@@ -52,44 +72,97 @@ export function encoderDocumentActivations(
       { id: String(columns.id[0]), ...(messages ? { messages } : { text: String(columns.text[0]) }), metadata: {} },
       { ...encoder.prepareContext, poolRoles }
     )
-    const n = prep.ids.length
-    const L = latents.length
-    const activations = new Float32Array(L * n)
-    const pooled = new Uint8Array(n)
-    if (L > 0 && n > 0) {
-      const lead = encoder.prepareContext.bosTokenId !== null && encoder.prepareContext.prependBos ? 1 : 0
-      const session = await encoder.createTokenActivationsSession({
-        outlierNormRatio: manifest.pooling.outlierNormRatio,
-        selectLatents: true
-      })
+    return {
+      id: String(columns.id[0]),
+      ...(await tokenActivations(encoder, prep, latents, manifest.pooling.outlierNormRatio))
+    }
+  }
+}
+
+/** A text encoded as the dataset's documents were: its strongest latents (or those asked) and where each fires. */
+export function encoderTextActivations(encoders: Map<string, LoadedEncoder>): TextActivationsReader {
+  return async ({ manifest, poolRoles = ['assistant'] }, text, want) => {
+    const encoder = heldEncoder(encoders, manifest)
+    if (!encoder) return null
+    const prep = prepareDocument({ id: 'text', text, metadata: {} }, { ...encoder.prepareContext, poolRoles })
+    const outlierNormRatio = manifest.pooling.outlierNormRatio
+    // Each latent's largest activation over the pooled tokens, whatever the dataset's pooling method: what "strongest"
+    // and "present" mean, and what the per-token pass below peaks at.
+    const nLatents = manifest.encoder.dSae
+    const max = new Float32Array(nLatents)
+    if (prep.windows.length && prep.pooledTokens > 0) {
+      const session = await encoder.createPoolingSession({ method: 'max', outlierNormRatio })
       try {
         for (let w0 = 0; w0 < prep.windows.length; w0 += WINDOWS_PER_BATCH) {
           const windows = prep.windows.slice(w0, w0 + WINDOWS_PER_BATCH)
-          const batch = { ...packBatch(windows, encoder.padTokenId), latentIds: latents }
-          const res = await session.run(batch)
-          const T = batch.seqLen
-          windows.forEach((w, b) => {
-            // A later window's own BOS (t < lead) stands on no document token of its own.
-            for (let t = w0 + b === 0 ? 0 : lead; t < w.ids.length; t++) {
-              const at = w.offset + t
-              if (at >= n) break
-              const on = res.poolMask[b * T + t] > 0
-              pooled[at] = on ? 1 : 0
-              if (!on) continue
-              for (let c = 0; c < L; c++) activations[c * n + at] = res.activations[(b * T + t) * L + c]
-            }
-          })
+          const { pooled } = await session.run(packBatch(windows, encoder.padTokenId))
+          for (let b = 0; b < windows.length; b++)
+            for (let s = 0; s < nLatents; s++) if (pooled[b * nLatents + s] > max[s]) max[s] = pooled[b * nLatents + s]
         }
       } finally {
         await session.release()
       }
     }
-    return {
-      id: String(columns.id[0]),
-      tokens: Array.from(prep.ids, id => encoder.tokenText(id)),
-      pooled,
-      activations,
-      truncated: prep.truncated
+    let present = 0
+    for (let s = 0; s < nLatents; s++) if (max[s] > 0) present++
+    let rank = max
+    if (want.weights) {
+      rank = new Float32Array(nLatents)
+      for (let s = 0; s < nLatents; s++) rank[s] = max[s] > 0 ? max[s] * want.weights[s] + 1e-30 : 0
     }
+    const latents = want.latents ?? strongest(rank, want.top)
+    return { latents, present, ...(await tokenActivations(encoder, prep, latents, outlierNormRatio)) }
+  }
+}
+
+/** The `k` latents with the largest values above 0, largest first (ties: lower id first). */
+function strongest(values: Float32Array, k: number): Int32Array {
+  const order: number[] = []
+  for (let s = 0; s < values.length; s++) if (values[s] > 0) order.push(s)
+  order.sort((a, b) => values[b] - values[a] || a - b)
+  return Int32Array.from(order.slice(0, k))
+}
+
+/** Per-token activations of `latents` over a prepared document, its windows joined back into its tokens. */
+async function tokenActivations(
+  encoder: LoadedEncoder,
+  prep: PreparedDocument,
+  latents: Int32Array,
+  outlierNormRatio: number
+): Promise<Omit<DocumentTokenActivations, 'id'>> {
+  const n = prep.ids.length
+  const L = latents.length
+  const activations = new Float32Array(L * n)
+  const pooled = new Uint8Array(n)
+  if (L > 0 && n > 0) {
+    const lead = encoder.prepareContext.bosTokenId !== null && encoder.prepareContext.prependBos ? 1 : 0
+    const session = await encoder.createTokenActivationsSession({ outlierNormRatio, selectLatents: true })
+    try {
+      for (let w0 = 0; w0 < prep.windows.length; w0 += WINDOWS_PER_BATCH) {
+        const windows = prep.windows.slice(w0, w0 + WINDOWS_PER_BATCH)
+        const batch = { ...packBatch(windows, encoder.padTokenId), latentIds: latents }
+        const res = await session.run(batch)
+        const T = batch.seqLen
+        windows.forEach((w, b) => {
+          // A later window's own BOS (t < lead) stands on no document token of its own.
+          for (let t = w0 + b === 0 ? 0 : lead; t < w.ids.length; t++) {
+            const at = w.offset + t
+            if (at >= n) break
+            const on = res.poolMask[b * T + t] > 0
+            pooled[at] = on ? 1 : 0
+            if (!on) continue
+            for (let c = 0; c < L; c++) activations[c * n + at] = res.activations[(b * T + t) * L + c]
+          }
+        })
+      }
+    } finally {
+      await session.release()
+    }
+  }
+  return {
+    tokens: Array.from(prep.ids, id => encoder.tokenText(id)),
+    pooled,
+    activations,
+    truncated: prep.truncated
   }
 }

@@ -3,7 +3,8 @@
  * like this text" ranks by. Only where a process holds the encoders (the local server, a GPU worker).
  */
 import type { Manifest } from '@latentbase/shared/contract/manifest'
-import { datasetFingerprint, type LoadedEncoder } from '../encode/runtime.ts'
+import type { LoadedEncoder } from '../encode/runtime.ts'
+import { heldEncoder } from './document-activations.ts'
 import { packBatch } from '../prepare/batches.ts'
 import { prepareDocument } from '../prepare/tokenize.ts'
 
@@ -15,14 +16,9 @@ export type TextEncoder = (
 
 export function encoderTextEncoder(encoders: Map<string, LoadedEncoder>): TextEncoder {
   return async ({ manifest, poolRoles = ['assistant'] }, text) => {
-    const encoder = encoders.get(manifest.encoder.id)
     // Another encoder version (or pooling, or token limit) would give other latents: none rather than wrong ones.
-    if (
-      !encoder ||
-      datasetFingerprint(encoder.baseFingerprint, manifest.pooling, manifest.maxTokens, manifest.longDocuments) !==
-        manifest.encoderFingerprint
-    )
-      return null
+    const encoder = heldEncoder(encoders, manifest)
+    if (!encoder) return null
     const prep = prepareDocument({ id: 'query', text, metadata: {} }, { ...encoder.prepareContext, poolRoles })
     if (!prep.windows.length || prep.pooledTokens === 0) return new Int32Array(0)
     const session = await encoder.createPoolingSession(manifest.pooling)

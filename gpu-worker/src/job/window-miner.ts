@@ -5,7 +5,8 @@
  */
 import type { Manifest } from '@latentbase/shared/contract/manifest'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
-import { datasetFingerprint, type LoadedEncoder } from '../encode/runtime.ts'
+import type { LoadedEncoder } from '../encode/runtime.ts'
+import { heldEncoder } from './document-activations.ts'
 import { mineWindows } from './top-examples.ts'
 
 export interface MinedWindow {
@@ -20,14 +21,9 @@ export function encoderWindowMiner(objects: ObjectStore, encoders: Map<string, L
     { prefix, manifest, poolRoles = ['assistant'] }: { prefix: string; manifest: Manifest; poolRoles?: string[] },
     pairs: Array<{ latent: number; doc: number }>
   ): Promise<MinedWindow[]> => {
-    const encoder = encoders.get(manifest.encoder.id)
     // Another encoder (or another version of it) would give other activations: nothing rather than wrong windows.
-    if (
-      !encoder ||
-      datasetFingerprint(encoder.baseFingerprint, manifest.pooling, manifest.maxTokens, manifest.longDocuments) !==
-        manifest.encoderFingerprint
-    )
-      return []
+    const encoder = heldEncoder(encoders, manifest)
+    if (!encoder) return []
     const wanted = new Map<number, Array<[number, number]>>()
     const nextRank = new Map<number, number>()
     for (const { latent, doc } of pairs) {

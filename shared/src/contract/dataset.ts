@@ -279,15 +279,19 @@ export type DocumentView = z.infer<typeof DocumentView>
 /** How many latents one request for a document's token activations may name. */
 export const DOCUMENT_ACTIVATION_LATENTS = 32
 
-export const DocumentActivationsQuery = z.object({
-  latents: z
-    .string({ error: 'latents is required: the latents to show, e.g. latents=12,40' })
+/** Latent ids as a query parameter: `12,40`, each once, at most DOCUMENT_ACTIVATION_LATENTS. */
+const shownLatents = (required: string) =>
+  z
+    .string({ error: required })
     .regex(/^\d+(,\d+)*$/, 'a comma-separated list of latent ids, e.g. 12,40,977')
     .transform(s => [...new Set(s.split(',').map(Number))])
     .refine(ids => ids.length <= DOCUMENT_ACTIVATION_LATENTS, {
       message: `at most ${DOCUMENT_ACTIVATION_LATENTS} latents per request`
     })
     .describe(`the latents whose per-token activations to return (at most ${DOCUMENT_ACTIVATION_LATENTS})`)
+
+export const DocumentActivationsQuery = z.object({
+  latents: shownLatents('latents is required: the latents to show, e.g. latents=12,40')
 })
 export type DocumentActivationsQuery = z.input<typeof DocumentActivationsQuery>
 
@@ -319,6 +323,53 @@ export const DocumentActivations = z.object({
   latents: z.array(DocumentTokenLatent).describe('in the order asked')
 })
 export type DocumentActivations = z.infer<typeof DocumentActivations>
+
+export const TextActivationsQuery = z.object({
+  text: z
+    .string({ error: 'text is required: the text to encode' })
+    .trim()
+    .min(1, 'text is required: the text to encode')
+    .max(4000)
+    .describe(
+      "a text to encode with the dataset's encoder as its documents were; needs a process that holds the encoder (the local server), else 501"
+    ),
+  latents: shownLatents('latents: a comma-separated list of latent ids')
+    .optional()
+    .describe(`these latents (at most ${DOCUMENT_ACTIVATION_LATENTS}) instead of the text's strongest`),
+  top: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .max(DOCUMENT_ACTIVATION_LATENTS)
+    .default(20)
+    .describe('how many of the strongest latents (largest activation on any token) to return, without `latents`'),
+  order: z
+    .enum(['strongest', 'distinctive'])
+    .default('strongest')
+    .describe(
+      "without `latents`: the largest activations first, or distinctive first: activation x ln((n + 1) / (df + 1)) with the dataset's document frequencies, so latents that fire in every document sink"
+    )
+})
+export type TextActivationsQuery = z.input<typeof TextActivationsQuery>
+
+/** GET /datasets/{id}/activations?text=: a text's strongest latents (or chosen ones) and where each fires. */
+export const TextActivations = DocumentActivations.omit({ row: true, id: true }).extend({
+  text: z.string().describe('the text asked about'),
+  present: z.number().int().describe('latents that fire on at least one pooled token of the text'),
+  latents: z
+    .array(
+      DocumentTokenLatent.extend({
+        frequency: z
+          .number()
+          .describe("share of the dataset's documents where the latent is present: one in every document says little"),
+        peak: LatentPeak.nullable()
+          .optional()
+          .describe("on a latent without a label: what it fires on in the dataset's top examples")
+      })
+    )
+    .describe('strongest (or most distinctive) first, or in the order asked')
+})
+export type TextActivations = z.infer<typeof TextActivations>
 
 export const FacetValue = z.object({
   value: z.union([z.string(), z.number(), z.boolean(), z.null()]),

@@ -2,7 +2,7 @@
  * @module One document: its text (shaded token by token by a chosen latent, `?latent=N`), metadata, its own pooled
  * latents (each a link to its page) and the documents most like it.
  */
-import type { DocumentActivations, DocumentView } from '@latentbase/shared/contract/dataset'
+import type { DocumentActivations, DocumentTokenLatent, DocumentView } from '@latentbase/shared/contract/dataset'
 import type { SimilarDocuments } from '@latentbase/shared/contract/similar'
 import { useState } from 'preact/hooks'
 import { TokenText } from '../charts.tsx'
@@ -171,35 +171,59 @@ function ShadedText({
   onClear: () => void
 }) {
   const l = shaded?.latents[0]
-  const firing = l ? l.activations.filter(a => a > 0).length : 0
   return (
     <div data-testid="shaded-text">
-      <div class="row-actions spread">
-        <p class="muted small">
-          Shaded by latent {latent}
-          {l?.label ? ` (${shortLabel(l.label)})` : ''}
-          {l
-            ? l.position < 0
-              ? ': it does not fire in this document'
-              : `: max ${fmt.num(l.max)} at token ${l.position}, fires on ${firing} of ${shaded!.tokens.length} tokens`
-            : ''}
-        </p>
-        <button type="button" class="small tab" onClick={onClear}>
-          Plain text
-        </button>
-      </div>
+      {shaded && l ? (
+        <ShadedTokens tokens={shaded.tokens} latent={l} onClear={onClear} />
+      ) : (
+        <div class="row-actions spread">
+          <p class="muted small">Shaded by latent {latent}</p>
+          <button type="button" class="small tab" onClick={onClear}>
+            Plain text
+          </button>
+        </div>
+      )}
       <ErrorBox error={error} />
       {error && position !== null ? (
         <p class="muted small">
           Without the encoder: latent {latent} peaks at token {position} of this document.
         </p>
       ) : null}
-      {shaded && l ? (
-        <div class="doc-text">
-          <TokenText tokens={shaded.tokens} activations={l.activations} max={l.max} />
-        </div>
-      ) : null}
     </div>
+  )
+}
+
+/** Tokens shaded by one latent's activation at each, under a line saying where it peaks and how often it fires. */
+export function ShadedTokens({
+  tokens,
+  latent: l,
+  onClear
+}: {
+  tokens: string[]
+  latent: DocumentTokenLatent
+  onClear?: () => void
+}) {
+  const firing = l.activations.filter(a => a > 0).length
+  return (
+    <>
+      <div class="row-actions spread">
+        <p class="muted small" data-testid="shaded-by">
+          Shaded by latent {l.latent}
+          {l.label ? ` (${shortLabel(l.label)})` : ''}
+          {l.position < 0
+            ? ': it does not fire here'
+            : `: max ${fmt.num(l.max)} at token ${l.position}, fires on ${firing} of ${tokens.length} tokens`}
+        </p>
+        {onClear ? (
+          <button type="button" class="small tab" onClick={onClear}>
+            Plain text
+          </button>
+        ) : null}
+      </div>
+      <div class="doc-text">
+        <TokenText tokens={tokens} activations={l.activations} max={l.max} />
+      </div>
+    </>
   )
 }
 
