@@ -3,6 +3,7 @@
  * latents (each a link to its page) and the documents most like it.
  */
 import type { DocumentActivations, DocumentTokenLatent, DocumentView } from '@latentbase/shared/contract/dataset'
+import type { LatentPeak } from '@latentbase/shared/contract/latents'
 import type { SimilarDocuments } from '@latentbase/shared/contract/similar'
 import { useState } from 'preact/hooks'
 import { TokenText } from '../charts.tsx'
@@ -33,7 +34,6 @@ export function DocumentPage({ dataset, row, shade }: { dataset: string; row: nu
   const encoder = all.find(x => x.id === dataset)?.encoder
   const others = all.filter(x => x.status === 'ready' && x.id !== dataset && x.encoder === encoder)
   const d = doc.data
-  const max = d ? Math.max(1e-9, ...d.latents.map(l => l.value)) : 1
   // Strongest first (the API's order), or distinctive first: strong here and rare in the dataset, value x ln(1 / f),
   // so the latents that fire in every document (punctuation, "the") sink.
   const [order, setOrder] = useState<'strongest' | 'distinctive'>('strongest')
@@ -92,49 +92,14 @@ export function DocumentPage({ dataset, row, shade }: { dataset: string; row: nu
                 <option value="distinctive">distinctive first</option>
               </select>
             </Field>
-            <div class="table-wrap">
-              <table class="compact" data-testid="doc-latents">
-                <thead>
-                  <tr>
-                    <th>Latent</th>
-                    <th class="num">Value</th>
-                    <th class="num" title="share of the dataset's documents where it is present">
-                      In dataset
-                    </th>
-                    <th
-                      class="num"
-                      title="the token where it peaks in this document; click to shade the text by the latent"
-                    >
-                      Token #
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {shown.map(l => (
-                    <tr key={l.latent} data-latent={l.latent}>
-                      <td>
-                        <LatentLink latent={l.latent} dataset={dataset} label={l.label} peak={l.peak} />
-                      </td>
-                      <td class="num">
-                        <span class="hbar inline" style={{ width: `${(l.value / max) * 60}px` }} /> {fmt.num(l.value)}
-                      </td>
-                      <td class="num">{l.frequency === undefined ? '' : fmt.pct(l.frequency)}</td>
-                      <td class="num">
-                        <button
-                          type="button"
-                          class={`small${shade === l.latent ? '' : ' tab'}`}
-                          aria-pressed={shade === l.latent}
-                          title={`shade the text by latent ${l.latent}: where it fires, token by token`}
-                          onClick={() => shadeBy(shade === l.latent ? null : l.latent)}
-                        >
-                          {l.position}
-                        </button>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <LatentPeaksTable
+              testId="doc-latents"
+              dataset={dataset}
+              valueName="Value"
+              rows={shown.map(l => ({ ...l, strength: l.value }))}
+              shade={shade}
+              onShade={latent => shadeBy(shade === latent ? null : latent)}
+            />
             {ordered.length > LATENTS_SHOWN ? (
               <button type="button" class="small" onClick={() => setShowAll(!showAll)}>
                 {showAll ? `Show the first ${LATENTS_SHOWN}` : `Show all ${ordered.length}`}
@@ -153,6 +118,77 @@ export function DocumentPage({ dataset, row, shade }: { dataset: string; row: nu
         />
       ) : null}
     </Page>
+  )
+}
+
+/**
+ * A document's or a text's latents: each a link to its page, its strength as a bar, its share of the dataset's
+ * documents, and the token where it peaks as a button that shades the text by it.
+ */
+export function LatentPeaksTable({
+  testId,
+  dataset,
+  valueName,
+  rows,
+  shade,
+  onShade
+}: {
+  testId: string
+  dataset: string
+  valueName: string
+  rows: Array<{
+    latent: number
+    label: string | null
+    peak?: LatentPeak | null
+    strength: number
+    frequency?: number
+    position: number
+  }>
+  shade: number | null
+  onShade: (latent: number) => void
+}) {
+  const max = Math.max(1e-9, ...rows.map(l => l.strength))
+  return (
+    <div class="table-wrap">
+      <table class="compact" data-testid={testId}>
+        <thead>
+          <tr>
+            <th>Latent</th>
+            <th class="num">{valueName}</th>
+            <th class="num" title="share of the dataset's documents where it is present">
+              In dataset
+            </th>
+            <th class="num" title="the token where it peaks; click to shade the text by the latent">
+              Token #
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map(l => (
+            <tr key={l.latent} data-latent={l.latent}>
+              <td>
+                <LatentLink latent={l.latent} dataset={dataset} label={l.label} peak={l.peak} />
+              </td>
+              <td class="num">
+                <span class="hbar inline" style={{ width: `${(l.strength / max) * 60}px` }} /> {fmt.num(l.strength)}
+              </td>
+              <td class="num">{l.frequency === undefined ? '' : fmt.pct(l.frequency)}</td>
+              <td class="num">
+                <button
+                  type="button"
+                  class={`small${shade === l.latent ? '' : ' tab'}`}
+                  aria-pressed={shade === l.latent}
+                  title={`shade the text by latent ${l.latent}: where it fires, token by token`}
+                  onClick={() => onShade(l.latent)}
+                >
+                  {l.position}
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   )
 }
 

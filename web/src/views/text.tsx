@@ -2,19 +2,8 @@
 import { useEffect, useState } from 'preact/hooks'
 import type { TextActivations } from '@latentbase/shared/contract/dataset'
 import { api, query } from '../api.ts'
-import {
-  DatasetSelect,
-  ErrorBox,
-  Field,
-  LatentLink,
-  Page,
-  fmt,
-  setParams,
-  useAction,
-  useDatasets,
-  type Route
-} from '../ui.tsx'
-import { ShadedTokens } from './document.tsx'
+import { DatasetSelect, ErrorBox, Field, Page, setParams, useAction, useDatasets, type Route } from '../ui.tsx'
+import { LatentPeaksTable, ShadedTokens } from './document.tsx'
 
 /** The API's limit on a text (characters). */
 const MAX_TEXT = 4000
@@ -42,7 +31,6 @@ export function TextView({ route }: { route: Route }) {
     if (form.dataset && form.text.trim()) void encode.run(form.order)
   }, [])
   const shown = result?.latents.find(l => l.latent === chosen) ?? result?.latents[0]
-  const max = result ? Math.max(1e-9, ...result.latents.map(l => l.max)) : 1
   return (
     <Page
       title="Text"
@@ -116,46 +104,14 @@ export function TextView({ route }: { route: Route }) {
           </div>
           <div class="card">
             <h2>{form.order === 'distinctive' ? 'Most distinctive latents' : 'Strongest latents'}</h2>
-            <div class="table-wrap">
-              <table class="compact" data-testid="text-latents">
-                <thead>
-                  <tr>
-                    <th>Latent</th>
-                    <th class="num">Max</th>
-                    <th class="num" title="share of the dataset's documents where it is present">
-                      In dataset
-                    </th>
-                    <th class="num" title="the token where it peaks; click to shade the text by the latent">
-                      Token #
-                    </th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {result.latents.map(l => (
-                    <tr key={l.latent} data-latent={l.latent}>
-                      <td>
-                        <LatentLink latent={l.latent} dataset={result.dataset} label={l.label} peak={l.peak} />
-                      </td>
-                      <td class="num">
-                        <span class="hbar inline" style={{ width: `${(l.max / max) * 60}px` }} /> {fmt.num(l.max)}
-                      </td>
-                      <td class="num">{fmt.pct(l.frequency)}</td>
-                      <td class="num">
-                        <button
-                          type="button"
-                          class={`small${shown?.latent === l.latent ? '' : ' tab'}`}
-                          aria-pressed={shown?.latent === l.latent}
-                          title={`shade the text by latent ${l.latent}`}
-                          onClick={() => setChosen(l.latent)}
-                        >
-                          {l.position}
-                        </button>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-            </div>
+            <LatentPeaksTable
+              testId="text-latents"
+              dataset={result.dataset}
+              valueName="Max"
+              rows={result.latents.map(l => ({ ...l, strength: l.max }))}
+              shade={shown?.latent ?? null}
+              onShade={setChosen}
+            />
           </div>
         </div>
       ) : null}
