@@ -5,7 +5,10 @@
  * fused reader + SAE + pooling graph and of the encode job end to end (shards written), each stage's share, an
  * onnxruntime per-node profile of the fused graph (reader nodes / SAE product / the rest), and peak RSS.
  *
- *   npm run bench:gpt2 -- [--tokens 2048] [--batch-tokens 1024] [--device cpu|cuda] [--sae-dtype float32|float16|int8] [--folder DIR] [--max-tokens 256]
+ *   npm run bench:gpt2 -- [--tokens 2048] [--batch-tokens 1024] [--device cpu|cuda] [--sae-dtype float32|float16|int8] [--folder DIR] [--max-tokens 256] [--layer 8]
+ *
+ * --layer N cuts the reader at blocks.N.hook_resid_pre (1-12; 12 = the residual stream after the last block), exported
+ * into its own folder: the SAE's share of the work falls as the reader grows.
  */
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -35,7 +38,8 @@ const { values: args } = parseArgs({
     folder: { type: 'string', default: DEFAULT_GPT2_FOLDER },
     'max-tokens': { type: 'string', default: '256' },
     'profile-batches': { type: 'string', default: '1' },
-    'batch-tokens': { type: 'string', default: '1024' }
+    'batch-tokens': { type: 'string', default: '1024' },
+    layer: { type: 'string', default: '8' }
   }
 })
 if (args.device !== 'cpu' && args.device !== 'cuda') throw new Error(`--device must be cpu or cuda, got ${args.device}`)
@@ -46,7 +50,15 @@ const targetTokens = Number(args.tokens)
 const maxTokensPerBatch = Number(args['batch-tokens'])
 const log = (line: string) => console.log(line)
 
-const made = await ensureGpt2Folder(args.folder!, { maxTokens: Number(args['max-tokens']), log })
+const layer = Number(args.layer)
+if (!Number.isInteger(layer) || layer < 1 || layer > 12) throw new Error(`--layer must be 1-12, got ${args.layer}`)
+// Another cut is another export: the default layer keeps the default folder, others get their own beside it.
+if (layer !== 8 && args.folder === DEFAULT_GPT2_FOLDER) args.folder = `${DEFAULT_GPT2_FOLDER}-layer${layer}`
+const made = await ensureGpt2Folder(args.folder!, {
+  maxTokens: Number(args['max-tokens']),
+  log,
+  ...(layer !== 8 ? { exportArgs: ['--layer', String(layer)] } : {})
+})
 if (made.made) log(`export: ${made.seconds.toFixed(0)} s`)
 const providers = args.device === 'cuda' ? ['cuda'] : ['cpu']
 let provider = 'cpu'
