@@ -232,9 +232,10 @@ test('a latent opens from the chart (by keyboard) with its tokens shaded by acti
   const acts = await marks.evaluateAll(els => els.map(e => Number(e.getAttribute('data-act'))))
   assert.ok(acts.every(x => x > 0))
   // The page's numbers are the API's: the strongest shaded token is the latent's top example value.
-  const api = await json<{ topExamples: Array<{ value: number; activations: number[] }>; frequency: number }>(
-    `/latents/${latent}?dataset=${a}&examples=20`
-  )
+  const api = await json<{
+    topExamples: Array<{ value: number; activations: number[]; tokens: string[] }>
+    frequency: number
+  }>(`/latents/${latent}?dataset=${a}&examples=20`)
   assert.ok(Math.abs(Math.max(...acts) - api.topExamples[0].value) < 1e-3)
   await marks.first().hover()
   assert.ok(await marks.first().locator('.tip').isVisible(), 'hover shows the activation')
@@ -256,6 +257,22 @@ test('a latent opens from the chart (by keyboard) with its tokens shaded by acti
   )
   assert.ok((await page.locator('[data-testid=intervals] mark.tok').count()) > 0, 'the windows are shaded')
   await page.screenshot({ path: join(SHOTS, 'latent-intervals-1280.png'), fullPage: true })
+  // On your text: the top example's window, encoded again on its own, shaded by this latent as the API says.
+  const window = api.topExamples[0].tokens.join('')
+  const own = await json<{ latents: Array<{ max: number; position: number }> }>(
+    `/datasets/${a}/activations?text=${encodeURIComponent(window)}&latents=${latent}`
+  )
+  await page.fill('[data-testid=on-your-text] textarea', window)
+  await page.click('[data-testid=on-your-text] button[type=submit]')
+  await page.waitForSelector('[data-testid=on-your-text] [data-testid=shaded-by]')
+  assert.match(
+    await page.locator('[data-testid=on-your-text] [data-testid=shaded-by]').innerText(),
+    own.latents[0].position < 0 ? /does not fire/ : new RegExp(`latent ${latent}.*at token ${own.latents[0].position}`)
+  )
+  const ownActs = await page
+    .locator('[data-testid=on-your-text] .tok')
+    .evaluateAll(els => els.map(e => Number(e.getAttribute('data-act') ?? 0)))
+  assert.ok(Math.abs(Math.max(...ownActs) - own.latents[0].max) < 1e-6)
   // The example's document, with its own latents linking back.
   await page.locator('[data-testid=examples] a').first().click()
   await page.waitForSelector('[data-testid=doc-latents] tbody tr')

@@ -1,6 +1,7 @@
-/** @module A latent's page (of a dataset, or of a slice of it): label, source and score (an unlabelled latent can be labelled offline from the dataset); its frequency in each dataset; the value histogram; top examples with every token shaded by activation. */
+/** @module A latent's page (of a dataset, or of a slice of it): label, source and score (an unlabelled latent can be labelled offline from the dataset); its frequency in each dataset; the value histogram; top examples with every token shaded by activation; documents across its values; a text of the user's shaded by it. */
 import { useEffect, useState } from 'preact/hooks'
 import type { LatentIntervals, LatentPage } from '@latentbase/shared/contract/latents'
+import type { TextActivations } from '@latentbase/shared/contract/dataset'
 import { firingSummary } from '@latentbase/shared/analysis/firing-summary'
 import { api } from '../api.ts'
 import { Histogram, TokenText } from '../charts.tsx'
@@ -19,6 +20,7 @@ import {
   useDatasets,
   type Route
 } from '../ui.tsx'
+import { ShadedTokens } from './document.tsx'
 
 export function LatentView({ latent, route }: { latent: number; route: Route }) {
   const dataset = route.params.get('dataset') ?? ''
@@ -194,6 +196,7 @@ export function LatentView({ latent, route }: { latent: number; route: Route }) 
             max={l.max}
             key={`${l.dataset} ${latent} ${where}`}
           />
+          <OnYourText dataset={l.dataset} latent={latent} key={`text ${l.dataset} ${latent}`} />
           {l.sliceStrongest ? (
             <div class="card">
               <h2>Strongest in this slice</h2>
@@ -296,5 +299,52 @@ function AcrossValues({
           ))
         : null}
     </div>
+  )
+}
+
+/**
+ * A text of the user's, encoded as the dataset's documents were and shaded by this latent: the quickest check of what
+ * a label claims (does it fire on this? on that?). Needs the server that holds the encoder.
+ */
+function OnYourText({ dataset, latent }: { dataset: string; latent: number }) {
+  const [text, setText] = useState('')
+  const [answer, setAnswer] = useState<TextActivations | null>(null)
+  const encode = useAction(async () => {
+    const q = new URLSearchParams({ text, latents: String(latent) })
+    setAnswer(await api<TextActivations>(`/datasets/${encodeURIComponent(dataset)}/activations?${q}`))
+  })
+  const shown = answer?.latents[0]
+  return (
+    <form
+      class="card"
+      data-testid="on-your-text"
+      aria-label="test the latent on a text"
+      onSubmit={e => {
+        e.preventDefault()
+        void encode.run()
+      }}
+    >
+      <h2>On your text</h2>
+      <p class="muted small">
+        Write a text that should (or should not) make the latent fire: it is encoded as the dataset's documents were and
+        shaded by this latent.
+      </p>
+      <textarea
+        name="latent-text"
+        rows={3}
+        maxLength={4000}
+        required
+        value={text}
+        onInput={e => setText((e.target as HTMLTextAreaElement).value)}
+        placeholder="e.g. a sentence with the concept the label names, and one without"
+      />
+      <div class="row-actions">
+        <button type="submit" disabled={encode.pending || !text.trim()}>
+          {encode.pending ? 'Encoding…' : 'Encode'}
+        </button>
+      </div>
+      <ErrorBox error={encode.error} />
+      {answer && shown ? <ShadedTokens tokens={answer.tokens} latent={shown} /> : null}
+    </form>
   )
 }
