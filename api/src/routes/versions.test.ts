@@ -394,3 +394,51 @@ test('an append is refused with a 409 saying why: dataset not ready, encoder mis
     (e: AppendFailedError) => e instanceof AppendFailedError && e.dataset.append?.error?.code === 'no-documents'
   )
 })
+
+test("a batch pools the dataset's chat roles: left out, it inherits them; others are a 422 before anything is staged", async () => {
+  const chat = (i: number) => ({
+    id: `c${i}`,
+    messages: [
+      { role: 'user', content: `Please tell me about the harbour lighthouse number ${i}.` },
+      { role: 'assistant', content: 'Certainly! Quarterly revenue grew by twelve percent in Europe.' }
+    ]
+  })
+  const created = await call('POST', '/datasets', {
+    documents: [0, 1, 2].map(chat),
+    poolRoles: ['user']
+  })
+  assert.equal(created.status, 202, JSON.stringify(created.body))
+  const id: string = created.body.id
+  await datasetWhen(id, d => d.status === 'ready')
+  const mismatch = await call('POST', `/datasets/${id}/documents`, { documents: [chat(3)], poolRoles: ['assistant'] })
+  assert.deepEqual([mismatch.status, mismatch.body.code], [422, 'pool-roles-mismatch'])
+  assert.match(
+    mismatch.body.detail,
+    /pools the turns of user; this batch would pool assistant.*"poolRoles": \["user"\]/
+  )
+  // A URL source's roles default to the assistant's: the same refusal, naming the source's field.
+  const byUrl = await call('POST', `/datasets/${id}/documents`, { source: { url: 'file:///no/such/chats.jsonl' } })
+  assert.deepEqual([byUrl.status, byUrl.body.code], [422, 'pool-roles-mismatch'])
+  assert.match(byUrl.body.detail, /"source.poolRoles"/)
+  assert.equal((await call('GET', `/datasets/${id}`)).body.append, undefined, 'nothing was staged')
+  // Left out, the batch pools the user's turns as the dataset does: where a latent fires in the new row is in them.
+  const appended = await call('POST', `/datasets/${id}/documents`, { documents: [chat(3)] })
+  assert.equal(appended.status, 202, JSON.stringify(appended.body))
+  await datasetWhen(id, d => d.version === 2)
+  const doc = (await call('GET', `/datasets/${id}/documents/3`)).body as {
+    latents: Array<{ latent: number; value: number; position: number }>
+  }
+  const shown = (await call('GET', `/datasets/${id}/documents/3/activations?latents=${doc.latents[0].latent}`))
+    .body as {
+    tokens: string[]
+    pooled: number[]
+    latents: Array<{ max: number; position: number }>
+  }
+  // The stored encoding of the batch peaks where the dataset's roles pool, at the same value.
+  assert.equal(shown.pooled[doc.latents[0].position], 1)
+  assert.equal(shown.latents[0].position, doc.latents[0].position)
+  assert.ok(Math.abs(shown.latents[0].max - doc.latents[0].value) < 1e-3)
+  const pooledText = shown.tokens.filter((_, t) => shown.pooled[t]).join('')
+  assert.match(pooledText, /lighthouse/)
+  assert.doesNotMatch(pooledText, /revenue/)
+})

@@ -4,7 +4,7 @@
  * the dataset stays ready on its previous version until the new one is committed.
  */
 import { createRoute, z, type OpenAPIHono } from '@hono/zod-openapi'
-import { DatasetView, type DatasetRecord } from '@latentbase/shared/contract/dataset'
+import { DatasetView, poolRolesOf, type DatasetRecord } from '@latentbase/shared/contract/dataset'
 import { AppendDocumentsRequest, UpdateDatasetRequest } from '@latentbase/shared/contract/versions'
 import { layout } from '@latentbase/shared/store/layout'
 import { versionLayout } from '@latentbase/shared/store/versions'
@@ -66,12 +66,32 @@ export function registerVersionRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
     }
   }
 
+  /**
+   * Whose chat turns the batch pools: the dataset's unless it names others, which it may not. Rows pooled two ways in
+   * one dataset would not be comparable (a diff of versions would compare whose turns, not what they say), and every
+   * analysis that re-encodes a row (its windows, where latents fire) reads the dataset's roles.
+   */
+  function batchPoolRoles(record: DatasetRecord, req: AppendDocumentsRequest): string[] {
+    const dataset = poolRolesOf(record)
+    const asked = req.source ? req.source.poolRoles : req.poolRoles
+    if (asked && !sameRoles(asked, dataset)) {
+      const where = req.source ? '"source.poolRoles"' : '"poolRoles"'
+      throw new ApiError(
+        422,
+        'pool-roles-mismatch',
+        `dataset "${record.id}" pools the turns of ${dataset.join(', ')}; this batch would pool ${asked.join(', ')}, and rows pooled two ways are not comparable: give ${where}: ${JSON.stringify(dataset)} (or leave it out for inline documents), or create a new dataset`
+      )
+    }
+    return dataset
+  }
+
   /** Stage the batch and queue its encoding as version N + 1. */
   async function append(
     record: DatasetRecord,
     req: AppendDocumentsRequest,
     requestKey?: string
   ): Promise<DatasetRecord> {
+    const poolRoles = batchPoolRoles(record, req)
     const version = (record.version ?? 1) + 1
     const prefix = layout.datasetPrefix(record.tenant, record.id)
     // A failed append of this version left its folder behind: the new batch starts clean.
@@ -95,7 +115,7 @@ export function registerVersionRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
         status: 'queued',
         source: req.source ?? { inline: req.documents!.length },
         createdAt: at,
-        ...(req.poolRoles ? { poolRoles: req.poolRoles } : {}),
+        poolRoles,
         ...(requestKey ? { requestKey } : {})
       }
     }
@@ -124,7 +144,9 @@ export function registerVersionRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
         400: problemResponse('invalid request'),
         404: problemResponse('not found'),
         409: problemResponse('not ready, a batch still encoding, or the encoder missing or changed'),
-        422: problemResponse('refused URL or unknown upload')
+        422: problemResponse(
+          "refused URL, unknown upload, or a batch that would pool other chat roles than the dataset's"
+        )
       }
     }),
     async c => {
@@ -205,4 +227,10 @@ export function registerVersionRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
       return c.json(toView(next), 200)
     }
   )
+}
+
+/** The same roles, in any order. */
+function sameRoles(a: readonly string[], b: readonly string[]): boolean {
+  const set = new Set(a)
+  return set.size === new Set(b).size && b.every(r => set.has(r))
 }
