@@ -8,7 +8,7 @@
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { createServer, type Server } from 'node:http'
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AppendFailedError, createClient, verifyWebhook, type WebhookEvent } from '@latentbase/sdk'
@@ -395,7 +395,7 @@ test('an append is refused with a 409 saying why: dataset not ready, encoder mis
   )
 })
 
-test("a batch pools the dataset's chat roles: left out, it inherits them; others are a 422 before anything is staged", async () => {
+test("a batch pools the dataset's chat roles: left out (inline or by URL), it inherits them; others are a 422 before anything is staged", async () => {
   const chat = (i: number) => ({
     id: `c${i}`,
     messages: [
@@ -412,12 +412,11 @@ test("a batch pools the dataset's chat roles: left out, it inherits them; others
   await datasetWhen(id, d => d.status === 'ready')
   const mismatch = await call('POST', `/datasets/${id}/documents`, { documents: [chat(3)], poolRoles: ['assistant'] })
   assert.deepEqual([mismatch.status, mismatch.body.code], [422, 'pool-roles-mismatch'])
-  assert.match(
-    mismatch.body.detail,
-    /pools the turns of user; this batch would pool assistant.*"poolRoles": \["user"\]/
-  )
-  // A URL source's roles default to the assistant's: the same refusal, naming the source's field.
-  const byUrl = await call('POST', `/datasets/${id}/documents`, { source: { url: 'file:///no/such/chats.jsonl' } })
+  assert.match(mismatch.body.detail, /pools the turns of user; this batch would pool assistant.*leave "poolRoles" out/)
+  // The same for a URL source naming other roles, naming the source's field.
+  const byUrl = await call('POST', `/datasets/${id}/documents`, {
+    source: { url: 'file:///no/such/chats.jsonl', poolRoles: ['assistant'] }
+  })
   assert.deepEqual([byUrl.status, byUrl.body.code], [422, 'pool-roles-mismatch'])
   assert.match(byUrl.body.detail, /"source.poolRoles"/)
   assert.equal((await call('GET', `/datasets/${id}`)).body.append, undefined, 'nothing was staged')
@@ -441,4 +440,15 @@ test("a batch pools the dataset's chat roles: left out, it inherits them; others
   const pooledText = shown.tokens.filter((_, t) => shown.pooled[t]).join('')
   assert.match(pooledText, /lighthouse/)
   assert.doesNotMatch(pooledText, /revenue/)
+  // By URL without roles: the user's turns again (a source's default would have been the assistant's).
+  const file = join(dataDir, 'more-chats.jsonl')
+  await writeFile(file, `${JSON.stringify({ id: 'c4', messages: chat(4).messages })}\n`)
+  const byFile = await call('POST', `/datasets/${id}/documents`, {
+    source: { url: `file://${file}`, messagesField: 'messages' }
+  })
+  assert.equal(byFile.status, 202, JSON.stringify(byFile.body))
+  await datasetWhen(id, d => d.version === 3)
+  const row4 = (await call('GET', `/datasets/${id}/documents/4`)).body as { latents: Array<{ position: number }> }
+  const at4 = (await call('GET', `/datasets/${id}/documents/4/activations?latents=0`)).body as { pooled: number[] }
+  assert.ok(row4.latents.length > 0 && row4.latents.every(l => at4.pooled[l.position] === 1), 'peaks in the user turn')
 })

@@ -79,7 +79,7 @@ export function registerVersionRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
       throw new ApiError(
         422,
         'pool-roles-mismatch',
-        `dataset "${record.id}" pools the turns of ${dataset.join(', ')}; this batch would pool ${asked.join(', ')}, and rows pooled two ways are not comparable: give ${where}: ${JSON.stringify(dataset)} (or leave it out for inline documents), or create a new dataset`
+        `dataset "${record.id}" pools the turns of ${dataset.join(', ')}; this batch would pool ${asked.join(', ')}, and rows pooled two ways are not comparable: leave ${where} out (the batch then takes the dataset's) or give ${JSON.stringify(dataset)}, or create a new dataset`
       )
     }
     return dataset

@@ -23,7 +23,13 @@ export const SourceSpec = z.object({
   idField: z.string().min(1).optional(),
   metadataFields: z.array(z.string().min(1)).max(64).default([]),
   messagesField: z.string().min(1).optional().describe('a list of { role, content }, rendered with the chat template'),
-  poolRoles: z.array(z.string().min(1)).min(1).default(['assistant']),
+  poolRoles: z
+    .array(z.string().min(1))
+    .min(1)
+    .optional()
+    .describe(
+      "chat documents: whose turns are pooled (default the assistant's; a batch appended to a dataset takes the dataset's)"
+    ),
   textUnit: z
     .enum(['line', 'paragraph', 'file'])
     .default('paragraph')
@@ -213,7 +219,7 @@ export type DatasetRecord = z.infer<typeof DatasetRecord>
 
 /** Whose chat turns a dataset pools: the source's poolRoles, or the inline documents' (default the assistant's). */
 export const poolRolesOf = (record: Pick<DatasetRecord, 'source' | 'poolRoles'>): string[] =>
-  'url' in record.source ? (record.source as SourceSpec).poolRoles : (record.poolRoles ?? ['assistant'])
+  ('url' in record.source ? (record.source as SourceSpec).poolRoles : undefined) ?? record.poolRoles ?? ['assistant']
 
 /** The public view of a dataset: the record without its webhook secret. */
 export const DatasetView = DatasetRecord.omit({ webhook: true, tenant: true }).extend({
