@@ -92,7 +92,7 @@ test('encoders and datasets: human tables by default, the API JSON with --json',
       )
 })
 
-test('datasets create --wait shows progress lines off a terminal, a bar on one, and prints the ready dataset; delete removes it', async () => {
+test('datasets create --wait shows progress lines off a terminal, a bar on one, and prints the ready dataset; --pool-roles picks chat turns; delete removes it', async () => {
   const file = join(tmp, 'notes.jsonl')
   await writeFile(
     file,
@@ -137,6 +137,36 @@ test('datasets create --wait shows progress lines off a terminal, a bar on one, 
   const seedOnly = await cli(['datasets', 'create', `file://${file}`, '--sample-seed', '2'])
   assert.equal(seedOnly.code, EXIT.refused)
   assert.match(seedOnly.stderr, /give source.maxDocuments too/)
+
+  // Chats, pooling the user's turns: the source says so, and a document's strongest latent peaks in a user turn.
+  const chats = join(tmp, 'chats.jsonl')
+  await writeFile(
+    chats,
+    `${JSON.stringify({
+      messages: [
+        { role: 'user', content: 'Tell me about the lighthouse by the harbour.' },
+        { role: 'assistant', content: 'Quarterly revenue grew by twelve percent.' }
+      ]
+    })}\n`
+  )
+  const chat = await cli([
+    'datasets',
+    'create',
+    `file://${chats}`,
+    '--messages-field',
+    'messages',
+    '--pool-roles',
+    'user',
+    '--wait',
+    '--json'
+  ])
+  assert.equal(chat.code, EXIT.ok, chat.stderr)
+  assert.deepEqual(chat.json().source.poolRoles, ['user'])
+  const peak = (await cli(['document', chat.json().id, '0', '--json'])).json().latents[0]
+  const where = (await cli(['document', chat.json().id, '0', '--latents', String(peak.latent), '--json'])).json()
+  assert.equal(where.pooled[peak.position], 1)
+  assert.match(where.tokens.filter((_: string, t: number) => where.pooled[t]).join(''), /lighthouse/)
+  assert.equal((await cli(['datasets', 'create', `file://${chats}`, '--pool-roles', ','])).code, EXIT.usage)
 
   assert.equal((await cli(['datasets', 'delete', id])).code, EXIT.ok)
   const gone = await cli(['datasets', 'get', id])

@@ -201,9 +201,20 @@ function sourceSpecOf(url: string, v: Record<string, unknown>) {
     ...(v['id-field'] ? { idField: String(v['id-field']) } : {}),
     ...(v['metadata-field'] ? { metadataFields: v['metadata-field'] as string[] } : {}),
     ...(v['messages-field'] ? { messagesField: String(v['messages-field']) } : {}),
+    ...(v['pool-roles'] ? { poolRoles: poolRolesArg(String(v['pool-roles'])) } : {}),
     ...(v['max-documents'] !== undefined ? { maxDocuments: int('max-documents', v['max-documents']) } : {}),
     ...(v['sample-seed'] !== undefined ? { sampleSeed: int('sample-seed', v['sample-seed']) } : {})
   }
+}
+
+/** `--pool-roles user,assistant`: whose chat turns are pooled. */
+function poolRolesArg(v: string): string[] {
+  const roles = v
+    .split(',')
+    .map(r => r.trim())
+    .filter(Boolean)
+  if (!roles.length) throw new UsageError('--pool-roles names chat roles, e.g. --pool-roles user or user,assistant')
+  return roles
 }
 
 /** What the source lost on the way in: records skipped (by reason) and documents cut at the encoder's token limit. */
@@ -314,7 +325,7 @@ const SORT_WORDS = {
 const COMMANDS: Record<string, Command> = {
   'datasets create': {
     usage:
-      'datasets create <url|file> [--name NAME] [--encoder ID] [--format F] [--text-field F] [--id-field F] [--metadata-field F]... [--messages-field F] [--max-documents N [--sample-seed S]] [--wait [--timeout S]]',
+      'datasets create <url|file> [--name NAME] [--encoder ID] [--format F] [--text-field F] [--id-field F] [--metadata-field F]... [--messages-field F [--pool-roles R,R]] [--max-documents N [--sample-seed S]] [--wait [--timeout S]]',
     summary: 'queue a dataset for encoding from a URL',
     options: {
       name: { type: 'string' },
@@ -324,12 +335,13 @@ const COMMANDS: Record<string, Command> = {
       'id-field': { type: 'string' },
       'metadata-field': { type: 'string', multiple: true },
       'messages-field': { type: 'string' },
+      'pool-roles': { type: 'string' },
       'max-documents': { type: 'string' },
       'sample-seed': { type: 'string' },
       wait: { type: 'boolean', default: false },
       timeout: { type: 'string' }
     },
-    help: 'A URL may be a Hugging Face dataset (hf://datasets/owner/name). --max-documents N: encode the first N documents, or with --sample-seed S a seeded uniform sample of N. With --wait, shows a progress bar (on a terminal; lines otherwise, on stderr) and prints the ready dataset.',
+    help: "A URL may be a Hugging Face dataset (hf://datasets/owner/name). --pool-roles: with --messages-field, whose chat turns are pooled (default the assistant's). --max-documents N: encode the first N documents, or with --sample-seed S a seeded uniform sample of N. With --wait, shows a progress bar (on a terminal; lines otherwise, on stderr) and prints the ready dataset.",
     async run(ctx, args, v) {
       need(args, 1, 'the dataset source: a URL')
       const url = await sourceArg(ctx, args[0])
@@ -344,7 +356,7 @@ const COMMANDS: Record<string, Command> = {
   },
   'datasets append': {
     usage:
-      'datasets append <id> <url|file> [--format F] [--text-field F] [--id-field F] [--metadata-field F]... [--messages-field F] [--max-documents N [--sample-seed S]] [--wait [--timeout S]]',
+      'datasets append <id> <url|file> [--format F] [--text-field F] [--id-field F] [--metadata-field F]... [--messages-field F [--pool-roles R,R]] [--max-documents N [--sample-seed S]] [--wait [--timeout S]]',
     summary: 'append documents to a ready dataset as a new version (analyses take <id>@<version>)',
     options: {
       format: { type: 'string' },
@@ -352,12 +364,13 @@ const COMMANDS: Record<string, Command> = {
       'id-field': { type: 'string' },
       'metadata-field': { type: 'string', multiple: true },
       'messages-field': { type: 'string' },
+      'pool-roles': { type: 'string' },
       'max-documents': { type: 'string' },
       'sample-seed': { type: 'string' },
       wait: { type: 'boolean', default: false },
       timeout: { type: 'string' }
     },
-    help: 'With --wait, waits until the new version is committed and prints the dataset (exit 7 when the batch failed).',
+    help: "Without --pool-roles the batch pools the dataset's chat roles. With --wait, waits until the new version is committed and prints the dataset (exit 7 when the batch failed).",
     async run(ctx, args, v) {
       need(args, 2, 'the dataset id and the source of the batch: a URL or a file')
       const url = await sourceArg(ctx, args[1])
