@@ -73,9 +73,9 @@ export function registerVersionRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
    */
   function batchPoolRoles(record: DatasetRecord, req: AppendDocumentsRequest): string[] {
     const dataset = poolRolesOf(record)
-    const asked = req.source ? req.source.poolRoles : req.poolRoles
+    const asked = req.source?.poolRoles ?? req.poolRoles
     if (asked && !sameRoles(asked, dataset)) {
-      const where = req.source ? '"source.poolRoles"' : '"poolRoles"'
+      const where = req.source?.poolRoles ? '"source.poolRoles"' : '"poolRoles"'
       throw new ApiError(
         422,
         'pool-roles-mismatch',

@@ -200,7 +200,8 @@ class Datasets:
                pool_roles: Optional[Sequence[str]] = None, idempotency_key: Optional[str] = None, **source_options: Any) -> m.Dataset:
         """
         Append documents to a ready dataset as a new version (``source`` or ``documents`` as for ``create``); the answer's
-        ``append["version"]`` is its number (analyses take ``f"{id}@{version}"``). Sent with an Idempotency-Key.
+        ``append["version"]`` is its number (analyses take ``f"{id}@{version}"``). Sent with an Idempotency-Key. The batch
+        pools the dataset's chat roles; ``pool_roles`` naming others is refused (422 ``pool-roles-mismatch``).
         """
         if (source is None) == (documents is None):
             raise ValueError('give exactly one of source (a URL) or documents (inline)')
