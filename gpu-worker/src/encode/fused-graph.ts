@@ -825,8 +825,14 @@ export function buildTokenActivationsGraph(
   const { keep } = outlierStage(b, norms, POOL_MASK_INPUT, opts.outlierNormRatio)
   const h = preActivations(b, stage.hidden, sae, undefined, opts.saeDtype)
   let acts = architectureOf(sae).graph(b, h, sae).activations(b, h)
-  // Copying [B, T, S] to the host costs as much as the forward pass; mining needs only a few latents per batch.
-  if (opts.selectLatents) acts = b.op('Gather', [acts, LATENT_IDS_INPUT], { axis: 2 }, 'selected')
+  if (opts.selectLatents) {
+    // Every latent's largest activation over the pooled tokens, [B, S]: which latents are a text's strongest, found
+    // by the same session that then returns their tokens (activations are >= 0, so masked tokens count as 0).
+    const kept = b.op('Where', [b.unsqueeze(keep, [-1]), acts, b.zero()], {}, 'acts_pooled_only')
+    b.nameLast(b.reduce('ReduceMax', kept, [1], false), 'token_max')
+    // Copying [B, T, S] to the host costs as much as the forward pass; mining needs only a few latents per batch.
+    acts = b.op('Gather', [acts, LATENT_IDS_INPUT], { axis: 2 }, 'selected')
+  }
   b.nameLast(acts, 'activations')
   b.nameLast(b.op('Identity', [norms]), 'norms')
   b.nameLast(b.cast(keep, DT.FLOAT), 'pool_mask_out')
@@ -835,7 +841,8 @@ export function buildTokenActivationsGraph(
     [
       valueInfo('activations', DT.FLOAT, ['batch', 'tokens', opts.selectLatents ? 'latents' : sae.dSae]),
       valueInfo('norms', DT.FLOAT, ['batch', 'tokens']),
-      valueInfo('pool_mask_out', DT.FLOAT, ['batch', 'tokens'])
+      valueInfo('pool_mask_out', DT.FLOAT, ['batch', 'tokens']),
+      ...(opts.selectLatents ? [valueInfo('token_max', DT.FLOAT, ['batch', sae.dSae])] : [])
     ],
     opts.selectLatents ? [poolMaskInput(), valueInfo(LATENT_IDS_INPUT, DT.INT64, ['latents'])] : [poolMaskInput()]
   )

@@ -77,6 +77,8 @@ export interface TokenActivationsBatch {
   norms: Float32Array
   /** [B * T] the pool mask after outlier removal (1 = pooled). */
   poolMask: Float32Array
+  /** [B * dSae] each latent's largest activation over the pooled tokens (sessions with selected latents only). */
+  tokenMax?: Float32Array
 }
 
 export interface EncoderSession<R> {

@@ -238,7 +238,8 @@ export function encoderSessions(src: SessionSource): Sessions {
       return {
         activations: r.activations.data as Float32Array,
         norms: r.norms.data as Float32Array,
-        poolMask: r.pool_mask_out.data as Float32Array
+        poolMask: r.pool_mask_out.data as Float32Array,
+        ...(r.token_max ? { tokenMax: r.token_max.data as Float32Array } : {})
       }
     })
   }

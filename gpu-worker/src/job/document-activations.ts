@@ -87,17 +87,22 @@ export function encoderTextActivations(encoders: Map<string, LoadedEncoder>): Te
     const prep = prepareDocument({ id: 'text', text, metadata: {} }, { ...encoder.prepareContext, poolRoles })
     const outlierNormRatio = manifest.pooling.outlierNormRatio
     // Each latent's largest activation over the pooled tokens, whatever the dataset's pooling method: what "strongest"
-    // and "present" mean, and what the per-token pass below peaks at.
+    // and "present" mean. The per-token session finds it too, so the pass below reuses the same (kept) session.
     const nLatents = manifest.encoder.dSae
     const max = new Float32Array(nLatents)
     if (prep.windows.length && prep.pooledTokens > 0) {
-      const session = await encoder.createPoolingSession({ method: 'max', outlierNormRatio })
+      const session = await encoder.createTokenActivationsSession({ outlierNormRatio, selectLatents: true })
       try {
         for (let w0 = 0; w0 < prep.windows.length; w0 += WINDOWS_PER_BATCH) {
           const windows = prep.windows.slice(w0, w0 + WINDOWS_PER_BATCH)
-          const { pooled } = await session.run(packBatch(windows, encoder.padTokenId))
-          for (let b = 0; b < windows.length; b++)
-            for (let s = 0; s < nLatents; s++) if (pooled[b * nLatents + s] > max[s]) max[s] = pooled[b * nLatents + s]
+          const { tokenMax } = await session.run({
+            ...packBatch(windows, encoder.padTokenId),
+            latentIds: Int32Array.of(0)
+          })
+          for (let i = 0; i < windows.length * nLatents; i++) {
+            const s = i % nLatents
+            if (tokenMax![i] > max[s]) max[s] = tokenMax![i]
+          }
         }
       } finally {
         await session.release()
