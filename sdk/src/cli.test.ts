@@ -326,6 +326,10 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   const search = await cli(['search', demo.spam, 'click', '--method', 'bm25', '--json'])
   assert.ok(search.json().results.length > 0)
   for (const r of search.json().results) assert.match(demo.documents.spam[r.row].text.toLowerCase(), /click/)
+  const bm25Table = await cli(['search', demo.spam, 'click', '--method', 'bm25'])
+  assert.doesNotMatch(bm25Table.stdout.split('\n')[1] ?? '', /\bby\b/, 'bm25 hits have no latents')
+  const byLatent = await cli(['search', demo.spam, '--latents', String(top.latent)])
+  assert.match(byLatent.stdout, new RegExp(`#${top.latent} 100%`), 'each hit says which latent made its score')
 
   const corr = await cli([
     'correlations',

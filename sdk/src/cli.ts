@@ -701,8 +701,17 @@ const COMMANDS: Record<string, Command> = {
       )
       ctx.io.stdout.write(
         table(
-          result.results.map(r => ({ row: r.row, id: r.id, score: r.score, snippet: r.snippet })),
-          ['row', 'id', 'score', 'snippet'],
+          result.results.map(r => ({
+            row: r.row,
+            id: r.id,
+            score: r.score,
+            // sae and hybrid: the latents that make most of the hit's score, with their shares.
+            by: (r.latents ?? []).map(l => `#${l.latent} ${Math.round(l.share * 100)}%`).join(' '),
+            snippet: r.snippet
+          })),
+          result.results.some(r => r.latents?.length)
+            ? ['row', 'id', 'score', 'by', 'snippet']
+            : ['row', 'id', 'score', 'snippet'],
           70
         )
       )

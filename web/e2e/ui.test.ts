@@ -418,6 +418,21 @@ test('search returns results with the used latents', async () => {
   assert.ok((await page.locator('[data-testid=search-results] li').count()) > 0)
   assert.ok((await page.locator('[data-testid=search-latents] tbody tr').count()) > 0)
   await page.waitForSelector('[data-testid=search-results] mark.hl')
+  // Each hit says which latents made its score, and opens its document shaded by the first of them.
+  const sae = await json<{ results: Array<{ row: number; latents: Array<{ latent: number }> }> }>(
+    `/search?dataset=${fx.a}&q=bread%20oven%20flour`
+  )
+  const firstHit = page.locator('[data-testid=search-results] li').first()
+  assert.equal(
+    await firstHit.locator('.ex-head a').getAttribute('href'),
+    `#/document/${fx.a}/${sae.results[0].row}?latent=${sae.results[0].latents[0].latent}`
+  )
+  assert.deepEqual(
+    await firstHit
+      .locator('.hit-latents a')
+      .evaluateAll(links => links.map(l => Number(/#\/latent\/(\d+)/.exec(l.getAttribute('href') ?? '')![1]))),
+    sae.results[0].latents.map(l => l.latent)
+  )
   // bm25 too, from the form (whose required dataset select needs the datasets list).
   await page.waitForSelector(`main form option[value="${fx.a}"]`, { state: 'attached' })
   await page.selectOption('select[name=method]', 'bm25')

@@ -204,7 +204,17 @@ test('sae: the latent whose label matches the query ranks the planted documents 
   )
   one.results.forEach(h => {
     assert.ok(Math.abs(h.score - whaleValues[h.row] / whaleP90) < 1e-5, `row ${h.row}: ${h.score}`)
+    // Why it matched: the one latent, its value in the document, the whole score.
+    assert.deepEqual(h.latents, [{ latent: 3, value: whaleValues[h.row], share: 1 }])
   })
+  // Two latents: each hit lists those it has, largest part first, shares adding up to at most 1.
+  for (const h of r.results) {
+    assert.ok(h.latents && h.latents.length >= 1, `row ${h.row}`)
+    assert.ok(h.latents.every(l => r.latents.some(x => x.latent === l.latent) && l.value > 0))
+    const sum = h.latents.reduce((s, l) => s + l.share, 0)
+    assert.ok(sum <= 1 + 1e-3 && sum > 0)
+    for (let i = 1; i < h.latents.length; i++) assert.ok(h.latents[i - 1].share >= h.latents[i].share)
+  }
   assert.ok(Math.abs(one.latents[0].p90 - whaleP90) < 1e-5)
 })
 

@@ -1,5 +1,5 @@
 /** @module Property retrieval over a ready dataset: reads only what a method needs, caches per dataset, runs the pure functions. */
-import type { SearchQuery, SearchResult, SearchLatent } from '@latentbase/shared/contract/search'
+import type { SearchHit, SearchQuery, SearchResult, SearchLatent } from '@latentbase/shared/contract/search'
 import { readByLatent, readPositionsAt } from '@latentbase/shared/store/latent-shards/read-by-latent'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { openShard } from '@latentbase/shared/store/parquet/read'
@@ -23,10 +23,17 @@ import {
   snippet,
   estimateCharOffset,
   firstLatentEntry,
+  scoreParts,
   RRF_K
 } from '@latentbase/shared/analysis/search'
 import type { PooledCsc } from '@latentbase/shared/analysis/sparse'
-import { RERANK_TOP, DIVERSITY_LAMBDA, LABEL_CANDIDATES, MIN_RANK_WEIGHT } from '@latentbase/shared/contract/search'
+import {
+  HIT_LATENTS,
+  RERANK_TOP,
+  DIVERSITY_LAMBDA,
+  LABEL_CANDIDATES,
+  MIN_RANK_WEIGHT
+} from '@latentbase/shared/contract/search'
 import type { FailedItem } from '@latentbase/shared/contract/llm'
 import { scoreAt } from '@latentbase/shared/contract/latents'
 import { ApiError } from '../problem.ts'
@@ -90,7 +97,14 @@ export interface Ranked {
    * The chosen latents' columns (sae and hybrid), to place snippets at a latent's max; read without positions where
    * the store allows (`fileRows`: `positions` holds by-latent file rows, which hitPositions reads positions at).
    */
-  sae: { csc: PooledCsc & { fileRows?: boolean }; latents: number[] } | null
+  sae: {
+    csc: PooledCsc & { fileRows?: boolean }
+    latents: number[]
+    /** The chosen latents' rank weights and p90 normalizers, in `latents`' order (what saeScores summed). */
+    weights: Float32Array
+    p90: Float32Array
+    cap: number
+  } | null
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -484,7 +498,15 @@ export async function rankDocuments(ctx: AnalysisContext, q: SearchQuery, tuning
     latents: sae?.latents ?? [],
     embedder: sae?.embedder ?? null,
     k: sae?.k ?? q.k,
-    sae: sae ? { csc: sae.csc, latents: sae.chosen } : null
+    sae: sae
+      ? {
+          csc: sae.csc,
+          latents: sae.chosen,
+          weights: Float32Array.from(sae.latents, l => l.weight),
+          p90: Float32Array.from(sae.latents, l => l.p90),
+          cap: tuning.cap ?? Infinity
+        }
+      : null
   }
 }
 
@@ -700,6 +722,17 @@ async function hitDocuments(objects: ObjectStore, d: SlicedDataset, rows: Int32A
   }
 }
 
+/** The chosen latents that make most of a hit's latent score, each with its share of that score. */
+function hitLatents(sae: NonNullable<Ranked['sae']>, row: number): NonNullable<SearchHit['latents']> {
+  const all = scoreParts(sae.csc, sae.latents, sae.weights, sae.p90, row, Infinity, sae.cap)
+  const total = all.reduce((sum, p) => sum + p.part, 0)
+  return all.slice(0, HIT_LATENTS).map(p => ({
+    latent: p.latent,
+    value: p.value,
+    share: total > 0 ? Math.round((p.part / total) * 1e4) / 1e4 : 0
+  }))
+}
+
 /**
  * Token position of the max of the first chosen latent present in each hit (firstLatentPosition), or -1: from the
  * columns when they hold positions, else read at the entries' file rows (a few pages instead of the whole column).
@@ -782,6 +815,7 @@ export async function runSearch(
         row,
         id: j === undefined ? '' : docs.id[j],
         score: scores[i],
+        ...(r.sae ? { latents: hitLatents(r.sae, row) } : {}),
         snippet: j === undefined ? '' : snippet(docs.text[j], terms, 200, place(i, j))
       }
     }),

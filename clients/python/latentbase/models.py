@@ -559,6 +559,8 @@ class SearchHit:
     id: str
     score: float
     snippet: str
+    #: sae and hybrid: the chosen latents that make most of its latent score ({"latent", "value", "share"}), largest first
+    latents: List[Dict[str, Any]] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -590,9 +592,13 @@ class SearchResult:
     raw: Dict[str, Any] = _meta()[1]
 
     def to_pandas(self):
-        """The documents found, best first: row, id, score, snippet."""
+        """The documents found, best first: row, id, score, snippet and (sae, hybrid) the latent that makes most of the
+        score with its share."""
         pd = _pandas()
-        return pd.DataFrame([dataclasses.asdict(h) for h in self.results], columns=["row", "id", "score", "snippet"])
+        rows = [{"row": h.row, "id": h.id, "score": h.score, "snippet": h.snippet,
+                 "top_latent": h.latents[0]["latent"] if h.latents else None,
+                 "top_latent_share": h.latents[0]["share"] if h.latents else None} for h in self.results]
+        return pd.DataFrame(rows, columns=["row", "id", "score", "snippet", "top_latent", "top_latent_share"])
 
 
 @dataclasses.dataclass

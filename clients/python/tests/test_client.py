@@ -227,13 +227,17 @@ class ClientTests(unittest.TestCase):
         found = self.lb.search(self.spam, word, method="bm25", limit=5)
         self.assertIsInstance(found, SearchResult)
         hits = found.to_pandas()
-        self.assertEqual(list(hits.columns), ["row", "id", "score", "snippet"])
+        self.assertEqual(list(hits.columns), ["row", "id", "score", "snippet", "top_latent", "top_latent_share"])
+        self.assertTrue(hits.top_latent.isna().all(), "bm25 reads the text only")
         self.assertGreater(len(hits), 0)
         for row in hits.itertuples():
             self.assertIn(word, self.spam_docs[row.row]["text"].lower())
         by_latent = self.lb.search(self.spam, latents=[self.lb.diff(self.spam, self.ham, limit=1).latents[0].latent])
         self.assertEqual(by_latent.method, "sae")
         self.assertGreater(by_latent.matched, 0)
+        top = by_latent.latents[0].latent
+        self.assertTrue(all(h.latents == [{"latent": top, "value": h.latents[0]["value"], "share": 1}] for h in by_latent.results))
+        self.assertEqual(set(by_latent.to_pandas().top_latent), {top})
 
         corr = self.lb.correlations(self.spam, min_npmi=0.0, min_count=2, max_frequency=1.0, limit=20)
         self.assertEqual(corr.documents, len(self.spam_docs))

@@ -7,6 +7,7 @@ import {
   rankWeights,
   maximalMarginalRelevance,
   saeScores,
+  scoreParts,
   topRows,
   reciprocalRankFusion,
   snippet,
@@ -35,6 +36,28 @@ test('document score sums rank weights times value / p90, optionally capped', ()
   const capped = saeScores(csc, [7, 3], [1, 0.5], [2, 4], 1)
   assert.equal(capped[2], 1, 'value 3 over p90 2 is capped at 1')
   assert.deepEqual(Array.from(saeScores(csc, [7], [1], [0])), [0, 0, 0, 0], 'a latent never present adds nothing')
+})
+
+test("a document's score parts: the chosen latents present in it, largest part first, adding up to its score", () => {
+  const csr = csrFromCoo(4, 8, [0, 0, 1, 2, 3], [3, 7, 3, 7, 7], [2, 1, 4, 3, 0.5])
+  const csc = cscFromCsr(csr)
+  const scores = saeScores(csc, [7, 3], [1, 0.5], [2, 4])
+  for (let doc = 0; doc < 4; doc++) {
+    const parts = scoreParts(csc, [7, 3], [1, 0.5], [2, 4], doc, Infinity)
+    assert.ok(Math.abs(parts.reduce((s, p) => s + p.part, 0) - scores[doc]) < 1e-6, `doc ${doc}`)
+    for (let i = 1; i < parts.length; i++) assert.ok(parts[i - 1].part >= parts[i].part)
+  }
+  assert.deepEqual(scoreParts(csc, [7, 3], [1, 0.5], [2, 4], 0, 5), [
+    { latent: 7, value: 1, part: 0.5 },
+    { latent: 3, value: 2, part: 0.25 }
+  ])
+  assert.deepEqual(scoreParts(csc, [7, 3], [1, 0.5], [2, 4], 0, 1).length, 1, 'at most limit')
+  assert.deepEqual(
+    scoreParts(csc, [7, 3], [1, 0.5], [2, 4], 2, 5, 1),
+    [{ latent: 7, value: 3, part: 1 }],
+    'capped alike'
+  )
+  assert.deepEqual(scoreParts(csc, [5], [1], [1], 0, 5), [], 'a chosen latent absent from the document')
 })
 
 test('p90 comes from the statistics histogram, within one bin', () => {

@@ -116,6 +116,37 @@ export function saeScores(
   return scores
 }
 
+/**
+ * Why `doc` scored: the chosen latents present in it, each with its part of saeScores' sum (weight x value / p90,
+ * capped alike), largest first, at most `limit`. `csc` holds the chosen latents' columns, sorted by doc.
+ */
+export function scoreParts(
+  csc: Omit<PooledCsc, 'positions'>,
+  latents: ArrayLike<number>,
+  weights: ArrayLike<number>,
+  p90: ArrayLike<number>,
+  doc: number,
+  limit: number,
+  cap = Infinity
+): Array<{ latent: number; value: number; part: number }> {
+  const parts: Array<{ latent: number; value: number; part: number }> = []
+  for (let i = 0; i < latents.length; i++) {
+    const l = latents[i]
+    if (l < 0 || l >= csc.nLatents || !(p90[i] > 0) || !(weights[i] > 0)) continue
+    let lo = csc.indptr[l]
+    let hi = csc.indptr[l + 1]
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1
+      if (csc.docs[mid] < doc) lo = mid + 1
+      else hi = mid
+    }
+    if (lo === csc.indptr[l + 1] || csc.docs[lo] !== doc || !(csc.values[lo] > 0)) continue
+    const value = csc.values[lo]
+    parts.push({ latent: l, value, part: weights[i] * Math.min(cap, value / p90[i]) })
+  }
+  return parts.sort((a, b) => b.part - a.part || a.latent - b.latent).slice(0, limit)
+}
+
 /** True when (sa, ra) ranks below (sb, rb): lower score, or equal score and higher row. */
 const worse = (sa: number, ra: number, sb: number, rb: number) => sa < sb || (sa === sb && ra > rb)
 

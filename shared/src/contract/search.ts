@@ -99,10 +99,25 @@ export const SearchQuery = z.object({
 })
 export type SearchQuery = z.infer<typeof SearchQuery>
 
+/** How many of a hit's latents it lists (the largest parts of its score). */
+export const HIT_LATENTS = 3
+
 export const SearchHit = z.object({
   row: z.number().int(),
   id: z.string(),
   score: z.number(),
+  latents: z
+    .array(
+      z.object({
+        latent: z.number().int(),
+        value: z.number().describe("the latent's pooled value in this document"),
+        share: z.number().describe("its part of the document's latent score (weight x value / p90), 0-1")
+      })
+    )
+    .optional()
+    .describe(
+      `sae and hybrid: the chosen latents present in this document that make most of its latent score (at most ${HIT_LATENTS}), largest first: why it matched`
+    ),
   snippet: z
     .string()
     .describe(

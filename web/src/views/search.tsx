@@ -212,12 +212,33 @@ export function SearchView({ route }: { route: Route }) {
             </h2>
             <ol class="hits" data-testid="search-results">
               {result.results.map(h => (
-                <li key={h.row}>
+                <li key={h.row} data-row={h.row}>
                   <div class="ex-head">
-                    <a href={href(`document/${result.dataset}/${h.row}`)}>{h.id}</a>{' '}
+                    {/* Opened shaded by the latent that makes most of its score. */}
+                    <a href={href(`document/${result.dataset}/${h.row}`, { latent: h.latents?.[0]?.latent })}>{h.id}</a>{' '}
                     <span class="muted">score {fmt.num(h.score)}</span>
                   </div>
                   <p class="snippet">{highlight(h.snippet, words)}</p>
+                  {h.latents?.length ? (
+                    <div class="muted small hit-latents">
+                      by{' '}
+                      {h.latents.map((l, i) => {
+                        const used = result.latents.find(x => x.latent === l.latent)
+                        return (
+                          <span key={l.latent}>
+                            {i ? ' · ' : ''}
+                            <LatentLink
+                              latent={l.latent}
+                              dataset={result.dataset}
+                              label={used?.label ?? null}
+                              peak={used?.peak}
+                            />{' '}
+                            {fmt.pct(l.share)}
+                          </span>
+                        )
+                      })}
+                    </div>
+                  ) : null}
                 </li>
               ))}
             </ol>
