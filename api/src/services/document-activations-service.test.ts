@@ -162,6 +162,7 @@ test('bad latents are a 400 and a missing row a 404, saying what exists; without
   const body = (await res.json()) as { code: string; detail: string }
   assert.equal(body.code, 'encoder-not-held')
   assert.match(body.detail, /position/)
+  assert.match(body.detail, /does not hold it.*GET \/encoders/)
   const text = await app.request(`/datasets/${demo.spam}/activations?text=hello`)
   assert.equal(text.status, 501)
   assert.equal(((await text.json()) as { code: string }).code, 'encoder-not-held')

@@ -15,7 +15,7 @@ import { ApiError } from '../problem.ts'
 import type { AnalysisContext } from './context.ts'
 import { loadLabelInfo } from './latent-page-service.ts'
 import { readPeaks } from './latent-peaks.ts'
-import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
+import { encoderNotHeld, loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
 
 export async function documentActivations(
   ctx: AnalysisContext,
@@ -50,13 +50,12 @@ export async function documentActivations(
       fingerprint: manifest.encoderFingerprint
     })
   ])
-  if (!read) {
-    throw new ApiError(
-      501,
-      'encoder-not-held',
-      `where latents fire in a document needs the document re-encoded with encoder ${manifest.encoder.id} as dataset "${record.id}" was, and this deployment does not hold it (the local server does): GET /datasets/{id}/documents/{row} has each latent's peak token (position) and value without it`
+  if (!read)
+    throw encoderNotHeld(
+      target,
+      'Where latents fire in a document',
+      "GET /datasets/{id}/documents/{row} has each latent's peak token (position) and value without it."
     )
-  }
   return {
     dataset: record.id,
     row,
@@ -100,13 +99,12 @@ export async function textActivations(
         ...(weights ? { weights } : {})
       })
     : null
-  if (!read) {
-    throw new ApiError(
-      501,
-      'encoder-not-held',
-      `a text's latents need it encoded with encoder ${manifest.encoder.id} as dataset "${record.id}" was, and this deployment does not hold it (the local server does): a document of the dataset shows its stored latents (GET /datasets/{id}/documents/{row})`
+  if (!read)
+    throw encoderNotHeld(
+      target,
+      "A text's latents",
+      'A document of the dataset shows its stored latents without it (GET /datasets/{id}/documents/{row}).'
     )
-  }
   const shown = shownLatents(Array.from(read.latents), read, info.labels)
   const unlabelled = shown.filter(l => !l.label && l.position >= 0).map(l => l.latent)
   const peaks = unlabelled.length ? await readPeaks(ctx.objects, target, unlabelled) : new Map()

@@ -79,3 +79,19 @@ export async function loadReadyDataset(
   const pinned = ref.version !== undefined ? { ...record, id: `${ref.id}@${versionOf(manifest)}` } : record
   return { record: pinned, manifest, prefix: layout.datasetPrefix(tenant, ref.id) }
 }
+
+/**
+ * The 501 of an answer that must encode with the dataset's encoder (a text, a document token by token) where this
+ * process does not hold it as it was: a Worker or Lambda holds none; the local server may have lost or changed it.
+ */
+export function encoderNotHeld(
+  { manifest, record }: Pick<ReadyDataset, 'manifest' | 'record'>,
+  what: string,
+  instead: string
+): ApiError {
+  return new ApiError(
+    501,
+    'encoder-not-held',
+    `${what} needs encoder ${manifest.encoder.id} as dataset "${record.id}" was encoded, and this process does not hold it: a deployment without encoders (a Worker, a Lambda) never does; the local server holds those it loaded (GET /encoders), unless the encoder's files changed since (another fingerprint). ${instead}`
+  )
+}

@@ -30,7 +30,7 @@ import type { AnalysisContext } from './context.ts'
 import { loadLabelInfo } from './latent-page-service.ts'
 import { readPeaks } from './latent-peaks.ts'
 import { documentText } from '@latentbase/shared/analysis/search'
-import { loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
+import { encoderNotHeld, loadReadyDataset, type ReadyDataset } from './ready-dataset.ts'
 import { inRows } from '@latentbase/shared/analysis/slice'
 import { documentsOf, sliceDataset, type SlicedDataset } from './slice-service.ts'
 
@@ -162,13 +162,12 @@ export async function similarToText(
   const present = ctx.textEncoder
     ? await ctx.textEncoder({ manifest: target.manifest, poolRoles: poolRolesOf(target.record) }, query.text)
     : null
-  if (!present) {
-    throw new ApiError(
-      501,
-      'encoder-not-held',
-      `documents like a text need the text encoded with encoder ${target.manifest.encoder.id} as dataset "${target.record.id}" was, and this deployment does not hold it (the local server does): search by words (GET /search) instead, or ask for documents like one of the dataset's (GET /datasets/{id}/documents/{row}/similar)`
+  if (!present)
+    throw encoderNotHeld(
+      target,
+      'Documents like a text',
+      "Search by words (GET /search) instead, or ask for documents like one of the dataset's (GET /datasets/{id}/documents/{row}/similar)."
     )
-  }
   const like = await rankLike(ctx, target, Array.from(present), -1, query, options)
   return {
     dataset: target.record.id,
