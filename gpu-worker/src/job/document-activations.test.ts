@@ -159,6 +159,7 @@ test("a document's text encoded as a text: its strongest latents are the documen
   // Chosen latents come back in the order asked, a latent the text lacks at 0 everywhere.
   const chosen = (await read({ manifest }, DOCS[0].text!, { top: 8, latents: Int32Array.of(7, stored.latents[0]) }))!
   assert.deepEqual(Array.from(chosen.latents), [7, stored.latents[0]])
+  assert.equal(chosen.present, stored.indptr[1] - stored.indptr[0], 'one pass counts what fires all the same')
   // Another encoder version: no answer rather than other latents.
   assert.equal(await read({ manifest: { ...manifest, encoderFingerprint: 'other' } }, 'hello', { top: 3 }), null)
 })

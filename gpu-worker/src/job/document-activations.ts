@@ -72,10 +72,8 @@ export function encoderDocumentActivations(
       { id: String(columns.id[0]), ...(messages ? { messages } : { text: String(columns.text[0]) }), metadata: {} },
       { ...encoder.prepareContext, poolRoles }
     )
-    return {
-      id: String(columns.id[0]),
-      ...(await tokenActivations(encoder, prep, latents, manifest.pooling.outlierNormRatio))
-    }
+    const { max: _max, ...tokens } = await tokenActivations(encoder, prep, latents, manifest.pooling.outlierNormRatio)
+    return { id: String(columns.id[0]), ...tokens }
   }
 }
 
@@ -86,38 +84,26 @@ export function encoderTextActivations(encoders: Map<string, LoadedEncoder>): Te
     if (!encoder) return null
     const prep = prepareDocument({ id: 'text', text, metadata: {} }, { ...encoder.prepareContext, poolRoles })
     const outlierNormRatio = manifest.pooling.outlierNormRatio
-    // Each latent's largest activation over the pooled tokens, whatever the dataset's pooling method: what "strongest"
-    // and "present" mean. The per-token session finds it too, so the pass below reuses the same (kept) session.
-    const nLatents = manifest.encoder.dSae
-    const max = new Float32Array(nLatents)
-    if (prep.windows.length && prep.pooledTokens > 0) {
-      const session = await encoder.createTokenActivationsSession({ outlierNormRatio, selectLatents: true })
-      try {
-        for (let w0 = 0; w0 < prep.windows.length; w0 += WINDOWS_PER_BATCH) {
-          const windows = prep.windows.slice(w0, w0 + WINDOWS_PER_BATCH)
-          const { tokenMax } = await session.run({
-            ...packBatch(windows, encoder.padTokenId),
-            latentIds: Int32Array.of(0)
-          })
-          for (let i = 0; i < windows.length * nLatents; i++) {
-            const s = i % nLatents
-            if (tokenMax![i] > max[s]) max[s] = tokenMax![i]
-          }
-        }
-      } finally {
-        await session.release()
-      }
+    // "Strongest" and "present" go by each latent's largest activation over the pooled tokens, whatever the dataset's
+    // pooling method; the per-token pass returns it for every latent, so chosen latents take one pass, and the text's
+    // strongest two over the same (kept) session: one to find them, one for their tokens.
+    if (want.latents) {
+      const { max, ...tokens } = await tokenActivations(encoder, prep, want.latents, outlierNormRatio)
+      return { latents: want.latents, present: countPositive(max), ...tokens }
     }
-    let present = 0
-    for (let s = 0; s < nLatents; s++) if (max[s] > 0) present++
-    let rank = max
-    if (want.weights) {
-      rank = new Float32Array(nLatents)
-      for (let s = 0; s < nLatents; s++) rank[s] = max[s] > 0 ? max[s] * want.weights[s] + 1e-30 : 0
-    }
-    const latents = want.latents ?? strongest(rank, want.top)
-    return { latents, present, ...(await tokenActivations(encoder, prep, latents, outlierNormRatio)) }
+    const { max } = await tokenActivations(encoder, prep, Int32Array.of(0), outlierNormRatio)
+    const weights = want.weights
+    const rank = weights ? max.map((m, s) => (m > 0 ? m * weights[s] + 1e-30 : 0)) : max
+    const latents = strongest(rank, want.top)
+    const { max: _max, ...tokens } = await tokenActivations(encoder, prep, latents, outlierNormRatio)
+    return { latents, present: countPositive(max), ...tokens }
   }
+}
+
+function countPositive(values: Float32Array): number {
+  let n = 0
+  for (let i = 0; i < values.length; i++) if (values[i] > 0) n++
+  return n
 }
 
 /** The `k` latents with the largest values above 0, largest first (ties: lower id first). */
@@ -134,11 +120,12 @@ async function tokenActivations(
   prep: PreparedDocument,
   latents: Int32Array,
   outlierNormRatio: number
-): Promise<Omit<DocumentTokenActivations, 'id'>> {
+): Promise<Omit<DocumentTokenActivations, 'id'> & { max: Float32Array }> {
   const n = prep.ids.length
   const L = latents.length
   const activations = new Float32Array(L * n)
   const pooled = new Uint8Array(n)
+  let max = new Float32Array(0)
   if (L > 0 && n > 0) {
     const lead = encoder.prepareContext.bosTokenId !== null && encoder.prepareContext.prependBos ? 1 : 0
     const session = await encoder.createTokenActivationsSession({ outlierNormRatio, selectLatents: true })
@@ -148,6 +135,11 @@ async function tokenActivations(
         const batch = { ...packBatch(windows, encoder.padTokenId), latentIds: latents }
         const res = await session.run(batch)
         const T = batch.seqLen
+        // Every latent's max over this batch's pooled tokens, merged over the document's windows.
+        const tokenMax = res.tokenMax!
+        const S = tokenMax.length / windows.length
+        if (max.length !== S) max = new Float32Array(S)
+        for (let i = 0; i < tokenMax.length; i++) if (tokenMax[i] > max[i % S]) max[i % S] = tokenMax[i]
         windows.forEach((w, b) => {
           // A later window's own BOS (t < lead) stands on no document token of its own.
           for (let t = w0 + b === 0 ? 0 : lead; t < w.ids.length; t++) {
@@ -168,6 +160,7 @@ async function tokenActivations(
     tokens: Array.from(prep.ids, id => encoder.tokenText(id)),
     pooled,
     activations,
-    truncated: prep.truncated
+    truncated: prep.truncated,
+    max
   }
 }
