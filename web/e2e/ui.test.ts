@@ -585,6 +585,25 @@ test('clusters run as an analysis job and draw a map; correlations list pairs; h
   await page.click(`${CORRELATIONS_FORM} button[type=submit]`)
   await waitShowing(page, '[data-testid=correlations] tbody tr')
   await page.screenshot({ path: join(SHOTS, 'correlations-result-1280.png'), fullPage: true })
+  // A pair's count opens the documents where both fire: a search by the two latents within that slice.
+  const both = page.locator('[data-testid=correlations] tbody tr').first().locator('td.num a')
+  const count = Number(await both.textContent())
+  await both.click()
+  await page.waitForURL(/#\/search\?/)
+  const url = new URL(page.url().replace('#/', ''))
+  const pair = url.searchParams.get('latents')!
+  assert.match(pair, /^\d+,\d+$/)
+  await page.waitForSelector('[data-testid=search-results] li')
+  const bothApi = await json<{ sliceDocuments: number; results: Array<{ row: number }> }>(
+    `/search?${new URLSearchParams({ dataset: fx.a, latents: pair, where: url.searchParams.get('where')!, limit: '20' })}`
+  )
+  assert.equal(bothApi.sliceDocuments, count, 'the slice is the documents the pair counts')
+  assert.deepEqual(
+    await page
+      .locator('[data-testid=search-results] li')
+      .evaluateAll(items => items.map(li => Number(li.getAttribute('data-row')))),
+    bothApi.results.map(r => r.row)
+  )
 
   await page.goto(`${fx.server.url}/#/hypotheses?a=${fx.a}&b=${fx.b}`)
   await page.waitForSelector('#hyp-b option >> nth=1', { state: 'attached' })

@@ -11,6 +11,7 @@ import {
   ProgressBar,
   WhereField,
   fmt,
+  href,
   setParams,
   sliceError,
   useAction,
@@ -175,7 +176,18 @@ export function CorrelationsView({ route }: { route: Route }) {
                       <span class="muted small">{fmt.pct(x.b.frequency)}</span>
                     </td>
                     <td class="num">{x.npmi.toFixed(3)}</td>
-                    <td class="num">{x.count}</td>
+                    <td class="num">
+                      <a
+                        href={href('search', {
+                          dataset: result.dataset,
+                          latents: `${x.a.latent},${x.b.latent}`,
+                          where: `latent ${x.a.latent} and latent ${x.b.latent}`
+                        })}
+                        title="the documents where both fire, strongest first"
+                      >
+                        {x.count}
+                      </a>
+                    </td>
                     <td class="num">{fmt.pct(x.pAGivenB)}</td>
                     <td class="num">{fmt.pct(x.pBGivenA)}</td>
                   </tr>

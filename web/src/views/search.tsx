@@ -31,6 +31,7 @@ export function SearchView({ route }: { route: Route }) {
   const [form, setForm] = useState(() => ({
     dataset: p.get('dataset') ?? '',
     q: p.get('q') ?? '',
+    latents: p.get('latents') ?? '',
     where: p.get('where') ?? '',
     method: p.get('method') ?? 'sae',
     k: p.get('k') ?? '10',
@@ -51,10 +52,13 @@ export function SearchView({ route }: { route: Route }) {
     setEstimate(null)
   }
   const usesLlm = !byExample && (form.expand || form.select || form.rerank)
+  // Latent ids given explicitly (a correlation's pair, say): the search weighs them in the order given.
+  const explicit = form.latents.replace(/\s+/g, '')
   const params = (dryRun: boolean) =>
     query({
       dataset: form.dataset,
       q: form.q,
+      latents: explicit || undefined,
       where: form.where.trim(),
       method: form.method,
       k: form.k,
@@ -68,6 +72,7 @@ export function SearchView({ route }: { route: Route }) {
     setParams('search', {
       dataset: form.dataset,
       q: form.q,
+      latents: explicit,
       where: form.where.trim(),
       method: form.method,
       k: form.k,
@@ -90,7 +95,7 @@ export function SearchView({ route }: { route: Route }) {
   const whereError = sliceError(search.error, 'where')
   // Run the search a link describes (dataset + q in the URL).
   useEffect(() => {
-    if (form.dataset && form.q && !result && !like) void search.run(false)
+    if (form.dataset && (form.q || explicit) && !result && !like) void search.run(false)
   }, [])
 
   // The activating tokens of the most weighted latents, from their top examples (token -> strongest share of max).
@@ -147,7 +152,25 @@ export function SearchView({ route }: { route: Route }) {
             id="search-dataset"
           />
           <Field label="Query">
-            <input type="search" name="q" value={form.q} onInput={set('q')} placeholder="e.g. baking bread" required />
+            <input
+              type="search"
+              name="q"
+              value={form.q}
+              onInput={set('q')}
+              placeholder="e.g. baking bread"
+              required={!explicit || byExample}
+            />
+          </Field>
+          <Field label="Latents" hint="optional: ids to search by instead of labels, e.g. 12,40">
+            <input
+              type="text"
+              name="latents"
+              value={form.latents}
+              onInput={set('latents')}
+              placeholder="12,40"
+              pattern={'\\s*\\d+(\\s*,\\s*\\d+)*\\s*'}
+              disabled={byExample}
+            />
           </Field>
           <Field label="Method">
             <select name="method" value={form.method} onChange={set('method')}>
@@ -188,7 +211,7 @@ export function SearchView({ route }: { route: Route }) {
           </label>
         </fieldset>
         <div class="row-actions">
-          <button type="submit" disabled={!form.dataset || !form.q || search.pending}>
+          <button type="submit" disabled={!form.dataset || !(form.q || (explicit && !byExample)) || search.pending}>
             {usesLlm ? 'Estimate cost' : 'Search'}
           </button>
           {search.pending ? (
