@@ -321,6 +321,15 @@ test('diff, latent, search, correlations and clusters answer as tables and JSON'
   )
   const distinctive = await cli(['text', demo.spam, 'free prize', '--distinctive', '--top', '2'])
   assert.match(distinctive.stdout, /latents fire; most distinctive:\n/)
+  const chatText = JSON.stringify([
+    { role: 'user', content: 'hi' },
+    { role: 'assistant', content: 'Click here to claim your free prize' }
+  ])
+  const chatJson = (await cli(['text', demo.spam, chatText, '--chat', '--json'])).json()
+  assert.match(chatJson.tokens.filter((_: string, t: number) => chatJson.pooled[t]).join(''), /Click here/)
+  const badChat = await cli(['text', demo.spam, 'not json', '--chat'])
+  assert.equal(badChat.code, EXIT.usage)
+  assert.match(badChat.stderr, /--chat: the text is a JSON list of messages/)
   assert.equal((await cli(['text', demo.spam])).code, EXIT.usage)
 
   const search = await cli(['search', demo.spam, 'click', '--method', 'bm25', '--json'])

@@ -776,10 +776,11 @@ const COMMANDS: Record<string, Command> = {
     }
   },
   text: {
-    usage: 'text <dataset> <text...> [--top N] [--distinctive] [--latents 1,2]',
+    usage: 'text <dataset> <text...> [--chat] [--top N] [--distinctive] [--latents 1,2]',
     summary: "a text encoded as the dataset's documents were: its strongest latents and where each fires",
-    help: `The text is encoded with the dataset's encoder (a server that holds it, such as the local one). Prints its --top strongest latents (default 10, at most 32) with their label, largest activation, the share of the dataset's documents that have them, and the token each peaks on in context; --distinctive ranks by activation x idf in the dataset instead (latents of every document sink); --latents shows chosen ones.`,
+    help: `The text is encoded with the dataset's encoder (a server that holds it, such as the local one). Prints its --top strongest latents (default 10, at most 32) with their label, largest activation, the share of the dataset's documents that have them, and the token each peaks on in context; --distinctive ranks by activation x idf in the dataset instead (latents of every document sink); --latents shows chosen ones.\n--chat: the text is a JSON list of { "role", "content" } messages, rendered with the reader's chat template and pooled on the turns the dataset pools.`,
     options: {
+      chat: { type: 'boolean' },
       top: { type: 'string' },
       distinctive: { type: 'boolean' },
       latents: { type: 'string' }
@@ -787,8 +788,19 @@ const COMMANDS: Record<string, Command> = {
     async run(ctx, args, v) {
       need(args, 2, 'the dataset id and a text: text <dataset> <text...>')
       const latents = ints('latents', v.latents)
+      if (v.chat) {
+        let messages: unknown
+        try {
+          messages = JSON.parse(args.slice(1).join(' '))
+        } catch {
+          messages = null
+        }
+        if (!Array.isArray(messages))
+          throw new UsageError('--chat: the text is a JSON list of messages, e.g. \'[{"role":"user","content":"Hi"}]\'')
+      }
       const shown = await ctx.client.documents.activationsOfText(args[0], args.slice(1).join(' '), {
         top: int('top', v.top) ?? 10,
+        ...(v.chat ? { format: 'chat' as const } : {}),
         ...(v.distinctive ? { order: 'distinctive' as const } : {}),
         ...(latents?.length ? { latents } : {})
       })

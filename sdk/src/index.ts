@@ -254,9 +254,16 @@ export function createClient(options: ClientOptions) {
       activationsOfText: (
         dataset: string,
         text: string,
-        opts: { top?: number; order?: 'strongest' | 'distinctive'; latents?: readonly number[] } = {}
+        opts: {
+          top?: number
+          order?: 'strongest' | 'distinctive'
+          latents?: readonly number[]
+          /** chat: `text` is a JSON list of { role, content } messages. */
+          format?: 'text' | 'chat'
+        } = {}
       ) => {
         const q = new URLSearchParams({ text })
+        if (opts.format !== undefined) q.set('format', opts.format)
         if (opts.top !== undefined) q.set('top', String(opts.top))
         if (opts.order !== undefined) q.set('order', opts.order)
         if (opts.latents?.length) q.set('latents', opts.latents.join(','))

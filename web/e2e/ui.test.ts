@@ -407,6 +407,20 @@ test("a text's strongest latents as the API lists them; a token number shades th
     distinct.latents.map(l => l.latent).join(',')
   )
   assert.match(page.url(), /order=distinctive/)
+  // A chat: the assistant's turn is pooled (the fixture's datasets pool it), the user's is shown unshaded.
+  await page.check('input[name=chat]')
+  await page.fill(
+    'textarea[name=text]',
+    JSON.stringify([
+      { role: 'user', content: 'What should I cook?' },
+      { role: 'assistant', content: 'Simmer the garlic in olive oil.' }
+    ])
+  )
+  await page.getByRole('button', { name: 'Encode' }).click()
+  await page.waitForURL(/format=chat/)
+  await page.waitForFunction(() => document.querySelector('[data-testid=text-shaded]')?.textContent?.includes('cook'))
+  const marked = await page.locator('[data-testid=text-shaded] mark.tok').allTextContents()
+  assert.ok(marked.length > 0 && !marked.join('').includes('cook'), marked.join('|'))
   assert.deepEqual(errors, [])
   await page.close()
 })

@@ -441,6 +441,7 @@ export function registerDatasetRoutes(app: OpenAPIHono<AppEnv>, deps: Deps): voi
         () =>
           textActivations(analysisContext(deps, tenant, c.req.raw.signal), id, {
             text: query.text,
+            format: query.format,
             top: query.top,
             order: query.order,
             ...(query.latents ? { latents: query.latents.join(',') } : {})

@@ -114,6 +114,18 @@ test("a text's strongest latents: a document's own text has the document's laten
   // A latent without a label says what it peaks on in the dataset's top examples.
   for (const l of [...r.latents, ...distinct.latents])
     if (!l.label) assert.ok(l.peak !== undefined, `latent ${l.latent}`)
+  // A chat: the turns the dataset pools (the assistant's) are pooled, the user's are read but not pooled.
+  const messages = JSON.stringify([
+    { role: 'user', content: 'hello there, old friend' },
+    { role: 'assistant', content: 'Click here to claim your free prize' }
+  ])
+  const chat = TextActivations.parse(
+    (await get(`/datasets/${demo.spam}/activations?format=chat&text=${encodeURIComponent(messages)}`)).body
+  )
+  const pooledText = chat.tokens.filter((_, t) => chat.pooled[t]).join('')
+  assert.match(pooledText, /Click here/)
+  assert.doesNotMatch(pooledText, /friend/)
+  assert.match(chat.tokens.join(''), /friend/)
   const chosen = TextActivations.parse(
     (await get(`/datasets/${demo.spam}/activations?text=${encodeURIComponent('free money now')}&latents=3,1`)).body
   )
@@ -147,6 +159,16 @@ test('bad latents are a 400 and a missing row a 404, saying what exists; without
   await problem(`/datasets/${demo.spam}/activations?text=%20`, 400, /text is required/)
   await problem(`/datasets/${demo.spam}/activations?text=hi&top=0`, 400, /top/)
   await problem(`/datasets/${demo.spam}/activations?text=hi&latents=99999`, 400, /latent 99999 does not exist/)
+  await problem(
+    `/datasets/${demo.spam}/activations?text=hi&format=chat`,
+    400,
+    /format=chat, text is a JSON list.*not JSON/
+  )
+  await problem(
+    `/datasets/${demo.spam}/activations?text=${encodeURIComponent('[{"role":"user"}]')}&format=chat`,
+    400,
+    /at 0\.content/
+  )
 
   const objects = new FsObjectStore(join(demo.dataDir, 'store'))
   const app = createApp({

@@ -3,7 +3,9 @@
  * in one document or in a text, token by token, encoded where this process holds the dataset's encoder (elsewhere 501
  * encoder-not-held).
  */
+import { z } from 'zod'
 import {
+  ChatMessage,
   DocumentActivationsQuery,
   poolRolesOf,
   TextActivationsQuery,
@@ -92,8 +94,9 @@ export async function textActivations(
     query.order === 'distinctive'
       ? Float32Array.from(stats.docCount, df => Math.log((count + 1) / (df + 1)))
       : undefined
+  const encoded = query.format === 'chat' ? { messages: chatMessagesOf(query.text) } : query.text
   const read = ctx.textActivations
-    ? await ctx.textActivations({ manifest, poolRoles: poolRolesOf(record) }, query.text, {
+    ? await ctx.textActivations({ manifest, poolRoles: poolRolesOf(record) }, encoded, {
         top: query.top,
         ...(query.latents ? { latents: Int32Array.from(query.latents) } : {}),
         ...(weights ? { weights } : {})
@@ -122,6 +125,30 @@ export async function textActivations(
       ...(peaks.has(l.latent) ? { peak: peaks.get(l.latent) ?? null } : {})
     }))
   }
+}
+
+/** format=chat: the text is a JSON list of { role, content } messages, or a 400 saying so. */
+function chatMessagesOf(text: string): ChatMessage[] {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (err) {
+    throw new ApiError(
+      400,
+      'invalid-request',
+      `with format=chat, text is a JSON list of { "role", "content" } messages; it is not JSON: ${(err as Error).message}`
+    )
+  }
+  const parsed = z.array(ChatMessage).min(1).safeParse(json)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]
+    throw new ApiError(
+      400,
+      'invalid-request',
+      `with format=chat, text is a JSON list of { "role", "content" } messages: ${issue.path.length ? `at ${issue.path.join('.')}: ` : ''}${issue.message}`
+    )
+  }
+  return parsed.data
 }
 
 function checkLatents({ manifest, record }: ReadyDataset, latents: number[]): void {

@@ -280,14 +280,17 @@ class Documents:
         path = f"/datasets/{urllib.parse.quote(dataset, safe='')}/documents/{int(row)}/activations?latents={ids}"
         return m.from_json(m.DocumentActivations, self._http.request("GET", path))
 
-    def activations_of_text(self, dataset: str, text: str, *, top: Optional[int] = None, order: Optional[str] = None,
-                            latents: Optional[Iterable[int]] = None) -> m.TextActivations:
+    def activations_of_text(self, dataset: str, text: Union[str, Sequence[Mapping[str, Any]]], *, top: Optional[int] = None,
+                            order: Optional[str] = None, latents: Optional[Iterable[int]] = None) -> m.TextActivations:
         """A text encoded as the dataset's documents were: its ``top`` strongest latents (default 20, at most 32) or the
         ``latents`` asked, each with where it fires and its frequency in the dataset; ``order="distinctive"`` ranks by
-        activation x idf in the dataset. Needs a server that holds the
+        activation x idf in the dataset. ``text`` may be chat messages (a list of {"role", "content"}): they are rendered
+        with the reader's chat template and pooled on the turns the dataset pools. Needs a server that holds the
         encoder (the local one); others raise a 501 ``encoder-not-held``. ``.latents_to_pandas()``: a row per latent."""
         ids = ",".join(str(int(l)) for l in latents) if latents is not None else None
-        query = _query({"text": text, "top": top, "order": order, "latents": ids or None})
+        chat = not isinstance(text, str)
+        body = json.dumps([dict(msg) for msg in text]) if chat else text
+        query = _query({"text": body, "format": "chat" if chat else None, "top": top, "order": order, "latents": ids or None})
         path = f"/datasets/{urllib.parse.quote(dataset, safe='')}/activations?{query}"
         return m.from_json(m.TextActivations, self._http.request("GET", path))
 

@@ -164,6 +164,11 @@ class ClientTests(unittest.TestCase):
         distinct = self.lb.documents.activations_of_text(self.spam, self.spam_docs[3]["text"], top=5, order="distinctive")
         self.assertEqual(len(distinct.latents), 5)
         self.assertLessEqual(sum(l.frequency == 1 for l in distinct.latents), sum(l.frequency == 1 for l in text.latents))
+        chat = self.lb.documents.activations_of_text(self.spam, [{"role": "user", "content": "hello old friend"},
+                                                                 {"role": "assistant", "content": "Click here to win"}])
+        pooled = "".join(t for t, p in zip(chat.tokens, chat.pooled) if p)
+        self.assertIn("Click", pooled)
+        self.assertNotIn("friend", pooled)
         asked = self.lb.documents.activations_of_text(self.spam, "free money", latents=[4, 2])
         self.assertEqual([l.latent for l in asked.latents], [4, 2])
         self.assertEqual(list(asked.to_pandas().columns), ["token_index", "token", "pooled", 4, 2])

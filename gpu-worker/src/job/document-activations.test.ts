@@ -156,6 +156,16 @@ test("a document's text encoded as a text: its strongest latents are the documen
       assert.equal(values.indexOf(max), stored.positions[order[c]])
     }
   }
+  // A chat, as chat messages: rendered and pooled as the dataset's chat document was (the assistant's turn).
+  const k0 = stored.indptr[1]
+  const k1 = stored.indptr[2]
+  const chat = (await read({ manifest }, { messages: DOCS[1].messages! }, { top: 5 }))!
+  assert.equal(chat.present, k1 - k0)
+  const strongestStored = Array.from({ length: k1 - k0 }, (_, i) => k0 + i)
+    .sort((x, y) => stored.values[y] - stored.values[x] || stored.latents[x] - stored.latents[y])
+    .slice(0, 5)
+    .map(k => stored.latents[k])
+  assert.deepEqual(Array.from(chat.latents), strongestStored)
   // Chosen latents come back in the order asked, a latent the text lacks at 0 everywhere.
   const chosen = (await read({ manifest }, DOCS[0].text!, { top: 8, latents: Int32Array.of(7, stored.latents[0]) }))!
   assert.deepEqual(Array.from(chosen.latents), [7, stored.latents[0]])

@@ -4,6 +4,7 @@
  * encoders (the local server, a GPU worker).
  */
 import type { Manifest } from '@latentbase/shared/contract/manifest'
+import type { ChatMessage } from '@latentbase/shared/contract/dataset'
 import type { ObjectStore } from '@latentbase/shared/store/object-store'
 import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { datasetFingerprint, type LoadedEncoder } from '../encode/runtime.ts'
@@ -37,7 +38,8 @@ export interface TextTokenActivations extends Omit<DocumentTokenActivations, 'id
 
 export type TextActivationsReader = (
   dataset: { manifest: Manifest; poolRoles?: string[] },
-  text: string,
+  /** A text, or chat messages (rendered with the chat template, pooled on the dataset's roles). */
+  text: string | { messages: ChatMessage[] },
   /** `weights`: per latent, what its max is multiplied by to rank (e.g. its idf in the dataset); 1 without. */
   want: { latents?: Int32Array; top: number; weights?: Float32Array }
 ) => Promise<TextTokenActivations | null>
@@ -82,7 +84,10 @@ export function encoderTextActivations(encoders: Map<string, LoadedEncoder>): Te
   return async ({ manifest, poolRoles = ['assistant'] }, text, want) => {
     const encoder = heldEncoder(encoders, manifest)
     if (!encoder) return null
-    const prep = prepareDocument({ id: 'text', text, metadata: {} }, { ...encoder.prepareContext, poolRoles })
+    const prep = prepareDocument(
+      { id: 'text', ...(typeof text === 'string' ? { text } : { messages: text.messages }), metadata: {} },
+      { ...encoder.prepareContext, poolRoles }
+    )
     const outlierNormRatio = manifest.pooling.outlierNormRatio
     // "Strongest" and "present" go by each latent's largest activation over the pooled tokens, whatever the dataset's
     // pooling method; the per-token pass returns it for every latent, so chosen latents take one pass, and the text's

@@ -337,7 +337,13 @@ export const TextActivationsQuery = z.object({
     .min(1, 'text is required: the text to encode')
     .max(4000)
     .describe(
-      "a text to encode with the dataset's encoder as its documents were; needs a process that holds the encoder (the local server), else 501"
+      "a text to encode with the dataset's encoder as its documents were (with format=chat, a JSON list of { role, content } messages); needs a process that holds the encoder (the local server), else 501"
+    ),
+  format: z
+    .enum(['text', 'chat'])
+    .default('text')
+    .describe(
+      "chat: `text` is a JSON list of { role, content } messages, rendered with the reader's chat template and pooled on the turns the dataset pools"
     ),
   latents: shownLatents('latents: a comma-separated list of latent ids')
     .optional()

@@ -14,14 +14,20 @@ export function TextView({ route }: { route: Route }) {
   const [form, setForm] = useState(() => ({
     dataset: p.get('dataset') ?? '',
     text: p.get('text') ?? '',
-    order: p.get('order') === 'distinctive' ? 'distinctive' : 'strongest'
+    order: p.get('order') === 'distinctive' ? 'distinctive' : 'strongest',
+    format: p.get('format') === 'chat' ? 'chat' : 'text'
   }))
   const [result, setResult] = useState<TextActivations | null>(null)
   const [chosen, setChosen] = useState<number | null>(null)
   const encode = useAction(async (order: string = form.order) => {
-    setParams('text', { dataset: form.dataset, text: form.text.trim(), order: order === 'strongest' ? '' : order })
+    setParams('text', {
+      dataset: form.dataset,
+      text: form.text.trim(),
+      order: order === 'strongest' ? '' : order,
+      format: form.format === 'chat' ? 'chat' : ''
+    })
     const r = await api<TextActivations>(
-      `/datasets/${encodeURIComponent(form.dataset)}/activations?${query({ text: form.text, top: '20', order })}`
+      `/datasets/${encodeURIComponent(form.dataset)}/activations?${query({ text: form.text, top: '20', order, format: form.format })}`
     )
     setResult(r)
     setChosen(r.latents[0]?.latent ?? null)
@@ -66,6 +72,15 @@ export function TextView({ route }: { route: Route }) {
             </select>
           </Field>
         </div>
+        <label class="check">
+          <input
+            type="checkbox"
+            name="chat"
+            checked={form.format === 'chat'}
+            onChange={e => setForm({ ...form, format: (e.target as HTMLInputElement).checked ? 'chat' : 'text' })}
+          />{' '}
+          a chat: a JSON list of {'{ "role", "content" }'} messages, pooled on the turns the dataset pools
+        </label>
         <Field label="Text" hint={`up to ${MAX_TEXT} characters`}>
           <textarea
             name="text"
@@ -74,7 +89,11 @@ export function TextView({ route }: { route: Route }) {
             required
             value={form.text}
             onInput={e => setForm({ ...form, text: (e.target as HTMLTextAreaElement).value })}
-            placeholder="Paste a document, a model's answer, a chat turn…"
+            placeholder={
+              form.format === 'chat'
+                ? '[{"role": "user", "content": "…"}, {"role": "assistant", "content": "…"}]'
+                : "Paste a document, a model's answer, a chat turn…"
+            }
           />
         </Field>
         <div class="row-actions">
