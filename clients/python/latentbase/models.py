@@ -290,8 +290,21 @@ class DocumentTokenLatent:
     activations: List[float] = dataclasses.field(default_factory=list)
 
 
+class _TokensFrame:
+    """An answer with ``tokens``, ``pooled`` and per-token ``latents[i].activations``."""
+
+    def to_pandas(self):
+        """One row per token: its index, text and pooled flag, then one column per latent (named by its id) with the
+        latent's activation there."""
+        pd = _pandas()
+        frame = pd.DataFrame({"token_index": range(len(self.tokens)), "token": self.tokens, "pooled": self.pooled})
+        for l in self.latents:
+            frame[l.latent] = l.activations
+        return frame
+
+
 @dataclasses.dataclass
-class DocumentActivations:
+class DocumentActivations(_TokensFrame):
     """Where chosen latents fire in one document, token by token (the document re-encoded as its dataset was)."""
     dataset: str
     row: int
@@ -306,15 +319,6 @@ class DocumentActivations:
     extra: Dict[str, Any] = _meta()[0]
     raw: Dict[str, Any] = _meta()[1]
 
-    def to_pandas(self):
-        """One row per token: its index, text and pooled flag, then one column per latent (named by its id) with the
-        latent's activation there."""
-        pd = _pandas()
-        frame = pd.DataFrame({"token_index": range(len(self.tokens)), "token": self.tokens, "pooled": self.pooled})
-        for l in self.latents:
-            frame[l.latent] = l.activations
-        return frame
-
 
 @dataclasses.dataclass
 class TextTokenLatent(DocumentTokenLatent):
@@ -325,7 +329,7 @@ class TextTokenLatent(DocumentTokenLatent):
 
 
 @dataclasses.dataclass
-class TextActivations:
+class TextActivations(_TokensFrame):
     """A text encoded as a dataset's documents were: its strongest latents (or those asked) and where each fires."""
     dataset: str
     encoder: str
@@ -338,10 +342,6 @@ class TextActivations:
     latents: List[TextTokenLatent] = dataclasses.field(default_factory=list)
     extra: Dict[str, Any] = _meta()[0]
     raw: Dict[str, Any] = _meta()[1]
-
-    def to_pandas(self):
-        """One row per token: its index, text and pooled flag, then one column per latent with its activation there."""
-        return DocumentActivations.to_pandas(self)  # type: ignore[arg-type]
 
     def latents_to_pandas(self):
         """One row per latent, strongest first: label, max, the token of this text it peaks on (``token``), its frequency

@@ -4,7 +4,6 @@
  */
 import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
-import type { DatasetRecord } from '@latentbase/shared/contract/dataset'
 import { MemoryObjectStore } from '@latentbase/shared/store/memory-store'
 import { DatasetStore } from '@latentbase/shared/store/dataset-store'
 import { layout } from '@latentbase/shared/store/layout'
@@ -13,6 +12,7 @@ import { readDocuments } from '@latentbase/shared/store/documents/read'
 import { loadEncoder, type LoadedEncoder } from '../encode/runtime.ts'
 import { DEMO_ENCODER_DIR } from '../registry.ts'
 import { encodeDataset } from './encode.ts'
+import { stageInlineDataset } from '../bench/stage-dataset.ts'
 import { encoderDocumentActivations, encoderTextActivations } from './document-activations.ts'
 
 let encoder: LoadedEncoder
@@ -37,21 +37,7 @@ const DOCS = [
 async function encodeWith(enc: LoadedEncoder) {
   const objects = new MemoryObjectStore()
   const datasets = new DatasetStore(objects)
-  const record: DatasetRecord = {
-    id: 'ds_a',
-    tenant: 'local',
-    name: 'a',
-    status: 'running',
-    encoder: 'demo',
-    pooling: { method: 'max', outlierNormRatio: 100 },
-    source: { inline: DOCS.length },
-    createdAt: '2026-01-01T00:00:00.000Z',
-    updatedAt: '2026-01-01T00:00:00.000Z',
-    progress: { documents: { done: 0, total: DOCS.length }, tokens: 0 },
-    attempts: 1
-  }
-  await objects.put(layout.inlineInput('local', 'ds_a'), DOCS.map(d => JSON.stringify(d)).join('\n') + '\n')
-  await datasets.putRecord(record)
+  const record = await stageInlineDataset(objects, datasets, { id: 'ds_a', encoder: 'demo', docs: DOCS })
   const { manifest } = await encodeDataset(record, {
     objects,
     datasets,
